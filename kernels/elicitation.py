@@ -1,0 +1,48 @@
+"""Elicitation phrasing: requests for full reasoning, chains of thought, grading.
+
+Distillation campaigns ask the model to expose its reasoning so that a
+student can be trained on it. Benign users ask for steps too, so this is one
+signal among several, never a verdict by itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+#: Phrases, several languages; matched on normalised (casefolded) text.
+PATTERNS = (
+    r"step[- ]by[- ]step",
+    r"chain[- ]of[- ]thought",
+    r"(show|explain|include|write out|give|provide|detail|expose|reveal|output)\b.{0,40}"
+    r"\b(reasoning|thought process|thinking|work(ing)?|derivation|rationale|steps)",
+    r"(internal|inner|hidden|private|complete|full|detailed|entire|whole)\s+"
+    r"(reasoning|monologue|thoughts?|thinking|deliberation|rationale)",
+    r"think(ing)?\s+(out loud|aloud|carefully|through)",
+    r"before (giving|stating|writing|providing) (the|your) (final )?answer",
+    r"(reasoning|thought) (trace|process|steps)",
+    r"\b(rubric|grade|score|rate|evaluate)\b.{0,30}\b(answer|response|solution|completion)s?\b",
+    r"reward (model|signal|score)",
+    r"paso a paso|razonamiento completo",
+    r"étape par étape|raisonnement (complet|détaillé)",
+    r"schritt für schritt|gedankengang",
+    r"passo dopo passo|passo a passo",
+    r"шаг за шагом|ход рассуждений",
+    r"一步一步|逐步|思考过程|推理过程|思维链",
+    r"段階的に|ステップバイステップ|思考過程",
+    r"단계별|차근차근",
+)
+_REGEX = re.compile("|".join(f"(?:{p})" for p in PATTERNS), re.IGNORECASE)
+
+
+def has_elicitation(text: str) -> bool:
+    """Whether ``text`` asks for reasoning in one of the known phrasings."""
+    return bool(_REGEX.search(text))
+
+
+def elicitation_score(texts: Sequence[str]) -> float:
+    """Fraction of ``texts`` that ask for reasoning (0.0 for no texts)."""
+    texts = [t for t in texts if t]
+    if not texts:
+        return 0.0
+    return sum(has_elicitation(t) for t in texts) / len(texts)

@@ -1,0 +1,99 @@
+"""Shingle document frequencies, and filtering shingle sets by a vocabulary.
+
+Template shingles are the shingles that recur across many distinct prompts:
+the constant text of a template does, the payload it wraps mostly does not.
+MinHash over a prompt's template shingles compares prompts by the template
+they share, whatever the length of their payloads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+from numba import njit, prange
+
+
+def doc_frequency(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct hashes and how many prompts hold each.
+
+    Parameters
+    ----------
+    hashes : uint64[total]
+        CSR values of ``shingle_hashes`` (unique within each prompt, so a
+        count of occurrences is a count of prompts).
+
+    Returns
+    -------
+    (uint64[m] sorted, int64[m])
+    """
+    hashes = _as_u64(hashes, "hashes")
+    uniq, counts = np.unique(hashes, return_counts=True)
+    return uniq, counts.astype(np.int64)
+
+
+def merge_doc_frequency(parts: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Sum several (hashes, counts) tables into one, sorted by hash."""
+    parts = [(_as_u64(h, "hashes"), np.asarray(c, dtype=np.int64)) for h, c in parts]
+    if not parts:
+        return np.empty(0, np.uint64), np.empty(0, np.int64)
+    hashes = np.concatenate([h for h, _ in parts])
+    counts = np.concatenate([c for _, c in parts])
+    if hashes.size == 0:
+        return hashes, counts
+    order = np.argsort(hashes, kind="stable")
+    hashes, counts = hashes[order], counts[order]
+    starts = np.flatnonzero(np.r_[True, hashes[1:] != hashes[:-1]])
+    return hashes[starts], np.add.reduceat(counts, starts)
+
+
+def keep_members(hashes: np.ndarray, offsets: np.ndarray, vocabulary: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Keep, per prompt, only the hashes found in ``vocabulary``.
+
+    Parameters
+    ----------
+    hashes : uint64[total]; offsets : int64[n + 1]
+        CSR shingle sets.
+    vocabulary : uint64[v]
+        Sorted ascending (as ``doc_frequency`` returns it).
+
+    Returns
+    -------
+    (uint64[kept], int64[n + 1]) in the same CSR form, order preserved.
+    """
+    hashes = _as_u64(hashes, "hashes")
+    vocabulary = _as_u64(vocabulary, "vocabulary")
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    if offsets.ndim != 1 or offsets.size < 1 or offsets[-1] != hashes.size:
+        raise ValueError("offsets must be int64[n+1] ending at len(hashes)")
+    if vocabulary.size > 1 and np.any(vocabulary[1:] < vocabulary[:-1]):
+        raise ValueError("vocabulary must be sorted ascending")
+    keep = _in_sorted(hashes, vocabulary)
+    prefix = np.zeros(hashes.size + 1, np.int64)
+    np.cumsum(keep, out=prefix[1:])
+    new_offsets = prefix[offsets]
+    return hashes[keep], new_offsets
+
+
+@njit(cache=True, parallel=True)
+def _in_sorted(values, sorted_vocab):
+    out = np.zeros(values.size, np.bool_)
+    m = sorted_vocab.size
+    if m == 0:
+        return out
+    for i in prange(values.size):
+        j = np.searchsorted(sorted_vocab, values[i])
+        out[i] = j < m and sorted_vocab[j] == values[i]
+    return out
+
+
+def _as_u64(a, name: str) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional")
+    if a.dtype != np.uint64:
+        if a.size and a.dtype.kind not in "ui":
+            raise ValueError(f"{name} must be uint64, got {a.dtype}")
+        a = a.astype(np.uint64)
+    return np.ascontiguousarray(a)

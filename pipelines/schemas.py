@@ -1,0 +1,128 @@
+"""Explicit Arrow schemas of every table distill-radar reads or writes.
+
+Never infer a schema from the first record: these constants are the contract
+with analysts' tools (DESIGN.md, "Output: tables for trust & safety").
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+TS = pa.timestamp("ms", tz="UTC")
+
+#: Required input columns and the Arrow type each is converted to.
+REQUIRED_COLUMNS = ("exchange_id", "account_id", "ts", "prompt")
+OPTIONAL_TEXT_COLUMNS = ("response", "system", "model")
+
+#: A validated input batch, as it travels between the read and hash stages.
+EXCHANGES = pa.schema(
+    [
+        ("exchange_id", pa.string()),
+        ("account_id", pa.string()),
+        ("ts", TS),
+        ("prompt", pa.large_string()),
+        ("response_chars", pa.int32()),
+        ("links", pa.list_(pa.string())),
+        ("source", pa.string()),
+        ("row", pa.int64()),
+    ]
+)
+
+#: One row per exchange after hashing; prompt text is no longer carried.
+EXCHANGE_KEYS = pa.schema(
+    [
+        ("exchange_id", pa.string()),
+        ("account_id", pa.string()),
+        ("ts", TS),
+        ("node", pa.uint64()),
+        ("response_chars", pa.int32()),
+        ("links", pa.list_(pa.string())),
+        ("source", pa.string()),
+        ("row", pa.int64()),
+    ]
+)
+
+#: Distinct prompts (one per normalised text) within a shard.
+NODES = pa.schema(
+    [
+        ("node", pa.uint64()),
+        ("n", pa.int64()),
+        ("prompt", pa.large_string()),
+    ]
+)
+
+MEMBERS = pa.schema(
+    [
+        ("exchange_id", pa.string()),
+        ("account_id", pa.string()),
+        ("ts", TS),
+        ("cluster_id", pa.int64()),
+    ]
+)
+
+CLUSTERS = pa.schema(
+    [
+        ("cluster_id", pa.int64()),
+        ("n_exchanges", pa.int64()),
+        ("n_accounts", pa.int64()),
+        ("first_ts", TS),
+        ("last_ts", TS),
+        ("template", pa.string()),
+        ("exemplars", pa.list_(pa.string())),
+        ("elicitation_score", pa.float64()),
+        ("score", pa.float64()),
+        ("kind", pa.string()),
+        ("n_distinct_prompts", pa.int64()),
+        ("payload_variety", pa.float64()),
+        ("exchanges_per_account", pa.float64()),
+        ("top_account_share", pa.float64()),
+        ("median_response_chars", pa.float64()),
+        ("is_campaign_like", pa.bool_()),
+        ("campaign_id", pa.int64()),
+    ]
+)
+
+ACCOUNTS = pa.schema(
+    [
+        ("account_id", pa.string()),
+        ("n_exchanges", pa.int64()),
+        ("n_clustered", pa.int64()),
+        ("campaign_id", pa.int64()),
+        ("risk_score", pa.float64()),
+        ("n_campaign_exchanges", pa.int64()),
+        ("first_ts", TS),
+        ("last_ts", TS),
+    ]
+)
+
+CAMPAIGNS = pa.schema(
+    [
+        ("campaign_id", pa.int64()),
+        ("n_accounts", pa.int64()),
+        ("n_exchanges", pa.int64()),
+        ("cluster_ids", pa.list_(pa.int64())),
+        ("first_ts", TS),
+        ("last_ts", TS),
+        ("score", pa.float64()),
+        ("top_template", pa.string()),
+        ("elicitation_score", pa.float64()),
+        ("payload_variety", pa.float64()),
+    ]
+)
+
+DEAD_LETTER = pa.schema(
+    [
+        ("source", pa.string()),
+        ("row", pa.int64()),
+        ("reason", pa.string()),
+        ("raw", pa.large_string()),
+    ]
+)
+
+TABLES = {
+    "members": MEMBERS,
+    "clusters": CLUSTERS,
+    "accounts": ACCOUNTS,
+    "campaigns": CAMPAIGNS,
+    "dead_letter": DEAD_LETTER,
+}

@@ -1,0 +1,176 @@
+"""``distill-radar show DIR``: the top campaigns and clusters of a finished run, in the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_TEMPLATE_CHARS = 90
+
+
+def read_table(out_dir: str | os.PathLike[str], name: str) -> pl.DataFrame:
+    """Read ``out_dir/NAME.parquet``: one parquet file, or a folder of parquet parts.
+
+    Raises ``FileNotFoundError`` when neither exists (or the folder holds no parts).
+    """
+    path = Path(out_dir) / f"{name}.parquet"
+    if path.is_file():
+        return pl.read_parquet(path)
+    if path.is_dir():
+        if not any(path.glob("*.parquet")):
+            raise FileNotFoundError(f"{path} is a folder with no .parquet parts")
+        return pl.read_parquet(f"{path}/*.parquet")
+    raise FileNotFoundError(f"missing table {path}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``DIR`` and ``--top`` to the ``show`` sub-command's parser."""
+    parser.add_argument("dir", metavar="DIR", help="output folder of a batch or stream run")
+    parser.add_argument(
+        "--top", type=int, default=10, help="how many campaigns and clusters (default 10)"
+    )
+
+
+def show(out_dir: str | os.PathLike[str], top: int = 10, console: Console | None = None) -> None:
+    """Print the run summary, the ``top`` campaigns and the ``top`` clusters of ``out_dir``."""
+    if top < 0:
+        raise ValueError(f"top must be >= 0, got {top}")
+    root = Path(out_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"output folder not found: {root}")
+    missing = [
+        n
+        for n in ("campaigns.parquet", "clusters.parquet", "summary.json")
+        if not (root / n).exists()
+    ]
+    if missing:
+        raise FileNotFoundError(f"{root} lacks {', '.join(missing)} (not a finished run?)")
+    summary = orjson.loads((root / "summary.json").read_bytes())
+    campaigns = _top(read_table(root, "campaigns"), "campaign_id", top)
+    clusters = _top(read_table(root, "clusters"), "cluster_id", top)
+    console = console or Console()
+    console.print(_summary_line(summary if isinstance(summary, dict) else {}))
+
+    t = Table(title=f"Top campaigns ({len(campaigns)} shown)", title_justify="left")
+    for col, just in [
+        ("campaign", "right"),
+        ("accounts", "right"),
+        ("exchanges", "right"),
+        ("score", "right"),
+        ("first seen", "left"),
+        ("span", "right"),
+        ("top template", "left"),
+    ]:
+        t.add_column(col, justify=just, no_wrap=col != "top template")
+    for r in campaigns:
+        t.add_row(
+            _s(r.get("campaign_id")),
+            _int(r.get("n_accounts")),
+            _int(r.get("n_exchanges")),
+            _float(r.get("score")),
+            _when(r.get("first_ts")),
+            _span(r.get("first_ts"), r.get("last_ts")),
+            _text(r.get("top_template")),
+        )
+    console.print(t if campaigns else Text("No campaigns found.", style="bold"))
+
+    t = Table(title=f"Top clusters ({len(clusters)} shown)", title_justify="left")
+    for col, just in [
+        ("cluster", "right"),
+        ("kind", "left"),
+        ("accounts", "right"),
+        ("exchanges", "right"),
+        ("score", "right"),
+        ("span", "right"),
+        ("template", "left"),
+    ]:
+        t.add_column(col, justify=just, no_wrap=col != "template")
+    for r in clusters:
+        t.add_row(
+            _s(r.get("cluster_id")),
+            _text(r.get("kind")),
+            _int(r.get("n_accounts")),
+            _int(r.get("n_exchanges")),
+            _float(r.get("score")),
+            _span(r.get("first_ts"), r.get("last_ts")),
+            _text(r.get("template")),
+        )
+    console.print(t if clusters else Text("No clusters found.", style="bold"))
+
+
+def _top(df: pl.DataFrame, id_col: str, n: int) -> list[dict[str, Any]]:
+    keys = [c for c in ("score", "n_accounts", id_col) if c in df.columns]
+    if keys:
+        df = df.sort(keys, descending=[c != id_col for c in keys], nulls_last=True)
+    return df.head(n).to_dicts()
+
+
+def _summary_line(summary: dict[str, Any]) -> Text:
+    counts = summary.get("counts") if isinstance(summary.get("counts"), dict) else summary
+    parts = []
+    for key, label in [
+        ("read", "read"),
+        ("processed", "processed"),
+        ("dead_lettered", "dead-lettered"),
+        ("clusters", "clusters"),
+        ("campaigns", "campaigns"),
+        ("flagged_accounts", "flagged accounts"),
+    ]:
+        v = counts.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            parts.append(f"{v:,} {label}")
+    return Text("distill-radar: " + (" \u00b7 ".join(parts) or "no counts in summary.json"))
+
+
+def _text(v: Any) -> Text:
+    """Terminal-safe text: control and bidi characters removed, newlines shown as ``⏎``."""
+    s = _CONTROL.sub(
+        lambda m: " \u23ce " if m.group(0) == "\n" else " ", "" if v is None else str(v)
+    )
+    s = " ".join(s.split())
+    return Text(s if len(s) <= _TEMPLATE_CHARS else s[: _TEMPLATE_CHARS - 1] + "\u2026")
+
+
+def _s(v: Any) -> str:
+    return "" if v is None else str(v)
+
+
+def _int(v: Any) -> str:
+    return f"{v:,}" if isinstance(v, int) else _s(v)
+
+
+def _float(v: Any) -> str:
+    return f"{v:.3f}" if isinstance(v, float) else _s(v)
+
+
+def _as_dt(v: Any) -> datetime | None:
+    if isinstance(v, datetime):
+        return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+    if isinstance(v, int):
+        return datetime.fromtimestamp(v / 1000, tz=timezone.utc)
+    return None
+
+
+def _when(v: Any) -> str:
+    d = _as_dt(v)
+    return d.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if d else ""
+
+
+def _span(a: Any, b: Any) -> str:
+    da, db = _as_dt(a), _as_dt(b)
+    if not (da and db):
+        return ""
+    mins = max(int((db - da).total_seconds()) // 60, 0)
+    d, h, m = mins // 1440, mins % 1440 // 60, mins % 60
+    return f"{d}d {h}h" if d else (f"{h}h {m}m" if h else f"{m}m")

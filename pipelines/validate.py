@@ -1,0 +1,291 @@
+"""Turn raw input rows into validated exchange batches plus dead-letter rows.
+
+Pure functions (no Beam): a batch of parquet rows or JSON lines goes in, a
+table in ``schemas.EXCHANGES`` and a table in ``schemas.DEAD_LETTER`` come out,
+and every input row is in exactly one of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from collections.abc import Callable, Sequence
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from distill_radar.pipelines import schemas
+
+RAW_LIMIT = 4096  # characters of a bad row kept as evidence in dead_letter.raw
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+Pseudonymizer = Callable[[str], str]
+
+
+def make_pseudonymizer(key: bytes) -> Pseudonymizer:
+    """Keyed hash of an account id: stable per key, irreversible without it."""
+
+    def pseudonym(account_id: str) -> str:
+        digest = hmac.new(key, account_id.encode("utf-8"), hashlib.sha256).hexdigest()
+        return "pa-" + digest[:20]
+
+    return pseudonym
+
+
+class RowSink:
+    """Accumulates good rows column-wise and bad rows as dead letters."""
+
+    def __init__(self, source: str, link_columns: Sequence[str] = ()):
+        self.source = source
+        self.link_columns = tuple(link_columns)
+        self.cols: dict[str, list] = {name: [] for name in schemas.EXCHANGES.names}
+        self.dead: dict[str, list] = {name: [] for name in schemas.DEAD_LETTER.names}
+
+    def reject(self, row: int, reason: str, raw: str | None) -> None:
+        self.dead["source"].append(self.source)
+        self.dead["row"].append(row)
+        self.dead["reason"].append(reason)
+        self.dead["raw"].append(None if raw is None else raw[:RAW_LIMIT])
+
+    def accept(self, row, exchange_id, account_id, ts_ms, prompt, response_chars, links) -> None:
+        c = self.cols
+        c["source"].append(self.source)
+        c["row"].append(row)
+        c["exchange_id"].append(exchange_id)
+        c["account_id"].append(account_id)
+        c["ts"].append(ts_ms)
+        c["prompt"].append(prompt)
+        c["response_chars"].append(response_chars)
+        c["links"].append(links)
+
+    def __len__(self) -> int:
+        return len(self.cols["exchange_id"]) + len(self.dead["row"])
+
+    def tables(self) -> tuple[pa.Table, pa.Table]:
+        good = pa.Table.from_pydict(self.cols, schema=schemas.EXCHANGES)
+        bad = pa.Table.from_pydict(self.dead, schema=schemas.DEAD_LETTER)
+        return good, bad
+
+
+def parse_ts(value) -> int:
+    """Epoch milliseconds from an ISO-8601 string or epoch milliseconds."""
+    if isinstance(value, bool):
+        raise ValueError("boolean is not a timestamp")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("non-finite timestamp")
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text and text.lstrip("-").isdigit():
+            return int(text)
+        stamp = dt.datetime.fromisoformat(text.replace("z", "Z"))
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=dt.timezone.utc)
+        return (stamp - _EPOCH) // dt.timedelta(milliseconds=1)
+    raise ValueError(f"expected ISO-8601 string or epoch milliseconds, got {type(value).__name__}")
+
+
+def _text_field(obj: dict, name: str, required: bool) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise ValueError(f"missing required field '{name}'" if name not in obj else f"null '{name}'")
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"'{name}' must be a string, got {type(value).__name__}")
+    return value
+
+
+def accept_object(sink: RowSink, row: int, obj, raw: str, pseudonym: Pseudonymizer | None) -> None:
+    """Validate one decoded JSON value and put it in the sink, good or dead."""
+    if not isinstance(obj, dict):
+        sink.reject(row, f"JSON value is a {type(obj).__name__}, not an object", raw)
+        return
+    try:
+        exchange_id = _text_field(obj, "exchange_id", True)
+        account_id = _text_field(obj, "account_id", True)
+        prompt = _text_field(obj, "prompt", True)
+        response = _text_field(obj, "response", False)
+        if "ts" not in obj or obj["ts"] is None:
+            raise ValueError("missing required field 'ts'" if "ts" not in obj else "null 'ts'")
+        try:
+            ts_ms = parse_ts(obj["ts"])
+        except (ValueError, OverflowError) as exc:
+            raise ValueError(f"unparseable ts {obj['ts']!r}: {exc}") from None
+    except ValueError as exc:
+        sink.reject(row, str(exc), raw)
+        return
+    links = _links_from_object(obj, sink.link_columns)
+    if pseudonym is not None:
+        account_id = pseudonym(account_id)
+    sink.accept(row, exchange_id, account_id, ts_ms, prompt, len(response or ""), links)
+
+
+def _links_from_object(obj: dict, link_columns: Sequence[str]) -> list[str] | None:
+    if not link_columns:
+        return None
+    return [f"{c}={obj[c]}" for c in link_columns if obj.get(c) is not None]
+
+
+def accept_json_line(sink: RowSink, row: int, line: bytes, pseudonym: Pseudonymizer | None) -> None:
+    """Decode one JSON Lines record; blank lines are skipped by the caller."""
+    try:
+        raw = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        sink.reject(row, f"line is not valid UTF-8 ({exc.reason} at byte {exc.start})",
+                    line.decode("utf-8", "replace"))
+        return
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        sink.reject(row, f"malformed JSON: {exc}", raw)
+        return
+    accept_object(sink, row, obj, raw, pseudonym)
+
+
+def redact_raw(raw: str, account_id: str | None, pseudonym: Pseudonymizer | None) -> str:
+    """Dead-letter evidence must not leak a raw account id on pseudonymised runs."""
+    if pseudonym is None or not account_id:
+        return raw
+    return raw.replace(account_id, pseudonym(account_id))
+
+
+def table_rows_as_json(table: pa.Table, indices: Sequence[int]) -> list[str]:
+    """Raw evidence for rejected parquet rows (only bad rows pay for this)."""
+    sub = table.take(pa.array(indices, pa.int64()))
+    return [orjson.dumps(r, default=str).decode() for r in sub.to_pylist()]
+
+
+def column_problem(schema: pa.Schema) -> str | None:
+    """Why a parquet file cannot be used at all, or None when it can."""
+    for name in schemas.REQUIRED_COLUMNS:
+        if name not in schema.names:
+            return f"missing required column '{name}'"
+    for name in ("exchange_id", "account_id", "prompt"):
+        t = schema.field(name).type
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
+                or pa.types.is_large_binary(t) or pa.types.is_string_view(t)):
+            return f"column '{name}' has type {t}, expected string"
+    t = schema.field("ts").type
+    if not (pa.types.is_timestamp(t) or pa.types.is_integer(t) or pa.types.is_string(t)
+            or pa.types.is_large_string(t) or pa.types.is_date(t)):
+        return f"column 'ts' has type {t}, expected timestamp, epoch milliseconds or ISO-8601 string"
+    return None
+
+
+def _as_text(col: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(text as large_string, mask of rows whose bytes are not valid UTF-8)."""
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
+        values = arr.to_pylist()
+        bad, text = [], []
+        for v in values:
+            try:
+                text.append(None if v is None else v.decode("utf-8"))
+                bad.append(False)
+            except UnicodeDecodeError:
+                text.append(None)
+                bad.append(True)
+        return pa.array(text, pa.large_string()), pa.array(bad)
+    return arr.cast(pa.large_string()), pa.array([False] * len(arr))
+
+
+def _ts_ms(col: pa.ChunkedArray) -> tuple[pa.Array, list[str | None]]:
+    """(epoch ms as timestamp[ms, UTC], per-row parse error or None)."""
+    arr = col.combine_chunks()
+    errors: list[str | None] = [None] * len(arr)
+    if pa.types.is_timestamp(arr.type) or pa.types.is_date(arr.type):
+        # Naive timestamps are taken as UTC; sub-millisecond precision is truncated.
+        return pc.cast(arr, schemas.TS, safe=False), errors
+    if pa.types.is_integer(arr.type):
+        return arr.cast(pa.int64()).cast(schemas.TS), errors
+    values = []
+    for i, v in enumerate(arr.to_pylist()):
+        try:
+            values.append(None if v is None else parse_ts(v))
+        except (ValueError, OverflowError) as exc:
+            values.append(None)
+            errors[i] = f"unparseable ts {v!r}: {exc}"
+    return pa.array(values, pa.int64()).cast(schemas.TS), errors
+
+
+def validate_table(table: pa.Table, source: str, first_row: int, link_columns: Sequence[str],
+                   pseudonym: Pseudonymizer | None) -> tuple[pa.Table, pa.Table]:
+    """Split one parquet record batch into (good exchanges, dead letters)."""
+    n = table.num_rows
+    problem = column_problem(table.schema)
+    if problem is not None:
+        raws = table_rows_as_json(table, range(n))
+        dead = {"source": [source] * n, "row": list(range(first_row, first_row + n)),
+                "reason": [problem] * n, "raw": [r[:RAW_LIMIT] for r in raws]}
+        return schemas.EXCHANGES.empty_table(), pa.Table.from_pydict(dead, schema=schemas.DEAD_LETTER)
+    ids, bad_id = _as_text(table["exchange_id"])
+    accounts, bad_acct = _as_text(table["account_id"])
+    prompts, bad_prompt = _as_text(table["prompt"])
+    ts, ts_errors = _ts_ms(table["ts"])
+    reasons: list[str | None] = list(ts_errors)
+    checks = [("exchange_id", ids, bad_id), ("account_id", accounts, bad_acct),
+              ("prompt", prompts, bad_prompt)]
+    for name, arr, bad in checks:
+        nulls = arr.is_null().to_pylist()
+        for i, (is_null, is_bad) in enumerate(zip(nulls, bad.to_pylist())):
+            if reasons[i] is None and is_bad:
+                reasons[i] = f"'{name}' is not valid UTF-8"
+            elif reasons[i] is None and is_null:
+                reasons[i] = f"null '{name}'"
+    ts_null = ts.is_null().to_pylist()
+    for i in range(n):
+        if reasons[i] is None and ts_null[i]:
+            reasons[i] = "null 'ts'"
+    good_idx = [i for i in range(n) if reasons[i] is None]
+    bad_idx = [i for i in range(n) if reasons[i] is not None]
+    response_chars = _response_chars(table)
+    if pseudonym is not None:
+        accounts = pa.array([None if a is None else pseudonym(a) for a in accounts.to_pylist()],
+                            pa.large_string())
+    links = _links_from_table(table, link_columns)
+    full = pa.table({"exchange_id": ids.cast(pa.string()), "account_id": accounts.cast(pa.string()),
+                     "ts": ts, "prompt": prompts, "response_chars": response_chars, "links": links,
+                     "source": pa.array([source] * n, pa.string()),
+                     "row": pa.array(range(first_row, first_row + n), pa.int64())},
+                    schema=schemas.EXCHANGES)
+    good = full.take(pa.array(good_idx, pa.int64())) if bad_idx else full
+    return good, _dead_rows(table, bad_idx, reasons, source, first_row, pseudonym)
+
+
+def _dead_rows(table, bad_idx, reasons, source, first_row, pseudonym) -> pa.Table:
+    if not bad_idx:
+        return schemas.DEAD_LETTER.empty_table()
+    raws = table_rows_as_json(table, bad_idx)
+    if pseudonym is not None and "account_id" in table.column_names:
+        accts = table["account_id"].take(pa.array(bad_idx, pa.int64())).to_pylist()
+        raws = [redact_raw(r, a if isinstance(a, str) else None, pseudonym) for r, a in zip(raws, accts)]
+    return pa.Table.from_pydict(
+        {"source": [source] * len(bad_idx), "row": [first_row + i for i in bad_idx],
+         "reason": [reasons[i] for i in bad_idx], "raw": [r[:RAW_LIMIT] for r in raws]},
+        schema=schemas.DEAD_LETTER)
+
+
+def _response_chars(table: pa.Table) -> pa.Array:
+    n = table.num_rows
+    if "response" not in table.column_names:
+        return pa.array([0] * n, pa.int32())
+    col = table["response"].combine_chunks()
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        return pa.array([0] * n, pa.int32())
+    return pc.fill_null(pc.utf8_length(col), 0).cast(pa.int32())
+
+
+def _links_from_table(table: pa.Table, link_columns: Sequence[str]) -> pa.Array:
+    n = table.num_rows
+    present = [c for c in link_columns if c in table.column_names]
+    if not present:
+        return pa.nulls(n, pa.list_(pa.string()))
+    cols = [table[c].cast(pa.string()).to_pylist() for c in present]
+    rows = [[f"{c}={v}" for c, v in zip(present, vals) if v is not None] for vals in zip(*cols)]
+    return pa.array(rows, pa.list_(pa.string()))

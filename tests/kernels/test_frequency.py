@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from distill_radar.kernels import frequency
+
+sets_strategy = st.lists(st.sets(st.integers(0, 40), max_size=12), max_size=20)
+
+
+def _csr(sets):
+    rows = [sorted(s) for s in sets]
+    offsets = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum([len(r) for r in rows], out=offsets[1:])
+    flat = np.array([v for r in rows for v in r], np.uint64)
+    return flat, offsets
+
+
+@given(sets_strategy)
+@settings(max_examples=60, deadline=None)
+def test_doc_frequency_counts_prompts(sets):
+    hashes, _ = _csr(sets)
+    uniq, counts = frequency.doc_frequency(hashes)
+    expected = {}
+    for s in sets:
+        for v in s:
+            expected[v] = expected.get(v, 0) + 1
+    assert dict(zip(uniq.tolist(), counts.tolist())) == expected
+    assert np.all(np.diff(uniq.astype(np.int64)) > 0)
+
+
+@given(sets_strategy, sets_strategy)
+@settings(max_examples=40, deadline=None)
+def test_merge_equals_counting_everything_at_once(a, b):
+    ha, _ = _csr(a)
+    hb, _ = _csr(b)
+    merged = frequency.merge_doc_frequency([frequency.doc_frequency(ha), frequency.doc_frequency(hb)])
+    whole = frequency.doc_frequency(np.concatenate([ha, hb]))
+    assert np.array_equal(merged[0], whole[0]) and np.array_equal(merged[1], whole[1])
+
+
+@given(sets_strategy, st.sets(st.integers(0, 40), max_size=20))
+@settings(max_examples=60, deadline=None)
+def test_keep_members_matches_set_intersection(sets, vocab):
+    hashes, offsets = _csr(sets)
+    kept, new_offsets = frequency.keep_members(hashes, offsets, np.array(sorted(vocab), np.uint64))
+    for i, s in enumerate(sets):
+        row = kept[new_offsets[i]:new_offsets[i + 1]].tolist()
+        assert row == sorted(s & vocab)
+
+
+def test_merge_of_nothing_is_empty():
+    h, c = frequency.merge_doc_frequency([])
+    assert h.size == 0 and c.size == 0
+
+
+def test_keep_members_rejects_unsorted_vocabulary_and_bad_offsets():
+    hashes = np.array([1, 2], np.uint64)
+    with pytest.raises(ValueError):
+        frequency.keep_members(hashes, np.array([0, 2]), np.array([3, 1], np.uint64))
+    with pytest.raises(ValueError):
+        frequency.keep_members(hashes, np.array([0, 1]), np.array([1], np.uint64))

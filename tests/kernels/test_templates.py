@@ -1,0 +1,42 @@
+import pytest
+
+from distill_radar.kernels.elicitation import elicitation_score, has_elicitation
+from distill_radar.kernels.templates import SLOT, extract_template, slot_fillers
+
+WRAP = "you are a careful tutor. solve the task below and show your full reasoning step by step. task: {} final answer in one line."
+PAYLOADS = [
+    "what is 17 times 23",
+    "a train leaves at noon at 80 km/h, when does it arrive 200 km away",
+    "write a python function that reverses a linked list",
+    "who wrote the republic and why does it matter",
+    "is 221 a prime number",
+]
+
+
+def test_template_keeps_constant_text_and_slots_the_payload():
+    template = extract_template([WRAP.format(p) for p in PAYLOADS])
+    assert template == WRAP.format(SLOT)
+
+
+def test_template_with_payload_first():
+    texts = [f"{p} -- answer this and think step by step before the final answer." for p in PAYLOADS]
+    assert extract_template(texts) == f"{SLOT} -- answer this and think step by step before the final answer."
+
+
+@pytest.mark.parametrize("texts,expected", [([], ""), (["only one prompt"], "only one prompt"),
+                                            (["same text", "same text"], "same text")])
+def test_template_degenerate_inputs(texts, expected):
+    assert extract_template(texts) == expected
+
+
+def test_slot_fillers_recover_payload():
+    template = WRAP.format(SLOT)
+    assert slot_fillers(template, WRAP.format(PAYLOADS[1])) == [PAYLOADS[1]]
+
+
+def test_elicitation_phrasing_in_several_languages():
+    assert has_elicitation("please think step by step and show your reasoning")
+    assert has_elicitation("explica paso a paso")
+    assert has_elicitation("请逐步推理并给出思考过程")
+    assert not has_elicitation("write a haiku about autumn leaves")
+    assert elicitation_score(["show your full reasoning", "hello", None, ""]) == 0.5
