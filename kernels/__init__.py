@@ -1,0 +1,26 @@
+"""Numba/numpy kernels of distill-radar: pure functions on arrays, no I/O.
+
+``hashes, offsets = shingle_hashes(texts)`` then ``sig = minhash(hashes, offsets)``;
+``band_keys`` / ``bucket_edges`` give candidate pairs, ``signature_similarity``
+verifies them and ``connected_components`` clusters them.
+"""
+
+from .hashing import shingle_hashes, text_hashes
+from .lsh import band_keys, bucket_edges, optimal_param
+from .minhash import minhash, minhash_params
+from .normalize import normalize
+from .similarity import signature_similarity
+from .union_find import connected_components
+
+__all__ = [
+    "band_keys",
+    "bucket_edges",
+    "connected_components",
+    "minhash",
+    "minhash_params",
+    "normalize",
+    "optimal_param",
+    "shingle_hashes",
+    "signature_similarity",
+    "text_hashes",
+]

@@ -1,5 +1,4 @@
 import pytest
-
 from distill_radar.kernels.elicitation import elicitation_score, has_elicitation
 from distill_radar.kernels.templates import SLOT, extract_template, slot_fillers
 

@@ -1,0 +1,121 @@
+"""MinHash signatures of CSR shingle sets.
+
+Slot k uses the affine map ``h_k(x) = ((a_k * x + b_k) mod 2**64) >> 32`` on the
+64-bit shingle hash x, with an odd multiplier ``a_k`` and an addend ``b_k`` drawn
+from a splitmix64 sequence started at ``seed`` (``minhash_params``). The slot
+holds the minimum of ``h_k`` over the prompt's shingles. The parameters depend on
+nothing but ``seed`` and ``num_perm`` (not on numpy's RNG), so every worker and
+every version produces the same signature; slot k is the same whatever
+``num_perm`` is, so a 64-slot signature is the prefix of the 128-slot one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .config import DEFAULT_NUM_PERM, DEFAULT_SEED, SENTINEL, SPLITMIX_GAMMA
+from .hashing import mix64
+from .normalize import prefault
+
+
+@njit(cache=True)
+def _params(num_perm, seed):
+    a = np.empty(num_perm, np.uint64)
+    b = np.empty(num_perm, np.uint64)
+    state = np.uint64(seed)
+    for k in range(num_perm):
+        state += SPLITMIX_GAMMA
+        a[k] = mix64(state) | np.uint64(1)
+        state += SPLITMIX_GAMMA
+        b[k] = mix64(state)
+    return a, b
+
+
+def minhash_params(num_perm: int = DEFAULT_NUM_PERM,
+                   seed: int = DEFAULT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Multipliers and addends of the ``num_perm`` slot hashes.
+
+    Parameters
+    ----------
+    num_perm : int >= 1
+    seed : int in [0, 2**64)
+
+    Returns
+    -------
+    a : uint64[num_perm], all odd
+    b : uint64[num_perm]
+        ``state_0 = seed``; ``state_j = state_{j-1} + 0x9E3779B97F4A7C15``;
+        ``a_k = mix64(state_{2k+1}) | 1``, ``b_k = mix64(state_{2k+2})``.
+    """
+    _check_params(num_perm, seed)
+    return _params(int(num_perm), np.uint64(seed))
+
+
+def _check_params(num_perm, seed) -> None:
+    for name, v in (("num_perm", num_perm), ("seed", seed)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ValueError(f"{name} must be an int, got {v!r}")  # noqa: TRY004 (API: ValueError)
+    if num_perm < 1:
+        raise ValueError(f"num_perm must be >= 1, got {num_perm}")
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+
+
+@njit(cache=True, parallel=True)
+def _minhash(hashes, offsets, a, b, out):
+    n, k = out.shape
+    for i in prange(n):
+        s, e = offsets[i], offsets[i + 1]
+        if s == e:
+            out[i, :] = SENTINEL
+            continue
+        mins = np.full(k, np.uint64(0xFFFFFFFFFFFFFFFF))
+        for j in range(s, e):
+            x = hashes[j]
+            for t in range(k):
+                v = a[t] * x + b[t]
+                # min of the full 64 bits, then >> 32: floor division is monotone.
+                mins[t] = min(mins[t], v)
+        for t in range(k):
+            out[i, t] = np.uint32(mins[t] >> np.uint64(32))
+
+
+def check_csr(hashes: np.ndarray, offsets: np.ndarray) -> None:
+    """Raise ValueError unless (hashes, offsets) is a well-formed uint64 CSR."""
+    if not isinstance(hashes, np.ndarray) or hashes.dtype != np.uint64 or hashes.ndim != 1:
+        raise ValueError("hashes must be a 1-D uint64 numpy array")
+    if not isinstance(offsets, np.ndarray) or offsets.dtype != np.int64 or offsets.ndim != 1:
+        raise ValueError("offsets must be a 1-D int64 numpy array")
+    if offsets.size == 0 or offsets[0] != 0 or offsets[-1] != hashes.size:
+        raise ValueError("offsets must start at 0 and end at len(hashes)")
+    if offsets.size > 1 and np.any(np.diff(offsets) < 0):
+        raise ValueError("offsets must be non-decreasing")
+
+
+def minhash(hashes: np.ndarray, offsets: np.ndarray, num_perm: int = DEFAULT_NUM_PERM,
+            seed: int = DEFAULT_SEED) -> np.ndarray:
+    """MinHash signature of each CSR row.
+
+    Parameters
+    ----------
+    hashes : uint64[total]
+        Shingle hashes, row i owning ``hashes[offsets[i]:offsets[i+1]]``
+        (duplicates within a row are harmless).
+    offsets : int64[n+1]
+        Starts at 0, non-decreasing, ends at ``total``.
+    num_perm : int >= 1
+    seed : int in [0, 2**64)
+
+    Returns
+    -------
+    uint32[n, num_perm], C-contiguous. The fraction of equal slots of two rows
+    estimates the Jaccard similarity of their shingle sets. A row with no
+    shingles gets ``SENTINEL`` (0xFFFFFFFF) in every slot.
+    """
+    check_csr(hashes, offsets)
+    a, b = minhash_params(num_perm, seed)
+    out = np.empty((offsets.size - 1, int(num_perm)), np.uint32)
+    prefault(out)
+    _minhash(np.ascontiguousarray(hashes), np.ascontiguousarray(offsets), a, b, out)
+    return out

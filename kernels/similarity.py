@@ -1,0 +1,71 @@
+"""Signature similarity of candidate pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .config import SENTINEL
+
+
+@njit(cache=True)
+def _is_empty(row):
+    for t in range(row.size):
+        if row[t] != SENTINEL:
+            return False
+    return True
+
+
+@njit(cache=True, parallel=True)
+def _pair_similarity(sig, src, dst, out):
+    k = sig.shape[1]
+    for i in prange(src.size):
+        x = sig[src[i]]
+        y = sig[dst[i]]
+        # Only a row starting with SENTINEL can be empty: check the rest lazily.
+        if (x[0] == SENTINEL and _is_empty(x)) or (y[0] == SENTINEL and _is_empty(y)):
+            out[i] = 0.0
+            continue
+        eq = 0
+        for t in range(k):
+            eq += x[t] == y[t]
+        out[i] = np.float32(eq / k)
+
+
+def _as_index(a, name: str, n: int) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(f"{name} must be a 1-D integer array")
+    a = np.ascontiguousarray(a, dtype=np.int64)
+    if a.size and (a.min() < 0 or a.max() >= n):
+        raise ValueError(f"{name} holds a row index outside [0, {n})")
+    return a
+
+
+def signature_similarity(sig: np.ndarray, src, dst) -> np.ndarray:
+    """Fraction of equal MinHash slots for each pair of rows.
+
+    Parameters
+    ----------
+    sig : uint32[n, k], C-contiguous, k >= 1
+    src, dst : integer[m]
+        Row indices into ``sig``.
+
+    Returns
+    -------
+    float32[m] : ``mean(sig[src[i]] == sig[dst[i]])``, or 0.0 when either row is
+    all ``SENTINEL`` (an empty prompt is similar to nothing, itself included).
+    """
+    if not isinstance(sig, np.ndarray) or sig.dtype != np.uint32 or sig.ndim != 2:
+        raise ValueError("sig must be a 2-D uint32 numpy array")
+    if not sig.flags.c_contiguous:
+        raise ValueError("sig must be C-contiguous")
+    if sig.shape[1] == 0:
+        raise ValueError("sig must have at least one slot")
+    src = _as_index(src, "src", sig.shape[0])
+    dst = _as_index(dst, "dst", sig.shape[0])
+    if src.shape != dst.shape:
+        raise ValueError("src and dst must have the same length")
+    out = np.empty(src.size, np.float32)
+    _pair_similarity(sig, src, dst, out)
+    return out

@@ -1,0 +1,229 @@
+"""Slow, obviously-correct pure-Python references for the numba kernels.
+
+Everything here works on Python str and int, one prompt at a time, and restates
+the rules of the kernels' docstrings from scratch (only the constants come from
+``kernels.config``).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import defaultdict, deque
+
+from distill_radar.kernels import config
+
+M64 = (1 << 64) - 1
+SENTINEL = 0xFFFFFFFF
+
+# --- normalisation ------------------------------------------------------------------
+
+
+def _map_char(ch: str) -> str:
+    cp = ord(ch)
+    if cp >= 0x10000:
+        return "" if 0xE0000 <= cp < 0xE0080 or 0xE0100 <= cp < 0xE01F0 else ch
+    cat = unicodedata.category(ch)
+    if cat in ("Cf", "Mn", "Me"):
+        return ""
+    if cat in ("Cc", "Zs", "Zl", "Zp") or ch.isspace():
+        return " "
+    low = ch.lower()
+    out = low if len(low) == 1 else ch
+    out = chr(config.CONFUSABLES.get(ord(out), ord(out)))
+    if out != ch and unicodedata.normalize("NFKC", out) != out:
+        out = ch
+    return out
+
+
+def _map_text(text: str) -> str:
+    chars = []
+    for ch in text:
+        m = _map_char(ch)
+        while m not in ("", " ") and _map_char(m) != m:
+            m = _map_char(m)
+        chars.append(m)
+    return "".join(chars)
+
+
+def normalize(text: str | None) -> str | None:
+    """NFKC, map, collapse; repeated until nothing changes."""
+    if text is None:
+        return None
+    out = text
+    for _ in range(4):
+        new = _map_text(unicodedata.normalize("NFKC", out))
+        new = " ".join(w for w in new.split(" ") if w)
+        if new == out:
+            break
+        out = new
+    return out
+
+
+# --- hashes -------------------------------------------------------------------------
+
+
+def mix64(z: int) -> int:
+    z &= M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return z ^ (z >> 31)
+
+
+def fnv1a64(data: bytes) -> int:
+    h = 0xCBF29CE484222325
+    for byte in data:
+        h = ((h ^ byte) * 0x100000001B3) & M64
+    return h
+
+
+def text_hash(text: str | None) -> int:
+    return mix64(fnv1a64((text or "").encode()))
+
+
+_SINGLE_RANGES = ((0x3040, 0x3100), (0x31F0, 0x3200), (0x3400, 0x4DC0), (0x4E00, 0xA000),
+                  (0xAC00, 0xD7A4), (0xF900, 0xFB00), (0xFF66, 0xFFA0), (0x20000, 0x40000))
+
+
+def char_class(ch: str) -> str:
+    cp = ord(ch)
+    if cp >= 0x40000:
+        return "word"
+    if any(lo <= cp < hi for lo, hi in _SINGLE_RANGES):
+        return "single"
+    cat = unicodedata.category(ch)
+    if cat == "Nd":
+        return "digit"
+    if cat == "So":
+        return "single"
+    if cat[0] in "LMN":
+        return "word"
+    return "sep"
+
+
+def tokenize(text: str, mask_digits: bool = True) -> list[str]:
+    tokens, cur = [], []
+    for ch in text:
+        cls = char_class(ch)
+        if cls in ("word", "digit"):
+            cur.append("0" if cls == "digit" and mask_digits else ch)
+            continue
+        if cur:
+            tokens.append("".join(cur))
+            cur = []
+        if cls == "single":
+            tokens.append(ch)
+    if cur:
+        tokens.append("".join(cur))
+    return tokens
+
+
+def truncate(text: str, limit: int = config.MAX_PROMPT_BYTES_HASHED) -> str:
+    raw = text.encode()
+    if len(raw) <= limit:
+        return text
+    cut = limit
+    while cut > 0 and (raw[cut] & 0xC0) == 0x80:
+        cut -= 1
+    return raw[:cut].decode()
+
+
+def shingles(text: str | None, ngram: int = 3, mask_digits: bool = True,
+             normalized: bool = False) -> list[int]:
+    """Sorted unique shingle hashes of one prompt."""
+    if text is None:
+        return []
+    if not normalized:
+        text = normalize(text)
+    toks = [mix64(fnv1a64(t.encode())) for t in tokenize(truncate(text), mask_digits)]
+    if not toks:
+        return []
+    width = min(ngram, len(toks))
+    out = set()
+    for j in range(len(toks) - width + 1):
+        h = 0x243F6A8885A308D3
+        for t in toks[j:j + width]:
+            h = mix64(h ^ t)
+        out.add(h)
+    return sorted(out)
+
+
+# --- MinHash ------------------------------------------------------------------------
+
+
+def minhash_params(num_perm: int, seed: int) -> tuple[list[int], list[int]]:
+    a, b, state = [], [], seed
+    for _ in range(num_perm):
+        state = (state + 0x9E3779B97F4A7C15) & M64
+        a.append(mix64(state) | 1)
+        state = (state + 0x9E3779B97F4A7C15) & M64
+        b.append(mix64(state))
+    return a, b
+
+
+def minhash(values, num_perm: int = 128, seed: int = 1) -> list[int]:
+    a, b = minhash_params(num_perm, seed)
+    values = [int(v) for v in values]
+    if not values:
+        return [SENTINEL] * num_perm
+    return [min(((ak * x + bk) & M64) >> 32 for x in values) for ak, bk in zip(a, b)]
+
+
+def jaccard(x, y) -> float:
+    x, y = set(x), set(y)
+    return len(x & y) / len(x | y) if x | y else 0.0
+
+
+def similarity(sig_a, sig_b) -> float:
+    if all(v == SENTINEL for v in sig_a) or all(v == SENTINEL for v in sig_b):
+        return 0.0
+    return sum(int(p == q) for p, q in zip(sig_a, sig_b)) / len(sig_a)
+
+
+# --- LSH and components ----------------------------------------------------------------
+
+
+def band_key(sig, band: int, rows: int, bands: int) -> int:
+    h = 0x13198A2E03707344 ^ mix64(band + 1)
+    for v in sig[band * rows:(band + 1) * rows]:
+        h = mix64(h ^ int(v))
+    shift = (bands - 1).bit_length()
+    return (h >> shift) | (band << (64 - shift)) if shift else h
+
+
+def bucket_edges(keys, node_ids=None, valid=None) -> list[tuple[int, int]]:
+    n = len(keys)
+    ids = list(range(n)) if node_ids is None else [int(v) for v in node_ids]
+    edges = set()
+    nbands = len(keys[0]) if n else 0
+    for j in range(nbands):
+        groups = defaultdict(list)
+        for i in range(n):
+            if valid is None or valid[i]:
+                groups[int(keys[i][j])].append(ids[i])
+        for members in groups.values():
+            head = min(members)
+            edges.update((head, m) for m in members if m != head)
+    return sorted(edges)
+
+
+def components(n: int, edges) -> list[int]:
+    adj = defaultdict(list)
+    for s, d in edges:
+        adj[s].append(d)
+        adj[d].append(s)
+    labels = [-1] * n
+    for start in range(n):
+        if labels[start] != -1:
+            continue
+        comp, queue = [start], deque([start])
+        labels[start] = start
+        while queue:
+            for nb in adj[queue.popleft()]:
+                if labels[nb] == -1:
+                    labels[nb] = start
+                    comp.append(nb)
+                    queue.append(nb)
+        low = min(comp)
+        for c in comp:
+            labels[c] = low
+    return labels

@@ -1,0 +1,54 @@
+import naive
+import numpy as np
+import pytest
+from distill_radar.kernels import connected_components
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+@pytest.mark.parametrize(
+    "n, edges, expected",
+    [
+        (0, [], []),
+        (1, [], [0]),
+        (3, [], [0, 1, 2]),
+        (4, [(3, 2), (2, 1)], [0, 1, 1, 1]),
+        (5, [(4, 0), (1, 1), (3, 2)], [0, 1, 2, 2, 0]),
+        (4, [(0, 1), (1, 2), (2, 3), (3, 0), (0, 1)], [0, 0, 0, 0]),
+    ],
+)
+def test_small_graphs(n, edges, expected):
+    src = np.array([e[0] for e in edges], np.int64)
+    dst = np.array([e[1] for e in edges], np.int64)
+    labels = connected_components(n, src, dst)
+    assert labels.dtype == np.int64 and labels.tolist() == expected
+
+
+def test_long_chain_any_order():
+    n = 2000
+    rng = np.random.default_rng(1)
+    order = rng.permutation(n - 1)
+    labels = connected_components(n, order + 1, order)
+    assert np.all(labels == 0)
+
+
+@pytest.mark.parametrize("src, dst", [([0], [5]), ([-1], [0]), ([0, 1], [1]), ([[0]], [[1]])])
+def test_rejects_bad_edges(src, dst):
+    with pytest.raises(ValueError):
+        connected_components(3, np.array(src), np.array(dst))
+
+
+def test_rejects_bad_n():
+    with pytest.raises(ValueError):
+        connected_components(-1, [], [])
+
+
+@given(st.integers(0, 30).flatmap(lambda n: st.tuples(
+    st.just(n), st.lists(st.tuples(st.integers(0, max(n - 1, 0)), st.integers(0, max(n - 1, 0))),
+                         max_size=40 if n else 0))))
+@settings(max_examples=150, deadline=None)
+def test_equals_bfs(case):
+    n, edges = case
+    src = np.array([e[0] for e in edges], np.int64)
+    dst = np.array([e[1] for e in edges], np.int64)
+    assert connected_components(n, src, dst).tolist() == naive.components(n, edges)
