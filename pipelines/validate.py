@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-
 from distill_radar.pipelines import schemas
 
 RAW_LIMIT = 4096  # characters of a bad row kept as evidence in dead_letter.raw

@@ -2,7 +2,6 @@ import datetime as dt
 
 import pyarrow as pa
 import pytest
-
 from distill_radar.pipelines import schemas, validate
 
 

@@ -1,0 +1,30 @@
+"""Shared helpers for the benchmarks: machine description, JSON output."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+
+import orjson
+
+
+def machine() -> dict:
+    info = {"python": platform.python_version(), "platform": platform.platform(),
+            "cpus": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as fh:
+            info["mem_gib"] = round(int(fh.readline().split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return info
+
+
+def emit(result: dict) -> None:
+    sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,95 @@
+"""End to end: `distill-radar batch` on generated logs of several sizes.
+
+Prints JSON: exchanges/s, peak RSS of the batch process, seconds per stage,
+the growth ratio of time between sizes, and flagged-account quality against
+the generator's truth.
+
+    python bench/e2e.py --sizes 100000 250000 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import orjson
+import polars as pl
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import emit, machine
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def generated(size: int, work: str, seed: int) -> str:
+    path = os.path.join(work, f"gen-{size}-s{seed}")
+    if not os.path.exists(os.path.join(path, "truth.parquet")):
+        accounts = max(200, size // 15)
+        campaigns = max(3, min(20, size // 12_000))
+        subprocess.run([sys.executable, "-m", "distill_radar.pipelines.cli", "generate", "--out",
+                        path, "--exchanges", str(size), "--accounts", str(accounts),
+                        "--campaigns", str(campaigns), "--seed", str(seed)], check=True)
+    return path
+
+
+def run_batch(logs: str, out: str, extra: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS GiB) of one batch run in a child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "distill_radar.pipelines.cli", "batch",
+                             "--input", os.path.join(logs, "exchanges"), "--output", out,
+                             "--no-report", *extra])
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"batch failed with status {status}")
+    return wall, usage.ru_maxrss / 2**20
+
+
+def quality(logs: str, out: str) -> dict:
+    truth = pl.read_parquet(os.path.join(logs, "truth.parquet"))
+    bad = set(truth.filter(pl.col("campaign").is_not_null())["account_id"].unique())
+    acc = pl.read_parquet(os.path.join(out, "accounts.parquet"))
+    flagged = set(acc.filter(pl.col("campaign_id").is_not_null())["account_id"])
+    tp = len(flagged & bad)
+    p = tp / len(flagged) if flagged else 0.0
+    r = tp / len(bad) if bad else 1.0
+    return {"precision": round(p, 4), "recall": round(r, 4),
+            "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0,
+            "flagged": len(flagged), "campaign_accounts": len(bad)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 250_000, 1_000_000])
+    ap.add_argument("--work", default=os.path.join(HERE, "out"))
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("batch_args", nargs="*", help="extra flags for distill-radar batch")
+    args = ap.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    runs = []
+    for size in args.sizes:
+        logs = generated(size, args.work, args.seed)
+        out = os.path.join(args.work, f"out-{size}")
+        wall, rss = run_batch(logs, out, args.batch_args)
+        with open(os.path.join(out, "summary.json"), "rb") as fh:
+            summary = orjson.loads(fh.read())
+        runs.append({"exchanges": size, "seconds": round(wall, 2),
+                     "exchanges_per_s": round(size / wall), "peak_rss_gib": round(rss, 3),
+                     "stage_seconds": summary["timings_s"], "counts": summary["counts"],
+                     "quality": quality(logs, out)})
+    growth = {}
+    for a in runs:
+        for b in runs:
+            if b["exchanges"] > a["exchanges"]:
+                growth[f"time({b['exchanges']})/time({a['exchanges']})"] = round(
+                    b["seconds"] / a["seconds"], 3)
+    emit({"benchmark": "e2e_batch", "machine": machine(), "runs": runs, "growth": growth,
+          "self_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)})
+
+
+if __name__ == "__main__":
+    main()

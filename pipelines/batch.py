@@ -1,0 +1,159 @@
+"""The batch pipeline: logs in, cluster/account/campaign tables and a report out.
+
+``run(argv=None, test_pipeline=None)`` is the entry point; tests inject a
+pipeline, the CLI passes its argv. Unknown flags are Beam's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import time
+
+import apache_beam as beam
+import orjson
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from distill_radar.pipelines import export
+from distill_radar.pipelines.clusters import AssignClustersFn, LinkNodesFn, SampleTextsFn
+from distill_radar.pipelines.config import RunConfig
+from distill_radar.pipelines.options import DistillRadarOptions, run_config
+from distill_radar.pipelines.privacy import pseudonym_key
+from distill_radar.pipelines.read import ReadExchanges, discover_inputs
+from distill_radar.pipelines.signatures import (
+    TEXTS_TAG,
+    DedupTextsFn,
+    HashPromptsFn,
+    MergeDocFreqFn,
+    ShingleDocFreqFn,
+    TemplateSignatureFn,
+)
+from distill_radar.pipelines.stage_timer import NAMESPACE
+from distill_radar.pipelines.tables import BuildTablesFn
+
+LOG = logging.getLogger(__name__)
+DEFAULT_RUNNER = "FnApiRunner"  # in-process; DirectRunner would try to fetch Prism
+
+
+class FindCampaigns(beam.PTransform):
+    """Validated exchange batches -> tables staged in ``staging`` (one composite per concept)."""
+
+    def __init__(self, config: RunConfig, staging: str, csv: bool = False):
+        super().__init__()
+        self.config = config
+        self.staging = staging
+        self.csv = csv
+
+    def expand(self, read):
+        cfg = self.config
+        hashed = read["exchanges"] | "HashPrompts" >> beam.ParDo(HashPromptsFn(cfg)).with_outputs(
+            TEXTS_TAG, main="keys")
+        nodes = (hashed[TEXTS_TAG]
+                 | "GroupTextsByShard" >> beam.GroupByKey()
+                 | "DedupTexts" >> beam.ParDo(DedupTextsFn()))
+        vocabulary = (nodes
+                      | "ShingleDocFreq" >> beam.ParDo(ShingleDocFreqFn(cfg))
+                      | "TemplateShingles" >> beam.CombineGlobally(MergeDocFreqFn(cfg.min_shingle_df)))
+        node_clusters = (
+            nodes
+            | "TemplateMinHash" >> beam.ParDo(TemplateSignatureFn(cfg),
+                                              vocabulary=beam.pvalue.AsSingleton(vocabulary))
+            | "GatherSignatures" >> beam.combiners.ToList()
+            | "LinkNodes" >> beam.ParDo(LinkNodesFn(cfg)))
+        clusters = beam.pvalue.AsSingleton(node_clusters)
+        members = hashed.keys | "AssignClusters" >> beam.ParDo(AssignClustersFn(), clusters)
+        samples = nodes | "SampleTexts" >> beam.ParDo(
+            SampleTextsFn(cfg.samples_per_cluster), clusters)
+        return (
+            read["exchanges"].pipeline
+            | "Start" >> beam.Create([None])
+            | "BuildTables" >> beam.ParDo(
+                BuildTablesFn(cfg, self.staging, self.csv),
+                members=beam.pvalue.AsList(members), samples=beam.pvalue.AsList(samples),
+                dead=beam.pvalue.AsList(read["dead_letter"]),
+                file_counts=beam.pvalue.AsList(read["file_counts"]), clusters=clusters))
+
+
+def pipeline_options(argv: list[str] | None) -> PipelineOptions:
+    options = PipelineOptions(argv)
+    std = options.view_as(StandardOptions)
+    if not std.runner:
+        std.runner = DEFAULT_RUNNER
+    return options
+
+
+def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = None) -> dict:
+    """Run the batch job; returns the summary that is also written to summary.json."""
+    options = pipeline_options(argv)
+    opts = options.view_as(DistillRadarOptions)
+    config = run_config(opts)
+    files = discover_inputs(opts.input)  # fails before any work when the input is missing
+    key = pseudonym_key(opts.pseudonym_key_file) if opts.pseudonymize_accounts else None
+    output = os.path.abspath(opts.output)
+    export.discard_stale_staging(output)
+    staging = export.new_staging(output)
+    started = time.perf_counter()
+    LOG.info("distill-radar batch: %d input file(s), config %s", len(files), config)
+    pipeline = test_pipeline or beam.Pipeline(options=options)
+    read = pipeline | "ReadLogs" >> ReadExchanges(files, config.batch_rows, config.link_columns, key)
+    _ = read | "FindCampaigns" >> FindCampaigns(config, staging, opts.csv)
+    result = pipeline.run()
+    result.wait_until_finish()
+    elapsed = time.perf_counter() - started
+    summary = _summary(staging, config, options, result, elapsed, len(files))
+    export.write_json(staging, "summary.json", summary)
+    if not opts.no_report:
+        from distill_radar.pipelines.report import report_from_dir
+
+        report_from_dir(staging)
+    export.publish(staging, output)
+    LOG.info("done in %.1f s: %d read, %d processed, %d dead-lettered, %d campaigns -> %s",
+             elapsed, summary["counts"]["read"], summary["counts"]["processed"],
+             summary["counts"]["dead_lettered"], summary["counts"]["campaigns"], output)
+    return summary
+
+
+def _summary(staging, config, options, result, elapsed, n_files) -> dict:
+    counts_path = os.path.join(staging, "counts.json")
+    with open(counts_path, "rb") as fh:
+        counts = orjson.loads(fh.read())
+    os.remove(counts_path)
+    per_file = counts.pop("per_file")
+    linking = counts.pop("linking")
+    return {
+        "counts": counts,
+        "reconciled": counts["read"] == counts["processed"] + counts["dead_lettered"],
+        "per_file": per_file,
+        "linking": linking,
+        "parameters": config.as_dict(),
+        "runner": str(options.view_as(StandardOptions).runner),
+        "input_files": n_files,
+        "timings_s": {"total": round(elapsed, 3), **_stage_seconds(result)},
+        "versions": _versions(),
+    }
+
+
+def _stage_seconds(result) -> dict:
+    try:
+        counters = result.metrics().query()["counters"]
+    except Exception:  # noqa: BLE001 - a runner without metrics still gets a summary
+        return {}
+    out = {}
+    for c in counters:
+        name = c.key.metric.name
+        if c.key.metric.namespace == NAMESPACE and name.startswith("ms_"):
+            value = c.committed if c.committed is not None else c.attempted
+            out[name[3:]] = out.get(name[3:], 0) + value / 1000
+    return dict(sorted(out.items()))
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("distill-radar", "apache-beam", "pyarrow", "polars", "numba", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out

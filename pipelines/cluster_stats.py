@@ -1,0 +1,116 @@
+"""Per-cluster statistics, templates and exemplars (polars over gathered tables).
+
+Signals, one column each (see README "How a campaign is scored"):
+``n_accounts``, ``n_distinct_prompts``, ``payload_variety`` (distinct prompts /
+exchanges), ``exchanges_per_account``, ``top_account_share`` (largest
+account's share), ``elicitation_score`` (share of sampled prompts asking for
+reasoning), ``median_response_chars``.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pyarrow as pa
+from distill_radar import kernels
+from distill_radar.kernels.elicitation import elicitation_score
+from distill_radar.kernels.templates import extract_template
+from distill_radar.pipelines.config import RunConfig
+
+
+def cluster_counts(members: pl.DataFrame) -> pl.DataFrame:
+    """Volume, spread and concentration of every cluster."""
+    clustered = members.filter(pl.col("cluster_id").is_not_null())
+    per_account = clustered.group_by("cluster_id", "account_id").agg(pl.len().alias("k"))
+    top = per_account.group_by("cluster_id").agg(pl.col("k").max().alias("top_k"))
+    stats = clustered.group_by("cluster_id").agg(
+        pl.len().alias("n_exchanges"),
+        pl.col("account_id").n_unique().alias("n_accounts"),
+        pl.col("node").n_unique().alias("n_distinct_prompts"),
+        pl.col("ts").min().alias("first_ts"),
+        pl.col("ts").max().alias("last_ts"),
+        pl.col("response_chars").median().cast(pl.Float64).alias("median_response_chars"),
+    )
+    return (
+        stats.join(top, on="cluster_id")
+        .with_columns(
+            (pl.col("n_distinct_prompts") / pl.col("n_exchanges")).alias("payload_variety"),
+            (pl.col("n_exchanges") / pl.col("n_accounts")).alias("exchanges_per_account"),
+            (pl.col("top_k") / pl.col("n_exchanges")).alias("top_account_share"),
+        )
+        .drop("top_k")
+        .sort("cluster_id")
+    )
+
+
+def cluster_texts(samples: pl.DataFrame, n_exemplars: int) -> pl.DataFrame:
+    """Template, exemplars and elicitation score of every sampled cluster."""
+    rows = {"cluster_id": [], "template": [], "exemplars": [], "elicitation_score": []}
+    if samples.height == 0:
+        return pl.DataFrame(rows, schema={"cluster_id": pl.Int64, "template": pl.Utf8,
+                                          "exemplars": pl.List(pl.Utf8),
+                                          "elicitation_score": pl.Float64})
+    samples = samples.sort("cluster_id", "node")
+    normalized = kernels.normalize(pa.array(samples["prompt"].to_list(), pa.large_string()))
+    samples = samples.with_columns(pl.Series("norm", normalized.to_pylist(), pl.Utf8))
+    for (cid,), group in samples.group_by("cluster_id", maintain_order=True):
+        norm = group["norm"].to_list()
+        rows["cluster_id"].append(cid)
+        rows["template"].append(extract_template(norm) if len(norm) > 1 else norm[0])
+        rows["exemplars"].append(diverse_exemplars(group["prompt"].to_list(), norm, n_exemplars))
+        rows["elicitation_score"].append(elicitation_score(norm))
+    return pl.DataFrame(rows, schema={"cluster_id": pl.Int64, "template": pl.Utf8,
+                                      "exemplars": pl.List(pl.Utf8),
+                                      "elicitation_score": pl.Float64})
+
+
+def diverse_exemplars(raw: list[str], norm: list[str], k: int, max_chars: int = 2000) -> list[str]:
+    """Greedy farthest-first by word-set Jaccard: exemplars that differ, not the first rows."""
+    if not raw:
+        return []
+    sets = [set(t.split()) for t in norm]
+    chosen = [0]
+    while len(chosen) < min(k, len(raw)):
+        best, best_d = -1, -1.0
+        for i in range(len(raw)):
+            if i in chosen:
+                continue
+            d = min(1.0 - _jaccard(sets[i], sets[j]) for j in chosen)
+            if d > best_d:
+                best, best_d = i, d
+        chosen.append(best)
+    return [raw[i][:max_chars] for i in chosen]
+
+
+def _jaccard(a: set, b: set) -> float:
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
+
+
+def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig) -> pl.DataFrame:
+    """Join counts and texts; add ``score`` and ``is_campaign_like``.
+
+    score = 0.30 accounts + 0.20 variety + 0.20 volume + 0.30 elicitation, where
+    accounts = min(1, log10(n_accounts) / 2) (100 accounts score 1),
+    variety = payload_variety, volume = min(1, exchanges_per_account / 20).
+    """
+    df = stats.join(texts, on="cluster_id", how="left").with_columns(
+        pl.col("elicitation_score").fill_null(0.0),
+        pl.col("template").fill_null(""),
+        pl.col("exemplars").fill_null([]),
+    )
+    accounts = (pl.col("n_accounts").cast(pl.Float64).log10() / 2).clip(0.0, 1.0)
+    volume = (pl.col("exchanges_per_account") / 20).clip(0.0, 1.0)
+    score = (0.30 * accounts + 0.20 * pl.col("payload_variety") + 0.20 * volume
+             + 0.30 * pl.col("elicitation_score"))
+    campaign_like = (
+        (pl.col("n_accounts") >= config.min_campaign_accounts)
+        & (pl.col("n_distinct_prompts") >= config.min_campaign_distinct)
+        & (pl.col("payload_variety") >= config.min_payload_variety)
+        & (pl.col("exchanges_per_account") >= config.min_exchanges_per_account)
+        & (pl.col("top_account_share") <= config.max_top_account_share)
+    )
+    return df.with_columns(score.alias("score"), campaign_like.alias("is_campaign_like"),
+                           pl.lit("lexical").alias("kind"))
+
+

@@ -1,0 +1,157 @@
+"""From node signatures to clusters: LSH candidates, verification, components.
+
+``link_nodes`` runs on one worker over the gathered signatures (numba kernels,
+linear in nodes and edges). The result, ``NodeClusters``, is small (only nodes
+that ended in a cluster) and feeds the later stages as a side input.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+from distill_radar import kernels
+from distill_radar.pipelines.config import RunConfig
+from distill_radar.pipelines.signatures import NodeSignatures
+from distill_radar.pipelines.stage_timer import StageTimer
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class NodeClusters:
+    """Clustered nodes: ``nodes`` sorted ascending, ``cluster_ids`` aligned."""
+
+    nodes: np.ndarray  # uint64[k]
+    cluster_ids: np.ndarray  # int64[k]
+    stats: dict = field(default_factory=dict)
+
+    def lookup(self, nodes: np.ndarray) -> np.ndarray:
+        """Cluster id of each node, -1 where the node is in no cluster."""
+        out = np.full(nodes.size, -1, np.int64)
+        if self.nodes.size == 0 or nodes.size == 0:
+            return out
+        pos = np.searchsorted(self.nodes, nodes)
+        pos_clip = np.minimum(pos, self.nodes.size - 1)
+        hit = self.nodes[pos_clip] == nodes
+        out[hit] = self.cluster_ids[pos_clip[hit]]
+        return out
+
+
+def link_nodes(parts: list[NodeSignatures], config: RunConfig) -> NodeClusters:
+    """Every shard's signatures -> NodeClusters (deterministic ids, largest first)."""
+    nodes, counts, sig_rows, sig = _gather(parts, config.num_perm)
+    n = nodes.size
+    bands, rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
+    src, dst = _candidate_edges(sig, sig_rows, bands, rows)
+    n_candidates = int(src.size)
+    if src.size:
+        sim = kernels.signature_similarity(sig, src, dst)
+        keep = sim >= config.lexical_threshold
+        src, dst = sig_rows[src[keep]], sig_rows[dst[keep]]
+    labels = kernels.connected_components(n, src, dst)
+    nodes_out, ids = _number_clusters(nodes, counts, labels, config.min_cluster_exchanges)
+    stats = {"nodes": int(n), "nodes_with_signature": int(sig_rows.size), "bands": int(bands),
+             "rows": int(rows), "candidate_pairs": n_candidates, "verified_pairs": int(src.size),
+             "clusters": int(ids.max() + 1) if ids.size else 0}
+    LOG.info("clusters: %s", stats)
+    return NodeClusters(nodes_out, ids, stats)
+
+
+def _gather(parts: list[NodeSignatures], num_perm: int):
+    """Concatenate shards, sorted by node hash so that the result is order-free."""
+    parts = [p for p in parts if p.nodes.size]
+    if not parts:
+        empty = np.empty(0, np.int64)
+        return np.empty(0, np.uint64), empty, empty, np.empty((0, num_perm), np.uint32)
+    nodes = np.concatenate([p.nodes for p in parts])
+    counts = np.concatenate([p.counts for p in parts])
+    base = np.cumsum([0] + [p.nodes.size for p in parts])[:-1]
+    eligible = np.concatenate([p.eligible + b for p, b in zip(parts, base)])
+    sig = np.concatenate([p.sig for p in parts]) if eligible.size else np.empty((0, num_perm), np.uint32)
+    order = np.argsort(nodes, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    sig_rank = rank[eligible]
+    sig_order = np.argsort(sig_rank, kind="stable")
+    return (nodes[order], counts[order], sig_rank[sig_order],
+            np.ascontiguousarray(sig[sig_order]))
+
+
+def _candidate_edges(sig, sig_rows, bands, rows):
+    """Star edges within LSH buckets, as indices into ``sig``."""
+    if sig_rows.size < 2:
+        empty = np.empty(0, np.int64)
+        return empty, empty
+    keys = kernels.band_keys(sig, bands, rows)
+    return kernels.bucket_edges(keys)
+
+
+def _number_clusters(nodes, counts, labels, min_exchanges):
+    """Components with enough exchanges become clusters 0..k-1, largest first."""
+    if nodes.size == 0:
+        return np.empty(0, np.uint64), np.empty(0, np.int64)
+    roots, inverse = np.unique(labels, return_inverse=True)
+    sizes = np.bincount(inverse, weights=counts).astype(np.int64)
+    members = np.bincount(inverse)
+    ok = (sizes >= min_exchanges) & ((members >= 2) | (sizes >= 2))
+    # Ties broken by the root's node hash: stable across runs and input order.
+    rank_order = np.lexsort((nodes[roots], -sizes))
+    rank_order = rank_order[ok[rank_order]]
+    cluster_of_root = np.full(roots.size, -1, np.int64)
+    cluster_of_root[rank_order] = np.arange(rank_order.size)
+    ids = cluster_of_root[inverse]
+    keep = ids >= 0
+    return nodes[keep], ids[keep]
+
+
+class LinkNodesFn(beam.DoFn):
+    def __init__(self, config: RunConfig):
+        self.config = config
+        self.timer = StageTimer("link_nodes")
+
+    def process(self, parts):
+        with self.timer.timing():
+            yield link_nodes(list(parts), self.config)
+
+
+class AssignClustersFn(beam.DoFn):
+    """Exchange keys + NodeClusters (side input) -> exchange keys with cluster_id."""
+
+    def __init__(self):
+        self.timer = StageTimer("assign_clusters")
+
+    def process(self, keys: pa.Table, clusters: NodeClusters):
+        with self.timer.timing():
+            ids = clusters.lookup(keys["node"].to_numpy())
+            col = pa.array(ids, pa.int64(), mask=ids < 0)
+            yield keys.append_column("cluster_id", col)
+
+
+class SampleTextsFn(beam.DoFn):
+    """Per shard, the first ``k`` distinct prompts (by node hash) of each cluster."""
+
+    def __init__(self, k: int):
+        self.k = k
+        self.timer = StageTimer("sample_texts")
+
+    def process(self, nodes: pa.Table, clusters: NodeClusters):
+        with self.timer.timing():
+            ids = clusters.lookup(nodes["node"].to_numpy())
+            pick = np.flatnonzero(ids >= 0)
+            if pick.size == 0:
+                return
+            order = pick[np.lexsort((nodes["node"].to_numpy()[pick], ids[pick]))]
+            cid = ids[order]
+            first = np.r_[0, np.flatnonzero(cid[1:] != cid[:-1]) + 1]
+            rank = np.arange(cid.size) - np.repeat(first, np.diff(np.r_[first, cid.size]))
+            order = order[rank < self.k]
+            yield pa.table({
+                "cluster_id": pa.array(ids[order], pa.int64()),
+                "node": nodes["node"].take(pa.array(order)),
+                "n": nodes["n"].take(pa.array(order)),
+                "prompt": nodes["prompt"].take(pa.array(order)),
+            })

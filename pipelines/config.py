@@ -1,0 +1,68 @@
+"""RunConfig: every tuning parameter of a run, frozen and shared by all stages.
+
+``str(config)`` is a short fingerprint of the parameters (datatrove style),
+written to summary.json so that two output folders can be compared at a glance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    # Reading
+    batch_rows: int = 50_000
+    link_columns: tuple[str, ...] = ()
+    # Lexical signatures
+    ngram: int = 3
+    num_perm: int = 128
+    seed: int = 1
+    min_shingle_df: int = 5
+    min_template_shingles: int = 6
+    lexical_threshold: float = 0.6
+    shards: int = 8
+    # Clusters
+    min_cluster_exchanges: int = 3
+    samples_per_cluster: int = 16
+    exemplars: int = 3
+    # Campaign model
+    min_campaign_accounts: int = 3
+    min_campaign_distinct: int = 10
+    min_payload_variety: float = 0.3
+    min_exchanges_per_account: float = 2.0
+    max_top_account_share: float = 0.8
+    min_account_campaign_exchanges: int = 2
+    participation_ratio: float = 0.2
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self):
+        _check(self.batch_rows >= 1, "batch_rows must be >= 1")
+        _check(1 <= self.ngram <= 16, "ngram must be in 1..16")
+        _check(8 <= self.num_perm <= 1024, "num_perm must be in 8..1024")
+        _check(0.0 < self.lexical_threshold < 1.0, "lexical_threshold must be in (0, 1)")
+        _check(self.min_shingle_df >= 2, "min_shingle_df must be >= 2")
+        _check(self.min_template_shingles >= 1, "min_template_shingles must be >= 1")
+        _check(self.shards >= 1, "shards must be >= 1")
+        _check(self.min_cluster_exchanges >= 2, "min_cluster_exchanges must be >= 2")
+        _check(self.min_campaign_accounts >= 2, "min_campaign_accounts must be >= 2")
+        _check(0.0 <= self.min_payload_variety <= 1.0, "min_payload_variety must be in [0, 1]")
+        _check(0.0 <= self.participation_ratio <= 1.0, "participation_ratio must be in [0, 1]")
+        _check(0.0 < self.max_top_account_share <= 1.0, "max_top_account_share must be in (0, 1]")
+
+    def __str__(self) -> str:
+        return (f"{self.ngram}ng_{self.num_perm}p_t{self.lexical_threshold:.2f}"
+                f"_df{self.min_shingle_df}_ts{self.min_template_shingles}_s{self.seed}")
+
+    def as_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d.pop("extra")
+        d["link_columns"] = list(self.link_columns)
+        d["fingerprint"] = str(self)
+        return d
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)

@@ -1,0 +1,87 @@
+"""Writing the output tables: explicit schemas, zstd parquet, atomic renames.
+
+Tables are first written into a staging folder inside ``--output``; only when
+every table is complete are they renamed into place, one ``os.replace`` each,
+so a run that dies leaves the previous outputs intact.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+
+import orjson
+import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from distill_radar.pipelines import schemas
+
+STAGING_PREFIX = ".staging-"
+
+
+def to_arrow(df: pl.DataFrame | pa.Table, schema: pa.Schema) -> pa.Table:
+    """Select and cast to ``schema`` (missing optional columns become nulls)."""
+    table = df.to_arrow() if isinstance(df, pl.DataFrame) else df
+    cols = []
+    for f in schema:
+        if f.name in table.column_names:
+            cols.append(table[f.name].cast(f.type))
+        else:
+            cols.append(pa.nulls(table.num_rows, f.type))
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+def new_staging(output: str) -> str:
+    os.makedirs(output, exist_ok=True)
+    path = os.path.join(output, STAGING_PREFIX + uuid.uuid4().hex[:12])
+    os.makedirs(path)
+    return path
+
+
+def write_table(staging: str, name: str, table: pa.Table, csv: bool) -> None:
+    pq.write_table(table, os.path.join(staging, f"{name}.parquet"), compression="zstd")
+    if csv:
+        pacsv.write_csv(_csv_safe(table), os.path.join(staging, f"{name}.csv"))
+
+
+def _csv_safe(table: pa.Table) -> pa.Table:
+    """CSV has no lists: list columns become JSON arrays in a string column."""
+    cols = []
+    for f, col in zip(table.schema, table.columns):
+        if pa.types.is_list(f.type) or pa.types.is_large_list(f.type):
+            col = pa.array([None if v is None else orjson.dumps(v).decode()
+                            for v in col.to_pylist()], pa.string())
+        cols.append(col)
+    return pa.Table.from_arrays(cols, names=table.column_names)
+
+
+def write_json(staging: str, name: str, obj) -> None:
+    with open(os.path.join(staging, name), "wb") as fh:
+        fh.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+
+
+def publish(staging: str, output: str) -> list[str]:
+    """Move every staged file into ``output`` (atomic per file), drop the staging folder."""
+    moved = []
+    for name in sorted(os.listdir(staging)):
+        target = os.path.join(output, name)
+        if os.path.isdir(target) and not os.path.isdir(os.path.join(staging, name)):
+            shutil.rmtree(target)  # a sharded table folder replaced by a single file
+        os.replace(os.path.join(staging, name), target)
+        moved.append(target)
+    os.rmdir(staging)
+    return moved
+
+
+def discard_stale_staging(output: str) -> None:
+    """Staging folders left by runs that died are removed by the next run."""
+    if not os.path.isdir(output):
+        return
+    for name in os.listdir(output):
+        if name.startswith(STAGING_PREFIX):
+            shutil.rmtree(os.path.join(output, name), ignore_errors=True)
+
+
+TABLE_SCHEMAS = schemas.TABLES

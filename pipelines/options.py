@@ -1,0 +1,68 @@
+"""Command-line options of ``distill-radar batch``, as a Beam PipelineOptions.
+
+Unknown flags are left to Beam (``--runner``, ``--project``, ``--region``,
+``--temp_location``, ``--flink_master``, ...), as Beam users expect.
+"""
+
+from __future__ import annotations
+
+from apache_beam.options.pipeline_options import PipelineOptions
+from distill_radar.pipelines.config import RunConfig
+
+_D = RunConfig()
+
+TUNING = (
+    # flag, dest/type, help
+    ("--batch-rows", int, "rows per Arrow batch read from the logs"),
+    ("--ngram", int, "words per shingle"),
+    ("--num-perm", int, "MinHash slots per signature"),
+    ("--seed", int, "MinHash seed (same seed, same signatures)"),
+    ("--min-shingle-df", int, "a shingle is template text when at least this many distinct "
+                              "prompts contain it"),
+    ("--min-template-shingles", int, "prompts with fewer template shingles take part in "
+                                     "lexical clustering only through exact duplicates"),
+    ("--lexical-threshold", float, "estimated Jaccard of template-shingle sets that links two "
+                                   "prompts"),
+    ("--shards", int, "shards that distinct prompts are grouped into"),
+    ("--min-cluster-exchanges", int, "smallest cluster reported, in exchanges"),
+    ("--min-campaign-accounts", int, "a campaign-like cluster spans at least this many accounts"),
+    ("--min-campaign-distinct", int, "... and at least this many distinct prompts"),
+    ("--min-payload-variety", float, "... and distinct prompts / exchanges of at least this"),
+    ("--min-exchanges-per-account", float, "... and this many exchanges per account"),
+    ("--max-top-account-share", float, "... and no account sends more than this share"),
+    ("--min-account-campaign-exchanges", int, "an account joins a campaign with at least this "
+                                              "many exchanges in its clusters"),
+    ("--participation-ratio", float, "... and at least this share of a typical participant's "
+                                     "count in that cluster"),
+)
+
+
+class DistillRadarOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--input", required=True,
+                            help="parquet or JSON Lines logs: a file, a folder or a glob")
+        parser.add_argument("--output", required=True, help="folder for the output tables")
+        parser.add_argument("--csv", action="store_true", help="also write every table as CSV")
+        parser.add_argument("--link-columns", default="",
+                            help="comma-separated extra columns (e.g. a payment or network "
+                                 "fingerprint) that also link accounts into one campaign")
+        parser.add_argument("--pseudonymize-accounts", action="store_true",
+                            help="replace account ids with a keyed hash; key from "
+                                 "$DISTILL_RADAR_PSEUDONYM_KEY or --pseudonym-key-file")
+        parser.add_argument("--pseudonym-key-file", default=None,
+                            help="file holding the pseudonymisation key")
+        parser.add_argument("--no-report", action="store_true", help="skip report.html")
+        for flag, typ, text in TUNING:
+            dest = flag[2:].replace("-", "_")
+            parser.add_argument(flag, dest=dest, type=typ, default=getattr(_D, dest),
+                                help=f"{text} (default: {getattr(_D, dest)})")
+
+
+def run_config(opts: DistillRadarOptions) -> RunConfig:
+    """The frozen RunConfig that the parsed flags describe."""
+    values = {flag[2:].replace("-", "_"): None for flag, _, _ in TUNING}
+    for dest in values:
+        values[dest] = getattr(opts, dest)
+    links = tuple(c.strip() for c in (opts.link_columns or "").split(",") if c.strip())
+    return RunConfig(link_columns=links, **values)

@@ -1,0 +1,28 @@
+"""Wall time per pipeline stage, kept in Beam counters so that any runner sums it."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+
+from apache_beam.metrics import Metrics
+
+NAMESPACE = "distill_radar"
+
+
+class StageTimer:
+    """``with timer: ...`` adds the elapsed milliseconds to counter ``ms_<stage>``."""
+
+    def __init__(self, stage: str):
+        self.stage = stage
+        self._counter = None
+
+    @contextmanager
+    def timing(self):
+        if self._counter is None:
+            self._counter = Metrics.counter(NAMESPACE, f"ms_{self.stage}")
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._counter.inc(int((time.perf_counter() - start) * 1000))

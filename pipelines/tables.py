@@ -1,0 +1,115 @@
+"""BuildTablesFn: gathered members and samples -> every output table, staged.
+
+Runs once, after clustering, on one worker: cluster statistics, templates,
+the campaign model and the parquet/CSV writes all happen here.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import apache_beam as beam
+import polars as pl
+import pyarrow as pa
+from distill_radar.pipelines import cluster_stats, export, schemas
+from distill_radar.pipelines.campaigns import build_campaigns
+from distill_radar.pipelines.clusters import NodeClusters
+from distill_radar.pipelines.config import RunConfig
+from distill_radar.pipelines.stage_timer import StageTimer
+
+LOG = logging.getLogger(__name__)
+
+MEMBER_COLUMNS = schemas.EXCHANGE_KEYS.append(pa.field("cluster_id", pa.int64()))
+
+
+def gather_members(tables: list[pa.Table]) -> pl.DataFrame:
+    table = pa.concat_tables(tables) if tables else MEMBER_COLUMNS.empty_table()
+    return pl.from_arrow(table.cast(MEMBER_COLUMNS))
+
+
+def split_duplicates(members: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Keep the first copy of each exchange_id (by source path, then row); dead-letter the rest."""
+    members = members.sort("source", "row")
+    first = members.select(pl.col("exchange_id").is_first_distinct()).to_series()
+    dups = members.filter(~first)
+    dead = dups.select(
+        pl.col("source"), pl.col("row"),
+        pl.lit("duplicate exchange_id (an earlier row with this id was kept)").alias("reason"),
+        pl.concat_str([pl.lit('{"exchange_id": "'), pl.col("exchange_id"),
+                       pl.lit('", "account_id": "'), pl.col("account_id"), pl.lit('"}')])
+        .alias("raw"))
+    return members.filter(first), dead
+
+
+def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clusters: NodeClusters,
+                 config: RunConfig) -> tuple[dict[str, pa.Table], dict]:
+    """All output tables (Arrow, final schemas) and the run's counts."""
+    members, dup_dead = split_duplicates(gather_members(members_parts))
+    samples = (pl.from_arrow(pa.concat_tables(sample_parts)) if sample_parts
+               else pl.DataFrame(schema={"cluster_id": pl.Int64, "node": pl.UInt64,
+                                         "n": pl.Int64, "prompt": pl.Utf8}))
+    samples = (samples.sort("cluster_id", "node").group_by("cluster_id", maintain_order=True)
+               .head(config.samples_per_cluster))
+    stats = cluster_stats.cluster_counts(members)
+    texts = cluster_stats.cluster_texts(samples, config.exemplars)
+    scored = cluster_stats.score_clusters(stats, texts, config)
+    clusters, accounts, campaigns = build_campaigns(members, scored, config)
+    dead = pa.concat_tables([t.cast(schemas.DEAD_LETTER) for t in dead_parts]
+                            + [export.to_arrow(dup_dead, schemas.DEAD_LETTER)])
+    dead = dead.sort_by([("source", "ascending"), ("row", "ascending")])
+    tables = {
+        "members": export.to_arrow(members.sort("exchange_id"), schemas.MEMBERS),
+        "clusters": export.to_arrow(clusters, schemas.CLUSTERS),
+        "accounts": export.to_arrow(accounts, schemas.ACCOUNTS),
+        "campaigns": export.to_arrow(campaigns, schemas.CAMPAIGNS),
+        "dead_letter": dead,
+    }
+    counts = _counts(tables, file_counts, members, dup_dead, node_clusters)
+    return tables, counts
+
+
+def _counts(tables, file_counts, members, dup_dead, node_clusters) -> dict:
+    per_file = {}
+    for path, read, dead in sorted(file_counts):
+        per_file[path] = {"read": read, "dead_lettered": dead}
+    for path, k in dup_dead.group_by("source").len().iter_rows():
+        per_file[path]["dead_lettered"] += k
+    for entry in per_file.values():
+        entry["processed"] = entry["read"] - entry["dead_lettered"]
+    clusters = tables["clusters"]
+    accounts = tables["accounts"]
+    return {
+        "read": sum(v["read"] for v in per_file.values()),
+        "processed": tables["members"].num_rows,
+        "dead_lettered": tables["dead_letter"].num_rows,
+        "duplicate_exchange_ids": dup_dead.height,
+        "clusters": clusters.num_rows,
+        "clustered_exchanges": int(members["cluster_id"].is_not_null().sum()),
+        "campaign_like_clusters": int(pl.from_arrow(clusters["is_campaign_like"]).sum() or 0),
+        "campaigns": tables["campaigns"].num_rows,
+        "accounts": accounts.num_rows,
+        "flagged_accounts": accounts.num_rows - accounts["campaign_id"].null_count,
+        "per_file": per_file,
+        "linking": node_clusters.stats,
+    }
+
+
+class BuildTablesFn(beam.DoFn):
+    """Side inputs in, tables written to the staging folder, counts out."""
+
+    def __init__(self, config: RunConfig, staging: str, csv: bool):
+        self.config = config
+        self.staging = staging
+        self.csv = csv
+        self.timer = StageTimer("build_tables")
+
+    def process(self, _, members, samples, dead, file_counts, clusters):
+        with self.timer.timing():
+            tables, counts = build_tables(list(members), list(samples), list(dead),
+                                          list(file_counts), clusters, self.config)
+            for name, table in tables.items():
+                export.write_table(self.staging, name, table, self.csv)
+            export.write_json(self.staging, "counts.json", counts)
+        LOG.info("tables written: %d members, %d clusters, %d campaigns",
+                 counts["processed"], counts["clusters"], counts["campaigns"])
+        yield counts
