@@ -5,6 +5,7 @@
 verifies them and ``connected_components`` clusters them.
 """
 
+from .cohesion import consensus_similarity
 from .hashing import shingle_hashes, text_hashes
 from .lsh import band_keys, bucket_edges, optimal_param
 from .minhash import minhash, minhash_params
@@ -16,6 +17,7 @@ __all__ = [
     "band_keys",
     "bucket_edges",
     "connected_components",
+    "consensus_similarity",
     "minhash",
     "minhash_params",
     "normalize",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 from distill_radar import kernels
+from distill_radar.pipelines.cluster_stats import typical_account_exchanges
 from distill_radar.pipelines.config import RunConfig
 
 
@@ -43,13 +44,7 @@ def participants(rows: pl.DataFrame, config: RunConfig) -> pl.DataFrame:
     phrase with a campaign send one or two, and must not be swept in.
     """
     pairs = rows.group_by("account_id", "cluster_id").agg(pl.len().alias("k"))
-    typical = (
-        pairs.sort("cluster_id", "k", "account_id")
-        .with_columns(pl.col("k").cum_sum().over("cluster_id").alias("cum"),
-                      pl.col("k").sum().over("cluster_id").alias("total"))
-        .filter(pl.col("cum") * 2 >= pl.col("total"))
-        .group_by("cluster_id").agg(pl.col("k").first().alias("typical"))
-    )
+    typical = typical_account_exchanges(pairs).rename({"typical_account_exchanges": "typical"})
     floor = pl.max_horizontal(pl.lit(float(config.min_account_campaign_exchanges)),
                               pl.col("typical") * config.participation_ratio)
     return pairs.join(typical, on="cluster_id").filter(pl.col("k") >= floor).drop("typical")

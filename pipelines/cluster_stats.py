@@ -22,6 +22,7 @@ def cluster_counts(members: pl.DataFrame) -> pl.DataFrame:
     clustered = members.filter(pl.col("cluster_id").is_not_null())
     per_account = clustered.group_by("cluster_id", "account_id").agg(pl.len().alias("k"))
     top = per_account.group_by("cluster_id").agg(pl.col("k").max().alias("top_k"))
+    typical = typical_account_exchanges(per_account)
     stats = clustered.group_by("cluster_id").agg(
         pl.len().alias("n_exchanges"),
         pl.col("account_id").n_unique().alias("n_accounts"),
@@ -31,7 +32,7 @@ def cluster_counts(members: pl.DataFrame) -> pl.DataFrame:
         pl.col("response_chars").median().cast(pl.Float64).alias("median_response_chars"),
     )
     return (
-        stats.join(top, on="cluster_id")
+        stats.join(top, on="cluster_id").join(typical, on="cluster_id")
         .with_columns(
             (pl.col("n_distinct_prompts") / pl.col("n_exchanges")).alias("payload_variety"),
             (pl.col("n_exchanges") / pl.col("n_accounts")).alias("exchanges_per_account"),
@@ -39,6 +40,22 @@ def cluster_counts(members: pl.DataFrame) -> pl.DataFrame:
         )
         .drop("top_k")
         .sort("cluster_id")
+    )
+
+
+def typical_account_exchanges(per_account: pl.DataFrame) -> pl.DataFrame:
+    """Exchange-weighted median of per-account counts: what the typical exchange's sender sent.
+
+    Unlike the mean, a crowd of one-off senders sharing a payload phrase does
+    not hide a core of heavy senders, and one heavy sender does not make a crowd.
+    """
+    return (
+        per_account.sort("cluster_id", "k", "account_id")
+        .with_columns(pl.col("k").cum_sum().over("cluster_id").alias("cum"),
+                      pl.col("k").sum().over("cluster_id").alias("total"))
+        .filter(pl.col("cum") * 2 >= pl.col("total"))
+        .group_by("cluster_id").agg(pl.col("k").first().cast(pl.Float64)
+                                    .alias("typical_account_exchanges"))
     )
 
 
@@ -107,8 +124,9 @@ def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig) 
         (pl.col("n_accounts") >= config.min_campaign_accounts)
         & (pl.col("n_distinct_prompts") >= config.min_campaign_distinct)
         & (pl.col("payload_variety") >= config.min_payload_variety)
-        & (pl.col("exchanges_per_account") >= config.min_exchanges_per_account)
+        & (pl.col("typical_account_exchanges") >= config.min_exchanges_per_account)
         & (pl.col("top_account_share") <= config.max_top_account_share)
+        & (pl.col("cohesion_median") >= config.cohesion_bound)
     )
     return df.with_columns(score.alias("score"), campaign_like.alias("is_campaign_like"),
                            pl.lit("lexical").alias("kind"))

@@ -19,6 +19,7 @@ from distill_radar.pipelines.signatures import NodeSignatures
 from distill_radar.pipelines.stage_timer import StageTimer
 
 LOG = logging.getLogger(__name__)
+COHESION_ROUNDS = 4
 
 
 @dataclass
@@ -28,6 +29,7 @@ class NodeClusters:
     nodes: np.ndarray  # uint64[k]
     cluster_ids: np.ndarray  # int64[k]
     stats: dict = field(default_factory=dict)
+    cohesion: dict = field(default_factory=dict)  # cluster_id, cohesion_min, cohesion_median
 
     def lookup(self, nodes: np.ndarray) -> np.ndarray:
         """Cluster id of each node, -1 where the node is in no cluster."""
@@ -53,12 +55,59 @@ def link_nodes(parts: list[NodeSignatures], config: RunConfig) -> NodeClusters:
         keep = sim >= config.lexical_threshold
         src, dst = sig_rows[src[keep]], sig_rows[dst[keep]]
     labels = kernels.connected_components(n, src, dst)
+    # Guard against chaining: members far from their cluster's consensus are cut
+    # loose (they may still cluster among themselves), then components rerun.
+    # Each round moves incoherent members one level down; edges join only
+    # nodes of the same level, so the loose nodes are re-clustered on their own.
+    level = np.zeros(n, np.int64)
+    sim = _cohesion(sig, sig_rows, labels)
+    n_loose = 0
+    for _ in range(COHESION_ROUNDS):
+        loose = sig_rows[sim < config.cohesion_bound]
+        if loose.size == 0:
+            break
+        n_loose += int(loose.size)
+        level[loose] += 1
+        same = level[src] == level[dst]
+        src, dst = src[same], dst[same]
+        labels = kernels.connected_components(n, src, dst)
+        sim = _cohesion(sig, sig_rows, labels)
     nodes_out, ids = _number_clusters(nodes, counts, labels, config.min_cluster_exchanges)
     stats = {"nodes": int(n), "nodes_with_signature": int(sig_rows.size), "bands": int(bands),
              "rows": int(rows), "candidate_pairs": n_candidates, "verified_pairs": int(src.size),
-             "clusters": int(ids.max() + 1) if ids.size else 0}
+             "detached_by_cohesion": n_loose, "clusters": int(ids.max() + 1) if ids.size else 0}
     LOG.info("clusters: %s", stats)
-    return NodeClusters(nodes_out, ids, stats)
+    cohesion = _cohesion_table(nodes, sig_rows, sim, nodes_out, ids)
+    return NodeClusters(nodes_out, ids, stats, cohesion)
+
+
+def _cohesion(sig, sig_rows, labels) -> np.ndarray:
+    """Similarity of each signature row to its component's consensus (1.0 when alone)."""
+    if sig_rows.size == 0:
+        return np.empty(0, np.float32)
+    comp = labels[sig_rows]
+    order = np.lexsort((sig_rows, comp))
+    bounds = np.flatnonzero(np.r_[True, comp[order][1:] != comp[order][:-1], True])
+    sim = kernels.consensus_similarity(sig, order, bounds.astype(np.int64))
+    return np.nan_to_num(sim, nan=1.0)
+
+
+def _cohesion_table(nodes, sig_rows, sim, nodes_out, ids) -> dict:
+    """Per cluster: min and median member similarity to the consensus (signature nodes)."""
+    if ids.size == 0 or sig_rows.size == 0:
+        return {"cluster_id": np.empty(0, np.int64), "cohesion_min": np.empty(0),
+                "cohesion_median": np.empty(0)}
+    lookup = NodeClusters(nodes_out, ids)
+    cid = lookup.lookup(nodes[sig_rows])
+    keep = cid >= 0
+    cid, vals = cid[keep], sim[keep].astype(np.float64)
+    order = np.lexsort((vals, cid))
+    cid, vals = cid[order], vals[order]
+    starts = np.flatnonzero(np.r_[True, cid[1:] != cid[:-1]])
+    ends = np.r_[starts[1:], cid.size]
+    medians = [float(np.median(vals[a:b])) for a, b in zip(starts, ends)]
+    return {"cluster_id": cid[starts], "cohesion_min": vals[starts],
+            "cohesion_median": np.array(medians)}
 
 
 def _gather(parts: list[NodeSignatures], num_perm: int):

@@ -22,6 +22,7 @@ class RunConfig:
     min_shingle_df: int = 5
     min_template_shingles: int = 6
     lexical_threshold: float = 0.6
+    cohesion_bound: float = 0.4
     shards: int = 8
     # Clusters
     min_cluster_exchanges: int = 3
@@ -31,10 +32,10 @@ class RunConfig:
     min_campaign_accounts: int = 3
     min_campaign_distinct: int = 10
     min_payload_variety: float = 0.3
-    min_exchanges_per_account: float = 2.0
+    min_exchanges_per_account: float = 3.0
     max_top_account_share: float = 0.8
     min_account_campaign_exchanges: int = 2
-    participation_ratio: float = 0.2
+    participation_ratio: float = 0.1
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
@@ -42,6 +43,7 @@ class RunConfig:
         _check(1 <= self.ngram <= 16, "ngram must be in 1..16")
         _check(8 <= self.num_perm <= 1024, "num_perm must be in 8..1024")
         _check(0.0 < self.lexical_threshold < 1.0, "lexical_threshold must be in (0, 1)")
+        _check(0.0 <= self.cohesion_bound < 1.0, "cohesion_bound must be in [0, 1)")
         _check(self.min_shingle_df >= 2, "min_shingle_df must be >= 2")
         _check(self.min_template_shingles >= 1, "min_template_shingles must be >= 1")
         _check(self.shards >= 1, "shards must be >= 1")

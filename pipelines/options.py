@@ -23,12 +23,15 @@ TUNING = (
                                      "lexical clustering only through exact duplicates"),
     ("--lexical-threshold", float, "estimated Jaccard of template-shingle sets that links two "
                                    "prompts"),
+    ("--cohesion-bound", float, "members whose signature matches their cluster's consensus in "
+                                "fewer than this share of slots are split off (anti-chaining)"),
     ("--shards", int, "shards that distinct prompts are grouped into"),
     ("--min-cluster-exchanges", int, "smallest cluster reported, in exchanges"),
     ("--min-campaign-accounts", int, "a campaign-like cluster spans at least this many accounts"),
     ("--min-campaign-distinct", int, "... and at least this many distinct prompts"),
     ("--min-payload-variety", float, "... and distinct prompts / exchanges of at least this"),
-    ("--min-exchanges-per-account", float, "... and this many exchanges per account"),
+    ("--min-exchanges-per-account", float, "... and its typical account (exchange-weighted "
+                                              "median) sends at least this many"),
     ("--max-top-account-share", float, "... and no account sends more than this share"),
     ("--min-account-campaign-exchanges", int, "an account joins a campaign with at least this "
                                               "many exchanges in its clusters"),

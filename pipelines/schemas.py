@@ -75,8 +75,11 @@ CLUSTERS = pa.schema(
         ("n_distinct_prompts", pa.int64()),
         ("payload_variety", pa.float64()),
         ("exchanges_per_account", pa.float64()),
+        ("typical_account_exchanges", pa.float64()),
         ("top_account_share", pa.float64()),
         ("median_response_chars", pa.float64()),
+        ("cohesion_min", pa.float64()),
+        ("cohesion_median", pa.float64()),
         ("is_campaign_like", pa.bool_()),
         ("campaign_id", pa.int64()),
     ]

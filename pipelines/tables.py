@@ -52,6 +52,11 @@ def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clus
                .head(config.samples_per_cluster))
     stats = cluster_stats.cluster_counts(members)
     texts = cluster_stats.cluster_texts(samples, config.exemplars)
+    cohesion = pl.DataFrame(node_clusters.cohesion or None,
+                            schema={"cluster_id": pl.Int64, "cohesion_min": pl.Float64,
+                                    "cohesion_median": pl.Float64})
+    stats = stats.join(cohesion, on="cluster_id", how="left").with_columns(
+        pl.col("cohesion_min").fill_null(1.0), pl.col("cohesion_median").fill_null(1.0))
     scored = cluster_stats.score_clusters(stats, texts, config)
     clusters, accounts, campaigns = build_campaigns(members, scored, config)
     dead = pa.concat_tables([t.cast(schemas.DEAD_LETTER) for t in dead_parts]

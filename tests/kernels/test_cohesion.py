@@ -1,0 +1,54 @@
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from distill_radar.kernels.cohesion import consensus_similarity
+
+
+def naive(sig, groups, sample):
+    out = np.full(sig.shape[0], np.nan)
+    for rows in groups:
+        head = rows[:sample]
+        consensus = []
+        for t in range(sig.shape[1]):
+            counts = Counter(int(sig[r, t]) for r in head)
+            top = max(counts.values())
+            consensus.append(min(v for v, c in counts.items() if c == top))
+        for r in rows:
+            out[r] = np.mean([int(sig[r, t]) == consensus[t] for t in range(sig.shape[1])])
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("sample", [1, 3, 512])
+def test_matches_naive_consensus(seed, sample):
+    rng = np.random.default_rng(seed)
+    sig = rng.integers(0, 4, size=(30, 16)).astype(np.uint32)
+    perm = rng.permutation(30)
+    groups = [perm[:1].tolist(), perm[1:12].tolist(), perm[12:25].tolist()]  # rows 25.. in no group
+    order = np.array([r for g in groups for r in g], np.int64)
+    offsets = np.cumsum([0] + [len(g) for g in groups])
+    got = consensus_similarity(sig, order, offsets, sample=sample)
+    want = naive(sig, groups, sample)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert np.isnan(got[perm[25:]]).all()
+
+
+def test_chained_outlier_scores_low():
+    rng = np.random.default_rng(5)
+    template = rng.integers(0, 2**32, 64, dtype=np.uint64).astype(np.uint32)
+    members = np.tile(template, (10, 1))
+    members[:, :8] = rng.integers(0, 2**32, (10, 8), dtype=np.uint64).astype(np.uint32)
+    outlier = rng.integers(0, 2**32, (1, 64), dtype=np.uint64).astype(np.uint32)
+    outlier[0, 8:16] = template[8:16]
+    sig = np.vstack([members, outlier])
+    sim = consensus_similarity(sig, np.arange(11), np.array([0, 11]))
+    assert sim[:10].min() >= 0.85 and sim[10] <= 0.2
+
+
+def test_rejects_bad_input():
+    with pytest.raises(ValueError):
+        consensus_similarity(np.zeros((2, 4), np.int64), np.arange(2), np.array([0, 2]))
+    with pytest.raises(ValueError):
+        consensus_similarity(np.zeros((2, 4), np.uint32), np.arange(2), np.array([0, 1]))
