@@ -55,7 +55,7 @@ def minhash_params(num_perm: int = DEFAULT_NUM_PERM,
 def _check_params(num_perm, seed) -> None:
     for name, v in (("num_perm", num_perm), ("seed", seed)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise ValueError(f"{name} must be an int, got {v!r}")  # noqa: TRY004 (API: ValueError)
+            raise ValueError(f"{name} must be an int, got {v!r}")
     if num_perm < 1:
         raise ValueError(f"num_perm must be >= 1, got {num_perm}")
     if not 0 <= seed < 2**64:

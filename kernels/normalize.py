@@ -85,7 +85,7 @@ def as_large_string(texts) -> pa.LargeStringArray:
             return texts
         raise ValueError(f"texts must be a string array, got {texts.type}")
     if isinstance(texts, (str, bytes)):
-        raise ValueError("texts must be a sequence of str, not a str")  # noqa: TRY004
+        raise ValueError("texts must be a sequence of str, not a str")
     try:
         return pa.array(list(texts), type=pa.large_string())
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import math
 from collections.abc import Callable, Sequence
 
 import orjson
@@ -75,7 +76,7 @@ def parse_ts(value) -> int:
     if isinstance(value, int):
         return value
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise ValueError("non-finite timestamp")
         return int(value)
     if isinstance(value, str):

@@ -2,7 +2,6 @@ from collections import Counter
 
 import numpy as np
 import pytest
-
 from distill_radar.kernels.cohesion import consensus_similarity
 
 

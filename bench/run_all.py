@@ -1,0 +1,165 @@
+"""Run every benchmark and write bench/RESULTS.md.
+
+    python bench/run_all.py            # full sizes (e2e up to 1M exchanges: long)
+    python bench/run_all.py --quick    # small sizes, a minute or two
+    python bench/run_all.py --only kernels lsh
+
+Each benchmark runs as a child process printing JSON; the JSON is kept in
+``bench/out/results.json`` and rendered to ``bench/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+
+import orjson
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import machine
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+FULL = {
+    "kernels": ["--n", "200000", "--peer-n", "10000"],
+    "lsh": ["--n", "100000"],
+    "e2e": ["--sizes", "100000", "250000", "1000000"],
+}
+QUICK = {
+    "kernels": ["--n", "20000", "--peer-n", "2000", "--pairs", "200", "--error-seeds", "2"],
+    "lsh": ["--n", "10000"],
+    "e2e": ["--sizes", "20000"],
+}
+
+
+def run(name: str, args: list[str]) -> dict:
+    cmd = [sys.executable, os.path.join(HERE, f"{name}.py"), *args]
+    print(f"[run_all] {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, check=False, stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        return {"error": f"exit status {proc.returncode}", "args": args}
+    out = proc.stdout
+    start = out.find('{\n  "benchmark"')
+    result = orjson.loads(out[start if start >= 0 else out.index("{"):])
+    result["args"] = args
+    result["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    return result
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _kernels_md(r: dict) -> str:
+    t, j = r["throughput"], r["jaccard_error"]
+    nb = r["numba"]
+    rows = [
+        ["distill-radar (whole batch)", t["distill_radar_full"]["prompts"],
+         t["distill_radar_full"]["seconds_median"], t["distill_radar_full"]["prompts_per_s"], 1.0],
+        ["distill-radar (peer subset)", t["distill_radar_peer_subset"]["prompts"],
+         t["distill_radar_peer_subset"]["seconds_median"],
+         t["distill_radar_peer_subset"]["prompts_per_s"], ""],
+    ]
+    for name in ("datasketch", "rensa", "rensa_bulk"):
+        x = t[name]
+        rows.append([name, x["prompts"], x["seconds"], x["prompts_per_s"],
+                     round(t["distill_radar_full"]["prompts_per_s"] / x["prompts_per_s"], 1)])
+    err = [[k, v["mae"], v["bias"], v["rmse"], v["mae_true_lt_0.3"], v["mae_true_0.3_0.7"],
+            v["mae_true_ge_0.7"]] for k, v in j["tools"].items()]
+    return "\n\n".join([
+        "## Text -> MinHash signature (`bench/kernels.py`)",
+        (f"{r['data']['prompts']} generated prompts (mean {r['data']['mean_chars']} chars), "
+        f"128 slots, word 3-grams. numba {nb['version']}, {nb['threads']} threads "
+        f"({nb['threading_layer']}), warm-up {nb['warmup_seconds']} s excluded. Peers shingle "
+        "in Python per prompt."),
+        _table(["tool", "prompts", "seconds", "prompts/s", "ours / tool"], rows),
+        (f"Jaccard error: {j['pairs']} pairs (true Jaccard per decile {j['true_jaccard_deciles']}), "
+        f"{len(j['seeds'])} seeds, every tool fed our shingle hashes. Binomial sd expected "
+        f"{j['expected_sd_binomial']}. MAE ours / datasketch = "
+        f"{j['mae_ratio_ours_over_datasketch']}, ours / rensa = {j['mae_ratio_ours_over_rensa']}."),
+        _table(["tool", "MAE", "bias", "RMSE", "MAE J<0.3", "MAE 0.3-0.7", "MAE J>=0.7"], err),
+    ])
+
+
+def _lsh_md(r: dict) -> str:
+    o, d, c, p = r["ours"], r["datasketch"], r["candidates"], r["components_after_verification"]
+    rows = [[name, x["seconds"], x["peak_rss_delta_mib"], x["candidate_pairs"],
+             x["verified_edges"], x["bands_rows"]] for name, x in (("distill-radar", o),
+                                                                   ("datasketch", d))]
+    return "\n\n".join([
+        "## LSH + connected components (`bench/lsh.py`)",
+        (f"{r['data']['signatures']} signatures of distinct generated prompts, threshold "
+        f"{r['threshold']}, same signatures for both tools, one child process each. Speed-up "
+        f"{r['speedup_ours_over_datasketch']}x, peak RSS growth ratio "
+        f"{r['memory_ratio_datasketch_over_ours']}x."),
+        _table(["tool", "seconds", "peak RSS delta MiB", "candidate pairs", "verified edges",
+                "bands x rows"], rows),
+        _table(["candidate pairs", "value"], [[k, v] for k, v in c.items()]),
+        _table(["components after verification", "value"], [[k, v] for k, v in p.items()]),
+    ])
+
+
+def _e2e_md(r: dict) -> str:
+    rows = [[x["exchanges"], x["seconds"], x["exchanges_per_s"], x["peak_rss_gib"],
+             x["quality"]["precision"], x["quality"]["recall"], x["quality"]["f1"]]
+            for x in r["runs"]]
+    return "\n\n".join([
+        "## End to end `distill-radar batch` (`bench/e2e.py`)",
+        _table(["exchanges", "seconds", "exchanges/s", "peak RSS GiB", "precision", "recall",
+                "F1"], rows),
+        "Growth: " + ", ".join(f"{k} = {v}" for k, v in r["growth"].items()),
+    ])
+
+
+def render(results: dict, quick: bool) -> str:
+    m = machine()
+    parts = [
+        "# distill-radar benchmarks",
+        (f"Generated by `python bench/run_all.py{' --quick' if quick else ''}` on "
+        f"{dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}."),
+        (f"Machine: {m.get('cpu', '?')}, {m['cpus']} CPUs, {m.get('mem_gib', '?')} GiB RAM, "
+        f"Python {m['python']}, {m['platform']}."),
+    ]
+    for name, fn in (("kernels", _kernels_md), ("lsh", _lsh_md), ("e2e", _e2e_md)):
+        r = results.get(name)
+        if r is None:
+            continue
+        if "error" in r:
+            parts.append(f"## {name}\n\nFailed: {r['error']}")
+            continue
+        try:
+            parts.append(fn(r))
+        except (KeyError, TypeError, ZeroDivisionError) as exc:
+            parts.append(f"## {name}\n\nCould not render ({exc!r}); see the raw JSON.")
+    raw = orjson.dumps(results, option=orjson.OPT_INDENT_2).decode()
+    parts.append(f"<details><summary>Raw JSON</summary>\n\n```json\n{raw}\n```\n\n</details>")
+    return "\n\n".join(parts) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="small sizes (e2e 20000 only)")
+    ap.add_argument("--only", nargs="+", choices=list(FULL), default=list(FULL))
+    ap.add_argument("--output", default=os.path.join(HERE, "RESULTS.md"))
+    args = ap.parse_args()
+    sizes = QUICK if args.quick else FULL
+    results = {name: run(name, sizes[name]) for name in args.only}
+    os.makedirs(os.path.join(HERE, "out"), exist_ok=True)
+    with open(os.path.join(HERE, "out", "results.json"), "wb") as fh:
+        fh.write(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    with open(args.output, "w") as fh:
+        fh.write(render(results, args.quick))
+    print(f"[run_all] wrote {args.output}", file=sys.stderr)
+    if any("error" in r for r in results.values()):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
