@@ -1,6 +1,7 @@
 """``distill-radar show DIR``: the top campaigns and clusters of a finished run, in the terminal."""
 
 from __future__ import annotations
+import shutil
 
 import argparse
 import os
@@ -59,7 +60,8 @@ def show(out_dir: str | os.PathLike[str], top: int = 10, console: Console | None
     summary = orjson.loads((root / "summary.json").read_bytes())
     campaigns = _top(read_table(root, "campaigns"), "campaign_id", top)
     clusters = _top(read_table(root, "clusters"), "cluster_id", top)
-    console = console or Console()
+    # Pipes and CI logs report 80 columns; templates need room to be read.
+    console = console or Console(width=max(140, shutil.get_terminal_size((140, 40)).columns))
     console.print(_summary_line(summary if isinstance(summary, dict) else {}))
 
     t = Table(title=f"Top campaigns ({len(campaigns)} shown)", title_justify="left")
