@@ -111,7 +111,10 @@ def _campaign_table(camp_rows: pl.DataFrame, clusters: pl.DataFrame) -> pl.DataF
              ((pl.col("elicitation_score") * pl.col("n_exchanges")).sum()
               / pl.col("n_exchanges").sum()).alias("elicitation_score"),
              (pl.col("n_distinct_prompts").sum() / pl.col("n_exchanges").sum())
-             .alias("payload_variety"))
+             .alias("payload_variety"),
+             ((pl.col("synchrony").fill_null(0.0) * pl.col("n_exchanges")).sum()
+              / pl.col("n_exchanges").sum()).alias("synchrony"),
+             pl.col("score_drivers").first().alias("score_drivers"))
     )
     volume = camp_rows.group_by("campaign_id").agg(
         pl.col("account_id").n_unique().alias("n_accounts"),

@@ -9,6 +9,7 @@ reasoning), ``median_response_chars``.
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 from distill_radar import kernels
@@ -107,9 +108,11 @@ def _jaccard(a: set, b: set) -> float:
 def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig) -> pl.DataFrame:
     """Join counts and texts; add ``score`` and ``is_campaign_like``.
 
-    score = 0.30 accounts + 0.20 variety + 0.20 volume + 0.30 elicitation, where
-    accounts = min(1, log10(n_accounts) / 2) (100 accounts score 1),
-    variety = payload_variety, volume = min(1, exchanges_per_account / 20).
+    score = 0.25 accounts + 0.20 variety + 0.15 volume + 0.25 elicitation
+    + 0.15 synchrony, where accounts = min(1, log10(n_accounts) / 2) (100
+    accounts score 1), variety = payload_variety, volume =
+    min(1, typical_account_exchanges / 20). ``score_drivers`` names the two
+    terms that contributed most.
     """
     df = stats.join(texts, on="cluster_id", how="left").with_columns(
         pl.col("elicitation_score").fill_null(0.0),
@@ -117,9 +120,12 @@ def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig) 
         pl.col("exemplars").fill_null([]),
     )
     accounts = (pl.col("n_accounts").cast(pl.Float64).log10() / 2).clip(0.0, 1.0)
-    volume = (pl.col("exchanges_per_account") / 20).clip(0.0, 1.0)
-    score = (0.30 * accounts + 0.20 * pl.col("payload_variety") + 0.20 * volume
-             + 0.30 * pl.col("elicitation_score"))
+    volume = (pl.col("typical_account_exchanges") / 20).clip(0.0, 1.0)
+    terms = {"accounts": 0.25 * accounts, "payload variety": 0.20 * pl.col("payload_variety"),
+             "volume per account": 0.15 * volume,
+             "elicitation phrasing": 0.25 * pl.col("elicitation_score"),
+             "synchrony": 0.15 * pl.col("synchrony").fill_null(0.0)}
+    score = pl.sum_horizontal(list(terms.values()))
     campaign_like = (
         (pl.col("n_accounts") >= config.min_campaign_accounts)
         & (pl.col("n_distinct_prompts") >= config.min_campaign_distinct)
@@ -128,7 +134,18 @@ def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig) 
         & (pl.col("top_account_share") <= config.max_top_account_share)
         & (pl.col("cohesion_median") >= config.cohesion_bound)
     )
-    return df.with_columns(score.alias("score"), campaign_like.alias("is_campaign_like"),
-                           pl.lit("lexical").alias("kind"))
+    df = df.with_columns(score.alias("score"), campaign_like.alias("is_campaign_like"),
+                         pl.lit("lexical").alias("kind"),
+                         *[t.alias(f"_t{i}") for i, t in enumerate(terms.values())])
+    return _drivers(df, list(terms))
+
+
+def _drivers(df: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+    """'a, b': the two score terms with the largest contributions, largest first."""
+    cols = [f"_t{i}" for i in range(len(names))]
+    values = df.select(cols).to_numpy() if df.height else np.empty((0, len(names)))
+    top = np.argsort(-values, axis=1, kind="stable")[:, :2]
+    drivers = [", ".join(names[j] for j in row) for row in top]
+    return df.drop(cols).with_columns(pl.Series("score_drivers", drivers, pl.Utf8))
 
 

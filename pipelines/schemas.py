@@ -78,6 +78,10 @@ CLUSTERS = pa.schema(
         ("typical_account_exchanges", pa.float64()),
         ("top_account_share", pa.float64()),
         ("median_response_chars", pa.float64()),
+        ("synchrony", pa.float64()),
+        ("cadence_cv", pa.float64()),
+        ("median_account_age_days", pa.float64()),
+        ("score_drivers", pa.string()),
         ("cohesion_min", pa.float64()),
         ("cohesion_median", pa.float64()),
         ("is_campaign_like", pa.bool_()),
@@ -110,6 +114,8 @@ CAMPAIGNS = pa.schema(
         ("top_template", pa.string()),
         ("elicitation_score", pa.float64()),
         ("payload_variety", pa.float64()),
+        ("synchrony", pa.float64()),
+        ("score_drivers", pa.string()),
     ]
 )
 

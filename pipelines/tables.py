@@ -16,6 +16,7 @@ from distill_radar.pipelines.campaigns import build_campaigns
 from distill_radar.pipelines.clusters import NodeClusters
 from distill_radar.pipelines.config import RunConfig
 from distill_radar.pipelines.stage_timer import StageTimer
+from distill_radar.pipelines.timing_signals import timing_signals
 
 LOG = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clus
                                     "cohesion_median": pl.Float64})
     stats = stats.join(cohesion, on="cluster_id", how="left").with_columns(
         pl.col("cohesion_min").fill_null(1.0), pl.col("cohesion_median").fill_null(1.0))
+    stats = stats.join(timing_signals(members), on="cluster_id", how="left")
     scored = cluster_stats.score_clusters(stats, texts, config)
     clusters, accounts, campaigns = build_campaigns(members, scored, config)
     dead = pa.concat_tables([t.cast(schemas.DEAD_LETTER) for t in dead_parts]
