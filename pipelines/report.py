@@ -281,6 +281,8 @@ def _card(rank: int, row: dict, cl: pl.DataFrame, ac: pl.DataFrame, ts: Any, k: 
         cid=_e(str(cid)),
         rank=rank,
         score=_num(row["score"]),
+        drivers=(f'<p class="muted">score driven by: {_e(str(row["score_drivers"]))}</p>'
+                 if row.get("score_drivers") else ""),
         template=_template(row["top_template"]),
         stats="".join(f"<div><dt>{n}</dt><dd>{v}</dd></div>" for n, v in stats),
         chart=assets.activity_chart([ts], width=1060, height=130) if ts is not None else "",

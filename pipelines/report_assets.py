@@ -448,7 +448,7 @@ SHOWING_TOP = (
 CARD = (
     '<article class="card" id="campaign-{cid}"><div class="card-head">'
     '<span class="rank">#{rank}</span><h3>Campaign {cid}</h3>'
-    '<span class="badge">score {score}</span></div>'
+    '<span class="badge">score {score}</span></div>{drivers}'
     '<pre class="tpl">{template}</pre><dl class="stats">{stats}</dl>{chart}'
     '<div class="cols"><div class="cl"><h4>Clusters</h4><table><thead><tr><th>id</th>'
     "<th>kind</th><th>exchanges</th><th>accounts</th><th>score</th><th>template</th></tr>"

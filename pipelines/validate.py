@@ -134,6 +134,8 @@ def _links_from_object(obj: dict, link_columns: Sequence[str]) -> list[str] | No
 
 def accept_json_line(sink: RowSink, row: int, line: bytes, pseudonym: Pseudonymizer | None) -> None:
     """Decode one JSON Lines record; blank lines are skipped by the caller."""
+    if pseudonym is not None:
+        sink = _PseudonymousRejects(sink, pseudonym)
     try:
         raw = line.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -146,6 +148,34 @@ def accept_json_line(sink: RowSink, row: int, line: bytes, pseudonym: Pseudonymi
         sink.reject(row, f"malformed JSON: {exc}", raw)
         return
     accept_object(sink, row, obj, raw, pseudonym)
+
+
+class _PseudonymousRejects:
+    """A sink view whose dead-letter evidence never holds a raw account id.
+
+    A parseable object has its account id replaced by the pseudonym; a line
+    that cannot be parsed cannot be checked, so its raw text is withheld.
+    """
+
+    def __init__(self, sink: RowSink, pseudonym: Pseudonymizer):
+        self._sink, self._pseudonym = sink, pseudonym
+        self.link_columns = sink.link_columns
+
+    def accept(self, *args) -> None:
+        self._sink.accept(*args)
+
+    def reject(self, row: int, reason: str, raw: str | None) -> None:
+        try:
+            obj = orjson.loads(raw) if raw is not None else None
+        except orjson.JSONDecodeError:
+            obj = None
+        if isinstance(obj, dict):
+            account = obj.get("account_id")
+            raw = redact_raw(raw, account if isinstance(account, str) else None, self._pseudonym)
+        elif not isinstance(obj, list):
+            raw = None
+            reason += " (raw withheld: --pseudonymize-accounts)"
+        self._sink.reject(row, reason, raw)
 
 
 def redact_raw(raw: str, account_id: str | None, pseudonym: Pseudonymizer | None) -> str:

@@ -86,3 +86,29 @@ def test_csv_and_parquet_input(small_log, tmp_path):
     assert (tmp_path / "out" / "clusters.csv").exists()
     summary_json = orjson.loads((tmp_path / "out" / "summary.json").read_bytes())
     assert summary_json["counts"] == summary["counts"]
+
+
+def test_pseudonymized_run_leaks_no_raw_account_id(small_log, tmp_path, monkeypatch):
+    path, rows, truth = small_log
+    with open(path, "ab") as fh:
+        fh.write(b'{"exchange_id": "bad", "account_id": "camp-0", "ts": "never", "prompt": "x"}\n')
+        fh.write(b'{"exchange_id": "bad2", "account_id": "camp-1", "ts": 1\n')
+    monkeypatch.setenv("DISTILL_RADAR_PSEUDONYM_KEY", "test-key")
+    out = tmp_path / "out"
+    summary = _run(path, out, "--pseudonymize-accounts", "--csv")
+    assert summary["counts"]["campaigns"] == 1 and summary["counts"]["dead_lettered"] == 2
+    accounts = set(truth) | {"camp-0", "camp-1"}
+    for f in out.iterdir():
+        if f.suffix == ".parquet":
+            text = str(pl.read_parquet(f).to_dicts())
+        else:
+            text = f.read_text(errors="replace")
+        leaked = [a for a in accounts if a in text]
+        assert not leaked, (f.name, leaked[:3])
+
+
+def test_pseudonymize_without_key_is_a_clear_error(small_log, tmp_path, monkeypatch):
+    path, _, _ = small_log
+    monkeypatch.delenv("DISTILL_RADAR_PSEUDONYM_KEY", raising=False)
+    with pytest.raises(ValueError, match="DISTILL_RADAR_PSEUDONYM_KEY"):
+        _run(path, tmp_path / "out", "--pseudonymize-accounts")
