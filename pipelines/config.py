@@ -26,7 +26,7 @@ class RunConfig:
     shards: int = 8
     # Clusters
     min_cluster_exchanges: int = 3
-    samples_per_cluster: int = 16
+    samples_per_cluster: int = 10
     exemplars: int = 3
     # Campaign model
     min_campaign_accounts: int = 3
