@@ -50,26 +50,29 @@ def link_nodes(parts: list[NodeSignatures], config: RunConfig) -> NodeClusters:
     bands, rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
     src, dst = _candidate_edges(sig, sig_rows, bands, rows)
     n_candidates = int(src.size)
+    edge_sim = np.empty(0, np.float32)
     if src.size:
-        sim = kernels.signature_similarity(sig, src, dst)
-        keep = sim >= config.lexical_threshold
-        src, dst = sig_rows[src[keep]], sig_rows[dst[keep]]
+        edge_sim = kernels.signature_similarity(sig, src, dst)
+        keep = edge_sim >= config.lexical_threshold
+        src, dst, edge_sim = sig_rows[src[keep]], sig_rows[dst[keep]], edge_sim[keep]
     labels = kernels.connected_components(n, src, dst)
-    # Guard against chaining: members far from their cluster's consensus are cut
-    # loose (they may still cluster among themselves), then components rerun.
-    # Each round moves incoherent members one level down; edges join only
-    # nodes of the same level, so the loose nodes are re-clustered on their own.
+    # Guard against chaining, in rounds. Members far from their component's
+    # consensus move one level down (edges join only nodes of the same level,
+    # so loose nodes re-cluster among themselves), and inside a component that
+    # is still incoherent only edges above a stricter threshold survive.
     level = np.zeros(n, np.int64)
     sim = _cohesion(sig, sig_rows, labels)
     n_loose = 0
-    for _ in range(COHESION_ROUNDS):
+    for r in range(COHESION_ROUNDS):
         loose = sig_rows[sim < config.cohesion_bound]
-        if loose.size == 0:
+        weak = _weak_components(labels, sig_rows, sim, config.cohesion_bound, n)
+        if loose.size == 0 and not weak.any():
             break
         n_loose += int(loose.size)
         level[loose] += 1
-        same = level[src] == level[dst]
-        src, dst = src[same], dst[same]
+        strict = min(0.95, config.lexical_threshold + 0.1 * (r + 1))
+        keep = (level[src] == level[dst]) & ~(weak[src] & (edge_sim < strict))
+        src, dst, edge_sim = src[keep], dst[keep], edge_sim[keep]
         labels = kernels.connected_components(n, src, dst)
         sim = _cohesion(sig, sig_rows, labels)
     nodes_out, ids = _number_clusters(nodes, counts, labels, config.min_cluster_exchanges)
@@ -79,6 +82,22 @@ def link_nodes(parts: list[NodeSignatures], config: RunConfig) -> NodeClusters:
     LOG.info("clusters: %s", stats)
     cohesion = _cohesion_table(nodes, sig_rows, sim, nodes_out, ids)
     return NodeClusters(nodes_out, ids, stats, cohesion)
+
+
+def _weak_components(labels, sig_rows, sim, bound, n) -> np.ndarray:
+    """Node mask of components whose median member cohesion is below ``bound``."""
+    weak = np.zeros(n, np.bool_)
+    if sig_rows.size == 0:
+        return weak
+    comp = labels[sig_rows]
+    order = np.lexsort((sim, comp))
+    comp_sorted, sim_sorted = comp[order], sim[order]
+    starts = np.flatnonzero(np.r_[True, comp_sorted[1:] != comp_sorted[:-1]])
+    ends = np.r_[starts[1:], comp_sorted.size]
+    median = sim_sorted[(starts + ends - 1) // 2]
+    bad = comp_sorted[starts[median < bound]]
+    weak[sig_rows[np.isin(comp, bad)]] = True
+    return weak
 
 
 def _cohesion(sig, sig_rows, labels) -> np.ndarray:
