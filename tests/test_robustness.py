@@ -136,3 +136,16 @@ def test_one_template_sent_many_times_stays_linear(tmp_path):
     clusters = pl.read_parquet(tmp_path / "o" / "clusters.parquet")
     assert clusters.height == 1 and clusters["n_exchanges"][0] == 20_000
     assert not clusters["is_campaign_like"][0]  # one prompt, no payload variety
+
+
+def test_portable_runner_gives_identical_tables(tmp_path, small_log):
+    """The Runner API path that Flink and Dataflow take, run in-process."""
+    path, _, _ = small_log
+    args = ["--min-shingle-df", "3", "--batch-rows", "50", "--no-report"]
+    assert cli.main(["batch", "--input", str(path), "--output", str(tmp_path / "fn"), *args]) == 0
+    assert cli.main(["batch", "--input", str(path), "--output", str(tmp_path / "portable"), *args,
+                     "--runner=PortableRunner", "--job_endpoint=embed",
+                     "--environment_type=LOOPBACK"]) == 0
+    for name in ("members", "clusters", "accounts", "campaigns", "dead_letter"):
+        assert ((tmp_path / "fn" / f"{name}.parquet").read_bytes()
+                == (tmp_path / "portable" / f"{name}.parquet").read_bytes()), name
