@@ -15,7 +15,7 @@ SLOT = "{…}"
 
 
 def extract_template(texts: Sequence[str], min_support: float = 0.6,
-                     max_tokens: int = 200) -> str:
+                     max_tokens: int = 200, max_islands: int = 1) -> str:
     """Template of ``texts`` with ``{…}`` where they differ.
 
     Parameters
@@ -29,6 +29,9 @@ def extract_template(texts: Sequence[str], min_support: float = 0.6,
     max_tokens : int
         Prompts are aligned on their first ``max_tokens`` tokens; a longer
         reference ends in a slot.
+    max_islands : int
+        Runs of at most this many shared tokens between two slots are taken
+        as payload coincidence ("the") and slotted too.
     """
     if not 0.0 < min_support <= 1.0:
         raise ValueError("min_support must be in (0, 1]")
@@ -49,10 +52,40 @@ def extract_template(texts: Sequence[str], min_support: float = 0.6,
                 support[i] += 1
     need = min_support * len(others)
     constant = [s >= need for s in support]
-    _drop_islands(constant)
+    _drop_islands(constant, max_islands)
     out = _render(ref, constant)
     if len(ref_full) > max_tokens and constant and constant[-1]:
         out.append(SLOT)
+    return " ".join(out)
+
+
+def merge_templates(templates: Sequence[str], keep: float = 0.6) -> str:
+    """One template for several clusters' templates, largest cluster first.
+
+    A campaign split into clusters by payload type ("{…} coins and one is
+    heavier ...", "{…} is a knave ...") shares its instruction; aligning the
+    cluster templates keeps that and slots the payload patterns. When the
+    merge keeps less than ``keep`` of the first template's constant words
+    (the clusters are rewordings, not payload splits), the first template
+    is returned as it is.
+    """
+    templates = [t for t in templates if t]
+    if len(templates) < 2:
+        return templates[0] if templates else ""
+    merged = extract_template(templates, min_support=0.5, max_islands=2)
+    merged = _collapse_slots(merged)
+    first_words = [w for w in templates[0].split() if w != SLOT]
+    merged_words = [w for w in merged.split() if w != SLOT]
+    if len(merged_words) < keep * len(first_words):
+        return templates[0]
+    return merged
+
+
+def _collapse_slots(template: str) -> str:
+    out: list[str] = []
+    for token in template.split():
+        if token != SLOT or not out or out[-1] != SLOT:
+            out.append(token)
     return " ".join(out)
 
 
@@ -75,12 +108,19 @@ def _reference(samples: list[list[str]]) -> list[str]:
     return ranked[(len(ranked) - 1) // 2]
 
 
-def _drop_islands(constant: list[bool]) -> None:
-    """A lone shared token between two slots is payload coincidence ('the')."""
-    n = len(constant)
-    for i in range(n):
-        if constant[i] and 0 < i < n - 1 and not constant[i - 1] and not constant[i + 1]:
-            constant[i] = False
+def _drop_islands(constant: list[bool], longest: int = 1) -> None:
+    """Short shared runs between two slots are payload coincidence ('the')."""
+    n, i = len(constant), 0
+    while i < n:
+        if not constant[i]:
+            i += 1
+            continue
+        j = i
+        while j < n and constant[j]:
+            j += 1
+        if i > 0 and j < n and j - i <= longest:
+            constant[i:j] = [False] * (j - i)
+        i = j
 
 
 def _render(ref: list[str], constant: list[bool]) -> list[str]:

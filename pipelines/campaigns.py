@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 from distill_radar import kernels
+from distill_radar.kernels.templates import merge_templates
 from distill_radar.pipelines.cluster_stats import typical_account_exchanges
 from distill_radar.pipelines.config import RunConfig
 
@@ -105,7 +106,7 @@ def _campaign_table(camp_rows: pl.DataFrame, clusters: pl.DataFrame) -> pl.DataF
         owned.sort(["campaign_id", "n_exchanges", "cluster_id"], descending=[False, True, False])
         .group_by("campaign_id", maintain_order=True)
         .agg(pl.col("cluster_id").sort().alias("cluster_ids"),
-             pl.col("template").first().alias("top_template"),
+             pl.col("template").head(10).alias("templates"),
              ((pl.col("score") * pl.col("n_exchanges")).sum() / pl.col("n_exchanges").sum())
              .alias("score"),
              ((pl.col("elicitation_score") * pl.col("n_exchanges")).sum()
@@ -120,6 +121,9 @@ def _campaign_table(camp_rows: pl.DataFrame, clusters: pl.DataFrame) -> pl.DataF
         pl.col("account_id").n_unique().alias("n_accounts"),
         pl.len().alias("n_exchanges"),
         pl.col("ts").min().alias("first_ts"), pl.col("ts").max().alias("last_ts"))
+    top = top.with_columns(pl.Series(
+        "top_template", [merge_templates(t) for t in top["templates"].to_list()], pl.Utf8)
+    ).drop("templates")
     return volume.join(top, on="campaign_id", how="left").sort("campaign_id")
 
 

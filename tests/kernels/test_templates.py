@@ -1,6 +1,6 @@
 import pytest
 from distill_radar.kernels.elicitation import elicitation_score, has_elicitation
-from distill_radar.kernels.templates import SLOT, extract_template, slot_fillers
+from distill_radar.kernels.templates import SLOT, extract_template, merge_templates, slot_fillers
 
 WRAP = "you are a careful tutor. solve the task below and show your full reasoning step by step. task: {} final answer in one line."
 PAYLOADS = [
@@ -39,3 +39,19 @@ def test_elicitation_phrasing_in_several_languages():
     assert has_elicitation("请逐步推理并给出思考过程")
     assert not has_elicitation("write a haiku about autumn leaves")
     assert elicitation_score(["show your full reasoning", "hello", None, ""]) == 0.5
+
+
+def test_merge_templates_slots_payload_patterns_of_one_instruction():
+    head = "solve the task below and show your full reasoning step by step. task:"
+    tail = "state the final answer on its own line."
+    templates = [f"{head} {SLOT} coins and one is heavier than the others. {SLOT} {tail}",
+                 f"{head} {SLOT} is a knave. knights always tell the truth. {tail}",
+                 f"{head} what is the angle between the hands of a clock at {SLOT} {tail}"]
+    assert merge_templates(templates) == f"{head} {SLOT} {tail}"
+
+
+def test_merge_templates_keeps_first_when_clusters_are_rewordings():
+    a = f"answer with your complete chain of thought: {SLOT}"
+    b = f"respond as a teacher writing the official solution key for {SLOT}"
+    assert merge_templates([a, b]) == a
+    assert merge_templates([a]) == a and merge_templates([]) == ""
