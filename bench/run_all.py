@@ -28,11 +28,15 @@ FULL = {
     "kernels": ["--n", "200000", "--peer-n", "10000"],
     "lsh": ["--n", "100000"],
     "e2e": ["--sizes", "100000", "250000", "1000000"],
+    "pathological": ["--n", "1000000"],
+    "evasion": [],
 }
 QUICK = {
     "kernels": ["--n", "20000", "--peer-n", "2000", "--pairs", "200", "--error-seeds", "2"],
     "lsh": ["--n", "10000"],
     "e2e": ["--sizes", "20000"],
+    "pathological": ["--n", "20000"],
+    "evasion": [],
 }
 
 
@@ -118,6 +122,21 @@ def _e2e_md(r: dict) -> str:
     ])
 
 
+def _pathological_md(r: dict) -> str:
+    rows = ["## Pathological load (`bench/pathological.py`)", "",
+            "| case | exchanges | seconds | exchanges/s | peak RSS GiB | clusters | campaigns |",
+            "|---|---|---|---|---|---|---|"]
+    for name, v in r["runs"].items():
+        rows.append(f"| {name} | {v['exchanges']} | {v['seconds']} | {v['exchanges_per_s']} | "
+                    f"{v['peak_rss_gib']} | {v['clusters']} | {v['campaigns']} |")
+    return "\n".join(rows)
+
+
+def _evasion_md(r: dict) -> str:
+    return ("## Evasion tolerance (`bench/evasion.py`)\n\n"
+            "See the raw JSON below; the README's table summarises it.")
+
+
 def render(results: dict, quick: bool) -> str:
     m = machine()
     parts = [
@@ -127,7 +146,9 @@ def render(results: dict, quick: bool) -> str:
         (f"Machine: {m.get('cpu', '?')}, {m['cpus']} CPUs, {m.get('mem_gib', '?')} GiB RAM, "
         f"Python {m['python']}, {m['platform']}."),
     ]
-    for name, fn in (("kernels", _kernels_md), ("lsh", _lsh_md), ("e2e", _e2e_md)):
+    renders = (("kernels", _kernels_md), ("lsh", _lsh_md), ("e2e", _e2e_md),
+               ("pathological", _pathological_md), ("evasion", _evasion_md))
+    for name, fn in renders:
         r = results.get(name)
         if r is None:
             continue

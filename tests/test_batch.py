@@ -89,7 +89,7 @@ def test_csv_and_parquet_input(small_log, tmp_path):
 
 
 def test_pseudonymized_run_leaks_no_raw_account_id(small_log, tmp_path, monkeypatch):
-    path, rows, truth = small_log
+    path, _, truth = small_log
     with open(path, "ab") as fh:
         fh.write(b'{"exchange_id": "bad", "account_id": "camp-0", "ts": "never", "prompt": "x"}\n')
         fh.write(b'{"exchange_id": "bad2", "account_id": "camp-1", "ts": 1\n')

@@ -6,6 +6,7 @@ import random
 
 import orjson
 import polars as pl
+import pytest
 from conftest import TEMPLATE, _payload
 from distill_radar.pipelines import cli
 
@@ -138,14 +139,18 @@ def test_one_template_sent_many_times_stays_linear(tmp_path):
     assert not clusters["is_campaign_like"][0]  # one prompt, no payload variety
 
 
-def test_portable_runner_gives_identical_tables(tmp_path, small_log):
-    """The Runner API path that Flink and Dataflow take, run in-process."""
+@pytest.mark.parametrize("name,runner_args", [
+    # The Runner API path that Flink and Dataflow take, run in-process.
+    ("portable", ["--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK"]),
+    # Two worker processes instead of one.
+    ("workers", ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]),
+])
+def test_runner_and_workers_do_not_change_tables(tmp_path, small_log, name, runner_args):
     path, _, _ = small_log
     args = ["--min-shingle-df", "3", "--batch-rows", "50", "--no-report"]
     assert cli.main(["batch", "--input", str(path), "--output", str(tmp_path / "fn"), *args]) == 0
-    assert cli.main(["batch", "--input", str(path), "--output", str(tmp_path / "portable"), *args,
-                     "--runner=PortableRunner", "--job_endpoint=embed",
-                     "--environment_type=LOOPBACK"]) == 0
-    for name in ("members", "clusters", "accounts", "campaigns", "dead_letter"):
-        assert ((tmp_path / "fn" / f"{name}.parquet").read_bytes()
-                == (tmp_path / "portable" / f"{name}.parquet").read_bytes()), name
+    assert cli.main(["batch", "--input", str(path), "--output", str(tmp_path / name), *args,
+                     *runner_args]) == 0
+    for table in ("members", "clusters", "accounts", "campaigns", "dead_letter"):
+        assert ((tmp_path / "fn" / f"{table}.parquet").read_bytes()
+                == (tmp_path / name / f"{table}.parquet").read_bytes()), table
