@@ -17,8 +17,8 @@ import orjson
 import polars as pl
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import emit, machine  # noqa: E402
-from e2e import HERE, generated, run_batch  # noqa: E402
+from common import emit, machine
+from e2e import HERE, generated, run_batch
 
 PROMPT = ("Solve the following problem and show your complete chain of thought, step by "
           "step, before the final answer: what is 17 times 23?")

@@ -105,7 +105,8 @@ def _jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b)
 
 
-def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig) -> pl.DataFrame:
+def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig,
+                   members: pl.DataFrame | None = None) -> pl.DataFrame:
     """Join counts and texts; add ``score`` and ``is_campaign_like``.
 
     score = 0.25 accounts + 0.20 variety + 0.15 volume + 0.25 elicitation
@@ -126,18 +127,37 @@ def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig) 
              "elicitation phrasing": 0.25 * pl.col("elicitation_score"),
              "synchrony": 0.15 * pl.col("synchrony").fill_null(0.0)}
     score = pl.sum_horizontal(list(terms.values()))
-    campaign_like = (
+    shape_ok = (
         (pl.col("n_accounts") >= config.min_campaign_accounts)
         & (pl.col("n_distinct_prompts") >= config.min_campaign_distinct)
         & (pl.col("payload_variety") >= config.min_payload_variety)
-        & (pl.col("typical_account_exchanges") >= config.min_exchanges_per_account)
         & (pl.col("top_account_share") <= config.max_top_account_share)
         & (pl.col("cohesion_median") >= config.cohesion_bound)
     )
+    df = _with_family_volume(df, shape_ok, members)
+    volume_ok = (pl.max_horizontal("typical_account_exchanges",
+                                   pl.col("family_typical_exchanges").fill_null(0.0))
+                 >= config.min_exchanges_per_account)
+    campaign_like = shape_ok & volume_ok
     df = df.with_columns(score.alias("score"), campaign_like.alias("is_campaign_like"),
                          pl.lit("lexical").alias("kind"),
                          *[t.alias(f"_t{i}") for i, t in enumerate(terms.values())])
     return _drivers(df, list(terms))
+
+
+def _with_family_volume(df: pl.DataFrame, shape_ok: pl.Expr,
+                        members: pl.DataFrame | None) -> pl.DataFrame:
+    """Add family_id / family_typical_exchanges for clusters that pass the shape gates."""
+    from distill_radar.pipelines.families import family_typical_exchanges
+
+    if members is None:
+        return df.with_columns(pl.lit(None, pl.Int64).alias("family_id"),
+                               pl.lit(None, pl.Float64).alias("family_typical_exchanges"))
+    # A cluster that each account visits once is nobody's fragment (campaign
+    # accounts' cover traffic lands in popular clusters): it neither joins nor
+    # bridges a family.
+    candidates = df.filter(shape_ok & (pl.col("typical_account_exchanges") >= 2))["cluster_id"]
+    return df.join(family_typical_exchanges(members, candidates), on="cluster_id", how="left")
 
 
 def _drivers(df: pl.DataFrame, names: list[str]) -> pl.DataFrame:

@@ -76,6 +76,8 @@ CLUSTERS = pa.schema(
         ("payload_variety", pa.float64()),
         ("exchanges_per_account", pa.float64()),
         ("typical_account_exchanges", pa.float64()),
+        ("family_id", pa.int64()),
+        ("family_typical_exchanges", pa.float64()),
         ("top_account_share", pa.float64()),
         ("median_response_chars", pa.float64()),
         ("synchrony", pa.float64()),

@@ -1,11 +1,11 @@
 """``distill-radar show DIR``: the top campaigns and clusters of a finished run, in the terminal."""
 
 from __future__ import annotations
-import shutil
 
 import argparse
 import os
 import re
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any

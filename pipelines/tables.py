@@ -59,7 +59,7 @@ def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clus
     stats = stats.join(cohesion, on="cluster_id", how="left").with_columns(
         pl.col("cohesion_min").fill_null(1.0), pl.col("cohesion_median").fill_null(1.0))
     stats = stats.join(timing_signals(members), on="cluster_id", how="left")
-    scored = cluster_stats.score_clusters(stats, texts, config)
+    scored = cluster_stats.score_clusters(stats, texts, config, members)
     clusters, accounts, campaigns = build_campaigns(members, scored, config)
     dead = pa.concat_tables([t.cast(schemas.DEAD_LETTER) for t in dead_parts]
                             + [export.to_arrow(dup_dead, schemas.DEAD_LETTER)])

@@ -1,7 +1,6 @@
 import datetime as dt
 
 import polars as pl
-
 from distill_radar.pipelines.campaigns import build_campaigns
 from distill_radar.pipelines.config import RunConfig
 
@@ -54,3 +53,19 @@ def test_link_columns_join_campaign_accounts_but_never_pull_in_others():
     assert sorted(campaigns["cluster_ids"][0]) == [0, 1]
     flagged = accounts.filter(pl.col("campaign_id").is_not_null())["account_id"].to_list()
     assert sorted(flagged) == ["a1", "a2", "b1", "b2"]
+
+
+def test_cluster_family_sums_an_accounts_exchanges_across_fragments():
+    from distill_radar.pipelines.families import family_typical_exchanges
+
+    rows = []
+    for c in range(3):  # one campaign split by payload pattern: 2 exchanges per account each
+        for a in range(12):
+            rows += [(f"camp-{a}", c, None)] * 2
+    for a in range(12):  # a popular prompt the same accounts also sent once each
+        rows.append((f"camp-{a}", 9, None))
+    fam = family_typical_exchanges(_members(rows), pl.Series([0, 1, 2]))
+    assert fam["family_id"].n_unique() == 1
+    assert fam["family_typical_exchanges"].to_list() == [6.0, 6.0, 6.0]
+    lone = family_typical_exchanges(_members(rows), pl.Series([0]))
+    assert lone["family_typical_exchanges"].to_list() == [2.0]

@@ -2,7 +2,6 @@
 
 import polars as pl
 import pytest
-
 from distill_radar.pipelines import batch, generate
 
 
