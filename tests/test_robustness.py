@@ -154,3 +154,16 @@ def test_runner_and_workers_do_not_change_tables(tmp_path, small_log, name, runn
     for table in ("members", "clusters", "accounts", "campaigns", "dead_letter"):
         assert ((tmp_path / "fn" / f"{table}.parquet").read_bytes()
                 == (tmp_path / name / f"{table}.parquet").read_bytes()), table
+
+
+def test_one_account_sending_half_the_traffic(tmp_path, small_log):
+    path, rows, _ = small_log
+    heavy = [dict(r, account_id="heavy") if i % 2 else r for i, r in enumerate(rows)]
+    path = tmp_path / "heavy.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(r) for r in heavy))
+    out = tmp_path / "o"
+    assert cli.main(["batch", "--input", str(path), "--output", str(out),
+                     "--min-shingle-df", "3"]) == 0
+    accounts = pl.read_parquet(out / "accounts.parquet")
+    assert accounts.filter(pl.col("account_id") == "heavy")["n_exchanges"][0] == len(rows) // 2
+    assert pl.read_parquet(out / "members.parquet").height == len(rows)
