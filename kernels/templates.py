@@ -15,7 +15,7 @@ SLOT = "{…}"
 
 
 def extract_template(texts: Sequence[str], min_support: float = 0.6,
-                     max_tokens: int = 200, max_islands: int = 1) -> str:
+                     max_tokens: int = 200, max_islands: int = 1, max_others: int = 5) -> str:
     """Template of ``texts`` with ``{…}`` where they differ.
 
     Parameters
@@ -32,6 +32,9 @@ def extract_template(texts: Sequence[str], min_support: float = 0.6,
     max_islands : int
         Runs of at most this many shared tokens between two slots are taken
         as payload coincidence ("the") and slotted too.
+    max_others : int
+        The reference is aligned with at most this many other samples (the
+        alignment is quadratic in tokens; five votes settle a template).
     """
     if not 0.0 < min_support <= 1.0:
         raise ValueError("min_support must be in (0, 1]")
@@ -43,7 +46,7 @@ def extract_template(texts: Sequence[str], min_support: float = 0.6,
     if len(samples) == 1:
         return " ".join(ref_full)
     ref = ref_full[:max_tokens]
-    others = [s[: max_tokens * 2] for s in samples if s is not ref_full]
+    others = [s[: max_tokens * 2] for s in samples if s is not ref_full][:max_others]
     support = [0] * len(ref)
     for other in others:
         matcher = SequenceMatcher(None, ref, other, autojunk=False)
