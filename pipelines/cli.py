@@ -25,6 +25,14 @@ def _setup_logging(verbose: bool = True) -> None:
                         datefmt="%H:%M:%S")
     for noisy in ("apache_beam", "numba", "distributed", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_drop_gcp_import_noise)
+
+
+def _drop_gcp_import_noise(record: logging.LogRecord) -> bool:
+    # Beam warns on import that optional GCP client libraries are missing; the
+    # local pipeline does not use them, and users read it as an error.
+    return not record.getMessage().startswith("apitools not found")
 
 
 def cmd_generate(argv: list[str]) -> int:
