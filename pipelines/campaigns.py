@@ -19,8 +19,10 @@ from distill_radar.pipelines.config import RunConfig
 def account_groups(members: pl.DataFrame, clusters: pl.DataFrame,
                    config: RunConfig) -> pl.DataFrame:
     """(account_id, campaign_id) for every account that joins a campaign."""
-    like = clusters.filter(pl.col("is_campaign_like")).select("cluster_id")
-    pairs = participants(members.join(like, on="cluster_id", how="semi"), config)
+    units = _participation_units(clusters)
+    rows = (members.join(units, on="cluster_id")
+            .drop("cluster_id").rename({"unit": "cluster_id"}))
+    pairs = participants(rows, config)
     accounts = pairs["account_id"].unique().sort()
     if accounts.len() == 0:
         return pl.DataFrame(schema={"account_id": pl.Utf8, "group": pl.Int64})
@@ -33,6 +35,21 @@ def account_groups(members: pl.DataFrame, clusters: pl.DataFrame,
     labels = kernels.connected_components(accounts.len(), src.astype(np.int64),
                                           dst.astype(np.int64))
     return index.with_columns(pl.Series("group", labels, pl.Int64)).drop("a")
+
+
+def _participation_units(clusters: pl.DataFrame) -> pl.DataFrame:
+    """(cluster_id, unit): campaign-like clusters, a family's clusters sharing one unit.
+
+    An account of a campaign split by payload pattern may send one prompt to
+    each of several clusters of a family; it takes part in the family.
+    """
+    like = clusters.filter(pl.col("is_campaign_like"))
+    if "family_id" not in like.columns:
+        return like.select("cluster_id", pl.col("cluster_id").alias("unit"))
+    offset = int(clusters["cluster_id"].max() or 0) + 1
+    return like.select("cluster_id", pl.when(pl.col("family_id").is_not_null())
+                       .then(pl.col("family_id") + offset)
+                       .otherwise(pl.col("cluster_id")).alias("unit"))
 
 
 def participants(rows: pl.DataFrame, config: RunConfig) -> pl.DataFrame:
