@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 from distill_radar import kernels
 from distill_radar.kernels.templates import merge_templates
-from distill_radar.pipelines.cluster_stats import typical_account_exchanges
+from distill_radar.pipelines.account_volume import typical_account_exchanges
 from distill_radar.pipelines.config import RunConfig
 
 

@@ -15,7 +15,9 @@ import pyarrow as pa
 from distill_radar import kernels
 from distill_radar.kernels.elicitation import elicitation_score
 from distill_radar.kernels.templates import extract_template
+from distill_radar.pipelines.account_volume import typical_account_exchanges
 from distill_radar.pipelines.config import RunConfig
+from distill_radar.pipelines.families import family_typical_exchanges
 
 
 def cluster_counts(members: pl.DataFrame) -> pl.DataFrame:
@@ -41,22 +43,6 @@ def cluster_counts(members: pl.DataFrame) -> pl.DataFrame:
         )
         .drop("top_k")
         .sort("cluster_id")
-    )
-
-
-def typical_account_exchanges(per_account: pl.DataFrame) -> pl.DataFrame:
-    """Exchange-weighted median of per-account counts: what the typical exchange's sender sent.
-
-    Unlike the mean, a crowd of one-off senders sharing a payload phrase does
-    not hide a core of heavy senders, and one heavy sender does not make a crowd.
-    """
-    return (
-        per_account.sort("cluster_id", "k", "account_id")
-        .with_columns(pl.col("k").cum_sum().over("cluster_id").alias("cum"),
-                      pl.col("k").sum().over("cluster_id").alias("total"))
-        .filter(pl.col("cum") * 2 >= pl.col("total"))
-        .group_by("cluster_id").agg(pl.col("k").first().cast(pl.Float64)
-                                    .alias("typical_account_exchanges"))
     )
 
 
@@ -148,8 +134,6 @@ def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig,
 def _with_family_volume(df: pl.DataFrame, shape_ok: pl.Expr,
                         members: pl.DataFrame | None) -> pl.DataFrame:
     """Add family_id / family_typical_exchanges for clusters that pass the shape gates."""
-    from distill_radar.pipelines.families import family_typical_exchanges
-
     if members is None:
         return df.with_columns(pl.lit(None, pl.Int64).alias("family_id"),
                                pl.lit(None, pl.Float64).alias("family_typical_exchanges"))

@@ -16,7 +16,6 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from distill_radar.pipelines import schemas
 
 STAGING_PREFIX = ".staging-"
 
@@ -83,5 +82,3 @@ def discard_stale_staging(output: str) -> None:
         if name.startswith(STAGING_PREFIX):
             shutil.rmtree(os.path.join(output, name), ignore_errors=True)
 
-
-TABLE_SCHEMAS = schemas.TABLES

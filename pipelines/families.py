@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 from distill_radar import kernels
-from distill_radar.pipelines.cluster_stats import typical_account_exchanges
+from distill_radar.pipelines.account_volume import typical_account_exchanges
 
 FAMILY_OVERLAP = 0.5
 FAMILY_MIN_SHARED = 10

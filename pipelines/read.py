@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from distill_radar.pipelines import validate
+from distill_radar.pipelines import schemas, validate
 
 LOG = logging.getLogger(__name__)
 
@@ -125,8 +125,6 @@ class ReadLogFileFn(beam.DoFn):
 
 def _unreadable(path: str, reason: str) -> tuple[pa.Table, pa.Table]:
     """A file that cannot be opened at all becomes one dead-letter row (row -1)."""
-    from distill_radar.pipelines import schemas
-
     dead = pa.Table.from_pydict(
         {"source": [path], "row": [-1], "reason": [reason], "raw": [None]},
         schema=schemas.DEAD_LETTER)

@@ -13,6 +13,7 @@ import hmac
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -208,7 +209,7 @@ def column_problem(schema: pa.Schema) -> str | None:
     return None
 
 
-def _as_text(col: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, pa.Array]:
+def _as_text(col: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, np.ndarray]:
     """(text as large_string, mask of rows whose bytes are not valid UTF-8)."""
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     if pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
@@ -221,19 +222,19 @@ def _as_text(col: pa.ChunkedArray | pa.Array) -> tuple[pa.Array, pa.Array]:
             except UnicodeDecodeError:
                 text.append(None)
                 bad.append(True)
-        return pa.array(text, pa.large_string()), pa.array(bad)
-    return arr.cast(pa.large_string()), pa.array([False] * len(arr))
+        return pa.array(text, pa.large_string()), np.array(bad, np.bool_)
+    return arr.cast(pa.large_string()), np.zeros(len(arr), np.bool_)
 
 
-def _ts_ms(col: pa.ChunkedArray) -> tuple[pa.Array, list[str | None]]:
-    """(epoch ms as timestamp[ms, UTC], per-row parse error or None)."""
+def _ts_ms(col: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray | None]:
+    """(epoch ms as timestamp[ms, UTC], per-row parse error or None; None when typed)."""
     arr = col.combine_chunks()
-    errors: list[str | None] = [None] * len(arr)
     if pa.types.is_timestamp(arr.type) or pa.types.is_date(arr.type):
         # Naive timestamps are taken as UTC; sub-millisecond precision is truncated.
-        return pc.cast(arr, schemas.TS, safe=False), errors
+        return pc.cast(arr, schemas.TS, safe=False), None
     if pa.types.is_integer(arr.type):
-        return arr.cast(pa.int64()).cast(schemas.TS), errors
+        return arr.cast(pa.int64()).cast(schemas.TS), None
+    errors = np.full(len(arr), None, dtype=object)  # strings: parsed one by one
     values = []
     for i, v in enumerate(arr.to_pylist()):
         try:
@@ -258,34 +259,56 @@ def validate_table(table: pa.Table, source: str, first_row: int, link_columns: S
     accounts, bad_acct = _as_text(table["account_id"])
     prompts, bad_prompt = _as_text(table["prompt"])
     ts, ts_errors = _ts_ms(table["ts"])
-    reasons: list[str | None] = list(ts_errors)
-    checks = [("exchange_id", ids, bad_id), ("account_id", accounts, bad_acct),
-              ("prompt", prompts, bad_prompt)]
-    for name, arr, bad in checks:
-        nulls = arr.is_null().to_pylist()
-        for i, (is_null, is_bad) in enumerate(zip(nulls, bad.to_pylist())):
-            if reasons[i] is None and is_bad:
-                reasons[i] = f"'{name}' is not valid UTF-8"
-            elif reasons[i] is None and is_null:
-                reasons[i] = f"null '{name}'"
-    ts_null = ts.is_null().to_pylist()
-    for i in range(n):
-        if reasons[i] is None and ts_null[i]:
-            reasons[i] = "null 'ts'"
-    good_idx = [i for i in range(n) if reasons[i] is None]
-    bad_idx = [i for i in range(n) if reasons[i] is not None]
-    response_chars = _response_chars(table)
+    reasons, rejected = _row_reasons(n, ts_errors, [
+        ("exchange_id", ids, bad_id), ("account_id", accounts, bad_acct),
+        ("prompt", prompts, bad_prompt)], ts)
+    bad_idx = np.flatnonzero(rejected)
     if pseudonym is not None:
-        accounts = pa.array([None if a is None else pseudonym(a) for a in accounts.to_pylist()],
-                            pa.large_string())
-    links = _links_from_table(table, link_columns)
+        accounts = _pseudonymize(accounts, pseudonym)
     full = pa.table({"exchange_id": ids.cast(pa.string()), "account_id": accounts.cast(pa.string()),
-                     "ts": ts, "prompt": prompts, "response_chars": response_chars, "links": links,
-                     "source": pa.array([source] * n, pa.string()),
-                     "row": pa.array(range(first_row, first_row + n), pa.int64())},
+                     "ts": ts, "prompt": prompts, "response_chars": _response_chars(table),
+                     "links": _links_from_table(table, link_columns),
+                     "source": pa.array([source], pa.string()).take(np.zeros(n, np.int64)),
+                     "row": pa.array(np.arange(first_row, first_row + n, dtype=np.int64))},
                     schema=schemas.EXCHANGES)
-    good = full.take(pa.array(good_idx, pa.int64())) if bad_idx else full
-    return good, _dead_rows(table, bad_idx, reasons, source, first_row, pseudonym)
+    good = full.filter(pa.array(~rejected)) if bad_idx.size else full
+    return good, _dead_rows(table, bad_idx.tolist(), reasons, source, first_row, pseudonym)
+
+
+def _row_reasons(n: int, ts_errors: np.ndarray | None, checks,
+                 ts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(first reason each row is unusable or None, mask of unusable rows).
+
+    Whole-column masks, first failing check wins: timestamp parse errors, then
+    per column invalid UTF-8 and nulls, then a null timestamp.
+    """
+    reasons = np.full(n, None, dtype=object)
+    rejected = np.zeros(n, np.bool_)
+
+    def mark(mask: np.ndarray, reason) -> None:
+        new = mask & ~rejected
+        if new.any():
+            reasons[new] = reason if isinstance(reason, str) else reason[new]
+            rejected[new] = True
+
+    if ts_errors is not None:
+        mark(np.array([e is not None for e in ts_errors], np.bool_), ts_errors)
+    for name, arr, bad_utf8 in checks:
+        mark(bad_utf8, f"'{name}' is not valid UTF-8")
+        mark(_nulls(arr), f"null '{name}'")
+    mark(_nulls(ts), "null 'ts'")
+    return reasons, rejected
+
+
+def _nulls(arr: pa.Array) -> np.ndarray:
+    return arr.is_null().to_numpy(zero_copy_only=False)
+
+
+def _pseudonymize(accounts: pa.Array, pseudonym: Pseudonymizer) -> pa.Array:
+    """Keyed hash of each distinct account id once per batch, not once per row."""
+    encoded = accounts.dictionary_encode()
+    names = pa.array([pseudonym(a) for a in encoded.dictionary.to_pylist()], pa.large_string())
+    return pa.DictionaryArray.from_arrays(encoded.indices, names).cast(pa.large_string())
 
 
 def _dead_rows(table, bad_idx, reasons, source, first_row, pseudonym) -> pa.Table:

@@ -65,7 +65,11 @@ def test_pseudonymized_accounts_and_dead_letter_raw():
     good, bad = validate.validate_table(table, "f.parquet", 0, (), pseudo)
     assert good.num_rows == 0 and bad.num_rows == 1
     assert "secret-acct" not in bad["raw"][0].as_py()
-    assert bad_line  # the JSON path keeps raw; the batch path redacts it
+    # The JSON path replaces the id in parseable evidence and withholds the rest.
+    _, bad = _sink_lines([bad_line, b'{"account_id": "secret-acct"'], pseudo)
+    raws = bad["raw"].to_pylist()
+    assert pseudo("secret-acct") in raws[0] and "secret-acct" not in raws[0]
+    assert raws[1] is None and "raw withheld" in bad["reason"][1].as_py()
 
 
 def test_parquet_batch_per_row_checks():
