@@ -20,6 +20,7 @@ from distill_radar.pipelines.config import RunConfig
 from distill_radar.pipelines.options import DistillRadarOptions, run_config
 from distill_radar.pipelines.privacy import pseudonym_key
 from distill_radar.pipelines.read import ReadExchanges, discover_inputs
+from distill_radar.pipelines.runners import resolve_runner
 from distill_radar.pipelines.signatures import (
     TEXTS_TAG,
     DedupTextsFn,
@@ -77,8 +78,7 @@ class FindCampaigns(beam.PTransform):
 def pipeline_options(argv: list[str] | None) -> PipelineOptions:
     options = PipelineOptions(argv)
     std = options.view_as(StandardOptions)
-    if not std.runner:
-        std.runner = DEFAULT_RUNNER
+    std.runner = resolve_runner(std.runner or DEFAULT_RUNNER)  # accepts DaskRunner
     return options
 
 

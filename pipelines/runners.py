@@ -1,0 +1,42 @@
+"""Which runner a ``--runner`` name means, and where connected components run on it.
+
+Beam 2.77 does not know the short name ``DaskRunner``, and its own Dask
+runner returns wrong tables on this pipeline (see ``pipelines/dask_runner.py``);
+both names resolve to the fixed subclass here. In-process runners link
+clusters with the local union-find on the one worker that holds the
+signatures; every other runner (Dask, Dataflow, Flink, Spark, Portable) with
+the Beam-native connected components, whose work spreads over workers.
+"""
+
+from __future__ import annotations
+
+DASK_RUNNER = "distill_radar.pipelines.dask_runner.DaskRunner"
+_ALIASES = {
+    "daskrunner": DASK_RUNNER,
+    "apache_beam.runners.dask.dask_runner.daskrunner": DASK_RUNNER,
+}
+_IN_PROCESS = {"fnapirunner", "directrunner", "bundlebaseddirectrunner", "switchingdirectrunner",
+               "interactiverunner", "prismrunner"}
+COMPONENTS_CHOICES = ("local", "beam")
+
+
+def resolve_runner(name: str) -> str:
+    """The runner name Beam should be given for ``name`` (unknown names pass through)."""
+    return _ALIASES.get(name.lower(), name) if isinstance(name, str) else name
+
+
+def default_components(runner) -> str:
+    """``local`` for in-process runners, ``beam`` for distributed ones."""
+    if not isinstance(runner, str):
+        runner = type(runner).__name__
+    short = runner.rsplit(".", 1)[-1].lower()
+    return "local" if short in _IN_PROCESS else "beam"
+
+
+def choose_components(runner, flag: str | None) -> str:
+    """The ``--components`` flag when given, else the runner's default."""
+    if flag is None:
+        return default_components(runner)
+    if flag not in COMPONENTS_CHOICES:
+        raise ValueError(f"--components must be one of {COMPONENTS_CHOICES}, got {flag!r}")
+    return flag
