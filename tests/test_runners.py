@@ -1,9 +1,9 @@
 """The batch pipeline gives identical tables on every runner it supports."""
 
 import pytest
+from apache_beam.options.pipeline_options import StandardOptions
 from distill_radar.pipelines import cli, generate, runners
 from distill_radar.pipelines.batch import pipeline_options
-from apache_beam.options.pipeline_options import StandardOptions
 
 TABLES = ("members", "clusters", "accounts", "campaigns", "dead_letter")
 PORTABLE = ["--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK"]
