@@ -41,13 +41,14 @@ IMAGE_WORKDIR = "/template"  # WORKDIR of deploy/dataflow/Dockerfile
 
 def _pyproject_pin(pattern: str, what: str) -> str:
     # A regex, not tomllib: the project still supports Python 3.10.
-    found = re.findall(pattern, (ROOT / "pyproject.toml").read_text(), re.MULTILINE)
-    assert len(found) == 1, f"pyproject.toml must state {what} exactly once"
-    return found[0]
+    found = set(re.findall(pattern, (ROOT / "pyproject.toml").read_text(), re.MULTILINE))
+    assert len(found) == 1, f"pyproject.toml must state one {what}, found {sorted(found)}"
+    return found.pop()
 
 
 def _beam_version() -> str:
-    return _pyproject_pin(r'^\s*"apache-beam(?:\[[^\]]*\])?==([^";, ]+)"', "the apache-beam== pin")
+    # Every apache-beam pin (the dependency and any extra's) must name one version.
+    return _pyproject_pin(r'"apache-beam(?:\[[^\]]*\])?==([^";, ]+)"', "apache-beam== version")
 
 
 BEAM = _beam_version()
