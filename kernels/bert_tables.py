@@ -1,0 +1,198 @@
+"""Per-code-point tables of the BERT normaliser and pre-tokeniser, for ``wordpiece``.
+
+``tokenizers`` bundles its own, older Unicode data (its ``unicode_categories``
+and normalisation crates predate Python 3.11's Unicode 14: e.g. U+1734 is Mn
+to it, U+0898 has combining class 0, U+000B is a control it drops). Tables
+built from :mod:`unicodedata` disagree with it on ~830k code points, so these
+are read from the library's own ``BertNormalizer``, ``NFD`` and
+``BertPreTokenizer`` objects, built in memory (no file is read): each code
+point is normalised once, with ``|`` between them, in one call.
+
+The normaliser is per character except for NFD's canonical reordering of
+combining marks, so a code point's *fold* (clean-up, CJK padding, NFD, drop
+Mn, lower-case) plus a combining class table reproduce it exactly; ``ccc``
+keeps the classes that the library knows, and only for marks that survive.
+"""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+
+N_CODEPOINTS = 0x110000
+
+# ``cls`` bits. WS and PUNCT describe a code point as it appears in normalised
+# text (for the pre-tokeniser); CJK and NONSTARTER describe a raw code point.
+WS = 1  # pre-tokeniser whitespace: ends a word
+PUNCT = 2  # pre-tokeniser punctuation: a word of its own
+CJK = 4  # padded with spaces by handle_chinese_chars: its fold is a word of its own
+NONSTARTER = 8  # its NFD holds no class-0 character: its marks join the open run
+
+_CHUNK = 0x10000  # code points per library call: one call on all of them is slower
+
+#: ``fold_map`` value of a code point that normalises to nothing.
+DROP = -1
+
+
+@dataclass(frozen=True, eq=False)
+class BertTables:
+    """Numpy tables over all code points; see the module docstring.
+
+    fold_map : int32[0x110000]
+        ``>= 0``: the one code point a raw code point folds to; ``DROP``;
+        ``<= -2``: its fold is ``fold_cps[fold_off[k]:fold_off[k+1]]``, ``k = -2 - v``.
+    fold_off, fold_cps : int32 CSR of the multi-character folds.
+    cls : uint8[0x110000] of WS / PUNCT / CJK / NONSTARTER bits.
+    ccc : uint8[0x110000], the canonical combining class where NFD may reorder.
+    tokens_per_byte : int, the most non-space folded characters per UTF-8 byte
+        of any raw code point, so ``bytes * tokens_per_byte`` bounds a row's ids.
+    """
+
+    fold_map: np.ndarray
+    fold_off: np.ndarray
+    fold_cps: np.ndarray
+    cls: np.ndarray
+    ccc: np.ndarray
+    tokens_per_byte: int
+
+
+def _probe(normalizer, cps: list[int] | None = None) -> list[str]:
+    """What ``normalizer`` makes of each code point (default all; surrogates as U+FFFD)."""
+    out = [""] * N_CODEPOINTS
+    todo = [c for c in (range(N_CODEPOINTS) if cps is None else cps)
+            if c != 0x7C and not 0xD800 <= c < 0xE000]
+    for lo in range(0, len(todo), _CHUNK):
+        chunk = todo[lo:lo + _CHUNK]
+        parts = normalizer.normalize_str("|".join(map(chr, chunk))).split("|")
+        if len(parts) != len(chunk):
+            raise ValueError("normaliser output has an unexpected '|'")
+        for c, s in zip(chunk, parts):
+            out[c] = s
+    out[0x7C] = normalizer.normalize_str("|")
+    out[0xD800:0xE000] = [normalizer.normalize_str("\ufffd")] * 0x800
+    return out
+
+
+def _pretoken_classes() -> np.ndarray:
+    """WS / PUNCT per code point as ``BertPreTokenizer`` sees it, between two 'a's."""
+    from tokenizers.pre_tokenizers import BertPreTokenizer
+
+    cls = np.full(N_CODEPOINTS, WS, np.uint8)  # whatever no piece covers was removed
+    pre = BertPreTokenizer()
+    for lo in range(0, N_CODEPOINTS, _CHUNK):
+        text = "a" + "a".join(map(chr, range(lo, lo + _CHUNK))) + "a"
+        for piece, (start, end) in pre.pre_tokenize_str(text.encode("utf-8", "replace").decode()):
+            if start % 2:  # a piece at a code point's position is a punctuation mark
+                cls[lo + (start - 1) // 2] = PUNCT
+            else:
+                # Code points sit at odd positions; merged pieces start at an 'a'.
+                cls[[lo + (start + i - 1) // 2 for i in range(1, len(piece), 2)]] = 0
+    cls[0xD800:0xE000] = 0
+    return cls
+
+
+def _library_ccc(nfd) -> np.ndarray:
+    """Combining classes that the library's NFD uses: Python's, where it reorders.
+
+    Classes never change once assigned, so the library's class of a mark is
+    Python's or, for a mark newer than its data, 0; one swap test tells which.
+    """
+    ccc = np.zeros(N_CODEPOINTS, np.uint8)
+    for c in range(N_CODEPOINTS):
+        if 0xD800 <= c < 0xE000:
+            continue
+        p = unicodedata.combining(chr(c))
+        if not p:
+            continue
+        # An acute (230) moves behind a lower class; an overlay (1) before a higher one.
+        probe, swapped = (("a\u0301" + chr(c), "a" + chr(c) + "\u0301") if p < 230
+                          else ("a" + chr(c) + "\u0334", "a\u0334" + chr(c)))
+        if nfd.normalize_str(probe) == swapped:
+            ccc[c] = p
+    return ccc
+
+
+def _check_runs(c: int, fold: str, decomposed: str, ccc: np.ndarray) -> None:
+    """The kernel's run rule (a mark joins the run after the last class-0
+    character it emitted) must hold for this code point."""
+    last_starter = max((i for i, ch in enumerate(decomposed) if not ccc[ord(ch)]), default=-1)
+    open_run = sum(1 for ch in decomposed[last_starter + 1:] if ch in fold)
+    trailing = 0
+    while trailing < len(fold) and ccc[ord(fold[-1 - trailing])]:
+        trailing += 1
+    if last_starter >= 0 and trailing != open_run:
+        raise ValueError(f"U+{c:04X}: combining run not reproducible")
+
+
+def _fold_tables(folds: list[str], cls: np.ndarray, ccc: np.ndarray, decomposed: list[str] | None,
+                 cleaned: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """``fold_map`` / ``fold_off`` / ``fold_cps`` and ``tokens_per_byte`` from the
+    probed folds; sets the CJK and NONSTARTER bits of ``cls`` in place.
+
+    A dropped code point is NONSTARTER (leaves the open run of marks alone)
+    when clean-up removed it before NFD (``cleaned[c] == ""``) or when it is a
+    mark of non-zero class that accent stripping removed.
+    """
+    marks = {chr(c) for c in np.flatnonzero(ccc)}
+    fold_map = [DROP] * N_CODEPOINTS
+    off, flat = [0], []
+    per_byte = 1
+    for c, fold in enumerate(folds):
+        if len(fold) == 1 and fold not in marks and (
+                decomposed is None or len(decomposed[c]) == 1 and decomposed[c] not in marks):
+            fold_map[c] = ord(fold)  # the common case: one starter in, one out
+            continue
+        if len(fold) > 2 and fold[0] == fold[-1] == " " and not cls[ord(fold[1])] & WS:
+            cls[c] |= CJK
+            fold = fold[1:-1]
+        if not fold:
+            stripped_mark = decomposed is not None and all(ch in marks for ch in decomposed[c])
+            if not cleaned[c] or stripped_mark:
+                cls[c] |= NONSTARTER
+        elif decomposed is not None:
+            d = " " if cls[ord(fold[0])] & WS else decomposed[c]
+            if all(ch in marks for ch in d):
+                if not all(ch in marks for ch in fold):
+                    raise ValueError(f"U+{c:04X}: a mark folds to a class-0 character")
+                cls[c] |= NONSTARTER
+            else:
+                _check_runs(c, fold, d, ccc)
+        if len(fold) == 1:
+            fold_map[c] = ord(fold)
+        elif fold:
+            per_byte = max(per_byte, -(-len(fold) // _utf8_len(c)))
+            fold_map[c] = -2 - (len(off) - 1)
+            flat.extend(map(ord, fold))
+            off.append(len(flat))
+    return (np.asarray(fold_map, np.int32), np.asarray(off, np.int32),
+            np.asarray(flat, np.int32), per_byte)
+
+
+def _utf8_len(c: int) -> int:
+    return 1 if c < 0x80 else 2 if c < 0x800 else 3 if c < 0x10000 else 4
+
+
+@functools.lru_cache(maxsize=4)
+def bert_tables(clean_text: bool = True, handle_chinese_chars: bool = True,
+                strip_accents: bool | None = None, lowercase: bool = True) -> BertTables:
+    """Tables of ``BertNormalizer(clean_text, handle_chinese_chars, strip_accents,
+    lowercase)`` + ``BertPreTokenizer``; built once per process (a few seconds)."""
+    from tokenizers.normalizers import NFD, BertNormalizer
+
+    folds = _probe(BertNormalizer(clean_text=clean_text, handle_chinese_chars=handle_chinese_chars,
+                                  strip_accents=strip_accents, lowercase=lowercase))
+    cls = _pretoken_classes()
+    nfd_used = lowercase if strip_accents is None else strip_accents
+    ccc = _library_ccc(NFD()) if nfd_used else np.zeros(N_CODEPOINTS, np.uint8)
+    decomposed = _probe(NFD()) if nfd_used else None
+    cleaned = _probe(BertNormalizer(clean_text=clean_text, handle_chinese_chars=False,
+                                    strip_accents=False, lowercase=False),
+                     [c for c, fold in enumerate(folds) if not fold])
+    fold_map, fold_off, fold_cps, per_byte = _fold_tables(folds, cls, ccc, decomposed, cleaned)
+    marks = np.flatnonzero(ccc)
+    if np.any(cls[marks] & (WS | PUNCT)):
+        raise ValueError("a combining mark is whitespace or punctuation to the pre-tokeniser")
+    return BertTables(fold_map, fold_off, fold_cps, cls, ccc, per_byte)
