@@ -6,6 +6,15 @@ verifies them and ``connected_components`` clusters them.
 """
 
 from .cohesion import consensus_similarity
+from .embedding import (
+    center_normalize,
+    centroid_similarity,
+    cosine_pairs,
+    hyperplanes,
+    nonzero_mean,
+    pool_tokens,
+    simhash_bands,
+)
 from .hashing import shingle_hashes, text_hashes
 from .lsh import band_keys, bucket_edges, optimal_param
 from .minhash import minhash, minhash_params
@@ -16,13 +25,20 @@ from .union_find import connected_components
 __all__ = [
     "band_keys",
     "bucket_edges",
+    "center_normalize",
+    "centroid_similarity",
     "connected_components",
     "consensus_similarity",
+    "cosine_pairs",
+    "hyperplanes",
     "minhash",
     "minhash_params",
+    "nonzero_mean",
     "normalize",
     "optimal_param",
+    "pool_tokens",
     "shingle_hashes",
     "signature_similarity",
+    "simhash_bands",
     "text_hashes",
 ]

@@ -40,6 +40,8 @@ MIX_M2 = np.uint64(0x94D049BB133111EB)
 SHINGLE_SEED = np.uint64(0x243F6A8885A308D3)
 #: Initial state of a band key (xor-ed with the mixed band index).
 BAND_SEED = np.uint64(0x13198A2E03707344)
+#: Salt of the SimHash hyperplanes' random stream.
+HYPERPLANE_SEED = np.uint64(0xA4093822299F31D0)
 
 # --- normalisation ------------------------------------------------------------
 

@@ -227,3 +227,46 @@ def components(n: int, edges) -> list[int]:
         for c in comp:
             labels[c] = low
     return labels
+
+
+# --- embeddings ---------------------------------------------------------------------
+
+
+def pool_tokens(ids, offsets, table):
+    """Mean table row per CSR row, zeros when empty (plain loops, float64)."""
+    out = []
+    for i in range(len(offsets) - 1):
+        row = [table[t] for t in ids[offsets[i]:offsets[i + 1]]]
+        d = len(table[0])
+        out.append([sum(float(r[k]) for r in row) / len(row) if row else 0.0 for k in range(d)])
+    return out
+
+
+def center_normalize(vectors, mean):
+    out = []
+    for v in vectors:
+        if all(x == 0 for x in v):
+            out.append([0.0] * len(v))
+            continue
+        c = [float(x) - float(m) for x, m in zip(v, mean)]
+        norm = sum(x * x for x in c) ** 0.5
+        out.append([x / norm if norm else 0.0 for x in c])
+    return out
+
+
+def simhash_bits(v, planes):
+    """One bool per plane: is the dot product non-negative?"""
+    return [sum(float(a) * float(b) for a, b in zip(v, p)) >= 0 for p in planes]
+
+
+def centroid_cosines(vectors, groups):
+    """{row: cosine to its group's normalised centroid} for lists of row indices."""
+    out = {}
+    for rows in groups:
+        d = len(vectors[0])
+        c = [sum(float(vectors[r][k]) for r in rows) for k in range(d)]
+        norm = sum(x * x for x in c) ** 0.5
+        for r in rows:
+            dot = sum(float(vectors[r][k]) * c[k] for k in range(d))
+            out[r] = dot / norm if norm else 0.0
+    return out

@@ -1,0 +1,251 @@
+"""Embedding kernels: token pooling, centring, SimHash bands, cosine checks.
+
+The built-in embedder is static: a prompt's vector is the mean of its tokens'
+rows in a word-embedding table. Raw static vectors of unrelated prompts sit at
+cosine ~0.85 (they share one dominant direction), so vectors are centred on
+the corpus mean and re-normalised before any comparison. LSH over vectors is
+random-hyperplane SimHash: ``bits`` sign bits, packed ``rows`` to a band.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .config import HYPERPLANE_SEED
+from .hashing import mix64
+
+
+def pool_tokens(ids: np.ndarray, offsets: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Mean of the table rows of each CSR row of token ids.
+
+    Parameters
+    ----------
+    ids : integer[total], each in ``[0, table.shape[0])``
+    offsets : int64[n + 1]; row i owns ``ids[offsets[i]:offsets[i + 1]]``
+    table : float32[vocab, d]
+
+    Returns
+    -------
+    float32[n, d]: the mean row (accumulated in float64), zeros for empty rows.
+    """
+    table = _as_matrix(table, "table")
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0 or offsets[-1] != ids.size:
+        raise ValueError("offsets must be int64[n+1] from 0 to len(ids)")
+    if ids.size and (ids.min() < 0 or ids.max() >= table.shape[0]):
+        raise ValueError("ids hold a token id outside the table")
+    out = np.zeros((offsets.size - 1, table.shape[1]), np.float32)
+    _pool(ids, offsets, table, out)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _pool(ids, offsets, table, out):
+    d = table.shape[1]
+    for i in prange(offsets.size - 1):
+        lo, hi = offsets[i], offsets[i + 1]
+        if hi == lo:
+            continue
+        acc = np.zeros(d, np.float64)
+        for j in range(lo, hi):
+            row = table[ids[j]]
+            for t in range(d):
+                acc[t] += row[t]
+        for t in range(d):
+            out[i, t] = acc[t] / (hi - lo)
+
+
+def center_normalize(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """``(v - mean) / |v - mean|`` per row; rows that are all zero stay zero.
+
+    A zero row is "no embedding" (an empty prompt, a missing vector): it must
+    not become ``-mean`` and look similar to every other empty row.
+    """
+    vectors = _as_matrix(vectors, "vectors")
+    mean = np.ascontiguousarray(mean, dtype=np.float32)
+    if mean.shape != (vectors.shape[1],):
+        raise ValueError("mean must be float32[d] with d = vectors.shape[1]")
+    out = np.empty_like(vectors)
+    _center_normalize(vectors, mean, out)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _center_normalize(vectors, mean, out):
+    d = vectors.shape[1]
+    for i in prange(vectors.shape[0]):
+        empty = True
+        for t in range(d):
+            if vectors[i, t] != 0.0:
+                empty = False
+                break
+        if empty:
+            out[i, :] = 0.0
+            continue
+        norm = 0.0
+        for t in range(d):
+            x = np.float64(vectors[i, t]) - mean[t]
+            norm += x * x
+        scale = 1.0 / np.sqrt(norm) if norm > 0.0 else 0.0
+        for t in range(d):
+            out[i, t] = (np.float64(vectors[i, t]) - mean[t]) * scale
+
+
+def nonzero_mean(vectors: np.ndarray) -> np.ndarray:
+    """float32[d] mean of the rows that are not all zero (zeros when none)."""
+    vectors = _as_matrix(vectors, "vectors")
+    live = np.any(vectors != 0, axis=1)
+    if not live.any():
+        return np.zeros(vectors.shape[1], np.float32)
+    return vectors[live].mean(axis=0, dtype=np.float64).astype(np.float32)
+
+
+def hyperplanes(dim: int, bits: int, seed: int = 1) -> np.ndarray:
+    """float32[bits, dim] Gaussian hyperplanes from splitmix64 and Box-Muller.
+
+    Built from our own integer hash rather than numpy's Generator so that the
+    planes, and so the band keys, are the same on every numpy version.
+    """
+    if dim < 1 or bits < 1:
+        raise ValueError("dim and bits must be >= 1")
+    count = bits * dim
+    idx = np.arange(2 * count, dtype=np.uint64) + np.uint64(seed) * np.uint64(2 * count)
+    u = _mix_array(idx ^ HYPERPLANE_SEED)
+    # 53 random bits to a float in (0, 1]; the +1 keeps log() finite.
+    f = ((u >> np.uint64(11)).astype(np.float64) + 1.0) / float(1 << 53)
+    u1, u2 = f[:count], f[count:]
+    g = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+    return g.reshape(bits, dim).astype(np.float32)
+
+
+@njit(cache=True)
+def _mix_array(values):
+    out = np.empty_like(values)
+    for i in range(values.size):
+        out[i] = mix64(values[i])
+    return out
+
+
+def simhash_bands(vectors: np.ndarray, planes: np.ndarray, rows: int) -> np.ndarray:
+    """Sign bits of ``vectors @ planes.T``, packed ``rows`` bits to a band.
+
+    Parameters
+    ----------
+    vectors : float32[n, d]
+    planes : float32[bits, d]; ``bits`` a multiple of ``rows``
+    rows : int in 1..32
+
+    Returns
+    -------
+    uint32[n, bits // rows]: band j holds bits ``j*rows .. (j+1)*rows - 1``
+    (bit t of the band is plane ``j*rows + t``). Feed it to ``band_keys(out,
+    bands, 1)`` for 64-bit bucket keys. Two unit vectors at angle a agree on a
+    bit with probability ``1 - a / pi``.
+    """
+    vectors = _as_matrix(vectors, "vectors")
+    planes = _as_matrix(planes, "planes")
+    if planes.shape[1] != vectors.shape[1]:
+        raise ValueError("planes and vectors must have the same dimension")
+    if not 1 <= rows <= 32 or planes.shape[0] % rows:
+        raise ValueError("rows must be in 1..32 and divide the number of planes")
+    out = np.empty((vectors.shape[0], planes.shape[0] // rows), np.uint32)
+    _simhash(vectors, planes, rows, out)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _simhash(vectors, planes, rows, out):
+    bits, d = planes.shape
+    for i in prange(vectors.shape[0]):
+        for j in range(out.shape[1]):
+            word = np.uint32(0)
+            for t in range(rows):
+                p = planes[j * rows + t]
+                dot = 0.0
+                for k in range(d):
+                    dot += vectors[i, k] * p[k]
+                if dot >= 0.0:
+                    word |= np.uint32(1) << np.uint32(t)
+            out[i, j] = word
+
+
+def cosine_pairs(vectors: np.ndarray, src, dst) -> np.ndarray:
+    """float32[m] dot products of row pairs (cosine, for unit or zero rows)."""
+    vectors = _as_matrix(vectors, "vectors")
+    src = np.ascontiguousarray(src, dtype=np.int64)
+    dst = np.ascontiguousarray(dst, dtype=np.int64)
+    if src.shape != dst.shape or src.ndim != 1:
+        raise ValueError("src and dst must be 1-D and of equal length")
+    n = vectors.shape[0]
+    if src.size and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= n):
+        raise ValueError("src/dst hold a row index outside [0, n)")
+    out = np.empty(src.size, np.float32)
+    _pair_dots(vectors, src, dst, out)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _pair_dots(vectors, src, dst, out):
+    d = vectors.shape[1]
+    for i in prange(src.size):
+        acc = 0.0
+        for t in range(d):
+            acc += vectors[src[i], t] * vectors[dst[i], t]
+        out[i] = acc
+
+
+def centroid_similarity(vectors: np.ndarray, order: np.ndarray, offsets: np.ndarray
+                        ) -> np.ndarray:
+    """Cosine of every grouped row to its group's centroid (mean of its rows).
+
+    Parameters
+    ----------
+    vectors : float32[n, d] unit (or zero) rows
+    order : int64[m]; group g owns ``order[offsets[g]:offsets[g + 1]]``
+    offsets : int64[g + 1]
+
+    Returns
+    -------
+    float32[n]: cosine to the normalised centroid; NaN for rows in no group,
+    0.0 where the centroid is the zero vector.
+    """
+    vectors = _as_matrix(vectors, "vectors")
+    order = np.ascontiguousarray(order, dtype=np.int64)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0 or offsets[-1] != order.size:
+        raise ValueError("offsets must be int64[g+1] from 0 to len(order)")
+    if order.size and (order.min() < 0 or order.max() >= vectors.shape[0]):
+        raise ValueError("order holds a row index out of range")
+    out = np.full(vectors.shape[0], np.nan, np.float32)
+    _centroid_similarity(vectors, order, offsets, out)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _centroid_similarity(vectors, order, offsets, out):
+    d = vectors.shape[1]
+    for g in prange(offsets.size - 1):
+        lo, hi = offsets[g], offsets[g + 1]
+        if hi == lo:
+            continue
+        c = np.zeros(d, np.float64)
+        for i in range(lo, hi):
+            for t in range(d):
+                c[t] += vectors[order[i], t]
+        norm = np.sqrt(np.sum(c * c))
+        for i in range(lo, hi):
+            row = order[i]
+            acc = 0.0
+            for t in range(d):
+                acc += vectors[row, t] * c[t]
+            out[row] = acc / norm if norm > 0.0 else 0.0
+
+
+def _as_matrix(a, name: str) -> np.ndarray:
+    if not isinstance(a, np.ndarray) or a.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D numpy array")
+    if a.dtype != np.float32:
+        raise ValueError(f"{name} must be float32")
+    return np.ascontiguousarray(a)

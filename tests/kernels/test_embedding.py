@@ -1,0 +1,111 @@
+"""Embedding kernels against the plain-Python references in naive.py."""
+
+import naive
+import numpy as np
+import pytest
+from distill_radar import kernels
+
+
+def _csr(rows):
+    offsets = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum([len(r) for r in rows], out=offsets[1:])
+    ids = np.array([t for r in rows for t in r], np.int64)
+    return ids, offsets
+
+
+@pytest.mark.parametrize("rows", [[], [[]], [[0]], [[1, 2, 2], [], [3, 0, 1, 4]], [[4] * 9]])
+def test_pool_tokens_matches_reference(rows):
+    table = np.random.default_rng(0).normal(size=(5, 7)).astype(np.float32)
+    ids, offsets = _csr(rows)
+    got = kernels.pool_tokens(ids, offsets, table)
+    assert got.shape == (len(rows), 7) and got.dtype == np.float32
+    np.testing.assert_allclose(got, np.array(naive.pool_tokens(ids, offsets, table)).reshape(
+        len(rows), 7), rtol=1e-6, atol=1e-6)
+
+
+def test_pool_tokens_rejects_bad_input():
+    table = np.zeros((3, 2), np.float32)
+    with pytest.raises(ValueError, match="outside"):
+        kernels.pool_tokens(np.array([3]), np.array([0, 1]), table)
+    with pytest.raises(ValueError, match="offsets"):
+        kernels.pool_tokens(np.array([1]), np.array([0, 2]), table)
+    with pytest.raises(ValueError, match="float32"):
+        kernels.pool_tokens(np.array([1]), np.array([0, 1]), table.astype(np.float64))
+
+
+def test_center_normalize_matches_reference_and_keeps_zero_rows():
+    rng = np.random.default_rng(1)
+    v = rng.normal(size=(6, 5)).astype(np.float32)
+    v[2] = 0
+    mean = kernels.nonzero_mean(v)
+    np.testing.assert_allclose(mean, v[[0, 1, 3, 4, 5]].mean(0), rtol=1e-5)
+    got = kernels.center_normalize(v, mean)
+    np.testing.assert_allclose(got, naive.center_normalize(v, mean), rtol=1e-5, atol=1e-6)
+    assert not got[2].any()
+    np.testing.assert_allclose(np.linalg.norm(got[[0, 1, 3, 4, 5]], axis=1), 1.0, rtol=1e-5)
+
+
+def test_hyperplanes_are_deterministic_gaussian():
+    a = kernels.hyperplanes(64, 128, seed=3)
+    assert a.shape == (128, 64) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, kernels.hyperplanes(64, 128, seed=3))
+    assert not np.array_equal(a, kernels.hyperplanes(64, 128, seed=4))
+    assert abs(a.mean()) < 0.05 and abs(a.std() - 1) < 0.05
+
+
+@pytest.mark.parametrize("rows", [1, 8, 16, 32])
+def test_simhash_bands_match_reference_bits(rows):
+    rng = np.random.default_rng(2)
+    v = rng.normal(size=(9, 12)).astype(np.float32)
+    planes = kernels.hyperplanes(12, 2 * rows)
+    got = kernels.simhash_bands(v, planes, rows)
+    assert got.shape == (9, 2) and got.dtype == np.uint32
+    for i in range(9):
+        bits = naive.simhash_bits(v[i], planes)
+        for j in range(2):
+            want = sum(1 << t for t in range(rows) if bits[j * rows + t])
+            assert int(got[i, j]) == want
+
+
+def test_simhash_agreement_tracks_angle():
+    # Statistical: two unit vectors at angle a agree on a bit with prob 1 - a/pi.
+    rng = np.random.default_rng(5)
+    d, bits = 96, 4096
+    x = rng.normal(size=d)
+    x /= np.linalg.norm(x)
+    y = rng.normal(size=d)
+    y -= (y @ x) * x
+    y /= np.linalg.norm(y)
+    planes = kernels.hyperplanes(d, bits)
+    for angle in (0.3, 1.0, 2.0):
+        z = np.cos(angle) * x + np.sin(angle) * y
+        b = kernels.simhash_bands(np.stack([x, z]).astype(np.float32), planes, 1)
+        agree = (b[0] == b[1]).mean()
+        assert abs(agree - (1 - angle / np.pi)) < 0.03
+
+
+def test_cosine_pairs_and_bounds():
+    rng = np.random.default_rng(3)
+    v = kernels.center_normalize(rng.normal(size=(5, 4)).astype(np.float32),
+                                 np.zeros(4, np.float32))
+    src, dst = np.array([0, 1, 4]), np.array([0, 3, 2])
+    np.testing.assert_allclose(kernels.cosine_pairs(v, src, dst),
+                               (v[src] * v[dst]).sum(1), rtol=1e-5)
+    assert kernels.cosine_pairs(v, [], []).size == 0
+    with pytest.raises(ValueError, match="outside"):
+        kernels.cosine_pairs(v, [5], [0])
+
+
+def test_centroid_similarity_matches_reference():
+    rng = np.random.default_rng(4)
+    v = kernels.center_normalize(rng.normal(size=(8, 6)).astype(np.float32),
+                                 np.zeros(6, np.float32))
+    groups = [[0, 3, 5], [7], [1, 2]]
+    order = np.array([r for g in groups for r in g])
+    offsets = np.cumsum([0] + [len(g) for g in groups])
+    got = kernels.centroid_similarity(v, order, offsets)
+    want = naive.centroid_cosines(v, groups)
+    for r, c in want.items():
+        assert got[r] == pytest.approx(c, abs=1e-5)
+    assert np.isnan(got[[4, 6]]).all()
+    assert got[7] == pytest.approx(1.0, abs=1e-6)
