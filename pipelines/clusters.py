@@ -43,10 +43,31 @@ class NodeClusters:
         return out
 
 
+@dataclass
+class CandidateGraph:
+    """Every node and the verified candidate edges between them, before components.
+
+    Node ``i`` is ``nodes[i]``; edges and ``sig_rows`` hold node indices.
+    """
+
+    nodes: np.ndarray  # uint64[n], sorted
+    counts: np.ndarray  # int64[n] exchanges per node
+    sig_rows: np.ndarray  # int64[s] node index of each signature row, ascending
+    sig: np.ndarray  # uint32[s, num_perm]
+    src: np.ndarray  # int64[m]
+    dst: np.ndarray  # int64[m]
+    edge_sim: np.ndarray  # float32[m]
+    stats: dict = field(default_factory=dict)
+
+
 def link_nodes(parts: list[NodeSignatures], config: RunConfig) -> NodeClusters:
     """Every shard's signatures -> NodeClusters (deterministic ids, largest first)."""
+    return cluster_graph(candidate_graph(parts, config), config)
+
+
+def candidate_graph(parts: list[NodeSignatures], config: RunConfig) -> CandidateGraph:
+    """Gathered signatures -> LSH star edges kept by estimated Jaccard."""
     nodes, counts, sig_rows, sig = _gather(parts, config.num_perm)
-    n = nodes.size
     bands, rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
     src, dst = _candidate_edges(sig, sig_rows, bands, rows)
     n_candidates = int(src.size)
@@ -55,6 +76,15 @@ def link_nodes(parts: list[NodeSignatures], config: RunConfig) -> NodeClusters:
         edge_sim = kernels.signature_similarity(sig, src, dst)
         keep = edge_sim >= config.lexical_threshold
         src, dst, edge_sim = sig_rows[src[keep]], sig_rows[dst[keep]], edge_sim[keep]
+    stats = {"nodes": int(nodes.size), "nodes_with_signature": int(sig_rows.size),
+             "bands": int(bands), "rows": int(rows), "candidate_pairs": n_candidates}
+    return CandidateGraph(nodes, counts, sig_rows, sig, src, dst, edge_sim, stats)
+
+
+def cluster_graph(graph: CandidateGraph, config: RunConfig) -> NodeClusters:
+    """Connected components with cohesion rounds -> NodeClusters (one worker, union-find)."""
+    n, sig, sig_rows = graph.nodes.size, graph.sig, graph.sig_rows
+    src, dst, edge_sim = graph.src, graph.dst, graph.edge_sim
     labels = kernels.connected_components(n, src, dst)
     # Guard against chaining, in rounds. Members far from their component's
     # consensus move one level down (edges join only nodes of the same level,
@@ -70,17 +100,28 @@ def link_nodes(parts: list[NodeSignatures], config: RunConfig) -> NodeClusters:
             break
         n_loose += int(loose.size)
         level[loose] += 1
-        strict = min(0.95, config.lexical_threshold + 0.1 * (r + 1))
+        strict = strict_threshold(config, r)
         keep = (level[src] == level[dst]) & ~(weak[src] & (edge_sim < strict))
         src, dst, edge_sim = src[keep], dst[keep], edge_sim[keep]
         labels = kernels.connected_components(n, src, dst)
         sim = _cohesion(sig, sig_rows, labels)
-    nodes_out, ids = _number_clusters(nodes, counts, labels, config.min_cluster_exchanges)
-    stats = {"nodes": int(n), "nodes_with_signature": int(sig_rows.size), "bands": int(bands),
-             "rows": int(rows), "candidate_pairs": n_candidates, "verified_pairs": int(src.size),
-             "detached_by_cohesion": n_loose, "clusters": int(ids.max() + 1) if ids.size else 0}
+    return finish_clusters(graph, labels, sim, int(src.size), n_loose, config)
+
+
+def strict_threshold(config: RunConfig, cohesion_round: int) -> float:
+    """Edge similarity that survives inside an incoherent component in this round."""
+    return min(0.95, config.lexical_threshold + 0.1 * (cohesion_round + 1))
+
+
+def finish_clusters(graph: CandidateGraph, labels: np.ndarray, sim: np.ndarray,
+                    verified_pairs: int, n_loose: int, config: RunConfig) -> NodeClusters:
+    """Final component labels (every node) and member cohesion (signature rows) -> NodeClusters."""
+    nodes = graph.nodes
+    nodes_out, ids = _number_clusters(nodes, graph.counts, labels, config.min_cluster_exchanges)
+    stats = {**graph.stats, "verified_pairs": verified_pairs, "detached_by_cohesion": n_loose,
+             "clusters": int(ids.max() + 1) if ids.size else 0}
     LOG.info("clusters: %s", stats)
-    cohesion = _cohesion_table(nodes, sig_rows, sim, nodes_out, ids)
+    cohesion = _cohesion_table(nodes, graph.sig_rows, sim, nodes_out, ids)
     return NodeClusters(nodes_out, ids, stats, cohesion)
 
 
