@@ -15,7 +15,9 @@ import os
 from collections.abc import Sequence
 
 import apache_beam as beam
+import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -57,15 +59,83 @@ def discover_inputs(path: str) -> list[str]:
     return sorted(found)
 
 
-class ReadLogFileFn(beam.DoFn):
-    """One file in; validated batches out, dead letters and per-file counts tagged."""
+def _open_parquet(path: str) -> pq.ParquetFile:
+    if "://" in path:  # remote: Beam's seekable file handle
+        return pq.ParquetFile(FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED))
+    return pq.ParquetFile(path)  # local: let Arrow memory-map it
 
-    def __init__(self, batch_rows: int, link_columns: Sequence[str], pseudonym_key: bytes | None):
+
+_DETECT_BATCH_ROWS = 1024  # rows decoded at a time while looking for the first embedding
+
+
+def detect_embedding_dim(files: Sequence[str]) -> int | None:
+    """Length of the first embedding in ``files`` (in the order given), or None when none has one.
+
+    Called once when the pipeline is built, so it stops at the first answer:
+    parquet reads only the embedding column, a small batch at a time; JSON
+    Lines decodes only lines that mention "embedding". Empty, null or
+    non-numeric embeddings, wrong-typed columns and unreadable files or lines
+    are passed over here; the readers dead-letter or ignore them.
+    """
+    for path in files:
+        find = _parquet_embedding_dim if path.endswith(PARQUET_SUFFIXES) else _jsonl_embedding_dim
+        try:
+            dim = find(path)
+        except Exception as exc:  # noqa: BLE001 - the reader reports an unreadable file
+            LOG.warning("embedding dimension: skipping %s: %s", path, exc)
+            continue
+        if dim is not None:
+            LOG.info("embedding dimension %d, from %s", dim, path)
+            return dim
+    return None
+
+
+def _parquet_embedding_dim(path: str) -> int | None:
+    pf = _open_parquet(path)
+    if validate.embedding_column_problem(pf.schema_arrow) is not None:
+        return None  # wrong-typed: the readers ignore this file's embeddings
+    if schemas.EMBEDDING_COLUMN not in pf.schema_arrow.names:
+        return None
+    for batch in pf.iter_batches(batch_size=_DETECT_BATCH_ROWS, columns=[schemas.EMBEDDING_COLUMN]):
+        lengths = pc.list_value_length(batch.column(0))
+        nonempty = pc.filter(lengths, pc.greater(lengths, 0))  # nulls drop out too
+        if len(nonempty):
+            return nonempty[0].as_py()
+    return None
+
+
+def _jsonl_embedding_dim(path: str) -> int | None:
+    with FileSystems.open(path) as fh:  # AUTO compression: .gz is decompressed
+        for line in fh:
+            if b'"embedding"' not in line:
+                continue  # most lines of a file without embeddings are never decoded
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            value = obj.get(schemas.EMBEDDING_COLUMN) if isinstance(obj, dict) else None
+            if validate.is_json_vector(value):
+                return len(value)
+    return None
+
+
+class ReadLogFileFn(beam.DoFn):
+    """One file in; validated batches out, dead letters and per-file counts tagged.
+
+    ``embedding_dim`` (from ``detect_embedding_dim``): every embedding must have
+    that length; None means the run uses no embeddings (all null).
+    """
+
+    def __init__(self, batch_rows: int, link_columns: Sequence[str], pseudonym_key: bytes | None,
+                 embedding_dim: int | None = None):
         if batch_rows < 1:
             raise ValueError("batch_rows must be >= 1")
+        if embedding_dim is not None and embedding_dim < 1:
+            raise ValueError("embedding_dim must be >= 1 or None")
         self.batch_rows = batch_rows
         self.link_columns = tuple(link_columns)
         self.pseudonym_key = pseudonym_key
+        self.embedding_dim = embedding_dim
 
     def setup(self):
         key = self.pseudonym_key
@@ -90,22 +160,22 @@ class ReadLogFileFn(beam.DoFn):
 
     def _parquet(self, path: str):
         try:
-            if "://" in path:  # remote: Beam's seekable file handle
-                source = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-            else:
-                source = path  # local: let Arrow memory-map it
-            pf = pq.ParquetFile(source)
+            pf = _open_parquet(path)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, not fatal
             yield _unreadable(path, f"unreadable parquet file: {exc}")
             return
+        ignored = validate.embedding_column_problem(pf.schema_arrow)
+        if ignored is not None and self.embedding_dim is not None:
+            LOG.warning("%s: %s", path, ignored)  # rows kept, as for a wrong-typed 'response'
         row = 0
         for batch in pf.iter_batches(batch_size=self.batch_rows):
             table = pa.Table.from_batches([batch])
-            yield validate.validate_table(table, path, row, self.link_columns, self.pseudonym)
+            yield validate.validate_table(table, path, row, self.link_columns, self.pseudonym,
+                                          self.embedding_dim)
             row += table.num_rows
 
     def _jsonl(self, path: str):
-        sink = validate.RowSink(path, self.link_columns)
+        sink = validate.RowSink(path, self.link_columns, self.embedding_dim)
         try:
             fh = FileSystems.open(path)  # AUTO compression: .gz is decompressed
         except Exception as exc:  # noqa: BLE001
@@ -118,7 +188,7 @@ class ReadLogFileFn(beam.DoFn):
                 validate.accept_json_line(sink, row, line.rstrip(b"\r\n"), self.pseudonym)
                 if len(sink) >= self.batch_rows:
                     yield sink.tables()
-                    sink = validate.RowSink(path, self.link_columns)
+                    sink = validate.RowSink(path, self.link_columns, self.embedding_dim)
         if len(sink):
             yield sink.tables()
 
@@ -135,12 +205,13 @@ class ReadExchanges(beam.PTransform):
     """Log files -> {'exchanges', 'dead_letter', 'file_counts'} PCollections."""
 
     def __init__(self, files: Sequence[str], batch_rows: int = 50_000,
-                 link_columns: Sequence[str] = (), pseudonym_key: bytes | None = None):
+                 link_columns: Sequence[str] = (), pseudonym_key: bytes | None = None,
+                 embedding_dim: int | None = None):
         super().__init__()
         if not files:
             raise ValueError("ReadExchanges needs at least one file")
         self.files = list(files)
-        self.fn = ReadLogFileFn(batch_rows, link_columns, pseudonym_key)
+        self.fn = ReadLogFileFn(batch_rows, link_columns, pseudonym_key, embedding_dim)
 
     def expand(self, pbegin):
         outputs = (

@@ -13,6 +13,9 @@ TS = pa.timestamp("ms", tz="UTC")
 #: Required input columns and the Arrow type each is converted to.
 REQUIRED_COLUMNS = ("exchange_id", "account_id", "ts", "prompt")
 OPTIONAL_TEXT_COLUMNS = ("response", "system", "model")
+#: Optional precomputed prompt embedding; one dimension per run (read.detect_embedding_dim).
+EMBEDDING_COLUMN = "embedding"
+EMBEDDING = pa.list_(pa.float32())
 
 #: A validated input batch, as it travels between the read and hash stages.
 EXCHANGES = pa.schema(
@@ -25,6 +28,8 @@ EXCHANGES = pa.schema(
         ("links", pa.list_(pa.string())),
         ("source", pa.string()),
         ("row", pa.int64()),
+        # Last column: null where a row has none, and for every row of a run without them.
+        ("embedding", EMBEDDING),
     ]
 )
 

@@ -38,9 +38,10 @@ def make_pseudonymizer(key: bytes) -> Pseudonymizer:
 class RowSink:
     """Accumulates good rows column-wise and bad rows as dead letters."""
 
-    def __init__(self, source: str, link_columns: Sequence[str] = ()):
+    def __init__(self, source: str, link_columns: Sequence[str] = (), embedding_dim: int | None = None):
         self.source = source
         self.link_columns = tuple(link_columns)
+        self.embedding_dim = embedding_dim
         self.cols: dict[str, list] = {name: [] for name in schemas.EXCHANGES.names}
         self.dead: dict[str, list] = {name: [] for name in schemas.DEAD_LETTER.names}
 
@@ -50,7 +51,8 @@ class RowSink:
         self.dead["reason"].append(reason)
         self.dead["raw"].append(None if raw is None else raw[:RAW_LIMIT])
 
-    def accept(self, row, exchange_id, account_id, ts_ms, prompt, response_chars, links) -> None:
+    def accept(self, row, exchange_id, account_id, ts_ms, prompt, response_chars, links,
+               embedding: np.ndarray | None = None) -> None:
         c = self.cols
         c["source"].append(self.source)
         c["row"].append(row)
@@ -60,14 +62,27 @@ class RowSink:
         c["prompt"].append(prompt)
         c["response_chars"].append(response_chars)
         c["links"].append(links)
+        c["embedding"].append(embedding)
 
     def __len__(self) -> int:
         return len(self.cols["exchange_id"]) + len(self.dead["row"])
 
     def tables(self) -> tuple[pa.Table, pa.Table]:
-        good = pa.Table.from_pydict(self.cols, schema=schemas.EXCHANGES)
+        cols = dict(self.cols, embedding=_list_array(self.cols["embedding"]))
+        good = pa.Table.from_pydict(cols, schema=schemas.EXCHANGES)
         bad = pa.Table.from_pydict(self.dead, schema=schemas.DEAD_LETTER)
         return good, bad
+
+
+def _list_array(vectors: list[np.ndarray | None]) -> pa.Array:
+    """float32 vectors (None for a missing one) -> one list<float32> array, no per-value Python."""
+    lengths = np.array([0 if v is None else len(v) for v in vectors], np.int64)
+    present = [v for v in vectors if v is not None]
+    values = np.concatenate(present) if present else np.empty(0, np.float32)
+    offsets = np.zeros(len(vectors) + 1, np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    missing = pa.array(np.array([v is None for v in vectors], np.bool_))
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, pa.float32()), mask=missing)
 
 
 def parse_ts(value) -> int:
@@ -118,13 +133,53 @@ def accept_object(sink: RowSink, row: int, obj, raw: str, pseudonym: Pseudonymiz
             ts_ms = parse_ts(obj["ts"])
         except (ValueError, OverflowError) as exc:
             raise ValueError(f"unparseable ts {obj['ts']!r}: {exc}") from None
+        embedding = None
+        if sink.embedding_dim is not None:  # a run without embeddings never looks at them
+            embedding = embedding_from_json(obj.get(schemas.EMBEDDING_COLUMN), sink.embedding_dim)
     except ValueError as exc:
         sink.reject(row, str(exc), raw)
         return
     links = _links_from_object(obj, sink.link_columns)
     if pseudonym is not None:
         account_id = pseudonym(account_id)
-    sink.accept(row, exchange_id, account_id, ts_ms, prompt, len(response or ""), links)
+    sink.accept(row, exchange_id, account_id, ts_ms, prompt, len(response or ""), links, embedding)
+
+
+# Dead-letter reasons for a bad embedding, shared by the JSON Lines and parquet paths.
+EMBEDDING_NOT_NUMBERS = "embedding: not a list of numbers"
+EMBEDDING_NON_FINITE = "embedding: NaN or infinite value"
+EMBEDDING_ZERO = "embedding: zero vector"
+
+
+def embedding_dims_reason(n_dims: int, expected: int) -> str:
+    return f"embedding: {n_dims} dims, expected {expected}"
+
+
+def is_json_vector(value) -> bool:
+    """A non-empty JSON array of numbers (bool is a JSON literal, not a number)."""
+    return (isinstance(value, list) and len(value) > 0
+            and all(type(v) is float or type(v) is int for v in value))
+
+
+def embedding_from_json(value, dim: int) -> np.ndarray | None:
+    """One decoded JSON embedding -> float32 vector, None when null; ValueError(reason) when bad."""
+    if value is None:
+        return None
+    if not (isinstance(value, list) and all(type(v) is float or type(v) is int for v in value)):
+        raise ValueError(EMBEDDING_NOT_NUMBERS)
+    if len(value) != dim:
+        raise ValueError(embedding_dims_reason(len(value), dim))
+    try:
+        wide = np.array(value, np.float64)
+    except OverflowError:  # an integer beyond float range
+        raise ValueError(EMBEDDING_NON_FINITE) from None
+    with np.errstate(over="ignore"):  # beyond float32 range becomes inf, rejected below
+        vector = wide.astype(np.float32)
+    if not np.isfinite(vector).all():
+        raise ValueError(EMBEDDING_NON_FINITE)
+    if not vector.any():
+        raise ValueError(EMBEDDING_ZERO)
+    return vector
 
 
 def _links_from_object(obj: dict, link_columns: Sequence[str]) -> list[str] | None:
@@ -161,6 +216,7 @@ class _PseudonymousRejects:
     def __init__(self, sink: RowSink, pseudonym: Pseudonymizer):
         self._sink, self._pseudonym = sink, pseudonym
         self.link_columns = sink.link_columns
+        self.embedding_dim = sink.embedding_dim
 
     def accept(self, *args) -> None:
         self._sink.accept(*args)
@@ -245,9 +301,85 @@ def _ts_ms(col: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray | None]:
     return pa.array(values, pa.int64()).cast(schemas.TS), errors
 
 
+def embedding_type_ok(t: pa.DataType) -> bool:
+    """list, large_list or fixed_size_list of integers or floats (16, 32 or 64 bits)."""
+    if not (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)):
+        return False
+    return pa.types.is_integer(t.value_type) or pa.types.is_floating(t.value_type)
+
+
+def embedding_column_problem(schema: pa.Schema) -> str | None:
+    """Why a parquet file's embedding column is ignored (its rows are kept), or None."""
+    if schemas.EMBEDDING_COLUMN not in schema.names:
+        return None
+    t = schema.field(schemas.EMBEDDING_COLUMN).type
+    if embedding_type_ok(t):
+        return None
+    return f"column 'embedding' has type {t}, expected a list of numbers; its embeddings are ignored"
+
+
+def _segment_any(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Per row, whether any of mask[offsets[i]:offsets[i+1]] is set (False for an empty row)."""
+    out = np.zeros(len(offsets) - 1, np.bool_)
+    nonempty = offsets[1:] > offsets[:-1]
+    if nonempty.any():  # reduceat misreads empty segments, so only non-empty rows' starts go in
+        out[nonempty] = np.logical_or.reduceat(mask, offsets[:-1][nonempty])
+    return out
+
+
+def _embeddings(table: pa.Table, dim: int | None) -> tuple[pa.Array, tuple | None]:
+    """(list<float32> per row, null unless valid; (mask of bad rows, their reasons) or None).
+
+    Whole-column work on the flattened values; a wrong-typed column is treated
+    as absent, as a wrong-typed 'response' is: the column is optional.
+    """
+    n = table.num_rows
+    absent = pa.nulls(n, schemas.EMBEDDING)
+    if dim is None or schemas.EMBEDDING_COLUMN not in table.column_names:
+        return absent, None
+    col = table[schemas.EMBEDDING_COLUMN].combine_chunks()
+    if not embedding_type_ok(col.type):
+        return absent, None
+    present = col.is_valid().to_numpy(zero_copy_only=False)
+    if not present.any():
+        return absent, None
+    lengths = pc.fill_null(pc.list_value_length(col), 0).to_numpy().astype(np.int64)
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    values = col.flatten()  # honours slicing and skips values behind null lists, like lengths
+    reasons = np.full(n, None, dtype=object)
+    bad = np.zeros(n, np.bool_)
+
+    def mark(mask: np.ndarray, reason: str) -> None:
+        new = mask & ~bad
+        reasons[new] = reason
+        bad[new] = True
+
+    if values.null_count:
+        mark(_segment_any(values.is_null().to_numpy(zero_copy_only=False), offsets),
+             EMBEDDING_NOT_NUMBERS)
+        values = pc.fill_null(values, 0)
+    wrong = present & (lengths != dim)
+    for length in np.unique(lengths[wrong]):
+        mark(wrong & (lengths == length), embedding_dims_reason(int(length), dim))
+    # Unsafe cast: values beyond float32 range become inf and are rejected as such.
+    vectors = pc.cast(values, pa.float32(), safe=False).to_numpy()
+    mark(_segment_any(~np.isfinite(vectors), offsets), EMBEDDING_NON_FINITE)
+    mark(present & ~_segment_any(vectors != 0, offsets), EMBEDDING_ZERO)
+    keep = present & ~bad
+    out = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(vectors),
+                                   mask=pa.array(~keep))
+    return out, ((bad, reasons) if bad.any() else None)
+
+
 def validate_table(table: pa.Table, source: str, first_row: int, link_columns: Sequence[str],
-                   pseudonym: Pseudonymizer | None) -> tuple[pa.Table, pa.Table]:
-    """Split one parquet record batch into (good exchanges, dead letters)."""
+                   pseudonym: Pseudonymizer | None,
+                   embedding_dim: int | None = None) -> tuple[pa.Table, pa.Table]:
+    """Split one parquet record batch into (good exchanges, dead letters).
+
+    ``embedding_dim``: the run's embedding length (``read.detect_embedding_dim``);
+    None means the run uses no embeddings and every row's is null.
+    """
     n = table.num_rows
     problem = column_problem(table.schema)
     if problem is not None:
@@ -259,9 +391,10 @@ def validate_table(table: pa.Table, source: str, first_row: int, link_columns: S
     accounts, bad_acct = _as_text(table["account_id"])
     prompts, bad_prompt = _as_text(table["prompt"])
     ts, ts_errors = _ts_ms(table["ts"])
+    embeddings, bad_embeddings = _embeddings(table, embedding_dim)
     reasons, rejected = _row_reasons(n, ts_errors, [
         ("exchange_id", ids, bad_id), ("account_id", accounts, bad_acct),
-        ("prompt", prompts, bad_prompt)], ts)
+        ("prompt", prompts, bad_prompt)], ts, bad_embeddings)
     bad_idx = np.flatnonzero(rejected)
     if pseudonym is not None:
         accounts = _pseudonymize(accounts, pseudonym)
@@ -269,18 +402,19 @@ def validate_table(table: pa.Table, source: str, first_row: int, link_columns: S
                      "ts": ts, "prompt": prompts, "response_chars": _response_chars(table),
                      "links": _links_from_table(table, link_columns),
                      "source": pa.array([source], pa.string()).take(np.zeros(n, np.int64)),
-                     "row": pa.array(np.arange(first_row, first_row + n, dtype=np.int64))},
+                     "row": pa.array(np.arange(first_row, first_row + n, dtype=np.int64)),
+                     "embedding": embeddings},
                     schema=schemas.EXCHANGES)
     good = full.filter(pa.array(~rejected)) if bad_idx.size else full
     return good, _dead_rows(table, bad_idx.tolist(), reasons, source, first_row, pseudonym)
 
 
-def _row_reasons(n: int, ts_errors: np.ndarray | None, checks,
-                 ts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+def _row_reasons(n: int, ts_errors: np.ndarray | None, checks, ts: pa.Array,
+                 bad_embeddings: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(first reason each row is unusable or None, mask of unusable rows).
 
     Whole-column masks, first failing check wins: timestamp parse errors, then
-    per column invalid UTF-8 and nulls, then a null timestamp.
+    per column invalid UTF-8 and nulls, then a null timestamp, then the embedding.
     """
     reasons = np.full(n, None, dtype=object)
     rejected = np.zeros(n, np.bool_)
@@ -297,6 +431,8 @@ def _row_reasons(n: int, ts_errors: np.ndarray | None, checks,
         mark(bad_utf8, f"'{name}' is not valid UTF-8")
         mark(_nulls(arr), f"null '{name}'")
     mark(_nulls(ts), "null 'ts'")
+    if bad_embeddings is not None:
+        mark(*bad_embeddings)
     return reasons, rejected
 
 
