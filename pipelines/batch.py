@@ -19,7 +19,7 @@ from distill_radar.pipelines.clusters import AssignClustersFn, LinkNodesFn, Samp
 from distill_radar.pipelines.config import RunConfig
 from distill_radar.pipelines.options import DistillRadarOptions, run_config
 from distill_radar.pipelines.privacy import pseudonym_key
-from distill_radar.pipelines.read import ReadExchanges, discover_inputs
+from distill_radar.pipelines.read import ReadExchanges, detect_embedding_dim, discover_inputs
 from distill_radar.pipelines.runners import resolve_runner
 from distill_radar.pipelines.signatures import (
     TEXTS_TAG,
@@ -95,7 +95,9 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     started = time.perf_counter()
     LOG.info("distill-radar batch: %d input file(s), config %s", len(files), config)
     pipeline = test_pipeline or beam.Pipeline(options=options)
-    read = pipeline | "ReadLogs" >> ReadExchanges(files, config.batch_rows, config.link_columns, key)
+    embedding_dim = detect_embedding_dim(files)  # one dimension per run: the first embedding found
+    read = pipeline | "ReadLogs" >> ReadExchanges(files, config.batch_rows, config.link_columns, key,
+                                                  embedding_dim)
     _ = read | "FindCampaigns" >> FindCampaigns(config, staging, opts.csv)
     result = pipeline.run()
     result.wait_until_finish()
