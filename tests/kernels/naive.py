@@ -229,6 +229,35 @@ def components(n: int, edges) -> list[int]:
     return labels
 
 
+def large_star(pairs):
+    """Kiveris large-star on directed pairs u -> v: ({(v, m(u)) for v > u}, unstable nodes)."""
+    nbrs = defaultdict(set)
+    for u, v in pairs:
+        if u != v:
+            nbrs[u].add(v)
+    out, unstable = set(), 0
+    for u, vs in nbrs.items():
+        m = min(vs | {u})
+        out.update((v, m) for v in vs if v > u)
+        lower = [v for v in vs if v < u]
+        centre, leaf = not lower, len(vs) == 1 and len(lower) == 1
+        unstable += not (centre or leaf)
+    return out, unstable
+
+
+def small_star(edges):
+    """Kiveris small-star: each node links itself and its smaller neighbours to their minimum."""
+    lower = defaultdict(set)
+    for a, b in edges:
+        if a != b:
+            lower[max(a, b)].add(min(a, b))
+    out = set()
+    for u, vs in lower.items():
+        m = min(vs)
+        out.update((x, m) for x in vs | {u} if x != m)
+    return out
+
+
 # --- embeddings ---------------------------------------------------------------------
 
 
