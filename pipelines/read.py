@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zlib
 from collections.abc import Sequence
 
 import apache_beam as beam
@@ -57,6 +58,11 @@ def discover_inputs(path: str) -> list[str]:
         raise FileNotFoundError(
             f"no log files (*.parquet, *.jsonl, *.jsonl.gz) under input: {path}")
     return sorted(found)
+
+
+def _lines(fh):
+    """Lines of a Beam file handle (its gzip CompressedFile has readline but no iterator)."""
+    return iter(fh.readline, b"")
 
 
 def _open_parquet(path: str) -> pq.ParquetFile:
@@ -106,7 +112,7 @@ def _parquet_embedding_dim(path: str) -> int | None:
 
 def _jsonl_embedding_dim(path: str) -> int | None:
     with FileSystems.open(path) as fh:  # AUTO compression: .gz is decompressed
-        for line in fh:
+        for line in _lines(fh):
             if b'"embedding"' not in line:
                 continue  # most lines of a file without embeddings are never decoded
             try:
@@ -181,14 +187,18 @@ class ReadLogFileFn(beam.DoFn):
         except Exception as exc:  # noqa: BLE001
             yield _unreadable(path, f"unreadable file: {exc}")
             return
+        row = 0
         with fh:
-            for row, line in enumerate(fh):
-                if not line.strip():
-                    continue  # blank lines are not rows
-                validate.accept_json_line(sink, row, line.rstrip(b"\r\n"), self.pseudonym)
-                if len(sink) >= self.batch_rows:
-                    yield sink.tables()
-                    sink = validate.RowSink(path, self.link_columns, self.embedding_dim)
+            try:
+                for line in _lines(fh):
+                    if line.strip():  # blank lines are not rows
+                        validate.accept_json_line(sink, row, line.rstrip(b"\r\n"), self.pseudonym)
+                    row += 1
+                    if len(sink) >= self.batch_rows:
+                        yield sink.tables()
+                        sink = validate.RowSink(path, self.link_columns, self.embedding_dim)
+            except (OSError, EOFError, zlib.error) as exc:  # corrupt compressed stream
+                sink.reject(row, f"file unreadable from line {row} on: {exc}", None)
         if len(sink):
             yield sink.tables()
 
