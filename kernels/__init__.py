@@ -21,8 +21,10 @@ from .minhash import minhash, minhash_params
 from .normalize import normalize
 from .similarity import signature_similarity
 from .union_find import connected_components
+from .wordpiece import WordPieceVocab, wordpiece_ids
 
 __all__ = [
+    "WordPieceVocab",
     "band_keys",
     "bucket_edges",
     "center_normalize",
@@ -41,4 +43,5 @@ __all__ = [
     "signature_similarity",
     "simhash_bands",
     "text_hashes",
+    "wordpiece_ids",
 ]

@@ -175,11 +175,17 @@ def _utf8_len(c: int) -> int:
     return 1 if c < 0x80 else 2 if c < 0x800 else 3 if c < 0x10000 else 4
 
 
-@functools.lru_cache(maxsize=4)
 def bert_tables(clean_text: bool = True, handle_chinese_chars: bool = True,
                 strip_accents: bool | None = None, lowercase: bool = True) -> BertTables:
     """Tables of ``BertNormalizer(clean_text, handle_chinese_chars, strip_accents,
     lowercase)`` + ``BertPreTokenizer``; built once per process (a few seconds)."""
+    return _build(bool(clean_text), bool(handle_chinese_chars),
+                  None if strip_accents is None else bool(strip_accents), bool(lowercase))
+
+
+@functools.lru_cache(maxsize=4)
+def _build(clean_text: bool, handle_chinese_chars: bool, strip_accents: bool | None,
+           lowercase: bool) -> BertTables:
     from tokenizers.normalizers import NFD, BertNormalizer
 
     folds = _probe(BertNormalizer(clean_text=clean_text, handle_chinese_chars=handle_chinese_chars,
