@@ -309,3 +309,16 @@ def test_batch_run_with_embeddings_reconciles(tmp_path):
                                            "embedding: 17 dims, expected 16",
                                            "embedding: NaN or infinite value",
                                            "embedding: zero vector"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_filter_list_matches_arrow_filter(seed):
+    rng = np.random.default_rng(seed)
+    n = 60
+    lengths = rng.integers(0, 4, n)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    values = pa.array(rng.standard_normal(int(offsets[-1])).astype(np.float32))
+    arr = pa.ListArray.from_arrays(pa.array(offsets), values, mask=pa.array(rng.random(n) < 0.2))
+    arr = arr.slice(seed, n - 2 * seed)
+    for keep in (rng.random(len(arr)) < 0.7, np.zeros(len(arr), bool), np.ones(len(arr), bool)):
+        assert validate._filter_list(arr, keep).equals(arr.filter(pa.array(keep)))
