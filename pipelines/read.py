@@ -28,6 +28,7 @@ LOG = logging.getLogger(__name__)
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json", ".json.gz")
+MAX_BATCH_EMBEDDING_VALUES = 1 << 28
 DEAD_LETTER_TAG = "dead_letter"
 FILE_COUNTS_TAG = "file_counts"
 
@@ -138,6 +139,10 @@ class ReadLogFileFn(beam.DoFn):
             raise ValueError("batch_rows must be >= 1")
         if embedding_dim is not None and embedding_dim < 1:
             raise ValueError("embedding_dim must be >= 1 or None")
+        # Wide embeddings shrink batches: a list<float32> batch holds < 2**31 values
+        # (int32 offsets), and this keeps one batch's vectors near 1 GiB at most.
+        if embedding_dim is not None:
+            batch_rows = max(1, min(batch_rows, MAX_BATCH_EMBEDDING_VALUES // embedding_dim))
         self.batch_rows = batch_rows
         self.link_columns = tuple(link_columns)
         self.pseudonym_key = pseudonym_key

@@ -76,13 +76,10 @@ class RowSink:
 
 def _list_array(vectors: list[np.ndarray | None]) -> pa.Array:
     """float32 vectors (None for a missing one) -> one list<float32> array, no per-value Python."""
-    lengths = np.array([0 if v is None else len(v) for v in vectors], np.int64)
     present = [v for v in vectors if v is not None]
-    values = np.concatenate(present) if present else np.empty(0, np.float32)
-    offsets = np.zeros(len(vectors) + 1, np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    missing = pa.array(np.array([v is None for v in vectors], np.bool_))
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, pa.float32()), mask=missing)
+    values = pa.array(np.concatenate(present) if present else np.empty(0, np.float32))
+    lengths = np.array([0 if v is None else len(v) for v in vectors], np.int64)
+    return _list_array_from(values, lengths, np.array([v is not None for v in vectors], np.bool_))
 
 
 def parse_ts(value) -> int:
@@ -373,9 +370,11 @@ def _embeddings(table: pa.Table, dim: int | None) -> tuple[pa.Array, tuple | Non
     mark(~(np.isfinite(high) & np.isfinite(low)), EMBEDDING_NON_FINITE)
     mark(present & (high == 0) & (low == 0), EMBEDDING_ZERO)
     keep = present & ~bad
-    out = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(vectors),
-                                   mask=pa.array(~keep))
-    return out, ((bad, reasons) if bad.any() else None)
+    if not bad.any():  # null rows hold no values here, so the flat values serve as they are
+        return _list_array_from(pa.array(vectors), lengths, keep), None
+    # Bad rows' values are dropped, so the offsets stay in int32 however long those rows were.
+    values = _take_runs(pa.array(vectors), offsets, keep)
+    return _list_array_from(values, np.where(keep, lengths, 0), keep), (bad, reasons)
 
 
 def validate_table(table: pa.Table, source: str, first_row: int, link_columns: Sequence[str],
@@ -426,19 +425,28 @@ def _filter_list(arr: pa.ListArray, keep: np.ndarray) -> pa.ListArray:
     """Rows of a list array where ``keep``, as arr.filter(keep) gives them.
 
     Arrow's list filter copies value by value (0.25 s for 50k 384-dim rows);
-    here each run of kept rows is one slice of the flat values, copied once
-    (a Python step per run, i.e. per rejected row, as the dead letters are).
+    _take_runs copies each run of kept rows' values at once.
     """
     offsets = arr.offsets.to_numpy()  # absolute positions in arr.values, slicing included
-    edges = np.flatnonzero(np.diff(np.concatenate([[False], keep, [False]]).astype(np.int8)))
-    starts, ends = edges[0::2], edges[1::2]  # kept rows [starts[j], ends[j])
-    parts = [arr.values.slice(offsets[a], offsets[b] - offsets[a]) for a, b in zip(starts, ends)]
-    values = pa.concat_arrays(parts) if parts else arr.values.slice(0, 0)
-    lengths = np.diff(offsets)[keep]
-    new_offsets = np.zeros(len(lengths) + 1, np.int32)
-    np.cumsum(lengths, out=new_offsets[1:])
     valid = arr.is_valid().to_numpy(zero_copy_only=False)[keep]
-    return pa.ListArray.from_arrays(pa.array(new_offsets), values, mask=pa.array(~valid))
+    return _list_array_from(_take_runs(arr.values, offsets, keep), np.diff(offsets)[keep], valid)
+
+
+def _take_runs(values: pa.Array, offsets: np.ndarray, keep: np.ndarray) -> pa.Array:
+    """Flat values of the rows where ``keep``: one slice per run of kept rows (a Python
+    step per run, i.e. per dropped row, as dead letters are), concatenated once."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], keep, [False]]).astype(np.int8)))
+    parts = [values.slice(offsets[a], offsets[b] - offsets[a])
+             for a, b in zip(edges[0::2], edges[1::2])]
+    return pa.concat_arrays(parts) if parts else values.slice(0, 0)
+
+
+def _list_array_from(values: pa.Array, lengths: np.ndarray, valid: np.ndarray) -> pa.ListArray:
+    """list<values' type> of consecutive rows of ``lengths`` values, null where not ``valid``."""
+    offsets = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values,
+                                    mask=pa.array(~valid))
 
 
 def _row_reasons(n: int, ts_errors: np.ndarray | None, checks, ts: pa.Array,

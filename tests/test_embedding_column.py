@@ -13,10 +13,11 @@ from distill_radar.pipelines import batch, generate, read, schemas, validate
 
 DIM = 4
 GOOD = [0.5, -0.25, 1.0, 3.0]
+F64_LISTS = pa.list_(pa.float64())
 BASE = {"exchange_id": "e", "account_id": "acct-secret", "ts": 1, "prompt": "p"}
 
 
-def _parquet_table(embeddings, typ=pa.list_(pa.float64())):
+def _parquet_table(embeddings, typ=F64_LISTS):
     n = len(embeddings)
     return pa.table({"exchange_id": [f"e{i}" for i in range(n)], "account_id": ["a"] * n,
                      "ts": list(range(n)), "prompt": ["p"] * n,
@@ -70,6 +71,7 @@ def test_parquet_bad_embedding_dead_lettered(vector, reason):
     good, bad = validate.validate_table(_parquet_table([GOOD, vector, None]), "f.parquet", 10, (),
                                         None, DIM)
     assert good["exchange_id"].to_pylist() == ["e0", "e2"]
+    assert len(good["embedding"].chunk(0).values) == DIM  # the bad row's values are not carried
     assert bad["reason"].to_pylist() == [reason]
     assert bad["row"].to_pylist() == [11]
     assert '"embedding"' in bad["raw"][0].as_py()
@@ -322,3 +324,10 @@ def test_filter_list_matches_arrow_filter(seed):
     arr = arr.slice(seed, n - 2 * seed)
     for keep in (rng.random(len(arr)) < 0.7, np.zeros(len(arr), bool), np.ones(len(arr), bool)):
         assert validate._filter_list(arr, keep).equals(arr.filter(pa.array(keep)))
+
+
+def test_wide_embeddings_shrink_batches():
+    wide = read.MAX_BATCH_EMBEDDING_VALUES // 1000
+    assert read.ReadLogFileFn(50_000, (), None, wide).batch_rows == 1000
+    assert read.ReadLogFileFn(50_000, (), None, 384).batch_rows == 50_000
+    assert read.ReadLogFileFn(50_000, (), None, None).batch_rows == 50_000
