@@ -152,26 +152,31 @@ def embedding_dims_reason(n_dims: int, expected: int) -> str:
     return f"embedding: {n_dims} dims, expected {expected}"
 
 
+_NUMBER_TYPES = frozenset((float, int))  # exact types: a JSON true/false is a bool, not a number
+
+
+def _numbers_only(value: list) -> bool:
+    return set(map(type, value)) <= _NUMBER_TYPES  # type() per element in C, 2x a generator
+
+
 def is_json_vector(value) -> bool:
-    """A non-empty JSON array of numbers (bool is a JSON literal, not a number)."""
-    return (isinstance(value, list) and len(value) > 0
-            and all(type(v) is float or type(v) is int for v in value))
+    """A non-empty JSON array of numbers."""
+    return isinstance(value, list) and len(value) > 0 and _numbers_only(value)
 
 
 def embedding_from_json(value, dim: int) -> np.ndarray | None:
     """One decoded JSON embedding -> float32 vector, None when null; ValueError(reason) when bad."""
     if value is None:
         return None
-    if not (isinstance(value, list) and all(type(v) is float or type(v) is int for v in value)):
+    if not (isinstance(value, list) and _numbers_only(value)):
         raise ValueError(EMBEDDING_NOT_NUMBERS)
     if len(value) != dim:
         raise ValueError(embedding_dims_reason(len(value), dim))
     try:
-        wide = np.array(value, np.float64)
-    except OverflowError:  # an integer beyond float range
+        with np.errstate(over="ignore"):  # beyond float32 range becomes inf, rejected below
+            vector = np.array(value, np.float32)
+    except OverflowError:  # a Python int beyond float range (callers other than orjson)
         raise ValueError(EMBEDDING_NON_FINITE) from None
-    with np.errstate(over="ignore"):  # beyond float32 range becomes inf, rejected below
-        vector = wide.astype(np.float32)
     if not np.isfinite(vector).all():
         raise ValueError(EMBEDDING_NON_FINITE)
     if not vector.any():

@@ -331,3 +331,12 @@ def test_wide_embeddings_shrink_batches():
     assert read.ReadLogFileFn(50_000, (), None, wide).batch_rows == 1000
     assert read.ReadLogFileFn(50_000, (), None, 384).batch_rows == 50_000
     assert read.ReadLogFileFn(50_000, (), None, None).batch_rows == 50_000
+
+
+def test_json_vector_beyond_float_range_is_non_finite():
+    # orjson never yields such an int, but accept_object also serves already-decoded objects.
+    for value in ([10**400, 1.0, 1.0, 1.0], [3.5e38 * 10, 1.0, 1.0, 1.0]):
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            validate.embedding_from_json(value, DIM)
+    vector = validate.embedding_from_json([1, 2.5, -3, 0], DIM)
+    assert vector.dtype == np.float32 and vector.tolist() == [1.0, 2.5, -3.0, 0.0]
