@@ -275,13 +275,13 @@ def test_readers_yield_embedding_column_with_and_without_it(tmp_path):
     assert goods[0]["embedding"].to_pylist() == [None]
 
 
-def test_batch_run_with_embeddings_reconciles(tmp_path):
+def test_batch_run_with_embeddings_reconciles(tmp_path, monkeypatch):
     generate.generate(tmp_path / "gen", exchanges=2000, accounts=200, campaigns=2, seed=3)
     logs = tmp_path / "logs"
     logs.mkdir()
     parts = sorted((tmp_path / "gen" / "exchanges").glob("part-*.parquet"))
     rng = np.random.default_rng(3)
-    planted = {}
+    planted, rows_per_file, accounts = {}, {}, set()
     n_read = 0
     for k, part in enumerate(parts):
         table = pq.read_table(part)
@@ -293,20 +293,32 @@ def test_batch_run_with_embeddings_reconciles(tmp_path):
                21: [1.0] * 17}
         for i, v in bad.items():
             vectors[i] = v
-        planted[k] = len(bad)
+        planted[str(logs / f"part-{k}.parquet")] = len(bad)
+        rows_per_file[str(logs / f"part-{k}.parquet")] = n
+        accounts.update(table["account_id"].to_pylist())
         n_read += n
         table = table.append_column("embedding", pa.array(vectors, pa.list_(pa.float64())))
         pq.write_table(table, logs / f"part-{k}.parquet")
     extra = [dict(BASE, exchange_id=f"extra-{i}", account_id=f"x{i}", prompt=f"hello {i}")
              for i in range(5)]
     _write_jsonl(logs / "zz.jsonl", extra)  # no embeddings in this file
-    summary = batch.run(["--input", str(logs), "--output", str(tmp_path / "out"), "--no-report"])
+    monkeypatch.setenv("DISTILL_RADAR_PSEUDONYM_KEY", "test-key")
+    summary = batch.run(["--input", str(logs), "--output", str(tmp_path / "out"), "--no-report",
+                         "--pseudonymize-accounts"])
     counts = summary["counts"]
     assert counts["read"] == n_read + len(extra)
     assert counts["dead_lettered"] == sum(planted.values())
     assert counts["read"] == counts["processed"] + counts["dead_lettered"]
     assert summary["reconciled"]
+    for path, n in rows_per_file.items():
+        entry = summary["per_file"][path]
+        assert (entry["read"], entry["dead_lettered"]) == (n, planted[path])
+        assert entry["read"] == entry["processed"] + entry["dead_lettered"]
+    assert summary["per_file"][str(logs / "zz.jsonl")]["dead_lettered"] == 0
     dead = pl.read_parquet(tmp_path / "out" / "dead_letter.parquet")
+    assert all(len(r) <= validate.RAW_LIMIT for r in dead["raw"])
+    assert all('"account_id":"pa-' in r for r in dead["raw"])  # pseudonymised evidence
+    assert not any(a in r for r in dead["raw"] for a in accounts)
     assert sorted(set(dead["reason"])) == ["embedding: 15 dims, expected 16",
                                            "embedding: 17 dims, expected 16",
                                            "embedding: NaN or infinite value",
