@@ -290,13 +290,27 @@ def reviews(rng, n):
                                  else "", t[i]) if x) for i in range(n)]
 
 
-def wording(family, choice, sep):
+def wording(family, choice, sep, rewrite=None):
     """Elicitation instruction for ``choice`` (alternative index per slot, -1 drops the slot)
-    as ``(pre, post)`` around the payload."""
+    as ``(pre, post)`` around the payload; ``rewrite`` (a seed) swaps words for synonyms."""
     parts = [family[s][k] for s, k in enumerate(choice) if k >= 0]
     text = sep.join(parts)
+    if rewrite is not None:
+        text = synonyms(np.random.default_rng(rewrite), text)
     pre, post = text.split("{P}")
     return pre, post
+
+
+def synonyms(rng, text, rate=0.7):
+    """Replace about ``rate`` of the words that have synonyms (case kept on the first letter)."""
+    def swap(m):
+        word = m.group(0)
+        alts = C.SYNONYMS.get(word.lower())
+        if not alts or rng.random() >= rate:
+            return word
+        alt = alts[int(rng.integers(len(alts)))]
+        return alt[:1].upper() + alt[1:] if word[:1].isupper() else alt
+    return re.sub(r"[A-Za-z]+", swap, text)
 
 
 def perturb(rng, texts, rate):

@@ -181,20 +181,23 @@ def accounts(rng, plan, a):
         canon = [int(rng.integers(len(s))) for s in fam]
         sep = (" ", "\n", "\n\n")[int(rng.integers(3))]
         choices = [canon]
+        rewrites = [None]
         if cp["tactic"] == "paraphrase":
+            # Reworded per account (a few accounts share a rewording): each sentence
+            # picked anew among its alternatives, then words swapped for synonyms,
+            # so that accounts share meaning but little wording.
             perm, pos = rng.permutation(cid), 0
             while pos < len(perm):
-                size = 1 if rng.random() < 0.06 else int(rng.integers(
-                    3, max(4, min(16, len(cid) // 3))))
+                size = 1 if rng.random() < 0.7 else int(rng.integers(2, 4))
                 group[perm[pos:pos + size]] = len(choices)
-                ch = [canon[s] if rng.random() < 0.45 else int(rng.integers(len(fam[s])))
-                      for s in range(len(fam))]
+                ch = [int(rng.integers(len(fam[s]))) for s in range(len(fam))]
                 drop = int(rng.integers(len(fam)))
                 if rng.random() < 0.2 and not any("{P}" in x for x in fam[drop]):
                     ch[drop] = -1
                 choices.append(ch)
+                rewrites.append(int(rng.integers(1 << 31)))
                 pos += size
-        cp["wordings"] = [G.wording(fam, ch, sep) for ch in choices]
+        cp["wordings"] = [G.wording(fam, ch, sep, rw) for ch, rw in zip(choices, rewrites)]
         cp["n_wordings"] = len(set(cp["wordings"][1:] or cp["wordings"]))
         cp["mix"] = rng.dirichlet(np.full(4, 0.8))
         cp["noise"] = rng.uniform(0.06, 0.15)
