@@ -151,49 +151,97 @@ def simhash_bands(vectors: np.ndarray, planes: np.ndarray, rows: int) -> np.ndar
     if not 1 <= rows <= 32 or planes.shape[0] % rows:
         raise ValueError("rows must be in 1..32 and divide the number of planes")
     out = np.empty((vectors.shape[0], planes.shape[0] // rows), np.uint32)
-    _simhash(vectors, planes, rows, out)
+    # Projections by BLAS in chunks (bounded memory), bits packed by numba.
+    for lo in range(0, vectors.shape[0], SIMHASH_CHUNK):
+        proj = vectors[lo:lo + SIMHASH_CHUNK] @ planes.T
+        _pack_signs(proj, rows, out[lo:lo + SIMHASH_CHUNK])
     return out
 
 
+SIMHASH_CHUNK = 8192
+
+
 @njit(cache=True, parallel=True)
-def _simhash(vectors, planes, rows, out):
-    bits, d = planes.shape
-    for i in prange(vectors.shape[0]):
+def _pack_signs(proj, rows, out):
+    for i in prange(proj.shape[0]):
         for j in range(out.shape[1]):
             word = np.uint32(0)
             for t in range(rows):
-                p = planes[j * rows + t]
-                dot = 0.0
-                for k in range(d):
-                    dot += vectors[i, k] * p[k]
-                if dot >= 0.0:
+                if proj[i, j * rows + t] >= 0.0:
                     word |= np.uint32(1) << np.uint32(t)
             out[i, j] = word
 
 
 def cosine_pairs(vectors: np.ndarray, src, dst) -> np.ndarray:
     """float32[m] dot products of row pairs (cosine, for unit or zero rows)."""
+    return paired_dots(vectors, src, vectors, dst)
+
+
+def paired_dots(a: np.ndarray, rows_a, b: np.ndarray, rows_b) -> np.ndarray:
+    """float32[m]: ``a[rows_a[i]] . b[rows_b[i]]`` (cosine when both are unit rows).
+
+    Parameters
+    ----------
+    a : float32[n, d]; b : float32[k, d]
+    rows_a, rows_b : integer[m] row indices into ``a`` and ``b``
+    """
+    a, b = _as_matrix(a, "a"), _as_matrix(b, "b")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError("a and b must have the same dimension")
+    rows_a = _rows(rows_a, a.shape[0], "rows_a")
+    rows_b = _rows(rows_b, b.shape[0], "rows_b")
+    if rows_a.shape != rows_b.shape:
+        raise ValueError("rows_a and rows_b must be of equal length")
+    out = np.empty(rows_a.size, np.float32)
+    _pair_dots(a, rows_a, b, rows_b, out)
+    return out
+
+
+def _rows(rows, n: int, name: str) -> np.ndarray:
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    if rows.ndim != 1:
+        raise ValueError(f"{name} must be 1-D")
+    if rows.size and (rows.min() < 0 or rows.max() >= n):
+        raise ValueError(f"{name} holds a row index outside [0, {n})")
+    return rows
+
+
+@njit(cache=True, parallel=True)
+def _pair_dots(a, rows_a, b, rows_b, out):
+    d = a.shape[1]
+    for i in prange(rows_a.size):
+        acc = 0.0
+        for t in range(d):
+            acc += a[rows_a[i], t] * b[rows_b[i], t]
+        out[i] = acc
+
+
+def group_means(vectors: np.ndarray, rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """float32[g, d]: mean of ``vectors[rows[offsets[j]:offsets[j + 1]]]`` per group j
+    (float64 accumulation; zeros for an empty group)."""
     vectors = _as_matrix(vectors, "vectors")
-    src = np.ascontiguousarray(src, dtype=np.int64)
-    dst = np.ascontiguousarray(dst, dtype=np.int64)
-    if src.shape != dst.shape or src.ndim != 1:
-        raise ValueError("src and dst must be 1-D and of equal length")
-    n = vectors.shape[0]
-    if src.size and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= n):
-        raise ValueError("src/dst hold a row index outside [0, n)")
-    out = np.empty(src.size, np.float32)
-    _pair_dots(vectors, src, dst, out)
+    rows = _rows(rows, vectors.shape[0], "rows")
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0 or offsets[-1] != rows.size:
+        raise ValueError("offsets must be int64[g+1] from 0 to len(rows)")
+    out = np.zeros((offsets.size - 1, vectors.shape[1]), np.float32)
+    _group_means(vectors, rows, offsets, out)
     return out
 
 
 @njit(cache=True, parallel=True)
-def _pair_dots(vectors, src, dst, out):
+def _group_means(vectors, rows, offsets, out):
     d = vectors.shape[1]
-    for i in prange(src.size):
-        acc = 0.0
+    for g in prange(offsets.size - 1):
+        lo, hi = offsets[g], offsets[g + 1]
+        if hi == lo:
+            continue
+        acc = np.zeros(d, np.float64)
+        for i in range(lo, hi):
+            for t in range(d):
+                acc[t] += vectors[rows[i], t]
         for t in range(d):
-            acc += vectors[src[i], t] * vectors[dst[i], t]
-        out[i] = acc
+            out[g, t] = acc[t] / (hi - lo)
 
 
 def centroid_similarity(vectors: np.ndarray, order: np.ndarray, offsets: np.ndarray

@@ -6,6 +6,7 @@ pipeline, the CLI passes its argv. Unknown flags are Beam's.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import platform
@@ -15,8 +16,14 @@ import apache_beam as beam
 import orjson
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from distill_radar.pipelines import export
-from distill_radar.pipelines.clusters import AssignClustersFn, LinkNodesFn, SampleTextsFn
+from distill_radar.pipelines.clusters import (
+    AccountNodesFn,
+    AssignClustersFn,
+    LinkNodesFn,
+    SampleTextsFn,
+)
 from distill_radar.pipelines.config import RunConfig
+from distill_radar.pipelines.embedder import load_embedder
 from distill_radar.pipelines.options import DistillRadarOptions, run_config
 from distill_radar.pipelines.privacy import pseudonym_key
 from distill_radar.pipelines.read import ReadExchanges, detect_embedding_dim, discover_inputs
@@ -55,12 +62,15 @@ class FindCampaigns(beam.PTransform):
         vocabulary = (nodes
                       | "ShingleDocFreq" >> beam.ParDo(ShingleDocFreqFn(cfg))
                       | "TemplateShingles" >> beam.CombineGlobally(MergeDocFreqFn(cfg.min_shingle_df)))
+        account_pairs = ((hashed.keys | "AccountNodes" >> beam.ParDo(AccountNodesFn()))
+                         if cfg.semantic else read["exchanges"].pipeline | "NoPairs" >> beam.Create([]))
         node_clusters = (
             nodes
             | "TemplateMinHash" >> beam.ParDo(TemplateSignatureFn(cfg),
                                               vocabulary=beam.pvalue.AsSingleton(vocabulary))
             | "GatherSignatures" >> beam.combiners.ToList()
-            | "LinkNodes" >> beam.ParDo(LinkNodesFn(cfg)))
+            | "LinkNodes" >> beam.ParDo(LinkNodesFn(cfg),
+                                        account_pairs=beam.pvalue.AsList(account_pairs)))
         clusters = beam.pvalue.AsSingleton(node_clusters)
         members = hashed.keys | "AssignClusters" >> beam.ParDo(AssignClustersFn(), clusters)
         samples = nodes | "SampleTexts" >> beam.ParDo(
@@ -88,6 +98,13 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     opts = options.view_as(DistillRadarOptions)
     config = run_config(opts)
     files = discover_inputs(opts.input)  # fails before any work when the input is missing
+    # One embedding dimension per run: the first embedding found in the logs. Rows
+    # are validated against it with or without --no-semantic (same dead letters).
+    embedding_dim = detect_embedding_dim(files)
+    config = dataclasses.replace(config,
+                                 embedding_column=config.semantic and embedding_dim is not None)
+    if config.semantic and not config.embedding_column:
+        load_embedder()  # a missing model package fails here, before any work, saying what to do
     key = pseudonym_key(opts.pseudonym_key_file) if opts.pseudonymize_accounts else None
     output = os.path.abspath(opts.output)
     export.discard_stale_staging(output)
@@ -95,7 +112,6 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     started = time.perf_counter()
     LOG.info("distill-radar batch: %d input file(s), config %s", len(files), config)
     pipeline = test_pipeline or beam.Pipeline(options=options)
-    embedding_dim = detect_embedding_dim(files)  # one dimension per run: the first embedding found
     read = pipeline | "ReadLogs" >> ReadExchanges(files, config.batch_rows, config.link_columns, key,
                                                   embedding_dim)
     _ = read | "FindCampaigns" >> FindCampaigns(config, staging, opts.csv)

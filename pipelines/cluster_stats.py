@@ -126,7 +126,6 @@ def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig,
                  >= config.min_exchanges_per_account)
     campaign_like = shape_ok & volume_ok
     df = df.with_columns(score.alias("score"), campaign_like.alias("is_campaign_like"),
-                         pl.lit("lexical").alias("kind"),
                          *[t.alias(f"_t{i}") for i, t in enumerate(terms.values())])
     return _drivers(df, list(terms))
 

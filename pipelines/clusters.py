@@ -14,6 +14,7 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 from distill_radar import kernels
+from distill_radar.pipelines import semantic
 from distill_radar.pipelines.config import RunConfig
 from distill_radar.pipelines.signatures import NodeSignatures
 from distill_radar.pipelines.stage_timer import StageTimer
@@ -29,7 +30,7 @@ class NodeClusters:
     nodes: np.ndarray  # uint64[k]
     cluster_ids: np.ndarray  # int64[k]
     stats: dict = field(default_factory=dict)
-    cohesion: dict = field(default_factory=dict)  # cluster_id, cohesion_min, cohesion_median
+    cohesion: dict = field(default_factory=dict)  # cluster_id, cohesion_min/median, kind
 
     def lookup(self, nodes: np.ndarray) -> np.ndarray:
         """Cluster id of each node, -1 where the node is in no cluster."""
@@ -47,7 +48,9 @@ class NodeClusters:
 class CandidateGraph:
     """Every node and the verified candidate edges between them, before components.
 
-    Node ``i`` is ``nodes[i]``; edges and ``sig_rows`` hold node indices.
+    Node ``i`` is ``nodes[i]``; edges, ``sig_rows`` and ``emb_rows`` hold node
+    indices. ``edge_sim`` is estimated Jaccard for lexical edges and cosine for
+    semantic ones (``edge_kind``).
     """
 
     nodes: np.ndarray  # uint64[n], sorted
@@ -58,16 +61,27 @@ class CandidateGraph:
     dst: np.ndarray  # int64[m]
     edge_sim: np.ndarray  # float32[m]
     stats: dict = field(default_factory=dict)
+    emb_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # ascending
+    emb: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32))  # unit rows
+    edge_kind: np.ndarray | None = None  # int8[m]: semantic.LEXICAL or semantic.SEMANTIC
+
+    def __post_init__(self):
+        if self.edge_kind is None:
+            self.edge_kind = np.zeros(self.src.size, np.int8)
 
 
-def link_nodes(parts: list[NodeSignatures], config: RunConfig) -> NodeClusters:
-    """Every shard's signatures -> NodeClusters (deterministic ids, largest first)."""
-    return cluster_graph(candidate_graph(parts, config), config)
+def link_nodes(parts: list[NodeSignatures], config: RunConfig,
+               account_pairs: list | None = None) -> NodeClusters:
+    """Every shard's signatures (and every batch's account/node pairs, for the
+    semantic path) -> NodeClusters (deterministic ids, largest first)."""
+    return cluster_graph(candidate_graph(parts, config, account_pairs), config)
 
 
-def candidate_graph(parts: list[NodeSignatures], config: RunConfig) -> CandidateGraph:
-    """Gathered signatures -> LSH star edges kept by estimated Jaccard."""
-    nodes, counts, sig_rows, sig = _gather(parts, config.num_perm)
+def candidate_graph(parts: list[NodeSignatures], config: RunConfig,
+                    account_pairs: list | None = None) -> CandidateGraph:
+    """Gathered signatures -> LSH star edges kept by estimated Jaccard, plus the
+    semantic edges of account groups (``semantic.semantic_edges``)."""
+    nodes, counts, sig_rows, sig, emb_rows, emb = _gather(parts, config.num_perm)
     bands, rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
     src, dst = _candidate_edges(sig, sig_rows, bands, rows)
     n_candidates = int(src.size)
@@ -76,22 +90,36 @@ def candidate_graph(parts: list[NodeSignatures], config: RunConfig) -> Candidate
         edge_sim = kernels.signature_similarity(sig, src, dst)
         keep = edge_sim >= config.lexical_threshold
         src, dst, edge_sim = sig_rows[src[keep]], sig_rows[dst[keep]], edge_sim[keep]
+    emb = semantic.centred(emb)
+    pairs = semantic.gather_pairs(account_pairs or [], nodes)
+    s_src, s_dst, s_sim, s_stats = semantic.semantic_edges(emb, emb_rows, pairs, config)
+    kind = np.r_[np.zeros(src.size, np.int8), np.ones(s_src.size, np.int8)]
     stats = {"nodes": int(nodes.size), "nodes_with_signature": int(sig_rows.size),
-             "bands": int(bands), "rows": int(rows), "candidate_pairs": n_candidates}
-    return CandidateGraph(nodes, counts, sig_rows, sig, src, dst, edge_sim, stats)
+             "bands": int(bands), "rows": int(rows), "candidate_pairs": n_candidates,
+             "nodes_with_embedding": int(emb_rows.size), **s_stats}
+    return CandidateGraph(nodes, counts, sig_rows, sig, np.r_[src, s_src], np.r_[dst, s_dst],
+                          np.r_[edge_sim, s_sim].astype(np.float32), stats, emb_rows, emb, kind)
 
 
 def cluster_graph(graph: CandidateGraph, config: RunConfig) -> NodeClusters:
-    """Connected components with cohesion rounds -> NodeClusters (one worker, union-find)."""
-    n, sig, sig_rows = graph.nodes.size, graph.sig, graph.sig_rows
-    src, dst, edge_sim = graph.src, graph.dst, graph.edge_sim
+    """Connected components with cohesion rounds -> NodeClusters (one worker, union-find).
+
+    The cohesion rounds run on the lexical edges; the semantic edges then
+    join what they left (account groups' core prompts) before the final
+    components. Semantic edges are vetted per account group already, and a
+    component's consensus before the rounds can be a chained mixture that
+    would detach every reworded member.
+    """
+    n, sig_rows = graph.nodes.size, graph.sig_rows
+    lexical = graph.edge_kind == semantic.LEXICAL
+    src, dst, edge_sim = graph.src[lexical], graph.dst[lexical], graph.edge_sim[lexical]
     labels = kernels.connected_components(n, src, dst)
     # Guard against chaining, in rounds. Members far from their component's
     # consensus move one level down (edges join only nodes of the same level,
     # so loose nodes re-cluster among themselves), and inside a component that
     # is still incoherent only edges above a stricter threshold survive.
     level = np.zeros(n, np.int64)
-    sim = _cohesion(sig, sig_rows, labels)
+    sim = lexical_cohesion(graph, labels)
     n_loose = 0
     for r in range(COHESION_ROUNDS):
         loose = sig_rows[sim < config.cohesion_bound]
@@ -104,8 +132,27 @@ def cluster_graph(graph: CandidateGraph, config: RunConfig) -> NodeClusters:
         keep = (level[src] == level[dst]) & ~(weak[src] & (edge_sim < strict))
         src, dst, edge_sim = src[keep], dst[keep], edge_sim[keep]
         labels = kernels.connected_components(n, src, dst)
-        sim = _cohesion(sig, sig_rows, labels)
-    return finish_clusters(graph, labels, sim, int(src.size), n_loose, config)
+        sim = lexical_cohesion(graph, labels)
+    return join_semantic(graph, src, dst, n_loose, config)
+
+
+def join_semantic(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, n_loose: int,
+                  config: RunConfig) -> NodeClusters:
+    """Lexical edges that survived the rounds + the account groups' joins -> final components."""
+    n, sem = graph.nodes.size, graph.edge_kind == semantic.SEMANTIC
+    labels = kernels.connected_components(n, src, dst)
+    j_src, j_dst = semantic.group_joins(labels, graph.src[sem], graph.dst[sem])
+    kind = np.r_[np.zeros(src.size, np.int8), np.ones(j_src.size, np.int8)]
+    src, dst = np.r_[src, j_src], np.r_[dst, j_dst]
+    labels = kernels.connected_components(n, src, dst)
+    kinds = semantic.cluster_kinds(n, src, dst, kind, labels)
+    sim = member_cohesion(graph, labels, config)
+    return finish_clusters(graph, labels, sim, int(src.size), n_loose, config, kinds)
+
+
+def lexical_cohesion(graph: CandidateGraph, labels: np.ndarray) -> np.ndarray:
+    """Per signature row: similarity to its component's consensus (1.0 when it has none)."""
+    return np.nan_to_num(_cohesion(graph.sig, graph.sig_rows, labels), nan=1.0)
 
 
 def strict_threshold(config: RunConfig, cohesion_round: int) -> float:
@@ -113,16 +160,55 @@ def strict_threshold(config: RunConfig, cohesion_round: int) -> float:
     return min(0.95, config.lexical_threshold + 0.1 * (cohesion_round + 1))
 
 
+def cohesion_rows(graph: CandidateGraph) -> np.ndarray:
+    """Node indices whose cohesion is measured: those with a signature or an embedding."""
+    return np.union1d(graph.sig_rows, graph.emb_rows)
+
+
+def member_cohesion(graph: CandidateGraph, labels: np.ndarray, config: RunConfig) -> np.ndarray:
+    """Cohesion of each ``cohesion_rows`` node: the better of its lexical and semantic one.
+
+    A member reworded by its account matches the consensus signature in few
+    slots but sits close to the centroid embedding, and is kept; a member that
+    only shares a payload phrase is far on both. 1.0 where neither applies.
+    """
+    rows = cohesion_rows(graph)
+    out = np.full(rows.size, np.nan, np.float32)
+    lex = _cohesion(graph.sig, graph.sig_rows, labels)
+    out[np.searchsorted(rows, graph.sig_rows)] = lex
+    if graph.emb_rows.size:
+        sem = semantic.centroid_cohesion(graph.emb, graph.emb_rows, labels, config)
+        at = np.searchsorted(rows, graph.emb_rows)
+        out[at] = np.fmax(out[at], sem)
+    return np.nan_to_num(out, nan=1.0)
+
+
+KIND_NAMES = np.array(["lexical", "semantic", "both"])
+
+
 def finish_clusters(graph: CandidateGraph, labels: np.ndarray, sim: np.ndarray,
-                    verified_pairs: int, n_loose: int, config: RunConfig) -> NodeClusters:
-    """Final component labels (every node) and member cohesion (signature rows) -> NodeClusters."""
+                    verified_pairs: int, n_loose: int, config: RunConfig,
+                    kinds: np.ndarray | None = None) -> NodeClusters:
+    """Final labels (every node), member cohesion (``cohesion_rows``) and per-node kind
+    (``semantic.cluster_kinds``; all lexical when None) -> NodeClusters."""
     nodes = graph.nodes
     nodes_out, ids = _number_clusters(nodes, graph.counts, labels, config.min_cluster_exchanges)
     stats = {**graph.stats, "verified_pairs": verified_pairs, "detached_by_cohesion": n_loose,
              "clusters": int(ids.max() + 1) if ids.size else 0}
     LOG.info("clusters: %s", stats)
-    cohesion = _cohesion_table(nodes, graph.sig_rows, sim, nodes_out, ids)
+    cohesion = _cohesion_table(nodes, cohesion_rows(graph), sim, nodes_out, ids)
+    kinds = np.zeros(nodes.size, np.int64) if kinds is None else kinds
+    cohesion["kind"] = _kind_column(nodes, kinds, nodes_out, ids, cohesion["cluster_id"])
     return NodeClusters(nodes_out, ids, stats, cohesion)
+
+
+def _kind_column(nodes, kinds, nodes_out, ids, cluster_ids) -> list[str]:
+    """Kind name of each cluster in ``cluster_ids`` (order kept)."""
+    if cluster_ids.size == 0:
+        return []
+    per_cluster = np.zeros(int(ids.max()) + 1, np.int64)
+    per_cluster[ids] = kinds[np.searchsorted(nodes, nodes_out)]
+    return KIND_NAMES[per_cluster[cluster_ids]].tolist()
 
 
 def _weak_components(labels, sig_rows, sim, bound, n) -> np.ndarray:
@@ -142,7 +228,7 @@ def _weak_components(labels, sig_rows, sim, bound, n) -> np.ndarray:
 
 
 def _cohesion(sig, sig_rows, labels) -> np.ndarray:
-    """Similarity of each signature row to its component's consensus (1.0 when alone)."""
+    """Similarity of each signature row to its component's consensus (NaN when alone)."""
     if sig_rows.size == 0:
         return np.empty(0, np.float32)
     comp = labels[sig_rows]
@@ -154,17 +240,19 @@ def _cohesion(sig, sig_rows, labels) -> np.ndarray:
     bounds = np.flatnonzero(np.r_[True, comp[order][1:] != comp[order][:-1], True])
     if order.size == 0:
         bounds = np.zeros(1, np.int64)
-    sim = kernels.consensus_similarity(sig, order, bounds.astype(np.int64))
-    return np.nan_to_num(sim, nan=1.0)
+    return kernels.consensus_similarity(sig, order, bounds.astype(np.int64))
 
 
-def _cohesion_table(nodes, sig_rows, sim, nodes_out, ids) -> dict:
-    """Per cluster: min and median member similarity to the consensus (signature nodes)."""
-    if ids.size == 0 or sig_rows.size == 0:
+def _cohesion_table(nodes, rows, sim, nodes_out, ids) -> dict:
+    """Per cluster: min and median member cohesion (over ``rows``), every cluster listed."""
+    if ids.size == 0:
         return {"cluster_id": np.empty(0, np.int64), "cohesion_min": np.empty(0),
                 "cohesion_median": np.empty(0)}
-    lookup = NodeClusters(nodes_out, ids)
-    cid = lookup.lookup(nodes[sig_rows])
+    cid = NodeClusters(nodes_out, ids).lookup(nodes[rows])
+    # Clusters with no measured member (exact duplicates only) are fully cohesive.
+    missing = np.setdiff1d(np.unique(ids), cid)
+    cid = np.r_[cid, missing]
+    sim = np.r_[sim, np.ones(missing.size, np.float32)]
     keep = cid >= 0
     cid, vals = cid[keep], sim[keep].astype(np.float64)
     order = np.lexsort((vals, cid))
@@ -177,23 +265,38 @@ def _cohesion_table(nodes, sig_rows, sim, nodes_out, ids) -> dict:
 
 
 def _gather(parts: list[NodeSignatures], num_perm: int):
-    """Concatenate shards, sorted by node hash so that the result is order-free."""
+    """Concatenate shards, sorted by node hash so that the result is order-free.
+
+    Returns nodes, counts, sig_rows, sig, emb_rows, emb (rows ascending).
+    """
     parts = [p for p in parts if p.nodes.size]
     if not parts:
         empty = np.empty(0, np.int64)
-        return np.empty(0, np.uint64), empty, empty, np.empty((0, num_perm), np.uint32)
+        return (np.empty(0, np.uint64), empty, empty, np.empty((0, num_perm), np.uint32),
+                empty, np.empty((0, 0), np.float32))
     nodes = np.concatenate([p.nodes for p in parts])
     counts = np.concatenate([p.counts for p in parts])
     base = np.cumsum([0] + [p.nodes.size for p in parts])[:-1]
-    eligible = np.concatenate([p.eligible + b for p, b in zip(parts, base)])
-    sig = np.concatenate([p.sig for p in parts]) if eligible.size else np.empty((0, num_perm), np.uint32)
     order = np.argsort(nodes, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
-    sig_rank = rank[eligible]
-    sig_order = np.argsort(sig_rank, kind="stable")
-    return (nodes[order], counts[order], sig_rank[sig_order],
-            np.ascontiguousarray(sig[sig_order]))
+    sig_rows, sig = _ranked_rows(rank, base, [(p.eligible, p.sig) for p in parts],
+                                 (0, num_perm), np.uint32)
+    dim = max((p.emb.shape[1] for p in parts), default=0)
+    emb_rows, emb = _ranked_rows(rank, base, [(p.emb_rows, p.emb) for p in parts], (0, dim),
+                                 np.float32)
+    return nodes[order], counts[order], sig_rows, sig, emb_rows, emb
+
+
+def _ranked_rows(rank, base, pieces, empty_shape, dtype):
+    """Per-shard (row indices, row values) -> (global node index, values), ascending."""
+    rows = np.concatenate([r + b for (r, _), b in zip(pieces, base)])
+    if rows.size == 0:
+        return rows.astype(np.int64), np.empty(empty_shape, dtype)
+    values = np.concatenate([v for r, v in pieces if r.size])
+    ranked = rank[rows]
+    order = np.argsort(ranked, kind="stable")
+    return ranked[order], np.ascontiguousarray(values[order], dtype=dtype)
 
 
 def _candidate_edges(sig, sig_rows, bands, rows):
@@ -228,9 +331,21 @@ class LinkNodesFn(beam.DoFn):
         self.config = config
         self.timer = StageTimer("link_nodes")
 
-    def process(self, parts):
+    def process(self, parts, account_pairs=()):
         with self.timer.timing():
-            yield link_nodes(list(parts), self.config)
+            yield link_nodes(list(parts), self.config, list(account_pairs))
+
+
+class AccountNodesFn(beam.DoFn):
+    """Exchange keys -> the batch's distinct (account, node) hash pairs (semantic path)."""
+
+    def __init__(self):
+        self.timer = StageTimer("account_nodes")
+
+    def process(self, keys: pa.Table):
+        with self.timer.timing():
+            yield semantic.account_node_pairs(keys["node"].to_numpy(),
+                                              keys["account_id"].combine_chunks())
 
 
 class AssignClustersFn(beam.DoFn):

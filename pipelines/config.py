@@ -24,6 +24,17 @@ class RunConfig:
     lexical_threshold: float = 0.6
     cohesion_bound: float = 0.4
     shards: int = 8
+    # Semantic signatures (embeddings)
+    semantic: bool = True
+    semantic_threshold: float = 0.5
+    semantic_focus: float = 0.5
+    semantic_core: float = 0.3
+    min_profile_prompts: int = 3
+    semantic_cohesion_bound: float = 0.3
+    semantic_rows: int = 8
+    semantic_bands: int = 64
+    min_semantic_tokens: int = 8
+    embedding_column: bool = False  # the logs carry embeddings: use them, not the built-in
     # Clusters
     min_cluster_exchanges: int = 3
     samples_per_cluster: int = 10
@@ -47,6 +58,15 @@ class RunConfig:
         _check(self.min_shingle_df >= 2, "min_shingle_df must be >= 2")
         _check(self.min_template_shingles >= 1, "min_template_shingles must be >= 1")
         _check(self.shards >= 1, "shards must be >= 1")
+        _check(-1.0 < self.semantic_threshold < 1.0, "semantic_threshold must be in (-1, 1)")
+        _check(-1.0 < self.semantic_cohesion_bound < 1.0,
+               "semantic_cohesion_bound must be in (-1, 1)")
+        _check(0.0 < self.semantic_focus <= 1.0, "semantic_focus must be in (0, 1]")
+        _check(-1.0 <= self.semantic_core < 1.0, "semantic_core must be in [-1, 1)")
+        _check(self.min_profile_prompts >= 2, "min_profile_prompts must be >= 2")
+        _check(1 <= self.semantic_rows <= 32, "semantic_rows must be in 1..32")
+        _check(1 <= self.semantic_bands <= 256, "semantic_bands must be in 1..256")
+        _check(self.min_semantic_tokens >= 1, "min_semantic_tokens must be >= 1")
         _check(self.min_cluster_exchanges >= 2, "min_cluster_exchanges must be >= 2")
         _check(self.min_campaign_accounts >= 2, "min_campaign_accounts must be >= 2")
         _check(0.0 <= self.min_payload_variety <= 1.0, "min_payload_variety must be in [0, 1]")
@@ -54,8 +74,10 @@ class RunConfig:
         _check(0.0 < self.max_top_account_share <= 1.0, "max_top_account_share must be in (0, 1]")
 
     def __str__(self) -> str:
+        sem = (f"_sem{self.semantic_threshold:.2f}_{self.semantic_bands}x{self.semantic_rows}"
+               + ("col" if self.embedding_column else "") if self.semantic else "_nosem")
         return (f"{self.ngram}ng_{self.num_perm}p_t{self.lexical_threshold:.2f}"
-                f"_df{self.min_shingle_df}_ts{self.min_template_shingles}_s{self.seed}")
+                f"_df{self.min_shingle_df}_ts{self.min_template_shingles}_s{self.seed}{sem}")
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)

@@ -26,6 +26,19 @@ TUNING = (
     ("--cohesion-bound", float, "members whose signature matches their cluster's consensus in "
                                 "fewer than this share of slots are split off (anti-chaining)"),
     ("--shards", int, "shards that distinct prompts are grouped into"),
+    ("--semantic-threshold", float, "cosine of two accounts' profiles (mean of their prompts' "
+                                    "centred embeddings) that links them (semantic path)"),
+    ("--semantic-focus", float, "an account is profiled when the mean of its prompts' unit "
+                                "embeddings is at least this long (it keeps asking one thing)"),
+    ("--semantic-core", float, "a prompt of a linked account joins the group's cluster when its "
+                               "cosine to the account's profile is at least this"),
+    ("--min-profile-prompts", int, "distinct embedded prompts an account needs for a profile"),
+    ("--semantic-cohesion-bound", float, "members further than this cosine from their "
+                                         "cluster's centroid embedding, and lexically loose "
+                                         "too, are split off"),
+    ("--semantic-rows", int, "SimHash bits per LSH band over account profiles"),
+    ("--semantic-bands", int, "SimHash LSH bands over account profiles"),
+    ("--min-semantic-tokens", int, "prompts with fewer tokens get no embedding"),
     ("--min-cluster-exchanges", int, "smallest cluster reported, in exchanges"),
     ("--min-campaign-accounts", int, "a campaign-like cluster spans at least this many accounts"),
     ("--min-campaign-distinct", int, "... and at least this many distinct prompts"),
@@ -56,6 +69,9 @@ class DistillRadarOptions(PipelineOptions):
         parser.add_argument("--pseudonym-key-file", default=None,
                             help="file holding the pseudonymisation key")
         parser.add_argument("--no-report", action="store_true", help="skip report.html")
+        parser.add_argument("--no-semantic", action="store_true",
+                            help="cluster by wording only (MinHash); skip the embedding path "
+                                 "and its model package")
         for flag, typ, text in TUNING:
             dest = flag[2:].replace("-", "_")
             parser.add_argument(flag, dest=dest, type=typ, default=getattr(_D, dest),
@@ -68,4 +84,4 @@ def run_config(opts: DistillRadarOptions) -> RunConfig:
     for dest in values:
         values[dest] = getattr(opts, dest)
     links = tuple(c.strip() for c in (opts.link_columns or "").split(",") if c.strip())
-    return RunConfig(link_columns=links, **values)
+    return RunConfig(link_columns=links, semantic=not opts.no_semantic, **values)

@@ -55,6 +55,8 @@ NODES = pa.schema(
         ("prompt", pa.large_string()),
     ]
 )
+#: Distinct prompts with the logs' own embedding (first copy's), when the input has one.
+NODES_WITH_EMBEDDING = NODES.append(pa.field("embedding", pa.list_(pa.float32())))
 
 MEMBERS = pa.schema(
     [

@@ -7,12 +7,13 @@ Stages (datatrove-style names, one DoFn each):
 * ``DedupTextsFn``: one shard's texts from every batch -> one row per node.
 * ``ShingleDocFreqFn``: per shard, how many distinct prompts hold each shingle.
 * ``TemplateSignatureFn``: MinHash over each prompt's template shingles (those
-  frequent enough across the corpus, a side input).
+  frequent enough across the corpus, a side input), and each prompt's embedding
+  for the semantic path (the logs' ``embedding`` column, or the built-in embedder).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import apache_beam as beam
 import numpy as np
@@ -21,6 +22,7 @@ from distill_radar import kernels
 from distill_radar.kernels import frequency
 from distill_radar.pipelines import schemas
 from distill_radar.pipelines.config import RunConfig
+from distill_radar.pipelines.embedder import load_embedder
 from distill_radar.pipelines.stage_timer import StageTimer
 
 TEXTS_TAG = "texts"
@@ -50,17 +52,30 @@ class HashPromptsFn(beam.DoFn):
             }, schema=schemas.EXCHANGE_KEYS)
             uniq, first, counts = np.unique(nodes, return_index=True, return_counts=True)
             shards = shard_of(uniq, self.config.shards)
+            embeddings = _embedding_column(table, self.config)
             out = []
             for s in np.unique(shards):
-                pick = shards == s
-                texts = pa.table({
-                    "node": pa.array(uniq[pick], pa.uint64()),
-                    "n": pa.array(counts[pick], pa.int64()),
-                    "prompt": prompts.take(pa.array(first[pick])),  # take() copies
-                }, schema=schemas.NODES)
+                pick = pa.array(first[shards == s])
+                columns = {
+                    "node": pa.array(uniq[shards == s], pa.uint64()),
+                    "n": pa.array(counts[shards == s], pa.int64()),
+                    "prompt": prompts.take(pick),  # take() copies
+                }
+                schema = schemas.NODES
+                if embeddings is not None:
+                    columns["embedding"] = embeddings.take(pick)
+                    schema = schemas.NODES_WITH_EMBEDDING
+                texts = pa.table(columns, schema=schema)
                 out.append(beam.pvalue.TaggedOutput(TEXTS_TAG, (int(s), texts)))
         yield keys
         yield from out
+
+
+def _embedding_column(table: pa.Table, config: RunConfig) -> pa.ChunkedArray | None:
+    """The batch's precomputed embeddings, when the semantic path uses them."""
+    if not (config.semantic and config.embedding_column) or "embedding" not in table.column_names:
+        return None
+    return table["embedding"].combine_chunks().cast(pa.list_(pa.float32()))
 
 
 class DedupTextsFn(beam.DoFn):
@@ -82,11 +97,16 @@ def dedup_nodes(tables: list[pa.Table]) -> pa.Table:
     nodes = nodes[order]
     counts = table["n"].to_numpy()[order]
     starts = np.flatnonzero(np.r_[True, nodes[1:] != nodes[:-1]]) if nodes.size else np.empty(0, int)
-    return pa.table({
+    keep = pa.array(order[starts])
+    columns = {
         "node": pa.array(nodes[starts], pa.uint64()),
         "n": pa.array(np.add.reduceat(counts, starts) if nodes.size else counts, pa.int64()),
-        "prompt": table["prompt"].take(pa.array(order[starts])).combine_chunks(),
-    }, schema=schemas.NODES)
+        "prompt": table["prompt"].take(keep).combine_chunks(),
+    }
+    if "embedding" in table.column_names:  # the first copy's, as for the prompt text
+        columns["embedding"] = table["embedding"].take(keep).combine_chunks()
+        return pa.table(columns, schema=schemas.NODES_WITH_EMBEDDING)
+    return pa.table(columns, schema=schemas.NODES)
 
 
 class ShingleDocFreqFn(beam.DoFn):
@@ -127,12 +147,15 @@ class MergeDocFreqFn(beam.CombineFn):
 
 @dataclass
 class NodeSignatures:
-    """One shard's distinct prompts: all nodes with counts, signatures of the eligible."""
+    """One shard's distinct prompts: all nodes with counts, signatures of the eligible,
+    raw (uncentred) embeddings of those that have one."""
 
     nodes: np.ndarray  # uint64[m], sorted
     counts: np.ndarray  # int64[m] exchanges per node
     eligible: np.ndarray  # int64[e] indices into nodes that have a signature
     sig: np.ndarray  # uint32[e, num_perm]
+    emb_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    emb: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32))
 
 
 class TemplateSignatureFn(beam.DoFn):
@@ -141,6 +164,11 @@ class TemplateSignatureFn(beam.DoFn):
     def __init__(self, config: RunConfig):
         self.config = config
         self.timer = StageTimer("minhash")
+        self.embed_timer = StageTimer("embed")
+
+    def setup(self):
+        cfg = self.config
+        self.embedder = load_embedder() if cfg.semantic and not cfg.embedding_column else None
 
     def process(self, nodes: pa.Table, vocabulary: np.ndarray):
         cfg = self.config
@@ -153,7 +181,41 @@ class TemplateSignatureFn(beam.DoFn):
             np.cumsum(sizes[eligible], out=sub_offsets[1:])
             take = _csr_take(kept_offsets, eligible)
             sig = kernels.minhash(kept[take], sub_offsets, num_perm=cfg.num_perm, seed=cfg.seed)
-            yield NodeSignatures(nodes["node"].to_numpy(), nodes["n"].to_numpy(), eligible, sig)
+        with self.embed_timer.timing():
+            emb_rows, emb = self._embeddings(nodes, eligible)
+        yield NodeSignatures(nodes["node"].to_numpy(), nodes["n"].to_numpy(), eligible, sig,
+                             emb_rows, emb)
+
+    def _embeddings(self, nodes: pa.Table, eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Embedded rows (among ``eligible``) and their raw vectors (float32[k, d]).
+
+        Only templated prompts (enough template shingles) are embedded: the
+        semantic path links rewordings of a template, and one-off prose
+        linked by topic would only grow benign clusters.
+        """
+        take = pa.array(eligible)
+        if self.embedder is not None:
+            vectors = self.embedder.embed(nodes["prompt"].take(take).combine_chunks(),
+                                          self.config.min_semantic_tokens)
+        elif self.config.semantic and "embedding" in nodes.column_names:
+            vectors = embedding_matrix(nodes["embedding"].take(take).combine_chunks())
+        else:
+            return np.empty(0, np.int64), np.empty((0, 0), np.float32)
+        live = np.flatnonzero(np.any(vectors != 0, axis=1))
+        return eligible[live], np.ascontiguousarray(vectors[live])
+
+
+def embedding_matrix(column: pa.Array) -> np.ndarray:
+    """list<float32> with one (validated) dimension, nulls allowed -> float32[n, d], zero rows
+    for nulls."""
+    valid = ~np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    lengths = column.value_lengths().fill_null(0).to_numpy()
+    dim = int(lengths[valid].max()) if valid.any() else 0
+    out = np.zeros((len(column), dim), np.float32)
+    if dim:
+        values = column.filter(pa.array(valid)).flatten().to_numpy(zero_copy_only=False)
+        out[valid] = values.reshape(-1, dim)
+    return out
 
 
 def _csr_take(offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:

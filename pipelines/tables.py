@@ -55,9 +55,10 @@ def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clus
     texts = cluster_stats.cluster_texts(samples, config.exemplars)
     cohesion = pl.DataFrame(node_clusters.cohesion or None,
                             schema={"cluster_id": pl.Int64, "cohesion_min": pl.Float64,
-                                    "cohesion_median": pl.Float64})
+                                    "cohesion_median": pl.Float64, "kind": pl.Utf8})
     stats = stats.join(cohesion, on="cluster_id", how="left").with_columns(
-        pl.col("cohesion_min").fill_null(1.0), pl.col("cohesion_median").fill_null(1.0))
+        pl.col("cohesion_min").fill_null(1.0), pl.col("cohesion_median").fill_null(1.0),
+        pl.col("kind").fill_null("lexical"))
     stats = stats.join(timing_signals(members), on="cluster_id", how="left")
     scored = cluster_stats.score_clusters(stats, texts, config, members)
     clusters, accounts, campaigns = build_campaigns(members, scored, config)

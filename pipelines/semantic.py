@@ -1,0 +1,211 @@
+"""The semantic half of linking: account profiles, cohesion and cluster kinds.
+
+A campaign that rewords its template per account shares meaning but little
+wording, and a prompt's embedding is dominated by its payload (a math
+problem looks like any other math problem), so prompt-to-prompt cosine does
+not find it. What does: each campaign account sends the same instruction
+around varied payloads, so the mean of its prompts' (centred, unit)
+embeddings is long (``focus``) and points at the instruction plus the
+campaign's payload mix, while a benign account's mean wanders and is short.
+Accounts whose profiles are focused and close (cosine >= ``semantic_threshold``,
+SimHash-banded candidates, verified) form account groups; each group's core
+prompts (close to their account's profile, which leaves cover traffic out)
+are joined by semantic edges to the lexical ones before connected components.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from distill_radar import kernels
+from distill_radar.pipelines.config import RunConfig
+
+LEXICAL, SEMANTIC = 0, 1
+
+
+@dataclass
+class AccountPrompts:
+    """Distinct (account, node) pairs: ``account`` dense codes, ``node`` node indices."""
+
+    account: np.ndarray  # int64[p]
+    node: np.ndarray  # int64[p]
+
+
+def account_node_pairs(keys_nodes: np.ndarray, keys_accounts) -> tuple[np.ndarray, np.ndarray]:
+    """One batch's distinct (account hash, node hash) pairs, as two uint64 arrays."""
+    acc = kernels.text_hashes(keys_accounts, normalized=True)
+    pairs = np.unique(np.stack([acc, np.asarray(keys_nodes, np.uint64)]), axis=1)
+    return pairs[0], pairs[1]
+
+
+def gather_pairs(parts: list[tuple[np.ndarray, np.ndarray]], nodes: np.ndarray) -> AccountPrompts:
+    """Every batch's pairs -> distinct pairs with dense account codes and node indices."""
+    parts = [p for p in parts if p[0].size]
+    if not parts or nodes.size == 0:
+        return AccountPrompts(np.empty(0, np.int64), np.empty(0, np.int64))
+    pairs = np.unique(np.concatenate([np.stack(p) for p in parts], axis=1), axis=1)
+    _, account = np.unique(pairs[0], return_inverse=True)
+    pos = np.minimum(np.searchsorted(nodes, pairs[1]), nodes.size - 1)
+    ok = nodes[pos] == pairs[1]
+    return AccountPrompts(account[ok].astype(np.int64), pos[ok].astype(np.int64))
+
+
+def centred(emb: np.ndarray) -> np.ndarray:
+    """Gathered raw embeddings -> unit vectors centred on their (non-zero) mean."""
+    emb = np.ascontiguousarray(emb, dtype=np.float32)
+    if emb.shape[0] == 0:
+        return emb
+    return kernels.center_normalize(emb, kernels.nonzero_mean(emb))
+
+
+def semantic_edges(emb: np.ndarray, emb_rows: np.ndarray, pairs: AccountPrompts,
+                   config: RunConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Star edges (node indices) joining the core prompts of each account group.
+
+    Returns (src, dst, cosine of each dst prompt to its account's profile, stats).
+    """
+    empty = np.empty(0, np.int64)
+    acc, row = _embedded_pairs(pairs, emb_rows)
+    accounts, profiles = account_profiles(emb, acc, row, config)
+    stats = {"profiled_accounts": int(accounts.size)}
+    if accounts.size < 2:
+        return empty, empty, np.empty(0, np.float32), stats
+    group = _account_groups(profiles, config)
+    stats["grouped_accounts"] = int((np.bincount(group)[group] >= 2).sum())
+    slot = np.searchsorted(accounts, acc)
+    hit = (slot < accounts.size) & (accounts[np.minimum(slot, accounts.size - 1)] == acc)
+    slot, row = slot[hit], row[hit]
+    in_group = np.bincount(group)[group[slot]] >= 2
+    slot, row = slot[in_group], row[in_group]
+    cos = kernels.paired_dots(emb, row, profiles, slot)
+    core = cos >= config.semantic_core
+    src, dst, sim = _stars(group[slot[core]], emb_rows[row[core]], cos[core])
+    stats["semantic_pairs"] = int(src.size)
+    return src, dst, sim, stats
+
+
+def _embedded_pairs(pairs: AccountPrompts, emb_rows: np.ndarray):
+    """Pairs whose node has an embedding: (account code, embedding row)."""
+    if emb_rows.size == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    pos = np.minimum(np.searchsorted(emb_rows, pairs.node), emb_rows.size - 1)
+    ok = emb_rows[pos] == pairs.node
+    return pairs.account[ok], pos[ok]
+
+
+def account_profiles(emb, acc, row, config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Focused accounts (sorted codes) and their unit profile vectors.
+
+    An account with at least ``min_profile_prompts`` embedded prompts is
+    focused when the mean of their unit vectors is at least
+    ``semantic_focus`` long.
+    """
+    if acc.size == 0:
+        return np.empty(0, np.int64), np.empty((0, emb.shape[1]), np.float32)
+    order = np.lexsort((row, acc))
+    acc, row = acc[order], row[order]
+    starts = np.flatnonzero(np.r_[True, acc[1:] != acc[:-1]])
+    sizes = np.diff(np.r_[starts, acc.size])
+    big = sizes >= config.min_profile_prompts
+    offsets = np.r_[0, np.cumsum(sizes[big])].astype(np.int64)
+    means = kernels.group_means(emb, row[np.repeat(big, sizes)], offsets)
+    focus = np.linalg.norm(means, axis=1)
+    keep = focus >= config.semantic_focus
+    profiles = means[keep] / focus[keep, None]
+    return acc[starts[big][keep]], np.ascontiguousarray(profiles, dtype=np.float32)
+
+
+def _account_groups(profiles: np.ndarray, config: RunConfig) -> np.ndarray:
+    """Component label of each profile over SimHash-banded, cosine-verified links."""
+    bits = config.semantic_bands * config.semantic_rows
+    planes = kernels.hyperplanes(profiles.shape[1], bits, seed=config.seed)
+    bands = kernels.simhash_bands(profiles, planes, config.semantic_rows)
+    src, dst = kernels.bucket_edges(kernels.band_keys(bands, config.semantic_bands, 1))
+    keep = kernels.cosine_pairs(profiles, src, dst) >= config.semantic_threshold
+    labels = kernels.connected_components(profiles.shape[0], src[keep], dst[keep])
+    return np.unique(labels, return_inverse=True)[1]
+
+
+def _stars(group: np.ndarray, node: np.ndarray, sim: np.ndarray):
+    """Edges from the smallest node of each group to its other nodes (deduplicated)."""
+    order = np.lexsort((node, group))
+    group, node, sim = group[order], node[order], sim[order]
+    first = np.r_[True, (group[1:] != group[:-1]) | (node[1:] != node[:-1])] if node.size \
+        else np.zeros(0, bool)
+    group, node, sim = group[first], node[first], sim[first]
+    head = np.r_[True, group[1:] != group[:-1]] if group.size else np.zeros(0, bool)
+    head_node = node[head][np.cumsum(head) - 1]
+    edge = ~head
+    return head_node[edge], node[edge], sim[edge]
+
+
+def group_joins(labels: np.ndarray, src: np.ndarray, dst: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Semantic star edges (head -> core prompt) -> the edges that join components.
+
+    ``labels`` are the components after the lexical cohesion rounds (each the
+    smallest node index of its component). A component joins an account
+    group when most of its prompts are that group's core prompts; a prompt in
+    a component that mostly is not (a popular prompt, a homework pattern a
+    campaign also used) stays there, so one shared prompt cannot chain benign
+    clusters, or two campaigns, together. Returns edges from each group head
+    to every component it joins (that component's label node).
+    """
+    if src.size == 0:
+        return src, dst
+    heads = np.unique(src)
+    comp = labels[np.r_[heads, dst]]
+    group = np.r_[heads, src]
+    pairs, votes = np.unique(np.stack([comp, group]), axis=1, return_counts=True)
+    # One group per component, the one holding most of it, if that is a majority.
+    order = np.lexsort((pairs[1], -votes, pairs[0]))
+    pairs, votes = pairs[:, order], votes[order]
+    first = np.r_[True, pairs[0, 1:] != pairs[0, :-1]]
+    comp_w, group_w, votes_w = pairs[0, first], pairs[1, first], votes[first]
+    join = 2 * votes_w > np.bincount(labels, minlength=labels.size)[comp_w]
+    comp_w, group_w = comp_w[join], group_w[join]
+    keep = comp_w != labels[group_w]
+    return group_w[keep], comp_w[keep]
+
+
+def centroid_cohesion(emb: np.ndarray, emb_rows: np.ndarray, labels: np.ndarray,
+                      config: RunConfig) -> np.ndarray:
+    """Per embedding row: cosine to its component's centroid, on the lexical scale.
+
+    Components with fewer than 3 embeddings give NaN (no centroid worth the
+    name). A cosine equal to ``semantic_cohesion_bound`` maps to
+    ``cohesion_bound`` and 1.0 to 1.0, so both paths share one bound.
+    """
+    if emb_rows.size == 0:
+        return np.empty(0, np.float32)
+    comp = labels[emb_rows]
+    _, inverse, sizes = np.unique(comp, return_inverse=True, return_counts=True)
+    rows = np.flatnonzero(sizes[inverse] >= 3)
+    order = rows[np.lexsort((emb_rows[rows], comp[rows]))]
+    bounds = np.flatnonzero(np.r_[True, comp[order][1:] != comp[order][:-1], True])
+    if order.size == 0:
+        bounds = np.zeros(1, np.int64)
+    cos = kernels.centroid_similarity(emb, order, bounds.astype(np.int64))
+    lo, hi = config.semantic_cohesion_bound, config.cohesion_bound
+    mapped = hi + (cos - lo) * (1.0 - hi) / (1.0 - lo)
+    return np.clip(mapped, 0.0, 1.0).astype(np.float32)
+
+
+def cluster_kinds(n: int, src: np.ndarray, dst: np.ndarray, kind: np.ndarray,
+                  labels: np.ndarray) -> np.ndarray:
+    """Per node: 0 lexical, 1 semantic, 2 both, for the component it ends in.
+
+    ``lexical``: its lexical edges alone connect it (exact duplicates too);
+    ``semantic``: no lexical edge inside it; ``both``: lexical pieces joined by
+    semantic edges.
+    """
+    lex = kind == LEXICAL
+    lex_labels = kernels.connected_components(n, src[lex], dst[lex])
+    _, comp = np.unique(labels, return_inverse=True)
+    pieces = np.unique(np.stack([comp, lex_labels]), axis=1)[0]
+    n_pieces = np.bincount(pieces, minlength=comp.max() + 1 if n else 0)
+    has_lex = np.zeros(comp.max() + 1 if n else 0, np.bool_)
+    has_lex[comp[src[lex]]] = True
+    per_comp = np.where(n_pieces <= 1, 0, np.where(has_lex, 2, 1))
+    return per_comp[comp] if n else np.empty(0, np.int64)

