@@ -24,10 +24,14 @@ from numba import njit, prange
 
 from .bert_tables import CJK, DROP, NONSTARTER, PUNCT, WS
 from .config import FNV_PRIME
+from .hashing import mix64
 from .normalize import as_large_string, csr_buffers, decode_utf8, prefault
-from .wordpiece_vocab import CONT, SEEDS, WORD, WordPieceVocab, lookup
+from .wordpiece_vocab import CONT, SEEDS, WORD, WordPieceVocab
 
 __all__ = ["WordPieceVocab", "wordpiece_ids"]
+
+#: Words normalised per round before their WordPiece ids are looked up.
+WORDS_PER_ROUND = 64
 
 
 @njit(cache=True, inline="always")
@@ -60,56 +64,87 @@ def _put(out, base, vw, cap, tid):
 
 
 @njit(cache=True)
-def _insert_mark(o, cc, run, wb, cpos, nchars, ccc):
-    """Insert mark ``o`` (class ``cc``) into the open run ``[run, nchars)`` of the word
-    after every mark of class <= ``cc``: NFD's stable canonical order."""
-    j = nchars
+def _insert_mark(o, cc, run, wb, wlen, ccc):
+    """Insert mark ``o`` (class ``cc``) into the word's open run of marks
+    ``wb[run:wlen]`` after every mark of class <= ``cc`` (NFD's stable canonical
+    order); returns the new byte length."""
+    j = wlen
     while j > run:
-        prev, _ = decode_utf8(wb, cpos[j - 1], cpos[j])
+        k = j - 1
+        while (wb[k] & 0xC0) == 0x80:
+            k -= 1
+        prev, _ = decode_utf8(wb, k, j)
         if ccc[prev] <= cc:
             break
-        j -= 1
-    at = cpos[j]
-    width = _put_utf8(o, wb, cpos[nchars]) - cpos[nchars]  # o's byte length
-    for k in range(cpos[nchars] - 1, at - 1, -1):
+        j = k
+    width = _put_utf8(o, wb, wlen) - wlen  # o's byte length
+    for k in range(wlen - 1, j - 1, -1):
         wb[k + width] = wb[k]
-    for k in range(nchars, j - 1, -1):
-        cpos[k + 1] = cpos[k] + width
-    cpos[j] = at
-    _put_utf8(o, wb, at)
+    _put_utf8(o, wb, j)
+    return wlen + width
 
 
 @njit(cache=True)
-def _emit_word(wb, cpos, nchars, voc, hp, out, base, vw, cap):
-    """Greedy longest-match-first WordPiece ids of the word ``wb[:cpos[nchars]]``."""
+def _emit_words(wb, w_end, w_info, nw, voc, hp, out, base, vw, cap):
+    """WordPiece ids of the words that ``_scan`` found, from row id ``vw`` on.
+
+    Greedy longest-match-first per word: from each start, the FNV states of
+    every prefix up to the longest key are computed once, then looked up
+    longest first at character boundaries; a word that some start cannot
+    continue, or longer than ``max_chars``, is one [UNK]. Written as one
+    function on purpose: array arguments of helpers called per word cost
+    reference-count updates that made this loop ~3x slower.
+    """
     slots, key_hash, key_off, key_bytes, key_id, key_kind, unk, max_chars, max_key = voc
-    if nchars == 0:
-        return vw
-    if nchars > max_chars:
-        return _put(out, base, vw, cap, unk)
-    first = vw
-    s = 0
-    while s < nchars:
-        kind = WORD if s == 0 else CONT
-        h = SEEDS[kind]
-        e = s
-        # FNV states of every prefix that a key could match, longest tried first.
-        while e < nchars and cpos[e + 1] - cpos[s] <= max_key:
-            for j in range(cpos[e], cpos[e + 1]):
-                h = (h ^ np.uint64(wb[j])) * FNV_PRIME
-            e += 1
-            hp[e] = h
-        tid = -1
-        while e > s:
-            tid = lookup(slots, key_hash, key_off, key_bytes, key_id, key_kind, kind, hp[e], wb,
-                         cpos[s], cpos[e])
-            if tid >= 0:
-                break
-            e -= 1
-        if tid < 0:
-            return _put(out, base, first, cap, unk)
-        vw = _put(out, base, vw, cap, tid)
-        s = e
+    mask = np.uint64(slots.size - 1)
+    s0 = 0
+    for k in range(nw):
+        e0 = w_end[k]
+        info = w_info[k]
+        first = vw
+        if info < 0:
+            vw = _put(out, base, vw, cap, -1 - info)
+        elif info > max_chars:
+            vw = _put(out, base, vw, cap, unk)
+        else:
+            s = s0
+            while s < e0:
+                kind = WORD if s == s0 else CONT
+                h = SEEDS[kind]
+                e = s
+                lim = min(e0, s + max_key)
+                while e < lim:
+                    h = (h ^ np.uint64(wb[e])) * FNV_PRIME
+                    e += 1
+                    hp[e - s] = h
+                tid = -1
+                while e > s and tid < 0:
+                    if e == e0 or (wb[e] & 0xC0) != 0x80:  # a character boundary
+                        hm = mix64(hp[e - s])
+                        i = hm & mask
+                        while slots[i] >= 0:  # open addressing, linear probing
+                            j = slots[i]
+                            n = key_off[j + 1] - key_off[j]
+                            if key_hash[j] == hm and key_kind[j] == kind and n == e - s:
+                                same = True
+                                for q in range(n):
+                                    if key_bytes[key_off[j] + q] != wb[s + q]:
+                                        same = False
+                                        break
+                                if same:
+                                    tid = key_id[j]
+                                    break
+                            i = (i + np.uint64(1)) & mask
+                    if tid < 0:
+                        e -= 1
+                if tid < 0:
+                    vw = _put(out, base, first, cap, unk)
+                    break
+                vw = _put(out, base, vw, cap, tid)
+                s = e
+        s0 = e0
+        if vw >= cap:
+            break
     return vw
 
 
@@ -130,22 +165,52 @@ def _match_special(data, pos, end, sp_off, sp_bytes):
     return best
 
 
+@njit(cache=True, inline="always")
+def _close_word(w_end, w_info, nw, wpos, nchars):
+    if nchars:
+        w_end[nw] = wpos
+        w_info[nw] = nchars
+        nw += 1
+    return nw
+
+
 @njit(cache=True)
-def _encode_row(data, pos, end, tab, voc, spec, wb, cpos, hp, out, base, cap):
-    """Ids of one prompt ``data[pos:end]`` into ``out[base:base+cap]``; returns the count."""
-    fold_map, fold_off, fold_cps, cls, ccc = tab
+def _scan(data, pos, end, tab, spec, room, wb, w_end, w_info, max_words):
+    """Normalise and pre-tokenise ``data[pos:end]`` until ``max_words`` words are done.
+
+    Word k is ``wb[w_end[k-1]:w_end[k]]`` with ``w_info[k]`` characters (only its
+    first ``room`` are kept), or the added token ``-1 - w_info[k]``. Returns
+    (where it stopped, number of words). No WordPiece work here: that loop
+    stays small enough for the compiler to keep it tight.
+    """
+    fold_map, fold_off, fold_cps, cls, ccc, ascii_kind = tab
     sp_first, sp_off, sp_bytes, sp_id = spec
-    room = cpos.size - 2  # characters of a word whose bytes are kept (max_chars + 1)
-    nchars = 0  # characters of the current word
-    run = 0  # start of its open run of combining marks
-    vw = 0
-    while pos < end and vw < cap:
-        if sp_first[data[pos]]:
+    nw = wpos = nchars = 0
+    run = 0  # where the current word's open run of combining marks starts
+    while pos < end and (nchars or nw < max_words):
+        b = data[pos]
+        a = ascii_kind[b] if b < 0x80 else 0
+        if a > 0:  # an ASCII character that folds to a word character
+            if nchars < room:
+                wb[wpos] = a
+                wpos += 1
+            nchars += 1
+            run = wpos
+            pos += 1
+            continue
+        if a < 0:  # ASCII whitespace
+            nw = _close_word(w_end, w_info, nw, wpos, nchars)
+            nchars = 0
+            pos += 1
+            continue
+        if sp_first[b]:
             k = _match_special(data, pos, end, sp_off, sp_bytes)
             if k >= 0:
-                vw = _emit_word(wb, cpos, nchars, voc, hp, out, base, vw, cap)
-                vw = _put(out, base, vw, cap, sp_id[k])
-                nchars = run = 0
+                nw = _close_word(w_end, w_info, nw, wpos, nchars)
+                w_end[nw] = wpos
+                w_info[nw] = -1 - sp_id[k]
+                nw += 1
+                nchars = 0
                 pos += sp_off[k + 1] - sp_off[k]
                 continue
         cp, nb = decode_utf8(data, pos, end)
@@ -154,51 +219,68 @@ def _encode_row(data, pos, end, tab, voc, spec, wb, cpos, hp, out, base, cap):
         f = cls[cp]
         if v == DROP:
             if not f & NONSTARTER:
-                run = nchars
+                run = wpos
             continue
         if f & CJK:
-            vw = _emit_word(wb, cpos, nchars, voc, hp, out, base, vw, cap)
+            nw = _close_word(w_end, w_info, nw, wpos, nchars)
             nchars = 0
-        if not f & NONSTARTER:
-            run = nchars
+        if not f & NONSTARTER or nchars == 0:
+            run = wpos
         lo, hi = (0, 1) if v >= 0 else (fold_off[-2 - v], fold_off[-1 - v])
         for k in range(lo, hi):
             o = v if v >= 0 else fold_cps[k]
             c = cls[o]
             if c & (WS | PUNCT):
-                vw = _emit_word(wb, cpos, nchars, voc, hp, out, base, vw, cap)
-                nchars = run = 0
+                nw = _close_word(w_end, w_info, nw, wpos, nchars)
+                nchars = 0
                 if c & PUNCT:
-                    cpos[1] = _put_utf8(o, wb, 0)
-                    vw = _emit_word(wb, cpos, 1, voc, hp, out, base, vw, cap)
+                    wpos = _put_utf8(o, wb, wpos)
+                    nw = _close_word(w_end, w_info, nw, wpos, 1)
+                run = wpos
             else:
                 if nchars < room:
                     if f & NONSTARTER:
-                        _insert_mark(o, ccc[o], run, wb, cpos, nchars, ccc)
+                        wpos = _insert_mark(o, ccc[o], run, wb, wpos, ccc)
                     else:
-                        cpos[nchars + 1] = _put_utf8(o, wb, cpos[nchars])
+                        wpos = _put_utf8(o, wb, wpos)
                 nchars += 1
                 if ccc[o] == 0:
-                    run = nchars
+                    run = wpos
         if f & CJK:
-            vw = _emit_word(wb, cpos, nchars, voc, hp, out, base, vw, cap)
-            nchars = run = 0
-    vw = _emit_word(wb, cpos, nchars, voc, hp, out, base, vw, cap)
+            nw = _close_word(w_end, w_info, nw, wpos, nchars)
+            nchars = 0
+            run = wpos
+    return pos, _close_word(w_end, w_info, nw, wpos, nchars)
+
+
+@njit(cache=True)
+def _encode_row(data, pos, end, tab, voc, spec, bufs, out, base, cap):
+    """Ids of one prompt ``data[pos:end]`` into ``out[base:base+cap]``; returns the count.
+
+    Words are found and tokenised in rounds of at most ``WORDS_PER_ROUND``
+    (every word gives at least one id, so a round never reads past the cap).
+    """
+    wb, w_end, w_info, hp = bufs
+    room = voc[7] + 1
+    vw = 0
+    while pos < end and vw < cap:
+        pos, nw = _scan(data, pos, end, tab, spec, room, wb, w_end, w_info,
+                        min(WORDS_PER_ROUND, cap - vw))
+        vw = _emit_words(wb, w_end, w_info, nw, voc, hp, out, base, vw, cap)
     return min(vw, cap)
 
 
 @njit(cache=True, parallel=True)
-def _encode_rows(data, starts, ends, tab, voc, spec, slots, caps, out, nchunks):
+def _encode_rows(data, starts, ends, tab, voc, spec, slots, caps, out, nchunks, max_words):
     n = starts.size
     counts = np.zeros(n, np.int64)
-    room = voc[7] + 1
+    word_bytes = 4 * (voc[7] + 1)
     for c in prange(nchunks):
-        # Per-chunk word buffers: no thread shares one.
-        wb = np.empty(4 * room, np.uint8)
-        cpos = np.zeros(room + 2, np.int64)
-        hp = np.empty(room + 2, np.uint64)
+        # Per-chunk buffers: no thread shares one.
+        bufs = (np.empty(max_words * word_bytes, np.uint8), np.empty(max_words, np.int64),
+                np.empty(max_words, np.int64), np.empty(word_bytes + 1, np.uint64))
         for i in range(c * n // nchunks, (c + 1) * n // nchunks):
-            counts[i] = _encode_row(data, starts[i], ends[i], tab, voc, spec, wb, cpos, hp, out,
+            counts[i] = _encode_row(data, starts[i], ends[i], tab, voc, spec, bufs, out,
                                     slots[i], caps[i])
     return counts
 
@@ -215,15 +297,30 @@ def _close_gaps(buf, slots, counts):
         w += counts[i]
 
 
+def _ascii_kinds(t, first: np.ndarray) -> np.ndarray:
+    """Per ASCII byte: its fold if it is a plain word character, -1 for whitespace
+    that folds to itself class-wise, 0 for the general path."""
+    kinds = np.zeros(128, np.int16)
+    for b in range(128):
+        v = int(t.fold_map[b])
+        if first[b] or t.cls[b] & (CJK | NONSTARTER) or not 0 <= v < 128:
+            continue
+        if t.cls[v] & WS:
+            kinds[b] = -1
+        elif not t.cls[v] & PUNCT and t.ccc[v] == 0:
+            kinds[b] = v
+    return kinds
+
+
 def _kernel_args(vocab: WordPieceVocab) -> tuple[tuple, tuple, tuple]:
     t = vocab.tables
-    tab = (t.fold_map, t.fold_off, t.fold_cps, t.cls, t.ccc)
     voc = (vocab.slots, vocab.key_hash, vocab.key_off, vocab.key_bytes, vocab.key_id,
            vocab.key_kind, np.int64(vocab.unk_id), np.int64(vocab.max_input_chars_per_word),
            np.int64(vocab.max_key_bytes))
     first = np.zeros(256, np.bool_)
     first[vocab.special_bytes[vocab.special_off[:-1][np.diff(vocab.special_off) > 0]]] = True
     spec = (first, vocab.special_off, vocab.special_bytes, vocab.special_id)
+    tab = (t.fold_map, t.fold_off, t.fold_cps, t.cls, t.ccc, _ascii_kinds(t, first))
     return tab, voc, spec
 
 
@@ -263,7 +360,10 @@ def wordpiece_ids(texts, vocab: WordPieceVocab, max_tokens: int = 256,
     prefault(buf)
     nchunks = min(starts.size, 16 * numba.get_num_threads())
     tab, voc, spec = _kernel_args(vocab)
-    counts = _encode_rows(data, starts, ends, tab, voc, spec, slots, caps, buf, nchunks)
+    # A round ends after WORDS_PER_ROUND words plus those of one more code point.
+    max_words = WORDS_PER_ROUND + 2 + int(np.diff(vocab.tables.fold_off).max(initial=1))
+    counts = _encode_rows(data, starts, ends, tab, voc, spec, slots, caps, buf, nchunks,
+                          max_words)
     out_offsets = np.zeros(starts.size + 1, np.int64)
     np.cumsum(counts, out=out_offsets[1:])
     if out_offsets[-1] != slots[-1]:

@@ -145,26 +145,3 @@ def _hash_table(kinds, key_off, key_bytes):
             i = (i + 1) & mask
         slots[i] = e
     return hashes, slots
-
-
-@njit(cache=True, inline="always")
-def lookup(slots, key_hash, key_off, key_bytes, key_id, key_kind, kind, h, word, start, end):
-    """Id of the ``kind`` key ``word[start:end]`` whose FNV state is ``h`` (unmixed), or -1."""
-    hm = mix64(h)
-    mask = slots.size - 1
-    i = np.int64(hm & np.uint64(mask))
-    while True:
-        e = slots[i]
-        if e < 0:
-            return -1
-        if (key_hash[e] == hm and key_kind[e] == kind
-                and key_off[e + 1] - key_off[e] == end - start):
-            k = key_off[e]
-            same = True
-            for j in range(end - start):
-                if key_bytes[k + j] != word[start + j]:
-                    same = False
-                    break
-            if same:
-                return key_id[e]
-        i = (i + 1) & mask
