@@ -245,7 +245,7 @@ def test_main_runs_the_batch_pipeline(small_log, tmp_path):
     path, rows, _ = small_log
     out = tmp_path / "out"
     rc = _load_main().main([f"--input={path}", f"--output={out}", "--lexical_threshold=0.7",
-                            "--csv=true", "--no_report=true"])
+                            "--csv=true", "--no_report=true", "--no_semantic=true"])
     assert rc == 0
     summary = orjson.loads((out / "summary.json").read_bytes())
     assert summary["counts"]["read"] == len(rows)
