@@ -26,6 +26,7 @@ local Dask cluster and closes it when the pipeline finishes.
 from __future__ import annotations
 
 import functools
+import uuid
 
 import apache_beam as beam
 from apache_beam import pvalue
@@ -110,16 +111,36 @@ class BagVisitor(PipelineVisitor):
     def _par_do(self, node, bag) -> None:
         transform = node.transform
         main = next(iter(node.main_inputs.values()))
-        args, kwargs = transform.raw_side_inputs
-        spec = _BundleSpec(transform.fn, tuple(args), dict(kwargs), transform.label,
+        # args/kwargs with placeholders for the side inputs: the raw ones hold
+        # the AsSideInput views, and with them the whole pipeline, into every task.
+        spec = _BundleSpec(transform.fn, tuple(transform.args), dict(transform.kwargs),
+                           transform.label,
                            main.windowing.windowfn,
                            [(type(si), si._view_options()) for si in node.side_inputs])
         sides = [self.bags[si.pvalue].reduction(list, _concat) for si in node.side_inputs]
-        pairs = bag.map_partitions(_run_bundle, spec, *sides)
+        pairs = _map_partitions(bag, spec, sides)
         tags = list(node.outputs)
         for tag, pcoll in node.outputs.items():
             picked = pairs if len(tags) == 1 else pairs.filter(functools.partial(_has_tag, tag))
             self.bags[pcoll] = picked.map(_value)
+
+
+def _map_partitions(bag, spec: _BundleSpec, sides: list):
+    """``_run_bundle`` over every partition, each side input an argument by key.
+
+    Not ``bag.map_partitions(f, *items)``: dask finalizes collection arguments
+    into copies of their graphs, so each round of an unrolled loop with a side
+    input would double the graph.
+    """
+    from dask.bag import Bag
+    from dask.highlevelgraph import HighLevelGraph
+
+    name = f"run-bundle-{uuid.uuid4().hex}"
+    side_keys = [item.key for item in sides]
+    layer = {(name, i): (_run_bundle, (bag.name, i), spec, *side_keys)
+             for i in range(bag.npartitions)}
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[bag, *sides])
+    return Bag(graph, name, bag.npartitions)
 
 
 class _BundleSpec:
