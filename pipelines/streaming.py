@@ -1,0 +1,311 @@
+"""The streaming detector: exchanges in event time -> campaign alerts.
+
+``DetectCampaignsStream`` takes timestamped Arrow tables of validated
+exchanges (``schemas.EXCHANGES``, one table per source batch or replay slice)
+and returns ``{'alerts', 'dead_letter', 'state_stats'}``::
+
+    exchanges | KeyForTracker | TrackClusters (stateful: DetectorState; inbox + flush timer,
+              |                 expiry timer)  -> members, samples, late dead letters, state stats
+    members + samples | SlidingWindows (size, period, allowed lateness, late panes)
+              | CombineGlobally(WindowTablesFn) | JudgeWindow (batch campaign model per window)
+              | GlobalWindows | KeyForAlerts | RaiseAlerts (stateful AlertBook) -> alerts
+
+Event time: the tracker buffers slices in a bag and folds them in, in event-time
+order, when the watermark passes them (flush timer), so the result does not
+depend on arrival order. Late data: a slice at most ``allowed_lateness`` behind
+the tracker's clock (the latest flushed event time) is still folded in and its
+members reach the windows, which keep the same allowed lateness and fire a late
+pane; a slice later than that is dropped, counted (``late_dropped_rows``) and
+dead-lettered. State: everything the tracker and the alert stage hold is
+evicted once unseen for the TTL, at each flush and by an event-time expiry
+timer when the stream goes quiet.
+
+One key: template-shingle frequencies and cluster ids are global, so the
+tracker and the alert stage each run on a single key; elements are whole
+slices (thousands of rows), so the work per element is numba kernels and
+numpy over arrays, not per-row Python.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import apache_beam as beam
+import numba
+import pyarrow as pa
+from apache_beam.coders import PickleCoder
+from apache_beam.transforms import trigger, userstate, window
+from apache_beam.utils.timestamp import Timestamp
+from distill_radar.pipelines import schemas
+from distill_radar.pipelines.config import RunConfig
+from distill_radar.pipelines.stream_alerts import AlertBook
+from distill_radar.pipelines.stream_config import StreamConfig
+from distill_radar.pipelines.stream_state import MEMBERS, SAMPLES, DetectorState
+from distill_radar.pipelines.stream_window import window_campaigns
+
+LOG = logging.getLogger(__name__)
+NAMESPACE = "distill_radar_stream"
+DEAD_LETTER_TAG = "dead_letter"
+SAMPLES_TAG = "samples"
+STATS_TAG = "state_stats"
+PARALLEL_ROWS = 50_000
+
+STATE_STATS = pa.schema([("ts", schemas.TS)] + [
+    (name, pa.int64()) for name in (
+        "shingles", "nodes", "pending", "representatives", "clusters",
+        "bytes_shingles", "bytes_nodes", "bytes_pending", "bytes_index")])
+
+
+def small_batch_threads(rows: int) -> None:
+    """Run numba kernels on one thread for slices below ``PARALLEL_ROWS`` rows.
+
+    A parallel region costs a thread wake-up per call; on a slice of a few
+    hundred rows, and worse on a busy machine, that is 10-50x the work itself.
+    ``set_num_threads`` is per calling thread, so this leaves other DoFns alone.
+    """
+    numba.set_num_threads(1 if rows < PARALLEL_ROWS else numba.config.NUMBA_NUM_THREADS)
+
+
+def _ms(ts: Timestamp) -> int:
+    return int(ts.micros // 1000)
+
+
+def _at(ms: int) -> Timestamp:
+    return Timestamp(micros=ms * 1000)
+
+
+def late_dead_letters(table: pa.Table, event_ms: int, clock_ms: int, lateness_s: int) -> pa.Table:
+    """Dead-letter rows for a slice that came later than the allowed lateness."""
+    reason = (f"late: event time {event_ms} ms is more than the allowed lateness "
+              f"({lateness_s} s) behind the stream clock {clock_ms} ms")
+    raw = pa.array([f'{{"exchange_id": "{e}"}}' for e in table["exchange_id"].to_pylist()],
+                   pa.large_string())
+    return pa.table({"source": table["source"], "row": table["row"],
+                     "reason": pa.array([reason] * table.num_rows, pa.string()), "raw": raw},
+                    schema=schemas.DEAD_LETTER)
+
+
+class _Inbox:
+    """Bag of (event ms, payload) folded in event-time order when the watermark passes."""
+
+    @staticmethod
+    def due(items: list, fire_ms: int) -> tuple[list, list]:
+        items = sorted(items, key=lambda it: it[0])
+        return [it for it in items if it[0] <= fire_ms], [it for it in items if it[0] > fire_ms]
+
+
+# State and timer specs, and the DoFn parameters that bind them (module-level
+# singletons rather than calls in argument defaults).
+INBOX = userstate.BagStateSpec("inbox", PickleCoder())  # (event ms, payload)
+DETECTOR = userstate.ReadModifyWriteStateSpec("detector", PickleCoder())
+CLOCK = userstate.ReadModifyWriteStateSpec("clock", PickleCoder())  # (clock ms, next flush ms)
+BOOK = userstate.ReadModifyWriteStateSpec("book", PickleCoder())
+FLUSH = userstate.TimerSpec("flush", userstate.TimeDomain.WATERMARK)
+EXPIRE = userstate.TimerSpec("expire", userstate.TimeDomain.WATERMARK)
+_INBOX, _DETECTOR = beam.DoFn.StateParam(INBOX), beam.DoFn.StateParam(DETECTOR)
+_CLOCK, _BOOK = beam.DoFn.StateParam(CLOCK), beam.DoFn.StateParam(BOOK)
+_FLUSH, _EXPIRE = beam.DoFn.TimerParam(FLUSH), beam.DoFn.TimerParam(EXPIRE)
+_TS = beam.DoFn.TimestampParam
+
+
+class TrackClustersFn(beam.DoFn):
+    """(key, exchanges table) -> members (main), samples, late dead letters, state stats."""
+
+    def __init__(self, run: RunConfig, stream: StreamConfig):
+        self.run, self.stream = run, stream
+
+    def setup(self):
+        counter = beam.metrics.Metrics.counter
+        self.rows_in = counter(NAMESPACE, "rows_in")
+        self.late_accepted = counter(NAMESPACE, "late_accepted_rows")
+        self.late_dropped = counter(NAMESPACE, "late_dropped_rows")
+        self.clustered = counter(NAMESPACE, "clustered_rows")
+
+    def process(self, element, ts=_TS, inbox=_INBOX, clock=_CLOCK, flush=_FLUSH):
+        _, table = element
+        t = _ms(ts)
+        now, pending_flush = clock.read() or (None, None)
+        self.rows_in.inc(table.num_rows)
+        if now is not None and t < now - self.stream.allowed_lateness_s * 1000:
+            self.late_dropped.inc(table.num_rows)
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, late_dead_letters(
+                table, t, now, self.stream.allowed_lateness_s))
+            return
+        if now is not None and t < now:
+            self.late_accepted.inc(table.num_rows)
+        inbox.add((t, table))
+        target = t if now is None else max(t, now)
+        if pending_flush is not None:
+            target = min(target, pending_flush)
+        flush.set(_at(target))
+        clock.write((now, target))
+
+    @userstate.on_timer(FLUSH)
+    def on_flush(self, fire=_TS, inbox=_INBOX, detector=_DETECTOR, clock=_CLOCK, flush=_FLUSH,
+                 expire=_EXPIRE):
+        f = _ms(fire)
+        due, rest = _Inbox.due(list(inbox.read()), f)
+        inbox.clear()
+        for item in rest:
+            inbox.add(item)
+        state = detector.read() or DetectorState(self.run, self.stream)
+        for t, tables in _by_time(due):
+            batch = pa.concat_tables(tables)
+            small_batch_threads(batch.num_rows)
+            result = state.step(batch, t)
+            self.clustered.inc(result.members.num_rows)
+            yield window.TimestampedValue(result.members, t / 1000)
+            yield beam.pvalue.TaggedOutput(SAMPLES_TAG,
+                                           window.TimestampedValue(result.samples, t / 1000))
+        state.expire(f)
+        yield beam.pvalue.TaggedOutput(STATS_TAG, window.TimestampedValue(
+            state_stats(state, f), f / 1000))
+        detector.write(state)
+        now, _ = clock.read() or (None, None)
+        nxt = rest[0][0] if rest else None
+        if nxt is not None:
+            flush.set(_at(nxt))
+        clock.write((f if now is None else max(now, f), nxt))
+        # A stream that goes quiet still frees its state once the TTL has passed.
+        expire.set(_at(f + self.stream.state_ttl_s * 1000 + 1))
+
+    @userstate.on_timer(EXPIRE)
+    def on_expire(self, fire=_TS, detector=_DETECTOR):
+        state = detector.read()
+        if state is None:
+            return
+        state.expire(_ms(fire))
+        detector.write(state)
+        yield beam.pvalue.TaggedOutput(STATS_TAG, window.TimestampedValue(
+            state_stats(state, _ms(fire)), _ms(fire) / 1000))
+
+
+def _by_time(items: list):
+    """Group consecutive (ms, table) items of equal event time (items sorted)."""
+    group, at = [], None
+    for t, table in items:
+        if group and t != at:
+            yield at, group
+            group = []
+        group.append(table)
+        at = t
+    if group:
+        yield at, group
+
+
+def state_stats(state: DetectorState, now: int) -> pa.Table:
+    """Entries and numpy/Arrow bytes the tracker holds (its state), at event time ``now``."""
+    row = {"ts": [now], **{k: [v] for k, v in state.entries().items()},
+           **{f"bytes_{k}": [v] for k, v in state.nbytes().items()}}
+    return pa.table(row).cast(STATE_STATS)
+
+
+class WindowTablesFn(beam.CombineFn):
+    """Tagged members/samples tables of one window -> (members, samples) tables."""
+
+    def create_accumulator(self):
+        return [], []
+
+    def add_input(self, acc, tagged):
+        kind, table = tagged
+        (acc[0] if kind == "members" else acc[1]).append(table)
+        return acc
+
+    def merge_accumulators(self, accs):
+        members, samples = [], []
+        for m, s in accs:
+            members += m
+            samples += s
+        return members, samples
+
+    def extract_output(self, acc):
+        members = pa.concat_tables(acc[0]) if acc[0] else MEMBERS.empty_table()
+        samples = pa.concat_tables(acc[1]) if acc[1] else SAMPLES.empty_table()
+        return members, samples
+
+
+class JudgeWindowFn(beam.DoFn):
+    """(members, samples) of a window -> (window end ms, pane index, campaigns)."""
+
+    def __init__(self, run: RunConfig):
+        self.run = run
+
+    def process(self, element, win=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
+        members, samples = element
+        small_batch_threads(members.num_rows)
+        campaigns = window_campaigns(members, samples, self.run)
+        yield _ms(win.end), pane.index, campaigns
+
+
+class RaiseAlertsFn(beam.DoFn):
+    """(key, (window end, pane, campaigns)) -> alerts tables, in window-end order."""
+
+    def __init__(self, stream: StreamConfig):
+        self.stream = stream
+
+    def setup(self):
+        self.alerts = beam.metrics.Metrics.counter(NAMESPACE, "alerts")
+
+    def process(self, element, ts=_TS, inbox=_INBOX, flush=_FLUSH):
+        end, pane, campaigns = element[1]
+        inbox.add((end, pane, campaigns))
+        flush.set(ts)
+
+    @userstate.on_timer(FLUSH)
+    def on_flush(self, fire=_TS, inbox=_INBOX, book_state=_BOOK, expire=_EXPIRE):
+        f = _ms(fire)
+        items = sorted(inbox.read(), key=lambda it: (it[0], it[1]))
+        inbox.clear()
+        book = book_state.read() or AlertBook(self.stream)
+        for end, _, campaigns in items:
+            alerts = book.update(end, campaigns)
+            if alerts.num_rows:
+                self.alerts.inc(alerts.num_rows)
+                yield window.TimestampedValue(alerts, max(end - 1, f) / 1000)
+        book.expire(f)
+        book_state.write(book)
+        retention = (self.stream.window_size_s + self.stream.state_ttl_s) * 1000
+        expire.set(_at(f + retention + 1))
+
+    @userstate.on_timer(EXPIRE)
+    def on_expire(self, fire=_TS, book_state=_BOOK):
+        book = book_state.read()
+        if book is not None:
+            book.expire(_ms(fire))
+            book_state.write(book)
+
+
+class DetectCampaignsStream(beam.PTransform):
+    """Timestamped exchange tables -> {'alerts', 'dead_letter', 'state_stats'}."""
+
+    def __init__(self, run: RunConfig, stream: StreamConfig):
+        super().__init__()
+        self.run, self.stream = run, stream
+
+    def expand(self, exchanges):
+        s = self.stream
+        tracked = (
+            exchanges
+            | "KeyForTracker" >> beam.Map(lambda t: (0, t))
+            | "TrackClusters" >> beam.ParDo(TrackClustersFn(self.run, s)).with_outputs(
+                SAMPLES_TAG, DEAD_LETTER_TAG, STATS_TAG, main="members"))
+        members = tracked.members | "TagMembers" >> beam.Map(lambda t: ("members", t))
+        samples = tracked[SAMPLES_TAG] | "TagSamples" >> beam.Map(lambda t: ("samples", t))
+        campaigns = (
+            (members, samples)
+            | "MembersAndSamples" >> beam.Flatten()
+            | "SlidingWindows" >> beam.WindowInto(
+                window.SlidingWindows(s.window_size_s, s.window_period_s),
+                trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
+                accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
+                allowed_lateness=s.allowed_lateness_s)
+            | "WindowTables" >> beam.CombineGlobally(WindowTablesFn()).without_defaults()
+            | "JudgeWindow" >> beam.ParDo(JudgeWindowFn(self.run)))
+        alerts = (
+            campaigns
+            | "BackToGlobalWindow" >> beam.WindowInto(window.GlobalWindows())
+            | "KeyForAlerts" >> beam.Map(lambda c: (0, c))
+            | "RaiseAlerts" >> beam.ParDo(RaiseAlertsFn(s)))
+        return {"alerts": alerts, "dead_letter": tracked[DEAD_LETTER_TAG],
+                "state_stats": tracked[STATS_TAG]}
+
