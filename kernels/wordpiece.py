@@ -95,8 +95,8 @@ def _emit_words(wb, w_end, w_info, nw, voc, hp, out, base, vw, cap):
     function on purpose: array arguments of helpers called per word cost
     reference-count updates that made this loop ~3x slower.
     """
-    slots, key_hash, key_off, key_bytes, key_id, key_kind, unk, max_chars, max_key = voc
-    mask = np.uint64(slots.size - 1)
+    table, key_bytes, unk, max_chars, max_key = voc
+    mask = np.uint64(table.shape[0] - 1)
     s0 = 0
     for k in range(nw):
         e0 = w_end[k]
@@ -111,28 +111,36 @@ def _emit_words(wb, w_end, w_info, nw, voc, hp, out, base, vw, cap):
             while s < e0:
                 kind = WORD if s == s0 else CONT
                 h = SEEDS[kind]
+                head = np.uint64(0)  # the first 8 bytes from s, little-endian
                 e = s
                 lim = min(e0, s + max_key)
                 while e < lim:
                     h = (h ^ np.uint64(wb[e])) * FNV_PRIME
+                    if e - s < 8:
+                        head |= np.uint64(wb[e]) << np.uint64(8 * (e - s))
                     e += 1
                     hp[e - s] = h
                 tid = -1
                 while e > s and tid < 0:
                     if e == e0 or (wb[e] & 0xC0) != 0x80:  # a character boundary
-                        hm = mix64(hp[e - s])
+                        n = e - s
+                        want = head if n >= 8 else head & ((np.uint64(1) << np.uint64(8 * n))
+                                                           - np.uint64(1))
+                        tag = np.uint64(kind) | np.uint64(n) << np.uint64(1)
+                        hm = mix64(hp[n])
                         i = hm & mask
-                        while slots[i] >= 0:  # open addressing, linear probing
-                            j = slots[i]
-                            n = key_off[j + 1] - key_off[j]
-                            if key_hash[j] == hm and key_kind[j] == kind and n == e - s:
+                        while table[i, 2] != 0:  # open addressing, linear probing
+                            meta = table[i, 2]
+                            if (table[i, 0] == hm and table[i, 1] == want
+                                    and (meta >> np.uint64(32)) & np.uint64(0x7FF) == tag):
+                                off = np.int64(meta >> np.uint64(43))
                                 same = True
-                                for q in range(n):
-                                    if key_bytes[key_off[j] + q] != wb[s + q]:
+                                for q in range(8, n):
+                                    if key_bytes[off + q] != wb[s + q]:
                                         same = False
                                         break
                                 if same:
-                                    tid = key_id[j]
+                                    tid = np.int64(meta & np.uint64(0xFFFFFFFF)) - 1
                                     break
                             i = (i + np.uint64(1)) & mask
                     if tid < 0:
@@ -261,7 +269,7 @@ def _encode_row(data, pos, end, tab, voc, spec, bufs, out, base, cap):
     (every word gives at least one id, so a round never reads past the cap).
     """
     wb, w_end, w_info, hp = bufs
-    room = voc[7] + 1
+    room = voc[3] + 1
     vw = 0
     while pos < end and vw < cap:
         pos, nw = _scan(data, pos, end, tab, spec, room, wb, w_end, w_info,
@@ -274,7 +282,7 @@ def _encode_row(data, pos, end, tab, voc, spec, bufs, out, base, cap):
 def _encode_rows(data, starts, ends, tab, voc, spec, slots, caps, out, nchunks, max_words):
     n = starts.size
     counts = np.zeros(n, np.int64)
-    word_bytes = 4 * (voc[7] + 1)
+    word_bytes = 4 * (voc[3] + 1)
     for c in prange(nchunks):
         # Per-chunk buffers: no thread shares one.
         bufs = (np.empty(max_words * word_bytes, np.uint8), np.empty(max_words, np.int64),
@@ -314,9 +322,8 @@ def _ascii_kinds(t, first: np.ndarray) -> np.ndarray:
 
 def _kernel_args(vocab: WordPieceVocab) -> tuple[tuple, tuple, tuple]:
     t = vocab.tables
-    voc = (vocab.slots, vocab.key_hash, vocab.key_off, vocab.key_bytes, vocab.key_id,
-           vocab.key_kind, np.int64(vocab.unk_id), np.int64(vocab.max_input_chars_per_word),
-           np.int64(vocab.max_key_bytes))
+    voc = (vocab.table, vocab.key_bytes, np.int64(vocab.unk_id),
+           np.int64(vocab.max_input_chars_per_word), np.int64(vocab.max_key_bytes))
     first = np.zeros(256, np.bool_)
     first[vocab.special_bytes[vocab.special_off[:-1][np.diff(vocab.special_off) > 0]]] = True
     spec = (first, vocab.special_off, vocab.special_bytes, vocab.special_id)

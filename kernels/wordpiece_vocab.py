@@ -4,8 +4,13 @@ UTF-8 bytes of its tokens, for :mod:`wordpiece`.
 Every token is a key of kind ``WORD`` (its full bytes, matched at a word's
 start); a token that starts with the continuing prefix (``##``) is also a key
 of kind ``CONT`` (its bytes after the prefix, matched inside a word). A key
-hashes to ``mix64(fnv1a64(bytes, seed=SEEDS[kind]))``; ``slots`` holds entry
-indices (``-1`` empty), probed linearly.
+hashes to ``mix64(fnv1a64(bytes, seed=SEEDS[kind]))``.
+
+``table`` is uint64[2**k, 3], probed linearly from ``hash & (2**k - 1)``; a
+slot holds (hash, the key's first 8 bytes little-endian and zero-padded,
+meta) with meta = ``id + 1 | kind << 32 | length << 33 | offset << 43`` (0:
+empty), so one cache line settles a probe; only keys longer than 8 bytes read
+the rest from ``key_bytes[offset + 8:offset + length]``.
 """
 
 from __future__ import annotations
@@ -30,17 +35,13 @@ class WordPieceVocab:
     """A frozen WordPiece vocabulary plus the BERT normalisation tables; pickles.
 
     Build it with :meth:`from_tokens` or :meth:`from_tokenizer_json`.
-    ``key_*`` arrays describe the hash table's entries (see the module
+    ``table`` and ``key_bytes`` are the hash table (see the module
     docstring); ``special_*`` the tokens matched verbatim in raw text before
     normalisation (``[CLS]``, ``[MASK]``...), as a CSR of UTF-8 bytes.
     """
 
-    slots: np.ndarray  # int32[2**k]
-    key_hash: np.ndarray  # uint64[n]
-    key_off: np.ndarray  # int64[n+1]
-    key_bytes: np.ndarray  # uint8
-    key_id: np.ndarray  # int32[n]
-    key_kind: np.ndarray  # uint8[n], WORD or CONT
+    table: np.ndarray  # uint64[2**k, 3]
+    key_bytes: np.ndarray  # uint8, every key's bytes
     special_off: np.ndarray  # int64[s+1]
     special_bytes: np.ndarray  # uint8
     special_id: np.ndarray  # int32[s]
@@ -75,16 +76,16 @@ class WordPieceVocab:
             keys[(WORD, tok.encode())] = i
             if tok.startswith(continuing_prefix):
                 keys[(CONT, tok[len(continuing_prefix):].encode())] = i
-        kinds = np.array([k for k, _ in keys], np.int64)
         key_off, key_bytes = _csr([b for _, b in keys])
-        key_hash, slots = _hash_table(kinds, key_off, key_bytes)
+        if key_off[-1] >= 1 << 21 or np.diff(key_off).max(initial=0) >= 1 << 10:
+            raise ValueError("vocabulary too large: keys must be < 1024 bytes, < 2 MiB in all")
+        table = _hash_table(np.array([k for k, _ in keys], np.int64), key_off, key_bytes,
+                            np.array(list(keys.values()), np.int64))
         special = dict(special_tokens or {})
         if any(not s or not 0 <= i < len(tokens) for s, i in special.items()):
             raise ValueError("special tokens must be non-empty with ids in the vocabulary")
         special_off, special_bytes = _csr([s.encode() for s in special])
-        return cls(slots, key_hash, key_off, key_bytes, np.array(list(keys.values()), np.int32),
-                   kinds.astype(np.uint8),
-                   special_off, special_bytes, np.array(list(special.values()), np.int32),
+        return cls(table, key_bytes, special_off, special_bytes, np.array(list(special.values()), np.int32),
                    int(unk_id), int(max_input_chars_per_word),
                    int(np.diff(key_off).max(initial=0)), tables or bert_tables())
 
@@ -127,21 +128,27 @@ def _csr(items: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True)
-def _hash_table(kinds, key_off, key_bytes):
+def _hash_table(kinds, key_off, key_bytes, ids):
     n = kinds.size
     size = 16
     while size < 2 * n:
         size *= 2
-    mask = size - 1
-    slots = np.full(size, -1, np.int32)
-    hashes = np.empty(n, np.uint64)
+    mask = np.uint64(size - 1)
+    table = np.zeros((size, 3), np.uint64)
     for e in range(n):
         h = SEEDS[kinds[e]]
+        head = np.uint64(0)
         for j in range(key_off[e], key_off[e + 1]):
             h = (h ^ np.uint64(key_bytes[j])) * FNV_PRIME
-        hashes[e] = mix64(h)
-        i = np.int64(hashes[e] & np.uint64(mask))
-        while slots[i] >= 0:
-            i = (i + 1) & mask
-        slots[i] = e
-    return hashes, slots
+            if j - key_off[e] < 8:
+                head |= np.uint64(key_bytes[j]) << np.uint64(8 * (j - key_off[e]))
+        h = mix64(h)
+        i = h & mask
+        while table[i, 2] != 0:
+            i = (i + np.uint64(1)) & mask
+        table[i, 0] = h
+        table[i, 1] = head
+        table[i, 2] = (np.uint64(ids[e] + 1) | np.uint64(kinds[e]) << np.uint64(32)
+                       | np.uint64(key_off[e + 1] - key_off[e]) << np.uint64(33)
+                       | np.uint64(key_off[e]) << np.uint64(43))
+    return table
