@@ -30,7 +30,9 @@ from apache_beam.options.pipeline_options import (
     StandardOptions,
     _BeamArgumentParser,
 )
+from distill_radar.pipelines import stream_io
 from distill_radar.pipelines.options import DistillRadarOptions
+from distill_radar.pipelines.stream_options import StreamOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -113,13 +115,25 @@ def _load_main():
     return module
 
 
-def _radar_parse(argv: list[str]) -> argparse.Namespace:
-    """``distill-radar batch``'s own options parser, strictly: no flag may be left over."""
+def _cli_parser(command: str) -> argparse.ArgumentParser:
+    """The options parser of ``distill-radar batch`` or ``stream`` (stream adds its own)."""
     parser = argparse.ArgumentParser()
     DistillRadarOptions._add_argparse_args(parser)
-    known, unknown = parser.parse_known_args(argv)
-    assert not unknown, f"flags distill-radar batch does not accept: {unknown}"
+    if command == "stream":
+        StreamOptions._add_argparse_args(parser)
+    return parser
+
+
+def _radar_parse(argv: list[str], command: str = "batch") -> argparse.Namespace:
+    """That parser, strictly: no flag may be left over."""
+    known, unknown = _cli_parser(command).parse_known_args(argv)
+    assert not unknown, f"flags distill-radar {command} does not accept: {unknown}"
     return known
+
+
+def _action(command: str, name: str) -> argparse.Action | None:
+    """The CLI option that template parameter ``name`` becomes (``a_b`` -> ``--a-b``)."""
+    return _cli_parser(command)._option_string_actions.get("--" + name.replace("_", "-"))
 
 
 # ---------------------------------------------------------------- versions
@@ -179,49 +193,86 @@ def _metadata() -> dict:
     return json.loads((DATAFLOW / "metadata.json").read_text())
 
 
-def _sample_value(param: dict, defaults: argparse.Namespace) -> str:
-    samples = {"command": "batch", "input": "gs://bucket/logs/2026-11-*/*.parquet",
-               "output": "gs://bucket/distill-radar/run-1", "link_columns": "card_fingerprint,asn"}
-    if param["name"] in samples:
-        return samples[param["name"]]
-    value = getattr(defaults, param["name"])
-    return str(value).lower() if isinstance(value, bool) else str(value)
+BATCH_IO = {"input": "gs://bucket/logs/2026-11-*/*.parquet", "output": "gs://bucket/radar/run-1"}
+STREAM_IO = {"input": "pubsub://projects/p/subscriptions/exchanges",
+             "output": "pubsub://projects/p/topics/alerts"}
+SAMPLES = {"command": "batch", "link_columns": "card_fingerprint,asn",
+           "dead_letter_topic": "pubsub://projects/p/topics/dead-letters"}
 
 
-def test_flex_template_metadata_parameters_are_batch_options():
+def _is_stream_only(param: dict) -> bool:
+    return param["helpText"].startswith("Stream:")
+
+
+def _sample_value(param: dict) -> str:
+    """A value the parameter should accept: named above, or the CLI default."""
+    if param["name"] in SAMPLES:
+        return SAMPLES[param["name"]]
+    if param["name"] in BATCH_IO:
+        return BATCH_IO[param["name"]]
+    default = _action("stream", param["name"]).default
+    return str(default).lower() if isinstance(default, bool) else f"{default:g}" \
+        if isinstance(default, float) else str(default)
+
+
+def test_flex_template_metadata_parameters_are_cli_options():
     meta = _metadata()
     assert meta["name"] and meta["description"]
     params = meta["parameters"]
     names = [p["name"] for p in params]
     assert len(names) == len(set(names)), "duplicate parameter"
-    assert {"input", "output"} <= set(names)
-    defaults = _radar_parse(["--input", "x", "--output", "y"])
-    main = _load_main()
-    argv = []
+    assert {"command", "input", "output"} <= set(names)
     for p in params:
         assert re.fullmatch(r"[a-z][a-z0-9_]*", p["name"]), p["name"]
         assert p["label"].strip() and p["helpText"].strip(), p["name"]
         assert p.get("isOptional", False) == (p["name"] not in ("input", "output")), p["name"]
-        value = _sample_value(p, defaults)
+        if p["name"] != "command":
+            # Stream-only parameters say so, and batch really lacks them.
+            assert _action("stream", p["name"]), f"no CLI flag for parameter {p['name']}"
+            assert (_action("batch", p["name"]) is None) == _is_stream_only(p), p["name"]
+        value = _sample_value(p)
         for rx in p.get("regexes", []):
             assert re.fullmatch(rx, value), f"{p['name']}: sample {value!r} fails its regex {rx}"
-        argv.append(f"--{p['name']}={value}")
-    command, *flags = main.cli_argv(argv)
-    assert command == "batch"
-    parsed = _radar_parse(flags)
-    assert parsed.input == "gs://bucket/logs/2026-11-*/*.parquet"
-    assert parsed.link_columns == "card_fingerprint,asn"
+    for name, value in STREAM_IO.items():
+        regexes = params[names.index(name)]["regexes"]
+        assert all(re.fullmatch(rx, value) for rx in regexes), (name, value)
+    kafka = "kafka://broker-1:9092,broker-2:9092/exchanges"
+    assert all(re.fullmatch(rx, kafka) for rx in params[names.index("input")]["regexes"])
+
+
+@pytest.mark.parametrize("command", ["batch", "stream"])
+def test_flex_template_parameters_reach_the_cli(command):
+    """Every parameter the command takes, as the launcher passes it, through main.py."""
+    params = [p for p in _metadata()["parameters"]
+              if p["name"] != "command" and (command == "stream" or not _is_stream_only(p))]
+    io = STREAM_IO if command == "stream" else BATCH_IO
+    argv = [f"--command={command}"]
+    argv += [f"--{p['name']}={io.get(p['name']) or _sample_value(p)}" for p in params]
+    cli = _load_main().cli_argv(argv)
+    assert cli[0] == command
+    parsed = _radar_parse(cli[1:], command)
+    assert (parsed.input, parsed.output) == (io["input"], io["output"])
+    if command == "stream":  # the stream command's own checks of its source and sink
+        stream_io.parse_source(parsed.input)
+        stream_io.parse_topic(parsed.output)
+        stream_io.parse_topic(parsed.dead_letter_topic)
+    defaults = _radar_parse(["--input", "x", "--output", "y"], command)
     for p in params:
-        if p["name"] not in ("command", "input", "output", "link_columns"):
-            assert getattr(parsed, p["name"]) == getattr(defaults, p["name"]), p["name"]
+        dest = _action(command, p["name"]).dest
+        if p["name"] not in ("input", "output", *SAMPLES):
+            assert getattr(parsed, dest) == getattr(defaults, dest), p["name"]
+    assert parsed.link_columns == "card_fingerprint,asn"
 
 
 def test_flex_template_regexes_reject_bad_values():
     rx = {p["name"]: p["regexes"] for p in _metadata()["parameters"]}
     bad = {"command": "deploy", "output": "/local/dir", "csv": "yes",
-           "lexical_threshold": "1.5", "num_perm": "-3", "link_columns": "a b"}
+           "lexical_threshold": "1.5", "num_perm": "-3", "link_columns": "a b",
+           "input": "pubsub://projects/p/topics/t", "dead_letter_topic": "projects/p/topics/t",
+           "window_size_hours": "two"}
     for name, value in bad.items():
         assert not all(re.fullmatch(r, value) for r in rx[name]), (name, value)
+    assert not all(re.fullmatch(r, "pubsub://projects/p/subscriptions/s") for r in rx["output"])
 
 
 def test_main_translates_template_parameters_to_cli_flags():
@@ -234,7 +285,9 @@ def test_main_translates_template_parameters_to_cli_flags():
                     "--min-campaign-accounts=5", "--csv", "--pseudonym-key-file=/k",
                     "--temp_location=gs://b/tmp", "--runner=DataflowRunner",
                     "--sdk_container_image=img:1"]
-    assert main.cli_argv(["--command=stream", "--input=x"]) == ["stream", "--input=x"]
+    assert main.cli_argv(["--command=stream", "--input=x", "--window_size_hours=6",
+                          "--replay=false", "--kafka_group_id=g"]) == [
+        "stream", "--input=x", "--window-size-hours=6", "--kafka-group-id=g"]
     with pytest.raises(ValueError, match="--command"):
         main.cli_argv(["--command=deploy"])
     with pytest.raises(ValueError, match="true or false"):
@@ -324,9 +377,11 @@ def test_launch_script_builds_image_and_template(tmp_path):
 def test_launch_script_runs_jobs_whose_parameters_reach_the_cli(tmp_path, command):
     env, log = _fake_tools(tmp_path)
     env["SERVICE_ACCOUNT"] = "radar@proj.iam.gserviceaccount.com"
-    subprocess.run([str(DATAFLOW / "launch.sh"), command, "gs://bkt/in/*.parquet", "gs://bkt/out",
-                    "--min-campaign-accounts=5", "--link-columns", "a,b", "--csv",
-                    "--lexical_threshold=0.7"], env=env, check=True)
+    io = STREAM_IO if command == "stream" else BATCH_IO
+    extra = ["--window-size-hours=6"] if command == "stream" else ["--csv"]
+    subprocess.run([str(DATAFLOW / "launch.sh"), command, io["input"], io["output"],
+                    "--min-campaign-accounts=5", "--link-columns", "a,b",
+                    "--lexical_threshold=0.7", *extra], env=env, check=True)
     (call,) = _calls(log)
     assert call[:4] == ["gcloud", "dataflow", "flex-template", "run"]
     assert call[4].startswith(f"distill-radar-{command}-")
@@ -343,10 +398,14 @@ def test_launch_script_runs_jobs_whose_parameters_reach_the_cli(tmp_path, comman
     cli = _load_main().cli_argv(argv)
     assert cli[0] == command
     flags = [a for a in cli[1:] if not a.startswith("--sdk_container_image=")]
-    parsed = _radar_parse(flags)
-    assert (parsed.input, parsed.output) == ("gs://bkt/in/*.parquet", "gs://bkt/out")
-    assert (parsed.min_campaign_accounts, parsed.link_columns, parsed.csv) == (5, "a,b", True)
+    parsed = _radar_parse(flags, command)
+    assert (parsed.input, parsed.output) == (io["input"], io["output"])
+    assert (parsed.min_campaign_accounts, parsed.link_columns) == (5, "a,b")
     assert parsed.lexical_threshold == 0.7
+    if command == "stream":
+        assert parsed.window_size_s == 6
+    else:
+        assert parsed.csv
 
 
 def test_launch_script_refuses_without_settings(tmp_path):

@@ -5,6 +5,9 @@
 #   deploy/dataflow/launch.sh batch  INPUT OUTPUT [FLAGS]   # one batch job
 #   deploy/dataflow/launch.sh stream INPUT OUTPUT [FLAGS]   # one streaming job
 #
+# batch:  INPUT gs://BUCKET/logs/*.parquet (a file, folder or glob), OUTPUT gs://BUCKET/FOLDER
+# stream: INPUT pubsub://projects/P/subscriptions/S, OUTPUT pubsub://projects/P/topics/T (alerts)
+#
 # FLAGS are distill-radar flags (--min-campaign-accounts=5, --csv,
 # --link-columns=a,b, ...) or other Beam options; each becomes a template
 # parameter. Worker settings come from the environment:

@@ -21,8 +21,9 @@ import sys
 
 COMMANDS = ("batch", "stream")
 DEFAULT_COMMAND = "batch"
-# Modules whose PipelineOptions subclasses define distill-radar's flags.
-OPTION_MODULES = ("distill_radar.pipelines.options",)
+# Modules whose PipelineOptions subclasses define distill-radar's flags (batch;
+# stream, whose options also register the batch ones).
+OPTION_MODULES = ("distill_radar.pipelines.options", "distill_radar.pipelines.stream_options")
 
 
 def _subclasses(cls: type) -> list[type]:
