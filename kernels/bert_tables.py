@@ -59,37 +59,60 @@ class BertTables:
     tokens_per_byte: int
 
 
-def _probe(normalizer, cps: list[int] | None = None) -> list[str]:
-    """What ``normalizer`` makes of each code point (default all; surrogates as U+FFFD)."""
-    out = [""] * N_CODEPOINTS
-    todo = [c for c in (range(N_CODEPOINTS) if cps is None else cps)
-            if c != 0x7C and not 0xD800 <= c < 0xE000]
-    for lo in range(0, len(todo), _CHUNK):
-        chunk = todo[lo:lo + _CHUNK]
+def _probe(normalizer, cps) -> dict[int, str]:
+    """What ``normalizer`` makes of each code point of ``cps`` (no '|', no surrogates)."""
+    out = {}
+    cps = list(cps)
+    for lo in range(0, len(cps), _CHUNK):
+        chunk = cps[lo:lo + _CHUNK]
         parts = normalizer.normalize_str("|".join(map(chr, chunk))).split("|")
         if len(parts) != len(chunk):
             raise ValueError("normaliser output has an unexpected '|'")
-        for c, s in zip(chunk, parts):
-            out[c] = s
-    out[0x7C] = normalizer.normalize_str("|")
-    out[0xD800:0xE000] = [normalizer.normalize_str("\ufffd")] * 0x800
+        out.update(zip(chunk, parts))
     return out
+
+
+def _probe_all(normalizer) -> tuple[np.ndarray, dict[int, str]]:
+    """The fold of every code point: int64[0x110000] holding the one code point it
+    folds to or -1, and the folds of the others (surrogates fold as U+FFFD)."""
+    single = np.full(N_CODEPOINTS, -1, np.int64)
+    others = {}
+    for lo in range(0, N_CODEPOINTS, _CHUNK):
+        cps = np.array([c for c in range(lo, lo + _CHUNK)
+                        if c != 0x7C and not 0xD800 <= c < 0xE000], np.int64)
+        text = normalizer.normalize_str("|".join(map(chr, cps.tolist())))
+        codes = np.frombuffer(text.encode("utf-32-le"), np.uint32)
+        bounds = np.concatenate([[-1], np.flatnonzero(codes == 0x7C), [codes.size]])
+        if bounds.size != cps.size + 1:
+            raise ValueError("normaliser output has an unexpected '|'")
+        lens = np.diff(bounds) - 1
+        one = lens == 1
+        single[cps[one]] = codes[bounds[:-1][one] + 1]
+        if not one.all():
+            parts = text.split("|")
+            others.update((int(cps[i]), parts[i]) for i in np.flatnonzero(~one))
+    for c in [0x7C, *range(0xD800, 0xE000)]:
+        fold = normalizer.normalize_str("\ufffd" if c != 0x7C else "|")
+        single[c] = ord(fold) if len(fold) == 1 else -1
+        if len(fold) != 1:
+            others[c] = fold
+    return single, others
 
 
 def _pretoken_classes() -> np.ndarray:
     """WS / PUNCT per code point as ``BertPreTokenizer`` sees it, between two 'a's."""
     from tokenizers.pre_tokenizers import BertPreTokenizer
 
-    cls = np.full(N_CODEPOINTS, WS, np.uint8)  # whatever no piece covers was removed
+    cls = np.zeros(N_CODEPOINTS, np.uint8)
     pre = BertPreTokenizer()
     for lo in range(0, N_CODEPOINTS, _CHUNK):
         text = "a" + "a".join(map(chr, range(lo, lo + _CHUNK))) + "a"
-        for piece, (start, end) in pre.pre_tokenize_str(text.encode("utf-8", "replace").decode()):
-            if start % 2:  # a piece at a code point's position is a punctuation mark
+        covered = np.zeros(len(text), np.bool_)
+        for _, (start, end) in pre.pre_tokenize_str(text.encode("utf-8", "replace").decode()):
+            covered[start:end] = True
+            if start % 2:  # code points sit at odd positions: a piece of its own
                 cls[lo + (start - 1) // 2] = PUNCT
-            else:
-                # Code points sit at odd positions; merged pieces start at an 'a'.
-                cls[[lo + (start + i - 1) // 2 for i in range(1, len(piece), 2)]] = 0
+        cls[lo:lo + _CHUNK][~covered[1::2]] = WS  # removed: whitespace
     cls[0xD800:0xE000] = 0
     return cls
 
@@ -100,13 +123,11 @@ def _library_ccc(nfd) -> np.ndarray:
     Classes never change once assigned, so the library's class of a mark is
     Python's or, for a mark newer than its data, 0; one swap test tells which.
     """
+    python = np.fromiter(map(unicodedata.combining, map(chr, range(N_CODEPOINTS))), np.uint8,
+                         N_CODEPOINTS)
     ccc = np.zeros(N_CODEPOINTS, np.uint8)
-    for c in range(N_CODEPOINTS):
-        if 0xD800 <= c < 0xE000:
-            continue
-        p = unicodedata.combining(chr(c))
-        if not p:
-            continue
+    for c in np.flatnonzero(python).tolist():
+        p = int(python[c])
         # An acute (230) moves behind a lower class; an overlay (1) before a higher one.
         probe, swapped = (("a\u0301" + chr(c), "a" + chr(c) + "\u0301") if p < 230
                           else ("a" + chr(c) + "\u0334", "a\u0334" + chr(c)))
@@ -127,30 +148,30 @@ def _check_runs(c: int, fold: str, decomposed: str, ccc: np.ndarray) -> None:
         raise ValueError(f"U+{c:04X}: combining run not reproducible")
 
 
-def _fold_tables(folds: list[str], cls: np.ndarray, ccc: np.ndarray, decomposed: list[str] | None,
-                 cleaned: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def _fold_tables(single: np.ndarray, others: dict[int, str], cls: np.ndarray, ccc: np.ndarray,
+                 decomposed: dict[int, str] | None, cleaned: dict[int, str],
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """``fold_map`` / ``fold_off`` / ``fold_cps`` and ``tokens_per_byte`` from the
     probed folds; sets the CJK and NONSTARTER bits of ``cls`` in place.
 
-    A dropped code point is NONSTARTER (leaves the open run of marks alone)
-    when clean-up removed it before NFD (``cleaned[c] == ""``) or when it is a
-    mark of non-zero class that accent stripping removed.
+    A code point that folds to one character other than a mark came from a
+    starter and needs nothing else. A dropped one is NONSTARTER (leaves the
+    open run of marks alone) when clean-up removed it before NFD
+    (``cleaned[c] == ""``) or when it is a mark of non-zero class that accent
+    stripping removed.
     """
+    fold_map = np.where(single >= 0, single, DROP).astype(np.int32)
     marks = {chr(c) for c in np.flatnonzero(ccc)}
-    fold_map = [DROP] * N_CODEPOINTS
+    odd = [(c, chr(single[c])) for c in _folds_to_a_mark(single, ccc)]
     off, flat = [0], []
     per_byte = 1
-    for c, fold in enumerate(folds):
-        if len(fold) == 1 and fold not in marks and (
-                decomposed is None or len(decomposed[c]) == 1 and decomposed[c] not in marks):
-            fold_map[c] = ord(fold)  # the common case: one starter in, one out
-            continue
+    for c, fold in sorted([*others.items(), *odd]):
         if len(fold) > 2 and fold[0] == fold[-1] == " " and not cls[ord(fold[1])] & WS:
             cls[c] |= CJK
             fold = fold[1:-1]
         if not fold:
-            stripped_mark = decomposed is not None and all(ch in marks for ch in decomposed[c])
-            if not cleaned[c] or stripped_mark:
+            if not cleaned[c] or decomposed is not None and all(
+                    ch in marks for ch in decomposed[c]):
                 cls[c] |= NONSTARTER
         elif decomposed is not None:
             d = " " if cls[ord(fold[0])] & WS else decomposed[c]
@@ -158,7 +179,7 @@ def _fold_tables(folds: list[str], cls: np.ndarray, ccc: np.ndarray, decomposed:
                 if not all(ch in marks for ch in fold):
                     raise ValueError(f"U+{c:04X}: a mark folds to a class-0 character")
                 cls[c] |= NONSTARTER
-            else:
+            elif not (marks.isdisjoint(d) and marks.isdisjoint(fold)):
                 _check_runs(c, fold, d, ccc)
         if len(fold) == 1:
             fold_map[c] = ord(fold)
@@ -167,8 +188,13 @@ def _fold_tables(folds: list[str], cls: np.ndarray, ccc: np.ndarray, decomposed:
             fold_map[c] = -2 - (len(off) - 1)
             flat.extend(map(ord, fold))
             off.append(len(flat))
-    return (np.asarray(fold_map, np.int32), np.asarray(off, np.int32),
-            np.asarray(flat, np.int32), per_byte)
+        else:
+            fold_map[c] = DROP
+    return fold_map, np.asarray(off, np.int32), np.asarray(flat, np.int32), per_byte
+
+
+def _folds_to_a_mark(single: np.ndarray, ccc: np.ndarray) -> list[int]:
+    return np.flatnonzero((single >= 0) & (ccc[np.maximum(single, 0)] > 0)).tolist()
 
 
 def _utf8_len(c: int) -> int:
@@ -188,16 +214,24 @@ def _build(clean_text: bool, handle_chinese_chars: bool, strip_accents: bool | N
            lowercase: bool) -> BertTables:
     from tokenizers.normalizers import NFD, BertNormalizer
 
-    folds = _probe(BertNormalizer(clean_text=clean_text, handle_chinese_chars=handle_chinese_chars,
-                                  strip_accents=strip_accents, lowercase=lowercase))
+    single, others = _probe_all(BertNormalizer(
+        clean_text=clean_text, handle_chinese_chars=handle_chinese_chars,
+        strip_accents=strip_accents, lowercase=lowercase))
     cls = _pretoken_classes()
     nfd_used = lowercase if strip_accents is None else strip_accents
     ccc = _library_ccc(NFD()) if nfd_used else np.zeros(N_CODEPOINTS, np.uint8)
-    decomposed = _probe(NFD()) if nfd_used else None
+    plain = [c for c in others if c != 0x7C and not 0xD800 <= c < 0xE000]
     cleaned = _probe(BertNormalizer(clean_text=clean_text, handle_chinese_chars=False,
                                     strip_accents=False, lowercase=False),
-                     [c for c, fold in enumerate(folds) if not fold])
-    fold_map, fold_off, fold_cps, per_byte = _fold_tables(folds, cls, ccc, decomposed, cleaned)
+                     [c for c in plain if not others[c]])
+    cleaned.update({c: "" for c in range(0xD800, 0xE000)})  # they read as U+FFFD: dropped
+    decomposed = None
+    if nfd_used:
+        decomposed = _probe(NFD(), [c for c in [*plain, *_folds_to_a_mark(single, ccc)]
+                                    if cleaned.get(c, "x")])
+        decomposed[0x7C] = "|"
+    fold_map, fold_off, fold_cps, per_byte = _fold_tables(single, others, cls, ccc, decomposed,
+                                                          cleaned)
     marks = np.flatnonzero(ccc)
     if np.any(cls[marks] & (WS | PUNCT)):
         raise ValueError("a combining mark is whitespace or punctuation to the pre-tokeniser")
