@@ -184,6 +184,9 @@ def _fold_tables(single: np.ndarray, others: dict[int, str], cls: np.ndarray, cc
         if len(fold) == 1:
             fold_map[c] = ord(fold)
         elif fold:
+            ends = [bool(cls[ord(ch)] & (WS | PUNCT)) for ch in fold]
+            if any(ends) and not all(ends[ends.index(True):]):
+                raise ValueError(f"U+{c:04X}: its fold starts a word after ending one")
             per_byte = max(per_byte, -(-len(fold) // _utf8_len(c)))
             fold_map[c] = -2 - (len(off) - 1)
             flat.extend(map(ord, fold))

@@ -306,8 +306,8 @@ def _close_gaps(buf, slots, counts):
 
 
 def _ascii_kinds(t, first: np.ndarray) -> np.ndarray:
-    """Per ASCII byte: its fold if it is a plain word character, -1 for whitespace
-    that folds to itself class-wise, 0 for the general path."""
+    """Per ASCII byte, for ``_scan``'s fast paths: its fold if it folds to a plain
+    word character, -1 if it is whitespace, 0 for the general path."""
     kinds = np.zeros(128, np.int16)
     for b in range(128):
         v = int(t.fold_map[b])
@@ -367,7 +367,8 @@ def wordpiece_ids(texts, vocab: WordPieceVocab, max_tokens: int = 256,
     prefault(buf)
     nchunks = min(starts.size, 16 * numba.get_num_threads())
     tab, voc, spec = _kernel_args(vocab)
-    # A round ends after WORDS_PER_ROUND words plus those of one more code point.
+    # A round ends after WORDS_PER_ROUND words plus those of one more code point
+    # (bert_tables checks that a fold never starts a word after ending one).
     max_words = WORDS_PER_ROUND + 2 + int(np.diff(vocab.tables.fold_off).max(initial=1))
     counts = _encode_rows(data, starts, ends, tab, voc, spec, slots, caps, buf, nchunks,
                           max_words)

@@ -192,3 +192,18 @@ def test_validation(vocab):
     added = [{**config["added_tokens"][0], "normalized": True}]
     with pytest.raises(ValueError, match="raw-text"):
         WordPieceVocab.from_tokenizer_json({**config, "added_tokens": added})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flags", [{"lowercase": False}, {"strip_accents": False},
+                                   {"clean_text": False, "handle_chinese_chars": False}])
+def test_other_normaliser_flags(tok, flags):
+    # Cased and accent-keeping BERT variants: the same vocabulary, other tables.
+    config = json.loads(TOKENIZER_JSON.read_text())
+    config["normalizer"].update(flags)
+    vocab = WordPieceVocab.from_tokenizer_json(config)
+    ref = Tokenizer.from_str(json.dumps(config))
+    ref.no_truncation()
+    ref.no_padding()
+    texts = HARD + ["Hello World Élève ÉLÈVE İstanbul"]
+    assert _rows(*wordpiece_ids(texts, vocab)) == _ref(ref, texts)
