@@ -15,8 +15,8 @@ HOUR = 3600
 @dataclass(frozen=True)
 class StreamConfig:
     #: Sliding windows over which per-cluster statistics and campaigns are judged.
-    window_size_s: int = 48 * HOUR
-    window_period_s: int = 6 * HOUR
+    window_size_s: int = 96 * HOUR
+    window_period_s: int = 12 * HOUR
     #: Data later than the watermark by at most this much is still counted;
     #: later data is dropped and counted as ``late_dropped`` (dead letter).
     allowed_lateness_s: int = 1 * HOUR

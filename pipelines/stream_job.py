@@ -23,7 +23,7 @@ from distill_radar.pipelines.options import DistillRadarOptions
 from distill_radar.pipelines.privacy import pseudonym_key
 from distill_radar.pipelines.stream_alerts import ALERTS
 from distill_radar.pipelines.stream_options import StreamOptions, configs
-from distill_radar.pipelines.streaming import NAMESPACE, STATE_STATS, DetectCampaignsStream
+from distill_radar.pipelines.streaming import COUNTS, STATE_STATS, DetectCampaignsStream
 
 LOG = logging.getLogger(__name__)
 REPLAY_RUNNER = "DirectRunner"  # streaming mode: the in-process BundleBasedDirectRunner
@@ -109,7 +109,7 @@ def _replay(options, opts, run_cfg, stream_cfg, key, test_pipeline) -> dict:
     dead = dead.sort_by([("source", "ascending"), ("row", "ascending")])
     for name, t in (("alerts", alerts), ("dead_letter", dead), ("state_stats", stats)):
         export.write_table(staging, name, t, csv=False)
-    summary = _summary(table, dead, alerts, stats, per_file, result, run_cfg, stream_cfg,
+    summary = _summary(table, dead, alerts, stats, per_file, run_cfg, stream_cfg,
                        time.perf_counter() - started)
     export.write_json(staging, "summary.json", summary)
     export.publish(staging, output)
@@ -118,11 +118,11 @@ def _replay(options, opts, run_cfg, stream_cfg, key, test_pipeline) -> dict:
     return summary
 
 
-def _summary(table, dead, alerts, stats, per_file, result, run_cfg, stream_cfg, elapsed) -> dict:
-    counters = _counters(result)
+def _summary(table, dead, alerts, stats, per_file, run_cfg, stream_cfg, elapsed) -> dict:
+    counters = {k: stats[k][-1].as_py() for k in COUNTS} if stats.num_rows else {}
     named = pl.from_arrow(alerts.select(["account_ids"])).explode("account_ids").drop_nulls()
     peak = {c: int(pa.compute.max(stats[c]).as_py() or 0) if stats.num_rows else 0
-            for c in STATE_STATS.names[1:]}
+            for c in STATE_STATS.names[1:] if c not in COUNTS}
     read = sum(v["read"] for v in per_file.values())
     return {
         "counts": {"read": read, "processed": table.num_rows,
@@ -135,16 +135,3 @@ def _summary(table, dead, alerts, stats, per_file, result, run_cfg, stream_cfg, 
         "parameters": {"run": run_cfg.as_dict(), "stream": stream_cfg.as_dict()},
         "seconds": round(elapsed, 3),
     }
-
-
-def _counters(result) -> dict:
-    try:
-        counters = result.metrics().query()["counters"]
-    except Exception:  # noqa: BLE001 - a runner without metrics still gets a summary
-        return {}
-    out = {}
-    for c in counters:
-        if c.key.metric.namespace == NAMESPACE:
-            value = c.committed if c.committed is not None else c.attempted
-            out[c.key.metric.name] = out.get(c.key.metric.name, 0) + int(value)
-    return out

@@ -57,7 +57,8 @@ class StreamOptions(PipelineOptions):
         for flag, field, scale, text in STREAM_FLAGS:
             default = getattr(_S, field)
             shown = default / scale if scale else default
-            parser.add_argument(flag, dest=field, type=float, default=shown,
+            unit = flag.rsplit("-", 1)[-1].upper() if scale else None
+            parser.add_argument(flag, dest=field, type=float, default=shown, metavar=unit,
                                 help=f"{text} (default: {shown:g})")
 
 

@@ -410,6 +410,8 @@ class DetectorState:
     def expire(self, now: int) -> None:
         """Evict everything not seen within the state TTL before ``now`` (ms)."""
         before = now - self.stream.state_ttl_s * 1000
+        # pending_ttl <= state_ttl: a prompt this old has been given up already
+        self._drop_pending(self.pending.first < before, self.pending.rows["node"].to_numpy())
         self.shingles.expire(before)
         self.nodes.expire(before)
         self.index.expire(before)

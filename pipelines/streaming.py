@@ -12,11 +12,13 @@ and returns ``{'alerts', 'dead_letter', 'state_stats'}``::
 
 Event time: the tracker buffers slices in a bag and folds them in, in event-time
 order, when the watermark passes them (flush timer), so the result does not
-depend on arrival order. Late data: a slice at most ``allowed_lateness`` behind
-the tracker's clock (the latest flushed event time) is still folded in and its
-members reach the windows, which keep the same allowed lateness and fire a late
-pane; a slice later than that is dropped, counted (``late_dropped_rows``) and
-dead-lettered. State: everything the tracker and the alert stage hold is
+depend on arrival order. Late data: the tracker's clock is the latest event
+time it has received (a DoFn cannot read the watermark; the latest event time
+is the usual bounded-out-of-orderness stand-in). A slice at most
+``allowed_lateness`` behind it is still folded in (``late_accepted_rows``) and
+its members reach the windows, which keep the same allowed lateness and fire a
+late pane; a slice later than that is dropped, counted (``late_dropped_rows``)
+and dead-lettered. State: everything the tracker and the alert stage hold is
 evicted once unseen for the TTL, at each flush and by an event-time expiry
 timer when the stream goes quiet.
 
@@ -53,7 +55,9 @@ PARALLEL_ROWS = 50_000
 STATE_STATS = pa.schema([("ts", schemas.TS)] + [
     (name, pa.int64()) for name in (
         "shingles", "nodes", "pending", "representatives", "clusters",
-        "bytes_shingles", "bytes_nodes", "bytes_pending", "bytes_index")])
+        "bytes_shingles", "bytes_nodes", "bytes_pending", "bytes_index",
+        "rows_in", "late_accepted_rows", "late_dropped_rows", "clustered_rows")])
+COUNTS = ("rows_in", "late_accepted_rows", "late_dropped_rows", "clustered_rows")
 
 
 def small_batch_threads(rows: int) -> None:
@@ -98,13 +102,18 @@ class _Inbox:
 # singletons rather than calls in argument defaults).
 INBOX = userstate.BagStateSpec("inbox", PickleCoder())  # (event ms, payload)
 DETECTOR = userstate.ReadModifyWriteStateSpec("detector", PickleCoder())
-CLOCK = userstate.ReadModifyWriteStateSpec("clock", PickleCoder())  # (clock ms, next flush ms)
+# latest event ms seen (lateness is measured against it), next flush ms, row counts
+CLOCK = userstate.ReadModifyWriteStateSpec("clock", PickleCoder())
 BOOK = userstate.ReadModifyWriteStateSpec("book", PickleCoder())
 FLUSH = userstate.TimerSpec("flush", userstate.TimeDomain.WATERMARK)
 EXPIRE = userstate.TimerSpec("expire", userstate.TimeDomain.WATERMARK)
 _INBOX, _DETECTOR = beam.DoFn.StateParam(INBOX), beam.DoFn.StateParam(DETECTOR)
 _CLOCK, _BOOK = beam.DoFn.StateParam(CLOCK), beam.DoFn.StateParam(BOOK)
 _FLUSH, _EXPIRE = beam.DoFn.TimerParam(FLUSH), beam.DoFn.TimerParam(EXPIRE)
+# A timer spec binds one callback: the alert stage has its own.
+ALERT_FLUSH = userstate.TimerSpec("alert_flush", userstate.TimeDomain.WATERMARK)
+ALERT_EXPIRE = userstate.TimerSpec("alert_expire", userstate.TimeDomain.WATERMARK)
+_ALERT_FLUSH, _ALERT_EXPIRE = beam.DoFn.TimerParam(ALERT_FLUSH), beam.DoFn.TimerParam(ALERT_EXPIRE)
 _TS = beam.DoFn.TimestampParam
 
 
@@ -124,21 +133,25 @@ class TrackClustersFn(beam.DoFn):
     def process(self, element, ts=_TS, inbox=_INBOX, clock=_CLOCK, flush=_FLUSH):
         _, table = element
         t = _ms(ts)
-        now, pending_flush = clock.read() or (None, None)
-        self.rows_in.inc(table.num_rows)
-        if now is not None and t < now - self.stream.allowed_lateness_s * 1000:
-            self.late_dropped.inc(table.num_rows)
+        c = clock.read() or new_clock()
+        n = table.num_rows
+        self.rows_in.inc(n)
+        c["rows_in"] += n
+        if c["seen"] is not None and t < c["seen"] - self.stream.allowed_lateness_s * 1000:
+            self.late_dropped.inc(n)
+            c["late_dropped_rows"] += n
+            clock.write(c)
             yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, late_dead_letters(
-                table, t, now, self.stream.allowed_lateness_s))
+                table, t, c["seen"], self.stream.allowed_lateness_s))
             return
-        if now is not None and t < now:
-            self.late_accepted.inc(table.num_rows)
+        if c["seen"] is not None and t < c["seen"]:
+            self.late_accepted.inc(n)
+            c["late_accepted_rows"] += n
         inbox.add((t, table))
-        target = t if now is None else max(t, now)
-        if pending_flush is not None:
-            target = min(target, pending_flush)
-        flush.set(_at(target))
-        clock.write((now, target))
+        c["next"] = t if c["next"] is None else min(t, c["next"])
+        c["seen"] = t if c["seen"] is None else max(c["seen"], t)
+        flush.set(_at(c["next"]))
+        clock.write(c)
 
     @userstate.on_timer(FLUSH)
     def on_flush(self, fire=_TS, inbox=_INBOX, detector=_DETECTOR, clock=_CLOCK, flush=_FLUSH,
@@ -149,35 +162,41 @@ class TrackClustersFn(beam.DoFn):
         for item in rest:
             inbox.add(item)
         state = detector.read() or DetectorState(self.run, self.stream)
+        c = clock.read() or new_clock()
         for t, tables in _by_time(due):
             batch = pa.concat_tables(tables)
             small_batch_threads(batch.num_rows)
             result = state.step(batch, t)
             self.clustered.inc(result.members.num_rows)
+            c["clustered_rows"] += result.members.num_rows
             yield window.TimestampedValue(result.members, t / 1000)
             yield beam.pvalue.TaggedOutput(SAMPLES_TAG,
                                            window.TimestampedValue(result.samples, t / 1000))
         state.expire(f)
         yield beam.pvalue.TaggedOutput(STATS_TAG, window.TimestampedValue(
-            state_stats(state, f), f / 1000))
+            state_stats(state, c, f), f / 1000))
         detector.write(state)
-        now, _ = clock.read() or (None, None)
-        nxt = rest[0][0] if rest else None
-        if nxt is not None:
-            flush.set(_at(nxt))
-        clock.write((f if now is None else max(now, f), nxt))
+        c["next"] = rest[0][0] if rest else None
+        if c["next"] is not None:
+            flush.set(_at(c["next"]))
+        clock.write(c)
         # A stream that goes quiet still frees its state once the TTL has passed.
         expire.set(_at(f + self.stream.state_ttl_s * 1000 + 1))
 
     @userstate.on_timer(EXPIRE)
-    def on_expire(self, fire=_TS, detector=_DETECTOR):
+    def on_expire(self, fire=_TS, detector=_DETECTOR, clock=_CLOCK):
         state = detector.read()
         if state is None:
             return
         state.expire(_ms(fire))
         detector.write(state)
         yield beam.pvalue.TaggedOutput(STATS_TAG, window.TimestampedValue(
-            state_stats(state, _ms(fire)), _ms(fire) / 1000))
+            state_stats(state, clock.read() or new_clock(), _ms(fire)), _ms(fire) / 1000))
+
+
+def new_clock() -> dict:
+    """The tracker's small bookkeeping state: clock, next flush, running row counts."""
+    return {"seen": None, "next": None, **dict.fromkeys(COUNTS, 0)}
 
 
 def _by_time(items: list):
@@ -193,10 +212,15 @@ def _by_time(items: list):
         yield at, group
 
 
-def state_stats(state: DetectorState, now: int) -> pa.Table:
-    """Entries and numpy/Arrow bytes the tracker holds (its state), at event time ``now``."""
+def state_stats(state: DetectorState, clock: dict, now: int) -> pa.Table:
+    """Entries and numpy/Arrow bytes the tracker holds, and its running row counts.
+
+    (The counts are also Beam counters; they are kept in state too because the
+    in-process streaming runner does not report every bundle's counters.)
+    """
     row = {"ts": [now], **{k: [v] for k, v in state.entries().items()},
-           **{f"bytes_{k}": [v] for k, v in state.nbytes().items()}}
+           **{f"bytes_{k}": [v] for k, v in state.nbytes().items()},
+           **{k: [clock[k]] for k in COUNTS}}
     return pa.table(row).cast(STATE_STATS)
 
 
@@ -246,13 +270,13 @@ class RaiseAlertsFn(beam.DoFn):
     def setup(self):
         self.alerts = beam.metrics.Metrics.counter(NAMESPACE, "alerts")
 
-    def process(self, element, ts=_TS, inbox=_INBOX, flush=_FLUSH):
+    def process(self, element, ts=_TS, inbox=_INBOX, flush=_ALERT_FLUSH):
         end, pane, campaigns = element[1]
         inbox.add((end, pane, campaigns))
         flush.set(ts)
 
-    @userstate.on_timer(FLUSH)
-    def on_flush(self, fire=_TS, inbox=_INBOX, book_state=_BOOK, expire=_EXPIRE):
+    @userstate.on_timer(ALERT_FLUSH)
+    def on_flush(self, fire=_TS, inbox=_INBOX, book_state=_BOOK, expire=_ALERT_EXPIRE):
         f = _ms(fire)
         items = sorted(inbox.read(), key=lambda it: (it[0], it[1]))
         inbox.clear()
@@ -267,7 +291,7 @@ class RaiseAlertsFn(beam.DoFn):
         retention = (self.stream.window_size_s + self.stream.state_ttl_s) * 1000
         expire.set(_at(f + retention + 1))
 
-    @userstate.on_timer(EXPIRE)
+    @userstate.on_timer(ALERT_EXPIRE)
     def on_expire(self, fire=_TS, book_state=_BOOK):
         book = book_state.read()
         if book is not None:
