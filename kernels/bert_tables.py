@@ -16,8 +16,10 @@ keeps the classes that the library knows, and only for marks that survive.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import unicodedata
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +59,45 @@ class BertTables:
     cls: np.ndarray
     ccc: np.ndarray
     tokens_per_byte: int
+
+    def __reduce__(self):
+        # Most code points fold to themselves: as a delta the map compresses ~100x.
+        self_map = self.fold_map >= 0
+        delta = np.where(self_map, self.fold_map - np.arange(N_CODEPOINTS, dtype=np.int32),
+                         self.fold_map)
+        return _unpack_tables, (pack_fields(dataclasses.replace(self, fold_map=delta)),
+                                zlib.compress(np.packbits(self_map).tobytes(), 1))
+
+
+def pack_fields(obj) -> dict:
+    """A dataclass's fields with every array zlib-compressed, for a small pickle
+    (a vocabulary is shipped to every Beam worker)."""
+    out = {}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if isinstance(v, np.ndarray):
+            v = ("ndarray", zlib.compress(v.tobytes(), 1), v.dtype.str, v.shape)
+        out[f.name] = v
+    return out
+
+
+def unpack_fields(fields: dict) -> dict:
+    """Inverse of :func:`pack_fields` (writeable arrays, as the kernels were compiled for)."""
+    out = {}
+    for k, v in fields.items():
+        if isinstance(v, tuple) and len(v) == 4 and v[0] == "ndarray":
+            v = np.frombuffer(zlib.decompress(v[1]), np.dtype(v[2])).reshape(v[3]).copy()
+        out[k] = v
+    return out
+
+
+def _unpack_tables(fields: dict, self_map: bytes) -> BertTables:
+    kw = unpack_fields(fields)
+    mask = np.unpackbits(np.frombuffer(zlib.decompress(self_map), np.uint8))[:N_CODEPOINTS]
+    kw["fold_map"] = np.where(mask.astype(bool), kw["fold_map"]
+                              + np.arange(N_CODEPOINTS, dtype=np.int32), kw["fold_map"])
+    kw["fold_map"] = kw["fold_map"].astype(np.int32)
+    return BertTables(**kw)
 
 
 def _probe(normalizer, cps) -> dict[int, str]:

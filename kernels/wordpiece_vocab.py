@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .bert_tables import BertTables, bert_tables
+from .bert_tables import BertTables, bert_tables, pack_fields, unpack_fields
 from .config import FNV_OFFSET, FNV_PRIME
 from .hashing import mix64
 
@@ -49,6 +49,9 @@ class WordPieceVocab:
     max_input_chars_per_word: int
     max_key_bytes: int
     tables: BertTables
+
+    def __reduce__(self):
+        return _unpack_vocab, (pack_fields(self),)
 
     @classmethod
     def from_tokens(cls, tokens: Sequence[str], unk_id: int, max_input_chars_per_word: int = 100,
@@ -119,6 +122,10 @@ class WordPieceVocab:
         return cls.from_tokens(tokens, vocab[model["unk_token"]],
                                model.get("max_input_chars_per_word", 100),
                                model.get("continuing_subword_prefix", "##"), special, tables)
+
+
+def _unpack_vocab(fields: dict) -> WordPieceVocab:
+    return WordPieceVocab(**unpack_fields(fields))
 
 
 def _csr(items: list[bytes]) -> tuple[np.ndarray, np.ndarray]:

@@ -151,8 +151,12 @@ def test_degenerate_inputs(vocab, empty):
     assert ids.size == 0 and offsets.tolist() == [0] * (len(empty) + 1)
 
 
-def test_vocab_pickles(vocab):
-    again = pickle.loads(pickle.dumps(vocab))
+def test_vocab_pickles_small(vocab):
+    blob = pickle.dumps(vocab)
+    assert len(blob) < 2 * 2**20  # ~10 MiB of tables and hash table, compressed
+    again = pickle.loads(blob)
+    assert again.tables.fold_map.flags.writeable
+    assert np.array_equal(again.tables.fold_map, vocab.tables.fold_map)
     assert _rows(*wordpiece_ids(HARD, again)) == _rows(*wordpiece_ids(HARD, vocab))
 
 
