@@ -5,8 +5,8 @@ and normalisation crates predate Python 3.11's Unicode 14: e.g. U+1734 is Mn
 to it, U+0898 has combining class 0, U+000B is a control it drops). Tables
 built from :mod:`unicodedata` disagree with it on ~830k code points, so these
 are read from the library's own ``BertNormalizer``, ``NFD`` and
-``BertPreTokenizer`` objects, built in memory (no file is read): each code
-point is normalised once, with ``|`` between them, in one call.
+``BertPreTokenizer`` objects, built in memory (no file is read): every code
+point is normalised once, with ``|`` between them, 65,536 to a call.
 
 The normaliser is per character except for NFD's canonical reordering of
 combining marks, so a code point's *fold* (clean-up, CJK padding, NFD, drop
@@ -268,7 +268,8 @@ def _build(clean_text: bool, handle_chinese_chars: bool, strip_accents: bool | N
     cleaned = _probe(BertNormalizer(clean_text=clean_text, handle_chinese_chars=False,
                                     strip_accents=False, lowercase=False),
                      [c for c in plain if not others[c]])
-    cleaned.update({c: "" for c in range(0xD800, 0xE000)})  # they read as U+FFFD: dropped
+    # Surrogates read as U+FFFD: with clean-up they are dropped before NFD.
+    cleaned.update({c: "" for c in range(0xD800, 0xE000)})
     decomposed = None
     if nfd_used:
         decomposed = _probe(NFD(), [c for c in [*plain, *_folds_to_a_mark(single, ccc)]
