@@ -284,7 +284,7 @@ def _gather(parts: list[NodeSignatures], num_perm: int):
                                  (0, num_perm), np.uint32)
     dim = max((p.emb.shape[1] for p in parts), default=0)
     emb_rows, emb = _ranked_rows(rank, base, [(p.emb_rows, p.emb) for p in parts], (0, dim),
-                                 np.float32)
+                                 np.float16)
     return nodes[order], counts[order], sig_rows, sig, emb_rows, emb
 
 
