@@ -98,6 +98,12 @@ def test_long_prompt_is_cut_at_max_tokens(tok, vocab):
     assert ids.tolist() == _ref(tok, [text])[0]
 
 
+def test_huge_prompts_untruncated(tok, vocab):
+    texts = ["x" * 100_000, "a" + "\u0301\U0001D165\U0001D16D" * 20_000,
+             "hello world, unbelievable! " * 4_000, "中文" * 20_000]
+    assert _rows(*wordpiece_ids(texts, vocab, max_tokens=10**6)) == _ref(tok, texts, 10**6)
+
+
 _MARKS = "\u0301\u0323\u0334\u0308\u05b0\u0670\U0001D165\U0001D16D\U0001D16E\u0898\u07fd\u0f71"
 _PIECES = st.sampled_from(["[CLS]", "[MASK]", "[UNK]", "un", "##", "able", "İ", "ß", "中", "한",
                            "😀", "\x00", "\ufffd", "\x0b", " ", "\t", ",", "a" * 99])
