@@ -16,18 +16,19 @@ import apache_beam as beam
 import orjson
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from distill_radar.pipelines import export
+from distill_radar.pipelines.cluster_stages import LinkNodes
 from distill_radar.pipelines.clusters import (
     AccountNodesFn,
     AssignClustersFn,
-    LinkNodesFn,
     SampleTextsFn,
 )
+from distill_radar.pipelines.components import MAX_ROUNDS
 from distill_radar.pipelines.config import RunConfig
 from distill_radar.pipelines.embedder import load_embedder
 from distill_radar.pipelines.options import DistillRadarOptions, run_config
 from distill_radar.pipelines.privacy import pseudonym_key
 from distill_radar.pipelines.read import ReadExchanges, detect_embedding_dim, discover_inputs
-from distill_radar.pipelines.runners import resolve_runner
+from distill_radar.pipelines.runners import choose_components, resolve_runner
 from distill_radar.pipelines.signatures import (
     TEXTS_TAG,
     DedupTextsFn,
@@ -46,11 +47,14 @@ DEFAULT_RUNNER = "FnApiRunner"  # in-process; DirectRunner would try to fetch Pr
 class FindCampaigns(beam.PTransform):
     """Validated exchange batches -> tables staged in ``staging`` (one composite per concept)."""
 
-    def __init__(self, config: RunConfig, staging: str, csv: bool = False):
+    def __init__(self, config: RunConfig, staging: str, csv: bool = False,
+                 components: str = "local", max_rounds: int = MAX_ROUNDS):
         super().__init__()
         self.config = config
         self.staging = staging
         self.csv = csv
+        self.components = components  # "local" or "beam": same NodeClusters
+        self.max_rounds = max_rounds
 
     def expand(self, read):
         cfg = self.config
@@ -69,8 +73,7 @@ class FindCampaigns(beam.PTransform):
             | "TemplateMinHash" >> beam.ParDo(TemplateSignatureFn(cfg),
                                               vocabulary=beam.pvalue.AsSingleton(vocabulary))
             | "GatherSignatures" >> beam.combiners.ToList()
-            | "LinkNodes" >> beam.ParDo(LinkNodesFn(cfg),
-                                        account_pairs=beam.pvalue.AsList(account_pairs)))
+            | "LinkNodes" >> LinkNodes(cfg, self.components, account_pairs, self.max_rounds))
         clusters = beam.pvalue.AsSingleton(node_clusters)
         members = hashed.keys | "AssignClusters" >> beam.ParDo(AssignClustersFn(), clusters)
         samples = nodes | "SampleTexts" >> beam.ParDo(
@@ -110,11 +113,14 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     export.discard_stale_staging(output)
     staging = export.new_staging(output)
     started = time.perf_counter()
-    LOG.info("distill-radar batch: %d input file(s), config %s", len(files), config)
+    components = choose_components(options.view_as(StandardOptions).runner, opts.components)
+    LOG.info("distill-radar batch: %d input file(s), config %s, %s components", len(files),
+             config, components)
     pipeline = test_pipeline or beam.Pipeline(options=options)
     read = pipeline | "ReadLogs" >> ReadExchanges(files, config.batch_rows, config.link_columns, key,
                                                   embedding_dim)
-    _ = read | "FindCampaigns" >> FindCampaigns(config, staging, opts.csv)
+    _ = read | "FindCampaigns" >> FindCampaigns(config, staging, opts.csv, components,
+                                                opts.components_max_rounds)
     result = pipeline.run()
     result.wait_until_finish()
     elapsed = time.perf_counter() - started

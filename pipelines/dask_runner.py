@@ -33,14 +33,17 @@ from apache_beam import pvalue
 from apache_beam.pipeline import PipelineVisitor
 from apache_beam.runners.common import DoFnContext, DoFnInvoker, DoFnSignature, _OutputHandler
 from apache_beam.runners.dask import dask_runner
-from apache_beam.runners.dask.overrides import dask_overrides
+from apache_beam.runners.dask.overrides import _GroupByKeyOnly, dask_overrides
 from apache_beam.runners.dask.transform_evaluator import (
     TRANSLATIONS,
     OneReceiver,
+    defenestrate,
     get_windowed_value,
 )
 from apache_beam.transforms.sideinputs import SideInputMap
 from apache_beam.utils.windowed_value import WindowedValue
+
+GROUP_PARTITIONS = 8  # partitions of a grouped bag unless --dask_npartitions says otherwise
 
 
 class DaskRunner(dask_runner.DaskRunner):
@@ -98,6 +101,11 @@ class BagVisitor(PipelineVisitor):
         if type(node.transform) is beam.ParDo:
             self._par_do(node, bags[0])
             return
+        if type(node.transform) is _GroupByKeyOnly:
+            out = self._group_by_key(bags[0])
+            for pcoll in node.outputs.values():
+                self.bags[pcoll] = out
+            return
         op_class = TRANSLATIONS.get(type(node.transform))
         if op_class is None:  # Beam's NoOp: reshuffles, GroupAlsoByWindow (global window)
             out = bags[0] if bags else None
@@ -107,6 +115,13 @@ class BagVisitor(PipelineVisitor):
                            (bags[0] if bags else None))
         for pcoll in node.outputs.values():
             self.bags[pcoll] = out
+
+    def _group_by_key(self, bag):
+        # Beam's translation keeps the input's partition count, and a Flatten
+        # adds its inputs' counts: in an unrolled loop the partitions (and the
+        # graph) multiply round after round. Grouped output gets a fixed count.
+        parts = self.bag_kwargs.get("npartitions") or min(bag.npartitions, GROUP_PARTITIONS)
+        return bag.groupby(_key, npartitions=parts).map(_grouped_values)
 
     def _par_do(self, node, bag) -> None:
         transform = node.transform
@@ -172,6 +187,16 @@ def _run_bundle(items, spec: _BundleSpec, *side_values) -> list:
     invoker.invoke_teardown()
     return [(None, v.value) if isinstance(v, WindowedValue) else (v.tag, v.value.value)
             for v in receivers.values]
+
+
+def _key(item):
+    return item[0]
+
+
+def _grouped_values(group):
+    """(key, [(key, WindowedValue)]) -> (key, [value]): what ReifyWindows left, unwrapped."""
+    key, items = group
+    return key, [defenestrate(item[1]) for item in items]
 
 
 def _concat(parts) -> list:

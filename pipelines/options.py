@@ -7,7 +7,9 @@ Unknown flags are left to Beam (``--runner``, ``--project``, ``--region``,
 from __future__ import annotations
 
 from apache_beam.options.pipeline_options import PipelineOptions
+from distill_radar.pipelines.components import MAX_ROUNDS
 from distill_radar.pipelines.config import RunConfig
+from distill_radar.pipelines.runners import COMPONENTS_CHOICES
 
 _D = RunConfig()
 
@@ -69,6 +71,14 @@ class DistillRadarOptions(PipelineOptions):
         parser.add_argument("--pseudonym-key-file", default=None,
                             help="file holding the pseudonymisation key")
         parser.add_argument("--no-report", action="store_true", help="skip report.html")
+        parser.add_argument("--components", choices=COMPONENTS_CHOICES, default=None,
+                            help="connected components: 'local' (union-find on one worker) or "
+                                 "'beam' (large-star/small-star stages spread over workers); "
+                                 "default: local on in-process runners, beam on the others")
+        parser.add_argument("--components-max-rounds", type=int, default=MAX_ROUNDS,
+                            help="large-star/small-star rounds before 'beam' components give up "
+                                 f"with an error (default: {MAX_ROUNDS}; a path of n prompts "
+                                 "needs about log2(n) + 1)")
         parser.add_argument("--no-semantic", action="store_true",
                             help="cluster by wording only (MinHash); skip the embedding path "
                                  "and its model package")

@@ -4,8 +4,11 @@ Beam 2.77 does not know the short name ``DaskRunner``, and its own Dask
 runner returns wrong tables on this pipeline (see ``pipelines/dask_runner.py``);
 both names resolve to the fixed subclass here. In-process runners link
 clusters with the local union-find on the one worker that holds the
-signatures; every other runner (Dask, Dataflow, Flink, Spark, Portable) with
-the Beam-native connected components, whose work spreads over workers.
+signatures; Dataflow, Flink, Spark and Portable with the Beam-native
+connected components (``cluster_stages.py``), whose work spreads over
+workers. Dask defaults to local too: the unrolled rounds make a graph of tens
+of thousands of Dask tasks that did not finish a 3,000-exchange log in 15
+minutes on a 2-core machine (``--components beam`` still selects them).
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ _ALIASES = {
     "daskrunner": DASK_RUNNER,
     "apache_beam.runners.dask.dask_runner.daskrunner": DASK_RUNNER,
 }
-_IN_PROCESS = {"fnapirunner", "directrunner", "bundlebaseddirectrunner", "switchingdirectrunner",
-               "interactiverunner", "prismrunner"}
+_LOCAL_DEFAULT = {"fnapirunner", "directrunner", "bundlebaseddirectrunner",
+                  "switchingdirectrunner", "interactiverunner", "prismrunner", "daskrunner"}
 COMPONENTS_CHOICES = ("local", "beam")
 
 
@@ -26,11 +29,11 @@ def resolve_runner(name: str) -> str:
 
 
 def default_components(runner) -> str:
-    """``local`` for in-process runners, ``beam`` for distributed ones."""
+    """``local`` for in-process runners and Dask, ``beam`` for the other distributed ones."""
     if not isinstance(runner, str):
         runner = type(runner).__name__
     short = runner.rsplit(".", 1)[-1].lower()
-    return "local" if short in _IN_PROCESS else "beam"
+    return "local" if short in _LOCAL_DEFAULT else "beam"
 
 
 def choose_components(runner, flag: str | None) -> str:

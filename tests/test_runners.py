@@ -29,7 +29,7 @@ def test_default_runner_is_in_process():
 @pytest.mark.parametrize("runner,expected", [
     ("FnApiRunner", "local"), ("DirectRunner", "local"),
     ("apache_beam.runners.portability.fn_api_runner.FnApiRunner", "local"),
-    (runners.DASK_RUNNER, "beam"), ("DataflowRunner", "beam"), ("FlinkRunner", "beam"),
+    (runners.DASK_RUNNER, "local"), ("DataflowRunner", "beam"), ("FlinkRunner", "beam"),
     ("PortableRunner", "beam"),
 ])
 def test_components_default_by_runner(runner, expected):
@@ -55,9 +55,12 @@ def generated(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name,runner_args", [
-    ("portable", PORTABLE),
+    # Beam-native components (the portable runner's default) on the Runner API path.
+    ("portable", [*PORTABLE, "--components-max-rounds", "12"]),
     # A real multi-process engine: a local Dask cluster started by the runner.
     ("dask", ["--runner=DaskRunner"]),
+    # Beam-native components in process: the same NodeClusters as union-find.
+    ("fn-beam", ["--components", "beam", "--components-max-rounds", "12"]),
 ])
 def test_runners_give_identical_tables(generated, name, runner_args):
     root, args = generated
