@@ -1,4 +1,4 @@
-"""The ``distill-radar`` command: generate, batch, show, demo.
+"""The ``distill-radar`` command: generate, batch, stream, show, demo.
 
 Each subcommand is a thin wrapper: argument parsing here, work in its module.
 ``batch`` hands every flag it does not know to Beam untouched.
@@ -14,6 +14,8 @@ import sys
 USAGE = """distill-radar generate --out DIR [--exchanges N] [--accounts N] [--campaigns N] [--seed S]
 distill-radar batch  --input PATH_OR_GLOB --output DIR [--csv] [--pseudonymize-accounts]
                      [--link-columns a,b] [tuning flags] [any Beam option]
+distill-radar stream --input DIR_OR_SOURCE --output DIR_OR_TOPIC [--replay] [window flags]
+                     [tuning flags] [any Beam option]
 distill-radar show   DIR [--top N]
 distill-radar demo   [--output DIR] [--exchanges N]"""
 
@@ -79,6 +81,38 @@ def _batch_help() -> None:
     parser.print_help()
 
 
+def cmd_stream(argv: list[str]) -> int:
+    from distill_radar.pipelines import stream_job
+
+    if any(a in ("-h", "--help") for a in argv):
+        _stream_help()
+        return 0
+    summary = stream_job.run(argv)
+    if "counts" in summary:
+        c = summary["counts"]
+        print(f"{c['read']} exchanges replayed: {c['dead_lettered']} dead-lettered; "
+              f"{c['alerts']} alerts, {c['campaigns']} campaigns, {c['alerted_accounts']} "
+              f"accounts named")
+    return 0
+
+
+def _stream_help() -> None:
+    from distill_radar.pipelines.options import DistillRadarOptions
+    from distill_radar.pipelines.stream_options import StreamOptions
+
+    parser = argparse.ArgumentParser(
+        prog="distill-radar stream",
+        description="--input: with --replay a folder, file or glob of logs, else "
+                    "pubsub://projects/P/subscriptions/S or kafka://BROKER[,BROKER]/TOPIC. "
+                    "--output: with --replay a folder (alerts.parquet), else "
+                    "pubsub://projects/P/topics/T. Batch-only flags (--csv, --link-columns, "
+                    "--no-report, --shards, the semantic ones) are accepted and ignored.",
+        epilog="Any other flag is passed to Beam (e.g. --runner).")
+    DistillRadarOptions._add_argparse_args(parser)
+    StreamOptions._add_argparse_args(parser)
+    parser.print_help()
+
+
 def cmd_show(argv: list[str]) -> int:
     from distill_radar.pipelines import show
 
@@ -111,7 +145,8 @@ def cmd_demo(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"generate": cmd_generate, "batch": cmd_batch, "show": cmd_show, "demo": cmd_demo}
+COMMANDS = {"generate": cmd_generate, "batch": cmd_batch, "stream": cmd_stream, "show": cmd_show,
+            "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:
