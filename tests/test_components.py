@@ -104,3 +104,17 @@ def test_rejects_wrong_dtype():
 def test_rejects_bad_parameters(kwargs):
     with pytest.raises(ValueError):
         ConnectedComponents(**kwargs)
+
+
+@pytest.mark.slow
+def test_on_dask_runner():
+    # The unrolled rounds on a real multi-process engine (a local Dask cluster).
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from distill_radar.pipelines.runners import DASK_RUNNER
+
+    rng = np.random.default_rng(6)
+    a, b = rng.integers(0, 300, 200), rng.integers(0, 300, 200)
+    with beam.Pipeline(options=PipelineOptions([f"--runner={DASK_RUNNER}"])) as p:
+        out = (p | beam.Create(_chunks(a, b, 3), reshuffle=False)
+               | ConnectedComponents(shards=3, max_rounds=8))
+        assert_that(out, _labels_equal(_expected(300, a, b)))

@@ -60,7 +60,8 @@ def generated(tmp_path_factory):
     # A real multi-process engine: a local Dask cluster started by the runner.
     ("dask", ["--runner=DaskRunner"]),
     # Beam-native components in process: the same NodeClusters as union-find.
-    ("fn-beam", ["--components", "beam", "--components-max-rounds", "12"]),
+    pytest.param("fn-beam", ["--components", "beam", "--components-max-rounds", "12"],
+                 marks=pytest.mark.slow),
 ])
 def test_runners_give_identical_tables(generated, name, runner_args):
     root, args = generated
