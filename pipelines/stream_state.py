@@ -31,7 +31,6 @@ from distill_radar.pipelines.signatures import _csr_take
 from distill_radar.pipelines.stream_config import StreamConfig
 from distill_radar.pipelines.stream_index import ClusterIndex, lookup_sorted, run_ranks
 
-U64 = np.uint64
 EMPTY_U64 = np.empty(0, np.uint64)
 
 #: Clustered exchanges, as the tracker emits them to the windows.
