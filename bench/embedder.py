@@ -14,7 +14,9 @@ resident memory and its run's peak are its own:
   ``--sample`` of the prompts (the full 6-layer forward pass).
 
 numba runs on ``--threads`` threads (2 by default); NumPy's BLAS uses its
-default pool. Every timed call follows an untimed warm-up (JIT cache load).
+default pool, or ``--blas-threads`` (OPENBLAS_NUM_THREADS / OMP_NUM_THREADS of
+the children: on a machine shared with other busy processes one BLAS thread
+ran the transformer ~2.5x faster than the default pool). Every timed call follows an untimed warm-up (JIT cache load).
 Memory: ``load_rss_mib`` is the RSS the model added; ``peak_rss_delta_mib``
 the highest RSS seen during the timed runs (sampled every 2 ms) above the RSS
 before them; ``tracemalloc_peak_mib`` the peak of Python and NumPy
@@ -180,6 +182,7 @@ def main() -> None:
     ap.add_argument("--accounts", type=int, default=2_000)
     ap.add_argument("--sample", type=int, default=500, help="prompts for the transformer")
     ap.add_argument("--threads", type=int, default=2, help="numba threads")
+    ap.add_argument("--blas-threads", type=int, help="BLAS threads (default: BLAS's own)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--part", choices=sorted(PARTS), help=argparse.SUPPRESS)
@@ -203,13 +206,17 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--part", part, "--prompts", path,
                    "--threads", str(args.threads), "--repeats", str(args.repeats),
                    "--sample", str(args.sample), "--seed", str(args.seed)]
-            proc = subprocess.run(cmd, check=True, stdout=subprocess.PIPE)
+            env = dict(os.environ)
+            if args.blas_threads:
+                env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = str(args.blas_threads)
+            proc = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, env=env)
             results[part] = orjson.loads(proc.stdout)
     chars = np.asarray(pc.utf8_length(prompts).fill_null(0))
     static, trans = results["static"], results["transformer"]
     emit({
         "benchmark": "embedder", "machine": machine(),
         "numba": {"version": numba.__version__, "threads": args.threads},
+        "blas_threads": args.blas_threads or "default",
         "data": {"exchanges": args.exchanges, "distinct_prompts": len(prompts),
                  "chars_mean": round(float(chars.mean()), 1), "generate_seconds": round(gen_s, 2)},
         **results,
