@@ -101,6 +101,9 @@ def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig,
     min(1, typical_account_exchanges / 20). ``score_drivers`` names the two
     terms that contributed most.
     """
+    # Callers without a semantic path (streaming windows) leave these out.
+    defaults = {"kind": pl.lit("lexical"), "model_cohesion": pl.lit(None, pl.Float64)}
+    stats = stats.with_columns(v.alias(k) for k, v in defaults.items() if k not in stats.columns)
     df = stats.join(texts, on="cluster_id", how="left").with_columns(
         pl.col("elicitation_score").fill_null(0.0),
         pl.col("template").fill_null(""),
@@ -119,6 +122,7 @@ def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig,
         & (pl.col("payload_variety") >= config.min_payload_variety)
         & (pl.col("top_account_share") <= config.max_top_account_share)
         & (pl.col("cohesion_median") >= config.cohesion_bound)
+        & (pl.col("model_cohesion").is_null() | (pl.col("model_cohesion") >= config.rescore_bound))
     )
     df = _with_family_volume(df, shape_ok, members)
     volume_ok = (pl.max_horizontal("typical_account_exchanges",

@@ -34,6 +34,8 @@ class RunConfig:
     semantic_rows: int = 8
     semantic_bands: int = 64
     min_semantic_tokens: int = 8
+    rescore: bool = False  # full-model cohesion of semantic clusters (pipelines/rescore.py)
+    rescore_bound: float = 0.5
     embedding_column: bool = False  # the logs carry embeddings: use them, not the built-in
     # Clusters
     min_cluster_exchanges: int = 3
@@ -64,6 +66,7 @@ class RunConfig:
         _check(0.0 < self.semantic_focus <= 1.0, "semantic_focus must be in (0, 1]")
         _check(-1.0 <= self.semantic_core < 1.0, "semantic_core must be in [-1, 1)")
         _check(self.min_profile_prompts >= 2, "min_profile_prompts must be >= 2")
+        _check(-1.0 <= self.rescore_bound <= 1.0, "rescore_bound must be in [-1, 1]")
         _check(1 <= self.semantic_rows <= 32, "semantic_rows must be in 1..32")
         _check(1 <= self.semantic_bands <= 256, "semantic_bands must be in 1..256")
         _check(self.min_semantic_tokens >= 1, "min_semantic_tokens must be >= 1")

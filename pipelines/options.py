@@ -40,6 +40,9 @@ TUNING = (
                                          "too, are split off"),
     ("--semantic-rows", int, "SimHash bits per LSH band over account profiles"),
     ("--semantic-bands", int, "SimHash LSH bands over account profiles"),
+    ("--rescore-bound", float, "with --rescore, a semantic cluster whose sampled prompts sit "
+                               "further than this median cosine from their centroid under the "
+                               "full model is not campaign-like"),
     ("--min-semantic-tokens", int, "prompts with fewer tokens get no embedding"),
     ("--min-cluster-exchanges", int, "smallest cluster reported, in exchanges"),
     ("--min-campaign-accounts", int, "a campaign-like cluster spans at least this many accounts"),
@@ -82,6 +85,9 @@ class DistillRadarOptions(PipelineOptions):
         parser.add_argument("--no-semantic", action="store_true",
                             help="cluster by wording only (MinHash); skip the embedding path "
                                  "and its model package")
+        parser.add_argument("--rescore", action="store_true",
+                            help="re-score semantic clusters' sampled prompts with the full "
+                                 "MiniLM model (slow: ~100 prompts/s; model_cohesion column)")
         for flag, typ, text in TUNING:
             dest = flag[2:].replace("-", "_")
             parser.add_argument(flag, dest=dest, type=typ, default=getattr(_D, dest),
@@ -94,4 +100,5 @@ def run_config(opts: DistillRadarOptions) -> RunConfig:
     for dest in values:
         values[dest] = getattr(opts, dest)
     links = tuple(c.strip() for c in (opts.link_columns or "").split(",") if c.strip())
-    return RunConfig(link_columns=links, semantic=not opts.no_semantic, **values)
+    return RunConfig(link_columns=links, semantic=not opts.no_semantic,
+                     rescore=opts.rescore and not opts.no_semantic, **values)

@@ -93,6 +93,7 @@ CLUSTERS = pa.schema(
         ("score_drivers", pa.string()),
         ("cohesion_min", pa.float64()),
         ("cohesion_median", pa.float64()),
+        ("model_cohesion", pa.float64()),
         ("is_campaign_like", pa.bool_()),
         ("campaign_id", pa.int64()),
     ]

@@ -11,12 +11,13 @@ import logging
 import apache_beam as beam
 import polars as pl
 import pyarrow as pa
-from distill_radar.pipelines import cluster_stats, export, schemas
+from distill_radar.pipelines import cluster_stats, export, rescore, schemas
 from distill_radar.pipelines.campaigns import build_campaigns
 from distill_radar.pipelines.clusters import NodeClusters
 from distill_radar.pipelines.config import RunConfig
 from distill_radar.pipelines.stage_timer import StageTimer
 from distill_radar.pipelines.timing_signals import timing_signals
+from distill_radar.pipelines.transformer import load_transformer
 
 LOG = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clus
     stats = stats.join(cohesion, on="cluster_id", how="left").with_columns(
         pl.col("cohesion_min").fill_null(1.0), pl.col("cohesion_median").fill_null(1.0),
         pl.col("kind").fill_null("lexical"))
+    stats = stats.join(_model_cohesion(samples, stats, config), on="cluster_id", how="left")
     stats = stats.join(timing_signals(members), on="cluster_id", how="left")
     scored = cluster_stats.score_clusters(stats, texts, config, members)
     clusters, accounts, campaigns = build_campaigns(members, scored, config)
@@ -74,6 +76,15 @@ def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clus
     }
     counts = _counts(tables, file_counts, members, dup_dead, node_clusters)
     return tables, counts
+
+
+def _model_cohesion(samples: pl.DataFrame, stats: pl.DataFrame, config: RunConfig
+                    ) -> pl.DataFrame:
+    """Full-model cohesion of semantic clusters with --rescore; an empty table without."""
+    if not config.rescore:
+        return pl.DataFrame(schema=rescore.SCHEMA)
+    return rescore.model_cohesion(samples, stats.select("cluster_id", "kind"),
+                                  load_transformer().embed)
 
 
 def _counts(tables, file_counts, members, dup_dead, node_clusters) -> dict:

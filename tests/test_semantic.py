@@ -5,7 +5,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from distill_radar.pipelines import batch, cli, embedder, generate, semantic
+from distill_radar.pipelines import batch, cli, embedder, generate, rescore, semantic
 from distill_radar.pipelines.config import RunConfig
 
 
@@ -136,3 +136,35 @@ def test_cluster_kinds():
     kind = np.array([0, 0, 1, 1], np.int8)
     labels = np.array([0, 0, 0, 0, 4, 4, 6])
     assert semantic.cluster_kinds(7, src, dst, kind, labels).tolist() == [2, 2, 2, 2, 1, 1, 0]
+
+
+def test_model_cohesion_scores_only_semantic_clusters():
+    samples = pl.DataFrame({"cluster_id": [0, 0, 1, 1, 1, 2],
+                            "prompt": ["a", "b", "c", "d", "e", "f"]})
+    kinds = pl.DataFrame({"cluster_id": [0, 1, 2], "kind": ["lexical", "both", "semantic"]})
+    table = {"c": [1, 0], "d": [1, 0], "e": [0, 1], "f": [0, 1]}
+
+    def embed(texts):
+        return np.array([table[t] for t in texts.to_pylist()], np.float32)
+
+    got = rescore.model_cohesion(samples, kinds, embed)
+    assert got["cluster_id"].to_list() == [1, 2]
+    # Cluster 1: centroid (2, 1)/sqrt(5): cosines 2/sqrt(5), 2/sqrt(5), 1/sqrt(5).
+    assert got["model_cohesion"].to_list() == pytest.approx([2 / 5 ** 0.5, 1.0], abs=1e-6)
+    assert rescore.model_cohesion(samples, kinds.filter(pl.col("kind") == "lexical"),
+                                  embed).height == 0
+
+
+@pytest.mark.slow
+def test_rescore_with_the_full_model(logs, tmp_path):
+    out = tmp_path / "O"
+    summary = batch.run(["--input", str(logs / "exchanges"), "--output", str(out),
+                         "--no-report", "--rescore"])
+    assert summary["parameters"]["rescore"] is True
+    clusters = pl.read_parquet(out / "clusters.parquet")
+    scored = clusters.filter(pl.col("model_cohesion").is_not_null())
+    assert scored.height > 0 and set(scored["kind"]) <= {"semantic", "both"}
+    assert clusters.filter(pl.col("kind") == "lexical")["model_cohesion"].null_count() == \
+        clusters.filter(pl.col("kind") == "lexical").height
+    recall, precision = _recall_precision(logs, out, "paraphrase")
+    assert recall >= 0.9 and precision >= 0.95
