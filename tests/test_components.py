@@ -3,14 +3,17 @@
 import apache_beam as beam
 import numpy as np
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that
 from distill_radar.kernels import connected_components
 from distill_radar.pipelines.components import ConnectedComponents
 
 
-def _pipeline():
-    return TestPipeline(runner="FnApiRunner")
+def _pipeline(runner: str = "FnApiRunner") -> beam.Pipeline:
+    # Beam parses every registered options class, and once a test has imported
+    # the batch command's (--input and --output required) a bare pipeline fails.
+    return beam.Pipeline(options=PipelineOptions([f"--runner={runner}", "--input=-",
+                                                  "--output=-"]))
 
 
 def _chunks(a, b, n_chunks):
@@ -109,12 +112,11 @@ def test_rejects_bad_parameters(kwargs):
 @pytest.mark.slow
 def test_on_dask_runner():
     # The unrolled rounds on a real multi-process engine (a local Dask cluster).
-    from apache_beam.options.pipeline_options import PipelineOptions
     from distill_radar.pipelines.runners import DASK_RUNNER
 
     rng = np.random.default_rng(6)
     a, b = rng.integers(0, 300, 200), rng.integers(0, 300, 200)
-    with beam.Pipeline(options=PipelineOptions([f"--runner={DASK_RUNNER}"])) as p:
+    with _pipeline(DASK_RUNNER) as p:
         out = (p | beam.Create(_chunks(a, b, 3), reshuffle=False)
                | ConnectedComponents(shards=3, max_rounds=8))
         assert_that(out, _labels_equal(_expected(300, a, b)))
