@@ -5,7 +5,7 @@
 verifies them and ``connected_components`` clusters them.
 """
 
-from .cohesion import consensus_similarity
+from .cohesion import consensus_similarity, groups_of
 from .embedding import (
     center_normalize,
     centroid_similarity,
@@ -35,6 +35,7 @@ __all__ = [
     "consensus_similarity",
     "cosine_pairs",
     "group_means",
+    "groups_of",
     "hyperplanes",
     "minhash",
     "minhash_params",

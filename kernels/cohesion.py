@@ -14,6 +14,35 @@ import numpy as np
 from numba import njit, prange
 
 
+def groups_of(labels: np.ndarray, keys: np.ndarray, min_size: int = 3
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows grouped by label, for groups of at least ``min_size`` rows.
+
+    Parameters
+    ----------
+    labels : integer[m] group label of each row
+    keys : integer[m] order of rows within a group (e.g. node index)
+
+    Returns
+    -------
+    order : int64[k] row indices, grouped by label (ascending), then by key
+    offsets : int64[g + 1] group j owns ``order[offsets[j]:offsets[j + 1]]``
+    Smaller groups (most of them singletons) are left out: a consensus or a
+    centroid of one or two rows is not worth the name, and costs nothing.
+    """
+    labels = np.asarray(labels)
+    if labels.size == 0:
+        return np.empty(0, np.int64), np.zeros(1, np.int64)
+    _, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    rows = np.flatnonzero(sizes[inverse] >= min_size)
+    order = rows[np.lexsort((np.asarray(keys)[rows], labels[rows]))]
+    if order.size == 0:
+        return order.astype(np.int64), np.zeros(1, np.int64)
+    grouped = labels[order]
+    offsets = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1], True])
+    return order.astype(np.int64), offsets.astype(np.int64)
+
+
 def consensus_similarity(sig: np.ndarray, order: np.ndarray, offsets: np.ndarray,
                          sample: int = 512) -> np.ndarray:
     """Similarity of every grouped row to its group's consensus signature.

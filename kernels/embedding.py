@@ -31,9 +31,7 @@ def pool_tokens(ids: np.ndarray, offsets: np.ndarray, table: np.ndarray) -> np.n
     """
     table = _as_matrix(table, "table")
     ids = np.ascontiguousarray(ids, dtype=np.int64)
-    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
-    if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0 or offsets[-1] != ids.size:
-        raise ValueError("offsets must be int64[n+1] from 0 to len(ids)")
+    offsets = _offsets(offsets, ids.size, "ids")
     if ids.size and (ids.min() < 0 or ids.max() >= table.shape[0]):
         raise ValueError("ids hold a token id outside the table")
     out = np.zeros((offsets.size - 1, table.shape[1]), np.float32)
@@ -221,9 +219,7 @@ def group_means(vectors: np.ndarray, rows: np.ndarray, offsets: np.ndarray) -> n
     (float64 accumulation; zeros for an empty group)."""
     vectors = _as_matrix(vectors, "vectors")
     rows = _rows(rows, vectors.shape[0], "rows")
-    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
-    if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0 or offsets[-1] != rows.size:
-        raise ValueError("offsets must be int64[g+1] from 0 to len(rows)")
+    offsets = _offsets(offsets, rows.size, "rows")
     out = np.zeros((offsets.size - 1, vectors.shape[1]), np.float32)
     _group_means(vectors, rows, offsets, out)
     return out
@@ -261,9 +257,7 @@ def centroid_similarity(vectors: np.ndarray, order: np.ndarray, offsets: np.ndar
     """
     vectors = _as_matrix(vectors, "vectors")
     order = np.ascontiguousarray(order, dtype=np.int64)
-    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
-    if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0 or offsets[-1] != order.size:
-        raise ValueError("offsets must be int64[g+1] from 0 to len(order)")
+    offsets = _offsets(offsets, order.size, "order")
     if order.size and (order.min() < 0 or order.max() >= vectors.shape[0]):
         raise ValueError("order holds a row index out of range")
     out = np.full(vectors.shape[0], np.nan, np.float32)
@@ -289,6 +283,13 @@ def _centroid_similarity(vectors, order, offsets, out):
             for t in range(d):
                 acc += vectors[row, t] * c[t]
             out[row] = acc / norm if norm > 0.0 else 0.0
+
+
+def _offsets(offsets, total: int, name: str) -> np.ndarray:
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0 or offsets[-1] != total:
+        raise ValueError(f"offsets must be int64[n+1] from 0 to len({name})")
+    return offsets
 
 
 def _as_matrix(a, name: str) -> np.ndarray:

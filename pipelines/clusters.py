@@ -231,16 +231,8 @@ def _cohesion(sig, sig_rows, labels) -> np.ndarray:
     """Similarity of each signature row to its component's consensus (NaN when alone)."""
     if sig_rows.size == 0:
         return np.empty(0, np.float32)
-    comp = labels[sig_rows]
-    # Only components of 3+ signatures have a consensus worth the name; the
-    # rest (most of them, singletons) keep similarity 1.0 and cost nothing.
-    _, inverse, sizes = np.unique(comp, return_inverse=True, return_counts=True)
-    rows = np.flatnonzero(sizes[inverse] >= 3)
-    order = rows[np.lexsort((sig_rows[rows], comp[rows]))]
-    bounds = np.flatnonzero(np.r_[True, comp[order][1:] != comp[order][:-1], True])
-    if order.size == 0:
-        bounds = np.zeros(1, np.int64)
-    return kernels.consensus_similarity(sig, order, bounds.astype(np.int64))
+    order, offsets = kernels.groups_of(labels[sig_rows], sig_rows)
+    return kernels.consensus_similarity(sig, order, offsets)
 
 
 def _cohesion_table(nodes, rows, sim, nodes_out, ids) -> dict:

@@ -179,14 +179,8 @@ def centroid_cohesion(emb: np.ndarray, emb_rows: np.ndarray, labels: np.ndarray,
     """
     if emb_rows.size == 0:
         return np.empty(0, np.float32)
-    comp = labels[emb_rows]
-    _, inverse, sizes = np.unique(comp, return_inverse=True, return_counts=True)
-    rows = np.flatnonzero(sizes[inverse] >= 3)
-    order = rows[np.lexsort((emb_rows[rows], comp[rows]))]
-    bounds = np.flatnonzero(np.r_[True, comp[order][1:] != comp[order][:-1], True])
-    if order.size == 0:
-        bounds = np.zeros(1, np.int64)
-    cos = kernels.centroid_similarity(emb, order, bounds.astype(np.int64))
+    order, offsets = kernels.groups_of(labels[emb_rows], emb_rows)
+    cos = kernels.centroid_similarity(emb, order, offsets)
     lo, hi = config.semantic_cohesion_bound, config.cohesion_bound
     mapped = hi + (cos - lo) * (1.0 - hi) / (1.0 - lo)
     return np.clip(mapped, 0.0, 1.0).astype(np.float32)

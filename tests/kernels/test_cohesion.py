@@ -51,3 +51,18 @@ def test_rejects_bad_input():
         consensus_similarity(np.zeros((2, 4), np.int64), np.arange(2), np.array([0, 2]))
     with pytest.raises(ValueError):
         consensus_similarity(np.zeros((2, 4), np.uint32), np.arange(2), np.array([0, 1]))
+
+
+def test_groups_of_keeps_groups_of_min_size_in_label_then_key_order():
+    from distill_radar.kernels import groups_of
+
+    labels = np.array([5, 2, 5, 2, 9, 5, 2, 7, 7])
+    keys = np.array([30, 11, 10, 12, 0, 20, 13, 1, 2])
+    order, offsets = groups_of(labels, keys, min_size=3)
+    groups = [order[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:])]
+    # Label 2 (rows 1, 3, 6 by key 11, 12, 13), label 5 (rows 2, 5, 0 by key 10, 20, 30).
+    assert groups == [[1, 3, 6], [2, 5, 0]]
+    order, offsets = groups_of(labels, keys, min_size=4)
+    assert order.size == 0 and offsets.tolist() == [0]
+    order, offsets = groups_of(np.empty(0, np.int64), np.empty(0, np.int64))
+    assert order.size == 0 and offsets.tolist() == [0]
