@@ -24,35 +24,14 @@ from numba import njit, prange
 
 from .bert_tables import CJK, DROP, NONSTARTER, PUNCT, WS
 from .config import FNV_PRIME
-from .hashing import mix64
-from .normalize import as_large_string, csr_buffers, decode_utf8, prefault
+from .hashing import _close_gaps, mix64
+from .normalize import _encode_utf8, as_large_string, csr_buffers, decode_utf8, prefault
 from .wordpiece_vocab import CONT, SEEDS, WORD, WordPieceVocab
 
 __all__ = ["WordPieceVocab", "wordpiece_ids"]
 
 #: Words normalised per round before their WordPiece ids are looked up.
 WORDS_PER_ROUND = 64
-
-
-@njit(cache=True, inline="always")
-def _put_utf8(cp, out, pos):
-    if cp < 0x80:
-        out[pos] = cp
-        return pos + 1
-    if cp < 0x800:
-        out[pos] = 0xC0 | (cp >> 6)
-        out[pos + 1] = 0x80 | (cp & 0x3F)
-        return pos + 2
-    if cp < 0x10000:
-        out[pos] = 0xE0 | (cp >> 12)
-        out[pos + 1] = 0x80 | ((cp >> 6) & 0x3F)
-        out[pos + 2] = 0x80 | (cp & 0x3F)
-        return pos + 3
-    out[pos] = 0xF0 | (cp >> 18)
-    out[pos + 1] = 0x80 | ((cp >> 12) & 0x3F)
-    out[pos + 2] = 0x80 | ((cp >> 6) & 0x3F)
-    out[pos + 3] = 0x80 | (cp & 0x3F)
-    return pos + 4
 
 
 @njit(cache=True, inline="always")
@@ -77,10 +56,10 @@ def _insert_mark(o, cc, run, wb, wlen, ccc):
         if ccc[prev] <= cc:
             break
         j = k
-    width = _put_utf8(o, wb, wlen) - wlen  # o's byte length
+    width = _encode_utf8(o, wb, wlen) - wlen  # o's byte length
     for k in range(wlen - 1, j - 1, -1):
         wb[k + width] = wb[k]
-    _put_utf8(o, wb, j)
+    _encode_utf8(o, wb, j)
     return wlen + width
 
 
@@ -242,7 +221,7 @@ def _scan(data, pos, end, tab, spec, room, wb, w_end, w_info, max_words):
                 nw = _close_word(w_end, w_info, nw, wpos, nchars)
                 nchars = 0
                 if c & PUNCT:
-                    wpos = _put_utf8(o, wb, wpos)
+                    wpos = _encode_utf8(o, wb, wpos)
                     nw = _close_word(w_end, w_info, nw, wpos, 1)
                 run = wpos
             else:
@@ -250,7 +229,7 @@ def _scan(data, pos, end, tab, spec, room, wb, w_end, w_info, max_words):
                     if f & NONSTARTER:
                         wpos = _insert_mark(o, ccc[o], run, wb, wpos, ccc)
                     else:
-                        wpos = _put_utf8(o, wb, wpos)
+                        wpos = _encode_utf8(o, wb, wpos)
                 nchars += 1
                 if ccc[o] == 0:
                     run = wpos
@@ -291,18 +270,6 @@ def _encode_rows(data, starts, ends, tab, voc, spec, slots, caps, out, nchunks, 
             counts[i] = _encode_row(data, starts[i], ends[i], tab, voc, spec, bufs, out,
                                     slots[i], caps[i])
     return counts
-
-
-@njit(cache=True)
-def _close_gaps(buf, slots, counts):
-    """Move row i from ``buf[slots[i]:]`` to its CSR place, in place (left shifts only)."""
-    w = 0
-    for i in range(counts.size):
-        s = slots[i]
-        if s != w:
-            for j in range(counts[i]):
-                buf[w + j] = buf[s + j]
-        w += counts[i]
 
 
 def _ascii_kinds(t, first: np.ndarray) -> np.ndarray:
