@@ -25,7 +25,7 @@ from distill_radar.pipelines.clusters import (
 from distill_radar.pipelines.components import MAX_ROUNDS
 from distill_radar.pipelines.config import RunConfig
 from distill_radar.pipelines.embedder import load_embedder
-from distill_radar.pipelines.options import DistillRadarOptions, run_config
+from distill_radar.pipelines.options import DistillRadarOptions, require_paths, run_config
 from distill_radar.pipelines.privacy import pseudonym_key
 from distill_radar.pipelines.read import ReadExchanges, detect_embedding_dim, discover_inputs
 from distill_radar.pipelines.runners import choose_components, resolve_runner
@@ -99,6 +99,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     """Run the batch job; returns the summary that is also written to summary.json."""
     options = pipeline_options(argv)
     opts = options.view_as(DistillRadarOptions)
+    require_paths(opts)
     config = run_config(opts)
     files = discover_inputs(opts.input)  # fails before any work when the input is missing
     # One embedding dimension per run: the first embedding found in the logs. Rows

@@ -61,9 +61,15 @@ TUNING = (
 class DistillRadarOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument("--input", required=True,
-                            help="parquet or JSON Lines logs: a file, a folder or a glob")
-        parser.add_argument("--output", required=True, help="folder for the output tables")
+        # Not argparse-required: Beam parses every registered options class
+        # whenever any PipelineOptions is built, so a required flag here would
+        # break other pipelines in the same process (a user's own, or a
+        # TestPipeline). ``require_paths`` checks them for the batch command.
+        parser.add_argument("--input", default=None,
+                            help="parquet or JSON Lines logs: a file, a folder or a glob "
+                                 "(required)")
+        parser.add_argument("--output", default=None,
+                            help="folder for the output tables (required)")
         parser.add_argument("--csv", action="store_true", help="also write every table as CSV")
         parser.add_argument("--link-columns", default="",
                             help="comma-separated extra columns (e.g. a payment or network "
@@ -92,6 +98,13 @@ class DistillRadarOptions(PipelineOptions):
             dest = flag[2:].replace("-", "_")
             parser.add_argument(flag, dest=dest, type=typ, default=getattr(_D, dest),
                                 help=f"{text} (default: {getattr(_D, dest)})")
+
+
+def require_paths(opts: DistillRadarOptions) -> None:
+    """A clear error (exit 2 from the CLI) when --input or --output is missing."""
+    missing = [f"--{name}" for name in ("input", "output") if not getattr(opts, name)]
+    if missing:
+        raise ValueError(f"missing {' and '.join(missing)}")
 
 
 def run_config(opts: DistillRadarOptions) -> RunConfig:

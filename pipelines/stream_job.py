@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow as pa
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from distill_radar.pipelines import export, schemas, stream_io
-from distill_radar.pipelines.options import DistillRadarOptions
+from distill_radar.pipelines.options import DistillRadarOptions, require_paths
 from distill_radar.pipelines.privacy import pseudonym_key
 from distill_radar.pipelines.stream_alerts import ALERTS
 from distill_radar.pipelines.stream_options import StreamOptions, configs
@@ -43,6 +43,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     options = pipeline_options(argv)
     opts = options.view_as(StreamOptions)
     common = options.view_as(DistillRadarOptions)
+    require_paths(common)
     run_cfg, stream_cfg = configs(options)
     key = pseudonym_key(common.pseudonym_key_file) if common.pseudonymize_accounts else None
     if opts.replay:

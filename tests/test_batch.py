@@ -112,3 +112,15 @@ def test_pseudonymize_without_key_is_a_clear_error(small_log, tmp_path, monkeypa
     monkeypatch.delenv("DISTILL_RADAR_PSEUDONYM_KEY", raising=False)
     with pytest.raises(ValueError, match="DISTILL_RADAR_PSEUDONYM_KEY"):
         _run(path, tmp_path / "out", "--pseudonymize-accounts")
+
+
+def test_missing_paths_are_a_clear_error_and_do_not_break_other_pipelines(capsys):
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from distill_radar.pipelines import cli, options
+
+    # Registered options must not make a plain PipelineOptions (a user's own
+    # pipeline, a TestPipeline) exit for want of our flags.
+    assert PipelineOptions([]).view_as(options.DistillRadarOptions).input is None
+    rc = cli.main(["batch", "--output", "somewhere"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "missing --input" in err
