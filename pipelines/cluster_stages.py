@@ -152,6 +152,14 @@ def _flag_lookup(flag_parts: list[tuple], nodes: np.ndarray):
     return loose, weak
 
 
+def _edges_and_flags(element):
+    """One shard's grouped items -> (edge parts, flag parts), or None without edges."""
+    _, items = element
+    items = list(items)
+    edges = _parts(items, EDGES)
+    return (edges, _parts(items, FLAGS)) if edges else None
+
+
 class FilterBySrcFn(beam.DoFn):
     """Edges of one src shard + flags -> weak-component edges below ``strict`` dropped;
     the rest keyed by dst shard, carrying whether src is loose."""
@@ -160,14 +168,13 @@ class FilterBySrcFn(beam.DoFn):
         self.shards, self.strict = shards, strict
 
     def process(self, element):
-        _, items = element
-        items = list(items)
-        edges = _parts(items, EDGES)
-        if not edges:
+        got = _edges_and_flags(element)
+        if got is None:
             return
+        edges, flags = got
         src, dst = _cat(edges, 0, np.int64), _cat(edges, 1, np.int64)
         sim = _cat(edges, 2, np.float32)
-        loose, weak = _flag_lookup(_parts(items, FLAGS), src)
+        loose, weak = _flag_lookup(flags, src)
         keep = ~(weak & (sim < self.strict))
         for shard, part in split_by_shard(dst[keep], (src[keep], dst[keep], sim[keep],
                                                       loose[keep]), self.shards):
@@ -182,14 +189,13 @@ class FilterByDstFn(beam.DoFn):
         self.shards = shards
 
     def process(self, element):
-        _, items = element
-        items = list(items)
-        edges = _parts(items, EDGES)
-        if not edges:
+        got = _edges_and_flags(element)
+        if got is None:
             return
+        edges, flags = got
         src, dst = _cat(edges, 0, np.int64), _cat(edges, 1, np.int64)
         sim, src_loose = _cat(edges, 2, np.float32), _cat(edges, 3, np.bool_)
-        dst_loose, _ = _flag_lookup(_parts(items, FLAGS), dst)
+        dst_loose, _ = _flag_lookup(flags, dst)
         keep = src_loose == dst_loose
         for shard, part in split_by_shard(src[keep], (src[keep], dst[keep], sim[keep]),
                                           self.shards):
