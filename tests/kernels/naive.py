@@ -13,6 +13,7 @@ from collections import defaultdict, deque
 from distill_radar.kernels import config
 
 M64 = (1 << 64) - 1
+M32 = (1 << 32) - 1
 SENTINEL = 0xFFFFFFFF
 
 # --- normalisation ------------------------------------------------------------------
@@ -154,18 +155,23 @@ def minhash_params(num_perm: int, seed: int) -> tuple[list[int], list[int]]:
     a, b, state = [], [], seed
     for _ in range(num_perm):
         state = (state + 0x9E3779B97F4A7C15) & M64
-        a.append(mix64(state) | 1)
+        a.append((mix64(state) >> 32) | 1)
         state = (state + 0x9E3779B97F4A7C15) & M64
-        b.append(mix64(state))
+        b.append(mix64(state) >> 32)
     return a, b
 
 
+def fold32(x: int) -> int:
+    return (x ^ (x >> 32)) & M32
+
+
 def minhash(values, num_perm: int = 128, seed: int = 1) -> list[int]:
+    """Slot k: min over the set of (a_k * fold32(x) + b_k) mod 2**32."""
     a, b = minhash_params(num_perm, seed)
-    values = [int(v) for v in values]
-    if not values:
+    ys = [fold32(int(v)) for v in values]
+    if not ys:
         return [SENTINEL] * num_perm
-    return [min(((ak * x + bk) & M64) >> 32 for x in values) for ak, bk in zip(a, b)]
+    return [min((ak * y + bk) & M32 for y in ys) for ak, bk in zip(a, b)]
 
 
 def jaccard(x, y) -> float:
