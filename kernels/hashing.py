@@ -20,6 +20,7 @@ every platform; ``tests/kernels/naive.py`` recomputes them with Python ints.
 
 from __future__ import annotations
 
+import mmap
 import unicodedata
 
 import numpy as np
@@ -90,14 +91,23 @@ def _prefix_end(data, start, end):
 
 
 @njit(cache=True)
-def _tokens(data, pos, end, table, mask_digits, out, write):
-    """Count (and if ``write``, store into ``out``) the token hashes of a byte range."""
+def _tokens(data, pos, end, table, mask_digits, out):
+    """Store the token hashes of a byte range at ``out[0:]``; return how many.
+
+    ``out`` needs room for ``end - pos`` values (a token is at least one byte).
+    """
     ntok = 0
     in_word = False
     h = FNV_OFFSET
     while pos < end:
-        cp, nb = decode_utf8(data, pos, end)
-        cls = table[cp] if cp < table.size else WORD
+        b = data[pos]
+        if b < 0x80:
+            # ASCII fast path: one byte, a table lookup, no UTF-8 decoding.
+            cls = table[b]
+            nb = 1
+        else:
+            cp, nb = decode_utf8(data, pos, end)
+            cls = table[cp] if cp < table.size else WORD
         if cls == WORD or cls == DIGIT:
             if not in_word:
                 in_word = True
@@ -109,66 +119,91 @@ def _tokens(data, pos, end, table, mask_digits, out, write):
                     h = (h ^ np.uint64(data[j])) * FNV_PRIME
         else:
             if in_word:
-                if write:
-                    out[ntok] = mix64(h)
+                out[ntok] = mix64(h)
                 ntok += 1
                 in_word = False
             if cls == SINGLE:
-                if write:
-                    g = FNV_OFFSET
-                    for j in range(pos, pos + nb):
-                        g = (g ^ np.uint64(data[j])) * FNV_PRIME
-                    out[ntok] = mix64(g)
+                g = FNV_OFFSET
+                for j in range(pos, pos + nb):
+                    g = (g ^ np.uint64(data[j])) * FNV_PRIME
+                out[ntok] = mix64(g)
                 ntok += 1
         pos += nb
     if in_word:
-        if write:
-            out[ntok] = mix64(h)
+        out[ntok] = mix64(h)
         ntok += 1
     return ntok
 
 
-@njit(cache=True, parallel=True)
-def _count_tokens(data, starts, ends, table, mask_digits):
-    n = starts.size
-    counts = np.zeros(n, np.int64)
-    dummy = np.empty(0, np.uint64)
-    for i in prange(n):
-        end = _prefix_end(data, starts[i], ends[i])
-        counts[i] = _tokens(data, starts[i], end, table, mask_digits, dummy, False)
-    return counts
+@njit(cache=True, inline="always")
+def _sort_unique(sh):
+    """Sort ``sh`` in place and move its distinct values to the front; return how many."""
+    n = sh.size
+    if n > 48:
+        sh.sort()
+    else:
+        # Insertion sort: most prompts have a few dozen shingles.
+        for j in range(1, n):
+            v = sh[j]
+            k = j - 1
+            while k >= 0 and sh[k] > v:
+                sh[k + 1] = sh[k]
+                k -= 1
+            sh[k + 1] = v
+    m = min(n, 1)
+    for j in range(1, n):
+        if sh[j] != sh[m - 1]:
+            sh[m] = sh[j]
+            m += 1
+    return m
+
+
+#: Rows per parallel task of ``_stage_shingles`` (one token scratch buffer per task).
+_ROWS_PER_TASK = 256
 
 
 @njit(cache=True, parallel=True)
-def _shingle_rows(data, starts, ends, table, mask_digits, ngram, ntok, slots, out):
-    """Write each row's sorted unique shingles at ``out[slots[i]:]``; return counts.
-
-    ``slots`` leave room for every shingle of a row; duplicates leave a gap.
+def _stage_shingles(data, starts, ends, table, mask_digits, ngram, room, stage, counts, used):
+    """One pass: task t tokenises rows ``[t*R, (t+1)*R)`` and packs their sorted unique
+    shingles, row after row, at ``stage[room[t]:]``; ``counts[i]`` per row, ``used[t]``
+    per task. ``room[t+1] - room[t]`` is the task's byte count, a bound on its shingles.
     """
     n = starts.size
-    counts = np.zeros(n, np.int64)
-    for i in prange(n):
-        if ntok[i] == 0:
-            continue
-        end = _prefix_end(data, starts[i], ends[i])
-        toks = np.empty(ntok[i], np.uint64)
-        _tokens(data, starts[i], end, table, mask_digits, toks, True)
-        width = min(ngram, ntok[i])
-        nsh = ntok[i] - width + 1
-        sh = out[slots[i]:slots[i] + nsh]
-        for j in range(nsh):
-            h = SHINGLE_SEED
-            for k in range(j, j + width):
-                h = mix64(h ^ toks[k])
-            sh[j] = h
-        sh.sort()
-        m = 1
-        for j in range(1, nsh):
-            if sh[j] != sh[m - 1]:
-                sh[m] = sh[j]
-                m += 1
-        counts[i] = m
-    return counts
+    for task in prange(used.size):
+        lo = task * _ROWS_PER_TASK
+        hi = min(n, lo + _ROWS_PER_TASK)
+        w = room[task]
+        toks = np.empty(1024, np.uint64)
+        for i in range(lo, hi):
+            end = _prefix_end(data, starts[i], ends[i])
+            if end - starts[i] > toks.size:
+                toks = np.empty(max(end - starts[i], 2 * toks.size), np.uint64)
+            ntok = _tokens(data, starts[i], end, table, mask_digits, toks)
+            if ntok == 0:
+                counts[i] = 0
+                continue
+            width = min(ngram, ntok)
+            nsh = ntok - width + 1
+            sh = stage[w:w + nsh]
+            for j in range(nsh):
+                h = SHINGLE_SEED
+                for k in range(j, j + width):
+                    h = mix64(h ^ toks[k])
+                sh[j] = h
+            m = _sort_unique(sh)
+            counts[i] = m
+            w += m
+        used[task] = w - room[task]
+
+
+@njit(cache=True, parallel=True)
+def _gather_tasks(stage, room, used, offsets, out):
+    """Copy each task's packed rows from ``stage`` to their CSR place in ``out``."""
+    for task in prange(used.size):
+        d = offsets[task * _ROWS_PER_TASK]
+        s = room[task]
+        for j in range(used[task]):
+            out[d + j] = stage[s + j]
 
 
 @njit(cache=True)
@@ -192,6 +227,15 @@ def _fnv_rows(data, starts, ends):
             h = (h ^ np.uint64(data[j])) * FNV_PRIME
         out[i] = mix64(h)
     return out
+
+
+def _lazy_buffer(size: int) -> np.ndarray:
+    """uint64[size] in a private anonymous mapping: pages are faulted in (4 KiB at a
+    time) only where written. numpy would ask for transparent huge pages for a buffer
+    this large, and then any write would fault in (and zero) a whole 2 MiB page."""
+    if size == 0:
+        return np.empty(0, np.uint64)
+    return np.frombuffer(mmap.mmap(-1, 8 * size), np.uint64)
 
 
 def _prepared(texts, normalized: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -249,23 +293,23 @@ def shingle_hashes(texts, ngram: int = DEFAULT_NGRAM, mask_digits: bool = True,
     if isinstance(ngram, bool) or not isinstance(ngram, (int, np.integer)) or ngram < 1:
         raise ValueError(f"ngram must be an int >= 1, got {ngram!r}")
     data, starts, ends = _prepared(texts, normalized)
-    mask = bool(mask_digits)
-    ntok = _count_tokens(data, starts, ends, TOKEN_CLASS, mask)
-    bound = np.where(ntok > 0, np.maximum(ntok - ngram + 1, 1), 0)
-    slots = np.zeros(ntok.size + 1, np.int64)
-    np.cumsum(bound, out=slots[1:])
-    buf = np.empty(int(slots[-1]), np.uint64)
-    prefault(buf)
-    counts = _shingle_rows(data, starts, ends, TOKEN_CLASS, mask, int(ngram), ntok, slots, buf)
-    offsets = np.zeros(ntok.size + 1, np.int64)
+    n = starts.size
+    ntask = -(-n // _ROWS_PER_TASK)
+    # A token takes at least one byte, so a task's bytes bound its shingles. The
+    # stage is only touched up to each task's actual shingles (the rest of the
+    # allocation is never faulted in).
+    nbytes = np.minimum(ends - starts, MAX_PROMPT_BYTES_HASHED)
+    room = np.zeros(ntask + 1, np.int64)
+    if n:
+        np.cumsum(np.add.reduceat(nbytes, np.arange(0, n, _ROWS_PER_TASK)), out=room[1:])
+    stage = _lazy_buffer(int(room[-1]))
+    counts = np.empty(n, np.int64)
+    used = np.empty(ntask, np.int64)
+    _stage_shingles(data, starts, ends, TOKEN_CLASS, bool(mask_digits), int(ngram), room,
+                    stage, counts, used)
+    offsets = np.zeros(n + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
-    if offsets[-1] != slots[-1]:
-        # Some rows held repeated shingles: close their gaps. The result is a view
-        # of ``buf``; copy when the unused tail is large.
-        _close_gaps(buf, slots[:-1], counts)
-        buf = buf[:offsets[-1]]
-        if buf.size < 0.9 * buf.base.size:
-            buf = buf.copy()
-    return buf, offsets
-
-
+    out = np.empty(int(offsets[-1]), np.uint64)
+    prefault(out)
+    _gather_tasks(stage, room, used, offsets, out)
+    return out, offsets

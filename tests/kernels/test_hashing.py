@@ -95,6 +95,22 @@ def test_long_prompt_is_truncated():
     assert h.tolist() == h2.tolist()
 
 
+def test_many_rows_span_parallel_tasks():
+    """Rows are packed per task of 256 rows: over 1000 rows of mixed lengths (empty,
+    repeated shingles, long rows past the small-row sort and the 1024-token scratch)
+    still give each row its own sorted unique shingles, at its own offsets."""
+    rng = np.random.default_rng(3)
+    long_text = " ".join(f"w{i % 700} 日{i % 50}😀" for i in range(1500))
+    pool = TEXTS + [long_text, None, "a b a b a b a b", "x " * 60]
+    texts = [pool[i] for i in rng.integers(0, len(pool), 1100)]
+    h, o = shingle_hashes(texts)
+    assert o.size == len(texts) + 1 and o[-1] == h.size
+    expected = {i: naive.shingles(t) for i, t in enumerate(pool)}
+    got = _rows(h, o)
+    for t, row in zip(texts, got):
+        assert row == expected[pool.index(t)]
+
+
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True])
 def test_rejects_bad_ngram(bad):
     with pytest.raises(ValueError):
