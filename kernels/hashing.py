@@ -136,26 +136,53 @@ def _tokens(data, pos, end, table, mask_digits, out):
 
 
 @njit(cache=True, inline="always")
-def _sort_unique(sh):
-    """Sort ``sh`` in place and move its distinct values to the front; return how many."""
-    n = sh.size
-    if n > 48:
-        sh.sort()
-    else:
-        # Insertion sort: most prompts have a few dozen shingles.
-        for j in range(1, n):
-            v = sh[j]
-            k = j - 1
-            while k >= 0 and sh[k] > v:
-                sh[k + 1] = sh[k]
-                k -= 1
-            sh[k + 1] = v
-    m = min(n, 1)
-    for j in range(1, n):
-        if sh[j] != sh[m - 1]:
-            sh[m] = sh[j]
+def _insertion_sort(a):
+    for j in range(1, a.size):
+        v = a[j]
+        k = j - 1
+        while k >= 0 and a[k] > v:
+            a[k + 1] = a[k]
+            k -= 1
+        a[k + 1] = v
+
+
+@njit(cache=True, inline="always")
+def _unique_sorted(a):
+    """Move the distinct values of sorted ``a`` to its front; return how many."""
+    m = min(a.size, 1)
+    for j in range(1, a.size):
+        if a[j] != a[m - 1]:
+            a[m] = a[j]
             m += 1
     return m
+
+
+@njit(cache=True, inline="always")
+def _bucket_sort(src, dst, cnt):
+    """Sort ``src`` into ``dst`` (same size): scatter by the top b bits (2**b >= n,
+    a counting sort; ``cnt`` needs 2**b + 1 entries), then an insertion sort, which
+    has little left to do when the values are uniform hashes."""
+    n = src.size
+    b = 1
+    while (1 << b) < n:
+        b += 1
+    shift = np.uint64(64 - b)
+    cnt[:(1 << b) + 1] = 0
+    for j in range(n):
+        cnt[(src[j] >> shift) + np.uint64(1)] += 1
+    for j in range(1 << b):
+        cnt[j + 1] += cnt[j]
+    for j in range(n):
+        q = src[j] >> shift
+        dst[cnt[q]] = src[j]
+        cnt[q] += 1
+    _insertion_sort(dst)
+
+
+#: Rows with more shingles than this go through a bucket sort, and rows with more
+#: than ``_BUCKET_MAX`` through np.sort (bounded worst case on crafted hashes).
+_INSERTION_MAX = 12
+_BUCKET_MAX = 256
 
 
 #: Rows per parallel task of ``_stage_shingles`` (one token scratch buffer per task).
@@ -165,8 +192,9 @@ _ROWS_PER_TASK = 256
 @njit(cache=True, parallel=True)
 def _stage_shingles(data, starts, ends, table, mask_digits, ngram, room, stage, counts, used):
     """One pass: task t tokenises rows ``[t*R, (t+1)*R)`` and packs their sorted unique
-    shingles, row after row, at ``stage[room[t]:]``; ``counts[i]`` per row, ``used[t]``
-    per task. ``room[t+1] - room[t]`` is the task's byte count, a bound on its shingles.
+    shingles (insertion, bucket or np.sort by row size), row after row, at
+    ``stage[room[t]:]``; ``counts[i]`` per row, ``used[t]`` per task.
+    ``room[t+1] - room[t]`` is the task's byte count, a bound on its shingles.
     """
     n = starts.size
     for task in prange(used.size):
@@ -174,6 +202,8 @@ def _stage_shingles(data, starts, ends, table, mask_digits, ngram, room, stage, 
         hi = min(n, lo + _ROWS_PER_TASK)
         w = room[task]
         toks = np.empty(1024, np.uint64)
+        tmp = np.empty(_BUCKET_MAX, np.uint64)
+        cnt = np.empty(2 * _BUCKET_MAX + 1, np.int64)
         for i in range(lo, hi):
             end = _prefix_end(data, starts[i], ends[i])
             if end - starts[i] > toks.size:
@@ -185,12 +215,20 @@ def _stage_shingles(data, starts, ends, table, mask_digits, ngram, room, stage, 
             width = min(ngram, ntok)
             nsh = ntok - width + 1
             sh = stage[w:w + nsh]
+            bucket = _INSERTION_MAX < nsh <= _BUCKET_MAX
+            dst = tmp[:nsh] if bucket else sh
             for j in range(nsh):
                 h = SHINGLE_SEED
                 for k in range(j, j + width):
                     h = mix64(h ^ toks[k])
-                sh[j] = h
-            m = _sort_unique(sh)
+                dst[j] = h
+            if bucket:
+                _bucket_sort(dst, sh, cnt)
+            elif nsh <= _INSERTION_MAX:
+                _insertion_sort(sh)
+            else:
+                sh.sort()
+            m = _unique_sorted(sh)
             counts[i] = m
             w += m
         used[task] = w - room[task]

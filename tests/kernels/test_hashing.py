@@ -97,11 +97,12 @@ def test_long_prompt_is_truncated():
 
 def test_many_rows_span_parallel_tasks():
     """Rows are packed per task of 256 rows: over 1000 rows of mixed lengths (empty,
-    repeated shingles, long rows past the small-row sort and the 1024-token scratch)
+    repeated shingles, rows for each of the three sorts, rows past the 1024-token scratch)
     still give each row its own sorted unique shingles, at its own offsets."""
     rng = np.random.default_rng(3)
     long_text = " ".join(f"w{i % 700} 日{i % 50}😀" for i in range(1500))
-    pool = TEXTS + [long_text, None, "a b a b a b a b", "x " * 60]
+    mid_text = " ".join(chr(97 + i % 26) + chr(97 + i // 26) for i in range(200))
+    pool = TEXTS + [long_text, mid_text, mid_text[:300], None, "a b a b a b a b", "x " * 60]
     texts = [pool[i] for i in rng.integers(0, len(pool), 1100)]
     h, o = shingle_hashes(texts)
     assert o.size == len(texts) + 1 and o[-1] == h.size
