@@ -106,7 +106,7 @@ def _stream_help() -> None:
                     "pubsub://projects/P/subscriptions/S or kafka://BROKER[,BROKER]/TOPIC. "
                     "--output: with --replay a folder (alerts.parquet), else "
                     "pubsub://projects/P/topics/T. Batch-only flags (--csv, --link-columns, "
-                    "--no-report, --shards, the semantic ones) are accepted and ignored.",
+                    "--no-report, --shards, --rescore) are accepted and ignored.",
         epilog="Any other flag is passed to Beam (e.g. --runner).")
     DistillRadarOptions._add_argparse_args(parser)
     StreamOptions._add_argparse_args(parser)

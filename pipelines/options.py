@@ -57,6 +57,12 @@ TUNING = (
                                      "count in that cluster"),
 )
 
+#: Flags whose default differs between commands: ``run_config(opts, defaults)``
+#: fills them in. A streaming window sees a few days of an account, so a benign
+#: account whose few templated prompts share pasted prose looks as focused as
+#: a campaign's; the stream asks for more focus (README, Streaming).
+STREAM_DEFAULTS = {"semantic_focus": 0.6}
+
 
 class DistillRadarOptions(PipelineOptions):
     @classmethod
@@ -96,8 +102,12 @@ class DistillRadarOptions(PipelineOptions):
                                  "MiniLM model (slow: ~100 prompts/s; model_cohesion column)")
         for flag, typ, text in TUNING:
             dest = flag[2:].replace("-", "_")
-            parser.add_argument(flag, dest=dest, type=typ, default=getattr(_D, dest),
-                                help=f"{text} (default: {getattr(_D, dest)})")
+            default = getattr(_D, dest)
+            shown = (f"{default}; stream: {STREAM_DEFAULTS[dest]}" if dest in STREAM_DEFAULTS
+                     else default)
+            parser.add_argument(flag, dest=dest, type=typ,
+                                default=None if dest in STREAM_DEFAULTS else default,
+                                help=f"{text} (default: {shown})")
 
 
 def require_paths(opts: DistillRadarOptions) -> None:
@@ -107,11 +117,14 @@ def require_paths(opts: DistillRadarOptions) -> None:
         raise ValueError(f"missing {' and '.join(missing)}")
 
 
-def run_config(opts: DistillRadarOptions) -> RunConfig:
-    """The frozen RunConfig that the parsed flags describe."""
+def run_config(opts: DistillRadarOptions, defaults: dict | None = None) -> RunConfig:
+    """The frozen RunConfig that the parsed flags describe; ``defaults`` (e.g.
+    ``STREAM_DEFAULTS``) for the command-dependent flags not given."""
     values = {flag[2:].replace("-", "_"): None for flag, _, _ in TUNING}
     for dest in values:
         values[dest] = getattr(opts, dest)
+        if values[dest] is None:
+            values[dest] = (defaults or {}).get(dest, getattr(_D, dest))
     links = tuple(c.strip() for c in (opts.link_columns or "").split(",") if c.strip())
     return RunConfig(link_columns=links, semantic=not opts.no_semantic,
                      rescore=opts.rescore and not opts.no_semantic, **values)

@@ -19,6 +19,7 @@ import polars as pl
 import pyarrow as pa
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from distill_radar.pipelines import export, schemas, stream_io
+from distill_radar.pipelines.embedder import load_embedder
 from distill_radar.pipelines.options import DistillRadarOptions, require_paths
 from distill_radar.pipelines.privacy import pseudonym_key
 from distill_radar.pipelines.stream_alerts import ALERTS
@@ -45,6 +46,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     common = options.view_as(DistillRadarOptions)
     require_paths(common)
     run_cfg, stream_cfg = configs(options)
+    if run_cfg.semantic:
+        load_embedder()  # a missing model package fails here, before any work, saying what to do
     key = pseudonym_key(common.pseudonym_key_file) if common.pseudonymize_accounts else None
     if opts.replay:
         return _replay(options, common, run_cfg, stream_cfg, key, test_pipeline)

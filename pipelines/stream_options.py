@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from apache_beam.options.pipeline_options import PipelineOptions
 from distill_radar.pipelines.config import RunConfig
-from distill_radar.pipelines.options import DistillRadarOptions, run_config
+from distill_radar.pipelines.options import STREAM_DEFAULTS, DistillRadarOptions, run_config
 from distill_radar.pipelines.stream_config import StreamConfig
 
 _S = StreamConfig()
@@ -64,7 +64,7 @@ class StreamOptions(PipelineOptions):
 
 def configs(options: PipelineOptions) -> tuple[RunConfig, StreamConfig]:
     """The frozen RunConfig (batch flags) and StreamConfig (stream flags) of ``options``."""
-    run = run_config(options.view_as(DistillRadarOptions))
+    run = run_config(options.view_as(DistillRadarOptions), STREAM_DEFAULTS)
     opts = options.view_as(StreamOptions)
     values = {}
     for _, field, scale, _ in STREAM_FLAGS:

@@ -134,6 +134,7 @@ class Pending:
 class StepResult:
     members: pa.Table  # MEMBERS: exchanges that are in a cluster
     samples: pa.Table  # SAMPLES
+    texts: pa.Table  # SAMPLES: every distinct member prompt of this step (to embed)
 
 
 class DetectorState:
@@ -178,8 +179,8 @@ class DetectorState:
         self.index.touch(np.unique(cluster[cluster >= 0]), now)
         signed, new_samples = self._resolve_pending(now)
         members = pa.concat_tables([direct, signed])
-        samples = _samples(members, nodes, prompts, new_samples, self.stream.samples_per_flush)
-        return StepResult(members, samples)
+        texts = _member_texts(members, nodes, prompts, new_samples)
+        return StepResult(members, _samples(texts, self.stream.samples_per_flush), texts)
 
     def _add_pending(self, rows, nodes, fresh, norm, prompts, now) -> None:
         uniq, first = np.unique(nodes[fresh], return_index=True)
@@ -271,8 +272,9 @@ def _member_rows(table: pa.Table, nodes: np.ndarray) -> pa.Table:
         "response_chars": table["response_chars"]}, schema=MEMBERS)
 
 
-def _samples(members: pa.Table, nodes, prompts, new_samples: pa.Table, k: int) -> pa.Table:
-    """Up to ``k`` distinct prompts (smallest node hashes) per cluster active in this step."""
+def _member_texts(members: pa.Table, nodes, prompts, new_samples: pa.Table) -> pa.Table:
+    """(cluster id, node, prompt) of each distinct (cluster, node) among the members,
+    sorted by cluster and node: the batch's own prompts, and pending ones just signed."""
     uniq_nodes, first = np.unique(nodes, return_index=True)
     cid = members["cluster_id"].to_numpy()
     mnodes = members["node"].to_numpy()
@@ -286,7 +288,12 @@ def _samples(members: pa.Table, nodes, prompts, new_samples: pa.Table, k: int) -
     order = np.lexsort((nd, c))
     c, nd = c[order], nd[order]
     distinct = np.r_[True, (c[1:] != c[:-1]) | (nd[1:] != nd[:-1])] if c.size else np.empty(0, bool)
-    order, c = order[distinct], c[distinct]
+    return both.take(pa.array(order[distinct]))
+
+
+def _samples(texts: pa.Table, k: int) -> pa.Table:
+    """Up to ``k`` distinct prompts (smallest node hashes) per cluster active in this step."""
+    c = texts["cluster_id"].to_numpy()
     starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]]) if c.size else np.empty(0, np.int64)
     rank = run_ranks(np.diff(np.r_[starts, c.size]).astype(np.int64))
-    return both.take(pa.array(order[rank < k]))
+    return texts.filter(pa.array(rank < k))

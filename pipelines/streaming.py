@@ -5,9 +5,11 @@ exchanges (``schemas.EXCHANGES``, one table per source batch or replay slice)
 and returns ``{'alerts', 'dead_letter', 'state_stats'}``::
 
     exchanges | KeyForTracker | TrackClusters (stateful: DetectorState; inbox + flush timer,
-              |                 expiry timer)  -> members, samples, late dead letters, state stats
-    members + samples | SlidingWindows (size, period, allowed lateness, late panes)
-              | CombineGlobally(WindowTablesFn) | JudgeWindow (batch campaign model per window)
+              |                 expiry timer)  -> members, samples, vectors, late dead letters,
+              |                                   state stats
+    members + samples + vectors | SlidingWindows (size, period, allowed lateness, late panes)
+              | CombineGlobally(WindowTablesFn) | JudgeWindow (account groups join reworded
+              |                                   clusters, then the batch campaign model)
               | GlobalWindows | KeyForAlerts | RaiseAlerts (stateful AlertBook) -> alerts
 
 Event time: the tracker buffers slices in a bag and folds them in, in event-time
@@ -40,8 +42,10 @@ from apache_beam.transforms import trigger, userstate, window
 from apache_beam.utils.timestamp import Timestamp
 from distill_radar.pipelines import schemas
 from distill_radar.pipelines.config import RunConfig
+from distill_radar.pipelines.embedder import load_embedder
 from distill_radar.pipelines.stream_alerts import AlertBook
 from distill_radar.pipelines.stream_config import StreamConfig
+from distill_radar.pipelines.stream_semantic import VECTORS, embed_texts
 from distill_radar.pipelines.stream_state import MEMBERS, SAMPLES, DetectorState
 from distill_radar.pipelines.stream_window import window_campaigns
 
@@ -49,6 +53,7 @@ LOG = logging.getLogger(__name__)
 NAMESPACE = "distill_radar_stream"
 DEAD_LETTER_TAG = "dead_letter"
 SAMPLES_TAG = "samples"
+VECTORS_TAG = "vectors"
 STATS_TAG = "state_stats"
 PARALLEL_ROWS = 50_000
 
@@ -118,12 +123,14 @@ _TS = beam.DoFn.TimestampParam
 
 
 class TrackClustersFn(beam.DoFn):
-    """(key, exchanges table) -> members (main), samples, late dead letters, state stats."""
+    """(key, exchanges table) -> members (main), samples, vectors, late dead letters,
+    state stats."""
 
     def __init__(self, run: RunConfig, stream: StreamConfig):
         self.run, self.stream = run, stream
 
     def setup(self):
+        self.embedder = load_embedder() if self.run.semantic else None
         counter = beam.metrics.Metrics.counter
         self.rows_in = counter(NAMESPACE, "rows_in")
         self.late_accepted = counter(NAMESPACE, "late_accepted_rows")
@@ -172,6 +179,10 @@ class TrackClustersFn(beam.DoFn):
             yield window.TimestampedValue(result.members, t / 1000)
             yield beam.pvalue.TaggedOutput(SAMPLES_TAG,
                                            window.TimestampedValue(result.samples, t / 1000))
+            if self.embedder is not None:
+                vectors = embed_texts(self.embedder, result.texts, self.run)
+                yield beam.pvalue.TaggedOutput(VECTORS_TAG,
+                                               window.TimestampedValue(vectors, t / 1000))
         state.expire(f)
         yield beam.pvalue.TaggedOutput(STATS_TAG, window.TimestampedValue(
             state_stats(state, c, f), f / 1000))
@@ -224,40 +235,42 @@ def state_stats(state: DetectorState, clock: dict, now: int) -> pa.Table:
     return pa.table(row).cast(STATE_STATS)
 
 
+WINDOW_PARTS = (("members", MEMBERS), (SAMPLES_TAG, SAMPLES), (VECTORS_TAG, VECTORS))
+
+
 class WindowTablesFn(beam.CombineFn):
-    """Tagged members/samples tables of one window -> (members, samples) tables."""
+    """Tagged members/samples/vectors tables of one window -> (members, samples, vectors)."""
 
     def create_accumulator(self):
-        return [], []
+        return {kind: [] for kind, _ in WINDOW_PARTS}
 
     def add_input(self, acc, tagged):
         kind, table = tagged
-        (acc[0] if kind == "members" else acc[1]).append(table)
+        acc[kind].append(table)
         return acc
 
     def merge_accumulators(self, accs):
-        members, samples = [], []
-        for m, s in accs:
-            members += m
-            samples += s
-        return members, samples
+        out = self.create_accumulator()
+        for acc in accs:
+            for kind in out:
+                out[kind] += acc[kind]
+        return out
 
     def extract_output(self, acc):
-        members = pa.concat_tables(acc[0]) if acc[0] else MEMBERS.empty_table()
-        samples = pa.concat_tables(acc[1]) if acc[1] else SAMPLES.empty_table()
-        return members, samples
+        return tuple(pa.concat_tables(acc[kind]) if acc[kind] else schema.empty_table()
+                     for kind, schema in WINDOW_PARTS)
 
 
 class JudgeWindowFn(beam.DoFn):
-    """(members, samples) of a window -> (window end ms, pane index, campaigns)."""
+    """(members, samples, vectors) of a window -> (window end ms, pane index, campaigns)."""
 
     def __init__(self, run: RunConfig):
         self.run = run
 
     def process(self, element, win=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
-        members, samples = element
+        members, samples, vectors = element
         small_batch_threads(members.num_rows)
-        campaigns = window_campaigns(members, samples, self.run)
+        campaigns = window_campaigns(members, samples, self.run, vectors)
         yield _ms(win.end), pane.index, campaigns
 
 
@@ -312,12 +325,12 @@ class DetectCampaignsStream(beam.PTransform):
             exchanges
             | "KeyForTracker" >> beam.Map(lambda t: (0, t))
             | "TrackClusters" >> beam.ParDo(TrackClustersFn(self.run, s)).with_outputs(
-                SAMPLES_TAG, DEAD_LETTER_TAG, STATS_TAG, main="members"))
-        members = tracked.members | "TagMembers" >> beam.Map(lambda t: ("members", t))
-        samples = tracked[SAMPLES_TAG] | "TagSamples" >> beam.Map(lambda t: ("samples", t))
+                SAMPLES_TAG, VECTORS_TAG, DEAD_LETTER_TAG, STATS_TAG, main="members"))
+        parts = [tracked[kind] | f"Tag_{kind}" >> beam.Map(lambda t, k=kind: (k, t))
+                 for kind, _ in WINDOW_PARTS]
         campaigns = (
-            (members, samples)
-            | "MembersAndSamples" >> beam.Flatten()
+            parts
+            | "MembersSamplesVectors" >> beam.Flatten()
             | "SlidingWindows" >> beam.WindowInto(
                 window.SlidingWindows(s.window_size_s, s.window_period_s),
                 trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
