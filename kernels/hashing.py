@@ -101,13 +101,25 @@ def _tokens(data, pos, end, table, mask_digits, out):
     h = FNV_OFFSET
     while pos < end:
         b = data[pos]
-        if b < 0x80:
-            # ASCII fast path: one byte, a table lookup, no UTF-8 decoding.
+        if b < 0x80 and table[b] != SINGLE:
+            # ASCII fast path (the common case): no UTF-8 decoding, no byte loop.
             cls = table[b]
-            nb = 1
-        else:
-            cp, nb = decode_utf8(data, pos, end)
-            cls = table[cp] if cp < table.size else WORD
+            if cls == SEP:
+                if in_word:
+                    out[ntok] = mix64(h)
+                    ntok += 1
+                    in_word = False
+            else:
+                if not in_word:
+                    in_word = True
+                    h = FNV_OFFSET
+                if cls == DIGIT and mask_digits:
+                    b = 0x30
+                h = (h ^ np.uint64(b)) * FNV_PRIME
+            pos += 1
+            continue
+        cp, nb = decode_utf8(data, pos, end)
+        cls = table[cp] if cp < table.size else WORD
         if cls == WORD or cls == DIGIT:
             if not in_word:
                 in_word = True
