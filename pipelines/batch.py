@@ -10,10 +10,12 @@ import dataclasses
 import logging
 import os
 import platform
+import tempfile
 import time
 
 import apache_beam as beam
 import orjson
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from distill_radar.pipelines import export
 from distill_radar.pipelines.cluster_stages import LinkNodes
@@ -110,39 +112,59 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     if config.semantic and not config.embedding_column:
         load_embedder()  # a missing model package fails here, before any work, saying what to do
     key = pseudonym_key(opts.pseudonym_key_file) if opts.pseudonymize_accounts else None
-    output = os.path.abspath(opts.output)
+    output = opts.output if export.is_remote(opts.output) else os.path.abspath(opts.output)
     export.discard_stale_staging(output)
     staging = export.new_staging(output)
-    started = time.perf_counter()
+    started = time.time()
     components = choose_components(options.view_as(StandardOptions).runner, opts.components)
     LOG.info("distill-radar batch: %d input file(s), config %s, %s components", len(files),
              config, components)
     pipeline = test_pipeline or beam.Pipeline(options=options)
     read = pipeline | "ReadLogs" >> ReadExchanges(files, config.batch_rows, config.link_columns, key,
                                                   embedding_dim)
-    _ = read | "FindCampaigns" >> FindCampaigns(config, staging, opts.csv, components,
-                                                opts.components_max_rounds)
+    counts = read | "FindCampaigns" >> FindCampaigns(config, staging, opts.csv, components,
+                                                     opts.components_max_rounds)
+    header = {"parameters": config.as_dict(), "input_files": len(files),
+              "runner": str(options.view_as(StandardOptions).runner)}
+    _ = counts | "FinishRun" >> beam.ParDo(
+        FinishRunFn(staging, output, header, not opts.no_report, started))
     result = pipeline.run()
+    if opts.no_wait:
+        LOG.info("job submitted (%s); its tables are published into %s when it finishes",
+                 result, output)
+        return {"state": str(result.state), "output": output}
     result.wait_until_finish()
-    elapsed = time.perf_counter() - started
-    summary = _summary(staging, config, options, result, elapsed, len(files))
-    export.write_json(staging, "summary.json", summary)
-    if not opts.no_report:
-        from distill_radar.pipelines.report import report_from_dir
-
-        report_from_dir(staging)
-    export.publish(staging, output)
+    summary = _with_stage_timings(output, result, time.time() - started)
     LOG.info("done in %.1f s: %d read, %d processed, %d dead-lettered, %d campaigns -> %s",
-             elapsed, summary["counts"]["read"], summary["counts"]["processed"],
-             summary["counts"]["dead_lettered"], summary["counts"]["campaigns"], output)
+             summary["timings_s"]["total"], summary["counts"]["read"],
+             summary["counts"]["processed"], summary["counts"]["dead_lettered"],
+             summary["counts"]["campaigns"], output)
     return summary
 
 
-def _summary(staging, config, options, result, elapsed, n_files) -> dict:
-    counts_path = os.path.join(staging, "counts.json")
-    with open(counts_path, "rb") as fh:
-        counts = orjson.loads(fh.read())
-    os.remove(counts_path)
+class FinishRunFn(beam.DoFn):
+    """The run's counts -> summary.json and report.html staged, then every staged table
+    published into ``--output``.
+
+    It runs in the job, after the tables are built, so a launcher that does not
+    wait (a Dataflow Flex Template must return once its job is submitted:
+    ``--no-wait``) still leaves a complete output.
+    """
+
+    def __init__(self, staging: str, output: str, header: dict, report: bool, started: float):
+        self.staging, self.output, self.header = staging, output, header
+        self.report, self.started = report, started
+
+    def process(self, counts: dict):
+        summary = run_summary(dict(counts), self.header, time.time() - self.started)
+        export.write_json(self.staging, "summary.json", summary)
+        if self.report:
+            _write_report(self.staging)
+        export.publish(self.staging, self.output)
+        yield summary
+
+
+def run_summary(counts: dict, header: dict, elapsed: float) -> dict:
     per_file = counts.pop("per_file")
     linking = counts.pop("linking")
     return {
@@ -150,12 +172,40 @@ def _summary(staging, config, options, result, elapsed, n_files) -> dict:
         "reconciled": counts["read"] == counts["processed"] + counts["dead_lettered"],
         "per_file": per_file,
         "linking": linking,
-        "parameters": config.as_dict(),
-        "runner": str(options.view_as(StandardOptions).runner),
-        "input_files": n_files,
-        "timings_s": {"total": round(elapsed, 3), **_stage_seconds(result)},
+        **header,
+        "timings_s": {"total": round(elapsed, 3)},
         "versions": _versions(),
     }
+
+
+def _with_stage_timings(output: str, result, elapsed: float) -> dict:
+    """The published summary.json plus the runner's per-stage timings (a launcher that
+    waited has them); rewritten in place through a fresh staging folder."""
+    path = FileSystems.join(output, "summary.json") if export.is_remote(output) \
+        else os.path.join(output, "summary.json")
+    summary = orjson.loads(export.read_bytes(path))
+    summary["timings_s"] = {"total": round(elapsed, 3), **_stage_seconds(result)}
+    staging = export.new_staging(output)
+    export.write_json(staging, "summary.json", summary)
+    export.publish(staging, output)
+    return summary
+
+
+def _write_report(staging: str) -> None:
+    """report.html from the staged tables (fetched to a local folder when remote)."""
+    from distill_radar.pipelines.report import report_from_dir
+
+    if not export.is_remote(staging):
+        report_from_dir(staging)
+        return
+    with tempfile.TemporaryDirectory() as local:
+        for path in export.staged_files(staging):
+            name = FileSystems.split(path)[1]
+            if name.endswith(".parquet") or name == "summary.json":
+                with open(os.path.join(local, name), "wb") as fh:
+                    fh.write(export.read_bytes(path))
+        report = report_from_dir(local)
+        export.write_bytes(FileSystems.join(staging, report.name), report.read_bytes())
 
 
 def _stage_seconds(result) -> dict:

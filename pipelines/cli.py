@@ -65,6 +65,10 @@ def cmd_batch(argv: list[str]) -> int:
         _batch_help()
         return 0
     summary = batch.run(argv)
+    if "counts" not in summary:  # --no-wait: the job finishes on its own
+        print(f"job submitted ({summary['state']}); tables will be published into "
+              f"{summary['output']}")
+        return 0
     c = summary["counts"]
     print(f"{c['read']} exchanges read: {c['processed']} processed, {c['dead_lettered']} "
           f"dead-lettered; {c['clusters']} clusters, {c['campaigns']} campaigns, "

@@ -3,6 +3,11 @@
 Tables are first written into a staging folder inside ``--output``; only when
 every table is complete are they renamed into place, one ``os.replace`` each,
 so a run that dies leaves the previous outputs intact.
+
+A remote ``--output`` (``gs://...``, any scheme Beam's ``FileSystems`` knows)
+works the same way through ``FileSystems``: the worker that builds the tables
+writes them under ``OUTPUT/.staging-ID/``, and the launcher renames them into
+``OUTPUT`` at the end (per object: object stores have no atomic folder move).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
 
 STAGING_PREFIX = ".staging-"
 
@@ -32,7 +38,13 @@ def to_arrow(df: pl.DataFrame | pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(cols, schema=schema)
 
 
+def is_remote(path: str) -> bool:
+    return "://" in path
+
+
 def new_staging(output: str) -> str:
+    if is_remote(output):  # object stores: a prefix, nothing to create
+        return FileSystems.join(output, STAGING_PREFIX + uuid.uuid4().hex[:12])
     os.makedirs(output, exist_ok=True)
     path = os.path.join(output, STAGING_PREFIX + uuid.uuid4().hex[:12])
     os.makedirs(path)
@@ -40,9 +52,28 @@ def new_staging(output: str) -> str:
 
 
 def write_table(staging: str, name: str, table: pa.Table, csv: bool) -> None:
-    pq.write_table(table, os.path.join(staging, f"{name}.parquet"), compression="zstd")
+    if not is_remote(staging):
+        pq.write_table(table, os.path.join(staging, f"{name}.parquet"), compression="zstd")
+        if csv:
+            pacsv.write_csv(_csv_safe(table), os.path.join(staging, f"{name}.csv"))
+        return
+    buf = pa.BufferOutputStream()
+    pq.write_table(table, buf, compression="zstd")
+    write_bytes(FileSystems.join(staging, f"{name}.parquet"), buf.getvalue())
     if csv:
-        pacsv.write_csv(_csv_safe(table), os.path.join(staging, f"{name}.csv"))
+        buf = pa.BufferOutputStream()
+        pacsv.write_csv(_csv_safe(table), buf)
+        write_bytes(FileSystems.join(staging, f"{name}.csv"), buf.getvalue())
+
+
+def write_bytes(path: str, data) -> None:
+    with FileSystems.create(path) as fh:
+        fh.write(memoryview(data))
+
+
+def read_bytes(path: str) -> bytes:
+    with FileSystems.open(path) as fh:
+        return fh.read()
 
 
 def _csv_safe(table: pa.Table) -> pa.Table:
@@ -57,12 +88,27 @@ def _csv_safe(table: pa.Table) -> pa.Table:
 
 
 def write_json(staging: str, name: str, obj) -> None:
+    data = orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    if is_remote(staging):
+        write_bytes(FileSystems.join(staging, name), data)
+        return
     with open(os.path.join(staging, name), "wb") as fh:
-        fh.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+        fh.write(data)
+
+
+def staged_files(staging: str) -> list[str]:
+    """Paths of the files staged under a remote ``staging`` prefix."""
+    found = FileSystems.match([FileSystems.join(staging, "*")])[0].metadata_list
+    return sorted(m.path for m in found)
 
 
 def publish(staging: str, output: str) -> list[str]:
     """Move every staged file into ``output`` (atomic per file), drop the staging folder."""
+    if is_remote(staging):
+        sources = staged_files(staging)
+        targets = [FileSystems.join(output, FileSystems.split(p)[1]) for p in sources]
+        FileSystems.rename(sources, targets)
+        return targets
     moved = []
     for name in sorted(os.listdir(staging)):
         target = os.path.join(output, name)
@@ -76,6 +122,12 @@ def publish(staging: str, output: str) -> list[str]:
 
 def discard_stale_staging(output: str) -> None:
     """Staging folders left by runs that died are removed by the next run."""
+    if is_remote(output):
+        stale = FileSystems.match([FileSystems.join(output, STAGING_PREFIX + "*/*")])
+        paths = [m.path for m in stale[0].metadata_list]
+        if paths:
+            FileSystems.delete(paths)
+        return
     if not os.path.isdir(output):
         return
     for name in os.listdir(output):

@@ -86,6 +86,10 @@ class DistillRadarOptions(PipelineOptions):
         parser.add_argument("--pseudonym-key-file", default=None,
                             help="file holding the pseudonymisation key")
         parser.add_argument("--no-report", action="store_true", help="skip report.html")
+        parser.add_argument("--no-wait", action="store_true",
+                            help="return once the job is submitted (a Dataflow Flex Template "
+                                 "launcher must); the job itself writes summary.json and the "
+                                 "report and publishes the tables into --output")
         parser.add_argument("--components", choices=COMPONENTS_CHOICES, default=None,
                             help="connected components: 'local' (union-find on one worker) or "
                                  "'beam' (large-star/small-star stages spread over workers); "
@@ -120,8 +124,9 @@ def require_paths(opts: DistillRadarOptions) -> None:
 def run_config(opts: DistillRadarOptions, defaults: dict | None = None) -> RunConfig:
     """The frozen RunConfig that the parsed flags describe; ``defaults`` (e.g.
     ``STREAM_DEFAULTS``) for the command-dependent flags not given."""
-    values = {flag[2:].replace("-", "_"): None for flag, _, _ in TUNING}
-    for dest in values:
+    values = {}
+    for flag, _, _ in TUNING:
+        dest = flag[2:].replace("-", "_")
         values[dest] = getattr(opts, dest)
         if values[dest] is None:
             values[dest] = (defaults or {}).get(dest, getattr(_D, dest))

@@ -128,7 +128,6 @@ class BuildTablesFn(beam.DoFn):
                                           list(file_counts), clusters, self.config)
             for name, table in tables.items():
                 export.write_table(self.staging, name, table, self.csv)
-            export.write_json(self.staging, "counts.json", counts)
         LOG.info("tables written: %d members, %d clusters, %d campaigns",
                  counts["processed"], counts["clusters"], counts["campaigns"])
         yield counts

@@ -10,7 +10,10 @@ plus the Beam options Dataflow adds (``--runner``, ``--project``,
   distill-radar's flags use hyphens: ``--min_campaign_accounts=5`` becomes
   ``--min-campaign-accounts=5``; Beam's own options pass through untouched;
 - a template parameter is always ``name=value``, so an on/off flag arrives as
-  ``--csv=true`` / ``--csv=false`` and becomes ``--csv`` / nothing.
+  ``--csv=true`` / ``--csv=false`` and becomes ``--csv`` / nothing;
+- ``batch`` gets ``--no-wait``: a Flex Template launcher must return once its
+  job is submitted, and the job itself publishes the tables, ``summary.json``
+  and the report into ``--output``.
 """
 
 from __future__ import annotations
@@ -75,6 +78,8 @@ def cli_argv(argv: list[str]) -> list[str]:
                 out.append(name)
             continue
         out.append(name + eq + value)
+    if command == "batch" and "--no-wait" not in out:
+        out.append("--no-wait")
     return [command, *out]
 
 
