@@ -50,7 +50,7 @@ class HashPromptsFn(beam.DoFn):
                 "response_chars": table["response_chars"], "links": table["links"],
                 "source": table["source"], "row": table["row"],
             }, schema=schemas.EXCHANGE_KEYS)
-            uniq, first, counts = np.unique(nodes, return_index=True, return_counts=True)
+            uniq, first, counts = first_copies(nodes, prompts, np.ones(nodes.size, np.int64))
             shards = shard_of(uniq, self.config.shards)
             embeddings = _embedding_column(table, self.config)
             out = []
@@ -90,20 +90,36 @@ class DedupTextsFn(beam.DoFn):
             yield dedup_nodes(list(tables))
 
 
+def first_copies(nodes: np.ndarray, prompts, counts: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each distinct node once: (sorted nodes, index of the copy kept, summed counts).
+
+    Prompts that differ only in what normalisation removes (case, zero-width
+    characters, fullwidth forms) share a node. The copy kept is the one whose
+    raw text hashes lowest, so the text that is embedded and shown in templates
+    does not depend on the order in which a runner delivers batches.
+    """
+    raw = kernels.text_hashes(prompts, normalized=True)
+    order = np.lexsort((raw, nodes))
+    nodes = nodes[order]
+    starts = np.flatnonzero(np.r_[True, nodes[1:] != nodes[:-1]]) if nodes.size \
+        else np.empty(0, np.int64)
+    summed = np.add.reduceat(counts[order], starts) if nodes.size else counts[:0]
+    return nodes[starts], order[starts], summed
+
+
 def dedup_nodes(tables: list[pa.Table]) -> pa.Table:
     table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-    nodes = table["node"].to_numpy()
-    order = np.argsort(nodes, kind="stable")
-    nodes = nodes[order]
-    counts = table["n"].to_numpy()[order]
-    starts = np.flatnonzero(np.r_[True, nodes[1:] != nodes[:-1]]) if nodes.size else np.empty(0, int)
-    keep = pa.array(order[starts])
+    prompts = table["prompt"].combine_chunks()
+    nodes, first, counts = first_copies(table["node"].to_numpy(), prompts,
+                                        table["n"].to_numpy())
+    keep = pa.array(first)
     columns = {
-        "node": pa.array(nodes[starts], pa.uint64()),
-        "n": pa.array(np.add.reduceat(counts, starts) if nodes.size else counts, pa.int64()),
-        "prompt": table["prompt"].take(keep).combine_chunks(),
+        "node": pa.array(nodes, pa.uint64()),
+        "n": pa.array(counts, pa.int64()),
+        "prompt": prompts.take(keep),
     }
-    if "embedding" in table.column_names:  # the first copy's, as for the prompt text
+    if "embedding" in table.column_names:  # the kept copy's, as for the prompt text
         columns["embedding"] = table["embedding"].take(keep).combine_chunks()
         return pa.table(columns, schema=schemas.NODES_WITH_EMBEDDING)
     return pa.table(columns, schema=schemas.NODES)

@@ -124,3 +124,22 @@ def test_missing_paths_are_a_clear_error_and_do_not_break_other_pipelines(capsys
     rc = cli.main(["batch", "--output", "somewhere"])
     err = capsys.readouterr().err
     assert rc == 2 and "missing --input" in err
+
+
+def test_the_text_kept_for_a_prompt_does_not_depend_on_batch_order():
+    import pyarrow as pa
+    from distill_radar import kernels
+    from distill_radar.pipelines.signatures import dedup_nodes
+
+    def texts(prompts):
+        arr = pa.array(prompts, pa.large_string())
+        nodes = kernels.text_hashes(kernels.normalize(arr), normalized=True)
+        return pa.table({"node": pa.array(nodes, pa.uint64()), "n": [1] * len(prompts),
+                         "prompt": arr})
+
+    a = texts(["Solve THIS step by step", "other prompt"])
+    b = texts(["solve this step by step", "Solve this\u200b step by step"])
+    assert len(set(a["node"].to_pylist()[:1] + b["node"].to_pylist())) == 1  # one node
+    one, two = dedup_nodes([a, b]), dedup_nodes([b, a])
+    assert one.equals(two) and one.num_rows == 2
+    assert sorted(one["n"].to_pylist()) == [1, 3]
