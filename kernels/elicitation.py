@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+import numpy as np
+import polars as pl
+
 #: Phrases, several languages; matched on normalised (casefolded) text.
 PATTERNS = (
     r"step[- ]by[- ]step",
@@ -49,3 +52,18 @@ def elicitation_score(texts: Sequence[str]) -> float:
     if not texts:
         return 0.0
     return sum(has_elicitation(t) for t in texts) / len(texts)
+
+
+def elicitation_flags(texts: Sequence[str]) -> np.ndarray:
+    """``has_elicitation`` of every text at once (bool[n]; empty texts False).
+
+    Same patterns, run by polars' Rust regex engine over the whole column (one
+    pass per pattern instead of a Python call per text): the patterns use
+    only syntax both engines read alike (no lookaround, no backreferences;
+    ``\\b``, ``\\s`` and ``.`` without DOTALL match the same way).
+    """
+    folded = pl.Series([t.casefold() if t else "" for t in texts], dtype=pl.Utf8)
+    hits = np.zeros(len(folded), np.bool_)
+    for pattern in PATTERNS:
+        hits |= folded.str.contains(pattern).fill_null(False).to_numpy()
+    return hits

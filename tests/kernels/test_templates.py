@@ -55,3 +55,16 @@ def test_merge_templates_keeps_first_when_clusters_are_rewordings():
     b = f"respond as a teacher writing the official solution key for {SLOT}"
     assert merge_templates([a, b]) == a
     assert merge_templates([a]) == a and merge_templates([]) == ""
+
+
+def test_elicitation_flags_match_the_per_text_reference():
+    from distill_radar.kernels.elicitation import elicitation_flags
+
+    texts = [WRAP.format(p) for p in PAYLOADS] + PAYLOADS + [
+        "", "Think CAREFULLY before giving the final answer", "rate\nthe answer",
+        "show\u00a0me your work", "SCHRITT FÜR SCHRITT bitte", "grade my essay's answers",
+        "explain: the reasoning", "a chain-of-thought", "full  thoughts", "ﬁnal steps shown",
+        "show " + "x" * 41 + " reasoning", "show " + "x" * 30 + " reasoning"]
+    want = [bool(t) and has_elicitation(t) for t in texts]
+    assert elicitation_flags(texts).tolist() == want
+    assert sum(want) >= 8  # the cases exercise both answers
