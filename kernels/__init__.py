@@ -21,6 +21,7 @@ from .hashing import shingle_hashes, text_hashes
 from .lsh import band_keys, bucket_edges, optimal_param
 from .minhash import minhash, minhash_params
 from .normalize import normalize
+from .pairs import unique_columns
 from .similarity import signature_similarity
 from .union_find import connected_components
 from .wordpiece import WordPieceVocab, wordpiece_ids
@@ -48,5 +49,6 @@ __all__ = [
     "signature_similarity",
     "simhash_bands",
     "text_hashes",
+    "unique_columns",
     "wordpiece_ids",
 ]

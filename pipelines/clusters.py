@@ -250,10 +250,10 @@ def _cohesion_table(nodes, rows, sim, nodes_out, ids) -> dict:
     order = np.lexsort((vals, cid))
     cid, vals = cid[order], vals[order]
     starts = np.flatnonzero(np.r_[True, cid[1:] != cid[:-1]])
-    ends = np.r_[starts[1:], cid.size]
-    medians = [float(np.median(vals[a:b])) for a, b in zip(starts, ends)]
-    return {"cluster_id": cid[starts], "cohesion_min": vals[starts],
-            "cohesion_median": np.array(medians)}
+    sizes = np.diff(np.r_[starts, cid.size])
+    # values are sorted within each cluster: the median is its middle one or two
+    medians = (vals[starts + (sizes - 1) // 2] + vals[starts + sizes // 2]) / 2
+    return {"cluster_id": cid[starts], "cohesion_min": vals[starts], "cohesion_median": medians}
 
 
 def _gather(parts: list[NodeSignatures], num_perm: int):

@@ -35,7 +35,7 @@ class AccountPrompts:
 def account_node_pairs(keys_nodes: np.ndarray, keys_accounts) -> tuple[np.ndarray, np.ndarray]:
     """One batch's distinct (account hash, node hash) pairs, as two uint64 arrays."""
     acc = kernels.text_hashes(keys_accounts, normalized=True)
-    pairs = np.unique(np.stack([acc, np.asarray(keys_nodes, np.uint64)]), axis=1)
+    pairs = kernels.unique_columns(np.stack([acc, np.asarray(keys_nodes, np.uint64)]))
     return pairs[0], pairs[1]
 
 
@@ -44,7 +44,7 @@ def gather_pairs(parts: list[tuple[np.ndarray, np.ndarray]], nodes: np.ndarray) 
     parts = [p for p in parts if p[0].size]
     if not parts or nodes.size == 0:
         return AccountPrompts(np.empty(0, np.int64), np.empty(0, np.int64))
-    pairs = np.unique(np.concatenate([np.stack(p) for p in parts], axis=1), axis=1)
+    pairs = kernels.unique_columns(np.concatenate([np.stack(p) for p in parts], axis=1))
     _, account = np.unique(pairs[0], return_inverse=True)
     pos = np.minimum(np.searchsorted(nodes, pairs[1]), nodes.size - 1)
     ok = nodes[pos] == pairs[1]
@@ -170,7 +170,7 @@ def group_joins(labels: np.ndarray, src: np.ndarray, dst: np.ndarray
     heads = np.unique(src)
     comp = labels[np.r_[heads, dst]]
     group = np.r_[heads, src]
-    pairs, votes = np.unique(np.stack([comp, group]), axis=1, return_counts=True)
+    pairs, votes = kernels.unique_columns(np.stack([comp, group]), return_counts=True)
     # One group per component, the one holding most of it, if that is a majority.
     order = np.lexsort((pairs[1], -votes, pairs[0]))
     pairs, votes = pairs[:, order], votes[order]
@@ -210,7 +210,7 @@ def cluster_kinds(n: int, src: np.ndarray, dst: np.ndarray, kind: np.ndarray,
     lex = kind == LEXICAL
     lex_labels = kernels.connected_components(n, src[lex], dst[lex])
     _, comp = np.unique(labels, return_inverse=True)
-    pieces = np.unique(np.stack([comp, lex_labels]), axis=1)[0]
+    pieces = kernels.unique_columns(np.stack([comp, lex_labels]))[0]
     n_pieces = np.bincount(pieces, minlength=comp.max() + 1 if n else 0)
     has_lex = np.zeros(comp.max() + 1 if n else 0, np.bool_)
     has_lex[comp[src[lex]]] = True

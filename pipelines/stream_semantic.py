@@ -94,7 +94,7 @@ def reworded_joins(members: pl.DataFrame, vectors: pa.Table, config: RunConfig
     emb_rows = np.flatnonzero(has)
     emb = semantic.centred(raw[pos[has]])
     account = members["account_id"].cast(pl.Categorical).to_physical().to_numpy()
-    pairs = np.unique(np.stack([account.astype(np.int64), node_idx]), axis=1)
+    pairs = kernels.unique_columns(np.stack([account.astype(np.int64), node_idx]))
     _, acc_codes = np.unique(pairs[0], return_inverse=True)
     src, dst, _, _ = semantic.semantic_edges(
         emb, emb_rows, semantic.AccountPrompts(acc_codes.astype(np.int64), pairs[1]), config)
@@ -112,7 +112,7 @@ def reworded_joins(members: pl.DataFrame, vectors: pa.Table, config: RunConfig
     out = pl.DataFrame({"cluster_id": cluster, "joined": joined[merged[node_idx]]}).unique()
     joins = out.filter(pl.col("cluster_id") != pl.col("joined")).sort("cluster_id")
     # nodes whose component holds more than one tracker cluster
-    pieces = np.unique(np.stack([merged[node_idx], cluster]), axis=1)[0]
+    pieces = kernels.unique_columns(np.stack([merged[node_idx], cluster]))[0]
     multi = np.bincount(pieces, minlength=nodes.size)[merged[emb_rows]] > 1
     cos = semantic.centroid_cohesion(emb, emb_rows, merged, config)
     keep = multi & ~np.isnan(cos)
@@ -124,7 +124,7 @@ def reworded_joins(members: pl.DataFrame, vectors: pa.Table, config: RunConfig
 def _lexical_labels(n: int, node_idx: np.ndarray, cluster: np.ndarray) -> np.ndarray:
     """Per node: the smallest node index of its window cluster (a node in two
     clusters, evicted and re-clustered, joins both)."""
-    pairs = np.unique(np.stack([cluster, node_idx]), axis=1)
+    pairs = kernels.unique_columns(np.stack([cluster, node_idx]))
     _, code = np.unique(pairs[0], return_inverse=True)
     head = np.full(code.max() + 1 if code.size else 0, n, np.int64)
     np.minimum.at(head, code, pairs[1])

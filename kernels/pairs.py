@@ -1,0 +1,31 @@
+"""Distinct pairs of integer keys, as ``np.unique(pairs, axis=1)`` gives them, faster.
+
+``np.unique(..., axis=1)`` views each column as one opaque record and sorts
+those: about 10x slower than a lexsort over the two rows on millions of
+pairs (the semantic path's (account, prompt) pairs at 1M exchanges).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def unique_columns(pairs: np.ndarray, return_counts: bool = False):
+    """Distinct columns of a 2 x n integer array, sorted by (row 0, row 1).
+
+    Returns the 2 x k array (and the count of each column when asked), equal
+    to ``np.unique(pairs, axis=1, return_counts=...)``.
+    """
+    pairs = np.asarray(pairs)
+    if pairs.ndim != 2 or pairs.shape[0] != 2:
+        raise ValueError("pairs must be a 2 x n array")
+    n = pairs.shape[1]
+    order = np.lexsort((pairs[1], pairs[0]))
+    a, b = pairs[0][order], pairs[1][order]
+    first = np.ones(n, np.bool_)
+    if n:
+        first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    out = np.stack([a[first], b[first]])
+    if not return_counts:
+        return out
+    return out, np.diff(np.r_[np.flatnonzero(first), n])
