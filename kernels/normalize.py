@@ -15,6 +15,12 @@ and variation selectors (U+E0100-E01EF), which are deleted. The result is
 idempotent: ``normalize(normalize(x)) == normalize(x)``. The tables come from
 the running Python's Unicode database, so a Python upgrade may move rare
 characters.
+
+Most rows never see a real NFKC: ``fast_map()`` folds NFKC into the map for the
+code points NFKC treats one at a time (no composition or reordering with their
+neighbours, one code point out), and rows made only of those take one parallel
+pass. The other rows (combining marks, jamo, ligatures, invalid UTF-8...) go
+through NFKC and the map as above, and are spliced in; the output is the same.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ import unicodedata
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 from .config import CONFUSABLES
 
@@ -281,6 +289,280 @@ def _map_array(arr: pa.LargeStringArray) -> tuple[pa.LargeStringArray, np.ndarra
     return out, recheck & valid
 
 
+# --- fast path: NFKC and the map in one pass, where NFKC works char by char ---------
+
+
+#: ``FAST_MAP`` value of a code point the fast path cannot take (its row goes the slow way).
+UNSAFE = -2
+#: ``FAST_MAP`` covers the BMP and plane 1; higher code points are ``UNSAFE``.
+FAST_SIZE = 0x20000
+
+
+def _second_elements() -> set[int]:
+    """Code points that NFC/NFKC may compose onto the character before them: the
+    second element of every two-element canonical decomposition, Hangul medial
+    vowels and final consonants (a superset of NFKC_Quick_Check = Maybe)."""
+    out = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))
+    for cp in range(0x30000):
+        d = unicodedata.decomposition(chr(cp))
+        if d and not d.startswith("<"):
+            parts = d.split()
+            if len(parts) == 2:
+                out.add(int(parts[1], 16))
+    return out
+
+
+def _build_fast_map() -> np.ndarray:
+    """int32[FAST_SIZE]: ``CODEPOINT_MAP`` applied to ``NFKC(chr(cp))``, or ``UNSAFE``.
+
+    A code point is safe when NFKC treats it on its own, whatever surrounds it:
+    its NFKD starts with a starter (combining class 0) that never composes onto a
+    preceding character, and its NFKC is one code point. In a row of safe code
+    points NFKD splits at every code point, nothing reorders or composes across
+    the splits, so NFKC(row) is the concatenation of each code point's NFKC.
+    """
+    second = _second_elements()
+    table = np.full(FAST_SIZE, UNSAFE, np.int32)
+    for cp in range(FAST_SIZE):
+        if 0xD800 <= cp < 0xE000 or cp in second:
+            continue
+        ch = chr(cp)
+        if unicodedata.decomposition(ch):
+            nfkd = unicodedata.normalize("NFKD", ch)
+            if unicodedata.combining(nfkd[0]) or ord(nfkd[0]) in second:
+                continue
+            nfkc = unicodedata.normalize("NFKC", ch)
+            if len(nfkc) != 1:
+                continue
+            d = ord(nfkc)
+        else:
+            if unicodedata.combining(ch):
+                continue
+            d = cp
+        if d < 0x10000:
+            table[cp] = CODEPOINT_MAP[d]
+        elif 0xE0000 <= d < 0xE0080 or 0xE0100 <= d < 0xE01F0:
+            table[cp] = DELETE
+        else:
+            table[cp] = d
+    # _fast_rows takes ASCII as bytes: no deletion or unsafe code point there.
+    assert ((table[:0x80] >= 0) & (table[:0x80] < 0x80)).all()
+    return table
+
+
+_FAST_MAP: list[np.ndarray] = []
+
+
+def fast_map() -> np.ndarray:
+    """``FAST_MAP``, built on first use (about 0.2 s)."""
+    if not _FAST_MAP:
+        _FAST_MAP.append(_build_fast_map())
+    return _FAST_MAP[0]
+
+
+@njit(cache=True, inline="always")
+def _decode_strict(data, pos, end):
+    """Code point at ``data[pos]`` and its byte length; (-1, 1) if not valid UTF-8."""
+    b0 = np.int32(data[pos])
+    if b0 < 0xC2 or b0 > 0xF4:
+        return np.int32(-1), 1
+    if b0 < 0xE0:
+        if pos + 1 >= end or (data[pos + 1] & 0xC0) != 0x80:
+            return np.int32(-1), 1
+        return ((b0 & 0x1F) << 6) | (np.int32(data[pos + 1]) & 0x3F), 2
+    if b0 < 0xF0:
+        if pos + 2 >= end or (data[pos + 1] & 0xC0) != 0x80 or (data[pos + 2] & 0xC0) != 0x80:
+            return np.int32(-1), 1
+        cp = (((b0 & 0x0F) << 12) | ((np.int32(data[pos + 1]) & 0x3F) << 6)
+              | (np.int32(data[pos + 2]) & 0x3F))
+        if cp < 0x800 or (0xD800 <= cp < 0xE000):
+            return np.int32(-1), 1
+        return cp, 3
+    if (pos + 3 >= end or (data[pos + 1] & 0xC0) != 0x80 or (data[pos + 2] & 0xC0) != 0x80
+            or (data[pos + 3] & 0xC0) != 0x80):
+        return np.int32(-1), 1
+    cp = (((b0 & 0x07) << 18) | ((np.int32(data[pos + 1]) & 0x3F) << 12)
+          | ((np.int32(data[pos + 2]) & 0x3F) << 6) | (np.int32(data[pos + 3]) & 0x3F))
+    if cp < 0x10000 or cp > 0x10FFFF:
+        return np.int32(-1), 1
+    return cp, 4
+
+
+#: Rows per parallel task of ``_fast_rows`` / ``_gather_rows``.
+_ROWS_PER_TASK = 256
+
+
+_ONES = np.uint64(0x0101010101010101)
+_HIGH = np.uint64(0x8080808080808080)
+
+
+@intrinsic
+def _load_u64(typingctx, arr, idx):
+    """``arr[idx:idx+8]`` (uint8) as one little-endian uint64, unaligned; no bounds check."""
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), ir.IntType(64).as_pointer())
+        value = builder.load(ptr)
+        value.align = 1
+        return value
+    return types.uint64(arr, idx), codegen
+
+
+@intrinsic
+def _store_u64(typingctx, arr, idx, val):
+    """``arr[idx:idx+8] = val`` (little-endian bytes), unaligned; no bounds check."""
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), ir.IntType(64).as_pointer())
+        builder.store(args[2], ptr).align = 1
+        return context.get_dummy_value()
+    return types.void(arr, idx, types.uint64), codegen
+
+
+@njit(cache=True, inline="always")
+def _ascii_word(x):
+    """Map 8 ASCII bytes at once (as ``ascii_map`` does: A-Z lower-cased, controls
+    and DEL to a space); return (mapped word, high bit set on each space byte).
+    Every byte is < 0x80, so no addition carries into the next byte."""
+    upper = (x + np.uint64(0x3F) * _ONES) & ~(x + np.uint64(0x25) * _ONES) & _HIGH
+    ctrl = ~(x + np.uint64(0x60) * _ONES) & _HIGH
+    dele = (x + _ONES) & _HIGH
+    blank = ~((x ^ np.uint64(0x20) * _ONES) + np.uint64(0x7F) * _ONES) & _HIGH
+    space = ctrl | dele | blank
+    full = (space >> np.uint64(7)) * np.uint64(0xFF)
+    return ((x | (upper >> np.uint64(2))) & ~full) | (full & (np.uint64(0x20) * _ONES)), space
+
+
+@njit(cache=True, parallel=True)
+def _fast_rows(data, starts, ends, fast, ascii_map, room, stage, counts, used, slow):
+    """Task t maps rows ``[t*R, (t+1)*R)`` through ``fast`` and packs them, row after
+    row, at ``stage[room[t]:]``; ``counts[i]`` bytes per row, ``used[t]`` per task.
+
+    Spaces: every mapped code point is written, but the write position only moves
+    on past a space when the byte before it is not a space (nor the row start);
+    a trailing space is dropped at the end. No branch on the character class in
+    the ASCII loop (``ascii_map``: ``fast[:128]`` as bytes, no deletions there).
+    8 ASCII bytes with no two spaces in a row (nor a space after a space) go in
+    one step, as one unaligned uint64 load and store. Every write stays in the
+    task's room: its output never exceeds 1.5 x the input it has read (a code
+    point's UTF-8 grows from 2 to 3 bytes at most; ASCII never grows).
+
+    A row goes ``slow`` (and takes no room) when it is not valid UTF-8, holds an
+    ``UNSAFE`` code point, or when the slow path would NFKC it a second time (a
+    deletion, see ``_map_row``) and that could change it: it writes a non-ASCII
+    code point that ``fast`` does not leave as it is.
+    ``room[t+1] - room[t]`` >= 1.5 x the task's bytes.
+    """
+    n = starts.size
+    for task in prange(used.size):
+        lo = task * _ROWS_PER_TASK
+        hi = min(n, lo + _ROWS_PER_TASK)
+        w = room[task]
+        for i in range(lo, hi):
+            start = w
+            pos = starts[i]
+            end = ends[i]
+            prev_space = True
+            deleted = False
+            unfixed = False
+            bad = False
+            while pos < end:
+                if pos + 8 <= end:
+                    x = _load_u64(data, pos)
+                    if (x & _HIGH) == 0:
+                        m, sp = _ascii_word(x)
+                        if (sp & (sp << np.uint64(8))) == 0 and not (
+                                prev_space and (sp & np.uint64(0x80)) != 0):
+                            _store_u64(stage, w, m)
+                            w += 8
+                            pos += 8
+                            prev_space = (sp >> np.uint64(63)) != 0
+                            continue
+                b = data[np.uint64(pos)]
+                if b < 0x80:
+                    t8 = ascii_map[b]
+                    stage[np.uint64(w)] = t8
+                    is_space = t8 == SPACE
+                    w += 1 - (is_space & prev_space)
+                    prev_space = is_space
+                    pos += 1
+                    continue
+                cp, nb = _decode_strict(data, pos, end)
+                if cp < 0 or cp >= fast.size:
+                    bad = True
+                    break
+                t = fast[cp]
+                pos += nb
+                if t == UNSAFE:
+                    bad = True
+                    break
+                if t == DELETE:
+                    deleted = True
+                elif t == SPACE:
+                    stage[w] = SPACE
+                    w += 1 - prev_space
+                    prev_space = True
+                else:
+                    if t >= fast.size or fast[t] != t:
+                        unfixed = True
+                    w = _encode_utf8(t, stage, w)
+                    prev_space = False
+            if bad or (deleted and unfixed):
+                slow[i] = True
+                w = start
+                counts[i] = 0
+            else:
+                if prev_space and w > start:
+                    w -= 1
+                slow[i] = False
+                counts[i] = w - start
+        used[task] = w - room[task]
+
+
+@njit(cache=True, parallel=True)
+def _gather_rows(stage, room, used, counts, slow, slow_data, slow_offsets, slow_rank,
+                 offsets, out):
+    """Copy each task's packed rows from ``stage``, and the slow rows from
+    ``slow_data`` (row ``slow_rank[i]`` of the slow CSR), to their CSR place in ``out``."""
+    n = counts.size
+    for task in prange(used.size):
+        lo = task * _ROWS_PER_TASK
+        hi = min(n, lo + _ROWS_PER_TASK)
+        any_slow = False
+        for i in range(lo, hi):
+            if slow[i]:
+                any_slow = True
+                break
+        s = room[task]
+        d = offsets[lo]
+        if not any_slow:
+            out[d:d + used[task]] = stage[s:s + used[task]]
+            continue
+        for i in range(lo, hi):
+            if slow[i]:
+                k = slow_rank[i]
+                a = slow_offsets[k]
+                m = slow_offsets[k + 1] - a
+                out[d:d + m] = slow_data[a:a + m]
+                d += m
+            else:
+                m = counts[i]
+                out[d:d + m] = stage[s:s + m]
+                s += m
+                d += m
+
+
+def _normalize_slow(arr: pa.LargeStringArray) -> pa.LargeStringArray:
+    """NFKC (Arrow or unicodedata), the map, and NFKC + map again where needed."""
+    out, recheck = _map_array(nfkc(arr))
+    if recheck.any():
+        # NFKC again where a deletion may have let two characters compose.
+        mask = pa.array(recheck)
+        again, _ = _map_array(nfkc(out.filter(mask)))
+        out = pc.replace_with_mask(out, mask, again)
+    return out
+
+
 def normalize(texts) -> pa.LargeStringArray:
     """Normalise prompts for near-duplicate detection.
 
@@ -293,14 +575,49 @@ def normalize(texts) -> pa.LargeStringArray:
     -------
     pa.LargeStringArray of length n; nulls stay null. NFKC, then the code point
     map described in the module docstring, whitespace collapsed and stripped.
+
+    Rows made only of code points that NFKC treats one at a time (``FAST_MAP``:
+    ASCII, most letters, CJK, emoji...) take one parallel pass; the others go
+    through NFKC proper (``_normalize_slow``) and are spliced in.
     """
     arr = as_large_string(texts)
-    if len(arr) == 0:
+    n = len(arr)
+    if n == 0:
         return pa.array([], pa.large_string())
-    out, recheck = _map_array(nfkc(arr))
-    if recheck.any():
-        # NFKC again where a deletion may have let two characters compose.
-        mask = pa.array(recheck)
-        again, _ = _map_array(nfkc(out.filter(mask)))
-        out = pc.replace_with_mask(out, mask, again)
-    return out
+    data, offsets, valid = csr_buffers(arr)
+    # Rows go in as (start, end) pairs: nulls and slices need no copy of the data.
+    starts = offsets[:-1].copy()
+    ends = offsets[1:].copy()
+    ends[~valid] = starts[~valid]
+    ntask = -(-n // _ROWS_PER_TASK)
+    nbytes = ends - starts
+    room = np.zeros(ntask + 1, np.int64)
+    task_bytes = np.add.reduceat(nbytes, np.arange(0, n, _ROWS_PER_TASK))
+    np.cumsum(task_bytes + task_bytes // 2 + 1, out=room[1:])
+    stage = np.empty(int(room[-1]), np.uint8)
+    counts = np.empty(n, np.int64)
+    used = np.empty(ntask, np.int64)
+    slow = np.empty(n, np.bool_)
+    fast = fast_map()
+    _fast_rows(data, starts, ends, fast, fast[:128].astype(np.uint8), room, stage, counts, used,
+               slow)
+    slow &= valid
+    slow_rank = np.zeros(n, np.int64)
+    if slow.any():
+        fixed = _normalize_slow(arr.filter(pa.array(slow)))
+        slow_data, slow_offsets, _ = csr_buffers(fixed)
+        slow_rank[slow] = np.arange(len(fixed))
+        counts[slow] = np.diff(slow_offsets)
+    else:
+        slow_data, slow_offsets = np.zeros(0, np.uint8), np.zeros(1, np.int64)
+    new_offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(counts, out=new_offsets[1:])
+    values = np.empty(int(new_offsets[-1]), np.uint8)
+    prefault(values)
+    _gather_rows(stage, room, used, counts, slow, slow_data, slow_offsets, slow_rank,
+                 new_offsets, values)
+    validity = None
+    if arr.null_count:
+        validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.LargeStringArray.from_buffers(
+        n, pa.py_buffer(new_offsets), pa.py_buffer(values), validity, arr.null_count)
