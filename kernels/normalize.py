@@ -434,9 +434,10 @@ def _ascii_word(x):
 
 
 @njit(cache=True, parallel=True)
-def _fast_rows(data, starts, ends, fast, ascii_map, room, stage, counts, used, slow):
-    """Task t maps rows ``[t*R, (t+1)*R)`` through ``fast`` and packs them, row after
-    row, at ``stage[room[t]:]``; ``counts[i]`` bytes per row, ``used[t]`` per task.
+def _fast_rows(data, offsets, valid, fast, ascii_map, room, stage, counts, used, slow):
+    """Task t maps rows ``[t*R, (t+1)*R)`` (``data[offsets[i]:offsets[i+1]]``, empty
+    where not ``valid``) through ``fast`` and packs them, row after row, at
+    ``stage[room[t]:]``; ``counts[i]`` bytes per row, ``used[t]`` per task.
 
     Spaces: every mapped code point is written, but the write position only moves
     on past a space when the byte before it is not a space (nor the row start);
@@ -453,15 +454,15 @@ def _fast_rows(data, starts, ends, fast, ascii_map, room, stage, counts, used, s
     code point that ``fast`` does not leave as it is.
     ``room[t+1] - room[t]`` >= 1.5 x the task's bytes.
     """
-    n = starts.size
+    n = valid.size
     for task in prange(used.size):
         lo = task * _ROWS_PER_TASK
         hi = min(n, lo + _ROWS_PER_TASK)
         w = room[task]
         for i in range(lo, hi):
             start = w
-            pos = starts[i]
-            end = ends[i]
+            pos = offsets[i]
+            end = offsets[i + 1] if valid[i] else pos
             prev_space = True
             deleted = False
             unfixed = False
@@ -585,21 +586,18 @@ def normalize(texts) -> pa.LargeStringArray:
     if n == 0:
         return pa.array([], pa.large_string())
     data, offsets, valid = csr_buffers(arr)
-    # Rows go in as (start, end) pairs: nulls and slices need no copy of the data.
-    starts = offsets[:-1].copy()
-    ends = offsets[1:].copy()
-    ends[~valid] = starts[~valid]
     ntask = -(-n // _ROWS_PER_TASK)
-    nbytes = ends - starts
+    # Room for 1.5 x each task's bytes (null rows' bytes included: a bound is enough).
+    edges = offsets[np.minimum(np.arange(ntask + 1) * _ROWS_PER_TASK, n)]
+    task_bytes = np.diff(edges)
     room = np.zeros(ntask + 1, np.int64)
-    task_bytes = np.add.reduceat(nbytes, np.arange(0, n, _ROWS_PER_TASK))
     np.cumsum(task_bytes + task_bytes // 2 + 1, out=room[1:])
     stage = np.empty(int(room[-1]), np.uint8)
     counts = np.empty(n, np.int64)
     used = np.empty(ntask, np.int64)
     slow = np.empty(n, np.bool_)
     fast = fast_map()
-    _fast_rows(data, starts, ends, fast, fast[:128].astype(np.uint8), room, stage, counts, used,
+    _fast_rows(data, offsets, valid, fast, fast[:128].astype(np.uint8), room, stage, counts, used,
                slow)
     slow &= valid
     slow_rank = np.zeros(n, np.int64)
