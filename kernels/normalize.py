@@ -539,18 +539,21 @@ def _gather_rows(stage, room, used, counts, slow, slow_data, slow_offsets, slow_
         if not any_slow:
             out[d:d + used[task]] = stage[s:s + used[task]]
             continue
+        run = 0  # bytes of the fast rows since the last slow row, copied in one go
         for i in range(lo, hi):
             if slow[i]:
+                out[d:d + run] = stage[s:s + run]
+                s += run
+                d += run
+                run = 0
                 k = slow_rank[i]
                 a = slow_offsets[k]
                 m = slow_offsets[k + 1] - a
                 out[d:d + m] = slow_data[a:a + m]
                 d += m
             else:
-                m = counts[i]
-                out[d:d + m] = stage[s:s + m]
-                s += m
-                d += m
+                run += counts[i]
+        out[d:d + run] = stage[s:s + run]
 
 
 def _normalize_slow(arr: pa.LargeStringArray) -> pa.LargeStringArray:
