@@ -11,6 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from difflib import SequenceMatcher
 
+import numpy as np
+
+from .alignment import matched_tokens
+
 SLOT = "{…}"
 
 
@@ -47,14 +51,15 @@ def extract_template(texts: Sequence[str], min_support: float = 0.6,
         return " ".join(ref_full)
     ref = ref_full[:max_tokens]
     others = [s[: max_tokens * 2] for s in samples if s is not ref_full][:max_others]
-    support = [0] * len(ref)
+    ids: dict[str, int] = {}
+    ref_ids = np.array([ids.setdefault(t, len(ids)) for t in ref], np.int64)
+    support = np.zeros(len(ref), np.int64)
     for other in others:
-        matcher = SequenceMatcher(None, ref, other, autojunk=False)
-        for block in matcher.get_matching_blocks():
-            for i in range(block.a, block.a + block.size):
-                support[i] += 1
+        # the tokens SequenceMatcher(None, ref, other, autojunk=False) matches, compiled
+        support += matched_tokens(ref_ids, np.array([ids.setdefault(t, len(ids)) for t in other],
+                                                    np.int64))
     need = min_support * len(others)
-    constant = [s >= need for s in support]
+    constant = [bool(s >= need) for s in support]
     _drop_islands(constant, max_islands)
     out = _render(ref, constant)
     if len(ref_full) > max_tokens and constant and constant[-1]:
