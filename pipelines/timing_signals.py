@@ -39,8 +39,12 @@ def _synchrony(clustered: pl.DataFrame) -> pl.DataFrame:
 
 
 def _cadence(clustered: pl.DataFrame) -> pl.DataFrame:
+    # Sorted, so a gap is the previous row's unless the (cluster, account) run
+    # starts here: a shift, not a window function (which re-hashes the keys).
+    same_run = ((pl.col("cluster_id") == pl.col("cluster_id").shift())
+                & (pl.col("account_id") == pl.col("account_id").shift()))
     gaps = (clustered.select("cluster_id", "account_id", "ts").sort("cluster_id", "account_id", "ts")
-            .with_columns(pl.col("ts").diff().over("cluster_id", "account_id")
+            .with_columns(pl.when(same_run).then(pl.col("ts").diff())
                           .dt.total_milliseconds().alias("gap"))
             .drop_nulls("gap"))
     per_account = gaps.group_by("cluster_id", "account_id").agg(
