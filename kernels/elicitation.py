@@ -47,11 +47,16 @@ def has_elicitation(text: str) -> bool:
 
 
 def elicitation_score(texts: Sequence[str]) -> float:
-    """Fraction of ``texts`` that ask for reasoning (0.0 for no texts)."""
-    texts = [t for t in texts if t]
-    if not texts:
-        return 0.0
-    return sum(has_elicitation(t) for t in texts) / len(texts)
+    """Fraction of the non-empty ``texts`` that ask for reasoning (0.0 for none)."""
+    return float(elicitation_scores(texts, np.array([0, len(texts)]))[0])
+
+
+def elicitation_scores(texts: Sequence[str], bounds: np.ndarray) -> np.ndarray:
+    """``elicitation_score`` of each group ``texts[bounds[g]:bounds[g + 1]]``, in one pass."""
+    asks = np.r_[0, np.cumsum(elicitation_flags(texts))]
+    nonempty = np.r_[0, np.cumsum([bool(t) for t in texts])]
+    n = np.diff(nonempty[bounds])
+    return np.divide(np.diff(asks[bounds]), n, out=np.zeros(n.size), where=n > 0)
 
 
 def elicitation_flags(texts: Sequence[str]) -> np.ndarray:

@@ -181,9 +181,7 @@ def run_summary(counts: dict, header: dict, elapsed: float) -> dict:
 def _with_stage_timings(output: str, result, elapsed: float) -> dict:
     """The published summary.json plus the runner's per-stage timings (a launcher that
     waited has them); rewritten in place through a fresh staging folder."""
-    path = FileSystems.join(output, "summary.json") if export.is_remote(output) \
-        else os.path.join(output, "summary.json")
-    summary = orjson.loads(export.read_bytes(path))
+    summary = orjson.loads(export.read_bytes(FileSystems.join(output, "summary.json")))
     summary["timings_s"] = {"total": round(elapsed, 3), **_stage_seconds(result)}
     staging = export.new_staging(output)
     export.write_json(staging, "summary.json", summary)

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 from distill_radar import kernels
-from distill_radar.kernels.elicitation import elicitation_flags
+from distill_radar.kernels.elicitation import elicitation_scores
 from distill_radar.kernels.templates import extract_template
 from distill_radar.pipelines.account_volume import typical_account_exchanges
 from distill_radar.pipelines.config import RunConfig
@@ -62,16 +62,12 @@ def cluster_texts(samples: pl.DataFrame, n_exemplars: int) -> pl.DataFrame:
     # more than the templates themselves on 30k clusters.
     cids = samples["cluster_id"].to_numpy()
     bounds = np.flatnonzero(np.r_[True, cids[1:] != cids[:-1], True])
-    asks = elicitation_flags(norms)
-    texts = np.array([bool(t) for t in norms], np.bool_)
+    rows["elicitation_score"] = elicitation_scores(norms, bounds).tolist()
     for a, b in itertools.pairwise(bounds.tolist()):
         norm = norms[a:b]
         rows["cluster_id"].append(int(cids[a]))
         rows["template"].append(extract_template(norm) if len(norm) > 1 else norm[0])
         rows["exemplars"].append(diverse_exemplars(prompts[a:b], norm, n_exemplars))
-        # elicitation_score: share of the non-empty samples that ask for reasoning
-        n_texts = int(texts[a:b].sum())
-        rows["elicitation_score"].append(float(asks[a:b].sum()) / n_texts if n_texts else 0.0)
     return pl.DataFrame(rows, schema={"cluster_id": pl.Int64, "template": pl.Utf8,
                                       "exemplars": pl.List(pl.Utf8),
                                       "elicitation_score": pl.Float64})

@@ -52,11 +52,7 @@ def new_staging(output: str) -> str:
 
 
 def write_table(staging: str, name: str, table: pa.Table, csv: bool) -> None:
-    if not is_remote(staging):
-        pq.write_table(table, os.path.join(staging, f"{name}.parquet"), compression="zstd")
-        if csv:
-            pacsv.write_csv(_csv_safe(table), os.path.join(staging, f"{name}.csv"))
-        return
+    """``name``.parquet (and .csv) into ``staging``, local or remote alike (FileSystems)."""
     buf = pa.BufferOutputStream()
     pq.write_table(table, buf, compression="zstd")
     write_bytes(FileSystems.join(staging, f"{name}.parquet"), buf.getvalue())
@@ -89,11 +85,7 @@ def _csv_safe(table: pa.Table) -> pa.Table:
 
 def write_json(staging: str, name: str, obj) -> None:
     data = orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
-    if is_remote(staging):
-        write_bytes(FileSystems.join(staging, name), data)
-        return
-    with open(os.path.join(staging, name), "wb") as fh:
-        fh.write(data)
+    write_bytes(FileSystems.join(staging, name), data)
 
 
 def staged_files(staging: str) -> list[str]:
