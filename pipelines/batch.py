@@ -23,6 +23,7 @@ from distill_radar.pipelines.clusters import (
     AccountNodesFn,
     AssignClustersFn,
     SampleTextsFn,
+    link_nodes,
 )
 from distill_radar.pipelines.components import MAX_ROUNDS
 from distill_radar.pipelines.config import RunConfig
@@ -74,9 +75,11 @@ class FindCampaigns(beam.PTransform):
             nodes
             | "TemplateMinHash" >> beam.ParDo(TemplateSignatureFn(cfg),
                                               vocabulary=beam.pvalue.AsSingleton(vocabulary))
-            | "GatherSignatures" >> beam.combiners.ToList()
+            | "GatherSignatures" >> Gather()
             | "LinkNodes" >> LinkNodes(cfg, self.components, account_pairs, self.max_rounds))
-        clusters = beam.pvalue.AsSingleton(node_clusters)
+        # Empty logs give no signatures, so no linking: the clusters of nothing.
+        clusters = beam.pvalue.AsSingleton(
+            node_clusters, default_value=link_nodes([], cfg, []))
         members = hashed.keys | "AssignClusters" >> beam.ParDo(AssignClustersFn(), clusters)
         samples = nodes | "SampleTexts" >> beam.ParDo(
             SampleTextsFn(cfg.samples_per_cluster), clusters)
@@ -88,6 +91,22 @@ class FindCampaigns(beam.PTransform):
                 members=beam.pvalue.AsList(members), samples=beam.pvalue.AsList(samples),
                 dead=beam.pvalue.AsList(read["dead_letter"]),
                 file_counts=beam.pvalue.AsList(read["file_counts"]), clusters=clusters))
+
+
+class Gather(beam.PTransform):
+    """All elements -> one iterable, through one GroupByKey; nothing on empty input
+    (consumers read it through a side input with a default).
+
+    ``combiners.ToList`` would also merge accumulators and re-encode its result
+    as a side input for its empty-input default: three extra passes over
+    ~400 MB of signatures at 1M exchanges (10 s of the run).
+    """
+
+    def expand(self, pcoll):
+        return (pcoll
+                | "KeyOnce" >> beam.Map(lambda part: (None, part))
+                | "Group" >> beam.GroupByKey()
+                | "Values" >> beam.Values())
 
 
 def pipeline_options(argv: list[str] | None) -> PipelineOptions:
