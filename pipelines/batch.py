@@ -17,7 +17,7 @@ import apache_beam as beam
 import orjson
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-from distill_radar.pipelines import export
+from distill_radar.pipelines import export, workdir
 from distill_radar.pipelines.cluster_stages import LinkNodes
 from distill_radar.pipelines.clusters import (
     AccountNodesFn,
@@ -61,11 +61,12 @@ class FindCampaigns(beam.PTransform):
 
     def expand(self, read):
         cfg = self.config
-        hashed = read["exchanges"] | "HashPrompts" >> beam.ParDo(HashPromptsFn(cfg)).with_outputs(
-            TEXTS_TAG, main="keys")
+        work = workdir.work_dir(self.staging)  # big intermediates; their paths flow below
+        hashed = read["exchanges"] | "HashPrompts" >> beam.ParDo(
+            HashPromptsFn(cfg, work)).with_outputs(TEXTS_TAG, main="keys")
         nodes = (hashed[TEXTS_TAG]
                  | "GroupTextsByShard" >> beam.GroupByKey()
-                 | "DedupTexts" >> beam.ParDo(DedupTextsFn()))
+                 | "DedupTexts" >> beam.ParDo(DedupTextsFn(work)))
         vocabulary = (nodes
                       | "ShingleDocFreq" >> beam.ParDo(ShingleDocFreqFn(cfg))
                       | "TemplateShingles" >> beam.CombineGlobally(MergeDocFreqFn(cfg.min_shingle_df)))
@@ -73,14 +74,14 @@ class FindCampaigns(beam.PTransform):
                          if cfg.semantic else read["exchanges"].pipeline | "NoPairs" >> beam.Create([]))
         node_clusters = (
             nodes
-            | "TemplateMinHash" >> beam.ParDo(TemplateSignatureFn(cfg),
+            | "TemplateMinHash" >> beam.ParDo(TemplateSignatureFn(cfg, work),
                                               vocabulary=beam.pvalue.AsSingleton(vocabulary))
             | "GatherSignatures" >> Gather()
             | "LinkNodes" >> LinkNodes(cfg, self.components, account_pairs, self.max_rounds))
         # Empty logs give no signatures, so no linking: the clusters of nothing.
         clusters = beam.pvalue.AsSingleton(
             node_clusters, default_value=link_nodes([], cfg, []))
-        members = hashed.keys | "AssignClusters" >> beam.ParDo(AssignClustersFn(), clusters)
+        members = hashed.keys | "AssignClusters" >> beam.ParDo(AssignClustersFn(work), clusters)
         samples = nodes | "SampleTexts" >> beam.ParDo(
             SampleTextsFn(cfg.samples_per_cluster), clusters)
         return (

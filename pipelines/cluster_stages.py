@@ -294,6 +294,7 @@ class CandidateGraphFn(beam.DoFn):
         self.config = config
         self.timer = StageTimer("link_nodes")
 
-    def process(self, parts, account_pairs=()):
+    def process(self, paths, account_pairs=()):
         with self.timer.timing():
-            yield clusters.candidate_graph(list(parts), self.config, list(account_pairs))
+            yield clusters.candidate_graph(clusters.read_signatures(paths), self.config,
+                                           list(account_pairs))

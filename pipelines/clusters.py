@@ -14,7 +14,7 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 from distill_radar import kernels
-from distill_radar.pipelines import semantic
+from distill_radar.pipelines import semantic, workdir
 from distill_radar.pipelines.config import RunConfig
 from distill_radar.pipelines.signatures import NodeSignatures
 from distill_radar.pipelines.stage_timer import StageTimer
@@ -323,44 +323,55 @@ class LinkNodesFn(beam.DoFn):
         self.config = config
         self.timer = StageTimer("link_nodes")
 
-    def process(self, parts, account_pairs=()):
+    def process(self, paths, account_pairs=()):
         with self.timer.timing():
-            yield link_nodes(list(parts), self.config, list(account_pairs))
+            yield link_nodes(read_signatures(paths), self.config, list(account_pairs))
+
+
+def read_signatures(paths) -> list[NodeSignatures]:
+    """Every shard's NodeSignatures, from the work folder (order does not matter:
+    ``_gather`` sorts by node)."""
+    return [NodeSignatures.read(p) for p in sorted(paths)]
 
 
 class AccountNodesFn(beam.DoFn):
-    """Exchange keys -> the batch's distinct (account, node) hash pairs (semantic path)."""
+    """Exchange keys (path) -> the batch's distinct (account, node) hash pairs (semantic path)."""
 
     def __init__(self):
         self.timer = StageTimer("account_nodes")
 
-    def process(self, keys: pa.Table):
+    def process(self, keys_path: str):
+        keys = workdir.read_table(keys_path, ["node", "account_id"])
         with self.timer.timing():
             yield semantic.account_node_pairs(keys["node"].to_numpy(),
                                               keys["account_id"].combine_chunks())
 
 
 class AssignClustersFn(beam.DoFn):
-    """Exchange keys + NodeClusters (side input) -> exchange keys with cluster_id."""
+    """Exchange keys (path) + NodeClusters (side input) -> path of the keys with cluster_id."""
 
-    def __init__(self):
+    def __init__(self, work: str):
+        self.work = work
         self.timer = StageTimer("assign_clusters")
 
-    def process(self, keys: pa.Table, clusters: NodeClusters):
+    def process(self, keys_path: str, clusters: NodeClusters):
+        keys = workdir.read_table(keys_path)
         with self.timer.timing():
             ids = clusters.lookup(keys["node"].to_numpy())
             col = pa.array(ids, pa.int64(), mask=ids < 0)
-            yield keys.append_column("cluster_id", col)
+            yield workdir.write_table(self.work, "members", keys.append_column("cluster_id", col))
 
 
 class SampleTextsFn(beam.DoFn):
-    """Per shard, the first ``k`` distinct prompts (by node hash) of each cluster."""
+    """Per shard (path of its distinct prompts), the first ``k`` distinct prompts (by node
+    hash) of each cluster."""
 
     def __init__(self, k: int):
         self.k = k
         self.timer = StageTimer("sample_texts")
 
-    def process(self, nodes: pa.Table, clusters: NodeClusters):
+    def process(self, nodes_path: str, clusters: NodeClusters):
+        nodes = workdir.read_table(nodes_path)
         with self.timer.timing():
             ids = clusters.lookup(nodes["node"].to_numpy())
             pick = np.flatnonzero(ids >= 0)

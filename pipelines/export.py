@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 STAGING_PREFIX = ".staging-"
+WORK_PREFIX = ".work-"  # a run's intermediate files (workdir.py)
 
 
 def to_arrow(df: pl.DataFrame | pa.Table, schema: pa.Schema) -> pa.Table:
@@ -113,16 +114,16 @@ def publish(staging: str, output: str) -> list[str]:
 
 
 def discard_stale_staging(output: str) -> None:
-    """Staging folders left by runs that died are removed by the next run."""
+    """Staging and work folders left by runs that died are removed by the next run."""
+    prefixes = (STAGING_PREFIX, WORK_PREFIX)
     if is_remote(output):
-        stale = FileSystems.match([FileSystems.join(output, STAGING_PREFIX + "*/*")])
-        paths = [m.path for m in stale[0].metadata_list]
+        patterns = [FileSystems.join(output, prefix + "*/*") for prefix in prefixes]
+        paths = [m.path for r in FileSystems.match(patterns) for m in r.metadata_list]
         if paths:
             FileSystems.delete(paths)
         return
     if not os.path.isdir(output):
         return
     for name in os.listdir(output):
-        if name.startswith(STAGING_PREFIX):
+        if name.startswith(prefixes):
             shutil.rmtree(os.path.join(output, name), ignore_errors=True)
-

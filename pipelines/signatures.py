@@ -5,6 +5,9 @@ Stages (datatrove-style names, one DoFn each):
 * ``HashPromptsFn``: normalise prompts, hash them (exact duplicates share a
   node), split the batch into narrow exchange keys and per-shard distinct texts.
 * ``DedupTextsFn``: one shard's texts from every batch -> one row per node.
+
+Tables and signatures go to the run's work folder (``workdir``); the stages
+pass their paths.
 * ``ShingleDocFreqFn``: per shard, how many distinct prompts hold each shingle.
 * ``TemplateSignatureFn``: MinHash over each prompt's template shingles (those
   frequent enough across the corpus, a side input), and each prompt's embedding
@@ -13,6 +16,7 @@ Stages (datatrove-style names, one DoFn each):
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import apache_beam as beam
@@ -20,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 from distill_radar import kernels
 from distill_radar.kernels import frequency
-from distill_radar.pipelines import schemas
+from distill_radar.pipelines import schemas, workdir
 from distill_radar.pipelines.config import RunConfig
 from distill_radar.pipelines.embedder import load_embedder
 from distill_radar.pipelines.stage_timer import StageTimer
@@ -34,10 +38,11 @@ def shard_of(nodes: np.ndarray, shards: int) -> np.ndarray:
 
 
 class HashPromptsFn(beam.DoFn):
-    """Validated exchanges -> exchange keys (main) and (shard, distinct texts) (tagged)."""
+    """Validated exchanges -> path of the exchange keys (main) and (shard, path of its
+    distinct texts) (tagged)."""
 
-    def __init__(self, config: RunConfig):
-        self.config = config
+    def __init__(self, config: RunConfig, work: str):
+        self.config, self.work = config, work
         self.timer = StageTimer("hash_prompts")
 
     def process(self, table: pa.Table):
@@ -65,8 +70,9 @@ class HashPromptsFn(beam.DoFn):
                 if embeddings is not None:
                     columns["embedding"] = embeddings.take(pick)
                     schema = schemas.NODES_WITH_EMBEDDING
-                texts = pa.table(columns, schema=schema)
+                texts = workdir.write_table(self.work, "texts", pa.table(columns, schema=schema))
                 out.append(beam.pvalue.TaggedOutput(TEXTS_TAG, (int(s), texts)))
+            keys = workdir.write_table(self.work, "keys", keys)
         yield keys
         yield from out
 
@@ -79,15 +85,17 @@ def _embedding_column(table: pa.Table, config: RunConfig) -> pa.ChunkedArray | N
 
 
 class DedupTextsFn(beam.DoFn):
-    """(shard, [texts tables]) -> one NODES table, sorted by node, counts summed."""
+    """(shard, [texts paths]) -> path of one NODES table, sorted by node, counts summed."""
 
-    def __init__(self):
+    def __init__(self, work: str):
+        self.work = work
         self.timer = StageTimer("dedup_texts")
 
     def process(self, element):
-        _, tables = element
+        _, paths = element
         with self.timer.timing():
-            yield dedup_nodes(list(tables))
+            nodes = dedup_nodes([workdir.read_table(p) for p in sorted(paths)])
+            yield workdir.write_table(self.work, "nodes", nodes)
 
 
 def first_copies(nodes: np.ndarray, prompts, counts: np.ndarray
@@ -126,15 +134,16 @@ def dedup_nodes(tables: list[pa.Table]) -> pa.Table:
 
 
 class ShingleDocFreqFn(beam.DoFn):
-    """Distinct prompts of one shard -> (shingle hashes, prompt counts)."""
+    """Distinct prompts of one shard (path) -> (shingle hashes, prompt counts)."""
 
     def __init__(self, config: RunConfig):
         self.config = config
         self.timer = StageTimer("shingle_doc_freq")
 
-    def process(self, nodes: pa.Table):
+    def process(self, nodes_path: str):
         with self.timer.timing():
-            hashes, _ = kernels.shingle_hashes(nodes["prompt"], ngram=self.config.ngram)
+            prompts = workdir.read_table(nodes_path, ["prompt"])["prompt"]
+            hashes, _ = kernels.shingle_hashes(prompts, ngram=self.config.ngram)
             yield frequency.doc_frequency(hashes)
 
 
@@ -173,12 +182,20 @@ class NodeSignatures:
     emb_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     emb: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32))
 
+    def write(self, work: str) -> str:
+        return workdir.write_arrays(work, "signatures", dataclasses.asdict(self))
+
+    @classmethod
+    def read(cls, path: str) -> NodeSignatures:
+        return cls(**workdir.read_arrays(path))
+
 
 class TemplateSignatureFn(beam.DoFn):
-    """Distinct prompts + template-shingle vocabulary (side input) -> NodeSignatures."""
+    """Distinct prompts (path) + template-shingle vocabulary (side input) -> path of
+    their NodeSignatures."""
 
-    def __init__(self, config: RunConfig):
-        self.config = config
+    def __init__(self, config: RunConfig, work: str):
+        self.config, self.work = config, work
         self.timer = StageTimer("minhash")
         self.embed_timer = StageTimer("embed")
 
@@ -186,8 +203,9 @@ class TemplateSignatureFn(beam.DoFn):
         cfg = self.config
         self.embedder = load_embedder() if cfg.semantic and not cfg.embedding_column else None
 
-    def process(self, nodes: pa.Table, vocabulary: np.ndarray):
+    def process(self, nodes_path: str, vocabulary: np.ndarray):
         cfg = self.config
+        nodes = workdir.read_table(nodes_path)
         with self.timer.timing():
             hashes, offsets = kernels.shingle_hashes(nodes["prompt"], ngram=cfg.ngram)
             kept, kept_offsets = frequency.keep_members(hashes, offsets, vocabulary)
@@ -200,7 +218,7 @@ class TemplateSignatureFn(beam.DoFn):
         with self.embed_timer.timing():
             emb_rows, emb = self._embeddings(nodes, eligible)
         yield NodeSignatures(nodes["node"].to_numpy(), nodes["n"].to_numpy(), eligible, sig,
-                             emb_rows, emb)
+                             emb_rows, emb).write(self.work)
 
     def _embeddings(self, nodes: pa.Table, eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Embedded rows (among ``eligible``) and their raw vectors (float32[k, d]).

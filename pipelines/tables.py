@@ -11,7 +11,7 @@ import logging
 import apache_beam as beam
 import polars as pl
 import pyarrow as pa
-from distill_radar.pipelines import cluster_stats, export, rescore, schemas
+from distill_radar.pipelines import cluster_stats, export, rescore, schemas, workdir
 from distill_radar.pipelines.campaigns import build_campaigns
 from distill_radar.pipelines.clusters import NodeClusters
 from distill_radar.pipelines.config import RunConfig
@@ -114,7 +114,8 @@ def _counts(tables, file_counts, members, dup_dead, node_clusters) -> dict:
 
 
 class BuildTablesFn(beam.DoFn):
-    """Side inputs in, tables written to the staging folder, counts out."""
+    """Side inputs in (members as paths in the work folder), tables written to the staging
+    folder, counts out."""
 
     def __init__(self, config: RunConfig, staging: str, csv: bool):
         self.config = config
@@ -124,10 +125,12 @@ class BuildTablesFn(beam.DoFn):
 
     def process(self, _, members, samples, dead, file_counts, clusters):
         with self.timer.timing():
-            tables, counts = build_tables(list(members), list(samples), list(dead),
+            members = [workdir.read_table(p) for p in sorted(members)]
+            tables, counts = build_tables(members, list(samples), list(dead),
                                           list(file_counts), clusters, self.config)
             for name, table in tables.items():
                 export.write_table(self.staging, name, table, self.csv)
+            workdir.remove(workdir.work_dir(self.staging))  # every intermediate is used up
         LOG.info("tables written: %d members, %d clusters, %d campaigns",
                  counts["processed"], counts["clusters"], counts["campaigns"])
         yield counts

@@ -33,7 +33,8 @@ def test_small_log_end_to_end(small_log, tmp_path):
     clusters = pl.read_parquet(out / "clusters.parquet")
     haiku = clusters.filter(pl.col("template").str.contains("haiku"))
     assert haiku.height == 1 and not haiku["is_campaign_like"][0]
-    assert not os.listdir(out / ".") or not any(n.startswith(".staging") for n in os.listdir(out))
+    # neither the staging folder nor the work folder of intermediates is left behind
+    assert not any(n.startswith((".staging", ".work")) for n in os.listdir(out))
 
 
 def test_same_input_same_tables(small_log, tmp_path):

@@ -1,3 +1,4 @@
+import itertools
 from collections import Counter
 
 import numpy as np
@@ -59,7 +60,7 @@ def test_groups_of_keeps_groups_of_min_size_in_label_then_key_order():
     labels = np.array([5, 2, 5, 2, 9, 5, 2, 7, 7])
     keys = np.array([30, 11, 10, 12, 0, 20, 13, 1, 2])
     order, offsets = groups_of(labels, keys, min_size=3)
-    groups = [order[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:])]
+    groups = [order[a:b].tolist() for a, b in itertools.pairwise(offsets)]
     # Label 2 (rows 1, 3, 6 by key 11, 12, 13), label 5 (rows 2, 5, 0 by key 10, 20, 30).
     assert groups == [[1, 3, 6], [2, 5, 0]]
     order, offsets = groups_of(labels, keys, min_size=4)
