@@ -90,6 +90,33 @@ def _mode(values):
     return best
 
 
+@njit(cache=True)
+def _slot_consensus(block, t, column):
+    """Mode of column ``t`` of ``block`` (ties to the smallest value).
+
+    A strict majority, found by one Boyer-Moore pass and one count, is the
+    unique mode; only slots without one (incoherent groups) pay for a sort.
+    """
+    m = block.shape[0]
+    cand, run = block[0, t], 0
+    for i in range(m):
+        v = block[i, t]
+        if run == 0:
+            cand, run = v, 1
+        elif v == cand:
+            run += 1
+        else:
+            run -= 1
+    n = 0
+    for i in range(m):
+        n += block[i, t] == cand
+    if 2 * n > m:
+        return cand
+    for i in range(m):
+        column[i] = block[i, t]
+    return _mode(column)
+
+
 @njit(cache=True, parallel=True)
 def _consensus_similarity(sig, order, offsets, sample, out):
     k = sig.shape[1]
@@ -98,12 +125,13 @@ def _consensus_similarity(sig, order, offsets, sample, out):
         if hi == lo:
             continue
         m = min(hi - lo, sample)
+        block = np.empty((m, k), np.uint32)  # the sampled rows, contiguous: read once
+        for i in range(m):
+            block[i, :] = sig[order[lo + i], :]
         consensus = np.empty(k, np.uint32)
         column = np.empty(m, np.uint32)
         for t in range(k):
-            for i in range(m):
-                column[i] = sig[order[lo + i], t]
-            consensus[t] = _mode(column)
+            consensus[t] = _slot_consensus(block, t, column)
         for i in range(lo, hi):
             row = order[i]
             eq = 0

@@ -94,10 +94,25 @@ def _center_normalize(vectors, mean, out):
 def nonzero_mean(vectors: np.ndarray) -> np.ndarray:
     """float32[d] mean of the rows that are not all zero (zeros when none)."""
     vectors = _as_matrix(vectors, "vectors")
-    live = np.any(vectors != 0, axis=1)
-    if not live.any():
+    total, live = _nonzero_sum(vectors)
+    if live == 0:
         return np.zeros(vectors.shape[1], np.float32)
-    return vectors[live].mean(axis=0, dtype=np.float64).astype(np.float32)
+    return (total / live).astype(np.float32)
+
+
+@njit(cache=True)
+def _nonzero_sum(vectors):
+    """float64 column sums over the non-zero rows, row by row (numpy's own order for an
+    axis-0 mean, so the result is the same to the bit), and how many rows that was."""
+    total = np.zeros(vectors.shape[1], np.float64)
+    live = 0
+    for i in range(vectors.shape[0]):
+        row = vectors[i]
+        if np.any(row != 0.0):
+            live += 1
+            for t in range(row.size):
+                total[t] += row[t]
+    return total, live
 
 
 def hyperplanes(dim: int, bits: int, seed: int = 1) -> np.ndarray:

@@ -69,22 +69,50 @@ def keep_members(hashes: np.ndarray, offsets: np.ndarray, vocabulary: np.ndarray
         raise ValueError("offsets must be int64[n+1] ending at len(hashes)")
     if vocabulary.size > 1 and np.any(vocabulary[1:] < vocabulary[:-1]):
         raise ValueError("vocabulary must be sorted ascending")
-    keep = _in_sorted(hashes, vocabulary)
+    keep = in_sorted(hashes, vocabulary)
     prefix = np.zeros(hashes.size + 1, np.int64)
     np.cumsum(keep, out=prefix[1:])
     new_offsets = prefix[offsets]
     return hashes[keep], new_offsets
 
 
-@njit(cache=True, parallel=True)
-def _in_sorted(values, sorted_vocab):
-    out = np.zeros(values.size, np.bool_)
+MAX_DIRECTORY_BITS = 24  # a 128 MiB directory at most
+MAX_SCAN = 64  # a fuller directory slot (never, for uniform hashes) is binary-searched
+
+
+def in_sorted(values: np.ndarray, sorted_vocab: np.ndarray) -> np.ndarray:
+    """bool[n]: is each uint64 value in ``sorted_vocab`` (ascending)?
+
+    A directory on the values' top bits (about one vocabulary entry per slot,
+    the hashes being uniform) narrows each search to a few entries, scanned
+    in order: two or three memory reads instead of a binary search's ~22 on
+    a multi-MB vocabulary.
+    """
     m = sorted_vocab.size
     if m == 0:
-        return out
+        return np.zeros(values.size, np.bool_)
+    bits = min(MAX_DIRECTORY_BITS, max(1, int(m - 1).bit_length()))
+    shift = np.uint64(64 - bits)
+    per_slot = np.bincount((sorted_vocab >> shift).astype(np.int64), minlength=1 << bits)
+    directory = np.zeros((1 << bits) + 1, np.int64)
+    np.cumsum(per_slot, out=directory[1:])
+    return _in_directory(values, sorted_vocab, directory, shift, per_slot.max() > MAX_SCAN)
+
+
+@njit(cache=True, parallel=True)
+def _in_directory(values, sorted_vocab, directory, shift, bisect):
+    out = np.zeros(values.size, np.bool_)
     for i in prange(values.size):
-        j = np.searchsorted(sorted_vocab, values[i])
-        out[i] = j < m and sorted_vocab[j] == values[i]
+        v = values[i]
+        lo, hi = directory[v >> shift], directory[(v >> shift) + 1]
+        if bisect:
+            j = lo + np.searchsorted(sorted_vocab[lo:hi], v)
+            out[i] = j < hi and sorted_vocab[j] == v
+            continue
+        for j in range(lo, hi):
+            if sorted_vocab[j] >= v:
+                out[i] = sorted_vocab[j] == v
+                break
     return out
 
 

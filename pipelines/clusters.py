@@ -162,7 +162,13 @@ def strict_threshold(config: RunConfig, cohesion_round: int) -> float:
 
 def cohesion_rows(graph: CandidateGraph) -> np.ndarray:
     """Node indices whose cohesion is measured: those with a signature or an embedding."""
-    return np.union1d(graph.sig_rows, graph.emb_rows)
+    sig_rows, emb_rows = graph.sig_rows, graph.emb_rows
+    # Embedded prompts are signed ones (both ascending): then the union is sig_rows.
+    at = np.searchsorted(sig_rows, emb_rows)
+    if emb_rows.size == 0 or (sig_rows.size and np.array_equal(
+            sig_rows[np.minimum(at, sig_rows.size - 1)], emb_rows)):
+        return sig_rows
+    return np.union1d(sig_rows, emb_rows)
 
 
 def member_cohesion(graph: CandidateGraph, labels: np.ndarray, config: RunConfig) -> np.ndarray:
@@ -195,7 +201,8 @@ def finish_clusters(graph: CandidateGraph, labels: np.ndarray, sim: np.ndarray,
     nodes_out, ids = _number_clusters(nodes, graph.counts, labels, config.min_cluster_exchanges)
     stats = {**graph.stats, "verified_pairs": verified_pairs, "detached_by_cohesion": n_loose,
              "clusters": int(ids.max() + 1) if ids.size else 0}
-    LOG.info("clusters: %s", stats)
+    if nodes.size:  # the empty default (no signatures at all) is built silently
+        LOG.info("clusters: %s", stats)
     cohesion = _cohesion_table(nodes, cohesion_rows(graph), sim, nodes_out, ids)
     kinds = np.zeros(nodes.size, np.int64) if kinds is None else kinds
     cohesion["kind"] = _kind_column(nodes, kinds, nodes_out, ids, cohesion["cluster_id"])
@@ -261,7 +268,9 @@ def _gather(parts: list[NodeSignatures], num_perm: int):
 
     Returns nodes, counts, sig_rows, sig, emb_rows, emb (rows ascending).
     """
-    parts = [p for p in parts if p.nodes.size]
+    # Shards hold ranges of node hashes (``signatures.shard_of``): in order of their
+    # first node they are one sorted run, and nothing needs reordering.
+    parts = sorted((p for p in parts if p.nodes.size), key=lambda p: int(p.nodes[0]))
     if not parts:
         empty = np.empty(0, np.int64)
         return (np.empty(0, np.uint64), empty, empty, np.empty((0, num_perm), np.uint32),
@@ -269,6 +278,8 @@ def _gather(parts: list[NodeSignatures], num_perm: int):
     nodes = np.concatenate([p.nodes for p in parts])
     counts = np.concatenate([p.counts for p in parts])
     base = np.cumsum([0] + [p.nodes.size for p in parts])[:-1]
+    if np.all(nodes[1:] > nodes[:-1]):
+        return _laid_end_to_end(parts, nodes, counts, base, num_perm)
     order = np.argsort(nodes, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
@@ -278,6 +289,21 @@ def _gather(parts: list[NodeSignatures], num_perm: int):
     emb_rows, emb = _ranked_rows(rank, base, [(p.emb_rows, p.emb) for p in parts], (0, dim),
                                  np.float16)
     return nodes[order], counts[order], sig_rows, sig, emb_rows, emb
+
+
+def _laid_end_to_end(parts, nodes, counts, base, num_perm):
+    """``_gather`` for parts that are one sorted run: concatenation only."""
+    def stacked(rows_of, values_of, width, dtype):
+        rows = np.concatenate([rows_of(p) + b for p, b in zip(parts, base)]).astype(np.int64)
+        chunks = [values_of(p) for p in parts if rows_of(p).size]
+        if not chunks:
+            return rows, np.empty((0, width), dtype)
+        return rows, np.concatenate(chunks).astype(dtype, copy=False)
+
+    sig_rows, sig = stacked(lambda p: p.eligible, lambda p: p.sig, num_perm, np.uint32)
+    dim = max((p.emb.shape[1] for p in parts), default=0)
+    emb_rows, emb = stacked(lambda p: p.emb_rows, lambda p: p.emb, dim, np.float16)
+    return nodes, counts, sig_rows, sig, emb_rows, emb
 
 
 def _ranked_rows(rank, base, pieces, empty_shape, dtype):

@@ -28,6 +28,7 @@ class RunConfig:
     semantic: bool = True
     semantic_threshold: float = 0.5
     semantic_focus: float = 0.5
+    semantic_group_focus: float = 0.65
     semantic_core: float = 0.3
     min_profile_prompts: int = 3
     semantic_cohesion_bound: float = 0.3
@@ -64,6 +65,7 @@ class RunConfig:
         _check(-1.0 < self.semantic_cohesion_bound < 1.0,
                "semantic_cohesion_bound must be in (-1, 1)")
         _check(0.0 < self.semantic_focus <= 1.0, "semantic_focus must be in (0, 1]")
+        _check(0.0 <= self.semantic_group_focus <= 1.0, "semantic_group_focus must be in [0, 1]")
         _check(-1.0 <= self.semantic_core < 1.0, "semantic_core must be in [-1, 1)")
         _check(self.min_profile_prompts >= 2, "min_profile_prompts must be >= 2")
         _check(-1.0 <= self.rescore_bound <= 1.0, "rescore_bound must be in [-1, 1]")

@@ -32,6 +32,9 @@ TUNING = (
                                     "centred embeddings) that links them (semantic path)"),
     ("--semantic-focus", float, "an account is profiled when the mean of its prompts' unit "
                                 "embeddings is at least this long (it keeps asking one thing)"),
+    ("--semantic-group-focus", float, "an account group whose profiles' root mean pairwise "
+                                      "cosine is below this is split, by raising the link "
+                                      "cosine inside it in steps of 0.05 (anti-chaining)"),
     ("--semantic-core", float, "a prompt of a linked account joins the group's cluster when its "
                                "cosine to the account's profile is at least this"),
     ("--min-profile-prompts", int, "distinct embedded prompts an account needs for a profile"),

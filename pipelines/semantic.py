@@ -129,15 +129,52 @@ def debiased_focus(length: np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(pairwise, 0.0, None))
 
 
+GROUP_STEP = 0.05  # link cosine added per splitting round
+MAX_GROUP_THRESHOLD = 0.95
+
+
 def _account_groups(profiles: np.ndarray, config: RunConfig) -> np.ndarray:
-    """Component label of each profile over SimHash-banded, cosine-verified links."""
+    """Component label of each profile over SimHash-banded, cosine-verified links.
+
+    Components are single-linkage, and at scale a few close pairs chain whole
+    campaigns together (on 1M exchanges: 15 campaigns in one group, so one
+    cluster). A group whose profiles' root mean pairwise cosine is below
+    ``semantic_group_focus`` is a chain: inside it, links need a cosine
+    ``GROUP_STEP`` higher, round after round, until every group is focused
+    or the links need ``MAX_GROUP_THRESHOLD``.
+    """
     bits = config.semantic_bands * config.semantic_rows
     planes = kernels.hyperplanes(profiles.shape[1], bits, seed=config.seed)
     bands = kernels.simhash_bands(profiles, planes, config.semantic_rows)
     src, dst = kernels.bucket_edges(kernels.band_keys(bands, config.semantic_bands, 1))
-    keep = kernels.cosine_pairs(profiles, src, dst) >= config.semantic_threshold
-    labels = kernels.connected_components(profiles.shape[0], src[keep], dst[keep])
+    cos = kernels.cosine_pairs(profiles, src, dst)
+    threshold = config.semantic_threshold
+    keep = cos >= threshold
+    src, dst, cos = src[keep], dst[keep], cos[keep]
+    labels = kernels.connected_components(profiles.shape[0], src, dst)
+    while threshold < MAX_GROUP_THRESHOLD:
+        chained = _unfocused_groups(profiles, labels, config.semantic_group_focus)
+        if not chained.any():
+            break
+        threshold = min(MAX_GROUP_THRESHOLD, threshold + GROUP_STEP)
+        keep = ~chained[src] | (cos >= threshold)  # a link's ends share a group
+        src, dst, cos = src[keep], dst[keep], cos[keep]
+        labels = kernels.connected_components(profiles.shape[0], src, dst)
     return np.unique(labels, return_inverse=True)[1]
+
+
+def _unfocused_groups(profiles: np.ndarray, labels: np.ndarray, bound: float) -> np.ndarray:
+    """Per profile: is it in a group of two or more whose ``debiased_focus`` is below
+    ``bound``?"""
+    out = np.zeros(labels.size, np.bool_)
+    order, offsets = kernels.groups_of(labels, np.arange(labels.size), min_size=2)
+    if order.size == 0:
+        return out
+    sizes = np.diff(offsets)
+    means = kernels.group_means(profiles, order, offsets)
+    focus = debiased_focus(np.linalg.norm(means, axis=1), sizes)
+    out[order] = np.repeat(focus < bound, sizes)
+    return out
 
 
 def _stars(group: np.ndarray, node: np.ndarray, sim: np.ndarray):

@@ -509,10 +509,10 @@ def _response_chars(table: pa.Table) -> pa.Array:
     n = table.num_rows
     if "response" not in table.column_names:
         return pa.array([0] * n, pa.int32())
-    col = table["response"].combine_chunks()
+    col = table["response"]  # chunked: lengths are taken without copying the text
     if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
         return pa.array([0] * n, pa.int32())
-    return pc.fill_null(pc.utf8_length(col), 0).cast(pa.int32())
+    return pc.fill_null(pc.utf8_length(col), 0).cast(pa.int32()).combine_chunks()
 
 
 def _links_from_table(table: pa.Table, link_columns: Sequence[str]) -> pa.Array:

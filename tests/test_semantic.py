@@ -168,3 +168,15 @@ def test_rescore_with_the_full_model(logs, tmp_path):
         clusters.filter(pl.col("kind") == "lexical").height
     recall, precision = _recall_precision(logs, out, "paraphrase")
     assert recall >= 0.9 and precision >= 0.95
+
+
+@pytest.mark.parametrize("emb_rows", [[], [2, 5], [0, 2, 5, 9], [1, 5], [5, 11], [0, 3]])
+def test_cohesion_rows_is_the_union_of_signed_and_embedded_rows(emb_rows):
+    from distill_radar.pipelines.clusters import CandidateGraph, cohesion_rows
+
+    empty = np.empty(0, np.int64)
+    sig_rows = np.array([0, 2, 5, 9], np.int64)
+    graph = CandidateGraph(np.arange(12, dtype=np.uint64), np.ones(12, np.int64), sig_rows,
+                           np.zeros((4, 8), np.uint32), empty, empty, np.empty(0, np.float32),
+                           emb_rows=np.array(emb_rows, np.int64))
+    np.testing.assert_array_equal(cohesion_rows(graph), np.union1d(sig_rows, emb_rows))

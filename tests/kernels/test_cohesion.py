@@ -67,3 +67,17 @@ def test_groups_of_keeps_groups_of_min_size_in_label_then_key_order():
     assert order.size == 0 and offsets.tolist() == [0]
     order, offsets = groups_of(np.empty(0, np.int64), np.empty(0, np.int64))
     assert order.size == 0 and offsets.tolist() == [0]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_majority_shortcut_matches_naive_on_skewed_slots(seed):
+    # Slots with a strict majority take the Boyer-Moore path; exact halves
+    # (6 of 12) and plural-only slots take the sort path with its smallest-value tie.
+    rng = np.random.default_rng(seed)
+    sig = np.where(rng.random((40, 32)) < rng.uniform(0.3, 0.8, 32), 7,
+                   rng.integers(0, 9, size=(40, 32))).astype(np.uint32)
+    sig[:12, 0] = [5] * 6 + [3] * 6  # a tie between two halves: 3 wins
+    groups = [list(range(12)), list(range(12, 40))]
+    order = np.arange(40, dtype=np.int64)
+    got = consensus_similarity(sig, order, np.array([0, 12, 40]), sample=512)
+    np.testing.assert_allclose(got, naive(sig, groups, 512), rtol=1e-6)

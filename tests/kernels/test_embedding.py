@@ -45,6 +45,16 @@ def test_center_normalize_matches_reference_and_keeps_zero_rows():
     np.testing.assert_allclose(np.linalg.norm(got[[0, 1, 3, 4, 5]], axis=1), 1.0, rtol=1e-5)
 
 
+def test_nonzero_mean_is_numpys_float64_mean_of_live_rows_to_the_bit():
+    rng = np.random.default_rng(2)
+    v = rng.normal(size=(5000, 16)).astype(np.float32)
+    v[::3] = 0
+    want = v[np.any(v != 0, axis=1)].mean(axis=0, dtype=np.float64).astype(np.float32)
+    np.testing.assert_array_equal(kernels.nonzero_mean(v), want)
+    np.testing.assert_array_equal(kernels.nonzero_mean(np.zeros((3, 4), np.float32)),
+                                  np.zeros(4, np.float32))
+
+
 def test_hyperplanes_are_deterministic_gaussian():
     a = kernels.hyperplanes(64, 128, seed=3)
     assert a.shape == (128, 64) and a.dtype == np.float32
