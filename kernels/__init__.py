@@ -16,6 +16,8 @@ from .embedding import (
     paired_dots,
     pool_tokens,
     simhash_bands,
+    to_float16,
+    to_float32,
 )
 from .hashing import shingle_hashes, text_hashes
 from .lsh import band_keys, bucket_edges, optimal_param
@@ -49,6 +51,8 @@ __all__ = [
     "signature_similarity",
     "simhash_bands",
     "text_hashes",
+    "to_float16",
+    "to_float32",
     "unique_columns",
     "wordpiece_ids",
 ]

@@ -8,6 +8,7 @@ keep the reference tokens that most samples share, and turn the rest into
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from difflib import SequenceMatcher
 
@@ -51,13 +52,14 @@ def extract_template(texts: Sequence[str], min_support: float = 0.6,
         return " ".join(ref_full)
     ref = ref_full[:max_tokens]
     others = [s[: max_tokens * 2] for s in samples if s is not ref_full][:max_others]
-    ids: dict[str, int] = {}
-    ref_ids = np.array([ids.setdefault(t, len(ids)) for t in ref], np.int64)
+    # Token ids in order of first appearance; map() keeps the per-token work in C.
+    ids = {t: i for i, t in enumerate(dict.fromkeys(itertools.chain(ref, *others)))}
+    ref_ids = np.fromiter(map(ids.__getitem__, ref), np.int64, len(ref))
     support = np.zeros(len(ref), np.int64)
     for other in others:
         # the tokens SequenceMatcher(None, ref, other, autojunk=False) matches, compiled
-        support += matched_tokens(ref_ids, np.array([ids.setdefault(t, len(ids)) for t in other],
-                                                    np.int64))
+        support += matched_tokens(ref_ids, np.fromiter(map(ids.__getitem__, other), np.int64,
+                                                       len(other)))
     need = min_support * len(others)
     constant = [bool(s >= need) for s in support]
     _drop_islands(constant, max_islands)

@@ -79,15 +79,15 @@ def diverse_exemplars(raw: list[str], norm: list[str], k: int, max_chars: int = 
         return []
     sets = [set(t.split()) for t in norm]
     chosen = [0]
+    # distance of each row to its nearest chosen exemplar, updated per pick
+    near = [1.0 - _jaccard(s, sets[0]) for s in sets]
     while len(chosen) < min(k, len(raw)):
         best, best_d = -1, -1.0
-        for i in range(len(raw)):
-            if i in chosen:
-                continue
-            d = min(1.0 - _jaccard(sets[i], sets[j]) for j in chosen)
-            if d > best_d:
+        for i, d in enumerate(near):
+            if i not in chosen and d > best_d:  # the first farthest row, as before
                 best, best_d = i, d
         chosen.append(best)
+        near = [min(d, 1.0 - _jaccard(s, sets[best])) for d, s in zip(near, sets)]
     return [raw[i][:max_chars] for i in chosen]
 
 

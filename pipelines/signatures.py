@@ -237,9 +237,11 @@ class TemplateSignatureFn(beam.DoFn):
         else:
             return np.empty(0, np.int64), np.empty((0, 0), np.float32)
         live = np.flatnonzero(np.any(vectors != 0, axis=1))
+        if live.size < len(vectors):
+            vectors = vectors[live]
         # float16 halves what every shard sends to the linking worker; vectors
         # are centred and compared in float32 there.
-        return eligible[live], np.ascontiguousarray(vectors[live], dtype=np.float16)
+        return eligible[live], kernels.to_float16(vectors)
 
 
 def embedding_matrix(column: pa.Array) -> np.ndarray:

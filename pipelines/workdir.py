@@ -83,7 +83,9 @@ def read_arrays(path: str) -> dict[str, np.ndarray]:
     """Arrays written by ``write_arrays``: read-only views of the file (a memory map when
     local), no copy."""
     table = read_table(path)
-    data = table["data"].combine_chunks()
+    column = table["data"]
+    # one record batch, one chunk: take it as it is (combine_chunks would copy it)
+    data = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     offsets = np.frombuffer(data.buffers()[1], np.int64)[data.offset:]
     blob = data.buffers()[2]
     out = {}

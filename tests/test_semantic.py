@@ -180,3 +180,26 @@ def test_cohesion_rows_is_the_union_of_signed_and_embedded_rows(emb_rows):
                            np.zeros((4, 8), np.uint32), empty, empty, np.empty(0, np.float32),
                            emb_rows=np.array(emb_rows, np.int64))
     np.testing.assert_array_equal(cohesion_rows(graph), np.union1d(sig_rows, emb_rows))
+
+
+def _unit(x):
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def test_account_groups_split_a_chain_of_campaigns_but_keep_each_whole():
+    from distill_radar.pipelines.config import RunConfig
+    from distill_radar.pipelines.semantic import _account_groups
+
+    rng = np.random.default_rng(0)
+    axes = np.eye(64)[:3]
+    # three campaigns' profiles (cos ~0.98 within), and one profile halfway between
+    # each neighbouring pair (cos ~0.7 to both): single linkage at 0.5 chains all three
+    camps = [_unit(x + 0.15 * _unit(rng.normal(size=(60, 64)))) for x in axes]
+    bridges = _unit(np.array([axes[0] + axes[1], axes[1] + axes[2]]))
+    profiles = np.vstack(camps + [bridges])
+    chained = _account_groups(profiles, RunConfig(semantic_group_focus=0.0))
+    assert len(set(chained[:180])) == 1  # without the split: one group
+    groups = _account_groups(profiles, RunConfig())
+    for i in range(3):
+        assert len(set(groups[60 * i:60 * (i + 1)])) == 1, i
+    assert len({groups[0], groups[60], groups[120]}) == 3

@@ -144,3 +144,24 @@ def test_group_means_matches_reference():
     want = naive.pool_tokens(rows, offsets, v)  # the mean of rows is the same rule
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     assert not got[1].any()
+
+
+def test_float16_conversions_are_numpys_to_the_bit():
+    rng = np.random.default_rng(4)
+    bits = rng.integers(0, 2**32, 200_000, dtype=np.uint64).astype(np.uint32)
+    every_half = np.arange(2**16, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    finite = every_half[np.isfinite(every_half)].astype(np.float32)
+    ties = ((finite[:-1].astype(np.float64) + finite[1:]) / 2).astype(np.float32)
+    for values in (bits.view(np.float32),  # every exponent, inf and NaN payloads
+                   rng.normal(size=(300, 7)).astype(np.float32),
+                   finite, ties, np.nextafter(ties, np.float32(np.inf)),
+                   np.nextafter(ties, np.float32(-np.inf))):
+        got = kernels.to_float16(values)
+        assert got.shape == values.shape and got.dtype == np.float16
+        with np.errstate(over="ignore"):  # large values become inf, as they should
+            want = values.astype(np.float16)
+        np.testing.assert_array_equal(got.view(np.uint16), want.view(np.uint16))
+    np.testing.assert_array_equal(kernels.to_float32(every_half).view(np.uint32),
+                                  every_half.astype(np.float32).view(np.uint32))
+    with pytest.raises(ValueError, match="float16"):
+        kernels.to_float32(np.zeros(3, np.float32))
