@@ -96,7 +96,8 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
 
 @njit(cache=True)
 def _star_edges(keys, ids):
-    """Star edges (first id of each run of equal keys -> each other member)."""
+    """Star edges (smallest id of each run of equal keys -> each other member; the ids
+    of a run need not be sorted)."""
     n = keys.size
     count = 0
     for t in range(1, n):
@@ -105,14 +106,19 @@ def _star_edges(keys, ids):
     src = np.empty(count, np.int64)
     dst = np.empty(count, np.int64)
     m = 0
-    head = 0
-    for t in range(1, n):
-        if keys[t] != keys[t - 1]:
-            head = t
-        elif ids[t] != ids[head]:
-            src[m] = ids[head]
-            dst[m] = ids[t]
-            m += 1
+    start = 0
+    while start < n:
+        end = start + 1
+        head = ids[start]
+        while end < n and keys[end] == keys[start]:
+            head = min(head, ids[end])
+            end += 1
+        for t in range(start, end):
+            if ids[t] != head:
+                src[m] = head
+                dst[m] = ids[t]
+                m += 1
+        start = end
     return src[:m], dst[:m]
 
 
@@ -154,14 +160,11 @@ def bucket_edges(keys: np.ndarray, node_ids=None, valid=None) -> tuple[np.ndarra
         if valid.shape != (n,) or valid.dtype != np.bool_:
             raise ValueError("valid must be a 1-D bool array with one flag per row")
         rows = rows[valid]
-    if np.any(np.diff(ids[rows]) < 0):
-        rows = rows[np.argsort(ids[rows], kind="stable")]
     ids = ids[rows]
     parts = []
     for j in range(keys.shape[1]):
         col = keys[rows, j]
-        # Stable: within a bucket ids stay ascending, so the head is the smallest.
-        order = np.argsort(col, kind="stable")
+        order = np.argsort(col)  # any order within a bucket: its head is its smallest id
         parts.append(_star_edges(col[order], ids[order]))
     if not parts:
         return np.empty(0, np.int64), np.empty(0, np.int64)

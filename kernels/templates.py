@@ -61,7 +61,7 @@ def extract_template(texts: Sequence[str], min_support: float = 0.6,
         support += matched_tokens(ref_ids, np.fromiter(map(ids.__getitem__, other), np.int64,
                                                        len(other)))
     need = min_support * len(others)
-    constant = [bool(s >= need) for s in support]
+    constant = (support >= need).tolist()
     _drop_islands(constant, max_islands)
     out = _render(ref, constant)
     if len(ref_full) > max_tokens and constant and constant[-1]:

@@ -94,7 +94,8 @@ def diverse_exemplars(raw: list[str], norm: list[str], k: int, max_chars: int = 
 def _jaccard(a: set, b: set) -> float:
     if not a and not b:
         return 1.0
-    return len(a & b) / len(a | b)
+    shared = len(a & b)
+    return shared / (len(a) + len(b) - shared)  # the union's size, without building it
 
 
 def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig,
