@@ -95,8 +95,8 @@ class FindCampaigns(beam.PTransform):
 
 
 class Gather(beam.PTransform):
-    """All elements -> one iterable, through one GroupByKey; nothing on empty input
-    (consumers read it through a side input with a default).
+    """All elements -> one iterable, through one GroupByKey; nothing on empty input (no
+    linking runs then, and the clusters side input falls back to its default).
 
     ``combiners.ToList`` would also merge accumulators and re-encode its result
     as a side input for its empty-input default: three extra passes over
