@@ -131,8 +131,9 @@ def cluster_graph(graph: CandidateGraph, config: RunConfig) -> NodeClusters:
         strict = strict_threshold(config, r)
         keep = (level[src] == level[dst]) & ~(weak[src] & (edge_sim < strict))
         src, dst, edge_sim = src[keep], dst[keep], edge_sim[keep]
-        labels = kernels.connected_components(n, src, dst)
-        sim = lexical_cohesion(graph, labels)
+        new_labels = kernels.connected_components(n, src, dst)
+        sim = lexical_cohesion(graph, new_labels, labels, sim)
+        labels = new_labels
     return join_semantic(graph, src, dst, n_loose, config)
 
 
@@ -150,9 +151,40 @@ def join_semantic(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, n_loo
     return finish_clusters(graph, labels, sim, int(src.size), n_loose, config, kinds)
 
 
-def lexical_cohesion(graph: CandidateGraph, labels: np.ndarray) -> np.ndarray:
-    """Per signature row: similarity to its component's consensus (1.0 when it has none)."""
-    return np.nan_to_num(_cohesion(graph.sig, graph.sig_rows, labels), nan=1.0)
+def lexical_cohesion(graph: CandidateGraph, labels: np.ndarray,
+                     old_labels: np.ndarray | None = None,
+                     old_sim: np.ndarray | None = None) -> np.ndarray:
+    """Per signature row: similarity to its component's consensus (1.0 when it has none).
+
+    Given the previous round's labels and result, only components whose signed
+    members changed are measured again: a consensus depends on nothing else.
+    """
+    if old_labels is None:
+        return np.nan_to_num(_cohesion(graph.sig, graph.sig_rows, labels), nan=1.0)
+    redo = np.flatnonzero(_changed_members(labels[graph.sig_rows], old_labels[graph.sig_rows]))
+    sim = old_sim.copy()
+    if redo.size:
+        rows = graph.sig_rows[redo]
+        local, offsets = kernels.groups_of(labels[rows], rows)
+        fresh = kernels.consensus_similarity(graph.sig, redo[local], offsets)
+        sim[redo] = np.nan_to_num(fresh[redo], nan=1.0)
+    return sim
+
+
+def _changed_members(new: np.ndarray, old: np.ndarray) -> np.ndarray:
+    """Positions whose component (``new`` label) is not exactly one old component."""
+    if new.size == 0:
+        return np.zeros(0, np.bool_)
+    order = np.lexsort((old, new))
+    c, o = new[order], old[order]
+    starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
+    same_old = np.minimum.reduceat(o, starts) == np.maximum.reduceat(o, starts)
+    new_size = np.diff(np.r_[starts, c.size])
+    _, old_inverse, old_counts = np.unique(old, return_inverse=True, return_counts=True)
+    whole = same_old & (old_counts[old_inverse[order[starts]]] == new_size)
+    changed = np.empty(new.size, np.bool_)
+    changed[order] = np.repeat(~whole, new_size)
+    return changed
 
 
 def strict_threshold(config: RunConfig, cohesion_round: int) -> float:

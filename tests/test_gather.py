@@ -47,3 +47,26 @@ def test_shards_are_contiguous_ranges_of_node_hashes():
     shard = shard_of(nodes, 8)
     assert np.all(np.diff(shard) >= 0) and set(shard) == set(range(8))
     assert shard_of(np.array([0, 2**64 - 1], np.uint64), 8).tolist() == [0, 7]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_cohesion_measured_again_only_where_members_changed_is_the_same(seed):
+    from distill_radar import kernels
+    from distill_radar.pipelines.clusters import CandidateGraph, lexical_cohesion
+
+    rng = np.random.default_rng(seed)
+    n = 400
+    sig_rows = np.sort(rng.choice(n, 300, replace=False))
+    base = rng.integers(0, 5, size=(6, 16)).astype(np.uint32)  # six templates
+    sig = base[rng.integers(0, 6, 300)] + (rng.random((300, 16)) < 0.3).astype(np.uint32)
+    empty = np.empty(0, np.int64)
+    graph = CandidateGraph(np.arange(n, dtype=np.uint64), np.ones(n, np.int64), sig_rows, sig,
+                           empty, empty, np.empty(0, np.float32))
+    src, dst = rng.integers(0, n, 500), rng.integers(0, n, 500)
+    old = kernels.connected_components(n, src, dst)
+    old_sim = lexical_cohesion(graph, old)
+    for keep_share in (1.0, 0.97, 0.8, 0.3):  # from no change to most components split
+        keep = rng.random(500) < keep_share
+        new = kernels.connected_components(n, src[keep], dst[keep])
+        np.testing.assert_array_equal(lexical_cohesion(graph, new, old, old_sim),
+                                      lexical_cohesion(graph, new))
