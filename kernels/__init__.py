@@ -8,6 +8,7 @@ verifies them and ``connected_components`` clusters them.
 from .cohesion import consensus_similarity, groups_of
 from .embedding import (
     center_normalize,
+    centred_half,
     centroid_similarity,
     cosine_pairs,
     group_means,
@@ -33,6 +34,7 @@ __all__ = [
     "band_keys",
     "bucket_edges",
     "center_normalize",
+    "centred_half",
     "centroid_similarity",
     "connected_components",
     "consensus_similarity",

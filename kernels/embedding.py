@@ -66,17 +66,17 @@ def center_normalize(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
     if mean.shape != (vectors.shape[1],):
         raise ValueError("mean must be float32[d] with d = vectors.shape[1]")
     out = np.empty_like(vectors)
-    _center_normalize(vectors, mean, out)
+    _center_normalize(vectors, mean, out, None)
     return out
 
 
 @njit(cache=True, parallel=True)
-def _center_normalize(vectors, mean, out):
+def _center_normalize(vectors, mean, out, table):
     d = vectors.shape[1]
     for i in prange(vectors.shape[0]):
         empty = True
         for t in range(d):
-            if vectors[i, t] != 0.0:
+            if _value(vectors, i, t, table) != 0.0:
                 empty = False
                 break
         if empty:
@@ -84,34 +84,61 @@ def _center_normalize(vectors, mean, out):
             continue
         norm = 0.0
         for t in range(d):
-            x = np.float64(vectors[i, t]) - mean[t]
+            x = np.float64(_value(vectors, i, t, table)) - mean[t]
             norm += x * x
         scale = 1.0 / np.sqrt(norm) if norm > 0.0 else 0.0
         for t in range(d):
-            out[i, t] = (np.float64(vectors[i, t]) - mean[t]) * scale
+            out[i, t] = (np.float64(_value(vectors, i, t, table)) - mean[t]) * scale
+
+
+@njit(cache=True, inline="always")
+def _value(vectors, i, t, table):
+    """vectors[i, t] as float32: itself, or the float16 whose bits it holds (``table``)."""
+    if table is None:
+        return vectors[i, t]
+    return table[vectors[i, t]]
+
+
+def centred_half(vectors: np.ndarray) -> np.ndarray:
+    """``center_normalize(v, nonzero_mean(v))`` of ``v = vectors.astype(np.float32)`` for
+    float16 ``vectors``, bit for bit, without the float32 copy (3 GB at 16M exchanges)."""
+    if not isinstance(vectors, np.ndarray) or vectors.ndim != 2 or vectors.dtype != np.float16:
+        raise ValueError("vectors must be a 2-D float16 array")
+    bits = np.ascontiguousarray(vectors).view(np.uint16)
+    total, live = _nonzero_sum(bits, _HALF_TO_SINGLE)
+    mean = np.zeros(vectors.shape[1], np.float32) if live == 0 else \
+        (total / live).astype(np.float32)
+    out = np.empty(vectors.shape, np.float32)
+    _center_normalize(bits, mean, out, _HALF_TO_SINGLE)
+    return out
 
 
 def nonzero_mean(vectors: np.ndarray) -> np.ndarray:
     """float32[d] mean of the rows that are not all zero (zeros when none)."""
     vectors = _as_matrix(vectors, "vectors")
-    total, live = _nonzero_sum(vectors)
+    total, live = _nonzero_sum(vectors, None)
     if live == 0:
         return np.zeros(vectors.shape[1], np.float32)
     return (total / live).astype(np.float32)
 
 
 @njit(cache=True)
-def _nonzero_sum(vectors):
+def _nonzero_sum(vectors, table):
     """float64 column sums over the non-zero rows, row by row (numpy's own order for an
-    axis-0 mean, so the result is the same to the bit), and how many rows that was."""
+    axis-0 mean, so the result is the same to the bit), and how many rows that was.
+    ``table``: as for ``_value``."""
     total = np.zeros(vectors.shape[1], np.float64)
     live = 0
     for i in range(vectors.shape[0]):
-        row = vectors[i]
-        if np.any(row != 0.0):
+        nonzero = False
+        for t in range(vectors.shape[1]):
+            if _value(vectors, i, t, table) != 0.0:
+                nonzero = True
+                break
+        if nonzero:
             live += 1
-            for t in range(row.size):
-                total[t] += row[t]
+            for t in range(vectors.shape[1]):
+                total[t] += _value(vectors, i, t, table)
     return total, live
 
 

@@ -53,8 +53,9 @@ def gather_pairs(parts: list[tuple[np.ndarray, np.ndarray]], nodes: np.ndarray) 
 
 def centred(emb: np.ndarray) -> np.ndarray:
     """Gathered raw embeddings -> unit vectors centred on their (non-zero) mean."""
-    emb = kernels.to_float32(emb) if emb.dtype == np.float16 else \
-        np.ascontiguousarray(emb, dtype=np.float32)
+    if emb.dtype == np.float16:  # the gathered vectors: no float32 copy of them
+        return kernels.centred_half(emb) if emb.shape[0] else emb.astype(np.float32)
+    emb = np.ascontiguousarray(emb, dtype=np.float32)
     if emb.shape[0] == 0:
         return emb
     return kernels.center_normalize(emb, kernels.nonzero_mean(emb))

@@ -165,3 +165,16 @@ def test_float16_conversions_are_numpys_to_the_bit():
                                   every_half.astype(np.float32).view(np.uint32))
     with pytest.raises(ValueError, match="float16"):
         kernels.to_float32(np.zeros(3, np.float32))
+
+
+def test_centred_half_is_the_float32_path_to_the_bit():
+    rng = np.random.default_rng(5)
+    half = (rng.normal(size=(2000, 24)) * 0.3).astype(np.float16)
+    half[::7] = 0
+    half[3, :5] = -0.0  # negative zeros count as zero, as in the float32 path
+    wide = half.astype(np.float32)
+    want = kernels.center_normalize(wide, kernels.nonzero_mean(wide))
+    np.testing.assert_array_equal(kernels.centred_half(half).view(np.uint32), want.view(np.uint32))
+    assert not kernels.centred_half(np.zeros((3, 4), np.float16)).any()
+    with pytest.raises(ValueError, match="float16"):
+        kernels.centred_half(wide)
