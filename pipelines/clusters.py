@@ -164,9 +164,7 @@ def lexical_cohesion(graph: CandidateGraph, labels: np.ndarray,
     redo = np.flatnonzero(_changed_members(labels[graph.sig_rows], old_labels[graph.sig_rows]))
     sim = old_sim.copy()
     if redo.size:
-        rows = graph.sig_rows[redo]
-        local, offsets = kernels.groups_of(labels[rows], rows)
-        fresh = kernels.consensus_similarity(graph.sig, redo[local], offsets)
+        fresh = _cohesion(graph.sig, graph.sig_rows, labels, redo)
         sim[redo] = np.nan_to_num(fresh[redo], nan=1.0)
     return sim
 
@@ -266,12 +264,20 @@ def _weak_components(labels, sig_rows, sim, bound, n) -> np.ndarray:
     return weak
 
 
-def _cohesion(sig, sig_rows, labels) -> np.ndarray:
-    """Similarity of each signature row to its component's consensus (NaN when alone)."""
+def _cohesion(sig, sig_rows, labels, at: np.ndarray | None = None) -> np.ndarray:
+    """Similarity of each signature row to its component's consensus (NaN when alone).
+
+    ``at``: the signature rows to measure, whole components of them (default all);
+    the others are NaN.
+    """
     if sig_rows.size == 0:
         return np.empty(0, np.float32)
-    order, offsets = kernels.groups_of(labels[sig_rows], sig_rows)
-    return kernels.consensus_similarity(sig, order, offsets)
+    if at is None:
+        order, offsets = kernels.groups_of(labels[sig_rows], sig_rows)
+        return kernels.consensus_similarity(sig, order, offsets)
+    rows = sig_rows[at]
+    local, offsets = kernels.groups_of(labels[rows], rows)
+    return kernels.consensus_similarity(sig, at[local], offsets)
 
 
 def _cohesion_table(nodes, rows, sim, nodes_out, ids) -> dict:
@@ -310,43 +316,32 @@ def _gather(parts: list[NodeSignatures], num_perm: int):
     nodes = np.concatenate([p.nodes for p in parts])
     counts = np.concatenate([p.counts for p in parts])
     base = np.cumsum([0] + [p.nodes.size for p in parts])[:-1]
-    if np.all(nodes[1:] > nodes[:-1]):
-        return _laid_end_to_end(parts, nodes, counts, base, num_perm)
-    order = np.argsort(nodes, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
+    rank = None  # laid end to end, the shards are already in node order
+    if np.any(nodes[1:] <= nodes[:-1]):
+        order = np.argsort(nodes, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        nodes, counts = nodes[order], counts[order]
     sig_rows, sig = _ranked_rows(rank, base, [(p.eligible, p.sig) for p in parts],
                                  (0, num_perm), np.uint32)
     dim = max((p.emb.shape[1] for p in parts), default=0)
     emb_rows, emb = _ranked_rows(rank, base, [(p.emb_rows, p.emb) for p in parts], (0, dim),
                                  np.float16)
-    return nodes[order], counts[order], sig_rows, sig, emb_rows, emb
-
-
-def _laid_end_to_end(parts, nodes, counts, base, num_perm):
-    """``_gather`` for parts that are one sorted run: concatenation only."""
-    def stacked(rows_of, values_of, width, dtype):
-        rows = np.concatenate([rows_of(p) + b for p, b in zip(parts, base)]).astype(np.int64)
-        chunks = [values_of(p) for p in parts if rows_of(p).size]
-        if not chunks:
-            return rows, np.empty((0, width), dtype)
-        return rows, np.concatenate(chunks).astype(dtype, copy=False)
-
-    sig_rows, sig = stacked(lambda p: p.eligible, lambda p: p.sig, num_perm, np.uint32)
-    dim = max((p.emb.shape[1] for p in parts), default=0)
-    emb_rows, emb = stacked(lambda p: p.emb_rows, lambda p: p.emb, dim, np.float16)
     return nodes, counts, sig_rows, sig, emb_rows, emb
 
 
 def _ranked_rows(rank, base, pieces, empty_shape, dtype):
-    """Per-shard (row indices, row values) -> (global node index, values), ascending."""
-    rows = np.concatenate([r + b for (r, _), b in zip(pieces, base)])
+    """Per-shard (row indices, row values) -> (global node index, values), ascending.
+    ``rank`` None: the shards' rows are already global order (concatenation only)."""
+    rows = np.concatenate([r + b for (r, _), b in zip(pieces, base)]).astype(np.int64)
     if rows.size == 0:
-        return rows.astype(np.int64), np.empty(empty_shape, dtype)
-    values = np.concatenate([v for r, v in pieces if r.size])
+        return rows, np.empty(empty_shape, dtype)
+    values = np.concatenate([v for r, v in pieces if r.size]).astype(dtype, copy=False)
+    if rank is None:
+        return rows, values
     ranked = rank[rows]
     order = np.argsort(ranked, kind="stable")
-    return ranked[order], np.ascontiguousarray(values[order], dtype=dtype)
+    return ranked[order], np.ascontiguousarray(values[order])
 
 
 def _candidate_edges(sig, sig_rows, bands, rows):

@@ -69,12 +69,18 @@ def write_arrays(work: str, kind: str, arrays: dict[str, np.ndarray]) -> str:
     """
     names = list(arrays)
     values = [np.ascontiguousarray(arrays[n]) for n in names]
+    offsets = np.zeros(len(values) + 1, np.int64)
+    np.cumsum([v.nbytes + -v.nbytes % 64 for v in values], out=offsets[1:])
+    blob = np.zeros(int(offsets[-1]), np.uint8)  # each array copied once, into place
+    for v, at in zip(values, offsets):
+        blob[at:at + v.nbytes] = v.reshape(-1).view(np.uint8)
+    data = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(values),
+                                            [None, pa.py_buffer(offsets), pa.py_buffer(blob)])
     table = pa.table({
         "name": names,
         "dtype": [v.dtype.str for v in values],
         "shape": pa.array([list(v.shape) for v in values], pa.list_(pa.int64())),
-        "data": pa.array([v.tobytes() + bytes(-v.nbytes % 64) for v in values],
-                         pa.large_binary()),
+        "data": data,
     })
     return write_table(work, kind, table)
 
