@@ -9,14 +9,13 @@ reasoning), ``median_response_chars``.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 from distill_radar import kernels
 from distill_radar.kernels.elicitation import elicitation_scores
-from distill_radar.kernels.templates import extract_template
+from distill_radar.kernels.group_texts import group_exemplars, group_templates
 from distill_radar.pipelines.account_volume import typical_account_exchanges
 from distill_radar.pipelines.config import RunConfig
 from distill_radar.pipelines.families import family_typical_exchanges
@@ -48,54 +47,35 @@ def cluster_counts(members: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def cluster_texts(samples: pl.DataFrame, n_exemplars: int) -> pl.DataFrame:
-    """Template, exemplars and elicitation score of every sampled cluster."""
-    rows = {"cluster_id": [], "template": [], "exemplars": [], "elicitation_score": []}
+TEXT_SCHEMA = {"cluster_id": pl.Int64, "template": pl.Utf8, "exemplars": pl.List(pl.Utf8),
+               "elicitation_score": pl.Float64}
+
+
+def cluster_texts(samples: pl.DataFrame, n_exemplars: int, max_chars: int = 2000
+                  ) -> pl.DataFrame:
+    """Template, exemplars and elicitation score of every sampled cluster.
+
+    Templates and exemplars come from the normalised samples (case and
+    homoglyph noise do not split them); exemplars show the raw prompts, cut
+    at ``max_chars`` characters.
+    """
     if samples.height == 0:
-        return pl.DataFrame(rows, schema={"cluster_id": pl.Int64, "template": pl.Utf8,
-                                          "exemplars": pl.List(pl.Utf8),
-                                          "elicitation_score": pl.Float64})
+        return pl.DataFrame(schema=TEXT_SCHEMA)
     samples = samples.sort("cluster_id", "node")
-    prompts = samples["prompt"].to_list()
-    norms = kernels.normalize(pa.array(prompts, pa.large_string())).to_pylist()
-    # Plain lists sliced at cluster boundaries: a polars group per cluster cost
-    # more than the templates themselves on 30k clusters.
+    prompts = samples["prompt"].to_arrow()
+    prompts = prompts.combine_chunks() if isinstance(prompts, pa.ChunkedArray) else prompts
+    norms = kernels.normalize(prompts)
     cids = samples["cluster_id"].to_numpy()
     bounds = np.flatnonzero(np.r_[True, cids[1:] != cids[:-1], True])
-    rows["elicitation_score"] = elicitation_scores(norms, bounds).tolist()
-    for a, b in itertools.pairwise(bounds.tolist()):
-        norm = norms[a:b]
-        rows["cluster_id"].append(int(cids[a]))
-        rows["template"].append(extract_template(norm) if len(norm) > 1 else norm[0])
-        rows["exemplars"].append(diverse_exemplars(prompts[a:b], norm, n_exemplars))
-    return pl.DataFrame(rows, schema={"cluster_id": pl.Int64, "template": pl.Utf8,
-                                      "exemplars": pl.List(pl.Utf8),
-                                      "elicitation_score": pl.Float64})
-
-
-def diverse_exemplars(raw: list[str], norm: list[str], k: int, max_chars: int = 2000) -> list[str]:
-    """Greedy farthest-first by word-set Jaccard: exemplars that differ, not the first rows."""
-    if not raw:
-        return []
-    sets = [set(t.split()) for t in norm]
-    chosen = [0]
-    # distance of each row to its nearest chosen exemplar, updated per pick
-    near = [1.0 - _jaccard(s, sets[0]) for s in sets]
-    while len(chosen) < min(k, len(raw)):
-        best, best_d = -1, -1.0
-        for i, d in enumerate(near):
-            if i not in chosen and d > best_d:  # the first farthest row, as before
-                best, best_d = i, d
-        chosen.append(best)
-        near = [min(d, 1.0 - _jaccard(s, sets[best])) for d, s in zip(near, sets)]
-    return [raw[i][:max_chars] for i in chosen]
-
-
-def _jaccard(a: set, b: set) -> float:
-    if not a and not b:
-        return 1.0
-    shared = len(a & b)
-    return shared / (len(a) + len(b) - shared)  # the union's size, without building it
+    picks, offsets = group_exemplars(norms, bounds, n_exemplars)
+    shown = pc.utf8_slice_codeunits(prompts.take(pa.array(picks)), 0, max_chars)
+    table = pa.table({
+        "cluster_id": pa.array(cids[bounds[:-1]], pa.int64()),
+        "template": group_templates(norms, bounds),
+        "exemplars": pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), shown),
+        "elicitation_score": elicitation_scores(norms.to_pylist(), bounds),
+    })
+    return pl.from_arrow(table).cast(TEXT_SCHEMA)
 
 
 def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig,

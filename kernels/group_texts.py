@@ -1,0 +1,405 @@
+"""Templates and diverse exemplars of many groups of normalised prompts, in one pass.
+
+Every cluster gets a template and a few exemplars from its sample of ~10
+prompts. One Python call per cluster (``templates.extract_template``) cost
+~90 µs at 30k clusters, more than all the linking kernels; here each group is
+tokenised, aligned and rendered inside one ``prange`` over groups.
+
+Input text must be normalised (``normalize``): tokens are then separated by
+exactly one space, so ``str.split()`` is a split on byte 0x20. Tokens are
+compared by a 64-bit hash of their bytes (a collision, ~2^-64 per pair of
+distinct tokens, would make two tokens equal).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+from numba import njit, prange
+
+from .alignment import _covered
+from .normalize import as_large_string, csr_buffers
+from .templates import SLOT
+
+_SLOT = np.frombuffer(SLOT.encode(), np.uint8)
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+@njit(cache=True)
+def _tokens(data, lo, hi):
+    """(starts, ends, hashes) of the space-separated tokens of ``data[lo:hi]``."""
+    n = 0
+    for p in range(lo, hi):
+        if data[p] != 0x20 and (p == lo or data[p - 1] == 0x20):
+            n += 1
+    starts = np.empty(n, np.int64)
+    ends = np.empty(n, np.int64)
+    hashes = np.empty(n, np.uint64)
+    t = -1
+    h = _FNV_OFFSET
+    for p in range(lo, hi):
+        b = data[p]
+        if b == 0x20:
+            continue
+        if p == lo or data[p - 1] == 0x20:
+            if t >= 0:
+                hashes[t] = h
+            t += 1
+            starts[t] = p
+            h = _FNV_OFFSET
+        h = (h ^ np.uint64(b)) * _FNV_PRIME
+        ends[t] = p + 1
+    if t >= 0:
+        hashes[t] = h
+    return starts, ends, hashes
+
+
+@njit(cache=True)
+def _group_tokens(data, offsets, valid, a, b):
+    """Tokens of rows a..b-1 laid end to end: (row token offsets, starts, ends, hashes)."""
+    m = b - a
+    parts = []
+    tok_off = np.zeros(m + 1, np.int64)
+    for r in range(m):
+        row = a + r
+        if valid[row]:
+            parts.append(_tokens(data, offsets[row], offsets[row + 1]))
+        else:
+            parts.append(_tokens(data, 0, 0))
+        tok_off[r + 1] = tok_off[r] + parts[r][0].size
+    total = tok_off[m]
+    starts = np.empty(total, np.int64)
+    ends = np.empty(total, np.int64)
+    hashes = np.empty(total, np.uint64)
+    for r in range(m):
+        s, e, h = parts[r]
+        starts[tok_off[r]:tok_off[r + 1]] = s
+        ends[tok_off[r]:tok_off[r + 1]] = e
+        hashes[tok_off[r]:tok_off[r + 1]] = h
+    return tok_off, starts, ends, hashes
+
+
+@njit(cache=True)
+def _token_less(data, s1, e1, s2, e2):
+    """Token 1 < token 2 as Python compares str (UTF-8 byte order is code-point order)."""
+    n1, n2 = e1 - s1, e2 - s2
+    for i in range(min(n1, n2)):
+        if data[s1 + i] != data[s2 + i]:
+            return data[s1 + i] < data[s2 + i]
+    return n1 < n2
+
+
+@njit(cache=True)
+def _sample_less(data, tok_off, starts, ends, hashes, x, y):
+    """Sample x before sample y in ``sorted(samples, key=lambda s: (len(s), s))``."""
+    nx, ny = tok_off[x + 1] - tok_off[x], tok_off[y + 1] - tok_off[y]
+    if nx != ny:
+        return nx < ny
+    for i in range(nx):
+        p, q = tok_off[x] + i, tok_off[y] + i
+        if hashes[p] != hashes[q]:
+            return _token_less(data, starts[p], ends[p], starts[q], ends[q])
+    return False
+
+
+@njit(cache=True)
+def _reference(data, tok_off, starts, ends, hashes, rows):
+    """The sample of median length, ties broken by text (stable insertion sort of ``rows``)."""
+    ranked = rows.copy()
+    for i in range(1, ranked.size):
+        v = ranked[i]
+        j = i - 1
+        while j >= 0 and _sample_less(data, tok_off, starts, ends, hashes, v, ranked[j]):
+            ranked[j + 1] = ranked[j]
+            j -= 1
+        ranked[j + 1] = v
+    return ranked[(ranked.size - 1) // 2]
+
+
+@njit(cache=True)
+def _dense_ids(hashes):
+    """Equal hashes, equal ids in [0, n)."""
+    order = np.argsort(hashes)
+    ids = np.empty(hashes.size, np.int64)
+    k = -1
+    for i in range(order.size):
+        if i == 0 or hashes[order[i]] != hashes[order[i - 1]]:
+            k += 1
+        ids[order[i]] = k
+    return ids, k + 1
+
+
+@njit(cache=True)
+def _drop_islands(constant, longest):
+    """Short shared runs between two slots are payload coincidence ('the')."""
+    n, i = constant.size, 0
+    while i < n:
+        if not constant[i]:
+            i += 1
+            continue
+        j = i
+        while j < n and constant[j]:
+            j += 1
+        if i > 0 and j < n and j - i <= longest:
+            constant[i:j] = False
+        i = j
+
+
+@njit(cache=True)
+def _constant_tokens(tok_off, hashes, ref, others, max_tokens, min_support, max_islands):
+    """Which of the reference's first ``max_tokens`` tokens enough others share
+    (``extract_template``'s alignment vote)."""
+    n_ref = min(tok_off[ref + 1] - tok_off[ref], max_tokens)
+    lengths = np.empty(others.size, np.int64)
+    total = n_ref
+    for o in range(others.size):
+        lengths[o] = min(tok_off[others[o] + 1] - tok_off[others[o]], 2 * max_tokens)
+        total += lengths[o]
+    pooled = np.empty(total, np.uint64)
+    pooled[:n_ref] = hashes[tok_off[ref]:tok_off[ref] + n_ref]
+    at = n_ref
+    for o in range(others.size):
+        pooled[at:at + lengths[o]] = hashes[tok_off[others[o]]:tok_off[others[o]] + lengths[o]]
+        at += lengths[o]
+    ids, n_ids = _dense_ids(pooled)
+    support = np.zeros(n_ref, np.int64)
+    at = n_ref
+    for o in range(others.size):
+        support += _covered(ids[:n_ref], ids[at:at + lengths[o]], n_ids)
+        at += lengths[o]
+    need = min_support * others.size
+    constant = np.empty(n_ref, np.bool_)
+    for i in range(n_ref):
+        constant[i] = support[i] >= need
+    _drop_islands(constant, max_islands)
+    return constant
+
+
+@njit(cache=True)
+def _is_slot(data, s, e, slot):
+    if e - s != slot.size:
+        return False
+    for i in range(slot.size):
+        if data[s + i] != slot[i]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _render(data, starts, ends, first, constant, tail_slot, slot, out, w):
+    """Write the template (kept tokens, one slot per run of the others) at ``out[w:]``
+    (``out`` of size 0: only measure); returns the end position."""
+    last_slot = False
+    emitted = 0
+    for i in range(constant.size):
+        if constant[i]:
+            s, e = starts[first + i], ends[first + i]
+            piece_slot = _is_slot(data, s, e, slot)
+        elif emitted == 0 or not last_slot:
+            s, e, piece_slot = 0, 0, True
+        else:
+            continue
+        if emitted:
+            if out.size:
+                out[w] = 0x20
+            w += 1
+        if piece_slot and not constant[i]:
+            if out.size:
+                out[w:w + slot.size] = slot
+            w += slot.size
+        else:
+            if out.size:
+                out[w:w + e - s] = data[s:e]
+            w += e - s
+        last_slot = piece_slot
+        emitted += 1
+    if tail_slot:
+        if emitted:
+            if out.size:
+                out[w] = 0x20
+            w += 1
+        if out.size:
+            out[w:w + slot.size] = slot
+        w += slot.size
+    return w
+
+
+@njit(cache=True)
+def _group_template(data, offsets, valid, a, b, params, constant):
+    """Reference row of rows a..b-1 (-1: no tokens) and its kept tokens in ``constant``;
+    returns (row, tokens voted on, whole row kept, trailing slot).
+    params: (max_tokens, max_others, max_islands, min_support)."""
+    max_tokens, max_others, max_islands = int(params[0]), int(params[1]), int(params[2])
+    tok_off, starts, ends, hashes = _group_tokens(data, offsets, valid, a, b)
+    sizes = np.diff(tok_off)
+    rows = np.flatnonzero(sizes > 0)
+    if rows.size == 0:
+        return -1, 0, False, False
+    if b - a == 1 or rows.size == 1:  # one prompt: itself (normalised: its tokens joined)
+        return a + rows[0], 0, True, False
+    ref = _reference(data, tok_off, starts, ends, hashes, rows)
+    others = rows[rows != ref][:max_others]
+    kept = _constant_tokens(tok_off, hashes, ref, others, max_tokens, params[3], max_islands)
+    constant[:kept.size] = kept
+    tail_slot = sizes[ref] > max_tokens and kept.size > 0 and kept[-1]
+    return a + ref, kept.size, False, tail_slot
+
+
+@njit(cache=True, parallel=True)
+def _vote(data, offsets, valid, bounds, params, ref, n_kept, flags, constant):
+    """Every group's reference, vote and the byte length of its template."""
+    sizes = np.zeros(bounds.size - 1, np.int64)
+    empty = np.empty(0, np.uint8)
+    for g in prange(bounds.size - 1):
+        row, n, whole, tail = _group_template(data, offsets, valid, bounds[g], bounds[g + 1],
+                                              params, constant[g])
+        ref[g], n_kept[g], flags[g, 0], flags[g, 1] = row, n, whole, tail
+        sizes[g] = _write(data, offsets, row, n, whole, tail, constant[g], empty, 0)
+    return sizes
+
+
+@njit(cache=True)
+def _write(data, offsets, row, n, whole, tail, constant, out, w):
+    """Write one template at ``out[w:]`` (``out`` empty: only measure); returns its end."""
+    if row < 0:
+        return w
+    lo, hi = offsets[row], offsets[row + 1]
+    if whole:
+        if out.size:
+            out[w:w + hi - lo] = data[lo:hi]
+        return w + hi - lo
+    starts, ends, _ = _tokens(data, lo, hi)
+    return _render(data, starts, ends, 0, constant[:n], tail, _SLOT, out, w)
+
+
+@njit(cache=True, parallel=True)
+def _write_all(data, offsets, ref, n_kept, flags, constant, out_offsets, out):
+    for g in prange(ref.size):
+        _write(data, offsets, ref[g], n_kept[g], flags[g, 0], flags[g, 1], constant[g], out,
+               out_offsets[g])
+
+
+def group_templates(texts, bounds: np.ndarray, min_support: float = 0.6, max_tokens: int = 200,
+                    max_islands: int = 1, max_others: int = 5) -> pa.LargeStringArray:
+    """``extract_template`` of each group of normalised prompts, at once.
+
+    Parameters
+    ----------
+    texts : normalised prompts (list of str or None, or an Arrow string array); nulls count
+        as empty prompts.
+    bounds : int64[g + 1], ascending from 0 to ``len(texts)``: group j is
+        ``texts[bounds[j]:bounds[j + 1]]``.
+    min_support, max_tokens, max_islands, max_others : as ``extract_template``.
+
+    Returns
+    -------
+    large_string[g]: ``extract_template(group)`` of each group (a one-prompt group:
+    the prompt itself).
+    """
+    arr, bounds = _checked(texts, bounds)
+    if not 0.0 < min_support <= 1.0:
+        raise ValueError("min_support must be in (0, 1]")
+    data, offsets, valid = csr_buffers(arr)
+    g = bounds.size - 1
+    params = np.array([max_tokens, max_others, max_islands, min_support], np.float64)
+    ref, n_kept = np.empty(g, np.int64), np.empty(g, np.int64)
+    flags = np.empty((g, 2), np.bool_)
+    constant = np.empty((g, max(int(max_tokens), 0)), np.bool_)
+    sizes = _vote(data, offsets, valid, bounds, params, ref, n_kept, flags, constant)
+    out_offsets = np.zeros(g + 1, np.int64)
+    np.cumsum(sizes, out=out_offsets[1:])
+    out = np.empty(int(out_offsets[-1]), np.uint8)
+    if out.size:
+        _write_all(data, offsets, ref, n_kept, flags, constant, out_offsets, out)
+    return pa.LargeStringArray.from_buffers(g, pa.py_buffer(out_offsets), pa.py_buffer(out))
+
+
+@njit(cache=True)
+def _word_sets(data, offsets, valid, a, b):
+    """Sorted distinct token hashes of each row a..b-1, CSR."""
+    tok_off, _, _, hashes = _group_tokens(data, offsets, valid, a, b)
+    out = np.empty(hashes.size, np.uint64)
+    set_off = np.zeros(b - a + 1, np.int64)
+    for r in range(b - a):
+        row = np.sort(hashes[tok_off[r]:tok_off[r + 1]])
+        k = set_off[r]
+        for i in range(row.size):
+            if i == 0 or row[i] != row[i - 1]:
+                out[k] = row[i]
+                k += 1
+        set_off[r + 1] = k
+    return out, set_off
+
+
+@njit(cache=True)
+def _jaccard(sets, set_off, x, y):
+    la, lb = set_off[x + 1] - set_off[x], set_off[y + 1] - set_off[y]
+    if la == 0 and lb == 0:
+        return 1.0
+    i, j, shared = set_off[x], set_off[y], 0
+    while i < set_off[x + 1] and j < set_off[y + 1]:
+        if sets[i] == sets[j]:
+            shared += 1
+            i += 1
+            j += 1
+        elif sets[i] < sets[j]:
+            i += 1
+        else:
+            j += 1
+    return shared / (la + lb - shared)
+
+
+@njit(cache=True, parallel=True)
+def _exemplars(data, offsets, valid, bounds, k, out_offsets, out):
+    for g in prange(bounds.size - 1):
+        a, b = bounds[g], bounds[g + 1]
+        w = out_offsets[g]
+        if b == a:
+            continue
+        sets, set_off = _word_sets(data, offsets, valid, a, b)
+        near = np.empty(b - a, np.float64)
+        chosen = np.zeros(b - a, np.bool_)
+        for i in range(b - a):
+            near[i] = 1.0 - _jaccard(sets, set_off, i, 0)
+        chosen[0] = True
+        out[w] = a
+        for c in range(1, out_offsets[g + 1] - w):
+            best, best_d = -1, -1.0
+            for i in range(b - a):
+                if not chosen[i] and near[i] > best_d:  # the first farthest row
+                    best, best_d = i, near[i]
+            chosen[best] = True
+            out[w + c] = a + best
+            for i in range(b - a):
+                near[i] = min(near[i], 1.0 - _jaccard(sets, set_off, i, best))
+
+
+def group_exemplars(texts, bounds: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Farthest-first rows by word-set Jaccard in each group of normalised prompts.
+
+    Group j's picks are ``rows[offsets[j]:offsets[j + 1]]`` (indices into
+    ``texts``): its first row, then repeatedly the first row farthest from
+    every row picked so far (distance 1 - Jaccard of the rows' sets of
+    words), ``min(k, group size)`` in all.
+
+    Returns (rows int64[total], offsets int64[g + 1]).
+    """
+    arr, bounds = _checked(texts, bounds)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be an int >= 1, got {k!r}")
+    data, offsets, valid = csr_buffers(arr)
+    out_offsets = np.zeros(bounds.size, np.int64)
+    np.cumsum(np.minimum(np.diff(bounds), k), out=out_offsets[1:])
+    rows = np.empty(int(out_offsets[-1]), np.int64)
+    _exemplars(data, offsets, valid, bounds, int(k), out_offsets, rows)
+    return rows, out_offsets
+
+
+def _checked(texts, bounds) -> tuple[pa.LargeStringArray, np.ndarray]:
+    arr = as_large_string(texts)
+    bounds = np.ascontiguousarray(bounds, dtype=np.int64)
+    if (bounds.ndim != 1 or bounds.size < 1 or bounds[0] != 0 or bounds[-1] != len(arr)
+            or np.any(np.diff(bounds) < 0)):
+        raise ValueError("bounds must ascend from 0 to len(texts)")
+    return arr, bounds
