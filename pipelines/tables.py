@@ -30,17 +30,39 @@ def gather_members(tables: list[pa.Table]) -> pl.DataFrame:
 
 
 def split_duplicates(members: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Keep the first copy of each exchange_id (by source path, then row); dead-letter the rest."""
-    members = members.sort("source", "row")
-    first = members.select(pl.col("exchange_id").is_first_distinct()).to_series()
-    dups = members.filter(~first)
+    """Keep the first copy of each exchange_id (by source path, then row); dead-letter the rest.
+
+    The kept members come back in (source, row) order.
+    """
+    source, row = members["source"], members["row"]
+    runs = source.rle()  # sources come in long runs (a file part each): rank the runs, not rows
+    codes = runs.struct.field("value").rank("dense").cast(pl.Int64) - 1
+    lo, hi = row.min(), row.max()
+    if (members.height and not source.null_count() and not row.null_count()
+            and row.dtype.is_integer() and -(1 << 62) < lo and hi < 1 << 62
+            and (codes.max() + 1) * (hi - lo + 1) < 1 << 62):
+        # One integer per row in (source, row) order: a one-column sort, not a string one.
+        key = ((codes * (hi - lo + 1)).repeat_by(runs.struct.field("len")).explode()
+               + (row.cast(pl.Int64) - lo))
+        members = members.sort(key, maintain_order=True)
+    else:
+        members = members.sort("source", "row")
+    ids = members["exchange_id"]
+    hashes = ids.hash()
+    if hashes.n_unique() == members.height:  # distinct hashes, so distinct ids
+        first, dups = None, members.clear()
+    else:
+        # Every copy of an id has its hash: compare the ids of repeated hashes only.
+        maybe = hashes.is_duplicated()
+        first = (~maybe).scatter(maybe.arg_true(), ids.filter(maybe).is_first_distinct())
+        dups = members.filter(~first)
     dead = dups.select(
         pl.col("source"), pl.col("row"),
         pl.lit("duplicate exchange_id (an earlier row with this id was kept)").alias("reason"),
         pl.concat_str([pl.lit('{"exchange_id": "'), pl.col("exchange_id"),
                        pl.lit('", "account_id": "'), pl.col("account_id"), pl.lit('"}')])
         .alias("raw"))
-    return members.filter(first), dead
+    return (members if first is None else members.filter(first)), dead
 
 
 def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clusters: NodeClusters,
