@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from distill_radar import kernels
 from distill_radar.kernels.elicitation import elicitation_scores
 from distill_radar.kernels.group_texts import group_exemplars, group_templates
+from distill_radar.pipelines import codes
 from distill_radar.pipelines.account_volume import typical_account_exchanges
 from distill_radar.pipelines.config import RunConfig
 from distill_radar.pipelines.families import family_typical_exchanges
@@ -24,25 +25,49 @@ from distill_radar.pipelines.families import family_typical_exchanges
 def cluster_counts(members: pl.DataFrame) -> pl.DataFrame:
     """Volume, spread and concentration of every cluster."""
     clustered = members.filter(pl.col("cluster_id").is_not_null())
-    per_account = clustered.group_by("cluster_id", "account_id").agg(pl.len().alias("k"))
-    top = per_account.group_by("cluster_id").agg(pl.col("k").max().alias("top_k"))
-    typical = typical_account_exchanges(per_account)
+    return _counts(clustered, _per_account(clustered))
+
+
+def _per_account(clustered: pl.DataFrame) -> pl.DataFrame:
+    """(cluster_id, k): exchanges of each account in each cluster, one row per pair.
+
+    Counted over exact integer account codes (no string group-by) when the
+    ids allow; ``typical_account_exchanges`` and the volume columns need
+    only these counts, not which account sent them.
+    """
+    cluster = clustered["cluster_id"]
+    coded = codes.exact_codes(clustered["account_id"]) if clustered.height else None
+    if coded is not None:
+        account, first = coded
+        lo, hi = cluster.min(), cluster.max()
+        if (hi - lo + 1) * first.size < 1 << 62:
+            pairs, k = np.unique((cluster.to_numpy() - lo) * first.size + account,
+                                 return_counts=True)
+            return pl.DataFrame({"cluster_id": pl.Series(pairs // first.size + lo)
+                                 .cast(cluster.dtype), "k": pl.Series(k).cast(pl.UInt32)})
+    return (clustered.group_by("cluster_id", "account_id").agg(pl.len().alias("k"))
+            .select("cluster_id", "k"))
+
+
+def _counts(clustered: pl.DataFrame, per_account: pl.DataFrame) -> pl.DataFrame:
+    volume = per_account.group_by("cluster_id").agg(
+        pl.col("k").sum().cast(pl.UInt32).alias("n_exchanges"),
+        pl.len().alias("n_accounts"),
+        pl.col("k").max().alias("top_k"))
     stats = clustered.group_by("cluster_id").agg(
-        pl.len().alias("n_exchanges"),
-        pl.col("account_id").n_unique().alias("n_accounts"),
         pl.col("node").n_unique().alias("n_distinct_prompts"),
         pl.col("ts").min().alias("first_ts"),
         pl.col("ts").max().alias("last_ts"),
         pl.col("response_chars").median().cast(pl.Float64).alias("median_response_chars"),
     )
     return (
-        stats.join(top, on="cluster_id").join(typical, on="cluster_id")
-        .with_columns(
-            (pl.col("n_distinct_prompts") / pl.col("n_exchanges")).alias("payload_variety"),
-            (pl.col("n_exchanges") / pl.col("n_accounts")).alias("exchanges_per_account"),
-            (pl.col("top_k") / pl.col("n_exchanges")).alias("top_account_share"),
-        )
-        .drop("top_k")
+        volume.join(stats, on="cluster_id")
+        .join(typical_account_exchanges(per_account), on="cluster_id")
+        .select("cluster_id", "n_exchanges", "n_accounts", "n_distinct_prompts", "first_ts",
+                "last_ts", "median_response_chars", "typical_account_exchanges",
+                (pl.col("n_distinct_prompts") / pl.col("n_exchanges")).alias("payload_variety"),
+                (pl.col("n_exchanges") / pl.col("n_accounts")).alias("exchanges_per_account"),
+                (pl.col("top_k") / pl.col("n_exchanges")).alias("top_account_share"))
         .sort("cluster_id")
     )
 

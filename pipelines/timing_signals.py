@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 from distill_radar.kernels.timing import counting_order, dense_codes, first_seen, timing_scan
+from distill_radar.pipelines import codes
 
 WINDOW = "10m"
 WINDOW_SECONDS = 600
@@ -51,11 +52,10 @@ def _timing_signals_codes(members: pl.DataFrame) -> pl.DataFrame:
     if cluster.null_count() == cluster.len():
         return pl.DataFrame(schema=SCHEMA)
     accounts = members["account_id"]
-    acc_all, acc_first = dense_codes(accounts.hash().to_numpy())
-    # Two accounts with one 64-bit hash would be merged: check every row's
-    # account against its code's first row, exactly.
-    if not (accounts == accounts.gather(acc_first[acc_all])).all():
+    coded = codes.exact_codes(accounts)
+    if coded is None:  # two accounts share a 64-bit hash
         return _timing_signals_polars(members)
+    acc_all, acc_first = coded
     n_accounts = acc_first.size
     t_all = members["ts"].to_physical().to_numpy()
     seen = first_seen(acc_all, t_all, n_accounts)

@@ -10,6 +10,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
+from distill_radar.pipelines import codes as codes_mod
 from distill_radar.pipelines import timing_signals as ts_mod
 from distill_radar.pipelines.account_volume import typical_account_exchanges
 from distill_radar.pipelines.tables import split_duplicates
@@ -80,13 +81,13 @@ def test_timing_signals_matches_the_polars_path(seed):
 def test_timing_signals_account_hash_collision(monkeypatch):
     """Accounts sharing a hash code are caught by the exact check: the polars path answers."""
     members = _random_members(3)
-    real = ts_mod.dense_codes
+    real = codes_mod.dense_codes
 
     def collide(keys):
         codes, first = real(keys)
         codes[codes == 1] = 0  # accounts 0 and 1 "collide"
         return codes, first
-    monkeypatch.setattr(ts_mod, "dense_codes", collide)
+    monkeypatch.setattr(codes_mod, "dense_codes", collide)
     _same(timing_signals(members), ts_mod._timing_signals_polars(members))
 
 
