@@ -1,5 +1,6 @@
 """Templates and exemplars of many groups at once, against the per-group definitions."""
 
+import itertools
 import random
 
 import numpy as np
@@ -42,7 +43,7 @@ def _groups(rng, n_groups, max_size, max_words):
 
 
 def _per_group(texts, bounds):
-    return [texts[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    return [texts[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 @pytest.mark.parametrize("seed", range(12))
