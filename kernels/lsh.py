@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -94,32 +95,168 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return out
 
 
+@njit(cache=True, parallel=True)
+def _hash_columns(keys, order, hv):
+    """``hv[j, p] = mix64(keys[order[p], j])``: a bijection, so equal hashes mean
+    equal keys, and small-int keys spread; band-major so each band streams."""
+    for p in prange(order.size):
+        r = order[p]
+        for j in range(keys.shape[1]):
+            hv[j, p] = mix64(keys[r, j])
+
+
 @njit(cache=True)
-def _star_edges(keys, ids):
-    """Star edges (smallest id of each run of equal keys -> each other member; the ids
-    of a run need not be sorted)."""
-    n = keys.size
-    count = 0
-    for t in range(1, n):
-        if keys[t] == keys[t - 1]:
-            count += 1
-    src = np.empty(count, np.int64)
-    dst = np.empty(count, np.int64)
-    m = 0
-    start = 0
-    while start < n:
-        end = start + 1
-        head = ids[start]
-        while end < n and keys[end] == keys[start]:
-            head = min(head, ids[end])
-            end += 1
-        for t in range(start, end):
-            if ids[t] != head:
-                src[m] = head
-                dst[m] = ids[t]
-                m += 1
-        start = end
-    return src[:m], dst[:m]
+def _pow2_above(n):
+    """Hash table size for n keys."""
+    size = 8
+    while size < n + n // 2:  # load factor <= 2/3
+        size *= 2
+    return size
+
+
+@njit(cache=True)
+def _band_heads(hv, grp, pbits, part, heads):
+    """``heads[p]`` = group of the first position hashing like p: positions
+    ascend in id, so that is the head of p's bucket. ``heads`` may alias
+    ``hv``: it is read in full first.
+
+    Partitioned by the top ``pbits`` hash bits first (``part[e]`` = hash,
+    position), so each partition's table stays in cache: one big table missed
+    it on nearly every probe (4x slower).
+    """
+    nparts = 1 << pbits
+    bounds = np.zeros(nparts + 1, np.int64)
+    for p in range(hv.size):
+        bounds[((hv[p] >> np.uint64(32)) >> np.uint64(32 - pbits)) + 1] += 1
+    for q in range(nparts):
+        bounds[q + 1] += bounds[q]
+    fill = bounds[:-1].copy()
+    for p in range(hv.size):  # stable: positions stay ascending in a partition
+        q = (hv[p] >> np.uint64(32)) >> np.uint64(32 - pbits)
+        part[fill[q], 0] = hv[p]
+        part[fill[q], 1] = p
+        fill[q] += 1
+    cap = _pow2_above(np.max(bounds[1:] - bounds[:-1]))
+    tkey = np.empty(cap, np.uint64)
+    thead = np.empty(cap, heads.dtype)
+    for q in range(nparts):
+        mask = _pow2_above(bounds[q + 1] - bounds[q]) - 1
+        thead[:mask + 1] = -1
+        for e in range(bounds[q], bounds[q + 1]):
+            key = part[e, 0]
+            s = np.int64(key & np.uint64(mask))  # low bits: the top ones name the partition
+            while thead[s] >= 0 and tkey[s] != key:
+                s = (s + 1) & mask
+            if thead[s] < 0:
+                thead[s] = grp[part[e, 1]]
+                tkey[s] = key
+            heads[part[e, 1]] = thead[s]
+
+
+@njit(cache=True, parallel=True)
+def _bucket_heads(hv, grp, pbits, parts, heads):
+    """:func:`_band_heads` for every band: task c takes bands c, c + T, ...
+    (T = ``len(parts)``) and partition buffer ``parts[c]``."""
+    nchunks = parts.shape[0]
+    for c in prange(nchunks):
+        for j in range(c, hv.shape[0], nchunks):
+            _band_heads(hv[j], grp, pbits, parts[c], heads[j])
+
+
+@njit(cache=True)
+def _group_heads(heads, starts, g, buf):
+    """Put the distinct heads < g of group g's positions, in no particular
+    order, at the start of ``buf``; returns their count (a head >= g is g
+    itself: g heads its bucket)."""
+    k = 0
+    for p in range(starts[g], starts[g + 1]):
+        for j in range(heads.shape[0]):
+            buf[k] = heads[j, p]
+            k += heads[j, p] < g
+    if k > 32:  # only groups of many rows (a shared id), or over 32 bands
+        buf[:k].sort()
+        u = 0
+        for i in range(k):
+            if u == 0 or buf[i] != buf[u - 1]:
+                buf[u] = buf[i]
+                u += 1
+        return u
+    u = 0
+    for i in range(k):  # no sort: insertion sort mispredicted its way to 4x slower
+        h = buf[i]
+        dup = False
+        for t in range(u):
+            dup |= buf[t] == h
+        buf[u] = h
+        u += not dup
+    return u
+
+
+@njit(cache=True)
+def _chunk(starts, nchunks, c, bands, dtype):
+    """Group range of chunk c, and a buffer wide enough for its largest group."""
+    ng = starts.size - 1
+    g0, g1 = c * ng // nchunks, (c + 1) * ng // nchunks
+    widest = 1
+    for g in range(g0, g1):
+        widest = max(widest, starts[g + 1] - starts[g])
+    return g0, g1, np.empty(bands * widest, dtype)
+
+
+@njit(cache=True, parallel=True)
+def _dedupe_heads(heads, starts, sbits, nchunks):
+    """Overwrite each group's slots of ``heads`` with its distinct heads < g
+    (slot i of group g is ``heads[i % bands, starts[g] + i // bands]``), so
+    the fill pass need not dedupe again. Returns their count per group and
+    ``hist[c, q]``: the edges into chunk c's groups from heads in block q
+    (``head >> sbits``)."""
+    bands = heads.shape[0]
+    deg = np.empty(starts.size - 1, heads.dtype)
+    hist = np.zeros((nchunks, ((starts.size - 1) >> sbits) + 1), np.int64)
+    for c in prange(nchunks):
+        g0, g1, buf = _chunk(starts, nchunks, c, bands, heads.dtype)
+        for g in range(g0, g1):
+            deg[g] = _group_heads(heads, starts, g, buf)
+            for i in range(deg[g]):
+                heads[i % bands, starts[g] + i // bands] = buf[i]
+                hist[c, buf[i] >> sbits] += 1
+    return deg, hist
+
+
+@njit(cache=True, parallel=True)
+def _fill_edges(heads, starts, deg, uid, sbits, fill, esrc, edst):
+    """Append each chunk's edges (head, id of the group) to its slice of their
+    head's block; groups ascend within a slice."""
+    bands = heads.shape[0]
+    nchunks = fill.shape[0]
+    ng = starts.size - 1
+    for c in prange(nchunks):
+        for g in range(c * ng // nchunks, (c + 1) * ng // nchunks):
+            for i in range(deg[g]):
+                h = heads[i % bands, starts[g] + i // bands]
+                e = fill[c, h >> sbits]
+                esrc[e] = h
+                edst[e] = uid[g]
+                fill[c, h >> sbits] = e + 1
+
+
+@njit(cache=True, parallel=True)
+def _sort_blocks(esrc, edst, bounds, sbits, uid, src, dst):
+    """Stable counting sort of each head block by head: a global scatter by
+    head missed cache on every edge; a block's slice fits in it."""
+    for q in prange(bounds.size - 1):
+        base = q << sbits
+        pos = np.zeros((1 << sbits) + 1, np.int64)
+        for e in range(bounds[q], bounds[q + 1]):
+            pos[esrc[e] - base + 1] += 1
+        pos[0] = bounds[q]
+        for i in range(1 << sbits):
+            pos[i + 1] += pos[i]
+        for e in range(bounds[q], bounds[q + 1]):
+            i = esrc[e] - base
+            src[pos[i]] = uid[esrc[e]]
+            dst[pos[i]] = edst[e]
+            pos[i] += 1
 
 
 def bucket_edges(keys: np.ndarray, node_ids=None, valid=None) -> tuple[np.ndarray, np.ndarray]:
@@ -161,29 +298,59 @@ def bucket_edges(keys: np.ndarray, node_ids=None, valid=None) -> tuple[np.ndarra
             raise ValueError("valid must be a 1-D bool array with one flag per row")
         rows = rows[valid]
     ids = ids[rows]
-    parts = []
-    for j in range(keys.shape[1]):
-        col = keys[rows, j]
-        order = np.argsort(col)  # any order within a bucket: its head is its smallest id
-        parts.append(_star_edges(col[order], ids[order]))
-    if not parts:
+    if ids.size == 0 or keys.shape[1] == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    src = np.concatenate([p[0] for p in parts])
-    dst = np.concatenate([p[1] for p in parts])
-    return _dedupe(src, dst)
+    return _star_edges(keys, rows, ids)
 
 
-def _dedupe(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    if src.size == 0:
-        return src, dst
-    if max(src.max(), dst.max()) < 2**32:
-        packed = np.sort((src.astype(np.uint64) << np.uint64(32)) | dst.astype(np.uint64))
-        # sort + neighbour compare: np.unique's hashing pass cost 3x more here
-        packed = packed[np.r_[True, packed[1:] != packed[:-1]]]
-        return (packed >> np.uint64(32)).astype(np.int64), (packed & np.uint64(0xFFFFFFFF)).astype(
-            np.int64)
-    order = np.lexsort((dst, src))
-    src, dst = src[order], dst[order]
-    keep = np.ones(src.size, np.bool_)
-    keep[1:] = (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])
-    return src[keep], dst[keep]
+def _star_edges(keys, rows, ids):
+    """:func:`bucket_edges` on the valid ``rows``, with ids ``ids``."""
+    m = ids.size
+    itype = np.int32 if m < 2**31 - 1 else np.int64
+    # Number the distinct ids in ascending order ("groups") and visit rows by
+    # group: then the first row of a bucket is its head, and rows sharing an id
+    # pool their heads. Ascending ids (the default) need no sort.
+    if np.all(ids[1:] > ids[:-1]):
+        order, uid = rows, ids
+        grp = np.arange(m, dtype=itype)
+        starts = np.arange(m + 1, dtype=itype)
+    else:
+        perm = np.argsort(ids, kind="stable")
+        order, sid = rows[perm], ids[perm]
+        first = np.r_[True, sid[1:] != sid[:-1]]
+        grp = (np.cumsum(first) - 1).astype(itype)
+        starts = np.r_[np.flatnonzero(first), m].astype(itype)
+        uid = sid[first]
+    threads = numba.get_num_threads()
+    hv = np.empty((keys.shape[1], m), np.uint64)
+    prefault(hv)
+    _hash_columns(keys, order, hv)
+    heads = hv.view(itype)[:, :m]  # reuses hv: each band reads its hashes before writing
+    parts = np.empty((min(threads, keys.shape[1]), m, 2), np.uint64)  # numpy's: huge pages
+    prefault(parts)
+    # ~32k rows a partition: scattering to more partitions cost more than the
+    # tables (~1 MiB, in L2) save
+    pbits = min((m >> 15).bit_length(), 12)
+    _bucket_heads(hv, grp, pbits, parts, heads)
+    del parts
+    # Edges (head, group) per group, deduplicated, then ordered by head in two
+    # cache-friendly steps: by block of 2**sbits heads, then within each block.
+    sbits = 11
+    nchunks = min(threads, starts.size - 1)
+    deg, hist = _dedupe_heads(heads, starts, sbits, nchunks)
+    fill = np.zeros(hist.size, np.int64)
+    np.cumsum(hist.T.ravel()[:-1], out=fill[1:])  # block-major, then chunk
+    fill = np.ascontiguousarray(fill.reshape(hist.shape[1], nchunks).T)
+    bounds = np.r_[fill[0], hist.sum()]
+    esrc = np.empty(bounds[-1], itype)
+    edst = np.empty(bounds[-1], np.int64)
+    prefault(esrc)
+    prefault(edst)
+    _fill_edges(heads, starts, deg, uid, sbits, fill, esrc, edst)
+    del heads, hv
+    src = np.empty(esrc.size, np.int64)
+    dst = np.empty(esrc.size, np.int64)
+    prefault(src)
+    prefault(dst)
+    _sort_blocks(esrc, edst, bounds, sbits, uid, src, dst)
+    return src, dst

@@ -106,3 +106,52 @@ def test_bucket_edges_property(rows, rnd):
     valid = np.array([rnd.random() < 0.8 for _ in rows], bool)
     src, dst = bucket_edges(keys, node_ids=np.array(ids, np.int64), valid=valid)
     assert list(zip(src.tolist(), dst.tolist())) == naive.bucket_edges(keys, ids, valid)
+
+
+def _edge_case(name, rng):
+    """(keys, node_ids, valid) for one named case; small key ranges make big,
+    overlapping buckets."""
+    n, bands, nkeys, ids, valid = 300, 4, 20, None, None
+    if name == "permuted ids":
+        ids = rng.permutation(n) * 7 + 3
+    elif name == "repeated ids":  # groups of ~25 rows: more than 32 candidate heads
+        bands, nkeys, ids = 3, 10, rng.integers(0, 12, n)
+    elif name == "valid mask, int32 ids":
+        ids = np.cumsum(rng.integers(1, 4, n)).astype(np.int32)
+        valid = rng.random(n) < 0.6
+    elif name == "single band":
+        bands, nkeys = 1, 40
+    elif name == "one bucket":
+        nkeys, ids = 1, rng.permutation(n)
+    elif name == "40 bands":  # more than 32 heads per row
+        n, bands, nkeys = 200, 40, 4
+    elif name == "several partitions":  # > 2**15 rows
+        n, bands, nkeys = 70_000, 3, 20_000
+        ids = rng.permutation(n)
+        ids[rng.random(n) < 0.05] = 5
+        valid = rng.random(n) < 0.9
+    elif name == "no rows":
+        n = 0
+    elif name == "no bands":
+        bands = 0
+    elif name == "no valid rows":
+        valid = np.zeros(n, bool)
+    keys = rng.integers(0, nkeys, (n, bands)).astype(np.uint64)
+    if name == "64-bit keys":
+        keys = rng.integers(0, 2**64, 8, dtype=np.uint64)[rng.integers(0, 8, (n, bands))]
+    return keys, ids, valid
+
+
+@pytest.mark.parametrize("name", ["ascending ids", "permuted ids", "repeated ids",
+                                  "valid mask, int32 ids", "single band", "one bucket",
+                                  "40 bands", "several partitions", "no rows", "no bands",
+                                  "no valid rows", "64-bit keys"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bucket_edges_matches_reference(name, seed):
+    keys, ids, valid = _edge_case(name, np.random.default_rng(seed))
+    src, dst = bucket_edges(keys, node_ids=ids, valid=valid)
+    assert src.dtype == dst.dtype == np.int64
+    expected = naive.bucket_edges(keys, ids, valid)
+    assert list(zip(src.tolist(), dst.tolist())) == expected
+    if name == "one bucket":
+        assert len(expected) == len(keys) - 1
