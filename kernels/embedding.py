@@ -14,6 +14,7 @@ from numba import njit, prange
 
 from .config import HYPERPLANE_SEED
 from .hashing import mix64
+from .normalize import prefault
 
 
 def pool_tokens(ids: np.ndarray, offsets: np.ndarray, table: np.ndarray) -> np.ndarray:
@@ -53,6 +54,51 @@ def _pool(ids, offsets, table, out):
                 acc[t] += row[t]
         for t in range(d):
             out[i, t] = acc[t] / (hi - lo)
+
+
+def pool_half(ids: np.ndarray, offsets: np.ndarray, table: np.ndarray, min_tokens: int = 1
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """``pool_tokens`` kept as float16, for the rows worth embedding, without the float32 matrix.
+
+    Rows with fewer than ``min_tokens`` ids, or whose mean is all zero, are
+    left out. Returns (kept row indices int64[k], float16[k, d]) equal to
+    ``to_float16(pool_tokens(ids, offsets, table)[kept])``, bit for bit: the
+    mean is rounded to float32 first, as there. At 1M prompts the float32
+    matrix and its copies were 2 GB of fresh pages to fault in.
+    """
+    table = _as_matrix(table, "table")
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    offsets = _offsets(offsets, ids.size, "ids")
+    if ids.size and (ids.min() < 0 or ids.max() >= table.shape[0]):
+        raise ValueError("ids hold a token id outside the table")
+    rows = np.flatnonzero(np.diff(offsets) >= max(int(min_tokens), 1))
+    bits = np.empty((rows.size, table.shape[1]), np.uint16)
+    prefault(bits)
+    nonzero = _pool_half(ids, offsets, table, rows, bits)
+    if not nonzero.all():  # a mean of exactly zero: no embedding, as for an empty row
+        rows, bits = rows[nonzero], bits[nonzero]
+    return rows, bits.view(np.float16)
+
+
+@njit(cache=True, parallel=True)
+def _pool_half(ids, offsets, table, rows, bits):
+    d = table.shape[1]
+    nonzero = np.zeros(rows.size, np.bool_)
+    for r in prange(rows.size):
+        lo, hi = offsets[rows[r]], offsets[rows[r] + 1]
+        acc = np.zeros(d, np.float64)
+        for j in range(lo, hi):
+            row = table[ids[j]]
+            for t in range(d):
+                acc[t] += row[t]
+        mean = np.empty(d, np.float32)
+        for t in range(d):
+            mean[t] = acc[t] / (hi - lo)
+            nonzero[r] |= mean[t] != 0
+        f32 = mean.view(np.uint32)
+        for t in range(d):
+            bits[r, t] = _half_bits(f32[t])
+    return nonzero
 
 
 def center_normalize(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
@@ -353,33 +399,35 @@ def to_float16(values: np.ndarray) -> np.ndarray:
 
 @njit(cache=True, parallel=True)
 def _float16_bits(f32, out):
-    # numpy's npy_floatbits_to_halfbits, element by element
     for i in prange(f32.size):
-        f = np.uint32(f32[i])
-        sign = np.uint32((f & np.uint32(0x80000000)) >> np.uint32(16))
-        exp = f & np.uint32(0x7F800000)
-        sig = f & np.uint32(0x007FFFFF)
-        if exp >= np.uint32(0x47800000):  # overflow, inf, NaN
-            h = np.uint32(0x7C00)
-            if exp == np.uint32(0x7F800000) and sig != 0:
-                h = np.uint32(0x7C00) + (sig >> np.uint32(13))
-                if h == np.uint32(0x7C00):
-                    h += np.uint32(1)
-            out[i] = np.uint16(sign + h)
-        elif exp <= np.uint32(0x38000000):  # subnormal half or zero
-            if exp < np.uint32(0x33000000):
-                out[i] = np.uint16(sign)
-                continue
-            e = exp >> np.uint32(23)
-            s = (np.uint32(0x00800000) + sig) >> (np.uint32(113) - e)
-            if (s & np.uint32(0x3FFF)) != np.uint32(0x1000) or (f & np.uint32(0x7FF)) != 0:
-                s += np.uint32(0x1000)
-            out[i] = np.uint16(sign + (s >> np.uint32(13)))
-        else:
-            h_exp = (exp - np.uint32(0x38000000)) >> np.uint32(13)
-            if (sig & np.uint32(0x3FFF)) != np.uint32(0x1000):
-                sig += np.uint32(0x1000)
-            out[i] = np.uint16(sign + h_exp + (sig >> np.uint32(13)))
+        out[i] = _half_bits(np.uint32(f32[i]))
+
+
+@njit(cache=True, inline="always")
+def _half_bits(f):
+    """numpy's npy_floatbits_to_halfbits: float32 bits -> float16 bits."""
+    sign = np.uint32((f & np.uint32(0x80000000)) >> np.uint32(16))
+    exp = f & np.uint32(0x7F800000)
+    sig = f & np.uint32(0x007FFFFF)
+    if exp >= np.uint32(0x47800000):  # overflow, inf, NaN
+        h = np.uint32(0x7C00)
+        if exp == np.uint32(0x7F800000) and sig != 0:
+            h = np.uint32(0x7C00) + (sig >> np.uint32(13))
+            if h == np.uint32(0x7C00):
+                h += np.uint32(1)
+        return np.uint16(sign + h)
+    if exp <= np.uint32(0x38000000):  # subnormal half or zero
+        if exp < np.uint32(0x33000000):
+            return np.uint16(sign)
+        e = exp >> np.uint32(23)
+        s = (np.uint32(0x00800000) + sig) >> (np.uint32(113) - e)
+        if (s & np.uint32(0x3FFF)) != np.uint32(0x1000) or (f & np.uint32(0x7FF)) != 0:
+            s += np.uint32(0x1000)
+        return np.uint16(sign + (s >> np.uint32(13)))
+    h_exp = (exp - np.uint32(0x38000000)) >> np.uint32(13)
+    if (sig & np.uint32(0x3FFF)) != np.uint32(0x1000):
+        sig += np.uint32(0x1000)
+    return np.uint16(sign + h_exp + (sig >> np.uint32(13)))
 
 
 # Every float16 bit pattern's float32 value, as numpy converts it (exact: a float16 is a

@@ -272,6 +272,21 @@ def _encode_rows(data, starts, ends, tab, voc, spec, slots, caps, out, nchunks, 
     return counts
 
 
+@njit(cache=True)
+def _clip_chars(data, starts, ends, max_chars):
+    """End each row after its first ``max_chars`` code points (UTF-8 lead bytes)."""
+    for i in range(starts.size):
+        if ends[i] - starts[i] <= max_chars:
+            continue
+        seen = 0
+        for p in range(starts[i], ends[i]):
+            if (data[p] & 0xC0) != 0x80:
+                if seen == max_chars:
+                    ends[i] = p
+                    break
+                seen += 1
+
+
 def _ascii_kinds(t, first: np.ndarray) -> np.ndarray:
     """Per ASCII byte, for ``_scan``'s fast paths: its fold if it folds to a plain
     word character, -1 if it is whitespace, 0 for the general path."""
@@ -299,7 +314,7 @@ def _kernel_args(vocab: WordPieceVocab) -> tuple[tuple, tuple, tuple]:
 
 
 def wordpiece_ids(texts, vocab: WordPieceVocab, max_tokens: int = 256,
-                  ) -> tuple[np.ndarray, np.ndarray]:
+                  max_chars: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """WordPiece ids of each prompt, without [CLS]/[SEP], truncated, in CSR form.
 
     Parameters
@@ -308,6 +323,9 @@ def wordpiece_ids(texts, vocab: WordPieceVocab, max_tokens: int = 256,
         array or chunked array (sliced is fine). Nulls tokenise as empty prompts.
     vocab : WordPieceVocab
     max_tokens : int >= 0, ids kept per prompt (the first ones).
+    max_chars : int >= 0 or None: tokenise only each prompt's first ``max_chars``
+        code points (as ``pc.utf8_slice_codeunits(texts, 0, max_chars)`` would,
+        without copying the texts).
 
     Returns
     -------
@@ -326,6 +344,11 @@ def wordpiece_ids(texts, vocab: WordPieceVocab, max_tokens: int = 256,
     data, offsets, valid = csr_buffers(as_large_string(texts))
     starts = offsets[:-1].copy()
     ends = np.where(valid, offsets[1:], starts)
+    if max_chars is not None:
+        if isinstance(max_chars, bool) or not isinstance(max_chars, (int, np.integer)) or (
+                max_chars < 0):
+            raise ValueError(f"max_chars must be an int >= 0 or None, got {max_chars!r}")
+        _clip_chars(data, starts, ends, int(max_chars))  # a code point takes >= 1 byte
     # A token takes at least one folded character: bytes bound the ids of a row.
     caps = np.minimum((ends - starts) * vocab.tables.tokens_per_byte, max_tokens)
     slots = np.zeros(starts.size + 1, np.int64)

@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 from distill_radar import kernels
 from distill_radar.kernels.wordpiece import WordPieceVocab, wordpiece_ids
 
@@ -63,8 +62,7 @@ class StaticEmbedder:
         """CSR token ids (no [CLS]/[SEP]) of the first ``MAX_CHARS`` characters of each
         prompt, at most ``max_tokens`` per prompt (numba WordPiece, id for id
         what the model's ``tokenizers`` tokenizer gives)."""
-        clipped = pc.utf8_slice_codeunits(texts, 0, MAX_CHARS)
-        return wordpiece_ids(clipped, self.vocab, self.max_tokens)
+        return wordpiece_ids(texts, self.vocab, self.max_tokens, max_chars=MAX_CHARS)
 
     def embed(self, texts: pa.Array, min_tokens: int = 8) -> np.ndarray:
         """float32[n, d] mean token vectors; zero rows (no embedding) for prompts of
@@ -73,6 +71,12 @@ class StaticEmbedder:
         vectors = kernels.pool_tokens(ids, offsets, self.table)
         vectors[np.diff(offsets) < min_tokens] = 0.0
         return vectors
+
+    def embed_half(self, texts: pa.Array, min_tokens: int = 8) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, float16[k, d]): ``embed``'s non-zero rows and their vectors as float16,
+        bit for bit, without building the float32 matrix."""
+        ids, offsets = self.token_ids(texts)
+        return kernels.pool_half(ids, offsets, self.table, min_tokens)
 
 
 def model_dir() -> Path:

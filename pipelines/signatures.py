@@ -230,17 +230,18 @@ class TemplateSignatureFn(beam.DoFn):
         """
         take = pa.array(eligible)
         if self.embedder is not None:
-            vectors = self.embedder.embed(nodes["prompt"].take(take).combine_chunks(),
-                                          self.config.min_semantic_tokens)
-        elif self.config.semantic and "embedding" in nodes.column_names:
+            # float16 halves what every shard sends to the linking worker; vectors
+            # are centred and compared in float32 there.
+            live, vectors = self.embedder.embed_half(nodes["prompt"].take(take).combine_chunks(),
+                                                     self.config.min_semantic_tokens)
+            return eligible[live], vectors
+        if self.config.semantic and "embedding" in nodes.column_names:
             vectors = embedding_matrix(nodes["embedding"].take(take).combine_chunks())
         else:
             return np.empty(0, np.int64), np.empty((0, 0), np.float32)
         live = np.flatnonzero(np.any(vectors != 0, axis=1))
         if live.size < len(vectors):
             vectors = vectors[live]
-        # float16 halves what every shard sends to the linking worker; vectors
-        # are centred and compared in float32 there.
         return eligible[live], kernels.to_float16(vectors)
 
 

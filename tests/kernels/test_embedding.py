@@ -23,6 +23,21 @@ def test_pool_tokens_matches_reference(rows):
         len(rows), 7), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("min_tokens", [0, 1, 2, 4])
+def test_pool_half_is_pool_tokens_then_float16_of_the_live_rows(min_tokens):
+    rng = np.random.default_rng(3)
+    table = rng.normal(size=(6, 9)).astype(np.float32)
+    table[5] = 0  # rows made only of token 5 have a zero mean: no embedding
+    rows = [[], [5], [5, 5, 5], [0, 1], [2, 2, 3, 4], [1], [5, 0, 5], list(range(5)) * 3]
+    ids, offsets = _csr(rows)
+    got_rows, got = kernels.pool_half(ids, offsets, table, min_tokens)
+    full = kernels.pool_tokens(ids, offsets, table)
+    full[np.diff(offsets) < min_tokens] = 0
+    want_rows = np.flatnonzero(np.any(full != 0, axis=1))
+    assert got_rows.tolist() == want_rows.tolist() and got.dtype == np.float16
+    assert np.array_equal(got.view(np.uint16), full[want_rows].astype(np.float16).view(np.uint16))
+
+
 def test_pool_tokens_rejects_bad_input():
     table = np.zeros((3, 2), np.float32)
     with pytest.raises(ValueError, match="outside"):

