@@ -60,7 +60,11 @@ def _progress(label: str):
 
 
 def cmd_batch(argv: list[str]) -> int:
-    from distill_radar.pipelines import batch
+    gc.disable()  # importing Beam, numba and polars makes no garbage worth walking for
+    try:
+        from distill_radar.pipelines import batch
+    finally:
+        gc.enable()
 
     if any(a in ("-h", "--help") for a in argv):
         _batch_help()
