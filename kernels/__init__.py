@@ -27,6 +27,7 @@ from .minhash import minhash, minhash_params
 from .normalize import normalize
 from .pairs import unique_columns
 from .similarity import signature_similarity
+from .string_order import sort_order
 from .union_find import connected_components
 from .wordpiece import WordPieceVocab, wordpiece_ids
 
@@ -54,6 +55,7 @@ __all__ = [
     "shingle_hashes",
     "signature_similarity",
     "simhash_bands",
+    "sort_order",
     "text_hashes",
     "to_float16",
     "to_float32",

@@ -11,6 +11,7 @@ import logging
 import apache_beam as beam
 import polars as pl
 import pyarrow as pa
+from distill_radar import kernels
 from distill_radar.pipelines import cluster_stats, export, rescore, schemas, workdir
 from distill_radar.pipelines.campaigns import build_campaigns
 from distill_radar.pipelines.clusters import NodeClusters
@@ -90,7 +91,7 @@ def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clus
                             + [export.to_arrow(dup_dead, schemas.DEAD_LETTER)])
     dead = dead.sort_by([("source", "ascending"), ("row", "ascending")])
     tables = {
-        "members": export.to_arrow(members.sort("exchange_id"), schemas.MEMBERS),
+        "members": export.to_arrow(_by_exchange_id(members), schemas.MEMBERS),
         "clusters": export.to_arrow(clusters, schemas.CLUSTERS),
         "accounts": export.to_arrow(accounts, schemas.ACCOUNTS),
         "campaigns": export.to_arrow(campaigns, schemas.CAMPAIGNS),
@@ -98,6 +99,12 @@ def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clus
     }
     counts = _counts(tables, file_counts, members, dup_dead, node_clusters)
     return tables, counts
+
+
+def _by_exchange_id(members: pl.DataFrame) -> pl.DataFrame:
+    """``members.sort("exchange_id")`` (ids are unique by now) by integer sorts of the ids'
+    bytes: a string comparison sort of 1M ids cost ~1.5 s of CPU."""
+    return members[kernels.sort_order(members["exchange_id"].to_arrow())]
 
 
 def _model_cohesion(samples: pl.DataFrame, stats: pl.DataFrame, config: RunConfig

@@ -1,0 +1,64 @@
+"""Byte-wise lexicographic order of a string column, by integer sorts.
+
+A comparison sort of 1M short ids (polars, Arrow) costs ~1.4 s of CPU here:
+every comparison chases two pointers into the string data. Here each string
+is cut into 16-byte windows, big-endian in two uint64 keys plus the window's
+length; one integer lexsort orders all strings by their first window, and
+only runs that tie on a full window are sorted again by the next one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .normalize import as_large_string, csr_buffers
+
+WINDOW = 16
+
+
+@njit(cache=True, parallel=True)
+def _window_keys(data, starts, ends, rows, at, hi, lo, width):
+    """Bytes ``at .. at+15`` of each row, big-endian and zero-padded, and how many exist."""
+    for r in prange(rows.size):
+        a, b = starts[rows[r]] + at, ends[rows[r]]
+        h = np.uint64(0)
+        g = np.uint64(0)
+        for k in range(8):
+            h = (h << np.uint64(8)) | np.uint64(data[a + k] if a + k < b else 0)
+        for k in range(8, 16):
+            g = (g << np.uint64(8)) | np.uint64(data[a + k] if a + k < b else 0)
+        hi[r], lo[r] = h, g
+        width[r] = min(max(b - a, 0), 16)
+
+
+def sort_order(texts) -> np.ndarray:
+    """Indices that sort ``texts`` by UTF-8 bytes (Python's ``str`` order), nulls first
+    (as polars sorts); equal strings keep their input order.
+
+    ``texts``: list of str or None, or an Arrow string array.
+    """
+    data, offsets, valid = csr_buffers(as_large_string(texts))
+    starts, ends = offsets[:-1], offsets[1:]
+    rows = np.flatnonzero(valid)
+    order = np.empty(rows.size, np.int64)
+    pos = np.arange(rows.size)  # the places in ``order`` that ``rows`` fill, ascending
+    runs = np.zeros(rows.size, np.int64)  # rows in one run share every window so far
+    at = 0
+    while rows.size:
+        hi, lo = np.empty(rows.size, np.uint64), np.empty(rows.size, np.uint64)
+        width = np.empty(rows.size, np.int64)
+        _window_keys(data, starts, ends, rows, at, hi, lo, width)
+        # A shorter window is a prefix of the longer one it ties with: it sorts first.
+        step = np.lexsort((width, lo, hi, runs))  # stable: input order among equals
+        rows, runs, hi, lo, width = rows[step], runs[step], hi[step], lo[step], width[step]
+        order[pos] = rows
+        # Two full windows that tie: the next window decides.
+        same = ((runs[1:] == runs[:-1]) & (hi[1:] == hi[:-1]) & (lo[1:] == lo[:-1])
+                & (width[1:] == WINDOW))
+        tied = np.r_[same, False] | np.r_[False, same]
+        keep = np.flatnonzero(tied)
+        runs = np.cumsum(np.r_[0, ~same])[keep]
+        rows, pos = rows[keep], pos[keep]
+        at += WINDOW
+    return np.r_[np.flatnonzero(~valid), order].astype(np.int64)
