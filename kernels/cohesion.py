@@ -33,14 +33,133 @@ def groups_of(labels: np.ndarray, keys: np.ndarray, min_size: int = 3
     labels = np.asarray(labels)
     if labels.size == 0:
         return np.empty(0, np.int64), np.zeros(1, np.int64)
+    keys = np.asarray(keys)
+    if _dense(labels) and np.all(keys[1:] >= keys[:-1]):
+        # Keys ascending (node indices): a stable counting sort by label is the lexsort.
+        return _counting_groups(labels.astype(np.int64, copy=False), int(labels.max()) + 1,
+                                min_size)
     _, inverse, sizes = np.unique(labels, return_inverse=True, return_counts=True)
     rows = np.flatnonzero(sizes[inverse] >= min_size)
-    order = rows[np.lexsort((np.asarray(keys)[rows], labels[rows]))]
+    order = rows[np.lexsort((keys[rows], labels[rows]))]
     if order.size == 0:
         return order.astype(np.int64), np.zeros(1, np.int64)
     grouped = labels[order]
     offsets = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1], True])
     return order.astype(np.int64), offsets.astype(np.int64)
+
+
+def _dense(labels: np.ndarray) -> bool:
+    """Non-negative integer labels below a few times their count (node indices):
+    counted in an array instead of sorted."""
+    return (np.issubdtype(labels.dtype, np.integer) and labels.min() >= 0
+            and labels.max() < 4 * labels.size + 1024)
+
+
+@njit(cache=True)
+def _label_starts(labels, n_labels, min_size):
+    """Per label: rows, and first position among the kept groups (-1: too small)."""
+    count = np.zeros(n_labels, np.int64)
+    for x in labels:
+        count[x] += 1
+    start = np.full(n_labels, -1, np.int64)
+    pos = 0
+    for x in range(n_labels):
+        if count[x] >= min_size:
+            start[x] = pos
+            pos += count[x]
+    return count, start, pos
+
+
+@njit(cache=True)
+def _counting_groups(labels, n_labels, min_size):
+    count, start, total = _label_starts(labels, n_labels, min_size)
+    offsets = [0]
+    for x in range(n_labels):
+        if start[x] >= 0:
+            offsets.append(start[x] + count[x])
+    order = np.empty(total, np.int64)
+    for i in range(labels.size):
+        x = labels[i]
+        if start[x] >= 0:
+            order[start[x]] = i
+            start[x] += 1
+    return order, np.array(offsets, np.int64)
+
+
+def changed_groups(new: np.ndarray, old: np.ndarray) -> np.ndarray:
+    """Per row: is its ``new`` group something other than exactly one ``old`` group?
+
+    Parameters
+    ----------
+    new, old : non-negative integer[m] labels of each row, before and after
+    Returns bool[m].
+    """
+    new = np.ascontiguousarray(new, dtype=np.int64)
+    old = np.ascontiguousarray(old, dtype=np.int64)
+    if new.shape != old.shape or new.ndim != 1:
+        raise ValueError("new and old must be 1-D and of equal length")
+    if new.size == 0:
+        return np.zeros(0, np.bool_)
+    if min(new.min(), old.min()) < 0:
+        raise ValueError("labels must be non-negative")
+    return _changed_groups(new, old, int(new.max()) + 1, int(old.max()) + 1)
+
+
+@njit(cache=True)
+def _changed_groups(new, old, n_new, n_old):
+    first_old = np.full(n_new, -1, np.int64)
+    mixed = np.zeros(n_new, np.bool_)
+    new_size = np.zeros(n_new, np.int64)
+    old_size = np.zeros(n_old, np.int64)
+    for i in range(new.size):
+        c, o = new[i], old[i]
+        new_size[c] += 1
+        old_size[o] += 1
+        if first_old[c] < 0:
+            first_old[c] = o
+        elif first_old[c] != o:
+            mixed[c] = True
+    out = np.empty(new.size, np.bool_)
+    for i in range(new.size):
+        c = new[i]
+        out[i] = mixed[c] or old_size[first_old[c]] != new_size[c]
+    return out
+
+
+def group_medians(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per row: the lower median (``sorted[(size - 1) // 2]``) of its group's values.
+
+    Parameters
+    ----------
+    labels : non-negative integer[m]; values : float32[m], no NaN
+    """
+    labels = np.ascontiguousarray(labels, dtype=np.int64)
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    if labels.shape != values.shape or labels.ndim != 1:
+        raise ValueError("labels and values must be 1-D and of equal length")
+    if labels.size == 0:
+        return np.empty(0, np.float32)
+    if labels.min() < 0:
+        raise ValueError("labels must be non-negative")
+    return _group_medians(labels, values, int(labels.max()) + 1)
+
+
+@njit(cache=True, parallel=True)
+def _group_medians(labels, values, n_labels):
+    count, start, total = _label_starts(labels, n_labels, 1)
+    grouped = np.empty(total, np.float32)
+    fill = start.copy()
+    for i in range(labels.size):
+        grouped[fill[labels[i]]] = values[i]
+        fill[labels[i]] += 1
+    for x in prange(n_labels):
+        if count[x] > 1:
+            grouped[start[x]:start[x] + count[x]].sort()
+    out = np.empty(labels.size, np.float32)
+    for i in prange(labels.size):
+        x = labels[i]
+        out[i] = grouped[start[x] + (count[x] - 1) // 2]
+    return out
 
 
 def consensus_similarity(sig: np.ndarray, order: np.ndarray, offsets: np.ndarray,
@@ -55,6 +174,7 @@ def consensus_similarity(sig: np.ndarray, order: np.ndarray, offsets: np.ndarray
         Row indices of ``sig`` grouped by cluster: group g owns
         ``order[offsets[g]:offsets[g + 1]]``.
     offsets : int64[g + 1]
+        A row belongs to at most one group.
     sample : int
         The consensus is taken over the first ``sample`` rows of each group
         (bounded cost on giant clusters; deterministic for a given order).
@@ -74,51 +194,32 @@ def consensus_similarity(sig: np.ndarray, order: np.ndarray, offsets: np.ndarray
     if order.size and (order.min() < 0 or order.max() >= sig.shape[0]):
         raise ValueError("order holds a row index out of range")
     out = np.full(sig.shape[0], np.nan, np.float32)
-    _consensus_similarity(np.ascontiguousarray(sig), order, offsets, sample, out)
+    n_groups = offsets.size - 1
+    group = row_groups(order, offsets, sig.shape[0])
+    sig = np.ascontiguousarray(sig)
+    consensus = np.empty((n_groups, sig.shape[1]), np.uint32)
+    _consensus(sig, order, offsets, sample, consensus)
+    _similarity(sig, group, consensus, out)
     return out
 
 
-@njit(cache=True)
-def _mode(values):
-    """Most frequent value, ties to the smallest (values is sorted in place)."""
-    values.sort()
-    best, best_n, run = values[0], 0, 0
-    for i in range(values.size):
-        run = run + 1 if i > 0 and values[i] == values[i - 1] else 1
-        if run > best_n:
-            best, best_n = values[i], run
-    return best
+# Rows are compared to their consensus in ascending order, not group by group:
+# on the dev VM a gather of scattered 512-byte rows costs ~1 us a row (10x a scan).
 
 
 @njit(cache=True)
-def _slot_consensus(block, t, column):
-    """Mode of column ``t`` of ``block`` (ties to the smallest value).
-
-    A strict majority, found by one Boyer-Moore pass and one count, is the
-    unique mode; only slots without one (incoherent groups) pay for a sort.
-    """
-    m = block.shape[0]
-    cand, run = block[0, t], 0
-    for i in range(m):
-        v = block[i, t]
-        if run == 0:
-            cand, run = v, 1
-        elif v == cand:
-            run += 1
-        else:
-            run -= 1
-    n = 0
-    for i in range(m):
-        n += block[i, t] == cand
-    if 2 * n > m:
-        return cand
-    for i in range(m):
-        column[i] = block[i, t]
-    return _mode(column)
+def row_groups(order, offsets, n):
+    """Group of each of ``n`` rows (``order[offsets[g]:offsets[g + 1]]``), -1 for none."""
+    group = np.full(n, -1, np.int64)
+    for g in range(offsets.size - 1):
+        for i in range(offsets[g], offsets[g + 1]):
+            group[order[i]] = g
+    return group
 
 
 @njit(cache=True, parallel=True)
-def _consensus_similarity(sig, order, offsets, sample, out):
+def _consensus(sig, order, offsets, sample, out):
+    """Consensus signature of each group, over its first ``sample`` rows."""
     k = sig.shape[1]
     for g in prange(offsets.size - 1):
         lo, hi = offsets[g], offsets[g + 1]
@@ -128,13 +229,95 @@ def _consensus_similarity(sig, order, offsets, sample, out):
         block = np.empty((m, k), np.uint32)  # the sampled rows, contiguous: read once
         for i in range(m):
             block[i, :] = sig[order[lo + i], :]
-        consensus = np.empty(k, np.uint32)
-        column = np.empty(m, np.uint32)
+        if m <= SMALL_GROUP:
+            _small_consensus(block, out[g])
+            continue
+        cols = block.T.copy()  # slot-major: each slot's values contiguous
+        size = 64
+        while size < 2 * m:  # hash table at most half full
+            size *= 2
+        keys, counts = np.empty(size, np.uint32), np.empty(size, np.int32)
         for t in range(k):
-            consensus[t] = _slot_consensus(block, t, column)
-        for i in range(lo, hi):
-            row = order[i]
-            eq = 0
+            out[g, t] = _slot_consensus(cols[t], keys, counts)
+
+
+SMALL_GROUP = 16  # up to this many sampled rows, count values row against row
+
+
+@njit(cache=True)
+def _small_consensus(block, out):
+    """Mode of each column of a few rows (ties to the smallest value): each row's
+    count of equal values, all slots at once (SIMD), instead of a sort per slot."""
+    m, k = block.shape
+    count = np.empty(k, np.int32)
+    best = np.zeros(k, np.int32)
+    for i in range(m):
+        count[:] = 0
+        for j in range(m):
             for t in range(k):
-                eq += sig[row, t] == consensus[t]
-            out[row] = eq / k
+                count[t] += block[j, t] == block[i, t]
+        for t in range(k):
+            v = block[i, t]
+            if count[t] > best[t] or (count[t] == best[t] and v < out[t]):
+                best[t] = count[t]
+                out[t] = v
+
+
+@njit(cache=True)
+def _slot_consensus(values, keys, counts):
+    """Mode of ``values`` (ties to the smallest value).
+
+    A strict majority, found by one Boyer-Moore pass and one count, is the
+    unique mode; only slots without one (incoherent groups) pay for counting
+    every value, in an open-addressing table (``keys``/``counts``, power of 2).
+    """
+    m = values.size
+    cand, run = values[0], 0
+    for v in values:
+        if run == 0:
+            cand, run = v, 1
+        elif v == cand:
+            run += 1
+        else:
+            run -= 1
+    n = 0
+    for v in values:
+        n += v == cand
+    if 2 * n > m:
+        return cand
+    return _hash_mode(values, keys, counts)
+
+
+@njit(cache=True)
+def _hash_mode(values, keys, counts):
+    counts[:] = 0
+    mask = keys.size - 1
+    shift = 32
+    while (1 << (32 - shift)) < keys.size:
+        shift -= 1
+    for v in values:
+        h = ((np.uint64(v) * np.uint64(0x9E3779B1)) & np.uint64(0xFFFFFFFF)) >> np.uint64(shift)
+        h = np.int64(h) & mask
+        while counts[h] and keys[h] != v:
+            h = (h + 1) & mask
+        keys[h] = v
+        counts[h] += 1
+    best, best_n = values[0], 0
+    for h in range(keys.size):
+        c = counts[h]
+        if c > best_n or (c == best_n and c and keys[h] < best):
+            best, best_n = keys[h], c
+    return best
+
+
+@njit(cache=True, parallel=True)
+def _similarity(sig, group, consensus, out):
+    k = sig.shape[1]
+    for r in prange(sig.shape[0]):
+        g = group[r]
+        if g < 0:
+            continue
+        eq = 0
+        for t in range(k):
+            eq += sig[r, t] == consensus[g, t]
+        out[r] = eq / k

@@ -18,13 +18,16 @@ def _find(parent, x):
 @njit(cache=True)
 def _components(n, src, dst):
     parent = np.arange(n)
+    # Star edges repeat their head: its root is the one the last union left.
+    last, root = -1, -1
     for e in range(src.size):
-        ra = _find(parent, src[e])
+        ra = root if src[e] == last else _find(parent, src[e])
         rb = _find(parent, dst[e])
         if ra < rb:
             parent[rb] = ra
         elif rb < ra:
             parent[ra] = rb
+        last, root = src[e], min(ra, rb)
     # parent[i] <= i, so by the time i is reached its parent holds its root.
     for i in range(n):
         parent[i] = parent[parent[i]]

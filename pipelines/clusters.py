@@ -14,6 +14,7 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 from distill_radar import kernels
+from distill_radar.kernels.cohesion import changed_groups, group_medians
 from distill_radar.pipelines import semantic, workdir
 from distill_radar.pipelines.config import RunConfig
 from distill_radar.pipelines.signatures import NodeSignatures
@@ -21,6 +22,7 @@ from distill_radar.pipelines.stage_timer import StageTimer
 
 LOG = logging.getLogger(__name__)
 COHESION_ROUNDS = 4
+CONSENSUS_ROWS = 3  # smallest component with a consensus signature
 
 
 @dataclass
@@ -134,20 +136,27 @@ def cluster_graph(graph: CandidateGraph, config: RunConfig) -> NodeClusters:
         new_labels = kernels.connected_components(n, src, dst)
         sim = lexical_cohesion(graph, new_labels, labels, sim)
         labels = new_labels
-    return join_semantic(graph, src, dst, n_loose, config)
+    return join_semantic(graph, src, dst, n_loose, config, (labels, sim))
 
 
 def join_semantic(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, n_loose: int,
-                  config: RunConfig) -> NodeClusters:
-    """Lexical edges that survived the rounds + the account groups' joins -> final components."""
+                  config: RunConfig, lexical: tuple | None = None) -> NodeClusters:
+    """Lexical edges that survived the rounds + the account groups' joins -> final components.
+
+    ``lexical``: the components of ``src``/``dst`` and their ``lexical_cohesion``,
+    when known (member cohesion then measures only the components the joins changed).
+    """
     n, sem = graph.nodes.size, graph.edge_kind == semantic.SEMANTIC
-    labels = kernels.connected_components(n, src, dst)
-    j_src, j_dst = semantic.group_joins(labels, graph.src[sem], graph.dst[sem])
+    lex_labels, lex_sim = lexical or (kernels.connected_components(n, src, dst), None)
+    j_src, j_dst = semantic.group_joins(lex_labels, graph.src[sem], graph.dst[sem])
     kind = np.r_[np.zeros(src.size, np.int8), np.ones(j_src.size, np.int8)]
     src, dst = np.r_[src, j_src], np.r_[dst, j_dst]
     labels = kernels.connected_components(n, src, dst)
-    kinds = semantic.cluster_kinds(n, src, dst, kind, labels)
-    sim = member_cohesion(graph, labels, config)
+    kinds = semantic.cluster_kinds(n, src, dst, kind, labels, lex_labels)
+    if lex_sim is None:
+        sim = member_cohesion(graph, labels, config)
+    else:
+        sim = member_cohesion(graph, labels, config, lex_labels, lex_sim)
     return finish_clusters(graph, labels, sim, int(src.size), n_loose, config, kinds)
 
 
@@ -171,18 +180,7 @@ def lexical_cohesion(graph: CandidateGraph, labels: np.ndarray,
 
 def _changed_members(new: np.ndarray, old: np.ndarray) -> np.ndarray:
     """Positions whose component (``new`` label) is not exactly one old component."""
-    if new.size == 0:
-        return np.zeros(0, np.bool_)
-    order = np.lexsort((old, new))
-    c, o = new[order], old[order]
-    starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
-    same_old = np.minimum.reduceat(o, starts) == np.maximum.reduceat(o, starts)
-    new_size = np.diff(np.r_[starts, c.size])
-    _, old_inverse, old_counts = np.unique(old, return_inverse=True, return_counts=True)
-    whole = same_old & (old_counts[old_inverse[order[starts]]] == new_size)
-    changed = np.empty(new.size, np.bool_)
-    changed[order] = np.repeat(~whole, new_size)
-    return changed
+    return changed_groups(new, old)
 
 
 def strict_threshold(config: RunConfig, cohesion_round: int) -> float:
@@ -201,16 +199,24 @@ def cohesion_rows(graph: CandidateGraph) -> np.ndarray:
     return np.union1d(sig_rows, emb_rows)
 
 
-def member_cohesion(graph: CandidateGraph, labels: np.ndarray, config: RunConfig) -> np.ndarray:
+def member_cohesion(graph: CandidateGraph, labels: np.ndarray, config: RunConfig,
+                    old_labels: np.ndarray | None = None,
+                    old_sim: np.ndarray | None = None) -> np.ndarray:
     """Cohesion of each ``cohesion_rows`` node: the better of its lexical and semantic one.
 
     A member reworded by its account matches the consensus signature in few
     slots but sits close to the centroid embedding, and is kept; a member that
     only shares a payload phrase is far on both. 1.0 where neither applies.
+    ``old_labels``/``old_sim``: as for ``lexical_cohesion``, which does the work.
     """
     rows = cohesion_rows(graph)
     out = np.full(rows.size, np.nan, np.float32)
-    lex = _cohesion(graph.sig, graph.sig_rows, labels)
+    if old_labels is None:
+        lex = _cohesion(graph.sig, graph.sig_rows, labels)
+    else:  # lexical_cohesion's 1.0 back to NaN where the component has no consensus
+        comp = labels[graph.sig_rows]
+        lex = lexical_cohesion(graph, labels, old_labels, old_sim)
+        lex[np.bincount(comp)[comp] < CONSENSUS_ROWS] = np.nan
     out[np.searchsorted(rows, graph.sig_rows)] = lex
     if graph.emb_rows.size:
         sem = semantic.centroid_cohesion(graph.emb, graph.emb_rows, labels, config)
@@ -253,14 +259,7 @@ def _weak_components(labels, sig_rows, sim, bound, n) -> np.ndarray:
     weak = np.zeros(n, np.bool_)
     if sig_rows.size == 0:
         return weak
-    comp = labels[sig_rows]
-    order = np.lexsort((sim, comp))
-    comp_sorted, sim_sorted = comp[order], sim[order]
-    starts = np.flatnonzero(np.r_[True, comp_sorted[1:] != comp_sorted[:-1]])
-    ends = np.r_[starts[1:], comp_sorted.size]
-    median = sim_sorted[(starts + ends - 1) // 2]
-    bad = comp_sorted[starts[median < bound]]
-    weak[sig_rows[np.isin(comp, bad)]] = True
+    weak[sig_rows[group_medians(labels[sig_rows], sim) < bound]] = True
     return weak
 
 
@@ -273,10 +272,10 @@ def _cohesion(sig, sig_rows, labels, at: np.ndarray | None = None) -> np.ndarray
     if sig_rows.size == 0:
         return np.empty(0, np.float32)
     if at is None:
-        order, offsets = kernels.groups_of(labels[sig_rows], sig_rows)
+        order, offsets = kernels.groups_of(labels[sig_rows], sig_rows, CONSENSUS_ROWS)
         return kernels.consensus_similarity(sig, order, offsets)
     rows = sig_rows[at]
-    local, offsets = kernels.groups_of(labels[rows], rows)
+    local, offsets = kernels.groups_of(labels[rows], rows, CONSENSUS_ROWS)
     return kernels.consensus_similarity(sig, at[local], offsets)
 
 
@@ -285,20 +284,34 @@ def _cohesion_table(nodes, rows, sim, nodes_out, ids) -> dict:
     if ids.size == 0:
         return {"cluster_id": np.empty(0, np.int64), "cohesion_min": np.empty(0),
                 "cohesion_median": np.empty(0)}
-    cid = NodeClusters(nodes_out, ids).lookup(nodes[rows])
+    node_cid = np.full(nodes.size, -1, np.int64)  # nodes_out: a sorted subset of nodes
+    node_cid[np.searchsorted(nodes, nodes_out)] = ids
+    cid = node_cid[rows]
     # Clusters with no measured member (exact duplicates only) are fully cohesive.
-    missing = np.setdiff1d(np.unique(ids), cid)
-    cid = np.r_[cid, missing]
-    sim = np.r_[sim, np.ones(missing.size, np.float32)]
+    measured = np.zeros(int(ids.max()) + 1, np.bool_)
+    measured[cid[cid >= 0]] = True
+    missing = np.flatnonzero(~measured)
     keep = cid >= 0
-    cid, vals = cid[keep], sim[keep].astype(np.float64)
-    order = np.lexsort((vals, cid))
-    cid, vals = cid[order], vals[order]
+    cid = np.r_[cid[keep], missing]
+    sim = np.r_[np.asarray(sim, np.float32)[keep], np.ones(missing.size, np.float32)]
+    cid, vals = _sorted_by_cluster(cid, sim)
     starts = np.flatnonzero(np.r_[True, cid[1:] != cid[:-1]])
     sizes = np.diff(np.r_[starts, cid.size])
     # values are sorted within each cluster: the median is its middle one or two
     medians = (vals[starts + (sizes - 1) // 2] + vals[starts + sizes // 2]) / 2
     return {"cluster_id": cid[starts], "cohesion_min": vals[starts], "cohesion_median": medians}
+
+
+def _sorted_by_cluster(cid, sim):
+    """(cluster id, float64 value) sorted by both. Cohesion lies in [0, 1]: then one
+    sort of (id, float32 bits) packed in a uint64 does it (bit order is value order)."""
+    sim = sim + np.float32(0.0)  # -0.0 -> 0.0
+    if not (sim >= 0).all():
+        order = np.lexsort((sim, cid))
+        return cid[order], sim[order].astype(np.float64)
+    key = np.sort((cid.astype(np.uint64) << np.uint64(32)) | sim.view(np.uint32))
+    vals = (key & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.float32)
+    return (key >> np.uint64(32)).astype(np.int64), vals.astype(np.float64)
 
 
 def _gather(parts: list[NodeSignatures], num_perm: int):

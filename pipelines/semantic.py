@@ -239,19 +239,23 @@ def centroid_cohesion(emb: np.ndarray, emb_rows: np.ndarray, labels: np.ndarray,
 
 
 def cluster_kinds(n: int, src: np.ndarray, dst: np.ndarray, kind: np.ndarray,
-                  labels: np.ndarray) -> np.ndarray:
+                  labels: np.ndarray, lex_labels: np.ndarray | None = None) -> np.ndarray:
     """Per node: 0 lexical, 1 semantic, 2 both, for the component it ends in.
 
     ``lexical``: its lexical edges alone connect it (exact duplicates too);
     ``semantic``: no lexical edge inside it; ``both``: lexical pieces joined by
-    semantic edges.
+    semantic edges. ``labels`` (and ``lex_labels``, the components of the
+    lexical edges alone, when known) are ``connected_components`` labels.
     """
+    if n == 0:
+        return np.empty(0, np.int64)
     lex = kind == LEXICAL
-    lex_labels = kernels.connected_components(n, src[lex], dst[lex])
-    _, comp = np.unique(labels, return_inverse=True)
-    pieces = kernels.unique_columns(np.stack([comp, lex_labels]))[0]
-    n_pieces = np.bincount(pieces, minlength=comp.max() + 1 if n else 0)
-    has_lex = np.zeros(comp.max() + 1 if n else 0, np.bool_)
-    has_lex[comp[src[lex]]] = True
+    if lex_labels is None:
+        lex_labels = kernels.connected_components(n, src[lex], dst[lex])
+    # A lexical piece is labelled by its smallest node, which lies in the component.
+    roots = np.flatnonzero(lex_labels == np.arange(n))
+    n_pieces = np.bincount(labels[roots], minlength=n)
+    has_lex = np.zeros(n, np.bool_)
+    has_lex[labels[src[lex]]] = True
     per_comp = np.where(n_pieces <= 1, 0, np.where(has_lex, 2, 1))
-    return per_comp[comp] if n else np.empty(0, np.int64)
+    return per_comp[labels]

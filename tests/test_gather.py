@@ -51,8 +51,11 @@ def test_shards_are_contiguous_ranges_of_node_hashes():
 
 @pytest.mark.parametrize("seed", range(6))
 def test_cohesion_measured_again_only_where_members_changed_is_the_same(seed):
+    import dataclasses
+
     from distill_radar import kernels
-    from distill_radar.pipelines.clusters import CandidateGraph, lexical_cohesion
+    from distill_radar.pipelines.clusters import CandidateGraph, lexical_cohesion, member_cohesion
+    from distill_radar.pipelines.config import RunConfig
 
     rng = np.random.default_rng(seed)
     n = 400
@@ -70,3 +73,33 @@ def test_cohesion_measured_again_only_where_members_changed_is_the_same(seed):
         new = kernels.connected_components(n, src[keep], dst[keep])
         np.testing.assert_array_equal(lexical_cohesion(graph, new, old, old_sim),
                                       lexical_cohesion(graph, new))
+        # member cohesion from the previous labels: same, NaN (then 1.0) kept apart
+        config = RunConfig()
+        emb = rng.normal(size=(300, 8)).astype(np.float32)
+        embedded = dataclasses.replace(graph, emb_rows=sig_rows,
+                                       emb=emb / np.linalg.norm(emb, axis=1)[:, None])
+        np.testing.assert_array_equal(member_cohesion(embedded, new, config, old, old_sim),
+                                      member_cohesion(embedded, new, config))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cohesion_table_matches_naive(seed):
+    from distill_radar.pipelines.clusters import _cohesion_table
+
+    rng = np.random.default_rng(seed)
+    n, k = 300, 12
+    nodes = np.sort(rng.choice(10**9, n, replace=False)).astype(np.uint64)
+    clustered = np.flatnonzero(rng.random(n) < 0.7)
+    ids = np.r_[np.arange(k), rng.integers(0, k, clustered.size - k)]
+    rows = np.sort(rng.choice(clustered[ids != 3], 150, replace=False))  # cluster 3 unmeasured
+    sim = rng.choice(np.float32([0.0, -0.0, 0.25, 0.5, 1.0]), rows.size)
+    if seed % 2:
+        sim = rng.random(rows.size).astype(np.float32)
+    got = _cohesion_table(nodes, rows, sim, nodes[clustered], ids)
+    cid_of = dict(zip(clustered.tolist(), ids.tolist()))
+    for j, c in enumerate(got["cluster_id"].tolist()):
+        vals = sorted(float(v) for r, v in zip(rows.tolist(), sim.tolist()) if cid_of.get(r) == c)
+        vals = vals or [1.0]
+        assert c == j and got["cohesion_min"][j] == vals[0]
+        assert got["cohesion_median"][j] == (vals[(len(vals) - 1) // 2] + vals[len(vals) // 2]) / 2
+    assert got["cluster_id"].size == k

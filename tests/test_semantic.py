@@ -136,6 +136,31 @@ def test_cluster_kinds():
     kind = np.array([0, 0, 1, 1], np.int8)
     labels = np.array([0, 0, 0, 0, 4, 4, 6])
     assert semantic.cluster_kinds(7, src, dst, kind, labels).tolist() == [2, 2, 2, 2, 1, 1, 0]
+    lex_labels = np.array([0, 0, 2, 2, 4, 5, 6])  # the lexical edges' components
+    assert semantic.cluster_kinds(7, src, dst, kind, labels, lex_labels).tolist() == \
+        [2, 2, 2, 2, 1, 1, 0]
+    assert semantic.cluster_kinds(0, src[:0], dst[:0], kind[:0], labels[:0]).size == 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cluster_kinds_matches_naive(seed):
+    from distill_radar import kernels
+
+    rng = np.random.default_rng(seed)
+    n, m = 60, 50
+    src, dst = rng.integers(0, n, m), rng.integers(0, n, m)
+    kind = (rng.random(m) < 0.4).astype(np.int8)
+    labels = kernels.connected_components(n, src, dst)
+    lex = kind == semantic.LEXICAL
+    pieces = kernels.connected_components(n, src[lex], dst[lex])
+    want = []
+    for i in range(n):
+        members = labels == labels[i]
+        if len(set(pieces[members].tolist())) <= 1:
+            want.append(0)
+        else:
+            want.append(2 if members[src[lex]].any() else 1)
+    assert semantic.cluster_kinds(n, src, dst, kind, labels).tolist() == want
 
 
 def test_model_cohesion_scores_only_semantic_clusters():

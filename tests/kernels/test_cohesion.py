@@ -81,3 +81,75 @@ def test_majority_shortcut_matches_naive_on_skewed_slots(seed):
     order = np.arange(40, dtype=np.int64)
     got = consensus_similarity(sig, order, np.array([0, 12, 40]), sample=512)
     np.testing.assert_allclose(got, naive(sig, groups, 512), rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("size", [20, 60, 700])
+def test_large_groups_match_naive_consensus(seed, size):
+    # Groups above the small-group path, with plural-only slots (hash-table mode)
+    # and more rows than the sample.
+    rng = np.random.default_rng(seed)
+    sig = np.where(rng.random((size, 24)) < rng.uniform(0.0, 0.7, 24), 3,
+                   rng.integers(0, size // 4, size=(size, 24))).astype(np.uint32)
+    perm = rng.permutation(size)
+    groups = [perm[: size // 2].tolist(), perm[size // 2:].tolist()]
+    order = np.array([r for g in groups for r in g], np.int64)
+    offsets = np.array([0, size // 2, size])
+    got = consensus_similarity(sig, order, offsets, sample=512)
+    np.testing.assert_allclose(got, naive(sig, groups, 512), rtol=1e-6)
+
+
+def naive_groups(labels, keys, min_size):
+    groups = {}
+    for row in sorted(range(len(labels)), key=lambda r: (labels[r], keys[r], r)):
+        groups.setdefault(labels[row], []).append(row)
+    return [g for _, g in sorted(groups.items()) if len(g) >= min_size]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("ascending_keys", [True, False])
+def test_groups_of_matches_naive(seed, ascending_keys):
+    # Ascending keys and small labels take the counting path, others the lexsort.
+    from distill_radar.kernels import groups_of
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 40, 200)
+    keys = np.sort(rng.integers(0, 100, 200)) if ascending_keys else rng.integers(0, 100, 200)
+    for min_size in (1, 3, 6):
+        order, offsets = groups_of(labels, keys, min_size)
+        got = [order[a:b].tolist() for a, b in itertools.pairwise(offsets)]
+        assert got == naive_groups(labels.tolist(), keys.tolist(), min_size)
+        assert order.dtype == np.int64 and offsets.dtype == np.int64
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_changed_groups_matches_naive(seed):
+    from distill_radar.kernels.cohesion import changed_groups
+
+    rng = np.random.default_rng(seed)
+    old = rng.integers(0, 30, 150)
+    new = old.copy()
+    new[rng.random(150) < 0.1] = rng.integers(0, 30)  # some rows move to one group
+    new[old == 7] = 99  # a whole old group renamed: unchanged
+    want = []
+    for i in range(150):
+        members = new == new[i]
+        olds = set(old[members].tolist())
+        want.append(not (len(olds) == 1 and (old == old[i]).sum() == members.sum()))
+    assert changed_groups(new, old).tolist() == want
+    assert changed_groups(np.empty(0, np.int64), np.empty(0, np.int64)).size == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_group_medians_matches_naive(seed):
+    from distill_radar.kernels.cohesion import group_medians
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 20, 120) * 3
+    values = rng.choice(np.float32([0.0, 0.25, 0.5, 1.0]), 120) + rng.random(120) * (seed > 0)
+    values = values.astype(np.float32)
+    got = group_medians(labels, values)
+    for i in range(120):
+        group = sorted(values[labels == labels[i]].tolist())
+        assert got[i] == group[(len(group) - 1) // 2]
+    assert group_medians(np.empty(0, np.int64), np.empty(0, np.float32)).size == 0

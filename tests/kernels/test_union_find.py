@@ -52,3 +52,15 @@ def test_equals_bfs(case):
     src = np.array([e[0] for e in edges], np.int64)
     dst = np.array([e[1] for e in edges], np.int64)
     assert connected_components(n, src, dst).tolist() == naive.components(n, edges)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_star_edges_with_repeated_heads_equal_bfs(seed):
+    # Runs of one head (the cached-root path), heads that get joined mid-run.
+    rng = np.random.default_rng(seed)
+    n = 50
+    heads = np.repeat(rng.integers(0, n, 15), rng.integers(1, 6, 15))
+    edges = list(zip(heads.tolist(), rng.integers(0, n, heads.size).tolist()))
+    src = np.array([e[0] for e in edges], np.int64)
+    dst = np.array([e[1] for e in edges], np.int64)
+    assert connected_components(n, src, dst).tolist() == naive.components(n, edges)
