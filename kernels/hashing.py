@@ -297,7 +297,7 @@ def _prepared(texts, normalized: bool) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return data, starts, ends
 
 
-def text_hashes(texts, normalized: bool = False) -> np.ndarray:
+def text_hashes(texts, normalized: bool = False, rows: np.ndarray | None = None) -> np.ndarray:
     """64-bit hash of each whole normalised prompt, to collapse exact duplicates.
 
     Parameters
@@ -305,13 +305,17 @@ def text_hashes(texts, normalized: bool = False) -> np.ndarray:
     texts : list of str / pyarrow string or large_string array / chunked array
     normalized : bool
         Skip :func:`normalize` when ``texts`` already went through it.
+    rows : int64[k], optional
+        Hash only these rows, in this order.
 
     Returns
     -------
-    uint64[n] : ``mix64(fnv1a64(utf8 bytes))``. Null and empty prompts both get
-    ``mix64(FNV_OFFSET)``. Not truncated to ``MAX_PROMPT_BYTES_HASHED``.
+    uint64[n] (or uint64[k]) : ``mix64(fnv1a64(utf8 bytes))``. Null and empty prompts
+    both get ``mix64(FNV_OFFSET)``. Not truncated to ``MAX_PROMPT_BYTES_HASHED``.
     """
     data, starts, ends = _prepared(texts, normalized)
+    if rows is not None:
+        starts, ends = starts[rows], ends[rows]
     return _fnv_rows(data, starts, ends)
 
 

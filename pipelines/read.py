@@ -16,13 +16,20 @@ import zlib
 from collections.abc import Sequence
 
 import apache_beam as beam
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from distill_radar.pipelines import schemas, validate
+from distill_radar.pipelines.response_counts import (
+    ColumnRows,
+    ResponseCounts,
+    detachable_response,
+    open_parquet,
+    response_batch_rows,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -66,12 +73,6 @@ def _lines(fh):
     return iter(fh.readline, b"")
 
 
-def _open_parquet(path: str) -> pq.ParquetFile:
-    if "://" in path:  # remote: Beam's seekable file handle
-        return pq.ParquetFile(FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED))
-    return pq.ParquetFile(path)  # local: let Arrow memory-map it
-
-
 _DETECT_BATCH_ROWS = 1024  # rows decoded at a time while looking for the first embedding
 
 
@@ -98,7 +99,7 @@ def detect_embedding_dim(files: Sequence[str]) -> int | None:
 
 
 def _parquet_embedding_dim(path: str) -> int | None:
-    pf = _open_parquet(path)
+    pf = open_parquet(path)
     if validate.embedding_column_problem(pf.schema_arrow) is not None:
         return None  # wrong-typed: the readers ignore this file's embeddings
     if schemas.EMBEDDING_COLUMN not in pf.schema_arrow.names:
@@ -171,19 +172,51 @@ class ReadLogFileFn(beam.DoFn):
 
     def _parquet(self, path: str):
         try:
-            pf = _open_parquet(path)
+            pf = open_parquet(path)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, not fatal
             yield _unreadable(path, f"unreadable parquet file: {exc}")
             return
         ignored = validate.embedding_column_problem(pf.schema_arrow)
         if ignored is not None and self.embedding_dim is not None:
             LOG.warning("%s: %s", path, ignored)  # rows kept, as for a wrong-typed 'response'
+        if detachable_response(pf.schema_arrow):
+            yield from self._parquet_response_apart(path, pf)
+            return
         row = 0
         for batch in pf.iter_batches(batch_size=self.batch_rows):
             table = pa.Table.from_batches([batch])
             yield validate.validate_table(table, path, row, self.link_columns, self.pseudonym,
                                           self.embedding_dim)
             row += table.num_rows
+
+    def _parquet_response_apart(self, path: str, pf: pq.ParquetFile):
+        """As ``_parquet``, with the 'response' text read apart: a background thread
+        reads it in small batches and keeps only character counts, while this one
+        reads and validates the other columns (most of the bytes of a log are
+        responses, and all the pipeline keeps of them is their length)."""
+        schema = pf.schema_arrow
+        index = schema.get_field_index("response")
+        others = [name for name in schema.names if name != "response"]
+        batch_rows = response_batch_rows(pf)
+        counts = ResponseCounts(path, batch_rows)
+        evidence = ColumnRows(path, "response", schema.field(index).type, batch_rows)
+        try:
+            row = 0
+            for batch in pf.iter_batches(batch_size=self.batch_rows, columns=others):
+                table = pa.Table.from_batches([batch])
+                n, start = table.num_rows, row
+
+                def values(idx: np.ndarray, start=start, n=n) -> pa.ChunkedArray:
+                    return evidence.rows(start, start + n).take(pa.array(idx, pa.int64()))
+
+                detached = validate.DetachedResponse(schema.field(index), index, counts.take(n),
+                                                     values)
+                yield validate.validate_table(table, path, row, self.link_columns, self.pseudonym,
+                                              self.embedding_dim, detached)
+                row += n
+            counts.finish(row)
+        finally:
+            counts.close()
 
     def _jsonl(self, path: str):
         sink = validate.RowSink(path, self.link_columns, self.embedding_dim)

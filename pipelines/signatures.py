@@ -17,6 +17,7 @@ pass their paths.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass, field
 
 import apache_beam as beam
@@ -59,20 +60,21 @@ class HashPromptsFn(beam.DoFn):
             uniq, first, counts = first_copies(nodes, prompts, np.ones(nodes.size, np.int64))
             shards = shard_of(uniq, self.config.shards)
             embeddings = _embedding_column(table, self.config)
+            # uniq is sorted, so each shard's nodes are one run: one take() (a copy) of
+            # every kept text, then a zero-copy slice per shard.
+            pick = pa.array(first)
+            kept = {"node": pa.array(uniq, pa.uint64()), "n": pa.array(counts, pa.int64()),
+                    "prompt": prompts.take(pick)}
+            schema = schemas.NODES
+            if embeddings is not None:
+                kept["embedding"] = embeddings.take(pick)
+                schema = schemas.NODES_WITH_EMBEDDING
+            kept = pa.table(kept, schema=schema)
+            bounds = np.flatnonzero(np.diff(shards, prepend=-1, append=-1))
             out = []
-            for s in np.unique(shards):
-                pick = pa.array(first[shards == s])
-                columns = {
-                    "node": pa.array(uniq[shards == s], pa.uint64()),
-                    "n": pa.array(counts[shards == s], pa.int64()),
-                    "prompt": prompts.take(pick),  # take() copies
-                }
-                schema = schemas.NODES
-                if embeddings is not None:
-                    columns["embedding"] = embeddings.take(pick)
-                    schema = schemas.NODES_WITH_EMBEDDING
-                texts = workdir.write_table(self.work, "texts", pa.table(columns, schema=schema))
-                out.append(beam.pvalue.TaggedOutput(TEXTS_TAG, (int(s), texts)))
+            for a, b in itertools.pairwise(bounds):
+                texts = workdir.write_table(self.work, "texts", kept.slice(a, b - a))
+                out.append(beam.pvalue.TaggedOutput(TEXTS_TAG, (int(shards[a]), texts)))
             keys = workdir.write_table(self.work, "keys", keys)
         yield keys
         yield from out
@@ -108,13 +110,24 @@ def first_copies(nodes: np.ndarray, prompts, counts: np.ndarray
     raw text hashes lowest, so the text that is embedded and shown in templates
     does not depend on the order in which a runner delivers batches.
     """
-    raw = kernels.text_hashes(prompts, normalized=True)
-    order = np.lexsort((raw, nodes))
+    if nodes.size == 0:
+        return nodes, np.empty(0, np.int64), counts[:0]
+    order = np.argsort(nodes, kind="stable")  # equal nodes: rows in input order
     nodes = nodes[order]
-    starts = np.flatnonzero(np.r_[True, nodes[1:] != nodes[:-1]]) if nodes.size \
-        else np.empty(0, np.int64)
-    summed = np.add.reduceat(counts[order], starts) if nodes.size else counts[:0]
-    return nodes[starts], order[starts], summed
+    starts = np.flatnonzero(np.r_[True, nodes[1:] != nodes[:-1]])
+    summed = np.add.reduceat(counts[order], starts)
+    first = order[starts]
+    sizes = np.diff(np.r_[starts, nodes.size])
+    shared = sizes > 1
+    if shared.any():  # only rows that share a node need their raw hash, and a second sort
+        at = np.flatnonzero(np.repeat(shared, sizes))  # positions in sorted order
+        rows = order[at]
+        raw = kernels.text_hashes(prompts, normalized=True, rows=rows)
+        pick = np.lexsort((raw, nodes[at]))  # stable: equal raw hashes keep the first row
+        group = nodes[at][pick]
+        heads = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        first[shared] = rows[pick[heads]]
+    return nodes[starts], first, summed
 
 
 def dedup_nodes(tables: list[pa.Table]) -> pa.Table:

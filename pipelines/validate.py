@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import orjson
@@ -382,18 +383,45 @@ def _embeddings(table: pa.Table, dim: int | None) -> tuple[pa.Array, tuple | Non
     return _list_array_from(values, np.where(keep, lengths, 0), keep), (bad, reasons)
 
 
+@dataclass(frozen=True)
+class DetachedResponse:
+    """A batch's 'response' column when it was read apart from the batch's other columns.
+
+    The reader counts characters while it reads (``response_chars``) and drops the
+    text; validation needs it again only as dead-letter evidence, for a few rows.
+    """
+
+    field: pa.Field  # the column as it is in the file
+    index: int  # its position among the file's columns
+    chars: np.ndarray  # int32 per row, as ``response_chars`` gives them
+    values: Callable[[np.ndarray], pa.Array | pa.ChunkedArray]  # the column at given batch rows
+
+
+def response_chars(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Characters of each response (0 for a null one), int32; ``col`` must be string or large_string."""
+    return pc.fill_null(pc.utf8_length(col), 0).cast(pa.int32())
+
+
+def response_is_text(t: pa.DataType) -> bool:
+    """Whether a 'response' column of this type is counted (other types count 0)."""
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
 def validate_table(table: pa.Table, source: str, first_row: int, link_columns: Sequence[str],
                    pseudonym: Pseudonymizer | None,
-                   embedding_dim: int | None = None) -> tuple[pa.Table, pa.Table]:
+                   embedding_dim: int | None = None,
+                   response: DetachedResponse | None = None) -> tuple[pa.Table, pa.Table]:
     """Split one parquet record batch into (good exchanges, dead letters).
 
     ``embedding_dim``: the run's embedding length (``read.detect_embedding_dim``);
     None means the run uses no embeddings and every row's is null.
+    ``response``: the batch's 'response' column when ``table`` was read without it;
+    the result is the same as for the whole batch.
     """
     n = table.num_rows
     problem = column_problem(table.schema)
     if problem is not None:
-        raws = table_rows_as_json(table, range(n))
+        raws = _rows_as_json(table, np.arange(n), response)
         dead = {"source": [source] * n, "row": list(range(first_row, first_row + n)),
                 "reason": [problem] * n, "raw": [r[:RAW_LIMIT] for r in raws]}
         return schemas.EXCHANGES.empty_table(), pa.Table.from_pydict(dead, schema=schemas.DEAD_LETTER)
@@ -409,7 +437,9 @@ def validate_table(table: pa.Table, source: str, first_row: int, link_columns: S
     if pseudonym is not None:
         accounts = _pseudonymize(accounts, pseudonym)
     rest = pa.table({"exchange_id": ids.cast(pa.string()), "account_id": accounts.cast(pa.string()),
-                     "ts": ts, "prompt": prompts, "response_chars": _response_chars(table),
+                     "ts": ts, "prompt": prompts,
+                     "response_chars": _response_chars(table) if response is None
+                     else pa.array(response.chars, pa.int32()),
                      "links": _links_from_table(table, link_columns),
                      "source": pa.array([source], pa.string()).take(np.zeros(n, np.int64)),
                      "row": pa.array(np.arange(first_row, first_row + n, dtype=np.int64))},
@@ -419,7 +449,8 @@ def validate_table(table: pa.Table, source: str, first_row: int, link_columns: S
         embeddings = _filter_list(embeddings, ~rejected)
     good = rest.add_column(_EMBEDDING_INDEX, schemas.EXCHANGES.field(schemas.EMBEDDING_COLUMN),
                            embeddings)
-    return good, _dead_rows(table, bad_idx.tolist(), reasons, source, first_row, pseudonym)
+    return good, _dead_rows(table, bad_idx.tolist(), reasons, source, first_row, pseudonym,
+                            response)
 
 
 _EMBEDDING_INDEX = schemas.EXCHANGES.get_field_index(schemas.EMBEDDING_COLUMN)
@@ -492,10 +523,19 @@ def _pseudonymize(accounts: pa.Array, pseudonym: Pseudonymizer) -> pa.Array:
     return pa.DictionaryArray.from_arrays(encoded.indices, names).cast(pa.large_string())
 
 
-def _dead_rows(table, bad_idx, reasons, source, first_row, pseudonym) -> pa.Table:
+def _rows_as_json(table: pa.Table, indices, response: DetachedResponse | None) -> list[str]:
+    """``table_rows_as_json`` of the batch as read, its detached 'response' back in place."""
+    if response is None:
+        return table_rows_as_json(table, indices)
+    idx = np.asarray(indices, np.int64)
+    sub = table.take(pa.array(idx)).add_column(response.index, response.field, response.values(idx))
+    return table_rows_as_json(sub, range(len(idx)))
+
+
+def _dead_rows(table, bad_idx, reasons, source, first_row, pseudonym, response=None) -> pa.Table:
     if not bad_idx:
         return schemas.DEAD_LETTER.empty_table()
-    raws = table_rows_as_json(table, bad_idx)
+    raws = _rows_as_json(table, bad_idx, response)
     if pseudonym is not None and "account_id" in table.column_names:
         accts = table["account_id"].take(pa.array(bad_idx, pa.int64())).to_pylist()
         raws = [redact_raw(r, a if isinstance(a, str) else None, pseudonym) for r, a in zip(raws, accts)]
@@ -510,9 +550,9 @@ def _response_chars(table: pa.Table) -> pa.Array:
     if "response" not in table.column_names:
         return pa.array([0] * n, pa.int32())
     col = table["response"]  # chunked: lengths are taken without copying the text
-    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+    if not response_is_text(col.type):
         return pa.array([0] * n, pa.int32())
-    return pc.fill_null(pc.utf8_length(col), 0).cast(pa.int32()).combine_chunks()
+    return response_chars(col).combine_chunks()
 
 
 def _links_from_table(table: pa.Table, link_columns: Sequence[str]) -> pa.Array:

@@ -1,0 +1,142 @@
+"""Reading a parquet log's 'response' column apart from the others.
+
+Most of a log's bytes are responses, and all the pipeline keeps of them is
+their length in characters. A background thread reads the column alone, in
+small batches (the reader's buffers are reused instead of faulting in fresh
+pages), and keeps only the counts; ``read.ReadLogFileFn`` takes them batch by
+batch while it reads and validates the other columns. Dead-letter evidence
+(``ColumnRows``) reads the text again only for batches that reject a row.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from distill_radar.pipelines import validate
+
+
+def open_parquet(path: str) -> pq.ParquetFile:
+    if "://" in path:  # remote: Beam's seekable file handle
+        return pq.ParquetFile(FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED))
+    return pq.ParquetFile(path)  # local: let Arrow memory-map it
+
+
+# 'response' is read apart in batches of about this much text: small enough that the
+# reader's buffers are reused from batch to batch instead of faulting in fresh pages.
+_RESPONSE_BATCH_BYTES = 1 << 20
+_RESPONSE_BATCH_ROWS = None  # a fixed number of rows instead (tests)
+
+
+def response_batch_rows(pf: pq.ParquetFile) -> int:
+    """Rows per batch of 'response' text, from the file's average uncompressed bytes per row."""
+    if _RESPONSE_BATCH_ROWS is not None:
+        return _RESPONSE_BATCH_ROWS
+    meta = pf.metadata
+    column = pf.schema_arrow.get_field_index("response")
+    rows = sum(meta.row_group(g).num_rows for g in range(meta.num_row_groups))
+    size = sum(meta.row_group(g).column(column).total_uncompressed_size
+               for g in range(meta.num_row_groups))
+    return int(min(max(_RESPONSE_BATCH_BYTES * rows // max(size, 1), 64), 65536))
+
+
+def detachable_response(schema: pa.Schema) -> bool:
+    """Whether a file's 'response' column can be read apart (see ``_parquet_response_apart``):
+    a text column, in a file whose rows are validated one by one."""
+    return ("response" in schema.names and len(set(schema.names)) == len(schema.names)
+            and validate.response_is_text(schema.field("response").type)
+            and validate.column_problem(schema) is None)
+
+
+class ResponseCounts:
+    """Character counts of a parquet file's 'response' column, in row order, computed
+    by a background thread (pyarrow decodes and counts without the GIL)."""
+
+    def __init__(self, path: str, batch_rows: int):
+        self._parts: queue.SimpleQueue = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._held = np.empty(0, np.int32)
+        self._done = False
+        self._thread = threading.Thread(target=self._count, args=(path, batch_rows),
+                                        name="response-chars", daemon=True)
+        self._thread.start()
+
+    def _count(self, path: str, batch_rows: int) -> None:
+        try:
+            pf = open_parquet(path)
+            for batch in pf.iter_batches(batch_size=batch_rows, columns=["response"],
+                                         use_threads=False):
+                if self._stop.is_set():
+                    return
+                chars = validate.response_chars(batch.column(0))
+                self._parts.put(chars.to_numpy(zero_copy_only=False).astype(np.int32, copy=False))
+        except BaseException as exc:  # noqa: BLE001 - raised again in the reading thread
+            self._parts.put(exc)
+            return
+        self._parts.put(None)
+
+    def take(self, n: int) -> np.ndarray:
+        """The next ``n`` rows' counts (waits for the background thread)."""
+        parts, have = [self._held], len(self._held)
+        while have < n:
+            part = self._next()
+            if part is None:
+                raise RuntimeError("parquet 'response' column has fewer rows than the file")
+            parts.append(part)
+            have += len(part)
+        counts = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        self._held = counts[n:]
+        return counts[:n]
+
+    def finish(self, rows: int) -> None:
+        """Check that the column ended with the other columns, at ``rows``."""
+        if len(self._held) or self._next() is not None:
+            raise RuntimeError(f"parquet 'response' column has more than {rows} rows")
+
+    def _next(self) -> np.ndarray | None:
+        if self._done:
+            return None
+        part = self._parts.get()
+        if isinstance(part, BaseException):
+            self._done = True
+            raise part
+        if part is None:
+            self._done = True
+        return part
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class ColumnRows:
+    """One column of a parquet file, read forwards only as far as asked and only when
+    asked (dead-letter evidence): ``rows(start, stop)`` with non-decreasing ``start``."""
+
+    def __init__(self, path: str, column: str, type_: pa.DataType, batch_rows: int):
+        self._path, self._column, self._type, self._batch_rows = path, column, type_, batch_rows
+        self._batches: Iterator[pa.RecordBatch] | None = None
+        self._held: list[pa.Array] = []
+        self._pos = 0  # row of the first held value (or of the next one read)
+
+    def rows(self, start: int, stop: int) -> pa.ChunkedArray:
+        if self._batches is None:
+            self._batches = open_parquet(self._path).iter_batches(
+                batch_size=self._batch_rows, columns=[self._column], use_threads=False)
+        while self._held and self._pos + len(self._held[0]) <= start:
+            self._pos += len(self._held.pop(0))
+        end = self._pos + sum(len(a) for a in self._held)
+        while end < stop:
+            part = next(self._batches).column(0)
+            if end + len(part) <= start:  # wholly before the rows asked for
+                self._pos = end = end + len(part)
+                continue
+            self._held.append(part)
+            end += len(part)
+        return pa.chunked_array(self._held, self._type).slice(start - self._pos, stop - start)
