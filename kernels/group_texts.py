@@ -19,7 +19,7 @@ from numba import njit, prange
 
 from .alignment import _covered
 from .normalize import as_large_string, csr_buffers
-from .templates import SLOT
+from .templates import SLOT, _drop_islands
 
 _SLOT = np.frombuffer(SLOT.encode(), np.uint8)
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
@@ -128,22 +128,6 @@ def _dense_ids(hashes):
             k += 1
         ids[order[i]] = k
     return ids, k + 1
-
-
-@njit(cache=True)
-def _drop_islands(constant, longest):
-    """Short shared runs between two slots are payload coincidence ('the')."""
-    n, i = constant.size, 0
-    while i < n:
-        if not constant[i]:
-            i += 1
-            continue
-        j = i
-        while j < n and constant[j]:
-            j += 1
-        if i > 0 and j < n and j - i <= longest:
-            constant[i:j] = False
-        i = j
 
 
 @njit(cache=True)

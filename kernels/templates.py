@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from difflib import SequenceMatcher
 
 import numpy as np
+from numba import njit
 
 from .alignment import matched_tokens
 
@@ -61,8 +62,9 @@ def extract_template(texts: Sequence[str], min_support: float = 0.6,
         support += matched_tokens(ref_ids, np.fromiter(map(ids.__getitem__, other), np.int64,
                                                        len(other)))
     need = min_support * len(others)
-    constant = (support >= need).tolist()
+    constant = support >= need
     _drop_islands(constant, max_islands)
+    constant = constant.tolist()
     out = _render(ref, constant)
     if len(ref_full) > max_tokens and constant and constant[-1]:
         out.append(SLOT)
@@ -118,9 +120,10 @@ def _reference(samples: list[list[str]]) -> list[str]:
     return ranked[(len(ranked) - 1) // 2]
 
 
-def _drop_islands(constant: list[bool], longest: int = 1) -> None:
-    """Short shared runs between two slots are payload coincidence ('the')."""
-    n, i = len(constant), 0
+@njit(cache=True)
+def _drop_islands(constant, longest):
+    """Short shared runs between two slots are payload coincidence ('the'): bool[n], in place."""
+    n, i = constant.size, 0
     while i < n:
         if not constant[i]:
             i += 1
@@ -129,7 +132,7 @@ def _drop_islands(constant: list[bool], longest: int = 1) -> None:
         while j < n and constant[j]:
             j += 1
         if i > 0 and j < n and j - i <= longest:
-            constant[i:j] = [False] * (j - i)
+            constant[i:j] = False
         i = j
 
 
