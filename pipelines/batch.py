@@ -31,7 +31,11 @@ from distill_radar.pipelines.embedder import load_embedder
 from distill_radar.pipelines.options import DistillRadarOptions, require_paths, run_config
 from distill_radar.pipelines.privacy import pseudonym_key
 from distill_radar.pipelines.read import ReadExchanges, detect_embedding_dim, discover_inputs
-from distill_radar.pipelines.runners import choose_components, resolve_runner
+from distill_radar.pipelines.runners import (
+    choose_components,
+    resolve_runner,
+    short_state_sampling,
+)
 from distill_radar.pipelines.signatures import (
     TEXTS_TAG,
     DedupTextsFn,
@@ -148,12 +152,13 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
               "runner": str(options.view_as(StandardOptions).runner)}
     _ = counts | "FinishRun" >> beam.ParDo(
         FinishRunFn(staging, output, header, not opts.no_report, started))
-    result = pipeline.run()
-    if opts.no_wait:
-        LOG.info("job submitted (%s); its tables are published into %s when it finishes",
-                 result, output)
-        return {"state": str(result.state), "output": output}
-    result.wait_until_finish()
+    with short_state_sampling():
+        result = pipeline.run()
+        if opts.no_wait:
+            LOG.info("job submitted (%s); its tables are published into %s when it finishes",
+                     result, output)
+            return {"state": str(result.state), "output": output}
+        result.wait_until_finish()
     summary = _with_stage_timings(output, result, time.time() - started)
     LOG.info("done in %.1f s: %d read, %d processed, %d dead-lettered, %d campaigns -> %s",
              summary["timings_s"]["total"], summary["counts"]["read"],
