@@ -32,7 +32,7 @@ def pool_tokens(ids: np.ndarray, offsets: np.ndarray, table: np.ndarray) -> np.n
     float32[n, d]: the mean row (accumulated in float64), zeros for empty rows.
     """
     table = _as_matrix(table, "table")
-    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    ids = _token_ids(ids)
     offsets = _offsets(offsets, ids.size, "ids")
     if ids.size and (ids.min() < 0 or ids.max() >= table.shape[0]):
         raise ValueError("ids hold a token id outside the table")
@@ -41,20 +41,42 @@ def pool_tokens(ids: np.ndarray, offsets: np.ndarray, table: np.ndarray) -> np.n
     return out
 
 
+def _token_ids(ids) -> np.ndarray:
+    """int32 or int64 ids as they are (WordPiece gives int32: at 1M prompts an
+    int64 copy is 260 MB of fresh pages); any other integer type as int64."""
+    ids = np.asarray(ids)
+    if ids.dtype not in (np.int32, np.int64):
+        ids = ids.astype(np.int64)
+    return np.ascontiguousarray(ids)
+
+
 @njit(cache=True, parallel=True)
 def _pool(ids, offsets, table, out):
-    d = table.shape[1]
-    for i in prange(offsets.size - 1):
-        lo, hi = offsets[i], offsets[i + 1]
-        if hi == lo:
-            continue
-        acc = np.zeros(d, np.float64)
-        for j in range(lo, hi):
-            row = table[ids[j]]
+    n, d = offsets.size - 1, table.shape[1]
+    nchunks = min(n, 64)
+    for c in prange(nchunks):
+        acc = np.empty(d, np.float64)  # one per chunk: no allocation per row
+        for i in range(c * n // nchunks, (c + 1) * n // nchunks):
+            lo, hi = offsets[i], offsets[i + 1]
+            if hi == lo:
+                continue
+            _row_sum(acc, table, ids, lo, hi)
             for t in range(d):
-                acc[t] += row[t]
+                out[i, t] = acc[t] / (hi - lo)
+
+
+@njit(cache=True, inline="never")
+def _row_sum(acc, table, ids, lo, hi):
+    """``acc = sum(table[ids[lo:hi]])`` in float64, in token order. Kept out of line
+    and indexed as ``table[k, t]``: that form vectorises over ``t`` (~30% less CPU
+    than summing a row view inside the parallel loop)."""
+    d = table.shape[1]
+    for t in range(d):
+        acc[t] = 0.0
+    for j in range(lo, hi):
+        k = ids[j]
         for t in range(d):
-            out[i, t] = acc[t] / (hi - lo)
+            acc[t] += table[k, t]
 
 
 def pool_half(ids: np.ndarray, offsets: np.ndarray, table: np.ndarray, min_tokens: int = 1
@@ -68,7 +90,7 @@ def pool_half(ids: np.ndarray, offsets: np.ndarray, table: np.ndarray, min_token
     matrix and its copies were 2 GB of fresh pages to fault in.
     """
     table = _as_matrix(table, "table")
-    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    ids = _token_ids(ids)
     offsets = _offsets(offsets, ids.size, "ids")
     if ids.size and (ids.min() < 0 or ids.max() >= table.shape[0]):
         raise ValueError("ids hold a token id outside the table")
@@ -83,22 +105,23 @@ def pool_half(ids: np.ndarray, offsets: np.ndarray, table: np.ndarray, min_token
 
 @njit(cache=True, parallel=True)
 def _pool_half(ids, offsets, table, rows, bits):
-    d = table.shape[1]
-    nonzero = np.zeros(rows.size, np.bool_)
-    for r in prange(rows.size):
-        lo, hi = offsets[rows[r]], offsets[rows[r] + 1]
-        acc = np.zeros(d, np.float64)
-        for j in range(lo, hi):
-            row = table[ids[j]]
-            for t in range(d):
-                acc[t] += row[t]
+    n, d = rows.size, table.shape[1]
+    nonzero = np.zeros(n, np.bool_)
+    nchunks = min(n, 64)
+    for c in prange(nchunks):
+        acc = np.empty(d, np.float64)
         mean = np.empty(d, np.float32)
-        for t in range(d):
-            mean[t] = acc[t] / (hi - lo)
-            nonzero[r] |= mean[t] != 0
         f32 = mean.view(np.uint32)
-        for t in range(d):
-            bits[r, t] = _half_bits(f32[t])
+        for r in range(c * n // nchunks, (c + 1) * n // nchunks):
+            lo, hi = offsets[rows[r]], offsets[rows[r] + 1]
+            _row_sum(acc, table, ids, lo, hi)
+            nz = False
+            for t in range(d):
+                mean[t] = acc[t] / (hi - lo)
+                nz |= mean[t] != 0
+            nonzero[r] = nz
+            for t in range(d):
+                bits[r, t] = _half_bits(f32[t])
     return nonzero
 
 

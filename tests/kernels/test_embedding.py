@@ -38,6 +38,21 @@ def test_pool_half_is_pool_tokens_then_float16_of_the_live_rows(min_tokens):
     assert np.array_equal(got.view(np.uint16), full[want_rows].astype(np.float16).view(np.uint16))
 
 
+@pytest.mark.parametrize("dtype", [np.int32, np.uint16, np.int8])
+def test_pooling_takes_any_integer_ids(dtype):
+    rng = np.random.default_rng(5)
+    table = rng.normal(size=(100, 33)).astype(np.float32)
+    rows = [rng.integers(0, 100, rng.integers(0, 40)).tolist() for _ in range(150)]
+    ids, offsets = _csr(rows)
+    want = kernels.pool_tokens(ids, offsets, table)
+    assert np.array_equal(kernels.pool_tokens(ids.astype(dtype), offsets, table), want)
+    got_rows, got = kernels.pool_half(ids.astype(dtype), offsets, table, 3)
+    want_rows, want_half = kernels.pool_half(ids, offsets, table, 3)
+    assert np.array_equal(got_rows, want_rows) and np.array_equal(got, want_half)
+    np.testing.assert_allclose(want, np.array(naive.pool_tokens(ids, offsets, table)).reshape(
+        len(rows), 33), rtol=1e-6, atol=1e-6)
+
+
 def test_pool_tokens_rejects_bad_input():
     table = np.zeros((3, 2), np.float32)
     with pytest.raises(ValueError, match="outside"):
