@@ -37,6 +37,7 @@ from distill_radar.pipelines.runners import (
     short_state_sampling,
 )
 from distill_radar.pipelines.signatures import (
+    SHINGLES_TAG,
     TEXTS_TAG,
     DedupTextsFn,
     HashPromptsFn,
@@ -71,13 +72,14 @@ class FindCampaigns(beam.PTransform):
         nodes = (hashed[TEXTS_TAG]
                  | "GroupTextsByShard" >> beam.GroupByKey()
                  | "DedupTexts" >> beam.ParDo(DedupTextsFn(work)))
-        vocabulary = (nodes
-                      | "ShingleDocFreq" >> beam.ParDo(ShingleDocFreqFn(cfg))
+        shingled = nodes | "ShingleDocFreq" >> beam.ParDo(
+            ShingleDocFreqFn(cfg, work)).with_outputs(SHINGLES_TAG, main="doc_freq")
+        vocabulary = (shingled.doc_freq
                       | "TemplateShingles" >> beam.CombineGlobally(MergeDocFreqFn(cfg.min_shingle_df)))
         account_pairs = ((hashed.keys | "AccountNodes" >> beam.ParDo(AccountNodesFn()))
                          if cfg.semantic else read["exchanges"].pipeline | "NoPairs" >> beam.Create([]))
         node_clusters = (
-            nodes
+            shingled[SHINGLES_TAG]
             | "TemplateMinHash" >> beam.ParDo(TemplateSignatureFn(cfg, work),
                                               vocabulary=beam.pvalue.AsSingleton(vocabulary))
             | "GatherSignatures" >> Gather()
