@@ -33,6 +33,7 @@ from distill_radar.pipelines.privacy import pseudonym_key
 from distill_radar.pipelines.read import ReadExchanges, detect_embedding_dim, discover_inputs
 from distill_radar.pipelines.runners import (
     choose_components,
+    one_local_worker,
     resolve_runner,
     short_state_sampling,
 )
@@ -146,8 +147,9 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     LOG.info("distill-radar batch: %d input file(s), config %s, %s components", len(files),
              config, components)
     pipeline = test_pipeline or beam.Pipeline(options=options)
+    files_per_task = len(files) if one_local_worker(options) else 1
     read = pipeline | "ReadLogs" >> ReadExchanges(files, config.batch_rows, config.link_columns, key,
-                                                  embedding_dim)
+                                                  embedding_dim, files_per_task)
     counts = read | "FindCampaigns" >> FindCampaigns(config, staging, opts.csv, components,
                                                      opts.components_max_rounds)
     header = {"parameters": config.as_dict(), "input_files": len(files),

@@ -25,7 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 from distill_radar.pipelines import schemas, validate
 from distill_radar.pipelines.response_counts import (
     ColumnRows,
-    ResponseCounts,
+    CountsAhead,
     detachable_response,
     open_parquet,
     response_batch_rows,
@@ -128,7 +128,10 @@ def _jsonl_embedding_dim(path: str) -> int | None:
 
 
 class ReadLogFileFn(beam.DoFn):
-    """One file in; validated batches out, dead letters and per-file counts tagged.
+    """One read task (a file, or a tuple of files) in; validated batches out, dead letters and
+    per-file counts tagged. The files of a task are read in order, and one
+    background thread counts their 'response' characters in the same order, a
+    file ahead of the reader (see ``response_counts.CountsAhead``).
 
     ``embedding_dim`` (from ``detect_embedding_dim``): every embedding must have
     that length; None means the run uses no embeddings (all null).
@@ -155,10 +158,19 @@ class ReadLogFileFn(beam.DoFn):
         self.rows_read = beam.metrics.Metrics.counter("distill_radar", "rows_read")
         self.rows_dead = beam.metrics.Metrics.counter("distill_radar", "rows_dead_lettered")
 
-    def process(self, path: str):
+    def process(self, task: str | tuple[str, ...]):
+        paths = (task,) if isinstance(task, str) else tuple(task)
+        ahead = CountsAhead([p for p in paths if p.endswith(PARQUET_SUFFIXES)])
+        try:
+            for path in paths:
+                yield from self._read_file(path, ahead)
+        finally:
+            ahead.close()
+
+    def _read_file(self, path: str, ahead: CountsAhead):
         read = dead = 0
-        reader = self._parquet if path.endswith(PARQUET_SUFFIXES) else self._jsonl
-        for good, bad in reader(path):
+        parts = self._parquet(path, ahead) if path.endswith(PARQUET_SUFFIXES) else self._jsonl(path)
+        for good, bad in parts:
             read += good.num_rows + bad.num_rows
             dead += bad.num_rows
             if good.num_rows:
@@ -170,7 +182,7 @@ class ReadLogFileFn(beam.DoFn):
         LOG.info("read %s: %d rows, %d dead-lettered", path, read, dead)
         yield beam.pvalue.TaggedOutput(FILE_COUNTS_TAG, (path, read, dead))
 
-    def _parquet(self, path: str):
+    def _parquet(self, path: str, ahead: CountsAhead):
         try:
             pf = open_parquet(path)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, not fatal
@@ -180,7 +192,7 @@ class ReadLogFileFn(beam.DoFn):
         if ignored is not None and self.embedding_dim is not None:
             LOG.warning("%s: %s", path, ignored)  # rows kept, as for a wrong-typed 'response'
         if detachable_response(pf.schema_arrow):
-            yield from self._parquet_response_apart(path, pf)
+            yield from self._parquet_response_apart(path, pf, ahead)
             return
         row = 0
         for batch in pf.iter_batches(batch_size=self.batch_rows):
@@ -189,7 +201,7 @@ class ReadLogFileFn(beam.DoFn):
                                           self.embedding_dim)
             row += table.num_rows
 
-    def _parquet_response_apart(self, path: str, pf: pq.ParquetFile):
+    def _parquet_response_apart(self, path: str, pf: pq.ParquetFile, ahead: CountsAhead):
         """As ``_parquet``, with the 'response' text read apart: a background thread
         reads it in small batches and keeps only character counts, while this one
         reads and validates the other columns (most of the bytes of a log are
@@ -198,7 +210,7 @@ class ReadLogFileFn(beam.DoFn):
         index = schema.get_field_index("response")
         others = [name for name in schema.names if name != "response"]
         batch_rows = response_batch_rows(pf)
-        counts = ResponseCounts(path, batch_rows)
+        counts = ahead.counts(path, batch_rows)
         evidence = ColumnRows(path, "response", schema.field(index).type, batch_rows)
         try:
             row = 0
@@ -250,21 +262,31 @@ def _unreadable(path: str, reason: str) -> tuple[pa.Table, pa.Table]:
 
 
 class ReadExchanges(beam.PTransform):
-    """Log files -> {'exchanges', 'dead_letter', 'file_counts'} PCollections."""
+    """Log files -> {'exchanges', 'dead_letter', 'file_counts'} PCollections.
+
+    Files are read in tasks of ``files_per_task`` consecutive files: one file per
+    task spreads them over a distributed runner's workers; one process reading
+    everything anyway is faster with all files in one task, whose response
+    counting then runs a file ahead of the reader.
+    """
 
     def __init__(self, files: Sequence[str], batch_rows: int = 50_000,
                  link_columns: Sequence[str] = (), pseudonym_key: bytes | None = None,
-                 embedding_dim: int | None = None):
+                 embedding_dim: int | None = None, files_per_task: int = 1):
         super().__init__()
         if not files:
             raise ValueError("ReadExchanges needs at least one file")
+        if files_per_task < 1:
+            raise ValueError("files_per_task must be >= 1")
         self.files = list(files)
+        self.tasks = [tuple(self.files[i:i + files_per_task])
+                      for i in range(0, len(self.files), files_per_task)]
         self.fn = ReadLogFileFn(batch_rows, link_columns, pseudonym_key, embedding_dim)
 
     def expand(self, pbegin):
         outputs = (
             pbegin
-            | "ListFiles" >> beam.Create(self.files)
+            | "ListFiles" >> beam.Create(self.tasks)
             | "ReshuffleFiles" >> beam.Reshuffle()
             | "ReadAndValidate" >> beam.ParDo(self.fn).with_outputs(
                 DEAD_LETTER_TAG, FILE_COUNTS_TAG, main="exchanges")

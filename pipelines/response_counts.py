@@ -4,7 +4,9 @@ Most of a log's bytes are responses, and all the pipeline keeps of them is
 their length in characters. A background thread reads the column alone, in
 small batches (the reader's buffers are reused instead of faulting in fresh
 pages), and keeps only the counts; ``read.ReadLogFileFn`` takes them batch by
-batch while it reads and validates the other columns. Dead-letter evidence
+batch while it reads and validates the other columns. Given several files, one
+thread counts them in order (``CountsAhead``): it works on the next file while
+the reader and the stages fused after it are still on this one. Dead-letter evidence
 (``ColumnRows``) reads the text again only for batches that reject a row.
 """
 
@@ -55,31 +57,23 @@ def detachable_response(schema: pa.Schema) -> bool:
 
 
 class ResponseCounts:
-    """Character counts of a parquet file's 'response' column, in row order, computed
-    by a background thread (pyarrow decodes and counts without the GIL)."""
+    """Character counts of a parquet file's 'response' column, in row order, as a
+    background thread produces them (``start``, or ``CountsAhead``)."""
 
-    def __init__(self, path: str, batch_rows: int):
-        self._parts: queue.SimpleQueue = queue.SimpleQueue()
-        self._stop = threading.Event()
+    def __init__(self, parts: queue.SimpleQueue, stop: threading.Event,
+                 thread: threading.Thread | None = None):
+        self._parts, self._stop, self._thread = parts, stop, thread
         self._held = np.empty(0, np.int32)
         self._done = False
-        self._thread = threading.Thread(target=self._count, args=(path, batch_rows),
-                                        name="response-chars", daemon=True)
-        self._thread.start()
 
-    def _count(self, path: str, batch_rows: int) -> None:
-        try:
-            pf = open_parquet(path)
-            for batch in pf.iter_batches(batch_size=batch_rows, columns=["response"],
-                                         use_threads=False):
-                if self._stop.is_set():
-                    return
-                chars = validate.response_chars(batch.column(0))
-                self._parts.put(chars.to_numpy(zero_copy_only=False).astype(np.int32, copy=False))
-        except BaseException as exc:  # noqa: BLE001 - raised again in the reading thread
-            self._parts.put(exc)
-            return
-        self._parts.put(None)
+    @classmethod
+    def start(cls, path: str, batch_rows: int) -> ResponseCounts:
+        """Counts of one file, by a thread of its own."""
+        parts, stop = queue.SimpleQueue(), threading.Event()
+        thread = threading.Thread(target=_count, args=(path, batch_rows, parts, stop),
+                                  name="response-chars", daemon=True)
+        thread.start()
+        return cls(parts, stop, thread)
 
     def take(self, n: int) -> np.ndarray:
         """The next ``n`` rows' counts (waits for the background thread)."""
@@ -111,7 +105,70 @@ class ResponseCounts:
         return part
 
     def close(self) -> None:
+        """Stop counting this file (the rest of it is not wanted)."""
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+def _count(path: str, batch_rows: int | None, parts: queue.SimpleQueue,
+           stop: threading.Event) -> None:
+    """Put the counts of ``path``'s responses on ``parts`` batch by batch, then None (or
+    the exception that stopped it). ``batch_rows`` None: ``response_batch_rows``."""
+    try:
+        pf = open_parquet(path)
+        rows = batch_rows or response_batch_rows(pf)
+        for batch in pf.iter_batches(batch_size=rows, columns=["response"], use_threads=False):
+            if stop.is_set():
+                return
+            chars = validate.response_chars(batch.column(0))
+            parts.put(chars.to_numpy(zero_copy_only=False).astype(np.int32, copy=False))
+    except BaseException as exc:  # noqa: BLE001 - raised again in the reading thread
+        parts.put(exc)
+        return
+    parts.put(None)
+
+
+class CountsAhead:
+    """Response counts of several parquet files, counted one file after another by one
+    background thread, in the order given.
+
+    A reader that goes through the files in that order finds each file's counts
+    started (often finished) while it was busy with the previous file, instead
+    of waiting for a thread that starts with the file. A file that turns out
+    not to be detachable is skipped (the reader never asks for it); one the
+    thread cannot open puts its error in that file's counts.
+    """
+
+    def __init__(self, paths: list[str]):
+        self._queues = {p: queue.SimpleQueue() for p in dict.fromkeys(paths)}
+        self._stops = {p: threading.Event() for p in self._queues}
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="response-chars", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        for path, parts in self._queues.items():
+            if self._closed.is_set():
+                return
+            try:
+                detachable = detachable_response(open_parquet(path).schema_arrow)
+            except Exception as exc:  # noqa: BLE001 - the reader reports the file itself
+                parts.put(exc)
+                continue
+            if detachable:
+                _count(path, None, parts, self._stops[path])
+
+    def counts(self, path: str, batch_rows: int) -> ResponseCounts:
+        """``path``'s counts: from this thread when it was listed, else a thread of its own."""
+        if path not in self._queues:
+            return ResponseCounts.start(path, batch_rows)
+        return ResponseCounts(self._queues[path], self._stops[path])
+
+    def close(self) -> None:
+        self._closed.set()
+        for stop in self._stops.values():
+            stop.set()
         self._thread.join()
 
 

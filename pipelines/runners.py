@@ -27,6 +27,20 @@ _LOCAL_DEFAULT = {"fnapirunner", "directrunner", "bundlebaseddirectrunner",
 COMPONENTS_CHOICES = ("local", "beam")
 
 
+_IN_PROCESS = {"fnapirunner", "directrunner", "bundlebaseddirectrunner", "switchingdirectrunner"}
+
+
+def one_local_worker(options) -> bool:
+    """Whether the whole job runs in this process on one worker (the embedded default)."""
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+
+    runner = options.view_as(StandardOptions).runner
+    if not isinstance(runner, str):
+        runner = type(runner).__name__
+    workers = options.view_as(DirectOptions).direct_num_workers
+    return runner.rsplit(".", 1)[-1].lower() in _IN_PROCESS and workers in (None, 1)
+
+
 def resolve_runner(name: str) -> str:
     """The runner name Beam should be given for ``name`` (unknown names pass through)."""
     return _ALIASES.get(name.lower(), name) if isinstance(name, str) else name

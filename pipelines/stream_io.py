@@ -75,15 +75,14 @@ def read_logs(path: str, batch_rows: int, pseudonym_key: bytes | None
     fn = ReadLogFileFn(batch_rows, (), pseudonym_key)
     fn.setup()
     good, dead, per_file = [], [], {}
-    for file in discover_inputs(path):
-        for out in fn.process(file):
-            if isinstance(out, pa.Table):
-                good.append(out)
-            elif out.tag == DEAD_LETTER_TAG:
-                dead.append(out.value)
-            else:
-                name, read, bad = out.value
-                per_file[name] = {"read": read, "dead_lettered": bad}
+    for out in fn.process(tuple(discover_inputs(path))):
+        if isinstance(out, pa.Table):
+            good.append(out)
+        elif out.tag == DEAD_LETTER_TAG:
+            dead.append(out.value)
+        else:
+            name, read, bad = out.value
+            per_file[name] = {"read": read, "dead_lettered": bad}
     table = pa.concat_tables(good) if good else schemas.EXCHANGES.empty_table()
     table = table.take(pc.sort_indices(table, [("ts", "ascending"), ("source", "ascending"),
                                                ("row", "ascending")]))

@@ -15,7 +15,7 @@ def _read(path, batch_rows=7, key=None, embedding_dim=None):
     fn = read.ReadLogFileFn(batch_rows, ("fp",), key, embedding_dim)
     fn.setup()
     good, bad, counts = [], [], []
-    for out in fn.process(str(path)):
+    for out in fn.process(tuple(map(str, path)) if isinstance(path, (list, tuple)) else str(path)):
         if isinstance(out, pa.Table):
             good.append(out)
         elif out.tag == read.DEAD_LETTER_TAG:
@@ -154,6 +154,53 @@ def test_stopping_early_ends_the_counting_thread(tmp_path):
     outputs.close()
     assert threading.active_count() == before
     assert not any(t.name == "response-chars" for t in threading.enumerate())
+
+
+def _task_files(tmp_path):
+    """Parquet (two row groups), parquet whose response is not text, a corrupt file,
+    JSON Lines, parquet: every kind of file a task can hold, in one order."""
+    paths = [tmp_path / n for n in ("a.parquet", "b.parquet", "c.parquet", "d.jsonl",
+                                    "e.parquet")]
+    pq.write_table(pa.table(_rows(45)), paths[0], row_group_size=20)
+    rows = _rows(12)
+    rows["response"] = pa.array(list(range(12)), pa.int64())
+    pq.write_table(pa.table(rows), paths[1])
+    paths[2].write_bytes(b"PAR1 not really parquet")
+    rows = _rows(9)
+    rows["ts"] = rows["ts"].to_pylist()
+    paths[3].write_bytes(b"\n".join(orjson.dumps(dict(zip(rows, v))) for v in zip(*rows.values())))
+    pq.write_table(pa.table(_rows(31)), paths[4])
+    return paths
+
+
+def test_a_task_of_files_reads_as_each_file_alone(tmp_path, monkeypatch):
+    monkeypatch.setattr(response_counts, "_RESPONSE_BATCH_ROWS", 4)
+    paths = _task_files(tmp_path)
+    together = _read(paths)
+    alone = [_read(p) for p in paths]
+    _assert_same(together, tuple([x for r in alone for x in r[k]] for k in range(3)))
+    assert [c[0] for c in together[2]] == list(map(str, paths))
+    assert together[2][2] == (str(paths[2]), 1, 1)  # the corrupt file: one dead row
+    assert not any(t.name == "response-chars" for t in threading.enumerate())
+
+
+def test_stopping_early_in_a_task_ends_the_counting_thread(tmp_path):
+    paths = _task_files(tmp_path)
+    fn = read.ReadLogFileFn(5, (), None)
+    fn.setup()
+    outputs = fn.process(tuple(map(str, paths)))
+    next(outputs)
+    outputs.close()
+    assert not any(t.name == "response-chars" for t in threading.enumerate())
+
+
+def test_read_exchanges_groups_files_into_tasks():
+    files = ["a", "b", "c", "d", "e"]
+    assert read.ReadExchanges(files).tasks == [(f,) for f in files]
+    assert read.ReadExchanges(files, files_per_task=2).tasks == [("a", "b"), ("c", "d"), ("e",)]
+    assert read.ReadExchanges(files, files_per_task=9).tasks == [tuple(files)]
+    with pytest.raises(ValueError, match="files_per_task"):
+        read.ReadExchanges(files, files_per_task=0)
 
 
 def test_response_chars_same_for_jsonl_and_parquet(tmp_path):

@@ -91,3 +91,11 @@ def test_short_state_sampling_restores_after_an_error():
         raise RuntimeError("boom")
     assert statesampler.StateSampler.__init__.__defaults__ == (
         statesampler.DEFAULT_SAMPLING_PERIOD_MS,)
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    ([], True), (["--runner", "DirectRunner"], True), (["--direct_num_workers", "2"], False),
+    (["--runner", "DataflowRunner"], False), (["--runner", "DaskRunner"], False),
+])
+def test_one_local_worker(argv, expected):
+    assert runners.one_local_worker(pipeline_options(argv)) is expected
