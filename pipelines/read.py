@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from distill_radar.pipelines import schemas, validate
+from distill_radar.pipelines.arrow_coder import ArrowTableCoder  # noqa: F401 - registers it
 from distill_radar.pipelines.response_counts import (
     ColumnRows,
     CountsAhead,
@@ -288,7 +289,7 @@ class ReadExchanges(beam.PTransform):
             pbegin
             | "ListFiles" >> beam.Create(self.tasks)
             | "ReshuffleFiles" >> beam.Reshuffle()
-            | "ReadAndValidate" >> beam.ParDo(self.fn).with_outputs(
+            | "ReadAndValidate" >> beam.ParDo(self.fn).with_output_types(pa.Table).with_outputs(
                 DEAD_LETTER_TAG, FILE_COUNTS_TAG, main="exchanges")
         )
         return {"exchanges": outputs.exchanges, "dead_letter": outputs[DEAD_LETTER_TAG],
