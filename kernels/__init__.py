@@ -5,6 +5,10 @@
 verifies them and ``connected_components`` clusters them.
 """
 
+from .numba_startup import defer_blas_probe
+
+defer_blas_probe()  # before any compiled function loads: see numba_startup
+
 from .cohesion import consensus_similarity, groups_of
 from .embedding import (
     center_normalize,
