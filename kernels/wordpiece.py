@@ -32,14 +32,14 @@ __all__ = ["WordPieceVocab", "wordpiece_ids"]
 
 #: Words normalised per round before their WordPiece ids are looked up.
 WORDS_PER_ROUND = 64
-
-
-@njit(cache=True, inline="always")
-def _put(out, base, vw, cap, tid):
-    """Write id ``tid`` as the row's token ``vw`` if it is under the cap."""
-    if vw < cap:
-        out[base + vw] = tid
-    return vw + 1
+#: Word cache per chunk: 2**CACHE_BITS slots, words of up to CACHE_KEY_BYTES
+#: bytes (three uint64) with up to CACHE_IDS ids; others always take the greedy match.
+CACHE_BITS = 12
+CACHE_KEY_BYTES = 24
+CACHE_IDS = 8
+_C0 = np.uint64(0x9E3779B97F4A7C15)
+_C1 = np.uint64(0xC2B2AE3D27D4EB4F)
+_C2 = np.uint64(0x165667B19E3779F9)
 
 
 @njit(cache=True)
@@ -64,8 +64,14 @@ def _insert_mark(o, cc, run, wb, wlen, ccc):
 
 
 @njit(cache=True)
-def _emit_words(wb, w_end, w_info, nw, voc, hp, out, base, vw, cap):
+def _emit_words(wb, w_end, w_info, nw, voc, hp, wc_key, wc_ids, out, base, vw, cap):
     """WordPiece ids of the words that ``_scan`` found, from row id ``vw`` on.
+
+    A word of at most ``CACHE_KEY_BYTES`` bytes is first looked up in the
+    chunk's word cache ``wc_key``/``wc_ids`` (direct-mapped; a slot holds the
+    word's length and id count, its bytes, its ids): prompts are templated, so
+    most words repeat and skip the greedy match. The key is the word's bytes
+    themselves, so a hit is exact; a miss overwrites the slot.
 
     Greedy longest-match-first per word: from each start, the FNV states of
     every prefix up to the longest key are computed once, then looked up
@@ -81,11 +87,36 @@ def _emit_words(wb, w_end, w_info, nw, voc, hp, out, base, vw, cap):
         e0 = w_end[k]
         info = w_info[k]
         first = vw
-        if info < 0:
-            vw = _put(out, base, vw, cap, -1 - info)
-        elif info > max_chars:
-            vw = _put(out, base, vw, cap, unk)
+        if info < 0 or info > max_chars:  # an added token, or [UNK]
+            if vw < cap:
+                out[base + vw] = -1 - info if info < 0 else unk
+            vw += 1
         else:
+            n0 = e0 - s0
+            slot = -1
+            k0 = k1 = k2 = np.uint64(0)
+            if n0 <= CACHE_KEY_BYTES:  # the word's bytes, zero-padded little-endian
+                for j in range(n0):
+                    b = np.uint64(wb[s0 + j]) << np.uint64(8 * (j & 7))
+                    if j < 8:
+                        k0 |= b
+                    elif j < 16:
+                        k1 |= b
+                    else:
+                        k2 |= b
+                h = (k0 ^ (k1 * _C1) ^ (k2 * _C2) ^ np.uint64(n0)) * _C0
+                slot = np.int64(h >> np.uint64(64 - CACHE_BITS))
+                meta = wc_key[slot, 0]
+                if ((meta & np.uint64(0xFF)) == np.uint64(n0) and wc_key[slot, 1] == k0
+                        and wc_key[slot, 2] == k1 and wc_key[slot, 3] == k2):
+                    for q in range(np.int64(meta >> np.uint64(8))):
+                        if vw < cap:
+                            out[base + vw] = wc_ids[slot, q]
+                        vw += 1
+                    s0 = e0
+                    if vw >= cap:
+                        break
+                    continue
             s = s0
             while s < e0:
                 kind = WORD if s == s0 else CONT
@@ -124,11 +155,21 @@ def _emit_words(wb, w_end, w_info, nw, voc, hp, out, base, vw, cap):
                             i = (i + np.uint64(1)) & mask
                     if tid < 0:
                         e -= 1
+                if tid < 0:  # a start no key continues: the whole word is [UNK]
+                    vw = first
+                if vw < cap:
+                    out[base + vw] = tid if tid >= 0 else unk
+                vw += 1
                 if tid < 0:
-                    vw = _put(out, base, first, cap, unk)
                     break
-                vw = _put(out, base, vw, cap, tid)
                 s = e
+            if slot >= 0 and vw <= cap and vw - first <= CACHE_IDS:  # all ids are in out
+                wc_key[slot, 0] = np.uint64(n0) | np.uint64(vw - first) << np.uint64(8)
+                wc_key[slot, 1] = k0
+                wc_key[slot, 2] = k1
+                wc_key[slot, 3] = k2
+                for q in range(vw - first):
+                    wc_ids[slot, q] = out[base + first + q]
         s0 = e0
         if vw >= cap:
             break
@@ -185,9 +226,19 @@ def _scan(data, pos, end, tab, spec, room, wb, w_end, w_info, max_words):
             run = wpos
             pos += 1
             continue
-        if a < 0:  # ASCII whitespace
-            nw = _close_word(w_end, w_info, nw, wpos, nchars)
-            nchars = 0
+        if a < 0:  # ASCII whitespace (-1) or punctuation (-2 - its fold)
+            if nchars:  # by hand: a helper with array arguments costs refcounting
+                w_end[nw] = wpos
+                w_info[nw] = nchars
+                nw += 1
+                nchars = 0
+            if a < -1:
+                wb[wpos] = -2 - a
+                wpos += 1
+                w_end[nw] = wpos
+                w_info[nw] = 1
+                nw += 1
+                run = wpos
             pos += 1
             continue
         if sp_first[b]:
@@ -247,13 +298,13 @@ def _encode_row(data, pos, end, tab, voc, spec, bufs, out, base, cap):
     Words are found and tokenised in rounds of at most ``WORDS_PER_ROUND``
     (every word gives at least one id, so a round never reads past the cap).
     """
-    wb, w_end, w_info, hp = bufs
+    wb, w_end, w_info, hp, wc_key, wc_ids = bufs
     room = voc[3] + 1
     vw = 0
     while pos < end and vw < cap:
         pos, nw = _scan(data, pos, end, tab, spec, room, wb, w_end, w_info,
                         min(WORDS_PER_ROUND, cap - vw))
-        vw = _emit_words(wb, w_end, w_info, nw, voc, hp, out, base, vw, cap)
+        vw = _emit_words(wb, w_end, w_info, nw, voc, hp, wc_key, wc_ids, out, base, vw, cap)
     return min(vw, cap)
 
 
@@ -265,7 +316,9 @@ def _encode_rows(data, starts, ends, tab, voc, spec, slots, caps, out, nchunks, 
     for c in prange(nchunks):
         # Per-chunk buffers: no thread shares one.
         bufs = (np.empty(max_words * word_bytes, np.uint8), np.empty(max_words, np.int64),
-                np.empty(max_words, np.int64), np.empty(word_bytes + 1, np.uint64))
+                np.empty(max_words, np.int64), np.empty(word_bytes + 1, np.uint64),
+                np.zeros((1 << CACHE_BITS, 4), np.uint64),  # length 0: an empty slot
+                np.empty((1 << CACHE_BITS, CACHE_IDS), np.int32))
         for i in range(c * n // nchunks, (c + 1) * n // nchunks):
             counts[i] = _encode_row(data, starts[i], ends[i], tab, voc, spec, bufs, out,
                                     slots[i], caps[i])
@@ -289,7 +342,8 @@ def _clip_chars(data, starts, ends, max_chars):
 
 def _ascii_kinds(t, first: np.ndarray) -> np.ndarray:
     """Per ASCII byte, for ``_scan``'s fast paths: its fold if it folds to a plain
-    word character, -1 if it is whitespace, 0 for the general path."""
+    word character, -1 if it is whitespace, ``-2 - fold`` if it folds to ASCII
+    punctuation, 0 for the general path."""
     kinds = np.zeros(128, np.int16)
     for b in range(128):
         v = int(t.fold_map[b])
@@ -297,7 +351,11 @@ def _ascii_kinds(t, first: np.ndarray) -> np.ndarray:
             continue
         if t.cls[v] & WS:
             kinds[b] = -1
-        elif not t.cls[v] & PUNCT and t.ccc[v] == 0:
+        elif t.ccc[v] != 0:
+            continue
+        elif t.cls[v] & PUNCT:
+            kinds[b] = -2 - v
+        else:
             kinds[b] = v
     return kinds
 
