@@ -63,8 +63,26 @@ def _insert_mark(o, cc, run, wb, wlen, ccc):
     return wlen + width
 
 
+@njit(cache=True, inline="always")
+def _load8(w64, i, s, n):
+    """The (up to) 8 bytes from byte ``8 * i + s % 8`` of ``w64``, the bytes past
+    the first ``n`` zeroed: two aligned loads, no loop over bytes."""
+    sh = np.uint64(8 * (s & 7))
+    x = (w64[i] >> sh) | ((w64[i + 1] << (np.uint64(63) - sh)) << np.uint64(1))
+    if n < 8:
+        x &= (np.uint64(1) << np.uint64(8 * n)) - np.uint64(1)
+    return x
+
+
+@njit(cache=True, inline="always")
+def _cache_slot(k0, k1, k2, n):
+    """Word cache slot of a word's key (multiplicative hashing: the top bits)."""
+    h = (k0 ^ (k1 * _C1) ^ (k2 * _C2) ^ np.uint64(n)) * _C0
+    return np.int64(h >> np.uint64(64 - CACHE_BITS))
+
+
 @njit(cache=True)
-def _emit_words(wb, w_end, w_info, nw, voc, hp, wc_key, wc_ids, out, base, vw, cap):
+def _emit_words(wb, w64, w_end, w_info, nw, voc, hp, wc_key, wc_ids, out, base, vw, cap):
     """WordPiece ids of the words that ``_scan`` found, from row id ``vw`` on.
 
     A word of at most ``CACHE_KEY_BYTES`` bytes is first looked up in the
@@ -96,23 +114,26 @@ def _emit_words(wb, w_end, w_info, nw, voc, hp, wc_key, wc_ids, out, base, vw, c
             slot = -1
             k0 = k1 = k2 = np.uint64(0)
             if n0 <= CACHE_KEY_BYTES:  # the word's bytes, zero-padded little-endian
-                for j in range(n0):
-                    b = np.uint64(wb[s0 + j]) << np.uint64(8 * (j & 7))
-                    if j < 8:
-                        k0 |= b
-                    elif j < 16:
-                        k1 |= b
-                    else:
-                        k2 |= b
-                h = (k0 ^ (k1 * _C1) ^ (k2 * _C2) ^ np.uint64(n0)) * _C0
-                slot = np.int64(h >> np.uint64(64 - CACHE_BITS))
+                i = s0 >> 3
+                k0 = _load8(w64, i, s0, n0)
+                if n0 > 8:
+                    k1 = _load8(w64, i + 1, s0, n0 - 8)
+                    if n0 > 16:
+                        k2 = _load8(w64, i + 2, s0, n0 - 16)
+                slot = _cache_slot(k0, k1, k2, n0)
                 meta = wc_key[slot, 0]
-                if ((meta & np.uint64(0xFF)) == np.uint64(n0) and wc_key[slot, 1] == k0
-                        and wc_key[slot, 2] == k1 and wc_key[slot, 3] == k2):
-                    for q in range(np.int64(meta >> np.uint64(8))):
-                        if vw < cap:
-                            out[base + vw] = wc_ids[slot, q]
-                        vw += 1
+                if ((meta & np.uint64(0xFF)) ^ np.uint64(n0) | wc_key[slot, 1] ^ k0
+                        | wc_key[slot, 2] ^ k1 | wc_key[slot, 3] ^ k2) == 0:  # one branch
+                    m = np.int64(meta >> np.uint64(8))
+                    if vw + CACHE_IDS <= cap:  # copy all slots: ids past m are overwritten later
+                        for q in range(CACHE_IDS):
+                            out[base + vw + q] = wc_ids[slot, q]
+                        vw += m
+                    else:
+                        for q in range(m):
+                            if vw < cap:
+                                out[base + vw] = wc_ids[slot, q]
+                            vw += 1
                     s0 = e0
                     if vw >= cap:
                         break
@@ -218,13 +239,22 @@ def _scan(data, pos, end, tab, spec, room, wb, w_end, w_info, max_words):
     while pos < end and (nchars or nw < max_words):
         b = data[pos]
         a = ascii_kind[b] if b < 0x80 else 0
-        if a > 0:  # an ASCII character that folds to a word character
-            if nchars < room:
-                wb[wpos] = a
-                wpos += 1
-            nchars += 1
+        if a > 0:  # a run of ASCII characters that fold to word characters
+            while True:  # a small inner loop keeps its state in registers
+                if nchars < room:
+                    wb[wpos] = a
+                    wpos += 1
+                nchars += 1
+                pos += 1
+                if pos == end:
+                    break
+                b = data[pos]
+                if b >= 0x80:
+                    break
+                a = ascii_kind[b]
+                if a <= 0:
+                    break
             run = wpos
-            pos += 1
             continue
         if a < 0:  # ASCII whitespace (-1) or punctuation (-2 - its fold)
             if nchars:  # by hand: a helper with array arguments costs refcounting
@@ -298,13 +328,15 @@ def _encode_row(data, pos, end, tab, voc, spec, bufs, out, base, cap):
     Words are found and tokenised in rounds of at most ``WORDS_PER_ROUND``
     (every word gives at least one id, so a round never reads past the cap).
     """
-    wb, w_end, w_info, hp, wc_key, wc_ids = bufs
+    w64, w_end, w_info, hp, wc_key, wc_ids = bufs
+    wb = w64.view(np.uint8)
     room = voc[3] + 1
     vw = 0
     while pos < end and vw < cap:
         pos, nw = _scan(data, pos, end, tab, spec, room, wb, w_end, w_info,
                         min(WORDS_PER_ROUND, cap - vw))
-        vw = _emit_words(wb, w_end, w_info, nw, voc, hp, wc_key, wc_ids, out, base, vw, cap)
+        vw = _emit_words(wb, w64, w_end, w_info, nw, voc, hp, wc_key, wc_ids, out, base, vw,
+                         cap)
     return min(vw, cap)
 
 
@@ -315,7 +347,8 @@ def _encode_rows(data, starts, ends, tab, voc, spec, slots, caps, out, nchunks, 
     word_bytes = 4 * (voc[3] + 1)
     for c in prange(nchunks):
         # Per-chunk buffers: no thread shares one.
-        bufs = (np.empty(max_words * word_bytes, np.uint8), np.empty(max_words, np.int64),
+        # Words' bytes as uint64: _emit_words reads them 8 at a time (4 spare words).
+        bufs = (np.zeros(max_words * word_bytes // 8 + 5, np.uint64), np.empty(max_words, np.int64),
                 np.empty(max_words, np.int64), np.empty(word_bytes + 1, np.uint64),
                 np.zeros((1 << CACHE_BITS, 4), np.uint64),  # length 0: an empty slot
                 np.empty((1 << CACHE_BITS, CACHE_IDS), np.int32))

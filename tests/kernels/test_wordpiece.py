@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from distill_radar.kernels import WordPieceVocab, wordpiece_ids
+from distill_radar.kernels import WordPieceVocab, wordpiece, wordpiece_ids
 from distill_radar.kernels.bert_tables import CJK, NONSTARTER, PUNCT, WS, bert_tables
 from distill_radar.pipelines.generate import generate
 from hypothesis import given, settings
@@ -230,3 +230,72 @@ def test_max_chars_is_a_code_point_slice(vocab, max_chars):
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
     with pytest.raises(ValueError, match="max_chars"):
         wordpiece_ids(texts, vocab, max_chars=-1)
+
+
+def _slot(word: str) -> int:
+    """The word cache slot of an ASCII lower-case word (its folded bytes are its own)."""
+    b = word.encode().ljust(24, b"\0")
+    k = [np.uint64(int.from_bytes(b[i:i + 8], "little")) for i in (0, 8, 16)]
+    return int(wordpiece._cache_slot(k[0], k[1], k[2], len(word)))
+
+
+def _colliding(rng, prefix: str, parts: list[str], n: int) -> tuple[str, str]:
+    """Two different words ``prefix`` + n random ``parts`` in the same cache slot."""
+    seen = {}
+    while True:
+        w = prefix + "".join(rng.choice(parts, n))
+        s = _slot(w)
+        if seen.get(s, w) != w:
+            return seen[s], w
+        seen[s] = w
+
+
+def test_word_cache_hits_equal_misses(tok, vocab):
+    # Repeated words are served from the per-chunk cache after their first miss.
+    texts = ["unaffable tokenization " * 30, "tokenization, unaffable! " * 5 + "[CLS] x" * 3,
+             "the the the of of and", "Hello hello HELLO héllo hello"] + HARD
+    got = _rows(*wordpiece_ids(texts * 3, vocab))
+    assert got == _ref(tok, texts * 3)
+    assert got == [_rows(*wordpiece_ids([t], vocab))[0] for t in texts * 3]
+
+
+_LETTERS = list("abcdefghijklmnopqrstuvwxyz")
+_SYLLABLES = ["ness", "able", "ment", "tion", "ship", "less", "ward", "wise", "like", "hood",
+              "ring", "line", "side", "work", "time", "back", "over", "land", "book", "fire"]
+
+
+@pytest.mark.parametrize("prefix,parts,n", [("", _LETTERS, 5), ("", _LETTERS, 8),
+                                            ("abcdefgh", _LETTERS, 4), ("tokenization", _LETTERS, 4),
+                                            ("responsibilities", _SYLLABLES, 2)])
+def test_word_cache_collisions(tok, vocab, prefix, parts, n):
+    # Two words in one slot, differing only in the key's first, second or third uint64.
+    a, b = _colliding(np.random.default_rng(len(prefix) + n), prefix, parts, n)
+    assert len(a) == len(b) and _slot(a) == _slot(b)
+    ids_a, ids_b = _ref(tok, [a, b])
+    assert ids_a != ids_b and max(len(ids_a), len(ids_b)) <= wordpiece.CACHE_IDS  # both cached
+    texts = [f"{a} {b} {a} {a} {b} {b} {a}", f"{b} {a}"]
+    assert _rows(*wordpiece_ids(texts, vocab)) == _ref(tok, texts)
+
+
+def test_word_cache_key_room(tok, vocab):
+    # Words at and past the cache's 24 key bytes (ASCII and two-byte characters).
+    words = ["a" * 23, "b" * 24, "c" * 25, "antidisestablishmentaria", "antidisestablishmentarian",
+             "é" * 12, "é" * 13, "ü" * 11 + "x", "x" * 40, "supercalifragilisticexpi"]
+    texts = [" ".join(words * 4), " ".join(reversed(words * 3))]
+    assert _rows(*wordpiece_ids(texts, vocab)) == _ref(tok, texts)
+
+
+@pytest.mark.parametrize("max_tokens", [0, 3, 7, 8, 9, 17, 100])
+def test_word_cache_many_ids_and_the_cap(max_tokens):
+    # Words of 7..12 single-letter pieces (more than CACHE_IDS are never cached),
+    # [UNK] words and added tokens repeated, cut by the cap inside a cached word.
+    letters = "abcdefghijkl"
+    tokens = ["[UNK]", "[CLS]"] + list(letters) + ["##" + c for c in letters]
+    vocab = WordPieceVocab.from_tokens(tokens, unk_id=0, special_tokens={"[CLS]": 1})
+    ref = _library_tokenizer({t: i for i, t in enumerate(tokens)}, 100)
+    ref.add_special_tokens(["[CLS]"])
+    words = [letters[:k] for k in range(7, 13)] + ["xyz", "[CLS]", "ab"]
+    texts = [" ".join(words * 3), " ".join(words[::-1] * 3), "abcdefghij " * 9]
+    got = _rows(*wordpiece_ids(texts, vocab, max_tokens=max_tokens))
+    want = [e.ids[:max_tokens] for e in ref.encode_batch(texts, add_special_tokens=False)]
+    assert got == want
