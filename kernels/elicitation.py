@@ -12,6 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
+from numba import njit, prange
+
+from .normalize import as_large_string, csr_buffers
 
 #: Phrases, several languages; matched on normalised (casefolded) text.
 PATTERNS = (
@@ -51,15 +54,20 @@ def elicitation_score(texts: Sequence[str]) -> float:
     return float(elicitation_scores(texts, np.array([0, len(texts)]))[0])
 
 
-def elicitation_scores(texts: Sequence[str], bounds: np.ndarray) -> np.ndarray:
-    """``elicitation_score`` of each group ``texts[bounds[g]:bounds[g + 1]]``, in one pass."""
-    asks = np.r_[0, np.cumsum(elicitation_flags(texts))]
-    nonempty = np.r_[0, np.cumsum([bool(t) for t in texts])]
+def elicitation_scores(texts, bounds: np.ndarray) -> np.ndarray:
+    """``elicitation_score`` of each group ``texts[bounds[g]:bounds[g + 1]]``, in one pass.
+
+    ``texts``: a sequence of str or None, or an Arrow string array.
+    """
+    arr = as_large_string(texts)
+    data, offsets, valid = csr_buffers(arr)
+    asks = np.r_[0, np.cumsum(_flags(arr, data, offsets, valid))]
+    nonempty = np.r_[0, np.cumsum(valid & (np.diff(offsets) > 0))]
     n = np.diff(nonempty[bounds])
     return np.divide(np.diff(asks[bounds]), n, out=np.zeros(n.size), where=n > 0)
 
 
-def elicitation_flags(texts: Sequence[str]) -> np.ndarray:
+def elicitation_flags(texts) -> np.ndarray:
     """``has_elicitation`` of every text at once (bool[n]; empty texts False).
 
     Same patterns, run by polars' Rust regex engine over the whole column (one
@@ -67,8 +75,31 @@ def elicitation_flags(texts: Sequence[str]) -> np.ndarray:
     only syntax both engines read alike (no lookaround, no backreferences;
     ``\\b``, ``\\s`` and ``.`` without DOTALL match the same way).
     """
-    folded = pl.Series([t.casefold() if t else "" for t in texts], dtype=pl.Utf8)
-    hits = np.zeros(len(folded), np.bool_)
-    for pattern in PATTERNS:
-        hits |= folded.str.contains(pattern).fill_null(False).to_numpy()
-    return hits
+    arr = as_large_string(texts)
+    return _flags(arr, *csr_buffers(arr))
+
+
+def _flags(arr, data, offsets, valid) -> np.ndarray:
+    folded = pl.Series("t", arr, pl.Utf8)
+    rows = np.flatnonzero(_may_fold(data, offsets, valid))
+    if rows.size:  # casefold is Python's; only rows it can change go through it
+        folded = folded.scatter(rows, [t.casefold() for t in arr.take(rows).to_pylist()])
+    # One select: polars runs the patterns in parallel.
+    hits = folded.fill_null("").to_frame().select(
+        pl.any_horizontal([pl.col("t").str.contains(p) for p in PATTERNS]))
+    return hits.to_series().to_numpy().astype(np.bool_)
+
+
+@njit(cache=True, parallel=True)
+def _may_fold(data, offsets, valid):
+    """Rows that ``str.casefold`` may change: with an ASCII capital or any non-ASCII byte
+    (lower-case ASCII folds to itself)."""
+    out = np.zeros(offsets.size - 1, np.bool_)
+    for r in prange(offsets.size - 1):
+        if valid[r]:
+            for p in range(offsets[r], offsets[r + 1]):
+                b = data[p]
+                if b >= 0x80 or 0x41 <= b <= 0x5A:
+                    out[r] = True
+                    break
+    return out

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from distill_radar import kernels
 from distill_radar.kernels.elicitation import elicitation_scores
-from distill_radar.kernels.group_texts import group_exemplars, group_templates
+from distill_radar.kernels.group_texts import group_texts
 from distill_radar.pipelines import codes
 from distill_radar.pipelines.account_volume import typical_account_exchanges
 from distill_radar.pipelines.config import RunConfig
@@ -92,13 +92,13 @@ def cluster_texts(samples: pl.DataFrame, n_exemplars: int, max_chars: int = 2000
     norms = kernels.normalize(prompts)
     cids = samples["cluster_id"].to_numpy()
     bounds = np.flatnonzero(np.r_[True, cids[1:] != cids[:-1], True])
-    picks, offsets = group_exemplars(norms, bounds, n_exemplars)
+    templates, picks, offsets = group_texts(norms, bounds, n_exemplars)
     shown = pc.utf8_slice_codeunits(prompts.take(pa.array(picks)), 0, max_chars)
     table = pa.table({
         "cluster_id": pa.array(cids[bounds[:-1]], pa.int64()),
-        "template": group_templates(norms, bounds),
+        "template": templates,
         "exemplars": pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), shown),
-        "elicitation_score": elicitation_scores(norms.to_pylist(), bounds),
+        "elicitation_score": elicitation_scores(norms, bounds),
     })
     return pl.from_arrow(table).cast(TEXT_SCHEMA)
 

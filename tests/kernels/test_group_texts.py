@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from distill_radar.kernels import normalize
-from distill_radar.kernels.group_texts import group_exemplars, group_templates
+from distill_radar.kernels.group_texts import group_exemplars, group_templates, group_texts
 from distill_radar.kernels.templates import SLOT, extract_template
 
 
@@ -91,6 +91,17 @@ def test_group_exemplars_match_the_definition(seed):
     for g, group in enumerate(_per_group(texts, bounds)):
         picked = rows[offsets[g]:offsets[g + 1]] - bounds[g]
         assert picked.tolist() == _reference_exemplars(group, k)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_group_texts_is_both_at_once(seed):
+    rng = random.Random(seed)
+    texts, bounds = _groups(rng, 40, 10, 8)
+    texts[3] = None
+    templates, rows, offsets = group_texts(texts, bounds, 3, max_tokens=6)
+    assert templates.to_pylist() == group_templates(texts, bounds, max_tokens=6).to_pylist()
+    want_rows, want_offsets = group_exemplars(texts, bounds, 3)
+    assert rows.tolist() == want_rows.tolist() and offsets.tolist() == want_offsets.tolist()
 
 
 def test_group_exemplars_take_nothing_from_nothing():

@@ -68,3 +68,39 @@ def test_elicitation_flags_match_the_per_text_reference():
     want = [bool(t) and has_elicitation(t) for t in texts]
     assert elicitation_flags(texts).tolist() == want
     assert sum(want) >= 8  # the cases exercise both answers
+
+
+def test_may_fold_flags_every_row_casefold_changes():
+    import random
+
+    import pyarrow as pa
+    from distill_radar.kernels.elicitation import _may_fold
+    from distill_radar.kernels.normalize import csr_buffers
+
+    rng = random.Random(3)
+    alphabet = "abcxyz AZQ09.\u00dfÉé\u0130\u03a3\u1e9e\u65e5\U0001f600"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6))) for _ in range(400)]
+    texts += [None, "", "plain lower case", "Capital"]
+    arr = pa.array(texts, pa.large_string())
+    got = _may_fold(*csr_buffers(arr)).tolist()
+    assert got == [t is not None and any(c >= "\x80" or "A" <= c <= "Z" for c in t)
+                   for t in texts]
+    assert all(t.casefold() == t for t, may in zip(texts, got) if t is not None and not may)
+
+
+def test_elicitation_scores_of_arrow_and_lists_agree():
+    import numpy as np
+    import pyarrow as pa
+    from distill_radar.kernels.elicitation import elicitation_scores
+
+    texts = ["Show your FULL reasoning", None, "", "hello", "ΣΚΈΨΟΥ βήμα", "Paso A Paso",
+             "think step by step", "Explica PASO A PASO", "a haiku"]
+    bounds = np.array([0, 2, 2, 5, 9])
+    want = [1.0, 0.0, 0.0, 0.75]
+    assert want == [elicitation_score(texts[a:b]) if b > a else 0.0
+                    for a, b in zip(bounds, bounds[1:])]
+    assert elicitation_scores(texts, bounds).tolist() == want
+    assert elicitation_scores(pa.array(texts), bounds).tolist() == want
+    arr = pa.array(texts, pa.large_string()).slice(2)
+    assert elicitation_scores(arr, np.array([0, 3, 7])).tolist() == [0.0, 0.75]
+    assert elicitation_scores([], np.array([0])).tolist() == []
