@@ -4,7 +4,10 @@ A comparison sort of 1M short ids (polars, Arrow) costs ~1.4 s of CPU here:
 every comparison chases two pointers into the string data. Here each string
 is cut into 16-byte windows, big-endian in two uint64 keys plus the window's
 length; one integer lexsort orders all strings by their first window, and
-only runs that tie on a full window are sorted again by the next one.
+only runs that tie on a full window are sorted again by the next one. The sort
+is an LSD radix sort by 16-bit digits that skips the digits every row shares
+(an id's fixed prefix, a constant length): ~3x faster than ``np.lexsort`` on
+1M ids.
 """
 
 from __future__ import annotations
@@ -32,6 +35,48 @@ def _window_keys(data, starts, ends, rows, at, hi, lo, width):
         width[r] = min(max(b - a, 0), 16)
 
 
+@njit(cache=True)
+def _varying_digits(key):
+    """The 16-bit digits (0 = lowest) in which some values of ``key`` differ."""
+    all_and, any_or = ~np.uint64(0), np.uint64(0)
+    for v in key:
+        all_and &= v
+        any_or |= v
+    differ = all_and ^ any_or
+    return np.array([d for d in range(4) if (differ >> np.uint64(16 * d)) & np.uint64(0xFFFF)],
+                    np.int64)
+
+
+@njit(cache=True)
+def _radix_order(keys):
+    """Stable order of rows by the uint64 key columns ``keys`` (a tuple, most significant
+    first), i.e. ``np.lexsort(keys[::-1])``: an LSD radix sort by 16-bit digits that
+    skips the digits every row shares (a constant column costs one read)."""
+    n = keys[0].size
+    order, spare = np.arange(n), np.empty(n, np.int64)
+    col, spare_col = np.empty(n, np.uint64), np.empty(n, np.uint64)
+    for k in range(len(keys) - 1, -1, -1):
+        digits = _varying_digits(keys[k])
+        if digits.size == 0:
+            continue
+        key = keys[k]
+        for i in range(n):  # the column in the current order
+            col[i] = key[order[i]]
+        for d in digits:
+            shift = np.uint64(16 * d)
+            pos = np.zeros((1 << 16) + 1, np.int64)
+            for v in col:
+                pos[((v >> shift) & np.uint64(0xFFFF)) + 1] += 1
+            pos = np.cumsum(pos)
+            for i in range(n):
+                c = (col[i] >> shift) & np.uint64(0xFFFF)
+                spare_col[pos[c]], spare[pos[c]] = col[i], order[i]
+                pos[c] += 1
+            col, spare_col = spare_col, col
+            order, spare = spare, order
+    return order
+
+
 def sort_order(texts) -> np.ndarray:
     """Indices that sort ``texts`` by UTF-8 bytes (Python's ``str`` order), nulls first
     (as polars sorts); equal strings keep their input order.
@@ -50,7 +95,7 @@ def sort_order(texts) -> np.ndarray:
         width = np.empty(rows.size, np.int64)
         _window_keys(data, starts, ends, rows, at, hi, lo, width)
         # A shorter window is a prefix of the longer one it ties with: it sorts first.
-        step = np.lexsort((width, lo, hi, runs))  # stable: input order among equals
+        step = _radix_order((runs.view(np.uint64), hi, lo, width.view(np.uint64)))  # stable
         rows, runs, hi, lo, width = rows[step], runs[step], hi[step], lo[step], width[step]
         order[pos] = rows
         # Two full windows that tie: the next window decides.

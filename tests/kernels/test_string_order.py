@@ -37,3 +37,20 @@ def test_sort_order_of_arrow_inputs_matches_polars():
     for arr in (series.to_arrow(), pa.array(ids), pa.array(ids, pa.large_string()).slice(0)):
         assert np.array_equal(sort_order(arr), want)
     assert sort_order([]).tolist() == [] and sort_order([None, "a", None]).tolist() == [0, 2, 1]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_radix_order_is_lexsort(seed):
+    from distill_radar.kernels.string_order import _radix_order
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 3000))
+    shared = np.uint64(0x6578_2D00_0000_0000)  # a fixed prefix: its bytes are skipped
+    keys = (rng.integers(0, 3, n).astype(np.uint64),
+            shared | rng.integers(0, 1 << 20, n).astype(np.uint64),
+            rng.integers(0, 1 << 63, n, dtype=np.int64).astype(np.uint64) * np.uint64(2),
+            np.full(n, 16, np.uint64))
+    if seed % 2:  # ties on every key: input order decides
+        keys = (keys[0], keys[1] & np.uint64(0xFFFF_0000_0000_0003), keys[2] % np.uint64(3),
+                rng.integers(0, 17, n).astype(np.uint64))
+    assert np.array_equal(_radix_order(keys), np.lexsort(keys[::-1]))
