@@ -103,8 +103,10 @@ def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clus
 
 def _by_exchange_id(members: pl.DataFrame) -> pl.DataFrame:
     """``members.sort("exchange_id")`` (ids are unique by now) by integer sorts of the ids'
-    bytes: a string comparison sort of 1M ids cost ~1.5 s of CPU."""
-    return members[kernels.sort_order(members["exchange_id"].to_arrow())]
+    bytes: a string comparison sort of 1M ids cost ~1.5 s of CPU. Only the table's columns
+    are gathered."""
+    order = kernels.sort_order(members["exchange_id"].to_arrow())
+    return members.select(c for c in schemas.MEMBERS.names if c in members.columns)[order]
 
 
 def _model_cohesion(samples: pl.DataFrame, stats: pl.DataFrame, config: RunConfig
