@@ -22,13 +22,22 @@ from distill_radar.pipelines.config import RunConfig
 from distill_radar.pipelines.families import family_typical_exchanges
 
 
-def cluster_counts(members: pl.DataFrame) -> pl.DataFrame:
-    """Volume, spread and concentration of every cluster."""
-    clustered = members.filter(pl.col("cluster_id").is_not_null())
-    return _counts(clustered, _per_account(clustered))
+def cluster_counts(members: pl.DataFrame, account_codes=None) -> pl.DataFrame:
+    """Volume, spread and concentration of every cluster.
+
+    ``account_codes``: ``codes.exact_codes(members["account_id"])`` when the caller has
+    them (None: computed here).
+    """
+    is_clustered = members["cluster_id"].is_not_null()
+    clustered = members.filter(is_clustered)
+    if account_codes is None and clustered.height:
+        account_codes = codes.exact_codes(clustered["account_id"])
+    elif account_codes is not None:  # any numbering will do: only the counts are kept
+        account_codes = (account_codes[0][is_clustered.to_numpy()], account_codes[1])
+    return _counts(clustered, _per_account(clustered, account_codes))
 
 
-def _per_account(clustered: pl.DataFrame) -> pl.DataFrame:
+def _per_account(clustered: pl.DataFrame, coded) -> pl.DataFrame:
     """(cluster_id, k): exchanges of each account in each cluster, one row per pair.
 
     Counted over exact integer account codes (no string group-by) when the
@@ -36,7 +45,7 @@ def _per_account(clustered: pl.DataFrame) -> pl.DataFrame:
     only these counts, not which account sent them.
     """
     cluster = clustered["cluster_id"]
-    coded = codes.exact_codes(clustered["account_id"]) if clustered.height else None
+    coded = coded if clustered.height else None
     if coded is not None:
         account, first = coded
         lo, hi = cluster.min(), cluster.max()
@@ -164,7 +173,10 @@ def _drivers(df: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     cols = [f"_t{i}" for i in range(len(names))]
     values = df.select(cols).to_numpy() if df.height else np.empty((0, len(names)))
     top = np.argsort(-values, axis=1, kind="stable")[:, :2]
-    drivers = [", ".join(names[j] for j in row) for row in top]
+    # Every ordered pair of names, looked up by index: no Python loop over clusters.
+    pairs = np.array([f"{a}, {b}" for a in names for b in names], dtype=object)
+    drivers = pairs[top[:, 0] * len(names) + top[:, 1]] if names[1:] else np.array(
+        names * df.height, dtype=object)
     return df.drop(cols).with_columns(pl.Series("score_drivers", drivers, pl.Utf8))
 
 

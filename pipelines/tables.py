@@ -12,7 +12,7 @@ import apache_beam as beam
 import polars as pl
 import pyarrow as pa
 from distill_radar import kernels
-from distill_radar.pipelines import cluster_stats, export, rescore, schemas, workdir
+from distill_radar.pipelines import cluster_stats, codes, export, rescore, schemas, workdir
 from distill_radar.pipelines.campaigns import build_campaigns
 from distill_radar.pipelines.clusters import NodeClusters
 from distill_radar.pipelines.config import RunConfig
@@ -75,7 +75,9 @@ def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clus
                                          "n": pl.Int64, "prompt": pl.Utf8}))
     samples = (samples.sort("cluster_id", "node").group_by("cluster_id", maintain_order=True)
                .head(config.samples_per_cluster))
-    stats = cluster_stats.cluster_counts(members)
+    # Exact account codes, once for the counts and the timing signals.
+    account_codes = codes.exact_codes(members["account_id"]) if members.height else None
+    stats = cluster_stats.cluster_counts(members, account_codes)
     texts = cluster_stats.cluster_texts(samples, config.exemplars)
     cohesion = pl.DataFrame(node_clusters.cohesion or None,
                             schema={"cluster_id": pl.Int64, "cohesion_min": pl.Float64,
@@ -84,7 +86,7 @@ def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clus
         pl.col("cohesion_min").fill_null(1.0), pl.col("cohesion_median").fill_null(1.0),
         pl.col("kind").fill_null("lexical"))
     stats = stats.join(_model_cohesion(samples, stats, config), on="cluster_id", how="left")
-    stats = stats.join(timing_signals(members), on="cluster_id", how="left")
+    stats = stats.join(timing_signals(members, account_codes), on="cluster_id", how="left")
     scored = cluster_stats.score_clusters(stats, texts, config, members)
     clusters, accounts, campaigns = build_campaigns(members, scored, config)
     dead = pa.concat_tables([t.cast(schemas.DEAD_LETTER) for t in dead_parts]

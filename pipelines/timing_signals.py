@@ -37,22 +37,25 @@ SCHEMA = {"cluster_id": pl.Int64, "synchrony": pl.Float64, "cadence_cv": pl.Floa
 _PER_SECOND = {"ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
 
-def timing_signals(members: pl.DataFrame) -> pl.DataFrame:
+def timing_signals(members: pl.DataFrame, account_codes=None) -> pl.DataFrame:
+    """``account_codes``: ``codes.exact_codes(members["account_id"])`` when the caller has
+    them (None: computed here when needed)."""
     ts = members.schema["ts"]
     fast = (isinstance(ts, pl.Datetime) and ts.time_zone in (None, "UTC")
             and members["ts"].null_count() == 0 and members["account_id"].null_count() == 0)
-    return _timing_signals_codes(members) if fast else _timing_signals_polars(members)
+    if not fast:
+        return _timing_signals_polars(members)
+    return _timing_signals_codes(members, account_codes)
 
 
 # -- the fast path ------------------------------------------------------------------------------
 
-def _timing_signals_codes(members: pl.DataFrame) -> pl.DataFrame:
+def _timing_signals_codes(members: pl.DataFrame, coded=None) -> pl.DataFrame:
     unit = members.schema["ts"].time_unit
     cluster = members["cluster_id"]
     if cluster.null_count() == cluster.len():
         return pl.DataFrame(schema=SCHEMA)
-    accounts = members["account_id"]
-    coded = codes.exact_codes(accounts)
+    coded = coded or codes.exact_codes(members["account_id"])
     if coded is None:  # two accounts share a 64-bit hash
         return _timing_signals_polars(members)
     acc_all, acc_first = coded

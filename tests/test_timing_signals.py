@@ -254,3 +254,18 @@ def test_split_duplicates_fallbacks_and_empty():
                                       .otherwise(pl.col("source")).alias("source")))
     _check_split(members.with_columns((pl.col("row") + 2**62 - 10).alias("row")))
     _check_split(members.with_columns((pl.col("row") - 2**40).alias("row")))
+
+
+# -- account codes shared by the counts and the timing signals ---------------------------------
+
+@pytest.mark.parametrize("seed", range(3))
+def test_shared_account_codes_change_nothing(seed):
+    from distill_radar.pipelines.cluster_stats import cluster_counts
+
+    members = _random_members(seed).with_columns(
+        pl.Series("node", np.arange(4000, dtype=np.uint64) % 500),
+        pl.Series("response_chars", np.arange(4000, dtype=np.int32) % 97))
+    members = members.sample(fraction=1.0, shuffle=True, seed=seed)
+    coded = codes_mod.exact_codes(members["account_id"])  # numbered over every row
+    _same(cluster_counts(members, coded), cluster_counts(members))
+    _same(timing_signals(members, coded), timing_signals(members))
