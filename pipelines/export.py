@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 import polars as pl
@@ -61,6 +62,16 @@ def write_table(staging: str, name: str, table: pa.Table, csv: bool) -> None:
         buf = pa.BufferOutputStream()
         pacsv.write_csv(_csv_safe(table), buf)
         write_bytes(FileSystems.join(staging, f"{name}.csv"), buf.getvalue())
+
+
+def write_tables(staging: str, tables: dict[str, pa.Table], csv: bool) -> None:
+    """``write_table`` of every table, in threads, largest first: Arrow's parquet encoding
+    and zstd release the GIL, so the small tables are written while the largest is."""
+    names = sorted(tables, key=lambda name: -tables[name].nbytes)
+    with ThreadPoolExecutor(max(1, min(len(names), os.cpu_count() or 1))) as pool:
+        for done in [pool.submit(write_table, staging, name, tables[name], csv)
+                     for name in names]:
+            done.result()
 
 
 def write_bytes(path: str, data) -> None:

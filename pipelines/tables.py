@@ -161,8 +161,7 @@ class BuildTablesFn(beam.DoFn):
             members = [workdir.read_table(p) for p in sorted(members)]
             tables, counts = build_tables(members, list(samples), list(dead),
                                           list(file_counts), clusters, self.config)
-            for name, table in tables.items():
-                export.write_table(self.staging, name, table, self.csv)
+            export.write_tables(self.staging, tables, self.csv)
             workdir.remove(workdir.work_dir(self.staging))  # every intermediate is used up
         LOG.info("tables written: %d members, %d clusters, %d campaigns",
                  counts["processed"], counts["clusters"], counts["campaigns"])
