@@ -24,3 +24,16 @@ def test_write_tables_writes_what_write_table_writes(tmp_path):
     for name in files:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     assert pq.read_table(tmp_path / "b" / "members.parquet").equals(tables["members"])
+
+
+def test_to_arrow_casts_polars_strings_and_lists_to_the_schema():
+    import polars as pl
+
+    df = pl.DataFrame({"id": ["b", None, "a"], "xs": [["x"], [], None],
+                       "n": [1, 2, 3], "extra": [0.5, 1.5, 2.5]})
+    schema = pa.schema([("id", pa.string()), ("xs", pa.list_(pa.string())), ("n", pa.int64()),
+                        ("missing", pa.float64())])
+    got = export.to_arrow(df, schema)
+    assert got.schema.equals(schema)
+    assert got.to_pydict() == {"id": ["b", None, "a"], "xs": [["x"], [], None], "n": [1, 2, 3],
+                               "missing": [None, None, None]}
