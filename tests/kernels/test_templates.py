@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 from distill_radar.kernels.elicitation import elicitation_score, has_elicitation
 from distill_radar.kernels.templates import SLOT, extract_template, merge_templates, slot_fillers
@@ -98,7 +100,7 @@ def test_elicitation_scores_of_arrow_and_lists_agree():
     bounds = np.array([0, 2, 2, 5, 9])
     want = [1.0, 0.0, 0.0, 0.75]
     assert want == [elicitation_score(texts[a:b]) if b > a else 0.0
-                    for a, b in zip(bounds, bounds[1:])]
+                    for a, b in itertools.pairwise(bounds)]
     assert elicitation_scores(texts, bounds).tolist() == want
     assert elicitation_scores(pa.array(texts), bounds).tolist() == want
     arr = pa.array(texts, pa.large_string()).slice(2)
