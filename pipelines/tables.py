@@ -7,6 +7,8 @@ the campaign model and the parquet/CSV writes all happen here.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import apache_beam as beam
 import polars as pl
@@ -67,9 +69,37 @@ def split_duplicates(members: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]
 
 
 def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clusters: NodeClusters,
-                 config: RunConfig) -> tuple[dict[str, pa.Table], dict]:
-    """All output tables (Arrow, final schemas) and the run's counts."""
+                 config: RunConfig, ready: Callable[[str, pa.Table], None] | None = None
+                 ) -> tuple[dict[str, pa.Table], dict]:
+    """All output tables (Arrow, final schemas) and the run's counts.
+
+    ``ready(name, table)``, when given, is called with the members table as soon
+    as it is final, from a background thread, while the others are built (its
+    gather and parquet encoding release the GIL: the caller writes it there).
+    """
     members, dup_dead = split_duplicates(gather_members(members_parts))
+    # Sorted here: numba kernels stay on this thread (numba's workqueue threading layer
+    # cannot run two at once). ids are unique by now; integer sorts of their bytes.
+    order = kernels.sort_order(members["exchange_id"].to_arrow())
+    with ThreadPoolExecutor(1, thread_name_prefix="members-table") as pool:
+        members_table = pool.submit(_members_table, members, order, ready)
+        tables = _other_tables(members, dup_dead, sample_parts, dead_parts, node_clusters,
+                               config)
+        tables["members"] = members_table.result()
+    return tables, _counts(tables, file_counts, members, dup_dead, node_clusters)
+
+
+def _members_table(members: pl.DataFrame, order, ready) -> pa.Table:
+    """The members table: its columns, in exchange_id order."""
+    table = export.to_arrow(members.select(
+        c for c in schemas.MEMBERS.names if c in members.columns)[order], schemas.MEMBERS)
+    if ready is not None:
+        ready("members", table)
+    return table
+
+
+def _other_tables(members, dup_dead, sample_parts, dead_parts, node_clusters, config
+                  ) -> dict[str, pa.Table]:
     samples = (pl.from_arrow(pa.concat_tables(sample_parts)) if sample_parts
                else pl.DataFrame(schema={"cluster_id": pl.Int64, "node": pl.UInt64,
                                          "n": pl.Int64, "prompt": pl.Utf8}))
@@ -92,23 +122,12 @@ def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clus
     dead = pa.concat_tables([t.cast(schemas.DEAD_LETTER) for t in dead_parts]
                             + [export.to_arrow(dup_dead, schemas.DEAD_LETTER)])
     dead = dead.sort_by([("source", "ascending"), ("row", "ascending")])
-    tables = {
-        "members": export.to_arrow(_by_exchange_id(members), schemas.MEMBERS),
+    return {
         "clusters": export.to_arrow(clusters, schemas.CLUSTERS),
         "accounts": export.to_arrow(accounts, schemas.ACCOUNTS),
         "campaigns": export.to_arrow(campaigns, schemas.CAMPAIGNS),
         "dead_letter": dead,
     }
-    counts = _counts(tables, file_counts, members, dup_dead, node_clusters)
-    return tables, counts
-
-
-def _by_exchange_id(members: pl.DataFrame) -> pl.DataFrame:
-    """``members.sort("exchange_id")`` (ids are unique by now) by integer sorts of the ids'
-    bytes: a string comparison sort of 1M ids cost ~1.5 s of CPU. Only the table's columns
-    are gathered."""
-    order = kernels.sort_order(members["exchange_id"].to_arrow())
-    return members.select(c for c in schemas.MEMBERS.names if c in members.columns)[order]
 
 
 def _model_cohesion(samples: pl.DataFrame, stats: pl.DataFrame, config: RunConfig
@@ -159,9 +178,16 @@ class BuildTablesFn(beam.DoFn):
     def process(self, _, members, samples, dead, file_counts, clusters):
         with self.timer.timing():
             members = [workdir.read_table(p) for p in sorted(members)]
+            written = set()
+
+            def write(name, table):
+                export.write_table(self.staging, name, table, self.csv)
+                written.add(name)
+
             tables, counts = build_tables(members, list(samples), list(dead),
-                                          list(file_counts), clusters, self.config)
-            export.write_tables(self.staging, tables, self.csv)
+                                          list(file_counts), clusters, self.config, write)
+            export.write_tables(self.staging, {k: v for k, v in tables.items()
+                                               if k not in written}, self.csv)
             workdir.remove(workdir.work_dir(self.staging))  # every intermediate is used up
         LOG.info("tables written: %d members, %d clusters, %d campaigns",
                  counts["processed"], counts["clusters"], counts["campaigns"])

@@ -37,3 +37,43 @@ def test_to_arrow_casts_polars_strings_and_lists_to_the_schema():
     assert got.schema.equals(schema)
     assert got.to_pydict() == {"id": ["b", None, "a"], "xs": [["x"], [], None], "n": [1, 2, 3],
                                "missing": [None, None, None]}
+
+
+def _build_inputs(n=60):
+    import numpy as np
+    from distill_radar.pipelines.clusters import NodeClusters
+    from distill_radar.pipelines.tables import MEMBER_COLUMNS
+
+    rng = np.random.default_rng(4)
+    ids = [f"ex-{rng.integers(0, 40):03d}" for _ in range(n)]  # some repeat: dead letters
+    nodes = rng.integers(1, 6, n).astype(np.uint64)
+    members = pa.table({
+        "exchange_id": ids, "account_id": [f"a{i % 7}" for i in range(n)],
+        "ts": pa.array(1_760_000_000_000 + 60_000 * np.arange(n), pa.timestamp("ms", "UTC")),
+        "node": pa.array(nodes), "response_chars": pa.array(np.full(n, 10), pa.int32()),
+        "links": pa.array([[]] * n, pa.list_(pa.string())), "source": ["f.parquet"] * n,
+        "row": pa.array(np.arange(n)),
+        "cluster_id": pa.array([int(v) if v < 4 else None for v in nodes], pa.int64()),
+    }).cast(MEMBER_COLUMNS)
+    samples = pa.table({"cluster_id": pa.array([1, 2, 3], pa.int64()),
+                        "node": pa.array([1, 2, 3], pa.uint64()), "n": pa.array([5, 5, 5]),
+                        "prompt": ["solve step by step: 1+1", "translate: cat", "sum 2 and 3"]})
+    clusters = NodeClusters(np.array([1, 2, 3], np.uint64), np.array([1, 2, 3]))
+    return [members.slice(0, 25), members.slice(25)], [samples], [], [("f.parquet", n, 0)], \
+        clusters
+
+
+def test_build_tables_hands_the_members_table_over_early():
+    from distill_radar.pipelines.config import RunConfig
+    from distill_radar.pipelines.tables import build_tables
+
+    args = (*_build_inputs(), RunConfig())
+    seen = []
+    tables, counts = build_tables(*args, ready=lambda name, t: seen.append((name, t)))
+    again, counts_again = build_tables(*args)
+    assert [name for name, _ in seen] == ["members"] and seen[0][1] is tables["members"]
+    assert counts == counts_again and tables.keys() == again.keys()
+    assert all(tables[k].equals(again[k]) for k in tables)
+    ids = tables["members"]["exchange_id"].to_pylist()
+    assert ids == sorted(ids) and len(set(ids)) == len(ids) == counts["processed"]
+    assert counts["duplicate_exchange_ids"] == tables["dead_letter"].num_rows > 0
