@@ -29,6 +29,7 @@ from .hashing import shingle_hashes, text_hashes
 from .lsh import band_keys, bucket_edges, optimal_param
 from .minhash import minhash, minhash_params
 from .normalize import normalize
+from .lookup import sorted_positions
 from .pairs import unique_columns
 from .similarity import signature_similarity
 from .string_order import sort_order
@@ -60,6 +61,7 @@ __all__ = [
     "signature_similarity",
     "simhash_bands",
     "sort_order",
+    "sorted_positions",
     "text_hashes",
     "to_float16",
     "to_float32",

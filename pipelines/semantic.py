@@ -40,15 +40,50 @@ def account_node_pairs(keys_nodes: np.ndarray, keys_accounts) -> tuple[np.ndarra
 
 
 def gather_pairs(parts: list[tuple[np.ndarray, np.ndarray]], nodes: np.ndarray) -> AccountPrompts:
-    """Every batch's pairs -> distinct pairs with dense account codes and node indices."""
+    """Every batch's pairs -> distinct pairs with dense account codes and node indices,
+    sorted by (account, node)."""
     parts = [p for p in parts if p[0].size]
     if not parts or nodes.size == 0:
         return AccountPrompts(np.empty(0, np.int64), np.empty(0, np.int64))
-    pairs = kernels.unique_columns(np.concatenate([np.stack(p) for p in parts], axis=1))
-    _, account = np.unique(pairs[0], return_inverse=True)
-    pos = np.minimum(np.searchsorted(nodes, pairs[1]), nodes.size - 1)
-    ok = nodes[pos] == pairs[1]
-    return AccountPrompts(account[ok].astype(np.int64), pos[ok].astype(np.int64))
+    account = _account_codes([p[0] for p in parts])
+    node = np.concatenate([p[1] for p in parts])
+    if nodes.dtype == np.uint64 and node.dtype == np.uint64:
+        pos = kernels.sorted_positions(nodes, node)
+    else:
+        pos = np.searchsorted(nodes, node)
+        pos[nodes[np.minimum(pos, nodes.size - 1)] != node] = -1
+    ok = pos >= 0
+    account, pos = account[ok], pos[ok]
+    if account.size and max(int(account.max()), nodes.size) < 2**31:
+        # Codes and node indices rank account and node hashes: one sort of both
+        # packed in a uint64 orders the pairs as a lexsort of the hashes would.
+        key = _distinct(np.sort((account.astype(np.uint64) << np.uint64(32))
+                                | pos.astype(np.uint64)))
+        account, pos = key >> np.uint64(32), key & np.uint64(0xFFFFFFFF)
+    else:
+        account, pos = kernels.unique_columns(np.stack([account, pos]))
+    return AccountPrompts(account.astype(np.int64), pos.astype(np.int64))
+
+
+def _account_codes(accounts: list[np.ndarray]) -> np.ndarray:
+    """Rank of each account hash among the distinct ones (``np.unique``'s inverse).
+
+    Each batch lists an account's pairs together: ranking one value per run
+    sorts a few thousand values instead of every pair.
+    """
+    heads, lengths = [], []
+    for a in accounts:
+        start = np.flatnonzero(np.r_[True, a[1:] != a[:-1]])
+        heads.append(a[start])
+        lengths.append(np.diff(np.r_[start, a.size]))
+    heads = np.concatenate(heads)
+    return np.repeat(np.searchsorted(_distinct(np.sort(heads)), heads), np.concatenate(lengths))
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted values without repeats (``np.unique`` hashes large arrays in numpy 2.4:
+    40x slower than this on 1M pairs)."""
+    return values[np.r_[True, values[1:] != values[:-1]]] if values.size else values
 
 
 def centred(emb: np.ndarray) -> np.ndarray:
@@ -91,6 +126,14 @@ def _embedded_pairs(pairs: AccountPrompts, emb_rows: np.ndarray):
     """Pairs whose node has an embedding: (account code, embedding row)."""
     if emb_rows.size == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
+    if pairs.node.size and np.all(emb_rows[1:] > emb_rows[:-1]) and emb_rows[0] >= 0:
+        # Node index -> embedding row by a table over the nodes, not a binary search.
+        top = max(int(emb_rows[-1]), int(pairs.node.max())) + 1
+        row_of = np.full(top, -1, np.int64)
+        row_of[emb_rows] = np.arange(emb_rows.size)
+        pos = row_of[pairs.node]
+        ok = pos >= 0
+        return pairs.account[ok], pos[ok]
     pos = np.minimum(np.searchsorted(emb_rows, pairs.node), emb_rows.size - 1)
     ok = emb_rows[pos] == pairs.node
     return pairs.account[ok], pos[ok]
@@ -106,8 +149,9 @@ def account_profiles(emb, acc, row, config: RunConfig) -> tuple[np.ndarray, np.n
     """
     if acc.size == 0:
         return np.empty(0, np.int64), np.empty((0, emb.shape[1]), np.float32)
-    order = np.lexsort((row, acc))
-    acc, row = acc[order], row[order]
+    if not _lex_sorted(acc, row):  # gather_pairs gives them sorted
+        order = np.lexsort((row, acc))
+        acc, row = acc[order], row[order]
     starts = np.flatnonzero(np.r_[True, acc[1:] != acc[:-1]])
     sizes = np.diff(np.r_[starts, acc.size])
     big = sizes >= config.min_profile_prompts
@@ -118,6 +162,14 @@ def account_profiles(emb, acc, row, config: RunConfig) -> tuple[np.ndarray, np.n
     keep = focus >= config.semantic_focus
     profiles = means[keep] / length[keep, None]
     return acc[starts[big][keep]], np.ascontiguousarray(profiles, dtype=np.float32)
+
+
+def _lex_sorted(a: np.ndarray, b: np.ndarray) -> bool:
+    """Are the (a, b) pairs in lexsort order already?"""
+    if a.size < 2:
+        return True
+    step = a[1:] - a[:-1]
+    return bool((step >= 0).all() and (b[1:][step == 0] >= b[:-1][step == 0]).all())
 
 
 def debiased_focus(length: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -206,7 +258,7 @@ def group_joins(labels: np.ndarray, src: np.ndarray, dst: np.ndarray
     """
     if src.size == 0:
         return src, dst
-    heads = np.unique(src)
+    heads = _distinct(np.sort(src))
     comp = labels[np.r_[heads, dst]]
     group = np.r_[heads, src]
     pairs, votes = kernels.unique_columns(np.stack([comp, group]), return_counts=True)

@@ -228,3 +228,50 @@ def test_account_groups_split_a_chain_of_campaigns_but_keep_each_whole():
     for i in range(3):
         assert len(set(groups[60 * i:60 * (i + 1)])) == 1, i
     assert len({groups[0], groups[60], groups[120]}) == 3
+
+
+def _naive_gather_pairs(parts, nodes):
+    """Distinct (account hash, node hash) pairs in sorted order, accounts ranked among
+    all of them, nodes found in ``nodes``: the plain set version."""
+    pairs = sorted({(int(a), int(n)) for acc, node in parts for a, n in zip(acc, node)})
+    rank = {a: i for i, a in enumerate(sorted({a for a, _ in pairs}))}
+    where = {int(h): i for i, h in enumerate(nodes)}
+    kept = [(rank[a], where[n]) for a, n in pairs if int(n) in where]
+    return [a for a, _ in kept], [n for _, n in kept]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gather_pairs_equals_a_set_of_pairs(seed):
+    rng = np.random.default_rng(seed)
+    nodes = np.unique(rng.integers(0, 2**64, 300, dtype=np.uint64, endpoint=False))
+    parts = []
+    for _ in range(5):  # batches: sorted and distinct, as account_node_pairs gives them
+        acc = rng.integers(0, 2**64, 12, dtype=np.uint64, endpoint=False)[rng.integers(0, 12, 80)]
+        node = np.r_[nodes[rng.integers(0, nodes.size, 70)],
+                     rng.integers(0, 2**64, 10, dtype=np.uint64, endpoint=False)]
+        order = np.lexsort((node, acc))
+        parts.append((acc[order], node[order]))
+    parts.append((np.empty(0, np.uint64), np.empty(0, np.uint64)))
+    parts.append((parts[0][0][::-1].copy(), parts[0][1][::-1].copy()))  # unsorted batch
+    got = semantic.gather_pairs(parts, nodes)
+    want_acc, want_node = _naive_gather_pairs(parts, nodes)
+    assert got.account.tolist() == want_acc and got.node.tolist() == want_node
+    assert got.account.dtype == np.int64 and got.node.dtype == np.int64
+
+
+def test_embedded_pairs_and_profiles_take_pairs_in_any_order():
+    rng = np.random.default_rng(3)
+    emb = rng.normal(size=(40, 16)).astype(np.float32)
+    emb_rows = np.sort(rng.choice(60, 40, replace=False))
+    pairs = semantic.AccountPrompts(rng.integers(0, 5, 200), rng.integers(0, 60, 200))
+    acc, row = semantic._embedded_pairs(pairs, emb_rows)
+    at = {int(r): i for i, r in enumerate(emb_rows)}
+    keep = [i for i, n in enumerate(pairs.node) if int(n) in at]
+    assert acc.tolist() == pairs.account[keep].tolist()
+    assert row.tolist() == [at[int(n)] for n in pairs.node[keep]]
+    cfg = RunConfig(min_profile_prompts=3, semantic_focus=0.01)
+    order = np.lexsort((row, acc))
+    want = semantic.account_profiles(emb, acc[order], row[order], cfg)
+    got = semantic.account_profiles(emb, acc, row, cfg)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
