@@ -13,6 +13,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .prefetch import prefetch_row
+
+AHEAD = 8  # rows prefetched ahead of a gather
+
 
 def groups_of(labels: np.ndarray, keys: np.ndarray, min_size: int = 3
               ) -> tuple[np.ndarray, np.ndarray]:
@@ -228,6 +232,8 @@ def _consensus(sig, order, offsets, sample, out):
         m = min(hi - lo, sample)
         block = np.empty((m, k), np.uint32)  # the sampled rows, contiguous: read once
         for i in range(m):
+            if lo + i + AHEAD < order.size:  # scattered rows: ask for them early
+                prefetch_row(sig, order[lo + i + AHEAD])
             block[i, :] = sig[order[lo + i], :]
         if m <= SMALL_GROUP:
             _small_consensus(block, out[g])

@@ -6,6 +6,7 @@ import numpy as np
 from numba import njit, prange
 
 from .config import SENTINEL
+from .prefetch import prefetch_row
 
 
 @njit(cache=True)
@@ -16,10 +17,19 @@ def _is_empty(row):
     return True
 
 
+AHEAD = 8  # pairs prefetched ahead: enough misses in flight, still in cache when used
+
+
 @njit(cache=True, parallel=True)
 def _pair_similarity(sig, src, dst, out):
     k = sig.shape[1]
     for i in prange(src.size):
+        # Each thread walks a contiguous range: rows AHEAD pairs on arrive in time.
+        # A src row repeats along a star: prefetched when it changes.
+        if i + AHEAD < src.size:
+            prefetch_row(sig, dst[i + AHEAD])
+            if src[i + AHEAD] != src[i + AHEAD - 1]:
+                prefetch_row(sig, src[i + AHEAD])
         x = sig[src[i]]
         y = sig[dst[i]]
         # Only a row starting with SENTINEL can be empty: check the rest lazily.
