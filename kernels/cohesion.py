@@ -166,6 +166,44 @@ def _group_medians(labels, values, n_labels):
     return out
 
 
+def below_median_groups(labels: np.ndarray, values: np.ndarray, bound: float) -> np.ndarray:
+    """Per row: is the lower median of its group's values (``group_medians``) below
+    ``bound``?
+
+    That median is below ``bound`` exactly when more than ``(size - 1) // 2`` of the
+    group's values are: two counts per group, no sort (NaN is never below, and
+    sorts last).
+
+    Parameters
+    ----------
+    labels : non-negative integer[m]; values : float32[m]; bound : float
+    Returns bool[m].
+    """
+    labels = np.ascontiguousarray(labels, dtype=np.int64)
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    if labels.shape != values.shape or labels.ndim != 1:
+        raise ValueError("labels and values must be 1-D and of equal length")
+    if labels.size == 0:
+        return np.zeros(0, np.bool_)
+    if labels.min() < 0:
+        raise ValueError("labels must be non-negative")
+    return _below_median(labels, values, np.float32(bound), int(labels.max()) + 1)
+
+
+@njit(cache=True)
+def _below_median(labels, values, bound, n_labels):
+    size = np.zeros(n_labels, np.int64)
+    below = np.zeros(n_labels, np.int64)
+    for i in range(labels.size):
+        size[labels[i]] += 1
+        below[labels[i]] += values[i] < bound
+    out = np.empty(labels.size, np.bool_)
+    for i in range(labels.size):
+        x = labels[i]
+        out[i] = below[x] > (size[x] - 1) // 2
+    return out
+
+
 def consensus_similarity(sig: np.ndarray, order: np.ndarray, offsets: np.ndarray,
                          sample: int = 512) -> np.ndarray:
     """Similarity of every grouped row to its group's consensus signature.

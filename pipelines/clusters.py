@@ -14,7 +14,7 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 from distill_radar import kernels
-from distill_radar.kernels.cohesion import changed_groups, group_medians
+from distill_radar.kernels.cohesion import below_median_groups, changed_groups
 from distill_radar.pipelines import semantic, workdir
 from distill_radar.pipelines.config import RunConfig
 from distill_radar.pipelines.signatures import NodeSignatures
@@ -259,7 +259,7 @@ def _weak_components(labels, sig_rows, sim, bound, n) -> np.ndarray:
     weak = np.zeros(n, np.bool_)
     if sig_rows.size == 0:
         return weak
-    weak[sig_rows[group_medians(labels[sig_rows], sim) < bound]] = True
+    weak[sig_rows[below_median_groups(labels[sig_rows], sim, bound)]] = True
     return weak
 
 
@@ -370,7 +370,7 @@ def _number_clusters(nodes, counts, labels, min_exchanges):
     """Components with enough exchanges become clusters 0..k-1, largest first."""
     if nodes.size == 0:
         return np.empty(0, np.uint64), np.empty(0, np.int64)
-    roots, inverse = np.unique(labels, return_inverse=True)
+    roots, inverse = _distinct_labels(labels)
     sizes = np.bincount(inverse, weights=counts).astype(np.int64)
     members = np.bincount(inverse)
     ok = (sizes >= min_exchanges) & ((members >= 2) | (sizes >= 2))
@@ -382,6 +382,18 @@ def _number_clusters(nodes, counts, labels, min_exchanges):
     ids = cluster_of_root[inverse]
     keep = ids >= 0
     return nodes[keep], ids[keep]
+
+
+def _distinct_labels(labels):
+    """``np.unique(labels, return_inverse=True)``; for ``connected_components`` labels
+    (each a node labelled by itself) by a table over the nodes instead of a sort."""
+    n = labels.size
+    if labels.min() < 0 or labels.max() >= n or not np.all(labels[labels] == labels):
+        return np.unique(labels, return_inverse=True)
+    roots = np.flatnonzero(labels == np.arange(n))  # every label, and only labels
+    code = np.empty(n, np.int64)
+    code[roots] = np.arange(roots.size)
+    return roots, code[labels]
 
 
 class LinkNodesFn(beam.DoFn):

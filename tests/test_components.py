@@ -120,3 +120,17 @@ def test_on_dask_runner():
         out = (p | beam.Create(_chunks(a, b, 3), reshuffle=False)
                | ConnectedComponents(shards=3, max_rounds=8))
         assert_that(out, _labels_equal(_expected(300, a, b)))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_distinct_labels_equal_np_unique(seed):
+    from distill_radar.pipelines.clusters import _distinct_labels
+
+    rng = np.random.default_rng(seed)
+    n = 300
+    labels = connected_components(n, rng.integers(0, n, 200), rng.integers(0, n, 200))
+    for lab in (labels, rng.integers(0, 50, n), rng.integers(0, 50, n) + n):
+        roots, inverse = _distinct_labels(lab)
+        want_roots, want_inverse = np.unique(lab, return_inverse=True)
+        np.testing.assert_array_equal(roots, want_roots)
+        np.testing.assert_array_equal(inverse, want_inverse)

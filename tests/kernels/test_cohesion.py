@@ -153,3 +153,21 @@ def test_group_medians_matches_naive(seed):
         group = sorted(values[labels == labels[i]].tolist())
         assert got[i] == group[(len(group) - 1) // 2]
     assert group_medians(np.empty(0, np.int64), np.empty(0, np.float32)).size == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_below_median_groups_matches_sorted_median(seed):
+    from distill_radar.kernels.cohesion import below_median_groups
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 25, 200) * 2
+    values = rng.choice(np.float32([0.0, 0.25, 0.5, 0.6, 1.0]), 200)
+    if seed:
+        values = values + rng.random(200).astype(np.float32) * 0.1
+    values[rng.random(200) < 0.05] = np.nan  # sorts last: never below
+    for bound in (0.0, 0.25, 0.5, 0.55, 2.0):
+        got = below_median_groups(labels, values, bound)
+        for i in range(200):
+            group = np.sort(values[labels == labels[i]])
+            assert got[i] == (group[(group.size - 1) // 2] < np.float32(bound))
+    assert below_median_groups(np.empty(0, np.int64), np.empty(0, np.float32), 0.5).size == 0
