@@ -273,63 +273,62 @@ def _consensus(sig, order, offsets, sample, out):
             if lo + i + AHEAD < order.size:  # scattered rows: ask for them early
                 prefetch_row(sig, order[lo + i + AHEAD])
             block[i, :] = sig[order[lo + i], :]
-        if m <= SMALL_GROUP:
-            _small_consensus(block, out[g])
-            continue
-        cols = block.T.copy()  # slot-major: each slot's values contiguous
-        size = 64
-        while size < 2 * m:  # hash table at most half full
-            size *= 2
-        keys, counts = np.empty(size, np.uint32), np.empty(size, np.int32)
+        cand, count = _majorities(block)
+        col = np.empty(m, np.uint32)
+        keys = counts = np.empty(0, np.uint32)
         for t in range(k):
-            out[g, t] = _slot_consensus(cols[t], keys, counts)
+            if 2 * count[t] > m:  # a strict majority is the unique mode
+                out[g, t] = cand[t]
+                continue
+            col[:] = block[:, t]  # no majority (incoherent groups): count every value
+            if m <= SMALL_GROUP:
+                out[g, t] = _small_mode(col)
+                continue
+            if keys.size == 0:
+                size = 64
+                while size < 2 * m:  # hash table at most half full
+                    size *= 2
+                keys, counts = np.empty(size, np.uint32), np.empty(size, np.uint32)
+            out[g, t] = _hash_mode(col, keys, counts)
 
 
-SMALL_GROUP = 16  # up to this many sampled rows, count values row against row
+SMALL_GROUP = 16  # up to this many sampled rows, count a column's values pairwise
 
 
 @njit(cache=True)
-def _small_consensus(block, out):
-    """Mode of each column of a few rows (ties to the smallest value): each row's
-    count of equal values, all slots at once (SIMD), instead of a sort per slot."""
-    m, k = block.shape
-    count = np.empty(k, np.int32)
-    best = np.zeros(k, np.int32)
-    for i in range(m):
-        count[:] = 0
-        for j in range(m):
-            for t in range(k):
-                count[t] += block[j, t] == block[i, t]
-        for t in range(k):
-            v = block[i, t]
-            if count[t] > best[t] or (count[t] == best[t] and v < out[t]):
-                best[t] = count[t]
-                out[t] = v
+def _majorities(block):
+    """Per column: its Boyer-Moore majority candidate and how often it occurs.
 
-
-@njit(cache=True)
-def _slot_consensus(values, keys, counts):
-    """Mode of ``values`` (ties to the smallest value).
-
-    A strict majority, found by one Boyer-Moore pass and one count, is the
-    unique mode; only slots without one (incoherent groups) pay for counting
-    every value, in an open-addressing table (``keys``/``counts``, power of 2).
+    All columns advance together, row by row, branch-free (SIMD over the slots):
+    one candidate per slot, then one count, instead of a transposed copy and
+    two data-dependent passes per slot.
     """
-    m = values.size
-    cand, run = values[0], 0
+    m, k = block.shape
+    cand = block[0].copy()
+    run = np.zeros(k, np.int32)
+    for i in range(m):
+        for t in range(k):
+            v, c, r = block[i, t], cand[t], run[t]
+            cand[t] = v if r == 0 else c
+            run[t] = 1 if r == 0 else (r + 1 if v == c else r - 1)
+    count = np.zeros(k, np.int32)
+    for i in range(m):
+        for t in range(k):
+            count[t] += block[i, t] == cand[t]
+    return cand, count
+
+
+@njit(cache=True)
+def _small_mode(values):
+    """Mode of a few values (ties to the smallest), pairwise."""
+    best, best_n = values[0], 0
     for v in values:
-        if run == 0:
-            cand, run = v, 1
-        elif v == cand:
-            run += 1
-        else:
-            run -= 1
-    n = 0
-    for v in values:
-        n += v == cand
-    if 2 * n > m:
-        return cand
-    return _hash_mode(values, keys, counts)
+        n = 0
+        for w in values:
+            n += v == w
+        if n > best_n or (n == best_n and v < best):
+            best, best_n = v, n
+    return best
 
 
 @njit(cache=True)
