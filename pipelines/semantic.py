@@ -115,7 +115,11 @@ def semantic_edges(emb: np.ndarray, emb_rows: np.ndarray, pairs: AccountPrompts,
     slot, row = slot[hit], row[hit]
     in_group = np.bincount(group)[group[slot]] >= 2
     slot, row = slot[in_group], row[in_group]
-    cos = kernels.paired_dots(emb, row, profiles, slot)
+    # In row order the embedding rows stream instead of being gathered at random
+    # (~2x); each dot product is the same whatever the order.
+    by_row = np.argsort(row, kind="stable")
+    cos = np.empty(row.size, np.float32)
+    cos[by_row] = kernels.paired_dots(emb, row[by_row], profiles, slot[by_row])
     core = cos >= config.semantic_core
     src, dst, sim = _stars(group[slot[core]], emb_rows[row[core]], cos[core])
     stats["semantic_pairs"] = int(src.size)
