@@ -204,6 +204,38 @@ def _below_median(labels, values, bound, n_labels):
     return out
 
 
+def round_edges(src: np.ndarray, dst: np.ndarray, edge_sim: np.ndarray, level: np.ndarray,
+                weak: np.ndarray, strict: float) -> np.ndarray:
+    """Edges a cohesion round keeps: ends on the same level, and in a weak component
+    only those at least ``strict`` similar. One pass, no temporaries.
+
+    Parameters
+    ----------
+    src, dst : int64[m] node indices; edge_sim : float32[m]
+    level : int64[n]; weak : bool[n] (per node); strict : float (compared as float32)
+    Returns bool[m]: ``(level[src] == level[dst]) & ~(weak[src] & (edge_sim < strict))``.
+    """
+    src = np.ascontiguousarray(src, dtype=np.int64)
+    dst = np.ascontiguousarray(dst, dtype=np.int64)
+    edge_sim = np.ascontiguousarray(edge_sim, dtype=np.float32)
+    if not src.shape == dst.shape == edge_sim.shape or src.ndim != 1:
+        raise ValueError("src, dst and edge_sim must be 1-D and of equal length")
+    if level.shape != weak.shape or weak.dtype != np.bool_:
+        raise ValueError("level and weak must be per node, weak bool")
+    if src.size and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= level.size):
+        raise ValueError("edge endpoints must be node indices")
+    out = np.empty(src.size, np.bool_)
+    _round_edges(src, dst, edge_sim, level, weak, np.float32(strict), out)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _round_edges(src, dst, edge_sim, level, weak, strict, out):
+    for e in prange(src.size):
+        s = src[e]
+        out[e] = level[s] == level[dst[e]] and not (weak[s] and edge_sim[e] < strict)
+
+
 def consensus_similarity(sig: np.ndarray, order: np.ndarray, offsets: np.ndarray,
                          sample: int = 512) -> np.ndarray:
     """Similarity of every grouped row to its group's consensus signature.

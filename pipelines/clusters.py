@@ -14,7 +14,7 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 from distill_radar import kernels
-from distill_radar.kernels.cohesion import below_median_groups, changed_groups
+from distill_radar.kernels.cohesion import below_median_groups, changed_groups, round_edges
 from distill_radar.pipelines import semantic, workdir
 from distill_radar.pipelines.config import RunConfig
 from distill_radar.pipelines.signatures import NodeSignatures
@@ -131,7 +131,7 @@ def cluster_graph(graph: CandidateGraph, config: RunConfig) -> NodeClusters:
         n_loose += int(loose.size)
         level[loose] += 1
         strict = strict_threshold(config, r)
-        keep = (level[src] == level[dst]) & ~(weak[src] & (edge_sim < strict))
+        keep = round_edges(src, dst, edge_sim, level, weak, strict)
         src, dst, edge_sim = src[keep], dst[keep], edge_sim[keep]
         new_labels = kernels.connected_components(n, src, dst)
         sim = lexical_cohesion(graph, new_labels, labels, sim)

@@ -171,3 +171,18 @@ def test_below_median_groups_matches_sorted_median(seed):
             group = np.sort(values[labels == labels[i]])
             assert got[i] == (group[(group.size - 1) // 2] < np.float32(bound))
     assert below_median_groups(np.empty(0, np.int64), np.empty(0, np.float32), 0.5).size == 0
+
+
+def test_round_edges_matches_numpy():
+    from distill_radar.kernels.cohesion import round_edges
+
+    rng = np.random.default_rng(4)
+    n, m = 50, 400
+    src, dst = rng.integers(0, n, m), rng.integers(0, n, m)
+    edge_sim = (rng.integers(60, 129, m) / 128).astype(np.float32)
+    level, weak = rng.integers(0, 3, n), rng.random(n) < 0.4
+    for strict in (0.7, 0.8, 0.9, 0.95, 89 / 128):
+        want = [level[s] == level[d] and not (weak[s] and float(e) < float(np.float32(strict)))
+                for s, d, e in zip(src, dst, edge_sim)]
+        assert round_edges(src, dst, edge_sim, level, weak, strict).tolist() == want
+    assert round_edges(src[:0], dst[:0], edge_sim[:0], level, weak, 0.7).size == 0
