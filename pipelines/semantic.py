@@ -130,7 +130,8 @@ def _embedded_pairs(pairs: AccountPrompts, emb_rows: np.ndarray):
     """Pairs whose node has an embedding: (account code, embedding row)."""
     if emb_rows.size == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    if pairs.node.size and np.all(emb_rows[1:] > emb_rows[:-1]) and emb_rows[0] >= 0:
+    if pairs.node.size and np.all(emb_rows[1:] > emb_rows[:-1]) and emb_rows[0] >= 0 \
+            and pairs.node.min() >= 0:
         # Node index -> embedding row by a table over the nodes, not a binary search.
         top = max(int(emb_rows[-1]), int(pairs.node.max())) + 1
         row_of = np.full(top, -1, np.int64)
@@ -172,8 +173,8 @@ def _lex_sorted(a: np.ndarray, b: np.ndarray) -> bool:
     """Are the (a, b) pairs in lexsort order already?"""
     if a.size < 2:
         return True
-    step = a[1:] - a[:-1]
-    return bool((step >= 0).all() and (b[1:][step == 0] >= b[:-1][step == 0]).all())
+    same = a[1:] == a[:-1]
+    return bool((same | (a[1:] > a[:-1])).all() and (b[1:][same] >= b[:-1][same]).all())
 
 
 def debiased_focus(length: np.ndarray, k: np.ndarray) -> np.ndarray:
