@@ -192,6 +192,8 @@ def cohesion_rows(graph: CandidateGraph) -> np.ndarray:
     """Node indices whose cohesion is measured: those with a signature or an embedding."""
     sig_rows, emb_rows = graph.sig_rows, graph.emb_rows
     # Embedded prompts are signed ones (both ascending): then the union is sig_rows.
+    if np.array_equal(sig_rows, emb_rows):  # every signed prompt embedded: no search
+        return sig_rows
     at = np.searchsorted(sig_rows, emb_rows)
     if emb_rows.size == 0 or (sig_rows.size and np.array_equal(
             sig_rows[np.minimum(at, sig_rows.size - 1)], emb_rows)):
@@ -217,12 +219,20 @@ def member_cohesion(graph: CandidateGraph, labels: np.ndarray, config: RunConfig
         comp = labels[graph.sig_rows]
         lex = lexical_cohesion(graph, labels, old_labels, old_sim)
         lex[np.bincount(comp)[comp] < CONSENSUS_ROWS] = np.nan
-    out[np.searchsorted(rows, graph.sig_rows)] = lex
+    out[_positions(rows, graph.sig_rows)] = lex
     if graph.emb_rows.size:
         sem = semantic.centroid_cohesion(graph.emb, graph.emb_rows, labels, config)
-        at = np.searchsorted(rows, graph.emb_rows)
+        at = _positions(rows, graph.emb_rows)
         out[at] = np.fmax(out[at], sem)
     return np.nan_to_num(out, nan=1.0)
+
+
+def _positions(rows: np.ndarray, sub: np.ndarray):
+    """Positions of ``sub`` in ``rows`` (both ascending, ``sub`` a subset): all of
+    them when the two are the same rows (the usual case), else by search."""
+    if sub is rows or np.array_equal(sub, rows):
+        return slice(None)
+    return np.searchsorted(rows, sub)
 
 
 KIND_NAMES = np.array(["lexical", "semantic", "both"])
