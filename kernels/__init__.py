@@ -26,10 +26,10 @@ from .embedding import (
     to_float32,
 )
 from .hashing import shingle_hashes, text_hashes
+from .lookup import sorted_positions
 from .lsh import band_keys, bucket_edges, optimal_param
 from .minhash import minhash, minhash_params
 from .normalize import normalize
-from .lookup import sorted_positions
 from .pairs import unique_columns
 from .similarity import signature_similarity
 from .string_order import sort_order
