@@ -25,7 +25,7 @@ from .embedding import (
     to_float16,
     to_float32,
 )
-from .hashing import shingle_hashes, text_hashes
+from .hashing import normalized_text_hashes, shingle_hashes, text_hashes
 from .lookup import sorted_positions
 from .lsh import band_keys, bucket_edges, optimal_param
 from .minhash import minhash, minhash_params
@@ -53,6 +53,7 @@ __all__ = [
     "minhash_params",
     "nonzero_mean",
     "normalize",
+    "normalized_text_hashes",
     "optimal_param",
     "paired_dots",
     "pool_half",

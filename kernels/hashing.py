@@ -24,6 +24,7 @@ import mmap
 import unicodedata
 
 import numpy as np
+import pyarrow as pa
 from numba import njit, prange
 
 from .config import (
@@ -36,7 +37,17 @@ from .config import (
     SHINGLE_SEED,
     TOKEN_TABLE_SIZE,
 )
-from .normalize import as_large_string, csr_buffers, decode_utf8, normalize, prefault
+from .normalize import (
+    _ROWS_PER_TASK as _NORM_ROWS_PER_TASK,
+    _fast_row,
+    _normalize_slow,
+    as_large_string,
+    csr_buffers,
+    decode_utf8,
+    fast_map,
+    normalize,
+    prefault,
+)
 
 SEP, WORD, SINGLE, DIGIT = 0, 1, 2, 3
 
@@ -268,14 +279,139 @@ def _close_gaps(buf, slots, counts):
         w += counts[i]
 
 
+@njit(cache=True, inline="always")
+def _fnv(data, pos, end, h):
+    for j in range(np.uint64(pos), np.uint64(end)):
+        h = (h ^ np.uint64(data[j])) * FNV_PRIME
+    return h
+
+
+@njit(cache=True)
+def _fnv_lanes(data, starts, ends, out):
+    """``out[i] = mix64(fnv1a64(data[starts[i]:ends[i]]))`` for every i.
+
+    FNV-1a is one serial multiply chain per row, so one row at a time waits on
+    the multiplier's latency. Four lanes each hash a row, in step for as many
+    bytes as the shortest has left; a lane that finishes takes the next row.
+    """
+    n = starts.size
+    if n < 4:
+        for i in range(n):
+            out[i] = mix64(_fnv(data, starts[i], ends[i], FNV_OFFSET))
+        return
+    r0, r1, r2, r3 = 0, 1, 2, 3
+    p0, p1, p2, p3 = starts[0], starts[1], starts[2], starts[3]
+    h0 = h1 = h2 = h3 = FNV_OFFSET
+    nxt = 4
+    while True:
+        m = min(min(ends[r0] - p0, ends[r1] - p1), min(ends[r2] - p2, ends[r3] - p3))
+        for j in range(np.uint64(m)):  # unsigned indices: no wraparound selects
+            h0 = (h0 ^ np.uint64(data[np.uint64(p0) + j])) * FNV_PRIME
+            h1 = (h1 ^ np.uint64(data[np.uint64(p1) + j])) * FNV_PRIME
+            h2 = (h2 ^ np.uint64(data[np.uint64(p2) + j])) * FNV_PRIME
+            h3 = (h3 ^ np.uint64(data[np.uint64(p3) + j])) * FNV_PRIME
+        p0 += m
+        p1 += m
+        p2 += m
+        p3 += m
+        # Retire finished lanes and refill them; stop when no row is left to refill.
+        if p0 == ends[r0]:
+            out[r0] = mix64(h0)
+            if nxt == n:
+                r0 = -1
+                break
+            r0, p0, h0, nxt = nxt, starts[nxt], FNV_OFFSET, nxt + 1
+        if p1 == ends[r1]:
+            out[r1] = mix64(h1)
+            if nxt == n:
+                r1 = -1
+                break
+            r1, p1, h1, nxt = nxt, starts[nxt], FNV_OFFSET, nxt + 1
+        if p2 == ends[r2]:
+            out[r2] = mix64(h2)
+            if nxt == n:
+                r2 = -1
+                break
+            r2, p2, h2, nxt = nxt, starts[nxt], FNV_OFFSET, nxt + 1
+        if p3 == ends[r3]:
+            out[r3] = mix64(h3)
+            if nxt == n:
+                r3 = -1
+                break
+            r3, p3, h3, nxt = nxt, starts[nxt], FNV_OFFSET, nxt + 1
+    # The other lanes finish one at a time (r = -1: already written).
+    if r0 >= 0:
+        out[r0] = mix64(_fnv(data, p0, ends[r0], h0))
+    if r1 >= 0:
+        out[r1] = mix64(_fnv(data, p1, ends[r1], h1))
+    if r2 >= 0:
+        out[r2] = mix64(_fnv(data, p2, ends[r2], h2))
+    if r3 >= 0:
+        out[r3] = mix64(_fnv(data, p3, ends[r3], h3))
+
+
+#: Rows per parallel task of ``_fnv_rows``.
+_FNV_ROWS_PER_TASK = 1024
+
+
 @njit(cache=True, parallel=True)
 def _fnv_rows(data, starts, ends):
-    out = np.empty(starts.size, np.uint64)
-    for i in prange(starts.size):
-        h = FNV_OFFSET
-        for j in range(starts[i], ends[i]):
-            h = (h ^ np.uint64(data[j])) * FNV_PRIME
-        out[i] = mix64(h)
+    n = starts.size
+    out = np.empty(n, np.uint64)
+    for task in prange(-(-n // _FNV_ROWS_PER_TASK)):
+        lo = task * _FNV_ROWS_PER_TASK
+        hi = min(n, lo + _FNV_ROWS_PER_TASK)
+        _fnv_lanes(data, starts[lo:hi], ends[lo:hi], out[lo:hi])
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _normalized_fnv(data, offsets, valid, fast, ascii_map, out, slow):
+    """Task t normalises rows ``[t*R, (t+1)*R)`` as ``normalize._fast_rows`` does, into
+    a scratch of its own (1.5 x its bytes, as there), and hashes them from it: the
+    normalised text is never gathered into an array. ``slow`` rows get no hash."""
+    n = valid.size
+    for task in prange(-(-n // _NORM_ROWS_PER_TASK)):
+        lo = task * _NORM_ROWS_PER_TASK
+        hi = min(n, lo + _NORM_ROWS_PER_TASK)
+        nbytes = offsets[hi] - offsets[lo]
+        stage = np.empty(nbytes + nbytes // 2 + 1, np.uint8)
+        starts = np.empty(hi - lo, np.int64)
+        ends = np.empty(hi - lo, np.int64)
+        w = 0
+        for i in range(lo, hi):
+            end = offsets[i + 1] if valid[i] else offsets[i]
+            count, slow[i] = _fast_row(data, offsets[i], end, fast, ascii_map, stage, w)
+            starts[i - lo] = w
+            w += count
+            ends[i - lo] = w
+        _fnv_lanes(stage, starts, ends, out[lo:hi])
+
+
+def normalized_text_hashes(texts) -> np.ndarray:
+    """``text_hashes(normalize(texts), normalized=True)``, bit for bit, without
+    building the normalised text (the fast rows are hashed where they are
+    normalised; only the rows that need NFKC proper are normalised as an array).
+
+    Parameters
+    ----------
+    texts : list of str / pyarrow string or large_string array / chunked array
+
+    Returns
+    -------
+    uint64[n]
+    """
+    arr = as_large_string(texts)
+    n = len(arr)
+    data, offsets, valid = csr_buffers(arr)
+    out = np.empty(n, np.uint64)
+    slow = np.zeros(n, np.bool_)
+    if n:
+        fast = fast_map()
+        _normalized_fnv(data, offsets, valid, fast, fast[:128].astype(np.uint8), out, slow)
+    slow &= valid
+    if slow.any():
+        out[slow] = text_hashes(_normalize_slow(arr.filter(pa.array(slow))), normalized=True)
     return out
 
 

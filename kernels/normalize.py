@@ -433,26 +433,81 @@ def _ascii_word(x):
     return ((x | (upper >> np.uint64(2))) & ~full) | (full & (np.uint64(0x20) * _ONES)), space
 
 
-@njit(cache=True, parallel=True)
-def _fast_rows(data, offsets, valid, fast, ascii_map, room, stage, counts, used, slow):
-    """Task t maps rows ``[t*R, (t+1)*R)`` (``data[offsets[i]:offsets[i+1]]``, empty
-    where not ``valid``) through ``fast`` and packs them, row after row, at
-    ``stage[room[t]:]``; ``counts[i]`` bytes per row, ``used[t]`` per task.
+@njit(cache=True, inline="always")
+def _fast_row(data, pos, end, fast, ascii_map, stage, w):
+    """Map ``data[pos:end]`` through ``fast``, writing at ``stage[w:]``; return
+    (output byte length, slow).
 
     Spaces: every mapped code point is written, but the write position only moves
     on past a space when the byte before it is not a space (nor the row start);
     a trailing space is dropped at the end. No branch on the character class in
     the ASCII loop (``ascii_map``: ``fast[:128]`` as bytes, no deletions there).
     8 ASCII bytes with no two spaces in a row (nor a space after a space) go in
-    one step, as one unaligned uint64 load and store. Every write stays in the
-    task's room: its output never exceeds 1.5 x the input it has read (a code
-    point's UTF-8 grows from 2 to 3 bytes at most; ASCII never grows).
+    one step, as one unaligned uint64 load and store. The output never exceeds
+    1.5 x the input read (a code point's UTF-8 grows from 2 to 3 bytes at most;
+    ASCII never grows), nor do the writes.
 
-    A row goes ``slow`` (and takes no room) when it is not valid UTF-8, holds an
+    ``slow`` (the length is then 0) when the row is not valid UTF-8, holds an
     ``UNSAFE`` code point, or when the slow path would NFKC it a second time (a
     deletion, see ``_map_row``) and that could change it: it writes a non-ASCII
     code point that ``fast`` does not leave as it is.
-    ``room[t+1] - room[t]`` >= 1.5 x the task's bytes.
+    """
+    start = w
+    prev_space = True
+    deleted = False
+    unfixed = False
+    while pos < end:
+        if pos + 8 <= end:
+            x = _load_u64(data, pos)
+            if (x & _HIGH) == 0:
+                m, sp = _ascii_word(x)
+                if (sp & (sp << np.uint64(8))) == 0 and not (
+                        prev_space and (sp & np.uint64(0x80)) != 0):
+                    _store_u64(stage, w, m)
+                    w += 8
+                    pos += 8
+                    prev_space = (sp >> np.uint64(63)) != 0
+                    continue
+        b = data[np.uint64(pos)]
+        if b < 0x80:
+            t8 = ascii_map[b]
+            stage[np.uint64(w)] = t8
+            is_space = t8 == SPACE
+            w += 1 - (is_space & prev_space)
+            prev_space = is_space
+            pos += 1
+            continue
+        cp, nb = _decode_strict(data, pos, end)
+        if cp < 0 or cp >= fast.size:
+            return 0, True
+        t = fast[cp]
+        pos += nb
+        if t == UNSAFE:
+            return 0, True
+        if t == DELETE:
+            deleted = True
+        elif t == SPACE:
+            stage[w] = SPACE
+            w += 1 - prev_space
+            prev_space = True
+        else:
+            if t >= fast.size or fast[t] != t:
+                unfixed = True
+            w = _encode_utf8(t, stage, w)
+            prev_space = False
+    if deleted and unfixed:
+        return 0, True
+    if prev_space and w > start:
+        w -= 1
+    return w - start, False
+
+
+@njit(cache=True, parallel=True)
+def _fast_rows(data, offsets, valid, fast, ascii_map, room, stage, counts, used, slow):
+    """Task t maps rows ``[t*R, (t+1)*R)`` (``data[offsets[i]:offsets[i+1]]``, empty
+    where not ``valid``) with ``_fast_row`` and packs them, row after row, at
+    ``stage[room[t]:]``; ``counts[i]`` bytes per row, ``used[t]`` per task. A ``slow``
+    row takes no room. ``room[t+1] - room[t]`` >= 1.5 x the task's bytes.
     """
     n = valid.size
     for task in prange(used.size):
@@ -460,63 +515,9 @@ def _fast_rows(data, offsets, valid, fast, ascii_map, room, stage, counts, used,
         hi = min(n, lo + _ROWS_PER_TASK)
         w = room[task]
         for i in range(lo, hi):
-            start = w
-            pos = offsets[i]
-            end = offsets[i + 1] if valid[i] else pos
-            prev_space = True
-            deleted = False
-            unfixed = False
-            bad = False
-            while pos < end:
-                if pos + 8 <= end:
-                    x = _load_u64(data, pos)
-                    if (x & _HIGH) == 0:
-                        m, sp = _ascii_word(x)
-                        if (sp & (sp << np.uint64(8))) == 0 and not (
-                                prev_space and (sp & np.uint64(0x80)) != 0):
-                            _store_u64(stage, w, m)
-                            w += 8
-                            pos += 8
-                            prev_space = (sp >> np.uint64(63)) != 0
-                            continue
-                b = data[np.uint64(pos)]
-                if b < 0x80:
-                    t8 = ascii_map[b]
-                    stage[np.uint64(w)] = t8
-                    is_space = t8 == SPACE
-                    w += 1 - (is_space & prev_space)
-                    prev_space = is_space
-                    pos += 1
-                    continue
-                cp, nb = _decode_strict(data, pos, end)
-                if cp < 0 or cp >= fast.size:
-                    bad = True
-                    break
-                t = fast[cp]
-                pos += nb
-                if t == UNSAFE:
-                    bad = True
-                    break
-                if t == DELETE:
-                    deleted = True
-                elif t == SPACE:
-                    stage[w] = SPACE
-                    w += 1 - prev_space
-                    prev_space = True
-                else:
-                    if t >= fast.size or fast[t] != t:
-                        unfixed = True
-                    w = _encode_utf8(t, stage, w)
-                    prev_space = False
-            if bad or (deleted and unfixed):
-                slow[i] = True
-                w = start
-                counts[i] = 0
-            else:
-                if prev_space and w > start:
-                    w -= 1
-                slow[i] = False
-                counts[i] = w - start
+            end = offsets[i + 1] if valid[i] else offsets[i]
+            counts[i], slow[i] = _fast_row(data, offsets[i], end, fast, ascii_map, stage, w)
+            w += counts[i]
         used[task] = w - room[task]
 
 

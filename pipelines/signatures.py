@@ -51,7 +51,7 @@ class HashPromptsFn(beam.DoFn):
     def process(self, table: pa.Table):
         with self.timer.timing():
             prompts = table["prompt"].combine_chunks()
-            nodes = kernels.text_hashes(kernels.normalize(prompts), normalized=True)
+            nodes = kernels.normalized_text_hashes(prompts)
             keys = pa.table({
                 "exchange_id": table["exchange_id"], "account_id": table["account_id"],
                 "ts": table["ts"], "node": pa.array(nodes, pa.uint64()),

@@ -2,7 +2,14 @@ import naive
 import numpy as np
 import pyarrow as pa
 import pytest
-from distill_radar.kernels import config, normalize, shingle_hashes, text_hashes
+from distill_radar.kernels import (
+    config,
+    normalize,
+    normalized_text_hashes,
+    shingle_hashes,
+    text_hashes,
+)
+from distill_radar.kernels.hashing import _fnv_lanes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -136,3 +143,75 @@ def test_text_hashes():
 def test_property_matches_reference(texts):
     h, o = shingle_hashes(texts, ngram=2)
     assert _rows(h, o) == [naive.shingles(t, 2) for t in texts]
+
+
+# --- text hashes: four FNV lanes, and hashing straight from normalisation ---------------
+
+# Rows on normalisation's fast path, and rows that need NFKC proper (see test_normalize).
+FAST_ROWS = ["Hello  World", "Hеllо wоrld\u200b", "ＦＵＬＬ　ｗｉｄｔｈ", "nbsp\u00a0here",
+             "日本語 カタカナ 한국어", "emoji 😀👨\u200d👩 🇫🇷", "𝐇𝐞𝐥𝐥𝐨", "é ñ Å", "a" * 700]
+SLOW_ROWS = ["cafe\u0301", "ﬁne ﬂow", "㎏ ①", "\u1100\u200b\u1161", "\u1100\u1161\u11a8",
+             "\u0b47\u0b3e", "x\U0002f800y", "a\u0344b", "tag\U000E0067 \U000E0100"]
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 9, 300])
+def test_fnv_lanes_match_reference(n):
+    # Rows of very different lengths (empty ones too) retire lanes at different times.
+    rng = np.random.default_rng(n)
+    data = rng.integers(0, 256, 20000).astype(np.uint8)
+    starts = rng.integers(0, 10000, n)
+    lengths = rng.choice([0, 1, 7, 64, 5000], n)
+    ends = starts + lengths
+    out = np.zeros(n, np.uint64)
+    _fnv_lanes(data, starts, ends, out)
+    assert out.tolist() == [naive.mix64(naive.fnv1a64(data[a:b].tobytes()))
+                            for a, b in zip(starts, ends)]
+
+
+def test_normalized_text_hashes_match_reference():
+    # Several parallel tasks; slow rows at task edges and in runs, nulls, empty rows.
+    rng = np.random.default_rng(7)
+    pool = TEXTS + FAST_ROWS + SLOW_ROWS + [None, "", "  ", "\u200b", "\u023a" * 300]
+    rows = [pool[k] for k in rng.integers(0, len(pool), 1500)]
+    for k in (0, 255, 256, 511, 512, 1023, 1499):
+        rows[k] = SLOW_ROWS[k % len(SLOW_ROWS)]
+    rows[700:718] = SLOW_ROWS + SLOW_ROWS
+    h = normalized_text_hashes(pa.array(rows, pa.string()))
+    assert h.dtype == np.uint64
+    assert h.tolist() == [naive.text_hash(naive.normalize(t)) for t in rows]
+    arr = pa.array(rows)
+    assert normalized_text_hashes(arr.slice(250, 600)).tolist() == h[250:850].tolist()
+    chunked = pa.chunked_array([arr.slice(0, 3), arr.slice(3, 900), arr.slice(903)])
+    assert normalized_text_hashes(chunked).tolist() == h.tolist()
+    assert normalized_text_hashes(rows[:3]).tolist() == h[:3].tolist()
+    assert normalized_text_hashes([]).size == 0
+    assert normalized_text_hashes(SLOW_ROWS).tolist() == h[700:709].tolist()
+
+
+def test_normalized_text_hashes_invalid_utf8():
+    # Not valid UTF-8 (Arrow does not check from_buffers): the slow path's lenient decoding.
+    data = b"ok" + b"ab\xff cd" + b"\xe2\x82" + b"Fine"
+    offsets = np.array([0, 2, 8, 10, 14], np.int64)
+    arr = pa.LargeStringArray.from_buffers(4, pa.py_buffer(offsets), pa.py_buffer(data))
+    def outcome(f):  # where NFKC is unicodedata's, invalid rows raise: the same error then
+        try:
+            return f(arr).tolist()
+        except UnicodeDecodeError as exc:
+            return type(exc)
+
+    assert outcome(normalized_text_hashes) == outcome(
+        lambda a: text_hashes(normalize(a), normalized=True))
+
+
+NO_SURROGATES = st.characters(max_codepoint=0x2FFFF, exclude_categories=["Cs"])
+
+
+@given(st.lists(st.one_of(st.none(), st.text(NO_SURROGATES, max_size=30),
+                          st.text(st.sampled_from("aB \u200b\u00e9\u0301\u1100\u1161\u11a8"
+                                                  "\uac00\ufb01\u0435\uff21\u3000\U0001f600"),
+                                  max_size=12)),
+                max_size=600))
+@settings(max_examples=40, deadline=None)
+def test_property_normalized_text_hashes(texts):
+    assert normalized_text_hashes(texts).tolist() == [naive.text_hash(naive.normalize(t))
+                                                     for t in texts]
