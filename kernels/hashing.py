@@ -38,8 +38,9 @@ from .config import (
     TOKEN_TABLE_SIZE,
 )
 from .normalize import (
-    _ROWS_PER_TASK as _NORM_ROWS_PER_TASK,
+    _ROWS_PER_TASK,
     _fast_row,
+    _gather_rows,
     _normalize_slow,
     as_large_string,
     csr_buffers,
@@ -101,6 +102,13 @@ def _prefix_end(data, start, end):
     return cut
 
 
+@njit(cache=True, inline="always")
+def _fnv(data, pos, end, h):
+    for j in range(np.uint64(pos), np.uint64(end)):
+        h = (h ^ np.uint64(data[j])) * FNV_PRIME
+    return h
+
+
 @njit(cache=True)
 def _tokens(data, pos, end, table, mask_digits, out):
     """Store the token hashes of a byte range at ``out[0:]``; return how many.
@@ -111,13 +119,13 @@ def _tokens(data, pos, end, table, mask_digits, out):
     in_word = False
     h = FNV_OFFSET
     while pos < end:
-        b = data[pos]
+        b = data[np.uint64(pos)]
         if b < 0x80 and table[b] != SINGLE:
             # ASCII fast path (the common case): no UTF-8 decoding, no byte loop.
             cls = table[b]
             if cls == SEP:
                 if in_word:
-                    out[ntok] = mix64(h)
+                    out[np.uint64(ntok)] = mix64(h)
                     ntok += 1
                     in_word = False
             else:
@@ -138,22 +146,18 @@ def _tokens(data, pos, end, table, mask_digits, out):
             if cls == DIGIT and mask_digits:
                 h = (h ^ np.uint64(0x30)) * FNV_PRIME
             else:
-                for j in range(pos, pos + nb):
-                    h = (h ^ np.uint64(data[j])) * FNV_PRIME
+                h = _fnv(data, pos, pos + nb, h)
         else:
             if in_word:
-                out[ntok] = mix64(h)
+                out[np.uint64(ntok)] = mix64(h)
                 ntok += 1
                 in_word = False
             if cls == SINGLE:
-                g = FNV_OFFSET
-                for j in range(pos, pos + nb):
-                    g = (g ^ np.uint64(data[j])) * FNV_PRIME
-                out[ntok] = mix64(g)
+                out[np.uint64(ntok)] = mix64(_fnv(data, pos, pos + nb, FNV_OFFSET))
                 ntok += 1
         pos += nb
     if in_word:
-        out[ntok] = mix64(h)
+        out[np.uint64(ntok)] = mix64(h)
         ntok += 1
     return ntok
 
@@ -208,16 +212,42 @@ _INSERTION_MAX = 12
 _BUCKET_MAX = 256
 
 
-#: Rows per parallel task of ``_stage_shingles`` (one token scratch buffer per task).
-_ROWS_PER_TASK = 256
+
+
+@njit(cache=True, inline="always")
+def _shingle_row(data, start, end, table, mask_digits, ngram, toks, tmp, cnt, sh):
+    """Sorted unique shingles of the normalised row ``data[start:end]`` (its first
+    ``MAX_PROMPT_BYTES_HASHED`` bytes) at ``sh[0:]``, sorted by insertion, bucket or
+    np.sort by row size; return (how many, the token scratch, grown if it had to)."""
+    end = _prefix_end(data, start, end)
+    if end - start > toks.size:
+        toks = np.empty(max(end - start, 2 * toks.size), np.uint64)
+    ntok = _tokens(data, start, end, table, mask_digits, toks)
+    if ntok == 0:
+        return 0, toks
+    width = min(ngram, ntok)
+    nsh = ntok - width + 1
+    bucket = _INSERTION_MAX < nsh <= _BUCKET_MAX
+    dst = tmp[:nsh] if bucket else sh[:nsh]
+    for j in range(nsh):
+        h = SHINGLE_SEED
+        for k in range(j, j + width):
+            h = mix64(h ^ toks[k])
+        dst[j] = h
+    if bucket:
+        _bucket_sort(dst, sh[:nsh], cnt)
+    elif nsh <= _INSERTION_MAX:
+        _insertion_sort(sh[:nsh])
+    else:
+        sh[:nsh].sort()
+    return _unique_sorted(sh[:nsh]), toks
 
 
 @njit(cache=True, parallel=True)
 def _stage_shingles(data, starts, ends, table, mask_digits, ngram, room, stage, counts, used):
-    """One pass: task t tokenises rows ``[t*R, (t+1)*R)`` and packs their sorted unique
-    shingles (insertion, bucket or np.sort by row size), row after row, at
-    ``stage[room[t]:]``; ``counts[i]`` per row, ``used[t]`` per task.
-    ``room[t+1] - room[t]`` is the task's byte count, a bound on its shingles.
+    """One pass: task t shingles rows ``[t*R, (t+1)*R)`` (already normalised) and packs
+    them, row after row, at ``stage[room[t]:]``; ``counts[i]`` per row, ``used[t]`` per
+    task. ``room[t+1] - room[t]`` is the task's byte count, a bound on its shingles.
     """
     n = starts.size
     for task in prange(used.size):
@@ -228,32 +258,38 @@ def _stage_shingles(data, starts, ends, table, mask_digits, ngram, room, stage, 
         tmp = np.empty(_BUCKET_MAX, np.uint64)
         cnt = np.empty(2 * _BUCKET_MAX + 1, np.int64)
         for i in range(lo, hi):
-            end = _prefix_end(data, starts[i], ends[i])
-            if end - starts[i] > toks.size:
-                toks = np.empty(max(end - starts[i], 2 * toks.size), np.uint64)
-            ntok = _tokens(data, starts[i], end, table, mask_digits, toks)
-            if ntok == 0:
-                counts[i] = 0
-                continue
-            width = min(ngram, ntok)
-            nsh = ntok - width + 1
-            sh = stage[w:w + nsh]
-            bucket = _INSERTION_MAX < nsh <= _BUCKET_MAX
-            dst = tmp[:nsh] if bucket else sh
-            for j in range(nsh):
-                h = SHINGLE_SEED
-                for k in range(j, j + width):
-                    h = mix64(h ^ toks[k])
-                dst[j] = h
-            if bucket:
-                _bucket_sort(dst, sh, cnt)
-            elif nsh <= _INSERTION_MAX:
-                _insertion_sort(sh)
-            else:
-                sh.sort()
-            m = _unique_sorted(sh)
-            counts[i] = m
-            w += m
+            counts[i], toks = _shingle_row(data, starts[i], ends[i], table, mask_digits, ngram,
+                                           toks, tmp, cnt, stage[w:])
+            w += counts[i]
+        used[task] = w - room[task]
+
+
+@njit(cache=True, parallel=True)
+def _stage_raw_shingles(data, offsets, valid, fast, ascii_map, table, mask_digits, ngram, room,
+                        stage, counts, used, slow):
+    """``_stage_shingles`` on raw rows: each row is normalised first, as
+    ``normalize._fast_rows`` does, into a scratch of the task's own (the normalised
+    text is never gathered). ``slow`` rows (NFKC proper) get no shingles here.
+    ``room[t+1] - room[t]`` bounds the task's shingles (1.5 x its bytes, capped per row).
+    """
+    n = valid.size
+    for task in prange(used.size):
+        lo = task * _ROWS_PER_TASK
+        hi = min(n, lo + _ROWS_PER_TASK)
+        w = room[task]
+        text = np.empty(4096, np.uint8)
+        toks = np.empty(1024, np.uint64)
+        tmp = np.empty(_BUCKET_MAX, np.uint64)
+        cnt = np.empty(2 * _BUCKET_MAX + 1, np.int64)
+        for i in range(lo, hi):
+            end = offsets[i + 1] if valid[i] else offsets[i]
+            size = end - offsets[i]
+            if size + size // 2 + 1 > text.size:
+                text = np.empty(max(size + size // 2 + 1, 2 * text.size), np.uint8)
+            length, slow[i] = _fast_row(data, offsets[i], end, fast, ascii_map, text, 0)
+            counts[i], toks = _shingle_row(text, 0, length, table, mask_digits, ngram, toks, tmp,
+                                           cnt, stage[w:])
+            w += counts[i]
         used[task] = w - room[task]
 
 
@@ -277,13 +313,6 @@ def _close_gaps(buf, slots, counts):
             for j in range(counts[i]):
                 buf[w + j] = buf[s + j]
         w += counts[i]
-
-
-@njit(cache=True, inline="always")
-def _fnv(data, pos, end, h):
-    for j in range(np.uint64(pos), np.uint64(end)):
-        h = (h ^ np.uint64(data[j])) * FNV_PRIME
-    return h
 
 
 @njit(cache=True)
@@ -371,9 +400,9 @@ def _normalized_fnv(data, offsets, valid, fast, ascii_map, out, slow):
     a scratch of its own (1.5 x its bytes, as there), and hashes them from it: the
     normalised text is never gathered into an array. ``slow`` rows get no hash."""
     n = valid.size
-    for task in prange(-(-n // _NORM_ROWS_PER_TASK)):
-        lo = task * _NORM_ROWS_PER_TASK
-        hi = min(n, lo + _NORM_ROWS_PER_TASK)
+    for task in prange(-(-n // _ROWS_PER_TASK)):
+        lo = task * _ROWS_PER_TASK
+        hi = min(n, lo + _ROWS_PER_TASK)
         nbytes = offsets[hi] - offsets[lo]
         stage = np.empty(nbytes + nbytes // 2 + 1, np.uint8)
         starts = np.empty(hi - lo, np.int64)
@@ -482,24 +511,69 @@ def shingle_hashes(texts, ngram: int = DEFAULT_NGRAM, mask_digits: bool = True,
     """
     if isinstance(ngram, bool) or not isinstance(ngram, (int, np.integer)) or ngram < 1:
         raise ValueError(f"ngram must be an int >= 1, got {ngram!r}")
-    data, starts, ends = _prepared(texts, normalized)
+    if normalized:
+        return _normalized_shingles(as_large_string(texts), int(ngram), bool(mask_digits))
+    return _raw_shingles(as_large_string(texts), int(ngram), bool(mask_digits))
+
+
+def _task_room(nbytes: np.ndarray) -> np.ndarray:
+    """Start of each task's room in the stage (one slot per byte bound): cumulative
+    sums of ``nbytes`` per task of ``_ROWS_PER_TASK`` rows."""
+    n = nbytes.size
+    room = np.zeros(-(-n // _ROWS_PER_TASK) + 1, np.int64)
+    if n:
+        np.cumsum(np.add.reduceat(nbytes, np.arange(0, n, _ROWS_PER_TASK)), out=room[1:])
+    return room
+
+
+def _normalized_shingles(arr, ngram: int, mask_digits: bool) -> tuple[np.ndarray, np.ndarray]:
+    data, starts, ends = _prepared(arr, True)
     n = starts.size
-    ntask = -(-n // _ROWS_PER_TASK)
     # A token takes at least one byte, so a task's bytes bound its shingles. The
     # stage is only touched up to each task's actual shingles (the rest of the
     # allocation is never faulted in).
-    nbytes = np.minimum(ends - starts, MAX_PROMPT_BYTES_HASHED)
-    room = np.zeros(ntask + 1, np.int64)
-    if n:
-        np.cumsum(np.add.reduceat(nbytes, np.arange(0, n, _ROWS_PER_TASK)), out=room[1:])
+    room = _task_room(np.minimum(ends - starts, MAX_PROMPT_BYTES_HASHED))
     stage = _lazy_buffer(int(room[-1]))
     counts = np.empty(n, np.int64)
-    used = np.empty(ntask, np.int64)
-    _stage_shingles(data, starts, ends, TOKEN_CLASS, bool(mask_digits), int(ngram), room,
-                    stage, counts, used)
+    used = np.empty(room.size - 1, np.int64)
+    _stage_shingles(data, starts, ends, TOKEN_CLASS, mask_digits, ngram, room, stage, counts,
+                    used)
     offsets = np.zeros(n + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
     out = np.empty(int(offsets[-1]), np.uint64)
     prefault(out)
     _gather_tasks(stage, room, used, offsets, out)
     return out, offsets
+
+
+def _raw_shingles(arr, ngram: int, mask_digits: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Shingles of raw prompts, normalised on the fly; rows that need NFKC proper are
+    normalised as an array, shingled apart and spliced in."""
+    n = len(arr)
+    data, offsets, valid = csr_buffers(arr)
+    nbytes = np.diff(offsets)
+    # Normalised text is at most 1.5 x the raw bytes (see normalize._fast_row).
+    room = _task_room(np.minimum(nbytes + nbytes // 2, MAX_PROMPT_BYTES_HASHED))
+    stage = _lazy_buffer(int(room[-1]))
+    counts = np.empty(n, np.int64)
+    used = np.empty(room.size - 1, np.int64)
+    slow = np.zeros(n, np.bool_)
+    fast = fast_map()
+    _stage_raw_shingles(data, offsets, valid, fast, fast[:128].astype(np.uint8), TOKEN_CLASS,
+                        mask_digits, ngram, room, stage, counts, used, slow)
+    slow &= valid
+    slow_rank = np.zeros(n, np.int64)
+    if slow.any():
+        fixed = _normalize_slow(arr.filter(pa.array(slow)))
+        slow_hashes, slow_offsets = _normalized_shingles(fixed, ngram, mask_digits)
+        slow_rank[slow] = np.arange(len(fixed))
+        counts[slow] = np.diff(slow_offsets)
+    else:
+        slow_hashes, slow_offsets = np.zeros(0, np.uint64), np.zeros(1, np.int64)
+    out_offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(counts, out=out_offsets[1:])
+    out = np.empty(int(out_offsets[-1]), np.uint64)
+    prefault(out)
+    _gather_rows(stage, room, used, counts, slow, slow_hashes, slow_offsets, slow_rank,
+                 out_offsets, out)
+    return out, out_offsets

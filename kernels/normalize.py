@@ -388,7 +388,8 @@ def _decode_strict(data, pos, end):
     return cp, 4
 
 
-#: Rows per parallel task of ``_fast_rows`` / ``_gather_rows``.
+#: Rows per parallel task of ``_fast_rows`` / ``_gather_rows``, and of hashing's kernels
+#: (its shingle stage goes through ``_gather_rows``).
 _ROWS_PER_TASK = 256
 
 

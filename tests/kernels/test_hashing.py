@@ -215,3 +215,20 @@ NO_SURROGATES = st.characters(max_codepoint=0x2FFFF, exclude_categories=["Cs"])
 def test_property_normalized_text_hashes(texts):
     assert normalized_text_hashes(texts).tolist() == [naive.text_hash(naive.normalize(t))
                                                      for t in texts]
+
+
+def test_shingles_of_raw_rows_with_slow_rows_across_tasks():
+    # Raw prompts are normalised on the fly; rows that need NFKC proper are shingled
+    # apart and spliced back in at task edges, in runs, next to nulls and empty rows.
+    rng = np.random.default_rng(11)
+    pool = TEXTS + FAST_ROWS + SLOW_ROWS + [None, "", "\u200b", "\u023a" * 300]
+    rows = [pool[k] for k in rng.integers(0, len(pool), 1300)]
+    for k in (0, 255, 256, 511, 512, 1299):
+        rows[k] = SLOW_ROWS[k % len(SLOW_ROWS)]
+    rows[600:618] = SLOW_ROWS + SLOW_ROWS
+    h, o = shingle_hashes(pa.array(rows, pa.string()))
+    assert _rows(h, o) == [naive.shingles(t) for t in rows]
+    h2, o2 = shingle_hashes(normalize(rows), normalized=True)
+    assert np.array_equal(h, h2) and np.array_equal(o, o2)
+    h3, o3 = shingle_hashes(SLOW_ROWS * 40)
+    assert _rows(h3, o3) == [naive.shingles(t) for t in SLOW_ROWS * 40]
