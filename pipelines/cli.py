@@ -176,5 +176,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def run() -> None:
+    """The ``distill-radar`` command: ``main()``, then the exit.
+
+    After ``batch`` the process ends without tearing the interpreter down (every
+    table is written and closed by then): freeing a large run's objects one by
+    one and the libraries' exit hooks took 0.2-0.4 s of a 1M-exchange run.
+    """
+    code = main()
+    if sys.argv[1:2] == ["batch"]:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -167,3 +167,22 @@ def test_one_account_sending_half_the_traffic(tmp_path, small_log):
     accounts = pl.read_parquet(out / "accounts.parquet")
     assert accounts.filter(pl.col("account_id") == "heavy")["n_exchanges"][0] == len(rows) // 2
     assert pl.read_parquet(out / "members.parquet").height == len(rows)
+
+
+def test_the_command_exits_with_its_code_and_flushed_output(tmp_path):
+    import subprocess
+    import sys
+
+    from distill_radar.pipelines import generate
+
+    generate.generate(str(tmp_path / "logs"), exchanges=400, accounts=40, campaigns=1, seed=3)
+    cmd = [sys.executable, "-m", "distill_radar.pipelines.cli", "batch", "--no-report",
+           "--input", str(tmp_path / "logs" / "exchanges"), "--output", str(tmp_path / "out")]
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("400 exchanges read: 400 processed")
+    assert (tmp_path / "out" / "summary.json").exists()
+    assert "done in" in done.stderr  # the log, flushed before the process ended
+    missing = subprocess.run([*cmd[:-4], "--input", str(tmp_path / "none"), "--output",
+                              str(tmp_path / "o2")], check=False, capture_output=True, text=True)
+    assert missing.returncode == 2 and "input not found" in missing.stderr
