@@ -40,7 +40,6 @@ from .config import (
 from .normalize import (
     _ROWS_PER_TASK,
     _fast_row,
-    _gather_rows,
     _normalize_slow,
     as_large_string,
     csr_buffers,
@@ -48,6 +47,7 @@ from .normalize import (
     fast_map,
     normalize,
     prefault,
+    splice_slow_rows,
 )
 
 SEP, WORD, SINGLE, DIGIT = 0, 1, 2, 3
@@ -561,19 +561,5 @@ def _raw_shingles(arr, ngram: int, mask_digits: bool) -> tuple[np.ndarray, np.nd
     fast = fast_map()
     _stage_raw_shingles(data, offsets, valid, fast, fast[:128].astype(np.uint8), TOKEN_CLASS,
                         mask_digits, ngram, room, stage, counts, used, slow)
-    slow &= valid
-    slow_rank = np.zeros(n, np.int64)
-    if slow.any():
-        fixed = _normalize_slow(arr.filter(pa.array(slow)))
-        slow_hashes, slow_offsets = _normalized_shingles(fixed, ngram, mask_digits)
-        slow_rank[slow] = np.arange(len(fixed))
-        counts[slow] = np.diff(slow_offsets)
-    else:
-        slow_hashes, slow_offsets = np.zeros(0, np.uint64), np.zeros(1, np.int64)
-    out_offsets = np.zeros(n + 1, np.int64)
-    np.cumsum(counts, out=out_offsets[1:])
-    out = np.empty(int(out_offsets[-1]), np.uint64)
-    prefault(out)
-    _gather_rows(stage, room, used, counts, slow, slow_hashes, slow_offsets, slow_rank,
-                 out_offsets, out)
-    return out, out_offsets
+    return splice_slow_rows(arr, valid, slow, (stage, room, used, counts),
+                            lambda fixed: _normalized_shingles(fixed, ngram, mask_digits))

@@ -569,6 +569,30 @@ def _normalize_slow(arr: pa.LargeStringArray) -> pa.LargeStringArray:
     return out
 
 
+def splice_slow_rows(arr, valid, slow, staged, slow_values) -> tuple[np.ndarray, np.ndarray]:
+    """CSR (values, offsets) of every row: the fast rows a parallel pass packed per task
+    (``staged`` = stage, room, used, counts), and the rows flagged ``slow`` (valid
+    only), which go through NFKC proper and ``slow_values(normalised array) ->
+    (values, offsets)``. ``counts`` is completed in place."""
+    stage, room, used, counts = staged
+    slow &= valid
+    slow_rank = np.zeros(counts.size, np.int64)
+    if slow.any():
+        fixed = _normalize_slow(arr.filter(pa.array(slow)))
+        slow_data, slow_offsets = slow_values(fixed)
+        slow_rank[slow] = np.arange(len(fixed))
+        counts[slow] = np.diff(slow_offsets)
+    else:
+        slow_data, slow_offsets = np.zeros(0, stage.dtype), np.zeros(1, np.int64)
+    offsets = np.zeros(counts.size + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    values = np.empty(int(offsets[-1]), stage.dtype)
+    prefault(values)
+    _gather_rows(stage, room, used, counts, slow, slow_data, slow_offsets, slow_rank, offsets,
+                 values)
+    return values, offsets
+
+
 def normalize(texts) -> pa.LargeStringArray:
     """Normalise prompts for near-duplicate detection.
 
@@ -604,21 +628,8 @@ def normalize(texts) -> pa.LargeStringArray:
     fast = fast_map()
     _fast_rows(data, offsets, valid, fast, fast[:128].astype(np.uint8), room, stage, counts, used,
                slow)
-    slow &= valid
-    slow_rank = np.zeros(n, np.int64)
-    if slow.any():
-        fixed = _normalize_slow(arr.filter(pa.array(slow)))
-        slow_data, slow_offsets, _ = csr_buffers(fixed)
-        slow_rank[slow] = np.arange(len(fixed))
-        counts[slow] = np.diff(slow_offsets)
-    else:
-        slow_data, slow_offsets = np.zeros(0, np.uint8), np.zeros(1, np.int64)
-    new_offsets = np.zeros(n + 1, np.int64)
-    np.cumsum(counts, out=new_offsets[1:])
-    values = np.empty(int(new_offsets[-1]), np.uint8)
-    prefault(values)
-    _gather_rows(stage, room, used, counts, slow, slow_data, slow_offsets, slow_rank,
-                 new_offsets, values)
+    values, new_offsets = splice_slow_rows(arr, valid, slow, (stage, room, used, counts),
+                                           lambda fixed: csr_buffers(fixed)[:2])
     validity = None
     if arr.null_count:
         validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
