@@ -130,7 +130,14 @@ def _e2e_md(r: dict) -> str:
         "Growth: " + ", ".join(f"{k} = {v}" for k, v in r["growth"].items()),
         f"Warm-up excluded: {r.get('warmup_seconds', '?')} s (byte-compiling the sources and "
         "one 20,000-exchange run, which fills numba's cache as a user's first run does).",
+        _load(r),
     ])
+
+
+def _load(r: dict) -> str:
+    load = r.get("machine", {}).get("load_average_1_5_15")
+    return (f"Load average (1, 5, 15 min) as it finished: {load} on {r['machine'].get('cpus')} "
+            "CPUs; anything else running slows these figures." if load else "")
 
 
 def _scale_md(r: dict) -> str:
@@ -145,8 +152,9 @@ def _scale_md(r: dict) -> str:
                 "peak disk under --output GiB", "input parquet GiB", "precision", "recall"],
                rows),
         f"Stage seconds (summed over bundles): {stages}. Linking: {r['linking']}.",
-        "Disk is the run's work folder of intermediates (keys, distinct prompts, "
+        "Disk is the run's work folder of intermediates (keys, distinct prompts, shingles, "
         "signatures, members) plus the tables; the work folder is removed at the end.",
+        _load(r) or r.get("note", ""),
     ])
 
 
