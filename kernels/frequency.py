@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -28,8 +29,91 @@ def doc_frequency(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     (uint64[m] sorted, int64[m])
     """
     hashes = _as_u64(hashes, "hashes")
+    # tables no larger than the input needs: small batches stay cheap
+    return _doc_frequency(hashes, _chunks(hashes.size), min(MAX_TABLE_KEYS, hashes.size))
+
+
+def _doc_frequency(hashes, bounds, max_keys):
+    """Counted in hash tables while they stay small, else by sorting."""
+    found = _count_small(hashes, bounds, max_keys)
+    if found is not None:
+        return found
     uniq, counts = np.unique(hashes, return_counts=True)
     return uniq, counts.astype(np.int64)
+
+
+# More distinct hashes than this: np.unique sorts instead. The two 4 MiB tables
+# stay in L3; larger ones would miss the cache on every probe.
+MAX_TABLE_KEYS = 1 << 17
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _chunks(n: int) -> np.ndarray:
+    """int64[k + 1] bounds of one contiguous chunk per thread."""
+    k = max(1, min(numba.get_num_threads(), n >> 16))
+    return np.linspace(0, n, k + 1).astype(np.int64)
+
+
+def _count_small(hashes, bounds, max_keys):
+    """(sorted distinct, counts) by hash tables, or None past ``max_keys``.
+
+    Shingle hashes repeat a lot (template text): a table per thread that fits
+    in cache counts them in one pass, far cheaper than sorting all of them.
+    """
+    keys, counts, ok = _table_counts(hashes, bounds, max_keys)
+    if not ok:
+        return None
+    order = np.argsort(keys)
+    return keys[order], counts[order]
+
+
+@njit(cache=True, inline="always")
+def _slot(key, shift):
+    return (key * _GOLDEN) >> shift  # Fibonacci hashing: any bits of the key spread
+
+
+@njit(cache=True)
+def _insert(table, key, count, shift, mask):
+    """Add ``count`` at ``key``; True if the key is new. A zero count marks a free slot.
+
+    A slot's key and count sit side by side: one cache line per probe.
+    """
+    s = np.int64(_slot(key, shift))
+    while table[s, 1] != 0 and table[s, 0] != key:
+        s = (s + 1) & mask
+    new = table[s, 1] == 0
+    table[s, 0] = key
+    table[s, 1] += count
+    return new
+
+
+@njit(cache=True, parallel=True)
+def _table_counts(hashes, bounds, max_keys):
+    k = bounds.size - 1
+    bits = 1
+    while (1 << bits) < 2 * max_keys:  # at most half full
+        bits += 1
+    shift, mask = np.uint64(64 - bits), np.int64((1 << bits) - 1)
+    tables = np.zeros((k, 1 << bits, 2), np.uint64)
+    full = np.zeros(k, np.bool_)
+    for c in prange(k):
+        used = 0
+        for i in range(bounds[c], bounds[c + 1]):
+            used += _insert(tables[c], hashes[i], 1, shift, mask)
+            if used > max_keys or ((i & 0xFFFF) == 0 and full.any()):  # too many, here or there
+                full[c] = True
+                break
+    if full.any():
+        return tables[0, :0, 0], tables[0, :0, 1].astype(np.int64), False
+    used = 0  # merge the other tables into the first
+    for c in range(1, k):
+        for s in range(1 << bits):
+            if tables[c, s, 1] != 0:
+                used += _insert(tables[0], tables[c, s, 0], tables[c, s, 1], shift, mask)
+                if used > max_keys:
+                    return tables[0, :0, 0], tables[0, :0, 1].astype(np.int64), False
+    taken = np.flatnonzero(tables[0, :, 1] != 0)
+    return tables[0, taken, 0], tables[0, taken, 1].astype(np.int64), True
 
 
 def merge_doc_frequency(parts: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:

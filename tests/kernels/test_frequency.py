@@ -76,3 +76,35 @@ def test_in_sorted_is_membership(vocab):
         rng.integers(0, 2**64, 500, dtype=np.uint64),
         np.array([0, 1, 2**63, 2**64 - 1], np.uint64)])
     np.testing.assert_array_equal(frequency.in_sorted(values, vocab), np.isin(values, vocab))
+
+
+def _doc_frequency_cases():
+    rng = np.random.default_rng(2)
+    u64 = np.iinfo(np.uint64).max
+    return {
+        "empty": np.empty(0, np.uint64),
+        "one": np.array([5], np.uint64),
+        "all equal": np.full(100_000, 7, np.uint64),
+        "zero and max": np.array([0, u64, 0, u64, 1, u64 - 1], np.uint64),
+        "skewed top bits": (rng.integers(0, 50, 300_000) << 40).astype(np.uint64) | np.uint64(0xFF << 56),
+        "low bits only": rng.integers(0, 5000, 300_000).astype(np.uint64),
+        "repeating hashes": rng.choice(rng.integers(0, 2**64, 3000, dtype=np.uint64), 400_000),
+        "mostly distinct": rng.integers(0, 2**64, 300_000, dtype=np.uint64),
+    }
+
+
+@pytest.mark.parametrize("name", list(_doc_frequency_cases()))
+@pytest.mark.parametrize("chunks", [1, 2, 3])
+@pytest.mark.parametrize("max_keys", [0, 1, 40, 1 << 17])
+def test_doc_frequency_equals_np_unique(name, chunks, max_keys):
+    """Every chunking and table size (overflowing into np.unique or not) gives np.unique's answer."""
+    hashes = _doc_frequency_cases()[name]
+    bounds = np.linspace(0, hashes.size, chunks + 1).astype(np.int64)
+    uniq, counts = frequency._doc_frequency(hashes, bounds, max_keys)
+    expected_uniq, expected_counts = np.unique(hashes, return_counts=True)
+    assert uniq.dtype == np.uint64 and counts.dtype == np.int64
+    np.testing.assert_array_equal(uniq, expected_uniq)
+    np.testing.assert_array_equal(counts, expected_counts)
+    public = frequency.doc_frequency(hashes)
+    np.testing.assert_array_equal(public[0], expected_uniq)
+    np.testing.assert_array_equal(public[1], expected_counts)
