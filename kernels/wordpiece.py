@@ -352,23 +352,23 @@ def _encode_rows(data, starts, ends, tab, voc, spec, slots, caps, out, nchunks, 
                 np.empty(max_words, np.int64), np.empty(word_bytes + 1, np.uint64),
                 np.zeros((1 << CACHE_BITS, 4), np.uint64),  # length 0: an empty slot
                 np.empty((1 << CACHE_BITS, CACHE_IDS), np.int32))
-        for i in range(c * n // nchunks, (c + 1) * n // nchunks):
+        a = c * n // nchunks
+        at = slots[a]  # rows packed from the chunk's start: its unused tail is never touched
+        for i in range(a, (c + 1) * n // nchunks):
             counts[i] = _encode_row(data, starts[i], ends[i], tab, voc, spec, bufs, out,
-                                    slots[i], caps[i])
+                                    at, caps[i])
+            at += counts[i]
     return counts
 
 
 @njit(cache=True, parallel=True)
-def _gather_rows(buf, slots, counts, offsets, nchunks):
-    """Rows ``buf[slots[i]:slots[i]+counts[i]]`` packed at ``offsets``, in a new
-    array: one parallel pass instead of a serial in-place shift and a copy."""
-    out = np.empty(offsets[-1], np.int32)
-    n = counts.size
+def _gather_rows(buf, slots, offsets, out, nchunks):
+    """Each chunk's packed rows, from ``buf[slots[a]:]``, to ``out[offsets[a]:]``
+    (``a`` its first row): one parallel copy."""
+    n = offsets.size - 1
     for c in prange(nchunks):
-        for i in range(c * n // nchunks, (c + 1) * n // nchunks):
-            s, o = slots[i], offsets[i]
-            for j in range(counts[i]):
-                out[o + j] = buf[s + j]
+        a, b = c * n // nchunks, (c + 1) * n // nchunks
+        out[offsets[a]:offsets[b]] = buf[slots[a]:slots[a] + offsets[b] - offsets[a]]
     return out
 
 
@@ -458,8 +458,9 @@ def wordpiece_ids(texts, vocab: WordPieceVocab, max_tokens: int = 256,
     caps = np.minimum((ends - starts) * vocab.tables.tokens_per_byte, max_tokens)
     slots = np.zeros(starts.size + 1, np.int64)
     np.cumsum(caps, out=slots[1:])
+    # Room for the bound, but each chunk packs its rows at the start of its
+    # range: only about a third of the pages is ever touched (faulted in).
     buf = np.empty(int(slots[-1]), np.int32)
-    prefault(buf)
     nchunks = min(starts.size, 16 * numba.get_num_threads())
     tab, voc, spec = _kernel_args(vocab)
     # A round ends after WORDS_PER_ROUND words plus those of one more code point
@@ -470,5 +471,7 @@ def wordpiece_ids(texts, vocab: WordPieceVocab, max_tokens: int = 256,
     out_offsets = np.zeros(starts.size + 1, np.int64)
     np.cumsum(counts, out=out_offsets[1:])
     if out_offsets[-1] != slots[-1]:
-        buf = _gather_rows(buf, slots, counts, out_offsets, nchunks)
+        out = np.empty(int(out_offsets[-1]), np.int32)
+        prefault(out)
+        buf = _gather_rows(buf, slots, out_offsets, out, nchunks)
     return buf, out_offsets

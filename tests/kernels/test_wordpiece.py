@@ -299,3 +299,14 @@ def test_word_cache_many_ids_and_the_cap(max_tokens):
     got = _rows(*wordpiece_ids(texts, vocab, max_tokens=max_tokens))
     want = [e.ids[:max_tokens] for e in ref.encode_batch(texts, add_special_tokens=False)]
     assert got == want
+
+
+@pytest.mark.parametrize("max_tokens", [3, 256])
+def test_many_rows_per_chunk_packed(tok, vocab, max_tokens):
+    # Rows are packed one after another within a chunk (a cached word's
+    # ids overshoot into the next row's room): shuffled lengths, many rows per chunk.
+    rng = np.random.default_rng(3)
+    pool = HARD + ["unaffable " * 40, "", "[CLS] unbelievable " * 9, "x" * 200 + " tokenization"]
+    texts = [pool[i] for i in rng.integers(0, len(pool), 400)]
+    ids, offsets = wordpiece_ids(texts, vocab, max_tokens=max_tokens)
+    assert _rows(ids, offsets) == _ref(tok, texts, max_tokens)
