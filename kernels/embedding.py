@@ -16,6 +16,7 @@ from .cohesion import row_groups
 from .config import HYPERPLANE_SEED
 from .hashing import mix64
 from .normalize import prefault
+from .prefetch import prefetch_row
 
 
 def pool_tokens(ids: np.ndarray, offsets: np.ndarray, table: np.ndarray) -> np.ndarray:
@@ -179,6 +180,7 @@ def centred_half(vectors: np.ndarray) -> np.ndarray:
     mean = np.zeros(vectors.shape[1], np.float32) if live == 0 else \
         (total / live).astype(np.float32)
     out = np.empty(vectors.shape, np.float32)
+    prefault(out)
     _center_normalize(bits, mean, out, _HALF_TO_SINGLE)
     return out
 
@@ -326,6 +328,9 @@ def _pair_dots(a, rows_a, b, rows_b, out):
         out[i] = acc
 
 
+AHEAD = 8  # rows prefetched ahead in a gather
+
+
 def group_means(vectors: np.ndarray, rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """float32[g, d]: mean of ``vectors[rows[offsets[j]:offsets[j + 1]]]`` per group j
     (float64 accumulation; zeros for an empty group)."""
@@ -346,6 +351,9 @@ def _group_means(vectors, rows, offsets, out):
             continue
         acc = np.zeros(d, np.float64)
         for i in range(lo, hi):
+            # Rows are scattered (an account's prompts): ask for them ahead.
+            if i + AHEAD < hi:
+                prefetch_row(vectors, rows[i + AHEAD])
             for t in range(d):
                 acc[t] += vectors[rows[i], t]
         for t in range(d):
