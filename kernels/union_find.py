@@ -18,9 +18,18 @@ def _find(parent, x):
 @njit(cache=True)
 def _components(n, src, dst):
     parent = np.arange(n)
+    _unite(parent, src, dst, None)
+    return _flatten(parent)
+
+
+@njit(cache=True)
+def _unite(parent, src, dst, use):
+    """Union every edge (those with ``use`` set, when given)."""
     # Star edges repeat their head: its root is the one the last union left.
     last, root = -1, -1
     for e in range(src.size):
+        if use is not None and not use[e]:
+            continue
         ra = root if src[e] == last else _find(parent, src[e])
         rb = _find(parent, dst[e])
         if ra < rb:
@@ -28,10 +37,33 @@ def _components(n, src, dst):
         elif rb < ra:
             parent[ra] = rb
         last, root = src[e], min(ra, rb)
+
+
+@njit(cache=True)
+def _flatten(parent):
     # parent[i] <= i, so by the time i is reached its parent holds its root.
-    for i in range(n):
+    for i in range(parent.size):
         parent[i] = parent[parent[i]]
     return parent
+
+
+@njit(cache=True)
+def _regroup(labels, src, dst, keep):
+    # Only components that lost an edge can split; the others keep their labels
+    # (each is its own root), and only the hit ones' kept edges are united again.
+    hit = np.zeros(labels.size, np.bool_)
+    for e in range(src.size):
+        if not keep[e]:
+            hit[labels[src[e]]] = True
+    parent = labels.copy()
+    for i in range(labels.size):
+        if hit[labels[i]]:
+            parent[i] = i
+    use = np.empty(src.size, np.bool_)
+    for e in range(src.size):
+        use[e] = keep[e] and hit[labels[src[e]]]
+    _unite(parent, src, dst, use)
+    return _flatten(parent)
 
 
 def connected_components(n: int, src, dst) -> np.ndarray:
@@ -63,3 +95,27 @@ def connected_components(n: int, src, dst) -> np.ndarray:
     if src.size and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= n):
         raise ValueError(f"edge endpoints must lie in [0, {n})")
     return _components(int(n), src, dst)
+
+
+def regrouped_components(labels: np.ndarray, src, dst, keep) -> np.ndarray:
+    """``connected_components(n, src[keep], dst[keep])``, given ``labels``, the
+    ``connected_components`` of all of ``src``/``dst``: only the components that
+    lost an edge are searched again (a cohesion round drops few edges).
+
+    Parameters
+    ----------
+    labels : int64[n]; src, dst : integer[m] in ``[0, n)``; keep : bool[m]
+    """
+    labels = np.ascontiguousarray(labels, dtype=np.int64)
+    keep = np.ascontiguousarray(keep, dtype=np.bool_)
+    n = labels.size
+    if labels.ndim != 1 or (n and (labels.min() < 0 or labels.max() >= n
+                                   or not np.all(labels[labels] == labels))):
+        raise ValueError("labels must be connected_components labels")
+    src = np.ascontiguousarray(src, dtype=np.int64)
+    dst = np.ascontiguousarray(dst, dtype=np.int64)
+    if not src.shape == dst.shape == keep.shape or src.ndim != 1:
+        raise ValueError("src, dst and keep must be 1-D and of equal length")
+    if src.size and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= n):
+        raise ValueError(f"edge endpoints must lie in [0, {n})")
+    return _regroup(labels, src, dst, keep)

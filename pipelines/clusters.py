@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 from distill_radar import kernels
 from distill_radar.kernels.cohesion import below_median_groups, changed_groups, round_edges
+from distill_radar.kernels.union_find import regrouped_components
 from distill_radar.pipelines import semantic, workdir
 from distill_radar.pipelines.config import RunConfig
 from distill_radar.pipelines.signatures import NodeSignatures
@@ -132,8 +133,8 @@ def cluster_graph(graph: CandidateGraph, config: RunConfig) -> NodeClusters:
         level[loose] += 1
         strict = strict_threshold(config, r)
         keep = round_edges(src, dst, edge_sim, level, weak, strict)
+        new_labels = regrouped_components(labels, src, dst, keep)
         src, dst, edge_sim = src[keep], dst[keep], edge_sim[keep]
-        new_labels = kernels.connected_components(n, src, dst)
         sim = lexical_cohesion(graph, new_labels, labels, sim)
         labels = new_labels
     return join_semantic(graph, src, dst, n_loose, config, (labels, sim))

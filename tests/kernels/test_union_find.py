@@ -2,6 +2,7 @@ import naive
 import numpy as np
 import pytest
 from distill_radar.kernels import connected_components
+from distill_radar.kernels.union_find import regrouped_components
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -64,3 +65,34 @@ def test_star_edges_with_repeated_heads_equal_bfs(seed):
     src = np.array([e[0] for e in edges], np.int64)
     dst = np.array([e[1] for e in edges], np.int64)
     assert connected_components(n, src, dst).tolist() == naive.components(n, edges)
+
+
+@given(st.integers(1, 30).flatmap(lambda n: st.tuples(
+    st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.booleans()),
+                         max_size=40))))
+@settings(max_examples=150, deadline=None)
+def test_regrouped_components_equal_bfs_of_kept_edges(case):
+    n, edges = case
+    src = np.array([e[0] for e in edges], np.int64)
+    dst = np.array([e[1] for e in edges], np.int64)
+    keep = np.array([e[2] for e in edges], np.bool_)
+    labels = connected_components(n, src, dst)
+    kept = [(a, b) for a, b, k in edges if k]
+    assert regrouped_components(labels, src, dst, keep).tolist() == naive.components(n, kept)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_regrouped_star_edges_equal_bfs(seed):
+    rng = np.random.default_rng(seed)
+    n = 60
+    src = np.repeat(rng.integers(0, n, 20), rng.integers(1, 6, 20))
+    dst = rng.integers(0, n, src.size)
+    keep = rng.random(src.size) < 0.8
+    labels = connected_components(n, src, dst)
+    want = naive.components(n, list(zip(src[keep].tolist(), dst[keep].tolist())))
+    assert regrouped_components(labels, src, dst, keep).tolist() == want
+
+
+def test_regrouped_rejects_labels_that_are_not_components():
+    with pytest.raises(ValueError, match="labels"):
+        regrouped_components(np.array([1, 0]), np.array([0]), np.array([1]), np.array([True]))
