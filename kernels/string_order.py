@@ -77,6 +77,81 @@ def _radix_order(keys):
     return order
 
 
+@njit(cache=True)
+def _alphabets(data, starts, ends, rows, at, span):
+    """seen[p, c]: some row has byte c - 1 at position ``at + p`` (c = 0: some row ended)."""
+    seen = np.zeros((span, 257), np.bool_)
+    for r in rows:
+        a, b = starts[r] + at, ends[r]
+        for p in range(span):
+            seen[p, data[a + p] + 1 if a + p < b else 0] = True
+    return seen
+
+
+@njit(cache=True, parallel=True)
+def _packed_keys(data, starts, ends, rows, at, rank, shift, keys):
+    """Each row's ranks at positions ``at ..`` side by side, the first one highest."""
+    for r in prange(rows.size):
+        a, b = starts[rows[r]] + at, ends[rows[r]]
+        k = np.uint64(0)
+        for p in range(shift.size):
+            k |= np.uint64(rank[p, data[a + p] + 1 if a + p < b else 0]) << np.uint64(shift[p])
+        keys[r] = k
+
+
+def _packing(seen):
+    """(rank, shift) of the leading positions whose ranks fit in 64 bits together.
+
+    A position's symbols (bytes, and "ended" below every byte) are ranked densely and
+    take just the bits their count needs: a position every row shares takes none.
+    """
+    rank = np.cumsum(seen, axis=1, dtype=np.int64) - 1
+    bits = [(int(k) - 1).bit_length() for k in seen.sum(axis=1)]
+    used = np.cumsum(bits)
+    take = max(int(np.searchsorted(used, 64, side="right")), 1)
+    shift = np.where(np.array(bits[:take]) > 0, 64 - used[:take], 0)  # rank 0: any shift
+    return rank[:take], shift.astype(np.int64)
+
+
+@njit(cache=True)
+def _key_order(keys):
+    """Stable argsort of uint64 ``keys``, and the sorted keys: a counting sort by their top 16 varying bits,
+    then each bucket (a few rows when keys spread) by insertion or merge sort."""
+    n = keys.size
+    all_and, any_or = ~np.uint64(0), np.uint64(0)
+    for v in keys:
+        all_and &= v
+        any_or |= v
+    differ = all_and ^ any_or
+    shift = np.uint64(0)
+    while differ >> shift > np.uint64(0xFFFF):
+        shift += np.uint64(1)
+    pos = np.zeros((1 << 16) + 1, np.int64)
+    for v in keys:
+        pos[((v >> shift) & np.uint64(0xFFFF)) + 1] += 1
+    pos = np.cumsum(pos)
+    bounds = pos.copy()
+    order, held = np.empty(n, np.int64), np.empty(n, np.uint64)  # keys move with rows:
+    for i in range(n):                                           # bucket sorts stay local
+        c = (keys[i] >> shift) & np.uint64(0xFFFF)
+        order[pos[c]], held[pos[c]] = i, keys[i]
+        pos[c] += 1
+    for c in range(1 << 16):
+        lo, hi = bounds[c], bounds[c + 1]
+        if hi - lo <= 32:
+            for i in range(lo + 1, hi):
+                v, k = order[i], held[i]
+                j = i - 1
+                while j >= lo and k < held[j]:
+                    order[j + 1], held[j + 1] = order[j], held[j]
+                    j -= 1
+                order[j + 1], held[j + 1] = v, k
+        else:
+            step = np.argsort(held[lo:hi], kind="mergesort")
+            order[lo:hi], held[lo:hi] = order[lo:hi][step], held[lo:hi][step]
+    return order, held
+
+
 def sort_order(texts) -> np.ndarray:
     """Indices that sort ``texts`` by UTF-8 bytes (Python's ``str`` order), nulls first
     (as polars sorts); equal strings keep their input order.
@@ -88,22 +163,31 @@ def sort_order(texts) -> np.ndarray:
     rows = np.flatnonzero(valid)
     order = np.empty(rows.size, np.int64)
     pos = np.arange(rows.size)  # the places in ``order`` that ``rows`` fill, ascending
-    runs = np.zeros(rows.size, np.int64)  # rows in one run share every window so far
+    runs = None  # rows in one run share every position so far (None: one run)
     at = 0
     while rows.size:
-        hi, lo = np.empty(rows.size, np.uint64), np.empty(rows.size, np.uint64)
-        width = np.empty(rows.size, np.int64)
-        _window_keys(data, starts, ends, rows, at, hi, lo, width)
-        # A shorter window is a prefix of the longer one it ties with: it sorts first.
-        step = _radix_order((runs.view(np.uint64), hi, lo, width.view(np.uint64)))  # stable
-        rows, runs, hi, lo, width = rows[step], runs[step], hi[step], lo[step], width[step]
+        longest = int((ends[rows] - starts[rows]).max()) if runs is not None else int(
+            np.diff(offsets)[valid].max())
+        seen = _alphabets(data, starts, ends, rows, at, min(longest - at, 64))
+        rank, shift = _packing(seen)
+        keys = np.empty(rows.size, np.uint64)
+        _packed_keys(data, starts, ends, rows, at, rank, shift, keys)
+        if runs is None:
+            step, keys = _key_order(keys)  # stable
+            same = keys[1:] == keys[:-1]
+        else:
+            step = _radix_order((runs.view(np.uint64), keys))  # stable
+            runs, keys = runs[step], keys[step]
+            same = (runs[1:] == runs[:-1]) & (keys[1:] == keys[:-1])
+        rows = rows[step]
         order[pos] = rows
-        # Two full windows that tie: the next window decides.
-        same = ((runs[1:] == runs[:-1]) & (hi[1:] == hi[:-1]) & (lo[1:] == lo[:-1])
-                & (width[1:] == WINDOW))
+        at += shift.size
+        # Rows that tie on every position so far and go on: the next positions decide.
+        pair = np.flatnonzero(same)
+        same[pair] = ((ends[rows[pair]] - starts[rows[pair]] > at)
+                      | (ends[rows[pair + 1]] - starts[rows[pair + 1]] > at))
         tied = np.r_[same, False] | np.r_[False, same]
         keep = np.flatnonzero(tied)
         runs = np.cumsum(np.r_[0, ~same])[keep]
         rows, pos = rows[keep], pos[keep]
-        at += WINDOW
     return np.r_[np.flatnonzero(~valid), order].astype(np.int64)

@@ -54,3 +54,19 @@ def test_radix_order_is_lexsort(seed):
         keys = (keys[0], keys[1] & np.uint64(0xFFFF_0000_0000_0003), keys[2] % np.uint64(3),
                 rng.integers(0, 17, n).astype(np.uint64))
     assert np.array_equal(_radix_order(keys), np.lexsort(keys[::-1]))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_sort_order_of_long_prefixes_and_crowded_buckets(seed):
+    # >64 shared leading bytes (several packing rounds), every byte value at one
+    # position (9-bit ranks), and thousands of keys in one 16-bit bucket (merge sorts).
+    rng = random.Random(seed)
+    stem = "p" * 70
+    texts = [stem + "".join(rng.choice("ab") for _ in range(rng.randint(0, 30)))
+             for _ in range(3000)]
+    texts += ["".join(chr(rng.randint(0, 255)) for _ in range(rng.randint(0, 6)))
+              for _ in range(3000)]
+    texts += [f"ex-{rng.getrandbits(8):02x}{rng.getrandbits(8):08b}" for _ in range(3000)]
+    texts += texts[::7] + [None, ""]
+    rng.shuffle(texts)
+    assert sort_order(texts).tolist() == _reference(texts)
