@@ -269,3 +269,12 @@ def test_shared_account_codes_change_nothing(seed):
     coded = codes_mod.exact_codes(members["account_id"])  # numbered over every row
     _same(cluster_counts(members, coded), cluster_counts(members))
     _same(timing_signals(members, coded), timing_signals(members))
+
+
+def test_split_duplicates_of_scattered_rows():
+    # Rows in no order at all (no long sorted runs): one gather, same result.
+    members = _exchanges([("a/1.jsonl", 0, [f"x{i % 2500}" for i in range(3000)]),
+                          ("b/2.jsonl", 0, [f"y{i}" for i in range(3000)])])
+    members = members.sample(fraction=1.0, shuffle=True, seed=5)
+    kept, dead = _check_split(members)
+    assert kept.height == 5500 and dead.height == 500
