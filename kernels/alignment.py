@@ -17,18 +17,20 @@ from numba import njit
 
 
 @njit(cache=True)
-def _positions(b, n_ids):
-    """CSR of the positions of each token id in ``b`` (ascending)."""
-    counts = np.zeros(n_ids + 1, np.int64)
+def _positions(b, n_ids, offsets, pos):
+    """CSR of the positions of each token id in ``b`` (ascending), into ``offsets[:n_ids + 1]``
+    and ``pos[:b.size]``."""
+    offsets[:n_ids + 1] = 0
     for t in b:
-        counts[t + 1] += 1
-    offsets = np.cumsum(counts)
-    pos = np.empty(b.size, np.int64)
-    fill = offsets[:-1].copy()
-    for j in range(b.size):
-        pos[fill[b[j]]] = j
-        fill[b[j]] += 1
-    return offsets, pos
+        offsets[t + 1] += 1
+    for t in range(n_ids):
+        offsets[t + 1] += offsets[t]
+    for j in range(b.size):  # offsets[t] walks up to the start of t + 1 ...
+        pos[offsets[b[j]]] = j
+        offsets[b[j]] += 1
+    for t in range(n_ids, 0, -1):  # ... and shifts back
+        offsets[t] = offsets[t - 1]
+    offsets[0] = 0
 
 
 @njit(cache=True)
@@ -66,12 +68,25 @@ def _longest(a, offsets, pos, alo, ahi, blo, bhi, prev, cur, touched_prev, touch
 
 @njit(cache=True)
 def _covered(a, b, n_ids):
-    offsets, pos = _positions(b, n_ids)
-    covered = np.zeros(a.size, np.bool_)
-    prev = np.zeros(b.size, np.int64)
-    cur = np.zeros(b.size, np.int64)
-    touched_prev = np.empty(b.size, np.int64)
-    touched_cur = np.empty(b.size, np.int64)
+    return _covered_with(a, b, n_ids, _work(a.size, b.size, n_ids))
+
+
+@njit(cache=True)
+def _work(n_a, n_b, n_ids):
+    """Scratch for ``_covered_with`` of any a, b no longer than n_a, n_b: callers that align
+    many pairs allocate it once (six arrays a call cost more than small alignments)."""
+    return (np.empty(n_ids + 1, np.int64), np.empty(n_b, np.int64), np.zeros(n_b, np.int64),
+            np.zeros(n_b, np.int64), np.empty(n_b, np.int64), np.empty(n_b, np.int64),
+            np.empty(n_a, np.bool_))
+
+
+@njit(cache=True)
+def _covered_with(a, b, n_ids, work):
+    """bool[a.size] (a view of ``work``): tokens of ``a`` in a matching block with ``b``."""
+    offsets, pos, prev, cur, touched_prev, touched_cur, covered = work
+    _positions(b, n_ids, offsets, pos)
+    covered = covered[:a.size]
+    covered[:] = False
     stack = [(0, a.size, 0, b.size)]
     while stack:
         alo, ahi, blo, bhi = stack.pop()

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 from numba import njit, prange
 
-from .alignment import _covered
+from .alignment import _covered_with, _work
 from .normalize import as_large_string, csr_buffers
 from .templates import SLOT, _drop_islands
 
@@ -164,9 +164,10 @@ def _constant_tokens(tok_off, hashes, ref, others, max_tokens, min_support, max_
         at += lengths[o]
     ids, n_ids = _dense_ids(pooled)
     support = np.zeros(n_ref, np.int64)
+    work = _work(n_ref, lengths.max() if others.size else 0, n_ids)  # one scratch for all
     at = n_ref
     for o in range(others.size):
-        support += _covered(ids[:n_ref], ids[at:at + lengths[o]], n_ids)
+        support += _covered_with(ids[:n_ref], ids[at:at + lengths[o]], n_ids, work)
         at += lengths[o]
     need = min_support * others.size
     constant = np.empty(n_ref, np.bool_)

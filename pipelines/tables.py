@@ -71,7 +71,7 @@ def split_duplicates(members: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]
 
 def _sorted_by(members: pl.DataFrame, key: np.ndarray) -> pl.DataFrame:
     """``members`` in stable ``key`` order. Parts arrive as a few long sorted runs: the
-    order is then a few blocks of rows, and slicing them out copies no column."""
+    order is then a few blocks of rows: slices of them, joined, copy each column once."""
     perm = np.argsort(key, kind="stable")  # timsort: fast on presorted runs
     starts = np.flatnonzero(np.r_[True, np.diff(perm) != 1])
     if starts.size > 1024:  # scattered rows: one gather
