@@ -11,7 +11,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import apache_beam as beam
-import numpy as np
 import polars as pl
 import pyarrow as pa
 from distill_radar import kernels
@@ -48,7 +47,7 @@ def split_duplicates(members: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]
         # One integer per row in (source, row) order: a one-column sort, not a string one.
         key = ((codes * (hi - lo + 1)).repeat_by(runs.struct.field("len")).explode()
                + (row.cast(pl.Int64) - lo))
-        members = _sorted_by(members, key.to_numpy())
+        members = members.sort(key, maintain_order=True)
     else:
         members = members.sort("source", "row")
     ids = members["exchange_id"]
@@ -67,18 +66,6 @@ def split_duplicates(members: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]
                        pl.lit('", "account_id": "'), pl.col("account_id"), pl.lit('"}')])
         .alias("raw"))
     return (members if first is None else members.filter(first)), dead
-
-
-def _sorted_by(members: pl.DataFrame, key: np.ndarray) -> pl.DataFrame:
-    """``members`` in stable ``key`` order. Parts arrive as a few long sorted runs: the
-    order is then a few blocks of rows: slices of them, joined, copy each column once."""
-    perm = np.argsort(key, kind="stable")  # timsort: fast on presorted runs
-    starts = np.flatnonzero(np.r_[True, np.diff(perm) != 1])
-    if starts.size > 1024:  # scattered rows: one gather
-        return members[perm]
-    ends = np.r_[starts[1:], perm.size]
-    return pl.concat([members.slice(perm[a], b - a) for a, b in zip(starts, ends)],
-                     rechunk=True)
 
 
 def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clusters: NodeClusters,
