@@ -4,8 +4,8 @@ Most of a log's bytes are responses, and all the pipeline keeps of them is
 their length in characters. A background thread reads the column alone, in
 small batches (the reader's buffers are reused instead of faulting in fresh
 pages), and keeps only the counts; ``read.ReadLogFileFn`` takes them batch by
-batch while it reads and validates the other columns. Given several files, one
-thread counts them in order (``CountsAhead``): it works on the next file while
+batch while it reads and validates the other columns. Given several files, two
+threads count them in order (``CountsAhead``): they work on the next files while
 the reader and the stages fused after it are still on this one. Dead-letter evidence
 (``ColumnRows``) reads the text again only for batches that reject a row.
 """
@@ -130,26 +130,33 @@ def _count(path: str, batch_rows: int | None, parts: queue.SimpleQueue,
 
 
 class CountsAhead:
-    """Response counts of several parquet files, counted one file after another by one
-    background thread, in the order given.
+    """Response counts of several parquet files, counted by ``threads`` background
+    threads that take the files in the order given.
 
     A reader that goes through the files in that order finds each file's counts
-    started (often finished) while it was busy with the previous file, instead
-    of waiting for a thread that starts with the file. A file that turns out
-    not to be detachable is skipped (the reader never asks for it); one the
-    thread cannot open puts its error in that file's counts.
+    started (often finished) while it was busy with earlier files, instead of
+    waiting for a thread that starts with the file; decoding the 'response'
+    text is slower than reading and hashing the rest, so two threads count. A
+    file that turns out not to be detachable is skipped (the reader never asks
+    for it); one a thread cannot open puts its error in that file's counts.
     """
 
-    def __init__(self, paths: list[str]):
+    def __init__(self, paths: list[str], threads: int = 2):
         self._queues = {p: queue.SimpleQueue() for p in dict.fromkeys(paths)}
         self._stops = {p: threading.Event() for p in self._queues}
         self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="response-chars", daemon=True)
-        self._thread.start()
+        self._todo = iter(list(self._queues.items()))
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, name="response-chars", daemon=True)
+                         for _ in range(max(1, min(threads, len(self._queues))))]
+        for thread in self._threads:
+            thread.start()
 
     def _run(self) -> None:
-        for path, parts in self._queues.items():
-            if self._closed.is_set():
+        while not self._closed.is_set():
+            with self._lock:
+                path, parts = next(self._todo, (None, None))
+            if path is None:
                 return
             try:
                 detachable = detachable_response(open_parquet(path).schema_arrow)
@@ -160,7 +167,7 @@ class CountsAhead:
                 _count(path, None, parts, self._stops[path])
 
     def counts(self, path: str, batch_rows: int) -> ResponseCounts:
-        """``path``'s counts: from this thread when it was listed, else a thread of its own."""
+        """``path``'s counts: from these threads when it was listed, else a thread of its own."""
         if path not in self._queues:
             return ResponseCounts.start(path, batch_rows)
         return ResponseCounts(self._queues[path], self._stops[path])
@@ -169,7 +176,8 @@ class CountsAhead:
         self._closed.set()
         for stop in self._stops.values():
             stop.set()
-        self._thread.join()
+        for thread in self._threads:
+            thread.join()
 
 
 class ColumnRows:

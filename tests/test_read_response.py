@@ -241,3 +241,27 @@ def test_response_batch_rows_follow_text_size(tmp_path):
     assert response_counts.response_batch_rows(pq.ParquetFile(path)) == 64  # 20 kB a row: the floor
     pq.write_table(pa.table({"response": ["ab"] * 1000}), path)
     assert response_counts.response_batch_rows(pq.ParquetFile(path)) == 65536
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+def test_counts_ahead_gives_each_file_its_own_counts(tmp_path, monkeypatch, threads):
+    monkeypatch.setattr(response_counts, "_RESPONSE_BATCH_ROWS", 5)
+    paths = [str(p) for p in _task_files(tmp_path) if p.suffix == ".parquet"]
+    ahead = response_counts.CountsAhead(paths, threads=threads)
+    try:
+        for path in paths:
+            if path.endswith("c.parquet"):  # corrupt: its counts hold the error
+                with pytest.raises(Exception, match="magic bytes"):
+                    ahead.counts(path, 5).take(1)
+                continue
+            if not read.detachable_response(pq.ParquetFile(path).schema_arrow):
+                continue
+            rows = pq.ParquetFile(path).metadata.num_rows
+            alone = response_counts.ResponseCounts.start(path, 5)
+            got = ahead.counts(path, 5)
+            assert got.take(rows).tolist() == alone.take(rows).tolist()
+            got.finish(rows)
+            alone.close()
+    finally:
+        ahead.close()
+    assert not any(t.name == "response-chars" for t in threading.enumerate())
