@@ -98,15 +98,26 @@ def changed_groups(new: np.ndarray, old: np.ndarray) -> np.ndarray:
     new, old : non-negative integer[m] labels of each row, before and after
     Returns bool[m].
     """
-    new = np.ascontiguousarray(new, dtype=np.int64)
-    old = np.ascontiguousarray(old, dtype=np.int64)
-    if new.shape != old.shape or new.ndim != 1:
-        raise ValueError("new and old must be 1-D and of equal length")
-    if new.size == 0:
+    new, old, n_new = _aligned(new, old, np.int64, "new and old")
+    if n_new == 0:
         return np.zeros(0, np.bool_)
-    if min(new.min(), old.min()) < 0:
+    if old.min() < 0:
         raise ValueError("labels must be non-negative")
-    return _changed_groups(new, old, int(new.max()) + 1, int(old.max()) + 1)
+    return _changed_groups(new, old, n_new, int(old.max()) + 1)
+
+
+def _aligned(labels, values, dtype, names: str = "labels and values"):
+    """(labels as int64, values as ``dtype``, number of labels, 0 when empty), checked:
+    1-D, equal length, labels non-negative."""
+    labels = np.ascontiguousarray(labels, dtype=np.int64)
+    values = np.ascontiguousarray(values, dtype=dtype)
+    if labels.shape != values.shape or labels.ndim != 1:
+        raise ValueError(f"{names} must be 1-D and of equal length")
+    if labels.size == 0:
+        return labels, values, 0
+    if labels.min() < 0:
+        raise ValueError("labels must be non-negative")
+    return labels, values, int(labels.max()) + 1
 
 
 @njit(cache=True)
@@ -137,15 +148,10 @@ def group_medians(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
     ----------
     labels : non-negative integer[m]; values : float32[m], no NaN
     """
-    labels = np.ascontiguousarray(labels, dtype=np.int64)
-    values = np.ascontiguousarray(values, dtype=np.float32)
-    if labels.shape != values.shape or labels.ndim != 1:
-        raise ValueError("labels and values must be 1-D and of equal length")
-    if labels.size == 0:
+    labels, values, n_labels = _aligned(labels, values, np.float32)
+    if n_labels == 0:
         return np.empty(0, np.float32)
-    if labels.min() < 0:
-        raise ValueError("labels must be non-negative")
-    return _group_medians(labels, values, int(labels.max()) + 1)
+    return _group_medians(labels, values, n_labels)
 
 
 @njit(cache=True, parallel=True)
@@ -179,15 +185,10 @@ def below_median_groups(labels: np.ndarray, values: np.ndarray, bound: float) ->
     labels : non-negative integer[m]; values : float32[m]; bound : float
     Returns bool[m].
     """
-    labels = np.ascontiguousarray(labels, dtype=np.int64)
-    values = np.ascontiguousarray(values, dtype=np.float32)
-    if labels.shape != values.shape or labels.ndim != 1:
-        raise ValueError("labels and values must be 1-D and of equal length")
-    if labels.size == 0:
+    labels, values, n_labels = _aligned(labels, values, np.float32)
+    if n_labels == 0:
         return np.zeros(0, np.bool_)
-    if labels.min() < 0:
-        raise ValueError("labels must be non-negative")
-    return _below_median(labels, values, np.float32(bound), int(labels.max()) + 1)
+    return _below_median(labels, values, np.float32(bound), n_labels)
 
 
 @njit(cache=True)
