@@ -41,14 +41,40 @@ def optimal_param(threshold: float, num_perm: int, fp_weight: float = 0.5,
     b, r = zip(*[(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)])
     b = np.array(b, np.float64)[:, None]
     r = np.array(r, np.float64)[:, None]
-    x, w = np.polynomial.legendre.leggauss(num_perm // 2 + 2)
-    # Map [-1, 1] onto [0, t] and [t, 1].
+    x, w = gauss_legendre(num_perm // 2 + 2)
+    # Map [-1, 1] onto [0, t] and [t, 1]. Weighted row sums, not ``@``: a BLAS call
+    # here leaves OpenBLAS's threads spinning for ~0.4 s of CPU the pipeline needs.
     s_lo, w_lo = (x + 1) * threshold / 2, w * threshold / 2
     s_hi, w_hi = threshold + (x + 1) * (1 - threshold) / 2, w * (1 - threshold) / 2
-    fp = (1 - (1 - s_lo[None, :] ** r) ** b) @ w_lo
-    fn = ((1 - s_hi[None, :] ** r) ** b) @ w_hi
+    fp = ((1 - (1 - s_lo[None, :] ** r) ** b) * w_lo).sum(axis=1)
+    fn = (((1 - s_hi[None, :] ** r) ** b) * w_hi).sum(axis=1)
     best = int(np.argmin(fp * fp_weight + fn * fn_weight))
     return int(b[best, 0]), int(r[best, 0])
+
+
+def gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes (ascending) and weights on [-1, 1], as numpy's ``leggauss``
+    gives them, by Newton's method on P_n: numpy's way solves an eigenproblem
+    through LAPACK, whose threads then spin (see ``optimal_param``)."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    x = np.cos(np.pi * (np.arange(n, 0, -1) - 0.25) / (n + 0.5))  # ascending guesses
+    for _ in range(100):
+        p, dp = _legendre(n, x)
+        step = p / dp
+        x = x - step
+        if np.abs(step).max() <= 1e-15:
+            break
+    _, dp = _legendre(n, x)
+    return x, 2.0 / ((1.0 - x * x) * dp * dp)
+
+
+def _legendre(n: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P_n(x) and P_n'(x) by the three-term recurrence."""
+    prev, cur = np.ones_like(x), x.copy()
+    for k in range(2, n + 1):
+        prev, cur = cur, ((2 * k - 1) * x * cur - (k - 1) * prev) / k
+    return cur, n * (x * cur - prev) / (x * x - 1.0)
 
 
 @njit(cache=True, parallel=True)

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from datasketch.lsh import _optimal_param
 from distill_radar.kernels import band_keys, bucket_edges, config, minhash, optimal_param
+from distill_radar.kernels.lsh import gauss_legendre
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +17,21 @@ def test_optimal_param_equals_datasketch(threshold, num_perm):
 @pytest.mark.parametrize("weights", [(0.2, 0.8), (0.9, 0.1)])
 def test_optimal_param_weights(weights):
     assert optimal_param(0.7, 128, *weights) == _optimal_param(0.7, 128, *weights)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 34, 66, 130, 258])
+def test_gauss_legendre_equals_numpy(n):
+    x, w = gauss_legendre(n)
+    ref_x, ref_w = np.polynomial.legendre.leggauss(n)
+    np.testing.assert_allclose(x, ref_x, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(w, ref_w, rtol=1e-9, atol=0)
+
+
+def test_gauss_legendre_integrates_polynomials_exactly():
+    x, w = gauss_legendre(5)  # exact up to degree 9
+    for degree in range(10):
+        exact = 0.0 if degree % 2 else 2.0 / (degree + 1)
+        assert abs((w * x**degree).sum() - exact) < 1e-14
 
 
 @pytest.mark.parametrize("args", [(0.0, 128), (1.0, 128), (0.5, 1), (0.5, 128, 0, 0), (0.5, 1.5)])
