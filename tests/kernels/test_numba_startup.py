@@ -1,6 +1,7 @@
 """Loading a kernel does not import SciPy; numba's BLAS still works when asked for."""
 
 import importlib.util
+import os
 import subprocess
 import sys
 
@@ -31,3 +32,22 @@ def test_probe_left_alone_once_numba_probed():
     import numba.np.arraymath  # noqa: F401 - this process has probed already
 
     assert numba_startup.defer_blas_probe() is False
+
+
+SPIN_SCRIPT = """
+import os
+from distill_radar import kernels
+print(os.environ.get('GOMP_SPINCOUNT'))
+"""
+
+
+@pytest.mark.parametrize("env, expect", [
+    ({}, numba_startup.GOMP_SPINS),
+    ({"GOMP_SPINCOUNT": "123"}, "123"),  # the user's choice stands
+    ({"OMP_WAIT_POLICY": "active"}, "None"),  # a wait policy of their own: no spin count added
+])
+def test_short_omp_spin_defaults_only_what_the_user_left_unset(env, expect):
+    base = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    out = subprocess.run([sys.executable, "-c", SPIN_SCRIPT], capture_output=True, text=True,
+                         check=True, env={**base, **env}).stdout.split()
+    assert out == [expect]
