@@ -40,10 +40,9 @@ class NodeClusters:
         out = np.full(nodes.size, -1, np.int64)
         if self.nodes.size == 0 or nodes.size == 0:
             return out
-        pos = np.searchsorted(self.nodes, nodes)
-        pos_clip = np.minimum(pos, self.nodes.size - 1)
-        hit = self.nodes[pos_clip] == nodes
-        out[hit] = self.cluster_ids[pos_clip[hit]]
+        pos = kernels.sorted_positions(self.nodes, np.asarray(nodes, np.uint64))
+        hit = pos >= 0
+        out[hit] = self.cluster_ids[pos[hit]]
         return out
 
 
