@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from distill_radar.pipelines import schemas
 
 RAW_LIMIT = 4096  # characters of a bad row kept as evidence in dead_letter.raw
+UNDECODABLE = "<not valid UTF-8>"  # evidence of a nested value holding bad bytes
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 Pseudonymizer = Callable[[str], str]
@@ -248,7 +249,24 @@ def redact_raw(raw: str, account_id: str | None, pseudonym: Pseudonymizer | None
 def table_rows_as_json(table: pa.Table, indices: Sequence[int]) -> list[str]:
     """Raw evidence for rejected parquet rows (only bad rows pay for this)."""
     sub = table.take(pa.array(indices, pa.int64()))
-    return [orjson.dumps(r, default=str).decode() for r in sub.to_pylist()]
+    columns = [_evidence_values(sub.column(i)) for i in range(sub.num_columns)]
+    names = sub.column_names
+    return [orjson.dumps(dict(zip(names, row)), default=str).decode() for row in zip(*columns)]
+
+
+def _evidence_values(col: pa.ChunkedArray) -> list:
+    """A column's Python values; text that is not valid UTF-8 (a parquet writer may
+    store any bytes in a string column) with U+FFFD for each bad byte, so that
+    the row is still dead-lettered with its evidence instead of stopping the run."""
+    try:
+        return col.to_pylist()
+    except UnicodeDecodeError:
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+                or pa.types.is_string_view(col.type)):
+            return [UNDECODABLE] * len(col)
+        raw = col.cast(pa.binary_view() if pa.types.is_string_view(col.type) else
+                       pa.large_binary()).to_pylist()
+        return [None if b is None else b.decode("utf-8", "replace") for b in raw]
 
 
 def column_problem(schema: pa.Schema) -> str | None:

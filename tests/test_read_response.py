@@ -102,13 +102,17 @@ def test_invalid_utf8_in_a_string_response(tmp_path, monkeypatch):
     apart, whole = _both_ways(path, monkeypatch, batch_rows=6)
     _assert_same(apart, whole)
     assert [c for t in apart[0] for c in t["response_chars"].to_pylist()][:4] == [2, 4, 1, 2]
-    # A dead row whose response is not UTF-8 cannot be shown as JSON, either way.
+    # A dead row whose response is not UTF-8 is still dead-lettered, its bad bytes
+    # shown as U+FFFD in the evidence, and the run goes on.
     rows["ts"] = pa.array([None if i == 1 else i for i in range(20)], pa.int64())
     pq.write_table(pa.table(rows), path)
     for detachable in (True, False):
         monkeypatch.setattr(read, "detachable_response", lambda schema, d=detachable: d)
-        with pytest.raises(UnicodeDecodeError):
-            _read(path, batch_rows=6)
+        good, bad, _ = _read(path, batch_rows=6)
+        assert sum(t.num_rows for t in good) == 19
+        [dead] = [r for t in bad for r in t.to_pylist()]
+        assert dead["row"] == 1
+        assert orjson.loads(dead["raw"])["response"] == "\ufffd\ufffdab"
 
 
 @pytest.mark.parametrize("response", [

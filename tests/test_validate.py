@@ -1,5 +1,6 @@
 import datetime as dt
 
+import orjson
 import pyarrow as pa
 import pytest
 from distill_radar.pipelines import schemas, validate
@@ -112,3 +113,12 @@ def test_link_columns_collected():
                       "fp": ["F1"], "pay": [None]})
     good, _ = validate.validate_table(table, "f.parquet", 0, ("fp", "pay", "absent"), None)
     assert good["links"].to_pylist() == [["fp=F1"]]
+
+
+def test_evidence_of_rows_holding_bytes_that_are_not_utf8():
+    text = pa.array([b"ok", b"\xffx"], pa.binary()).view(pa.string())
+    nested = pa.ListArray.from_arrays(pa.array([0, 1, 2], pa.int32()), text)
+    table = pa.table({"a": text, "b": nested, "c": [1, 2]})
+    rows = [orjson.loads(r) for r in validate.table_rows_as_json(table, [1, 0])]
+    assert rows == [{"a": "\ufffdx", "b": validate.UNDECODABLE, "c": 2},
+                    {"a": "ok", "b": validate.UNDECODABLE, "c": 1}]
