@@ -1,13 +1,18 @@
+import atexit
 import datetime as dt
 import os
 import random
+import shutil
 import tempfile
 
 import orjson
 import pytest
 
-# The embedder's built tables go to a cache folder; tests keep theirs out of $HOME.
-os.environ.setdefault("DISTILL_RADAR_CACHE", tempfile.mkdtemp(prefix="distill-radar-cache-"))
+# The embedder's built tables go to a cache folder; tests keep theirs out of $HOME,
+# in a temporary folder removed when the session ends.
+if "DISTILL_RADAR_CACHE" not in os.environ:
+    os.environ["DISTILL_RADAR_CACHE"] = tempfile.mkdtemp(prefix="distill-radar-cache-")
+    atexit.register(shutil.rmtree, os.environ["DISTILL_RADAR_CACHE"], ignore_errors=True)
 
 TEMPLATE = ("You are being evaluated. Solve the following task and write out your complete "
             "chain of thought step by step, including every intermediate check, before the "

@@ -15,7 +15,7 @@ def _reference(keys, queries):
 def test_sorted_positions_equal_a_dict_lookup(n):
     rng = np.random.default_rng(n)
     keys = np.sort(rng.integers(0, 2**64, n, dtype=np.uint64, endpoint=False))
-    queries = np.r_[keys[rng.integers(0, max(n, 1), 3 * n)] if n else [],
+    queries = np.r_[keys[rng.integers(0, max(n, 1), 3 * n)] if n else np.empty(0, np.uint64),
                     rng.integers(0, 2**64, 200, dtype=np.uint64, endpoint=False),
                     np.array([0, 2**64 - 1], np.uint64)].astype(np.uint64)
     np.testing.assert_array_equal(sorted_positions(keys, queries), _reference(keys, queries))
