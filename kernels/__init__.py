@@ -31,7 +31,7 @@ from .lookup import sorted_positions
 from .lsh import band_keys, bucket_edges, optimal_param
 from .minhash import minhash, minhash_params
 from .normalize import normalize
-from .pairs import unique_columns
+from .pairs import distinct, unique_columns
 from .similarity import signature_similarity
 from .string_order import sort_order
 from .union_find import connected_components
@@ -47,6 +47,7 @@ __all__ = [
     "connected_components",
     "consensus_similarity",
     "cosine_pairs",
+    "distinct",
     "group_means",
     "groups_of",
     "hyperplanes",

@@ -1,13 +1,26 @@
-"""Distinct pairs of integer keys, as ``np.unique(pairs, axis=1)`` gives them, faster.
+"""Distinct integer keys and pairs of them, as ``np.unique`` gives them, faster.
 
 ``np.unique(..., axis=1)`` views each column as one opaque record and sorts
 those: about 10x slower than a lexsort over the two rows on millions of
-pairs (the semantic path's (account, prompt) pairs at 1M exchanges).
+pairs (the semantic path's (account, prompt) pairs at 1M exchanges). And
+numpy 2.4's plain ``np.unique(keys)`` is slow on many distinct wide keys
+(hashes): 0.75 s for 1M distinct uint64 against 0.017 s for a sort.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+
+def distinct(keys: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of a 1-D integer array: ``np.unique(keys)``."""
+    keys = np.asarray(keys)
+    if keys.ndim != 1 or not (np.issubdtype(keys.dtype, np.integer) or keys.size == 0):
+        raise ValueError("keys must be a 1-D integer array")
+    s = np.sort(keys)
+    if s.size < 2:
+        return s
+    return s[np.r_[True, s[1:] != s[:-1]]]
 
 
 def unique_columns(pairs: np.ndarray, return_counts: bool = False):

@@ -84,7 +84,7 @@ class ClusterIndex:
         founders = self._found_clusters(sig, keys, threshold, cluster, sim)
         new_rep |= founders
         self._add_reps(sig, keys, cluster, new_rep, cfg.max_reps_per_cluster)
-        self.touch(np.unique(cluster[cluster >= 0]), now)
+        self.touch(kernels.distinct(cluster[cluster >= 0]), now)
         return cluster, sim
 
     def _match_reps(self, sig, keys, threshold, cluster, sim) -> None:
@@ -99,7 +99,7 @@ class ClusterIndex:
         lengths = end - start
         qi = np.repeat(qi, lengths)
         rep = self.index_rep[np.repeat(start, lengths) + run_ranks(lengths)]
-        pair = np.unique(qi.astype(np.int64) * self.rep_cluster.size + rep)
+        pair = kernels.distinct(qi.astype(np.int64) * self.rep_cluster.size + rep)
         qi, rep = pair // self.rep_cluster.size, pair % self.rep_cluster.size
         s = (sig[qi] == self.rep_sig[rep]).mean(axis=1).astype(np.float32)
         ok = s >= threshold
@@ -134,7 +134,7 @@ class ClusterIndex:
         head = um[first[inverse]]
         sim[um] = (sig[um] == sig[head]).mean(axis=1)
         founders[um[first]] = True
-        self.cluster_ids = np.concatenate([self.cluster_ids, np.unique(cluster[um])])
+        self.cluster_ids = np.concatenate([self.cluster_ids, kernels.distinct(cluster[um])])
         self.cluster_seen = np.concatenate([self.cluster_seen,
                                             np.zeros(first.size, np.int64)])
         return founders

@@ -86,7 +86,7 @@ def reworded_joins(members: pl.DataFrame, vectors: pa.Table, config: RunConfig
     none = pl.DataFrame(schema=JOINS), pl.DataFrame(schema=COHESION)
     if not config.semantic or vectors.num_rows == 0 or members.height == 0:
         return none
-    nodes = np.unique(members["node"].to_numpy())
+    nodes = kernels.distinct(members["node"].to_numpy())
     node_idx = np.searchsorted(nodes, members["node"].to_numpy())
     vec_nodes, raw = vector_matrix(vectors)
     pos = np.minimum(np.searchsorted(vec_nodes, nodes), max(vec_nodes.size - 1, 0))

@@ -176,7 +176,7 @@ class DetectorState:
         direct = rows.filter(pa.array(cluster >= 0))
         direct = direct.set_column(direct.schema.get_field_index("cluster_id"), "cluster_id",
                                    pa.array(cluster[cluster >= 0], pa.int64()))
-        self.index.touch(np.unique(cluster[cluster >= 0]), now)
+        self.index.touch(kernels.distinct(cluster[cluster >= 0]), now)
         signed, new_samples = self._resolve_pending(now)
         members = pa.concat_tables([direct, signed])
         texts = _member_texts(members, nodes, prompts, new_samples)

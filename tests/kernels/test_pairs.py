@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from distill_radar.kernels import unique_columns
+from distill_radar.kernels import distinct, unique_columns
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.uint64])
@@ -20,3 +20,21 @@ def test_unique_columns_equals_numpy_unique_along_axis_1(dtype):
 def test_unique_columns_rejects_other_shapes():
     with pytest.raises(ValueError):
         unique_columns(np.zeros((3, 4), np.int64))
+
+
+@pytest.mark.parametrize("dtype", [np.uint64, np.int64, np.int32])
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 5000])
+def test_distinct_equals_np_unique(dtype, n):
+    rng = np.random.default_rng(n)
+    high = np.iinfo(dtype).max
+    keys = np.r_[rng.integers(0, high, n, dtype=dtype, endpoint=True),
+                 rng.integers(0, 5, n, dtype=dtype)].astype(dtype)
+    out = distinct(keys)
+    assert out.dtype == keys.dtype
+    np.testing.assert_array_equal(out, np.unique(keys))
+
+
+@pytest.mark.parametrize("bad", [np.zeros((2, 2), np.int64), np.array([0.5, 1.0])])
+def test_distinct_rejects(bad):
+    with pytest.raises(ValueError):
+        distinct(bad)
