@@ -7,6 +7,7 @@ the campaign model and the parquet/CSV writes all happen here.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -165,6 +166,12 @@ def _counts(tables, file_counts, members, dup_dead, node_clusters) -> dict:
     }
 
 
+def _start(fn, *args) -> threading.Thread:
+    thread = threading.Thread(target=fn, args=args, name="remove-work", daemon=True)
+    thread.start()
+    return thread
+
+
 class BuildTablesFn(beam.DoFn):
     """Side inputs in (members as paths in the work folder), tables written to the staging
     folder, counts out."""
@@ -178,6 +185,12 @@ class BuildTablesFn(beam.DoFn):
     def process(self, _, members, samples, dead, file_counts, clusters):
         with self.timer.timing():
             members = [workdir.read_table(p) for p in sorted(members)]
+            work = workdir.work_dir(self.staging)
+            # Every intermediate is used up once the members are read. A local work
+            # folder is deleted meanwhile (the members stay mapped: ~0.2 s of unlinking
+            # at 1M off the critical path); a remote one only once the tables are
+            # written, so that a retried bundle can still read its members.
+            removing = None if export.is_remote(work) else _start(workdir.remove, work)
             written = set()
 
             def write(name, table):
@@ -188,7 +201,10 @@ class BuildTablesFn(beam.DoFn):
                                           list(file_counts), clusters, self.config, write)
             export.write_tables(self.staging, {k: v for k, v in tables.items()
                                                if k not in written}, self.csv)
-            workdir.remove(workdir.work_dir(self.staging))  # every intermediate is used up
+            if removing is None:
+                workdir.remove(work)
+            else:
+                removing.join()
         LOG.info("tables written: %d members, %d clusters, %d campaigns",
                  counts["processed"], counts["clusters"], counts["campaigns"])
         yield counts
