@@ -15,12 +15,15 @@ from numba import njit
 def dense_codes(keys):
     """Codes 0..m-1 of the distinct keys (uint64), in order of first appearance.
 
-    Returns (codes per key, index of each code's first key).
+    Returns (codes per key, index of each code's first key). Open addressing
+    with each slot holding its key and code side by side: a probe is one cache
+    line, not a chase through the first-row and key arrays (16M account
+    hashes: 3-4 misses a row before).
     """
     n = keys.size
     bits = 12
+    table = np.zeros((1 << bits, 2), np.uint64)  # (key, code + 1); code + 1 == 0: empty
     first = np.empty(1 << (bits - 1), np.int64)
-    slots = np.full(1 << bits, -1, np.int64)
     codes = np.empty(n, np.int64)
     golden = np.uint64(0x9E3779B97F4A7C15)
     m = 0
@@ -28,24 +31,28 @@ def dense_codes(keys):
         k = keys[i]
         mask = (1 << bits) - 1
         s = np.int64((k * golden) >> np.uint64(64 - bits))
-        while slots[s] >= 0 and keys[first[slots[s]]] != k:
+        while table[s, 1] != 0 and table[s, 0] != k:
             s = (s + 1) & mask
-        if slots[s] >= 0:
-            codes[i] = slots[s]
+        if table[s, 1] != 0:
+            codes[i] = np.int64(table[s, 1]) - 1
             continue
-        slots[s] = m
+        table[s, 0] = k
+        table[s, 1] = np.uint64(m + 1)
         first[m] = i
         codes[i] = m
         m += 1
         if 2 * m >= (1 << bits):
+            old = table
             bits += 1
             mask = (1 << bits) - 1
-            slots = np.full(1 << bits, -1, np.int64)
-            for c in range(m):
-                s = np.int64((keys[first[c]] * golden) >> np.uint64(64 - bits))
-                while slots[s] >= 0:
-                    s = (s + 1) & mask
-                slots[s] = c
+            table = np.zeros((1 << bits, 2), np.uint64)
+            for j in range(old.shape[0]):
+                if old[j, 1] != 0:
+                    s = np.int64((old[j, 0] * golden) >> np.uint64(64 - bits))
+                    while table[s, 1] != 0:
+                        s = (s + 1) & mask
+                    table[s, 0] = old[j, 0]
+                    table[s, 1] = old[j, 1]
             grown = np.empty(1 << (bits - 1), np.int64)
             grown[:m] = first[:m]
             first = grown
