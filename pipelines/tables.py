@@ -29,8 +29,21 @@ MEMBER_COLUMNS = schemas.EXCHANGE_KEYS.append(pa.field("cluster_id", pa.int64())
 
 
 def gather_members(tables: list[pa.Table]) -> pl.DataFrame:
+    """The batches' members as one frame, batches in (source, first row) order.
+
+    Work files are named at random, so in name order the batches are shuffled;
+    laid end to end by where they start, their rows are (nearly always) in
+    ``split_duplicates``'s (source, row) order already, and its sort then moves
+    no strings (at 16M, hashing the ids after a shuffling sort was ~2.5 s).
+    """
+    tables = sorted((t for t in tables if t.num_rows), key=_first_source_row)
     table = pa.concat_tables(tables) if tables else MEMBER_COLUMNS.empty_table()
     return pl.from_arrow(table.cast(MEMBER_COLUMNS))
+
+
+def _first_source_row(table: pa.Table) -> tuple:
+    source, row = table["source"][0].as_py(), table["row"][0].as_py()
+    return (source is None, source or "", row is None, row or 0)
 
 
 def split_duplicates(members: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
