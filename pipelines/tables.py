@@ -61,7 +61,9 @@ def split_duplicates(members: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]
         # One integer per row in (source, row) order: a one-column sort, not a string one.
         key = ((codes * (hi - lo + 1)).repeat_by(runs.struct.field("len")).explode()
                + (row.cast(pl.Int64) - lo))
-        members = members.sort(key, maintain_order=True)
+        # Batches laid out by gather_members are nearly always in order already; one
+        # chunk either way (polars on hundreds of batch chunks was far slower).
+        members = members.rechunk() if key.is_sorted() else members.sort(key, maintain_order=True)
     else:
         members = members.sort("source", "row")
     ids = members["exchange_id"]
