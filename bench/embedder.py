@@ -113,7 +113,7 @@ def loaded(load) -> tuple[object, dict]:
 
 
 def part_static(prompts: pa.Array, args) -> dict:
-    from distill_radar.pipelines.embedder import load_embedder
+    from distill_radar.pipelines.embed.embedder import load_embedder
     emb, out = loaded(load_embedder)
     emb.embed(prompts[:200])
     return {**out, **per_s(timed(lambda: emb.embed(prompts), args.repeats), len(prompts))}
@@ -121,8 +121,9 @@ def part_static(prompts: pa.Array, args) -> dict:
 
 def part_tokenize(prompts: pa.Array, args) -> dict:
     import tokenizers
+
     from distill_radar.kernels import WordPieceVocab, wordpiece_ids
-    from distill_radar.pipelines.embedder import load_embedder, model_dir
+    from distill_radar.pipelines.embed.embedder import load_embedder, model_dir
     path = model_dir() / "tokenizer.json"
     tok, out_hf = loaded(lambda: tokenizers.Tokenizer.from_file(str(path)))
     tok.no_truncation()
@@ -154,7 +155,7 @@ def part_tokenize(prompts: pa.Array, args) -> dict:
 
 
 def part_transformer(prompts: pa.Array, args) -> dict:
-    from distill_radar.pipelines.transformer import load_transformer
+    from distill_radar.pipelines.embed.transformer import load_transformer
     model, out = loaded(load_transformer)
     rng = np.random.default_rng(args.seed)
     sample = prompts.take(pa.array(np.sort(rng.choice(len(prompts), min(args.sample, len(prompts)),
@@ -190,7 +191,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.part:
         return worker(args)
-    from distill_radar.pipelines.generate import generate
+    from distill_radar.pipelines.synth.generate import generate
 
     with tempfile.TemporaryDirectory(prefix="dr-bench-embedder-") as work:
         t0 = time.perf_counter()

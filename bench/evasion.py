@@ -34,10 +34,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import emit, machine
+
 from distill_radar import kernels
 from distill_radar.kernels.config import CONFUSABLES
-from distill_radar.pipelines import generate_corpus as C
-from distill_radar.pipelines import generate_payloads as G
+from distill_radar.pipelines.synth import corpus as C
+from distill_radar.pipelines.synth import payloads as G
 
 THRESHOLD = 0.6
 NUM_PERM = 128

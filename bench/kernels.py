@@ -32,8 +32,9 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import emit, machine
+
 from distill_radar import kernels as K
-from distill_radar.pipelines.generate import generate
+from distill_radar.pipelines.synth.generate import generate
 
 NUM_PERM = 128
 NGRAM = 3

@@ -25,8 +25,10 @@ import polars as pl
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import emit, machine
-from distill_radar.pipelines import batch, generate
-from distill_radar.pipelines import generate_payloads as G
+
+from distill_radar.pipelines.batch import pipeline as batch
+from distill_radar.pipelines.synth import generate
+from distill_radar.pipelines.synth import payloads as G
 
 INSTRUCTIONS = {
     "en": ("You are an expert problem solver. Solve the following problem. Think step by step "

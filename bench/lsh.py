@@ -184,8 +184,9 @@ def worker(tool: str, sig_path: str, out_path: str, threshold: float) -> None:
 def make_signatures(n: int, seed: int, work: str) -> tuple[np.ndarray, dict]:
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     from distill_radar import kernels as K
-    from distill_radar.pipelines.generate import generate
+    from distill_radar.pipelines.synth.generate import generate
     exchanges = int(n * 1.7)   # about 60% of generated prompts are distinct
     while True:
         generate(out=work, exchanges=exchanges, accounts=max(200, exchanges // 15),

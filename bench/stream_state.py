@@ -42,7 +42,8 @@ class RssSampler(threading.Thread):
 
 
 def main() -> None:
-    from distill_radar.pipelines import generate, stream_job
+    from distill_radar.pipelines.stream import job as stream_job
+    from distill_radar.pipelines.synth import generate
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--exchanges", type=int, default=200_000)

@@ -34,8 +34,9 @@ import tokenizers
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import emit, machine
+
 from distill_radar.kernels import WordPieceVocab, wordpiece_ids
-from distill_radar.pipelines.generate import generate
+from distill_radar.pipelines.synth.generate import generate
 
 MAX_TOKENS = 256
 

@@ -39,7 +39,7 @@ def _drop_gcp_import_noise(record: logging.LogRecord) -> bool:
 
 
 def cmd_generate(argv: list[str]) -> int:
-    from distill_radar.pipelines import generate
+    from distill_radar.pipelines.synth import generate
 
     parser = argparse.ArgumentParser(prog="distill-radar generate")
     generate.add_arguments(parser)
@@ -62,7 +62,7 @@ def _progress(label: str):
 def cmd_batch(argv: list[str]) -> int:
     gc.disable()  # importing Beam, numba and polars makes no garbage worth walking for
     try:
-        from distill_radar.pipelines import batch
+        from distill_radar.pipelines.batch import pipeline as batch
     finally:
         gc.enable()
 
@@ -87,7 +87,7 @@ def cmd_batch(argv: list[str]) -> int:
 
 
 def _batch_help() -> None:
-    from distill_radar.pipelines.options import DistillRadarOptions
+    from distill_radar.pipelines.runtime.options import DistillRadarOptions
 
     parser = argparse.ArgumentParser(prog="distill-radar batch",
                                      epilog="Any other flag is passed to Beam (e.g. --runner).")
@@ -96,7 +96,7 @@ def _batch_help() -> None:
 
 
 def cmd_stream(argv: list[str]) -> int:
-    from distill_radar.pipelines import stream_job
+    from distill_radar.pipelines.stream import job as stream_job
 
     if any(a in ("-h", "--help") for a in argv):
         _stream_help()
@@ -111,8 +111,8 @@ def cmd_stream(argv: list[str]) -> int:
 
 
 def _stream_help() -> None:
-    from distill_radar.pipelines.options import DistillRadarOptions
-    from distill_radar.pipelines.stream_options import StreamOptions
+    from distill_radar.pipelines.runtime.options import DistillRadarOptions
+    from distill_radar.pipelines.stream.options import StreamOptions
 
     parser = argparse.ArgumentParser(
         prog="distill-radar stream",
@@ -128,7 +128,7 @@ def _stream_help() -> None:
 
 
 def cmd_show(argv: list[str]) -> int:
-    from distill_radar.pipelines import show
+    from distill_radar.pipelines.report import show
 
     parser = argparse.ArgumentParser(prog="distill-radar show")
     show.add_arguments(parser)
@@ -138,7 +138,9 @@ def cmd_show(argv: list[str]) -> int:
 
 
 def cmd_demo(argv: list[str]) -> int:
-    from distill_radar.pipelines import batch, generate, show
+    from distill_radar.pipelines.batch import pipeline as batch
+    from distill_radar.pipelines.report import show
+    from distill_radar.pipelines.synth import generate
 
     parser = argparse.ArgumentParser(prog="distill-radar demo")
     parser.add_argument("--output", default="demo-out", help="folder for sample logs and tables")

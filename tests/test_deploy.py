@@ -30,9 +30,10 @@ from apache_beam.options.pipeline_options import (
     StandardOptions,
     _BeamArgumentParser,
 )
-from distill_radar.pipelines import stream_io
-from distill_radar.pipelines.options import DistillRadarOptions
-from distill_radar.pipelines.stream_options import StreamOptions
+
+from distill_radar.pipelines.runtime.options import DistillRadarOptions
+from distill_radar.pipelines.stream import io as stream_io
+from distill_radar.pipelines.stream.options import StreamOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"

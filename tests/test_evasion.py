@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pytest
+
 from distill_radar import kernels
 
 HOMOGLYPHS = {"a": "\u0430", "e": "\u0435", "o": "\u043e", "p": "\u0440", "c": "\u0441",

@@ -2,7 +2,9 @@
 
 import polars as pl
 import pytest
-from distill_radar.pipelines import batch, generate
+
+from distill_radar.pipelines.batch import pipeline as batch
+from distill_radar.pipelines.synth import generate
 
 
 def _flagged_quality(logs, out):

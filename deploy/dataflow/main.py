@@ -26,7 +26,7 @@ COMMANDS = ("batch", "stream")
 DEFAULT_COMMAND = "batch"
 # Modules whose PipelineOptions subclasses define distill-radar's flags (batch;
 # stream, whose options also register the batch ones).
-OPTION_MODULES = ("distill_radar.pipelines.options", "distill_radar.pipelines.stream_options")
+OPTION_MODULES = ("distill_radar.pipelines.runtime.options", "distill_radar.pipelines.stream.options")
 
 
 def _subclasses(cls: type) -> list[type]:

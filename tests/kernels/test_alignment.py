@@ -1,6 +1,7 @@
 from difflib import SequenceMatcher
 
 import numpy as np
+
 from distill_radar.kernels.alignment import matched_tokens
 
 

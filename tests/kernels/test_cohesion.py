@@ -3,6 +3,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+
 from distill_radar.kernels.cohesion import consensus_similarity
 
 

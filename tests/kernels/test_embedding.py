@@ -3,6 +3,7 @@
 import naive
 import numpy as np
 import pytest
+
 from distill_radar import kernels
 
 

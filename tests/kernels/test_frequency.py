@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
-from distill_radar.kernels import frequency
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from distill_radar.kernels import frequency
 
 sets_strategy = st.lists(st.sets(st.integers(0, 40), max_size=12), max_size=20)
 

@@ -6,6 +6,7 @@ import random
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from distill_radar.kernels import normalize
 from distill_radar.kernels.group_texts import group_exemplars, group_templates, group_texts
 from distill_radar.kernels.templates import SLOT, extract_template

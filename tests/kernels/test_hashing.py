@@ -2,6 +2,9 @@ import naive
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from distill_radar.kernels import (
     config,
     normalize,
@@ -10,8 +13,6 @@ from distill_radar.kernels import (
     text_hashes,
 )
 from distill_radar.kernels.hashing import _fnv_lanes
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 TEXTS = [
     "",

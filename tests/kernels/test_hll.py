@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from distill_radar.kernels.hll import hll_estimate, hll_new, hll_update
 
 M64 = (1 << 64) - 1

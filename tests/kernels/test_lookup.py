@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from distill_radar.kernels import sorted_positions
 
 

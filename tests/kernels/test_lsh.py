@@ -2,10 +2,11 @@ import naive
 import numpy as np
 import pytest
 from datasketch.lsh import _optimal_param
-from distill_radar.kernels import band_keys, bucket_edges, config, minhash, optimal_param
-from distill_radar.kernels.lsh import gauss_legendre
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from distill_radar.kernels import band_keys, bucket_edges, config, minhash, optimal_param
+from distill_radar.kernels.lsh import gauss_legendre
 
 
 @pytest.mark.parametrize("threshold", [0.1, 0.3, 0.5, 0.65, 0.8, 0.9, 0.95])

@@ -2,6 +2,7 @@ import naive
 import numpy as np
 import pytest
 from datasketch import MinHash
+
 from distill_radar.kernels import config, minhash, minhash_params, shingle_hashes
 
 PROMPTS = [

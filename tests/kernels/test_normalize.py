@@ -4,6 +4,9 @@ import naive
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from distill_radar.kernels import normalize
 from distill_radar.kernels.normalize import (
     CODEPOINT_MAP,
@@ -14,8 +17,6 @@ from distill_radar.kernels.normalize import (
     _ascii_word,
     fast_map,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 CASES = [
     "",

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+
 from distill_radar.kernels import numba_startup
 
 SCRIPT = """

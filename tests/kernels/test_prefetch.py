@@ -1,6 +1,7 @@
 import numpy as np
-from distill_radar.kernels.prefetch import prefetch_row
 from numba import njit
+
+from distill_radar.kernels.prefetch import prefetch_row
 
 
 @njit

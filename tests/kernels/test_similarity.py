@@ -1,6 +1,7 @@
 import naive
 import numpy as np
 import pytest
+
 from distill_radar.kernels import config, minhash, shingle_hashes, signature_similarity
 
 

@@ -1,6 +1,9 @@
 import naive
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from distill_radar.kernels import connected_components
 from distill_radar.kernels.star_components import (
     large_star,
@@ -9,8 +12,6 @@ from distill_radar.kernels.star_components import (
     star_components,
     star_labels,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 edge_lists = st.integers(1, 25).flatmap(lambda n: st.tuples(
     st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=40)))

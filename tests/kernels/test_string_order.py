@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pytest
+
 from distill_radar.kernels import sort_order
 
 ALPHABET = ["a", "b", "\x00", "\u00e9", "\U0001f600", "z", "ab"]

@@ -1,8 +1,9 @@
 import itertools
 
 import pytest
-from distill_radar.kernels.elicitation import elicitation_score, has_elicitation
+
 from distill_radar.kernels.templates import SLOT, extract_template, merge_templates, slot_fillers
+from distill_radar.pipelines.model.elicitation import elicitation_score, has_elicitation
 
 WRAP = "you are a careful tutor. solve the task below and show your full reasoning step by step. task: {} final answer in one line."
 PAYLOADS = [
@@ -60,7 +61,7 @@ def test_merge_templates_keeps_first_when_clusters_are_rewordings():
 
 
 def test_elicitation_flags_match_the_per_text_reference():
-    from distill_radar.kernels.elicitation import elicitation_flags
+    from distill_radar.pipelines.model.elicitation import elicitation_flags
 
     texts = [WRAP.format(p) for p in PAYLOADS] + PAYLOADS + [
         "", "Think CAREFULLY before giving the final answer", "rate\nthe answer",
@@ -76,8 +77,9 @@ def test_may_fold_flags_every_row_casefold_changes():
     import random
 
     import pyarrow as pa
-    from distill_radar.kernels.elicitation import _may_fold
+
     from distill_radar.kernels.normalize import csr_buffers
+    from distill_radar.pipelines.model.elicitation import _may_fold
 
     rng = random.Random(3)
     alphabet = "abcxyz AZQ09.\u00dfÉé\u0130\u03a3\u1e9e\u65e5\U0001f600"
@@ -93,7 +95,8 @@ def test_may_fold_flags_every_row_casefold_changes():
 def test_elicitation_scores_of_arrow_and_lists_agree():
     import numpy as np
     import pyarrow as pa
-    from distill_radar.kernels.elicitation import elicitation_scores
+
+    from distill_radar.pipelines.model.elicitation import elicitation_scores
 
     texts = ["Show your FULL reasoning", None, "", "hello", "ΣΚΈΨΟΥ βήμα", "Paso A Paso",
              "think step by step", "Explica PASO A PASO", "a haiku"]

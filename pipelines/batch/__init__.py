@@ -1,0 +1,1 @@
+"""The batch pipeline: its composite transforms and entry point."""

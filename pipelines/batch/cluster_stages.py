@@ -1,0 +1,302 @@
+"""The lexical cohesion rounds of ``clusters.cluster_graph`` as Beam stages.
+
+``clusters.cluster_graph`` runs union-find and up to ``COHESION_ROUNDS``
+cohesion rounds over the lexical edges on one worker, then
+``clusters.join_semantic`` (semantic joins, final components, member
+cohesion). ``ClusterGraphStages`` gives the same NodeClusters with the
+rounds spread over shards, unrolled:
+
+    components (ConnectedComponents) -> signatures grouped by component ->
+    consensus similarity per member (``clusters._cohesion``, per shard) ->
+    loose and weak nodes -> edges filtered (joined by src, then by dst) ->
+    components again ...
+
+and hands the surviving lexical edges to ``clusters.join_semantic`` on the
+worker that holds the candidate graph (it built the graph from every
+signature already; the join is linear: union-find, votes, one consensus pass).
+A round that flags nothing leaves the edges as they are, so the next round
+repeats it: the local loop's early exit gives the same edges.
+
+The local loop moves loose nodes one level down and keeps edges whose ends
+share a level. Every kept edge had equal levels before the round, so that is
+"both ends loose or neither" here, with no level carried between rounds.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import numpy as np
+
+from distill_radar.pipelines.batch import clusters
+from distill_radar.pipelines.batch.components import MAX_ROUNDS, ConnectedComponents, split_by_shard
+from distill_radar.pipelines.model import semantic
+from distill_radar.pipelines.model.config import RunConfig
+from distill_radar.pipelines.runtime.stage_timer import StageTimer
+
+LABELS, SIGS, EDGES, FLAGS = "labels", "sigs", "edges", "flags"
+LOOSE_TAG = "loose"
+
+
+class GraphPartsFn(beam.DoFn):
+    """CandidateGraph -> keyed lexical edge and signature chunks (tagged), and the graph."""
+
+    def __init__(self, shards: int):
+        self.shards = shards
+
+    def process(self, graph: clusters.CandidateGraph):
+        lexical = graph.edge_kind == semantic.LEXICAL
+        src, dst, sim = graph.src[lexical], graph.dst[lexical], graph.edge_sim[lexical]
+        for shard, part in split_by_shard(src, (src, dst, sim), self.shards):
+            yield beam.pvalue.TaggedOutput(EDGES, (shard, (EDGES, *part)))
+        for shard, part in split_by_shard(graph.sig_rows, (graph.sig_rows, graph.sig), self.shards):
+            yield beam.pvalue.TaggedOutput(SIGS, (shard, (SIGS, *part)))
+        yield graph
+
+
+def _unkeyed_pairs(element):
+    _, (_, src, dst, _) = element
+    return src, dst
+
+
+class KeyLabelsFn(beam.DoFn):
+    """(nodes, labels) chunk -> keyed by node shard, to meet the signatures."""
+
+    def __init__(self, shards: int):
+        self.shards = shards
+
+    def process(self, chunk):
+        nodes, labels = chunk
+        for shard, part in split_by_shard(nodes, (nodes, labels), self.shards):
+            yield shard, (LABELS, *part)
+
+
+def _parts(items, kind: str) -> list[tuple]:
+    return [item[1:] for item in items if item[0] == kind]
+
+
+def _cat(parts: list[tuple], i: int, dtype) -> np.ndarray:
+    return np.concatenate([p[i] for p in parts]) if parts else np.empty(0, dtype)
+
+
+class AttachLabelsFn(beam.DoFn):
+    """One node shard's signatures and labels -> signatures keyed by their component's shard."""
+
+    def __init__(self, shards: int):
+        self.shards = shards
+
+    def process(self, element):
+        _, items = element
+        items = list(items)
+        sigs, labelled = _parts(items, SIGS), _parts(items, LABELS)
+        if not sigs:
+            return
+        rows = _cat(sigs, 0, np.int64)
+        sig = np.concatenate([p[1] for p in sigs])
+        nodes, labels = _cat(labelled, 0, np.int64), _cat(labelled, 1, np.int64)
+        comp = rows.copy()  # a node in no edge is its own component
+        if nodes.size:
+            order = np.argsort(nodes)
+            pos = np.minimum(np.searchsorted(nodes[order], rows), nodes.size - 1)
+            hit = nodes[order][pos] == rows
+            comp[hit] = labels[order][pos[hit]]
+        yield from split_by_shard(comp, (comp, rows, sig), self.shards)
+
+
+class CohesionFn(beam.DoFn):
+    """Components of one shard -> loose and weak nodes; the loose count (tagged)."""
+
+    def __init__(self, bound: float):
+        self.bound = bound
+        self.timer = StageTimer("cohesion")
+
+    def process(self, element):
+        _, parts = element
+        with self.timer.timing():
+            parts = list(parts)
+            comp = np.concatenate([p[0] for p in parts])
+            rows = np.concatenate([p[1] for p in parts])
+            sig = np.concatenate([p[2] for p in parts])
+            # Local rows in node order: the consensus samples the same members as
+            # the one-worker path, which orders each component by node index.
+            order = np.argsort(rows, kind="stable")
+            comp, rows, sig = comp[order], rows[order], np.ascontiguousarray(sig[order])
+            local = np.arange(rows.size)
+            sim = np.nan_to_num(clusters._cohesion(sig, local, comp), nan=1.0)  # lexical_cohesion
+            weak = clusters._weak_components(comp, local, sim, self.bound, rows.size)
+            loose = sim < self.bound
+            yield beam.pvalue.TaggedOutput(LOOSE_TAG, int(loose.sum()))
+            flagged = loose | weak
+            if flagged.any():
+                yield FLAGS, rows[flagged], loose[flagged], weak[flagged]
+
+
+class KeyFlagsFn(beam.DoFn):
+    def __init__(self, shards: int):
+        self.shards = shards
+
+    def process(self, flags):
+        _, nodes, loose, weak = flags
+        for shard, part in split_by_shard(nodes, (nodes, loose, weak), self.shards):
+            yield shard, (FLAGS, *part)
+
+
+def _flag_lookup(flag_parts: list[tuple], nodes: np.ndarray):
+    """(loose, weak) of each node; nodes that were not flagged are neither."""
+    loose = np.zeros(nodes.size, np.bool_)
+    weak = np.zeros(nodes.size, np.bool_)
+    flagged = _cat(flag_parts, 0, np.int64)
+    if flagged.size and nodes.size:
+        order = np.argsort(flagged)
+        pos = np.minimum(np.searchsorted(flagged[order], nodes), flagged.size - 1)
+        hit = flagged[order][pos] == nodes
+        loose[hit] = _cat(flag_parts, 1, np.bool_)[order][pos[hit]]
+        weak[hit] = _cat(flag_parts, 2, np.bool_)[order][pos[hit]]
+    return loose, weak
+
+
+def _edges_and_flags(element):
+    """One shard's grouped items -> (edge parts, flag parts), or None without edges."""
+    _, items = element
+    items = list(items)
+    edges = _parts(items, EDGES)
+    return (edges, _parts(items, FLAGS)) if edges else None
+
+
+class FilterBySrcFn(beam.DoFn):
+    """Edges of one src shard + flags -> weak-component edges below ``strict`` dropped;
+    the rest keyed by dst shard, carrying whether src is loose."""
+
+    def __init__(self, shards: int, strict: float):
+        self.shards, self.strict = shards, strict
+
+    def process(self, element):
+        got = _edges_and_flags(element)
+        if got is None:
+            return
+        edges, flags = got
+        src, dst = _cat(edges, 0, np.int64), _cat(edges, 1, np.int64)
+        sim = _cat(edges, 2, np.float32)
+        loose, weak = _flag_lookup(flags, src)
+        keep = ~(weak & (sim < self.strict))
+        for shard, part in split_by_shard(dst[keep], (src[keep], dst[keep], sim[keep],
+                                                      loose[keep]), self.shards):
+            yield shard, (EDGES, *part)
+
+
+class FilterByDstFn(beam.DoFn):
+    """Edges of one dst shard + flags -> edges whose ends are both loose or both not,
+    keyed by src shard again."""
+
+    def __init__(self, shards: int):
+        self.shards = shards
+
+    def process(self, element):
+        got = _edges_and_flags(element)
+        if got is None:
+            return
+        edges, flags = got
+        src, dst = _cat(edges, 0, np.int64), _cat(edges, 1, np.int64)
+        sim, src_loose = _cat(edges, 2, np.float32), _cat(edges, 3, np.bool_)
+        dst_loose, _ = _flag_lookup(flags, dst)
+        keep = src_loose == dst_loose
+        for shard, part in split_by_shard(src[keep], (src[keep], dst[keep], sim[keep]),
+                                          self.shards):
+            yield shard, (EDGES, *part)
+
+
+class JoinSemanticFn(beam.DoFn):
+    """Candidate graph + surviving lexical edges + loose counts -> NodeClusters."""
+
+    def __init__(self, config: RunConfig):
+        self.config = config
+        self.timer = StageTimer("link_nodes")
+
+    def process(self, graph, edges, loose_counts):
+        with self.timer.timing():
+            src = np.concatenate([e[1][1] for e in edges]) if edges else np.empty(0, np.int64)
+            dst = np.concatenate([e[1][2] for e in edges]) if edges else np.empty(0, np.int64)
+            yield clusters.join_semantic(graph, src, dst, int(sum(loose_counts)), self.config)
+
+
+class ClusterGraphStages(beam.PTransform):
+    """PCollection of one CandidateGraph -> PCollection of one NodeClusters, as ``cluster_graph``."""
+
+    def __init__(self, config: RunConfig, shards: int | None = None,
+                 max_rounds: int = MAX_ROUNDS):
+        super().__init__()
+        self.config = config
+        self.shards = shards or config.shards
+        self.max_rounds = max_rounds
+        if self.shards < 1:
+            raise ValueError("shards must be >= 1")
+
+    def expand(self, graphs):
+        cfg, shards = self.config, self.shards
+        parts = graphs | "GraphParts" >> beam.ParDo(GraphPartsFn(shards)).with_outputs(
+            EDGES, SIGS, main="graph")
+        edges, sigs = parts[EDGES], parts[SIGS]
+        all_loose = []
+        for r in range(clusters.COHESION_ROUNDS):
+            loose, flags = self._cohesion_flags(edges, sigs, r)
+            all_loose.append(loose)
+            flags = flags | f"KeyFlags{r}" >> beam.ParDo(KeyFlagsFn(shards))
+            by_dst = ((edges, flags) | f"EdgesAndFlagsBySrc{r}" >> beam.Flatten()
+                      | f"GroupBySrc{r}" >> beam.GroupByKey()
+                      | f"FilterBySrc{r}" >> beam.ParDo(
+                          FilterBySrcFn(shards, clusters.strict_threshold(cfg, r))))
+            edges = ((by_dst, flags) | f"EdgesAndFlagsByDst{r}" >> beam.Flatten()
+                     | f"GroupByDst{r}" >> beam.GroupByKey()
+                     | f"FilterByDst{r}" >> beam.ParDo(FilterByDstFn(shards)))
+        return parts.graph | "JoinSemantic" >> beam.ParDo(
+            JoinSemanticFn(cfg), beam.pvalue.AsList(edges),
+            beam.pvalue.AsList(all_loose | "LooseCounts" >> beam.Flatten()))
+
+    def _cohesion_flags(self, edges, sigs, r: int):
+        """Edges of round ``r`` -> (loose counts, loose and weak node chunks)."""
+        shards = self.shards
+        labels = (edges
+                  | f"EdgePairs{r}" >> beam.Map(_unkeyed_pairs)
+                  | f"Components{r}" >> ConnectedComponents(shards, self.max_rounds))
+        cohesion = ((labels | f"KeyLabels{r}" >> beam.ParDo(KeyLabelsFn(shards)), sigs)
+                    | f"LabelsAndSignatures{r}" >> beam.Flatten()
+                    | f"GroupByNode{r}" >> beam.GroupByKey()
+                    | f"AttachLabels{r}" >> beam.ParDo(AttachLabelsFn(shards))
+                    | f"GroupByComponent{r}" >> beam.GroupByKey()
+                    | f"Cohesion{r}" >> beam.ParDo(CohesionFn(self.config.cohesion_bound))
+                    .with_outputs(LOOSE_TAG, main="flags"))
+        return cohesion[LOOSE_TAG], cohesion.flags
+
+
+class LinkNodes(beam.PTransform):
+    """Gathered signature parts -> one NodeClusters, by ``local`` union-find or ``beam`` stages.
+
+    Both give the same NodeClusters; ``account_pairs`` feed the semantic path.
+    """
+
+    def __init__(self, config: RunConfig, components: str, account_pairs,
+                 max_rounds: int = MAX_ROUNDS):
+        super().__init__()
+        if components not in ("local", "beam"):
+            raise ValueError(f"components must be 'local' or 'beam', got {components!r}")
+        self.config, self.components = config, components
+        self.account_pairs, self.max_rounds = account_pairs, max_rounds
+
+    def expand(self, gathered):
+        pairs = beam.pvalue.AsList(self.account_pairs)
+        if self.components == "local":
+            return gathered | "UnionFind" >> beam.ParDo(clusters.LinkNodesFn(self.config),
+                                                        account_pairs=pairs)
+        return (gathered
+                | "CandidateGraph" >> beam.ParDo(CandidateGraphFn(self.config), account_pairs=pairs)
+                | "ClusterGraph" >> ClusterGraphStages(self.config, max_rounds=self.max_rounds))
+
+
+class CandidateGraphFn(beam.DoFn):
+    def __init__(self, config: RunConfig):
+        self.config = config
+        self.timer = StageTimer("link_nodes")
+
+    def process(self, paths, account_pairs=()):
+        with self.timer.timing():
+            yield clusters.candidate_graph(clusters.read_signatures(paths), self.config,
+                                           list(account_pairs))

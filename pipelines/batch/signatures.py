@@ -1,0 +1,296 @@
+"""Prompt hashing and lexical signatures over whole Arrow batches.
+
+Stages (datatrove-style names, one DoFn each):
+
+* ``HashPromptsFn``: normalise prompts, hash them (exact duplicates share a
+  node), split the batch into narrow exchange keys and per-shard distinct texts.
+* ``DedupTextsFn``: one shard's texts from every batch -> one row per node.
+
+Tables and signatures go to the run's work folder (``workdir``); the stages
+pass their paths.
+* ``ShingleDocFreqFn``: per shard, how many distinct prompts hold each shingle.
+* ``TemplateSignatureFn``: MinHash over each prompt's template shingles (those
+  frequent enough across the corpus, a side input), and each prompt's embedding
+  for the semantic path (the logs' ``embedding`` column, or the built-in embedder).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass, field
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+
+from distill_radar import kernels
+from distill_radar.kernels import frequency
+from distill_radar.pipelines.embed.embedder import load_embedder
+from distill_radar.pipelines.io import schemas, workdir
+from distill_radar.pipelines.model.config import RunConfig
+from distill_radar.pipelines.runtime.stage_timer import StageTimer
+
+TEXTS_TAG = "texts"
+SHINGLES_TAG = "shingles"
+
+
+def shard_of(nodes: np.ndarray, shards: int) -> np.ndarray:
+    """Shard of each node hash: contiguous ranges of hash values, so that shards sorted
+    by node and laid end to end are sorted (``clusters._gather`` then copies once)."""
+    return (((nodes >> np.uint64(32)) * np.uint64(shards)) >> np.uint64(32)).astype(np.int64)
+
+
+class HashPromptsFn(beam.DoFn):
+    """Validated exchanges -> path of the exchange keys (main) and (shard, path of its
+    distinct texts) (tagged)."""
+
+    def __init__(self, config: RunConfig, work: str):
+        self.config, self.work = config, work
+        self.timer = StageTimer("hash_prompts")
+
+    def process(self, table: pa.Table):
+        with self.timer.timing():
+            prompts = table["prompt"].combine_chunks()
+            nodes = kernels.normalized_text_hashes(prompts)
+            keys = pa.table({
+                "exchange_id": table["exchange_id"], "account_id": table["account_id"],
+                "ts": table["ts"], "node": pa.array(nodes, pa.uint64()),
+                "response_chars": table["response_chars"], "links": table["links"],
+                "source": table["source"], "row": table["row"],
+            }, schema=schemas.EXCHANGE_KEYS)
+            uniq, first, counts = first_copies(nodes, prompts, np.ones(nodes.size, np.int64))
+            shards = shard_of(uniq, self.config.shards)
+            embeddings = _embedding_column(table, self.config)
+            # uniq is sorted, so each shard's nodes are one run: one take() (a copy) of
+            # every kept text, then a zero-copy slice per shard.
+            pick = pa.array(first)
+            kept = {"node": pa.array(uniq, pa.uint64()), "n": pa.array(counts, pa.int64()),
+                    "prompt": prompts.take(pick)}
+            schema = schemas.NODES
+            if embeddings is not None:
+                kept["embedding"] = embeddings.take(pick)
+                schema = schemas.NODES_WITH_EMBEDDING
+            kept = pa.table(kept, schema=schema)
+            bounds = np.flatnonzero(np.diff(shards, prepend=-1, append=-1))
+            out = []
+            for a, b in itertools.pairwise(bounds):
+                texts = workdir.write_table(self.work, "texts", kept.slice(a, b - a))
+                out.append(beam.pvalue.TaggedOutput(TEXTS_TAG, (int(shards[a]), texts)))
+            keys = workdir.write_table(self.work, "keys", keys)
+        yield keys
+        yield from out
+
+
+def _embedding_column(table: pa.Table, config: RunConfig) -> pa.ChunkedArray | None:
+    """The batch's precomputed embeddings, when the semantic path uses them."""
+    if not (config.semantic and config.embedding_column) or "embedding" not in table.column_names:
+        return None
+    return table["embedding"].combine_chunks().cast(pa.list_(pa.float32()))
+
+
+class DedupTextsFn(beam.DoFn):
+    """(shard, [texts paths]) -> path of one NODES table, sorted by node, counts summed."""
+
+    def __init__(self, work: str):
+        self.work = work
+        self.timer = StageTimer("dedup_texts")
+
+    def process(self, element):
+        _, paths = element
+        with self.timer.timing():
+            nodes = dedup_nodes([workdir.read_table(p) for p in sorted(paths)])
+            yield workdir.write_table(self.work, "nodes", nodes)
+
+
+def first_copies(nodes: np.ndarray, prompts, counts: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each distinct node once: (sorted nodes, index of the copy kept, summed counts).
+
+    Prompts that differ only in what normalisation removes (case, zero-width
+    characters, fullwidth forms) share a node. The copy kept is the one whose
+    raw text hashes lowest, so the text that is embedded and shown in templates
+    does not depend on the order in which a runner delivers batches.
+    """
+    if nodes.size == 0:
+        return nodes, np.empty(0, np.int64), counts[:0]
+    order = np.argsort(nodes, kind="stable")  # equal nodes: rows in input order
+    nodes = nodes[order]
+    starts = np.flatnonzero(np.r_[True, nodes[1:] != nodes[:-1]])
+    summed = np.add.reduceat(counts[order], starts)
+    first = order[starts]
+    sizes = np.diff(np.r_[starts, nodes.size])
+    shared = sizes > 1
+    if shared.any():  # only rows that share a node need their raw hash, and a second sort
+        at = np.flatnonzero(np.repeat(shared, sizes))  # positions in sorted order
+        rows = order[at]
+        raw = kernels.text_hashes(prompts, normalized=True, rows=rows)
+        pick = np.lexsort((raw, nodes[at]))  # stable: equal raw hashes keep the first row
+        group = nodes[at][pick]
+        heads = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        first[shared] = rows[pick[heads]]
+    return nodes[starts], first, summed
+
+
+def dedup_nodes(tables: list[pa.Table]) -> pa.Table:
+    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    prompts = table["prompt"].combine_chunks()
+    nodes, first, counts = first_copies(table["node"].to_numpy(), prompts,
+                                        table["n"].to_numpy())
+    keep = pa.array(first)
+    columns = {
+        "node": pa.array(nodes, pa.uint64()),
+        "n": pa.array(counts, pa.int64()),
+        "prompt": prompts.take(keep),
+    }
+    if "embedding" in table.column_names:  # the kept copy's, as for the prompt text
+        columns["embedding"] = table["embedding"].take(keep).combine_chunks()
+        return pa.table(columns, schema=schemas.NODES_WITH_EMBEDDING)
+    return pa.table(columns, schema=schemas.NODES)
+
+
+class ShingleDocFreqFn(beam.DoFn):
+    """Distinct prompts of one shard (path) -> (shingle hashes, prompt counts) (main) and
+    (nodes path, path of its prompts' shingles) (tagged ``SHINGLES_TAG``).
+
+    The shingles are kept for ``TemplateSignatureFn``: hashing them again there
+    (normalising every prompt again first) was ~0.6 s of a 1M-exchange run;
+    writing them costs ~8 bytes per shingle of work-folder disk.
+    """
+
+    def __init__(self, config: RunConfig, work: str):
+        self.config, self.work = config, work
+        self.timer = StageTimer("shingle_doc_freq")
+
+    def process(self, nodes_path: str):
+        with self.timer.timing():
+            prompts = workdir.read_table(nodes_path, ["prompt"])["prompt"]
+            hashes, offsets = kernels.shingle_hashes(prompts, ngram=self.config.ngram)
+            shingles = workdir.write_arrays(self.work, "shingles",
+                                            {"hashes": hashes, "offsets": offsets})
+            yield frequency.doc_frequency(hashes)
+        yield beam.pvalue.TaggedOutput(SHINGLES_TAG, (nodes_path, shingles))
+
+
+class MergeDocFreqFn(beam.CombineFn):
+    """Sums shingle document frequencies; keeps only template shingles at the end."""
+
+    def __init__(self, min_df: int):
+        self.min_df = min_df
+
+    def create_accumulator(self):
+        return []
+
+    def add_input(self, acc, part):
+        acc.append(part)
+        if len(acc) >= 16:  # keep the accumulator compact on long inputs
+            acc[:] = [frequency.merge_doc_frequency(acc)]
+        return acc
+
+    def merge_accumulators(self, accs):
+        return [part for acc in accs for part in acc]
+
+    def extract_output(self, acc):
+        hashes, counts = frequency.merge_doc_frequency(acc)
+        return np.ascontiguousarray(hashes[counts >= self.min_df])
+
+
+@dataclass
+class NodeSignatures:
+    """One shard's distinct prompts: all nodes with counts, signatures of the eligible,
+    raw (uncentred) embeddings of those that have one."""
+
+    nodes: np.ndarray  # uint64[m], sorted
+    counts: np.ndarray  # int64[m] exchanges per node
+    eligible: np.ndarray  # int64[e] indices into nodes that have a signature
+    sig: np.ndarray  # uint32[e, num_perm]
+    emb_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    emb: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32))
+
+    def write(self, work: str) -> str:
+        # Not dataclasses.asdict: it deep-copies every array (~0.3 GB at 1M prompts).
+        arrays = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return workdir.write_arrays(work, "signatures", arrays)
+
+    @classmethod
+    def read(cls, path: str) -> NodeSignatures:
+        return cls(**workdir.read_arrays(path))
+
+
+class TemplateSignatureFn(beam.DoFn):
+    """(distinct prompts path, their shingles path) + template-shingle vocabulary (side
+    input) -> path of their NodeSignatures."""
+
+    def __init__(self, config: RunConfig, work: str):
+        self.config, self.work = config, work
+        self.timer = StageTimer("minhash")
+        self.embed_timer = StageTimer("embed")
+
+    def setup(self):
+        cfg = self.config
+        self.embedder = load_embedder() if cfg.semantic and not cfg.embedding_column else None
+
+    def process(self, element: tuple[str, str], vocabulary: np.ndarray):
+        cfg = self.config
+        nodes_path, shingles_path = element
+        nodes = workdir.read_table(nodes_path)
+        with self.timer.timing():
+            shingles = workdir.read_arrays(shingles_path)
+            hashes, offsets = shingles["hashes"], shingles["offsets"]
+            kept, kept_offsets = frequency.keep_members(hashes, offsets, vocabulary)
+            sizes = np.diff(kept_offsets)
+            eligible = np.flatnonzero(sizes >= cfg.min_template_shingles)
+            sub_offsets = np.zeros(eligible.size + 1, np.int64)
+            np.cumsum(sizes[eligible], out=sub_offsets[1:])
+            take = _csr_take(kept_offsets, eligible)
+            sig = kernels.minhash(kept[take], sub_offsets, num_perm=cfg.num_perm, seed=cfg.seed)
+        with self.embed_timer.timing():
+            emb_rows, emb = self._embeddings(nodes, eligible)
+        yield NodeSignatures(nodes["node"].to_numpy(), nodes["n"].to_numpy(), eligible, sig,
+                             emb_rows, emb).write(self.work)
+
+    def _embeddings(self, nodes: pa.Table, eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Embedded rows (among ``eligible``) and their raw vectors (float32[k, d]).
+
+        Only templated prompts (enough template shingles) are embedded: the
+        semantic path links rewordings of a template, and one-off prose
+        linked by topic would only grow benign clusters.
+        """
+        take = pa.array(eligible)
+        if self.embedder is not None:
+            # float16 halves what every shard sends to the linking worker; vectors
+            # are centred and compared in float32 there.
+            live, vectors = self.embedder.embed_half(nodes["prompt"].take(take).combine_chunks(),
+                                                     self.config.min_semantic_tokens)
+            return eligible[live], vectors
+        if self.config.semantic and "embedding" in nodes.column_names:
+            vectors = embedding_matrix(nodes["embedding"].take(take).combine_chunks())
+        else:
+            return np.empty(0, np.int64), np.empty((0, 0), np.float32)
+        live = np.flatnonzero(np.any(vectors != 0, axis=1))
+        if live.size < len(vectors):
+            vectors = vectors[live]
+        return eligible[live], kernels.to_float16(vectors)
+
+
+def embedding_matrix(column: pa.Array) -> np.ndarray:
+    """list<float32> with one (validated) dimension, nulls allowed -> float32[n, d], zero rows
+    for nulls."""
+    valid = ~np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    lengths = column.value_lengths().fill_null(0).to_numpy()
+    dim = int(lengths[valid].max()) if valid.any() else 0
+    out = np.zeros((len(column), dim), np.float32)
+    if dim:
+        values = column.filter(pa.array(valid)).flatten().to_numpy(zero_copy_only=False)
+        out[valid] = values.reshape(-1, dim)
+    return out
+
+
+def _csr_take(offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Flat value indices of the given CSR rows, in row order."""
+    if rows.size == 0:
+        return np.empty(0, np.int64)
+    starts, ends = offsets[rows], offsets[rows + 1]
+    lengths = ends - starts
+    base = np.repeat(starts - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
+    return base + np.arange(lengths.sum())

@@ -1,0 +1,228 @@
+"""BuildTablesFn: gathered members and samples -> every output table, staged.
+
+Runs once, after clustering, on one worker: cluster statistics, templates,
+the campaign model and the parquet/CSV writes all happen here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import apache_beam as beam
+import polars as pl
+import pyarrow as pa
+
+from distill_radar import kernels
+from distill_radar.pipelines.batch.clusters import NodeClusters
+from distill_radar.pipelines.embed import rescore
+from distill_radar.pipelines.embed.transformer import load_transformer
+from distill_radar.pipelines.io import export, schemas, workdir
+from distill_radar.pipelines.model import cluster_stats, codes
+from distill_radar.pipelines.model.campaigns import build_campaigns
+from distill_radar.pipelines.model.config import RunConfig
+from distill_radar.pipelines.model.timing_signals import timing_signals
+from distill_radar.pipelines.runtime.stage_timer import StageTimer
+
+LOG = logging.getLogger(__name__)
+
+MEMBER_COLUMNS = schemas.EXCHANGE_KEYS.append(pa.field("cluster_id", pa.int64()))
+
+
+def gather_members(tables: list[pa.Table]) -> pl.DataFrame:
+    """The batches' members as one frame, batches in (source, first row) order.
+
+    Work files are named at random, so in name order the batches are shuffled;
+    laid end to end by where they start, their rows are (nearly always) in
+    ``split_duplicates``'s (source, row) order already, and its sort then moves
+    no strings (at 16M, hashing the ids after a shuffling sort was ~2.5 s).
+    """
+    tables = sorted((t for t in tables if t.num_rows), key=_first_source_row)
+    table = pa.concat_tables(tables) if tables else MEMBER_COLUMNS.empty_table()
+    return pl.from_arrow(table.cast(MEMBER_COLUMNS))
+
+
+def _first_source_row(table: pa.Table) -> tuple:
+    source, row = table["source"][0].as_py(), table["row"][0].as_py()
+    return (source is None, source or "", row is None, row or 0)
+
+
+def split_duplicates(members: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Keep the first copy of each exchange_id (by source path, then row); dead-letter the rest.
+
+    The kept members come back in (source, row) order.
+    """
+    source, row = members["source"], members["row"]
+    runs = source.rle()  # sources come in long runs (a file part each): rank the runs, not rows
+    codes = runs.struct.field("value").rank("dense").cast(pl.Int64) - 1
+    lo, hi = row.min(), row.max()
+    if (members.height and not source.null_count() and not row.null_count()
+            and row.dtype.is_integer() and -(1 << 62) < lo and hi < 1 << 62
+            and (codes.max() + 1) * (hi - lo + 1) < 1 << 62):
+        # One integer per row in (source, row) order: a one-column sort, not a string one.
+        key = ((codes * (hi - lo + 1)).repeat_by(runs.struct.field("len")).explode()
+               + (row.cast(pl.Int64) - lo))
+        # Batches laid out by gather_members are nearly always in order already; one
+        # chunk either way (polars on hundreds of batch chunks was far slower).
+        members = members.rechunk() if key.is_sorted() else members.sort(key, maintain_order=True)
+    else:
+        members = members.sort("source", "row")
+    ids = members["exchange_id"]
+    hashes = ids.hash()
+    if hashes.n_unique() == members.height:  # distinct hashes, so distinct ids
+        first, dups = None, members.clear()
+    else:
+        # Every copy of an id has its hash: compare the ids of repeated hashes only.
+        maybe = hashes.is_duplicated()
+        first = (~maybe).scatter(maybe.arg_true(), ids.filter(maybe).is_first_distinct())
+        dups = members.filter(~first)
+    dead = dups.select(
+        pl.col("source"), pl.col("row"),
+        pl.lit("duplicate exchange_id (an earlier row with this id was kept)").alias("reason"),
+        pl.concat_str([pl.lit('{"exchange_id": "'), pl.col("exchange_id"),
+                       pl.lit('", "account_id": "'), pl.col("account_id"), pl.lit('"}')])
+        .alias("raw"))
+    return (members if first is None else members.filter(first)), dead
+
+
+def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clusters: NodeClusters,
+                 config: RunConfig, ready: Callable[[str, pa.Table], None] | None = None
+                 ) -> tuple[dict[str, pa.Table], dict]:
+    """All output tables (Arrow, final schemas) and the run's counts.
+
+    ``ready(name, table)``, when given, is called with the members table as soon
+    as it is final, from a background thread, while the others are built (its
+    gather and parquet encoding release the GIL: the caller writes it there).
+    """
+    members, dup_dead = split_duplicates(gather_members(members_parts))
+    # Sorted here: numba kernels stay on this thread (numba's workqueue threading layer
+    # cannot run two at once). ids are unique by now; integer sorts of their bytes.
+    order = kernels.sort_order(members["exchange_id"].to_arrow())
+    with ThreadPoolExecutor(1, thread_name_prefix="members-table") as pool:
+        members_table = pool.submit(_members_table, members, order, ready)
+        tables = _other_tables(members, dup_dead, sample_parts, dead_parts, node_clusters,
+                               config)
+        tables["members"] = members_table.result()
+    return tables, _counts(tables, file_counts, members, dup_dead, node_clusters)
+
+
+def _members_table(members: pl.DataFrame, order, ready) -> pa.Table:
+    """The members table: its columns, in exchange_id order."""
+    table = export.to_arrow(members.select(
+        c for c in schemas.MEMBERS.names if c in members.columns)[order], schemas.MEMBERS)
+    if ready is not None:
+        ready("members", table)
+    return table
+
+
+def _other_tables(members, dup_dead, sample_parts, dead_parts, node_clusters, config
+                  ) -> dict[str, pa.Table]:
+    samples = (pl.from_arrow(pa.concat_tables(sample_parts)) if sample_parts
+               else pl.DataFrame(schema={"cluster_id": pl.Int64, "node": pl.UInt64,
+                                         "n": pl.Int64, "prompt": pl.Utf8}))
+    samples = (samples.sort("cluster_id", "node").group_by("cluster_id", maintain_order=True)
+               .head(config.samples_per_cluster))
+    # Exact account codes, once for the counts and the timing signals.
+    account_codes = codes.exact_codes(members["account_id"]) if members.height else None
+    stats = cluster_stats.cluster_counts(members, account_codes)
+    texts = cluster_stats.cluster_texts(samples, config.exemplars)
+    cohesion = pl.DataFrame(node_clusters.cohesion or None,
+                            schema={"cluster_id": pl.Int64, "cohesion_min": pl.Float64,
+                                    "cohesion_median": pl.Float64, "kind": pl.Utf8})
+    stats = stats.join(cohesion, on="cluster_id", how="left").with_columns(
+        pl.col("cohesion_min").fill_null(1.0), pl.col("cohesion_median").fill_null(1.0),
+        pl.col("kind").fill_null("lexical"))
+    stats = stats.join(_model_cohesion(samples, stats, config), on="cluster_id", how="left")
+    stats = stats.join(timing_signals(members, account_codes), on="cluster_id", how="left")
+    scored = cluster_stats.score_clusters(stats, texts, config, members)
+    clusters, accounts, campaigns = build_campaigns(members, scored, config)
+    dead = pa.concat_tables([t.cast(schemas.DEAD_LETTER) for t in dead_parts]
+                            + [export.to_arrow(dup_dead, schemas.DEAD_LETTER)])
+    dead = dead.sort_by([("source", "ascending"), ("row", "ascending")])
+    return {
+        "clusters": export.to_arrow(clusters, schemas.CLUSTERS),
+        "accounts": export.to_arrow(accounts, schemas.ACCOUNTS),
+        "campaigns": export.to_arrow(campaigns, schemas.CAMPAIGNS),
+        "dead_letter": dead,
+    }
+
+
+def _model_cohesion(samples: pl.DataFrame, stats: pl.DataFrame, config: RunConfig
+                    ) -> pl.DataFrame:
+    """Full-model cohesion of semantic clusters with --rescore; an empty table without."""
+    if not config.rescore:
+        return pl.DataFrame(schema=rescore.SCHEMA)
+    return rescore.model_cohesion(samples, stats.select("cluster_id", "kind"),
+                                  load_transformer().embed)
+
+
+def _counts(tables, file_counts, members, dup_dead, node_clusters) -> dict:
+    per_file = {}
+    for path, read, dead in sorted(file_counts):
+        per_file[path] = {"read": read, "dead_lettered": dead}
+    for path, k in dup_dead.group_by("source").len().iter_rows():
+        per_file[path]["dead_lettered"] += k
+    for entry in per_file.values():
+        entry["processed"] = entry["read"] - entry["dead_lettered"]
+    clusters = tables["clusters"]
+    accounts = tables["accounts"]
+    return {
+        "read": sum(v["read"] for v in per_file.values()),
+        "processed": tables["members"].num_rows,
+        "dead_lettered": tables["dead_letter"].num_rows,
+        "duplicate_exchange_ids": dup_dead.height,
+        "clusters": clusters.num_rows,
+        "clustered_exchanges": int(members["cluster_id"].is_not_null().sum()),
+        "campaign_like_clusters": int(pl.from_arrow(clusters["is_campaign_like"]).sum() or 0),
+        "campaigns": tables["campaigns"].num_rows,
+        "accounts": accounts.num_rows,
+        "flagged_accounts": accounts.num_rows - accounts["campaign_id"].null_count,
+        "per_file": per_file,
+        "linking": node_clusters.stats,
+    }
+
+
+def _start(fn, *args) -> threading.Thread:
+    thread = threading.Thread(target=fn, args=args, name="remove-work", daemon=True)
+    thread.start()
+    return thread
+
+
+class BuildTablesFn(beam.DoFn):
+    """Side inputs in (members as paths in the work folder), tables written to the staging
+    folder, counts out."""
+
+    def __init__(self, config: RunConfig, staging: str, csv: bool):
+        self.config = config
+        self.staging = staging
+        self.csv = csv
+        self.timer = StageTimer("build_tables")
+
+    def process(self, _, members, samples, dead, file_counts, clusters):
+        with self.timer.timing():
+            members = [workdir.read_table(p) for p in sorted(members)]
+            work = workdir.work_dir(self.staging)
+            # Every intermediate is used up once the members are read. A local work
+            # folder is deleted meanwhile (the members stay mapped: ~0.2 s of unlinking
+            # at 1M off the critical path); a remote one only once the tables are
+            # written, so that a retried bundle can still read its members.
+            removing = None if export.is_remote(work) else _start(workdir.remove, work)
+            written = set()
+
+            def write(name, table):
+                export.write_table(self.staging, name, table, self.csv)
+                written.add(name)
+
+            tables, counts = build_tables(members, list(samples), list(dead),
+                                          list(file_counts), clusters, self.config, write)
+            export.write_tables(self.staging, {k: v for k, v in tables.items()
+                                               if k not in written}, self.csv)
+            if removing is None:
+                workdir.remove(work)
+            else:
+                removing.join()
+        LOG.info("tables written: %d members, %d clusters, %d campaigns",
+                 counts["processed"], counts["clusters"], counts["campaigns"])
+        yield counts

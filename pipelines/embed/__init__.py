@@ -1,0 +1,1 @@
+"""Prompt embedders: the static WordPiece embedder and the full MiniLM encoder."""

@@ -1,0 +1,1 @@
+"""Reading, validating and writing exchanges and tables; the run's work files."""

@@ -1,0 +1,1 @@
+"""The campaign model, free of Beam: shared by the batch and streaming paths."""

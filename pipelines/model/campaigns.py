@@ -1,0 +1,163 @@
+"""Account groups and campaigns from campaign-like clusters.
+
+An account takes part in a campaign-like cluster when it sent at least
+``min_account_campaign_exchanges`` of its exchanges; accounts linked through
+the clusters they take part in (and, optionally, through shared values of
+``--link-columns``) form one campaign: connected components over accounts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from distill_radar import kernels
+from distill_radar.kernels.templates import merge_templates
+from distill_radar.pipelines.model.account_volume import typical_account_exchanges
+from distill_radar.pipelines.model.config import RunConfig
+
+
+def account_groups(members: pl.DataFrame, clusters: pl.DataFrame,
+                   config: RunConfig) -> pl.DataFrame:
+    """(account_id, campaign_id) for every account that joins a campaign."""
+    units = _participation_units(clusters)
+    rows = (members.join(units, on="cluster_id")
+            .drop("cluster_id").rename({"unit": "cluster_id"}))
+    pairs = participants(rows, config)
+    accounts = pairs["account_id"].unique().sort()
+    if accounts.len() == 0:
+        return pl.DataFrame(schema={"account_id": pl.Utf8, "group": pl.Int64})
+    index = pl.DataFrame({"account_id": accounts, "a": np.arange(accounts.len())})
+    pairs = pairs.join(index, on="account_id")
+    src, dst = _star_edges(pairs, "cluster_id")
+    if config.link_columns:
+        s2, d2 = _link_edges(members, index)
+        src, dst = np.r_[src, s2], np.r_[dst, d2]
+    labels = kernels.connected_components(accounts.len(), src.astype(np.int64),
+                                          dst.astype(np.int64))
+    return index.with_columns(pl.Series("group", labels, pl.Int64)).drop("a")
+
+
+def _participation_units(clusters: pl.DataFrame) -> pl.DataFrame:
+    """(cluster_id, unit): campaign-like clusters, a family's clusters sharing one unit.
+
+    An account of a campaign split by payload pattern may send one prompt to
+    each of several clusters of a family; it takes part in the family.
+    """
+    like = clusters.filter(pl.col("is_campaign_like"))
+    if "family_id" not in like.columns:
+        return like.select("cluster_id", pl.col("cluster_id").alias("unit"))
+    offset = int(clusters["cluster_id"].max() or 0) + 1
+    return like.select("cluster_id", pl.when(pl.col("family_id").is_not_null())
+                       .then(pl.col("family_id") + offset)
+                       .otherwise(pl.col("cluster_id")).alias("unit"))
+
+
+def participants(rows: pl.DataFrame, config: RunConfig) -> pl.DataFrame:
+    """(account_id, cluster_id, k) for accounts that take a real part in a cluster.
+
+    An account must send at least ``min_account_campaign_exchanges`` of the
+    cluster's exchanges and at least ``participation_ratio`` times the typical
+    participant's count (the exchange-weighted median). Campaign accounts
+    send tens of prompts each; benign users whose homework shares a payload
+    phrase with a campaign send one or two, and must not be swept in.
+    """
+    pairs = rows.group_by("account_id", "cluster_id").agg(pl.len().alias("k"))
+    typical = typical_account_exchanges(pairs).rename({"typical_account_exchanges": "typical"})
+    floor = pl.max_horizontal(pl.lit(float(config.min_account_campaign_exchanges)),
+                              pl.col("typical") * config.participation_ratio)
+    return pairs.join(typical, on="cluster_id").filter(pl.col("k") >= floor).drop("typical")
+
+
+def _star_edges(pairs: pl.DataFrame, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each account of a group linked to the group's smallest account index."""
+    hub = pairs.group_by(key).agg(pl.col("a").min().alias("hub"))
+    e = pairs.join(hub, on=key).filter(pl.col("a") != pl.col("hub"))
+    return e["hub"].to_numpy(), e["a"].to_numpy()
+
+
+def _link_edges(members: pl.DataFrame, index: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Campaign accounts that share a link value (payment, network fingerprint)."""
+    links = (
+        members.select("account_id", "links").join(index, on="account_id")
+        .explode("links").drop_nulls("links").unique(["a", "links"])
+    )
+    if links.height == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    return _star_edges(links, "links")
+
+
+def build_campaigns(members: pl.DataFrame, clusters: pl.DataFrame,
+                    config: RunConfig) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(clusters with campaign_id, accounts table, campaigns table)."""
+    groups = account_groups(members, clusters, config)
+    like = clusters.filter(pl.col("is_campaign_like")).select("cluster_id", "score")
+    camp_rows = members.join(groups, on="account_id").join(like, on="cluster_id")
+    numbering = _number_groups(camp_rows)
+    camp_rows = camp_rows.join(numbering, on="group")
+    # Each campaign-like cluster belongs to the campaign holding most of its exchanges.
+    owner = (
+        camp_rows.group_by("cluster_id", "campaign_id").agg(pl.len().alias("k"))
+        .sort(["cluster_id", "k", "campaign_id"], descending=[False, True, False])
+        .unique("cluster_id", keep="first")
+        .select("cluster_id", "campaign_id")
+    )
+    clusters = clusters.join(owner, on="cluster_id", how="left")
+    campaigns = _campaign_table(camp_rows, clusters)
+    accounts = _account_table(members, groups.join(numbering, on="group"), clusters)
+    return clusters.sort("cluster_id"), accounts, campaigns
+
+
+def _number_groups(camp_rows: pl.DataFrame) -> pl.DataFrame:
+    """Campaign ids 0..k-1: most exchanges first, ties by smallest account id."""
+    return (
+        camp_rows.group_by("group").agg(pl.len().alias("k"), pl.col("account_id").min().alias("m"))
+        .sort(["k", "m"], descending=[True, False])
+        .with_row_index("campaign_id").with_columns(pl.col("campaign_id").cast(pl.Int64))
+        .select("group", "campaign_id")
+    )
+
+
+def _campaign_table(camp_rows: pl.DataFrame, clusters: pl.DataFrame) -> pl.DataFrame:
+    owned = clusters.filter(pl.col("campaign_id").is_not_null())
+    top = (
+        owned.sort(["campaign_id", "n_exchanges", "cluster_id"], descending=[False, True, False])
+        .group_by("campaign_id", maintain_order=True)
+        .agg(pl.col("cluster_id").sort().alias("cluster_ids"),
+             pl.col("template").head(10).alias("templates"),
+             ((pl.col("score") * pl.col("n_exchanges")).sum() / pl.col("n_exchanges").sum())
+             .alias("score"),
+             ((pl.col("elicitation_score") * pl.col("n_exchanges")).sum()
+              / pl.col("n_exchanges").sum()).alias("elicitation_score"),
+             (pl.col("n_distinct_prompts").sum() / pl.col("n_exchanges").sum())
+             .alias("payload_variety"),
+             ((pl.col("synchrony").fill_null(0.0) * pl.col("n_exchanges")).sum()
+              / pl.col("n_exchanges").sum()).alias("synchrony"),
+             pl.col("score_drivers").first().alias("score_drivers"))
+    )
+    volume = camp_rows.group_by("campaign_id").agg(
+        pl.col("account_id").n_unique().alias("n_accounts"),
+        pl.len().alias("n_exchanges"),
+        pl.col("ts").min().alias("first_ts"), pl.col("ts").max().alias("last_ts"))
+    top = top.with_columns(pl.Series(
+        "top_template", [merge_templates(t) for t in top["templates"].to_list()], pl.Utf8)
+    ).drop("templates")
+    return volume.join(top, on="campaign_id", how="left").sort("campaign_id")
+
+
+def _account_table(members: pl.DataFrame, groups: pl.DataFrame,
+                   clusters: pl.DataFrame) -> pl.DataFrame:
+    like = clusters.filter(pl.col("is_campaign_like")).select("cluster_id")
+    in_like = members.join(like, on="cluster_id", how="semi").group_by("account_id").agg(
+        pl.len().alias("n_campaign_exchanges"))
+    return (
+        members.group_by("account_id").agg(
+            pl.len().alias("n_exchanges"),
+            pl.col("cluster_id").is_not_null().sum().cast(pl.Int64).alias("n_clustered"),
+            pl.col("ts").min().alias("first_ts"), pl.col("ts").max().alias("last_ts"))
+        .join(groups.select("account_id", "campaign_id"), on="account_id", how="left")
+        .join(in_like, on="account_id", how="left")
+        .with_columns(pl.col("n_campaign_exchanges").fill_null(0).cast(pl.Int64))
+        .with_columns((pl.col("n_campaign_exchanges") / pl.col("n_exchanges")).alias("risk_score"))
+        .sort("account_id")
+    )

@@ -1,0 +1,183 @@
+"""Per-cluster statistics, templates and exemplars (polars over gathered tables).
+
+Signals, one column each (see README "How a campaign is scored"):
+``n_accounts``, ``n_distinct_prompts``, ``payload_variety`` (distinct prompts /
+exchanges), ``exchanges_per_account``, ``top_account_share`` (largest
+account's share), ``elicitation_score`` (share of sampled prompts asking for
+reasoning), ``median_response_chars``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from distill_radar import kernels
+from distill_radar.kernels.group_texts import group_texts
+from distill_radar.pipelines.model import codes
+from distill_radar.pipelines.model.account_volume import typical_account_exchanges
+from distill_radar.pipelines.model.config import RunConfig
+from distill_radar.pipelines.model.elicitation import elicitation_scores
+from distill_radar.pipelines.model.families import family_typical_exchanges
+
+
+def cluster_counts(members: pl.DataFrame, account_codes=None) -> pl.DataFrame:
+    """Volume, spread and concentration of every cluster.
+
+    ``account_codes``: ``codes.exact_codes(members["account_id"])`` when the caller has
+    them (None: computed here).
+    """
+    is_clustered = members["cluster_id"].is_not_null()
+    clustered = members.filter(is_clustered)
+    if account_codes is None and clustered.height:
+        account_codes = codes.exact_codes(clustered["account_id"])
+    elif account_codes is not None:  # any numbering will do: only the counts are kept
+        account_codes = (account_codes[0][is_clustered.to_numpy()], account_codes[1])
+    return _counts(clustered, _per_account(clustered, account_codes))
+
+
+def _per_account(clustered: pl.DataFrame, coded) -> pl.DataFrame:
+    """(cluster_id, k): exchanges of each account in each cluster, one row per pair.
+
+    Counted over exact integer account codes (no string group-by) when the
+    ids allow; ``typical_account_exchanges`` and the volume columns need
+    only these counts, not which account sent them.
+    """
+    cluster = clustered["cluster_id"]
+    coded = coded if clustered.height else None
+    if coded is not None:
+        account, first = coded
+        lo, hi = cluster.min(), cluster.max()
+        if (hi - lo + 1) * first.size < 1 << 62:
+            pairs, k = np.unique((cluster.to_numpy() - lo) * first.size + account,
+                                 return_counts=True)
+            return pl.DataFrame({"cluster_id": pl.Series(pairs // first.size + lo)
+                                 .cast(cluster.dtype), "k": pl.Series(k).cast(pl.UInt32)})
+    return (clustered.group_by("cluster_id", "account_id").agg(pl.len().alias("k"))
+            .select("cluster_id", "k"))
+
+
+def _counts(clustered: pl.DataFrame, per_account: pl.DataFrame) -> pl.DataFrame:
+    volume = per_account.group_by("cluster_id").agg(
+        pl.col("k").sum().cast(pl.UInt32).alias("n_exchanges"),
+        pl.len().alias("n_accounts"),
+        pl.col("k").max().alias("top_k"))
+    stats = clustered.group_by("cluster_id").agg(
+        pl.col("node").n_unique().alias("n_distinct_prompts"),
+        pl.col("ts").min().alias("first_ts"),
+        pl.col("ts").max().alias("last_ts"),
+        pl.col("response_chars").median().cast(pl.Float64).alias("median_response_chars"),
+    )
+    return (
+        volume.join(stats, on="cluster_id")
+        .join(typical_account_exchanges(per_account), on="cluster_id")
+        .select("cluster_id", "n_exchanges", "n_accounts", "n_distinct_prompts", "first_ts",
+                "last_ts", "median_response_chars", "typical_account_exchanges",
+                (pl.col("n_distinct_prompts") / pl.col("n_exchanges")).alias("payload_variety"),
+                (pl.col("n_exchanges") / pl.col("n_accounts")).alias("exchanges_per_account"),
+                (pl.col("top_k") / pl.col("n_exchanges")).alias("top_account_share"))
+        .sort("cluster_id")
+    )
+
+
+TEXT_SCHEMA = {"cluster_id": pl.Int64, "template": pl.Utf8, "exemplars": pl.List(pl.Utf8),
+               "elicitation_score": pl.Float64}
+
+
+def cluster_texts(samples: pl.DataFrame, n_exemplars: int, max_chars: int = 2000
+                  ) -> pl.DataFrame:
+    """Template, exemplars and elicitation score of every sampled cluster.
+
+    Templates and exemplars come from the normalised samples (case and
+    homoglyph noise do not split them); exemplars show the raw prompts, cut
+    at ``max_chars`` characters.
+    """
+    if samples.height == 0:
+        return pl.DataFrame(schema=TEXT_SCHEMA)
+    samples = samples.sort("cluster_id", "node")
+    prompts = samples["prompt"].to_arrow()
+    prompts = prompts.combine_chunks() if isinstance(prompts, pa.ChunkedArray) else prompts
+    norms = kernels.normalize(prompts)
+    cids = samples["cluster_id"].to_numpy()
+    bounds = np.flatnonzero(np.r_[True, cids[1:] != cids[:-1], True])
+    templates, picks, offsets = group_texts(norms, bounds, n_exemplars)
+    shown = pc.utf8_slice_codeunits(prompts.take(pa.array(picks)), 0, max_chars)
+    table = pa.table({
+        "cluster_id": pa.array(cids[bounds[:-1]], pa.int64()),
+        "template": templates,
+        "exemplars": pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), shown),
+        "elicitation_score": elicitation_scores(norms, bounds),
+    })
+    return pl.from_arrow(table).cast(TEXT_SCHEMA)
+
+
+def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig,
+                   members: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Join counts and texts; add ``score`` and ``is_campaign_like``.
+
+    score = 0.25 accounts + 0.20 variety + 0.15 volume + 0.25 elicitation
+    + 0.15 synchrony, where accounts = min(1, log10(n_accounts) / 2) (100
+    accounts score 1), variety = payload_variety, volume =
+    min(1, typical_account_exchanges / 20). ``score_drivers`` names the two
+    terms that contributed most.
+    """
+    # Callers without a semantic path (streaming windows) leave these out.
+    defaults = {"kind": pl.lit("lexical"), "model_cohesion": pl.lit(None, pl.Float64)}
+    stats = stats.with_columns(v.alias(k) for k, v in defaults.items() if k not in stats.columns)
+    df = stats.join(texts, on="cluster_id", how="left").with_columns(
+        pl.col("elicitation_score").fill_null(0.0),
+        pl.col("template").fill_null(""),
+        pl.col("exemplars").fill_null([]),
+    )
+    accounts = (pl.col("n_accounts").cast(pl.Float64).log10() / 2).clip(0.0, 1.0)
+    volume = (pl.col("typical_account_exchanges") / 20).clip(0.0, 1.0)
+    terms = {"accounts": 0.25 * accounts, "payload variety": 0.20 * pl.col("payload_variety"),
+             "volume per account": 0.15 * volume,
+             "elicitation phrasing": 0.25 * pl.col("elicitation_score"),
+             "synchrony": 0.15 * pl.col("synchrony").fill_null(0.0)}
+    score = pl.sum_horizontal(list(terms.values()))
+    shape_ok = (
+        (pl.col("n_accounts") >= config.min_campaign_accounts)
+        & (pl.col("n_distinct_prompts") >= config.min_campaign_distinct)
+        & (pl.col("payload_variety") >= config.min_payload_variety)
+        & (pl.col("top_account_share") <= config.max_top_account_share)
+        & (pl.col("cohesion_median") >= config.cohesion_bound)
+        & (pl.col("model_cohesion").is_null() | (pl.col("model_cohesion") >= config.rescore_bound))
+    )
+    df = _with_family_volume(df, shape_ok, members)
+    volume_ok = (pl.max_horizontal("typical_account_exchanges",
+                                   pl.col("family_typical_exchanges").fill_null(0.0))
+                 >= config.min_exchanges_per_account)
+    campaign_like = shape_ok & volume_ok
+    df = df.with_columns(score.alias("score"), campaign_like.alias("is_campaign_like"),
+                         *[t.alias(f"_t{i}") for i, t in enumerate(terms.values())])
+    return _drivers(df, list(terms))
+
+
+def _with_family_volume(df: pl.DataFrame, shape_ok: pl.Expr,
+                        members: pl.DataFrame | None) -> pl.DataFrame:
+    """Add family_id / family_typical_exchanges for clusters that pass the shape gates."""
+    if members is None:
+        return df.with_columns(pl.lit(None, pl.Int64).alias("family_id"),
+                               pl.lit(None, pl.Float64).alias("family_typical_exchanges"))
+    # A cluster that each account visits once is nobody's fragment (campaign
+    # accounts' cover traffic lands in popular clusters): it neither joins nor
+    # bridges a family.
+    candidates = df.filter(shape_ok & (pl.col("typical_account_exchanges") >= 2))["cluster_id"]
+    return df.join(family_typical_exchanges(members, candidates), on="cluster_id", how="left")
+
+
+def _drivers(df: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+    """'a, b': the two score terms with the largest contributions, largest first."""
+    cols = [f"_t{i}" for i in range(len(names))]
+    values = df.select(cols).to_numpy() if df.height else np.empty((0, len(names)))
+    top = np.argsort(-values, axis=1, kind="stable")[:, :2]
+    # Every ordered pair of names, looked up by index: no Python loop over clusters.
+    pairs = np.array([f"{a}, {b}" for a in names for b in names], dtype=object)
+    drivers = pairs[top[:, 0] * len(names) + top[:, 1]] if names[1:] else np.array(
+        names * df.height, dtype=object)
+    return df.drop(cols).with_columns(pl.Series("score_drivers", drivers, pl.Utf8))
+
+

@@ -1,0 +1,54 @@
+"""Cluster families: clusters that the same accounts fill together.
+
+A template campaign whose payloads come from many problem patterns ("{…}
+coins and one is heavier ...", "{…} is a knave ...") splits into one cluster
+per pattern, and each of its accounts sends only a few prompts to each. The
+clusters are one operation all the same: the same accounts fill them.
+Clusters whose account sets overlap by at least ``FAMILY_OVERLAP`` of the
+smaller one are linked; the volume gate is then judged on each account's
+exchanges across its family, not within one cluster.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from distill_radar import kernels
+from distill_radar.pipelines.model.account_volume import typical_account_exchanges
+
+FAMILY_OVERLAP = 0.5
+FAMILY_MIN_SHARED = 10
+
+
+def family_typical_exchanges(members: pl.DataFrame, candidates: pl.Series) -> pl.DataFrame:
+    """(cluster_id, family_id, family_typical_exchanges) for the candidate clusters."""
+    schema = {"cluster_id": pl.Int64, "family_id": pl.Int64,
+              "family_typical_exchanges": pl.Float64}
+    pairs = (members.filter(pl.col("cluster_id").is_in(candidates.implode()))
+             .group_by("cluster_id", "account_id").agg(pl.len().alias("k")))
+    if pairs.height == 0:
+        return pl.DataFrame(schema=schema)
+    ids = pairs["cluster_id"].unique().sort()
+    index = pl.DataFrame({"cluster_id": ids, "c": np.arange(ids.len())})
+    pairs = pairs.join(index, on="cluster_id")
+    family = kernels.connected_components(ids.len(), *_overlap_edges(pairs))
+    fam = index.with_columns(pl.Series("family_id", family, pl.Int64))
+    per_account = (pairs.join(fam, on="c").group_by("family_id", "account_id")
+                   .agg(pl.col("k").sum()))
+    typical = typical_account_exchanges(per_account.rename({"family_id": "cluster_id"}))
+    typical = typical.rename({"cluster_id": "family_id",
+                              "typical_account_exchanges": "family_typical_exchanges"})
+    return fam.join(typical, on="family_id").select(list(schema)).cast(schema)
+
+
+def _overlap_edges(pairs: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    sizes = pairs.group_by("c").agg(pl.len().alias("size"))
+    accounts = pairs.select("account_id", "c")
+    shared = (accounts.join(accounts, on="account_id", suffix="2")
+              .filter(pl.col("c") < pl.col("c2"))
+              .group_by("c", "c2").agg(pl.len().alias("shared"))
+              .join(sizes, on="c").join(sizes.rename({"c": "c2", "size": "size2"}), on="c2")
+              .filter((pl.col("shared") >= FAMILY_OVERLAP * pl.min_horizontal("size", "size2"))
+                      & (pl.col("shared") >= FAMILY_MIN_SHARED)))
+    return (shared["c"].to_numpy().astype(np.int64), shared["c2"].to_numpy().astype(np.int64))

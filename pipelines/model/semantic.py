@@ -1,0 +1,319 @@
+"""The semantic half of linking: account profiles, cohesion and cluster kinds.
+
+A campaign that rewords its template per account shares meaning but little
+wording, and a prompt's embedding is dominated by its payload (a math
+problem looks like any other math problem), so prompt-to-prompt cosine does
+not find it. What does: each campaign account sends the same instruction
+around varied payloads, so the mean of its prompts' (centred, unit)
+embeddings is long (``focus``) and points at the instruction plus the
+campaign's payload mix, while a benign account's mean wanders and is short.
+Accounts whose profiles are focused and close (cosine >= ``semantic_threshold``,
+SimHash-banded candidates, verified) form account groups; each group's core
+prompts (close to their account's profile, which leaves cover traffic out)
+are joined by semantic edges to the lexical ones before connected components.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from distill_radar import kernels
+from distill_radar.pipelines.model.config import RunConfig
+
+LEXICAL, SEMANTIC = 0, 1
+
+
+@dataclass
+class AccountPrompts:
+    """Distinct (account, node) pairs: ``account`` dense codes, ``node`` node indices."""
+
+    account: np.ndarray  # int64[p]
+    node: np.ndarray  # int64[p]
+
+
+def account_node_pairs(keys_nodes: np.ndarray, keys_accounts) -> tuple[np.ndarray, np.ndarray]:
+    """One batch's distinct (account hash, node hash) pairs, as two uint64 arrays."""
+    acc = kernels.text_hashes(keys_accounts, normalized=True)
+    pairs = kernels.unique_columns(np.stack([acc, np.asarray(keys_nodes, np.uint64)]))
+    return pairs[0], pairs[1]
+
+
+def gather_pairs(parts: list[tuple[np.ndarray, np.ndarray]], nodes: np.ndarray) -> AccountPrompts:
+    """Every batch's pairs -> distinct pairs with dense account codes and node indices,
+    sorted by (account, node)."""
+    parts = [p for p in parts if p[0].size]
+    if not parts or nodes.size == 0:
+        return AccountPrompts(np.empty(0, np.int64), np.empty(0, np.int64))
+    account = _account_codes([p[0] for p in parts])
+    node = np.concatenate([p[1] for p in parts])
+    if nodes.dtype == np.uint64 and node.dtype == np.uint64:
+        pos = kernels.sorted_positions(nodes, node)
+    else:
+        pos = np.searchsorted(nodes, node)
+        pos[nodes[np.minimum(pos, nodes.size - 1)] != node] = -1
+    ok = pos >= 0
+    account, pos = account[ok], pos[ok]
+    if account.size and max(int(account.max()), nodes.size) < 2**31:
+        # Codes and node indices rank account and node hashes: one sort of both
+        # packed in a uint64 orders the pairs as a lexsort of the hashes would.
+        key = _distinct(np.sort((account.astype(np.uint64) << np.uint64(32))
+                                | pos.astype(np.uint64)))
+        account, pos = key >> np.uint64(32), key & np.uint64(0xFFFFFFFF)
+    else:
+        account, pos = kernels.unique_columns(np.stack([account, pos]))
+    return AccountPrompts(account.astype(np.int64), pos.astype(np.int64))
+
+
+def _account_codes(accounts: list[np.ndarray]) -> np.ndarray:
+    """Rank of each account hash among the distinct ones (``np.unique``'s inverse).
+
+    Each batch lists an account's pairs together: ranking one value per run
+    sorts a few thousand values instead of every pair.
+    """
+    heads, lengths = [], []
+    for a in accounts:
+        start = np.flatnonzero(np.r_[True, a[1:] != a[:-1]])
+        heads.append(a[start])
+        lengths.append(np.diff(np.r_[start, a.size]))
+    heads = np.concatenate(heads)
+    return np.repeat(np.searchsorted(_distinct(np.sort(heads)), heads), np.concatenate(lengths))
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted values without repeats (``np.unique`` hashes large arrays in numpy 2.4:
+    40x slower than this on 1M pairs)."""
+    return values[np.r_[True, values[1:] != values[:-1]]] if values.size else values
+
+
+def centred(emb: np.ndarray) -> np.ndarray:
+    """Gathered raw embeddings -> unit vectors centred on their (non-zero) mean."""
+    if emb.dtype == np.float16:  # the gathered vectors: no float32 copy of them
+        return kernels.centred_half(emb) if emb.shape[0] else emb.astype(np.float32)
+    emb = np.ascontiguousarray(emb, dtype=np.float32)
+    if emb.shape[0] == 0:
+        return emb
+    return kernels.center_normalize(emb, kernels.nonzero_mean(emb))
+
+
+def semantic_edges(emb: np.ndarray, emb_rows: np.ndarray, pairs: AccountPrompts,
+                   config: RunConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Star edges (node indices) joining the core prompts of each account group.
+
+    Returns (src, dst, cosine of each dst prompt to its account's profile, stats).
+    """
+    empty = np.empty(0, np.int64)
+    acc, row = _embedded_pairs(pairs, emb_rows)
+    accounts, profiles = account_profiles(emb, acc, row, config)
+    stats = {"profiled_accounts": int(accounts.size)}
+    if accounts.size < 2:
+        return empty, empty, np.empty(0, np.float32), stats
+    group = _account_groups(profiles, config)
+    stats["grouped_accounts"] = int((np.bincount(group)[group] >= 2).sum())
+    slot = np.searchsorted(accounts, acc)
+    hit = (slot < accounts.size) & (accounts[np.minimum(slot, accounts.size - 1)] == acc)
+    slot, row = slot[hit], row[hit]
+    in_group = np.bincount(group)[group[slot]] >= 2
+    slot, row = slot[in_group], row[in_group]
+    # In row order the embedding rows stream instead of being gathered at random
+    # (~2x); each dot product is the same whatever the order.
+    by_row = np.argsort(row, kind="stable")
+    cos = np.empty(row.size, np.float32)
+    cos[by_row] = kernels.paired_dots(emb, row[by_row], profiles, slot[by_row])
+    core = cos >= config.semantic_core
+    src, dst, sim = _stars(group[slot[core]], emb_rows[row[core]], cos[core])
+    stats["semantic_pairs"] = int(src.size)
+    return src, dst, sim, stats
+
+
+def _embedded_pairs(pairs: AccountPrompts, emb_rows: np.ndarray):
+    """Pairs whose node has an embedding: (account code, embedding row)."""
+    if emb_rows.size == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    if pairs.node.size and np.all(emb_rows[1:] > emb_rows[:-1]) and emb_rows[0] >= 0 \
+            and pairs.node.min() >= 0:
+        # Node index -> embedding row by a table over the nodes, not a binary search.
+        top = max(int(emb_rows[-1]), int(pairs.node.max())) + 1
+        row_of = np.full(top, -1, np.int64)
+        row_of[emb_rows] = np.arange(emb_rows.size)
+        pos = row_of[pairs.node]
+        ok = pos >= 0
+        return pairs.account[ok], pos[ok]
+    pos = np.minimum(np.searchsorted(emb_rows, pairs.node), emb_rows.size - 1)
+    ok = emb_rows[pos] == pairs.node
+    return pairs.account[ok], pos[ok]
+
+
+def account_profiles(emb, acc, row, config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Focused accounts (sorted codes) and their unit profile vectors.
+
+    An account with at least ``min_profile_prompts`` embedded prompts is
+    focused when the mean of their unit vectors is at least
+    ``semantic_focus`` long, corrected for the number of prompts
+    (``debiased_focus``).
+    """
+    if acc.size == 0:
+        return np.empty(0, np.int64), np.empty((0, emb.shape[1]), np.float32)
+    if not _lex_sorted(acc, row):  # gather_pairs gives them sorted
+        order = np.lexsort((row, acc))
+        acc, row = acc[order], row[order]
+    starts = np.flatnonzero(np.r_[True, acc[1:] != acc[:-1]])
+    sizes = np.diff(np.r_[starts, acc.size])
+    big = sizes >= config.min_profile_prompts
+    offsets = np.r_[0, np.cumsum(sizes[big])].astype(np.int64)
+    means = kernels.group_means(emb, row[np.repeat(big, sizes)], offsets)
+    length = np.linalg.norm(means, axis=1)
+    focus = debiased_focus(length, sizes[big])
+    keep = focus >= config.semantic_focus
+    profiles = means[keep] / length[keep, None]
+    return acc[starts[big][keep]], np.ascontiguousarray(profiles, dtype=np.float32)
+
+
+def _lex_sorted(a: np.ndarray, b: np.ndarray) -> bool:
+    """Are the (a, b) pairs in lexsort order already?"""
+    if a.size < 2:
+        return True
+    same = a[1:] == a[:-1]
+    return bool((same | (a[1:] > a[:-1])).all() and (b[1:][same] >= b[:-1][same]).all())
+
+
+def debiased_focus(length: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """sqrt of the mean pairwise cosine of k unit vectors whose mean is ``length`` long.
+
+    The mean of k unrelated unit vectors is about 1/sqrt(k) long, so on few
+    prompts the raw length calls an unfocused account focused (3 prompts: 0.58);
+    ``|mean|**2 = 1/k + (k-1)/k * mean pairwise cosine`` removes that bias.
+    """
+    pairwise = (k * length.astype(np.float64) ** 2 - 1.0) / np.maximum(k - 1, 1)
+    return np.sqrt(np.clip(pairwise, 0.0, None))
+
+
+GROUP_STEP = 0.05  # link cosine added per splitting round
+MAX_GROUP_THRESHOLD = 0.95
+
+
+def _account_groups(profiles: np.ndarray, config: RunConfig) -> np.ndarray:
+    """Component label of each profile over SimHash-banded, cosine-verified links.
+
+    Components are single-linkage, and at scale a few close pairs chain whole
+    campaigns together (on 1M exchanges: 15 campaigns in one group, so one
+    cluster). A group whose profiles' root mean pairwise cosine is below
+    ``semantic_group_focus`` is a chain: inside it, links need a cosine
+    ``GROUP_STEP`` higher, round after round, until every group is focused
+    or the links need ``MAX_GROUP_THRESHOLD``.
+    """
+    bits = config.semantic_bands * config.semantic_rows
+    planes = kernels.hyperplanes(profiles.shape[1], bits, seed=config.seed)
+    bands = kernels.simhash_bands(profiles, planes, config.semantic_rows)
+    src, dst = kernels.bucket_edges(kernels.band_keys(bands, config.semantic_bands, 1))
+    cos = kernels.cosine_pairs(profiles, src, dst)
+    threshold = config.semantic_threshold
+    keep = cos >= threshold
+    src, dst, cos = src[keep], dst[keep], cos[keep]
+    labels = kernels.connected_components(profiles.shape[0], src, dst)
+    while threshold < MAX_GROUP_THRESHOLD:
+        chained = _unfocused_groups(profiles, labels, config.semantic_group_focus)
+        if not chained.any():
+            break
+        threshold = min(MAX_GROUP_THRESHOLD, threshold + GROUP_STEP)
+        keep = ~chained[src] | (cos >= threshold)  # a link's ends share a group
+        src, dst, cos = src[keep], dst[keep], cos[keep]
+        labels = kernels.connected_components(profiles.shape[0], src, dst)
+    return np.unique(labels, return_inverse=True)[1]
+
+
+def _unfocused_groups(profiles: np.ndarray, labels: np.ndarray, bound: float) -> np.ndarray:
+    """Per profile: is it in a group of two or more whose ``debiased_focus`` is below
+    ``bound``?"""
+    out = np.zeros(labels.size, np.bool_)
+    order, offsets = kernels.groups_of(labels, np.arange(labels.size), min_size=2)
+    if order.size == 0:
+        return out
+    sizes = np.diff(offsets)
+    means = kernels.group_means(profiles, order, offsets)
+    focus = debiased_focus(np.linalg.norm(means, axis=1), sizes)
+    out[order] = np.repeat(focus < bound, sizes)
+    return out
+
+
+def _stars(group: np.ndarray, node: np.ndarray, sim: np.ndarray):
+    """Edges from the smallest node of each group to its other nodes (deduplicated)."""
+    order = np.lexsort((node, group))
+    group, node, sim = group[order], node[order], sim[order]
+    first = np.r_[True, (group[1:] != group[:-1]) | (node[1:] != node[:-1])] if node.size \
+        else np.zeros(0, bool)
+    group, node, sim = group[first], node[first], sim[first]
+    head = np.r_[True, group[1:] != group[:-1]] if group.size else np.zeros(0, bool)
+    head_node = node[head][np.cumsum(head) - 1]
+    edge = ~head
+    return head_node[edge], node[edge], sim[edge]
+
+
+def group_joins(labels: np.ndarray, src: np.ndarray, dst: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Semantic star edges (head -> core prompt) -> the edges that join components.
+
+    ``labels`` are the components after the lexical cohesion rounds (each the
+    smallest node index of its component). A component joins an account
+    group when most of its prompts are that group's core prompts; a prompt in
+    a component that mostly is not (a popular prompt, a homework pattern a
+    campaign also used) stays there, so one shared prompt cannot chain benign
+    clusters, or two campaigns, together. Returns edges from each group head
+    to every component it joins (that component's label node).
+    """
+    if src.size == 0:
+        return src, dst
+    heads = _distinct(np.sort(src))
+    comp = labels[np.r_[heads, dst]]
+    group = np.r_[heads, src]
+    pairs, votes = kernels.unique_columns(np.stack([comp, group]), return_counts=True)
+    # One group per component, the one holding most of it, if that is a majority.
+    order = np.lexsort((pairs[1], -votes, pairs[0]))
+    pairs, votes = pairs[:, order], votes[order]
+    first = np.r_[True, pairs[0, 1:] != pairs[0, :-1]]
+    comp_w, group_w, votes_w = pairs[0, first], pairs[1, first], votes[first]
+    join = 2 * votes_w > np.bincount(labels, minlength=labels.size)[comp_w]
+    comp_w, group_w = comp_w[join], group_w[join]
+    keep = comp_w != labels[group_w]
+    return group_w[keep], comp_w[keep]
+
+
+def centroid_cohesion(emb: np.ndarray, emb_rows: np.ndarray, labels: np.ndarray,
+                      config: RunConfig) -> np.ndarray:
+    """Per embedding row: cosine to its component's centroid, on the lexical scale.
+
+    Components with fewer than 3 embeddings give NaN (no centroid worth the
+    name). A cosine equal to ``semantic_cohesion_bound`` maps to
+    ``cohesion_bound`` and 1.0 to 1.0, so both paths share one bound.
+    """
+    if emb_rows.size == 0:
+        return np.empty(0, np.float32)
+    order, offsets = kernels.groups_of(labels[emb_rows], emb_rows)
+    cos = kernels.centroid_similarity(emb, order, offsets)
+    lo, hi = config.semantic_cohesion_bound, config.cohesion_bound
+    mapped = hi + (cos - lo) * (1.0 - hi) / (1.0 - lo)
+    return np.clip(mapped, 0.0, 1.0).astype(np.float32)
+
+
+def cluster_kinds(n: int, src: np.ndarray, dst: np.ndarray, kind: np.ndarray,
+                  labels: np.ndarray, lex_labels: np.ndarray | None = None) -> np.ndarray:
+    """Per node: 0 lexical, 1 semantic, 2 both, for the component it ends in.
+
+    ``lexical``: its lexical edges alone connect it (exact duplicates too);
+    ``semantic``: no lexical edge inside it; ``both``: lexical pieces joined by
+    semantic edges. ``labels`` (and ``lex_labels``, the components of the
+    lexical edges alone, when known) are ``connected_components`` labels.
+    """
+    if n == 0:
+        return np.empty(0, np.int64)
+    lex = kind == LEXICAL
+    if lex_labels is None:
+        lex_labels = kernels.connected_components(n, src[lex], dst[lex])
+    # A lexical piece is labelled by its smallest node, which lies in the component.
+    roots = np.flatnonzero(lex_labels == np.arange(n))
+    n_pieces = np.bincount(labels[roots], minlength=n)
+    has_lex = np.zeros(n, np.bool_)
+    has_lex[labels[src[lex]]] = True
+    per_comp = np.where(n_pieces <= 1, 0, np.where(has_lex, 2, 1))
+    return per_comp[labels]

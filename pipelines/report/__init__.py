@@ -1,0 +1,1 @@
+"""What analysts read: the HTML report and the terminal summary."""

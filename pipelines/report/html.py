@@ -1,0 +1,354 @@
+"""``report.html``: one self-contained page for trust & safety analysts.
+
+The page shows the run's headline counts, the top campaigns (template, counts,
+time span, clusters, accounts, redacted exemplars, activity over time), the
+cluster-size and accounts-per-cluster distributions, sortable and filterable
+tables of campaigns, clusters and flagged accounts, and the run summary.
+
+Templates and exemplars come from hostile prompts: every string is HTML-escaped
+and exemplars pass through :func:`redact`; clusters with fewer than
+``min_accounts_for_exemplars`` distinct accounts show no exemplar text at all.
+The output is deterministic (same inputs, same bytes) and fetches nothing.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from distill_radar.pipelines.io import schemas
+from distill_radar.pipelines.report import assets
+from distill_radar.pipelines.report.assets import clip as _clip
+from distill_radar.pipelines.report.assets import fmt_num as _num
+from distill_radar.pipelines.report.assets import fmt_span as _span
+from distill_radar.pipelines.report.assets import fmt_ts as _ts
+
+_e = html.escape
+
+_REDACTIONS = [
+    (re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{8,}"), "[key]"),
+    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b|\bgh[pousr]_[A-Za-z0-9]{20,}"), "[key]"),
+    (re.compile(r"\bxox[abprs]-[A-Za-z0-9\-]{10,}|\bAIza[0-9A-Za-z_\-]{30,}"), "[key]"),
+    (
+        re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"),
+        "[email]",
+    ),
+    (re.compile(r"(?<![\w+])(?:\d[ \-]?){12,18}\d(?!\w)"), "[card]"),
+    (
+        re.compile(
+            r"(?<![\w+])(?:\+\d{1,3}[\s.\-]?)?(?:\(\d{1,4}\)[\s.\-]?|\d{2,4}[\s.\-])"
+            r"\d{3,4}[\s.\-]?\d{3,4}(?!\w)|(?<![\w+])\+\d{8,15}(?!\w)"
+        ),
+        "[phone]",
+    ),
+    (re.compile(r"\b[0-9a-fA-F]{32,}\b"), "[secret]"),
+]
+_BASE64ISH = re.compile(r"[A-Za-z0-9+/_\-]{32,}={0,2}")
+_SLOT = re.compile(r"\{[^{}\s]{0,24}\}|<\*>")
+
+
+def _spec(schema: Any, names: str) -> dict[str, pl.DataType]:
+    """The required columns ``names`` of an Arrow schema, as polars dtypes."""
+    frame = pl.from_arrow(schema.empty_table())
+    return {c: frame.schema[c] for c in names.split()}
+
+
+_CAMPAIGNS = _spec(
+    schemas.CAMPAIGNS,
+    "campaign_id n_accounts n_exchanges cluster_ids first_ts last_ts score top_template",
+)
+_CLUSTERS = _spec(
+    schemas.CLUSTERS,
+    "cluster_id n_exchanges n_accounts first_ts last_ts template exemplars elicitation_score "
+    "score kind",
+)
+_ACCOUNTS = _spec(schemas.ACCOUNTS, "account_id n_exchanges n_clustered campaign_id risk_score")
+_MEMBERS = _spec(schemas.MEMBERS, "exchange_id account_id ts cluster_id")
+_ACCOUNTS_SHOWN = 12
+_CLUSTERS_SHOWN = 10
+
+
+def redact(text: str) -> str:
+    """Mask e-mail addresses, phone numbers, API keys, long secrets and card-like numbers.
+
+    Card-like means 13-19 digits, optionally separated by single spaces or dashes
+    (no Luhn check: a false positive only hides a number). Secrets are ``sk-...``
+    style keys, 32+ hex digits, and 32+ base64 characters mixing letters and digits.
+    """
+    if not text:
+        return "" if text is None else text
+    for pattern, repl in _REDACTIONS:
+        text = pattern.sub(repl, text)
+
+    def _b64(m: re.Match[str]) -> str:
+        s = m.group(0)
+        mixed = any(c.isdigit() for c in s) and any(c.isalpha() for c in s)
+        return "[secret]" if mixed else s
+
+    return _BASE64ISH.sub(_b64, text)
+
+
+def write_report(
+    path: str | os.PathLike[str],
+    summary: Mapping[str, Any],
+    clusters: pl.DataFrame,
+    campaigns: pl.DataFrame,
+    accounts: pl.DataFrame,
+    members: pl.DataFrame,
+    *,
+    min_accounts_for_exemplars: int = 3,
+    top_campaigns: int = 20,
+    max_rows: int = 2000,
+) -> None:
+    """Render the run's tables into one self-contained HTML file at ``path`` (atomically).
+
+    Tables follow DESIGN.md; missing required columns count as null and extra
+    numeric columns are shown as they come. ``max_rows`` caps each table.
+    """
+    if min_accounts_for_exemplars < 1 or top_campaigns < 0 or max_rows < 1:
+        raise ValueError("min_accounts_for_exemplars and max_rows must be >= 1, top_campaigns >= 0")
+    summary = summary if isinstance(summary, Mapping) else {}
+    cl = _rank(_prep(clusters, _CLUSTERS), "score n_accounts cluster_id")
+    cp = _rank(_prep(campaigns, _CAMPAIGNS), "score n_accounts campaign_id")
+    ac = _prep(accounts, _ACCOUNTS)
+    flagged = _rank(
+        ac.filter(pl.col("campaign_id").is_not_null()), "risk_score n_exchanges account_id"
+    )
+    activity = _campaign_activity(cp, ac, _prep(members, _MEMBERS))
+    k, top = min_accounts_for_exemplars, cp.head(top_campaigns)
+    counts = {"clusters": len(cl), "campaigns": len(cp), "flagged_accounts": len(flagged)}
+    window = (cl["first_ts"].min(), cl["last_ts"].max())
+    page = [assets.HEAD, assets.header(summary, counts, *window)]
+    if cp.is_empty():
+        page.append(assets.NO_CAMPAIGNS)
+    elif len(cp) > len(top):
+        page.append(assets.SHOWING_TOP.format(shown=len(top), total=len(cp)))
+    for rank, row in enumerate(top.iter_rows(named=True), 1):
+        page.append(_card(rank, row, cl, ac, activity.get(row["campaign_id"]), k))
+    ids = [c for c in top["campaign_id"].to_list() if c in activity]
+    page.append(assets.overview([(_e(str(c)), activity[c]) for c in ids]))
+    page.append(
+        assets.DISTRIBUTIONS.format(
+            sizes=assets.histogram(_bins(cl, "n_exchanges"), "exchanges per cluster (log₂ bins)"),
+            accounts=assets.histogram(_bins(cl, "n_accounts"), "distinct accounts (log₂ bins)"),
+        )
+    )
+    base = "n_exchanges n_accounts first_ts last_ts"
+    tables = [
+        ("campaigns", "Campaigns", cp, f"campaign_id {base} cluster_ids score", "top_template"),
+        (
+            "clusters",
+            "Top clusters",
+            cl,
+            f"cluster_id kind {base} elicitation_score score",
+            "template",
+        ),
+        (
+            "accounts",
+            "Flagged accounts",
+            flagged,
+            "account_id campaign_id n_exchanges n_clustered risk_score",
+            None,
+        ),
+    ]
+    page += [_table(*spec, max_rows) for spec in tables]
+    page += [assets.TAIL_SECTIONS.format(run=assets.run_details(summary), k=k), assets.TAIL]
+    out = Path(path)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text("".join(page), encoding="utf-8")
+    os.replace(tmp, out)
+
+
+def report_from_dir(
+    out_dir: str | os.PathLike[str], path: str | os.PathLike[str] | None = None, **kwargs: Any
+) -> Path:
+    """Read a finished run's tables from ``out_dir``; write ``report.html`` there (or ``path``)."""
+    import orjson
+
+    from distill_radar.pipelines.report.show import read_table
+
+    summary = orjson.loads((Path(out_dir) / "summary.json").read_bytes())
+    frames = [read_table(out_dir, n) for n in ("clusters", "campaigns", "accounts", "members")]
+    dest = Path(path) if path else Path(out_dir) / "report.html"
+    write_report(dest, summary, *frames, **kwargs)
+    return dest
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+
+def _is_ts(name: str) -> bool:
+    return name == "ts" or name.endswith("_ts")
+
+
+def _prep(df: pl.DataFrame | None, spec: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    """Add missing required columns as nulls; timestamps become epoch milliseconds (UTC)."""
+    df = df if isinstance(df, pl.DataFrame) else pl.DataFrame()
+    df = df.with_columns([pl.lit(None, dtype=t).alias(c) for c, t in spec.items() if c not in df])
+    conv = []
+    for c, t in df.schema.items():
+        if _is_ts(c) and isinstance(t, pl.Datetime):
+            conv.append(pl.col(c).dt.epoch("ms"))
+        elif _is_ts(c) and not t.is_integer():
+            conv.append(pl.lit(None, dtype=pl.Int64).alias(c))
+    return df.with_columns(conv)
+
+
+def _rank(df: pl.DataFrame, keys: str) -> pl.DataFrame:
+    """Sort descending by all but the last key, ascending by the last (an id): a total order."""
+    cols = keys.split()
+    return df.sort(cols, descending=[True] * (len(cols) - 1) + [False], nulls_last=True)
+
+
+def _campaign_activity(cp: pl.DataFrame, ac: pl.DataFrame, mb: pl.DataFrame) -> dict[int, Any]:
+    """Member timestamps (epoch ms, sorted) per campaign: via cluster ids, else via accounts."""
+    link = cp.select("campaign_id", cluster_id="cluster_ids").explode("cluster_id")
+    rows = mb.join(link.drop_nulls().unique(), on="cluster_id").select("campaign_id", "ts")
+    missing = set(cp["campaign_id"].drop_nulls().to_list()) - set(rows["campaign_id"].to_list())
+    if missing:
+        by_acc = ac.select("account_id", "campaign_id").filter(
+            pl.col("campaign_id").is_in(sorted(missing))
+        )
+        rows = pl.concat([rows, mb.join(by_acc.unique(), on="account_id").select(rows.columns)])
+    rows = rows.drop_nulls().sort("campaign_id", "ts")
+    return {c: g["ts"].to_numpy() for (c,), g in rows.group_by("campaign_id", maintain_order=True)}
+
+
+def _bins(cl: pl.DataFrame, col: str) -> list[tuple[int, int, int]]:
+    return assets.log2_bins(cl[col].drop_nulls().to_list())
+
+
+def _extras(df: pl.DataFrame, known: Any) -> list[str]:
+    """Optional numeric or boolean columns beyond the required ones, in table order."""
+    return [
+        c
+        for c, t in df.schema.items()
+        if c not in known and not _is_ts(c) and (t.is_numeric() or t == pl.Boolean)
+    ]
+
+
+# -- markup -------------------------------------------------------------------------------------
+
+
+def _template(text: str | None) -> str:
+    """Escaped, redacted template with ``{…}`` slots wrapped in ``<mark class="slot">``."""
+    text, out, pos = redact(text or ""), [], 0
+    for m in _SLOT.finditer(text):
+        out += [_e(text[pos : m.start()]), f'<mark class="slot">{_e(m.group(0))}</mark>']
+        pos = m.end()
+    return "".join(out) + _e(text[pos:])
+
+
+def _card(rank: int, row: dict, cl: pl.DataFrame, ac: pl.DataFrame, ts: Any, k: int) -> str:
+    cid, ids = row["campaign_id"], [i for i in (row["cluster_ids"] or []) if i is not None]
+    mine = _rank(cl.filter(pl.col("cluster_id").is_in(ids)), "n_exchanges cluster_id")
+    stats = [
+        ("Accounts", _num(row["n_accounts"])),
+        ("Exchanges", _num(row["n_exchanges"])),
+        ("Clusters", _num(len(ids))),
+        ("First seen", _ts(row["first_ts"], short=True)),
+        ("Last seen", _ts(row["last_ts"], short=True)),
+        ("Active for", _span(row["first_ts"], row["last_ts"])),
+    ] + [
+        (_e(c.replace("_", " ").capitalize()), _num(v))
+        for c, v in row.items()
+        if c not in _CAMPAIGNS and isinstance(v, (int, float, bool))
+    ]
+    clusters = "".join(
+        assets.CARD_CLUSTER.format(
+            **{c: _num(r[c]) for c in ("n_exchanges", "n_accounts", "score")},
+            id=_e(str(r["cluster_id"])),
+            kind=_e(r["kind"] or ""),
+            template=_e(_clip(redact(r["template"] or ""), 90)),
+        )
+        for r in mine.head(_CLUSTERS_SHOWN).iter_rows(named=True)
+    )
+    extra = len(ids) - _CLUSTERS_SHOWN
+    accs = _rank(ac.filter(pl.col("campaign_id") == cid), "risk_score n_exchanges account_id")
+    shown = accs.head(_ACCOUNTS_SHOWN)
+    chips = "".join(
+        f'<code title="risk {_num(r["risk_score"])}">{_e(str(r["account_id"]))}</code>'
+        for r in shown.iter_rows(named=True)
+    )
+    total = max(len(accs), row["n_accounts"] or 0)
+    if total > len(shown):
+        chips += f'<span class="more">+ {total - len(shown):,} more</span>'
+    return assets.CARD.format(
+        cid=_e(str(cid)),
+        rank=rank,
+        score=_num(row["score"]),
+        drivers=(f'<p class="muted">score driven by: {_e(str(row["score_drivers"]))}</p>'
+                 if row.get("score_drivers") else ""),
+        template=_template(row["top_template"]),
+        stats="".join(f"<div><dt>{n}</dt><dd>{v}</dd></div>" for n, v in stats),
+        chart=assets.activity_chart([ts], width=1060, height=130) if ts is not None else "",
+        clusters=clusters,
+        n_accounts=total,
+        accounts=chips or "none listed",
+        more=f'<p class="muted">and {extra:,} more clusters</p>' if extra > 0 else "",
+        exemplars=_exemplars(mine.head(3), k),
+    )
+
+
+def _exemplars(clusters: pl.DataFrame, k: int) -> str:
+    """Up to 3 redacted exemplars per cluster; none at all for clusters of < ``k`` accounts."""
+    out = []
+    for r in clusters.iter_rows(named=True):
+        out.append(f'<div class="muted exl">cluster {_e(str(r["cluster_id"]))}</div>')
+        if (r["n_accounts"] or 0) < k:
+            out.append(assets.WITHHELD.format(k=k))
+            continue
+        texts = [x for x in (r["exemplars"] or [])[:3] if x]
+        items = "".join(f"<li>{_e(_clip(redact(x), 600))}</li>" for x in texts)
+        out.append(f'<ul class="ex">{items or "<li>none recorded</li>"}</ul>')
+    return "".join(out) or '<p class="muted">none</p>'
+
+
+def _cell(c: str, v: Any, text_col: str | None) -> str:
+    if c == text_col:
+        t = redact(v or "")
+        return f'<td class="mono" title="{_e(t)}">{_e(_clip(t, 140))}</td>'
+    if _is_ts(c):
+        return f'<td class="t" data-v="{"" if v is None else v}">{_ts(v, short=True)}</td>'
+    if isinstance(v, list):
+        more = f" +{len(v) - 4:,}" if len(v) > 4 else ""
+        return f'<td class="t" data-v="{len(v)}">{_e(", ".join(map(str, v[:4])))}{more}</td>'
+    if c.endswith("_id") or not isinstance(v, (int, float, bool)):
+        return f"<td>{_e('' if v is None else str(v))}</td>"
+    return f'<td class="n" data-v="{float(v)!r}">{_num(v)}</td>'
+
+
+def _table(
+    tid: str, title: str, df: pl.DataFrame, cols: str, text_col: str | None, max_rows: int
+) -> str:
+    """A sortable, filterable table of the first ``max_rows`` rows; a note says when capped."""
+    names = cols.split()
+    names[1:1] = [text_col] if text_col else []  # the template right after the id
+    names += _extras(df, {*names, text_col})
+    num = {c for c, t in df.schema.items() if t.is_numeric() or isinstance(t, pl.List)}
+    heads = "".join(f"<th{' data-type=num' if c in num else ''}>{_e(c)}</th>" for c in names)
+    rows = "".join(
+        "<tr>" + "".join(_cell(c, r[c], text_col) for c in names) + "</tr>"
+        for r in df.head(max_rows).iter_rows(named=True)
+    )
+    n = len(df)
+    note = (
+        f'<span class="note">showing the first {max_rows:,} of {n:,} rows</span>'
+        if n > max_rows
+        else f'<span class="muted">{n:,} rows</span>'
+    )
+    return assets.TABLE.format(
+        tid=tid,
+        title=_e(title),
+        lower=_e(title.lower()),
+        note=note,
+        heads=heads,
+        rows=rows,
+        empty="" if n else f'<p class="muted">No {_e(title.lower())}.</p>',
+    )

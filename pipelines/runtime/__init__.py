@@ -1,0 +1,1 @@
+"""Runner choice, Beam options and process-level tuning."""

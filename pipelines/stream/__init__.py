@@ -1,0 +1,1 @@
+"""The streaming pipeline: keyed detector state, windows, alerts, sources and sinks."""

@@ -1,0 +1,74 @@
+"""Command-line options of ``distill-radar stream``, as a Beam PipelineOptions.
+
+Signature and campaign flags are the batch job's (``DistillRadarOptions``:
+same names, defaults and help); window, lateness, state and alert flags are
+the streaming job's own (``StreamConfig``). Unknown flags go to Beam.
+"""
+
+from __future__ import annotations
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from distill_radar.pipelines.model.config import RunConfig
+from distill_radar.pipelines.runtime.options import STREAM_DEFAULTS, DistillRadarOptions, run_config
+from distill_radar.pipelines.stream.config import StreamConfig
+
+_S = StreamConfig()
+
+STREAM_FLAGS = (
+    # flag, StreamConfig field, scale (flag unit -> seconds), help
+    ("--window-size-hours", "window_size_s", 3600, "sliding window over which clusters and "
+                                                   "campaigns are judged"),
+    ("--window-period-hours", "window_period_s", 3600, "a window starts every this many hours"),
+    ("--allowed-lateness-minutes", "allowed_lateness_s", 60,
+     "exchanges this much behind the watermark are still counted; later ones are dropped, "
+     "counted and dead-lettered"),
+    ("--state-ttl-hours", "state_ttl_s", 3600, "shingle counts, prompts, representatives and "
+                                               "clusters unseen this long are evicted"),
+    ("--pending-ttl-minutes", "pending_ttl_s", 60, "a prompt waits this long for its template "
+                                                   "shingles to become frequent"),
+    ("--growth-factor", "growth_factor", None, "an alerted campaign alerts again when its "
+                                               "distinct accounts grow by this factor"),
+    ("--max-reps-per-cluster", "max_reps_per_cluster", None, "LSH representatives per cluster"),
+    ("--replay-slice-minutes", "replay_slice_s", 60, "--replay: event-time slice per batch"),
+)
+
+
+class StreamOptions(PipelineOptions):
+    """The streaming job's own flags; ``--input``, ``--output``, pseudonymisation and the
+    signature/campaign flags are ``DistillRadarOptions``' (Beam merges every options class)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument("--replay", action="store_true",
+                            help="replay --input (a folder, file or glob of logs) in event-time "
+                                 "order through the streaming pipeline on the in-process runner; "
+                                 "exit when drained")
+        parser.add_argument("--dead-letter-topic", default=None,
+                            help="pubsub://projects/P/topics/T for rows that cannot be used "
+                                 "(streaming sources; default: counted and logged)")
+        parser.add_argument("--pubsub-timestamp-attribute", default="ts",
+                            help="message attribute holding the exchange's event time "
+                                 "(epoch ms or RFC 3339); empty: publish time (default: ts)")
+        parser.add_argument("--kafka-group-id", default="distill-radar",
+                            help="Kafka consumer group (default: distill-radar)")
+        parser.add_argument("--kafka-expansion-service", default=None,
+                            help="address of a running Java expansion service for KafkaIO "
+                                 "(default: Beam starts its own, which needs the jar)")
+        for flag, field, scale, text in STREAM_FLAGS:
+            default = getattr(_S, field)
+            shown = default / scale if scale else default
+            unit = flag.rsplit("-", 1)[-1].upper() if scale else None
+            parser.add_argument(flag, dest=field, type=float, default=shown, metavar=unit,
+                                help=f"{text} (default: {shown:g})")
+
+
+def configs(options: PipelineOptions) -> tuple[RunConfig, StreamConfig]:
+    """The frozen RunConfig (batch flags) and StreamConfig (stream flags) of ``options``."""
+    run = run_config(options.view_as(DistillRadarOptions), STREAM_DEFAULTS)
+    opts = options.view_as(StreamOptions)
+    values = {}
+    for _, field, scale, _ in STREAM_FLAGS:
+        v = getattr(opts, field)
+        values[field] = round(v * scale) if scale else type(getattr(_S, field))(v)
+    return run, StreamConfig(**values)

@@ -1,0 +1,132 @@
+"""The semantic path in streaming: account groups join a window's reworded clusters.
+
+A campaign that rewords its template per account leaves, in the tracker,
+one small lexical cluster per wording (one to three accounts each), none of
+which crosses the campaign thresholds alone. The batch job joins them with
+``semantic.py``'s account profiles; a window does the same over its members:
+
+1. the tracker embeds the distinct prompts it clusters in each step (the
+   built-in static embedder; ``VECTORS``: node -> float16 vector) and sends
+   them to the windows beside the members;
+2. per window, each account's profile is the mean of its clustered prompts'
+   centred unit vectors (centred on the window's mean); focused, close
+   profiles form account groups and their core prompts (``semantic_edges``);
+3. a window cluster joins a group when most of its prompts are that group's
+   core prompts (``group_joins``: one shared popular prompt cannot chain two
+   campaigns, or benign clusters, together), exactly as in batch.
+
+A joined cluster takes the smallest cluster id among those it joins, so the
+alert stage keeps following it by id.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from distill_radar import kernels
+from distill_radar.pipelines.model import semantic
+from distill_radar.pipelines.model.config import RunConfig
+
+#: Embedded member prompts, as the tracker emits them to the windows.
+VECTORS = pa.schema([("node", pa.uint64()), ("vector", pa.binary())])
+
+
+def embed_texts(embedder, texts: pa.Table, config: RunConfig) -> pa.Table:
+    """Distinct member prompts (``node``, ``prompt``) -> ``VECTORS`` (float16 bytes).
+
+    Prompts too short to embed (fewer than ``min_semantic_tokens`` tokens) are left out.
+    """
+    nodes, first = np.unique(texts["node"].to_numpy(), return_index=True)
+    if nodes.size == 0:
+        return VECTORS.empty_table()
+    prompts = texts["prompt"].take(pa.array(first)).combine_chunks()
+    vectors = embedder.embed(prompts, config.min_semantic_tokens).astype(np.float16)
+    live = np.flatnonzero(np.any(vectors != 0, axis=1))
+    width = vectors.shape[1] * vectors.itemsize
+    flat = pa.py_buffer(np.ascontiguousarray(vectors[live]).tobytes())
+    offsets = pa.py_buffer((np.arange(live.size + 1, dtype=np.int32) * width).tobytes())
+    column = pa.Array.from_buffers(pa.binary(), live.size, [None, offsets, flat])
+    return pa.table({"node": pa.array(nodes[live], pa.uint64()), "vector": column},
+                    schema=VECTORS)
+
+
+def vector_matrix(vectors: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """``VECTORS`` rows -> (sorted distinct nodes, float32[n, d] raw vectors)."""
+    nodes = vectors["node"].to_numpy()
+    nodes, first = np.unique(nodes, return_index=True)
+    if nodes.size == 0:
+        return nodes, np.empty((0, 0), np.float32)
+    column = vectors["vector"].combine_chunks().take(pa.array(first))
+    _, offsets, data = column.buffers()
+    offsets = np.frombuffer(offsets, np.int32)[column.offset:column.offset + len(column) + 1]
+    widths = np.diff(offsets)
+    if widths.min() != widths.max():
+        raise ValueError("member vectors of different lengths in one window")
+    raw = np.frombuffer(data, np.uint8)[offsets[0]:offsets[-1]].view(np.float16)
+    return nodes, raw.reshape(nodes.size, -1).astype(np.float32)
+
+
+JOINS = {"cluster_id": pl.Int64, "joined": pl.Int64}
+COHESION = {"node": pl.UInt64, "cohesion": pl.Float32}
+
+
+def reworded_joins(members: pl.DataFrame, vectors: pa.Table, config: RunConfig
+                   ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A window's members -> (joins, cohesion).
+
+    ``joins`` (``JOINS``): each tracker cluster that account groups join to
+    others, and the smallest cluster id it was joined with. ``cohesion``
+    (``COHESION``): for the embedded prompts of joined clusters, their cosine
+    to the joined cluster's centroid on the lexical scale
+    (``semantic.centroid_cohesion``): their own similarity was measured against
+    their tracker cluster only, so the cohesion gate judges the joined whole by
+    meaning, as batch does for reworded members.
+    """
+    none = pl.DataFrame(schema=JOINS), pl.DataFrame(schema=COHESION)
+    if not config.semantic or vectors.num_rows == 0 or members.height == 0:
+        return none
+    nodes = kernels.distinct(members["node"].to_numpy())
+    node_idx = np.searchsorted(nodes, members["node"].to_numpy())
+    vec_nodes, raw = vector_matrix(vectors)
+    pos = np.minimum(np.searchsorted(vec_nodes, nodes), max(vec_nodes.size - 1, 0))
+    has = vec_nodes[pos] == nodes
+    emb_rows = np.flatnonzero(has)
+    emb = semantic.centred(raw[pos[has]])
+    account = members["account_id"].cast(pl.Categorical).to_physical().to_numpy()
+    pairs = kernels.unique_columns(np.stack([account.astype(np.int64), node_idx]))
+    _, acc_codes = np.unique(pairs[0], return_inverse=True)
+    src, dst, _, _ = semantic.semantic_edges(
+        emb, emb_rows, semantic.AccountPrompts(acc_codes.astype(np.int64), pairs[1]), config)
+    cluster = members["cluster_id"].to_numpy()
+    labels = _lexical_labels(nodes.size, node_idx, cluster)
+    j_src, j_dst = semantic.group_joins(labels, src, dst)
+    if j_src.size == 0:
+        return none
+    merged = kernels.connected_components(nodes.size, np.r_[np.arange(nodes.size), j_src],
+                                          np.r_[labels, j_dst])
+    # each component's new id: the smallest tracker cluster id in it
+    big = np.iinfo(np.int64).max
+    joined = np.full(nodes.size, big, np.int64)
+    np.minimum.at(joined, merged[node_idx], cluster)
+    out = pl.DataFrame({"cluster_id": cluster, "joined": joined[merged[node_idx]]}).unique()
+    joins = out.filter(pl.col("cluster_id") != pl.col("joined")).sort("cluster_id")
+    # nodes whose component holds more than one tracker cluster
+    pieces = kernels.unique_columns(np.stack([merged[node_idx], cluster]))[0]
+    multi = np.bincount(pieces, minlength=nodes.size)[merged[emb_rows]] > 1
+    cos = semantic.centroid_cohesion(emb, emb_rows, merged, config)
+    keep = multi & ~np.isnan(cos)
+    cohesion = pl.DataFrame({"node": nodes[emb_rows[keep]], "cohesion": cos[keep]},
+                            schema=COHESION)
+    return joins, cohesion
+
+
+def _lexical_labels(n: int, node_idx: np.ndarray, cluster: np.ndarray) -> np.ndarray:
+    """Per node: the smallest node index of its window cluster (a node in two
+    clusters, evicted and re-clustered, joins both)."""
+    pairs = kernels.unique_columns(np.stack([cluster, node_idx]))
+    _, code = np.unique(pairs[0], return_inverse=True)
+    head = np.full(code.max() + 1 if code.size else 0, n, np.int64)
+    np.minimum.at(head, code, pairs[1])
+    return kernels.connected_components(n, pairs[1], head[code])

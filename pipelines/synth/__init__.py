@@ -1,0 +1,1 @@
+"""The synthetic log generator, with ground truth."""

@@ -1,0 +1,150 @@
+import os
+
+import orjson
+import polars as pl
+import pytest
+
+from distill_radar.pipelines.batch import pipeline as batch
+
+SMALL = ["--min-shingle-df", "3", "--batch-rows", "100", "--shards", "3"]
+
+
+def _run(inp, out, *extra):
+    return batch.run(["--input", str(inp), "--output", str(out), *SMALL, *extra])
+
+
+def test_small_log_end_to_end(small_log, tmp_path):
+    path, rows, truth = small_log
+    out = tmp_path / "out"
+    summary = _run(path, out)
+    for name in ("members", "clusters", "accounts", "campaigns", "dead_letter"):
+        assert (out / f"{name}.parquet").exists(), name
+    assert (out / "summary.json").exists() and (out / "report.html").exists()
+    assert summary["counts"]["read"] == len(rows)
+    assert summary["reconciled"]
+    members = pl.read_parquet(out / "members.parquet")
+    assert members.height == len(rows)
+    accounts = pl.read_parquet(out / "accounts.parquet")
+    flagged = set(accounts.filter(pl.col("campaign_id").is_not_null())["account_id"])
+    assert flagged == {a for a, c in truth.items() if c}
+    campaigns = pl.read_parquet(out / "campaigns.parquet")
+    assert campaigns.height == 1
+    assert "{…}" in campaigns["top_template"][0]
+    assert "chain of thought step by step" in campaigns["top_template"][0]
+    clusters = pl.read_parquet(out / "clusters.parquet")
+    haiku = clusters.filter(pl.col("template").str.contains("haiku"))
+    assert haiku.height == 1 and not haiku["is_campaign_like"][0]
+    # neither the staging folder nor the work folder of intermediates is left behind
+    assert not any(n.startswith((".staging", ".work")) for n in os.listdir(out))
+
+
+def test_same_input_same_tables(small_log, tmp_path):
+    path, _, _ = small_log
+    _run(path, tmp_path / "a")
+    _run(path, tmp_path / "b")
+    for name in ("members", "clusters", "accounts", "campaigns", "dead_letter"):
+        a = (tmp_path / "a" / f"{name}.parquet").read_bytes()
+        b = (tmp_path / "b" / f"{name}.parquet").read_bytes()
+        assert a == b, name
+
+
+def test_bad_rows_dead_lettered_and_reconciled(small_log, tmp_path):
+    path, rows, _ = small_log
+    with open(path, "ab") as fh:
+        fh.write(b'{"broken json\n[1,2]\n{"exchange_id": "x", "account_id": "a", "ts": 1}\n')
+        fh.write(orjson.dumps(rows[0]) + b"\n")  # duplicate exchange_id
+    out = tmp_path / "out"
+    summary = _run(path, out)
+    dead = pl.read_parquet(out / "dead_letter.parquet")
+    assert dead.height == 4
+    assert summary["counts"]["read"] == len(rows) + 4
+    assert summary["counts"]["processed"] == len(rows)
+    assert summary["reconciled"]
+    assert dead.filter(pl.col("reason").str.contains("duplicate")).height == 1
+
+
+def test_missing_input_is_an_error_before_work(tmp_path):
+    with pytest.raises(FileNotFoundError, match="input not found"):
+        _run(tmp_path / "nope", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_input_gives_empty_tables(tmp_path):
+    inp = tmp_path / "empty.jsonl"
+    inp.write_bytes(b"")
+    summary = _run(inp, tmp_path / "out")
+    assert summary["counts"]["read"] == 0 and summary["counts"]["campaigns"] == 0
+    assert pl.read_parquet(tmp_path / "out" / "members.parquet").height == 0
+
+
+def test_csv_and_parquet_input(small_log, tmp_path):
+    path, rows, _ = small_log
+    df = pl.read_ndjson(path).with_columns(pl.col("ts").str.to_datetime(time_zone="UTC"))
+    pq_dir = tmp_path / "pq"
+    pq_dir.mkdir()
+    df.write_parquet(pq_dir / "a.parquet")
+    summary = _run(pq_dir, tmp_path / "out", "--csv")
+    assert summary["counts"]["processed"] == len(rows)
+    assert (tmp_path / "out" / "clusters.csv").exists()
+    summary_json = orjson.loads((tmp_path / "out" / "summary.json").read_bytes())
+    assert summary_json["counts"] == summary["counts"]
+
+
+def test_pseudonymized_run_leaks_no_raw_account_id(small_log, tmp_path, monkeypatch):
+    path, _, truth = small_log
+    with open(path, "ab") as fh:
+        fh.write(b'{"exchange_id": "bad", "account_id": "camp-0", "ts": "never", "prompt": "x"}\n')
+        fh.write(b'{"exchange_id": "bad2", "account_id": "camp-1", "ts": 1\n')
+    monkeypatch.setenv("DISTILL_RADAR_PSEUDONYM_KEY", "test-key")
+    out = tmp_path / "out"
+    summary = _run(path, out, "--pseudonymize-accounts", "--csv")
+    assert summary["counts"]["campaigns"] == 1 and summary["counts"]["dead_lettered"] == 2
+    accounts = set(truth) | {"camp-0", "camp-1"}
+    for f in out.iterdir():
+        if f.suffix == ".parquet":
+            text = str(pl.read_parquet(f).to_dicts())
+        else:
+            text = f.read_text(errors="replace")
+        leaked = [a for a in accounts if a in text]
+        assert not leaked, (f.name, leaked[:3])
+
+
+def test_pseudonymize_without_key_is_a_clear_error(small_log, tmp_path, monkeypatch):
+    path, _, _ = small_log
+    monkeypatch.delenv("DISTILL_RADAR_PSEUDONYM_KEY", raising=False)
+    with pytest.raises(ValueError, match="DISTILL_RADAR_PSEUDONYM_KEY"):
+        _run(path, tmp_path / "out", "--pseudonymize-accounts")
+
+
+def test_missing_paths_are_a_clear_error_and_do_not_break_other_pipelines(capsys):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from distill_radar.pipelines import cli
+    from distill_radar.pipelines.runtime import options
+
+    # Registered options must not make a plain PipelineOptions (a user's own
+    # pipeline, a TestPipeline) exit for want of our flags.
+    assert PipelineOptions([]).view_as(options.DistillRadarOptions).input is None
+    rc = cli.main(["batch", "--output", "somewhere"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "missing --input" in err
+
+
+def test_the_text_kept_for_a_prompt_does_not_depend_on_batch_order():
+    import pyarrow as pa
+
+    from distill_radar import kernels
+    from distill_radar.pipelines.batch.signatures import dedup_nodes
+
+    def texts(prompts):
+        arr = pa.array(prompts, pa.large_string())
+        nodes = kernels.text_hashes(kernels.normalize(arr), normalized=True)
+        return pa.table({"node": pa.array(nodes, pa.uint64()), "n": [1] * len(prompts),
+                         "prompt": arr})
+
+    a = texts(["Solve THIS step by step", "other prompt"])
+    b = texts(["solve this step by step", "Solve this\u200b step by step"])
+    assert len(set(a["node"].to_pylist()[:1] + b["node"].to_pylist())) == 1  # one node
+    one, two = dedup_nodes([a, b]), dedup_nodes([b, a])
+    assert one.equals(two) and one.num_rows == 2
+    assert sorted(one["n"].to_pylist()) == [1, 3]

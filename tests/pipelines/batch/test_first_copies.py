@@ -1,0 +1,39 @@
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from distill_radar import kernels
+from distill_radar.pipelines.batch import signatures
+
+
+def _first_copies_by_lexsort(nodes, prompts, counts):
+    """The definition: sort by (node, raw hash), stable; keep each node's first row."""
+    raw = kernels.text_hashes(prompts, normalized=True)
+    order = np.lexsort((raw, nodes))
+    nodes = nodes[order]
+    starts = np.flatnonzero(np.r_[True, nodes[1:] != nodes[:-1]]) if nodes.size \
+        else np.empty(0, np.int64)
+    summed = np.add.reduceat(counts[order], starts) if nodes.size else counts[:0]
+    return nodes[starts], order[starts], summed
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_first_copies_keeps_the_lowest_raw_hash_then_the_first_row(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 400))
+    words = ["Hello", "hello", "HELLO", "héllo", "ｈｅｌｌｏ", "x", "", None, "he\u200bllo", "zzz"]
+    prompts = pa.array([words[i] for i in rng.integers(0, len(words), n)], pa.large_string())
+    nodes = kernels.text_hashes(kernels.normalize(prompts), normalized=True)
+    counts = rng.integers(1, 5, n).astype(np.int64)
+    got = signatures.first_copies(nodes, prompts, counts)
+    want = _first_copies_by_lexsort(nodes, prompts, counts)
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype
+        np.testing.assert_array_equal(g, w)
+
+
+def test_text_hashes_of_some_rows():
+    texts = pa.array(["a", None, "bc", "", "a"], pa.large_string())
+    every = kernels.text_hashes(texts, normalized=True)
+    rows = np.array([4, 2, 1], np.int64)
+    np.testing.assert_array_equal(kernels.text_hashes(texts, normalized=True, rows=rows), every[rows])

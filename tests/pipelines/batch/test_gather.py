@@ -1,0 +1,110 @@
+"""Gathering every shard's signatures for linking: same arrays whatever the sharding."""
+
+import numpy as np
+import pytest
+
+from distill_radar.pipelines.batch.clusters import _gather
+from distill_radar.pipelines.batch.signatures import NodeSignatures, shard_of
+
+
+def _parts(nodes, shard):
+    """One NodeSignatures per shard, sorted by node; which rows are signed and embedded
+    (a subset of the signed) and their values hang on the node alone."""
+    parts = []
+    for s in np.unique(shard):
+        mine = np.sort(nodes[shard == s])
+        eligible = np.flatnonzero(mine % np.uint64(10) < 7)
+        emb_rows = eligible[mine[eligible] % np.uint64(11) < 9]
+        parts.append(NodeSignatures(
+            mine, (mine % 7).astype(np.int64), eligible,
+            (mine[eligible, None] % np.arange(1, 9, dtype=np.uint64)).astype(np.uint32),
+            emb_rows, (mine[emb_rows, None] % 5).astype(np.float16) * np.ones(4, np.float16)))
+    return parts
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_range_shards_and_scattered_shards_gather_alike(seed):
+    rng = np.random.default_rng(seed)
+    nodes = np.unique(rng.integers(0, 2**63, 3000, dtype=np.uint64) * np.uint64(2))
+    ranged = _parts(nodes, shard_of(nodes, 5))  # one sorted run: concatenated
+    scattered = _parts(nodes, (nodes >> np.uint64(40)) % np.uint64(5))  # reordered
+    for parts in (ranged, scattered):
+        rng.shuffle(parts)  # the runner hands shards over in any order
+    a, b = _gather(ranged, 8), _gather(scattered, 8)
+    for x, y in zip(a, b):
+        assert x.dtype == y.dtype
+        np.testing.assert_array_equal(x, y)
+    nodes_out, counts, sig_rows, sig, emb_rows, emb = a
+    np.testing.assert_array_equal(nodes_out, nodes)
+    np.testing.assert_array_equal(counts, nodes % 7)
+    np.testing.assert_array_equal(sig_rows, np.flatnonzero(nodes % np.uint64(10) < 7))
+    np.testing.assert_array_equal(sig[:, 2], (nodes[sig_rows] % 3).astype(np.uint32))
+    assert np.isin(emb_rows, sig_rows).all() and np.all(np.diff(emb_rows) > 0)
+    np.testing.assert_array_equal(emb[:, 0], (nodes[emb_rows] % 5).astype(np.float16))
+
+
+def test_shards_are_contiguous_ranges_of_node_hashes():
+    nodes = np.sort(np.random.default_rng(3).integers(0, 2**64, 10_000, dtype=np.uint64))
+    shard = shard_of(nodes, 8)
+    assert np.all(np.diff(shard) >= 0) and set(shard) == set(range(8))
+    assert shard_of(np.array([0, 2**64 - 1], np.uint64), 8).tolist() == [0, 7]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_cohesion_measured_again_only_where_members_changed_is_the_same(seed):
+    import dataclasses
+
+    from distill_radar import kernels
+    from distill_radar.pipelines.batch.clusters import (
+        CandidateGraph,
+        lexical_cohesion,
+        member_cohesion,
+    )
+    from distill_radar.pipelines.model.config import RunConfig
+
+    rng = np.random.default_rng(seed)
+    n = 400
+    sig_rows = np.sort(rng.choice(n, 300, replace=False))
+    base = rng.integers(0, 5, size=(6, 16)).astype(np.uint32)  # six templates
+    sig = base[rng.integers(0, 6, 300)] + (rng.random((300, 16)) < 0.3).astype(np.uint32)
+    empty = np.empty(0, np.int64)
+    graph = CandidateGraph(np.arange(n, dtype=np.uint64), np.ones(n, np.int64), sig_rows, sig,
+                           empty, empty, np.empty(0, np.float32))
+    src, dst = rng.integers(0, n, 500), rng.integers(0, n, 500)
+    old = kernels.connected_components(n, src, dst)
+    old_sim = lexical_cohesion(graph, old)
+    for keep_share in (1.0, 0.97, 0.8, 0.3):  # from no change to most components split
+        keep = rng.random(500) < keep_share
+        new = kernels.connected_components(n, src[keep], dst[keep])
+        np.testing.assert_array_equal(lexical_cohesion(graph, new, old, old_sim),
+                                      lexical_cohesion(graph, new))
+        # member cohesion from the previous labels: same, NaN (then 1.0) kept apart
+        config = RunConfig()
+        emb = rng.normal(size=(300, 8)).astype(np.float32)
+        embedded = dataclasses.replace(graph, emb_rows=sig_rows,
+                                       emb=emb / np.linalg.norm(emb, axis=1)[:, None])
+        np.testing.assert_array_equal(member_cohesion(embedded, new, config, old, old_sim),
+                                      member_cohesion(embedded, new, config))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cohesion_table_matches_naive(seed):
+    from distill_radar.pipelines.batch.clusters import _cohesion_table
+
+    rng = np.random.default_rng(seed)
+    n, k = 300, 12
+    nodes = np.sort(rng.choice(10**9, n, replace=False)).astype(np.uint64)
+    clustered = np.flatnonzero(rng.random(n) < 0.7)
+    ids = np.r_[np.arange(k), rng.integers(0, k, clustered.size - k)]
+    rows = np.sort(rng.choice(clustered[ids != 3], 150, replace=False))  # cluster 3 unmeasured
+    sim = rng.choice(np.float32([0.0, -0.0, 0.25, 0.5, 1.0]), rows.size)
+    if seed % 2:
+        sim = rng.random(rows.size).astype(np.float32)
+    got = _cohesion_table(nodes, rows, sim, nodes[clustered], ids)
+    cid_of = dict(zip(clustered.tolist(), ids.tolist()))
+    for j, c in enumerate(got["cluster_id"].tolist()):
+        vals = sorted(float(v) for r, v in zip(rows.tolist(), sim.tolist()) if cid_of.get(r) == c)
+        vals = vals or [1.0]
+        assert c == j and got["cohesion_min"][j] == vals[0]
+        assert got["cohesion_median"][j] == (vals[(len(vals) - 1) // 2] + vals[len(vals) // 2]) / 2
+    assert got["cluster_id"].size == k

@@ -1,0 +1,66 @@
+"""The work folder: intermediates written once and read back without a copy."""
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from distill_radar.pipelines.batch.signatures import NodeSignatures
+from distill_radar.pipelines.io import export, workdir
+
+
+def test_arrays_round_trip_aligned_and_read_only(tmp_path):
+    arrays = {
+        "half": np.arange(5, dtype=np.float16),  # 10 bytes: the next array needs padding
+        "sig": np.arange(12, dtype=np.uint32).reshape(3, 4),
+        "empty": np.empty((0, 128), np.uint32),
+        "nodes": np.array([2**64 - 1, 7], np.uint64),
+    }
+    back = workdir.read_arrays(workdir.write_arrays(str(tmp_path), "x", arrays))
+    assert list(back) == list(arrays)
+    for name, value in arrays.items():
+        got = back[name]
+        assert got.dtype == value.dtype and got.shape == value.shape
+        np.testing.assert_array_equal(got, value)
+        assert got.flags["ALIGNED"] and not got.flags["WRITEABLE"], name
+
+
+def test_node_signatures_round_trip(tmp_path):
+    sig = NodeSignatures(np.array([3, 9], np.uint64), np.array([1, 4]), np.array([1]),
+                         np.ones((1, 8), np.uint32), np.array([1]),
+                         np.full((1, 4), 0.5, np.float16))
+    back = NodeSignatures.read(sig.write(str(tmp_path)))
+    for name in ("nodes", "counts", "eligible", "sig", "emb_rows", "emb"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(sig, name))
+        assert getattr(back, name).dtype == getattr(sig, name).dtype
+
+
+def test_tables_round_trip_and_select(tmp_path):
+    table = pa.table({"node": pa.array([1, 2], pa.uint64()), "prompt": ["a", None]})
+    path = workdir.write_table(str(tmp_path / "w"), "nodes", table)
+    assert workdir.read_table(path).equals(table)
+    assert workdir.read_table(path, ["prompt"]).column_names == ["prompt"]
+
+
+def test_every_written_path_is_new(tmp_path):
+    table = pa.table({"x": [1]})
+    paths = {workdir.write_table(str(tmp_path), "t", table) for _ in range(3)}
+    assert len(paths) == 3
+
+
+def test_work_folder_sits_beside_staging_and_is_removed(tmp_path):
+    staging = export.new_staging(str(tmp_path))
+    work = workdir.work_dir(staging)
+    assert work.startswith(str(tmp_path)) and ".work-" in work and work != staging
+    workdir.write_table(work, "t", pa.table({"x": [1]}))
+    workdir.remove(work)
+    workdir.remove(work)  # missing is fine
+    with pytest.raises(FileNotFoundError):
+        workdir.read_table(work + "/nothing.arrow")
+
+
+def test_stale_work_folders_are_discarded(tmp_path):
+    stale = tmp_path / f"{export.WORK_PREFIX}dead"
+    stale.mkdir()
+    (stale / "keys-1.arrow").write_bytes(b"x")
+    export.discard_stale_staging(str(tmp_path))
+    assert not stale.exists()

@@ -1,0 +1,108 @@
+"""Streaming's semantic path: member vectors, debiased focus, and window joins."""
+
+import itertools
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from distill_radar.pipelines.model import semantic
+from distill_radar.pipelines.model.config import RunConfig
+from distill_radar.pipelines.stream import semantic as stream_semantic
+
+DIM = 32
+
+
+def test_debiased_focus_is_the_root_mean_pairwise_cosine():
+    rng = np.random.default_rng(3)
+    for k in (2, 3, 5, 9):
+        v = rng.normal(size=(k, DIM)) + rng.uniform(0, 2) * rng.normal(size=DIM)
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        pairwise = np.mean([v[i] @ v[j] for i, j in itertools.permutations(range(k), 2)])
+        got = semantic.debiased_focus(np.array([np.linalg.norm(v.mean(0))]), np.array([k]))
+        assert np.isclose(got[0], np.sqrt(max(pairwise, 0.0)), atol=1e-6)
+
+
+def test_three_unrelated_prompts_are_not_a_focused_account():
+    # Their raw mean is ~0.58 long (above the 0.5 default); debiased, ~0.
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(300, 384)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    acc = np.repeat(np.arange(100), 3)
+    accounts, _ = semantic.account_profiles(emb, acc, np.arange(300), RunConfig())
+    assert accounts.size == 0
+
+
+class FakeEmbedder:
+    def __init__(self, table: dict):
+        self.table = table
+
+    def embed(self, texts, min_tokens):
+        return np.array([self.table[t] for t in texts.to_pylist()], np.float32)
+
+
+def test_member_vectors_round_trip_as_float16():
+    rng = np.random.default_rng(1)
+    vec = {f"p{i}": rng.normal(size=DIM) for i in range(4)}
+    vec["short"] = np.zeros(DIM)  # too few tokens: no vector
+    texts = pa.table({"cluster_id": [1, 1, 2, 2, 3], "node": pa.array([9, 4, 4, 7, 2], pa.uint64()),
+                      "prompt": pa.array(["p0", "p1", "p1", "p2", "short"], pa.large_string())})
+    out = stream_semantic.embed_texts(FakeEmbedder(vec), texts, RunConfig())
+    assert out.schema == stream_semantic.VECTORS
+    nodes, raw = stream_semantic.vector_matrix(pa.concat_tables([out, out.slice(1)]))
+    assert nodes.tolist() == [4, 7, 9]
+    want = np.array([vec["p1"], vec["p2"], vec["p0"]]).astype(np.float16).astype(np.float32)
+    np.testing.assert_array_equal(raw, want)
+
+
+def _window(rng):
+    """A reworded campaign (6 accounts, each its own wording, so its own tracker
+    cluster) and more benign accounts whose clustered prompts wander."""
+    instruction = rng.normal(size=DIM)
+    rows, vectors, node = [], {}, 100
+    for a in range(6):
+        for _ in range(4):
+            vectors[node] = instruction + 0.5 * rng.normal(size=DIM)
+            rows.append((f"camp-{a}", node, 10 + a))
+            node += 1
+    for b in range(20):
+        for _ in range(4):
+            vectors[node] = rng.normal(size=DIM) * 2
+            rows.append((f"user-{b}", node, 30 + b))
+            node += 1
+    members = pl.DataFrame(rows, schema={"account_id": pl.Utf8, "node": pl.UInt64,
+                                         "cluster_id": pl.Int64}, orient="row")
+    nodes = np.array(sorted(vectors), np.uint64)
+    table = np.array([vectors[int(n)] for n in nodes], np.float16)
+    column = pa.array([v.tobytes() for v in table], pa.binary())
+    return members, pa.table({"node": pa.array(nodes, pa.uint64()), "vector": column},
+                             schema=stream_semantic.VECTORS)
+
+
+def test_account_groups_join_a_reworded_campaigns_clusters_only():
+    members, vectors = _window(np.random.default_rng(5))
+    joins, cohesion = stream_semantic.reworded_joins(members, vectors, RunConfig())
+    assert joins.sort("cluster_id").rows() == [(c, 10) for c in range(11, 16)]
+    campaign_nodes = set(members.filter(pl.col("cluster_id") < 30)["node"])
+    assert set(cohesion["node"]) <= campaign_nodes and cohesion.height >= 20
+    assert cohesion["cohesion"].min() >= RunConfig().cohesion_bound
+
+
+def test_no_joins_without_vectors_or_with_the_semantic_path_off():
+    members, vectors = _window(np.random.default_rng(5))
+    for v, cfg in ((stream_semantic.VECTORS.empty_table(), RunConfig()),
+                   (vectors, RunConfig(semantic=False))):
+        joins, cohesion = stream_semantic.reworded_joins(members, v, cfg)
+        assert joins.height == 0 and cohesion.height == 0
+
+
+def test_stream_asks_more_focus_than_batch_unless_told():
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from distill_radar.pipelines.runtime.options import DistillRadarOptions, run_config
+    from distill_radar.pipelines.stream.options import configs
+
+    for argv, batch, stream in (([], 0.5, 0.6), (["--semantic-focus", "0.45"], 0.45, 0.45)):
+        options = PipelineOptions(argv)
+        assert run_config(options.view_as(DistillRadarOptions)).semantic_focus == batch
+        assert configs(options)[0].semantic_focus == stream
