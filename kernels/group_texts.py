@@ -21,20 +21,19 @@ import pyarrow as pa
 from numba import njit, prange
 
 from .alignment import _covered_with, _work
+from .config import FNV_OFFSET, FNV_PRIME
+from .hash_table import _bits_for, _dense_codes
 from .normalize import as_large_string, csr_buffers
 from .templates import SLOT, _drop_islands
 
 _SLOT = np.frombuffer(SLOT.encode(), np.uint8)
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 @njit(cache=True)
 def _tokens_into(data, lo, hi, starts, ends, hashes, t):
     """The space-separated tokens of ``data[lo:hi]`` into ``starts/ends/hashes[t:]``."""
     inside = False
-    h = _FNV_OFFSET
+    h = FNV_OFFSET
     for p in range(lo, hi):
         b = data[p]
         if b == 0x20:
@@ -45,9 +44,9 @@ def _tokens_into(data, lo, hi, starts, ends, hashes, t):
             continue
         if not inside:
             starts[t] = p
-            h = _FNV_OFFSET
+            h = FNV_OFFSET
             inside = True
-        h = (h ^ np.uint64(b)) * _FNV_PRIME
+        h = (h ^ np.uint64(b)) * FNV_PRIME
     if inside:
         ends[t], hashes[t] = hi, h
 
@@ -124,26 +123,10 @@ def _reference(data, tok_off, starts, ends, hashes, rows):
 
 @njit(cache=True)
 def _dense_ids(hashes):
-    """Equal hashes, equal ids in [0, n), numbered in order of first appearance (an open
-    addressing table: only equality matters to the callers, and a sort cost ~3x more)."""
-    bits = 4
-    while (1 << bits) < 2 * hashes.size:
-        bits += 1
-    mask = (1 << bits) - 1
-    slot_id = np.full(1 << bits, -1, np.int64)
-    slot_key = np.empty(1 << bits, np.uint64)
-    ids = np.empty(hashes.size, np.int64)
-    k = 0
-    for i in range(hashes.size):
-        h = hashes[i]
-        s = np.int64((h * _GOLDEN) >> np.uint64(64 - bits))
-        while slot_id[s] >= 0 and slot_key[s] != h:
-            s = (s + 1) & mask
-        if slot_id[s] < 0:
-            slot_id[s], slot_key[s] = k, h
-            k += 1
-        ids[i] = slot_id[s]
-    return ids, k
+    """Equal hashes, equal ids in [0, n), numbered in order of first appearance (a hash
+    table sized for all of them: only equality matters to the callers; a sort costs more)."""
+    ids, first = _dense_codes(hashes, _bits_for(hashes.size, 4))
+    return ids, first.size
 
 
 @njit(cache=True)

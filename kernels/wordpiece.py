@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit, prange
 
 from .bert_tables import CJK, DROP, NONSTARTER, PUNCT, WS
-from .config import FNV_PRIME, SPLITMIX_GAMMA
+from .config import FNV_PRIME, GOLDEN, WORD_KEY_M1, WORD_KEY_M2
 from .hashing import mix64
 from .normalize import _encode_utf8, as_large_string, csr_buffers, decode_utf8, prefault
 from .wordpiece_vocab import CONT, SEEDS, WORD, WordPieceVocab
@@ -37,8 +37,6 @@ WORDS_PER_ROUND = 64
 CACHE_BITS = 12
 CACHE_KEY_BYTES = 24
 CACHE_IDS = 8
-_C1 = np.uint64(0xC2B2AE3D27D4EB4F)
-_C2 = np.uint64(0x165667B19E3779F9)
 
 
 @njit(cache=True)
@@ -76,7 +74,7 @@ def _load8(w64, i, s, n):
 @njit(cache=True, inline="always")
 def _cache_slot(k0, k1, k2, n):
     """Word cache slot of a word's key (multiplicative hashing: the top bits)."""
-    h = (k0 ^ (k1 * _C1) ^ (k2 * _C2) ^ np.uint64(n)) * SPLITMIX_GAMMA
+    h = (k0 ^ (k1 * WORD_KEY_M1) ^ (k2 * WORD_KEY_M2) ^ np.uint64(n)) * GOLDEN
     return np.int64(h >> np.uint64(64 - CACHE_BITS))
 
 

@@ -26,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from distill_radar.kernels.timing import counting_order, dense_codes, first_seen, timing_scan
+from distill_radar.kernels.hash_table import dense_codes
+from distill_radar.kernels.timing import counting_order, first_seen, timing_scan
 from distill_radar.pipelines.model import codes
 
 WINDOW = "10m"

@@ -305,3 +305,73 @@ def centroid_cosines(vectors, groups):
             dot = sum(float(vectors[r][k]) * c[k] for k in range(d))
             out[r] = dot / norm if norm else 0.0
     return out
+
+
+# --- hash table, sorted lookup and timing scans --------------------------------------
+
+
+def sorted_positions(keys, queries):
+    """Index of the first key equal to each query; -1 when absent."""
+    first = {}
+    for i, k in enumerate(keys):
+        first.setdefault(k, i)
+    return [first.get(q, -1) for q in queries]
+
+
+def dense_codes(keys):
+    """(codes, first rows): keys numbered 0, 1, ... in order of first appearance."""
+    code, first, out = {}, [], []
+    for i, k in enumerate(keys):
+        if k not in code:
+            code[k] = len(first)
+            first.append(i)
+        out.append(code[k])
+    return out, first
+
+
+def mode(values):
+    """The most frequent value; ties to the smallest."""
+    counts = defaultdict(int)
+    for v in values:
+        counts[v] += 1
+    return min(counts, key=lambda v: (-counts[v], v))
+
+
+def first_seen(codes, t, m):
+    """Earliest t per code (None where a code has no row)."""
+    out = [None] * m
+    for c, ti in zip(codes, t):
+        out[c] = ti if out[c] is None else min(out[c], ti)
+    return out
+
+
+def timing_scan(cc, acc, t, seen, window, min_together):
+    """Busy windows, (cluster, account) runs and gaps of rows sorted by (cluster, ts).
+
+    A window is a (cluster, ts // window) pair; it is busy when at least
+    ``min_together`` distinct accounts sent in it. A run is a maximal stretch of
+    one account's rows inside one cluster's rows (numbered in order of their
+    first row); its gaps count only when the run has >= 3 rows.
+    """
+    n_clusters = max(cc, default=-1) + 1
+    busy, total = [0] * n_clusters, [0] * n_clusters
+    windows = defaultdict(list)
+    for c, a, ti in zip(cc, acc, t):
+        windows[(c, ti // window)].append(a)
+    for (c, _), accounts in windows.items():
+        total[c] += len(accounts)
+        if len(set(accounts)) >= min_together:
+            busy[c] += len(accounts)
+    run_of, runs, gaps = {}, [], []  # runs: [cluster, first t minus seen, rows, last t]
+    for c, a, ti in zip(cc, acc, t):
+        if (c, a) not in run_of:
+            run_of[(c, a)] = len(runs)
+            runs.append([c, ti - seen[a], 1, ti])
+            continue
+        r = run_of[(c, a)]
+        gaps.append((r, ti - runs[r][3]))  # in row order, as the kernel lists them
+        runs[r][2] += 1
+        runs[r][3] = ti
+    gaps = [(r, d) for r, d in gaps if runs[r][2] >= 3]
+    return (busy, total, [run[0] for run in runs], [run[1] for run in runs],
+            [r for r, _ in gaps], [d for _, d in gaps])
