@@ -27,6 +27,7 @@ from __future__ import annotations
 import apache_beam as beam
 import numpy as np
 
+from distill_radar import kernels
 from distill_radar.pipelines.batch import clusters
 from distill_radar.pipelines.batch.components import MAX_ROUNDS, ConnectedComponents, split_by_shard
 from distill_radar.pipelines.model import semantic
@@ -96,8 +97,8 @@ class AttachLabelsFn(beam.DoFn):
         comp = rows.copy()  # a node in no edge is its own component
         if nodes.size:
             order = np.argsort(nodes)
-            pos = np.minimum(np.searchsorted(nodes[order], rows), nodes.size - 1)
-            hit = nodes[order][pos] == rows
+            pos = kernels.sorted_positions(nodes[order], rows)
+            hit = pos >= 0
             comp[hit] = labels[order][pos[hit]]
         yield from split_by_shard(comp, (comp, rows, sig), self.shards)
 
@@ -147,8 +148,8 @@ def _flag_lookup(flag_parts: list[tuple], nodes: np.ndarray):
     flagged = _cat(flag_parts, 0, np.int64)
     if flagged.size and nodes.size:
         order = np.argsort(flagged)
-        pos = np.minimum(np.searchsorted(flagged[order], nodes), flagged.size - 1)
-        hit = flagged[order][pos] == nodes
+        pos = kernels.sorted_positions(flagged[order], nodes)
+        hit = pos >= 0
         loose[hit] = _cat(flag_parts, 1, np.bool_)[order][pos[hit]]
         weak[hit] = _cat(flag_parts, 2, np.bool_)[order][pos[hit]]
     return loose, weak

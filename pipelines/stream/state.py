@@ -225,8 +225,7 @@ class DetectorState:
         # exchanges of the signed prompts leave as members; of given-up ones, nowhere
         done = ready | expired
         row_nodes = p.rows["node"].to_numpy()
-        rpos, _ = lookup_sorted(p.nodes[order], row_nodes)
-        is_signed = np.isin(row_nodes, p.nodes[order])
+        rpos, is_signed = lookup_sorted(p.nodes[order], row_nodes)
         signed = p.rows.filter(pa.array(is_signed))
         signed = signed.set_column(signed.schema.get_field_index("cluster_id"), "cluster_id",
                                    pa.array(cluster[rpos[is_signed]], pa.int64()))
