@@ -304,18 +304,6 @@ def _gather_tasks(stage, room, used, offsets, out):
 
 
 @njit(cache=True)
-def _close_gaps(buf, slots, counts):
-    """Move row i from ``buf[slots[i]:]`` to its CSR place, in place (left shifts only)."""
-    w = 0
-    for i in range(counts.size):
-        s = slots[i]
-        if s != w:
-            for j in range(counts[i]):
-                buf[w + j] = buf[s + j]
-        w += counts[i]
-
-
-@njit(cache=True)
 def _fnv_lanes(data, starts, ends, out):
     """``out[i] = mix64(fnv1a64(data[starts[i]:ends[i]]))`` for every i.
 

@@ -7,7 +7,7 @@ written to summary.json so that two output folders can be compared at a glance.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,6 @@ class RunConfig:
     max_top_account_share: float = 0.8
     min_account_campaign_exchanges: int = 2
     participation_ratio: float = 0.1
-    extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
         _check(self.batch_rows >= 1, "batch_rows must be >= 1")
@@ -86,7 +85,6 @@ class RunConfig:
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        d.pop("extra")
         d["link_columns"] = list(self.link_columns)
         d["fingerprint"] = str(self)
         return d

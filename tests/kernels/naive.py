@@ -375,3 +375,37 @@ def timing_scan(cc, acc, t, seen, window, min_together):
     gaps = [(r, d) for r, d in gaps if runs[r][2] >= 3]
     return (busy, total, [run[0] for run in runs], [run[1] for run in runs],
             [r for r, _ in gaps], [d for _, d in gaps])
+
+
+# --- templates and elicitation ---------------------------------------------------------
+
+
+def slot_fillers(template: str, text: str) -> list[str]:
+    """The text that fills each slot of ``template`` in ``text`` (tokens aligned by difflib)."""
+    from difflib import SequenceMatcher
+
+    from distill_radar.kernels.templates import SLOT
+
+    parts, tokens = template.split(), text.split()
+    fillers = []
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, parts, tokens, autojunk=False).get_opcodes():
+        if (tag in ("replace", "insert") or (tag == "delete" and SLOT in parts[i1:i2])) \
+                and j2 > j1:
+            fillers.append(" ".join(tokens[j1:j2]))
+    return fillers
+
+
+def has_elicitation(text: str) -> bool:
+    """Whether ``text``, casefolded, matches one of the elicitation patterns (Python's re)."""
+    import re
+
+    from distill_radar.pipelines.model.elicitation import PATTERNS
+
+    folded = text.casefold()
+    return any(re.search(p, folded) for p in PATTERNS)
+
+
+def elicitation_score(texts) -> float:
+    """Share of the non-empty texts that ask for reasoning; 0.0 when there are none."""
+    nonempty = [t for t in texts if t]
+    return sum(map(has_elicitation, nonempty)) / len(nonempty) if nonempty else 0.0
