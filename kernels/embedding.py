@@ -14,7 +14,7 @@ from numba import njit, prange
 
 from .cohesion import row_groups
 from .config import HYPERPLANE_SEED
-from .hashing import mix64
+from .hashing import mix64_array
 from .normalize import prefault
 from .prefetch import prefetch_row
 
@@ -224,20 +224,12 @@ def hyperplanes(dim: int, bits: int, seed: int = 1) -> np.ndarray:
         raise ValueError("dim and bits must be >= 1")
     count = bits * dim
     idx = np.arange(2 * count, dtype=np.uint64) + np.uint64(seed) * np.uint64(2 * count)
-    u = _mix_array(idx ^ HYPERPLANE_SEED)
+    u = mix64_array(idx ^ HYPERPLANE_SEED)
     # 53 random bits to a float in (0, 1]; the +1 keeps log() finite.
     f = ((u >> np.uint64(11)).astype(np.float64) + 1.0) / float(1 << 53)
     u1, u2 = f[:count], f[count:]
     g = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
     return g.reshape(bits, dim).astype(np.float32)
-
-
-@njit(cache=True)
-def _mix_array(values):
-    out = np.empty_like(values)
-    for i in range(values.size):
-        out[i] = mix64(values[i])
-    return out
 
 
 def simhash_bands(vectors: np.ndarray, planes: np.ndarray, rows: int) -> np.ndarray:

@@ -91,6 +91,22 @@ def mix64(z):
     return z ^ (z >> np.uint64(31))
 
 
+def mix64_array(values: np.ndarray) -> np.ndarray:
+    """``mix64`` of every value: uint64[n] -> uint64[n] (a bijection, element-wise)."""
+    values = np.asarray(values)
+    if values.ndim != 1 or values.dtype != np.uint64:
+        raise ValueError(f"values must be a 1-D uint64 array, got {values.dtype}")
+    return _mix_array(np.ascontiguousarray(values))
+
+
+@njit(cache=True)
+def _mix_array(values):
+    out = np.empty_like(values)
+    for i in range(values.size):
+        out[i] = mix64(values[i])
+    return out
+
+
 @njit(cache=True)
 def _prefix_end(data, start, end):
     """End of the first MAX_PROMPT_BYTES_HASHED bytes, backed off to a code point."""
