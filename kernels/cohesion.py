@@ -271,7 +271,7 @@ def consensus_similarity(sig: np.ndarray, order: np.ndarray, offsets: np.ndarray
         raise ValueError("order holds a row index out of range")
     out = np.full(sig.shape[0], np.nan, np.float32)
     n_groups = offsets.size - 1
-    group = row_groups(order, offsets, sig.shape[0])
+    group = _row_groups(order, offsets, sig.shape[0])
     sig = np.ascontiguousarray(sig)
     consensus = np.empty((n_groups, sig.shape[1]), np.uint32)
     _consensus(sig, order, offsets, sample, consensus)
@@ -284,7 +284,7 @@ def consensus_similarity(sig: np.ndarray, order: np.ndarray, offsets: np.ndarray
 
 
 @njit(cache=True)
-def row_groups(order, offsets, n):
+def _row_groups(order, offsets, n):
     """Group of each of ``n`` rows (``order[offsets[g]:offsets[g + 1]]``), -1 for none."""
     group = np.full(n, -1, np.int64)
     for g in range(offsets.size - 1):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .cohesion import row_groups
+from .cohesion import _row_groups
 from .config import HYPERPLANE_SEED
 from .hashing import mix64_array
 from .normalize import prefault
@@ -373,7 +373,7 @@ def centroid_similarity(vectors: np.ndarray, order: np.ndarray, offsets: np.ndar
     if order.size and (order.min() < 0 or order.max() >= vectors.shape[0]):
         raise ValueError("order holds a row index out of range")
     out = np.full(vectors.shape[0], np.nan, np.float32)
-    group = row_groups(order, offsets, vectors.shape[0])
+    group = _row_groups(order, offsets, vectors.shape[0])
     sums = np.zeros((offsets.size - 1, vectors.shape[1]), np.float64)
     _group_sums(vectors, group, sums)
     _centroid_cosines(vectors, group, sums, out)

@@ -39,11 +39,11 @@ from .config import (
 )
 from .normalize import (
     _ROWS_PER_TASK,
+    _decode_utf8,
     _fast_row,
     _normalize_slow,
     as_large_string,
     csr_buffers,
-    decode_utf8,
     fast_map,
     normalize,
     prefault,
@@ -153,7 +153,7 @@ def _tokens(data, pos, end, table, mask_digits, out):
                 h = (h ^ np.uint64(b)) * FNV_PRIME
             pos += 1
             continue
-        cp, nb = decode_utf8(data, pos, end)
+        cp, nb = _decode_utf8(data, pos, end)
         cls = table[cp] if cp < table.size else WORD
         if cls == WORD or cls == DIGIT:
             if not in_word:

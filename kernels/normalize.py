@@ -121,7 +121,7 @@ def csr_buffers(arr: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 @njit(cache=True, inline="always")
-def decode_utf8(data, pos, end):
+def _decode_utf8(data, pos, end):
     """Code point starting at ``data[pos]`` and its byte length (lenient: a bad lead
     byte or truncated sequence decodes byte by byte as U+FFFD)."""
     b0 = np.int32(data[pos])
@@ -223,7 +223,7 @@ def _map_row(data, pos, end, table, out, w, write):
     deleted = False
     wide = False
     while pos < end:
-        cp, nb = decode_utf8(data, pos, end)
+        cp, nb = _decode_utf8(data, pos, end)
         pos += nb
         if cp < 0x10000:
             t = table[cp]

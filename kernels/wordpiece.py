@@ -25,7 +25,7 @@ from numba import njit, prange
 from .bert_tables import CJK, DROP, NONSTARTER, PUNCT, WS
 from .config import FNV_PRIME, GOLDEN, WORD_KEY_M1, WORD_KEY_M2
 from .hashing import mix64
-from .normalize import _encode_utf8, as_large_string, csr_buffers, decode_utf8, prefault
+from .normalize import _decode_utf8, _encode_utf8, as_large_string, csr_buffers, prefault
 from .wordpiece_vocab import CONT, SEEDS, WORD, WordPieceVocab
 
 __all__ = ["WordPieceVocab", "wordpiece_ids"]
@@ -49,7 +49,7 @@ def _insert_mark(o, cc, run, wb, wlen, ccc):
         k = j - 1
         while (wb[k] & 0xC0) == 0x80:
             k -= 1
-        prev, _ = decode_utf8(wb, k, j)
+        prev, _ = _decode_utf8(wb, k, j)
         if ccc[prev] <= cc:
             break
         j = k
@@ -278,7 +278,7 @@ def _scan(data, pos, end, tab, spec, room, wb, w_end, w_info, max_words):
                 nchars = 0
                 pos += sp_off[k + 1] - sp_off[k]
                 continue
-        cp, nb = decode_utf8(data, pos, end)
+        cp, nb = _decode_utf8(data, pos, end)
         pos += nb
         v = fold_map[cp]
         f = cls[cp]
