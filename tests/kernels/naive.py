@@ -409,3 +409,36 @@ def elicitation_score(texts) -> float:
     """Share of the non-empty texts that ask for reasoning; 0.0 when there are none."""
     nonempty = [t for t in texts if t]
     return sum(map(has_elicitation, nonempty)) / len(nonempty) if nonempty else 0.0
+
+
+# --- encoder steps (float64 numpy, the textbook formulas) --------------------------------
+
+
+def layer_norm(y, gamma, beta, eps):
+    """Rows of ``y`` normalised to mean 0 and variance 1, then scaled and shifted."""
+    import numpy as np
+
+    y = np.asarray(y, np.float64)
+    return (y - y.mean(1, keepdims=True)) / np.sqrt(y.var(1, keepdims=True) + eps) * gamma + beta
+
+
+def gelu(v):
+    """0.5 v (1 + erf(v / sqrt 2)), element-wise."""
+    import math
+
+    import numpy as np
+
+    v = np.asarray(v, np.float64)
+    return 0.5 * v * (1 + np.vectorize(math.erf)(v / math.sqrt(2)))
+
+
+def masked_softmax(scores, lengths):
+    """Softmax over the first ``lengths[s]`` keys of each query row; 0 beyond."""
+    import numpy as np
+
+    out = np.zeros_like(np.asarray(scores, np.float64))
+    for s, n in enumerate(lengths):
+        row = np.asarray(scores[s, :, :, :n], np.float64)
+        e = np.exp(row - row.max(-1, keepdims=True))
+        out[s, :, :, :n] = e / e.sum(-1, keepdims=True)
+    return out
