@@ -15,8 +15,8 @@ from numba import njit, prange
 from .cohesion import _row_groups
 from .config import HYPERPLANE_SEED
 from .hashing import mix64_array
-from .normalize import prefault
 from .prefetch import prefetch_row
+from .text_buffers import prefault
 
 
 def pool_tokens(ids: np.ndarray, offsets: np.ndarray, table: np.ndarray) -> np.ndarray:

@@ -23,8 +23,8 @@ from numba import njit, prange
 from .alignment import _covered_with, _work
 from .config import FNV_OFFSET, FNV_PRIME
 from .hash_table import _bits_for, _dense_codes
-from .normalize import as_large_string, csr_buffers
 from .templates import SLOT, _drop_islands
+from .text_buffers import as_large_string, csr_buffers
 
 _SLOT = np.frombuffer(SLOT.encode(), np.uint8)
 

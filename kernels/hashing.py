@@ -37,18 +37,10 @@ from .config import (
     SHINGLE_SEED,
     TOKEN_TABLE_SIZE,
 )
-from .normalize import (
-    _ROWS_PER_TASK,
-    _decode_utf8,
-    _fast_row,
-    _normalize_slow,
-    as_large_string,
-    csr_buffers,
-    fast_map,
-    normalize,
-    prefault,
-    splice_slow_rows,
-)
+from .normalize import _normalize_slow, normalize, splice_slow_rows
+from .normalize_fast import _ROWS_PER_TASK, _fast_row
+from .normalize_tables import fast_map
+from .text_buffers import _decode_utf8, as_large_string, csr_buffers, prefault
 
 SEP, WORD, SINGLE, DIGIT = 0, 1, 2, 3
 
@@ -284,7 +276,7 @@ def _stage_shingles(data, starts, ends, table, mask_digits, ngram, room, stage, 
 def _stage_raw_shingles(data, offsets, valid, fast, ascii_map, table, mask_digits, ngram, room,
                         stage, counts, used, slow):
     """``_stage_shingles`` on raw rows: each row is normalised first, as
-    ``normalize._fast_rows`` does, into a scratch of the task's own (the normalised
+    ``normalize_fast._fast_rows`` does, into a scratch of the task's own (the normalised
     text is never gathered). ``slow`` rows (NFKC proper) get no shingles here.
     ``room[t+1] - room[t]`` bounds the task's shingles (1.5 x its bytes, capped per row).
     """
@@ -400,7 +392,7 @@ def _fnv_rows(data, starts, ends):
 
 @njit(cache=True, parallel=True)
 def _normalized_fnv(data, offsets, valid, fast, ascii_map, out, slow):
-    """Task t normalises rows ``[t*R, (t+1)*R)`` as ``normalize._fast_rows`` does, into
+    """Task t normalises rows ``[t*R, (t+1)*R)`` as ``normalize_fast._fast_rows`` does, into
     a scratch of its own (1.5 x its bytes, as there), and hashes them from it: the
     normalised text is never gathered into an array. ``slow`` rows get no hash."""
     n = valid.size
@@ -556,7 +548,7 @@ def _raw_shingles(arr, ngram: int, mask_digits: bool) -> tuple[np.ndarray, np.nd
     n = len(arr)
     data, offsets, valid = csr_buffers(arr)
     nbytes = np.diff(offsets)
-    # Normalised text is at most 1.5 x the raw bytes (see normalize._fast_row).
+    # Normalised text is at most 1.5 x the raw bytes (see normalize_fast._fast_row).
     room = _task_room(np.minimum(nbytes + nbytes // 2, MAX_PROMPT_BYTES_HASHED))
     stage = _lazy_buffer(int(room[-1]))
     counts = np.empty(n, np.int64)

@@ -8,7 +8,7 @@ from numba import njit, prange
 
 from .config import BAND_SEED
 from .hashing import mix64
-from .normalize import prefault
+from .text_buffers import prefault
 
 
 def optimal_param(threshold: float, num_perm: int, fp_weight: float = 0.5,

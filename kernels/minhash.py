@@ -19,7 +19,7 @@ from numba import njit, prange
 
 from .config import DEFAULT_NUM_PERM, DEFAULT_SEED, GOLDEN, SENTINEL
 from .hashing import mix64
-from .normalize import prefault
+from .text_buffers import prefault
 
 
 @njit(cache=True)

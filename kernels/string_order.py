@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .normalize import as_large_string, csr_buffers
+from .text_buffers import as_large_string, csr_buffers
 
 
 @njit(cache=True)

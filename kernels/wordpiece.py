@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit, prange
 
 from .bert_tables import CJK, DROP, NONSTARTER, PUNCT, WS
-from .normalize import _decode_utf8, _encode_utf8, as_large_string, csr_buffers, prefault
+from .text_buffers import _decode_utf8, _encode_utf8, as_large_string, csr_buffers, prefault
 from .wordpiece_match import CACHE_BITS, CACHE_IDS, _emit_words
 from .wordpiece_vocab import WordPieceVocab
 

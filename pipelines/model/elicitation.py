@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 from numba import njit, prange
 
-from distill_radar.kernels.normalize import as_large_string, csr_buffers
+from distill_radar.kernels.text_buffers import as_large_string, csr_buffers
 
 #: Phrases, several languages; matched on normalised (casefolded) text.
 PATTERNS = (

@@ -7,7 +7,7 @@ import naive
 import numpy as np
 import pyarrow as pa
 
-from distill_radar.kernels.normalize import csr_buffers
+from distill_radar.kernels.text_buffers import csr_buffers
 from distill_radar.pipelines.model.elicitation import (
     _may_fold,
     elicitation_flags,
