@@ -26,12 +26,13 @@ from .embedding import (
     to_float16,
     to_float32,
 )
-from .hashing import normalized_text_hashes, shingle_hashes, text_hashes
+from .hashing import shingle_hashes
 from .lookup import sorted_positions
 from .lsh import band_keys, bucket_edges, optimal_param
 from .minhash import minhash, minhash_params
 from .normalize import normalize
 from .pairs import distinct, unique_columns
+from .prompt_hashes import normalized_text_hashes, text_hashes
 from .similarity import signature_similarity
 from .string_order import sort_order
 from .union_find import connected_components

@@ -14,7 +14,7 @@ from numba import njit, prange
 
 from .cohesion import _row_groups
 from .config import HYPERPLANE_SEED
-from .hashing import mix64_array
+from .mix import mix64_array
 from .prefetch import prefetch_row
 from .text_buffers import prefault
 

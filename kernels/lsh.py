@@ -7,7 +7,7 @@ import numpy as np
 from numba import njit, prange
 
 from .config import BAND_SEED
-from .hashing import mix64
+from .mix import mix64
 from .text_buffers import prefault
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit, prange
 
 from .config import DEFAULT_NUM_PERM, DEFAULT_SEED, GOLDEN, SENTINEL
-from .hashing import mix64
+from .mix import mix64
 from .text_buffers import prefault
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 from .config import FNV_PRIME, GOLDEN, WORD_KEY_M1, WORD_KEY_M2
-from .hashing import mix64
+from .mix import mix64
 from .wordpiece_vocab import CONT, SEEDS, WORD
 
 #: Word cache per chunk: 2**CACHE_BITS slots, words of up to CACHE_KEY_BYTES

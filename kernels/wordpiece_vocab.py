@@ -23,7 +23,7 @@ from numba import njit
 
 from .bert_tables import BertTables, bert_tables, pack_fields, unpack_fields
 from .config import FNV_OFFSET, FNV_PRIME, GOLDEN
-from .hashing import mix64
+from .mix import mix64
 
 WORD, CONT = 0, 1
 #: FNV offset basis per key kind, so that "ab" and "##ab" are different keys.

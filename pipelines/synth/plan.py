@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from distill_radar.kernels.config import GOLDEN
-from distill_radar.kernels.hashing import mix64_array
+from distill_radar.kernels.mix import mix64_array
 
 from . import corpus as C
 from . import payloads as G
