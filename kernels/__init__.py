@@ -20,18 +20,16 @@ from .embedding import (
     hyperplanes,
     nonzero_mean,
     paired_dots,
-    pool_half,
-    pool_tokens,
     simhash_bands,
-    to_float16,
-    to_float32,
 )
+from .half import to_float16, to_float32
 from .hashing import shingle_hashes
 from .lookup import sorted_positions
 from .lsh import band_keys, bucket_edges, optimal_param
 from .minhash import minhash, minhash_params
 from .normalize import normalize
 from .pairs import distinct, unique_columns
+from .pooling import pool_half, pool_tokens
 from .prompt_hashes import normalized_text_hashes, text_hashes
 from .similarity import signature_similarity
 from .string_order import sort_order

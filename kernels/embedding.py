@@ -1,7 +1,7 @@
-"""Embedding kernels: token pooling, centring, SimHash bands, cosine checks.
+"""Embedding geometry: centring, SimHash bands, cosine checks, group centroids.
 
-The built-in embedder is static: a prompt's vector is the mean of its tokens'
-rows in a word-embedding table. Raw static vectors of unrelated prompts sit at
+The built-in embedder is static (``pooling.py``): a prompt's vector is the mean
+of its tokens' rows in a word-embedding table. Raw static vectors of unrelated prompts sit at
 cosine ~0.85 (they share one dominant direction), so vectors are centred on
 the corpus mean and re-normalised before any comparison. LSH over vectors is
 random-hyperplane SimHash: ``bits`` sign bits, packed ``rows`` to a band.
@@ -14,116 +14,10 @@ from numba import njit, prange
 
 from .cohesion import _row_groups
 from .config import HYPERPLANE_SEED
+from .half import _HALF_TO_SINGLE
 from .mix import mix64_array
 from .prefetch import prefetch_row
 from .text_buffers import prefault
-
-
-def pool_tokens(ids: np.ndarray, offsets: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Mean of the table rows of each CSR row of token ids.
-
-    Parameters
-    ----------
-    ids : integer[total], each in ``[0, table.shape[0])``
-    offsets : int64[n + 1]; row i owns ``ids[offsets[i]:offsets[i + 1]]``
-    table : float32[vocab, d]
-
-    Returns
-    -------
-    float32[n, d]: the mean row (accumulated in float64), zeros for empty rows.
-    """
-    table = _as_matrix(table, "table")
-    ids = _token_ids(ids)
-    offsets = _offsets(offsets, ids.size, "ids")
-    if ids.size and (ids.min() < 0 or ids.max() >= table.shape[0]):
-        raise ValueError("ids hold a token id outside the table")
-    out = np.zeros((offsets.size - 1, table.shape[1]), np.float32)
-    _pool(ids, offsets, table, out)
-    return out
-
-
-def _token_ids(ids) -> np.ndarray:
-    """int32 or int64 ids as they are (WordPiece gives int32: at 1M prompts an
-    int64 copy is 260 MB of fresh pages); any other integer type as int64."""
-    ids = np.asarray(ids)
-    if ids.dtype not in (np.int32, np.int64):
-        ids = ids.astype(np.int64)
-    return np.ascontiguousarray(ids)
-
-
-@njit(cache=True, parallel=True)
-def _pool(ids, offsets, table, out):
-    n, d = offsets.size - 1, table.shape[1]
-    nchunks = min(n, 64)
-    for c in prange(nchunks):
-        acc = np.empty(d, np.float64)  # one per chunk: no allocation per row
-        for i in range(c * n // nchunks, (c + 1) * n // nchunks):
-            lo, hi = offsets[i], offsets[i + 1]
-            if hi == lo:
-                continue
-            _row_sum(acc, table, ids, lo, hi)
-            for t in range(d):
-                out[i, t] = acc[t] / (hi - lo)
-
-
-@njit(cache=True, inline="never")
-def _row_sum(acc, table, ids, lo, hi):
-    """``acc = sum(table[ids[lo:hi]])`` in float64, in token order. Kept out of line
-    and indexed as ``table[k, t]``: that form vectorises over ``t`` (~30% less CPU
-    than summing a row view inside the parallel loop)."""
-    d = table.shape[1]
-    for t in range(d):
-        acc[t] = 0.0
-    for j in range(lo, hi):
-        k = ids[j]
-        for t in range(d):
-            acc[t] += table[k, t]
-
-
-def pool_half(ids: np.ndarray, offsets: np.ndarray, table: np.ndarray, min_tokens: int = 1
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """``pool_tokens`` kept as float16, for the rows worth embedding, without the float32 matrix.
-
-    Rows with fewer than ``min_tokens`` ids, or whose mean is all zero, are
-    left out. Returns (kept row indices int64[k], float16[k, d]) equal to
-    ``to_float16(pool_tokens(ids, offsets, table)[kept])``, bit for bit: the
-    mean is rounded to float32 first, as there. At 1M prompts the float32
-    matrix and its copies were 2 GB of fresh pages to fault in.
-    """
-    table = _as_matrix(table, "table")
-    ids = _token_ids(ids)
-    offsets = _offsets(offsets, ids.size, "ids")
-    if ids.size and (ids.min() < 0 or ids.max() >= table.shape[0]):
-        raise ValueError("ids hold a token id outside the table")
-    rows = np.flatnonzero(np.diff(offsets) >= max(int(min_tokens), 1))
-    bits = np.empty((rows.size, table.shape[1]), np.uint16)
-    prefault(bits)
-    nonzero = _pool_half(ids, offsets, table, rows, bits)
-    if not nonzero.all():  # a mean of exactly zero: no embedding, as for an empty row
-        rows, bits = rows[nonzero], bits[nonzero]
-    return rows, bits.view(np.float16)
-
-
-@njit(cache=True, parallel=True)
-def _pool_half(ids, offsets, table, rows, bits):
-    n, d = rows.size, table.shape[1]
-    nonzero = np.zeros(n, np.bool_)
-    nchunks = min(n, 64)
-    for c in prange(nchunks):
-        acc = np.empty(d, np.float64)
-        mean = np.empty(d, np.float32)
-        f32 = mean.view(np.uint32)
-        for r in range(c * n // nchunks, (c + 1) * n // nchunks):
-            lo, hi = offsets[rows[r]], offsets[rows[r] + 1]
-            _row_sum(acc, table, ids, lo, hi)
-            nz = False
-            for t in range(d):
-                mean[t] = acc[t] / (hi - lo)
-                nz |= mean[t] != 0
-            nonzero[r] = nz
-            for t in range(d):
-                bits[r, t] = _half_bits(f32[t])
-    return nonzero
 
 
 def center_normalize(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
@@ -423,56 +317,3 @@ def _as_matrix(a, name: str) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def to_float16(values: np.ndarray) -> np.ndarray:
-    """``values.astype(np.float16)``, bit for bit (round to nearest even, NaN kept NaN),
-    in one parallel pass: numpy's scalar loop costs ~18 ns a value here."""
-    values = np.ascontiguousarray(values, dtype=np.float32)
-    bits = np.empty(values.shape, np.uint16)
-    _float16_bits(values.reshape(-1).view(np.uint32), bits.reshape(-1))
-    return bits.view(np.float16)
-
-
-@njit(cache=True, parallel=True)
-def _float16_bits(f32, out):
-    for i in prange(f32.size):
-        out[i] = _half_bits(np.uint32(f32[i]))
-
-
-@njit(cache=True, inline="always")
-def _half_bits(f):
-    """numpy's npy_floatbits_to_halfbits: float32 bits -> float16 bits."""
-    sign = np.uint32((f & np.uint32(0x80000000)) >> np.uint32(16))
-    exp = f & np.uint32(0x7F800000)
-    sig = f & np.uint32(0x007FFFFF)
-    if exp >= np.uint32(0x47800000):  # overflow, inf, NaN
-        h = np.uint32(0x7C00)
-        if exp == np.uint32(0x7F800000) and sig != 0:
-            h = np.uint32(0x7C00) + (sig >> np.uint32(13))
-            if h == np.uint32(0x7C00):
-                h += np.uint32(1)
-        return np.uint16(sign + h)
-    if exp <= np.uint32(0x38000000):  # subnormal half or zero
-        if exp < np.uint32(0x33000000):
-            return np.uint16(sign)
-        e = exp >> np.uint32(23)
-        s = (np.uint32(0x00800000) + sig) >> (np.uint32(113) - e)
-        if (s & np.uint32(0x3FFF)) != np.uint32(0x1000) or (f & np.uint32(0x7FF)) != 0:
-            s += np.uint32(0x1000)
-        return np.uint16(sign + (s >> np.uint32(13)))
-    h_exp = (exp - np.uint32(0x38000000)) >> np.uint32(13)
-    if (sig & np.uint32(0x3FFF)) != np.uint32(0x1000):
-        sig += np.uint32(0x1000)
-    return np.uint16(sign + h_exp + (sig >> np.uint32(13)))
-
-
-# Every float16 bit pattern's float32 value, as numpy converts it (exact: a float16 is a
-# float32), so that widening is one table lookup per value.
-_HALF_TO_SINGLE = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(
-    np.float16).astype(np.float32)
-
-
-def to_float32(values: np.ndarray) -> np.ndarray:
-    """``values.astype(np.float32)`` for float16 ``values``, bit for bit, by table."""
-    if values.dtype != np.float16:
-        raise ValueError("values must be float16")
-    return _HALF_TO_SINGLE[np.ascontiguousarray(values).view(np.uint16)]
