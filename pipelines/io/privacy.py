@@ -1,8 +1,12 @@
-"""Where the pseudonymisation key comes from: never a flag value in shell history."""
+"""Pseudonymised account ids: the keyed hash, and where its key comes from (never a flag
+value in shell history)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
+from collections.abc import Callable
 
 KEY_ENV = "DISTILL_RADAR_PSEUDONYM_KEY"
 
@@ -20,3 +24,23 @@ def pseudonym_key(key_file: str | None) -> bytes:
         raise ValueError(f"--pseudonymize-accounts needs a key: set ${KEY_ENV} "
                          "or pass --pseudonym-key-file FILE")
     return key
+
+
+Pseudonymizer = Callable[[str], str]
+
+
+def make_pseudonymizer(key: bytes) -> Pseudonymizer:
+    """Keyed hash of an account id: stable per key, irreversible without it."""
+
+    def pseudonym(account_id: str) -> str:
+        digest = hmac.new(key, account_id.encode("utf-8"), hashlib.sha256).hexdigest()
+        return "pa-" + digest[:20]
+
+    return pseudonym
+
+
+def redact_raw(raw: str, account_id: str | None, pseudonym: Pseudonymizer | None) -> str:
+    """Dead-letter evidence must not leak a raw account id on pseudonymised runs."""
+    if pseudonym is None or not account_id:
+        return raw
+    return raw.replace(account_id, pseudonym(account_id))
