@@ -1,0 +1,31 @@
+(function(){
+  function key(td,num){var v=td.getAttribute('data-v');if(v===null)v=td.textContent;
+    if(!num)return v.toLowerCase();var f=parseFloat(v);return isNaN(f)?-Infinity:f;}
+  function cmp(a,b){return a<b?-1:(a>b?1:0);}
+  Array.prototype.forEach.call(document.querySelectorAll('table.sortable'),function(t){
+    var ths=t.tHead.rows[0].cells;
+    Array.prototype.forEach.call(ths,function(th,i){
+      th.addEventListener('click',function(){
+        var num=th.getAttribute('data-type')==='num';
+        var cur=th.getAttribute('aria-sort');
+        var dir=cur?(cur==='ascending'?-1:1):(num?-1:1);
+        var body=t.tBodies[0];
+        var rows=Array.prototype.map.call(body.rows,function(r,j){return [key(r.cells[i],num),j,r];});
+        rows.sort(function(a,b){return cmp(a[0],b[0])*dir||a[1]-b[1];});
+        rows.forEach(function(x){body.appendChild(x[2]);});
+        Array.prototype.forEach.call(ths,function(h){h.removeAttribute('aria-sort');});
+        th.setAttribute('aria-sort',dir>0?'ascending':'descending');
+      });
+    });
+  });
+  Array.prototype.forEach.call(document.querySelectorAll('input[data-filter]'),function(inp){
+    var t=document.getElementById(inp.getAttribute('data-filter'));
+    var out=document.getElementById(inp.getAttribute('data-filter')+'-count');
+    inp.addEventListener('input',function(){
+      var q=inp.value.toLowerCase(),n=0;
+      Array.prototype.forEach.call(t.tBodies[0].rows,function(r){
+        var ok=!q||r.textContent.toLowerCase().indexOf(q)>=0;r.hidden=!ok;if(ok)n++;});
+      if(out)out.textContent=n+' shown';
+    });
+  });
+})();
