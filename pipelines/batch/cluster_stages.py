@@ -28,7 +28,7 @@ import apache_beam as beam
 import numpy as np
 
 from distill_radar import kernels
-from distill_radar.pipelines.batch import clusters
+from distill_radar.pipelines.batch import cluster_fns, clusters
 from distill_radar.pipelines.batch.components import MAX_ROUNDS, ConnectedComponents, split_by_shard
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
@@ -285,7 +285,7 @@ class LinkNodes(beam.PTransform):
     def expand(self, gathered):
         pairs = beam.pvalue.AsList(self.account_pairs)
         if self.components == "local":
-            return gathered | "UnionFind" >> beam.ParDo(clusters.LinkNodesFn(self.config),
+            return gathered | "UnionFind" >> beam.ParDo(cluster_fns.LinkNodesFn(self.config),
                                                         account_pairs=pairs)
         return (gathered
                 | "CandidateGraph" >> beam.ParDo(CandidateGraphFn(self.config), account_pairs=pairs)
@@ -299,5 +299,5 @@ class CandidateGraphFn(beam.DoFn):
 
     def process(self, paths, account_pairs=()):
         with self.timer.timing():
-            yield clusters.candidate_graph(clusters.read_signatures(paths), self.config,
+            yield clusters.candidate_graph(cluster_fns.read_signatures(paths), self.config,
                                            list(account_pairs))

@@ -18,13 +18,13 @@ import orjson
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from distill_radar.pipelines.batch.cluster_stages import LinkNodes
-from distill_radar.pipelines.batch.clusters import (
+from distill_radar.pipelines.batch.cluster_fns import (
     AccountNodesFn,
     AssignClustersFn,
     SampleTextsFn,
-    link_nodes,
 )
+from distill_radar.pipelines.batch.cluster_stages import LinkNodes
+from distill_radar.pipelines.batch.clusters import link_nodes
 from distill_radar.pipelines.batch.components import MAX_ROUNDS
 from distill_radar.pipelines.batch.signatures import (
     SHINGLES_TAG,
