@@ -54,6 +54,11 @@ def _dense_codes():
 
 
 def measure(data: str, n: int, repeats: int, only: list[str] | None = None) -> dict:
+    try:  # set up as the CLI does; older builds did it when the kernels were imported
+        from distill_radar.pipelines.runtime import process
+        process.configure()
+    except ImportError:
+        pass
     from distill_radar import kernels as K
     from distill_radar.kernels import frequency, group_texts, timing
     table = _load(data, n)

@@ -5,11 +5,6 @@
 verifies them and ``connected_components`` clusters them.
 """
 
-from .numba_startup import defer_blas_probe, short_omp_spin
-
-defer_blas_probe()  # before any compiled function loads: see numba_startup
-short_omp_spin()  # before numba loads libgomp: see numba_startup
-
 from .cohesion import consensus_similarity, groups_of
 from .embedding import (
     center_normalize,

@@ -9,6 +9,11 @@ import tempfile
 import orjson
 import pytest
 
+from distill_radar.pipelines.runtime import process
+
+# The test process is set up as the CLI sets up its own (before any kernel loads).
+process.configure()
+
 # tests/kernels/naive.py holds the slow references that tests in every folder import.
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "kernels"))
 

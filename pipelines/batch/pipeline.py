@@ -42,11 +42,11 @@ from distill_radar.pipelines.io.privacy import pseudonym_key
 from distill_radar.pipelines.io.read import ReadExchanges, detect_embedding_dim, discover_inputs
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.runtime.options import DistillRadarOptions, require_paths, run_config
+from distill_radar.pipelines.runtime.process import short_state_sampling
 from distill_radar.pipelines.runtime.runners import (
     choose_components,
     one_local_worker,
     resolve_runner,
-    short_state_sampling,
 )
 from distill_radar.pipelines.runtime.stage_timer import NAMESPACE
 

@@ -97,8 +97,8 @@ def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clus
     gather and parquet encoding release the GIL: the caller writes it there).
     """
     members, dup_dead = split_duplicates(gather_members(members_parts))
-    # Sorted here: numba kernels stay on this thread (numba's workqueue threading layer
-    # cannot run two at once). ids are unique by now; integer sorts of their bytes.
+    # Sorted here: numba kernels stay on this thread (parallel kernels from two threads
+    # would fight over the same cores). ids are unique by now; integer sorts of their bytes.
     order = kernels.sort_order(members["exchange_id"].to_arrow())
     with ThreadPoolExecutor(1, thread_name_prefix="members-table") as pool:
         members_table = pool.submit(_members_table, members, order, ready)
