@@ -280,7 +280,7 @@ def consensus_similarity(sig: np.ndarray, order: np.ndarray, offsets: np.ndarray
 
 
 # Rows are compared to their consensus in ascending order, not group by group:
-# on the dev VM a gather of scattered 512-byte rows costs ~1 us a row (10x a scan).
+# a gather of scattered 512-byte rows costs many times a scan.
 
 
 @njit(cache=True)

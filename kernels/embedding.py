@@ -66,7 +66,7 @@ def _value(vectors, i, t, table):
 
 def centred_half(vectors: np.ndarray) -> np.ndarray:
     """``center_normalize(v, nonzero_mean(v))`` of ``v = vectors.astype(np.float32)`` for
-    float16 ``vectors``, bit for bit, without the float32 copy (3 GB at 16M exchanges)."""
+    float16 ``vectors``, bit for bit, without the float32 copy (twice the bytes of the input)."""
     if not isinstance(vectors, np.ndarray) or vectors.ndim != 2 or vectors.dtype != np.float16:
         raise ValueError("vectors must be a 2-D float16 array")
     bits = np.ascontiguousarray(vectors).view(np.uint16)
@@ -275,7 +275,7 @@ def centroid_similarity(vectors: np.ndarray, order: np.ndarray, offsets: np.ndar
 
 
 # Rows are visited in ascending order, not group by group: a gather of scattered
-# rows costs ~10x a scan on the dev VM. Each group's sum still adds its rows in
+# rows costs many times a scan. Each group's sum still adds its rows in
 # ascending order, the order ``groups_of`` gives them. One thread: split by
 # dimensions, the passes' scattered updates of ``sums`` cost more than the scan.
 @njit(cache=True)

@@ -1,8 +1,9 @@
 """Templates and diverse exemplars of many groups of normalised prompts, in one pass.
 
 Every cluster gets a template and a few exemplars from its sample of ~10
-prompts. One Python call per cluster (``templates.extract_template``) cost
-~90 µs at 30k clusters, more than all the linking kernels; here each group is
+prompts. One Python call per cluster (``templates.extract_template``) would
+cost more than all the linking kernels at tens of thousands of clusters; here
+each group is
 tokenised, aligned and rendered inside one ``prange`` over groups. Every row is
 tokenised once (``group_tokens.py``) and templates and exemplars share those
 tokens. Input text must be normalised (``normalize``): tokens are then

@@ -12,7 +12,7 @@ from numba import njit, prange
 
 def to_float16(values: np.ndarray) -> np.ndarray:
     """``values.astype(np.float16)``, bit for bit (round to nearest even, NaN kept NaN),
-    in one parallel pass: numpy's scalar loop costs ~18 ns a value here."""
+    in one parallel pass instead of numpy's scalar loop."""
     values = np.ascontiguousarray(values, dtype=np.float32)
     bits = np.empty(values.shape, np.uint16)
     _float16_bits(values.reshape(-1).view(np.uint32), bits.reshape(-1))

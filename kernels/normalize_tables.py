@@ -116,7 +116,7 @@ _FAST_MAP: list[np.ndarray] = []
 
 
 def fast_map() -> np.ndarray:
-    """``FAST_MAP``, built on first use (about 0.2 s)."""
+    """``FAST_MAP``, built on first use (it asks unicodedata about every code point)."""
     if not _FAST_MAP:
         _FAST_MAP.append(_build_fast_map())
     return _FAST_MAP[0]

@@ -38,8 +38,8 @@ def pool_tokens(ids: np.ndarray, offsets: np.ndarray, table: np.ndarray) -> np.n
 
 
 def _token_ids(ids) -> np.ndarray:
-    """int32 or int64 ids as they are (WordPiece gives int32: at 1M prompts an
-    int64 copy is 260 MB of fresh pages); any other integer type as int64."""
+    """int32 or int64 ids as they are (WordPiece gives int32: an int64 copy would be
+    twice the fresh pages); any other integer type as int64."""
     ids = np.asarray(ids)
     if ids.dtype not in (np.int32, np.int64):
         ids = ids.astype(np.int64)
@@ -64,8 +64,8 @@ def _pool(ids, offsets, table, out):
 @njit(cache=True, inline="never")
 def _row_sum(acc, table, ids, lo, hi):
     """``acc = sum(table[ids[lo:hi]])`` in float64, in token order. Kept out of line
-    and indexed as ``table[k, t]``: that form vectorises over ``t`` (~30% less CPU
-    than summing a row view inside the parallel loop)."""
+    and indexed as ``table[k, t]``: that form vectorises over ``t``, where summing a
+    row view inside the parallel loop does not."""
     d = table.shape[1]
     for t in range(d):
         acc[t] = 0.0
@@ -82,8 +82,8 @@ def pool_half(ids: np.ndarray, offsets: np.ndarray, table: np.ndarray, min_token
     Rows with fewer than ``min_tokens`` ids, or whose mean is all zero, are
     left out. Returns (kept row indices int64[k], float16[k, d]) equal to
     ``to_float16(pool_tokens(ids, offsets, table)[kept])``, bit for bit: the
-    mean is rounded to float32 first, as there. At 1M prompts the float32
-    matrix and its copies were 2 GB of fresh pages to fault in.
+    mean is rounded to float32 first, as there. The float32 matrix and its copies
+    would be fresh pages to fault in, twice the size of the result.
     """
     table = _as_matrix(table, "table")
     ids = _token_ids(ids)

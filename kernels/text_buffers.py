@@ -90,8 +90,8 @@ def _encode_utf8(cp, out, pos):
 def prefault(buf: np.ndarray) -> None:
     """Touch one byte per page of a fresh buffer before a parallel kernel fills it.
 
-    Concurrent first-touch page faults serialise in the kernel; on the 2-core
-    dev VM they made the parallel write passes about 2x slower.
+    Concurrent first-touch page faults serialise in the operating system's kernel,
+    and the threads of a parallel write pass would wait on each other for them.
     """
     if buf.size:
         buf.view(np.uint8)[::4096] = 0

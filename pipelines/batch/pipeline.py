@@ -107,8 +107,8 @@ class Gather(beam.PTransform):
     linking runs then, and the clusters side input falls back to its default).
 
     ``combiners.ToList`` would also merge accumulators and re-encode its result
-    as a side input for its empty-input default: three extra passes over
-    ~400 MB of signatures at 1M exchanges (10 s of the run).
+    as a side input for its empty-input default: three extra passes over every
+    signature of the run.
     """
 
     def expand(self, pcoll):

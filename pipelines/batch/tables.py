@@ -37,7 +37,7 @@ def gather_members(tables: list[pa.Table]) -> pl.DataFrame:
     Work files are named at random, so in name order the batches are shuffled;
     laid end to end by where they start, their rows are (nearly always) in
     ``split_duplicates``'s (source, row) order already, and its sort then moves
-    no strings (at 16M, hashing the ids after a shuffling sort was ~2.5 s).
+    no strings (after a shuffling sort, hashing the ids would be slow).
     """
     tables = sorted((t for t in tables if t.num_rows), key=_first_source_row)
     table = pa.concat_tables(tables) if tables else MEMBER_COLUMNS.empty_table()
@@ -65,7 +65,7 @@ def split_duplicates(members: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]
         key = ((codes * (hi - lo + 1)).repeat_by(runs.struct.field("len")).explode()
                + (row.cast(pl.Int64) - lo))
         # Batches laid out by gather_members are nearly always in order already; one
-        # chunk either way (polars on hundreds of batch chunks was far slower).
+        # chunk either way (polars is far slower on hundreds of batch chunks).
         members = members.rechunk() if key.is_sorted() else members.sort(key, maintain_order=True)
     else:
         members = members.sort("source", "row")
@@ -205,8 +205,8 @@ class BuildTablesFn(beam.DoFn):
             members = [workdir.read_table(p) for p in sorted(members)]
             work = workdir.work_dir(self.staging)
             # Every intermediate is used up once the members are read. A local work
-            # folder is deleted meanwhile (the members stay mapped: ~0.2 s of unlinking
-            # at 1M off the critical path); a remote one only once the tables are
+            # folder is deleted meanwhile (the members stay mapped: the unlinking is
+            # off the critical path); a remote one only once the tables are
             # written, so that a retried bundle can still read its members.
             removing = None if export.is_remote(work) else _start(workdir.remove, work)
             written = set()

@@ -90,7 +90,7 @@ def model_dir() -> Path:
 
 @functools.lru_cache(maxsize=4)
 def model_vocab(path: Path) -> WordPieceVocab:
-    """The model folder's WordPiece tables (4-8 s to build: every code point is probed
+    """The model folder's WordPiece tables (slow to build: every code point is probed
     through ``tokenizers``), shared by the static embedder and the full model
     (``transformer.py``), and kept in the disk cache."""
     def build():

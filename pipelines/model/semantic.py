@@ -78,8 +78,8 @@ def _account_codes(accounts: list[np.ndarray]) -> np.ndarray:
 
 
 def _distinct(values: np.ndarray) -> np.ndarray:
-    """Sorted values without repeats (``np.unique`` hashes large arrays in numpy 2.4:
-    40x slower than this on 1M pairs)."""
+    """Sorted values without repeats (``np.unique`` hashes large arrays in numpy 2.4,
+    which is far slower than this)."""
     return values[np.r_[True, values[1:] != values[:-1]]] if values.size else values
 
 

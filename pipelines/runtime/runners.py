@@ -7,8 +7,8 @@ clusters with the local union-find on the one worker that holds the
 signatures; Dataflow, Flink, Spark and Portable with the Beam-native
 connected components (``cluster_stages.py``), whose work spreads over
 workers. Dask defaults to local too: the unrolled rounds make a graph of tens
-of thousands of Dask tasks that did not finish a 3,000-exchange log in 15
-minutes on a 2-core machine (``--components beam`` still selects them).
+of thousands of Dask tasks, too many for its scheduler (``--components beam``
+still selects them).
 """
 
 from __future__ import annotations
