@@ -86,6 +86,7 @@ def measure(data: str, n: int, repeats: int, only: list[str] | None = None) -> d
         "normalize": lambda: K.normalize(prompts),
         "shingle_minhash": lambda: K.minhash(*K.shingle_hashes(norm)),
         "normalized_text_hashes": lambda: K.normalized_text_hashes(prompts),
+        "text_hashes": lambda: K.text_hashes(norm, normalized=True),
         "doc_frequency": lambda: frequency.doc_frequency(hashes),
         "keep_members": lambda: frequency.keep_members(hashes, offsets, vocab),
         "sorted_positions": lambda: K.sorted_positions(keys, queries),

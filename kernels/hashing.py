@@ -219,21 +219,23 @@ def _shingle_row(data, start, end, table, mask_digits, ngram, toks, tmp, cnt, sh
     return _unique_sorted(sh[:nsh]), toks
 
 
+@njit(cache=True, inline="always")
+def _shingle_scratch():
+    """A task's scratch for ``_shingle_row``: token hashes (grown as needed), bucket sort."""
+    return (np.empty(1024, np.uint64), np.empty(_BUCKET_MAX, np.uint64),
+            np.empty(2 * _BUCKET_MAX + 1, np.int64))
+
+
 @njit(cache=True, parallel=True)
 def _stage_shingles(data, starts, ends, table, mask_digits, ngram, room, stage, counts, used):
     """One pass: task t shingles rows ``[t*R, (t+1)*R)`` (already normalised) and packs
     them, row after row, at ``stage[room[t]:]``; ``counts[i]`` per row, ``used[t]`` per
     task. ``room[t+1] - room[t]`` is the task's byte count, a bound on its shingles.
     """
-    n = starts.size
     for task in prange(used.size):
-        lo = task * _ROWS_PER_TASK
-        hi = min(n, lo + _ROWS_PER_TASK)
         w = room[task]
-        toks = np.empty(1024, np.uint64)
-        tmp = np.empty(_BUCKET_MAX, np.uint64)
-        cnt = np.empty(2 * _BUCKET_MAX + 1, np.int64)
-        for i in range(lo, hi):
+        toks, tmp, cnt = _shingle_scratch()
+        for i in range(task * _ROWS_PER_TASK, min(starts.size, (task + 1) * _ROWS_PER_TASK)):
             counts[i], toks = _shingle_row(data, starts[i], ends[i], table, mask_digits, ngram,
                                            toks, tmp, cnt, stage[w:])
             w += counts[i]
@@ -248,16 +250,11 @@ def _stage_raw_shingles(data, offsets, valid, fast, ascii_map, table, mask_digit
     text is never gathered). ``slow`` rows (NFKC proper) get no shingles here.
     ``room[t+1] - room[t]`` bounds the task's shingles (1.5 x its bytes, capped per row).
     """
-    n = valid.size
     for task in prange(used.size):
-        lo = task * _ROWS_PER_TASK
-        hi = min(n, lo + _ROWS_PER_TASK)
         w = room[task]
         text = np.empty(4096, np.uint8)
-        toks = np.empty(1024, np.uint64)
-        tmp = np.empty(_BUCKET_MAX, np.uint64)
-        cnt = np.empty(2 * _BUCKET_MAX + 1, np.int64)
-        for i in range(lo, hi):
+        toks, tmp, cnt = _shingle_scratch()
+        for i in range(task * _ROWS_PER_TASK, min(valid.size, (task + 1) * _ROWS_PER_TASK)):
             end = offsets[i + 1] if valid[i] else offsets[i]
             size = end - offsets[i]
             if size + size // 2 + 1 > text.size:

@@ -32,55 +32,42 @@ def _fnv_lanes(data, starts, ends, out):
         for i in range(n):
             out[i] = mix64(_fnv(data, starts[i], ends[i], FNV_OFFSET))
         return
-    r0, r1, r2, r3 = 0, 1, 2, 3
-    p0, p1, p2, p3 = starts[0], starts[1], starts[2], starts[3]
-    h0 = h1 = h2 = h3 = FNV_OFFSET
+    row = np.arange(4)  # each lane's row; -1 once no row is left to refill it
+    pos = starts[:4].copy()
+    state = np.full(4, FNV_OFFSET, np.uint64)
     nxt = 4
-    while True:
-        m = min(min(ends[r0] - p0, ends[r1] - p1), min(ends[r2] - p2, ends[r3] - p3))
+    while nxt >= 0:
+        p0, p1, p2, p3 = pos[0], pos[1], pos[2], pos[3]
+        h0, h1, h2, h3 = state[0], state[1], state[2], state[3]
+        m = min(min(ends[row[0]] - p0, ends[row[1]] - p1), min(ends[row[2]] - p2, ends[row[3]] - p3))
         for j in range(np.uint64(m)):  # unsigned indices: no wraparound selects
             h0 = (h0 ^ np.uint64(data[np.uint64(p0) + j])) * FNV_PRIME
             h1 = (h1 ^ np.uint64(data[np.uint64(p1) + j])) * FNV_PRIME
             h2 = (h2 ^ np.uint64(data[np.uint64(p2) + j])) * FNV_PRIME
             h3 = (h3 ^ np.uint64(data[np.uint64(p3) + j])) * FNV_PRIME
-        p0 += m
-        p1 += m
-        p2 += m
-        p3 += m
-        # Retire finished lanes and refill them; stop when no row is left to refill.
-        if p0 == ends[r0]:
-            out[r0] = mix64(h0)
-            if nxt == n:
-                r0 = -1
-                break
-            r0, p0, h0, nxt = nxt, starts[nxt], FNV_OFFSET, nxt + 1
-        if p1 == ends[r1]:
-            out[r1] = mix64(h1)
-            if nxt == n:
-                r1 = -1
-                break
-            r1, p1, h1, nxt = nxt, starts[nxt], FNV_OFFSET, nxt + 1
-        if p2 == ends[r2]:
-            out[r2] = mix64(h2)
-            if nxt == n:
-                r2 = -1
-                break
-            r2, p2, h2, nxt = nxt, starts[nxt], FNV_OFFSET, nxt + 1
-        if p3 == ends[r3]:
-            out[r3] = mix64(h3)
-            if nxt == n:
-                r3 = -1
-                break
-            r3, p3, h3, nxt = nxt, starts[nxt], FNV_OFFSET, nxt + 1
-    # The other lanes finish one at a time (r = -1: already written).
-    if r0 >= 0:
-        out[r0] = mix64(_fnv(data, p0, ends[r0], h0))
-    if r1 >= 0:
-        out[r1] = mix64(_fnv(data, p1, ends[r1], h1))
-    if r2 >= 0:
-        out[r2] = mix64(_fnv(data, p2, ends[r2], h2))
-    if r3 >= 0:
-        out[r3] = mix64(_fnv(data, p3, ends[r3], h3))
+        state[0], state[1], state[2], state[3] = h0, h1, h2, h3
+        nxt = _retire(out, row, pos, state, m, starts, ends, nxt)
+    for k in range(4):  # the other lanes finish one at a time
+        if row[k] >= 0:
+            out[row[k]] = mix64(_fnv(data, pos[k], ends[row[k]], state[k]))
+
+
+@njit(cache=True, inline="always")
+def _retire(out, row, pos, state, m, starts, ends, nxt):
+    """Advance every lane by ``m`` bytes; write the hash of each lane whose row is done
+    and refill it with row ``nxt``. Returns the next row to hand out, -1 once a lane
+    found none left (that lane's row becomes -1: written already)."""
+    for k in range(4):
+        pos[k] += m
+    for k in range(4):
+        if pos[k] == ends[row[k]]:
+            out[row[k]] = mix64(state[k])
+            if nxt == starts.size:
+                row[k] = -1
+                return -1
+            row[k], pos[k], state[k] = nxt, starts[nxt], FNV_OFFSET
+            nxt += 1
+    return nxt
 
 
 #: Rows per parallel task of ``_fnv_rows``.

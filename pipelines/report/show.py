@@ -64,51 +64,46 @@ def show(out_dir: str | os.PathLike[str], top: int = 10, console: Console | None
     console = console or Console(width=max(140, shutil.get_terminal_size((140, 40)).columns))
     console.print(_summary_line(summary if isinstance(summary, dict) else {}))
 
-    t = Table(title=f"Top campaigns ({len(campaigns)} shown)", title_justify="left")
-    for col, just in [
-        ("campaign", "right"),
-        ("accounts", "right"),
-        ("exchanges", "right"),
-        ("score", "right"),
-        ("first seen", "left"),
-        ("span", "right"),
-        ("top template", "left"),
-    ]:
-        t.add_column(col, justify=just, no_wrap=col != "top template")
-    for r in campaigns:
-        t.add_row(
-            _s(r.get("campaign_id")),
-            _int(r.get("n_accounts")),
-            _int(r.get("n_exchanges")),
-            _float(r.get("score")),
-            _when(r.get("first_ts")),
-            _span(r.get("first_ts"), r.get("last_ts")),
-            _text(r.get("top_template")),
-        )
-    console.print(t if campaigns else Text("No campaigns found.", style="bold"))
+    console.print(_table("campaigns", CAMPAIGN_COLUMNS, campaigns, "top template"))
+    console.print(_table("clusters", CLUSTER_COLUMNS, clusters, "template"))
 
-    t = Table(title=f"Top clusters ({len(clusters)} shown)", title_justify="left")
-    for col, just in [
-        ("cluster", "right"),
-        ("kind", "left"),
-        ("accounts", "right"),
-        ("exchanges", "right"),
-        ("score", "right"),
-        ("span", "right"),
-        ("template", "left"),
-    ]:
-        t.add_column(col, justify=just, no_wrap=col != "template")
-    for r in clusters:
-        t.add_row(
-            _s(r.get("cluster_id")),
-            _text(r.get("kind")),
-            _int(r.get("n_accounts")),
-            _int(r.get("n_exchanges")),
-            _float(r.get("score")),
-            _span(r.get("first_ts"), r.get("last_ts")),
-            _text(r.get("template")),
-        )
-    console.print(t if clusters else Text("No clusters found.", style="bold"))
+
+def _span_of(r: dict) -> str:
+    return _span(r.get("first_ts"), r.get("last_ts"))
+
+
+#: (header, justification, cell) of each column, in order.
+CAMPAIGN_COLUMNS = (
+    ("campaign", "right", lambda r: _s(r.get("campaign_id"))),
+    ("accounts", "right", lambda r: _int(r.get("n_accounts"))),
+    ("exchanges", "right", lambda r: _int(r.get("n_exchanges"))),
+    ("score", "right", lambda r: _float(r.get("score"))),
+    ("first seen", "left", lambda r: _when(r.get("first_ts"))),
+    ("span", "right", _span_of),
+    ("top template", "left", lambda r: _text(r.get("top_template"))),
+)
+CLUSTER_COLUMNS = (
+    ("cluster", "right", lambda r: _s(r.get("cluster_id"))),
+    ("kind", "left", lambda r: _text(r.get("kind"))),
+    ("accounts", "right", lambda r: _int(r.get("n_accounts"))),
+    ("exchanges", "right", lambda r: _int(r.get("n_exchanges"))),
+    ("score", "right", lambda r: _float(r.get("score"))),
+    ("span", "right", _span_of),
+    ("template", "left", lambda r: _text(r.get("template"))),
+)
+
+
+def _table(what: str, columns, rows: list[dict[str, Any]], wraps: str) -> Table | Text:
+    """The top ``what`` as a table (only the ``wraps`` column wraps), or a line saying
+    there are none."""
+    if not rows:
+        return Text(f"No {what} found.", style="bold")
+    t = Table(title=f"Top {what} ({len(rows)} shown)", title_justify="left")
+    for col, just, _ in columns:
+        t.add_column(col, justify=just, no_wrap=col != wraps)
+    for r in rows:
+        t.add_row(*(cell(r) for _, _, cell in columns))
+    return t
 
 
 def _top(df: pl.DataFrame, id_col: str, n: int) -> list[dict[str, Any]]:
