@@ -156,11 +156,14 @@ def _flag_lookup(flag_parts: list[tuple], nodes: np.ndarray):
 
 
 def _edges_and_flags(element):
-    """One shard's grouped items -> (edge parts, flag parts), or None without edges."""
+    """One shard's grouped items -> (src, dst, edge parts, flag parts), or None without
+    edges."""
     _, items = element
     items = list(items)
     edges = _parts(items, EDGES)
-    return (edges, _parts(items, FLAGS)) if edges else None
+    if not edges:
+        return None
+    return _cat(edges, 0, np.int64), _cat(edges, 1, np.int64), edges, _parts(items, FLAGS)
 
 
 class FilterBySrcFn(beam.DoFn):
@@ -174,8 +177,7 @@ class FilterBySrcFn(beam.DoFn):
         got = _edges_and_flags(element)
         if got is None:
             return
-        edges, flags = got
-        src, dst = _cat(edges, 0, np.int64), _cat(edges, 1, np.int64)
+        src, dst, edges, flags = got
         sim = _cat(edges, 2, np.float32)
         loose, weak = _flag_lookup(flags, src)
         keep = ~(weak & (sim < self.strict))
@@ -195,8 +197,7 @@ class FilterByDstFn(beam.DoFn):
         got = _edges_and_flags(element)
         if got is None:
             return
-        edges, flags = got
-        src, dst = _cat(edges, 0, np.int64), _cat(edges, 1, np.int64)
+        src, dst, edges, flags = got
         sim, src_loose = _cat(edges, 2, np.float32), _cat(edges, 3, np.bool_)
         dst_loose, _ = _flag_lookup(flags, dst)
         keep = src_loose == dst_loose

@@ -68,29 +68,26 @@ def show(out_dir: str | os.PathLike[str], top: int = 10, console: Console | None
     console.print(_table("clusters", CLUSTER_COLUMNS, clusters, "template"))
 
 
-def _span_of(r: dict) -> str:
-    return _span(r.get("first_ts"), r.get("last_ts"))
+#: (header, field) of each column, in order; "span" is first_ts to last_ts.
+CAMPAIGN_COLUMNS = (("campaign", "campaign_id"), ("accounts", "n_accounts"),
+                    ("exchanges", "n_exchanges"), ("score", "score"), ("first seen", "first_ts"),
+                    ("span", "span"), ("top template", "top_template"))
+CLUSTER_COLUMNS = (("cluster", "cluster_id"), ("kind", "kind"), ("accounts", "n_accounts"),
+                   ("exchanges", "n_exchanges"), ("score", "score"), ("span", "span"),
+                   ("template", "template"))
 
 
-#: (header, justification, cell) of each column, in order.
-CAMPAIGN_COLUMNS = (
-    ("campaign", "right", lambda r: _s(r.get("campaign_id"))),
-    ("accounts", "right", lambda r: _int(r.get("n_accounts"))),
-    ("exchanges", "right", lambda r: _int(r.get("n_exchanges"))),
-    ("score", "right", lambda r: _float(r.get("score"))),
-    ("first seen", "left", lambda r: _when(r.get("first_ts"))),
-    ("span", "right", _span_of),
-    ("top template", "left", lambda r: _text(r.get("top_template"))),
-)
-CLUSTER_COLUMNS = (
-    ("cluster", "right", lambda r: _s(r.get("cluster_id"))),
-    ("kind", "left", lambda r: _text(r.get("kind"))),
-    ("accounts", "right", lambda r: _int(r.get("n_accounts"))),
-    ("exchanges", "right", lambda r: _int(r.get("n_exchanges"))),
-    ("score", "right", lambda r: _float(r.get("score"))),
-    ("span", "right", _span_of),
-    ("template", "left", lambda r: _text(r.get("template"))),
-)
+def _cell(r: dict[str, Any], name: str) -> str | Text:
+    """Field ``name`` of row ``r`` as the table shows it."""
+    if name == "span":
+        return _span(r.get("first_ts"), r.get("last_ts"))
+    fmt = {"n_accounts": _int, "n_exchanges": _int, "score": _float, "first_ts": _when,
+           "kind": _text, "template": _text, "top_template": _text}.get(name, _s)
+    return fmt(r.get(name))
+
+
+#: Fields shown left-aligned (text and times); the others are numbers, right-aligned.
+_LEFT = {"kind", "first_ts", "template", "top_template"}
 
 
 def _table(what: str, columns, rows: list[dict[str, Any]], wraps: str) -> Table | Text:
@@ -99,10 +96,10 @@ def _table(what: str, columns, rows: list[dict[str, Any]], wraps: str) -> Table 
     if not rows:
         return Text(f"No {what} found.", style="bold")
     t = Table(title=f"Top {what} ({len(rows)} shown)", title_justify="left")
-    for col, just, _ in columns:
-        t.add_column(col, justify=just, no_wrap=col != wraps)
+    for col, name in columns:
+        t.add_column(col, justify="left" if name in _LEFT else "right", no_wrap=col != wraps)
     for r in rows:
-        t.add_row(*(cell(r) for _, _, cell in columns))
+        t.add_row(*(_cell(r, name) for _, name in columns))
     return t
 
 
