@@ -21,7 +21,7 @@ from distill_radar.pipelines.embed import rescore
 from distill_radar.pipelines.embed.transformer import load_transformer
 from distill_radar.pipelines.io import export, schemas, workdir
 from distill_radar.pipelines.model import cluster_stats, codes
-from distill_radar.pipelines.model.campaigns import build_campaigns
+from distill_radar.pipelines.model.campaigns import build_campaigns, near_misses
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.model.timing_signals import timing_signals
 from distill_radar.pipelines.runtime.stage_timer import StageTimer
@@ -145,6 +145,7 @@ def _other_tables(members, dup_dead, sample_parts, dead_parts, node_clusters, co
         "clusters": export.to_arrow(clusters, schemas.CLUSTERS),
         "accounts": export.to_arrow(accounts, schemas.ACCOUNTS),
         "campaigns": export.to_arrow(campaigns, schemas.CAMPAIGNS),
+        "near_misses": export.to_arrow(near_misses(clusters), schemas.NEAR_MISSES),
         "dead_letter": dead,
     }
 

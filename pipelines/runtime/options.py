@@ -71,7 +71,7 @@ TUNING = (
 #: fills them in. A streaming window sees a few days of an account, so a benign
 #: account whose few templated prompts share pasted prose looks as focused as
 #: a campaign's; the stream asks for more focus (README, Streaming).
-STREAM_DEFAULTS = {"semantic_focus": 0.6}
+STREAM_DEFAULTS = {"semantic_focus": 0.6, "semantic_threshold": 0.5}
 
 
 class DistillRadarOptions(PipelineOptions):
