@@ -12,13 +12,14 @@ import logging
 import os
 import sys
 
-USAGE = """distill-radar generate --out DIR [--exchanges N] [--accounts N] [--campaigns N] [--seed S]
+USAGE = """distill-radar generate --output DIR [--exchanges N] [--accounts N] [--campaigns N] [--seed S]
 distill-radar batch  --input PATH_OR_GLOB --output DIR [--csv] [--pseudonymize-accounts]
                      [--link-columns a,b] [tuning flags] [any Beam option]
 distill-radar stream --input DIR_OR_SOURCE --output DIR_OR_TOPIC [--replay] [window flags]
                      [tuning flags] [any Beam option]
 distill-radar show   DIR [--top N]
-distill-radar demo   [--output DIR] [--exchanges N]"""
+distill-radar demo   [--output DIR] [--exchanges N]
+distill-radar --version"""
 
 
 def _setup_logging(verbose: bool = True) -> None:
@@ -69,6 +70,7 @@ def cmd_batch(argv: list[str]) -> int:
     if any(a in ("-h", "--help") for a in argv):
         _batch_help()
         return 0
+    _check_flags("batch", argv)
     # Imported modules are hundreds of thousands of long-lived objects: frozen, the
     # collector stops walking them (~10% of a 100k run); frozen again at the end,
     # the interpreter's exit skips its own walk over everything the run built.
@@ -86,13 +88,26 @@ def cmd_batch(argv: list[str]) -> int:
     return 0
 
 
-def _batch_help() -> None:
+def _check_flags(command: str, argv: list[str]) -> None:
+    """A flag close to one of ours is a ValueError (exit 2); other unknown flags go to Beam,
+    with a warning that a user sees (Beam's own is lost among the INFO lines)."""
+    from distill_radar.pipelines.runtime.flags import check_flags
     from distill_radar.pipelines.runtime.options import DistillRadarOptions
 
-    parser = argparse.ArgumentParser(prog="distill-radar batch",
-                                     epilog="Any other flag is passed to Beam (e.g. --runner).")
-    DistillRadarOptions._add_argparse_args(parser)
-    parser.print_help()
+    own = [DistillRadarOptions]
+    if command == "stream":
+        from distill_radar.pipelines.stream.options import StreamOptions
+
+        own.append(StreamOptions)
+    for warning in check_flags(argv, own):
+        print(f"distill-radar {command}: warning: {warning}", file=sys.stderr)
+
+
+def _batch_help() -> None:
+    from distill_radar.pipelines.runtime.help import grouped_parser
+    from distill_radar.pipelines.runtime.options import DistillRadarOptions
+
+    grouped_parser("distill-radar batch", [DistillRadarOptions]).print_help()
 
 
 def cmd_stream(argv: list[str]) -> int:
@@ -101,6 +116,7 @@ def cmd_stream(argv: list[str]) -> int:
     if any(a in ("-h", "--help") for a in argv):
         _stream_help()
         return 0
+    _check_flags("stream", argv)
     summary = stream_job.run(argv)
     if "counts" in summary:
         c = summary["counts"]
@@ -111,20 +127,17 @@ def cmd_stream(argv: list[str]) -> int:
 
 
 def _stream_help() -> None:
+    from distill_radar.pipelines.runtime.help import grouped_parser
     from distill_radar.pipelines.runtime.options import DistillRadarOptions
     from distill_radar.pipelines.stream.options import StreamOptions
 
-    parser = argparse.ArgumentParser(
-        prog="distill-radar stream",
+    grouped_parser(
+        "distill-radar stream", [DistillRadarOptions, StreamOptions],
         description="--input: with --replay a folder, file or glob of logs, else "
                     "pubsub://projects/P/subscriptions/S or kafka://BROKER[,BROKER]/TOPIC. "
                     "--output: with --replay a folder (alerts.parquet), else "
                     "pubsub://projects/P/topics/T. Batch-only flags (--csv, --link-columns, "
-                    "--no-report, --shards, --rescore) are accepted and ignored.",
-        epilog="Any other flag is passed to Beam (e.g. --runner).")
-    DistillRadarOptions._add_argparse_args(parser)
-    StreamOptions._add_argparse_args(parser)
-    parser.print_help()
+                    "--no-report, --shards, --rescore) are accepted and ignored.").print_help()
 
 
 def cmd_show(argv: list[str]) -> int:
@@ -165,11 +178,29 @@ COMMANDS = {"generate": cmd_generate, "batch": cmd_batch, "stream": cmd_stream, 
             "demo": cmd_demo}
 
 
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("distill-radar")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print(USAGE, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    if argv and argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    if argv and argv[0] in ("-V", "--version"):
+        print(f"distill-radar {version()}")
+        return 0
+    if not argv or argv[0] not in COMMANDS:
+        problem = (f"unknown command '{argv[0]}'" if argv else "missing command")
+        print(f"distill-radar: error: {problem} (choose from {', '.join(COMMANDS)})\n\n{USAGE}",
+              file=sys.stderr)
+        return 2
     _setup_logging()
     try:
         return COMMANDS[argv[0]](argv[1:])

@@ -165,7 +165,7 @@ def generate(out, exchanges=100_000, accounts=5_000, campaigns=5, seed=0, part_r
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--out", "--output", dest="out", required=True, help="output directory")
     parser.add_argument("--exchanges", type=int, default=100_000, help="rows (default 100000)")
     parser.add_argument("--accounts", type=int, default=5_000, help="accounts (default 5000)")
     parser.add_argument("--campaigns", type=int, default=5, help="campaigns (default 5)")

@@ -1,0 +1,75 @@
+"""The command line a new user meets: flags, exit codes, messages."""
+
+import pytest
+
+from distill_radar.pipelines import cli
+from distill_radar.pipelines.runtime.flags import check_flags
+from distill_radar.pipelines.runtime.help import GROUPS, group_of
+from distill_radar.pipelines.runtime.options import DistillRadarOptions
+
+
+@pytest.mark.parametrize("typo, right", [
+    (["--no-semantc"], "--no-semantic"),
+    (["--lexical-treshold", "0.5"], "--lexical-threshold"),
+    (["--output-dir", "x"], "--output"),
+    (["--no_semantic"], "--no-semantic"),
+    (["--min-campaign-account=3"], "--min-campaign-accounts"),
+])
+def test_a_flag_close_to_ours_is_exit_2_naming_the_right_one(typo, right, tmp_path, capsys):
+    argv = ["batch", "--input", str(tmp_path), "--output", str(tmp_path / "o"), *typo]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"did you mean {right}?" in err and typo[0].split("=")[0] in err
+    assert not (tmp_path / "o").exists()  # nothing ran
+
+
+def test_stream_typos_are_checked_against_its_own_flags_too(tmp_path, capsys):
+    argv = ["stream", "--input", str(tmp_path), "--output", str(tmp_path / "o"), "--replay",
+            "--window-size-hour", "3"]
+    assert cli.main(argv) == 2
+    assert "did you mean --window-size-hours?" in capsys.readouterr().err
+
+
+def test_beam_flags_pass_through_and_strangers_are_warned_about():
+    beam_flags = ["--runner", "DataflowRunner", "--project", "p", "--region", "r",
+                  "--temp_location", "gs://b/t", "--flink_master", "h:8081", "--num_workers=3",
+                  "--experiments", "x", "--save_main_session"]
+    assert check_flags(beam_flags, [DistillRadarOptions]) == []
+    warnings = check_flags(["--runer", "X", "--zzz"], [DistillRadarOptions])
+    assert len(warnings) == 2 and "did you mean --runner?" in warnings[0]
+
+
+def test_a_bad_flag_value_is_one_line_not_beams_usage(tmp_path, capsys):
+    assert cli.main(["batch", "--input", str(tmp_path), "--output", "o", "--seed", "abc"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid int value: 'abc'" in err and len(err.splitlines()) == 1
+
+
+def test_version(capsys):
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("distill-radar ")
+
+
+def test_an_unknown_command_says_so_then_shows_usage(capsys):
+    assert cli.main(["analyse"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("distill-radar: error: unknown command 'analyse'")
+    assert "distill-radar batch" in err
+
+
+def test_batch_help_is_grouped(capsys):
+    assert cli.main(["batch", "--help"]) == 0
+    out = capsys.readouterr().out
+    for title in ("input and output:", "detection:", "campaign gates:", "semantic:", "runner:"):
+        assert title in out
+    assert "streaming:" not in out  # batch has no stream flags
+    assert out.index("input and output:") < out.index("--pseudonym-key-file") < out.index(
+        "detection:")
+    assert group_of("--semantic-something-new") == "semantic"
+    assert {group_of("--a-new-detection-flag")} <= {title for title, _ in GROUPS}
+
+
+def test_generate_accepts_output_as_well_as_out(tmp_path):
+    assert cli.main(["generate", "--output", str(tmp_path / "g"), "--exchanges", "200",
+                     "--accounts", "20", "--campaigns", "1"]) == 0
+    assert (tmp_path / "g" / "truth.parquet").exists()
