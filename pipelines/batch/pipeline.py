@@ -131,7 +131,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     opts = options.view_as(DistillRadarOptions)
     require_paths(opts)
     config = run_config(opts)
-    files = discover_inputs(opts.input)  # fails before any work when the input is missing
+    files = discover_inputs(opts.input, opts.output)  # fails before any work when missing
     # One embedding dimension per run: the first embedding found in the logs. Rows
     # are validated against it with or without --no-semantic (same dead letters).
     embedding_dim = detect_embedding_dim(files)

@@ -11,7 +11,6 @@ reconcile counts per file.
 from __future__ import annotations
 
 import logging
-import os
 import zlib
 from collections.abc import Sequence
 
@@ -25,6 +24,11 @@ from apache_beam.io.filesystems import FileSystems
 
 from distill_radar.pipelines.io import schemas, validate
 from distill_radar.pipelines.io.arrow_coder import ArrowTableCoder  # noqa: F401 - registers it
+from distill_radar.pipelines.io.discover import (  # noqa: F401 - discover_inputs re-exported
+    JSONL_SUFFIXES,
+    PARQUET_SUFFIXES,
+    discover_inputs,
+)
 from distill_radar.pipelines.io.response_counts import (
     ColumnRows,
     CountsAhead,
@@ -35,39 +39,9 @@ from distill_radar.pipelines.io.response_counts import (
 
 LOG = logging.getLogger(__name__)
 
-PARQUET_SUFFIXES = (".parquet", ".pq")
-JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json", ".json.gz")
 MAX_BATCH_EMBEDDING_VALUES = 1 << 28
 DEAD_LETTER_TAG = "dead_letter"
 FILE_COUNTS_TAG = "file_counts"
-
-
-def _is_log_file(path: str) -> bool:
-    name = os.path.basename(path)
-    if name.startswith((".", "_")):
-        return False  # _SUCCESS markers, hidden and temporary files
-    return name.endswith(PARQUET_SUFFIXES + JSONL_SUFFIXES)
-
-
-def discover_inputs(path: str) -> list[str]:
-    """Sorted list of log files for a file, a folder (recursive) or a glob.
-
-    Raises FileNotFoundError with a one-line message when nothing matches.
-    """
-    if os.path.isdir(path):
-        found = [os.path.join(root, f) for root, _, files in os.walk(path) for f in files]
-        found = [f for f in found if _is_log_file(f)]
-    elif any(ch in path for ch in "*?["):
-        matches = FileSystems.match([path])[0].metadata_list
-        found = [m.path for m in matches if _is_log_file(m.path)]
-    elif FileSystems.exists(path):
-        return [path]
-    else:
-        raise FileNotFoundError(f"input not found: {path}")
-    if not found:
-        raise FileNotFoundError(
-            f"no log files (*.parquet, *.jsonl, *.jsonl.gz) under input: {path}")
-    return sorted(found)
 
 
 def _lines(fh):

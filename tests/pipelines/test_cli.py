@@ -73,3 +73,16 @@ def test_generate_accepts_output_as_well_as_out(tmp_path):
     assert cli.main(["generate", "--output", str(tmp_path / "g"), "--exchanges", "200",
                      "--accounts", "20", "--campaigns", "1"]) == 0
     assert (tmp_path / "g" / "truth.parquet").exists()
+
+
+def test_a_second_run_into_a_folder_inside_the_input_reads_only_the_logs(small_log, tmp_path):
+    path, rows, _ = small_log
+    logs = path.parent
+    argv = ["batch", "--input", str(logs), "--output", str(logs / "radar"), "--no-semantic",
+            "--min-shingle-df", "3"]
+    assert cli.main(argv) == 0
+    assert cli.main(argv) == 0
+    import orjson
+
+    summary = orjson.loads((logs / "radar" / "summary.json").read_bytes())
+    assert summary["counts"]["read"] == len(rows) and summary["counts"]["dead_lettered"] == 0
