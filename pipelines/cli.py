@@ -22,6 +22,9 @@ distill-radar demo   [--output DIR] [--exchanges N]
 distill-radar --version"""
 
 
+EXIT_NOTHING_ANALYSED = 3  # every row of the run was dead-lettered
+
+
 def _setup_logging(verbose: bool = True) -> None:
     # Importing Beam configures the root logger; force our format over it.
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, force=True,
@@ -85,6 +88,21 @@ def cmd_batch(argv: list[str]) -> int:
     print(f"{c['read']} exchanges read: {c['processed']} processed, {c['dead_lettered']} "
           f"dead-lettered; {c['clusters']} clusters, {c['campaigns']} campaigns, "
           f"{c['flagged_accounts']} flagged accounts")
+    return _input_verdict("batch", summary)
+
+
+def _input_verdict(command: str, summary: dict) -> int:
+    """Whole-file warnings on stderr; exit 3 when every row read was rejected."""
+    from distill_radar.pipelines.io.diagnose import run_problem
+
+    for warning in summary.get("input_warnings", []):
+        print(f"distill-radar {command}: warning: {warning}", file=sys.stderr)
+    problem = run_problem(summary["counts"])
+    if problem:
+        print(f"distill-radar {command}: error: {problem}", file=sys.stderr)
+        return EXIT_NOTHING_ANALYSED
+    if not summary["counts"].get("read"):
+        print(f"distill-radar {command}: warning: the input holds no rows", file=sys.stderr)
     return 0
 
 

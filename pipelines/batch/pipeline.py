@@ -37,7 +37,7 @@ from distill_radar.pipelines.batch.signatures import (
 )
 from distill_radar.pipelines.batch.tables import BuildTablesFn
 from distill_radar.pipelines.embed.embedder import load_embedder
-from distill_radar.pipelines.io import export, workdir
+from distill_radar.pipelines.io import diagnose, export, workdir
 from distill_radar.pipelines.io.privacy import pseudonym_key
 from distill_radar.pipelines.io.read import ReadExchanges, detect_embedding_dim, discover_inputs
 from distill_radar.pipelines.model.config import RunConfig
@@ -213,10 +213,27 @@ def _with_stage_timings(output: str, result, elapsed: float) -> dict:
     waited has them); rewritten in place through a fresh staging folder."""
     summary = orjson.loads(export.read_bytes(FileSystems.join(output, "summary.json")))
     summary["timings_s"] = {"total": round(elapsed, 3), **_stage_seconds(result)}
+    warnings = _input_warnings(output, summary.get("per_file", {}))
+    if warnings:
+        summary["input_warnings"] = warnings
     staging = export.new_staging(output)
     export.write_json(staging, "summary.json", summary)
     export.publish(staging, output)
     return summary
+
+
+def _input_warnings(output: str, per_file: dict) -> list[str]:
+    """Whole-file mistakes (diagnose.py), for the files mostly dead-lettered."""
+    mostly = {p: c for p, c in per_file.items()
+              if c.get("read") and c.get("dead_lettered", 0) >= diagnose.MOSTLY * c["read"]}
+    if not mostly:
+        return []
+    try:
+        reasons = diagnose.dead_reasons(FileSystems.join(output, "dead_letter.parquet"))
+    except Exception as exc:  # noqa: BLE001 - a remote filesystem pyarrow cannot open
+        LOG.info("dead-letter reasons unavailable for the input warnings: %s", exc)
+        reasons = {}
+    return diagnose.file_warnings(mostly, reasons)
 
 
 def _write_report(staging: str) -> None:

@@ -272,9 +272,10 @@ def _evidence_values(col: pa.ChunkedArray) -> list:
 
 def column_problem(schema: pa.Schema) -> str | None:
     """Why a parquet file cannot be used at all, or None when it can."""
-    for name in schemas.REQUIRED_COLUMNS:
-        if name not in schema.names:
-            return f"missing required column '{name}'"
+    missing = [name for name in schemas.REQUIRED_COLUMNS if name not in schema.names]
+    if missing:  # every one named: a file with another schema is fixed in one go
+        names = ", ".join(f"'{name}'" for name in missing)
+        return f"missing required column{'s' if len(missing) > 1 else ''} {names}"
     for name in ("exchange_id", "account_id", "prompt"):
         t = schema.field(name).type
         if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)

@@ -86,3 +86,25 @@ def test_a_second_run_into_a_folder_inside_the_input_reads_only_the_logs(small_l
 
     summary = orjson.loads((logs / "radar" / "summary.json").read_bytes())
     assert summary["counts"]["read"] == len(rows) and summary["counts"]["dead_lettered"] == 0
+
+
+def test_whole_file_mistakes_are_warned_about_and_a_run_of_nothing_exits_3(
+        small_log, tmp_path, capsys):
+    import orjson
+
+    path, rows, _ = small_log
+    logs = path.parent
+    (logs / "export.json").write_bytes(orjson.dumps(rows[:30], option=orjson.OPT_INDENT_2))
+    (logs / "other.parquet").write_text("exchange_id,account_id,ts,prompt\n1,2,3,4\n")
+    argv = ["--no-semantic", "--min-shingle-df", "3", "--no-report"]
+    assert cli.main(["batch", "--input", str(logs), "--output", str(tmp_path / "o"), *argv]) == 0
+    err = capsys.readouterr().err
+    assert "export.json: all " in err and "looks like a JSON array" in err
+    assert "other.parquet: the whole file dead-lettered: not a parquet file" in err
+    summary = orjson.loads((tmp_path / "o" / "summary.json").read_bytes())
+    assert len(summary["input_warnings"]) == 2
+
+    code = cli.main(["batch", "--input", str(logs / "export.json"), "--output",
+                     str(tmp_path / "o2"), *argv])
+    err = capsys.readouterr().err
+    assert code == 3 and "error: every one of the" in err
