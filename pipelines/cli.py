@@ -135,6 +135,7 @@ def cmd_stream(argv: list[str]) -> int:
         _stream_help()
         return 0
     _check_flags("stream", argv)
+    _suggest_replay(argv)
     summary = stream_job.run(argv)
     if "counts" in summary:
         c = summary["counts"]
@@ -142,6 +143,23 @@ def cmd_stream(argv: list[str]) -> int:
               f"{c['alerts']} alerts, {c['campaigns']} campaigns, {c['alerted_accounts']} "
               f"accounts named")
     return 0
+
+
+def _suggest_replay(argv: list[str]) -> None:
+    """Logs on disk without --replay: say that --replay is what reads them."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from distill_radar.pipelines.runtime.options import DistillRadarOptions
+    from distill_radar.pipelines.stream.options import StreamOptions
+
+    options = PipelineOptions(argv)
+    source = options.view_as(DistillRadarOptions).input
+    if options.view_as(StreamOptions).replay or not source or "://" in source:
+        return
+    if os.path.exists(source) or any(ch in source for ch in "*?["):
+        raise ValueError(f"--input {source} is a local path: add --replay to replay logs from "
+                         "files (a live stream reads pubsub://projects/P/subscriptions/S or "
+                         "kafka://BROKER/TOPIC)")
 
 
 def _stream_help() -> None:

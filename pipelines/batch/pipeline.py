@@ -38,6 +38,7 @@ from distill_radar.pipelines.batch.signatures import (
 from distill_radar.pipelines.batch.tables import BuildTablesFn
 from distill_radar.pipelines.embed.embedder import load_embedder
 from distill_radar.pipelines.io import diagnose, export, workdir
+from distill_radar.pipelines.io.discover import absent_columns
 from distill_radar.pipelines.io.privacy import pseudonym_key
 from distill_radar.pipelines.io.read import ReadExchanges, detect_embedding_dim, discover_inputs
 from distill_radar.pipelines.model.config import RunConfig
@@ -131,7 +132,11 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     opts = options.view_as(DistillRadarOptions)
     require_paths(opts)
     config = run_config(opts)
+    export.check_output(opts.output)
     files = discover_inputs(opts.input, opts.output)  # fails before any work when missing
+    absent = absent_columns(files, config.link_columns)
+    if absent:
+        raise ValueError(f"--link-columns: no input file has a column {', '.join(absent)}")
     # One embedding dimension per run: the first embedding found in the logs. Rows
     # are validated against it with or without --no-semantic (same dead letters).
     embedding_dim = detect_embedding_dim(files)

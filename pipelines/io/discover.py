@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import os
 
+import orjson
+import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 LOG = logging.getLogger(__name__)
@@ -118,3 +120,40 @@ def _in_output_folder(path: str) -> bool:
         except OSError:
             continue
     return False
+
+
+MAX_FILES_CHECKED = 200  # files whose columns are looked at for --link-columns
+_JSON_LINES_CHECKED = 1000
+
+
+def _columns(path: str, wanted: set[str]) -> set[str]:
+    with FileSystems.open(path) as fh:
+        if path.endswith(PARQUET_SUFFIXES):
+            return set(pq.ParquetFile(fh).schema_arrow.names)
+        found: set[str] = set()
+        for _ in range(_JSON_LINES_CHECKED):
+            line = fh.readline()
+            if not line:
+                break
+            if any(c.encode() in line for c in wanted - found):
+                try:
+                    obj = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue
+                found |= set(obj) if isinstance(obj, dict) else set()
+        return found
+
+
+def absent_columns(files: list[str], wanted: tuple[str, ...]) -> list[str]:
+    """The ``wanted`` columns found in none of ``files`` (parquet: the schema; JSON Lines:
+    the keys of the first 1,000 lines), looking at the first ``MAX_FILES_CHECKED`` files;
+    it stops as soon as every one is found."""
+    missing = set(wanted)
+    for path in files[:MAX_FILES_CHECKED]:
+        if not missing:
+            break
+        try:
+            missing -= _columns(path, missing)
+        except Exception as exc:  # noqa: BLE001 - an unreadable file is the reader's to report
+            LOG.debug("--link-columns check: %s unreadable: %s", path, exc)
+    return [c for c in wanted if c in missing]

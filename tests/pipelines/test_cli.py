@@ -108,3 +108,46 @@ def test_whole_file_mistakes_are_warned_about_and_a_run_of_nothing_exits_3(
                      str(tmp_path / "o2"), *argv])
     err = capsys.readouterr().err
     assert code == 3 and "error: every one of the" in err
+
+
+def _batch(tmp_path, *extra):
+    return cli.main(["batch", "--input", str(tmp_path / "logs"), "--output",
+                     str(tmp_path / "out"), "--no-semantic", *extra])
+
+
+def test_link_columns_absent_from_every_file_is_an_error(small_log, tmp_path, capsys):
+    assert _batch(tmp_path, "--link-columns", "payment_fp,prompt") == 2
+    err = capsys.readouterr().err
+    assert "--link-columns: no input file has a column payment_fp" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_output_that_is_a_file_is_a_clear_error(small_log, tmp_path, capsys):
+    (tmp_path / "out").write_text("not a folder")
+    assert _batch(tmp_path) == 2
+    assert "--output must be a folder;" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key, message", [
+    (None, "pseudonym key file not found:"),
+    (b"k\n", "is 1 byte(s); a pseudonym key needs at least 16"),
+])
+def test_pseudonym_key_problems_are_one_line(small_log, tmp_path, capsys, key, message):
+    key_file = tmp_path / "key"
+    if key is not None:
+        key_file.write_bytes(key)
+    assert _batch(tmp_path, "--pseudonymize-accounts", "--pseudonym-key-file", str(key_file)) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Errno" not in err
+
+
+def test_a_short_key_in_the_environment_is_rejected(small_log, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DISTILL_RADAR_PSEUDONYM_KEY", "x")
+    assert _batch(tmp_path, "--pseudonymize-accounts") == 2
+    assert "$DISTILL_RADAR_PSEUDONYM_KEY is 1 byte(s)" in capsys.readouterr().err
+
+
+def test_stream_on_a_folder_without_replay_suggests_replay(small_log, tmp_path, capsys):
+    argv = ["stream", "--input", str(tmp_path / "logs"), "--output", str(tmp_path / "o")]
+    assert cli.main(argv) == 2
+    assert "add --replay" in capsys.readouterr().err
