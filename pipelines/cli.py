@@ -12,6 +12,8 @@ import logging
 import os
 import sys
 
+from distill_radar.pipelines.runtime import progress
+
 USAGE = """distill-radar generate --output DIR [--exchanges N] [--accounts N] [--campaigns N] [--seed S]
 distill-radar batch  --input PATH_OR_GLOB --output DIR [--csv] [--pseudonymize-accounts]
                      [--link-columns a,b] [tuning flags] [any Beam option]
@@ -73,12 +75,14 @@ def cmd_batch(argv: list[str]) -> int:
     if any(a in ("-h", "--help") for a in argv):
         _batch_help()
         return 0
-    _check_flags("batch", argv)
     # Imported modules are hundreds of thousands of long-lived objects: frozen, the
     # collector stops walking them (~10% of a 100k run); frozen again at the end,
     # the interpreter's exit skips its own walk over everything the run built.
     gc.freeze()
-    summary = batch.run(argv)
+    _check_flags("batch", argv)
+    progress.first_run_notice()
+    with progress.display("batch"):
+        summary = batch.run(argv)
     gc.freeze()
     if "counts" not in summary:  # --no-wait: the job finishes on its own
         print(f"job submitted ({summary['state']}); tables will be published into "
@@ -136,7 +140,9 @@ def cmd_stream(argv: list[str]) -> int:
         return 0
     _check_flags("stream", argv)
     _suggest_replay(argv)
-    summary = stream_job.run(argv)
+    progress.first_run_notice()
+    with progress.display("stream"):
+        summary = stream_job.run(argv)
     if "counts" in summary:
         c = summary["counts"]
         print(f"{c['read']} exchanges replayed: {c['dead_lettered']} dead-lettered; "
@@ -202,7 +208,9 @@ def cmd_demo(argv: list[str]) -> int:
     out = os.path.join(args.output, "tables")
     generate.generate(logs, exchanges=args.exchanges, accounts=args.accounts,
                       campaigns=args.campaigns, seed=args.seed, progress=_progress("generate"))
-    batch.run(["--input", os.path.join(logs, "exchanges"), "--output", out])
+    progress.first_run_notice()
+    with progress.display("demo"):
+        batch.run(["--input", os.path.join(logs, "exchanges"), "--output", out])
     show.show(out, top=5)
     print(f"\nreport: {os.path.abspath(os.path.join(out, 'report.html'))}")
     print(f"tables: {os.path.abspath(out)}  ground truth: "

@@ -11,6 +11,7 @@ reconcile counts per file.
 from __future__ import annotations
 
 import logging
+import os
 import zlib
 from collections.abc import Sequence
 
@@ -36,6 +37,7 @@ from distill_radar.pipelines.io.response_counts import (
     open_parquet,
     response_batch_rows,
 )
+from distill_radar.pipelines.runtime import progress
 
 LOG = logging.getLogger(__name__)
 
@@ -156,6 +158,7 @@ class ReadLogFileFn(beam.DoFn):
         self.rows_read.inc(read)
         self.rows_dead.inc(dead)
         LOG.info("read %s: %d rows, %d dead-lettered", path, read, dead)
+        progress.note("read", f"{os.path.basename(path)}: {read:,} rows")
         yield beam.pvalue.TaggedOutput(FILE_COUNTS_TAG, (path, read, dead))
 
     def _parquet(self, path: str, ahead: CountsAhead):
