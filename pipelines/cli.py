@@ -21,6 +21,8 @@ distill-radar stream --input DIR_OR_SOURCE --output DIR_OR_TOPIC [--replay] [win
                      [tuning flags] [any Beam option]
 distill-radar show   DIR [--top N]
 distill-radar demo   [--output DIR] [--exchanges N]
+distill-radar pseudonym ID [ID ...]                   # the pseudonym of a real account id
+distill-radar pseudonym --reverse --input LOGS (--run DIR | PSEUDONYM ...)   # and back
 distill-radar --version"""
 
 
@@ -218,8 +220,62 @@ def cmd_demo(argv: list[str]) -> int:
     return 0
 
 
+def cmd_pseudonym(argv: list[str]) -> int:
+    from distill_radar.pipelines.io import pseudonym_lookup
+    from distill_radar.pipelines.io.privacy import pseudonym_key
+
+    parser = argparse.ArgumentParser(
+        prog="distill-radar pseudonym",
+        description="The pseudonym of each account ID under the key of --pseudonymize-accounts "
+                    "($DISTILL_RADAR_PSEUDONYM_KEY or --pseudonym-key-file). A pseudonym is a "
+                    "keyed hash, so the way back (--reverse) hashes every account id of the raw "
+                    "logs (--input) and prints those that match. Output: account id, tab, "
+                    "pseudonym, one pair a line.")
+    parser.add_argument("ids", nargs="*", metavar="ID",
+                        help="account ids (with --reverse: pseudonyms)")
+    parser.add_argument("--pseudonym-key-file", default=None, help="file holding the key")
+    parser.add_argument("--reverse", action="store_true",
+                        help="pseudonyms -> account ids, by hashing the ids of --input")
+    parser.add_argument("--input", help="with --reverse: the raw logs (file, folder or glob)")
+    parser.add_argument("--run", metavar="DIR",
+                        help="with --reverse: resolve the flagged accounts of this run's "
+                             "accounts table (instead of IDs)")
+    args = parser.parse_args(argv)
+    key = pseudonym_key(args.pseudonym_key_file)
+    if not args.reverse:
+        if not args.ids:
+            parser.error("give at least one account ID")
+        for account, pseudonym in pseudonym_lookup.pseudonyms(args.ids, key).items():
+            print(f"{account}\t{pseudonym}")
+        return 0
+    if not args.input:
+        parser.error("--reverse needs --input: the raw logs whose account ids are hashed")
+    wanted = list(args.ids) + (_flagged_accounts(args.run) if args.run else [])
+    if not wanted:
+        parser.error("--reverse needs pseudonyms (as IDs) or --run DIR")
+    found = pseudonym_lookup.reverse(wanted, args.input, key)
+    for pseudonym, account in found.items():
+        print(f"{'' if account is None else account}\t{pseudonym}")
+    missing = sum(account is None for account in found.values())
+    if missing:
+        print(f"distill-radar pseudonym: warning: {missing} of {len(found)} pseudonym(s) match "
+              "no account id of --input (another key, or other logs?)", file=sys.stderr)
+    return 0
+
+
+def _flagged_accounts(run: str) -> list[str]:
+    """The account ids (pseudonyms) of a run's accounts that belong to a campaign."""
+    import polars as pl
+
+    from distill_radar.pipelines.report.show import read_table, resolve_run
+
+    root, _ = resolve_run(run)
+    accounts = read_table(root, "accounts")
+    return accounts.filter(pl.col("campaign_id").is_not_null())["account_id"].to_list()
+
+
 COMMANDS = {"generate": cmd_generate, "batch": cmd_batch, "stream": cmd_stream, "show": cmd_show,
-            "demo": cmd_demo}
+            "demo": cmd_demo, "pseudonym": cmd_pseudonym}
 
 
 def version() -> str:

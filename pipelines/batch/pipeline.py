@@ -42,7 +42,12 @@ from distill_radar.pipelines.io.discover import absent_columns
 from distill_radar.pipelines.io.privacy import pseudonym_key
 from distill_radar.pipelines.io.read import ReadExchanges, detect_embedding_dim, discover_inputs
 from distill_radar.pipelines.model.config import RunConfig
-from distill_radar.pipelines.runtime.options import DistillRadarOptions, require_paths, run_config
+from distill_radar.pipelines.runtime.options import (
+    DistillRadarOptions,
+    redact_tables,
+    require_paths,
+    run_config,
+)
 from distill_radar.pipelines.runtime.runners import (
     choose_components,
     one_local_worker,
@@ -59,8 +64,10 @@ class FindCampaigns(beam.PTransform):
     """Validated exchange batches -> tables staged in ``staging`` (one composite per concept)."""
 
     def __init__(self, config: RunConfig, staging: str, csv: bool = False,
-                 components: str = "local", max_rounds: int = MAX_ROUNDS):
+                 components: str = "local", max_rounds: int = MAX_ROUNDS,
+                 redact_tables: bool = False):
         super().__init__()
+        self.redact_tables = redact_tables
         self.config = config
         self.staging = staging
         self.csv = csv
@@ -97,7 +104,7 @@ class FindCampaigns(beam.PTransform):
             read["exchanges"].pipeline
             | "Start" >> beam.Create([None])
             | "BuildTables" >> beam.ParDo(
-                BuildTablesFn(cfg, self.staging, self.csv),
+                BuildTablesFn(cfg, self.staging, self.csv, self.redact_tables),
                 members=beam.pvalue.AsList(members), samples=beam.pvalue.AsList(samples),
                 dead=beam.pvalue.AsList(read["dead_letter"]),
                 file_counts=beam.pvalue.AsList(read["file_counts"]), clusters=clusters))
@@ -156,10 +163,12 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     files_per_task = len(files) if one_local_worker(options) else 1
     read = pipeline | "ReadLogs" >> ReadExchanges(files, config.batch_rows, config.link_columns, key,
                                                   embedding_dim, files_per_task)
+    redact = redact_tables(opts)
     counts = read | "FindCampaigns" >> FindCampaigns(config, staging, opts.csv, components,
-                                                     opts.components_max_rounds)
+                                                     opts.components_max_rounds, redact)
     header = {"parameters": config.as_dict(), "input_files": len(files),
-              "runner": str(options.view_as(StandardOptions).runner)}
+              "runner": str(options.view_as(StandardOptions).runner),
+              "privacy": {"pseudonymized_accounts": key is not None, "redacted_tables": redact}}
     _ = counts | "FinishRun" >> beam.ParDo(
         FinishRunFn(staging, output, header, not opts.no_report, started))
     with short_state_sampling():

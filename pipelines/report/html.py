@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 
 from distill_radar.pipelines.io import schemas
+from distill_radar.pipelines.io.redaction import redact
 from distill_radar.pipelines.report import assets
 from distill_radar.pipelines.report.assets import clip as _clip
 from distill_radar.pipelines.report.assets import fmt_num as _num
@@ -31,25 +32,6 @@ from distill_radar.pipelines.report.assets import fmt_ts as _ts
 
 _e = html.escape
 
-_REDACTIONS = [
-    (re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{8,}"), "[key]"),
-    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b|\bgh[pousr]_[A-Za-z0-9]{20,}"), "[key]"),
-    (re.compile(r"\bxox[abprs]-[A-Za-z0-9\-]{10,}|\bAIza[0-9A-Za-z_\-]{30,}"), "[key]"),
-    (
-        re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"),
-        "[email]",
-    ),
-    (re.compile(r"(?<![\w+])(?:\d[ \-]?){12,18}\d(?!\w)"), "[card]"),
-    (
-        re.compile(
-            r"(?<![\w+])(?:\+\d{1,3}[\s.\-]?)?(?:\(\d{1,4}\)[\s.\-]?|\d{2,4}[\s.\-])"
-            r"\d{3,4}[\s.\-]?\d{3,4}(?!\w)|(?<![\w+])\+\d{8,15}(?!\w)"
-        ),
-        "[phone]",
-    ),
-    (re.compile(r"\b[0-9a-fA-F]{32,}\b"), "[secret]"),
-]
-_BASE64ISH = re.compile(r"[A-Za-z0-9+/_\-]{32,}={0,2}")
 _SLOT = re.compile(r"\{[^{}\s]{0,24}\}|<\*>")
 
 
@@ -72,26 +54,6 @@ _ACCOUNTS = _spec(schemas.ACCOUNTS, "account_id n_exchanges n_clustered campaign
 _MEMBERS = _spec(schemas.MEMBERS, "exchange_id account_id ts cluster_id")
 _ACCOUNTS_SHOWN = 12
 _CLUSTERS_SHOWN = 10
-
-
-def redact(text: str) -> str:
-    """Mask e-mail addresses, phone numbers, API keys, long secrets and card-like numbers.
-
-    Card-like means 13-19 digits, optionally separated by single spaces or dashes
-    (no Luhn check: a false positive only hides a number). Secrets are ``sk-...``
-    style keys, 32+ hex digits, and 32+ base64 characters mixing letters and digits.
-    """
-    if not text:
-        return "" if text is None else text
-    for pattern, repl in _REDACTIONS:
-        text = pattern.sub(repl, text)
-
-    def _b64(m: re.Match[str]) -> str:
-        s = m.group(0)
-        mixed = any(c.isdigit() for c in s) and any(c.isalpha() for c in s)
-        return "[secret]" if mixed else s
-
-    return _BASE64ISH.sub(_b64, text)
 
 
 def write_report(

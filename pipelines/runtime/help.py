@@ -20,7 +20,7 @@ GROUPS = (
 )
 
 _INPUT_OUTPUT = {"--input", "--output", "--csv", "--link-columns", "--pseudonymize-accounts",
-                 "--pseudonym-key-file", "--redact-tables", "--no-report", "--replay",
+                 "--pseudonym-key-file", "--redact-tables", "--no-redact-tables", "--no-report", "--replay",
                  "--dead-letter-topic", "--pubsub-timestamp-attribute", "--kafka-group-id",
                  "--kafka-expansion-service"}
 _RUNNER = {"--no-wait", "--components", "--components-max-rounds", "--batch-rows", "--shards",
