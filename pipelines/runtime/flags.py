@@ -42,7 +42,7 @@ def flag_names(classes: Iterable[type[PipelineOptions]]) -> list[str]:
     return sorted(s for s in _parser(classes)._option_string_actions if s.startswith("--"))
 
 
-def _close(flag: str, candidates: Sequence[str]) -> str | None:
+def closest(flag: str, candidates: Sequence[str]) -> str | None:
     """The candidate nearest ``flag`` (compared without dashes or underscores), or None."""
     def norm(s: str) -> str:
         return s.lstrip("-").replace("_", "-").lower()
@@ -70,10 +70,10 @@ def check_flags(argv: Sequence[str], own: Sequence[type[PipelineOptions]]) -> li
         if not token.startswith("--"):
             continue  # a value, or a negative number
         flag = token.split("=", 1)[0]
-        match = _close(flag, ours)
+        match = closest(flag, ours)
         if match is not None:
             raise ValueError(f"unknown flag {flag} (did you mean {match}?)")
-        hint = _close(flag, beams)
+        hint = closest(flag, beams)
         warnings.append(f"{flag} is neither a distill-radar flag nor one Beam knows; Beam will "
                         "ignore it" + (f" (did you mean {hint}?)" if hint else ""))
     return warnings
