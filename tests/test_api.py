@@ -44,3 +44,17 @@ def test_the_wheel_holds_the_api_and_both_mapped_packages(tmp_path):
     for name in ("distill_radar/__init__.py", "distill_radar/kernels/minhash.py",
                  "distill_radar/pipelines/cli.py", "distill_radar/pipelines/io/read.py"):
         assert name in names
+
+
+def test_the_flex_template_image_copies_every_package_folder():
+    import re
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+    root = Path(__file__).resolve().parents[1]
+    folders = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-dir"].values())
+    copied = set(re.findall(r"^COPY (\S+) \1$", (root / "deploy/dataflow/Dockerfile").read_text(),
+                            re.MULTILINE))
+    assert folders <= copied, folders - copied
