@@ -232,8 +232,20 @@ def _with_stage_timings(output: str, result, elapsed: float) -> dict:
         summary["input_warnings"] = warnings
     staging = export.new_staging(output)
     export.write_json(staging, "summary.json", summary)
+    _refresh_report(output, staging, summary)
     export.publish(staging, output)
     return summary
+
+
+def _refresh_report(output: str, staging: str, summary: dict) -> None:
+    """report.html's Run details with the stage timings, staged beside the summary."""
+    from distill_radar.pipelines.report.html import refresh_run_details
+
+    path = FileSystems.join(output, "report.html")
+    if not FileSystems.exists(path):
+        return  # --no-report
+    page = refresh_run_details(export.read_bytes(path), summary)
+    export.write_bytes(FileSystems.join(staging, "report.html"), page)
 
 
 def _input_warnings(output: str, per_file: dict) -> list[str]:
