@@ -77,11 +77,11 @@ def cmd_batch(argv: list[str]) -> int:
     if any(a in ("-h", "--help") for a in argv):
         _batch_help()
         return 0
+    _check_flags("batch", argv)
     # Imported modules are hundreds of thousands of long-lived objects: frozen, the
     # collector stops walking them (~10% of a 100k run); frozen again at the end,
     # the interpreter's exit skips its own walk over everything the run built.
     gc.freeze()
-    _check_flags("batch", argv)
     progress.first_run_notice()
     with progress.display("batch"):
         summary = batch.run(argv)
@@ -150,6 +150,7 @@ def cmd_stream(argv: list[str]) -> int:
         print(f"{c['read']} exchanges replayed: {c['dead_lettered']} dead-lettered; "
               f"{c['alerts']} alerts, {c['campaigns']} campaigns, {c['alerted_accounts']} "
               f"accounts named")
+        return _input_verdict("stream", summary)
     return 0
 
 
