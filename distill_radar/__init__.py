@@ -24,7 +24,7 @@ from typing import Any
 __all__ = ["TABLES", "batch", "read_tables"]
 
 #: The tables ``read_tables`` returns when present (a stream output has ``alerts``).
-TABLES = ("campaigns", "clusters", "accounts", "members", "dead_letter", "alerts")
+TABLES = ("campaigns", "clusters", "accounts", "members", "dead_letter", "near_misses", "alerts")
 
 
 def _argv(options: dict[str, Any]) -> list[str]:

@@ -28,8 +28,8 @@ LOG_SUFFIXES = PARQUET_SUFFIXES + JSONL_SUFFIXES
 
 #: What a batch or stream run writes into its output folder (tables, as files or
 #: sharded folders, with their CSV copies).
-OUTPUT_TABLES = ("members", "clusters", "accounts", "campaigns", "dead_letter", "alerts",
-                 "state_stats")
+OUTPUT_TABLES = ("members", "clusters", "accounts", "campaigns", "dead_letter", "near_misses",
+                 "alerts", "state_stats")
 _OUTPUT_NAMES = frozenset([f"{t}.parquet" for t in OUTPUT_TABLES]
                           + [f"{t}.csv" for t in OUTPUT_TABLES] + ["summary.json"])
 

@@ -27,7 +27,7 @@ _RUNNER = {"--no-wait", "--components", "--components-max-rounds", "--batch-rows
            "--replay-slice-minutes"}
 _SEMANTIC = {"--no-semantic", "--rescore", "--rescore-bound", "--min-profile-prompts",
              "--min-semantic-tokens"}
-_GATES = {"--min-payload-variety", "--min-exchanges-per-account", "--max-top-account-share",
+_GATES = {"--min-account-focus", "--min-payload-variety", "--min-exchanges-per-account", "--max-top-account-share",
           "--min-account-campaign-exchanges", "--participation-ratio"}
 _STREAMING = {"--window-size-hours", "--window-period-hours", "--allowed-lateness-minutes",
               "--state-ttl-hours", "--pending-ttl-minutes", "--growth-factor",
