@@ -70,8 +70,8 @@ def test_batch_help_is_grouped(capsys):
 
 
 def test_generate_accepts_output_as_well_as_out(tmp_path):
-    assert cli.main(["generate", "--output", str(tmp_path / "g"), "--exchanges", "200",
-                     "--accounts", "20", "--campaigns", "1"]) == 0
+    assert cli.main(["generate", "--output", str(tmp_path / "g"), "--exchanges", "400",
+                     "--accounts", "60", "--campaigns", "1"]) == 0
     assert (tmp_path / "g" / "truth.parquet").exists()
 
 
