@@ -20,6 +20,7 @@ from distill_radar.pipelines.batch.clusters import NodeClusters
 from distill_radar.pipelines.embed import rescore
 from distill_radar.pipelines.embed.transformer import load_transformer
 from distill_radar.pipelines.io import export, schemas, workdir
+from distill_radar.pipelines.io.redaction import redact_tables
 from distill_radar.pipelines.model import cluster_stats, codes
 from distill_radar.pipelines.model.campaigns import build_campaigns, near_misses
 from distill_radar.pipelines.model.config import RunConfig
@@ -195,10 +196,11 @@ class BuildTablesFn(beam.DoFn):
     """Side inputs in (members as paths in the work folder), tables written to the staging
     folder, counts out."""
 
-    def __init__(self, config: RunConfig, staging: str, csv: bool):
+    def __init__(self, config: RunConfig, staging: str, csv: bool, redact: bool = False):
         self.config = config
         self.staging = staging
         self.csv = csv
+        self.redact = redact  # --redact-tables: prompt texts as the report shows them
         self.timer = StageTimer("build_tables")
 
     def process(self, _, members, samples, dead, file_counts, clusters):
@@ -218,6 +220,8 @@ class BuildTablesFn(beam.DoFn):
 
             tables, counts = build_tables(members, list(samples), list(dead),
                                           list(file_counts), clusters, self.config, write)
+            if self.redact:
+                tables = redact_tables(tables)
             export.write_tables(self.staging, {k: v for k, v in tables.items()
                                                if k not in written}, self.csv)
             if removing is None:
