@@ -54,12 +54,17 @@ def redact(text: str) -> str:
 
 
 #: The text columns of each output table that hold prompt text.
-TEXT_COLUMNS = {"clusters": ("template", "exemplars"), "campaigns": ("top_template",)}
+TEXT_COLUMNS = {"clusters": ("template", "exemplars"),
+                "campaigns": ("top_template", "wrappers"), "near_misses": ("template",)}
 
 
 def _redacted(col: pa.ChunkedArray) -> pa.ChunkedArray:
     values = col.to_pylist()
-    if pa.types.is_list(col.type) or pa.types.is_large_list(col.type):
+    item = col.type.value_type if pa.types.is_list(col.type) else None
+    if item is not None and pa.types.is_struct(item):  # campaigns.wrappers: its templates
+        out = [None if v is None else [{**w, "template": redact(w["template"])} for w in v]
+               for v in values]
+    elif pa.types.is_list(col.type) or pa.types.is_large_list(col.type):
         out = [None if v is None else [redact(x) if x is not None else None for x in v]
                for v in values]
     else:
