@@ -53,13 +53,35 @@ def template_text(texts, vocabulary: np.ndarray, ngram: int = DEFAULT_NGRAM,
     lengths = np.zeros(n, np.int64)
     if n and vocabulary.size:
         _cover_rows(data, offsets, valid, TOKEN_CLASS, bool(mask_digits), int(ngram),
-                    vocabulary, out, lengths)
+                    vocabulary, _bitmap(vocabulary), out, lengths)
     new_offsets = np.zeros(n + 1, np.int64)
     np.cumsum(lengths, out=new_offsets[1:])
     packed = np.empty(int(new_offsets[-1]), np.uint8)
     _pack(out, offsets, new_offsets, packed)
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(new_offsets),
                                             pa.py_buffer(packed))
+
+
+#: Bits of the membership pre-filter (2 MiB): most shingles of a long payload are not
+#: template shingles, and one read of a cached bitmap rules them out before a binary
+#: search of the vocabulary would miss the cache ~20 times.
+BITMAP_BITS = 24
+
+
+def _bitmap(vocabulary: np.ndarray) -> np.ndarray:
+    bits = np.zeros(1 << (BITMAP_BITS - 3), np.uint8)
+    top = (vocabulary >> np.uint64(64 - BITMAP_BITS)).astype(np.int64)
+    np.bitwise_or.at(bits, top >> 3, (1 << (top & 7)).astype(np.uint8))
+    return bits
+
+
+@njit(cache=True, inline="always")
+def _member(h, vocab, bitmap):
+    top = np.int64(h >> np.uint64(64 - BITMAP_BITS))
+    if not (bitmap[top >> 3] >> (top & 7)) & 1:
+        return False
+    at = np.searchsorted(vocab, h)
+    return at < vocab.size and vocab[at] == h
 
 
 @njit(cache=True)
@@ -99,7 +121,7 @@ def _token_bounds(data, pos, end, table, mask_digits, hashes, starts, ends):
 
 
 @njit(cache=True, parallel=True)
-def _cover_rows(data, offsets, valid, table, mask_digits, ngram, vocab, out, lengths):
+def _cover_rows(data, offsets, valid, table, mask_digits, ngram, vocab, bitmap, out, lengths):
     """Row i writes its covered text at ``out[offsets[i] - offsets[0]:]`` (never longer
     than the row) and its length at ``lengths[i]``."""
     base = offsets[0]
@@ -120,8 +142,7 @@ def _cover_rows(data, offsets, valid, table, mask_digits, ngram, vocab, out, len
             h = SHINGLE_SEED
             for k in range(j, j + width):
                 h = mix64(h ^ toks[k])
-            at = np.searchsorted(vocab, h)
-            if at == vocab.size or vocab[at] != h:
+            if not _member(h, vocab, bitmap):
                 continue
             if run_lo >= 0 and j > run_hi:  # a gap: the run so far is complete
                 w = _emit(data, ts[run_lo], te[run_hi - 1], out, w, start - base)
