@@ -114,8 +114,10 @@ def cluster_texts(samples: pl.DataFrame, n_exemplars: int, max_chars: int = 2000
 
 
 #: Median response length (characters) at which "long answers" scores 1: a reasoning
-#: trace, not a chat reply.
+#: trace, not a chat reply. Half of it counts as harvesting long answers (purpose).
 LONG_ANSWER_CHARS = 2000
+#: Share of sampled prompts asking for reasoning that counts as a distillation purpose.
+MIN_PURPOSE_ELICITATION = 0.2
 
 
 def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig,
@@ -176,8 +178,13 @@ def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig,
         (pl.max_horizontal("typical_account_exchanges",
                            pl.col("family_typical_exchanges").fill_null(0.0))
          >= config.min_exchanges_per_account) | (focus >= config.min_account_focus))
-    # Popular templates and company apps pass the shape gates; without elicitation
-    # phrasing or coordination they stay under the score (README, "Scores and tiers").
+    # Distillation harvests reasoning: a cluster that neither asks for it nor gets long
+    # answers is coordination without that purpose (a company's app on many keys,
+    # benchmark evaluators); it is a near miss, never flagged (docs/detection.md).
+    gates["purpose"] = ((pl.col("elicitation_score") >= MIN_PURPOSE_ELICITATION)
+                        | (answers.fill_null(0.0) >= 0.5))
+    # Popular templates pass the shape gates; without elicitation phrasing or
+    # coordination they stay under the score (docs/detection.md, "Scores and tiers").
     gates["score"] = score >= config.min_campaign_score
     failed = pl.concat_list([pl.when(ok).then(pl.lit(None, pl.Utf8)).otherwise(pl.lit(name))
                              for name, ok in gates.items()]).list.drop_nulls()
