@@ -305,3 +305,11 @@ def centroid_cosines(vectors, groups):
             dot = sum(float(vectors[r][k]) * c[k] for k in range(d))
             out[r] = dot / norm if norm else 0.0
     return out
+
+
+# --- shingle-set overlap --------------------------------------------------------------
+
+
+def shared_shingles(sets_a, sets_b) -> list[int]:
+    """``len(set(a) & set(b))`` for each pair of shingle lists."""
+    return [len(set(a) & set(b)) for a, b in zip(sets_a, sets_b)]
