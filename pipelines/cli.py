@@ -18,7 +18,10 @@ distill-radar batch  --input PATH_OR_GLOB --output DIR [--csv] [--pseudonymize-a
 distill-radar stream --input DIR_OR_SOURCE --output DIR_OR_TOPIC [--replay] [window flags]
                      [tuning flags] [any Beam option]
 distill-radar show   DIR [--top N]
-distill-radar demo   [--output DIR] [--exchanges N]"""
+distill-radar demo   [--output DIR] [--exchanges N]
+distill-radar provenance-prompts --run DIR --campaign ID [--n N] --out P.parquet
+distill-radar provenance --run DIR --campaign ID --suspect S.parquet [--alternatives A.parquet]
+                         --output DIR"""
 
 
 def _setup_logging(verbose: bool = True) -> None:
@@ -161,8 +164,21 @@ def cmd_demo(argv: list[str]) -> int:
     return 0
 
 
+def cmd_provenance_prompts(argv: list[str]) -> int:
+    from distill_radar.pipelines.provenance import cli
+
+    return cli.prompts_main(argv)
+
+
+def cmd_provenance(argv: list[str]) -> int:
+    from distill_radar.pipelines.provenance import cli
+
+    return cli.check_main(argv)
+
+
 COMMANDS = {"generate": cmd_generate, "batch": cmd_batch, "stream": cmd_stream, "show": cmd_show,
-            "demo": cmd_demo}
+            "demo": cmd_demo, "provenance-prompts": cmd_provenance_prompts,
+            "provenance": cmd_provenance}
 
 
 def main(argv: list[str] | None = None) -> int:

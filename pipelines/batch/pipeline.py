@@ -153,7 +153,9 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
                                                   embedding_dim, files_per_task)
     counts = read | "FindCampaigns" >> FindCampaigns(config, staging, opts.csv, components,
                                                      opts.components_max_rounds)
-    header = {"parameters": config.as_dict(), "input_files": len(files),
+    # Where the logs are: `provenance` reads the served responses back from them.
+    source = opts.input if export.is_remote(opts.input) else os.path.abspath(opts.input)
+    header = {"parameters": config.as_dict(), "input": source, "input_files": len(files),
               "runner": str(options.view_as(StandardOptions).runner)}
     _ = counts | "FinishRun" >> beam.ParDo(
         FinishRunFn(staging, output, header, not opts.no_report, started))
