@@ -27,6 +27,10 @@ alternatives concrete (``bench/provenance.py``, ``tests/pipelines/provenance``):
 - **Student, noisy copy at noise r**: the served response with each word
   replaced by a random common word with probability ``r`` and 10% of words
   dropped.
+
+On prompts whose responses it never saw (controls), a student answers as it
+would without a memory of one: the paraphrasing student like the sibling, the
+noisy one with its noise on a fresh sample of our plan.
 """
 
 from __future__ import annotations
@@ -173,8 +177,11 @@ def answers(world: World, rng, prompts: Prompts, k: int, students: dict[str, tup
         "sibling": _sibling(world, rng, plans, prompts),
     }
     for name, (kind, strength) in students.items():
-        if not trained:
-            suspects[name] = _sibling(world, rng, plans, prompts)
+        if not trained and kind == "paraphrase":  # an unseen prompt: the sibling's answer
+            suspects[name] = suspects["sibling"]
+        elif not trained and kind == "noisy":  # an unseen prompt: its noise on a fresh sample
+            fresh_w, fresh_k = world.sample(rng, plans, prompts)
+            suspects[name] = world.text(rng, world.noisy(rng, fresh_w, strength), fresh_k, prompts)
         elif kind == "paraphrase":
             fresh_w, fresh_k = world.sample(rng, plans, prompts)
             take = rng.random(served_k.shape) < strength
