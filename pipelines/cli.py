@@ -49,7 +49,7 @@ def cmd_generate(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     info = generate.generate(args.out, exchanges=args.exchanges, accounts=args.accounts,
                              campaigns=args.campaigns, seed=args.seed,
-                             progress=_progress("generate"))
+                             progress=_progress("generate"), profile=args.profile)
     print(f"wrote {info['rows']} exchanges to {os.path.join(args.out, 'exchanges')} "
           f"and ground truth to {os.path.join(args.out, 'truth.parquet')}")
     return 0

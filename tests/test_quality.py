@@ -21,7 +21,7 @@ def _flagged_quality(logs, out):
 def test_flagged_accounts_f1_and_hard_negatives(tmp_path, exchanges, accounts, campaigns, seed):
     logs, out = tmp_path / "G", tmp_path / "O"
     info = generate.generate(logs, exchanges=exchanges, accounts=accounts, campaigns=campaigns,
-                             seed=seed)
+                             seed=seed, profile="short")
     summary = batch.run(["--input", str(logs / "exchanges"), "--output", str(out), "--no-report"])
     assert summary["reconciled"] and summary["counts"]["processed"] == exchanges
     f1, flagged, truth = _flagged_quality(logs, out)

@@ -86,6 +86,7 @@ CLUSTERS = pa.schema(
         ("family_id", pa.int64()),
         ("family_typical_exchanges", pa.float64()),
         ("top_account_share", pa.float64()),
+        ("account_focus", pa.float64()),
         ("median_response_chars", pa.float64()),
         ("synchrony", pa.float64()),
         ("cadence_cv", pa.float64()),
@@ -126,6 +127,7 @@ CAMPAIGNS = pa.schema(
         ("payload_variety", pa.float64()),
         ("synchrony", pa.float64()),
         ("score_drivers", pa.string()),
+        ("tier", pa.string()),
     ]
 )
 

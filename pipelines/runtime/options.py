@@ -59,6 +59,12 @@ TUNING = (
                                               "many exchanges in its clusters"),
     ("--participation-ratio", float, "... and at least this share of a typical participant's "
                                      "count in that cluster"),
+    ("--min-account-focus", float, "a thin cluster (accounts sending 1-2 prompts each) still "
+     "counts as coordinated when its median account sends at least this share of all its "
+     "traffic there; an account also joins a campaign when this share of its traffic is in "
+     "the campaign's clusters"),
+    ("--min-campaign-score", float, "campaigns scoring below this (0-1, see README: tiers) are "
+     "not flagged; they are listed in near_misses.parquet"),
 )
 
 #: Flags whose default differs between commands: ``run_config(opts, defaults)``

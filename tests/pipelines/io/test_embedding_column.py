@@ -279,7 +279,7 @@ def test_readers_yield_embedding_column_with_and_without_it(tmp_path):
 
 
 def test_batch_run_with_embeddings_reconciles(tmp_path, monkeypatch):
-    generate.generate(tmp_path / "gen", exchanges=2000, accounts=200, campaigns=2, seed=3)
+    generate.generate(tmp_path / "gen", exchanges=2000, accounts=200, campaigns=2, seed=3, profile="short")
     logs = tmp_path / "logs"
     logs.mkdir()
     parts = sorted((tmp_path / "gen" / "exchanges").glob("part-*.parquet"))

@@ -28,7 +28,7 @@ def _recall_precision(logs, out, tactic=None):
 @pytest.fixture(scope="module")
 def logs(tmp_path_factory):
     out = tmp_path_factory.mktemp("semantic") / "G"
-    generate.generate(out, exchanges=30_000, accounts=2_000, campaigns=4, seed=21)
+    generate.generate(out, exchanges=30_000, accounts=2_000, campaigns=4, seed=21, profile="short")
     truth = pl.read_parquet(out / "truth.parquet")
     assert truth.filter(pl.col("tactic") == "paraphrase").height > 0
     return out
