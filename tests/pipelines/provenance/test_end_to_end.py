@@ -50,9 +50,14 @@ def test_batch_run_to_provenance(tmp_path, capsys):
     assert cli.main(["provenance-prompts", "--run", str(run), "--campaign", cid, "--n", "60",
                      "--out", str(sample)]) == 0
     p = pl.read_parquet(sample)
+    members = pl.read_parquet(run / "members.parquet").join(
+        pl.read_parquet(run / "accounts.parquet").select("account_id", "campaign_id"),
+        on="account_id")
+    role = dict(zip(members["exchange_id"], members["campaign_id"].is_not_null()))
     camp = p.filter(pl.col("role") == "campaign")
-    assert camp.height == 60 and camp["exchange_id"].str.starts_with("c-").all()
-    assert p.filter(pl.col("role") == "control")["exchange_id"].str.starts_with("c-").sum() == 0
+    assert camp.height == 60 and all(role[e] for e in camp["exchange_id"])
+    assert camp["exchange_id"].str.starts_with("c-").sum() >= 50  # the campaign's own traffic
+    assert not any(role[e] for e in p.filter(pl.col("role") == "control")["exchange_id"])
     suspect, alt = tmp_path / "S.parquet", tmp_path / "ALT.parquet"
     p.with_columns(output=pl.col("exchange_id").replace_strict(outputs)).write_parquet(suspect)
     alts.write_parquet(alt)
