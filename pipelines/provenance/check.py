@@ -97,11 +97,11 @@ def resolve(run: run_io.Run, campaign_id: int, suspect: pl.DataFrame, files: lis
               **{f"rows_{r}": int((rows["role"] == r).sum())
                  for r in (CAMPAIGN, CONTROL, UNUSED, "unmatched")}}
     _check_matches(rows, counts, campaign_id, logs)
-    usable = (rows.filter(pl.col("role").is_in([CAMPAIGN, CONTROL]))
-              .filter(pl.col("response").str.strip_chars().str.len_chars() > 0)
-              .unique("exchange_id", keep="first", maintain_order=True))
-    counts["rows_without_served_response"] = (counts["rows_campaign"] + counts["rows_control"]
-                                              - usable.height)
+    matched = rows.filter(pl.col("role").is_in([CAMPAIGN, CONTROL]))
+    answered = matched.filter(pl.col("response").str.strip_chars().str.len_chars() > 0)
+    usable = answered.unique("exchange_id", keep="first", maintain_order=True)
+    counts["rows_without_served_response"] = matched.height - answered.height
+    counts["rows_repeating_a_prompt"] = answered.height - usable.height  # first output kept
     return usable, counts
 
 
