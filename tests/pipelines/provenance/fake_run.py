@@ -1,6 +1,9 @@
 """A batch run's output folder written by hand, with input logs whose answers come
 from the provenance simulator: campaign 0 (accounts camp-*, cluster 7, elicit
-prompts) and ordinary accounts (user-*), some sending the campaign's wrapper."""
+prompts) and ordinary accounts (user-*), some sending the campaign's wrapper.
+
+No conftest.py here: other test modules import names from "conftest", which a
+second one would shadow; each test module defines its fixtures from these helpers."""
 
 import datetime as dt
 from dataclasses import dataclass
@@ -74,3 +77,4 @@ def make_fake_run(root: Path) -> FakeRun:
     write_run(root, exchanges)
     return FakeRun(root / "run", root / "logs", exchanges, pl.DataFrame(alts), student,
                    independent)
+

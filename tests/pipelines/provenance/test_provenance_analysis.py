@@ -1,11 +1,17 @@
 import numpy as np
 import pytest
 
+from distill_radar.pipelines.embed.embedder import load_embedder
 from distill_radar.pipelines.provenance import analysis, simulate
 from distill_radar.pipelines.provenance.analysis import CAMPAIGN, CONTROL, Comparison
 
 STUDENTS = {"student": ("paraphrase", 0.5)}
 WORLD = simulate.World(1)
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return load_embedder()
 
 
 def _study(seed: int, n: int, k: int, world=WORLD):

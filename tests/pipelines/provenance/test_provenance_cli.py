@@ -3,9 +3,14 @@
 import orjson
 import polars as pl
 import pytest
-from fake_run import N_CAMPAIGN, write_run
+from fake_run import N_CAMPAIGN, make_fake_run, write_run
 
 from distill_radar.pipelines import cli
+
+
+@pytest.fixture(scope="module")
+def fake_run(tmp_path_factory):
+    return make_fake_run(tmp_path_factory.mktemp("prov"))
 
 
 def _main(capsys, *argv):
