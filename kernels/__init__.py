@@ -34,6 +34,7 @@ from .normalize import normalize
 from .overlap import shared_shingles
 from .pairs import distinct, unique_columns
 from .similarity import signature_similarity
+from .spans import template_text
 from .string_order import sort_order
 from .union_find import connected_components
 from .wordpiece import WordPieceVocab, wordpiece_ids
@@ -67,6 +68,7 @@ __all__ = [
     "simhash_bands",
     "sort_order",
     "sorted_positions",
+    "template_text",
     "text_hashes",
     "to_float16",
     "to_float32",

@@ -85,25 +85,37 @@ def _list_array(vectors: list[np.ndarray | None]) -> pa.Array:
     return _list_array_from(values, lengths, np.array([v is not None for v in vectors], np.bool_))
 
 
+#: Numeric timestamps below this are epoch seconds, above it epoch milliseconds:
+#: 1e11 ms is 1973-03-03 (no API log is that old), 1e11 s is the year 5138. Logs in
+#: seconds used to be read as milliseconds, silently: every exchange in January 1970.
+SECONDS_BELOW = 100_000_000_000
+
+
+def epoch_ms(value: float) -> int:
+    """Epoch milliseconds from epoch seconds or milliseconds (``SECONDS_BELOW`` tells them apart)."""
+    return int(value * 1000) if abs(value) < SECONDS_BELOW else int(value)
+
+
 def parse_ts(value) -> int:
-    """Epoch milliseconds from an ISO-8601 string or epoch milliseconds."""
+    """Epoch milliseconds from an ISO-8601 string, or epoch seconds or milliseconds."""
     if isinstance(value, bool):
         raise ValueError("boolean is not a timestamp")
     if isinstance(value, int):
-        return value
+        return epoch_ms(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError("non-finite timestamp")
-        return int(value)
+        return epoch_ms(value)
     if isinstance(value, str):
         text = value.strip()
         if text and text.lstrip("-").isdigit():
-            return int(text)
+            return epoch_ms(int(text))
         stamp = dt.datetime.fromisoformat(text.replace("z", "Z"))
         if stamp.tzinfo is None:
             stamp = stamp.replace(tzinfo=dt.timezone.utc)
         return (stamp - _EPOCH) // dt.timedelta(milliseconds=1)
-    raise ValueError(f"expected ISO-8601 string or epoch milliseconds, got {type(value).__name__}")
+    raise ValueError("expected ISO-8601 string or epoch seconds or milliseconds, got "
+                     f"{type(value).__name__}")
 
 
 def _text_field(obj: dict, name: str, required: bool) -> str | None:
@@ -272,9 +284,10 @@ def _evidence_values(col: pa.ChunkedArray) -> list:
 
 def column_problem(schema: pa.Schema) -> str | None:
     """Why a parquet file cannot be used at all, or None when it can."""
-    for name in schemas.REQUIRED_COLUMNS:
-        if name not in schema.names:
-            return f"missing required column '{name}'"
+    missing = [name for name in schemas.REQUIRED_COLUMNS if name not in schema.names]
+    if missing:  # every one named: a file with another schema is fixed in one go
+        names = ", ".join(f"'{name}'" for name in missing)
+        return f"missing required column{'s' if len(missing) > 1 else ''} {names}"
     for name in ("exchange_id", "account_id", "prompt"):
         t = schema.field(name).type
         if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
@@ -311,7 +324,9 @@ def _ts_ms(col: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray | None]:
         # Naive timestamps are taken as UTC; sub-millisecond precision is truncated.
         return pc.cast(arr, schemas.TS, safe=False), None
     if pa.types.is_integer(arr.type):
-        return arr.cast(pa.int64()).cast(schemas.TS), None
+        ints = arr.cast(pa.int64())
+        seconds = pc.and_(pc.greater(ints, -SECONDS_BELOW), pc.less(ints, SECONDS_BELOW))
+        return pc.if_else(seconds, pc.multiply(ints, 1000), ints).cast(schemas.TS), None
     errors = np.full(len(arr), None, dtype=object)  # strings: parsed one by one
     values = []
     for i, v in enumerate(arr.to_pylist()):

@@ -123,6 +123,9 @@ def build_campaigns(members: pl.DataFrame, clusters: pl.DataFrame,
     return clusters.sort("cluster_id"), accounts, campaigns
 
 
+#: Wrapper spans listed per campaign (its largest clusters' templates).
+MAX_WRAPPERS = 5
+
 #: Campaign tiers by score: ``high`` at or above this, ``review`` from
 #: ``--min-campaign-score`` up to it (README, "Scores and tiers").
 HIGH_TIER = 0.75
@@ -158,7 +161,10 @@ def _campaign_table(camp_rows: pl.DataFrame, clusters: pl.DataFrame) -> pl.DataF
              .alias("payload_variety"),
              ((pl.col("synchrony").fill_null(0.0) * pl.col("n_exchanges")).sum()
               / pl.col("n_exchanges").sum()).alias("synchrony"),
-             pl.col("score_drivers").first().alias("score_drivers"))
+             pl.col("score_drivers").first().alias("score_drivers"),
+             pl.struct(pl.col("template"), pl.col("n_accounts").cast(pl.Int64),
+                       pl.col("n_distinct_prompts").cast(pl.Int64))
+             .head(MAX_WRAPPERS).alias("wrappers"))
     )
     volume = camp_rows.group_by("campaign_id").agg(
         pl.col("account_id").n_unique().alias("n_accounts"),
@@ -186,3 +192,15 @@ def _account_table(members: pl.DataFrame, groups: pl.DataFrame,
         .with_columns((pl.col("n_campaign_exchanges") / pl.col("n_exchanges")).alias("risk_score"))
         .sort("account_id")
     )
+
+
+def near_misses(clusters: pl.DataFrame) -> pl.DataFrame:
+    """Clusters that fail one gate only, and campaign-like clusters left out of every
+    flagged campaign (its score below ``--min-campaign-score``), best score first."""
+    one = pl.col("failed_gates").fill_null("").str.contains(",").not_() \
+        & (pl.col("failed_gates").fill_null("") != "")
+    left_out = pl.col("is_campaign_like") & pl.col("campaign_id").is_null()
+    return (clusters.filter(one | left_out)
+            .with_columns(pl.when(left_out).then(pl.lit("campaign score"))
+                          .otherwise(pl.col("failed_gates")).alias("failed_gate"))
+            .sort(["score", "cluster_id"], descending=[True, False]))

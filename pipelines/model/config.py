@@ -26,7 +26,7 @@ class RunConfig:
     shards: int = 8
     # Semantic signatures (embeddings)
     semantic: bool = True
-    semantic_threshold: float = 0.5
+    semantic_threshold: float = 0.65
     semantic_focus: float = 0.5
     semantic_group_focus: float = 0.65
     semantic_core: float = 0.3

@@ -248,7 +248,7 @@ def _short(out, n, a, k, seed, part_rows, progress) -> dict:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--out", "--output", dest="out", required=True, help="output directory")
     parser.add_argument("--exchanges", type=int, default=100_000, help="rows (default 100000)")
     parser.add_argument("--accounts", type=int, default=5_000, help="accounts (default 5000)")
     parser.add_argument("--campaigns", type=int, default=7,
