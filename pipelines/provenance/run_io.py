@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from distill_radar import kernels
-from distill_radar.pipelines.io.read import PARQUET_SUFFIXES, discover_inputs
+from distill_radar.pipelines.io.discover import PARQUET_SUFFIXES, discover_inputs
 from distill_radar.pipelines.report.show import read_table
 
 NO_RESPONSES = ("the run's input logs hold no served responses ('response' column){detail}: "
