@@ -31,6 +31,7 @@ from .lookup import sorted_positions
 from .lsh import band_keys, bucket_edges, optimal_param
 from .minhash import minhash, minhash_params
 from .normalize import normalize
+from .overlap import shared_shingles
 from .pairs import distinct, unique_columns
 from .similarity import signature_similarity
 from .spans import template_text
@@ -61,6 +62,7 @@ __all__ = [
     "paired_dots",
     "pool_half",
     "pool_tokens",
+    "shared_shingles",
     "shingle_hashes",
     "signature_similarity",
     "simhash_bands",

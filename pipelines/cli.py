@@ -23,6 +23,9 @@ distill-radar show   DIR [--top N]
 distill-radar demo   [--output DIR] [--exchanges N]
 distill-radar pseudonym ID [ID ...]                   # the pseudonym of a real account id
 distill-radar pseudonym --reverse --input LOGS (--run DIR | PSEUDONYM ...)   # and back
+distill-radar provenance-prompts --run DIR --campaign ID [--n N] --out P.parquet
+distill-radar provenance --run DIR --campaign ID --suspect S.parquet [--alternatives A.parquet]
+                         --output DIR
 distill-radar --version"""
 
 
@@ -275,8 +278,21 @@ def _flagged_accounts(run: str) -> list[str]:
     return accounts.filter(pl.col("campaign_id").is_not_null())["account_id"].to_list()
 
 
+def cmd_provenance_prompts(argv: list[str]) -> int:
+    from distill_radar.pipelines.provenance import cli
+
+    return cli.prompts_main(argv)
+
+
+def cmd_provenance(argv: list[str]) -> int:
+    from distill_radar.pipelines.provenance import cli
+
+    return cli.check_main(argv)
+
+
 COMMANDS = {"generate": cmd_generate, "batch": cmd_batch, "stream": cmd_stream, "show": cmd_show,
-            "demo": cmd_demo, "pseudonym": cmd_pseudonym}
+            "demo": cmd_demo, "pseudonym": cmd_pseudonym,
+            "provenance-prompts": cmd_provenance_prompts, "provenance": cmd_provenance}
 
 
 def version() -> str:

@@ -166,7 +166,9 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     redact = redact_tables(opts)
     counts = read | "FindCampaigns" >> FindCampaigns(config, staging, opts.csv, components,
                                                      opts.components_max_rounds, redact)
-    header = {"parameters": config.as_dict(), "input_files": len(files),
+    # Where the logs are: `provenance` reads the served responses back from them.
+    source = opts.input if export.is_remote(opts.input) else os.path.abspath(opts.input)
+    header = {"parameters": config.as_dict(), "input": source, "input_files": len(files),
               "runner": str(options.view_as(StandardOptions).runner),
               "privacy": {"pseudonymized_accounts": key is not None, "redacted_tables": redact}}
     _ = counts | "FinishRun" >> beam.ParDo(

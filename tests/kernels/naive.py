@@ -350,3 +350,11 @@ def template_text(text: str | None, vocabulary, ngram: int = 3, mask_digits: boo
         else:
             j += 1
     return " ".join(runs)
+
+
+# --- shingle-set overlap --------------------------------------------------------------
+
+
+def shared_shingles(sets_a, sets_b) -> list[int]:
+    """``len(set(a) & set(b))`` for each pair of shingle lists."""
+    return [len(set(a) & set(b)) for a, b in zip(sets_a, sets_b)]
