@@ -259,8 +259,7 @@ def _card(rank: int, row: dict, cl: pl.DataFrame, ac: pl.DataFrame, ts: Any, k: 
         cid=_e(str(cid)),
         rank=rank,
         score=_num(row["score"]),
-        drivers=(f'<p class="muted">score driven by: {_e(str(row["score_drivers"]))}</p>'
-                 if row.get("score_drivers") else ""),
+        drivers=_drivers(row),
         template=_template(row["top_template"]),
         stats="".join(f"<div><dt{_help(n)}>{n}</dt><dd>{v}</dd></div>" for n, v in stats),
         chart=assets.activity_chart([ts], width=1060, height=130) if ts is not None else "",
@@ -272,6 +271,14 @@ def _card(rank: int, row: dict, cl: pl.DataFrame, ac: pl.DataFrame, ts: Any, k: 
         score_help=_e(assets.GLOSSARY["score"]),
         exemplars=_exemplars(mine.head(3), k),
     )
+
+
+def _drivers(row: dict) -> str:
+    """'tier: high · score driven by: a, b' (either part when the table has it)."""
+    parts = [f"tier: <strong>{_e(str(row['tier']))}</strong>"] if row.get("tier") else []
+    if row.get("score_drivers"):
+        parts.append(f"score driven by: {_e(str(row['score_drivers']))}")
+    return f'<p class="muted">{" · ".join(parts)}</p>' if parts else ""
 
 
 def _help(label: str) -> str:
