@@ -33,7 +33,7 @@ def generated(work: str, n: int, a: int, seed: int, profile: str) -> str:
     if not os.path.exists(os.path.join(path, "truth.parquet")):
         subprocess.run([sys.executable, "-m", "distill_radar.pipelines.cli", "generate",
                         "--out", path, "--exchanges", str(n), "--accounts", str(a),
-                        "--seed", str(seed), "--profile", profile], check=True)
+                        "--seed", str(seed), "--profile", profile], check=True, stdout=sys.stderr)
     return path
 
 
@@ -83,7 +83,7 @@ def main() -> None:
             run["no_semantic"] = {k: lexical[k] for k in ("seconds", "f1", "recall_by_shape")}
             run["semantic_time_ratio"] = round(run["seconds"] / lexical["seconds"], 3)
         runs.append(run)
-    emit({"bench": "quality", "profile": args.profile, "exchanges": args.exchanges,
+    emit({"benchmark": "quality", "profile": args.profile, "exchanges": args.exchanges,
           "accounts": args.accounts, "machine": machine(), "worst": worst(runs), "runs": runs})
 
 

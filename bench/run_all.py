@@ -34,6 +34,7 @@ FULL = {
     "evasion": [],
     "scale": ["--size", "16000000"],  # the reported campaign: ~6 min to generate, ~15 to run
     "provenance": [],  # 200 null trials, 20 per student strength: ~10 min
+    "quality": ["--exchanges", "200000", "--accounts", "12000", "--seeds", "11", "12", "13"],
 }
 QUICK = {
     "kernels": ["--n", "20000", "--peer-n", "2000", "--pairs", "200", "--error-seeds", "2"],
@@ -43,6 +44,7 @@ QUICK = {
     "evasion": [],
     "scale": ["--size", "50000"],
     "provenance": ["--null-trials", "40", "--power-trials", "4"],
+    "quality": ["--exchanges", "40000", "--accounts", "3000", "--seeds", "11"],
 }
 
 
@@ -209,6 +211,27 @@ def _provenance_md(r: dict) -> str:
     ])
 
 
+def _quality_md(r: dict) -> str:
+    w = r["worst"]
+    shapes = sorted(r["runs"][0]["recall_by_shape"])
+    rows = [[x["seed"], x["f1"], x["precision"], x["recall"], x["purity"],
+             min(x["recall_by_shape"].values()), max(x["benign_flagged_share"].values()),
+             x["exchanges_per_s"], x["prompt_mb_per_s"], x["peak_rss_gib"]] for x in r["runs"]]
+    by_shape = [[s, *[x["recall_by_shape"][s] for x in r["runs"]]] for s in shapes]
+    return "\n\n".join([
+        "## Detection quality, realistic profile (`bench/quality.py`)",
+        (f"{r['exchanges']} exchanges, {r['accounts']} accounts per log, {r['profile']} "
+         f"profile, seeds {[x['seed'] for x in r['runs']]} (none used to set a default). Worst "
+         f"over seeds: F1 {w['f1']}, precision {w['precision']}, recall {w['recall']}, purity "
+         f"{w['purity']}, lowest shape recall {w['min_shape_recall']}, highest benign share "
+         f"flagged {w['max_benign_flagged_share']}."),
+        _table(["seed", "F1", "precision", "recall", "purity", "min shape recall",
+                "max benign flagged", "exchanges/s", "prompt MB/s", "peak RSS GiB"], rows),
+        _table(["campaign shape", *[f"recall s{x['seed']}" for x in r["runs"]]], by_shape),
+        *r.get("notes", []),
+    ])
+
+
 def render(results: dict, quick: bool) -> str:
     m = machine()
     parts = [
@@ -220,7 +243,7 @@ def render(results: dict, quick: bool) -> str:
     ]
     renders = (("kernels", _kernels_md), ("lsh", _lsh_md), ("e2e", _e2e_md),
                ("pathological", _pathological_md), ("evasion", _evasion_md),
-               ("scale", _scale_md), ("provenance", _provenance_md))
+               ("scale", _scale_md), ("provenance", _provenance_md), ("quality", _quality_md))
     for name, fn in renders:
         r = results.get(name)
         if r is None:
