@@ -23,10 +23,12 @@ from .lookup import sorted_positions
 from .lsh import band_keys, bucket_edges, optimal_param
 from .minhash import minhash, minhash_params
 from .normalize import normalize
+from .overlap import shared_shingles
 from .pairs import distinct, unique_columns
 from .pooling import pool_half, pool_tokens
 from .prompt_hashes import normalized_text_hashes, text_hashes
 from .similarity import signature_similarity
+from .spans import template_text
 from .string_order import sort_order
 from .union_find import connected_components
 from .wordpiece import WordPieceVocab, wordpiece_ids
@@ -54,11 +56,13 @@ __all__ = [
     "paired_dots",
     "pool_half",
     "pool_tokens",
+    "shared_shingles",
     "shingle_hashes",
     "signature_similarity",
     "simhash_bands",
     "sort_order",
     "sorted_positions",
+    "template_text",
     "text_hashes",
     "to_float16",
     "to_float32",

@@ -97,18 +97,49 @@ def _table_counts(hashes, bounds, max_keys):
 
 
 def merge_doc_frequency(parts: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Sum several (hashes, counts) tables into one, sorted by hash."""
+    """Sum several (hashes, counts) tables into one, sorted by hash.
+
+    Each part is sorted with distinct hashes (as ``doc_frequency`` returns it): the
+    parts are merged pairwise in linear passes, not sorted again.
+    """
     parts = [(_as_u64(h, "hashes"), np.asarray(c, dtype=np.int64)) for h, c in parts]
     if not parts:
         return np.empty(0, np.uint64), np.empty(0, np.int64)
-    hashes = np.concatenate([h for h, _ in parts])
-    counts = np.concatenate([c for _, c in parts])
-    if hashes.size == 0:
-        return hashes, counts
-    order = np.argsort(hashes, kind="stable")
-    hashes, counts = hashes[order], counts[order]
-    starts = np.flatnonzero(np.r_[True, hashes[1:] != hashes[:-1]])
-    return hashes[starts], np.add.reduceat(counts, starts)
+    if any(h.size > 1 and np.any(h[1:] <= h[:-1]) for h, _ in parts):
+        raise ValueError("each part's hashes must be sorted and distinct")
+    while len(parts) > 1:
+        paired = [_merge_two(*parts[i], *parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
+        parts = paired + ([parts[-1]] if len(parts) % 2 else [])
+    return parts[0]
+
+
+@njit(cache=True)
+def _merge_two(ha, ca, hb, cb):
+    """Two sorted distinct tables -> one, counts of equal hashes summed."""
+    out_h = np.empty(ha.size + hb.size, np.uint64)
+    out_c = np.empty(ha.size + hb.size, np.int64)
+    i = j = k = 0
+    while i < ha.size and j < hb.size:
+        if ha[i] < hb[j]:
+            out_h[k], out_c[k] = ha[i], ca[i]
+            i += 1
+        elif hb[j] < ha[i]:
+            out_h[k], out_c[k] = hb[j], cb[j]
+            j += 1
+        else:
+            out_h[k], out_c[k] = ha[i], ca[i] + cb[j]
+            i += 1
+            j += 1
+        k += 1
+    while i < ha.size:
+        out_h[k], out_c[k] = ha[i], ca[i]
+        i += 1
+        k += 1
+    while j < hb.size:
+        out_h[k], out_c[k] = hb[j], cb[j]
+        j += 1
+        k += 1
+    return out_h[:k], out_c[:k]
 
 
 def keep_members(hashes: np.ndarray, offsets: np.ndarray, vocabulary: np.ndarray

@@ -64,6 +64,7 @@ class CandidateGraph:
     emb_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # ascending
     emb: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32))  # unit rows
     edge_kind: np.ndarray | None = None  # int8[m]: semantic.LEXICAL or semantic.SEMANTIC
+    senders: semantic.AccountPrompts | None = None  # who sent which node (semantic path)
 
     def __post_init__(self):
         if self.edge_kind is None:
@@ -98,7 +99,8 @@ def candidate_graph(parts: list[NodeSignatures], config: RunConfig,
              "bands": int(bands), "rows": int(rows), "candidate_pairs": n_candidates,
              "nodes_with_embedding": int(emb_rows.size), **s_stats}
     return CandidateGraph(nodes, counts, sig_rows, sig, np.r_[src, s_src], np.r_[dst, s_dst],
-                          np.r_[edge_sim, s_sim].astype(np.float32), stats, emb_rows, emb, kind)
+                          np.r_[edge_sim, s_sim].astype(np.float32), stats, emb_rows, emb, kind,
+                          pairs if s_src.size else None)
 
 
 def cluster_graph(graph: CandidateGraph, config: RunConfig) -> NodeClusters:
@@ -146,7 +148,8 @@ def join_semantic(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, n_loo
     """
     n, sem = graph.nodes.size, graph.edge_kind == semantic.SEMANTIC
     lex_labels, lex_sim = lexical or (kernels.connected_components(n, src, dst), None)
-    j_src, j_dst = semantic.group_joins(lex_labels, graph.src[sem], graph.dst[sem])
+    j_src, j_dst = semantic.group_joins(lex_labels, graph.src[sem], graph.dst[sem],
+                                        graph.senders)
     kind = np.r_[np.zeros(src.size, np.int8), np.ones(j_src.size, np.int8)]
     src, dst = np.r_[src, j_src], np.r_[dst, j_dst]
     labels = kernels.connected_components(n, src, dst)

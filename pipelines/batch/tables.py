@@ -20,8 +20,9 @@ from distill_radar.pipelines.batch.clusters import NodeClusters
 from distill_radar.pipelines.embed import rescore
 from distill_radar.pipelines.embed.transformer import load_transformer
 from distill_radar.pipelines.io import export, schemas, workdir
+from distill_radar.pipelines.io.redaction import redact_tables
 from distill_radar.pipelines.model import cluster_stats, codes
-from distill_radar.pipelines.model.campaigns import build_campaigns
+from distill_radar.pipelines.model.campaigns import build_campaigns, near_misses
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.model.timing_signals import timing_signals
 from distill_radar.pipelines.runtime.stage_timer import StageTimer
@@ -145,6 +146,7 @@ def _other_tables(members, dup_dead, sample_parts, dead_parts, node_clusters, co
         "clusters": export.to_arrow(clusters, schemas.CLUSTERS),
         "accounts": export.to_arrow(accounts, schemas.ACCOUNTS),
         "campaigns": export.to_arrow(campaigns, schemas.CAMPAIGNS),
+        "near_misses": export.to_arrow(near_misses(clusters), schemas.NEAR_MISSES),
         "dead_letter": dead,
     }
 
@@ -194,10 +196,11 @@ class BuildTablesFn(beam.DoFn):
     """Side inputs in (members as paths in the work folder), tables written to the staging
     folder, counts out."""
 
-    def __init__(self, config: RunConfig, staging: str, csv: bool):
+    def __init__(self, config: RunConfig, staging: str, csv: bool, redact: bool = False):
         self.config = config
         self.staging = staging
         self.csv = csv
+        self.redact = redact  # --redact-tables: prompt texts as the report shows them
         self.timer = StageTimer("build_tables")
 
     def process(self, _, members, samples, dead, file_counts, clusters):
@@ -217,6 +220,8 @@ class BuildTablesFn(beam.DoFn):
 
             tables, counts = build_tables(members, list(samples), list(dead),
                                           list(file_counts), clusters, self.config, write)
+            if self.redact:
+                tables = redact_tables(tables)
             export.write_tables(self.staging, {k: v for k, v in tables.items()
                                                if k not in written}, self.csv)
             if removing is None:

@@ -61,25 +61,37 @@ class RowSink:
         return good, bad
 
 
+#: Numeric timestamps below this are epoch seconds, above it epoch milliseconds:
+#: 1e11 ms is 1973-03-03 (no API log is that old), 1e11 s is the year 5138. Logs in
+#: seconds used to be read as milliseconds, silently: every exchange in January 1970.
+SECONDS_BELOW = 100_000_000_000
+
+
+def epoch_ms(value: float) -> int:
+    """Epoch milliseconds from epoch seconds or milliseconds (``SECONDS_BELOW`` tells them apart)."""
+    return int(value * 1000) if abs(value) < SECONDS_BELOW else int(value)
+
+
 def parse_ts(value) -> int:
-    """Epoch milliseconds from an ISO-8601 string or epoch milliseconds."""
+    """Epoch milliseconds from an ISO-8601 string, or epoch seconds or milliseconds."""
     if isinstance(value, bool):
         raise ValueError("boolean is not a timestamp")
     if isinstance(value, int):
-        return value
+        return epoch_ms(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError("non-finite timestamp")
-        return int(value)
+        return epoch_ms(value)
     if isinstance(value, str):
         text = value.strip()
         if text and text.lstrip("-").isdigit():
-            return int(text)
+            return epoch_ms(int(text))
         stamp = dt.datetime.fromisoformat(text.replace("z", "Z"))
         if stamp.tzinfo is None:
             stamp = stamp.replace(tzinfo=dt.timezone.utc)
         return (stamp - _EPOCH) // dt.timedelta(milliseconds=1)
-    raise ValueError(f"expected ISO-8601 string or epoch milliseconds, got {type(value).__name__}")
+    raise ValueError("expected ISO-8601 string or epoch seconds or milliseconds, got "
+                     f"{type(value).__name__}")
 
 
 def _text_field(obj: dict, name: str, required: bool) -> str | None:

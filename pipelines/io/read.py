@@ -25,6 +25,11 @@ from apache_beam.io.filesystems import FileSystems
 
 from distill_radar.pipelines.io import embedding_column, json_rows, privacy, schemas, validate
 from distill_radar.pipelines.io.arrow_coder import ArrowTableCoder  # noqa: F401 - registers it
+from distill_radar.pipelines.io.discover import (  # noqa: F401 - discover_inputs re-exported
+    JSONL_SUFFIXES,
+    PARQUET_SUFFIXES,
+    discover_inputs,
+)
 from distill_radar.pipelines.io.response_counts import (
     ColumnRows,
     CountsAhead,
@@ -32,42 +37,13 @@ from distill_radar.pipelines.io.response_counts import (
     open_parquet,
     response_batch_rows,
 )
+from distill_radar.pipelines.runtime import progress
 
 LOG = logging.getLogger(__name__)
 
-PARQUET_SUFFIXES = (".parquet", ".pq")
-JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json", ".json.gz")
 MAX_BATCH_EMBEDDING_VALUES = 1 << 28
 DEAD_LETTER_TAG = "dead_letter"
 FILE_COUNTS_TAG = "file_counts"
-
-
-def _is_log_file(path: str) -> bool:
-    name = os.path.basename(path)
-    if name.startswith((".", "_")):
-        return False  # _SUCCESS markers, hidden and temporary files
-    return name.endswith(PARQUET_SUFFIXES + JSONL_SUFFIXES)
-
-
-def discover_inputs(path: str) -> list[str]:
-    """Sorted list of log files for a file, a folder (recursive) or a glob.
-
-    Raises FileNotFoundError with a one-line message when nothing matches.
-    """
-    if os.path.isdir(path):
-        found = [os.path.join(root, f) for root, _, files in os.walk(path) for f in files]
-        found = [f for f in found if _is_log_file(f)]
-    elif any(ch in path for ch in "*?["):
-        matches = FileSystems.match([path])[0].metadata_list
-        found = [m.path for m in matches if _is_log_file(m.path)]
-    elif FileSystems.exists(path):
-        return [path]
-    else:
-        raise FileNotFoundError(f"input not found: {path}")
-    if not found:
-        raise FileNotFoundError(
-            f"no log files (*.parquet, *.jsonl, *.jsonl.gz) under input: {path}")
-    return sorted(found)
 
 
 def _lines(fh):
@@ -182,6 +158,7 @@ class ReadLogFileFn(beam.DoFn):
         self.rows_read.inc(read)
         self.rows_dead.inc(dead)
         LOG.info("read %s: %d rows, %d dead-lettered", path, read, dead)
+        progress.note("read", f"{os.path.basename(path)}: {read:,} rows")
         yield beam.pvalue.TaggedOutput(FILE_COUNTS_TAG, (path, read, dead))
 
     def _parquet(self, path: str, ahead: CountsAhead):

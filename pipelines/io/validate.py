@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from distill_radar.pipelines.io import schemas
 from distill_radar.pipelines.io.embedding_column import _embeddings, _filter_list
-from distill_radar.pipelines.io.json_rows import RAW_LIMIT, parse_ts
+from distill_radar.pipelines.io.json_rows import RAW_LIMIT, SECONDS_BELOW, parse_ts
 from distill_radar.pipelines.io.privacy import Pseudonymizer, redact_raw
 
 UNDECODABLE = "<not valid UTF-8>"  # evidence of a nested value holding bad bytes
@@ -49,9 +49,10 @@ def _evidence_values(col: pa.ChunkedArray) -> list:
 
 def column_problem(schema: pa.Schema) -> str | None:
     """Why a parquet file cannot be used at all, or None when it can."""
-    for name in schemas.REQUIRED_COLUMNS:
-        if name not in schema.names:
-            return f"missing required column '{name}'"
+    missing = [name for name in schemas.REQUIRED_COLUMNS if name not in schema.names]
+    if missing:  # every one named: a file with another schema is fixed in one go
+        names = ", ".join(f"'{name}'" for name in missing)
+        return f"missing required column{'s' if len(missing) > 1 else ''} {names}"
     for name in ("exchange_id", "account_id", "prompt"):
         t = schema.field(name).type
         if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
@@ -88,7 +89,9 @@ def _ts_ms(col: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray | None]:
         # Naive timestamps are taken as UTC; sub-millisecond precision is truncated.
         return pc.cast(arr, schemas.TS, safe=False), None
     if pa.types.is_integer(arr.type):
-        return arr.cast(pa.int64()).cast(schemas.TS), None
+        ints = arr.cast(pa.int64())
+        seconds = pc.and_(pc.greater(ints, -SECONDS_BELOW), pc.less(ints, SECONDS_BELOW))
+        return pc.if_else(seconds, pc.multiply(ints, 1000), ints).cast(schemas.TS), None
     errors = np.full(len(arr), None, dtype=object)  # strings: parsed one by one
     values = []
     for i, v in enumerate(arr.to_pylist()):

@@ -57,6 +57,11 @@ TAIL = "<script>" + JS + "</script>\n</body>\n</html>\n"
 _e = html.escape
 
 
+def _nest(value: Any) -> str:
+    """A nested mapping and its key each take a full-width row (a file path, then its counts)."""
+    return ' class="nest"' if isinstance(value, Mapping) and value else ""
+
+
 def kv_html(obj: Any, depth: int = 0) -> str:
     """A summary value as nested ``<dl>`` lists (escaped; depth-limited)."""
     if isinstance(obj, Mapping):
@@ -67,7 +72,8 @@ def kv_html(obj: Any, depth: int = 0) -> str:
         return (
             "<dl>"
             + "".join(
-                f"<dt>{_e(str(k))}</dt><dd>{kv_html(v, depth + 1)}</dd>" for k, v in obj.items()
+                f"<dt{_nest(v)}>{_e(str(k))}</dt><dd{_nest(v)}>{kv_html(v, depth + 1)}</dd>"
+                for k, v in obj.items()
             )
             + "</dl>"
         )
@@ -137,6 +143,47 @@ def overview(series: Sequence[tuple[str, np.ndarray]]) -> str:
     return OVERVIEW.format(body=f'<div class="legend">{legend}</div>{chart}')
 
 
+#: What each score and signal means: the glossary section and the tables' header tooltips.
+GLOSSARY = {
+    "score": "how campaign-like, 0-1: 0.25 accounts + 0.20 payload variety + 0.15 volume + "
+             "0.25 elicitation + 0.15 synchrony (a campaign: its clusters' exchange-weighted "
+             "mean). A ranking, not a probability.",
+    "score_drivers": "the two largest terms of the score",
+    "kind": "lexical: the cluster's prompts share wording (MinHash over template shingles); "
+            "semantic: only the accounts' embedding profiles join them (reworded instructions); "
+            "both: wording-linked pieces joined by profiles",
+    "elicitation_score": "share of the cluster's sampled prompts that ask for the model's full "
+                         "reasoning (step by step, chain of thought, show your work...), in ten "
+                         "languages",
+    "payload_variety": "distinct prompts / exchanges: near 1 when every prompt carries a new "
+                       "payload (a campaign harvesting answers); near 0 for a popular prompt "
+                       "sent again and again",
+    "synchrony": "share of the exchanges sent in 10-minute windows in which at least 3 of the "
+                 "cluster's accounts were active together (coordinated accounts)",
+    "risk_score": "share of the account's exchanges that fall in campaign-like clusters: 1.0 "
+                  "sends nothing else, 0.1 mostly ordinary traffic (a shared or proxy account?)",
+    "is_campaign_like": "the cluster passes every campaign gate (accounts, distinct prompts, "
+                        "payload variety, typical account volume, top account share, cohesion)",
+    "campaign_id": "the campaign the cluster or account belongs to (empty: none)",
+    "n_clustered": "the account's exchanges that fall in any cluster",
+    "top_account_share": "share of the cluster's exchanges sent by its busiest account (high: "
+                         "one customer's batch job)",
+    "typical_account_exchanges": "exchange-weighted median of exchanges per account",
+    "cohesion_median": "median similarity of members to their cluster's consensus signature "
+                       "(low: a chained, incoherent cluster; never campaign-like)",
+}
+
+
+def glossary(columns: set[str]) -> str:
+    """The glossary entries of the columns this run's tables have."""
+    items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in GLOSSARY.items()
+                    if k in columns)
+    return (
+        '<details class="panel" id="glossary"><summary>What the scores and columns mean'
+        f'</summary><dl class="glossary">{items}</dl></details>'
+    )
+
+
 # -- page templates: str.format with pre-escaped values -------------------------------------------
 
 HEADER = (
@@ -163,7 +210,8 @@ CARD = (
     '<span class="badge">score {score}</span></div>{drivers}'
     '<pre class="tpl">{template}</pre><dl class="stats">{stats}</dl>{chart}'
     '<div class="cols"><div class="cl"><h4>Clusters</h4><table><thead><tr><th>id</th>'
-    "<th>kind</th><th>exchanges</th><th>accounts</th><th>score</th><th>template</th></tr>"
+    '<th title="{kind_help}">kind</th><th>exchanges</th><th>accounts</th>'
+    '<th title="{score_help}">score</th><th>template</th></tr>'
     "</thead><tbody>{clusters}</tbody></table>{more}</div>"
     '<div><h4>Accounts ({n_accounts:,})</h4><div class="chips">{accounts}</div></div></div>'
     "<h4>Exemplars (redacted)</h4>{exemplars}</article>\n"
@@ -181,7 +229,7 @@ DISTRIBUTIONS = (
     '<section id="distributions"><h2>Distributions</h2><div class="charts">'
     '<div class="panel"><h4>Cluster size (exchanges per cluster)</h4>{sizes}</div>'
     '<div class="panel"><h4>Accounts per cluster</h4>{accounts}</div></div></section>\n'
-    '<section id="tables"><h2>Tables</h2>'
+    '<section id="tables"><h2>Tables</h2>{glossary}'
 )
 TABLE = (
     '<h3 id="{tid}">{title}</h3><div class="tools"><input type="search" '

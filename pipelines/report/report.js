@@ -21,10 +21,15 @@
   Array.prototype.forEach.call(document.querySelectorAll('input[data-filter]'),function(inp){
     var t=document.getElementById(inp.getAttribute('data-filter'));
     var out=document.getElementById(inp.getAttribute('data-filter')+'-count');
+    // A number matches a whole cell (campaign "3" is not "13" or "0.35"); other text
+    // matches inside one cell (a prefix of an account id, words of a template).
+    function hit(cell,q,whole){var v=cell.textContent.trim().toLowerCase();
+      if(whole)return v===q||v.replace(/,/g,'')===q;return v.indexOf(q)>=0;}
     inp.addEventListener('input',function(){
-      var q=inp.value.toLowerCase(),n=0;
+      var q=inp.value.trim().toLowerCase(),n=0,whole=/^[0-9.,]+$/.test(q);
       Array.prototype.forEach.call(t.tBodies[0].rows,function(r){
-        var ok=!q||r.textContent.toLowerCase().indexOf(q)>=0;r.hidden=!ok;if(ok)n++;});
+        var ok=!q||Array.prototype.some.call(r.cells,function(c){return hit(c,q,whole);});
+        r.hidden=!ok;if(ok)n++;});
       if(out)out.textContent=n+' shown';
     });
   });

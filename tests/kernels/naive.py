@@ -307,6 +307,59 @@ def centroid_cosines(vectors, groups):
     return out
 
 
+def template_text(text: str | None, vocabulary, ngram: int = 3, mask_digits: bool = True) -> str:
+    """Covered runs of one normalised prompt, as ``kernels.spans.template_text``: tokens
+    found by a regex-free scan, a shingle's tokens covered when its hash is in the
+    vocabulary, each maximal run's text from its first to its last token."""
+    if not text:
+        return ""
+    text = truncate(text)
+    spans, cur, start = [], [], None  # (start, end, token) in characters
+    for i, ch in enumerate(text):
+        cls = char_class(ch)
+        if cls in ("word", "digit"):
+            if start is None:
+                start = i
+            cur.append("0" if cls == "digit" and mask_digits else ch)
+            continue
+        if cur:
+            spans.append((start, i, "".join(cur)))
+            cur, start = [], None
+        if cls == "single":
+            spans.append((i, i + 1, ch))
+    if cur:
+        spans.append((start, len(text), "".join(cur)))
+    toks = [mix64(fnv1a64(t.encode())) for _, _, t in spans]
+    vocab = {int(v) for v in vocabulary}
+    width = min(ngram, len(toks))
+    covered = [False] * len(toks)
+    for j in range(len(toks) - width + 1):
+        h = 0x243F6A8885A308D3
+        for t in toks[j:j + width]:
+            h = mix64(h ^ t)
+        if h in vocab:
+            covered[j:j + width] = [True] * width
+    runs, j = [], 0
+    while j < len(toks):
+        if covered[j]:
+            k = j
+            while k + 1 < len(toks) and covered[k + 1]:
+                k += 1
+            runs.append(text[spans[j][0]:spans[k][1]])
+            j = k + 1
+        else:
+            j += 1
+    return " ".join(runs)
+
+
+# --- shingle-set overlap --------------------------------------------------------------
+
+
+def shared_shingles(sets_a, sets_b) -> list[int]:
+    """``len(set(a) & set(b))`` for each pair of shingle lists."""
+    return [len(set(a) & set(b)) for a, b in zip(sets_a, sets_b)]
+
+
 # --- hash table, sorted lookup and timing scans --------------------------------------
 
 

@@ -92,3 +92,17 @@ def test_doc_frequency_equals_np_unique(name, chunks, max_keys):
     public = frequency.doc_frequency(hashes)
     np.testing.assert_array_equal(public[0], expected_uniq)
     np.testing.assert_array_equal(public[1], expected_counts)
+
+
+@given(st.lists(sets_strategy, min_size=1, max_size=7))
+@settings(max_examples=40, deadline=None)
+def test_merge_of_many_parts_equals_counting_everything_at_once(groups):
+    parts = [_csr(g)[0] for g in groups]
+    merged = frequency.merge_doc_frequency([frequency.doc_frequency(h) for h in parts])
+    whole = frequency.doc_frequency(np.concatenate(parts))
+    assert np.array_equal(merged[0], whole[0]) and np.array_equal(merged[1], whole[1])
+
+
+def test_merge_rejects_unsorted_parts():
+    with pytest.raises(ValueError, match="sorted and distinct"):
+        frequency.merge_doc_frequency([(np.array([3, 1], np.uint64), np.array([1, 1]))])

@@ -64,7 +64,7 @@ def _ref(tok, texts, max_tokens=256):
 
 
 def test_generated_corpus(tok, vocab, tmp_path):
-    generate(tmp_path, exchanges=2000, accounts=200, campaigns=3, seed=1)
+    generate(tmp_path, exchanges=2000, accounts=200, campaigns=3, seed=1, profile="short")
     prompts = [p for f in sorted((tmp_path / "exchanges").glob("*.parquet"))
                for p in pq.read_table(f, columns=["prompt"])["prompt"].to_pylist()]
     assert len(prompts) >= 2000

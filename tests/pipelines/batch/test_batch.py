@@ -100,7 +100,7 @@ def test_pseudonymized_run_leaks_no_raw_account_id(small_log, tmp_path, monkeypa
     with open(path, "ab") as fh:
         fh.write(b'{"exchange_id": "bad", "account_id": "camp-0", "ts": "never", "prompt": "x"}\n')
         fh.write(b'{"exchange_id": "bad2", "account_id": "camp-1", "ts": 1\n')
-    monkeypatch.setenv("DISTILL_RADAR_PSEUDONYM_KEY", "test-key")
+    monkeypatch.setenv("DISTILL_RADAR_PSEUDONYM_KEY", "test-key-0123456789")
     out = tmp_path / "out"
     summary = _run(path, out, "--pseudonymize-accounts", "--csv")
     assert summary["counts"]["campaigns"] == 1 and summary["counts"]["dead_lettered"] == 2

@@ -279,7 +279,7 @@ def test_readers_yield_embedding_column_with_and_without_it(tmp_path):
 
 
 def test_batch_run_with_embeddings_reconciles(tmp_path, monkeypatch):
-    generate.generate(tmp_path / "gen", exchanges=2000, accounts=200, campaigns=2, seed=3)
+    generate.generate(tmp_path / "gen", exchanges=2000, accounts=200, campaigns=2, seed=3, profile="short")
     logs = tmp_path / "logs"
     logs.mkdir()
     parts = sorted((tmp_path / "gen" / "exchanges").glob("part-*.parquet"))
@@ -305,7 +305,7 @@ def test_batch_run_with_embeddings_reconciles(tmp_path, monkeypatch):
     extra = [dict(BASE, exchange_id=f"extra-{i}", account_id=f"x{i}", prompt=f"hello {i}")
              for i in range(5)]
     _write_jsonl(logs / "zz.jsonl", extra)  # no embeddings in this file
-    monkeypatch.setenv("DISTILL_RADAR_PSEUDONYM_KEY", "test-key")
+    monkeypatch.setenv("DISTILL_RADAR_PSEUDONYM_KEY", "test-key-0123456789")
     summary = batch.run(["--input", str(logs), "--output", str(tmp_path / "out"), "--no-report",
                          "--pseudonymize-accounts"])
     counts = summary["counts"]

@@ -43,9 +43,20 @@ def test_bad_json_lines_are_dead_lettered_with_reason(line, reason):
     ("2026-10-01T12:00:00", 1790856000000),
     (1790856000000, 1790856000000),
     ("1790856000000", 1790856000000),
+    (1790856000, 1790856000000),  # epoch seconds, not a date in January 1970
+    ("1790856000", 1790856000000),
+    (1790856000.25, 1790856000250),
 ])
 def test_timestamps_iso_with_offsets_or_epoch_ms(value, expected_ms):
     assert json_rows.parse_ts(value) == expected_ms
+
+
+def test_parquet_epoch_seconds_are_read_as_seconds():
+    table = pa.table({"exchange_id": ["1", "2"], "account_id": ["x", "y"],
+                      "ts": pa.array([1790856000, 1790856000000], pa.int64()),
+                      "prompt": ["a", "b"]})
+    good, _ = validate.validate_table(table, "f.parquet", 0, (), None)
+    assert good["ts"].cast(pa.int64()).to_pylist() == [1790856000000] * 2
 
 
 def test_good_row_fields_and_unknown_columns_ignored():

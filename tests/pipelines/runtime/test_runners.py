@@ -51,7 +51,7 @@ def generated(tmp_path_factory):
     """A small generated log in three parquet parts, and its tables on FnApiRunner."""
     root = tmp_path_factory.mktemp("runners")
     generate.generate(root / "g", exchanges=3000, accounts=300, campaigns=2, seed=8,
-                      part_rows=1000)
+                      part_rows=1000, profile="short")
     args = ["--input", str(root / "g" / "exchanges"), "--no-report"]
     assert cli.main(["batch", *args, "--output", str(root / "fn")]) == 0
     return root, args

@@ -130,7 +130,7 @@ def test_replay_end_to_end_small_log(tmp_path):
     logs, out = tmp_path / "G", tmp_path / "O"
     # campaign 0 is a template campaign, 1 rewords per account: the windows'
     # account groups (stream_semantic) join the second's clusters
-    generate.generate(logs, exchanges=12_000, accounts=800, campaigns=2, seed=7)
+    generate.generate(logs, exchanges=12_000, accounts=800, campaigns=2, seed=7, profile="short")
     summary = stream_job.run(["--input", str(logs / "exchanges"), "--output", str(out),
                               "--replay", "--replay-slice-minutes", "360"])
     assert summary["reconciled"] and summary["counts"]["processed"] == 12_000
@@ -147,7 +147,7 @@ def test_replay_end_to_end_small_log(tmp_path):
 @pytest.mark.slow
 def test_replay_acceptance_issue_log(tmp_path):
     logs, out = tmp_path / "G", tmp_path / "O"
-    generate.generate(logs, exchanges=30_000, accounts=2_000, campaigns=4, seed=21)
+    generate.generate(logs, exchanges=30_000, accounts=2_000, campaigns=4, seed=21, profile="short")
     assert cli.main(["stream", "--input", str(logs / "exchanges"), "--output", str(out),
                      "--replay"]) == 0
     # the issue's log and its bar, over every campaign tactic
