@@ -38,7 +38,7 @@ TABLE_TENSOR = "embeddings.word_embeddings.weight"
 MAX_CHARS = 4096
 #: Dimensions kept: the token table's top principal components. Pooling is
 #: linear, so pooling the projected table equals projecting pooled vectors;
-#: 128 of 384 keep the run's profiles as close as the full table did (README)
+#: 128 of 384 keep the run's profiles as close as the full table did (bench/RESULTS.md)
 #: at a third of the memory that linking gathers on one worker.
 DIMS = 128
 
