@@ -96,6 +96,10 @@ def measure(data: str, n: int, repeats: int, only: list[str] | None = None) -> d
         "group_texts": lambda: group_texts.group_texts(norm, bounds, 4),
         "consensus_modes": lambda: K.consensus_similarity(sig, order, goff),
     }
+    if hasattr(K, "template_text"):
+        df_h, df_n = frequency.doc_frequency(hashes)
+        template = df_h[df_n >= 5].copy()
+        cases["template_text"] = lambda: K.template_text(norm, template)
     try:
         from distill_radar.pipelines.embed.embedder import model_dir, model_vocab
         vocab_wp = model_vocab(model_dir())
