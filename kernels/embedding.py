@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .checks import row_indices, row_pairs
 from .cohesion import _row_groups
 from .config import HYPERPLANE_SEED
 from .half import _HALF_TO_SINGLE
@@ -186,22 +187,10 @@ def paired_dots(a: np.ndarray, rows_a, b: np.ndarray, rows_b) -> np.ndarray:
     a, b = _as_matrix(a, "a"), _as_matrix(b, "b")
     if a.shape[1] != b.shape[1]:
         raise ValueError("a and b must have the same dimension")
-    rows_a = _rows(rows_a, a.shape[0], "rows_a")
-    rows_b = _rows(rows_b, b.shape[0], "rows_b")
-    if rows_a.shape != rows_b.shape:
-        raise ValueError("rows_a and rows_b must be of equal length")
+    rows_a, rows_b = row_pairs(rows_a, rows_b, a.shape[0], b.shape[0], ("rows_a", "rows_b"))
     out = np.empty(rows_a.size, np.float32)
     _pair_dots(a, rows_a, b, rows_b, out)
     return out
-
-
-def _rows(rows, n: int, name: str) -> np.ndarray:
-    rows = np.ascontiguousarray(rows, dtype=np.int64)
-    if rows.ndim != 1:
-        raise ValueError(f"{name} must be 1-D")
-    if rows.size and (rows.min() < 0 or rows.max() >= n):
-        raise ValueError(f"{name} holds a row index outside [0, {n})")
-    return rows
 
 
 @njit(cache=True, parallel=True)
@@ -221,7 +210,7 @@ def group_means(vectors: np.ndarray, rows: np.ndarray, offsets: np.ndarray) -> n
     """float32[g, d]: mean of ``vectors[rows[offsets[j]:offsets[j + 1]]]`` per group j
     (float64 accumulation; zeros for an empty group)."""
     vectors = _as_matrix(vectors, "vectors")
-    rows = _rows(rows, vectors.shape[0], "rows")
+    rows = row_indices(rows, "rows", vectors.shape[0])
     offsets = _offsets(offsets, rows.size, "rows")
     out = np.zeros((offsets.size - 1, vectors.shape[1]), np.float32)
     _group_means(vectors, rows, offsets, out)
