@@ -48,8 +48,8 @@ LOCAL_SAMPLING_PERIOD_MS = 10
 def configure() -> dict[str, bool]:
     """Apply the settings that must precede the first kernel; idempotent. Returns which
     of them this call applied (False: the user's environment or an earlier call won)."""
-    return {"omp_spin": short_omp_spin(), "blas_probe": defer_blas_probe(),
-            "threading_layer": pin_threading_layer()}  # the probe before numba.np loads
+    return {"omp_spin": short_omp_spin(), "threading_layer": pin_threading_layer(),
+            "blas_probe": defer_blas_probe()}  # the layer before numba loads, the probe too
 
 
 def short_omp_spin() -> bool:
@@ -63,20 +63,23 @@ def short_omp_spin() -> bool:
 
 def pin_threading_layer() -> bool:
     """Default ``NUMBA_THREADING_LAYER`` to ``omp`` when numba has that layer; True when set
-    here. Read by numba when it launches its first parallel region."""
-    if "NUMBA_THREADING_LAYER" in os.environ:
-        return False
-    try:
-        available = importlib.util.find_spec("numba.np.ufunc.omppool") is not None
-    except ImportError:
-        available = False
-    if not available:
+    here. numba reads it on import (set directly when numba is imported already)."""
+    if "NUMBA_THREADING_LAYER" in os.environ or not _has_omp_layer():
         return False
     os.environ["NUMBA_THREADING_LAYER"] = THREADING_LAYER
-    import numba  # an imported numba has read its configuration already: refresh it
-
-    numba.config.reload_config()
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        numba.config.THREADING_LAYER = THREADING_LAYER
     return True
+
+
+def _has_omp_layer() -> bool:
+    """Whether numba was built with its OpenMP pool, without importing numba."""
+    spec = importlib.util.find_spec("numba")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    ufunc = os.path.join(spec.submodule_search_locations[0], "np", "ufunc")
+    return os.path.isdir(ufunc) and any(f.startswith("omppool") for f in os.listdir(ufunc))
 
 
 def defer_blas_probe() -> bool:
