@@ -7,7 +7,8 @@
 Each benchmark runs as a child process printing JSON; the JSON is kept in
 ``bench/out/results.json`` and rendered to ``bench/RESULTS.md``. ``--only``
 re-runs some benchmarks and keeps the others' last results; every section
-says when it ran.
+says when it ran. The hand-written notes between ``NOTES_START`` and
+``NOTES_END`` in the old file are carried over.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import machine
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+NOTES_START = "<!-- notes: hand-written; bench/run_all.py keeps this block when it rewrites the file -->"
+NOTES_END = "<!-- /notes -->"
 
 FULL = {
     "kernels": ["--n", "200000", "--peer-n", "10000"],
@@ -174,7 +177,18 @@ def _pathological_md(r: dict) -> str:
 
 def _evasion_md(r: dict) -> str:
     return ("## Evasion tolerance (`bench/evasion.py`)\n\n"
-            "See the raw JSON below; the README's table summarises it.")
+            "See the raw JSON below; the notes below summarise it.")
+
+
+def hand_written_notes(markdown: str) -> str:
+    """The notes block of an existing RESULTS.md (markers included), or ''."""
+    if not os.path.exists(markdown):
+        return ""
+    with open(markdown) as fh:
+        text = fh.read()
+    start = text.find(NOTES_START)
+    end = text.find(NOTES_END, start)
+    return text[start:end + len(NOTES_END)] if start >= 0 and end >= 0 else ""
 
 
 def _provenance_md(r: dict) -> str:
@@ -232,7 +246,7 @@ def _quality_md(r: dict) -> str:
     ])
 
 
-def render(results: dict, quick: bool) -> str:
+def render(results: dict, quick: bool, notes: str = "") -> str:
     m = machine()
     parts = [
         "# distill-radar benchmarks",
@@ -259,6 +273,8 @@ def render(results: dict, quick: bool) -> str:
             parts.append(section)
         except (KeyError, TypeError, ZeroDivisionError) as exc:
             parts.append(f"## {name}\n\nCould not render ({exc!r}); see the raw JSON.")
+    if notes:
+        parts.append(notes)
     raw = orjson.dumps(results, option=orjson.OPT_INDENT_2).decode()
     parts.append(f"<details><summary>Raw JSON</summary>\n\n```json\n{raw}\n```\n\n</details>")
     return "\n\n".join(parts) + "\n"
@@ -293,8 +309,9 @@ def main() -> None:
     os.makedirs(os.path.join(HERE, "out"), exist_ok=True)
     with open(saved, "wb") as fh:
         fh.write(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    notes = hand_written_notes(args.output)
     with open(args.output, "w") as fh:
-        fh.write(render(results, args.quick))
+        fh.write(render(results, args.quick, notes))
     print(f"[run_all] wrote {args.output}", file=sys.stderr)
     if any("error" in r for r in results.values()):
         sys.exit(1)

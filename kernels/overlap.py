@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .checks import row_pairs
 from .minhash import check_csr
 
 
@@ -48,18 +49,6 @@ def _rows_sorted_unique(hashes, offsets):
     return True
 
 
-def _index(a, name: str, n: int) -> np.ndarray:
-    a = np.asarray(a)
-    if a.ndim == 1 and a.size == 0:  # an empty list arrives as float64
-        return np.empty(0, np.int64)
-    if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer):
-        raise ValueError(f"{name} must be a 1-D integer array")
-    a = np.ascontiguousarray(a, dtype=np.int64)
-    if a.size and (a.min() < 0 or a.max() >= n):
-        raise ValueError(f"{name} holds a row index outside [0, {n})")
-    return a
-
-
 def shared_shingles(hashes: np.ndarray, offsets: np.ndarray, src, dst) -> np.ndarray:
     """Size of the intersection of the shingle sets of each pair of rows.
 
@@ -82,10 +71,7 @@ def shared_shingles(hashes: np.ndarray, offsets: np.ndarray, src, dst) -> np.nda
     if not _rows_sorted_unique(hashes, offsets):
         raise ValueError("each row of hashes must be sorted ascending without duplicates")
     n = offsets.size - 1
-    src = _index(src, "src", n)
-    dst = _index(dst, "dst", n)
-    if src.shape != dst.shape:
-        raise ValueError("src and dst must have the same length")
+    src, dst = row_pairs(src, dst, n, n)
     out = np.zeros(src.size, np.int64)
     _shared(hashes, offsets, src, dst, out)
     return out

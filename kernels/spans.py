@@ -15,8 +15,10 @@ import pyarrow as pa
 from numba import njit, prange
 
 from .config import DEFAULT_NGRAM, FNV_OFFSET, FNV_PRIME, SHINGLE_SEED
-from .hashing import DIGIT, SINGLE, TOKEN_CLASS, WORD, _prefix_end, mix64
-from .normalize import as_large_string, csr_buffers, decode_utf8
+from .hashing import DIGIT, SINGLE, TOKEN_CLASS, WORD, _prefix_end
+from .lookup import _directory, _search
+from .mix import mix64
+from .text_buffers import _decode_utf8, as_large_string, csr_buffers
 
 
 def template_text(texts, vocabulary: np.ndarray, ngram: int = DEFAULT_NGRAM,
@@ -53,35 +55,13 @@ def template_text(texts, vocabulary: np.ndarray, ngram: int = DEFAULT_NGRAM,
     lengths = np.zeros(n, np.int64)
     if n and vocabulary.size:
         _cover_rows(data, offsets, valid, TOKEN_CLASS, bool(mask_digits), int(ngram),
-                    vocabulary, _bitmap(vocabulary), out, lengths)
+                    vocabulary, *_directory(vocabulary), out, lengths)
     new_offsets = np.zeros(n + 1, np.int64)
     np.cumsum(lengths, out=new_offsets[1:])
     packed = np.empty(int(new_offsets[-1]), np.uint8)
     _pack(out, offsets, new_offsets, packed)
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(new_offsets),
                                             pa.py_buffer(packed))
-
-
-#: Bits of the membership pre-filter (2 MiB): most shingles of a long payload are not
-#: template shingles, and one read of a cached bitmap rules them out before a binary
-#: search of the vocabulary would miss the cache ~20 times.
-BITMAP_BITS = 24
-
-
-def _bitmap(vocabulary: np.ndarray) -> np.ndarray:
-    bits = np.zeros(1 << (BITMAP_BITS - 3), np.uint8)
-    top = (vocabulary >> np.uint64(64 - BITMAP_BITS)).astype(np.int64)
-    np.bitwise_or.at(bits, top >> 3, (1 << (top & 7)).astype(np.uint8))
-    return bits
-
-
-@njit(cache=True, inline="always")
-def _member(h, vocab, bitmap):
-    top = np.int64(h >> np.uint64(64 - BITMAP_BITS))
-    if not (bitmap[top >> 3] >> (top & 7)) & 1:
-        return False
-    at = np.searchsorted(vocab, h)
-    return at < vocab.size and vocab[at] == h
 
 
 @njit(cache=True)
@@ -92,7 +72,7 @@ def _token_bounds(data, pos, end, table, mask_digits, hashes, starts, ends):
     in_word = False
     h = FNV_OFFSET
     while pos < end:
-        cp, nb = decode_utf8(data, pos, end)
+        cp, nb = _decode_utf8(data, pos, end)
         cls = table[cp] if cp < table.size else WORD
         if cls == WORD or cls == DIGIT:
             if not in_word:
@@ -121,7 +101,8 @@ def _token_bounds(data, pos, end, table, mask_digits, hashes, starts, ends):
 
 
 @njit(cache=True, parallel=True)
-def _cover_rows(data, offsets, valid, table, mask_digits, ngram, vocab, bitmap, out, lengths):
+def _cover_rows(data, offsets, valid, table, mask_digits, ngram, vocab, start_of, shift, out,
+                lengths):
     """Row i writes its covered text at ``out[offsets[i] - offsets[0]:]`` (never longer
     than the row) and its length at ``lengths[i]``."""
     base = offsets[0]
@@ -142,7 +123,7 @@ def _cover_rows(data, offsets, valid, table, mask_digits, ngram, vocab, bitmap, 
             h = SHINGLE_SEED
             for k in range(j, j + width):
                 h = mix64(h ^ toks[k])
-            if not _member(h, vocab, bitmap):
+            if _search(vocab, start_of, shift, h) < 0:  # not a template shingle
                 continue
             if run_lo >= 0 and j > run_hi:  # a gap: the run so far is complete
                 w = _emit(data, ts[run_lo], te[run_hi - 1], out, w, start - base)

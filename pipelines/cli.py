@@ -7,12 +7,11 @@ Each subcommand is a thin wrapper: argument parsing here, work in its module.
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import sys
 
-from distill_radar.pipelines.runtime import progress
+from distill_radar.pipelines.runtime import process, progress
 
 USAGE = """distill-radar generate --output DIR [--exchanges N] [--accounts N] [--campaigns N] [--seed S]
 distill-radar batch  --input PATH_OR_GLOB --output DIR [--csv] [--pseudonymize-accounts]
@@ -71,24 +70,18 @@ def _progress(label: str):
 
 
 def cmd_batch(argv: list[str]) -> int:
-    gc.disable()  # importing Beam, numba and polars makes no garbage worth walking for
-    try:
+    with process.collector_paused():  # importing Beam, numba and polars makes no garbage
         from distill_radar.pipelines.batch import pipeline as batch
-    finally:
-        gc.enable()
 
     if any(a in ("-h", "--help") for a in argv):
         _batch_help()
         return 0
     _check_flags("batch", argv)
-    # Imported modules are hundreds of thousands of long-lived objects: frozen, the
-    # collector stops walking them (~10% of a 100k run); frozen again at the end,
-    # the interpreter's exit skips its own walk over everything the run built.
-    gc.freeze()
+    process.freeze_heap()  # the imported modules: never walked again
     progress.first_run_notice()
     with progress.display("batch"):
         summary = batch.run(argv)
-    gc.freeze()
+    process.freeze_heap()  # what the run built: the exit skips its walk
     if "counts" not in summary:  # --no-wait: the job finishes on its own
         print(f"job submitted ({summary['state']}); tables will be published into "
               f"{summary['output']}")
@@ -318,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"distill-radar: error: {problem} (choose from {', '.join(COMMANDS)})\n\n{USAGE}",
               file=sys.stderr)
         return 2
+    process.configure()  # before anything imports the kernels
     _setup_logging()
     try:
         return COMMANDS[argv[0]](argv[1:])
@@ -327,18 +321,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    """The ``distill-radar`` command: ``main()``, then the exit.
-
-    After ``batch`` the process ends without tearing the interpreter down (every
-    table is written and closed by then): freeing a large run's objects one by
-    one and the libraries' exit hooks took 0.2-0.4 s of a 1M-exchange run.
-    """
+    """The ``distill-radar`` command: ``main()``, then the exit; after ``batch`` without
+    tearing the interpreter down (freeing a large run's objects one by one)."""
     code = main()
     if sys.argv[1:2] == ["batch"]:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        logging.shutdown()
-        os._exit(code)
+        process.exit_now(code)
     sys.exit(code)
 
 

@@ -18,13 +18,13 @@ import orjson
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from distill_radar.pipelines.batch.cluster_stages import LinkNodes
-from distill_radar.pipelines.batch.clusters import (
+from distill_radar.pipelines.batch.cluster_fns import (
     AccountNodesFn,
     AssignClustersFn,
     SampleTextsFn,
-    link_nodes,
 )
+from distill_radar.pipelines.batch.cluster_stages import LinkNodes
+from distill_radar.pipelines.batch.clusters import link_nodes
 from distill_radar.pipelines.batch.components import MAX_ROUNDS
 from distill_radar.pipelines.batch.signatures import (
     SHINGLES_TAG,
@@ -48,11 +48,11 @@ from distill_radar.pipelines.runtime.options import (
     require_paths,
     run_config,
 )
+from distill_radar.pipelines.runtime.process import short_state_sampling
 from distill_radar.pipelines.runtime.runners import (
     choose_components,
     one_local_worker,
     resolve_runner,
-    short_state_sampling,
 )
 from distill_radar.pipelines.runtime.stage_timer import NAMESPACE
 
@@ -115,8 +115,8 @@ class Gather(beam.PTransform):
     linking runs then, and the clusters side input falls back to its default).
 
     ``combiners.ToList`` would also merge accumulators and re-encode its result
-    as a side input for its empty-input default: three extra passes over
-    ~400 MB of signatures at 1M exchanges (10 s of the run).
+    as a side input for its empty-input default: three extra passes over every
+    signature of the run.
     """
 
     def expand(self, pcoll):

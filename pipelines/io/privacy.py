@@ -1,8 +1,12 @@
-"""Where the pseudonymisation key comes from: never a flag value in shell history."""
+"""Pseudonymised account ids: the keyed hash, and where its key comes from (never a flag
+value in shell history)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
+from collections.abc import Callable
 
 KEY_ENV = "DISTILL_RADAR_PSEUDONYM_KEY"
 #: A shorter key (a word, a one-character test value) can be brute-forced: with it,
@@ -38,3 +42,23 @@ def _checked(key: bytes, where: str) -> bytes:
                          f"{MIN_KEY_BYTES} (e.g. python -c 'import secrets; "
                          "print(secrets.token_hex(32))')")
     return key
+
+
+Pseudonymizer = Callable[[str], str]
+
+
+def make_pseudonymizer(key: bytes) -> Pseudonymizer:
+    """Keyed hash of an account id: stable per key, irreversible without it."""
+
+    def pseudonym(account_id: str) -> str:
+        digest = hmac.new(key, account_id.encode("utf-8"), hashlib.sha256).hexdigest()
+        return "pa-" + digest[:20]
+
+    return pseudonym
+
+
+def redact_raw(raw: str, account_id: str | None, pseudonym: Pseudonymizer | None) -> str:
+    """Dead-letter evidence must not leak a raw account id on pseudonymised runs."""
+    if pseudonym is None or not account_id:
+        return raw
+    return raw.replace(account_id, pseudonym(account_id))

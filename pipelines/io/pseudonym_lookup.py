@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from distill_radar.pipelines.io.discover import PARQUET_SUFFIXES, discover_inputs
-from distill_radar.pipelines.io.validate import make_pseudonymizer
+from distill_radar.pipelines.io.privacy import make_pseudonymizer
 
 LOG = logging.getLogger(__name__)
 

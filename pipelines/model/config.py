@@ -7,7 +7,7 @@ written to summary.json so that two output folders can be compared at a glance.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,6 @@ class RunConfig:
     participation_ratio: float = 0.1
     min_account_focus: float = 0.5
     min_campaign_score: float = 0.55
-    extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
         _check(self.batch_rows >= 1, "batch_rows must be >= 1")
@@ -90,7 +89,6 @@ class RunConfig:
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        d.pop("extra")
         d["link_columns"] = list(self.link_columns)
         d["fingerprint"] = str(self)
         return d

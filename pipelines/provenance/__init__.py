@@ -4,5 +4,5 @@
 resolves the analyst's files against the run and writes the result
 (``provenance``), ``analysis`` and ``stats`` hold the tests, ``similarity``
 the measures, ``report`` the page; ``simulate`` is the synthetic study's text
-model (``bench/provenance.py``). README, section Provenance.
+model (``bench/provenance.py``). User guide: docs/provenance.md.
 """

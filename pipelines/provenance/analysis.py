@@ -109,7 +109,7 @@ def _has_output(c: Comparison) -> np.ndarray:
 
 
 def per_prompt(c: Comparison, embedder=None) -> pl.DataFrame:
-    """One row per prompt: its similarities and per-prompt statistics (see README).
+    """One row per prompt: its similarities and per-prompt statistics (see docs/provenance.md).
 
     Prompts without an output get nulls; they take no part in the standardisation."""
     n = len(c.prompt)

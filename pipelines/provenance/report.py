@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from distill_radar.pipelines.report import assets
+from distill_radar.pipelines.report import assets, formats
 from distill_radar.pipelines.report.html import redact
 
 _e = html.escape
@@ -34,7 +34,7 @@ def _p(test: Mapping[str, Any]) -> str:
 def _num(v: Any) -> str:
     if isinstance(v, float):
         return "\u2014" if not math.isfinite(v) else f"{v:,.3f}"
-    return assets.fmt_num(v)
+    return formats.fmt_num(v)
 
 
 def _verdict(result: Mapping[str, Any]) -> str:
@@ -99,7 +99,7 @@ def _evidence(result: Mapping[str, Any]) -> str:
         texts = [("Prompt", ev.get("prompt")), ("Served response", ev.get("served_response")),
                  ("Suspect's output", ev.get("output")),
                  ("Closest re-sample", ev.get("closest_alternative"))]
-        blocks = "".join(f"<h4>{_e(k)}</h4><pre class=\"tpl\">{_e(assets.clip(redact(v), _CLIP))}"
+        blocks = "".join(f"<h4>{_e(k)}</h4><pre class=\"tpl\">{_e(formats.clip(redact(v), _CLIP))}"
                          "</pre>" for k, v in texts if v)
         ex = _e(str(ev.get("exchange_id") or ""))
         cards.append(f'<article class="card"><div class="card-head"><span class="rank">#{rank}'

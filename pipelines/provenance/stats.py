@@ -1,7 +1,7 @@
 """Exact permutation tests behind the provenance check, and their effect sizes.
 
 Two tests, each exact under its own null (the assumptions are spelled out in
-the README's Provenance section and in ``provenance.json``):
+docs/provenance.md and in ``provenance.json``):
 
 - ``rank_sum_test``: per prompt, ``R_i`` = how many of our model's ``k_i``
   re-samples are at least as close to the suspect's output as the served

@@ -24,11 +24,11 @@ import polars as pl
 
 from distill_radar.pipelines.io import schemas
 from distill_radar.pipelines.io.redaction import redact
-from distill_radar.pipelines.report import assets
-from distill_radar.pipelines.report.assets import clip as _clip
-from distill_radar.pipelines.report.assets import fmt_num as _num
-from distill_radar.pipelines.report.assets import fmt_span as _span
-from distill_radar.pipelines.report.assets import fmt_ts as _ts
+from distill_radar.pipelines.report import assets, charts
+from distill_radar.pipelines.report.formats import clip as _clip
+from distill_radar.pipelines.report.formats import fmt_num as _num
+from distill_radar.pipelines.report.formats import fmt_span as _span
+from distill_radar.pipelines.report.formats import fmt_ts as _ts
 
 _e = html.escape
 
@@ -99,8 +99,8 @@ def write_report(
     page.append(assets.overview([(_e(str(c)), activity[c]) for c in ids]))
     page.append(
         assets.DISTRIBUTIONS.format(
-            sizes=assets.histogram(_bins(cl, "n_exchanges"), "exchanges per cluster (log₂ bins)"),
-            accounts=assets.histogram(_bins(cl, "n_accounts"), "distinct accounts (log₂ bins)"),
+            sizes=charts.histogram(_bins(cl, "n_exchanges"), "exchanges per cluster (log₂ bins)"),
+            accounts=charts.histogram(_bins(cl, "n_accounts"), "distinct accounts (log₂ bins)"),
             glossary=assets.glossary({*cl.columns, *cp.columns, *ac.columns}),
         )
     )
@@ -198,7 +198,7 @@ def _campaign_activity(cp: pl.DataFrame, ac: pl.DataFrame, mb: pl.DataFrame) -> 
 
 
 def _bins(cl: pl.DataFrame, col: str) -> list[tuple[int, int, int]]:
-    return assets.log2_bins(cl[col].drop_nulls().to_list())
+    return charts.log2_bins(cl[col].drop_nulls().to_list())
 
 
 def _extras(df: pl.DataFrame, known: Any) -> list[str]:
@@ -262,7 +262,7 @@ def _card(rank: int, row: dict, cl: pl.DataFrame, ac: pl.DataFrame, ts: Any, k: 
         drivers=_drivers(row),
         template=_template(row["top_template"]),
         stats="".join(f"<div><dt{_help(n)}>{n}</dt><dd>{v}</dd></div>" for n, v in stats),
-        chart=assets.activity_chart([ts], width=1060, height=130) if ts is not None else "",
+        chart=charts.activity_chart([ts], width=1060, height=130) if ts is not None else "",
         clusters=clusters,
         n_accounts=total,
         accounts=chips or "none listed",

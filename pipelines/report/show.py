@@ -81,53 +81,44 @@ def show(out_dir: str | os.PathLike[str], top: int = 10, console: Console | None
     campaigns = _top(read_table(root, "campaigns"), "campaign_id", top)
     clusters = _top(read_table(root, "clusters"), "cluster_id", top)
 
-    t = Table(title=f"Top campaigns ({len(campaigns)} shown)", title_justify="left")
-    for col, just in [
-        ("campaign", "right"),
-        ("accounts", "right"),
-        ("exchanges", "right"),
-        ("score", "right"),
-        ("first seen", "left"),
-        ("span", "right"),
-        ("top template", "left"),
-    ]:
-        t.add_column(col, justify=just, no_wrap=col != "top template")
-    for r in campaigns:
-        t.add_row(
-            _s(r.get("campaign_id")),
-            _int(r.get("n_accounts")),
-            _int(r.get("n_exchanges")),
-            _float(r.get("score")),
-            _when(r.get("first_ts")),
-            _span(r.get("first_ts"), r.get("last_ts")),
-            _text(r.get("top_template")),
-        )
-    console.print(t if campaigns else Text("No campaigns found.", style="bold"))
+    console.print(_table("campaigns", CAMPAIGN_COLUMNS, campaigns, "top template"))
+    console.print(_table("clusters", CLUSTER_COLUMNS, clusters, "template"))
 
-    t = Table(title=f"Top clusters ({len(clusters)} shown)", title_justify="left")
-    for col, just in [
-        ("cluster", "right"),
-        ("campaign", "right"),
-        ("kind", "left"),
-        ("accounts", "right"),
-        ("exchanges", "right"),
-        ("score", "right"),
-        ("span", "right"),
-        ("template", "left"),
-    ]:
-        t.add_column(col, justify=just, no_wrap=col != "template")
-    for r in clusters:
-        t.add_row(
-            _s(r.get("cluster_id")),
-            _campaign_cell(r),
-            _text(r.get("kind")),
-            _int(r.get("n_accounts")),
-            _int(r.get("n_exchanges")),
-            _float(r.get("score")),
-            _span(r.get("first_ts"), r.get("last_ts")),
-            _text(r.get("template")),
-        )
-    console.print(t if clusters else Text("No clusters found.", style="bold"))
+
+#: (header, field) of each column, in order; "span" is first_ts to last_ts, "campaign"
+#: a cluster's campaign.
+CAMPAIGN_COLUMNS = (("campaign", "campaign_id"), ("accounts", "n_accounts"),
+                    ("exchanges", "n_exchanges"), ("score", "score"), ("first seen", "first_ts"),
+                    ("span", "span"), ("top template", "top_template"))
+CLUSTER_COLUMNS = (("cluster", "cluster_id"), ("campaign", "campaign"), ("kind", "kind"),
+                   ("accounts", "n_accounts"), ("exchanges", "n_exchanges"), ("score", "score"),
+                   ("span", "span"), ("template", "template"))
+#: Fields shown left-aligned (text and times); the others are numbers, right-aligned.
+_LEFT = {"kind", "first_ts", "template", "top_template"}
+
+
+def _cell(r: dict[str, Any], name: str) -> str | Text:
+    """Field ``name`` of row ``r`` as the table shows it."""
+    if name == "span":
+        return _span(r.get("first_ts"), r.get("last_ts"))
+    if name == "campaign":
+        return _campaign_cell(r)
+    fmt = {"n_accounts": _int, "n_exchanges": _int, "score": _float, "first_ts": _when,
+           "kind": _text, "template": _text, "top_template": _text}.get(name, _s)
+    return fmt(r.get(name))
+
+
+def _table(what: str, columns, rows: list[dict[str, Any]], wraps: str) -> Table | Text:
+    """The top ``what`` as a table (only the ``wraps`` column wraps), or a line saying
+    there are none."""
+    if not rows:
+        return Text(f"No {what} found.", style="bold")
+    t = Table(title=f"Top {what} ({len(rows)} shown)", title_justify="left")
+    for col, name in columns:
+        t.add_column(col, justify="left" if name in _LEFT else "right", no_wrap=col != wraps)
+    for r in rows:
+        t.add_row(*(_cell(r, name) for _, name in columns))
+    return t
 
 
 def _campaign_cell(row: dict[str, Any]) -> str:

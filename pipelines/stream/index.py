@@ -23,11 +23,11 @@ EMPTY_U64 = np.empty(0, np.uint64)
 
 
 def lookup_sorted(sorted_keys: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Position of each query in ``sorted_keys`` and whether it is there."""
-    if sorted_keys.size == 0:
-        return np.zeros(queries.size, np.int64), np.zeros(queries.size, np.bool_)
-    pos = np.minimum(np.searchsorted(sorted_keys, queries), sorted_keys.size - 1)
-    return pos, sorted_keys[pos] == queries
+    """Position of each query in ``sorted_keys`` (0 where absent) and whether it is there."""
+    pos = kernels.sorted_positions(sorted_keys, queries)
+    hit = pos >= 0
+    pos[~hit] = 0
+    return pos, hit
 
 
 

@@ -21,7 +21,7 @@ Chosen by the form of ``--input`` / ``--output``:
 
 A message is one exchange as a JSON object (the JSON Lines schema). Messages
 are cut into event-time slices (fixed windows of ``replay_slice``), batched and
-validated as a batch (``validate.RowSink``, the JSON Lines path of the batch
+validated as a batch (``json_rows.RowSink``, the JSON Lines path of the batch
 reader); bad messages become dead letters.
 """
 
@@ -41,7 +41,7 @@ from apache_beam.coders import PickleCoder
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.transforms import window
 
-from distill_radar.pipelines.io import schemas, validate
+from distill_radar.pipelines.io import json_rows, privacy, schemas
 from distill_radar.pipelines.io.read import DEAD_LETTER_TAG, ReadLogFileFn, discover_inputs
 
 PUBSUB_SUBSCRIPTION = re.compile(r"^pubsub://(projects/[^/]+/subscriptions/[^/]+)$")
@@ -173,12 +173,12 @@ class DecodeMessagesFn(beam.DoFn):
 
     def setup(self):
         key = self.pseudonym_key
-        self.pseudonym = validate.make_pseudonymizer(key) if key else None
+        self.pseudonym = privacy.make_pseudonymizer(key) if key else None
 
     def process(self, messages, win=beam.DoFn.WindowParam):
-        sink = validate.RowSink(self.source)
+        sink = json_rows.RowSink(self.source)
         for row, message in enumerate(messages):
-            validate.accept_json_line(sink, row, bytes(message), self.pseudonym)
+            json_rows.accept_json_line(sink, row, bytes(message), self.pseudonym)
         good, bad = sink.tables()
         at = win.start if isinstance(win, window.IntervalWindow) else None
         if good.num_rows:

@@ -20,6 +20,7 @@ are evicted by ``expire``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -49,8 +50,24 @@ SAMPLES = pa.schema([("cluster_id", pa.int64()), ("node", pa.uint64()),
                      ("prompt", pa.large_string())])
 
 
+class _SeenRows:
+    """Parallel arrays (``COLUMNS``), one row per key, whose ``seen`` says when it was last
+    held: rows unseen since ``before`` expire."""
+
+    COLUMNS: ClassVar[tuple[str, ...]] = ()
+
+    def expire(self, before: int) -> None:
+        keep = self.seen >= before
+        for name in self.COLUMNS:
+            setattr(self, name, getattr(self, name)[keep])
+
+    def nbytes(self) -> int:
+        return sum(getattr(self, name).nbytes for name in self.COLUMNS)
+
+
 @dataclass
-class ShingleFrequency:
+class ShingleFrequency(_SeenRows):
+    COLUMNS: ClassVar[tuple[str, ...]] = ("hashes", "counts", "seen")
     hashes: np.ndarray = field(default_factory=lambda: EMPTY_U64)  # sorted
     counts: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     seen: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # ms
@@ -74,17 +91,13 @@ class ShingleFrequency:
         """Sorted shingles held by at least ``min_df`` distinct live prompts."""
         return np.ascontiguousarray(self.hashes[self.counts >= min_df])
 
-    def expire(self, before: int) -> None:
-        keep = self.seen >= before
-        self.hashes, self.counts, self.seen = self.hashes[keep], self.counts[keep], self.seen[keep]
-
-    def nbytes(self) -> int:
-        return self.hashes.nbytes + self.counts.nbytes + self.seen.nbytes
 
 
 @dataclass
-class NodeTable:
+class NodeTable(_SeenRows):
     """Distinct prompts seen: cluster id (-1: none), last seen; sorted by node hash."""
+
+    COLUMNS: ClassVar[tuple[str, ...]] = ("nodes", "cluster", "seen")
 
     nodes: np.ndarray = field(default_factory=lambda: EMPTY_U64)
     cluster: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
@@ -107,12 +120,6 @@ class NodeTable:
         self.cluster = np.concatenate([self.cluster, cluster])[order]
         self.seen = np.concatenate([self.seen, np.full(nodes.size, now, np.int64)])[order]
 
-    def expire(self, before: int) -> None:
-        keep = self.seen >= before
-        self.nodes, self.cluster, self.seen = self.nodes[keep], self.cluster[keep], self.seen[keep]
-
-    def nbytes(self) -> int:
-        return self.nodes.nbytes + self.cluster.nbytes + self.seen.nbytes
 
 
 @dataclass
@@ -225,8 +232,7 @@ class DetectorState:
         # exchanges of the signed prompts leave as members; of given-up ones, nowhere
         done = ready | expired
         row_nodes = p.rows["node"].to_numpy()
-        rpos, _ = lookup_sorted(p.nodes[order], row_nodes)
-        is_signed = np.isin(row_nodes, p.nodes[order])
+        rpos, is_signed = lookup_sorted(p.nodes[order], row_nodes)
         signed = p.rows.filter(pa.array(is_signed))
         signed = signed.set_column(signed.schema.get_field_index("cluster_id"), "cluster_id",
                                    pa.array(cluster[rpos[is_signed]], pa.int64()))

@@ -4,13 +4,13 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from distill_radar.pipelines.io import schemas, validate
+from distill_radar.pipelines.io import json_rows, privacy, schemas, validate
 
 
 def _sink_lines(lines, pseudonym=None):
-    sink = validate.RowSink("f.jsonl")
+    sink = json_rows.RowSink("f.jsonl")
     for i, line in enumerate(lines):
-        validate.accept_json_line(sink, i, line, pseudonym)
+        json_rows.accept_json_line(sink, i, line, pseudonym)
     return sink.tables()
 
 
@@ -48,7 +48,7 @@ def test_bad_json_lines_are_dead_lettered_with_reason(line, reason):
     (1790856000.25, 1790856000250),
 ])
 def test_timestamps_iso_with_offsets_or_epoch_ms(value, expected_ms):
-    assert validate.parse_ts(value) == expected_ms
+    assert json_rows.parse_ts(value) == expected_ms
 
 
 def test_parquet_epoch_seconds_are_read_as_seconds():
@@ -69,7 +69,7 @@ def test_good_row_fields_and_unknown_columns_ignored():
 
 
 def test_pseudonymized_accounts_and_dead_letter_raw():
-    pseudo = validate.make_pseudonymizer(b"k")
+    pseudo = privacy.make_pseudonymizer(b"k")
     bad_line = b'{"exchange_id": "e2", "account_id": "secret-acct", "ts": "nope", "prompt": "x"}'
     good, bad = _sink_lines([GOOD], pseudo)
     assert good["account_id"][0].as_py() == pseudo("a1") != "a1"

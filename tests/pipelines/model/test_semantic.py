@@ -50,7 +50,7 @@ def test_paraphrase_campaigns_are_caught_by_the_semantic_path(logs, runs):
     recall, precision = _recall_precision(logs, sem_dir, "paraphrase")
     # The short profile rewords 70% of words: heavier than the realistic profile's
     # per-account rewording, which the default semantic threshold is set for (0.65,
-    # where distinct reasoning wrappers no longer merge; README, semantic path).
+    # where distinct reasoning wrappers no longer merge; docs/detection.md).
     assert recall >= 0.85 and precision >= 0.95
     assert summary["parameters"]["semantic"] is True
     assert summary["linking"]["grouped_accounts"] > 0

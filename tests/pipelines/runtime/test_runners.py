@@ -74,28 +74,6 @@ def test_runners_give_identical_tables(generated, name, runner_args):
                 == (root / name / f"{table}.parquet").read_bytes()), table
 
 
-def test_short_state_sampling_applies_inside_the_block_only():
-    from apache_beam.runners.worker import statesampler
-    from apache_beam.utils.counters import CounterFactory
-
-    def period():
-        return statesampler.StateSampler("s", CounterFactory()).sampling_period_ms
-
-    before = period()
-    with runners.short_state_sampling(7):
-        assert period() == 7
-    assert period() == before == statesampler.DEFAULT_SAMPLING_PERIOD_MS
-
-
-def test_short_state_sampling_restores_after_an_error():
-    from apache_beam.runners.worker import statesampler
-
-    with pytest.raises(RuntimeError), runners.short_state_sampling(7):
-        raise RuntimeError("boom")
-    assert statesampler.StateSampler.__init__.__defaults__ == (
-        statesampler.DEFAULT_SAMPLING_PERIOD_MS,)
-
-
 @pytest.mark.parametrize(("argv", "expected"), [
     ([], True), (["--runner", "DirectRunner"], True), (["--direct_num_workers", "2"], False),
     (["--runner", "DataflowRunner"], False), (["--runner", "DaskRunner"], False),

@@ -15,7 +15,7 @@ from apache_beam.transforms import window
 from conftest import TEMPLATE, WORDS
 
 from distill_radar.pipelines import cli
-from distill_radar.pipelines.io import schemas, validate
+from distill_radar.pipelines.io import json_rows, schemas
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream import io as stream_io
 from distill_radar.pipelines.stream import job as stream_job
@@ -33,7 +33,7 @@ SMALL = StreamConfig(window_size_s=4 * HOUR, window_period_s=2 * HOUR, allowed_l
 
 def slice_table(rng, at_s, campaign_accounts=8, per_account=4, benign=10, tag=""):
     """One hour's exchanges: a template campaign and some unrelated benign prompts."""
-    sink = validate.RowSink(f"slice-{at_s}{tag}")
+    sink = json_rows.RowSink(f"slice-{at_s}{tag}")
     i = 0
     for a in range(campaign_accounts):
         for _ in range(per_account):

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 from conftest import TEMPLATE, WORDS
 
-from distill_radar.pipelines.io import schemas, validate
+from distill_radar.pipelines.io import json_rows, schemas
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream.alerts import AlertBook
 from distill_radar.pipelines.stream.config import StreamConfig
@@ -22,7 +22,7 @@ T0 = int(dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc).timestamp() * 1000)
 
 def exchanges(rows: list[tuple[str, str, int]]) -> pa.Table:
     """(account, prompt, ts ms) rows -> a validated EXCHANGES table."""
-    sink = validate.RowSink("test")
+    sink = json_rows.RowSink("test")
     for i, (account, prompt, ts) in enumerate(rows):
         sink.accept(i, f"ex-{ts}-{i}", account, ts, prompt, 10, None)
     good, bad = sink.tables()
