@@ -145,9 +145,10 @@ def overview(series: Sequence[tuple[str, np.ndarray]]) -> str:
 
 #: What each score and signal means: the glossary section and the tables' header tooltips.
 GLOSSARY = {
-    "score": "how campaign-like, 0-1: 0.25 accounts + 0.20 payload variety + 0.15 volume + "
-             "0.25 elicitation + 0.15 synchrony (a campaign: its clusters' exchange-weighted "
-             "mean). A ranking, not a probability.",
+    "score": "how campaign-like, 0-1: 0.20 accounts + 0.10 payload variety + 0.10 volume + "
+             "0.25 elicitation + 0.10 long answers + 0.15 synchrony + 0.10 account focus (a "
+             "campaign: its clusters' exchange-weighted mean; tier high from 0.75). A ranking, "
+             "not a probability.",
     "score_drivers": "the two largest terms of the score",
     "kind": "lexical: the cluster's prompts share wording (MinHash over template shingles); "
             "semantic: only the accounts' embedding profiles join them (reworded instructions); "
