@@ -56,9 +56,9 @@ def _emit_words(words, nw, voc, hp, cache, dest, vw):
     every prefix up to the longest key are computed once, then looked up
     longest first at character boundaries; a word that some start cannot
     continue, or longer than ``max_chars``, is one [UNK]. Written as one
-    function on purpose: split into helpers (inlined or not) it measured 5-20%
-    slower (bench/kernel_parts.py): array arguments of helpers called per word
-    cost reference-count updates.
+    function on purpose: split into helpers (inlined or not) it measured slower
+    (bench/RESULTS.md): array arguments of helpers called per word cost
+    reference-count updates.
     """
     wb, w64, w_end, w_info = words
     wc_key, wc_ids = cache

@@ -1,13 +1,17 @@
 """RunConfig: every tuning parameter of a run, frozen and shared by all stages.
 
-``str(config)`` is a short fingerprint of the parameters (datatrove style),
-written to summary.json so that two output folders can be compared at a glance.
+``str(config)`` is a short fingerprint of the main parameters (datatrove style),
+written to summary.json so that two output folders can be compared at a glance;
+``config_hash()`` covers every field, so equal hashes mean equal configs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass
+
+import orjson
 
 
 @dataclass(frozen=True)
@@ -87,10 +91,17 @@ class RunConfig:
         return (f"{self.ngram}ng_{self.num_perm}p_t{self.lexical_threshold:.2f}"
                 f"_df{self.min_shingle_df}_ts{self.min_template_shingles}_s{self.seed}{sem}")
 
+    def config_hash(self) -> str:
+        """16 hex digits of SHA-256 over every field (names and values, sorted)."""
+        fields = dataclasses.asdict(self)
+        blob = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(blob).hexdigest()[:16]
+
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["link_columns"] = list(self.link_columns)
         d["fingerprint"] = str(self)
+        d["config_hash"] = self.config_hash()
         return d
 
 

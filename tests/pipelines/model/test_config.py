@@ -1,0 +1,35 @@
+"""model.config.RunConfig: the fingerprint over every field."""
+
+import dataclasses
+
+import pytest
+
+from distill_radar.pipelines.model.config import RunConfig
+
+
+def _other_value(value):
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return value / 2 if value else 0.25
+    if isinstance(value, tuple):
+        return (*value, "extra_column")
+    raise TypeError(type(value))
+
+
+@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(RunConfig)])
+def test_every_field_changes_the_config_hash(field):
+    base = RunConfig()
+    try:
+        other = dataclasses.replace(base, **{field: _other_value(getattr(base, field))})
+    except ValueError:  # the nudged value is out of range: halve instead
+        other = dataclasses.replace(base, **{field: getattr(base, field) * 0.5})
+    assert other.config_hash() != base.config_hash()
+    assert RunConfig().config_hash() == base.config_hash()  # deterministic
+
+
+def test_summary_parameters_carry_the_hash():
+    d = RunConfig().as_dict()
+    assert d["config_hash"] == RunConfig().config_hash() and len(d["config_hash"]) == 16
