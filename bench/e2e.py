@@ -26,14 +26,15 @@ from common import emit, machine
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def generated(size: int, work: str, seed: int) -> str:
-    path = os.path.join(work, f"gen-{size}-s{seed}")
+def generated(size: int, work: str, seed: int, profile: str = "realistic") -> str:
+    path = os.path.join(work, f"gen-{profile}-{size}-s{seed}")
     if not os.path.exists(os.path.join(path, "truth.parquet")):
         accounts = max(200, size // 15)
         campaigns = max(3, min(20, size // 12_000))
         subprocess.run([sys.executable, "-m", "distill_radar.pipelines.cli", "generate", "--out",
                         path, "--exchanges", str(size), "--accounts", str(accounts),
-                        "--campaigns", str(campaigns), "--seed", str(seed)], check=True)
+                        "--campaigns", str(campaigns), "--seed", str(seed),
+                        "--profile", profile], check=True, stdout=sys.stderr)
     return path
 
 
@@ -82,13 +83,15 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 250_000, 1_000_000])
     ap.add_argument("--work", default=os.path.join(HERE, "out"))
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--profile", default="realistic", choices=("realistic", "short"),
+                    help="generator profile (short: the figures recorded before 2026-12-06)")
     ap.add_argument("batch_args", nargs="*", help="extra flags for distill-radar batch")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     warmup = warm_up(args.work, args.seed)
     runs = []
     for size in args.sizes:
-        logs = generated(size, args.work, args.seed)
+        logs = generated(size, args.work, args.seed, args.profile)
         out = os.path.join(args.work, f"out-{size}")
         wall, rss = run_batch(logs, out, args.batch_args)
         with open(os.path.join(out, "summary.json"), "rb") as fh:
