@@ -3,26 +3,24 @@
 Chosen by the form of ``--input`` / ``--output``:
 
 * ``--replay`` with a folder, file or glob: the logs are read and validated
-  (``read.ReadLogFileFn``, the batch reader) when the pipeline is built,
-  sorted by ``ts`` and cut into event-time slices; a ``TestStream`` emits one
-  timestamped Arrow table per slice and advances the watermark past it, so the
-  streaming pipeline sees real watermarks, windows, state and timers on the
-  in-process streaming runner (``BundleBasedDirectRunner``). Alerts, dead
-  letters and state statistics are written as parts while the job runs and
-  gathered into ``OUT/*.parquet`` (atomically, as ``export`` does) when it
-  has drained.
+  (``read.ReadLogFileFn``, the batch reader) when the pipeline is built and
+  sorted by ``ts``; a ``TestStream`` emits each tick's rows and moves the
+  watermark past the tick one keyed stage at a time (``replay_events``), so
+  the streaming pipeline sees real watermarks, state and timers on the
+  in-process streaming runner (``BundleBasedDirectRunner``).
 * ``pubsub://projects/P/subscriptions/S`` (Dataflow): ``ReadFromPubSub`` with
   the event time in a message attribute (``--pubsub-timestamp-attribute``).
-* ``kafka://BROKER[,BROKER]/TOPIC`` (Flink): Beam's ``ReadFromKafka`` (a Java
-  cross-language transform: it needs its expansion service, which Beam starts
-  from a jar or which ``--kafka-expansion-service`` names), event time from
-  the record's create time.
+* ``kafka://BROKER[,BROKER]/TOPIC`` (Flink): Beam's ``ReadFromKafka``, a Java
+  cross-language transform: it needs a running expansion service (Java), named
+  by ``--kafka-expansion-service`` (see ``deploy/flink/README.md``); event time
+  from the record's create time; offsets committed as bundles finalize.
 * ``--output pubsub://projects/P/topics/T``: one JSON alert per message.
+* dead letters: a Pub/Sub topic, or JSON Lines files per tick of event time.
 
 A message is one exchange as a JSON object (the JSON Lines schema). Messages
-are cut into event-time slices (fixed windows of ``replay_slice``), batched and
-validated as a batch (``validate.RowSink``, the JSON Lines path of the batch
-reader); bad messages become dead letters.
+are batched and validated as a batch (``validate.RowSink``, the JSON Lines path
+of the batch reader); every row keeps its own event time; bad messages become
+dead letters.
 """
 
 from __future__ import annotations
@@ -40,6 +38,7 @@ import pyarrow.parquet as pq
 from apache_beam.coders import PickleCoder
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.transforms import window
+from apache_beam.utils.timestamp import Timestamp
 
 from distill_radar.pipelines.io import schemas, validate
 from distill_radar.pipelines.io.read import DEAD_LETTER_TAG, ReadLogFileFn, discover_inputs
@@ -90,27 +89,54 @@ def read_logs(path: str, batch_rows: int, pseudonym_key: bytes | None
     return table, dead, per_file
 
 
-def replay_events(table: pa.Table, slice_s: int) -> TestStream:
-    """One timestamped table per event-time slice; the watermark follows each slice.
+def replay_events(table: pa.Table, tick_s: int, stages: int, bundle_rows: int | None = None,
+                  end_ms: int | None = None, spill: str | None = None) -> TestStream:
+    """The logs as a stream: each tick's rows (in elements of at most ``bundle_rows``
+    rows, each timestamped with its first row's event time), then the watermark to the
+    tick's end and one millisecond further per keyed stage.
 
-    The watermark ends past the last slice by a year (so that every sliding
-    window and expiry timer fires; a jump straight to infinity would skip the
-    last window's timer) and then goes to infinity, which drains the job.
+    The in-process runner holds no watermark for pending timers, so the watermark
+    steps through the stages one by one (on Dataflow and Flink the timers hold it).
+    At the end it moves ``end_ms`` past the last tick (every flush, judgement and
+    expiry fires) and then to infinity, which drains the job.
+
+    With ``spill`` (a file path), the table is written there once (Arrow IPC) and the
+    elements are ``(path, first row, rows)`` references for ``LoadRowsFn``: Beam
+    pickles and compresses a ``TestStream`` with the pipeline, which for the tables
+    themselves cost seconds per 100,000 rows before the job started.
     """
     stream = TestStream(coder=PickleCoder())
+    if spill:
+        with pa.OSFile(spill, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
     ts = table["ts"].cast(pa.int64()).to_numpy()
-    slice_ms = slice_s * 1000
-    sid = ts // slice_ms
-    starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]]) if ts.size else ts[:0]
+    tick_ms = tick_s * 1000
+    tid = ts // tick_ms
+    starts = np.flatnonzero(np.r_[True, tid[1:] != tid[:-1]]) if ts.size else ts[:0]
     ends = np.r_[starts[1:], ts.size]
     for a, b in zip(starts.tolist(), ends.tolist()):
-        begin = int(sid[a]) * slice_ms
-        # take() copies: a pickled slice would carry the whole parent table's buffers
-        part = table.take(pa.array(np.arange(a, b)))
-        stream = stream.add_elements([window.TimestampedValue(part, begin / 1000)])
-        stream = stream.advance_watermark_to((begin + slice_ms) / 1000)
-    last = (int(sid[-1]) + 1) * slice_ms if ts.size else 0
-    return stream.advance_watermark_to(last / 1000 + 366 * 86400).advance_watermark_to_infinity()
+        step = bundle_rows or (b - a)
+        for lo in range(a, b, step):
+            n = min(b, lo + step) - lo
+            # take() copies: a pickled slice would carry the whole parent table's buffers
+            part = (spill, lo, n) if spill else table.take(pa.array(np.arange(lo, lo + n)))
+            stream = stream.add_elements([window.TimestampedValue(part, int(ts[lo]) / 1000)])
+        end = (int(tid[a]) + 1) * tick_ms
+        for k in range(stages):
+            stream = stream.advance_watermark_to(Timestamp(micros=(end + k) * 1000))
+    last = (int(tid[-1]) + 1) * tick_ms + stages if ts.size else 0
+    far = last + (end_ms if end_ms is not None else 366 * 86_400_000)
+    return stream.advance_watermark_to(Timestamp(micros=far * 1000)).advance_watermark_to_infinity()
+
+
+class LoadRowsFn(beam.DoFn):
+    """``(path, first row, rows)`` -> that slice of the spilled replay table (memory-mapped)."""
+
+    def process(self, ref):
+        path, lo, n = ref
+        with pa.memory_map(path) as source:
+            table = pa.ipc.open_file(source).read_all()
+        yield table.slice(lo, n).combine_chunks()
 
 
 class WritePartsFn(beam.DoFn):
@@ -159,10 +185,13 @@ def kafka_read(where: dict, group_id: str, expansion_service: str | None) -> bea
     from apache_beam.io.kafka import ReadFromKafka
 
     kwargs = {"expansion_service": expansion_service} if expansion_service else {}
+    # Offsets are committed when a bundle is finalized (after its output is durable), so a
+    # relaunch with the same group resumes where the last one stopped.
     return ReadFromKafka(
         consumer_config={"bootstrap.servers": where["brokers"], "group.id": group_id,
                          "auto.offset.reset": "latest"},
-        topics=[where["topic"]], timestamp_policy=ReadFromKafka.create_time_policy, **kwargs)
+        topics=[where["topic"]], timestamp_policy=ReadFromKafka.create_time_policy,
+        commit_offset_in_finalize=True, **kwargs)
 
 
 class DecodeMessagesFn(beam.DoFn):
@@ -175,36 +204,36 @@ class DecodeMessagesFn(beam.DoFn):
         key = self.pseudonym_key
         self.pseudonym = validate.make_pseudonymizer(key) if key else None
 
-    def process(self, messages, win=beam.DoFn.WindowParam):
+    def process(self, messages):
         sink = validate.RowSink(self.source)
         for row, message in enumerate(messages):
             validate.accept_json_line(sink, row, bytes(message), self.pseudonym)
         good, bad = sink.tables()
-        at = win.start if isinstance(win, window.IntervalWindow) else None
         if good.num_rows:
-            yield good if at is None else window.TimestampedValue(good, at)
+            # each row keeps its own event time; the table is stamped with the earliest
+            first = pc.min(good["ts"].cast(pa.int64())).as_py()
+            yield window.TimestampedValue(good, first / 1000)
         if bad.num_rows:
             yield beam.pvalue.TaggedOutput(DEAD_LETTER_TAG, bad)
 
 
 class DecodeExchanges(beam.PTransform):
-    """Message bytes -> {'exchanges': timestamped tables per slice, 'dead_letter': tables}."""
+    """Message bytes -> {'exchanges': validated tables (rows keep their own event time),
+    'dead_letter': tables}."""
 
-    def __init__(self, source: str, slice_s: int, batch_rows: int, pseudonym_key: bytes | None):
+    def __init__(self, source: str, batch_rows: int, pseudonym_key: bytes | None):
         super().__init__()
-        self.source, self.slice_s, self.batch_rows = source, slice_s, batch_rows
+        self.source, self.batch_rows = source, batch_rows
         self.pseudonym_key = pseudonym_key
 
     def expand(self, messages):
         decoded = (
             messages
-            | "SliceByEventTime" >> beam.WindowInto(window.FixedWindows(self.slice_s))
             | "BatchMessages" >> beam.BatchElements(min_batch_size=1,
                                                     max_batch_size=self.batch_rows)
             | "DecodeBatch" >> beam.ParDo(DecodeMessagesFn(self.source, self.pseudonym_key))
             .with_outputs(DEAD_LETTER_TAG, main="exchanges"))
-        exchanges = decoded.exchanges | "SlicesToGlobal" >> beam.WindowInto(window.GlobalWindows())
-        return {"exchanges": exchanges, "dead_letter": decoded[DEAD_LETTER_TAG]}
+        return {"exchanges": decoded.exchanges, "dead_letter": decoded[DEAD_LETTER_TAG]}
 
 
 def alert_messages(table: pa.Table):
@@ -217,3 +246,36 @@ def alert_messages(table: pa.Table):
 def dead_letter_messages(table: pa.Table):
     for row in table.to_pylist():
         yield orjson.dumps(row)
+
+
+class DeadLettersToPubSub(beam.PTransform):
+    """Dead-letter tables -> one JSON message per row on a Pub/Sub topic."""
+
+    def __init__(self, topic: str):
+        super().__init__()
+        self.topic = topic
+
+    def expand(self, dead):
+        return (dead
+                | "DeadLetterMessages" >> beam.FlatMap(dead_letter_messages)
+                | "ToPubSub" >> beam.io.WriteToPubSub(topic=self.topic))
+
+
+class DeadLettersToFiles(beam.PTransform):
+    """Dead-letter tables -> JSON Lines files under ``path``, one set per window of
+    ``window_s`` event time (written when the watermark passes it)."""
+
+    def __init__(self, path: str, window_s: int):
+        super().__init__()
+        self.path, self.window_s = path, window_s
+
+    def expand(self, dead):
+        from apache_beam.io import fileio
+
+        return (dead
+                | "DeadLetterLines" >> beam.FlatMap(
+                    lambda t: (m.decode() for m in dead_letter_messages(t)))
+                | "DeadLetterWindows" >> beam.WindowInto(window.FixedWindows(self.window_s))
+                | "ToFiles" >> fileio.WriteToFiles(
+                    path=self.path, shards=1,
+                    file_naming=fileio.default_file_naming("dead_letter", ".jsonl")))

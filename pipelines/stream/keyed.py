@@ -22,6 +22,7 @@ their template), ``meta`` (one small chunk: last flushed tick, next due tick).
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import defaultdict
 
@@ -35,6 +36,9 @@ from distill_radar.pipelines.stream import ticks
 from distill_radar.pipelines.stream.codec import ChunkCoder, chunk_nbytes
 
 NAMESPACE = "distill_radar_stream"
+#: A value written to state is at most this big: larger chunks are written as several
+#: (Dataflow Streaming Engine rejects a value over 80 MB; the target here is 8 MB).
+MAX_VALUE_BYTES = 4 << 20
 STATS_TAG = "state_stats"
 NEVER = -(2**62)
 
@@ -73,8 +77,30 @@ def _kind(chunk: dict) -> str:
 
 
 def _new_meta() -> dict:
+    empty = np.full(ticks.SLOTS, NEVER, np.int64)
     return {"done": np.array([NEVER]), "next": np.array([NEVER]), "expire_at": np.array([NEVER]),
-            "wake": np.array([NEVER])}
+            "wake": np.array([NEVER]), "slot_gen": empty, "slot_bytes": np.zeros(ticks.SLOTS,
+                                                                                  np.int64),
+            "slot_max": np.zeros(ticks.SLOTS, np.int64), "slot_n": np.zeros(ticks.SLOTS,
+                                                                              np.int64),
+            "pending": np.zeros(3, np.int64)}
+
+
+def split_rows(chunk: dict, pieces: int) -> list[dict]:
+    """A chunk of equal-length columns as ``pieces`` chunks of consecutive rows."""
+    n = ticks.rows(chunk)
+    bounds = np.linspace(0, n, pieces + 1).astype(np.int64)
+    return [ticks.take(chunk, np.arange(a, b)) for a, b in itertools.pairwise(bounds)]
+
+
+def bounded(chunk: dict, split=None) -> list[dict]:
+    """``chunk``, or its pieces (``split(chunk, pieces)``, default ``split_rows``) when it
+    is larger than ``MAX_VALUE_BYTES``."""
+    size = chunk_nbytes(chunk)
+    if size <= MAX_VALUE_BYTES or ticks.rows(chunk) < 2:
+        return [chunk]
+    pieces = min(ticks.rows(chunk), -(-size // MAX_VALUE_BYTES))
+    return [c for c in (split or split_rows)(chunk, pieces) if ticks.rows(c)]
 
 
 def _tagged(chunk: dict, tag: str, tick: int) -> dict:
@@ -86,55 +112,77 @@ class Store:
 
     ``chunks(kind)`` lists the live chunks of a kind, oldest generation first;
     ``add`` appends to the current generation; ``pending`` / ``set_pending``
-    read and replace short-lived data. Dead generations are cleared on load.
+    read and replace short-lived data. A ledger in the key's meta state records
+    each bag's generation and size, so dead generations are cleared, and sizes
+    reported, without reading them; bags are read only when asked for.
     """
 
-    def __init__(self, slots, pending_bag, gen: int):
+    def __init__(self, slots, pending_bag, gen: int, meta: dict):
         self.slots, self.pending_bag, self.gen = slots, pending_bag, gen
+        self.ledger = {k: np.array(meta[k]) for k in ("slot_gen", "slot_bytes", "slot_max",
+                                                      "slot_n", "pending")}
         self.wake_tick = None  # a flush the subclass asks for, with or without input
-        self._by_gen = {}
-        for i, bag in enumerate(slots):
-            chunks = list(bag.read())
-            g = int(chunks[0]["_gen"][0]) if chunks else None
-            if g is not None and not ticks.is_live(g, gen):
-                bag.clear()
-                g, chunks = None, []
-            self._by_gen[i] = (g, chunks)
+        self._loaded = {}
         self._pending = None
+        for i, g in enumerate(self.ledger["slot_gen"].tolist()):
+            if g != NEVER and not ticks.is_live(g, gen):
+                self._clear_slot(i)
+
+    def _clear_slot(self, i: int) -> None:
+        self.slots[i].clear()
+        for k, v in (("slot_gen", NEVER), ("slot_bytes", 0), ("slot_max", 0), ("slot_n", 0)):
+            self.ledger[k][i] = v
+        self._loaded[i] = []
+
+    def _slot(self, i: int) -> list[dict]:
+        if i not in self._loaded:
+            self._loaded[i] = list(self.slots[i].read()) if self.ledger["slot_n"][i] else []
+        return self._loaded[i]
 
     def chunks(self, kind: str) -> list[dict]:
-        live = sorted((g, i) for i, (g, _) in self._by_gen.items() if g is not None)
-        return [c for g, i in live for c in self._by_gen[i][1] if _kind(c) == kind]
+        gens = self.ledger["slot_gen"]
+        live = sorted((int(gens[i]), i) for i in range(ticks.SLOTS) if gens[i] != NEVER)
+        return [c for _, i in live for c in self._slot(i) if _kind(c) == kind]
 
-    def add(self, kind: str, chunk: dict) -> None:
+    def add(self, kind: str, chunk: dict, split=None) -> None:
+        """Append to the current generation (as several values if it is large)."""
         if not ticks.rows(chunk):
             return
         i = self.gen % ticks.SLOTS
-        g, chunks = self._by_gen[i]
-        if g != self.gen:
-            self.slots[i].clear()
-            chunks = []
-        chunk = {**chunk, "_gen": np.array([self.gen]), "_kind": _name(kind)}
-        self.slots[i].add(chunk)
-        self._by_gen[i] = (self.gen, chunks + [chunk])
+        if self.ledger["slot_gen"][i] != self.gen:
+            self._clear_slot(i)
+        for piece in bounded(chunk, split):
+            piece = {**piece, "_gen": np.array([self.gen]), "_kind": _name(kind)}
+            self._slot(i).append(piece)
+            self.slots[i].add(piece)
+            size = chunk_nbytes(piece)
+            self.ledger["slot_gen"][i] = self.gen
+            self.ledger["slot_bytes"][i] += size
+            self.ledger["slot_max"][i] = max(self.ledger["slot_max"][i], size)
+            self.ledger["slot_n"][i] += 1
 
     def _load_pending(self) -> dict:
         if self._pending is None:
             self._pending = defaultdict(list)
-            for c in self.pending_bag.read():
-                self._pending[_kind(c)].append(c)
+            if self.ledger["pending"][2]:
+                for c in self.pending_bag.read():
+                    self._pending[_kind(c)].append(c)
         return self._pending
 
     def pending(self, kind: str) -> list[dict]:
         return list(self._load_pending()[kind])
 
-    def set_pending(self, kind: str, chunks: list[dict]) -> None:
+    def set_pending(self, kind: str, chunks: list[dict], split=None) -> None:
         held = self._load_pending()
-        held[kind] = [{**c, "_kind": _name(kind)} for c in chunks if ticks.rows(c)]
+        held[kind] = [{**p, "_kind": _name(kind)} for c in chunks if ticks.rows(c)
+                      for p in bounded(c, split)]
         self.pending_bag.clear()
+        sizes = []
         for kind_chunks in held.values():
             for c in kind_chunks:
                 self.pending_bag.add(c)
+                sizes.append(chunk_nbytes(c))
+        self.ledger["pending"][:] = (sum(sizes), max(sizes, default=0), len(sizes))
 
     def wake(self, tick: int) -> None:
         """Flush at ``tick`` even if no input comes for it (e.g. a periodic judgement)."""
@@ -143,19 +191,20 @@ class Store:
     def clear_pending(self) -> None:
         self.pending_bag.clear()
         self._pending = defaultdict(list)
+        self.ledger["pending"][:] = 0
 
     def newest_gen(self) -> int | None:
-        gens = [g for g, _ in self._by_gen.values() if g is not None]
-        if self._load_pending() and any(self._pending.values()):
+        gens = [int(g) for g in self.ledger["slot_gen"] if g != NEVER]
+        if self.ledger["pending"][2]:
             gens.append(self.gen)
         return max(gens) if gens else None
 
     def sizes(self) -> tuple[int, int, int]:
         """(bytes held, bytes of the largest single value, values) of this key."""
-        values = [c for _, cs in self._by_gen.values() for c in cs]
-        values += [c for cs in self._load_pending().values() for c in cs]
-        sizes = [chunk_nbytes(c) for c in values] or [0]
-        return sum(sizes), max(sizes), len(values)
+        lg = self.ledger
+        return (int(lg["slot_bytes"].sum() + lg["pending"][0]),
+                int(max(lg["slot_max"].max(), lg["pending"][1])),
+                int(lg["slot_n"].sum() + lg["pending"][2]))
 
 
 #: What the stages count (Beam counters, and columns of ``state_stats``: the in-process
@@ -217,7 +266,7 @@ class KeyedStageFn(beam.DoFn):
     def gen_of(self, tick: int) -> int:
         return int(tick) // self.gen_ticks
 
-    def process(self, element, ts=_TS, inbox=_INBOX, meta=_META, flush=_FLUSH):
+    def process(self, element, ts=_TS, key=_KEY, inbox=_INBOX, meta=_META, flush=_FLUSH):
         _, (tag, chunk) = element
         m = meta.read() or _new_meta()
         done, nxt = int(m["done"][0]), int(m["next"][0])
@@ -233,6 +282,8 @@ class KeyedStageFn(beam.DoFn):
             for t, p in kept:  # empty parts too: they say "this tick happened" downstream
                 inbox.add(_tagged(p, tag, t))
                 nxt = t if nxt == NEVER else min(nxt, t)
+        if any(self.counted.values()):  # counted here (late data): a row of counts only
+            yield self._counts_row(key, done, _ms(ts) / 1000)
         wake = int(m["wake"][0])
         target = min([t for t in (nxt, wake) if t != NEVER], default=NEVER)
         if target != NEVER:
@@ -257,13 +308,14 @@ class KeyedStageFn(beam.DoFn):
         done, newest = int(m["done"][0]), None
         for tick in due:
             started = time.perf_counter()
-            store = Store(slots, pending, self.gen_of(tick))
+            store = Store(slots, pending, self.gen_of(tick), m)
             at = self.clock.fire_ms(tick) / 1000
             for tag, value in self.flush(key, tick, by_tick.pop(tick), store):
                 yield self._out(tag, value, at)
             ms = (time.perf_counter() - started) * 1000
             yield self._stats(key, tick, store, ms, at)
             done, newest = max(done, tick), store.newest_gen()
+            m = {**m, **store.ledger}
             if store.wake_tick is not None and store.wake_tick > tick:
                 wake = store.wake_tick if wake == NEVER else min(wake, store.wake_tick)
         rest = sorted(by_tick)
@@ -280,7 +332,7 @@ class KeyedStageFn(beam.DoFn):
             # when the newest generation has aged out (the tick before it is dead)
             expire_at = self.clock.fire_ms(ticks.dies_at_gen(newest) * self.gen_ticks - 1)
             expire.set(_at(expire_at))
-        meta.write({"done": np.array([done]), "next": np.array([rest[0] if rest else NEVER]),
+        meta.write({**m, "done": np.array([done]), "next": np.array([rest[0] if rest else NEVER]),
                     "expire_at": np.array([expire_at]), "wake": np.array([wake])})
 
     @userstate.on_timer(EXPIRE)
@@ -289,18 +341,27 @@ class KeyedStageFn(beam.DoFn):
         m = meta.read() or _new_meta()
         if int(m["expire_at"][0]) != _ms(fire):
             return  # superseded: a later flush moved the expiry (the runner fired a stale timer)
-        meta.write({**m, "expire_at": np.array([NEVER])})
         tick = self.clock.fired_tick(_ms(fire)) + 1
-        store = Store([s0, s1, s2, s3, s4, s5, s6], pending, self.gen_of(tick))
+        store = Store([s0, s1, s2, s3, s4, s5, s6], pending, self.gen_of(tick), m)
         at = _ms(fire) / 1000
         for tag, value in self.expired(key, tick, store):
             yield self._out(tag, value, at)
         store.clear_pending()
+        meta.write({**m, **store.ledger, "expire_at": np.array([NEVER])})
         yield self._stats(key, tick, store, 0.0, at)
 
     def _out(self, tag, value, at):
         tv = window.TimestampedValue(value, at)
         return tv if tag is None else beam.pvalue.TaggedOutput(tag, tv)
+
+    def _counts_row(self, key, tick, at):
+        counted, self.counted = self.counted, dict.fromkeys(COUNTERS, 0)
+        row = pa.table({"stage": [self.STAGE], "key": [int(key)], "tick": [int(tick)],
+                        **{c: [v] for c, v in counted.items()}}).cast(
+            pa.schema([STATS_SCHEMA.field(n) for n in ("stage", "key", "tick", *COUNTERS)]))
+        row = pa.table({f.name: row[f.name] if f.name in row.column_names else
+                        pa.nulls(1, f.type) for f in STATS_SCHEMA}, schema=STATS_SCHEMA)
+        return beam.pvalue.TaggedOutput(STATS_TAG, window.TimestampedValue(row, at))
 
     def _stats(self, key, tick, store, ms, at):
         total, largest, values = store.sizes()

@@ -73,7 +73,8 @@ def concat(chunks: list[dict], names: list[str] | None = None) -> dict:
             arrays = []
             for p in parts:
                 arrays += p.chunks if isinstance(p, pa.ChunkedArray) else [p]
-            out[name] = pa.concat_arrays([a.cast(pa.large_string()) for a in arrays])
+            out[name] = pa.concat_arrays([a if a.type == pa.large_string()
+                                          else a.cast(pa.large_string()) for a in arrays])
         else:
             out[name] = np.concatenate(parts)
     return out

@@ -11,8 +11,13 @@ from apache_beam.transforms import window
 from apache_beam.utils.timestamp import Timestamp
 
 from distill_radar.pipelines.stream import ticks
-from distill_radar.pipelines.stream.codec import ChunkCoder, decode_chunk, encode_chunk
-from distill_radar.pipelines.stream.keyed import KeyedStageFn, Store
+from distill_radar.pipelines.stream.codec import (
+    ChunkCoder,
+    chunk_nbytes,
+    decode_chunk,
+    encode_chunk,
+)
+from distill_radar.pipelines.stream.keyed import KeyedStageFn, Store, _new_meta
 
 TICK = 3_600_000
 
@@ -58,16 +63,23 @@ class FakeBag:
 
 
 def test_store_ring_forgets_whole_generations():
-    slots, pending = [FakeBag() for _ in range(ticks.SLOTS)], FakeBag()
+    slots, pending, meta = [FakeBag() for _ in range(ticks.SLOTS)], FakeBag(), _new_meta()
     for gen in range(10):
-        store = Store(slots, pending, gen)
+        store = Store(slots, pending, gen, meta)
         store.add("seen", {"v": np.array([gen])})
+        store.add("other", {"v": np.array([-gen, -gen])})
+        meta = {**meta, **store.ledger}
         live = [int(c["v"][0]) for c in store.chunks("seen")]
         assert live == list(range(max(0, gen - ticks.LIVE_GENS + 1), gen + 1))
-    store = Store(slots, pending, 10 + ticks.LIVE_GENS)
-    assert store.chunks("seen") == [] and store.sizes()[0] == 0
+        held = [chunk_nbytes(c) for b in slots for c in b.items]
+        assert store.sizes() == (sum(held), max(held), len(held)) and len(held) == 2 * len(live)
+    store = Store(slots, pending, 10 + ticks.LIVE_GENS, meta)
+    assert store.chunks("seen") == [] and store.sizes() == (0, 0, 0)
+    assert all(not b.items for b in slots)  # cleared from the ledger, without reading
     store.set_pending("wait", [{"n": np.arange(3)}])
-    assert [c["n"].tolist() for c in Store(slots, pending, 30).pending("wait")] == [[0, 1, 2]]
+    meta = {**meta, **store.ledger}
+    assert [c["n"].tolist() for c in Store(slots, pending, 30, meta).pending("wait")] == [[0, 1, 2]]
+    assert store.newest_gen() == 10 + ticks.LIVE_GENS
 
 
 def test_gen_ticks_cover_the_ttl():
