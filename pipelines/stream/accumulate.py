@@ -28,7 +28,7 @@ from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.model.timing_signals import timing_signals
 from distill_radar.pipelines.stream.config import StreamConfig
 from distill_radar.pipelines.stream.keyed import KeyedStageFn
-from distill_radar.pipelines.stream.ticks import concat, take
+from distill_radar.pipelines.stream.ticks import concat, ranges, take
 
 JUDGE_TAG = "judge"
 STATS = ("cluster_id", "n_exchanges", "n_accounts", "n_distinct_prompts", "first_ts", "last_ts",
@@ -53,11 +53,10 @@ def gather(chunks: list[dict], clusters: np.ndarray) -> dict:
     """Rows of the given clusters from chunks sorted by ``cluster``."""
     parts = []
     for c in chunks:
-        lo = np.searchsorted(c["cluster"], clusters, "left")
-        hi = np.searchsorted(c["cluster"], clusters, "right")
-        idx = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)] or
-                             [np.empty(0, np.int64)])
-        parts.append(take(c, idx))
+        idx = ranges(np.searchsorted(c["cluster"], clusters, "left"),
+                     np.searchsorted(c["cluster"], clusters, "right"))
+        if idx.size:
+            parts.append(take(c, idx))
     parts = [p for p in parts if len(p["cluster"])]
     return concat(parts) if parts else {}
 

@@ -31,6 +31,7 @@ from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream import ingest
 from distill_radar.pipelines.stream.config import StreamConfig
 from distill_radar.pipelines.stream.keyed import KeyedStageFn
+from distill_radar.pipelines.stream.ticks import ranges
 
 LABEL_MASK = np.uint64((1 << 63) - 1)
 
@@ -66,9 +67,8 @@ def _candidates(keys: np.ndarray, reps: list[dict]):
             continue
         lo = np.searchsorted(ek, keys, "left")
         hi = np.searchsorted(ek, keys, "right")
-        n = hi - lo
-        e = np.repeat(np.arange(keys.size), n)
-        pos = np.repeat(lo, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
+        e = np.repeat(np.arange(keys.size), hi - lo)
+        pos = ranges(lo, hi)
         out_e.append(e)
         out_c.append(np.full(e.size, ci, np.int64))
         out_p.append(pos)

@@ -89,26 +89,28 @@ def read_logs(path: str, batch_rows: int, pseudonym_key: bytes | None
     return table, dead, per_file
 
 
-def replay_events(table: pa.Table, tick_s: int, stages: int, bundle_rows: int | None = None,
-                  end_ms: int | None = None, spill: str | None = None) -> TestStream:
-    """The logs as a stream: each tick's rows (in elements of at most ``bundle_rows``
-    rows, each timestamped with its first row's event time), then the watermark to the
-    tick's end and one millisecond further per keyed stage.
+def replay_events(table: pa.Table, tick_s: int, stages: int, spill: str,
+                  bundle_rows: int | None = None, end_ms: int | None = None,
+                  restore: list[tuple[str, int, str]] = ()) -> TestStream:
+    """The logs as a stream of ``("rows", (path, first row, rows))`` references (the
+    table is written once to ``spill``, Arrow IPC, and read back by ``ReplayElementsFn``:
+    Beam pickles and compresses a ``TestStream`` with the pipeline, which for the
+    tables themselves cost seconds per 100,000 rows before the job started).
 
-    The in-process runner holds no watermark for pending timers, so the watermark
-    steps through the stages one by one (on Dataflow and Flink the timers hold it).
-    At the end it moves ``end_ms`` past the last tick (every flush, judgement and
-    expiry fires) and then to infinity, which drains the job.
-
-    With ``spill`` (a file path), the table is written there once (Arrow IPC) and the
-    elements are ``(path, first row, rows)`` references for ``LoadRowsFn``: Beam
-    pickles and compresses a ``TestStream`` with the pipeline, which for the tables
-    themselves cost seconds per 100,000 rows before the job started.
+    First the ``("restore", (stage, key, path))`` elements of a saved state, if any;
+    then per tick its rows (elements of at most ``bundle_rows`` rows, each timestamped
+    with its first row's event time), the watermark to the tick's end and one
+    millisecond further per keyed stage: the in-process runner holds no watermark
+    for pending timers, so the watermark steps through the stages one by one (on
+    Dataflow and Flink the timers hold it). At the end it moves ``end_ms`` past the
+    last tick (every flush, judgement, checkpoint and expiry fires) and then to
+    infinity, which drains the job.
     """
     stream = TestStream(coder=PickleCoder())
-    if spill:
-        with pa.OSFile(spill, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
+    with pa.OSFile(spill, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    if restore:
+        stream = stream.add_elements([("restore", r) for r in restore])
     ts = table["ts"].cast(pa.int64()).to_numpy()
     tick_ms = tick_s * 1000
     tid = ts // tick_ms
@@ -117,10 +119,8 @@ def replay_events(table: pa.Table, tick_s: int, stages: int, bundle_rows: int | 
     for a, b in zip(starts.tolist(), ends.tolist()):
         step = bundle_rows or (b - a)
         for lo in range(a, b, step):
-            n = min(b, lo + step) - lo
-            # take() copies: a pickled slice would carry the whole parent table's buffers
-            part = (spill, lo, n) if spill else table.take(pa.array(np.arange(lo, lo + n)))
-            stream = stream.add_elements([window.TimestampedValue(part, int(ts[lo]) / 1000)])
+            ref = ("rows", (spill, lo, min(b, lo + step) - lo))
+            stream = stream.add_elements([window.TimestampedValue(ref, int(ts[lo]) / 1000)])
         end = (int(tid[a]) + 1) * tick_ms
         for k in range(stages):
             stream = stream.advance_watermark_to(Timestamp(micros=(end + k) * 1000))
@@ -129,10 +129,21 @@ def replay_events(table: pa.Table, tick_s: int, stages: int, bundle_rows: int | 
     return stream.advance_watermark_to(Timestamp(micros=far * 1000)).advance_watermark_to_infinity()
 
 
-class LoadRowsFn(beam.DoFn):
-    """``(path, first row, rows)`` -> that slice of the spilled replay table (memory-mapped)."""
+def replay_end_ms(table: pa.Table, tick_s: int, stages: int) -> int:
+    """When every stage has flushed the replay's last tick (a checkpoint's watermark)."""
+    ts = table["ts"].cast(pa.int64()).to_numpy()
+    return (int(ts.max()) // (tick_s * 1000) + 1) * tick_s * 1000 + stages if ts.size else 0
 
-    def process(self, ref):
+
+class ReplayElementsFn(beam.DoFn):
+    """``("rows", (path, first row, rows))`` -> that slice of the spilled replay table
+    (memory-mapped); ``("restore", saved)`` -> ``saved`` (tagged ``restore``)."""
+
+    def process(self, element):
+        kind, ref = element
+        if kind == "restore":
+            yield beam.pvalue.TaggedOutput("restore", ref)
+            return
         path, lo, n = ref
         with pa.memory_map(path) as source:
             table = pa.ipc.open_file(source).read_all()

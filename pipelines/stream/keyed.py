@@ -22,7 +22,6 @@ their template), ``meta`` (one small chunk: last flushed tick, next due tick).
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections import defaultdict
 
@@ -32,16 +31,12 @@ import pyarrow as pa
 from apache_beam.transforms import userstate, window
 from apache_beam.utils.timestamp import Timestamp
 
-from distill_radar.pipelines.stream import ticks
-from distill_radar.pipelines.stream.codec import ChunkCoder, chunk_nbytes
+from distill_radar.pipelines.stream import snapshot, ticks
+from distill_radar.pipelines.stream.codec import ChunkCoder
+from distill_radar.pipelines.stream.store import NEVER, Store, name_column, new_meta, text_of
 
 NAMESPACE = "distill_radar_stream"
-#: A value written to state is at most this big: larger chunks are written as several
-#: (Dataflow Streaming Engine rejects a value over 80 MB; the target here is 8 MB).
-MAX_VALUE_BYTES = 4 << 20
 STATS_TAG = "state_stats"
-NEVER = -(2**62)
-
 _CODER = ChunkCoder()
 INBOX = userstate.BagStateSpec("inbox", _CODER)
 PENDING = userstate.BagStateSpec("pending", _CODER)
@@ -49,9 +44,12 @@ META = userstate.ReadModifyWriteStateSpec("meta", _CODER)
 SLOT_SPECS = [userstate.BagStateSpec(f"slot{i}", _CODER) for i in range(ticks.SLOTS)]
 FLUSH = userstate.TimerSpec("flush", userstate.TimeDomain.WATERMARK)
 EXPIRE = userstate.TimerSpec("expire", userstate.TimeDomain.WATERMARK)
+EXPORT = userstate.TimerSpec("export", userstate.TimeDomain.WATERMARK)
+RESTORE_TAG = "restore"
 _S = [beam.DoFn.StateParam(s) for s in SLOT_SPECS]
 _INBOX, _PENDING, _META = (beam.DoFn.StateParam(s) for s in (INBOX, PENDING, META))
 _FLUSH, _EXPIRE = beam.DoFn.TimerParam(FLUSH), beam.DoFn.TimerParam(EXPIRE)
+_EXPORT = beam.DoFn.TimerParam(EXPORT)
 _TS, _KEY = beam.DoFn.TimestampParam, beam.DoFn.KeyParam
 
 
@@ -63,148 +61,8 @@ def _at(ms: int) -> Timestamp:
     return Timestamp(micros=int(ms) * 1000)
 
 
-def _name(text: str) -> np.ndarray:
-    """A short name as a chunk column (its UTF-8 bytes: no Arrow array per element)."""
-    return np.frombuffer(text.encode(), np.uint8)
-
-
-def _text(column: np.ndarray) -> str:
-    return bytes(column).decode()
-
-
-def _kind(chunk: dict) -> str:
-    return _text(chunk["_kind"])
-
-
-def _new_meta() -> dict:
-    empty = np.full(ticks.SLOTS, NEVER, np.int64)
-    return {"done": np.array([NEVER]), "next": np.array([NEVER]), "expire_at": np.array([NEVER]),
-            "wake": np.array([NEVER]), "slot_gen": empty, "slot_bytes": np.zeros(ticks.SLOTS,
-                                                                                  np.int64),
-            "slot_max": np.zeros(ticks.SLOTS, np.int64), "slot_n": np.zeros(ticks.SLOTS,
-                                                                              np.int64),
-            "pending": np.zeros(3, np.int64)}
-
-
-def split_rows(chunk: dict, pieces: int) -> list[dict]:
-    """A chunk of equal-length columns as ``pieces`` chunks of consecutive rows."""
-    n = ticks.rows(chunk)
-    bounds = np.linspace(0, n, pieces + 1).astype(np.int64)
-    return [ticks.take(chunk, np.arange(a, b)) for a, b in itertools.pairwise(bounds)]
-
-
-def bounded(chunk: dict, split=None) -> list[dict]:
-    """``chunk``, or its pieces (``split(chunk, pieces)``, default ``split_rows``) when it
-    is larger than ``MAX_VALUE_BYTES``."""
-    size = chunk_nbytes(chunk)
-    if size <= MAX_VALUE_BYTES or ticks.rows(chunk) < 2:
-        return [chunk]
-    pieces = min(ticks.rows(chunk), -(-size // MAX_VALUE_BYTES))
-    return [c for c in (split or split_rows)(chunk, pieces) if ticks.rows(c)]
-
-
 def _tagged(chunk: dict, tag: str, tick: int) -> dict:
-    return {**chunk, "_tag": _name(tag), "_tick": np.array([tick])}
-
-
-class Store:
-    """The generation ring (and the pending bag) of one key, as of one tick.
-
-    ``chunks(kind)`` lists the live chunks of a kind, oldest generation first;
-    ``add`` appends to the current generation; ``pending`` / ``set_pending``
-    read and replace short-lived data. A ledger in the key's meta state records
-    each bag's generation and size, so dead generations are cleared, and sizes
-    reported, without reading them; bags are read only when asked for.
-    """
-
-    def __init__(self, slots, pending_bag, gen: int, meta: dict):
-        self.slots, self.pending_bag, self.gen = slots, pending_bag, gen
-        self.ledger = {k: np.array(meta[k]) for k in ("slot_gen", "slot_bytes", "slot_max",
-                                                      "slot_n", "pending")}
-        self.wake_tick = None  # a flush the subclass asks for, with or without input
-        self._loaded = {}
-        self._pending = None
-        for i, g in enumerate(self.ledger["slot_gen"].tolist()):
-            if g != NEVER and not ticks.is_live(g, gen):
-                self._clear_slot(i)
-
-    def _clear_slot(self, i: int) -> None:
-        self.slots[i].clear()
-        for k, v in (("slot_gen", NEVER), ("slot_bytes", 0), ("slot_max", 0), ("slot_n", 0)):
-            self.ledger[k][i] = v
-        self._loaded[i] = []
-
-    def _slot(self, i: int) -> list[dict]:
-        if i not in self._loaded:
-            self._loaded[i] = list(self.slots[i].read()) if self.ledger["slot_n"][i] else []
-        return self._loaded[i]
-
-    def chunks(self, kind: str) -> list[dict]:
-        gens = self.ledger["slot_gen"]
-        live = sorted((int(gens[i]), i) for i in range(ticks.SLOTS) if gens[i] != NEVER)
-        return [c for _, i in live for c in self._slot(i) if _kind(c) == kind]
-
-    def add(self, kind: str, chunk: dict, split=None) -> None:
-        """Append to the current generation (as several values if it is large)."""
-        if not ticks.rows(chunk):
-            return
-        i = self.gen % ticks.SLOTS
-        if self.ledger["slot_gen"][i] != self.gen:
-            self._clear_slot(i)
-        for piece in bounded(chunk, split):
-            piece = {**piece, "_gen": np.array([self.gen]), "_kind": _name(kind)}
-            self._slot(i).append(piece)
-            self.slots[i].add(piece)
-            size = chunk_nbytes(piece)
-            self.ledger["slot_gen"][i] = self.gen
-            self.ledger["slot_bytes"][i] += size
-            self.ledger["slot_max"][i] = max(self.ledger["slot_max"][i], size)
-            self.ledger["slot_n"][i] += 1
-
-    def _load_pending(self) -> dict:
-        if self._pending is None:
-            self._pending = defaultdict(list)
-            if self.ledger["pending"][2]:
-                for c in self.pending_bag.read():
-                    self._pending[_kind(c)].append(c)
-        return self._pending
-
-    def pending(self, kind: str) -> list[dict]:
-        return list(self._load_pending()[kind])
-
-    def set_pending(self, kind: str, chunks: list[dict], split=None) -> None:
-        held = self._load_pending()
-        held[kind] = [{**p, "_kind": _name(kind)} for c in chunks if ticks.rows(c)
-                      for p in bounded(c, split)]
-        self.pending_bag.clear()
-        sizes = []
-        for kind_chunks in held.values():
-            for c in kind_chunks:
-                self.pending_bag.add(c)
-                sizes.append(chunk_nbytes(c))
-        self.ledger["pending"][:] = (sum(sizes), max(sizes, default=0), len(sizes))
-
-    def wake(self, tick: int) -> None:
-        """Flush at ``tick`` even if no input comes for it (e.g. a periodic judgement)."""
-        self.wake_tick = int(tick)
-
-    def clear_pending(self) -> None:
-        self.pending_bag.clear()
-        self._pending = defaultdict(list)
-        self.ledger["pending"][:] = 0
-
-    def newest_gen(self) -> int | None:
-        gens = [int(g) for g in self.ledger["slot_gen"] if g != NEVER]
-        if self.ledger["pending"][2]:
-            gens.append(self.gen)
-        return max(gens) if gens else None
-
-    def sizes(self) -> tuple[int, int, int]:
-        """(bytes held, bytes of the largest single value, values) of this key."""
-        lg = self.ledger
-        return (int(lg["slot_bytes"].sum() + lg["pending"][0]),
-                int(max(lg["slot_max"].max(), lg["pending"][1])),
-                int(lg["slot_n"].sum() + lg["pending"][2]))
+    return {**chunk, "_tag": name_column(tag), "_tick": np.array([tick])}
 
 
 #: What the stages count (Beam counters, and columns of ``state_stats``: the in-process
@@ -227,6 +85,9 @@ class KeyedStageFn(beam.DoFn):
 
     STAGE = "stage"
     OFFSET_MS = 0
+    #: (watermark ms, folder): when the watermark passes it, every key writes its state
+    #: there and stops (``snapshot``; a replay's ``--checkpoint-dir``).
+    checkpoint: tuple[int, str] | None = None
 
     def __init__(self, tick_ms: int, ttl_ms: int):
         self.tick_ms, self.ttl_ms = int(tick_ms), int(ttl_ms)
@@ -266,9 +127,17 @@ class KeyedStageFn(beam.DoFn):
     def gen_of(self, tick: int) -> int:
         return int(tick) // self.gen_ticks
 
-    def process(self, element, ts=_TS, key=_KEY, inbox=_INBOX, meta=_META, flush=_FLUSH):
+    def process(self, element, ts=_TS, key=_KEY, inbox=_INBOX, meta=_META, pending=_PENDING,
+                s0=_S[0], s1=_S[1], s2=_S[2], s3=_S[3], s4=_S[4], s5=_S[5], s6=_S[6],
+                flush=_FLUSH, expire=_EXPIRE, export=_EXPORT):
         _, (tag, chunk) = element
-        m = meta.read() or _new_meta()
+        if tag == RESTORE_TAG:
+            self._restore(text_of(chunk["path"]), inbox, meta, pending,
+                          [s0, s1, s2, s3, s4, s5, s6], flush, expire)
+            return
+        if self.checkpoint:
+            export.set(_at(self.checkpoint[0]))
+        m = meta.read() or new_meta()
         done, nxt = int(m["done"][0]), int(m["next"][0])
         for tick, part in self.split(tag, chunk, _ms(ts)):
             kept = [(tick, part)]
@@ -293,13 +162,15 @@ class KeyedStageFn(beam.DoFn):
     @userstate.on_timer(FLUSH)
     def on_flush(self, fire=_TS, key=_KEY, inbox=_INBOX, meta=_META, pending=_PENDING,
                  s0=_S[0], s1=_S[1], s2=_S[2], s3=_S[3], s4=_S[4], s5=_S[5], s6=_S[6],
-                 flush=_FLUSH, expire=_EXPIRE):
+                 flush=_FLUSH, expire=_EXPIRE, export=_EXPORT):
         slots = [s0, s1, s2, s3, s4, s5, s6]
         f = _ms(fire)
+        if self.checkpoint:
+            export.set(_at(self.checkpoint[0]))
         by_tick = defaultdict(lambda: defaultdict(list))
         for item in inbox.read():
-            by_tick[int(item["_tick"][0])][_text(item["_tag"])].append(item)
-        m = meta.read() or _new_meta()
+            by_tick[int(item["_tick"][0])][text_of(item["_tag"])].append(item)
+        m = meta.read() or new_meta()
         wake = int(m["wake"][0])
         if wake != NEVER and self.clock.fire_ms(wake) <= f:
             by_tick.setdefault(wake, defaultdict(list))
@@ -335,10 +206,42 @@ class KeyedStageFn(beam.DoFn):
         meta.write({**m, "done": np.array([done]), "next": np.array([rest[0] if rest else NEVER]),
                     "expire_at": np.array([expire_at]), "wake": np.array([wake])})
 
+    @userstate.on_timer(EXPORT)
+    def on_export(self, key=_KEY, inbox=_INBOX, meta=_META, pending=_PENDING,
+                  s0=_S[0], s1=_S[1], s2=_S[2], s3=_S[3], s4=_S[4], s5=_S[5], s6=_S[6]):
+        """Write this key's state to the checkpoint folder, then drop it: the replay stops."""
+        m = meta.read()
+        if m is None or self.checkpoint is None:
+            return
+        slots = [s0, s1, s2, s3, s4, s5, s6]
+        records = [("meta", m)] + [("inbox", c) for c in inbox.read()]
+        records += [("pending", c) for c in pending.read()]
+        records += [(f"slot{i}", c) for i, bag in enumerate(slots) for c in bag.read()]
+        snapshot.write_state(snapshot.state_path(self.checkpoint[1], self.STAGE, key), records)
+        for state in [inbox, pending, *slots]:
+            state.clear()
+        meta.write(new_meta())  # the timers still set find nothing to do
+
+    def _restore(self, path, inbox, meta, pending, slots, flush, expire):
+        """Load a key's state written by ``on_export`` and set its timers again."""
+        bags = {"inbox": inbox, "pending": pending, **{f"slot{i}": b for i, b in enumerate(slots)}}
+        m = new_meta()
+        for name, chunk in snapshot.read_state(path):
+            if name == "meta":
+                m = {k: np.array(v) for k, v in chunk.items()}
+            else:
+                bags[name].add(chunk)
+        meta.write(m)
+        due = [int(m[k][0]) for k in ("next", "wake") if int(m[k][0]) != NEVER]
+        if due:
+            flush.set(_at(self.clock.fire_ms(min(due))))
+        if int(m["expire_at"][0]) != NEVER:
+            expire.set(_at(int(m["expire_at"][0])))
+
     @userstate.on_timer(EXPIRE)
     def on_expire(self, fire=_TS, key=_KEY, meta=_META, pending=_PENDING,
                   s0=_S[0], s1=_S[1], s2=_S[2], s3=_S[3], s4=_S[4], s5=_S[5], s6=_S[6]):
-        m = meta.read() or _new_meta()
+        m = meta.read() or new_meta()
         if int(m["expire_at"][0]) != _ms(fire):
             return  # superseded: a later flush moved the expiry (the runner fired a stale timer)
         tick = self.clock.fired_tick(_ms(fire)) + 1

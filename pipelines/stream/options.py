@@ -57,6 +57,12 @@ class StreamOptions(PipelineOptions):
                                  "JSON Lines files per tick (live sources; default: "
                                  "TEMP_LOCATION/distill-radar/dead_letter unless "
                                  "--dead-letter-topic)")
+        parser.add_argument("--checkpoint-dir", default=None,
+                            help="--replay: when the logs end, write every keyed stage's "
+                                 "state to this (empty) folder, for a later --restore-dir")
+        parser.add_argument("--restore-dir", default=None,
+                            help="--replay: start from the state a --checkpoint-dir replay "
+                                 "wrote (same parameters)")
         parser.add_argument("--replay-bundle-rows", type=int, default=None,
                             help="--replay: rows per element of the replayed stream (default: "
                                  "one element per tick)")

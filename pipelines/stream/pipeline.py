@@ -35,10 +35,11 @@ from distill_radar.pipelines.stream.config import StreamConfig
 from distill_radar.pipelines.stream.dedup import DEAD_LETTER_TAG, DF_TAG, FRESH_TAG, DedupFn
 from distill_radar.pipelines.stream.ingest import PrepareFn
 from distill_radar.pipelines.stream.judge import CAMPAIGNS_TAG, CLUSTERS_TAG, JudgeFn
-from distill_radar.pipelines.stream.keyed import STATS_SCHEMA, STATS_TAG
+from distill_radar.pipelines.stream.keyed import RESTORE_TAG, STATS_SCHEMA, STATS_TAG
 from distill_radar.pipelines.stream.members import RECONCILE_TAG, MembersFn
 from distill_radar.pipelines.stream.reconcile import ReconcileFn, RouteFn
 from distill_radar.pipelines.stream.signer import QUERIES_TAG, SignerFn
+from distill_radar.pipelines.stream.store import name_column
 from distill_radar.pipelines.stream.vocab import ShingleCountFn
 
 #: Keyed stages in the chain: a tick's last flush is ``STAGES - 1`` ms after its end.
@@ -50,18 +51,29 @@ __all__ = ["STAGES", "STATE_STATS", "DetectCampaignsStream"]
 
 class DetectCampaignsStream(beam.PTransform):
     """Timestamped exchange tables -> {'alerts', 'dead_letter', 'state_stats',
-    'campaigns', 'clusters'}."""
+    'campaigns', 'clusters'}.
 
-    def __init__(self, run: RunConfig, stream: StreamConfig):
+    ``checkpoint`` (watermark ms, folder) and ``restore`` (a PCollection of (stage,
+    key, state file)) stop and resume a replay from persisted state (``snapshot``).
+    """
+
+    def __init__(self, run: RunConfig, stream: StreamConfig,
+                 checkpoint: tuple[int, str] | None = None, restore=None):
         super().__init__()
         self.run, self.stream = run, stream
+        self.checkpoint, self.restore = checkpoint, restore
 
     def expand(self, exchanges):
         run, s = self.run, self.stream
 
-        def stage(pcoll, label, fn, *tags, main="out"):
+        def stage(pcoll, label, cls, *tags, main="out"):
+            fn = cls(run, s)
+            fn.checkpoint = self.checkpoint
+            if self.restore is not None:
+                saved = self.restore | f"Restore{label}" >> beam.FlatMap(_restore_for, cls.STAGE)
+                pcoll = (pcoll, saved) | f"{label}AndRestored" >> beam.Flatten()
             # int keys: a deterministic key coder, as runners require of stateful DoFns
-            return pcoll | label >> beam.ParDo(fn(run, s)).with_input_types(
+            return pcoll | label >> beam.ParDo(fn).with_input_types(
                 tuple[int, typing.Any]).with_outputs(*tags, STATS_TAG, main=main)
 
         prepared = exchanges | "Prepare" >> beam.ParDo(PrepareFn(run, s))
@@ -82,3 +94,9 @@ class DetectCampaignsStream(beam.PTransform):
         return {"alerts": judge.out, "dead_letter": dedup[DEAD_LETTER_TAG],
                 "state_stats": stats | "StateStats" >> beam.Flatten(),
                 "campaigns": judge[CAMPAIGNS_TAG], "clusters": judge[CLUSTERS_TAG]}
+
+
+def _restore_for(saved: tuple[str, int, str], stage: str):
+    """(stage, key, path) -> the restore element of that key, for its own stage only."""
+    if saved[0] == stage:
+        yield saved[1], (RESTORE_TAG, {"path": name_column(saved[2])})

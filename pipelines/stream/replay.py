@@ -30,6 +30,7 @@ from distill_radar.pipelines.io import export, schemas
 from distill_radar.pipelines.report.html import write_report
 from distill_radar.pipelines.runtime.runners import short_state_sampling
 from distill_radar.pipelines.stream import io as stream_io
+from distill_radar.pipelines.stream import snapshot
 from distill_radar.pipelines.stream.alerts import ALERTS
 from distill_radar.pipelines.stream.judge import CAMPAIGN_SNAPSHOT, CLUSTER_SNAPSHOT
 from distill_radar.pipelines.stream.keyed import COUNTERS, STATS_SCHEMA
@@ -129,11 +130,15 @@ def run_replay(options, common, run_cfg, stream_cfg, key, test_pipeline) -> dict
     LOG.info("distill-radar stream --replay: %d exchanges, ticks of %d s, %d key shards",
              table.num_rows, stream_cfg.tick_s, stream_cfg.key_shards)
     pipeline = test_pipeline or beam.Pipeline(options=options)
-    events = stream_io.replay_events(table, stream_cfg.tick_s, STAGES, opts.replay_bundle_rows,
-                                     spill=os.path.join(staging, "replay.arrow"))
-    found = (pipeline | "ReplayLogs" >> events
-             | "LoadRows" >> beam.ParDo(stream_io.LoadRowsFn())
-             | "DetectCampaigns" >> DetectCampaignsStream(run_cfg, stream_cfg))
+    checkpoint, restore = _persisted_state(opts, table, run_cfg, stream_cfg)
+    events = stream_io.replay_events(table, stream_cfg.tick_s, STAGES,
+                                     os.path.join(staging, "replay.arrow"),
+                                     opts.replay_bundle_rows, restore=restore)
+    replayed = (pipeline | "ReplayLogs" >> events
+                | "ReplayElements" >> beam.ParDo(stream_io.ReplayElementsFn()).with_outputs(
+                    "restore", main="rows"))
+    found = replayed.rows | "DetectCampaigns" >> DetectCampaignsStream(
+        run_cfg, stream_cfg, checkpoint, replayed.restore if restore else None)
     for name in ("alerts", "dead_letter", "campaigns", "clusters"):
         _ = found[name] | f"Write_{name}" >> beam.ParDo(stream_io.WritePartsFn(staging, name))
     stats_name = f"state_stats-{os.path.basename(staging)}"
@@ -155,6 +160,22 @@ def run_replay(options, common, run_cfg, stream_cfg, key, test_pipeline) -> dict
     LOG.info("replay done in %.1f s: %d alerts naming %d accounts -> %s", summary["seconds"],
              tables["alerts"].num_rows, summary["counts"]["alerted_accounts"], output)
     return summary
+
+
+def _persisted_state(opts, table, run_cfg, stream_cfg):
+    """(checkpoint, saved keys to restore) from ``--checkpoint-dir`` / ``--restore-dir``."""
+    config = {"run": str(run_cfg), **{f"stream_{k}": v for k, v in stream_cfg.as_dict().items()}}
+    checkpoint, restore = None, []
+    if opts.restore_dir:
+        snapshot.check_config(opts.restore_dir, config)
+        restore = snapshot.saved_keys(opts.restore_dir)
+    if opts.checkpoint_dir:
+        folder = os.path.abspath(opts.checkpoint_dir)
+        if os.path.exists(folder) and os.listdir(folder):
+            raise ValueError(f"--checkpoint-dir {folder} is not empty")
+        snapshot.write_config(folder, config)
+        checkpoint = (stream_io.replay_end_ms(table, stream_cfg.tick_s, STAGES), folder)
+    return checkpoint, restore
 
 
 def _gather(staging: str, dead_read: list[pa.Table], stats: pa.Table) -> dict[str, pa.Table]:

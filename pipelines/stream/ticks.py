@@ -96,6 +96,15 @@ def take(chunk: dict, index) -> dict:
     return out
 
 
+def ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The concatenated ``arange(lo[i], hi[i])`` for every i, without a Python loop."""
+    n = np.maximum(np.asarray(hi, np.int64) - lo, 0)
+    if not n.sum():
+        return np.empty(0, np.int64)
+    start = np.repeat(np.asarray(lo, np.int64) - (np.cumsum(n) - n), n)
+    return start + np.arange(int(n.sum()))
+
+
 def rows(chunk: dict) -> int:
     """Rows of a chunk (its first data column's length)."""
     for name, value in chunk.items():

@@ -17,7 +17,8 @@ from distill_radar.pipelines.stream.codec import (
     decode_chunk,
     encode_chunk,
 )
-from distill_radar.pipelines.stream.keyed import KeyedStageFn, Store, _new_meta
+from distill_radar.pipelines.stream.keyed import KeyedStageFn
+from distill_radar.pipelines.stream.store import Store, new_meta
 
 TICK = 3_600_000
 
@@ -63,7 +64,7 @@ class FakeBag:
 
 
 def test_store_ring_forgets_whole_generations():
-    slots, pending, meta = [FakeBag() for _ in range(ticks.SLOTS)], FakeBag(), _new_meta()
+    slots, pending, meta = [FakeBag() for _ in range(ticks.SLOTS)], FakeBag(), new_meta()
     for gen in range(10):
         store = Store(slots, pending, gen, meta)
         store.add("seen", {"v": np.array([gen])})

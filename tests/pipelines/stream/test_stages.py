@@ -13,10 +13,10 @@ from distill_radar.pipelines.stream.alerts import AlertBook
 from distill_radar.pipelines.stream.bands import BandIndexFn, label_of
 from distill_radar.pipelines.stream.config import StreamConfig
 from distill_radar.pipelines.stream.judge import CAMPAIGNS
-from distill_radar.pipelines.stream.keyed import Store, _new_meta, bounded
 from distill_radar.pipelines.stream.members import resolve
 from distill_radar.pipelines.stream.reconcile import roots
 from distill_radar.pipelines.stream.signer import band_queries
+from distill_radar.pipelines.stream.store import Store, bounded, new_meta
 
 RUN = RunConfig(semantic=False)
 BANDS, ROWS = kernels.optimal_param(RUN.lexical_threshold, RUN.num_perm)
@@ -27,7 +27,7 @@ class Ring:
 
     def __init__(self):
         self.slots, self.pending, self.meta = [FakeBag() for _ in range(ticks.SLOTS)], FakeBag(), \
-            _new_meta()
+            new_meta()
 
     def store(self, gen):
         self.last = Store(self.slots, self.pending, gen, self.meta)

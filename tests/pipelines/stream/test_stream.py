@@ -9,6 +9,8 @@ import numpy as np
 import orjson
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute
+import pyarrow.parquet
 import pytest
 from apache_beam.io.gcp.pubsub import ReadFromPubSub, WriteToPubSub
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -208,6 +210,35 @@ def test_replay_end_to_end_writes_alerts_report_and_show_reads_it(tmp_path, caps
     capsys.readouterr()
     assert cli.main(["show", str(out)]) == 0
     assert "Top campaigns" in capsys.readouterr().out
+
+
+def test_replay_stopped_and_resumed_from_its_state_alerts_as_one_uninterrupted(tmp_path):
+    logs = tmp_path / "G"
+    generate.generate(logs, exchanges=3_000, accounts=250, campaigns=1, seed=7)
+    flags = ["--replay", "--no-semantic", "--tick-minutes", "360", "--window-period-hours", "12",
+             "--window-size-hours", "48"]
+
+    def replay(src, out, *more):
+        stream_job.run(["--input", str(src), "--output", str(tmp_path / out), *flags, *more])
+        return pl.read_parquet(tmp_path / out / "alerts.parquet")
+
+    whole = replay(logs / "exchanges", "whole")
+    assert whole.height >= 2
+    # stop where half of the alerts have been raised
+    split = pa.scalar(whole["alert_ts"][whole.height // 2], schemas.TS)
+    table = pa.concat_tables([pa.parquet.read_table(p) for p in
+                              sorted((logs / "exchanges").glob("*.parquet"))])
+    for name, keep in (("a", pa.compute.less(table["ts"], split)),
+                       ("b", pa.compute.greater_equal(table["ts"], split))):
+        (tmp_path / name).mkdir()
+        pa.parquet.write_table(table.filter(keep), tmp_path / name / "part.parquet")
+    first = replay(tmp_path / "a", "first", "--checkpoint-dir", str(tmp_path / "state"))
+    second = replay(tmp_path / "b", "second", "--restore-dir", str(tmp_path / "state"))
+    assert first.height and second.height
+    assert pl.concat([first, second]).equals(whole)  # ids from content, state restored
+    with pytest.raises(ValueError, match="other parameters: stream_key_shards"):
+        stream_job.run(["--input", str(tmp_path / "b"), "--output", str(tmp_path / "x"), *flags,
+                        "--restore-dir", str(tmp_path / "state"), "--key-shards", "3"])
 
 
 @pytest.mark.slow
