@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from distill_radar import kernels
 from distill_radar.pipelines.model import cluster_stats
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.model.timing_signals import timing_signals
@@ -49,16 +50,32 @@ def bottom_k(cluster: np.ndarray, node: np.ndarray, k: int) -> np.ndarray:
     return order[rank < k]
 
 
-def gather(chunks: list[dict], clusters: np.ndarray) -> dict:
-    """Rows of the given clusters from chunks sorted by ``cluster``."""
+def gather(chunks: list[dict], clusters: np.ndarray, columns: tuple | None = None) -> dict:
+    """Rows of the given clusters (``columns`` of them) from chunks sorted by ``cluster``."""
     parts = []
     for c in chunks:
         idx = ranges(np.searchsorted(c["cluster"], clusters, "left"),
                      np.searchsorted(c["cluster"], clusters, "right"))
         if idx.size:
-            parts.append(take(c, idx))
+            parts.append(take({k: c[k] for k in columns} if columns else c, idx))
     parts = [p for p in parts if len(p["cluster"])]
     return concat(parts) if parts else {}
+
+
+def could_pass(rows: dict, config: RunConfig) -> np.ndarray:
+    """Clusters of the window rows (cluster, acct, node) with enough accounts, distinct
+    prompts and payload variety to pass the shape gates: a numpy count, so that only
+    those are judged with the model's functions (and their account ids gathered)."""
+    cluster = rows["cluster"]
+    ids, exchanges = np.unique(cluster, return_counts=True)
+    accounts = np.unique(kernels.unique_columns(np.stack(
+        [cluster, rows["acct"].view(np.int64)]))[0], return_counts=True)[1]
+    distinct = np.unique(kernels.unique_columns(np.stack(
+        [cluster, rows["node"].view(np.int64)]))[0], return_counts=True)[1]
+    ok = ((accounts >= config.min_campaign_accounts)
+          & (distinct >= config.min_campaign_distinct)
+          & (distinct >= config.min_payload_variety * exchanges))
+    return ids[ok]
 
 
 def shape_gates(stats: pl.DataFrame, config: RunConfig) -> pl.Expr:
@@ -100,7 +117,9 @@ class AccumulateFn(KeyedStageFn):
         if rows:
             order = np.lexsort((rows["ts"], rows["cluster"]))
             keep = ("cluster", "account_id", "ts", "node", "sim", "response_chars")
-            store.add("m", take({k: rows[k] for k in keep}, order))
+            rows = {**take({k: rows[k] for k in keep}, order)}
+            rows["acct"] = kernels.text_hashes(rows["account_id"], normalized=True)
+            store.add("m", rows)
             new = np.unique(rows["cluster"])
         texts = concat([c for c in inputs.get("texts", []) if len(c["cluster"])])
         if texts:
@@ -118,7 +137,13 @@ class AccumulateFn(KeyedStageFn):
     def _judge(self, tick, due, store):
         run = self.run
         end = (tick + 1) * self.stream.tick_ms
-        rows = gather(store.chunks("m"), due)
+        chunks = store.chunks("m")
+        counts = gather(chunks, due, ("cluster", "acct", "node", "ts"))
+        if counts:
+            counts = take(counts, counts["ts"] >= end - self.stream.window_size_s * 1000)
+        rows = {}
+        if counts and len(counts["cluster"]):
+            rows = gather(chunks, could_pass(counts, run))
         if rows:
             rows = take(rows, rows["ts"] >= end - self.stream.window_size_s * 1000)
         live = store.pending("live")

@@ -66,6 +66,46 @@ def parse_topic(spec: str) -> str:
     raise ValueError(f"streaming --output must be pubsub://projects/P/topics/T: {spec}")
 
 
+def parse_sink(spec: str) -> tuple[str, dict]:
+    """('pubsub', {topic}) or ('kafka', {brokers, topic}) for ``--output``."""
+    if m := KAFKA.match(spec):
+        brokers = [b for b in m.group(1).split(",") if b]
+        if brokers:
+            return "kafka", {"brokers": ",".join(brokers), "topic": m.group(2)}
+    try:
+        return "pubsub", {"topic": parse_topic(spec)}
+    except ValueError:
+        raise ValueError(f"streaming --output must be pubsub://projects/P/topics/T or "
+                         f"kafka://BROKER[,BROKER]/TOPIC: {spec}") from None
+
+
+class WriteAlerts(beam.PTransform):
+    """Alert tables -> one JSON message per alert on Pub/Sub, or on Kafka (keyed by
+    campaign id; the cross-language ``WriteToKafka``, like ``ReadFromKafka``)."""
+
+    def __init__(self, kind: str, where: dict, expansion_service: str | None = None):
+        super().__init__()
+        self.kind, self.where, self.expansion_service = kind, where, expansion_service
+
+    def expand(self, alerts):
+        messages = alerts | "AlertMessages" >> beam.FlatMap(alert_messages)
+        if self.kind == "pubsub":
+            return messages | "ToPubSub" >> beam.io.WriteToPubSub(topic=self.where["topic"])
+        return (messages
+                | "KeyByCampaign" >> beam.Map(lambda m: (str(orjson.loads(m)["campaign_id"])
+                                                         .encode(), m))
+                .with_output_types(tuple[bytes, bytes])
+                | "ToKafka" >> kafka_write(self.where, self.expansion_service))
+
+
+def kafka_write(where: dict, expansion_service: str | None) -> beam.PTransform:
+    from apache_beam.io.kafka import WriteToKafka
+
+    kwargs = {"expansion_service": expansion_service} if expansion_service else {}
+    return WriteToKafka(producer_config={"bootstrap.servers": where["brokers"]},
+                        topic=where["topic"], **kwargs)
+
+
 # --- replay ---------------------------------------------------------------------
 
 

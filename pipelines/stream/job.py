@@ -51,8 +51,9 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     key = pseudonym_key(common.pseudonym_key_file) if common.pseudonymize_accounts else None
     if opts.replay:
         return _replay(options, common, run_cfg, stream_cfg, key, test_pipeline)
-    topic = stream_io.parse_topic(common.output)
-    stream_io.parse_source(common.input)  # fail fast on a malformed source
+    topic = common.output
+    stream_io.parse_sink(topic)  # fail fast on a malformed sink or source
+    stream_io.parse_source(common.input)
     pipeline = test_pipeline or beam.Pipeline(options=options)
     build_live(pipeline, options, run_cfg, stream_cfg, key, topic)
     result = pipeline.run()
@@ -61,17 +62,19 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
 
 
 def build_live(pipeline, options, run_cfg, stream_cfg, key, topic) -> dict:
-    """Pub/Sub or Kafka in, Pub/Sub alerts out, dead letters to a durable sink."""
+    """Pub/Sub or Kafka in; alerts out to ``topic`` (``pubsub://...``, ``kafka://...``, or
+    a parsed Pub/Sub topic path); dead letters to a durable sink."""
     opts = options.view_as(StreamOptions)
+    kind, where = (stream_io.parse_sink(topic) if "://" in topic
+                   else ("pubsub", {"topic": topic}))
     source = options.view_as(DistillRadarOptions).input
     dead_sink = dead_letter_sink(options, stream_cfg)  # fail before building anything
     messages = stream_io.read_messages(pipeline, source, opts)
     decoded = messages | "DecodeExchanges" >> stream_io.DecodeExchanges(
         source, run_cfg.batch_rows, key)
     found = decoded["exchanges"] | "DetectCampaigns" >> DetectCampaignsStream(run_cfg, stream_cfg)
-    _ = (found["alerts"]
-         | "AlertMessages" >> beam.FlatMap(stream_io.alert_messages)
-         | "WriteAlerts" >> beam.io.WriteToPubSub(topic=topic))
+    _ = found["alerts"] | "WriteAlerts" >> stream_io.WriteAlerts(
+        kind, where, opts.kafka_expansion_service)
     dead = ((decoded["dead_letter"], found["dead_letter"])
             | "AllDeadLetters" >> beam.Flatten())
     _ = dead | "WriteDeadLetters" >> dead_sink

@@ -72,8 +72,9 @@ class StreamOptions(PipelineOptions):
         parser.add_argument("--kafka-group-id", default="distill-radar",
                             help="Kafka consumer group (default: distill-radar)")
         parser.add_argument("--kafka-expansion-service", default=None,
-                            help="address of a running Java expansion service for KafkaIO "
-                                 "(default: Beam starts its own, which needs the jar)")
+                            help="HOST:PORT of a running Java expansion service for Kafka "
+                                 "(kafka:// input or output). Default: Beam starts one itself, "
+                                 "which needs Java and downloads its jar from Maven Central")
         for flag, field, scale, text in STREAM_FLAGS:
             default = getattr(_S, field)
             shown = default / scale if scale else default

@@ -329,6 +329,23 @@ def test_kafka_read_configuration():
     assert config.commit_offset_in_finalize
 
 
+def test_kafka_alert_sink_configuration():
+    from apache_beam.coders import RowCoder
+    from apache_beam.portability.api import external_transforms_pb2
+
+    kind, where = stream_io.parse_sink("kafka://b1:9092/alerts")
+    assert (kind, where) == ("kafka", {"brokers": "b1:9092", "topic": "alerts"})
+    assert stream_io.parse_sink("pubsub://projects/p/topics/t") == ("pubsub", {
+        "topic": "projects/p/topics/t"})
+    with pytest.raises(ValueError, match="kafka://"):
+        stream_io.parse_sink("/local/dir")
+    write = stream_io.kafka_write(where, "localhost:8097")
+    payload = external_transforms_pb2.ExternalConfigurationPayload.FromString(write._payload)
+    config = RowCoder(payload.schema).decode(payload.payload)
+    assert config.topic == "alerts"
+    assert dict(config.producer_config)["bootstrap.servers"] == "b1:9092"
+
+
 @pytest.mark.parametrize("spec", ["pubsub://projects/p", "kafka:///topic", "kafka://b:1/",
                                   "file:///tmp/x", "pubsub://projects/p/topics/t"])
 def test_bad_source_specs_are_rejected(spec):
