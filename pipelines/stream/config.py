@@ -19,7 +19,7 @@ class StreamConfig:
     tick_s: int = HOUR
     #: Keys per sharded stage (prompt hashes, shingles, LSH band keys, clusters):
     #: the parallelism a runner can spread over workers. Results do not depend on it.
-    key_shards: int = 4
+    key_shards: int = 64
     #: Per-cluster statistics (accounts, payload variety, timing) cover this much
     #: event time; clusters with new members are judged again every ``window_period_s``.
     window_size_s: int = 96 * HOUR

@@ -71,7 +71,8 @@ COUNTERS = ("rows_in", "new_prompts", "signed_prompts", "given_up_prompts", "clu
             "late_accepted_rows", "late_dropped_rows", "alerts")
 STATS_SCHEMA = pa.schema([("stage", pa.string()), ("key", pa.int64()), ("tick", pa.int64()),
                           ("state_bytes", pa.int64()), ("largest_value_bytes", pa.int64()),
-                          ("values", pa.int64()), ("flush_ms", pa.float64())]
+                          ("values", pa.int64()), ("flush_ms", pa.float64()),
+                          ("wall_s", pa.float64())]
                          + [(c, pa.int64()) for c in COUNTERS])
 
 
@@ -274,6 +275,6 @@ class KeyedStageFn(beam.DoFn):
         counted, self.counted = self.counted, dict.fromkeys(COUNTERS, 0)
         row = pa.table({"stage": [self.STAGE], "key": [int(key)], "tick": [int(tick)],
                         "state_bytes": [total], "largest_value_bytes": [largest],
-                        "values": [values], "flush_ms": [ms],
+                        "values": [values], "flush_ms": [ms], "wall_s": [time.time()],
                         **{c: [v] for c, v in counted.items()}}, schema=STATS_SCHEMA)
         return beam.pvalue.TaggedOutput(STATS_TAG, window.TimestampedValue(row, at))

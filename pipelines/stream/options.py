@@ -19,8 +19,9 @@ STREAM_FLAGS = (
     # flag, StreamConfig field, scale (flag unit -> seconds), help
     ("--tick-minutes", "tick_s", 60, "keyed stages flush one tick of event time at a time, "
                                      "when the watermark passes its end"),
-    ("--key-shards", "key_shards", None, "keys per sharded stage (the parallelism a runner "
-                                         "spreads over workers; results do not depend on it)"),
+    ("--key-shards", "key_shards", None, "keys per sharded stage: the parallelism a runner "
+                                         "spreads over workers (results do not depend on it; "
+                                         "--replay: 1, one worker)"),
     ("--window-size-hours", "window_size_s", 3600, "cluster statistics and campaigns cover "
                                                    "this much event time"),
     ("--window-period-hours", "window_period_s", 3600, "clusters with new members are judged "
@@ -76,6 +77,10 @@ class StreamOptions(PipelineOptions):
                                  "(kafka:// input or output). Default: Beam starts one itself, "
                                  "which needs Java and downloads its jar from Maven Central")
         for flag, field, scale, text in STREAM_FLAGS:
+            if field == "key_shards":
+                parser.add_argument(flag, dest=field, type=int, default=None, metavar="N",
+                                    help=f"{text} (default: {_S.key_shards})")
+                continue
             default = getattr(_S, field)
             shown = default / scale if scale else default
             unit = flag.rsplit("-", 1)[-1].upper() if scale else None
@@ -90,5 +95,7 @@ def configs(options: PipelineOptions) -> tuple[RunConfig, StreamConfig]:
     values = {}
     for _, field, scale, _ in STREAM_FLAGS:
         v = getattr(opts, field)
+        if v is None:  # --key-shards: 1 for a replay (one worker), else the default
+            v = 1 if opts.replay else getattr(_S, field)
         values[field] = round(v * scale) if scale else type(getattr(_S, field))(v)
     return run, StreamConfig(**values)

@@ -70,13 +70,24 @@ def cached_dofn_introspection():
                 args[key] = args_of(obj, func)
             return args[key]
 
+    # ... and pickles and unpickles every DoFn at the start of every bundle, to check
+    # that it can (a copy per bundle). The replay's DoFns are checked once, when the
+    # pipeline is built, and the runner runs one bundle at a time (one worker thread).
+    evaluator = transform_evaluator._ParDoEvaluator
+    init = evaluator.__init__
+
+    def no_copy(self, *args, **kwargs):
+        init(self, *args, **{**kwargs, "perform_dofn_pickle_test": False})
+
     userstate.get_dofn_specs = transform_evaluator.get_dofn_specs = cached_specs
     core.get_function_arguments = cached_args
+    evaluator.__init__ = no_copy
     try:
         yield
     finally:
         userstate.get_dofn_specs = transform_evaluator.get_dofn_specs = specs_of
         core.get_function_arguments = args_of
+        evaluator.__init__ = init
 
 
 class CollectRowsFn(beam.DoFn):
