@@ -24,11 +24,13 @@ import polars as pl
 import pyarrow as pa
 
 from distill_radar import kernels
+from distill_radar.pipelines.embed.embedder import load_embedder
 from distill_radar.pipelines.model import cluster_stats
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.model.timing_signals import timing_signals
 from distill_radar.pipelines.stream.config import StreamConfig
 from distill_radar.pipelines.stream.keyed import KeyedStageFn
+from distill_radar.pipelines.stream.semantic import embed_texts, vector_matrix
 from distill_radar.pipelines.stream.ticks import concat, ranges, take
 
 JUDGE_TAG = "judge"
@@ -62,6 +64,16 @@ def gather(chunks: list[dict], clusters: np.ndarray, columns: tuple | None = Non
     return concat(parts) if parts else {}
 
 
+def semantic_gates(config: RunConfig) -> pl.Expr:
+    """A cluster that an account group could join into a campaign-like one (the semantic
+    path: a reworded campaign leaves one small cluster per wording, one to three
+    accounts each): every shape gate but the account ones."""
+    return ((pl.col("n_distinct_prompts") >= config.min_profile_prompts)
+            & (pl.col("payload_variety") >= config.min_payload_variety)
+            & (pl.col("cohesion_median") >= config.cohesion_bound)
+            & (pl.col("typical_account_exchanges") >= 2))
+
+
 def could_pass(rows: dict, config: RunConfig) -> np.ndarray:
     """Clusters of the window rows (cluster, acct, node) with enough accounts, distinct
     prompts and payload variety to pass the shape gates: a numpy count, so that only
@@ -72,9 +84,12 @@ def could_pass(rows: dict, config: RunConfig) -> np.ndarray:
         [cluster, rows["acct"].view(np.int64)]))[0], return_counts=True)[1]
     distinct = np.unique(kernels.unique_columns(np.stack(
         [cluster, rows["node"].view(np.int64)]))[0], return_counts=True)[1]
-    ok = ((accounts >= config.min_campaign_accounts)
-          & (distinct >= config.min_campaign_distinct)
-          & (distinct >= config.min_payload_variety * exchanges))
+    if config.semantic:  # one account may be one wording of a reworded campaign
+        ok = distinct >= min(config.min_campaign_distinct, config.min_profile_prompts)
+    else:
+        ok = ((accounts >= config.min_campaign_accounts)
+              & (distinct >= config.min_campaign_distinct))
+    ok &= distinct >= config.min_payload_variety * exchanges
     return ids[ok]
 
 
@@ -152,7 +167,10 @@ class AccumulateFn(KeyedStageFn):
             passing = np.empty(0, np.int64)
         else:
             stats, df = window_stats(rows)
-            stats = stats.filter(shape_gates(stats, run))
+            solo = semantic_gates(run) & ~shape_gates(stats, run) if run.semantic else \
+                pl.lit(False)
+            stats = (stats.with_columns(solo.fill_null(False).alias("solo"))
+                     .filter(shape_gates(stats, run) | pl.col("solo")))
             passing = stats["cluster_id"].to_numpy()
             if passing.size:
                 yield from self._summaries(tick, stats, df, passing, store)
@@ -161,6 +179,26 @@ class AccumulateFn(KeyedStageFn):
             yield JUDGE_TAG, (0, ("retract", {"cluster": gone}))
         still = np.union1d(np.setdiff1d(was, gone), passing)
         store.set_pending("live", [{"cluster": still}])
+
+    def setup(self):
+        super().setup()
+        self.embedder = load_embedder() if self.run.semantic else None
+
+    def _vectors(self, samples, df):
+        """Embedded samples of the candidates, with the account that sent each: what the
+        judge's account groups need (``semantic.reworded_joins``)."""
+        texts = pa.table({"cluster_id": samples["cluster"], "node": samples["node"],
+                          "prompt": samples["prompt"]})
+        vectors = embed_texts(self.embedder, texts, self.run)
+        nodes, matrix = vector_matrix(vectors)
+        first = (df.filter(pl.col("node").is_in(nodes.tolist()))
+                 .sort("ts").unique(["cluster_id", "node"], keep="first")
+                 .sort("cluster_id", "node"))
+        pos = np.searchsorted(nodes, first["node"].to_numpy())
+        yield JUDGE_TAG, (0, ("vec", {
+            "cluster": first["cluster_id"].to_numpy(), "node": first["node"].to_numpy(),
+            "account_id": pa.array(first["account_id"].to_list(), pa.large_string()),
+            "vector": matrix[pos].astype(np.float16)}))
 
     def _summaries(self, tick, stats, df, passing, store):
         run = self.run
@@ -172,7 +210,9 @@ class AccumulateFn(KeyedStageFn):
             "prompt": pl.Series(samples["prompt"]).cast(pl.Utf8)}), run.exemplars)
         stats = stats.join(texts, on="cluster_id", how="left").sort("cluster_id")
         numbers = {c: stats[c].cast(pl.Float64).fill_null(np.nan).to_numpy()
-                   for c in STATS if c not in ("cluster_id", "first_ts", "last_ts")}
+                   for c in STATS + ("solo",) if c not in ("cluster_id", "first_ts", "last_ts")}
+        if self.embedder is not None:
+            yield from self._vectors(samples, df)
         yield JUDGE_TAG, (0, ("cand", {
             "cluster": stats["cluster_id"].to_numpy(),
             "first_ts": stats["first_ts"].dt.epoch("ms").to_numpy(),

@@ -26,6 +26,8 @@ from distill_radar.pipelines.stream.accumulate import STATS
 from distill_radar.pipelines.stream.alerts import AlertBook
 from distill_radar.pipelines.stream.config import StreamConfig
 from distill_radar.pipelines.stream.keyed import KeyedStageFn
+from distill_radar.pipelines.stream.rejoin import join_pieces, joins_of
+from distill_radar.pipelines.stream.semantic import JOINS
 from distill_radar.pipelines.stream.ticks import concat, take
 
 CAMPAIGNS_TAG, CLUSTERS_TAG = "campaigns", "clusters"
@@ -33,7 +35,7 @@ CAMPAIGNS = {"campaign": pl.Int64, "cluster_ids": pl.List(pl.Int64),
              "top_cluster_id": pl.Int64, "account_ids": pl.List(pl.Utf8),
              "n_accounts": pl.Int64, "n_exchanges": pl.Int64, "template": pl.Utf8,
              "score": pl.Float64}
-KINDS = ("cand", "ex", "parts")
+KINDS = ("cand", "ex", "parts", "vec")
 AS_OF = pa.field("as_of", schemas.TS)
 CAMPAIGN_SNAPSHOT = schemas.CAMPAIGNS.append(AS_OF)
 CLUSTER_SNAPSHOT = schemas.CLUSTERS.append(AS_OF)
@@ -61,13 +63,14 @@ def pseudo_members(parts: dict, clusters: pl.DataFrame) -> pl.DataFrame:
         "ts": pl.Series(ts).cast(pl.Datetime("ms", "UTC"))})
 
 
-def campaigns_of(cand: dict, ex: dict, parts: dict, run: RunConfig
+def campaigns_of(cand: dict, ex: dict, parts: dict, run: RunConfig, vec: dict | None = None
                  ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """(CAMPAIGNS frame, scored clusters, campaigns table) of the candidate clusters."""
+    """(CAMPAIGNS frame, scored clusters, campaigns table) of the candidate clusters;
+    with ``vec`` (embedded samples), account groups first join reworded clusters."""
     stats = pl.DataFrame({
         "cluster_id": cand["cluster"],
-        **{c: cand[c] for c in STATS if c not in ("cluster_id", "first_ts", "last_ts",
-                                                  "elicitation_score")},
+        **{c: cand[c] for c in STATS + ("solo",) if c not in ("cluster_id", "first_ts",
+                                                              "last_ts", "elicitation_score")},
         "first_ts": pl.Series(cand["first_ts"]).cast(pl.Datetime("ms", "UTC")),
         "last_ts": pl.Series(cand["last_ts"]).cast(pl.Datetime("ms", "UTC"))}
     ).with_columns(pl.col(["n_exchanges", "n_accounts", "n_distinct_prompts"]).cast(pl.Int64),
@@ -82,7 +85,10 @@ def campaigns_of(cand: dict, ex: dict, parts: dict, run: RunConfig
                            "elicitation_score": cand["elicitation_score"]})
              .join(exemplars, on="cluster_id", how="left"))
     members = pseudo_members(parts, stats)
-    scored = cluster_stats.score_clusters(stats, texts, run, members)
+    joins, cohesion = (joins_of(vec, run) if run.semantic and vec and len(vec["node"])
+                       else (pl.DataFrame(schema=JOINS), None))
+    stats, texts, members = join_pieces(stats, texts, members, joins, cohesion, vec)
+    scored = cluster_stats.score_clusters(stats.drop("solo"), texts, run, members)
     clusters, accounts, campaigns = build_campaigns(members, scored, run)
     if campaigns.height == 0:
         return pl.DataFrame(schema=CAMPAIGNS), clusters, campaigns
@@ -96,7 +102,21 @@ def campaigns_of(cand: dict, ex: dict, parts: dict, run: RunConfig
            .with_columns(pl.col("cluster_ids").list.min().alias("campaign"))
            .rename({"top_template": "template"}))
     frame = out.select(list(CAMPAIGNS)).cast(CAMPAIGNS).sort("campaign")
-    return frame, clusters, campaigns
+    return with_pieces(frame, joins), clusters, campaigns
+
+
+def with_pieces(frame: pl.DataFrame, joins: pl.DataFrame) -> pl.DataFrame:
+    """Each campaign's ``cluster_ids`` plus the clusters joined into them, so that the
+    alert book keeps following the accumulators' own cluster ids."""
+    if joins.height == 0:
+        return frame
+    pieces = (frame.select("campaign", "cluster_ids").explode("cluster_ids")
+              .join(joins, left_on="cluster_ids", right_on="joined")
+              .group_by("campaign").agg(pl.col("cluster_id").alias("pieces")))
+    return (frame.join(pieces, on="campaign", how="left")
+            .with_columns(pl.concat_list("cluster_ids", pl.col("pieces").fill_null([]))
+                          .list.unique().list.sort().alias("cluster_ids"))
+            .drop("pieces").select(list(CAMPAIGNS)))
 
 
 class JudgeFn(KeyedStageFn):
@@ -127,7 +147,7 @@ class JudgeFn(KeyedStageFn):
         if held["cand"] and len(held["cand"]["cluster"]) and (
                 any(inputs.get(k) for k in KINDS) or retract.size):
             frame, clusters, campaigns = campaigns_of(held["cand"], held["ex"], held["parts"],
-                                                      self.run)
+                                                      self.run, held["vec"])
             alerts = book.update(end, frame)
             if alerts.num_rows:
                 self.count("alerts", alerts.num_rows)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pytest
 from test_keyed import FakeBag
 
@@ -162,3 +163,41 @@ def test_large_values_are_written_in_pieces():
 def test_stream_config_rejects_bad_values(bad):
     with pytest.raises(ValueError):
         StreamConfig(**bad)
+
+
+def test_joined_pieces_become_one_cluster_and_lonely_solo_clusters_go():
+    from distill_radar.pipelines.stream.judge import pseudo_members
+    from distill_radar.pipelines.stream.rejoin import join_pieces
+
+    ts = pl.datetime(2026, 10, 1, time_zone="UTC")
+    stats = pl.DataFrame({
+        "cluster_id": [3, 5, 8, 9], "n_exchanges": [10, 30, 12, 40], "n_accounts": [1, 2, 1, 5],
+        "n_distinct_prompts": [10, 25, 12, 30], "typical_account_exchanges": [10.0, 15, 12, 8],
+        "payload_variety": [1.0, 0.83, 1.0, 0.75], "exchanges_per_account": [10.0, 15, 12, 8],
+        "top_account_share": [1.0, 0.5, 1.0, 0.2], "cohesion_min": [0.9, 0.8, 0.9, 0.7],
+        "cohesion_median": [0.95, 0.9, 0.95, 0.8], "median_response_chars": [100.0] * 4,
+        "synchrony": [0.0, 0.3, 0.0, 0.5], "cadence_cv": pl.Series([None] * 4, dtype=pl.Float64),
+        "median_account_age_days": [1.0] * 4, "solo": [1.0, 1.0, 1.0, 0.0]}
+    ).with_columns(first_ts=ts, last_ts=ts)
+    texts = pl.DataFrame({"cluster_id": [3, 5, 8, 9], "template": ["a", "b", "c", "d"],
+                          "elicitation_score": [0.5] * 4, "exemplars": [["x"]] * 4})
+    parts = {"cluster": np.array([3, 5, 5, 8, 9, 9, 9, 9, 9]),
+             "account_id": pa.array(["a1", "a2", "a3", "a4", *[f"b{i}" for i in range(5)]]),
+             "k": np.array([10, 15, 15, 12, 8, 8, 8, 8, 8]),
+             "first": np.zeros(9, np.int64), "last": np.ones(9, np.int64)}
+    members = pseudo_members(parts, stats)
+    joins = pl.DataFrame({"cluster_id": [5], "joined": [3]})  # 8 stays alone: dropped
+    cohesion = pl.DataFrame({"node": pl.Series([1], dtype=pl.UInt64),
+                             "cohesion": pl.Series([0.6], dtype=pl.Float32)})
+    vec = {"cluster": np.array([5]), "node": np.array([1], np.uint64)}
+    got, texts, members = join_pieces(stats, texts, members, joins, cohesion, vec)
+    assert got["cluster_id"].to_list() == [3, 9]
+    one = got.row(0, named=True)
+    assert (one["n_exchanges"], one["n_accounts"], one["n_distinct_prompts"]) == (40, 3, 35)
+    assert one["top_account_share"] == pytest.approx(15 / 40)
+    assert one["typical_account_exchanges"] == 15.0 and one["cohesion_median"] == pytest.approx(
+        0.6)
+    assert one["synchrony"] == pytest.approx(0.3 * 30 / 40)
+    assert got.row(1, named=True)["n_accounts"] == 5  # untouched
+    assert texts.sort("cluster_id")["template"].to_list() == ["b", "d"]  # the largest piece
+    assert sorted(members["cluster_id"].unique().to_list()) == [3, 8, 9]
