@@ -114,6 +114,11 @@ def window_stats(rows: dict) -> pl.DataFrame:
             .join(timing_signals(df), on="cluster_id", how="left")), df
 
 
+def merge_rows(chunks: list[dict]) -> list[dict]:
+    rows = concat(chunks)
+    return [take(rows, np.lexsort((rows["ts"], rows["cluster"])))]
+
+
 class AccumulateFn(KeyedStageFn):
     """(cluster shard, ("members" | "texts", chunk)) -> (0, ("cand" | "parts" | "ex" |
     "retract", chunk)) to the judge."""
@@ -127,8 +132,13 @@ class AccumulateFn(KeyedStageFn):
         self.period_ticks = stream.window_period_s // stream.tick_s
 
     def flush(self, key, tick, inputs, store):
+        store.compact({"m": merge_rows, "s": lambda cs: [self._sample(concat(cs))]})
         rows = concat([c for c in inputs.get("members", []) if len(c["cluster"])])
         new = np.empty(0, np.int64)
+        texts = concat([c for c in inputs.get("texts", []) if len(c["cluster"])])
+        if texts:
+            texts = self._new_samples(texts, rows, store)
+            store.add("s", texts)
         if rows:
             order = np.lexsort((rows["ts"], rows["cluster"]))
             keep = ("cluster", "account_id", "ts", "node", "sim", "response_chars")
@@ -136,10 +146,6 @@ class AccumulateFn(KeyedStageFn):
             rows["acct"] = kernels.text_hashes(rows["account_id"], normalized=True)
             store.add("m", rows)
             new = np.unique(rows["cluster"])
-        texts = concat([c for c in inputs.get("texts", []) if len(c["cluster"])])
-        if texts:
-            pick = bottom_k(texts["cluster"], texts["node"], self.run.samples_per_cluster)
-            store.add("s", take({k: texts[k] for k in ("cluster", "node", "prompt")}, pick))
         held = store.pending("due")
         due = np.union1d(held[0]["cluster"] if held else np.empty(0, np.int64), new)
         if (tick + 1) % self.period_ticks == 0 and due.size:
@@ -184,6 +190,36 @@ class AccumulateFn(KeyedStageFn):
         super().setup()
         self.embedder = load_embedder() if self.run.semantic else None
 
+    def _new_samples(self, texts: dict, rows: dict, store) -> dict:
+        """This tick's prompt texts worth keeping: those that enter their cluster's bottom-k
+        sample, for clusters seen before or with two prompts already (a lone prompt, most
+        of them, keeps no text: a cluster needs several to ever be judged)."""
+        cluster = texts["cluster"]
+        before = np.zeros(cluster.size, np.bool_)
+        for c in store.chunks("m"):
+            pos = np.minimum(np.searchsorted(c["cluster"], cluster), len(c["cluster"]) - 1)
+            before |= c["cluster"][pos] == cluster
+        ids, n = np.unique(kernels.unique_columns(np.stack(
+            [rows["cluster"], rows["node"].view(np.int64)]))[0], return_counts=True) \
+            if rows else (np.empty(0, np.int64), np.empty(0, np.int64))
+        pos = np.minimum(np.searchsorted(ids, cluster), max(ids.size - 1, 0))
+        several = (ids.size > 0) & (ids[pos] == cluster) & (n[pos] >= 2) if ids.size else before
+        texts = take(texts, before | several)
+        held = gather(store.chunks("s"), np.unique(texts["cluster"]), ("cluster", "node"))
+        k = self.run.samples_per_cluster
+        if not held:
+            return self._sample(texts)
+        both_c = np.r_[held["cluster"], texts["cluster"]]
+        both_n = np.r_[held["node"], texts["node"]]
+        pick = bottom_k(both_c, both_n, k)
+        mine = pick[pick >= held["cluster"].size] - held["cluster"].size
+        return take({n: texts[n] for n in ("cluster", "node", "prompt")}, np.sort(mine))
+
+    def _sample(self, texts: dict) -> dict:
+        """The bottom-k sample (``samples_per_cluster`` smallest nodes) of each cluster."""
+        pick = bottom_k(texts["cluster"], texts["node"], self.run.samples_per_cluster)
+        return take({k: texts[k] for k in ("cluster", "node", "prompt")}, pick)
+
     def _vectors(self, samples, df):
         """Embedded samples of the candidates, with the account that sent each: what the
         judge's account groups need (``semantic.reworded_joins``)."""
@@ -202,7 +238,9 @@ class AccumulateFn(KeyedStageFn):
 
     def _summaries(self, tick, stats, df, passing, store):
         run = self.run
-        samples = gather(store.chunks("s"), passing)
+        samples = gather(store.chunks("s"), passing) or {
+            "cluster": np.empty(0, np.int64), "node": np.empty(0, np.uint64),
+            "prompt": pa.array([], pa.large_string())}
         pick = bottom_k(samples["cluster"], samples["node"], run.samples_per_cluster)
         samples = take(samples, pick)
         texts = cluster_stats.cluster_texts(pl.DataFrame({

@@ -31,6 +31,7 @@ from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream import ingest
 from distill_radar.pipelines.stream.config import StreamConfig
 from distill_radar.pipelines.stream.keyed import KeyedStageFn
+from distill_radar.pipelines.stream.store import MAX_VALUE_BYTES
 from distill_radar.pipelines.stream.ticks import ranges
 
 LABEL_MASK = np.uint64((1 << 63) - 1)
@@ -65,9 +66,10 @@ def _candidates(keys: np.ndarray, reps: list[dict]):
         ek = c["e_key"]
         if ek.size == 0:
             continue
-        lo = np.searchsorted(ek, keys, "left")
-        hi = np.searchsorted(ek, keys, "right")
-        e = np.repeat(np.arange(keys.size), hi - lo)
+        inside = np.flatnonzero((keys >= ek[0]) & (keys <= ek[-1]))  # pieces hold key ranges
+        lo = np.searchsorted(ek, keys[inside], "left")
+        hi = np.searchsorted(ek, keys[inside], "right")
+        e = np.repeat(inside, hi - lo)
         pos = ranges(lo, hi)
         out_e.append(e)
         out_c.append(np.full(e.size, ci, np.int64))
@@ -82,6 +84,32 @@ def low16(sig: np.ndarray) -> np.ndarray:
     """The low 16 bits of each MinHash slot: what a representative keeps (half the bytes;
     two unequal slots agree there once in 65,536, so the similarity estimate holds)."""
     return (sig & np.uint32(0xFFFF)).astype(np.uint16)
+
+
+def merge_reps(chunks: list[dict]) -> list[dict]:
+    """A closed generation's representative chunks -> one table, entries in key order (each
+    (key, node) once), in pieces of consecutive keys: a key's lookup reads one piece."""
+    shift = np.cumsum([0] + [len(c["r_node"]) for c in chunks[:-1]])
+    r_node = np.concatenate([c["r_node"] for c in chunks])
+    r_sig = np.concatenate([c["r_sig"] for c in chunks])
+    e_rep = np.concatenate([c["e_rep"].astype(np.int64) + k for c, k in zip(chunks, shift)])
+    e_key = np.concatenate([c["e_key"] for c in chunks])
+    e_label = np.concatenate([c["e_label"] for c in chunks])
+    r_node, first, inverse = np.unique(r_node, return_index=True, return_inverse=True)
+    r_sig, e_rep = r_sig[first], inverse[e_rep]
+    order = np.lexsort((e_rep, e_key))
+    e_key, e_rep, e_label = e_key[order], e_rep[order], e_label[order]
+    once = np.r_[True, (e_key[1:] != e_key[:-1]) | (e_rep[1:] != e_rep[:-1])] if e_key.size \
+        else np.zeros(0, np.bool_)
+    e_key, e_rep, e_label = e_key[once], e_rep[once], e_label[once]
+    per_entry = 20 + r_sig.shape[1] * r_sig.itemsize
+    pieces = max(1, -(-(e_key.size * per_entry) // MAX_VALUE_BYTES))
+    out = []
+    for part in np.array_split(np.arange(e_key.size), pieces):
+        used, local = np.unique(e_rep[part], return_inverse=True)
+        out.append({"e_key": e_key[part], "e_rep": local.astype(np.int32),
+                    "e_label": e_label[part], "r_node": r_node[used], "r_sig": r_sig[used]})
+    return out
 
 
 def split_reps(chunk: dict, pieces: int) -> list[dict]:
@@ -112,6 +140,7 @@ class BandIndexFn(KeyedStageFn):
         self.run, self.stream = run, stream
 
     def flush(self, key, tick, inputs, store):
+        store.compact({"reps": merge_reps})
         chunks = [c for c in inputs.get("queries", []) if len(c["node"])]
         if not chunks:
             return
@@ -213,8 +242,10 @@ class BandIndexFn(KeyedStageFn):
         node = np.concatenate([reps[ci]["r_node"][reps[ci]["e_rep"][p[c == ci]]]
                                for ci in np.unique(c)])
         e = np.concatenate([e[c == ci] for ci in np.unique(c)])
-        pairs = np.unique(np.stack([e.astype(np.uint64), node]), axis=1)
-        return np.bincount(pairs[0].astype(np.int64), minlength=keys.size)
+        order = np.lexsort((node, e))
+        e, node = e[order], node[order]
+        once = np.r_[True, (e[1:] != e[:-1]) | (node[1:] != node[:-1])]
+        return np.bincount(e[once], minlength=keys.size)
 
     @staticmethod
     def _not_filed(keys: np.ndarray, nodes: np.ndarray, current: list[dict]) -> np.ndarray:

@@ -96,6 +96,8 @@ class DedupFn(KeyedStageFn):
             yield None, (DEAD_LETTER_TAG, dead)
 
     def flush(self, key, tick, inputs, store):
+        store.compact({"seen": lambda cs: [{"node": np.unique(np.concatenate(
+            [c["node"] for c in cs]))}]})
         batch = ingest.merge(inputs["rows"])
         self._lag(tick)
         self.count("rows_in", ingest.n_rows(batch))

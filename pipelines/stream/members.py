@@ -29,6 +29,7 @@ from distill_radar.pipelines.stream import ingest
 from distill_radar.pipelines.stream.bands import label_of
 from distill_radar.pipelines.stream.config import StreamConfig
 from distill_radar.pipelines.stream.keyed import KeyedStageFn
+from distill_radar.pipelines.stream.store import newest_by
 from distill_radar.pipelines.stream.ticks import concat, take
 
 RECONCILE_TAG = "reconcile"
@@ -89,6 +90,7 @@ class MembersFn(KeyedStageFn):
         self.run, self.stream = run, stream
 
     def flush(self, key, tick, inputs, store):
+        store.compact({"label": lambda cs: [newest_by(cs, "node")]})
         place = concat(inputs["place"]) if inputs.get("place") else None
         new_nodes = np.empty(0, np.uint64)
         if place:

@@ -22,6 +22,7 @@ from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream import ingest
 from distill_radar.pipelines.stream.config import StreamConfig
 from distill_radar.pipelines.stream.keyed import KeyedStageFn
+from distill_radar.pipelines.stream.store import newest_by
 from distill_radar.pipelines.stream.ticks import concat, take
 
 MAX_HOPS = 64
@@ -72,6 +73,7 @@ class ReconcileFn(KeyedStageFn):
         self.run, self.stream = run, stream
 
     def flush(self, key, tick, inputs, store):
+        store.compact({"alias": lambda cs: [newest_by(cs, "child")]})
         edges = concat(inputs.get("edges", []))
         child = edges.get("child", np.empty(0, np.int64))
         parent = edges.get("parent", np.empty(0, np.int64))

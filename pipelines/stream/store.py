@@ -43,7 +43,7 @@ def new_meta() -> dict:
                                                                                   np.int64),
             "slot_max": np.zeros(ticks.SLOTS, np.int64), "slot_n": np.zeros(ticks.SLOTS,
                                                                               np.int64),
-            "pending": np.zeros(3, np.int64)}
+            "slot_compact": np.zeros(ticks.SLOTS, np.int64), "pending": np.zeros(3, np.int64)}
 
 
 def split_rows(chunk: dict, pieces: int) -> list[dict]:
@@ -63,6 +63,9 @@ def bounded(chunk: dict, split=None) -> list[dict]:
     return [c for c in (split or split_rows)(chunk, pieces) if ticks.rows(c)]
 
 
+LEDGER = ("slot_gen", "slot_bytes", "slot_max", "slot_n", "slot_compact", "pending")
+
+
 class Store:
     """The generation ring (and the pending bag) of one key, as of one tick.
 
@@ -75,8 +78,7 @@ class Store:
 
     def __init__(self, slots, pending_bag, gen: int, meta: dict):
         self.slots, self.pending_bag, self.gen = slots, pending_bag, gen
-        self.ledger = {k: np.array(meta[k]) for k in ("slot_gen", "slot_bytes", "slot_max",
-                                                      "slot_n", "pending")}
+        self.ledger = {k: np.array(meta[k]) for k in LEDGER}
         self.wake_tick = None  # a flush the subclass asks for, with or without input
         self._loaded = {}
         self._pending = None
@@ -86,9 +88,38 @@ class Store:
 
     def _clear_slot(self, i: int) -> None:
         self.slots[i].clear()
-        for k, v in (("slot_gen", NEVER), ("slot_bytes", 0), ("slot_max", 0), ("slot_n", 0)):
+        for k, v in (("slot_gen", NEVER), ("slot_bytes", 0), ("slot_max", 0), ("slot_n", 0),
+                     ("slot_compact", 0)):
             self.ledger[k][i] = v
         self._loaded[i] = []
+
+    def compact(self, merges: dict) -> None:
+        """Rewrite each closed generation once, each ``kind`` of it as ``merges[kind](chunks)``
+        (a list of chunks: one sorted table in pieces, say). A generation gets a chunk per
+        tick while it is current; merged once it is closed, lookups search a few tables
+        instead of one per tick, for the cost of one write of that generation."""
+        gens = self.ledger["slot_gen"]
+        for i in range(ticks.SLOTS):
+            if gens[i] == NEVER or gens[i] >= self.gen or self.ledger["slot_compact"][i]:
+                continue
+            chunks = self._slot(i)
+            gen = int(gens[i])
+            kept = [c for c in chunks if kind_of(c) not in merges]
+            for kind, merge in merges.items():
+                mine = [c for c in chunks if kind_of(c) == kind]
+                if mine:
+                    kept += [{**p, "_gen": np.array([gen]), "_kind": name_column(kind)}
+                             for c in merge(mine) if ticks.rows(c) for p in bounded(c)]
+            self._clear_slot(i)
+            for c in kept:
+                self.slots[i].add(c)
+                size = chunk_nbytes(c)
+                self.ledger["slot_bytes"][i] += size
+                self.ledger["slot_max"][i] = max(self.ledger["slot_max"][i], size)
+                self.ledger["slot_n"][i] += 1
+            self.ledger["slot_gen"][i] = gen if kept else NEVER
+            self.ledger["slot_compact"][i] = 1
+            self._loaded[i] = kept
 
     def _slot(self, i: int) -> list[dict]:
         if i not in self._loaded:
@@ -161,3 +192,14 @@ class Store:
         return (int(lg["slot_bytes"].sum() + lg["pending"][0]),
                 int(max(lg["slot_max"].max(), lg["pending"][1])),
                 int(lg["slot_n"].sum() + lg["pending"][2]))
+
+
+def newest_by(chunks: list[dict], key: str) -> dict:
+    """Chunks of one kind -> one table sorted by ``key``, the newest row of each key kept
+    (chunks oldest first, as ``Store.chunks`` lists them)."""
+    from distill_radar.pipelines.stream.ticks import concat, take
+
+    merged = concat(chunks)
+    keys = merged[key]
+    last = keys.size - 1 - np.unique(keys[::-1], return_index=True)[1]
+    return take(merged, last)

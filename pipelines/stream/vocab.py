@@ -34,6 +34,11 @@ def live_counts(hashes: np.ndarray, chunks: list[dict]) -> np.ndarray:
     return total
 
 
+def merge_counts(chunks: list[dict]) -> list[dict]:
+    hashes, counts = frequency.merge_doc_frequency((c["hash"], c["count"]) for c in chunks)
+    return [{"hash": hashes, "count": counts.astype(np.int32)}]
+
+
 class ShingleCountFn(KeyedStageFn):
     """(shingle shard, ("df", hash/count)) -> (signer shard, ("vocab", sorted hashes)) to
     every signer shard."""
@@ -46,6 +51,7 @@ class ShingleCountFn(KeyedStageFn):
         self.run, self.stream = run, stream
 
     def flush(self, key, tick, inputs, store):
+        store.compact({"df": merge_counts})
         hashes, counts = frequency.merge_doc_frequency(
             (c["hash"], c["count"]) for c in inputs.get("df", []))
         store.add("df", {"hash": hashes, "count": counts.astype(np.int32)})
