@@ -27,11 +27,11 @@ import itertools
 
 import numpy as np
 
+from distill_radar import kernels
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream import ingest
 from distill_radar.pipelines.stream.config import StreamConfig
 from distill_radar.pipelines.stream.keyed import KeyedStageFn
-from distill_radar.pipelines.stream.store import MAX_VALUE_BYTES
 from distill_radar.pipelines.stream.ticks import ranges
 
 LABEL_MASK = np.uint64((1 << 63) - 1)
@@ -60,17 +60,19 @@ def merge_queries(chunks: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 def _candidates(keys: np.ndarray, reps: list[dict]):
     """(entry index, chunk index, position in the chunk's entries) of every filed
-    representative under each entry's key."""
+    representative under each entry's key. Most keys are in no bucket yet: one probe of a
+    directory of hash buckets (``kernels.sorted_positions``) tells, and only the keys
+    found are searched for the end of their run."""
     out_e, out_c, out_p = [], [], []
     for ci, c in enumerate(reps):
         ek = c["e_key"]
         if ek.size == 0:
             continue
-        inside = np.flatnonzero((keys >= ek[0]) & (keys <= ek[-1]))  # pieces hold key ranges
-        lo = np.searchsorted(ek, keys[inside], "left")
-        hi = np.searchsorted(ek, keys[inside], "right")
-        e = np.repeat(inside, hi - lo)
-        pos = ranges(lo, hi)
+        lo = kernels.sorted_positions(np.ascontiguousarray(ek), keys)
+        hit = np.flatnonzero(lo >= 0)
+        hi = np.searchsorted(ek, keys[hit], "right")
+        e = np.repeat(hit, hi - lo[hit])
+        pos = ranges(lo[hit], hi)
         out_e.append(e)
         out_c.append(np.full(e.size, ci, np.int64))
         out_p.append(pos)
@@ -87,8 +89,9 @@ def low16(sig: np.ndarray) -> np.ndarray:
 
 
 def merge_reps(chunks: list[dict]) -> list[dict]:
-    """A closed generation's representative chunks -> one table, entries in key order (each
-    (key, node) once), in pieces of consecutive keys: a key's lookup reads one piece."""
+    """A closed generation's representative chunks -> one table (each representative and
+    each (key, representative) entry once, entries in key order), in pieces of whole
+    representatives (``split_reps``) so that no signature is stored twice."""
     shift = np.cumsum([0] + [len(c["r_node"]) for c in chunks[:-1]])
     r_node = np.concatenate([c["r_node"] for c in chunks])
     r_sig = np.concatenate([c["r_sig"] for c in chunks])
@@ -101,15 +104,8 @@ def merge_reps(chunks: list[dict]) -> list[dict]:
     e_key, e_rep, e_label = e_key[order], e_rep[order], e_label[order]
     once = np.r_[True, (e_key[1:] != e_key[:-1]) | (e_rep[1:] != e_rep[:-1])] if e_key.size \
         else np.zeros(0, np.bool_)
-    e_key, e_rep, e_label = e_key[once], e_rep[once], e_label[once]
-    per_entry = 20 + r_sig.shape[1] * r_sig.itemsize
-    pieces = max(1, -(-(e_key.size * per_entry) // MAX_VALUE_BYTES))
-    out = []
-    for part in np.array_split(np.arange(e_key.size), pieces):
-        used, local = np.unique(e_rep[part], return_inverse=True)
-        out.append({"e_key": e_key[part], "e_rep": local.astype(np.int32),
-                    "e_label": e_label[part], "r_node": r_node[used], "r_sig": r_sig[used]})
-    return out
+    return [{"e_key": e_key[once], "e_rep": e_rep[once].astype(np.int32),
+             "e_label": e_label[once], "r_node": r_node, "r_sig": r_sig}]
 
 
 def split_reps(chunk: dict, pieces: int) -> list[dict]:
@@ -125,8 +121,22 @@ def split_reps(chunk: dict, pieces: int) -> list[dict]:
     return out
 
 
+def unique_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (a, b) pairs, sorted, and each input pair's index among them."""
+    order = np.lexsort((b, a))
+    sa, sb = a[order], b[order]
+    start = np.r_[True, (sa[1:] != sa[:-1]) | (sb[1:] != sb[:-1])] if a.size else \
+        np.zeros(0, np.bool_)
+    inverse = np.empty(a.size, np.int64)
+    inverse[order] = np.cumsum(start) - 1
+    return sa[start], sb[start], inverse
+
+
 def _similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (a == b).mean(axis=1).astype(np.float32) if len(a) else np.empty(0, np.float32)
+    """Share of equal slots of each row pair."""
+    if not len(a):
+        return np.empty(0, np.float32)
+    return (np.count_nonzero(a == b, axis=1) / a.shape[1]).astype(np.float32)
 
 
 class BandIndexFn(KeyedStageFn):
@@ -140,36 +150,45 @@ class BandIndexFn(KeyedStageFn):
         self.run, self.stream = run, stream
 
     def flush(self, key, tick, inputs, store):
-        store.compact({"reps": merge_reps})
+        store.compact({"reps": merge_reps}, split=split_reps)
         chunks = [c for c in inputs.get("queries", []) if len(c["node"])]
         if not chunks:
             return
         nodes, sig, qi, keys = merge_queries(chunks)
         reps = store.chunks("reps")
-        label, sim, matched, refresh = self._match(sig, qi, keys, reps, store.gen)
+        found = _candidates(keys, reps)
+        label, sim, matched, refresh = self._match(sig, qi, keys, reps, store.gen, found)
         self._found(nodes, sig, qi, keys, label, sim, matched)
-        self._file(store, reps, nodes, sig, qi, keys, label, sim, matched, refresh)
+        self._file(store, reps, nodes, sig, qi, keys, label, sim, matched, refresh, found)
         shard = ingest.shard_of(nodes[qi], self.stream.key_shards)
         for s in np.unique(shard):
             e = shard == s
             yield None, (int(s), ("place", {"node": nodes[qi[e]], "label": label[e],
                                             "sim": sim[e], "matched": matched[e]}))
 
-    def _match(self, sig, qi, keys, reps, now_gen):
+    def _match(self, sig, qi, keys, reps, now_gen, found):
         """Per entry: label, similarity, matched?, and the matched representative's
         (chunk, position) when it lives in an older generation (to refresh)."""
         m = keys.size
         label = np.full(m, -1, np.int64)
         sim = np.ones(m, np.float32)
         matched = np.zeros(m, np.bool_)
-        e, c, p = _candidates(keys, reps)
+        e, c, p = found
         if e.size == 0:
             return label, sim, matched, (e, c, p)
-        rep_sig = np.concatenate([reps[ci]["r_sig"][reps[ci]["e_rep"][p[c == ci]]]
-                                  for ci in range(len(reps))])
-        order = np.argsort(c, kind="stable")  # rep_sig rows are in chunk order
+        # a query meets a close representative in several of its buckets: verify each
+        # (query, representative) pair once
+        rep = np.concatenate([reps[ci]["e_rep"][p[c == ci]] for ci in range(len(reps))])
+        order = np.argsort(c, kind="stable")  # ``rep`` is in chunk order
         e, c, p = e[order], c[order], p[order]
-        s = _similarity(low16(sig[qi[e]]), rep_sig)
+        pq, prep, inverse = unique_pairs(qi[e].astype(np.int64), (c << 32) | rep.astype(np.int64))
+        q16 = low16(sig)
+        pc, pr = prep >> 32, prep & 0xFFFFFFFF
+        rep_sig = np.empty((pq.size, sig.shape[1]), np.uint16)
+        for ci in np.unique(pc):
+            mine = pc == ci
+            rep_sig[mine] = reps[ci]["r_sig"][pr[mine]]
+        s = _similarity(q16[pq], rep_sig)[inverse]
         lab = np.concatenate([reps[ci]["e_label"][p[c == ci]] for ci in range(len(reps))])
         ok = s >= self.run.lexical_threshold
         e, c, p, s, lab = e[ok], c[ok], p[ok], s[ok], lab[ok]
@@ -196,10 +215,10 @@ class BandIndexFn(KeyedStageFn):
         label[um] = label_of(nodes[founder])
         sim[um] = np.where(joins, s, 1.0)
 
-    def _file(self, store, reps, nodes, sig, qi, keys, label, sim, matched, refresh):
+    def _file(self, store, reps, nodes, sig, qi, keys, label, sim, matched, refresh, found):
         """New representatives (bucket room permitting) and refreshed ones -> current gen."""
         cand = np.flatnonzero(~matched | (sim < self.stream.rep_refresh))
-        held = self._bucket_sizes(keys[cand], reps)
+        held = _bucket_sizes(keys.size, reps, found)[cand]
         k = keys[cand]
         start = np.r_[True, k[1:] != k[:-1]] if k.size else np.zeros(0, np.bool_)
         idx = np.arange(k.size)
@@ -217,8 +236,7 @@ class BandIndexFn(KeyedStageFn):
             e_sig.append(r["r_sig"][r["e_rep"][pos]])
         e_key, e_node = np.concatenate(e_key), np.concatenate(e_node)
         e_label, e_sig = np.concatenate(e_label), np.concatenate(e_sig)
-        current = [r for r in reps if int(r["_gen"][0]) == store.gen]
-        fresh_pairs = self._not_filed(e_key, e_node, current)
+        fresh_pairs = _not_filed(e_key, e_node, keys, reps, found, store.gen)
         e_key, e_node, e_label, e_sig = (a[fresh_pairs] for a in (e_key, e_node, e_label, e_sig))
         if e_key.size == 0:
             return
@@ -233,27 +251,39 @@ class BandIndexFn(KeyedStageFn):
                            "e_label": e_label, "r_node": r_node, "r_sig": r_sig},
                   split=split_reps)
 
-    @staticmethod
-    def _bucket_sizes(keys: np.ndarray, reps: list[dict]) -> np.ndarray:
-        """Distinct representatives already filed under each key."""
-        e, c, p = _candidates(keys, reps)
-        if e.size == 0:
-            return np.zeros(keys.size, np.int64)
-        node = np.concatenate([reps[ci]["r_node"][reps[ci]["e_rep"][p[c == ci]]]
-                               for ci in np.unique(c)])
-        e = np.concatenate([e[c == ci] for ci in np.unique(c)])
-        order = np.lexsort((node, e))
-        e, node = e[order], node[order]
-        once = np.r_[True, (e[1:] != e[:-1]) | (node[1:] != node[:-1])]
-        return np.bincount(e[once], minlength=keys.size)
 
-    @staticmethod
-    def _not_filed(keys: np.ndarray, nodes: np.ndarray, current: list[dict]) -> np.ndarray:
-        """Mask of (key, node) pairs not yet filed in the current generation."""
-        keep = np.ones(keys.size, np.bool_)
-        for r in current:
-            e, _, p = _candidates(keys, [r])
-            if e.size:
-                dup = r["r_node"][r["e_rep"][p]] == nodes[e]
-                keep[e[dup]] = False
-        return keep
+
+def _bucket_sizes(n: int, reps: list[dict], found) -> np.ndarray:
+    """Distinct representatives already filed under each entry's key."""
+    e, c, p = found
+    if e.size == 0:
+        return np.zeros(n, np.int64)
+    node = _rep_nodes(reps, c, p)
+    order = np.lexsort((node, e))
+    e, node = e[order], node[order]
+    once = np.r_[True, (e[1:] != e[:-1]) | (node[1:] != node[:-1])]
+    return np.bincount(e[once], minlength=n)
+
+
+def _rep_nodes(reps: list[dict], c: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """The representative node of each candidate (chunk, entry position)."""
+    node = np.empty(c.size, np.uint64)
+    for ci in np.unique(c):
+        mine = c == ci
+        node[mine] = reps[ci]["r_node"][reps[ci]["e_rep"][p[mine]]]
+    return node
+
+
+def _not_filed(keys: np.ndarray, nodes: np.ndarray, entry_keys: np.ndarray, reps: list[dict],
+               found, gen: int) -> np.ndarray:
+    """Mask of (key, node) pairs not filed in the current generation yet (every key to
+    file is an entry's key, so the candidates found for the entries tell)."""
+    e, c, p = found
+    gens = np.array([int(r["_gen"][0]) for r in reps], np.int64)
+    here = gens[c] == gen if c.size else np.zeros(0, np.bool_)
+    if not here.any():
+        return np.ones(keys.size, np.bool_)
+    fk, fn, _ = unique_pairs(entry_keys[e[here]], _rep_nodes(reps, c[here], p[here]))
+    _, _, which = unique_pairs(np.r_[fk, keys], np.r_[fn, nodes])
+    # a probe whose pair id is one of the filed pairs' ids is filed already
+    return ~np.isin(which[fk.size:], which[:fk.size])

@@ -93,7 +93,7 @@ class Store:
             self.ledger[k][i] = v
         self._loaded[i] = []
 
-    def compact(self, merges: dict) -> None:
+    def compact(self, merges: dict, split=None) -> None:
         """Rewrite each closed generation once, each ``kind`` of it as ``merges[kind](chunks)``
         (a list of chunks: one sorted table in pieces, say). A generation gets a chunk per
         tick while it is current; merged once it is closed, lookups search a few tables
@@ -109,7 +109,7 @@ class Store:
                 mine = [c for c in chunks if kind_of(c) == kind]
                 if mine:
                     kept += [{**p, "_gen": np.array([gen]), "_kind": name_column(kind)}
-                             for c in merge(mine) if ticks.rows(c) for p in bounded(c)]
+                             for c in merge(mine) if ticks.rows(c) for p in bounded(c, split)]
             self._clear_slot(i)
             for c in kept:
                 self.slots[i].add(c)
