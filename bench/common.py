@@ -1,4 +1,8 @@
-"""Shared helpers for the benchmarks: machine description, JSON output."""
+"""Shared helpers for the benchmarks: machine description, JSON output.
+
+Importing this sets the process up as the ``distill-radar`` command does
+(``process.configure()``), before any benchmark loads a kernel.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,10 @@ import platform
 import sys
 
 import orjson
+
+from distill_radar.pipelines.runtime import process
+
+process.configure()
 
 
 def machine() -> dict:

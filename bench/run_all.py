@@ -7,7 +7,8 @@
 Each benchmark runs as a child process printing JSON; the JSON is kept in
 ``bench/out/results.json`` and rendered to ``bench/RESULTS.md``. ``--only``
 re-runs some benchmarks and keeps the others' last results; every section
-says when it ran.
+says when it ran. The hand-written notes between ``NOTES_START`` and
+``NOTES_END`` in the old file are carried over.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import machine
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+NOTES_START = "<!-- notes: hand-written; bench/run_all.py keeps this block when it rewrites the file -->"
+NOTES_END = "<!-- /notes -->"
 
 FULL = {
     "kernels": ["--n", "200000", "--peer-n", "10000"],
@@ -33,6 +36,8 @@ FULL = {
     "pathological": ["--n", "1000000"],
     "evasion": [],
     "scale": ["--size", "16000000"],  # the reported campaign: ~6 min to generate, ~15 to run
+    "provenance": [],  # 200 null trials, 20 per student strength: ~10 min
+    "quality": ["--exchanges", "200000", "--accounts", "12000", "--seeds", "11", "12", "13"],
 }
 QUICK = {
     "kernels": ["--n", "20000", "--peer-n", "2000", "--pairs", "200", "--error-seeds", "2"],
@@ -41,6 +46,8 @@ QUICK = {
     "pathological": ["--n", "20000"],
     "evasion": [],
     "scale": ["--size", "50000"],
+    "provenance": ["--null-trials", "40", "--power-trials", "4"],
+    "quality": ["--exchanges", "40000", "--accounts", "3000", "--seeds", "11"],
 }
 
 
@@ -170,10 +177,76 @@ def _pathological_md(r: dict) -> str:
 
 def _evasion_md(r: dict) -> str:
     return ("## Evasion tolerance (`bench/evasion.py`)\n\n"
-            "See the raw JSON below; the README's table summarises it.")
+            "See the raw JSON below; the notes below summarise it.")
 
 
-def render(results: dict, quick: bool) -> str:
+def hand_written_notes(markdown: str) -> str:
+    """The notes block of an existing RESULTS.md (markers included), or ''."""
+    if not os.path.exists(markdown):
+        return ""
+    with open(markdown) as fh:
+        text = fh.read()
+    start = text.find(NOTES_START)
+    end = text.find(NOTES_END, start)
+    return text[start:end + len(NOTES_END)] if start >= 0 and end >= 0 else ""
+
+
+def _provenance_md(r: dict) -> str:
+    power = [[name, v["resample_rank"]["median_log10_p"], v["resample_rank"]["worst_log10_p"],
+              v["resample_rank"]["share_p_lt_1e-6"], v["effect_size_resample_median"],
+              v["matched_control"]["median_log10_p"], v["matched_control"]["worst_log10_p"],
+              v["matched_control"]["share_p_lt_1e-6"]] for name, v in r["power"].items()]
+    cal = [[k, v["trials"], v["rate_p_lt_0.05"], v["rate_p_lt_0.01"], v["mean_p"]]
+           for k, v in r["calibration"].items() if isinstance(v, dict)]
+    sim = [[student, variant, v["median_log10_p"], v["worst_log10_p"], v["share_p_lt_1e-6"]]
+           for student, d in r["ablation"]["similarity"].items() for variant, v in d.items()]
+    alts = [[student, k, v["median_log10_p"], v["worst_log10_p"], v["share_p_lt_1e-6"]]
+            for student, d in r["ablation"]["alternatives"].items() for k, v in d.items()]
+    trials = next(iter(r["power"].values()))["resample_rank"]["trials"]
+    return "\n\n".join([
+        "## Provenance check, synthetic study (`bench/provenance.py`)",
+        (f"{r['prompts']} campaign prompts per trial, {r['alternatives']} re-samples each, "
+         f"controls matched from a pool of {r['pool']} prompts ({r['pool_elicit_share']:.0%} in "
+         f"the campaign's style). Power: {trials} trials per student; log10 p of each test."),
+        _table(["student", "re-sample: median log10 p", "worst", "share p<1e-6",
+                "P(served closer)", "matched control: median log10 p", "worst",
+                "share p<1e-6"], power),
+        "Calibration under the nulls (independent model; sibling = our model re-sampled and "
+        "paraphrased); `unmatched_control` pairs each campaign prompt with a random pool prompt "
+        "(the membership-inference pitfall):",
+        _table(["test / suspect", "trials", "rate p<0.05", "rate p<0.01", "mean p"], cal),
+        f"Matched controls in the campaign's style: "
+        f"{r['calibration']['matched_controls_elicit_share']:.1%}.",
+        "Similarity ablation (re-sample test, 4 re-samples):",
+        _table(["student", "similarity", "median log10 p", "worst", "share p<1e-6"], sim),
+        "Number of re-samples (combined similarity):",
+        _table(["student", "re-samples", "median log10 p", "worst", "share p<1e-6"], alts),
+        f"Seconds: {r['seconds']}.",
+    ])
+
+
+def _quality_md(r: dict) -> str:
+    w = r["worst"]
+    shapes = sorted(r["runs"][0]["recall_by_shape"])
+    rows = [[x["seed"], x["f1"], x["precision"], x["recall"], x["purity"],
+             min(x["recall_by_shape"].values()), max(x["benign_flagged_share"].values()),
+             x["exchanges_per_s"], x["prompt_mb_per_s"], x["peak_rss_gib"]] for x in r["runs"]]
+    by_shape = [[s, *[x["recall_by_shape"][s] for x in r["runs"]]] for s in shapes]
+    return "\n\n".join([
+        "## Detection quality, realistic profile (`bench/quality.py`)",
+        (f"{r['exchanges']} exchanges, {r['accounts']} accounts per log, {r['profile']} "
+         f"profile, seeds {[x['seed'] for x in r['runs']]} (none used to set a default). Worst "
+         f"over seeds: F1 {w['f1']}, precision {w['precision']}, recall {w['recall']}, purity "
+         f"{w['purity']}, lowest shape recall {w['min_shape_recall']}, highest benign share "
+         f"flagged {w['max_benign_flagged_share']}."),
+        _table(["seed", "F1", "precision", "recall", "purity", "min shape recall",
+                "max benign flagged", "exchanges/s", "prompt MB/s", "peak RSS GiB"], rows),
+        _table(["campaign shape", *[f"recall s{x['seed']}" for x in r["runs"]]], by_shape),
+        *r.get("notes", []),
+    ])
+
+
+def render(results: dict, quick: bool, notes: str = "") -> str:
     m = machine()
     parts = [
         "# distill-radar benchmarks",
@@ -184,7 +257,7 @@ def render(results: dict, quick: bool) -> str:
     ]
     renders = (("kernels", _kernels_md), ("lsh", _lsh_md), ("e2e", _e2e_md),
                ("pathological", _pathological_md), ("evasion", _evasion_md),
-               ("scale", _scale_md))
+               ("scale", _scale_md), ("provenance", _provenance_md), ("quality", _quality_md))
     for name, fn in renders:
         r = results.get(name)
         if r is None:
@@ -200,6 +273,8 @@ def render(results: dict, quick: bool) -> str:
             parts.append(section)
         except (KeyError, TypeError, ZeroDivisionError) as exc:
             parts.append(f"## {name}\n\nCould not render ({exc!r}); see the raw JSON.")
+    if notes:
+        parts.append(notes)
     raw = orjson.dumps(results, option=orjson.OPT_INDENT_2).decode()
     parts.append(f"<details><summary>Raw JSON</summary>\n\n```json\n{raw}\n```\n\n</details>")
     return "\n\n".join(parts) + "\n"
@@ -234,8 +309,9 @@ def main() -> None:
     os.makedirs(os.path.join(HERE, "out"), exist_ok=True)
     with open(saved, "wb") as fh:
         fh.write(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    notes = hand_written_notes(args.output)
     with open(args.output, "w") as fh:
-        fh.write(render(results, args.quick))
+        fh.write(render(results, args.quick, notes))
     print(f"[run_all] wrote {args.output}", file=sys.stderr)
     if any("error" in r for r in results.values()):
         sys.exit(1)

@@ -5,11 +5,6 @@
 verifies them and ``connected_components`` clusters them.
 """
 
-from .numba_startup import defer_blas_probe, short_omp_spin
-
-defer_blas_probe()  # before any compiled function loads: see numba_startup
-short_omp_spin()  # before numba loads libgomp: see numba_startup
-
 from .cohesion import consensus_similarity, groups_of
 from .embedding import (
     center_normalize,
@@ -20,19 +15,20 @@ from .embedding import (
     hyperplanes,
     nonzero_mean,
     paired_dots,
-    pool_half,
-    pool_tokens,
     simhash_bands,
-    to_float16,
-    to_float32,
 )
-from .hashing import normalized_text_hashes, shingle_hashes, text_hashes
+from .half import to_float16, to_float32
+from .hashing import shingle_hashes
 from .lookup import sorted_positions
 from .lsh import band_keys, bucket_edges, optimal_param
 from .minhash import minhash, minhash_params
 from .normalize import normalize
+from .overlap import shared_shingles
 from .pairs import distinct, unique_columns
+from .pooling import pool_half, pool_tokens
+from .prompt_hashes import normalized_text_hashes, text_hashes
 from .similarity import signature_similarity
+from .spans import template_text
 from .string_order import sort_order
 from .union_find import connected_components
 from .wordpiece import WordPieceVocab, wordpiece_ids
@@ -60,11 +56,13 @@ __all__ = [
     "paired_dots",
     "pool_half",
     "pool_tokens",
+    "shared_shingles",
     "shingle_hashes",
     "signature_similarity",
     "simhash_bands",
     "sort_order",
     "sorted_positions",
+    "template_text",
     "text_hashes",
     "to_float16",
     "to_float32",

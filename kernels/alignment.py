@@ -2,7 +2,7 @@
 autojunk=False)``, compiled.
 
 Template extraction aligns every cluster's reference prompt with a few
-others: at 1M exchanges that is ~50k alignments, 10 s in difflib. This is the
+others: tens of thousands of alignments, too many for difflib. This is the
 same Ratcliff-Obershelp recursion over integer token ids: the longest common
 block of each range (ties: earliest in ``a``, then in ``b``, as difflib), then
 the ranges left and right of it. With no junk and no auto-junk, difflib's

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .hash_table import _mode
 from .prefetch import prefetch_row
 
 AHEAD = 8  # rows prefetched ahead of a gather
@@ -270,7 +271,7 @@ def consensus_similarity(sig: np.ndarray, order: np.ndarray, offsets: np.ndarray
         raise ValueError("order holds a row index out of range")
     out = np.full(sig.shape[0], np.nan, np.float32)
     n_groups = offsets.size - 1
-    group = row_groups(order, offsets, sig.shape[0])
+    group = _row_groups(order, offsets, sig.shape[0])
     sig = np.ascontiguousarray(sig)
     consensus = np.empty((n_groups, sig.shape[1]), np.uint32)
     _consensus(sig, order, offsets, sample, consensus)
@@ -279,11 +280,11 @@ def consensus_similarity(sig: np.ndarray, order: np.ndarray, offsets: np.ndarray
 
 
 # Rows are compared to their consensus in ascending order, not group by group:
-# on the dev VM a gather of scattered 512-byte rows costs ~1 us a row (10x a scan).
+# a gather of scattered 512-byte rows costs many times a scan.
 
 
 @njit(cache=True)
-def row_groups(order, offsets, n):
+def _row_groups(order, offsets, n):
     """Group of each of ``n`` rows (``order[offsets[g]:offsets[g + 1]]``), -1 for none."""
     group = np.full(n, -1, np.int64)
     for g in range(offsets.size - 1):
@@ -308,7 +309,7 @@ def _consensus(sig, order, offsets, sample, out):
             block[i, :] = sig[order[lo + i], :]
         cand, count = _majorities(block)
         col = np.empty(m, np.uint32)
-        keys = counts = np.empty(0, np.uint32)
+        table = np.empty((0, 2), np.uint32)
         for t in range(k):
             if 2 * count[t] > m:  # a strict majority is the unique mode
                 out[g, t] = cand[t]
@@ -317,12 +318,12 @@ def _consensus(sig, order, offsets, sample, out):
             if m <= SMALL_GROUP:
                 out[g, t] = _small_mode(col)
                 continue
-            if keys.size == 0:
+            if table.shape[0] == 0:
                 size = 64
                 while size < 2 * m:  # hash table at most half full
                     size *= 2
-                keys, counts = np.empty(size, np.uint32), np.empty(size, np.uint32)
-            out[g, t] = _hash_mode(col, keys, counts)
+                table = np.empty((size, 2), np.uint32)
+            out[g, t] = _mode(col, table)
 
 
 SMALL_GROUP = 16  # up to this many sampled rows, count a column's values pairwise
@@ -361,28 +362,6 @@ def _small_mode(values):
             n += v == w
         if n > best_n or (n == best_n and v < best):
             best, best_n = v, n
-    return best
-
-
-@njit(cache=True)
-def _hash_mode(values, keys, counts):
-    counts[:] = 0
-    mask = keys.size - 1
-    shift = 32
-    while (1 << (32 - shift)) < keys.size:
-        shift -= 1
-    for v in values:
-        h = ((np.uint64(v) * np.uint64(0x9E3779B1)) & np.uint64(0xFFFFFFFF)) >> np.uint64(shift)
-        h = np.int64(h) & mask
-        while counts[h] and keys[h] != v:
-            h = (h + 1) & mask
-        keys[h] = v
-        counts[h] += 1
-    best, best_n = values[0], 0
-    for h in range(keys.size):
-        c = counts[h]
-        if c > best_n or (c == best_n and c and keys[h] < best):
-            best, best_n = keys[h], c
     return best
 
 

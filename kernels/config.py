@@ -32,8 +32,10 @@ DEFAULT_NGRAM = 3
 
 FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 FNV_PRIME = np.uint64(0x00000100000001B3)
-#: splitmix64 increment (golden ratio) and finaliser multipliers.
-SPLITMIX_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+#: 2**64 / golden ratio: splitmix64's increment, and the multiplier of Fibonacci
+#: hashing (hash tables, shards), which spreads any bits of a key over the top ones.
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+#: splitmix64's finaliser multipliers.
 MIX_M1 = np.uint64(0xBF58476D1CE4E5B9)
 MIX_M2 = np.uint64(0x94D049BB133111EB)
 #: Initial state of the order-sensitive shingle combine.
@@ -42,6 +44,9 @@ SHINGLE_SEED = np.uint64(0x243F6A8885A308D3)
 BAND_SEED = np.uint64(0x13198A2E03707344)
 #: Salt of the SimHash hyperplanes' random stream.
 HYPERPLANE_SEED = np.uint64(0xA4093822299F31D0)
+#: Multipliers of WordPiece's word-cache key (xxHash64's primes 2 and 3).
+WORD_KEY_M1 = np.uint64(0xC2B2AE3D27D4EB4F)
+WORD_KEY_M2 = np.uint64(0x165667B19E3779F9)
 
 # --- normalisation ------------------------------------------------------------
 

@@ -1,7 +1,7 @@
-"""Embedding kernels: token pooling, centring, SimHash bands, cosine checks.
+"""Embedding geometry: centring, SimHash bands, cosine checks, group centroids.
 
-The built-in embedder is static: a prompt's vector is the mean of its tokens'
-rows in a word-embedding table. Raw static vectors of unrelated prompts sit at
+The built-in embedder is static (``pooling.py``): a prompt's vector is the mean
+of its tokens' rows in a word-embedding table. Raw static vectors of unrelated prompts sit at
 cosine ~0.85 (they share one dominant direction), so vectors are centred on
 the corpus mean and re-normalised before any comparison. LSH over vectors is
 random-hyperplane SimHash: ``bits`` sign bits, packed ``rows`` to a band.
@@ -12,118 +12,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .cohesion import row_groups
+from .checks import row_indices, row_pairs
+from .cohesion import _row_groups
 from .config import HYPERPLANE_SEED
-from .hashing import mix64
-from .normalize import prefault
+from .half import _HALF_TO_SINGLE
+from .mix import mix64_array
 from .prefetch import prefetch_row
-
-
-def pool_tokens(ids: np.ndarray, offsets: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Mean of the table rows of each CSR row of token ids.
-
-    Parameters
-    ----------
-    ids : integer[total], each in ``[0, table.shape[0])``
-    offsets : int64[n + 1]; row i owns ``ids[offsets[i]:offsets[i + 1]]``
-    table : float32[vocab, d]
-
-    Returns
-    -------
-    float32[n, d]: the mean row (accumulated in float64), zeros for empty rows.
-    """
-    table = _as_matrix(table, "table")
-    ids = _token_ids(ids)
-    offsets = _offsets(offsets, ids.size, "ids")
-    if ids.size and (ids.min() < 0 or ids.max() >= table.shape[0]):
-        raise ValueError("ids hold a token id outside the table")
-    out = np.zeros((offsets.size - 1, table.shape[1]), np.float32)
-    _pool(ids, offsets, table, out)
-    return out
-
-
-def _token_ids(ids) -> np.ndarray:
-    """int32 or int64 ids as they are (WordPiece gives int32: at 1M prompts an
-    int64 copy is 260 MB of fresh pages); any other integer type as int64."""
-    ids = np.asarray(ids)
-    if ids.dtype not in (np.int32, np.int64):
-        ids = ids.astype(np.int64)
-    return np.ascontiguousarray(ids)
-
-
-@njit(cache=True, parallel=True)
-def _pool(ids, offsets, table, out):
-    n, d = offsets.size - 1, table.shape[1]
-    nchunks = min(n, 64)
-    for c in prange(nchunks):
-        acc = np.empty(d, np.float64)  # one per chunk: no allocation per row
-        for i in range(c * n // nchunks, (c + 1) * n // nchunks):
-            lo, hi = offsets[i], offsets[i + 1]
-            if hi == lo:
-                continue
-            _row_sum(acc, table, ids, lo, hi)
-            for t in range(d):
-                out[i, t] = acc[t] / (hi - lo)
-
-
-@njit(cache=True, inline="never")
-def _row_sum(acc, table, ids, lo, hi):
-    """``acc = sum(table[ids[lo:hi]])`` in float64, in token order. Kept out of line
-    and indexed as ``table[k, t]``: that form vectorises over ``t`` (~30% less CPU
-    than summing a row view inside the parallel loop)."""
-    d = table.shape[1]
-    for t in range(d):
-        acc[t] = 0.0
-    for j in range(lo, hi):
-        k = ids[j]
-        for t in range(d):
-            acc[t] += table[k, t]
-
-
-def pool_half(ids: np.ndarray, offsets: np.ndarray, table: np.ndarray, min_tokens: int = 1
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """``pool_tokens`` kept as float16, for the rows worth embedding, without the float32 matrix.
-
-    Rows with fewer than ``min_tokens`` ids, or whose mean is all zero, are
-    left out. Returns (kept row indices int64[k], float16[k, d]) equal to
-    ``to_float16(pool_tokens(ids, offsets, table)[kept])``, bit for bit: the
-    mean is rounded to float32 first, as there. At 1M prompts the float32
-    matrix and its copies were 2 GB of fresh pages to fault in.
-    """
-    table = _as_matrix(table, "table")
-    ids = _token_ids(ids)
-    offsets = _offsets(offsets, ids.size, "ids")
-    if ids.size and (ids.min() < 0 or ids.max() >= table.shape[0]):
-        raise ValueError("ids hold a token id outside the table")
-    rows = np.flatnonzero(np.diff(offsets) >= max(int(min_tokens), 1))
-    bits = np.empty((rows.size, table.shape[1]), np.uint16)
-    prefault(bits)
-    nonzero = _pool_half(ids, offsets, table, rows, bits)
-    if not nonzero.all():  # a mean of exactly zero: no embedding, as for an empty row
-        rows, bits = rows[nonzero], bits[nonzero]
-    return rows, bits.view(np.float16)
-
-
-@njit(cache=True, parallel=True)
-def _pool_half(ids, offsets, table, rows, bits):
-    n, d = rows.size, table.shape[1]
-    nonzero = np.zeros(n, np.bool_)
-    nchunks = min(n, 64)
-    for c in prange(nchunks):
-        acc = np.empty(d, np.float64)
-        mean = np.empty(d, np.float32)
-        f32 = mean.view(np.uint32)
-        for r in range(c * n // nchunks, (c + 1) * n // nchunks):
-            lo, hi = offsets[rows[r]], offsets[rows[r] + 1]
-            _row_sum(acc, table, ids, lo, hi)
-            nz = False
-            for t in range(d):
-                mean[t] = acc[t] / (hi - lo)
-                nz |= mean[t] != 0
-            nonzero[r] = nz
-            for t in range(d):
-                bits[r, t] = _half_bits(f32[t])
-    return nonzero
+from .text_buffers import prefault
 
 
 def center_normalize(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
@@ -172,7 +67,7 @@ def _value(vectors, i, t, table):
 
 def centred_half(vectors: np.ndarray) -> np.ndarray:
     """``center_normalize(v, nonzero_mean(v))`` of ``v = vectors.astype(np.float32)`` for
-    float16 ``vectors``, bit for bit, without the float32 copy (3 GB at 16M exchanges)."""
+    float16 ``vectors``, bit for bit, without the float32 copy (twice the bytes of the input)."""
     if not isinstance(vectors, np.ndarray) or vectors.ndim != 2 or vectors.dtype != np.float16:
         raise ValueError("vectors must be a 2-D float16 array")
     bits = np.ascontiguousarray(vectors).view(np.uint16)
@@ -224,20 +119,12 @@ def hyperplanes(dim: int, bits: int, seed: int = 1) -> np.ndarray:
         raise ValueError("dim and bits must be >= 1")
     count = bits * dim
     idx = np.arange(2 * count, dtype=np.uint64) + np.uint64(seed) * np.uint64(2 * count)
-    u = _mix_array(idx ^ HYPERPLANE_SEED)
+    u = mix64_array(idx ^ HYPERPLANE_SEED)
     # 53 random bits to a float in (0, 1]; the +1 keeps log() finite.
     f = ((u >> np.uint64(11)).astype(np.float64) + 1.0) / float(1 << 53)
     u1, u2 = f[:count], f[count:]
     g = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
     return g.reshape(bits, dim).astype(np.float32)
-
-
-@njit(cache=True)
-def _mix_array(values):
-    out = np.empty_like(values)
-    for i in range(values.size):
-        out[i] = mix64(values[i])
-    return out
 
 
 def simhash_bands(vectors: np.ndarray, planes: np.ndarray, rows: int) -> np.ndarray:
@@ -300,22 +187,10 @@ def paired_dots(a: np.ndarray, rows_a, b: np.ndarray, rows_b) -> np.ndarray:
     a, b = _as_matrix(a, "a"), _as_matrix(b, "b")
     if a.shape[1] != b.shape[1]:
         raise ValueError("a and b must have the same dimension")
-    rows_a = _rows(rows_a, a.shape[0], "rows_a")
-    rows_b = _rows(rows_b, b.shape[0], "rows_b")
-    if rows_a.shape != rows_b.shape:
-        raise ValueError("rows_a and rows_b must be of equal length")
+    rows_a, rows_b = row_pairs(rows_a, rows_b, a.shape[0], b.shape[0], ("rows_a", "rows_b"))
     out = np.empty(rows_a.size, np.float32)
     _pair_dots(a, rows_a, b, rows_b, out)
     return out
-
-
-def _rows(rows, n: int, name: str) -> np.ndarray:
-    rows = np.ascontiguousarray(rows, dtype=np.int64)
-    if rows.ndim != 1:
-        raise ValueError(f"{name} must be 1-D")
-    if rows.size and (rows.min() < 0 or rows.max() >= n):
-        raise ValueError(f"{name} holds a row index outside [0, {n})")
-    return rows
 
 
 @njit(cache=True, parallel=True)
@@ -335,7 +210,7 @@ def group_means(vectors: np.ndarray, rows: np.ndarray, offsets: np.ndarray) -> n
     """float32[g, d]: mean of ``vectors[rows[offsets[j]:offsets[j + 1]]]`` per group j
     (float64 accumulation; zeros for an empty group)."""
     vectors = _as_matrix(vectors, "vectors")
-    rows = _rows(rows, vectors.shape[0], "rows")
+    rows = row_indices(rows, "rows", vectors.shape[0])
     offsets = _offsets(offsets, rows.size, "rows")
     out = np.zeros((offsets.size - 1, vectors.shape[1]), np.float32)
     _group_means(vectors, rows, offsets, out)
@@ -381,7 +256,7 @@ def centroid_similarity(vectors: np.ndarray, order: np.ndarray, offsets: np.ndar
     if order.size and (order.min() < 0 or order.max() >= vectors.shape[0]):
         raise ValueError("order holds a row index out of range")
     out = np.full(vectors.shape[0], np.nan, np.float32)
-    group = row_groups(order, offsets, vectors.shape[0])
+    group = _row_groups(order, offsets, vectors.shape[0])
     sums = np.zeros((offsets.size - 1, vectors.shape[1]), np.float64)
     _group_sums(vectors, group, sums)
     _centroid_cosines(vectors, group, sums, out)
@@ -389,7 +264,7 @@ def centroid_similarity(vectors: np.ndarray, order: np.ndarray, offsets: np.ndar
 
 
 # Rows are visited in ascending order, not group by group: a gather of scattered
-# rows costs ~10x a scan on the dev VM. Each group's sum still adds its rows in
+# rows costs many times a scan. Each group's sum still adds its rows in
 # ascending order, the order ``groups_of`` gives them. One thread: split by
 # dimensions, the passes' scattered updates of ``sums`` cost more than the scan.
 @njit(cache=True)
@@ -431,56 +306,3 @@ def _as_matrix(a, name: str) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def to_float16(values: np.ndarray) -> np.ndarray:
-    """``values.astype(np.float16)``, bit for bit (round to nearest even, NaN kept NaN),
-    in one parallel pass: numpy's scalar loop costs ~18 ns a value here."""
-    values = np.ascontiguousarray(values, dtype=np.float32)
-    bits = np.empty(values.shape, np.uint16)
-    _float16_bits(values.reshape(-1).view(np.uint32), bits.reshape(-1))
-    return bits.view(np.float16)
-
-
-@njit(cache=True, parallel=True)
-def _float16_bits(f32, out):
-    for i in prange(f32.size):
-        out[i] = _half_bits(np.uint32(f32[i]))
-
-
-@njit(cache=True, inline="always")
-def _half_bits(f):
-    """numpy's npy_floatbits_to_halfbits: float32 bits -> float16 bits."""
-    sign = np.uint32((f & np.uint32(0x80000000)) >> np.uint32(16))
-    exp = f & np.uint32(0x7F800000)
-    sig = f & np.uint32(0x007FFFFF)
-    if exp >= np.uint32(0x47800000):  # overflow, inf, NaN
-        h = np.uint32(0x7C00)
-        if exp == np.uint32(0x7F800000) and sig != 0:
-            h = np.uint32(0x7C00) + (sig >> np.uint32(13))
-            if h == np.uint32(0x7C00):
-                h += np.uint32(1)
-        return np.uint16(sign + h)
-    if exp <= np.uint32(0x38000000):  # subnormal half or zero
-        if exp < np.uint32(0x33000000):
-            return np.uint16(sign)
-        e = exp >> np.uint32(23)
-        s = (np.uint32(0x00800000) + sig) >> (np.uint32(113) - e)
-        if (s & np.uint32(0x3FFF)) != np.uint32(0x1000) or (f & np.uint32(0x7FF)) != 0:
-            s += np.uint32(0x1000)
-        return np.uint16(sign + (s >> np.uint32(13)))
-    h_exp = (exp - np.uint32(0x38000000)) >> np.uint32(13)
-    if (sig & np.uint32(0x3FFF)) != np.uint32(0x1000):
-        sig += np.uint32(0x1000)
-    return np.uint16(sign + h_exp + (sig >> np.uint32(13)))
-
-
-# Every float16 bit pattern's float32 value, as numpy converts it (exact: a float16 is a
-# float32), so that widening is one table lookup per value.
-_HALF_TO_SINGLE = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(
-    np.float16).astype(np.float32)
-
-
-def to_float32(values: np.ndarray) -> np.ndarray:
-    """``values.astype(np.float32)`` for float16 ``values``, bit for bit, by table."""
-    if values.dtype != np.float16:
-        raise ValueError("values must be float16")
-    return _HALF_TO_SINGLE[np.ascontiguousarray(values).view(np.uint16)]

@@ -14,6 +14,9 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from .hash_table import _add, _bits_for
+from .lookup import in_sorted
+
 
 def doc_frequency(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct hashes and how many prompts hold each.
@@ -45,7 +48,6 @@ def _doc_frequency(hashes, bounds, max_keys):
 # More distinct hashes than this: np.unique sorts instead. The two 4 MiB tables
 # stay in L3; larger ones would miss the cache on every probe.
 MAX_TABLE_KEYS = 1 << 17
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 def _chunks(n: int) -> np.ndarray:
@@ -67,39 +69,17 @@ def _count_small(hashes, bounds, max_keys):
     return keys[order], counts[order]
 
 
-@njit(cache=True, inline="always")
-def _slot(key, shift):
-    return (key * _GOLDEN) >> shift  # Fibonacci hashing: any bits of the key spread
-
-
-@njit(cache=True)
-def _insert(table, key, count, shift, mask):
-    """Add ``count`` at ``key``; True if the key is new. A zero count marks a free slot.
-
-    A slot's key and count sit side by side: one cache line per probe.
-    """
-    s = np.int64(_slot(key, shift))
-    while table[s, 1] != 0 and table[s, 0] != key:
-        s = (s + 1) & mask
-    new = table[s, 1] == 0
-    table[s, 0] = key
-    table[s, 1] += count
-    return new
-
-
 @njit(cache=True, parallel=True)
 def _table_counts(hashes, bounds, max_keys):
     k = bounds.size - 1
-    bits = 1
-    while (1 << bits) < 2 * max_keys:  # at most half full
-        bits += 1
+    bits = _bits_for(max_keys, 1)
     shift, mask = np.uint64(64 - bits), np.int64((1 << bits) - 1)
     tables = np.zeros((k, 1 << bits, 2), np.uint64)
     full = np.zeros(k, np.bool_)
     for c in prange(k):
         used = 0
         for i in range(bounds[c], bounds[c + 1]):
-            used += _insert(tables[c], hashes[i], 1, shift, mask)
+            used += _add(tables[c], hashes[i], 1, shift, mask)
             if used > max_keys or ((i & 0xFFFF) == 0 and full.any()):  # too many, here or there
                 full[c] = True
                 break
@@ -109,7 +89,7 @@ def _table_counts(hashes, bounds, max_keys):
     for c in range(1, k):
         for s in range(1 << bits):
             if tables[c, s, 1] != 0:
-                used += _insert(tables[0], tables[c, s, 0], tables[c, s, 1], shift, mask)
+                used += _add(tables[0], tables[c, s, 0], tables[c, s, 1], shift, mask)
                 if used > max_keys:
                     return tables[0, :0, 0], tables[0, :0, 1].astype(np.int64), False
     taken = np.flatnonzero(tables[0, :, 1] != 0)
@@ -117,18 +97,49 @@ def _table_counts(hashes, bounds, max_keys):
 
 
 def merge_doc_frequency(parts: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Sum several (hashes, counts) tables into one, sorted by hash."""
+    """Sum several (hashes, counts) tables into one, sorted by hash.
+
+    Each part is sorted with distinct hashes (as ``doc_frequency`` returns it): the
+    parts are merged pairwise in linear passes, not sorted again.
+    """
     parts = [(_as_u64(h, "hashes"), np.asarray(c, dtype=np.int64)) for h, c in parts]
     if not parts:
         return np.empty(0, np.uint64), np.empty(0, np.int64)
-    hashes = np.concatenate([h for h, _ in parts])
-    counts = np.concatenate([c for _, c in parts])
-    if hashes.size == 0:
-        return hashes, counts
-    order = np.argsort(hashes, kind="stable")
-    hashes, counts = hashes[order], counts[order]
-    starts = np.flatnonzero(np.r_[True, hashes[1:] != hashes[:-1]])
-    return hashes[starts], np.add.reduceat(counts, starts)
+    if any(h.size > 1 and np.any(h[1:] <= h[:-1]) for h, _ in parts):
+        raise ValueError("each part's hashes must be sorted and distinct")
+    while len(parts) > 1:
+        paired = [_merge_two(*parts[i], *parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
+        parts = paired + ([parts[-1]] if len(parts) % 2 else [])
+    return parts[0]
+
+
+@njit(cache=True)
+def _merge_two(ha, ca, hb, cb):
+    """Two sorted distinct tables -> one, counts of equal hashes summed."""
+    out_h = np.empty(ha.size + hb.size, np.uint64)
+    out_c = np.empty(ha.size + hb.size, np.int64)
+    i = j = k = 0
+    while i < ha.size and j < hb.size:
+        if ha[i] < hb[j]:
+            out_h[k], out_c[k] = ha[i], ca[i]
+            i += 1
+        elif hb[j] < ha[i]:
+            out_h[k], out_c[k] = hb[j], cb[j]
+            j += 1
+        else:
+            out_h[k], out_c[k] = ha[i], ca[i] + cb[j]
+            i += 1
+            j += 1
+        k += 1
+    while i < ha.size:
+        out_h[k], out_c[k] = ha[i], ca[i]
+        i += 1
+        k += 1
+    while j < hb.size:
+        out_h[k], out_c[k] = hb[j], cb[j]
+        j += 1
+        k += 1
+    return out_h[:k], out_c[:k]
 
 
 def keep_members(hashes: np.ndarray, offsets: np.ndarray, vocabulary: np.ndarray
@@ -153,51 +164,11 @@ def keep_members(hashes: np.ndarray, offsets: np.ndarray, vocabulary: np.ndarray
         raise ValueError("offsets must be int64[n+1] ending at len(hashes)")
     if vocabulary.size > 1 and np.any(vocabulary[1:] < vocabulary[:-1]):
         raise ValueError("vocabulary must be sorted ascending")
-    keep = in_sorted(hashes, vocabulary)
+    keep = in_sorted(vocabulary, hashes)
     prefix = np.zeros(hashes.size + 1, np.int64)
     np.cumsum(keep, out=prefix[1:])
     new_offsets = prefix[offsets]
     return hashes[keep], new_offsets
-
-
-MAX_DIRECTORY_BITS = 24  # a 128 MiB directory at most
-MAX_SCAN = 64  # a fuller directory slot (never, for uniform hashes) is binary-searched
-
-
-def in_sorted(values: np.ndarray, sorted_vocab: np.ndarray) -> np.ndarray:
-    """bool[n]: is each uint64 value in ``sorted_vocab`` (ascending)?
-
-    A directory on the values' top bits (about one vocabulary entry per slot,
-    the hashes being uniform) narrows each search to a few entries, scanned
-    in order: two or three memory reads instead of a binary search's ~22 on
-    a multi-MB vocabulary.
-    """
-    m = sorted_vocab.size
-    if m == 0:
-        return np.zeros(values.size, np.bool_)
-    bits = min(MAX_DIRECTORY_BITS, max(1, int(m - 1).bit_length()))
-    shift = np.uint64(64 - bits)
-    per_slot = np.bincount((sorted_vocab >> shift).astype(np.int64), minlength=1 << bits)
-    directory = np.zeros((1 << bits) + 1, np.int64)
-    np.cumsum(per_slot, out=directory[1:])
-    return _in_directory(values, sorted_vocab, directory, shift, per_slot.max() > MAX_SCAN)
-
-
-@njit(cache=True, parallel=True)
-def _in_directory(values, sorted_vocab, directory, shift, bisect):
-    out = np.zeros(values.size, np.bool_)
-    for i in prange(values.size):
-        v = values[i]
-        lo, hi = directory[v >> shift], directory[(v >> shift) + 1]
-        if bisect:
-            j = lo + np.searchsorted(sorted_vocab[lo:hi], v)
-            out[i] = j < hi and sorted_vocab[j] == v
-            continue
-        for j in range(lo, hi):
-            if sorted_vocab[j] >= v:
-                out[i] = sorted_vocab[j] == v
-                break
-    return out
 
 
 def _as_u64(a, name: str) -> np.ndarray:

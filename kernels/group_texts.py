@@ -1,17 +1,13 @@
 """Templates and diverse exemplars of many groups of normalised prompts, in one pass.
 
 Every cluster gets a template and a few exemplars from its sample of ~10
-prompts. One Python call per cluster (``templates.extract_template``) cost
-~90 µs at 30k clusters, more than all the linking kernels; here each group is
+prompts. One Python call per cluster (``templates.extract_template``) would
+cost more than all the linking kernels at tens of thousands of clusters; here
+each group is
 tokenised, aligned and rendered inside one ``prange`` over groups. Every row is
-tokenised once (``_tokenize``, a ``prange`` over rows, straight into flat
-arrays) and templates and exemplars share those tokens: per-row token arrays
-cost more in allocations than the tokenising itself.
-
-Input text must be normalised (``normalize``): tokens are then separated by
-exactly one space, so ``str.split()`` is a split on byte 0x20. Tokens are
-compared by a 64-bit hash of their bytes (a collision, ~2^-64 per pair of
-distinct tokens, would make two tokens equal).
+tokenised once (``group_tokens.py``) and templates and exemplars share those
+tokens. Input text must be normalised (``normalize``): tokens are then
+separated by exactly one space, so ``str.split()`` is a split on byte 0x20.
 """
 
 from __future__ import annotations
@@ -21,68 +17,11 @@ import pyarrow as pa
 from numba import njit, prange
 
 from .alignment import _covered_with, _work
-from .normalize import as_large_string, csr_buffers
+from .group_tokens import _checked, _dense_ids, _tokenize
 from .templates import SLOT, _drop_islands
+from .text_buffers import csr_buffers
 
 _SLOT = np.frombuffer(SLOT.encode(), np.uint8)
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
-@njit(cache=True)
-def _tokens_into(data, lo, hi, starts, ends, hashes, t):
-    """The space-separated tokens of ``data[lo:hi]`` into ``starts/ends/hashes[t:]``."""
-    inside = False
-    h = _FNV_OFFSET
-    for p in range(lo, hi):
-        b = data[p]
-        if b == 0x20:
-            if inside:
-                ends[t], hashes[t] = p, h
-                t += 1
-                inside = False
-            continue
-        if not inside:
-            starts[t] = p
-            h = _FNV_OFFSET
-            inside = True
-        h = (h ^ np.uint64(b)) * _FNV_PRIME
-    if inside:
-        ends[t], hashes[t] = hi, h
-
-
-@njit(cache=True, parallel=True)
-def _count_tokens(data, offsets, valid):
-    """Tokens per row: bytes that are not a space and follow one (or the row's start)."""
-    counts = np.zeros(offsets.size - 1, np.int64)
-    for r in prange(offsets.size - 1):
-        if valid[r]:
-            c, prev = 0, 0x20
-            for p in range(offsets[r], offsets[r + 1]):
-                c += (data[p] != 0x20) & (prev == 0x20)  # branch-free: ~2.5x faster
-                prev = data[p]
-            counts[r] = c
-    return counts
-
-
-@njit(cache=True, parallel=True)
-def _fill_tokens(data, offsets, valid, tok_off, starts, ends, hashes):
-    for r in prange(offsets.size - 1):
-        if valid[r] and tok_off[r + 1] > tok_off[r]:
-            _tokens_into(data, offsets[r], offsets[r + 1], starts, ends, hashes, tok_off[r])
-
-
-def _tokenize(data, offsets, valid):
-    """Tokens of every row laid end to end: (row token offsets, starts, ends, hashes);
-    row r owns ``[tok_off[r], tok_off[r + 1])``, a null row none."""
-    tok_off = np.zeros(offsets.size, np.int64)
-    np.cumsum(_count_tokens(data, offsets, valid), out=tok_off[1:])
-    total = int(tok_off[-1])
-    starts, ends = np.empty(total, np.int64), np.empty(total, np.int64)
-    hashes = np.empty(total, np.uint64)
-    _fill_tokens(data, offsets, valid, tok_off, starts, ends, hashes)
-    return tok_off, starts, ends, hashes
 
 
 @njit(cache=True)
@@ -120,30 +59,6 @@ def _reference(data, tok_off, starts, ends, hashes, rows):
             j -= 1
         ranked[j + 1] = v
     return ranked[(ranked.size - 1) // 2]
-
-
-@njit(cache=True)
-def _dense_ids(hashes):
-    """Equal hashes, equal ids in [0, n), numbered in order of first appearance (an open
-    addressing table: only equality matters to the callers, and a sort cost ~3x more)."""
-    bits = 4
-    while (1 << bits) < 2 * hashes.size:
-        bits += 1
-    mask = (1 << bits) - 1
-    slot_id = np.full(1 << bits, -1, np.int64)
-    slot_key = np.empty(1 << bits, np.uint64)
-    ids = np.empty(hashes.size, np.int64)
-    k = 0
-    for i in range(hashes.size):
-        h = hashes[i]
-        s = np.int64((h * _GOLDEN) >> np.uint64(64 - bits))
-        while slot_id[s] >= 0 and slot_key[s] != h:
-            s = (s + 1) & mask
-        if slot_id[s] < 0:
-            slot_id[s], slot_key[s] = k, h
-            k += 1
-        ids[i] = slot_id[s]
-    return ids, k
 
 
 @njit(cache=True)
@@ -433,10 +348,3 @@ def group_texts(texts, bounds: np.ndarray, k: int, min_support: float = 0.6,
     return (templates, *_exemplar_rows(tokens[0], tokens[3], bounds, k))
 
 
-def _checked(texts, bounds) -> tuple[pa.LargeStringArray, np.ndarray]:
-    arr = as_large_string(texts)
-    bounds = np.ascontiguousarray(bounds, dtype=np.int64)
-    if (bounds.ndim != 1 or bounds.size < 1 or bounds[0] != 0 or bounds[-1] != len(arr)
-            or np.any(np.diff(bounds) < 0)):
-        raise ValueError("bounds must ascend from 0 to len(texts)")
-    return arr, bounds

@@ -1,4 +1,4 @@
-"""64-bit text hashes and word n-gram shingle hashes over Arrow CSR text.
+"""Word n-gram shingle hashes over Arrow CSR text (whole-prompt hashes: ``prompt_hashes``).
 
 Tokens
 ------
@@ -14,7 +14,7 @@ Hashes
 ------
 A token hashes to ``mix64(fnv1a64(bytes))``; a shingle of tokens t1..tn to
 ``h = SHINGLE_SEED; h = mix64(h ^ t)`` for each t in order. ``mix64`` is the
-splitmix64 finaliser. All arithmetic is mod 2**64, so values are the same on
+splitmix64 finaliser (``mix.py``). All arithmetic is mod 2**64, so values are the same on
 every platform; ``tests/kernels/naive.py`` recomputes them with Python ints.
 """
 
@@ -24,7 +24,6 @@ import mmap
 import unicodedata
 
 import numpy as np
-import pyarrow as pa
 from numba import njit, prange
 
 from .config import (
@@ -32,23 +31,15 @@ from .config import (
     FNV_OFFSET,
     FNV_PRIME,
     MAX_PROMPT_BYTES_HASHED,
-    MIX_M1,
-    MIX_M2,
     SHINGLE_SEED,
     TOKEN_TABLE_SIZE,
 )
-from .normalize import (
-    _ROWS_PER_TASK,
-    _fast_row,
-    _normalize_slow,
-    as_large_string,
-    csr_buffers,
-    decode_utf8,
-    fast_map,
-    normalize,
-    prefault,
-    splice_slow_rows,
-)
+from .mix import _fnv, mix64
+from .normalize import splice_slow_rows
+from .normalize_fast import _ROWS_PER_TASK, _fast_row
+from .normalize_tables import fast_map
+from .prompt_hashes import _prepared
+from .text_buffers import _decode_utf8, as_large_string, csr_buffers, prefault
 
 SEP, WORD, SINGLE, DIGIT = 0, 1, 2, 3
 
@@ -83,14 +74,6 @@ def _build_token_class() -> np.ndarray:
 TOKEN_CLASS = _build_token_class()
 
 
-@njit(cache=True, inline="always")
-def mix64(z):
-    """splitmix64 finaliser (a bijection on uint64)."""
-    z = (z ^ (z >> np.uint64(30))) * MIX_M1
-    z = (z ^ (z >> np.uint64(27))) * MIX_M2
-    return z ^ (z >> np.uint64(31))
-
-
 @njit(cache=True)
 def _prefix_end(data, start, end):
     """End of the first MAX_PROMPT_BYTES_HASHED bytes, backed off to a code point."""
@@ -100,13 +83,6 @@ def _prefix_end(data, start, end):
     while cut > start and (data[cut] & 0xC0) == 0x80:
         cut -= 1
     return cut
-
-
-@njit(cache=True, inline="always")
-def _fnv(data, pos, end, h):
-    for j in range(np.uint64(pos), np.uint64(end)):
-        h = (h ^ np.uint64(data[j])) * FNV_PRIME
-    return h
 
 
 @njit(cache=True)
@@ -137,7 +113,7 @@ def _tokens(data, pos, end, table, mask_digits, out):
                 h = (h ^ np.uint64(b)) * FNV_PRIME
             pos += 1
             continue
-        cp, nb = decode_utf8(data, pos, end)
+        cp, nb = _decode_utf8(data, pos, end)
         cls = table[cp] if cp < table.size else WORD
         if cls == WORD or cls == DIGIT:
             if not in_word:
@@ -243,21 +219,23 @@ def _shingle_row(data, start, end, table, mask_digits, ngram, toks, tmp, cnt, sh
     return _unique_sorted(sh[:nsh]), toks
 
 
+@njit(cache=True, inline="always")
+def _shingle_scratch():
+    """A task's scratch for ``_shingle_row``: token hashes (grown as needed), bucket sort."""
+    return (np.empty(1024, np.uint64), np.empty(_BUCKET_MAX, np.uint64),
+            np.empty(2 * _BUCKET_MAX + 1, np.int64))
+
+
 @njit(cache=True, parallel=True)
 def _stage_shingles(data, starts, ends, table, mask_digits, ngram, room, stage, counts, used):
     """One pass: task t shingles rows ``[t*R, (t+1)*R)`` (already normalised) and packs
     them, row after row, at ``stage[room[t]:]``; ``counts[i]`` per row, ``used[t]`` per
     task. ``room[t+1] - room[t]`` is the task's byte count, a bound on its shingles.
     """
-    n = starts.size
     for task in prange(used.size):
-        lo = task * _ROWS_PER_TASK
-        hi = min(n, lo + _ROWS_PER_TASK)
         w = room[task]
-        toks = np.empty(1024, np.uint64)
-        tmp = np.empty(_BUCKET_MAX, np.uint64)
-        cnt = np.empty(2 * _BUCKET_MAX + 1, np.int64)
-        for i in range(lo, hi):
+        toks, tmp, cnt = _shingle_scratch()
+        for i in range(task * _ROWS_PER_TASK, min(starts.size, (task + 1) * _ROWS_PER_TASK)):
             counts[i], toks = _shingle_row(data, starts[i], ends[i], table, mask_digits, ngram,
                                            toks, tmp, cnt, stage[w:])
             w += counts[i]
@@ -268,20 +246,15 @@ def _stage_shingles(data, starts, ends, table, mask_digits, ngram, room, stage, 
 def _stage_raw_shingles(data, offsets, valid, fast, ascii_map, table, mask_digits, ngram, room,
                         stage, counts, used, slow):
     """``_stage_shingles`` on raw rows: each row is normalised first, as
-    ``normalize._fast_rows`` does, into a scratch of the task's own (the normalised
+    ``normalize_fast._fast_rows`` does, into a scratch of the task's own (the normalised
     text is never gathered). ``slow`` rows (NFKC proper) get no shingles here.
     ``room[t+1] - room[t]`` bounds the task's shingles (1.5 x its bytes, capped per row).
     """
-    n = valid.size
     for task in prange(used.size):
-        lo = task * _ROWS_PER_TASK
-        hi = min(n, lo + _ROWS_PER_TASK)
         w = room[task]
         text = np.empty(4096, np.uint8)
-        toks = np.empty(1024, np.uint64)
-        tmp = np.empty(_BUCKET_MAX, np.uint64)
-        cnt = np.empty(2 * _BUCKET_MAX + 1, np.int64)
-        for i in range(lo, hi):
+        toks, tmp, cnt = _shingle_scratch()
+        for i in range(task * _ROWS_PER_TASK, min(valid.size, (task + 1) * _ROWS_PER_TASK)):
             end = offsets[i + 1] if valid[i] else offsets[i]
             size = end - offsets[i]
             if size + size // 2 + 1 > text.size:
@@ -301,187 +274,6 @@ def _gather_tasks(stage, room, used, offsets, out):
         s = room[task]
         for j in range(used[task]):
             out[d + j] = stage[s + j]
-
-
-@njit(cache=True)
-def _close_gaps(buf, slots, counts):
-    """Move row i from ``buf[slots[i]:]`` to its CSR place, in place (left shifts only)."""
-    w = 0
-    for i in range(counts.size):
-        s = slots[i]
-        if s != w:
-            for j in range(counts[i]):
-                buf[w + j] = buf[s + j]
-        w += counts[i]
-
-
-@njit(cache=True)
-def _fnv_lanes(data, starts, ends, out):
-    """``out[i] = mix64(fnv1a64(data[starts[i]:ends[i]]))`` for every i.
-
-    FNV-1a is one serial multiply chain per row, so one row at a time waits on
-    the multiplier's latency. Four lanes each hash a row, in step for as many
-    bytes as the shortest has left; a lane that finishes takes the next row.
-    """
-    n = starts.size
-    if n < 4:
-        for i in range(n):
-            out[i] = mix64(_fnv(data, starts[i], ends[i], FNV_OFFSET))
-        return
-    r0, r1, r2, r3 = 0, 1, 2, 3
-    p0, p1, p2, p3 = starts[0], starts[1], starts[2], starts[3]
-    h0 = h1 = h2 = h3 = FNV_OFFSET
-    nxt = 4
-    while True:
-        m = min(min(ends[r0] - p0, ends[r1] - p1), min(ends[r2] - p2, ends[r3] - p3))
-        for j in range(np.uint64(m)):  # unsigned indices: no wraparound selects
-            h0 = (h0 ^ np.uint64(data[np.uint64(p0) + j])) * FNV_PRIME
-            h1 = (h1 ^ np.uint64(data[np.uint64(p1) + j])) * FNV_PRIME
-            h2 = (h2 ^ np.uint64(data[np.uint64(p2) + j])) * FNV_PRIME
-            h3 = (h3 ^ np.uint64(data[np.uint64(p3) + j])) * FNV_PRIME
-        p0 += m
-        p1 += m
-        p2 += m
-        p3 += m
-        # Retire finished lanes and refill them; stop when no row is left to refill.
-        if p0 == ends[r0]:
-            out[r0] = mix64(h0)
-            if nxt == n:
-                r0 = -1
-                break
-            r0, p0, h0, nxt = nxt, starts[nxt], FNV_OFFSET, nxt + 1
-        if p1 == ends[r1]:
-            out[r1] = mix64(h1)
-            if nxt == n:
-                r1 = -1
-                break
-            r1, p1, h1, nxt = nxt, starts[nxt], FNV_OFFSET, nxt + 1
-        if p2 == ends[r2]:
-            out[r2] = mix64(h2)
-            if nxt == n:
-                r2 = -1
-                break
-            r2, p2, h2, nxt = nxt, starts[nxt], FNV_OFFSET, nxt + 1
-        if p3 == ends[r3]:
-            out[r3] = mix64(h3)
-            if nxt == n:
-                r3 = -1
-                break
-            r3, p3, h3, nxt = nxt, starts[nxt], FNV_OFFSET, nxt + 1
-    # The other lanes finish one at a time (r = -1: already written).
-    if r0 >= 0:
-        out[r0] = mix64(_fnv(data, p0, ends[r0], h0))
-    if r1 >= 0:
-        out[r1] = mix64(_fnv(data, p1, ends[r1], h1))
-    if r2 >= 0:
-        out[r2] = mix64(_fnv(data, p2, ends[r2], h2))
-    if r3 >= 0:
-        out[r3] = mix64(_fnv(data, p3, ends[r3], h3))
-
-
-#: Rows per parallel task of ``_fnv_rows``.
-_FNV_ROWS_PER_TASK = 1024
-
-
-@njit(cache=True, parallel=True)
-def _fnv_rows(data, starts, ends):
-    n = starts.size
-    out = np.empty(n, np.uint64)
-    for task in prange(-(-n // _FNV_ROWS_PER_TASK)):
-        lo = task * _FNV_ROWS_PER_TASK
-        hi = min(n, lo + _FNV_ROWS_PER_TASK)
-        _fnv_lanes(data, starts[lo:hi], ends[lo:hi], out[lo:hi])
-    return out
-
-
-@njit(cache=True, parallel=True)
-def _normalized_fnv(data, offsets, valid, fast, ascii_map, out, slow):
-    """Task t normalises rows ``[t*R, (t+1)*R)`` as ``normalize._fast_rows`` does, into
-    a scratch of its own (1.5 x its bytes, as there), and hashes them from it: the
-    normalised text is never gathered into an array. ``slow`` rows get no hash."""
-    n = valid.size
-    for task in prange(-(-n // _ROWS_PER_TASK)):
-        lo = task * _ROWS_PER_TASK
-        hi = min(n, lo + _ROWS_PER_TASK)
-        nbytes = offsets[hi] - offsets[lo]
-        stage = np.empty(nbytes + nbytes // 2 + 1, np.uint8)
-        starts = np.empty(hi - lo, np.int64)
-        ends = np.empty(hi - lo, np.int64)
-        w = 0
-        for i in range(lo, hi):
-            end = offsets[i + 1] if valid[i] else offsets[i]
-            count, slow[i] = _fast_row(data, offsets[i], end, fast, ascii_map, stage, w)
-            starts[i - lo] = w
-            w += count
-            ends[i - lo] = w
-        _fnv_lanes(stage, starts, ends, out[lo:hi])
-
-
-def normalized_text_hashes(texts) -> np.ndarray:
-    """``text_hashes(normalize(texts), normalized=True)``, bit for bit, without
-    building the normalised text (the fast rows are hashed where they are
-    normalised; only the rows that need NFKC proper are normalised as an array).
-
-    Parameters
-    ----------
-    texts : list of str / pyarrow string or large_string array / chunked array
-
-    Returns
-    -------
-    uint64[n]
-    """
-    arr = as_large_string(texts)
-    n = len(arr)
-    data, offsets, valid = csr_buffers(arr)
-    out = np.empty(n, np.uint64)
-    slow = np.zeros(n, np.bool_)
-    if n:
-        fast = fast_map()
-        _normalized_fnv(data, offsets, valid, fast, fast[:128].astype(np.uint8), out, slow)
-    slow &= valid
-    if slow.any():
-        out[slow] = text_hashes(_normalize_slow(arr.filter(pa.array(slow))), normalized=True)
-    return out
-
-
-def _lazy_buffer(size: int) -> np.ndarray:
-    """uint64[size] in a private anonymous mapping: pages are faulted in (4 KiB at a
-    time) only where written. numpy would ask for transparent huge pages for a buffer
-    this large, and then any write would fault in (and zero) a whole 2 MiB page."""
-    if size == 0:
-        return np.empty(0, np.uint64)
-    return np.frombuffer(mmap.mmap(-1, 8 * size), np.uint64)
-
-
-def _prepared(texts, normalized: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    arr = as_large_string(texts) if normalized else normalize(texts)
-    data, offsets, valid = csr_buffers(arr)
-    starts = offsets[:-1].copy()
-    ends = offsets[1:].copy()
-    ends[~valid] = starts[~valid]
-    return data, starts, ends
-
-
-def text_hashes(texts, normalized: bool = False, rows: np.ndarray | None = None) -> np.ndarray:
-    """64-bit hash of each whole normalised prompt, to collapse exact duplicates.
-
-    Parameters
-    ----------
-    texts : list of str / pyarrow string or large_string array / chunked array
-    normalized : bool
-        Skip :func:`normalize` when ``texts`` already went through it.
-    rows : int64[k], optional
-        Hash only these rows, in this order.
-
-    Returns
-    -------
-    uint64[n] (or uint64[k]) : ``mix64(fnv1a64(utf8 bytes))``. Null and empty prompts
-    both get ``mix64(FNV_OFFSET)``. Not truncated to ``MAX_PROMPT_BYTES_HASHED``.
-    """
-    data, starts, ends = _prepared(texts, normalized)
-    if rows is not None:
-        starts, ends = starts[rows], ends[rows]
-    return _fnv_rows(data, starts, ends)
 
 
 def shingle_hashes(texts, ngram: int = DEFAULT_NGRAM, mask_digits: bool = True,
@@ -514,6 +306,15 @@ def shingle_hashes(texts, ngram: int = DEFAULT_NGRAM, mask_digits: bool = True,
     if normalized:
         return _normalized_shingles(as_large_string(texts), int(ngram), bool(mask_digits))
     return _raw_shingles(as_large_string(texts), int(ngram), bool(mask_digits))
+
+
+def _lazy_buffer(size: int) -> np.ndarray:
+    """uint64[size] in a private anonymous mapping: pages are faulted in (4 KiB at a
+    time) only where written. numpy would ask for transparent huge pages for a buffer
+    this large, and then any write would fault in (and zero) a whole 2 MiB page."""
+    if size == 0:
+        return np.empty(0, np.uint64)
+    return np.frombuffer(mmap.mmap(-1, 8 * size), np.uint64)
 
 
 def _task_room(nbytes: np.ndarray) -> np.ndarray:
@@ -552,7 +353,7 @@ def _raw_shingles(arr, ngram: int, mask_digits: bool) -> tuple[np.ndarray, np.nd
     n = len(arr)
     data, offsets, valid = csr_buffers(arr)
     nbytes = np.diff(offsets)
-    # Normalised text is at most 1.5 x the raw bytes (see normalize._fast_row).
+    # Normalised text is at most 1.5 x the raw bytes (see normalize_fast._fast_row).
     room = _task_room(np.minimum(nbytes + nbytes // 2, MAX_PROMPT_BYTES_HASHED))
     stage = _lazy_buffer(int(room[-1]))
     counts = np.empty(n, np.int64)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .hashing import mix64
+from .mix import mix64
 
 
 @njit(cache=True)

@@ -1,8 +1,9 @@
-"""Positions of hash keys in a sorted array of them (node hashes), by bucket directory.
+"""The one sorted lookup of the kernels: where (or whether) queries sit in a sorted array.
 
-``np.searchsorted`` pays ~20 dependent probes a query (~0.2 s for 1M node
-lookups at 1M exchanges); the top bits of a hash pick a bucket of about one
-key, so a directory of bucket starts leaves one or two probes.
+``np.searchsorted`` pays ~20 dependent probes a query on a large array. A
+directory of bucket starts over the keys' top bits, about one key to a bucket,
+leaves a scan of one or two keys; a crowded bucket (repeated keys) is
+binary-searched. Signed keys are mapped to unsigned offsets from the smallest.
 """
 
 from __future__ import annotations
@@ -10,59 +11,104 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+#: A directory of at most 2**24 buckets, about one key to a bucket.
+MAX_BITS = 24
+#: Buckets with more keys than this are binary-searched, not scanned.
+MAX_SCAN = 8
+
 
 def sorted_positions(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """Index of each query in ``keys``, -1 where it is absent.
 
     Parameters
     ----------
-    keys : uint64[n], ascending
-    queries : uint64[m]
+    keys : integer[n], ascending
+    queries : integer[m], of the same signedness as ``keys``
 
     Returns
     -------
     int64[m]: ``np.searchsorted(keys, q)`` where ``keys`` holds ``q`` (the first
-    equal key), else -1. Correct for any keys; fast when their top bits spread
-    (hashes).
+    equal key), else -1.
     """
-    keys = np.ascontiguousarray(keys)
-    queries = np.ascontiguousarray(queries)
-    if keys.dtype != np.uint64 or queries.dtype != np.uint64 or keys.ndim != 1 \
-            or queries.ndim != 1:
-        raise ValueError("keys and queries must be 1-D uint64 arrays")
+    keys, queries = _as_sortable(keys, queries)
     out = np.full(queries.size, -1, np.int64)
-    if keys.size == 0 or queries.size == 0:
-        return out
-    # ~4-8 keys a bucket: one cache line of keys, and a directory that stays in cache
-    bits = min(max(int(keys.size).bit_length() - 3, 1), 24)
-    start = np.zeros((1 << bits) + 1, np.int32 if keys.size < 2**31 else np.int64)
-    _directory(keys, bits, start)
-    _lookup(keys, start, bits, queries, out)
+    if keys.size and queries.size:
+        _positions(keys, *_directory(keys), queries, out)
     return out
 
 
+def in_sorted(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """bool[m]: is each query in ``keys`` (ascending)? As ``sorted_positions(...) >= 0``."""
+    keys, queries = _as_sortable(keys, queries)
+    out = np.zeros(queries.size, np.bool_)
+    if keys.size and queries.size:
+        _members(keys, *_directory(keys), queries, out)
+    return out
+
+
+def _as_sortable(keys, queries) -> tuple[np.ndarray, np.ndarray]:
+    """Both as contiguous uint64 with the same order among keys and the same equalities:
+    signed values are taken relative to the smallest key (mod 2**64, a bijection), so
+    that small ranges spread over the directory as hashes do."""
+    keys, queries = np.asarray(keys), np.asarray(queries)
+    if keys.ndim != 1 or queries.ndim != 1:
+        raise ValueError("keys and queries must be one-dimensional")
+    kinds = {a.dtype.kind for a in (keys, queries) if a.size or a.dtype.kind in "iu"}
+    if not kinds <= {"i", "u"} or len(kinds) > 1:
+        raise ValueError(f"keys and queries must be integers of one signedness, got "
+                         f"{keys.dtype} and {queries.dtype}")
+    if kinds == {"i"} and keys.size:
+        low = np.int64(keys[0]).view(np.uint64)
+        return (keys.astype(np.int64).view(np.uint64) - low,
+                queries.astype(np.int64).view(np.uint64) - low)
+    return (np.ascontiguousarray(keys, dtype=np.uint64),
+            np.ascontiguousarray(queries, dtype=np.uint64))
+
+
+def _directory(keys: np.ndarray) -> tuple[np.ndarray, np.uint64]:
+    """(bucket starts, shift): bucket j holds the keys k with ``k >> shift == j``, from
+    ``start[j]`` to ``start[j + 1]``; the last bucket, for queries beyond, is empty."""
+    bits = min(max(int(keys.size).bit_length(), 1), MAX_BITS)
+    shift = max(int(keys[-1]).bit_length() - bits, 0)
+    start = np.zeros((1 << bits) + 2, np.int32 if keys.size < 2**31 else np.int64)
+    _fill_directory(keys, np.uint64(shift), start)
+    return start, np.uint64(shift)
+
+
 @njit(cache=True)
-def _directory(keys, bits, start):
-    """start[j]: first position whose key's top ``bits`` bits are >= j (keys sorted)."""
-    shift = np.uint64(64 - bits)
+def _fill_directory(keys, shift, start):
     for k in keys:
         start[np.int64(k >> shift) + 1] += 1
-    for j in range(1 << bits):
+    for j in range(start.size - 1):
         start[j + 1] += start[j]
 
 
+@njit(cache=True, inline="always")
+def _search(keys, start, shift, q):
+    """Position of ``q`` in ``keys`` (its first copy), -1 when absent."""
+    j = min(q >> shift, np.uint64(start.size - 2))  # beyond the keys: the empty bucket
+    lo, hi = start[j], start[j + 1]
+    if hi - lo <= MAX_SCAN:
+        for p in range(lo, hi):
+            if keys[p] >= q:
+                return p if keys[p] == q else -1
+        return -1
+    while lo < hi:  # the first key >= q within a crowded bucket
+        mid = (lo + hi) >> 1
+        if keys[mid] < q:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo if lo < start[j + 1] and keys[lo] == q else -1
+
+
 @njit(cache=True, parallel=True)
-def _lookup(keys, start, bits, queries, out):
-    shift = np.uint64(64 - bits)
+def _positions(keys, start, shift, queries, out):
     for i in prange(queries.size):
-        q = queries[i]
-        j = np.int64(q >> shift)
-        lo, hi = start[j], start[j + 1]
-        while lo < hi:  # first key >= q within the bucket
-            mid = (lo + hi) >> 1
-            if keys[mid] < q:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo < start[j + 1] and keys[lo] == q:
-            out[i] = lo
+        out[i] = _search(keys, start, shift, queries[i])
+
+
+@njit(cache=True, parallel=True)
+def _members(keys, start, shift, queries, out):
+    for i in prange(queries.size):
+        out[i] = _search(keys, start, shift, queries[i]) >= 0

@@ -7,8 +7,8 @@ import numpy as np
 from numba import njit, prange
 
 from .config import BAND_SEED
-from .hashing import mix64
-from .normalize import prefault
+from .mix import mix64
+from .text_buffers import prefault
 
 
 def optimal_param(threshold: float, num_perm: int, fp_weight: float = 0.5,
@@ -43,7 +43,7 @@ def optimal_param(threshold: float, num_perm: int, fp_weight: float = 0.5,
     r = np.array(r, np.float64)[:, None]
     x, w = gauss_legendre(num_perm // 2 + 2)
     # Map [-1, 1] onto [0, t] and [t, 1]. Weighted row sums, not ``@``: a BLAS call
-    # here leaves OpenBLAS's threads spinning for ~0.4 s of CPU the pipeline needs.
+    # here would leave OpenBLAS's threads spinning on CPU the pipeline needs.
     s_lo, w_lo = (x + 1) * threshold / 2, w * threshold / 2
     s_hi, w_hi = threshold + (x + 1) * (1 - threshold) / 2, w * (1 - threshold) / 2
     fp = ((1 - (1 - s_lo[None, :] ** r) ** b) * w_lo).sum(axis=1)
@@ -147,8 +147,8 @@ def _band_heads(hv, grp, pbits, part, heads):
     ``hv``: it is read in full first.
 
     Partitioned by the top ``pbits`` hash bits first (``part[e]`` = hash,
-    position), so each partition's table stays in cache: one big table missed
-    it on nearly every probe (4x slower).
+    position), so each partition's table stays in cache: one big table would miss
+    it on nearly every probe.
     """
     nparts = 1 << pbits
     bounds = np.zeros(nparts + 1, np.int64)
@@ -208,7 +208,7 @@ def _group_heads(heads, starts, g, buf):
                 u += 1
         return u
     u = 0
-    for i in range(k):  # no sort: insertion sort mispredicted its way to 4x slower
+    for i in range(k):  # no sort: an insertion sort's branches mispredict
         h = buf[i]
         dup = False
         for t in range(u):

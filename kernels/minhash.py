@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .config import DEFAULT_NUM_PERM, DEFAULT_SEED, SENTINEL, SPLITMIX_GAMMA
-from .hashing import mix64
-from .normalize import prefault
+from .config import DEFAULT_NUM_PERM, DEFAULT_SEED, GOLDEN, SENTINEL
+from .mix import mix64
+from .text_buffers import prefault
 
 
 @njit(cache=True)
@@ -28,9 +28,9 @@ def _params(num_perm, seed):
     b = np.empty(num_perm, np.uint32)
     state = np.uint64(seed)
     for k in range(num_perm):
-        state += SPLITMIX_GAMMA
+        state += GOLDEN
         a[k] = np.uint32(mix64(state) >> np.uint64(32)) | np.uint32(1)
-        state += SPLITMIX_GAMMA
+        state += GOLDEN
         b[k] = np.uint32(mix64(state) >> np.uint64(32))
     return a, b
 

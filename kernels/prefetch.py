@@ -1,8 +1,7 @@
 """Software prefetch for kernels that gather scattered rows.
 
-A row gathered at random (a 512-byte signature) costs ~1 us on the dev VM,
-nearly all of it waiting on memory; asking for the rows a few iterations
-ahead overlaps those waits (a pass over 2M candidate pairs: ~2x faster).
+A row gathered at random (a 512-byte signature) is nearly all waiting on
+memory; asking for the rows a few iterations ahead overlaps those waits.
 """
 
 from __future__ import annotations

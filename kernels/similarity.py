@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .checks import row_pairs
 from .config import SENTINEL
 from .prefetch import prefetch_row
 
@@ -42,16 +43,6 @@ def _pair_similarity(sig, src, dst, out):
         out[i] = np.float32(eq / k)
 
 
-def _as_index(a, name: str, n: int) -> np.ndarray:
-    a = np.asarray(a)
-    if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer):
-        raise ValueError(f"{name} must be a 1-D integer array")
-    a = np.ascontiguousarray(a, dtype=np.int64)
-    if a.size and (a.min() < 0 or a.max() >= n):
-        raise ValueError(f"{name} holds a row index outside [0, {n})")
-    return a
-
-
 def signature_similarity(sig: np.ndarray, src, dst) -> np.ndarray:
     """Fraction of equal MinHash slots for each pair of rows.
 
@@ -72,10 +63,7 @@ def signature_similarity(sig: np.ndarray, src, dst) -> np.ndarray:
         raise ValueError("sig must be C-contiguous")
     if sig.shape[1] == 0:
         raise ValueError("sig must have at least one slot")
-    src = _as_index(src, "src", sig.shape[0])
-    dst = _as_index(dst, "dst", sig.shape[0])
-    if src.shape != dst.shape:
-        raise ValueError("src and dst must have the same length")
+    src, dst = row_pairs(src, dst, sig.shape[0], sig.shape[0])
     out = np.empty(src.size, np.float32)
     _pair_similarity(sig, src, dst, out)
     return out

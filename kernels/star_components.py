@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import numpy as np
 
-_MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing spreads consecutive ids
+from .config import GOLDEN
 
 
 def node_shards(nodes: np.ndarray, shards: int) -> np.ndarray:
     """int64 shard in ``[0, shards)`` of each node id (any integer dtype)."""
     if shards < 1:
         raise ValueError("shards must be >= 1")
-    mixed = np.asarray(nodes).astype(np.uint64) * _MIX
+    mixed = np.asarray(nodes).astype(np.uint64) * GOLDEN  # Fibonacci hashing spreads consecutive ids
     return ((mixed >> np.uint64(32)) % np.uint64(shards)).astype(np.int64)
 
 

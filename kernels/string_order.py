@@ -1,7 +1,7 @@
 """Byte-wise lexicographic order of a string column, by integer sorts.
 
-A comparison sort of 1M short ids (polars, Arrow) costs ~1.4 s of CPU here:
-every comparison chases two pointers into the string data. Here each byte
+A comparison sort of short ids (polars, Arrow) chases two pointers into the
+string data at every comparison. Here each byte
 position's symbols (the bytes seen there, and "ended" below them all) are
 ranked densely, and the ranks of the leading positions are packed side by
 side into one uint64 key per row: a position every row shares takes no bits,
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .normalize import as_large_string, csr_buffers
+from .text_buffers import as_large_string, csr_buffers
 
 
 @njit(cache=True)

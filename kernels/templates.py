@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from difflib import SequenceMatcher
 
 import numpy as np
 from numba import njit
@@ -99,19 +98,6 @@ def _collapse_slots(template: str) -> str:
         if token != SLOT or not out or out[-1] != SLOT:
             out.append(token)
     return " ".join(out)
-
-
-def slot_fillers(template: str, text: str) -> list[str]:
-    """The text that fills each slot of ``template`` in ``text`` (aligned by tokens)."""
-    parts = template.split()
-    tokens = text.split()
-    matcher = SequenceMatcher(None, parts, tokens, autojunk=False)
-    fillers = []
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag in ("replace", "insert") or (tag == "delete" and SLOT in parts[i1:i2]):
-            if j2 > j1:
-                fillers.append(" ".join(tokens[j1:j2]))
-    return fillers
 
 
 def _reference(samples: list[list[str]]) -> list[str]:

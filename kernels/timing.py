@@ -1,4 +1,4 @@
-"""Integer passes behind the per-cluster timing signals (``pipelines.timing_signals``).
+"""Integer passes behind the per-cluster timing signals (``pipelines.model.timing_signals``).
 
 Accounts and clusters become dense integer codes, rows are put in (cluster,
 ts) order by a counting sort, and one scan finds 10-minute windows, (cluster,
@@ -11,56 +11,91 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
-def dense_codes(keys):
-    """Codes 0..m-1 of the distinct keys (uint64), in order of first appearance.
+def first_seen(codes: np.ndarray, t: np.ndarray, m: int) -> np.ndarray:
+    """Earliest ``t`` of each code.
 
-    Returns (codes per key, index of each code's first key). Open addressing
-    with each slot holding its key and code side by side: a probe is one cache
-    line, not a chase through the first-row and key arrays (16M account
-    hashes: 3-4 misses a row before).
+    Parameters
+    ----------
+    codes : int64[n] in ``0..m-1``; t : int64[n]; m : int >= 0
+
+    Returns
+    -------
+    int64[m]: the smallest ``t[i]`` with ``codes[i] == c``, per code c (undefined
+    for a code that no row has).
     """
-    n = keys.size
-    bits = 12
-    table = np.zeros((1 << bits, 2), np.uint64)  # (key, code + 1); code + 1 == 0: empty
-    first = np.empty(1 << (bits - 1), np.int64)
-    codes = np.empty(n, np.int64)
-    golden = np.uint64(0x9E3779B97F4A7C15)
-    m = 0
-    for i in range(n):
-        k = keys[i]
-        mask = (1 << bits) - 1
-        s = np.int64((k * golden) >> np.uint64(64 - bits))
-        while table[s, 1] != 0 and table[s, 0] != k:
-            s = (s + 1) & mask
-        if table[s, 1] != 0:
-            codes[i] = np.int64(table[s, 1]) - 1
-            continue
-        table[s, 0] = k
-        table[s, 1] = np.uint64(m + 1)
-        first[m] = i
-        codes[i] = m
-        m += 1
-        if 2 * m >= (1 << bits):
-            old = table
-            bits += 1
-            mask = (1 << bits) - 1
-            table = np.zeros((1 << bits, 2), np.uint64)
-            for j in range(old.shape[0]):
-                if old[j, 1] != 0:
-                    s = np.int64((old[j, 0] * golden) >> np.uint64(64 - bits))
-                    while table[s, 1] != 0:
-                        s = (s + 1) & mask
-                    table[s, 0] = old[j, 0]
-                    table[s, 1] = old[j, 1]
-            grown = np.empty(1 << (bits - 1), np.int64)
-            grown[:m] = first[:m]
-            first = grown
-    return codes, first[:m].copy()
+    codes, t = _int64(codes, "codes"), _int64(t, "t")
+    if codes.size != t.size:
+        raise ValueError("codes and t must have the same length")
+    _check_codes(codes, m)
+    return _first_seen(codes, t, m)
+
+
+def counting_order(codes: np.ndarray, m: int, order: np.ndarray) -> np.ndarray:
+    """``order`` stably re-sorted by ``codes[order]``.
+
+    Parameters
+    ----------
+    codes : int64[n] in ``0..m-1``; m : int >= 0; order : int64[k], indices into ``codes``
+
+    Returns
+    -------
+    int64[k]: ``order[np.argsort(codes[order], kind="stable")]``, by a counting sort.
+    """
+    codes, order = _int64(codes, "codes"), _int64(order, "order")
+    _check_codes(codes, m)
+    if order.size and (order.min() < 0 or order.max() >= codes.size):
+        raise ValueError("order holds an index out of range")
+    return _counting_order(codes, m, order)
+
+
+def timing_scan(cc, acc, t, seen, n_clusters: int, n_accounts: int, window: int,
+                min_together: int) -> tuple[np.ndarray, ...]:
+    """One pass over clustered rows in (cluster, ts) order: busy windows, runs and gaps.
+
+    Parameters
+    ----------
+    cc : int64[n] cluster code of each row, in ``0..n_clusters-1``
+    acc : int64[n] account code of each row, in ``0..n_accounts-1``
+    t : int64[n] timestamps; rows sorted by (cc, t)
+    seen : int64[n_accounts] each account's first timestamp anywhere
+    window : int > 0, window length in units of ``t``
+    min_together : int, accounts that make a window busy
+
+    Returns
+    -------
+    busy, total : int64[n_clusters], exchanges in busy windows and all exchanges
+    run_cluster, run_delta : int64[r], per (cluster, account) run in order of first
+        row: its cluster, and its first ts minus the account's first ts anywhere
+    gap_run, gap_delta : int64[g], for runs of >= 3 rows, each gap (ts minus the
+        run's previous ts) and its run
+    """
+    cc, acc, t, seen = (_int64(a, name) for a, name in
+                        ((cc, "cc"), (acc, "acc"), (t, "t"), (seen, "seen")))
+    if not cc.size == acc.size == t.size:
+        raise ValueError("cc, acc and t must have the same length")
+    _check_codes(cc, n_clusters)
+    _check_codes(acc, n_accounts)
+    if seen.size != n_accounts:
+        raise ValueError("seen must hold one timestamp per account")
+    if window <= 0:
+        raise ValueError("window must be > 0")
+    return _timing_scan(cc, acc, t, seen, n_clusters, n_accounts, window, min_together)
+
+
+def _int64(a, name: str) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim != 1 or (a.size and a.dtype.kind not in "iu"):
+        raise ValueError(f"{name} must be a 1-D integer array")
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def _check_codes(codes: np.ndarray, m: int) -> None:
+    if m < 0 or (codes.size and (codes.min() < 0 or codes.max() >= m)):
+        raise ValueError(f"codes must lie in 0..{m - 1}")
 
 
 @njit(cache=True)
-def first_seen(codes, t, m):
+def _first_seen(codes, t, m):
     seen = np.empty(m, np.int64)
     filled = np.zeros(m, np.bool_)
     for i in range(codes.size):
@@ -72,8 +107,7 @@ def first_seen(codes, t, m):
 
 
 @njit(cache=True)
-def counting_order(codes, m, order):
-    """``order`` stably re-sorted by ``codes[order]`` (codes in 0..m-1)."""
+def _counting_order(codes, m, order):
     start = np.zeros(m + 1, np.int64)
     for i in order:
         start[codes[i] + 1] += 1
@@ -88,14 +122,7 @@ def counting_order(codes, m, order):
 
 
 @njit(cache=True)
-def timing_scan(cc, acc, t, seen, n_clusters, n_accounts, window, min_together):
-    """One pass over the clustered rows, in (cluster, ts) order.
-
-    Returns per cluster the exchanges in busy windows and all its exchanges;
-    per (cluster, account) run its cluster and first ts minus the account's
-    first ts anywhere; and, for runs of >= 3 rows, each gap (ts minus the
-    run's previous ts, in ts order) with its run.
-    """
+def _timing_scan(cc, acc, t, seen, n_clusters, n_accounts, window, min_together):
     n = cc.size
     busy = np.zeros(n_clusters, np.int64)
     total = np.zeros(n_clusters, np.int64)

@@ -11,7 +11,7 @@ prompt's UTF-8 bytes does what the library's stages do:
 3. folded characters split into words on whitespace, and every punctuation
    character and padded CJK character is a word of its own;
 4. each word is matched greedily longest-first against the vocabulary
-   (``##`` pieces after the first); a word longer than
+   (``##`` pieces after the first; ``wordpiece_match.py``); a word longer than
    ``max_input_chars_per_word`` characters, or one that cannot be covered,
    is a single ``[UNK]``.
 """
@@ -23,24 +23,14 @@ import numpy as np
 from numba import njit, prange
 
 from .bert_tables import CJK, DROP, NONSTARTER, PUNCT, WS
-from .config import FNV_PRIME, SPLITMIX_GAMMA
-from .hashing import mix64
-from .normalize import _encode_utf8, as_large_string, csr_buffers, decode_utf8, prefault
-from .wordpiece_vocab import CONT, SEEDS, WORD, WordPieceVocab
+from .text_buffers import _decode_utf8, _encode_utf8, as_large_string, csr_buffers, prefault
+from .wordpiece_match import CACHE_BITS, CACHE_IDS, _emit_words
+from .wordpiece_vocab import WordPieceVocab
 
 __all__ = ["WordPieceVocab", "wordpiece_ids"]
 
 #: Words normalised per round before their WordPiece ids are looked up.
 WORDS_PER_ROUND = 64
-#: Word cache per chunk: 2**CACHE_BITS slots, words of up to CACHE_KEY_BYTES
-#: bytes (three uint64) with up to CACHE_IDS ids; others always take the greedy match.
-CACHE_BITS = 12
-CACHE_KEY_BYTES = 24
-CACHE_IDS = 8
-_C1 = np.uint64(0xC2B2AE3D27D4EB4F)
-_C2 = np.uint64(0x165667B19E3779F9)
-
-
 @njit(cache=True)
 def _insert_mark(o, cc, run, wb, wlen, ccc):
     """Insert mark ``o`` (class ``cc``) into the word's open run of marks
@@ -51,7 +41,7 @@ def _insert_mark(o, cc, run, wb, wlen, ccc):
         k = j - 1
         while (wb[k] & 0xC0) == 0x80:
             k -= 1
-        prev, _ = decode_utf8(wb, k, j)
+        prev, _ = _decode_utf8(wb, k, j)
         if ccc[prev] <= cc:
             break
         j = k
@@ -60,140 +50,6 @@ def _insert_mark(o, cc, run, wb, wlen, ccc):
         wb[k + width] = wb[k]
     _encode_utf8(o, wb, j)
     return wlen + width
-
-
-@njit(cache=True, inline="always")
-def _load8(w64, i, s, n):
-    """The (up to) 8 bytes from byte ``8 * i + s % 8`` of ``w64``, the bytes past
-    the first ``n`` zeroed: two aligned loads, no loop over bytes."""
-    sh = np.uint64(8 * (s & 7))
-    x = (w64[i] >> sh) | ((w64[i + 1] << (np.uint64(63) - sh)) << np.uint64(1))
-    if n < 8:
-        x &= (np.uint64(1) << np.uint64(8 * n)) - np.uint64(1)
-    return x
-
-
-@njit(cache=True, inline="always")
-def _cache_slot(k0, k1, k2, n):
-    """Word cache slot of a word's key (multiplicative hashing: the top bits)."""
-    h = (k0 ^ (k1 * _C1) ^ (k2 * _C2) ^ np.uint64(n)) * SPLITMIX_GAMMA
-    return np.int64(h >> np.uint64(64 - CACHE_BITS))
-
-
-@njit(cache=True)
-def _emit_words(wb, w64, w_end, w_info, nw, voc, hp, wc_key, wc_ids, out, base, vw, cap):
-    """WordPiece ids of the words that ``_scan`` found, from row id ``vw`` on.
-
-    A word of at most ``CACHE_KEY_BYTES`` bytes is first looked up in the
-    chunk's word cache ``wc_key``/``wc_ids`` (direct-mapped; a slot holds the
-    word's length and id count, its bytes, its ids): prompts are templated, so
-    most words repeat and skip the greedy match. The key is the word's bytes
-    themselves, so a hit is exact; a miss overwrites the slot.
-
-    Greedy longest-match-first per word: from each start, the FNV states of
-    every prefix up to the longest key are computed once, then looked up
-    longest first at character boundaries; a word that some start cannot
-    continue, or longer than ``max_chars``, is one [UNK]. Written as one
-    function on purpose: array arguments of helpers called per word cost
-    reference-count updates that made this loop ~3x slower.
-    """
-    table, key_bytes, unk, max_chars, max_key = voc
-    mask = np.uint64(table.shape[0] - 1)
-    s0 = 0
-    for k in range(nw):
-        e0 = w_end[k]
-        info = w_info[k]
-        first = vw
-        if info < 0 or info > max_chars:  # an added token, or [UNK]
-            if vw < cap:
-                out[base + vw] = -1 - info if info < 0 else unk
-            vw += 1
-        else:
-            n0 = e0 - s0
-            slot = -1
-            k0 = k1 = k2 = np.uint64(0)
-            if n0 <= CACHE_KEY_BYTES:  # the word's bytes, zero-padded little-endian
-                i = s0 >> 3
-                k0 = _load8(w64, i, s0, n0)
-                if n0 > 8:
-                    k1 = _load8(w64, i + 1, s0, n0 - 8)
-                    if n0 > 16:
-                        k2 = _load8(w64, i + 2, s0, n0 - 16)
-                slot = _cache_slot(k0, k1, k2, n0)
-                meta = wc_key[slot, 0]
-                if ((meta & np.uint64(0xFF)) ^ np.uint64(n0) | wc_key[slot, 1] ^ k0
-                        | wc_key[slot, 2] ^ k1 | wc_key[slot, 3] ^ k2) == 0:  # one branch
-                    m = np.int64(meta >> np.uint64(8))
-                    if vw + CACHE_IDS <= cap:  # copy all slots: ids past m are overwritten later
-                        for q in range(CACHE_IDS):
-                            out[base + vw + q] = wc_ids[slot, q]
-                        vw += m
-                    else:
-                        for q in range(m):
-                            if vw < cap:
-                                out[base + vw] = wc_ids[slot, q]
-                            vw += 1
-                    s0 = e0
-                    if vw >= cap:
-                        break
-                    continue
-            s = s0
-            while s < e0:
-                kind = WORD if s == s0 else CONT
-                h = SEEDS[kind]
-                head = np.uint64(0)  # the first 8 bytes from s, little-endian
-                e = s
-                lim = min(e0, s + max_key)
-                while e < lim:
-                    h = (h ^ np.uint64(wb[e])) * FNV_PRIME
-                    if e - s < 8:
-                        head |= np.uint64(wb[e]) << np.uint64(8 * (e - s))
-                    e += 1
-                    hp[e - s] = h
-                tid = -1
-                while e > s and tid < 0:
-                    if e == e0 or (wb[e] & 0xC0) != 0x80:  # a character boundary
-                        n = e - s
-                        want = head if n >= 8 else head & ((np.uint64(1) << np.uint64(8 * n))
-                                                           - np.uint64(1))
-                        tag = np.uint64(kind) | np.uint64(n) << np.uint64(1)
-                        hm = mix64(hp[n])
-                        i = hm & mask
-                        while table[i, 2] != 0:  # open addressing, linear probing
-                            meta = table[i, 2]
-                            if (table[i, 0] == hm and table[i, 1] == want
-                                    and (meta >> np.uint64(32)) & np.uint64(0x7FF) == tag):
-                                off = np.int64(meta >> np.uint64(43))
-                                same = True
-                                for q in range(8, n):
-                                    if key_bytes[off + q] != wb[s + q]:
-                                        same = False
-                                        break
-                                if same:
-                                    tid = np.int64(meta & np.uint64(0xFFFFFFFF)) - 1
-                                    break
-                            i = (i + np.uint64(1)) & mask
-                    if tid < 0:
-                        e -= 1
-                if tid < 0:  # a start no key continues: the whole word is [UNK]
-                    vw = first
-                if vw < cap:
-                    out[base + vw] = tid if tid >= 0 else unk
-                vw += 1
-                if tid < 0:
-                    break
-                s = e
-            if slot >= 0 and vw <= cap and vw - first <= CACHE_IDS:  # all ids are in out
-                wc_key[slot, 0] = np.uint64(n0) | np.uint64(vw - first) << np.uint64(8)
-                wc_key[slot, 1] = k0
-                wc_key[slot, 2] = k1
-                wc_key[slot, 3] = k2
-                for q in range(vw - first):
-                    wc_ids[slot, q] = out[base + first + q]
-        s0 = e0
-        if vw >= cap:
-            break
-    return vw
 
 
 @njit(cache=True)
@@ -280,7 +136,7 @@ def _scan(data, pos, end, tab, spec, room, wb, w_end, w_info, max_words):
                 nchars = 0
                 pos += sp_off[k + 1] - sp_off[k]
                 continue
-        cp, nb = decode_utf8(data, pos, end)
+        cp, nb = _decode_utf8(data, pos, end)
         pos += nb
         v = fold_map[cp]
         f = cls[cp]
@@ -334,8 +190,8 @@ def _encode_row(data, pos, end, tab, voc, spec, bufs, out, base, cap):
     while pos < end and vw < cap:
         pos, nw = _scan(data, pos, end, tab, spec, room, wb, w_end, w_info,
                         min(WORDS_PER_ROUND, cap - vw))
-        vw = _emit_words(wb, w64, w_end, w_info, nw, voc, hp, wc_key, wc_ids, out, base, vw,
-                         cap)
+        vw = _emit_words((wb, w64, w_end, w_info), nw, voc, hp, (wc_key, wc_ids),
+                         (out, base, cap), vw)
     return min(vw, cap)
 
 

@@ -22,12 +22,12 @@ import numpy as np
 from numba import njit
 
 from .bert_tables import BertTables, bert_tables, pack_fields, unpack_fields
-from .config import FNV_OFFSET, FNV_PRIME
-from .hashing import mix64
+from .config import FNV_OFFSET, FNV_PRIME, GOLDEN
+from .mix import mix64
 
 WORD, CONT = 0, 1
 #: FNV offset basis per key kind, so that "ab" and "##ab" are different keys.
-SEEDS = np.array([FNV_OFFSET, FNV_OFFSET ^ np.uint64(0x9E3779B97F4A7C15)], np.uint64)
+SEEDS = np.array([FNV_OFFSET, FNV_OFFSET ^ GOLDEN], np.uint64)
 
 
 @dataclass(frozen=True, eq=False)

@@ -7,18 +7,28 @@ Each subcommand is a thin wrapper: argument parsing here, work in its module.
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import sys
 
-USAGE = """distill-radar generate --out DIR [--exchanges N] [--accounts N] [--campaigns N] [--seed S]
+from distill_radar.pipelines.runtime import process, progress
+
+USAGE = """distill-radar generate --output DIR [--exchanges N] [--accounts N] [--campaigns N] [--seed S]
 distill-radar batch  --input PATH_OR_GLOB --output DIR [--csv] [--pseudonymize-accounts]
                      [--link-columns a,b] [tuning flags] [any Beam option]
 distill-radar stream --input DIR_OR_SOURCE --output DIR_OR_TOPIC [--replay] [window flags]
                      [tuning flags] [any Beam option]
 distill-radar show   DIR [--top N]
-distill-radar demo   [--output DIR] [--exchanges N]"""
+distill-radar demo   [--output DIR] [--exchanges N]
+distill-radar pseudonym ID [ID ...]                   # the pseudonym of a real account id
+distill-radar pseudonym --reverse --input LOGS (--run DIR | PSEUDONYM ...)   # and back
+distill-radar provenance-prompts --run DIR --campaign ID [--n N] --out P.parquet
+distill-radar provenance --run DIR --campaign ID --suspect S.parquet [--alternatives A.parquet]
+                         --output DIR
+distill-radar --version"""
+
+
+EXIT_NOTHING_ANALYSED = 3  # every row of the run was dead-lettered
 
 
 def _setup_logging(verbose: bool = True) -> None:
@@ -46,7 +56,7 @@ def cmd_generate(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     info = generate.generate(args.out, exchanges=args.exchanges, accounts=args.accounts,
                              campaigns=args.campaigns, seed=args.seed,
-                             progress=_progress("generate"))
+                             progress=_progress("generate"), profile=args.profile)
     print(f"wrote {info['rows']} exchanges to {os.path.join(args.out, 'exchanges')} "
           f"and ground truth to {os.path.join(args.out, 'truth.parquet')}")
     return 0
@@ -60,21 +70,18 @@ def _progress(label: str):
 
 
 def cmd_batch(argv: list[str]) -> int:
-    gc.disable()  # importing Beam, numba and polars makes no garbage worth walking for
-    try:
+    with process.collector_paused():  # importing Beam, numba and polars makes no garbage
         from distill_radar.pipelines.batch import pipeline as batch
-    finally:
-        gc.enable()
 
     if any(a in ("-h", "--help") for a in argv):
         _batch_help()
         return 0
-    # Imported modules are hundreds of thousands of long-lived objects: frozen, the
-    # collector stops walking them (~10% of a 100k run); frozen again at the end,
-    # the interpreter's exit skips its own walk over everything the run built.
-    gc.freeze()
-    summary = batch.run(argv)
-    gc.freeze()
+    _check_flags("batch", argv)
+    process.freeze_heap()  # the imported modules: never walked again
+    progress.first_run_notice()
+    with progress.display("batch"):
+        summary = batch.run(argv)
+    process.freeze_heap()  # what the run built: the exit skips its walk
     if "counts" not in summary:  # --no-wait: the job finishes on its own
         print(f"job submitted ({summary['state']}); tables will be published into "
               f"{summary['output']}")
@@ -83,16 +90,44 @@ def cmd_batch(argv: list[str]) -> int:
     print(f"{c['read']} exchanges read: {c['processed']} processed, {c['dead_lettered']} "
           f"dead-lettered; {c['clusters']} clusters, {c['campaigns']} campaigns, "
           f"{c['flagged_accounts']} flagged accounts")
+    return _input_verdict("batch", summary)
+
+
+def _input_verdict(command: str, summary: dict) -> int:
+    """Whole-file warnings on stderr; exit 3 when every row read was rejected."""
+    from distill_radar.pipelines.io.diagnose import run_problem
+
+    for warning in summary.get("input_warnings", []):
+        print(f"distill-radar {command}: warning: {warning}", file=sys.stderr)
+    problem = run_problem(summary["counts"])
+    if problem:
+        print(f"distill-radar {command}: error: {problem}", file=sys.stderr)
+        return EXIT_NOTHING_ANALYSED
+    if not summary["counts"].get("read"):
+        print(f"distill-radar {command}: warning: the input holds no rows", file=sys.stderr)
     return 0
 
 
-def _batch_help() -> None:
+def _check_flags(command: str, argv: list[str]) -> None:
+    """A flag close to one of ours is a ValueError (exit 2); other unknown flags go to Beam,
+    with a warning that a user sees (Beam's own is lost among the INFO lines)."""
+    from distill_radar.pipelines.runtime.flags import check_flags
     from distill_radar.pipelines.runtime.options import DistillRadarOptions
 
-    parser = argparse.ArgumentParser(prog="distill-radar batch",
-                                     epilog="Any other flag is passed to Beam (e.g. --runner).")
-    DistillRadarOptions._add_argparse_args(parser)
-    parser.print_help()
+    own = [DistillRadarOptions]
+    if command == "stream":
+        from distill_radar.pipelines.stream.options import StreamOptions
+
+        own.append(StreamOptions)
+    for warning in check_flags(argv, own):
+        print(f"distill-radar {command}: warning: {warning}", file=sys.stderr)
+
+
+def _batch_help() -> None:
+    from distill_radar.pipelines.runtime.help import grouped_parser
+    from distill_radar.pipelines.runtime.options import DistillRadarOptions
+
+    grouped_parser("distill-radar batch", [DistillRadarOptions]).print_help()
 
 
 def cmd_stream(argv: list[str]) -> int:
@@ -101,30 +136,49 @@ def cmd_stream(argv: list[str]) -> int:
     if any(a in ("-h", "--help") for a in argv):
         _stream_help()
         return 0
-    summary = stream_job.run(argv)
+    _check_flags("stream", argv)
+    _suggest_replay(argv)
+    progress.first_run_notice()
+    with progress.display("stream"):
+        summary = stream_job.run(argv)
     if "counts" in summary:
         c = summary["counts"]
         print(f"{c['read']} exchanges replayed: {c['dead_lettered']} dead-lettered; "
               f"{c['alerts']} alerts, {c['campaigns']} campaigns, {c['alerted_accounts']} "
               f"accounts named")
+        return _input_verdict("stream", summary)
     return 0
 
 
-def _stream_help() -> None:
+def _suggest_replay(argv: list[str]) -> None:
+    """Logs on disk without --replay: say that --replay is what reads them."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
     from distill_radar.pipelines.runtime.options import DistillRadarOptions
     from distill_radar.pipelines.stream.options import StreamOptions
 
-    parser = argparse.ArgumentParser(
-        prog="distill-radar stream",
+    options = PipelineOptions(argv)
+    source = options.view_as(DistillRadarOptions).input
+    if options.view_as(StreamOptions).replay or not source or "://" in source:
+        return
+    if os.path.exists(source) or any(ch in source for ch in "*?["):
+        raise ValueError(f"--input {source} is a local path: add --replay to replay logs from "
+                         "files (a live stream reads pubsub://projects/P/subscriptions/S or "
+                         "kafka://BROKER/TOPIC)")
+
+
+def _stream_help() -> None:
+    from distill_radar.pipelines.runtime.help import grouped_parser
+    from distill_radar.pipelines.runtime.options import DistillRadarOptions
+    from distill_radar.pipelines.stream.options import StreamOptions
+
+    grouped_parser(
+        "distill-radar stream", [DistillRadarOptions, StreamOptions],
         description="--input: with --replay a folder, file or glob of logs, else "
                     "pubsub://projects/P/subscriptions/S or kafka://BROKER[,BROKER]/TOPIC. "
                     "--output: with --replay a folder (alerts.parquet), else "
                     "pubsub://projects/P/topics/T. Batch-only flags (--csv, --link-columns, "
-                    "--no-report, --shards, --rescore) are accepted and ignored.",
-        epilog="Any other flag is passed to Beam (e.g. --runner).")
-    DistillRadarOptions._add_argparse_args(parser)
-    StreamOptions._add_argparse_args(parser)
-    parser.print_help()
+                    "--no-report, --shards, --rescore) are accepted and ignored.").print_help()
 
 
 def cmd_show(argv: list[str]) -> int:
@@ -153,7 +207,9 @@ def cmd_demo(argv: list[str]) -> int:
     out = os.path.join(args.output, "tables")
     generate.generate(logs, exchanges=args.exchanges, accounts=args.accounts,
                       campaigns=args.campaigns, seed=args.seed, progress=_progress("generate"))
-    batch.run(["--input", os.path.join(logs, "exchanges"), "--output", out])
+    progress.first_run_notice()
+    with progress.display("demo"):
+        batch.run(["--input", os.path.join(logs, "exchanges"), "--output", out])
     show.show(out, top=5)
     print(f"\nreport: {os.path.abspath(os.path.join(out, 'report.html'))}")
     print(f"tables: {os.path.abspath(out)}  ground truth: "
@@ -161,15 +217,101 @@ def cmd_demo(argv: list[str]) -> int:
     return 0
 
 
+def cmd_pseudonym(argv: list[str]) -> int:
+    from distill_radar.pipelines.io import pseudonym_lookup
+    from distill_radar.pipelines.io.privacy import pseudonym_key
+
+    parser = argparse.ArgumentParser(
+        prog="distill-radar pseudonym",
+        description="The pseudonym of each account ID under the key of --pseudonymize-accounts "
+                    "($DISTILL_RADAR_PSEUDONYM_KEY or --pseudonym-key-file). A pseudonym is a "
+                    "keyed hash, so the way back (--reverse) hashes every account id of the raw "
+                    "logs (--input) and prints those that match. Output: account id, tab, "
+                    "pseudonym, one pair a line.")
+    parser.add_argument("ids", nargs="*", metavar="ID",
+                        help="account ids (with --reverse: pseudonyms)")
+    parser.add_argument("--pseudonym-key-file", default=None, help="file holding the key")
+    parser.add_argument("--reverse", action="store_true",
+                        help="pseudonyms -> account ids, by hashing the ids of --input")
+    parser.add_argument("--input", help="with --reverse: the raw logs (file, folder or glob)")
+    parser.add_argument("--run", metavar="DIR",
+                        help="with --reverse: resolve the flagged accounts of this run's "
+                             "accounts table (instead of IDs)")
+    args = parser.parse_args(argv)
+    key = pseudonym_key(args.pseudonym_key_file)
+    if not args.reverse:
+        if not args.ids:
+            parser.error("give at least one account ID")
+        for account, pseudonym in pseudonym_lookup.pseudonyms(args.ids, key).items():
+            print(f"{account}\t{pseudonym}")
+        return 0
+    if not args.input:
+        parser.error("--reverse needs --input: the raw logs whose account ids are hashed")
+    wanted = list(args.ids) + (_flagged_accounts(args.run) if args.run else [])
+    if not wanted:
+        parser.error("--reverse needs pseudonyms (as IDs) or --run DIR")
+    found = pseudonym_lookup.reverse(wanted, args.input, key)
+    for pseudonym, account in found.items():
+        print(f"{'' if account is None else account}\t{pseudonym}")
+    missing = sum(account is None for account in found.values())
+    if missing:
+        print(f"distill-radar pseudonym: warning: {missing} of {len(found)} pseudonym(s) match "
+              "no account id of --input (another key, or other logs?)", file=sys.stderr)
+    return 0
+
+
+def _flagged_accounts(run: str) -> list[str]:
+    """The account ids (pseudonyms) of a run's accounts that belong to a campaign."""
+    import polars as pl
+
+    from distill_radar.pipelines.report.show import read_table, resolve_run
+
+    root, _ = resolve_run(run)
+    accounts = read_table(root, "accounts")
+    return accounts.filter(pl.col("campaign_id").is_not_null())["account_id"].to_list()
+
+
+def cmd_provenance_prompts(argv: list[str]) -> int:
+    from distill_radar.pipelines.provenance import cli
+
+    return cli.prompts_main(argv)
+
+
+def cmd_provenance(argv: list[str]) -> int:
+    from distill_radar.pipelines.provenance import cli
+
+    return cli.check_main(argv)
+
+
 COMMANDS = {"generate": cmd_generate, "batch": cmd_batch, "stream": cmd_stream, "show": cmd_show,
-            "demo": cmd_demo}
+            "demo": cmd_demo, "pseudonym": cmd_pseudonym,
+            "provenance-prompts": cmd_provenance_prompts, "provenance": cmd_provenance}
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("distill-radar")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print(USAGE, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    if argv and argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    if argv and argv[0] in ("-V", "--version"):
+        print(f"distill-radar {version()}")
+        return 0
+    if not argv or argv[0] not in COMMANDS:
+        problem = (f"unknown command '{argv[0]}'" if argv else "missing command")
+        print(f"distill-radar: error: {problem} (choose from {', '.join(COMMANDS)})\n\n{USAGE}",
+              file=sys.stderr)
+        return 2
+    process.configure()  # before anything imports the kernels
     _setup_logging()
     try:
         return COMMANDS[argv[0]](argv[1:])
@@ -179,18 +321,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    """The ``distill-radar`` command: ``main()``, then the exit.
-
-    After ``batch`` the process ends without tearing the interpreter down (every
-    table is written and closed by then): freeing a large run's objects one by
-    one and the libraries' exit hooks took 0.2-0.4 s of a 1M-exchange run.
-    """
+    """The ``distill-radar`` command: ``main()``, then the exit; after ``batch`` without
+    tearing the interpreter down (freeing a large run's objects one by one)."""
     code = main()
     if sys.argv[1:2] == ["batch"]:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        logging.shutdown()
-        os._exit(code)
+        process.exit_now(code)
     sys.exit(code)
 
 

@@ -3,10 +3,19 @@ import datetime as dt
 import os
 import random
 import shutil
+import sys
 import tempfile
 
 import orjson
 import pytest
+
+from distill_radar.pipelines.runtime import process
+
+# The test process is set up as the CLI sets up its own (before any kernel loads).
+process.configure()
+
+# tests/kernels/naive.py holds the slow references that tests in every folder import.
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "kernels"))
 
 # The embedder's built tables go to a cache folder; tests keep theirs out of $HOME,
 # in a temporary folder removed when the session ends.

@@ -198,7 +198,9 @@ BATCH_IO = {"input": "gs://bucket/logs/2026-11-*/*.parquet", "output": "gs://buc
 STREAM_IO = {"input": "pubsub://projects/p/subscriptions/exchanges",
              "output": "pubsub://projects/p/topics/alerts"}
 SAMPLES = {"command": "batch", "link_columns": "card_fingerprint,asn",
-           "dead_letter_topic": "pubsub://projects/p/topics/dead-letters"}
+           "dead_letter_topic": "pubsub://projects/p/topics/dead-letters",
+           # its default depends on the command (batch 0.65, stream 0.5)
+           "semantic_threshold": "0.65"}
 
 
 def _is_stream_only(param: dict) -> bool:

@@ -27,7 +27,8 @@ from __future__ import annotations
 import apache_beam as beam
 import numpy as np
 
-from distill_radar.pipelines.batch import clusters
+from distill_radar import kernels
+from distill_radar.pipelines.batch import cluster_fns, clusters
 from distill_radar.pipelines.batch.components import MAX_ROUNDS, ConnectedComponents, split_by_shard
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
@@ -96,8 +97,8 @@ class AttachLabelsFn(beam.DoFn):
         comp = rows.copy()  # a node in no edge is its own component
         if nodes.size:
             order = np.argsort(nodes)
-            pos = np.minimum(np.searchsorted(nodes[order], rows), nodes.size - 1)
-            hit = nodes[order][pos] == rows
+            pos = kernels.sorted_positions(nodes[order], rows)
+            hit = pos >= 0
             comp[hit] = labels[order][pos[hit]]
         yield from split_by_shard(comp, (comp, rows, sig), self.shards)
 
@@ -147,19 +148,22 @@ def _flag_lookup(flag_parts: list[tuple], nodes: np.ndarray):
     flagged = _cat(flag_parts, 0, np.int64)
     if flagged.size and nodes.size:
         order = np.argsort(flagged)
-        pos = np.minimum(np.searchsorted(flagged[order], nodes), flagged.size - 1)
-        hit = flagged[order][pos] == nodes
+        pos = kernels.sorted_positions(flagged[order], nodes)
+        hit = pos >= 0
         loose[hit] = _cat(flag_parts, 1, np.bool_)[order][pos[hit]]
         weak[hit] = _cat(flag_parts, 2, np.bool_)[order][pos[hit]]
     return loose, weak
 
 
 def _edges_and_flags(element):
-    """One shard's grouped items -> (edge parts, flag parts), or None without edges."""
+    """One shard's grouped items -> (src, dst, edge parts, flag parts), or None without
+    edges."""
     _, items = element
     items = list(items)
     edges = _parts(items, EDGES)
-    return (edges, _parts(items, FLAGS)) if edges else None
+    if not edges:
+        return None
+    return _cat(edges, 0, np.int64), _cat(edges, 1, np.int64), edges, _parts(items, FLAGS)
 
 
 class FilterBySrcFn(beam.DoFn):
@@ -173,8 +177,7 @@ class FilterBySrcFn(beam.DoFn):
         got = _edges_and_flags(element)
         if got is None:
             return
-        edges, flags = got
-        src, dst = _cat(edges, 0, np.int64), _cat(edges, 1, np.int64)
+        src, dst, edges, flags = got
         sim = _cat(edges, 2, np.float32)
         loose, weak = _flag_lookup(flags, src)
         keep = ~(weak & (sim < self.strict))
@@ -194,8 +197,7 @@ class FilterByDstFn(beam.DoFn):
         got = _edges_and_flags(element)
         if got is None:
             return
-        edges, flags = got
-        src, dst = _cat(edges, 0, np.int64), _cat(edges, 1, np.int64)
+        src, dst, edges, flags = got
         sim, src_loose = _cat(edges, 2, np.float32), _cat(edges, 3, np.bool_)
         dst_loose, _ = _flag_lookup(flags, dst)
         keep = src_loose == dst_loose
@@ -284,7 +286,7 @@ class LinkNodes(beam.PTransform):
     def expand(self, gathered):
         pairs = beam.pvalue.AsList(self.account_pairs)
         if self.components == "local":
-            return gathered | "UnionFind" >> beam.ParDo(clusters.LinkNodesFn(self.config),
+            return gathered | "UnionFind" >> beam.ParDo(cluster_fns.LinkNodesFn(self.config),
                                                         account_pairs=pairs)
         return (gathered
                 | "CandidateGraph" >> beam.ParDo(CandidateGraphFn(self.config), account_pairs=pairs)
@@ -298,5 +300,5 @@ class CandidateGraphFn(beam.DoFn):
 
     def process(self, paths, account_pairs=()):
         with self.timer.timing():
-            yield clusters.candidate_graph(clusters.read_signatures(paths), self.config,
+            yield clusters.candidate_graph(cluster_fns.read_signatures(paths), self.config,
                                            list(account_pairs))

@@ -10,18 +10,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-import apache_beam as beam
 import numpy as np
-import pyarrow as pa
 
 from distill_radar import kernels
 from distill_radar.kernels.cohesion import below_median_groups, changed_groups, round_edges
 from distill_radar.kernels.union_find import regrouped_components
 from distill_radar.pipelines.batch.signatures import NodeSignatures
-from distill_radar.pipelines.io import workdir
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
-from distill_radar.pipelines.runtime.stage_timer import StageTimer
 
 LOG = logging.getLogger(__name__)
 COHESION_ROUNDS = 4
@@ -68,6 +64,7 @@ class CandidateGraph:
     emb_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # ascending
     emb: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32))  # unit rows
     edge_kind: np.ndarray | None = None  # int8[m]: semantic.LEXICAL or semantic.SEMANTIC
+    senders: semantic.AccountPrompts | None = None  # who sent which node (semantic path)
 
     def __post_init__(self):
         if self.edge_kind is None:
@@ -102,7 +99,8 @@ def candidate_graph(parts: list[NodeSignatures], config: RunConfig,
              "bands": int(bands), "rows": int(rows), "candidate_pairs": n_candidates,
              "nodes_with_embedding": int(emb_rows.size), **s_stats}
     return CandidateGraph(nodes, counts, sig_rows, sig, np.r_[src, s_src], np.r_[dst, s_dst],
-                          np.r_[edge_sim, s_sim].astype(np.float32), stats, emb_rows, emb, kind)
+                          np.r_[edge_sim, s_sim].astype(np.float32), stats, emb_rows, emb, kind,
+                          pairs if s_src.size else None)
 
 
 def cluster_graph(graph: CandidateGraph, config: RunConfig) -> NodeClusters:
@@ -150,7 +148,8 @@ def join_semantic(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, n_loo
     """
     n, sem = graph.nodes.size, graph.edge_kind == semantic.SEMANTIC
     lex_labels, lex_sim = lexical or (kernels.connected_components(n, src, dst), None)
-    j_src, j_dst = semantic.group_joins(lex_labels, graph.src[sem], graph.dst[sem])
+    j_src, j_dst = semantic.group_joins(lex_labels, graph.src[sem], graph.dst[sem],
+                                        graph.senders)
     kind = np.r_[np.zeros(src.size, np.int8), np.ones(j_src.size, np.int8)]
     src, dst = np.r_[src, j_src], np.r_[dst, j_dst]
     labels = kernels.connected_components(n, src, dst)
@@ -259,8 +258,8 @@ def finish_clusters(graph: CandidateGraph, labels: np.ndarray, sim: np.ndarray,
 
 def _kind_column(nodes, kinds, nodes_out, ids, cluster_ids) -> np.ndarray:
     """Kind name of each cluster in ``cluster_ids`` (order kept). A numpy array, not a
-    list: Beam's side-input cache sizes a NodeClusters object by object (~0.04 s for
-    30k strings, on every fetch)."""
+    list: Beam's side-input cache sizes a NodeClusters object by object, on every
+    fetch."""
     if cluster_ids.size == 0:
         return KIND_NAMES[:0]
     per_cluster = np.zeros(int(ids.max()) + 1, np.int64)
@@ -409,74 +408,3 @@ def _distinct_labels(labels):
     code[roots] = np.arange(roots.size)
     return roots, code[labels]
 
-
-class LinkNodesFn(beam.DoFn):
-    def __init__(self, config: RunConfig):
-        self.config = config
-        self.timer = StageTimer("link_nodes")
-
-    def process(self, paths, account_pairs=()):
-        with self.timer.timing():
-            yield link_nodes(read_signatures(paths), self.config, list(account_pairs))
-
-
-def read_signatures(paths) -> list[NodeSignatures]:
-    """Every shard's NodeSignatures, from the work folder (order does not matter:
-    ``_gather`` sorts by node)."""
-    return [NodeSignatures.read(p) for p in sorted(paths)]
-
-
-class AccountNodesFn(beam.DoFn):
-    """Exchange keys (path) -> the batch's distinct (account, node) hash pairs (semantic path)."""
-
-    def __init__(self):
-        self.timer = StageTimer("account_nodes")
-
-    def process(self, keys_path: str):
-        keys = workdir.read_table(keys_path, ["node", "account_id"])
-        with self.timer.timing():
-            yield semantic.account_node_pairs(keys["node"].to_numpy(),
-                                              keys["account_id"].combine_chunks())
-
-
-class AssignClustersFn(beam.DoFn):
-    """Exchange keys (path) + NodeClusters (side input) -> path of the keys with cluster_id."""
-
-    def __init__(self, work: str):
-        self.work = work
-        self.timer = StageTimer("assign_clusters")
-
-    def process(self, keys_path: str, clusters: NodeClusters):
-        keys = workdir.read_table(keys_path)
-        with self.timer.timing():
-            ids = clusters.lookup(keys["node"].to_numpy())
-            col = pa.array(ids, pa.int64(), mask=ids < 0)
-            yield workdir.write_table(self.work, "members", keys.append_column("cluster_id", col))
-
-
-class SampleTextsFn(beam.DoFn):
-    """Per shard (path of its distinct prompts), the first ``k`` distinct prompts (by node
-    hash) of each cluster."""
-
-    def __init__(self, k: int):
-        self.k = k
-        self.timer = StageTimer("sample_texts")
-
-    def process(self, nodes_path: str, clusters: NodeClusters):
-        nodes = workdir.read_table(nodes_path)
-        with self.timer.timing():
-            ids = clusters.lookup(nodes["node"].to_numpy())
-            pick = np.flatnonzero(ids >= 0)
-            if pick.size == 0:
-                return
-            order = pick[np.lexsort((nodes["node"].to_numpy()[pick], ids[pick]))]
-            cid = ids[order]
-            first = np.r_[0, np.flatnonzero(cid[1:] != cid[:-1]) + 1]
-            rank = np.arange(cid.size) - np.repeat(first, np.diff(np.r_[first, cid.size]))
-            order = order[rank < self.k]
-            yield pa.table({
-                "cluster_id": pa.array(ids[order], pa.int64()),
-                "node": nodes["node"].take(pa.array(order)),
-                "n": nodes["n"].take(pa.array(order)),
-                "prompt": nodes["prompt"].take(pa.array(order)),
-            })

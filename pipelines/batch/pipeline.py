@@ -18,13 +18,13 @@ import orjson
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from distill_radar.pipelines.batch.cluster_stages import LinkNodes
-from distill_radar.pipelines.batch.clusters import (
+from distill_radar.pipelines.batch.cluster_fns import (
     AccountNodesFn,
     AssignClustersFn,
     SampleTextsFn,
-    link_nodes,
 )
+from distill_radar.pipelines.batch.cluster_stages import LinkNodes
+from distill_radar.pipelines.batch.clusters import link_nodes
 from distill_radar.pipelines.batch.components import MAX_ROUNDS
 from distill_radar.pipelines.batch.signatures import (
     SHINGLES_TAG,
@@ -37,16 +37,22 @@ from distill_radar.pipelines.batch.signatures import (
 )
 from distill_radar.pipelines.batch.tables import BuildTablesFn
 from distill_radar.pipelines.embed.embedder import load_embedder
-from distill_radar.pipelines.io import export, workdir
+from distill_radar.pipelines.io import diagnose, export, workdir
+from distill_radar.pipelines.io.discover import absent_columns
 from distill_radar.pipelines.io.privacy import pseudonym_key
 from distill_radar.pipelines.io.read import ReadExchanges, detect_embedding_dim, discover_inputs
 from distill_radar.pipelines.model.config import RunConfig
-from distill_radar.pipelines.runtime.options import DistillRadarOptions, require_paths, run_config
+from distill_radar.pipelines.runtime.options import (
+    DistillRadarOptions,
+    redact_tables,
+    require_paths,
+    run_config,
+)
+from distill_radar.pipelines.runtime.process import short_state_sampling
 from distill_radar.pipelines.runtime.runners import (
     choose_components,
     one_local_worker,
     resolve_runner,
-    short_state_sampling,
 )
 from distill_radar.pipelines.runtime.stage_timer import NAMESPACE
 
@@ -58,8 +64,10 @@ class FindCampaigns(beam.PTransform):
     """Validated exchange batches -> tables staged in ``staging`` (one composite per concept)."""
 
     def __init__(self, config: RunConfig, staging: str, csv: bool = False,
-                 components: str = "local", max_rounds: int = MAX_ROUNDS):
+                 components: str = "local", max_rounds: int = MAX_ROUNDS,
+                 redact_tables: bool = False):
         super().__init__()
+        self.redact_tables = redact_tables
         self.config = config
         self.staging = staging
         self.csv = csv
@@ -96,7 +104,7 @@ class FindCampaigns(beam.PTransform):
             read["exchanges"].pipeline
             | "Start" >> beam.Create([None])
             | "BuildTables" >> beam.ParDo(
-                BuildTablesFn(cfg, self.staging, self.csv),
+                BuildTablesFn(cfg, self.staging, self.csv, self.redact_tables),
                 members=beam.pvalue.AsList(members), samples=beam.pvalue.AsList(samples),
                 dead=beam.pvalue.AsList(read["dead_letter"]),
                 file_counts=beam.pvalue.AsList(read["file_counts"]), clusters=clusters))
@@ -107,8 +115,8 @@ class Gather(beam.PTransform):
     linking runs then, and the clusters side input falls back to its default).
 
     ``combiners.ToList`` would also merge accumulators and re-encode its result
-    as a side input for its empty-input default: three extra passes over
-    ~400 MB of signatures at 1M exchanges (10 s of the run).
+    as a side input for its empty-input default: three extra passes over every
+    signature of the run.
     """
 
     def expand(self, pcoll):
@@ -131,7 +139,11 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     opts = options.view_as(DistillRadarOptions)
     require_paths(opts)
     config = run_config(opts)
-    files = discover_inputs(opts.input)  # fails before any work when the input is missing
+    export.check_output(opts.output)
+    files = discover_inputs(opts.input, opts.output)  # fails before any work when missing
+    absent = absent_columns(files, config.link_columns)
+    if absent:
+        raise ValueError(f"--link-columns: no input file has a column {', '.join(absent)}")
     # One embedding dimension per run: the first embedding found in the logs. Rows
     # are validated against it with or without --no-semantic (same dead letters).
     embedding_dim = detect_embedding_dim(files)
@@ -151,10 +163,14 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     files_per_task = len(files) if one_local_worker(options) else 1
     read = pipeline | "ReadLogs" >> ReadExchanges(files, config.batch_rows, config.link_columns, key,
                                                   embedding_dim, files_per_task)
+    redact = redact_tables(opts)
     counts = read | "FindCampaigns" >> FindCampaigns(config, staging, opts.csv, components,
-                                                     opts.components_max_rounds)
-    header = {"parameters": config.as_dict(), "input_files": len(files),
-              "runner": str(options.view_as(StandardOptions).runner)}
+                                                     opts.components_max_rounds, redact)
+    # Where the logs are: `provenance` reads the served responses back from them.
+    source = opts.input if export.is_remote(opts.input) else os.path.abspath(opts.input)
+    header = {"parameters": config.as_dict(), "input": source, "input_files": len(files),
+              "runner": str(options.view_as(StandardOptions).runner),
+              "privacy": {"pseudonymized_accounts": key is not None, "redacted_tables": redact}}
     _ = counts | "FinishRun" >> beam.ParDo(
         FinishRunFn(staging, output, header, not opts.no_report, started))
     with short_state_sampling():
@@ -213,10 +229,39 @@ def _with_stage_timings(output: str, result, elapsed: float) -> dict:
     waited has them); rewritten in place through a fresh staging folder."""
     summary = orjson.loads(export.read_bytes(FileSystems.join(output, "summary.json")))
     summary["timings_s"] = {"total": round(elapsed, 3), **_stage_seconds(result)}
+    warnings = _input_warnings(output, summary.get("per_file", {}))
+    if warnings:
+        summary["input_warnings"] = warnings
     staging = export.new_staging(output)
     export.write_json(staging, "summary.json", summary)
+    _refresh_report(output, staging, summary)
     export.publish(staging, output)
     return summary
+
+
+def _refresh_report(output: str, staging: str, summary: dict) -> None:
+    """report.html's Run details with the stage timings, staged beside the summary."""
+    from distill_radar.pipelines.report.html import refresh_run_details
+
+    path = FileSystems.join(output, "report.html")
+    if not FileSystems.exists(path):
+        return  # --no-report
+    page = refresh_run_details(export.read_bytes(path), summary)
+    export.write_bytes(FileSystems.join(staging, "report.html"), page)
+
+
+def _input_warnings(output: str, per_file: dict) -> list[str]:
+    """Whole-file mistakes (diagnose.py), for the files mostly dead-lettered."""
+    mostly = {p: c for p, c in per_file.items()
+              if c.get("read") and c.get("dead_lettered", 0) >= diagnose.MOSTLY * c["read"]}
+    if not mostly:
+        return []
+    try:
+        reasons = diagnose.dead_reasons(FileSystems.join(output, "dead_letter.parquet"))
+    except Exception as exc:  # noqa: BLE001 - a remote filesystem pyarrow cannot open
+        LOG.info("dead-letter reasons unavailable for the input warnings: %s", exc)
+        reasons = {}
+    return diagnose.file_warnings(mostly, reasons)
 
 
 def _write_report(staging: str) -> None:

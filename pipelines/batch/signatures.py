@@ -245,23 +245,28 @@ class TemplateSignatureFn(beam.DoFn):
             take = _csr_take(kept_offsets, eligible)
             sig = kernels.minhash(kept[take], sub_offsets, num_perm=cfg.num_perm, seed=cfg.seed)
         with self.embed_timer.timing():
-            emb_rows, emb = self._embeddings(nodes, eligible)
+            emb_rows, emb = self._embeddings(nodes, eligible, vocabulary)
         yield NodeSignatures(nodes["node"].to_numpy(), nodes["n"].to_numpy(), eligible, sig,
                              emb_rows, emb).write(self.work)
 
-    def _embeddings(self, nodes: pa.Table, eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _embeddings(self, nodes: pa.Table, eligible: np.ndarray, vocabulary: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
         """Embedded rows (among ``eligible``) and their raw vectors (float32[k, d]).
 
         Only templated prompts (enough template shingles) are embedded: the
         semantic path links rewordings of a template, and one-off prose
-        linked by topic would only grow benign clusters.
+        linked by topic would only grow benign clusters. The built-in embedder
+        reads only a prompt's template spans (``kernels.template_text``): a long
+        payload would otherwise outweigh the wrapper that accounts share.
         """
         take = pa.array(eligible)
         if self.embedder is not None:
+            spans = kernels.template_text(
+                kernels.normalize(nodes["prompt"].take(take).combine_chunks()), vocabulary,
+                ngram=self.config.ngram)
             # float16 halves what every shard sends to the linking worker; vectors
             # are centred and compared in float32 there.
-            live, vectors = self.embedder.embed_half(nodes["prompt"].take(take).combine_chunks(),
-                                                     self.config.min_semantic_tokens)
+            live, vectors = self.embedder.embed_half(spans, self.config.min_semantic_tokens)
             return eligible[live], vectors
         if self.config.semantic and "embedding" in nodes.column_names:
             vectors = embedding_matrix(nodes["embedding"].take(take).combine_chunks())

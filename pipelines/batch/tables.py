@@ -20,8 +20,9 @@ from distill_radar.pipelines.batch.clusters import NodeClusters
 from distill_radar.pipelines.embed import rescore
 from distill_radar.pipelines.embed.transformer import load_transformer
 from distill_radar.pipelines.io import export, schemas, workdir
+from distill_radar.pipelines.io.redaction import redact_tables
 from distill_radar.pipelines.model import cluster_stats, codes
-from distill_radar.pipelines.model.campaigns import build_campaigns
+from distill_radar.pipelines.model.campaigns import build_campaigns, near_misses
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.model.timing_signals import timing_signals
 from distill_radar.pipelines.runtime.stage_timer import StageTimer
@@ -37,7 +38,7 @@ def gather_members(tables: list[pa.Table]) -> pl.DataFrame:
     Work files are named at random, so in name order the batches are shuffled;
     laid end to end by where they start, their rows are (nearly always) in
     ``split_duplicates``'s (source, row) order already, and its sort then moves
-    no strings (at 16M, hashing the ids after a shuffling sort was ~2.5 s).
+    no strings (after a shuffling sort, hashing the ids would be slow).
     """
     tables = sorted((t for t in tables if t.num_rows), key=_first_source_row)
     table = pa.concat_tables(tables) if tables else MEMBER_COLUMNS.empty_table()
@@ -65,7 +66,7 @@ def split_duplicates(members: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]
         key = ((codes * (hi - lo + 1)).repeat_by(runs.struct.field("len")).explode()
                + (row.cast(pl.Int64) - lo))
         # Batches laid out by gather_members are nearly always in order already; one
-        # chunk either way (polars on hundreds of batch chunks was far slower).
+        # chunk either way (polars is far slower on hundreds of batch chunks).
         members = members.rechunk() if key.is_sorted() else members.sort(key, maintain_order=True)
     else:
         members = members.sort("source", "row")
@@ -97,8 +98,8 @@ def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clus
     gather and parquet encoding release the GIL: the caller writes it there).
     """
     members, dup_dead = split_duplicates(gather_members(members_parts))
-    # Sorted here: numba kernels stay on this thread (numba's workqueue threading layer
-    # cannot run two at once). ids are unique by now; integer sorts of their bytes.
+    # Sorted here: numba kernels stay on this thread (parallel kernels from two threads
+    # would fight over the same cores). ids are unique by now; integer sorts of their bytes.
     order = kernels.sort_order(members["exchange_id"].to_arrow())
     with ThreadPoolExecutor(1, thread_name_prefix="members-table") as pool:
         members_table = pool.submit(_members_table, members, order, ready)
@@ -145,6 +146,7 @@ def _other_tables(members, dup_dead, sample_parts, dead_parts, node_clusters, co
         "clusters": export.to_arrow(clusters, schemas.CLUSTERS),
         "accounts": export.to_arrow(accounts, schemas.ACCOUNTS),
         "campaigns": export.to_arrow(campaigns, schemas.CAMPAIGNS),
+        "near_misses": export.to_arrow(near_misses(clusters), schemas.NEAR_MISSES),
         "dead_letter": dead,
     }
 
@@ -194,10 +196,11 @@ class BuildTablesFn(beam.DoFn):
     """Side inputs in (members as paths in the work folder), tables written to the staging
     folder, counts out."""
 
-    def __init__(self, config: RunConfig, staging: str, csv: bool):
+    def __init__(self, config: RunConfig, staging: str, csv: bool, redact: bool = False):
         self.config = config
         self.staging = staging
         self.csv = csv
+        self.redact = redact  # --redact-tables: prompt texts as the report shows them
         self.timer = StageTimer("build_tables")
 
     def process(self, _, members, samples, dead, file_counts, clusters):
@@ -205,8 +208,8 @@ class BuildTablesFn(beam.DoFn):
             members = [workdir.read_table(p) for p in sorted(members)]
             work = workdir.work_dir(self.staging)
             # Every intermediate is used up once the members are read. A local work
-            # folder is deleted meanwhile (the members stay mapped: ~0.2 s of unlinking
-            # at 1M off the critical path); a remote one only once the tables are
+            # folder is deleted meanwhile (the members stay mapped: the unlinking is
+            # off the critical path); a remote one only once the tables are
             # written, so that a retried bundle can still read its members.
             removing = None if export.is_remote(work) else _start(workdir.remove, work)
             written = set()
@@ -217,6 +220,8 @@ class BuildTablesFn(beam.DoFn):
 
             tables, counts = build_tables(members, list(samples), list(dead),
                                           list(file_counts), clusters, self.config, write)
+            if self.redact:
+                tables = redact_tables(tables)
             export.write_tables(self.staging, {k: v for k, v in tables.items()
                                                if k not in written}, self.csv)
             if removing is None:

@@ -38,7 +38,7 @@ TABLE_TENSOR = "embeddings.word_embeddings.weight"
 MAX_CHARS = 4096
 #: Dimensions kept: the token table's top principal components. Pooling is
 #: linear, so pooling the projected table equals projecting pooled vectors;
-#: 128 of 384 keep the run's profiles as close as the full table did (README)
+#: 128 of 384 keep the run's profiles as close as the full table did (bench/RESULTS.md)
 #: at a third of the memory that linking gathers on one worker.
 DIMS = 128
 
@@ -90,7 +90,7 @@ def model_dir() -> Path:
 
 @functools.lru_cache(maxsize=4)
 def model_vocab(path: Path) -> WordPieceVocab:
-    """The model folder's WordPiece tables (4-8 s to build: every code point is probed
+    """The model folder's WordPiece tables (slow to build: every code point is probed
     through ``tokenizers``), shared by the static embedder and the full model
     (``transformer.py``), and kept in the disk cache."""
     def build():

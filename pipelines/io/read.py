@@ -23,8 +23,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from distill_radar.pipelines.io import schemas, validate
+from distill_radar.pipelines.io import embedding_column, json_rows, privacy, schemas, validate
 from distill_radar.pipelines.io.arrow_coder import ArrowTableCoder  # noqa: F401 - registers it
+from distill_radar.pipelines.io.discover import (  # noqa: F401 - discover_inputs re-exported
+    JSONL_SUFFIXES,
+    PARQUET_SUFFIXES,
+    discover_inputs,
+)
 from distill_radar.pipelines.io.response_counts import (
     ColumnRows,
     CountsAhead,
@@ -32,42 +37,13 @@ from distill_radar.pipelines.io.response_counts import (
     open_parquet,
     response_batch_rows,
 )
+from distill_radar.pipelines.runtime import progress
 
 LOG = logging.getLogger(__name__)
 
-PARQUET_SUFFIXES = (".parquet", ".pq")
-JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".json", ".json.gz")
 MAX_BATCH_EMBEDDING_VALUES = 1 << 28
 DEAD_LETTER_TAG = "dead_letter"
 FILE_COUNTS_TAG = "file_counts"
-
-
-def _is_log_file(path: str) -> bool:
-    name = os.path.basename(path)
-    if name.startswith((".", "_")):
-        return False  # _SUCCESS markers, hidden and temporary files
-    return name.endswith(PARQUET_SUFFIXES + JSONL_SUFFIXES)
-
-
-def discover_inputs(path: str) -> list[str]:
-    """Sorted list of log files for a file, a folder (recursive) or a glob.
-
-    Raises FileNotFoundError with a one-line message when nothing matches.
-    """
-    if os.path.isdir(path):
-        found = [os.path.join(root, f) for root, _, files in os.walk(path) for f in files]
-        found = [f for f in found if _is_log_file(f)]
-    elif any(ch in path for ch in "*?["):
-        matches = FileSystems.match([path])[0].metadata_list
-        found = [m.path for m in matches if _is_log_file(m.path)]
-    elif FileSystems.exists(path):
-        return [path]
-    else:
-        raise FileNotFoundError(f"input not found: {path}")
-    if not found:
-        raise FileNotFoundError(
-            f"no log files (*.parquet, *.jsonl, *.jsonl.gz) under input: {path}")
-    return sorted(found)
 
 
 def _lines(fh):
@@ -102,7 +78,7 @@ def detect_embedding_dim(files: Sequence[str]) -> int | None:
 
 def _parquet_embedding_dim(path: str) -> int | None:
     pf = open_parquet(path)
-    if validate.embedding_column_problem(pf.schema_arrow) is not None:
+    if embedding_column.embedding_column_problem(pf.schema_arrow) is not None:
         return None  # wrong-typed: the readers ignore this file's embeddings
     if schemas.EMBEDDING_COLUMN not in pf.schema_arrow.names:
         return None
@@ -124,7 +100,7 @@ def _jsonl_embedding_dim(path: str) -> int | None:
             except orjson.JSONDecodeError:
                 continue
             value = obj.get(schemas.EMBEDDING_COLUMN) if isinstance(obj, dict) else None
-            if validate.is_json_vector(value):
+            if embedding_column.is_json_vector(value):
                 return len(value)
     return None
 
@@ -156,7 +132,7 @@ class ReadLogFileFn(beam.DoFn):
 
     def setup(self):
         key = self.pseudonym_key
-        self.pseudonym = validate.make_pseudonymizer(key) if key else None
+        self.pseudonym = privacy.make_pseudonymizer(key) if key else None
         self.rows_read = beam.metrics.Metrics.counter("distill_radar", "rows_read")
         self.rows_dead = beam.metrics.Metrics.counter("distill_radar", "rows_dead_lettered")
 
@@ -182,6 +158,7 @@ class ReadLogFileFn(beam.DoFn):
         self.rows_read.inc(read)
         self.rows_dead.inc(dead)
         LOG.info("read %s: %d rows, %d dead-lettered", path, read, dead)
+        progress.note("read", f"{os.path.basename(path)}: {read:,} rows")
         yield beam.pvalue.TaggedOutput(FILE_COUNTS_TAG, (path, read, dead))
 
     def _parquet(self, path: str, ahead: CountsAhead):
@@ -190,7 +167,7 @@ class ReadLogFileFn(beam.DoFn):
         except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, not fatal
             yield _unreadable(path, f"unreadable parquet file: {exc}")
             return
-        ignored = validate.embedding_column_problem(pf.schema_arrow)
+        ignored = embedding_column.embedding_column_problem(pf.schema_arrow)
         if ignored is not None and self.embedding_dim is not None:
             LOG.warning("%s: %s", path, ignored)  # rows kept, as for a wrong-typed 'response'
         if detachable_response(pf.schema_arrow):
@@ -233,7 +210,7 @@ class ReadLogFileFn(beam.DoFn):
             counts.close()
 
     def _jsonl(self, path: str):
-        sink = validate.RowSink(path, self.link_columns, self.embedding_dim)
+        sink = json_rows.RowSink(path, self.link_columns, self.embedding_dim)
         try:
             fh = FileSystems.open(path)  # AUTO compression: .gz is decompressed
         except Exception as exc:  # noqa: BLE001
@@ -244,11 +221,11 @@ class ReadLogFileFn(beam.DoFn):
             try:
                 for line in _lines(fh):
                     if line.strip():  # blank lines are not rows
-                        validate.accept_json_line(sink, row, line.rstrip(b"\r\n"), self.pseudonym)
+                        json_rows.accept_json_line(sink, row, line.rstrip(b"\r\n"), self.pseudonym)
                     row += 1
                     if len(sink) >= self.batch_rows:
                         yield sink.tables()
-                        sink = validate.RowSink(path, self.link_columns, self.embedding_dim)
+                        sink = json_rows.RowSink(path, self.link_columns, self.embedding_dim)
             except (OSError, EOFError, zlib.error) as exc:  # corrupt compressed stream
                 sink.reject(row, f"file unreadable from line {row} on: {exc}", None)
         if len(sink):

@@ -86,6 +86,7 @@ CLUSTERS = pa.schema(
         ("family_id", pa.int64()),
         ("family_typical_exchanges", pa.float64()),
         ("top_account_share", pa.float64()),
+        ("account_focus", pa.float64()),
         ("median_response_chars", pa.float64()),
         ("synchrony", pa.float64()),
         ("cadence_cv", pa.float64()),
@@ -95,9 +96,29 @@ CLUSTERS = pa.schema(
         ("cohesion_median", pa.float64()),
         ("model_cohesion", pa.float64()),
         ("is_campaign_like", pa.bool_()),
+        ("failed_gates", pa.string()),
         ("campaign_id", pa.int64()),
     ]
 )
+
+#: Clusters that fail exactly one campaign gate, or pass every gate but sit in no
+#: flagged campaign (``failed_gate``: "campaign score"): what an analyst may review.
+NEAR_MISSES = pa.schema(
+    [
+        ("cluster_id", pa.int64()),
+        ("failed_gate", pa.string()),
+        ("n_exchanges", pa.int64()),
+        ("n_accounts", pa.int64()),
+        ("score", pa.float64()),
+        ("elicitation_score", pa.float64()),
+        ("template", pa.string()),
+    ]
+)
+
+#: The wrapper spans that link a campaign: its clusters' templates, with how many
+#: accounts and distinct payloads each carries.
+WRAPPER = pa.struct([("template", pa.string()), ("n_accounts", pa.int64()),
+                     ("n_distinct_prompts", pa.int64())])
 
 ACCOUNTS = pa.schema(
     [
@@ -126,6 +147,8 @@ CAMPAIGNS = pa.schema(
         ("payload_variety", pa.float64()),
         ("synchrony", pa.float64()),
         ("score_drivers", pa.string()),
+        ("tier", pa.string()),
+        ("wrappers", pa.list_(WRAPPER)),
     ]
 )
 
@@ -144,4 +167,5 @@ TABLES = {
     "accounts": ACCOUNTS,
     "campaigns": CAMPAIGNS,
     "dead_letter": DEAD_LETTER,
+    "near_misses": NEAR_MISSES,
 }

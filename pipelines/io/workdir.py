@@ -5,8 +5,8 @@ prompts, signatures, members) are written once under ``OUTPUT/.work-ID/``
 and read back by the stages that need them; only their paths pass through
 Beam. On the in-process runner a Beam element is pickled, buffered, copied
 through the data channel and decoded once per consuming stage, and held until
-its last consumer runs: at 16M exchanges that was several copies of every
-signature and prompt in memory. On Dataflow the folder is under the
+its last consumer runs: several copies of every signature and prompt in
+memory. On Dataflow the folder is under the
 (``gs://``) output, which every worker can read.
 
 Everything is an Arrow IPC file, memory-mapped when local, so reading one
@@ -76,8 +76,8 @@ def write_arrays(work: str, kind: str, arrays: dict[str, np.ndarray]) -> str:
     """Named numpy arrays as one new Arrow IPC file under ``work``; returns its path.
 
     Each array is one record batch of one ``large_binary`` value that wraps the
-    array's own memory, so writing copies nothing in Python (at 1M exchanges a
-    staging copy was 0.4 GB of fresh pages per stage). IPC pads every buffer
+    array's own memory, so writing copies nothing in Python (a staging copy would
+    be fresh pages the size of the data, per stage). IPC pads every buffer
     to 8 bytes, so each array read back is aligned for any numeric dtype.
     """
     schema = pa.schema([("name", pa.string()), ("dtype", pa.string()),

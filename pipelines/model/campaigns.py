@@ -23,7 +23,8 @@ def account_groups(members: pl.DataFrame, clusters: pl.DataFrame,
     units = _participation_units(clusters)
     rows = (members.join(units, on="cluster_id")
             .drop("cluster_id").rename({"unit": "cluster_id"}))
-    pairs = participants(rows, config)
+    totals = members.group_by("account_id").agg(pl.len().alias("total"))
+    pairs = participants(rows, config, totals)
     accounts = pairs["account_id"].unique().sort()
     if accounts.len() == 0:
         return pl.DataFrame(schema={"account_id": pl.Utf8, "group": pl.Int64})
@@ -53,7 +54,8 @@ def _participation_units(clusters: pl.DataFrame) -> pl.DataFrame:
                        .otherwise(pl.col("cluster_id")).alias("unit"))
 
 
-def participants(rows: pl.DataFrame, config: RunConfig) -> pl.DataFrame:
+def participants(rows: pl.DataFrame, config: RunConfig,
+                 totals: pl.DataFrame | None = None) -> pl.DataFrame:
     """(account_id, cluster_id, k) for accounts that take a real part in a cluster.
 
     An account must send at least ``min_account_campaign_exchanges`` of the
@@ -66,7 +68,14 @@ def participants(rows: pl.DataFrame, config: RunConfig) -> pl.DataFrame:
     typical = typical_account_exchanges(pairs).rename({"typical_account_exchanges": "typical"})
     floor = pl.max_horizontal(pl.lit(float(config.min_account_campaign_exchanges)),
                               pl.col("typical") * config.participation_ratio)
-    return pairs.join(typical, on="cluster_id").filter(pl.col("k") >= floor).drop("typical")
+    pairs = pairs.join(typical, on="cluster_id")
+    if totals is None:
+        return pairs.filter(pl.col("k") >= floor).drop("typical")
+    # A hydra account sends one or two prompts, all of them to the campaign: it takes
+    # part by focus (share of its own traffic), not by volume.
+    focused = pl.col("k") >= config.min_account_focus * pl.col("total")
+    return (pairs.join(totals, on="account_id").filter((pl.col("k") >= floor) | focused)
+            .drop("typical", "total"))
 
 
 def _star_edges(pairs: pl.DataFrame, key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -93,6 +102,12 @@ def build_campaigns(members: pl.DataFrame, clusters: pl.DataFrame,
     groups = account_groups(members, clusters, config)
     like = clusters.filter(pl.col("is_campaign_like")).select("cluster_id", "score")
     camp_rows = members.join(groups, on="account_id").join(like, on="cluster_id")
+    # A campaign is judged by all it sent: its score is the exchange-weighted mean of
+    # its clusters' scores, and only campaigns at --min-campaign-score are flagged.
+    kept = (camp_rows.group_by("group").agg(pl.col("score").mean().alias("s"))
+            .filter(pl.col("s") >= config.min_campaign_score).select("group"))
+    groups = groups.join(kept, on="group", how="semi")
+    camp_rows = camp_rows.join(kept, on="group", how="semi")
     numbering = _number_groups(camp_rows)
     camp_rows = camp_rows.join(numbering, on="group")
     # Each campaign-like cluster belongs to the campaign holding most of its exchanges.
@@ -103,9 +118,22 @@ def build_campaigns(members: pl.DataFrame, clusters: pl.DataFrame,
         .select("cluster_id", "campaign_id")
     )
     clusters = clusters.join(owner, on="cluster_id", how="left")
-    campaigns = _campaign_table(camp_rows, clusters)
+    campaigns = _campaign_table(camp_rows, clusters).with_columns(tier(pl.col("score")))
     accounts = _account_table(members, groups.join(numbering, on="group"), clusters)
     return clusters.sort("cluster_id"), accounts, campaigns
+
+
+#: Wrapper spans listed per campaign (its largest clusters' templates).
+MAX_WRAPPERS = 5
+
+#: Campaign tiers by score: ``high`` at or above this, ``review`` from
+#: ``--min-campaign-score`` up to it (README, "Scores and tiers").
+HIGH_TIER = 0.75
+
+
+def tier(score: pl.Expr) -> pl.Expr:
+    return pl.when(score >= HIGH_TIER).then(pl.lit("high")).otherwise(pl.lit("review")) \
+        .alias("tier")
 
 
 def _number_groups(camp_rows: pl.DataFrame) -> pl.DataFrame:
@@ -133,7 +161,10 @@ def _campaign_table(camp_rows: pl.DataFrame, clusters: pl.DataFrame) -> pl.DataF
              .alias("payload_variety"),
              ((pl.col("synchrony").fill_null(0.0) * pl.col("n_exchanges")).sum()
               / pl.col("n_exchanges").sum()).alias("synchrony"),
-             pl.col("score_drivers").first().alias("score_drivers"))
+             pl.col("score_drivers").first().alias("score_drivers"),
+             pl.struct(pl.col("template"), pl.col("n_accounts").cast(pl.Int64),
+                       pl.col("n_distinct_prompts").cast(pl.Int64))
+             .head(MAX_WRAPPERS).alias("wrappers"))
     )
     volume = camp_rows.group_by("campaign_id").agg(
         pl.col("account_id").n_unique().alias("n_accounts"),
@@ -161,3 +192,15 @@ def _account_table(members: pl.DataFrame, groups: pl.DataFrame,
         .with_columns((pl.col("n_campaign_exchanges") / pl.col("n_exchanges")).alias("risk_score"))
         .sort("account_id")
     )
+
+
+def near_misses(clusters: pl.DataFrame) -> pl.DataFrame:
+    """Clusters that fail one gate only, and campaign-like clusters left out of every
+    flagged campaign (its score below ``--min-campaign-score``), best score first."""
+    one = pl.col("failed_gates").fill_null("").str.contains(",").not_() \
+        & (pl.col("failed_gates").fill_null("") != "")
+    left_out = pl.col("is_campaign_like") & pl.col("campaign_id").is_null()
+    return (clusters.filter(one | left_out)
+            .with_columns(pl.when(left_out).then(pl.lit("campaign score"))
+                          .otherwise(pl.col("failed_gates")).alias("failed_gate"))
+            .sort(["score", "cluster_id"], descending=[True, False]))

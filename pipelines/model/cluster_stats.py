@@ -113,15 +113,25 @@ def cluster_texts(samples: pl.DataFrame, n_exemplars: int, max_chars: int = 2000
     return pl.from_arrow(table).cast(TEXT_SCHEMA)
 
 
+#: Median response length (characters) at which "long answers" scores 1: a reasoning
+#: trace, not a chat reply. Half of it counts as harvesting long answers (purpose).
+LONG_ANSWER_CHARS = 2000
+#: Share of sampled prompts asking for reasoning that counts as a distillation purpose.
+MIN_PURPOSE_ELICITATION = 0.2
+
+
 def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig,
                    members: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Join counts and texts; add ``score`` and ``is_campaign_like``.
+    """Join counts and texts; add ``account_focus``, ``score`` and ``is_campaign_like``.
 
-    score = 0.25 accounts + 0.20 variety + 0.15 volume + 0.25 elicitation
-    + 0.15 synchrony, where accounts = min(1, log10(n_accounts) / 2) (100
-    accounts score 1), variety = payload_variety, volume =
-    min(1, typical_account_exchanges / 20). ``score_drivers`` names the two
-    terms that contributed most.
+    score = 0.20 accounts + 0.10 variety + 0.10 volume + 0.25 elicitation
+    + 0.10 long answers + 0.15 synchrony + 0.10 focus, where accounts =
+    min(1, log10(n_accounts) / 2) (100 accounts score 1), variety =
+    payload_variety, volume = min(1, typical_account_exchanges / 20), long
+    answers = min(1, median_response_chars / 2000), focus = account_focus (the
+    median account's share of its own traffic in the cluster). Without
+    responses in the logs, the long-answers weight is spread over the others.
+    ``score_drivers`` names the two terms that contributed most.
     """
     # Callers without a semantic path (streaming windows) leave these out.
     defaults = {"kind": pl.lit("lexical"), "model_cohesion": pl.lit(None, pl.Float64)}
@@ -131,29 +141,69 @@ def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig,
         pl.col("template").fill_null(""),
         pl.col("exemplars").fill_null([]),
     )
+    df = df.join(account_focus(members), on="cluster_id", how="left") if members is not None \
+        else df.with_columns(pl.lit(None, pl.Float64).alias("account_focus"))
     accounts = (pl.col("n_accounts").cast(pl.Float64).log10() / 2).clip(0.0, 1.0)
     volume = (pl.col("typical_account_exchanges") / 20).clip(0.0, 1.0)
-    terms = {"accounts": 0.25 * accounts, "payload variety": 0.20 * pl.col("payload_variety"),
-             "volume per account": 0.15 * volume,
-             "elicitation phrasing": 0.25 * pl.col("elicitation_score"),
-             "synchrony": 0.15 * pl.col("synchrony").fill_null(0.0)}
+    focus = pl.col("account_focus").fill_null(0.0)
+    answers = (pl.col("median_response_chars") / LONG_ANSWER_CHARS).clip(0.0, 1.0)
+    if df.height and not df["median_response_chars"].fill_null(0).max():
+        answers = pl.lit(None, pl.Float64)  # logs without responses: nothing to measure
+    terms = {"accounts": (0.20, accounts), "payload variety": (0.10, pl.col("payload_variety")),
+             "volume per account": (0.10, volume),
+             "elicitation phrasing": (0.25, pl.col("elicitation_score")),
+             "long answers": (0.10, answers),
+             "synchrony": (0.15, pl.col("synchrony").fill_null(0.0)),
+             "account focus": (0.10, focus)}
+    # A signal the logs cannot give (no ``response`` column) is left out, and the
+    # other weights rescaled, rather than counted as zero.
+    known = pl.sum_horizontal([pl.when(v.is_not_null()).then(w).otherwise(0.0)
+                               for w, v in terms.values()])
+    terms = {k: w * v.fill_null(0.0) / known for k, (w, v) in terms.items()}
     score = pl.sum_horizontal(list(terms.values()))
-    shape_ok = (
-        (pl.col("n_accounts") >= config.min_campaign_accounts)
-        & (pl.col("n_distinct_prompts") >= config.min_campaign_distinct)
-        & (pl.col("payload_variety") >= config.min_payload_variety)
-        & (pl.col("top_account_share") <= config.max_top_account_share)
-        & (pl.col("cohesion_median") >= config.cohesion_bound)
-        & (pl.col("model_cohesion").is_null() | (pl.col("model_cohesion") >= config.rescore_bound))
-    )
+    gates = {  # name -> passes; a near miss fails exactly one (near_misses)
+        "accounts": pl.col("n_accounts") >= config.min_campaign_accounts,
+        "distinct prompts": pl.col("n_distinct_prompts") >= config.min_campaign_distinct,
+        "payload variety": pl.col("payload_variety") >= config.min_payload_variety,
+        "top account share": pl.col("top_account_share") <= config.max_top_account_share,
+        "cohesion": pl.col("cohesion_median") >= config.cohesion_bound,
+        "model cohesion": (pl.col("model_cohesion").is_null()
+                           | (pl.col("model_cohesion") >= config.rescore_bound)),
+    }
+    shape_ok = pl.all_horizontal(list(gates.values()))
     df = _with_family_volume(df, shape_ok, members)
-    volume_ok = (pl.max_horizontal("typical_account_exchanges",
-                                   pl.col("family_typical_exchanges").fill_null(0.0))
-                 >= config.min_exchanges_per_account)
-    campaign_like = shape_ok & volume_ok
-    df = df.with_columns(score.alias("score"), campaign_like.alias("is_campaign_like"),
+    # A thin hydra sends 1-4 prompts per account: its accounts are coordinated when
+    # they send little else (focus), not when each sends many.
+    gates["volume or focus"] = (
+        (pl.max_horizontal("typical_account_exchanges",
+                           pl.col("family_typical_exchanges").fill_null(0.0))
+         >= config.min_exchanges_per_account) | (focus >= config.min_account_focus))
+    # Distillation harvests reasoning: a cluster that neither asks for it nor gets long
+    # answers is coordination without that purpose (a company's app on many keys,
+    # benchmark evaluators); it is a near miss, never flagged (docs/detection.md).
+    gates["purpose"] = ((pl.col("elicitation_score") >= MIN_PURPOSE_ELICITATION)
+                        | (answers.fill_null(0.0) >= 0.5))
+    # Popular templates pass the shape gates; without elicitation phrasing or
+    # coordination they stay under the score (docs/detection.md, "Scores and tiers").
+    gates["score"] = score >= config.min_campaign_score
+    failed = pl.concat_list([pl.when(ok).then(pl.lit(None, pl.Utf8)).otherwise(pl.lit(name))
+                             for name, ok in gates.items()]).list.drop_nulls()
+    df = df.with_columns(score.alias("score"),
+                         pl.all_horizontal(list(gates.values())).alias("is_campaign_like"),
+                         failed.list.join(", ").alias("failed_gates"),
                          *[t.alias(f"_t{i}") for i, t in enumerate(terms.values())])
     return _drivers(df, list(terms))
+
+
+def account_focus(members: pl.DataFrame) -> pl.DataFrame:
+    """(cluster_id, account_focus): over a cluster's accounts, the median share of each
+    account's exchanges (all of them, clustered or not) that sit in the cluster."""
+    totals = members.group_by("account_id").agg(pl.len().alias("total"))
+    pairs = (members.filter(pl.col("cluster_id").is_not_null())
+             .group_by("cluster_id", "account_id").agg(pl.len().alias("k")))
+    return (pairs.join(totals, on="account_id")
+            .group_by("cluster_id").agg((pl.col("k") / pl.col("total")).median()
+                                        .alias("account_focus")))
 
 
 def _with_family_volume(df: pl.DataFrame, shape_ok: pl.Expr,

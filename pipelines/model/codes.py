@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from distill_radar.kernels.timing import dense_codes
+from distill_radar.kernels.hash_table import dense_codes
 
 
 def exact_codes(values: pl.Series) -> tuple[np.ndarray, np.ndarray] | None:

@@ -7,7 +7,7 @@ written to summary.json so that two output folders can be compared at a glance.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,7 @@ class RunConfig:
     batch_rows: int = 50_000
     link_columns: tuple[str, ...] = ()
     # Lexical signatures
-    ngram: int = 3
+    ngram: int = 6
     num_perm: int = 128
     seed: int = 1
     min_shingle_df: int = 5
@@ -26,7 +26,7 @@ class RunConfig:
     shards: int = 8
     # Semantic signatures (embeddings)
     semantic: bool = True
-    semantic_threshold: float = 0.5
+    semantic_threshold: float = 0.65
     semantic_focus: float = 0.5
     semantic_group_focus: float = 0.65
     semantic_core: float = 0.3
@@ -50,7 +50,8 @@ class RunConfig:
     max_top_account_share: float = 0.8
     min_account_campaign_exchanges: int = 2
     participation_ratio: float = 0.1
-    extra: dict = field(default_factory=dict, compare=False)
+    min_account_focus: float = 0.5
+    min_campaign_score: float = 0.55
 
     def __post_init__(self):
         _check(self.batch_rows >= 1, "batch_rows must be >= 1")
@@ -76,6 +77,8 @@ class RunConfig:
         _check(self.min_campaign_accounts >= 2, "min_campaign_accounts must be >= 2")
         _check(0.0 <= self.min_payload_variety <= 1.0, "min_payload_variety must be in [0, 1]")
         _check(0.0 <= self.participation_ratio <= 1.0, "participation_ratio must be in [0, 1]")
+        _check(0.0 < self.min_account_focus <= 1.0, "min_account_focus must be in (0, 1]")
+        _check(0.0 <= self.min_campaign_score <= 1.0, "min_campaign_score must be in [0, 1]")
         _check(0.0 < self.max_top_account_share <= 1.0, "max_top_account_share must be in (0, 1]")
 
     def __str__(self) -> str:
@@ -86,7 +89,6 @@ class RunConfig:
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        d.pop("extra")
         d["link_columns"] = list(self.link_columns)
         d["fingerprint"] = str(self)
         return d

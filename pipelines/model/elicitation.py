@@ -7,14 +7,11 @@ signal among several, never a verdict by itself.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
-
 import numpy as np
 import polars as pl
 from numba import njit, prange
 
-from distill_radar.kernels.normalize import as_large_string, csr_buffers
+from distill_radar.kernels.text_buffers import as_large_string, csr_buffers
 
 #: Phrases, several languages; matched on normalised (casefolded) text.
 PATTERNS = (
@@ -29,6 +26,11 @@ PATTERNS = (
     r"(reasoning|thought) (trace|process|steps)",
     r"\b(rubric|grade|score|rate|evaluate)\b.{0,30}\b(answer|response|solution|completion)s?\b",
     r"reward (model|signal|score)",
+    r"justify (your|each|every|all)\b",
+    r"\b(each|every|all( of)?( the)?) (intermediate |individual )?steps?\b",
+    r"worked (solution|example|answer)s?",
+    r"(verify|confirm|double-check|check) (the|your) (result|answer|solution)",
+    r"show (all )?(of )?your (work|math|calculations)",
     r"paso a paso|razonamiento completo",
     r"étape par étape|raisonnement (complet|détaillé)",
     r"schritt für schritt|gedankengang",
@@ -38,24 +40,9 @@ PATTERNS = (
     r"段階的に|ステップバイステップ|思考過程",
     r"단계별|차근차근",
 )
-# Separate case-sensitive patterns over casefolded text: 3.5x faster than one
-# IGNORECASE alternation on generated prompts (measured: 0.80 s -> 0.23 s / 20k).
-_REGEXES = tuple(re.compile(p) for p in PATTERNS)
-
-
-def has_elicitation(text: str) -> bool:
-    """Whether ``text`` asks for reasoning in one of the known phrasings."""
-    folded = text.casefold()
-    return any(r.search(folded) for r in _REGEXES)
-
-
-def elicitation_score(texts: Sequence[str]) -> float:
-    """Fraction of the non-empty ``texts`` that ask for reasoning (0.0 for none)."""
-    return float(elicitation_scores(texts, np.array([0, len(texts)]))[0])
-
-
 def elicitation_scores(texts, bounds: np.ndarray) -> np.ndarray:
-    """``elicitation_score`` of each group ``texts[bounds[g]:bounds[g + 1]]``, in one pass.
+    """Per group ``texts[bounds[g]:bounds[g + 1]]``: the share of its non-empty texts that
+    ask for reasoning (0.0 for none), in one pass.
 
     ``texts``: a sequence of str or None, or an Arrow string array.
     """
@@ -68,7 +55,7 @@ def elicitation_scores(texts, bounds: np.ndarray) -> np.ndarray:
 
 
 def elicitation_flags(texts) -> np.ndarray:
-    """``has_elicitation`` of every text at once (bool[n]; empty texts False).
+    """Whether each text asks for reasoning in one of ``PATTERNS`` (bool[n]; empty False).
 
     Same patterns, run by polars' Rust regex engine over the whole column (one
     pass per pattern instead of a Python call per text): the patterns use

@@ -48,11 +48,7 @@ def gather_pairs(parts: list[tuple[np.ndarray, np.ndarray]], nodes: np.ndarray) 
         return AccountPrompts(np.empty(0, np.int64), np.empty(0, np.int64))
     account = _account_codes([p[0] for p in parts])
     node = np.concatenate([p[1] for p in parts])
-    if nodes.dtype == np.uint64 and node.dtype == np.uint64:
-        pos = kernels.sorted_positions(nodes, node)
-    else:
-        pos = np.searchsorted(nodes, node)
-        pos[nodes[np.minimum(pos, nodes.size - 1)] != node] = -1
+    pos = kernels.sorted_positions(nodes, node)
     ok = pos >= 0
     account, pos = account[ok], pos[ok]
     if account.size and max(int(account.max()), nodes.size) < 2**31:
@@ -82,8 +78,8 @@ def _account_codes(accounts: list[np.ndarray]) -> np.ndarray:
 
 
 def _distinct(values: np.ndarray) -> np.ndarray:
-    """Sorted values without repeats (``np.unique`` hashes large arrays in numpy 2.4:
-    40x slower than this on 1M pairs)."""
+    """Sorted values without repeats (``np.unique`` hashes large arrays in numpy 2.4,
+    which is far slower than this)."""
     return values[np.r_[True, values[1:] != values[:-1]]] if values.size else values
 
 
@@ -140,8 +136,8 @@ def _embedded_pairs(pairs: AccountPrompts, emb_rows: np.ndarray):
         pos = row_of[pairs.node]
         ok = pos >= 0
         return pairs.account[ok], pos[ok]
-    pos = np.minimum(np.searchsorted(emb_rows, pairs.node), emb_rows.size - 1)
-    ok = emb_rows[pos] == pairs.node
+    pos = kernels.sorted_positions(emb_rows, pairs.node)
+    ok = pos >= 0
     return pairs.account[ok], pos[ok]
 
 
@@ -250,8 +246,8 @@ def _stars(group: np.ndarray, node: np.ndarray, sim: np.ndarray):
     return head_node[edge], node[edge], sim[edge]
 
 
-def group_joins(labels: np.ndarray, src: np.ndarray, dst: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
+def group_joins(labels: np.ndarray, src: np.ndarray, dst: np.ndarray,
+                accounts: AccountPrompts | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Semantic star edges (head -> core prompt) -> the edges that join components.
 
     ``labels`` are the components after the lexical cohesion rounds (each the
@@ -259,8 +255,12 @@ def group_joins(labels: np.ndarray, src: np.ndarray, dst: np.ndarray
     group when most of its prompts are that group's core prompts; a prompt in
     a component that mostly is not (a popular prompt, a homework pattern a
     campaign also used) stays there, so one shared prompt cannot chain benign
-    clusters, or two campaigns, together. Returns edges from each group head
-    to every component it joins (that component's label node).
+    clusters, or two campaigns, together. With ``accounts`` (who sent which
+    node), a group joins at most one *established* component (one that
+    ``ESTABLISHED_ACCOUNTS`` or more accounts already send verbatim, the one
+    with most accounts): rewordings are joined to a template, but two templates
+    that many accounts each use word for word are two operations, however close
+    their meaning. Returns edges from each group's root to every component it joins.
     """
     if src.size == 0:
         return src, dst
@@ -275,8 +275,33 @@ def group_joins(labels: np.ndarray, src: np.ndarray, dst: np.ndarray
     comp_w, group_w, votes_w = pairs[0, first], pairs[1, first], votes[first]
     join = 2 * votes_w > np.bincount(labels, minlength=labels.size)[comp_w]
     comp_w, group_w = comp_w[join], group_w[join]
-    keep = comp_w != labels[group_w]
-    return group_w[keep], comp_w[keep]
+    root = group_w
+    if accounts is not None and comp_w.size:
+        comp_w, group_w, root = _one_established(labels, comp_w, group_w, accounts)
+    keep = comp_w != labels[root]
+    return root[keep], comp_w[keep]
+
+
+#: A component that this many accounts send verbatim is a template of its own
+#: (``group_joins``): a reworded instruction is one wording per account or a few.
+ESTABLISHED_ACCOUNTS = 10
+
+
+def _one_established(labels, comp_w, group_w, accounts: AccountPrompts):
+    """(components, groups, roots) with each group's established components cut to the
+    largest one, which becomes the group's root (its label node)."""
+    comp_pairs = kernels.unique_columns(np.stack([labels[accounts.node], accounts.account]))
+    n_acc = np.bincount(comp_pairs[0], minlength=labels.size)[comp_w]
+    big = n_acc >= ESTABLISHED_ACCOUNTS
+    order = np.lexsort((comp_w, -n_acc, ~big, group_w))  # per group: largest established first
+    g_sorted = group_w[order]
+    first = np.r_[True, g_sorted[1:] != g_sorted[:-1]]
+    lead = np.empty_like(order)
+    lead[order] = order[first][np.cumsum(first) - 1]  # each join's group's first join
+    keeper_big = big[lead]
+    drop = big & (lead != np.arange(comp_w.size))
+    root = np.where(keeper_big, comp_w[lead], group_w)
+    return comp_w[~drop], group_w[~drop], root[~drop]
 
 
 def centroid_cohesion(emb: np.ndarray, emb_rows: np.ndarray, labels: np.ndarray,

@@ -17,8 +17,7 @@ ids), the rows put in (cluster, ts) order by a counting sort, and one scan
 for windows, runs and gaps; no string sort or string group_by. The float
 results (gap std / mean, medians, ages) are still computed by polars from the
 same integers in the same order, so they are bit for bit those of the general
-polars path (``_timing_signals_polars``, the former implementation), which
-every other input takes.
+polars path (``_timing_signals_polars``), which every other input takes.
 """
 
 from __future__ import annotations
@@ -26,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from distill_radar.kernels.timing import counting_order, dense_codes, first_seen, timing_scan
+from distill_radar.kernels.hash_table import dense_codes
+from distill_radar.kernels.timing import counting_order, first_seen, timing_scan
 from distill_radar.pipelines.model import codes
 
 WINDOW = "10m"

@@ -23,33 +23,15 @@ from typing import Any
 import polars as pl
 
 from distill_radar.pipelines.io import schemas
-from distill_radar.pipelines.report import assets
-from distill_radar.pipelines.report.assets import clip as _clip
-from distill_radar.pipelines.report.assets import fmt_num as _num
-from distill_radar.pipelines.report.assets import fmt_span as _span
-from distill_radar.pipelines.report.assets import fmt_ts as _ts
+from distill_radar.pipelines.io.redaction import redact
+from distill_radar.pipelines.report import assets, charts
+from distill_radar.pipelines.report.formats import clip as _clip
+from distill_radar.pipelines.report.formats import fmt_num as _num
+from distill_radar.pipelines.report.formats import fmt_span as _span
+from distill_radar.pipelines.report.formats import fmt_ts as _ts
 
 _e = html.escape
 
-_REDACTIONS = [
-    (re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{8,}"), "[key]"),
-    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b|\bgh[pousr]_[A-Za-z0-9]{20,}"), "[key]"),
-    (re.compile(r"\bxox[abprs]-[A-Za-z0-9\-]{10,}|\bAIza[0-9A-Za-z_\-]{30,}"), "[key]"),
-    (
-        re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"),
-        "[email]",
-    ),
-    (re.compile(r"(?<![\w+])(?:\d[ \-]?){12,18}\d(?!\w)"), "[card]"),
-    (
-        re.compile(
-            r"(?<![\w+])(?:\+\d{1,3}[\s.\-]?)?(?:\(\d{1,4}\)[\s.\-]?|\d{2,4}[\s.\-])"
-            r"\d{3,4}[\s.\-]?\d{3,4}(?!\w)|(?<![\w+])\+\d{8,15}(?!\w)"
-        ),
-        "[phone]",
-    ),
-    (re.compile(r"\b[0-9a-fA-F]{32,}\b"), "[secret]"),
-]
-_BASE64ISH = re.compile(r"[A-Za-z0-9+/_\-]{32,}={0,2}")
 _SLOT = re.compile(r"\{[^{}\s]{0,24}\}|<\*>")
 
 
@@ -71,27 +53,9 @@ _CLUSTERS = _spec(
 _ACCOUNTS = _spec(schemas.ACCOUNTS, "account_id n_exchanges n_clustered campaign_id risk_score")
 _MEMBERS = _spec(schemas.MEMBERS, "exchange_id account_id ts cluster_id")
 _ACCOUNTS_SHOWN = 12
+_ACCOUNTS_EXPANDED = 500  # behind "+ N more"; the rest are in accounts.parquet
 _CLUSTERS_SHOWN = 10
-
-
-def redact(text: str) -> str:
-    """Mask e-mail addresses, phone numbers, API keys, long secrets and card-like numbers.
-
-    Card-like means 13-19 digits, optionally separated by single spaces or dashes
-    (no Luhn check: a false positive only hides a number). Secrets are ``sk-...``
-    style keys, 32+ hex digits, and 32+ base64 characters mixing letters and digits.
-    """
-    if not text:
-        return "" if text is None else text
-    for pattern, repl in _REDACTIONS:
-        text = pattern.sub(repl, text)
-
-    def _b64(m: re.Match[str]) -> str:
-        s = m.group(0)
-        mixed = any(c.isdigit() for c in s) and any(c.isalpha() for c in s)
-        return "[secret]" if mixed else s
-
-    return _BASE64ISH.sub(_b64, text)
+_CLUSTERS_EXPANDED = 200
 
 
 def write_report(
@@ -135,8 +99,9 @@ def write_report(
     page.append(assets.overview([(_e(str(c)), activity[c]) for c in ids]))
     page.append(
         assets.DISTRIBUTIONS.format(
-            sizes=assets.histogram(_bins(cl, "n_exchanges"), "exchanges per cluster (log₂ bins)"),
-            accounts=assets.histogram(_bins(cl, "n_accounts"), "distinct accounts (log₂ bins)"),
+            sizes=charts.histogram(_bins(cl, "n_exchanges"), "exchanges per cluster (log₂ bins)"),
+            accounts=charts.histogram(_bins(cl, "n_accounts"), "distinct accounts (log₂ bins)"),
+            glossary=assets.glossary({*cl.columns, *cp.columns, *ac.columns}),
         )
     )
     base = "n_exchanges n_accounts first_ts last_ts"
@@ -146,7 +111,7 @@ def write_report(
             "clusters",
             "Top clusters",
             cl,
-            f"cluster_id kind {base} elicitation_score score",
+            f"cluster_id campaign_id is_campaign_like kind {base} elicitation_score score",
             "template",
         ),
         (
@@ -163,6 +128,18 @@ def write_report(
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text("".join(page), encoding="utf-8")
     os.replace(tmp, out)
+
+
+_RUN_SECTION = re.compile(rb'(<section id="run"><h2>Run details</h2>).*?(</section>\n</main>)',
+                          re.DOTALL)
+
+
+def refresh_run_details(page: bytes, summary: Mapping[str, Any]) -> bytes:
+    """``page`` with its Run details rebuilt from ``summary``: the launcher knows the
+    per-stage timings (and the input warnings) only after the job wrote the report.
+    Every text of the page is escaped, so the section's tags occur once."""
+    body = assets.run_details(summary).encode("utf-8")
+    return _RUN_SECTION.sub(lambda m: m.group(1) + body + m.group(2), page, count=1)
 
 
 def report_from_dir(
@@ -221,7 +198,7 @@ def _campaign_activity(cp: pl.DataFrame, ac: pl.DataFrame, mb: pl.DataFrame) -> 
 
 
 def _bins(cl: pl.DataFrame, col: str) -> list[tuple[int, int, int]]:
-    return assets.log2_bins(cl[col].drop_nulls().to_list())
+    return charts.log2_bins(cl[col].drop_nulls().to_list())
 
 
 def _extras(df: pl.DataFrame, known: Any) -> list[str]:
@@ -260,40 +237,73 @@ def _card(rank: int, row: dict, cl: pl.DataFrame, ac: pl.DataFrame, ts: Any, k: 
         for c, v in row.items()
         if c not in _CAMPAIGNS and isinstance(v, (int, float, bool))
     ]
-    clusters = "".join(
+    rows = [
         assets.CARD_CLUSTER.format(
             **{c: _num(r[c]) for c in ("n_exchanges", "n_accounts", "score")},
             id=_e(str(r["cluster_id"])),
             kind=_e(r["kind"] or ""),
             template=_e(_clip(redact(r["template"] or ""), 90)),
         )
-        for r in mine.head(_CLUSTERS_SHOWN).iter_rows(named=True)
-    )
-    extra = len(ids) - _CLUSTERS_SHOWN
+        for r in mine.head(_CLUSTERS_EXPANDED).iter_rows(named=True)
+    ]
+    clusters = "".join(rows[:_CLUSTERS_SHOWN])
     accs = _rank(ac.filter(pl.col("campaign_id") == cid), "risk_score n_exchanges account_id")
-    shown = accs.head(_ACCOUNTS_SHOWN)
-    chips = "".join(
+    chip = [
         f'<code title="risk {_num(r["risk_score"])}">{_e(str(r["account_id"]))}</code>'
-        for r in shown.iter_rows(named=True)
-    )
+        for r in accs.head(_ACCOUNTS_EXPANDED).iter_rows(named=True)
+    ]
     total = max(len(accs), row["n_accounts"] or 0)
-    if total > len(shown):
-        chips += f'<span class="more">+ {total - len(shown):,} more</span>'
+    chips = "".join(chip[:_ACCOUNTS_SHOWN]) + _more(
+        chip[_ACCOUNTS_SHOWN:], total - _ACCOUNTS_SHOWN, "accounts.parquet")
     return assets.CARD.format(
         cid=_e(str(cid)),
         rank=rank,
         score=_num(row["score"]),
-        drivers=(f'<p class="muted">score driven by: {_e(str(row["score_drivers"]))}</p>'
-                 if row.get("score_drivers") else ""),
+        drivers=_drivers(row),
         template=_template(row["top_template"]),
-        stats="".join(f"<div><dt>{n}</dt><dd>{v}</dd></div>" for n, v in stats),
-        chart=assets.activity_chart([ts], width=1060, height=130) if ts is not None else "",
+        stats="".join(f"<div><dt{_help(n)}>{n}</dt><dd>{v}</dd></div>" for n, v in stats),
+        chart=charts.activity_chart([ts], width=1060, height=130) if ts is not None else "",
         clusters=clusters,
         n_accounts=total,
         accounts=chips or "none listed",
-        more=f'<p class="muted">and {extra:,} more clusters</p>' if extra > 0 else "",
+        more=_more_clusters(rows[_CLUSTERS_SHOWN:], len(ids) - _CLUSTERS_SHOWN),
+        kind_help=_e(assets.GLOSSARY["kind"]),
+        score_help=_e(assets.GLOSSARY["score"]),
         exemplars=_exemplars(mine.head(3), k),
     )
+
+
+def _drivers(row: dict) -> str:
+    """'tier: high · score driven by: a, b' (either part when the table has it)."""
+    parts = [f"tier: <strong>{_e(str(row['tier']))}</strong>"] if row.get("tier") else []
+    if row.get("score_drivers"):
+        parts.append(f"score driven by: {_e(str(row['score_drivers']))}")
+    return f'<p class="muted">{" · ".join(parts)}</p>' if parts else ""
+
+
+def _help(label: str) -> str:
+    """A title attribute explaining a stat or column, when the glossary has it."""
+    text = assets.GLOSSARY.get(label.lower().replace(" ", "_"))
+    return f' title="{_e(text)}"' if text else ""
+
+
+def _more(chips: list[str], n_more: int, where: str) -> str:
+    """'+ N more' that opens onto the hidden chips (the rest are only in ``where``)."""
+    if n_more <= 0:
+        return ""
+    rest = n_more - len(chips)
+    tail = f'<span class="more">and {rest:,} more in {where}</span>' if rest > 0 else ""
+    return (f'<details class="more"><summary>+ {n_more:,} more</summary>{"".join(chips)}'
+            f"{tail}</details>")
+
+
+def _more_clusters(rows: list[str], n_more: int) -> str:
+    if n_more <= 0:
+        return ""
+    rest = n_more - len(rows)
+    tail = f'<p class="muted">and {rest:,} more in clusters.parquet</p>' if rest > 0 else ""
+    return (f"<details><summary>and {n_more:,} more clusters</summary><table><tbody>"
+            f'{"".join(rows)}</tbody></table>{tail}</details>')
 
 
 def _exemplars(clusters: pl.DataFrame, k: int) -> str:
@@ -331,8 +341,10 @@ def _table(
     names = cols.split()
     names[1:1] = [text_col] if text_col else []  # the template right after the id
     names += _extras(df, {*names, text_col})
+    names = [c for c in names if c in df.columns]  # optional columns a run may lack
     num = {c for c, t in df.schema.items() if t.is_numeric() or isinstance(t, pl.List)}
-    heads = "".join(f"<th{' data-type=num' if c in num else ''}>{_e(c)}</th>" for c in names)
+    heads = "".join(f"<th{' data-type=num' if c in num else ''}{_help(c)}>{_e(c)}</th>"
+                    for c in names)
     rows = "".join(
         "<tr>" + "".join(_cell(c, r[c], text_col) for c in names) + "</tr>"
         for r in df.head(max_rows).iter_rows(named=True)

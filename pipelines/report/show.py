@@ -43,72 +43,106 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def show(out_dir: str | os.PathLike[str], top: int = 10, console: Console | None = None) -> None:
-    """Print the run summary, the ``top`` campaigns and the ``top`` clusters of ``out_dir``."""
-    if top < 0:
-        raise ValueError(f"top must be >= 0, got {top}")
+BATCH_FILES = ("campaigns.parquet", "clusters.parquet", "summary.json")
+STREAM_FILES = ("alerts.parquet", "summary.json")
+
+
+def resolve_run(out_dir: str | os.PathLike[str]) -> tuple[Path, str]:
+    """(folder holding the tables, "batch" or "stream") for a run's output folder.
+
+    ``DIR`` itself, or ``DIR/tables`` (where ``distill-radar demo --output DIR``
+    writes them). Raises ``FileNotFoundError`` naming what is missing.
+    """
     root = Path(out_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"output folder not found: {root}")
-    missing = [
-        n
-        for n in ("campaigns.parquet", "clusters.parquet", "summary.json")
-        if not (root / n).exists()
-    ]
-    if missing:
-        raise FileNotFoundError(f"{root} lacks {', '.join(missing)} (not a finished run?)")
+    for folder in (root, root / "tables"):
+        for kind, names in (("batch", BATCH_FILES), ("stream", STREAM_FILES)):
+            if all((folder / n).exists() for n in names):
+                return folder, kind
+    missing = [n for n in BATCH_FILES if not (root / n).exists()]
+    raise FileNotFoundError(f"{root} lacks {', '.join(missing)} (not a finished batch run, "
+                            "nor a stream --replay output with alerts.parquet)")
+
+
+def show(out_dir: str | os.PathLike[str], top: int = 10, console: Console | None = None) -> None:
+    """Print the run summary, the ``top`` campaigns and the ``top`` clusters of ``out_dir``
+    (a stream output: its ``top`` alerts)."""
+    if top < 0:
+        raise ValueError(f"top must be >= 0, got {top}")
+    root, kind = resolve_run(out_dir)
     summary = orjson.loads((root / "summary.json").read_bytes())
-    campaigns = _top(read_table(root, "campaigns"), "campaign_id", top)
-    clusters = _top(read_table(root, "clusters"), "cluster_id", top)
     # Pipes and CI logs report 80 columns; templates need room to be read.
     console = console or Console(width=max(140, shutil.get_terminal_size((140, 40)).columns))
     console.print(_summary_line(summary if isinstance(summary, dict) else {}))
+    if kind == "stream":
+        _show_alerts(read_table(root, "alerts"), top, console)
+        return
+    campaigns = _top(read_table(root, "campaigns"), "campaign_id", top)
+    clusters = _top(read_table(root, "clusters"), "cluster_id", top)
 
-    t = Table(title=f"Top campaigns ({len(campaigns)} shown)", title_justify="left")
-    for col, just in [
-        ("campaign", "right"),
-        ("accounts", "right"),
-        ("exchanges", "right"),
-        ("score", "right"),
-        ("first seen", "left"),
-        ("span", "right"),
-        ("top template", "left"),
-    ]:
-        t.add_column(col, justify=just, no_wrap=col != "top template")
-    for r in campaigns:
-        t.add_row(
-            _s(r.get("campaign_id")),
-            _int(r.get("n_accounts")),
-            _int(r.get("n_exchanges")),
-            _float(r.get("score")),
-            _when(r.get("first_ts")),
-            _span(r.get("first_ts"), r.get("last_ts")),
-            _text(r.get("top_template")),
-        )
-    console.print(t if campaigns else Text("No campaigns found.", style="bold"))
+    console.print(_table("campaigns", CAMPAIGN_COLUMNS, campaigns, "top template"))
+    console.print(_table("clusters", CLUSTER_COLUMNS, clusters, "template"))
 
-    t = Table(title=f"Top clusters ({len(clusters)} shown)", title_justify="left")
-    for col, just in [
-        ("cluster", "right"),
-        ("kind", "left"),
-        ("accounts", "right"),
-        ("exchanges", "right"),
-        ("score", "right"),
-        ("span", "right"),
-        ("template", "left"),
-    ]:
-        t.add_column(col, justify=just, no_wrap=col != "template")
-    for r in clusters:
-        t.add_row(
-            _s(r.get("cluster_id")),
-            _text(r.get("kind")),
-            _int(r.get("n_accounts")),
-            _int(r.get("n_exchanges")),
-            _float(r.get("score")),
-            _span(r.get("first_ts"), r.get("last_ts")),
-            _text(r.get("template")),
-        )
-    console.print(t if clusters else Text("No clusters found.", style="bold"))
+
+#: (header, field) of each column, in order; "span" is first_ts to last_ts, "campaign"
+#: a cluster's campaign.
+CAMPAIGN_COLUMNS = (("campaign", "campaign_id"), ("accounts", "n_accounts"),
+                    ("exchanges", "n_exchanges"), ("score", "score"), ("first seen", "first_ts"),
+                    ("span", "span"), ("top template", "top_template"))
+CLUSTER_COLUMNS = (("cluster", "cluster_id"), ("campaign", "campaign"), ("kind", "kind"),
+                   ("accounts", "n_accounts"), ("exchanges", "n_exchanges"), ("score", "score"),
+                   ("span", "span"), ("template", "template"))
+#: Fields shown left-aligned (text and times); the others are numbers, right-aligned.
+_LEFT = {"kind", "first_ts", "template", "top_template"}
+
+
+def _cell(r: dict[str, Any], name: str) -> str | Text:
+    """Field ``name`` of row ``r`` as the table shows it."""
+    if name == "span":
+        return _span(r.get("first_ts"), r.get("last_ts"))
+    if name == "campaign":
+        return _campaign_cell(r)
+    fmt = {"n_accounts": _int, "n_exchanges": _int, "score": _float, "first_ts": _when,
+           "kind": _text, "template": _text, "top_template": _text}.get(name, _s)
+    return fmt(r.get(name))
+
+
+def _table(what: str, columns, rows: list[dict[str, Any]], wraps: str) -> Table | Text:
+    """The top ``what`` as a table (only the ``wraps`` column wraps), or a line saying
+    there are none."""
+    if not rows:
+        return Text(f"No {what} found.", style="bold")
+    t = Table(title=f"Top {what} ({len(rows)} shown)", title_justify="left")
+    for col, name in columns:
+        t.add_column(col, justify="left" if name in _LEFT else "right", no_wrap=col != wraps)
+    for r in rows:
+        t.add_row(*(_cell(r, name) for _, name in columns))
+    return t
+
+
+def _campaign_cell(row: dict[str, Any]) -> str:
+    """The cluster's campaign id, "-" when it is not campaign-like (blank: unknown)."""
+    if row.get("campaign_id") is not None:
+        return str(row["campaign_id"])
+    return "-" if "is_campaign_like" in row or "campaign_id" in row else ""
+
+
+def _show_alerts(alerts: pl.DataFrame, top: int, console: Console) -> None:
+    """A stream output: its highest-scoring alerts, latest first among equals."""
+    if "alert_ts" in alerts.columns:
+        alerts = alerts.sort(["score", "alert_ts"], descending=True, nulls_last=True)
+    rows = alerts.head(top).to_dicts()
+    t = Table(title=f"Top alerts ({len(rows)} of {alerts.height} shown)", title_justify="left")
+    for col, just in [("when", "left"), ("campaign", "right"), ("cluster", "right"),
+                      ("accounts", "right"), ("exchanges", "right"), ("score", "right"),
+                      ("reason", "left"), ("template", "left")]:
+        t.add_column(col, justify=just, no_wrap=col not in ("template", "reason"))
+    for r in rows:
+        t.add_row(_when(r.get("alert_ts")), _s(r.get("campaign_id")), _s(r.get("cluster_id")),
+                  _int(r.get("n_accounts")), _int(r.get("n_exchanges")), _float(r.get("score")),
+                  _text(r.get("reason")), _text(r.get("template")))
+    console.print(t if rows else Text("No alerts.", style="bold"))
 
 
 def _top(df: pl.DataFrame, id_col: str, n: int) -> list[dict[str, Any]]:
@@ -128,6 +162,8 @@ def _summary_line(summary: dict[str, Any]) -> Text:
         ("clusters", "clusters"),
         ("campaigns", "campaigns"),
         ("flagged_accounts", "flagged accounts"),
+        ("alerts", "alerts"),
+        ("alerted_accounts", "accounts named"),
     ]:
         v = counts.get(key)
         if isinstance(v, (int, float)) and not isinstance(v, bool):

@@ -59,13 +59,19 @@ TUNING = (
                                               "many exchanges in its clusters"),
     ("--participation-ratio", float, "... and at least this share of a typical participant's "
                                      "count in that cluster"),
+    ("--min-account-focus", float, "a thin cluster (accounts sending 1-2 prompts each) still "
+     "counts as coordinated when its median account sends at least this share of all its "
+     "traffic there; an account also joins a campaign when this share of its traffic is in "
+     "the campaign's clusters"),
+    ("--min-campaign-score", float, "campaigns scoring below this (0-1, see README: tiers) are "
+     "not flagged; they are listed in near_misses.parquet"),
 )
 
 #: Flags whose default differs between commands: ``run_config(opts, defaults)``
 #: fills them in. A streaming window sees a few days of an account, so a benign
 #: account whose few templated prompts share pasted prose looks as focused as
 #: a campaign's; the stream asks for more focus (README, Streaming).
-STREAM_DEFAULTS = {"semantic_focus": 0.6}
+STREAM_DEFAULTS = {"semantic_focus": 0.6, "semantic_threshold": 0.5}
 
 
 class DistillRadarOptions(PipelineOptions):
@@ -89,6 +95,14 @@ class DistillRadarOptions(PipelineOptions):
                                  "$DISTILL_RADAR_PSEUDONYM_KEY or --pseudonym-key-file")
         parser.add_argument("--pseudonym-key-file", default=None,
                             help="file holding the pseudonymisation key")
+        parser.add_argument("--redact-tables", dest="redact_tables", action="store_true",
+                            default=None,
+                            help="mask e-mail addresses, phone numbers, keys and card-like "
+                                 "numbers in the tables' templates and exemplars, as the report "
+                                 "does (default: on with --pseudonymize-accounts)")
+        parser.add_argument("--no-redact-tables", dest="redact_tables", action="store_false",
+                            help="keep the tables' texts as sent, even with "
+                                 "--pseudonymize-accounts")
         parser.add_argument("--no-report", action="store_true", help="skip report.html")
         parser.add_argument("--no-wait", action="store_true",
                             help="return once the job is submitted (a Dataflow Flex Template "
@@ -123,6 +137,11 @@ def require_paths(opts: DistillRadarOptions) -> None:
     missing = [f"--{name}" for name in ("input", "output") if not getattr(opts, name)]
     if missing:
         raise ValueError(f"missing {' and '.join(missing)}")
+
+
+def redact_tables(opts: DistillRadarOptions) -> bool:
+    """--redact-tables / --no-redact-tables, else on exactly when accounts are pseudonymised."""
+    return bool(opts.pseudonymize_accounts if opts.redact_tables is None else opts.redact_tables)
 
 
 def run_config(opts: DistillRadarOptions, defaults: dict | None = None) -> RunConfig:

@@ -7,6 +7,8 @@ from contextlib import contextmanager
 
 from apache_beam.metrics import Metrics
 
+from distill_radar.pipelines.runtime import progress
+
 NAMESPACE = "distill_radar"
 
 
@@ -21,6 +23,7 @@ class StageTimer:
     def timing(self):
         if self._counter is None:
             self._counter = Metrics.counter(NAMESPACE, f"ms_{self.stage}")
+        progress.note(self.stage)
         start = time.perf_counter()
         try:
             yield

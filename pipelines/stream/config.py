@@ -30,6 +30,11 @@ class StreamConfig:
     #: Seen prompts, shingle counts, representatives and cluster labels unseen
     #: this long are dropped (generations of the state ring, ``ticks``).
     state_ttl_s: int = 24 * HOUR
+    #: A shingle is template text when enough distinct prompts held it within this
+    #: much event time. (Longer, a wording one account sends twice a day becomes a
+    #: template too, but payload phrases as well: on the realistic profile 7 days
+    #: lost more lexical recall, thin hydras, than it gave reworded campaigns.)
+    vocab_ttl_s: int = 24 * HOUR
     #: A prompt with too few template shingles waits this long for the shingle
     #: counts to warm up before it is given up as unclustered.
     pending_ttl_s: int = 2 * HOUR
@@ -57,6 +62,7 @@ class StreamConfig:
              "window period must be a multiple of the tick"),
             (self.allowed_lateness_s >= 0, "allowed lateness must be >= 0"),
             (self.state_ttl_s >= self.tick_s, "state TTL must be at least one tick"),
+            (self.vocab_ttl_s >= self.tick_s, "vocabulary TTL must be at least one tick"),
             (0 <= self.pending_ttl_s <= self.state_ttl_s,
              "pending TTL must be >= 0 and at most the state TTL"),
             (self.growth_factor > 1.0, "growth factor must be > 1"),

@@ -18,7 +18,7 @@ Chosen by the form of ``--input`` / ``--output``:
 * dead letters: a Pub/Sub topic, or JSON Lines files per tick of event time.
 
 A message is one exchange as a JSON object (the JSON Lines schema). Messages
-are batched and validated as a batch (``validate.RowSink``, the JSON Lines path
+are batched and validated as a batch (``json_rows.RowSink``, the JSON Lines path
 of the batch reader); every row keeps its own event time; bad messages become
 dead letters.
 """
@@ -40,8 +40,9 @@ from apache_beam.testing.test_stream import TestStream
 from apache_beam.transforms import window
 from apache_beam.utils.timestamp import Timestamp
 
-from distill_radar.pipelines.io import schemas, validate
-from distill_radar.pipelines.io.read import DEAD_LETTER_TAG, ReadLogFileFn, discover_inputs
+from distill_radar.pipelines.io import json_rows, privacy, schemas
+from distill_radar.pipelines.io.discover import discover_inputs
+from distill_radar.pipelines.io.read import DEAD_LETTER_TAG, ReadLogFileFn
 
 PUBSUB_SUBSCRIPTION = re.compile(r"^pubsub://(projects/[^/]+/subscriptions/[^/]+)$")
 PUBSUB_TOPIC = re.compile(r"^pubsub://(projects/[^/]+/topics/[^/]+)$")
@@ -253,12 +254,12 @@ class DecodeMessagesFn(beam.DoFn):
 
     def setup(self):
         key = self.pseudonym_key
-        self.pseudonym = validate.make_pseudonymizer(key) if key else None
+        self.pseudonym = privacy.make_pseudonymizer(key) if key else None
 
     def process(self, messages):
-        sink = validate.RowSink(self.source)
+        sink = json_rows.RowSink(self.source)
         for row, message in enumerate(messages):
-            validate.accept_json_line(sink, row, bytes(message), self.pseudonym)
+            json_rows.accept_json_line(sink, row, bytes(message), self.pseudonym)
         good, bad = sink.tables()
         if good.num_rows:
             # each row keeps its own event time; the table is stamped with the earliest

@@ -32,6 +32,8 @@ STREAM_FLAGS = (
     ("--state-ttl-hours", "state_ttl_s", 3600, "seen prompts, shingle counts, "
                                                "representatives and labels unseen this long "
                                                "are dropped"),
+    ("--vocab-ttl-hours", "vocab_ttl_s", 3600, "a shingle is template text when enough "
+                                               "distinct prompts held it within this long"),
     ("--pending-ttl-minutes", "pending_ttl_s", 60, "a prompt waits this long for its template "
                                                    "shingles to become frequent"),
     ("--growth-factor", "growth_factor", None, "an alerted campaign alerts again when its "

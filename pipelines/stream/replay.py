@@ -28,7 +28,7 @@ import pyarrow.compute
 
 from distill_radar.pipelines.io import export, schemas
 from distill_radar.pipelines.report.html import write_report
-from distill_radar.pipelines.runtime.runners import short_state_sampling
+from distill_radar.pipelines.runtime.process import short_state_sampling
 from distill_radar.pipelines.stream import io as stream_io
 from distill_radar.pipelines.stream import snapshot
 from distill_radar.pipelines.stream.alerts import ALERTS

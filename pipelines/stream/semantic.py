@@ -90,8 +90,8 @@ def reworded_joins(members: pl.DataFrame, vectors: pa.Table, config: RunConfig
     nodes = kernels.distinct(members["node"].to_numpy())
     node_idx = np.searchsorted(nodes, members["node"].to_numpy())
     vec_nodes, raw = vector_matrix(vectors)
-    pos = np.minimum(np.searchsorted(vec_nodes, nodes), max(vec_nodes.size - 1, 0))
-    has = vec_nodes[pos] == nodes
+    pos = kernels.sorted_positions(vec_nodes, nodes)
+    has = pos >= 0
     emb_rows = np.flatnonzero(has)
     emb = semantic.centred(raw[pos[has]])
     account = members["account_id"].cast(pl.Categorical).to_physical().to_numpy()

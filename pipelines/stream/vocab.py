@@ -3,8 +3,8 @@
 ``ShingleCountFn`` (key: a shard of shingle hashes) receives, per tick, how
 many new distinct prompts held each of its shingles (``dedup``), appends that
 delta to the current generation, and keeps its part of the vocabulary: the
-shingles held by at least ``min_shingle_df`` distinct prompts within the TTL
-(the sum over the live generations). A tick adds the shingles whose count
+shingles held by at least ``min_shingle_df`` distinct prompts within
+``vocab_ttl_s`` (the sum over the live generations). A tick adds the shingles whose count
 crossed the bound (a lookup of the delta in each generation); the first tick
 of a generation recounts from the live generations, so shingles whose prompts
 aged out leave it. Each tick the part is published to every signer shard: a
@@ -47,7 +47,7 @@ class ShingleCountFn(KeyedStageFn):
     OFFSET_MS = 1
 
     def __init__(self, run: RunConfig, stream: StreamConfig):
-        super().__init__(stream.tick_ms, stream.state_ttl_s * 1000)
+        super().__init__(stream.tick_ms, stream.vocab_ttl_s * 1000)
         self.run, self.stream = run, stream
 
     def flush(self, key, tick, inputs, store):

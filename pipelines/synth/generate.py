@@ -19,8 +19,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import corpus as C
+from . import items as I
 from . import payloads as G
 from . import plan as P
+from . import realistic as R
 from .plan import BATCH, CAMPAIGN, GREET, HOMEWORK, NATURAL, POPULAR, T0_MS, TACTICS
 
 EXCHANGE_SCHEMA = pa.schema([
@@ -30,6 +32,10 @@ EXCHANGE_SCHEMA = pa.schema([
 ])
 TRUTH_SCHEMA = pa.schema([("exchange_id", pa.string()), ("account_id", pa.string()),
                           ("campaign", pa.string()), ("tactic", pa.string())])
+#: The realistic profile's truth adds each row's shape (campaign shapes as in ``tactic``,
+#: benign ones such as ``everyday`` or ``evaluator``) and its account's kind.
+REALISTIC_TRUTH_SCHEMA = pa.schema(list(TRUTH_SCHEMA) + [("shape", pa.string()),
+                                                         ("account_kind", pa.string())])
 __all__ = [
     "EXCHANGE_SCHEMA",
     "T0_MS",
@@ -108,49 +114,126 @@ def _part(rng, plan, at, lo, hi, banks, pool):
     return prompt, resp, system, model, fp
 
 
-def generate(out, exchanges=100_000, accounts=5_000, campaigns=5, seed=0, part_rows=200_000,
-             progress=None) -> dict:
-    """Write synthetic exchanges (parquet parts) and truth.parquet under ``out``."""
+PROFILES = ("realistic", "short")
+
+
+def generate(out, exchanges=100_000, accounts=5_000, campaigns=7, seed=0, part_rows=200_000,
+             progress=None, profile="realistic") -> dict:
+    """Write synthetic exchanges (parquet parts) and truth.parquet under ``out``.
+
+    ``profile``: ``realistic`` (long heavy-tailed payloads, hydras, proxies, rewordings,
+    a benign population; see ``realistic``) or ``short`` (the first, short-prompt
+    generator).
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
     t0 = time.perf_counter()
-    rng = np.random.Generator(np.random.PCG64(seed))
-    plan = P.plan(rng, int(exchanges), int(accounts), int(campaigns))
-    at = P.accounts(rng, plan, int(accounts))
-    brng = np.random.Generator(np.random.PCG64([seed, 1]))
-    banks = (G.prose_bank(brng), G.reasoning_bank(brng))
-    pool = G.popular_pool(brng, 200)
-    out = Path(out)
+    make = _realistic if profile == "realistic" else _short
+    info = make(Path(out), int(exchanges), int(accounts), int(campaigns), seed, part_rows,
+                progress)
+    info.update(profile=profile, seed=seed, seconds=round(time.perf_counter() - t0, 2))
+    return info
+
+
+def _write_parts(out: Path, n: int, part_rows: int, truth_schema, make_part, progress) -> int:
+    """Write ``make_part(p, lo, hi) -> (exchanges table, truth table)`` for every part."""
     (out / "exchanges").mkdir(parents=True, exist_ok=True)
     for old in (out / "exchanges").glob("part-*.parquet"):
         old.unlink()
-    n = len(plan["acc"])
+    n_parts = max(1, -(-n // part_rows))
+    with pq.ParquetWriter(out / "truth.parquet", truth_schema, compression="zstd") as tw:
+        for p in range(n_parts):
+            lo, hi = p * part_rows, min(n, (p + 1) * part_rows)
+            table, truth = make_part(p, lo, hi)
+            pq.write_table(table, out / "exchanges" / f"part-{p:05d}.parquet",
+                           compression="zstd")
+            tw.write_table(truth)
+            if progress is not None:
+                progress(hi, n)
+    return n_parts
+
+
+def _exchange_table(eid, ids, acc, ts, prompt, resp, system, model, fp) -> pa.Table:
+    return pa.Table.from_arrays(
+        [eid, pa.array([ids[a] for a in acc.tolist()], pa.string()),
+         pa.array(ts, pa.timestamp("ms", tz="UTC")), pa.array(prompt, pa.string()),
+         pa.array(resp, pa.string()), pa.array(system, pa.string()),
+         pa.array(model, pa.string()), pa.array(fp, pa.string())], schema=EXCHANGE_SCHEMA)
+
+
+def _exchange_ids(key: np.uint64, lo: int, hi: int) -> pa.Array:
+    return pa.array([f"ex-{v:016x}" for v in P.mix64(
+        np.arange(lo, hi, dtype=np.uint64) + key).tolist()], pa.string())
+
+
+def _realistic(out, n, a, k, seed, part_rows, progress) -> dict:
+    rng = np.random.Generator(np.random.PCG64(seed))
+    plan = R.plan(rng, n, a, k)
+    at = R.accounts(rng, plan, a)
+    brng = np.random.Generator(np.random.PCG64([seed, 1]))
+    banks = (G.prose_bank(brng), G.reasoning_bank(brng))
+    pool = I.benchmark_items(brng, max(200, n // 100))
+    ex_key = np.uint64(rng.integers(0, 1 << 62))
+    total = len(plan["acc"])
+
+    def part(p, lo, hi):
+        prng = np.random.Generator(np.random.PCG64([seed, 2, p]))
+        prompt, resp, system = R.texts(prng, plan, at, lo, hi, pool, banks)
+        acc = plan["acc"][lo:hi]
+        eid = _exchange_ids(ex_key, lo, hi)
+        model = [C.MODELS[m] for m in at["model"][acc].tolist()]
+        fp = [at["fps"][x] for x in acc.tolist()]
+        table = _exchange_table(eid, at["ids"], acc, plan["ts"][lo:hi], prompt, resp, system,
+                                model, fp)
+        cols = R.truth_columns(plan, lo, hi)
+        truth = pa.table({"exchange_id": eid, "account_id": table["account_id"],
+                          **{c: pa.array(v, pa.string()) for c, v in cols.items()}},
+                         schema=REALISTIC_TRUTH_SCHEMA)
+        return table, truth
+
+    n_parts = _write_parts(out, total, part_rows, REALISTIC_TRUTH_SCHEMA, part, progress)
+    camp = plan["shape"] < len(R.CAMPAIGN_SHAPES)
+    camps = [{"name": name, "tactic": s,
+              "accounts": int((plan["camp"] == j).sum()),
+              "rows": int((camp & (plan["camp"][plan["acc"]] == j)).sum())}
+             for j, (name, s) in enumerate(zip(plan["names"], plan["campaign_shapes"]))]
+    return {"rows": total, "parts": n_parts,
+            "accounts": int((np.bincount(plan["acc"], minlength=a) > 0).sum()),
+            "campaign_accounts": int((plan["camp"] >= 0).sum()),
+            "campaign_rows": int(camp.sum()),
+            "campaign_row_share": round(float(camp.mean()) if total else 0.0, 4),
+            "campaigns": camps}
+
+
+def _short(out, n, a, k, seed, part_rows, progress) -> dict:
+    rng = np.random.Generator(np.random.PCG64(seed))
+    plan = P.plan(rng, n, a, k)
+    at = P.accounts(rng, plan, a)
+    brng = np.random.Generator(np.random.PCG64([seed, 1]))
+    banks = (G.prose_bank(brng), G.reasoning_bank(brng))
+    pool = G.popular_pool(brng, 200)
+    total = len(plan["acc"])
     ex_key = np.uint64(rng.integers(0, 1 << 62))
     names = [cp["name"] for cp in plan["camps"]]
     tactics = [cp["tactic"] for cp in plan["camps"]]
-    n_parts = max(1, -(-n // part_rows))
-    with pq.ParquetWriter(out / "truth.parquet", TRUTH_SCHEMA, compression="zstd") as tw:
-        for p in range(n_parts):
-            lo, hi = p * part_rows, min(n, (p + 1) * part_rows)
-            prng = np.random.Generator(np.random.PCG64([seed, 2, p]))
-            prompt, resp, system, model, fp = _part(prng, plan, at, lo, hi, banks, pool)
-            acc = plan["acc"][lo:hi]
-            eid = pa.array([f"ex-{v:016x}" for v in P.mix64(
-                np.arange(lo, hi, dtype=np.uint64) + ex_key).tolist()], pa.string())
-            aid = pa.array([at["ids"][a] for a in acc.tolist()], pa.string())
-            ts = pa.array(plan["ts"][lo:hi], pa.timestamp("ms", tz="UTC"))
-            pq.write_table(pa.Table.from_arrays(
-                [eid, aid, ts, pa.array(prompt, pa.string()), pa.array(resp, pa.string()),
-                 pa.array(system, pa.string()), pa.array(model, pa.string()),
-                 pa.array(fp, pa.string())], schema=EXCHANGE_SCHEMA),
-                out / "exchanges" / f"part-{p:05d}.parquet", compression="zstd")
-            cm = (plan["cat"][lo:hi] == CAMPAIGN)
-            ci = plan["camp_of"][acc].tolist()
-            camp = [names[c] if m else None for c, m in zip(ci, cm.tolist())]
-            tac = [tactics[c] if m else None for c, m in zip(ci, cm.tolist())]
-            tw.write_table(pa.Table.from_arrays([eid, aid, pa.array(camp, pa.string()),
-                                                 pa.array(tac, pa.string())], schema=TRUTH_SCHEMA))
-            if progress is not None:
-                progress(hi, n)
-    rows_acc = np.bincount(plan["acc"], minlength=int(accounts))
+
+    def part(p, lo, hi):
+        prng = np.random.Generator(np.random.PCG64([seed, 2, p]))
+        prompt, resp, system, model, fp = _part(prng, plan, at, lo, hi, banks, pool)
+        acc = plan["acc"][lo:hi]
+        eid = _exchange_ids(ex_key, lo, hi)
+        table = _exchange_table(eid, at["ids"], acc, plan["ts"][lo:hi], prompt, resp, system,
+                                model, fp)
+        cm = (plan["cat"][lo:hi] == CAMPAIGN)
+        ci = plan["camp_of"][acc].tolist()
+        camp = [names[c] if m else None for c, m in zip(ci, cm.tolist())]
+        tac = [tactics[c] if m else None for c, m in zip(ci, cm.tolist())]
+        truth = pa.Table.from_arrays([eid, table["account_id"], pa.array(camp, pa.string()),
+                                      pa.array(tac, pa.string())], schema=TRUTH_SCHEMA)
+        return table, truth
+
+    n_parts = _write_parts(out, total, part_rows, TRUTH_SCHEMA, part, progress)
+    rows_acc = np.bincount(plan["acc"], minlength=a)
     camp_sum = [{"name": cp["name"], "tactic": cp["tactic"], "accounts": len(cp["ids"]),
                  "rows": int(plan["camp_rows_acc"][cp["ids"]].sum()),
                  "benign_rows_of_accounts": int(plan["cover"][cp["ids"]].sum()),
@@ -158,17 +241,21 @@ def generate(out, exchanges=100_000, accounts=5_000, campaigns=5, seed=0, part_r
     c_rows = sum(c["rows"] for c in camp_sum)
     batch = [{"account_id": at["ids"][j], "rows": int(r), "template": int(at["jobs"][j])}
              for j, r in enumerate(plan["batch_rows"])]
-    return {"rows": n, "parts": n_parts, "accounts": int((rows_acc > 0).sum()),
+    return {"rows": total, "parts": n_parts, "accounts": int((rows_acc > 0).sum()),
             "campaign_accounts": sum(c["accounts"] for c in camp_sum), "campaign_rows": c_rows,
-            "campaign_row_share": round(c_rows / max(n, 1), 4), "batch_accounts": batch,
-            "campaigns": camp_sum, "seed": seed, "seconds": round(time.perf_counter() - t0, 2)}
+            "campaign_row_share": round(c_rows / max(total, 1), 4), "batch_accounts": batch,
+            "campaigns": camp_sum}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--out", "--output", dest="out", required=True, help="output directory")
     parser.add_argument("--exchanges", type=int, default=100_000, help="rows (default 100000)")
     parser.add_argument("--accounts", type=int, default=5_000, help="accounts (default 5000)")
-    parser.add_argument("--campaigns", type=int, default=5, help="campaigns (default 5)")
+    parser.add_argument("--campaigns", type=int, default=7,
+                        help="campaigns (default 7: one of each realistic shape)")
+    parser.add_argument("--profile", choices=PROFILES, default="realistic",
+                        help="realistic (default: long payloads, hydras, proxies, rewordings, "
+                             "a benign population) or short (short templated prompts)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
 
@@ -176,7 +263,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="distill-radar generate", description=__doc__)
     add_arguments(parser)
     args = parser.parse_args(argv)
-    summary = generate(args.out, args.exchanges, args.accounts, args.campaigns, args.seed)
+    summary = generate(args.out, args.exchanges, args.accounts, args.campaigns, args.seed,
+                       profile=args.profile)
     print(json.dumps(summary, indent=2))
     return 0
 

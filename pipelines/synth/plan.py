@@ -11,6 +11,9 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from distill_radar.kernels.config import GOLDEN
+from distill_radar.kernels.mix import mix64_array
+
 from . import corpus as C
 from . import payloads as G
 
@@ -24,11 +27,8 @@ BENIGN_MIX = (0.07, 0.16, 0.70, 0.07)
 
 
 def mix64(x):
-    """splitmix64 finalizer: a bijection on uint64 (unique, random-looking ids)."""
-    z = np.asarray(x, dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
+    """One splitmix64 step of each value: a bijection on uint64 (unique, random-looking ids)."""
+    return mix64_array(np.asarray(x, dtype=np.uint64).ravel() + GOLDEN)
 
 
 def fingerprints(rng, n):

@@ -62,23 +62,6 @@ def test_keep_members_rejects_unsorted_vocabulary_and_bad_offsets():
         frequency.keep_members(hashes, np.array([0, 1]), np.array([1], np.uint64))
 
 
-@pytest.mark.parametrize("vocab", [
-    np.unique(np.random.default_rng(0).integers(0, 2**64, 50_000, dtype=np.uint64)),  # uniform
-    np.arange(0, 3000, 3, dtype=np.uint64),  # every entry in one directory slot: bisected
-    np.array([0, 2**64 - 1], np.uint64),  # the ends of the range
-    np.array([7], np.uint64),
-    np.empty(0, np.uint64),
-])
-def test_in_sorted_is_membership(vocab):
-    rng = np.random.default_rng(1)
-    values = np.concatenate([
-        rng.choice(vocab, 500) if vocab.size else np.empty(0, np.uint64),
-        vocab + np.uint64(1), vocab - np.uint64(1),  # neighbours (wrapping at the ends)
-        rng.integers(0, 2**64, 500, dtype=np.uint64),
-        np.array([0, 1, 2**63, 2**64 - 1], np.uint64)])
-    np.testing.assert_array_equal(frequency.in_sorted(values, vocab), np.isin(values, vocab))
-
-
 def _doc_frequency_cases():
     rng = np.random.default_rng(2)
     u64 = np.iinfo(np.uint64).max
@@ -109,3 +92,17 @@ def test_doc_frequency_equals_np_unique(name, chunks, max_keys):
     public = frequency.doc_frequency(hashes)
     np.testing.assert_array_equal(public[0], expected_uniq)
     np.testing.assert_array_equal(public[1], expected_counts)
+
+
+@given(st.lists(sets_strategy, min_size=1, max_size=7))
+@settings(max_examples=40, deadline=None)
+def test_merge_of_many_parts_equals_counting_everything_at_once(groups):
+    parts = [_csr(g)[0] for g in groups]
+    merged = frequency.merge_doc_frequency([frequency.doc_frequency(h) for h in parts])
+    whole = frequency.doc_frequency(np.concatenate(parts))
+    assert np.array_equal(merged[0], whole[0]) and np.array_equal(merged[1], whole[1])
+
+
+def test_merge_rejects_unsorted_parts():
+    with pytest.raises(ValueError, match="sorted and distinct"):
+        frequency.merge_doc_frequency([(np.array([3, 1], np.uint64), np.array([1, 1]))])

@@ -12,7 +12,7 @@ from distill_radar.kernels import (
     shingle_hashes,
     text_hashes,
 )
-from distill_radar.kernels.hashing import _fnv_lanes
+from distill_radar.kernels.prompt_hashes import _fnv_lanes
 
 TEXTS = [
     "",
@@ -233,3 +233,12 @@ def test_shingles_of_raw_rows_with_slow_rows_across_tasks():
     assert np.array_equal(h, h2) and np.array_equal(o, o2)
     h3, o3 = shingle_hashes(SLOW_ROWS * 40)
     assert _rows(h3, o3) == [naive.shingles(t) for t in SLOW_ROWS * 40]
+
+
+def test_mix64_array_is_the_finaliser_of_each_value():
+    from distill_radar.kernels.mix import mix64_array
+
+    values = np.array([0, 1, 2**63, 2**64 - 1, 0x9E3779B97F4A7C15], np.uint64)
+    assert mix64_array(values).tolist() == [naive.mix64(int(v)) for v in values]
+    with pytest.raises(ValueError, match="uint64"):
+        mix64_array(np.arange(3))

@@ -1,15 +1,17 @@
+"""kernels.lookup: positions of queries in a sorted array, and membership, against a dict."""
+
+import naive
 import numpy as np
 import pytest
 
 from distill_radar.kernels import sorted_positions
+from distill_radar.kernels.lookup import in_sorted
 
 
-def _reference(keys, queries):
-    """Index of the first equal key, by a dict; -1 when absent."""
-    first = {}
-    for i, k in enumerate(keys.tolist()):
-        first.setdefault(k, i)
-    return np.array([first.get(q, -1) for q in queries.tolist()], np.int64)
+def _check(keys, queries):
+    want = naive.sorted_positions(keys.tolist(), queries.tolist())
+    assert sorted_positions(keys, queries).tolist() == want
+    assert in_sorted(keys, queries).tolist() == [w >= 0 for w in want]
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 9, 1000, 5000])
@@ -19,7 +21,7 @@ def test_sorted_positions_equal_a_dict_lookup(n):
     queries = np.r_[keys[rng.integers(0, max(n, 1), 3 * n)] if n else np.empty(0, np.uint64),
                     rng.integers(0, 2**64, 200, dtype=np.uint64, endpoint=False),
                     np.array([0, 2**64 - 1], np.uint64)].astype(np.uint64)
-    np.testing.assert_array_equal(sorted_positions(keys, queries), _reference(keys, queries))
+    _check(keys, queries)
 
 
 def test_sorted_positions_with_skewed_and_repeated_keys():
@@ -27,9 +29,40 @@ def test_sorted_positions_with_skewed_and_repeated_keys():
     top = np.array([2**63, 2**64 - 1], np.uint64)
     keys = np.sort(np.r_[np.arange(300, dtype=np.uint64), np.arange(50, dtype=np.uint64), top])
     queries = np.r_[np.arange(0, 400, 3, dtype=np.uint64), top, top - np.uint64(1)]
-    np.testing.assert_array_equal(sorted_positions(keys, queries), _reference(keys, queries))
+    _check(keys, queries)
+
+
+@pytest.mark.parametrize("keys", [
+    np.unique(np.random.default_rng(0).integers(0, 2**64, 50_000, dtype=np.uint64)),  # uniform
+    np.arange(0, 3000, 3, dtype=np.uint64),  # a small range: buckets over it, not the top bits
+    np.array([0, 2**64 - 1], np.uint64),  # the ends of the range
+    np.array([7], np.uint64),
+    np.empty(0, np.uint64),
+])
+def test_membership_with_neighbours_and_ends(keys):
+    rng = np.random.default_rng(1)
+    queries = np.concatenate([
+        rng.choice(keys, 500) if keys.size else np.empty(0, np.uint64),
+        keys + np.uint64(1), keys - np.uint64(1),  # neighbours (wrapping at the ends)
+        rng.integers(0, 2**64, 500, dtype=np.uint64),
+        np.array([0, 1, 2**63, 2**64 - 1], np.uint64)])
+    _check(keys, queries)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32])
+def test_signed_keys_keep_their_order(dtype):
+    rng = np.random.default_rng(3)
+    keys = np.sort(rng.integers(-5000, 5000, 3000)).astype(dtype)
+    queries = rng.integers(-6000, 6000, 2000).astype(dtype)
+    _check(keys, queries)
+    np.testing.assert_array_equal(sorted_positions(np.arange(10**6), np.arange(10**6)[::7]),
+                                  np.arange(10**6)[::7])
 
 
 def test_sorted_positions_rejects_other_dtypes():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="signedness"):
         sorted_positions(np.arange(4), np.arange(2, dtype=np.uint64))
+    with pytest.raises(ValueError, match="integers"):
+        in_sorted(np.arange(4.0), np.arange(2.0))
+    with pytest.raises(ValueError, match="one-dimensional"):
+        sorted_positions(np.zeros((2, 2), np.uint64), np.zeros(2, np.uint64))

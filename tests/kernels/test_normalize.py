@@ -8,13 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from distill_radar.kernels import normalize
-from distill_radar.kernels.normalize import (
+from distill_radar.kernels.normalize_fast import _ascii_word
+from distill_radar.kernels.normalize_tables import (
     CODEPOINT_MAP,
     DELETE,
     FAST_SIZE,
     SPACE,
     UNSAFE,
-    _ascii_word,
     fast_map,
 )
 

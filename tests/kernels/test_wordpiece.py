@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
-from distill_radar.kernels import WordPieceVocab, wordpiece, wordpiece_ids
+from distill_radar.kernels import WordPieceVocab, wordpiece_ids, wordpiece_match
 from distill_radar.kernels.bert_tables import CJK, NONSTARTER, PUNCT, WS, bert_tables
 from distill_radar.pipelines.synth.generate import generate
 
@@ -64,7 +64,7 @@ def _ref(tok, texts, max_tokens=256):
 
 
 def test_generated_corpus(tok, vocab, tmp_path):
-    generate(tmp_path, exchanges=2000, accounts=200, campaigns=3, seed=1)
+    generate(tmp_path, exchanges=2000, accounts=200, campaigns=3, seed=1, profile="short")
     prompts = [p for f in sorted((tmp_path / "exchanges").glob("*.parquet"))
                for p in pq.read_table(f, columns=["prompt"])["prompt"].to_pylist()]
     assert len(prompts) >= 2000
@@ -237,7 +237,7 @@ def _slot(word: str) -> int:
     """The word cache slot of an ASCII lower-case word (its folded bytes are its own)."""
     b = word.encode().ljust(24, b"\0")
     k = [np.uint64(int.from_bytes(b[i:i + 8], "little")) for i in (0, 8, 16)]
-    return int(wordpiece._cache_slot(k[0], k[1], k[2], len(word)))
+    return int(wordpiece_match._cache_slot(k[0], k[1], k[2], len(word)))
 
 
 def _colliding(rng, prefix: str, parts: list[str], n: int) -> tuple[str, str]:
@@ -273,7 +273,7 @@ def test_word_cache_collisions(tok, vocab, prefix, parts, n):
     a, b = _colliding(np.random.default_rng(len(prefix) + n), prefix, parts, n)
     assert len(a) == len(b) and _slot(a) == _slot(b)
     ids_a, ids_b = _ref(tok, [a, b])
-    assert ids_a != ids_b and max(len(ids_a), len(ids_b)) <= wordpiece.CACHE_IDS  # both cached
+    assert ids_a != ids_b and max(len(ids_a), len(ids_b)) <= wordpiece_match.CACHE_IDS  # both cached
     texts = [f"{a} {b} {a} {a} {b} {b} {a}", f"{b} {a}"]
     assert _rows(*wordpiece_ids(texts, vocab)) == _ref(tok, texts)
 

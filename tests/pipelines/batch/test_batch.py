@@ -1,10 +1,15 @@
 import os
 
+import apache_beam as beam
 import orjson
 import polars as pl
 import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing import test_pipeline
+from apache_beam.testing.util import assert_that, equal_to
 
 from distill_radar.pipelines.batch import pipeline as batch
+from distill_radar.pipelines.batch.pipeline import Gather
 
 SMALL = ["--min-shingle-df", "3", "--batch-rows", "100", "--shards", "3"]
 
@@ -95,7 +100,7 @@ def test_pseudonymized_run_leaks_no_raw_account_id(small_log, tmp_path, monkeypa
     with open(path, "ab") as fh:
         fh.write(b'{"exchange_id": "bad", "account_id": "camp-0", "ts": "never", "prompt": "x"}\n')
         fh.write(b'{"exchange_id": "bad2", "account_id": "camp-1", "ts": 1\n')
-    monkeypatch.setenv("DISTILL_RADAR_PSEUDONYM_KEY", "test-key")
+    monkeypatch.setenv("DISTILL_RADAR_PSEUDONYM_KEY", "test-key-0123456789")
     out = tmp_path / "out"
     summary = _run(path, out, "--pseudonymize-accounts", "--csv")
     assert summary["counts"]["campaigns"] == 1 and summary["counts"]["dead_lettered"] == 2
@@ -148,3 +153,22 @@ def test_the_text_kept_for_a_prompt_does_not_depend_on_batch_order():
     one, two = dedup_nodes([a, b]), dedup_nodes([b, a])
     assert one.equals(two) and one.num_rows == 2
     assert sorted(one["n"].to_pylist()) == [1, 3]
+
+
+# Gather, the composite that hands linking every shard's signatures at once. The batch
+# command's options class is registered once imported (--input and --output are required
+# there): every pipeline of this process parses it.
+OPTIONS = ["--runner=FnApiRunner", "--input=-", "--output=-"]
+
+
+def test_gather_hands_over_every_element_in_one_iterable():
+    with test_pipeline.TestPipeline(options=PipelineOptions(OPTIONS)) as p:
+        gathered = (p | beam.Create(["shard-2", "shard-0", "shard-1"])
+                    | "Gather" >> Gather() | beam.Map(sorted))
+        assert_that(gathered, equal_to([["shard-0", "shard-1", "shard-2"]]))
+
+
+def test_gather_of_nothing_is_nothing():
+    with test_pipeline.TestPipeline(options=PipelineOptions(OPTIONS)) as p:
+        gathered = p | beam.Create([]) | "Gather" >> Gather()
+        assert_that(gathered, equal_to([]))

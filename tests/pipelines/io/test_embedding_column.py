@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from distill_radar.pipelines.batch import pipeline as batch
-from distill_radar.pipelines.io import read, schemas, validate
+from distill_radar.pipelines.io import embedding_column, json_rows, privacy, read, schemas, validate
 from distill_radar.pipelines.synth import generate
 
 DIM = 4
@@ -28,10 +28,10 @@ def _parquet_table(embeddings, typ=F64_LISTS):
 
 
 def _jsonl_tables(objs, dim=DIM, pseudonym=None):
-    sink = validate.RowSink("f.jsonl", (), dim)
+    sink = json_rows.RowSink("f.jsonl", (), dim)
     for i, obj in enumerate(objs):
         line = obj if isinstance(obj, bytes) else orjson.dumps(obj)
-        validate.accept_json_line(sink, i, line, pseudonym)
+        json_rows.accept_json_line(sink, i, line, pseudonym)
     return sink.tables()
 
 
@@ -101,7 +101,7 @@ def test_parquet_sliced_batch_keeps_rows_aligned():
 
 def test_parquet_wrong_typed_embedding_column_is_ignored_like_response():
     table = _parquet_table(["x", None, "y"], pa.string())
-    assert "column 'embedding' has type string" in validate.embedding_column_problem(table.schema)
+    assert "column 'embedding' has type string" in embedding_column.embedding_column_problem(table.schema)
     good, bad = validate.validate_table(table, "f.parquet", 0, (), None, DIM)
     assert good.num_rows == 3 and bad.num_rows == 0
     assert good["embedding"].null_count == 3
@@ -153,18 +153,18 @@ def test_jsonl_nan_literal_is_malformed_json():
 
 
 def test_dead_letter_raw_is_bounded_and_pseudonymised():
-    pseudo = validate.make_pseudonymizer(b"k")
+    pseudo = privacy.make_pseudonymizer(b"k")
     wide = [float(i) + 0.123456789 for i in range(384)]
     table = _parquet_table([wide[:383]])
     table = table.set_column(1, "account_id", pa.array(["acct-secret"]))
     _, bad = validate.validate_table(table, "f.parquet", 0, (), pseudo, 384)
     assert bad["reason"][0].as_py() == "embedding: 383 dims, expected 384"
     raw = bad["raw"][0].as_py()
-    assert len(raw) == validate.RAW_LIMIT and "acct-secret" not in raw
+    assert len(raw) == json_rows.RAW_LIMIT and "acct-secret" not in raw
     _, bad = _jsonl_tables([dict(BASE, embedding=[0.0] * 384)], dim=384, pseudonym=pseudo)
     raw = bad["raw"][0].as_py()
     assert bad["reason"][0].as_py() == "embedding: zero vector"
-    assert pseudo("acct-secret") in raw and "acct-secret" not in raw and len(raw) <= validate.RAW_LIMIT
+    assert pseudo("acct-secret") in raw and "acct-secret" not in raw and len(raw) <= json_rows.RAW_LIMIT
 
 
 def _write_jsonl(path, objs, gz=False):
@@ -279,7 +279,7 @@ def test_readers_yield_embedding_column_with_and_without_it(tmp_path):
 
 
 def test_batch_run_with_embeddings_reconciles(tmp_path, monkeypatch):
-    generate.generate(tmp_path / "gen", exchanges=2000, accounts=200, campaigns=2, seed=3)
+    generate.generate(tmp_path / "gen", exchanges=2000, accounts=200, campaigns=2, seed=3, profile="short")
     logs = tmp_path / "logs"
     logs.mkdir()
     parts = sorted((tmp_path / "gen" / "exchanges").glob("part-*.parquet"))
@@ -305,7 +305,7 @@ def test_batch_run_with_embeddings_reconciles(tmp_path, monkeypatch):
     extra = [dict(BASE, exchange_id=f"extra-{i}", account_id=f"x{i}", prompt=f"hello {i}")
              for i in range(5)]
     _write_jsonl(logs / "zz.jsonl", extra)  # no embeddings in this file
-    monkeypatch.setenv("DISTILL_RADAR_PSEUDONYM_KEY", "test-key")
+    monkeypatch.setenv("DISTILL_RADAR_PSEUDONYM_KEY", "test-key-0123456789")
     summary = batch.run(["--input", str(logs), "--output", str(tmp_path / "out"), "--no-report",
                          "--pseudonymize-accounts"])
     counts = summary["counts"]
@@ -319,7 +319,7 @@ def test_batch_run_with_embeddings_reconciles(tmp_path, monkeypatch):
         assert entry["read"] == entry["processed"] + entry["dead_lettered"]
     assert summary["per_file"][str(logs / "zz.jsonl")]["dead_lettered"] == 0
     dead = pl.read_parquet(tmp_path / "out" / "dead_letter.parquet")
-    assert all(len(r) <= validate.RAW_LIMIT for r in dead["raw"])
+    assert all(len(r) <= json_rows.RAW_LIMIT for r in dead["raw"])
     assert all('"account_id":"pa-' in r for r in dead["raw"])  # pseudonymised evidence
     assert not any(a in r for r in dead["raw"] for a in accounts)
     assert sorted(set(dead["reason"])) == ["embedding: 15 dims, expected 16",
@@ -338,7 +338,7 @@ def test_filter_list_matches_arrow_filter(seed):
     arr = pa.ListArray.from_arrays(pa.array(offsets), values, mask=pa.array(rng.random(n) < 0.2))
     arr = arr.slice(seed, n - 2 * seed)
     for keep in (rng.random(len(arr)) < 0.7, np.zeros(len(arr), bool), np.ones(len(arr), bool)):
-        assert validate._filter_list(arr, keep).equals(arr.filter(pa.array(keep)))
+        assert embedding_column._filter_list(arr, keep).equals(arr.filter(pa.array(keep)))
 
 
 def test_wide_embeddings_shrink_batches():
@@ -352,6 +352,6 @@ def test_json_vector_beyond_float_range_is_non_finite():
     # orjson never yields such an int, but accept_object also serves already-decoded objects.
     for value in ([10**400, 1.0, 1.0, 1.0], [3.5e38 * 10, 1.0, 1.0, 1.0]):
         with pytest.raises(ValueError, match="NaN or infinite"):
-            validate.embedding_from_json(value, DIM)
-    vector = validate.embedding_from_json([1, 2.5, -3, 0], DIM)
+            embedding_column.embedding_from_json(value, DIM)
+    vector = embedding_column.embedding_from_json([1, 2.5, -3, 0], DIM)
     assert vector.dtype == np.float32 and vector.tolist() == [1.0, 2.5, -3.0, 0.0]

@@ -176,7 +176,7 @@ def test_the_command_exits_with_its_code_and_flushed_output(tmp_path):
 
     from distill_radar.pipelines.synth import generate
 
-    generate.generate(str(tmp_path / "logs"), exchanges=400, accounts=40, campaigns=1, seed=3)
+    generate.generate(str(tmp_path / "logs"), exchanges=400, accounts=40, campaigns=1, seed=3, profile="short")
     cmd = [sys.executable, "-m", "distill_radar.pipelines.cli", "batch", "--no-report",
            "--input", str(tmp_path / "logs" / "exchanges"), "--output", str(tmp_path / "out")]
     done = subprocess.run(cmd, check=False, capture_output=True, text=True)

@@ -4,13 +4,13 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from distill_radar.pipelines.io import schemas, validate
+from distill_radar.pipelines.io import json_rows, privacy, schemas, validate
 
 
 def _sink_lines(lines, pseudonym=None):
-    sink = validate.RowSink("f.jsonl")
+    sink = json_rows.RowSink("f.jsonl")
     for i, line in enumerate(lines):
-        validate.accept_json_line(sink, i, line, pseudonym)
+        json_rows.accept_json_line(sink, i, line, pseudonym)
     return sink.tables()
 
 
@@ -43,9 +43,20 @@ def test_bad_json_lines_are_dead_lettered_with_reason(line, reason):
     ("2026-10-01T12:00:00", 1790856000000),
     (1790856000000, 1790856000000),
     ("1790856000000", 1790856000000),
+    (1790856000, 1790856000000),  # epoch seconds, not a date in January 1970
+    ("1790856000", 1790856000000),
+    (1790856000.25, 1790856000250),
 ])
 def test_timestamps_iso_with_offsets_or_epoch_ms(value, expected_ms):
-    assert validate.parse_ts(value) == expected_ms
+    assert json_rows.parse_ts(value) == expected_ms
+
+
+def test_parquet_epoch_seconds_are_read_as_seconds():
+    table = pa.table({"exchange_id": ["1", "2"], "account_id": ["x", "y"],
+                      "ts": pa.array([1790856000, 1790856000000], pa.int64()),
+                      "prompt": ["a", "b"]})
+    good, _ = validate.validate_table(table, "f.parquet", 0, (), None)
+    assert good["ts"].cast(pa.int64()).to_pylist() == [1790856000000] * 2
 
 
 def test_good_row_fields_and_unknown_columns_ignored():
@@ -58,7 +69,7 @@ def test_good_row_fields_and_unknown_columns_ignored():
 
 
 def test_pseudonymized_accounts_and_dead_letter_raw():
-    pseudo = validate.make_pseudonymizer(b"k")
+    pseudo = privacy.make_pseudonymizer(b"k")
     bad_line = b'{"exchange_id": "e2", "account_id": "secret-acct", "ts": "nope", "prompt": "x"}'
     good, bad = _sink_lines([GOOD], pseudo)
     assert good["account_id"][0].as_py() == pseudo("a1") != "a1"

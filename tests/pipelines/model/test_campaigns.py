@@ -22,6 +22,7 @@ def _clusters(ids):
     return pl.DataFrame({"cluster_id": ids, "is_campaign_like": [True] * len(ids),
                          "score": [0.9] * len(ids), "template": [f"t{i} {{…}}" for i in ids],
                          "n_exchanges": [10] * len(ids), "n_distinct_prompts": [10] * len(ids),
+                         "n_accounts": [2] * len(ids),
                          "elicitation_score": [1.0] * len(ids), "synchrony": [0.5] * len(ids),
                          "score_drivers": ["accounts"] * len(ids)})
 

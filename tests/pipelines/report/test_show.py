@@ -128,3 +128,35 @@ def test_add_arguments() -> None:
     args = parser.parse_args(["out", "--top", "3"])
     assert (args.dir, args.top) == ("out", 3)
     assert parser.parse_args(["out"]).top == 10
+
+
+def test_show_finds_the_tables_under_dir_tables(tmp_path: Path) -> None:
+    """``distill-radar demo --output D`` writes its tables into D/tables; ``show D`` works."""
+    write_run(tmp_path / "demo" / "tables")
+    assert TOP_TEMPLATE in printed(tmp_path / "demo")
+
+
+def test_show_clusters_say_which_campaign(tmp_path: Path) -> None:
+    out = write_run(tmp_path / "run")
+    clusters().with_columns(campaign_id=pl.Series([1, 1, None], dtype=pl.Int64)).write_parquet(
+        out / "clusters.parquet")
+    text = printed(out)
+    table = text[text.index("Top clusters"):]
+    assert "campaign" in table.splitlines()[2]
+    row = next(line for line in table.splitlines() if "Solve {" in line)
+    assert " - " in row  # not campaign-like
+
+
+def test_show_a_stream_output(tmp_path: Path) -> None:
+    out = tmp_path / "stream"
+    out.mkdir()
+    pl.DataFrame({
+        "alert_ts": [T0, T0 + timedelta(hours=1)], "cluster_id": [4, 5], "campaign_id": [1, 2],
+        "account_ids": [["a", "b", "c"], ["d", "e", "f"]], "n_accounts": [3, 3],
+        "n_exchanges": [30, 40], "template": ["Solve {…} step by step", "Explain {…}"],
+        "score": [0.6, 0.8], "reason": ["new campaign", "new campaign"]},
+        schema_overrides={"alert_ts": TS}).write_parquet(out / "alerts.parquet")
+    (out / "summary.json").write_bytes(orjson.dumps({"counts": {"read": 70, "alerts": 2}}))
+    text = printed(out)
+    assert "2 alerts" in text and "Top alerts (2 of 2 shown)" in text
+    assert text.index("Explain {…}") < text.index("Solve {…}")  # by score

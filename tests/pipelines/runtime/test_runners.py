@@ -51,7 +51,7 @@ def generated(tmp_path_factory):
     """A small generated log in three parquet parts, and its tables on FnApiRunner."""
     root = tmp_path_factory.mktemp("runners")
     generate.generate(root / "g", exchanges=3000, accounts=300, campaigns=2, seed=8,
-                      part_rows=1000)
+                      part_rows=1000, profile="short")
     args = ["--input", str(root / "g" / "exchanges"), "--no-report"]
     assert cli.main(["batch", *args, "--output", str(root / "fn")]) == 0
     return root, args
@@ -72,28 +72,6 @@ def test_runners_give_identical_tables(generated, name, runner_args):
     for table in TABLES:
         assert ((root / "fn" / f"{table}.parquet").read_bytes()
                 == (root / name / f"{table}.parquet").read_bytes()), table
-
-
-def test_short_state_sampling_applies_inside_the_block_only():
-    from apache_beam.runners.worker import statesampler
-    from apache_beam.utils.counters import CounterFactory
-
-    def period():
-        return statesampler.StateSampler("s", CounterFactory()).sampling_period_ms
-
-    before = period()
-    with runners.short_state_sampling(7):
-        assert period() == 7
-    assert period() == before == statesampler.DEFAULT_SAMPLING_PERIOD_MS
-
-
-def test_short_state_sampling_restores_after_an_error():
-    from apache_beam.runners.worker import statesampler
-
-    with pytest.raises(RuntimeError), runners.short_state_sampling(7):
-        raise RuntimeError("boom")
-    assert statesampler.StateSampler.__init__.__defaults__ == (
-        statesampler.DEFAULT_SAMPLING_PERIOD_MS,)
 
 
 @pytest.mark.parametrize(("argv", "expected"), [

@@ -7,7 +7,7 @@ import numpy as np
 from conftest import TEMPLATE, WORDS
 
 from distill_radar import kernels
-from distill_radar.pipelines.io import validate
+from distill_radar.pipelines.io import json_rows
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream import ingest
 from distill_radar.pipelines.stream.ticks import Clock
@@ -18,7 +18,7 @@ T0 = 1_790_812_800_000  # 2026-10-01
 
 def exchanges(n=60, seed=1, every_ms=150_000):
     rng = random.Random(seed)
-    sink = validate.RowSink("test")
+    sink = json_rows.RowSink("test")
     for i in range(n):
         prompt = (TEMPLATE.format(payload=" ".join(rng.choice(WORDS) for _ in range(8)))
                   if i % 3 else "Write a haiku about autumn leaves.")
@@ -35,7 +35,7 @@ def test_prepare_hashes_rows_and_shingles_each_distinct_prompt_once():
     np.testing.assert_array_equal(chunk["node"], kernels.normalized_text_hashes(prompts))
     assert chunk["ts"].tolist() == table["ts"].cast("int64").to_pylist()
     assert chunk["p_node"].tolist() == sorted(set(chunk["node"].tolist()))
-    hashes, offsets = kernels.shingle_hashes(chunk["p_prompt"])
+    hashes, offsets = kernels.shingle_hashes(chunk["p_prompt"], ngram=RunConfig().ngram)
     np.testing.assert_array_equal(chunk["s_hash"], hashes)
     np.testing.assert_array_equal(chunk["p_off"], offsets)
 

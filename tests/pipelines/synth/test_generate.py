@@ -29,7 +29,7 @@ def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gen")
     calls = []
     summary = generate(out, exchanges=N, accounts=A, campaigns=K, seed=7, part_rows=7_000,
-                       progress=lambda d, t: calls.append((d, t)))
+                       progress=lambda d, t: calls.append((d, t)), profile="short")
     ex = pl.read_parquet(str(out / "exchanges" / "*.parquet"))
     truth = pl.read_parquet(out / "truth.parquet")
     return out, summary, ex, truth, calls
@@ -80,11 +80,11 @@ def test_truth_aligned(run):
 
 def test_deterministic(run, tmp_path):
     out, *_ = run
-    generate(tmp_path / "a", exchanges=N, accounts=A, campaigns=K, seed=7, part_rows=7_000)
+    generate(tmp_path / "a", exchanges=N, accounts=A, campaigns=K, seed=7, part_rows=7_000, profile="short")
     assert _files(out) == _files(tmp_path / "a")
     for f in _files(out):
         assert (out / f).read_bytes() == (tmp_path / "a" / f).read_bytes(), f
-    generate(tmp_path / "b", exchanges=N, accounts=A, campaigns=K, seed=8, part_rows=7_000)
+    generate(tmp_path / "b", exchanges=N, accounts=A, campaigns=K, seed=8, part_rows=7_000, profile="short")
     a = pl.read_parquet(out / "truth.parquet")
     b = pl.read_parquet(tmp_path / "b" / "truth.parquet")
     assert a.height == b.height and not a.equals(b)
@@ -216,7 +216,7 @@ def test_fingerprints(joined):
 
 
 def test_no_campaigns(tmp_path):
-    s = generate(tmp_path, exchanges=5_000, accounts=300, campaigns=0, seed=1)
+    s = generate(tmp_path, exchanges=5_000, accounts=300, campaigns=0, seed=1, profile="short")
     t = pl.read_parquet(tmp_path / "truth.parquet")
     assert t.height == 5_000 and t["campaign"].null_count() == 5_000
     assert s["campaigns"] == [] and s["campaign_rows"] == 0
@@ -227,8 +227,9 @@ def test_cli(tmp_path, capsys):
     p = argparse.ArgumentParser()
     add_arguments(p)
     a = p.parse_args(["--out", "x"])
-    assert (a.exchanges, a.accounts, a.campaigns, a.seed) == (100_000, 5_000, 5, 0)
+    assert (a.exchanges, a.accounts, a.campaigns, a.seed, a.profile) == (
+        100_000, 5_000, 7, 0, "realistic")
     assert main(["--out", str(tmp_path), "--exchanges", "3000", "--accounts", "200",
-                 "--campaigns", "3", "--seed", "2"]) == 0
+                 "--campaigns", "3", "--seed", "2", "--profile", "short"]) == 0
     assert '"rows": 3000' in capsys.readouterr().out
     assert pq.read_metadata(tmp_path / "truth.parquet").num_rows == 3000

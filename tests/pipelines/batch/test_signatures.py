@@ -1,9 +1,12 @@
+"""batch.signatures: first copies of a node's prompts, and the shards nodes travel in."""
+
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from distill_radar import kernels
 from distill_radar.pipelines.batch import signatures
+from distill_radar.pipelines.batch.signatures import shard_of
 
 
 def _first_copies_by_lexsort(nodes, prompts, counts):
@@ -37,3 +40,10 @@ def test_text_hashes_of_some_rows():
     every = kernels.text_hashes(texts, normalized=True)
     rows = np.array([4, 2, 1], np.int64)
     np.testing.assert_array_equal(kernels.text_hashes(texts, normalized=True, rows=rows), every[rows])
+
+
+def test_shards_are_contiguous_ranges_of_node_hashes():
+    nodes = np.sort(np.random.default_rng(3).integers(0, 2**64, 10_000, dtype=np.uint64))
+    shard = shard_of(nodes, 8)
+    assert np.all(np.diff(shard) >= 0) and set(shard) == set(range(8))
+    assert shard_of(np.array([0, 2**64 - 1], np.uint64), 8).tolist() == [0, 7]

@@ -1,9 +1,9 @@
-"""Gathering every shard's signatures for linking: same arrays whatever the sharding."""
+"""batch.clusters: gathering the shards' signatures, cohesion rounds, NodeClusters lookups."""
 
 import numpy as np
 import pytest
 
-from distill_radar.pipelines.batch.clusters import _gather
+from distill_radar.pipelines.batch.clusters import NodeClusters, _gather
 from distill_radar.pipelines.batch.signatures import NodeSignatures, shard_of
 
 
@@ -41,13 +41,6 @@ def test_range_shards_and_scattered_shards_gather_alike(seed):
     np.testing.assert_array_equal(sig[:, 2], (nodes[sig_rows] % 3).astype(np.uint32))
     assert np.isin(emb_rows, sig_rows).all() and np.all(np.diff(emb_rows) > 0)
     np.testing.assert_array_equal(emb[:, 0], (nodes[emb_rows] % 5).astype(np.float16))
-
-
-def test_shards_are_contiguous_ranges_of_node_hashes():
-    nodes = np.sort(np.random.default_rng(3).integers(0, 2**64, 10_000, dtype=np.uint64))
-    shard = shard_of(nodes, 8)
-    assert np.all(np.diff(shard) >= 0) and set(shard) == set(range(8))
-    assert shard_of(np.array([0, 2**64 - 1], np.uint64), 8).tolist() == [0, 7]
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -108,3 +101,23 @@ def test_cohesion_table_matches_naive(seed):
         assert c == j and got["cohesion_min"][j] == vals[0]
         assert got["cohesion_median"][j] == (vals[(len(vals) - 1) // 2] + vals[len(vals) // 2]) / 2
     assert got["cluster_id"].size == k
+
+
+def test_lookup_matches_a_dict_with_misses_and_repeats():
+    rng = np.random.default_rng(3)
+    nodes = np.unique(rng.integers(0, 2**64, 5000, dtype=np.uint64))
+    ids = rng.integers(0, 300, nodes.size)
+    clusters = NodeClusters(nodes, ids)
+    queries = np.r_[rng.choice(nodes, 4000), rng.integers(0, 2**64, 1000, dtype=np.uint64),
+                    nodes[:3], np.uint64(0), np.uint64(2**64 - 1)].astype(np.uint64)
+    truth = dict(zip(nodes.tolist(), ids.tolist()))
+    expect = np.array([truth.get(q, -1) for q in queries.tolist()], np.int64)
+    np.testing.assert_array_equal(clusters.lookup(queries), expect)
+
+
+def test_lookup_of_nothing():
+    empty = NodeClusters(np.empty(0, np.uint64), np.empty(0, np.int64))
+    assert empty.lookup(np.array([1, 2], np.uint64)).tolist() == [-1, -1]
+    one = NodeClusters(np.array([5], np.uint64), np.array([7]))
+    assert one.lookup(np.empty(0, np.uint64)).size == 0
+    assert one.lookup(np.array([5, 6], np.uint64)).tolist() == [7, -1]

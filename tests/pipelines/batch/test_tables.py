@@ -1,5 +1,5 @@
-"""tables.gather_members lays batches out by where they start; split_duplicates does not
-depend on the order the batches came in."""
+"""batch.tables: gather_members lays batches out by where they start; split_duplicates does
+not depend on the order the batches came in."""
 
 import random
 

@@ -1,0 +1,156 @@
+"""Template spans: the parts of a prompt that its template shingles cover.
+
+A campaign prompt is a wrapper (the instruction the accounts share) around a
+payload that may be far longer. The wrapper's shingles recur across many
+distinct prompts; most of the payload's do not. ``template_text`` keeps, per
+normalised prompt, the text of every maximal run of tokens covered by a
+shingle found in a template vocabulary, runs joined by one space: the
+wrapper, without the payload, for an embedder to compare by meaning.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+from numba import njit, prange
+
+from .config import DEFAULT_NGRAM, FNV_OFFSET, FNV_PRIME, SHINGLE_SEED
+from .hashing import DIGIT, SINGLE, TOKEN_CLASS, WORD, _prefix_end
+from .lookup import _directory, _search
+from .mix import mix64
+from .text_buffers import _decode_utf8, as_large_string, csr_buffers
+
+
+def template_text(texts, vocabulary: np.ndarray, ngram: int = DEFAULT_NGRAM,
+                  mask_digits: bool = True) -> pa.LargeStringArray:
+    """The template-covered text of each normalised prompt.
+
+    Parameters
+    ----------
+    texts : pyarrow string / large_string array (or list of str), already normalised
+        (``kernels.normalize``); nulls give empty strings.
+    vocabulary : uint64[v], sorted ascending
+        Template shingle hashes (``shingle_hashes`` values with the same ``ngram``
+        and ``mask_digits``).
+    ngram : int >= 1
+        Tokens per shingle.
+
+    Returns
+    -------
+    pa.LargeStringArray[n]: for each prompt, the bytes from the first to the last
+    token of each maximal run of covered tokens, runs joined by ``" "``; only the
+    first ``MAX_PROMPT_BYTES_HASHED`` bytes are read, as for ``shingle_hashes``.
+    """
+    if isinstance(ngram, bool) or not isinstance(ngram, (int, np.integer)) or ngram < 1:
+        raise ValueError(f"ngram must be an int >= 1, got {ngram!r}")
+    vocabulary = np.ascontiguousarray(vocabulary)
+    if vocabulary.dtype != np.uint64 or vocabulary.ndim != 1:
+        raise ValueError("vocabulary must be a 1-d uint64 array")
+    if vocabulary.size > 1 and np.any(vocabulary[1:] < vocabulary[:-1]):
+        raise ValueError("vocabulary must be sorted ascending")
+    arr = as_large_string(texts)
+    data, offsets, valid = csr_buffers(arr)
+    n = len(arr)
+    out = np.empty(max(int(offsets[-1] - offsets[0]), 1), np.uint8)
+    lengths = np.zeros(n, np.int64)
+    if n and vocabulary.size:
+        _cover_rows(data, offsets, valid, TOKEN_CLASS, bool(mask_digits), int(ngram),
+                    vocabulary, *_directory(vocabulary), out, lengths)
+    new_offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(lengths, out=new_offsets[1:])
+    packed = np.empty(int(new_offsets[-1]), np.uint8)
+    _pack(out, offsets, new_offsets, packed)
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(new_offsets),
+                                            pa.py_buffer(packed))
+
+
+@njit(cache=True)
+def _token_bounds(data, pos, end, table, mask_digits, hashes, starts, ends):
+    """Token hashes (as ``hashing._tokens``) with each token's byte range; returns how
+    many. Each output array needs room for ``end - pos`` values."""
+    ntok = 0
+    in_word = False
+    h = FNV_OFFSET
+    while pos < end:
+        cp, nb = _decode_utf8(data, pos, end)
+        cls = table[cp] if cp < table.size else WORD
+        if cls == WORD or cls == DIGIT:
+            if not in_word:
+                in_word, h, starts[ntok] = True, FNV_OFFSET, pos
+            if cls == DIGIT and mask_digits:
+                h = (h ^ np.uint64(0x30)) * FNV_PRIME
+            else:
+                for j in range(pos, pos + nb):
+                    h = (h ^ np.uint64(data[j])) * FNV_PRIME
+        else:
+            if in_word:
+                hashes[ntok], ends[ntok] = mix64(h), pos
+                ntok += 1
+                in_word = False
+            if cls == SINGLE:
+                g = FNV_OFFSET
+                for j in range(pos, pos + nb):
+                    g = (g ^ np.uint64(data[j])) * FNV_PRIME
+                hashes[ntok], starts[ntok], ends[ntok] = mix64(g), pos, pos + nb
+                ntok += 1
+        pos += nb
+    if in_word:
+        hashes[ntok], ends[ntok] = mix64(h), pos
+        ntok += 1
+    return ntok
+
+
+@njit(cache=True, parallel=True)
+def _cover_rows(data, offsets, valid, table, mask_digits, ngram, vocab, start_of, shift, out,
+                lengths):
+    """Row i writes its covered text at ``out[offsets[i] - offsets[0]:]`` (never longer
+    than the row) and its length at ``lengths[i]``."""
+    base = offsets[0]
+    for i in prange(offsets.size - 1):
+        if not valid[i]:
+            continue
+        start, end = offsets[i], _prefix_end(data, offsets[i], offsets[i + 1])
+        size = max(end - start, 1)
+        toks = np.empty(size, np.uint64)
+        ts, te = np.empty(size, np.int64), np.empty(size, np.int64)
+        nt = _token_bounds(data, start, end, table, mask_digits, toks, ts, te)
+        if nt == 0:
+            continue
+        width = min(ngram, nt)
+        w = start - base
+        run_lo, run_hi = -1, -1  # token range [lo, hi) of the current run
+        for j in range(nt - width + 1):
+            h = SHINGLE_SEED
+            for k in range(j, j + width):
+                h = mix64(h ^ toks[k])
+            if _search(vocab, start_of, shift, h) < 0:  # not a template shingle
+                continue
+            if run_lo >= 0 and j > run_hi:  # a gap: the run so far is complete
+                w = _emit(data, ts[run_lo], te[run_hi - 1], out, w, start - base)
+                run_lo = -1
+            if run_lo < 0:
+                run_lo = j
+            run_hi = j + width
+        if run_lo >= 0:
+            w = _emit(data, ts[run_lo], te[run_hi - 1], out, w, start - base)
+        lengths[i] = w - (start - base)
+
+
+@njit(cache=True, inline="always")
+def _emit(data, lo, hi, out, w, row_start):
+    if w > row_start:
+        out[w] = 32  # " " between runs: a gap held at least one byte
+        w += 1
+    for b in range(lo, hi):
+        out[w] = data[b]
+        w += 1
+    return w
+
+
+@njit(cache=True, parallel=True)
+def _pack(src, old_offsets, new_offsets, dst):
+    base = old_offsets[0]
+    for i in prange(new_offsets.size - 1):
+        a = old_offsets[i] - base
+        for k in range(new_offsets[i + 1] - new_offsets[i]):
+            dst[new_offsets[i] + k] = src[a + k]

@@ -1,0 +1,153 @@
+"""Process-level settings of a distill-radar run, in one place.
+
+The CLI calls ``configure()`` first, before anything imports the kernels,
+numba or Beam; the batch command then uses the helpers below around the run.
+Each setting changes only how fast the process runs, never what it computes,
+and each leaves alone what the user set in the environment. What each one is
+worth is recorded in ``bench/RESULTS.md``.
+
+* ``GOMP_SPINCOUNT``: numba's parallel kernels run on libgomp, whose idle
+  threads busy-wait 300,000 spins after each parallel loop before they sleep.
+  A run interleaves Python, Arrow and polars with the kernels on the same few
+  cores, so the spinning is wasted CPU. libgomp reads the variable once, when
+  numba first loads it: it must be set before the first parallel kernel runs.
+* numba's threading layer is pinned to ``omp`` (libgomp, where numba has it):
+  the spin count above only means something there, and the layer no longer
+  depends on which optional packages happen to be installed.
+* numba's first load of a compiled function imports ``scipy.linalg`` to probe
+  for BLAS, which no kernel here uses; ``defer_blas_probe`` makes that probe
+  only ask whether SciPy is installed (numba still imports it when it compiles
+  a function that does use BLAS).
+* Beam's in-process bundles end by joining a state-sampler thread that sleeps
+  up to 200 ms between samples; ``short_state_sampling`` shortens the period
+  within a block.
+* ``gc.freeze`` keeps the collector off the hundreds of thousands of
+  long-lived objects that importing Beam, numba and polars makes, and the
+  batch command ends without tearing the interpreter down (``exit_now``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib.util
+import logging
+import os
+import sys
+
+LOG = logging.getLogger(__name__)
+
+#: Spins before an idle libgomp thread sleeps (libgomp's own default is 300,000).
+GOMP_SPINS = "10000"
+#: numba's threading layer, where it is available.
+THREADING_LAYER = "omp"
+#: Milliseconds between state samples of bundles run in this process (Beam: 200).
+LOCAL_SAMPLING_PERIOD_MS = 10
+
+
+def configure() -> dict[str, bool]:
+    """Apply the settings that must precede the first kernel; idempotent. Returns which
+    of them this call applied (False: the user's environment or an earlier call won)."""
+    return {"omp_spin": short_omp_spin(), "threading_layer": pin_threading_layer(),
+            "blas_probe": defer_blas_probe()}  # the layer before numba loads, the probe too
+
+
+def short_omp_spin() -> bool:
+    """Default ``GOMP_SPINCOUNT`` to ``GOMP_SPINS``; True when set here. No effect once
+    libgomp is loaded (it reads the variable then), nor where the user chose."""
+    if "GOMP_SPINCOUNT" in os.environ or "OMP_WAIT_POLICY" in os.environ:
+        return False
+    os.environ["GOMP_SPINCOUNT"] = GOMP_SPINS
+    return True
+
+
+def pin_threading_layer() -> bool:
+    """Default ``NUMBA_THREADING_LAYER`` to ``omp`` when numba has that layer; True when set
+    here. numba reads it on import (set directly when numba is imported already)."""
+    if "NUMBA_THREADING_LAYER" in os.environ or not _has_omp_layer():
+        return False
+    os.environ["NUMBA_THREADING_LAYER"] = THREADING_LAYER
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        numba.config.THREADING_LAYER = THREADING_LAYER
+    return True
+
+
+def _has_omp_layer() -> bool:
+    """Whether numba was built with its OpenMP pool, without importing numba."""
+    spec = importlib.util.find_spec("numba")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    ufunc = os.path.join(spec.submodule_search_locations[0], "np", "ufunc")
+    return os.path.isdir(ufunc) and any(f.startswith("omppool") for f in os.listdir(ufunc))
+
+
+def defer_blas_probe() -> bool:
+    """Make numba's import-time BLAS probe cheap; True when it was (otherwise numba's
+    modules are not the ones this knows, or already probed, and nothing changes)."""
+    if "numba.np.arraymath" in sys.modules:
+        return False
+    try:
+        from numba.np import linalg
+    except ImportError:
+        return False
+    probe = getattr(linalg, "ensure_blas", None)
+    if probe is None or getattr(probe, "deferred", False):
+        return False
+
+    def ensure_blas():
+        if sys._getframe(1).f_code.co_name == "_check_blas":  # arraymath's import-time probe
+            if importlib.util.find_spec("scipy") is None:
+                raise ImportError("scipy 0.16+ is required for linear algebra")
+            return
+        probe()
+
+    ensure_blas.deferred = True
+    linalg.ensure_blas = ensure_blas
+    return True
+
+
+@contextlib.contextmanager
+def short_state_sampling(period_ms: int = LOCAL_SAMPLING_PERIOD_MS):
+    """Within the block, bundles run in this process sample their state every
+    ``period_ms`` (Beam's default period is a keyword default of its sampler,
+    with no option to set it); restored on exit. Workers of distributed runners
+    are other processes and keep Beam's default."""
+    from apache_beam.runners.worker import statesampler
+
+    init = statesampler.StateSampler.__init__
+    defaults = init.__defaults__
+    if defaults != (statesampler.DEFAULT_SAMPLING_PERIOD_MS,):  # not the Beam we know
+        LOG.debug("state sampler signature changed; keeping Beam's sampling period")
+        yield
+        return
+    init.__defaults__ = (period_ms,)
+    try:
+        yield
+    finally:
+        init.__defaults__ = defaults
+
+
+@contextlib.contextmanager
+def collector_paused():
+    """No garbage collection within the block (imports make no garbage worth walking)."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def freeze_heap() -> None:
+    """Move every object alive now out of the collector's sight: what the imports built
+    is never walked again, and at exit the interpreter skips its walk over the run's."""
+    gc.freeze()
+
+
+def exit_now(code: int) -> None:
+    """End the process after flushing output and logs, without tearing the interpreter
+    down (every table is written and closed by then)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)

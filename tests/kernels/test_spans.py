@@ -1,0 +1,63 @@
+"""kernels.spans.template_text against the naive reference."""
+
+import random
+
+import naive
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from distill_radar import kernels
+from distill_radar.kernels.spans import template_text
+
+WORDS = ["solve", "this", "step", "by", "the", "answer", "é", "naïve", "x2", "42", "猫", "犬",
+         "🙂", "final", "reason", "über", "a", "of"]
+
+
+def _texts(rng, n):
+    out = []
+    wrapper = "please solve the following step by step and show the final answer"
+    for _ in range(n):
+        body = " ".join(rng.choice(WORDS) for _ in range(rng.randint(0, 25)))
+        sep = rng.choice([" ", "\n", ", ", "", "  "])
+        out.append(rng.choice([f"{wrapper}{sep}{body}", f"{body}{sep}{wrapper}", body, ""]))
+    return [kernels.normalize([t]).to_pylist()[0] for t in out]
+
+
+@pytest.mark.parametrize("seed,ngram", [(0, 1), (1, 2), (2, 3), (3, 6), (4, 3)])
+def test_template_text_matches_naive(seed, ngram):
+    rng = random.Random(seed)
+    texts = _texts(rng, 200) + [None]
+    hashes, _ = kernels.shingle_hashes(texts, ngram=ngram, normalized=True)
+    uniq, counts = np.unique(hashes, return_counts=True)
+    vocab = uniq[counts >= 3]
+    got = template_text(texts, vocab, ngram=ngram).to_pylist()
+    want = [naive.template_text(t, vocab, ngram) for t in texts]
+    assert got == want
+    assert any(g for g in got) and not all(g == t for g, t in zip(got, texts) if t)
+
+
+def test_template_text_keeps_the_wrapper_not_the_payload():
+    wrapper = "think step by step and write down your entire reasoning before the answer"
+    rng = random.Random(5)
+    def word():
+        return "".join(rng.choice("abcdefghijklmnop") for _ in range(rng.randint(3, 8)))
+
+    texts = [f"{wrapper}\n\nquestion: " + " ".join(word() for _ in range(40)) for _ in range(30)]
+    texts = kernels.normalize(texts)
+    hashes, _ = kernels.shingle_hashes(texts, ngram=4, normalized=True)
+    uniq, counts = np.unique(hashes, return_counts=True)
+    out = template_text(texts, uniq[counts >= 5], ngram=4).to_pylist()
+    assert all(o.startswith(wrapper) and len(o) < len(wrapper) + 20 for o in out)
+
+
+def test_template_text_degenerate_inputs():
+    empty = np.empty(0, np.uint64)
+    assert template_text(pa.array([], pa.string()), empty).to_pylist() == []
+    assert template_text(["a b c", None, ""], empty).to_pylist() == ["", "", ""]
+    with pytest.raises(ValueError):
+        template_text(["a"], np.array([3, 1], np.uint64))
+    with pytest.raises(ValueError):
+        template_text(["a"], np.array([1], np.int64))
+    with pytest.raises(ValueError):
+        template_text(["a"], empty, ngram=0)

@@ -1,0 +1,82 @@
+"""pipelines.runtime.process: what configure() changes in a fresh process, and the helpers."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+from distill_radar.pipelines.runtime import process
+
+# A fresh process, as the CLI starts: configure() first, then the kernels.
+SCRIPT = """
+import os, sys
+import numpy as np
+from distill_radar.pipelines.runtime import process
+process.configure()
+from distill_radar import kernels
+kernels.sorted_positions(np.arange(4, dtype=np.uint64), np.arange(2, dtype=np.uint64))
+import numba
+print('scipy.linalg' in sys.modules, numba.threading_layer(), os.environ.get('GOMP_SPINCOUNT'))
+from numba.np import arraymath
+dot = numba.njit(lambda a, b: np.dot(a, b))
+print(arraymath._HAVE_BLAS, dot(np.arange(3.0), np.arange(3.0)))
+"""
+
+
+def _run(script: str, **env) -> list[str]:
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER")}
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True, env={**base, **env}).stdout.split()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("scipy") is None, reason="SciPy not installed")
+def test_configured_process_loads_kernels_without_scipy_and_dot_still_compiles():
+    assert _run(SCRIPT) == ["False", "omp", process.GOMP_SPINS, "True", "5.0"]
+
+
+@pytest.mark.parametrize("env, expect", [
+    ({}, process.GOMP_SPINS),
+    ({"GOMP_SPINCOUNT": "123"}, "123"),  # the user's choice stands
+    ({"OMP_WAIT_POLICY": "active"}, "None"),  # a wait policy of their own: no spin count added
+])
+def test_omp_spin_defaults_only_what_the_user_left_unset(env, expect):
+    script = ("import os\nfrom distill_radar.pipelines.runtime import process\n"
+              "process.configure()\nprint(os.environ.get('GOMP_SPINCOUNT'))")
+    assert _run(script, **env) == [expect]
+
+
+def test_threading_layer_left_to_the_user():
+    script = ("import os\nfrom distill_radar.pipelines.runtime import process\n"
+              "print(process.configure()['threading_layer'], os.environ['NUMBA_THREADING_LAYER'])")
+    assert _run(script, NUMBA_THREADING_LAYER="workqueue") == ["False", "workqueue"]
+
+
+def test_probe_left_alone_once_numba_probed():
+    import numba.np.arraymath  # noqa: F401 - this process has probed already
+
+    assert process.defer_blas_probe() is False
+
+
+def test_short_state_sampling_applies_inside_the_block_only():
+    from apache_beam.runners.worker import statesampler
+    from apache_beam.utils.counters import CounterFactory
+
+    def period():
+        return statesampler.StateSampler("s", CounterFactory()).sampling_period_ms
+
+    before = period()
+    with process.short_state_sampling(7):
+        assert period() == 7
+    assert period() == before == statesampler.DEFAULT_SAMPLING_PERIOD_MS
+
+
+def test_short_state_sampling_restores_after_an_error():
+    from apache_beam.runners.worker import statesampler
+
+    with pytest.raises(RuntimeError), process.short_state_sampling(7):
+        raise RuntimeError("boom")
+    assert statesampler.StateSampler.__init__.__defaults__ == (
+        statesampler.DEFAULT_SAMPLING_PERIOD_MS,)
