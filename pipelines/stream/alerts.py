@@ -1,23 +1,23 @@
-"""Alerts from per-window campaigns: first crossing, new clusters, material growth.
+"""Alerts from the judge's campaigns: first crossing, new clusters, material growth.
 
-``AlertBook`` is the state of the alert stage (pure Python + numpy, no Beam).
-It is fed each window's campaigns in event-time order and remembers, per
-tracked campaign, the campaign-like clusters it has seen and a HyperLogLog of
-every account it has named in an alert (mergeable: when two tracked
-campaigns turn out to be one, their sketches merge by a register maximum).
+``AlertBook`` is the state of the alert stage, loaded from and saved to
+``codec`` chunks (no pickled objects): per tracked campaign its id, when it
+was last seen and a HyperLogLog of every account it has named in an alert
+(mergeable: when two tracked campaigns turn out to be one, their sketches
+merge by a register maximum); per campaign-like cluster, the campaign that
+owns it.
 
-``campaign_id`` is stable: the smallest cluster id of the campaign when it is
-first alerted; a campaign that later absorbs another keeps the smaller id.
-A campaign raises an alert
+``campaign_id`` comes from content: the smallest cluster id (a content hash,
+``bands.label_of``) of the campaign when it is first alerted; a campaign that
+later absorbs another keeps the smaller id. A campaign raises an alert
 
-* when it first crosses the campaign thresholds (a window's campaign model
-  finds campaign-like clusters linking its accounts),
+* when it first crosses the campaign thresholds,
 * when a cluster of it crosses the thresholds for the first time,
 * when the distinct accounts it involves grow by ``growth_factor`` over those
   already named (HyperLogLog estimate),
 
-and names the window's participating accounts each time. Campaigns not seen
-in any window for ``window_size + state_ttl`` are forgotten.
+and names the evaluation's participating accounts each time. Campaigns not
+seen for ``window_size + state_ttl`` are forgotten.
 """
 
 from __future__ import annotations
@@ -65,10 +65,40 @@ class AlertBook:
         self.tracked: dict[int, Tracked] = {}
         self.owner: dict[int, int] = {}  # cluster id -> campaign id
 
-    def update(self, window_end: int, campaigns: pl.DataFrame) -> pa.Table:
-        """Alerts (``ALERTS``) raised by one window's campaigns (``stream_window.CAMPAIGNS``)."""
+    # -- state as chunks -----------------------------------------------------------------------
+    def to_chunks(self) -> tuple[dict, dict]:
+        ids = sorted(self.tracked)
+        width = 1 << self.config.hll_precision
+        tracked = {"campaign": np.array(ids, np.int64),
+                   "last_seen": np.array([self.tracked[c].last_seen for c in ids], np.int64),
+                   "estimate": np.array([self.tracked[c].named_estimate for c in ids]),
+                   "hll": (np.stack([self.tracked[c].named for c in ids]) if ids
+                           else np.empty((0, width), np.uint8))}
+        clusters = sorted(self.owner)
+        owner = {"cluster": np.array(clusters, np.int64),
+                 "campaign": np.array([self.owner[c] for c in clusters], np.int64)}
+        return tracked, owner
+
+    @classmethod
+    def from_chunks(cls, config: StreamConfig, tracked: dict | None, owner: dict | None
+                    ) -> AlertBook:
+        book = cls(config)
+        if owner:
+            book.owner = dict(zip(owner["cluster"].tolist(), owner["campaign"].tolist()))
+        if tracked:
+            for i, cid in enumerate(tracked["campaign"].tolist()):
+                book.tracked[cid] = Tracked(set(), np.array(tracked["hll"][i]),
+                                            float(tracked["estimate"][i]),
+                                            int(tracked["last_seen"][i]))
+        for cluster, cid in book.owner.items():
+            book.tracked[cid].clusters.add(cluster)
+        return book
+
+    # -- alerts --------------------------------------------------------------------------------
+    def update(self, now: int, campaigns: pl.DataFrame) -> pa.Table:
+        """Alerts (``ALERTS``) raised by one evaluation's campaigns (``judge.CAMPAIGNS``)."""
         rows = [r for row in campaigns.iter_rows(named=True)
-                if (r := self._one(window_end, row)) is not None]
+                if (r := self._one(now, row)) is not None]
         return pa.Table.from_pylist(rows, schema=ALERTS)
 
     def _one(self, now: int, row: dict) -> dict | None:
@@ -105,10 +135,15 @@ class AlertBook:
         if not reasons:
             return None
         entry.named, entry.named_estimate = union, grown
-        return {"alert_ts": dt.datetime.fromtimestamp(now / 1000, dt.timezone.utc), "cluster_id": new[0] if new else row["top_cluster_id"],
+        return {"alert_ts": dt.datetime.fromtimestamp(now / 1000, dt.timezone.utc),
+                "cluster_id": new[0] if new else row["top_cluster_id"],
                 "campaign_id": cid, "account_ids": row["account_ids"],
                 "n_accounts": row["n_accounts"], "n_exchanges": row["n_exchanges"],
                 "template": row["template"], "score": row["score"], "reason": "; ".join(reasons)}
+
+    def campaign_of(self, clusters: list[int]) -> int | None:
+        owners = sorted({self.owner[c] for c in clusters if c in self.owner})
+        return owners[0] if owners else None
 
     def _absorb(self, into: int, other: int) -> None:
         gone = self.tracked.pop(other)
@@ -124,6 +159,3 @@ class AlertBook:
         for cid in [c for c, e in self.tracked.items() if e.last_seen < before]:
             for c in self.tracked.pop(cid).clusters:
                 self.owner.pop(c, None)
-
-    def nbytes(self) -> int:
-        return sum(e.named.nbytes + 16 * len(e.clusters) for e in self.tracked.values())

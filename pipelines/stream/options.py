@@ -17,20 +17,28 @@ _S = StreamConfig()
 
 STREAM_FLAGS = (
     # flag, StreamConfig field, scale (flag unit -> seconds), help
-    ("--window-size-hours", "window_size_s", 3600, "sliding window over which clusters and "
-                                                   "campaigns are judged"),
-    ("--window-period-hours", "window_period_s", 3600, "a window starts every this many hours"),
+    ("--tick-minutes", "tick_s", 60, "keyed stages flush one tick of event time at a time, "
+                                     "when the watermark passes its end"),
+    ("--key-shards", "key_shards", None, "keys per sharded stage: the parallelism a runner "
+                                         "spreads over workers (results do not depend on it; "
+                                         "--replay: 1, one worker)"),
+    ("--window-size-hours", "window_size_s", 3600, "cluster statistics and campaigns cover "
+                                                   "this much event time"),
+    ("--window-period-hours", "window_period_s", 3600, "clusters with new members are judged "
+                                                       "again this often"),
     ("--allowed-lateness-minutes", "allowed_lateness_s", 60,
-     "exchanges this much behind the watermark are still counted; later ones are dropped, "
-     "counted and dead-lettered"),
-    ("--state-ttl-hours", "state_ttl_s", 3600, "shingle counts, prompts, representatives and "
-                                               "clusters unseen this long are evicted"),
+     "exchanges this much behind the watermark are still counted (in the next tick); "
+     "later ones are dropped, counted and dead-lettered"),
+    ("--state-ttl-hours", "state_ttl_s", 3600, "seen prompts, shingle counts, "
+                                               "representatives and labels unseen this long "
+                                               "are dropped"),
+    ("--vocab-ttl-hours", "vocab_ttl_s", 3600, "a shingle is template text when enough "
+                                               "distinct prompts held it within this long"),
     ("--pending-ttl-minutes", "pending_ttl_s", 60, "a prompt waits this long for its template "
                                                    "shingles to become frequent"),
     ("--growth-factor", "growth_factor", None, "an alerted campaign alerts again when its "
                                                "distinct accounts grow by this factor"),
-    ("--max-reps-per-cluster", "max_reps_per_cluster", None, "LSH representatives per cluster"),
-    ("--replay-slice-minutes", "replay_slice_s", 60, "--replay: event-time slice per batch"),
+    ("--max-bucket-reps", "max_bucket_reps", None, "representatives per LSH bucket"),
 )
 
 
@@ -46,16 +54,35 @@ class StreamOptions(PipelineOptions):
                                  "exit when drained")
         parser.add_argument("--dead-letter-topic", default=None,
                             help="pubsub://projects/P/topics/T for rows that cannot be used "
-                                 "(streaming sources; default: counted and logged)")
+                                 "(live sources)")
+        parser.add_argument("--dead-letter-path", default=None,
+                            help="folder (gs://... or local) for rows that cannot be used, as "
+                                 "JSON Lines files per tick (live sources; default: "
+                                 "TEMP_LOCATION/distill-radar/dead_letter unless "
+                                 "--dead-letter-topic)")
+        parser.add_argument("--checkpoint-dir", default=None,
+                            help="--replay: when the logs end, write every keyed stage's "
+                                 "state to this (empty) folder, for a later --restore-dir")
+        parser.add_argument("--restore-dir", default=None,
+                            help="--replay: start from the state a --checkpoint-dir replay "
+                                 "wrote (same parameters)")
+        parser.add_argument("--replay-bundle-rows", type=int, default=None,
+                            help="--replay: rows per element of the replayed stream (default: "
+                                 "one element per tick)")
         parser.add_argument("--pubsub-timestamp-attribute", default="ts",
                             help="message attribute holding the exchange's event time "
                                  "(epoch ms or RFC 3339); empty: publish time (default: ts)")
         parser.add_argument("--kafka-group-id", default="distill-radar",
                             help="Kafka consumer group (default: distill-radar)")
         parser.add_argument("--kafka-expansion-service", default=None,
-                            help="address of a running Java expansion service for KafkaIO "
-                                 "(default: Beam starts its own, which needs the jar)")
+                            help="HOST:PORT of a running Java expansion service for Kafka "
+                                 "(kafka:// input or output). Default: Beam starts one itself, "
+                                 "which needs Java and downloads its jar from Maven Central")
         for flag, field, scale, text in STREAM_FLAGS:
+            if field == "key_shards":
+                parser.add_argument(flag, dest=field, type=int, default=None, metavar="N",
+                                    help=f"{text} (default: {_S.key_shards})")
+                continue
             default = getattr(_S, field)
             shown = default / scale if scale else default
             unit = flag.rsplit("-", 1)[-1].upper() if scale else None
@@ -70,5 +97,7 @@ def configs(options: PipelineOptions) -> tuple[RunConfig, StreamConfig]:
     values = {}
     for _, field, scale, _ in STREAM_FLAGS:
         v = getattr(opts, field)
+        if v is None:  # --key-shards: 1 for a replay (one worker), else the default
+            v = 1 if opts.replay else getattr(_S, field)
         values[field] = round(v * scale) if scale else type(getattr(_S, field))(v)
     return run, StreamConfig(**values)

@@ -1,0 +1,173 @@
+"""The global judge: campaigns over the clusters that passed the cheap gates.
+
+``JudgeFn`` (one key) holds the latest summary of every candidate cluster
+(``accumulate``: a stats row, exemplars, (account, exchanges) participants;
+compact numbers and ids, no exchanges) and, when summaries change, runs the
+batch job's campaign model on them: ``cluster_stats.score_clusters`` (with
+families) and ``campaigns.build_campaigns`` (accounts linked by the clusters
+they take part in). The alert book (``alerts``) turns campaigns into alerts
+with content-derived campaign ids. It also emits, for the replay's report,
+the campaigns and clusters as they stand after each evaluation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from distill_radar.pipelines.io import export, schemas
+from distill_radar.pipelines.model import cluster_stats
+from distill_radar.pipelines.model.campaigns import build_campaigns
+from distill_radar.pipelines.model.config import RunConfig
+from distill_radar.pipelines.stream.accumulate import STATS
+from distill_radar.pipelines.stream.alerts import AlertBook
+from distill_radar.pipelines.stream.config import StreamConfig
+from distill_radar.pipelines.stream.keyed import KeyedStageFn
+from distill_radar.pipelines.stream.rejoin import join_pieces, joins_of
+from distill_radar.pipelines.stream.semantic import JOINS
+from distill_radar.pipelines.stream.ticks import concat, take
+
+CAMPAIGNS_TAG, CLUSTERS_TAG = "campaigns", "clusters"
+CAMPAIGNS = {"campaign": pl.Int64, "cluster_ids": pl.List(pl.Int64),
+             "top_cluster_id": pl.Int64, "account_ids": pl.List(pl.Utf8),
+             "n_accounts": pl.Int64, "n_exchanges": pl.Int64, "template": pl.Utf8,
+             "score": pl.Float64}
+KINDS = ("cand", "ex", "parts", "vec")
+AS_OF = pa.field("as_of", schemas.TS)
+CAMPAIGN_SNAPSHOT = schemas.CAMPAIGNS.append(AS_OF)
+CLUSTER_SNAPSHOT = schemas.CLUSTERS.append(AS_OF)
+
+
+def replace_rows(held: list[dict], new: list[dict], drop: np.ndarray) -> dict:
+    """Held rows of clusters neither re-sent nor dropped, then the new rows."""
+    new_rows = concat([c for c in new if len(c["cluster"])])
+    gone = np.union1d(drop, new_rows["cluster"] if new_rows else np.empty(0, np.int64))
+    old = concat([c for c in held if len(c["cluster"])])
+    parts = [take(old, ~np.isin(old["cluster"], gone))] if old else []
+    return concat(parts + ([new_rows] if new_rows else []))
+
+
+def pseudo_members(parts: dict, clusters: pl.DataFrame) -> pl.DataFrame:
+    """One row per participant exchange (``k`` per account and cluster), the first at the
+    account's first exchange and the rest at its last: what the model counts."""
+    k = parts["k"]
+    idx = np.repeat(np.arange(k.size), k)
+    first = np.r_[True, idx[1:] != idx[:-1]] if idx.size else np.zeros(0, np.bool_)
+    ts = np.where(first, parts["first"][idx], parts["last"][idx])
+    return pl.DataFrame({
+        "cluster_id": parts["cluster"][idx],
+        "account_id": pl.Series(parts["account_id"].take(pa.array(idx))).cast(pl.Utf8),
+        "ts": pl.Series(ts).cast(pl.Datetime("ms", "UTC"))})
+
+
+def campaigns_of(cand: dict, ex: dict, parts: dict, run: RunConfig, vec: dict | None = None
+                 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(CAMPAIGNS frame, scored clusters, campaigns table) of the candidate clusters;
+    with ``vec`` (embedded samples), account groups first join reworded clusters."""
+    stats = pl.DataFrame({
+        "cluster_id": cand["cluster"],
+        **{c: cand[c] for c in STATS + ("solo",) if c not in ("cluster_id", "first_ts",
+                                                              "last_ts", "elicitation_score")},
+        "first_ts": pl.Series(cand["first_ts"]).cast(pl.Datetime("ms", "UTC")),
+        "last_ts": pl.Series(cand["last_ts"]).cast(pl.Datetime("ms", "UTC"))}
+    ).with_columns(pl.col(["n_exchanges", "n_accounts", "n_distinct_prompts"]).cast(pl.Int64),
+                   pl.col(["synchrony", "cadence_cv", "median_account_age_days"])
+                   .fill_nan(None))
+    exemplars = (pl.DataFrame({"cluster_id": ex.get("cluster", np.empty(0, np.int64)),
+                               "e": pl.Series(ex["text"]).cast(pl.Utf8) if ex else []},
+                              schema={"cluster_id": pl.Int64, "e": pl.Utf8})
+                 .group_by("cluster_id", maintain_order=True).agg(pl.col("e").alias("exemplars")))
+    texts = (pl.DataFrame({"cluster_id": cand["cluster"],
+                           "template": pl.Series(cand["template"]).cast(pl.Utf8),
+                           "elicitation_score": cand["elicitation_score"]})
+             .join(exemplars, on="cluster_id", how="left"))
+    members = pseudo_members(parts, stats)
+    joins, cohesion = (joins_of(vec, run) if run.semantic and vec and len(vec["node"])
+                       else (pl.DataFrame(schema=JOINS), None))
+    stats, texts, members = join_pieces(stats, texts, members, joins, cohesion, vec)
+    scored = cluster_stats.score_clusters(stats.drop("solo"), texts, run, members)
+    clusters, accounts, campaigns = build_campaigns(members, scored, run)
+    if campaigns.height == 0:
+        return pl.DataFrame(schema=CAMPAIGNS), clusters, campaigns
+    named = (accounts.filter(pl.col("campaign_id").is_not_null())
+             .group_by("campaign_id").agg(pl.col("account_id").sort().alias("account_ids")))
+    top = (clusters.filter(pl.col("campaign_id").is_not_null())
+           .sort(["campaign_id", "n_exchanges", "cluster_id"], descending=[False, True, False])
+           .group_by("campaign_id", maintain_order=True)
+           .agg(pl.col("cluster_id").first().alias("top_cluster_id")))
+    out = (campaigns.join(named, on="campaign_id").join(top, on="campaign_id")
+           .with_columns(pl.col("cluster_ids").list.min().alias("campaign"))
+           .rename({"top_template": "template"}))
+    frame = out.select(list(CAMPAIGNS)).cast(CAMPAIGNS).sort("campaign")
+    return with_pieces(frame, joins), clusters, campaigns
+
+
+def with_pieces(frame: pl.DataFrame, joins: pl.DataFrame) -> pl.DataFrame:
+    """Each campaign's ``cluster_ids`` plus the clusters joined into them, so that the
+    alert book keeps following the accumulators' own cluster ids."""
+    if joins.height == 0:
+        return frame
+    pieces = (frame.select("campaign", "cluster_ids").explode("cluster_ids")
+              .join(joins, left_on="cluster_ids", right_on="joined")
+              .group_by("campaign").agg(pl.col("cluster_id").alias("pieces")))
+    return (frame.join(pieces, on="campaign", how="left")
+            .with_columns(pl.concat_list("cluster_ids", pl.col("pieces").fill_null([]))
+                          .list.unique().list.sort().alias("cluster_ids"))
+            .drop("pieces").select(list(CAMPAIGNS)))
+
+
+class JudgeFn(KeyedStageFn):
+    """(0, ("cand" | "ex" | "parts" | "retract", chunk)) -> alert tables (main), and
+    campaign / cluster snapshots (``campaigns``, ``clusters``)."""
+
+    STAGE = "judge"
+    OFFSET_MS = 8
+
+    def __init__(self, run: RunConfig, stream: StreamConfig):
+        super().__init__(stream.tick_ms, (stream.window_size_s + stream.state_ttl_s) * 1000)
+        self.run, self.stream = run, stream
+
+    def flush(self, key, tick, inputs, store):
+        end = (tick + 1) * self.stream.tick_ms
+        retract = np.concatenate([c["cluster"] for c in inputs.get("retract", [])]
+                                 or [np.empty(0, np.int64)])
+        window_ticks = self.stream.window_size_s // self.stream.tick_s
+        held = {k: replace_rows(store.pending(k), inputs.get(k, []), retract) for k in KINDS}
+        if held["cand"]:
+            stale = held["cand"]["cluster"][held["cand"]["judged"] <= tick - window_ticks]
+            held = {k: take(v, ~np.isin(v["cluster"], stale)) if v else v
+                    for k, v in held.items()}
+        for k in KINDS:
+            store.set_pending(k, [held[k]] if held[k] else [])
+        book = AlertBook.from_chunks(self.stream, *(
+            (store.pending(k) or [None])[0] for k in ("tracked", "owner")))
+        if held["cand"] and len(held["cand"]["cluster"]) and (
+                any(inputs.get(k) for k in KINDS) or retract.size):
+            frame, clusters, campaigns = campaigns_of(held["cand"], held["ex"], held["parts"],
+                                                      self.run, held["vec"])
+            alerts = book.update(end, frame)
+            if alerts.num_rows:
+                self.count("alerts", alerts.num_rows)
+                yield None, alerts
+            yield from self._snapshots(end, book, clusters, campaigns)
+        book.expire(end)
+        tracked, owner = book.to_chunks()
+        store.set_pending("tracked", [tracked])
+        store.set_pending("owner", [owner])
+
+    def _snapshots(self, end, book, clusters, campaigns):
+        """The campaigns and campaign-like clusters as they stand, with stable ids."""
+        if campaigns.height == 0:
+            return
+        stable = {c: book.campaign_of(ids) for c, ids in
+                  zip(campaigns["campaign_id"].to_list(), campaigns["cluster_ids"].to_list())}
+        as_of = dt.datetime.fromtimestamp(end / 1000, dt.timezone.utc)
+        remap = pl.col("campaign_id").replace_strict(stable, default=None, return_dtype=pl.Int64)
+        yield CAMPAIGNS_TAG, export.to_arrow(
+            campaigns.with_columns(remap, pl.lit(as_of).alias("as_of")), CAMPAIGN_SNAPSHOT)
+        like = clusters.filter(pl.col("campaign_id").is_not_null())
+        yield CLUSTERS_TAG, export.to_arrow(
+            like.with_columns(remap, pl.lit(as_of).alias("as_of")), CLUSTER_SNAPSHOT)

@@ -1,0 +1,163 @@
+"""Cluster membership, keyed by prompt-hash shard: which cluster label each exchange joins.
+
+``MembersFn`` gathers, per tick and node shard, the exchanges (``dedup``), the
+signer's notices and the band shards' answers for the prompts signed this
+tick, and
+
+* **resolves** each signed prompt: the best matched label over its bands
+  (highest similarity, then smallest label), else the smallest label its
+  bands founded. Each founded label also gets a *parent*, the label its
+  founding prompt resolved to: the reconcile stage follows these to join
+  labels that different buckets founded for one cluster;
+* remembers node -> label (refreshed while the node keeps being sent), so
+  exact duplicates join their prompt's cluster without being signed again;
+* holds the exchanges of prompts still waiting for their template (their
+  rows and text) until they are signed or given up;
+* emits clustered exchanges and the texts of newly clustered prompts, keyed
+  by label shard, and the tick's labels in use and new parent edges to the
+  reconcile stage.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from distill_radar.pipelines.model.config import RunConfig
+from distill_radar.pipelines.stream import ingest
+from distill_radar.pipelines.stream.bands import label_of
+from distill_radar.pipelines.stream.config import StreamConfig
+from distill_radar.pipelines.stream.keyed import KeyedStageFn
+from distill_radar.pipelines.stream.store import newest_by
+from distill_radar.pipelines.stream.ticks import concat, take
+
+RECONCILE_TAG = "reconcile"
+MEMBER_COLUMNS = ("exchange_id", "account_id", "ts", "node", "label", "sim", "response_chars")
+ROW_COLUMNS = ingest.ROWS + ("since",)
+
+
+def resolve(place: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Band answers -> (nodes, label, sim) per signed node, and parent edges (child label,
+    parent label) for the labels those nodes founded."""
+    node, label = place["node"], place["label"]
+    sim, matched = place["sim"], place["matched"]
+    # matched answers first (best similarity, smallest label); else the smallest label
+    order = np.lexsort((label, np.where(matched, -sim, 0.0), ~matched, node))
+    n, lab, s = node[order], label[order], sim[order]
+    first = np.r_[True, n[1:] != n[:-1]] if n.size else np.zeros(0, np.bool_)
+    nodes, final, final_sim = n[first], lab[first], s[first]
+    leads = ~matched & (label == label_of(node))
+    leaders = np.unique(node[leads])
+    child = label_of(leaders)
+    parent = final[np.searchsorted(nodes, leaders)]
+    keep = child != parent
+    return nodes, final, final_sim, child[keep], parent[keep]
+
+
+def lookup(nodes: np.ndarray, chunks: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(label or -1, sim, generation or -1) of each node in the label chunks (newest wins)."""
+    label = np.full(nodes.size, -1, np.int64)
+    sim = np.ones(nodes.size, np.float32)
+    gen = np.full(nodes.size, -1, np.int64)
+    for c in chunks:
+        n = c["node"]
+        if n.size == 0 or nodes.size == 0:
+            continue
+        pos = np.minimum(np.searchsorted(n, nodes), n.size - 1)
+        hit = n[pos] == nodes
+        label[hit], sim[hit] = c["label"][pos[hit]], c["sim"][pos[hit]]
+        gen[hit] = int(c["_gen"][0]) if "_gen" in c else gen[hit]
+    return label, sim, gen
+
+
+def sort_rows(rows: dict) -> dict:
+    keys = ("ts", "exchange_id", "source", "row")
+    order = pc.sort_indices(pa.table({k: rows[k] for k in keys}),
+                            [(k, "ascending") for k in keys]).to_numpy()
+    return take(rows, order)
+
+
+class MembersFn(KeyedStageFn):
+    """(node shard, ("rows" | "notice" | "place", chunk)) -> (label shard, ("members" |
+    "texts", chunk)) (main) and (0, ("used" | "edges", chunk)) (``reconcile``)."""
+
+    STAGE = "members"
+    OFFSET_MS = 4
+
+    def __init__(self, run: RunConfig, stream: StreamConfig):
+        super().__init__(stream.tick_ms, stream.state_ttl_s * 1000)
+        self.run, self.stream = run, stream
+
+    def flush(self, key, tick, inputs, store):
+        store.compact({"label": lambda cs: [newest_by(cs, "node")]})
+        place = concat(inputs["place"]) if inputs.get("place") else None
+        new_nodes = np.empty(0, np.uint64)
+        if place:
+            new_nodes, final, fsim, child, parent = resolve(place)
+            store.add("label", {"node": new_nodes, "label": final, "sim": fsim})
+            if child.size:
+                yield RECONCILE_TAG, (0, ("edges", {"child": child, "parent": parent}))
+        notices = inputs.get("notice", [])
+        gave_up = np.unique(np.concatenate([c["gave_up"] for c in notices])) if notices \
+            else np.empty(0, np.uint64)
+        rows, texts = self._rows_and_texts(tick, inputs.get("rows", []), store)
+        chunks = store.chunks("label")
+        label, sim, gen = lookup(rows["node"], chunks)
+        waiting_nodes = np.setdiff1d(texts["node"], gave_up)
+        clustered = label >= 0
+        waiting = ~clustered & np.isin(rows["node"], waiting_nodes)
+        old = tick - rows["since"] > 2 + self.stream.pending_ttl_s // self.stream.tick_s
+        waiting &= ~old
+        store.set_pending("rows", [take(rows, waiting)])
+        keep_text = np.isin(texts["node"], rows["node"][waiting])
+        store.set_pending("texts", [take(texts, keep_text)])
+        self._refresh(store, rows["node"][clustered], label[clustered], sim[clustered],
+                      gen[clustered])
+        out = {k: rows[k] for k in ("exchange_id", "account_id", "ts", "node", "response_chars")}
+        out = take({**out, "label": label, "sim": sim}, clustered)
+        self.count("clustered_rows", clustered.sum())
+        yield from self._emit(out, texts, new_nodes)
+
+    def _rows_and_texts(self, tick, row_chunks, store):
+        """This tick's rows and the waiting ones, sorted; the texts of waiting/new nodes."""
+        fresh = [{**{k: c[k] for k in ingest.ROWS},
+                  "since": np.full(len(c["node"]), tick, np.int64)} for c in row_chunks]
+        rows = concat(store.pending("rows") + fresh, list(ROW_COLUMNS))
+        if not rows:
+            rows = {k: np.empty(0, np.int64) for k in ROW_COLUMNS}
+            for k in ("exchange_id", "account_id", "source"):
+                rows[k] = pa.array([], pa.large_string())
+            rows["node"] = np.empty(0, np.uint64)
+        else:
+            rows = sort_rows(rows)
+        texts = concat(store.pending("texts") + [{"node": c["f_node"], "prompt": c["f_prompt"]}
+                                                 for c in row_chunks], ["node", "prompt"])
+        if not texts:
+            texts = {"node": np.empty(0, np.uint64), "prompt": pa.array([], pa.large_string())}
+        return rows, texts
+
+    def _refresh(self, store, nodes, label, sim, gen):
+        """Labels in use from older generations -> the current one (once per generation)."""
+        stale = gen < store.gen
+        if not stale.any():
+            return
+        n, first = np.unique(nodes[stale], return_index=True)
+        store.add("label", {"node": n, "label": label[stale][first], "sim": sim[stale][first]})
+
+    def _emit(self, members: dict, texts: dict, new_nodes: np.ndarray):
+        shards = self.stream.key_shards
+        used = np.unique(members["label"])
+        yield RECONCILE_TAG, (0, ("used", {"label": used}))
+        new_text = np.isin(texts["node"], new_nodes) & np.isin(texts["node"], members["node"])
+        t = take(texts, new_text)
+        order = np.argsort(members["node"], kind="stable")
+        t_label = members["label"][order[np.searchsorted(members["node"][order], t["node"])]]
+        m_shard = ingest.shard_of(members["label"].astype(np.uint64), shards)
+        t_shard = ingest.shard_of(t_label.astype(np.uint64), shards)
+        for s in np.unique(np.r_[m_shard, t_shard]):
+            yield None, (int(s), ("members", take(members, m_shard == s)))
+            sel = t_shard == s
+            if sel.any():
+                yield None, (int(s), ("texts", {"node": t["node"][sel], "label": t_label[sel],
+                                                "prompt": t["prompt"].filter(pa.array(sel))}))

@@ -1,0 +1,72 @@
+"""Template vocabulary, counted per shingle shard: which shingles are template text.
+
+``ShingleCountFn`` (key: a shard of shingle hashes) receives, per tick, how
+many new distinct prompts held each of its shingles (``dedup``), appends that
+delta to the current generation, and keeps its part of the vocabulary: the
+shingles held by at least ``min_shingle_df`` distinct prompts within
+``vocab_ttl_s`` (the sum over the live generations). A tick adds the shingles whose count
+crossed the bound (a lookup of the delta in each generation); the first tick
+of a generation recounts from the live generations, so shingles whose prompts
+aged out leave it. Each tick the part is published to every signer shard: a
+deterministic per-tick vocabulary, the same whatever the bundling.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from distill_radar.kernels import frequency
+from distill_radar.pipelines.model.config import RunConfig
+from distill_radar.pipelines.stream.config import StreamConfig
+from distill_radar.pipelines.stream.keyed import KeyedStageFn
+
+
+def live_counts(hashes: np.ndarray, chunks: list[dict]) -> np.ndarray:
+    """Sum of each hash's count over the chunks (sorted ``hash``, ``count``)."""
+    total = np.zeros(hashes.size, np.int64)
+    for c in chunks:
+        h = c["hash"]
+        if h.size == 0 or hashes.size == 0:
+            continue
+        pos = np.minimum(np.searchsorted(h, hashes), h.size - 1)
+        hit = h[pos] == hashes
+        total[hit] += c["count"][pos[hit]]
+    return total
+
+
+def merge_counts(chunks: list[dict]) -> list[dict]:
+    hashes, counts = frequency.merge_doc_frequency((c["hash"], c["count"]) for c in chunks)
+    return [{"hash": hashes, "count": counts.astype(np.int32)}]
+
+
+class ShingleCountFn(KeyedStageFn):
+    """(shingle shard, ("df", hash/count)) -> (signer shard, ("vocab", sorted hashes)) to
+    every signer shard."""
+
+    STAGE = "vocab"
+    OFFSET_MS = 1
+
+    def __init__(self, run: RunConfig, stream: StreamConfig):
+        super().__init__(stream.tick_ms, stream.vocab_ttl_s * 1000)
+        self.run, self.stream = run, stream
+
+    def flush(self, key, tick, inputs, store):
+        store.compact({"df": merge_counts})
+        hashes, counts = frequency.merge_doc_frequency(
+            (c["hash"], c["count"]) for c in inputs.get("df", []))
+        store.add("df", {"hash": hashes, "count": counts.astype(np.int32)})
+        chunks = store.chunks("df")
+        held, held_gen = store.pending("vocab"), store.pending("vocab_gen")
+        min_df = self.run.min_shingle_df
+        if not held_gen or int(held_gen[0]["gen"][0]) != store.gen:
+            all_h, all_c = frequency.merge_doc_frequency((c["hash"], c["count"]) for c in chunks)
+            vocab = all_h[all_c >= min_df]
+        else:
+            crossed = hashes[live_counts(hashes, chunks) >= min_df]
+            vocab = np.union1d(np.concatenate([c["hash"] for c in held] or
+                                              [np.empty(0, np.uint64)]), crossed)
+        vocab = vocab.astype(np.uint64)
+        store.set_pending("vocab", [{"hash": vocab}])
+        store.set_pending("vocab_gen", [{"gen": np.array([store.gen])}])
+        for s in range(self.stream.key_shards):
+            yield None, (s, ("vocab", {"hash": vocab}))

@@ -1,0 +1,203 @@
+"""The keyed stages' logic without Beam: LSH buckets, resolution, label joins, alert book."""
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pytest
+from test_keyed import FakeBag
+
+from distill_radar import kernels
+from distill_radar.pipelines.model.config import RunConfig
+from distill_radar.pipelines.stream import ticks
+from distill_radar.pipelines.stream.accumulate import bottom_k
+from distill_radar.pipelines.stream.alerts import AlertBook
+from distill_radar.pipelines.stream.bands import BandIndexFn, label_of
+from distill_radar.pipelines.stream.config import StreamConfig
+from distill_radar.pipelines.stream.judge import CAMPAIGNS
+from distill_radar.pipelines.stream.members import resolve
+from distill_radar.pipelines.stream.reconcile import roots
+from distill_radar.pipelines.stream.signer import band_queries
+from distill_radar.pipelines.stream.store import Store, bounded, new_meta
+
+RUN = RunConfig(semantic=False)
+BANDS, ROWS = kernels.optimal_param(RUN.lexical_threshold, RUN.num_perm)
+
+
+class Ring:
+    """A key's state across ticks, as the keyed skeleton keeps it."""
+
+    def __init__(self):
+        self.slots, self.pending, self.meta = [FakeBag() for _ in range(ticks.SLOTS)], FakeBag(), \
+            new_meta()
+
+    def store(self, gen):
+        self.last = Store(self.slots, self.pending, gen, self.meta)
+        return self.last
+
+    def commit(self):
+        self.meta = {**self.meta, **self.last.ledger}
+
+
+def signatures(rng, n, base=None, change=0):
+    """n signatures, each ``base`` with ``change`` of its 128 slots redrawn."""
+    base = rng.integers(0, 2**32, RUN.num_perm, dtype=np.uint64).astype(np.uint32) \
+        if base is None else base
+    sig = np.tile(base, (n, 1))
+    for i in range(n):
+        slots = rng.choice(RUN.num_perm, change, replace=False)
+        sig[i, slots] = rng.integers(0, 2**32, change, dtype=np.uint64).astype(np.uint32)
+    return sig, base
+
+
+def query(nodes, sig):
+    keys = kernels.band_keys(np.ascontiguousarray(sig), BANDS, ROWS)
+    (_, chunk), = list(band_queries(np.asarray(nodes, np.uint64), sig, keys, 1))
+    return chunk
+
+
+def answers(fn, ring, tick, chunk):
+    """Every bucket's answer for the queried prompts (all node shards together)."""
+    out = list(fn.flush(0, tick, {"queries": [chunk]}, ring.store(fn.gen_of(tick))))
+    ring.commit()
+    return ticks.concat([value[1][1] for _, value in out])
+
+
+def test_buckets_found_one_cluster_then_match_it_and_stay_bounded():
+    rng = np.random.default_rng(1)
+    stream = StreamConfig(max_bucket_reps=3)
+    fn, ring = BandIndexFn(RUN, stream), Ring()
+    sig, base = signatures(rng, 6, change=4)
+    first = answers(fn, ring, 0, query(np.arange(10, 16), sig))
+    assert not first["matched"].any()
+    # every prompt resolves to the label of the smallest node (all six verify with it)
+    _, final, _, child, parent = resolve(first)
+    assert set(final.tolist()) == {int(label_of(np.uint64(10)))}
+    # buckets the smallest node did not reach were led by another: joined to it
+    assert set(roots(child, child, parent, []).tolist()) == {10}
+    later, _ = signatures(rng, 4, base=base, change=10)
+    second = answers(fn, ring, 1, query(np.arange(30, 34), later))
+    # some of each prompt's buckets hold a representative of the cluster: it joins it
+    got = resolve(second)[1]
+    assert set(roots(got, child, parent, []).tolist()) == {10}
+    reps = ring.last.chunks("reps")
+    keys = np.concatenate([r["e_key"] for r in reps])
+    assert np.bincount(np.unique(keys, return_inverse=True)[1]).max() <= stream.max_bucket_reps
+    other, _ = signatures(rng, 1)
+    third = answers(fn, ring, 2, query([99], other))
+    assert not third["matched"].any() and set(third["label"].tolist()) == {int(label_of(
+        np.uint64(99)))}
+
+
+def test_resolve_prefers_matches_then_the_smallest_founded_label():
+    place = {"node": np.array([5, 5, 5, 7, 7, 9], np.uint64),
+             "label": np.array([50, 40, 3, 3, 2, 9], np.int64),
+             "sim": np.array([0.7, 0.9, 1.0, 1.0, 0.8, 1.0], np.float32),
+             "matched": np.array([True, True, False, False, False, False])}
+    nodes, label, sim, child, parent = resolve(place)
+    assert nodes.tolist() == [5, 7, 9] and label.tolist() == [40, 2, 9]
+    assert sim.tolist() == pytest.approx([0.9, 0.8, 1.0])
+    assert (child.tolist(), parent.tolist()) == ([], [])
+    place["label"][[2, 3]] = 5  # node 5 leads a bucket: its label joins what 5 resolved to
+    _, label, _, child, parent = resolve(place)
+    assert (child.tolist(), parent.tolist()) == ([5], [40])
+
+
+def test_roots_follow_new_edges_and_stored_joins():
+    stored = [{"child": np.array([20, 30]), "root": np.array([10, 10]),
+               "_gen": np.array([0])}]
+    got = roots(np.array([7, 8, 9, 11]), np.array([7, 8, 9]), np.array([8, 30, 4]), stored)
+    assert got.tolist() == [10, 10, 4, 11]
+
+
+def test_alert_book_survives_its_chunks():
+    book = AlertBook(StreamConfig(growth_factor=1.5))
+    accts = [f"a{i}" for i in range(10)]
+
+    def frame(clusters, accounts):
+        return pl.DataFrame([{"campaign": min(clusters), "cluster_ids": clusters,
+                              "top_cluster_id": clusters[0], "account_ids": accounts,
+                              "n_accounts": len(accounts), "n_exchanges": 50,
+                              "template": "t {…}", "score": 0.7}], schema=CAMPAIGNS)
+
+    first = book.update(1000, frame([4], accts))
+    assert first["campaign_id"].to_pylist() == [4]
+    again = AlertBook.from_chunks(book.config, *book.to_chunks())
+    assert again.update(2000, frame([4], accts[:8])).num_rows == 0  # nothing new
+    grown = again.update(3000, frame([4, 9], accts + [f"b{i}" for i in range(6)]))
+    reason = grown["reason"][0].as_py()
+    assert "cluster(s) 9 crossed" in reason and "grew" in reason
+    again.expire(3000 + (book.config.window_size_s + book.config.state_ttl_s) * 1000 + 1)
+    assert not again.tracked and not again.owner
+
+
+def test_bottom_k_sample_does_not_depend_on_order():
+    rng = np.random.default_rng(0)
+    cluster = rng.integers(0, 4, 200)
+    node = rng.integers(0, 50, 200).astype(np.uint64)
+    pick = bottom_k(cluster, node, 3)
+    order = rng.permutation(200)
+    again = bottom_k(cluster[order], node[order], 3)
+    assert sorted(zip(cluster[pick], node[pick])) == sorted(zip(cluster[order][again],
+                                                                node[order][again]))
+    for c in range(4):
+        want = sorted(set(node[cluster == c].tolist()))[:3]
+        assert sorted(node[pick][cluster[pick] == c].tolist()) == want
+
+
+def test_large_values_are_written_in_pieces():
+    big = {"v": np.arange(3_000_000, dtype=np.int64)}  # 24 MB
+    pieces = bounded(big)
+    assert len(pieces) == 6 and sum(len(p["v"]) for p in pieces) == 3_000_000
+    np.testing.assert_array_equal(np.concatenate([p["v"] for p in pieces]), big["v"])
+
+
+@pytest.mark.parametrize("bad", [
+    {"window_size_s": 3600, "window_period_s": 7200},
+    {"window_period_s": 5000},
+    {"growth_factor": 1.0},
+    {"pending_ttl_s": 10**7},
+    {"allowed_lateness_s": -1},
+    {"key_shards": 0},
+    {"tick_s": 0},
+])
+def test_stream_config_rejects_bad_values(bad):
+    with pytest.raises(ValueError):
+        StreamConfig(**bad)
+
+
+def test_joined_pieces_become_one_cluster_and_lonely_solo_clusters_go():
+    from distill_radar.pipelines.stream.judge import pseudo_members
+    from distill_radar.pipelines.stream.rejoin import join_pieces
+
+    ts = pl.datetime(2026, 10, 1, time_zone="UTC")
+    stats = pl.DataFrame({
+        "cluster_id": [3, 5, 8, 9], "n_exchanges": [10, 30, 12, 40], "n_accounts": [1, 2, 1, 5],
+        "n_distinct_prompts": [10, 25, 12, 30], "typical_account_exchanges": [10.0, 15, 12, 8],
+        "payload_variety": [1.0, 0.83, 1.0, 0.75], "exchanges_per_account": [10.0, 15, 12, 8],
+        "top_account_share": [1.0, 0.5, 1.0, 0.2], "cohesion_min": [0.9, 0.8, 0.9, 0.7],
+        "cohesion_median": [0.95, 0.9, 0.95, 0.8], "median_response_chars": [100.0] * 4,
+        "synchrony": [0.0, 0.3, 0.0, 0.5], "cadence_cv": pl.Series([None] * 4, dtype=pl.Float64),
+        "median_account_age_days": [1.0] * 4, "solo": [1.0, 1.0, 1.0, 0.0]}
+    ).with_columns(first_ts=ts, last_ts=ts)
+    texts = pl.DataFrame({"cluster_id": [3, 5, 8, 9], "template": ["a", "b", "c", "d"],
+                          "elicitation_score": [0.5] * 4, "exemplars": [["x"]] * 4})
+    parts = {"cluster": np.array([3, 5, 5, 8, 9, 9, 9, 9, 9]),
+             "account_id": pa.array(["a1", "a2", "a3", "a4", *[f"b{i}" for i in range(5)]]),
+             "k": np.array([10, 15, 15, 12, 8, 8, 8, 8, 8]),
+             "first": np.zeros(9, np.int64), "last": np.ones(9, np.int64)}
+    members = pseudo_members(parts, stats)
+    joins = pl.DataFrame({"cluster_id": [5], "joined": [3]})  # 8 stays alone: dropped
+    cohesion = pl.DataFrame({"node": pl.Series([1], dtype=pl.UInt64),
+                             "cohesion": pl.Series([0.6], dtype=pl.Float32)})
+    vec = {"cluster": np.array([5]), "node": np.array([1], np.uint64)}
+    got, texts, members = join_pieces(stats, texts, members, joins, cohesion, vec)
+    assert got["cluster_id"].to_list() == [3, 9]
+    one = got.row(0, named=True)
+    assert (one["n_exchanges"], one["n_accounts"], one["n_distinct_prompts"]) == (40, 3, 35)
+    assert one["top_account_share"] == pytest.approx(15 / 40)
+    assert one["typical_account_exchanges"] == 15.0 and one["cohesion_median"] == pytest.approx(
+        0.6)
+    assert one["synchrony"] == pytest.approx(0.3 * 30 / 40)
+    assert got.row(1, named=True)["n_accounts"] == 5  # untouched
+    assert texts.sort("cluster_id")["template"].to_list() == ["b", "d"]  # the largest piece
+    assert sorted(members["cluster_id"].unique().to_list()) == [3, 8, 9]
