@@ -76,7 +76,7 @@ class DetectCampaignsStream(beam.PTransform):
                 pcoll = (pcoll, saved) | f"{label}AndRestored" >> beam.Flatten()
             # int keys: a deterministic key coder, as runners require of stateful DoFns
             return pcoll | label >> beam.ParDo(fn).with_input_types(
-                tuple[int, typing.Any]).with_outputs(*tags, STATS_TAG, main=main)
+                beam.typehints.Tuple[int, typing.Any]).with_outputs(*tags, STATS_TAG, main=main)
 
         prepared = exchanges | "Prepare" >> beam.ParDo(PrepareFn(run, s))
         dedup = stage(prepared, "Dedup", DedupFn, FRESH_TAG, DF_TAG, DEAD_LETTER_TAG)
