@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from distill_radar import kernels
 from distill_radar.pipelines.io import export, schemas
 from distill_radar.pipelines.model import cluster_stats
 from distill_radar.pipelines.model.campaigns import build_campaigns
@@ -41,30 +42,50 @@ CAMPAIGN_SNAPSHOT = schemas.CAMPAIGNS.append(AS_OF)
 CLUSTER_SNAPSHOT = schemas.CLUSTERS.append(AS_OF)
 
 
-def replace_rows(held: list[dict], new: list[dict], drop: np.ndarray) -> dict:
-    """Held rows of clusters neither re-sent nor dropped, then the new rows."""
-    new_rows = concat([c for c in new if len(c["cluster"])])
-    gone = np.union1d(drop, new_rows["cluster"] if new_rows else np.empty(0, np.int64))
-    old = concat([c for c in held if len(c["cluster"])])
-    parts = [take(old, ~np.isin(old["cluster"], gone))] if old else []
+def replace_rows(held: list[dict], new: list[dict], drop: np.ndarray, key: str = "cluster"
+                 ) -> dict:
+    """Held rows of ``key``s neither re-sent nor dropped, then the new rows."""
+    new_rows = concat([c for c in new if len(c[key])])
+    gone = np.union1d(drop, new_rows[key]) if new_rows else drop
+    old = concat([c for c in held if len(c[key])])
+    parts = [take(old, ~np.isin(old[key], gone))] if old else []
     return concat(parts + ([new_rows] if new_rows else []))
 
 
-def pseudo_members(parts: dict, clusters: pl.DataFrame) -> pl.DataFrame:
+def pseudo_members(parts: dict, clusters: pl.DataFrame, totals: dict | None = None
+                   ) -> pl.DataFrame:
     """One row per participant exchange (``k`` per account and cluster), the first at the
-    account's first exchange and the rest at its last: what the model counts."""
+    account's first exchange and the rest at its last, and (with ``totals``, each
+    account's exchanges over the window) one unclustered row per exchange the account
+    sent outside the candidates: what the model counts, account focus included."""
     k = parts["k"]
     idx = np.repeat(np.arange(k.size), k)
     first = np.r_[True, idx[1:] != idx[:-1]] if idx.size else np.zeros(0, np.bool_)
     ts = np.where(first, parts["first"][idx], parts["last"][idx])
-    return pl.DataFrame({
+    rows = pl.DataFrame({
         "cluster_id": parts["cluster"][idx],
         "account_id": pl.Series(parts["account_id"].take(pa.array(idx))).cast(pl.Utf8),
         "ts": pl.Series(ts).cast(pl.Datetime("ms", "UTC"))})
+    if not totals or not len(totals["acct"]):
+        return rows
+    per = (rows.group_by("account_id").agg(pl.len().alias("k"), pl.col("ts").max())
+           .sort("account_id"))
+    hashes = kernels.text_hashes(per["account_id"].to_arrow(), normalized=True)
+    order = np.argsort(totals["acct"])
+    pos = np.searchsorted(totals["acct"][order], hashes)
+    pos = np.minimum(pos, order.size - 1)
+    found = totals["acct"][order][pos] == hashes
+    total = np.where(found, totals["total"][order][pos], 0)
+    extra = np.maximum(total - per["k"].to_numpy(), 0)
+    rep = np.repeat(np.arange(per.height), extra)
+    other = pl.DataFrame({"cluster_id": pl.Series([None] * rep.size, dtype=pl.Int64),
+                          "account_id": per["account_id"].gather(rep),
+                          "ts": per["ts"].gather(rep)})
+    return pl.concat([rows, other])
 
 
-def campaigns_of(cand: dict, ex: dict, parts: dict, run: RunConfig, vec: dict | None = None
-                 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def campaigns_of(cand: dict, ex: dict, parts: dict, run: RunConfig, vec: dict | None = None,
+                 totals: dict | None = None) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(CAMPAIGNS frame, scored clusters, campaigns table) of the candidate clusters;
     with ``vec`` (embedded samples), account groups first join reworded clusters."""
     stats = pl.DataFrame({
@@ -84,7 +105,7 @@ def campaigns_of(cand: dict, ex: dict, parts: dict, run: RunConfig, vec: dict | 
                            "template": pl.Series(cand["template"]).cast(pl.Utf8),
                            "elicitation_score": cand["elicitation_score"]})
              .join(exemplars, on="cluster_id", how="left"))
-    members = pseudo_members(parts, stats)
+    members = pseudo_members(parts, stats, totals)
     joins, cohesion = (joins_of(vec, run) if run.semantic and vec and len(vec["node"])
                        else (pl.DataFrame(schema=JOINS), None))
     stats, texts, members = join_pieces(stats, texts, members, joins, cohesion, vec)
@@ -142,12 +163,15 @@ class JudgeFn(KeyedStageFn):
                     for k, v in held.items()}
         for k in KINDS:
             store.set_pending(k, [held[k]] if held[k] else [])
+        totals = replace_rows(store.pending("totals"), inputs.get("totals", []),
+                              np.empty(0, np.uint64), key="acct")
+        store.set_pending("totals", [totals] if totals else [])
         book = AlertBook.from_chunks(self.stream, *(
             (store.pending(k) or [None])[0] for k in ("tracked", "owner")))
         if held["cand"] and len(held["cand"]["cluster"]) and (
                 any(inputs.get(k) for k in KINDS) or retract.size):
             frame, clusters, campaigns = campaigns_of(held["cand"], held["ex"], held["parts"],
-                                                      self.run, held["vec"])
+                                                      self.run, held["vec"], totals)
             alerts = book.update(end, frame)
             if alerts.num_rows:
                 self.count("alerts", alerts.num_rows)

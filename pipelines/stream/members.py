@@ -24,8 +24,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from distill_radar import kernels
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream import ingest
+from distill_radar.pipelines.stream.accounts import account_counts
 from distill_radar.pipelines.stream.bands import label_of
 from distill_radar.pipelines.stream.config import StreamConfig
 from distill_radar.pipelines.stream.keyed import KeyedStageFn
@@ -33,6 +35,7 @@ from distill_radar.pipelines.stream.store import newest_by
 from distill_radar.pipelines.stream.ticks import concat, take
 
 RECONCILE_TAG = "reconcile"
+ACCOUNTS_TAG = "accounts"
 MEMBER_COLUMNS = ("exchange_id", "account_id", "ts", "node", "label", "sim", "response_chars")
 ROW_COLUMNS = ingest.ROWS + ("since",)
 
@@ -101,6 +104,7 @@ class MembersFn(KeyedStageFn):
         notices = inputs.get("notice", [])
         gave_up = np.unique(np.concatenate([c["gave_up"] for c in notices])) if notices \
             else np.empty(0, np.uint64)
+        yield from self._account_counts(inputs.get("rows", []))
         rows, texts = self._rows_and_texts(tick, inputs.get("rows", []), store)
         chunks = store.chunks("label")
         label, sim, gen = lookup(rows["node"], chunks)
@@ -144,6 +148,19 @@ class MembersFn(KeyedStageFn):
             return
         n, first = np.unique(nodes[stale], return_index=True)
         store.add("label", {"node": n, "label": label[stale][first], "sim": sim[stale][first]})
+
+    def _account_counts(self, row_chunks):
+        """This tick's exchanges per account (all of them, clustered or not), by account
+        shard, for the judge's account focus (``accounts``)."""
+        ids = [c["account_id"] for c in row_chunks if len(c["account_id"])]
+        if not ids:
+            return
+        hashes = kernels.text_hashes(pa.concat_arrays([a.cast(pa.large_string()) for a in ids]),
+                                     normalized=True)
+        counts = account_counts(hashes)
+        shard = ingest.shard_of(counts["hash"], self.stream.key_shards)
+        for s in np.unique(shard):
+            yield ACCOUNTS_TAG, (int(s), ("acct", take(counts, shard == s)))
 
     def _emit(self, members: dict, texts: dict, new_nodes: np.ndarray):
         shards = self.stream.key_shards

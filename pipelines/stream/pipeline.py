@@ -11,6 +11,7 @@ exchanges (``schemas.EXCHANGES``; every row keeps its own ``ts``) and returns
       | MatchBands [band-key shard]    bounded buckets of representatives: match, found, file
       | Members [node shard]       cluster label of each exchange (exact duplicates too)
       | Reconcile [one key]        labels founded apart -> one root (16-byte edges only)
+      | AccountTotals [account shard]  every account's exchanges in the window (for focus)
       | Route [label shard]        exchanges re-keyed by cluster
       | Accumulate [cluster shard] window statistics, cheap gates -> compact summaries
       | Judge [one key]            the campaign model over candidates; alerts
@@ -29,6 +30,7 @@ import typing
 import apache_beam as beam
 
 from distill_radar.pipelines.model.config import RunConfig
+from distill_radar.pipelines.stream.accounts import AccountTotalsFn
 from distill_radar.pipelines.stream.accumulate import JUDGE_TAG, AccumulateFn
 from distill_radar.pipelines.stream.bands import BandIndexFn
 from distill_radar.pipelines.stream.config import StreamConfig
@@ -36,7 +38,7 @@ from distill_radar.pipelines.stream.dedup import DEAD_LETTER_TAG, DF_TAG, FRESH_
 from distill_radar.pipelines.stream.ingest import PrepareFn
 from distill_radar.pipelines.stream.judge import CAMPAIGNS_TAG, CLUSTERS_TAG, JudgeFn
 from distill_radar.pipelines.stream.keyed import RESTORE_TAG, STATS_SCHEMA, STATS_TAG
-from distill_radar.pipelines.stream.members import RECONCILE_TAG, MembersFn
+from distill_radar.pipelines.stream.members import ACCOUNTS_TAG, RECONCILE_TAG, MembersFn
 from distill_radar.pipelines.stream.reconcile import ReconcileFn, RouteFn
 from distill_radar.pipelines.stream.signer import QUERIES_TAG, SignerFn
 from distill_radar.pipelines.stream.store import name_column
@@ -74,7 +76,7 @@ class DetectCampaignsStream(beam.PTransform):
                 pcoll = (pcoll, saved) | f"{label}AndRestored" >> beam.Flatten()
             # int keys: a deterministic key coder, as runners require of stateful DoFns
             return pcoll | label >> beam.ParDo(fn).with_input_types(
-                tuple[int, typing.Any]).with_outputs(*tags, STATS_TAG, main=main)
+                beam.typehints.Tuple[int, typing.Any]).with_outputs(*tags, STATS_TAG, main=main)
 
         prepared = exchanges | "Prepare" >> beam.ParDo(PrepareFn(run, s))
         dedup = stage(prepared, "Dedup", DedupFn, FRESH_TAG, DF_TAG, DEAD_LETTER_TAG)
@@ -83,14 +85,16 @@ class DetectCampaignsStream(beam.PTransform):
                        "Sign", SignerFn, QUERIES_TAG)
         bands = stage(signer[QUERIES_TAG], "MatchBands", BandIndexFn)
         members = stage((dedup.out, signer.out, bands.out) | "MembersInput" >> beam.Flatten(),
-                        "Members", MembersFn, RECONCILE_TAG)
+                        "Members", MembersFn, RECONCILE_TAG, ACCOUNTS_TAG)
+        accounts = stage(members[ACCOUNTS_TAG], "AccountTotals", AccountTotalsFn)
         reconcile = stage(members[RECONCILE_TAG], "Reconcile", ReconcileFn)
         route = stage((members.out, reconcile.out) | "RouteInput" >> beam.Flatten(),
                       "Route", RouteFn)
         clusters = stage(route.out, "Accumulate", AccumulateFn, JUDGE_TAG)
-        judge = stage(clusters[JUDGE_TAG], "Judge", JudgeFn, CAMPAIGNS_TAG, CLUSTERS_TAG)
+        judge = stage((clusters[JUDGE_TAG], accounts.out) | "JudgeInput" >> beam.Flatten(),
+                      "Judge", JudgeFn, CAMPAIGNS_TAG, CLUSTERS_TAG)
         stats = tuple(x[STATS_TAG] for x in (dedup, vocab, signer, bands, members, reconcile,
-                                             route, clusters, judge))
+                                             route, clusters, judge, accounts))
         return {"alerts": judge.out, "dead_letter": dedup[DEAD_LETTER_TAG],
                 "state_stats": stats | "StateStats" >> beam.Flatten(),
                 "campaigns": judge[CAMPAIGNS_TAG], "clusters": judge[CLUSTERS_TAG]}
