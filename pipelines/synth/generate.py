@@ -166,6 +166,13 @@ def _exchange_ids(key: np.uint64, lo: int, hi: int) -> pa.Array:
         np.arange(lo, hi, dtype=np.uint64) + key).tolist()], pa.string())
 
 
+def _exchange_part(key: np.uint64, lo: int, hi: int, ids, plan: dict, texts) -> pa.Table:
+    """Rows ``[lo, hi)`` of the plan with their ``texts`` (prompt, response, system, model,
+    fingerprint), under ids that depend only on the row and the run's key."""
+    return _exchange_table(_exchange_ids(key, lo, hi), ids, plan["acc"][lo:hi],
+                           plan["ts"][lo:hi], *texts)
+
+
 def _realistic(out, n, a, k, seed, part_rows, progress) -> dict:
     rng = np.random.Generator(np.random.PCG64(seed))
     plan = R.plan(rng, n, a, k)
@@ -178,15 +185,13 @@ def _realistic(out, n, a, k, seed, part_rows, progress) -> dict:
 
     def part(p, lo, hi):
         prng = np.random.Generator(np.random.PCG64([seed, 2, p]))
-        prompt, resp, system = R.texts(prng, plan, at, lo, hi, pool, banks)
         acc = plan["acc"][lo:hi]
-        eid = _exchange_ids(ex_key, lo, hi)
         model = [C.MODELS[m] for m in at["model"][acc].tolist()]
         fp = [at["fps"][x] for x in acc.tolist()]
-        table = _exchange_table(eid, at["ids"], acc, plan["ts"][lo:hi], prompt, resp, system,
-                                model, fp)
+        table = _exchange_part(ex_key, lo, hi, at["ids"], plan,
+                               (*R.texts(prng, plan, at, lo, hi, pool, banks), model, fp))
         cols = R.truth_columns(plan, lo, hi)
-        truth = pa.table({"exchange_id": eid, "account_id": table["account_id"],
+        truth = pa.table({"exchange_id": table["exchange_id"], "account_id": table["account_id"],
                           **{c: pa.array(v, pa.string()) for c, v in cols.items()}},
                          schema=REALISTIC_TRUTH_SCHEMA)
         return table, truth
@@ -219,16 +224,15 @@ def _short(out, n, a, k, seed, part_rows, progress) -> dict:
 
     def part(p, lo, hi):
         prng = np.random.Generator(np.random.PCG64([seed, 2, p]))
-        prompt, resp, system, model, fp = _part(prng, plan, at, lo, hi, banks, pool)
+        table = _exchange_part(ex_key, lo, hi, at["ids"], plan,
+                               _part(prng, plan, at, lo, hi, banks, pool))
         acc = plan["acc"][lo:hi]
-        eid = _exchange_ids(ex_key, lo, hi)
-        table = _exchange_table(eid, at["ids"], acc, plan["ts"][lo:hi], prompt, resp, system,
-                                model, fp)
         cm = (plan["cat"][lo:hi] == CAMPAIGN)
         ci = plan["camp_of"][acc].tolist()
         camp = [names[c] if m else None for c, m in zip(ci, cm.tolist())]
         tac = [tactics[c] if m else None for c, m in zip(ci, cm.tolist())]
-        truth = pa.Table.from_arrays([eid, table["account_id"], pa.array(camp, pa.string()),
+        truth = pa.Table.from_arrays([table["exchange_id"], table["account_id"],
+                                      pa.array(camp, pa.string()),
                                       pa.array(tac, pa.string())], schema=TRUTH_SCHEMA)
         return table, truth
 
