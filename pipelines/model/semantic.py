@@ -209,7 +209,7 @@ def _account_groups(profiles: np.ndarray, config: RunConfig) -> np.ndarray:
     src, dst, cos = src[keep], dst[keep], cos[keep]
     labels = kernels.connected_components(profiles.shape[0], src, dst)
     while threshold < MAX_GROUP_THRESHOLD:
-        chained = _unfocused_groups(profiles, labels, config.semantic_group_focus)
+        chained = unfocused_groups(profiles, labels, config.semantic_group_focus)
         if not chained.any():
             break
         threshold = min(MAX_GROUP_THRESHOLD, threshold + GROUP_STEP)
@@ -219,7 +219,7 @@ def _account_groups(profiles: np.ndarray, config: RunConfig) -> np.ndarray:
     return np.unique(labels, return_inverse=True)[1]
 
 
-def _unfocused_groups(profiles: np.ndarray, labels: np.ndarray, bound: float) -> np.ndarray:
+def unfocused_groups(profiles: np.ndarray, labels: np.ndarray, bound: float) -> np.ndarray:
     """Per profile: is it in a group of two or more whose ``debiased_focus`` is below
     ``bound``?"""
     out = np.zeros(labels.size, np.bool_)

@@ -495,3 +495,28 @@ def masked_softmax(scores, lengths):
         e = np.exp(row - row.max(-1, keepdims=True))
         out[s, :, :, :n] = e / e.sum(-1, keepdims=True)
     return out
+
+
+# --- per-prompt semantic links ------------------------------------------------------
+
+
+def prompt_pair_score(a, b, weights, va, vb, share):
+    """``share`` * IDF-weighted cosine of token sets a, b + (1 - share) * dot(va, vb)."""
+    import math
+
+    a, b = set(a), set(b)
+    na = math.sqrt(sum(weights[t] ** 2 for t in a))
+    nb = math.sqrt(sum(weights[t] ** 2 for t in b))
+    shared = sum(weights[t] ** 2 for t in a & b)
+    lexical = shared / (na * nb) if na * nb > 0 else 0.0
+    return share * lexical + (1 - share) * sum(x * y for x, y in zip(va, vb))
+
+
+def near_best(n, edges, threshold, margin):
+    """Indices of edges (a, b, score) scoring >= threshold and >= each end's best - margin."""
+    best = [-float("inf")] * n
+    for a, b, s in edges:
+        best[a] = max(best[a], s)
+        best[b] = max(best[b], s)
+    return [i for i, (a, b, s) in enumerate(edges)
+            if s >= threshold and s >= best[a] - margin and s >= best[b] - margin]
