@@ -85,7 +85,7 @@ def test_hamming_counts_differing_bits():
     sketch = rng.integers(0, 2**32, (5, 4), dtype=np.uint64).astype(np.uint32)
     for a in range(5):
         for b in range(5):
-            want = sum(bin(int(x) ^ int(y)).count("1") for x, y in zip(sketch[a], sketch[b]))
+            want = sum((int(x) ^ int(y)).bit_count() for x, y in zip(sketch[a], sketch[b]))
             assert prompt_links._hamming(sketch, a, b) == want
 
 

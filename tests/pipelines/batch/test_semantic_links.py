@@ -35,7 +35,8 @@ def vocab():
     return load_embedder().vocab
 
 
-def _tokens(vocab, prompts, config=RunConfig()):
+def _tokens(vocab, prompts, config=None):
+    config = config or RunConfig()
     return semantic_links.link_tokens(vocab, pa.array(prompts), np.empty(0, np.int64),
                                       pa.array([], pa.large_string()), config)
 
@@ -77,7 +78,7 @@ def test_lsh_path_finds_the_rewordings_among_many(vocab, monkeypatch):
     # Above EXACT_PAIRS link texts, SimHash bands propose the pairs.
     monkeypatch.setattr(semantic_links, "EXACT_PAIRS", 4)
     prompts = [p for group in REWORDED for p in group] + OTHERS
-    src, dst, _, stats = _links(vocab, prompts)
+    src, dst, _, _ = _links(vocab, prompts)
     group = np.r_[np.repeat(np.arange(3), 3), 10 + np.arange(3)]
     assert np.all(group[src] == group[dst]) and src.size >= 3
 
@@ -108,7 +109,7 @@ def test_cohesion_rounds_split_a_chain():
     score = np.array([0.75, 0.72], np.float32)
     config = dataclasses.replace(RunConfig(), prompt_link_threshold=0.7,
                                  prompt_link_group_focus=0.6)
-    s, d, v = semantic_links._cohesive(dense, src, dst, score, config)
+    s, d, _ = semantic_links._cohesive(dense, src, dst, score, config)
     assert s.tolist() == [0] and d.tolist() == [1]
 
 
