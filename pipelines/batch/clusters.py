@@ -96,7 +96,11 @@ def candidate_graph(parts: list[NodeSignatures], config: RunConfig,
     emb = semantic.centred(emb)
     pairs = semantic.gather_pairs(account_pairs or [], nodes)
     s_src, s_dst, s_sim, s_stats = semantic.semantic_edges(emb, emb_rows, pairs, config)
-    p_src, p_dst, p_sim, p_stats = _prompt_links(parts, nodes, np.r_[src, dst], config)
+    # Prompts that words link, or that accounts of a profile group sent, are the other
+    # paths' to cluster: prompt links join only the rest.
+    grouped = s_stats.pop("grouped", np.empty(0, np.int64))
+    covered = np.r_[src, dst, pairs.node[np.isin(pairs.account, grouped)]]
+    p_src, p_dst, p_sim, p_stats = _prompt_links(parts, nodes, covered, config)
     kind = np.r_[np.zeros(src.size, np.int8), np.ones(s_src.size, np.int8),
                  np.full(p_src.size, semantic_links.PROMPT, np.int8)]
     stats = {"nodes": int(nodes.size), "nodes_with_signature": int(sig_rows.size),
@@ -110,8 +114,8 @@ def candidate_graph(parts: list[NodeSignatures], config: RunConfig,
 
 def _prompt_links(parts: list[NodeSignatures], nodes: np.ndarray, lexical: np.ndarray,
                   config: RunConfig):
-    """Per-prompt semantic links (``semantic_links``) among the prompts that no lexical
-    edge (node indices ``lexical``) links: only those can be joined by them."""
+    """Per-prompt semantic links (``semantic_links``) among the prompts not in
+    ``lexical`` (node indices that other evidence covers)."""
     node, ids, offsets = semantic_links.gather(parts, nodes, exclude=lexical)
     if not (config.semantic and config.prompt_links) or node.size < 2:
         empty = np.empty(0, np.int64)
