@@ -109,7 +109,7 @@ def candidate_graph(parts: list[NodeSignatures], config: RunConfig,
     return CandidateGraph(nodes, counts, sig_rows, sig, np.r_[src, s_src, p_src],
                           np.r_[dst, s_dst, p_dst],
                           np.r_[edge_sim, s_sim, p_sim].astype(np.float32), stats, emb_rows, emb,
-                          kind, pairs if s_src.size else None)
+                          kind, pairs if s_src.size or p_src.size else None)
 
 
 def _prompt_links(parts: list[NodeSignatures], nodes: np.ndarray, lexical: np.ndarray,
@@ -174,7 +174,8 @@ def join_semantic(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, n_loo
     pr = graph.edge_kind == semantic_links.PROMPT
     if pr.any():  # prompt links only between prompts that nothing else linked
         so_far = kernels.connected_components(n, np.r_[src, j_src], np.r_[dst, j_dst])
-        p_src, p_dst = semantic_links.prompt_joins(so_far, graph.src[pr], graph.dst[pr])
+        p_src, p_dst = semantic_links.prompt_joins(so_far, graph.src[pr], graph.dst[pr],
+                                                   graph.senders)
         j_src, j_dst = np.r_[j_src, p_src], np.r_[j_dst, p_dst]
     kind = np.r_[np.zeros(src.size, np.int8), np.ones(j_src.size, np.int8)]
     src, dst = np.r_[src, j_src], np.r_[dst, j_dst]

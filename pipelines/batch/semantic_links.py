@@ -181,7 +181,7 @@ def _centred(vectors: np.ndarray) -> np.ndarray:
     return kernels.center_normalize(vectors, kernels.nonzero_mean(vectors))
 
 
-def prompt_joins(labels: np.ndarray, src: np.ndarray, dst: np.ndarray
+def prompt_joins(labels: np.ndarray, src: np.ndarray, dst: np.ndarray, senders=None
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Prompt links -> the edges to add to the graph (``labels``: its components so far).
 
@@ -189,9 +189,47 @@ def prompt_joins(labels: np.ndarray, src: np.ndarray, dst: np.ndarray
     semantic groups of their own. A prompt link never joins a component that
     wording or account groups built: a campaign's wrapper reworded by a
     passer-by stays the campaign's, and benign rewordings cannot chain into it.
+    With ``senders`` (``semantic.AccountPrompts``), a link between prompts whose
+    senders' home components differ is dropped too (``home_components``).
     """
     if src.size == 0:
         return src, dst
     size = np.bincount(labels, minlength=labels.size)
     inner = (size[labels[src]] == 1) & (size[labels[dst]] == 1)
-    return src[inner], dst[inner]
+    src, dst = src[inner], dst[inner]
+    if senders is not None and src.size:
+        home = home_components(labels, senders)
+        apart = (home[src] >= 0) & (home[dst] >= 0) & (home[src] != home[dst])
+        src, dst = src[~apart], dst[~apart]
+    return src, dst
+
+
+def home_components(labels: np.ndarray, senders) -> np.ndarray:
+    """Per node: the home component of its senders (-1 where none has one).
+
+    An account's home is the multi-prompt component holding most of its
+    prompts. Distillation wrappers all mean "reason step by step", so the
+    one-off rewordings of two campaigns' accounts sit close; a prompt link
+    between accounts at home in two different clusters would merge the two
+    operations (on the realistic profile: a proxy campaign and a thin hydra).
+    """
+    n = labels.size
+    node_home = np.full(n, -1, np.int64)
+    comp = labels[senders.node]
+    multi = np.bincount(labels, minlength=n)[comp] >= 2
+    if not multi.any():
+        return node_home
+    pairs, counts = kernels.unique_columns(np.stack([senders.account[multi], comp[multi]]),
+                                           return_counts=True)
+    order = np.lexsort((pairs[1], -counts, pairs[0]))  # per account: most prompts first
+    acc_sorted = pairs[0, order]
+    first = np.r_[True, acc_sorted[1:] != acc_sorted[:-1]]
+    home = np.full(int(senders.account.max()) + 1, -1, np.int64)
+    home[acc_sorted[first]] = pairs[1, order][first]
+    sent = home[senders.account]
+    has = sent >= 0
+    best = np.full(n, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(best, senders.node[has], sent[has])
+    found = best < np.iinfo(np.int64).max
+    node_home[found] = best[found]
+    return node_home

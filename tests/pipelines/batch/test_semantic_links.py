@@ -147,3 +147,19 @@ def test_reworded_prompts_one_cluster_end_to_end(tmp_path):
     assert all(v is None for v in cid["off"].values())  # each prompt alone without links
     clusters = pl.read_parquet(tmp_path / "on" / "clusters.parquet")
     assert set(clusters["kind"]) == {"semantic"}
+
+
+def test_links_between_accounts_at_home_in_different_clusters_are_dropped():
+    from distill_radar.pipelines.model.semantic import AccountPrompts
+
+    # components {0, 1} and {2, 3}; prompts 4..7 unlinked. Account 0 sends 0, 1 and 4;
+    # account 1 sends 2, 3 and 5; account 2 sends 6 only; account 3 sends 7 only.
+    labels = np.array([0, 0, 2, 2, 4, 5, 6, 7])
+    senders = AccountPrompts(np.array([0, 0, 0, 1, 1, 1, 2, 3]),
+                             np.array([0, 1, 4, 2, 3, 5, 6, 7]))
+    home = semantic_links.home_components(labels, senders)
+    assert home.tolist() == [0, 0, 2, 2, 0, 2, -1, -1]
+    src, dst = np.array([4, 4, 6]), np.array([5, 6, 7])
+    j_src, j_dst = semantic_links.prompt_joins(labels, src, dst, senders)
+    # 4-5: two campaigns' accounts (homes 0 and 2): dropped; 4-6 and 6-7 kept
+    assert list(zip(j_src.tolist(), j_dst.tolist())) == [(4, 6), (6, 7)]
