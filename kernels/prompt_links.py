@@ -201,22 +201,26 @@ def banded_pairs(bands: np.ndarray, rows: int, window: int, ids: np.ndarray,
     if sketch.ndim != 2 or sketch.shape[0] != n:
         raise ValueError("sketch needs one row per token set")
     norms = _set_norms(ids, offsets, weights)
-    per_key = max(1, 63 // rows)
+    per_key = min(max(1, 63 // rows), bands.shape[1])
+    shift = np.uint64(rows * (per_key - 1))
     found_s, found_d, found_v = [], [], []
-    for b in range(bands.shape[1]):
-        key = np.zeros(n, np.uint64)
-        for k in range(min(per_key, bands.shape[1])):
-            col = bands[:, (b + k) % bands.shape[1]].astype(np.uint64)
-            key = (key << np.uint64(rows)) | col
-        order = np.argsort(key, kind="stable")
-        s, d, v = _window_pairs(order, key[order], np.uint64(rows * (min(per_key, bands.shape[1])
-                                                                     - 1)),
-                                window, ids, offsets, weights, norms, dense,
-                                np.float32(lexical_share), np.float32(threshold), sketch,
-                                max_differ)
-        found_s.append(s)
-        found_d.append(d)
-        found_v.append(v)
+    for lo in range(0, bands.shape[1], BANDS_AT_ONCE):  # bounded memory: a few bands at once
+        chunk = range(lo, min(lo + BANDS_AT_ONCE, bands.shape[1]))
+        keys = np.empty((len(chunk), n), np.uint64)
+        orders = np.empty((len(chunk), n), np.int64)
+        for c, b in enumerate(chunk):
+            key = np.zeros(n, np.uint64)
+            for k in range(per_key):
+                key = (key << np.uint64(rows)) | bands[:, (b + k) % bands.shape[1]].astype(np.uint64)
+            orders[c] = np.argsort(key, kind="stable")
+            keys[c] = key[orders[c]]
+        s, d, v, counts = _bands_pairs(orders, keys, shift, window, ids, offsets, weights, norms,
+                                       dense, np.float32(lexical_share), np.float32(threshold),
+                                       sketch, max_differ)
+        for c in range(len(chunk)):
+            found_s.append(s[c, :counts[c]])
+            found_d.append(d[c, :counts[c]])
+            found_v.append(v[c, :counts[c]])
     src, dst, score = np.concatenate(found_s), np.concatenate(found_d), np.concatenate(found_v)
     pair = np.unique((src.astype(np.uint64) << np.uint64(32)) | dst.astype(np.uint64),
                      return_index=True)
@@ -224,13 +228,29 @@ def banded_pairs(bands: np.ndarray, rows: int, window: int, ids: np.ndarray,
     return src[keep], dst[keep], score[keep]
 
 
+#: Bands whose candidate pairs are held at once (each: ``window`` pairs per row at most).
+BANDS_AT_ONCE = 8
+
+
+@njit(cache=True, parallel=True)
+def _bands_pairs(orders, keys, shift, window, ids, offsets, weights, norms, dense, share,
+                 threshold, sketch, max_differ):
+    bands, n = orders.shape
+    src = np.empty((bands, n * window), np.int64)
+    dst = np.empty((bands, n * window), np.int64)
+    val = np.empty((bands, n * window), np.float32)
+    counts = np.zeros(bands, np.int64)
+    for c in prange(bands):
+        counts[c] = _window_pairs(orders[c], keys[c], shift, window, ids, offsets, weights, norms,
+                                  dense, share, threshold, sketch, max_differ, src[c], dst[c],
+                                  val[c])
+    return src, dst, val, counts
+
+
 @njit(cache=True)
 def _window_pairs(order, keys, shift, window, ids, offsets, weights, norms, dense, share,
-                  threshold, sketch, max_differ):
+                  threshold, sketch, max_differ, src, dst, val):
     n = order.size
-    src = np.empty(n * window, np.int64)
-    dst = np.empty(n * window, np.int64)
-    val = np.empty(n * window, np.float32)
     m = 0
     one = np.empty(1, np.int64)
     other = np.empty(1, np.int64)
@@ -248,7 +268,7 @@ def _window_pairs(order, keys, shift, window, ids, offsets, weights, norms, dens
             if score[0] >= threshold:
                 src[m], dst[m], val[m] = a, b, score[0]
                 m += 1
-    return src[:m], dst[:m], val[:m]
+    return m
 
 
 @njit(cache=True)

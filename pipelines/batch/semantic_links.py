@@ -201,7 +201,29 @@ def prompt_joins(labels: np.ndarray, src: np.ndarray, dst: np.ndarray, senders=N
         home = home_components(labels, senders)
         apart = (home[src] >= 0) & (home[dst] >= 0) & (home[src] != home[dst])
         src, dst = src[~apart], dst[~apart]
+        # Nor through prompts at home nowhere: in each group, prompts at home in a
+        # cluster other than the group's most common home leave it.
+        stray = _strays(labels.size, src, dst, home)
+        keep = ~(stray[src] | stray[dst])
+        src, dst = src[keep], dst[keep]
     return src, dst
+
+
+def _strays(n: int, src: np.ndarray, dst: np.ndarray, home: np.ndarray) -> np.ndarray:
+    """Per node: at home in a cluster other than its link group's most common home."""
+    group = kernels.connected_components(n, src, dst)
+    at = np.flatnonzero(home >= 0)
+    out = np.zeros(n, bool)
+    if at.size == 0:
+        return out
+    pairs, counts = kernels.unique_columns(np.stack([group[at], home[at]]), return_counts=True)
+    order = np.lexsort((pairs[1], -counts, pairs[0]))  # per group: most common home first
+    g = pairs[0, order]
+    first = np.r_[True, g[1:] != g[:-1]]
+    major = np.full(n, -1, np.int64)
+    major[g[first]] = pairs[1, order][first]
+    out[at] = home[at] != major[group[at]]
+    return out
 
 
 def home_components(labels: np.ndarray, senders) -> np.ndarray:

@@ -163,3 +163,17 @@ def test_links_between_accounts_at_home_in_different_clusters_are_dropped():
     j_src, j_dst = semantic_links.prompt_joins(labels, src, dst, senders)
     # 4-5: two campaigns' accounts (homes 0 and 2): dropped; 4-6 and 6-7 kept
     assert list(zip(j_src.tolist(), j_dst.tolist())) == [(4, 6), (6, 7)]
+
+
+def test_no_chain_through_a_prompt_at_home_nowhere():
+    from distill_radar.pipelines.model.semantic import AccountPrompts
+
+    # components {0, 1} (account 0's home) and {2, 3} (account 1's); prompt 6 is sent by
+    # account 2 alone. Links 4-6 and 6-5 would chain the two homes through 6.
+    labels = np.array([0, 0, 2, 2, 4, 5, 6, 7])
+    senders = AccountPrompts(np.array([0, 0, 0, 1, 1, 1, 2, 0]),
+                             np.array([0, 1, 4, 2, 3, 5, 6, 7]))
+    src, dst = np.array([4, 6, 4]), np.array([6, 5, 7])
+    j_src, j_dst = semantic_links.prompt_joins(labels, src, dst, senders)
+    # group {4, 5, 6, 7}: homes 0 (4, 7) and 2 (5): prompt 5 leaves the group
+    assert list(zip(j_src.tolist(), j_dst.tolist())) == [(4, 6), (4, 7)]
