@@ -277,10 +277,33 @@ def keep_members(hashes: np.ndarray, offsets: np.ndarray, vocabulary: np.ndarray
     if vocabulary.size > 1 and np.any(vocabulary[1:] < vocabulary[:-1]):
         raise ValueError("vocabulary must be sorted ascending")
     keep = in_sorted(vocabulary, hashes)
-    prefix = np.zeros(hashes.size + 1, np.int64)
-    np.cumsum(keep, out=prefix[1:])
-    new_offsets = prefix[offsets]
-    return hashes[keep], new_offsets
+    new_offsets = np.zeros(offsets.size, np.int64)
+    _kept_per_row(offsets, keep, new_offsets)
+    np.cumsum(new_offsets, out=new_offsets)
+    kept = np.empty(int(new_offsets[-1]), np.uint64)
+    _compact_rows(hashes, offsets, keep, new_offsets, kept)
+    return kept, new_offsets
+
+
+@njit(cache=True, parallel=True)
+def _kept_per_row(offsets, keep, counts):
+    """``counts[i + 1]``: how many of row i's values are kept (a row-sized array, not a
+    value-sized prefix sum)."""
+    for i in prange(offsets.size - 1):
+        c = 0
+        for j in range(offsets[i], offsets[i + 1]):
+            c += keep[j]
+        counts[i + 1] = c
+
+
+@njit(cache=True, parallel=True)
+def _compact_rows(hashes, offsets, keep, new_offsets, out):
+    for i in prange(offsets.size - 1):
+        w = new_offsets[i]
+        for j in range(offsets[i], offsets[i + 1]):
+            if keep[j]:
+                out[w] = hashes[j]
+                w += 1
 
 
 def _as_u64(a, name: str) -> np.ndarray:
