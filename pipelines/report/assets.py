@@ -167,6 +167,10 @@ GLOSSARY = {
                         "payload variety, typical account volume, top account share, cohesion)",
     "campaign_id": "the campaign the cluster or account belongs to (empty: none)",
     "n_clustered": "the account's exchanges that fall in any cluster",
+    "n_campaign_exchanges": "the account's exchanges in its campaign's clusters",
+    "focus": "n_campaign_exchanges / n_exchanges: the share of the account's own traffic that "
+             "went to its campaign (near 1: a campaign key; low: a mixed or shared account). "
+             "Click an account id for its evidence",
     "top_account_share": "share of the cluster's exchanges sent by its busiest account (high: "
                          "one customer's batch job)",
     "typical_account_exchanges": "exchange-weighted median of exchanges per account",
