@@ -63,13 +63,13 @@ def account_evidence(accounts: Iterable[str], members: pl.DataFrame) -> dict[str
 
 
 def focus(row: dict, ev: dict | None, campaign_clusters: set[int]) -> tuple[int, int] | None:
-    """(exchanges in the campaign's clusters, all its exchanges): from the accounts table
-    when it has ``n_campaign_exchanges``, else counted in the members."""
-    total = row.get("n_exchanges") or (ev or {}).get("total")
-    inside = row.get("n_campaign_exchanges")
-    if inside is None and ev is not None:
-        inside = sum(n for c, n, _, _ in ev["clusters"] if c in campaign_clusters)
-    return (int(inside), int(total)) if total and inside is not None else None
+    """(its exchanges in the campaign's own clusters, all its exchanges), counted in the
+    members (``risk_score`` counts every campaign-like cluster, of any campaign)."""
+    if ev is None:
+        return None
+    total = row.get("n_exchanges") or ev["total"]
+    inside = sum(n for c, n, _, _ in ev["clusters"] if c in campaign_clusters)
+    return (int(inside), int(total)) if total else None
 
 
 def chip(row: dict, ev: dict | None, campaign_clusters: set[int], templates: dict[int, str],

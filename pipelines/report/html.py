@@ -84,10 +84,6 @@ def write_report(
     flagged = _rank(
         ac.filter(pl.col("campaign_id").is_not_null()), "risk_score n_exchanges account_id"
     )
-    if {"n_campaign_exchanges", "n_exchanges"} <= set(flagged.columns):
-        flagged = flagged.with_columns(  # the share of its own traffic the campaign took
-            focus=pl.col("n_campaign_exchanges") / pl.when(pl.col("n_exchanges") > 0)
-            .then(pl.col("n_exchanges")))
     mb = _prep(members, _MEMBERS)
     activity = _campaign_activity(cp, ac, mb)
     k, top = min_accounts_for_exemplars, cp.head(top_campaigns)
@@ -129,7 +125,7 @@ def write_report(
             "accounts",
             "Flagged accounts",
             flagged,
-            "account_id campaign_id n_exchanges n_clustered risk_score focus first_ts last_ts",
+            "account_id campaign_id n_exchanges n_clustered risk_score first_ts last_ts",
             None,
         ),
     ]

@@ -13,7 +13,6 @@ import re
 import subprocess
 from pathlib import Path
 
-import polars as pl
 import pytest
 from test_report import SUMMARY, _chromium, make_frames
 
@@ -171,8 +170,6 @@ def test_account_chips_open_onto_their_evidence(tmp_path: Path) -> None:
     if chromium is None:
         pytest.skip("chromium not installed; apt-get install chromium to run this test")
     frames = make_frames()
-    frames["accounts"] = frames["accounts"].with_columns(
-        n_campaign_exchanges=pl.Series([10] * 5 + [5, 4, 15, 0]))
     report = tmp_path / "report.html"
     shown = report_html._ACCOUNTS_SHOWN
     report_html._ACCOUNTS_SHOWN = 2  # campaign 1 has 7 accounts: 5 behind "+ 5 more"
@@ -204,7 +201,7 @@ def test_account_evidence_counts_clusters_and_focus() -> None:
     from distill_radar.pipelines.report import evidence
 
     frames = make_frames()
-    mb = frames["members"].with_columns(pl.col("ts").dt.epoch("ms"))
+    mb = frames["members"].with_columns(frames["members"]["ts"].dt.epoch("ms"))
     ev = evidence.account_evidence(["acct-08", "acct-05", "nobody"], mb)
     assert set(ev) == {"acct-05", "acct-08"}  # an account without members has no entry
     assert ev["acct-08"]["total"] == 15  # 5 in cluster 13, 10 unclustered
@@ -212,7 +209,8 @@ def test_account_evidence_counts_clusters_and_focus() -> None:
     assert [x for x, _, _ in ev["acct-08"]["earliest"]] == ["ex-075", "ex-076", "ex-077"]
     row = {"account_id": "acct-08", "n_exchanges": 15, "campaign_id": None}
     assert evidence.focus(row, ev["acct-08"], {13}) == (5, 15)  # counted in the members
-    assert evidence.focus({**row, "n_campaign_exchanges": 2}, ev["acct-08"], {13}) == (2, 15)
+    assert evidence.focus(row, ev["acct-08"], {12}) == (0, 15)  # another campaign's clusters
+    assert evidence.focus(row, None, {13}) is None
     panel = evidence.chip(row | {"risk_score": 0.3}, ev["acct-08"], {99}, {13: "<b>x</b>"}, "a")
     assert "* outside this campaign" in panel and "&lt;b&gt;x&lt;/b&gt;" in panel
     assert "no exchanges of it" in evidence.chip(row, None, set(), {}, "b")
