@@ -26,6 +26,8 @@ from distill_radar.pipelines.batch.cluster_fns import (
 from distill_radar.pipelines.batch.cluster_stages import LinkNodes
 from distill_radar.pipelines.batch.clusters import link_nodes
 from distill_radar.pipelines.batch.components import MAX_ROUNDS
+from distill_radar.pipelines.batch.distributed.candidates import FindCandidates
+from distill_radar.pipelines.batch.distributed.link import KeyedLinkNodes, WriteTableFn
 from distill_radar.pipelines.batch.signatures import (
     SHINGLES_TAG,
     TEXTS_TAG,
@@ -50,6 +52,7 @@ from distill_radar.pipelines.runtime.options import (
 )
 from distill_radar.pipelines.runtime.process import short_state_sampling
 from distill_radar.pipelines.runtime.runners import (
+    choose_batch_path,
     choose_components,
     one_local_worker,
     resolve_runner,
@@ -65,8 +68,9 @@ class FindCampaigns(beam.PTransform):
 
     def __init__(self, config: RunConfig, staging: str, csv: bool = False,
                  components: str = "local", max_rounds: int = MAX_ROUNDS,
-                 redact_tables: bool = False):
+                 redact_tables: bool = False, keyed: bool = False):
         super().__init__()
+        self.keyed = keyed  # batch.distributed's keyed stages: the same tables
         self.redact_tables = redact_tables
         self.config = config
         self.staging = staging
@@ -88,12 +92,18 @@ class FindCampaigns(beam.PTransform):
                       | "TemplateShingles" >> beam.CombineGlobally(MergeDocFreqFn(cfg.min_shingle_df)))
         account_pairs = ((hashed.keys | "AccountNodes" >> beam.ParDo(AccountNodesFn()))
                          if cfg.semantic else read["exchanges"].pipeline | "NoPairs" >> beam.Create([]))
-        node_clusters = (
-            shingled[SHINGLES_TAG]
-            | "TemplateMinHash" >> beam.ParDo(TemplateSignatureFn(cfg, work),
-                                              vocabulary=beam.pvalue.AsSingleton(vocabulary))
-            | "GatherSignatures" >> Gather()
-            | "LinkNodes" >> LinkNodes(cfg, self.components, account_pairs, self.max_rounds))
+        signatures = shingled[SHINGLES_TAG] | "TemplateMinHash" >> beam.ParDo(
+            TemplateSignatureFn(cfg, work), vocabulary=beam.pvalue.AsSingleton(vocabulary))
+        dead = read["dead_letter"]
+        if self.keyed:
+            found = signatures | "FindCandidates" >> FindCandidates(cfg)
+            node_clusters = (signatures, found) | "LinkNodes" >> KeyedLinkNodes(cfg)
+            dead = dead | "WriteDeadLetters" >> beam.ParDo(WriteTableFn(work, "dead"))
+        else:
+            node_clusters = (signatures
+                             | "GatherSignatures" >> Gather()
+                             | "LinkNodes" >> LinkNodes(cfg, self.components, account_pairs,
+                                                        self.max_rounds))
         # Empty logs give no signatures, so no linking: the clusters of nothing.
         clusters = beam.pvalue.AsSingleton(
             node_clusters, default_value=link_nodes([], cfg, []))
@@ -106,7 +116,7 @@ class FindCampaigns(beam.PTransform):
             | "BuildTables" >> beam.ParDo(
                 BuildTablesFn(cfg, self.staging, self.csv, self.redact_tables),
                 members=beam.pvalue.AsList(members), samples=beam.pvalue.AsList(samples),
-                dead=beam.pvalue.AsList(read["dead_letter"]),
+                dead=beam.pvalue.AsList(dead),
                 file_counts=beam.pvalue.AsList(read["file_counts"]), clusters=clusters))
 
 
@@ -156,16 +166,19 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     export.discard_stale_staging(output)
     staging = export.new_staging(output)
     started = time.time()
-    components = choose_components(options.view_as(StandardOptions).runner, opts.components)
-    LOG.info("distill-radar batch: %d input file(s), config %s, %s components", len(files),
-             config, components)
+    runner = options.view_as(StandardOptions).runner
+    components = choose_components(runner, opts.components)
+    path = choose_batch_path(runner, opts.batch_path, config.semantic)
+    LOG.info("distill-radar batch: %d input file(s), config %s, %s path, %s components",
+             len(files), config, path, components)
     pipeline = test_pipeline or beam.Pipeline(options=options)
     files_per_task = len(files) if one_local_worker(options) else 1
     read = pipeline | "ReadLogs" >> ReadExchanges(files, config.batch_rows, config.link_columns, key,
                                                   embedding_dim, files_per_task)
     redact = redact_tables(opts)
     counts = read | "FindCampaigns" >> FindCampaigns(config, staging, opts.csv, components,
-                                                     opts.components_max_rounds, redact)
+                                                     opts.components_max_rounds, redact,
+                                                     keyed=path == "keyed")
     # Where the logs are: `provenance` reads the served responses back from them.
     source = opts.input if export.is_remote(opts.input) else os.path.abspath(opts.input)
     header = {"parameters": config.as_dict(), "input": source, "input_files": len(files),

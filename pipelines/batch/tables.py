@@ -206,6 +206,8 @@ class BuildTablesFn(beam.DoFn):
     def process(self, _, members, samples, dead, file_counts, clusters):
         with self.timer.timing():
             members = [workdir.read_table(p) for p in sorted(members)]
+            # The keyed path's dead letters come as work-file paths, written as they arose.
+            dead = [workdir.read_table(d) if isinstance(d, str) else d for d in dead]
             work = workdir.work_dir(self.staging)
             # Every intermediate is used up once the members are read. A local work
             # folder is deleted meanwhile (the members stay mapped: the unlinking is
@@ -218,7 +220,7 @@ class BuildTablesFn(beam.DoFn):
                 export.write_table(self.staging, name, table, self.csv)
                 written.add(name)
 
-            tables, counts = build_tables(members, list(samples), list(dead),
+            tables, counts = build_tables(members, list(samples), dead,
                                           list(file_counts), clusters, self.config, write)
             if self.redact:
                 tables = redact_tables(tables)

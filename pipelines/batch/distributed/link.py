@@ -25,13 +25,22 @@ from distill_radar.pipelines.batch.cluster_stages import (
     component_cohesion,
 )
 from distill_radar.pipelines.batch.components import split_by_shard
-from distill_radar.pipelines.batch.distributed.candidates import (
-    FindCandidates,
-    signature_shard,
-)
+from distill_radar.pipelines.batch.distributed.candidates import signature_shard
 from distill_radar.pipelines.batch.signatures import NodeSignatures
+from distill_radar.pipelines.io import workdir
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.runtime.stage_timer import StageTimer
+
+
+class WriteTableFn(beam.DoFn):
+    """Arrow table -> its path in the work folder, written as it arrives (a sink: the
+    tables' worker reads paths, not every row through one side input)."""
+
+    def __init__(self, work: str, kind: str):
+        self.work, self.kind = work, kind
+
+    def process(self, table):
+        yield workdir.write_table(self.work, self.kind, table)
 
 
 class UnionFindLabels(beam.PTransform):
@@ -149,7 +158,8 @@ def _node_counts(sizes, shards: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class KeyedLinkNodes(beam.PTransform):
-    """Signature files -> one NodeClusters, every stage keyed (see the module docstring).
+    """(signature files, ``FindCandidates``' outputs) -> one NodeClusters, every stage keyed
+    (see the module docstring).
 
     The same NodeClusters as ``clusters.link_nodes`` on lexical linking.
     """
@@ -161,9 +171,9 @@ class KeyedLinkNodes(beam.PTransform):
         self.config = config
         self.shards = shards or config.shards
 
-    def expand(self, paths):
+    def expand(self, inputs):
+        paths, found = inputs
         cfg, shards = self.config, self.shards
-        found = paths | "FindCandidates" >> FindCandidates(cfg)
         offsets = beam.pvalue.AsSingleton(found["offsets"])
         edges = found["edges"] | "KeyEdges" >> beam.ParDo(KeyEdgesFn(shards))
         sigs = paths | "KeySignatures" >> beam.ParDo(KeySignaturesFn(cfg.shards, shards), offsets)

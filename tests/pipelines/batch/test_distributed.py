@@ -117,14 +117,16 @@ def test_keyed_link_nodes_gives_the_one_worker_clusters(tmp_path, seed):
     want = link_nodes(_read(paths), CONFIG)
     assert want.stats["clusters"] >= 5 and want.stats["detached_by_cohesion"] > 0
     with TestPipeline() as p:
-        out = p | beam.Create(paths) | KeyedLinkNodes(CONFIG, shards=3)
+        paths = p | beam.Create(paths)
+        out = (paths, paths | FindCandidates(CONFIG)) | KeyedLinkNodes(CONFIG, shards=3)
         assert_that(out, _equal_clusters(want))
 
 
 def test_keyed_link_nodes_of_nothing():
     want = link_nodes([], CONFIG)
     with TestPipeline() as p:
-        out = p | beam.Create([]) | KeyedLinkNodes(CONFIG)
+        paths = p | beam.Create([])
+        out = (paths, paths | FindCandidates(CONFIG)) | KeyedLinkNodes(CONFIG)
         assert_that(out, _equal_clusters(want))
 
 
