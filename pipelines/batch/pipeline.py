@@ -26,6 +26,7 @@ from distill_radar.pipelines.batch.cluster_fns import (
 from distill_radar.pipelines.batch.cluster_stages import LinkNodes
 from distill_radar.pipelines.batch.clusters import link_nodes
 from distill_radar.pipelines.batch.components import MAX_ROUNDS
+from distill_radar.pipelines.batch.distributed.assign import KeyedAssignClusters, without_nodes
 from distill_radar.pipelines.batch.distributed.candidates import FindCandidates
 from distill_radar.pipelines.batch.distributed.link import KeyedLinkNodes, WriteTableFn
 from distill_radar.pipelines.batch.signatures import (
@@ -94,22 +95,9 @@ class FindCampaigns(beam.PTransform):
                          if cfg.semantic else read["exchanges"].pipeline | "NoPairs" >> beam.Create([]))
         signatures = shingled[SHINGLES_TAG] | "TemplateMinHash" >> beam.ParDo(
             TemplateSignatureFn(cfg, work), vocabulary=beam.pvalue.AsSingleton(vocabulary))
-        dead = read["dead_letter"]
-        if self.keyed:
-            found = signatures | "FindCandidates" >> FindCandidates(cfg)
-            node_clusters = (signatures, found) | "LinkNodes" >> KeyedLinkNodes(cfg)
-            dead = dead | "WriteDeadLetters" >> beam.ParDo(WriteTableFn(work, "dead"))
-        else:
-            node_clusters = (signatures
-                             | "GatherSignatures" >> Gather()
-                             | "LinkNodes" >> LinkNodes(cfg, self.components, account_pairs,
-                                                        self.max_rounds))
-        # Empty logs give no signatures, so no linking: the clusters of nothing.
-        clusters = beam.pvalue.AsSingleton(
-            node_clusters, default_value=link_nodes([], cfg, []))
-        members = hashed.keys | "AssignClusters" >> beam.ParDo(AssignClustersFn(work), clusters)
-        samples = nodes | "SampleTexts" >> beam.ParDo(
-            SampleTextsFn(cfg.samples_per_cluster), clusters)
+        link = self._keyed if self.keyed else self._gathered
+        members, samples, clusters, dead = link(signatures, hashed.keys, nodes, account_pairs,
+                                                read["dead_letter"], work)
         return (
             read["exchanges"].pipeline
             | "Start" >> beam.Create([None])
@@ -118,6 +106,35 @@ class FindCampaigns(beam.PTransform):
                 members=beam.pvalue.AsList(members), samples=beam.pvalue.AsList(samples),
                 dead=beam.pvalue.AsList(dead),
                 file_counts=beam.pvalue.AsList(read["file_counts"]), clusters=clusters))
+
+
+    def _keyed(self, signatures, keys, nodes, _account_pairs, dead, work):
+        """batch.distributed: no stage holds every signature, prompt or node."""
+        cfg = self.config
+        found = signatures | "FindCandidates" >> FindCandidates(cfg)
+        node_clusters = (signatures, found) | "LinkNodes" >> KeyedLinkNodes(cfg)
+        assigned = ((keys, nodes, node_clusters)
+                    | "AssignClusters" >> KeyedAssignClusters(work, cfg.shards,
+                                                              cfg.samples_per_cluster))
+        clusters = beam.pvalue.AsSingleton(
+            node_clusters | "ClusterStatistics" >> beam.Map(without_nodes))
+        dead = dead | "WriteDeadLetters" >> beam.ParDo(WriteTableFn(work, "dead"))
+        return assigned["members"], assigned["samples"], clusters, dead
+
+    def _gathered(self, signatures, keys, nodes, account_pairs, dead, work):
+        """Every signature linked on one worker; NodeClusters broadcast (fastest on one
+        machine)."""
+        cfg = self.config
+        node_clusters = (signatures
+                         | "GatherSignatures" >> Gather()
+                         | "LinkNodes" >> LinkNodes(cfg, self.components, account_pairs,
+                                                    self.max_rounds))
+        # Empty logs give no signatures, so no linking: the clusters of nothing.
+        clusters = beam.pvalue.AsSingleton(node_clusters, default_value=link_nodes([], cfg, []))
+        members = keys | "AssignClusters" >> beam.ParDo(AssignClustersFn(work), clusters)
+        samples = nodes | "SampleTexts" >> beam.ParDo(
+            SampleTextsFn(cfg.samples_per_cluster), clusters)
+        return members, samples, clusters, dead
 
 
 class Gather(beam.PTransform):

@@ -133,3 +133,40 @@ def test_keyed_link_nodes_of_nothing():
 def test_keyed_link_nodes_refuses_the_semantic_path():
     with pytest.raises(ValueError, match="--no-semantic"):
         KeyedLinkNodes(dataclasses.replace(CONFIG, semantic=True))
+
+
+def test_keyed_assign_clusters_gives_the_broadcast_members_and_samples(tmp_path):
+    import pyarrow as pa
+
+    from distill_radar.pipelines.batch.cluster_fns import AssignClustersFn, SampleTextsFn
+    from distill_radar.pipelines.batch.clusters import NodeClusters
+    from distill_radar.pipelines.batch.distributed.assign import KeyedAssignClusters
+    from distill_radar.pipelines.io import workdir
+
+    rng = np.random.default_rng(4)
+    nodes = np.unique(rng.integers(1, 2**64 - 1, 600, dtype=np.uint64))
+    clustered = np.sort(rng.choice(nodes, 300, replace=False))
+    table = NodeClusters(clustered, rng.integers(0, 40, clustered.size))
+    work = str(tmp_path)
+    keys = [workdir.write_table(work, "keys", pa.table({
+        "row": np.arange(400) + 1000 * i, "node": rng.choice(nodes, 400)})) for i in range(3)]
+    shard = shard_of(nodes, CONFIG.shards)
+    texts = [workdir.write_table(work, "nodes", pa.table({
+        "node": nodes[shard == s], "n": np.ones(int((shard == s).sum()), np.int64),
+        "prompt": [f"p{v}" for v in nodes[shard == s]]})) for s in np.unique(shard)]
+    def ids(path):
+        return tuple(-1 if c is None else c for c in workdir.read_table(path)["cluster_id"]
+                     .to_pylist())
+
+    want_members = sorted(ids(next(AssignClustersFn(work).process(k, table))) for k in keys)
+    want_samples = sorted(r for t in texts for s in SampleTextsFn(3).process(t, table)
+                          for r in zip(*(s[c].to_pylist() for c in ("cluster_id", "node"))))
+    with TestPipeline() as p:
+        out = ((p | "Keys" >> beam.Create(keys), p | "Texts" >> beam.Create(texts),
+                p | "Clusters" >> beam.Create([table]))
+               | KeyedAssignClusters(work, CONFIG.shards, 3))
+        members = out["members"] | beam.Map(ids)
+        assert_that(members, equal_to(want_members), label="members")
+        samples = out["samples"] | beam.FlatMap(
+            lambda s: zip(*(s[c].to_pylist() for c in ("cluster_id", "node"))))
+        assert_that(samples, equal_to(want_samples), label="samples")
