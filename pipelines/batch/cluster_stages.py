@@ -30,6 +30,7 @@ import numpy as np
 from distill_radar import kernels
 from distill_radar.pipelines.batch import cluster_fns, clusters
 from distill_radar.pipelines.batch.components import MAX_ROUNDS, ConnectedComponents, split_by_shard
+from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.runtime.stage_timer import StageTimer
@@ -124,11 +125,13 @@ class CohesionFn(beam.DoFn):
     def __init__(self, bound: float):
         self.bound = bound
         self.timer = StageTimer("cohesion")
+        self.sizes = StageSizes("cohesion_rounds")
 
     def process(self, element):
-        _, parts = element
+        parts = list(element[1])
         with self.timer.timing():
             comp, rows, sim = component_cohesion(parts)
+            self.sizes.record(nbytes(parts), 2 * nbytes(parts))  # sorted copies of the parts
             weak = clusters._weak_components(comp, np.arange(rows.size), sim, self.bound,
                                              rows.size)
             loose = sim < self.bound

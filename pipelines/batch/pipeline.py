@@ -29,6 +29,7 @@ from distill_radar.pipelines.batch.components import MAX_ROUNDS
 from distill_radar.pipelines.batch.distributed.assign import KeyedAssignClusters, without_nodes
 from distill_radar.pipelines.batch.distributed.candidates import FindCandidates
 from distill_radar.pipelines.batch.distributed.link import KeyedLinkNodes, WriteTableFn
+from distill_radar.pipelines.batch.distributed.sizes import largest_bytes
 from distill_radar.pipelines.batch.signatures import (
     SHINGLES_TAG,
     TEXTS_TAG,
@@ -259,6 +260,9 @@ def _with_stage_timings(output: str, result, elapsed: float) -> dict:
     waited has them); rewritten in place through a fresh staging folder."""
     summary = orjson.loads(export.read_bytes(FileSystems.join(output, "summary.json")))
     summary["timings_s"] = {"total": round(elapsed, 3), **_stage_seconds(result)}
+    sizes = largest_bytes(result)
+    if sizes:
+        summary["largest_bytes"] = sizes
     warnings = _input_warnings(output, summary.get("per_file", {}))
     if warnings:
         summary["input_warnings"] = warnings

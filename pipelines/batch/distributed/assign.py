@@ -19,6 +19,7 @@ import pyarrow as pa
 from distill_radar.pipelines.batch.cluster_fns import SampleTextsFn
 from distill_radar.pipelines.batch.clusters import NodeClusters
 from distill_radar.pipelines.batch.distributed.candidates import split_by
+from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
 from distill_radar.pipelines.batch.signatures import shard_of
 from distill_radar.pipelines.io import workdir
 from distill_radar.pipelines.runtime.stage_timer import StageTimer
@@ -76,6 +77,7 @@ class AssignShardFn(beam.DoFn):
         self.shards = shards
         self.sampler = SampleTextsFn(samples_per_cluster)
         self.timer = StageTimer("assign_clusters")
+        self.sizes = StageSizes("assign_shard")
 
     def process(self, element):
         shard, joined = element
@@ -88,6 +90,7 @@ class AssignShardFn(beam.DoFn):
             for path in joined["keys"]:
                 keys = workdir.read_table(path, ["node"])["node"].to_numpy()
                 rows = np.flatnonzero(shard_of(keys, self.shards) == shard)
+                self.sizes.record(nbytes(chunks), nbytes(chunks, keys, rows, table.nodes))
                 yield path, (rows, table.lookup(keys[rows]))
         for path in joined["nodes"]:
             for sample in self.sampler.process(path, table):
@@ -101,15 +104,18 @@ class WriteMembersFn(beam.DoFn):
     def __init__(self, work: str):
         self.work = work
         self.timer = StageTimer("assign_clusters")
+        self.sizes = StageSizes("write_members")
 
     def process(self, element):
         path, parts = element
+        parts = list(parts)
         keys = workdir.read_table(path)
         with self.timer.timing():
             ids = np.full(keys.num_rows, -1, np.int64)
             for rows, part in parts:
                 ids[rows] = part
             col = pa.array(ids, pa.int64(), mask=ids < 0)
+            self.sizes.record(nbytes(parts), nbytes(parts, ids, keys))
             yield workdir.write_table(self.work, "members", keys.append_column("cluster_id", col))
 
 

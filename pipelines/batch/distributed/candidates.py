@@ -24,6 +24,7 @@ import apache_beam as beam
 import numpy as np
 
 from distill_radar import kernels
+from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
 from distill_radar.pipelines.batch.signatures import NodeSignatures, shard_of
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.runtime.stage_timer import StageTimer
@@ -84,6 +85,7 @@ class KeyBandsFn(beam.DoFn):
         self.config, self.band_shards = config, band_shards
         self.bands, self.rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
         self.timer = StageTimer("band_keys")
+        self.sizes = StageSizes("band_keys")
 
     def process(self, path: str, offsets: np.ndarray):
         sigs = NodeSignatures.read(path)
@@ -95,6 +97,7 @@ class KeyBandsFn(beam.DoFn):
             keys, ids = keys.ravel(), np.repeat(ids, self.bands)
             # Band keys are hashes already; one multiply spreads their high bits.
             shard = ((keys * GOLDEN) >> np.uint64(40)) % np.uint64(self.band_shards)
+            self.sizes.record(0, nbytes(sigs.sig, keys, ids, shard))
             yield from split_by(shard.astype(np.int64), (keys, ids))
 
 
@@ -105,6 +108,7 @@ class BucketEdgesFn(beam.DoFn):
     def __init__(self, shards: int):
         self.shards = shards
         self.timer = StageTimer("bucket_edges")
+        self.sizes = StageSizes("bucket_edges")
 
     def process(self, element, offsets: np.ndarray):
         _, chunks = element
@@ -115,6 +119,7 @@ class BucketEdgesFn(beam.DoFn):
             # Keys of different bands never collide: one pooled column is every band.
             src, dst = kernels.bucket_edges(keys.reshape(-1, 1), ids)
             pair = owner_shard(src, offsets) * self.shards + owner_shard(dst, offsets)
+            self.sizes.record(nbytes(chunks), nbytes(chunks, keys, ids, src, dst, pair))
             yield from split_by(pair, (src, dst))
 
 
@@ -126,6 +131,7 @@ class VerifyEdgesFn(beam.DoFn):
     def __init__(self, config: RunConfig):
         self.config = config
         self.timer = StageTimer("verify_edges")
+        self.sizes = StageSizes("verify_edges")
 
     def process(self, element, offsets: np.ndarray, files: dict):
         pair, chunks = element
@@ -140,6 +146,7 @@ class VerifyEdgesFn(beam.DoFn):
             # Both ends' rows in one matrix (a row twice when both ends need it).
             sim = kernels.signature_similarity(np.concatenate([sig, other]), i, j + sig.shape[0])
             keep = sim >= self.config.lexical_threshold
+            self.sizes.record(nbytes(chunks), nbytes(chunks, src, dst, sig, other, i, j, sim))
             if keep.any():
                 yield src[keep], dst[keep], sim[keep]
 

@@ -26,6 +26,7 @@ from distill_radar.pipelines.batch.cluster_stages import (
 )
 from distill_radar.pipelines.batch.components import split_by_shard
 from distill_radar.pipelines.batch.distributed.candidates import signature_shard
+from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
 from distill_radar.pipelines.batch.signatures import NodeSignatures
 from distill_radar.pipelines.io import workdir
 from distill_radar.pipelines.model.config import RunConfig
@@ -58,6 +59,7 @@ class UnionFindLabels(beam.PTransform):
 class UnionFindFn(beam.DoFn):
     def __init__(self):
         self.timer = StageTimer("union_find")
+        self.sizes = StageSizes("union_find")
 
     def process(self, element):
         src, dst = _edges(element[1])
@@ -66,6 +68,7 @@ class UnionFindFn(beam.DoFn):
         with self.timer.timing():
             nodes, local = np.unique(np.r_[src, dst], return_inverse=True)
             labels = kernels.connected_components(nodes.size, local[:src.size], local[src.size:])
+            self.sizes.record(nbytes(src, dst), nbytes(src, dst, nodes, local, labels))
             yield nodes, nodes[labels]
 
 
@@ -110,10 +113,13 @@ class MemberCohesionFn(beam.DoFn):
 
     def __init__(self):
         self.timer = StageTimer("cohesion")
+        self.sizes = StageSizes("member_cohesion")
 
     def process(self, element):
         with self.timer.timing():
-            _, rows, sim = component_cohesion(element[1])
+            parts = list(element[1])
+            _, rows, sim = component_cohesion(parts)
+            self.sizes.record(nbytes(parts), 2 * nbytes(parts))  # sorted copies of the parts
             yield rows, sim.astype(np.float32)
 
 
@@ -124,6 +130,7 @@ class NumberClustersFn(beam.DoFn):
     def __init__(self, config: RunConfig):
         self.config = config
         self.timer = StageTimer("link_nodes")
+        self.sizes = StageSizes("number_clusters")
 
     def process(self, _, sizes, edges, cohesion, loose, candidates):
         with self.timer.timing():
@@ -143,6 +150,7 @@ class NumberClustersFn(beam.DoFn):
                 nodes, counts, rows, np.empty((0, self.config.num_perm), np.uint32),
                 src, dst, np.empty(src.size, np.float32), stats)
             labels = kernels.connected_components(nodes.size, src, dst)
+            self.sizes.record(0, nbytes(nodes, counts, src, dst, rows, sim, labels))
             yield clusters.finish_clusters(graph, labels, sim, int(src.size), int(sum(loose)),
                                            self.config)
 
