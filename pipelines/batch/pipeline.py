@@ -31,15 +31,13 @@ from distill_radar.pipelines.batch.distributed.candidates import FindCandidates
 from distill_radar.pipelines.batch.distributed.link import KeyedLinkNodes, WriteTableFn
 from distill_radar.pipelines.batch.distributed.sizes import largest_bytes
 from distill_radar.pipelines.batch.signatures import (
-    SHINGLES_TAG,
     TEXTS_TAG,
     DedupTextsFn,
     HashPromptsFn,
-    MergeDocFreqFn,
-    ShingleDocFreqFn,
     TemplateSignatureFn,
 )
 from distill_radar.pipelines.batch.tables import BuildTablesFn
+from distill_radar.pipelines.batch.vocabulary import SHINGLES_TAG, TemplateVocabulary
 from distill_radar.pipelines.embed.embedder import load_embedder
 from distill_radar.pipelines.io import diagnose, export, workdir
 from distill_radar.pipelines.io.discover import absent_columns
@@ -88,10 +86,8 @@ class FindCampaigns(beam.PTransform):
         nodes = (hashed[TEXTS_TAG]
                  | "GroupTextsByShard" >> beam.GroupByKey()
                  | "DedupTexts" >> beam.ParDo(DedupTextsFn(work)))
-        shingled = nodes | "ShingleDocFreq" >> beam.ParDo(
-            ShingleDocFreqFn(cfg, work)).with_outputs(SHINGLES_TAG, main="doc_freq")
-        vocabulary = (shingled.doc_freq
-                      | "TemplateShingles" >> beam.CombineGlobally(MergeDocFreqFn(cfg.min_shingle_df)))
+        shingled = nodes | "TemplateVocabulary" >> TemplateVocabulary(cfg, work)
+        vocabulary = shingled["vocabulary"]
         account_pairs = ((hashed.keys | "AccountNodes" >> beam.ParDo(AccountNodesFn()))
                          if cfg.semantic else read["exchanges"].pipeline | "NoPairs" >> beam.Create([]))
         signatures = shingled[SHINGLES_TAG] | "TemplateMinHash" >> beam.ParDo(
