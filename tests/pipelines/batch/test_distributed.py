@@ -5,7 +5,7 @@ import dataclasses
 import apache_beam as beam
 import numpy as np
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from distill_radar import kernels
@@ -67,7 +67,7 @@ def test_find_candidates_gives_the_one_worker_edges(tmp_path, seed):
         return [e for src, dst, sim in chunks for e in zip(src.tolist(), dst.tolist(),
                                                           sim.tolist())]
 
-    with TestPipeline() as p:
+    with BeamTestPipeline() as p:
         found = p | beam.Create(paths) | FindCandidates(CONFIG, band_shards=3)
         assert_that(found["edges"] | "All" >> beam.combiners.ToList() | beam.Map(edges)
                     | beam.Map(sorted), equal_to([want]), label="edges")
@@ -92,7 +92,7 @@ def test_union_find_labels_match_connected_components():
     labels = kernels.connected_components(500, src, dst)
     ends = np.unique(np.r_[src, dst])
     chunks = [(src[i::3], dst[i::3]) for i in range(3)]
-    with TestPipeline() as p:
+    with BeamTestPipeline() as p:
         out = (p | beam.Create(chunks, reshuffle=False) | UnionFindLabels()
                | beam.FlatMap(lambda c: zip(c[0].tolist(), c[1].tolist())))
         assert_that(out, equal_to(list(zip(ends.tolist(), labels[ends].tolist()))))
@@ -116,7 +116,7 @@ def test_keyed_link_nodes_gives_the_one_worker_clusters(tmp_path, seed):
     paths = _signature_files(tmp_path, seed)
     want = link_nodes(_read(paths), CONFIG)
     assert want.stats["clusters"] >= 5 and want.stats["detached_by_cohesion"] > 0
-    with TestPipeline() as p:
+    with BeamTestPipeline() as p:
         paths = p | beam.Create(paths)
         out = (paths, paths | FindCandidates(CONFIG)) | KeyedLinkNodes(CONFIG, shards=3)
         assert_that(out, _equal_clusters(want))
@@ -124,7 +124,7 @@ def test_keyed_link_nodes_gives_the_one_worker_clusters(tmp_path, seed):
 
 def test_keyed_link_nodes_of_nothing():
     want = link_nodes([], CONFIG)
-    with TestPipeline() as p:
+    with BeamTestPipeline() as p:
         paths = p | beam.Create([])
         out = (paths, paths | FindCandidates(CONFIG)) | KeyedLinkNodes(CONFIG)
         assert_that(out, _equal_clusters(want))
@@ -161,7 +161,7 @@ def test_keyed_assign_clusters_gives_the_broadcast_members_and_samples(tmp_path)
     want_members = sorted(ids(next(AssignClustersFn(work).process(k, table))) for k in keys)
     want_samples = sorted(r for t in texts for s in SampleTextsFn(3).process(t, table)
                           for r in zip(*(s[c].to_pylist() for c in ("cluster_id", "node"))))
-    with TestPipeline() as p:
+    with BeamTestPipeline() as p:
         out = ((p | "Keys" >> beam.Create(keys), p | "Texts" >> beam.Create(texts),
                 p | "Clusters" >> beam.Create([table]))
                | KeyedAssignClusters(work, CONFIG.shards, 3))
