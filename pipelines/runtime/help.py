@@ -23,7 +23,7 @@ _INPUT_OUTPUT = {"--input", "--output", "--csv", "--link-columns", "--pseudonymi
                  "--pseudonym-key-file", "--redact-tables", "--no-redact-tables", "--no-report", "--replay",
                  "--dead-letter-topic", "--pubsub-timestamp-attribute", "--kafka-group-id",
                  "--kafka-expansion-service"}
-_RUNNER = {"--no-wait", "--components", "--components-max-rounds", "--batch-rows", "--shards",
+_RUNNER = {"--no-wait", "--components", "--batch-path", "--components-max-rounds", "--batch-rows", "--shards",
            "--replay-slice-minutes"}
 _SEMANTIC = {"--no-semantic", "--rescore", "--rescore-bound", "--min-profile-prompts",
              "--min-semantic-tokens", "--no-prompt-links"}

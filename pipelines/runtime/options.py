@@ -10,7 +10,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from distill_radar.pipelines.batch.components import MAX_ROUNDS
 from distill_radar.pipelines.model.config import RunConfig
-from distill_radar.pipelines.runtime.runners import COMPONENTS_CHOICES
+from distill_radar.pipelines.runtime.runners import BATCH_PATHS, COMPONENTS_CHOICES
 
 _D = RunConfig()
 
@@ -127,6 +127,12 @@ class DistillRadarOptions(PipelineOptions):
                             help="connected components: 'local' (union-find on one worker) or "
                                  "'beam' (large-star/small-star stages spread over workers); "
                                  "default: local on in-process runners, beam on the others")
+        parser.add_argument("--batch-path", choices=BATCH_PATHS, default=None,
+                            help="'keyed': every stage from the candidates on keyed by band "
+                                 "key, node shard or component, nothing but compact integers on "
+                                 "one worker (with --no-semantic); 'gathered': the signatures "
+                                 "linked on one worker (fastest on one machine); default: keyed "
+                                 "on distributed runners with --no-semantic, else gathered")
         parser.add_argument("--components-max-rounds", type=int, default=MAX_ROUNDS,
                             help="large-star/small-star rounds before 'beam' components give up "
                                  f"with an error (default: {MAX_ROUNDS}; a path of n prompts "
