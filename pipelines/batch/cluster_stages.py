@@ -1,6 +1,6 @@
 """The lexical cohesion rounds of ``clusters.cluster_graph`` as Beam stages.
 
-``clusters.cluster_graph`` runs union-find and up to ``COHESION_ROUNDS``
+``clusters.cluster_graph`` runs union-find and up to ``ModelConfig.cohesion_rounds``
 cohesion rounds over the lexical edges on one worker, then
 ``clusters.join_semantic`` (semantic joins, final components, member
 cohesion). ``ClusterGraphStages`` gives the same NodeClusters with the
@@ -32,7 +32,7 @@ from distill_radar.pipelines.batch import cluster_fns, clusters
 from distill_radar.pipelines.batch.components import MAX_ROUNDS, ConnectedComponents, split_by_shard
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
-from distill_radar.pipelines.runtime.stage_timer import StageTimer
+from distill_radar.pipelines.runtime.stage_timer import StageTimer, TimedFn
 
 LABELS, SIGS, EDGES, FLAGS = "labels", "sigs", "edges", "flags"
 LOOSE_TAG = "loose"
@@ -59,16 +59,10 @@ def _unkeyed_pairs(element):
     return src, dst
 
 
-class KeyLabelsFn(beam.DoFn):
-    """(nodes, labels) chunk -> keyed by node shard, to meet the signatures."""
-
-    def __init__(self, shards: int):
-        self.shards = shards
-
-    def process(self, chunk):
-        nodes, labels = chunk
-        for shard, part in split_by_shard(nodes, (nodes, labels), self.shards):
-            yield shard, (LABELS, *part)
+def tagged_by_shard(arrays: tuple, shards: int, tag: str):
+    """Aligned arrays -> ``(shard, (tag, *part))`` by the shard of the first array's nodes."""
+    for shard, part in split_by_shard(arrays[0], arrays, shards):
+        yield shard, (tag, *part)
 
 
 def _parts(items, kind: str) -> list[tuple]:
@@ -103,42 +97,29 @@ class AttachLabelsFn(beam.DoFn):
         yield from split_by_shard(comp, (comp, rows, sig), self.shards)
 
 
-class CohesionFn(beam.DoFn):
+def cohesion_flags(element, bound: float):
     """Components of one shard -> loose and weak nodes; the loose count (tagged)."""
-
-    def __init__(self, bound: float):
-        self.bound = bound
-        self.timer = StageTimer("cohesion")
-
-    def process(self, element):
-        _, parts = element
-        with self.timer.timing():
-            parts = list(parts)
-            comp = np.concatenate([p[0] for p in parts])
-            rows = np.concatenate([p[1] for p in parts])
-            sig = np.concatenate([p[2] for p in parts])
-            # Local rows in node order: the consensus samples the same members as
-            # the one-worker path, which orders each component by node index.
-            order = np.argsort(rows, kind="stable")
-            comp, rows, sig = comp[order], rows[order], np.ascontiguousarray(sig[order])
-            local = np.arange(rows.size)
-            sim = np.nan_to_num(clusters._cohesion(sig, local, comp), nan=1.0)  # lexical_cohesion
-            weak = clusters._weak_components(comp, local, sim, self.bound, rows.size)
-            loose = sim < self.bound
-            yield beam.pvalue.TaggedOutput(LOOSE_TAG, int(loose.sum()))
-            flagged = loose | weak
-            if flagged.any():
-                yield FLAGS, rows[flagged], loose[flagged], weak[flagged]
+    _, parts = element
+    parts = list(parts)
+    comp = np.concatenate([p[0] for p in parts])
+    rows = np.concatenate([p[1] for p in parts])
+    sig = np.concatenate([p[2] for p in parts])
+    # Local rows in node order: the consensus samples the same members as
+    # the one-worker path, which orders each component by node index.
+    order = np.argsort(rows, kind="stable")
+    comp, rows, sig = comp[order], rows[order], np.ascontiguousarray(sig[order])
+    local = np.arange(rows.size)
+    sim = np.nan_to_num(clusters._cohesion(sig, local, comp), nan=1.0)  # lexical_cohesion
+    weak = clusters._weak_components(comp, local, sim, bound, rows.size)
+    loose = sim < bound
+    yield beam.pvalue.TaggedOutput(LOOSE_TAG, int(loose.sum()))
+    flagged = loose | weak
+    if flagged.any():
+        yield FLAGS, rows[flagged], loose[flagged], weak[flagged]
 
 
-class KeyFlagsFn(beam.DoFn):
-    def __init__(self, shards: int):
-        self.shards = shards
-
-    def process(self, flags):
-        _, nodes, loose, weak = flags
-        for shard, part in split_by_shard(nodes, (nodes, loose, weak), self.shards):
-            yield shard, (FLAGS, *part)
+def _flags_by_shard(flags: tuple, shards: int):
+    return tagged_by_shard(flags[1:], shards, FLAGS)
 
 
 def _flag_lookup(flag_parts: list[tuple], nodes: np.ndarray):
@@ -238,10 +219,10 @@ class ClusterGraphStages(beam.PTransform):
             EDGES, SIGS, main="graph")
         edges, sigs = parts[EDGES], parts[SIGS]
         all_loose = []
-        for r in range(clusters.COHESION_ROUNDS):
+        for r in range(self.config.model.cohesion_rounds):
             loose, flags = self._cohesion_flags(edges, sigs, r)
             all_loose.append(loose)
-            flags = flags | f"KeyFlags{r}" >> beam.ParDo(KeyFlagsFn(shards))
+            flags = flags | f"KeyFlags{r}" >> beam.FlatMap(_flags_by_shard, shards)
             by_dst = ((edges, flags) | f"EdgesAndFlagsBySrc{r}" >> beam.Flatten()
                       | f"GroupBySrc{r}" >> beam.GroupByKey()
                       | f"FilterBySrc{r}" >> beam.ParDo(
@@ -259,12 +240,14 @@ class ClusterGraphStages(beam.PTransform):
         labels = (edges
                   | f"EdgePairs{r}" >> beam.Map(_unkeyed_pairs)
                   | f"Components{r}" >> ConnectedComponents(shards, self.max_rounds))
-        cohesion = ((labels | f"KeyLabels{r}" >> beam.ParDo(KeyLabelsFn(shards)), sigs)
+        keyed = labels | f"KeyLabels{r}" >> beam.FlatMap(tagged_by_shard, shards, LABELS)
+        cohesion = ((keyed, sigs)
                     | f"LabelsAndSignatures{r}" >> beam.Flatten()
                     | f"GroupByNode{r}" >> beam.GroupByKey()
                     | f"AttachLabels{r}" >> beam.ParDo(AttachLabelsFn(shards))
                     | f"GroupByComponent{r}" >> beam.GroupByKey()
-                    | f"Cohesion{r}" >> beam.ParDo(CohesionFn(self.config.cohesion_bound))
+                    | f"Cohesion{r}" >> beam.ParDo(
+                        TimedFn("cohesion", cohesion_flags, self.config.cohesion_bound))
                     .with_outputs(LOOSE_TAG, main="flags"))
         return cohesion[LOOSE_TAG], cohesion.flags
 
@@ -286,19 +269,10 @@ class LinkNodes(beam.PTransform):
     def expand(self, gathered):
         pairs = beam.pvalue.AsList(self.account_pairs)
         if self.components == "local":
-            return gathered | "UnionFind" >> beam.ParDo(cluster_fns.LinkNodesFn(self.config),
-                                                        account_pairs=pairs)
+            return gathered | "UnionFind" >> beam.ParDo(TimedFn(
+                "link_nodes", cluster_fns.on_signatures, clusters.link_nodes, self.config), pairs)
         return (gathered
-                | "CandidateGraph" >> beam.ParDo(CandidateGraphFn(self.config), account_pairs=pairs)
+                | "CandidateGraph" >> beam.ParDo(TimedFn(
+                    "link_nodes", cluster_fns.on_signatures, clusters.candidate_graph,
+                    self.config), pairs)
                 | "ClusterGraph" >> ClusterGraphStages(self.config, max_rounds=self.max_rounds))
-
-
-class CandidateGraphFn(beam.DoFn):
-    def __init__(self, config: RunConfig):
-        self.config = config
-        self.timer = StageTimer("link_nodes")
-
-    def process(self, paths, account_pairs=()):
-        with self.timer.timing():
-            yield clusters.candidate_graph(cluster_fns.read_signatures(paths), self.config,
-                                           list(account_pairs))

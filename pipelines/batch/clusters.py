@@ -20,7 +20,6 @@ from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
 
 LOG = logging.getLogger(__name__)
-COHESION_ROUNDS = 4
 CONSENSUS_ROWS = 3  # smallest component with a consensus signature
 
 
@@ -123,7 +122,7 @@ def cluster_graph(graph: CandidateGraph, config: RunConfig) -> NodeClusters:
     level = np.zeros(n, np.int64)
     sim = lexical_cohesion(graph, labels)
     n_loose = 0
-    for r in range(COHESION_ROUNDS):
+    for r in range(config.model.cohesion_rounds):
         loose = sig_rows[sim < config.cohesion_bound]
         weak = _weak_components(labels, sig_rows, sim, config.cohesion_bound, n)
         if loose.size == 0 and not weak.any():
@@ -149,7 +148,7 @@ def join_semantic(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, n_loo
     n, sem = graph.nodes.size, graph.edge_kind == semantic.SEMANTIC
     lex_labels, lex_sim = lexical or (kernels.connected_components(n, src, dst), None)
     j_src, j_dst = semantic.group_joins(lex_labels, graph.src[sem], graph.dst[sem],
-                                        graph.senders)
+                                        graph.senders, config.model.established_accounts)
     kind = np.r_[np.zeros(src.size, np.int8), np.ones(j_src.size, np.int8)]
     src, dst = np.r_[src, j_src], np.r_[dst, j_dst]
     labels = kernels.connected_components(n, src, dst)

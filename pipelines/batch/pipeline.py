@@ -18,22 +18,18 @@ import orjson
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from distill_radar.pipelines.batch.cluster_fns import (
-    AccountNodesFn,
-    AssignClustersFn,
-    SampleTextsFn,
-)
+from distill_radar.pipelines.batch.cluster_fns import account_nodes, assign_clusters, sample_texts
 from distill_radar.pipelines.batch.cluster_stages import LinkNodes
 from distill_radar.pipelines.batch.clusters import link_nodes
 from distill_radar.pipelines.batch.components import MAX_ROUNDS
 from distill_radar.pipelines.batch.signatures import (
     SHINGLES_TAG,
     TEXTS_TAG,
-    DedupTextsFn,
     HashPromptsFn,
     MergeDocFreqFn,
     ShingleDocFreqFn,
     TemplateSignatureFn,
+    dedup_texts,
 )
 from distill_radar.pipelines.batch.tables import BuildTablesFn
 from distill_radar.pipelines.embed.embedder import load_embedder
@@ -54,7 +50,7 @@ from distill_radar.pipelines.runtime.runners import (
     one_local_worker,
     resolve_runner,
 )
-from distill_radar.pipelines.runtime.stage_timer import NAMESPACE
+from distill_radar.pipelines.runtime.stage_timer import NAMESPACE, TimedFn
 
 LOG = logging.getLogger(__name__)
 DEFAULT_RUNNER = "FnApiRunner"  # in-process; DirectRunner would try to fetch Prism
@@ -81,12 +77,12 @@ class FindCampaigns(beam.PTransform):
             HashPromptsFn(cfg, work)).with_outputs(TEXTS_TAG, main="keys")
         nodes = (hashed[TEXTS_TAG]
                  | "GroupTextsByShard" >> beam.GroupByKey()
-                 | "DedupTexts" >> beam.ParDo(DedupTextsFn(work)))
+                 | "DedupTexts" >> beam.ParDo(TimedFn("dedup_texts", dedup_texts, work)))
         shingled = nodes | "ShingleDocFreq" >> beam.ParDo(
             ShingleDocFreqFn(cfg, work)).with_outputs(SHINGLES_TAG, main="doc_freq")
         vocabulary = (shingled.doc_freq
                       | "TemplateShingles" >> beam.CombineGlobally(MergeDocFreqFn(cfg.min_shingle_df)))
-        account_pairs = ((hashed.keys | "AccountNodes" >> beam.ParDo(AccountNodesFn()))
+        account_pairs = ((hashed.keys | "AccountNodes" >> beam.ParDo(TimedFn("account_nodes", account_nodes)))
                          if cfg.semantic else read["exchanges"].pipeline | "NoPairs" >> beam.Create([]))
         node_clusters = (
             shingled[SHINGLES_TAG]
@@ -97,9 +93,10 @@ class FindCampaigns(beam.PTransform):
         # Empty logs give no signatures, so no linking: the clusters of nothing.
         clusters = beam.pvalue.AsSingleton(
             node_clusters, default_value=link_nodes([], cfg, []))
-        members = hashed.keys | "AssignClusters" >> beam.ParDo(AssignClustersFn(work), clusters)
+        members = hashed.keys | "AssignClusters" >> beam.ParDo(
+            TimedFn("assign_clusters", assign_clusters, work), clusters)
         samples = nodes | "SampleTexts" >> beam.ParDo(
-            SampleTextsFn(cfg.samples_per_cluster), clusters)
+            TimedFn("sample_texts", sample_texts, cfg.samples_per_cluster), clusters)
         return (
             read["exchanges"].pipeline
             | "Start" >> beam.Create([None])
