@@ -83,7 +83,7 @@ def template_parameter(o: Option) -> dict:
         text = f"{text} (default: {o.default_text})."
     else:
         text += "."
-    return {"name": o.name, "label": o.label,
+    return {"name": o.param, "label": o.label,
             "helpText": ("Stream: " + text) if o.stream_only else text,
             "isOptional": True, "regexes": [o.template_regex()]}
 

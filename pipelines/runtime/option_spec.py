@@ -44,7 +44,13 @@ class Option:
 
     @property
     def name(self) -> str:
-        return self.dest or self.flag[2:].replace("-", "_")
+        """The parsed value's attribute (a config field's name, where it sets one)."""
+        return self.dest or self.param
+
+    @property
+    def param(self) -> str:
+        """The flag as a Dataflow template parameter: ``--a-b`` -> ``a_b``."""
+        return self.flag.lstrip("-").replace("-", "_")
 
     @property
     def default_text(self) -> str:
@@ -64,7 +70,7 @@ class Option:
             kwargs["dest"] = self.name
         if self.action:
             kwargs["action"] = self.action
-            if self.default is not None or self.action == "store_true":
+            if self.default is not None or self.shown is not None:  # --redact-tables: None
                 kwargs["default"] = self.default
         else:
             kwargs.update(default=self.default, type=self.type)
@@ -108,6 +114,7 @@ def config_options(cls: type, stream_only: bool = False) -> list[Option]:
         scale = meta.get("scale")
         out.append(Option(
             flag=flag, help=meta["help"], group=meta["group"], field=f.name,
+            dest=None if meta.get("action") else f.name,
             label=meta.get("label"), regex=meta.get("regex"), action=meta.get("action"), scale=scale,
             stream_only=stream_only, **_value(f, default, meta),
             metavar=meta.get("metavar") or (flag.rsplit("-", 1)[-1].upper() if scale else None)))

@@ -52,6 +52,6 @@ def test_help_and_template_say_the_same_thing():
     params = {p["name"]: p for p in json.loads(option_docs.metadata())["parameters"]}
     for o in batch_options.OPTIONS + stream_options.OPTIONS:
         if o.label:
-            assert o.help[1:] in params[o.name]["helpText"]
-            assert params[o.name]["helpText"].startswith("Stream: ") == o.stream_only
+            assert o.help[1:] in params[o.param]["helpText"]
+            assert params[o.param]["helpText"].startswith("Stream: ") == o.stream_only
     assert "sliding" not in params["window_size_hours"]["helpText"]
