@@ -17,7 +17,7 @@ from distill_radar.pipelines.model.config import RunConfig
 
 def read_signatures(paths) -> list[NodeSignatures]:
     """Every shard's NodeSignatures, from the work folder (order does not matter:
-    ``_gather`` sorts by node)."""
+    ``gather_signatures`` sorts by node)."""
     return [NodeSignatures.read(p) for p in sorted(paths)]
 
 

@@ -37,7 +37,7 @@ SHINGLES_TAG = "shingles"
 
 def shard_of(nodes: np.ndarray, shards: int) -> np.ndarray:
     """Shard of each node hash: contiguous ranges of hash values, so that shards sorted
-    by node and laid end to end are sorted (``clusters._gather`` then copies once)."""
+    by node and laid end to end are sorted (``gather_signatures`` then copies once)."""
     return (((nodes >> np.uint64(32)) * np.uint64(shards)) >> np.uint64(32)).astype(np.int64)
 
 
