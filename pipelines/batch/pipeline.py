@@ -23,15 +23,13 @@ from distill_radar.pipelines.batch.cluster_stages import LinkNodes
 from distill_radar.pipelines.batch.clusters import link_nodes
 from distill_radar.pipelines.batch.components import MAX_ROUNDS
 from distill_radar.pipelines.batch.signatures import (
-    SHINGLES_TAG,
     TEXTS_TAG,
     HashPromptsFn,
-    MergeDocFreqFn,
-    ShingleDocFreqFn,
     TemplateSignatureFn,
     dedup_texts,
 )
 from distill_radar.pipelines.batch.tables import BuildTablesFn
+from distill_radar.pipelines.batch.vocabulary import SHINGLES_TAG, TemplateVocabulary
 from distill_radar.pipelines.embed.embedder import load_embedder
 from distill_radar.pipelines.io import diagnose, export, workdir
 from distill_radar.pipelines.io.discover import absent_columns
@@ -78,10 +76,8 @@ class FindCampaigns(beam.PTransform):
         nodes = (hashed[TEXTS_TAG]
                  | "GroupTextsByShard" >> beam.GroupByKey()
                  | "DedupTexts" >> beam.ParDo(TimedFn("dedup_texts", dedup_texts, work)))
-        shingled = nodes | "ShingleDocFreq" >> beam.ParDo(
-            ShingleDocFreqFn(cfg, work)).with_outputs(SHINGLES_TAG, main="doc_freq")
-        vocabulary = (shingled.doc_freq
-                      | "TemplateShingles" >> beam.CombineGlobally(MergeDocFreqFn(cfg.min_shingle_df)))
+        shingled = nodes | "TemplateVocabulary" >> TemplateVocabulary(cfg, work)
+        vocabulary = shingled["vocabulary"]
         account_pairs = ((hashed.keys | "AccountNodes" >> beam.ParDo(TimedFn("account_nodes", account_nodes)))
                          if cfg.semantic else read["exchanges"].pipeline | "NoPairs" >> beam.Create([]))
         node_clusters = (

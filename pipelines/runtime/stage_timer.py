@@ -34,7 +34,8 @@ class StageTimer:
 
 class TimedFn(beam.DoFn):
     """A stage that is one function: the outputs of ``fn(element, *args, *side_inputs)``
-    (an iterable), with the wall time spent producing them counted as ``stage``."""
+    (an iterable, collected: a stage's outputs are few), with the wall time spent
+    producing them counted as ``stage``."""
 
     def __init__(self, stage: str, fn, *args):
         self.fn, self.args = fn, args
@@ -42,4 +43,5 @@ class TimedFn(beam.DoFn):
 
     def process(self, element, *side_inputs):
         with self.timer.timing():
-            yield from self.fn(element, *self.args, *side_inputs)
+            outputs = list(self.fn(element, *self.args, *side_inputs))
+        yield from outputs  # outside the timer: fused stages downstream run inside a yield
