@@ -44,7 +44,7 @@ def run_batch(logs: str, out: str, extra: list[str]) -> tuple[float, float, floa
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "distill_radar.pipelines.cli", "batch",
                              "--input", os.path.join(logs, "exchanges"), "--output", out,
-                             "--no-report", *extra])
+                             "--no-report", *extra], stdout=sys.stderr)  # JSON alone on stdout
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if status != 0:
