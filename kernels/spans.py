@@ -15,7 +15,7 @@ import pyarrow as pa
 from numba import njit, prange
 
 from .config import DEFAULT_NGRAM, FNV_OFFSET, FNV_PRIME, SHINGLE_SEED
-from .hashing import _ROWS_PER_TASK, DIGIT, SEP, SINGLE, TOKEN_CLASS, WORD, _prefix_end
+from .hashing import _ROWS_PER_TASK, DIGIT, SINGLE, TOKEN_CLASS, WORD, _prefix_end
 from .lookup import _directory, _filter, _maybe, _search
 from .mix import mix64
 from .text_buffers import _decode_utf8, as_large_string, csr_buffers
@@ -72,22 +72,6 @@ def _token_bounds(data, pos, end, table, mask_digits, hashes, starts, ends):
     in_word = False
     h = FNV_OFFSET
     while pos < end:
-        b = data[pos]
-        if b < 0x80 and table[b] != SINGLE:  # ASCII fast path, as hashing._tokens
-            cls = table[b]
-            if cls == SEP:
-                if in_word:
-                    hashes[ntok], ends[ntok] = mix64(h), pos
-                    ntok += 1
-                    in_word = False
-            else:
-                if not in_word:
-                    in_word, h, starts[ntok] = True, FNV_OFFSET, pos
-                if cls == DIGIT and mask_digits:
-                    b = 0x30
-                h = (h ^ np.uint64(b)) * FNV_PRIME
-            pos += 1
-            continue
         cp, nb = _decode_utf8(data, pos, end)
         cls = table[cp] if cp < table.size else WORD
         if cls == WORD or cls == DIGIT:

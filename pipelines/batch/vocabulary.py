@@ -22,6 +22,7 @@ import numpy as np
 
 from distill_radar import kernels
 from distill_radar.kernels import frequency
+from distill_radar.pipelines.batch.combiners import CollectFn
 from distill_radar.pipelines.io import workdir
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.runtime.stage_timer import StageTimer
@@ -46,7 +47,7 @@ class TemplateVocabulary(beam.PTransform):
                       | "GroupByHashRange" >> beam.GroupByKey()
                       | "TemplateShingles" >> beam.ParDo(
                           TemplateShinglesFn(self.config.min_shingle_df))
-                      | "Vocabulary" >> beam.CombineGlobally(SortedUnionFn()))
+                      | "Vocabulary" >> beam.CombineGlobally(CollectFn(sorted_union)))
         return {"vocabulary": vocabulary, SHINGLES_TAG: counted[SHINGLES_TAG]}
 
 
@@ -105,20 +106,8 @@ def range_counts(parts: list[dict[str, np.ndarray]], shard: int
     return np.concatenate(keys), np.concatenate(counts).astype(np.int64)
 
 
-class SortedUnionFn(beam.CombineFn):
+def sorted_union(parts: list[np.ndarray]) -> np.ndarray:
     """Sorted arrays of disjoint hash ranges -> one sorted array (empty on no input)."""
-
-    def create_accumulator(self):
-        return []
-
-    def add_input(self, acc, part):
-        acc.append(part)
-        return acc
-
-    def merge_accumulators(self, accs):
-        return [part for acc in accs for part in acc]
-
-    def extract_output(self, acc):
-        if not acc:
-            return np.empty(0, np.uint64)
-        return np.sort(np.concatenate(acc))
+    if not parts:
+        return np.empty(0, np.uint64)
+    return np.sort(np.concatenate(parts))

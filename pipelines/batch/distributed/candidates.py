@@ -18,12 +18,14 @@ position in its own shard.
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import apache_beam as beam
 import numpy as np
 
 from distill_radar import kernels
+from distill_radar.pipelines.batch.combiners import CollectFn
 from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
 from distill_radar.pipelines.batch.signatures import NodeSignatures, shard_of
 from distill_radar.pipelines.model.config import RunConfig
@@ -185,7 +187,8 @@ class FindCandidates(beam.PTransform):
     def expand(self, paths):
         cfg = self.config
         sizes = paths | "ShardSizes" >> beam.ParDo(ShardSizeFn(cfg.shards))
-        offset_table = sizes | "NodeOffsets" >> beam.CombineGlobally(OffsetsFn(cfg.shards))
+        offset_table = sizes | "NodeOffsets" >> beam.CombineGlobally(
+            CollectFn(functools.partial(node_offsets, shards=cfg.shards)))
         offsets = beam.pvalue.AsSingleton(offset_table)
         files = beam.pvalue.AsDict(sizes | "FilesByShard" >> beam.Map(lambda s: (s[0], s[1])))
         verified = (paths
@@ -197,23 +200,3 @@ class FindCandidates(beam.PTransform):
                     .with_outputs(COUNTS_TAG, main="edges"))
         return {"sizes": sizes, "offsets": offset_table, "edges": verified.edges,
                 "candidates": verified[COUNTS_TAG]}
-
-
-class OffsetsFn(beam.CombineFn):
-    """Shard sizes -> ``node_offsets`` (``shards + 1`` ints, whatever the input size)."""
-
-    def __init__(self, shards: int):
-        self.shards = shards
-
-    def create_accumulator(self):
-        return []
-
-    def add_input(self, acc, size):
-        acc.append(size)
-        return acc
-
-    def merge_accumulators(self, accs):
-        return [s for acc in accs for s in acc]
-
-    def extract_output(self, acc):
-        return node_offsets(acc, self.shards)
