@@ -185,7 +185,10 @@ def test_joined_pieces_become_one_cluster_and_lonely_solo_clusters_go():
              "account_id": pa.array(["a1", "a2", "a3", "a4", *[f"b{i}" for i in range(5)]]),
              "k": np.array([10, 15, 15, 12, 8, 8, 8, 8, 8]),
              "first": np.zeros(9, np.int64), "last": np.ones(9, np.int64)}
-    members = pseudo_members(parts, stats)
+    # a1 sent 30 exchanges in the window, 10 of them in cluster 3: 20 unclustered rows
+    a1 = int(kernels.text_hashes(pa.array(["a1"], pa.large_string()), normalized=True)[0])
+    members = pseudo_members(parts, stats, {"acct": np.array([a1], np.uint64),
+                                            "total": np.array([30])})
     joins = pl.DataFrame({"cluster_id": [5], "joined": [3]})  # 8 stays alone: dropped
     cohesion = pl.DataFrame({"node": pl.Series([1], dtype=pl.UInt64),
                              "cohesion": pl.Series([0.6], dtype=pl.Float32)})
@@ -200,4 +203,8 @@ def test_joined_pieces_become_one_cluster_and_lonely_solo_clusters_go():
     assert one["synchrony"] == pytest.approx(0.3 * 30 / 40)
     assert got.row(1, named=True)["n_accounts"] == 5  # untouched
     assert texts.sort("cluster_id")["template"].to_list() == ["b", "d"]  # the largest piece
-    assert sorted(members["cluster_id"].unique().to_list()) == [3, 8, 9]
+    # the dropped cluster's rows and the accounts' other traffic stay, unclustered:
+    # account focus counts them (a1: 10 of 30 in cluster 3)
+    assert sorted(members["cluster_id"].unique().drop_nulls().to_list()) == [3, 9]
+    assert members.filter(pl.col("account_id") == "a1")["cluster_id"].null_count() == 20
+    assert members.filter(pl.col("account_id") == "a4")["cluster_id"].null_count() == 12
