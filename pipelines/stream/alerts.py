@@ -11,13 +11,17 @@ owns it.
 ``bands.label_of``) of the campaign when it is first alerted; a campaign that
 later absorbs another keeps the smaller id. A campaign raises an alert
 
-* when it first crosses the campaign thresholds,
-* when a cluster of it crosses the thresholds for the first time,
+* when it first crosses the campaign thresholds with at least the campaign
+  minimum of accounts and a template that says something (not only ``{…}``),
+* when it is found to be one with another alerted campaign (linked),
 * when the distinct accounts it involves grow by ``growth_factor`` over those
   already named (HyperLogLog estimate),
 
-and names the evaluation's participating accounts each time. Campaigns not
-seen for ``window_size + state_ttl`` are forgotten.
+and names the evaluation's participating accounts each time: one alert per
+campaign, then updates, not one per window. A cluster that joins a tracked
+campaign is recorded but raises no alert of its own (an update names the
+clusters new in its evaluation). Campaigns not seen for ``window_size +
+state_ttl`` are forgotten.
 """
 
 from __future__ import annotations
@@ -55,13 +59,18 @@ class Tracked:
     last_seen: int  # ms
 
 
+def says_something(template: str | None) -> bool:
+    """A template with words besides its ``{…}`` slots."""
+    return bool(template) and any(ch.isalnum() for ch in template.replace("{…}", ""))
+
+
 def account_hashes(account_ids: list[str]) -> np.ndarray:
     return kernels.text_hashes(pa.array(account_ids, pa.large_string()), normalized=True)
 
 
 class AlertBook:
-    def __init__(self, config: StreamConfig):
-        self.config = config
+    def __init__(self, config: StreamConfig, min_accounts: int = 1):
+        self.config, self.min_accounts = config, min_accounts
         self.tracked: dict[int, Tracked] = {}
         self.owner: dict[int, int] = {}  # cluster id -> campaign id
 
@@ -80,9 +89,9 @@ class AlertBook:
         return tracked, owner
 
     @classmethod
-    def from_chunks(cls, config: StreamConfig, tracked: dict | None, owner: dict | None
-                    ) -> AlertBook:
-        book = cls(config)
+    def from_chunks(cls, config: StreamConfig, tracked: dict | None, owner: dict | None,
+                    min_accounts: int = 1) -> AlertBook:
+        book = cls(config, min_accounts)
         if owner:
             book.owner = dict(zip(owner["cluster"].tolist(), owner["campaign"].tolist()))
         if tracked:
@@ -112,9 +121,8 @@ class AlertBook:
                 self._absorb(cid, other)
                 reasons.append(f"linked with campaign {other}")
             new = sorted(clusters - entry.clusters)
-            if new:
-                reasons.append(f"cluster(s) {', '.join(map(str, new))} crossed the campaign "
-                               "thresholds")
+        elif row["n_accounts"] < self.min_accounts or not says_something(row["template"]):
+            return None  # not alerted (nor tracked) until it is a campaign worth naming
         else:
             cid = int(row["campaign"])
             entry = Tracked(set(), hll_new(self.config.hll_precision), 0.0, now)
@@ -132,8 +140,11 @@ class AlertBook:
             reasons.append(f"grew from ~{entry.named_estimate:.0f} to ~{grown:.0f} accounts "
                            f"(x{grown / max(entry.named_estimate, 1.0):.2f} >= growth factor "
                            f"{self.config.growth_factor})")
-        if not reasons:
+        if not reasons:  # a new cluster alone is an update for the next alert, not one
             return None
+        if known and new:
+            reasons.append(f"cluster(s) {', '.join(map(str, new))} crossed the campaign "
+                           "thresholds")
         entry.named, entry.named_estimate = union, grown
         return {"alert_ts": dt.datetime.fromtimestamp(now / 1000, dt.timezone.utc),
                 "cluster_id": new[0] if new else row["top_cluster_id"],

@@ -84,10 +84,26 @@ def pseudo_members(parts: dict, clusters: pl.DataFrame, totals: dict | None = No
     return pl.concat([rows, other])
 
 
+def without_focus(scored: pl.DataFrame, run: RunConfig) -> pl.DataFrame:
+    """Clusters that are campaign-like only through account focus are not, yet: until the
+    judge has watched a whole window of traffic, every account looks focused (one puzzle
+    sent in the first hours is all it has sent so far)."""
+    volume = (pl.max_horizontal("typical_account_exchanges",
+                                pl.col("family_typical_exchanges").fill_null(0.0))
+              >= run.min_exchanges_per_account)
+    held = pl.col("is_campaign_like") & ~volume
+    return scored.with_columns(
+        pl.when(held).then(pl.lit("focus (warming up)")).otherwise(pl.col("failed_gates"))
+        .alias("failed_gates"),
+        (pl.col("is_campaign_like") & volume).alias("is_campaign_like"))
+
+
 def campaigns_of(cand: dict, ex: dict, parts: dict, run: RunConfig, vec: dict | None = None,
-                 totals: dict | None = None) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+                 totals: dict | None = None, focus_known: bool = True
+                 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(CAMPAIGNS frame, scored clusters, campaigns table) of the candidate clusters;
-    with ``vec`` (embedded samples), account groups first join reworded clusters."""
+    with ``vec`` (embedded samples), account groups first join reworded clusters.
+    ``focus_known`` False: account focus passes no cluster (``without_focus``)."""
     stats = pl.DataFrame({
         "cluster_id": cand["cluster"],
         **{c: cand[c] for c in STATS + ("solo",) if c not in ("cluster_id", "first_ts",
@@ -110,6 +126,8 @@ def campaigns_of(cand: dict, ex: dict, parts: dict, run: RunConfig, vec: dict | 
                        else (pl.DataFrame(schema=JOINS), None))
     stats, texts, members = join_pieces(stats, texts, members, joins, cohesion, vec)
     scored = cluster_stats.score_clusters(stats.drop("solo"), texts, run, members)
+    if not focus_known:
+        scored = without_focus(scored, run)
     clusters, accounts, campaigns = build_campaigns(members, scored, run)
     if campaigns.height == 0:
         return pl.DataFrame(schema=CAMPAIGNS), clusters, campaigns
@@ -166,12 +184,17 @@ class JudgeFn(KeyedStageFn):
         totals = replace_rows(store.pending("totals"), inputs.get("totals", []),
                               np.empty(0, np.uint64), key="acct")
         store.set_pending("totals", [totals] if totals else [])
+        since = store.pending("since")
+        first = int(since[0]["tick"][0]) if since else tick
+        store.set_pending("since", [{"tick": np.array([first], np.int64)}])
         book = AlertBook.from_chunks(self.stream, *(
-            (store.pending(k) or [None])[0] for k in ("tracked", "owner")))
+            (store.pending(k) or [None])[0] for k in ("tracked", "owner")),
+            min_accounts=self.run.min_campaign_accounts)
         if held["cand"] and len(held["cand"]["cluster"]) and (
                 any(inputs.get(k) for k in KINDS) or retract.size):
             frame, clusters, campaigns = campaigns_of(held["cand"], held["ex"], held["parts"],
-                                                      self.run, held["vec"], totals)
+                                                      self.run, held["vec"], totals,
+                                                      tick - first >= window_ticks)
             alerts = book.update(end, frame)
             if alerts.num_rows:
                 self.count("alerts", alerts.num_rows)

@@ -130,6 +130,27 @@ def test_alert_book_survives_its_chunks():
     assert not again.tracked and not again.owner
 
 
+def test_alert_book_alerts_once_per_campaign_then_updates():
+    book = AlertBook(StreamConfig(growth_factor=1.5), min_accounts=3)
+    accts = [f"a{i}" for i in range(10)]
+
+    def frame(clusters, accounts, template="answer {…} step by step"):
+        return pl.DataFrame([{"campaign": min(clusters), "cluster_ids": clusters,
+                              "top_cluster_id": clusters[0], "account_ids": accounts,
+                              "n_accounts": len(accounts), "n_exchanges": 50,
+                              "template": template, "score": 0.7}], schema=CAMPAIGNS)
+
+    assert book.update(1000, frame([2], accts[:2])).num_rows == 0  # below the minimum
+    assert book.update(1000, frame([3], accts, "{…} {…}")).num_rows == 0  # says nothing
+    assert not book.tracked
+    assert book.update(2000, frame([4], accts)).num_rows == 1
+    # windows later, a new cluster of the same accounts: recorded, no new alert
+    assert book.update(3000, frame([4, 9], accts)).num_rows == 0
+    assert book.campaign_of([9]) == 4
+    grown = book.update(4000, frame([4, 9, 12], accts + [f"b{i}" for i in range(6)]))
+    assert grown.num_rows == 1 and "cluster(s) 12 crossed" in grown["reason"][0].as_py()
+
+
 def test_bottom_k_sample_does_not_depend_on_order():
     rng = np.random.default_rng(0)
     cluster = rng.integers(0, 4, 200)
