@@ -17,6 +17,10 @@ later absorbs another keeps the smaller id. A campaign raises an alert
 * when the distinct accounts it involves grow by ``growth_factor`` over those
   already named (HyperLogLog estimate),
 
+* when it drops out of the evaluations (its clusters went quiet or stopped
+  passing) or is forgotten, if an evaluation since its last alert involved
+  accounts not named yet (the sketch changed): a closing update names them,
+
 and names the evaluation's participating accounts each time: one alert per
 campaign, then updates, not one per window. A cluster that joins a tracked
 campaign is recorded but raises no alert of its own (an update names the
@@ -72,6 +76,9 @@ class AlertBook:
     def __init__(self, config: StreamConfig, min_accounts: int = 1):
         self.config, self.min_accounts = config, min_accounts
         self.tracked: dict[int, Tracked] = {}
+        # campaign -> its latest evaluation since its last alert that involved accounts
+        # not named yet (account_ids: the union over those evaluations), for a closing update
+        self.unnamed: dict[int, dict] = {}
         self.owner: dict[int, int] = {}  # cluster id -> campaign id
 
     # -- state as chunks -----------------------------------------------------------------------
@@ -87,6 +94,33 @@ class AlertBook:
         owner = {"cluster": np.array(clusters, np.int64),
                  "campaign": np.array([self.owner[c] for c in clusters], np.int64)}
         return tracked, owner
+
+    def unnamed_chunks(self) -> tuple[dict, dict]:
+        """(one row per campaign with unnamed accounts, (campaign, account_id) rows)."""
+        ids = sorted(self.unnamed)
+        rows = [self.unnamed[c] for c in ids]
+        head = {"campaign": np.array(ids, np.int64),
+                **{k: np.array([r[k] for r in rows], np.int64)
+                   for k in ("cluster_id", "n_accounts", "n_exchanges")},
+                "score": np.array([r["score"] for r in rows], np.float64),
+                "template": pa.array([r["template"] for r in rows], pa.large_string())}
+        accounts = {"campaign": np.repeat(np.array(ids, np.int64),
+                                          [len(r["account_ids"]) for r in rows]),
+                    "account_id": pa.array([a for r in rows for a in r["account_ids"]],
+                                           pa.large_string())}
+        return head, accounts
+
+    def load_unnamed(self, head: dict | None, accounts: dict | None) -> None:
+        if not head:
+            return
+        names: dict[int, list] = {}
+        for c, a in zip(accounts["campaign"].tolist(), accounts["account_id"].to_pylist()):
+            names.setdefault(c, []).append(a)
+        for i, c in enumerate(head["campaign"].tolist()):
+            self.unnamed[c] = {
+                **{k: int(head[k][i]) for k in ("cluster_id", "n_accounts", "n_exchanges")},
+                "score": float(head["score"][i]), "template": head["template"][i].as_py(),
+                "account_ids": names.get(c, [])}
 
     @classmethod
     def from_chunks(cls, config: StreamConfig, tracked: dict | None, owner: dict | None,
@@ -106,11 +140,25 @@ class AlertBook:
     # -- alerts --------------------------------------------------------------------------------
     def update(self, now: int, campaigns: pl.DataFrame) -> pa.Table:
         """Alerts (``ALERTS``) raised by one evaluation's campaigns (``judge.CAMPAIGNS``)."""
+        seen: set[int] = set()
         rows = [r for row in campaigns.iter_rows(named=True)
-                if (r := self._one(now, row)) is not None]
+                if (r := self._one(now, row, seen)) is not None]
+        rows += self.close(now, [c for c in self.unnamed if c not in seen])
         return pa.Table.from_pylist(rows, schema=ALERTS)
 
-    def _one(self, now: int, row: dict) -> dict | None:
+    def close(self, now: int, campaigns=None) -> list[dict]:
+        """Closing updates (``ALERTS`` rows) naming the accounts that evaluations since a
+        campaign's last alert involved, for ``campaigns`` (default: all)."""
+        out = []
+        for cid in sorted(self.unnamed if campaigns is None else campaigns):
+            r = self.unnamed.pop(cid)
+            out.append({"alert_ts": dt.datetime.fromtimestamp(now / 1000, dt.timezone.utc),
+                        "campaign_id": cid, **r,
+                        "reason": "no longer evaluated: names the accounts involved since "
+                                  "its last alert"})
+        return out
+
+    def _one(self, now: int, row: dict, seen: set) -> dict | None:
         clusters = set(row["cluster_ids"])
         known = sorted({self.owner[c] for c in clusters if c in self.owner})
         reasons = []
@@ -130,6 +178,7 @@ class AlertBook:
             new = sorted(clusters)
             reasons.append(f"crossed the campaign thresholds: {row['n_accounts']} accounts, "
                            f"{len(clusters)} campaign-like cluster(s)")
+        seen.add(cid)
         entry.clusters |= clusters
         entry.last_seen = now
         for c in clusters:
@@ -141,7 +190,15 @@ class AlertBook:
                            f"(x{grown / max(entry.named_estimate, 1.0):.2f} >= growth factor "
                            f"{self.config.growth_factor})")
         if not reasons:  # a new cluster alone is an update for the next alert, not one
+            if np.any(union != entry.named):  # accounts not named yet: keep them to close
+                held = self.unnamed.get(cid, {}).get("account_ids", [])
+                self.unnamed[cid] = {
+                    "cluster_id": row["top_cluster_id"], "n_accounts": row["n_accounts"],
+                    "n_exchanges": row["n_exchanges"], "template": row["template"],
+                    "score": row["score"],
+                    "account_ids": sorted(set(held) | set(row["account_ids"]))}
             return None
+        self.unnamed.pop(cid, None)
         if known and new:
             reasons.append(f"cluster(s) {', '.join(map(str, new))} crossed the campaign "
                            "thresholds")
@@ -158,6 +215,7 @@ class AlertBook:
 
     def _absorb(self, into: int, other: int) -> None:
         gone = self.tracked.pop(other)
+        self.unnamed.pop(other, None)  # the linking alert names the campaign's accounts
         entry = self.tracked[into]
         entry.clusters |= gone.clusters
         np.maximum(entry.named, gone.named, out=entry.named)
@@ -170,3 +228,4 @@ class AlertBook:
         for cid in [c for c, e in self.tracked.items() if e.last_seen < before]:
             for c in self.tracked.pop(cid).clusters:
                 self.owner.pop(c, None)
+            self.unnamed.pop(cid, None)

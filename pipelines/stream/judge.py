@@ -24,7 +24,7 @@ from distill_radar.pipelines.model import cluster_stats
 from distill_radar.pipelines.model.campaigns import build_campaigns
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream.accumulate import STATS
-from distill_radar.pipelines.stream.alerts import AlertBook
+from distill_radar.pipelines.stream.alerts import ALERTS, AlertBook
 from distill_radar.pipelines.stream.config import StreamConfig
 from distill_radar.pipelines.stream.keyed import KeyedStageFn
 from distill_radar.pipelines.stream.rejoin import join_pieces, joins_of
@@ -37,6 +37,7 @@ CAMPAIGNS = {"campaign": pl.Int64, "cluster_ids": pl.List(pl.Int64),
              "n_accounts": pl.Int64, "n_exchanges": pl.Int64, "template": pl.Utf8,
              "score": pl.Float64}
 KINDS = ("cand", "ex", "parts", "vec")
+BOOK = ("tracked", "owner", "unnamed", "unnamed_acct")
 AS_OF = pa.field("as_of", schemas.TS)
 CAMPAIGN_SNAPSHOT = schemas.CAMPAIGNS.append(AS_OF)
 CLUSTER_SNAPSHOT = schemas.CLUSTERS.append(AS_OF)
@@ -181,15 +182,17 @@ class JudgeFn(KeyedStageFn):
                     for k, v in held.items()}
         for k in KINDS:
             store.set_pending(k, [held[k]] if held[k] else [])
-        totals = replace_rows(store.pending("totals"), inputs.get("totals", []),
-                              np.empty(0, np.uint64), key="acct")
+        fresh = [{**c, "tick": np.full(len(c["acct"]), tick, np.int64)}
+                 for c in inputs.get("totals", [])]
+        totals = replace_rows(store.pending("totals"), fresh, np.empty(0, np.uint64),
+                              key="acct")
+        if totals:  # an account quiet for a whole window has no exchange left in it
+            totals = take(totals, totals["tick"] > tick - window_ticks)
         store.set_pending("totals", [totals] if totals else [])
         since = store.pending("since")
         first = int(since[0]["tick"][0]) if since else tick
         store.set_pending("since", [{"tick": np.array([first], np.int64)}])
-        book = AlertBook.from_chunks(self.stream, *(
-            (store.pending(k) or [None])[0] for k in ("tracked", "owner")),
-            min_accounts=self.run.min_campaign_accounts)
+        book = self._book(store)
         if held["cand"] and len(held["cand"]["cluster"]) and (
                 any(inputs.get(k) for k in KINDS) or retract.size):
             frame, clusters, campaigns = campaigns_of(held["cand"], held["ex"], held["parts"],
@@ -201,9 +204,28 @@ class JudgeFn(KeyedStageFn):
                 yield None, alerts
             yield from self._snapshots(end, book, clusters, campaigns)
         book.expire(end)
-        tracked, owner = book.to_chunks()
-        store.set_pending("tracked", [tracked])
-        store.set_pending("owner", [owner])
+        self._save(book, store)
+
+    def expired(self, key, tick, store):
+        """The judge's key goes quiet (or the replay ends): close every campaign that has
+        accounts not named yet."""
+        book = self._book(store)
+        alerts = pa.Table.from_pylist(book.close(tick * self.stream.tick_ms), schema=ALERTS)
+        if alerts.num_rows:
+            self.count("alerts", alerts.num_rows)
+            yield None, alerts
+
+    def _book(self, store) -> AlertBook:
+        first = {k: (store.pending(k) or [None])[0] for k in BOOK}
+        book = AlertBook.from_chunks(self.stream, first["tracked"], first["owner"],
+                                     min_accounts=self.run.min_campaign_accounts)
+        book.load_unnamed(first["unnamed"], first["unnamed_acct"])
+        return book
+
+    @staticmethod
+    def _save(book: AlertBook, store) -> None:
+        for k, chunk in zip(BOOK, book.to_chunks() + book.unnamed_chunks()):
+            store.set_pending(k, [chunk])
 
     def _snapshots(self, end, book, clusters, campaigns):
         """The campaigns and campaign-like clusters as they stand, with stable ids."""

@@ -149,6 +149,17 @@ def test_alert_book_alerts_once_per_campaign_then_updates():
     assert book.campaign_of([9]) == 4
     grown = book.update(4000, frame([4, 9, 12], accts + [f"b{i}" for i in range(6)]))
     assert grown.num_rows == 1 and "cluster(s) 12 crossed" in grown["reason"][0].as_py()
+    # two more accounts (below the growth factor): no alert, kept for the closing update
+    more = accts + [f"b{i}" for i in range(8)]
+    assert book.update(5000, frame([4, 9, 12], more)).num_rows == 0
+    again = AlertBook.from_chunks(book.config, *book.to_chunks(), min_accounts=3)
+    again.load_unnamed(*book.unnamed_chunks())
+    other = frame([20], [f"c{i}" for i in range(5)])
+    closing = again.update(6000, other)  # campaign 4 is no longer evaluated: it closes
+    assert closing["campaign_id"].to_pylist() == [20, 4]
+    assert set(closing["account_ids"][1].as_py()) == set(more)
+    assert "no longer evaluated" in closing["reason"][1].as_py()
+    assert not again.unnamed and again.update(7000, other).num_rows == 0
 
 
 def test_bottom_k_sample_does_not_depend_on_order():
