@@ -26,7 +26,7 @@ _INPUT_OUTPUT = {"--input", "--output", "--csv", "--link-columns", "--pseudonymi
 _RUNNER = {"--no-wait", "--components", "--components-max-rounds", "--batch-rows", "--shards",
            "--replay-slice-minutes"}
 _SEMANTIC = {"--no-semantic", "--rescore", "--rescore-bound", "--min-profile-prompts",
-             "--min-semantic-tokens"}
+             "--min-semantic-tokens", "--no-prompt-links"}
 _GATES = {"--min-account-focus", "--min-payload-variety", "--min-exchanges-per-account", "--max-top-account-share",
           "--min-account-campaign-exchanges", "--participation-ratio"}
 _STREAMING = {"--window-size-hours", "--window-period-hours", "--allowed-lateness-minutes",
@@ -40,7 +40,7 @@ def group_of(flag: str) -> str:
         return "input and output"
     if flag in _RUNNER:
         return "runner"
-    if flag in _SEMANTIC or flag.startswith("--semantic-"):
+    if flag in _SEMANTIC or flag.startswith(("--semantic-", "--prompt-link")):
         return "semantic"
     if flag in _GATES or flag.startswith("--min-campaign-"):
         return "campaign gates"

@@ -47,6 +47,21 @@ TUNING = (
     ("--rescore-bound", float, "with --rescore, a semantic cluster whose sampled prompts sit "
                                "further than this median cosine from their centroid under the "
                                "full model is not campaign-like"),
+    ("--prompt-link-threshold", float, "score (mean of token-set IDF cosine and static "
+                                       "embedding cosine) that links two prompts by meaning"),
+    ("--prompt-link-margin", float, "a prompt link is kept only within this score of the best "
+                                    "link of both its prompts (anti-chaining)"),
+    ("--prompt-link-lexical-share", float, "weight of the token-set cosine in a link's score"),
+    ("--prompt-link-chars", int, "prompts up to this many characters are linked whole; longer "
+                                 "ones by their template spans"),
+    ("--prompt-link-min-tokens", int, "prompts with fewer distinct tokens get no prompt link"),
+    ("--prompt-link-rows", int, "SimHash bits per LSH band over prompts"),
+    ("--prompt-link-bands", int, "SimHash LSH bands over prompts"),
+    ("--prompt-link-group-focus", float, "a group of linked prompts whose static vectors' root "
+                                         "mean pairwise cosine is below this is split, by "
+                                         "raising the link score inside it (anti-chaining)"),
+    ("--prompt-link-window", int, "per band, each prompt is compared with this many next "
+                                  "prompts of its bucket (bounds the work of huge buckets)"),
     ("--min-semantic-tokens", int, "prompts with fewer tokens get no embedding"),
     ("--min-cluster-exchanges", int, "smallest cluster reported, in exchanges"),
     ("--min-campaign-accounts", int, "a campaign-like cluster spans at least this many accounts"),
@@ -119,6 +134,9 @@ class DistillRadarOptions(PipelineOptions):
         parser.add_argument("--no-semantic", action="store_true",
                             help="cluster by wording only (MinHash); skip the embedding path "
                                  "and its model package")
+        parser.add_argument("--no-prompt-links", action="store_true",
+                            help="no per-prompt semantic links (rewordings of one prompt by "
+                                 "different accounts); account profiles still link")
         parser.add_argument("--rescore", action="store_true",
                             help="re-score semantic clusters' sampled prompts with the full "
                                  "MiniLM model (slow: ~100 prompts/s; model_cohesion column)")
@@ -155,4 +173,5 @@ def run_config(opts: DistillRadarOptions, defaults: dict | None = None) -> RunCo
             values[dest] = (defaults or {}).get(dest, getattr(_D, dest))
     links = tuple(c.strip() for c in (opts.link_columns or "").split(",") if c.strip())
     return RunConfig(link_columns=links, semantic=not opts.no_semantic,
+                     prompt_links=not opts.no_semantic and not opts.no_prompt_links,
                      rescore=opts.rescore and not opts.no_semantic, **values)
