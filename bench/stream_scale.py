@@ -69,17 +69,12 @@ def per_stage(stats: pl.DataFrame) -> list[dict]:
 
 
 def quality(logs: str, out: str) -> dict:
-    truth = pl.read_parquet(os.path.join(logs, "truth.parquet"))
-    bad = truth.filter(pl.col("campaign").is_not_null())
-    named = set(pl.read_parquet(os.path.join(out, "alerts.parquet"))
-                .explode("account_ids")["account_ids"].drop_nulls())
-    accounts = set(bad["account_id"])
-    result = {"precision": round(len(named & accounts) / max(len(named), 1), 3),
-              "recall": round(len(named & accounts) / max(len(accounts), 1), 3)}
-    for tactic in sorted(bad["tactic"].unique()):
-        want = set(bad.filter(pl.col("tactic") == tactic)["account_id"])
-        result[f"recall_{tactic}"] = round(len(named & want) / max(len(want), 1), 3)
-    return result
+    """``synth.score`` of the accounts named in alerts (the replay's accounts table)."""
+    from distill_radar.pipelines.synth.score import score
+
+    result = score(logs, out)
+    return {k: result[k] for k in ("precision", "recall", "f1", "recall_by_shape",
+                                   "benign_flagged_share") if k in result}
 
 
 def main() -> None:

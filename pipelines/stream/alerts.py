@@ -11,13 +11,21 @@ owns it.
 ``bands.label_of``) of the campaign when it is first alerted; a campaign that
 later absorbs another keeps the smaller id. A campaign raises an alert
 
-* when it first crosses the campaign thresholds,
-* when a cluster of it crosses the thresholds for the first time,
+* when it first crosses the campaign thresholds with at least the campaign
+  minimum of accounts and a template that says something (not only ``{…}``),
+* when it is found to be one with another alerted campaign (linked),
 * when the distinct accounts it involves grow by ``growth_factor`` over those
   already named (HyperLogLog estimate),
 
-and names the evaluation's participating accounts each time. Campaigns not
-seen for ``window_size + state_ttl`` are forgotten.
+* when it drops out of the evaluations (its clusters went quiet or stopped
+  passing) or is forgotten, if an evaluation since its last alert involved
+  accounts not named yet (the sketch changed): a closing update names them,
+
+and names the evaluation's participating accounts each time: one alert per
+campaign, then updates, not one per window. A cluster that joins a tracked
+campaign is recorded but raises no alert of its own (an update names the
+clusters new in its evaluation). Campaigns not seen for ``window_size +
+state_ttl`` are forgotten.
 """
 
 from __future__ import annotations
@@ -46,14 +54,22 @@ class Tracked:
     last_seen: int  # ms
 
 
+def says_something(template: str | None) -> bool:
+    """A template with words besides its ``{…}`` slots."""
+    return bool(template) and any(ch.isalnum() for ch in template.replace("{…}", ""))
+
+
 def account_hashes(account_ids: list[str]) -> np.ndarray:
     return kernels.text_hashes(pa.array(account_ids, pa.large_string()), normalized=True)
 
 
 class AlertBook:
-    def __init__(self, config: StreamConfig):
-        self.config = config
+    def __init__(self, config: StreamConfig, min_accounts: int = 1):
+        self.config, self.min_accounts = config, min_accounts
         self.tracked: dict[int, Tracked] = {}
+        # campaign -> its latest evaluation since its last alert that involved accounts
+        # not named yet (account_ids: the union over those evaluations), for a closing update
+        self.unnamed: dict[int, dict] = {}
         self.owner: dict[int, int] = {}  # cluster id -> campaign id
 
     # -- state as chunks -----------------------------------------------------------------------
@@ -70,10 +86,37 @@ class AlertBook:
                  "campaign": np.array([self.owner[c] for c in clusters], np.int64)}
         return tracked, owner
 
+    def unnamed_chunks(self) -> tuple[dict, dict]:
+        """(one row per campaign with unnamed accounts, (campaign, account_id) rows)."""
+        ids = sorted(self.unnamed)
+        rows = [self.unnamed[c] for c in ids]
+        head = {"campaign": np.array(ids, np.int64),
+                **{k: np.array([r[k] for r in rows], np.int64)
+                   for k in ("cluster_id", "n_accounts", "n_exchanges")},
+                "score": np.array([r["score"] for r in rows], np.float64),
+                "template": pa.array([r["template"] for r in rows], pa.large_string())}
+        accounts = {"campaign": np.repeat(np.array(ids, np.int64),
+                                          [len(r["account_ids"]) for r in rows]),
+                    "account_id": pa.array([a for r in rows for a in r["account_ids"]],
+                                           pa.large_string())}
+        return head, accounts
+
+    def load_unnamed(self, head: dict | None, accounts: dict | None) -> None:
+        if not head:
+            return
+        names: dict[int, list] = {}
+        for c, a in zip(accounts["campaign"].tolist(), accounts["account_id"].to_pylist()):
+            names.setdefault(c, []).append(a)
+        for i, c in enumerate(head["campaign"].tolist()):
+            self.unnamed[c] = {
+                **{k: int(head[k][i]) for k in ("cluster_id", "n_accounts", "n_exchanges")},
+                "score": float(head["score"][i]), "template": head["template"][i].as_py(),
+                "account_ids": names.get(c, [])}
+
     @classmethod
-    def from_chunks(cls, config: StreamConfig, tracked: dict | None, owner: dict | None
-                    ) -> AlertBook:
-        book = cls(config)
+    def from_chunks(cls, config: StreamConfig, tracked: dict | None, owner: dict | None,
+                    min_accounts: int = 1) -> AlertBook:
+        book = cls(config, min_accounts)
         if owner:
             book.owner = dict(zip(owner["cluster"].tolist(), owner["campaign"].tolist()))
         if tracked:
@@ -88,11 +131,25 @@ class AlertBook:
     # -- alerts --------------------------------------------------------------------------------
     def update(self, now: int, campaigns: pl.DataFrame) -> pa.Table:
         """Alerts (``ALERTS``) raised by one evaluation's campaigns (``judge.CAMPAIGNS``)."""
+        seen: set[int] = set()
         rows = [r for row in campaigns.iter_rows(named=True)
-                if (r := self._one(now, row)) is not None]
+                if (r := self._one(now, row, seen)) is not None]
+        rows += self.close(now, [c for c in self.unnamed if c not in seen])
         return pa.Table.from_pylist(rows, schema=ALERTS)
 
-    def _one(self, now: int, row: dict) -> dict | None:
+    def close(self, now: int, campaigns=None) -> list[dict]:
+        """Closing updates (``ALERTS`` rows) naming the accounts that evaluations since a
+        campaign's last alert involved, for ``campaigns`` (default: all)."""
+        out = []
+        for cid in sorted(self.unnamed if campaigns is None else campaigns):
+            r = self.unnamed.pop(cid)
+            out.append({"alert_ts": dt.datetime.fromtimestamp(now / 1000, dt.timezone.utc),
+                        "campaign_id": cid, **r,
+                        "reason": "no longer evaluated: names the accounts involved since "
+                                  "its last alert"})
+        return out
+
+    def _one(self, now: int, row: dict, seen: set) -> dict | None:
         clusters = set(row["cluster_ids"])
         known = sorted({self.owner[c] for c in clusters if c in self.owner})
         reasons = []
@@ -103,9 +160,8 @@ class AlertBook:
                 self._absorb(cid, other)
                 reasons.append(f"linked with campaign {other}")
             new = sorted(clusters - entry.clusters)
-            if new:
-                reasons.append(f"cluster(s) {', '.join(map(str, new))} crossed the campaign "
-                               "thresholds")
+        elif row["n_accounts"] < self.min_accounts or not says_something(row["template"]):
+            return None  # not alerted (nor tracked) until it is a campaign worth naming
         else:
             cid = int(row["campaign"])
             entry = Tracked(set(), hll_new(self.config.hll_precision), 0.0, now)
@@ -113,6 +169,7 @@ class AlertBook:
             new = sorted(clusters)
             reasons.append(f"crossed the campaign thresholds: {row['n_accounts']} accounts, "
                            f"{len(clusters)} campaign-like cluster(s)")
+        seen.add(cid)
         entry.clusters |= clusters
         entry.last_seen = now
         for c in clusters:
@@ -123,8 +180,19 @@ class AlertBook:
             reasons.append(f"grew from ~{entry.named_estimate:.0f} to ~{grown:.0f} accounts "
                            f"(x{grown / max(entry.named_estimate, 1.0):.2f} >= growth factor "
                            f"{self.config.growth_factor})")
-        if not reasons:
+        if not reasons:  # a new cluster alone is an update for the next alert, not one
+            if np.any(union != entry.named):  # accounts not named yet: keep them to close
+                held = self.unnamed.get(cid, {}).get("account_ids", [])
+                self.unnamed[cid] = {
+                    "cluster_id": row["top_cluster_id"], "n_accounts": row["n_accounts"],
+                    "n_exchanges": row["n_exchanges"], "template": row["template"],
+                    "score": row["score"],
+                    "account_ids": sorted(set(held) | set(row["account_ids"]))}
             return None
+        self.unnamed.pop(cid, None)
+        if known and new:
+            reasons.append(f"cluster(s) {', '.join(map(str, new))} crossed the campaign "
+                           "thresholds")
         entry.named, entry.named_estimate = union, grown
         return {"alert_ts": dt.datetime.fromtimestamp(now / 1000, dt.timezone.utc),
                 "cluster_id": new[0] if new else row["top_cluster_id"],
@@ -138,6 +206,7 @@ class AlertBook:
 
     def _absorb(self, into: int, other: int) -> None:
         gone = self.tracked.pop(other)
+        self.unnamed.pop(other, None)  # the linking alert names the campaign's accounts
         entry = self.tracked[into]
         entry.clusters |= gone.clusters
         np.maximum(entry.named, gone.named, out=entry.named)
@@ -150,3 +219,4 @@ class AlertBook:
         for cid in [c for c, e in self.tracked.items() if e.last_seen < before]:
             for c in self.tracked.pop(cid).clusters:
                 self.owner.pop(c, None)
+            self.unnamed.pop(cid, None)

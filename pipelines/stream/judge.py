@@ -24,7 +24,7 @@ from distill_radar.pipelines.model import cluster_stats
 from distill_radar.pipelines.model.campaigns import build_campaigns
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream.accumulate import STATS
-from distill_radar.pipelines.stream.alerts import AlertBook
+from distill_radar.pipelines.stream.alerts import ALERTS, AlertBook
 from distill_radar.pipelines.stream.keyed import StageFn
 from distill_radar.pipelines.stream.rejoin import join_pieces, joins_of
 from distill_radar.pipelines.stream.semantic import JOINS
@@ -36,6 +36,7 @@ CAMPAIGNS = {"campaign": pl.Int64, "cluster_ids": pl.List(pl.Int64),
              "n_accounts": pl.Int64, "n_exchanges": pl.Int64, "template": pl.Utf8,
              "score": pl.Float64}
 KINDS = ("cand", "ex", "parts", "vec")
+BOOK = ("tracked", "owner", "unnamed", "unnamed_acct")
 AS_OF = pa.field("as_of", schemas.TS)
 CAMPAIGN_SNAPSHOT = schemas.CAMPAIGNS.append(AS_OF)
 CLUSTER_SNAPSHOT = schemas.CLUSTERS.append(AS_OF)
@@ -83,10 +84,26 @@ def pseudo_members(parts: dict, clusters: pl.DataFrame, totals: dict | None = No
     return pl.concat([rows, other])
 
 
+def without_focus(scored: pl.DataFrame, run: RunConfig) -> pl.DataFrame:
+    """Clusters that are campaign-like only through account focus are not, yet: until the
+    judge has watched a whole window of traffic, every account looks focused (one puzzle
+    sent in the first hours is all it has sent so far)."""
+    volume = (pl.max_horizontal("typical_account_exchanges",
+                                pl.col("family_typical_exchanges").fill_null(0.0))
+              >= run.min_exchanges_per_account)
+    held = pl.col("is_campaign_like") & ~volume
+    return scored.with_columns(
+        pl.when(held).then(pl.lit("focus (warming up)")).otherwise(pl.col("failed_gates"))
+        .alias("failed_gates"),
+        (pl.col("is_campaign_like") & volume).alias("is_campaign_like"))
+
+
 def campaigns_of(cand: dict, ex: dict, parts: dict, run: RunConfig, vec: dict | None = None,
-                 totals: dict | None = None) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+                 totals: dict | None = None, focus_known: bool = True
+                 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(CAMPAIGNS frame, scored clusters, campaigns table) of the candidate clusters;
-    with ``vec`` (embedded samples), account groups first join reworded clusters."""
+    with ``vec`` (embedded samples), account groups first join reworded clusters.
+    ``focus_known`` False: account focus passes no cluster (``without_focus``)."""
     stats = pl.DataFrame({
         "cluster_id": cand["cluster"],
         **{c: cand[c] for c in STATS + ("solo",) if c not in ("cluster_id", "first_ts",
@@ -109,6 +126,8 @@ def campaigns_of(cand: dict, ex: dict, parts: dict, run: RunConfig, vec: dict | 
                        else (pl.DataFrame(schema=JOINS), None))
     stats, texts, members = join_pieces(stats, texts, members, joins, cohesion, vec)
     scored = cluster_stats.score_clusters(stats.drop("solo"), texts, run, members)
+    if not focus_known:
+        scored = without_focus(scored, run)
     clusters, accounts, campaigns = build_campaigns(members, scored, run)
     if campaigns.height == 0:
         return pl.DataFrame(schema=CAMPAIGNS), clusters, campaigns
@@ -161,24 +180,50 @@ class JudgeFn(StageFn):
                     for k, v in held.items()}
         for k in KINDS:
             store.set_pending(k, [held[k]] if held[k] else [])
-        totals = replace_rows(store.pending("totals"), inputs.get("totals", []),
-                              np.empty(0, np.uint64), key="acct")
+        fresh = [{**c, "tick": np.full(len(c["acct"]), tick, np.int64)}
+                 for c in inputs.get("totals", [])]
+        totals = replace_rows(store.pending("totals"), fresh, np.empty(0, np.uint64),
+                              key="acct")
+        if totals:  # an account quiet for a whole window has no exchange left in it
+            totals = take(totals, totals["tick"] > tick - window_ticks)
         store.set_pending("totals", [totals] if totals else [])
-        book = AlertBook.from_chunks(self.stream, *(
-            (store.pending(k) or [None])[0] for k in ("tracked", "owner")))
+        since = store.pending("since")
+        first = int(since[0]["tick"][0]) if since else tick
+        store.set_pending("since", [{"tick": np.array([first], np.int64)}])
+        book = self._book(store)
         if held["cand"] and len(held["cand"]["cluster"]) and (
                 any(inputs.get(k) for k in KINDS) or retract.size):
             frame, clusters, campaigns = campaigns_of(held["cand"], held["ex"], held["parts"],
-                                                      self.run, held["vec"], totals)
+                                                      self.run, held["vec"], totals,
+                                                      tick - first >= window_ticks)
             alerts = book.update(end, frame)
             if alerts.num_rows:
                 self.count("alerts", alerts.num_rows)
                 yield None, alerts
             yield from self._snapshots(end, book, clusters, campaigns)
         book.expire(end)
-        tracked, owner = book.to_chunks()
-        store.set_pending("tracked", [tracked])
-        store.set_pending("owner", [owner])
+        self._save(book, store)
+
+    def expired(self, key, tick, store):
+        """The judge's key goes quiet (or the replay ends): close every campaign that has
+        accounts not named yet."""
+        book = self._book(store)
+        alerts = pa.Table.from_pylist(book.close(tick * self.stream.tick_ms), schema=ALERTS)
+        if alerts.num_rows:
+            self.count("alerts", alerts.num_rows)
+            yield None, alerts
+
+    def _book(self, store) -> AlertBook:
+        first = {k: (store.pending(k) or [None])[0] for k in BOOK}
+        book = AlertBook.from_chunks(self.stream, first["tracked"], first["owner"],
+                                     min_accounts=self.run.min_campaign_accounts)
+        book.load_unnamed(first["unnamed"], first["unnamed_acct"])
+        return book
+
+    @staticmethod
+    def _save(book: AlertBook, store) -> None:
+        for k, chunk in zip(BOOK, book.to_chunks() + book.unnamed_chunks()):
+            store.set_pending(k, [chunk])
 
     def _snapshots(self, end, book, clusters, campaigns):
         """The campaigns and campaign-like clusters as they stand, with stable ids."""

@@ -59,8 +59,13 @@ def join_pieces(stats: pl.DataFrame, texts: pl.DataFrame, members: pl.DataFrame,
     joined = set(joins["cluster_id"].to_list()) | set(joins["joined"].to_list())
     keep = stats.filter((pl.col("solo") == 0) | pl.col("cluster_id").is_in(list(joined)))
     keep = keep.join(rename, on="cluster_id")
-    members = (members.join(rename, on="cluster_id").drop("cluster_id")
-               .rename({"to": "cluster_id"}))
+    # a left join: the unclustered rows (null cluster) carry each account's other
+    # traffic, which account focus counts; a dropped cluster's rows become such rows
+    kept = keep["to"].unique().to_list()
+    members = (members.join(rename, on="cluster_id", how="left")
+               .with_columns(pl.when(pl.col("to").is_in(kept)).then(pl.col("to"))
+                             .otherwise(None).alias("cluster_id"))
+               .select(members.columns))
     if joins.height == 0:
         return keep.drop("to"), texts.join(keep.select("cluster_id"), on="cluster_id"), members
     pieces = keep.group_by("to").agg(pl.len().alias("pieces"))

@@ -130,6 +130,38 @@ def test_alert_book_survives_its_chunks():
     assert not again.tracked and not again.owner
 
 
+def test_alert_book_alerts_once_per_campaign_then_updates():
+    book = AlertBook(StreamConfig(growth_factor=1.5), min_accounts=3)
+    accts = [f"a{i}" for i in range(10)]
+
+    def frame(clusters, accounts, template="answer {…} step by step"):
+        return pl.DataFrame([{"campaign": min(clusters), "cluster_ids": clusters,
+                              "top_cluster_id": clusters[0], "account_ids": accounts,
+                              "n_accounts": len(accounts), "n_exchanges": 50,
+                              "template": template, "score": 0.7}], schema=CAMPAIGNS)
+
+    assert book.update(1000, frame([2], accts[:2])).num_rows == 0  # below the minimum
+    assert book.update(1000, frame([3], accts, "{…} {…}")).num_rows == 0  # says nothing
+    assert not book.tracked
+    assert book.update(2000, frame([4], accts)).num_rows == 1
+    # windows later, a new cluster of the same accounts: recorded, no new alert
+    assert book.update(3000, frame([4, 9], accts)).num_rows == 0
+    assert book.campaign_of([9]) == 4
+    grown = book.update(4000, frame([4, 9, 12], accts + [f"b{i}" for i in range(6)]))
+    assert grown.num_rows == 1 and "cluster(s) 12 crossed" in grown["reason"][0].as_py()
+    # two more accounts (below the growth factor): no alert, kept for the closing update
+    more = accts + [f"b{i}" for i in range(8)]
+    assert book.update(5000, frame([4, 9, 12], more)).num_rows == 0
+    again = AlertBook.from_chunks(book.config, *book.to_chunks(), min_accounts=3)
+    again.load_unnamed(*book.unnamed_chunks())
+    other = frame([20], [f"c{i}" for i in range(5)])
+    closing = again.update(6000, other)  # campaign 4 is no longer evaluated: it closes
+    assert closing["campaign_id"].to_pylist() == [20, 4]
+    assert set(closing["account_ids"][1].as_py()) == set(more)
+    assert "no longer evaluated" in closing["reason"][1].as_py()
+    assert not again.unnamed and again.update(7000, other).num_rows == 0
+
+
 def test_bottom_k_sample_does_not_depend_on_order():
     rng = np.random.default_rng(0)
     cluster = rng.integers(0, 4, 200)
@@ -185,7 +217,10 @@ def test_joined_pieces_become_one_cluster_and_lonely_solo_clusters_go():
              "account_id": pa.array(["a1", "a2", "a3", "a4", *[f"b{i}" for i in range(5)]]),
              "k": np.array([10, 15, 15, 12, 8, 8, 8, 8, 8]),
              "first": np.zeros(9, np.int64), "last": np.ones(9, np.int64)}
-    members = pseudo_members(parts, stats)
+    # a1 sent 30 exchanges in the window, 10 of them in cluster 3: 20 unclustered rows
+    a1 = int(kernels.text_hashes(pa.array(["a1"], pa.large_string()), normalized=True)[0])
+    members = pseudo_members(parts, stats, {"acct": np.array([a1], np.uint64),
+                                            "total": np.array([30])})
     joins = pl.DataFrame({"cluster_id": [5], "joined": [3]})  # 8 stays alone: dropped
     cohesion = pl.DataFrame({"node": pl.Series([1], dtype=pl.UInt64),
                              "cohesion": pl.Series([0.6], dtype=pl.Float32)})
@@ -200,4 +235,8 @@ def test_joined_pieces_become_one_cluster_and_lonely_solo_clusters_go():
     assert one["synchrony"] == pytest.approx(0.3 * 30 / 40)
     assert got.row(1, named=True)["n_accounts"] == 5  # untouched
     assert texts.sort("cluster_id")["template"].to_list() == ["b", "d"]  # the largest piece
-    assert sorted(members["cluster_id"].unique().to_list()) == [3, 8, 9]
+    # the dropped cluster's rows and the accounts' other traffic stay, unclustered:
+    # account focus counts them (a1: 10 of 30 in cluster 3)
+    assert sorted(members["cluster_id"].unique().drop_nulls().to_list()) == [3, 9]
+    assert members.filter(pl.col("account_id") == "a1")["cluster_id"].null_count() == 20
+    assert members.filter(pl.col("account_id") == "a4")["cluster_id"].null_count() == 12
