@@ -37,6 +37,8 @@ from distill_radar.pipelines.batch.signatures import (
 )
 from distill_radar.pipelines.batch.tables import BuildTablesFn
 from distill_radar.pipelines.embed.embedder import load_embedder
+from distill_radar.pipelines.index import hook as index_hook
+from distill_radar.pipelines.index import reps as index_reps
 from distill_radar.pipelines.io import diagnose, export, workdir
 from distill_radar.pipelines.io.discover import absent_columns
 from distill_radar.pipelines.io.privacy import pseudonym_key
@@ -65,8 +67,9 @@ class FindCampaigns(beam.PTransform):
 
     def __init__(self, config: RunConfig, staging: str, csv: bool = False,
                  components: str = "local", max_rounds: int = MAX_ROUNDS,
-                 redact_tables: bool = False):
+                 redact_tables: bool = False, index: index_hook.RunIndex | None = None):
         super().__init__()
+        self.index = index  # --index: known clusters joined, stable ids, history
         self.redact_tables = redact_tables
         self.config = config
         self.staging = staging
@@ -86,17 +89,32 @@ class FindCampaigns(beam.PTransform):
             ShingleDocFreqFn(cfg, work)).with_outputs(SHINGLES_TAG, main="doc_freq")
         vocabulary = (shingled.doc_freq
                       | "TemplateShingles" >> beam.CombineGlobally(MergeDocFreqFn(cfg.min_shingle_df)))
+        known = self.index is not None and self.index.gen is not None
+        if known:
+            vocabulary = vocabulary | "KnownVocabulary" >> beam.ParDo(
+                index_reps.KnownVocabularyFn(cfg, self.index.gen))
         account_pairs = ((hashed.keys | "AccountNodes" >> beam.ParDo(AccountNodesFn()))
                          if cfg.semantic else read["exchanges"].pipeline | "NoPairs" >> beam.Create([]))
-        node_clusters = (
-            shingled[SHINGLES_TAG]
-            | "TemplateMinHash" >> beam.ParDo(TemplateSignatureFn(cfg, work),
-                                              vocabulary=beam.pvalue.AsSingleton(vocabulary))
-            | "GatherSignatures" >> Gather()
-            | "LinkNodes" >> LinkNodes(cfg, self.components, account_pairs, self.max_rounds))
+        signatures = shingled[SHINGLES_TAG] | "TemplateMinHash" >> beam.ParDo(
+            TemplateSignatureFn(cfg, work), vocabulary=beam.pvalue.AsSingleton(vocabulary))
+        if known:  # known clusters take part in linking as signatures without exchanges
+            signatures = (signatures, read["exchanges"].pipeline
+                          | "IndexStart" >> beam.Create([None])
+                          | "KnownClusters" >> beam.ParDo(
+                              index_reps.IndexRepsFn(cfg, self.index.gen, work))
+                          ) | "WithKnownClusters" >> beam.Flatten()
+        gathered = signatures | "GatherSignatures" >> Gather()
+        node_clusters = gathered | "LinkNodes" >> LinkNodes(cfg, self.components, account_pairs,
+                                                            self.max_rounds)
         # Empty logs give no signatures, so no linking: the clusters of nothing.
         clusters = beam.pvalue.AsSingleton(
             node_clusters, default_value=link_nodes([], cfg, []))
+        extra = {}
+        if self.index is not None:
+            reps = gathered | "ClusterReps" >> beam.ParDo(
+                index_reps.ClusterRepsFn(cfg, work), clusters)
+            extra = {"index_reps": beam.pvalue.AsList(reps),
+                     "vocabulary": beam.pvalue.AsSingleton(vocabulary)}
         members = hashed.keys | "AssignClusters" >> beam.ParDo(AssignClustersFn(work), clusters)
         samples = nodes | "SampleTexts" >> beam.ParDo(
             SampleTextsFn(cfg.samples_per_cluster), clusters)
@@ -104,10 +122,10 @@ class FindCampaigns(beam.PTransform):
             read["exchanges"].pipeline
             | "Start" >> beam.Create([None])
             | "BuildTables" >> beam.ParDo(
-                BuildTablesFn(cfg, self.staging, self.csv, self.redact_tables),
+                BuildTablesFn(cfg, self.staging, self.csv, self.redact_tables, self.index),
                 members=beam.pvalue.AsList(members), samples=beam.pvalue.AsList(samples),
                 dead=beam.pvalue.AsList(read["dead_letter"]),
-                file_counts=beam.pvalue.AsList(read["file_counts"]), clusters=clusters))
+                file_counts=beam.pvalue.AsList(read["file_counts"]), clusters=clusters, **extra))
 
 
 class Gather(beam.PTransform):
@@ -153,6 +171,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
         load_embedder()  # a missing model package fails here, before any work, saying what to do
     key = pseudonym_key(opts.pseudonym_key_file) if opts.pseudonymize_accounts else None
     output = opts.output if export.is_remote(opts.output) else os.path.abspath(opts.output)
+    index = index_hook.open_run_index(opts.index, config, opts.rebuild_index)
     export.discard_stale_staging(output)
     staging = export.new_staging(output)
     started = time.time()
@@ -165,12 +184,13 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
                                                   embedding_dim, files_per_task)
     redact = redact_tables(opts)
     counts = read | "FindCampaigns" >> FindCampaigns(config, staging, opts.csv, components,
-                                                     opts.components_max_rounds, redact)
+                                                     opts.components_max_rounds, redact, index)
     # Where the logs are: `provenance` reads the served responses back from them.
     source = opts.input if export.is_remote(opts.input) else os.path.abspath(opts.input)
     header = {"parameters": config.as_dict(), "input": source, "input_files": len(files),
               "runner": str(options.view_as(StandardOptions).runner),
-              "privacy": {"pseudonymized_accounts": key is not None, "redacted_tables": redact}}
+              "privacy": {"pseudonymized_accounts": key is not None, "redacted_tables": redact},
+              **({"index": {"path": index.index}} if index else {})}
     _ = counts | "FinishRun" >> beam.ParDo(
         FinishRunFn(staging, output, header, not opts.no_report, started))
     with short_state_sampling():
@@ -202,11 +222,18 @@ class FinishRunFn(beam.DoFn):
         self.report, self.started = report, started
 
     def process(self, counts: dict):
-        summary = run_summary(dict(counts), self.header, time.time() - self.started)
+        counts = dict(counts)
+        index = counts.pop("index", None)
+        summary = run_summary(counts, self.header, time.time() - self.started)
+        if index:
+            summary["index"] = {**summary["index"], **index}
         export.write_json(self.staging, "summary.json", summary)
         if self.report:
             _write_report(self.staging)
         export.publish(self.staging, self.output)
+        # Only once the tables are in place does the index move on: a run that died
+        # leaves the previous generation in force.
+        index_hook.commit(index, self.header.get("index", {}).get("path"))
         yield summary
 
 

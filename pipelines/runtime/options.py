@@ -104,6 +104,14 @@ class DistillRadarOptions(PipelineOptions):
                             help="keep the tables' texts as sent, even with "
                                  "--pseudonymize-accounts")
         parser.add_argument("--no-report", action="store_true", help="skip report.html")
+        parser.add_argument("--index", default=None,
+                            help="incremental runs: a folder (local or any Beam filesystem) "
+                                 "holding the persisted index; known clusters and campaigns "
+                                 "keep their ids, campaigns get history (campaign_history.parquet)"
+                                 ", and the index is updated after the run")
+        parser.add_argument("--rebuild-index", action="store_true",
+                            help="start --index afresh when its parameters differ from the "
+                                 "run's (default: such a run fails)")
         parser.add_argument("--no-wait", action="store_true",
                             help="return once the job is submitted (a Dataflow Flex Template "
                                  "launcher must); the job itself writes summary.json and the "
