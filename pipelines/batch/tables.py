@@ -223,11 +223,8 @@ class BuildTablesFn(beam.DoFn):
         with self.timer.timing():
             members = [workdir.read_table(p) for p in sorted(members)]
             if self.index is not None:  # read before the work folder goes
-                self.index.run_reps = pa.concat_tables(
-                    [workdir.read_table(p) for p in sorted(index_reps)]
-                    or [pa.table({"cluster_id": pa.array([], pa.int64()),
-                                  "sig": pa.array([], pa.binary())})]).combine_chunks()
-                self.index.vocabulary = vocabulary
+                self.index.take_run([workdir.read_table(p) for p in sorted(index_reps)],
+                                    vocabulary)
             work = workdir.work_dir(self.staging)
             # Every intermediate is used up once the members are read. A local work
             # folder is deleted meanwhile (the members stay mapped: the unlinking is

@@ -7,12 +7,10 @@ same runs give the same index.
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from distill_radar.pipelines.index import store
-from distill_radar.pipelines.index.reps import sig_column
 from distill_radar.pipelines.io import schemas
 
 #: campaigns.parquet with an index: the CAMPAIGNS columns, then these.
@@ -56,19 +54,14 @@ def update_clusters(known: pl.DataFrame, clusters: pl.DataFrame, merged: dict[in
     return out.sort("cluster_id")
 
 
-def update_reps(known_ids: np.ndarray, known_sig: np.ndarray, today_ids: np.ndarray,
-                today_sig: np.ndarray, clusters: pl.DataFrame) -> pa.Table:
-    """This run's consensus for the clusters it saw, the index's for the others; none
-    for clusters merged into another (the survivor stands for them)."""
-    live = set(clusters.filter(pl.col("merged_into").is_null())["cluster_id"].to_list())
-    keep_today = np.array([int(i) in live for i in today_ids], bool)
-    fresh = set(today_ids[keep_today].tolist())
-    keep_known = np.array([int(i) in live and int(i) not in fresh for i in known_ids], bool)
-    ids = np.r_[today_ids[keep_today], known_ids[keep_known]].astype(np.int64)
-    sig = np.concatenate([today_sig[keep_today], known_sig[keep_known]])
-    order = np.argsort(ids, kind="stable")
-    return pa.table({"cluster_id": pa.array(ids[order], pa.int64()),
-                     "sig": sig_column(sig[order])})
+def update_reps(known: pl.DataFrame, today: pl.DataFrame, clusters: pl.DataFrame
+                ) -> pl.DataFrame:
+    """This run's representatives for the clusters it saw (stable ids), the index's for
+    the others; none for clusters merged into another (the survivor stands for them)."""
+    live = clusters.filter(pl.col("merged_into").is_null()).select("cluster_id")
+    older = known.join(today.select("cluster_id"), on="cluster_id", how="anti")
+    return (pl.concat([today.select(known.columns), older])
+            .join(live, on="cluster_id", how="semi").sort("cluster_id"))
 
 
 def update_accounts(known: pl.DataFrame, accounts: pl.DataFrame, final: dict[int, int],

@@ -36,6 +36,14 @@ class RunIndex:
         self.run_reps: pa.Table | None = None  # this run's consensus per (run-local) cluster
         self.vocabulary = np.empty(0, np.uint64)
 
+    def take_run(self, run_reps: list[pa.Table], vocabulary) -> None:
+        """This run's representatives and template shingles (from the work folder)."""
+        schema = store.SCHEMAS["reps"]
+        self.run_reps = pa.concat_tables([t.cast(schema) for t in run_reps]) if run_reps \
+            else schema.empty_table()
+        self.vocabulary = (np.empty(0, np.uint64) if vocabulary is None
+                           else np.asarray(vocabulary, np.uint64))
+
     def load(self) -> store.IndexState:
         if self.state is None:
             self.state = store.load(self.gen, self.config)
@@ -45,9 +53,12 @@ class RunIndex:
                        ) -> pl.DataFrame:
         """``members`` with stable cluster ids; remembers the mapping for the rest."""
         state = self.load()
-        known_ids, _ = state.reps(self.config.num_perm)
-        today = node_clusters.lookup(reps.rep_nodes(known_ids))
-        pairs = [(int(t), int(k)) for t, k in zip(today, known_ids) if t >= 0]
+        # A known cluster continues where its pseudo-node or one of its frequent prompts is.
+        sig_ids, _ = state.reps(self.config.num_perm)
+        nodes, node_ids = state.rep_nodes()
+        owner = np.r_[sig_ids, node_ids]
+        today = node_clusters.lookup(np.r_[reps.rep_nodes(sig_ids), nodes])
+        pairs = sorted({(int(t), int(k)) for t, k in zip(today, owner) if t >= 0})
         known = pl.from_arrow(state.tables["clusters"])
         self.mapping, self.cluster_merges = ids.cluster_ids(
             ids.earliest_members(members), pairs, known)
@@ -90,7 +101,7 @@ class RunIndex:
         accounts = frames["accounts"].with_columns(ids.remap(pl.col("campaign_id"), camp))
         campaigns = frames["campaigns"].with_columns(ids.remap(pl.col("campaign_id"), camp)) \
             .sort("campaign_id")
-        final = ids._merge_chains(known["campaigns"]) | camp_merges
+        final = ids.merge_chains(known["campaigns"]) | camp_merges
         new_clusters = history.update_clusters(known["clusters"], clusters,
                                                self.cluster_merges, run)
         new_accounts = history.update_accounts(known["accounts"], accounts, final, run)
@@ -117,15 +128,12 @@ class RunIndex:
         return out, info
 
     def _next_state(self, state, run, clusters, campaigns, accounts, hist) -> store.IndexState:
-        known_ids, known_sig = state.reps(self.config.num_perm)
-        run_reps = self.run_reps if self.run_reps is not None else \
-            store.SCHEMAS["reps"].empty_table()
         lookup = dict(self.mapping.iter_rows())
-        today_local = run_reps["cluster_id"].to_numpy()
-        keep = np.array([int(t) in lookup for t in today_local], bool)
-        today_ids = np.array([lookup[int(t)] for t in today_local[keep]], np.int64)
-        today_sig = store.IndexState({}, {"reps": run_reps}).reps(self.config.num_perm)[1][keep]
-        new_reps = history.update_reps(known_ids, known_sig, today_ids, today_sig, clusters)
+        run_reps = pl.from_arrow(self.run_reps if self.run_reps is not None
+                                 else store.SCHEMAS["reps"].empty_table())
+        today = (run_reps.filter(pl.col("cluster_id").is_in(list(lookup)))
+                 .with_columns(ids.remap(pl.col("cluster_id"), lookup)))
+        new_reps = history.update_reps(pl.from_arrow(state.tables["reps"]), today, clusters)
         vocab = reps.with_known_vocabulary(self.vocabulary, state.vocabulary())
         meta = dict(state.meta, runs=run, version=store.FORMAT_VERSION,
                     parameters=store.match_parameters(self.config))

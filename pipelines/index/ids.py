@@ -102,7 +102,7 @@ def campaign_ids(clusters: pl.DataFrame, accounts: pl.DataFrame, known_clusters:
     ``clusters`` and ``accounts`` are this run's tables (stable cluster ids, this
     run's campaign ids).
     """
-    final = _merge_chains(known_campaigns)
+    final = merge_chains(known_campaigns)
     owned = clusters.filter(pl.col("campaign_id").is_not_null())
     via_clusters = _known_links(owned.select("cluster_id", "campaign_id"), "cluster_id",
                                 known_clusters, final)
@@ -147,13 +147,13 @@ def _known_links(today: pl.DataFrame, key: str, known: pl.DataFrame,
     return sorted({(t, final.get(k, k)) for t, k in links.iter_rows()})
 
 
-def _merge_chains(campaigns: pl.DataFrame) -> dict[int, int]:
+def merge_chains(campaigns: pl.DataFrame) -> dict[int, int]:
     """{campaign id: the campaign it ended up merged into} (chains followed)."""
     into = {c: m for c, m in campaigns.select("campaign_id", "merged_into").iter_rows()
             if m is not None}
     out = {}
-    for c in into:
-        seen, m = {c}, into[c]
+    for c, m in into.items():
+        seen = {c}
         while m in into and m not in seen:
             seen.add(m)
             m = into[m]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 import numpy as np
+import polars as pl
 import pyarrow as pa
 
 from distill_radar import kernels
@@ -24,6 +25,9 @@ from distill_radar.pipelines.runtime.stage_timer import StageTimer
 
 #: Rows a consensus is taken over (the first by node hash: deterministic).
 CONSENSUS_SAMPLE = 256
+#: Node hashes kept per cluster: its most frequent prompts, matched exactly next time
+#: (clusters of repeated short prompts have no signature).
+FREQUENT_NODES = 2
 _SALT = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -44,6 +48,32 @@ def pseudo_signatures(known_ids: np.ndarray, sig: np.ndarray) -> NodeSignatures:
     return NodeSignatures(nodes[order], np.zeros(nodes.size, np.int64),
                           np.arange(nodes.size, dtype=np.int64),
                           np.ascontiguousarray(sig[order], np.uint32))
+
+
+def cluster_reps(parts: list[NodeSignatures], node_clusters: NodeClusters,
+                 num_perm: int) -> pa.Table:
+    """This run's representatives: (cluster_id, sig, nodes) per cluster, over real nodes
+    only (pseudo-nodes carry no exchanges)."""
+    ids, sig = cluster_consensus(parts, node_clusters, num_perm)
+    consensus = pl.DataFrame({"cluster_id": ids, "sig": sig_column(sig).to_pylist()},
+                             schema={"cluster_id": pl.Int64, "sig": pl.Binary})
+    frequent = frequent_nodes(parts, node_clusters)
+    table = (frequent.join(consensus, on="cluster_id", how="full", coalesce=True)
+             .select("cluster_id", "sig", "nodes").sort("cluster_id"))
+    return table.to_arrow().cast(store.SCHEMAS["reps"])
+
+
+def frequent_nodes(parts: list[NodeSignatures], node_clusters: NodeClusters) -> pl.DataFrame:
+    """(cluster_id, nodes): each cluster's ``FREQUENT_NODES`` most sent prompts."""
+    nodes = np.concatenate([p.nodes for p in parts]) if parts else np.empty(0, np.uint64)
+    counts = np.concatenate([p.counts for p in parts]) if parts else np.empty(0, np.int64)
+    cid = node_clusters.lookup(nodes)
+    rows = (cid >= 0) & (counts > 0)
+    frame = pl.DataFrame({"cluster_id": cid[rows], "node": nodes[rows], "n": counts[rows]},
+                         schema={"cluster_id": pl.Int64, "node": pl.UInt64, "n": pl.Int64})
+    return (frame.sort(["cluster_id", "n", "node"], descending=[False, True, False])
+            .group_by("cluster_id", maintain_order=True)
+            .agg(pl.col("node").head(FREQUENT_NODES).alias("nodes")))
 
 
 def cluster_consensus(parts: list[NodeSignatures], node_clusters: NodeClusters,
@@ -91,8 +121,8 @@ class IndexRepsFn(beam.DoFn):
 
 
 class ClusterRepsFn(beam.DoFn):
-    """Gathered signature paths + NodeClusters -> path of (cluster_id, sig): this run's
-    consensus per cluster, read by BuildTables before the work folder goes."""
+    """Gathered signature paths + NodeClusters -> path of this run's ``cluster_reps``,
+    read by BuildTables before the work folder goes."""
 
     def __init__(self, config: RunConfig, work: str):
         self.config, self.work = config, work
@@ -101,8 +131,7 @@ class ClusterRepsFn(beam.DoFn):
     def process(self, paths, clusters: NodeClusters):
         with self.timer.timing():
             parts = [NodeSignatures.read(p) for p in sorted(paths)]
-            ids, sig = cluster_consensus(parts, clusters, self.config.num_perm)
-            table = pa.table({"cluster_id": pa.array(ids, pa.int64()), "sig": sig_column(sig)})
+            table = cluster_reps(parts, clusters, self.config.num_perm)
         yield workdir.write_table(self.work, "reps", table)
 
 

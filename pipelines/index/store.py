@@ -11,7 +11,9 @@ A generation holds compact tables only (no prompts, no members):
 - ``index.json``: format version, the parameters that give signatures their
   meaning, the run counter;
 - ``vocabulary.parquet``: template-shingle hashes (union over the runs);
-- ``reps.parquet``: one consensus MinHash signature per known cluster;
+- ``reps.parquet``: per known cluster, one consensus MinHash signature (null
+  for clusters of prompts too short to sign) and the node hashes of its most
+  frequent prompts (exact repeats match on those);
 - ``clusters.parquet``, ``campaigns.parquet``, ``accounts.parquet``: ids with
   first/last seen, merges, account-to-campaign links;
 - ``history.parquet``: one row per campaign per run.
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
@@ -42,7 +45,8 @@ MATCH_PARAMETERS = ("ngram", "num_perm", "seed", "min_shingle_df", "min_template
 TS = pa.timestamp("ms", tz="UTC")
 SCHEMAS = {
     "vocabulary": pa.schema([("hash", pa.uint64())]),
-    "reps": pa.schema([("cluster_id", pa.int64()), ("sig", pa.binary())]),
+    "reps": pa.schema([("cluster_id", pa.int64()), ("sig", pa.binary()),
+                       ("nodes", pa.list_(pa.uint64()))]),
     "clusters": pa.schema([
         ("cluster_id", pa.int64()), ("campaign_id", pa.int64()), ("first_seen", TS),
         ("last_seen", TS), ("first_run", pa.int64()), ("last_run", pa.int64()),
@@ -79,10 +83,26 @@ class IndexState:
         return self.tables["vocabulary"]["hash"].to_numpy()
 
     def reps(self, num_perm: int) -> tuple[np.ndarray, np.ndarray]:
-        """(cluster ids int64[n], signatures uint32[n, num_perm])."""
-        reps = self.tables["reps"]
-        sig = np.frombuffer(b"".join(reps["sig"].to_pylist()), np.uint32)
-        return reps["cluster_id"].to_numpy(), sig.reshape(-1, num_perm)
+        """(cluster ids int64[n], consensus signatures uint32[n, num_perm]) of the known
+        clusters that have one."""
+        return signatures(self.tables["reps"], num_perm)
+
+    def rep_nodes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(node hashes uint64[m], their known cluster ids int64[m])."""
+        return frequent_nodes(self.tables["reps"])
+
+
+def signatures(reps: pa.Table, num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    """A reps table's (cluster ids, signatures) where the signature is present."""
+    reps = reps.filter(pc.is_valid(reps["sig"]))
+    sig = np.frombuffer(b"".join(reps["sig"].to_pylist()), np.uint32)
+    return reps["cluster_id"].to_numpy(), sig.reshape(-1, num_perm).copy()
+
+
+def frequent_nodes(reps: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    lengths = pc.list_value_length(reps["nodes"]).fill_null(0).to_numpy()
+    nodes = pc.list_flatten(reps["nodes"]).to_numpy(zero_copy_only=False)
+    return nodes.astype(np.uint64), np.repeat(reps["cluster_id"].to_numpy(), lengths)
 
 
 def match_parameters(config: RunConfig) -> dict:
