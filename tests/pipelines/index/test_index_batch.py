@@ -72,6 +72,7 @@ def test_history_columns_and_table(days, two_days):
     history = pl.read_parquet(tmp / "o2" / "campaign_history.parquet")
     assert history["run"].to_list() == [1, 2]
     assert history["accounts_added"][0] == history["n_accounts"][0]  # all new on day 1
+    assert "Campaign growth over runs" in (tmp / "o2" / "report.html").read_text()
 
 
 def test_ids_do_not_depend_on_how_the_log_was_split(days, two_days):
