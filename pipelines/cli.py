@@ -195,13 +195,13 @@ def cmd_explain(argv: list[str]) -> int:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--account", help="an account id")
     which.add_argument("--exchange", help="an exchange id")
-    parser.add_argument("--no-similarity", action="store_true",
-                        help="skip the estimated similarities (they read the prompt from "
-                             "the run's input)")
+    parser.add_argument("--similarity", action="store_true",
+                        help="also compare the exchange's prompt with its cluster's exemplars "
+                             "(reads the prompt from the run's input: seconds on large logs)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
     answer = (explain.explain_account(args.dir, args.account) if args.account else
-              explain.explain_exchange(args.dir, args.exchange, not args.no_similarity))
+              explain.explain_exchange(args.dir, args.exchange, args.similarity))
     print(explain.render(answer, args.json))
     return 0
 

@@ -121,9 +121,13 @@ def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clus
 
 
 def _members_table(members: pl.DataFrame, order, ready) -> pa.Table:
-    """The members table: its columns, in exchange_id order."""
+    """The members table: its columns (and ``similarity`` with an index), in exchange_id
+    order."""
+    schema = schemas.MEMBERS
+    if "similarity" in members.columns:
+        schema = schema.append(pa.field("similarity", pa.float32()))
     table = export.to_arrow(members.select(
-        c for c in schemas.MEMBERS.names if c in members.columns)[order], schemas.MEMBERS)
+        c for c in schema.names if c in members.columns)[order], schema)
     if ready is not None:
         ready("members", table)
     return table
@@ -223,8 +227,9 @@ class BuildTablesFn(beam.DoFn):
         with self.timer.timing():
             members = [workdir.read_table(p) for p in sorted(members)]
             if self.index is not None:  # read before the work folder goes
-                self.index.take_run([workdir.read_table(p) for p in sorted(index_reps)],
-                                    vocabulary)
+                self.index.take_run(
+                    [workdir.read_table(p) for p, _ in index_reps],
+                    [workdir.read_table(p) for _, p in index_reps if p], vocabulary)
             work = workdir.work_dir(self.staging)
             # Every intermediate is used up once the members are read. A local work
             # folder is deleted meanwhile (the members stay mapped: the unlinking is

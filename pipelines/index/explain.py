@@ -1,10 +1,14 @@
 """``distill-radar explain DIR (--account ID | --exchange ID)``: why it is where it is.
 
 Reads only what the answer needs: the one member row (``members.parquet`` is
-sorted by exchange id, so pyarrow's row-group statistics skip the rest), the
-one cluster, account and campaign rows. The estimated similarities need the
-prompt itself: it is looked up in the run's input (``summary.json``), one
-column first to find its file and row group, then that row group's prompts.
+sorted by exchange id in row groups of 64k, so pyarrow's row-group statistics
+skip the rest), the one cluster, account and campaign rows. A run with
+``--index`` stores each member's similarity to its cluster's consensus: the
+closest members come from the cluster_id and similarity columns. With
+``--similarity`` the prompt itself is compared with the cluster's exemplars:
+it is looked up in the run's input (``summary.json``), one column first to
+find its file and row group, then that row group's prompts (seconds on large
+logs).
 With an index (``batch --index``), similarity is over template shingles (the
 index's vocabulary) and to the cluster's consensus; without, over all shingles.
 """
@@ -23,6 +27,7 @@ import pyarrow.parquet as pq
 
 from distill_radar.pipelines.model.config import RunConfig
 
+CLOSEST = 5
 CLUSTER_COLUMNS = ["cluster_id", "kind", "n_exchanges", "n_accounts", "template", "exemplars",
                    "score", "is_campaign_like", "failed_gates", "score_drivers",
                    "cohesion_median", "campaign_id"]
@@ -40,7 +45,11 @@ def _rows(out: str, name: str, column: str, values: list, columns: list[str] | N
     return dataset.to_table(columns=have, filter=pc.field(column).isin(values)).to_pylist()
 
 
-def explain_exchange(out: str, exchange_id: str, similarity: bool = True) -> dict:
+def explain_exchange(out: str, exchange_id: str, read_input: bool = False,
+                     closest: int = CLOSEST) -> dict:
+    """The exchange's member row, cluster, campaign and account; with an index its
+    closest members (``closest_members``); with ``read_input`` its prompt's estimated
+    similarity to the cluster's exemplars (reads the run's input: seconds on large logs)."""
     found = _rows(out, "members", "exchange_id", [exchange_id])
     if not found:
         raise ValueError(f"exchange {exchange_id!r} is not in {out}/members.parquet")
@@ -48,9 +57,39 @@ def explain_exchange(out: str, exchange_id: str, similarity: bool = True) -> dic
     answer = {"exchange": member, **_cluster_and_campaign(out, member["cluster_id"])}
     account = _rows(out, "accounts", "account_id", [member["account_id"]])
     answer["account"] = account[0] if account else None
-    if similarity and answer.get("cluster"):
+    if member.get("similarity") is not None:
+        answer["closest_members"] = closest_members(out, member, closest)
+    if read_input and answer.get("cluster"):
         answer["similarity"] = _similarity(out, exchange_id, answer["cluster"])
     return answer
+
+
+def closest_members(out: str, member: dict, k: int) -> list[dict]:
+    """The ``k`` members of the exchange's cluster nearest its consensus, with a lower bound
+    on their estimated similarity to the exchange: where both hold the consensus value a
+    slot agrees, so s >= s_a + s_b - 1 (runs with ``--index`` store each member's s_a)."""
+    path = os.path.join(out, "members.parquet")
+    if not os.path.isfile(path):
+        return []
+    pf = pq.ParquetFile(path)
+    cols = pf.read(columns=["cluster_id", "similarity"])
+    same = pc.equal(cols["cluster_id"], member["cluster_id"]).fill_null(False)
+    rows = np.flatnonzero(same.to_numpy(zero_copy_only=False))
+    sims = cols["similarity"].to_numpy(zero_copy_only=False)[rows]
+    order = rows[np.argsort(-np.nan_to_num(sims, nan=-1.0), kind="stable")][:k + 1]
+    starts = np.cumsum([0] + [pf.metadata.row_group(g).num_rows
+                              for g in range(pf.num_row_groups)])
+    picked = []
+    for row in order.tolist():
+        g = int(np.searchsorted(starts, row, side="right") - 1)
+        part = pf.read_row_group(g, columns=["exchange_id", "account_id"]).slice(
+            row - int(starts[g]), 1).to_pylist()[0]
+        if part["exchange_id"] == member["exchange_id"]:
+            continue
+        s = float(cols["similarity"][row].as_py() or 0.0)
+        picked.append({**part, "similarity_to_consensus": round(s, 3),
+                       "similarity_at_least": round(max(0.0, s + member["similarity"] - 1), 3)})
+    return picked[:k]
 
 
 def explain_account(out: str, account_id: str) -> dict:
@@ -205,6 +244,14 @@ def render(answer: dict, as_json: bool = False) -> str:
         lines.append(_cluster_line(c) if c else "cluster: none (no similar prompts)")
     for c in answer.get("clusters", []):
         lines.append(f"  {c['exchanges']} exchange(s) in " + _cluster_line(c))
+    m = answer.get("exchange") or {}
+    if m.get("similarity") is not None:
+        lines.append(f"estimated similarity to its cluster's consensus: {m['similarity']:.2f}")
+    if answer.get("closest_members"):
+        lines.append("closest members (estimated similarity to this exchange, at least):")
+        for c in answer["closest_members"]:
+            lines.append(f"  {c['similarity_at_least']:.2f} {c['exchange_id']} "
+                         f"(account {c['account_id']})")
     sim = answer.get("similarity") or {}
     if sim.get("closest_exemplars"):
         lines.append(f"estimated similarity ({sim['over']}):")

@@ -35,12 +35,17 @@ class RunIndex:
         self.cluster_merges: dict[int, int] = {}
         self.run_reps: pa.Table | None = None  # this run's consensus per (run-local) cluster
         self.vocabulary = np.empty(0, np.uint64)
+        self.similarity: pl.DataFrame | None = None
 
-    def take_run(self, run_reps: list[pa.Table], vocabulary) -> None:
-        """This run's representatives and template shingles (from the work folder)."""
+    def take_run(self, run_reps: list[pa.Table], similarity: list[pa.Table],
+                 vocabulary) -> None:
+        """This run's representatives, its members' similarity to their cluster's
+        consensus and its template shingles (from the work folder)."""
         schema = store.SCHEMAS["reps"]
         self.run_reps = pa.concat_tables([t.cast(schema) for t in run_reps]) if run_reps \
             else schema.empty_table()
+        self.similarity = pl.concat([pl.from_arrow(t) for t in similarity]) if similarity \
+            else pl.DataFrame(schema={"node": pl.UInt64, "similarity": pl.Float32})
         self.vocabulary = (np.empty(0, np.uint64) if vocabulary is None
                            else np.asarray(vocabulary, np.uint64))
 
@@ -62,7 +67,11 @@ class RunIndex:
         known = pl.from_arrow(state.tables["clusters"])
         self.mapping, self.cluster_merges = ids.cluster_ids(
             ids.earliest_members(members), pairs, known)
-        return members.with_columns(self._stable(pl.col("cluster_id")))
+        members = members.with_columns(self._stable(pl.col("cluster_id")))
+        if self.similarity is None or "node" not in members.columns:
+            return members
+        # Each member's estimated similarity to its cluster's consensus (explain reads it).
+        return members.join(self.similarity, on="node", how="left", maintain_order="left")
 
     def _stable(self, col: pl.Expr) -> pl.Expr:
         lookup = dict(self.mapping.iter_rows())

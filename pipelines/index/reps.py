@@ -51,10 +51,10 @@ def pseudo_signatures(known_ids: np.ndarray, sig: np.ndarray) -> NodeSignatures:
 
 
 def cluster_reps(parts: list[NodeSignatures], node_clusters: NodeClusters,
-                 num_perm: int) -> pa.Table:
+                 num_perm: int, similarity: list | None = None) -> pa.Table:
     """This run's representatives: (cluster_id, sig, nodes) per cluster, over real nodes
-    only (pseudo-nodes carry no exchanges)."""
-    ids, sig = cluster_consensus(parts, node_clusters, num_perm)
+    only (pseudo-nodes carry no exchanges); ``similarity`` as ``cluster_consensus``."""
+    ids, sig = cluster_consensus(parts, node_clusters, num_perm, similarity)
     consensus = pl.DataFrame({"cluster_id": ids, "sig": sig_column(sig).to_pylist()},
                              schema={"cluster_id": pl.Int64, "sig": pl.Binary})
     frequent = frequent_nodes(parts, node_clusters)
@@ -77,8 +77,13 @@ def frequent_nodes(parts: list[NodeSignatures], node_clusters: NodeClusters) -> 
 
 
 def cluster_consensus(parts: list[NodeSignatures], node_clusters: NodeClusters,
-                      num_perm: int) -> tuple[np.ndarray, np.ndarray]:
-    """(this run's cluster ids, their consensus signatures) over real nodes only."""
+                      num_perm: int, similarity: list | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(this run's cluster ids, their consensus signatures) over real nodes only.
+
+    ``similarity``, when given, receives one table: (node, similarity) of every
+    signed clustered prompt to its cluster's consensus (members' ``similarity``).
+    """
     nodes, sigs = [], []
     for p in parts:
         real = p.counts[p.eligible] > 0  # pseudo-nodes carry no exchanges
@@ -93,6 +98,10 @@ def cluster_consensus(parts: list[NodeSignatures], node_clusters: NodeClusters,
     order = rows[np.lexsort((nodes[rows], cid[rows]))]  # by cluster, then node hash
     ids, starts = np.unique(cid[order], return_index=True)
     offsets = np.r_[starts, order.size].astype(np.int64)
+    if similarity is not None:
+        sim = kernels.consensus_similarity(sig, order, offsets, CONSENSUS_SAMPLE)
+        similarity.append(pa.table({"node": pa.array(nodes[order], pa.uint64()),
+                                    "similarity": pa.array(sim[order], pa.float32())}))
     return ids.astype(np.int64), kernels.consensus_signatures(sig, order, offsets,
                                                               CONSENSUS_SAMPLE)
 
@@ -121,8 +130,9 @@ class IndexRepsFn(beam.DoFn):
 
 
 class ClusterRepsFn(beam.DoFn):
-    """Gathered signature paths + NodeClusters -> path of this run's ``cluster_reps``,
-    read by BuildTables before the work folder goes."""
+    """Gathered signature paths + NodeClusters -> paths of this run's ``cluster_reps`` and
+    of its members' similarity to their consensus, read by BuildTables before the work
+    folder goes."""
 
     def __init__(self, config: RunConfig, work: str):
         self.config, self.work = config, work
@@ -131,8 +141,10 @@ class ClusterRepsFn(beam.DoFn):
     def process(self, paths, clusters: NodeClusters):
         with self.timer.timing():
             parts = [NodeSignatures.read(p) for p in sorted(paths)]
-            table = cluster_reps(parts, clusters, self.config.num_perm)
-        yield workdir.write_table(self.work, "reps", table)
+            sims = []
+            table = cluster_reps(parts, clusters, self.config.num_perm, sims)
+        yield (workdir.write_table(self.work, "reps", table),
+               workdir.write_table(self.work, "similarity", sims[0]) if sims else None)
 
 
 def with_known_vocabulary(vocabulary: np.ndarray, known: np.ndarray) -> np.ndarray:

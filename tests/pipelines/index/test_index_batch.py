@@ -102,8 +102,12 @@ def test_explain_an_exchange_and_an_account(days, two_days):
     account = next(a for a, c in truth.items() if c)
     members = pl.read_parquet(tmp / "o2" / "members.parquet")
     ex = members.filter((pl.col("account_id") == account) & pl.col("cluster_id").is_not_null())
-    answer = explain.explain_exchange(out, ex["exchange_id"][0])
+    answer = explain.explain_exchange(out, ex["exchange_id"][0], read_input=True)
     assert answer["cluster"]["is_campaign_like"]
+    assert 0.5 < answer["exchange"]["similarity"] <= 1.0
+    near = answer["closest_members"]
+    assert near and all(n["exchange_id"] != ex["exchange_id"][0] for n in near)
+    assert near[0]["similarity_at_least"] >= near[-1]["similarity_at_least"] > 0
     assert answer["campaign"]["campaign_id"] in _campaign_of(tmp / "o2", truth)
     sim = answer["similarity"]
     assert sim["over"] == "template shingles" and sim["closest_exemplars"][0]["similarity"] > 0.5
