@@ -123,8 +123,14 @@ def campaign_ids(clusters: pl.DataFrame, accounts: pl.DataFrame, known_clusters:
     assigned, merged = resolve([p for p in pairs if p[1] in age], size, age)
     taken = set(age)
     founder = _founders(owned, known_clusters)
+    # A campaign that owns no cluster (its clusters went to larger campaigns) is named
+    # after its smallest account id.
+    by_account = (accounts.filter(pl.col("campaign_id").is_not_null())
+                  .group_by("campaign_id").agg(pl.col("account_id").min()))
+    for t, a in by_account.iter_rows():
+        founder.setdefault(t, f"account:{a}")
     out = {}
-    for t in sorted(set(owned["campaign_id"].to_list()) | set(assigned)):
+    for t in sorted(set(founder) | set(assigned)):
         out[t] = assigned[t] if t in assigned else content_id("campaign", str(founder[t]), taken)
     return out, merged
 

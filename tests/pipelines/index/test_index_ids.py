@@ -52,3 +52,25 @@ def test_rep_nodes_are_distinct_per_id_and_sig_column_round_trips():
     col = reps.sig_column(sig)
     back = np.frombuffer(b"".join(col.to_pylist()), np.uint32).reshape(3, 4)
     np.testing.assert_array_equal(back, sig)
+
+
+def test_campaign_ids_continue_merge_and_found():
+    t = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    day = dt.timedelta(days=1)
+    clusters = pl.DataFrame({"cluster_id": [100, 101, 200, 300], "campaign_id": [0, 0, 1, 2],
+                             "n_exchanges": [50, 10, 30, 5],
+                             "first_ts": [t + 3 * day] * 4})
+    accounts = pl.DataFrame({"account_id": ["a", "b", "c", "d"], "campaign_id": [0, 0, 1, 2]})
+    # known: cluster 100 was campaign 7 (older), 101 campaign 8 -> today's 0 merges them;
+    # account c was in campaign 9 (no known cluster links today's 1); 300 is new.
+    known_clusters = pl.DataFrame({"cluster_id": [100, 101], "campaign_id": [7, 8],
+                                   "first_seen": [t, t + day]})
+    known_campaigns = pl.DataFrame({"campaign_id": [7, 8, 9], "first_seen": [t, t + day, t],
+                                    "merged_into": [None, None, None]},
+                                   schema_overrides={"merged_into": pl.Int64})
+    known_accounts = pl.DataFrame({"account_id": ["c"], "campaign_id": [9]})
+    got, merged = ids.campaign_ids(clusters, accounts, known_clusters, known_campaigns,
+                                   known_accounts)
+    assert got[0] == 7 and merged == {8: 7}
+    assert got[1] == 9
+    assert got[2] == ids.content_id("campaign", "300", {7, 8, 9})
