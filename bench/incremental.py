@@ -9,9 +9,11 @@ Then, in this process (so that the kernels load once):
   against the reference), the campaign ids every truth campaign got over the
   runs (one id each is the goal), each run's seconds and rows, the index's
   size against the input's parquet size;
+- day 2's logs again, against the index as it was after day 1 and as it is
+  after day 28, alternated: what a grown index costs at equal volume;
 - the first ``--split-days`` days once by day and once by hour (fresh indexes):
-  the cluster id of every exchange and the campaign id of every flagged
-  account, compared between the two.
+  the cluster id of every exchange (as recorded, and with the index's merges
+  followed) and the campaign id of every flagged account, compared.
 
 Prints JSON.
 
@@ -27,6 +29,7 @@ import shutil
 import sys
 import time
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -114,6 +117,42 @@ def index_bytes(index: str) -> int:
     return sum(os.path.getsize(os.path.join(gen, f)) for f in os.listdir(gen))
 
 
+def final_ids(index: str) -> dict[int, int]:
+    """{cluster id: the id it was merged into, chains followed} from an index."""
+    with open(os.path.join(index, "CURRENT")) as fh:
+        gen = os.path.join(index, fh.read().strip())
+    into = dict(pl.read_parquet(os.path.join(gen, "clusters.parquet"))
+                .filter(pl.col("merged_into").is_not_null())
+                .select("cluster_id", "merged_into").iter_rows())
+    out = {}
+    for c, m in into.items():
+        seen = {c}
+        while m in into and m not in seen:
+            seen.add(m)
+            m = into[m]
+        out[c] = m
+    return out
+
+
+def paired_day_times(day: str, early: str, late: str, work: str, extra: list[str],
+                     pairs: int) -> dict:
+    """Day 2's logs against the index as it was after day 1 and as it is after the last
+    day, alternated (a fresh copy of each index per run): the index's own cost."""
+    times: dict[str, list[float]] = {"after_day1": [], "after_last_day": []}
+    for _ in range(pairs):
+        for name, src in (("after_day1", early), ("after_last_day", late)):
+            index = os.path.join(work, f"paired-{name}")
+            shutil.rmtree(index, ignore_errors=True)
+            shutil.copytree(src, index)
+            out = os.path.join(work, f"paired-out-{name}")
+            times[name].append(batch(day, out, index, extra)[1])
+            shutil.rmtree(out)
+    med = {k: round(float(np.median(v)), 3) for k, v in times.items()}
+    return {"pairs": pairs, "seconds": {k: [round(x, 2) for x in v] for k, v in times.items()},
+            "median_seconds": med,
+            "ratio_late_vs_early": round(med["after_last_day"] / med["after_day1"], 3)}
+
+
 def split_ids(table: pa.Table, work: str, days: int, extra: list[str]) -> dict:
     """The first ``days`` days by day and by hour: ids of exchanges and accounts compared."""
     got = {}
@@ -129,10 +168,15 @@ def split_ids(table: pa.Table, work: str, days: int, extra: list[str]) -> dict:
                            .select("exchange_id", "cluster_id"))
             accounts.append(flagged(out).with_columns(pl.lit(i).alias("run")))
             shutil.rmtree(out)
-        got[name] = (pl.concat(members), pl.concat(accounts), index_bytes(index))
+        # An exchange's cluster id as the index knows it now (merges followed).
+        now = final_ids(index)
+        members = pl.concat(members).with_columns(
+            pl.col("cluster_id").replace(list(now), list(now.values())).alias("final_id"))
+        got[name] = (members, pl.concat(accounts), index_bytes(index))
     m = got["day"][0].join(got["hour"][0], on="exchange_id", suffix="_hour")
     both = m.filter(pl.col("cluster_id").is_not_null() & pl.col("cluster_id_hour").is_not_null())
     same = int((both["cluster_id"] == both["cluster_id_hour"]).sum())
+    same_now = int((both["final_id"] == both["final_id_hour"]).sum())
     # An account's campaign ids over the runs, by day and by hour.
     a_day = got["day"][1].select("account_id", "campaign_id").unique()
     a_hour = got["hour"][1].select("account_id", "campaign_id").unique()
@@ -141,6 +185,8 @@ def split_ids(table: pa.Table, work: str, days: int, extra: list[str]) -> dict:
         "days": days,
         "exchanges_clustered_in_both": both.height,
         "same_cluster_id_share": round(same / both.height, 4) if both.height else None,
+        "same_cluster_id_share_merges_followed": round(same_now / both.height, 4)
+        if both.height else None,
         "clustered_by_day_only": int((m["cluster_id"].is_not_null()
                                       & m["cluster_id_hour"].is_null()).sum()),
         "clustered_by_hour_only": int((m["cluster_id"].is_null()
@@ -161,6 +207,7 @@ def main() -> None:
     ap.add_argument("--accounts", type=int, default=3_000)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--split-days", type=int, default=2)
+    ap.add_argument("--pairs", type=int, default=3, help="paired day-2 runs per index")
     ap.add_argument("--work", default="/tmp/distill-radar-bench-incremental")
     ap.add_argument("--semantic", action="store_true", help="default: --no-semantic")
     args = ap.parse_args()
@@ -176,9 +223,12 @@ def main() -> None:
     one = flagged(os.path.join(work, "one"))
     index = os.path.join(work, "index")
     runs, per_run = [], []
-    for i, day in enumerate(split(table, DAY_MS, os.path.join(work, "days"))):
+    days = split(table, DAY_MS, os.path.join(work, "days"))
+    for i, day in enumerate(days):
         out = os.path.join(work, f"day-{i:02d}")
         summary, seconds = batch(day, out, index, extra)
+        if i == 0:
+            shutil.copytree(index, os.path.join(work, "index-after-day1"))
         per_run.append(flagged(out))
         runs.append({"day": i + 1, "rows": summary["counts"]["read"],
                      "seconds": round(seconds, 2), "index_bytes": index_bytes(index),
@@ -202,6 +252,8 @@ def main() -> None:
         "index_bytes": d28["index_bytes"],
         "index_share_of_input": round(d28["index_bytes"] / os.path.getsize(whole), 4),
         "runs": runs,
+        "day2_paired_index_cost": paired_day_times(
+            days[1], os.path.join(work, "index-after-day1"), index, work, extra, args.pairs),
         "split_by_hour_vs_by_day": split_ids(table, work, args.split_days, extra),
     })
 

@@ -116,7 +116,7 @@ def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clus
         tables["members"] = members_table.result()
     counts = _counts(tables, file_counts, members, dup_dead, node_clusters)
     if index is not None:
-        tables, counts["index"] = index.finish(tables)
+        tables, counts["index"] = index.finish(tables, members)
     return tables, counts
 
 

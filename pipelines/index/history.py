@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from distill_radar.pipelines.index import store
 from distill_radar.pipelines.io import schemas
+from distill_radar.pipelines.model.campaigns import tier
 
 #: campaigns.parquet with an index: the CAMPAIGNS columns, then these.
 CAMPAIGN_HISTORY_COLUMNS = [("first_seen", store.TS), ("last_seen", store.TS),
@@ -22,8 +23,26 @@ CAMPAIGNS = pa.schema(list(schemas.CAMPAIGNS) + [pa.field(n, t)
 CAMPAIGN_HISTORY = store.SCHEMAS["history"]
 
 
-def _frame(table: pa.Table) -> pl.DataFrame:
-    return pl.from_arrow(table) if table.num_rows else pl.from_arrow(table.schema.empty_table())
+def merge_campaign_rows(campaigns: pl.DataFrame) -> pl.DataFrame:
+    """Rows that ended with one campaign id as one row: sums, the union of clusters, the
+    exchange-weighted score, the rest from the largest row."""
+    if campaigns["campaign_id"].n_unique() == campaigns.height:
+        return campaigns.sort("campaign_id")
+    w = pl.col("n_exchanges")
+    weighted = [((pl.col(c) * w).sum() / w.sum()).alias(c)
+                for c in ("score", "elicitation_score", "payload_variety", "synchrony")
+                if c in campaigns.columns]
+    merged = (campaigns.sort(["campaign_id", "n_exchanges"], descending=[False, True])
+              .group_by("campaign_id", maintain_order=True)
+              .agg(pl.col("n_accounts").sum(), pl.col("n_exchanges").sum(),
+                   pl.col("cluster_ids").list.explode(keep_nulls=False, empty_as_null=False)
+                   .drop_nulls().unique().sort(),
+                   pl.col("first_ts").min(), pl.col("last_ts").max(), *weighted,
+                   pl.all().exclude("campaign_id", "n_accounts", "n_exchanges", "cluster_ids",
+                                    "first_ts", "last_ts", "score", "elicitation_score",
+                                    "payload_variety", "synchrony").first()))
+    return merged.with_columns(tier(pl.col("score"))).select(campaigns.columns) \
+        .sort("campaign_id")
 
 
 def update_clusters(known: pl.DataFrame, clusters: pl.DataFrame, merged: dict[int, int],

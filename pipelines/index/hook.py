@@ -97,7 +97,8 @@ class RunIndex:
             (pl.col("is_campaign_like") | pl.col("cluster_id").is_in(owned.implode()))
             .alias("is_campaign_like"))
 
-    def finish(self, tables: dict[str, pa.Table]) -> tuple[dict[str, pa.Table], dict]:
+    def finish(self, tables: dict[str, pa.Table], members: pl.DataFrame | None = None
+               ) -> tuple[dict[str, pa.Table], dict]:
         """Stable campaign ids and history into the tables; the next generation written."""
         state, run = self.load(), self.load().runs + 1
         frames = {k: pl.from_arrow(tables[k]) for k in ("clusters", "accounts", "campaigns")}
@@ -105,11 +106,11 @@ class RunIndex:
                  for k in ("clusters", "campaigns", "accounts", "history")}
         camp, camp_merges = ids.campaign_ids(frames["clusters"], frames["accounts"],
                                              known["clusters"], known["campaigns"],
-                                             known["accounts"])
+                                             known["accounts"], members)
         clusters = frames["clusters"].with_columns(ids.remap(pl.col("campaign_id"), camp))
         accounts = frames["accounts"].with_columns(ids.remap(pl.col("campaign_id"), camp))
-        campaigns = frames["campaigns"].with_columns(ids.remap(pl.col("campaign_id"), camp)) \
-            .sort("campaign_id")
+        campaigns = history.merge_campaign_rows(
+            frames["campaigns"].with_columns(ids.remap(pl.col("campaign_id"), camp)))
         final = ids.merge_chains(known["campaigns"]) | camp_merges
         new_clusters = history.update_clusters(known["clusters"], clusters,
                                                self.cluster_merges, run)

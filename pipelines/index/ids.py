@@ -95,12 +95,15 @@ def cluster_ids(stats: pl.DataFrame, pairs: list[tuple[int, int]], known: pl.Dat
 
 
 def campaign_ids(clusters: pl.DataFrame, accounts: pl.DataFrame, known_clusters: pl.DataFrame,
-                 known_campaigns: pl.DataFrame, known_accounts: pl.DataFrame
+                 known_campaigns: pl.DataFrame, known_accounts: pl.DataFrame,
+                 members: pl.DataFrame | None = None
                  ) -> tuple[dict[int, int], dict[int, int]]:
     """This run's campaign ids -> stable ids, and merges {merged known: surviving}.
 
     ``clusters`` and ``accounts`` are this run's tables (stable cluster ids, this
-    run's campaign ids).
+    run's campaign ids). A campaign that owns no cluster (its accounts' clusters
+    belong to a larger campaign) takes that campaign's id (``members``: who sent
+    to which cluster): over a longer log they would be one campaign.
     """
     final = merge_chains(known_campaigns)
     owned = clusters.filter(pl.col("campaign_id").is_not_null())
@@ -132,7 +135,28 @@ def campaign_ids(clusters: pl.DataFrame, accounts: pl.DataFrame, known_clusters:
     out = {}
     for t in sorted(set(founder) | set(assigned)):
         out[t] = assigned[t] if t in assigned else content_id("campaign", str(founder[t]), taken)
+    for orphan, owner in _hosts(owned, accounts, members).items():
+        if orphan not in assigned:
+            out[orphan] = out[owner]
     return out, merged
+
+
+def _hosts(owned: pl.DataFrame, accounts: pl.DataFrame, members: pl.DataFrame | None
+           ) -> dict[int, int]:
+    """{campaign owning no cluster: the campaign owning most clusters its accounts sent to}."""
+    orphans = (accounts.filter(pl.col("campaign_id").is_not_null()
+                               & ~pl.col("campaign_id").is_in(owned["campaign_id"].implode()))
+               .select("account_id", "campaign_id"))
+    if members is None or orphans.height == 0:
+        return {}
+    sent = (members.filter(pl.col("cluster_id").is_not_null())
+            .join(orphans, on="account_id").select("campaign_id", "cluster_id").unique())
+    hosts = (sent.join(owned.select("cluster_id", pl.col("campaign_id").alias("host")),
+                       on="cluster_id")
+             .group_by("campaign_id", "host").len()
+             .sort(["campaign_id", "len", "host"], descending=[False, True, False])
+             .unique("campaign_id", keep="first"))
+    return dict(hosts.select("campaign_id", "host").iter_rows())
 
 
 def _founders(owned: pl.DataFrame, known_clusters: pl.DataFrame) -> dict[int, int]:

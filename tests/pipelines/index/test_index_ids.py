@@ -74,3 +74,30 @@ def test_campaign_ids_continue_merge_and_found():
     assert got[0] == 7 and merged == {8: 7}
     assert got[1] == 9
     assert got[2] == ids.content_id("campaign", "300", {7, 8, 9})
+
+
+def test_a_campaign_owning_no_cluster_joins_the_one_that_owns_its_clusters():
+    from distill_radar.pipelines.index.history import merge_campaign_rows
+
+    t = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    clusters = pl.DataFrame({"cluster_id": [100], "campaign_id": [0], "n_exchanges": [50],
+                             "first_ts": [t]})
+    accounts = pl.DataFrame({"account_id": ["a", "z"], "campaign_id": [0, 1]})
+    members = pl.DataFrame({"account_id": ["a", "z"], "cluster_id": [100, 100]})
+    empty = pl.DataFrame(schema={"cluster_id": pl.Int64, "campaign_id": pl.Int64,
+                                 "first_seen": pl.Datetime("ms", "UTC")})
+    none = pl.DataFrame(schema={"campaign_id": pl.Int64, "first_seen": pl.Datetime("ms", "UTC"),
+                                "merged_into": pl.Int64})
+    got, _ = ids.campaign_ids(clusters, accounts, empty, none,
+                              pl.DataFrame(schema={"account_id": pl.Utf8,
+                                                   "campaign_id": pl.Int64}), members)
+    assert got[1] == got[0]
+    rows = pl.DataFrame({"campaign_id": [got[0], got[1]], "n_accounts": [5, 1],
+                         "n_exchanges": [40, 10], "cluster_ids": [[100], None],
+                         "first_ts": [t, t - dt.timedelta(hours=1)], "last_ts": [t, t],
+                         "score": [0.8, 0.3], "top_template": ["big", "small"],
+                         "tier": ["high", "review"]})
+    one = merge_campaign_rows(rows)
+    assert one.height == 1 and one["n_accounts"][0] == 6 and one["top_template"][0] == "big"
+    assert abs(one["score"][0] - 0.7) < 1e-9 and one["tier"][0] == "review"
+    assert one["cluster_ids"][0].to_list() == [100]
