@@ -142,6 +142,104 @@ def _merge_two(ha, ca, hb, cb):
     return out_h[:k], out_c[:k]
 
 
+def partitioned_counts(hashes: np.ndarray, weights: np.ndarray | None = None, bits: int = 8,
+                       min_count: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct hashes and their summed weights, grouped by the hashes' top ``bits`` bits.
+
+    Counting one partition at a time keeps each hash table small enough for the
+    cache, and a partition of several tables' outputs can be counted again on
+    its own (the shuffle of a vocabulary by hash range): no stage needs every
+    distinct hash of the corpus at once, nor a sort of them.
+
+    Parameters
+    ----------
+    hashes : uint64[n]
+    weights : int64[n] or None (every hash counts 1)
+    bits : partitions are ``hashes >> (64 - bits)``, 0 <= bits <= 16
+    min_count : keep only hashes whose summed weight reaches it
+
+    Returns
+    -------
+    keys : uint64[m]; counts : int64[m]; offsets : int64[2**bits + 1]
+        Partition ``p`` is ``keys[offsets[p]:offsets[p + 1]]``, in a deterministic
+        (table) order, not sorted.
+    """
+    hashes = _as_u64(hashes, "hashes")
+    if not 0 <= bits <= 16:
+        raise ValueError(f"bits must be in 0..16, got {bits}")
+    if min_count < 1:
+        raise ValueError(f"min_count must be >= 1, got {min_count}")
+    if weights is not None:
+        weights = np.ascontiguousarray(weights, dtype=np.int64)
+        if weights.shape != hashes.shape:
+            raise ValueError("weights must have one value per hash")
+        if weights.size and weights.min() < 1:
+            raise ValueError("weights must be >= 1")
+    return _partitioned_counts(hashes, weights, bits, min_count)
+
+
+@njit(cache=True)
+def _partitioned_counts(hashes, weights, bits, min_count):
+    parts = 1 << bits
+    starts = np.zeros(parts + 1, np.int64)
+    for h in hashes:
+        starts[_part(h, bits) + 1] += 1
+    largest = 0
+    for p in range(parts):
+        largest = max(largest, starts[p + 1])
+        starts[p + 1] += starts[p]
+    keys, vals = _scatter(hashes, weights, starts, bits)
+    table = np.zeros((1 << _bits_for(largest, 4), 2), np.uint64)
+    out_k = np.empty(hashes.size, np.uint64)
+    out_c = np.empty(hashes.size, np.int64)
+    offsets = np.zeros(parts + 1, np.int64)
+    m = 0
+    for p in range(parts):
+        m = _count_part(keys[starts[p]:starts[p + 1]], vals[starts[p]:starts[p + 1]],
+                        table, min_count, out_k, out_c, m)
+        offsets[p + 1] = m
+    return out_k[:m].copy(), out_c[:m].copy(), offsets
+
+
+@njit(cache=True, inline="always")
+def _part(h, bits):
+    return np.int64(h >> np.uint64(64 - bits)) if bits else np.int64(0)
+
+
+@njit(cache=True)
+def _scatter(hashes, weights, starts, bits):
+    """Hashes (and weights) laid out partition by partition, input order kept within each."""
+    keys = np.empty(hashes.size, np.uint64)
+    vals = np.ones(hashes.size if weights is not None else 0, np.int64)
+    at = starts[:-1].copy()
+    for i in range(hashes.size):
+        p = _part(hashes[i], bits)
+        keys[at[p]] = hashes[i]
+        if weights is not None:
+            vals[at[p]] = weights[i]
+        at[p] += 1
+    return keys, vals
+
+
+@njit(cache=True)
+def _count_part(keys, vals, table, min_count, out_k, out_c, m):
+    """Count one partition in the front of ``table`` (sized for it); append to out_*."""
+    tbits = _bits_for(keys.size, 4)
+    size = 1 << tbits
+    shift, mask = np.uint64(64 - tbits), np.int64(size - 1)
+    table[:size] = 0
+    weighted = vals.size > 0
+    for i in range(keys.size):
+        _add(table, keys[i], vals[i] if weighted else 1, shift, mask)
+    for s in range(size):
+        c = np.int64(table[s, 1])
+        if c >= min_count:
+            out_k[m] = table[s, 0]
+            out_c[m] = c
+            m += 1
+    return m
+
+
 def keep_members(hashes: np.ndarray, offsets: np.ndarray, vocabulary: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Keep, per prompt, only the hashes found in ``vocabulary``.

@@ -27,15 +27,13 @@ from distill_radar.pipelines.batch.cluster_stages import LinkNodes
 from distill_radar.pipelines.batch.clusters import link_nodes
 from distill_radar.pipelines.batch.components import MAX_ROUNDS
 from distill_radar.pipelines.batch.signatures import (
-    SHINGLES_TAG,
     TEXTS_TAG,
     DedupTextsFn,
     HashPromptsFn,
-    MergeDocFreqFn,
-    ShingleDocFreqFn,
     TemplateSignatureFn,
 )
 from distill_radar.pipelines.batch.tables import BuildTablesFn
+from distill_radar.pipelines.batch.vocabulary import SHINGLES_TAG, TemplateVocabulary
 from distill_radar.pipelines.embed.embedder import load_embedder
 from distill_radar.pipelines.index import hook as index_hook
 from distill_radar.pipelines.index import reps as index_reps
@@ -85,10 +83,8 @@ class FindCampaigns(beam.PTransform):
         nodes = (hashed[TEXTS_TAG]
                  | "GroupTextsByShard" >> beam.GroupByKey()
                  | "DedupTexts" >> beam.ParDo(DedupTextsFn(work)))
-        shingled = nodes | "ShingleDocFreq" >> beam.ParDo(
-            ShingleDocFreqFn(cfg, work)).with_outputs(SHINGLES_TAG, main="doc_freq")
-        vocabulary = (shingled.doc_freq
-                      | "TemplateShingles" >> beam.CombineGlobally(MergeDocFreqFn(cfg.min_shingle_df)))
+        shingled = nodes | "TemplateVocabulary" >> TemplateVocabulary(cfg, work)
+        vocabulary = shingled["vocabulary"]
         known = self.index is not None and self.index.gen is not None
         if known:
             vocabulary = vocabulary | "KnownVocabulary" >> beam.ParDo(

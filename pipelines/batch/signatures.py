@@ -8,7 +8,7 @@ Stages (datatrove-style names, one DoFn each):
 
 Tables and signatures go to the run's work folder (``workdir``); the stages
 pass their paths.
-* ``ShingleDocFreqFn``: per shard, how many distinct prompts hold each shingle.
+* (``vocabulary.TemplateVocabulary``: the template shingles, and each prompt's.)
 * ``TemplateSignatureFn``: MinHash over each prompt's template shingles (those
   frequent enough across the corpus, a side input), and each prompt's embedding
   for the semantic path (the logs' ``embedding`` column, or the built-in embedder).
@@ -32,7 +32,6 @@ from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.runtime.stage_timer import StageTimer
 
 TEXTS_TAG = "texts"
-SHINGLES_TAG = "shingles"
 
 
 def shard_of(nodes: np.ndarray, shards: int) -> np.ndarray:
@@ -100,7 +99,8 @@ class DedupTextsFn(beam.DoFn):
         _, paths = element
         with self.timer.timing():
             nodes = dedup_nodes([workdir.read_table(p) for p in sorted(paths)])
-            yield workdir.write_table(self.work, "nodes", nodes)
+            path = workdir.write_table(self.work, "nodes", nodes)
+        yield path  # outside the timer: fused stages downstream run inside a yield
 
 
 def first_copies(nodes: np.ndarray, prompts, counts: np.ndarray
@@ -147,52 +147,6 @@ def dedup_nodes(tables: list[pa.Table]) -> pa.Table:
         columns["embedding"] = table["embedding"].take(keep).combine_chunks()
         return pa.table(columns, schema=schemas.NODES_WITH_EMBEDDING)
     return pa.table(columns, schema=schemas.NODES)
-
-
-class ShingleDocFreqFn(beam.DoFn):
-    """Distinct prompts of one shard (path) -> (shingle hashes, prompt counts) (main) and
-    (nodes path, path of its prompts' shingles) (tagged ``SHINGLES_TAG``).
-
-    The shingles are kept for ``TemplateSignatureFn``: hashing them again there
-    (normalising every prompt again first) was ~0.6 s of a 1M-exchange run;
-    writing them costs ~8 bytes per shingle of work-folder disk.
-    """
-
-    def __init__(self, config: RunConfig, work: str):
-        self.config, self.work = config, work
-        self.timer = StageTimer("shingle_doc_freq")
-
-    def process(self, nodes_path: str):
-        with self.timer.timing():
-            prompts = workdir.read_table(nodes_path, ["prompt"])["prompt"]
-            hashes, offsets = kernels.shingle_hashes(prompts, ngram=self.config.ngram)
-            shingles = workdir.write_arrays(self.work, "shingles",
-                                            {"hashes": hashes, "offsets": offsets})
-            yield frequency.doc_frequency(hashes)
-        yield beam.pvalue.TaggedOutput(SHINGLES_TAG, (nodes_path, shingles))
-
-
-class MergeDocFreqFn(beam.CombineFn):
-    """Sums shingle document frequencies; keeps only template shingles at the end."""
-
-    def __init__(self, min_df: int):
-        self.min_df = min_df
-
-    def create_accumulator(self):
-        return []
-
-    def add_input(self, acc, part):
-        acc.append(part)
-        if len(acc) >= 16:  # keep the accumulator compact on long inputs
-            acc[:] = [frequency.merge_doc_frequency(acc)]
-        return acc
-
-    def merge_accumulators(self, accs):
-        return [part for acc in accs for part in acc]
-
-    def extract_output(self, acc):
-        hashes, counts = frequency.merge_doc_frequency(acc)
-        return np.ascontiguousarray(hashes[counts >= self.min_df])
 
 
 @dataclass

@@ -495,3 +495,13 @@ def masked_softmax(scores, lengths):
         e = np.exp(row - row.max(-1, keepdims=True))
         out[s, :, :, :n] = e / e.sum(-1, keepdims=True)
     return out
+
+
+def partitioned_counts(hashes, weights=None, bits: int = 8, min_count: int = 1
+                       ) -> dict[int, dict[int, int]]:
+    """{partition (top ``bits`` bits): {hash: summed weight}}, weights >= min_count only."""
+    out: dict[int, dict[int, int]] = {}
+    for i, h in enumerate(int(x) for x in hashes):
+        part = out.setdefault(h >> (64 - bits) if bits else 0, {})
+        part[h] = part.get(h, 0) + (1 if weights is None else int(weights[i]))
+    return {p: {h: c for h, c in d.items() if c >= min_count} for p, d in out.items()}

@@ -1,3 +1,4 @@
+import naive
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -106,3 +107,52 @@ def test_merge_of_many_parts_equals_counting_everything_at_once(groups):
 def test_merge_rejects_unsorted_parts():
     with pytest.raises(ValueError, match="sorted and distinct"):
         frequency.merge_doc_frequency([(np.array([3, 1], np.uint64), np.array([1, 1]))])
+
+
+def _as_parts(keys, counts, offsets):
+    parts = {}
+    for p in range(offsets.size - 1):
+        chunk = dict(zip(keys[offsets[p]:offsets[p + 1]].tolist(),
+                         counts[offsets[p]:offsets[p + 1]].tolist()))
+        assert len(chunk) == offsets[p + 1] - offsets[p]  # distinct within a partition
+        if chunk:
+            parts[p] = chunk
+    return parts
+
+
+@pytest.mark.parametrize("name", list(_doc_frequency_cases()))
+@pytest.mark.parametrize("bits", [0, 1, 8])
+@pytest.mark.parametrize("min_count", [1, 3])
+def test_partitioned_counts_match_the_naive_count(name, bits, min_count):
+    hashes = _doc_frequency_cases()[name][:20_000]
+    weights = None if min_count == 1 else (np.arange(hashes.size) % 3 + 1).astype(np.int64)
+    keys, counts, offsets = frequency.partitioned_counts(hashes, weights, bits, min_count)
+    assert keys.dtype == np.uint64 and counts.dtype == np.int64 and offsets.size == (1 << bits) + 1
+    expected = {p: d for p, d in naive.partitioned_counts(hashes, weights, bits, min_count).items() if d}
+    assert _as_parts(keys, counts, offsets) == expected
+
+
+@given(st.lists(sets_strategy, min_size=1, max_size=5), st.integers(2, 4))
+@settings(max_examples=40, deadline=None)
+def test_counting_partitions_again_sums_the_parts(groups, min_count):
+    """Counts of several shards, counted again with their counts as weights, are the
+    counts of everything at once: the vocabulary shuffle."""
+    parts = [_csr(g)[0] for g in groups]
+    counted = [frequency.partitioned_counts(h, bits=2) for h in parts]
+    keys = np.concatenate([k for k, _, _ in counted])
+    weights = np.concatenate([c for _, c, _ in counted])
+    again, summed, _ = frequency.partitioned_counts(keys, weights, bits=2, min_count=min_count)
+    whole = naive.partitioned_counts(np.concatenate(parts), bits=0, min_count=min_count)
+    assert dict(zip(again.tolist(), summed.tolist())) == whole.get(0, {})
+
+
+def test_partitioned_counts_reject_bad_arguments():
+    hashes = np.array([1, 2], np.uint64)
+    with pytest.raises(ValueError, match="bits"):
+        frequency.partitioned_counts(hashes, bits=17)
+    with pytest.raises(ValueError, match="one value per hash"):
+        frequency.partitioned_counts(hashes, np.array([1]))
+    with pytest.raises(ValueError, match=">= 1"):
+        frequency.partitioned_counts(hashes, np.array([1, 0]))
+    with pytest.raises(ValueError, match="min_count"):
+        frequency.partitioned_counts(hashes, min_count=0)
