@@ -200,6 +200,8 @@ def cmd_explain(argv: list[str]) -> int:
                              "(reads the prompt from the run's input: seconds on large logs)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
+    if args.similarity:
+        process.configure()  # the kernels load for the similarities
     answer = (explain.explain_account(args.dir, args.account) if args.account else
               explain.explain_exchange(args.dir, args.exchange, args.similarity))
     print(explain.render(answer, args.json))
@@ -337,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"distill-radar: error: {problem} (choose from {', '.join(COMMANDS)})\n\n{USAGE}",
               file=sys.stderr)
         return 2
-    process.configure()  # before anything imports the kernels
+    if argv[0] != "explain":  # explain reads a few rows; numba only with --similarity
+        process.configure()  # before anything imports the kernels
     _setup_logging()
     try:
         return COMMANDS[argv[0]](argv[1:])
