@@ -22,6 +22,7 @@ A generation holds compact tables only (no prompts, no members):
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from dataclasses import dataclass
 
@@ -200,9 +201,15 @@ def commit(index: str, gen: str) -> None:
 def _drop_old_generations(index: str, keep: str) -> None:
     """Every generation but ``keep`` (and unfinished ones of runs that died)."""
     found = FileSystems.match([FileSystems.join(index, "gen-*/*")])[0].metadata_list
-    stale = sorted({FileSystems.split(m.path)[0] for m in found} - {FileSystems.join(index, keep)})
-    for folder in stale:
-        FileSystems.delete([folder])
+    current = FileSystems.join(index, keep)
+    stale = sorted(m.path for m in found if FileSystems.split(m.path)[0] != current)
+    if stale:  # files, not folders: object stores have no folders to delete
+        FileSystems.delete(stale)
+    if not export.is_remote(index):
+        for name in os.listdir(index):
+            path = os.path.join(index, name)
+            if name.startswith("gen-") and name != keep and os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def size_bytes(gen: str) -> int:
