@@ -42,7 +42,7 @@ def in_sorted(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
     keys, queries = _as_sortable(keys, queries)
     out = np.zeros(queries.size, np.bool_)
     if keys.size and queries.size:
-        _members(keys, *_directory(keys), queries, out)
+        _members(keys, *_directory(keys), *_filter(keys), queries, out)
     return out
 
 
@@ -109,6 +109,38 @@ def _positions(keys, start, shift, queries, out):
 
 
 @njit(cache=True, parallel=True)
-def _members(keys, start, shift, queries, out):
+def _members(keys, start, shift, bitmap, bshift, queries, out):
     for i in prange(queries.size):
-        out[i] = _search(keys, start, shift, queries[i]) >= 0
+        q = queries[i]
+        out[i] = _maybe(bitmap, bshift, q) and _search(keys, start, shift, q) >= 0
+
+
+#: Bits of a membership filter per key, and its largest size (1 MiB: it stays in L2).
+FILTER_BITS_PER_KEY = 8
+MAX_FILTER_BITS = 23
+
+
+def _filter(keys: np.ndarray) -> tuple[np.ndarray, np.uint64]:
+    """(bitmap, shift): bit ``k >> shift`` is set for every key ``k``. Most absent queries
+    (hashes that are not in a vocabulary, the common case) stop at one cached bit
+    instead of two dependent misses in the directory and the keys."""
+    bits = min(max(int(keys.size * FILTER_BITS_PER_KEY).bit_length(), 6), MAX_FILTER_BITS)
+    shift = max(int(keys[-1]).bit_length() - bits, 0)
+    bitmap = np.zeros(max((1 << bits) >> 6, 1) + 1, np.uint64)
+    _fill_filter(keys, np.uint64(shift), bitmap)
+    return bitmap, np.uint64(shift)
+
+
+@njit(cache=True)
+def _fill_filter(keys, shift, bitmap):
+    for k in keys:
+        b = k >> shift
+        bitmap[b >> np.uint64(6)] |= np.uint64(1) << (b & np.uint64(63))
+
+
+@njit(cache=True, inline="always")
+def _maybe(bitmap, shift, q):
+    """False when ``q`` is surely absent from the filter's keys."""
+    b = q >> shift
+    w = min(b >> np.uint64(6), np.uint64(bitmap.size - 1))  # beyond the keys: the spare word
+    return (bitmap[w] >> (b & np.uint64(63))) & np.uint64(1) != 0

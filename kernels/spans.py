@@ -15,8 +15,8 @@ import pyarrow as pa
 from numba import njit, prange
 
 from .config import DEFAULT_NGRAM, FNV_OFFSET, FNV_PRIME, SHINGLE_SEED
-from .hashing import DIGIT, SINGLE, TOKEN_CLASS, WORD, _prefix_end
-from .lookup import _directory, _search
+from .hashing import _ROWS_PER_TASK, DIGIT, SEP, SINGLE, TOKEN_CLASS, WORD, _prefix_end
+from .lookup import _directory, _filter, _maybe, _search
 from .mix import mix64
 from .text_buffers import _decode_utf8, as_large_string, csr_buffers
 
@@ -55,7 +55,7 @@ def template_text(texts, vocabulary: np.ndarray, ngram: int = DEFAULT_NGRAM,
     lengths = np.zeros(n, np.int64)
     if n and vocabulary.size:
         _cover_rows(data, offsets, valid, TOKEN_CLASS, bool(mask_digits), int(ngram),
-                    vocabulary, *_directory(vocabulary), out, lengths)
+                    vocabulary, *_directory(vocabulary), *_filter(vocabulary), out, lengths)
     new_offsets = np.zeros(n + 1, np.int64)
     np.cumsum(lengths, out=new_offsets[1:])
     packed = np.empty(int(new_offsets[-1]), np.uint8)
@@ -72,6 +72,22 @@ def _token_bounds(data, pos, end, table, mask_digits, hashes, starts, ends):
     in_word = False
     h = FNV_OFFSET
     while pos < end:
+        b = data[pos]
+        if b < 0x80 and table[b] != SINGLE:  # ASCII fast path, as hashing._tokens
+            cls = table[b]
+            if cls == SEP:
+                if in_word:
+                    hashes[ntok], ends[ntok] = mix64(h), pos
+                    ntok += 1
+                    in_word = False
+            else:
+                if not in_word:
+                    in_word, h, starts[ntok] = True, FNV_OFFSET, pos
+                if cls == DIGIT and mask_digits:
+                    b = 0x30
+                h = (h ^ np.uint64(b)) * FNV_PRIME
+            pos += 1
+            continue
         cp, nb = _decode_utf8(data, pos, end)
         cls = table[cp] if cp < table.size else WORD
         if cls == WORD or cls == DIGIT:
@@ -101,39 +117,72 @@ def _token_bounds(data, pos, end, table, mask_digits, hashes, starts, ends):
 
 
 @njit(cache=True, parallel=True)
-def _cover_rows(data, offsets, valid, table, mask_digits, ngram, vocab, start_of, shift, out,
-                lengths):
+def _cover_rows(data, offsets, valid, table, mask_digits, ngram, vocab, start_of, shift, bitmap,
+                bshift, out, lengths):
     """Row i writes its covered text at ``out[offsets[i] - offsets[0]:]`` (never longer
-    than the row) and its length at ``lengths[i]``."""
-    base = offsets[0]
-    for i in prange(offsets.size - 1):
-        if not valid[i]:
-            continue
-        start, end = offsets[i], _prefix_end(data, offsets[i], offsets[i + 1])
-        size = max(end - start, 1)
-        toks = np.empty(size, np.uint64)
-        ts, te = np.empty(size, np.int64), np.empty(size, np.int64)
-        nt = _token_bounds(data, start, end, table, mask_digits, toks, ts, te)
-        if nt == 0:
-            continue
-        width = min(ngram, nt)
-        w = start - base
-        run_lo, run_hi = -1, -1  # token range [lo, hi) of the current run
-        for j in range(nt - width + 1):
-            h = SHINGLE_SEED
-            for k in range(j, j + width):
-                h = mix64(h ^ toks[k])
-            if _search(vocab, start_of, shift, h) < 0:  # not a template shingle
+    than the row) and its length at ``lengths[i]``. Rows go in tasks of
+    ``_ROWS_PER_TASK`` that reuse one token scratch (fresh per-row arrays, 24 bytes
+    per text byte, cost more in page faults than the covering itself)."""
+    n = offsets.size - 1
+    for task in prange(-(-n // _ROWS_PER_TASK)):
+        scratch = _scratch(1024)
+        for i in range(task * _ROWS_PER_TASK, min(n, (task + 1) * _ROWS_PER_TASK)):
+            if not valid[i]:
                 continue
-            if run_lo >= 0 and j > run_hi:  # a gap: the run so far is complete
-                w = _emit(data, ts[run_lo], te[run_hi - 1], out, w, start - base)
-                run_lo = -1
-            if run_lo < 0:
-                run_lo = j
-            run_hi = j + width
-        if run_lo >= 0:
+            end = _prefix_end(data, offsets[i], offsets[i + 1])
+            if end - offsets[i] > scratch[0].size:
+                scratch = _scratch(max(end - offsets[i], 2 * scratch[0].size))
+            lengths[i] = _cover_row(data, offsets[i], end, offsets[0], table, mask_digits, ngram,
+                                    (vocab, start_of, shift, bitmap, bshift), out, scratch)
+
+
+@njit(cache=True, inline="always")
+def _scratch(size):
+    """Token hashes, token starts and ends, shingle hashes, shingle hits: room for a row of
+    ``size`` bytes (a token or shingle takes at least a byte)."""
+    return (np.empty(size, np.uint64), np.empty(size, np.int64), np.empty(size, np.int64),
+            np.empty(size, np.uint64), np.empty(size, np.bool_))
+
+
+@njit(cache=True, inline="always")
+def _cover_row(data, start, end, base, table, mask_digits, ngram, lookup, out, scratch):
+    """One row's covered text at ``out[start - base:]``; returns its length.
+
+    Shingles are hashed, then looked up, then walked, each in a loop of its own:
+    lookups of independent shingles overlap their cache misses."""
+    toks, ts, te, sh, hit = scratch
+    nt = _token_bounds(data, start, end, table, mask_digits, toks, ts, te)
+    if nt == 0:
+        return 0
+    width = min(ngram, nt)
+    nsh = nt - width + 1
+    for j in range(nsh):
+        h = SHINGLE_SEED
+        for k in range(j, j + width):
+            h = mix64(h ^ toks[k])
+        sh[j] = h
+    for j in range(nsh):
+        hit[j] = _in_vocabulary(lookup, sh[j])
+    w = start - base
+    run_lo, run_hi = -1, -1  # token range [lo, hi) of the current run
+    for j in range(nsh):
+        if not hit[j]:  # not a template shingle
+            continue
+        if run_lo >= 0 and j > run_hi:  # a gap: the run so far is complete
             w = _emit(data, ts[run_lo], te[run_hi - 1], out, w, start - base)
-        lengths[i] = w - (start - base)
+            run_lo = -1
+        if run_lo < 0:
+            run_lo = j
+        run_hi = j + width
+    if run_lo >= 0:
+        w = _emit(data, ts[run_lo], te[run_hi - 1], out, w, start - base)
+    return w - (start - base)
+
+
+@njit(cache=True, inline="always")
+def _in_vocabulary(lookup, h):
+    vocab, start_of, shift, bitmap, bshift = lookup
+    return _maybe(bitmap, bshift, h) and _search(vocab, start_of, shift, h) >= 0
 
 
 @njit(cache=True, inline="always")
