@@ -21,6 +21,7 @@ GROUPS = (
 
 _INPUT_OUTPUT = {"--input", "--output", "--csv", "--link-columns", "--pseudonymize-accounts",
                  "--pseudonym-key-file", "--redact-tables", "--no-redact-tables", "--no-report", "--replay",
+                 "--index", "--rebuild-index",
                  "--dead-letter-topic", "--pubsub-timestamp-attribute", "--kafka-group-id",
                  "--kafka-expansion-service"}
 _RUNNER = {"--no-wait", "--components", "--components-max-rounds", "--batch-rows", "--shards",
