@@ -38,8 +38,9 @@ def generated(size: int, work: str, seed: int, profile: str = "realistic") -> st
     return path
 
 
-def run_batch(logs: str, out: str, extra: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS GiB) of one batch run in a child process."""
+def run_batch(logs: str, out: str, extra: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS GiB, CPU seconds) of one batch run in a child process. CPU
+    seconds (user + system, every thread) are what a shared machine cannot inflate."""
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "distill_radar.pipelines.cli", "batch",
                              "--input", os.path.join(logs, "exchanges"), "--output", out,
@@ -48,7 +49,13 @@ def run_batch(logs: str, out: str, extra: list[str]) -> tuple[float, float]:
     wall = time.perf_counter() - start
     if status != 0:
         raise SystemExit(f"batch failed with status {status}")
-    return wall, usage.ru_maxrss / 2**20
+    return wall, usage.ru_maxrss / 2**20, usage.ru_utime + usage.ru_stime
+
+
+def prompt_megabytes(logs: str) -> float:
+    """UTF-8 megabytes of the logs' prompts (what the kernels read)."""
+    frame = pl.scan_parquet(os.path.join(logs, "exchanges", "*.parquet"))
+    return frame.select(pl.col("prompt").str.len_bytes().sum()).collect().item() / 1e6
 
 
 def warm_up(work: str, seed: int) -> float:
@@ -93,11 +100,14 @@ def main() -> None:
     for size in args.sizes:
         logs = generated(size, args.work, args.seed, args.profile)
         out = os.path.join(args.work, f"out-{size}")
-        wall, rss = run_batch(logs, out, args.batch_args)
+        wall, rss, cpu = run_batch(logs, out, args.batch_args)
         with open(os.path.join(out, "summary.json"), "rb") as fh:
             summary = orjson.loads(fh.read())
+        mb = prompt_megabytes(logs)
         runs.append({"exchanges": size, "seconds": round(wall, 2),
-                     "exchanges_per_s": round(size / wall), "peak_rss_gib": round(rss, 3),
+                     "exchanges_per_s": round(size / wall), "prompt_mb": round(mb, 1),
+                     "prompt_mb_per_s": round(mb / wall, 2), "cpu_seconds": round(cpu, 1),
+                     "peak_rss_gib": round(rss, 3),
                      "stage_seconds": summary["timings_s"], "counts": summary["counts"],
                      "quality": quality(logs, out)})
     growth = {}

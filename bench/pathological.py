@@ -57,7 +57,7 @@ def main() -> None:
         else:
             one_heavy_account(os.path.join(logs, "exchanges"), generated(args.n, args.work, 7), 3)
         out = os.path.join(args.work, f"out-patho-{name}")
-        wall, rss = run_batch(logs, out, [])
+        wall, rss, _ = run_batch(logs, out, [])
         with open(os.path.join(out, "summary.json"), "rb") as fh:
             counts = orjson.loads(fh.read())["counts"]
         runs[name] = {"exchanges": args.n, "seconds": round(wall, 2),

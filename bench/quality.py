@@ -44,7 +44,7 @@ def prompt_mb(logs: str) -> float:
 
 
 def one(logs: str, out: str, extra: list[str]) -> dict:
-    wall, rss = run_batch(logs, out, extra)
+    wall, rss, _ = run_batch(logs, out, extra)
     n = pl.scan_parquet(os.path.join(logs, "truth.parquet")).select(pl.len()).collect().item()
     mb = prompt_mb(logs)
     return {"seconds": round(wall, 2), "exchanges_per_s": round(n / wall),

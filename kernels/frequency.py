@@ -175,30 +175,42 @@ def partitioned_counts(hashes: np.ndarray, weights: np.ndarray | None = None, bi
             raise ValueError("weights must have one value per hash")
         if weights.size and weights.min() < 1:
             raise ValueError("weights must be >= 1")
-    return _partitioned_counts(hashes, weights, bits, min_count)
+    tasks = min(1 << bits, 4 * numba.get_num_threads())
+    return _partitioned_counts(hashes, weights, bits, min_count, tasks)
 
 
-@njit(cache=True)
-def _partitioned_counts(hashes, weights, bits, min_count):
+@njit(cache=True, parallel=True)
+def _partitioned_counts(hashes, weights, bits, min_count, tasks):
     parts = 1 << bits
     starts = np.zeros(parts + 1, np.int64)
     for h in hashes:
         starts[_part(h, bits) + 1] += 1
-    largest = 0
     for p in range(parts):
-        largest = max(largest, starts[p + 1])
         starts[p + 1] += starts[p]
     keys, vals = _scatter(hashes, weights, starts, bits)
-    table = np.zeros((1 << _bits_for(largest, 4), 2), np.uint64)
+    # Partitions are counted in parallel, each into its own input range of the
+    # output (a partition has at most as many distinct keys as inputs); one
+    # serial pass then closes the gaps.
     out_k = np.empty(hashes.size, np.uint64)
     out_c = np.empty(hashes.size, np.int64)
+    found = np.zeros(parts, np.int64)
+    for t in prange(tasks):
+        largest = 0
+        for p in range(t, parts, tasks):
+            largest = max(largest, starts[p + 1] - starts[p])
+        table = np.zeros((1 << _bits_for(largest, 4), 2), np.uint64)
+        for p in range(t, parts, tasks):
+            a, b = starts[p], starts[p + 1]
+            found[p] = _count_part(keys[a:b], vals[a:b] if vals.size else vals, table, min_count,
+                                   out_k[a:b], out_c[a:b])
     offsets = np.zeros(parts + 1, np.int64)
-    m = 0
     for p in range(parts):
-        m = _count_part(keys[starts[p]:starts[p + 1]], vals[starts[p]:starts[p + 1]],
-                        table, min_count, out_k, out_c, m)
-        offsets[p + 1] = m
-    return out_k[:m].copy(), out_c[:m].copy(), offsets
+        a, m = starts[p], offsets[p]
+        for j in range(found[p]):
+            out_k[m + j] = out_k[a + j]
+            out_c[m + j] = out_c[a + j]
+        offsets[p + 1] = m + found[p]
+    return out_k[:offsets[parts]], out_c[:offsets[parts]], offsets
 
 
 @njit(cache=True, inline="always")
@@ -222,8 +234,9 @@ def _scatter(hashes, weights, starts, bits):
 
 
 @njit(cache=True)
-def _count_part(keys, vals, table, min_count, out_k, out_c, m):
-    """Count one partition in the front of ``table`` (sized for it); append to out_*."""
+def _count_part(keys, vals, table, min_count, out_k, out_c):
+    """Count one partition in the front of ``table`` (sized for it) into ``out_*[0:]``;
+    returns how many keys reach ``min_count``."""
     tbits = _bits_for(keys.size, 4)
     size = 1 << tbits
     shift, mask = np.uint64(64 - tbits), np.int64(size - 1)
@@ -231,6 +244,7 @@ def _count_part(keys, vals, table, min_count, out_k, out_c, m):
     weighted = vals.size > 0
     for i in range(keys.size):
         _add(table, keys[i], vals[i] if weighted else 1, shift, mask)
+    m = 0
     for s in range(size):
         c = np.int64(table[s, 1])
         if c >= min_count:
@@ -263,10 +277,33 @@ def keep_members(hashes: np.ndarray, offsets: np.ndarray, vocabulary: np.ndarray
     if vocabulary.size > 1 and np.any(vocabulary[1:] < vocabulary[:-1]):
         raise ValueError("vocabulary must be sorted ascending")
     keep = in_sorted(vocabulary, hashes)
-    prefix = np.zeros(hashes.size + 1, np.int64)
-    np.cumsum(keep, out=prefix[1:])
-    new_offsets = prefix[offsets]
-    return hashes[keep], new_offsets
+    new_offsets = np.zeros(offsets.size, np.int64)
+    _kept_per_row(offsets, keep, new_offsets)
+    np.cumsum(new_offsets, out=new_offsets)
+    kept = np.empty(int(new_offsets[-1]), np.uint64)
+    _compact_rows(hashes, offsets, keep, new_offsets, kept)
+    return kept, new_offsets
+
+
+@njit(cache=True, parallel=True)
+def _kept_per_row(offsets, keep, counts):
+    """``counts[i + 1]``: how many of row i's values are kept (a row-sized array, not a
+    value-sized prefix sum)."""
+    for i in prange(offsets.size - 1):
+        c = 0
+        for j in range(offsets[i], offsets[i + 1]):
+            c += keep[j]
+        counts[i + 1] = c
+
+
+@njit(cache=True, parallel=True)
+def _compact_rows(hashes, offsets, keep, new_offsets, out):
+    for i in prange(offsets.size - 1):
+        w = new_offsets[i]
+        for j in range(offsets[i], offsets[i + 1]):
+            if keep[j]:
+                out[w] = hashes[j]
+                w += 1
 
 
 def _as_u64(a, name: str) -> np.ndarray:
