@@ -196,7 +196,8 @@ def _provenance_md(r: dict) -> str:
               v["resample_rank"]["share_p_lt_1e-6"], v["effect_size_resample_median"],
               v["matched_control"]["median_log10_p"], v["matched_control"]["worst_log10_p"],
               v["matched_control"]["share_p_lt_1e-6"]] for name, v in r["power"].items()]
-    cal = [[k, v["trials"], v["rate_p_lt_0.05"], v["rate_p_lt_0.01"], v["mean_p"]]
+    cal = [[k, v["trials"], v["rate_p_lt_0.05"], v.get("expected_rate", ""),
+            v.get("chance_of_at_least_as_many", ""), v["rate_p_lt_0.01"], v["mean_p"]]
            for k, v in r["calibration"].items() if isinstance(v, dict)]
     sim = [[student, variant, v["median_log10_p"], v["worst_log10_p"], v["share_p_lt_1e-6"]]
            for student, d in r["ablation"]["similarity"].items() for variant, v in d.items()]
@@ -214,7 +215,11 @@ def _provenance_md(r: dict) -> str:
         "Calibration under the nulls (independent model; sibling = our model re-sampled and "
         "paraphrased); `unmatched_control` pairs each campaign prompt with a random pool prompt "
         "(the membership-inference pitfall):",
-        _table(["test / suspect", "trials", "rate p<0.05", "rate p<0.01", "mean p"], cal),
+        ("`expected` is the rate an exactly calibrated test gives: the re-sample test's exact "
+         "size (its statistic is discrete), 0.05 for the others; `chance` is the probability "
+         "of a rate at least as high as observed if the test had that size (binomial)."),
+        _table(["test / suspect", "trials", "rate p<0.05", "expected", "chance", "rate p<0.01",
+                "mean p"], cal),
         f"Matched controls in the campaign's style: "
         f"{r['calibration']['matched_controls_elicit_share']:.1%}.",
         "Similarity ablation (re-sample test, 4 re-samples):",

@@ -81,8 +81,16 @@ def cmd_batch(argv: list[str]) -> int:
     _check_flags("batch", argv)
     process.freeze_heap()  # the imported modules: never walked again
     progress.first_run_notice()
-    with progress.display("batch"):
-        summary = batch.run(argv)
+    # The whole-file warnings are printed once, after the run's counts (_input_verdict),
+    # not also as a log line of the run (the Python API keeps that one).
+    diagnose_log = logging.getLogger("distill_radar.pipelines.io.diagnose")
+    level = diagnose_log.level
+    diagnose_log.setLevel(logging.ERROR)
+    try:
+        with progress.display("batch"):
+            summary = batch.run(argv)
+    finally:
+        diagnose_log.setLevel(level)
     process.freeze_heap()  # what the run built: the exit skips its walk
     if "counts" not in summary:  # --no-wait: the job finishes on its own
         print(f"job submitted ({summary['state']}); tables will be published into "

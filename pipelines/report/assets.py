@@ -162,11 +162,16 @@ GLOSSARY = {
     "synchrony": "share of the exchanges sent in 10-minute windows in which at least 3 of the "
                  "cluster's accounts were active together (coordinated accounts)",
     "risk_score": "share of the account's exchanges that fall in campaign-like clusters: 1.0 "
-                  "sends nothing else, 0.1 mostly ordinary traffic (a shared or proxy account?)",
+                  "sends nothing else, 0.1 mostly ordinary traffic (a shared or proxy "
+                  "account?); its focus on its own campaign is in its evidence (click its id)",
     "is_campaign_like": "the cluster passes every campaign gate (accounts, distinct prompts, "
                         "payload variety, typical account volume, top account share, cohesion)",
     "campaign_id": "the campaign the cluster or account belongs to (empty: none)",
     "n_clustered": "the account's exchanges that fall in any cluster",
+    "n_campaign_exchanges": "the account's exchanges in campaign-like clusters (risk_score "
+                            "= n_campaign_exchanges / n_exchanges)",
+    "account_id": "click a flagged account's id for its evidence: focus, clusters, when, "
+                  "exchange ids to join back to the raw logs",
     "top_account_share": "share of the cluster's exchanges sent by its busiest account (high: "
                          "one customer's batch job)",
     "typical_account_exchanges": "exchange-weighted median of exchanges per account",

@@ -24,7 +24,7 @@ import polars as pl
 
 from distill_radar.pipelines.io import schemas
 from distill_radar.pipelines.io.redaction import redact
-from distill_radar.pipelines.report import assets, charts
+from distill_radar.pipelines.report import assets, charts, evidence
 from distill_radar.pipelines.report.formats import clip as _clip
 from distill_radar.pipelines.report.formats import fmt_num as _num
 from distill_radar.pipelines.report.formats import fmt_span as _span
@@ -85,8 +85,14 @@ def write_report(
     flagged = _rank(
         ac.filter(pl.col("campaign_id").is_not_null()), "risk_score n_exchanges account_id"
     )
-    activity = _campaign_activity(cp, ac, _prep(members, _MEMBERS))
+    mb = _prep(members, _MEMBERS)
+    activity = _campaign_activity(cp, ac, mb)
     k, top = min_accounts_for_exemplars, cp.head(top_campaigns)
+    chipped = _chipped(flagged, top["campaign_id"].to_list())
+    proof = evidence.account_evidence(chipped["account_id"].to_list(), mb)
+    templates = dict(zip(cl["cluster_id"].to_list(), cl["template"].to_list()))
+    links = {a: evidence.anchor(c, i) for a, c, i in chipped.select(
+        "account_id", "campaign_id", "i").iter_rows()}
     counts = {"clusters": len(cl), "campaigns": len(cp), "flagged_accounts": len(flagged)}
     window = (cl["first_ts"].min(), cl["last_ts"].max())
     page = [assets.HEAD, assets.header(summary, counts, *window)]
@@ -95,14 +101,15 @@ def write_report(
     elif len(cp) > len(top):
         page.append(assets.SHOWING_TOP.format(shown=len(top), total=len(cp)))
     for rank, row in enumerate(top.iter_rows(named=True), 1):
-        page.append(_card(rank, row, cl, ac, activity.get(row["campaign_id"]), k))
+        page.append(_card(rank, row, cl, ac, activity.get(row["campaign_id"]), k,
+                          (proof, templates)))
     ids = [c for c in top["campaign_id"].to_list() if c in activity]
     page.append(assets.overview([(_e(str(c)), activity[c]) for c in ids]))
     page.append(
         assets.DISTRIBUTIONS.format(
             sizes=charts.histogram(_bins(cl, "n_exchanges"), "exchanges per cluster (log₂ bins)"),
             accounts=charts.histogram(_bins(cl, "n_accounts"), "distinct accounts (log₂ bins)"),
-            glossary=assets.glossary({*cl.columns, *cp.columns, *ac.columns}),
+            glossary=assets.glossary({*cl.columns, *cp.columns, *flagged.columns}),
         )
     )
     base = "n_exchanges n_accounts first_ts last_ts"
@@ -119,7 +126,7 @@ def write_report(
             "accounts",
             "Flagged accounts",
             flagged,
-            "account_id campaign_id n_exchanges n_clustered risk_score",
+            "account_id campaign_id n_exchanges n_clustered risk_score first_ts last_ts",
             None,
         ),
     ]
@@ -129,7 +136,8 @@ def write_report(
             _prep(history, {}).sort(["campaign_id", "run"], descending=[False, True]),
             "campaign_id run n_accounts n_exchanges accounts_added accounts_lost "
             "accounts_total run_first_ts run_last_ts score", None))
-    page += [_table(*spec, max_rows) for spec in tables]
+    page += [_table(*spec, max_rows, links if spec[0] == "accounts" else None)
+             for spec in tables]
     page += [assets.TAIL_SECTIONS.format(run=assets.run_details(summary), k=k), assets.TAIL]
     out = Path(path)
     tmp = out.with_name(f".{out.name}.tmp")
@@ -231,7 +239,16 @@ def _template(text: str | None) -> str:
     return "".join(out) + _e(text[pos:])
 
 
-def _card(rank: int, row: dict, cl: pl.DataFrame, ac: pl.DataFrame, ts: Any, k: int) -> str:
+def _chipped(flagged: pl.DataFrame, campaigns: list) -> pl.DataFrame:
+    """The accounts that get a chip (the first ``_ACCOUNTS_EXPANDED`` of each shown
+    campaign, in chip order) and ``i``, their position among the campaign's chips."""
+    return (flagged.filter(pl.col("campaign_id").is_in(campaigns))
+            .with_columns(i=pl.int_range(pl.len()).over("campaign_id"))
+            .filter(pl.col("i") < _ACCOUNTS_EXPANDED))
+
+
+def _card(rank: int, row: dict, cl: pl.DataFrame, ac: pl.DataFrame, ts: Any, k: int,
+          proof: tuple[dict, dict]) -> str:
     cid, ids = row["campaign_id"], [i for i in (row["cluster_ids"] or []) if i is not None]
     mine = _rank(cl.filter(pl.col("cluster_id").is_in(ids)), "n_exchanges cluster_id")
     stats = [
@@ -257,9 +274,10 @@ def _card(rank: int, row: dict, cl: pl.DataFrame, ac: pl.DataFrame, ts: Any, k: 
     ]
     clusters = "".join(rows[:_CLUSTERS_SHOWN])
     accs = _rank(ac.filter(pl.col("campaign_id") == cid), "risk_score n_exchanges account_id")
+    found, templates = proof
     chip = [
-        f'<code title="risk {_num(r["risk_score"])}">{_e(str(r["account_id"]))}</code>'
-        for r in accs.head(_ACCOUNTS_EXPANDED).iter_rows(named=True)
+        evidence.chip(r, found.get(r["account_id"]), set(ids), templates, evidence.anchor(cid, i))
+        for i, r in enumerate(accs.head(_ACCOUNTS_EXPANDED).iter_rows(named=True))
     ]
     total = max(len(accs), row["n_accounts"] or 0)
     chips = "".join(chip[:_ACCOUNTS_SHOWN]) + _more(
@@ -329,7 +347,9 @@ def _exemplars(clusters: pl.DataFrame, k: int) -> str:
     return "".join(out) or '<p class="muted">none</p>'
 
 
-def _cell(c: str, v: Any, text_col: str | None) -> str:
+def _cell(c: str, v: Any, text_col: str | None, links: dict | None = None) -> str:
+    if links and c == "account_id" and v in links:  # opens the account's chip in its card
+        return f'<td><a class="ev-link" href="#{links[v]}">{_e(str(v))}</a></td>'
     if c == text_col:
         t = redact(v or "")
         return f'<td class="mono" title="{_e(t)}">{_e(_clip(t, 140))}</td>'
@@ -344,7 +364,8 @@ def _cell(c: str, v: Any, text_col: str | None) -> str:
 
 
 def _table(
-    tid: str, title: str, df: pl.DataFrame, cols: str, text_col: str | None, max_rows: int
+    tid: str, title: str, df: pl.DataFrame, cols: str, text_col: str | None, max_rows: int,
+    links: dict | None = None,
 ) -> str:
     """A sortable, filterable table of the first ``max_rows`` rows; a note says when capped."""
     names = cols.split()
@@ -355,7 +376,7 @@ def _table(
     heads = "".join(f"<th{' data-type=num' if c in num else ''}{_help(c)}>{_e(c)}</th>"
                     for c in names)
     rows = "".join(
-        "<tr>" + "".join(_cell(c, r[c], text_col) for c in names) + "</tr>"
+        "<tr>" + "".join(_cell(c, r[c], text_col, links) for c in names) + "</tr>"
         for r in df.head(max_rows).iter_rows(named=True)
     )
     n = len(df)

@@ -33,4 +33,9 @@
       if(out)out.textContent=n+' shown';
     });
   });
+  // A link to an account's evidence opens its chip (and the "+ N more" around it).
+  function reveal(){var el=location.hash&&document.getElementById(location.hash.slice(1));
+    if(!el)return;for(var p=el;p;p=p.parentElement){if(p.tagName==='DETAILS')p.open=true;}
+    el.scrollIntoView({block:'center'});}
+  window.addEventListener('hashchange',reveal);reveal();
 })();

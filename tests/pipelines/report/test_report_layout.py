@@ -7,6 +7,7 @@ itself in the browser and leaves the figures in the DOM that Chromium dumps.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import subprocess
@@ -134,3 +135,82 @@ def test_run_details_are_refreshed_with_the_stage_timings(tmp_path: Path) -> Non
     page = refresh_run_details(report.read_bytes(), later).decode("utf-8")
     assert "<dt>minhash</dt><dd>1.25</dd>" in page
     assert page.count('<section id="run">') == 1 and page.endswith("</html>\n")
+
+
+CLICKING = """<script>
+// checkVisibility: inside a closed <details> an element still measures (content-visibility)
+function seen(el){return !!el&&el.checkVisibility()&&el.getBoundingClientRect().height>0;}
+function shown(id){return seen(document.getElementById(id));}
+function panel(id){return document.querySelector('#'+id+' .ev');}
+var r={};
+r.more_closed=shown('ev-1-6');
+document.querySelector('details.more>summary').click();
+r.more_open=shown('ev-1-6');
+r.panel_closed=seen(panel('ev-1-0'));
+document.querySelector('#ev-1-0>summary').click();
+r.panel_open=seen(panel('ev-1-0'));
+r.panel_text=panel('ev-1-0').textContent;
+r.spilling=Array.prototype.filter.call(document.querySelectorAll('.card, .ev'),
+  function(el){return seen(el)&&el.scrollWidth>el.clientWidth+1;})
+  .map(function(el){return el.className;});
+document.querySelector('details.more').open=false;
+document.querySelector('#t-accounts a[href="#ev-1-5"]').click();  // a row of the accounts table
+setTimeout(function(){r.linked_open=document.getElementById('ev-1-5').open&&shown('ev-1-5');
+  document.body.setAttribute('data-clicked', JSON.stringify(r));}, 50);
+</script>"""
+
+
+@pytest.mark.browser
+def test_account_chips_open_onto_their_evidence(tmp_path: Path) -> None:
+    """'+ N more' expands, a chip opens its account's evidence (focus, clusters, exchange
+    ids), the accounts table links to it, and an open panel stays inside its card."""
+    from distill_radar.pipelines.report import html as report_html
+
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("chromium not installed; apt-get install chromium to run this test")
+    frames = make_frames()
+    report = tmp_path / "report.html"
+    shown = report_html._ACCOUNTS_SHOWN
+    report_html._ACCOUNTS_SHOWN = 2  # campaign 1 has 7 accounts: 5 behind "+ 5 more"
+    try:
+        write_report(report, SUMMARY, **frames)
+    finally:
+        report_html._ACCOUNTS_SHOWN = shown
+    page = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "",
+                  report.read_text(encoding="utf-8"))
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", CLICKING + "</body>"), encoding="utf-8")
+    dom = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,2000",
+         "--virtual-time-budget=3000", "--dump-dom", probe.resolve().as_uri()],
+        check=True, capture_output=True, timeout=120).stdout.decode("utf-8")
+    found = re.search(r"data-clicked=\"([^\"]*)\"", dom)
+    assert found, "the clicking script did not finish"
+    r = json.loads(html.unescape(found.group(1)))
+    assert (r["more_closed"], r["more_open"]) == (False, True)
+    assert (r["panel_closed"], r["panel_open"]) == (False, True)
+    assert "focus 100% (10 of its 10 exchanges" in r["panel_text"]
+    assert "Explain step by step" in r["panel_text"] and "ex-000" in r["panel_text"]
+    assert r["spilling"] == []
+    assert r["linked_open"] is True  # acct-05 sits behind "+ 5 more": the link opens both
+
+
+def test_account_evidence_counts_clusters_and_focus() -> None:
+    from distill_radar.pipelines.report import evidence
+
+    frames = make_frames()
+    mb = frames["members"].with_columns(frames["members"]["ts"].dt.epoch("ms"))
+    ev = evidence.account_evidence(["acct-08", "acct-05", "nobody"], mb)
+    assert set(ev) == {"acct-05", "acct-08"}  # an account without members has no entry
+    assert ev["acct-08"]["total"] == 15  # 5 in cluster 13, 10 unclustered
+    assert [c[:2] for c in ev["acct-08"]["clusters"]] == [(13, 5)]
+    assert [x for x, _, _ in ev["acct-08"]["earliest"]] == ["ex-075", "ex-076", "ex-077"]
+    row = {"account_id": "acct-08", "n_exchanges": 15, "campaign_id": None}
+    assert evidence.focus(row, ev["acct-08"], {13}) == (5, 15)  # counted in the members
+    assert evidence.focus(row, ev["acct-08"], {12}) == (0, 15)  # another campaign's clusters
+    assert evidence.focus(row, None, {13}) is None
+    panel = evidence.chip(row | {"risk_score": 0.3}, ev["acct-08"], {99}, {13: "<b>x</b>"}, "a")
+    assert "* outside this campaign" in panel and "&lt;b&gt;x&lt;/b&gt;" in panel
+    assert "no exchanges of it" in evidence.chip(row, None, set(), {}, "b")
