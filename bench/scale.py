@@ -6,6 +6,7 @@ the input's size on disk, time per stage, flagged-account quality against the
 generator's truth, and an RSS/disk timeline sampled while it ran.
 
     python bench/scale.py --size 16000000          # generates the log first if needed
+    python bench/scale.py --size 4000000 -- --no-semantic --batch-path keyed --shards 32
 
 Generation uses the e2e benchmark's account and campaign counts for the size
 (size/15 accounts, 20 campaigns), so the logs are the same family.
@@ -96,6 +97,8 @@ def main() -> None:
         "generate_seconds_if_generated": round(gen_s, 1),
         "stage_seconds": summary["timings_s"], "counts": summary["counts"],
         "linking": summary["linking"], "quality": quality(logs, out),
+        # per stage: largest element and single-worker working set, bytes (keyed stages)
+        "largest_bytes": summary.get("largest_bytes", {}),
         "timeline_s_rss_gib_disk_gib": timeline[:: max(1, len(timeline) // 60)],
     })
 

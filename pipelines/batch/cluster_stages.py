@@ -30,6 +30,7 @@ import numpy as np
 from distill_radar import kernels
 from distill_radar.pipelines.batch import cluster_fns, clusters
 from distill_radar.pipelines.batch.components import MAX_ROUNDS, ConnectedComponents, split_by_shard
+from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.runtime.stage_timer import StageTimer
@@ -103,27 +104,36 @@ class AttachLabelsFn(beam.DoFn):
         yield from split_by_shard(comp, (comp, rows, sig), self.shards)
 
 
+def component_cohesion(parts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grouped (components, rows, signatures) chunks of whole components -> (comp, rows,
+    sim) in node order, sim as ``clusters.lexical_cohesion`` (1.0 without a consensus)."""
+    parts = list(parts)
+    comp = np.concatenate([p[0] for p in parts])
+    rows = np.concatenate([p[1] for p in parts])
+    sig = np.concatenate([p[2] for p in parts])
+    # Local rows in node order: the consensus samples the same members as the
+    # one-worker path, which orders each component by node index.
+    order = np.argsort(rows, kind="stable")
+    comp, rows, sig = comp[order], rows[order], np.ascontiguousarray(sig[order])
+    local = np.arange(rows.size)
+    return comp, rows, np.nan_to_num(clusters._cohesion(sig, local, comp), nan=1.0)
+
+
 class CohesionFn(beam.DoFn):
     """Components of one shard -> loose and weak nodes; the loose count (tagged)."""
 
     def __init__(self, bound: float):
         self.bound = bound
         self.timer = StageTimer("cohesion")
+        self.sizes = StageSizes("cohesion_rounds")
 
     def process(self, element):
-        _, parts = element
+        parts = list(element[1])
         with self.timer.timing():
-            parts = list(parts)
-            comp = np.concatenate([p[0] for p in parts])
-            rows = np.concatenate([p[1] for p in parts])
-            sig = np.concatenate([p[2] for p in parts])
-            # Local rows in node order: the consensus samples the same members as
-            # the one-worker path, which orders each component by node index.
-            order = np.argsort(rows, kind="stable")
-            comp, rows, sig = comp[order], rows[order], np.ascontiguousarray(sig[order])
-            local = np.arange(rows.size)
-            sim = np.nan_to_num(clusters._cohesion(sig, local, comp), nan=1.0)  # lexical_cohesion
-            weak = clusters._weak_components(comp, local, sim, self.bound, rows.size)
+            comp, rows, sim = component_cohesion(parts)
+            self.sizes.record(nbytes(parts), 2 * nbytes(parts))  # sorted copies of the parts
+            weak = clusters._weak_components(comp, np.arange(rows.size), sim, self.bound,
+                                             rows.size)
             loose = sim < self.bound
             yield beam.pvalue.TaggedOutput(LOOSE_TAG, int(loose.sum()))
             flagged = loose | weak
@@ -233,10 +243,29 @@ class ClusterGraphStages(beam.PTransform):
             raise ValueError("shards must be >= 1")
 
     def expand(self, graphs):
-        cfg, shards = self.config, self.shards
-        parts = graphs | "GraphParts" >> beam.ParDo(GraphPartsFn(shards)).with_outputs(
+        parts = graphs | "GraphParts" >> beam.ParDo(GraphPartsFn(self.shards)).with_outputs(
             EDGES, SIGS, main="graph")
-        edges, sigs = parts[EDGES], parts[SIGS]
+        edges, loose = (parts[EDGES], parts[SIGS]) | "Rounds" >> CohesionRounds(
+            self.config, self.shards, lambda: ConnectedComponents(self.shards, self.max_rounds))
+        return parts.graph | "JoinSemantic" >> beam.ParDo(
+            JoinSemanticFn(self.config), beam.pvalue.AsList(edges), beam.pvalue.AsList(loose))
+
+
+class CohesionRounds(beam.PTransform):
+    """(edges keyed by src shard, signatures keyed by node shard) -> (the lexical edges
+    that survive ``clusters.COHESION_ROUNDS`` rounds, keyed by src shard; loose counts).
+
+    ``labeller()`` builds the components transform of a round: (src, dst) chunks ->
+    (nodes, labels) chunks, labels the smallest node of each component.
+    """
+
+    def __init__(self, config: RunConfig, shards: int, labeller):
+        super().__init__()
+        self.config, self.shards, self.labeller = config, shards, labeller
+
+    def expand(self, inputs):
+        edges, sigs = inputs
+        cfg, shards = self.config, self.shards
         all_loose = []
         for r in range(clusters.COHESION_ROUNDS):
             loose, flags = self._cohesion_flags(edges, sigs, r)
@@ -249,24 +278,27 @@ class ClusterGraphStages(beam.PTransform):
             edges = ((by_dst, flags) | f"EdgesAndFlagsByDst{r}" >> beam.Flatten()
                      | f"GroupByDst{r}" >> beam.GroupByKey()
                      | f"FilterByDst{r}" >> beam.ParDo(FilterByDstFn(shards)))
-        return parts.graph | "JoinSemantic" >> beam.ParDo(
-            JoinSemanticFn(cfg), beam.pvalue.AsList(edges),
-            beam.pvalue.AsList(all_loose | "LooseCounts" >> beam.Flatten()))
+        return edges, all_loose | "LooseCounts" >> beam.Flatten()
 
     def _cohesion_flags(self, edges, sigs, r: int):
         """Edges of round ``r`` -> (loose counts, loose and weak node chunks)."""
-        shards = self.shards
-        labels = (edges
-                  | f"EdgePairs{r}" >> beam.Map(_unkeyed_pairs)
-                  | f"Components{r}" >> ConnectedComponents(shards, self.max_rounds))
-        cohesion = ((labels | f"KeyLabels{r}" >> beam.ParDo(KeyLabelsFn(shards)), sigs)
-                    | f"LabelsAndSignatures{r}" >> beam.Flatten()
-                    | f"GroupByNode{r}" >> beam.GroupByKey()
-                    | f"AttachLabels{r}" >> beam.ParDo(AttachLabelsFn(shards))
-                    | f"GroupByComponent{r}" >> beam.GroupByKey()
+        cohesion = (by_component(edges, sigs, self.shards, self.labeller(), str(r))
                     | f"Cohesion{r}" >> beam.ParDo(CohesionFn(self.config.cohesion_bound))
                     .with_outputs(LOOSE_TAG, main="flags"))
         return cohesion[LOOSE_TAG], cohesion.flags
+
+
+def by_component(edges, sigs, shards: int, labeller, suffix: str):
+    """Keyed edges and signatures -> (shard, [(component, rows, signatures)]) groups, each
+    holding whole components (a node in no edge is a component of its own)."""
+    labels = (edges
+              | f"EdgePairs{suffix}" >> beam.Map(_unkeyed_pairs)
+              | f"Components{suffix}" >> labeller)
+    return ((labels | f"KeyLabels{suffix}" >> beam.ParDo(KeyLabelsFn(shards)), sigs)
+            | f"LabelsAndSignatures{suffix}" >> beam.Flatten()
+            | f"GroupByNode{suffix}" >> beam.GroupByKey()
+            | f"AttachLabels{suffix}" >> beam.ParDo(AttachLabelsFn(shards))
+            | f"GroupByComponent{suffix}" >> beam.GroupByKey())
 
 
 class LinkNodes(beam.PTransform):

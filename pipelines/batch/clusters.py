@@ -15,7 +15,9 @@ import numpy as np
 from distill_radar import kernels
 from distill_radar.kernels.cohesion import below_median_groups, changed_groups, round_edges
 from distill_radar.kernels.union_find import regrouped_components
+from distill_radar.pipelines.batch import semantic_links
 from distill_radar.pipelines.batch.signatures import NodeSignatures
+from distill_radar.pipelines.embed.embedder import load_embedder
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
 
@@ -94,13 +96,32 @@ def candidate_graph(parts: list[NodeSignatures], config: RunConfig,
     emb = semantic.centred(emb)
     pairs = semantic.gather_pairs(account_pairs or [], nodes)
     s_src, s_dst, s_sim, s_stats = semantic.semantic_edges(emb, emb_rows, pairs, config)
-    kind = np.r_[np.zeros(src.size, np.int8), np.ones(s_src.size, np.int8)]
+    # Prompts that words link, or that accounts of a profile group sent, are the other
+    # paths' to cluster: prompt links join only the rest.
+    grouped = s_stats.pop("grouped", np.empty(0, np.int64))
+    covered = np.r_[src, dst, pairs.node[np.isin(pairs.account, grouped)]]
+    p_src, p_dst, p_sim, p_stats = _prompt_links(parts, nodes, covered, config)
+    kind = np.r_[np.zeros(src.size, np.int8), np.ones(s_src.size, np.int8),
+                 np.full(p_src.size, semantic_links.PROMPT, np.int8)]
     stats = {"nodes": int(nodes.size), "nodes_with_signature": int(sig_rows.size),
              "bands": int(bands), "rows": int(rows), "candidate_pairs": n_candidates,
-             "nodes_with_embedding": int(emb_rows.size), **s_stats}
-    return CandidateGraph(nodes, counts, sig_rows, sig, np.r_[src, s_src], np.r_[dst, s_dst],
-                          np.r_[edge_sim, s_sim].astype(np.float32), stats, emb_rows, emb, kind,
-                          pairs if s_src.size else None)
+             "nodes_with_embedding": int(emb_rows.size), **s_stats, **p_stats}
+    return CandidateGraph(nodes, counts, sig_rows, sig, np.r_[src, s_src, p_src],
+                          np.r_[dst, s_dst, p_dst],
+                          np.r_[edge_sim, s_sim, p_sim].astype(np.float32), stats, emb_rows, emb,
+                          kind, pairs if s_src.size or p_src.size else None)
+
+
+def _prompt_links(parts: list[NodeSignatures], nodes: np.ndarray, lexical: np.ndarray,
+                  config: RunConfig):
+    """Per-prompt semantic links (``semantic_links``) among the prompts not in
+    ``lexical`` (node indices that other evidence covers)."""
+    node, ids, offsets = semantic_links.gather(parts, nodes, exclude=lexical)
+    if not (config.semantic and config.prompt_links) or node.size < 2:
+        empty = np.empty(0, np.int64)
+        return empty, empty, np.empty(0, np.float32), {}
+    table = load_embedder().table
+    return semantic_links.prompt_edges(node, ids, offsets, table, config)
 
 
 def cluster_graph(graph: CandidateGraph, config: RunConfig) -> NodeClusters:
@@ -150,6 +171,12 @@ def join_semantic(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, n_loo
     lex_labels, lex_sim = lexical or (kernels.connected_components(n, src, dst), None)
     j_src, j_dst = semantic.group_joins(lex_labels, graph.src[sem], graph.dst[sem],
                                         graph.senders)
+    pr = graph.edge_kind == semantic_links.PROMPT
+    if pr.any():  # prompt links only between prompts that nothing else linked
+        so_far = kernels.connected_components(n, np.r_[src, j_src], np.r_[dst, j_dst])
+        p_src, p_dst = semantic_links.prompt_joins(so_far, graph.src[pr], graph.dst[pr],
+                                                   graph.senders)
+        j_src, j_dst = np.r_[j_src, p_src], np.r_[j_dst, p_dst]
     kind = np.r_[np.zeros(src.size, np.int8), np.ones(j_src.size, np.int8)]
     src, dst = np.r_[src, j_src], np.r_[dst, j_dst]
     labels = kernels.connected_components(n, src, dst)

@@ -26,6 +26,10 @@ from distill_radar.pipelines.batch.cluster_fns import (
 from distill_radar.pipelines.batch.cluster_stages import LinkNodes
 from distill_radar.pipelines.batch.clusters import link_nodes
 from distill_radar.pipelines.batch.components import MAX_ROUNDS
+from distill_radar.pipelines.batch.distributed.assign import KeyedAssignClusters, without_nodes
+from distill_radar.pipelines.batch.distributed.candidates import FindCandidates
+from distill_radar.pipelines.batch.distributed.link import KeyedLinkNodes, WriteTableFn
+from distill_radar.pipelines.batch.distributed.sizes import largest_bytes
 from distill_radar.pipelines.batch.signatures import (
     TEXTS_TAG,
     DedupTextsFn,
@@ -50,6 +54,7 @@ from distill_radar.pipelines.runtime.options import (
 )
 from distill_radar.pipelines.runtime.process import short_state_sampling
 from distill_radar.pipelines.runtime.runners import (
+    choose_batch_path,
     choose_components,
     one_local_worker,
     resolve_runner,
@@ -65,9 +70,12 @@ class FindCampaigns(beam.PTransform):
 
     def __init__(self, config: RunConfig, staging: str, csv: bool = False,
                  components: str = "local", max_rounds: int = MAX_ROUNDS,
-                 redact_tables: bool = False, index: index_hook.RunIndex | None = None):
+                 redact_tables: bool = False, keyed: bool = False,
+                 index: index_hook.RunIndex | None = None):
         super().__init__()
-        self.index = index  # --index: known clusters joined, stable ids, history
+        self.keyed = keyed  # batch.distributed's keyed stages: the same tables
+        self.index = index  # --index (gathered path): known clusters joined, stable ids
+        self.extra = {}  # BuildTables' side inputs from the index's stages
         self.redact_tables = redact_tables
         self.config = config
         self.staging = staging
@@ -99,29 +107,52 @@ class FindCampaigns(beam.PTransform):
                           | "KnownClusters" >> beam.ParDo(
                               index_reps.IndexRepsFn(cfg, self.index.gen, work))
                           ) | "WithKnownClusters" >> beam.Flatten()
-        gathered = signatures | "GatherSignatures" >> Gather()
-        node_clusters = gathered | "LinkNodes" >> LinkNodes(cfg, self.components, account_pairs,
-                                                            self.max_rounds)
-        # Empty logs give no signatures, so no linking: the clusters of nothing.
-        clusters = beam.pvalue.AsSingleton(
-            node_clusters, default_value=link_nodes([], cfg, []))
-        extra = {}
         if self.index is not None:
-            reps = gathered | "ClusterReps" >> beam.ParDo(
-                index_reps.ClusterRepsFn(cfg, work), clusters)
-            extra = {"index_reps": beam.pvalue.AsList(reps),
-                     "vocabulary": beam.pvalue.AsSingleton(vocabulary)}
-        members = hashed.keys | "AssignClusters" >> beam.ParDo(AssignClustersFn(work), clusters)
-        samples = nodes | "SampleTexts" >> beam.ParDo(
-            SampleTextsFn(cfg.samples_per_cluster), clusters)
+            self.extra = {"vocabulary": beam.pvalue.AsSingleton(vocabulary)}
+        link = self._keyed if self.keyed else self._gathered
+        members, samples, clusters, dead = link(signatures, hashed.keys, nodes, account_pairs,
+                                                read["dead_letter"], work)
         return (
             read["exchanges"].pipeline
             | "Start" >> beam.Create([None])
             | "BuildTables" >> beam.ParDo(
                 BuildTablesFn(cfg, self.staging, self.csv, self.redact_tables, self.index),
                 members=beam.pvalue.AsList(members), samples=beam.pvalue.AsList(samples),
-                dead=beam.pvalue.AsList(read["dead_letter"]),
-                file_counts=beam.pvalue.AsList(read["file_counts"]), clusters=clusters, **extra))
+                dead=beam.pvalue.AsList(dead),
+                file_counts=beam.pvalue.AsList(read["file_counts"]), clusters=clusters,
+                **self.extra))
+
+
+    def _keyed(self, signatures, keys, nodes, _account_pairs, dead, work):
+        """batch.distributed: no stage holds every signature, prompt or node."""
+        cfg = self.config
+        found = signatures | "FindCandidates" >> FindCandidates(cfg)
+        node_clusters = (signatures, found) | "LinkNodes" >> KeyedLinkNodes(cfg)
+        assigned = ((keys, nodes, node_clusters)
+                    | "AssignClusters" >> KeyedAssignClusters(work, cfg.shards,
+                                                              cfg.samples_per_cluster))
+        clusters = beam.pvalue.AsSingleton(
+            node_clusters | "ClusterStatistics" >> beam.Map(without_nodes))
+        dead = dead | "WriteDeadLetters" >> beam.ParDo(WriteTableFn(work, "dead"))
+        return assigned["members"], assigned["samples"], clusters, dead
+
+    def _gathered(self, signatures, keys, nodes, account_pairs, dead, work):
+        """Every signature linked on one worker; NodeClusters broadcast (fastest on one
+        machine)."""
+        cfg = self.config
+        gathered = signatures | "GatherSignatures" >> Gather()
+        node_clusters = gathered | "LinkNodes" >> LinkNodes(cfg, self.components, account_pairs,
+                                                            self.max_rounds)
+        # Empty logs give no signatures, so no linking: the clusters of nothing.
+        clusters = beam.pvalue.AsSingleton(node_clusters, default_value=link_nodes([], cfg, []))
+        if self.index is not None:  # this run's representatives, for the next index
+            reps = gathered | "ClusterReps" >> beam.ParDo(
+                index_reps.ClusterRepsFn(cfg, work), clusters)
+            self.extra["index_reps"] = beam.pvalue.AsList(reps)
+        members = keys | "AssignClusters" >> beam.ParDo(AssignClustersFn(work), clusters)
+        samples = nodes | "SampleTexts" >> beam.ParDo(
+            SampleTextsFn(cfg.samples_per_cluster), clusters)
+        return members, samples, clusters, dead
 
 
 class Gather(beam.PTransform):
@@ -171,16 +202,22 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     export.discard_stale_staging(output)
     staging = export.new_staging(output)
     started = time.time()
-    components = choose_components(options.view_as(StandardOptions).runner, opts.components)
-    LOG.info("distill-radar batch: %d input file(s), config %s, %s components", len(files),
-             config, components)
+    runner = options.view_as(StandardOptions).runner
+    components = choose_components(runner, opts.components)
+    path = choose_batch_path(runner, opts.batch_path, config.semantic)
+    if index is not None and path == "keyed":
+        raise ValueError("--index needs the gathered batch path (--batch-path gathered): the "
+                         "keyed path does not carry the index's representatives yet")
+    LOG.info("distill-radar batch: %d input file(s), config %s, %s path, %s components",
+             len(files), config, path, components)
     pipeline = test_pipeline or beam.Pipeline(options=options)
     files_per_task = len(files) if one_local_worker(options) else 1
     read = pipeline | "ReadLogs" >> ReadExchanges(files, config.batch_rows, config.link_columns, key,
                                                   embedding_dim, files_per_task)
     redact = redact_tables(opts)
     counts = read | "FindCampaigns" >> FindCampaigns(config, staging, opts.csv, components,
-                                                     opts.components_max_rounds, redact, index)
+                                                     opts.components_max_rounds, redact,
+                                                     keyed=path == "keyed", index=index)
     # Where the logs are: `provenance` reads the served responses back from them.
     source = opts.input if export.is_remote(opts.input) else os.path.abspath(opts.input)
     header = {"parameters": config.as_dict(), "input": source, "input_files": len(files),
@@ -252,6 +289,9 @@ def _with_stage_timings(output: str, result, elapsed: float) -> dict:
     waited has them); rewritten in place through a fresh staging folder."""
     summary = orjson.loads(export.read_bytes(FileSystems.join(output, "summary.json")))
     summary["timings_s"] = {"total": round(elapsed, 3), **_stage_seconds(result)}
+    sizes = largest_bytes(result)
+    if sizes:
+        summary["largest_bytes"] = sizes
     warnings = _input_warnings(output, summary.get("per_file", {}))
     if warnings:
         summary["input_warnings"] = warnings

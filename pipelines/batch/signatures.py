@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from distill_radar import kernels
 from distill_radar.kernels import frequency
+from distill_radar.pipelines.batch import semantic_links
 from distill_radar.pipelines.embed.embedder import load_embedder
 from distill_radar.pipelines.io import schemas, workdir
 from distill_radar.pipelines.model.config import RunConfig
@@ -160,6 +161,10 @@ class NodeSignatures:
     sig: np.ndarray  # uint32[e, num_perm]
     emb_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     emb: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32))
+    # per-prompt semantic links (semantic_links.link_tokens): node rows, token sets (CSR)
+    link_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    link_ids: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+    link_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
 
     def write(self, work: str) -> str:
         # Not dataclasses.asdict: it deep-copies every array (~0.3 GB at 1M prompts).
@@ -199,13 +204,15 @@ class TemplateSignatureFn(beam.DoFn):
             take = _csr_take(kept_offsets, eligible)
             sig = kernels.minhash(kept[take], sub_offsets, num_perm=cfg.num_perm, seed=cfg.seed)
         with self.embed_timer.timing():
-            emb_rows, emb = self._embeddings(nodes, eligible, vocabulary)
+            emb_rows, emb, links = self._embeddings(nodes, eligible, vocabulary)
         yield NodeSignatures(nodes["node"].to_numpy(), nodes["n"].to_numpy(), eligible, sig,
-                             emb_rows, emb).write(self.work)
+                             emb_rows, emb, *links).write(self.work)
 
     def _embeddings(self, nodes: pa.Table, eligible: np.ndarray, vocabulary: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray]:
-        """Embedded rows (among ``eligible``) and their raw vectors (float32[k, d]).
+                    ) -> tuple[np.ndarray, np.ndarray, tuple]:
+        """Embedded rows (among ``eligible``), their raw vectors (float32[k, d]) and the
+        prompt-link token sets (``semantic_links.link_tokens``; empty without the
+        built-in embedder or with ``prompt_links`` off).
 
         Only templated prompts (enough template shingles) are embedded: the
         semantic path links rewordings of a template, and one-off prose
@@ -214,6 +221,7 @@ class TemplateSignatureFn(beam.DoFn):
         payload would otherwise outweigh the wrapper that accounts share.
         """
         take = pa.array(eligible)
+        no_links = ()
         if self.embedder is not None:
             spans = kernels.template_text(
                 kernels.normalize(nodes["prompt"].take(take).combine_chunks()), vocabulary,
@@ -221,15 +229,18 @@ class TemplateSignatureFn(beam.DoFn):
             # float16 halves what every shard sends to the linking worker; vectors
             # are centred and compared in float32 there.
             live, vectors = self.embedder.embed_half(spans, self.config.min_semantic_tokens)
-            return eligible[live], vectors
+            links = (semantic_links.link_tokens(self.embedder.vocab, nodes["prompt"], eligible,
+                                                spans, self.config)
+                     if self.config.prompt_links else no_links)
+            return eligible[live], vectors, links
         if self.config.semantic and "embedding" in nodes.column_names:
             vectors = embedding_matrix(nodes["embedding"].take(take).combine_chunks())
         else:
-            return np.empty(0, np.int64), np.empty((0, 0), np.float32)
+            return np.empty(0, np.int64), np.empty((0, 0), np.float32), no_links
         live = np.flatnonzero(np.any(vectors != 0, axis=1))
         if live.size < len(vectors):
             vectors = vectors[live]
-        return eligible[live], kernels.to_float16(vectors)
+        return eligible[live], kernels.to_float16(vectors), no_links
 
 
 def embedding_matrix(column: pa.Array) -> np.ndarray:

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from distill_radar import kernels
 from distill_radar.pipelines.batch.clusters import NodeClusters
+from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
 from distill_radar.pipelines.embed import rescore
 from distill_radar.pipelines.embed.transformer import load_transformer
 from distill_radar.pipelines.io import export, schemas, workdir
@@ -221,6 +222,7 @@ class BuildTablesFn(beam.DoFn):
         self.csv = csv
         self.redact = redact  # --redact-tables: prompt texts as the report shows them
         self.timer = StageTimer("build_tables")
+        self.sizes = StageSizes("build_tables")
 
     def process(self, _, members, samples, dead, file_counts, clusters, index_reps=(),
                 vocabulary=None):
@@ -230,6 +232,9 @@ class BuildTablesFn(beam.DoFn):
                 self.index.take_run(
                     [workdir.read_table(p) for p, _ in index_reps],
                     [workdir.read_table(p) for _, p in index_reps if p], vocabulary)
+            # The keyed path's dead letters come as work-file paths, written as they arose.
+            dead = [workdir.read_table(d) if isinstance(d, str) else d for d in dead]
+            self.sizes.record(0, nbytes(members, dead))  # inputs only: a lower bound
             work = workdir.work_dir(self.staging)
             # Every intermediate is used up once the members are read. A local work
             # folder is deleted meanwhile (the members stay mapped: the unlinking is
@@ -242,7 +247,7 @@ class BuildTablesFn(beam.DoFn):
                 export.write_table(self.staging, name, table, self.csv)
                 written.add(name)
 
-            tables, counts = build_tables(members, list(samples), list(dead),
+            tables, counts = build_tables(members, list(samples), dead,
                                           list(file_counts), clusters, self.config, write,
                                           self.index)
             if self.redact:

@@ -42,6 +42,17 @@ class RunConfig:
     rescore: bool = False  # full-model cohesion of semantic clusters (pipelines/embed/rescore.py)
     rescore_bound: float = 0.5
     embedding_column: bool = False  # the logs carry embeddings: use them, not the built-in
+    # Per-prompt semantic links (pipelines/batch/semantic_links.py)
+    prompt_links: bool = True
+    prompt_link_threshold: float = 0.5
+    prompt_link_margin: float = 0.3
+    prompt_link_lexical_share: float = 0.5
+    prompt_link_chars: int = 300
+    prompt_link_min_tokens: int = 4
+    prompt_link_rows: int = 10
+    prompt_link_bands: int = 48
+    prompt_link_window: int = 4
+    prompt_link_group_focus: float = 0.6
     # Clusters
     min_cluster_exchanges: int = 3
     samples_per_cluster: int = 10
@@ -77,6 +88,17 @@ class RunConfig:
         _check(1 <= self.semantic_rows <= 32, "semantic_rows must be in 1..32")
         _check(1 <= self.semantic_bands <= 256, "semantic_bands must be in 1..256")
         _check(self.min_semantic_tokens >= 1, "min_semantic_tokens must be >= 1")
+        _check(0.0 < self.prompt_link_threshold < 1.0, "prompt_link_threshold must be in (0, 1)")
+        _check(0.0 <= self.prompt_link_margin <= 2.0, "prompt_link_margin must be in [0, 2]")
+        _check(0.0 <= self.prompt_link_lexical_share <= 1.0,
+               "prompt_link_lexical_share must be in [0, 1]")
+        _check(self.prompt_link_chars >= 1, "prompt_link_chars must be >= 1")
+        _check(self.prompt_link_min_tokens >= 1, "prompt_link_min_tokens must be >= 1")
+        _check(1 <= self.prompt_link_rows <= 32, "prompt_link_rows must be in 1..32")
+        _check(1 <= self.prompt_link_bands <= 256, "prompt_link_bands must be in 1..256")
+        _check(self.prompt_link_window >= 1, "prompt_link_window must be >= 1")
+        _check(0.0 <= self.prompt_link_group_focus <= 1.0,
+               "prompt_link_group_focus must be in [0, 1]")
         _check(self.min_cluster_exchanges >= 2, "min_cluster_exchanges must be >= 2")
         _check(self.min_campaign_accounts >= 2, "min_campaign_accounts must be >= 2")
         _check(0.0 <= self.min_payload_variety <= 1.0, "min_payload_variety must be in [0, 1]")

@@ -97,7 +97,8 @@ def semantic_edges(emb: np.ndarray, emb_rows: np.ndarray, pairs: AccountPrompts,
                    config: RunConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Star edges (node indices) joining the core prompts of each account group.
 
-    Returns (src, dst, cosine of each dst prompt to its account's profile, stats).
+    Returns (src, dst, cosine of each dst prompt to its account's profile, stats);
+    ``stats["grouped"]`` holds the codes of the accounts in groups of two or more.
     """
     empty = np.empty(0, np.int64)
     acc, row = _embedded_pairs(pairs, emb_rows)
@@ -106,7 +107,8 @@ def semantic_edges(emb: np.ndarray, emb_rows: np.ndarray, pairs: AccountPrompts,
     if accounts.size < 2:
         return empty, empty, np.empty(0, np.float32), stats
     group = _account_groups(profiles, config)
-    stats["grouped_accounts"] = int((np.bincount(group)[group] >= 2).sum())
+    stats["grouped"] = accounts[np.bincount(group)[group] >= 2]
+    stats["grouped_accounts"] = int(stats["grouped"].size)
     slot = np.searchsorted(accounts, acc)
     hit = (slot < accounts.size) & (accounts[np.minimum(slot, accounts.size - 1)] == acc)
     slot, row = slot[hit], row[hit]
@@ -209,7 +211,7 @@ def _account_groups(profiles: np.ndarray, config: RunConfig) -> np.ndarray:
     src, dst, cos = src[keep], dst[keep], cos[keep]
     labels = kernels.connected_components(profiles.shape[0], src, dst)
     while threshold < MAX_GROUP_THRESHOLD:
-        chained = _unfocused_groups(profiles, labels, config.semantic_group_focus)
+        chained = unfocused_groups(profiles, labels, config.semantic_group_focus)
         if not chained.any():
             break
         threshold = min(MAX_GROUP_THRESHOLD, threshold + GROUP_STEP)
@@ -219,7 +221,7 @@ def _account_groups(profiles: np.ndarray, config: RunConfig) -> np.ndarray:
     return np.unique(labels, return_inverse=True)[1]
 
 
-def _unfocused_groups(profiles: np.ndarray, labels: np.ndarray, bound: float) -> np.ndarray:
+def unfocused_groups(profiles: np.ndarray, labels: np.ndarray, bound: float) -> np.ndarray:
     """Per profile: is it in a group of two or more whose ``debiased_focus`` is below
     ``bound``?"""
     out = np.zeros(labels.size, np.bool_)

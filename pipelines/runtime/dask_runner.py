@@ -76,10 +76,10 @@ class DaskResult(dask_runner.DaskRunnerResult):
         try:
             return super().wait_until_finish(duration)
         finally:
-            if self.owns_cluster:
-                self.client.close()
-                if self.client.cluster is not None:
-                    self.client.cluster.close()
+            cluster = self.client.cluster if self.owns_cluster else None
+            self.client.close()  # a cluster at --dask_client_address stays up
+            if cluster is not None:
+                cluster.close()
 
 
 class BagVisitor(PipelineVisitor):
@@ -120,7 +120,11 @@ class BagVisitor(PipelineVisitor):
         # Beam's translation keeps the input's partition count, and a Flatten
         # adds its inputs' counts: in an unrolled loop the partitions (and the
         # graph) multiply round after round. Grouped output gets a fixed count.
+        # On a distributed client dask shuffles by tasks, which ignores npartitions and
+        # keeps the input's count: the input is cut down to it first.
         parts = self.bag_kwargs.get("npartitions") or min(bag.npartitions, GROUP_PARTITIONS)
+        if bag.npartitions > parts:
+            bag = bag.repartition(parts)
         return bag.groupby(_key, npartitions=parts).map(_grouped_values)
 
     def _par_do(self, node, bag) -> None:

@@ -24,10 +24,10 @@ _INPUT_OUTPUT = {"--input", "--output", "--csv", "--link-columns", "--pseudonymi
                  "--index", "--rebuild-index",
                  "--dead-letter-topic", "--pubsub-timestamp-attribute", "--kafka-group-id",
                  "--kafka-expansion-service"}
-_RUNNER = {"--no-wait", "--components", "--components-max-rounds", "--batch-rows", "--shards",
+_RUNNER = {"--no-wait", "--components", "--batch-path", "--components-max-rounds", "--batch-rows", "--shards",
            "--replay-slice-minutes"}
 _SEMANTIC = {"--no-semantic", "--rescore", "--rescore-bound", "--min-profile-prompts",
-             "--min-semantic-tokens"}
+             "--min-semantic-tokens", "--no-prompt-links"}
 _GATES = {"--min-account-focus", "--min-payload-variety", "--min-exchanges-per-account", "--max-top-account-share",
           "--min-account-campaign-exchanges", "--participation-ratio"}
 _STREAMING = {"--window-size-hours", "--window-period-hours", "--allowed-lateness-minutes",
@@ -41,7 +41,7 @@ def group_of(flag: str) -> str:
         return "input and output"
     if flag in _RUNNER:
         return "runner"
-    if flag in _SEMANTIC or flag.startswith("--semantic-"):
+    if flag in _SEMANTIC or flag.startswith(("--semantic-", "--prompt-link")):
         return "semantic"
     if flag in _GATES or flag.startswith("--min-campaign-"):
         return "campaign gates"

@@ -10,7 +10,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from distill_radar.pipelines.batch.components import MAX_ROUNDS
 from distill_radar.pipelines.model.config import RunConfig
-from distill_radar.pipelines.runtime.runners import COMPONENTS_CHOICES
+from distill_radar.pipelines.runtime.runners import BATCH_PATHS, COMPONENTS_CHOICES
 
 _D = RunConfig()
 
@@ -47,6 +47,21 @@ TUNING = (
     ("--rescore-bound", float, "with --rescore, a semantic cluster whose sampled prompts sit "
                                "further than this median cosine from their centroid under the "
                                "full model is not campaign-like"),
+    ("--prompt-link-threshold", float, "score (mean of token-set IDF cosine and static "
+                                       "embedding cosine) that links two prompts by meaning"),
+    ("--prompt-link-margin", float, "a prompt link is kept only within this score of the best "
+                                    "link of both its prompts (anti-chaining)"),
+    ("--prompt-link-lexical-share", float, "weight of the token-set cosine in a link's score"),
+    ("--prompt-link-chars", int, "prompts up to this many characters are linked whole; longer "
+                                 "ones by their template spans"),
+    ("--prompt-link-min-tokens", int, "prompts with fewer distinct tokens get no prompt link"),
+    ("--prompt-link-rows", int, "SimHash bits per LSH band over prompts"),
+    ("--prompt-link-bands", int, "SimHash LSH bands over prompts"),
+    ("--prompt-link-group-focus", float, "a group of linked prompts whose static vectors' root "
+                                         "mean pairwise cosine is below this is split, by "
+                                         "raising the link score inside it (anti-chaining)"),
+    ("--prompt-link-window", int, "per band, each prompt is compared with this many next "
+                                  "prompts of its bucket (bounds the work of huge buckets)"),
     ("--min-semantic-tokens", int, "prompts with fewer tokens get no embedding"),
     ("--min-cluster-exchanges", int, "smallest cluster reported, in exchanges"),
     ("--min-campaign-accounts", int, "a campaign-like cluster spans at least this many accounts"),
@@ -120,6 +135,12 @@ class DistillRadarOptions(PipelineOptions):
                             help="connected components: 'local' (union-find on one worker) or "
                                  "'beam' (large-star/small-star stages spread over workers); "
                                  "default: local on in-process runners, beam on the others")
+        parser.add_argument("--batch-path", choices=BATCH_PATHS, default=None,
+                            help="'keyed': every stage from the candidates on keyed by band "
+                                 "key, node shard or component, nothing but compact integers on "
+                                 "one worker (with --no-semantic); 'gathered': the signatures "
+                                 "linked on one worker (fastest on one machine); default: keyed "
+                                 "on distributed runners with --no-semantic, else gathered")
         parser.add_argument("--components-max-rounds", type=int, default=MAX_ROUNDS,
                             help="large-star/small-star rounds before 'beam' components give up "
                                  f"with an error (default: {MAX_ROUNDS}; a path of n prompts "
@@ -127,6 +148,9 @@ class DistillRadarOptions(PipelineOptions):
         parser.add_argument("--no-semantic", action="store_true",
                             help="cluster by wording only (MinHash); skip the embedding path "
                                  "and its model package")
+        parser.add_argument("--no-prompt-links", action="store_true",
+                            help="no per-prompt semantic links (rewordings of one prompt by "
+                                 "different accounts); account profiles still link")
         parser.add_argument("--rescore", action="store_true",
                             help="re-score semantic clusters' sampled prompts with the full "
                                  "MiniLM model (slow: ~100 prompts/s; model_cohesion column)")
@@ -163,4 +187,5 @@ def run_config(opts: DistillRadarOptions, defaults: dict | None = None) -> RunCo
             values[dest] = (defaults or {}).get(dest, getattr(_D, dest))
     links = tuple(c.strip() for c in (opts.link_columns or "").split(",") if c.strip())
     return RunConfig(link_columns=links, semantic=not opts.no_semantic,
+                     prompt_links=not opts.no_semantic and not opts.no_prompt_links,
                      rescore=opts.rescore and not opts.no_semantic, **values)

@@ -21,6 +21,7 @@ _ALIASES = {
 _LOCAL_DEFAULT = {"fnapirunner", "directrunner", "bundlebaseddirectrunner",
                   "switchingdirectrunner", "interactiverunner", "prismrunner", "daskrunner"}
 COMPONENTS_CHOICES = ("local", "beam")
+BATCH_PATHS = ("gathered", "keyed")
 
 
 _IN_PROCESS = {"fnapirunner", "directrunner", "bundlebaseddirectrunner", "switchingdirectrunner"}
@@ -57,3 +58,22 @@ def choose_components(runner, flag: str | None) -> str:
     if flag not in COMPONENTS_CHOICES:
         raise ValueError(f"--components must be one of {COMPONENTS_CHOICES}, got {flag!r}")
     return flag
+
+
+def choose_batch_path(runner, flag: str | None, semantic: bool) -> str:
+    """``--batch-path`` when given, else ``keyed`` on distributed runners (those whose
+    components default to ``beam``, and Dask) for lexical runs, ``gathered`` otherwise.
+
+    The keyed path does not link by meaning yet: with the semantic path on it is refused.
+    """
+    if flag is not None and flag not in BATCH_PATHS:
+        raise ValueError(f"--batch-path must be one of {BATCH_PATHS}, got {flag!r}")
+    if flag == "keyed" and semantic:
+        raise ValueError("--batch-path keyed links by wording only: add --no-semantic")
+    if flag is not None:
+        return flag
+    if not isinstance(runner, str):
+        runner = type(runner).__name__
+    short = runner.rsplit(".", 1)[-1].lower()
+    distributed = short == "daskrunner" or default_components(runner) == "beam"
+    return "keyed" if distributed and not semantic else "gathered"

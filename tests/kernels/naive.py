@@ -505,3 +505,28 @@ def partitioned_counts(hashes, weights=None, bits: int = 8, min_count: int = 1
         part = out.setdefault(h >> (64 - bits) if bits else 0, {})
         part[h] = part.get(h, 0) + (1 if weights is None else int(weights[i]))
     return {p: {h: c for h, c in d.items() if c >= min_count} for p, d in out.items()}
+
+
+# --- per-prompt semantic links ------------------------------------------------------
+
+
+def prompt_pair_score(a, b, weights, va, vb, share):
+    """``share`` * IDF-weighted cosine of token sets a, b + (1 - share) * dot(va, vb)."""
+    import math
+
+    a, b = set(a), set(b)
+    na = math.sqrt(sum(weights[t] ** 2 for t in a))
+    nb = math.sqrt(sum(weights[t] ** 2 for t in b))
+    shared = sum(weights[t] ** 2 for t in a & b)
+    lexical = shared / (na * nb) if na * nb > 0 else 0.0
+    return share * lexical + (1 - share) * sum(x * y for x, y in zip(va, vb))
+
+
+def near_best(n, edges, threshold, margin):
+    """Indices of edges (a, b, score) scoring >= threshold and >= each end's best - margin."""
+    best = [-float("inf")] * n
+    for a, b, s in edges:
+        best[a] = max(best[a], s)
+        best[b] = max(best[b], s)
+    return [i for i, (a, b, s) in enumerate(edges)
+            if s >= threshold and s >= best[a] - margin and s >= best[b] - margin]

@@ -1,0 +1,306 @@
+"""Per-prompt semantic linking: token sets, IDF-weighted pooling, pair scores, near-best edges.
+
+A prompt is a set of WordPiece token ids. Two signals compare two prompts:
+the IDF-weighted cosine of their token sets (rewordings keep the rare words:
+names, objects, the task) and the cosine of their IDF-weighted mean static
+token embeddings (rewordings swap words for related ones). Their mean scores a
+pair; on human paraphrase clusters it beats either alone (bench/paraphrase.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+def csr_offsets(offsets, total: int) -> np.ndarray:
+    """``offsets`` as int64 CSR offsets over ``total`` values (checked)."""
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0 or offsets[-1] != total \
+            or np.any(offsets[1:] < offsets[:-1]):
+        raise ValueError("offsets must be non-decreasing, start at 0 and end at len(ids)")
+    return offsets
+
+
+def token_sets(ids: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CSR token ids -> each row's distinct ids, ascending (CSR ``(ids, offsets)``)."""
+    ids = np.ascontiguousarray(ids, dtype=np.int32)
+    offsets = csr_offsets(offsets, ids.size)
+    sizes = np.empty(offsets.size - 1, np.int64)
+    out = np.empty(ids.size, np.int32)
+    _token_sets(ids, offsets, out, sizes)
+    new_offsets = np.zeros(offsets.size, np.int64)
+    np.cumsum(sizes, out=new_offsets[1:])
+    return _compact(out, offsets, new_offsets), new_offsets
+
+
+@njit(cache=True)
+def _token_sets(ids, offsets, out, sizes):
+    for i in range(offsets.size - 1):
+        lo, hi = offsets[i], offsets[i + 1]
+        row = np.sort(ids[lo:hi])
+        k = 0
+        for j in range(row.size):
+            if j == 0 or row[j] != row[j - 1]:
+                out[lo + k] = row[j]
+                k += 1
+        sizes[i] = k
+
+
+@njit(cache=True)
+def _compact(values, old, new):
+    out = np.empty(new[-1], values.dtype)
+    for i in range(new.size - 1):
+        out[new[i]:new[i + 1]] = values[old[i]:old[i] + new[i + 1] - new[i]]
+    return out
+
+
+def idf(ids: np.ndarray, rows: int, vocab: int) -> np.ndarray:
+    """float32[vocab] ``log((rows + 1) / (df + 1)) + 1`` over token sets (``token_sets``)."""
+    df = np.bincount(np.asarray(ids, np.int64), minlength=vocab)[:vocab]
+    return (np.log((rows + 1.0) / (df + 1.0)) + 1.0).astype(np.float32)
+
+
+def weighted_pool(ids: np.ndarray, offsets: np.ndarray, weights: np.ndarray,
+                  table: np.ndarray) -> np.ndarray:
+    """float32[n, d]: per row, the sum of ``weights[t] * table[t]`` over its tokens, unit
+    length (zero rows stay zero)."""
+    ids = np.ascontiguousarray(ids, dtype=np.int32)
+    offsets = csr_offsets(offsets, ids.size)
+    table = np.ascontiguousarray(table, dtype=np.float32)
+    weights = np.ascontiguousarray(weights, dtype=np.float32)
+    if ids.size and (ids.min() < 0 or ids.max() >= min(table.shape[0], weights.size)):
+        raise ValueError("token ids must index the table and the weights")
+    out = np.zeros((offsets.size - 1, table.shape[1]), np.float32)
+    _weighted_pool(ids, offsets, weights, table, out)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _weighted_pool(ids, offsets, weights, table, out):
+    for i in prange(offsets.size - 1):
+        for j in range(offsets[i], offsets[i + 1]):
+            w = weights[ids[j]]
+            for c in range(table.shape[1]):
+                out[i, c] += w * table[ids[j], c]
+        norm = 0.0
+        for c in range(table.shape[1]):
+            norm += out[i, c] * out[i, c]
+        if norm > 0.0:
+            inv = 1.0 / np.sqrt(norm)
+            for c in range(table.shape[1]):
+                out[i, c] *= inv
+
+
+def pair_scores(ids: np.ndarray, offsets: np.ndarray, weights: np.ndarray,
+                dense: np.ndarray, src: np.ndarray, dst: np.ndarray,
+                lexical_share: float) -> np.ndarray:
+    """float32[m]: ``lexical_share * idf_cosine + (1 - lexical_share) * dense_cosine`` of
+    each row pair. ``ids``/``offsets``: token sets (ascending ids per row);
+    ``weights``: per-token IDF; ``dense``: unit rows."""
+    ids = np.ascontiguousarray(ids, dtype=np.int32)
+    offsets = csr_offsets(offsets, ids.size)
+    dense = np.ascontiguousarray(dense, dtype=np.float32)
+    src = np.ascontiguousarray(src, dtype=np.int64)
+    dst = np.ascontiguousarray(dst, dtype=np.int64)
+    n = offsets.size - 1
+    if dense.shape[0] != n or src.shape != dst.shape:
+        raise ValueError("dense needs one row per token set; src and dst one shape")
+    if src.size and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= n):
+        raise ValueError("pair rows out of range")
+    if not 0.0 <= lexical_share <= 1.0:
+        raise ValueError("lexical_share must be in [0, 1]")
+    weights = np.ascontiguousarray(weights, dtype=np.float32)
+    norms = _set_norms(ids, offsets, weights)
+    out = np.empty(src.size, np.float32)
+    _pair_scores(ids, offsets, weights, norms, dense, src, dst, np.float32(lexical_share), out)
+    return out
+
+
+@njit(cache=True)
+def _set_norms(ids, offsets, weights):
+    out = np.zeros(offsets.size - 1, np.float32)
+    for i in range(offsets.size - 1):
+        s = 0.0
+        for j in range(offsets[i], offsets[i + 1]):
+            s += weights[ids[j]] * weights[ids[j]]
+        out[i] = np.sqrt(s)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _pair_scores(ids, offsets, weights, norms, dense, src, dst, share, out):
+    chunk = 4096
+    for c in prange((src.size + chunk - 1) // chunk):
+        lo, hi = c * chunk, min(src.size, (c + 1) * chunk)
+        _pair_scores_serial(ids, offsets, weights, norms, dense, src[lo:hi], dst[lo:hi], share,
+                            out[lo:hi])
+
+
+def near_best(n: int, src: np.ndarray, dst: np.ndarray, score: np.ndarray,
+              threshold: float, margin: float) -> np.ndarray:
+    """bool[m]: edges scoring at least ``threshold`` and within ``margin`` of the best
+    edge of both their ends.
+
+    Single linkage over every edge above a threshold chains: a sentence close to
+    two others of different meaning joins them. Keeping an edge only when it is
+    (nearly) each end's best match lets a group of rewordings link through
+    their closest pairs while a passer-by links only where it fits best.
+    """
+    src = np.ascontiguousarray(src, dtype=np.int64)
+    dst = np.ascontiguousarray(dst, dtype=np.int64)
+    score = np.ascontiguousarray(score, dtype=np.float32)
+    if not (src.shape == dst.shape == score.shape):
+        raise ValueError("src, dst and score must have one shape")
+    if src.size and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= n):
+        raise ValueError("edge ends out of range")
+    best = np.full(n, -np.inf, np.float32)
+    _best_scores(src, dst, score, best)
+    keep = (score >= threshold) & (score >= best[src] - margin) & (score >= best[dst] - margin)
+    return keep
+
+
+@njit(cache=True)
+def _best_scores(src, dst, score, best):
+    for e in range(src.size):
+        best[src[e]] = max(best[src[e]], score[e])
+        best[dst[e]] = max(best[dst[e]], score[e])
+
+
+def banded_pairs(bands: np.ndarray, rows: int, window: int, ids: np.ndarray,
+                 offsets: np.ndarray, weights: np.ndarray, dense: np.ndarray,
+                 lexical_share: float, threshold: float, sketch: np.ndarray | None = None,
+                 max_differ: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SimHash-banded candidate pairs, scored (``pair_scores``) and kept at ``threshold``.
+
+    For each band, rows are sorted by that band's bits, then the next bands'
+    (as many as fit in 63 bits): rows of one bucket are contiguous, ordered so
+    that neighbours agree on further bits too. Each row is paired with the next
+    ``window`` rows of its bucket: a bucket of any size costs at most
+    ``window`` pairs per row (all pairs in buckets of up to ``window + 1``).
+    Pairs are scored as they are found, so memory holds only kept pairs.
+    ``sketch`` (uint32[n, w], SimHash bits of the same vectors) with ``max_differ``
+    skips, unscored, pairs whose sketches differ in more bits: a Hamming distance
+    costs a tenth of a score, and most pairs of a bucket are far apart.
+
+    Returns (src, dst, score) with ``src < dst``, each pair once, sorted.
+    """
+    bands = np.ascontiguousarray(bands, dtype=np.uint32)
+    ids = np.ascontiguousarray(ids, dtype=np.int32)
+    offsets = csr_offsets(offsets, ids.size)
+    dense = np.ascontiguousarray(dense, dtype=np.float32)
+    weights = np.ascontiguousarray(weights, dtype=np.float32)
+    n = offsets.size - 1
+    if bands.ndim != 2 or bands.shape[0] != n or dense.shape[0] != n:
+        raise ValueError("bands and dense need one row per token set")
+    if not 1 <= rows <= 32 or window < 1:
+        raise ValueError("rows must be in 1..32 and window >= 1")
+    if sketch is None:
+        sketch, max_differ = np.zeros((n, 1), np.uint32), 0
+    sketch = np.ascontiguousarray(sketch, dtype=np.uint32)
+    if sketch.ndim != 2 or sketch.shape[0] != n:
+        raise ValueError("sketch needs one row per token set")
+    norms = _set_norms(ids, offsets, weights)
+    per_key = min(max(1, 63 // rows), bands.shape[1])
+    shift = np.uint64(rows * (per_key - 1))
+    found_s, found_d, found_v = [], [], []
+    for lo in range(0, bands.shape[1], BANDS_AT_ONCE):  # bounded memory: a few bands at once
+        chunk = range(lo, min(lo + BANDS_AT_ONCE, bands.shape[1]))
+        keys = np.empty((len(chunk), n), np.uint64)
+        orders = np.empty((len(chunk), n), np.int64)
+        for c, b in enumerate(chunk):
+            key = np.zeros(n, np.uint64)
+            for k in range(per_key):
+                key = (key << np.uint64(rows)) | bands[:, (b + k) % bands.shape[1]].astype(np.uint64)
+            orders[c] = np.argsort(key, kind="stable")
+            keys[c] = key[orders[c]]
+        s, d, v, counts = _bands_pairs(orders, keys, shift, window, ids, offsets, weights, norms,
+                                       dense, np.float32(lexical_share), np.float32(threshold),
+                                       sketch, max_differ)
+        for c in range(len(chunk)):
+            found_s.append(s[c, :counts[c]])
+            found_d.append(d[c, :counts[c]])
+            found_v.append(v[c, :counts[c]])
+    src, dst, score = np.concatenate(found_s), np.concatenate(found_d), np.concatenate(found_v)
+    pair = np.unique((src.astype(np.uint64) << np.uint64(32)) | dst.astype(np.uint64),
+                     return_index=True)
+    keep = pair[1]
+    return src[keep], dst[keep], score[keep]
+
+
+#: Bands whose candidate pairs are held at once (each: ``window`` pairs per row at most).
+BANDS_AT_ONCE = 8
+
+
+@njit(cache=True, parallel=True)
+def _bands_pairs(orders, keys, shift, window, ids, offsets, weights, norms, dense, share,
+                 threshold, sketch, max_differ):
+    bands, n = orders.shape
+    src = np.empty((bands, n * window), np.int64)
+    dst = np.empty((bands, n * window), np.int64)
+    val = np.empty((bands, n * window), np.float32)
+    counts = np.zeros(bands, np.int64)
+    for c in prange(bands):
+        counts[c] = _window_pairs(orders[c], keys[c], shift, window, ids, offsets, weights, norms,
+                                  dense, share, threshold, sketch, max_differ, src[c], dst[c],
+                                  val[c])
+    return src, dst, val, counts
+
+
+@njit(cache=True)
+def _window_pairs(order, keys, shift, window, ids, offsets, weights, norms, dense, share,
+                  threshold, sketch, max_differ, src, dst, val):
+    n = order.size
+    m = 0
+    one = np.empty(1, np.int64)
+    other = np.empty(1, np.int64)
+    score = np.empty(1, np.float32)
+    for k in range(n):
+        bucket = keys[k] >> shift
+        for j in range(k + 1, min(n, k + 1 + window)):
+            if keys[j] >> shift != bucket:
+                break
+            a, b = min(order[k], order[j]), max(order[k], order[j])
+            if _hamming(sketch, a, b) > max_differ:
+                continue
+            one[0], other[0] = a, b
+            _pair_scores_serial(ids, offsets, weights, norms, dense, one, other, share, score)
+            if score[0] >= threshold:
+                src[m], dst[m], val[m] = a, b, score[0]
+                m += 1
+    return m
+
+
+@njit(cache=True)
+def _hamming(sketch, a, b):
+    total = 0
+    for w in range(sketch.shape[1]):
+        x = sketch[a, w] ^ sketch[b, w]
+        x = x - ((x >> np.uint32(1)) & np.uint32(0x55555555))
+        x = (x & np.uint32(0x33333333)) + ((x >> np.uint32(2)) & np.uint32(0x33333333))
+        x = (x + (x >> np.uint32(4))) & np.uint32(0x0F0F0F0F)
+        total += ((x * np.uint32(0x01010101)) & np.uint32(0xFFFFFFFF)) >> np.uint32(24)
+    return total
+
+
+@njit(cache=True)
+def _pair_scores_serial(ids, offsets, weights, norms, dense, src, dst, share, out):
+    for e in range(src.size):
+        a, b = src[e], dst[e]
+        i, j = offsets[a], offsets[b]
+        shared = 0.0
+        while i < offsets[a + 1] and j < offsets[b + 1]:
+            if ids[i] == ids[j]:
+                shared += weights[ids[i]] * weights[ids[i]]
+                i += 1
+                j += 1
+            elif ids[i] < ids[j]:
+                i += 1
+            else:
+                j += 1
+        denom = norms[a] * norms[b]
+        lexical = shared / denom if denom > 0.0 else 0.0
+        dot = 0.0
+        for c in range(dense.shape[1]):
+            dot += dense[a, c] * dense[b, c]
+        out[e] = share * lexical + (1.0 - share) * dot

@@ -1,0 +1,198 @@
+"""LinkNodes on the keyed path: verified int edges + signature files -> NodeClusters.
+
+Only compact integers meet on one worker: the union-find of each round reads
+the round's edges (``src``, ``dst``: 16 bytes an edge), and the final numbering
+reads every node's hash and exchange count (16 bytes a node) with each signed
+node's cohesion (12 bytes). Signatures travel keyed by node shard and are
+grouped by component (``cluster_stages.by_component``) for the cohesion rounds
+(``cluster_stages.CohesionRounds``) and the final member cohesion; they never
+meet on one worker. The result is ``clusters.cluster_graph``'s NodeClusters
+for the same signatures (lexical linking; the semantic path is not keyed yet).
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import numpy as np
+
+from distill_radar import kernels
+from distill_radar.pipelines.batch import clusters
+from distill_radar.pipelines.batch.cluster_stages import (
+    EDGES,
+    SIGS,
+    CohesionRounds,
+    by_component,
+    component_cohesion,
+)
+from distill_radar.pipelines.batch.components import split_by_shard
+from distill_radar.pipelines.batch.distributed.candidates import signature_shard
+from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
+from distill_radar.pipelines.batch.signatures import NodeSignatures
+from distill_radar.pipelines.io import workdir
+from distill_radar.pipelines.model.config import RunConfig
+from distill_radar.pipelines.runtime.stage_timer import StageTimer
+
+
+class WriteTableFn(beam.DoFn):
+    """Arrow table -> its path in the work folder, written as it arrives (a sink: the
+    tables' worker reads paths, not every row through one side input)."""
+
+    def __init__(self, work: str, kind: str):
+        self.work, self.kind = work, kind
+
+    def process(self, table):
+        yield workdir.write_table(self.work, self.kind, table)
+
+
+class UnionFindLabels(beam.PTransform):
+    """(src, dst) chunks -> one (nodes, labels) chunk: the nodes of the edges, each labelled
+    with the smallest node of its component (``ConnectedComponents``' output), by
+    union-find on one worker over the int edges only."""
+
+    def expand(self, pairs):
+        return (pairs
+                | "KeyOnce" >> beam.Map(lambda p: (None, p))
+                | "GatherEdges" >> beam.GroupByKey()
+                | "UnionFind" >> beam.ParDo(UnionFindFn()))
+
+
+class UnionFindFn(beam.DoFn):
+    def __init__(self):
+        self.timer = StageTimer("union_find")
+        self.sizes = StageSizes("union_find")
+
+    def process(self, element):
+        src, dst = _edges(element[1])
+        if src.size == 0:
+            return
+        with self.timer.timing():
+            nodes, local = np.unique(np.r_[src, dst], return_inverse=True)
+            labels = kernels.connected_components(nodes.size, local[:src.size], local[src.size:])
+            self.sizes.record(nbytes(src, dst), nbytes(src, dst, nodes, local, labels))
+            yield nodes, nodes[labels]
+
+
+def _edges(chunks) -> tuple[np.ndarray, np.ndarray]:
+    chunks = list(chunks)
+    if not chunks:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    return (np.concatenate([c[0] for c in chunks]).astype(np.int64),
+            np.concatenate([c[1] for c in chunks]).astype(np.int64))
+
+
+class KeyEdgesFn(beam.DoFn):
+    """Verified (src, dst, sim) chunk -> keyed by src node shard, as the cohesion rounds
+    take them."""
+
+    def __init__(self, shards: int):
+        self.shards = shards
+
+    def process(self, chunk):
+        src, dst, sim = chunk
+        for shard, part in split_by_shard(src, (src, dst, sim), self.shards):
+            yield shard, (EDGES, *part)
+
+
+class KeySignaturesFn(beam.DoFn):
+    """Signature file -> its signatures keyed by node shard, rows as global node indices."""
+
+    def __init__(self, text_shards: int, shards: int):
+        self.text_shards, self.shards = text_shards, shards
+
+    def process(self, path: str, offsets: np.ndarray):
+        sigs = NodeSignatures.read(path)
+        if sigs.eligible.size == 0:
+            return
+        rows = offsets[signature_shard(sigs, self.text_shards)] + sigs.eligible
+        for shard, part in split_by_shard(rows, (rows, np.asarray(sigs.sig)), self.shards):
+            yield shard, (SIGS, *part)
+
+
+class MemberCohesionFn(beam.DoFn):
+    """Whole components of one shard -> (rows, cohesion) of their signed nodes."""
+
+    def __init__(self):
+        self.timer = StageTimer("cohesion")
+        self.sizes = StageSizes("member_cohesion")
+
+    def process(self, element):
+        with self.timer.timing():
+            parts = list(element[1])
+            _, rows, sim = component_cohesion(parts)
+            self.sizes.record(nbytes(parts), 2 * nbytes(parts))  # sorted copies of the parts
+            yield rows, sim.astype(np.float32)
+
+
+class NumberClustersFn(beam.DoFn):
+    """One worker, compact arrays only: final edges, each node's count, each signed node's
+    cohesion -> NodeClusters (``clusters.finish_clusters``: ids largest first)."""
+
+    def __init__(self, config: RunConfig):
+        self.config = config
+        self.timer = StageTimer("link_nodes")
+        self.sizes = StageSizes("number_clusters")
+
+    def process(self, _, sizes, edges, cohesion, loose, candidates):
+        with self.timer.timing():
+            nodes, counts = _node_counts(sizes, self.config.shards)
+            src, dst = _edges((e[1][1], e[1][2]) for e in edges)
+            rows = np.concatenate([c[0] for c in cohesion]) if cohesion else np.empty(0, np.int64)
+            sim = np.concatenate([c[1] for c in cohesion]) if cohesion else np.empty(0, np.float32)
+            order = np.argsort(rows)
+            rows, sim = rows[order], sim[order]
+            bands, band_rows = kernels.optimal_param(self.config.lexical_threshold,
+                                                     self.config.num_perm)
+            stats = {"nodes": int(nodes.size), "nodes_with_signature": int(rows.size),
+                     "bands": int(bands), "rows": int(band_rows),
+                     "candidate_pairs": int(sum(candidates)), "nodes_with_embedding": 0,
+                     "profiled_accounts": 0}
+            graph = clusters.CandidateGraph(
+                nodes, counts, rows, np.empty((0, self.config.num_perm), np.uint32),
+                src, dst, np.empty(src.size, np.float32), stats)
+            labels = kernels.connected_components(nodes.size, src, dst)
+            self.sizes.record(0, nbytes(nodes, counts, src, dst, rows, sim, labels))
+            yield clusters.finish_clusters(graph, labels, sim, int(src.size), int(sum(loose)),
+                                           self.config)
+
+
+def _node_counts(sizes, shards: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every node's hash and exchange count, in global index order."""
+    parts = sorted(sizes)  # text shards hold ascending ranges of node hashes
+    if not parts:
+        return np.empty(0, np.uint64), np.empty(0, np.int64)
+    read = [NodeSignatures.read(p[1]) for p in parts]
+    return (np.concatenate([s.nodes for s in read]).astype(np.uint64),
+            np.concatenate([s.counts for s in read]).astype(np.int64))
+
+
+class KeyedLinkNodes(beam.PTransform):
+    """(signature files, ``FindCandidates``' outputs) -> one NodeClusters, every stage keyed
+    (see the module docstring).
+
+    The same NodeClusters as ``clusters.link_nodes`` on lexical linking.
+    """
+
+    def __init__(self, config: RunConfig, shards: int | None = None):
+        super().__init__()
+        if config.semantic:
+            raise ValueError("the keyed path links by wording only: run it with --no-semantic")
+        self.config = config
+        self.shards = shards or config.shards
+
+    def expand(self, inputs):
+        paths, found = inputs
+        cfg, shards = self.config, self.shards
+        offsets = beam.pvalue.AsSingleton(found["offsets"])
+        edges = found["edges"] | "KeyEdges" >> beam.ParDo(KeyEdgesFn(shards))
+        sigs = paths | "KeySignatures" >> beam.ParDo(KeySignaturesFn(cfg.shards, shards), offsets)
+        edges, loose = (edges, sigs) | "CohesionRounds" >> CohesionRounds(
+            cfg, shards, UnionFindLabels)
+        cohesion = (by_component(edges, sigs, shards, UnionFindLabels(), "Final")
+                    | "MemberCohesion" >> beam.ParDo(MemberCohesionFn()))
+        return (paths.pipeline
+                | "Start" >> beam.Create([None])
+                | "NumberClusters" >> beam.ParDo(
+                    NumberClustersFn(cfg), beam.pvalue.AsList(found["sizes"]),
+                    beam.pvalue.AsList(edges), beam.pvalue.AsList(cohesion),
+                    beam.pvalue.AsList(loose), beam.pvalue.AsList(found["candidates"])))
+

@@ -1,0 +1,257 @@
+"""Per-prompt semantic links: rewordings of one prompt, whoever sent them, in one cluster.
+
+The account-profile path (``model/semantic.py``) links accounts that keep
+asking one thing; a prompt reworded once per account, or a one-off question
+asked in many wordings, never builds a profile. Here each distinct prompt's
+*link text* (the whole prompt when it is short, its template spans when it is
+long and templated; long one-off prose has none: linked by topic it would only
+grow benign clusters) becomes a WordPiece token set. On the linking worker:
+
+1. IDF over the run's token sets; each prompt gets an IDF-weighted mean of the
+   static token table (centred) and an IDF-weighted random projection of its
+   token set, one unit vector of both halves.
+2. SimHash bands of that vector propose pairs: star edges per bucket
+   (``kernels.bucket_edges``), so a huge bucket costs one edge per member.
+3. ``kernels.prompt_links.pair_scores`` scores them: mean of the IDF cosine of
+   the token sets and the cosine of the static vectors.
+4. ``near_best`` keeps pairs above ``prompt_link_threshold`` that are within
+   ``prompt_link_margin`` of both ends' best match (chaining control).
+
+5. Groups of linked prompts whose static vectors are not focused are chains:
+   their links need higher scores, in rounds (``_cohesive``).
+
+``prompt_joins`` then adds to the graph only the links between prompts that no
+other evidence linked: a prompt link never grows a lexical or account-group
+cluster, so benign rewordings cannot chain into a campaign.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from distill_radar import kernels
+from distill_radar.kernels import prompt_links
+from distill_radar.pipelines.model import semantic
+from distill_radar.pipelines.model.config import RunConfig
+
+#: Edge kind of a per-prompt semantic link in ``CandidateGraph.edge_kind``.
+PROMPT = 2
+#: WordPiece tokens read from a link text.
+MAX_LINK_TOKENS = 64
+#: Up to this many link texts, every pair is scored (no LSH).
+EXACT_PAIRS = 1500
+#: SimHash bits of the sketch that screens candidate pairs before scoring, and how far
+#: below the threshold (in cosine) a sketch may put a pair that is still scored.
+SKETCH_BITS = 256
+SKETCH_SLACK = 0.25
+#: Dimensions of the token-set projection in the LSH vector.
+PROJECTION_DIMS = 64
+
+
+def link_tokens(vocab, prompts, eligible: np.ndarray, spans: pa.Array,
+                config: RunConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One shard's link texts -> (node rows, token-set ids, offsets), rows ascending.
+
+    ``prompts``: every node's raw prompt; ``spans``: the template text of the
+    ``eligible`` rows. A prompt of at most ``prompt_link_chars`` characters is
+    linked whole (normalised), a longer eligible one by its spans; rows with
+    fewer than ``prompt_link_min_tokens`` distinct tokens get no link text.
+    """
+    prompts = prompts.combine_chunks() if isinstance(prompts, pa.ChunkedArray) else prompts
+    lengths = pc.utf8_length(prompts).fill_null(config.prompt_link_chars + 1)
+    short = np.flatnonzero(lengths.to_numpy(zero_copy_only=False) <= config.prompt_link_chars)
+    is_short = np.zeros(len(prompts), bool)
+    is_short[short] = True
+    long_at = np.flatnonzero(~is_short[eligible])  # positions in eligible / spans
+    rows = np.r_[short, eligible[long_at]]
+    texts = pa.concat_arrays([kernels.normalize(prompts.take(pa.array(short))).cast(pa.large_string()),
+                              spans.take(pa.array(long_at)).cast(pa.large_string())])
+    order = np.argsort(rows, kind="stable")
+    rows = rows[order]
+    ids, offsets = kernels.wordpiece_ids(texts.take(pa.array(order)), vocab, MAX_LINK_TOKENS,
+                                         max_chars=4 * 1024)
+    ids, offsets = prompt_links.token_sets(ids, offsets)
+    keep = np.flatnonzero(np.diff(offsets) >= config.prompt_link_min_tokens)
+    return rows[keep], *_csr_rows(ids, offsets, keep)
+
+
+def _csr_rows(ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray):
+    """The CSR rows ``rows`` of (ids, offsets), in that order."""
+    sizes = np.diff(offsets)[rows]
+    new = np.zeros(rows.size + 1, np.int64)
+    np.cumsum(sizes, out=new[1:])
+    starts = np.repeat(offsets[rows] - new[:-1], sizes)
+    return ids[starts + np.arange(new[-1])], new
+
+
+def gather(parts: list, nodes: np.ndarray, exclude: np.ndarray | None = None
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every shard's link tokens -> (node index, token ids, offsets), by node index;
+    without the node indices in ``exclude``."""
+    hashes, ids, sizes = [], [], []
+    for p in parts:
+        if p.link_rows.size:
+            hashes.append(p.nodes[p.link_rows])
+            ids.append(p.link_ids)
+            sizes.append(np.diff(p.link_offsets))
+    if not hashes:
+        return np.empty(0, np.int64), np.empty(0, np.int32), np.zeros(1, np.int64)
+    node = kernels.sorted_positions(nodes, np.concatenate(hashes))
+    ids = np.concatenate(ids)
+    sizes = np.concatenate(sizes)
+    offsets = np.zeros(sizes.size + 1, np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    order = np.argsort(node, kind="stable")
+    order = order[node[order] >= 0]
+    if exclude is not None and exclude.size:
+        gone = np.zeros(nodes.size, bool)
+        gone[exclude] = True
+        order = order[~gone[node[order]]]
+    ids, offsets = _csr_rows(ids, offsets, order)
+    return node[order], ids, offsets
+
+
+def prompt_edges(node: np.ndarray, ids: np.ndarray, offsets: np.ndarray, table: np.ndarray,
+                 config: RunConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Verified near-best prompt pairs as node indices: (src, dst, score, stats)."""
+    empty = np.empty(0, np.int64)
+    stats = {"linked_prompts": int(node.size)}
+    if node.size < 2:
+        return empty, empty, np.empty(0, np.float32), stats
+    weights = prompt_links.idf(ids, node.size, table.shape[0])
+    dense = _centred(prompt_links.weighted_pool(ids, offsets, weights, table))
+    projection = kernels.hyperplanes(PROJECTION_DIMS, table.shape[0], seed=config.seed + 1)
+    lexical = prompt_links.weighted_pool(ids, offsets, weights, projection)
+    vectors = np.concatenate([dense, lexical], axis=1)
+    rows = config.prompt_link_rows
+    planes = kernels.hyperplanes(vectors.shape[1], config.prompt_link_bands * rows,
+                                 seed=config.seed)
+    if node.size <= EXACT_PAIRS:  # every pair costs less than hashing
+        src, dst = (a.astype(np.int64) for a in np.triu_indices(node.size, 1))
+        score = prompt_links.pair_scores(ids, offsets, weights, dense, src, dst,
+                                         config.prompt_link_lexical_share)
+        hit = score >= config.prompt_link_threshold
+        src, dst, score = src[hit], dst[hit], score[hit]
+    else:
+        bands = kernels.simhash_bands(vectors, planes, rows)
+        sketch_planes = kernels.hyperplanes(vectors.shape[1], SKETCH_BITS, seed=config.seed + 2)
+        sketch = kernels.simhash_bands(vectors, sketch_planes, 32)
+        # Pairs whose sketch angle puts them well below the threshold are not scored.
+        floor = max(-1.0, config.prompt_link_threshold - SKETCH_SLACK)
+        max_differ = int(SKETCH_BITS * np.arccos(floor) / np.pi)
+        src, dst, score = prompt_links.banded_pairs(
+            bands, rows, config.prompt_link_window, ids, offsets, weights, dense,
+            config.prompt_link_lexical_share, config.prompt_link_threshold, sketch, max_differ)
+    stats["prompt_candidates"] = int(src.size)
+    keep = prompt_links.near_best(node.size, src, dst, score, config.prompt_link_threshold,
+                                  config.prompt_link_margin)
+    src, dst, score = src[keep], dst[keep], score[keep]
+    src, dst, score = _cohesive(dense, src, dst, score, config)
+    stats["prompt_pairs"] = int(src.size)
+    return node[src], node[dst], score, stats
+
+
+def _cohesive(dense, src, dst, score, config: RunConfig):
+    """Links left once every group (component) of linked prompts is focused.
+
+    A group whose members' root mean pairwise cosine (``debiased_focus`` of
+    their static vectors) is below ``prompt_link_group_focus`` is a chain:
+    inside it, links need a score ``GROUP_STEP`` higher, round after round
+    (as account groups are split in ``model/semantic.py``).
+    """
+    n = dense.shape[0]
+    threshold = config.prompt_link_threshold
+    labels = kernels.connected_components(n, src, dst)
+    while threshold < semantic.MAX_GROUP_THRESHOLD:
+        chained = semantic.unfocused_groups(dense, labels, config.prompt_link_group_focus)
+        if not chained.any():
+            break
+        threshold = min(semantic.MAX_GROUP_THRESHOLD, threshold + semantic.GROUP_STEP)
+        keep = ~chained[src] | (score >= threshold)
+        src, dst, score = src[keep], dst[keep], score[keep]
+        labels = kernels.connected_components(n, src, dst)
+    return src, dst, score
+
+
+def _centred(vectors: np.ndarray) -> np.ndarray:
+    """Unit rows centred on the mean of the non-zero ones (a shared direction, common to
+    all text, says nothing about meaning)."""
+    return kernels.center_normalize(vectors, kernels.nonzero_mean(vectors))
+
+
+def prompt_joins(labels: np.ndarray, src: np.ndarray, dst: np.ndarray, senders=None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Prompt links -> the edges to add to the graph (``labels``: its components so far).
+
+    Only links between prompts that nothing else linked are kept: they form
+    semantic groups of their own. A prompt link never joins a component that
+    wording or account groups built: a campaign's wrapper reworded by a
+    passer-by stays the campaign's, and benign rewordings cannot chain into it.
+    With ``senders`` (``semantic.AccountPrompts``), a link between prompts whose
+    senders' home components differ is dropped too (``home_components``).
+    """
+    if src.size == 0:
+        return src, dst
+    size = np.bincount(labels, minlength=labels.size)
+    inner = (size[labels[src]] == 1) & (size[labels[dst]] == 1)
+    src, dst = src[inner], dst[inner]
+    if senders is not None and src.size:
+        home = home_components(labels, senders)
+        apart = (home[src] >= 0) & (home[dst] >= 0) & (home[src] != home[dst])
+        src, dst = src[~apart], dst[~apart]
+        # Nor through prompts at home nowhere: in each group, prompts at home in a
+        # cluster other than the group's most common home leave it.
+        stray = _strays(labels.size, src, dst, home)
+        keep = ~(stray[src] | stray[dst])
+        src, dst = src[keep], dst[keep]
+    return src, dst
+
+
+def _strays(n: int, src: np.ndarray, dst: np.ndarray, home: np.ndarray) -> np.ndarray:
+    """Per node: at home in a cluster other than its link group's most common home."""
+    group = kernels.connected_components(n, src, dst)
+    at = np.flatnonzero(home >= 0)
+    out = np.zeros(n, bool)
+    if at.size == 0:
+        return out
+    pairs, counts = kernels.unique_columns(np.stack([group[at], home[at]]), return_counts=True)
+    order = np.lexsort((pairs[1], -counts, pairs[0]))  # per group: most common home first
+    g = pairs[0, order]
+    first = np.r_[True, g[1:] != g[:-1]]
+    major = np.full(n, -1, np.int64)
+    major[g[first]] = pairs[1, order][first]
+    out[at] = home[at] != major[group[at]]
+    return out
+
+
+def home_components(labels: np.ndarray, senders) -> np.ndarray:
+    """Per node: the home component of its senders (-1 where none has one).
+
+    An account's home is the multi-prompt component holding most of its
+    prompts. Distillation wrappers all mean "reason step by step", so the
+    one-off rewordings of two campaigns' accounts sit close; a prompt link
+    between accounts at home in two different clusters would merge the two
+    operations (on the realistic profile: a proxy campaign and a thin hydra).
+    """
+    n = labels.size
+    node_home = np.full(n, -1, np.int64)
+    comp = labels[senders.node]
+    multi = np.bincount(labels, minlength=n)[comp] >= 2
+    if not multi.any():
+        return node_home
+    pairs, counts = kernels.unique_columns(np.stack([senders.account[multi], comp[multi]]),
+                                           return_counts=True)
+    order = np.lexsort((pairs[1], -counts, pairs[0]))  # per account: most prompts first
+    acc_sorted = pairs[0, order]
+    first = np.r_[True, acc_sorted[1:] != acc_sorted[:-1]]
+    home = np.full(int(senders.account.max()) + 1, -1, np.int64)
+    home[acc_sorted[first]] = pairs[1, order][first]
+    sent = home[senders.account]
+    has = sent >= 0
+    best = np.full(n, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(best, senders.node[has], sent[has])
+    found = best < np.iinfo(np.int64).max
+    node_home[found] = best[found]
+    return node_home

@@ -1,0 +1,104 @@
+"""Per-prompt link kernels against the plain-Python references in naive.py."""
+
+import naive
+import numpy as np
+import pytest
+
+from distill_radar.kernels import prompt_links
+
+
+def _csr(rows):
+    offsets = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum([len(r) for r in rows], out=offsets[1:])
+    ids = np.array([t for r in rows for t in r], np.int32)
+    return ids, offsets
+
+
+def test_token_sets_sorted_distinct():
+    ids, offsets = _csr([[5, 3, 5, 1], [], [7, 7], [2]])
+    out, off = prompt_links.token_sets(ids, offsets)
+    rows = [out[off[i]:off[i + 1]].tolist() for i in range(4)]
+    assert rows == [[1, 3, 5], [], [7], [2]]
+
+
+def test_idf_rarer_weighs_more():
+    ids, _ = prompt_links.token_sets(*_csr([[0, 1], [0, 2], [0, 1]]))
+    w = prompt_links.idf(ids, 3, 4)
+    assert w[0] < w[1] < w[2] < w[3]  # df 3, 2, 1, 0
+    assert w[0] == pytest.approx(np.log(4 / 4) + 1)
+
+
+def test_weighted_pool_unit_rows_and_zero_for_empty():
+    table = np.eye(3, dtype=np.float32)
+    ids, off = _csr([[0, 1], [], [2]])
+    out = prompt_links.weighted_pool(ids, off, np.array([1, 3, 1], np.float32), table)
+    assert np.allclose(out[0], np.array([1, 3, 0]) / np.sqrt(10))
+    assert not out[1].any()
+    assert np.allclose(out[2], [0, 0, 1])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pair_scores_match_reference(seed):
+    rng = np.random.default_rng(seed)
+    rows = [sorted(set(rng.integers(0, 20, rng.integers(0, 8)).tolist())) for _ in range(12)]
+    ids, off = _csr(rows)
+    weights = rng.uniform(0.5, 3, 20).astype(np.float32)
+    dense = rng.normal(size=(12, 5)).astype(np.float32)
+    dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+    src, dst = rng.integers(0, 12, 30), rng.integers(0, 12, 30)
+    got = prompt_links.pair_scores(ids, off, weights, dense, src, dst, 0.4)
+    want = [naive.prompt_pair_score(rows[a], rows[b], weights, dense[a], dense[b], 0.4)
+            for a, b in zip(src, dst)]
+    assert np.allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_near_best_matches_reference(seed):
+    rng = np.random.default_rng(seed)
+    src, dst = rng.integers(0, 10, 40), rng.integers(0, 10, 40)
+    score = rng.uniform(0, 1, 40).astype(np.float32)
+    keep = prompt_links.near_best(10, src, dst, score, 0.3, 0.1)
+    want = naive.near_best(10, list(zip(src.tolist(), dst.tolist(), score.tolist())), 0.3, 0.1)
+    assert np.flatnonzero(keep).tolist() == want
+
+
+def test_near_best_cuts_a_chain():
+    # 0-1 and 2-3 are close pairs; 1-2 is above threshold but far below both ends' best.
+    keep = prompt_links.near_best(4, np.array([0, 1, 2]), np.array([1, 2, 3]),
+                                  np.array([0.9, 0.6, 0.95], np.float32), 0.5, 0.1)
+    assert keep.tolist() == [True, False, True]
+
+
+def test_bad_input_raises():
+    ids, off = _csr([[1], [2]])
+    with pytest.raises(ValueError):
+        prompt_links.pair_scores(ids, off, np.ones(3, np.float32), np.zeros((2, 2), np.float32),
+                                 np.array([0]), np.array([2]), 0.5)
+    with pytest.raises(ValueError):
+        prompt_links.token_sets(ids, np.array([0, 5]))
+    with pytest.raises(ValueError):
+        prompt_links.near_best(2, np.array([0]), np.array([3]), np.array([1.0]), 0.5, 0.1)
+
+
+def test_hamming_counts_differing_bits():
+    rng = np.random.default_rng(3)
+    sketch = rng.integers(0, 2**32, (5, 4), dtype=np.uint64).astype(np.uint32)
+    for a in range(5):
+        for b in range(5):
+            want = sum((int(x) ^ int(y)).bit_count() for x, y in zip(sketch[a], sketch[b]))
+            assert prompt_links._hamming(sketch, a, b) == want
+
+
+def test_banded_pairs_find_close_rows_and_skip_far_ones():
+    rows = [[1, 2, 3, 4], [1, 2, 3, 5], [7, 8, 9, 10], [11, 12, 13, 14]]
+    ids, off = _csr(rows)
+    dense = np.array([[1, 0], [1, 0], [0, 1], [-1, 0]], np.float32)
+    bands = np.zeros((4, 3), np.uint32)  # one bucket: every pair is a candidate
+    w = np.ones(16, np.float32)
+    s, d, v = prompt_links.banded_pairs(bands, 4, 3, ids, off, w, dense, 0.5, 0.5)
+    assert list(zip(s.tolist(), d.tolist())) == [(0, 1)]
+    assert v[0] == pytest.approx(0.5 * 0.75 + 0.5)
+    # a sketch that says rows 0 and 1 differ everywhere: the pair is not scored
+    sketch = np.array([[0], [0xFFFFFFFF], [0], [0]], np.uint32)
+    s, _, _ = prompt_links.banded_pairs(bands, 4, 3, ids, off, w, dense, 0.5, 0.5, sketch, 8)
+    assert s.size == 0

@@ -1,0 +1,65 @@
+"""The keyed batch path end to end: the gathered path's tables, in process and on Dask
+workers that each have less memory than one process holding the whole job."""
+
+import pytest
+
+from distill_radar.pipelines import cli
+from distill_radar.pipelines.runtime import runners
+from distill_radar.pipelines.synth import generate
+
+TABLES = ("members", "clusters", "accounts", "campaigns", "near_misses", "dead_letter")
+BAD_ROWS = ('{"exchange_id": "x1", "account_id": "a", "prompt": 5}\n'
+            'not json at all\n'
+            '{"exchange_id": "x2"}\n')
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory):
+    """Generated logs in three parts plus a file of bad rows, and the gathered tables."""
+    root = tmp_path_factory.mktemp("keyed")
+    generate.generate(root / "g", exchanges=3000, accounts=300, campaigns=2, seed=8,
+                      part_rows=1000, profile="short")
+    (root / "g" / "exchanges" / "bad.jsonl").write_text(BAD_ROWS)
+    args = ["batch", "--input", str(root / "g" / "exchanges"), "--no-report", "--no-semantic"]
+    assert cli.main([*args, "--output", str(root / "gathered")]) == 0
+    return root, args
+
+
+def _same_tables(root, name):
+    for table in TABLES:
+        assert ((root / "gathered" / f"{table}.parquet").read_bytes()
+                == (root / name / f"{table}.parquet").read_bytes()), table
+
+
+def test_keyed_path_in_process_gives_the_gathered_tables(logs):
+    root, args = logs
+    assert cli.main([*args, "--output", str(root / "keyed"), "--batch-path", "keyed"]) == 0
+    _same_tables(root, "keyed")
+    dead = (root / "keyed" / "dead_letter.parquet").read_bytes()
+    assert b"not json at all" in dead
+
+
+@pytest.mark.slow  # ~70 s on 2 cores: the unrolled rounds are ~2,000 Dask tasks
+def test_keyed_path_on_three_dask_workers_gives_the_gathered_tables(logs):
+    # Three worker processes (1 GiB each): the keyed stages' elements spread over them.
+    distributed = pytest.importorskip("distributed")
+    root, args = logs
+    with distributed.LocalCluster(n_workers=3, threads_per_worker=1, processes=True,
+                                  memory_limit="1GiB", dashboard_address=None) as cluster:
+        assert cli.main([*args, "--output", str(root / "dask"), f"--runner={runners.DASK_RUNNER}",
+                         f"--dask_client_address={cluster.scheduler_address}"]) == 0
+    _same_tables(root, "dask")
+
+
+@pytest.mark.parametrize("runner,flag,semantic,expected", [
+    ("FnApiRunner", None, False, "gathered"), ("DataflowRunner", None, False, "keyed"),
+    ("DataflowRunner", None, True, "gathered"), (runners.DASK_RUNNER, None, False, "keyed"),
+    ("FnApiRunner", "keyed", False, "keyed"), ("FlinkRunner", "gathered", False, "gathered"),
+])
+def test_batch_path_by_runner(runner, flag, semantic, expected):
+    assert runners.choose_batch_path(runner, flag, semantic) == expected
+
+
+def test_keyed_path_refuses_the_semantic_path():
+    with pytest.raises(ValueError, match="--no-semantic"):
+        runners.choose_batch_path("FnApiRunner", "keyed", True)

@@ -1,0 +1,179 @@
+"""batch.semantic_links: link texts, prompt links and how they join the lexical graph."""
+
+import dataclasses
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from distill_radar.pipelines.batch import pipeline as batch
+from distill_radar.pipelines.batch import semantic_links
+from distill_radar.pipelines.embed.embedder import load_embedder
+from distill_radar.pipelines.model.config import RunConfig
+
+# Three questions, each reworded by three people, and three unrelated prompts.
+REWORDED = [
+    ["How do I reverse a linked list in place without using extra memory?",
+     "How can I reverse a linked list in place, using no extra memory?",
+     "Reverse a linked list in place without extra memory: how do I do it?"],
+    ["Which vitamins should people on a vegetarian diet take as supplements?",
+     "What vitamin supplements should a person on a vegetarian diet take?",
+     "On a vegetarian diet, which vitamins should people take as supplements?"],
+    ["Why does the moon look bigger near the horizon than overhead?",
+     "Why is the moon bigger when it is near the horizon than when it is high?",
+     "What makes the moon seem larger at the horizon than overhead?"],
+]
+OTHERS = ["Write a limerick about a cat who loves jazz music.",
+          "Convert 72 degrees Fahrenheit to Celsius and show the formula.",
+          "List three causes of the French Revolution in one sentence each."]
+
+
+@pytest.fixture(scope="module")
+def vocab():
+    return load_embedder().vocab
+
+
+def _tokens(vocab, prompts, config=None):
+    config = config or RunConfig()
+    return semantic_links.link_tokens(vocab, pa.array(prompts), np.empty(0, np.int64),
+                                      pa.array([], pa.large_string()), config)
+
+
+def test_link_texts_short_whole_long_by_spans_else_none(vocab):
+    long_text = "word " * 400
+    prompts = [REWORDED[0][0], long_text, "hi", long_text + "x"]
+    eligible = np.array([1, 3])
+    spans = pa.array(["explain the following text step by step please", None],
+                     pa.large_string())
+    rows, ids, offsets = semantic_links.link_tokens(vocab, pa.array(prompts), eligible, spans,
+                                                    RunConfig())
+    # short prompt whole; long eligible prompt by its span; "hi" too short; no span -> none
+    assert rows.tolist() == [0, 1]
+    assert np.all(np.diff(offsets) >= RunConfig().prompt_link_min_tokens)
+    for i in range(rows.size):
+        row = ids[offsets[i]:offsets[i + 1]]
+        assert np.all(np.diff(row) > 0)  # token sets: distinct, ascending
+
+
+def _links(vocab, prompts, **changes):
+    config = dataclasses.replace(RunConfig(), **changes)
+    rows, ids, offsets = _tokens(vocab, prompts, config)
+    return semantic_links.prompt_edges(rows, ids, offsets, load_embedder().table, config)
+
+
+def test_rewordings_link_and_unrelated_prompts_do_not(vocab):
+    prompts = [p for group in REWORDED for p in group] + OTHERS
+    src, dst, score, stats = _links(vocab, prompts)
+    group = np.r_[np.repeat(np.arange(3), 3), 10 + np.arange(3)]
+    assert stats["linked_prompts"] == len(prompts)
+    assert src.size and np.all(group[src] == group[dst])  # no link across meanings
+    linked = {int(g) for g in group[src]}
+    assert linked == {0, 1, 2}
+    assert np.all((score >= 0.5) & (score <= 1.0 + 1e-5))
+
+
+def test_lsh_path_finds_the_rewordings_among_many(vocab, monkeypatch):
+    # Above EXACT_PAIRS link texts, SimHash bands propose the pairs.
+    monkeypatch.setattr(semantic_links, "EXACT_PAIRS", 4)
+    prompts = [p for group in REWORDED for p in group] + OTHERS
+    src, dst, _, _ = _links(vocab, prompts)
+    group = np.r_[np.repeat(np.arange(3), 3), 10 + np.arange(3)]
+    assert np.all(group[src] == group[dst]) and src.size >= 3
+
+
+def test_prompt_links_are_deterministic(vocab):
+    prompts = [p for group in REWORDED for p in group] + OTHERS
+    a, b = _links(vocab, prompts), _links(vocab, list(prompts))
+    for x, y in zip(a[:3], b[:3]):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_joins_only_between_prompts_nothing_else_linked():
+    # components {0, 1} and {2, 3} (wording or account groups); 4, 5, 6 unlinked
+    labels = np.array([0, 0, 2, 2, 4, 5, 6])
+    src = np.array([1, 4, 4, 5, 1])
+    dst = np.array([2, 5, 3, 0, 6])
+    j_src, j_dst = semantic_links.prompt_joins(labels, src, dst)
+    assert list(zip(j_src.tolist(), j_dst.tolist())) == [(4, 5)]
+
+
+def test_cohesion_rounds_split_a_chain():
+    # a and c are far apart; b sits between them: a-b and b-c pass the threshold, but the
+    # group {a, b, c} is not focused, so its weaker link goes in the next round.
+    a, c = np.array([1.0, 0.0]), np.array([-0.5, np.sqrt(0.75)])  # cosine -0.5
+    b = (a + c) / np.linalg.norm(a + c)
+    dense = np.stack([a, b, c]).astype(np.float32)
+    src, dst = np.array([0, 1]), np.array([1, 2])
+    score = np.array([0.75, 0.72], np.float32)
+    config = dataclasses.replace(RunConfig(), prompt_link_threshold=0.7,
+                                 prompt_link_group_focus=0.6)
+    s, d, _ = semantic_links._cohesive(dense, src, dst, score, config)
+    assert s.tolist() == [0] and d.tolist() == [1]
+
+
+def test_joins_of_nothing():
+    e = np.empty(0, np.int64)
+    j_src, j_dst = semantic_links.prompt_joins(np.arange(3), e, e)
+    assert j_src.size == j_dst.size == 0
+
+
+def _log(tmp_path, prompts):
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    n = len(prompts)
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    pl.DataFrame({"exchange_id": [f"e{i}" for i in range(n)],
+                  "account_id": [f"a{i}" for i in range(n)],
+                  "ts": [t0 + dt.timedelta(minutes=i) for i in range(n)],
+                  "prompt": prompts}).write_parquet(folder / "part.parquet")
+    return folder
+
+
+def test_reworded_prompts_one_cluster_end_to_end(tmp_path):
+    prompts = [p for group in REWORDED for p in group] + OTHERS
+    logs = _log(tmp_path, prompts)
+    cid = {}
+    for name, extra in (("on", []), ("off", ["--no-prompt-links"])):
+        batch.run(["--input", str(logs), "--output", str(tmp_path / name), "--no-report",
+                   *extra])
+        members = pl.read_parquet(tmp_path / name / "members.parquet").sort("exchange_id")
+        cid[name] = dict(zip(members["exchange_id"], members["cluster_id"]))
+    on = [[cid["on"][f"e{3 * g + k}"] for k in range(3)] for g in range(3)]
+    assert all(len(set(ids)) == 1 and ids[0] is not None for ids in on), on
+    assert len({ids[0] for ids in on}) == 3
+    assert all(cid["on"][f"e{9 + k}"] is None for k in range(3))
+    assert all(v is None for v in cid["off"].values())  # each prompt alone without links
+    clusters = pl.read_parquet(tmp_path / "on" / "clusters.parquet")
+    assert set(clusters["kind"]) == {"semantic"}
+
+
+def test_links_between_accounts_at_home_in_different_clusters_are_dropped():
+    from distill_radar.pipelines.model.semantic import AccountPrompts
+
+    # components {0, 1} and {2, 3}; prompts 4..7 unlinked. Account 0 sends 0, 1 and 4;
+    # account 1 sends 2, 3 and 5; account 2 sends 6 only; account 3 sends 7 only.
+    labels = np.array([0, 0, 2, 2, 4, 5, 6, 7])
+    senders = AccountPrompts(np.array([0, 0, 0, 1, 1, 1, 2, 3]),
+                             np.array([0, 1, 4, 2, 3, 5, 6, 7]))
+    home = semantic_links.home_components(labels, senders)
+    assert home.tolist() == [0, 0, 2, 2, 0, 2, -1, -1]
+    src, dst = np.array([4, 4, 6]), np.array([5, 6, 7])
+    j_src, j_dst = semantic_links.prompt_joins(labels, src, dst, senders)
+    # 4-5: two campaigns' accounts (homes 0 and 2): dropped; 4-6 and 6-7 kept
+    assert list(zip(j_src.tolist(), j_dst.tolist())) == [(4, 6), (6, 7)]
+
+
+def test_no_chain_through_a_prompt_at_home_nowhere():
+    from distill_radar.pipelines.model.semantic import AccountPrompts
+
+    # components {0, 1} (account 0's home) and {2, 3} (account 1's); prompt 6 is sent by
+    # account 2 alone. Links 4-6 and 6-5 would chain the two homes through 6.
+    labels = np.array([0, 0, 2, 2, 4, 5, 6, 7])
+    senders = AccountPrompts(np.array([0, 0, 0, 1, 1, 1, 2, 0]),
+                             np.array([0, 1, 4, 2, 3, 5, 6, 7]))
+    src, dst = np.array([4, 6, 4]), np.array([6, 5, 7])
+    j_src, j_dst = semantic_links.prompt_joins(labels, src, dst, senders)
+    # group {4, 5, 6, 7}: homes 0 (4, 7) and 2 (5): prompt 5 leaves the group
+    assert list(zip(j_src.tolist(), j_dst.tolist())) == [(4, 6), (4, 7)]
