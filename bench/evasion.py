@@ -25,10 +25,12 @@ Kinds:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -212,38 +214,8 @@ def typos(text, rng, rate):
     return _splice(text, edits)
 
 
-SYNONYMS = {
-    "answer": "response", "final": "last", "problem": "exercise", "question": "query",
-    "step": "stage", "steps": "stages", "reasoning": "logic", "reason": "think",
-    "explain": "describe", "show": "display", "write": "put", "complete": "full",
-    "full": "entire", "entire": "whole", "every": "each", "each": "every", "before": "prior",
-    "after": "following", "give": "provide", "provide": "supply", "state": "declare",
-    "clearly": "plainly", "detail": "depth", "detailed": "thorough", "thinking": "thought",
-    "thought": "thinking", "process": "procedure", "solution": "answer", "solve": "resolve",
-    "following": "next", "below": "underneath", "task": "job", "include": "add",
-    "result": "outcome", "check": "verify", "verify": "confirm", "confirm": "check",
-    "independent": "separate", "method": "approach", "approach": "method",
-    "approaches": "methods", "methods": "approaches", "compare": "contrast", "correct": "right",
-    "right": "correct", "expert": "specialist", "careful": "meticulous",
-    "meticulous": "careful", "strict": "rigorous", "rigorous": "strict", "score": "grade",
-    "graded": "marked", "points": "marks", "student": "learner", "learner": "student",
-    "teacher": "instructor", "official": "formal", "key": "guide", "style": "manner",
-    "tags": "markers", "inside": "within", "within": "inside", "between": "among",
-    "then": "next", "finally": "lastly", "first": "initially", "start": "begin",
-    "begin": "start", "keep": "retain", "mention": "note", "list": "enumerate",
-    "consider": "weigh", "idea": "notion", "works": "succeeds", "fails": "breaks",
-    "brief": "short", "short": "brief", "concisely": "briefly", "paragraph": "passage",
-    "output": "return", "return": "output", "reply": "respond", "object": "structure",
-    "holding": "containing", "containing": "holding", "possible": "feasible",
-    "summarize": "condense", "abbreviate": "shorten", "shortened": "abbreviated",
-    "never": "not", "only": "just", "just": "only", "all": "every", "your": "the",
-    "how": "what", "many": "several", "much": "a lot", "find": "determine",
-    "buys": "purchases", "travels": "goes", "hours": "hrs", "speed": "pace", "far": "distant",
-    "function": "routine", "write out": "spell out", "code": "program", "number": "figure",
-    "numbers": "figures", "large": "big", "small": "little", "fast": "quick", "use": "employ",
-    "using": "employing", "make": "create", "help": "assist", "need": "require",
-    "exactly": "precisely", "carefully": "thoroughly", "same": "identical", "different": "distinct",
-}
+#: One synonym per word, for the synonym attack (data: evasion_synonyms.json beside this).
+SYNONYMS = json.loads(Path(__file__).with_name("evasion_synonyms.json").read_text())
 
 
 def synonyms(text, rng, rate):

@@ -12,6 +12,7 @@ import os
 import sys
 
 from distill_radar.pipelines.runtime import process, progress
+from distill_radar.pipelines.runtime.option_spec import Option, command_parser
 
 USAGE = """distill-radar generate --output DIR [--exchanges N] [--accounts N] [--campaigns N] [--seed S]
 distill-radar batch  --input PATH_OR_GLOB --output DIR [--csv] [--pseudonymize-accounts]
@@ -226,18 +227,22 @@ def cmd_show(argv: list[str]) -> int:
     return 0
 
 
+DEMO_OPTIONS = (
+    Option("--output", "folder for sample logs and tables", type=str, default="demo-out"),
+    *(Option(f"--{name}", f"{name} in the generated logs", type=int, default=n)
+      for name, n in (("exchanges", 60_000), ("accounts", 4_000), ("campaigns", 5))),
+    Option("--seed", "generator seed", type=int, default=11),
+)
+
+
 def cmd_demo(argv: list[str]) -> int:
+    """Generate sample logs with campaigns, run the batch pipeline on them and show what it
+    found: the tables, the report and the ground truth."""
     from distill_radar.pipelines.batch import pipeline as batch
     from distill_radar.pipelines.report import show
     from distill_radar.pipelines.synth import generate
 
-    parser = argparse.ArgumentParser(prog="distill-radar demo")
-    parser.add_argument("--output", default="demo-out", help="folder for sample logs and tables")
-    parser.add_argument("--exchanges", type=int, default=60_000)
-    parser.add_argument("--accounts", type=int, default=4_000)
-    parser.add_argument("--campaigns", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=11)
-    args = parser.parse_args(argv)
+    args = command_parser("demo", cmd_demo, DEMO_OPTIONS).parse_args(argv)
     logs = os.path.join(args.output, "logs")
     out = os.path.join(args.output, "tables")
     generate.generate(logs, exchanges=args.exchanges, accounts=args.accounts,
@@ -252,26 +257,26 @@ def cmd_demo(argv: list[str]) -> int:
     return 0
 
 
+PSEUDONYM_OPTIONS = (
+    Option("ids", "account ids (with --reverse: pseudonyms)", nargs="*", metavar="ID", type=str),
+    Option("--pseudonym-key-file", "file holding the key", type=str),
+    Option("--reverse", "pseudonyms -> account ids, by hashing the ids of --input",
+           action="store_true"),
+    Option("--input", "with --reverse: the raw logs (file, folder or glob)", type=str),
+    Option("--run", "with --reverse: resolve the flagged accounts of this run's accounts "
+           "table (instead of IDs)", type=str, metavar="DIR"),
+)
+
+
 def cmd_pseudonym(argv: list[str]) -> int:
+    """The pseudonym of each account ID under the key of --pseudonymize-accounts
+    ($DISTILL_RADAR_PSEUDONYM_KEY or --pseudonym-key-file). A pseudonym is a keyed hash, so
+    the way back (--reverse) hashes every account id of the raw logs (--input) and prints
+    those that match. Output: account id, tab, pseudonym, one pair a line."""
     from distill_radar.pipelines.io import pseudonym_lookup
     from distill_radar.pipelines.io.privacy import pseudonym_key
 
-    parser = argparse.ArgumentParser(
-        prog="distill-radar pseudonym",
-        description="The pseudonym of each account ID under the key of --pseudonymize-accounts "
-                    "($DISTILL_RADAR_PSEUDONYM_KEY or --pseudonym-key-file). A pseudonym is a "
-                    "keyed hash, so the way back (--reverse) hashes every account id of the raw "
-                    "logs (--input) and prints those that match. Output: account id, tab, "
-                    "pseudonym, one pair a line.")
-    parser.add_argument("ids", nargs="*", metavar="ID",
-                        help="account ids (with --reverse: pseudonyms)")
-    parser.add_argument("--pseudonym-key-file", default=None, help="file holding the key")
-    parser.add_argument("--reverse", action="store_true",
-                        help="pseudonyms -> account ids, by hashing the ids of --input")
-    parser.add_argument("--input", help="with --reverse: the raw logs (file, folder or glob)")
-    parser.add_argument("--run", metavar="DIR",
-                        help="with --reverse: resolve the flagged accounts of this run's "
-                             "accounts table (instead of IDs)")
+    parser = command_parser("pseudonym", cmd_pseudonym, PSEUDONYM_OPTIONS)
     args = parser.parse_args(argv)
     key = pseudonym_key(args.pseudonym_key_file)
     if not args.reverse:

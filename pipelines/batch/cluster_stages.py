@@ -1,6 +1,6 @@
 """The lexical cohesion rounds of ``clusters.cluster_graph`` as Beam stages.
 
-``clusters.cluster_graph`` runs union-find and up to ``COHESION_ROUNDS``
+``clusters.cluster_graph`` runs union-find and up to ``ModelConfig.cohesion_rounds``
 cohesion rounds over the lexical edges on one worker, then
 ``clusters.join_semantic`` (semantic joins, final components, member
 cohesion). ``ClusterGraphStages`` gives the same NodeClusters with the
@@ -33,7 +33,7 @@ from distill_radar.pipelines.batch.components import MAX_ROUNDS, ConnectedCompon
 from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
-from distill_radar.pipelines.runtime.stage_timer import StageTimer
+from distill_radar.pipelines.runtime.stage_timer import StageTimer, TimedFn
 
 LABELS, SIGS, EDGES, FLAGS = "labels", "sigs", "edges", "flags"
 LOOSE_TAG = "loose"
@@ -60,16 +60,10 @@ def _unkeyed_pairs(element):
     return src, dst
 
 
-class KeyLabelsFn(beam.DoFn):
-    """(nodes, labels) chunk -> keyed by node shard, to meet the signatures."""
-
-    def __init__(self, shards: int):
-        self.shards = shards
-
-    def process(self, chunk):
-        nodes, labels = chunk
-        for shard, part in split_by_shard(nodes, (nodes, labels), self.shards):
-            yield shard, (LABELS, *part)
+def tagged_by_shard(arrays: tuple, shards: int, tag: str):
+    """Aligned arrays -> ``(shard, (tag, *part))`` by the shard of the first array's nodes."""
+    for shard, part in split_by_shard(arrays[0], arrays, shards):
+        yield shard, (tag, *part)
 
 
 def _parts(items, kind: str) -> list[tuple]:
@@ -141,14 +135,8 @@ class CohesionFn(beam.DoFn):
                 yield FLAGS, rows[flagged], loose[flagged], weak[flagged]
 
 
-class KeyFlagsFn(beam.DoFn):
-    def __init__(self, shards: int):
-        self.shards = shards
-
-    def process(self, flags):
-        _, nodes, loose, weak = flags
-        for shard, part in split_by_shard(nodes, (nodes, loose, weak), self.shards):
-            yield shard, (FLAGS, *part)
+def _flags_by_shard(flags: tuple, shards: int):
+    return tagged_by_shard(flags[1:], shards, FLAGS)
 
 
 def _flag_lookup(flag_parts: list[tuple], nodes: np.ndarray):
@@ -253,7 +241,7 @@ class ClusterGraphStages(beam.PTransform):
 
 class CohesionRounds(beam.PTransform):
     """(edges keyed by src shard, signatures keyed by node shard) -> (the lexical edges
-    that survive ``clusters.COHESION_ROUNDS`` rounds, keyed by src shard; loose counts).
+    that survive ``config.model.cohesion_rounds`` rounds, keyed by src shard; loose counts).
 
     ``labeller()`` builds the components transform of a round: (src, dst) chunks ->
     (nodes, labels) chunks, labels the smallest node of each component.
@@ -267,10 +255,10 @@ class CohesionRounds(beam.PTransform):
         edges, sigs = inputs
         cfg, shards = self.config, self.shards
         all_loose = []
-        for r in range(clusters.COHESION_ROUNDS):
+        for r in range(self.config.model.cohesion_rounds):
             loose, flags = self._cohesion_flags(edges, sigs, r)
             all_loose.append(loose)
-            flags = flags | f"KeyFlags{r}" >> beam.ParDo(KeyFlagsFn(shards))
+            flags = flags | f"KeyFlags{r}" >> beam.FlatMap(_flags_by_shard, shards)
             by_dst = ((edges, flags) | f"EdgesAndFlagsBySrc{r}" >> beam.Flatten()
                       | f"GroupBySrc{r}" >> beam.GroupByKey()
                       | f"FilterBySrc{r}" >> beam.ParDo(
@@ -294,7 +282,7 @@ def by_component(edges, sigs, shards: int, labeller, suffix: str):
     labels = (edges
               | f"EdgePairs{suffix}" >> beam.Map(_unkeyed_pairs)
               | f"Components{suffix}" >> labeller)
-    return ((labels | f"KeyLabels{suffix}" >> beam.ParDo(KeyLabelsFn(shards)), sigs)
+    return ((labels | f"KeyLabels{suffix}" >> beam.FlatMap(tagged_by_shard, shards, LABELS), sigs)
             | f"LabelsAndSignatures{suffix}" >> beam.Flatten()
             | f"GroupByNode{suffix}" >> beam.GroupByKey()
             | f"AttachLabels{suffix}" >> beam.ParDo(AttachLabelsFn(shards))
@@ -318,19 +306,10 @@ class LinkNodes(beam.PTransform):
     def expand(self, gathered):
         pairs = beam.pvalue.AsList(self.account_pairs)
         if self.components == "local":
-            return gathered | "UnionFind" >> beam.ParDo(cluster_fns.LinkNodesFn(self.config),
-                                                        account_pairs=pairs)
+            return gathered | "UnionFind" >> beam.ParDo(TimedFn(
+                "link_nodes", cluster_fns.on_signatures, clusters.link_nodes, self.config), pairs)
         return (gathered
-                | "CandidateGraph" >> beam.ParDo(CandidateGraphFn(self.config), account_pairs=pairs)
+                | "CandidateGraph" >> beam.ParDo(TimedFn(
+                    "link_nodes", cluster_fns.on_signatures, clusters.candidate_graph,
+                    self.config), pairs)
                 | "ClusterGraph" >> ClusterGraphStages(self.config, max_rounds=self.max_rounds))
-
-
-class CandidateGraphFn(beam.DoFn):
-    def __init__(self, config: RunConfig):
-        self.config = config
-        self.timer = StageTimer("link_nodes")
-
-    def process(self, paths, account_pairs=()):
-        with self.timer.timing():
-            yield clusters.candidate_graph(cluster_fns.read_signatures(paths), self.config,
-                                           list(account_pairs))

@@ -16,13 +16,13 @@ from distill_radar import kernels
 from distill_radar.kernels.cohesion import below_median_groups, changed_groups, round_edges
 from distill_radar.kernels.union_find import regrouped_components
 from distill_radar.pipelines.batch import semantic_links
+from distill_radar.pipelines.batch.gather import gather_signatures
 from distill_radar.pipelines.batch.signatures import NodeSignatures
 from distill_radar.pipelines.embed.embedder import load_embedder
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
 
 LOG = logging.getLogger(__name__)
-COHESION_ROUNDS = 4
 CONSENSUS_ROWS = 3  # smallest component with a consensus signature
 
 
@@ -84,7 +84,7 @@ def candidate_graph(parts: list[NodeSignatures], config: RunConfig,
                     account_pairs: list | None = None) -> CandidateGraph:
     """Gathered signatures -> LSH star edges kept by estimated Jaccard, plus the
     semantic edges of account groups (``semantic.semantic_edges``)."""
-    nodes, counts, sig_rows, sig, emb_rows, emb = _gather(parts, config.num_perm)
+    nodes, counts, sig_rows, sig, emb_rows, emb = gather_signatures(parts, config.num_perm)
     bands, rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
     src, dst = _candidate_edges(sig, sig_rows, bands, rows)
     n_candidates = int(src.size)
@@ -144,7 +144,7 @@ def cluster_graph(graph: CandidateGraph, config: RunConfig) -> NodeClusters:
     level = np.zeros(n, np.int64)
     sim = lexical_cohesion(graph, labels)
     n_loose = 0
-    for r in range(COHESION_ROUNDS):
+    for r in range(config.model.cohesion_rounds):
         loose = sig_rows[sim < config.cohesion_bound]
         weak = _weak_components(labels, sig_rows, sim, config.cohesion_bound, n)
         if loose.size == 0 and not weak.any():
@@ -170,7 +170,7 @@ def join_semantic(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, n_loo
     n, sem = graph.nodes.size, graph.edge_kind == semantic.SEMANTIC
     lex_labels, lex_sim = lexical or (kernels.connected_components(n, src, dst), None)
     j_src, j_dst = semantic.group_joins(lex_labels, graph.src[sem], graph.dst[sem],
-                                        graph.senders)
+                                        graph.senders, config.model.established_accounts)
     pr = graph.edge_kind == semantic_links.PROMPT
     if pr.any():  # prompt links only between prompts that nothing else linked
         so_far = kernels.connected_components(n, np.r_[src, j_src], np.r_[dst, j_dst])
@@ -352,49 +352,6 @@ def _sorted_by_cluster(cid, sim):
     key = np.sort((cid.astype(np.uint64) << np.uint64(32)) | sim.view(np.uint32))
     vals = (key & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.float32)
     return (key >> np.uint64(32)).astype(np.int64), vals.astype(np.float64)
-
-
-def _gather(parts: list[NodeSignatures], num_perm: int):
-    """Concatenate shards, sorted by node hash so that the result is order-free.
-
-    Returns nodes, counts, sig_rows, sig, emb_rows, emb (rows ascending).
-    """
-    # Shards hold ranges of node hashes (``signatures.shard_of``): in order of their
-    # first node they are one sorted run, and nothing needs reordering.
-    parts = sorted((p for p in parts if p.nodes.size), key=lambda p: int(p.nodes[0]))
-    if not parts:
-        empty = np.empty(0, np.int64)
-        return (np.empty(0, np.uint64), empty, empty, np.empty((0, num_perm), np.uint32),
-                empty, np.empty((0, 0), np.float32))
-    nodes = np.concatenate([p.nodes for p in parts])
-    counts = np.concatenate([p.counts for p in parts])
-    base = np.cumsum([0] + [p.nodes.size for p in parts])[:-1]
-    rank = None  # laid end to end, the shards are already in node order
-    if np.any(nodes[1:] <= nodes[:-1]):
-        order = np.argsort(nodes, kind="stable")
-        rank = np.empty_like(order)
-        rank[order] = np.arange(order.size)
-        nodes, counts = nodes[order], counts[order]
-    sig_rows, sig = _ranked_rows(rank, base, [(p.eligible, p.sig) for p in parts],
-                                 (0, num_perm), np.uint32)
-    dim = max((p.emb.shape[1] for p in parts), default=0)
-    emb_rows, emb = _ranked_rows(rank, base, [(p.emb_rows, p.emb) for p in parts], (0, dim),
-                                 np.float16)
-    return nodes, counts, sig_rows, sig, emb_rows, emb
-
-
-def _ranked_rows(rank, base, pieces, empty_shape, dtype):
-    """Per-shard (row indices, row values) -> (global node index, values), ascending.
-    ``rank`` None: the shards' rows are already global order (concatenation only)."""
-    rows = np.concatenate([r + b for (r, _), b in zip(pieces, base)]).astype(np.int64)
-    if rows.size == 0:
-        return rows, np.empty(empty_shape, dtype)
-    values = np.concatenate([v for r, v in pieces if r.size]).astype(dtype, copy=False)
-    if rank is None:
-        return rows, values
-    ranked = rank[rows]
-    order = np.argsort(ranked, kind="stable")
-    return ranked[order], np.ascontiguousarray(values[order])
 
 
 def _candidate_edges(sig, sig_rows, bands, rows):

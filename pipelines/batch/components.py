@@ -94,18 +94,13 @@ class SmallStarFn(beam.DoFn):
                 yield child, parent
 
 
-class KeyForLabelsFn(beam.DoFn):
-    """Star edge chunk -> each edge to the shards of both its endpoints."""
-
-    def __init__(self, shards: int):
-        self.shards = shards
-
-    def process(self, edges):
-        a, b = edges
-        keep = a != b
-        a, b = a[keep], b[keep]
-        for owner in (a, b):
-            yield from split_by_shard(owner, (a, b), self.shards)
+def to_endpoint_shards(edges: tuple, shards: int):
+    """Star edge chunk -> each edge (not a self-loop) to the shards of both its endpoints."""
+    a, b = edges
+    keep = a != b
+    a, b = a[keep], b[keep]
+    for owner in (a, b):
+        yield from split_by_shard(owner, (a, b), shards)
 
 
 class StarLabelsFn(beam.DoFn):
@@ -167,6 +162,6 @@ class ConnectedComponents(beam.PTransform):
             unstable = large[UNSTABLE_TAG]
         return ((*done, edges)
                 | "StarEdges" >> beam.Flatten()
-                | "KeyLabels" >> beam.ParDo(KeyForLabelsFn(shards))
+                | "KeyLabels" >> beam.FlatMap(to_endpoint_shards, shards)
                 | "GroupLabels" >> beam.GroupByKey()
                 | "StarLabels" >> beam.ParDo(StarLabelsFn(shards, dtype, self.max_rounds)))

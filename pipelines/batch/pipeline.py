@@ -18,11 +18,7 @@ import orjson
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from distill_radar.pipelines.batch.cluster_fns import (
-    AccountNodesFn,
-    AssignClustersFn,
-    SampleTextsFn,
-)
+from distill_radar.pipelines.batch.cluster_fns import account_nodes, assign_clusters, sample_texts
 from distill_radar.pipelines.batch.cluster_stages import LinkNodes
 from distill_radar.pipelines.batch.clusters import link_nodes
 from distill_radar.pipelines.batch.components import MAX_ROUNDS
@@ -32,9 +28,9 @@ from distill_radar.pipelines.batch.distributed.link import KeyedLinkNodes, Write
 from distill_radar.pipelines.batch.distributed.sizes import largest_bytes
 from distill_radar.pipelines.batch.signatures import (
     TEXTS_TAG,
-    DedupTextsFn,
     HashPromptsFn,
     TemplateSignatureFn,
+    dedup_texts,
 )
 from distill_radar.pipelines.batch.tables import BuildTablesFn
 from distill_radar.pipelines.batch.vocabulary import SHINGLES_TAG, TemplateVocabulary
@@ -59,7 +55,7 @@ from distill_radar.pipelines.runtime.runners import (
     one_local_worker,
     resolve_runner,
 )
-from distill_radar.pipelines.runtime.stage_timer import NAMESPACE
+from distill_radar.pipelines.runtime.stage_timer import NAMESPACE, TimedFn
 
 LOG = logging.getLogger(__name__)
 DEFAULT_RUNNER = "FnApiRunner"  # in-process; DirectRunner would try to fetch Prism
@@ -90,14 +86,14 @@ class FindCampaigns(beam.PTransform):
             HashPromptsFn(cfg, work)).with_outputs(TEXTS_TAG, main="keys")
         nodes = (hashed[TEXTS_TAG]
                  | "GroupTextsByShard" >> beam.GroupByKey()
-                 | "DedupTexts" >> beam.ParDo(DedupTextsFn(work)))
+                 | "DedupTexts" >> beam.ParDo(TimedFn("dedup_texts", dedup_texts, work)))
         shingled = nodes | "TemplateVocabulary" >> TemplateVocabulary(cfg, work)
         vocabulary = shingled["vocabulary"]
         known = self.index is not None and self.index.gen is not None
         if known:
             vocabulary = vocabulary | "KnownVocabulary" >> beam.ParDo(
                 index_reps.KnownVocabularyFn(cfg, self.index.gen))
-        account_pairs = ((hashed.keys | "AccountNodes" >> beam.ParDo(AccountNodesFn()))
+        account_pairs = ((hashed.keys | "AccountNodes" >> beam.ParDo(TimedFn("account_nodes", account_nodes)))
                          if cfg.semantic else read["exchanges"].pipeline | "NoPairs" >> beam.Create([]))
         signatures = shingled[SHINGLES_TAG] | "TemplateMinHash" >> beam.ParDo(
             TemplateSignatureFn(cfg, work), vocabulary=beam.pvalue.AsSingleton(vocabulary))
@@ -121,7 +117,6 @@ class FindCampaigns(beam.PTransform):
                 dead=beam.pvalue.AsList(dead),
                 file_counts=beam.pvalue.AsList(read["file_counts"]), clusters=clusters,
                 **self.extra))
-
 
     def _keyed(self, signatures, keys, nodes, _account_pairs, dead, work):
         """batch.distributed: no stage holds every signature, prompt or node."""
@@ -149,9 +144,10 @@ class FindCampaigns(beam.PTransform):
             reps = gathered | "ClusterReps" >> beam.ParDo(
                 index_reps.ClusterRepsFn(cfg, work), clusters)
             self.extra["index_reps"] = beam.pvalue.AsList(reps)
-        members = keys | "AssignClusters" >> beam.ParDo(AssignClustersFn(work), clusters)
+        members = keys | "AssignClusters" >> beam.ParDo(
+            TimedFn("assign_clusters", assign_clusters, work), clusters)
         samples = nodes | "SampleTexts" >> beam.ParDo(
-            SampleTextsFn(cfg.samples_per_cluster), clusters)
+            TimedFn("sample_texts", sample_texts, cfg.samples_per_cluster), clusters)
         return members, samples, clusters, dead
 
 

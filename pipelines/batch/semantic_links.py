@@ -158,17 +158,18 @@ def _cohesive(dense, src, dst, score, config: RunConfig):
 
     A group whose members' root mean pairwise cosine (``debiased_focus`` of
     their static vectors) is below ``prompt_link_group_focus`` is a chain:
-    inside it, links need a score ``GROUP_STEP`` higher, round after round
+    inside it, links need a score ``model.group_step`` higher, round after round
     (as account groups are split in ``model/semantic.py``).
     """
     n = dense.shape[0]
     threshold = config.prompt_link_threshold
     labels = kernels.connected_components(n, src, dst)
-    while threshold < semantic.MAX_GROUP_THRESHOLD:
+    step, ceiling = config.model.group_step, config.model.max_group_threshold
+    while threshold < ceiling:
         chained = semantic.unfocused_groups(dense, labels, config.prompt_link_group_focus)
         if not chained.any():
             break
-        threshold = min(semantic.MAX_GROUP_THRESHOLD, threshold + semantic.GROUP_STEP)
+        threshold = min(ceiling, threshold + step)
         keep = ~chained[src] | (score >= threshold)
         src, dst, score = src[keep], dst[keep], score[keep]
         labels = kernels.connected_components(n, src, dst)

@@ -4,7 +4,7 @@ Stages (datatrove-style names, one DoFn each):
 
 * ``HashPromptsFn``: normalise prompts, hash them (exact duplicates share a
   node), split the batch into narrow exchange keys and per-shard distinct texts.
-* ``DedupTextsFn``: one shard's texts from every batch -> one row per node.
+* ``dedup_texts``: one shard's texts from every batch -> one row per node.
 
 Tables and signatures go to the run's work folder (``workdir``); the stages
 pass their paths.
@@ -37,7 +37,7 @@ TEXTS_TAG = "texts"
 
 def shard_of(nodes: np.ndarray, shards: int) -> np.ndarray:
     """Shard of each node hash: contiguous ranges of hash values, so that shards sorted
-    by node and laid end to end are sorted (``clusters._gather`` then copies once)."""
+    by node and laid end to end are sorted (``gather_signatures`` then copies once)."""
     return (((nodes >> np.uint64(32)) * np.uint64(shards)) >> np.uint64(32)).astype(np.int64)
 
 
@@ -89,19 +89,11 @@ def _embedding_column(table: pa.Table, config: RunConfig) -> pa.ChunkedArray | N
     return table["embedding"].combine_chunks().cast(pa.list_(pa.float32()))
 
 
-class DedupTextsFn(beam.DoFn):
+def dedup_texts(element, work: str):
     """(shard, [texts paths]) -> path of one NODES table, sorted by node, counts summed."""
-
-    def __init__(self, work: str):
-        self.work = work
-        self.timer = StageTimer("dedup_texts")
-
-    def process(self, element):
-        _, paths = element
-        with self.timer.timing():
-            nodes = dedup_nodes([workdir.read_table(p) for p in sorted(paths)])
-            path = workdir.write_table(self.work, "nodes", nodes)
-        yield path  # outside the timer: fused stages downstream run inside a yield
+    _, paths = element
+    yield workdir.write_table(work, "nodes",
+                              dedup_nodes([workdir.read_table(p) for p in sorted(paths)]))
 
 
 def first_copies(nodes: np.ndarray, prompts, counts: np.ndarray

@@ -81,13 +81,17 @@ def split_duplicates(members: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]
         maybe = hashes.is_duplicated()
         first = (~maybe).scatter(maybe.arg_true(), ids.filter(maybe).is_first_distinct())
         dups = members.filter(~first)
-    dead = dups.select(
+    return (members if first is None else members.filter(first)), duplicate_dead_letters(dups)
+
+
+def duplicate_dead_letters(dups: pl.DataFrame) -> pl.DataFrame:
+    """Dead-letter rows (source, row, reason, raw) for the later copies of exchange ids."""
+    return dups.select(
         pl.col("source"), pl.col("row"),
         pl.lit("duplicate exchange_id (an earlier row with this id was kept)").alias("reason"),
         pl.concat_str([pl.lit('{"exchange_id": "'), pl.col("exchange_id"),
                        pl.lit('", "account_id": "'), pl.col("account_id"), pl.lit('"}')])
         .alias("raw"))
-    return (members if first is None else members.filter(first)), dead
 
 
 def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clusters: NodeClusters,
@@ -152,7 +156,7 @@ def _other_tables(members, dup_dead, sample_parts, dead_parts, node_clusters, co
         pl.col("cohesion_min").fill_null(1.0), pl.col("cohesion_median").fill_null(1.0),
         pl.col("kind").fill_null("lexical"))
     stats = stats.join(_model_cohesion(samples, stats, config), on="cluster_id", how="left")
-    stats = stats.join(timing_signals(members, account_codes), on="cluster_id", how="left")
+    stats = stats.join(timing_signals(members, account_codes, config.model), on="cluster_id", how="left")
     scored = cluster_stats.score_clusters(stats, texts, config, members)
     if index is not None:
         scored = index.mark_known(scored)

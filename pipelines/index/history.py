@@ -23,9 +23,9 @@ CAMPAIGNS = pa.schema(list(schemas.CAMPAIGNS) + [pa.field(n, t)
 CAMPAIGN_HISTORY = store.SCHEMAS["history"]
 
 
-def merge_campaign_rows(campaigns: pl.DataFrame) -> pl.DataFrame:
+def merge_campaign_rows(campaigns: pl.DataFrame, high_tier: float) -> pl.DataFrame:
     """Rows that ended with one campaign id as one row: sums, the union of clusters, the
-    exchange-weighted score, the rest from the largest row."""
+    exchange-weighted score (tier from ``high_tier``), the rest from the largest row."""
     if campaigns["campaign_id"].n_unique() == campaigns.height:
         return campaigns.sort("campaign_id")
     w = pl.col("n_exchanges")
@@ -41,7 +41,7 @@ def merge_campaign_rows(campaigns: pl.DataFrame) -> pl.DataFrame:
                    pl.all().exclude("campaign_id", "n_accounts", "n_exchanges", "cluster_ids",
                                     "first_ts", "last_ts", "score", "elicitation_score",
                                     "payload_variety", "synchrony").first()))
-    return merged.with_columns(tier(pl.col("score"))).select(campaigns.columns) \
+    return merged.with_columns(tier(pl.col("score"), high_tier)).select(campaigns.columns) \
         .sort("campaign_id")
 
 

@@ -110,7 +110,8 @@ class RunIndex:
         clusters = frames["clusters"].with_columns(ids.remap(pl.col("campaign_id"), camp))
         accounts = frames["accounts"].with_columns(ids.remap(pl.col("campaign_id"), camp))
         campaigns = history.merge_campaign_rows(
-            frames["campaigns"].with_columns(ids.remap(pl.col("campaign_id"), camp)))
+            frames["campaigns"].with_columns(ids.remap(pl.col("campaign_id"), camp)),
+            self.config.model.high_tier)
         final = ids.merge_chains(known["campaigns"]) | camp_merges
         new_clusters = history.update_clusters(known["clusters"], clusters,
                                                self.cluster_merges, run)

@@ -1,7 +1,7 @@
 """Whole-file mistakes, said loudly: a file whose rows are mostly dead-lettered.
 
 A pretty-printed JSON array, a CSV, a parquet file of another schema or a
-file that is not parquet at all used to give "0 campaigns" and exit 0. After
+file that is not parquet at all would otherwise give "0 campaigns" and exit 0. After
 a run, each file with at least half of its rows dead-lettered gets one
 warning naming the likely cause, from its dead-letter reasons and its first
 bytes; the CLI prints them and exits non-zero when no row was usable.

@@ -1,6 +1,6 @@
 """Which files of ``--input`` are logs: never the run's own outputs.
 
-``batch --input logs --output logs/radar``, run twice, used to read its own
+``batch --input logs --output logs/radar``, run twice, must not read its own
 tables from the first run as logs (thousands of junk dead letters). A folder
 holding a distill-radar output (``summary.json`` next to one of its tables)
 is passed over, and so is ``--output`` itself when it lies inside

@@ -147,8 +147,8 @@ def _embeddings(table: pa.Table, dim: int | None) -> tuple[pa.Array, tuple | Non
 def _filter_list(arr: pa.ListArray, keep: np.ndarray) -> pa.ListArray:
     """Rows of a list array where ``keep``, as arr.filter(keep) gives them.
 
-    Arrow's list filter copies value by value (0.25 s for 50k 384-dim rows);
-    _take_runs copies each run of kept rows' values at once.
+    Arrow's list filter copies value by value; _take_runs copies each run of kept
+    rows' values at once (bench/RESULTS.md, "Timings moved out of the code").
     """
     offsets = arr.offsets.to_numpy()  # absolute positions in arr.values, slicing included
     valid = arr.is_valid().to_numpy(zero_copy_only=False)[keep]

@@ -63,7 +63,7 @@ class RowSink:
 
 #: Numeric timestamps below this are epoch seconds, above it epoch milliseconds:
 #: 1e11 ms is 1973-03-03 (no API log is that old), 1e11 s is the year 5138. Logs in
-#: seconds used to be read as milliseconds, silently: every exchange in January 1970.
+#: seconds read as milliseconds would put every exchange in January 1970, silently.
 SECONDS_BELOW = 100_000_000_000
 
 

@@ -118,7 +118,8 @@ def build_campaigns(members: pl.DataFrame, clusters: pl.DataFrame,
         .select("cluster_id", "campaign_id")
     )
     clusters = clusters.join(owner, on="cluster_id", how="left")
-    campaigns = _campaign_table(camp_rows, clusters).with_columns(tier(pl.col("score")))
+    campaigns = _campaign_table(camp_rows, clusters).with_columns(
+        tier(pl.col("score"), config.model.high_tier))
     accounts = _account_table(members, groups.join(numbering, on="group"), clusters)
     return clusters.sort("cluster_id"), accounts, campaigns
 
@@ -126,13 +127,10 @@ def build_campaigns(members: pl.DataFrame, clusters: pl.DataFrame,
 #: Wrapper spans listed per campaign (its largest clusters' templates).
 MAX_WRAPPERS = 5
 
-#: Campaign tiers by score: ``high`` at or above this, ``review`` from
-#: ``--min-campaign-score`` up to it (README, "Scores and tiers").
-HIGH_TIER = 0.75
-
-
-def tier(score: pl.Expr) -> pl.Expr:
-    return pl.when(score >= HIGH_TIER).then(pl.lit("high")).otherwise(pl.lit("review")) \
+def tier(score: pl.Expr, high: float) -> pl.Expr:
+    """Campaign tiers by score: ``high`` at or above ``high`` (``ModelConfig.high_tier``),
+    ``review`` from ``--min-campaign-score`` up to it (README, "Scores and tiers")."""
+    return pl.when(score >= high).then(pl.lit("high")).otherwise(pl.lit("review")) \
         .alias("tier")
 
 

@@ -9,6 +9,8 @@ reasoning), ``median_response_chars``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -18,7 +20,7 @@ from distill_radar import kernels
 from distill_radar.kernels.group_texts import group_texts
 from distill_radar.pipelines.model import codes
 from distill_radar.pipelines.model.account_volume import typical_account_exchanges
-from distill_radar.pipelines.model.config import RunConfig
+from distill_radar.pipelines.model.config import ModelConfig, RunConfig
 from distill_radar.pipelines.model.elicitation import elicitation_scores
 from distill_radar.pipelines.model.families import family_typical_exchanges
 
@@ -113,24 +115,19 @@ def cluster_texts(samples: pl.DataFrame, n_exemplars: int, max_chars: int = 2000
     return pl.from_arrow(table).cast(TEXT_SCHEMA)
 
 
-#: Median response length (characters) at which "long answers" scores 1: a reasoning
-#: trace, not a chat reply. Half of it counts as harvesting long answers (purpose).
-LONG_ANSWER_CHARS = 2000
-#: Share of sampled prompts asking for reasoning that counts as a distillation purpose.
-MIN_PURPOSE_ELICITATION = 0.2
-
-
 def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig,
                    members: pl.DataFrame | None = None) -> pl.DataFrame:
     """Join counts and texts; add ``account_focus``, ``score`` and ``is_campaign_like``.
 
-    score = 0.20 accounts + 0.10 variety + 0.10 volume + 0.25 elicitation
-    + 0.10 long answers + 0.15 synchrony + 0.10 focus, where accounts =
-    min(1, log10(n_accounts) / 2) (100 accounts score 1), variety =
-    payload_variety, volume = min(1, typical_account_exchanges / 20), long
-    answers = min(1, median_response_chars / 2000), focus = account_focus (the
-    median account's share of its own traffic in the cluster). Without
-    responses in the logs, the long-answers weight is spread over the others.
+    score = the weighted sum of (``ModelConfig``, defaults) 0.20 accounts + 0.10
+    variety + 0.10 volume + 0.25 elicitation + 0.10 long answers + 0.15 synchrony
+    + 0.10 focus, where accounts = min(1, log10(n_accounts) / log10(full_accounts))
+    (100 accounts score 1), variety = payload_variety, volume =
+    min(1, typical_account_exchanges / full_volume (20)), long answers =
+    min(1, median_response_chars / long_answer_chars (2000)), focus =
+    account_focus (the median account's share of its own traffic in the
+    cluster). Without responses in the logs, the long-answers weight is spread
+    over the others.
     ``score_drivers`` names the two terms that contributed most.
     """
     # Callers without a semantic path (streaming windows) leave these out.
@@ -143,18 +140,19 @@ def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig,
     )
     df = df.join(account_focus(members), on="cluster_id", how="left") if members is not None \
         else df.with_columns(pl.lit(None, pl.Float64).alias("account_focus"))
-    accounts = (pl.col("n_accounts").cast(pl.Float64).log10() / 2).clip(0.0, 1.0)
-    volume = (pl.col("typical_account_exchanges") / 20).clip(0.0, 1.0)
+    model = config.model
+    accounts = (pl.col("n_accounts").cast(pl.Float64).log10()
+                / math.log10(model.full_accounts)).clip(0.0, 1.0)
+    volume = (pl.col("typical_account_exchanges") / model.full_volume).clip(0.0, 1.0)
     focus = pl.col("account_focus").fill_null(0.0)
-    answers = (pl.col("median_response_chars") / LONG_ANSWER_CHARS).clip(0.0, 1.0)
+    answers = (pl.col("median_response_chars") / model.long_answer_chars).clip(0.0, 1.0)
     if df.height and not df["median_response_chars"].fill_null(0).max():
         answers = pl.lit(None, pl.Float64)  # logs without responses: nothing to measure
-    terms = {"accounts": (0.20, accounts), "payload variety": (0.10, pl.col("payload_variety")),
-             "volume per account": (0.10, volume),
-             "elicitation phrasing": (0.25, pl.col("elicitation_score")),
-             "long answers": (0.10, answers),
-             "synchrony": (0.15, pl.col("synchrony").fill_null(0.0)),
-             "account focus": (0.10, focus)}
+    values = {"accounts": accounts, "payload variety": pl.col("payload_variety"),
+              "volume per account": volume, "elicitation phrasing": pl.col("elicitation_score"),
+              "long answers": answers, "synchrony": pl.col("synchrony").fill_null(0.0),
+              "account focus": focus}
+    terms = {k: (w, values[k]) for k, w in model.score_weights().items()}
     # A signal the logs cannot give (no ``response`` column) is left out, and the
     # other weights rescaled, rather than counted as zero.
     known = pl.sum_horizontal([pl.when(v.is_not_null()).then(w).otherwise(0.0)
@@ -171,7 +169,7 @@ def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig,
                            | (pl.col("model_cohesion") >= config.rescore_bound)),
     }
     shape_ok = pl.all_horizontal(list(gates.values()))
-    df = _with_family_volume(df, shape_ok, members)
+    df = _with_family_volume(df, shape_ok, members, model)
     # A thin hydra sends 1-4 prompts per account: its accounts are coordinated when
     # they send little else (focus), not when each sends many.
     gates["volume or focus"] = (
@@ -181,8 +179,8 @@ def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig,
     # Distillation harvests reasoning: a cluster that neither asks for it nor gets long
     # answers is coordination without that purpose (a company's app on many keys,
     # benchmark evaluators); it is a near miss, never flagged (docs/detection.md).
-    gates["purpose"] = ((pl.col("elicitation_score") >= MIN_PURPOSE_ELICITATION)
-                        | (answers.fill_null(0.0) >= 0.5))
+    gates["purpose"] = ((pl.col("elicitation_score") >= model.min_purpose_elicitation)
+                        | (answers.fill_null(0.0) >= model.min_purpose_long_answers))
     # Popular templates pass the shape gates; without elicitation phrasing or
     # coordination they stay under the score (docs/detection.md, "Scores and tiers").
     gates["score"] = score >= config.min_campaign_score
@@ -206,8 +204,8 @@ def account_focus(members: pl.DataFrame) -> pl.DataFrame:
                                         .alias("account_focus")))
 
 
-def _with_family_volume(df: pl.DataFrame, shape_ok: pl.Expr,
-                        members: pl.DataFrame | None) -> pl.DataFrame:
+def _with_family_volume(df: pl.DataFrame, shape_ok: pl.Expr, members: pl.DataFrame | None,
+                        model: ModelConfig) -> pl.DataFrame:
     """Add family_id / family_typical_exchanges for clusters that pass the shape gates."""
     if members is None:
         return df.with_columns(pl.lit(None, pl.Int64).alias("family_id"),
@@ -216,7 +214,8 @@ def _with_family_volume(df: pl.DataFrame, shape_ok: pl.Expr,
     # accounts' cover traffic lands in popular clusters): it neither joins nor
     # bridges a family.
     candidates = df.filter(shape_ok & (pl.col("typical_account_exchanges") >= 2))["cluster_id"]
-    return df.join(family_typical_exchanges(members, candidates), on="cluster_id", how="left")
+    return df.join(family_typical_exchanges(members, candidates, model), on="cluster_id",
+                   how="left")
 
 
 def _drivers(df: pl.DataFrame, names: list[str]) -> pl.DataFrame:

@@ -4,8 +4,8 @@ A template campaign whose payloads come from many problem patterns ("{…}
 coins and one is heavier ...", "{…} is a knave ...") splits into one cluster
 per pattern, and each of its accounts sends only a few prompts to each. The
 clusters are one operation all the same: the same accounts fill them.
-Clusters whose account sets overlap by at least ``FAMILY_OVERLAP`` of the
-smaller one are linked; the volume gate is then judged on each account's
+Clusters whose account sets overlap by at least ``ModelConfig.family_overlap`` of
+the smaller one are linked; the volume gate is then judged on each account's
 exchanges across its family, not within one cluster.
 """
 
@@ -16,13 +16,13 @@ import polars as pl
 
 from distill_radar import kernels
 from distill_radar.pipelines.model.account_volume import typical_account_exchanges
-
-FAMILY_OVERLAP = 0.5
-FAMILY_MIN_SHARED = 10
+from distill_radar.pipelines.model.config import ModelConfig
 
 
-def family_typical_exchanges(members: pl.DataFrame, candidates: pl.Series) -> pl.DataFrame:
-    """(cluster_id, family_id, family_typical_exchanges) for the candidate clusters."""
+def family_typical_exchanges(members: pl.DataFrame, candidates: pl.Series,
+                             model: ModelConfig) -> pl.DataFrame:
+    """(cluster_id, family_id, family_typical_exchanges) for the candidate clusters;
+    ``model``: its ``family_overlap`` and ``family_min_shared``."""
     schema = {"cluster_id": pl.Int64, "family_id": pl.Int64,
               "family_typical_exchanges": pl.Float64}
     pairs = (members.filter(pl.col("cluster_id").is_in(candidates.implode()))
@@ -32,7 +32,7 @@ def family_typical_exchanges(members: pl.DataFrame, candidates: pl.Series) -> pl
     ids = pairs["cluster_id"].unique().sort()
     index = pl.DataFrame({"cluster_id": ids, "c": np.arange(ids.len())})
     pairs = pairs.join(index, on="cluster_id")
-    family = kernels.connected_components(ids.len(), *_overlap_edges(pairs))
+    family = kernels.connected_components(ids.len(), *_overlap_edges(pairs, model))
     fam = index.with_columns(pl.Series("family_id", family, pl.Int64))
     per_account = (pairs.join(fam, on="c").group_by("family_id", "account_id")
                    .agg(pl.col("k").sum()))
@@ -42,13 +42,14 @@ def family_typical_exchanges(members: pl.DataFrame, candidates: pl.Series) -> pl
     return fam.join(typical, on="family_id").select(list(schema)).cast(schema)
 
 
-def _overlap_edges(pairs: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _overlap_edges(pairs: pl.DataFrame, model: ModelConfig) -> tuple[np.ndarray, np.ndarray]:
     sizes = pairs.group_by("c").agg(pl.len().alias("size"))
     accounts = pairs.select("account_id", "c")
     shared = (accounts.join(accounts, on="account_id", suffix="2")
               .filter(pl.col("c") < pl.col("c2"))
               .group_by("c", "c2").agg(pl.len().alias("shared"))
               .join(sizes, on="c").join(sizes.rename({"c": "c2", "size": "size2"}), on="c2")
-              .filter((pl.col("shared") >= FAMILY_OVERLAP * pl.min_horizontal("size", "size2"))
-                      & (pl.col("shared") >= FAMILY_MIN_SHARED)))
+              .filter((pl.col("shared")
+                       >= model.family_overlap * pl.min_horizontal("size", "size2"))
+                      & (pl.col("shared") >= model.family_min_shared)))
     return (shared["c"].to_numpy().astype(np.int64), shared["c2"].to_numpy().astype(np.int64))

@@ -187,10 +187,6 @@ def debiased_focus(length: np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(pairwise, 0.0, None))
 
 
-GROUP_STEP = 0.05  # link cosine added per splitting round
-MAX_GROUP_THRESHOLD = 0.95
-
-
 def _account_groups(profiles: np.ndarray, config: RunConfig) -> np.ndarray:
     """Component label of each profile over SimHash-banded, cosine-verified links.
 
@@ -198,8 +194,8 @@ def _account_groups(profiles: np.ndarray, config: RunConfig) -> np.ndarray:
     campaigns together (on 1M exchanges: 15 campaigns in one group, so one
     cluster). A group whose profiles' root mean pairwise cosine is below
     ``semantic_group_focus`` is a chain: inside it, links need a cosine
-    ``GROUP_STEP`` higher, round after round, until every group is focused
-    or the links need ``MAX_GROUP_THRESHOLD``.
+    ``ModelConfig.group_step`` higher, round after round, until every group is
+    focused or the links need ``max_group_threshold``.
     """
     bits = config.semantic_bands * config.semantic_rows
     planes = kernels.hyperplanes(profiles.shape[1], bits, seed=config.seed)
@@ -210,11 +206,12 @@ def _account_groups(profiles: np.ndarray, config: RunConfig) -> np.ndarray:
     keep = cos >= threshold
     src, dst, cos = src[keep], dst[keep], cos[keep]
     labels = kernels.connected_components(profiles.shape[0], src, dst)
-    while threshold < MAX_GROUP_THRESHOLD:
+    step, ceiling = config.model.group_step, config.model.max_group_threshold
+    while threshold < ceiling:
         chained = unfocused_groups(profiles, labels, config.semantic_group_focus)
         if not chained.any():
             break
-        threshold = min(MAX_GROUP_THRESHOLD, threshold + GROUP_STEP)
+        threshold = min(ceiling, threshold + step)
         keep = ~chained[src] | (cos >= threshold)  # a link's ends share a group
         src, dst, cos = src[keep], dst[keep], cos[keep]
         labels = kernels.connected_components(profiles.shape[0], src, dst)
@@ -249,7 +246,8 @@ def _stars(group: np.ndarray, node: np.ndarray, sim: np.ndarray):
 
 
 def group_joins(labels: np.ndarray, src: np.ndarray, dst: np.ndarray,
-                accounts: AccountPrompts | None = None) -> tuple[np.ndarray, np.ndarray]:
+                accounts: AccountPrompts | None = None, established: int = 10
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Semantic star edges (head -> core prompt) -> the edges that join components.
 
     ``labels`` are the components after the lexical cohesion rounds (each the
@@ -259,10 +257,12 @@ def group_joins(labels: np.ndarray, src: np.ndarray, dst: np.ndarray,
     campaign also used) stays there, so one shared prompt cannot chain benign
     clusters, or two campaigns, together. With ``accounts`` (who sent which
     node), a group joins at most one *established* component (one that
-    ``ESTABLISHED_ACCOUNTS`` or more accounts already send verbatim, the one
+    ``established`` or more accounts already send verbatim, the one
     with most accounts): rewordings are joined to a template, but two templates
     that many accounts each use word for word are two operations, however close
-    their meaning. Returns edges from each group's root to every component it joins.
+    their meaning (a reworded instruction is one wording per account or a few;
+    ``established``: ``ModelConfig.established_accounts``). Returns edges from
+    each group's root to every component it joins.
     """
     if src.size == 0:
         return src, dst
@@ -279,22 +279,17 @@ def group_joins(labels: np.ndarray, src: np.ndarray, dst: np.ndarray,
     comp_w, group_w = comp_w[join], group_w[join]
     root = group_w
     if accounts is not None and comp_w.size:
-        comp_w, group_w, root = _one_established(labels, comp_w, group_w, accounts)
+        comp_w, group_w, root = _one_established(labels, comp_w, group_w, accounts, established)
     keep = comp_w != labels[root]
     return root[keep], comp_w[keep]
 
 
-#: A component that this many accounts send verbatim is a template of its own
-#: (``group_joins``): a reworded instruction is one wording per account or a few.
-ESTABLISHED_ACCOUNTS = 10
-
-
-def _one_established(labels, comp_w, group_w, accounts: AccountPrompts):
+def _one_established(labels, comp_w, group_w, accounts: AccountPrompts, established: int):
     """(components, groups, roots) with each group's established components cut to the
     largest one, which becomes the group's root (its label node)."""
     comp_pairs = kernels.unique_columns(np.stack([labels[accounts.node], accounts.account]))
     n_acc = np.bincount(comp_pairs[0], minlength=labels.size)[comp_w]
-    big = n_acc >= ESTABLISHED_ACCOUNTS
+    big = n_acc >= established
     order = np.lexsort((comp_w, -n_acc, ~big, group_w))  # per group: largest established first
     g_sorted = group_w[order]
     first = np.r_[True, g_sorted[1:] != g_sorted[:-1]]

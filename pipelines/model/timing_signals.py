@@ -28,30 +28,32 @@ import polars as pl
 from distill_radar.kernels.hash_table import dense_codes
 from distill_radar.kernels.timing import counting_order, first_seen, timing_scan
 from distill_radar.pipelines.model import codes
+from distill_radar.pipelines.model.config import ModelConfig
 
-WINDOW = "10m"
-WINDOW_SECONDS = 600
-MIN_TOGETHER = 3
+_MODEL = ModelConfig()  # synchrony window and quorum by default
 
 SCHEMA = {"cluster_id": pl.Int64, "synchrony": pl.Float64, "cadence_cv": pl.Float64,
           "median_account_age_days": pl.Float64}
 _PER_SECOND = {"ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
 
-def timing_signals(members: pl.DataFrame, account_codes=None) -> pl.DataFrame:
+def timing_signals(members: pl.DataFrame, account_codes=None,
+                   model: ModelConfig = _MODEL) -> pl.DataFrame:
     """``account_codes``: ``codes.exact_codes(members["account_id"])`` when the caller has
-    them (None: computed here when needed)."""
+    them (None: computed here when needed); ``model``: its ``sync_window_s`` and
+    ``min_together``."""
     ts = members.schema["ts"]
     fast = (isinstance(ts, pl.Datetime) and ts.time_zone in (None, "UTC")
             and members["ts"].null_count() == 0 and members["account_id"].null_count() == 0)
     if not fast:
-        return _timing_signals_polars(members)
-    return _timing_signals_codes(members, account_codes)
+        return _timing_signals_polars(members, model)
+    return _timing_signals_codes(members, account_codes, model)
 
 
 # -- the fast path ------------------------------------------------------------------------------
 
-def _timing_signals_codes(members: pl.DataFrame, coded=None) -> pl.DataFrame:
+def _timing_signals_codes(members: pl.DataFrame, coded=None, model: ModelConfig = _MODEL
+                          ) -> pl.DataFrame:
     unit = members.schema["ts"].time_unit
     cluster = members["cluster_id"]
     if cluster.null_count() == cluster.len():
@@ -75,7 +77,7 @@ def _timing_signals_codes(members: pl.DataFrame, coded=None) -> pl.DataFrame:
     order = counting_order(cc, ids.size, np.argsort(t, kind="stable"))
     busy, total, run_cluster, run_delta, gap_run, gap_delta = timing_scan(
         cc[order], acc[order], t[order], seen, ids.size, n_accounts,
-        WINDOW_SECONDS * _PER_SECOND[unit], MIN_TOGETHER)
+        model.sync_window_s * _PER_SECOND[unit], model.min_together)
 
     duration = pl.Duration(unit)
     present = total > 0
@@ -101,21 +103,21 @@ def _timing_signals_codes(members: pl.DataFrame, coded=None) -> pl.DataFrame:
 
 # -- the general path ---------------------------------------------------------------------------
 
-def _timing_signals_polars(members: pl.DataFrame) -> pl.DataFrame:
+def _timing_signals_polars(members: pl.DataFrame, model: ModelConfig = _MODEL) -> pl.DataFrame:
     clustered = members.filter(pl.col("cluster_id").is_not_null())
     if clustered.height == 0:
         return pl.DataFrame(schema=SCHEMA)
-    return (_synchrony(clustered).join(_cadence(clustered), on="cluster_id", how="left")
+    return (_synchrony(clustered, model).join(_cadence(clustered), on="cluster_id", how="left")
             .join(_age(members, clustered), on="cluster_id", how="left")
             .select(list(SCHEMA)).cast(SCHEMA).sort("cluster_id"))
 
 
-def _synchrony(clustered: pl.DataFrame) -> pl.DataFrame:
-    windows = clustered.with_columns(pl.col("ts").dt.truncate(WINDOW).alias("w"))
+def _synchrony(clustered: pl.DataFrame, model: ModelConfig) -> pl.DataFrame:
+    windows = clustered.with_columns(pl.col("ts").dt.truncate(f"{model.sync_window_s}s").alias("w"))
     busy = windows.group_by("cluster_id", "w").agg(
         pl.len().alias("n"), pl.col("account_id").n_unique().alias("acc"))
     return busy.group_by("cluster_id").agg(
-        (pl.col("n").filter(pl.col("acc") >= MIN_TOGETHER).sum() / pl.col("n").sum())
+        (pl.col("n").filter(pl.col("acc") >= model.min_together).sum() / pl.col("n").sum())
         .alias("synchrony"))
 
 

@@ -6,34 +6,41 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 
 from distill_radar.pipelines.provenance.analysis import MIN_PROMPTS
+from distill_radar.pipelines.runtime.option_spec import Option, command_parser
 
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", required=True, metavar="DIR", help="output folder of a batch run")
-    parser.add_argument("--campaign", required=True, type=int, metavar="ID",
-                        help="campaign_id in the run's campaigns table")
-    parser.add_argument("--input", metavar="PATH",
-                        help="the run's input logs, where they are now (default: as summary.json "
-                             "records them)")
+#: --run, --campaign and --input: which campaign of which run.
+COMMON = (
+    Option("--run", "output folder of a batch run", type=str, required=True, metavar="DIR"),
+    Option("--campaign", "campaign_id in the run's campaigns table", type=int, required=True,
+           metavar="ID"),
+    Option("--input", "the run's input logs, where they are now", type=str, metavar="PATH",
+           shown="as summary.json records them"),
+)
+PROMPTS_OPTIONS = COMMON + (
+    Option("--n", "campaign prompts", type=int, default=500),
+    Option("--out", "sample file to write", type=str, required=True, metavar="P.parquet"),
+    Option("--seed", "sampling seed", type=int, default=1),
+)
+CHECK_OPTIONS = COMMON + (
+    Option("--suspect", "the suspect model's answers", type=str, required=True,
+           metavar="SUSPECT.parquet"),
+    Option("--alternatives", "our own model's re-samples", type=str, metavar="ALT.parquet"),
+    Option("--output", "folder for provenance.json, .parquet and .html", type=str,
+           required=True, metavar="DIR"),
+    Option("--min-prompts", "fewest usable prompts to test on", type=int, default=MIN_PROMPTS),
+)
 
 
 def prompts_main(argv: list[str]) -> int:
+    """Write a deterministic sample of a campaign's prompts, plus one matched control prompt
+    per campaign prompt (sent by accounts outside every campaign), for the suspect model to
+    answer."""
     from distill_radar.pipelines.provenance import sample
 
-    parser = argparse.ArgumentParser(
-        prog="distill-radar provenance-prompts",
-        description="Write a deterministic sample of a campaign's prompts, plus one matched "
-                    "control prompt per campaign prompt (sent by accounts outside every "
-                    "campaign), for the suspect model to answer.")
-    _common(parser)
-    parser.add_argument("--n", type=int, default=500, help="campaign prompts (default 500)")
-    parser.add_argument("--out", required=True, metavar="P.parquet", help="sample file to write")
-    parser.add_argument("--seed", type=int, default=1, help="sampling seed (default 1)")
-    args = parser.parse_args(argv)
+    args = command_parser("provenance-prompts", prompts_main, PROMPTS_OPTIONS).parse_args(argv)
     table, info = sample.sample_prompts(args.run, args.campaign, args.n, args.seed, args.input)
     dest = sample.write_sample(table, args.out)
     cos = info["median_match_cosine"]
@@ -47,21 +54,13 @@ def prompts_main(argv: list[str]) -> int:
 
 
 def check_main(argv: list[str]) -> int:
+    """Test whether a suspect model was trained on the responses served to a campaign.
+    SUSPECT: exchange_id or prompt, output (e.g. the provenance-prompts file with an
+    'output' column added). ALT: exchange_id or prompt, response: re-samples of our own
+    model for the same prompts."""
     from distill_radar.pipelines.provenance import check
 
-    parser = argparse.ArgumentParser(
-        prog="distill-radar provenance",
-        description="Test whether a suspect model was trained on the responses served to a "
-                    "campaign. SUSPECT: exchange_id or prompt, output (e.g. the "
-                    "provenance-prompts file with an 'output' column added). ALT: exchange_id "
-                    "or prompt, response: re-samples of our own model for the same prompts.")
-    _common(parser)
-    parser.add_argument("--suspect", required=True, metavar="SUSPECT.parquet")
-    parser.add_argument("--alternatives", metavar="ALT.parquet")
-    parser.add_argument("--output", required=True, metavar="DIR")
-    parser.add_argument("--min-prompts", type=int, default=MIN_PROMPTS,
-                        help=f"fewest usable prompts to test on (default {MIN_PROMPTS})")
-    args = parser.parse_args(argv)
+    args = command_parser("provenance", check_main, CHECK_OPTIONS).parse_args(argv)
     if args.min_prompts < 1:
         raise ValueError("--min-prompts must be >= 1")
     result = check.provenance(args.run, args.campaign, args.suspect, args.output,

@@ -26,8 +26,8 @@ import math
 
 import numpy as np
 
-#: Matched pairs up to which the signed-rank tail is exact (the DP costs pairs x
-#: rank sum: ~2 s at 1,000 pairs on a busy core); beyond, the normal approximation.
+#: Matched pairs up to which the signed-rank tail is exact (the DP costs pairs x rank
+#: sum, seconds at this size: bench/RESULTS.md); beyond, the normal approximation.
 EXACT_PAIRS = 1000
 _LN10 = math.log(10.0)
 

@@ -281,7 +281,7 @@ def _card(rank: int, row: dict, cl: pl.DataFrame, ac: pl.DataFrame, ts: Any, k: 
     ]
     total = max(len(accs), row["n_accounts"] or 0)
     chips = "".join(chip[:_ACCOUNTS_SHOWN]) + _more(
-        chip[_ACCOUNTS_SHOWN:], total - _ACCOUNTS_SHOWN, "accounts.parquet")
+        chip[_ACCOUNTS_SHOWN:], total - _ACCOUNTS_SHOWN, _MORE_CHIPS)
     return assets.CARD.format(
         cid=_e(str(cid)),
         rank=rank,
@@ -293,7 +293,7 @@ def _card(rank: int, row: dict, cl: pl.DataFrame, ac: pl.DataFrame, ts: Any, k: 
         clusters=clusters,
         n_accounts=total,
         accounts=chips or "none listed",
-        more=_more_clusters(rows[_CLUSTERS_SHOWN:], len(ids) - _CLUSTERS_SHOWN),
+        more=_more(rows[_CLUSTERS_SHOWN:], len(ids) - _CLUSTERS_SHOWN, _MORE_CLUSTERS),
         kind_help=_e(assets.GLOSSARY["kind"]),
         score_help=_e(assets.GLOSSARY["score"]),
         exemplars=_exemplars(mine.head(3), k),
@@ -314,23 +314,23 @@ def _help(label: str) -> str:
     return f' title="{_e(text)}"' if text else ""
 
 
-def _more(chips: list[str], n_more: int, where: str) -> str:
-    """'+ N more' that opens onto the hidden chips (the rest are only in ``where``)."""
-    if n_more <= 0:
-        return ""
-    rest = n_more - len(chips)
-    tail = f'<span class="more">and {rest:,} more in {where}</span>' if rest > 0 else ""
-    return (f'<details class="more"><summary>+ {n_more:,} more</summary>{"".join(chips)}'
-            f"{tail}</details>")
+#: (opening, closing, note on the rest) of the "+ N more" expanders: account chips, and
+#: cluster rows (a table).
+_MORE_CHIPS = ('<details class="more"><summary>+ {n:,} more</summary>', "",
+               '<span class="more">and {rest:,} more in accounts.parquet</span>')
+_MORE_CLUSTERS = ("<details><summary>and {n:,} more clusters</summary><table><tbody>",
+                  "</tbody></table>", '<p class="muted">and {rest:,} more in clusters.parquet</p>')
 
 
-def _more_clusters(rows: list[str], n_more: int) -> str:
+def _more(hidden: list[str], n_more: int, parts: tuple[str, str, str]) -> str:
+    """An expander that opens onto the ``hidden`` items of ``n_more``; the rest are only
+    in the table that ``parts``' note names."""
     if n_more <= 0:
         return ""
-    rest = n_more - len(rows)
-    tail = f'<p class="muted">and {rest:,} more in clusters.parquet</p>' if rest > 0 else ""
-    return (f"<details><summary>and {n_more:,} more clusters</summary><table><tbody>"
-            f'{"".join(rows)}</tbody></table>{tail}</details>')
+    head, close, note = parts
+    rest = n_more - len(hidden)
+    tail = note.format(rest=rest) if rest > 0 else ""
+    return f'{head.format(n=n_more)}{"".join(hidden)}{close}{tail}</details>'
 
 
 def _exemplars(clusters: pl.DataFrame, k: int) -> str:

@@ -1,7 +1,7 @@
 """Which command-line flags are ours, which are Beam's, and which are typos.
 
 Beam parses every flag it knows and discards the others with a warning lost
-among INFO lines, so ``batch --no-semantc`` used to run with the defaults. A
+among INFO lines, so ``batch --no-semantc`` would run with the defaults. A
 flag that neither distill-radar nor any registered Beam options class knows,
 and that is close to one of ours, is an error naming the right flag; other
 unknown flags still go to Beam (a runner may register options we cannot see),

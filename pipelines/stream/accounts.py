@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from distill_radar.pipelines.model.config import RunConfig
-from distill_radar.pipelines.stream.config import StreamConfig
-from distill_radar.pipelines.stream.keyed import KeyedStageFn
+from distill_radar.pipelines.stream.keyed import StageFn
 from distill_radar.pipelines.stream.ticks import concat
 from distill_radar.pipelines.stream.vocab import live_counts
 
@@ -32,15 +30,12 @@ def merge_counts(chunks: list[dict]) -> list[dict]:
     return [{"hash": acct, "count": np.bincount(inverse, merged["count"]).astype(np.int64)}]
 
 
-class AccountTotalsFn(KeyedStageFn):
+class AccountTotalsFn(StageFn):
     """(account shard, ("acct", hash/count)) -> (0, ("totals", acct/total)) to the judge."""
 
     STAGE = "accounts"
     OFFSET_MS = 5
-
-    def __init__(self, run: RunConfig, stream: StreamConfig):
-        super().__init__(stream.tick_ms, stream.window_size_s * 1000)
-        self.run, self.stream = run, stream
+    TTL = "window_size_s"
 
     def flush(self, key, tick, inputs, store):
         store.compact({"n": merge_counts})

@@ -26,10 +26,10 @@ import pyarrow as pa
 from distill_radar import kernels
 from distill_radar.pipelines.embed.embedder import load_embedder
 from distill_radar.pipelines.model import cluster_stats
-from distill_radar.pipelines.model.config import RunConfig
+from distill_radar.pipelines.model.config import ModelConfig, RunConfig
 from distill_radar.pipelines.model.timing_signals import timing_signals
 from distill_radar.pipelines.stream.config import StreamConfig
-from distill_radar.pipelines.stream.keyed import KeyedStageFn
+from distill_radar.pipelines.stream.keyed import StageFn
 from distill_radar.pipelines.stream.semantic import embed_texts, vector_matrix
 from distill_radar.pipelines.stream.ticks import concat, ranges, take
 
@@ -101,7 +101,7 @@ def shape_gates(stats: pl.DataFrame, config: RunConfig) -> pl.Expr:
             & (pl.col("cohesion_median") >= config.cohesion_bound))
 
 
-def window_stats(rows: dict) -> pl.DataFrame:
+def window_stats(rows: dict, model: ModelConfig) -> pl.DataFrame:
     """The batch job's per-cluster statistics and timing signals over window rows."""
     df = pl.DataFrame({
         "cluster_id": rows["cluster"], "account_id": pl.Series(rows["account_id"]),
@@ -111,7 +111,7 @@ def window_stats(rows: dict) -> pl.DataFrame:
         pl.col("similarity").min().cast(pl.Float64).alias("cohesion_min"),
         pl.col("similarity").median().cast(pl.Float64).alias("cohesion_median"))
     return (cluster_stats.cluster_counts(df).join(cohesion, on="cluster_id", how="left")
-            .join(timing_signals(df), on="cluster_id", how="left")), df
+            .join(timing_signals(df, model=model), on="cluster_id", how="left")), df
 
 
 def merge_rows(chunks: list[dict]) -> list[dict]:
@@ -119,16 +119,16 @@ def merge_rows(chunks: list[dict]) -> list[dict]:
     return [take(rows, np.lexsort((rows["ts"], rows["cluster"])))]
 
 
-class AccumulateFn(KeyedStageFn):
+class AccumulateFn(StageFn):
     """(cluster shard, ("members" | "texts", chunk)) -> (0, ("cand" | "parts" | "ex" |
     "retract", chunk)) to the judge."""
 
     STAGE = "clusters"
     OFFSET_MS = 7
+    TTL = "window_size_s"
 
     def __init__(self, run: RunConfig, stream: StreamConfig):
-        super().__init__(stream.tick_ms, stream.window_size_s * 1000)
-        self.run, self.stream = run, stream
+        super().__init__(run, stream)
         self.period_ticks = stream.window_period_s // stream.tick_s
 
     def flush(self, key, tick, inputs, store):
@@ -172,7 +172,7 @@ class AccumulateFn(KeyedStageFn):
         if not rows or not len(rows["cluster"]):
             passing = np.empty(0, np.int64)
         else:
-            stats, df = window_stats(rows)
+            stats, df = window_stats(rows, self.run.model)
             solo = semantic_gates(run) & ~shape_gates(stats, run) if run.semantic else \
                 pl.lit(False)
             stats = (stats.with_columns(solo.fill_null(False).alias("solo"))

@@ -34,17 +34,8 @@ from distill_radar.kernels.hll import hll_estimate, hll_new, hll_update
 from distill_radar.pipelines.io import schemas
 from distill_radar.pipelines.stream.config import StreamConfig
 
-ALERTS = pa.schema([
-    ("alert_ts", schemas.TS),
-    ("cluster_id", pa.int64()),
-    ("campaign_id", pa.int64()),
-    ("account_ids", pa.list_(pa.string())),
-    ("n_accounts", pa.int64()),
-    ("n_exchanges", pa.int64()),
-    ("template", pa.string()),
-    ("score", pa.float64()),
-    ("reason", pa.string()),
-])
+ALERTS = schemas.schema("alert_ts cluster_id campaign_id account_ids n_accounts n_exchanges "
+                        "template score reason")
 
 
 @dataclass

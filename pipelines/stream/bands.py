@@ -28,10 +28,8 @@ import itertools
 import numpy as np
 
 from distill_radar import kernels
-from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream import ingest
-from distill_radar.pipelines.stream.config import StreamConfig
-from distill_radar.pipelines.stream.keyed import KeyedStageFn
+from distill_radar.pipelines.stream.keyed import StageFn
 from distill_radar.pipelines.stream.ticks import ranges
 
 LABEL_MASK = np.uint64((1 << 63) - 1)
@@ -139,15 +137,11 @@ def _similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (np.count_nonzero(a == b, axis=1) / a.shape[1]).astype(np.float32)
 
 
-class BandIndexFn(KeyedStageFn):
+class BandIndexFn(StageFn):
     """(band shard, ("queries", chunk)) -> placements (node shard, ("place", chunk))."""
 
     STAGE = "bands"
     OFFSET_MS = 3
-
-    def __init__(self, run: RunConfig, stream: StreamConfig):
-        super().__init__(stream.tick_ms, stream.state_ttl_s * 1000)
-        self.run, self.stream = run, stream
 
     def flush(self, key, tick, inputs, store):
         store.compact({"reps": merge_reps}, split=split_reps)

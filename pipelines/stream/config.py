@@ -9,40 +9,67 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from distill_radar.pipelines.model.config import option
+
 HOUR = 3600
+
+
+def _opt(default, help: str, flag: str | None = None, scale: int | None = None, **extra):
+    """A field set by a ``stream`` flag (``model.config.option``); ``scale``: flag unit ->
+    seconds (the flag is in hours or minutes)."""
+    if scale:
+        extra["scale"] = scale
+    if flag:
+        extra["flag"] = flag
+    return option(default, help, "streaming", **extra)
 
 
 @dataclass(frozen=True)
 class StreamConfig:
     #: Every keyed stage processes its input one tick of event time at a time,
     #: when the watermark passes the tick's end.
-    tick_s: int = HOUR
+    tick_s: int = _opt(HOUR, "keyed stages flush one tick of event time at a time, when the "
+                       "watermark passes its end", "--tick-minutes", 60)
     #: Keys per sharded stage (prompt hashes, shingles, LSH band keys, clusters):
     #: the parallelism a runner can spread over workers. Results do not depend on it.
-    key_shards: int = 64
+    key_shards: int = _opt(64, "keys per sharded stage: the parallelism a runner spreads over "
+                           "workers (results do not depend on it; --replay: 1, one worker)",
+                           metavar="N")
     #: Per-cluster statistics (accounts, payload variety, timing) cover this much
     #: event time; clusters with new members are judged again every ``window_period_s``.
-    window_size_s: int = 96 * HOUR
-    window_period_s: int = 4 * HOUR
+    window_size_s: int = _opt(96 * HOUR, "cluster statistics and campaigns cover this much "
+                              "event time", "--window-size-hours", HOUR,
+                              label="Stream: window size (hours)")
+    window_period_s: int = _opt(4 * HOUR, "clusters with new members are judged again this "
+                                "often", "--window-period-hours", HOUR,
+                                label="Stream: window period (hours)")
     #: Exchanges at most this far behind the watermark (a flushed tick) are still
     #: counted, in the next tick; later ones are dead-lettered.
-    allowed_lateness_s: int = 1 * HOUR
+    allowed_lateness_s: int = _opt(
+        1 * HOUR, "exchanges this much behind the watermark are still counted (in the next "
+        "tick); later ones are dropped, counted and dead-lettered", "--allowed-lateness-minutes",
+        60, label="Stream: allowed lateness (minutes)")
     #: Seen prompts, shingle counts, representatives and cluster labels unseen
     #: this long are dropped (generations of the state ring, ``ticks``).
-    state_ttl_s: int = 24 * HOUR
+    state_ttl_s: int = _opt(24 * HOUR, "seen prompts, shingle counts, representatives and "
+                            "labels unseen this long are dropped", "--state-ttl-hours", HOUR,
+                            label="Stream: state TTL (hours)")
     #: A shingle is template text when enough distinct prompts held it within this
     #: much event time. (Longer, a wording one account sends twice a day becomes a
     #: template too, but payload phrases as well: on the realistic profile 7 days
     #: lost more lexical recall, thin hydras, than it gave reworded campaigns.)
-    vocab_ttl_s: int = 24 * HOUR
+    vocab_ttl_s: int = _opt(24 * HOUR, "a shingle is template text when enough distinct "
+                            "prompts held it within this long", "--vocab-ttl-hours", HOUR)
     #: A prompt with too few template shingles waits this long for the shingle
     #: counts to warm up before it is given up as unclustered.
-    pending_ttl_s: int = 2 * HOUR
+    pending_ttl_s: int = _opt(2 * HOUR, "a prompt waits this long for its template shingles "
+                              "to become frequent", "--pending-ttl-minutes", 60)
     #: An alerted campaign alerts again once its distinct accounts (HyperLogLog
     #: over every account it has named) grow by this factor.
-    growth_factor: float = 1.2
+    growth_factor: float = _opt(1.2, "an alerted campaign alerts again when its distinct "
+                                "accounts grow by this factor")
     #: Representatives filed under one LSH band key (bucket): a hot bucket stays cheap.
-    max_bucket_reps: int = 8
+    max_bucket_reps: int = _opt(8, "representatives per LSH bucket")
     #: A member matching its representative below this similarity is filed as a
     #: representative too (so a cluster follows paraphrases and noise).
     rep_refresh: float = 0.8

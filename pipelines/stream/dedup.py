@@ -29,10 +29,8 @@ import pyarrow as pa
 
 from distill_radar.kernels import frequency
 from distill_radar.pipelines.io import schemas
-from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream import ingest
-from distill_radar.pipelines.stream.config import StreamConfig
-from distill_radar.pipelines.stream.keyed import NAMESPACE, KeyedStageFn
+from distill_radar.pipelines.stream.keyed import NAMESPACE, StageFn
 
 DEAD_LETTER_TAG = "dead_letter"
 FRESH_TAG = "fresh"
@@ -68,16 +66,12 @@ def late_dead_letters(chunk: dict, watermark_ms: int, lateness_s: int) -> pa.Tab
                      "raw": pa.array(raw, pa.large_string())}, schema=schemas.DEAD_LETTER)
 
 
-class DedupFn(KeyedStageFn):
+class DedupFn(StageFn):
     """(node shard, ("rows", prepared)) -> rows to members (main), new prompts to the
     signer (``fresh``), shingle counts to the count shards (``df``), dead letters."""
 
     STAGE = "dedup"
     OFFSET_MS = 0
-
-    def __init__(self, run: RunConfig, stream: StreamConfig):
-        super().__init__(stream.tick_ms, stream.state_ttl_s * 1000)
-        self.run, self.stream = run, stream
 
     def setup(self):
         super().setup()

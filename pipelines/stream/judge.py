@@ -25,8 +25,7 @@ from distill_radar.pipelines.model.campaigns import build_campaigns
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream.accumulate import STATS
 from distill_radar.pipelines.stream.alerts import AlertBook
-from distill_radar.pipelines.stream.config import StreamConfig
-from distill_radar.pipelines.stream.keyed import KeyedStageFn
+from distill_radar.pipelines.stream.keyed import StageFn
 from distill_radar.pipelines.stream.rejoin import join_pieces, joins_of
 from distill_radar.pipelines.stream.semantic import JOINS
 from distill_radar.pipelines.stream.ticks import concat, take
@@ -140,16 +139,15 @@ def with_pieces(frame: pl.DataFrame, joins: pl.DataFrame) -> pl.DataFrame:
             .drop("pieces").select(list(CAMPAIGNS)))
 
 
-class JudgeFn(KeyedStageFn):
+class JudgeFn(StageFn):
     """(0, ("cand" | "ex" | "parts" | "retract", chunk)) -> alert tables (main), and
     campaign / cluster snapshots (``campaigns``, ``clusters``)."""
 
     STAGE = "judge"
     OFFSET_MS = 8
 
-    def __init__(self, run: RunConfig, stream: StreamConfig):
-        super().__init__(stream.tick_ms, (stream.window_size_s + stream.state_ttl_s) * 1000)
-        self.run, self.stream = run, stream
+    def ttl_s(self, stream) -> int:
+        return stream.window_size_s + stream.state_ttl_s
 
     def flush(self, key, tick, inputs, store):
         end = (tick + 1) * self.stream.tick_ms

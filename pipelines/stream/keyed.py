@@ -278,3 +278,20 @@ class KeyedStageFn(beam.DoFn):
                         "values": [values], "flush_ms": [ms], "wall_s": [time.time()],
                         **{c: [v] for c, v in counted.items()}}, schema=STATS_SCHEMA)
         return beam.pvalue.TaggedOutput(STATS_TAG, window.TimestampedValue(row, at))
+
+
+class StageFn(KeyedStageFn):
+    """A keyed stage of the detector, built from the run's ``RunConfig`` and ``StreamConfig``.
+
+    ``TTL`` names the ``StreamConfig`` field (seconds) that its state lives; a stage whose
+    lifetime is not one field overrides ``ttl_s``.
+    """
+
+    TTL = "state_ttl_s"
+
+    def __init__(self, run, stream):
+        super().__init__(stream.tick_ms, self.ttl_s(stream) * 1000)
+        self.run, self.stream = run, stream
+
+    def ttl_s(self, stream) -> int:
+        return getattr(stream, self.TTL)

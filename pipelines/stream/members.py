@@ -25,12 +25,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from distill_radar import kernels
-from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream import ingest
 from distill_radar.pipelines.stream.accounts import account_counts
 from distill_radar.pipelines.stream.bands import label_of
-from distill_radar.pipelines.stream.config import StreamConfig
-from distill_radar.pipelines.stream.keyed import KeyedStageFn
+from distill_radar.pipelines.stream.keyed import StageFn
 from distill_radar.pipelines.stream.store import newest_by
 from distill_radar.pipelines.stream.ticks import concat, take
 
@@ -64,11 +62,8 @@ def lookup(nodes: np.ndarray, chunks: list[dict]) -> tuple[np.ndarray, np.ndarra
     sim = np.ones(nodes.size, np.float32)
     gen = np.full(nodes.size, -1, np.int64)
     for c in chunks:
-        n = c["node"]
-        if n.size == 0 or nodes.size == 0:
-            continue
-        pos = np.minimum(np.searchsorted(n, nodes), n.size - 1)
-        hit = n[pos] == nodes
+        pos = kernels.sorted_positions(c["node"], nodes)
+        hit = pos >= 0
         label[hit], sim[hit] = c["label"][pos[hit]], c["sim"][pos[hit]]
         gen[hit] = int(c["_gen"][0]) if "_gen" in c else gen[hit]
     return label, sim, gen
@@ -81,16 +76,12 @@ def sort_rows(rows: dict) -> dict:
     return take(rows, order)
 
 
-class MembersFn(KeyedStageFn):
+class MembersFn(StageFn):
     """(node shard, ("rows" | "notice" | "place", chunk)) -> (label shard, ("members" |
     "texts", chunk)) (main) and (0, ("used" | "edges", chunk)) (``reconcile``)."""
 
     STAGE = "members"
     OFFSET_MS = 4
-
-    def __init__(self, run: RunConfig, stream: StreamConfig):
-        super().__init__(stream.tick_ms, stream.state_ttl_s * 1000)
-        self.run, self.stream = run, stream
 
     def flush(self, key, tick, inputs, store):
         store.compact({"label": lambda cs: [newest_by(cs, "node")]})

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream import ingest
-from distill_radar.pipelines.stream.config import StreamConfig
-from distill_radar.pipelines.stream.keyed import KeyedStageFn
+from distill_radar.pipelines.stream.keyed import StageFn
 from distill_radar.pipelines.stream.store import newest_by
 from distill_radar.pipelines.stream.ticks import concat, take
 
@@ -62,15 +60,11 @@ def roots(labels: np.ndarray, child: np.ndarray, parent: np.ndarray,
     return cur
 
 
-class ReconcileFn(KeyedStageFn):
+class ReconcileFn(StageFn):
     """(0, ("edges" | "used", chunk)) -> (label shard, ("alias", label/root)) to routes."""
 
     STAGE = "reconcile"
     OFFSET_MS = 5
-
-    def __init__(self, run: RunConfig, stream: StreamConfig):
-        super().__init__(stream.tick_ms, stream.state_ttl_s * 1000)
-        self.run, self.stream = run, stream
 
     def flush(self, key, tick, inputs, store):
         store.compact({"alias": lambda cs: [newest_by(cs, "child")]})
@@ -107,16 +101,13 @@ class ReconcileFn(KeyedStageFn):
             store.add("alias", {"child": labels[~here], "root": root[~here]})
 
 
-class RouteFn(KeyedStageFn):
+class RouteFn(StageFn):
     """(label shard, ("members" | "texts" | "alias", chunk)) -> (cluster shard,
     ("members" | "texts", chunk with ``cluster``))."""
 
     STAGE = "route"
     OFFSET_MS = 6
-
-    def __init__(self, run: RunConfig, stream: StreamConfig):
-        super().__init__(stream.tick_ms, stream.tick_ms)
-        self.run, self.stream = run, stream
+    TTL = "tick_s"
 
     def flush(self, key, tick, inputs, store):
         alias = concat(inputs.get("alias", []))

@@ -24,7 +24,7 @@ from distill_radar.kernels import frequency
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream import ingest
 from distill_radar.pipelines.stream.config import StreamConfig
-from distill_radar.pipelines.stream.keyed import KeyedStageFn
+from distill_radar.pipelines.stream.keyed import StageFn
 
 QUERIES_TAG = "queries"
 
@@ -75,7 +75,7 @@ def band_queries(nodes: np.ndarray, sig: np.ndarray, keys: np.ndarray, shards: i
                   "qi": qi.astype(np.int32), "band": band[sel], "key": flat[sel]}
 
 
-class SignerFn(KeyedStageFn):
+class SignerFn(StageFn):
     """(node shard, ("fresh" | "vocab", chunk)) -> LSH queries to band shards
     (``queries``) and notices to the members stage (main)."""
 
@@ -83,8 +83,7 @@ class SignerFn(KeyedStageFn):
     OFFSET_MS = 2
 
     def __init__(self, run: RunConfig, stream: StreamConfig):
-        super().__init__(stream.tick_ms, stream.state_ttl_s * 1000)
-        self.run, self.stream = run, stream
+        super().__init__(run, stream)
         self.bands, self.rows = kernels.optimal_param(run.lexical_threshold, run.num_perm)
 
     def flush(self, key, tick, inputs, store):

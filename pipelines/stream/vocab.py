@@ -15,21 +15,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from distill_radar import kernels
 from distill_radar.kernels import frequency
-from distill_radar.pipelines.model.config import RunConfig
-from distill_radar.pipelines.stream.config import StreamConfig
-from distill_radar.pipelines.stream.keyed import KeyedStageFn
+from distill_radar.pipelines.stream.keyed import StageFn
 
 
 def live_counts(hashes: np.ndarray, chunks: list[dict]) -> np.ndarray:
     """Sum of each hash's count over the chunks (sorted ``hash``, ``count``)."""
     total = np.zeros(hashes.size, np.int64)
     for c in chunks:
-        h = c["hash"]
-        if h.size == 0 or hashes.size == 0:
-            continue
-        pos = np.minimum(np.searchsorted(h, hashes), h.size - 1)
-        hit = h[pos] == hashes
+        pos = kernels.sorted_positions(c["hash"], hashes)
+        hit = pos >= 0
         total[hit] += c["count"][pos[hit]]
     return total
 
@@ -39,16 +35,13 @@ def merge_counts(chunks: list[dict]) -> list[dict]:
     return [{"hash": hashes, "count": counts.astype(np.int32)}]
 
 
-class ShingleCountFn(KeyedStageFn):
+class ShingleCountFn(StageFn):
     """(shingle shard, ("df", hash/count)) -> (signer shard, ("vocab", sorted hashes)) to
     every signer shard."""
 
     STAGE = "vocab"
     OFFSET_MS = 1
-
-    def __init__(self, run: RunConfig, stream: StreamConfig):
-        super().__init__(stream.tick_ms, stream.vocab_ttl_s * 1000)
-        self.run, self.stream = run, stream
+    TTL = "vocab_ttl_s"
 
     def flush(self, key, tick, inputs, store):
         store.compact({"df": merge_counts})

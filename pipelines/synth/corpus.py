@@ -1,10 +1,13 @@
 """Vocabularies, templates and canned texts for the synthetic log generator.
 
-Pure data: no randomness and no I/O here.  `generate_payloads` turns these lists
+Pure data: no randomness, and no I/O but reading ``synonyms.json`` beside it.  `generate_payloads` turns these lists
 into prompts and responses; `generate` plans accounts, campaigns and timing.
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 NAMES = (
     "Alice", "Bob", "Carla", "Dmitri", "Emma", "Farid", "Grace", "Hiro", "Ines", "Jamal",
@@ -366,82 +369,7 @@ TZ_P = (0.12, 0.04, 0.16, 0.05, 0.08, 0.16, 0.05, 0.03, 0.10, 0.04, 0.08, 0.06, 
 
 #: Synonyms for the words of the elicitation instructions: the paraphrase tactic
 #: rewords each account's instruction with them (keys lower case; JSON keys and
-#: the {P} slot never appear here, so structure survives a rewrite).
-SYNONYMS = {
-    "expert": ("specialist", "authority", "professional"),
-    "problem": ("exercise", "task", "puzzle"),
-    "solve": ("resolve", "work out", "crack"),
-    "following": ("next", "upcoming", "subsequent"),
-    "below": ("underneath", "that follows", "beneath"),
-    "answer": ("response", "reply", "solution"),
-    "question": ("query", "inquiry"),
-    "think": ("reason", "reflect", "ponder"),
-    "thinking": ("reasoning", "reflection", "thought"),
-    "reasoning": ("logic", "thinking", "rationale"),
-    "step": ("stage", "phase", "move"),
-    "steps": ("stages", "phases", "moves"),
-    "show": ("display", "present", "reveal"),
-    "complete": ("full", "entire", "whole"),
-    "full": ("complete", "entire", "whole"),
-    "entire": ("whole", "complete", "full"),
-    "every": ("each", "all of every", "any"),
-    "each": ("every", "any single"),
-    "final": ("concluding", "last", "ultimate"),
-    "before": ("prior to", "ahead of"),
-    "write": ("put down", "record", "jot down"),
-    "explain": ("clarify", "describe", "justify"),
-    "detail": ("depth", "thoroughness", "specifics"),
-    "detailed": ("thorough", "in-depth", "elaborate"),
-    "verify": ("check", "confirm", "validate"),
-    "check": ("verify", "confirm", "test"),
-    "result": ("outcome", "conclusion", "finding"),
-    "include": ("add", "incorporate", "contain"),
-    "skip": ("omit", "leave out", "drop"),
-    "omit": ("skip", "leave out", "drop"),
-    "trivial": ("obvious", "minor", "simple"),
-    "obvious": ("trivial", "evident", "plain"),
-    "careful": ("meticulous", "thorough", "diligent"),
-    "meticulous": ("careful", "painstaking", "thorough"),
-    "task": ("job", "assignment", "exercise"),
-    "work": ("labor", "effort"),
-    "give": ("provide", "offer", "supply"),
-    "state": ("declare", "say", "announce"),
-    "clearly": ("plainly", "explicitly", "unambiguously"),
-    "end": ("finish", "close", "conclusion"),
-    "internal": ("inner", "private", "hidden"),
-    "private": ("internal", "personal", "hidden"),
-    "hypothesis": ("conjecture", "guess", "assumption"),
-    "consider": ("examine", "weigh", "contemplate"),
-    "reject": ("discard", "dismiss", "drop"),
-    "accept": ("keep", "adopt", "retain"),
-    "short": ("brief", "concise", "compact"),
-    "brief": ("short", "concise", "succinct"),
-    "concisely": ("briefly", "succinctly", "tersely"),
-    "produce": ("create", "generate", "deliver"),
-    "rigorous": ("strict", "precise", "exact"),
-    "solution": ("answer", "resolution", "working"),
-    "solutions": ("answers", "resolutions", "workings"),
-    "dataset": ("data collection", "corpus", "collection"),
-    "independent": ("separate", "distinct", "standalone"),
-    "strict": ("demanding", "rigorous", "stern"),
-    "graded": ("marked", "scored", "assessed"),
-    "scored": ("graded", "marked", "rated"),
-    "rubric": ("marking scheme", "scoring guide", "grading scheme"),
-    "rewards": ("favors", "credits", "values"),
-    "points": ("marks", "credit"),
-    "intermediate": ("interim", "in-between", "halfway"),
-    "teacher": ("instructor", "educator", "tutor"),
-    "student": ("learner", "pupil"),
-    "official": ("authorized", "formal", "standard"),
-    "doubts": ("uncertainties", "hesitations", "misgivings"),
-    "corrections": ("fixes", "amendments", "revisions"),
-    "method": ("technique", "approach", "procedure"),
-    "methods": ("techniques", "approaches", "procedures"),
-    "approaches": ("methods", "strategies", "routes"),
-    "different": ("distinct", "separate", "varied"),
-    "never": ("do not ever", "at no point"),
-    "process": ("procedure", "progression", "method"),
-    "aloud": ("out loud", "audibly", "vocally"),
-    "summarize": ("condense", "abridge", "shorten"),
-    "respond": ("reply", "answer", "react"),
-}
+#: the {P} slot never appear here, so structure survives a rewrite). Word lists
+#: this long are data: synonyms.json, next to this module.
+SYNONYMS = {word: tuple(alts) for word, alts in json.loads(
+    (Path(__file__).with_name("synonyms.json")).read_text(encoding="utf-8")).items()}

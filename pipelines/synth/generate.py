@@ -173,30 +173,49 @@ def _exchange_part(key: np.uint64, lo: int, hi: int, ids, plan: dict, texts) -> 
                            plan["ts"][lo:hi], *texts)
 
 
-def _realistic(out, n, a, k, seed, part_rows, progress) -> dict:
+def _draw(seed, n, a, k, profile, pool_of) -> tuple:
+    """The plan, its accounts, the text banks, the payload pool and the exchange-id key:
+    the same draws in the same order for both profiles (``profile``: its module)."""
     rng = np.random.Generator(np.random.PCG64(seed))
-    plan = R.plan(rng, n, a, k)
-    at = R.accounts(rng, plan, a)
+    plan = profile.plan(rng, n, a, k)
+    at = profile.accounts(rng, plan, a)
     brng = np.random.Generator(np.random.PCG64([seed, 1]))
     banks = (G.prose_bank(brng), G.reasoning_bank(brng))
-    pool = I.benchmark_items(brng, max(200, n // 100))
-    ex_key = np.uint64(rng.integers(0, 1 << 62))
-    total = len(plan["acc"])
+    pool = pool_of(brng)
+    return plan, at, banks, pool, np.uint64(rng.integers(0, 1 << 62))
 
+
+def _write_plan(out, seed, plan, at, ex_key, part_rows, truth_schema, texts, truth,
+                progress) -> int:
+    """Write the plan part by part: ``texts(rng, lo, hi)`` are the rows' texts (prompt,
+    response, system, model, fingerprint), ``truth(table, lo, hi)`` their truth rows."""
     def part(p, lo, hi):
         prng = np.random.Generator(np.random.PCG64([seed, 2, p]))
+        table = _exchange_part(ex_key, lo, hi, at["ids"], plan, texts(prng, lo, hi))
+        return table, truth(table, lo, hi)
+
+    return _write_parts(out, len(plan["acc"]), part_rows, truth_schema, part, progress)
+
+
+def _realistic(out, n, a, k, seed, part_rows, progress) -> dict:
+    plan, at, banks, pool, ex_key = _draw(seed, n, a, k, R,
+                                          lambda b: I.benchmark_items(b, max(200, n // 100)))
+    total = len(plan["acc"])
+
+    def texts(prng, lo, hi):
         acc = plan["acc"][lo:hi]
         model = [C.MODELS[m] for m in at["model"][acc].tolist()]
         fp = [at["fps"][x] for x in acc.tolist()]
-        table = _exchange_part(ex_key, lo, hi, at["ids"], plan,
-                               (*R.texts(prng, plan, at, lo, hi, pool, banks), model, fp))
-        cols = R.truth_columns(plan, lo, hi)
-        truth = pa.table({"exchange_id": table["exchange_id"], "account_id": table["account_id"],
-                          **{c: pa.array(v, pa.string()) for c, v in cols.items()}},
-                         schema=REALISTIC_TRUTH_SCHEMA)
-        return table, truth
+        return (*R.texts(prng, plan, at, lo, hi, pool, banks), model, fp)
 
-    n_parts = _write_parts(out, total, part_rows, REALISTIC_TRUTH_SCHEMA, part, progress)
+    def truth(table, lo, hi):
+        cols = R.truth_columns(plan, lo, hi)
+        return pa.table({"exchange_id": table["exchange_id"], "account_id": table["account_id"],
+                         **{c: pa.array(v, pa.string()) for c, v in cols.items()}},
+                        schema=REALISTIC_TRUTH_SCHEMA)
+
+    n_parts = _write_plan(out, seed, plan, at, ex_key, part_rows, REALISTIC_TRUTH_SCHEMA,
+                          texts, truth, progress)
     camp = plan["shape"] < len(R.CAMPAIGN_SHAPES)
     camps = [{"name": name, "tactic": s,
               "accounts": int((plan["camp"] == j).sum()),
@@ -211,32 +230,24 @@ def _realistic(out, n, a, k, seed, part_rows, progress) -> dict:
 
 
 def _short(out, n, a, k, seed, part_rows, progress) -> dict:
-    rng = np.random.Generator(np.random.PCG64(seed))
-    plan = P.plan(rng, n, a, k)
-    at = P.accounts(rng, plan, a)
-    brng = np.random.Generator(np.random.PCG64([seed, 1]))
-    banks = (G.prose_bank(brng), G.reasoning_bank(brng))
-    pool = G.popular_pool(brng, 200)
+    plan, at, banks, pool, ex_key = _draw(seed, n, a, k, P, lambda b: G.popular_pool(b, 200))
     total = len(plan["acc"])
-    ex_key = np.uint64(rng.integers(0, 1 << 62))
     names = [cp["name"] for cp in plan["camps"]]
     tactics = [cp["tactic"] for cp in plan["camps"]]
 
-    def part(p, lo, hi):
-        prng = np.random.Generator(np.random.PCG64([seed, 2, p]))
-        table = _exchange_part(ex_key, lo, hi, at["ids"], plan,
-                               _part(prng, plan, at, lo, hi, banks, pool))
+    def truth(table, lo, hi):
         acc = plan["acc"][lo:hi]
         cm = (plan["cat"][lo:hi] == CAMPAIGN)
         ci = plan["camp_of"][acc].tolist()
         camp = [names[c] if m else None for c, m in zip(ci, cm.tolist())]
         tac = [tactics[c] if m else None for c, m in zip(ci, cm.tolist())]
-        truth = pa.Table.from_arrays([table["exchange_id"], table["account_id"],
-                                      pa.array(camp, pa.string()),
-                                      pa.array(tac, pa.string())], schema=TRUTH_SCHEMA)
-        return table, truth
+        return pa.Table.from_arrays([table["exchange_id"], table["account_id"],
+                                     pa.array(camp, pa.string()),
+                                     pa.array(tac, pa.string())], schema=TRUTH_SCHEMA)
 
-    n_parts = _write_parts(out, total, part_rows, TRUTH_SCHEMA, part, progress)
+    n_parts = _write_plan(out, seed, plan, at, ex_key, part_rows, TRUTH_SCHEMA,
+                          lambda prng, lo, hi: _part(prng, plan, at, lo, hi, banks, pool),
+                          truth, progress)
     rows_acc = np.bincount(plan["acc"], minlength=a)
     camp_sum = [{"name": cp["name"], "tactic": cp["tactic"], "accounts": len(cp["ids"]),
                  "rows": int(plan["camp_rows_acc"][cp["ids"]].sum()),

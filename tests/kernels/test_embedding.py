@@ -1,6 +1,6 @@
 """Embedding kernels against the plain-Python references in naive.py."""
 
-import naive
+import naive_numeric as nv
 import numpy as np
 import pytest
 
@@ -20,7 +20,7 @@ def test_pool_tokens_matches_reference(rows):
     ids, offsets = _csr(rows)
     got = kernels.pool_tokens(ids, offsets, table)
     assert got.shape == (len(rows), 7) and got.dtype == np.float32
-    np.testing.assert_allclose(got, np.array(naive.pool_tokens(ids, offsets, table)).reshape(
+    np.testing.assert_allclose(got, np.array(nv.pool_tokens(ids, offsets, table)).reshape(
         len(rows), 7), rtol=1e-6, atol=1e-6)
 
 
@@ -50,7 +50,7 @@ def test_pooling_takes_any_integer_ids(dtype):
     got_rows, got = kernels.pool_half(ids.astype(dtype), offsets, table, 3)
     want_rows, want_half = kernels.pool_half(ids, offsets, table, 3)
     assert np.array_equal(got_rows, want_rows) and np.array_equal(got, want_half)
-    np.testing.assert_allclose(want, np.array(naive.pool_tokens(ids, offsets, table)).reshape(
+    np.testing.assert_allclose(want, np.array(nv.pool_tokens(ids, offsets, table)).reshape(
         len(rows), 33), rtol=1e-6, atol=1e-6)
 
 
@@ -71,7 +71,7 @@ def test_center_normalize_matches_reference_and_keeps_zero_rows():
     mean = kernels.nonzero_mean(v)
     np.testing.assert_allclose(mean, v[[0, 1, 3, 4, 5]].mean(0), rtol=1e-5)
     got = kernels.center_normalize(v, mean)
-    np.testing.assert_allclose(got, naive.center_normalize(v, mean), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got, nv.center_normalize(v, mean), rtol=1e-5, atol=1e-6)
     assert not got[2].any()
     np.testing.assert_allclose(np.linalg.norm(got[[0, 1, 3, 4, 5]], axis=1), 1.0, rtol=1e-5)
 
@@ -102,7 +102,7 @@ def test_simhash_bands_match_reference_bits(rows):
     got = kernels.simhash_bands(v, planes, rows)
     assert got.shape == (9, 2) and got.dtype == np.uint32
     for i in range(9):
-        bits = naive.simhash_bits(v[i], planes)
+        bits = nv.simhash_bits(v[i], planes)
         for j in range(2):
             want = sum(1 << t for t in range(rows) if bits[j * rows + t])
             assert int(got[i, j]) == want
@@ -145,7 +145,7 @@ def test_centroid_similarity_matches_reference():
     order = np.array([r for g in groups for r in g])
     offsets = np.cumsum([0] + [len(g) for g in groups])
     got = kernels.centroid_similarity(v, order, offsets)
-    want = naive.centroid_cosines(v, groups)
+    want = nv.centroid_cosines(v, groups)
     for r, c in want.items():
         assert got[r] == pytest.approx(c, abs=1e-5)
     assert np.isnan(got[[4, 6]]).all()
@@ -172,7 +172,7 @@ def test_group_means_matches_reference():
     rows = np.array([r for g in groups for r in g])
     offsets = np.cumsum([0] + [len(g) for g in groups])
     got = kernels.group_means(v, rows, offsets)
-    want = naive.pool_tokens(rows, offsets, v)  # the mean of rows is the same rule
+    want = nv.pool_tokens(rows, offsets, v)  # the mean of rows is the same rule
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     assert not got[1].any()
 

@@ -1,6 +1,6 @@
 """kernels.hash_table: dense codes and modes against naive references."""
 
-import naive
+import naive_numeric as nv
 import numpy as np
 import pytest
 
@@ -13,7 +13,7 @@ def test_dense_codes_equal_first_appearance_numbering(n, distinct):
     pool = rng.integers(0, 2**64, distinct, dtype=np.uint64, endpoint=False)
     keys = pool[rng.integers(0, distinct, n)]
     codes, first = dense_codes(keys)
-    ref_codes, ref_first = naive.dense_codes(keys.tolist())
+    ref_codes, ref_first = nv.dense_codes(keys.tolist())
     assert codes.tolist() == ref_codes
     assert first.tolist() == ref_first
 
@@ -22,7 +22,7 @@ def test_dense_codes_with_colliding_slots():
     # Keys that share their top bits land in one probe run, zero included.
     keys = (np.arange(5000, dtype=np.uint64) % np.uint64(1200)) * np.uint64(3)
     codes, first = dense_codes(keys)
-    assert (codes.tolist(), first.tolist()) == naive.dense_codes(keys.tolist())
+    assert (codes.tolist(), first.tolist()) == nv.dense_codes(keys.tolist())
 
 
 def test_dense_codes_rejects_other_dtypes():
@@ -41,4 +41,4 @@ def test_mode_is_the_most_frequent_value_ties_to_the_smallest(dtype, size, disti
     while slots < 2 * size:
         slots *= 2
     table = np.full((slots, 2), 7, dtype)  # stale contents: _mode clears the counts
-    assert _mode(values, table) == naive.mode(values.tolist())
+    assert _mode(values, table) == nv.mode(values.tolist())

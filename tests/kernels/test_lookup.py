@@ -1,6 +1,6 @@
 """kernels.lookup: positions of queries in a sorted array, and membership, against a dict."""
 
-import naive
+import naive_numeric as nv
 import numpy as np
 import pytest
 
@@ -9,7 +9,7 @@ from distill_radar.kernels.lookup import in_sorted
 
 
 def _check(keys, queries):
-    want = naive.sorted_positions(keys.tolist(), queries.tolist())
+    want = nv.sorted_positions(keys.tolist(), queries.tolist())
     assert sorted_positions(keys, queries).tolist() == want
     assert in_sorted(keys, queries).tolist() == [w >= 0 for w in want]
 

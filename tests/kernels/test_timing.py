@@ -1,6 +1,6 @@
 """kernels.timing: first-seen times, counting order and the timing scan against naive code."""
 
-import naive
+import naive_numeric as nv
 import numpy as np
 import pytest
 
@@ -15,7 +15,7 @@ def _rows(seed, n, n_clusters, n_accounts):
     t = rng.integers(0, 50_000, n)
     order = np.lexsort((t, cc))
     cc, acc, t = cc[order], acc[order], t[order]
-    seen = np.array(naive.first_seen(acc.tolist(), t.tolist(), n_accounts), dtype=object)
+    seen = np.array(nv.first_seen(acc.tolist(), t.tolist(), n_accounts), dtype=object)
     seen = np.array([s if s is not None else 0 for s in seen], np.int64)
     return cc, acc, t, seen
 
@@ -25,7 +25,7 @@ def test_first_seen_is_the_earliest_time_per_code(seed, n, m):
     rng = np.random.default_rng(seed)
     codes, t = rng.integers(0, m, n), rng.integers(-10**12, 10**12, n)
     got = first_seen(codes, t, m)
-    want = naive.first_seen(codes.tolist(), t.tolist(), m)
+    want = nv.first_seen(codes.tolist(), t.tolist(), m)
     assert [g for g, w in zip(got.tolist(), want) if w is not None] == [w for w in want if w is not None]
 
 
@@ -43,7 +43,7 @@ def test_counting_order_is_a_stable_sort_by_code(seed, n, m):
 def test_timing_scan_equals_the_naive_scan(seed, n, clusters, accounts):
     cc, acc, t, seen = _rows(seed, n, clusters, accounts)
     got = timing_scan(cc, acc, t, seen, clusters, accounts, 600, 3)
-    want = naive.timing_scan(cc.tolist(), acc.tolist(), t.tolist(), seen.tolist(), 600, 3)
+    want = nv.timing_scan(cc.tolist(), acc.tolist(), t.tolist(), seen.tolist(), 600, 3)
     assert [g.tolist() for g in got[2:]] == [list(w) for w in want[2:]]
     assert got[0].tolist()[: len(want[0])] == want[0] and got[1].tolist()[: len(want[1])] == want[1]
     assert not got[0][len(want[0]):].any() and not got[1][len(want[1]):].any()

@@ -1,11 +1,11 @@
 """AssignClusters on the keyed path: each text shard's cluster table meets the exchange
 keys and distinct prompts of that shard (``CoGroupByKey``), never the whole table.
 
-``AssignClustersFn``/``SampleTextsFn`` take the whole NodeClusters as a side input,
+``assign_clusters``/``sample_texts`` take the whole NodeClusters as a side input,
 broadcast to every worker; here each shard's (node, cluster id) rows travel to
 the one group that needs them. The keys files' rows of a shard come back to
 their file by a second ``GroupByKey`` (row positions and ids: integers only),
-which writes the same members file as ``AssignClustersFn``.
+which writes the same members file as ``assign_clusters``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 
-from distill_radar.pipelines.batch.cluster_fns import SampleTextsFn
+from distill_radar.pipelines.batch.cluster_fns import sample_texts
 from distill_radar.pipelines.batch.clusters import NodeClusters
 from distill_radar.pipelines.batch.distributed.candidates import split_by
 from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
@@ -75,7 +75,7 @@ class AssignShardFn(beam.DoFn):
 
     def __init__(self, shards: int, samples_per_cluster: int):
         self.shards = shards
-        self.sampler = SampleTextsFn(samples_per_cluster)
+        self.samples_per_cluster = samples_per_cluster
         self.timer = StageTimer("assign_clusters")
         self.sizes = StageSizes("assign_shard")
 
@@ -93,12 +93,12 @@ class AssignShardFn(beam.DoFn):
                 self.sizes.record(nbytes(chunks), nbytes(chunks, keys, rows, table.nodes))
                 yield path, (rows, table.lookup(keys[rows]))
         for path in joined["nodes"]:
-            for sample in self.sampler.process(path, table):
+            for sample in sample_texts(path, self.samples_per_cluster, table):
                 yield beam.pvalue.TaggedOutput(SAMPLES_TAG, sample)
 
 
 class WriteMembersFn(beam.DoFn):
-    """(keys path, [(rows, ids)]) -> path of the keys with cluster_id (``AssignClustersFn``'s
+    """(keys path, [(rows, ids)]) -> path of the keys with cluster_id (``assign_clusters``'
     file)."""
 
     def __init__(self, work: str):

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from distill_radar.pipelines.batch.clusters import NodeClusters, _gather
+from distill_radar.pipelines.batch.clusters import NodeClusters
+from distill_radar.pipelines.batch.gather import gather_signatures
 from distill_radar.pipelines.batch.signatures import NodeSignatures, shard_of
 
 
@@ -30,7 +31,7 @@ def test_range_shards_and_scattered_shards_gather_alike(seed):
     scattered = _parts(nodes, (nodes >> np.uint64(40)) % np.uint64(5))  # reordered
     for parts in (ranged, scattered):
         rng.shuffle(parts)  # the runner hands shards over in any order
-    a, b = _gather(ranged, 8), _gather(scattered, 8)
+    a, b = gather_signatures(ranged, 8), gather_signatures(scattered, 8)
     for x, y in zip(a, b):
         assert x.dtype == y.dtype
         np.testing.assert_array_equal(x, y)

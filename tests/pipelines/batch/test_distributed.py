@@ -138,7 +138,7 @@ def test_keyed_link_nodes_refuses_the_semantic_path():
 def test_keyed_assign_clusters_gives_the_broadcast_members_and_samples(tmp_path):
     import pyarrow as pa
 
-    from distill_radar.pipelines.batch.cluster_fns import AssignClustersFn, SampleTextsFn
+    from distill_radar.pipelines.batch.cluster_fns import assign_clusters, sample_texts
     from distill_radar.pipelines.batch.clusters import NodeClusters
     from distill_radar.pipelines.batch.distributed.assign import KeyedAssignClusters
     from distill_radar.pipelines.io import workdir
@@ -158,8 +158,8 @@ def test_keyed_assign_clusters_gives_the_broadcast_members_and_samples(tmp_path)
         return tuple(-1 if c is None else c for c in workdir.read_table(path)["cluster_id"]
                      .to_pylist())
 
-    want_members = sorted(ids(next(AssignClustersFn(work).process(k, table))) for k in keys)
-    want_samples = sorted(r for t in texts for s in SampleTextsFn(3).process(t, table)
+    want_members = sorted(ids(next(assign_clusters(k, work, table))) for k in keys)
+    want_samples = sorted(r for t in texts for s in sample_texts(t, 3, table)
                           for r in zip(*(s[c].to_pylist() for c in ("cluster_id", "node"))))
     with BeamTestPipeline() as p:
         out = ((p | "Keys" >> beam.Create(keys), p | "Texts" >> beam.Create(texts),

@@ -135,7 +135,7 @@ def test_reworded_prompts_one_cluster_end_to_end(tmp_path):
     prompts = [p for group in REWORDED for p in group] + OTHERS
     logs = _log(tmp_path, prompts)
     cid = {}
-    for name, extra in (("on", []), ("off", ["--no-prompt-links"])):
+    for name, extra in (("on", ["--prompt-links"]), ("off", [])):
         batch.run(["--input", str(logs), "--output", str(tmp_path / name), "--no-report",
                    *extra])
         members = pl.read_parquet(tmp_path / name / "members.parquet").sort("exchange_id")

@@ -97,7 +97,7 @@ def test_a_campaign_owning_no_cluster_joins_the_one_that_owns_its_clusters():
                          "first_ts": [t, t - dt.timedelta(hours=1)], "last_ts": [t, t],
                          "score": [0.8, 0.3], "top_template": ["big", "small"],
                          "tier": ["high", "review"]})
-    one = merge_campaign_rows(rows)
+    one = merge_campaign_rows(rows, 0.75)
     assert one.height == 1 and one["n_accounts"][0] == 6 and one["top_template"][0] == "big"
     assert abs(one["score"][0] - 0.7) < 1e-9 and one["tier"][0] == "review"
     assert one["cluster_ids"][0].to_list() == [100]

@@ -58,6 +58,7 @@ def test_link_columns_join_campaign_accounts_but_never_pull_in_others():
 
 
 def test_cluster_family_sums_an_accounts_exchanges_across_fragments():
+    from distill_radar.pipelines.model.config import ModelConfig
     from distill_radar.pipelines.model.families import family_typical_exchanges
 
     rows = []
@@ -66,8 +67,8 @@ def test_cluster_family_sums_an_accounts_exchanges_across_fragments():
             rows += [(f"camp-{a}", c, None)] * 2
     for a in range(12):  # a popular prompt the same accounts also sent once each
         rows.append((f"camp-{a}", 9, None))
-    fam = family_typical_exchanges(_members(rows), pl.Series([0, 1, 2]))
+    fam = family_typical_exchanges(_members(rows), pl.Series([0, 1, 2]), ModelConfig())
     assert fam["family_id"].n_unique() == 1
     assert fam["family_typical_exchanges"].to_list() == [6.0, 6.0, 6.0]
-    lone = family_typical_exchanges(_members(rows), pl.Series([0]))
+    lone = family_typical_exchanges(_members(rows), pl.Series([0]), ModelConfig())
     assert lone["family_typical_exchanges"].to_list() == [2.0]

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from distill_radar.pipelines.model.config import RunConfig
+from distill_radar.pipelines.model.config import ModelConfig, RunConfig
 
 
 def _other_value(value):
@@ -16,6 +16,8 @@ def _other_value(value):
         return value / 2 if value else 0.25
     if isinstance(value, tuple):
         return (*value, "extra_column")
+    if isinstance(value, ModelConfig):
+        return dataclasses.replace(value, cohesion_rounds=value.cohesion_rounds + 1)
     raise TypeError(type(value))
 
 
@@ -33,3 +35,22 @@ def test_every_field_changes_the_config_hash(field):
 def test_summary_parameters_carry_the_hash():
     d = RunConfig().as_dict()
     assert d["config_hash"] == RunConfig().config_hash() and len(d["config_hash"]) == 16
+
+
+@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(ModelConfig)])
+def test_every_model_constant_changes_the_config_hash(field):
+    model = ModelConfig()
+    value = getattr(model, field)
+    if field.startswith("w_"):  # weights sum to 1: move 0.05 to or from another weight
+        donor = "w_accounts" if field == "w_elicitation" else "w_elicitation"
+        other = dataclasses.replace(model, **{field: value + 0.05,
+                                              donor: getattr(model, donor) - 0.05})
+    else:
+        other = dataclasses.replace(model, **{field: _other_value(value)})
+    base = RunConfig()
+    assert dataclasses.replace(base, model=other).config_hash() != base.config_hash()
+
+
+def test_model_weights_must_sum_to_one():
+    with pytest.raises(ValueError, match="sum to 1"):
+        ModelConfig(w_accounts=0.5)

@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from distill_radar.pipelines.batch.tables import split_duplicates
+from distill_radar.pipelines.batch.tables import duplicate_dead_letters, split_duplicates
 from distill_radar.pipelines.model import codes as codes_mod
 from distill_radar.pipelines.model import timing_signals as ts_mod
 from distill_radar.pipelines.model.account_volume import typical_account_exchanges
@@ -197,14 +197,7 @@ def test_typical_account_exchanges_fallbacks():
 def _split_before(members):
     members = members.sort("source", "row")
     first = members.select(pl.col("exchange_id").is_first_distinct()).to_series()
-    dups = members.filter(~first)
-    dead = dups.select(
-        pl.col("source"), pl.col("row"),
-        pl.lit("duplicate exchange_id (an earlier row with this id was kept)").alias("reason"),
-        pl.concat_str([pl.lit('{"exchange_id": "'), pl.col("exchange_id"),
-                       pl.lit('", "account_id": "'), pl.col("account_id"), pl.lit('"}')])
-        .alias("raw"))
-    return members.filter(first), dead
+    return members.filter(first), duplicate_dead_letters(members.filter(~first))
 
 
 def _exchanges(parts, seed=0):
