@@ -5,7 +5,7 @@
 verifies them and ``connected_components`` clusters them.
 """
 
-from .cohesion import consensus_similarity, groups_of
+from .cohesion import consensus_signatures, consensus_similarity, groups_of
 from .embedding import (
     center_normalize,
     centred_half,
@@ -41,6 +41,7 @@ __all__ = [
     "centred_half",
     "centroid_similarity",
     "connected_components",
+    "consensus_signatures",
     "consensus_similarity",
     "cosine_pairs",
     "distinct",

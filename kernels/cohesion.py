@@ -270,13 +270,37 @@ def consensus_similarity(sig: np.ndarray, order: np.ndarray, offsets: np.ndarray
     if order.size and (order.min() < 0 or order.max() >= sig.shape[0]):
         raise ValueError("order holds a row index out of range")
     out = np.full(sig.shape[0], np.nan, np.float32)
-    n_groups = offsets.size - 1
     group = _row_groups(order, offsets, sig.shape[0])
     sig = np.ascontiguousarray(sig)
-    consensus = np.empty((n_groups, sig.shape[1]), np.uint32)
-    _consensus(sig, order, offsets, sample, consensus)
-    _similarity(sig, group, consensus, out)
+    _similarity(sig, group, _checked_consensus(sig, order, offsets, sample), out)
     return out
+
+
+def consensus_signatures(sig: np.ndarray, order: np.ndarray, offsets: np.ndarray,
+                         sample: int = 512) -> np.ndarray:
+    """The consensus signature of each group (per slot the most frequent value over the
+    group's first ``sample`` rows, ties to the smallest): uint32[g, k].
+
+    Arguments as ``consensus_similarity``; an empty group's row is all zeros. A
+    cluster's consensus stands for its shared template (the persisted index keeps it).
+    """
+    if sig.ndim != 2 or sig.dtype != np.uint32:
+        raise ValueError("sig must be a uint32 (n, k) array")
+    if sample < 1:
+        raise ValueError("sample must be >= 1")
+    order = np.ascontiguousarray(order, dtype=np.int64)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0 or offsets[-1] != order.size:
+        raise ValueError("offsets must be int64[g+1] from 0 to len(order)")
+    if order.size and (order.min() < 0 or order.max() >= sig.shape[0]):
+        raise ValueError("order holds a row index out of range")
+    return _checked_consensus(np.ascontiguousarray(sig), order, offsets, sample)
+
+
+def _checked_consensus(sig, order, offsets, sample):
+    consensus = np.zeros((offsets.size - 1, sig.shape[1]), np.uint32)
+    _consensus(sig, order, offsets, sample, consensus)
+    return consensus
 
 
 # Rows are compared to their consensus in ascending order, not group by group:

@@ -16,10 +16,12 @@ from distill_radar.pipelines.runtime.option_spec import Option, command_parser
 
 USAGE = """distill-radar generate --output DIR [--exchanges N] [--accounts N] [--campaigns N] [--seed S]
 distill-radar batch  --input PATH_OR_GLOB --output DIR [--csv] [--pseudonymize-accounts]
-                     [--link-columns a,b] [tuning flags] [any Beam option]
+                     [--link-columns a,b] [--index DIR [--rebuild-index]] [tuning flags]
+                     [any Beam option]
 distill-radar stream --input DIR_OR_SOURCE --output DIR_OR_TOPIC [--replay] [window flags]
                      [tuning flags] [any Beam option]
 distill-radar show   DIR [--top N]
+distill-radar explain DIR (--account ID | --exchange ID)   # why it is in its cluster/campaign
 distill-radar demo   [--output DIR] [--exchanges N]
 distill-radar pseudonym ID [ID ...]                   # the pseudonym of a real account id
 distill-radar pseudonym --reverse --input LOGS (--run DIR | PSEUDONYM ...)   # and back
@@ -190,6 +192,31 @@ def _stream_help() -> None:
                     "--no-report, --shards, --rescore) are accepted and ignored.").print_help()
 
 
+def cmd_explain(argv: list[str]) -> int:
+    import argparse
+
+    from distill_radar.pipelines.index import explain
+
+    parser = argparse.ArgumentParser(prog="distill-radar explain",
+                                     description="why an account or exchange is in its "
+                                                 "cluster and campaign")
+    parser.add_argument("dir", metavar="DIR", help="output folder of a batch run")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--account", help="an account id")
+    which.add_argument("--exchange", help="an exchange id")
+    parser.add_argument("--similarity", action="store_true",
+                        help="also compare the exchange's prompt with its cluster's exemplars "
+                             "(reads the prompt from the run's input: seconds on large logs)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args(argv)
+    if args.similarity:
+        process.configure()  # the kernels load for the similarities
+    answer = (explain.explain_account(args.dir, args.account) if args.account else
+              explain.explain_exchange(args.dir, args.exchange, args.similarity))
+    print(explain.render(answer, args.json))
+    return 0
+
+
 def cmd_show(argv: list[str]) -> int:
     from distill_radar.pipelines.report import show
 
@@ -297,6 +324,7 @@ def cmd_provenance(argv: list[str]) -> int:
 
 
 COMMANDS = {"generate": cmd_generate, "batch": cmd_batch, "stream": cmd_stream, "show": cmd_show,
+            "explain": cmd_explain,
             "demo": cmd_demo, "pseudonym": cmd_pseudonym,
             "provenance-prompts": cmd_provenance_prompts, "provenance": cmd_provenance}
 
@@ -324,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"distill-radar: error: {problem} (choose from {', '.join(COMMANDS)})\n\n{USAGE}",
               file=sys.stderr)
         return 2
-    process.configure()  # before anything imports the kernels
+    if argv[0] != "explain":  # explain reads a few rows; numba only with --similarity
+        process.configure()  # before anything imports the kernels
     _setup_logging()
     try:
         return COMMANDS[argv[0]](argv[1:])

@@ -35,6 +35,8 @@ from distill_radar.pipelines.batch.signatures import (
 from distill_radar.pipelines.batch.tables import BuildTablesFn
 from distill_radar.pipelines.batch.vocabulary import SHINGLES_TAG, TemplateVocabulary
 from distill_radar.pipelines.embed.embedder import load_embedder
+from distill_radar.pipelines.index import hook as index_hook
+from distill_radar.pipelines.index import reps as index_reps
 from distill_radar.pipelines.io import diagnose, export, workdir
 from distill_radar.pipelines.io.discover import absent_columns
 from distill_radar.pipelines.io.privacy import pseudonym_key
@@ -64,9 +66,12 @@ class FindCampaigns(beam.PTransform):
 
     def __init__(self, config: RunConfig, staging: str, csv: bool = False,
                  components: str = "local", max_rounds: int = MAX_ROUNDS,
-                 redact_tables: bool = False, keyed: bool = False):
+                 redact_tables: bool = False, keyed: bool = False,
+                 index: index_hook.RunIndex | None = None):
         super().__init__()
         self.keyed = keyed  # batch.distributed's keyed stages: the same tables
+        self.index = index  # --index (gathered path): known clusters joined, stable ids
+        self.extra = {}  # BuildTables' side inputs from the index's stages
         self.redact_tables = redact_tables
         self.config = config
         self.staging = staging
@@ -84,10 +89,22 @@ class FindCampaigns(beam.PTransform):
                  | "DedupTexts" >> beam.ParDo(TimedFn("dedup_texts", dedup_texts, work)))
         shingled = nodes | "TemplateVocabulary" >> TemplateVocabulary(cfg, work)
         vocabulary = shingled["vocabulary"]
+        known = self.index is not None and self.index.gen is not None
+        if known:
+            vocabulary = vocabulary | "KnownVocabulary" >> beam.ParDo(
+                index_reps.KnownVocabularyFn(cfg, self.index.gen))
         account_pairs = ((hashed.keys | "AccountNodes" >> beam.ParDo(TimedFn("account_nodes", account_nodes)))
                          if cfg.semantic else read["exchanges"].pipeline | "NoPairs" >> beam.Create([]))
         signatures = shingled[SHINGLES_TAG] | "TemplateMinHash" >> beam.ParDo(
             TemplateSignatureFn(cfg, work), vocabulary=beam.pvalue.AsSingleton(vocabulary))
+        if known:  # known clusters take part in linking as signatures without exchanges
+            signatures = (signatures, read["exchanges"].pipeline
+                          | "IndexStart" >> beam.Create([None])
+                          | "KnownClusters" >> beam.ParDo(
+                              index_reps.IndexRepsFn(cfg, self.index.gen, work))
+                          ) | "WithKnownClusters" >> beam.Flatten()
+        if self.index is not None:
+            self.extra = {"vocabulary": beam.pvalue.AsSingleton(vocabulary)}
         link = self._keyed if self.keyed else self._gathered
         members, samples, clusters, dead = link(signatures, hashed.keys, nodes, account_pairs,
                                                 read["dead_letter"], work)
@@ -95,10 +112,11 @@ class FindCampaigns(beam.PTransform):
             read["exchanges"].pipeline
             | "Start" >> beam.Create([None])
             | "BuildTables" >> beam.ParDo(
-                BuildTablesFn(cfg, self.staging, self.csv, self.redact_tables),
+                BuildTablesFn(cfg, self.staging, self.csv, self.redact_tables, self.index),
                 members=beam.pvalue.AsList(members), samples=beam.pvalue.AsList(samples),
                 dead=beam.pvalue.AsList(dead),
-                file_counts=beam.pvalue.AsList(read["file_counts"]), clusters=clusters))
+                file_counts=beam.pvalue.AsList(read["file_counts"]), clusters=clusters,
+                **self.extra))
 
     def _keyed(self, signatures, keys, nodes, _account_pairs, dead, work):
         """batch.distributed: no stage holds every signature, prompt or node."""
@@ -117,12 +135,15 @@ class FindCampaigns(beam.PTransform):
         """Every signature linked on one worker; NodeClusters broadcast (fastest on one
         machine)."""
         cfg = self.config
-        node_clusters = (signatures
-                         | "GatherSignatures" >> Gather()
-                         | "LinkNodes" >> LinkNodes(cfg, self.components, account_pairs,
-                                                    self.max_rounds))
+        gathered = signatures | "GatherSignatures" >> Gather()
+        node_clusters = gathered | "LinkNodes" >> LinkNodes(cfg, self.components, account_pairs,
+                                                            self.max_rounds)
         # Empty logs give no signatures, so no linking: the clusters of nothing.
         clusters = beam.pvalue.AsSingleton(node_clusters, default_value=link_nodes([], cfg, []))
+        if self.index is not None:  # this run's representatives, for the next index
+            reps = gathered | "ClusterReps" >> beam.ParDo(
+                index_reps.ClusterRepsFn(cfg, work), clusters)
+            self.extra["index_reps"] = beam.pvalue.AsList(reps)
         members = keys | "AssignClusters" >> beam.ParDo(
             TimedFn("assign_clusters", assign_clusters, work), clusters)
         samples = nodes | "SampleTexts" >> beam.ParDo(
@@ -173,12 +194,16 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
         load_embedder()  # a missing model package fails here, before any work, saying what to do
     key = pseudonym_key(opts.pseudonym_key_file) if opts.pseudonymize_accounts else None
     output = opts.output if export.is_remote(opts.output) else os.path.abspath(opts.output)
+    index = index_hook.open_run_index(opts.index, config, opts.rebuild_index)
     export.discard_stale_staging(output)
     staging = export.new_staging(output)
     started = time.time()
     runner = options.view_as(StandardOptions).runner
     components = choose_components(runner, opts.components)
     path = choose_batch_path(runner, opts.batch_path, config.semantic)
+    if index is not None and path == "keyed":
+        raise ValueError("--index needs the gathered batch path (--batch-path gathered): the "
+                         "keyed path does not carry the index's representatives yet")
     LOG.info("distill-radar batch: %d input file(s), config %s, %s path, %s components",
              len(files), config, path, components)
     pipeline = test_pipeline or beam.Pipeline(options=options)
@@ -188,12 +213,13 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     redact = redact_tables(opts)
     counts = read | "FindCampaigns" >> FindCampaigns(config, staging, opts.csv, components,
                                                      opts.components_max_rounds, redact,
-                                                     keyed=path == "keyed")
+                                                     keyed=path == "keyed", index=index)
     # Where the logs are: `provenance` reads the served responses back from them.
     source = opts.input if export.is_remote(opts.input) else os.path.abspath(opts.input)
     header = {"parameters": config.as_dict(), "input": source, "input_files": len(files),
               "runner": str(options.view_as(StandardOptions).runner),
-              "privacy": {"pseudonymized_accounts": key is not None, "redacted_tables": redact}}
+              "privacy": {"pseudonymized_accounts": key is not None, "redacted_tables": redact},
+              **({"index": {"path": index.index}} if index else {})}
     _ = counts | "FinishRun" >> beam.ParDo(
         FinishRunFn(staging, output, header, not opts.no_report, started))
     with short_state_sampling():
@@ -225,11 +251,18 @@ class FinishRunFn(beam.DoFn):
         self.report, self.started = report, started
 
     def process(self, counts: dict):
-        summary = run_summary(dict(counts), self.header, time.time() - self.started)
+        counts = dict(counts)
+        index = counts.pop("index", None)
+        summary = run_summary(counts, self.header, time.time() - self.started)
+        if index:
+            summary["index"] = {**summary["index"], **index}
         export.write_json(self.staging, "summary.json", summary)
         if self.report:
             _write_report(self.staging)
         export.publish(self.staging, self.output)
+        # Only once the tables are in place does the index move on: a run that died
+        # leaves the previous generation in force.
+        index_hook.commit(index, self.header.get("index", {}).get("path"))
         yield summary
 
 

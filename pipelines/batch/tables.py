@@ -6,6 +6,7 @@ the campaign model and the parquet/CSV writes all happen here.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -94,37 +95,51 @@ def duplicate_dead_letters(dups: pl.DataFrame) -> pl.DataFrame:
 
 
 def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clusters: NodeClusters,
-                 config: RunConfig, ready: Callable[[str, pa.Table], None] | None = None
-                 ) -> tuple[dict[str, pa.Table], dict]:
+                 config: RunConfig, ready: Callable[[str, pa.Table], None] | None = None,
+                 index=None) -> tuple[dict[str, pa.Table], dict]:
     """All output tables (Arrow, final schemas) and the run's counts.
 
     ``ready(name, table)``, when given, is called with the members table as soon
     as it is final, from a background thread, while the others are built (its
     gather and parquet encoding release the GIL: the caller writes it there).
+    ``index`` (``pipelines/index/hook.RunIndex``, with ``--index``): stable ids,
+    history, the next index generation.
     """
     members, dup_dead = split_duplicates(gather_members(members_parts))
+    if index is not None:  # stable cluster ids before any table sees one
+        members = index.stable_members(members, node_clusters)
+        sample_parts = index.stable_samples(sample_parts)
+        node_clusters = dataclasses.replace(
+            node_clusters, cohesion=index.stable_cohesion(node_clusters.cohesion))
     # Sorted here: numba kernels stay on this thread (parallel kernels from two threads
     # would fight over the same cores). ids are unique by now; integer sorts of their bytes.
     order = kernels.sort_order(members["exchange_id"].to_arrow())
     with ThreadPoolExecutor(1, thread_name_prefix="members-table") as pool:
         members_table = pool.submit(_members_table, members, order, ready)
         tables = _other_tables(members, dup_dead, sample_parts, dead_parts, node_clusters,
-                               config)
+                               config, index)
         tables["members"] = members_table.result()
-    return tables, _counts(tables, file_counts, members, dup_dead, node_clusters)
+    counts = _counts(tables, file_counts, members, dup_dead, node_clusters)
+    if index is not None:
+        tables, counts["index"] = index.finish(tables, members)
+    return tables, counts
 
 
 def _members_table(members: pl.DataFrame, order, ready) -> pa.Table:
-    """The members table: its columns, in exchange_id order."""
+    """The members table: its columns (and ``similarity`` with an index), in exchange_id
+    order."""
+    schema = schemas.MEMBERS
+    if "similarity" in members.columns:
+        schema = schema.append(pa.field("similarity", pa.float32()))
     table = export.to_arrow(members.select(
-        c for c in schemas.MEMBERS.names if c in members.columns)[order], schemas.MEMBERS)
+        c for c in schema.names if c in members.columns)[order], schema)
     if ready is not None:
         ready("members", table)
     return table
 
 
-def _other_tables(members, dup_dead, sample_parts, dead_parts, node_clusters, config
-                  ) -> dict[str, pa.Table]:
+def _other_tables(members, dup_dead, sample_parts, dead_parts, node_clusters, config,
+                  index=None) -> dict[str, pa.Table]:
     samples = (pl.from_arrow(pa.concat_tables(sample_parts)) if sample_parts
                else pl.DataFrame(schema={"cluster_id": pl.Int64, "node": pl.UInt64,
                                          "n": pl.Int64, "prompt": pl.Utf8}))
@@ -143,6 +158,8 @@ def _other_tables(members, dup_dead, sample_parts, dead_parts, node_clusters, co
     stats = stats.join(_model_cohesion(samples, stats, config), on="cluster_id", how="left")
     stats = stats.join(timing_signals(members, account_codes, config.model), on="cluster_id", how="left")
     scored = cluster_stats.score_clusters(stats, texts, config, members)
+    if index is not None:
+        scored = index.mark_known(scored)
     clusters, accounts, campaigns = build_campaigns(members, scored, config)
     dead = pa.concat_tables([t.cast(schemas.DEAD_LETTER) for t in dead_parts]
                             + [export.to_arrow(dup_dead, schemas.DEAD_LETTER)])
@@ -201,17 +218,24 @@ class BuildTablesFn(beam.DoFn):
     """Side inputs in (members as paths in the work folder), tables written to the staging
     folder, counts out."""
 
-    def __init__(self, config: RunConfig, staging: str, csv: bool, redact: bool = False):
+    def __init__(self, config: RunConfig, staging: str, csv: bool, redact: bool = False,
+                 index=None):
         self.config = config
+        self.index = index  # RunIndex with --index
         self.staging = staging
         self.csv = csv
         self.redact = redact  # --redact-tables: prompt texts as the report shows them
         self.timer = StageTimer("build_tables")
         self.sizes = StageSizes("build_tables")
 
-    def process(self, _, members, samples, dead, file_counts, clusters):
+    def process(self, _, members, samples, dead, file_counts, clusters, index_reps=(),
+                vocabulary=None):
         with self.timer.timing():
             members = [workdir.read_table(p) for p in sorted(members)]
+            if self.index is not None:  # read before the work folder goes
+                self.index.take_run(
+                    [workdir.read_table(p) for p, _ in index_reps],
+                    [workdir.read_table(p) for _, p in index_reps if p], vocabulary)
             # The keyed path's dead letters come as work-file paths, written as they arose.
             dead = [workdir.read_table(d) if isinstance(d, str) else d for d in dead]
             self.sizes.record(0, nbytes(members, dead))  # inputs only: a lower bound
@@ -228,7 +252,8 @@ class BuildTablesFn(beam.DoFn):
                 written.add(name)
 
             tables, counts = build_tables(members, list(samples), dead,
-                                          list(file_counts), clusters, self.config, write)
+                                          list(file_counts), clusters, self.config, write,
+                                          self.index)
             if self.redact:
                 tables = redact_tables(tables)
             export.write_tables(self.staging, {k: v for k, v in tables.items()

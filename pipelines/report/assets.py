@@ -177,6 +177,13 @@ GLOSSARY = {
     "typical_account_exchanges": "exchange-weighted median of exchanges per account",
     "cohesion_median": "median similarity of members to their cluster's consensus signature "
                        "(low: a chained, incoherent cluster; never campaign-like)",
+    "first_seen": "with --index: the campaign's first exchange over every run so far",
+    "runs_seen": "with --index: the runs in which the campaign was flagged",
+    "accounts_added": "with --index: accounts flagged in the campaign this run for the first "
+                      "time",
+    "accounts_lost": "with --index: accounts flagged in the campaign in the previous run and "
+                     "not in this one",
+    "accounts_total": "with --index: every account ever linked to the campaign",
 }
 
 

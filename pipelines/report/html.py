@@ -69,6 +69,7 @@ def write_report(
     min_accounts_for_exemplars: int = 3,
     top_campaigns: int = 20,
     max_rows: int = 2000,
+    history: pl.DataFrame | None = None,
 ) -> None:
     """Render the run's tables into one self-contained HTML file at ``path`` (atomically).
 
@@ -129,6 +130,12 @@ def write_report(
             None,
         ),
     ]
+    if history is not None and not history.is_empty():
+        tables.append((
+            "history", "Campaign growth over runs",
+            _prep(history, {}).sort(["campaign_id", "run"], descending=[False, True]),
+            "campaign_id run n_accounts n_exchanges accounts_added accounts_lost "
+            "accounts_total run_first_ts run_last_ts score", None))
     page += [_table(*spec, max_rows, links if spec[0] == "accounts" else None)
              for spec in tables]
     page += [assets.TAIL_SECTIONS.format(run=assets.run_details(summary), k=k), assets.TAIL]
@@ -161,6 +168,8 @@ def report_from_dir(
     summary = orjson.loads((Path(out_dir) / "summary.json").read_bytes())
     frames = [read_table(out_dir, n) for n in ("clusters", "campaigns", "accounts", "members")]
     dest = Path(path) if path else Path(out_dir) / "report.html"
+    if (Path(out_dir) / "campaign_history.parquet").exists():  # runs with --index
+        kwargs.setdefault("history", read_table(out_dir, "campaign_history"))
     write_report(dest, summary, *frames, **kwargs)
     return dest
 

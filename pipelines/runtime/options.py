@@ -36,6 +36,11 @@ IO_OPTIONS = (
            "--pseudonymize-accounts", IO, action="store_false", dest="redact_tables"),
     Option("--no-report", "skip report.html", IO, action="store_true",
            label="Skip the HTML report"),
+    Option("--index", "incremental runs: a folder (local or any Beam filesystem) holding the "
+           "persisted index; known clusters and campaigns keep their ids, campaigns get history "
+           "(campaign_history.parquet), and the index is updated after the run", IO, shown=""),
+    Option("--rebuild-index", "start --index afresh when its parameters differ from the run's "
+           "(default: such a run fails)", IO, action="store_true"),
     Option("--no-wait", "return once the job is submitted (a Dataflow Flex Template launcher "
            "must); the job itself writes summary.json and the report and publishes the tables "
            "into --output", RUNNER, action="store_true"),

@@ -187,3 +187,31 @@ def test_round_edges_matches_numpy():
                 for s, d, e in zip(src, dst, edge_sim)]
         assert round_edges(src, dst, edge_sim, level, weak, strict).tolist() == want
     assert round_edges(src[:0], dst[:0], edge_sim[:0], level, weak, 0.7).size == 0
+
+
+def naive_consensus(sig, groups, sample):
+    out = np.zeros((len(groups), sig.shape[1]), np.uint32)
+    for g, rows in enumerate(groups):
+        head = rows[:sample]
+        for t in range(sig.shape[1] if head else 0):
+            counts = Counter(int(sig[r, t]) for r in head)
+            top = max(counts.values())
+            out[g, t] = min(v for v, c in counts.items() if c == top)
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("sample", [1, 4, 512])
+def test_consensus_signatures_match_naive(seed, sample):
+    from distill_radar.kernels import consensus_signatures
+
+    rng = np.random.default_rng(seed)
+    sig = rng.integers(0, 3, size=(40, 12)).astype(np.uint32)
+    perm = rng.permutation(40)
+    groups = [perm[:1].tolist(), [], perm[1:20].tolist(), perm[20:38].tolist()]
+    order = np.array([r for g in groups for r in g], np.int64)
+    offsets = np.cumsum([0] + [len(g) for g in groups])
+    got = consensus_signatures(sig, order, offsets, sample=sample)
+    np.testing.assert_array_equal(got, naive_consensus(sig, groups, sample))
+    with pytest.raises(ValueError):
+        consensus_signatures(sig.astype(np.int64), order, offsets)

@@ -1,0 +1,262 @@
+"""Day over day: daily `batch --index` runs against one run over the whole log.
+
+The generator writes a 14-day log; its timestamps are stretched twice (every
+gap doubled from the first exchange, nothing else touched) into a 28-day log.
+Then, in this process (so that the kernels load once):
+
+- one run over all 28 days (no index): the reference flagged accounts;
+- 28 daily runs with ``--index``: the union of their flagged accounts (F1
+  against the reference), the campaign ids every truth campaign got over the
+  runs (one id each is the goal), each run's seconds and rows, the index's
+  size against the input's parquet size;
+- day 2's logs again, against the index as it was after day 1 and as it is
+  after day 28, alternated: what a grown index costs at equal volume;
+- the first ``--split-days`` days once by day and once by hour (fresh indexes):
+  the cluster id of every exchange (as recorded, and with the index's merges
+  followed) and the campaign id of every flagged account, compared.
+
+Prints JSON.
+
+    python bench/incremental.py --exchanges 40000 --accounts 3000
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import emit, machine
+from quality import generated
+
+from distill_radar.pipelines.batch import pipeline
+
+DAY_MS, HOUR_MS = 86_400_000, 3_600_000
+
+
+def stretched(logs: str, work: str) -> tuple[pa.Table, str]:
+    """The log with every gap from its first exchange doubled, as one parquet file."""
+    table = pq.read_table(os.path.join(logs, "exchanges"))
+    ms = pc.cast(table["ts"], pa.int64())
+    t0 = pc.min(ms).as_py()
+    ms = pc.add(pc.multiply(pc.subtract(ms, t0), 2), t0)
+    table = table.set_column(table.schema.get_field_index("ts"), "ts",
+                             pc.cast(ms, table.schema.field("ts").type))
+    path = os.path.join(work, "all", "part.parquet")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    pq.write_table(table, path, compression="zstd")
+    return table, path
+
+
+def split(table: pa.Table, period_ms: int, folder: str, limit_ms: int | None = None
+          ) -> list[str]:
+    """One parquet folder per period, in time order (empty periods skipped)."""
+    ms = pc.cast(table["ts"], pa.int64())
+    t0 = pc.min(ms).as_py() // DAY_MS * DAY_MS
+    slot = pc.divide(pc.subtract(ms, t0), period_ms)
+    out = []
+    for s in sorted(set(slot.to_pylist())):
+        if limit_ms is not None and s * period_ms >= limit_ms:
+            break
+        path = os.path.join(folder, f"p{s:05d}")
+        os.makedirs(path, exist_ok=True)
+        pq.write_table(table.filter(pc.equal(slot, s)), os.path.join(path, "part.parquet"))
+        out.append(path)
+    return out
+
+
+def batch(inp: str, out: str, index: str | None, extra: list[str]) -> tuple[dict, float]:
+    argv = ["--input", inp, "--output", out, "--no-report", *extra]
+    if index:
+        argv += ["--index", index]
+    start = time.perf_counter()
+    summary = pipeline.run(argv)
+    return summary, time.perf_counter() - start
+
+
+def flagged(out: str) -> pl.DataFrame:
+    return (pl.read_parquet(os.path.join(out, "accounts.parquet"))
+            .filter(pl.col("campaign_id").is_not_null()).select("account_id", "campaign_id"))
+
+
+def f1(a: set, b: set) -> dict:
+    tp = len(a & b)
+    p = tp / len(b) if b else 1.0
+    r = tp / len(a) if a else 1.0
+    return {"f1": round(2 * p * r / (p + r), 4) if p + r else 0.0, "precision_vs_one_run":
+            round(p, 4), "recall_vs_one_run": round(r, 4), "one_run": len(a), "daily": len(b)}
+
+
+def ids_per_truth_campaign(per_run: list[pl.DataFrame], truth: pl.DataFrame) -> dict:
+    """Each run's campaigns, named by the truth campaign most of their accounts are in:
+    how many distinct ids each truth campaign got over the runs."""
+    acc = truth.filter(pl.col("campaign").is_not_null()).group_by("account_id").agg(
+        pl.col("campaign").mode().first())
+    ids: dict[str, set] = {}
+    for frame in per_run:
+        named = (frame.join(acc, on="account_id").group_by("campaign_id")
+                 .agg(pl.col("campaign").mode().first()))
+        for cid, camp in named.iter_rows():
+            ids.setdefault(camp, set()).add(cid)
+    return {c: len(v) for c, v in sorted(ids.items())}
+
+
+def index_bytes(index: str) -> int:
+    with open(os.path.join(index, "CURRENT")) as fh:
+        gen = os.path.join(index, fh.read().strip())
+    return sum(os.path.getsize(os.path.join(gen, f)) for f in os.listdir(gen))
+
+
+def final_ids(index: str) -> dict[int, int]:
+    """{cluster id: the id it was merged into, chains followed} from an index."""
+    with open(os.path.join(index, "CURRENT")) as fh:
+        gen = os.path.join(index, fh.read().strip())
+    into = dict(pl.read_parquet(os.path.join(gen, "clusters.parquet"))
+                .filter(pl.col("merged_into").is_not_null())
+                .select("cluster_id", "merged_into").iter_rows())
+    out = {}
+    for c, m in into.items():
+        seen = {c}
+        while m in into and m not in seen:
+            seen.add(m)
+            m = into[m]
+        out[c] = m
+    return out
+
+
+def paired_day_times(day: str, early: str, late: str, work: str, extra: list[str],
+                     pairs: int) -> dict:
+    """Day 2's logs against the index as it was after day 1 and as it is after the last
+    day, alternated (a fresh copy of each index per run): the index's own cost."""
+    times: dict[str, list[float]] = {"after_day1": [], "after_last_day": []}
+    for _ in range(pairs):
+        for name, src in (("after_day1", early), ("after_last_day", late)):
+            index = os.path.join(work, f"paired-{name}")
+            shutil.rmtree(index, ignore_errors=True)
+            shutil.copytree(src, index)
+            out = os.path.join(work, f"paired-out-{name}")
+            times[name].append(batch(day, out, index, extra)[1])
+            shutil.rmtree(out)
+    med = {k: round(float(np.median(v)), 3) for k, v in times.items()}
+    return {"pairs": pairs, "seconds": {k: [round(x, 2) for x in v] for k, v in times.items()},
+            "median_seconds": med,
+            "ratio_late_vs_early": round(med["after_last_day"] / med["after_day1"], 3)}
+
+
+def split_ids(table: pa.Table, work: str, days: int, extra: list[str]) -> dict:
+    """The first ``days`` days by day and by hour: ids of exchanges and accounts compared."""
+    got = {}
+    for name, period in (("day", DAY_MS), ("hour", HOUR_MS)):
+        index = os.path.join(work, f"index-{name}")
+        shutil.rmtree(index, ignore_errors=True)
+        members, accounts = [], []
+        for i, part in enumerate(split(table, period, os.path.join(work, f"split-{name}"),
+                                       days * DAY_MS)):
+            out = os.path.join(work, f"out-{name}-{i:05d}")
+            batch(part, out, index, extra)
+            members.append(pl.read_parquet(os.path.join(out, "members.parquet"))
+                           .select("exchange_id", "cluster_id"))
+            accounts.append(flagged(out).with_columns(pl.lit(i).alias("run")))
+            shutil.rmtree(out)
+        # An exchange's cluster id as the index knows it now (merges followed).
+        now = final_ids(index)
+        members = pl.concat(members).with_columns(
+            pl.col("cluster_id").replace(list(now), list(now.values())).alias("final_id"))
+        got[name] = (members, pl.concat(accounts), index_bytes(index))
+    m = got["day"][0].join(got["hour"][0], on="exchange_id", suffix="_hour")
+    both = m.filter(pl.col("cluster_id").is_not_null() & pl.col("cluster_id_hour").is_not_null())
+    same = int((both["cluster_id"] == both["cluster_id_hour"]).sum())
+    same_now = int((both["final_id"] == both["final_id_hour"]).sum())
+    # An account's campaign ids over the runs, by day and by hour.
+    a_day = got["day"][1].select("account_id", "campaign_id").unique()
+    a_hour = got["hour"][1].select("account_id", "campaign_id").unique()
+    acc_both = a_day.join(a_hour, on="account_id", suffix="_hour")
+    return {
+        "days": days,
+        "exchanges_clustered_in_both": both.height,
+        "same_cluster_id_share": round(same / both.height, 4) if both.height else None,
+        "same_cluster_id_share_merges_followed": round(same_now / both.height, 4)
+        if both.height else None,
+        "clustered_by_day_only": int((m["cluster_id"].is_not_null()
+                                      & m["cluster_id_hour"].is_null()).sum()),
+        "clustered_by_hour_only": int((m["cluster_id"].is_null()
+                                       & m["cluster_id_hour"].is_not_null()).sum()),
+        "accounts_flagged_in_both": acc_both["account_id"].n_unique(),
+        "same_campaign_id_share": round(float(
+            (acc_both["campaign_id"] == acc_both["campaign_id_hour"]).mean()), 4)
+        if acc_both.height else None,
+        "campaign_ids_by_day": sorted(set(a_day["campaign_id"].to_list())).__len__(),
+        "campaign_ids_by_hour": sorted(set(a_hour["campaign_id"].to_list())).__len__(),
+        "campaign_ids_in_common": len(set(a_day["campaign_id"]) & set(a_hour["campaign_id"])),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--exchanges", type=int, default=40_000)
+    ap.add_argument("--accounts", type=int, default=3_000)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--split-days", type=int, default=2)
+    ap.add_argument("--pairs", type=int, default=3, help="paired day-2 runs per index")
+    ap.add_argument("--work", default="/tmp/distill-radar-bench-incremental")
+    ap.add_argument("--semantic", action="store_true", help="default: --no-semantic")
+    args = ap.parse_args()
+    logging.disable(logging.WARNING)
+    extra = [] if args.semantic else ["--no-semantic"]
+    logs = generated(args.work, args.exchanges, args.accounts, args.seed, "realistic")
+    work = os.path.join(args.work, f"run-{args.exchanges}-s{args.seed}")
+    shutil.rmtree(work, ignore_errors=True)
+    table, whole = stretched(logs, work)
+    truth = pl.read_parquet(os.path.join(logs, "truth.parquet"))
+    batch(whole, os.path.join(work, "warm"), None, extra)  # kernels compiled and cached
+    _, one_s = batch(whole, os.path.join(work, "one"), None, extra)
+    one = flagged(os.path.join(work, "one"))
+    index = os.path.join(work, "index")
+    runs, per_run = [], []
+    days = split(table, DAY_MS, os.path.join(work, "days"))
+    for i, day in enumerate(days):
+        out = os.path.join(work, f"day-{i:02d}")
+        summary, seconds = batch(day, out, index, extra)
+        if i == 0:
+            shutil.copytree(index, os.path.join(work, "index-after-day1"))
+        per_run.append(flagged(out))
+        runs.append({"day": i + 1, "rows": summary["counts"]["read"],
+                     "seconds": round(seconds, 2), "index_bytes": index_bytes(index),
+                     "campaigns": summary["counts"]["campaigns"],
+                     "flagged": summary["counts"]["flagged_accounts"]})
+        shutil.rmtree(out)
+    daily = set(pl.concat(per_run)["account_id"].to_list())
+    d2, d28 = runs[1], runs[-1]
+    per_row = [r["seconds"] / max(r["rows"], 1) for r in runs]
+    emit({
+        "benchmark": "incremental", "machine": machine(),
+        "log": {"exchanges": args.exchanges, "accounts": args.accounts, "seed": args.seed,
+                "days": len(runs), "input_parquet_bytes": os.path.getsize(whole),
+                "semantic": args.semantic},
+        "one_run_seconds": round(one_s, 2),
+        "daily_seconds_total": round(sum(r["seconds"] for r in runs), 2),
+        "flagged_daily_union_vs_one_run": f1(set(one["account_id"].to_list()), daily),
+        "ids_per_truth_campaign": ids_per_truth_campaign(per_run, truth),
+        "day2": d2, "day28": d28,
+        "day28_vs_day2_seconds_per_row": round(per_row[-1] / per_row[1], 3),
+        "index_bytes": d28["index_bytes"],
+        "index_share_of_input": round(d28["index_bytes"] / os.path.getsize(whole), 4),
+        "runs": runs,
+        "day2_paired_index_cost": paired_day_times(
+            days[1], os.path.join(work, "index-after-day1"), index, work, extra, args.pairs),
+        "split_by_hour_vs_by_day": split_ids(table, work, args.split_days, extra),
+    })
+
+
+if __name__ == "__main__":
+    main()
