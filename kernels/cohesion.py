@@ -259,16 +259,7 @@ def consensus_similarity(sig: np.ndarray, order: np.ndarray, offsets: np.ndarray
     -------
     float32[n]: fraction of slots equal to the consensus; NaN for rows in no group.
     """
-    if sig.ndim != 2 or sig.dtype != np.uint32:
-        raise ValueError("sig must be a uint32 (n, k) array")
-    if sample < 1:
-        raise ValueError("sample must be >= 1")
-    order = np.ascontiguousarray(order, dtype=np.int64)
-    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
-    if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0 or offsets[-1] != order.size:
-        raise ValueError("offsets must be int64[g+1] from 0 to len(order)")
-    if order.size and (order.min() < 0 or order.max() >= sig.shape[0]):
-        raise ValueError("order holds a row index out of range")
+    order, offsets = _checked_groups(sig, order, offsets, sample)
     out = np.full(sig.shape[0], np.nan, np.float32)
     group = _row_groups(order, offsets, sig.shape[0])
     sig = np.ascontiguousarray(sig)
@@ -284,6 +275,12 @@ def consensus_signatures(sig: np.ndarray, order: np.ndarray, offsets: np.ndarray
     Arguments as ``consensus_similarity``; an empty group's row is all zeros. A
     cluster's consensus stands for its shared template (the persisted index keeps it).
     """
+    order, offsets = _checked_groups(sig, order, offsets, sample)
+    return _checked_consensus(np.ascontiguousarray(sig), order, offsets, sample)
+
+
+def _checked_groups(sig, order, offsets, sample) -> tuple[np.ndarray, np.ndarray]:
+    """``order`` and ``offsets`` as contiguous int64, after checking every argument."""
     if sig.ndim != 2 or sig.dtype != np.uint32:
         raise ValueError("sig must be a uint32 (n, k) array")
     if sample < 1:
@@ -294,7 +291,7 @@ def consensus_signatures(sig: np.ndarray, order: np.ndarray, offsets: np.ndarray
         raise ValueError("offsets must be int64[g+1] from 0 to len(order)")
     if order.size and (order.min() < 0 or order.max() >= sig.shape[0]):
         raise ValueError("order holds a row index out of range")
-    return _checked_consensus(np.ascontiguousarray(sig), order, offsets, sample)
+    return order, offsets
 
 
 def _checked_consensus(sig, order, offsets, sample):
