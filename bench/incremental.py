@@ -40,6 +40,7 @@ from common import emit, machine
 from quality import generated
 
 from distill_radar.pipelines.batch import pipeline
+from distill_radar.pipelines.index.ids import merge_chains
 
 DAY_MS, HOUR_MS = 86_400_000, 3_600_000
 
@@ -121,17 +122,7 @@ def final_ids(index: str) -> dict[int, int]:
     """{cluster id: the id it was merged into, chains followed} from an index."""
     with open(os.path.join(index, "CURRENT")) as fh:
         gen = os.path.join(index, fh.read().strip())
-    into = dict(pl.read_parquet(os.path.join(gen, "clusters.parquet"))
-                .filter(pl.col("merged_into").is_not_null())
-                .select("cluster_id", "merged_into").iter_rows())
-    out = {}
-    for c, m in into.items():
-        seen = {c}
-        while m in into and m not in seen:
-            seen.add(m)
-            m = into[m]
-        out[c] = m
-    return out
+    return merge_chains(pl.read_parquet(os.path.join(gen, "clusters.parquet")), "cluster_id")
 
 
 def paired_day_times(day: str, early: str, late: str, work: str, extra: list[str],

@@ -177,9 +177,10 @@ def _known_links(today: pl.DataFrame, key: str, known: pl.DataFrame,
     return sorted({(t, final.get(k, k)) for t, k in links.iter_rows()})
 
 
-def merge_chains(campaigns: pl.DataFrame) -> dict[int, int]:
-    """{campaign id: the campaign it ended up merged into} (chains followed)."""
-    into = {c: m for c, m in campaigns.select("campaign_id", "merged_into").iter_rows()
+def merge_chains(campaigns: pl.DataFrame, id_column: str = "campaign_id") -> dict[int, int]:
+    """{id: the id it ended up merged into} (chains followed), from a table with
+    ``id_column`` and ``merged_into`` (campaigns, or clusters with ``cluster_id``)."""
+    into = {c: m for c, m in campaigns.select(id_column, "merged_into").iter_rows()
             if m is not None}
     out = {}
     for c, m in into.items():
