@@ -106,17 +106,23 @@ def test_a_number_in_a_filter_matches_whole_fields(tmp_path: Path) -> None:
     assert len(prefix) == 8  # text still matches inside a field
 
 
-def test_the_report_explains_itself_and_expands(tmp_path: Path) -> None:
+def _report_with_two_chips_shown(tmp_path: Path) -> Path:
+    """The report of ``make_frames`` with 2 account chips shown per campaign: campaign 1's
+    7 accounts leave 5 behind "+ 5 more"."""
     from distill_radar.pipelines.report import html as report_html
 
-    frames = make_frames()
     report = tmp_path / "report.html"
     shown = report_html._ACCOUNTS_SHOWN
-    report_html._ACCOUNTS_SHOWN = 2  # campaign 1 has 7 accounts: 5 behind "+ 5 more"
+    report_html._ACCOUNTS_SHOWN = 2
     try:
-        write_report(report, SUMMARY, **frames)
+        write_report(report, SUMMARY, **make_frames())
     finally:
         report_html._ACCOUNTS_SHOWN = shown
+    return report
+
+
+def test_the_report_explains_itself_and_expands(tmp_path: Path) -> None:
+    report = _report_with_two_chips_shown(tmp_path)
     page = report.read_text(encoding="utf-8")
     assert '<details class="more"><summary>+ 5 more</summary>' in page
     assert "acct-06</code>" in page  # the hidden chips are in the page, behind the summary
@@ -164,19 +170,10 @@ setTimeout(function(){r.linked_open=document.getElementById('ev-1-5').open&&show
 def test_account_chips_open_onto_their_evidence(tmp_path: Path) -> None:
     """'+ N more' expands, a chip opens its account's evidence (focus, clusters, exchange
     ids), the accounts table links to it, and an open panel stays inside its card."""
-    from distill_radar.pipelines.report import html as report_html
-
     chromium = _chromium()
     if chromium is None:
         pytest.skip("chromium not installed; apt-get install chromium to run this test")
-    frames = make_frames()
-    report = tmp_path / "report.html"
-    shown = report_html._ACCOUNTS_SHOWN
-    report_html._ACCOUNTS_SHOWN = 2  # campaign 1 has 7 accounts: 5 behind "+ 5 more"
-    try:
-        write_report(report, SUMMARY, **frames)
-    finally:
-        report_html._ACCOUNTS_SHOWN = shown
+    report = _report_with_two_chips_shown(tmp_path)
     page = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "",
                   report.read_text(encoding="utf-8"))
     probe = tmp_path / "probe.html"
