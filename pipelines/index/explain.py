@@ -230,50 +230,65 @@ def render(answer: dict, as_json: bool = False) -> str:
     """Plain text (or JSON): the member, its cluster and why, its campaign and its gates."""
     if as_json:
         return orjson.dumps(answer, option=orjson.OPT_INDENT_2, default=str).decode()
+    return "\n".join(_who_lines(answer) + _similarity_lines(answer) + _campaign_lines(answer))
+
+
+def _who_lines(answer: dict) -> list[str]:
+    """The exchange or account asked about, and its cluster(s)."""
     lines = []
     if "exchange" in answer:
         m = answer["exchange"]
         lines.append(f"exchange {m['exchange_id']} (account {m['account_id']}, {m['ts']})")
     acc = answer.get("account")
     if acc:
+        campaign = acc["campaign_id"] if acc["campaign_id"] is not None else "none"
         lines.append(f"account {acc['account_id']}: {acc['n_exchanges']} exchanges, "
-                     f"{acc['n_clustered']} clustered, risk {acc['risk_score']:.2f}, campaign "
-                     f"{acc['campaign_id'] if acc['campaign_id'] is not None else 'none'}")
-    c = answer.get("cluster")
+                     f"{acc['n_clustered']} clustered, risk {acc['risk_score']:.2f}, "
+                     f"campaign {campaign}")
     if "cluster" in answer:
+        c = answer["cluster"]
         lines.append(_cluster_line(c) if c else "cluster: none (no similar prompts)")
-    for c in answer.get("clusters", []):
-        lines.append(f"  {c['exchanges']} exchange(s) in " + _cluster_line(c))
+    lines += [f"  {c['exchanges']} exchange(s) in " + _cluster_line(c)
+              for c in answer.get("clusters", [])]
+    return lines
+
+
+def _similarity_lines(answer: dict) -> list[str]:
+    """Estimated similarities: to the consensus, the closest members, the exemplars."""
+    lines = []
     m = answer.get("exchange") or {}
     if m.get("similarity") is not None:
         lines.append(f"estimated similarity to its cluster's consensus: {m['similarity']:.2f}")
     if answer.get("closest_members"):
         lines.append("closest members (estimated similarity to this exchange, at least):")
-        for c in answer["closest_members"]:
-            lines.append(f"  {c['similarity_at_least']:.2f} {c['exchange_id']} "
-                         f"(account {c['account_id']})")
+        lines += [f"  {c['similarity_at_least']:.2f} {c['exchange_id']} (account "
+                  f"{c['account_id']})" for c in answer["closest_members"]]
     sim = answer.get("similarity") or {}
     if sim.get("closest_exemplars"):
         lines.append(f"estimated similarity ({sim['over']}):")
         if "to_cluster_consensus" in sim:
             lines.append(f"  {sim['to_cluster_consensus']:.2f} to the cluster's consensus")
-        for e in sim["closest_exemplars"]:
-            lines.append(f"  {e['similarity']:.2f} {e['prompt'][:100]!r}")
+        lines += [f"  {e['similarity']:.2f} {e['prompt'][:100]!r}"
+                  for e in sim["closest_exemplars"]]
     elif sim.get("note"):
         lines.append(f"similarity: {sim['note']}")
+    return lines
+
+
+def _campaign_lines(answer: dict) -> list[str]:
+    """The campaign, when it was seen, and its wrappers."""
     k = answer.get("campaign")
-    if k:
-        lines.append(f"campaign {k['campaign_id']}: tier {k.get('tier')}, score "
-                     f"{k['score']:.2f}, {k['n_accounts']} accounts, {k['n_exchanges']} "
-                     f"exchanges, clusters {k['cluster_ids']}")
-        if k.get("first_seen") is not None:
-            lines.append(f"  seen {k['first_seen']} .. {k['last_seen']} over "
-                         f"{k.get('runs_seen')} run(s)")
-        for w in k.get("wrappers") or []:
-            lines.append(f"  wrapper ({w['n_accounts']} accounts): {w['template'][:120]!r}")
-    elif "campaign" in answer:
-        lines.append("campaign: none")
-    return "\n".join(lines)
+    if not k:
+        return ["campaign: none"] if "campaign" in answer else []
+    lines = [f"campaign {k['campaign_id']}: tier {k.get('tier')}, score {k['score']:.2f}, "
+             f"{k['n_accounts']} accounts, {k['n_exchanges']} exchanges, clusters "
+             f"{k['cluster_ids']}"]
+    if k.get("first_seen") is not None:
+        lines.append(f"  seen {k['first_seen']} .. {k['last_seen']} over "
+                     f"{k.get('runs_seen')} run(s)")
+    lines += [f"  wrapper ({w['n_accounts']} accounts): {w['template'][:120]!r}"
+              for w in k.get("wrappers") or []]
+    return lines
 
 
 def _cluster_line(c: dict) -> str:
