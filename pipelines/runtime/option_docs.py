@@ -1,4 +1,4 @@
-"""The README's and docs/streaming.md's option tables and the Dataflow template's
+"""docs/options.md's and docs/streaming.md's option tables and the Dataflow template's
 ``metadata.json``, generated from the options (``option_spec``).
 
     python -m distill_radar.pipelines.runtime.option_docs          # rewrite them
@@ -94,9 +94,17 @@ def metadata() -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
+#: The flags most runs touch: the README's short table (every flag: docs/options.md).
+MAIN_FLAGS = ("--no-semantic", "--prompt-links", "--min-campaign-score", "--min-campaign-accounts",
+              "--min-account-focus", "--lexical-threshold", "--semantic-threshold",
+              "--link-columns", "--index")
+
+
 def documents() -> dict[Path, dict[str, str]]:
     """File -> {table name: table text}."""
-    return {Path("README.md"): {"batch": table(batch_options.OPTIONS)},
+    main = [o for o in batch_options.OPTIONS if o.flag in MAIN_FLAGS]
+    return {Path("README.md"): {"main": table(main)},
+            Path("docs/options.md"): {"batch": table(batch_options.OPTIONS)},
             Path("docs/streaming.md"): {"stream": table(stream_options.OPTIONS)}}
 
 
