@@ -222,7 +222,7 @@ def _part(h, bits):
 def _scatter(hashes, weights, starts, bits):
     """Hashes (and weights) laid out partition by partition, input order kept within each."""
     keys = np.empty(hashes.size, np.uint64)
-    vals = np.ones(hashes.size if weights is not None else 0, np.int64)
+    vals = np.empty(hashes.size if weights is not None else 0, np.int64)
     at = starts[:-1].copy()
     for i in range(hashes.size):
         p = _part(hashes[i], bits)

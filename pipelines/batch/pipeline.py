@@ -106,8 +106,10 @@ class FindCampaigns(beam.PTransform):
         if self.index is not None:
             self.extra = {"vocabulary": beam.pvalue.AsSingleton(vocabulary)}
         link = self._keyed if self.keyed else self._gathered
-        members, samples, clusters, dead = link(signatures, hashed.keys, nodes, account_pairs,
-                                                read["dead_letter"], work)
+        members, samples, clusters = link(signatures, hashed.keys, nodes, account_pairs, work)
+        # Dead letters go to work files as they arise (a sink): the tables' worker
+        # reads their paths, not every rejected row through one side input.
+        dead = read["dead_letter"] | "WriteDeadLetters" >> beam.ParDo(WriteTableFn(work, "dead"))
         return (
             read["exchanges"].pipeline
             | "Start" >> beam.Create([None])
@@ -118,7 +120,7 @@ class FindCampaigns(beam.PTransform):
                 file_counts=beam.pvalue.AsList(read["file_counts"]), clusters=clusters,
                 **self.extra))
 
-    def _keyed(self, signatures, keys, nodes, _account_pairs, dead, work):
+    def _keyed(self, signatures, keys, nodes, _account_pairs, work):
         """batch.distributed: no stage holds every signature, prompt or node."""
         cfg = self.config
         found = signatures | "FindCandidates" >> FindCandidates(cfg)
@@ -128,10 +130,9 @@ class FindCampaigns(beam.PTransform):
                                                               cfg.samples_per_cluster))
         clusters = beam.pvalue.AsSingleton(
             node_clusters | "ClusterStatistics" >> beam.Map(without_nodes))
-        dead = dead | "WriteDeadLetters" >> beam.ParDo(WriteTableFn(work, "dead"))
-        return assigned["members"], assigned["samples"], clusters, dead
+        return assigned["members"], assigned["samples"], clusters
 
-    def _gathered(self, signatures, keys, nodes, account_pairs, dead, work):
+    def _gathered(self, signatures, keys, nodes, account_pairs, work):
         """Every signature linked on one worker; NodeClusters broadcast (fastest on one
         machine)."""
         cfg = self.config
@@ -148,7 +149,7 @@ class FindCampaigns(beam.PTransform):
             TimedFn("assign_clusters", assign_clusters, work), clusters)
         samples = nodes | "SampleTexts" >> beam.ParDo(
             TimedFn("sample_texts", sample_texts, cfg.samples_per_cluster), clusters)
-        return members, samples, clusters, dead
+        return members, samples, clusters
 
 
 class Gather(beam.PTransform):

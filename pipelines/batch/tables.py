@@ -236,8 +236,7 @@ class BuildTablesFn(beam.DoFn):
                 self.index.take_run(
                     [workdir.read_table(p) for p, _ in index_reps],
                     [workdir.read_table(p) for _, p in index_reps if p], vocabulary)
-            # The keyed path's dead letters come as work-file paths, written as they arose.
-            dead = [workdir.read_table(d) if isinstance(d, str) else d for d in dead]
+            dead = [workdir.read_table(d) for d in dead]  # work files, written as they arose
             self.sizes.record(0, nbytes(members, dead))  # inputs only: a lower bound
             work = workdir.work_dir(self.staging)
             # Every intermediate is used up once the members are read. A local work

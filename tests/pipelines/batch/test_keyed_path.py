@@ -42,7 +42,8 @@ def test_keyed_path_in_process_gives_the_gathered_tables(logs):
 @pytest.mark.slow  # ~70 s on 2 cores: the unrolled rounds are ~2,000 Dask tasks
 def test_keyed_path_on_three_dask_workers_gives_the_gathered_tables(logs):
     # Three worker processes (1 GiB each): the keyed stages' elements spread over them.
-    distributed = pytest.importorskip("distributed")
+    import distributed  # a dev dependency (apache-beam[dask])
+
     root, args = logs
     with distributed.LocalCluster(n_workers=3, threads_per_worker=1, processes=True,
                                   memory_limit="1GiB", dashboard_address=None) as cluster:
