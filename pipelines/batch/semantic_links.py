@@ -48,6 +48,10 @@ SKETCH_BITS = 256
 SKETCH_SLACK = 0.25
 #: Dimensions of the token-set projection in the LSH vector.
 PROJECTION_DIMS = 64
+#: Rarest tokens per prompt used as LSH keys (rewordings keep names, objects, the task:
+#: the rare words), and the bits a token id takes (WordPiece vocabularies < 65,536).
+RARE_KEYS = 4
+TOKEN_BITS = 16
 
 
 def link_tokens(vocab, prompts, eligible: np.ndarray, spans: pa.Array,
@@ -141,32 +145,66 @@ def prompt_edges(node: np.ndarray, ids: np.ndarray, offsets: np.ndarray, table: 
         # Pairs whose sketch angle puts them well below the threshold are not scored.
         floor = max(-1.0, config.prompt_link_threshold - SKETCH_SLACK)
         max_differ = int(SKETCH_BITS * np.arccos(floor) / np.pi)
-        src, dst, score = prompt_links.banded_pairs(
-            bands, rows, config.prompt_link_window, ids, offsets, weights, dense,
+        found = [prompt_links.banded_pairs(
+            keys, bits, config.prompt_link_window, ids, offsets, weights, dense,
             config.prompt_link_lexical_share, config.prompt_link_threshold, sketch, max_differ)
+            for keys, bits in ((bands, rows), (rarest_tokens(ids, offsets, weights, RARE_KEYS),
+                                                TOKEN_BITS))]
+        src, dst, score = _union_pairs(found)
     stats["prompt_candidates"] = int(src.size)
     keep = prompt_links.near_best(node.size, src, dst, score, config.prompt_link_threshold,
                                   config.prompt_link_margin)
     src, dst, score = src[keep], dst[keep], score[keep]
-    src, dst, score = _cohesive(dense, src, dst, score, config)
+    tokens = (ids, offsets, weights)
+    src, dst, score = _cohesive(tokens, dense, src, dst, score, config)
     stats["prompt_pairs"] = int(src.size)
     return node[src], node[dst], score, stats
 
 
-def _cohesive(dense, src, dst, score, config: RunConfig):
-    """Links left once every group (component) of linked prompts is focused.
+def rarest_tokens(ids: np.ndarray, offsets: np.ndarray, weights: np.ndarray, k: int
+                  ) -> np.ndarray:
+    """uint32[n, k]: each (non-empty) token set's ``k`` highest-IDF token ids, rarest first
+    (ties: lower id); a set of fewer tokens repeats its rarest (a repeated key adds no pair)."""
+    sizes = np.diff(offsets)
+    if np.any(sizes == 0):
+        raise ValueError("every token set needs a token")
+    row = np.repeat(np.arange(sizes.size), sizes)
+    order = np.lexsort((ids, -weights[ids], row))  # per row: rarest first
+    ranked = ids[order].astype(np.uint32)
+    rank = np.arange(ids.size) - offsets[row]
+    out = np.repeat(ranked[offsets[:-1]][:, None], k, axis=1)
+    top = rank < k
+    out[row[top], rank[top]] = ranked[top]
+    return out
 
-    A group whose members' root mean pairwise cosine (``debiased_focus`` of
-    their static vectors) is below ``prompt_link_group_focus`` is a chain:
-    inside it, links need a score ``model.group_step`` higher, round after round
-    (as account groups are split in ``model/semantic.py``).
+
+def _union_pairs(found):
+    """Scored pair lists -> one list, each pair once, sorted."""
+    src = np.concatenate([f[0] for f in found])
+    dst = np.concatenate([f[1] for f in found])
+    score = np.concatenate([f[2] for f in found])
+    _, first = np.unique((src.astype(np.uint64) << np.uint64(32)) | dst.astype(np.uint64),
+                         return_index=True)
+    return src[first], dst[first], score[first]
+
+
+def _cohesive(tokens, dense, src, dst, score, config: RunConfig):
+    """Links left once every group (component) of linked prompts is cohesive.
+
+    A group is a chain when the mean score over *all* pairs of its members,
+    linked or not, is below ``prompt_link_threshold`` (average linkage: a group
+    holds together as well as one link must), or when its static vectors' root
+    mean pairwise cosine (``debiased_focus``) is below ``prompt_link_group_focus``.
+    Inside a chain, links need a score ``model.group_step`` higher, round after
+    round (as account groups are split in ``model/semantic.py``).
+    ``tokens``: the (ids, offsets, IDF weights) the scores were computed from.
     """
     n = dense.shape[0]
     threshold = config.prompt_link_threshold
     labels = kernels.connected_components(n, src, dst)
     step, ceiling = config.model.group_step, config.model.max_group_threshold
     while threshold < ceiling:
-        chained = semantic.unfocused_groups(dense, labels, config.prompt_link_group_focus)
+        chained = _loose_groups(tokens, dense, labels, config)
         if not chained.any():
             break
         threshold = min(ceiling, threshold + step)
@@ -174,6 +212,17 @@ def _cohesive(dense, src, dst, score, config: RunConfig):
         src, dst, score = src[keep], dst[keep], score[keep]
         labels = kernels.connected_components(n, src, dst)
     return src, dst, score
+
+
+def _loose_groups(tokens, dense, labels, config: RunConfig) -> np.ndarray:
+    """Per prompt: is it in a group of two or more that is a chain (``_cohesive``)?"""
+    out = semantic.unfocused_groups(dense, labels, config.prompt_link_group_focus)
+    order, offsets = kernels.groups_of(labels, np.arange(labels.size), min_size=2)
+    if order.size:
+        means = prompt_links.group_pair_means(*tokens, dense, config.prompt_link_lexical_share,
+                                              order, offsets)
+        out[order] |= np.repeat(means < config.prompt_link_threshold, np.diff(offsets))
+    return out
 
 
 def _centred(vectors: np.ndarray) -> np.ndarray:

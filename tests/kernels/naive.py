@@ -376,6 +376,16 @@ def prompt_pair_score(a, b, weights, va, vb, share):
     return share * lexical + (1 - share) * sum(x * y for x, y in zip(va, vb))
 
 
+def group_pair_mean(rows, weights, vectors, share):
+    """Mean ``prompt_pair_score`` over every pair of the token sets ``rows`` (1.0 for one)."""
+    k = len(rows)
+    if k < 2:
+        return 1.0
+    scores = [prompt_pair_score(rows[i], rows[j], weights, vectors[i], vectors[j], share)
+              for i in range(k) for j in range(i + 1, k)]
+    return sum(scores) / len(scores)
+
+
 def near_best(n, edges, threshold, margin):
     """Indices of edges (a, b, score) scoring >= threshold and >= each end's best - margin."""
     best = [-float("inf")] * n
