@@ -165,7 +165,8 @@ class RunConfig:
     # Per-prompt semantic links (pipelines/batch/semantic_links.py)
     prompt_links: bool = option(
         False, "also link single prompts by meaning (rewordings of one prompt sent by different "
-        "accounts, one each), not only account profiles; about 2x the time at 1M exchanges",
+        "accounts, one each), not only account profiles; about 1.5x the CPU time of the default "
+        "at 1M exchanges",
         SEMANTIC, action="store_true")
     prompt_link_threshold: float = option(
         0.5, "score (mean of token-set IDF cosine and static embedding cosine) that links two "
