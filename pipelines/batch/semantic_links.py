@@ -10,15 +10,16 @@ grow benign clusters) becomes a WordPiece token set. On the linking worker:
 1. IDF over the run's token sets; each prompt gets an IDF-weighted mean of the
    static token table (centred) and an IDF-weighted random projection of its
    token set, one unit vector of both halves.
-2. SimHash bands of that vector propose pairs: star edges per bucket
-   (``kernels.bucket_edges``), so a huge bucket costs one edge per member.
-3. ``kernels.prompt_links.pair_scores`` scores them: mean of the IDF cosine of
-   the token sets and the cosine of the static vectors.
+2. SimHash bands of that vector, and each prompt's rarest tokens, propose
+   pairs: per key, each prompt meets the next ``prompt_link_window`` of its
+   sorted bucket, so a huge bucket costs a bounded number of pairs per member.
+3. ``kernels.prompt_links`` scores them: mean of the IDF cosine of the token
+   sets and the cosine of the static vectors.
 4. ``near_best`` keeps pairs above ``prompt_link_threshold`` that are within
    ``prompt_link_margin`` of both ends' best match (chaining control).
-
-5. Groups of linked prompts whose static vectors are not focused are chains:
-   their links need higher scores, in rounds (``_cohesive``).
+5. Groups of linked prompts whose mean score over all member pairs is below
+   the threshold (average linkage), or whose static vectors are not focused,
+   are chains: their links need higher scores, in rounds (``_cohesive``).
 
 ``prompt_joins`` then adds to the graph only the links between prompts that no
 other evidence linked: a prompt link never grows a lexical or account-group
@@ -49,9 +50,8 @@ SKETCH_SLACK = 0.25
 #: Dimensions of the token-set projection in the LSH vector.
 PROJECTION_DIMS = 64
 #: Rarest tokens per prompt used as LSH keys (rewordings keep names, objects, the task:
-#: the rare words), and the bits a token id takes (WordPiece vocabularies < 65,536).
+#: the rare words).
 RARE_KEYS = 4
-TOKEN_BITS = 16
 
 
 def link_tokens(vocab, prompts, eligible: np.ndarray, spans: pa.Array,
@@ -126,12 +126,6 @@ def prompt_edges(node: np.ndarray, ids: np.ndarray, offsets: np.ndarray, table: 
         return empty, empty, np.empty(0, np.float32), stats
     weights = prompt_links.idf(ids, node.size, table.shape[0])
     dense = _centred(prompt_links.weighted_pool(ids, offsets, weights, table))
-    projection = kernels.hyperplanes(PROJECTION_DIMS, table.shape[0], seed=config.seed + 1)
-    lexical = prompt_links.weighted_pool(ids, offsets, weights, projection)
-    vectors = np.concatenate([dense, lexical], axis=1)
-    rows = config.prompt_link_rows
-    planes = kernels.hyperplanes(vectors.shape[1], config.prompt_link_bands * rows,
-                                 seed=config.seed)
     if node.size <= EXACT_PAIRS:  # every pair costs less than hashing
         src, dst = (a.astype(np.int64) for a in np.triu_indices(node.size, 1))
         score = prompt_links.pair_scores(ids, offsets, weights, dense, src, dst,
@@ -139,18 +133,7 @@ def prompt_edges(node: np.ndarray, ids: np.ndarray, offsets: np.ndarray, table: 
         hit = score >= config.prompt_link_threshold
         src, dst, score = src[hit], dst[hit], score[hit]
     else:
-        bands = kernels.simhash_bands(vectors, planes, rows)
-        sketch_planes = kernels.hyperplanes(vectors.shape[1], SKETCH_BITS, seed=config.seed + 2)
-        sketch = kernels.simhash_bands(vectors, sketch_planes, 32)
-        # Pairs whose sketch angle puts them well below the threshold are not scored.
-        floor = max(-1.0, config.prompt_link_threshold - SKETCH_SLACK)
-        max_differ = int(SKETCH_BITS * np.arccos(floor) / np.pi)
-        found = [prompt_links.banded_pairs(
-            keys, bits, config.prompt_link_window, ids, offsets, weights, dense,
-            config.prompt_link_lexical_share, config.prompt_link_threshold, sketch, max_differ)
-            for keys, bits in ((bands, rows), (rarest_tokens(ids, offsets, weights, RARE_KEYS),
-                                                TOKEN_BITS))]
-        src, dst, score = _union_pairs(found)
+        src, dst, score = _banded_candidates(ids, offsets, weights, dense, table, config)
     stats["prompt_candidates"] = int(src.size)
     keep = prompt_links.near_best(node.size, src, dst, score, config.prompt_link_threshold,
                                   config.prompt_link_margin)
@@ -159,6 +142,29 @@ def prompt_edges(node: np.ndarray, ids: np.ndarray, offsets: np.ndarray, table: 
     src, dst, score = _cohesive(tokens, dense, src, dst, score, config)
     stats["prompt_pairs"] = int(src.size)
     return node[src], node[dst], score, stats
+
+
+def _banded_candidates(ids, offsets, weights, dense, table, config: RunConfig):
+    """Pairs scoring at least the threshold among those two kinds of LSH keys propose:
+    SimHash bands of (static vector, projected token set) and the rarest tokens."""
+    projection = kernels.hyperplanes(PROJECTION_DIMS, table.shape[0], seed=config.seed + 1)
+    lexical = prompt_links.weighted_pool(ids, offsets, weights, projection)
+    vectors = np.concatenate([dense, lexical], axis=1)
+    rows = config.prompt_link_rows
+    planes = kernels.hyperplanes(vectors.shape[1], config.prompt_link_bands * rows,
+                                 seed=config.seed)
+    bands = kernels.simhash_bands(vectors, planes, rows)
+    rare = rarest_tokens(ids, offsets, weights, RARE_KEYS)
+    token_bits = min(32, max(1, (table.shape[0] - 1).bit_length()))  # one token id
+    sketch_planes = kernels.hyperplanes(vectors.shape[1], SKETCH_BITS, seed=config.seed + 2)
+    sketch = kernels.simhash_bands(vectors, sketch_planes, 32)
+    # Pairs whose sketch angle puts them well below the threshold are not scored.
+    floor = max(-1.0, config.prompt_link_threshold - SKETCH_SLACK)
+    max_differ = int(SKETCH_BITS * np.arccos(floor) / np.pi)
+    return _union_pairs([prompt_links.banded_pairs(
+        keys, bits, config.prompt_link_window, ids, offsets, weights, dense,
+        config.prompt_link_lexical_share, config.prompt_link_threshold, sketch, max_differ)
+        for keys, bits in ((bands, rows), (rare, token_bits))])
 
 
 def rarest_tokens(ids: np.ndarray, offsets: np.ndarray, weights: np.ndarray, k: int

@@ -1,5 +1,7 @@
 """Per-prompt link kernels against the plain-Python references in naive.py."""
 
+import itertools
+
 import naive
 import numpy as np
 import pytest
@@ -66,7 +68,7 @@ def test_group_pair_means_match_reference(seed):
     got = prompt_links.group_pair_means(ids, off, weights, dense, 0.3, order, group_offsets)
     want = [naive.group_pair_mean([rows[r] for r in order[lo:hi]], weights,
                                   [dense[r] for r in order[lo:hi]], 0.3)
-            for lo, hi in zip(group_offsets[:-1], group_offsets[1:])]
+            for lo, hi in itertools.pairwise(group_offsets)]
     assert np.allclose(got, want, atol=1e-5)
 
 
