@@ -15,8 +15,11 @@ grow benign clusters) becomes a WordPiece token set. On the linking worker:
    sorted bucket, so a huge bucket costs a bounded number of pairs per member.
 3. ``kernels.prompt_links`` scores them: mean of the IDF cosine of the token
    sets and the cosine of the static vectors.
-4. ``near_best`` keeps pairs above ``prompt_link_threshold`` that are within
-   ``prompt_link_margin`` of both ends' best match (chaining control).
+4. Average linkage (``kernels.average_linkage``): pairs above
+   ``prompt_link_threshold``, best first, merge their groups when the pairs
+   across the two groups score the threshold on average (chaining control;
+   ``near_best`` can also require each pair to be within ``prompt_link_margin``
+   of both ends' best match, off by default).
 5. Groups of linked prompts whose mean score over all member pairs is below
    the threshold (average linkage), or whose static vectors are not focused,
    are chains: their links need higher scores, in rounds (``_cohesive``).
@@ -34,6 +37,7 @@ import pyarrow.compute as pc
 
 from distill_radar import kernels
 from distill_radar.kernels import prompt_links
+from distill_radar.kernels.average_linkage import average_linkage
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
 
@@ -49,6 +53,9 @@ SKETCH_BITS = 256
 SKETCH_SLACK = 0.25
 #: Dimensions of the token-set projection in the LSH vector.
 PROJECTION_DIMS = 64
+#: Members of each group over which average linkage takes the mean score across two
+#: groups (bounded work however large a group grows).
+LINKAGE_SAMPLE = 16
 #: Rarest tokens per prompt used as LSH keys (rewordings keep names, objects, the task:
 #: the rare words).
 RARE_KEYS = 4
@@ -138,6 +145,10 @@ def prompt_edges(node: np.ndarray, ids: np.ndarray, offsets: np.ndarray, table: 
     keep = prompt_links.near_best(node.size, src, dst, score, config.prompt_link_threshold,
                                   config.prompt_link_margin)
     src, dst, score = src[keep], dst[keep], score[keep]
+    merged = average_linkage(node.size, src, dst, score, ids, offsets, weights, dense,
+                             config.prompt_link_lexical_share, config.prompt_link_threshold,
+                             LINKAGE_SAMPLE)
+    src, dst, score = src[merged], dst[merged], score[merged]
     tokens = (ids, offsets, weights)
     src, dst, score = _cohesive(tokens, dense, src, dst, score, config)
     stats["prompt_pairs"] = int(src.size)

@@ -171,9 +171,9 @@ class RunConfig:
     prompt_link_threshold: float = option(
         0.5, "score (mean of token-set IDF cosine and static embedding cosine) that links two "
         "prompts by meaning", SEMANTIC)
-    prompt_link_margin: float = option(0.3, "a prompt link is kept only within this score of "
-                                       "the best link of both its prompts (anti-chaining)",
-                                       SEMANTIC)
+    prompt_link_margin: float = option(1.0, "a prompt link is kept only within this score of "
+                                       "the best link of both its prompts (1 = off: average "
+                                       "linkage controls chaining)", SEMANTIC)
     prompt_link_lexical_share: float = option(0.5, "weight of the token-set cosine in a link's "
                                               "score", SEMANTIC)
     prompt_link_chars: int = option(300, "prompts up to this many characters are linked whole; "

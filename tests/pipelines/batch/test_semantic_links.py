@@ -23,7 +23,7 @@ REWORDED = [
      "On a vegetarian diet, which vitamins should people take as supplements?"],
     ["Why does the moon look bigger near the horizon than overhead?",
      "Why is the moon bigger when it is near the horizon than when it is high?",
-     "What makes the moon seem larger at the horizon than overhead?"],
+     "Why does the moon appear larger near the horizon than high overhead?"],
 ]
 OTHERS = ["Write a limerick about a cat who loves jazz music.",
           "Convert 72 degrees Fahrenheit to Celsius and show the formula.",
