@@ -21,11 +21,11 @@ import os
 
 import numpy as np
 import orjson
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+import pyarrow.types as pa_types
 
-from distill_radar.pipelines.model.config import RunConfig
+# pyarrow.compute and pyarrow.dataset are not imported here: they cost as much as the
+# whole answer (explain is run as a command, once per question).
 
 CLOSEST = 5
 CLUSTER_COLUMNS = ["cluster_id", "kind", "n_exchanges", "n_accounts", "template", "exemplars",
@@ -35,14 +35,100 @@ CAMPAIGN_COLUMNS = ["campaign_id", "n_accounts", "n_exchanges", "score", "tier",
                     "wrappers", "first_seen", "last_seen", "runs_seen"]
 
 
+def _table_files(out: str, name: str) -> list[str]:
+    """``name``.parquet of a run: one file, or a folder of parts."""
+    path = os.path.join(out, f"{name}.parquet")
+    if os.path.isfile(path):
+        return [path]
+    if os.path.isdir(path):
+        return sorted(glob.glob(os.path.join(path, "**", "*.parquet"), recursive=True))
+    raise FileNotFoundError(f"missing table {path}: is {out} a batch output folder?")
+
+
+def _leaf(pf: pq.ParquetFile, column: str) -> int | None:
+    """The parquet column index of a top-level primitive ``column`` (for its statistics)."""
+    rg = pf.metadata.row_group(0) if pf.metadata.num_row_groups else None
+    for j in range(rg.num_columns if rg is not None else 0):
+        if rg.column(j).path_in_schema == column:
+            return j
+    return None
+
+
+def _may_hold(pf: pq.ParquetFile, g: int, leaf: int | None, values: list) -> bool:
+    """False only where the row group's min/max statistics rule every value out."""
+    stats = pf.metadata.row_group(g).column(leaf).statistics if leaf is not None else None
+    if stats is None or not stats.has_min_max:
+        return True
+    try:
+        return any(stats.min <= v <= stats.max for v in values)
+    except TypeError:  # statistics of another type than the values: read the group
+        return True
+
+
+def scan(out: str, name: str, column: str, values: list, columns: list[str]):
+    """Yield (file, row group, its table, positions of the rows whose ``column`` is in
+    ``values``) of the row groups that hold any, skipping the others by their statistics."""
+    for path in _table_files(out, name):
+        pf = pq.ParquetFile(path)
+        have = [c for c in columns if c in pf.schema_arrow.names]
+        if column not in pf.schema_arrow.names:
+            continue
+        leaf = _leaf(pf, column)
+        for g in range(pf.num_row_groups):
+            if not _may_hold(pf, g, leaf, values):
+                continue
+            hits = positions(pf.read_row_group(g, columns=[column])[column], values)
+            if hits.size:
+                yield pf, g, pf.read_row_group(g, columns=list(dict.fromkeys([column, *have]))), hits
+
+
+def positions(column, values: list) -> np.ndarray:
+    """Sorted positions in ``column`` (a chunked array) of the values in ``values``.
+    Strings are searched in the column's data buffer (no Python string per row)."""
+    out, base = [], 0
+    for chunk in column.chunks:
+        if pa_types.is_string(chunk.type):
+            out += [base + i for i in _string_positions(chunk, values)]
+        else:
+            keys = chunk.to_numpy(zero_copy_only=False)
+            out += (base + np.flatnonzero(np.isin(keys, np.asarray(values, keys.dtype)))).tolist()
+        base += len(chunk)
+    return np.array(sorted(out), np.int64)
+
+
+def _string_positions(chunk, values: list) -> list[int]:
+    """Rows of a string array equal to one of ``values``: each value's bytes found in the
+    data buffer, kept where they span a whole row."""
+    _, offs, data = chunk.buffers()
+    if data is None:
+        return []
+    offsets = np.frombuffer(offs, np.int32)[chunk.offset:chunk.offset + len(chunk) + 1]
+    data, found = data.to_pybytes(), set()
+    for value in values:
+        needle, start = str(value).encode(), offsets[0]
+        while (at := data.find(needle, start, offsets[-1])) >= 0:
+            row = int(np.searchsorted(offsets, at, side="right")) - 1
+            if (offsets[row] == at and offsets[row + 1] == at + len(needle)
+                    and chunk[row].is_valid):
+                found.add(row)
+            start = at + 1
+    return sorted(found)
+
+
 def _rows(out: str, name: str, column: str, values: list, columns: list[str] | None = None
           ) -> list[dict]:
-    path = os.path.join(out, f"{name}.parquet")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"missing table {path}: is {out} a batch output folder?")
-    dataset = ds.dataset(path)
-    have = [c for c in (columns or dataset.schema.names) if c in dataset.schema.names]
-    return dataset.to_table(columns=have, filter=pc.field(column).isin(values)).to_pylist()
+    """The rows of table ``name`` whose ``column`` is in ``values`` (row groups skipped by
+    their statistics; no pyarrow.dataset, whose import alone costs ~0.3 s)."""
+    rows = []
+    for _, _, table, hits in scan(out, name, column, values, columns or _names(out, name)):
+        keep = columns or table.column_names
+        rows += [table.select([c for c in keep if c in table.column_names])
+                 .slice(int(i), 1).to_pylist()[0] for i in hits]
+    return rows
+
+
+def _names(out: str, name: str) -> list[str]:
+    return pq.ParquetFile(_table_files(out, name)[0]).schema_arrow.names
 
 
 def explain_exchange(out: str, exchange_id: str, read_input: bool = False,
@@ -68,25 +154,19 @@ def closest_members(out: str, member: dict, k: int) -> list[dict]:
     """The ``k`` members of the exchange's cluster nearest its consensus, with a lower bound
     on their estimated similarity to the exchange: where both hold the consensus value a
     slot agrees, so s >= s_a + s_b - 1 (runs with ``--index`` store each member's s_a)."""
-    path = os.path.join(out, "members.parquet")
-    if not os.path.isfile(path):
-        return []
-    pf = pq.ParquetFile(path)
-    cols = pf.read(columns=["cluster_id", "similarity"])
-    same = pc.equal(cols["cluster_id"], member["cluster_id"]).fill_null(False)
-    rows = np.flatnonzero(same.to_numpy(zero_copy_only=False))
-    sims = cols["similarity"].to_numpy(zero_copy_only=False)[rows]
-    order = rows[np.argsort(-np.nan_to_num(sims, nan=-1.0), kind="stable")][:k + 1]
-    starts = np.cumsum([0] + [pf.metadata.row_group(g).num_rows
-                              for g in range(pf.num_row_groups)])
-    picked = []
-    for row in order.tolist():
-        g = int(np.searchsorted(starts, row, side="right") - 1)
-        part = pf.read_row_group(g, columns=["exchange_id", "account_id"]).slice(
-            row - int(starts[g]), 1).to_pylist()[0]
+    found = [(-float(np.nan_to_num(sim, nan=-1.0)), n, pf, g, int(row))
+             for n, (pf, g, table, hits) in enumerate(
+                 scan(out, "members", "cluster_id", [member["cluster_id"]], ["similarity"]))
+             for row, sim in zip(hits, table["similarity"].to_numpy()[hits])]
+    found.sort(key=lambda x: x[:2] + (x[4],))
+    picked, groups = [], {}
+    for neg_sim, n, pf, g, row in found[:k + 1]:
+        if n not in groups:
+            groups[n] = pf.read_row_group(g, columns=["exchange_id", "account_id"])
+        part = groups[n].slice(row, 1).to_pylist()[0]
         if part["exchange_id"] == member["exchange_id"]:
             continue
-        s = float(cols["similarity"][row].as_py() or 0.0)
+        s = max(0.0, -neg_sim)
         picked.append({**part, "similarity_to_consensus": round(s, 3),
                        "similarity_at_least": round(max(0.0, s + member["similarity"] - 1), 3)})
     return picked[:k]
@@ -96,11 +176,12 @@ def explain_account(out: str, account_id: str) -> dict:
     account = _rows(out, "accounts", "account_id", [account_id])
     if not account:
         raise ValueError(f"account {account_id!r} is not in {out}/accounts.parquet")
-    members = ds.dataset(os.path.join(out, "members.parquet")).to_table(
-        columns=["cluster_id"], filter=pc.field("account_id") == account_id)
-    counts = pc.value_counts(members["cluster_id"]).to_pylist()
-    per_cluster = sorted(((c["values"], c["counts"]) for c in counts if c["values"] is not None),
-                         key=lambda x: (-x[1], x[0]))
+    sent: dict[int, int] = {}
+    for _, _, table, hits in scan(out, "members", "account_id", [account_id], ["cluster_id"]):
+        for c in table["cluster_id"].to_numpy()[hits]:
+            if not np.isnan(c):  # NaN: not clustered
+                sent[int(c)] = sent.get(int(c), 0) + 1
+    per_cluster = sorted(sent.items(), key=lambda x: (-x[1], x[0]))
     clusters = {r["cluster_id"]: r for r in _rows(out, "clusters", "cluster_id",
                                                    [c for c, _ in per_cluster], CLUSTER_COLUMNS)}
     answer = {"account": account[0],
@@ -154,6 +235,8 @@ def find_prompt(source: str, exchange_id: str) -> str | None:
 
 
 def _parquet_prompt(path: str, exchange_id: str) -> str | None:
+    import pyarrow.compute as pc
+
     pf = pq.ParquetFile(path)
     for g in range(pf.num_row_groups):
         ids = pf.read_row_group(g, columns=["exchange_id"])["exchange_id"]
@@ -183,6 +266,7 @@ def _similarity(out: str, exchange_id: str, cluster: dict) -> dict:
     cluster's exemplars, and to the cluster's consensus when the run kept an index."""
     from distill_radar import kernels  # numba: only when a similarity is asked for
     from distill_radar.kernels import frequency
+    from distill_radar.pipelines.model.config import RunConfig
 
     summary = _summary(out)
     source = summary.get("input")
@@ -212,7 +296,7 @@ def _similarity(out: str, exchange_id: str, cluster: dict) -> dict:
     return answer
 
 
-def _index_parts(summary: dict, config: RunConfig, cluster_id: int):
+def _index_parts(summary: dict, config, cluster_id: int):
     """(template vocabulary, the cluster's consensus signature) from the run's index."""
     from distill_radar.pipelines.index import store  # Beam's filesystems: only here
 
