@@ -154,10 +154,12 @@ def closest_members(out: str, member: dict, k: int) -> list[dict]:
     """The ``k`` members of the exchange's cluster nearest its consensus, with a lower bound
     on their estimated similarity to the exchange: where both hold the consensus value a
     slot agrees, so s >= s_a + s_b - 1 (runs with ``--index`` store each member's s_a)."""
-    found = [(-float(np.nan_to_num(sim, nan=-1.0)), n, pf, g, int(row))
-             for n, (pf, g, table, hits) in enumerate(
-                 scan(out, "members", "cluster_id", [member["cluster_id"]], ["similarity"]))
-             for row, sim in zip(hits, table["similarity"].to_numpy()[hits])]
+    found = []  # (-similarity, group number, file, row group, row): k + 1 per group at most
+    for n, (pf, g, table, hits) in enumerate(
+            scan(out, "members", "cluster_id", [member["cluster_id"]], ["similarity"])):
+        sims = np.nan_to_num(table["similarity"].to_numpy()[hits], nan=-1.0)
+        top = np.argsort(-sims, kind="stable")[:k + 1]  # ties: row order
+        found += [(-float(sims[i]), n, pf, g, int(hits[i])) for i in top]
     found.sort(key=lambda x: x[:2] + (x[4],))
     picked, groups = [], {}
     for neg_sim, n, pf, g, row in found[:k + 1]:

@@ -19,6 +19,7 @@ import polars as pl
 import pyarrow as pa
 
 from distill_radar import kernels
+from distill_radar.pipelines.index import stream_ids
 from distill_radar.pipelines.io import export, schemas
 from distill_radar.pipelines.model import cluster_stats
 from distill_radar.pipelines.model.campaigns import build_campaigns
@@ -164,6 +165,9 @@ class JudgeFn(StageFn):
 
     STAGE = "judge"
     OFFSET_MS = 8
+    #: ``stream --index DIR``: campaigns the batch job named keep their ids (read once).
+    index: str | None = None
+    _indexed: dict | None = None
 
     def ttl_s(self, stream) -> int:
         return stream.window_size_s + stream.state_ttl_s
@@ -218,6 +222,9 @@ class JudgeFn(StageFn):
         book = AlertBook.from_chunks(self.stream, first["tracked"], first["owner"],
                                      min_accounts=self.run.min_campaign_accounts)
         book.load_unnamed(first["unnamed"], first["unnamed_acct"])
+        if self.index and self._indexed is None:
+            self._indexed = stream_ids.known_campaigns(self.index, self.run)
+        book.indexed = self._indexed or {}
         return book
 
     @staticmethod
