@@ -154,24 +154,45 @@ def closest_members(out: str, member: dict, k: int) -> list[dict]:
     """The ``k`` members of the exchange's cluster nearest its consensus, with a lower bound
     on their estimated similarity to the exchange: where both hold the consensus value a
     slot agrees, so s >= s_a + s_b - 1 (runs with ``--index`` store each member's s_a)."""
-    found = []  # (-similarity, group number, file, row group, row): k + 1 per group at most
-    for n, (pf, g, table, hits) in enumerate(
-            scan(out, "members", "cluster_id", [member["cluster_id"]], ["similarity"])):
-        sims = np.nan_to_num(table["similarity"].to_numpy()[hits], nan=-1.0)
+    found = []  # (-similarity, file number, row in file): k + 1 per file at most
+    files = _table_files(out, "members")
+    for n, path in enumerate(files):
+        pf = pq.ParquetFile(path)
+        if "similarity" not in pf.schema_arrow.names:
+            continue
+        # Whole columns: one read each is cheaper than a read per row group (members are in
+        # exchange id order, so a cluster's rows are spread over every group anyway).
+        rows = np.flatnonzero(pf.read(columns=["cluster_id"])["cluster_id"].to_numpy()
+                              == member["cluster_id"])
+        if rows.size == 0:
+            continue
+        sims = np.nan_to_num(pf.read(columns=["similarity"])["similarity"].to_numpy()[rows],
+                             nan=-1.0)
         top = np.argsort(-sims, kind="stable")[:k + 1]  # ties: row order
-        found += [(-float(sims[i]), n, pf, g, int(hits[i])) for i in top]
-    found.sort(key=lambda x: x[:2] + (x[4],))
+        found += [(-float(sims[i]), n, int(rows[i])) for i in top]
+    found.sort()
     picked, groups = [], {}
-    for neg_sim, n, pf, g, row in found[:k + 1]:
-        if n not in groups:
-            groups[n] = pf.read_row_group(g, columns=["exchange_id", "account_id"])
-        part = groups[n].slice(row, 1).to_pylist()[0]
+    for neg_sim, n, row in found[:k + 1]:
+        part = _row_at(files[n], row, ["exchange_id", "account_id"], groups)
         if part["exchange_id"] == member["exchange_id"]:
             continue
         s = max(0.0, -neg_sim)
         picked.append({**part, "similarity_to_consensus": round(s, 3),
                        "similarity_at_least": round(max(0.0, s + member["similarity"] - 1), 3)})
     return picked[:k]
+
+
+def _row_at(path: str, row: int, columns: list[str], cache: dict) -> dict:
+    """Row ``row`` of a parquet file: only its row group is read (kept in ``cache``)."""
+    pf = pq.ParquetFile(path)
+    for g in range(pf.num_row_groups):
+        size = pf.metadata.row_group(g).num_rows
+        if row < size:
+            if (path, g) not in cache:
+                cache[path, g] = pf.read_row_group(g, columns=columns)
+            return cache[path, g].slice(row, 1).to_pylist()[0]
+        row -= size
+    raise IndexError(f"row beyond {path}")
 
 
 def explain_account(out: str, account_id: str) -> dict:
