@@ -3,6 +3,7 @@
 import os
 
 import polars as pl
+import pyarrow as pa
 import pytest
 
 from distill_radar.pipelines import cli
@@ -71,3 +72,39 @@ def test_replay_with_the_batch_index_alerts_under_the_batch_campaign_ids(tmp_pat
     assert set(ids["campaign_id"]) <= set(linked["campaign_id"])
     campaigns = pl.read_parquet(tmp_path / "S" / "campaigns.parquet")
     assert set(ids["campaign_id"]) <= set(campaigns["campaign_id"])
+    # their clusters match the batch job's clusters of the same campaign: batch cluster ids
+    known = pl.read_parquet(tmp_path / "B" / "clusters.parquet").select(
+        "cluster_id", pl.col("campaign_id").alias("batch_campaign"))
+    alerted = got.select("cluster_id", "campaign_id").unique().join(known, on="cluster_id")
+    assert alerted.height == got["cluster_id"].n_unique()
+    assert (alerted["campaign_id"] == alerted["batch_campaign"]).all()
+
+
+def test_known_clusters_match_exemplars_to_consensus_signatures():
+    import numpy as np
+
+    from distill_radar import kernels
+    from distill_radar.pipelines.index.stream_ids import KnownClusters, with_cluster_ids
+    from distill_radar.pipelines.model.config import RunConfig
+    from distill_radar.pipelines.stream.alerts import ALERTS
+
+    config = RunConfig(semantic=False)
+    wrapper = "Solve the following and show every step of your reasoning carefully: "
+    other = "Translate this paragraph into French, keeping the tone and the names: "
+    known = KnownClusters.__new__(KnownClusters)
+    known.config, known.matched = config, {}
+    hashes, offsets = kernels.shingle_hashes([wrapper, other], ngram=config.ngram)
+    known.vocabulary = np.unique(hashes)
+    known.sig = kernels.minhash(hashes, offsets, num_perm=config.num_perm, seed=config.seed)
+    known.ids = np.array([101, 202], np.int64)
+    clusters = pl.DataFrame({"cluster_id": [7, 8, 9],
+                             "exemplars": [[wrapper + "what is 17 * 23?"],
+                                           [other + "the cat sleeps"],
+                                           ["an unrelated question about the weather"]]})
+    assert known.match(clusters) == {7: 101, 8: 202}
+    assert known.matched[9] is None  # no template shingle: kept, not asked again
+    alerts = pa.Table.from_pylist(
+        [{"cluster_id": c, "campaign_id": 1, "account_ids": ["a"], "n_accounts": 1,
+          "n_exchanges": 1, "template": "t", "score": 1.0, "reason": "r"} for c in (7, 9)],
+        schema=ALERTS)
+    assert with_cluster_ids(alerts, known.known())["cluster_id"].to_pylist() == [101, 9]
