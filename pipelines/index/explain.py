@@ -1,8 +1,8 @@
 """``distill-radar explain DIR (--account ID | --exchange ID)``: why it is where it is.
 
-Reads only what the answer needs: the one member row (``members.parquet`` is
-sorted by exchange id in row groups of 64k, so pyarrow's row-group statistics
-skip the rest), the one cluster, account and campaign rows. A run with
+Reads only what the answer needs (``lookup.py``): the one member row
+(``members.parquet`` is sorted by exchange id in row groups of 64k, so their
+statistics skip the rest), the one cluster, account and campaign rows. A run with
 ``--index`` stores each member's similarity to its cluster's consensus: the
 closest members come from the cluster_id and similarity columns. With
 ``--similarity`` the prompt itself is compared with the cluster's exemplars:
@@ -22,10 +22,8 @@ import os
 import numpy as np
 import orjson
 import pyarrow.parquet as pq
-import pyarrow.types as pa_types
 
-# pyarrow.compute and pyarrow.dataset are not imported here: they cost as much as the
-# whole answer (explain is run as a command, once per question).
+from distill_radar.pipelines.index import lookup
 
 CLOSEST = 5
 CLUSTER_COLUMNS = ["cluster_id", "kind", "n_exchanges", "n_accounts", "template", "exemplars",
@@ -35,113 +33,17 @@ CAMPAIGN_COLUMNS = ["campaign_id", "n_accounts", "n_exchanges", "score", "tier",
                     "wrappers", "first_seen", "last_seen", "runs_seen"]
 
 
-def _table_files(out: str, name: str) -> list[str]:
-    """``name``.parquet of a run: one file, or a folder of parts."""
-    path = os.path.join(out, f"{name}.parquet")
-    if os.path.isfile(path):
-        return [path]
-    if os.path.isdir(path):
-        return sorted(glob.glob(os.path.join(path, "**", "*.parquet"), recursive=True))
-    raise FileNotFoundError(f"missing table {path}: is {out} a batch output folder?")
-
-
-def _leaf(pf: pq.ParquetFile, column: str) -> int | None:
-    """The parquet column index of a top-level primitive ``column`` (for its statistics)."""
-    rg = pf.metadata.row_group(0) if pf.metadata.num_row_groups else None
-    for j in range(rg.num_columns if rg is not None else 0):
-        if rg.column(j).path_in_schema == column:
-            return j
-    return None
-
-
-def _may_hold(pf: pq.ParquetFile, g: int, leaf: int | None, values: list) -> bool:
-    """False only where the row group's min/max statistics rule every value out."""
-    stats = pf.metadata.row_group(g).column(leaf).statistics if leaf is not None else None
-    if stats is None or not stats.has_min_max:
-        return True
-    try:
-        return any(stats.min <= v <= stats.max for v in values)
-    except TypeError:  # statistics of another type than the values: read the group
-        return True
-
-
-def scan(out: str, name: str, column: str, values: list, columns: list[str]):
-    """Yield (file, row group, its table, positions of the rows whose ``column`` is in
-    ``values``) of the row groups that hold any, skipping the others by their statistics."""
-    for path in _table_files(out, name):
-        pf = pq.ParquetFile(path)
-        have = [c for c in columns if c in pf.schema_arrow.names]
-        if column not in pf.schema_arrow.names:
-            continue
-        leaf = _leaf(pf, column)
-        for g in range(pf.num_row_groups):
-            if not _may_hold(pf, g, leaf, values):
-                continue
-            hits = positions(pf.read_row_group(g, columns=[column])[column], values)
-            if hits.size:
-                yield pf, g, pf.read_row_group(g, columns=list(dict.fromkeys([column, *have]))), hits
-
-
-def positions(column, values: list) -> np.ndarray:
-    """Sorted positions in ``column`` (a chunked array) of the values in ``values``.
-    Strings are searched in the column's data buffer (no Python string per row)."""
-    out, base = [], 0
-    for chunk in column.chunks:
-        if pa_types.is_string(chunk.type):
-            out += [base + i for i in _string_positions(chunk, values)]
-        else:
-            keys = chunk.to_numpy(zero_copy_only=False)
-            out += (base + np.flatnonzero(np.isin(keys, np.asarray(values, keys.dtype)))).tolist()
-        base += len(chunk)
-    return np.array(sorted(out), np.int64)
-
-
-def _string_positions(chunk, values: list) -> list[int]:
-    """Rows of a string array equal to one of ``values``: each value's bytes found in the
-    data buffer, kept where they span a whole row."""
-    _, offs, data = chunk.buffers()
-    if data is None:
-        return []
-    offsets = np.frombuffer(offs, np.int32)[chunk.offset:chunk.offset + len(chunk) + 1]
-    data, found = data.to_pybytes(), set()
-    for value in values:
-        needle, start = str(value).encode(), offsets[0]
-        while (at := data.find(needle, start, offsets[-1])) >= 0:
-            row = int(np.searchsorted(offsets, at, side="right")) - 1
-            if (offsets[row] == at and offsets[row + 1] == at + len(needle)
-                    and chunk[row].is_valid):
-                found.add(row)
-            start = at + 1
-    return sorted(found)
-
-
-def _rows(out: str, name: str, column: str, values: list, columns: list[str] | None = None
-          ) -> list[dict]:
-    """The rows of table ``name`` whose ``column`` is in ``values`` (row groups skipped by
-    their statistics; no pyarrow.dataset, whose import alone costs ~0.3 s)."""
-    rows = []
-    for _, _, table, hits in scan(out, name, column, values, columns or _names(out, name)):
-        keep = columns or table.column_names
-        rows += [table.select([c for c in keep if c in table.column_names])
-                 .slice(int(i), 1).to_pylist()[0] for i in hits]
-    return rows
-
-
-def _names(out: str, name: str) -> list[str]:
-    return pq.ParquetFile(_table_files(out, name)[0]).schema_arrow.names
-
-
 def explain_exchange(out: str, exchange_id: str, read_input: bool = False,
                      closest: int = CLOSEST) -> dict:
     """The exchange's member row, cluster, campaign and account; with an index its
     closest members (``closest_members``); with ``read_input`` its prompt's estimated
     similarity to the cluster's exemplars (reads the run's input: seconds on large logs)."""
-    found = _rows(out, "members", "exchange_id", [exchange_id])
+    found = lookup.rows(out, "members", "exchange_id", [exchange_id])
     if not found:
         raise ValueError(f"exchange {exchange_id!r} is not in {out}/members.parquet")
     member = found[0]
     answer = {"exchange": member, **_cluster_and_campaign(out, member["cluster_id"])}
-    account = _rows(out, "accounts", "account_id", [member["account_id"]])
+    account = lookup.rows(out, "accounts", "account_id", [member["account_id"]])
     answer["account"] = account[0] if account else None
     if member.get("similarity") is not None:
         answer["closest_members"] = closest_members(out, member, closest)
@@ -155,7 +57,7 @@ def closest_members(out: str, member: dict, k: int) -> list[dict]:
     on their estimated similarity to the exchange: where both hold the consensus value a
     slot agrees, so s >= s_a + s_b - 1 (runs with ``--index`` store each member's s_a)."""
     found = []  # (-similarity, file number, row in file): k + 1 per file at most
-    files = _table_files(out, "members")
+    files = lookup.table_files(out, "members")
     for n, path in enumerate(files):
         pf = pq.ParquetFile(path)
         if "similarity" not in pf.schema_arrow.names:
@@ -173,7 +75,7 @@ def closest_members(out: str, member: dict, k: int) -> list[dict]:
     found.sort()
     picked, groups = [], {}
     for neg_sim, n, row in found[:k + 1]:
-        part = _row_at(files[n], row, ["exchange_id", "account_id"], groups)
+        part = lookup.row_at(files[n], row, ["exchange_id", "account_id"], groups)
         if part["exchange_id"] == member["exchange_id"]:
             continue
         s = max(0.0, -neg_sim)
@@ -182,36 +84,25 @@ def closest_members(out: str, member: dict, k: int) -> list[dict]:
     return picked[:k]
 
 
-def _row_at(path: str, row: int, columns: list[str], cache: dict) -> dict:
-    """Row ``row`` of a parquet file: only its row group is read (kept in ``cache``)."""
-    pf = pq.ParquetFile(path)
-    for g in range(pf.num_row_groups):
-        size = pf.metadata.row_group(g).num_rows
-        if row < size:
-            if (path, g) not in cache:
-                cache[path, g] = pf.read_row_group(g, columns=columns)
-            return cache[path, g].slice(row, 1).to_pylist()[0]
-        row -= size
-    raise IndexError(f"row beyond {path}")
-
-
 def explain_account(out: str, account_id: str) -> dict:
-    account = _rows(out, "accounts", "account_id", [account_id])
+    account = lookup.rows(out, "accounts", "account_id", [account_id])
     if not account:
         raise ValueError(f"account {account_id!r} is not in {out}/accounts.parquet")
     sent: dict[int, int] = {}
-    for _, _, table, hits in scan(out, "members", "account_id", [account_id], ["cluster_id"]):
+    for _, _, table, hits in lookup.scan(out, "members", "account_id", [account_id],
+                                         ["cluster_id"]):
         for c in table["cluster_id"].to_numpy()[hits]:
             if not np.isnan(c):  # NaN: not clustered
                 sent[int(c)] = sent.get(int(c), 0) + 1
     per_cluster = sorted(sent.items(), key=lambda x: (-x[1], x[0]))
-    clusters = {r["cluster_id"]: r for r in _rows(out, "clusters", "cluster_id",
+    clusters = {r["cluster_id"]: r for r in lookup.rows(out, "clusters", "cluster_id",
                                                    [c for c, _ in per_cluster], CLUSTER_COLUMNS)}
     answer = {"account": account[0],
               "clusters": [{"exchanges": k, **_brief(clusters.get(c, {"cluster_id": c}))}
                            for c, k in per_cluster]}
     cid = account[0].get("campaign_id")
-    answer["campaign"] = (_rows(out, "campaigns", "campaign_id", [cid], CAMPAIGN_COLUMNS) or
+    answer["campaign"] = (lookup.rows(out, "campaigns", "campaign_id", [cid],
+                                      CAMPAIGN_COLUMNS) or
                           [None])[0] if cid is not None else None
     return answer
 
@@ -225,10 +116,13 @@ def _brief(cluster: dict) -> dict:
 def _cluster_and_campaign(out: str, cluster_id: int | None) -> dict:
     if cluster_id is None:
         return {"cluster": None, "campaign": None}
-    cluster = (_rows(out, "clusters", "cluster_id", [cluster_id], CLUSTER_COLUMNS) or [None])[0]
+    cluster = (lookup.rows(out, "clusters", "cluster_id", [cluster_id], CLUSTER_COLUMNS)
+               or [None])[0]
     cid = cluster.get("campaign_id") if cluster else None
-    campaign = (_rows(out, "campaigns", "campaign_id", [cid], CAMPAIGN_COLUMNS) or [None])[0] \
-        if cid is not None else None
+    campaign = None
+    if cid is not None:
+        campaign = (lookup.rows(out, "campaigns", "campaign_id", [cid], CAMPAIGN_COLUMNS)
+                    or [None])[0]
     return {"cluster": cluster, "campaign": campaign}
 
 
