@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit
 
 from distill_radar.kernels.prompt_links import _set_norms, csr_offsets
+from distill_radar.kernels.union_find import _find
 
 
 def average_linkage(n: int, src: np.ndarray, dst: np.ndarray, score: np.ndarray,
@@ -58,14 +59,6 @@ def average_linkage(n: int, src: np.ndarray, dst: np.ndarray, score: np.ndarray,
     _average_linkage(n, src, dst, order, ids, offsets, weights, norms, dense,
                      np.float64(lexical_share), np.float64(threshold), sample, merged)
     return merged
-
-
-@njit(cache=True)
-def _find(parent, x):
-    while parent[x] != x:
-        parent[x] = parent[parent[x]]
-        x = parent[x]
-    return x
 
 
 @njit(cache=True)
