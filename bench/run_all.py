@@ -211,18 +211,29 @@ _CAL_HEAD = ["test / suspect", "trials", "rate p<0.05 (count)", "expected", "cha
              "rate p<0.01", "mean p"]
 
 
-def _provenance_second(r: dict) -> list[str]:
-    """The independent re-run (other seed, more null trials), when it was attached."""
-    s = r.get("second_run")
-    if not s:
-        return []
-    trials = next(iter(s["power"].values()))["resample_rank"]["trials"] if s.get("power") else 0
-    return [f"Second, independent run (`{s['command']}`: fresh seeds for every trial): "
-            f"{trials} power trials at the claimed limit, "
-            f"{s['calibration']['resample_rank / independent']['trials']} null trials.",
-            *([_table(_POWER_HEAD, _provenance_power(s))] if trials else []),
-            _table(_CAL_HEAD, _provenance_calibration(s)),
-            f"Seconds: {s['seconds']}."]
+def _provenance_others(r: dict) -> list[str]:
+    """Independent re-runs (other seeds: other worlds and trials), when they were attached,
+    and the primary test's null rate pooled over every run."""
+    out = []
+    for s in r.get("other_runs", []):
+        cal = s["calibration"]
+        trials = next(iter(s["power"].values()))["resample_rank"]["trials"] if s.get("power") else 0
+        out += [f"Independent re-run (`{s['command']}`): {trials} power trials at the claimed "
+                f"limit and one step stronger, {cal['resample_rank / independent']['trials']} "
+                "null trials.",
+                *([_table(_POWER_HEAD, _provenance_power(s))] if trials else []),
+                _table(_CAL_HEAD, _provenance_calibration(s)), f"Seconds: {s['seconds']}."]
+    if out:
+        runs = [r, *r["other_runs"]]
+        pooled = []
+        for null in ("independent", "sibling"):
+            cells = [x["calibration"][f"resample_rank / {null}"] for x in runs]
+            hits, n = sum(c["hits_p_lt_0.05"] for c in cells), sum(c["trials"] for c in cells)
+            pooled.append(f"{hits} / {n} = {hits / n:.4f} ({null})")
+        out.append("Primary test (adjusted re-sample rank) pooled over the "
+                   f"{len(runs)} runs, p < 0.05: {', '.join(pooled)}; exact rate "
+                   f"{r['calibration']['resample_rank / independent']['expected_rate']}.")
+    return out
 
 
 def _provenance_md(r: dict) -> str:
@@ -251,7 +262,7 @@ def _provenance_md(r: dict) -> str:
         _table(_CAL_HEAD, _provenance_calibration(r)),
         f"Matched controls in the campaign's style: "
         f"{r['calibration']['matched_controls_elicit_share']:.1%}.",
-        *_provenance_second(r),
+        *_provenance_others(r),
         "Similarity ablation (re-sample test, 4 re-samples; raw log10 p, not adjusted):",
         _table(["student", "similarity", "median log10 p", "worst", "share p<1e-6"], sim),
         "Number of re-samples (combined similarity; raw log10 p):",
