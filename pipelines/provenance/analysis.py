@@ -16,6 +16,10 @@ then runs the tests of ``stats.py``:
   control's. Null: within a pair the two are exchangeable for a suspect that
   was not trained on the campaign's responses.
 
+Both p-values are Bonferroni-adjusted over the two (either may be cited as the
+evidence), which also makes the primary test conservative by construction:
+docs/provenance.md, "The reported p-values".
+
 The file layer (``run_io.py``) builds the ``Comparison`` from a run and the
 analyst's files; the bench builds it from synthetic texts.
 """
