@@ -165,14 +165,15 @@ class RunConfig:
     # Per-prompt semantic links (pipelines/batch/semantic_links.py)
     prompt_links: bool = option(
         False, "also link single prompts by meaning (rewordings of one prompt sent by different "
-        "accounts, one each), not only account profiles; about 2x the time at 1M exchanges",
+        "accounts, one each), not only account profiles; about 1.5x the CPU time of the default "
+        "at 1M exchanges",
         SEMANTIC, action="store_true")
     prompt_link_threshold: float = option(
         0.5, "score (mean of token-set IDF cosine and static embedding cosine) that links two "
         "prompts by meaning", SEMANTIC)
-    prompt_link_margin: float = option(0.3, "a prompt link is kept only within this score of "
-                                       "the best link of both its prompts (anti-chaining)",
-                                       SEMANTIC)
+    prompt_link_margin: float = option(1.0, "a prompt link is kept only within this score of "
+                                       "the best link of both its prompts (1 = off: average "
+                                       "linkage controls chaining)", SEMANTIC)
     prompt_link_lexical_share: float = option(0.5, "weight of the token-set cosine in a link's "
                                               "score", SEMANTIC)
     prompt_link_chars: int = option(300, "prompts up to this many characters are linked whole; "
