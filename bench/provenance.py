@@ -47,11 +47,15 @@ from distill_radar.pipelines.provenance.analysis import CAMPAIGN, CONTROL, Compa
 PARAPHRASE = (0.5, 0.35, 0.25, 0.2, 0.15, 0.1)
 NOISY = (0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9)
 #: The detection limit docs/provenance.md claims (200 prompts, 4 re-samples): the weakest
-#: students of each kind held to p < 1e-6 in every trial. Set from the first study (seed 1,
-#: where noisy r = 0.7 missed 1e-6 in a quarter of the ablation's trials), then checked on
-#: fresh seeds (--limit-only, with the next stronger step of each kind as a fallback).
-CLAIMED = {"paraphrase a=0.25": ("paraphrase", 0.25), "noisy r=0.6": ("noisy", 0.6)}
-NEXT_STRONGER = {"paraphrase a=0.35": ("paraphrase", 0.35), "noisy r=0.5": ("noisy", 0.5)}
+#: students of each kind held to p < 1e-6 in every trial, with room. Set from the first
+#: study (seed 1, where noisy r = 0.7 missed 1e-6 in a quarter of the ablation's trials)
+#: and fresh seeds (--limit-only, which also runs the next stronger step of each kind);
+#: paraphrase a = 0.25 held too, but with a worst log10 p of -6.1 in one world, so the
+#: claim stops one step stronger.
+CLAIMED = {"paraphrase a=0.35": ("paraphrase", 0.35), "noisy r=0.6": ("noisy", 0.6)}
+NEXT_STRONGER = {"paraphrase a=0.5": ("paraphrase", 0.5), "noisy r=0.5": ("noisy", 0.5)}
+#: Students of the similarity and re-sample ablation: near the limit, where choices show.
+ABLATION = {"paraphrase a=0.25": ("paraphrase", 0.25), "noisy r=0.6": ("noisy", 0.6)}
 POOL, POOL_ELICIT, CAMPAIGN_THEMES = 1000, 0.4, 10
 NULLS = ("independent", "sibling")
 
@@ -188,7 +192,7 @@ def _ranks(score: np.ndarray, n: int, k: int) -> np.ndarray:
 
 def ablation(world, args, embedder) -> dict:
     """Re-sample test on variants of the similarity, and with other numbers of re-samples."""
-    names = dict(CLAIMED)
+    names = dict(ABLATION)
     variants = ("combined (default)", "minhash-estimated containment + cosine",
                 "containment only", "cosine only")
     res = {name: {v: [] for v in variants} for name in names}
