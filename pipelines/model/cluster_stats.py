@@ -193,12 +193,18 @@ def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig,
     return _drivers(df, list(terms))
 
 
-def account_focus(members: pl.DataFrame) -> pl.DataFrame:
+def account_focus(members: pl.DataFrame, total: str | None = None) -> pl.DataFrame:
     """(cluster_id, account_focus): over a cluster's accounts, the median share of each
-    account's exchanges (all of them, clustered or not) that sit in the cluster."""
-    totals = members.group_by("account_id").agg(pl.len().alias("total"))
+    account's exchanges (all of them, clustered or not) that sit in the cluster.
+
+    ``total``: a column holding each account's exchanges in the whole run, where the
+    rows are one shard's clustered ones (the keyed path); None: counted here."""
     pairs = (members.filter(pl.col("cluster_id").is_not_null())
              .group_by("cluster_id", "account_id").agg(pl.len().alias("k")))
+    if total is None:
+        totals = members.group_by("account_id").agg(pl.len().alias("total"))
+    else:
+        totals = members.group_by("account_id").agg(pl.col(total).first().alias("total"))
     return (pairs.join(totals, on="account_id")
             .group_by("cluster_id").agg((pl.col("k") / pl.col("total")).median()
                                         .alias("account_focus")))

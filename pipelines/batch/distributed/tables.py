@@ -1,0 +1,214 @@
+"""BuildTables' member passes on the keyed path: no stage holds every member row.
+
+``DedupeMembers``: members files -> rows grouped by exchange-id shard (every copy
+of an id meets in one group) -> ``split_duplicates`` per group: the kept rows
+(a work file per shard) and the later copies' dead letters.
+
+``ClusterStatistics``: kept rows -> grouped by account shard, where each
+account's totals are counted (its exchanges and first ``ts`` over the run: what
+``account_focus`` and the account-age signal need) and written beside each
+clustered row -> grouped by cluster shard, where every cluster's counts, timing
+signals and account focus are computed over its own rows only. What meets on
+one worker is one row per cluster.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from distill_radar.pipelines.batch.distributed.candidates import split_by
+from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
+from distill_radar.pipelines.batch.tables import (
+    MEMBER_COLUMNS,
+    gather_members,
+    split_duplicates,
+)
+from distill_radar.pipelines.io import export, schemas, workdir
+from distill_radar.pipelines.model import cluster_stats
+from distill_radar.pipelines.model.config import ModelConfig
+from distill_radar.pipelines.model.timing_signals import timing_signals
+from distill_radar.pipelines.runtime.stage_timer import StageTimer
+
+DEAD_TAG = "dead"
+ACCOUNTS_TAG = "accounts"
+#: The columns the cluster statistics read, and the account totals written beside them.
+STAT_COLUMNS = ["cluster_id", "account_id", "node", "ts", "response_chars"]
+ACCOUNT_SCHEMA = {"account_id": pl.Utf8, "n_exchanges": pl.UInt32, "n_clustered": pl.Int64,
+                  "first_ts": pl.Datetime("ms", "UTC"), "last_ts": pl.Datetime("ms", "UTC")}
+
+
+def hash_shard(values: pl.Series, shards: int) -> np.ndarray:
+    """Shard of each value by its 64-bit hash (polars' fixed seeds: the same on every
+    worker of one polars version); nulls share one shard."""
+    return (values.hash().to_numpy() % np.uint64(shards)).astype(np.int64)
+
+
+class KeyByColumnFn(beam.DoFn):
+    """Table file -> (shard, (path, row positions)) for each shard its rows fall in, the
+    shard by ``column``'s hash (or, for an int column with ``hashed=False``, its value
+    mod ``shards``): integers travel, never the rows."""
+
+    def __init__(self, column: str, shards: int, hashed: bool = True):
+        self.column, self.shards, self.hashed = column, shards, hashed
+
+    def process(self, path: str):
+        values = pl.from_arrow(workdir.read_table(path, [self.column])[self.column])
+        if self.hashed:
+            shard = hash_shard(values, self.shards)
+        else:
+            shard = values.fill_null(0).to_numpy() % self.shards
+        for s, (rows,) in split_by(shard, (np.arange(shard.size, dtype=np.int64),)):
+            yield s, (path, rows)
+
+
+def _take(parts, columns=None) -> list[pa.Table]:
+    """The rows ``(path, positions)`` name, one table per path, in path order."""
+    tables = []
+    for path, rows in sorted(parts, key=lambda p: p[0]):
+        tables.append(workdir.read_table(path, columns).take(pa.array(rows)))
+    return tables
+
+
+class DedupeShardFn(beam.DoFn):
+    """(id shard, parts) -> path of its kept member rows (main), and a dead-letter table
+    of the later copies (tagged ``DEAD_TAG``), as ``split_duplicates`` gives them."""
+
+    def __init__(self, work: str):
+        self.work = work
+        self.timer = StageTimer("dedupe_members")
+        self.sizes = StageSizes("dedupe_members")
+
+    def process(self, element):
+        _, parts = element
+        parts = list(parts)
+        with self.timer.timing():
+            tables = _take(parts)
+            kept, dups = split_duplicates(gather_members(tables))
+            self.sizes.record(nbytes(parts), nbytes(parts, tables))
+            yield workdir.write_table(self.work, "kept", kept.to_arrow().cast(MEMBER_COLUMNS))
+            if dups.height:
+                yield beam.pvalue.TaggedOutput(
+                    DEAD_TAG, export.to_arrow(dups, schemas.DEAD_LETTER))
+
+
+class DedupeMembers(beam.PTransform):
+    """members paths -> {"members": kept rows' paths, "dead": dead-letter tables}."""
+
+    def __init__(self, work: str, shards: int):
+        super().__init__()
+        self.work, self.shards = work, shards
+
+    def expand(self, members):
+        out = (members
+               | "KeyByIdShard" >> beam.ParDo(KeyByColumnFn("exchange_id", self.shards))
+               | "GroupByIdShard" >> beam.GroupByKey()
+               | "DedupeShard" >> beam.ParDo(DedupeShardFn(self.work)).with_outputs(
+                   DEAD_TAG, main="members"))
+        return {"members": out.members, "dead": out[DEAD_TAG]}
+
+
+def account_totals(rows: pl.DataFrame) -> pl.DataFrame:
+    """One row per account: exchanges, clustered exchanges, first and last ``ts``."""
+    return (rows.group_by("account_id").agg(
+        pl.len().alias("n_exchanges"),
+        pl.col("cluster_id").is_not_null().sum().cast(pl.Int64).alias("n_clustered"),
+        pl.col("ts").min().alias("first_ts"), pl.col("ts").max().alias("last_ts"))
+        .sort("account_id"))
+
+
+class AccountShardFn(beam.DoFn):
+    """(account shard, parts) -> (cluster shard, path of its clustered rows with each
+    account's run totals ``total`` and ``seen``) (main), and the path of the shard's
+    account totals (tagged ``ACCOUNTS_TAG``)."""
+
+    def __init__(self, work: str, cluster_shards: int):
+        self.work, self.cluster_shards = work, cluster_shards
+        self.timer = StageTimer("account_totals")
+        self.sizes = StageSizes("account_totals")
+
+    def process(self, element):
+        _, parts = element
+        parts = list(parts)
+        with self.timer.timing():
+            tables = _take(parts, STAT_COLUMNS)
+            rows = pl.from_arrow(pa.concat_tables(tables)) if tables else None
+            if rows is None or rows.height == 0:
+                return
+            totals = account_totals(rows)
+            self.sizes.record(nbytes(parts), nbytes(parts, tables))
+            yield beam.pvalue.TaggedOutput(ACCOUNTS_TAG, workdir.write_table(
+                self.work, "accounts", totals.to_arrow()))
+            clustered = rows.filter(pl.col("cluster_id").is_not_null()).join(
+                totals.select("account_id", pl.col("n_exchanges").alias("total"),
+                              pl.col("first_ts").alias("seen")),
+                on="account_id", how="left", nulls_equal=True)
+            shard = clustered["cluster_id"].to_numpy() % self.cluster_shards
+            for s, (pick,) in split_by(shard, (np.arange(shard.size),)):
+                yield s, workdir.write_table(self.work, "clustered",
+                                             clustered[pick].to_arrow())
+
+
+def cluster_shard_stats(rows: pl.DataFrame, model: ModelConfig) -> pl.DataFrame:
+    """Counts, timing signals and account focus of every cluster whose rows (all of them,
+    with ``total`` and ``seen``) are in ``rows``; one row per cluster, by cluster_id."""
+    counts = cluster_stats.cluster_counts(rows)
+    timing = timing_signals(rows, None, model, seen="seen")
+    focus = cluster_stats.account_focus(rows, total="total")
+    return (counts.join(timing, on="cluster_id", how="left")
+            .join(focus, on="cluster_id", how="left").sort("cluster_id"))
+
+
+class ClusterShardFn(beam.DoFn):
+    """(cluster shard, paths of its clustered rows) -> its clusters' statistics (an Arrow
+    table, one row per cluster: small)."""
+
+    def __init__(self, model: ModelConfig):
+        self.model = model
+        self.timer = StageTimer("cluster_statistics")
+        self.sizes = StageSizes("cluster_statistics")
+
+    def process(self, element):
+        _, paths = element
+        with self.timer.timing():
+            tables = [workdir.read_table(p) for p in sorted(paths)]
+            rows = pl.from_arrow(pa.concat_tables(tables))
+            stats = cluster_shard_stats(rows, self.model).to_arrow()
+            self.sizes.record(stats.nbytes, nbytes(tables, stats))
+            yield stats
+
+
+class ClusterStatistics(beam.PTransform):
+    """kept members paths -> {"stats": per-shard cluster statistics tables,
+    "accounts": paths of per-account totals (one file per account shard)}."""
+
+    def __init__(self, work: str, model: ModelConfig, account_shards: int,
+                 cluster_shards: int):
+        super().__init__()
+        self.work, self.model = work, model
+        self.account_shards, self.cluster_shards = account_shards, cluster_shards
+
+    def expand(self, members):
+        by_account = (members
+                      | "KeyByAccountShard" >> beam.ParDo(
+                          KeyByColumnFn("account_id", self.account_shards))
+                      | "GroupByAccountShard" >> beam.GroupByKey()
+                      | "AccountTotals" >> beam.ParDo(
+                          AccountShardFn(self.work, self.cluster_shards)).with_outputs(
+                              ACCOUNTS_TAG, main="clustered"))
+        stats = (by_account.clustered
+                 | "GroupByClusterShard" >> beam.GroupByKey()
+                 | "ClusterShardStats" >> beam.ParDo(ClusterShardFn(self.model)))
+        return {"stats": stats, "accounts": by_account[ACCOUNTS_TAG]}
+
+
+def gathered_cluster_statistics(members: pl.DataFrame, model: ModelConfig) -> pl.DataFrame:
+    """What ``ClusterStatistics`` gives, from every member row at once (``build_tables``'
+    functions): the reference the keyed pass must equal."""
+    return (cluster_stats.cluster_counts(members)
+            .join(timing_signals(members, None, model), on="cluster_id", how="left")
+            .join(cluster_stats.account_focus(members), on="cluster_id", how="left")
+            .sort("cluster_id"))
+
