@@ -140,14 +140,28 @@ def _members_table(members: pl.DataFrame, order, ready) -> pa.Table:
 
 def _other_tables(members, dup_dead, sample_parts, dead_parts, node_clusters, config,
                   index=None) -> dict[str, pa.Table]:
+    # Exact account codes, once for the counts and the timing signals.
+    account_codes = codes.exact_codes(members["account_id"]) if members.height else None
+    stats, texts = scoring_inputs(cluster_stats.cluster_counts(members, account_codes),
+                                  sample_parts, node_clusters, config)
+    stats = stats.join(timing_signals(members, account_codes, config.model), on="cluster_id", how="left")
+    scored = cluster_stats.score_clusters(stats, texts, config, members)
+    if index is not None:
+        scored = index.mark_known(scored)
+    clusters, accounts, campaigns = build_campaigns(members, scored, config)
+    return output_tables(clusters, accounts, campaigns,
+                         [*dead_parts, export.to_arrow(dup_dead, schemas.DEAD_LETTER)])
+
+
+def scoring_inputs(stats: pl.DataFrame, sample_parts, node_clusters: NodeClusters,
+                   config: RunConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(stats with cohesion and model cohesion, texts): what scoring reads besides the
+    members, from the clusters' counts, prompt samples and linking cohesion."""
     samples = (pl.from_arrow(pa.concat_tables(sample_parts)) if sample_parts
                else pl.DataFrame(schema={"cluster_id": pl.Int64, "node": pl.UInt64,
                                          "n": pl.Int64, "prompt": pl.Utf8}))
     samples = (samples.sort("cluster_id", "node").group_by("cluster_id", maintain_order=True)
                .head(config.samples_per_cluster))
-    # Exact account codes, once for the counts and the timing signals.
-    account_codes = codes.exact_codes(members["account_id"]) if members.height else None
-    stats = cluster_stats.cluster_counts(members, account_codes)
     texts = cluster_stats.cluster_texts(samples, config.exemplars)
     cohesion = pl.DataFrame(node_clusters.cohesion or None,
                             schema={"cluster_id": pl.Int64, "cohesion_min": pl.Float64,
@@ -155,14 +169,13 @@ def _other_tables(members, dup_dead, sample_parts, dead_parts, node_clusters, co
     stats = stats.join(cohesion, on="cluster_id", how="left").with_columns(
         pl.col("cohesion_min").fill_null(1.0), pl.col("cohesion_median").fill_null(1.0),
         pl.col("kind").fill_null("lexical"))
-    stats = stats.join(_model_cohesion(samples, stats, config), on="cluster_id", how="left")
-    stats = stats.join(timing_signals(members, account_codes, config.model), on="cluster_id", how="left")
-    scored = cluster_stats.score_clusters(stats, texts, config, members)
-    if index is not None:
-        scored = index.mark_known(scored)
-    clusters, accounts, campaigns = build_campaigns(members, scored, config)
-    dead = pa.concat_tables([t.cast(schemas.DEAD_LETTER) for t in dead_parts]
-                            + [export.to_arrow(dup_dead, schemas.DEAD_LETTER)])
+    return stats.join(_model_cohesion(samples, stats, config), on="cluster_id",
+                      how="left"), texts
+
+
+def output_tables(clusters, accounts, campaigns, dead_parts) -> dict[str, pa.Table]:
+    """Every table but members, in its final schema; dead letters by (source, row)."""
+    dead = pa.concat_tables([t.cast(schemas.DEAD_LETTER) for t in dead_parts])
     dead = dead.sort_by([("source", "ascending"), ("row", "ascending")])
     return {
         "clusters": export.to_arrow(clusters, schemas.CLUSTERS),

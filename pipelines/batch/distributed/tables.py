@@ -27,7 +27,7 @@ from distill_radar.pipelines.batch.tables import (
     split_duplicates,
 )
 from distill_radar.pipelines.io import export, schemas, workdir
-from distill_radar.pipelines.model import cluster_stats
+from distill_radar.pipelines.model import campaigns, cluster_stats
 from distill_radar.pipelines.model.config import ModelConfig
 from distill_radar.pipelines.model.timing_signals import timing_signals
 from distill_radar.pipelines.runtime.stage_timer import StageTimer
@@ -36,8 +36,6 @@ DEAD_TAG = "dead"
 ACCOUNTS_TAG = "accounts"
 #: The columns the cluster statistics read, and the account totals written beside them.
 STAT_COLUMNS = ["cluster_id", "account_id", "node", "ts", "response_chars"]
-ACCOUNT_SCHEMA = {"account_id": pl.Utf8, "n_exchanges": pl.UInt32, "n_clustered": pl.Int64,
-                  "first_ts": pl.Datetime("ms", "UTC"), "last_ts": pl.Datetime("ms", "UTC")}
 
 
 def hash_shard(values: pl.Series, shards: int) -> np.ndarray:
@@ -111,12 +109,8 @@ class DedupeMembers(beam.PTransform):
 
 
 def account_totals(rows: pl.DataFrame) -> pl.DataFrame:
-    """One row per account: exchanges, clustered exchanges, first and last ``ts``."""
-    return (rows.group_by("account_id").agg(
-        pl.len().alias("n_exchanges"),
-        pl.col("cluster_id").is_not_null().sum().cast(pl.Int64).alias("n_clustered"),
-        pl.col("ts").min().alias("first_ts"), pl.col("ts").max().alias("last_ts"))
-        .sort("account_id"))
+    """``campaigns.account_totals`` of one account shard's rows, by account_id."""
+    return campaigns.account_totals(rows).sort("account_id")
 
 
 class AccountShardFn(beam.DoFn):
@@ -182,7 +176,8 @@ class ClusterShardFn(beam.DoFn):
 
 class ClusterStatistics(beam.PTransform):
     """kept members paths -> {"stats": per-shard cluster statistics tables,
-    "accounts": paths of per-account totals (one file per account shard)}."""
+    "accounts": paths of per-account totals (one file per account shard), "by_account":
+    the (account shard, [(path, rows)]) groups, for later passes by account}."""
 
     def __init__(self, work: str, model: ModelConfig, account_shards: int,
                  cluster_shards: int):
@@ -191,17 +186,18 @@ class ClusterStatistics(beam.PTransform):
         self.account_shards, self.cluster_shards = account_shards, cluster_shards
 
     def expand(self, members):
-        by_account = (members
-                      | "KeyByAccountShard" >> beam.ParDo(
-                          KeyByColumnFn("account_id", self.account_shards))
-                      | "GroupByAccountShard" >> beam.GroupByKey()
+        grouped = (members
+                   | "KeyByAccountShard" >> beam.ParDo(
+                       KeyByColumnFn("account_id", self.account_shards))
+                   | "GroupByAccountShard" >> beam.GroupByKey())
+        by_account = (grouped
                       | "AccountTotals" >> beam.ParDo(
                           AccountShardFn(self.work, self.cluster_shards)).with_outputs(
                               ACCOUNTS_TAG, main="clustered"))
         stats = (by_account.clustered
                  | "GroupByClusterShard" >> beam.GroupByKey()
                  | "ClusterShardStats" >> beam.ParDo(ClusterShardFn(self.model)))
-        return {"stats": stats, "accounts": by_account[ACCOUNTS_TAG]}
+        return {"stats": stats, "accounts": by_account[ACCOUNTS_TAG], "by_account": grouped}
 
 
 def gathered_cluster_statistics(members: pl.DataFrame, model: ModelConfig) -> pl.DataFrame:
