@@ -119,7 +119,8 @@ def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clus
         tables = _other_tables(members, dup_dead, sample_parts, dead_parts, node_clusters,
                                config, index)
         tables["members"] = members_table.result()
-    counts = _counts(tables, file_counts, members, dup_dead, node_clusters)
+    counts = _counts(tables, file_counts, tables["members"].num_rows,
+                     int(members["cluster_id"].is_not_null().sum()), dup_dead, node_clusters)
     if index is not None:
         tables, counts["index"] = index.finish(tables, members)
     return tables, counts
@@ -195,7 +196,8 @@ def _model_cohesion(samples: pl.DataFrame, stats: pl.DataFrame, config: RunConfi
                                   load_transformer().embed)
 
 
-def _counts(tables, file_counts, members, dup_dead, node_clusters) -> dict:
+def _counts(tables, file_counts, processed: int, clustered: int, dup_dead,
+            node_clusters) -> dict:
     per_file = {}
     for path, read, dead in sorted(file_counts):
         per_file[path] = {"read": read, "dead_lettered": dead}
@@ -207,11 +209,11 @@ def _counts(tables, file_counts, members, dup_dead, node_clusters) -> dict:
     accounts = tables["accounts"]
     return {
         "read": sum(v["read"] for v in per_file.values()),
-        "processed": tables["members"].num_rows,
+        "processed": processed,
         "dead_lettered": tables["dead_letter"].num_rows,
         "duplicate_exchange_ids": dup_dead.height,
         "clusters": clusters.num_rows,
-        "clustered_exchanges": int(members["cluster_id"].is_not_null().sum()),
+        "clustered_exchanges": clustered,
         "campaign_like_clusters": int(pl.from_arrow(clusters["is_campaign_like"]).sum() or 0),
         "campaigns": tables["campaigns"].num_rows,
         "accounts": accounts.num_rows,

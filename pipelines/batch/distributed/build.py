@@ -1,5 +1,5 @@
-"""BuildTables on the keyed path: every table, with no stage reading every member's rows
-but the members table's own writer (4 columns, in exchange_id order).
+"""BuildTables on the keyed path: every table, with no stage holding every member's rows
+(the members table's writer streams the kept id ranges, one at a time).
 
 ```
 members ─► DedupeMembers (by exchange-id shard) ─► kept rows, duplicate dead letters
@@ -23,7 +23,6 @@ import apache_beam as beam
 import polars as pl
 import pyarrow as pa
 
-from distill_radar import kernels
 from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
 from distill_radar.pipelines.batch.distributed.tables import (
     ClusterStatistics,
@@ -33,7 +32,6 @@ from distill_radar.pipelines.batch.distributed.tables import (
 from distill_radar.pipelines.batch.tables import (
     MEMBER_COLUMNS,
     _counts,
-    _members_table,
     output_tables,
     scoring_inputs,
 )
@@ -158,29 +156,37 @@ class WriteTablesFn(beam.DoFn):
         self.timer = StageTimer("build_tables")
         self.sizes = StageSizes("write_tables")
 
-    def process(self, scored, touching, totals, kept, dead, dup_dead, file_counts, clusters):
+    def process(self, scored, touching, totals, ranges, dead, dup_dead, file_counts,
+                clusters):
         with self.timer.timing():
-            members = _frame([workdir.read_table(p, list(schemas.MEMBERS.names))
-                              for p in sorted(kept)])
-            if members is None:
-                members = pl.from_arrow(schemas.MEMBERS.empty_table())
             dups = _frame(list(dup_dead)) if dup_dead else None
             if dups is None:
                 dups = pl.from_arrow(schemas.DEAD_LETTER.empty_table())
             tables = self._tables(pl.from_arrow(scored), _frame(list(touching)),
                                   [workdir.read_table(p) for p in totals],
                                   [workdir.read_table(d) for d in dead], dups)
-            order = kernels.sort_order(members["exchange_id"].to_arrow())
-            tables["members"] = _members_table(members, order, None)
-            self.sizes.record(0, nbytes(list(tables.values())))
-            counts = _counts(tables, list(file_counts), members, dups, clusters)
             if self.redact:
                 tables = redact_tables(tables)
             export.write_tables(self.staging, tables, self.csv)
+            # The members table: the kept id ranges in order, one at a time.
+            clustered = []
+            paths = [p for _, p in sorted(ranges)]
+            processed = export.write_parts(self.staging, "members",
+                                           self._members(paths, clustered), schemas.MEMBERS,
+                                           self.csv)
+            counts = _counts(tables, list(file_counts), processed, sum(clustered), dups,
+                             clusters)
             workdir.remove(workdir.work_dir(self.staging))
         LOG.info("tables written: %d members, %d clusters, %d campaigns",
                  counts["processed"], counts["clusters"], counts["campaigns"])
         yield counts
+
+    def _members(self, paths, clustered: list):
+        for path in paths:
+            part = workdir.read_table(path, list(schemas.MEMBERS.names))
+            clustered.append(part.num_rows - part["cluster_id"].null_count)
+            self.sizes.record(0, part.nbytes)
+            yield part
 
     def _tables(self, scored, touching, totals, dead, dups) -> dict[str, pa.Table]:
         if touching is None:
@@ -226,6 +232,6 @@ class KeyedBuildTables(beam.PTransform):
         touching = stats["by_account"] | "TouchingRows" >> beam.ParDo(TouchingRowsFn(), like)
         return scored.scored | "WriteTables" >> beam.ParDo(
             WriteTablesFn(cfg, self.staging, self.csv, self.redact), side.AsList(touching),
-            side.AsList(stats["accounts"]), side.AsList(dedup["members"]), side.AsList(dead),
+            side.AsList(stats["accounts"]), side.AsList(dedup["ranges"]), side.AsList(dead),
             side.AsList(dedup["dead"]), side.AsList(file_counts), clusters)
 

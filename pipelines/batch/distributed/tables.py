@@ -1,8 +1,10 @@
 """BuildTables' member passes on the keyed path: no stage holds every member row.
 
-``DedupeMembers``: members files -> rows grouped by exchange-id shard (every copy
-of an id meets in one group) -> ``split_duplicates`` per group: the kept rows
-(a work file per shard) and the later copies' dead letters.
+``DedupeMembers``: members files -> rows grouped by exchange-id range (bounds
+from a sample of ids; every copy of an id meets in one group) ->
+``split_duplicates`` per group: the kept rows (a work file per range, in
+exchange_id order: the members table is the ranges laid end to end) and the
+later copies' dead letters.
 
 ``ClusterStatistics``: kept rows -> grouped by account shard, where each
 account's totals are counted (its exchanges and first ``ts`` over the run: what
@@ -19,6 +21,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from distill_radar import kernels
 from distill_radar.pipelines.batch.distributed.candidates import split_by
 from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
 from distill_radar.pipelines.batch.tables import (
@@ -46,18 +49,14 @@ def hash_shard(values: pl.Series, shards: int) -> np.ndarray:
 
 class KeyByColumnFn(beam.DoFn):
     """Table file -> (shard, (path, row positions)) for each shard its rows fall in, the
-    shard by ``column``'s hash (or, for an int column with ``hashed=False``, its value
-    mod ``shards``): integers travel, never the rows."""
+    shard by ``column``'s hash: integers travel, never the rows."""
 
-    def __init__(self, column: str, shards: int, hashed: bool = True):
-        self.column, self.shards, self.hashed = column, shards, hashed
+    def __init__(self, column: str, shards: int):
+        self.column, self.shards = column, shards
 
     def process(self, path: str):
         values = pl.from_arrow(workdir.read_table(path, [self.column])[self.column])
-        if self.hashed:
-            shard = hash_shard(values, self.shards)
-        else:
-            shard = values.fill_null(0).to_numpy() % self.shards
+        shard = hash_shard(values, self.shards)
         for s, (rows,) in split_by(shard, (np.arange(shard.size, dtype=np.int64),)):
             yield s, (path, rows)
 
@@ -70,9 +69,45 @@ def _take(parts, columns=None) -> list[pa.Table]:
     return tables
 
 
+def id_bounds(samples: list[pl.Series], shards: int) -> list[str]:
+    """``shards - 1`` exchange ids cutting the sampled ids into ranges of equal counts."""
+    ids = pl.concat(samples).drop_nulls().sort() if samples else pl.Series([], dtype=pl.Utf8)
+    if ids.len() == 0 or shards < 2:
+        return []
+    picks = ids.gather([ids.len() * i // shards for i in range(1, shards)])
+    return picks.unique(maintain_order=True).to_list()
+
+
+class SampleIdsFn(beam.DoFn):
+    """Members path -> up to ``per_file`` of its exchange ids, evenly spaced."""
+
+    def __init__(self, per_file: int = 1024):
+        self.per_file = per_file
+
+    def process(self, path: str):
+        ids = pl.from_arrow(workdir.read_table(path, ["exchange_id"])["exchange_id"])
+        step = max(1, ids.len() // self.per_file)
+        yield ids.gather_every(step)
+
+
+class KeyByIdRangeFn(beam.DoFn):
+    """Members path -> (id range, (path, row positions)) for each range its ids fall in:
+    every copy of an id meets in one range, and ranges laid end to end are in
+    exchange_id order (the members table's)."""
+
+    def process(self, path: str, bounds):
+        ids = pl.from_arrow(workdir.read_table(path, ["exchange_id"])["exchange_id"])
+        shard = (pl.Series(bounds, dtype=pl.Utf8).search_sorted(ids, side="right").to_numpy()
+                 if bounds else np.zeros(ids.len(), np.int64))
+        for s, (rows,) in split_by(shard.astype(np.int64),
+                                   (np.arange(shard.size, dtype=np.int64),)):
+            yield s, (path, rows)
+
+
 class DedupeShardFn(beam.DoFn):
-    """(id shard, parts) -> path of its kept member rows (main), and a dead-letter table
-    of the later copies (tagged ``DEAD_TAG``), as ``split_duplicates`` gives them."""
+    """(id range, parts) -> (id range, path of its kept member rows in exchange_id order)
+    (main), and a dead-letter table of the later copies (tagged ``DEAD_TAG``), as
+    ``split_duplicates`` gives them."""
 
     def __init__(self, work: str):
         self.work = work
@@ -80,32 +115,43 @@ class DedupeShardFn(beam.DoFn):
         self.sizes = StageSizes("dedupe_members")
 
     def process(self, element):
-        _, parts = element
+        shard, parts = element
         parts = list(parts)
         with self.timer.timing():
             tables = _take(parts)
             kept, dups = split_duplicates(gather_members(tables))
-            self.sizes.record(nbytes(parts), nbytes(parts, tables))
-            yield workdir.write_table(self.work, "kept", kept.to_arrow().cast(MEMBER_COLUMNS))
+            kept = kept.to_arrow().cast(MEMBER_COLUMNS)
+            kept = kept.take(kernels.sort_order(kept["exchange_id"]))
+            self.sizes.record(nbytes(parts), nbytes(parts, tables, kept))
+            yield shard, workdir.write_table(self.work, "kept", kept)
             if dups.height:
                 yield beam.pvalue.TaggedOutput(
                     DEAD_TAG, export.to_arrow(dups, schemas.DEAD_LETTER))
 
 
 class DedupeMembers(beam.PTransform):
-    """members paths -> {"members": kept rows' paths, "dead": dead-letter tables}."""
+    """members paths -> {"members": kept rows' paths, "ranges": (id range, kept path),
+    "dead": dead-letter tables}."""
 
     def __init__(self, work: str, shards: int):
         super().__init__()
         self.work, self.shards = work, shards
 
     def expand(self, members):
+        samples = (members
+                   | "SampleIds" >> beam.ParDo(SampleIdsFn())
+                   | "KeySamples" >> beam.Map(lambda ids: (None, ids))
+                   | "GatherSamples" >> beam.GroupByKey()
+                   | "IdBounds" >> beam.Map(lambda kv, n: id_bounds(list(kv[1]), n),
+                                            self.shards))
         out = (members
-               | "KeyByIdShard" >> beam.ParDo(KeyByColumnFn("exchange_id", self.shards))
-               | "GroupByIdShard" >> beam.GroupByKey()
+               | "KeyByIdRange" >> beam.ParDo(
+                   KeyByIdRangeFn(), beam.pvalue.AsSingleton(samples, default_value=[]))
+               | "GroupByIdRange" >> beam.GroupByKey()
                | "DedupeShard" >> beam.ParDo(DedupeShardFn(self.work)).with_outputs(
-                   DEAD_TAG, main="members"))
-        return {"members": out.members, "dead": out[DEAD_TAG]}
+                   DEAD_TAG, main="ranges"))
+        return {"members": out.ranges | "KeptPaths" >> beam.Values(), "ranges": out.ranges,
+                "dead": out[DEAD_TAG]}
 
 
 def account_totals(rows: pl.DataFrame) -> pl.DataFrame:
