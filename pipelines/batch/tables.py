@@ -158,20 +158,31 @@ def scoring_inputs(stats: pl.DataFrame, sample_parts, node_clusters: NodeCluster
                    config: RunConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(stats with cohesion and model cohesion, texts): what scoring reads besides the
     members, from the clusters' counts, prompt samples and linking cohesion."""
+    samples = cluster_samples(sample_parts, config)
+    texts = cluster_stats.cluster_texts(samples, config.exemplars)
+    stats = with_cohesion(stats, node_clusters)
+    return stats.join(model_cohesion(samples, stats, config), on="cluster_id",
+                      how="left"), texts
+
+
+def cluster_samples(sample_parts, config: RunConfig) -> pl.DataFrame:
+    """The first ``samples_per_cluster`` sampled prompts of each cluster (by node)."""
     samples = (pl.from_arrow(pa.concat_tables(sample_parts)) if sample_parts
                else pl.DataFrame(schema={"cluster_id": pl.Int64, "node": pl.UInt64,
                                          "n": pl.Int64, "prompt": pl.Utf8}))
-    samples = (samples.sort("cluster_id", "node").group_by("cluster_id", maintain_order=True)
-               .head(config.samples_per_cluster))
-    texts = cluster_stats.cluster_texts(samples, config.exemplars)
+    return (samples.sort("cluster_id", "node").group_by("cluster_id", maintain_order=True)
+            .head(config.samples_per_cluster))
+
+
+def with_cohesion(stats: pl.DataFrame, node_clusters: NodeClusters) -> pl.DataFrame:
+    """``stats`` with linking's cohesion_min, cohesion_median and kind (1, 1, lexical for
+    clusters linking did not split)."""
     cohesion = pl.DataFrame(node_clusters.cohesion or None,
                             schema={"cluster_id": pl.Int64, "cohesion_min": pl.Float64,
                                     "cohesion_median": pl.Float64, "kind": pl.Utf8})
-    stats = stats.join(cohesion, on="cluster_id", how="left").with_columns(
+    return stats.join(cohesion, on="cluster_id", how="left").with_columns(
         pl.col("cohesion_min").fill_null(1.0), pl.col("cohesion_median").fill_null(1.0),
         pl.col("kind").fill_null("lexical"))
-    return stats.join(_model_cohesion(samples, stats, config), on="cluster_id",
-                      how="left"), texts
 
 
 def output_tables(clusters, accounts, campaigns, dead_parts) -> dict[str, pa.Table]:
@@ -187,7 +198,7 @@ def output_tables(clusters, accounts, campaigns, dead_parts) -> dict[str, pa.Tab
     }
 
 
-def _model_cohesion(samples: pl.DataFrame, stats: pl.DataFrame, config: RunConfig
+def model_cohesion(samples: pl.DataFrame, stats: pl.DataFrame, config: RunConfig
                     ) -> pl.DataFrame:
     """Full-model cohesion of semantic clusters with --rescore; an empty table without."""
     if not config.rescore:

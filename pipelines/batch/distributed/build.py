@@ -26,6 +26,7 @@ import pyarrow as pa
 from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
 from distill_radar.pipelines.batch.distributed.tables import (
     ClusterStatistics,
+    ClusterTexts,
     DedupeMembers,
     gathered_cluster_statistics,
 )
@@ -33,8 +34,9 @@ from distill_radar.pipelines.batch.tables import (
     MEMBER_COLUMNS,
     _counts,
     output_tables,
-    scoring_inputs,
+    with_cohesion,
 )
+from distill_radar.pipelines.embed import rescore
 from distill_radar.pipelines.io import export, schemas, workdir
 from distill_radar.pipelines.io.redaction import redact_tables
 from distill_radar.pipelines.model import cluster_stats
@@ -63,23 +65,33 @@ def _frame(tables, columns=None) -> pl.DataFrame | None:
 
 class ScoringInputsFn(beam.DoFn):
     """Start -> (stats, texts) Arrow tables (main) and the family candidates' ids (tagged
-    ``CANDIDATES_TAG``), from the shards' statistics, the samples and the cohesion."""
+    ``CANDIDATES_TAG``), from the shards' statistics and texts and linking's cohesion:
+    ``scoring_inputs``' tables."""
 
     def __init__(self, config: RunConfig):
         self.config = config
         self.timer = StageTimer("build_tables")
+        self.sizes = StageSizes("scoring_inputs")
 
-    def process(self, _, stats, samples, clusters):
+    def process(self, _, stats, texts, clusters):
         with self.timer.timing():
             frame = _frame(stats)
             if frame is None:  # nothing clustered: the statistics of no rows
                 frame = gathered_cluster_statistics(
                     pl.from_arrow(MEMBER_COLUMNS.empty_table()), self.config.model)
-            merged, texts = scoring_inputs(frame.sort("cluster_id"), list(samples), clusters,
-                                           self.config)
-            candidates = cluster_stats.family_candidates(merged, self.config)
-            yield merged.to_arrow(), texts.to_arrow()
-            yield beam.pvalue.TaggedOutput(CANDIDATES_TAG, candidates.to_numpy())
+            texts = list(texts)
+            merged = with_cohesion(frame.sort("cluster_id"), clusters)
+            model = _frame([m for _, m in texts])
+            if model is None:
+                model = pl.DataFrame(schema=rescore.SCHEMA)
+            merged = merged.join(model.sort("cluster_id"), on="cluster_id", how="left")
+            text = _frame([t for t, _ in texts])
+            if text is None:
+                text = pl.DataFrame(schema=cluster_stats.TEXT_SCHEMA)
+            self.sizes.record(0, nbytes(texts, stats))
+            yield merged.to_arrow(), text.sort("cluster_id").to_arrow()
+            yield beam.pvalue.TaggedOutput(
+                CANDIDATES_TAG, cluster_stats.family_candidates(merged, self.config).to_numpy())
 
 
 class RowsInFn(beam.DoFn):
@@ -220,8 +232,9 @@ class KeyedBuildTables(beam.PTransform):
         stats = dedup["members"] | "ClusterStatistics" >> ClusterStatistics(
             self.work, cfg.model, cfg.shards, cfg.shards)
         start = members.pipeline | "StartTables" >> beam.Create([None])
+        texts = samples | "ClusterTexts" >> ClusterTexts(cfg, cfg.shards, clusters)
         inputs = start | "ScoringInputs" >> beam.ParDo(
-            ScoringInputsFn(cfg), side.AsList(stats["stats"]), side.AsList(samples),
+            ScoringInputsFn(cfg), side.AsList(stats["stats"]), side.AsList(texts),
             clusters).with_outputs(CANDIDATES_TAG, main="inputs")
         candidates = side.AsSingleton(inputs[CANDIDATES_TAG], default_value=None)
         rows = dedup["members"] | "CandidateRows" >> beam.ParDo(

@@ -26,12 +26,15 @@ from distill_radar.pipelines.batch.distributed.candidates import split_by
 from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
 from distill_radar.pipelines.batch.tables import (
     MEMBER_COLUMNS,
+    cluster_samples,
     gather_members,
+    model_cohesion,
     split_duplicates,
+    with_cohesion,
 )
 from distill_radar.pipelines.io import export, schemas, workdir
 from distill_radar.pipelines.model import campaigns, cluster_stats
-from distill_radar.pipelines.model.config import ModelConfig
+from distill_radar.pipelines.model.config import ModelConfig, RunConfig
 from distill_radar.pipelines.model.timing_signals import timing_signals
 from distill_radar.pipelines.runtime.stage_timer import StageTimer
 
@@ -244,6 +247,52 @@ class ClusterStatistics(beam.PTransform):
                  | "GroupByClusterShard" >> beam.GroupByKey()
                  | "ClusterShardStats" >> beam.ParDo(ClusterShardFn(self.model)))
         return {"stats": stats, "accounts": by_account[ACCOUNTS_TAG], "by_account": grouped}
+
+
+class SampleShardsFn(beam.DoFn):
+    """Samples table (one text shard's) -> (cluster shard, its rows) for each shard."""
+
+    def __init__(self, shards: int):
+        self.shards = shards
+
+    def process(self, samples: pa.Table):
+        shard = samples["cluster_id"].to_numpy() % self.shards
+        for s, (rows,) in split_by(shard, (np.arange(shard.size),)):
+            yield s, samples.take(pa.array(rows))
+
+
+class TextsShardFn(beam.DoFn):
+    """(cluster shard, samples tables) -> (texts, model cohesion) of its clusters:
+    ``scoring_inputs``' per-cluster texts, from the samples of these clusters only."""
+
+    def __init__(self, config: RunConfig):
+        self.config = config
+        self.sizes = StageSizes("cluster_texts")
+
+    def process(self, element, clusters):
+        _, parts = element
+        parts = list(parts)
+        samples = cluster_samples(parts, self.config)
+        texts = cluster_stats.cluster_texts(samples, self.config.exemplars)
+        kinds = with_cohesion(samples.select(pl.col("cluster_id").unique()), clusters)
+        model = model_cohesion(samples, kinds, self.config)
+        self.sizes.record(nbytes(parts), nbytes(parts) + samples.estimated_size())
+        yield texts.to_arrow(), model.to_arrow()
+
+
+class ClusterTexts(beam.PTransform):
+    """samples (per text shard) -> (texts, model cohesion) tables per cluster shard;
+    ``clusters``: the NodeClusters side input (cohesion and kinds)."""
+
+    def __init__(self, config: RunConfig, shards: int, clusters):
+        super().__init__()
+        self.config, self.shards, self.clusters = config, shards, clusters
+
+    def expand(self, samples):
+        return (samples
+                | "SampleShards" >> beam.ParDo(SampleShardsFn(self.shards))
+                | "GroupSamplesByClusterShard" >> beam.GroupByKey()
+                | "TextsShard" >> beam.ParDo(TextsShardFn(self.config), self.clusters))
 
 
 def gathered_cluster_statistics(members: pl.DataFrame, model: ModelConfig) -> pl.DataFrame:

@@ -12,15 +12,23 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from distill_radar.pipelines.batch.clusters import NodeClusters
 from distill_radar.pipelines.batch.distributed.tables import (
     ClusterStatistics,
+    ClusterTexts,
     DedupeMembers,
     account_totals,
     gathered_cluster_statistics,
 )
-from distill_radar.pipelines.batch.tables import MEMBER_COLUMNS, gather_members, split_duplicates
+from distill_radar.pipelines.batch.tables import (
+    MEMBER_COLUMNS,
+    cluster_samples,
+    gather_members,
+    split_duplicates,
+)
 from distill_radar.pipelines.io import workdir
-from distill_radar.pipelines.model.config import ModelConfig
+from distill_radar.pipelines.model import cluster_stats
+from distill_radar.pipelines.model.config import ModelConfig, RunConfig
 
 T0 = int(dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc).timestamp() * 1000)
 
@@ -105,3 +113,31 @@ def test_cluster_statistics_equal_the_gathered_ones(tmp_path, seed, account_shar
         assert_that(out["accounts"] | "AllAccounts" >> beam.combiners.ToList()
                     | "AccountRows" >> beam.Map(accounts_of),
                     equal_to([accounts_want]), label="accounts")
+
+
+@pytest.mark.parametrize("shards", [1, 4])
+def test_cluster_texts_equal_the_gathered_ones(shards):
+    # Samples of 40 clusters spread over 3 text shards, more than samples_per_cluster each.
+    config = RunConfig(semantic=False)
+    rng = np.random.default_rng(5)
+    words = ["please", "explain", "step", "by", "reason", "about", "the", "coins", "why"]
+    parts = []
+    for _ in range(3):
+        n = 300
+        parts.append(pa.table({
+            "cluster_id": pa.array(rng.integers(0, 40, n) * 3, pa.int64()),
+            "node": pa.array(rng.integers(0, 2**63, n, dtype=np.uint64), pa.uint64()),
+            "n": pa.array(rng.integers(1, 5, n), pa.int64()),
+            "prompt": [" ".join(rng.choice(words, 12)) for _ in range(n)]}))
+    texts = cluster_stats.cluster_texts(cluster_samples(parts, config), config.exemplars)
+    want = sorted(texts.rows(), key=repr)
+    assert texts.height == 40
+    clusters = NodeClusters(np.empty(0, np.uint64), np.empty(0, np.int64))
+
+    def rows_of(tables):
+        return sorted(pl.concat([pl.from_arrow(t) for t, _ in tables]).rows(), key=repr)
+
+    with BeamTestPipeline() as p:
+        side = beam.pvalue.AsSingleton(p | "Clusters" >> beam.Create([clusters]))
+        out = p | beam.Create(parts) | ClusterTexts(config, shards, side)
+        assert_that(out | beam.combiners.ToList() | beam.Map(rows_of), equal_to([want]))
