@@ -23,6 +23,7 @@ from distill_radar.pipelines.batch.cluster_stages import LinkNodes
 from distill_radar.pipelines.batch.clusters import link_nodes
 from distill_radar.pipelines.batch.components import MAX_ROUNDS
 from distill_radar.pipelines.batch.distributed.assign import KeyedAssignClusters, without_nodes
+from distill_radar.pipelines.batch.distributed.build import KeyedBuildTables
 from distill_radar.pipelines.batch.distributed.candidates import FindCandidates
 from distill_radar.pipelines.batch.distributed.link import KeyedLinkNodes, WriteTableFn
 from distill_radar.pipelines.batch.distributed.sizes import largest_bytes
@@ -110,6 +111,10 @@ class FindCampaigns(beam.PTransform):
         # Dead letters go to work files as they arise (a sink): the tables' worker
         # reads their paths, not every rejected row through one side input.
         dead = read["dead_letter"] | "WriteDeadLetters" >> beam.ParDo(WriteTableFn(work, "dead"))
+        if self.keyed:  # no stage reads every member row but the members table's writer
+            return ((members, samples, dead, read["file_counts"])
+                    | "BuildTables" >> KeyedBuildTables(cfg, work, self.staging, self.csv,
+                                                        self.redact_tables, clusters))
         return (
             read["exchanges"].pipeline
             | "Start" >> beam.Create([None])

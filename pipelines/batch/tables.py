@@ -119,7 +119,8 @@ def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clus
         tables = _other_tables(members, dup_dead, sample_parts, dead_parts, node_clusters,
                                config, index)
         tables["members"] = members_table.result()
-    counts = _counts(tables, file_counts, members, dup_dead, node_clusters)
+    counts = _counts(tables, file_counts, tables["members"].num_rows,
+                     int(members["cluster_id"].is_not_null().sum()), dup_dead, node_clusters)
     if index is not None:
         tables, counts["index"] = index.finish(tables, members)
     return tables, counts
@@ -140,29 +141,53 @@ def _members_table(members: pl.DataFrame, order, ready) -> pa.Table:
 
 def _other_tables(members, dup_dead, sample_parts, dead_parts, node_clusters, config,
                   index=None) -> dict[str, pa.Table]:
-    samples = (pl.from_arrow(pa.concat_tables(sample_parts)) if sample_parts
-               else pl.DataFrame(schema={"cluster_id": pl.Int64, "node": pl.UInt64,
-                                         "n": pl.Int64, "prompt": pl.Utf8}))
-    samples = (samples.sort("cluster_id", "node").group_by("cluster_id", maintain_order=True)
-               .head(config.samples_per_cluster))
     # Exact account codes, once for the counts and the timing signals.
     account_codes = codes.exact_codes(members["account_id"]) if members.height else None
-    stats = cluster_stats.cluster_counts(members, account_codes)
-    texts = cluster_stats.cluster_texts(samples, config.exemplars)
-    cohesion = pl.DataFrame(node_clusters.cohesion or None,
-                            schema={"cluster_id": pl.Int64, "cohesion_min": pl.Float64,
-                                    "cohesion_median": pl.Float64, "kind": pl.Utf8})
-    stats = stats.join(cohesion, on="cluster_id", how="left").with_columns(
-        pl.col("cohesion_min").fill_null(1.0), pl.col("cohesion_median").fill_null(1.0),
-        pl.col("kind").fill_null("lexical"))
-    stats = stats.join(_model_cohesion(samples, stats, config), on="cluster_id", how="left")
+    stats, texts = scoring_inputs(cluster_stats.cluster_counts(members, account_codes),
+                                  sample_parts, node_clusters, config)
     stats = stats.join(timing_signals(members, account_codes, config.model), on="cluster_id", how="left")
     scored = cluster_stats.score_clusters(stats, texts, config, members)
     if index is not None:
         scored = index.mark_known(scored)
     clusters, accounts, campaigns = build_campaigns(members, scored, config)
-    dead = pa.concat_tables([t.cast(schemas.DEAD_LETTER) for t in dead_parts]
-                            + [export.to_arrow(dup_dead, schemas.DEAD_LETTER)])
+    return output_tables(clusters, accounts, campaigns,
+                         [*dead_parts, export.to_arrow(dup_dead, schemas.DEAD_LETTER)])
+
+
+def scoring_inputs(stats: pl.DataFrame, sample_parts, node_clusters: NodeClusters,
+                   config: RunConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(stats with cohesion and model cohesion, texts): what scoring reads besides the
+    members, from the clusters' counts, prompt samples and linking cohesion."""
+    samples = cluster_samples(sample_parts, config)
+    texts = cluster_stats.cluster_texts(samples, config.exemplars)
+    stats = with_cohesion(stats, node_clusters)
+    return stats.join(model_cohesion(samples, stats, config), on="cluster_id",
+                      how="left"), texts
+
+
+def cluster_samples(sample_parts, config: RunConfig) -> pl.DataFrame:
+    """The first ``samples_per_cluster`` sampled prompts of each cluster (by node)."""
+    samples = (pl.from_arrow(pa.concat_tables(sample_parts)) if sample_parts
+               else pl.DataFrame(schema={"cluster_id": pl.Int64, "node": pl.UInt64,
+                                         "n": pl.Int64, "prompt": pl.Utf8}))
+    return (samples.sort("cluster_id", "node").group_by("cluster_id", maintain_order=True)
+            .head(config.samples_per_cluster))
+
+
+def with_cohesion(stats: pl.DataFrame, node_clusters: NodeClusters) -> pl.DataFrame:
+    """``stats`` with linking's cohesion_min, cohesion_median and kind (1, 1, lexical for
+    clusters linking did not split)."""
+    cohesion = pl.DataFrame(node_clusters.cohesion or None,
+                            schema={"cluster_id": pl.Int64, "cohesion_min": pl.Float64,
+                                    "cohesion_median": pl.Float64, "kind": pl.Utf8})
+    return stats.join(cohesion, on="cluster_id", how="left").with_columns(
+        pl.col("cohesion_min").fill_null(1.0), pl.col("cohesion_median").fill_null(1.0),
+        pl.col("kind").fill_null("lexical"))
+
+
+def output_tables(clusters, accounts, campaigns, dead_parts) -> dict[str, pa.Table]:
+    """Every table but members, in its final schema; dead letters by (source, row)."""
+    dead = pa.concat_tables([t.cast(schemas.DEAD_LETTER) for t in dead_parts])
     dead = dead.sort_by([("source", "ascending"), ("row", "ascending")])
     return {
         "clusters": export.to_arrow(clusters, schemas.CLUSTERS),
@@ -173,7 +198,7 @@ def _other_tables(members, dup_dead, sample_parts, dead_parts, node_clusters, co
     }
 
 
-def _model_cohesion(samples: pl.DataFrame, stats: pl.DataFrame, config: RunConfig
+def model_cohesion(samples: pl.DataFrame, stats: pl.DataFrame, config: RunConfig
                     ) -> pl.DataFrame:
     """Full-model cohesion of semantic clusters with --rescore; an empty table without."""
     if not config.rescore:
@@ -182,7 +207,8 @@ def _model_cohesion(samples: pl.DataFrame, stats: pl.DataFrame, config: RunConfi
                                   load_transformer().embed)
 
 
-def _counts(tables, file_counts, members, dup_dead, node_clusters) -> dict:
+def _counts(tables, file_counts, processed: int, clustered: int, dup_dead,
+            node_clusters) -> dict:
     per_file = {}
     for path, read, dead in sorted(file_counts):
         per_file[path] = {"read": read, "dead_lettered": dead}
@@ -194,11 +220,11 @@ def _counts(tables, file_counts, members, dup_dead, node_clusters) -> dict:
     accounts = tables["accounts"]
     return {
         "read": sum(v["read"] for v in per_file.values()),
-        "processed": tables["members"].num_rows,
+        "processed": processed,
         "dead_lettered": tables["dead_letter"].num_rows,
         "duplicate_exchange_ids": dup_dead.height,
         "clusters": clusters.num_rows,
-        "clustered_exchanges": int(members["cluster_id"].is_not_null().sum()),
+        "clustered_exchanges": clustered,
         "campaign_like_clusters": int(pl.from_arrow(clusters["is_campaign_like"]).sum() or 0),
         "campaigns": tables["campaigns"].num_rows,
         "accounts": accounts.num_rows,

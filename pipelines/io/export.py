@@ -88,6 +88,37 @@ def write_table(staging: str, name: str, table: pa.Table, csv: bool) -> None:
         write_bytes(FileSystems.join(staging, f"{name}.csv"), buf.getvalue())
 
 
+def write_parts(staging: str, name: str, parts, schema: pa.Schema, csv: bool) -> int:
+    """``write_table`` of the tables ``parts`` yields laid end to end, holding one part
+    (and less than a row group) at a time: the same bytes, as row groups are cut at the
+    same rows. Returns the rows written."""
+    size = ROW_GROUP_ROWS.get(name) or (1 << 20)  # pyarrow's default group size
+    buf, rows, pending = pa.BufferOutputStream(), 0, []
+    text = pa.BufferOutputStream() if csv else None
+    with pq.ParquetWriter(buf, schema, compression="zstd") as writer:
+        csv_writer = pacsv.CSVWriter(text, _csv_safe(schema.empty_table()).schema) \
+            if csv else None
+        for part in parts:
+            rows += part.num_rows
+            pending.append(part.cast(schema))
+            held = pa.concat_tables(pending)
+            whole = held.num_rows - held.num_rows % size
+            if whole:
+                writer.write_table(held.slice(0, whole), row_group_size=size)
+            pending = [held.slice(whole)]
+            if csv_writer is not None:
+                csv_writer.write_table(_csv_safe(part.cast(schema)))
+        held = pa.concat_tables(pending) if pending else schema.empty_table()
+        if held.num_rows or not rows:
+            writer.write_table(held, row_group_size=size)
+        if csv_writer is not None:
+            csv_writer.close()
+    write_bytes(FileSystems.join(staging, f"{name}.parquet"), buf.getvalue())
+    if csv:
+        write_bytes(FileSystems.join(staging, f"{name}.csv"), text.getvalue())
+    return rows
+
+
 def write_tables(staging: str, tables: dict[str, pa.Table], csv: bool) -> None:
     """``write_table`` of every table, in threads, largest first: Arrow's parquet encoding
     and zstd release the GIL, so the small tables are written while the largest is."""

@@ -99,6 +99,17 @@ def _link_edges(members: pl.DataFrame, index: pl.DataFrame) -> tuple[np.ndarray,
 def build_campaigns(members: pl.DataFrame, clusters: pl.DataFrame,
                     config: RunConfig) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(clusters with campaign_id, accounts table, campaigns table)."""
+    clusters, numbered, campaigns = campaign_tables(members, clusters, config)
+    return clusters, _account_table(members, numbered, clusters), campaigns
+
+
+def campaign_tables(members: pl.DataFrame, clusters: pl.DataFrame, config: RunConfig
+                    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(clusters with campaign_id, (account_id, campaign_id) of flagged accounts,
+    campaigns table).
+
+    ``members`` need only hold every row of the accounts that sent any exchange
+    to a campaign-like cluster (the keyed path passes those alone)."""
     groups = account_groups(members, clusters, config)
     like = clusters.filter(pl.col("is_campaign_like")).select("cluster_id", "score")
     camp_rows = members.join(groups, on="account_id").join(like, on="cluster_id")
@@ -120,8 +131,7 @@ def build_campaigns(members: pl.DataFrame, clusters: pl.DataFrame,
     clusters = clusters.join(owner, on="cluster_id", how="left")
     campaigns = _campaign_table(camp_rows, clusters).with_columns(
         tier(pl.col("score"), config.model.high_tier))
-    accounts = _account_table(members, groups.join(numbering, on="group"), clusters)
-    return clusters.sort("cluster_id"), accounts, campaigns
+    return clusters.sort("cluster_id"), groups.join(numbering, on="group"), campaigns
 
 
 #: Wrapper spans listed per campaign (its largest clusters' templates).
@@ -176,14 +186,32 @@ def _campaign_table(camp_rows: pl.DataFrame, clusters: pl.DataFrame) -> pl.DataF
 
 def _account_table(members: pl.DataFrame, groups: pl.DataFrame,
                    clusters: pl.DataFrame) -> pl.DataFrame:
+    return accounts_table(account_totals(members), campaign_exchanges(members, clusters),
+                          groups)
+
+
+def account_totals(members: pl.DataFrame) -> pl.DataFrame:
+    """One row per account: exchanges, clustered exchanges, first and last ``ts``."""
+    return members.group_by("account_id").agg(
+        pl.len().alias("n_exchanges"),
+        pl.col("cluster_id").is_not_null().sum().cast(pl.Int64).alias("n_clustered"),
+        pl.col("ts").min().alias("first_ts"), pl.col("ts").max().alias("last_ts"))
+
+
+def campaign_exchanges(members: pl.DataFrame, clusters: pl.DataFrame) -> pl.DataFrame:
+    """(account_id, n_campaign_exchanges): each account's exchanges in campaign-like
+    clusters (accounts with none are absent)."""
     like = clusters.filter(pl.col("is_campaign_like")).select("cluster_id")
-    in_like = members.join(like, on="cluster_id", how="semi").group_by("account_id").agg(
+    return members.join(like, on="cluster_id", how="semi").group_by("account_id").agg(
         pl.len().alias("n_campaign_exchanges"))
+
+
+def accounts_table(totals: pl.DataFrame, in_like: pl.DataFrame,
+                   groups: pl.DataFrame) -> pl.DataFrame:
+    """The accounts table from ``account_totals`` (every account), ``campaign_exchanges``
+    and the flagged accounts' (account_id, campaign_id)."""
     return (
-        members.group_by("account_id").agg(
-            pl.len().alias("n_exchanges"),
-            pl.col("cluster_id").is_not_null().sum().cast(pl.Int64).alias("n_clustered"),
-            pl.col("ts").min().alias("first_ts"), pl.col("ts").max().alias("last_ts"))
+        totals
         .join(groups.select("account_id", "campaign_id"), on="account_id", how="left")
         .join(in_like, on="account_id", how="left")
         .with_columns(pl.col("n_campaign_exchanges").fill_null(0).cast(pl.Int64))

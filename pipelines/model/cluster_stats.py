@@ -20,7 +20,7 @@ from distill_radar import kernels
 from distill_radar.kernels.group_texts import group_texts
 from distill_radar.pipelines.model import codes
 from distill_radar.pipelines.model.account_volume import typical_account_exchanges
-from distill_radar.pipelines.model.config import ModelConfig, RunConfig
+from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.model.elicitation import elicitation_scores
 from distill_radar.pipelines.model.families import family_typical_exchanges
 
@@ -138,8 +138,12 @@ def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig,
         pl.col("template").fill_null(""),
         pl.col("exemplars").fill_null([]),
     )
-    df = df.join(account_focus(members), on="cluster_id", how="left") if members is not None \
-        else df.with_columns(pl.lit(None, pl.Float64).alias("account_focus"))
+    if "account_focus" in stats.columns:
+        pass  # the keyed path computes it per cluster shard
+    elif members is not None:
+        df = df.join(account_focus(members), on="cluster_id", how="left")
+    else:
+        df = df.with_columns(pl.lit(None, pl.Float64).alias("account_focus"))
     model = config.model
     accounts = (pl.col("n_accounts").cast(pl.Float64).log10()
                 / math.log10(model.full_accounts)).clip(0.0, 1.0)
@@ -159,17 +163,8 @@ def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig,
                                for w, v in terms.values()])
     terms = {k: w * v.fill_null(0.0) / known for k, (w, v) in terms.items()}
     score = pl.sum_horizontal(list(terms.values()))
-    gates = {  # name -> passes; a near miss fails exactly one (near_misses)
-        "accounts": pl.col("n_accounts") >= config.min_campaign_accounts,
-        "distinct prompts": pl.col("n_distinct_prompts") >= config.min_campaign_distinct,
-        "payload variety": pl.col("payload_variety") >= config.min_payload_variety,
-        "top account share": pl.col("top_account_share") <= config.max_top_account_share,
-        "cohesion": pl.col("cohesion_median") >= config.cohesion_bound,
-        "model cohesion": (pl.col("model_cohesion").is_null()
-                           | (pl.col("model_cohesion") >= config.rescore_bound)),
-    }
-    shape_ok = pl.all_horizontal(list(gates.values()))
-    df = _with_family_volume(df, shape_ok, members, model)
+    gates = shape_gates(config)  # name -> passes; a near miss fails exactly one (near_misses)
+    df = _with_family_volume(df, members, config)
     # A thin hydra sends 1-4 prompts per account: its accounts are coordinated when
     # they send little else (focus), not when each sends many.
     gates["volume or focus"] = (
@@ -193,29 +188,58 @@ def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig,
     return _drivers(df, list(terms))
 
 
-def account_focus(members: pl.DataFrame) -> pl.DataFrame:
+def shape_gates(config: RunConfig) -> dict[str, pl.Expr]:
+    """The gates on a cluster's shape (its statistics alone): name -> passes."""
+    return {
+        "accounts": pl.col("n_accounts") >= config.min_campaign_accounts,
+        "distinct prompts": pl.col("n_distinct_prompts") >= config.min_campaign_distinct,
+        "payload variety": pl.col("payload_variety") >= config.min_payload_variety,
+        "top account share": pl.col("top_account_share") <= config.max_top_account_share,
+        "cohesion": pl.col("cohesion_median") >= config.cohesion_bound,
+        "model cohesion": (pl.col("model_cohesion").is_null()
+                           | (pl.col("model_cohesion") >= config.rescore_bound)),
+    }
+
+
+def family_candidates(stats: pl.DataFrame, config: RunConfig) -> pl.Series:
+    """cluster_id of the clusters that may join a family: they pass the shape gates.
+
+    A cluster that each account visits once is nobody's fragment (campaign
+    accounts' cover traffic lands in popular clusters): it neither joins nor
+    bridges a family.
+    """
+    if "model_cohesion" not in stats.columns:
+        stats = stats.with_columns(pl.lit(None, pl.Float64).alias("model_cohesion"))
+    shape_ok = pl.all_horizontal(list(shape_gates(config).values()))
+    return stats.filter(shape_ok & (pl.col("typical_account_exchanges") >= 2))["cluster_id"]
+
+
+def account_focus(members: pl.DataFrame, total: str | None = None) -> pl.DataFrame:
     """(cluster_id, account_focus): over a cluster's accounts, the median share of each
-    account's exchanges (all of them, clustered or not) that sit in the cluster."""
-    totals = members.group_by("account_id").agg(pl.len().alias("total"))
+    account's exchanges (all of them, clustered or not) that sit in the cluster.
+
+    ``total``: a column holding each account's exchanges in the whole run, where the
+    rows are one shard's clustered ones (the keyed path); None: counted here."""
     pairs = (members.filter(pl.col("cluster_id").is_not_null())
              .group_by("cluster_id", "account_id").agg(pl.len().alias("k")))
+    if total is None:
+        totals = members.group_by("account_id").agg(pl.len().alias("total"))
+    else:
+        totals = members.group_by("account_id").agg(pl.col(total).first().alias("total"))
     return (pairs.join(totals, on="account_id")
             .group_by("cluster_id").agg((pl.col("k") / pl.col("total")).median()
                                         .alias("account_focus")))
 
 
-def _with_family_volume(df: pl.DataFrame, shape_ok: pl.Expr, members: pl.DataFrame | None,
-                        model: ModelConfig) -> pl.DataFrame:
-    """Add family_id / family_typical_exchanges for clusters that pass the shape gates."""
+def _with_family_volume(df: pl.DataFrame, members: pl.DataFrame | None,
+                        config: RunConfig) -> pl.DataFrame:
+    """Add family_id / family_typical_exchanges for clusters that pass the shape gates
+    (``members``: at least every row of those clusters)."""
     if members is None:
         return df.with_columns(pl.lit(None, pl.Int64).alias("family_id"),
                                pl.lit(None, pl.Float64).alias("family_typical_exchanges"))
-    # A cluster that each account visits once is nobody's fragment (campaign
-    # accounts' cover traffic lands in popular clusters): it neither joins nor
-    # bridges a family.
-    candidates = df.filter(shape_ok & (pl.col("typical_account_exchanges") >= 2))["cluster_id"]
-    return df.join(family_typical_exchanges(members, candidates, model), on="cluster_id",
-                   how="left")
+    return df.join(family_typical_exchanges(members, family_candidates(df, config),
+                                            config.model), on="cluster_id", how="left")
 
 
 def _drivers(df: pl.DataFrame, names: list[str]) -> pl.DataFrame:

@@ -38,33 +38,37 @@ _PER_SECOND = {"ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
 
 def timing_signals(members: pl.DataFrame, account_codes=None,
-                   model: ModelConfig = _MODEL) -> pl.DataFrame:
+                   model: ModelConfig = _MODEL, seen: str = "ts") -> pl.DataFrame:
     """``account_codes``: ``codes.exact_codes(members["account_id"])`` when the caller has
     them (None: computed here when needed); ``model``: its ``sync_window_s`` and
-    ``min_together``."""
+    ``min_together``. ``seen``: the column whose minimum over an account's rows is its
+    first exchange: ``ts`` over all of them, or, where the rows are one shard's
+    clustered ones (the keyed path), a column holding each account's first ``ts`` in
+    the whole run."""
     ts = members.schema["ts"]
     fast = (isinstance(ts, pl.Datetime) and ts.time_zone in (None, "UTC")
             and members["ts"].null_count() == 0 and members["account_id"].null_count() == 0)
     if not fast:
-        return _timing_signals_polars(members, model)
-    return _timing_signals_codes(members, account_codes, model)
+        return _timing_signals_polars(members, model, seen)
+    return _timing_signals_codes(members, account_codes, model, seen)
 
 
 # -- the fast path ------------------------------------------------------------------------------
 
-def _timing_signals_codes(members: pl.DataFrame, coded=None, model: ModelConfig = _MODEL
-                          ) -> pl.DataFrame:
+def _timing_signals_codes(members: pl.DataFrame, coded=None, model: ModelConfig = _MODEL,
+                          seen_column: str = "ts") -> pl.DataFrame:
     unit = members.schema["ts"].time_unit
     cluster = members["cluster_id"]
     if cluster.null_count() == cluster.len():
         return pl.DataFrame(schema=SCHEMA)
     coded = coded or codes.exact_codes(members["account_id"])
     if coded is None:  # two accounts share a 64-bit hash
-        return _timing_signals_polars(members)
+        return _timing_signals_polars(members, model, seen_column)
     acc_all, acc_first = coded
     n_accounts = acc_first.size
     t_all = members["ts"].to_physical().to_numpy()
-    seen = first_seen(acc_all, t_all, n_accounts)
+    seen = first_seen(acc_all, t_all if seen_column == "ts"
+                      else members[seen_column].to_physical().to_numpy(), n_accounts)
     clustered = cluster.is_not_null().to_numpy()
     cids = cluster.drop_nulls().cast(pl.Int64).to_numpy()
     t, acc = t_all[clustered], acc_all[clustered]
@@ -103,12 +107,13 @@ def _timing_signals_codes(members: pl.DataFrame, coded=None, model: ModelConfig 
 
 # -- the general path ---------------------------------------------------------------------------
 
-def _timing_signals_polars(members: pl.DataFrame, model: ModelConfig = _MODEL) -> pl.DataFrame:
+def _timing_signals_polars(members: pl.DataFrame, model: ModelConfig = _MODEL,
+                           seen: str = "ts") -> pl.DataFrame:
     clustered = members.filter(pl.col("cluster_id").is_not_null())
     if clustered.height == 0:
         return pl.DataFrame(schema=SCHEMA)
     return (_synchrony(clustered, model).join(_cadence(clustered), on="cluster_id", how="left")
-            .join(_age(members, clustered), on="cluster_id", how="left")
+            .join(_age(members, clustered, seen), on="cluster_id", how="left")
             .select(list(SCHEMA)).cast(SCHEMA).sort("cluster_id"))
 
 
@@ -136,8 +141,8 @@ def _cadence(clustered: pl.DataFrame) -> pl.DataFrame:
             .group_by("cluster_id").agg(pl.col("cv").median().alias("cadence_cv")))
 
 
-def _age(members: pl.DataFrame, clustered: pl.DataFrame) -> pl.DataFrame:
-    seen_at = members.group_by("account_id").agg(pl.col("ts").min().alias("seen"))
+def _age(members: pl.DataFrame, clustered: pl.DataFrame, seen: str = "ts") -> pl.DataFrame:
+    seen_at = members.group_by("account_id").agg(pl.col(seen).min().alias("seen"))
     first_here = clustered.group_by("cluster_id", "account_id").agg(pl.col("ts").min().alias("here"))
     return (first_here.join(seen_at, on="account_id")
             .with_columns(((pl.col("here") - pl.col("seen")).dt.total_seconds() / 86400).alias("age"))

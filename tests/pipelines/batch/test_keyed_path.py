@@ -64,3 +64,24 @@ def test_batch_path_by_runner(runner, flag, semantic, expected):
 def test_keyed_path_refuses_the_semantic_path():
     with pytest.raises(ValueError, match="--no-semantic"):
         runners.choose_batch_path("FnApiRunner", "keyed", True)
+
+
+def test_keyed_path_with_duplicate_ids_and_link_columns(tmp_path):
+    # A part read twice (every id duplicated: later copies dead-lettered by the keyed
+    # dedupe) and campaign accounts linked by a shared client fingerprint.
+    import shutil
+
+    generate.generate(tmp_path / "g", exchanges=2000, accounts=200, campaigns=2, seed=3,
+                      part_rows=1000, profile="short")
+    parts = tmp_path / "g" / "exchanges"
+    shutil.copy(parts / "part-00000.parquet", parts / "part-00009.parquet")
+    args = ["batch", "--input", str(parts), "--no-report", "--no-semantic",
+            "--link-columns", "client_fp"]
+    assert cli.main([*args, "--output", str(tmp_path / "gathered")]) == 0
+    assert cli.main([*args, "--output", str(tmp_path / "keyed"), "--batch-path", "keyed"]) == 0
+    _same_tables(tmp_path, "keyed")
+    dead = (tmp_path / "keyed" / "dead_letter.parquet").read_bytes()
+    assert b"duplicate exchange_id" in dead
+    import pyarrow.parquet as pq
+
+    assert pq.read_metadata(tmp_path / "keyed" / "campaigns.parquet").num_rows > 0

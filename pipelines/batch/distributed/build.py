@@ -1,0 +1,250 @@
+"""BuildTables on the keyed path: every table, with no stage holding every member's rows
+(the members table's writer streams the kept id ranges, one at a time).
+
+```
+members ─► DedupeMembers (by exchange-id shard) ─► kept rows, duplicate dead letters
+kept ─► ClusterStatistics (by account shard, then cluster shard) ─► one row a cluster
+     ─► ScoringInputs (one worker: + texts from samples, cohesion) ─► family candidates
+kept ─► CandidateRows (rows of the candidate clusters only) ─► ScoreClusters (one worker)
+by account shard ─► TouchingRows (every row of the accounts in campaign-like clusters)
+     ─► WriteTables (one worker: campaigns over those rows, accounts from the per-account
+        totals, members, dead letters; written, counts out)
+```
+
+The tables are ``build_tables``' for the same members: the statistics and the
+campaign model are computed by the same functions over the rows they read.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import apache_beam as beam
+import polars as pl
+import pyarrow as pa
+
+from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
+from distill_radar.pipelines.batch.distributed.tables import (
+    ClusterStatistics,
+    ClusterTexts,
+    DedupeMembers,
+    gathered_cluster_statistics,
+)
+from distill_radar.pipelines.batch.tables import (
+    MEMBER_COLUMNS,
+    _counts,
+    output_tables,
+    with_cohesion,
+)
+from distill_radar.pipelines.embed import rescore
+from distill_radar.pipelines.io import export, schemas, workdir
+from distill_radar.pipelines.io.redaction import redact_tables
+from distill_radar.pipelines.model import cluster_stats
+from distill_radar.pipelines.model.campaigns import (
+    account_totals,
+    accounts_table,
+    campaign_exchanges,
+    campaign_tables,
+)
+from distill_radar.pipelines.model.config import RunConfig
+from distill_radar.pipelines.runtime.stage_timer import StageTimer
+
+LOG = logging.getLogger(__name__)
+CANDIDATES_TAG = "candidates"
+LIKE_TAG = "like"
+TOUCHING_COLUMNS = ["account_id", "cluster_id", "ts", "links"]
+
+
+def _frame(tables, columns=None) -> pl.DataFrame | None:
+    tables = [t for t in tables if t.num_rows]
+    if not tables:
+        return None
+    table = pa.concat_tables(tables)
+    return pl.from_arrow(table.select(columns) if columns else table)
+
+
+class ScoringInputsFn(beam.DoFn):
+    """Start -> (stats, texts) Arrow tables (main) and the family candidates' ids (tagged
+    ``CANDIDATES_TAG``), from the shards' statistics and texts and linking's cohesion:
+    ``scoring_inputs``' tables."""
+
+    def __init__(self, config: RunConfig):
+        self.config = config
+        self.timer = StageTimer("build_tables")
+        self.sizes = StageSizes("scoring_inputs")
+
+    def process(self, _, stats, texts, clusters):
+        with self.timer.timing():
+            frame = _frame(stats)
+            if frame is None:  # nothing clustered: the statistics of no rows
+                frame = gathered_cluster_statistics(
+                    pl.from_arrow(MEMBER_COLUMNS.empty_table()), self.config.model)
+            texts = list(texts)
+            merged = with_cohesion(frame.sort("cluster_id"), clusters)
+            model = _frame([m for _, m in texts])
+            if model is None:
+                model = pl.DataFrame(schema=rescore.SCHEMA)
+            merged = merged.join(model.sort("cluster_id"), on="cluster_id", how="left")
+            text = _frame([t for t, _ in texts])
+            if text is None:
+                text = pl.DataFrame(schema=cluster_stats.TEXT_SCHEMA)
+            self.sizes.record(0, nbytes(texts, stats))
+            yield merged.to_arrow(), text.sort("cluster_id").to_arrow()
+            yield beam.pvalue.TaggedOutput(
+                CANDIDATES_TAG, cluster_stats.family_candidates(merged, self.config).to_numpy())
+
+
+class RowsInFn(beam.DoFn):
+    """Kept members path -> its rows (``columns``) in the given clusters, or nothing."""
+
+    def __init__(self, columns: list[str]):
+        self.columns = columns
+
+    def process(self, path: str, ids=None):
+        if ids is None or not len(ids):
+            return
+        table = workdir.read_table(path, self.columns)
+        cluster = pl.from_arrow(table["cluster_id"])
+        pick = cluster.is_in(pl.Series(ids).implode()).fill_null(False).to_numpy()
+        if pick.any():
+            yield table.filter(pa.array(pick))
+
+
+class ScoreClustersFn(beam.DoFn):
+    """(stats, texts) + the candidate clusters' rows -> scored clusters (main) and the
+    campaign-like ids (tagged ``LIKE_TAG``)."""
+
+    def __init__(self, config: RunConfig):
+        self.config = config
+        self.timer = StageTimer("build_tables")
+        self.sizes = StageSizes("score_clusters")
+
+    def process(self, element, rows):
+        stats, texts = element
+        with self.timer.timing():
+            rows = list(rows)
+            members = _frame(rows)
+            if members is None:
+                members = pl.DataFrame(schema={"cluster_id": pl.Int64, "account_id": pl.Utf8})
+            scored = cluster_stats.score_clusters(pl.from_arrow(stats), pl.from_arrow(texts),
+                                                  self.config, members)
+            self.sizes.record(nbytes(rows), nbytes(rows, stats, texts))
+            yield scored.to_arrow()
+            like = scored.filter(pl.col("is_campaign_like"))["cluster_id"]
+            yield beam.pvalue.TaggedOutput(LIKE_TAG, like.to_numpy())
+
+
+class TouchingRowsFn(beam.DoFn):
+    """(account shard, parts) -> every row of its accounts that sent any exchange to a
+    campaign-like cluster (what the campaign model reads)."""
+
+    def __init__(self):
+        self.sizes = StageSizes("touching_rows")
+
+    def process(self, element, like):
+        if like is None or not len(like):
+            return
+        _, parts = element
+        parts = list(parts)
+        tables = [workdir.read_table(path, TOUCHING_COLUMNS).take(pa.array(rows))
+                  for path, rows in sorted(parts, key=lambda p: p[0])]
+        rows = _frame(tables)
+        if rows is None:
+            return
+        touching = rows.filter(pl.col("cluster_id").is_in(pl.Series(like).implode()))
+        out = rows.join(touching.select("account_id").unique(), on="account_id", how="semi",
+                        nulls_equal=True)
+        self.sizes.record(nbytes(parts), nbytes(parts, tables))
+        if out.height:
+            yield out.to_arrow()
+
+
+class WriteTablesFn(beam.DoFn):
+    """Scored clusters + side inputs -> every table written to the staging folder; the
+    run's counts out (``BuildTablesFn``'s)."""
+
+    def __init__(self, config: RunConfig, staging: str, csv: bool, redact: bool = False):
+        self.config, self.staging, self.csv, self.redact = config, staging, csv, redact
+        self.timer = StageTimer("build_tables")
+        self.sizes = StageSizes("write_tables")
+
+    def process(self, scored, touching, totals, ranges, dead, dup_dead, file_counts,
+                clusters):
+        with self.timer.timing():
+            dups = _frame(list(dup_dead)) if dup_dead else None
+            if dups is None:
+                dups = pl.from_arrow(schemas.DEAD_LETTER.empty_table())
+            tables = self._tables(pl.from_arrow(scored), _frame(list(touching)),
+                                  [workdir.read_table(p) for p in totals],
+                                  [workdir.read_table(d) for d in dead], dups)
+            if self.redact:
+                tables = redact_tables(tables)
+            export.write_tables(self.staging, tables, self.csv)
+            # The members table: the kept id ranges in order, one at a time.
+            clustered = []
+            paths = [p for _, p in sorted(ranges)]
+            processed = export.write_parts(self.staging, "members",
+                                           self._members(paths, clustered), schemas.MEMBERS,
+                                           self.csv)
+            counts = _counts(tables, list(file_counts), processed, sum(clustered), dups,
+                             clusters)
+            workdir.remove(workdir.work_dir(self.staging))
+        LOG.info("tables written: %d members, %d clusters, %d campaigns",
+                 counts["processed"], counts["clusters"], counts["campaigns"])
+        yield counts
+
+    def _members(self, paths, clustered: list):
+        for path in paths:
+            part = workdir.read_table(path, list(schemas.MEMBERS.names))
+            clustered.append(part.num_rows - part["cluster_id"].null_count)
+            self.sizes.record(0, part.nbytes)
+            yield part
+
+    def _tables(self, scored, touching, totals, dead, dups) -> dict[str, pa.Table]:
+        if touching is None:
+            touching = pl.DataFrame(schema={"account_id": pl.Utf8, "cluster_id": pl.Int64,
+                                            "ts": pl.Datetime("ms", "UTC"),
+                                            "links": pl.List(pl.Utf8)})
+        clusters, groups, campaigns = campaign_tables(touching, scored, self.config)
+        totals = _frame(totals)
+        if totals is None:  # no member rows
+            totals = account_totals(touching)
+        accounts = accounts_table(totals, campaign_exchanges(touching, clusters), groups)
+        return output_tables(clusters, accounts, campaigns,
+                             [*dead, export.to_arrow(dups, schemas.DEAD_LETTER)])
+
+
+class KeyedBuildTables(beam.PTransform):
+    """(members paths, samples, dead-letter paths, file counts) -> the run's counts, every
+    table written; ``clusters``: the NodeClusters (without nodes) side input."""
+
+    def __init__(self, config: RunConfig, work: str, staging: str, csv: bool, redact: bool,
+                 clusters):
+        super().__init__()
+        self.config, self.work, self.staging = config, work, staging
+        self.csv, self.redact, self.clusters = csv, redact, clusters
+
+    def expand(self, inputs):
+        members, samples, dead, file_counts = inputs
+        clusters = self.clusters
+        cfg, side = self.config, beam.pvalue
+        dedup = members | "DedupeMembers" >> DedupeMembers(self.work, cfg.shards)
+        stats = dedup["members"] | "ClusterStatistics" >> ClusterStatistics(
+            self.work, cfg.model, cfg.shards, cfg.shards)
+        start = members.pipeline | "StartTables" >> beam.Create([None])
+        texts = samples | "ClusterTexts" >> ClusterTexts(cfg, cfg.shards, clusters)
+        inputs = start | "ScoringInputs" >> beam.ParDo(
+            ScoringInputsFn(cfg), side.AsList(stats["stats"]), side.AsList(texts),
+            clusters).with_outputs(CANDIDATES_TAG, main="inputs")
+        candidates = side.AsSingleton(inputs[CANDIDATES_TAG], default_value=None)
+        rows = dedup["members"] | "CandidateRows" >> beam.ParDo(
+            RowsInFn(["cluster_id", "account_id"]), candidates)
+        scored = inputs.inputs | "ScoreClusters" >> beam.ParDo(
+            ScoreClustersFn(cfg), side.AsList(rows)).with_outputs(LIKE_TAG, main="scored")
+        like = side.AsSingleton(scored[LIKE_TAG], default_value=None)
+        touching = stats["by_account"] | "TouchingRows" >> beam.ParDo(TouchingRowsFn(), like)
+        return scored.scored | "WriteTables" >> beam.ParDo(
+            WriteTablesFn(cfg, self.staging, self.csv, self.redact), side.AsList(touching),
+            side.AsList(stats["accounts"]), side.AsList(dedup["ranges"]), side.AsList(dead),
+            side.AsList(dedup["dead"]), side.AsList(file_counts), clusters)
+

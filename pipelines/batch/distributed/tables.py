@@ -1,0 +1,305 @@
+"""BuildTables' member passes on the keyed path: no stage holds every member row.
+
+``DedupeMembers``: members files -> rows grouped by exchange-id range (bounds
+from a sample of ids; every copy of an id meets in one group) ->
+``split_duplicates`` per group: the kept rows (a work file per range, in
+exchange_id order: the members table is the ranges laid end to end) and the
+later copies' dead letters.
+
+``ClusterStatistics``: kept rows -> grouped by account shard, where each
+account's totals are counted (its exchanges and first ``ts`` over the run: what
+``account_focus`` and the account-age signal need) and written beside each
+clustered row -> grouped by cluster shard, where every cluster's counts, timing
+signals and account focus are computed over its own rows only. What meets on
+one worker is one row per cluster.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from distill_radar import kernels
+from distill_radar.pipelines.batch.distributed.candidates import split_by
+from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
+from distill_radar.pipelines.batch.tables import (
+    MEMBER_COLUMNS,
+    cluster_samples,
+    gather_members,
+    model_cohesion,
+    split_duplicates,
+    with_cohesion,
+)
+from distill_radar.pipelines.io import export, schemas, workdir
+from distill_radar.pipelines.model import campaigns, cluster_stats
+from distill_radar.pipelines.model.config import ModelConfig, RunConfig
+from distill_radar.pipelines.model.timing_signals import timing_signals
+from distill_radar.pipelines.runtime.stage_timer import StageTimer
+
+DEAD_TAG = "dead"
+ACCOUNTS_TAG = "accounts"
+#: The columns the cluster statistics read, and the account totals written beside them.
+STAT_COLUMNS = ["cluster_id", "account_id", "node", "ts", "response_chars"]
+
+
+def hash_shard(values: pl.Series, shards: int) -> np.ndarray:
+    """Shard of each value by its 64-bit hash (polars' fixed seeds: the same on every
+    worker of one polars version); nulls share one shard."""
+    return (values.hash().to_numpy() % np.uint64(shards)).astype(np.int64)
+
+
+class KeyByColumnFn(beam.DoFn):
+    """Table file -> (shard, (path, row positions)) for each shard its rows fall in, the
+    shard by ``column``'s hash: integers travel, never the rows."""
+
+    def __init__(self, column: str, shards: int):
+        self.column, self.shards = column, shards
+
+    def process(self, path: str):
+        values = pl.from_arrow(workdir.read_table(path, [self.column])[self.column])
+        shard = hash_shard(values, self.shards)
+        for s, (rows,) in split_by(shard, (np.arange(shard.size, dtype=np.int64),)):
+            yield s, (path, rows)
+
+
+def _take(parts, columns=None) -> list[pa.Table]:
+    """The rows ``(path, positions)`` name, one table per path, in path order."""
+    tables = []
+    for path, rows in sorted(parts, key=lambda p: p[0]):
+        tables.append(workdir.read_table(path, columns).take(pa.array(rows)))
+    return tables
+
+
+def id_bounds(samples: list[pl.Series], shards: int) -> list[str]:
+    """``shards - 1`` exchange ids cutting the sampled ids into ranges of equal counts."""
+    ids = pl.concat(samples).drop_nulls().sort() if samples else pl.Series([], dtype=pl.Utf8)
+    if ids.len() == 0 or shards < 2:
+        return []
+    picks = ids.gather([ids.len() * i // shards for i in range(1, shards)])
+    return picks.unique(maintain_order=True).to_list()
+
+
+class SampleIdsFn(beam.DoFn):
+    """Members path -> up to ``per_file`` of its exchange ids, evenly spaced."""
+
+    def __init__(self, per_file: int = 1024):
+        self.per_file = per_file
+
+    def process(self, path: str):
+        ids = pl.from_arrow(workdir.read_table(path, ["exchange_id"])["exchange_id"])
+        step = max(1, ids.len() // self.per_file)
+        yield ids.gather_every(step)
+
+
+class KeyByIdRangeFn(beam.DoFn):
+    """Members path -> (id range, (path, row positions)) for each range its ids fall in:
+    every copy of an id meets in one range, and ranges laid end to end are in
+    exchange_id order (the members table's)."""
+
+    def process(self, path: str, bounds):
+        ids = pl.from_arrow(workdir.read_table(path, ["exchange_id"])["exchange_id"])
+        shard = (pl.Series(bounds, dtype=pl.Utf8).search_sorted(ids, side="right").to_numpy()
+                 if bounds else np.zeros(ids.len(), np.int64))
+        for s, (rows,) in split_by(shard.astype(np.int64),
+                                   (np.arange(shard.size, dtype=np.int64),)):
+            yield s, (path, rows)
+
+
+class DedupeShardFn(beam.DoFn):
+    """(id range, parts) -> (id range, path of its kept member rows in exchange_id order)
+    (main), and a dead-letter table of the later copies (tagged ``DEAD_TAG``), as
+    ``split_duplicates`` gives them."""
+
+    def __init__(self, work: str):
+        self.work = work
+        self.timer = StageTimer("dedupe_members")
+        self.sizes = StageSizes("dedupe_members")
+
+    def process(self, element):
+        shard, parts = element
+        parts = list(parts)
+        with self.timer.timing():
+            tables = _take(parts)
+            kept, dups = split_duplicates(gather_members(tables))
+            kept = kept.to_arrow().cast(MEMBER_COLUMNS)
+            kept = kept.take(kernels.sort_order(kept["exchange_id"]))
+            self.sizes.record(nbytes(parts), nbytes(parts, tables, kept))
+            yield shard, workdir.write_table(self.work, "kept", kept)
+            if dups.height:
+                yield beam.pvalue.TaggedOutput(
+                    DEAD_TAG, export.to_arrow(dups, schemas.DEAD_LETTER))
+
+
+class DedupeMembers(beam.PTransform):
+    """members paths -> {"members": kept rows' paths, "ranges": (id range, kept path),
+    "dead": dead-letter tables}."""
+
+    def __init__(self, work: str, shards: int):
+        super().__init__()
+        self.work, self.shards = work, shards
+
+    def expand(self, members):
+        samples = (members
+                   | "SampleIds" >> beam.ParDo(SampleIdsFn())
+                   | "KeySamples" >> beam.Map(lambda ids: (None, ids))
+                   | "GatherSamples" >> beam.GroupByKey()
+                   | "IdBounds" >> beam.Map(lambda kv, n: id_bounds(list(kv[1]), n),
+                                            self.shards))
+        out = (members
+               | "KeyByIdRange" >> beam.ParDo(
+                   KeyByIdRangeFn(), beam.pvalue.AsSingleton(samples, default_value=[]))
+               | "GroupByIdRange" >> beam.GroupByKey()
+               | "DedupeShard" >> beam.ParDo(DedupeShardFn(self.work)).with_outputs(
+                   DEAD_TAG, main="ranges"))
+        return {"members": out.ranges | "KeptPaths" >> beam.Values(), "ranges": out.ranges,
+                "dead": out[DEAD_TAG]}
+
+
+def account_totals(rows: pl.DataFrame) -> pl.DataFrame:
+    """``campaigns.account_totals`` of one account shard's rows, by account_id."""
+    return campaigns.account_totals(rows).sort("account_id")
+
+
+class AccountShardFn(beam.DoFn):
+    """(account shard, parts) -> (cluster shard, path of its clustered rows with each
+    account's run totals ``total`` and ``seen``) (main), and the path of the shard's
+    account totals (tagged ``ACCOUNTS_TAG``)."""
+
+    def __init__(self, work: str, cluster_shards: int):
+        self.work, self.cluster_shards = work, cluster_shards
+        self.timer = StageTimer("account_totals")
+        self.sizes = StageSizes("account_totals")
+
+    def process(self, element):
+        _, parts = element
+        parts = list(parts)
+        with self.timer.timing():
+            tables = _take(parts, STAT_COLUMNS)
+            rows = pl.from_arrow(pa.concat_tables(tables)) if tables else None
+            if rows is None or rows.height == 0:
+                return
+            totals = account_totals(rows)
+            self.sizes.record(nbytes(parts), nbytes(parts, tables))
+            yield beam.pvalue.TaggedOutput(ACCOUNTS_TAG, workdir.write_table(
+                self.work, "accounts", totals.to_arrow()))
+            clustered = rows.filter(pl.col("cluster_id").is_not_null()).join(
+                totals.select("account_id", pl.col("n_exchanges").alias("total"),
+                              pl.col("first_ts").alias("seen")),
+                on="account_id", how="left", nulls_equal=True)
+            shard = clustered["cluster_id"].to_numpy() % self.cluster_shards
+            for s, (pick,) in split_by(shard, (np.arange(shard.size),)):
+                yield s, workdir.write_table(self.work, "clustered",
+                                             clustered[pick].to_arrow())
+
+
+def cluster_shard_stats(rows: pl.DataFrame, model: ModelConfig) -> pl.DataFrame:
+    """Counts, timing signals and account focus of every cluster whose rows (all of them,
+    with ``total`` and ``seen``) are in ``rows``; one row per cluster, by cluster_id."""
+    counts = cluster_stats.cluster_counts(rows)
+    timing = timing_signals(rows, None, model, seen="seen")
+    focus = cluster_stats.account_focus(rows, total="total")
+    return (counts.join(timing, on="cluster_id", how="left")
+            .join(focus, on="cluster_id", how="left").sort("cluster_id"))
+
+
+class ClusterShardFn(beam.DoFn):
+    """(cluster shard, paths of its clustered rows) -> its clusters' statistics (an Arrow
+    table, one row per cluster: small)."""
+
+    def __init__(self, model: ModelConfig):
+        self.model = model
+        self.timer = StageTimer("cluster_statistics")
+        self.sizes = StageSizes("cluster_statistics")
+
+    def process(self, element):
+        _, paths = element
+        with self.timer.timing():
+            tables = [workdir.read_table(p) for p in sorted(paths)]
+            rows = pl.from_arrow(pa.concat_tables(tables))
+            stats = cluster_shard_stats(rows, self.model).to_arrow()
+            self.sizes.record(stats.nbytes, nbytes(tables, stats))
+            yield stats
+
+
+class ClusterStatistics(beam.PTransform):
+    """kept members paths -> {"stats": per-shard cluster statistics tables,
+    "accounts": paths of per-account totals (one file per account shard), "by_account":
+    the (account shard, [(path, rows)]) groups, for later passes by account}."""
+
+    def __init__(self, work: str, model: ModelConfig, account_shards: int,
+                 cluster_shards: int):
+        super().__init__()
+        self.work, self.model = work, model
+        self.account_shards, self.cluster_shards = account_shards, cluster_shards
+
+    def expand(self, members):
+        grouped = (members
+                   | "KeyByAccountShard" >> beam.ParDo(
+                       KeyByColumnFn("account_id", self.account_shards))
+                   | "GroupByAccountShard" >> beam.GroupByKey())
+        by_account = (grouped
+                      | "AccountTotals" >> beam.ParDo(
+                          AccountShardFn(self.work, self.cluster_shards)).with_outputs(
+                              ACCOUNTS_TAG, main="clustered"))
+        stats = (by_account.clustered
+                 | "GroupByClusterShard" >> beam.GroupByKey()
+                 | "ClusterShardStats" >> beam.ParDo(ClusterShardFn(self.model)))
+        return {"stats": stats, "accounts": by_account[ACCOUNTS_TAG], "by_account": grouped}
+
+
+class SampleShardsFn(beam.DoFn):
+    """Samples table (one text shard's) -> (cluster shard, its rows) for each shard."""
+
+    def __init__(self, shards: int):
+        self.shards = shards
+
+    def process(self, samples: pa.Table):
+        shard = samples["cluster_id"].to_numpy() % self.shards
+        for s, (rows,) in split_by(shard, (np.arange(shard.size),)):
+            yield s, samples.take(pa.array(rows))
+
+
+class TextsShardFn(beam.DoFn):
+    """(cluster shard, samples tables) -> (texts, model cohesion) of its clusters:
+    ``scoring_inputs``' per-cluster texts, from the samples of these clusters only."""
+
+    def __init__(self, config: RunConfig):
+        self.config = config
+        self.sizes = StageSizes("cluster_texts")
+
+    def process(self, element, clusters):
+        _, parts = element
+        parts = list(parts)
+        samples = cluster_samples(parts, self.config)
+        texts = cluster_stats.cluster_texts(samples, self.config.exemplars)
+        kinds = with_cohesion(samples.select(pl.col("cluster_id").unique()), clusters)
+        model = model_cohesion(samples, kinds, self.config)
+        self.sizes.record(nbytes(parts), nbytes(parts) + samples.estimated_size())
+        yield texts.to_arrow(), model.to_arrow()
+
+
+class ClusterTexts(beam.PTransform):
+    """samples (per text shard) -> (texts, model cohesion) tables per cluster shard;
+    ``clusters``: the NodeClusters side input (cohesion and kinds)."""
+
+    def __init__(self, config: RunConfig, shards: int, clusters):
+        super().__init__()
+        self.config, self.shards, self.clusters = config, shards, clusters
+
+    def expand(self, samples):
+        return (samples
+                | "SampleShards" >> beam.ParDo(SampleShardsFn(self.shards))
+                | "GroupSamplesByClusterShard" >> beam.GroupByKey()
+                | "TextsShard" >> beam.ParDo(TextsShardFn(self.config), self.clusters))
+
+
+def gathered_cluster_statistics(members: pl.DataFrame, model: ModelConfig) -> pl.DataFrame:
+    """What ``ClusterStatistics`` gives, from every member row at once (``build_tables``'
+    functions): the reference the keyed pass must equal."""
+    return (cluster_stats.cluster_counts(members)
+            .join(timing_signals(members, None, model), on="cluster_id", how="left")
+            .join(cluster_stats.account_focus(members), on="cluster_id", how="left")
+            .sort("cluster_id"))
+

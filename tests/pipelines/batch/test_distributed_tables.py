@@ -1,0 +1,143 @@
+"""batch.distributed.tables: the keyed member passes give build_tables' dedupe and cluster
+statistics, computed from every member row at once."""
+
+import datetime as dt
+import itertools
+
+import apache_beam as beam
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from distill_radar.pipelines.batch.clusters import NodeClusters
+from distill_radar.pipelines.batch.distributed.tables import (
+    ClusterStatistics,
+    ClusterTexts,
+    DedupeMembers,
+    account_totals,
+    gathered_cluster_statistics,
+)
+from distill_radar.pipelines.batch.tables import (
+    MEMBER_COLUMNS,
+    cluster_samples,
+    gather_members,
+    split_duplicates,
+)
+from distill_radar.pipelines.io import workdir
+from distill_radar.pipelines.model import cluster_stats
+from distill_radar.pipelines.model.config import ModelConfig, RunConfig
+
+T0 = int(dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc).timestamp() * 1000)
+
+
+def _members_files(work, seed: int, n: int = 3000, files: int = 5) -> list[str]:
+    """Members files (``assign_clusters``' columns): zipf accounts, 30 clusters and
+    unclustered rows, ties in ts, exchange ids repeated within and across files."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, int(n * 0.9), n)  # ~10 % repeated ids
+    frame = pl.DataFrame({
+        "exchange_id": [f"ex-{i}" for i in ids],
+        "account_id": [f"acct-{a}" for a in rng.zipf(1.4, n) % 150],
+        "ts": (T0 + rng.integers(0, 600, n) * 60_000 + rng.choice([0, 0, 1], n)).tolist(),
+        "node": rng.integers(0, 400, n).astype(np.uint64),
+        "response_chars": rng.integers(0, 3000, n).astype(np.int32),
+        "links": [[] for _ in range(n)],
+        "source": [f"part-{f}.parquet" for f in rng.integers(0, files, n)],
+        "row": np.arange(n),
+        "cluster_id": [None if rng.random() < 0.3 else int(c)
+                       for c in rng.integers(0, 30, n) * 7],
+    }).with_columns(pl.col("ts").cast(pl.Datetime("ms", "UTC")))
+    table = frame.to_arrow().cast(MEMBER_COLUMNS)
+    cuts = np.r_[0, np.sort(rng.choice(np.arange(1, n), files - 1, replace=False)), n]
+    return [workdir.write_table(str(work), "members", table.slice(a, b - a))
+            for a, b in itertools.pairwise(cuts)]
+
+
+def _gathered(paths):
+    return split_duplicates(gather_members([workdir.read_table(p) for p in paths]))
+
+
+def _rows(frame: pl.DataFrame) -> list[tuple]:
+    return sorted(frame.rows(), key=repr)
+
+
+@pytest.mark.parametrize("seed,shards", [(0, 3), (1, 1)])
+def test_dedupe_members_keeps_the_gathered_rows(tmp_path, seed, shards):
+    paths = _members_files(tmp_path, seed)
+    kept, dups = _gathered(paths)
+    assert dups.height > 100  # repeated ids were dead-lettered
+
+    def rows_of(kept_paths):
+        return _rows(pl.from_arrow(pa.concat_tables(workdir.read_table(p) for p in kept_paths)))
+
+    with BeamTestPipeline() as p:
+        out = p | beam.Create(paths) | DedupeMembers(str(tmp_path), shards)
+        assert_that(out["members"] | beam.combiners.ToList() | beam.Map(rows_of),
+                    equal_to([_rows(kept)]), label="kept")
+        assert_that(out["dead"] | beam.FlatMap(lambda t: t.to_pylist())
+                    | beam.Map(lambda r: tuple(r.values())),
+                    equal_to([tuple(r) for r in dups.rows()]), label="dead")
+
+
+@pytest.mark.parametrize("seed,account_shards,cluster_shards", [(0, 4, 3), (2, 1, 1)])
+def test_cluster_statistics_equal_the_gathered_ones(tmp_path, seed, account_shards,
+                                                    cluster_shards):
+    model = ModelConfig()
+    paths = _members_files(tmp_path, seed)
+    kept, _ = _gathered(paths)
+    want = gathered_cluster_statistics(kept, model)
+    assert want.height == 30 and want["median_account_age_days"].max() > 0
+    accounts_want = _rows(account_totals(kept))
+
+    def stats_of(tables):
+        return pl.from_arrow(pa.concat_tables(tables)).sort("cluster_id")
+
+    def same(got):
+        assert got.equals(want), (got, want)  # every float bit for bit, dtypes too
+        return True
+
+    def accounts_of(account_paths):
+        return _rows(pl.from_arrow(pa.concat_tables(workdir.read_table(p)
+                                                    for p in account_paths)))
+
+    with BeamTestPipeline() as p:
+        kept_paths = (p | beam.Create(paths)
+                      | DedupeMembers(str(tmp_path), 3))["members"]
+        out = kept_paths | ClusterStatistics(str(tmp_path), model, account_shards,
+                                             cluster_shards)
+        assert_that(out["stats"] | "AllStats" >> beam.combiners.ToList()
+                    | beam.Map(stats_of) | beam.Map(same), equal_to([True]), label="stats")
+        assert_that(out["accounts"] | "AllAccounts" >> beam.combiners.ToList()
+                    | "AccountRows" >> beam.Map(accounts_of),
+                    equal_to([accounts_want]), label="accounts")
+
+
+@pytest.mark.parametrize("shards", [1, 4])
+def test_cluster_texts_equal_the_gathered_ones(shards):
+    # Samples of 40 clusters spread over 3 text shards, more than samples_per_cluster each.
+    config = RunConfig(semantic=False)
+    rng = np.random.default_rng(5)
+    words = ["please", "explain", "step", "by", "reason", "about", "the", "coins", "why"]
+    parts = []
+    for _ in range(3):
+        n = 300
+        parts.append(pa.table({
+            "cluster_id": pa.array(rng.integers(0, 40, n) * 3, pa.int64()),
+            "node": pa.array(rng.integers(0, 2**63, n, dtype=np.uint64), pa.uint64()),
+            "n": pa.array(rng.integers(1, 5, n), pa.int64()),
+            "prompt": [" ".join(rng.choice(words, 12)) for _ in range(n)]}))
+    texts = cluster_stats.cluster_texts(cluster_samples(parts, config), config.exemplars)
+    want = sorted(texts.rows(), key=repr)
+    assert texts.height == 40
+    clusters = NodeClusters(np.empty(0, np.uint64), np.empty(0, np.int64))
+
+    def rows_of(tables):
+        return sorted(pl.concat([pl.from_arrow(t) for t, _ in tables]).rows(), key=repr)
+
+    with BeamTestPipeline() as p:
+        side = beam.pvalue.AsSingleton(p | "Clusters" >> beam.Create([clusters]))
+        out = p | beam.Create(parts) | ClusterTexts(config, shards, side)
+        assert_that(out | beam.combiners.ToList() | beam.Map(rows_of), equal_to([want]))
