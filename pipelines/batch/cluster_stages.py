@@ -30,7 +30,7 @@ import numpy as np
 from distill_radar import kernels
 from distill_radar.pipelines.batch import cluster_fns, clusters
 from distill_radar.pipelines.batch.components import MAX_ROUNDS, ConnectedComponents, split_by_shard
-from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
+from distill_radar.pipelines.batch.distributed.sizes import MeasuredFn, nbytes
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.runtime.stage_timer import StageTimer, TimedFn
@@ -113,13 +113,12 @@ def component_cohesion(parts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return comp, rows, np.nan_to_num(clusters._cohesion(sig, local, comp), nan=1.0)
 
 
-class CohesionFn(beam.DoFn):
+class CohesionFn(MeasuredFn):
     """Components of one shard -> loose and weak nodes; the loose count (tagged)."""
 
     def __init__(self, bound: float):
         self.bound = bound
-        self.timer = StageTimer("cohesion")
-        self.sizes = StageSizes("cohesion_rounds")
+        super().__init__("cohesion_rounds", "cohesion")
 
     def process(self, element):
         parts = list(element[1])

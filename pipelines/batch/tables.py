@@ -12,13 +12,12 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import apache_beam as beam
 import polars as pl
 import pyarrow as pa
 
 from distill_radar import kernels
 from distill_radar.pipelines.batch.clusters import NodeClusters
-from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
+from distill_radar.pipelines.batch.distributed.sizes import MeasuredFn, nbytes
 from distill_radar.pipelines.embed import rescore
 from distill_radar.pipelines.embed.transformer import load_transformer
 from distill_radar.pipelines.io import export, schemas, workdir
@@ -27,7 +26,6 @@ from distill_radar.pipelines.model import cluster_stats, codes
 from distill_radar.pipelines.model.campaigns import build_campaigns, near_misses
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.model.timing_signals import timing_signals
-from distill_radar.pipelines.runtime.stage_timer import StageTimer
 
 LOG = logging.getLogger(__name__)
 
@@ -240,7 +238,7 @@ def _start(fn, *args) -> threading.Thread:
     return thread
 
 
-class BuildTablesFn(beam.DoFn):
+class BuildTablesFn(MeasuredFn):
     """Side inputs in (members as paths in the work folder), tables written to the staging
     folder, counts out."""
 
@@ -251,8 +249,7 @@ class BuildTablesFn(beam.DoFn):
         self.staging = staging
         self.csv = csv
         self.redact = redact  # --redact-tables: prompt texts as the report shows them
-        self.timer = StageTimer("build_tables")
-        self.sizes = StageSizes("build_tables")
+        super().__init__("build_tables")
 
     def process(self, _, members, samples, dead, file_counts, clusters, index_reps=(),
                 vocabulary=None):

@@ -19,10 +19,9 @@ import pyarrow as pa
 from distill_radar.pipelines.batch.cluster_fns import sample_texts
 from distill_radar.pipelines.batch.clusters import NodeClusters
 from distill_radar.pipelines.batch.distributed.candidates import split_by
-from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
+from distill_radar.pipelines.batch.distributed.sizes import MeasuredFn, nbytes
 from distill_radar.pipelines.batch.signatures import shard_of
 from distill_radar.pipelines.io import workdir
-from distill_radar.pipelines.runtime.stage_timer import StageTimer
 
 SAMPLES_TAG = "samples"
 
@@ -69,15 +68,14 @@ class NodesShardFn(beam.DoFn):
             yield int(shard_of(nodes[:1], self.shards)[0]), path
 
 
-class AssignShardFn(beam.DoFn):
+class AssignShardFn(MeasuredFn):
     """(shard, {clusters, keys, nodes}) -> (keys path, (rows of this shard, cluster ids)),
     and the shard's prompt samples (tagged ``SAMPLES_TAG``)."""
 
     def __init__(self, shards: int, samples_per_cluster: int):
         self.shards = shards
         self.samples_per_cluster = samples_per_cluster
-        self.timer = StageTimer("assign_clusters")
-        self.sizes = StageSizes("assign_shard")
+        super().__init__("assign_shard", "assign_clusters")
 
     def process(self, element):
         shard, joined = element
@@ -97,14 +95,13 @@ class AssignShardFn(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(SAMPLES_TAG, sample)
 
 
-class WriteMembersFn(beam.DoFn):
+class WriteMembersFn(MeasuredFn):
     """(keys path, [(rows, ids)]) -> path of the keys with cluster_id (``assign_clusters``'
     file)."""
 
     def __init__(self, work: str):
         self.work = work
-        self.timer = StageTimer("assign_clusters")
-        self.sizes = StageSizes("write_members")
+        super().__init__("write_members", "assign_clusters")
 
     def process(self, element):
         path, parts = element

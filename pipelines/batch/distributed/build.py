@@ -23,7 +23,7 @@ import apache_beam as beam
 import polars as pl
 import pyarrow as pa
 
-from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
+from distill_radar.pipelines.batch.distributed.sizes import MeasuredFn, StageSizes, nbytes
 from distill_radar.pipelines.batch.distributed.tables import (
     ClusterStatistics,
     ClusterTexts,
@@ -47,7 +47,6 @@ from distill_radar.pipelines.model.campaigns import (
     campaign_tables,
 )
 from distill_radar.pipelines.model.config import RunConfig
-from distill_radar.pipelines.runtime.stage_timer import StageTimer
 
 LOG = logging.getLogger(__name__)
 CANDIDATES_TAG = "candidates"
@@ -63,15 +62,14 @@ def _frame(tables, columns=None) -> pl.DataFrame | None:
     return pl.from_arrow(table.select(columns) if columns else table)
 
 
-class ScoringInputsFn(beam.DoFn):
+class ScoringInputsFn(MeasuredFn):
     """Start -> (stats, texts) Arrow tables (main) and the family candidates' ids (tagged
     ``CANDIDATES_TAG``), from the shards' statistics and texts and linking's cohesion:
     ``scoring_inputs``' tables."""
 
     def __init__(self, config: RunConfig):
         self.config = config
-        self.timer = StageTimer("build_tables")
-        self.sizes = StageSizes("scoring_inputs")
+        super().__init__("scoring_inputs", "build_tables")
 
     def process(self, _, stats, texts, clusters):
         with self.timer.timing():
@@ -110,14 +108,13 @@ class RowsInFn(beam.DoFn):
             yield table.filter(pa.array(pick))
 
 
-class ScoreClustersFn(beam.DoFn):
+class ScoreClustersFn(MeasuredFn):
     """(stats, texts) + the candidate clusters' rows -> scored clusters (main) and the
     campaign-like ids (tagged ``LIKE_TAG``)."""
 
     def __init__(self, config: RunConfig):
         self.config = config
-        self.timer = StageTimer("build_tables")
-        self.sizes = StageSizes("score_clusters")
+        super().__init__("score_clusters", "build_tables")
 
     def process(self, element, rows):
         stats, texts = element
@@ -159,14 +156,13 @@ class TouchingRowsFn(beam.DoFn):
             yield out.to_arrow()
 
 
-class WriteTablesFn(beam.DoFn):
+class WriteTablesFn(MeasuredFn):
     """Scored clusters + side inputs -> every table written to the staging folder; the
     run's counts out (``BuildTablesFn``'s)."""
 
     def __init__(self, config: RunConfig, staging: str, csv: bool, redact: bool = False):
         self.config, self.staging, self.csv, self.redact = config, staging, csv, redact
-        self.timer = StageTimer("build_tables")
-        self.sizes = StageSizes("write_tables")
+        super().__init__("write_tables", "build_tables")
 
     def process(self, scored, touching, totals, ranges, dead, dup_dead, file_counts,
                 clusters):

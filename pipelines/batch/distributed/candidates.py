@@ -26,10 +26,9 @@ import numpy as np
 
 from distill_radar import kernels
 from distill_radar.pipelines.batch.combiners import CollectFn
-from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
+from distill_radar.pipelines.batch.distributed.sizes import MeasuredFn, nbytes
 from distill_radar.pipelines.batch.signatures import NodeSignatures, shard_of
 from distill_radar.pipelines.model.config import RunConfig
-from distill_radar.pipelines.runtime.stage_timer import StageTimer
 
 COUNTS_TAG = "counts"
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -80,14 +79,13 @@ def split_by(owner: np.ndarray, arrays: tuple):
         yield int(sorted_owner[lo]), tuple(a[pick] for a in arrays)
 
 
-class KeyBandsFn(beam.DoFn):
+class KeyBandsFn(MeasuredFn):
     """Signature file -> (band-key shard, (band keys, global node indices)) chunks."""
 
     def __init__(self, config: RunConfig, band_shards: int):
         self.config, self.band_shards = config, band_shards
         self.bands, self.rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
-        self.timer = StageTimer("band_keys")
-        self.sizes = StageSizes("band_keys")
+        super().__init__("band_keys")
 
     def process(self, path: str, offsets: np.ndarray):
         sigs = NodeSignatures.read(path)
@@ -103,14 +101,13 @@ class KeyBandsFn(beam.DoFn):
             yield from split_by(shard.astype(np.int64), (keys, ids))
 
 
-class BucketEdgesFn(beam.DoFn):
+class BucketEdgesFn(MeasuredFn):
     """(band-key shard, key chunks) -> star edges of its buckets, keyed by the pair of
     text shards they join."""
 
     def __init__(self, shards: int):
         self.shards = shards
-        self.timer = StageTimer("bucket_edges")
-        self.sizes = StageSizes("bucket_edges")
+        super().__init__("bucket_edges")
 
     def process(self, element, offsets: np.ndarray):
         _, chunks = element
@@ -125,15 +122,14 @@ class BucketEdgesFn(beam.DoFn):
             yield from split_by(pair, (src, dst))
 
 
-class VerifyEdgesFn(beam.DoFn):
+class VerifyEdgesFn(MeasuredFn):
     """((src shard, dst shard), edge chunks) + signature files by shard -> the distinct
     edges whose estimated Jaccard reaches the threshold, ``(src, dst, sim)``; the number
     of distinct candidates (tagged ``COUNTS_TAG``)."""
 
     def __init__(self, config: RunConfig):
         self.config = config
-        self.timer = StageTimer("verify_edges")
-        self.sizes = StageSizes("verify_edges")
+        super().__init__("verify_edges")
 
     def process(self, element, offsets: np.ndarray, files: dict):
         pair, chunks = element

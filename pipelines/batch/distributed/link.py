@@ -26,11 +26,10 @@ from distill_radar.pipelines.batch.cluster_stages import (
 )
 from distill_radar.pipelines.batch.components import split_by_shard
 from distill_radar.pipelines.batch.distributed.candidates import signature_shard
-from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
+from distill_radar.pipelines.batch.distributed.sizes import MeasuredFn, nbytes
 from distill_radar.pipelines.batch.signatures import NodeSignatures
 from distill_radar.pipelines.io import workdir
 from distill_radar.pipelines.model.config import RunConfig
-from distill_radar.pipelines.runtime.stage_timer import StageTimer
 
 
 class WriteTableFn(beam.DoFn):
@@ -56,10 +55,9 @@ class UnionFindLabels(beam.PTransform):
                 | "UnionFind" >> beam.ParDo(UnionFindFn()))
 
 
-class UnionFindFn(beam.DoFn):
+class UnionFindFn(MeasuredFn):
     def __init__(self):
-        self.timer = StageTimer("union_find")
-        self.sizes = StageSizes("union_find")
+        super().__init__("union_find")
 
     def process(self, element):
         src, dst = _edges(element[1])
@@ -108,12 +106,11 @@ class KeySignaturesFn(beam.DoFn):
             yield shard, (SIGS, *part)
 
 
-class MemberCohesionFn(beam.DoFn):
+class MemberCohesionFn(MeasuredFn):
     """Whole components of one shard -> (rows, cohesion) of their signed nodes."""
 
     def __init__(self):
-        self.timer = StageTimer("cohesion")
-        self.sizes = StageSizes("member_cohesion")
+        super().__init__("member_cohesion", "cohesion")
 
     def process(self, element):
         with self.timer.timing():
@@ -123,14 +120,13 @@ class MemberCohesionFn(beam.DoFn):
             yield rows, sim.astype(np.float32)
 
 
-class NumberClustersFn(beam.DoFn):
+class NumberClustersFn(MeasuredFn):
     """One worker, compact arrays only: final edges, each node's count, each signed node's
     cohesion -> NodeClusters (``clusters.finish_clusters``: ids largest first)."""
 
     def __init__(self, config: RunConfig):
         self.config = config
-        self.timer = StageTimer("link_nodes")
-        self.sizes = StageSizes("number_clusters")
+        super().__init__("number_clusters", "link_nodes")
 
     def process(self, _, sizes, edges, cohesion, loose, candidates):
         with self.timer.timing():

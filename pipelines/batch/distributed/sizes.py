@@ -4,10 +4,11 @@ which stages grow with the total and which stay bounded by their shard."""
 
 from __future__ import annotations
 
+import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
-from distill_radar.pipelines.runtime.stage_timer import NAMESPACE
+from distill_radar.pipelines.runtime.stage_timer import NAMESPACE, StageTimer
 
 
 def nbytes(*values) -> int:
@@ -54,3 +55,13 @@ def largest_bytes(result) -> dict:
         key = "element" if name.startswith("elem_") else "working_set"
         entry[key] = max(entry[key], int(value.max))
     return dict(sorted(out.items()))
+
+
+class MeasuredFn(beam.DoFn):
+    """A stage's DoFn with its wall time (``self.timer``, counted as ``timed_as``, by default
+    ``stage``) and its element and working-set bytes (``self.sizes``, as ``stage``)."""
+
+    def __init__(self, stage: str, timed_as: str | None = None):
+        super().__init__()
+        self.timer = StageTimer(timed_as or stage)
+        self.sizes = StageSizes(stage)

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from distill_radar import kernels
 from distill_radar.pipelines.batch.distributed.candidates import split_by
-from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
+from distill_radar.pipelines.batch.distributed.sizes import MeasuredFn, StageSizes, nbytes
 from distill_radar.pipelines.batch.tables import (
     MEMBER_COLUMNS,
     cluster_samples,
@@ -36,7 +36,6 @@ from distill_radar.pipelines.io import export, schemas, workdir
 from distill_radar.pipelines.model import campaigns, cluster_stats
 from distill_radar.pipelines.model.config import ModelConfig, RunConfig
 from distill_radar.pipelines.model.timing_signals import timing_signals
-from distill_radar.pipelines.runtime.stage_timer import StageTimer
 
 DEAD_TAG = "dead"
 ACCOUNTS_TAG = "accounts"
@@ -107,15 +106,14 @@ class KeyByIdRangeFn(beam.DoFn):
             yield s, (path, rows)
 
 
-class DedupeShardFn(beam.DoFn):
+class DedupeShardFn(MeasuredFn):
     """(id range, parts) -> (id range, path of its kept member rows in exchange_id order)
     (main), and a dead-letter table of the later copies (tagged ``DEAD_TAG``), as
     ``split_duplicates`` gives them."""
 
     def __init__(self, work: str):
         self.work = work
-        self.timer = StageTimer("dedupe_members")
-        self.sizes = StageSizes("dedupe_members")
+        super().__init__("dedupe_members")
 
     def process(self, element):
         shard, parts = element
@@ -162,15 +160,14 @@ def account_totals(rows: pl.DataFrame) -> pl.DataFrame:
     return campaigns.account_totals(rows).sort("account_id")
 
 
-class AccountShardFn(beam.DoFn):
+class AccountShardFn(MeasuredFn):
     """(account shard, parts) -> (cluster shard, path of its clustered rows with each
     account's run totals ``total`` and ``seen``) (main), and the path of the shard's
     account totals (tagged ``ACCOUNTS_TAG``)."""
 
     def __init__(self, work: str, cluster_shards: int):
         self.work, self.cluster_shards = work, cluster_shards
-        self.timer = StageTimer("account_totals")
-        self.sizes = StageSizes("account_totals")
+        super().__init__("account_totals")
 
     def process(self, element):
         _, parts = element
@@ -204,14 +201,13 @@ def cluster_shard_stats(rows: pl.DataFrame, model: ModelConfig) -> pl.DataFrame:
             .join(focus, on="cluster_id", how="left").sort("cluster_id"))
 
 
-class ClusterShardFn(beam.DoFn):
+class ClusterShardFn(MeasuredFn):
     """(cluster shard, paths of its clustered rows) -> its clusters' statistics (an Arrow
     table, one row per cluster: small)."""
 
     def __init__(self, model: ModelConfig):
         self.model = model
-        self.timer = StageTimer("cluster_statistics")
-        self.sizes = StageSizes("cluster_statistics")
+        super().__init__("cluster_statistics")
 
     def process(self, element):
         _, paths = element
