@@ -19,7 +19,7 @@ MAX_SCAN = 8
 FEW_QUERIES = 8
 #: Fewer queries than this run on one thread: starting the parallel loop's threads
 #: costs more than the loop (milliseconds per call on a busy machine).
-PARALLEL_QUERIES = 1 << 16
+PARALLEL_QUERIES = 1 << 18
 
 
 def sorted_positions(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:

@@ -21,12 +21,22 @@ from distill_radar.pipelines.stream.keyed import StageFn
 
 
 def live_counts(hashes: np.ndarray, chunks: list[dict]) -> np.ndarray:
-    """Sum of each hash's count over the chunks (sorted ``hash``, ``count``)."""
+    """Sum of each hash's count over the chunks (sorted ``hash``, ``count``); ``hashes``
+    sorted. A closed generation is one sorted table in pieces of consecutive hashes, so
+    each piece is asked only for the hashes within its range (not all of them: the
+    pieces of a day's counts were most of a tick's work)."""
     total = np.zeros(hashes.size, np.int64)
     for c in chunks:
-        pos = kernels.sorted_positions(c["hash"], hashes)
-        hit = pos >= 0
-        total[hit] += c["count"][pos[hit]]
+        keys = c["hash"]
+        if keys.size == 0:
+            continue
+        a = int(np.searchsorted(hashes, keys[0], side="left"))
+        b = int(np.searchsorted(hashes, keys[-1], side="right"))
+        if a >= b:
+            continue
+        pos = kernels.sorted_positions(keys, hashes[a:b])
+        hit = np.flatnonzero(pos >= 0)
+        total[a + hit] += c["count"][pos[hit]]
     return total
 
 
