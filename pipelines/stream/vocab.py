@@ -6,8 +6,8 @@ delta to the current generation, and keeps its part of the vocabulary: the
 shingles held by at least ``min_shingle_df`` distinct prompts within
 ``vocab_ttl_s`` (the sum over the live generations). A tick adds the shingles whose count
 crossed the bound (a lookup of the delta in each generation); the first tick
-of a generation recounts from the live generations, so shingles whose prompts
-aged out leave it. Each tick the part is published to every signer shard: a
+of a generation looks the held vocabulary up in the live generations, so
+shingles whose prompts aged out leave it (no recount of a day's counts). Each tick the part is published to every signer shard: a
 deterministic per-tick vocabulary, the same whatever the bundling.
 """
 
@@ -61,13 +61,19 @@ class ShingleCountFn(StageFn):
         chunks = store.chunks("df")
         held, held_gen = store.pending("vocab"), store.pending("vocab_gen")
         min_df = self.run.min_shingle_df
-        if not held_gen or int(held_gen[0]["gen"][0]) != store.gen:
+        if not held_gen:  # nothing held (a new or expired key): count everything
             all_h, all_c = frequency.merge_doc_frequency((c["hash"], c["count"]) for c in chunks)
             vocab = all_h[all_c >= min_df]
         else:
+            # Counts rise only by this tick's hashes and fall only when a generation dies,
+            # so the vocabulary is what it held that still counts enough (asked only when
+            # a generation died) plus this tick's hashes that count enough: the same set
+            # as a recount of every live count, for a lookup of the held part.
+            prior = np.concatenate([c["hash"] for c in held] or [np.empty(0, np.uint64)])
+            if int(held_gen[0]["gen"][0]) != store.gen:
+                prior = prior[live_counts(prior, chunks) >= min_df]
             crossed = hashes[live_counts(hashes, chunks) >= min_df]
-            vocab = np.union1d(np.concatenate([c["hash"] for c in held] or
-                                              [np.empty(0, np.uint64)]), crossed)
+            vocab = np.union1d(prior, crossed)
         vocab = vocab.astype(np.uint64)
         store.set_pending("vocab", [{"hash": vocab}])
         store.set_pending("vocab_gen", [{"gen": np.array([store.gen])}])
