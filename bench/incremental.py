@@ -156,7 +156,7 @@ def split_ids(table: pa.Table, work: str, days: int, extra: list[str]) -> dict:
             out = os.path.join(work, f"out-{name}-{i:05d}")
             batch(part, out, index, extra)
             members.append(pl.read_parquet(os.path.join(out, "members.parquet"))
-                           .select("exchange_id", "cluster_id"))
+                           .select("exchange_id", "ts", "cluster_id"))
             accounts.append(flagged(out).with_columns(pl.lit(i).alias("run")))
             shutil.rmtree(out)
         # An exchange's cluster id as the index knows it now (merges followed).
@@ -164,7 +164,7 @@ def split_ids(table: pa.Table, work: str, days: int, extra: list[str]) -> dict:
         members = pl.concat(members).with_columns(
             pl.col("cluster_id").replace(list(now), list(now.values())).alias("final_id"))
         got[name] = (members, pl.concat(accounts), index_bytes(index))
-    m = got["day"][0].join(got["hour"][0], on="exchange_id", suffix="_hour")
+    m = got["day"][0].join(got["hour"][0].drop("ts"), on="exchange_id", suffix="_hour")
     both = m.filter(pl.col("cluster_id").is_not_null() & pl.col("cluster_id_hour").is_not_null())
     same = int((both["cluster_id"] == both["cluster_id_hour"]).sum())
     same_now = int((both["final_id"] == both["final_id_hour"]).sum())
@@ -182,6 +182,7 @@ def split_ids(table: pa.Table, work: str, days: int, extra: list[str]) -> dict:
                                       & m["cluster_id_hour"].is_null()).sum()),
         "clustered_by_hour_only": int((m["cluster_id"].is_null()
                                        & m["cluster_id_hour"].is_not_null()).sum()),
+        **founders(m),
         "accounts_flagged_in_both": acc_both["account_id"].n_unique(),
         "same_campaign_id_share": round(float(
             (acc_both["campaign_id"] == acc_both["campaign_id_hour"]).mean()), 4)
@@ -189,6 +190,35 @@ def split_ids(table: pa.Table, work: str, days: int, extra: list[str]) -> dict:
         "campaign_ids_by_day": sorted(set(a_day["campaign_id"].to_list())).__len__(),
         "campaign_ids_by_hour": sorted(set(a_hour["campaign_id"].to_list())).__len__(),
         "campaign_ids_in_common": len(set(a_day["campaign_id"]) & set(a_hour["campaign_id"])),
+    }
+
+
+def founders(m: pl.DataFrame) -> dict:
+    """Where the split changes membership. A cluster is named after its founder (earliest
+    member, by ts then exchange id): each by-day cluster's founder, and the by-hour cluster
+    that holds it, if any. Where that cluster's own founder is the same exchange the two
+    splits agree on who founded it, and identical ids are the bar; where the hourly runs
+    left the founder unclustered (an hour too thin to form the cluster) or put it in a
+    cluster founded earlier (one that the daily run keeps apart), they cannot agree."""
+    first = pl.col("exchange_id").sort_by("ts", "exchange_id").first()
+    day = (m.filter(pl.col("final_id").is_not_null()).group_by("final_id")
+           .agg(first.alias("founder"), pl.len().alias("n")))
+    hour = (m.filter(pl.col("final_id_hour").is_not_null()).group_by("final_id_hour")
+            .agg(first.alias("founder_hour")))
+    held = (day.join(m.select(pl.col("exchange_id").alias("founder"), "final_id_hour"),
+                     on="founder", how="left")
+            .join(hour, on="final_id_hour", how="left"))
+    agreed = held.filter(pl.col("founder_hour") == pl.col("founder"))
+    return {
+        "day_clusters": day.height,
+        "founder_unclustered_by_hour": held.filter(pl.col("final_id_hour").is_null()).height,
+        "founder_in_an_earlier_founded_hour_cluster": held.filter(
+            pl.col("final_id_hour").is_not_null()
+            & (pl.col("founder_hour") != pl.col("founder"))).height,
+        "same_founder": agreed.height,
+        "same_founder_same_id": agreed.filter(pl.col("final_id_hour")
+                                              == pl.col("final_id")).height,
+        "exchanges_of_same_founder_clusters": int(agreed["n"].sum()),
     }
 
 

@@ -364,13 +364,21 @@ def _candidate_edges(sig, sig_rows, bands, rows):
 
 
 def _number_clusters(nodes, counts, labels, min_exchanges):
-    """Components with enough exchanges become clusters 0..k-1, largest first."""
+    """Components with enough exchanges become clusters 0..k-1, largest first.
+
+    A component that holds a known cluster (``batch --index``: a pseudo-node, the only
+    kind of node without exchanges) and any exchange continues that cluster, however
+    few exchanges it has today: over the runs it has enough, and one run over all of
+    them would have put today's exchanges in it.
+    """
     if nodes.size == 0:
         return np.empty(0, np.uint64), np.empty(0, np.int64)
     roots, inverse = _distinct_labels(labels)
     sizes = np.bincount(inverse, weights=counts).astype(np.int64)
     members = np.bincount(inverse)
-    ok = (sizes >= min_exchanges) & ((members >= 2) | (sizes >= 2))
+    known = np.bincount(inverse, weights=counts == 0) > 0
+    ok = (((sizes >= min_exchanges) & ((members >= 2) | (sizes >= 2)))
+          | (known & (sizes >= 1)))
     # Ties broken by the root's node hash: stable across runs and input order.
     rank_order = np.lexsort((nodes[roots], -sizes))
     rank_order = rank_order[ok[rank_order]]

@@ -1,8 +1,8 @@
 """``distill-radar explain DIR (--account ID | --exchange ID)``: why it is where it is.
 
-Reads only what the answer needs: the one member row (``members.parquet`` is
-sorted by exchange id in row groups of 64k, so pyarrow's row-group statistics
-skip the rest), the one cluster, account and campaign rows. A run with
+Reads only what the answer needs (``lookup.py``): the one member row
+(``members.parquet`` is sorted by exchange id in row groups of 64k, so their
+statistics skip the rest), the one cluster, account and campaign rows. A run with
 ``--index`` stores each member's similarity to its cluster's consensus: the
 closest members come from the cluster_id and similarity columns. With
 ``--similarity`` the prompt itself is compared with the cluster's exemplars:
@@ -21,11 +21,9 @@ import os
 
 import numpy as np
 import orjson
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from distill_radar.pipelines.model.config import RunConfig
+from distill_radar.pipelines.index import lookup
 
 CLOSEST = 5
 CLUSTER_COLUMNS = ["cluster_id", "kind", "n_exchanges", "n_accounts", "template", "exemplars",
@@ -35,27 +33,17 @@ CAMPAIGN_COLUMNS = ["campaign_id", "n_accounts", "n_exchanges", "score", "tier",
                     "wrappers", "first_seen", "last_seen", "runs_seen"]
 
 
-def _rows(out: str, name: str, column: str, values: list, columns: list[str] | None = None
-          ) -> list[dict]:
-    path = os.path.join(out, f"{name}.parquet")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"missing table {path}: is {out} a batch output folder?")
-    dataset = ds.dataset(path)
-    have = [c for c in (columns or dataset.schema.names) if c in dataset.schema.names]
-    return dataset.to_table(columns=have, filter=pc.field(column).isin(values)).to_pylist()
-
-
 def explain_exchange(out: str, exchange_id: str, read_input: bool = False,
                      closest: int = CLOSEST) -> dict:
     """The exchange's member row, cluster, campaign and account; with an index its
     closest members (``closest_members``); with ``read_input`` its prompt's estimated
     similarity to the cluster's exemplars (reads the run's input: seconds on large logs)."""
-    found = _rows(out, "members", "exchange_id", [exchange_id])
+    found = lookup.rows(out, "members", "exchange_id", [exchange_id])
     if not found:
         raise ValueError(f"exchange {exchange_id!r} is not in {out}/members.parquet")
     member = found[0]
     answer = {"exchange": member, **_cluster_and_campaign(out, member["cluster_id"])}
-    account = _rows(out, "accounts", "account_id", [member["account_id"]])
+    account = lookup.rows(out, "accounts", "account_id", [member["account_id"]])
     answer["account"] = account[0] if account else None
     if member.get("similarity") is not None:
         answer["closest_members"] = closest_members(out, member, closest)
@@ -68,46 +56,53 @@ def closest_members(out: str, member: dict, k: int) -> list[dict]:
     """The ``k`` members of the exchange's cluster nearest its consensus, with a lower bound
     on their estimated similarity to the exchange: where both hold the consensus value a
     slot agrees, so s >= s_a + s_b - 1 (runs with ``--index`` store each member's s_a)."""
-    path = os.path.join(out, "members.parquet")
-    if not os.path.isfile(path):
-        return []
-    pf = pq.ParquetFile(path)
-    cols = pf.read(columns=["cluster_id", "similarity"])
-    same = pc.equal(cols["cluster_id"], member["cluster_id"]).fill_null(False)
-    rows = np.flatnonzero(same.to_numpy(zero_copy_only=False))
-    sims = cols["similarity"].to_numpy(zero_copy_only=False)[rows]
-    order = rows[np.argsort(-np.nan_to_num(sims, nan=-1.0), kind="stable")][:k + 1]
-    starts = np.cumsum([0] + [pf.metadata.row_group(g).num_rows
-                              for g in range(pf.num_row_groups)])
-    picked = []
-    for row in order.tolist():
-        g = int(np.searchsorted(starts, row, side="right") - 1)
-        part = pf.read_row_group(g, columns=["exchange_id", "account_id"]).slice(
-            row - int(starts[g]), 1).to_pylist()[0]
+    found = []  # (-similarity, file number, row in file): k + 1 per file at most
+    files = lookup.table_files(out, "members")
+    for n, path in enumerate(files):
+        pf = pq.ParquetFile(path)
+        if "similarity" not in pf.schema_arrow.names:
+            continue
+        # Whole columns: one read each is cheaper than a read per row group (members are in
+        # exchange id order, so a cluster's rows are spread over every group anyway).
+        rows = np.flatnonzero(pf.read(columns=["cluster_id"])["cluster_id"].to_numpy()
+                              == member["cluster_id"])
+        if rows.size == 0:
+            continue
+        sims = np.nan_to_num(pf.read(columns=["similarity"])["similarity"].to_numpy()[rows],
+                             nan=-1.0)
+        top = np.argsort(-sims, kind="stable")[:k + 1]  # ties: row order
+        found += [(-float(sims[i]), n, int(rows[i])) for i in top]
+    found.sort()
+    picked, groups = [], {}
+    for neg_sim, n, row in found[:k + 1]:
+        part = lookup.row_at(files[n], row, ["exchange_id", "account_id"], groups)
         if part["exchange_id"] == member["exchange_id"]:
             continue
-        s = float(cols["similarity"][row].as_py() or 0.0)
+        s = max(0.0, -neg_sim)
         picked.append({**part, "similarity_to_consensus": round(s, 3),
                        "similarity_at_least": round(max(0.0, s + member["similarity"] - 1), 3)})
     return picked[:k]
 
 
 def explain_account(out: str, account_id: str) -> dict:
-    account = _rows(out, "accounts", "account_id", [account_id])
+    account = lookup.rows(out, "accounts", "account_id", [account_id])
     if not account:
         raise ValueError(f"account {account_id!r} is not in {out}/accounts.parquet")
-    members = ds.dataset(os.path.join(out, "members.parquet")).to_table(
-        columns=["cluster_id"], filter=pc.field("account_id") == account_id)
-    counts = pc.value_counts(members["cluster_id"]).to_pylist()
-    per_cluster = sorted(((c["values"], c["counts"]) for c in counts if c["values"] is not None),
-                         key=lambda x: (-x[1], x[0]))
-    clusters = {r["cluster_id"]: r for r in _rows(out, "clusters", "cluster_id",
+    sent: dict[int, int] = {}
+    for _, _, table, hits in lookup.scan(out, "members", "account_id", [account_id],
+                                         ["cluster_id"]):
+        for c in table["cluster_id"].to_numpy()[hits]:
+            if not np.isnan(c):  # NaN: not clustered
+                sent[int(c)] = sent.get(int(c), 0) + 1
+    per_cluster = sorted(sent.items(), key=lambda x: (-x[1], x[0]))
+    clusters = {r["cluster_id"]: r for r in lookup.rows(out, "clusters", "cluster_id",
                                                    [c for c, _ in per_cluster], CLUSTER_COLUMNS)}
     answer = {"account": account[0],
               "clusters": [{"exchanges": k, **_brief(clusters.get(c, {"cluster_id": c}))}
                            for c, k in per_cluster]}
     cid = account[0].get("campaign_id")
-    answer["campaign"] = (_rows(out, "campaigns", "campaign_id", [cid], CAMPAIGN_COLUMNS) or
+    answer["campaign"] = (lookup.rows(out, "campaigns", "campaign_id", [cid],
+                                      CAMPAIGN_COLUMNS) or
                           [None])[0] if cid is not None else None
     return answer
 
@@ -121,10 +116,13 @@ def _brief(cluster: dict) -> dict:
 def _cluster_and_campaign(out: str, cluster_id: int | None) -> dict:
     if cluster_id is None:
         return {"cluster": None, "campaign": None}
-    cluster = (_rows(out, "clusters", "cluster_id", [cluster_id], CLUSTER_COLUMNS) or [None])[0]
+    cluster = (lookup.rows(out, "clusters", "cluster_id", [cluster_id], CLUSTER_COLUMNS)
+               or [None])[0]
     cid = cluster.get("campaign_id") if cluster else None
-    campaign = (_rows(out, "campaigns", "campaign_id", [cid], CAMPAIGN_COLUMNS) or [None])[0] \
-        if cid is not None else None
+    campaign = None
+    if cid is not None:
+        campaign = (lookup.rows(out, "campaigns", "campaign_id", [cid], CAMPAIGN_COLUMNS)
+                    or [None])[0]
     return {"cluster": cluster, "campaign": campaign}
 
 
@@ -154,6 +152,8 @@ def find_prompt(source: str, exchange_id: str) -> str | None:
 
 
 def _parquet_prompt(path: str, exchange_id: str) -> str | None:
+    import pyarrow.compute as pc
+
     pf = pq.ParquetFile(path)
     for g in range(pf.num_row_groups):
         ids = pf.read_row_group(g, columns=["exchange_id"])["exchange_id"]
@@ -183,6 +183,7 @@ def _similarity(out: str, exchange_id: str, cluster: dict) -> dict:
     cluster's exemplars, and to the cluster's consensus when the run kept an index."""
     from distill_radar import kernels  # numba: only when a similarity is asked for
     from distill_radar.kernels import frequency
+    from distill_radar.pipelines.model.config import RunConfig
 
     summary = _summary(out)
     source = summary.get("input")
@@ -212,7 +213,7 @@ def _similarity(out: str, exchange_id: str, cluster: dict) -> dict:
     return answer
 
 
-def _index_parts(summary: dict, config: RunConfig, cluster_id: int):
+def _index_parts(summary: dict, config, cluster_id: int):
     """(template vocabulary, the cluster's consensus signature) from the run's index."""
     from distill_radar.pipelines.index import store  # Beam's filesystems: only here
 

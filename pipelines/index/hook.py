@@ -36,6 +36,7 @@ class RunIndex:
         self.run_reps: pa.Table | None = None  # this run's consensus per (run-local) cluster
         self.vocabulary = np.empty(0, np.uint64)
         self.similarity: pl.DataFrame | None = None
+        self.repeat_samples: pl.DataFrame | None = None  # exemplars of ``_known_repeats``
 
     def take_run(self, run_reps: list[pa.Table], similarity: list[pa.Table],
                  vocabulary) -> None:
@@ -67,19 +68,50 @@ class RunIndex:
         known = pl.from_arrow(state.tables["clusters"])
         self.mapping, self.cluster_merges = ids.cluster_ids(
             ids.earliest_members(members), pairs, known)
-        members = members.with_columns(self._stable(pl.col("cluster_id")))
+        members = self._known_repeats(members.with_columns(self._stable(pl.col("cluster_id"))),
+                                      nodes, node_ids, known)
         if self.similarity is None or "node" not in members.columns:
             return members
         # Each member's estimated similarity to its cluster's consensus (explain reads it).
         return members.join(self.similarity, on="node", how="left", maintain_order="left")
+
+    def _known_repeats(self, members: pl.DataFrame, nodes: np.ndarray, node_ids: np.ndarray,
+                       known: pl.DataFrame) -> pl.DataFrame:
+        """Unclustered exchanges of a known cluster's frequent prompt join that cluster (the
+        surviving one, merges followed): exact repeats too few today to be a cluster
+        alone, that one run over every day would have put in it."""
+        if nodes.size == 0 or "node" not in members.columns:
+            return members
+        final = ids.merge_chains(known, "cluster_id")
+        lookup = (pl.DataFrame({"node": nodes, "known": [final.get(int(i), int(i))
+                                                         for i in node_ids]},
+                               schema={"node": pl.UInt64, "known": pl.Int64})
+                  .sort("node", "known").unique("node", keep="first"))
+        joined = members.join(lookup, on="node", how="left", maintain_order="left")
+        joined = joined.with_columns(pl.coalesce("cluster_id", "known").alias("cluster_id"))
+        found = joined.filter(pl.col("cluster_id").is_not_null()
+                              & pl.col("known").is_not_null()
+                              & ~pl.col("cluster_id").is_in(self.mapping["stable_id"].implode()))
+        # Their clusters' exemplar: the known template (today's samples hold none of them).
+        self.repeat_samples = (found.group_by("cluster_id", "node")
+                               .agg(pl.len().cast(pl.Int64).alias("n"))
+                               .join(known.select("cluster_id", pl.col("template")
+                                                  .alias("prompt")), on="cluster_id")
+                               .filter(pl.col("prompt").is_not_null())
+                               .sort("cluster_id", "node"))
+        return joined.drop("known")
 
     def _stable(self, col: pl.Expr) -> pl.Expr:
         lookup = dict(self.mapping.iter_rows())
         return ids.remap(col, lookup).alias("cluster_id")
 
     def stable_samples(self, parts: list[pa.Table]) -> list[pa.Table]:
-        return [pl.from_arrow(p).with_columns(self._stable(pl.col("cluster_id"))).to_arrow()
-                for p in parts]
+        out = [pl.from_arrow(p).with_columns(self._stable(pl.col("cluster_id"))).to_arrow()
+               for p in parts]
+        if self.repeat_samples is not None and self.repeat_samples.height:
+            extra = self.repeat_samples.to_arrow()
+            out.append(extra.cast(parts[0].schema) if parts else extra)
+        return out
 
     def stable_cohesion(self, cohesion: dict) -> dict:
         if not cohesion:

@@ -38,7 +38,8 @@ IO_OPTIONS = (
            label="Skip the HTML report"),
     Option("--index", "incremental runs: a folder (local or any Beam filesystem) holding the "
            "persisted index; known clusters and campaigns keep their ids, campaigns get history "
-           "(campaign_history.parquet), and the index is updated after the run", IO, shown=""),
+           "(campaign_history.parquet), and batch updates the index after the run (stream "
+           "only reads it)", IO, shown=""),
     Option("--rebuild-index", "start --index afresh when its parameters differ from the run's "
            "(default: such a run fails)", IO, action="store_true"),
     Option("--no-wait", "return once the job is submitted (a Dataflow Flex Template launcher "

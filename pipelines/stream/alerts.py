@@ -39,6 +39,7 @@ import pyarrow as pa
 
 from distill_radar import kernels
 from distill_radar.kernels.hll import hll_estimate, hll_new, hll_update
+from distill_radar.pipelines.index import stream_ids
 from distill_radar.pipelines.io import schemas
 from distill_radar.pipelines.stream.config import StreamConfig
 
@@ -71,6 +72,8 @@ class AlertBook:
         # not named yet (account_ids: the union over those evaluations), for a closing update
         self.unnamed: dict[int, dict] = {}
         self.owner: dict[int, int] = {}  # cluster id -> campaign id
+        # stream --index: account -> the batch job's campaign id (``index.stream_ids``)
+        self.indexed: dict[str, int] = {}
 
     # -- state as chunks -----------------------------------------------------------------------
     def to_chunks(self) -> tuple[dict, dict]:
@@ -152,6 +155,10 @@ class AlertBook:
     def _one(self, now: int, row: dict, seen: set) -> dict | None:
         clusters = set(row["cluster_ids"])
         known = sorted({self.owner[c] for c in clusters if c in self.owner})
+        indexed = (stream_ids.known_campaign(self.indexed, row["account_ids"], self.min_accounts)
+                   if self.indexed else None)
+        if indexed is not None and (indexed in self.tracked or indexed in known):
+            known = [indexed] + [k for k in known if k != indexed]  # the batch job's id wins
         reasons = []
         if known:
             cid = known[0]
@@ -163,7 +170,7 @@ class AlertBook:
         elif row["n_accounts"] < self.min_accounts or not says_something(row["template"]):
             return None  # not alerted (nor tracked) until it is a campaign worth naming
         else:
-            cid = int(row["campaign"])
+            cid = int(row["campaign"]) if indexed is None else indexed
             entry = Tracked(set(), hll_new(self.config.hll_precision), 0.0, now)
             self.tracked[cid] = entry
             new = sorted(clusters)

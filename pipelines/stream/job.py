@@ -72,7 +72,8 @@ def build_live(pipeline, options, run_cfg, stream_cfg, key, topic) -> dict:
     messages = stream_io.read_messages(pipeline, source, opts)
     decoded = messages | "DecodeExchanges" >> stream_io.DecodeExchanges(
         source, run_cfg.batch_rows, key)
-    found = decoded["exchanges"] | "DetectCampaigns" >> DetectCampaignsStream(run_cfg, stream_cfg)
+    found = decoded["exchanges"] | "DetectCampaigns" >> DetectCampaignsStream(
+        run_cfg, stream_cfg, index=options.view_as(DistillRadarOptions).index)
     _ = found["alerts"] | "WriteAlerts" >> stream_io.WriteAlerts(
         kind, where, opts.kafka_expansion_service)
     dead = ((decoded["dead_letter"], found["dead_letter"])

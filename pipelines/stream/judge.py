@@ -19,6 +19,7 @@ import polars as pl
 import pyarrow as pa
 
 from distill_radar import kernels
+from distill_radar.pipelines.index import stream_ids
 from distill_radar.pipelines.io import export, schemas
 from distill_radar.pipelines.model import cluster_stats
 from distill_radar.pipelines.model.campaigns import build_campaigns
@@ -164,6 +165,10 @@ class JudgeFn(StageFn):
 
     STAGE = "judge"
     OFFSET_MS = 8
+    #: ``stream --index DIR``: campaigns the batch job named keep their ids (read once).
+    index: str | None = None
+    _indexed: dict | None = None
+    _clusters: stream_ids.KnownClusters | None = None
 
     def ttl_s(self, stream) -> int:
         return stream.window_size_s + stream.state_ttl_s
@@ -196,11 +201,12 @@ class JudgeFn(StageFn):
             frame, clusters, campaigns = campaigns_of(held["cand"], held["ex"], held["parts"],
                                                       self.run, held["vec"], totals,
                                                       tick - first >= window_ticks)
-            alerts = book.update(end, frame)
+            known = self._known_clusters(clusters)
+            alerts = stream_ids.with_cluster_ids(book.update(end, frame), known)
             if alerts.num_rows:
                 self.count("alerts", alerts.num_rows)
                 yield None, alerts
-            yield from self._snapshots(end, book, clusters, campaigns)
+            yield from self._snapshots(end, book, clusters, campaigns, known)
         book.expire(end)
         self._save(book, store)
 
@@ -209,6 +215,8 @@ class JudgeFn(StageFn):
         accounts not named yet."""
         book = self._book(store)
         alerts = pa.Table.from_pylist(book.close(tick * self.stream.tick_ms), schema=ALERTS)
+        if self._clusters is not None:
+            alerts = stream_ids.with_cluster_ids(alerts, self._clusters.known())
         if alerts.num_rows:
             self.count("alerts", alerts.num_rows)
             yield None, alerts
@@ -218,14 +226,25 @@ class JudgeFn(StageFn):
         book = AlertBook.from_chunks(self.stream, first["tracked"], first["owner"],
                                      min_accounts=self.run.min_campaign_accounts)
         book.load_unnamed(first["unnamed"], first["unnamed_acct"])
+        if self.index and self._indexed is None:
+            self._indexed = stream_ids.known_campaigns(self.index, self.run)
+        book.indexed = self._indexed or {}
         return book
+
+    def _known_clusters(self, clusters: pl.DataFrame) -> dict:
+        """{stream cluster: known cluster} for the campaign-like ones (``--index``)."""
+        if not self.index:
+            return {}
+        if self._clusters is None:
+            self._clusters = stream_ids.KnownClusters(self.index, self.run)
+        return self._clusters.match(clusters.filter(pl.col("campaign_id").is_not_null()))
 
     @staticmethod
     def _save(book: AlertBook, store) -> None:
         for k, chunk in zip(BOOK, book.to_chunks() + book.unnamed_chunks()):
             store.set_pending(k, [chunk])
 
-    def _snapshots(self, end, book, clusters, campaigns):
+    def _snapshots(self, end, book, clusters, campaigns, known=None):
         """The campaigns and campaign-like clusters as they stand, with stable ids."""
         if campaigns.height == 0:
             return
@@ -233,8 +252,13 @@ class JudgeFn(StageFn):
                   zip(campaigns["campaign_id"].to_list(), campaigns["cluster_ids"].to_list())}
         as_of = dt.datetime.fromtimestamp(end / 1000, dt.timezone.utc)
         remap = pl.col("campaign_id").replace_strict(stable, default=None, return_dtype=pl.Int64)
+        if known:  # --index: known clusters under their ids
+            campaigns = campaigns.with_columns(pl.col("cluster_ids").list.eval(
+                stream_ids.remapped(pl.element(), known)))
         yield CAMPAIGNS_TAG, export.to_arrow(
             campaigns.with_columns(remap, pl.lit(as_of).alias("as_of")), CAMPAIGN_SNAPSHOT)
         like = clusters.filter(pl.col("campaign_id").is_not_null())
+        if known:
+            like = like.with_columns(stream_ids.remapped(pl.col("cluster_id"), known))
         yield CLUSTERS_TAG, export.to_arrow(
             like.with_columns(remap, pl.lit(as_of).alias("as_of")), CLUSTER_SNAPSHOT)

@@ -57,13 +57,15 @@ class DetectCampaignsStream(beam.PTransform):
 
     ``checkpoint`` (watermark ms, folder) and ``restore`` (a PCollection of (stage,
     key, state file)) stop and resume a replay from persisted state (``snapshot``).
+    ``index``: a ``batch --index`` folder, read only: its campaigns keep their ids.
     """
 
     def __init__(self, run: RunConfig, stream: StreamConfig,
-                 checkpoint: tuple[int, str] | None = None, restore=None):
+                 checkpoint: tuple[int, str] | None = None, restore=None,
+                 index: str | None = None):
         super().__init__()
         self.run, self.stream = run, stream
-        self.checkpoint, self.restore = checkpoint, restore
+        self.checkpoint, self.restore, self.index = checkpoint, restore, index
 
     def expand(self, exchanges):
         run, s = self.run, self.stream
@@ -71,6 +73,8 @@ class DetectCampaignsStream(beam.PTransform):
         def stage(pcoll, label, cls, *tags, main="out"):
             fn = cls(run, s)
             fn.checkpoint = self.checkpoint
+            if cls is JudgeFn:
+                fn.index = self.index
             if self.restore is not None:
                 saved = self.restore | f"Restore{label}" >> beam.FlatMap(_restore_for, cls.STAGE)
                 pcoll = (pcoll, saved) | f"{label}AndRestored" >> beam.Flatten()

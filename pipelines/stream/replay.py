@@ -28,6 +28,7 @@ import pyarrow.compute
 
 from distill_radar.pipelines.io import export, schemas
 from distill_radar.pipelines.report.html import write_report
+from distill_radar.pipelines.runtime.options import DistillRadarOptions
 from distill_radar.pipelines.runtime.process import short_state_sampling
 from distill_radar.pipelines.stream import io as stream_io
 from distill_radar.pipelines.stream import snapshot
@@ -163,7 +164,8 @@ def run_replay(options, common, run_cfg, stream_cfg, key, test_pipeline) -> dict
                 | "ReplayElements" >> beam.ParDo(stream_io.ReplayElementsFn()).with_outputs(
                     "restore", main="rows"))
     found = replayed.rows | "DetectCampaigns" >> DetectCampaignsStream(
-        run_cfg, stream_cfg, checkpoint, replayed.restore if restore else None)
+        run_cfg, stream_cfg, checkpoint, replayed.restore if restore else None,
+        index=_index_path(options))
     for name in ("alerts", "dead_letter", "campaigns", "clusters"):
         _ = found[name] | f"Write_{name}" >> beam.ParDo(stream_io.WritePartsFn(staging, name))
     stats_name = f"state_stats-{os.path.basename(staging)}"
@@ -185,6 +187,12 @@ def run_replay(options, common, run_cfg, stream_cfg, key, test_pipeline) -> dict
     LOG.info("replay done in %.1f s: %d alerts naming %d accounts -> %s", summary["seconds"],
              tables["alerts"].num_rows, summary["counts"]["alerted_accounts"], output)
     return summary
+
+
+def _index_path(options) -> str | None:
+    """``--index`` (a batch index, read only), absolute where local."""
+    index = options.view_as(DistillRadarOptions).index
+    return os.path.abspath(index) if index and not export.is_remote(index) else index
 
 
 def _persisted_state(opts, table, run_cfg, stream_cfg):

@@ -122,3 +122,16 @@ def test_lookup_of_nothing():
     one = NodeClusters(np.array([5], np.uint64), np.array([7]))
     assert one.lookup(np.empty(0, np.uint64)).size == 0
     assert one.lookup(np.array([5, 6], np.uint64)).tolist() == [7, -1]
+
+
+def test_a_known_cluster_continues_with_fewer_exchanges_than_the_minimum():
+    from distill_radar.pipelines.batch.clusters import _number_clusters
+
+    # nodes 0-1: one component with a pseudo-node (no exchanges) and one exchange;
+    # 2-3: two exchanges, no known cluster; 4: a pseudo-node alone; 5-7: 3 exchanges
+    nodes = np.arange(10, 18, dtype=np.uint64)
+    counts = np.array([0, 1, 1, 1, 0, 1, 1, 1])
+    labels = np.array([0, 0, 2, 2, 4, 5, 5, 5])
+    kept, ids = _number_clusters(nodes, counts, labels, 3)
+    assert kept.tolist() == [10, 11, 15, 16, 17]
+    assert ids.tolist() == [1, 1, 0, 0, 0]  # largest first

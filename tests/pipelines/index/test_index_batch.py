@@ -1,6 +1,7 @@
 """batch --index end to end on the small log split in two 'days' (by time)."""
 
 import datetime as dt
+import shutil
 
 import orjson
 import polars as pl
@@ -119,3 +120,21 @@ def test_explain_an_exchange_and_an_account(days, two_days):
     assert acc["clusters"][0]["is_campaign_like"]
     with pytest.raises(ValueError, match="not in"):
         explain.explain_exchange(out, "no-such-exchange")
+
+
+def test_one_exchange_joins_its_known_cluster(days, two_days):
+    """A run with a single exchange of a known cluster puts it in that cluster (one run
+    over everything would have), though one exchange is below --min-cluster-exchanges."""
+    tmp, _, d2, _, _ = days
+    index = tmp / "index-one"
+    shutil.copytree(tmp / "index", index)
+    members = pl.read_parquet(tmp / "o2" / "members.parquet")
+    clusters = pl.read_parquet(tmp / "o2" / "clusters.parquet")
+    haiku = clusters.filter(pl.col("template").str.contains("haiku"))["cluster_id"][0]
+    picked = members.filter(pl.col("cluster_id") == haiku)["exchange_id"][0]
+    row = [r for r in map(orjson.loads, d2.read_bytes().splitlines())
+           if r["exchange_id"] == picked]
+    row[0]["exchange_id"] += "-again"
+    _run(_write(tmp / "one" / "p.jsonl", row), tmp / "o-one", "--index", str(index))
+    got = pl.read_parquet(tmp / "o-one" / "members.parquet")
+    assert got["cluster_id"].to_list() == [haiku]
