@@ -4,10 +4,11 @@
 many new distinct prompts held each of its shingles (``dedup``), appends that
 delta to the current generation, and keeps its part of the vocabulary: the
 shingles held by at least ``min_shingle_df`` distinct prompts within
-``vocab_ttl_s`` (the sum over the live generations). A tick adds the shingles whose count
-crossed the bound (a lookup of the delta in each generation); the first tick
-of a generation looks the held vocabulary up in the live generations, so
-shingles whose prompts aged out leave it (no recount of a day's counts). Each tick the part is published to every signer shard: a
+``vocab_ttl_s`` (the sum over the live generations). A tick adds the shingles
+whose count crossed the bound (a lookup of the delta in each generation); the
+first tick of a generation looks the held vocabulary up in the live
+generations, so shingles whose prompts aged out leave it (no recount of a
+day's counts). Each tick the part is published to every signer shard: a
 deterministic per-tick vocabulary, the same whatever the bundling.
 """
 
