@@ -3,9 +3,10 @@
 Each sentence of the set is one exchange sent by its own account (so nothing but
 the wording and meaning of the prompts can link them). A pair of sentences is
 predicted together when both land in one cluster; F1 over all pairs against the
-set's clusters. Anchors on the same set: word-unigram Jaccard + connected
-components (best threshold of a grid, and at 0.5), and the full all-MiniLM-L6-v2
-encoder + connected components (best cosine threshold) with its sentences/s.
+set's clusters. Anchors on the same set (``--anchors``), each with connected
+components and with average linkage (scipy, where installed), best threshold
+of a grid: word-unigram and word-3-gram Jaccard, the prompt links' static
+vectors alone, and the full all-MiniLM-L6-v2 encoder with its sentences/s.
 
     python bench/paraphrase.py                     # the shipped Bible set, defaults
     python bench/paraphrase.py --extra --no-semantic
@@ -85,11 +86,16 @@ def components(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 WORD = re.compile(r"\w+")
 
 
-def unigram_anchor(texts: list[str], truth: np.ndarray) -> dict:
-    """Word-unigram Jaccard (lower-cased) of every pair, connected components."""
-    vocab: dict[str, int] = {}
-    rows = [sorted({vocab.setdefault(w, len(vocab)) for w in WORD.findall(t.lower())})
-            for t in texts]
+def unigram_anchor(texts: list[str], truth: np.ndarray, n: int = 1) -> dict:
+    """Word n-gram (unigram by default) Jaccard, lower-cased, of every pair, connected
+    components (and average linkage)."""
+    vocab: dict[tuple, int] = {}
+
+    def grams(t):
+        words = WORD.findall(t.lower())
+        return {tuple(words[i:i + n]) for i in range(max(1, len(words) - n + 1))}
+
+    rows = [sorted({vocab.setdefault(g, len(vocab)) for g in grams(t)}) for t in texts]
     n = len(rows)
     m = np.zeros((n, len(vocab)), np.float32)
     for i, r in enumerate(rows):
@@ -98,6 +104,26 @@ def unigram_anchor(texts: list[str], truth: np.ndarray) -> dict:
     size = m.sum(1)
     jac = inter / np.maximum(size[:, None] + size[None, :] - inter, 1)
     return _sweep(jac, truth, np.arange(0.2, 0.8, 0.05))
+
+
+def static_anchor(texts: list[str], truth: np.ndarray) -> dict:
+    """The prompt links' static vectors alone (IDF-weighted mean of the token table,
+    centred), cosine of every pair."""
+    import pyarrow as pa
+
+    from distill_radar.kernels import prompt_links
+    from distill_radar.pipelines.batch import semantic_links
+    from distill_radar.pipelines.embed.embedder import load_embedder
+    from distill_radar.pipelines.model.config import RunConfig
+
+    static, none = load_embedder(), np.empty(0, np.int64)
+    rows, ids, offsets = semantic_links.link_tokens(
+        static.vocab, pa.array(texts), none, pa.array([], pa.large_string()), RunConfig())
+    weights = prompt_links.idf(ids, rows.size, static.table.shape[0])
+    dense = np.zeros((len(texts), static.table.shape[1]), np.float32)
+    dense[rows] = semantic_links._centred(
+        prompt_links.weighted_pool(ids, offsets, weights, static.table))
+    return _sweep(dense @ dense.T, truth, np.arange(0.4, 0.95, 0.05))
 
 
 def encoder_anchor(texts: list[str], truth: np.ndarray) -> dict:
@@ -144,18 +170,37 @@ def link_speed(texts: list[str], encoder_sample: int = 300) -> dict:
 
 
 def _sweep(sim: np.ndarray, truth: np.ndarray, grid) -> dict:
+    """Connected components over pairs at each threshold of ``grid``, and average
+    linkage cut there (scipy, where installed); the best of each."""
     n = sim.shape[0]
     iu = np.triu_indices(n, 1)
     vals = sim[iu]
-    best = {"f1": -1.0}
-    table = {}
-    for th in grid:
-        keep = vals >= th
-        r = pair_f1(truth, components(n, iu[0][keep], iu[1][keep]))
-        table[f"{th:.3f}"] = r["f1"]
-        if r["f1"] > best["f1"]:
-            best = {**r, "threshold": round(float(th), 3)}
-    return {"best": best, "f1_by_threshold": table}
+    tree = _average_tree(vals)
+    out = {}
+    for name in ("components", "average_linkage")[:1 + (tree is not None)]:
+        best, table = {"f1": -1.0}, {}
+        for th in grid:
+            if name == "components":
+                keep = vals >= th
+                pred = components(n, iu[0][keep], iu[1][keep])
+            else:
+                from scipy.cluster.hierarchy import fcluster
+                pred = fcluster(tree, t=1.0 - th, criterion="distance")
+            r = pair_f1(truth, pred)
+            table[f"{th:.3f}"] = r["f1"]
+            if r["f1"] > best["f1"]:
+                best = {**r, "threshold": round(float(th), 3)}
+        out[name] = {"best": best, "f1_by_threshold": table}
+    return {**out["components"], "average_linkage": out.get("average_linkage", {}).get("best")}
+
+
+def _average_tree(upper: np.ndarray):
+    """Average-linkage tree over distances ``1 - upper`` (condensed order), or None."""
+    try:
+        from scipy.cluster.hierarchy import linkage
+    except ImportError:
+        return None
+    return linkage(np.clip(1.0 - upper.astype(np.float64), 0.0, None), method="average")
 
 
 def main() -> None:
@@ -187,6 +232,8 @@ def main() -> None:
     result["batch"] = {"flags": args.extra, "seconds": round(wall, 1), **pair_f1(truth, pred)}
     if args.anchors:
         result["unigram_jaccard_cc"] = unigram_anchor(texts, truth)
+        result["trigram_jaccard_cc"] = unigram_anchor(texts, truth, n=3)
+        result["static_vectors_cc"] = static_anchor(texts, truth)
         result["minilm_encoder_cc"] = encoder_anchor(texts, truth)
     if args.speed:
         result["speed"] = link_speed(texts)

@@ -167,6 +167,73 @@ def _best_scores(src, dst, score, best):
         best[dst[e]] = max(best[dst[e]], score[e])
 
 
+def group_pair_means(ids: np.ndarray, offsets: np.ndarray, weights: np.ndarray,
+                     dense: np.ndarray, lexical_share: float, rows: np.ndarray,
+                     group_offsets: np.ndarray) -> np.ndarray:
+    """float32[g]: per group, the mean ``pair_scores`` score over every pair of its rows
+    (``rows[group_offsets[j]:group_offsets[j + 1]]``; 1.0 for a group of one).
+
+    Both halves of the score are dot products of unit vectors (the token set's
+    IDF weights over its norm, the dense row), and the mean dot product of k
+    unit vectors over their pairs is ``(|sum|**2 - k) / (k * (k - 1))``: exact,
+    in time linear in the group's tokens, however large the group.
+    """
+    ids = np.ascontiguousarray(ids, dtype=np.int32)
+    offsets = csr_offsets(offsets, ids.size)
+    dense = np.ascontiguousarray(dense, dtype=np.float32)
+    weights = np.ascontiguousarray(weights, dtype=np.float32)
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    group_offsets = csr_offsets(group_offsets, rows.size)
+    n = offsets.size - 1
+    if dense.shape[0] != n:
+        raise ValueError("dense needs one row per token set")
+    if rows.size and (rows.min() < 0 or rows.max() >= n):
+        raise ValueError("group rows out of range")
+    if ids.size and (ids.min() < 0 or ids.max() >= weights.size):
+        raise ValueError("token ids must index the weights")
+    norms = _set_norms(ids, offsets, weights)
+    out = np.empty(group_offsets.size - 1, np.float32)
+    _group_pair_means(ids, offsets, weights, norms, dense, np.float64(lexical_share), rows,
+                      group_offsets, out)
+    return out
+
+
+@njit(cache=True)
+def _group_pair_means(ids, offsets, weights, norms, dense, share, rows, group_offsets, out):
+    token_sum = np.zeros(weights.size, np.float64)
+    dense_sum = np.zeros(dense.shape[1], np.float64)
+    for g in range(group_offsets.size - 1):
+        lo, hi = group_offsets[g], group_offsets[g + 1]
+        k = hi - lo
+        if k < 2:
+            out[g] = 1.0
+            continue
+        dense_sum[:] = 0.0
+        lex_units = 0  # rows with a non-zero token vector (a zero row has no unit length)
+        for r in rows[lo:hi]:
+            for c in range(dense.shape[1]):
+                dense_sum[c] += dense[r, c]
+            if norms[r] > 0.0:
+                lex_units += 1
+                for j in range(offsets[r], offsets[r + 1]):
+                    token_sum[ids[j]] += weights[ids[j]] / norms[r]
+        lex_sq = 0.0
+        for r in rows[lo:hi]:  # each token once: read, then clear for the next group
+            for j in range(offsets[r], offsets[r + 1]):
+                v = token_sum[ids[j]]
+                lex_sq += v * v
+                token_sum[ids[j]] = 0.0
+        dense_sq = 0.0
+        for c in range(dense.shape[1]):
+            dense_sq += dense_sum[c] * dense_sum[c]
+        dense_self = 0.0  # sum of each row with itself: left out of the pairs
+        for r in rows[lo:hi]:
+            for c in range(dense.shape[1]):
+                dense_self += dense[r, c] * dense[r, c]
+        pairs = k * (k - 1.0)
+        out[g] = (share * (lex_sq - lex_units) + (1.0 - share) * (dense_sq - dense_self)) / pairs
+
+
 def banded_pairs(bands: np.ndarray, rows: int, window: int, ids: np.ndarray,
                  offsets: np.ndarray, weights: np.ndarray, dense: np.ndarray,
                  lexical_share: float, threshold: float, sketch: np.ndarray | None = None,

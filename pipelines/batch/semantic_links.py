@@ -10,15 +10,19 @@ grow benign clusters) becomes a WordPiece token set. On the linking worker:
 1. IDF over the run's token sets; each prompt gets an IDF-weighted mean of the
    static token table (centred) and an IDF-weighted random projection of its
    token set, one unit vector of both halves.
-2. SimHash bands of that vector propose pairs: star edges per bucket
-   (``kernels.bucket_edges``), so a huge bucket costs one edge per member.
-3. ``kernels.prompt_links.pair_scores`` scores them: mean of the IDF cosine of
-   the token sets and the cosine of the static vectors.
-4. ``near_best`` keeps pairs above ``prompt_link_threshold`` that are within
-   ``prompt_link_margin`` of both ends' best match (chaining control).
-
-5. Groups of linked prompts whose static vectors are not focused are chains:
-   their links need higher scores, in rounds (``_cohesive``).
+2. SimHash bands of that vector, and each prompt's rarest tokens, propose
+   pairs: per key, each prompt meets the next ``prompt_link_window`` of its
+   sorted bucket, so a huge bucket costs a bounded number of pairs per member.
+3. ``kernels.prompt_links`` scores them: mean of the IDF cosine of the token
+   sets and the cosine of the static vectors.
+4. Average linkage (``kernels.average_linkage``): pairs above
+   ``prompt_link_threshold``, best first, merge their groups when the pairs
+   across the two groups score the threshold on average (chaining control;
+   ``near_best`` can also require each pair to be within ``prompt_link_margin``
+   of both ends' best match, off by default).
+5. Groups of linked prompts whose mean score over all member pairs is below
+   the threshold (average linkage), or whose static vectors are not focused,
+   are chains: their links need higher scores, in rounds (``_cohesive``).
 
 ``prompt_joins`` then adds to the graph only the links between prompts that no
 other evidence linked: a prompt link never grows a lexical or account-group
@@ -33,6 +37,7 @@ import pyarrow.compute as pc
 
 from distill_radar import kernels
 from distill_radar.kernels import prompt_links
+from distill_radar.kernels.average_linkage import average_linkage
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
 
@@ -48,6 +53,12 @@ SKETCH_BITS = 256
 SKETCH_SLACK = 0.25
 #: Dimensions of the token-set projection in the LSH vector.
 PROJECTION_DIMS = 64
+#: Members of each group over which average linkage takes the mean score across two
+#: groups (bounded work however large a group grows).
+LINKAGE_SAMPLE = 16
+#: Rarest tokens per prompt used as LSH keys (rewordings keep names, objects, the task:
+#: the rare words).
+RARE_KEYS = 4
 
 
 def link_tokens(vocab, prompts, eligible: np.ndarray, spans: pa.Array,
@@ -122,12 +133,6 @@ def prompt_edges(node: np.ndarray, ids: np.ndarray, offsets: np.ndarray, table: 
         return empty, empty, np.empty(0, np.float32), stats
     weights = prompt_links.idf(ids, node.size, table.shape[0])
     dense = _centred(prompt_links.weighted_pool(ids, offsets, weights, table))
-    projection = kernels.hyperplanes(PROJECTION_DIMS, table.shape[0], seed=config.seed + 1)
-    lexical = prompt_links.weighted_pool(ids, offsets, weights, projection)
-    vectors = np.concatenate([dense, lexical], axis=1)
-    rows = config.prompt_link_rows
-    planes = kernels.hyperplanes(vectors.shape[1], config.prompt_link_bands * rows,
-                                 seed=config.seed)
     if node.size <= EXACT_PAIRS:  # every pair costs less than hashing
         src, dst = (a.astype(np.int64) for a in np.triu_indices(node.size, 1))
         score = prompt_links.pair_scores(ids, offsets, weights, dense, src, dst,
@@ -135,38 +140,88 @@ def prompt_edges(node: np.ndarray, ids: np.ndarray, offsets: np.ndarray, table: 
         hit = score >= config.prompt_link_threshold
         src, dst, score = src[hit], dst[hit], score[hit]
     else:
-        bands = kernels.simhash_bands(vectors, planes, rows)
-        sketch_planes = kernels.hyperplanes(vectors.shape[1], SKETCH_BITS, seed=config.seed + 2)
-        sketch = kernels.simhash_bands(vectors, sketch_planes, 32)
-        # Pairs whose sketch angle puts them well below the threshold are not scored.
-        floor = max(-1.0, config.prompt_link_threshold - SKETCH_SLACK)
-        max_differ = int(SKETCH_BITS * np.arccos(floor) / np.pi)
-        src, dst, score = prompt_links.banded_pairs(
-            bands, rows, config.prompt_link_window, ids, offsets, weights, dense,
-            config.prompt_link_lexical_share, config.prompt_link_threshold, sketch, max_differ)
+        src, dst, score = _banded_candidates(ids, offsets, weights, dense, table, config)
     stats["prompt_candidates"] = int(src.size)
     keep = prompt_links.near_best(node.size, src, dst, score, config.prompt_link_threshold,
                                   config.prompt_link_margin)
     src, dst, score = src[keep], dst[keep], score[keep]
-    src, dst, score = _cohesive(dense, src, dst, score, config)
+    merged = average_linkage(node.size, src, dst, score, ids, offsets, weights, dense,
+                             config.prompt_link_lexical_share, config.prompt_link_threshold,
+                             LINKAGE_SAMPLE)
+    src, dst, score = src[merged], dst[merged], score[merged]
+    tokens = (ids, offsets, weights)
+    src, dst, score = _cohesive(tokens, dense, src, dst, score, config)
     stats["prompt_pairs"] = int(src.size)
     return node[src], node[dst], score, stats
 
 
-def _cohesive(dense, src, dst, score, config: RunConfig):
-    """Links left once every group (component) of linked prompts is focused.
+def _banded_candidates(ids, offsets, weights, dense, table, config: RunConfig):
+    """Pairs scoring at least the threshold among those two kinds of LSH keys propose:
+    SimHash bands of (static vector, projected token set) and the rarest tokens."""
+    projection = kernels.hyperplanes(PROJECTION_DIMS, table.shape[0], seed=config.seed + 1)
+    lexical = prompt_links.weighted_pool(ids, offsets, weights, projection)
+    vectors = np.concatenate([dense, lexical], axis=1)
+    rows = config.prompt_link_rows
+    planes = kernels.hyperplanes(vectors.shape[1], config.prompt_link_bands * rows,
+                                 seed=config.seed)
+    bands = kernels.simhash_bands(vectors, planes, rows)
+    rare = rarest_tokens(ids, offsets, weights, RARE_KEYS)
+    token_bits = min(32, max(1, (table.shape[0] - 1).bit_length()))  # one token id
+    sketch_planes = kernels.hyperplanes(vectors.shape[1], SKETCH_BITS, seed=config.seed + 2)
+    sketch = kernels.simhash_bands(vectors, sketch_planes, 32)
+    # Pairs whose sketch angle puts them well below the threshold are not scored.
+    floor = max(-1.0, config.prompt_link_threshold - SKETCH_SLACK)
+    max_differ = int(SKETCH_BITS * np.arccos(floor) / np.pi)
+    return _union_pairs([prompt_links.banded_pairs(
+        keys, bits, config.prompt_link_window, ids, offsets, weights, dense,
+        config.prompt_link_lexical_share, config.prompt_link_threshold, sketch, max_differ)
+        for keys, bits in ((bands, rows), (rare, token_bits))])
 
-    A group whose members' root mean pairwise cosine (``debiased_focus`` of
-    their static vectors) is below ``prompt_link_group_focus`` is a chain:
-    inside it, links need a score ``model.group_step`` higher, round after round
-    (as account groups are split in ``model/semantic.py``).
+
+def rarest_tokens(ids: np.ndarray, offsets: np.ndarray, weights: np.ndarray, k: int
+                  ) -> np.ndarray:
+    """uint32[n, k]: each (non-empty) token set's ``k`` highest-IDF token ids, rarest first
+    (ties: lower id); a set of fewer tokens repeats its rarest (a repeated key adds no pair)."""
+    sizes = np.diff(offsets)
+    if np.any(sizes == 0):
+        raise ValueError("every token set needs a token")
+    row = np.repeat(np.arange(sizes.size), sizes)
+    order = np.lexsort((ids, -weights[ids], row))  # per row: rarest first
+    ranked = ids[order].astype(np.uint32)
+    rank = np.arange(ids.size) - offsets[row]
+    out = np.repeat(ranked[offsets[:-1]][:, None], k, axis=1)
+    top = rank < k
+    out[row[top], rank[top]] = ranked[top]
+    return out
+
+
+def _union_pairs(found):
+    """Scored pair lists -> one list, each pair once, sorted."""
+    src = np.concatenate([f[0] for f in found])
+    dst = np.concatenate([f[1] for f in found])
+    score = np.concatenate([f[2] for f in found])
+    _, first = np.unique((src.astype(np.uint64) << np.uint64(32)) | dst.astype(np.uint64),
+                         return_index=True)
+    return src[first], dst[first], score[first]
+
+
+def _cohesive(tokens, dense, src, dst, score, config: RunConfig):
+    """Links left once every group (component) of linked prompts is cohesive.
+
+    A group is a chain when the mean score over *all* pairs of its members,
+    linked or not, is below ``prompt_link_threshold`` (average linkage: a group
+    holds together as well as one link must), or when its static vectors' root
+    mean pairwise cosine (``debiased_focus``) is below ``prompt_link_group_focus``.
+    Inside a chain, links need a score ``model.group_step`` higher, round after
+    round (as account groups are split in ``model/semantic.py``).
+    ``tokens``: the (ids, offsets, IDF weights) the scores were computed from.
     """
     n = dense.shape[0]
     threshold = config.prompt_link_threshold
     labels = kernels.connected_components(n, src, dst)
     step, ceiling = config.model.group_step, config.model.max_group_threshold
     while threshold < ceiling:
-        chained = semantic.unfocused_groups(dense, labels, config.prompt_link_group_focus)
+        chained = _loose_groups(tokens, dense, labels, config)
         if not chained.any():
             break
         threshold = min(ceiling, threshold + step)
@@ -174,6 +229,17 @@ def _cohesive(dense, src, dst, score, config: RunConfig):
         src, dst, score = src[keep], dst[keep], score[keep]
         labels = kernels.connected_components(n, src, dst)
     return src, dst, score
+
+
+def _loose_groups(tokens, dense, labels, config: RunConfig) -> np.ndarray:
+    """Per prompt: is it in a group of two or more that is a chain (``_cohesive``)?"""
+    out = semantic.unfocused_groups(dense, labels, config.prompt_link_group_focus)
+    order, offsets = kernels.groups_of(labels, np.arange(labels.size), min_size=2)
+    if order.size:
+        means = prompt_links.group_pair_means(*tokens, dense, config.prompt_link_lexical_share,
+                                              order, offsets)
+        out[order] |= np.repeat(means < config.prompt_link_threshold, np.diff(offsets))
+    return out
 
 
 def _centred(vectors: np.ndarray) -> np.ndarray:

@@ -99,6 +99,58 @@ class ModelConfig:
                 "account focus": self.w_focus}
 
 
+#: Valid values of RunConfig's checked fields: ">= k", integers "a..b" or an interval
+#: such as "(0, 1]"; ``RunConfig.__post_init__`` raises ValueError naming the field.
+_VALID = {
+    "batch_rows": ">= 1",
+    "ngram": "1..16",
+    "num_perm": "8..1024",
+    "lexical_threshold": "(0, 1)",
+    "cohesion_bound": "[0, 1)",
+    "min_shingle_df": ">= 2",
+    "min_template_shingles": ">= 1",
+    "shards": ">= 1",
+    "semantic_threshold": "(-1, 1)",
+    "semantic_cohesion_bound": "(-1, 1)",
+    "semantic_focus": "(0, 1]",
+    "semantic_group_focus": "[0, 1]",
+    "semantic_core": "[-1, 1)",
+    "min_profile_prompts": ">= 2",
+    "rescore_bound": "[-1, 1]",
+    "semantic_rows": "1..32",
+    "semantic_bands": "1..256",
+    "min_semantic_tokens": ">= 1",
+    "prompt_link_threshold": "(0, 1)",
+    "prompt_link_margin": "[0, 2]",
+    "prompt_link_lexical_share": "[0, 1]",
+    "prompt_link_chars": ">= 1",
+    "prompt_link_min_tokens": ">= 1",
+    "prompt_link_rows": "1..32",
+    "prompt_link_bands": "1..256",
+    "prompt_link_window": ">= 1",
+    "prompt_link_group_focus": "[0, 1]",
+    "min_cluster_exchanges": ">= 2",
+    "min_campaign_accounts": ">= 2",
+    "min_payload_variety": "[0, 1]",
+    "participation_ratio": "[0, 1]",
+    "min_account_focus": "(0, 1]",
+    "min_campaign_score": "[0, 1]",
+    "max_top_account_share": "(0, 1]",
+}
+
+
+def _within(value, spec: str) -> bool:
+    if spec.startswith(">="):
+        return value >= float(spec[2:])
+    if ".." in spec:
+        low, high = spec.split("..")
+        return int(low) <= value <= int(high)
+    low, high = (float(x) for x in spec[1:-1].split(","))
+    above = value > low if spec[0] == "(" else value >= low
+    below = value < high if spec[-1] == ")" else value <= high
+    return above and below
+
+
 @dataclass(frozen=True)
 class RunConfig:
     # Reading
@@ -165,14 +217,15 @@ class RunConfig:
     # Per-prompt semantic links (pipelines/batch/semantic_links.py)
     prompt_links: bool = option(
         False, "also link single prompts by meaning (rewordings of one prompt sent by different "
-        "accounts, one each), not only account profiles; about 2x the time at 1M exchanges",
+        "accounts, one each), not only account profiles; about 1.5x the CPU time of the default "
+        "at 1M exchanges",
         SEMANTIC, action="store_true")
     prompt_link_threshold: float = option(
         0.5, "score (mean of token-set IDF cosine and static embedding cosine) that links two "
         "prompts by meaning", SEMANTIC)
-    prompt_link_margin: float = option(0.3, "a prompt link is kept only within this score of "
-                                       "the best link of both its prompts (anti-chaining)",
-                                       SEMANTIC)
+    prompt_link_margin: float = option(1.0, "a prompt link is kept only within this score of "
+                                       "the best link of both its prompts (1 = off: average "
+                                       "linkage controls chaining)", SEMANTIC)
     prompt_link_lexical_share: float = option(0.5, "weight of the token-set cosine in a link's "
                                               "score", SEMANTIC)
     prompt_link_chars: int = option(300, "prompts up to this many characters are linked whole; "
@@ -222,43 +275,9 @@ class RunConfig:
     model: ModelConfig = ModelConfig()
 
     def __post_init__(self):
-        _check(self.batch_rows >= 1, "batch_rows must be >= 1")
-        _check(1 <= self.ngram <= 16, "ngram must be in 1..16")
-        _check(8 <= self.num_perm <= 1024, "num_perm must be in 8..1024")
-        _check(0.0 < self.lexical_threshold < 1.0, "lexical_threshold must be in (0, 1)")
-        _check(0.0 <= self.cohesion_bound < 1.0, "cohesion_bound must be in [0, 1)")
-        _check(self.min_shingle_df >= 2, "min_shingle_df must be >= 2")
-        _check(self.min_template_shingles >= 1, "min_template_shingles must be >= 1")
-        _check(self.shards >= 1, "shards must be >= 1")
-        _check(-1.0 < self.semantic_threshold < 1.0, "semantic_threshold must be in (-1, 1)")
-        _check(-1.0 < self.semantic_cohesion_bound < 1.0,
-               "semantic_cohesion_bound must be in (-1, 1)")
-        _check(0.0 < self.semantic_focus <= 1.0, "semantic_focus must be in (0, 1]")
-        _check(0.0 <= self.semantic_group_focus <= 1.0, "semantic_group_focus must be in [0, 1]")
-        _check(-1.0 <= self.semantic_core < 1.0, "semantic_core must be in [-1, 1)")
-        _check(self.min_profile_prompts >= 2, "min_profile_prompts must be >= 2")
-        _check(-1.0 <= self.rescore_bound <= 1.0, "rescore_bound must be in [-1, 1]")
-        _check(1 <= self.semantic_rows <= 32, "semantic_rows must be in 1..32")
-        _check(1 <= self.semantic_bands <= 256, "semantic_bands must be in 1..256")
-        _check(self.min_semantic_tokens >= 1, "min_semantic_tokens must be >= 1")
-        _check(0.0 < self.prompt_link_threshold < 1.0, "prompt_link_threshold must be in (0, 1)")
-        _check(0.0 <= self.prompt_link_margin <= 2.0, "prompt_link_margin must be in [0, 2]")
-        _check(0.0 <= self.prompt_link_lexical_share <= 1.0,
-               "prompt_link_lexical_share must be in [0, 1]")
-        _check(self.prompt_link_chars >= 1, "prompt_link_chars must be >= 1")
-        _check(self.prompt_link_min_tokens >= 1, "prompt_link_min_tokens must be >= 1")
-        _check(1 <= self.prompt_link_rows <= 32, "prompt_link_rows must be in 1..32")
-        _check(1 <= self.prompt_link_bands <= 256, "prompt_link_bands must be in 1..256")
-        _check(self.prompt_link_window >= 1, "prompt_link_window must be >= 1")
-        _check(0.0 <= self.prompt_link_group_focus <= 1.0,
-               "prompt_link_group_focus must be in [0, 1]")
-        _check(self.min_cluster_exchanges >= 2, "min_cluster_exchanges must be >= 2")
-        _check(self.min_campaign_accounts >= 2, "min_campaign_accounts must be >= 2")
-        _check(0.0 <= self.min_payload_variety <= 1.0, "min_payload_variety must be in [0, 1]")
-        _check(0.0 <= self.participation_ratio <= 1.0, "participation_ratio must be in [0, 1]")
-        _check(0.0 < self.min_account_focus <= 1.0, "min_account_focus must be in (0, 1]")
-        _check(0.0 <= self.min_campaign_score <= 1.0, "min_campaign_score must be in [0, 1]")
-        _check(0.0 < self.max_top_account_share <= 1.0, "max_top_account_share must be in (0, 1]")
+        for name, spec in _VALID.items():
+            _check(_within(getattr(self, name), spec),
+                   f"{name} must be {spec if spec.startswith('>=') else 'in ' + spec}")
 
     def __str__(self) -> str:
         sem = (f"_sem{self.semantic_threshold:.2f}_{self.semantic_bands}x{self.semantic_rows}"

@@ -16,6 +16,10 @@ then runs the tests of ``stats.py``:
   control's. Null: within a pair the two are exchangeable for a suspect that
   was not trained on the campaign's responses.
 
+Both p-values are Bonferroni-adjusted over the two (either may be cited as the
+evidence), which also makes the primary test conservative by construction:
+docs/provenance.md, "The reported p-values".
+
 The file layer (``run_io.py``) builds the ``Comparison`` from a run and the
 analyst's files; the bench builds it from synthetic texts.
 """
@@ -34,16 +38,22 @@ from distill_radar.pipelines.provenance.similarity import PairScores, score_pair
 #: Fewest usable prompts (campaign prompts with re-samples, or complete pairs) a test runs on.
 MIN_PROMPTS = 20
 CAMPAIGN, CONTROL = "campaign", "control"
+#: The tests of "trained on the campaign's served responses", in order of preference for
+#: the primary one; their p-values are Bonferroni-adjusted together (``run_tests``).
+CAMPAIGN_TESTS = ("resample_rank", "matched_control")
+ADJUSTMENT = (
+    "p-value Bonferroni-adjusted (times the number of campaign tests with enough prompts, "
+    "adjusted_for_tests; the raw one is p_value_unadjusted)")
 RESAMPLE_METHOD = (
     "re-sample rank: per campaign prompt, R = number of our model's re-samples at least as "
     "close to the suspect's output as the served response (combined similarity: word 3-gram "
     "containment + static-embedding cosine, each standardised); exact lower tail of sum(R) "
-    "under independent R_i ~ Uniform{0..k_i}")
+    "under independent R_i ~ Uniform{0..k_i}; " + ADJUSTMENT)
 CONTROL_METHOD = (
     "matched control: per pair, combined similarity of the suspect's output to the response "
     "served for the campaign prompt minus the same for its matched control prompt; exact "
     "Wilcoxon signed-rank test (mid-ranks, zeros dropped; normal approximation beyond "
-    f"{stats.EXACT_PAIRS} pairs), one-sided")
+    f"{stats.EXACT_PAIRS} pairs), one-sided; " + ADJUSTMENT)
 RESAMPLE_ASSUMPTIONS = (
     "the served response and the re-samples of each prompt are exchangeable draws of our model "
     "(same model version, system prompt and sampling settings); under the null the suspect's "
@@ -208,23 +218,29 @@ def control_test(table: pl.DataFrame) -> dict:
 
 
 def run_tests(table: pl.DataFrame, min_prompts: int = MIN_PROMPTS) -> dict:
-    """Every test the table supports, and which one is primary.
+    """Every test the table supports, and which one is primary (the re-sample test when
+    it has ``min_prompts``, else the matched-control test).
 
+    The p-values of the campaign tests are Bonferroni-adjusted over those with
+    ``min_prompts`` (raw ones under ``*_unadjusted``); the negative check on
+    controls and the other-tail p-values are warnings and stay raw.
     Raises ValueError ("too few prompts") when neither test has ``min_prompts``.
     """
     tests = {"resample_rank": resample_test(table), "matched_control": control_test(table)}
     if (table["role"] == CONTROL).any() and (table["n_alternatives"] > 0).any():
         tests["resample_rank_on_controls"] = resample_test(table, CONTROL)
-    if tests["resample_rank"]["n"] >= min_prompts:
-        primary = "resample_rank"
-    elif tests["matched_control"]["n"] >= min_prompts:
-        primary = "matched_control"
-    else:
+    family = [t for t in CAMPAIGN_TESTS if tests[t]["n"] >= min_prompts]
+    if not family:
         raise ValueError(
             f"too few prompts: {tests['resample_rank']['n']} campaign prompts with an output "
             f"and re-samples, {tests['matched_control']['n']} complete matched pairs; "
             f"need at least {min_prompts} of either")
-    return {"primary": primary, "tests": tests}
+    # Either test is evidence an analyst may cite: Bonferroni over those that ran keeps
+    # the chance that any of them reads p < a under a for a suspect that is a null (and
+    # makes the primary test conservative: exact size at 0.05 = its size at 0.025).
+    for t in CAMPAIGN_TESTS:
+        tests[t] = stats.bonferroni(tests[t], len(family))
+    return {"primary": family[0], "tests": tests}
 
 
 def notes(tests: dict, level: float = 0.05) -> list[str]:
@@ -284,7 +300,8 @@ def analyse(c: Comparison, embedder=None, min_prompts: int = MIN_PROMPTS,
     result = run_tests(table, min_prompts)
     p = result["tests"][result["primary"]]
     head = {k: p[k] for k in ("method", "assumptions", "statistic", "p_value", "log10_p_value",
-                              "effect_size", "n")}
+                              "p_value_unadjusted", "log10_p_value_unadjusted",
+                              "adjusted_for_tests", "effect_size", "n")}
     counts = {"prompts": table.height, "campaign": int((table["role"] == CAMPAIGN).sum()),
               "control": int((table["role"] == CONTROL).sum()),
               "without_output": int((~table["has_output"]).sum())}

@@ -68,6 +68,8 @@ def check_main(argv: list[str]) -> int:
     eff = result["effect_size"]
     p = result["p_value"]
     p_text = f"{p:.3g}" if p else f"10^{result['log10_p_value']:.1f}"
+    m = result.get("adjusted_for_tests", 1)
+    p_text += f" (Bonferroni-adjusted over {m} tests)" if m > 1 else ""
     print(f"{result['primary']}: p = {p_text}, {eff['name']} = {eff['value']:.3f} "
           f"(null {eff['null_value']}), n = {result['n']}; wrote provenance.json, "
           f"provenance.parquet, provenance.html to {args.output}")

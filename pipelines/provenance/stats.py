@@ -15,6 +15,12 @@ docs/provenance.md and in ``provenance.json``):
   p-value is the exact upper tail of that sign-flip distribution (mid-ranks for
   ties, zeros dropped), or its normal approximation beyond ``EXACT_PAIRS``.
 
+``bonferroni`` adjusts a test's p-value for the family of campaign tests the
+check reports (an analyst may cite either): with two, P(adjusted p < 0.05) is
+the test's exact size at 0.025 (``rank_sum_size``: 0.024 with 200 prompts and
+4 re-samples), comfortably under 0.05 by construction, and the chance that
+either test rejects is at most the sum of the two sizes, under 0.05.
+
 Both tails are computed by dynamic programming on the lower part of the
 distribution only, rescaled at every step and summed in log space, so that
 p-values far below 1e-300 still come out as a finite ``log10_p``.
@@ -91,6 +97,18 @@ def rank_sum_size(k, alpha: float = 0.05) -> float:
     cdf = np.cumsum(pmf)  # cdf[s] = p-value of rank sum s
     below = np.flatnonzero(cdf < alpha)
     return float(cdf[below[-1]]) if below.size else 0.0
+
+
+def bonferroni(result: dict, m: int) -> dict:
+    """``result`` (a test's dict) with its p-value multiplied by ``m`` (capped at 1), the
+    raw p-value kept as ``*_unadjusted``: valid for a family of ``m`` tests whatever
+    their dependence, since P(some m p_j < a) <= sum P(p_j < a / m)."""
+    if m < 1:
+        raise ValueError("a Bonferroni family has at least one test")
+    p, lp = result["p_value"], result["log10_p_value"]
+    return {**result, "p_value": min(1.0, m * p),
+            "log10_p_value": round(min(0.0, lp + math.log10(m)), 4) if math.isfinite(lp) else lp,
+            "p_value_unadjusted": p, "log10_p_value_unadjusted": lp, "adjusted_for_tests": m}
 
 
 def rank_sum_test(ranks, k) -> dict:

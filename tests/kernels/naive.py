@@ -376,6 +376,37 @@ def prompt_pair_score(a, b, weights, va, vb, share):
     return share * lexical + (1 - share) * sum(x * y for x, y in zip(va, vb))
 
 
+def group_pair_mean(rows, weights, vectors, share):
+    """Mean ``prompt_pair_score`` over every pair of the token sets ``rows`` (1.0 for one)."""
+    k = len(rows)
+    if k < 2:
+        return 1.0
+    scores = [prompt_pair_score(rows[i], rows[j], weights, vectors[i], vectors[j], share)
+              for i in range(k) for j in range(i + 1, k)]
+    return sum(scores) / len(scores)
+
+
+def average_linkage(n, edges, rows, weights, vectors, share, threshold):
+    """Indices of the edges (a, b, score) that merge two groups, taken by descending score
+    (ties: a, then b), when the mean ``prompt_pair_score`` over all pairs across the two
+    groups is at least ``threshold``."""
+    group = {i: [i] for i in range(n)}
+    of = list(range(n))
+    out = []
+    for e in sorted(range(len(edges)), key=lambda e: (-edges[e][2], edges[e][0], edges[e][1])):
+        a, b = of[edges[e][0]], of[edges[e][1]]
+        if a == b:
+            continue
+        cross = [prompt_pair_score(rows[i], rows[j], weights, vectors[i], vectors[j], share)
+                 for i in group[a] for j in group[b]]
+        if sum(cross) / len(cross) >= threshold:
+            for i in group[b]:
+                of[i] = a
+            group[a] += group.pop(b)
+            out.append(e)
+    return sorted(out)
+
+
 def near_best(n, edges, threshold, margin):
     """Indices of edges (a, b, score) scoring >= threshold and >= each end's best - margin."""
     best = [-float("inf")] * n

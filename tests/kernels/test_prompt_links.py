@@ -1,5 +1,7 @@
 """Per-prompt link kernels against the plain-Python references in naive.py."""
 
+import itertools
+
 import naive
 import numpy as np
 import pytest
@@ -49,6 +51,24 @@ def test_pair_scores_match_reference(seed):
     got = prompt_links.pair_scores(ids, off, weights, dense, src, dst, 0.4)
     want = [naive.prompt_pair_score(rows[a], rows[b], weights, dense[a], dense[b], 0.4)
             for a, b in zip(src, dst)]
+    assert np.allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_group_pair_means_match_reference(seed):
+    rng = np.random.default_rng(seed)
+    rows = [sorted(set(rng.integers(0, 20, rng.integers(0, 8)).tolist())) for _ in range(12)]
+    ids, off = _csr(rows)
+    weights = rng.uniform(0.5, 3, 20).astype(np.float32)
+    dense = rng.normal(size=(12, 5)).astype(np.float32)
+    dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+    dense[3] = 0.0  # a prompt without a vector
+    order = rng.permutation(12)
+    group_offsets = np.array([0, 1, 4, 12])  # groups of 1, 3 and 8 rows
+    got = prompt_links.group_pair_means(ids, off, weights, dense, 0.3, order, group_offsets)
+    want = [naive.group_pair_mean([rows[r] for r in order[lo:hi]], weights,
+                                  [dense[r] for r in order[lo:hi]], 0.3)
+            for lo, hi in itertools.pairwise(group_offsets)]
     assert np.allclose(got, want, atol=1e-5)
 
 

@@ -23,7 +23,7 @@ REWORDED = [
      "On a vegetarian diet, which vitamins should people take as supplements?"],
     ["Why does the moon look bigger near the horizon than overhead?",
      "Why is the moon bigger when it is near the horizon than when it is high?",
-     "What makes the moon seem larger at the horizon than overhead?"],
+     "Why does the moon appear larger near the horizon than high overhead?"],
 ]
 OTHERS = ["Write a limerick about a cat who loves jazz music.",
           "Convert 72 degrees Fahrenheit to Celsius and show the formula.",
@@ -101,16 +101,45 @@ def test_joins_only_between_prompts_nothing_else_linked():
 
 def test_cohesion_rounds_split_a_chain():
     # a and c are far apart; b sits between them: a-b and b-c pass the threshold, but the
-    # group {a, b, c} is not focused, so its weaker link goes in the next round.
+    # group {a, b, c} is not cohesive, so its weaker link goes in the next round.
     a, c = np.array([1.0, 0.0]), np.array([-0.5, np.sqrt(0.75)])  # cosine -0.5
-    b = (a + c) / np.linalg.norm(a + c)
+    b = (a + c) / np.linalg.norm(a + c)  # cosine 0.5 to both
     dense = np.stack([a, b, c]).astype(np.float32)
     src, dst = np.array([0, 1]), np.array([1, 2])
-    score = np.array([0.75, 0.72], np.float32)
-    config = dataclasses.replace(RunConfig(), prompt_link_threshold=0.7,
-                                 prompt_link_group_focus=0.6)
-    s, d, _ = semantic_links._cohesive(dense, src, dst, score, config)
+    score = np.array([0.5, 0.49], np.float32)
+    config = dataclasses.replace(RunConfig(), prompt_link_threshold=0.45,
+                                 prompt_link_group_focus=0.6, prompt_link_lexical_share=0.0)
+    tokens = (np.arange(3, dtype=np.int32), np.arange(4), np.ones(3, np.float32))
+    s, d, _ = semantic_links._cohesive(tokens, dense, src, dst, score, config)
     assert s.tolist() == [0] and d.tolist() == [1]
+
+
+def test_cohesion_rounds_split_a_group_loose_on_average():
+    # 0-1 and 2-3 are rewordings (shared rare tokens); 1-2 passes the threshold on one
+    # shared token, but over all pairs the group's mean score is below it: 1-2 goes.
+    ids, offsets = _sets([[1, 2, 3], [1, 2, 4], [4, 5, 6], [5, 6, 7]])
+    weights = np.ones(8, np.float32)
+    dense = np.zeros((4, 2), np.float32)  # no static vectors: the token half decides
+    src, dst = np.array([0, 1, 2]), np.array([1, 2, 3])
+    score = np.array([0.9, 0.55, 0.9], np.float32)
+    config = dataclasses.replace(RunConfig(), prompt_link_threshold=0.5,
+                                 prompt_link_group_focus=0.0, prompt_link_lexical_share=1.0)
+    s, d, _ = semantic_links._cohesive((ids, offsets, weights), dense, src, dst, score, config)
+    assert list(zip(s.tolist(), d.tolist())) == [(0, 1), (2, 3)]
+
+
+def test_rarest_tokens_rarest_first_and_repeated():
+    ids, offsets = _sets([[1, 2, 3], [4]])
+    weights = np.array([0, 1.0, 3.0, 2.0, 1.0], np.float32)
+    keys = semantic_links.rarest_tokens(ids, offsets, weights, 3)
+    assert keys.tolist() == [[2, 3, 1], [4, 4, 4]]
+    with pytest.raises(ValueError):
+        semantic_links.rarest_tokens(*_sets([[1], []]), weights, 2)
+
+
+def _sets(rows):
+    offsets = np.r_[0, np.cumsum([len(r) for r in rows])].astype(np.int64)
+    return np.array([t for r in rows for t in r], np.int32), offsets
 
 
 def test_joins_of_nothing():

@@ -47,12 +47,15 @@ def test_calibrated_on_small_nulls(embedder):
         for suspect in ("independent", "sibling"):
             _, res = analysis.analyse(_comparison(prompts, ans, suspect, ctrl_p, ctrl), embedder)
             for test in ("resample_rank", "matched_control"):
-                p = res["tests"][test]["p_value"]
-                pvalues.append(p)
-                rejected[(test, suspect)] += p < 0.05
-    # Each count is Binomial(40, <= 0.05) under a valid test: P(>= 7) < 0.01.
-    assert max(rejected.values()) <= 6, rejected
-    # ... and the tests are not dead: null p-values spread over (0, 1].
+                out = res["tests"][test]
+                # Bonferroni over the two campaign tests: the reported p is twice the raw one.
+                assert out["adjusted_for_tests"] == 2
+                assert out["p_value"] == pytest.approx(min(1.0, 2 * out["p_value_unadjusted"]))
+                pvalues.append(out["p_value_unadjusted"])
+                rejected[(test, suspect)] += out["p_value"] < 0.05
+    # Each count is Binomial(40, <= 0.025) under a valid test: P(>= 5) < 0.01.
+    assert max(rejected.values()) <= 4, rejected
+    # ... and the tests are not dead: raw null p-values spread over (0, 1].
     assert 0.3 < float(np.mean(pvalues)) < 0.7
 
 
@@ -75,6 +78,8 @@ def test_without_alternatives_the_control_test_is_primary(embedder):
     _, res = analysis.analyse(_comparison(prompts, ans, "student", ctrl_p, ctrl), embedder)
     assert res["primary"] == "matched_control" and res["tests"]["resample_rank"]["n"] == 0
     assert res["p_value"] < 1e-3
+    # One test with enough prompts: a family of one, nothing to adjust.
+    assert res["adjusted_for_tests"] == 1 and res["p_value"] == res["p_value_unadjusted"]
 
 
 def test_served_everywhere_student_triggers_the_negative_check(embedder):

@@ -62,7 +62,7 @@ def test_student_found_independent_not(fake_run, tmp_path, capsys):
                                "0", "--suspect", str(suspect), "--alternatives", str(alt),
                                "--output", str(out_dir))
         assert code == 0, err
-        assert "resample_rank: p = " in out
+        assert "resample_rank: p = " in out and "Bonferroni-adjusted over 2 tests" in out
         results[name] = orjson.loads((out_dir / "provenance.json").read_bytes())
         table = pl.read_parquet(out_dir / "provenance.parquet")
         assert table.height == 2 * N_CAMPAIGN
@@ -70,6 +70,8 @@ def test_student_found_independent_not(fake_run, tmp_path, capsys):
         assert "Content-Security-Policy" in page and "http://" not in page
     student, indep = results["student"], results["independent"]
     assert student["p_value"] < 1e-6 and student["n"] == N_CAMPAIGN
+    assert indep["adjusted_for_tests"] == 2 and indep["p_value"] == min(
+        1.0, 2 * indep["p_value_unadjusted"])
     assert student["tests"]["matched_control"]["p_value"] < 1e-3
     assert indep["p_value"] > 1e-3 and indep["tests"]["matched_control"]["p_value"] > 1e-3
     assert student["counts"]["alternatives_used"] == 3 * 2 * N_CAMPAIGN

@@ -116,3 +116,43 @@ def test_rank_test_size_is_at_most_alpha_by_construction():
     assert 0.045 < size < 0.05
     with pytest.raises(ValueError):
         stats.rank_sum_size(np.array([], int))
+
+
+def test_bonferroni_adjusted_rank_test_is_conservative_by_construction():
+    """The reported re-sample p-value is Bonferroni-adjusted over the two campaign tests:
+    its exact size at alpha is the raw test's size at alpha / 2, checked by enumeration."""
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        k = rng.integers(1, 4, int(rng.integers(1, 7)))
+        alpha = float(rng.uniform(0.02, 0.6))
+        combos = list(itertools.product(*[range(x + 1) for x in k]))
+        adj = [stats.bonferroni(stats.rank_sum_test(np.array(c), k), 2)["p_value"]
+               for c in combos]
+        size = float(np.mean(np.array(adj) < alpha))
+        assert size == pytest.approx(stats.rank_sum_size(k, alpha / 2), abs=1e-12)
+        assert size <= alpha / 2
+    # 200 prompts x 4 re-samples (the bench): sum the exact null pmf of the rank sum over
+    # every sum whose adjusted p-value the test itself reports below 0.05.
+    k = np.full(200, 4)
+    pmf = np.ones(1)
+    for _ in k:
+        pmf = np.convolve(pmf, np.full(5, 0.2))
+    size = 0.0
+    for s in range(k.sum() // 2):  # p-values below 0.05 lie under the mean
+        ranks = np.minimum(np.maximum(s - 4 * np.arange(200), 0), 4)  # any vector summing to s
+        assert ranks.sum() == s
+        if stats.bonferroni(stats.rank_sum_test(ranks, k), 2)["p_value"] < 0.05:
+            size += pmf[s]
+    assert size == pytest.approx(stats.rank_sum_size(k, 0.025), abs=1e-12)
+    assert 0.023 < size < 0.025  # 0.0241: the rate the bench's null studies should see
+
+
+def test_bonferroni_keeps_the_raw_p_and_caps_at_one():
+    out = stats.bonferroni(stats.rank_sum_test(np.zeros(30, int), np.full(30, 2)), 3)
+    assert out["p_value"] == pytest.approx(3 * 3.0 ** -30)
+    assert out["log10_p_value"] == pytest.approx(math.log10(3) - 30 * math.log10(3), abs=1e-3)
+    assert out["p_value_unadjusted"] == pytest.approx(3.0 ** -30)
+    assert out["adjusted_for_tests"] == 3
+    assert stats.bonferroni({"p_value": 0.6, "log10_p_value": -0.22}, 2)["p_value"] == 1.0
+    with pytest.raises(ValueError):
+        stats.bonferroni({"p_value": 0.6, "log10_p_value": -0.22}, 0)

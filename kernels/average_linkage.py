@@ -1,0 +1,120 @@
+"""Average linkage over scored candidate pairs of prompts (token sets + dense rows).
+
+Single linkage over every pair above a threshold chains: a sentence close to
+two others of different meaning joins them. Average linkage merges two groups
+only when the pairs *across* them score the threshold on average. Taking the
+candidate pairs in descending score order and merging their groups when that
+holds gives, on human paraphrase clusters, what the exact agglomerative method
+gives over all pairs (bench/RESULTS.md), with work bounded per pair: the mean
+across two groups is taken over at most ``sample`` members of each (the first
+to join, so the core a group grew from), whatever their size.
+
+The score is ``share * idf_cosine + (1 - share) * dense_cosine``
+(``prompt_links.pair_scores``); both halves are dot products of unit vectors,
+so the mean over all cross pairs is the dot product of the two groups' sums
+over their sizes: linear in the sampled members' tokens.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from distill_radar.kernels.prompt_links import _set_norms, csr_offsets
+from distill_radar.kernels.union_find import _find
+
+
+def average_linkage(n: int, src: np.ndarray, dst: np.ndarray, score: np.ndarray,
+                    ids: np.ndarray, offsets: np.ndarray, weights: np.ndarray,
+                    dense: np.ndarray, lexical_share: float, threshold: float,
+                    sample: int = 32) -> np.ndarray:
+    """bool[m]: the pairs that merged two groups (a spanning forest of the groups).
+
+    Pairs are taken by descending score (ties: ``src``, then ``dst``); a pair
+    whose ends are in two groups merges them when the mean score across the
+    groups (``sample`` members of each at most) is at least ``threshold``.
+    ``ids``/``offsets``: token sets (CSR); ``weights``: per-token IDF;
+    ``dense``: one unit (or zero) row per token set.
+    """
+    ids = np.ascontiguousarray(ids, dtype=np.int32)
+    offsets = csr_offsets(offsets, ids.size)
+    src = np.ascontiguousarray(src, dtype=np.int64)
+    dst = np.ascontiguousarray(dst, dtype=np.int64)
+    score = np.ascontiguousarray(score, dtype=np.float32)
+    dense = np.ascontiguousarray(dense, dtype=np.float32)
+    weights = np.ascontiguousarray(weights, dtype=np.float32)
+    if not (src.shape == dst.shape == score.shape):
+        raise ValueError("src, dst and score must have one shape")
+    if offsets.size - 1 != n or dense.shape[0] != n:
+        raise ValueError("token sets and dense rows must number n")
+    if src.size and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= n):
+        raise ValueError("pair ends out of range")
+    if ids.size and (ids.min() < 0 or ids.max() >= weights.size):
+        raise ValueError("token ids must index the weights")
+    if sample < 1 or not 0.0 <= lexical_share <= 1.0:
+        raise ValueError("sample must be >= 1 and lexical_share in [0, 1]")
+    order = np.lexsort((dst, src, -score))
+    norms = _set_norms(ids, offsets, weights)
+    merged = np.zeros(src.size, np.bool_)
+    _average_linkage(n, src, dst, order, ids, offsets, weights, norms, dense,
+                     np.float64(lexical_share), np.float64(threshold), sample, merged)
+    return merged
+
+
+@njit(cache=True)
+def _average_linkage(n, src, dst, order, ids, offsets, weights, norms, dense, share,
+                     threshold, sample, merged):
+    parent = np.arange(n)
+    size = np.ones(n, np.int64)
+    head = np.arange(n)  # members of a group: a list from head through nxt to tail
+    tail = np.arange(n)
+    nxt = np.full(n, -1, np.int64)
+    scratch = np.zeros(weights.size, np.float64)
+    sum_a = np.zeros(dense.shape[1], np.float64)
+    for e in order:
+        a, b = _find(parent, src[e]), _find(parent, dst[e])
+        if a == b:
+            continue
+        if _cross_mean(head, nxt, a, b, sample, ids, offsets, weights, norms, dense, share,
+                       scratch, sum_a) < threshold:
+            continue
+        if size[a] < size[b]:  # the larger group's members stay first
+            a, b = b, a
+        parent[b] = a
+        size[a] += size[b]
+        nxt[tail[a]] = head[b]
+        tail[a] = tail[b]
+        merged[e] = True
+
+
+@njit(cache=True)
+def _cross_mean(head, nxt, a, b, sample, ids, offsets, weights, norms, dense, share, scratch,
+                sum_a):
+    """Mean score across groups a and b over their first ``sample`` members."""
+    sum_a[:] = 0.0
+    i, count_a = head[a], 0
+    while i >= 0 and count_a < sample:
+        for c in range(dense.shape[1]):
+            sum_a[c] += dense[i, c]
+        if norms[i] > 0.0:
+            for j in range(offsets[i], offsets[i + 1]):
+                scratch[ids[j]] += weights[ids[j]] / norms[i]
+        count_a += 1
+        i = nxt[i]
+    lexical, dot = 0.0, 0.0
+    i, count_b = head[b], 0
+    while i >= 0 and count_b < sample:
+        for c in range(dense.shape[1]):
+            dot += sum_a[c] * dense[i, c]
+        if norms[i] > 0.0:
+            for j in range(offsets[i], offsets[i + 1]):
+                lexical += scratch[ids[j]] * weights[ids[j]] / norms[i]
+        count_b += 1
+        i = nxt[i]
+    i, count_a = head[a], 0
+    while i >= 0 and count_a < sample:  # clear what group a wrote
+        for j in range(offsets[i], offsets[i + 1]):
+            scratch[ids[j]] = 0.0
+        count_a += 1
+        i = nxt[i]
+    return (share * lexical + (1.0 - share) * dot) / (count_a * count_b)
