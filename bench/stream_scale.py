@@ -97,9 +97,9 @@ def main() -> None:
                           campaigns=args.campaigns, seed=args.seed)
     flags = ["--input", os.path.join(logs, "exchanges"), "--output", out, "--replay",
              *([] if args.semantic else ["--no-semantic"]), *args.stream_flags]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     summary = stream_job.run(flags)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     stats = pl.read_parquet(os.path.join(out, "state_stats.parquet"))
     tick_s = summary["parameters"]["stream"]["tick_s"]
     days = per_day(stats, tick_s)
@@ -112,6 +112,9 @@ def main() -> None:
         "exchanges": args.exchanges, "accounts": args.accounts, "campaigns": args.campaigns,
         "flags": args.stream_flags, "replay_seconds": round(seconds, 1),
         "exchanges_per_s": round(args.exchanges / seconds),
+        # CPU seconds of this process (the replay runs in it): fairer than the wall clock
+        # on a shared machine
+        "replay_cpu_seconds": round(cpu, 1), "exchanges_per_cpu_s": round(args.exchanges / cpu),
         "per_day": days.to_dicts(),
         "last_day_rate_over_first": round(rates[-1] / rates[0], 2) if len(rates) > 1 else None,
         "state_per_stage": per_stage(stats),

@@ -15,6 +15,11 @@ from numba import njit, prange
 MAX_BITS = 24
 #: Buckets with more keys than this are binary-searched, not scanned.
 MAX_SCAN = 8
+#: Fewer than one query per this many keys: binary search, no directory.
+FEW_QUERIES = 8
+#: Fewer queries than this run on one thread: starting the parallel loop's threads
+#: costs more than the loop (milliseconds per call on a busy machine).
+PARALLEL_QUERIES = 1 << 18
 
 
 def sorted_positions(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
@@ -32,7 +37,18 @@ def sorted_positions(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """
     keys, queries = _as_sortable(keys, queries)
     out = np.full(queries.size, -1, np.int64)
-    if keys.size and queries.size:
+    if not (keys.size and queries.size):
+        return out
+    if queries.size * FEW_QUERIES <= keys.size:
+        # a few queries into many keys (a tick's new hashes into a day of state): a
+        # directory costs a pass over the keys, the binary search only log2(n) probes each
+        pos = np.searchsorted(keys, queries)
+        hit = np.flatnonzero(pos < keys.size)
+        hit = hit[keys[pos[hit]] == queries[hit]]
+        out[hit] = pos[hit]
+    elif queries.size < PARALLEL_QUERIES:
+        _positions_serial(keys, *_directory(keys), queries, out)
+    else:
         _positions(keys, *_directory(keys), queries, out)
     return out
 
@@ -105,6 +121,12 @@ def _search(keys, start, shift, q):
 @njit(cache=True, parallel=True)
 def _positions(keys, start, shift, queries, out):
     for i in prange(queries.size):
+        out[i] = _search(keys, start, shift, queries[i])
+
+
+@njit(cache=True)
+def _positions_serial(keys, start, shift, queries, out):
+    for i in range(queries.size):
         out[i] = _search(keys, start, shift, queries[i])
 
 

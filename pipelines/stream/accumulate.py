@@ -126,6 +126,7 @@ class AccumulateFn(StageFn):
     STAGE = "clusters"
     OFFSET_MS = 7
     TTL = "window_size_s"
+    embedder = None  # loaded by setup when the run is semantic
 
     def __init__(self, run: RunConfig, stream: StreamConfig):
         super().__init__(run, stream)
@@ -188,7 +189,8 @@ class AccumulateFn(StageFn):
 
     def setup(self):
         super().setup()
-        self.embedder = load_embedder() if self.run.semantic else None
+        if getattr(self, "embedder", None) is None and self.run.semantic:
+            self.embedder = load_embedder()
 
     def _new_samples(self, texts: dict, rows: dict, store) -> dict:
         """This tick's prompt texts worth keeping: those that enter their cluster's bottom-k

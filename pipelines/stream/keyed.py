@@ -96,6 +96,10 @@ class KeyedStageFn(beam.DoFn):
         self.gen_ticks = ticks.gen_ticks(self.ttl_ms, self.tick_ms)
 
     def setup(self):
+        # the in-process runner calls setup at every bundle on the same instance (the
+        # replay skips its per-bundle copies): once is enough, and it kept the counts
+        if getattr(self, "counters", None) is not None:
+            return
         dist = beam.metrics.Metrics.distribution
         self.m_state = dist(NAMESPACE, f"{self.STAGE}_state_bytes")
         self.m_largest = dist(NAMESPACE, f"{self.STAGE}_largest_value_bytes")

@@ -50,7 +50,7 @@ def cached_dofn_introspection():
     the class only (the specs and parameter defaults are class attributes), so the
     answers are kept per class; wrappers that inspect what they wrap (``beam.Map``'s
     ``_inspect_*``) are asked every time, as before."""
-    from apache_beam.runners.direct import transform_evaluator
+    from apache_beam.runners.direct import executor, transform_evaluator
     from apache_beam.transforms import core, userstate
 
     specs_of, args_of = userstate.get_dofn_specs, core.get_function_arguments
@@ -80,15 +80,29 @@ def cached_dofn_introspection():
     def no_copy(self, *args, **kwargs):
         init(self, *args, **{**kwargs, "perform_dofn_pickle_test": False})
 
+    # ... and schedules every consumer of every committed bundle, empty ones too: each
+    # stage's timer firings left empty outputs that woke every stage after it, then
+    # the writers (288,000 bundles for 336 ticks, whatever the volume). Beam's own
+    # watermark manager already ignores empty bundles ("They do not impact watermarks
+    # and should not trigger downstream execution"); the executor is told the same.
+    parallel = executor._ExecutorServiceParallelExecutor
+    schedule = parallel.schedule_consumers
+
+    def non_empty(self, committed_bundle):
+        if committed_bundle.has_elements():
+            schedule(self, committed_bundle)
+
     userstate.get_dofn_specs = transform_evaluator.get_dofn_specs = cached_specs
     core.get_function_arguments = cached_args
     evaluator.__init__ = no_copy
+    parallel.schedule_consumers = non_empty
     try:
         yield
     finally:
         userstate.get_dofn_specs = transform_evaluator.get_dofn_specs = specs_of
         core.get_function_arguments = args_of
         evaluator.__init__ = init
+        parallel.schedule_consumers = schedule
 
 
 class CollectRowsFn(beam.DoFn):

@@ -59,6 +59,23 @@ def test_signed_keys_keep_their_order(dtype):
                                   np.arange(10**6)[::7])
 
 
+@pytest.mark.parametrize("n_queries", [1, 100, 20_000, 300_000])
+def test_every_path_gives_the_same_positions(n_queries):
+    # few queries into many keys (binary search), a few thousand (one thread), many
+    # (parallel): hits, repeats and misses alike
+    rng = np.random.default_rng(n_queries)
+    keys = np.sort(np.r_[rng.integers(0, 2**40, 200_000, dtype=np.uint64),
+                         np.full(5, 77, np.uint64)])
+    queries = np.r_[rng.choice(keys, n_queries // 2 + 1),
+                    rng.integers(0, 2**41, n_queries // 2, dtype=np.uint64),
+                    np.array([77], np.uint64)]
+    want = np.searchsorted(keys, queries)
+    want = np.where((want < keys.size) & (keys[np.minimum(want, keys.size - 1)] == queries),
+                    want, -1)
+    np.testing.assert_array_equal(sorted_positions(keys, queries), want)
+    np.testing.assert_array_equal(in_sorted(keys, queries), want >= 0)
+
+
 def test_sorted_positions_rejects_other_dtypes():
     with pytest.raises(ValueError, match="signedness"):
         sorted_positions(np.arange(4), np.arange(2, dtype=np.uint64))

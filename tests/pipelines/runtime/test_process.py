@@ -16,7 +16,8 @@ import numpy as np
 from distill_radar.pipelines.runtime import process
 process.configure()
 from distill_radar import kernels
-kernels.sorted_positions(np.arange(4, dtype=np.uint64), np.arange(2, dtype=np.uint64))
+# enough queries for the parallel loop (fewer run on one thread and start no threading layer)
+kernels.sorted_positions(np.arange(4, dtype=np.uint64), np.zeros(1 << 18, dtype=np.uint64))
 import numba
 print('scipy.linalg' in sys.modules, numba.threading_layer(), os.environ.get('GOMP_SPINCOUNT'))
 from numba.np import arraymath

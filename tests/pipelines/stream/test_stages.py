@@ -240,3 +240,22 @@ def test_joined_pieces_become_one_cluster_and_lonely_solo_clusters_go():
     assert sorted(members["cluster_id"].unique().drop_nulls().to_list()) == [3, 9]
     assert members.filter(pl.col("account_id") == "a1")["cluster_id"].null_count() == 20
     assert members.filter(pl.col("account_id") == "a4")["cluster_id"].null_count() == 12
+
+
+def test_live_counts_sum_each_hash_over_pieces_and_generations():
+    from distill_radar.pipelines.stream.store import split_rows
+    from distill_radar.pipelines.stream.vocab import live_counts
+
+    rng = np.random.default_rng(5)
+    gens = [np.unique(rng.integers(0, 5000, 3000).astype(np.uint64)) for _ in range(3)]
+    chunks = []
+    for g in gens:  # a closed generation in pieces of consecutive hashes, one whole
+        table = {"hash": g, "count": rng.integers(1, 4, g.size).astype(np.int32)}
+        chunks += split_rows(table, 4) if len(chunks) == 0 else [table]
+    chunks.append({"hash": np.empty(0, np.uint64), "count": np.empty(0, np.int32)})
+    queries = np.unique(rng.integers(0, 6000, 800).astype(np.uint64))
+    want = {}
+    for c in chunks:
+        for h, n in zip(c["hash"].tolist(), c["count"].tolist()):
+            want[h] = want.get(h, 0) + n
+    assert live_counts(queries, chunks).tolist() == [want.get(q, 0) for q in queries.tolist()]
