@@ -39,14 +39,20 @@ def test_weighted_pool_unit_rows_and_zero_for_empty():
     assert np.allclose(out[2], [0, 0, 1])
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_pair_scores_match_reference(seed):
+def _random_prompts(seed):
+    """12 random token-id rows over 20 tokens (CSR too), token weights, unit vectors."""
     rng = np.random.default_rng(seed)
     rows = [sorted(set(rng.integers(0, 20, rng.integers(0, 8)).tolist())) for _ in range(12)]
     ids, off = _csr(rows)
     weights = rng.uniform(0.5, 3, 20).astype(np.float32)
     dense = rng.normal(size=(12, 5)).astype(np.float32)
     dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+    return rng, rows, ids, off, weights, dense
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pair_scores_match_reference(seed):
+    rng, rows, ids, off, weights, dense = _random_prompts(seed)
     src, dst = rng.integers(0, 12, 30), rng.integers(0, 12, 30)
     got = prompt_links.pair_scores(ids, off, weights, dense, src, dst, 0.4)
     want = [naive.prompt_pair_score(rows[a], rows[b], weights, dense[a], dense[b], 0.4)
@@ -56,12 +62,7 @@ def test_pair_scores_match_reference(seed):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_group_pair_means_match_reference(seed):
-    rng = np.random.default_rng(seed)
-    rows = [sorted(set(rng.integers(0, 20, rng.integers(0, 8)).tolist())) for _ in range(12)]
-    ids, off = _csr(rows)
-    weights = rng.uniform(0.5, 3, 20).astype(np.float32)
-    dense = rng.normal(size=(12, 5)).astype(np.float32)
-    dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+    rng, rows, ids, off, weights, dense = _random_prompts(seed)
     dense[3] = 0.0  # a prompt without a vector
     order = rng.permutation(12)
     group_offsets = np.array([0, 1, 4, 12])  # groups of 1, 3 and 8 rows
