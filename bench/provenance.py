@@ -50,10 +50,10 @@ NOISY = (0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9)
 #: students of each kind held to p < 1e-6 in every trial, with room. Set from the first
 #: study (seed 1, where noisy r = 0.7 missed 1e-6 in a quarter of the ablation's trials)
 #: and fresh seeds (--limit-only, which also runs the next stronger step of each kind);
-#: paraphrase a = 0.25 held too, but with a worst log10 p of -6.1 in one world, so the
-#: claim stops one step stronger.
-CLAIMED = {"paraphrase a=0.35": ("paraphrase", 0.35), "noisy r=0.6": ("noisy", 0.6)}
-NEXT_STRONGER = {"paraphrase a=0.5": ("paraphrase", 0.5), "noisy r=0.5": ("noisy", 0.5)}
+#: paraphrase a = 0.25 and noisy r = 0.6 held too, but came within a factor of 1.3 and 9
+#: of 1e-6 in one world each (seeds 4 and 5), so the claim stops one step stronger.
+CLAIMED = {"paraphrase a=0.35": ("paraphrase", 0.35), "noisy r=0.5": ("noisy", 0.5)}
+NEXT_STRONGER = {"paraphrase a=0.5": ("paraphrase", 0.5), "noisy r=0.4": ("noisy", 0.4)}
 #: Students of the similarity and re-sample ablation: near the limit, where choices show.
 ABLATION = {"paraphrase a=0.25": ("paraphrase", 0.25), "noisy r=0.6": ("noisy", 0.6)}
 POOL, POOL_ELICIT, CAMPAIGN_THEMES = 1000, 0.4, 10
