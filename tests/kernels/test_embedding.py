@@ -3,15 +3,13 @@
 import naive_numeric as nv
 import numpy as np
 import pytest
+from csr_rows import csr
 
 from distill_radar import kernels
 
 
 def _csr(rows):
-    offsets = np.zeros(len(rows) + 1, np.int64)
-    np.cumsum([len(r) for r in rows], out=offsets[1:])
-    ids = np.array([t for r in rows for t in r], np.int64)
-    return ids, offsets
+    return csr(rows, np.int64)
 
 
 @pytest.mark.parametrize("rows", [[], [[]], [[0]], [[1, 2, 2], [], [3, 0, 1, 4]], [[4] * 9]])

@@ -1,6 +1,7 @@
 import naive
 import numpy as np
 import pytest
+from csr_rows import csr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -10,11 +11,7 @@ sets_strategy = st.lists(st.sets(st.integers(0, 40), max_size=12), max_size=20)
 
 
 def _csr(sets):
-    rows = [sorted(s) for s in sets]
-    offsets = np.zeros(len(rows) + 1, np.int64)
-    np.cumsum([len(r) for r in rows], out=offsets[1:])
-    flat = np.array([v for r in rows for v in r], np.uint64)
-    return flat, offsets
+    return csr([sorted(s) for s in sets], np.uint64)
 
 
 @given(sets_strategy)

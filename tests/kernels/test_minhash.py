@@ -1,6 +1,7 @@
 import naive
 import numpy as np
 import pytest
+from csr_rows import csr
 from datasketch import MinHash
 
 from distill_radar.kernels import config, minhash, minhash_params, shingle_hashes
@@ -15,10 +16,7 @@ PROMPTS = [
 
 
 def _csr(rows):
-    offsets = np.zeros(len(rows) + 1, np.int64)
-    np.cumsum([len(r) for r in rows], out=offsets[1:])
-    flat = np.array([v for r in rows for v in r], np.uint64)
-    return flat, offsets
+    return csr(rows, np.uint64)
 
 
 def test_params_match_reference_and_are_odd():

@@ -5,15 +5,13 @@ import itertools
 import naive
 import numpy as np
 import pytest
+from csr_rows import csr
 
 from distill_radar.kernels import prompt_links
 
 
 def _csr(rows):
-    offsets = np.zeros(len(rows) + 1, np.int64)
-    np.cumsum([len(r) for r in rows], out=offsets[1:])
-    ids = np.array([t for r in rows for t in r], np.int32)
-    return ids, offsets
+    return csr(rows, np.int32)
 
 
 def test_token_sets_sorted_distinct():
