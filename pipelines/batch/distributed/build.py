@@ -167,7 +167,7 @@ class WriteTablesFn(MeasuredFn):
     def process(self, scored, touching, totals, ranges, dead, dup_dead, file_counts,
                 clusters):
         with self.timer.timing():
-            dups = _frame(list(dup_dead)) if dup_dead else None
+            dups = _frame([workdir.read_table(p) for p in dup_dead])
             if dups is None:
                 dups = pl.from_arrow(schemas.DEAD_LETTER.empty_table())
             tables = self._tables(pl.from_arrow(scored), _frame(list(touching)),

@@ -108,8 +108,8 @@ class KeyByIdRangeFn(beam.DoFn):
 
 class DedupeShardFn(MeasuredFn):
     """(id range, parts) -> (id range, path of its kept member rows in exchange_id order)
-    (main), and a dead-letter table of the later copies (tagged ``DEAD_TAG``), as
-    ``split_duplicates`` gives them."""
+    (main), and the path of the later copies' dead letters (tagged ``DEAD_TAG``), as
+    ``split_duplicates`` gives them: written as they arise, like every dead letter."""
 
     def __init__(self, work: str):
         self.work = work
@@ -126,13 +126,13 @@ class DedupeShardFn(MeasuredFn):
             self.sizes.record(nbytes(parts), nbytes(parts, tables, kept))
             yield shard, workdir.write_table(self.work, "kept", kept)
             if dups.height:
-                yield beam.pvalue.TaggedOutput(
-                    DEAD_TAG, export.to_arrow(dups, schemas.DEAD_LETTER))
+                yield beam.pvalue.TaggedOutput(DEAD_TAG, workdir.write_table(
+                    self.work, "dead", export.to_arrow(dups, schemas.DEAD_LETTER)))
 
 
 class DedupeMembers(beam.PTransform):
     """members paths -> {"members": kept rows' paths, "ranges": (id range, kept path),
-    "dead": dead-letter tables}."""
+    "dead": paths of the duplicates' dead letters}."""
 
     def __init__(self, work: str, shards: int):
         super().__init__()

@@ -77,7 +77,7 @@ def test_dedupe_members_keeps_the_gathered_rows(tmp_path, seed, shards):
         out = p | beam.Create(paths) | DedupeMembers(str(tmp_path), shards)
         assert_that(out["members"] | beam.combiners.ToList() | beam.Map(rows_of),
                     equal_to([_rows(kept)]), label="kept")
-        assert_that(out["dead"] | beam.FlatMap(lambda t: t.to_pylist())
+        assert_that(out["dead"] | beam.FlatMap(lambda path: workdir.read_table(path).to_pylist())
                     | beam.Map(lambda r: tuple(r.values())),
                     equal_to([tuple(r) for r in dups.rows()]), label="dead")
 
