@@ -64,12 +64,11 @@ def closest_members(out: str, member: dict, k: int) -> list[dict]:
             continue
         # Whole columns: one read each is cheaper than a read per row group (members are in
         # exchange id order, so a cluster's rows are spread over every group anyway).
-        rows = np.flatnonzero(pf.read(columns=["cluster_id"])["cluster_id"].to_numpy()
-                              == member["cluster_id"])
+        both = pf.read(columns=["cluster_id", "similarity"])
+        rows = np.flatnonzero(both["cluster_id"].to_numpy() == member["cluster_id"])
         if rows.size == 0:
             continue
-        sims = np.nan_to_num(pf.read(columns=["similarity"])["similarity"].to_numpy()[rows],
-                             nan=-1.0)
+        sims = np.nan_to_num(both["similarity"].to_numpy()[rows], nan=-1.0)
         top = np.argsort(-sims, kind="stable")[:k + 1]  # ties: row order
         found += [(-float(sims[i]), n, int(rows[i])) for i in top]
     found.sort()
@@ -88,13 +87,12 @@ def explain_account(out: str, account_id: str) -> dict:
     account = lookup.rows(out, "accounts", "account_id", [account_id])
     if not account:
         raise ValueError(f"account {account_id!r} is not in {out}/accounts.parquet")
-    sent: dict[int, int] = {}
-    for _, _, table, hits in lookup.scan(out, "members", "account_id", [account_id],
-                                         ["cluster_id"]):
-        for c in table["cluster_id"].to_numpy()[hits]:
-            if not np.isnan(c):  # NaN: not clustered
-                sent[int(c)] = sent.get(int(c), 0) + 1
-    per_cluster = sorted(sent.items(), key=lambda x: (-x[1], x[0]))
+    hit = [table["cluster_id"].to_numpy()[hits] for _, _, table, hits in
+           lookup.scan(out, "members", "account_id", [account_id], ["cluster_id"])]
+    sent = np.concatenate(hit) if hit else np.empty(0)
+    ids, counts = np.unique(sent[~np.isnan(sent)], return_counts=True)  # NaN: not clustered
+    per_cluster = sorted(zip(ids.astype(np.int64).tolist(), counts.tolist()),
+                         key=lambda x: (-x[1], x[0]))
     clusters = {r["cluster_id"]: r for r in lookup.rows(out, "clusters", "cluster_id",
                                                    [c for c, _ in per_cluster], CLUSTER_COLUMNS)}
     answer = {"account": account[0],

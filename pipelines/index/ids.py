@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 
-import numpy as np
 import polars as pl
 
 ID_BITS = 52
@@ -202,9 +201,3 @@ def remap(values: pl.Expr, mapping: dict[int, int]) -> pl.Expr:
         return values
     return values.replace_strict(list(mapping), list(mapping.values()),
                                  default=values, return_dtype=pl.Int64)
-
-
-def stable_array(ids: np.ndarray, table: pl.DataFrame) -> np.ndarray:
-    """Run-local cluster ids (int64, -1 for none) -> stable ids (-1 stays)."""
-    lookup = dict(table.select("cluster_id", "stable_id").iter_rows())
-    return np.array([lookup.get(int(i), -1) if i >= 0 else -1 for i in ids], np.int64)

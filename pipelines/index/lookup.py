@@ -13,6 +13,7 @@ import glob
 import os
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pyarrow.types as pa_types
 
@@ -59,9 +60,13 @@ def scan(out: str, name: str, column: str, values: list, columns: list[str]):
         for g in range(pf.num_row_groups):
             if not _may_hold(pf, g, leaf, values):
                 continue
-            hits = positions(pf.read_row_group(g, columns=[column])[column], values)
-            if hits.size:
-                yield pf, g, pf.read_row_group(g, columns=list(dict.fromkeys([column, *have]))), hits
+            key = pf.read_row_group(g, columns=[column])[column]
+            hits = positions(key, values)
+            if hits.size:  # the key column is read once
+                rest = [c for c in dict.fromkeys(have) if c != column]
+                other = pf.read_row_group(g, columns=rest) if rest else None
+                yield pf, g, pa.Table.from_arrays(
+                    [key, *(other[c] for c in rest)], names=[column, *rest]), hits
 
 
 def positions(column, values: list) -> np.ndarray:

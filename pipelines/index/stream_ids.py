@@ -96,16 +96,12 @@ class KnownClusters:
         return out
 
 
-def remapped(values: pl.Expr, known: dict[int, int]) -> pl.Expr:
-    """Stream cluster ids through ``known`` (the others stay)."""
-    return values.replace(list(known), list(known.values()))
-
-
 def with_cluster_ids(alerts: pa.Table, known: dict[int, int]) -> pa.Table:
     """An alerts table with its ``cluster_id`` through ``known`` (the others stay)."""
     if not known or alerts.num_rows == 0:
         return alerts
-    column = [known.get(c, c) for c in alerts["cluster_id"].to_pylist()]
     at = alerts.schema.get_field_index("cluster_id")
+    column = pl.DataFrame({"c": pl.from_arrow(alerts["cluster_id"])}).select(
+        ids.remap(pl.col("c"), known))["c"].to_arrow()
     return alerts.set_column(at, alerts.schema.field(at),
-                             pa.array(column, alerts.schema.field(at).type))
+                             column.cast(alerts.schema.field(at).type))

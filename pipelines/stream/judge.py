@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from distill_radar import kernels
 from distill_radar.pipelines.index import stream_ids
+from distill_radar.pipelines.index.ids import remap as remap_ids
 from distill_radar.pipelines.io import export, schemas
 from distill_radar.pipelines.model import cluster_stats
 from distill_radar.pipelines.model.campaigns import build_campaigns
@@ -254,11 +255,11 @@ class JudgeFn(StageFn):
         remap = pl.col("campaign_id").replace_strict(stable, default=None, return_dtype=pl.Int64)
         if known:  # --index: known clusters under their ids
             campaigns = campaigns.with_columns(pl.col("cluster_ids").list.eval(
-                stream_ids.remapped(pl.element(), known)))
+                remap_ids(pl.element(), known)))
         yield CAMPAIGNS_TAG, export.to_arrow(
             campaigns.with_columns(remap, pl.lit(as_of).alias("as_of")), CAMPAIGN_SNAPSHOT)
         like = clusters.filter(pl.col("campaign_id").is_not_null())
         if known:
-            like = like.with_columns(stream_ids.remapped(pl.col("cluster_id"), known))
+            like = like.with_columns(remap_ids(pl.col("cluster_id"), known))
         yield CLUSTERS_TAG, export.to_arrow(
             like.with_columns(remap, pl.lit(as_of).alias("as_of")), CLUSTER_SNAPSHOT)
