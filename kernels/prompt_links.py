@@ -288,10 +288,14 @@ def banded_pairs(bands: np.ndarray, rows: int, window: int, ids: np.ndarray,
             found_s.append(s[c, :counts[c]])
             found_d.append(d[c, :counts[c]])
             found_v.append(v[c, :counts[c]])
-    src, dst, score = np.concatenate(found_s), np.concatenate(found_d), np.concatenate(found_v)
-    pair = np.unique((src.astype(np.uint64) << np.uint64(32)) | dst.astype(np.uint64),
-                     return_index=True)
-    keep = pair[1]
+    return unique_pairs(np.concatenate(found_s), np.concatenate(found_d),
+                        np.concatenate(found_v))
+
+
+def unique_pairs(src: np.ndarray, dst: np.ndarray, score: np.ndarray):
+    """Each (src, dst) pair once (its first occurrence), sorted by (src, dst); ids < 2**32."""
+    keep = np.unique((src.astype(np.uint64) << np.uint64(32)) | dst.astype(np.uint64),
+                     return_index=True)[1]
     return src[keep], dst[keep], score[keep]
 
 

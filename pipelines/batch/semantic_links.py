@@ -197,12 +197,8 @@ def rarest_tokens(ids: np.ndarray, offsets: np.ndarray, weights: np.ndarray, k: 
 
 def _union_pairs(found):
     """Scored pair lists -> one list, each pair once, sorted."""
-    src = np.concatenate([f[0] for f in found])
-    dst = np.concatenate([f[1] for f in found])
-    score = np.concatenate([f[2] for f in found])
-    _, first = np.unique((src.astype(np.uint64) << np.uint64(32)) | dst.astype(np.uint64),
-                         return_index=True)
-    return src[first], dst[first], score[first]
+    return prompt_links.unique_pairs(*(np.concatenate([f[i] for f in found])
+                                       for i in range(3)))
 
 
 def _cohesive(tokens, dense, src, dst, score, config: RunConfig):

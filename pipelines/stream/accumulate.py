@@ -189,7 +189,7 @@ class AccumulateFn(StageFn):
 
     def setup(self):
         super().setup()
-        if getattr(self, "embedder", None) is None and self.run.semantic:
+        if self.embedder is None and self.run.semantic:
             self.embedder = load_embedder()
 
     def _new_samples(self, texts: dict, rows: dict, store) -> dict:

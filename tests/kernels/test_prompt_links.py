@@ -121,3 +121,15 @@ def test_banded_pairs_find_close_rows_and_skip_far_ones():
     sketch = np.array([[0], [0xFFFFFFFF], [0], [0]], np.uint32)
     s, _, _ = prompt_links.banded_pairs(bands, 4, 3, ids, off, w, dense, 0.5, 0.5, sketch, 8)
     assert s.size == 0
+
+
+def test_unique_pairs_keep_first_occurrence_sorted():
+    rng = np.random.default_rng(5)
+    src, dst = rng.integers(0, 6, 40), rng.integers(0, 6, 40)
+    score = rng.random(40)
+    first = {}
+    for a, b, v in zip(src.tolist(), dst.tolist(), score.tolist()):
+        first.setdefault((a, b), v)
+    s, d, v = prompt_links.unique_pairs(src, dst, score)
+    assert list(zip(s.tolist(), d.tolist())) == sorted(first)
+    assert v.tolist() == [first[p] for p in sorted(first)]
