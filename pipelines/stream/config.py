@@ -7,11 +7,29 @@ holds what only streaming needs. Times are seconds of event time.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from distill_radar.pipelines.model.config import option
 
 HOUR = 3600
+
+#: Bytes of keyed state per exchange of the busiest day, in the stage that holds most
+#: (the shingle counts of the last 24 hours, one key per stage): 118 MB for 85,000
+#: exchanges a day on the 1M realistic replay (bench/RESULTS.md); the window's rows
+#: (0.7 KB) and the LSH buckets (0.45 KB) hold less.
+STATE_BYTES_PER_DAILY_EXCHANGE = 1400
+#: What the default sharding aims at per key: half the 8 MB bound, for the skew of
+#: cluster-keyed state (a hot cluster's rows on one key: max / median 1.2 at 8 keys).
+TARGET_KEY_BYTES = 4 << 20
+MAX_DEFAULT_SHARDS = 1024
+
+
+def shards_for(exchanges_per_day: float) -> int:
+    """Keys per sharded stage for a volume: the smallest power of two that keeps each
+    key near ``TARGET_KEY_BYTES`` (85k a day: 32; 1M a day: 512)."""
+    need = max(exchanges_per_day, 0) * STATE_BYTES_PER_DAILY_EXCHANGE / TARGET_KEY_BYTES
+    return min(1 << max(0, math.ceil(math.log2(max(need, 1.0)))), MAX_DEFAULT_SHARDS)
 
 
 def _opt(default, help: str, flag: str | None = None, scale: int | None = None, **extra):
