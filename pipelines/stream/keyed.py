@@ -170,8 +170,10 @@ class KeyedStageFn(beam.DoFn):
             return
         if self.checkpoint:
             export.set(_at(self.checkpoint[0]))
-        m = meta.read() or new_meta()
+        held = meta.read()
+        m = held if held is not None else new_meta()
         done, nxt = int(m["done"][0]), int(m["next"][0])
+        was = nxt
         for tick, part in self.split(tag, chunk, _ms(ts)):
             kept = [(tick, part)]
             if tick <= done:
@@ -186,6 +188,10 @@ class KeyedStageFn(beam.DoFn):
                 nxt = t if nxt == NEVER else min(nxt, t)
         if any(self.counted.values()):  # counted here (late data): a row of counts only
             yield self._counts_row(key, done, _ms(ts) / 1000)
+        if held is not None and nxt == was:
+            # most elements are for a tick already due: the timer set with it (here, at a
+            # flush or a restore: always at min(next, wake)) and the meta stand as they are
+            return
         wake = int(m["wake"][0])
         target = min([t for t in (nxt, wake) if t != NEVER], default=NEVER)
         if target != NEVER:
