@@ -51,8 +51,9 @@ class StreamConfig:
     #: Keys per sharded stage (prompt hashes, shingles, LSH band keys, clusters):
     #: the parallelism a runner can spread over workers. Results do not depend on it.
     key_shards: int = _opt(64, "keys per sharded stage: the parallelism a runner spreads over "
-                           "workers (results do not depend on it; --replay: 1, one worker)",
-                           metavar="N")
+                           "workers, and what bounds each key's state (results do not depend "
+                           "on it; default from --exchanges-per-day, else 64; --replay: 1, "
+                           "one worker)", metavar="N")
     #: Per-cluster statistics (accounts, payload variety, timing) cover this much
     #: event time; clusters with new members are judged again every ``window_period_s``.
     window_size_s: int = _opt(96 * HOUR, "cluster statistics and campaigns cover this much "
