@@ -14,20 +14,23 @@ from distill_radar.pipelines.model.config import option
 
 HOUR = 3600
 
-#: Bytes of keyed state per exchange of the busiest day, in the stage that holds most
-#: (the shingle counts of the last 24 hours, one key per stage): 118 MB for 85,000
-#: exchanges a day on the 1M realistic replay (bench/RESULTS.md); the window's rows
-#: (0.7 KB) and the LSH buckets (0.45 KB) hold less.
-STATE_BYTES_PER_DAILY_EXCHANGE = 1400
-#: What the default sharding aims at per key: half the 8 MB bound, for the skew of
-#: cluster-keyed state (a hot cluster's rows on one key: max / median 1.2 at 8 keys).
+#: Bytes of keyed state per exchange of the busiest day, in the kind of key that holds
+#: most once there are many keys: the LSH buckets. One key per stage held 0.45 KB per
+#: exchange of the day (38 MB at 85,000 a day, the 1M realistic replay) against 1.4 KB
+#: of shingle counts, but a representative is filed under 16 band keys and its 256-byte
+#: signature is stored with each key it lands on, so over many keys the buckets hold up
+#: to 7.7 times as much in all (8 keys: 3.0 times, measured) and the shingle counts,
+#: spread evenly, not more: 0.45 KB * 7.7 = 3.5 KB.
+STATE_BYTES_PER_DAILY_EXCHANGE = 3500
+#: What the default sharding aims at per key: half the 8 MB bound, for skew (a hot
+#: cluster's window rows on one key: max / median 1.2 at 8 keys).
 TARGET_KEY_BYTES = 4 << 20
 MAX_DEFAULT_SHARDS = 1024
 
 
 def shards_for(exchanges_per_day: float) -> int:
     """Keys per sharded stage for a volume: the smallest power of two that keeps each
-    key near ``TARGET_KEY_BYTES`` (85k a day: 32; 1M a day: 512)."""
+    key near ``TARGET_KEY_BYTES`` (85k a day: 128; 1M a day: 1024, the most)."""
     need = max(exchanges_per_day, 0) * STATE_BYTES_PER_DAILY_EXCHANGE / TARGET_KEY_BYTES
     return min(1 << max(0, math.ceil(math.log2(max(need, 1.0)))), MAX_DEFAULT_SHARDS)
 

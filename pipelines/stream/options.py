@@ -38,7 +38,7 @@ IO_OPTIONS = (
            "(same parameters)", _STREAM, shown="", stream_only=True),
     Option("--exchanges-per-day", "expected exchanges a day at the busiest: without "
            "--key-shards, the keys per sharded stage that keep each key's state near 4 MB "
-           "(config.shards_for: 85,000 a day -> 32 keys, 1M -> 512; without either, "
+           "(config.shards_for: 85,000 a day -> 128 keys, 1M -> 1024; without either, "
            "64, and 1 for --replay)", _STREAM, type=float, shown="", stream_only=True),
     Option("--replay-bundle-rows", "--replay: rows per element of the replayed stream", _STREAM,
            type=int, shown="one element per tick", stream_only=True),

@@ -263,12 +263,15 @@ def test_live_counts_sum_each_hash_over_pieces_and_generations():
 
 def test_key_shards_follow_the_volume():
     from distill_radar.pipelines.stream import job as stream_job
-    from distill_radar.pipelines.stream.config import (STATE_BYTES_PER_DAILY_EXCHANGE,
-                                                       TARGET_KEY_BYTES, shards_for)
+    from distill_radar.pipelines.stream.config import (
+        STATE_BYTES_PER_DAILY_EXCHANGE,
+        TARGET_KEY_BYTES,
+        shards_for,
+    )
     from distill_radar.pipelines.stream.options import configs
 
-    assert [shards_for(v) for v in (0, 1_000, 85_000, 1_000_000)] == [1, 1, 32, 512]
-    for per_day in (5_000, 85_000, 300_000, 1_000_000):
+    assert [shards_for(v) for v in (0, 1_000, 85_000, 1_000_000)] == [1, 1, 128, 1024]
+    for per_day in (5_000, 85_000, 300_000):
         shards = shards_for(per_day)  # a power of two, each key near the target
         assert shards & (shards - 1) == 0
         assert per_day * STATE_BYTES_PER_DAILY_EXCHANGE / shards <= TARGET_KEY_BYTES
@@ -280,7 +283,7 @@ def test_key_shards_follow_the_volume():
         return configs(stream_job.pipeline_options([*base, *argv]))[1].key_shards
 
     assert shards() == 64
-    assert shards("--exchanges-per-day", "1000000") == 512
+    assert shards("--exchanges-per-day", "1000000") == 1024
     assert shards("--exchanges-per-day", "1000000", "--key-shards", "8") == 8
     assert shards("--replay") == 1
-    assert shards("--replay", "--exchanges-per-day", "85000") == 32
+    assert shards("--replay", "--exchanges-per-day", "85000") == 128
