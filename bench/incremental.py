@@ -163,6 +163,7 @@ def split_ids(table: pa.Table, work: str, days: int, extra: list[str]) -> dict:
         now = final_ids(index)
         members = pl.concat(members).with_columns(
             pl.col("cluster_id").replace(list(now), list(now.values())).alias("final_id"))
+        members.write_parquet(os.path.join(work, f"members-by-{name}.parquet"))
         got[name] = (members, pl.concat(accounts), index_bytes(index))
     m = got["day"][0].join(got["hour"][0].drop("ts"), on="exchange_id", suffix="_hour")
     both = m.filter(pl.col("cluster_id").is_not_null() & pl.col("cluster_id_hour").is_not_null())
@@ -231,6 +232,8 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=3, help="paired day-2 runs per index")
     ap.add_argument("--work", default="/tmp/distill-radar-bench-incremental")
     ap.add_argument("--semantic", action="store_true", help="default: --no-semantic")
+    ap.add_argument("--split-only", action="store_true",
+                    help="only the by-hour vs by-day comparison")
     args = ap.parse_args()
     logging.disable(logging.WARNING)
     extra = [] if args.semantic else ["--no-semantic"]
@@ -238,6 +241,11 @@ def main() -> None:
     work = os.path.join(args.work, f"run-{args.exchanges}-s{args.seed}")
     shutil.rmtree(work, ignore_errors=True)
     table, whole = stretched(logs, work)
+    if args.split_only:
+        batch(whole, os.path.join(work, "warm"), None, extra)  # kernels compiled and cached
+        emit({"benchmark": "incremental-split", "machine": machine(),
+              "split_by_hour_vs_by_day": split_ids(table, work, args.split_days, extra)})
+        return
     truth = pl.read_parquet(os.path.join(logs, "truth.parquet"))
     batch(whole, os.path.join(work, "warm"), None, extra)  # kernels compiled and cached
     _, one_s = batch(whole, os.path.join(work, "one"), None, extra)

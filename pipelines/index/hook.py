@@ -18,7 +18,7 @@ import polars as pl
 import pyarrow as pa
 
 from distill_radar.pipelines.batch.clusters import NodeClusters
-from distill_radar.pipelines.index import history, ids, reps, store
+from distill_radar.pipelines.index import history, ids, keys, reps, store
 from distill_radar.pipelines.io import export
 from distill_radar.pipelines.model.config import RunConfig
 
@@ -31,7 +31,8 @@ class RunIndex:
     def __init__(self, index: str, gen: str | None, config: RunConfig):
         self.index, self.gen, self.config = index, gen, config
         self.state: store.IndexState | None = None
-        self.mapping = pl.DataFrame(schema={"cluster_id": pl.Int64, "stable_id": pl.Int64})
+        self.mapping = pl.DataFrame(schema={"cluster_id": pl.Int64, "stable_id": pl.Int64,
+                                            "n": pl.UInt32})
         self.cluster_merges: dict[int, int] = {}
         self.run_reps: pa.Table | None = None  # this run's consensus per (run-local) cluster
         self.vocabulary = np.empty(0, np.uint64)
@@ -55,9 +56,10 @@ class RunIndex:
             self.state = store.load(self.gen, self.config)
         return self.state
 
-    def stable_members(self, members: pl.DataFrame, node_clusters: NodeClusters
-                       ) -> pl.DataFrame:
-        """``members`` with stable cluster ids; remembers the mapping for the rest."""
+    def stable_members(self, members: pl.DataFrame, node_clusters: NodeClusters,
+                       samples: list[pa.Table] | None = None) -> pl.DataFrame:
+        """``members`` with stable cluster ids; remembers the mapping for the rest.
+        ``samples``: this run's sampled prompts per cluster (new clusters' keys)."""
         state = self.load()
         # A known cluster continues where its pseudo-node or one of its frequent prompts is.
         sig_ids, _ = state.reps(self.config.num_perm)
@@ -66,8 +68,10 @@ class RunIndex:
         today = node_clusters.lookup(np.r_[reps.rep_nodes(sig_ids), nodes])
         pairs = sorted({(int(t), int(k)) for t, k in zip(today, owner) if t >= 0})
         known = pl.from_arrow(state.tables["clusters"])
+        stats = ids.earliest_members(members)
         self.mapping, self.cluster_merges = ids.cluster_ids(
-            ids.earliest_members(members), pairs, known)
+            stats, pairs, known, keys.cluster_keys(_samples(samples), self.config.ngram))
+        self.mapping = self.mapping.join(stats.select("cluster_id", "n"), on="cluster_id")
         members = self._known_repeats(members.with_columns(self._stable(pl.col("cluster_id"))),
                                       nodes, node_ids, known)
         if self.similarity is None or "node" not in members.columns:
@@ -102,7 +106,7 @@ class RunIndex:
         return joined.drop("known")
 
     def _stable(self, col: pl.Expr) -> pl.Expr:
-        lookup = dict(self.mapping.iter_rows())
+        lookup = dict(self.mapping.select("cluster_id", "stable_id").iter_rows())
         return ids.remap(col, lookup).alias("cluster_id")
 
     def stable_samples(self, parts: list[pa.Table]) -> list[pa.Table]:
@@ -116,8 +120,19 @@ class RunIndex:
     def stable_cohesion(self, cohesion: dict) -> dict:
         if not cohesion:
             return cohesion
-        frame = pl.DataFrame(cohesion).with_columns(self._stable(pl.col("cluster_id")))
-        return frame.to_dict(as_series=False)
+        frame = self._largest_first(pl.DataFrame(cohesion))
+        # Clusters merged by their key: the weakest member link, the largest part's median.
+        frame = frame.group_by("cluster_id", maintain_order=True).agg(
+            pl.col("cohesion_min").min(), pl.all().exclude("cohesion_min").first())
+        return frame.select(list(cohesion)).to_dict(as_series=False)
+
+    def _largest_first(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Rows of this run's clusters with stable ids, the largest cluster of a stable id
+        first (several of this run's clusters merge where they share a key)."""
+        size = self.mapping.select("cluster_id", "n")
+        return (frame.join(size, on="cluster_id", how="left")
+                .sort(["n", "cluster_id"], descending=[True, False], nulls_last=True)
+                .with_columns(self._stable(pl.col("cluster_id"))).drop("n"))
 
     def mark_known(self, scored: pl.DataFrame) -> pl.DataFrame:
         """Clusters continuing a known campaign cluster are campaign-like: the gates were
@@ -171,11 +186,11 @@ class RunIndex:
         return out, info
 
     def _next_state(self, state, run, clusters, campaigns, accounts, hist) -> store.IndexState:
-        lookup = dict(self.mapping.iter_rows())
+        lookup = dict(self.mapping.select("cluster_id", "stable_id").iter_rows())
         run_reps = pl.from_arrow(self.run_reps if self.run_reps is not None
                                  else store.SCHEMAS["reps"].empty_table())
-        today = (run_reps.filter(pl.col("cluster_id").is_in(list(lookup)))
-                 .with_columns(ids.remap(pl.col("cluster_id"), lookup)))
+        today = self._largest_first(run_reps.filter(pl.col("cluster_id").is_in(list(lookup)))
+                                    ).unique("cluster_id", keep="first", maintain_order=True)
         new_reps = history.update_reps(pl.from_arrow(state.tables["reps"]), today, clusters)
         vocab = reps.with_known_vocabulary(self.vocabulary, state.vocabulary())
         meta = dict(state.meta, runs=run, version=store.FORMAT_VERSION,
@@ -185,6 +200,13 @@ class RunIndex:
                   "accounts": accounts, "history": hist}
         return store.IndexState(meta, {k: export.to_arrow(tables[k], s)
                                        for k, s in store.SCHEMAS.items()})
+
+
+def _samples(parts: list[pa.Table] | None) -> pl.DataFrame:
+    frames = [pl.from_arrow(p).select("cluster_id", "node", "prompt") for p in parts or ()
+              if p.num_rows]
+    return pl.concat(frames) if frames else pl.DataFrame(
+        schema={"cluster_id": pl.Int64, "node": pl.UInt64, "prompt": pl.String})
 
 
 def open_run_index(index: str | None, config: RunConfig, rebuild: bool = False

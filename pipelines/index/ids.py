@@ -3,9 +3,10 @@
 A cluster that holds a known cluster's pseudo-node (``reps.py``) continues it
 and keeps its id; one that holds several merges them into the oldest (first
 seen, then smallest id) and the others are recorded as merged into it. A new
-cluster's id comes from its content: a hash of its earliest member's exchange
-id (by timestamp, then exchange id), so it does not depend on the order of the
-input files, on the run's other clusters, or on how the days were split.
+cluster's id comes from its content: a hash of the text its members share
+(``keys.py``), so it does not depend on the order of the input files, on the
+run's other clusters, or on which of its members the run happened to see
+first (an hourly run founds a cluster later than a daily one).
 Campaigns likewise: a campaign continues the oldest known campaign its
 clusters (else its accounts) belonged to; a new one is named after its
 earliest cluster.
@@ -71,24 +72,56 @@ def resolve(pairs: list[tuple[int, int]], today: dict[int, tuple], known: dict[i
     return assigned, merged
 
 
-def cluster_ids(stats: pl.DataFrame, pairs: list[tuple[int, int]], known: pl.DataFrame
-                ) -> tuple[pl.DataFrame, dict[int, int]]:
+def cluster_ids(stats: pl.DataFrame, pairs: list[tuple[int, int]], known: pl.DataFrame,
+                keys: dict[int, str] | None = None) -> tuple[pl.DataFrame, dict[int, int]]:
     """This run's cluster ids -> stable ids.
 
     ``stats``: ``earliest_members``; ``pairs``: (this run's id, known id) for every
     known cluster whose pseudo-node sits in one of this run's clusters;
-    ``known``: the index's clusters table. Returns (cluster_id, stable_id) and
-    the merges {merged known id: surviving id}.
+    ``known``: the index's clusters table; ``keys``: each cluster's content key
+    (``keys.cluster_keys``; its earliest member's exchange id where it has none).
+
+    A cluster's content id is the hash of its key: clusters of one key are one
+    cluster, whichever run founds it and whoever its first member. This run's
+    clusters, the known clusters they hold and the content ids they hash to
+    are joined where they meet; each group takes its oldest known id (first
+    seen, then smallest id), else its content id, and its other known ids are
+    merged into that one. Returns (cluster_id, stable_id) (several of this
+    run's clusters may share a stable id: they are merged) and the merges
+    {merged known id: surviving id}.
     """
-    age = {k: (f, k) for k, f in zip(known["cluster_id"].to_list(),
-                                     known["first_seen"].to_list())}
-    present = set(stats["cluster_id"].to_list())
-    pairs = [(t, k) for t, k in pairs if t in present and k in age]
-    size = {t: (-n, e) for t, n, e in stats.select("cluster_id", "n", "earliest").iter_rows()}
-    assigned, merged = resolve(pairs, size, {k: (_ts_key(a[0]), a[1]) for k, a in age.items()})
-    taken = set(age)
-    stable = [assigned[t] if t in assigned else content_id("cluster", e, taken)
-              for t, e in stats.select("cluster_id", "earliest").iter_rows()]
+    age = {k: (_ts_key(f), k) for k, f in zip(known["cluster_id"].to_list(),
+                                               known["first_seen"].to_list())}
+    final = merge_chains(known, "cluster_id") if "merged_into" in known.columns else {}
+    keys = keys or {}
+    today = stats["cluster_id"].to_list()
+    present = set(today)
+    parent: dict[tuple, tuple] = {}
+
+    def root(x):
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def join(a, b):
+        parent[root(a)] = root(b)
+
+    for t, k in pairs:
+        if t in present and k in age:
+            join(("t", t), ("k", final.get(k, k)))
+    for t, e in stats.select("cluster_id", "earliest").iter_rows():
+        cid = content_id("cluster", keys.get(t, e), set())
+        join(("t", t), ("k", final.get(cid, cid)))
+    groups: dict[tuple, list[int]] = {}
+    for x in list(parent):
+        if x[0] == "k":
+            groups.setdefault(root(x), []).append(x[1])
+    survivor = {r: min(ids, key=lambda k: (age.get(k, (float("inf"), k)), k))
+                for r, ids in groups.items()}
+    merged = {k: survivor[r] for r, ids in groups.items() for k in ids
+              if k in age and k != survivor[r] and k not in final}
+    stable = [survivor[root(("t", t))] for t in today]
     return (stats.select("cluster_id").with_columns(pl.Series("stable_id", stable, pl.Int64)),
             merged)
 
