@@ -90,12 +90,17 @@ def flagged(out: str) -> pl.DataFrame:
             .filter(pl.col("campaign_id").is_not_null()).select("account_id", "campaign_id"))
 
 
-def f1(a: set, b: set) -> dict:
+def f1(a: set, b: set, ref: str = "one_run", got: str = "daily") -> dict:
     tp = len(a & b)
     p = tp / len(b) if b else 1.0
     r = tp / len(a) if a else 1.0
-    return {"f1": round(2 * p * r / (p + r), 4) if p + r else 0.0, "precision_vs_one_run":
-            round(p, 4), "recall_vs_one_run": round(r, 4), "one_run": len(a), "daily": len(b)}
+    return {"f1": round(2 * p * r / (p + r), 4) if p + r else 0.0, f"precision_vs_{ref}":
+            round(p, 4), f"recall_vs_{ref}": round(r, 4), ref: len(a), got: len(b)}
+
+
+def campaigners(truth: pl.DataFrame) -> set:
+    """Accounts the generator made part of a campaign."""
+    return set(truth.filter(pl.col("campaign").is_not_null())["account_id"].to_list())
 
 
 def ids_per_truth_campaign(per_run: list[pl.DataFrame], truth: pl.DataFrame) -> dict:
@@ -275,6 +280,9 @@ def main() -> None:
         "one_run_seconds": round(one_s, 2),
         "daily_seconds_total": round(sum(r["seconds"] for r in runs), 2),
         "flagged_daily_union_vs_one_run": f1(set(one["account_id"].to_list()), daily),
+        "flagged_vs_truth": {
+            "one_run": f1(campaigners(truth), set(one["account_id"]), "truth", "one_run"),
+            "daily_union": f1(campaigners(truth), daily, "truth", "daily")},
         "ids_per_truth_campaign": ids_per_truth_campaign(per_run, truth),
         "day2": d2, "day28": d28,
         "day28_vs_day2_seconds_per_row": round(per_row[-1] / per_row[1], 3),

@@ -31,8 +31,7 @@ class RunIndex:
     def __init__(self, index: str, gen: str | None, config: RunConfig):
         self.index, self.gen, self.config = index, gen, config
         self.state: store.IndexState | None = None
-        self.mapping = pl.DataFrame(schema={"cluster_id": pl.Int64, "stable_id": pl.Int64,
-                                            "n": pl.UInt32})
+        self.mapping = pl.DataFrame(schema={"cluster_id": pl.Int64, "stable_id": pl.Int64})
         self.cluster_merges: dict[int, int] = {}
         self.run_reps: pa.Table | None = None  # this run's consensus per (run-local) cluster
         self.vocabulary = np.empty(0, np.uint64)
@@ -68,10 +67,9 @@ class RunIndex:
         today = node_clusters.lookup(np.r_[reps.rep_nodes(sig_ids), nodes])
         pairs = sorted({(int(t), int(k)) for t, k in zip(today, owner) if t >= 0})
         known = pl.from_arrow(state.tables["clusters"])
-        stats = ids.earliest_members(members)
         self.mapping, self.cluster_merges = ids.cluster_ids(
-            stats, pairs, known, keys.cluster_keys(_samples(samples), self.config.ngram))
-        self.mapping = self.mapping.join(stats.select("cluster_id", "n"), on="cluster_id")
+            ids.earliest_members(members), pairs, known,
+            keys.cluster_keys(_samples(samples), self.config.ngram))
         members = self._known_repeats(members.with_columns(self._stable(pl.col("cluster_id"))),
                                       nodes, node_ids, known)
         if self.similarity is None or "node" not in members.columns:
@@ -106,7 +104,7 @@ class RunIndex:
         return joined.drop("known")
 
     def _stable(self, col: pl.Expr) -> pl.Expr:
-        lookup = dict(self.mapping.select("cluster_id", "stable_id").iter_rows())
+        lookup = dict(self.mapping.iter_rows())
         return ids.remap(col, lookup).alias("cluster_id")
 
     def stable_samples(self, parts: list[pa.Table]) -> list[pa.Table]:
@@ -120,19 +118,8 @@ class RunIndex:
     def stable_cohesion(self, cohesion: dict) -> dict:
         if not cohesion:
             return cohesion
-        frame = self._largest_first(pl.DataFrame(cohesion))
-        # Clusters merged by their key: the weakest member link, the largest part's median.
-        frame = frame.group_by("cluster_id", maintain_order=True).agg(
-            pl.col("cohesion_min").min(), pl.all().exclude("cohesion_min").first())
-        return frame.select(list(cohesion)).to_dict(as_series=False)
-
-    def _largest_first(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Rows of this run's clusters with stable ids, the largest cluster of a stable id
-        first (several of this run's clusters merge where they share a key)."""
-        size = self.mapping.select("cluster_id", "n")
-        return (frame.join(size, on="cluster_id", how="left")
-                .sort(["n", "cluster_id"], descending=[True, False], nulls_last=True)
-                .with_columns(self._stable(pl.col("cluster_id"))).drop("n"))
+        frame = pl.DataFrame(cohesion).with_columns(self._stable(pl.col("cluster_id")))
+        return frame.to_dict(as_series=False)
 
     def mark_known(self, scored: pl.DataFrame) -> pl.DataFrame:
         """Clusters continuing a known campaign cluster are campaign-like: the gates were
@@ -186,11 +173,11 @@ class RunIndex:
         return out, info
 
     def _next_state(self, state, run, clusters, campaigns, accounts, hist) -> store.IndexState:
-        lookup = dict(self.mapping.select("cluster_id", "stable_id").iter_rows())
+        lookup = dict(self.mapping.iter_rows())
         run_reps = pl.from_arrow(self.run_reps if self.run_reps is not None
                                  else store.SCHEMAS["reps"].empty_table())
-        today = self._largest_first(run_reps.filter(pl.col("cluster_id").is_in(list(lookup)))
-                                    ).unique("cluster_id", keep="first", maintain_order=True)
+        today = (run_reps.filter(pl.col("cluster_id").is_in(list(lookup)))
+                 .with_columns(ids.remap(pl.col("cluster_id"), lookup)))
         new_reps = history.update_reps(pl.from_arrow(state.tables["reps"]), today, clusters)
         vocab = reps.with_known_vocabulary(self.vocabulary, state.vocabulary())
         meta = dict(state.meta, runs=run, version=store.FORMAT_VERSION,

@@ -81,47 +81,34 @@ def cluster_ids(stats: pl.DataFrame, pairs: list[tuple[int, int]], known: pl.Dat
     ``known``: the index's clusters table; ``keys``: each cluster's content key
     (``keys.cluster_keys``; its earliest member's exchange id where it has none).
 
-    A cluster's content id is the hash of its key: clusters of one key are one
-    cluster, whichever run founds it and whoever its first member. This run's
-    clusters, the known clusters they hold and the content ids they hash to
-    are joined where they meet; each group takes its oldest known id (first
-    seen, then smallest id), else its content id, and its other known ids are
-    merged into that one. Returns (cluster_id, stable_id) (several of this
-    run's clusters may share a stable id: they are merged) and the merges
+    A cluster holding known clusters continues them (``resolve``). Any other is
+    named by its key: the key's hash, or, where that names a known cluster no
+    cluster of this run continues, that cluster (merges followed): a run that
+    did not link a wrapper's prompts to its known cluster (too few of them in
+    the run to sign) still continues it. Of two clusters with one key, the one
+    with the earlier first member takes the key's hash (the other a rehash):
+    this run keeps them apart. Returns (cluster_id, stable_id) and the merges
     {merged known id: surviving id}.
     """
     age = {k: (_ts_key(f), k) for k, f in zip(known["cluster_id"].to_list(),
                                                known["first_seen"].to_list())}
+    present = set(stats["cluster_id"].to_list())
+    pairs = [(t, k) for t, k in pairs if t in present and k in age]
+    size = {t: (-n, e) for t, n, e in stats.select("cluster_id", "n", "earliest").iter_rows()}
+    assigned, merged = resolve(pairs, size, age)
     final = merge_chains(known, "cluster_id") if "merged_into" in known.columns else {}
-    keys = keys or {}
-    today = stats["cluster_id"].to_list()
-    present = set(today)
-    parent: dict[tuple, tuple] = {}
-
-    def root(x):
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    def join(a, b):
-        parent[root(a)] = root(b)
-
-    for t, k in pairs:
-        if t in present and k in age:
-            join(("t", t), ("k", final.get(k, k)))
-    for t, e in stats.select("cluster_id", "earliest").iter_rows():
-        cid = content_id("cluster", keys.get(t, e), set())
-        join(("t", t), ("k", final.get(cid, cid)))
-    groups: dict[tuple, list[int]] = {}
-    for x in list(parent):
-        if x[0] == "k":
-            groups.setdefault(root(x), []).append(x[1])
-    survivor = {r: min(ids, key=lambda k: (age.get(k, (float("inf"), k)), k))
-                for r, ids in groups.items()}
-    merged = {k: survivor[r] for r, ids in groups.items() for k in ids
-              if k in age and k != survivor[r] and k not in final}
-    stable = [survivor[root(("t", t))] for t in today]
+    keys, taken, used = keys or {}, set(age), set(assigned.values())
+    for t, e in stats.sort("first_ts", "earliest").select("cluster_id", "earliest").iter_rows():
+        if t in assigned:
+            continue
+        named = content_id("cluster", keys.get(t, e), set())
+        named = final.get(named, named)
+        if named in age and named not in used:
+            assigned[t] = named
+            used.add(named)
+        else:
+            assigned[t] = content_id("cluster", keys.get(t, e), taken)
+    stable = [assigned[t] for t in stats["cluster_id"].to_list()]
     return (stats.select("cluster_id").with_columns(pl.Series("stable_id", stable, pl.Int64)),
             merged)
 

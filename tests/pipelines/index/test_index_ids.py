@@ -45,7 +45,8 @@ def test_cluster_ids_continue_known_and_name_new_by_their_key():
     got = dict(table.iter_rows())
     assert got[1] == 77 and merged == {}
     assert got[0] == ids.content_id("cluster", "shingle:a", set())
-    assert got[2] == got[3] == ids.content_id("cluster", "shingle:c", set())  # one key: one
+    # one key, two clusters this run keeps apart: the earlier takes the key's hash
+    assert got[2] == ids.content_id("cluster", "shingle:c", set()) != got[3]
     # without a key, a cluster is named after its earliest member
     assert dict(ids.cluster_ids(stats, [], known)[0].iter_rows())[0] == \
         ids.content_id("cluster", "e2", set())
@@ -54,20 +55,22 @@ def test_cluster_ids_continue_known_and_name_new_by_their_key():
     assert dict(again.iter_rows()) == got
 
 
-def test_a_key_continues_the_known_cluster_it_named_and_merges_keep_the_oldest():
+def test_a_key_continues_the_known_cluster_it_named_merges_followed():
     t = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
     stats = ids.earliest_members(_members(t))
     named = ids.content_id("cluster", "shingle:a", set())
-    known = pl.DataFrame({"cluster_id": [named, 77, 88, 99], "first_seen": [t, t, t, t],
-                          "merged_into": [None, None, None, 77]},
+    gone = ids.content_id("cluster", "shingle:c", set())
+    known = pl.DataFrame({"cluster_id": [named, 77, 88, gone, 66],
+                          "first_seen": [t] * 5, "merged_into": [None, None, None, 66, None]},
                          schema_overrides={"cluster_id": pl.Int64, "merged_into": pl.Int64})
-    keys = {0: "shingle:a", 1: "shingle:b", 2: "shingle:c", 3: "shingle:c"}
-    # today's 0 has no pseudo-node but its key names a known cluster: it continues it;
-    # today's 2 holds known 88 and 99 (merged into 77 already): 88 merges into 77 (older id)
-    table, merged = ids.cluster_ids(stats, [(2, 88), (2, 99)], known, keys)
+    keys = {0: "shingle:a", 1: "shingle:b", 2: "shingle:c", 3: "shingle:a"}
+    # today's 0 holds no pseudo-node, but its key names a known cluster: it continues it
+    # (today's 3, later, has the same key: a new id); today's 2's key names a cluster
+    # merged into 66: it continues 66; today's 1 holds 88 and 77: 88 merges into 77.
+    table, merged = ids.cluster_ids(stats, [(1, 88), (1, 77)], known, keys)
     got = dict(table.iter_rows())
-    assert got[0] == named
-    assert got[2] == got[3] == 77 and merged == {88: 77}
+    assert got[0] == named and got[2] == 66 and got[1] == 77 and merged == {88: 77}
+    assert got[3] not in {named, 66, 77, 88, gone}
 
 
 def test_rep_nodes_are_distinct_per_id_and_sig_column_round_trips():
