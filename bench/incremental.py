@@ -189,6 +189,7 @@ def split_ids(table: pa.Table, work: str, days: int, extra: list[str]) -> dict:
         "clustered_by_hour_only": int((m["cluster_id"].is_null()
                                        & m["cluster_id_hour"].is_not_null()).sum()),
         **founders(m),
+        "different_id_by_cause": mismatches(both),
         "accounts_flagged_in_both": acc_both["account_id"].n_unique(),
         "same_campaign_id_share": round(float(
             (acc_both["campaign_id"] == acc_both["campaign_id_hour"]).mean()), 4)
@@ -197,6 +198,22 @@ def split_ids(table: pa.Table, work: str, days: int, extra: list[str]) -> dict:
         "campaign_ids_by_hour": sorted(set(a_hour["campaign_id"].to_list())).__len__(),
         "campaign_ids_in_common": len(set(a_day["campaign_id"]) & set(a_hour["campaign_id"])),
     }
+
+
+def mismatches(both: pl.DataFrame) -> dict:
+    """Exchanges clustered in both splits under different ids (merges followed), by what
+    the split changed: the hourly cluster holding the exchange also holds exchanges of
+    other daily clusters (hourly runs linked groups the daily run kept apart); else the
+    daily cluster spans several hourly ones (the reverse); else neither, one cluster in
+    both (the ids differ: a key collision resolved in another order, or another key)."""
+    day_per_hour = both.group_by("final_id_hour").agg(pl.col("final_id").n_unique().alias("d"))
+    hour_per_day = both.group_by("final_id").agg(pl.col("final_id_hour").n_unique().alias("h"))
+    diff = (both.filter(pl.col("final_id") != pl.col("final_id_hour"))
+            .join(day_per_hour, on="final_id_hour").join(hour_per_day, on="final_id"))
+    return {"hourly_cluster_holds_several_daily": diff.filter(pl.col("d") > 1).height,
+            "daily_cluster_spans_several_hourly": diff.filter((pl.col("d") == 1)
+                                                              & (pl.col("h") > 1)).height,
+            "same_grouping": diff.filter((pl.col("d") == 1) & (pl.col("h") == 1)).height}
 
 
 def founders(m: pl.DataFrame) -> dict:
