@@ -97,7 +97,8 @@ def cluster_ids(stats: pl.DataFrame, pairs: list[tuple[int, int]], known: pl.Dat
     size = {t: (-n, e) for t, n, e in stats.select("cluster_id", "n", "earliest").iter_rows()}
     assigned, merged = resolve(pairs, size, age)
     final = merge_chains(known, "cluster_id") if "merged_into" in known.columns else {}
-    keys, taken, used = keys or {}, set(age), set(assigned.values())
+    # A known cluster merged into another this run is not continued by a key either.
+    keys, taken, used = keys or {}, set(age), set(assigned.values()) | set(merged)
     for t, e in stats.sort("first_ts", "earliest").select("cluster_id", "earliest").iter_rows():
         if t in assigned:
             continue

@@ -71,6 +71,15 @@ def test_a_key_continues_the_known_cluster_it_named_merges_followed():
     got = dict(table.iter_rows())
     assert got[0] == named and got[2] == 66 and got[1] == 77 and merged == {88: 77}
     assert got[3] not in {named, 66, 77, 88, gone}
+    # a key naming 88, merged into 77 by this run, does not continue it
+    keys[3] = "shingle:eight"
+    known = known.with_columns(pl.when(pl.col("cluster_id") == 88).then(
+        ids.content_id("cluster", "shingle:eight", set())).otherwise(pl.col("cluster_id"))
+        .alias("cluster_id"))
+    eight = ids.content_id("cluster", "shingle:eight", set())
+    table, merged = ids.cluster_ids(stats, [(1, eight), (1, 77)], known, keys)
+    got = dict(table.iter_rows())
+    assert merged == {eight: 77} and got[1] == 77 and got[3] != eight
 
 
 def test_rep_nodes_are_distinct_per_id_and_sig_column_round_trips():
