@@ -16,7 +16,7 @@ from distill_radar import kernels
 from distill_radar.kernels.cohesion import below_median_groups, changed_groups, round_edges
 from distill_radar.kernels.union_find import regrouped_components
 from distill_radar.pipelines.batch import semantic_links
-from distill_radar.pipelines.batch.gather import gather_signatures
+from distill_radar.pipelines.batch.gather import SignatureFiles, gather_signatures
 from distill_radar.pipelines.batch.signatures import NodeSignatures
 from distill_radar.pipelines.embed.embedder import load_embedder
 from distill_radar.pipelines.model import semantic
@@ -64,7 +64,9 @@ class CandidateGraph:
     edge_sim: np.ndarray  # float32[m]
     stats: dict = field(default_factory=dict)
     emb_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # ascending
-    emb: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32))  # unit rows
+    # unit rows: float32, or a kernels.CentredHalf (the same values, read from float16)
+    emb: np.ndarray | kernels.CentredHalf = field(
+        default_factory=lambda: np.empty((0, 0), np.float32))
     edge_kind: np.ndarray | None = None  # int8[m]: semantic.LEXICAL or semantic.SEMANTIC
     senders: semantic.AccountPrompts | None = None  # who sent which node (semantic path)
 
@@ -73,18 +75,26 @@ class CandidateGraph:
             self.edge_kind = np.zeros(self.src.size, np.int8)
 
 
-def link_nodes(parts: list[NodeSignatures], config: RunConfig,
+def link_nodes(parts: list[NodeSignatures] | SignatureFiles, config: RunConfig,
                account_pairs: list | None = None) -> NodeClusters:
     """Every shard's signatures (and every batch's account/node pairs, for the
     semantic path) -> NodeClusters (deterministic ids, largest first)."""
     return cluster_graph(candidate_graph(parts, config, account_pairs), config)
 
 
-def candidate_graph(parts: list[NodeSignatures], config: RunConfig,
+def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunConfig,
                     account_pairs: list | None = None) -> CandidateGraph:
     """Gathered signatures -> LSH star edges kept by estimated Jaccard, plus the
-    semantic edges of account groups (``semantic.semantic_edges``)."""
-    nodes, counts, sig_rows, sig, emb_rows, emb = gather_signatures(parts, config.num_perm)
+    semantic edges of account groups (``semantic.semantic_edges``).
+
+    ``SignatureFiles``: gathered here, file by file (one copy of every signature resident,
+    not the shards' and the whole's)."""
+    if isinstance(parts, SignatureFiles):
+        gathered, parts = parts.gather(config.num_perm)
+    else:
+        gathered = gather_signatures(parts, config.num_perm)
+    nodes, counts, sig_rows, sig, emb_rows, emb = gathered
+    del gathered  # the raw float16 embeddings go once centred below
     bands, rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
     src, dst = _candidate_edges(sig, sig_rows, bands, rows)
     n_candidates = int(src.size)
@@ -93,7 +103,7 @@ def candidate_graph(parts: list[NodeSignatures], config: RunConfig,
         edge_sim = kernels.signature_similarity(sig, src, dst)
         keep = edge_sim >= config.lexical_threshold
         src, dst, edge_sim = sig_rows[src[keep]], sig_rows[dst[keep]], edge_sim[keep]
-    emb = semantic.centred(emb)
+    emb = semantic.centred_rows(emb)
     pairs = semantic.gather_pairs(account_pairs or [], nodes)
     s_src, s_dst, s_sim, s_stats = semantic.semantic_edges(emb, emb_rows, pairs, config)
     # Prompts that words link, or that accounts of a profile group sent, are the other

@@ -111,7 +111,9 @@ class FindCampaigns(beam.PTransform):
         # Dead letters go to work files as they arise (a sink): the tables' worker
         # reads their paths, not every rejected row through one side input.
         dead = read["dead_letter"] | "WriteDeadLetters" >> beam.ParDo(WriteTableFn(work, "dead"))
-        if self.keyed:  # no stage reads every member row but the members table's writer
+        # No stage reads every member row but the members table's writer. The index's
+        # stages feed BuildTablesFn (gathered rows) only.
+        if self.keyed or self.index is None:
             return ((members, samples, dead, read["file_counts"])
                     | "BuildTables" >> KeyedBuildTables(cfg, work, self.staging, self.csv,
                                                         self.redact_tables, clusters))

@@ -44,6 +44,26 @@ def test_range_shards_and_scattered_shards_gather_alike(seed):
     np.testing.assert_array_equal(emb[:, 0], (nodes[emb_rows] % 5).astype(np.float16))
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_signature_files_gather_as_the_parts(seed, tmp_path):
+    from distill_radar.pipelines.batch.gather import SignatureFiles
+
+    rng = np.random.default_rng(seed)
+    nodes = np.unique(rng.integers(0, 2**63, 3000, dtype=np.uint64) * np.uint64(2))
+    for shard in (shard_of(nodes, 5), (nodes >> np.uint64(40)) % np.uint64(5)):
+        parts = _parts(nodes, shard)
+        parts.append(NodeSignatures(np.empty(0, np.uint64), np.empty(0, np.int64),
+                                    np.empty(0, np.int64), np.empty((0, 8), np.uint32)))
+        files = SignatureFiles(tuple(p.write(str(tmp_path)) for p in parts))
+        gathered, light = files.gather(8)
+        for x, y in zip(gathered, gather_signatures(parts, 8)):
+            assert x.dtype == y.dtype
+            np.testing.assert_array_equal(x, y)
+        assert sorted(int(p.nodes.sum()) for p in light) == sorted(
+            int(p.nodes.sum()) for p in parts)
+        assert all(p.sig.size == 0 for p in light)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_cohesion_measured_again_only_where_members_changed_is_the_same(seed):
     import dataclasses
