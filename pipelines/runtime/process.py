@@ -21,6 +21,13 @@ worth is recorded in ``bench/RESULTS.md``.
 * Beam's in-process bundles end by joining a state-sampler thread that sleeps
   up to 200 ms between samples; ``short_state_sampling`` shortens the period
   within a block.
+* Freed memory goes back to the system: glibc's malloc keeps blocks under a
+  threshold that grows to 32 MiB with the arrays a run frees (numpy's batch
+  arrays then fragment its heap, resident, never trimmed), and Arrow's mimalloc
+  pool keeps what it freed too. ``return_freed_memory`` fixes glibc's mmap
+  threshold at 1 MiB (larger blocks are mapped, and unmapped when freed) and
+  gives Arrow the system allocator: the 4M-exchange run peaks ~0.6 GiB lower
+  for the same CPU (bench/RESULTS.md).
 * ``gc.freeze`` keeps the collector off the hundreds of thousands of
   long-lived objects that importing Beam, numba and polars makes, and the
   batch command ends without tearing the interpreter down (``exit_now``).
@@ -29,6 +36,7 @@ worth is recorded in ``bench/RESULTS.md``.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import importlib.util
 import logging
@@ -43,13 +51,34 @@ GOMP_SPINS = "10000"
 THREADING_LAYER = "omp"
 #: Milliseconds between state samples of bundles run in this process (Beam: 200).
 LOCAL_SAMPLING_PERIOD_MS = 10
+#: Bytes from which glibc's malloc maps a block of its own (returned when freed).
+MMAP_THRESHOLD = 1 << 20
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
 
 
 def configure() -> dict[str, bool]:
     """Apply the settings that must precede the first kernel; idempotent. Returns which
     of them this call applied (False: the user's environment or an earlier call won)."""
     return {"omp_spin": short_omp_spin(), "threading_layer": pin_threading_layer(),
-            "blas_probe": defer_blas_probe()}  # the layer before numba loads, the probe too
+            "blas_probe": defer_blas_probe(),  # the layer before numba loads, the probe too
+            **return_freed_memory()}
+
+
+def return_freed_memory() -> dict[str, bool]:
+    """glibc's mmap threshold fixed at ``MMAP_THRESHOLD`` (unless ``MALLOC_MMAP_THRESHOLD_``
+    is set) and ``ARROW_DEFAULT_MEMORY_POOL`` defaulted to ``system`` (before pyarrow picks
+    its pool); which of the two this call set."""
+    out = {"mmap_threshold": False, "arrow_pool": False}
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ and sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+            out["mmap_threshold"] = bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+        except (OSError, AttributeError):  # not glibc (musl): its own allocator, left alone
+            pass
+    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ and "pyarrow" not in sys.modules:
+        os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "system"
+        out["arrow_pool"] = True
+    return out
 
 
 def short_omp_spin() -> bool:
