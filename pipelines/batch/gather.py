@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,21 +29,20 @@ class SignatureFiles:
         dropped before the next. Holding every shard while concatenating them
         (the list of NodeSignatures) keeps two copies of every signature resident.
         """
+        paths = sorted(self.paths)
         light, shapes = [], []
-        for path in sorted(self.paths):
-            arrays = workdir.read_arrays(path)
+        for path in paths:
+            arrays = workdir.read_arrays(path)  # a memory map: only what is read is resident
             light.append(NodeSignatures(**{k: np.array(arrays[k]) for k in _LIGHT},
                                         sig=np.empty((0, num_perm), np.uint32)))
             shapes.append((arrays["sig"].shape, arrays["emb"].shape))
         order = sorted((i for i, p in enumerate(light) if p.nodes.size),
                        key=lambda i: int(light[i].nodes[0]))
-        firsts = [light[i].nodes for i in order]
-        if any(a[-1] >= b[0] for a, b in zip(firsts, firsts[1:])):  # not one sorted run
-            parts = [NodeSignatures.read(p) for p in sorted(self.paths)]
-            return gather_signatures(parts, num_perm), light
-        return _gathered_run([sorted(self.paths)[i] for i in order],
-                             [light[i] for i in order], [shapes[i] for i in order],
-                             num_perm), light
+        runs = [light[i].nodes for i in order]
+        if any(a[-1] >= b[0] for a, b in itertools.pairwise(runs)):  # not one sorted run
+            return gather_signatures([NodeSignatures.read(p) for p in paths], num_perm), light
+        return _gathered_run([paths[i] for i in order], [light[i] for i in order],
+                             [shapes[i] for i in order], num_perm), light
 
 
 def gather_signatures(parts: list[NodeSignatures], num_perm: int) -> tuple:
