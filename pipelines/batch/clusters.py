@@ -16,6 +16,7 @@ from distill_radar import kernels
 from distill_radar.kernels.cohesion import below_median_groups, changed_groups, round_edges
 from distill_radar.kernels.union_find import regrouped_components
 from distill_radar.pipelines.batch import semantic_links
+from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
 from distill_radar.pipelines.batch.gather import SignatureFiles, gather_signatures
 from distill_radar.pipelines.batch.signatures import NodeSignatures
 from distill_radar.pipelines.embed.embedder import load_embedder
@@ -116,10 +117,21 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     stats = {"nodes": int(nodes.size), "nodes_with_signature": int(sig_rows.size),
              "bands": int(bands), "rows": int(rows), "candidate_pairs": n_candidates,
              "nodes_with_embedding": int(emb_rows.size), **s_stats, **p_stats}
-    return CandidateGraph(nodes, counts, sig_rows, sig, np.r_[src, s_src, p_src],
-                          np.r_[dst, s_dst, p_dst],
-                          np.r_[edge_sim, s_sim, p_sim].astype(np.float32), stats, emb_rows, emb,
-                          kind, pairs if s_src.size or p_src.size else None)
+    graph = CandidateGraph(nodes, counts, sig_rows, sig, np.r_[src, s_src, p_src],
+                           np.r_[dst, s_dst, p_dst],
+                           np.r_[edge_sim, s_sim, p_sim].astype(np.float32), stats, emb_rows,
+                           emb, kind, pairs if s_src.size or p_src.size else None)
+    # One worker holds all of it (the gathered path): summary.json's largest_bytes shows it.
+    StageSizes("link_nodes").record(0, graph_bytes(graph))
+    return graph
+
+
+def graph_bytes(graph: CandidateGraph) -> int:
+    """Bytes of the graph's arrays: every node, signature, embedding and edge."""
+    emb = graph.emb
+    emb_parts = (emb.bits, emb.scale) if isinstance(emb, kernels.CentredHalf) else (emb,)
+    return nbytes(graph.nodes, graph.counts, graph.sig_rows, graph.sig, graph.src, graph.dst,
+                  graph.edge_sim, graph.emb_rows, graph.edge_kind, *emb_parts)
 
 
 def _prompt_links(parts: list[NodeSignatures], nodes: np.ndarray, lexical: np.ndarray,

@@ -27,6 +27,11 @@ def test_small_log_end_to_end(small_log, tmp_path):
     assert (out / "summary.json").exists() and (out / "report.html").exists()
     assert summary["counts"]["read"] == len(rows)
     assert summary["reconciled"]
+    # The one worker that links holds every signature; the tables are built keyed (by
+    # exchange-id range, account and cluster shard), not from every member row at once.
+    sizes = summary["largest_bytes"]
+    assert sizes["link_nodes"]["working_set"] > 0
+    assert {"dedupe_members", "cluster_statistics", "write_tables"} <= set(sizes)
     members = pl.read_parquet(out / "members.parquet")
     assert members.height == len(rows)
     accounts = pl.read_parquet(out / "accounts.parquet")
