@@ -43,6 +43,7 @@ from distill_radar.pipelines.io.discover import absent_columns
 from distill_radar.pipelines.io.privacy import pseudonym_key
 from distill_radar.pipelines.io.read import ReadExchanges, detect_embedding_dim, discover_inputs
 from distill_radar.pipelines.model.config import RunConfig
+from distill_radar.pipelines.runtime import process
 from distill_radar.pipelines.runtime.options import (
     DistillRadarOptions,
     redact_tables,
@@ -190,6 +191,9 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     config = run_config(opts)
     export.check_output(opts.output)
     files = discover_inputs(opts.input, opts.output)  # fails before any work when missing
+    if one_local_worker(options) and process.local_bytes(files) >= process.LARGE_INPUT_BYTES:
+        LOG.info("large input: freed memory goes back to the system (%s)",
+                 process.return_freed_memory())
     absent = absent_columns(files, config.link_columns)
     if absent:
         raise ValueError(f"--link-columns: no input file has a column {', '.join(absent)}")
