@@ -376,13 +376,33 @@ def _sorted_by_cluster(cid, sim):
     return (key >> np.uint64(32)).astype(np.int64), vals.astype(np.float64)
 
 
+BANDS_AT_ONCE = 3  # band keys and bucket tables of this many bands resident at a time
+
+
 def _candidate_edges(sig, sig_rows, bands, rows):
-    """Star edges within LSH buckets, as indices into ``sig``."""
-    if sig_rows.size < 2:
+    """Star edges within LSH buckets, as indices into ``sig``: ``bucket_edges`` over every
+    band's keys, a few bands at a time (the keys of all bands, with their bucket tables,
+    were ~2 GiB at 6M signatures). Each group's pairs are unique and sorted; merged as
+    (src, dst) codes they are ``bucket_edges``' output over all bands, exactly."""
+    n = sig_rows.size
+    if n < 2:
         empty = np.empty(0, np.int64)
         return empty, empty
-    keys = kernels.band_keys(sig, bands, rows)
-    return kernels.bucket_edges(keys)
+    codes = np.empty(0, np.int64)
+    for first in range(0, bands, BANDS_AT_ONCE):
+        count = min(BANDS_AT_ONCE, bands - first)
+        src, dst = kernels.bucket_edges(kernels.band_keys(sig, bands, rows, first, count))
+        codes = _merged(codes, src * n + dst)
+    return codes // n, codes % n
+
+
+def _merged(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Two sorted unique int64 arrays -> their sorted union (a stable sort of two runs is
+    one linear merge)."""
+    if a.size == 0:
+        return b
+    out = np.sort(np.concatenate([a, b]), kind="stable")
+    return out[np.r_[True, out[1:] != out[:-1]]]
 
 
 def _number_clusters(nodes, counts, labels, min_exchanges):
