@@ -105,7 +105,7 @@ def build_tables(members_parts, sample_parts, dead_parts, file_counts, node_clus
     """
     members, dup_dead = split_duplicates(gather_members(members_parts))
     if index is not None:  # stable cluster ids before any table sees one
-        members = index.stable_members(members, node_clusters)
+        members = index.stable_members(members, node_clusters, sample_parts)
         sample_parts = index.stable_samples(sample_parts)
         node_clusters = dataclasses.replace(
             node_clusters, cohesion=index.stable_cohesion(node_clusters.cohesion))

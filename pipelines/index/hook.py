@@ -18,7 +18,7 @@ import polars as pl
 import pyarrow as pa
 
 from distill_radar.pipelines.batch.clusters import NodeClusters
-from distill_radar.pipelines.index import history, ids, reps, store
+from distill_radar.pipelines.index import history, ids, keys, reps, store
 from distill_radar.pipelines.io import export
 from distill_radar.pipelines.model.config import RunConfig
 
@@ -55,9 +55,10 @@ class RunIndex:
             self.state = store.load(self.gen, self.config)
         return self.state
 
-    def stable_members(self, members: pl.DataFrame, node_clusters: NodeClusters
-                       ) -> pl.DataFrame:
-        """``members`` with stable cluster ids; remembers the mapping for the rest."""
+    def stable_members(self, members: pl.DataFrame, node_clusters: NodeClusters,
+                       samples: list[pa.Table] | None = None) -> pl.DataFrame:
+        """``members`` with stable cluster ids; remembers the mapping for the rest.
+        ``samples``: this run's sampled prompts per cluster (new clusters' keys)."""
         state = self.load()
         # A known cluster continues where its pseudo-node or one of its frequent prompts is.
         sig_ids, _ = state.reps(self.config.num_perm)
@@ -67,7 +68,8 @@ class RunIndex:
         pairs = sorted({(int(t), int(k)) for t, k in zip(today, owner) if t >= 0})
         known = pl.from_arrow(state.tables["clusters"])
         self.mapping, self.cluster_merges = ids.cluster_ids(
-            ids.earliest_members(members), pairs, known)
+            ids.earliest_members(members), pairs, known,
+            keys.cluster_keys(_samples(samples), self.config.ngram))
         members = self._known_repeats(members.with_columns(self._stable(pl.col("cluster_id"))),
                                       nodes, node_ids, known)
         if self.similarity is None or "node" not in members.columns:
@@ -185,6 +187,13 @@ class RunIndex:
                   "accounts": accounts, "history": hist}
         return store.IndexState(meta, {k: export.to_arrow(tables[k], s)
                                        for k, s in store.SCHEMAS.items()})
+
+
+def _samples(parts: list[pa.Table] | None) -> pl.DataFrame:
+    frames = [pl.from_arrow(p).select("cluster_id", "node", "prompt") for p in parts or ()
+              if p.num_rows]
+    return pl.concat(frames) if frames else pl.DataFrame(
+        schema={"cluster_id": pl.Int64, "node": pl.UInt64, "prompt": pl.String})
 
 
 def open_run_index(index: str | None, config: RunConfig, rebuild: bool = False

@@ -3,9 +3,10 @@
 A cluster that holds a known cluster's pseudo-node (``reps.py``) continues it
 and keeps its id; one that holds several merges them into the oldest (first
 seen, then smallest id) and the others are recorded as merged into it. A new
-cluster's id comes from its content: a hash of its earliest member's exchange
-id (by timestamp, then exchange id), so it does not depend on the order of the
-input files, on the run's other clusters, or on how the days were split.
+cluster's id comes from its content: a hash of the text its members share
+(``keys.py``), so it does not depend on the order of the input files, on the
+run's other clusters, or on which of its members the run happened to see
+first (an hourly run founds a cluster later than a daily one).
 Campaigns likewise: a campaign continues the oldest known campaign its
 clusters (else its accounts) belonged to; a new one is named after its
 earliest cluster.
@@ -71,24 +72,44 @@ def resolve(pairs: list[tuple[int, int]], today: dict[int, tuple], known: dict[i
     return assigned, merged
 
 
-def cluster_ids(stats: pl.DataFrame, pairs: list[tuple[int, int]], known: pl.DataFrame
-                ) -> tuple[pl.DataFrame, dict[int, int]]:
+def cluster_ids(stats: pl.DataFrame, pairs: list[tuple[int, int]], known: pl.DataFrame,
+                keys: dict[int, str] | None = None) -> tuple[pl.DataFrame, dict[int, int]]:
     """This run's cluster ids -> stable ids.
 
     ``stats``: ``earliest_members``; ``pairs``: (this run's id, known id) for every
     known cluster whose pseudo-node sits in one of this run's clusters;
-    ``known``: the index's clusters table. Returns (cluster_id, stable_id) and
-    the merges {merged known id: surviving id}.
+    ``known``: the index's clusters table; ``keys``: each cluster's content key
+    (``keys.cluster_keys``; its earliest member's exchange id where it has none).
+
+    A cluster holding known clusters continues them (``resolve``). Any other is
+    named by its key: the key's hash, or, where that names a known cluster no
+    cluster of this run continues, that cluster (merges followed): a run that
+    did not link a wrapper's prompts to its known cluster (too few of them in
+    the run to sign) still continues it. Of two clusters with one key, the one
+    with the earlier first member takes the key's hash (the other a rehash):
+    this run keeps them apart. Returns (cluster_id, stable_id) and the merges
+    {merged known id: surviving id}.
     """
-    age = {k: (f, k) for k, f in zip(known["cluster_id"].to_list(),
-                                     known["first_seen"].to_list())}
+    age = {k: (_ts_key(f), k) for k, f in zip(known["cluster_id"].to_list(),
+                                               known["first_seen"].to_list())}
     present = set(stats["cluster_id"].to_list())
     pairs = [(t, k) for t, k in pairs if t in present and k in age]
     size = {t: (-n, e) for t, n, e in stats.select("cluster_id", "n", "earliest").iter_rows()}
-    assigned, merged = resolve(pairs, size, {k: (_ts_key(a[0]), a[1]) for k, a in age.items()})
-    taken = set(age)
-    stable = [assigned[t] if t in assigned else content_id("cluster", e, taken)
-              for t, e in stats.select("cluster_id", "earliest").iter_rows()]
+    assigned, merged = resolve(pairs, size, age)
+    final = merge_chains(known, "cluster_id") if "merged_into" in known.columns else {}
+    # A known cluster merged into another this run is not continued by a key either.
+    keys, taken, used = keys or {}, set(age), set(assigned.values()) | set(merged)
+    for t, e in stats.sort("first_ts", "earliest").select("cluster_id", "earliest").iter_rows():
+        if t in assigned:
+            continue
+        named = content_id("cluster", keys.get(t, e), set())
+        named = final.get(named, named)
+        if named in age and named not in used:
+            assigned[t] = named
+            used.add(named)
+        else:
+            assigned[t] = content_id("cluster", keys.get(t, e), taken)
+    stable = [assigned[t] for t in stats["cluster_id"].to_list()]
     return (stats.select("cluster_id").with_columns(pl.Series("stable_id", stable, pl.Int64)),
             merged)
 
