@@ -7,8 +7,10 @@ verifies them and ``connected_components`` clusters them.
 
 from .cohesion import consensus_signatures, consensus_similarity, groups_of
 from .embedding import (
+    CentredHalf,
     center_normalize,
     centred_half,
+    centred_half_rows,
     centroid_similarity,
     cosine_pairs,
     group_means,
@@ -34,11 +36,13 @@ from .union_find import connected_components
 from .wordpiece import WordPieceVocab, wordpiece_ids
 
 __all__ = [
+    "CentredHalf",
     "WordPieceVocab",
     "band_keys",
     "bucket_edges",
     "center_normalize",
     "centred_half",
+    "centred_half_rows",
     "centroid_similarity",
     "connected_components",
     "consensus_signatures",

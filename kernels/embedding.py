@@ -9,6 +9,8 @@ random-hyperplane SimHash: ``bits`` sign bits, packed ``rows`` to a band.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numba import njit, prange
 
@@ -78,6 +80,65 @@ def centred_half(vectors: np.ndarray) -> np.ndarray:
     prefault(out)
     _center_normalize(bits, mean, out, _HALF_TO_SINGLE)
     return out
+
+
+@dataclass(frozen=True)
+class CentredHalf:
+    """``centred_half(half)`` without its float32 rows (twice the bytes of ``half``): each
+    value is computed when read, ``(half[i, t] - mean[t]) * scale[i]`` in float64 then
+    rounded to float32, as ``centred_half`` stores it, so every kernel that reads it gives
+    the same bits. ``scale[i]`` is 0.0 for an all-zero row (which stays zero)."""
+
+    bits: np.ndarray  # uint16[n, d]: the float16 rows' bits
+    mean: np.ndarray  # float32[d]
+    scale: np.ndarray  # float64[n]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.bits.shape
+
+
+def centred_half_rows(vectors: np.ndarray) -> CentredHalf:
+    """``centred_half(vectors)`` as a ``CentredHalf`` over ``vectors`` (no copy of them)."""
+    if not isinstance(vectors, np.ndarray) or vectors.ndim != 2 or vectors.dtype != np.float16:
+        raise ValueError("vectors must be a 2-D float16 array")
+    bits = np.ascontiguousarray(vectors).view(np.uint16)
+    total, live = _nonzero_sum(bits, _HALF_TO_SINGLE)
+    mean = np.zeros(vectors.shape[1], np.float32) if live == 0 else \
+        (total / live).astype(np.float32)
+    scale = np.empty(vectors.shape[0], np.float64)
+    _row_scales(bits, mean, scale, _HALF_TO_SINGLE)
+    return CentredHalf(bits, mean, scale)
+
+
+@njit(cache=True, parallel=True)
+def _row_scales(vectors, mean, scale, table):
+    """``_center_normalize``'s scale of each row; 0.0 for all-zero rows."""
+    d = vectors.shape[1]
+    for i in prange(vectors.shape[0]):
+        empty = True
+        for t in range(d):
+            if _value(vectors, i, t, table) != 0.0:
+                empty = False
+                break
+        norm = 0.0
+        if not empty:
+            for t in range(d):
+                x = np.float64(_value(vectors, i, t, table)) - mean[t]
+                norm += x * x
+        scale[i] = 1.0 / np.sqrt(norm) if norm > 0.0 else 0.0
+
+
+@njit(cache=True, inline="always")
+def _at(vectors, i, t, lazy):
+    """vectors[i, t] as float32: itself, or the ``CentredHalf`` value whose parts
+    ``lazy`` = (half-to-single table, mean, scale) holds."""
+    if lazy is None:
+        return vectors[i, t]
+    table, mean, scale = lazy
+    if scale[i] == 0.0:
+        return np.float32(0.0)
+    return np.float32((np.float64(table[vectors[i, t]]) - mean[t]) * scale[i])
 
 
 def nonzero_mean(vectors: np.ndarray) -> np.ndarray:
@@ -184,22 +245,22 @@ def paired_dots(a: np.ndarray, rows_a, b: np.ndarray, rows_b) -> np.ndarray:
     a : float32[n, d]; b : float32[k, d]
     rows_a, rows_b : integer[m] row indices into ``a`` and ``b``
     """
-    a, b = _as_matrix(a, "a"), _as_matrix(b, "b")
+    (a, lazy), b = _as_rows(a, "a"), _as_matrix(b, "b")
     if a.shape[1] != b.shape[1]:
         raise ValueError("a and b must have the same dimension")
     rows_a, rows_b = row_pairs(rows_a, rows_b, a.shape[0], b.shape[0], ("rows_a", "rows_b"))
     out = np.empty(rows_a.size, np.float32)
-    _pair_dots(a, rows_a, b, rows_b, out)
+    _pair_dots(a, rows_a, b, rows_b, out, lazy)
     return out
 
 
 @njit(cache=True, parallel=True)
-def _pair_dots(a, rows_a, b, rows_b, out):
+def _pair_dots(a, rows_a, b, rows_b, out, lazy):
     d = a.shape[1]
     for i in prange(rows_a.size):
         acc = 0.0
         for t in range(d):
-            acc += a[rows_a[i], t] * b[rows_b[i], t]
+            acc += _at(a, rows_a[i], t, lazy) * b[rows_b[i], t]
         out[i] = acc
 
 
@@ -209,16 +270,16 @@ AHEAD = 8  # rows prefetched ahead in a gather
 def group_means(vectors: np.ndarray, rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """float32[g, d]: mean of ``vectors[rows[offsets[j]:offsets[j + 1]]]`` per group j
     (float64 accumulation; zeros for an empty group)."""
-    vectors = _as_matrix(vectors, "vectors")
+    vectors, lazy = _as_rows(vectors, "vectors")
     rows = row_indices(rows, "rows", vectors.shape[0])
     offsets = _offsets(offsets, rows.size, "rows")
     out = np.zeros((offsets.size - 1, vectors.shape[1]), np.float32)
-    _group_means(vectors, rows, offsets, out)
+    _group_means(vectors, rows, offsets, out, lazy)
     return out
 
 
 @njit(cache=True, parallel=True)
-def _group_means(vectors, rows, offsets, out):
+def _group_means(vectors, rows, offsets, out, lazy):
     d = vectors.shape[1]
     for g in prange(offsets.size - 1):
         lo, hi = offsets[g], offsets[g + 1]
@@ -230,7 +291,7 @@ def _group_means(vectors, rows, offsets, out):
             if i + AHEAD < hi:
                 prefetch_row(vectors, rows[i + AHEAD])
             for t in range(d):
-                acc[t] += vectors[rows[i], t]
+                acc[t] += _at(vectors, rows[i], t, lazy)
         for t in range(d):
             out[g, t] = acc[t] / (hi - lo)
 
@@ -250,7 +311,7 @@ def centroid_similarity(vectors: np.ndarray, order: np.ndarray, offsets: np.ndar
     float32[n]: cosine to the normalised centroid; NaN for rows in no group,
     0.0 where the centroid is the zero vector.
     """
-    vectors = _as_matrix(vectors, "vectors")
+    vectors, lazy = _as_rows(vectors, "vectors")
     order = np.ascontiguousarray(order, dtype=np.int64)
     offsets = _offsets(offsets, order.size, "order")
     if order.size and (order.min() < 0 or order.max() >= vectors.shape[0]):
@@ -258,8 +319,8 @@ def centroid_similarity(vectors: np.ndarray, order: np.ndarray, offsets: np.ndar
     out = np.full(vectors.shape[0], np.nan, np.float32)
     group = _row_groups(order, offsets, vectors.shape[0])
     sums = np.zeros((offsets.size - 1, vectors.shape[1]), np.float64)
-    _group_sums(vectors, group, sums)
-    _centroid_cosines(vectors, group, sums, out)
+    _group_sums(vectors, group, sums, lazy)
+    _centroid_cosines(vectors, group, sums, out, lazy)
     return out
 
 
@@ -268,16 +329,16 @@ def centroid_similarity(vectors: np.ndarray, order: np.ndarray, offsets: np.ndar
 # ascending order, the order ``groups_of`` gives them. One thread: split by
 # dimensions, the passes' scattered updates of ``sums`` cost more than the scan.
 @njit(cache=True)
-def _group_sums(vectors, group, sums):
+def _group_sums(vectors, group, sums, lazy):
     for r in range(vectors.shape[0]):
         g = group[r]
         if g >= 0:
             for t in range(vectors.shape[1]):
-                sums[g, t] += vectors[r, t]
+                sums[g, t] += _at(vectors, r, t, lazy)
 
 
 @njit(cache=True, parallel=True)
-def _centroid_cosines(vectors, group, sums, out):
+def _centroid_cosines(vectors, group, sums, out, lazy):
     norms = np.empty(sums.shape[0])
     for g in prange(sums.shape[0]):
         norms[g] = np.sqrt(np.sum(sums[g] * sums[g]))
@@ -287,7 +348,7 @@ def _centroid_cosines(vectors, group, sums, out):
             continue
         acc = 0.0
         for t in range(vectors.shape[1]):
-            acc += vectors[r, t] * sums[g, t]
+            acc += _at(vectors, r, t, lazy) * sums[g, t]
         out[r] = acc / norms[g] if norms[g] > 0.0 else 0.0
 
 
@@ -296,6 +357,14 @@ def _offsets(offsets, total: int, name: str) -> np.ndarray:
     if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0 or offsets[-1] != total:
         raise ValueError(f"offsets must be int64[n+1] from 0 to len({name})")
     return offsets
+
+
+def _as_rows(a, name: str) -> tuple[np.ndarray, tuple | None]:
+    """float32 rows or a ``CentredHalf`` -> (the array the kernels index, ``_at``'s lazy
+    parts or None)."""
+    if isinstance(a, CentredHalf):
+        return a.bits, (_HALF_TO_SINGLE, a.mean, a.scale)
+    return _as_matrix(a, name), None
 
 
 def _as_matrix(a, name: str) -> np.ndarray:

@@ -78,18 +78,20 @@ def _legendre(n: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True, parallel=True)
-def _band_keys(sig, bands, rows, shift, out):
+def _band_keys(sig, first, rows, shift, out):
     for i in prange(sig.shape[0]):
-        for j in range(bands):
+        for c in range(out.shape[1]):
+            j = first + c
             h = BAND_SEED ^ mix64(np.uint64(j + 1))
             for t in range(j * rows, (j + 1) * rows):
                 h = mix64(h ^ np.uint64(sig[i, t]))
             if shift > 0:
                 h = (h >> np.uint64(shift)) | (np.uint64(j) << np.uint64(64 - shift))
-            out[i, j] = h
+            out[i, c] = h
 
 
-def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+def band_keys(sig: np.ndarray, bands: int, rows: int, first: int = 0,
+              count: int | None = None) -> np.ndarray:
     """Hash each band of each signature to one 64-bit key.
 
     Parameters
@@ -97,10 +99,12 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     sig : uint32[n, k], C-contiguous, ``bands * rows <= k``
         Band j covers slots ``j*rows .. (j+1)*rows - 1``.
     bands, rows : int >= 1
+    first, count : the bands ``first .. first + count - 1`` only (default all):
+        the same keys as those columns of the whole, in a fraction of the memory.
 
     Returns
     -------
-    uint64[n, bands] : the top ``ceil(log2(bands))`` bits of a key hold the band
+    uint64[n, count] : the top ``ceil(log2(bands))`` bits of a key hold the band
     index and the rest a hash of the band's slots, so keys of different bands
     never collide, even when pooled. Empty signatures (all ``SENTINEL``) get
     equal keys: pass ``valid`` to :func:`bucket_edges` to leave them out.
@@ -114,10 +118,13 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
             raise ValueError(f"{name} must be an int >= 1, got {v!r}")
     if bands * rows > sig.shape[1]:
         raise ValueError(f"bands * rows = {bands * rows} exceeds {sig.shape[1]} slots")
+    count = bands - first if count is None else count
+    if first < 0 or count < 0 or first + count > bands:
+        raise ValueError(f"bands {first}..{first + count - 1} are not among 0..{bands - 1}")
     shift = int(bands - 1).bit_length()
-    out = np.empty((sig.shape[0], int(bands)), np.uint64)
+    out = np.empty((sig.shape[0], int(count)), np.uint64)
     prefault(out)
-    _band_keys(sig, int(bands), int(rows), shift, out)
+    _band_keys(sig, int(first), int(rows), shift, out)
     return out
 
 

@@ -9,22 +9,17 @@ import numpy as np
 import pyarrow as pa
 
 from distill_radar.pipelines.batch.clusters import NodeClusters
-from distill_radar.pipelines.batch.signatures import NodeSignatures
+from distill_radar.pipelines.batch.gather import SignatureFiles
 from distill_radar.pipelines.io import workdir
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
 
 
-def read_signatures(paths) -> list[NodeSignatures]:
-    """Every shard's NodeSignatures, from the work folder (order does not matter:
-    ``gather_signatures`` sorts by node)."""
-    return [NodeSignatures.read(p) for p in sorted(paths)]
-
-
 def on_signatures(paths, build, config: RunConfig, account_pairs=()):
     """Signature paths -> ``build(signatures, config, account pairs)``: the linked clusters
-    (``link_nodes``, one worker) or the candidate graph (``candidate_graph``, Beam stages)."""
-    yield build(read_signatures(paths), config, list(account_pairs))
+    (``link_nodes``, one worker) or the candidate graph (``candidate_graph``, Beam stages).
+    The files are gathered inside ``build``, one at a time (``SignatureFiles``)."""
+    yield build(SignatureFiles(tuple(paths)), config, list(account_pairs))
 
 
 def account_nodes(keys_path: str):

@@ -16,7 +16,8 @@ from distill_radar import kernels
 from distill_radar.kernels.cohesion import below_median_groups, changed_groups, round_edges
 from distill_radar.kernels.union_find import regrouped_components
 from distill_radar.pipelines.batch import semantic_links
-from distill_radar.pipelines.batch.gather import gather_signatures
+from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
+from distill_radar.pipelines.batch.gather import SignatureFiles, gather_signatures
 from distill_radar.pipelines.batch.signatures import NodeSignatures
 from distill_radar.pipelines.embed.embedder import load_embedder
 from distill_radar.pipelines.model import semantic
@@ -64,7 +65,9 @@ class CandidateGraph:
     edge_sim: np.ndarray  # float32[m]
     stats: dict = field(default_factory=dict)
     emb_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # ascending
-    emb: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32))  # unit rows
+    # unit rows: float32, or a kernels.CentredHalf (the same values, read from float16)
+    emb: np.ndarray | kernels.CentredHalf = field(
+        default_factory=lambda: np.empty((0, 0), np.float32))
     edge_kind: np.ndarray | None = None  # int8[m]: semantic.LEXICAL or semantic.SEMANTIC
     senders: semantic.AccountPrompts | None = None  # who sent which node (semantic path)
 
@@ -73,18 +76,26 @@ class CandidateGraph:
             self.edge_kind = np.zeros(self.src.size, np.int8)
 
 
-def link_nodes(parts: list[NodeSignatures], config: RunConfig,
+def link_nodes(parts: list[NodeSignatures] | SignatureFiles, config: RunConfig,
                account_pairs: list | None = None) -> NodeClusters:
     """Every shard's signatures (and every batch's account/node pairs, for the
     semantic path) -> NodeClusters (deterministic ids, largest first)."""
     return cluster_graph(candidate_graph(parts, config, account_pairs), config)
 
 
-def candidate_graph(parts: list[NodeSignatures], config: RunConfig,
+def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunConfig,
                     account_pairs: list | None = None) -> CandidateGraph:
     """Gathered signatures -> LSH star edges kept by estimated Jaccard, plus the
-    semantic edges of account groups (``semantic.semantic_edges``)."""
-    nodes, counts, sig_rows, sig, emb_rows, emb = gather_signatures(parts, config.num_perm)
+    semantic edges of account groups (``semantic.semantic_edges``).
+
+    ``SignatureFiles``: gathered here, file by file (one copy of every signature resident,
+    not the shards' and the whole's)."""
+    if isinstance(parts, SignatureFiles):
+        gathered, parts = parts.gather(config.num_perm)
+    else:
+        gathered = gather_signatures(parts, config.num_perm)
+    nodes, counts, sig_rows, sig, emb_rows, emb = gathered
+    del gathered  # the raw float16 embeddings go once centred below
     bands, rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
     src, dst = _candidate_edges(sig, sig_rows, bands, rows)
     n_candidates = int(src.size)
@@ -93,7 +104,7 @@ def candidate_graph(parts: list[NodeSignatures], config: RunConfig,
         edge_sim = kernels.signature_similarity(sig, src, dst)
         keep = edge_sim >= config.lexical_threshold
         src, dst, edge_sim = sig_rows[src[keep]], sig_rows[dst[keep]], edge_sim[keep]
-    emb = semantic.centred(emb)
+    emb = semantic.centred_rows(emb)
     pairs = semantic.gather_pairs(account_pairs or [], nodes)
     s_src, s_dst, s_sim, s_stats = semantic.semantic_edges(emb, emb_rows, pairs, config)
     # Prompts that words link, or that accounts of a profile group sent, are the other
@@ -106,10 +117,21 @@ def candidate_graph(parts: list[NodeSignatures], config: RunConfig,
     stats = {"nodes": int(nodes.size), "nodes_with_signature": int(sig_rows.size),
              "bands": int(bands), "rows": int(rows), "candidate_pairs": n_candidates,
              "nodes_with_embedding": int(emb_rows.size), **s_stats, **p_stats}
-    return CandidateGraph(nodes, counts, sig_rows, sig, np.r_[src, s_src, p_src],
-                          np.r_[dst, s_dst, p_dst],
-                          np.r_[edge_sim, s_sim, p_sim].astype(np.float32), stats, emb_rows, emb,
-                          kind, pairs if s_src.size or p_src.size else None)
+    graph = CandidateGraph(nodes, counts, sig_rows, sig, np.r_[src, s_src, p_src],
+                           np.r_[dst, s_dst, p_dst],
+                           np.r_[edge_sim, s_sim, p_sim].astype(np.float32), stats, emb_rows,
+                           emb, kind, pairs if s_src.size or p_src.size else None)
+    # One worker holds all of it (the gathered path): summary.json's largest_bytes shows it.
+    StageSizes("link_nodes").record(0, graph_bytes(graph))
+    return graph
+
+
+def graph_bytes(graph: CandidateGraph) -> int:
+    """Bytes of the graph's arrays: every node, signature, embedding and edge."""
+    emb = graph.emb
+    emb_parts = (emb.bits, emb.scale) if isinstance(emb, kernels.CentredHalf) else (emb,)
+    return nbytes(graph.nodes, graph.counts, graph.sig_rows, graph.sig, graph.src, graph.dst,
+                  graph.edge_sim, graph.emb_rows, graph.edge_kind, *emb_parts)
 
 
 def _prompt_links(parts: list[NodeSignatures], nodes: np.ndarray, lexical: np.ndarray,
@@ -354,13 +376,33 @@ def _sorted_by_cluster(cid, sim):
     return (key >> np.uint64(32)).astype(np.int64), vals.astype(np.float64)
 
 
+BANDS_AT_ONCE = 3  # band keys and bucket tables of this many bands resident at a time
+
+
 def _candidate_edges(sig, sig_rows, bands, rows):
-    """Star edges within LSH buckets, as indices into ``sig``."""
-    if sig_rows.size < 2:
+    """Star edges within LSH buckets, as indices into ``sig``: ``bucket_edges`` over every
+    band's keys, a few bands at a time (the keys of all bands, with their bucket tables,
+    were ~2 GiB at 6M signatures). Each group's pairs are unique and sorted; merged as
+    (src, dst) codes they are ``bucket_edges``' output over all bands, exactly."""
+    n = sig_rows.size
+    if n < 2:
         empty = np.empty(0, np.int64)
         return empty, empty
-    keys = kernels.band_keys(sig, bands, rows)
-    return kernels.bucket_edges(keys)
+    codes = np.empty(0, np.int64)
+    for first in range(0, bands, BANDS_AT_ONCE):
+        count = min(BANDS_AT_ONCE, bands - first)
+        src, dst = kernels.bucket_edges(kernels.band_keys(sig, bands, rows, first, count))
+        codes = _merged(codes, src * n + dst)
+    return codes // n, codes % n
+
+
+def _merged(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Two sorted unique int64 arrays -> their sorted union (a stable sort of two runs is
+    one linear merge)."""
+    if a.size == 0:
+        return b
+    out = np.sort(np.concatenate([a, b]), kind="stable")
+    return out[np.r_[True, out[1:] != out[:-1]]]
 
 
 def _number_clusters(nodes, counts, labels, min_exchanges):

@@ -2,9 +2,47 @@
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass
+
 import numpy as np
 
 from distill_radar.pipelines.batch.signatures import NodeSignatures
+from distill_radar.pipelines.io import workdir
+
+_LIGHT = ("nodes", "counts", "eligible", "emb_rows", "link_rows", "link_ids", "link_offsets")
+
+
+@dataclass(frozen=True)
+class SignatureFiles:
+    """Every shard's NodeSignatures file, to be gathered by ``gather`` (``clusters``
+    accepts it for a list of NodeSignatures): only paths until then."""
+
+    paths: tuple[str, ...]
+
+    def gather(self, num_perm: int) -> tuple[tuple, list[NodeSignatures]]:
+        """-> (``gather_signatures``' arrays, the shards less their signatures and
+        embeddings: nodes, counts and prompt-link tokens, copied off the files).
+
+        Two passes over the files: the small arrays and row counts, then each
+        file's signatures and embeddings copied into the one output, its map
+        dropped before the next. Holding every shard while concatenating them
+        (the list of NodeSignatures) keeps two copies of every signature resident.
+        """
+        paths = sorted(self.paths)
+        light, shapes = [], []
+        for path in paths:
+            arrays = workdir.read_arrays(path)  # a memory map: only what is read is resident
+            light.append(NodeSignatures(**{k: np.array(arrays[k]) for k in _LIGHT},
+                                        sig=np.empty((0, num_perm), np.uint32)))
+            shapes.append((arrays["sig"].shape, arrays["emb"].shape))
+        order = sorted((i for i, p in enumerate(light) if p.nodes.size),
+                       key=lambda i: int(light[i].nodes[0]))
+        runs = [light[i].nodes for i in order]
+        if any(a[-1] >= b[0] for a, b in itertools.pairwise(runs)):  # not one sorted run
+            return gather_signatures([NodeSignatures.read(p) for p in paths], num_perm), light
+        return _gathered_run([paths[i] for i in order], [light[i] for i in order],
+                             [shapes[i] for i in order], num_perm), light
 
 
 def gather_signatures(parts: list[NodeSignatures], num_perm: int) -> tuple:
@@ -33,6 +71,33 @@ def gather_signatures(parts: list[NodeSignatures], num_perm: int) -> tuple:
     dim = max((p.emb.shape[1] for p in parts), default=0)
     emb_rows, emb = _ranked_rows(rank, base, [(p.emb_rows, p.emb) for p in parts], (0, dim),
                                  np.float16)
+    return nodes, counts, sig_rows, sig, emb_rows, emb
+
+
+def _gathered_run(paths: list[str], light: list[NodeSignatures], shapes: list,
+                  num_perm: int) -> tuple:
+    """Shards that laid end to end are in node order -> ``gather_signatures``' arrays,
+    signatures and embeddings copied file by file into preallocated outputs."""
+    if not light:
+        return gather_signatures([], num_perm)
+    nodes = np.concatenate([p.nodes for p in light])
+    counts = np.concatenate([p.counts for p in light])
+    base = np.cumsum([0] + [p.nodes.size for p in light])[:-1]
+    sig_rows = np.concatenate([p.eligible + b for p, b in zip(light, base)]).astype(np.int64)
+    emb_rows = np.concatenate([p.emb_rows + b for p, b in zip(light, base)]).astype(np.int64)
+    dim = max((e[1] for (_, e) in shapes if e[0]), default=0)
+    sig = np.empty((sig_rows.size, num_perm), np.uint32)
+    emb = np.empty((emb_rows.size, dim), np.float16)
+    at_sig = at_emb = 0
+    for path, (s_shape, e_shape) in zip(paths, shapes):
+        if not (s_shape[0] or e_shape[0]):
+            continue
+        arrays = workdir.read_arrays(path)
+        sig[at_sig:at_sig + s_shape[0]] = arrays["sig"]
+        if e_shape[0]:
+            emb[at_emb:at_emb + e_shape[0]] = arrays["emb"]
+        at_sig, at_emb = at_sig + s_shape[0], at_emb + e_shape[0]
+        del arrays  # the file's map, before the next one's pages come in
     return nodes, counts, sig_rows, sig, emb_rows, emb
 
 

@@ -43,6 +43,7 @@ from distill_radar.pipelines.io.discover import absent_columns
 from distill_radar.pipelines.io.privacy import pseudonym_key
 from distill_radar.pipelines.io.read import ReadExchanges, detect_embedding_dim, discover_inputs
 from distill_radar.pipelines.model.config import RunConfig
+from distill_radar.pipelines.runtime import process
 from distill_radar.pipelines.runtime.options import (
     DistillRadarOptions,
     redact_tables,
@@ -68,9 +69,12 @@ class FindCampaigns(beam.PTransform):
     def __init__(self, config: RunConfig, staging: str, csv: bool = False,
                  components: str = "local", max_rounds: int = MAX_ROUNDS,
                  redact_tables: bool = False, keyed: bool = False,
-                 index: index_hook.RunIndex | None = None):
+                 index: index_hook.RunIndex | None = None, keyed_tables: bool = True):
         super().__init__()
         self.keyed = keyed  # batch.distributed's keyed stages: the same tables
+        # The gathered path's BuildTables keyed too (no --index): member rows read range
+        # by range, never all resident. False: BuildTablesFn (less CPU on small runs).
+        self.keyed_tables = keyed_tables
         self.index = index  # --index (gathered path): known clusters joined, stable ids
         self.extra = {}  # BuildTables' side inputs from the index's stages
         self.redact_tables = redact_tables
@@ -111,7 +115,9 @@ class FindCampaigns(beam.PTransform):
         # Dead letters go to work files as they arise (a sink): the tables' worker
         # reads their paths, not every rejected row through one side input.
         dead = read["dead_letter"] | "WriteDeadLetters" >> beam.ParDo(WriteTableFn(work, "dead"))
-        if self.keyed:  # no stage reads every member row but the members table's writer
+        # No stage reads every member row but the members table's writer. The index's
+        # stages feed BuildTablesFn (gathered rows) only.
+        if self.keyed or (self.keyed_tables and self.index is None):
             return ((members, samples, dead, read["file_counts"])
                     | "BuildTables" >> KeyedBuildTables(cfg, work, self.staging, self.csv,
                                                         self.redact_tables, clusters))
@@ -188,6 +194,12 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     config = run_config(opts)
     export.check_output(opts.output)
     files = discover_inputs(opts.input, opts.output)  # fails before any work when missing
+    # Large or not local: memory over CPU (tables built keyed; freed memory returned).
+    small = (one_local_worker(options)
+             and process.local_bytes(files) < process.LARGE_INPUT_BYTES)
+    if one_local_worker(options) and not small:
+        LOG.info("large input: freed memory goes back to the system (%s)",
+                 process.return_freed_memory())
     absent = absent_columns(files, config.link_columns)
     if absent:
         raise ValueError(f"--link-columns: no input file has a column {', '.join(absent)}")
@@ -219,7 +231,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     redact = redact_tables(opts)
     counts = read | "FindCampaigns" >> FindCampaigns(config, staging, opts.csv, components,
                                                      opts.components_max_rounds, redact,
-                                                     keyed=path == "keyed", index=index)
+                                                     keyed=path == "keyed", index=index,
+                                                     keyed_tables=not small)
     # Where the logs are: `provenance` reads the served responses back from them.
     source = opts.input if export.is_remote(opts.input) else os.path.abspath(opts.input)
     header = {"parameters": config.as_dict(), "input": source, "input_files": len(files),

@@ -93,6 +93,15 @@ def centred(emb: np.ndarray) -> np.ndarray:
     return kernels.center_normalize(emb, kernels.nonzero_mean(emb))
 
 
+def centred_rows(emb: np.ndarray):
+    """``centred(emb)`` for the gathered float16 vectors as a ``kernels.CentredHalf`` (the
+    same values, computed when read: no float32 copy, twice their bytes, stays resident);
+    other vectors as ``centred``."""
+    if emb.dtype == np.float16 and emb.shape[0]:
+        return kernels.centred_half_rows(emb)
+    return centred(emb)
+
+
 def semantic_edges(emb: np.ndarray, emb_rows: np.ndarray, pairs: AccountPrompts,
                    config: RunConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Star edges (node indices) joining the core prompts of each account group.

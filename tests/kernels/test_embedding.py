@@ -207,3 +207,28 @@ def test_centred_half_is_the_float32_path_to_the_bit():
     assert not kernels.centred_half(np.zeros((3, 4), np.float16)).any()
     with pytest.raises(ValueError, match="float16"):
         kernels.centred_half(wide)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_centred_half_rows_read_as_the_stored_rows_to_the_bit(seed):
+    """Every kernel that reads a CentredHalf gives the bits it gives on centred_half's
+    float32 rows (zero rows included)."""
+    rng = np.random.default_rng(seed)
+    half = rng.normal(0.3, 1.0, (300, 24)).astype(np.float16)
+    half[rng.choice(300, 20, replace=False)] = 0
+    half[7] = half[8]  # a duplicate row
+    stored, lazy = kernels.centred_half(half), kernels.centred_half_rows(half)
+    assert lazy.shape == stored.shape
+    rows, offsets = np.sort(rng.integers(0, 300, 400)), np.r_[0, 5, 5, 180, 400]
+    np.testing.assert_array_equal(kernels.group_means(lazy, rows, offsets).view(np.uint32),
+                                  kernels.group_means(stored, rows, offsets).view(np.uint32))
+    other = rng.normal(size=(9, 24)).astype(np.float32)
+    a, b = rng.integers(0, 300, 500), rng.integers(0, 9, 500)
+    np.testing.assert_array_equal(kernels.paired_dots(lazy, a, other, b).view(np.uint32),
+                                  kernels.paired_dots(stored, a, other, b).view(np.uint32))
+    order = rng.permutation(300)[:250]
+    offsets = np.r_[0, 3, 100, 250]
+    np.testing.assert_array_equal(kernels.centroid_similarity(lazy, order, offsets),
+                                  kernels.centroid_similarity(stored, order, offsets))
+    with pytest.raises(ValueError):
+        kernels.centred_half_rows(half.astype(np.float32))

@@ -65,6 +65,15 @@ def test_band_keys_match_reference(bands, rows):
         assert np.all((keys >> np.uint64(64 - shift)) == np.arange(bands, dtype=np.uint64))
 
 
+@pytest.mark.parametrize("first, count", [(0, 8), (0, 3), (3, 3), (6, 2), (7, 1), (2, 0)])
+def test_some_bands_keys_are_those_columns_of_all(first, count):
+    sig = _signatures()
+    got = band_keys(sig, 8, 4, first, count)
+    np.testing.assert_array_equal(got, band_keys(sig, 8, 4)[:, first:first + count])
+    with pytest.raises(ValueError):
+        band_keys(sig, 8, 4, first, 9 - first)
+
+
 @pytest.mark.parametrize("bad", [(0, 4), (4, 0), (5, 8), (2.0, 4)])
 def test_band_keys_rejects(bad):
     with pytest.raises(ValueError):

@@ -53,6 +53,28 @@ def test_same_input_same_tables(small_log, tmp_path):
         assert a == b, name
 
 
+def test_large_input_builds_the_same_tables_keyed(small_log, tmp_path, monkeypatch):
+    """From LARGE_INPUT_BYTES the local default builds its tables keyed (by exchange-id
+    range, account and cluster shard: no stage holds every member row): the same bytes."""
+    from distill_radar.pipelines.runtime import process
+
+    path, _, _ = small_log
+    small = _run(path, tmp_path / "small")
+    monkeypatch.setattr(process, "LARGE_INPUT_BYTES", 0)
+    monkeypatch.setattr(process, "return_freed_memory", dict)  # this process's allocators
+    large = _run(path, tmp_path / "large")
+    assert large["counts"] == small["counts"]
+    for name in ("members", "clusters", "accounts", "campaigns", "near_misses", "dead_letter"):
+        a = (tmp_path / "small" / f"{name}.parquet").read_bytes()
+        assert a == (tmp_path / "large" / f"{name}.parquet").read_bytes(), name
+    # The one worker that links holds every signature (largest_bytes shows it); the
+    # keyed tables' stages are there, BuildTablesFn's one-worker stage is not.
+    sizes = large["largest_bytes"]
+    assert sizes["link_nodes"]["working_set"] > 0
+    assert {"dedupe_members", "cluster_statistics", "write_tables"} <= set(sizes)
+    assert "dedupe_members" not in small["largest_bytes"]
+
+
 def test_bad_rows_dead_lettered_and_reconciled(small_log, tmp_path):
     path, rows, _ = small_log
     with open(path, "ab") as fh:

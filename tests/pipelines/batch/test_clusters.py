@@ -44,6 +44,44 @@ def test_range_shards_and_scattered_shards_gather_alike(seed):
     np.testing.assert_array_equal(emb[:, 0], (nodes[emb_rows] % 5).astype(np.float16))
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_signature_files_gather_as_the_parts(seed, tmp_path):
+    from distill_radar.pipelines.batch.gather import SignatureFiles
+
+    rng = np.random.default_rng(seed)
+    nodes = np.unique(rng.integers(0, 2**63, 3000, dtype=np.uint64) * np.uint64(2))
+    for shard in (shard_of(nodes, 5), (nodes >> np.uint64(40)) % np.uint64(5)):
+        parts = _parts(nodes, shard)
+        parts.append(NodeSignatures(np.empty(0, np.uint64), np.empty(0, np.int64),
+                                    np.empty(0, np.int64), np.empty((0, 8), np.uint32)))
+        files = SignatureFiles(tuple(p.write(str(tmp_path)) for p in parts))
+        gathered, light = files.gather(8)
+        for x, y in zip(gathered, gather_signatures(parts, 8)):
+            assert x.dtype == y.dtype
+            np.testing.assert_array_equal(x, y)
+        assert sorted(int(p.nodes.sum()) for p in light) == sorted(
+            int(p.nodes.sum()) for p in parts)
+        assert all(p.sig.size == 0 for p in light)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_candidate_edges_a_few_bands_at_a_time_are_all_bands_at_once(seed):
+    from distill_radar import kernels
+    from distill_radar.pipelines.batch.clusters import _candidate_edges
+
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 2**32, (40, 36), dtype=np.uint64).astype(np.uint32)
+    sig = base[rng.integers(0, 40, 900)]  # near copies of 40 templates
+    flip = rng.random(sig.shape) < 0.3
+    sig[flip] = rng.integers(0, 2**32, int(flip.sum()), dtype=np.uint64).astype(np.uint32)
+    bands, rows = 11, 3  # groups of 3, 3, 3 and 2 bands
+    src, dst = _candidate_edges(np.ascontiguousarray(sig), np.arange(900), bands, rows)
+    want = kernels.bucket_edges(kernels.band_keys(np.ascontiguousarray(sig), bands, rows))
+    assert src.size > 900
+    np.testing.assert_array_equal(src, want[0])
+    np.testing.assert_array_equal(dst, want[1])
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_cohesion_measured_again_only_where_members_changed_is_the_same(seed):
     import dataclasses

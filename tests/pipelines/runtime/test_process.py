@@ -81,3 +81,26 @@ def test_short_state_sampling_restores_after_an_error():
         raise RuntimeError("boom")
     assert statesampler.StateSampler.__init__.__defaults__ == (
         statesampler.DEFAULT_SAMPLING_PERIOD_MS,)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+@pytest.mark.parametrize("env, expect", [
+    ({}, ["True", "True", "system"]),
+    ({"ARROW_DEFAULT_MEMORY_POOL": "mimalloc", "MALLOC_MMAP_THRESHOLD_": "65536"},
+     ["False", "False", "mimalloc"]),  # the user's choices stand
+])
+def test_freed_memory_returned_unless_the_user_chose(env, expect):
+    script = ("import pyarrow as pa\nfrom distill_radar.pipelines.runtime import process\n"
+              "got = process.return_freed_memory()\n"
+              "print(got['mmap_threshold'], got['arrow_pool'], pa.default_memory_pool().backend_name)")
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("ARROW_DEFAULT_MEMORY_POOL", "MALLOC_MMAP_THRESHOLD_")}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, env={**base, **env}).stdout.split()
+    assert out == expect
+
+
+def test_local_bytes_counts_local_files_only(tmp_path):
+    (tmp_path / "a.parquet").write_bytes(b"x" * 10)
+    paths = [str(tmp_path / "a.parquet"), "gs://bucket/b.parquet", str(tmp_path / "gone")]
+    assert process.local_bytes(paths) == 10

@@ -1,0 +1,87 @@
+"""Where the semantic path's CPU goes: one batch run, in process, per function.
+
+Wraps the semantic path's functions (and the lexical ones they sit beside)
+with CPU accounting (``time.process_time``: every thread of the process, so
+numba's parallel kernels count in full) and runs ``distill-radar batch`` in
+this process (the in-process runner calls the wrapped functions). Nested
+functions count in their callers too (``_embeddings`` holds ``template_text``).
+
+    python bench/semantic_profile.py --input LOGS/exchanges --output OUT [batch flags]
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import sys
+import time
+from collections import defaultdict
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import emit, machine
+
+from distill_radar.pipelines import cli
+
+#: (module, attribute, stage name): what each function is for the semantic path.
+STAGES = [
+    ("distill_radar.pipelines.batch.signatures", "TemplateSignatureFn._embeddings",
+     "embed stage (all of it)"),
+    ("distill_radar.kernels", "template_text", "embed: template spans"),
+    ("distill_radar.kernels", "normalize", "normalise (all callers)"),
+    ("distill_radar.pipelines.embed.embedder", "StaticEmbedder.embed_half",
+     "embed: WordPiece + pooling"),
+    ("distill_radar.pipelines.batch.semantic_links", "link_tokens", "link tokens"),
+    ("distill_radar.pipelines.model.semantic", "centred", "profiles: centre vectors"),
+    ("distill_radar.pipelines.model.semantic", "gather_pairs", "profiles: account/prompt pairs"),
+    ("distill_radar.pipelines.model.semantic", "semantic_edges",
+     "profiles: profiles, groups, edges"),
+    ("distill_radar.pipelines.model.semantic", "group_joins", "profiles: joins"),
+    ("distill_radar.pipelines.batch.semantic_links", "gather", "links: gather"),
+    ("distill_radar.pipelines.batch.semantic_links", "prompt_edges", "links: all of it"),
+    ("distill_radar.pipelines.batch.semantic_links", "_banded_candidates",
+     "links: LSH + scoring (banded_pairs)"),
+    ("distill_radar.pipelines.batch.semantic_links", "average_linkage", "links: average linkage"),
+    ("distill_radar.pipelines.batch.semantic_links", "_cohesive", "links: group rules"),
+    ("distill_radar.pipelines.batch.semantic_links", "prompt_joins", "links: joins"),
+    ("distill_radar.pipelines.batch.clusters", "candidate_graph", "linking: candidate graph"),
+    ("distill_radar.pipelines.batch.clusters", "cluster_graph", "linking: components"),
+]
+
+
+def account(cpu: dict, calls: dict, module: str, attribute: str, stage: str) -> None:
+    """Replace ``module.attribute`` (``Class.method`` allowed) by a CPU-counting wrapper."""
+    owner = importlib.import_module(module)
+    *outer, name = attribute.split(".")
+    for part in outer:
+        owner = getattr(owner, part)
+    fn = getattr(owner, name)
+
+    @functools.wraps(fn)
+    def counted(*args, **kwargs):
+        start = time.process_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            cpu[stage] += time.process_time() - start
+            calls[stage] += 1
+
+    setattr(owner, name, counted)
+
+
+def main() -> None:
+    cpu, calls = defaultdict(float), defaultdict(int)
+    for module, attribute, stage in STAGES:
+        account(cpu, calls, module, attribute, stage)
+    argv = ["batch", "--no-report", *sys.argv[1:]]
+    start = time.process_time()
+    status = cli.main(argv)
+    total = time.process_time() - start
+    emit({"benchmark": "semantic_profile", "machine": machine(), "argv": argv,
+          "status": status, "process_cpu_s": round(total, 2),
+          "stages_cpu_s": {s: round(cpu[s], 2) for _, _, s in STAGES if calls[s]},
+          "calls": {s: calls[s] for _, _, s in STAGES if calls[s]}})
+
+
+if __name__ == "__main__":
+    main()
