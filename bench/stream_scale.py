@@ -79,6 +79,7 @@ def quality(logs: str, out: str) -> dict:
 
 def main() -> None:
     from distill_radar.pipelines.stream import job as stream_job
+    from distill_radar.pipelines.stream.config import shards_for
     from distill_radar.pipelines.synth import generate
 
     parser = argparse.ArgumentParser()
@@ -108,9 +109,14 @@ def main() -> None:
     stream = summary["parameters"]["stream"]
     settled = (max(stream["state_ttl_s"], stream["window_size_s"]) + 86399) // 86400
     state = days["state_bytes"].to_list()
+    busiest = int(days["exchanges"].max() or 0)
     emit({
         "exchanges": args.exchanges, "accounts": args.accounts, "campaigns": args.campaigns,
         "flags": args.stream_flags, "replay_seconds": round(seconds, 1),
+        # the keys per stage this run had, and what --exchanges-per-day would choose for
+        # its busiest day (config.shards_for): per-key state scales by their ratio
+        "key_shards": stream["key_shards"], "busiest_day_exchanges": busiest,
+        "key_shards_for_busiest_day": shards_for(busiest),
         "exchanges_per_s": round(args.exchanges / seconds),
         # CPU seconds of this process (the replay runs in it): fairer than the wall clock
         # on a shared machine

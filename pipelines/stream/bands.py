@@ -28,6 +28,7 @@ import itertools
 import numpy as np
 
 from distill_radar import kernels
+from distill_radar.kernels.slot_match import equal_share
 from distill_radar.pipelines.stream import ingest
 from distill_radar.pipelines.stream.keyed import StageFn
 from distill_radar.pipelines.stream.ticks import ranges
@@ -172,18 +173,21 @@ class BandIndexFn(StageFn):
             return label, sim, matched, (e, c, p)
         # a query meets a close representative in several of its buckets: verify each
         # (query, representative) pair once
-        rep = np.concatenate([reps[ci]["e_rep"][p[c == ci]] for ci in range(len(reps))])
-        order = np.argsort(c, kind="stable")  # ``rep`` is in chunk order
+        order = np.argsort(c, kind="stable")  # chunk by chunk
         e, c, p = e[order], c[order], p[order]
-        pq, prep, inverse = unique_pairs(qi[e].astype(np.int64), (c << 32) | rep.astype(np.int64))
+        cb = np.searchsorted(c, np.arange(len(reps) + 1))
+        rep = np.concatenate([reps[ci]["e_rep"][p[cb[ci]:cb[ci + 1]]] for ci in range(len(reps))])
+        prep, pq, inverse = unique_pairs((c << 32) | rep.astype(np.int64), qi[e].astype(np.int64))
         q16 = low16(sig)
         pc, pr = prep >> 32, prep & 0xFFFFFFFF
-        rep_sig = np.empty((pq.size, sig.shape[1]), np.uint16)
-        for ci in np.unique(pc):
-            mine = pc == ci
-            rep_sig[mine] = reps[ci]["r_sig"][pr[mine]]
-        s = _similarity(q16[pq], rep_sig)[inverse]
-        lab = np.concatenate([reps[ci]["e_label"][p[c == ci]] for ci in range(len(reps))])
+        s = np.empty(pq.size, np.float32)
+        bounds = np.searchsorted(pc, np.arange(len(reps) + 1))  # pairs sorted by chunk
+        for ci in np.flatnonzero(np.diff(bounds)):
+            a, b = bounds[ci], bounds[ci + 1]
+            s[a:b] = equal_share(q16, pq[a:b], reps[ci]["r_sig"], pr[a:b])
+        s = s[inverse]
+        lab = np.concatenate([reps[ci]["e_label"][p[cb[ci]:cb[ci + 1]]]
+                              for ci in range(len(reps))])
         ok = s >= self.run.lexical_threshold
         e, c, p, s, lab = e[ok], c[ok], p[ok], s[ok], lab[ok]
         best = np.lexsort((lab, -s, e))

@@ -15,7 +15,9 @@ arrays instead of editing state in place.
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import struct
 
 import numpy as np
@@ -51,16 +53,15 @@ def encode_chunk(chunk: Chunk) -> bytes:
     for name, value in chunk.items():
         if isinstance(value, (pa.Array, pa.ChunkedArray)):
             offsets, data = _string_parts(value)
-            header.append([name, "str", len(offsets) - 1, int(data.size)])
+            header.append((name, "str", len(offsets) - 1, int(data.size)))
             buffers += [offsets, data]
         else:
             arr = np.ascontiguousarray(value)
             if arr.dtype.kind not in "biuf":
                 raise ValueError(f"state column {name!r}: unsupported dtype {arr.dtype}")
-            header.append([name, "np", arr.dtype.str, list(arr.shape)])
+            header.append((name, "np", arr.dtype.str, arr.shape))
             buffers.append(arr)
-    head = json.dumps(header, separators=(",", ":")).encode()
-    parts = [MAGIC, struct.pack("<I", len(head)), head, b"\0" * _pad(8 + len(head))]
+    parts = [_head(tuple(header))]
     for b in buffers:
         raw = b.tobytes()
         parts += [raw, b"\0" * _pad(len(raw))]
@@ -72,7 +73,7 @@ def decode_chunk(data: bytes) -> Chunk:
     if data[:4] != MAGIC:
         raise ValueError("not a distill-radar state chunk")
     (n,) = struct.unpack_from("<I", data, 4)
-    header = json.loads(data[8:8 + n])
+    header = _header(bytes(data[8:8 + n]))
     pos = 8 + n + _pad(8 + n)
     buf = memoryview(data)
     out: Chunk = {}
@@ -91,10 +92,31 @@ def decode_chunk(data: bytes) -> Chunk:
             out[entry[0]] = pa.LargeStringArray.from_buffers(
                 length, pa.py_buffer(offsets), pa.py_buffer(values))
         else:
-            _, _, dtype, shape = entry
-            count = int(np.prod(shape)) if shape else 1
-            out[entry[0]] = take(np.dtype(dtype), count).reshape(shape)
+            _, _, dtype, shape, count = entry
+            out[entry[0]] = take(dtype, count).reshape(shape)
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _head(header: tuple) -> bytes:
+    """``MAGIC``, length and JSON of a header, padded: written once per distinct header."""
+    head = json.dumps([[*e[:3], list(e[3])] if e[1] == "np" else list(e) for e in header],
+                      separators=(",", ":")).encode()
+    return MAGIC + struct.pack("<I", len(head)) + head + b"\0" * _pad(8 + len(head))
+
+
+@functools.lru_cache(maxsize=4096)
+def _header(head: bytes) -> tuple:
+    """A chunk header, parsed once: a stage writes the same few headers (its meta, its
+    kinds of chunk of one length) thousands of times, and a small chunk's decoding was
+    mostly this parse."""
+    out = []
+    for entry in json.loads(head):
+        if entry[1] == "np":
+            shape = tuple(entry[3])
+            entry = [entry[0], "np", np.dtype(entry[2]), shape, math.prod(shape)]
+        out.append(tuple(entry))
+    return tuple(out)
 
 
 def chunk_nbytes(chunk: Chunk) -> int:

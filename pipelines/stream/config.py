@@ -7,11 +7,32 @@ holds what only streaming needs. Times are seconds of event time.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from distill_radar.pipelines.model.config import option
 
 HOUR = 3600
+
+#: Bytes of keyed state per exchange of the busiest day, in the kind of key that holds
+#: most once there are many keys: the LSH buckets. One key per stage held 0.45 KB per
+#: exchange of the day (38 MB at 85,000 a day, the 1M realistic replay) against 1.4 KB
+#: of shingle counts, but a representative is filed under 16 band keys and its 256-byte
+#: signature is stored with each key it lands on, so over many keys the buckets hold up
+#: to 7.7 times as much in all (8 keys: 3.0 times, measured) and the shingle counts,
+#: spread evenly, not more: 0.45 KB * 7.7 = 3.5 KB.
+STATE_BYTES_PER_DAILY_EXCHANGE = 3500
+#: What the default sharding aims at per key: half the 8 MB bound, for skew (a hot
+#: cluster's window rows on one key: max / median 1.2 at 8 keys).
+TARGET_KEY_BYTES = 4 << 20
+MAX_DEFAULT_SHARDS = 1024
+
+
+def shards_for(exchanges_per_day: float) -> int:
+    """Keys per sharded stage for a volume: the smallest power of two that keeps each
+    key near ``TARGET_KEY_BYTES`` (85k a day: 128; 1M a day: 1024, the most)."""
+    need = max(exchanges_per_day, 0) * STATE_BYTES_PER_DAILY_EXCHANGE / TARGET_KEY_BYTES
+    return min(1 << max(0, math.ceil(math.log2(max(need, 1.0)))), MAX_DEFAULT_SHARDS)
 
 
 def _opt(default, help: str, flag: str | None = None, scale: int | None = None, **extra):
@@ -33,8 +54,9 @@ class StreamConfig:
     #: Keys per sharded stage (prompt hashes, shingles, LSH band keys, clusters):
     #: the parallelism a runner can spread over workers. Results do not depend on it.
     key_shards: int = _opt(64, "keys per sharded stage: the parallelism a runner spreads over "
-                           "workers (results do not depend on it; --replay: 1, one worker)",
-                           metavar="N")
+                           "workers, and what bounds each key's state (results do not depend "
+                           "on it; default from --exchanges-per-day, else 64; --replay: 1, "
+                           "one worker)", metavar="N")
     #: Per-cluster statistics (accounts, payload variety, timing) cover this much
     #: event time; clusters with new members are judged again every ``window_period_s``.
     window_size_s: int = _opt(96 * HOUR, "cluster statistics and campaigns cover this much "

@@ -25,7 +25,7 @@ from apache_beam.transforms import window
 from distill_radar import kernels
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream.config import StreamConfig
-from distill_radar.pipelines.stream.keyed import NAMESPACE
+from distill_radar.pipelines.stream.keyed import NAMESPACE, kernel_threads
 from distill_radar.pipelines.stream.ticks import Clock
 
 ROWS = ("exchange_id", "account_id", "ts", "node", "response_chars", "source", "row")
@@ -150,6 +150,7 @@ class PrepareFn(beam.DoFn):
         if table.num_rows == 0:
             return
         self.rows.inc(table.num_rows)
-        chunk = prepare(table, self.run)
+        with kernel_threads(table.num_rows):
+            chunk = prepare(table, self.run)
         for shard, _, part in by_shard_and_tick(chunk, self.stream.key_shards, self.clock):
             yield window.TimestampedValue((shard, ("rows", part)), int(part["ts"].min()) / 1000)

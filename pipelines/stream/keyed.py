@@ -22,10 +22,12 @@ their template), ``meta`` (one small chunk: last flushed tick, next due tick).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import defaultdict
 
 import apache_beam as beam
+import numba
 import numpy as np
 import pyarrow as pa
 from apache_beam.transforms import userstate, window
@@ -34,6 +36,7 @@ from apache_beam.utils.timestamp import Timestamp
 from distill_radar.pipelines.stream import snapshot, ticks
 from distill_radar.pipelines.stream.codec import ChunkCoder
 from distill_radar.pipelines.stream.store import NEVER, Store, name_column, new_meta, text_of
+from distill_radar.pipelines.stream.ticks import rows
 
 NAMESPACE = "distill_radar_stream"
 STATS_TAG = "state_stats"
@@ -59,6 +62,31 @@ def _ms(ts: Timestamp) -> int:
 
 def _at(ms: int) -> Timestamp:
     return Timestamp(micros=int(ms) * 1000)
+
+
+#: A tick with fewer input rows than this runs the kernels on one thread: starting a
+#: parallel loop's threads costs milliseconds on a busy machine, more than the loop
+#: over a few thousand rows (a 1M replay's hourly ticks hold ~3,000 exchanges).
+PARALLEL_ROWS = 50_000
+
+
+@contextlib.contextmanager
+def kernel_threads(rows: int):
+    """numba's parallel kernels on one thread (this thread's setting) below
+    ``PARALLEL_ROWS`` rows, on all of them above."""
+    if rows >= PARALLEL_ROWS or numba.get_num_threads() == 1:
+        yield
+        return
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(threads)
+
+
+def _rows_in(by_tag: dict) -> int:
+    return sum(rows(c) for chunks in by_tag.values() for c in chunks)
 
 
 def _tagged(chunk: dict, tag: str, tick: int) -> dict:
@@ -142,8 +170,10 @@ class KeyedStageFn(beam.DoFn):
             return
         if self.checkpoint:
             export.set(_at(self.checkpoint[0]))
-        m = meta.read() or new_meta()
+        held = meta.read()
+        m = held if held is not None else new_meta()
         done, nxt = int(m["done"][0]), int(m["next"][0])
+        was = nxt
         for tick, part in self.split(tag, chunk, _ms(ts)):
             kept = [(tick, part)]
             if tick <= done:
@@ -158,6 +188,10 @@ class KeyedStageFn(beam.DoFn):
                 nxt = t if nxt == NEVER else min(nxt, t)
         if any(self.counted.values()):  # counted here (late data): a row of counts only
             yield self._counts_row(key, done, _ms(ts) / 1000)
+        if held is not None and nxt == was:
+            # most elements are for a tick already due: the timer set with it (here, at a
+            # flush or a restore: always at min(next, wake)) and the meta stand as they are
+            return
         wake = int(m["wake"][0])
         target = min([t for t in (nxt, wake) if t != NEVER], default=NEVER)
         if target != NEVER:
@@ -186,7 +220,10 @@ class KeyedStageFn(beam.DoFn):
             started = time.perf_counter()
             store = Store(slots, pending, self.gen_of(tick), m)
             at = self.clock.fire_ms(tick) / 1000
-            for tag, value in self.flush(key, tick, by_tick.pop(tick), store):
+            inputs = by_tick.pop(tick)
+            with kernel_threads(_rows_in(inputs)):
+                outs = list(self.flush(key, tick, inputs, store))
+            for tag, value in outs:
                 yield self._out(tag, value, at)
             ms = (time.perf_counter() - started) * 1000
             yield self._stats(key, tick, store, ms, at)

@@ -15,7 +15,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from distill_radar.pipelines.model.config import IO, RunConfig
 from distill_radar.pipelines.runtime.option_spec import Option, config_options
 from distill_radar.pipelines.runtime.options import STREAM_DEFAULTS, DistillRadarOptions, run_config
-from distill_radar.pipelines.stream.config import StreamConfig
+from distill_radar.pipelines.stream.config import StreamConfig, shards_for
 
 _S = StreamConfig()
 _STREAM = "streaming"
@@ -36,6 +36,10 @@ IO_OPTIONS = (
            stream_only=True),
     Option("--restore-dir", "--replay: start from the state a --checkpoint-dir replay wrote "
            "(same parameters)", _STREAM, shown="", stream_only=True),
+    Option("--exchanges-per-day", "expected exchanges a day at the busiest: without "
+           "--key-shards, the keys per sharded stage that keep each key's state near 4 MB "
+           "(config.shards_for: 85,000 a day -> 128 keys, 1M -> 1024; without either, "
+           "64, and 1 for --replay)", _STREAM, type=float, shown="", stream_only=True),
     Option("--replay-bundle-rows", "--replay: rows per element of the replayed stream", _STREAM,
            type=int, shown="one element per tick", stream_only=True),
     Option("--pubsub-timestamp-attribute", "message attribute holding the exchange's event time "
@@ -76,8 +80,9 @@ def configs(options: PipelineOptions) -> tuple[RunConfig, StreamConfig]:
         if not option.field:
             continue
         v = getattr(opts, option.name)
-        if v is None:  # --key-shards: 1 for a replay (one worker), else the default
-            v = 1 if opts.replay else getattr(_S, option.field)
+        if v is None:  # --key-shards: from the volume; a replay reads it from its logs
+            v = (shards_for(opts.exchanges_per_day) if opts.exchanges_per_day
+                 else 1 if opts.replay else getattr(_S, option.field))
         values[option.field] = (round(v * option.scale) if option.scale
                                 else type(getattr(_S, option.field))(v))
     return run, StreamConfig(**values)

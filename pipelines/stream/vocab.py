@@ -73,7 +73,9 @@ class ShingleCountFn(StageFn):
             prior = np.concatenate([c["hash"] for c in held] or [np.empty(0, np.uint64)])
             if int(held_gen[0]["gen"][0]) != store.gen:
                 prior = prior[live_counts(prior, chunks) >= min_df]
-            crossed = hashes[live_counts(hashes, chunks) >= min_df]
+            # what the vocabulary holds already stays: only the others are counted
+            fresh = hashes[~np.isin(hashes, prior, assume_unique=True)]
+            crossed = fresh[live_counts(fresh, chunks) >= min_df]
             vocab = np.union1d(prior, crossed)
         vocab = vocab.astype(np.uint64)
         store.set_pending("vocab", [{"hash": vocab}])

@@ -259,3 +259,31 @@ def test_live_counts_sum_each_hash_over_pieces_and_generations():
         for h, n in zip(c["hash"].tolist(), c["count"].tolist()):
             want[h] = want.get(h, 0) + n
     assert live_counts(queries, chunks).tolist() == [want.get(q, 0) for q in queries.tolist()]
+
+
+def test_key_shards_follow_the_volume():
+    from distill_radar.pipelines.stream import job as stream_job
+    from distill_radar.pipelines.stream.config import (
+        STATE_BYTES_PER_DAILY_EXCHANGE,
+        TARGET_KEY_BYTES,
+        shards_for,
+    )
+    from distill_radar.pipelines.stream.options import configs
+
+    assert [shards_for(v) for v in (0, 1_000, 85_000, 1_000_000)] == [1, 1, 128, 1024]
+    for per_day in (5_000, 85_000, 300_000):
+        shards = shards_for(per_day)  # a power of two, each key near the target
+        assert shards & (shards - 1) == 0
+        assert per_day * STATE_BYTES_PER_DAILY_EXCHANGE / shards <= TARGET_KEY_BYTES
+        assert per_day * STATE_BYTES_PER_DAILY_EXCHANGE / shards > TARGET_KEY_BYTES / 2
+    base = ["--input", "pubsub://projects/p/subscriptions/s",
+            "--output", "pubsub://projects/p/topics/t"]
+
+    def shards(*argv):
+        return configs(stream_job.pipeline_options([*base, *argv]))[1].key_shards
+
+    assert shards() == 64
+    assert shards("--exchanges-per-day", "1000000") == 1024
+    assert shards("--exchanges-per-day", "1000000", "--key-shards", "8") == 8
+    assert shards("--replay") == 1
+    assert shards("--replay", "--exchanges-per-day", "85000") == 128
