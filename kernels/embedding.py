@@ -42,21 +42,30 @@ def center_normalize(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
 def _center_normalize(vectors, mean, out, table):
     d = vectors.shape[1]
     for i in prange(vectors.shape[0]):
-        empty = True
-        for t in range(d):
-            if _value(vectors, i, t, table) != 0.0:
-                empty = False
-                break
-        if empty:
+        scale = _row_scale(vectors, i, mean, table)
+        if scale == 0.0:  # an empty row stays zero (not -mean, like every other empty row)
             out[i, :] = 0.0
             continue
-        norm = 0.0
-        for t in range(d):
-            x = np.float64(_value(vectors, i, t, table)) - mean[t]
-            norm += x * x
-        scale = 1.0 / np.sqrt(norm) if norm > 0.0 else 0.0
         for t in range(d):
             out[i, t] = (np.float64(_value(vectors, i, t, table)) - mean[t]) * scale
+
+
+@njit(cache=True, inline="always")
+def _row_scale(vectors, i, mean, table):
+    """1 / |row i - mean|; 0.0 for an all-zero row (and for a row equal to the mean)."""
+    d = vectors.shape[1]
+    empty = True
+    for t in range(d):
+        if _value(vectors, i, t, table) != 0.0:
+            empty = False
+            break
+    if empty:
+        return 0.0
+    norm = 0.0
+    for t in range(d):
+        x = np.float64(_value(vectors, i, t, table)) - mean[t]
+        norm += x * x
+    return 1.0 / np.sqrt(norm) if norm > 0.0 else 0.0
 
 
 @njit(cache=True, inline="always")
@@ -70,16 +79,22 @@ def _value(vectors, i, t, table):
 def centred_half(vectors: np.ndarray) -> np.ndarray:
     """``center_normalize(v, nonzero_mean(v))`` of ``v = vectors.astype(np.float32)`` for
     float16 ``vectors``, bit for bit, without the float32 copy (twice the bytes of the input)."""
+    bits, mean = _half_bits_mean(vectors)
+    out = np.empty(vectors.shape, np.float32)
+    prefault(out)
+    _center_normalize(bits, mean, out, _HALF_TO_SINGLE)
+    return out
+
+
+def _half_bits_mean(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float16 ``vectors``' bits (uint16, no copy) and their rows' ``nonzero_mean``."""
     if not isinstance(vectors, np.ndarray) or vectors.ndim != 2 or vectors.dtype != np.float16:
         raise ValueError("vectors must be a 2-D float16 array")
     bits = np.ascontiguousarray(vectors).view(np.uint16)
     total, live = _nonzero_sum(bits, _HALF_TO_SINGLE)
     mean = np.zeros(vectors.shape[1], np.float32) if live == 0 else \
         (total / live).astype(np.float32)
-    out = np.empty(vectors.shape, np.float32)
-    prefault(out)
-    _center_normalize(bits, mean, out, _HALF_TO_SINGLE)
-    return out
+    return bits, mean
 
 
 @dataclass(frozen=True)
@@ -100,12 +115,7 @@ class CentredHalf:
 
 def centred_half_rows(vectors: np.ndarray) -> CentredHalf:
     """``centred_half(vectors)`` as a ``CentredHalf`` over ``vectors`` (no copy of them)."""
-    if not isinstance(vectors, np.ndarray) or vectors.ndim != 2 or vectors.dtype != np.float16:
-        raise ValueError("vectors must be a 2-D float16 array")
-    bits = np.ascontiguousarray(vectors).view(np.uint16)
-    total, live = _nonzero_sum(bits, _HALF_TO_SINGLE)
-    mean = np.zeros(vectors.shape[1], np.float32) if live == 0 else \
-        (total / live).astype(np.float32)
+    bits, mean = _half_bits_mean(vectors)
     scale = np.empty(vectors.shape[0], np.float64)
     _row_scales(bits, mean, scale, _HALF_TO_SINGLE)
     return CentredHalf(bits, mean, scale)
@@ -114,19 +124,8 @@ def centred_half_rows(vectors: np.ndarray) -> CentredHalf:
 @njit(cache=True, parallel=True)
 def _row_scales(vectors, mean, scale, table):
     """``_center_normalize``'s scale of each row; 0.0 for all-zero rows."""
-    d = vectors.shape[1]
     for i in prange(vectors.shape[0]):
-        empty = True
-        for t in range(d):
-            if _value(vectors, i, t, table) != 0.0:
-                empty = False
-                break
-        norm = 0.0
-        if not empty:
-            for t in range(d):
-                x = np.float64(_value(vectors, i, t, table)) - mean[t]
-                norm += x * x
-        scale[i] = 1.0 / np.sqrt(norm) if norm > 0.0 else 0.0
+        scale[i] = _row_scale(vectors, i, mean, table)
 
 
 @njit(cache=True, inline="always")
