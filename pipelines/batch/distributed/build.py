@@ -5,7 +5,8 @@
 members ─► DedupeMembers (by exchange-id shard) ─► kept rows, duplicate dead letters
 kept ─► ClusterStatistics (by account shard, then cluster shard) ─► one row a cluster
      ─► ScoringInputs (one worker: + texts from samples, cohesion) ─► family candidates
-kept ─► CandidateRows (rows of the candidate clusters only) ─► ScoreClusters (one worker)
+by account shard ─► CandidateCounts ((cluster, account, count) of the candidate clusters)
+     ─► ScoreClusters (one worker)
 by account shard ─► TouchingRows (every row of the accounts in campaign-like clusters)
      ─► WriteTables (one worker: campaigns over those rows, accounts from the per-account
         totals, members, dead letters; written, counts out)
@@ -29,6 +30,7 @@ from distill_radar.pipelines.batch.distributed.tables import (
     ClusterTexts,
     DedupeMembers,
     gathered_cluster_statistics,
+    take_parts,
 )
 from distill_radar.pipelines.batch.tables import (
     MEMBER_COLUMNS,
@@ -92,25 +94,32 @@ class ScoringInputsFn(MeasuredFn):
                 CANDIDATES_TAG, cluster_stats.family_candidates(merged, self.config).to_numpy())
 
 
-class RowsInFn(beam.DoFn):
-    """Kept members path -> its rows (``columns``) in the given clusters, or nothing."""
+class CandidateCountsFn(beam.DoFn):
+    """(account shard, parts) -> (cluster_id, account_id, k): how many of its accounts'
+    rows each family-candidate cluster holds. Accounts are split by shard, so each pair is
+    counted whole in one shard: what the family rule reads, not the rows."""
 
-    def __init__(self, columns: list[str]):
-        self.columns = columns
+    def __init__(self):
+        self.sizes = StageSizes("candidate_counts")
 
-    def process(self, path: str, ids=None):
+    def process(self, element, ids=None):
         if ids is None or not len(ids):
             return
-        table = workdir.read_table(path, self.columns)
-        cluster = pl.from_arrow(table["cluster_id"])
-        pick = cluster.is_in(pl.Series(ids).implode()).fill_null(False).to_numpy()
-        if pick.any():
-            yield table.filter(pa.array(pick))
+        _, parts = element
+        parts = list(parts)
+        rows = _frame(take_parts(parts, ["cluster_id", "account_id"]))
+        if rows is None:
+            return
+        counts = (rows.filter(pl.col("cluster_id").is_in(pl.Series(ids).implode()))
+                  .group_by("cluster_id", "account_id").agg(pl.len().alias("k")))
+        self.sizes.record(nbytes(parts), nbytes(parts) + rows.estimated_size())
+        if counts.height:
+            yield counts.sort("cluster_id", "account_id").to_arrow()
 
 
 class ScoreClustersFn(MeasuredFn):
-    """(stats, texts) + the candidate clusters' rows -> scored clusters (main) and the
-    campaign-like ids (tagged ``LIKE_TAG``)."""
+    """(stats, texts) + the candidate clusters' (cluster_id, account_id, k) counts ->
+    scored clusters (main) and the campaign-like ids (tagged ``LIKE_TAG``)."""
 
     def __init__(self, config: RunConfig):
         self.config = config
@@ -122,7 +131,8 @@ class ScoreClustersFn(MeasuredFn):
             rows = list(rows)
             members = _frame(rows)
             if members is None:
-                members = pl.DataFrame(schema={"cluster_id": pl.Int64, "account_id": pl.Utf8})
+                members = pl.DataFrame(schema={"cluster_id": pl.Int64, "account_id": pl.Utf8,
+                                               "k": pl.UInt32})
             scored = cluster_stats.score_clusters(pl.from_arrow(stats), pl.from_arrow(texts),
                                                   self.config, members)
             self.sizes.record(nbytes(rows), nbytes(rows, stats, texts))
@@ -143,8 +153,7 @@ class TouchingRowsFn(beam.DoFn):
             return
         _, parts = element
         parts = list(parts)
-        tables = [workdir.read_table(path, TOUCHING_COLUMNS).take(pa.array(rows))
-                  for path, rows in sorted(parts, key=lambda p: p[0])]
+        tables = take_parts(parts, TOUCHING_COLUMNS)
         rows = _frame(tables)
         if rows is None:
             return
@@ -233,8 +242,8 @@ class KeyedBuildTables(beam.PTransform):
             ScoringInputsFn(cfg), side.AsList(stats["stats"]), side.AsList(texts),
             clusters).with_outputs(CANDIDATES_TAG, main="inputs")
         candidates = side.AsSingleton(inputs[CANDIDATES_TAG], default_value=None)
-        rows = dedup["members"] | "CandidateRows" >> beam.ParDo(
-            RowsInFn(["cluster_id", "account_id"]), candidates)
+        rows = stats["by_account"] | "CandidateCounts" >> beam.ParDo(
+            CandidateCountsFn(), candidates)
         scored = inputs.inputs | "ScoreClusters" >> beam.ParDo(
             ScoreClustersFn(cfg), side.AsList(rows)).with_outputs(LIKE_TAG, main="scored")
         like = side.AsSingleton(scored[LIKE_TAG], default_value=None)

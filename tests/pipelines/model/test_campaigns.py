@@ -72,3 +72,21 @@ def test_cluster_family_sums_an_accounts_exchanges_across_fragments():
     assert fam["family_typical_exchanges"].to_list() == [6.0, 6.0, 6.0]
     lone = family_typical_exchanges(_members(rows), pl.Series([0]), ModelConfig())
     assert lone["family_typical_exchanges"].to_list() == [2.0]
+
+
+def test_cluster_family_reads_counted_rows_as_the_rows():
+    # The keyed path passes (cluster_id, account_id, k) counts, split across shards.
+    from distill_radar.pipelines.model.config import ModelConfig
+    from distill_radar.pipelines.model.families import family_typical_exchanges
+
+    rows = [(f"camp-{a}", c, None) for c in range(3) for a in range(12) for _ in range(a % 4 + 1)]
+    rows += [(f"camp-{a}", 9, None) for a in range(12)]
+    members = _members(rows)
+    counts = (members.with_columns(half=pl.col("node") % 2)
+              .group_by("cluster_id", "account_id", "half").agg(pl.len().alias("k"))
+              .drop("half"))
+    ids = pl.Series([0, 1, 2, 9])
+    expected = family_typical_exchanges(members, ids, ModelConfig()).sort("cluster_id")
+    got = family_typical_exchanges(counts, ids, ModelConfig()).sort("cluster_id")
+    assert got.equals(expected)
+    assert expected["family_typical_exchanges"].to_list() != [1.0] * 4
