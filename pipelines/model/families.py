@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from distill_radar import kernels
-from distill_radar.pipelines.model.account_volume import typical_account_exchanges
+from distill_radar.pipelines.model.account_volume import row_count, typical_account_exchanges
 from distill_radar.pipelines.model.config import ModelConfig
 
 
@@ -27,9 +27,8 @@ def family_typical_exchanges(members: pl.DataFrame, candidates: pl.Series,
     ``family_min_shared``."""
     schema = {"cluster_id": pl.Int64, "family_id": pl.Int64,
               "family_typical_exchanges": pl.Float64}
-    k = pl.col("k").sum() if "k" in members.columns else pl.len()
     pairs = (members.filter(pl.col("cluster_id").is_in(candidates.implode()))
-             .group_by("cluster_id", "account_id").agg(k.cast(pl.UInt32).alias("k")))
+             .group_by("cluster_id", "account_id").agg(row_count(members).alias("k")))
     if pairs.height == 0:
         return pl.DataFrame(schema=schema)
     ids = pairs["cluster_id"].unique().sort()
