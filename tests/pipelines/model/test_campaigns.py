@@ -90,3 +90,22 @@ def test_cluster_family_reads_counted_rows_as_the_rows():
     got = family_typical_exchanges(counts, ids, ModelConfig()).sort("cluster_id")
     assert got.equals(expected)
     assert expected["family_typical_exchanges"].to_list() != [1.0] * 4
+
+
+def test_touching_summary_of_account_shards_is_the_whole_runs():
+    # The keyed path summarises each account shard alone: accounts never straddle shards.
+    from distill_radar.pipelines.model.campaigns import sorted_touching, touching
+
+    members = _members(_rows("A", "B") + [("a1", 7, ["fp=Z"]), ("b2", None, None)])
+    like = pl.Series([0, 1])
+    whole = touching(members, like, links=True)
+    shards = [touching(members.filter(pl.col("account_id").is_in(part)), like, links=True)
+              for part in (["a1", "b1", "benign"], ["a2", "b2"])]
+    joined = sorted_touching(*(pl.concat([s[i] for s in shards]) for i in range(3)))
+    for got, want in zip(joined, whole):
+        assert got.equals(want)
+    assert whole.totals.filter(pl.col("account_id") == "a1")["total"].item() == 6
+    assert "benign" not in whole.totals["account_id"].to_list()
+    assert whole.links.filter(pl.col("account_id") == "a1")["links"].to_list() == ["fp=A", "fp=Z"]
+    first = whole.pairs.filter(pl.col("account_id") == "b2")
+    assert (first["k"].item(), first["first_ts"].item()) == (5, T0 + dt.timedelta(minutes=15))
