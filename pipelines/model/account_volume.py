@@ -62,3 +62,9 @@ def _typical_polars(per_account: pl.DataFrame) -> pl.DataFrame:
         .group_by("cluster_id", maintain_order=True)
         .agg(pl.col("k").first().cast(pl.Float64).alias("typical_account_exchanges"))
     )
+
+
+def row_count(frame: pl.DataFrame) -> pl.Expr:
+    """The rows counted in a group: ``frame``'s rows, or the sum of its ``k`` when it
+    holds counts of rows already (the keyed path counts them per account shard)."""
+    return pl.col("k").sum().cast(pl.UInt32) if "k" in frame.columns else pl.len()

@@ -8,23 +8,60 @@ the clusters they take part in (and, optionally, through shared values of
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import polars as pl
 
 from distill_radar import kernels
 from distill_radar.kernels.templates import merge_templates
-from distill_radar.pipelines.model.account_volume import typical_account_exchanges
+from distill_radar.pipelines.model.account_volume import row_count, typical_account_exchanges
 from distill_radar.pipelines.model.config import RunConfig
 
 
-def account_groups(members: pl.DataFrame, clusters: pl.DataFrame,
+class Touching(NamedTuple):
+    """What the campaign model reads of the accounts that sent any exchange to a
+    campaign-like cluster: ``pairs`` (account_id, cluster_id, k, first_ts, last_ts), their
+    exchanges to each campaign-like cluster and the first and last ``ts`` of those;
+    ``totals`` (account_id, total), their exchanges over the run; ``links`` (account_id,
+    links), their distinct link values (empty unless asked for). Each is sorted by its
+    key columns; an account's summary needs only its own rows."""
+
+    pairs: pl.DataFrame
+    totals: pl.DataFrame
+    links: pl.DataFrame
+
+
+def touching(members: pl.DataFrame, like: pl.Series, links: bool) -> Touching:
+    """``Touching`` of ``members`` (every row of each account it holds), ``like``: the
+    campaign-like cluster ids; ``links``: whether to keep link values."""
+    pairs = (members.filter(pl.col("cluster_id").is_in(like.implode()))
+             .group_by("account_id", "cluster_id")
+             .agg(pl.len().alias("k"), pl.col("ts").min().alias("first_ts"),
+                  pl.col("ts").max().alias("last_ts")))
+    mine = members.join(pairs.select("account_id").unique(), on="account_id", how="semi",
+                        nulls_equal=True)
+    totals = mine.group_by("account_id").agg(pl.len().alias("total"))
+    shared = (mine.select("account_id", "links").explode("links").drop_nulls("links")
+              .unique() if links else pl.DataFrame(schema={"account_id": pl.Utf8,
+                                                           "links": pl.Utf8}))
+    return sorted_touching(pairs, totals, shared)
+
+
+def sorted_touching(pairs: pl.DataFrame, totals: pl.DataFrame,
+                    links: pl.DataFrame) -> Touching:
+    """``Touching`` in its order (parts from account shards concatenated included)."""
+    return Touching(pairs.sort("account_id", "cluster_id"), totals.sort("account_id"),
+                    links.sort("account_id", "links"))
+
+
+def account_groups(summary: Touching, clusters: pl.DataFrame,
                    config: RunConfig) -> pl.DataFrame:
-    """(account_id, campaign_id) for every account that joins a campaign."""
+    """(account_id, group) for every account that joins a campaign."""
     units = _participation_units(clusters)
-    rows = (members.join(units, on="cluster_id")
+    rows = (summary.pairs.join(units, on="cluster_id")
             .drop("cluster_id").rename({"unit": "cluster_id"}))
-    totals = members.group_by("account_id").agg(pl.len().alias("total"))
-    pairs = participants(rows, config, totals)
+    pairs = participants(rows, config, summary.totals)
     accounts = pairs["account_id"].unique().sort()
     if accounts.len() == 0:
         return pl.DataFrame(schema={"account_id": pl.Utf8, "group": pl.Int64})
@@ -32,7 +69,7 @@ def account_groups(members: pl.DataFrame, clusters: pl.DataFrame,
     pairs = pairs.join(index, on="account_id")
     src, dst = _star_edges(pairs, "cluster_id")
     if config.link_columns:
-        s2, d2 = _link_edges(members, index)
+        s2, d2 = _link_edges(summary.links, index)
         src, dst = np.r_[src, s2], np.r_[dst, d2]
     labels = kernels.connected_components(accounts.len(), src.astype(np.int64),
                                           dst.astype(np.int64))
@@ -56,7 +93,8 @@ def _participation_units(clusters: pl.DataFrame) -> pl.DataFrame:
 
 def participants(rows: pl.DataFrame, config: RunConfig,
                  totals: pl.DataFrame | None = None) -> pl.DataFrame:
-    """(account_id, cluster_id, k) for accounts that take a real part in a cluster.
+    """(account_id, cluster_id, k) for accounts that take a real part in a cluster;
+    ``rows``: exchanges, or their counts ``k`` per (account_id, cluster_id).
 
     An account must send at least ``min_account_campaign_exchanges`` of the
     cluster's exchanges and at least ``participation_ratio`` times the typical
@@ -64,7 +102,7 @@ def participants(rows: pl.DataFrame, config: RunConfig,
     send tens of prompts each; benign users whose homework shares a payload
     phrase with a campaign send one or two, and must not be swept in.
     """
-    pairs = rows.group_by("account_id", "cluster_id").agg(pl.len().alias("k"))
+    pairs = rows.group_by("account_id", "cluster_id").agg(row_count(rows).alias("k"))
     typical = typical_account_exchanges(pairs).rename({"typical_account_exchanges": "typical"})
     floor = pl.max_horizontal(pl.lit(float(config.min_account_campaign_exchanges)),
                               pl.col("typical") * config.participation_ratio)
@@ -85,12 +123,10 @@ def _star_edges(pairs: pl.DataFrame, key: str) -> tuple[np.ndarray, np.ndarray]:
     return e["hub"].to_numpy(), e["a"].to_numpy()
 
 
-def _link_edges(members: pl.DataFrame, index: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Campaign accounts that share a link value (payment, network fingerprint)."""
-    links = (
-        members.select("account_id", "links").join(index, on="account_id")
-        .explode("links").drop_nulls("links").unique(["a", "links"])
-    )
+def _link_edges(links: pl.DataFrame, index: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Campaign accounts that share a link value (payment, network fingerprint);
+    ``links``: distinct (account_id, links) pairs."""
+    links = links.join(index, on="account_id")
     if links.height == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     return _star_edges(links, "links")
@@ -99,23 +135,25 @@ def _link_edges(members: pl.DataFrame, index: pl.DataFrame) -> tuple[np.ndarray,
 def build_campaigns(members: pl.DataFrame, clusters: pl.DataFrame,
                     config: RunConfig) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(clusters with campaign_id, accounts table, campaigns table)."""
-    clusters, numbered, campaigns = campaign_tables(members, clusters, config)
+    like = clusters.filter(pl.col("is_campaign_like"))["cluster_id"]
+    summary = touching(members, like, bool(config.link_columns))
+    clusters, numbered, campaigns = campaign_tables(summary, clusters, config)
     return clusters, _account_table(members, numbered, clusters), campaigns
 
 
-def campaign_tables(members: pl.DataFrame, clusters: pl.DataFrame, config: RunConfig
+def campaign_tables(summary: Touching, clusters: pl.DataFrame, config: RunConfig
                     ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(clusters with campaign_id, (account_id, campaign_id) of flagged accounts,
-    campaigns table).
-
-    ``members`` need only hold every row of the accounts that sent any exchange
-    to a campaign-like cluster (the keyed path passes those alone)."""
-    groups = account_groups(members, clusters, config)
+    campaigns table), from the ``touching`` summary of the accounts that sent any
+    exchange to a campaign-like cluster (the keyed path makes it per account shard)."""
+    groups = account_groups(summary, clusters, config)
     like = clusters.filter(pl.col("is_campaign_like")).select("cluster_id", "score")
-    camp_rows = members.join(groups, on="account_id").join(like, on="cluster_id")
+    # (account, cluster) pairs of the grouped accounts, ``k`` exchanges each.
+    camp_rows = summary.pairs.join(groups, on="account_id").join(like, on="cluster_id")
     # A campaign is judged by all it sent: its score is the exchange-weighted mean of
     # its clusters' scores, and only campaigns at --min-campaign-score are flagged.
-    kept = (camp_rows.group_by("group").agg(pl.col("score").mean().alias("s"))
+    weighted = (pl.col("score") * pl.col("k")).sum() / pl.col("k").sum()
+    kept = (camp_rows.group_by("group").agg(weighted.alias("s"))
             .filter(pl.col("s") >= config.min_campaign_score).select("group"))
     groups = groups.join(kept, on="group", how="semi")
     camp_rows = camp_rows.join(kept, on="group", how="semi")
@@ -123,7 +161,7 @@ def campaign_tables(members: pl.DataFrame, clusters: pl.DataFrame, config: RunCo
     camp_rows = camp_rows.join(numbering, on="group")
     # Each campaign-like cluster belongs to the campaign holding most of its exchanges.
     owner = (
-        camp_rows.group_by("cluster_id", "campaign_id").agg(pl.len().alias("k"))
+        camp_rows.group_by("cluster_id", "campaign_id").agg(pl.col("k").sum())
         .sort(["cluster_id", "k", "campaign_id"], descending=[False, True, False])
         .unique("cluster_id", keep="first")
         .select("cluster_id", "campaign_id")
@@ -147,7 +185,7 @@ def tier(score: pl.Expr, high: float) -> pl.Expr:
 def _number_groups(camp_rows: pl.DataFrame) -> pl.DataFrame:
     """Campaign ids 0..k-1: most exchanges first, ties by smallest account id."""
     return (
-        camp_rows.group_by("group").agg(pl.len().alias("k"), pl.col("account_id").min().alias("m"))
+        camp_rows.group_by("group").agg(pl.col("k").sum(), pl.col("account_id").min().alias("m"))
         .sort(["k", "m"], descending=[True, False])
         .with_row_index("campaign_id").with_columns(pl.col("campaign_id").cast(pl.Int64))
         .select("group", "campaign_id")
@@ -176,8 +214,8 @@ def _campaign_table(camp_rows: pl.DataFrame, clusters: pl.DataFrame) -> pl.DataF
     )
     volume = camp_rows.group_by("campaign_id").agg(
         pl.col("account_id").n_unique().alias("n_accounts"),
-        pl.len().alias("n_exchanges"),
-        pl.col("ts").min().alias("first_ts"), pl.col("ts").max().alias("last_ts"))
+        pl.col("k").sum().cast(pl.UInt32).alias("n_exchanges"),
+        pl.col("first_ts").min(), pl.col("last_ts").max())
     top = top.with_columns(pl.Series(
         "top_template", [merge_templates(t) for t in top["templates"].to_list()], pl.Utf8)
     ).drop("templates")
@@ -200,10 +238,10 @@ def account_totals(members: pl.DataFrame) -> pl.DataFrame:
 
 def campaign_exchanges(members: pl.DataFrame, clusters: pl.DataFrame) -> pl.DataFrame:
     """(account_id, n_campaign_exchanges): each account's exchanges in campaign-like
-    clusters (accounts with none are absent)."""
+    clusters (accounts with none are absent); ``members``: rows, or ``Touching.pairs``."""
     like = clusters.filter(pl.col("is_campaign_like")).select("cluster_id")
     return members.join(like, on="cluster_id", how="semi").group_by("account_id").agg(
-        pl.len().alias("n_campaign_exchanges"))
+        row_count(members).alias("n_campaign_exchanges"))
 
 
 def accounts_table(totals: pl.DataFrame, in_like: pl.DataFrame,

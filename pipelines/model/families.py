@@ -15,18 +15,20 @@ import numpy as np
 import polars as pl
 
 from distill_radar import kernels
-from distill_radar.pipelines.model.account_volume import typical_account_exchanges
+from distill_radar.pipelines.model.account_volume import row_count, typical_account_exchanges
 from distill_radar.pipelines.model.config import ModelConfig
 
 
 def family_typical_exchanges(members: pl.DataFrame, candidates: pl.Series,
                              model: ModelConfig) -> pl.DataFrame:
     """(cluster_id, family_id, family_typical_exchanges) for the candidate clusters;
-    ``model``: its ``family_overlap`` and ``family_min_shared``."""
+    ``members``: rows (cluster_id, account_id), or their counts (cluster_id, account_id,
+    k) (the keyed path counts per account shard); ``model``: its ``family_overlap`` and
+    ``family_min_shared``."""
     schema = {"cluster_id": pl.Int64, "family_id": pl.Int64,
               "family_typical_exchanges": pl.Float64}
     pairs = (members.filter(pl.col("cluster_id").is_in(candidates.implode()))
-             .group_by("cluster_id", "account_id").agg(pl.len().alias("k")))
+             .group_by("cluster_id", "account_id").agg(row_count(members).alias("k")))
     if pairs.height == 0:
         return pl.DataFrame(schema=schema)
     ids = pairs["cluster_id"].unique().sort()

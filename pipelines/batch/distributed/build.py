@@ -5,14 +5,17 @@
 members ─► DedupeMembers (by exchange-id shard) ─► kept rows, duplicate dead letters
 kept ─► ClusterStatistics (by account shard, then cluster shard) ─► one row a cluster
      ─► ScoringInputs (one worker: + texts from samples, cohesion) ─► family candidates
-kept ─► CandidateRows (rows of the candidate clusters only) ─► ScoreClusters (one worker)
-by account shard ─► TouchingRows (every row of the accounts in campaign-like clusters)
-     ─► WriteTables (one worker: campaigns over those rows, accounts from the per-account
-        totals, members, dead letters; written, counts out)
+by account shard ─► CandidateCounts ((cluster, account, count) of the candidate clusters)
+     ─► ScoreClusters (one worker)
+by account shard ─► TouchingSummary (the accounts in campaign-like clusters: per (account,
+        cluster) counts and first/last ts, per-account totals and link values)
+     ─► WriteTables (one worker: campaigns over those summaries, accounts from the
+        per-account totals, members, dead letters; written, counts out)
 ```
 
 The tables are ``build_tables``' for the same members: the statistics and the
-campaign model are computed by the same functions over the rows they read.
+campaign model are computed by the same functions over the rows (or, for campaigns, the
+per-account summaries) they read.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from distill_radar.pipelines.batch.distributed.tables import (
     ClusterTexts,
     DedupeMembers,
     gathered_cluster_statistics,
+    take_parts,
 )
 from distill_radar.pipelines.batch.tables import (
     MEMBER_COLUMNS,
@@ -41,17 +45,22 @@ from distill_radar.pipelines.io import export, schemas, workdir
 from distill_radar.pipelines.io.redaction import redact_tables
 from distill_radar.pipelines.model import cluster_stats
 from distill_radar.pipelines.model.campaigns import (
+    Touching,
     account_totals,
     accounts_table,
     campaign_exchanges,
     campaign_tables,
+    sorted_touching,
+    touching,
 )
 from distill_radar.pipelines.model.config import RunConfig
 
 LOG = logging.getLogger(__name__)
 CANDIDATES_TAG = "candidates"
 LIKE_TAG = "like"
-TOUCHING_COLUMNS = ["account_id", "cluster_id", "ts", "links"]
+TOUCHING_SCHEMA = {"account_id": pl.Utf8, "cluster_id": pl.Int64,
+                   "ts": pl.Datetime("ms", "UTC"), "links": pl.List(pl.Utf8)}
+TOUCHING_COLUMNS = list(TOUCHING_SCHEMA)
 
 
 def _frame(tables, columns=None) -> pl.DataFrame | None:
@@ -92,25 +101,32 @@ class ScoringInputsFn(MeasuredFn):
                 CANDIDATES_TAG, cluster_stats.family_candidates(merged, self.config).to_numpy())
 
 
-class RowsInFn(beam.DoFn):
-    """Kept members path -> its rows (``columns``) in the given clusters, or nothing."""
+class CandidateCountsFn(beam.DoFn):
+    """(account shard, parts) -> (cluster_id, account_id, k): how many of its accounts'
+    rows each family-candidate cluster holds. Accounts are split by shard, so each pair is
+    counted whole in one shard: what the family rule reads, not the rows."""
 
-    def __init__(self, columns: list[str]):
-        self.columns = columns
+    def __init__(self):
+        self.sizes = StageSizes("candidate_counts")
 
-    def process(self, path: str, ids=None):
+    def process(self, element, ids=None):
         if ids is None or not len(ids):
             return
-        table = workdir.read_table(path, self.columns)
-        cluster = pl.from_arrow(table["cluster_id"])
-        pick = cluster.is_in(pl.Series(ids).implode()).fill_null(False).to_numpy()
-        if pick.any():
-            yield table.filter(pa.array(pick))
+        _, parts = element
+        parts = list(parts)
+        rows = _frame(take_parts(parts, ["cluster_id", "account_id"]))
+        if rows is None:
+            return
+        counts = (rows.filter(pl.col("cluster_id").is_in(pl.Series(ids).implode()))
+                  .group_by("cluster_id", "account_id").agg(pl.len().alias("k")))
+        self.sizes.record(nbytes(parts), nbytes(parts) + rows.estimated_size())
+        if counts.height:
+            yield counts.sort("cluster_id", "account_id").to_arrow()
 
 
 class ScoreClustersFn(MeasuredFn):
-    """(stats, texts) + the candidate clusters' rows -> scored clusters (main) and the
-    campaign-like ids (tagged ``LIKE_TAG``)."""
+    """(stats, texts) + the candidate clusters' (cluster_id, account_id, k) counts ->
+    scored clusters (main) and the campaign-like ids (tagged ``LIKE_TAG``)."""
 
     def __init__(self, config: RunConfig):
         self.config = config
@@ -122,7 +138,8 @@ class ScoreClustersFn(MeasuredFn):
             rows = list(rows)
             members = _frame(rows)
             if members is None:
-                members = pl.DataFrame(schema={"cluster_id": pl.Int64, "account_id": pl.Utf8})
+                members = pl.DataFrame(schema={"cluster_id": pl.Int64, "account_id": pl.Utf8,
+                                               "k": pl.UInt32})
             scored = cluster_stats.score_clusters(pl.from_arrow(stats), pl.from_arrow(texts),
                                                   self.config, members)
             self.sizes.record(nbytes(rows), nbytes(rows, stats, texts))
@@ -131,29 +148,28 @@ class ScoreClustersFn(MeasuredFn):
             yield beam.pvalue.TaggedOutput(LIKE_TAG, like.to_numpy())
 
 
-class TouchingRowsFn(beam.DoFn):
-    """(account shard, parts) -> every row of its accounts that sent any exchange to a
-    campaign-like cluster (what the campaign model reads)."""
+class TouchingSummaryFn(beam.DoFn):
+    """(account shard, parts) -> the ``Touching`` summary (pairs, totals, links Arrow
+    tables) of its accounts that sent any exchange to a campaign-like cluster: what the
+    campaign model reads, one row per (account, cluster), account or link value."""
 
-    def __init__(self):
-        self.sizes = StageSizes("touching_rows")
+    def __init__(self, links: bool):
+        self.links = links
+        self.sizes = StageSizes("touching_summary")
 
     def process(self, element, like):
         if like is None or not len(like):
             return
         _, parts = element
         parts = list(parts)
-        tables = [workdir.read_table(path, TOUCHING_COLUMNS).take(pa.array(rows))
-                  for path, rows in sorted(parts, key=lambda p: p[0])]
+        tables = take_parts(parts, TOUCHING_COLUMNS)
         rows = _frame(tables)
         if rows is None:
             return
-        touching = rows.filter(pl.col("cluster_id").is_in(pl.Series(like).implode()))
-        out = rows.join(touching.select("account_id").unique(), on="account_id", how="semi",
-                        nulls_equal=True)
+        summary = touching(rows, pl.Series(like), self.links)
         self.sizes.record(nbytes(parts), nbytes(parts, tables))
-        if out.height:
-            yield out.to_arrow()
+        if summary.pairs.height:
+            yield tuple(part.to_arrow() for part in summary)
 
 
 class WriteTablesFn(MeasuredFn):
@@ -164,13 +180,13 @@ class WriteTablesFn(MeasuredFn):
         self.config, self.staging, self.csv, self.redact = config, staging, csv, redact
         super().__init__("write_tables", "build_tables")
 
-    def process(self, scored, touching, totals, ranges, dead, dup_dead, file_counts,
+    def process(self, scored, summaries, totals, ranges, dead, dup_dead, file_counts,
                 clusters):
         with self.timer.timing():
             dups = _frame([workdir.read_table(p) for p in dup_dead])
             if dups is None:
                 dups = pl.from_arrow(schemas.DEAD_LETTER.empty_table())
-            tables = self._tables(pl.from_arrow(scored), _frame(list(touching)),
+            tables = self._tables(pl.from_arrow(scored), list(summaries),
                                   [workdir.read_table(p) for p in totals],
                                   [workdir.read_table(d) for d in dead], dups)
             if self.redact:
@@ -196,18 +212,23 @@ class WriteTablesFn(MeasuredFn):
             self.sizes.record(0, part.nbytes)
             yield part
 
-    def _tables(self, scored, touching, totals, dead, dups) -> dict[str, pa.Table]:
-        if touching is None:
-            touching = pl.DataFrame(schema={"account_id": pl.Utf8, "cluster_id": pl.Int64,
-                                            "ts": pl.Datetime("ms", "UTC"),
-                                            "links": pl.List(pl.Utf8)})
-        clusters, groups, campaigns = campaign_tables(touching, scored, self.config)
+    def _tables(self, scored, summaries, totals, dead, dups) -> dict[str, pa.Table]:
+        summary = _summary(summaries)
+        clusters, groups, campaigns = campaign_tables(summary, scored, self.config)
         totals = _frame(totals)
         if totals is None:  # no member rows
-            totals = account_totals(touching)
-        accounts = accounts_table(totals, campaign_exchanges(touching, clusters), groups)
+            totals = account_totals(pl.DataFrame(schema=TOUCHING_SCHEMA))
+        accounts = accounts_table(totals, campaign_exchanges(summary.pairs, clusters), groups)
         return output_tables(clusters, accounts, campaigns,
                              [*dead, export.to_arrow(dups, schemas.DEAD_LETTER)])
+
+
+def _summary(parts: list[tuple[pa.Table, ...]]) -> Touching:
+    """The account shards' ``Touching`` summaries as one (each account is in one)."""
+    empty = touching(pl.DataFrame(schema=TOUCHING_SCHEMA), pl.Series([], dtype=pl.Int64),
+                     True)
+    frames = [_frame([p[i] for p in parts]) for i in range(len(empty))]
+    return sorted_touching(*(e if f is None else f for f, e in zip(frames, empty)))
 
 
 class KeyedBuildTables(beam.PTransform):
@@ -233,14 +254,15 @@ class KeyedBuildTables(beam.PTransform):
             ScoringInputsFn(cfg), side.AsList(stats["stats"]), side.AsList(texts),
             clusters).with_outputs(CANDIDATES_TAG, main="inputs")
         candidates = side.AsSingleton(inputs[CANDIDATES_TAG], default_value=None)
-        rows = dedup["members"] | "CandidateRows" >> beam.ParDo(
-            RowsInFn(["cluster_id", "account_id"]), candidates)
+        rows = stats["by_account"] | "CandidateCounts" >> beam.ParDo(
+            CandidateCountsFn(), candidates)
         scored = inputs.inputs | "ScoreClusters" >> beam.ParDo(
             ScoreClustersFn(cfg), side.AsList(rows)).with_outputs(LIKE_TAG, main="scored")
         like = side.AsSingleton(scored[LIKE_TAG], default_value=None)
-        touching = stats["by_account"] | "TouchingRows" >> beam.ParDo(TouchingRowsFn(), like)
+        summaries = stats["by_account"] | "TouchingSummary" >> beam.ParDo(
+            TouchingSummaryFn(bool(cfg.link_columns)), like)
         return scored.scored | "WriteTables" >> beam.ParDo(
-            WriteTablesFn(cfg, self.staging, self.csv, self.redact), side.AsList(touching),
+            WriteTablesFn(cfg, self.staging, self.csv, self.redact), side.AsList(summaries),
             side.AsList(stats["accounts"]), side.AsList(dedup["ranges"]), side.AsList(dead),
             side.AsList(dedup["dead"]), side.AsList(file_counts), clusters)
 

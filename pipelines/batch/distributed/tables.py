@@ -63,7 +63,7 @@ class KeyByColumnFn(beam.DoFn):
             yield s, (path, rows)
 
 
-def _take(parts, columns=None) -> list[pa.Table]:
+def take_parts(parts, columns=None) -> list[pa.Table]:
     """The rows ``(path, positions)`` name, one table per path, in path order."""
     tables = []
     for path, rows in sorted(parts, key=lambda p: p[0]):
@@ -119,7 +119,7 @@ class DedupeShardFn(MeasuredFn):
         shard, parts = element
         parts = list(parts)
         with self.timer.timing():
-            tables = _take(parts)
+            tables = take_parts(parts)
             kept, dups = split_duplicates(gather_members(tables))
             kept = kept.to_arrow().cast(MEMBER_COLUMNS)
             kept = kept.take(kernels.sort_order(kept["exchange_id"]))
@@ -173,7 +173,7 @@ class AccountShardFn(MeasuredFn):
         _, parts = element
         parts = list(parts)
         with self.timer.timing():
-            tables = _take(parts, STAT_COLUMNS)
+            tables = take_parts(parts, STAT_COLUMNS)
             rows = pl.from_arrow(pa.concat_tables(tables)) if tables else None
             if rows is None or rows.height == 0:
                 return

@@ -72,3 +72,40 @@ def test_cluster_family_sums_an_accounts_exchanges_across_fragments():
     assert fam["family_typical_exchanges"].to_list() == [6.0, 6.0, 6.0]
     lone = family_typical_exchanges(_members(rows), pl.Series([0]), ModelConfig())
     assert lone["family_typical_exchanges"].to_list() == [2.0]
+
+
+def test_cluster_family_reads_counted_rows_as_the_rows():
+    # The keyed path passes (cluster_id, account_id, k) counts, split across shards.
+    from distill_radar.pipelines.model.config import ModelConfig
+    from distill_radar.pipelines.model.families import family_typical_exchanges
+
+    rows = [(f"camp-{a}", c, None) for c in range(3) for a in range(12) for _ in range(a % 4 + 1)]
+    rows += [(f"camp-{a}", 9, None) for a in range(12)]
+    members = _members(rows)
+    counts = (members.with_columns(half=pl.col("node") % 2)
+              .group_by("cluster_id", "account_id", "half").agg(pl.len().alias("k"))
+              .drop("half"))
+    ids = pl.Series([0, 1, 2, 9])
+    expected = family_typical_exchanges(members, ids, ModelConfig()).sort("cluster_id")
+    got = family_typical_exchanges(counts, ids, ModelConfig()).sort("cluster_id")
+    assert got.equals(expected)
+    assert expected["family_typical_exchanges"].to_list() != [1.0] * 4
+
+
+def test_touching_summary_of_account_shards_is_the_whole_runs():
+    # The keyed path summarises each account shard alone: accounts never straddle shards.
+    from distill_radar.pipelines.model.campaigns import sorted_touching, touching
+
+    members = _members(_rows("A", "B") + [("a1", 7, ["fp=Z"]), ("b2", None, None)])
+    like = pl.Series([0, 1])
+    whole = touching(members, like, links=True)
+    shards = [touching(members.filter(pl.col("account_id").is_in(part)), like, links=True)
+              for part in (["a1", "b1", "benign"], ["a2", "b2"])]
+    joined = sorted_touching(*(pl.concat([s[i] for s in shards]) for i in range(3)))
+    for got, want in zip(joined, whole):
+        assert got.equals(want)
+    assert whole.totals.filter(pl.col("account_id") == "a1")["total"].item() == 6
+    assert "benign" not in whole.totals["account_id"].to_list()
+    assert whole.links.filter(pl.col("account_id") == "a1")["links"].to_list() == ["fp=A", "fp=Z"]
+    first = whole.pairs.filter(pl.col("account_id") == "b2")
+    assert (first["k"].item(), first["first_ts"].item()) == (5, T0 + dt.timedelta(minutes=15))
