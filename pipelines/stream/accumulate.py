@@ -214,8 +214,9 @@ class AccumulateFn(StageFn):
         both_c = np.r_[held["cluster"], texts["cluster"]]
         both_n = np.r_[held["node"], texts["node"]]
         pick = bottom_k(both_c, both_n, k)
+        # in (cluster, node) order, as every sample chunk: ``gather`` searches them by cluster
         mine = pick[pick >= held["cluster"].size] - held["cluster"].size
-        return take({n: texts[n] for n in ("cluster", "node", "prompt")}, np.sort(mine))
+        return take({n: texts[n] for n in ("cluster", "node", "prompt")}, mine)
 
     def _sample(self, texts: dict) -> dict:
         """The bottom-k sample (``samples_per_cluster`` smallest nodes) of each cluster."""

@@ -87,6 +87,25 @@ def low16(sig: np.ndarray) -> np.ndarray:
     return (sig & np.uint32(0xFFFF)).astype(np.uint16)
 
 
+def unique_reps(node: np.ndarray, sig: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (node, signature) representatives, in (node, signature bytes) order, and each
+    row's index among them. A prompt signed again after its dedup TTL (another template
+    vocabulary) may be filed in one bucket with its new signature while another bucket
+    refreshes its old one: each entry keeps the signature it was filed with, so what a
+    bucket holds does not depend on which buckets share its key (one table per key would
+    otherwise keep one of the two for every bucket of that key)."""
+    r_node, first, inverse = np.unique(node, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    if (sig[first][inverse] == sig).all():  # the usual case, and 14x cheaper: one per node
+        return r_node, sig[first], inverse
+    rows = np.concatenate([np.asarray(node, ">u8").view(np.uint8).reshape(-1, 8),
+                           np.ascontiguousarray(sig).view(np.uint8).reshape(len(node), -1)],
+                          axis=1)
+    rows = np.ascontiguousarray(rows).view(np.dtype((np.void, rows.shape[1]))).ravel()
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    return node[first], sig[first], inverse.ravel()
+
+
 def merge_reps(chunks: list[dict]) -> list[dict]:
     """A closed generation's representative chunks -> one table (each representative and
     each (key, representative) entry once, entries in key order), in pieces of whole
@@ -97,8 +116,8 @@ def merge_reps(chunks: list[dict]) -> list[dict]:
     e_rep = np.concatenate([c["e_rep"].astype(np.int64) + k for c, k in zip(chunks, shift)])
     e_key = np.concatenate([c["e_key"] for c in chunks])
     e_label = np.concatenate([c["e_label"] for c in chunks])
-    r_node, first, inverse = np.unique(r_node, return_index=True, return_inverse=True)
-    r_sig, e_rep = r_sig[first], inverse[e_rep]
+    r_node, r_sig, inverse = unique_reps(r_node, r_sig)
+    e_rep = inverse[e_rep]
     order = np.lexsort((e_rep, e_key))
     e_key, e_rep, e_label = e_key[order], e_rep[order], e_label[order]
     once = np.r_[True, (e_key[1:] != e_key[:-1]) | (e_rep[1:] != e_rep[:-1])] if e_key.size \
@@ -242,9 +261,7 @@ class BandIndexFn(StageFn):
         e_key, e_node, e_label, e_sig = (a[pairs] for a in (e_key, e_node, e_label, e_sig))
         first = np.r_[True, (e_key[1:] != e_key[:-1]) | (e_node[1:] != e_node[:-1])]
         e_key, e_node, e_label, e_sig = (a[first] for a in (e_key, e_node, e_label, e_sig))
-        r_node, inverse = np.unique(e_node, return_inverse=True)
-        r_sig = np.empty((r_node.size, e_sig.shape[1]), np.uint16)
-        r_sig[inverse] = e_sig
+        r_node, r_sig, inverse = unique_reps(e_node, e_sig)
         store.add("reps", {"e_key": e_key, "e_rep": inverse.astype(np.int32),
                            "e_label": e_label, "r_node": r_node, "r_sig": r_sig},
                   split=split_reps)

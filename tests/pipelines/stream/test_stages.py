@@ -9,7 +9,7 @@ from test_keyed import FakeBag
 from distill_radar import kernels
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream import ticks
-from distill_radar.pipelines.stream.accumulate import bottom_k
+from distill_radar.pipelines.stream.accumulate import AccumulateFn, bottom_k, gather
 from distill_radar.pipelines.stream.alerts import AlertBook
 from distill_radar.pipelines.stream.bands import BandIndexFn, label_of
 from distill_radar.pipelines.stream.config import StreamConfig
@@ -287,3 +287,68 @@ def test_key_shards_follow_the_volume():
     assert shards("--exchanges-per-day", "1000000", "--key-shards", "8") == 8
     assert shards("--replay") == 1
     assert shards("--replay", "--exchanges-per-day", "85000") == 128
+
+
+def _texts_tick(fn, ring, tick, cluster, node):
+    """One accumulator tick of clustered prompts (one exchange each) with their texts."""
+    cluster, node = np.asarray(cluster, np.int64), np.asarray(node, np.uint64)
+    n = cluster.size
+    rows = {"cluster": cluster, "node": node, "ts": np.full(n, tick * 3_600_000 + 1, np.int64),
+            "account_id": pa.array([f"a{i}" for i in range(n)], pa.large_string()),
+            "sim": np.ones(n, np.float32), "response_chars": np.full(n, 100, np.int64)}
+    texts = {"cluster": cluster, "node": node,
+             "prompt": pa.array([f"p{c}-{v}" for c, v in zip(cluster, node)], pa.large_string())}
+    list(fn.flush(0, tick, {"members": [rows], "texts": [texts]}, ring.store(fn.gen_of(tick))))
+    ring.commit()
+
+
+def test_cluster_samples_do_not_depend_on_the_order_texts_arrive_in():
+    """A tick's texts come from several route keys, in any order: each cluster's kept sample
+    is its bottom-k whatever the order (the sample chunks stay sorted for lookups)."""
+    fn = AccumulateFn(RUN, StreamConfig(key_shards=1))
+    k = RUN.samples_per_cluster
+    kept = {}
+    for arrival in (1, -1):
+        ring = Ring()
+        _texts_tick(fn, ring, 0, [5] * 12 + [9] * 12, np.r_[100:112, 200:212])
+        # smaller nodes than the held ones, clusters interleaved (two route keys' chunks)
+        c, n = np.array([9, 5, 9, 5, 9, 5]), np.array([3, 4, 1, 2, 5, 6], np.uint64)
+        _texts_tick(fn, ring, 1, c[::arrival], n[::arrival])
+        chunks = ring.store(fn.gen_of(2)).chunks("s")
+        kept[arrival] = []
+        for cluster in (5, 9):  # what a judgement of that cluster alone gathers
+            held = gather(chunks, np.array([cluster]), ("cluster", "node"))
+            pick = bottom_k(held["cluster"], held["node"], k)
+            kept[arrival] += zip(held["cluster"][pick].tolist(), held["node"][pick].tolist())
+    want = sorted([(5, v) for v in [2, 4, 6, *range(100, 100 + k - 3)]]
+                  + [(9, v) for v in [1, 3, 5, *range(200, 200 + k - 3)]])
+    assert kept[1] == kept[-1] == want
+
+
+def _sharded_answers(ticks_queries, shards):
+    """Every bucket's answers, tick by tick, with the band keys spread over ``shards`` keys
+    (each with its own state), in a canonical order."""
+    fn = BandIndexFn(RUN, StreamConfig(key_shards=shards))
+    rings = [Ring() for _ in range(shards)]
+    out = []
+    for tick, nodes, sig in ticks_queries:
+        keys = kernels.band_keys(np.ascontiguousarray(sig), BANDS, ROWS)
+        for s, chunk in band_queries(np.asarray(nodes, np.uint64), sig, keys, shards):
+            if len(chunk["node"]):
+                got = answers(fn, rings[s], tick, chunk)
+                out += zip([tick] * len(got["node"]), got["node"].tolist(),
+                           got["label"].tolist(), got["sim"].tolist(), got["matched"].tolist())
+    return sorted(out)
+
+
+def test_bucket_answers_do_not_depend_on_the_key_count():
+    """A prompt signed again (another template vocabulary: another signature) refreshes its
+    old representative in the buckets it matches and is filed anew in the others, in one
+    flush: each bucket keeps the signature it filed, however buckets share keys."""
+    rng = np.random.default_rng(3)
+    old, base = signatures(rng, 1)
+    new, _ = signatures(rng, 1, base=base, change=20)  # similar enough to refresh, not re-file
+    ticks_queries = [(0, [50], old), (12, [50], new), (13, [77], new), (14, [78], old)]
+    one = _sharded_answers(ticks_queries, 1)
+    assert one == _sharded_answers(ticks_queries, 64)
+    assert {row[0] for row in one} == {0, 12, 13, 14}
