@@ -32,7 +32,7 @@ STAGES = [
     ("distill_radar.pipelines.embed.embedder", "StaticEmbedder.embed_half",
      "embed: WordPiece + pooling"),
     ("distill_radar.pipelines.batch.semantic_links", "link_tokens", "link tokens"),
-    ("distill_radar.pipelines.model.semantic", "centred", "profiles: centre vectors"),
+    ("distill_radar.pipelines.model.semantic", "centred_rows", "profiles: centre vectors"),
     ("distill_radar.pipelines.model.semantic", "gather_pairs", "profiles: account/prompt pairs"),
     ("distill_radar.pipelines.model.semantic", "semantic_edges",
      "profiles: profiles, groups, edges"),
