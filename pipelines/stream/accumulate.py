@@ -28,12 +28,14 @@ from distill_radar.pipelines.embed.embedder import load_embedder
 from distill_radar.pipelines.model import cluster_stats
 from distill_radar.pipelines.model.config import ModelConfig, RunConfig
 from distill_radar.pipelines.model.timing_signals import timing_signals
+from distill_radar.pipelines.stream import candidates
+from distill_radar.pipelines.stream.candidates import JUDGE_TAG, PARTS_TAG
 from distill_radar.pipelines.stream.config import StreamConfig
 from distill_radar.pipelines.stream.keyed import StageFn
 from distill_radar.pipelines.stream.semantic import embed_texts, vector_matrix
 from distill_radar.pipelines.stream.ticks import concat, ranges, take
 
-JUDGE_TAG = "judge"
+__all__ = ["JUDGE_TAG", "PARTS_TAG", "AccumulateFn"]
 STATS = ("cluster_id", "n_exchanges", "n_accounts", "n_distinct_prompts", "first_ts", "last_ts",
          "median_response_chars", "typical_account_exchanges", "payload_variety",
          "exchanges_per_account", "top_account_share", "cohesion_min", "cohesion_median",
@@ -120,8 +122,9 @@ def merge_rows(chunks: list[dict]) -> list[dict]:
 
 
 class AccumulateFn(StageFn):
-    """(cluster shard, ("members" | "texts", chunk)) -> (0, ("cand" | "parts" | "ex" |
-    "retract", chunk)) to the judge."""
+    """(cluster shard, ("members" | "texts", chunk)) -> (0, ("cand" | "ex" | "vec" |
+    "changed", chunk)) to the judge, (account shard, ("parts", chunk)) to the account
+    totals (``candidates``: the summaries held here, sent whole every period)."""
 
     STAGE = "clusters"
     OFFSET_MS = 7
@@ -131,6 +134,7 @@ class AccumulateFn(StageFn):
     def __init__(self, run: RunConfig, stream: StreamConfig):
         super().__init__(run, stream)
         self.period_ticks = stream.window_period_s // stream.tick_s
+        self.window_ticks = stream.window_size_s // stream.tick_s
 
     def flush(self, key, tick, inputs, store):
         store.compact({"m": merge_rows, "s": lambda cs: [self._sample(concat(cs))]})
@@ -149,14 +153,22 @@ class AccumulateFn(StageFn):
             new = np.unique(rows["cluster"])
         held = store.pending("due")
         due = np.union1d(held[0]["cluster"] if held else np.empty(0, np.int64), new)
-        if (tick + 1) % self.period_ticks == 0 and due.size:
-            yield from self._judge(tick, due, store)
+        holding = bool(store.pending("cand"))
+        if (tick + 1) % self.period_ticks == 0 and (due.size or holding):
+            made, retract = self._judge(tick, due, store) if due.size else ({}, None)
+            kept = candidates.hold(store, made, retract if retract is not None else
+                                   np.empty(0, np.int64), tick, self.window_ticks)
+            holding = bool(kept["cand"]) and len(kept["cand"]["cluster"]) > 0
+            changed = bool(made.get("cand")) or (retract is not None and retract.size > 0)
+            yield from candidates.send(kept, changed, self.stream.key_shards)
             due = np.empty(0, np.int64)
         store.set_pending("due", [{"cluster": due}])
-        if due.size:  # judged at the period's end, even if no member comes by then
-            store.wake(-(-(tick + 1) // self.period_ticks) * self.period_ticks - 1)
+        if due.size or holding:  # judged (or the summaries sent) at the period's end
+            end = -(-(tick + 1) // self.period_ticks) * self.period_ticks - 1
+            store.wake(end if end > tick else end + self.period_ticks)
 
-    def _judge(self, tick, due, store):
+    def _judge(self, tick, due, store) -> tuple[dict, np.ndarray]:
+        """(kind -> summary chunks of the due clusters that pass, clusters retracted)."""
         run = self.run
         end = (tick + 1) * self.stream.tick_ms
         chunks = store.chunks("m")
@@ -170,6 +182,7 @@ class AccumulateFn(StageFn):
             rows = take(rows, rows["ts"] >= end - self.stream.window_size_s * 1000)
         live = store.pending("live")
         was = live[0]["cluster"] if live else np.empty(0, np.int64)
+        made = {}
         if not rows or not len(rows["cluster"]):
             passing = np.empty(0, np.int64)
         else:
@@ -180,12 +193,11 @@ class AccumulateFn(StageFn):
                      .filter(shape_gates(stats, run) | pl.col("solo")))
             passing = stats["cluster_id"].to_numpy()
             if passing.size:
-                yield from self._summaries(tick, stats, df, passing, store)
+                made = self._summaries(tick, stats, df, passing, store)
         gone = np.setdiff1d(np.intersect1d(was, due), passing)
-        if gone.size:
-            yield JUDGE_TAG, (0, ("retract", {"cluster": gone}))
         still = np.union1d(np.setdiff1d(was, gone), passing)
         store.set_pending("live", [{"cluster": still}])
+        return made, gone
 
     def setup(self):
         super().setup()
@@ -234,12 +246,12 @@ class AccumulateFn(StageFn):
                  .sort("ts").unique(["cluster_id", "node"], keep="first")
                  .sort("cluster_id", "node"))
         pos = np.searchsorted(nodes, first["node"].to_numpy())
-        yield JUDGE_TAG, (0, ("vec", {
-            "cluster": first["cluster_id"].to_numpy(), "node": first["node"].to_numpy(),
-            "account_id": pa.array(first["account_id"].to_list(), pa.large_string()),
-            "vector": matrix[pos].astype(np.float16)}))
+        return {"cluster": first["cluster_id"].to_numpy(), "node": first["node"].to_numpy(),
+                "account_id": pa.array(first["account_id"].to_list(), pa.large_string()),
+                "vector": matrix[pos].astype(np.float16)}
 
-    def _summaries(self, tick, stats, df, passing, store):
+    def _summaries(self, tick, stats, df, passing, store) -> dict:
+        """kind -> [chunk]: what the judge needs of each passing cluster (``candidates``)."""
         run = self.run
         samples = gather(store.chunks("s"), passing) or {
             "cluster": np.empty(0, np.int64), "node": np.empty(0, np.uint64),
@@ -252,27 +264,27 @@ class AccumulateFn(StageFn):
         stats = stats.join(texts, on="cluster_id", how="left").sort("cluster_id")
         numbers = {c: stats[c].cast(pl.Float64).fill_null(np.nan).to_numpy()
                    for c in STATS + ("solo",) if c not in ("cluster_id", "first_ts", "last_ts")}
-        if self.embedder is not None:
-            yield from self._vectors(samples, df)
-        yield JUDGE_TAG, (0, ("cand", {
+        made = {"vec": [self._vectors(samples, df)]} if self.embedder is not None else {}
+        made["cand"] = [{
             "cluster": stats["cluster_id"].to_numpy(),
             "first_ts": stats["first_ts"].dt.epoch("ms").to_numpy(),
             "last_ts": stats["last_ts"].dt.epoch("ms").to_numpy(),
             "judged": np.full(stats.height, tick, np.int64),
             "template": pa.array(stats["template"].fill_null("").to_list(), pa.large_string()),
-            **numbers}))
+            **numbers}]
         ex = stats.select("cluster_id", "exemplars").explode("exemplars").drop_nulls()
-        yield JUDGE_TAG, (0, ("ex", {"cluster": ex["cluster_id"].to_numpy(),
-                                     "text": pa.array(ex["exemplars"].to_list(),
-                                                      pa.large_string())}))
+        made["ex"] = [{"cluster": ex["cluster_id"].to_numpy(),
+                       "text": pa.array(ex["exemplars"].to_list(), pa.large_string())}]
         parts = (df.filter(pl.col("cluster_id").is_in(passing.tolist()))
                  .group_by("cluster_id", "account_id")
                  .agg(pl.len().alias("k"), pl.col("ts").min().alias("first"),
                       pl.col("ts").max().alias("last"))
                  .sort("cluster_id", "account_id"))
-        yield JUDGE_TAG, (0, ("parts", {
-            "cluster": parts["cluster_id"].to_numpy(),
-            "account_id": pa.array(parts["account_id"].to_list(), pa.large_string()),
+        account_id = pa.array(parts["account_id"].to_list(), pa.large_string())
+        made["parts"] = [{
+            "cluster": parts["cluster_id"].to_numpy(), "account_id": account_id,
+            "acct": kernels.text_hashes(account_id, normalized=True),
             "k": parts["k"].to_numpy().astype(np.int64),
             "first": parts["first"].dt.epoch("ms").to_numpy(),
-            "last": parts["last"].dt.epoch("ms").to_numpy()}))
+            "last": parts["last"].dt.epoch("ms").to_numpy()}]
+        return made

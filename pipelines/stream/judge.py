@@ -1,13 +1,17 @@
 """The global judge: campaigns over the clusters that passed the cheap gates.
 
-``JudgeFn`` (one key) holds the latest summary of every candidate cluster
-(``accumulate``: a stats row, exemplars, (account, exchanges) participants;
-compact numbers and ids, no exchanges) and, when summaries change, runs the
+``JudgeFn`` (one key) gets, at every window period, the latest summary of
+every candidate cluster (``candidates``: held on the accumulators' cluster
+shards; a stats row, exemplars, (account, exchanges) participants with each
+account's window total; compact numbers and ids, no exchanges) and, when
+summaries changed, runs the
 batch job's campaign model on them: ``cluster_stats.score_clusters`` (with
 families) and ``campaigns.build_campaigns`` (accounts linked by the clusters
 they take part in). The alert book (``alerts``) turns campaigns into alerts
-with content-derived campaign ids. It also emits, for the replay's report,
-the campaigns and clusters as they stand after each evaluation.
+with content-derived campaign ids; it is all the judge keeps, so its state
+grows with the campaigns, not with the traffic. It also emits, for the
+replay's report, the campaigns and clusters as they stand after each
+evaluation.
 """
 
 from __future__ import annotations
@@ -27,31 +31,21 @@ from distill_radar.pipelines.model.campaigns import build_campaigns
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream.accumulate import STATS
 from distill_radar.pipelines.stream.alerts import ALERTS, AlertBook
+from distill_radar.pipelines.stream.candidates import CHANGED, KINDS, canonical
 from distill_radar.pipelines.stream.keyed import StageFn
 from distill_radar.pipelines.stream.rejoin import join_pieces, joins_of
 from distill_radar.pipelines.stream.semantic import JOINS
-from distill_radar.pipelines.stream.ticks import concat, take
+from distill_radar.pipelines.stream.ticks import concat
 
 CAMPAIGNS_TAG, CLUSTERS_TAG = "campaigns", "clusters"
 CAMPAIGNS = {"campaign": pl.Int64, "cluster_ids": pl.List(pl.Int64),
              "top_cluster_id": pl.Int64, "account_ids": pl.List(pl.Utf8),
              "n_accounts": pl.Int64, "n_exchanges": pl.Int64, "template": pl.Utf8,
              "score": pl.Float64}
-KINDS = ("cand", "ex", "parts", "vec")
 BOOK = ("tracked", "owner", "unnamed", "unnamed_acct")
 AS_OF = pa.field("as_of", schemas.TS)
 CAMPAIGN_SNAPSHOT = schemas.CAMPAIGNS.append(AS_OF)
 CLUSTER_SNAPSHOT = schemas.CLUSTERS.append(AS_OF)
-
-
-def replace_rows(held: list[dict], new: list[dict], drop: np.ndarray, key: str = "cluster"
-                 ) -> dict:
-    """Held rows of ``key``s neither re-sent nor dropped, then the new rows."""
-    new_rows = concat([c for c in new if len(c[key])])
-    gone = np.union1d(drop, new_rows[key]) if new_rows else drop
-    old = concat([c for c in held if len(c[key])])
-    parts = [take(old, ~np.isin(old[key], gone))] if old else []
-    return concat(parts + ([new_rows] if new_rows else []))
 
 
 def pseudo_members(parts: dict, clusters: pl.DataFrame, totals: dict | None = None
@@ -161,11 +155,13 @@ def with_pieces(frame: pl.DataFrame, joins: pl.DataFrame) -> pl.DataFrame:
 
 
 class JudgeFn(StageFn):
-    """(0, ("cand" | "ex" | "parts" | "retract", chunk)) -> alert tables (main), and
-    campaign / cluster snapshots (``campaigns``, ``clusters``)."""
+    """(0, ("cand" | "ex" | "vec" | "changed" | "parts" | "totals" | "seen", chunk)) ->
+    alert tables (main), and campaign / cluster snapshots (``campaigns``, ``clusters``).
+    Every candidate's summary comes again at each window period (``candidates``), so
+    the judge keeps only its alert book."""
 
     STAGE = "judge"
-    OFFSET_MS = 8
+    OFFSET_MS = 9
     #: ``stream --index DIR``: campaigns the batch job named keep their ids (read once).
     index: str | None = None
     _indexed: dict | None = None
@@ -176,31 +172,16 @@ class JudgeFn(StageFn):
 
     def flush(self, key, tick, inputs, store):
         end = (tick + 1) * self.stream.tick_ms
-        retract = np.concatenate([c["cluster"] for c in inputs.get("retract", [])]
-                                 or [np.empty(0, np.int64)])
         window_ticks = self.stream.window_size_s // self.stream.tick_s
-        held = {k: replace_rows(store.pending(k), inputs.get(k, []), retract) for k in KINDS}
-        if held["cand"]:
-            stale = held["cand"]["cluster"][held["cand"]["judged"] <= tick - window_ticks]
-            held = {k: take(v, ~np.isin(v["cluster"], stale)) if v else v
-                    for k, v in held.items()}
-        for k in KINDS:
-            store.set_pending(k, [held[k]] if held[k] else [])
-        fresh = [{**c, "tick": np.full(len(c["acct"]), tick, np.int64)}
-                 for c in inputs.get("totals", [])]
-        totals = replace_rows(store.pending("totals"), fresh, np.empty(0, np.uint64),
-                              key="acct")
-        if totals:  # an account quiet for a whole window has no exchange left in it
-            totals = take(totals, totals["tick"] > tick - window_ticks)
-        store.set_pending("totals", [totals] if totals else [])
         since = store.pending("since")
         first = int(since[0]["tick"][0]) if since else tick
         store.set_pending("since", [{"tick": np.array([first], np.int64)}])
         book = self._book(store)
-        if held["cand"] and len(held["cand"]["cluster"]) and (
-                any(inputs.get(k) for k in KINDS) or retract.size):
-            frame, clusters, campaigns = campaigns_of(held["cand"], held["ex"], held["parts"],
-                                                      self.run, held["vec"], totals,
+        got = {k: canonical(k, inputs.get(k, [])) for k in KINDS}
+        if inputs.get(CHANGED) and got["cand"]:
+            totals = concat([c for c in inputs.get("totals", []) if len(c["acct"])])
+            frame, clusters, campaigns = campaigns_of(got["cand"], got["ex"], got["parts"],
+                                                      self.run, got["vec"], totals,
                                                       tick - first >= window_ticks)
             known = self._known_clusters(clusters)
             alerts = stream_ids.with_cluster_ids(book.update(end, frame), known)

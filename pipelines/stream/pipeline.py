@@ -11,9 +11,11 @@ exchanges (``schemas.EXCHANGES``; every row keeps its own ``ts``) and returns
       | MatchBands [band-key shard]    bounded buckets of representatives: match, found, file
       | Members [node shard]       cluster label of each exchange (exact duplicates too)
       | Reconcile [one key]        labels founded apart -> one root (16-byte edges only)
-      | AccountTotals [account shard]  every account's exchanges in the window (for focus)
       | Route [label shard]        exchanges re-keyed by cluster
-      | Accumulate [cluster shard] window statistics, cheap gates -> compact summaries
+      | Accumulate [cluster shard] window statistics, cheap gates -> compact summaries,
+                                   held here and sent whole every window period
+      | AccountTotals [account shard]  every account's exchanges in the window; adds
+                                   them to the candidates' participants (for focus)
       | Judge [one key]            the campaign model over candidates; alerts
 
 Each keyed stage (``keyed.KeyedStageFn``) flushes one event-time tick at a
@@ -31,7 +33,7 @@ import apache_beam as beam
 
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream.accounts import AccountTotalsFn
-from distill_radar.pipelines.stream.accumulate import JUDGE_TAG, AccumulateFn
+from distill_radar.pipelines.stream.accumulate import JUDGE_TAG, PARTS_TAG, AccumulateFn
 from distill_radar.pipelines.stream.bands import BandIndexFn
 from distill_radar.pipelines.stream.config import StreamConfig
 from distill_radar.pipelines.stream.dedup import DEAD_LETTER_TAG, DF_TAG, FRESH_TAG, DedupFn
@@ -45,7 +47,7 @@ from distill_radar.pipelines.stream.store import name_column
 from distill_radar.pipelines.stream.vocab import ShingleCountFn
 
 #: Keyed stages in the chain: a tick's last flush is ``STAGES - 1`` ms after its end.
-STAGES = 9
+STAGES = 10
 STATE_STATS = STATS_SCHEMA
 
 __all__ = ["STAGES", "STATE_STATS", "DetectCampaignsStream"]
@@ -90,11 +92,12 @@ class DetectCampaignsStream(beam.PTransform):
         bands = stage(signer[QUERIES_TAG], "MatchBands", BandIndexFn)
         members = stage((dedup.out, signer.out, bands.out) | "MembersInput" >> beam.Flatten(),
                         "Members", MembersFn, RECONCILE_TAG, ACCOUNTS_TAG)
-        accounts = stage(members[ACCOUNTS_TAG], "AccountTotals", AccountTotalsFn)
         reconcile = stage(members[RECONCILE_TAG], "Reconcile", ReconcileFn)
         route = stage((members.out, reconcile.out) | "RouteInput" >> beam.Flatten(),
                       "Route", RouteFn)
-        clusters = stage(route.out, "Accumulate", AccumulateFn, JUDGE_TAG)
+        clusters = stage(route.out, "Accumulate", AccumulateFn, JUDGE_TAG, PARTS_TAG)
+        accounts = stage((members[ACCOUNTS_TAG], clusters[PARTS_TAG])
+                         | "AccountsInput" >> beam.Flatten(), "AccountTotals", AccountTotalsFn)
         judge = stage((clusters[JUDGE_TAG], accounts.out) | "JudgeInput" >> beam.Flatten(),
                       "Judge", JudgeFn, CAMPAIGNS_TAG, CLUSTERS_TAG)
         stats = tuple(x[STATS_TAG] for x in (dedup, vocab, signer, bands, members, reconcile,
