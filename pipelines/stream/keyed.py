@@ -223,6 +223,7 @@ class KeyedStageFn(beam.DoFn):
             inputs = by_tick.pop(tick)
             with kernel_threads(_rows_in(inputs)):
                 outs = list(self.flush(key, tick, inputs, store))
+            store.commit()
             for tag, value in outs:
                 yield self._out(tag, value, at)
             ms = (time.perf_counter() - started) * 1000

@@ -71,7 +71,7 @@ class Store:
 
     ``chunks(kind)`` lists the live chunks of a kind, oldest generation first;
     ``add`` appends to the current generation; ``pending`` / ``set_pending``
-    read and replace short-lived data. A ledger in the key's meta state records
+    read and replace short-lived data (written once per flush, ``commit``). A ledger in the key's meta state records
     each bag's generation and size, so dead generations are cleared, and sizes
     reported, without reading them; bags are read only when asked for.
     """
@@ -82,6 +82,7 @@ class Store:
         self.wake_tick = None  # a flush the subclass asks for, with or without input
         self._loaded = {}
         self._pending = None
+        self._dirty = False
         for i, g in enumerate(self.ledger["slot_gen"].tolist()):
             if g != NEVER and not ticks.is_live(g, gen):
                 self._clear_slot(i)
@@ -160,22 +161,30 @@ class Store:
         return list(self._load_pending()[kind])
 
     def set_pending(self, kind: str, chunks: list[dict], split=None) -> None:
+        """Replace one kind of pending data; the bag is rewritten once, by ``commit``."""
         held = self._load_pending()
         held[kind] = [{**p, "_kind": name_column(kind)} for c in chunks if ticks.rows(c)
                       for p in bounded(c, split)]
+        sizes = [chunk_nbytes(c) for kind_chunks in held.values() for c in kind_chunks]
+        self.ledger["pending"][:] = (sum(sizes), max(sizes, default=0), len(sizes))
+        self._dirty = True
+
+    def commit(self) -> None:
+        """Write the pending bag if a flush changed it (one rewrite, however many kinds)."""
+        if not self._dirty:
+            return
         self.pending_bag.clear()
-        sizes = []
-        for kind_chunks in held.values():
+        for kind_chunks in self._pending.values():
             for c in kind_chunks:
                 self.pending_bag.add(c)
-                sizes.append(chunk_nbytes(c))
-        self.ledger["pending"][:] = (sum(sizes), max(sizes, default=0), len(sizes))
+        self._dirty = False
 
     def wake(self, tick: int) -> None:
         """Flush at ``tick`` even if no input comes for it (e.g. a periodic judgement)."""
         self.wake_tick = int(tick)
 
     def clear_pending(self) -> None:
+        self._dirty = False
         self.pending_bag.clear()
         self._pending = defaultdict(list)
         self.ledger["pending"][:] = 0

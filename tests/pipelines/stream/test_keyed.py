@@ -78,6 +78,8 @@ def test_store_ring_forgets_whole_generations():
     assert store.chunks("seen") == [] and store.sizes() == (0, 0, 0)
     assert all(not b.items for b in slots)  # cleared from the ledger, without reading
     store.set_pending("wait", [{"n": np.arange(3)}])
+    assert pending.items == []  # written once per flush, by commit
+    store.commit()
     meta = {**meta, **store.ledger}
     assert [c["n"].tolist() for c in Store(slots, pending, 30, meta).pending("wait")] == [[0, 1, 2]]
     assert store.newest_gen() == 10 + ticks.LIVE_GENS

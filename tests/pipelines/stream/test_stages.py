@@ -35,6 +35,7 @@ class Ring:
         return self.last
 
     def commit(self):
+        self.last.commit()
         self.meta = {**self.meta, **self.last.ledger}
 
 
