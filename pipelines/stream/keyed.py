@@ -205,6 +205,8 @@ class KeyedStageFn(beam.DoFn):
         slots = [s0, s1, s2, s3, s4, s5, s6]
         f = _ms(fire)
         if self.checkpoint:
+            if f >= self.checkpoint[0]:
+                return  # exported and stopped: a timer set for later (a wake) finds nothing
             export.set(_at(self.checkpoint[0]))
         by_tick = defaultdict(lambda: defaultdict(list))
         for item in inbox.read():
