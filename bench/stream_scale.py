@@ -10,6 +10,7 @@ clock):
   first flush), with the last day's rate over the first's;
 * state per kind of key (stage): the per-key total and the largest single value,
   their median / p99 / max over every key and tick;
+* per kind of key, the largest key's state at the end of each day;
 * total state over time: the sum over keys of each key's latest state, at the
   end of each day; once the TTL (and the window, for the accumulators) is
   reached it should stay flat while the replayed total keeps growing;
@@ -53,6 +54,19 @@ def per_day(stats: pl.DataFrame, tick_s: int) -> pl.DataFrame:
     out = rows.join(state, on="day", how="left").sort("day")
     return out.with_columns((pl.col("exchanges") / pl.col("wall_s")).round(0).alias("per_s"),
                             pl.col("day") - pl.col("day").min())
+
+
+def per_day_stage(stats: pl.DataFrame, tick_s: int) -> dict:
+    """Per kind of key (stage): the largest key's state at the end of each simulated day
+    (MB), first day 0: flat once the TTL and the window are filled, if state is bounded."""
+    keyed = (stats.drop_nulls("state_bytes")
+             .with_columns((pl.col("tick") * tick_s // 86400).alias("day")))
+    latest = keyed.sort("tick").group_by("day", "stage", "key").agg(pl.col("state_bytes").last())
+    top = latest.group_by("day", "stage").agg((pl.col("state_bytes").max() / 1e6).round(2))
+    first = int(top["day"].min()) if top.height else 0
+    return {stage: [v for _, v in sorted(zip(g["day"].to_list(), g["state_bytes"].to_list()))]
+            for (stage,), g in top.with_columns(pl.col("day") - first)
+            .group_by("stage", maintain_order=True)}
 
 
 def per_stage(stats: pl.DataFrame) -> list[dict]:
@@ -124,6 +138,7 @@ def main() -> None:
         "per_day": days.to_dicts(),
         "last_day_rate_over_first": round(rates[-1] / rates[0], 2) if len(rates) > 1 else None,
         "state_per_stage": per_stage(stats),
+        "largest_key_mb_per_day": per_day_stage(stats, tick_s),
         "largest_value_bytes": int(stats["largest_value_bytes"].max() or 0),
         "state_flat_after_day": settled,
         "state_last_over_settled": (round(state[-1] / state[settled], 2)
