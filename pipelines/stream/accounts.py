@@ -5,7 +5,9 @@ The campaign model's ``account_focus`` asks what share of an account's traffic
 else, a benign user's puzzle is one line of many. ``AccountTotalsFn`` counts
 every exchange per account (``members`` sends each tick's counts, keyed by
 account hash), keeps the counts per tick in the window's generations and,
-per account, its window total as of the last tick it was active. The
+per account, its window total and first exchange as of the last tick it was
+active (the judge's ``median_account_age_days``: an account's age is counted
+from its first exchange in the window, whatever key its clusters are on). The
 candidate clusters' participants (``candidates``) pass through here on their
 way to the judge, each account's total with them: the judge holds no
 per-account numbers, and no key holds the whole population's.
@@ -21,30 +23,52 @@ from distill_radar.pipelines.stream.ticks import concat
 from distill_radar.pipelines.stream.vocab import live_counts
 
 
-def account_counts(account_hashes: np.ndarray) -> dict:
-    """Exchanges per account hash (sorted)."""
-    acct, n = np.unique(account_hashes, return_counts=True)
-    return {"hash": acct, "count": n.astype(np.int64)}
+def account_counts(account_hashes: np.ndarray, ts: np.ndarray) -> dict:
+    """Exchanges and the first ``ts`` per account hash (sorted)."""
+    acct, inverse = np.unique(account_hashes, return_inverse=True)
+    return {"hash": acct, "count": np.bincount(inverse, minlength=acct.size).astype(np.int64),
+            "first": _first(inverse, np.asarray(ts, np.int64), acct.size)}
+
+
+def _first(inverse: np.ndarray, ts: np.ndarray, n: int) -> np.ndarray:
+    first = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(first, inverse, ts)
+    return first
 
 
 def merge_counts(chunks: list[dict]) -> list[dict]:
     merged = concat(chunks)
     acct, inverse = np.unique(merged["hash"], return_inverse=True)
-    return [{"hash": acct, "count": np.bincount(inverse, merged["count"]).astype(np.int64)}]
+    return [{"hash": acct, "count": np.bincount(inverse, merged["count"]).astype(np.int64),
+             "first": _first(inverse, merged["first"], acct.size)}]
+
+
+def live_first(hashes: np.ndarray, chunks: list[dict]) -> np.ndarray:
+    """Each (sorted) hash's first ``ts`` over the chunks (sorted ``hash``, ``first``)."""
+    first = np.full(hashes.size, np.iinfo(np.int64).max)
+    for c in chunks:
+        if not len(c["hash"]):
+            continue
+        pos = np.minimum(np.searchsorted(c["hash"], hashes), len(c["hash"]) - 1)
+        hit = c["hash"][pos] == hashes
+        first[hit] = np.minimum(first[hit], c["first"][pos[hit]])
+    return first
 
 
 def latest_totals(chunks: list[dict], accts: np.ndarray, since: int) -> dict:
-    """(acct, total) of the sorted ``accts`` found in the "t" chunks (oldest first, each
-    sorted by acct) with their newest total, if that is from a tick after ``since``."""
+    """(acct, total, seen) of the sorted ``accts`` found in the "t" chunks (oldest first,
+    each sorted by acct), as of their newest row, if that is from a tick after ``since``."""
     total = np.zeros(accts.size, np.int64)
+    seen = np.zeros(accts.size, np.int64)
     tick = np.full(accts.size, np.iinfo(np.int64).min)
     for c in chunks:
         pos = np.minimum(np.searchsorted(c["acct"], accts), max(len(c["acct"]) - 1, 0))
         hit = (c["acct"][pos] == accts) if len(c["acct"]) else np.zeros(accts.size, bool)
         newer = hit & (c["tick"][pos] >= tick)
         total[newer], tick[newer] = c["total"][pos[newer]], c["tick"][pos[newer]]
+        seen[newer] = c["seen"][pos[newer]]
     keep = tick > since
-    return {"acct": accts[keep], "total": total[keep]}
+    return {"acct": accts[keep], "total": total[keep], "seen": seen[keep]}
 
 
 class AccountTotalsFn(StageFn):
@@ -62,7 +86,8 @@ class AccountTotalsFn(StageFn):
             delta = merge_counts(counts)[0]
             store.add("n", delta)
             total = live_counts(delta["hash"], store.chunks("n"))
-            store.add("t", {"acct": delta["hash"], "total": total,
+            seen = live_first(delta["hash"], store.chunks("n"))
+            store.add("t", {"acct": delta["hash"], "total": total, "seen": seen,
                             "tick": np.full(total.size, tick, np.int64)})
             # the judge watches time pass (account focus counts after one window)
             yield None, (0, ("seen", {"tick": np.array([tick], np.int64)}))

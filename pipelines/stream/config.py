@@ -52,8 +52,8 @@ class StreamConfig:
     tick_s: int = _opt(HOUR, "keyed stages flush one tick of event time at a time, when the "
                        "watermark passes its end", "--tick-minutes", 60)
     #: Keys per sharded stage (prompt hashes, shingles, LSH band keys, clusters):
-    #: the parallelism a runner can spread over workers. Alerts do not depend on it
-    #: (tested; one reported column does: stream README).
+    #: the parallelism a runner can spread over workers. Alerts and tables do not
+    #: depend on it (tested).
     key_shards: int = _opt(64, "keys per sharded stage: the parallelism a runner spreads over "
                            "workers, and what bounds each key's state (alerts do not depend "
                            "on it; default from --exchanges-per-day, else 64; --replay: 1, "

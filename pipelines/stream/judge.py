@@ -80,6 +80,29 @@ def pseudo_members(parts: dict, clusters: pl.DataFrame, totals: dict | None = No
     return pl.concat([rows, other])
 
 
+def with_account_ages(cand: dict, parts: dict, totals: dict) -> dict:
+    """``cand`` with ``median_account_age_days`` over every participant: days from the
+    account's first exchange in the window (``totals["seen"]``, from its account shard)
+    to its first in the cluster. The accumulators' own figure counts only the accounts'
+    exchanges on their cluster shard, so it depends on the key count."""
+    if not parts or not totals or "seen" not in totals:
+        return cand
+    order = np.argsort(totals["acct"])
+    keys = totals["acct"][order]
+    pos = np.minimum(np.searchsorted(keys, parts["acct"]), max(keys.size - 1, 0))
+    found = keys.size > 0 and keys[pos] == parts["acct"]
+    seen = np.where(found, totals["seen"][order][pos], parts["first"]) if keys.size else \
+        parts["first"]
+    days = (parts["first"] - np.minimum(seen, parts["first"])) / 86_400_000
+    ages = (pl.DataFrame({"cluster": parts["cluster"], "d": days}).group_by("cluster")
+            .agg(pl.col("d").median()).sort("cluster"))
+    ids, median = ages["cluster"].to_numpy(), ages["d"].to_numpy()
+    at = np.minimum(np.searchsorted(ids, cand["cluster"]), max(ids.size - 1, 0))
+    hit = (ids[at] == cand["cluster"]) if ids.size else np.zeros(cand["cluster"].size, bool)
+    return {**cand, "median_account_age_days": np.where(hit, median[at] if ids.size else 0.0,
+                                                        np.nan)}
+
+
 def without_focus(scored: pl.DataFrame, run: RunConfig) -> pl.DataFrame:
     """Clusters that are campaign-like only through account focus are not, yet: until the
     judge has watched a whole window of traffic, every account looks focused (one puzzle
@@ -180,6 +203,7 @@ class JudgeFn(StageFn):
         got = {k: canonical(k, inputs.get(k, [])) for k in KINDS}
         if inputs.get(CHANGED) and got["cand"]:
             totals = concat([c for c in inputs.get("totals", []) if len(c["acct"])])
+            got["cand"] = with_account_ages(got["cand"], got["parts"], totals)
             frame, clusters, campaigns = campaigns_of(got["cand"], got["ex"], got["parts"],
                                                       self.run, got["vec"], totals,
                                                       tick - first >= window_ticks)

@@ -143,12 +143,12 @@ class MembersFn(StageFn):
     def _account_counts(self, row_chunks):
         """This tick's exchanges per account (all of them, clustered or not), by account
         shard, for the judge's account focus (``accounts``)."""
-        ids = [c["account_id"] for c in row_chunks if len(c["account_id"])]
-        if not ids:
+        chunks = [c for c in row_chunks if len(c["account_id"])]
+        if not chunks:
             return
-        hashes = kernels.text_hashes(pa.concat_arrays([a.cast(pa.large_string()) for a in ids]),
-                                     normalized=True)
-        counts = account_counts(hashes)
+        hashes = kernels.text_hashes(pa.concat_arrays([c["account_id"].cast(pa.large_string())
+                                                       for c in chunks]), normalized=True)
+        counts = account_counts(hashes, np.concatenate([c["ts"] for c in chunks]))
         shard = ingest.shard_of(counts["hash"], self.stream.key_shards)
         for s in np.unique(shard):
             yield ACCOUNTS_TAG, (int(s), ("acct", take(counts, shard == s)))

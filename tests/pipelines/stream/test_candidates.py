@@ -4,8 +4,14 @@ import numpy as np
 import pyarrow as pa
 from test_stages import Ring
 
-from distill_radar.pipelines.stream.accounts import latest_totals
+from distill_radar.pipelines.stream.accounts import (
+    account_counts,
+    latest_totals,
+    live_first,
+    merge_counts,
+)
 from distill_radar.pipelines.stream.candidates import KINDS, canonical, hold, send
+from distill_radar.pipelines.stream.judge import with_account_ages
 
 
 def summaries(clusters, judged):
@@ -58,11 +64,36 @@ def test_the_judge_sees_one_order_whatever_the_shards():
 
 def test_latest_totals_take_each_accounts_newest_total_within_the_window():
     older = {"acct": np.array([1, 2, 3], np.uint64), "total": np.array([10, 20, 30]),
-             "tick": np.array([1, 1, 1])}
+             "seen": np.array([100, 200, 300]), "tick": np.array([1, 1, 1])}
     newer = {"acct": np.array([2, 4], np.uint64), "total": np.array([25, 40]),
-             "tick": np.array([5, 5])}
+             "seen": np.array([200, 400]), "tick": np.array([5, 5])}
     got = latest_totals([older, newer], np.array([1, 2, 4, 9], np.uint64), since=0)
     assert got["acct"].tolist() == [1, 2, 4] and got["total"].tolist() == [10, 25, 40]
+    assert got["seen"].tolist() == [100, 200, 400]
     # quiet since tick 1, a window ago: no total (the judge counts it as 0, as before)
     got = latest_totals([older, newer], np.array([1, 2], np.uint64), since=1)
     assert got["acct"].tolist() == [2] and got["total"].tolist() == [25]
+
+
+def test_account_age_counts_from_the_first_exchange_on_any_shard():
+    day = 86_400_000
+    cand = {"cluster": np.array([1, 2], np.int64),
+            "median_account_age_days": np.array([9.0, 9.0])}
+    parts = {"cluster": np.array([1, 1, 1, 2]), "acct": np.array([10, 11, 12, 10], np.uint64),
+             "first": np.array([3, 5, 2, 4]) * day}
+    # account 10 was first seen on day 1 (elsewhere), 11 on day 5, 12 is unknown (quiet)
+    totals = {"acct": np.array([11, 10], np.uint64), "total": np.array([1, 2]),
+              "seen": np.array([5, 1]) * day}
+    got = with_account_ages(cand, parts, totals)
+    assert got["median_account_age_days"].tolist() == [0.0, 3.0]  # [2, 0, 0] and [3]
+    assert with_account_ages(cand, parts, {}) is cand
+
+
+def test_account_counts_keep_the_first_exchange_through_merges():
+    a = account_counts(np.array([7, 3, 7], np.uint64), np.array([50, 20, 40]))
+    b = account_counts(np.array([7], np.uint64), np.array([10]))
+    assert a["hash"].tolist() == [3, 7] and a["count"].tolist() == [1, 2]
+    assert a["first"].tolist() == [20, 40]
+    merged = merge_counts([a, b])[0]
+    assert merged["count"].tolist() == [1, 3] and merged["first"].tolist() == [20, 10]
+    assert live_first(np.array([3, 7, 8], np.uint64), [a, b]).tolist()[:2] == [20, 10]

@@ -27,6 +27,7 @@ from distill_radar.pipelines.stream import io as stream_io
 from distill_radar.pipelines.stream import job as stream_job
 from distill_radar.pipelines.stream.alerts import ALERTS
 from distill_radar.pipelines.stream.config import StreamConfig
+from distill_radar.pipelines.stream.judge import CLUSTER_SNAPSHOT
 from distill_radar.pipelines.stream.keyed import STATS_SCHEMA
 from distill_radar.pipelines.stream.options import configs
 from distill_radar.pipelines.stream.pipeline import STAGES, DetectCampaignsStream
@@ -78,7 +79,7 @@ def run_stream(events, tmp_path, stream=SMALL, decode=False):
         decoded = source | stream_io.DecodeExchanges("test://messages", 50_000, None)
         source = decoded["exchanges"]
     found = source | DetectCampaignsStream(RUN, stream)
-    for name in ("alerts", "dead_letter", "state_stats"):
+    for name in ("alerts", "dead_letter", "state_stats", "clusters"):
         _ = found[name] | f"Write_{name}" >> beam.ParDo(stream_io.WritePartsFn(str(tmp_path),
                                                                                name))
     with cached_dofn_introspection():
@@ -167,19 +168,24 @@ def _message_events(messages, bundle):
 
 def test_bundles_of_20_and_2000_messages_give_identical_alerts(tmp_path):
     messages = _messages()
-    out = []
+    out, clusters = [], []
     for bundle, shards in ((20, 2), (2000, 2), (2000, 5)):
         alerts, _, stats = run_stream(_message_events(messages, bundle),
                                       tmp_path / f"{bundle}-{shards}", decode=True,
                                       stream=dataclasses.replace(SMALL, key_shards=shards))
         assert pl.from_arrow(stats)["rows_in"].sum() == len(messages) - 1
         out.append(alerts)
+        clusters.append(stream_io.gather_parts(str(tmp_path / f"{bundle}-{shards}"), "clusters",
+                                               CLUSTER_SNAPSHOT, ["as_of", "cluster_id"]))
     assert out[0].num_rows >= 1
     sinks = [pa.BufferOutputStream() for _ in out]
     for sink, table in zip(sinks, out):
         pa.parquet.write_table(table, sink)
     # byte-identical, whatever the bundles, and whatever the number of keys per stage
     assert sinks[0].getvalue() == sinks[1].getvalue() == sinks[2].getvalue()
+    # the clusters as judged too, every column
+    assert clusters[0].num_rows and clusters[0].equals(clusters[1])
+    assert clusters[0].equals(clusters[2])
 
 
 def test_replay_end_to_end_writes_alerts_report_and_show_reads_it(tmp_path, capsys):
