@@ -1,0 +1,121 @@
+"""Template-shingle document frequencies carried from run to run.
+
+A shingle is template text once ``--min-shingle-df`` distinct prompts hold it.
+Counted within each run, that threshold depends on how the log was split: a
+phrase five of the day's prompts share is template text to the daily run but
+to none of its hourly runs, which then sign only the wrapper and link what the
+daily run keeps apart. So the index carries the counts of the shingles not yet
+template text (``doc_freq.parquet``: hash, count, the hour the shingle was last
+counted), and a run adds them to its own before it applies the threshold: an
+hour's run signs with the vocabulary the day has accumulated so far, a day's
+run with what the days before it left, by the same rule.
+
+Counts are summed over runs (a prompt sent in two runs counts in both; the
+index keeps no prompt): on the generated log that changes none of the ids
+that counting distinct prompts over the whole window would give
+(``bench/split_causes.py``). A count below ``MIN_CARRIED`` is not carried (a
+shingle one prompt of the run holds is most of any run's shingles and almost
+never template text), and one not counted again within ``WINDOW_HOURS`` of a
+run's last exchange is dropped: the file holds the recent near-template text
+only. Shingles that reach the threshold join the vocabulary for good, as before.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+#: Counts below this are not carried (see the module doc).
+MIN_CARRIED = 2
+#: A count not added to within this many hours of a run's last exchange is forgotten.
+WINDOW_HOURS = 7 * 24
+#: ``seen`` of a count this run added to (the run's hour is set when the index is written).
+FRESH = -1
+SCHEMA = pa.schema([("hash", pa.uint64()), ("count", pa.uint16()), ("seen", pa.int32())])
+_HOUR_MS = 3_600_000
+
+
+def empty() -> pa.Table:
+    return SCHEMA.empty_table()
+
+
+def hash_range(table: pa.Table, lo: int, hi: int, bits: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hashes, counts, seen) of the carried shingles whose top ``bits`` bits lie in
+    [lo, hi): one shard of the vocabulary's shuffle."""
+    hashes = table["hash"].to_numpy()
+    top = hashes >> np.uint64(64 - bits)
+    rows = np.flatnonzero((top >= lo) & (top < hi))
+    return (hashes[rows], table["count"].to_numpy()[rows].astype(np.int64),
+            table["seen"].to_numpy()[rows].astype(np.int32))
+
+
+def add_carried(keys: np.ndarray, counts: np.ndarray, carried: tuple, min_df: int
+                ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """This run's (keys, counts) of one hash range plus the carried ones -> (sorted
+    template shingles, the counts to carry on: ``hash``, ``count``, ``seen``, sorted by
+    hash). Counts that reach ``min_df`` are template text and carried no more."""
+    c_keys, c_counts, c_seen = carried
+    all_keys = np.concatenate([np.asarray(keys, np.uint64), c_keys])
+    distinct, inverse = np.unique(all_keys, return_inverse=True)
+    total = np.bincount(inverse, weights=np.concatenate([counts, c_counts]),
+                        minlength=distinct.size).astype(np.int64)
+    seen = np.full(distinct.size, FRESH, np.int32)
+    seen[inverse[len(keys):]] = c_seen
+    seen[inverse[:len(keys)]] = FRESH  # counted again this run
+    template = total >= min_df
+    carry = ~template & (total >= MIN_CARRIED)
+    return distinct[template], {"hash": distinct[carry], "count": total[carry],
+                                "seen": seen[carry]}
+
+
+def next_table(parts: list[dict[str, np.ndarray]], run_last_ms: int | None) -> pa.Table:
+    """The counts to carry, every hash range's, with this run's hour in place of
+    ``FRESH`` and those last counted more than ``WINDOW_HOURS`` before it dropped."""
+    parts = [p for p in parts if p["hash"].size]
+    if not parts:
+        return empty()
+    hashes = np.concatenate([p["hash"] for p in parts])
+    counts = np.concatenate([p["count"] for p in parts])
+    seen = np.concatenate([p["seen"] for p in parts]).astype(np.int32)
+    hour = run_hour(run_last_ms, seen)
+    seen = np.where(seen == FRESH, hour, seen)
+    keep = seen >= hour - WINDOW_HOURS
+    order = np.argsort(hashes[keep], kind="stable")
+    return pa.table({"hash": pa.array(hashes[keep][order], pa.uint64()),
+                     "count": pa.array(np.minimum(counts[keep][order], 65535), pa.uint16()),
+                     "seen": pa.array(seen[keep][order], pa.int32())}, schema=SCHEMA)
+
+
+def run_hour(run_last_ms: int | None, seen: np.ndarray) -> int:
+    """The hour (since the epoch) of the run's last exchange; without one (no exchange
+    clustered or read), the latest hour carried."""
+    if run_last_ms is not None:
+        return int(run_last_ms // _HOUR_MS)
+    known = seen[seen != FRESH]
+    return int(known.max()) if known.size else 0
+
+
+class Carry:
+    """The vocabulary shuffle's hook (``TemplateShinglesFn``): per hash range, the index's
+    counts added to the run's and the counts to carry on written to the work folder.
+    Picklable (paths only); the carried table is read once per worker."""
+
+    def __init__(self, gen: str | None, min_df: int, work: str, bits: int, shards: int):
+        self.gen, self.min_df, self.work, self.bits, self.shards = gen, min_df, work, bits, shards
+        self._table: pa.Table | None = None
+
+    def table(self) -> pa.Table:
+        if self._table is None:
+            from distill_radar.pipelines.index import store
+            self._table = store.read_doc_freq(self.gen)
+        return self._table
+
+    def template(self, shard: int, keys: np.ndarray, counts: np.ndarray
+                 ) -> tuple[np.ndarray, str]:
+        """(this range's template shingles, sorted; path of the counts it carries on)."""
+        from distill_radar.pipelines.io import workdir
+        per = (1 << self.bits) // self.shards
+        carried = hash_range(self.table(), shard * per, (shard + 1) * per, self.bits)
+        kept, carry = add_carried(keys, counts, carried, self.min_df)
+        return kept, workdir.write_arrays(self.work, "doc_freq_carry", carry)

@@ -1,0 +1,86 @@
+"""Shingle counts carried from run to run (index/doc_freq.py)."""
+
+import datetime as dt
+
+import numpy as np
+import orjson
+import pyarrow.parquet as pq
+
+from distill_radar import kernels
+from distill_radar.pipelines.batch import pipeline as batch
+from distill_radar.pipelines.index import doc_freq, store
+from distill_radar.pipelines.model.config import RunConfig
+
+U = np.uint64
+
+
+def _carried(hashes, counts, seen):
+    return (np.array(hashes, U), np.array(counts, np.int64), np.array(seen, np.int32))
+
+
+def test_counts_add_up_to_template_text_and_the_rest_is_carried():
+    keys, counts = np.array([5, 7, 9, 11], U), np.array([1, 2, 1, 4], np.int64)
+    kept, carry = doc_freq.add_carried(keys, counts, _carried([7, 9, 13, 15], [2, 1, 3, 1],
+                                                              [100, 101, 102, 103]), min_df=4)
+    assert kept.tolist() == [7, 11]  # 2 + 2 carried; 4 in the run alone
+    # 9: 1 + 1 counted again this run (fresh); 13 carried untouched; 5 and 15 below 2
+    assert carry["hash"].tolist() == [9, 13]
+    assert carry["count"].tolist() == [2, 3]
+    assert carry["seen"].tolist() == [doc_freq.FRESH, 102]
+
+
+def test_next_table_dates_fresh_counts_and_forgets_old_ones():
+    hour = 500_000
+    window = doc_freq.WINDOW_HOURS
+    parts = [{"hash": np.array([30, 10], U), "count": np.array([2, 3], np.int64),
+              "seen": np.array([doc_freq.FRESH, hour - window - 1], np.int32)},
+             {"hash": np.array([20], U), "count": np.array([4], np.int64),
+              "seen": np.array([hour - window], np.int32)}]
+    table = doc_freq.next_table(parts, hour * 3_600_000 + 5)
+    assert table.schema == doc_freq.SCHEMA
+    assert table["hash"].to_pylist() == [20, 30]  # 10: last counted before the window
+    assert table["seen"].to_pylist() == [hour - window, hour]
+    assert doc_freq.next_table([], None).num_rows == 0
+
+
+def test_generation_without_doc_freq_reads_as_empty(tmp_path):
+    config = RunConfig()
+    gen = store.write_generation(str(tmp_path / "idx"), store.empty_state(config))
+    (tmp_path / "idx" / gen.rsplit("/", 1)[1] / "doc_freq.parquet").unlink()
+    assert store.load(gen, config).tables["doc_freq"].num_rows == 0
+    assert store.read_doc_freq(None).num_rows == 0
+
+
+PHRASE = "and it broke after two days so I am returning it to the shop"
+SMALL = ["--min-shingle-df", "3", "--batch-rows", "100", "--shards", "3", "--no-semantic"]
+
+
+def _run(tmp_path, name, prompts, index):
+    t0 = dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc)
+    inp = tmp_path / name / "p.jsonl"
+    inp.parent.mkdir()
+    inp.write_bytes(b"\n".join(orjson.dumps(
+        {"exchange_id": f"{name}-{i}", "account_id": f"a{i}", "prompt": p, "response": "ok",
+         "ts": (t0 + dt.timedelta(minutes=i)).isoformat()}) for i, p in enumerate(prompts)))
+    batch.run(["--input", str(inp), "--output", str(tmp_path / f"out-{name}"), *SMALL,
+               "--index", str(index)])
+    gen = store.current_generation(str(index))
+    return (pq.read_table(f"{gen}/vocabulary.parquet")["hash"].to_numpy(),
+            pq.read_table(f"{gen}/doc_freq.parquet"))
+
+
+def test_a_phrase_two_runs_share_becomes_template_text(tmp_path):
+    """Two prompts a run hold a phrase (below --min-shingle-df 3 in either run alone):
+    the first run carries its count, the second makes it template text."""
+    ngram = RunConfig().ngram
+    phrase, _ = kernels.shingle_hashes([PHRASE], ngram=ngram)
+    index = tmp_path / "idx"
+    first = [f"Got the {w} as a gift {PHRASE}" for w in ("lamp", "chair")]
+    vocab, carried = _run(tmp_path, "one", first, index)
+    assert not np.isin(phrase, vocab).any()
+    assert np.isin(phrase, carried["hash"].to_numpy()).all()
+    assert set(carried["count"].to_pylist()) >= {2}
+    second = [f"Ordered two {w} {PHRASE}" for w in ("mugs", "pens")]
+    vocab, carried = _run(tmp_path, "two", second, index)
+    assert np.isin(phrase, vocab).all()  # 2 + 2 distinct prompts
+    assert not np.isin(phrase, carried["hash"].to_numpy()).any()  # carried no more
