@@ -159,7 +159,7 @@ def main() -> None:
         elif variant == "day_vocabulary":
             _, day_vocabs = run_split(table, work, "day", DAY_MS, args.split_days, extra,
                                       lambda i, p: None)
-            fd, fh = (lambda i, p: None), (lambda i, p: day_vocabs[day_of_hour[i]])
+            fd, fh = (lambda i, p: None), (lambda i, p, v=day_vocabs: v[day_of_hour[i]])
         else:
             summed, prune = variant != "cumulative", 2 if variant.endswith("pruned") else 0
             dv = cumulative_vocabularies(period_shingles(days, args.ngram),
