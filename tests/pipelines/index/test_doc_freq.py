@@ -29,17 +29,20 @@ def test_counts_add_up_to_template_text_and_the_rest_is_carried():
     assert carry["seen"].tolist() == [doc_freq.FRESH, 102]
 
 
-def test_next_table_dates_fresh_counts_and_forgets_old_ones():
-    hour = 500_000
-    window = doc_freq.WINDOW_HOURS
+def test_next_table_dates_fresh_counts_and_keeps_the_day_only():
+    day = 20_000 * doc_freq.DAY_HOURS
+    hour = day + 5
     parts = [{"hash": np.array([30, 10], U), "count": np.array([2, 3], np.int64),
-              "seen": np.array([doc_freq.FRESH, hour - window - 1], np.int32)},
+              "seen": np.array([doc_freq.FRESH, day - 1], np.int32)},
              {"hash": np.array([20], U), "count": np.array([4], np.int64),
-              "seen": np.array([hour - window], np.int32)}]
+              "seen": np.array([day], np.int32)}]
     table = doc_freq.next_table(parts, hour * 3_600_000 + 5)
     assert table.schema == doc_freq.SCHEMA
-    assert table["hash"].to_pylist() == [20, 30]  # 10: last counted before the window
-    assert table["seen"].to_pylist() == [hour - window, hour]
+    assert table["hash"].to_pylist() == [20, 30]  # 10: counted the day before
+    assert table["seen"].to_pylist() == [day, hour]
+    # a run that reaches the day's last hour carries nothing on (nor does an empty one)
+    last = (day + doc_freq.DAY_HOURS - 1) * 3_600_000
+    assert doc_freq.next_table(parts, last).num_rows == 0
     assert doc_freq.next_table([], None).num_rows == 0
 
 
