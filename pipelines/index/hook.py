@@ -38,7 +38,7 @@ class RunIndex:
         self.similarity: pl.DataFrame | None = None
         self.repeat_samples: pl.DataFrame | None = None  # exemplars of ``_known_repeats``
         self.carry: list[dict[str, np.ndarray]] = []  # shingle counts carried on, per range
-        self.run_last_ms: int | None = None
+        self.run_span_ms: tuple[int, int] | None = None  # the run's first and last exchange
 
     def take_run(self, run_reps: list[pa.Table], similarity: list[pa.Table],
                  vocabulary, carry: list[dict] = ()) -> None:
@@ -65,8 +65,9 @@ class RunIndex:
         ``samples``: this run's sampled prompts per cluster (new clusters' keys)."""
         state = self.load()
         if "ts" in members.columns and members.height:  # carried counts age from here
-            last = members["ts"].max()
-            self.run_last_ms = None if last is None else int(last.timestamp() * 1000)
+            first, last = members["ts"].min(), members["ts"].max()
+            if last is not None:
+                self.run_span_ms = (int(first.timestamp() * 1000), int(last.timestamp() * 1000))
         # A known cluster continues where its pseudo-node or one of its frequent prompts is.
         sig_ids, _ = state.reps(self.config.num_perm)
         nodes, node_ids = state.rep_nodes()
@@ -179,6 +180,10 @@ class RunIndex:
                                            & set(known["campaigns"]["campaign_id"].to_list()))}
         return out, info
 
+    def _span(self) -> tuple[int | None, int | None]:
+        """(last, first) exchange of the run in ms, None without exchanges."""
+        return (None, None) if self.run_span_ms is None else self.run_span_ms[::-1]
+
     def _next_state(self, state, run, clusters, campaigns, accounts, hist) -> store.IndexState:
         lookup = dict(self.mapping.iter_rows())
         run_reps = pl.from_arrow(self.run_reps if self.run_reps is not None
@@ -190,7 +195,7 @@ class RunIndex:
         meta = dict(state.meta, runs=run, version=store.FORMAT_VERSION,
                     parameters=store.match_parameters(self.config))
         tables = {"vocabulary": pa.table({"hash": pa.array(vocab, pa.uint64())}),
-                  "doc_freq": doc_freq.next_table(self.carry, self.run_last_ms),
+                  "doc_freq": doc_freq.next_table(self.carry, *self._span()),
                   "reps": new_reps, "clusters": clusters, "campaigns": campaigns,
                   "accounts": accounts, "history": hist}
         return store.IndexState(meta, {k: export.to_arrow(tables[k], s)

@@ -43,6 +43,10 @@ def test_next_table_dates_fresh_counts_and_keeps_the_day_only():
     # a run that reaches the day's last hour carries nothing on (nor does an empty one)
     last = (day + doc_freq.DAY_HOURS - 1) * 3_600_000
     assert doc_freq.next_table(parts, last).num_rows == 0
+    # nor does one whose exchanges span two days (its counts are not the day's)
+    ms = hour * 3_600_000
+    assert doc_freq.next_table(parts, ms, ms - 6 * 3_600_000).num_rows == 0
+    assert doc_freq.next_table(parts, ms, ms - 5 * 3_600_000).num_rows == 2
     assert doc_freq.next_table([], None).num_rows == 0
 
 
