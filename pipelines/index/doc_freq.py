@@ -60,21 +60,24 @@ def hash_range(table: pa.Table, lo: int, hi: int, bits: int
 
 def add_carried(keys: np.ndarray, counts: np.ndarray, carried: tuple, min_df: int
                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """This run's (keys, counts) of one hash range plus the carried ones -> (sorted
-    template shingles, the counts to carry on: ``hash``, ``count``, ``seen``, sorted by
-    hash). Counts that reach ``min_df`` are template text and carried no more."""
+    """This run's distinct (keys, counts) of one hash range plus the carried ones (sorted
+    by hash) -> (sorted template shingles, the counts to carry on: ``hash``, ``count``,
+    ``seen``). Counts that reach ``min_df`` are template text and carried no more."""
     c_keys, c_counts, c_seen = carried
-    all_keys = np.concatenate([np.asarray(keys, np.uint64), c_keys])
-    distinct, inverse = np.unique(all_keys, return_inverse=True)
-    total = np.bincount(inverse, weights=np.concatenate([counts, c_counts]),
-                        minlength=distinct.size).astype(np.int64)
-    seen = np.full(distinct.size, FRESH, np.int32)
-    seen[inverse[len(keys):]] = c_seen
-    seen[inverse[:len(keys)]] = FRESH  # counted again this run
-    template = total >= min_df
-    carry = ~template & (total >= MIN_CARRIED)
-    return distinct[template], {"hash": distinct[carry], "count": total[carry],
-                                "seen": seen[carry]}
+    keys = np.asarray(keys, np.uint64)
+    total = np.asarray(counts, np.int64).copy()
+    pos = np.searchsorted(c_keys, keys)
+    hit = pos < c_keys.size
+    hit[hit] = c_keys[pos[hit]] == keys[hit]
+    total[hit] += c_counts[pos[hit]]
+    untouched = c_counts >= MIN_CARRIED  # carried, not counted again this run
+    untouched[pos[hit]] = False
+    carry = (total >= MIN_CARRIED) & (total < min_df)
+    return np.sort(keys[total >= min_df]), {
+        "hash": np.concatenate([keys[carry], c_keys[untouched]]),
+        "count": np.concatenate([total[carry], c_counts[untouched]]),
+        "seen": np.concatenate([np.full(int(carry.sum()), FRESH, np.int32),
+                                c_seen[untouched]])}
 
 
 def next_table(parts: list[dict[str, np.ndarray]], run_last_ms: int | None,

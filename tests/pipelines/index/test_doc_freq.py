@@ -19,14 +19,34 @@ def _carried(hashes, counts, seen):
 
 
 def test_counts_add_up_to_template_text_and_the_rest_is_carried():
-    keys, counts = np.array([5, 7, 9, 11], U), np.array([1, 2, 1, 4], np.int64)
+    keys, counts = np.array([11, 5, 9, 7], U), np.array([4, 1, 1, 2], np.int64)  # any order
     kept, carry = doc_freq.add_carried(keys, counts, _carried([7, 9, 13, 15], [2, 1, 3, 1],
                                                               [100, 101, 102, 103]), min_df=4)
     assert kept.tolist() == [7, 11]  # 2 + 2 carried; 4 in the run alone
     # 9: 1 + 1 counted again this run (fresh); 13 carried untouched; 5 and 15 below 2
-    assert carry["hash"].tolist() == [9, 13]
-    assert carry["count"].tolist() == [2, 3]
-    assert carry["seen"].tolist() == [doc_freq.FRESH, 102]
+    order = np.argsort(carry["hash"])
+    assert carry["hash"][order].tolist() == [9, 13]
+    assert carry["count"][order].tolist() == [2, 3]
+    assert carry["seen"][order].tolist() == [doc_freq.FRESH, 102]
+
+
+def test_add_carried_matches_a_dictionary():
+    rng = np.random.default_rng(4)
+    keys = rng.choice(np.arange(1, 400, dtype=U), 150, replace=False)
+    counts = rng.integers(1, 6, keys.size)
+    c_keys = np.sort(rng.choice(np.arange(1, 400, dtype=U), 120, replace=False))
+    c_counts, c_seen = rng.integers(2, 5, c_keys.size), rng.integers(0, 9, c_keys.size)
+    kept, carry = doc_freq.add_carried(keys, counts, (c_keys, c_counts, c_seen.astype(np.int32)),
+                                       min_df=5)
+    total = dict(zip(c_keys.tolist(), c_counts.tolist()))
+    seen = dict(zip(c_keys.tolist(), c_seen.tolist()))
+    for k, c in zip(keys.tolist(), counts.tolist()):
+        total[k] = total.get(k, 0) + c
+        seen[k] = doc_freq.FRESH
+    assert kept.tolist() == sorted(k for k, c in total.items() if c >= 5)
+    want = sorted((k, c, seen[k]) for k, c in total.items() if 2 <= c < 5)
+    assert sorted(zip(carry["hash"].tolist(), carry["count"].tolist(),
+                      carry["seen"].tolist())) == want
 
 
 def test_next_table_dates_fresh_counts_and_keeps_the_day_only():
