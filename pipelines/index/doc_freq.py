@@ -7,8 +7,7 @@ to none of its hourly runs, which then sign only the wrapper and link what the
 daily run keeps apart. So the index carries the counts of the shingles not yet
 template text (``doc_freq.parquet``: hash, count, the hour the shingle was last
 counted), and a run adds them to its own before it applies the threshold: an
-hour's run signs with the vocabulary the day has accumulated so far, a day's
-run with what the days before it left, by the same rule.
+hour's run signs with the vocabulary the day has accumulated so far.
 
 Counts are summed over runs (a prompt sent in two runs counts in both; the
 index keeps no prompt): on the generated log that gives the ids that counting
@@ -20,18 +19,20 @@ Counts live until the end of the UTC day: a run whose last exchange falls in
 the day's last hour, or whose exchanges span more than one day, carries none
 on, and a run drops those of earlier days. Hourly runs thus sign with the
 day's counts so far and daily runs with their own day's, as before (a run
-over weeks would otherwise carry every count of its weeks). Carried over days, the counts made the vocabulary grow
-under the known clusters' consensus signatures: 28 daily runs against one run
-over the 28 days then fell from F1 0.9887 to 0.9824 and split one campaign over
-3 ids (their prompts, signed over more shingles, no longer matched their known
-clusters). Shingles that reach the threshold join the vocabulary for good, as
-before.
+over weeks would otherwise carry every count of its weeks). Carried over
+days, the counts grew the vocabulary under the known clusters' consensus
+signatures: 28 daily runs against one run over the 28 days fell from F1
+0.9887 to 0.9824 and one campaign took 3 ids (its prompts, signed over more
+shingles, no longer matched their known clusters). Shingles that reach the
+threshold join the vocabulary for good, as before.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+
+from distill_radar.pipelines.io import workdir
 
 #: Counts below this are not carried (see the module doc).
 MIN_CARRIED = 2
@@ -50,7 +51,8 @@ def empty() -> pa.Table:
 def hash_range(table: pa.Table, lo: int, hi: int, bits: int
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(hashes, counts, seen) of the carried shingles whose top ``bits`` bits lie in
-    [lo, hi): one shard of the vocabulary's shuffle."""
+    [lo, hi): one shard of the vocabulary's shuffle (sorted by hash, as ``next_table``
+    writes them)."""
     hashes = table["hash"].to_numpy()
     top = hashes >> np.uint64(64 - bits)
     rows = np.flatnonzero((top >= lo) & (top < hi))
@@ -123,14 +125,13 @@ class Carry:
 
     def table(self) -> pa.Table:
         if self._table is None:
-            from distill_radar.pipelines.index import store
+            from distill_radar.pipelines.index import store  # store imports this module
             self._table = store.read_doc_freq(self.gen)
         return self._table
 
     def template(self, shard: int, keys: np.ndarray, counts: np.ndarray
                  ) -> tuple[np.ndarray, str]:
         """(this range's template shingles, sorted; path of the counts it carries on)."""
-        from distill_radar.pipelines.io import workdir
         per = (1 << self.bits) // self.shards
         carried = hash_range(self.table(), shard * per, (shard + 1) * per, self.bits)
         kept, carry = add_carried(keys, counts, carried, self.min_df)
