@@ -186,9 +186,13 @@ class ReplayElementsFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput("restore", ref)
             return
         path, lo, n = ref
-        with pa.memory_map(path) as source:
-            table = pa.ipc.open_file(source).read_all()
-        yield table.slice(lo, n).combine_chunks()
+        if getattr(self, "_spill", None) != path:  # opened once (memory-mapped), not per tick
+            self._table = pa.ipc.open_file(pa.memory_map(path)).read_all()
+            self._spill = path
+        yield self._table.slice(lo, n).combine_chunks()
+
+    def teardown(self):
+        self._table = self._spill = None
 
 
 class WritePartsFn(beam.DoFn):

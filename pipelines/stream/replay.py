@@ -51,6 +51,7 @@ def cached_dofn_introspection():
     answers are kept per class; wrappers that inspect what they wrap (``beam.Map``'s
     ``_inspect_*``) are asked every time, as before."""
     from apache_beam.runners.direct import executor, transform_evaluator
+    from apache_beam.runners.sdf_utils import NoOpWatermarkEstimatorProvider
     from apache_beam.transforms import core, userstate
 
     specs_of, args_of = userstate.get_dofn_specs, core.get_function_arguments
@@ -63,7 +64,10 @@ def cached_dofn_introspection():
             return specs[type(dofn)]
 
     def cached_args(obj, func):
-        if hasattr(obj, f"_inspect_{func}") or not isinstance(obj, beam.DoFn):
+        # a DoFn's methods, and the no-op watermark estimator provider every DoFn gets
+        # (asked at every bundle), are the class's
+        if hasattr(obj, f"_inspect_{func}") or not (
+                isinstance(obj, beam.DoFn) or type(obj) is NoOpWatermarkEstimatorProvider):
             return args_of(obj, func)
         with lock:
             key = (type(obj), func)
