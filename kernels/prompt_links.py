@@ -323,9 +323,6 @@ def _window_pairs(order, keys, shift, window, ids, offsets, weights, norms, dens
                   threshold, sketch, max_differ, src, dst, val):
     n = order.size
     m = 0
-    one = np.empty(1, np.int64)
-    other = np.empty(1, np.int64)
-    score = np.empty(1, np.float32)
     for k in range(n):
         bucket = keys[k] >> shift
         for j in range(k + 1, min(n, k + 1 + window)):
@@ -334,12 +331,24 @@ def _window_pairs(order, keys, shift, window, ids, offsets, weights, norms, dens
             a, b = min(order[k], order[j]), max(order[k], order[j])
             if _hamming(sketch, a, b) > max_differ:
                 continue
-            one[0], other[0] = a, b
-            _pair_scores_serial(ids, offsets, weights, norms, dense, one, other, share, score)
-            if score[0] >= threshold:
-                src[m], dst[m], val[m] = a, b, score[0]
+            # The dense half first: with the token-set cosine at most the ratio of the
+            # two sets' norms (shared weight <= the smaller set's), most pairs that cannot
+            # reach the threshold skip the merge of their token sets.
+            dot = _dense_dot(dense, a, b)
+            lo, hi = min(norms[a], norms[b]), max(norms[a], norms[b])
+            ceiling = share * (lo / hi if hi > 0.0 else 0.0) + (1.0 - share) * dot
+            if ceiling < threshold - BOUND_SLACK:
+                continue
+            score = np.float32(share * _set_cosine(ids, offsets, weights, norms, a, b)
+                               + (1.0 - share) * dot)
+            if score >= threshold:
+                src[m], dst[m], val[m] = a, b, score
                 m += 1
     return m
+
+
+#: Rounding allowance of the score bound in ``_window_pairs`` (float32 sums).
+BOUND_SLACK = 1e-5
 
 
 @njit(cache=True)
@@ -358,20 +367,31 @@ def _hamming(sketch, a, b):
 def _pair_scores_serial(ids, offsets, weights, norms, dense, src, dst, share, out):
     for e in range(src.size):
         a, b = src[e], dst[e]
-        i, j = offsets[a], offsets[b]
-        shared = 0.0
-        while i < offsets[a + 1] and j < offsets[b + 1]:
-            if ids[i] == ids[j]:
-                shared += weights[ids[i]] * weights[ids[i]]
-                i += 1
-                j += 1
-            elif ids[i] < ids[j]:
-                i += 1
-            else:
-                j += 1
-        denom = norms[a] * norms[b]
-        lexical = shared / denom if denom > 0.0 else 0.0
-        dot = 0.0
-        for c in range(dense.shape[1]):
-            dot += dense[a, c] * dense[b, c]
-        out[e] = share * lexical + (1.0 - share) * dot
+        out[e] = share * _set_cosine(ids, offsets, weights, norms, a, b) \
+            + (1.0 - share) * _dense_dot(dense, a, b)
+
+
+@njit(cache=True, inline="always")
+def _set_cosine(ids, offsets, weights, norms, a, b):
+    """IDF-weighted cosine of token sets a and b (ascending ids)."""
+    i, j = offsets[a], offsets[b]
+    shared = 0.0
+    while i < offsets[a + 1] and j < offsets[b + 1]:
+        if ids[i] == ids[j]:
+            shared += weights[ids[i]] * weights[ids[i]]
+            i += 1
+            j += 1
+        elif ids[i] < ids[j]:
+            i += 1
+        else:
+            j += 1
+    denom = norms[a] * norms[b]
+    return shared / denom if denom > 0.0 else 0.0
+
+
+@njit(cache=True, inline="always")
+def _dense_dot(dense, a, b):
+    dot = 0.0
+    for c in range(dense.shape[1]):
+        dot += dense[a, c] * dense[b, c]
+    return dot
