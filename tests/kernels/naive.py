@@ -418,3 +418,13 @@ def near_best(n, edges, threshold, margin):
         best[b] = max(best[b], s)
     return [i for i, (a, b, s) in enumerate(edges)
             if s >= threshold and s >= best[a] - margin and s >= best[b] - margin]
+
+
+def rarest_tokens(rows, weights, k):
+    """Per token set (a list of ids): its ``k`` highest-weight ids, highest first (ties: lower
+    id), padded with its first."""
+    out = []
+    for r in rows:
+        best = sorted(r, key=lambda t: (-weights[t], t))[:k]
+        out.append(best + [best[0]] * (k - len(best)))
+    return out

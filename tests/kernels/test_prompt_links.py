@@ -145,6 +145,24 @@ def test_banded_pairs_in_one_bucket_are_every_pair_at_the_threshold(seed, thresh
     assert np.array_equal(v, score[hit])
 
 
+def test_rarest_tokens_rarest_first_and_repeated():
+    ids, offsets = _csr([[1, 2, 3], [4]])
+    weights = np.array([0, 1.0, 3.0, 2.0, 1.0], np.float32)
+    keys = prompt_links.rarest_tokens(ids, offsets, weights, 3)
+    assert keys.tolist() == [[2, 3, 1], [4, 4, 4]]
+    with pytest.raises(ValueError):
+        prompt_links.rarest_tokens(*_csr([[1], []]), weights, 2)
+
+
+@pytest.mark.parametrize("seed,k", [(0, 1), (1, 4), (2, 7)])
+def test_rarest_tokens_match_reference(seed, k):
+    rng = np.random.default_rng(seed)
+    rows = [sorted(set(rng.integers(0, 30, rng.integers(1, 15)).tolist())) for _ in range(60)]
+    weights = rng.choice([0.5, 1.0, 2.5, 4.0], 30).astype(np.float32)  # many ties
+    got = prompt_links.rarest_tokens(*_csr(rows), weights, k)
+    assert got.tolist() == naive.rarest_tokens(rows, weights.tolist(), k)
+
+
 def test_unique_pairs_keep_first_occurrence_sorted():
     rng = np.random.default_rng(5)
     src, dst = rng.integers(0, 6, 40), rng.integers(0, 6, 40)
