@@ -195,11 +195,13 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     export.check_output(opts.output)
     files = discover_inputs(opts.input, opts.output)  # fails before any work when missing
     # Large or not local: memory over CPU (tables built keyed; freed memory returned).
-    small = (one_local_worker(options)
-             and process.local_bytes(files) < process.LARGE_INPUT_BYTES)
+    input_bytes = process.local_bytes(files)
+    small = one_local_worker(options) and input_bytes < process.LARGE_INPUT_BYTES
     if one_local_worker(options) and not small:
-        LOG.info("large input: freed memory goes back to the system (%s)",
-                 process.return_freed_memory())
+        config = dataclasses.replace(config, shards=process.shards_for(config.shards,
+                                                                       input_bytes))
+        LOG.info("large input: freed memory goes back to the system (%s), %d shards",
+                 process.return_freed_memory(), config.shards)
     absent = absent_columns(files, config.link_columns)
     if absent:
         raise ValueError(f"--link-columns: no input file has a column {', '.join(absent)}")
