@@ -73,7 +73,7 @@ class CandidateGraph:
     edge_kind: np.ndarray | None = None  # int8[m]: semantic.LEXICAL or semantic.SEMANTIC
     senders: semantic.AccountPrompts | None = None  # who sent which node (semantic path)
     # Large inputs: the signatures' and embeddings' work files (``spilled``); ``emb`` is
-    # then a SpilledEmbeddings, read back for member cohesion.
+    # then a SpilledEmbeddings (member cohesion reads it by chunks of whole components).
     spilled: tuple[SpilledRows, SpilledRows] | None = None
 
     def __post_init__(self):
@@ -149,14 +149,14 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
 
 
 def graph_bytes(graph: CandidateGraph) -> int:
-    """Bytes of the graph's arrays: every node, signature, embedding and edge."""
-    emb, spilled = graph.emb, 0
+    """Bytes of the graph's arrays: every node, signature, embedding and edge (those in
+    work files not counted: they are read back by blocks)."""
+    emb = graph.emb
     emb_parts = (emb.bits, emb.scale) if isinstance(emb, kernels.CentredHalf) else (emb,)
-    if isinstance(emb, SpilledEmbeddings):  # counted: member cohesion reads them back
-        emb_parts, spilled = (emb.scale,), int(np.prod(emb.shape)) * 2
-    return spilled + nbytes(graph.nodes, graph.counts, graph.sig_rows, graph.sig, graph.src,
-                            graph.dst, graph.edge_sim, graph.emb_rows, graph.edge_kind,
-                            *emb_parts)
+    if isinstance(emb, SpilledEmbeddings):
+        emb_parts = (emb.scale,)
+    return nbytes(graph.nodes, graph.counts, graph.sig_rows, graph.sig, graph.src, graph.dst,
+                  graph.edge_sim, graph.emb_rows, graph.edge_kind, *emb_parts)
 
 
 def _prompt_links(parts: list[NodeSignatures], nodes: np.ndarray, lexical: np.ndarray,
@@ -295,11 +295,9 @@ def member_cohesion(graph: CandidateGraph, labels: np.ndarray, config: RunConfig
         lex = lexical_cohesion(graph, labels, old_labels, old_sim)
         lex[np.bincount(comp)[comp] < CONSENSUS_ROWS] = np.nan
     out[_positions(rows, graph.sig_rows)] = lex
-    emb = graph.emb
-    if isinstance(emb, SpilledEmbeddings) and graph.emb_rows.size:
-        emb = emb.load()
     if graph.emb_rows.size:
-        sem = semantic.centroid_cohesion(emb, graph.emb_rows, labels, config)
+        sem = semantic.centroid_cohesion(graph.emb, graph.emb_rows, labels, config,
+                                         out_of_core.centroid_similarity)
         at = _positions(rows, graph.emb_rows)
         out[at] = np.fmax(out[at], sem)
     return np.nan_to_num(out, nan=1.0)

@@ -28,6 +28,8 @@ from distill_radar import kernels
 #: Bytes of signature rows resident at a time in each blocked step (two blocks for
 #: pair similarity, the gathered rows of a chunk of groups for consensus similarity).
 BLOCK_BYTES = 256 << 20
+#: Bytes read from a file at a time (the buffer of ``blocks`` and ``take``).
+READ_BYTES = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -59,17 +61,17 @@ class SpilledRows:
             fh.readinto(memoryview(out[:count].reshape(-1).view(np.uint8)))
         return out[:count]
 
-    def blocks(self, block_bytes: int | None = None):
-        """(first row, rows) blocks in file order, one resident at a time."""
-        step = self.block_rows(block_bytes)
+    def blocks(self):
+        """(first row, rows) blocks of ``READ_BYTES`` in file order, one resident at a time."""
+        step = self.block_rows(min(READ_BYTES, BLOCK_BYTES))
         buf = np.empty((min(step, self.shape[0]), self.shape[1]), self.dtype)
         for first in range(0, self.shape[0], step):
             yield first, self.read(first, buf)
 
-    def take(self, rows: np.ndarray, block_bytes: int | None = None) -> np.ndarray:
-        """Rows ``rows`` (ascending) in one pass over the file."""
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """Rows ``rows`` (ascending) in one pass over the file, ``READ_BYTES`` at a time."""
         out = np.empty((rows.size, self.shape[1]), self.dtype)
-        step = self.block_rows(block_bytes)
+        step = self.block_rows(min(READ_BYTES, BLOCK_BYTES))
         buf = np.empty((min(step, self.shape[0]), self.shape[1]), self.dtype)
         lo = 0
         while lo < rows.size:
@@ -137,16 +139,33 @@ def consensus_similarity(sig, order: np.ndarray, offsets: np.ndarray) -> np.ndar
     groups at a time, about ``BLOCK_BYTES`` of their rows gathered in one pass."""
     if not isinstance(sig, SpilledRows):
         return kernels.consensus_similarity(sig, order, offsets)
-    out = np.full(sig.shape[0], np.nan, np.float32)
-    per_chunk = sig.block_rows()
+    return _by_groups(sig, order, offsets, kernels.consensus_similarity, sig.take)
+
+
+def centroid_similarity(emb, order: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """``kernels.centroid_similarity`` of centred rows or of ``SpilledEmbeddings``: then
+    whole groups at a time (each centroid reads only its group's rows, in order)."""
+    if not isinstance(emb, SpilledEmbeddings):
+        return kernels.centroid_similarity(emb, order, offsets)
+
+    def take(rows):
+        bits = emb.rows.take(rows).view(np.uint16)
+        return kernels.CentredHalf(bits, emb.mean, emb.scale[rows])
+
+    return _by_groups(emb.rows, order, offsets, kernels.centroid_similarity, take)
+
+
+def _by_groups(spilled: SpilledRows, order, offsets, similarity, take) -> np.ndarray:
+    """``similarity(rows, order, offsets)`` (NaN outside groups) over chunks of whole
+    groups, each chunk's rows taken in one pass (``take``) and renumbered."""
+    out = np.full(spilled.shape[0], np.nan, np.float32)
+    per_chunk = spilled.block_rows()
     g = 0
     while g < offsets.size - 1:
         # groups g .. h - 1: at least one, then as many as fit in a chunk
         h = max(g + 1, int(np.searchsorted(offsets, offsets[g] + per_chunk, "right")) - 1)
-        part = order[offsets[g]:offsets[h]]
-        rows, local = np.unique(part, return_inverse=True)
-        sims = kernels.consensus_similarity(sig.take(rows), local.astype(np.int64),
-                                            offsets[g:h + 1] - offsets[g])
-        out[rows] = sims
+        rows, local = np.unique(order[offsets[g]:offsets[h]], return_inverse=True)
+        out[rows] = similarity(take(rows), local.astype(np.int64),
+                               offsets[g:h + 1] - offsets[g])
         g = h
     return out

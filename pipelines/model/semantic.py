@@ -311,17 +311,19 @@ def _one_established(labels, comp_w, group_w, accounts: AccountPrompts, establis
 
 
 def centroid_cohesion(emb: np.ndarray, emb_rows: np.ndarray, labels: np.ndarray,
-                      config: RunConfig) -> np.ndarray:
+                      config: RunConfig, similarity=kernels.centroid_similarity) -> np.ndarray:
     """Per embedding row: cosine to its component's centroid, on the lexical scale.
 
     Components with fewer than 3 embeddings give NaN (no centroid worth the
     name). A cosine equal to ``semantic_cohesion_bound`` maps to
     ``cohesion_bound`` and 1.0 to 1.0, so both paths share one bound.
+    ``similarity``: ``kernels.centroid_similarity`` or a stand-in that takes what
+    ``emb`` is (rows in a work file: ``batch.spilled``).
     """
     if emb_rows.size == 0:
         return np.empty(0, np.float32)
     order, offsets = kernels.groups_of(labels[emb_rows], emb_rows)
-    cos = kernels.centroid_similarity(emb, order, offsets)
+    cos = similarity(emb, order, offsets)
     lo, hi = config.semantic_cohesion_bound, config.cohesion_bound
     mapped = hi + (cos - lo) * (1.0 - hi) / (1.0 - lo)
     return np.clip(mapped, 0.0, 1.0).astype(np.float32)

@@ -72,8 +72,8 @@ def test_large_input_builds_the_same_tables_keyed(small_log, tmp_path, monkeypat
     monkeypatch.setattr(process, "SHARD_INPUT_BYTES", os.path.getsize(path) // 7 + 1)
     monkeypatch.setattr(spilled.SpilledRows, "load", lambda s: loaded.append(s) or load(s))
     large = _run(path, tmp_path / "large")
-    # embeddings whole for the semantic edges and for member cohesion; signatures never
-    assert [os.path.basename(s.path)[:3] for s in loaded] == ["emb", "emb"]
+    # embeddings whole for the semantic edges only; signatures never
+    assert [os.path.basename(s.path)[:3] for s in loaded] == ["emb"]
     assert (small["parameters"]["shards"], large["parameters"]["shards"]) == (3, 7)
     assert large["counts"] == small["counts"]
     for name in ("members", "clusters", "accounts", "campaigns", "near_misses", "dead_letter"):

@@ -54,3 +54,21 @@ def test_blocked_steps_are_the_kernels(tmp_path, monkeypatch, block_bytes, seed)
     order, offsets = kernels.groups_of(labels, np.arange(sig.shape[0]), 3)
     np.testing.assert_array_equal(spilled.consensus_similarity(rows, order, offsets),
                                   kernels.consensus_similarity(sig, order, offsets))
+
+
+@pytest.mark.parametrize("block_bytes", [64, 2000, 1 << 20])
+def test_blocked_centroid_similarity_is_the_kernel(tmp_path, monkeypatch, block_bytes):
+    monkeypatch.setattr(spilled, "BLOCK_BYTES", block_bytes)
+    rng = np.random.default_rng(3)
+    half = rng.normal(size=(500, 12)).astype(np.float16)
+    half[5] = 0  # an all-zero row stays zero
+    path = str(tmp_path / "emb.raw")
+    half.tofile(path)
+    centred = kernels.centred_half_rows(half)
+    emb = spilled.SpilledEmbeddings(SpilledRows(path, half.shape, half.dtype.str),
+                                    centred.mean, centred.scale)
+    labels = rng.integers(0, 30, half.shape[0])
+    labels[:200] = 3
+    order, offsets = kernels.groups_of(labels, np.arange(half.shape[0]), 3)
+    np.testing.assert_array_equal(spilled.centroid_similarity(emb, order, offsets),
+                                  kernels.centroid_similarity(centred, order, offsets))
