@@ -105,8 +105,8 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     ``SignatureFiles``: gathered here, file by file (one copy of every signature resident,
     not the shards' and the whole's); large ones into work files (``spilled``), where
     the signatures stay with ``in_files`` (the steps of ``link_nodes`` read them by
-    blocks; ``ClusterGraphStages`` read them whole). The semantic edges come first:
-    they need only the embeddings."""
+    blocks; ``ClusterGraphStages`` read them whole). Large embeddings are read whole
+    only to centre them; ``SpilledEmbeddings`` then reads them by blocks."""
     if isinstance(parts, SignatureFiles):
         gathered, parts = parts.gather(config.num_perm)
     else:
@@ -115,10 +115,10 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     del gathered  # the raw float16 embeddings go once centred below
     spilled = (sig, emb) if isinstance(sig, SpilledRows) else None
     emb = semantic.centred_rows(emb.load() if spilled else emb)
+    if spilled and isinstance(emb, kernels.CentredHalf):  # rows read back by blocks
+        emb = SpilledEmbeddings(spilled[1], emb.mean, emb.scale)
     pairs = semantic.gather_pairs(account_pairs or [], nodes)
     s_src, s_dst, s_sim, s_stats = semantic.semantic_edges(emb, emb_rows, pairs, config)
-    if spilled and isinstance(emb, kernels.CentredHalf):  # in its file until member cohesion
-        emb = SpilledEmbeddings(spilled[1], emb.mean, emb.scale)
     bands, rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
     src, dst = _candidate_edges(sig, sig_rows, bands, rows)
     n_candidates = int(src.size)
@@ -296,8 +296,7 @@ def member_cohesion(graph: CandidateGraph, labels: np.ndarray, config: RunConfig
         lex[np.bincount(comp)[comp] < CONSENSUS_ROWS] = np.nan
     out[_positions(rows, graph.sig_rows)] = lex
     if graph.emb_rows.size:
-        sem = semantic.centroid_cohesion(graph.emb, graph.emb_rows, labels, config,
-                                         out_of_core.centroid_similarity)
+        sem = semantic.centroid_cohesion(graph.emb, graph.emb_rows, labels, config)
         at = _positions(rows, graph.emb_rows)
         out[at] = np.fmax(out[at], sem)
     return np.nan_to_num(out, nan=1.0)

@@ -85,7 +85,9 @@ class SpilledRows:
 
 @dataclass(frozen=True)
 class SpilledEmbeddings:
-    """A ``kernels.CentredHalf`` whose float16 rows wait in a work file."""
+    """A ``kernels.CentredHalf`` whose float16 rows wait in a work file. It has the three
+    embedding kernels that linking uses as methods (``semantic`` calls them so), each
+    reading rows by blocks or by chunks of whole groups, with the kernels' results."""
 
     rows: SpilledRows
     mean: np.ndarray
@@ -97,6 +99,40 @@ class SpilledEmbeddings:
 
     def load(self) -> kernels.CentredHalf:
         return kernels.CentredHalf(self.rows.load().view(np.uint16), self.mean, self.scale)
+
+    def _take(self, rows: np.ndarray) -> kernels.CentredHalf:
+        return kernels.CentredHalf(self.rows.take(rows).view(np.uint16), self.mean,
+                                   self.scale[rows])
+
+    def centroid_similarity(self, order: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """``kernels.centroid_similarity``: each centroid reads only its group's rows."""
+        return _by_groups(self.rows, order, offsets, kernels.centroid_similarity, self._take)
+
+    def group_means(self, rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """``kernels.group_means``, chunks of whole groups at a time."""
+        parts = [kernels.group_means(self._take(r), local, offs)
+                 for r, local, offs in _group_chunks(self.rows, rows, offsets)]
+        return np.concatenate(parts) if parts else np.zeros((0, self.shape[1]), np.float32)
+
+    def paired_dots(self, rows: np.ndarray, other: np.ndarray, other_rows) -> np.ndarray:
+        """``kernels.paired_dots(self, rows, other, other_rows)``, by row blocks."""
+        rows = np.asarray(rows, np.int64)
+        other_rows = np.asarray(other_rows, np.int64)
+        order = np.argsort(rows, kind="stable")
+        ordered = rows[order]
+        out = np.empty(rows.size, np.float32)
+        step = self.rows.block_rows()
+        buf = np.empty((min(step, self.shape[0]), self.shape[1]), self.rows.dtype)
+        lo = 0
+        while lo < order.size:
+            first = int(ordered[lo]) // step * step
+            hi = int(np.searchsorted(ordered, first + step, "left"))
+            bits = self.rows.read(first, buf).view(np.uint16)
+            block = kernels.CentredHalf(bits, self.mean, self.scale[first:first + bits.shape[0]])
+            pick = order[lo:hi]
+            out[pick] = kernels.paired_dots(block, rows[pick] - first, other, other_rows[pick])
+            lo = hi
+        return out
 
 
 def band_keys(sig, bands: int, rows: int, first: int, count: int) -> np.ndarray:
@@ -142,30 +178,22 @@ def consensus_similarity(sig, order: np.ndarray, offsets: np.ndarray) -> np.ndar
     return _by_groups(sig, order, offsets, kernels.consensus_similarity, sig.take)
 
 
-def centroid_similarity(emb, order: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """``kernels.centroid_similarity`` of centred rows or of ``SpilledEmbeddings``: then
-    whole groups at a time (each centroid reads only its group's rows, in order)."""
-    if not isinstance(emb, SpilledEmbeddings):
-        return kernels.centroid_similarity(emb, order, offsets)
-
-    def take(rows):
-        bits = emb.rows.take(rows).view(np.uint16)
-        return kernels.CentredHalf(bits, emb.mean, emb.scale[rows])
-
-    return _by_groups(emb.rows, order, offsets, kernels.centroid_similarity, take)
+def _group_chunks(spilled: SpilledRows, order: np.ndarray, offsets: np.ndarray):
+    """Chunks of whole groups, about ``BLOCK_BYTES`` of rows each (at least one group):
+    (their distinct rows ascending, ``order`` renumbered into them, offsets from 0)."""
+    per_chunk = spilled.block_rows()
+    g = 0
+    while g < offsets.size - 1:
+        h = max(g + 1, int(np.searchsorted(offsets, offsets[g] + per_chunk, "right")) - 1)
+        rows, local = np.unique(order[offsets[g]:offsets[h]], return_inverse=True)
+        yield rows, local.astype(np.int64), offsets[g:h + 1] - offsets[g]
+        g = h
 
 
 def _by_groups(spilled: SpilledRows, order, offsets, similarity, take) -> np.ndarray:
     """``similarity(rows, order, offsets)`` (NaN outside groups) over chunks of whole
-    groups, each chunk's rows taken in one pass (``take``) and renumbered."""
+    groups, each chunk's rows taken in one pass (``take``)."""
     out = np.full(spilled.shape[0], np.nan, np.float32)
-    per_chunk = spilled.block_rows()
-    g = 0
-    while g < offsets.size - 1:
-        # groups g .. h - 1: at least one, then as many as fit in a chunk
-        h = max(g + 1, int(np.searchsorted(offsets, offsets[g] + per_chunk, "right")) - 1)
-        rows, local = np.unique(order[offsets[g]:offsets[h]], return_inverse=True)
-        out[rows] = similarity(take(rows), local.astype(np.int64),
-                               offsets[g:h + 1] - offsets[g])
-        g = h
+    for rows, local, offs in _group_chunks(spilled, order, offsets):
+        out[rows] = similarity(take(rows), local, offs)
     return out

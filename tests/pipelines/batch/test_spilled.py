@@ -57,7 +57,7 @@ def test_blocked_steps_are_the_kernels(tmp_path, monkeypatch, block_bytes, seed)
 
 
 @pytest.mark.parametrize("block_bytes", [64, 2000, 1 << 20])
-def test_blocked_centroid_similarity_is_the_kernel(tmp_path, monkeypatch, block_bytes):
+def test_spilled_embeddings_kernels_are_the_kernels(tmp_path, monkeypatch, block_bytes):
     monkeypatch.setattr(spilled, "BLOCK_BYTES", block_bytes)
     rng = np.random.default_rng(3)
     half = rng.normal(size=(500, 12)).astype(np.float16)
@@ -70,5 +70,15 @@ def test_blocked_centroid_similarity_is_the_kernel(tmp_path, monkeypatch, block_
     labels = rng.integers(0, 30, half.shape[0])
     labels[:200] = 3
     order, offsets = kernels.groups_of(labels, np.arange(half.shape[0]), 3)
-    np.testing.assert_array_equal(spilled.centroid_similarity(emb, order, offsets),
+    np.testing.assert_array_equal(emb.centroid_similarity(order, offsets),
                                   kernels.centroid_similarity(centred, order, offsets))
+    # groups that share rows (an account's prompts), one larger than a chunk
+    rows = np.concatenate([np.sort(rng.choice(500, size, replace=False))
+                           for size in (3, 250, 7, 1, 40)])
+    offsets = np.r_[0, np.cumsum([3, 250, 7, 1, 40])]
+    np.testing.assert_array_equal(emb.group_means(rows, offsets),
+                                  kernels.group_means(centred, rows, offsets))
+    profiles = rng.normal(size=(9, 12)).astype(np.float32)
+    a, b = rng.integers(0, 500, 2000), rng.integers(0, 9, 2000)  # rows in any order
+    np.testing.assert_array_equal(emb.paired_dots(a, profiles, b),
+                                  kernels.paired_dots(centred, a, profiles, b))
