@@ -27,7 +27,7 @@ from distill_radar import kernels
 
 #: Bytes of signature rows resident at a time in each blocked step (two blocks for
 #: pair similarity, the gathered rows of a chunk of groups for consensus similarity).
-BLOCK_BYTES = 256 << 20
+BLOCK_BYTES = 512 << 20
 #: Bytes read from a file at a time (the buffer of ``blocks`` and ``take``).
 READ_BYTES = 32 << 20
 
