@@ -18,7 +18,12 @@ import orjson
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from distill_radar.pipelines.batch.cluster_fns import account_nodes, assign_clusters, sample_texts
+from distill_radar.pipelines.batch.cluster_fns import (
+    account_nodes,
+    assign_clusters,
+    sample_files,
+    sample_texts,
+)
 from distill_radar.pipelines.batch.cluster_stages import LinkNodes
 from distill_radar.pipelines.batch.clusters import link_nodes
 from distill_radar.pipelines.batch.components import MAX_ROUNDS
@@ -158,8 +163,11 @@ class FindCampaigns(beam.PTransform):
             self.extra["index_reps"] = beam.pvalue.AsList(reps)
         members = keys | "AssignClusters" >> beam.ParDo(
             TimedFn("assign_clusters", assign_clusters, work), clusters)
-        samples = nodes | "SampleTexts" >> beam.ParDo(
-            TimedFn("sample_texts", sample_texts, cfg.samples_per_cluster), clusters)
+        if self.keyed_tables and self.index is None:  # KeyedBuildTables reads files
+            sampled = TimedFn("sample_texts", sample_files, cfg.samples_per_cluster, work)
+        else:
+            sampled = TimedFn("sample_texts", sample_texts, cfg.samples_per_cluster)
+        samples = nodes | "SampleTexts" >> beam.ParDo(sampled, clusters)
         return members, samples, clusters
 
 
