@@ -39,8 +39,15 @@ from distill_radar.pipelines.batch.signatures import (
     dedup_texts,
 )
 from distill_radar.pipelines.batch.tables import BuildTablesFn
-from distill_radar.pipelines.batch.vocabulary import SHINGLES_TAG, TemplateVocabulary
+from distill_radar.pipelines.batch.vocabulary import (
+    CARRY_TAG,
+    SHINGLES_TAG,
+    VOCAB_BITS,
+    VOCAB_SHARDS,
+    TemplateVocabulary,
+)
 from distill_radar.pipelines.embed.embedder import load_embedder
+from distill_radar.pipelines.index import doc_freq as index_doc_freq
 from distill_radar.pipelines.index import hook as index_hook
 from distill_radar.pipelines.index import reps as index_reps
 from distill_radar.pipelines.io import diagnose, export, workdir
@@ -97,7 +104,10 @@ class FindCampaigns(beam.PTransform):
         nodes = (hashed[TEXTS_TAG]
                  | "GroupTextsByShard" >> beam.GroupByKey()
                  | "DedupTexts" >> beam.ParDo(TimedFn("dedup_texts", dedup_texts, work)))
-        shingled = nodes | "TemplateVocabulary" >> TemplateVocabulary(cfg, work)
+        # --index: the index's shingle counts join the run's (index/doc_freq.py)
+        carry = None if self.index is None else index_doc_freq.Carry(
+            self.index.gen, cfg.min_shingle_df, work, VOCAB_BITS, VOCAB_SHARDS)
+        shingled = nodes | "TemplateVocabulary" >> TemplateVocabulary(cfg, work, carry)
         vocabulary = shingled["vocabulary"]
         known = self.index is not None and self.index.gen is not None
         if known:
@@ -114,7 +124,8 @@ class FindCampaigns(beam.PTransform):
                               index_reps.IndexRepsFn(cfg, self.index.gen, work))
                           ) | "WithKnownClusters" >> beam.Flatten()
         if self.index is not None:
-            self.extra = {"vocabulary": beam.pvalue.AsSingleton(vocabulary)}
+            self.extra = {"vocabulary": beam.pvalue.AsSingleton(vocabulary),
+                          "doc_freq": beam.pvalue.AsList(shingled[CARRY_TAG])}
         link = self._keyed if self.keyed else self._gathered
         members, samples, clusters = link(signatures, hashed.keys, nodes, account_pairs, work)
         # Dead letters go to work files as they arise (a sink): the tables' worker

@@ -252,13 +252,14 @@ class BuildTablesFn(MeasuredFn):
         super().__init__("build_tables")
 
     def process(self, _, members, samples, dead, file_counts, clusters, index_reps=(),
-                vocabulary=None):
+                vocabulary=None, doc_freq=()):
         with self.timer.timing():
             members = [workdir.read_table(p) for p in sorted(members)]
             if self.index is not None:  # read before the work folder goes
                 self.index.take_run(
                     [workdir.read_table(p) for p, _ in index_reps],
-                    [workdir.read_table(p) for _, p in index_reps if p], vocabulary)
+                    [workdir.read_table(p) for _, p in index_reps if p], vocabulary,
+                    [workdir.read_arrays(p) for p in sorted(doc_freq)])
             dead = [workdir.read_table(d) for d in dead]  # work files, written as they arose
             self.sizes.record(0, nbytes(members, dead))  # inputs only: a lower bound
             work = workdir.work_dir(self.staging)

@@ -28,27 +28,32 @@ from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.runtime.stage_timer import StageTimer
 
 SHINGLES_TAG = "shingles"
+CARRY_TAG = "carry"
 VOCAB_BITS = 8  # 256 hash ranges counted one at a time: each table fits in cache
 VOCAB_SHARDS = 16  # keys of the shuffle, 16 hash ranges each
 
 
 class TemplateVocabulary(beam.PTransform):
     """Paths of distinct-prompt shards -> tagged outputs ``vocabulary`` (one sorted
-    uint64 array) and ``shingles`` ((nodes path, shingles path) per shard)."""
+    uint64 array), ``shingles`` ((nodes path, shingles path) per shard) and, with
+    ``carry`` (``index.doc_freq.Carry``, ``batch --index``: the index's counts join the
+    run's), ``carry`` (per hash range, the path of the counts the next index carries)."""
 
-    def __init__(self, config: RunConfig, work: str):
+    def __init__(self, config: RunConfig, work: str, carry=None):
         super().__init__()
-        self.config, self.work = config, work
+        self.config, self.work, self.carry = config, work, carry
 
     def expand(self, nodes):
         counted = nodes | "ShingleDocFreq" >> beam.ParDo(
             ShingleDocFreqFn(self.config, self.work)).with_outputs(SHINGLES_TAG, main="counts")
-        vocabulary = (counted.counts
-                      | "GroupByHashRange" >> beam.GroupByKey()
-                      | "TemplateShingles" >> beam.ParDo(
-                          TemplateShinglesFn(self.config.min_shingle_df))
-                      | "Vocabulary" >> beam.CombineGlobally(CollectFn(sorted_union)))
-        return {"vocabulary": vocabulary, SHINGLES_TAG: counted[SHINGLES_TAG]}
+        ranges = (counted.counts
+                  | "GroupByHashRange" >> beam.GroupByKey()
+                  | "TemplateShingles" >> beam.ParDo(
+                      TemplateShinglesFn(self.config.min_shingle_df, self.carry))
+                  .with_outputs(CARRY_TAG, main="kept"))
+        vocabulary = ranges.kept | "Vocabulary" >> beam.CombineGlobally(CollectFn(sorted_union))
+        return {"vocabulary": vocabulary, SHINGLES_TAG: counted[SHINGLES_TAG],
+                CARRY_TAG: ranges[CARRY_TAG]}
 
 
 class ShingleDocFreqFn(beam.DoFn):
@@ -77,10 +82,11 @@ class ShingleDocFreqFn(beam.DoFn):
 
 class TemplateShinglesFn(beam.DoFn):
     """(hash range, [shard count paths]) -> sorted uint64 shingles of that range held by
-    at least ``min_df`` distinct prompts."""
+    at least ``min_df`` distinct prompts (with ``carry``: counting the index's too, and
+    the path of the counts carried on, tagged ``CARRY_TAG``)."""
 
-    def __init__(self, min_df: int):
-        self.min_df = min_df
+    def __init__(self, min_df: int, carry=None):
+        self.min_df, self.carry = min_df, carry
         self.timer = StageTimer("template_shingles")
 
     def process(self, element):
@@ -88,10 +94,15 @@ class TemplateShinglesFn(beam.DoFn):
         with self.timer.timing():
             keys, counts = range_counts(
                 [workdir.read_arrays(p) for p in sorted(paths)], shard)
-            kept, _, _ = frequency.partitioned_counts(keys, counts, bits=VOCAB_BITS,
-                                                      min_count=self.min_df)
-            kept = np.sort(kept)
+            if self.carry is None:
+                kept, _, _ = frequency.partitioned_counts(keys, counts, bits=VOCAB_BITS,
+                                                          min_count=self.min_df)
+                yield np.sort(kept)
+                return
+            keys, counts, _ = frequency.partitioned_counts(keys, counts, bits=VOCAB_BITS)
+            kept, carried = self.carry.template(shard, keys, counts)
         yield kept
+        yield beam.pvalue.TaggedOutput(CARRY_TAG, carried)
 
 
 def range_counts(parts: list[dict[str, np.ndarray]], shard: int

@@ -18,7 +18,7 @@ import polars as pl
 import pyarrow as pa
 
 from distill_radar.pipelines.batch.clusters import NodeClusters
-from distill_radar.pipelines.index import history, ids, keys, reps, store
+from distill_radar.pipelines.index import doc_freq, history, ids, keys, reps, store
 from distill_radar.pipelines.io import export
 from distill_radar.pipelines.model.config import RunConfig
 
@@ -37,11 +37,15 @@ class RunIndex:
         self.vocabulary = np.empty(0, np.uint64)
         self.similarity: pl.DataFrame | None = None
         self.repeat_samples: pl.DataFrame | None = None  # exemplars of ``_known_repeats``
+        self.carry: list[dict[str, np.ndarray]] = []  # shingle counts carried on, per range
+        self.run_span_ms: tuple[int, int] | None = None  # the run's first and last exchange
 
     def take_run(self, run_reps: list[pa.Table], similarity: list[pa.Table],
-                 vocabulary) -> None:
+                 vocabulary, carry: list[dict] = ()) -> None:
         """This run's representatives, its members' similarity to their cluster's
-        consensus and its template shingles (from the work folder)."""
+        consensus, its template shingles and the shingle counts it carries on (from the
+        work folder: copied, it goes)."""
+        self.carry = [{k: np.array(v) for k, v in part.items()} for part in carry]
         schema = store.SCHEMAS["reps"]
         self.run_reps = pa.concat_tables([t.cast(schema) for t in run_reps]) if run_reps \
             else schema.empty_table()
@@ -60,6 +64,10 @@ class RunIndex:
         """``members`` with stable cluster ids; remembers the mapping for the rest.
         ``samples``: this run's sampled prompts per cluster (new clusters' keys)."""
         state = self.load()
+        if "ts" in members.columns and members.height:  # carried counts age from here
+            first, last = members["ts"].min(), members["ts"].max()
+            if last is not None:
+                self.run_span_ms = (int(first.timestamp() * 1000), int(last.timestamp() * 1000))
         # A known cluster continues where its pseudo-node or one of its frequent prompts is.
         sig_ids, _ = state.reps(self.config.num_perm)
         nodes, node_ids = state.rep_nodes()
@@ -172,6 +180,10 @@ class RunIndex:
                                            & set(known["campaigns"]["campaign_id"].to_list()))}
         return out, info
 
+    def _span(self) -> tuple[int | None, int | None]:
+        """(last, first) exchange of the run in ms, None without exchanges."""
+        return (None, None) if self.run_span_ms is None else self.run_span_ms[::-1]
+
     def _next_state(self, state, run, clusters, campaigns, accounts, hist) -> store.IndexState:
         lookup = dict(self.mapping.iter_rows())
         run_reps = pl.from_arrow(self.run_reps if self.run_reps is not None
@@ -183,6 +195,7 @@ class RunIndex:
         meta = dict(state.meta, runs=run, version=store.FORMAT_VERSION,
                     parameters=store.match_parameters(self.config))
         tables = {"vocabulary": pa.table({"hash": pa.array(vocab, pa.uint64())}),
+                  "doc_freq": doc_freq.next_table(self.carry, *self._span()),
                   "reps": new_reps, "clusters": clusters, "campaigns": campaigns,
                   "accounts": accounts, "history": hist}
         return store.IndexState(meta, {k: export.to_arrow(tables[k], s)

@@ -11,6 +11,8 @@ A generation holds compact tables only (no prompts, no members):
 - ``index.json``: format version, the parameters that give signatures their
   meaning, the run counter;
 - ``vocabulary.parquet``: template-shingle hashes (union over the runs);
+- ``doc_freq.parquet``: recent counts of shingles not yet template text
+  (``doc_freq.py``; a generation written before it had none: read as empty);
 - ``reps.parquet``: per known cluster, one consensus MinHash signature (null
   for clusters of prompts too short to sign) and the node hashes of its most
   frequent prompts (exact repeats match on those);
@@ -33,11 +35,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from distill_radar.pipelines.index import doc_freq
 from distill_radar.pipelines.io import export
 from distill_radar.pipelines.model.config import RunConfig
 
 FORMAT_VERSION = 1
 POINTER = "CURRENT"
+#: Tables a generation of an earlier release may lack (read as empty).
+OPTIONAL = ("doc_freq",)
 #: The parameters that decide what a signature, a template shingle and a match mean:
 #: an index built under others cannot be matched against.
 MATCH_PARAMETERS = ("ngram", "num_perm", "seed", "min_shingle_df", "min_template_shingles",
@@ -46,6 +51,7 @@ MATCH_PARAMETERS = ("ngram", "num_perm", "seed", "min_shingle_df", "min_template
 TS = pa.timestamp("ms", tz="UTC")
 SCHEMAS = {
     "vocabulary": pa.schema([("hash", pa.uint64())]),
+    "doc_freq": doc_freq.SCHEMA,
     "reps": pa.schema([("cluster_id", pa.int64()), ("sig", pa.binary()),
                        ("nodes", pa.list_(pa.uint64()))]),
     "clusters": pa.schema([
@@ -163,11 +169,20 @@ def load(gen: str | None, config: RunConfig) -> IndexState:
     """The generation at ``gen`` (a fresh empty state for None)."""
     if gen is None:
         return empty_state(config)
-    tables = {}
-    for name, schema in SCHEMAS.items():
-        data = export.read_bytes(FileSystems.join(gen, f"{name}.parquet"))
-        tables[name] = pq.read_table(pa.BufferReader(data)).cast(schema)
-    return IndexState(_read_meta(gen), tables)
+    return IndexState(_read_meta(gen), {name: read_table(gen, name) for name in SCHEMAS})
+
+
+def read_table(gen: str, name: str) -> pa.Table:
+    """One table of a generation (an ``OPTIONAL`` one it lacks: empty)."""
+    path = FileSystems.join(gen, f"{name}.parquet")
+    if name in OPTIONAL and not FileSystems.exists(path):
+        return SCHEMAS[name].empty_table()
+    return pq.read_table(pa.BufferReader(export.read_bytes(path))).cast(SCHEMAS[name])
+
+
+def read_doc_freq(gen: str | None) -> pa.Table:
+    """The carried shingle counts of ``gen`` (empty for a new index)."""
+    return doc_freq.empty() if gen is None else read_table(gen, "doc_freq")
 
 
 def write_generation(index: str, state: IndexState) -> str:

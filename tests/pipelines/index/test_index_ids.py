@@ -160,3 +160,9 @@ def test_cluster_keys_agree_on_a_wrapper_whatever_its_sampled_prompts():
     assert other[1] != early[0]
     short = keys.cluster_keys(sample(2, [""]), 6)  # no shingle: the smallest node hash
     assert short[2] == f"node:{0:016x}"
+    # Founded on two prompts (an hourly run), a cluster keys its wrapper as the day does:
+    # a shingle one of the two holds (its payload) is not shared.
+    two = keys.cluster_keys(sample(3, [wrap.format(p) for p in payloads[4:]]), 6)
+    assert two[3] == early[0]
+    single = keys.cluster_keys(sample(4, [wrap.format(payloads[0])]), 6)  # one prompt: its own
+    assert single[4].startswith("shingle:")

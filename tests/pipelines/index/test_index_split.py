@@ -62,3 +62,50 @@ def test_by_hour_and_by_day_give_identical_cluster_ids(tmp_path):
     assert both.filter(pl.col("exchange_id").is_in(list(camp))).height >= 24
     assert both["cluster_id"].n_unique() == 2  # the campaign's wrapper and the batch job's
     assert (both["cluster_id"] == both["cluster_id_hour"]).all()
+
+
+PHRASES = ("Been using this thing for a month now and honestly it is perfect for what I "
+           "need every single day",
+           "Got this one as a birthday gift from my sister and it broke after only two "
+           "days of careful use")
+
+
+def variants_log(seed: int = 3) -> list[dict]:
+    """A batch job sends two variants of its template (one review phrase each) with
+    random tails: two prompts of one variant in each of hours 0-2 (A, B, A: too few
+    exchanges for a cluster), then two of each, sent twice, in hour 3. No hour alone
+    holds a phrase in --min-shingle-df (3) distinct prompts; the day holds A's in 6,
+    B's in 4."""
+    rng = random.Random(seed)
+    rows = []
+
+    def add(hour, prompt):
+        ts = T0 + dt.timedelta(hours=hour, seconds=rng.randint(0, 3599))
+        rows.append({"exchange_id": f"ex-{len(rows):05d}", "account_id": "batch-customer",
+                     "ts": ts.isoformat(), "prompt": prompt, "response": "ok"})
+
+    a, b = PHRASES
+    for hour, phrases, copies in ((0, [a], 1), (1, [b], 1), (2, [a], 1), (3, [a, b], 2)):
+        for phrase in phrases:
+            for _ in range(2):
+                prompt = BATCH_TEMPLATE.format(payload=f"{phrase}. {_payload(rng)}")
+                for _ in range(copies):
+                    add(hour, prompt)
+    return rows
+
+
+def test_carried_counts_keep_variants_apart_by_hour_as_by_day(tmp_path):
+    """The hourly runs' carried shingle counts (2 a run) make the phrases template text
+    by hour 3, as the day's own counts do: both splits keep the variants apart, under
+    the same id each (without the carry, hour 3 signs the wrapper alone and links them)."""
+    rows = variants_log()
+    by_hour: dict[str, list[dict]] = {}
+    for r in rows:
+        by_hour.setdefault(r["ts"][:13], []).append(r)
+    day = _members(tmp_path, {"day": rows}, "day")
+    hour = _members(tmp_path, dict(sorted(by_hour.items())), "hour")
+    both = (day.join(hour, on="exchange_id", suffix="_hour")
+            .filter(pl.col("cluster_id_hour").is_not_null()))
+    assert both.height == 8  # hour 3's exchanges
+    assert both["cluster_id_hour"].n_unique() == 2
+    assert (both["cluster_id"] == both["cluster_id_hour"]).all()
