@@ -15,7 +15,8 @@ from distill_radar.pipelines.io import export, workdir
 
 _LIGHT = ("nodes", "counts", "eligible", "emb_rows", "link_rows", "link_ids", "link_offsets")
 #: Signature and embedding bytes from which gathering writes them to work files
-#: (``SpilledRows``) instead of memory: ~1.3M signed prompts, ~3M short exchanges.
+#: (``SpilledRows``) instead of memory: ~700k signed prompts (768 B each), ~1.5M short
+#: exchanges (1M short exchanges stay below it).
 SPILL_BYTES = 512 << 20
 
 
