@@ -70,16 +70,50 @@ def _average_linkage(n, src, dst, order, ids, offsets, weights, norms, dense, sh
     tail = np.arange(n)
     nxt = np.full(n, -1, np.int64)
     scratch = np.zeros(weights.size, np.float64)
-    sum_a = np.zeros(dense.shape[1], np.float64)
+    # A group of two or more keeps the sum of its sampled members' dense rows (a slot
+    # of ``sums``): the dense half of a cross mean is then one dot product of two sums
+    # instead of a pass over up to 2 * sample rows. Freed slots are reused.
+    slot = np.full(n, -1, np.int64)
+    sums = np.zeros((64, dense.shape[1]), np.float64)
+    free = np.empty(0, np.int64)
+    free_top, used = 0, 0
     for e in order:
         a, b = _find(parent, src[e]), _find(parent, dst[e])
         if a == b:
             continue
-        if _cross_mean(head, nxt, a, b, sample, ids, offsets, weights, norms, dense, share,
-                       scratch, sum_a) < threshold:
+        dot = _sum_dot(sums, slot, dense, a, b)
+        if _cross_mean(head, nxt, a, b, sample, ids, offsets, weights, norms, share, dot,
+                       scratch) < threshold:
             continue
         if size[a] < size[b]:  # the larger group's members stay first
             a, b = b, a
+        if slot[a] < 0:  # a singleton: its sum is its row
+            if free_top > 0:
+                free_top -= 1
+                slot[a] = free[free_top]
+            else:
+                if used == sums.shape[0]:
+                    grown = np.zeros((2 * used, dense.shape[1]), np.float64)
+                    grown[:used] = sums
+                    sums = grown
+                slot[a] = used
+                used += 1
+            for c in range(dense.shape[1]):
+                sums[slot[a], c] = dense[a, c]
+        i, k = head[b], size[a]
+        while i >= 0 and k < sample:  # b's first members join a's sample
+            for c in range(dense.shape[1]):
+                sums[slot[a], c] += dense[i, c]
+            k += 1
+            i = nxt[i]
+        if slot[b] >= 0:
+            if free_top == free.size:
+                grown_free = np.empty(max(64, 2 * free.size), np.int64)
+                grown_free[:free_top] = free[:free_top]
+                free = grown_free
+            free[free_top] = slot[b]
+            free_top += 1
+            slot[b] = -1
         parent[b] = a
         size[a] += size[b]
         nxt[tail[a]] = head[b]
@@ -88,24 +122,30 @@ def _average_linkage(n, src, dst, order, ids, offsets, weights, norms, dense, sh
 
 
 @njit(cache=True)
-def _cross_mean(head, nxt, a, b, sample, ids, offsets, weights, norms, dense, share, scratch,
-                sum_a):
-    """Mean score across groups a and b over their first ``sample`` members."""
-    sum_a[:] = 0.0
+def _sum_dot(sums, slot, dense, a, b):
+    """Dot product of groups a's and b's sampled dense sums (a singleton's: its row)."""
+    dot = 0.0
+    for c in range(dense.shape[1]):
+        x = sums[slot[a], c] if slot[a] >= 0 else dense[a, c]
+        y = sums[slot[b], c] if slot[b] >= 0 else dense[b, c]
+        dot += x * y
+    return dot
+
+
+@njit(cache=True)
+def _cross_mean(head, nxt, a, b, sample, ids, offsets, weights, norms, share, dot, scratch):
+    """Mean score across groups a and b over their first ``sample`` members; ``dot``: the
+    dense half's sum over those pairs (``_sum_dot``)."""
     i, count_a = head[a], 0
     while i >= 0 and count_a < sample:
-        for c in range(dense.shape[1]):
-            sum_a[c] += dense[i, c]
         if norms[i] > 0.0:
             for j in range(offsets[i], offsets[i + 1]):
                 scratch[ids[j]] += weights[ids[j]] / norms[i]
         count_a += 1
         i = nxt[i]
-    lexical, dot = 0.0, 0.0
+    lexical = 0.0
     i, count_b = head[b], 0
     while i >= 0 and count_b < sample:
-        for c in range(dense.shape[1]):
-            dot += sum_a[c] * dense[i, c]
         if norms[i] > 0.0:
             for j in range(offsets[i], offsets[i + 1]):
                 lexical += scratch[ids[j]] * weights[ids[j]] / norms[i]

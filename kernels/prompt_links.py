@@ -234,6 +234,46 @@ def _group_pair_means(ids, offsets, weights, norms, dense, share, rows, group_of
         out[g] = (share * (lex_sq - lex_units) + (1.0 - share) * (dense_sq - dense_self)) / pairs
 
 
+def rarest_tokens(ids: np.ndarray, offsets: np.ndarray, weights: np.ndarray, k: int
+                  ) -> np.ndarray:
+    """uint32[n, k]: each (non-empty) token set's ``k`` highest-weight token ids, highest
+    first (ties: lower id); a set of fewer tokens repeats its first (a repeated key adds
+    no pair). One pass over each set, keeping its best ``k`` in order."""
+    ids = np.ascontiguousarray(ids, dtype=np.int32)
+    offsets = csr_offsets(offsets, ids.size)
+    weights = np.ascontiguousarray(weights, dtype=np.float32)
+    if k < 1:
+        raise ValueError("k must be >= 1")
+    if np.any(offsets[1:] == offsets[:-1]):
+        raise ValueError("every token set needs a token")
+    if ids.size and (ids.min() < 0 or ids.max() >= weights.size):
+        raise ValueError("token ids must index the weights")
+    out = np.empty((offsets.size - 1, k), np.uint32)
+    _rarest_tokens(ids, offsets, weights, out)
+    return out
+
+
+@njit(cache=True)
+def _rarest_tokens(ids, offsets, weights, out):
+    k = out.shape[1]
+    for i in range(offsets.size - 1):
+        m = 0  # tokens kept so far, best first
+        for j in range(offsets[i], offsets[i + 1]):
+            t, w = ids[j], weights[ids[j]]
+            p = m
+            while p > 0 and (weights[out[i, p - 1]] < w
+                             or (weights[out[i, p - 1]] == w and out[i, p - 1] > t)):
+                p -= 1
+            if p >= k:
+                continue
+            for q in range(min(m, k - 1), p, -1):
+                out[i, q] = out[i, q - 1]
+            out[i, p] = t
+            m = min(m + 1, k)
+        for q in range(m, k):
+            out[i, q] = out[i, 0]
+
+
 def banded_pairs(bands: np.ndarray, rows: int, window: int, ids: np.ndarray,
                  offsets: np.ndarray, weights: np.ndarray, dense: np.ndarray,
                  lexical_share: float, threshold: float, sketch: np.ndarray | None = None,
@@ -323,23 +363,37 @@ def _window_pairs(order, keys, shift, window, ids, offsets, weights, norms, dens
                   threshold, sketch, max_differ, src, dst, val):
     n = order.size
     m = 0
-    one = np.empty(1, np.int64)
-    other = np.empty(1, np.int64)
-    score = np.empty(1, np.float32)
+    # The sketches in bucket order: a row's next ``window`` are then its neighbours in
+    # memory too, not random rows (one gather per band instead of a miss per pair).
+    near = np.empty((n, sketch.shape[1]), np.uint32)
+    for k in range(n):
+        near[k] = sketch[order[k]]
     for k in range(n):
         bucket = keys[k] >> shift
         for j in range(k + 1, min(n, k + 1 + window)):
             if keys[j] >> shift != bucket:
                 break
-            a, b = min(order[k], order[j]), max(order[k], order[j])
-            if _hamming(sketch, a, b) > max_differ:
+            if _hamming(near, k, j) > max_differ:
                 continue
-            one[0], other[0] = a, b
-            _pair_scores_serial(ids, offsets, weights, norms, dense, one, other, share, score)
-            if score[0] >= threshold:
-                src[m], dst[m], val[m] = a, b, score[0]
+            a, b = min(order[k], order[j]), max(order[k], order[j])
+            # The dense half first: with the token-set cosine at most the ratio of the
+            # two sets' norms (shared weight <= the smaller set's), most pairs that cannot
+            # reach the threshold skip the merge of their token sets.
+            dot = _dense_dot(dense, a, b)
+            lo, hi = min(norms[a], norms[b]), max(norms[a], norms[b])
+            ceiling = share * (lo / hi if hi > 0.0 else 0.0) + (1.0 - share) * dot
+            if ceiling < threshold - BOUND_SLACK:
+                continue
+            score = np.float32(share * _set_cosine(ids, offsets, weights, norms, a, b)
+                               + (1.0 - share) * dot)
+            if score >= threshold:
+                src[m], dst[m], val[m] = a, b, score
                 m += 1
     return m
+
+
+#: Rounding allowance of the score bound in ``_window_pairs`` (float32 sums).
+BOUND_SLACK = 1e-5
 
 
 @njit(cache=True)
@@ -358,20 +412,31 @@ def _hamming(sketch, a, b):
 def _pair_scores_serial(ids, offsets, weights, norms, dense, src, dst, share, out):
     for e in range(src.size):
         a, b = src[e], dst[e]
-        i, j = offsets[a], offsets[b]
-        shared = 0.0
-        while i < offsets[a + 1] and j < offsets[b + 1]:
-            if ids[i] == ids[j]:
-                shared += weights[ids[i]] * weights[ids[i]]
-                i += 1
-                j += 1
-            elif ids[i] < ids[j]:
-                i += 1
-            else:
-                j += 1
-        denom = norms[a] * norms[b]
-        lexical = shared / denom if denom > 0.0 else 0.0
-        dot = 0.0
-        for c in range(dense.shape[1]):
-            dot += dense[a, c] * dense[b, c]
-        out[e] = share * lexical + (1.0 - share) * dot
+        out[e] = share * _set_cosine(ids, offsets, weights, norms, a, b) \
+            + (1.0 - share) * _dense_dot(dense, a, b)
+
+
+@njit(cache=True, inline="always")
+def _set_cosine(ids, offsets, weights, norms, a, b):
+    """IDF-weighted cosine of token sets a and b (ascending ids)."""
+    i, j = offsets[a], offsets[b]
+    shared = 0.0
+    while i < offsets[a + 1] and j < offsets[b + 1]:
+        if ids[i] == ids[j]:
+            shared += weights[ids[i]] * weights[ids[i]]
+            i += 1
+            j += 1
+        elif ids[i] < ids[j]:
+            i += 1
+        else:
+            j += 1
+    denom = norms[a] * norms[b]
+    return shared / denom if denom > 0.0 else 0.0
+
+
+@njit(cache=True, inline="always")
+def _dense_dot(dense, a, b):
+    dot = 0.0
+    for c in range(dense.shape[1]):
+        dot += dense[a, c] * dense[b, c]
+    return dot

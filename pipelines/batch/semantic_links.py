@@ -165,7 +165,7 @@ def _banded_candidates(ids, offsets, weights, dense, table, config: RunConfig):
     planes = kernels.hyperplanes(vectors.shape[1], config.prompt_link_bands * rows,
                                  seed=config.seed)
     bands = kernels.simhash_bands(vectors, planes, rows)
-    rare = rarest_tokens(ids, offsets, weights, RARE_KEYS)
+    rare = prompt_links.rarest_tokens(ids, offsets, weights, RARE_KEYS)
     token_bits = min(32, max(1, (table.shape[0] - 1).bit_length()))  # one token id
     sketch_planes = kernels.hyperplanes(vectors.shape[1], SKETCH_BITS, seed=config.seed + 2)
     sketch = kernels.simhash_bands(vectors, sketch_planes, 32)
@@ -176,23 +176,6 @@ def _banded_candidates(ids, offsets, weights, dense, table, config: RunConfig):
         keys, bits, config.prompt_link_window, ids, offsets, weights, dense,
         config.prompt_link_lexical_share, config.prompt_link_threshold, sketch, max_differ)
         for keys, bits in ((bands, rows), (rare, token_bits))])
-
-
-def rarest_tokens(ids: np.ndarray, offsets: np.ndarray, weights: np.ndarray, k: int
-                  ) -> np.ndarray:
-    """uint32[n, k]: each (non-empty) token set's ``k`` highest-IDF token ids, rarest first
-    (ties: lower id); a set of fewer tokens repeats its rarest (a repeated key adds no pair)."""
-    sizes = np.diff(offsets)
-    if np.any(sizes == 0):
-        raise ValueError("every token set needs a token")
-    row = np.repeat(np.arange(sizes.size), sizes)
-    order = np.lexsort((ids, -weights[ids], row))  # per row: rarest first
-    ranked = ids[order].astype(np.uint32)
-    rank = np.arange(ids.size) - offsets[row]
-    out = np.repeat(ranked[offsets[:-1]][:, None], k, axis=1)
-    top = rank < k
-    out[row[top], rank[top]] = ranked[top]
-    return out
 
 
 def _union_pairs(found):

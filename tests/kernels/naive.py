@@ -386,10 +386,11 @@ def group_pair_mean(rows, weights, vectors, share):
     return sum(scores) / len(scores)
 
 
-def average_linkage(n, edges, rows, weights, vectors, share, threshold):
+def average_linkage(n, edges, rows, weights, vectors, share, threshold, sample=None):
     """Indices of the edges (a, b, score) that merge two groups, taken by descending score
     (ties: a, then b), when the mean ``prompt_pair_score`` over all pairs across the two
-    groups is at least ``threshold``."""
+    groups is at least ``threshold``. With ``sample``, only each group's first ``sample``
+    members count (a merged group lists the larger group's members first; ties: a's)."""
     group = {i: [i] for i in range(n)}
     of = list(range(n))
     out = []
@@ -398,8 +399,10 @@ def average_linkage(n, edges, rows, weights, vectors, share, threshold):
         if a == b:
             continue
         cross = [prompt_pair_score(rows[i], rows[j], weights, vectors[i], vectors[j], share)
-                 for i in group[a] for j in group[b]]
+                 for i in group[a][:sample] for j in group[b][:sample]]
         if sum(cross) / len(cross) >= threshold:
+            if len(group[a]) < len(group[b]):
+                a, b = b, a
             for i in group[b]:
                 of[i] = a
             group[a] += group.pop(b)
@@ -415,3 +418,13 @@ def near_best(n, edges, threshold, margin):
         best[b] = max(best[b], s)
     return [i for i, (a, b, s) in enumerate(edges)
             if s >= threshold and s >= best[a] - margin and s >= best[b] - margin]
+
+
+def rarest_tokens(rows, weights, k):
+    """Per token set (a list of ids): its ``k`` highest-weight ids, highest first (ties: lower
+    id), padded with its first."""
+    out = []
+    for r in rows:
+        best = sorted(r, key=lambda t: (-weights[t], t))[:k]
+        out.append(best + [best[0]] * (k - len(best)))
+    return out

@@ -33,6 +33,19 @@ def test_matches_reference_when_groups_fit_the_sample(seed):
     assert np.flatnonzero(got).tolist() == want
 
 
+@pytest.mark.parametrize("seed,sample", [(4, 1), (5, 2), (6, 3), (7, 2)])
+def test_matches_reference_over_sampled_members(seed, sample):
+    # Groups outgrow the sample: the kernel's kept sums of sampled dense rows must be the
+    # sums over the first members, as the reference takes them.
+    rows, ids, offsets, weights, dense, src, dst, score = _data(seed, n=20)
+    got = average_linkage(len(rows), src, dst, score, ids, offsets, weights, dense, 0.5, 0.1,
+                          sample=sample)
+    edges = list(zip(src.tolist(), dst.tolist(), score.tolist()))
+    want = naive.average_linkage(len(rows), edges, rows, weights, dense, 0.5, 0.1, sample)
+    assert np.flatnonzero(got).tolist() == want
+    assert len(want) >= 5  # groups grew past the sample
+
+
 def test_a_bridge_does_not_chain_two_groups():
     # {0, 1} and {2, 3} are rewordings; 1-2 scores above the threshold, but across the
     # two groups the mean is below it: single linkage would make one group of four.

@@ -123,6 +123,46 @@ def test_banded_pairs_find_close_rows_and_skip_far_ones():
     assert s.size == 0
 
 
+@pytest.mark.parametrize("seed,threshold", [(0, 0.3), (1, 0.5), (2, 0.6)])
+def test_banded_pairs_in_one_bucket_are_every_pair_at_the_threshold(seed, threshold):
+    # Sets of very different norms and dense rows of every sign: the norm-ratio bound
+    # that lets a pair skip the token merge must never drop a pair that scores enough.
+    rng = np.random.default_rng(seed)
+    n = 30
+    rows = [sorted(set(rng.integers(0, 20, rng.integers(1, 12)).tolist())) for _ in range(n)]
+    ids, off = _csr(rows)
+    w = rng.uniform(0.2, 4.0, 20).astype(np.float32)
+    dense = rng.normal(size=(n, 3)).astype(np.float32)
+    dense[::3] += 2.0  # some rows close to each other
+    dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+    bands = np.zeros((n, 1), np.uint32)
+    s, d, v = prompt_links.banded_pairs(bands, 4, n, ids, off, w, dense, 0.5, threshold)
+    src, dst = (a.astype(np.int64) for a in np.triu_indices(n, 1))
+    score = prompt_links.pair_scores(ids, off, w, dense, src, dst, 0.5)
+    hit = score >= threshold
+    assert 0 < hit.sum() < hit.size
+    assert list(zip(s.tolist(), d.tolist())) == list(zip(src[hit].tolist(), dst[hit].tolist()))
+    assert np.array_equal(v, score[hit])
+
+
+def test_rarest_tokens_rarest_first_and_repeated():
+    ids, offsets = _csr([[1, 2, 3], [4]])
+    weights = np.array([0, 1.0, 3.0, 2.0, 1.0], np.float32)
+    keys = prompt_links.rarest_tokens(ids, offsets, weights, 3)
+    assert keys.tolist() == [[2, 3, 1], [4, 4, 4]]
+    with pytest.raises(ValueError):
+        prompt_links.rarest_tokens(*_csr([[1], []]), weights, 2)
+
+
+@pytest.mark.parametrize("seed,k", [(0, 1), (1, 4), (2, 7)])
+def test_rarest_tokens_match_reference(seed, k):
+    rng = np.random.default_rng(seed)
+    rows = [sorted(set(rng.integers(0, 30, rng.integers(1, 15)).tolist())) for _ in range(60)]
+    weights = rng.choice([0.5, 1.0, 2.5, 4.0], 30).astype(np.float32)  # many ties
+    got = prompt_links.rarest_tokens(*_csr(rows), weights, k)
+    assert got.tolist() == naive.rarest_tokens(rows, weights.tolist(), k)
+
+
 def test_unique_pairs_keep_first_occurrence_sorted():
     rng = np.random.default_rng(5)
     src, dst = rng.integers(0, 6, 40), rng.integers(0, 6, 40)

@@ -128,15 +128,6 @@ def test_cohesion_rounds_split_a_group_loose_on_average():
     assert list(zip(s.tolist(), d.tolist())) == [(0, 1), (2, 3)]
 
 
-def test_rarest_tokens_rarest_first_and_repeated():
-    ids, offsets = _sets([[1, 2, 3], [4]])
-    weights = np.array([0, 1.0, 3.0, 2.0, 1.0], np.float32)
-    keys = semantic_links.rarest_tokens(ids, offsets, weights, 3)
-    assert keys.tolist() == [[2, 3, 1], [4, 4, 4]]
-    with pytest.raises(ValueError):
-        semantic_links.rarest_tokens(*_sets([[1], []]), weights, 2)
-
-
 def _sets(rows):
     offsets = np.r_[0, np.cumsum([len(r) for r in rows])].astype(np.int64)
     return np.array([t for r in rows for t in r], np.int32), offsets
