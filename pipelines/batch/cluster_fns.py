@@ -41,6 +41,13 @@ def assign_clusters(keys_path: str, work: str, clusters: NodeClusters):
     yield workdir.write_table(work, "members", keys.append_column("cluster_id", col))
 
 
+def sample_files(nodes_path: str, k: int, work: str, clusters: NodeClusters):
+    """``sample_texts``' tables as work files (paths): the in-process runner keeps every
+    element it passed between stages until the run ends, as bytes."""
+    for table in sample_texts(nodes_path, k, clusters):
+        yield workdir.write_table(work, "samples", table)
+
+
 def sample_texts(nodes_path: str, k: int, clusters: NodeClusters):
     """Per shard (path of its distinct prompts), the first ``k`` distinct prompts (by node
     hash) of each cluster."""

@@ -16,9 +16,11 @@ from distill_radar import kernels
 from distill_radar.kernels.cohesion import below_median_groups, changed_groups, round_edges
 from distill_radar.kernels.union_find import regrouped_components
 from distill_radar.pipelines.batch import semantic_links
+from distill_radar.pipelines.batch import spilled as out_of_core
 from distill_radar.pipelines.batch.distributed.sizes import StageSizes, nbytes
 from distill_radar.pipelines.batch.gather import SignatureFiles, gather_signatures
 from distill_radar.pipelines.batch.signatures import NodeSignatures
+from distill_radar.pipelines.batch.spilled import SpilledEmbeddings, SpilledRows
 from distill_radar.pipelines.embed.embedder import load_embedder
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
@@ -59,7 +61,7 @@ class CandidateGraph:
     nodes: np.ndarray  # uint64[n], sorted
     counts: np.ndarray  # int64[n] exchanges per node
     sig_rows: np.ndarray  # int64[s] node index of each signature row, ascending
-    sig: np.ndarray  # uint32[s, num_perm]
+    sig: np.ndarray | SpilledRows  # uint32[s, num_perm]; large inputs: in a work file
     src: np.ndarray  # int64[m]
     dst: np.ndarray  # int64[m]
     edge_sim: np.ndarray  # float32[m]
@@ -70,43 +72,61 @@ class CandidateGraph:
         default_factory=lambda: np.empty((0, 0), np.float32))
     edge_kind: np.ndarray | None = None  # int8[m]: semantic.LEXICAL or semantic.SEMANTIC
     senders: semantic.AccountPrompts | None = None  # who sent which node (semantic path)
+    # Large inputs: the signatures' and embeddings' work files (``spilled``); ``emb`` is
+    # then a SpilledEmbeddings (member cohesion reads it by chunks of whole components).
+    spilled: tuple[SpilledRows, SpilledRows] | None = None
 
     def __post_init__(self):
         if self.edge_kind is None:
             self.edge_kind = np.zeros(self.src.size, np.int8)
+
+    def remove_files(self) -> None:
+        for rows in self.spilled or ():
+            rows.remove()
 
 
 def link_nodes(parts: list[NodeSignatures] | SignatureFiles, config: RunConfig,
                account_pairs: list | None = None) -> NodeClusters:
     """Every shard's signatures (and every batch's account/node pairs, for the
     semantic path) -> NodeClusters (deterministic ids, largest first)."""
-    return cluster_graph(candidate_graph(parts, config, account_pairs), config)
+    graph = candidate_graph(parts, config, account_pairs, in_files=True)
+    try:
+        return cluster_graph(graph, config)
+    finally:
+        graph.remove_files()
 
 
 def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunConfig,
-                    account_pairs: list | None = None) -> CandidateGraph:
+                    account_pairs: list | None = None, in_files: bool = False
+                    ) -> CandidateGraph:
     """Gathered signatures -> LSH star edges kept by estimated Jaccard, plus the
     semantic edges of account groups (``semantic.semantic_edges``).
 
     ``SignatureFiles``: gathered here, file by file (one copy of every signature resident,
-    not the shards' and the whole's)."""
+    not the shards' and the whole's); large ones into work files (``spilled``), where
+    the signatures stay with ``in_files`` (the steps of ``link_nodes`` read them by
+    blocks; ``ClusterGraphStages`` read them whole). Large embeddings are read whole
+    only to centre them; ``SpilledEmbeddings`` then reads them by blocks."""
     if isinstance(parts, SignatureFiles):
         gathered, parts = parts.gather(config.num_perm)
     else:
         gathered = gather_signatures(parts, config.num_perm)
     nodes, counts, sig_rows, sig, emb_rows, emb = gathered
     del gathered  # the raw float16 embeddings go once centred below
+    spilled = (sig, emb) if isinstance(sig, SpilledRows) else None
+    emb = semantic.centred_rows(emb.load() if spilled else emb)
+    if spilled and isinstance(emb, kernels.CentredHalf):  # rows read back by blocks
+        emb = SpilledEmbeddings(spilled[1], emb.mean, emb.scale)
+    pairs = semantic.gather_pairs(account_pairs or [], nodes)
+    s_src, s_dst, s_sim, s_stats = semantic.semantic_edges(emb, emb_rows, pairs, config)
     bands, rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
     src, dst = _candidate_edges(sig, sig_rows, bands, rows)
     n_candidates = int(src.size)
     edge_sim = np.empty(0, np.float32)
     if src.size:
-        edge_sim = kernels.signature_similarity(sig, src, dst)
+        edge_sim = out_of_core.pair_similarity(sig, src, dst)
         keep = edge_sim >= config.lexical_threshold
         src, dst, edge_sim = sig_rows[src[keep]], sig_rows[dst[keep]], edge_sim[keep]
-    emb = semantic.centred_rows(emb)
-    pairs = semantic.gather_pairs(account_pairs or [], nodes)
-    s_src, s_dst, s_sim, s_stats = semantic.semantic_edges(emb, emb_rows, pairs, config)
     # Prompts that words link, or that accounts of a profile group sent, are the other
     # paths' to cluster: prompt links join only the rest.
     grouped = s_stats.pop("grouped", np.empty(0, np.int64))
@@ -117,19 +137,24 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     stats = {"nodes": int(nodes.size), "nodes_with_signature": int(sig_rows.size),
              "bands": int(bands), "rows": int(rows), "candidate_pairs": n_candidates,
              "nodes_with_embedding": int(emb_rows.size), **s_stats, **p_stats}
+    if spilled and not in_files:
+        sig = sig.load()
     graph = CandidateGraph(nodes, counts, sig_rows, sig, np.r_[src, s_src, p_src],
                            np.r_[dst, s_dst, p_dst],
                            np.r_[edge_sim, s_sim, p_sim].astype(np.float32), stats, emb_rows,
-                           emb, kind, pairs if s_src.size or p_src.size else None)
+                           emb, kind, pairs if s_src.size or p_src.size else None, spilled)
     # One worker holds all of it (the gathered path): summary.json's largest_bytes shows it.
     StageSizes("link_nodes").record(0, graph_bytes(graph))
     return graph
 
 
 def graph_bytes(graph: CandidateGraph) -> int:
-    """Bytes of the graph's arrays: every node, signature, embedding and edge."""
+    """Bytes of the graph's arrays: every node, signature, embedding and edge (those in
+    work files not counted: they are read back by blocks)."""
     emb = graph.emb
     emb_parts = (emb.bits, emb.scale) if isinstance(emb, kernels.CentredHalf) else (emb,)
+    if isinstance(emb, SpilledEmbeddings):
+        emb_parts = (emb.scale,)
     return nbytes(graph.nodes, graph.counts, graph.sig_rows, graph.sig, graph.src, graph.dst,
                   graph.edge_sim, graph.emb_rows, graph.edge_kind, *emb_parts)
 
@@ -335,10 +360,10 @@ def _cohesion(sig, sig_rows, labels, at: np.ndarray | None = None) -> np.ndarray
         return np.empty(0, np.float32)
     if at is None:
         order, offsets = kernels.groups_of(labels[sig_rows], sig_rows, CONSENSUS_ROWS)
-        return kernels.consensus_similarity(sig, order, offsets)
+        return out_of_core.consensus_similarity(sig, order, offsets)
     rows = sig_rows[at]
     local, offsets = kernels.groups_of(labels[rows], rows, CONSENSUS_ROWS)
-    return kernels.consensus_similarity(sig, at[local], offsets)
+    return out_of_core.consensus_similarity(sig, at[local], offsets)
 
 
 def _cohesion_table(nodes, rows, sim, nodes_out, ids) -> dict:
@@ -391,7 +416,7 @@ def _candidate_edges(sig, sig_rows, bands, rows):
     codes = np.empty(0, np.int64)
     for first in range(0, bands, BANDS_AT_ONCE):
         count = min(BANDS_AT_ONCE, bands - first)
-        src, dst = kernels.bucket_edges(kernels.band_keys(sig, bands, rows, first, count))
+        src, dst = kernels.bucket_edges(out_of_core.band_keys(sig, bands, rows, first, count))
         codes = _merged(codes, src * n + dst)
     return codes // n, codes % n
 

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import itertools
+import os
+import uuid
 from dataclasses import dataclass
 
 import numpy as np
 
 from distill_radar.pipelines.batch.signatures import NodeSignatures
-from distill_radar.pipelines.io import workdir
+from distill_radar.pipelines.batch.spilled import SpilledRows
+from distill_radar.pipelines.io import export, workdir
 
 _LIGHT = ("nodes", "counts", "eligible", "emb_rows", "link_rows", "link_ids", "link_offsets")
+#: Signature and embedding bytes from which gathering writes them to work files
+#: (``SpilledRows``) instead of memory: ~700k signed prompts (768 B each), ~1.5M short
+#: exchanges (1M short exchanges stay below it).
+SPILL_BYTES = 512 << 20
+
+
+def _spill_path(folder: str, kind: str) -> str:
+    return os.path.join(folder, f"{kind}-{uuid.uuid4().hex}.raw")
 
 
 @dataclass(frozen=True)
@@ -19,10 +30,14 @@ class SignatureFiles:
     accepts it for a list of NodeSignatures): only paths until then."""
 
     paths: tuple[str, ...]
+    spill_bytes: int | None = None  # None: ``SPILL_BYTES``
 
     def gather(self, num_perm: int) -> tuple[tuple, list[NodeSignatures]]:
         """-> (``gather_signatures``' arrays, the shards less their signatures and
         embeddings: nodes, counts and prompt-link tokens, copied off the files).
+
+        From ``spill_bytes`` of signatures and embeddings, with local files, those two
+        come back as ``SpilledRows`` in the files' folder.
 
         Two passes over the files: the small arrays and row counts, then each
         file's signatures and embeddings copied into the one output, its map
@@ -30,19 +45,28 @@ class SignatureFiles:
         (the list of NodeSignatures) keeps two copies of every signature resident.
         """
         paths = sorted(self.paths)
-        light, shapes = [], []
+        light, shapes, size = [], [], 0
         for path in paths:
             arrays = workdir.read_arrays(path)  # a memory map: only what is read is resident
             light.append(NodeSignatures(**{k: np.array(arrays[k]) for k in _LIGHT},
                                         sig=np.empty((0, num_perm), np.uint32)))
             shapes.append((arrays["sig"].shape, arrays["emb"].shape))
+            size += arrays["sig"].nbytes + arrays["emb"].nbytes
+        limit = SPILL_BYTES if self.spill_bytes is None else self.spill_bytes
+        folder = None
+        if paths and size >= limit and not export.is_remote(paths[0]):
+            folder = os.path.dirname(paths[0])
         order = sorted((i for i, p in enumerate(light) if p.nodes.size),
                        key=lambda i: int(light[i].nodes[0]))
         runs = [light[i].nodes for i in order]
         if any(a[-1] >= b[0] for a, b in itertools.pairwise(runs)):  # not one sorted run
-            return gather_signatures([NodeSignatures.read(p) for p in paths], num_perm), light
+            out = gather_signatures([NodeSignatures.read(p) for p in paths], num_perm)
+            if folder is not None:
+                out = (*out[:3], _spilled(folder, "sig", [out[3]]), out[4],
+                       _spilled(folder, "emb", [out[5]]))
+            return out, light
         return _gathered_run([paths[i] for i in order], [light[i] for i in order],
-                             [shapes[i] for i in order], num_perm), light
+                             [shapes[i] for i in order], num_perm, folder), light
 
 
 def gather_signatures(parts: list[NodeSignatures], num_perm: int) -> tuple:
@@ -74,10 +98,25 @@ def gather_signatures(parts: list[NodeSignatures], num_perm: int) -> tuple:
     return nodes, counts, sig_rows, sig, emb_rows, emb
 
 
+def _spilled(folder: str, kind: str, blocks, shape=None, dtype=None) -> SpilledRows:
+    """Row blocks (arrays, or callables that return one) written end to end into one raw
+    work file, one block resident at a time."""
+    path = _spill_path(folder, kind)
+    rows = 0
+    with open(path, "wb") as fh:
+        for block in blocks:
+            block = block() if callable(block) else block
+            np.ascontiguousarray(block, dtype).tofile(fh)
+            rows += block.shape[0]
+            shape, dtype = shape or block.shape, dtype or block.dtype
+    return SpilledRows(path, (rows, shape[1]), np.dtype(dtype).str)
+
+
 def _gathered_run(paths: list[str], light: list[NodeSignatures], shapes: list,
-                  num_perm: int) -> tuple:
+                  num_perm: int, folder: str | None = None) -> tuple:
     """Shards that laid end to end are in node order -> ``gather_signatures``' arrays,
-    signatures and embeddings copied file by file into preallocated outputs."""
+    signatures and embeddings copied file by file into preallocated outputs (or, with
+    ``folder``, written file by file into two ``SpilledRows``)."""
     if not light:
         return gather_signatures([], num_perm)
     nodes = np.concatenate([p.nodes for p in light])
@@ -86,6 +125,10 @@ def _gathered_run(paths: list[str], light: list[NodeSignatures], shapes: list,
     sig_rows = np.concatenate([p.eligible + b for p, b in zip(light, base)]).astype(np.int64)
     emb_rows = np.concatenate([p.emb_rows + b for p, b in zip(light, base)]).astype(np.int64)
     dim = max((e[1] for (_, e) in shapes if e[0]), default=0)
+    if folder is not None:
+        sig = _spilled(folder, "sig", _file_blocks(paths, "sig"), (0, num_perm), np.uint32)
+        emb = _spilled(folder, "emb", _file_blocks(paths, "emb"), (0, dim), np.float16)
+        return nodes, counts, sig_rows, sig, emb_rows, emb
     sig = np.empty((sig_rows.size, num_perm), np.uint32)
     emb = np.empty((emb_rows.size, dim), np.float16)
     at_sig = at_emb = 0
@@ -99,6 +142,12 @@ def _gathered_run(paths: list[str], light: list[NodeSignatures], shapes: list,
         at_sig, at_emb = at_sig + s_shape[0], at_emb + e_shape[0]
         del arrays  # the file's map, before the next one's pages come in
     return nodes, counts, sig_rows, sig, emb_rows, emb
+
+
+def _file_blocks(paths: list[str], name: str):
+    """Each file's array ``name``, as a callable that maps it (one file's pages at a time)."""
+    for path in paths:
+        yield lambda path=path: workdir.read_arrays(path)[name]
 
 
 def _ranked_rows(rank, base, pieces, empty_shape, dtype):

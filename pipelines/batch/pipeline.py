@@ -18,7 +18,12 @@ import orjson
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from distill_radar.pipelines.batch.cluster_fns import account_nodes, assign_clusters, sample_texts
+from distill_radar.pipelines.batch.cluster_fns import (
+    account_nodes,
+    assign_clusters,
+    sample_files,
+    sample_texts,
+)
 from distill_radar.pipelines.batch.cluster_stages import LinkNodes
 from distill_radar.pipelines.batch.clusters import link_nodes
 from distill_radar.pipelines.batch.components import MAX_ROUNDS
@@ -169,8 +174,11 @@ class FindCampaigns(beam.PTransform):
             self.extra["index_reps"] = beam.pvalue.AsList(reps)
         members = keys | "AssignClusters" >> beam.ParDo(
             TimedFn("assign_clusters", assign_clusters, work), clusters)
-        samples = nodes | "SampleTexts" >> beam.ParDo(
-            TimedFn("sample_texts", sample_texts, cfg.samples_per_cluster), clusters)
+        if self.keyed_tables and self.index is None:  # KeyedBuildTables reads files
+            sampled = TimedFn("sample_texts", sample_files, cfg.samples_per_cluster, work)
+        else:
+            sampled = TimedFn("sample_texts", sample_texts, cfg.samples_per_cluster)
+        samples = nodes | "SampleTexts" >> beam.ParDo(sampled, clusters)
         return members, samples, clusters
 
 
@@ -206,11 +214,13 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     export.check_output(opts.output)
     files = discover_inputs(opts.input, opts.output)  # fails before any work when missing
     # Large or not local: memory over CPU (tables built keyed; freed memory returned).
-    small = (one_local_worker(options)
-             and process.local_bytes(files) < process.LARGE_INPUT_BYTES)
+    input_bytes = process.local_bytes(files)
+    small = one_local_worker(options) and input_bytes < process.LARGE_INPUT_BYTES
     if one_local_worker(options) and not small:
-        LOG.info("large input: freed memory goes back to the system (%s)",
-                 process.return_freed_memory())
+        config = dataclasses.replace(config, shards=process.shards_for(config.shards,
+                                                                       input_bytes))
+        LOG.info("large input: freed memory goes back to the system (%s), %d shards",
+                 process.return_freed_memory(), config.shards)
     absent = absent_columns(files, config.link_columns)
     if absent:
         raise ValueError(f"--link-columns: no input file has a column {', '.join(absent)}")

@@ -12,6 +12,7 @@ writes them under ``OUTPUT/.staging-ID/``, and the launcher renames them into
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -91,13 +92,18 @@ def write_table(staging: str, name: str, table: pa.Table, csv: bool) -> None:
 def write_parts(staging: str, name: str, parts, schema: pa.Schema, csv: bool) -> int:
     """``write_table`` of the tables ``parts`` yields laid end to end, holding one part
     (and less than a row group) at a time: the same bytes, as row groups are cut at the
-    same rows. Returns the rows written."""
+    same rows. The files are written as the parts come (the members table: ~430 MB of
+    parquet at 16M exchanges, once held whole). Returns the rows written."""
     size = ROW_GROUP_ROWS.get(name) or (1 << 20)  # pyarrow's default group size
-    buf, rows, pending = pa.BufferOutputStream(), 0, []
-    text = pa.BufferOutputStream() if csv else None
-    with pq.ParquetWriter(buf, schema, compression="zstd") as writer:
-        csv_writer = pacsv.CSVWriter(text, _csv_safe(schema.empty_table()).schema) \
-            if csv else None
+    rows, pending = 0, []
+    with contextlib.ExitStack() as files:
+        sink = files.enter_context(FileSystems.create(FileSystems.join(staging, f"{name}.parquet")))
+        writer = files.enter_context(pq.ParquetWriter(sink, schema, compression="zstd"))
+        csv_writer = None
+        if csv:
+            text = files.enter_context(FileSystems.create(FileSystems.join(staging, f"{name}.csv")))
+            csv_writer = files.enter_context(
+                pacsv.CSVWriter(text, _csv_safe(schema.empty_table()).schema))
         for part in parts:
             rows += part.num_rows
             pending.append(part.cast(schema))
@@ -111,11 +117,6 @@ def write_parts(staging: str, name: str, parts, schema: pa.Schema, csv: bool) ->
         held = pa.concat_tables(pending) if pending else schema.empty_table()
         if held.num_rows or not rows:
             writer.write_table(held, row_group_size=size)
-        if csv_writer is not None:
-            csv_writer.close()
-    write_bytes(FileSystems.join(staging, f"{name}.parquet"), buf.getvalue())
-    if csv:
-        write_bytes(FileSystems.join(staging, f"{name}.csv"), text.getvalue())
     return rows
 
 

@@ -16,6 +16,7 @@ are joined by semantic edges to the lexical ones before connected components.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -102,6 +103,13 @@ def centred_rows(emb: np.ndarray):
     return centred(emb)
 
 
+def _rows_op(emb, name: str):
+    """``kernels.<name>`` over ``emb``, or ``emb``'s own method of that name: rows that
+    stay in a work file (``batch.spilled.SpilledEmbeddings``) read by blocks."""
+    method = getattr(emb, name, None)
+    return method if callable(method) else partial(getattr(kernels, name), emb)
+
+
 def semantic_edges(emb: np.ndarray, emb_rows: np.ndarray, pairs: AccountPrompts,
                    config: RunConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Star edges (node indices) joining the core prompts of each account group.
@@ -127,7 +135,7 @@ def semantic_edges(emb: np.ndarray, emb_rows: np.ndarray, pairs: AccountPrompts,
     # (~2x); each dot product is the same whatever the order.
     by_row = np.argsort(row, kind="stable")
     cos = np.empty(row.size, np.float32)
-    cos[by_row] = kernels.paired_dots(emb, row[by_row], profiles, slot[by_row])
+    cos[by_row] = _rows_op(emb, "paired_dots")(row[by_row], profiles, slot[by_row])
     core = cos >= config.semantic_core
     src, dst, sim = _stars(group[slot[core]], emb_rows[row[core]], cos[core])
     stats["semantic_pairs"] = int(src.size)
@@ -169,7 +177,7 @@ def account_profiles(emb, acc, row, config: RunConfig) -> tuple[np.ndarray, np.n
     sizes = np.diff(np.r_[starts, acc.size])
     big = sizes >= config.min_profile_prompts
     offsets = np.r_[0, np.cumsum(sizes[big])].astype(np.int64)
-    means = kernels.group_means(emb, row[np.repeat(big, sizes)], offsets)
+    means = _rows_op(emb, "group_means")(row[np.repeat(big, sizes)], offsets)
     length = np.linalg.norm(means, axis=1)
     focus = debiased_focus(length, sizes[big])
     keep = focus >= config.semantic_focus
@@ -293,11 +301,22 @@ def group_joins(labels: np.ndarray, src: np.ndarray, dst: np.ndarray,
     return root[keep], comp_w[keep]
 
 
+def _account_components(labels: np.ndarray, accounts: AccountPrompts) -> np.ndarray:
+    """The component of each distinct (component, account) pair (any order)."""
+    comp = labels[accounts.node]
+    if comp.size and max(int(comp.max()), int(accounts.account.max())) < 2**31 \
+            and min(int(comp.min()), int(accounts.account.min())) >= 0:
+        # One sort of both packed in a uint64, not unique_columns' copies (~1 GB at 16M).
+        key = _distinct(np.sort((comp.astype(np.uint64) << np.uint64(32))
+                                | accounts.account.astype(np.uint64)))
+        return (key >> np.uint64(32)).astype(np.int64)
+    return kernels.unique_columns(np.stack([comp, accounts.account]))[0]
+
+
 def _one_established(labels, comp_w, group_w, accounts: AccountPrompts, established: int):
     """(components, groups, roots) with each group's established components cut to the
     largest one, which becomes the group's root (its label node)."""
-    comp_pairs = kernels.unique_columns(np.stack([labels[accounts.node], accounts.account]))
-    n_acc = np.bincount(comp_pairs[0], minlength=labels.size)[comp_w]
+    n_acc = np.bincount(_account_components(labels, accounts), minlength=labels.size)[comp_w]
     big = n_acc >= established
     order = np.lexsort((comp_w, -n_acc, ~big, group_w))  # per group: largest established first
     g_sorted = group_w[order]
@@ -321,7 +340,7 @@ def centroid_cohesion(emb: np.ndarray, emb_rows: np.ndarray, labels: np.ndarray,
     if emb_rows.size == 0:
         return np.empty(0, np.float32)
     order, offsets = kernels.groups_of(labels[emb_rows], emb_rows)
-    cos = kernels.centroid_similarity(emb, order, offsets)
+    cos = _rows_op(emb, "centroid_similarity")(order, offsets)
     lo, hi = config.semantic_cohesion_bound, config.cohesion_bound
     mapped = hi + (cos - lo) * (1.0 - hi) / (1.0 - lo)
     return np.clip(mapped, 0.0, 1.0).astype(np.float32)

@@ -30,6 +30,8 @@ worth is recorded in ``bench/RESULTS.md``.
   the system allocator lowers the 4M-exchange peak from 2.94 to 2.35 GiB, but
   costs CPU (page faults on every mapped block: 1M short exchanges take ~28
   CPU s instead of ~21), so only from ``LARGE_INPUT_BYTES`` of input.
+* Large inputs also get more shards of distinct prompts (``shards_for``): with a fixed
+  count, each shard's texts, embeddings and signatures grow with the input.
 * ``gc.freeze`` keeps the collector off the hundreds of thousands of
   long-lived objects that importing Beam, numba and polars makes, and the
   batch command ends without tearing the interpreter down (``exit_now``).
@@ -57,6 +59,10 @@ LOCAL_SAMPLING_PERIOD_MS = 10
 MMAP_THRESHOLD = 1 << 20
 #: Input bytes on disk from which a run returns freed memory (~2.7M short exchanges).
 LARGE_INPUT_BYTES = 512 << 20
+#: On large inputs, at most this many input bytes per shard of distinct prompts (~550k
+#: short exchanges): more shards as the input grows, so that a shard's embedding and
+#: minhash working set stays flat (``shards_for``).
+SHARD_INPUT_BYTES = 96 << 20
 _M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
 
 
@@ -84,6 +90,12 @@ def return_freed_memory() -> dict[str, bool]:
         pa.set_memory_pool(pa.system_memory_pool())
         out["arrow_pool"] = True
     return out
+
+
+def shards_for(shards: int, input_bytes: int) -> int:
+    """Shards of distinct prompts for a large input: at least ``shards``, and enough that
+    none holds more than ~``SHARD_INPUT_BYTES`` of input (the tables do not depend on it)."""
+    return max(shards, -(-input_bytes // SHARD_INPUT_BYTES))
 
 
 def local_bytes(paths: list[str]) -> int:

@@ -246,15 +246,19 @@ class ClusterStatistics(beam.PTransform):
 
 
 class SampleShardsFn(beam.DoFn):
-    """Samples table (one text shard's) -> (cluster shard, its rows) for each shard."""
+    """Samples table (one text shard's), or the path of its work file -> (cluster shard,
+    its rows) for each shard: a table's rows, or (path, positions) of the file's."""
 
     def __init__(self, shards: int):
         self.shards = shards
 
-    def process(self, samples: pa.Table):
+    def process(self, samples: pa.Table | str):
+        path = samples if isinstance(samples, str) else None
+        if path is not None:
+            samples = workdir.read_table(path, ["cluster_id"])
         shard = samples["cluster_id"].to_numpy() % self.shards
-        for s, (rows,) in split_by(shard, (np.arange(shard.size),)):
-            yield s, samples.take(pa.array(rows))
+        for s, (rows,) in split_by(shard, (np.arange(shard.size, dtype=np.int64),)):
+            yield s, ((path, rows) if path is not None else samples.take(pa.array(rows)))
 
 
 class TextsShardFn(beam.DoFn):
@@ -268,7 +272,8 @@ class TextsShardFn(beam.DoFn):
     def process(self, element, clusters):
         _, parts = element
         parts = list(parts)
-        samples = cluster_samples(parts, self.config)
+        tables = take_parts(parts) if parts and isinstance(parts[0], tuple) else parts
+        samples = cluster_samples(tables, self.config)
         texts = cluster_stats.cluster_texts(samples, self.config.exemplars)
         kinds = with_cohesion(samples.select(pl.col("cluster_id").unique()), clusters)
         model = model_cohesion(samples, kinds, self.config)

@@ -55,14 +55,26 @@ def test_same_input_same_tables(small_log, tmp_path):
 
 def test_large_input_builds_the_same_tables_keyed(small_log, tmp_path, monkeypatch):
     """From LARGE_INPUT_BYTES the local default builds its tables keyed (by exchange-id
-    range, account and cluster shard: no stage holds every member row): the same bytes."""
+    range, account and cluster shard: no stage holds every member row), and from
+    SPILL_BYTES linking reads signatures and embeddings back from work files: the same
+    bytes."""
+    from distill_radar.pipelines.batch import gather, spilled
     from distill_radar.pipelines.runtime import process
 
     path, _, _ = small_log
     small = _run(path, tmp_path / "small")
     monkeypatch.setattr(process, "LARGE_INPUT_BYTES", 0)
     monkeypatch.setattr(process, "return_freed_memory", dict)  # this process's allocators
+    loaded = []
+    load = spilled.SpilledRows.load
+    monkeypatch.setattr(gather, "SPILL_BYTES", 0)
+    monkeypatch.setattr(spilled, "BLOCK_BYTES", 4096)  # signatures read 8 rows at a time
+    monkeypatch.setattr(process, "SHARD_INPUT_BYTES", os.path.getsize(path) // 7 + 1)
+    monkeypatch.setattr(spilled.SpilledRows, "load", lambda s: loaded.append(s) or load(s))
     large = _run(path, tmp_path / "large")
+    # embeddings whole for the semantic edges only; signatures never
+    assert [os.path.basename(s.path)[:3] for s in loaded] == ["emb"]
+    assert (small["parameters"]["shards"], large["parameters"]["shards"]) == (3, 7)
     assert large["counts"] == small["counts"]
     for name in ("members", "clusters", "accounts", "campaigns", "near_misses", "dead_letter"):
         a = (tmp_path / "small" / f"{name}.parquet").read_bytes()

@@ -44,9 +44,10 @@ def test_range_shards_and_scattered_shards_gather_alike(seed):
     np.testing.assert_array_equal(emb[:, 0], (nodes[emb_rows] % 5).astype(np.float16))
 
 
+@pytest.mark.parametrize("spill", [None, 0])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_signature_files_gather_as_the_parts(seed, tmp_path):
-    from distill_radar.pipelines.batch.gather import SignatureFiles
+def test_signature_files_gather_as_the_parts(seed, spill, tmp_path):
+    from distill_radar.pipelines.batch.gather import SignatureFiles, SpilledRows
 
     rng = np.random.default_rng(seed)
     nodes = np.unique(rng.integers(0, 2**63, 3000, dtype=np.uint64) * np.uint64(2))
@@ -54,9 +55,11 @@ def test_signature_files_gather_as_the_parts(seed, tmp_path):
         parts = _parts(nodes, shard)
         parts.append(NodeSignatures(np.empty(0, np.uint64), np.empty(0, np.int64),
                                     np.empty(0, np.int64), np.empty((0, 8), np.uint32)))
-        files = SignatureFiles(tuple(p.write(str(tmp_path)) for p in parts))
+        files = SignatureFiles(tuple(p.write(str(tmp_path)) for p in parts), spill)
         gathered, light = files.gather(8)
-        for x, y in zip(gathered, gather_signatures(parts, 8)):
+        for i, (x, y) in enumerate(zip(gathered, gather_signatures(parts, 8))):
+            assert isinstance(x, SpilledRows) == (spill == 0 and i in (3, 5))
+            x = x.load() if isinstance(x, SpilledRows) else x
             assert x.dtype == y.dtype
             np.testing.assert_array_equal(x, y)
         assert sorted(int(p.nodes.sum()) for p in light) == sorted(

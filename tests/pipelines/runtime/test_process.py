@@ -104,3 +104,12 @@ def test_local_bytes_counts_local_files_only(tmp_path):
     (tmp_path / "a.parquet").write_bytes(b"x" * 10)
     paths = [str(tmp_path / "a.parquet"), "gs://bucket/b.parquet", str(tmp_path / "gone")]
     assert process.local_bytes(paths) == 10
+
+
+def test_large_inputs_get_shards_in_proportion():
+    from distill_radar.pipelines.runtime.process import SHARD_INPUT_BYTES, shards_for
+
+    assert shards_for(8, 0) == 8
+    assert shards_for(8, 8 * SHARD_INPUT_BYTES) == 8
+    assert shards_for(8, 8 * SHARD_INPUT_BYTES + 1) == 9
+    assert shards_for(2, 30 * SHARD_INPUT_BYTES) == 30

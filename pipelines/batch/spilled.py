@@ -1,0 +1,199 @@
+"""Signatures and embeddings in work files, for linking large inputs (``clusters``).
+
+From ``gather.SPILL_BYTES`` the gathered signatures and embeddings go to raw work
+files (``SpilledRows``) instead of memory. The embeddings are read back whole for
+the two steps that need them (semantic edges, centroid cohesion), one after the
+other. The signatures are never resident whole: the steps that read them do so in
+row blocks, with the same kernels and the same results as over the whole array:
+
+* ``band_keys``: each block's keys, concatenated (a row's keys are its own);
+* ``pair_similarity``: the pairs grouped by (block of src, block of dst), two blocks
+  resident at a time;
+* ``consensus_similarity``: whole groups at a time, their rows gathered in one pass
+  over the file (a group's consensus reads only its rows, in the same order).
+
+Files are read with ``np.fromfile`` / ``readinto``, not mapped: a process's mapped file
+pages count in its RSS, and a random row pulls in its neighbours with it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from distill_radar import kernels
+
+#: Bytes of signature rows resident at a time in each blocked step (two blocks for
+#: pair similarity, the gathered rows of a chunk of groups for consensus similarity).
+BLOCK_BYTES = 512 << 20
+#: Bytes read from a file at a time (the buffer of ``blocks`` and ``take``).
+READ_BYTES = 32 << 20
+
+
+@dataclass(frozen=True)
+class SpilledRows:
+    """A 2-d array in a raw work file, read back by ``load`` (whole) or by row blocks."""
+
+    path: str
+    shape: tuple[int, int]
+    dtype: str
+
+    def load(self) -> np.ndarray:
+        return np.fromfile(self.path, np.dtype(self.dtype)).reshape(self.shape)
+
+    def remove(self) -> None:
+        if os.path.exists(self.path):
+            os.remove(self.path)
+
+    def block_rows(self, block_bytes: int | None = None) -> int:
+        row = max(1, self.shape[1] * np.dtype(self.dtype).itemsize)
+        return max(1, (BLOCK_BYTES if block_bytes is None else block_bytes) // row)
+
+    def read(self, first: int, out: np.ndarray) -> np.ndarray:
+        """Rows ``first .. first + len(out) - 1`` read into ``out`` (rows past the end are
+        not read); returns the rows read."""
+        count = max(0, min(out.shape[0], self.shape[0] - first))
+        row = self.shape[1] * np.dtype(self.dtype).itemsize
+        with open(self.path, "rb") as fh:
+            fh.seek(first * row)
+            fh.readinto(memoryview(out[:count].reshape(-1).view(np.uint8)))
+        return out[:count]
+
+    def blocks(self):
+        """(first row, rows) blocks of ``READ_BYTES`` in file order, one resident at a time."""
+        step = self.block_rows(min(READ_BYTES, BLOCK_BYTES))
+        buf = np.empty((min(step, self.shape[0]), self.shape[1]), self.dtype)
+        for first in range(0, self.shape[0], step):
+            yield first, self.read(first, buf)
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """Rows ``rows`` (ascending) in one pass over the file, ``READ_BYTES`` at a time."""
+        out = np.empty((rows.size, self.shape[1]), self.dtype)
+        step = self.block_rows(min(READ_BYTES, BLOCK_BYTES))
+        buf = np.empty((min(step, self.shape[0]), self.shape[1]), self.dtype)
+        lo = 0
+        while lo < rows.size:
+            first = int(rows[lo]) // step * step
+            hi = int(np.searchsorted(rows, first + step, "left"))
+            block = self.read(first, buf)
+            out[lo:hi] = block[rows[lo:hi] - first]
+            lo = hi
+        return out
+
+
+@dataclass(frozen=True)
+class SpilledEmbeddings:
+    """A ``kernels.CentredHalf`` whose float16 rows wait in a work file. It has the three
+    embedding kernels that linking uses as methods (``semantic`` calls them so), each
+    reading rows by blocks or by chunks of whole groups, with the kernels' results."""
+
+    rows: SpilledRows
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.rows.shape
+
+    def load(self) -> kernels.CentredHalf:
+        return kernels.CentredHalf(self.rows.load().view(np.uint16), self.mean, self.scale)
+
+    def _take(self, rows: np.ndarray) -> kernels.CentredHalf:
+        return kernels.CentredHalf(self.rows.take(rows).view(np.uint16), self.mean,
+                                   self.scale[rows])
+
+    def centroid_similarity(self, order: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """``kernels.centroid_similarity``: each centroid reads only its group's rows."""
+        return _by_groups(self.rows, order, offsets, kernels.centroid_similarity, self._take)
+
+    def group_means(self, rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """``kernels.group_means``, chunks of whole groups at a time."""
+        parts = [kernels.group_means(self._take(r), local, offs)
+                 for r, local, offs in _group_chunks(self.rows, rows, offsets)]
+        return np.concatenate(parts) if parts else np.zeros((0, self.shape[1]), np.float32)
+
+    def paired_dots(self, rows: np.ndarray, other: np.ndarray, other_rows) -> np.ndarray:
+        """``kernels.paired_dots(self, rows, other, other_rows)``, by row blocks."""
+        rows = np.asarray(rows, np.int64)
+        other_rows = np.asarray(other_rows, np.int64)
+        order = np.argsort(rows, kind="stable")
+        ordered = rows[order]
+        out = np.empty(rows.size, np.float32)
+        step = self.rows.block_rows()
+        buf = np.empty((min(step, self.shape[0]), self.shape[1]), self.rows.dtype)
+        lo = 0
+        while lo < order.size:
+            first = int(ordered[lo]) // step * step
+            hi = int(np.searchsorted(ordered, first + step, "left"))
+            bits = self.rows.read(first, buf).view(np.uint16)
+            block = kernels.CentredHalf(bits, self.mean, self.scale[first:first + bits.shape[0]])
+            pick = order[lo:hi]
+            out[pick] = kernels.paired_dots(block, rows[pick] - first, other, other_rows[pick])
+            lo = hi
+        return out
+
+
+def band_keys(sig, bands: int, rows: int, first: int, count: int) -> np.ndarray:
+    """``kernels.band_keys`` of an array or, block by block, of ``SpilledRows``."""
+    if not isinstance(sig, SpilledRows):
+        return kernels.band_keys(sig, bands, rows, first, count)
+    parts = [kernels.band_keys(b, bands, rows, first, count) for _, b in sig.blocks()]
+    return np.concatenate(parts) if parts else np.empty((0, count), np.uint64)
+
+
+def pair_similarity(sig, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """``kernels.signature_similarity`` of an array or of ``SpilledRows``: then by pairs
+    of row blocks, the rows of both in one buffer."""
+    if not isinstance(sig, SpilledRows):
+        return kernels.signature_similarity(sig, src, dst)
+    step = sig.block_rows(BLOCK_BYTES // 2)
+    blocks = -(-sig.shape[0] // step)
+    key = src // step * blocks + dst // step
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    out = np.empty(src.size, np.float32)
+    buf = np.empty((2 * step, sig.shape[1]), sig.dtype)
+    held = -1  # the src block now in buf[:step]
+    for a, b in zip(starts, np.r_[starts[1:], key.size]):
+        i, j = divmod(int(key[a]), blocks)
+        if i != held:
+            sig.read(i * step, buf[:step])
+            held = i
+        if j != i:
+            sig.read(j * step, buf[step:])
+        pick = order[a:b]
+        local_dst = dst[pick] - j * step + (0 if j == i else step)
+        out[pick] = kernels.signature_similarity(buf, src[pick] - i * step, local_dst)
+    return out
+
+
+def consensus_similarity(sig, order: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """``kernels.consensus_similarity`` of an array or of ``SpilledRows``: then whole
+    groups at a time, about ``BLOCK_BYTES`` of their rows gathered in one pass."""
+    if not isinstance(sig, SpilledRows):
+        return kernels.consensus_similarity(sig, order, offsets)
+    return _by_groups(sig, order, offsets, kernels.consensus_similarity, sig.take)
+
+
+def _group_chunks(spilled: SpilledRows, order: np.ndarray, offsets: np.ndarray):
+    """Chunks of whole groups, about ``BLOCK_BYTES`` of rows each (at least one group):
+    (their distinct rows ascending, ``order`` renumbered into them, offsets from 0)."""
+    per_chunk = spilled.block_rows()
+    g = 0
+    while g < offsets.size - 1:
+        h = max(g + 1, int(np.searchsorted(offsets, offsets[g] + per_chunk, "right")) - 1)
+        rows, local = np.unique(order[offsets[g]:offsets[h]], return_inverse=True)
+        yield rows, local.astype(np.int64), offsets[g:h + 1] - offsets[g]
+        g = h
+
+
+def _by_groups(spilled: SpilledRows, order, offsets, similarity, take) -> np.ndarray:
+    """``similarity(rows, order, offsets)`` (NaN outside groups) over chunks of whole
+    groups, each chunk's rows taken in one pass (``take``)."""
+    out = np.full(spilled.shape[0], np.nan, np.float32)
+    for rows, local, offs in _group_chunks(spilled, order, offsets):
+        out[rows] = similarity(take(rows), local, offs)
+    return out

@@ -1,0 +1,84 @@
+"""batch.spilled: the blocked steps over signatures in a work file give the kernels'
+results over the whole array, whatever the block size."""
+
+import numpy as np
+import pytest
+
+from distill_radar import kernels
+from distill_radar.pipelines.batch import spilled
+from distill_radar.pipelines.batch.spilled import SpilledRows
+
+
+def _signatures(rng, n=700, k=16, templates=30):
+    base = rng.integers(0, 2**32, (templates, k), dtype=np.uint64).astype(np.uint32)
+    sig = base[rng.integers(0, templates, n)]
+    flip = rng.random(sig.shape) < 0.3
+    sig[flip] = rng.integers(0, 2**32, int(flip.sum()), dtype=np.uint64).astype(np.uint32)
+    return np.ascontiguousarray(sig)
+
+
+def _spill(tmp_path, sig) -> SpilledRows:
+    path = str(tmp_path / "sig.raw")
+    sig.tofile(path)
+    return SpilledRows(path, sig.shape, sig.dtype.str)
+
+
+@pytest.mark.parametrize("block_bytes", [64, 1000, 1 << 20])
+def test_take_and_blocks_read_the_rows(tmp_path, monkeypatch, block_bytes):
+    monkeypatch.setattr(spilled, "BLOCK_BYTES", block_bytes)
+    rng = np.random.default_rng(0)
+    sig = _signatures(rng)
+    rows = _spill(tmp_path, sig)
+    np.testing.assert_array_equal(rows.load(), sig)
+    np.testing.assert_array_equal(np.concatenate([b.copy() for _, b in rows.blocks()]), sig)
+    want = np.unique(rng.integers(0, sig.shape[0], 150))
+    np.testing.assert_array_equal(rows.take(want), sig[want])
+    assert rows.take(np.empty(0, np.int64)).shape == (0, sig.shape[1])
+
+
+@pytest.mark.parametrize("block_bytes", [64, 3000, 1 << 20])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_blocked_steps_are_the_kernels(tmp_path, monkeypatch, block_bytes, seed):
+    monkeypatch.setattr(spilled, "BLOCK_BYTES", block_bytes)
+    rng = np.random.default_rng(seed)
+    sig = _signatures(rng)
+    rows = _spill(tmp_path, sig)
+    np.testing.assert_array_equal(spilled.band_keys(rows, 5, 3, 1, 3),
+                                  kernels.band_keys(sig, 5, 3, 1, 3))
+    src = rng.integers(0, sig.shape[0], 3000)
+    dst = rng.integers(0, sig.shape[0], 3000)
+    np.testing.assert_array_equal(spilled.pair_similarity(rows, src, dst),
+                                  kernels.signature_similarity(sig, src, dst))
+    labels = rng.integers(0, 40, sig.shape[0])
+    labels[:300] = 7  # one group larger than a chunk of the smaller block sizes
+    order, offsets = kernels.groups_of(labels, np.arange(sig.shape[0]), 3)
+    np.testing.assert_array_equal(spilled.consensus_similarity(rows, order, offsets),
+                                  kernels.consensus_similarity(sig, order, offsets))
+
+
+@pytest.mark.parametrize("block_bytes", [64, 2000, 1 << 20])
+def test_spilled_embeddings_kernels_are_the_kernels(tmp_path, monkeypatch, block_bytes):
+    monkeypatch.setattr(spilled, "BLOCK_BYTES", block_bytes)
+    rng = np.random.default_rng(3)
+    half = rng.normal(size=(500, 12)).astype(np.float16)
+    half[5] = 0  # an all-zero row stays zero
+    path = str(tmp_path / "emb.raw")
+    half.tofile(path)
+    centred = kernels.centred_half_rows(half)
+    emb = spilled.SpilledEmbeddings(SpilledRows(path, half.shape, half.dtype.str),
+                                    centred.mean, centred.scale)
+    labels = rng.integers(0, 30, half.shape[0])
+    labels[:200] = 3
+    order, offsets = kernels.groups_of(labels, np.arange(half.shape[0]), 3)
+    np.testing.assert_array_equal(emb.centroid_similarity(order, offsets),
+                                  kernels.centroid_similarity(centred, order, offsets))
+    # groups that share rows (an account's prompts), one larger than a chunk
+    rows = np.concatenate([np.sort(rng.choice(500, size, replace=False))
+                           for size in (3, 250, 7, 1, 40)])
+    offsets = np.r_[0, np.cumsum([3, 250, 7, 1, 40])]
+    np.testing.assert_array_equal(emb.group_means(rows, offsets),
+                                  kernels.group_means(centred, rows, offsets))
+    profiles = rng.normal(size=(9, 12)).astype(np.float32)
+    a, b = rng.integers(0, 500, 2000), rng.integers(0, 9, 2000)  # rows in any order
+    np.testing.assert_array_equal(emb.paired_dots(a, profiles, b),
+                                  kernels.paired_dots(centred, a, profiles, b))
