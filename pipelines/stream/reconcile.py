@@ -67,7 +67,8 @@ class ReconcileFn(StageFn):
     OFFSET_MS = 5
 
     def flush(self, key, tick, inputs, store):
-        store.compact({"alias": lambda cs: [newest_by(cs, "child")]})
+        if store.compact({"alias": lambda cs: [newest_by(cs, "child")]}):
+            store.drop_superseded("alias", "child")
         edges = concat(inputs.get("edges", []))
         child = edges.get("child", np.empty(0, np.int64))
         parent = edges.get("parent", np.empty(0, np.int64))

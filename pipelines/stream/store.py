@@ -94,12 +94,14 @@ class Store:
             self.ledger[k][i] = v
         self._loaded[i] = []
 
-    def compact(self, merges: dict, split=None) -> None:
+    def compact(self, merges: dict, split=None) -> bool:
         """Rewrite each closed generation once, each ``kind`` of it as ``merges[kind](chunks)``
         (a list of chunks: one sorted table in pieces, say). A generation gets a chunk per
         tick while it is current; merged once it is closed, lookups search a few tables
-        instead of one per tick, for the cost of one write of that generation."""
+        instead of one per tick, for the cost of one write of that generation. True if a
+        generation was rewritten."""
         gens = self.ledger["slot_gen"]
+        done = False
         for i in range(ticks.SLOTS):
             if gens[i] == NEVER or gens[i] >= self.gen or self.ledger["slot_compact"][i]:
                 continue
@@ -111,16 +113,44 @@ class Store:
                 if mine:
                     kept += [{**p, "_gen": np.array([gen]), "_kind": name_column(kind)}
                              for c in merge(mine) if ticks.rows(c) for p in bounded(c, split)]
-            self._clear_slot(i)
-            for c in kept:
-                self.slots[i].add(c)
-                size = chunk_nbytes(c)
-                self.ledger["slot_bytes"][i] += size
-                self.ledger["slot_max"][i] = max(self.ledger["slot_max"][i], size)
-                self.ledger["slot_n"][i] += 1
-            self.ledger["slot_gen"][i] = gen if kept else NEVER
-            self.ledger["slot_compact"][i] = 1
-            self._loaded[i] = kept
+            self._write_slot(i, gen, kept)
+            done = True
+        return done
+
+    def _write_slot(self, i: int, gen: int, chunks: list[dict]) -> None:
+        """Replace slot ``i`` (a closed generation) by ``chunks``, already tagged."""
+        self._clear_slot(i)
+        for c in chunks:
+            self.slots[i].add(c)
+            size = chunk_nbytes(c)
+            self.ledger["slot_bytes"][i] += size
+            self.ledger["slot_max"][i] = max(self.ledger["slot_max"][i], size)
+            self.ledger["slot_n"][i] += 1
+        self.ledger["slot_gen"][i] = gen if chunks else NEVER
+        self.ledger["slot_compact"][i] = 1
+        self._loaded[i] = chunks
+
+    def drop_superseded(self, kind: str, key: str) -> None:
+        """Drop from each closed generation the rows of ``kind`` whose ``key`` a newer closed
+        generation holds. For state read newest-wins and refreshed into the current
+        generation while in use, those rows are never read again, yet a ring keeps a copy
+        per generation: this keeps one (for the cost of rewriting the older generations
+        once per generation). Call after ``compact``."""
+        gens = self.ledger["slot_gen"]
+        closed = sorted(((int(gens[i]), i) for i in range(ticks.SLOTS)
+                         if gens[i] != NEVER and gens[i] < self.gen), reverse=True)
+        newer = None  # the keys of the newer closed generations, sorted
+        for gen, i in closed:
+            chunks = self._slot(i)
+            mine = [c for c in chunks if kind_of(c) == kind]
+            keys = [c[key] for c in mine]
+            if newer is not None and any(np.isin(k, newer).any() for k in keys):
+                kept = [c for c in chunks if kind_of(c) != kind]
+                kept += [{**ticks.take(c, ~np.isin(k, newer)), "_gen": c["_gen"],
+                          "_kind": c["_kind"]} for c, k in zip(mine, keys)]
+                self._write_slot(i, gen, [c for c in kept if ticks.rows(c)])
+            if keys:
+                newer = np.unique(np.concatenate(keys if newer is None else [newer, *keys]))
 
     def _slot(self, i: int) -> list[dict]:
         if i not in self._loaded:

@@ -85,6 +85,28 @@ def test_store_ring_forgets_whole_generations():
     assert store.newest_gen() == 10 + ticks.LIVE_GENS
 
 
+def test_store_keeps_one_copy_of_a_key_refreshed_across_generations():
+    """A row refreshed into each generation is kept once (the newest), what newest-wins
+    lookups see is unchanged, and rows not refreshed still age out with their generation."""
+    slots, pending, meta = [FakeBag() for _ in range(ticks.SLOTS)], FakeBag(), new_meta()
+    for gen in range(12):
+        store = Store(slots, pending, gen, meta)
+        if store.compact({"a": lambda cs: cs}):
+            store.drop_superseded("a", "k")
+        store.add("a", {"k": np.array([7, 100 + gen]), "v": np.array([gen, gen])})
+        store.add("b", {"k": np.array([7])})  # another kind: never dropped
+        meta = {**meta, **store.ledger}
+        rows = [(int(k), int(v)) for c in store.chunks("a") for k, v in zip(c["k"], c["v"])]
+        newest = dict(rows)
+        assert newest == {7: gen, **{100 + g: g for g in range(max(0, gen - ticks.LIVE_GENS + 1),
+                                                                  gen + 1)}}
+        # key 7: once in the closed generations, once in the current one
+        assert [k for k, _ in rows].count(7) == min(gen + 1, 2)
+        assert len(store.chunks("b")) == min(gen + 1, ticks.LIVE_GENS)
+        held = [chunk_nbytes(c) for b in slots for c in b.items]
+        assert store.sizes() == (sum(held), max(held), len(held))
+
+
 def test_gen_ticks_cover_the_ttl():
     for ttl_h in (1, 2, 5, 24, 96):
         g = ticks.gen_ticks(ttl_h * TICK, TICK)
