@@ -12,6 +12,14 @@ tick's clustered exchanges by their root, the cluster id, for the
 per-cluster accumulators. A root is never joined to another existing root:
 labels only join the cluster of the prompt that founded them, so clusters do
 not chain.
+
+Why one key: a new join needs the root of its parent (often an older joined
+label, stored where that label was joined) and is itself read, the same tick,
+for the exchanges and later parents; sharded by label, the read and the write
+would be on different keys of one stage, a cycle a Beam graph cannot have.
+So the one key holds only 16-byte joins, each once (``Store.drop_superseded``:
+a join refreshed into a newer generation leaves the older ones); their number
+still grows with the joins made within the TTL (``bench/RESULTS.md``).
 """
 
 from __future__ import annotations
