@@ -202,11 +202,11 @@ def cluster_shard_stats(rows: pl.DataFrame, model: ModelConfig) -> pl.DataFrame:
 
 
 class ClusterShardFn(MeasuredFn):
-    """(cluster shard, paths of its clustered rows) -> its clusters' statistics (an Arrow
-    table, one row per cluster: small)."""
+    """(cluster shard, paths of its clustered rows) -> the path of its clusters' statistics
+    (one row per cluster): the in-process runner keeps every element until the run ends."""
 
-    def __init__(self, model: ModelConfig):
-        self.model = model
+    def __init__(self, work: str, model: ModelConfig):
+        self.work, self.model = work, model
         super().__init__("cluster_statistics")
 
     def process(self, element):
@@ -216,11 +216,11 @@ class ClusterShardFn(MeasuredFn):
             rows = pl.from_arrow(pa.concat_tables(tables))
             stats = cluster_shard_stats(rows, self.model).to_arrow()
             self.sizes.record(stats.nbytes, nbytes(tables, stats))
-            yield stats
+            yield workdir.write_table(self.work, "stats", stats)
 
 
 class ClusterStatistics(beam.PTransform):
-    """kept members paths -> {"stats": per-shard cluster statistics tables,
+    """kept members paths -> {"stats": paths of per-shard cluster statistics,
     "accounts": paths of per-account totals (one file per account shard), "by_account":
     the (account shard, [(path, rows)]) groups, for later passes by account}."""
 
@@ -241,7 +241,7 @@ class ClusterStatistics(beam.PTransform):
                               ACCOUNTS_TAG, main="clustered"))
         stats = (by_account.clustered
                  | "GroupByClusterShard" >> beam.GroupByKey()
-                 | "ClusterShardStats" >> beam.ParDo(ClusterShardFn(self.model)))
+                 | "ClusterShardStats" >> beam.ParDo(ClusterShardFn(self.work, self.model)))
         return {"stats": stats, "accounts": by_account[ACCOUNTS_TAG], "by_account": grouped}
 
 
@@ -262,11 +262,11 @@ class SampleShardsFn(beam.DoFn):
 
 
 class TextsShardFn(beam.DoFn):
-    """(cluster shard, samples tables) -> (texts, model cohesion) of its clusters:
+    """(cluster shard, samples tables) -> paths of (texts, model cohesion) of its clusters:
     ``scoring_inputs``' per-cluster texts, from the samples of these clusters only."""
 
-    def __init__(self, config: RunConfig):
-        self.config = config
+    def __init__(self, work: str, config: RunConfig):
+        self.work, self.config = work, config
         self.sizes = StageSizes("cluster_texts")
 
     def process(self, element, clusters):
@@ -278,22 +278,24 @@ class TextsShardFn(beam.DoFn):
         kinds = with_cohesion(samples.select(pl.col("cluster_id").unique()), clusters)
         model = model_cohesion(samples, kinds, self.config)
         self.sizes.record(nbytes(parts), nbytes(parts) + samples.estimated_size())
-        yield texts.to_arrow(), model.to_arrow()
+        yield (workdir.write_table(self.work, "texts", texts.to_arrow()),
+               workdir.write_table(self.work, "model", model.to_arrow()))
 
 
 class ClusterTexts(beam.PTransform):
-    """samples (per text shard) -> (texts, model cohesion) tables per cluster shard;
-    ``clusters``: the NodeClusters side input (cohesion and kinds)."""
+    """samples (per text shard) -> paths of (texts, model cohesion) tables per cluster
+    shard, under ``work``; ``clusters``: the NodeClusters side input (cohesion and kinds)."""
 
-    def __init__(self, config: RunConfig, shards: int, clusters):
+    def __init__(self, work: str, config: RunConfig, shards: int, clusters):
         super().__init__()
-        self.config, self.shards, self.clusters = config, shards, clusters
+        self.work, self.config, self.shards, self.clusters = work, config, shards, clusters
 
     def expand(self, samples):
         return (samples
                 | "SampleShards" >> beam.ParDo(SampleShardsFn(self.shards))
                 | "GroupSamplesByClusterShard" >> beam.GroupByKey()
-                | "TextsShard" >> beam.ParDo(TextsShardFn(self.config), self.clusters))
+                | "TextsShard" >> beam.ParDo(TextsShardFn(self.work, self.config),
+                                                 self.clusters))
 
 
 def gathered_cluster_statistics(members: pl.DataFrame, model: ModelConfig) -> pl.DataFrame:

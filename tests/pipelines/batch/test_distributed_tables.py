@@ -92,8 +92,9 @@ def test_cluster_statistics_equal_the_gathered_ones(tmp_path, seed, account_shar
     assert want.height == 30 and want["median_account_age_days"].max() > 0
     accounts_want = _rows(account_totals(kept))
 
-    def stats_of(tables):
-        return pl.from_arrow(pa.concat_tables(tables)).sort("cluster_id")
+    def stats_of(paths):  # the statistics travel as work files
+        return pl.from_arrow(pa.concat_tables(workdir.read_table(p) for p in paths)
+                             ).sort("cluster_id")
 
     def same(got):
         assert got.equals(want), (got, want)  # every float bit for bit, dtypes too
@@ -116,7 +117,7 @@ def test_cluster_statistics_equal_the_gathered_ones(tmp_path, seed, account_shar
 
 
 @pytest.mark.parametrize("shards", [1, 4])
-def test_cluster_texts_equal_the_gathered_ones(shards):
+def test_cluster_texts_equal_the_gathered_ones(shards, tmp_path):
     # Samples of 40 clusters spread over 3 text shards, more than samples_per_cluster each.
     config = RunConfig(semantic=False)
     rng = np.random.default_rng(5)
@@ -134,10 +135,11 @@ def test_cluster_texts_equal_the_gathered_ones(shards):
     assert texts.height == 40
     clusters = NodeClusters(np.empty(0, np.uint64), np.empty(0, np.int64))
 
-    def rows_of(tables):
-        return sorted(pl.concat([pl.from_arrow(t) for t, _ in tables]).rows(), key=repr)
+    def rows_of(paths):  # (texts, model) work files per cluster shard
+        return sorted(pl.concat([pl.from_arrow(workdir.read_table(t)) for t, _ in paths]
+                                ).rows(), key=repr)
 
     with BeamTestPipeline() as p:
         side = beam.pvalue.AsSingleton(p | "Clusters" >> beam.Create([clusters]))
-        out = p | beam.Create(parts) | ClusterTexts(config, shards, side)
+        out = p | beam.Create(parts) | ClusterTexts(str(tmp_path), config, shards, side)
         assert_that(out | beam.combiners.ToList() | beam.Map(rows_of), equal_to([want]))
