@@ -49,25 +49,44 @@ def hash_shard(values: pl.Series, shards: int) -> np.ndarray:
     return (values.hash().to_numpy() % np.uint64(shards)).astype(np.int64)
 
 
-class KeyByColumnFn(beam.DoFn):
-    """Table file -> (shard, (path, row positions)) for each shard its rows fall in, the
-    shard by ``column``'s hash: integers travel, never the rows."""
+def shard_parts(work: str | None, path: str, shard: np.ndarray):
+    """(shard, (path, rows)) for each shard ``path``'s rows fall in. ``rows``: the row
+    positions, or with ``work``, (path of a work file of every row's shard, shard): the
+    in-process runner keeps every element (a position per row) until the run ends."""
+    if work is not None and shard.size:
+        shards_path = workdir.write_arrays(work, "shards", {"shard": shard})
+        for s in np.unique(shard).tolist():
+            yield s, (path, (shards_path, s))
+        return
+    for s, (rows,) in split_by(shard, (np.arange(shard.size, dtype=np.int64),)):
+        yield s, (path, rows)
 
-    def __init__(self, column: str, shards: int):
-        self.column, self.shards = column, shards
+
+def part_rows(rows) -> np.ndarray:
+    """A part's row positions (ascending), from ``shard_parts``' either form."""
+    if isinstance(rows, tuple):
+        shards_path, s = rows
+        return np.flatnonzero(workdir.read_arrays(shards_path)["shard"] == s)
+    return rows
+
+
+class KeyByColumnFn(beam.DoFn):
+    """Table file -> (shard, (path, rows)) (``shard_parts``) for each shard its rows fall
+    in, the shard by ``column``'s hash: integers travel, never the rows."""
+
+    def __init__(self, column: str, shards: int, work: str | None = None):
+        self.column, self.shards, self.work = column, shards, work
 
     def process(self, path: str):
         values = pl.from_arrow(workdir.read_table(path, [self.column])[self.column])
-        shard = hash_shard(values, self.shards)
-        for s, (rows,) in split_by(shard, (np.arange(shard.size, dtype=np.int64),)):
-            yield s, (path, rows)
+        yield from shard_parts(self.work, path, hash_shard(values, self.shards))
 
 
 def take_parts(parts, columns=None) -> list[pa.Table]:
-    """The rows ``(path, positions)`` name, one table per path, in path order."""
+    """The rows ``(path, rows)`` name (``part_rows``), one table per path, in path order."""
     tables = []
     for path, rows in sorted(parts, key=lambda p: p[0]):
-        tables.append(workdir.read_table(path, columns).take(pa.array(rows)))
+        tables.append(workdir.read_table(path, columns).take(pa.array(part_rows(rows))))
     return tables
 
 
@@ -93,17 +112,18 @@ class SampleIdsFn(beam.DoFn):
 
 
 class KeyByIdRangeFn(beam.DoFn):
-    """Members path -> (id range, (path, row positions)) for each range its ids fall in:
-    every copy of an id meets in one range, and ranges laid end to end are in
+    """Members path -> (id range, (path, rows)) (``shard_parts``) for each range its ids
+    fall in: every copy of an id meets in one range, and ranges laid end to end are in
     exchange_id order (the members table's)."""
+
+    def __init__(self, work: str | None = None):
+        self.work = work
 
     def process(self, path: str, bounds):
         ids = pl.from_arrow(workdir.read_table(path, ["exchange_id"])["exchange_id"])
         shard = (pl.Series(bounds, dtype=pl.Utf8).search_sorted(ids, side="right").to_numpy()
                  if bounds else np.zeros(ids.len(), np.int64))
-        for s, (rows,) in split_by(shard.astype(np.int64),
-                                   (np.arange(shard.size, dtype=np.int64),)):
-            yield s, (path, rows)
+        yield from shard_parts(self.work, path, shard.astype(np.int64))
 
 
 class DedupeShardFn(MeasuredFn):
@@ -147,7 +167,7 @@ class DedupeMembers(beam.PTransform):
                                             self.shards))
         out = (members
                | "KeyByIdRange" >> beam.ParDo(
-                   KeyByIdRangeFn(), beam.pvalue.AsSingleton(samples, default_value=[]))
+                   KeyByIdRangeFn(self.work), beam.pvalue.AsSingleton(samples, default_value=[]))
                | "GroupByIdRange" >> beam.GroupByKey()
                | "DedupeShard" >> beam.ParDo(DedupeShardFn(self.work)).with_outputs(
                    DEAD_TAG, main="ranges"))
@@ -233,7 +253,7 @@ class ClusterStatistics(beam.PTransform):
     def expand(self, members):
         grouped = (members
                    | "KeyByAccountShard" >> beam.ParDo(
-                       KeyByColumnFn("account_id", self.account_shards))
+                       KeyByColumnFn("account_id", self.account_shards, self.work))
                    | "GroupByAccountShard" >> beam.GroupByKey())
         by_account = (grouped
                       | "AccountTotals" >> beam.ParDo(

@@ -19,6 +19,8 @@ from distill_radar.pipelines.batch.distributed.tables import (
     DedupeMembers,
     account_totals,
     gathered_cluster_statistics,
+    shard_parts,
+    take_parts,
 )
 from distill_radar.pipelines.batch.tables import (
     MEMBER_COLUMNS,
@@ -143,3 +145,18 @@ def test_cluster_texts_equal_the_gathered_ones(shards, tmp_path):
         side = beam.pvalue.AsSingleton(p | "Clusters" >> beam.Create([clusters]))
         out = p | beam.Create(parts) | ClusterTexts(str(tmp_path), config, shards, side)
         assert_that(out | beam.combiners.ToList() | beam.Map(rows_of), equal_to([want]))
+
+
+def test_shard_files_name_the_same_rows_as_positions(tmp_path):
+    # A part's rows as (shards file, shard) read back as the positions split_by gives.
+    table = pa.table({"x": pa.array(np.arange(50, dtype=np.int64))})
+    path = workdir.write_table(str(tmp_path), "t", table)
+    shard = np.random.default_rng(3).integers(0, 4, 50).astype(np.int64)
+    by_positions = dict(shard_parts(None, path, shard))
+    by_files = dict(shard_parts(str(tmp_path), path, shard))
+    assert sorted(by_files) == sorted(by_positions) == sorted(set(shard.tolist()))
+    for s, part in by_files.items():
+        assert isinstance(part[1], tuple)
+        got, want = take_parts([part]), take_parts([by_positions[s]])
+        assert got[0].equals(want[0])
+        assert got[0]["x"].to_pylist() == np.flatnonzero(shard == s).tolist()
