@@ -49,15 +49,21 @@ def _members(tmp, parts: dict[str, list[dict]], name: str) -> pl.DataFrame:
     return pl.concat(got)
 
 
-def test_by_hour_and_by_day_give_identical_cluster_ids(tmp_path):
-    rows = thickening_log()
+def _by_day_and_hour(tmp, rows: list[dict]) -> pl.DataFrame:
+    """Members of one run over ``rows`` joined with those of one run per hour
+    (``cluster_id`` and ``cluster_id_hour``)."""
     by_hour: dict[str, list[dict]] = {}
     for r in rows:
         by_hour.setdefault(r["ts"][:13], []).append(r)
-    day = _members(tmp_path, {"day": rows}, "day")
-    hour = _members(tmp_path, dict(sorted(by_hour.items())), "hour")
-    both = (day.join(hour, on="exchange_id", suffix="_hour")
-            .filter(pl.col("cluster_id").is_not_null() & pl.col("cluster_id_hour").is_not_null()))
+    day = _members(tmp, {"day": rows}, "day")
+    hour = _members(tmp, dict(sorted(by_hour.items())), "hour")
+    return day.join(hour, on="exchange_id", suffix="_hour")
+
+
+def test_by_hour_and_by_day_give_identical_cluster_ids(tmp_path):
+    rows = thickening_log()
+    both = _by_day_and_hour(tmp_path, rows).filter(
+        pl.col("cluster_id").is_not_null() & pl.col("cluster_id_hour").is_not_null())
     camp = {r["exchange_id"] for r in rows if r["account_id"].startswith("camp-")}
     assert both.filter(pl.col("exchange_id").is_in(list(camp))).height >= 24
     assert both["cluster_id"].n_unique() == 2  # the campaign's wrapper and the batch job's
@@ -98,14 +104,8 @@ def test_carried_counts_keep_variants_apart_by_hour_as_by_day(tmp_path):
     """The hourly runs' carried shingle counts (2 a run) make the phrases template text
     by hour 3, as the day's own counts do: both splits keep the variants apart, under
     the same id each (without the carry, hour 3 signs the wrapper alone and links them)."""
-    rows = variants_log()
-    by_hour: dict[str, list[dict]] = {}
-    for r in rows:
-        by_hour.setdefault(r["ts"][:13], []).append(r)
-    day = _members(tmp_path, {"day": rows}, "day")
-    hour = _members(tmp_path, dict(sorted(by_hour.items())), "hour")
-    both = (day.join(hour, on="exchange_id", suffix="_hour")
-            .filter(pl.col("cluster_id_hour").is_not_null()))
+    both = _by_day_and_hour(tmp_path, variants_log()).filter(
+        pl.col("cluster_id_hour").is_not_null())
     assert both.height == 8  # hour 3's exchanges
     assert both["cluster_id_hour"].n_unique() == 2
     assert (both["cluster_id"] == both["cluster_id_hour"]).all()
