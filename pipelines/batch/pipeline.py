@@ -174,12 +174,17 @@ class FindCampaigns(beam.PTransform):
             self.extra["index_reps"] = beam.pvalue.AsList(reps)
         members = keys | "AssignClusters" >> beam.ParDo(
             TimedFn("assign_clusters", assign_clusters, work), clusters)
-        if self.keyed_tables and self.index is None:  # KeyedBuildTables reads files
-            sampled = TimedFn("sample_texts", sample_files, cfg.samples_per_cluster, work)
-        else:
+        if not (self.keyed_tables and self.index is None):
             sampled = TimedFn("sample_texts", sample_texts, cfg.samples_per_cluster)
+            return members, nodes | "SampleTexts" >> beam.ParDo(sampled, clusters), clusters
+        # KeyedBuildTables reads files, and NodeClusters less its node table: each stage
+        # that reads a side input decodes it, and the runner keeps it until the run ends.
+        sampled = TimedFn("sample_texts", sample_files, cfg.samples_per_cluster, work)
         samples = nodes | "SampleTexts" >> beam.ParDo(sampled, clusters)
-        return members, samples, clusters
+        tables_clusters = beam.pvalue.AsSingleton(
+            node_clusters | "TablesClusters" >> beam.Map(without_nodes),
+            default_value=without_nodes(link_nodes([], cfg, [])))
+        return members, samples, tables_clusters
 
 
 class Gather(beam.PTransform):

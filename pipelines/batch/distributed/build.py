@@ -13,6 +13,10 @@ by account shard ─► TouchingSummary (the accounts in campaign-like clusters:
         per-account totals, members, dead letters; written, counts out)
 ```
 
+Every table-carrying element between these stages is the path of a work file: the
+in-process runner keeps each element it passed, encoded, until the run ends (and
+side inputs decoded), so elements that grow with the input would grow its memory.
+
 The tables are ``build_tables``' for the same members: the statistics and the
 campaign model are computed by the same functions over the rows (or, for campaigns, the
 per-account summaries) they read.
@@ -63,6 +67,10 @@ TOUCHING_SCHEMA = {"account_id": pl.Utf8, "cluster_id": pl.Int64,
 TOUCHING_COLUMNS = list(TOUCHING_SCHEMA)
 
 
+def _read(paths) -> list[pa.Table]:
+    return [workdir.read_table(p) for p in paths]
+
+
 def _frame(tables, columns=None) -> pl.DataFrame | None:
     tables = [t for t in tables if t.num_rows]
     if not tables:
@@ -72,21 +80,22 @@ def _frame(tables, columns=None) -> pl.DataFrame | None:
 
 
 class ScoringInputsFn(MeasuredFn):
-    """Start -> (stats, texts) Arrow tables (main) and the family candidates' ids (tagged
-    ``CANDIDATES_TAG``), from the shards' statistics and texts and linking's cohesion:
-    ``scoring_inputs``' tables."""
+    """Start -> paths of the (stats, texts) tables (main) and the family candidates' ids
+    (tagged ``CANDIDATES_TAG``), from the shards' statistics and texts and linking's
+    cohesion: ``scoring_inputs``' tables."""
 
-    def __init__(self, config: RunConfig):
-        self.config = config
+    def __init__(self, work: str, config: RunConfig):
+        self.work, self.config = work, config
         super().__init__("scoring_inputs", "build_tables")
 
     def process(self, _, stats, texts, clusters):
         with self.timer.timing():
+            stats = _read(stats)
             frame = _frame(stats)
             if frame is None:  # nothing clustered: the statistics of no rows
                 frame = gathered_cluster_statistics(
                     pl.from_arrow(MEMBER_COLUMNS.empty_table()), self.config.model)
-            texts = list(texts)
+            texts = [(workdir.read_table(t), workdir.read_table(m)) for t, m in texts]
             merged = with_cohesion(frame.sort("cluster_id"), clusters)
             model = _frame([m for _, m in texts])
             if model is None:
@@ -96,17 +105,19 @@ class ScoringInputsFn(MeasuredFn):
             if text is None:
                 text = pl.DataFrame(schema=cluster_stats.TEXT_SCHEMA)
             self.sizes.record(0, nbytes(texts, stats))
-            yield merged.to_arrow(), text.sort("cluster_id").to_arrow()
+            yield (workdir.write_table(self.work, "scoring", merged.to_arrow()),
+                   workdir.write_table(self.work, "texts", text.sort("cluster_id").to_arrow()))
             yield beam.pvalue.TaggedOutput(
                 CANDIDATES_TAG, cluster_stats.family_candidates(merged, self.config).to_numpy())
 
 
 class CandidateCountsFn(beam.DoFn):
-    """(account shard, parts) -> (cluster_id, account_id, k): how many of its accounts'
-    rows each family-candidate cluster holds. Accounts are split by shard, so each pair is
-    counted whole in one shard: what the family rule reads, not the rows."""
+    """(account shard, parts) -> path of (cluster_id, account_id, k): how many of its
+    accounts' rows each family-candidate cluster holds. Accounts are split by shard, so
+    each pair is counted whole in one shard: what the family rule reads, not the rows."""
 
-    def __init__(self):
+    def __init__(self, work: str):
+        self.work = work
         self.sizes = StageSizes("candidate_counts")
 
     def process(self, element, ids=None):
@@ -121,21 +132,23 @@ class CandidateCountsFn(beam.DoFn):
                   .group_by("cluster_id", "account_id").agg(pl.len().alias("k")))
         self.sizes.record(nbytes(parts), nbytes(parts) + rows.estimated_size())
         if counts.height:
-            yield counts.sort("cluster_id", "account_id").to_arrow()
+            yield workdir.write_table(self.work, "counts",
+                                      counts.sort("cluster_id", "account_id").to_arrow())
 
 
 class ScoreClustersFn(MeasuredFn):
-    """(stats, texts) + the candidate clusters' (cluster_id, account_id, k) counts ->
-    scored clusters (main) and the campaign-like ids (tagged ``LIKE_TAG``)."""
+    """Paths of (stats, texts) + of the candidate clusters' (cluster_id, account_id, k)
+    counts -> path of the scored clusters (main) and the campaign-like ids (tagged
+    ``LIKE_TAG``)."""
 
-    def __init__(self, config: RunConfig):
-        self.config = config
+    def __init__(self, work: str, config: RunConfig):
+        self.work, self.config = work, config
         super().__init__("score_clusters", "build_tables")
 
     def process(self, element, rows):
-        stats, texts = element
+        stats, texts = (workdir.read_table(p) for p in element)
         with self.timer.timing():
-            rows = list(rows)
+            rows = _read(rows)
             members = _frame(rows)
             if members is None:
                 members = pl.DataFrame(schema={"cluster_id": pl.Int64, "account_id": pl.Utf8,
@@ -143,18 +156,18 @@ class ScoreClustersFn(MeasuredFn):
             scored = cluster_stats.score_clusters(pl.from_arrow(stats), pl.from_arrow(texts),
                                                   self.config, members)
             self.sizes.record(nbytes(rows), nbytes(rows, stats, texts))
-            yield scored.to_arrow()
+            yield workdir.write_table(self.work, "scored", scored.to_arrow())
             like = scored.filter(pl.col("is_campaign_like"))["cluster_id"]
             yield beam.pvalue.TaggedOutput(LIKE_TAG, like.to_numpy())
 
 
 class TouchingSummaryFn(beam.DoFn):
-    """(account shard, parts) -> the ``Touching`` summary (pairs, totals, links Arrow
+    """(account shard, parts) -> paths of the ``Touching`` summary (pairs, totals, links
     tables) of its accounts that sent any exchange to a campaign-like cluster: what the
     campaign model reads, one row per (account, cluster), account or link value."""
 
-    def __init__(self, links: bool):
-        self.links = links
+    def __init__(self, work: str, links: bool):
+        self.work, self.links = work, links
         self.sizes = StageSizes("touching_summary")
 
     def process(self, element, like):
@@ -169,11 +182,12 @@ class TouchingSummaryFn(beam.DoFn):
         summary = touching(rows, pl.Series(like), self.links)
         self.sizes.record(nbytes(parts), nbytes(parts, tables))
         if summary.pairs.height:
-            yield tuple(part.to_arrow() for part in summary)
+            yield tuple(workdir.write_table(self.work, "touching", part.to_arrow())
+                        for part in summary)
 
 
 class WriteTablesFn(MeasuredFn):
-    """Scored clusters + side inputs -> every table written to the staging folder; the
+    """Scored clusters' path + side inputs -> every table written to the staging folder; the
     run's counts out (``BuildTablesFn``'s)."""
 
     def __init__(self, config: RunConfig, staging: str, csv: bool, redact: bool = False):
@@ -186,7 +200,8 @@ class WriteTablesFn(MeasuredFn):
             dups = _frame([workdir.read_table(p) for p in dup_dead])
             if dups is None:
                 dups = pl.from_arrow(schemas.DEAD_LETTER.empty_table())
-            tables = self._tables(pl.from_arrow(scored), list(summaries),
+            summaries = [tuple(_read(paths)) for paths in summaries]
+            tables = self._tables(pl.from_arrow(workdir.read_table(scored)), summaries,
                                   [workdir.read_table(p) for p in totals],
                                   [workdir.read_table(d) for d in dead], dups)
             if self.redact:
@@ -249,18 +264,18 @@ class KeyedBuildTables(beam.PTransform):
         stats = dedup["members"] | "ClusterStatistics" >> ClusterStatistics(
             self.work, cfg.model, cfg.shards, cfg.shards)
         start = members.pipeline | "StartTables" >> beam.Create([None])
-        texts = samples | "ClusterTexts" >> ClusterTexts(cfg, cfg.shards, clusters)
+        texts = samples | "ClusterTexts" >> ClusterTexts(self.work, cfg, cfg.shards, clusters)
         inputs = start | "ScoringInputs" >> beam.ParDo(
-            ScoringInputsFn(cfg), side.AsList(stats["stats"]), side.AsList(texts),
+            ScoringInputsFn(self.work, cfg), side.AsList(stats["stats"]), side.AsList(texts),
             clusters).with_outputs(CANDIDATES_TAG, main="inputs")
         candidates = side.AsSingleton(inputs[CANDIDATES_TAG], default_value=None)
         rows = stats["by_account"] | "CandidateCounts" >> beam.ParDo(
-            CandidateCountsFn(), candidates)
+            CandidateCountsFn(self.work), candidates)
         scored = inputs.inputs | "ScoreClusters" >> beam.ParDo(
-            ScoreClustersFn(cfg), side.AsList(rows)).with_outputs(LIKE_TAG, main="scored")
+            ScoreClustersFn(self.work, cfg), side.AsList(rows)).with_outputs(LIKE_TAG, main="scored")
         like = side.AsSingleton(scored[LIKE_TAG], default_value=None)
         summaries = stats["by_account"] | "TouchingSummary" >> beam.ParDo(
-            TouchingSummaryFn(bool(cfg.link_columns)), like)
+            TouchingSummaryFn(self.work, bool(cfg.link_columns)), like)
         return scored.scored | "WriteTables" >> beam.ParDo(
             WriteTablesFn(cfg, self.staging, self.csv, self.redact), side.AsList(summaries),
             side.AsList(stats["accounts"]), side.AsList(dedup["ranges"]), side.AsList(dead),

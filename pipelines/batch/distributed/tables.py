@@ -49,25 +49,44 @@ def hash_shard(values: pl.Series, shards: int) -> np.ndarray:
     return (values.hash().to_numpy() % np.uint64(shards)).astype(np.int64)
 
 
-class KeyByColumnFn(beam.DoFn):
-    """Table file -> (shard, (path, row positions)) for each shard its rows fall in, the
-    shard by ``column``'s hash: integers travel, never the rows."""
+def shard_parts(work: str | None, path: str, shard: np.ndarray):
+    """(shard, (path, rows)) for each shard ``path``'s rows fall in. ``rows``: the row
+    positions, or with ``work``, (path of a work file of every row's shard, shard): the
+    in-process runner keeps every element (a position per row) until the run ends."""
+    if work is not None and shard.size:
+        shards_path = workdir.write_arrays(work, "shards", {"shard": shard})
+        for s in np.unique(shard).tolist():
+            yield s, (path, (shards_path, s))
+        return
+    for s, (rows,) in split_by(shard, (np.arange(shard.size, dtype=np.int64),)):
+        yield s, (path, rows)
 
-    def __init__(self, column: str, shards: int):
-        self.column, self.shards = column, shards
+
+def part_rows(rows) -> np.ndarray:
+    """A part's row positions (ascending), from ``shard_parts``' either form."""
+    if isinstance(rows, tuple):
+        shards_path, s = rows
+        return np.flatnonzero(workdir.read_arrays(shards_path)["shard"] == s)
+    return rows
+
+
+class KeyByColumnFn(beam.DoFn):
+    """Table file -> (shard, (path, rows)) (``shard_parts``) for each shard its rows fall
+    in, the shard by ``column``'s hash: integers travel, never the rows."""
+
+    def __init__(self, column: str, shards: int, work: str | None = None):
+        self.column, self.shards, self.work = column, shards, work
 
     def process(self, path: str):
         values = pl.from_arrow(workdir.read_table(path, [self.column])[self.column])
-        shard = hash_shard(values, self.shards)
-        for s, (rows,) in split_by(shard, (np.arange(shard.size, dtype=np.int64),)):
-            yield s, (path, rows)
+        yield from shard_parts(self.work, path, hash_shard(values, self.shards))
 
 
 def take_parts(parts, columns=None) -> list[pa.Table]:
-    """The rows ``(path, positions)`` name, one table per path, in path order."""
+    """The rows ``(path, rows)`` name (``part_rows``), one table per path, in path order."""
     tables = []
     for path, rows in sorted(parts, key=lambda p: p[0]):
-        tables.append(workdir.read_table(path, columns).take(pa.array(rows)))
+        tables.append(workdir.read_table(path, columns).take(pa.array(part_rows(rows))))
     return tables
 
 
@@ -93,17 +112,18 @@ class SampleIdsFn(beam.DoFn):
 
 
 class KeyByIdRangeFn(beam.DoFn):
-    """Members path -> (id range, (path, row positions)) for each range its ids fall in:
-    every copy of an id meets in one range, and ranges laid end to end are in
+    """Members path -> (id range, (path, rows)) (``shard_parts``) for each range its ids
+    fall in: every copy of an id meets in one range, and ranges laid end to end are in
     exchange_id order (the members table's)."""
+
+    def __init__(self, work: str | None = None):
+        self.work = work
 
     def process(self, path: str, bounds):
         ids = pl.from_arrow(workdir.read_table(path, ["exchange_id"])["exchange_id"])
         shard = (pl.Series(bounds, dtype=pl.Utf8).search_sorted(ids, side="right").to_numpy()
                  if bounds else np.zeros(ids.len(), np.int64))
-        for s, (rows,) in split_by(shard.astype(np.int64),
-                                   (np.arange(shard.size, dtype=np.int64),)):
-            yield s, (path, rows)
+        yield from shard_parts(self.work, path, shard.astype(np.int64))
 
 
 class DedupeShardFn(MeasuredFn):
@@ -147,7 +167,7 @@ class DedupeMembers(beam.PTransform):
                                             self.shards))
         out = (members
                | "KeyByIdRange" >> beam.ParDo(
-                   KeyByIdRangeFn(), beam.pvalue.AsSingleton(samples, default_value=[]))
+                   KeyByIdRangeFn(self.work), beam.pvalue.AsSingleton(samples, default_value=[]))
                | "GroupByIdRange" >> beam.GroupByKey()
                | "DedupeShard" >> beam.ParDo(DedupeShardFn(self.work)).with_outputs(
                    DEAD_TAG, main="ranges"))
@@ -202,11 +222,11 @@ def cluster_shard_stats(rows: pl.DataFrame, model: ModelConfig) -> pl.DataFrame:
 
 
 class ClusterShardFn(MeasuredFn):
-    """(cluster shard, paths of its clustered rows) -> its clusters' statistics (an Arrow
-    table, one row per cluster: small)."""
+    """(cluster shard, paths of its clustered rows) -> the path of its clusters' statistics
+    (one row per cluster): the in-process runner keeps every element until the run ends."""
 
-    def __init__(self, model: ModelConfig):
-        self.model = model
+    def __init__(self, work: str, model: ModelConfig):
+        self.work, self.model = work, model
         super().__init__("cluster_statistics")
 
     def process(self, element):
@@ -216,11 +236,11 @@ class ClusterShardFn(MeasuredFn):
             rows = pl.from_arrow(pa.concat_tables(tables))
             stats = cluster_shard_stats(rows, self.model).to_arrow()
             self.sizes.record(stats.nbytes, nbytes(tables, stats))
-            yield stats
+            yield workdir.write_table(self.work, "stats", stats)
 
 
 class ClusterStatistics(beam.PTransform):
-    """kept members paths -> {"stats": per-shard cluster statistics tables,
+    """kept members paths -> {"stats": paths of per-shard cluster statistics,
     "accounts": paths of per-account totals (one file per account shard), "by_account":
     the (account shard, [(path, rows)]) groups, for later passes by account}."""
 
@@ -233,7 +253,7 @@ class ClusterStatistics(beam.PTransform):
     def expand(self, members):
         grouped = (members
                    | "KeyByAccountShard" >> beam.ParDo(
-                       KeyByColumnFn("account_id", self.account_shards))
+                       KeyByColumnFn("account_id", self.account_shards, self.work))
                    | "GroupByAccountShard" >> beam.GroupByKey())
         by_account = (grouped
                       | "AccountTotals" >> beam.ParDo(
@@ -241,7 +261,7 @@ class ClusterStatistics(beam.PTransform):
                               ACCOUNTS_TAG, main="clustered"))
         stats = (by_account.clustered
                  | "GroupByClusterShard" >> beam.GroupByKey()
-                 | "ClusterShardStats" >> beam.ParDo(ClusterShardFn(self.model)))
+                 | "ClusterShardStats" >> beam.ParDo(ClusterShardFn(self.work, self.model)))
         return {"stats": stats, "accounts": by_account[ACCOUNTS_TAG], "by_account": grouped}
 
 
@@ -262,11 +282,11 @@ class SampleShardsFn(beam.DoFn):
 
 
 class TextsShardFn(beam.DoFn):
-    """(cluster shard, samples tables) -> (texts, model cohesion) of its clusters:
+    """(cluster shard, samples tables) -> paths of (texts, model cohesion) of its clusters:
     ``scoring_inputs``' per-cluster texts, from the samples of these clusters only."""
 
-    def __init__(self, config: RunConfig):
-        self.config = config
+    def __init__(self, work: str, config: RunConfig):
+        self.work, self.config = work, config
         self.sizes = StageSizes("cluster_texts")
 
     def process(self, element, clusters):
@@ -278,22 +298,24 @@ class TextsShardFn(beam.DoFn):
         kinds = with_cohesion(samples.select(pl.col("cluster_id").unique()), clusters)
         model = model_cohesion(samples, kinds, self.config)
         self.sizes.record(nbytes(parts), nbytes(parts) + samples.estimated_size())
-        yield texts.to_arrow(), model.to_arrow()
+        yield (workdir.write_table(self.work, "texts", texts.to_arrow()),
+               workdir.write_table(self.work, "model", model.to_arrow()))
 
 
 class ClusterTexts(beam.PTransform):
-    """samples (per text shard) -> (texts, model cohesion) tables per cluster shard;
-    ``clusters``: the NodeClusters side input (cohesion and kinds)."""
+    """samples (per text shard) -> paths of (texts, model cohesion) tables per cluster
+    shard, under ``work``; ``clusters``: the NodeClusters side input (cohesion and kinds)."""
 
-    def __init__(self, config: RunConfig, shards: int, clusters):
+    def __init__(self, work: str, config: RunConfig, shards: int, clusters):
         super().__init__()
-        self.config, self.shards, self.clusters = config, shards, clusters
+        self.work, self.config, self.shards, self.clusters = work, config, shards, clusters
 
     def expand(self, samples):
         return (samples
                 | "SampleShards" >> beam.ParDo(SampleShardsFn(self.shards))
                 | "GroupSamplesByClusterShard" >> beam.GroupByKey()
-                | "TextsShard" >> beam.ParDo(TextsShardFn(self.config), self.clusters))
+                | "TextsShard" >> beam.ParDo(TextsShardFn(self.work, self.config),
+                                                 self.clusters))
 
 
 def gathered_cluster_statistics(members: pl.DataFrame, model: ModelConfig) -> pl.DataFrame:

@@ -108,12 +108,19 @@ def test_missing_input_is_an_error_before_work(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_empty_input_gives_empty_tables(tmp_path):
+@pytest.mark.parametrize("keyed_tables", [False, True])
+def test_empty_input_gives_empty_tables(tmp_path, monkeypatch, keyed_tables):
+    from distill_radar.pipelines.runtime import process
+
+    if keyed_tables:  # no signatures, so no NodeClusters: the keyed tables' default
+        monkeypatch.setattr(process, "LARGE_INPUT_BYTES", 0)
+        monkeypatch.setattr(process, "return_freed_memory", dict)
     inp = tmp_path / "empty.jsonl"
     inp.write_bytes(b"")
     summary = _run(inp, tmp_path / "out")
     assert summary["counts"]["read"] == 0 and summary["counts"]["campaigns"] == 0
     assert pl.read_parquet(tmp_path / "out" / "members.parquet").height == 0
+    assert ("scoring_inputs" in summary["largest_bytes"]) == keyed_tables
 
 
 def test_csv_and_parquet_input(small_log, tmp_path):

@@ -19,6 +19,8 @@ from distill_radar.pipelines.batch.distributed.tables import (
     DedupeMembers,
     account_totals,
     gathered_cluster_statistics,
+    shard_parts,
+    take_parts,
 )
 from distill_radar.pipelines.batch.tables import (
     MEMBER_COLUMNS,
@@ -92,8 +94,9 @@ def test_cluster_statistics_equal_the_gathered_ones(tmp_path, seed, account_shar
     assert want.height == 30 and want["median_account_age_days"].max() > 0
     accounts_want = _rows(account_totals(kept))
 
-    def stats_of(tables):
-        return pl.from_arrow(pa.concat_tables(tables)).sort("cluster_id")
+    def stats_of(paths):  # the statistics travel as work files
+        return pl.from_arrow(pa.concat_tables(workdir.read_table(p) for p in paths)
+                             ).sort("cluster_id")
 
     def same(got):
         assert got.equals(want), (got, want)  # every float bit for bit, dtypes too
@@ -116,7 +119,7 @@ def test_cluster_statistics_equal_the_gathered_ones(tmp_path, seed, account_shar
 
 
 @pytest.mark.parametrize("shards", [1, 4])
-def test_cluster_texts_equal_the_gathered_ones(shards):
+def test_cluster_texts_equal_the_gathered_ones(shards, tmp_path):
     # Samples of 40 clusters spread over 3 text shards, more than samples_per_cluster each.
     config = RunConfig(semantic=False)
     rng = np.random.default_rng(5)
@@ -134,10 +137,26 @@ def test_cluster_texts_equal_the_gathered_ones(shards):
     assert texts.height == 40
     clusters = NodeClusters(np.empty(0, np.uint64), np.empty(0, np.int64))
 
-    def rows_of(tables):
-        return sorted(pl.concat([pl.from_arrow(t) for t, _ in tables]).rows(), key=repr)
+    def rows_of(paths):  # (texts, model) work files per cluster shard
+        return sorted(pl.concat([pl.from_arrow(workdir.read_table(t)) for t, _ in paths]
+                                ).rows(), key=repr)
 
     with BeamTestPipeline() as p:
         side = beam.pvalue.AsSingleton(p | "Clusters" >> beam.Create([clusters]))
-        out = p | beam.Create(parts) | ClusterTexts(config, shards, side)
+        out = p | beam.Create(parts) | ClusterTexts(str(tmp_path), config, shards, side)
         assert_that(out | beam.combiners.ToList() | beam.Map(rows_of), equal_to([want]))
+
+
+def test_shard_files_name_the_same_rows_as_positions(tmp_path):
+    # A part's rows as (shards file, shard) read back as the positions split_by gives.
+    table = pa.table({"x": pa.array(np.arange(50, dtype=np.int64))})
+    path = workdir.write_table(str(tmp_path), "t", table)
+    shard = np.random.default_rng(3).integers(0, 4, 50).astype(np.int64)
+    by_positions = dict(shard_parts(None, path, shard))
+    by_files = dict(shard_parts(str(tmp_path), path, shard))
+    assert sorted(by_files) == sorted(by_positions) == sorted(set(shard.tolist()))
+    for s, part in by_files.items():
+        assert isinstance(part[1], tuple)
+        got, want = take_parts([part]), take_parts([by_positions[s]])
+        assert got[0].equals(want[0])
+        assert got[0]["x"].to_pylist() == np.flatnonzero(shard == s).tolist()
