@@ -68,18 +68,23 @@ class SpilledRows:
         for first in range(0, self.shape[0], step):
             yield first, self.read(first, buf)
 
-    def take(self, rows: np.ndarray) -> np.ndarray:
-        """Rows ``rows`` (ascending) in one pass over the file, ``READ_BYTES`` at a time."""
-        out = np.empty((rows.size, self.shape[1]), self.dtype)
-        step = self.block_rows(min(READ_BYTES, BLOCK_BYTES))
+    def by_block(self, rows: np.ndarray, block_bytes: int):
+        """(first row, block, lo, hi) for ascending ``rows``: the file's blocks of
+        ``block_bytes`` that hold any of them, each read once, ``rows[lo:hi]`` in it."""
+        step = self.block_rows(block_bytes)
         buf = np.empty((min(step, self.shape[0]), self.shape[1]), self.dtype)
         lo = 0
         while lo < rows.size:
             first = int(rows[lo]) // step * step
             hi = int(np.searchsorted(rows, first + step, "left"))
-            block = self.read(first, buf)
-            out[lo:hi] = block[rows[lo:hi] - first]
+            yield first, self.read(first, buf), lo, hi
             lo = hi
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """Rows ``rows`` (ascending) in one pass over the file, ``READ_BYTES`` at a time."""
+        out = np.empty((rows.size, self.shape[1]), self.dtype)
+        for first, block, lo, hi in self.by_block(rows, min(READ_BYTES, BLOCK_BYTES)):
+            out[lo:hi] = block[rows[lo:hi] - first]
         return out
 
 
@@ -121,17 +126,11 @@ class SpilledEmbeddings:
         order = np.argsort(rows, kind="stable")
         ordered = rows[order]
         out = np.empty(rows.size, np.float32)
-        step = self.rows.block_rows()
-        buf = np.empty((min(step, self.shape[0]), self.shape[1]), self.rows.dtype)
-        lo = 0
-        while lo < order.size:
-            first = int(ordered[lo]) // step * step
-            hi = int(np.searchsorted(ordered, first + step, "left"))
-            bits = self.rows.read(first, buf).view(np.uint16)
+        for first, bits, lo, hi in self.rows.by_block(ordered, BLOCK_BYTES):
+            bits = bits.view(np.uint16)
             block = kernels.CentredHalf(bits, self.mean, self.scale[first:first + bits.shape[0]])
             pick = order[lo:hi]
             out[pick] = kernels.paired_dots(block, rows[pick] - first, other, other_rows[pick])
-            lo = hi
         return out
 
 
