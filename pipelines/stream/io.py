@@ -2,12 +2,10 @@
 
 Chosen by the form of ``--input`` / ``--output``:
 
-* ``--replay`` with a folder, file or glob: the logs are read and validated
-  (``read.ReadLogFileFn``, the batch reader) when the pipeline is built and
-  sorted by ``ts``; a ``TestStream`` emits each tick's rows and moves the
-  watermark past the tick one keyed stage at a time (``replay_events``), so
-  the streaming pipeline sees real watermarks, state and timers on the
-  in-process streaming runner (``BundleBasedDirectRunner``).
+* ``--replay`` with a folder, file or glob: ``replay_log`` (the logs read and
+  validated once, replayed one event-time range at a time through a
+  ``TestStream``); its outputs are written as parts (``WritePartsFn``) and
+  gathered when the job is done (``gather_parts``).
 * ``pubsub://projects/P/subscriptions/S`` (Dataflow): ``ReadFromPubSub`` with
   the event time in a message attribute (``--pubsub-timestamp-attribute``).
 * ``kafka://BROKER[,BROKER]/TOPIC`` (Flink): Beam's ``ReadFromKafka``, a Java
@@ -30,19 +28,14 @@ import re
 import uuid
 
 import apache_beam as beam
-import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from apache_beam.coders import PickleCoder
-from apache_beam.testing.test_stream import TestStream
 from apache_beam.transforms import window
-from apache_beam.utils.timestamp import Timestamp
 
-from distill_radar.pipelines.io import json_rows, privacy, schemas
-from distill_radar.pipelines.io.discover import discover_inputs
-from distill_radar.pipelines.io.read import DEAD_LETTER_TAG, ReadLogFileFn
+from distill_radar.pipelines.io import json_rows, privacy
+from distill_radar.pipelines.io.read import DEAD_LETTER_TAG
 
 PUBSUB_SUBSCRIPTION = re.compile(r"^pubsub://(projects/[^/]+/subscriptions/[^/]+)$")
 PUBSUB_TOPIC = re.compile(r"^pubsub://(projects/[^/]+/topics/[^/]+)$")
@@ -108,91 +101,6 @@ def kafka_write(where: dict, expansion_service: str | None) -> beam.PTransform:
 
 
 # --- replay ---------------------------------------------------------------------
-
-
-def read_logs(path: str, batch_rows: int, pseudonym_key: bytes | None
-              ) -> tuple[pa.Table, list[pa.Table], dict]:
-    """Every valid exchange under ``path`` sorted by ts, dead letters, per-file counts."""
-    fn = ReadLogFileFn(batch_rows, (), pseudonym_key)
-    fn.setup()
-    good, dead, per_file = [], [], {}
-    for out in fn.process(tuple(discover_inputs(path))):
-        if isinstance(out, pa.Table):
-            good.append(out)
-        elif out.tag == DEAD_LETTER_TAG:
-            dead.append(out.value)
-        else:
-            name, read, bad = out.value
-            per_file[name] = {"read": read, "dead_lettered": bad}
-    table = pa.concat_tables(good) if good else schemas.EXCHANGES.empty_table()
-    table = table.take(pc.sort_indices(table, [("ts", "ascending"), ("source", "ascending"),
-                                               ("row", "ascending")]))
-    return table, dead, per_file
-
-
-def replay_events(table: pa.Table, tick_s: int, stages: int, spill: str,
-                  bundle_rows: int | None = None, end_ms: int | None = None,
-                  restore: list[tuple[str, int, str]] = ()) -> TestStream:
-    """The logs as a stream of ``("rows", (path, first row, rows))`` references (the
-    table is written once to ``spill``, Arrow IPC, and read back by ``ReplayElementsFn``:
-    Beam pickles and compresses a ``TestStream`` with the pipeline, which for the
-    tables themselves cost seconds per 100,000 rows before the job started).
-
-    First the ``("restore", (stage, key, path))`` elements of a saved state, if any;
-    then per tick its rows (elements of at most ``bundle_rows`` rows, each timestamped
-    with its first row's event time), the watermark to the tick's end and one
-    millisecond further per keyed stage: the in-process runner holds no watermark
-    for pending timers, so the watermark steps through the stages one by one (on
-    Dataflow and Flink the timers hold it). At the end it moves ``end_ms`` past the
-    last tick (every flush, judgement, checkpoint and expiry fires) and then to
-    infinity, which drains the job.
-    """
-    stream = TestStream(coder=PickleCoder())
-    with pa.OSFile(spill, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
-    if restore:
-        stream = stream.add_elements([("restore", r) for r in restore])
-    ts = table["ts"].cast(pa.int64()).to_numpy()
-    tick_ms = tick_s * 1000
-    tid = ts // tick_ms
-    starts = np.flatnonzero(np.r_[True, tid[1:] != tid[:-1]]) if ts.size else ts[:0]
-    ends = np.r_[starts[1:], ts.size]
-    for a, b in zip(starts.tolist(), ends.tolist()):
-        step = bundle_rows or (b - a)
-        for lo in range(a, b, step):
-            ref = ("rows", (spill, lo, min(b, lo + step) - lo))
-            stream = stream.add_elements([window.TimestampedValue(ref, int(ts[lo]) / 1000)])
-        end = (int(tid[a]) + 1) * tick_ms
-        for k in range(stages):
-            stream = stream.advance_watermark_to(Timestamp(micros=(end + k) * 1000))
-    last = (int(tid[-1]) + 1) * tick_ms + stages if ts.size else 0
-    far = last + (end_ms if end_ms is not None else 366 * 86_400_000)
-    return stream.advance_watermark_to(Timestamp(micros=far * 1000)).advance_watermark_to_infinity()
-
-
-def replay_end_ms(table: pa.Table, tick_s: int, stages: int) -> int:
-    """When every stage has flushed the replay's last tick (a checkpoint's watermark)."""
-    ts = table["ts"].cast(pa.int64()).to_numpy()
-    return (int(ts.max()) // (tick_s * 1000) + 1) * tick_s * 1000 + stages if ts.size else 0
-
-
-class ReplayElementsFn(beam.DoFn):
-    """``("rows", (path, first row, rows))`` -> that slice of the spilled replay table
-    (memory-mapped); ``("restore", saved)`` -> ``saved`` (tagged ``restore``)."""
-
-    def process(self, element):
-        kind, ref = element
-        if kind == "restore":
-            yield beam.pvalue.TaggedOutput("restore", ref)
-            return
-        path, lo, n = ref
-        if getattr(self, "_spill", None) != path:  # opened once (memory-mapped), not per tick
-            self._table = pa.ipc.open_file(pa.memory_map(path)).read_all()
-            self._spill = path
-        yield self._table.slice(lo, n).combine_chunks()
-
-    def teardown(self):
-        self._table = self._spill = None
 
 
 class WritePartsFn(beam.DoFn):

@@ -1,9 +1,10 @@
 """``distill-radar stream --replay``: the streaming job over a finite folder of logs.
 
-The logs are read and validated up front (the batch reader), sorted by event
-time and replayed through ``DetectCampaignsStream`` on the in-process
-streaming runner (``io.replay_events``: per tick, its rows, then the
-watermark one stage at a time). The call returns when the job has drained,
+The logs are read and validated once (the batch reader) into a spill file cut
+by event-time range, and replayed in (ts, source, row) order, one range in
+memory at a time (``replay_log``), through ``DetectCampaignsStream`` on the
+in-process streaming runner (per tick, its rows, then the watermark one stage
+at a time). The call returns when the job has drained,
 after writing ``OUT/alerts.parquet``, ``campaigns.parquet`` and
 ``clusters.parquet`` (each campaign and campaign-like cluster as last judged,
 with its stable id), ``accounts.parquet`` (the accounts named in alerts),
@@ -31,7 +32,7 @@ from distill_radar.pipelines.report.html import write_report
 from distill_radar.pipelines.runtime.options import DistillRadarOptions
 from distill_radar.pipelines.runtime.process import short_state_sampling
 from distill_radar.pipelines.stream import io as stream_io
-from distill_radar.pipelines.stream import snapshot
+from distill_radar.pipelines.stream import replay_log, snapshot
 from distill_radar.pipelines.stream.alerts import ALERTS
 from distill_radar.pipelines.stream.judge import CAMPAIGN_SNAPSHOT, CLUSTER_SNAPSHOT
 from distill_radar.pipelines.stream.keyed import COUNTERS, STATS_SCHEMA
@@ -153,19 +154,19 @@ def accounts_from(alerts: pa.Table) -> pa.Table:
 def run_replay(options, common, run_cfg, stream_cfg, key, test_pipeline) -> dict:
     started = time.perf_counter()
     opts = options.view_as(StreamOptions)
-    table, dead_read, per_file = stream_io.read_logs(common.input, run_cfg.batch_rows, key)
     output = os.path.abspath(common.output)
     export.discard_stale_staging(output)
     staging = export.new_staging(output)
+    log = replay_log.spill_logs(common.input, run_cfg.batch_rows, key, stream_cfg.tick_s,
+                                os.path.join(staging, "replay.arrow"))
     LOG.info("distill-radar stream --replay: %d exchanges, ticks of %d s, %d key shards",
-             table.num_rows, stream_cfg.tick_s, stream_cfg.key_shards)
+             log.rows, stream_cfg.tick_s, stream_cfg.key_shards)
     pipeline = test_pipeline or beam.Pipeline(options=options)
-    checkpoint, restore = _persisted_state(opts, table, run_cfg, stream_cfg)
-    events = stream_io.replay_events(table, stream_cfg.tick_s, STAGES,
-                                     os.path.join(staging, "replay.arrow"),
-                                     opts.replay_bundle_rows, restore=restore)
+    checkpoint, restore = _persisted_state(opts, log, run_cfg, stream_cfg)
+    events = replay_log.replay_events(log, stream_cfg.tick_s, STAGES, opts.replay_bundle_rows,
+                                      restore=restore)
     replayed = (pipeline | "ReplayLogs" >> events
-                | "ReplayElements" >> beam.ParDo(stream_io.ReplayElementsFn()).with_outputs(
+                | "ReplayElements" >> beam.ParDo(replay_log.ReplayElementsFn()).with_outputs(
                     "restore", main="rows"))
     found = replayed.rows | "DetectCampaigns" >> DetectCampaignsStream(
         run_cfg, stream_cfg, checkpoint, replayed.restore if restore else None,
@@ -177,10 +178,10 @@ def run_replay(options, common, run_cfg, stream_cfg, key, test_pipeline) -> dict
     with cached_dofn_introspection(), short_state_sampling():
         result = pipeline.run()
         result.wait_until_finish()
-    os.remove(os.path.join(staging, "replay.arrow"))
-    tables = _gather(staging, dead_read, CollectRowsFn.drain(stats_name, STATS_SCHEMA))
+    replay_log.remove_spill(log.path)
+    tables = _gather(staging, log.dead, CollectRowsFn.drain(stats_name, STATS_SCHEMA))
     counters = {c: int(pa.compute.sum(tables["state_stats"][c]).as_py() or 0) for c in COUNTERS}
-    summary = _summary(table, tables, per_file, counters, run_cfg, stream_cfg,
+    summary = _summary(log, tables, counters, run_cfg, stream_cfg,
                        time.perf_counter() - started)
     export.write_tables(staging, tables, csv=False)
     export.write_json(staging, "summary.json", summary)
@@ -199,7 +200,7 @@ def _index_path(options) -> str | None:
     return os.path.abspath(index) if index and not export.is_remote(index) else index
 
 
-def _persisted_state(opts, table, run_cfg, stream_cfg):
+def _persisted_state(opts, log, run_cfg, stream_cfg):
     """(checkpoint, saved keys to restore) from ``--checkpoint-dir`` / ``--restore-dir``."""
     config = {"run": str(run_cfg), **{f"stream_{k}": v for k, v in stream_cfg.as_dict().items()}}
     checkpoint, restore = None, []
@@ -211,7 +212,7 @@ def _persisted_state(opts, table, run_cfg, stream_cfg):
         if os.path.exists(folder) and os.listdir(folder):
             raise ValueError(f"--checkpoint-dir {folder} is not empty")
         snapshot.write_config(folder, config)
-        checkpoint = (stream_io.replay_end_ms(table, stream_cfg.tick_s, STAGES), folder)
+        checkpoint = (log.end_ms(stream_cfg.tick_s, STAGES), folder)
     return checkpoint, restore
 
 
@@ -233,19 +234,20 @@ def _gather(staging: str, dead_read: list[pa.Table], stats: pa.Table) -> dict[st
     }
 
 
-def _summary(table, tables, per_file, counters, run_cfg, stream_cfg, elapsed) -> dict:
+def _summary(log, tables, counters, run_cfg, stream_cfg, elapsed) -> dict:
     alerts, dead, stats = tables["alerts"], tables["dead_letter"], tables["state_stats"]
     named = pl.from_arrow(alerts.select(["account_ids"])).explode("account_ids").drop_nulls()
     peak = (pl.from_arrow(stats).group_by("stage").agg(
         pl.col("state_bytes").max().alias("max_key_bytes"),
         pl.col("largest_value_bytes").max().alias("largest_value_bytes"))
         .sort("stage").to_dicts()) if stats.num_rows else []
+    per_file = log.per_file
     read = sum(v["read"] for v in per_file.values())
     return {
-        "counts": {"read": read, "processed": table.num_rows, "dead_lettered": dead.num_rows,
+        "counts": {"read": read, "processed": log.rows, "dead_lettered": dead.num_rows,
                    "alerts": alerts.num_rows, "alerted_accounts": named["account_ids"].n_unique(),
                    "campaigns": len(set(alerts["campaign_id"].to_pylist())), **counters},
-        "reconciled": read == table.num_rows + dead.num_rows - counters["late_dropped_rows"],
+        "reconciled": read == log.rows + dead.num_rows - counters["late_dropped_rows"],
         "per_file": per_file,
         "state_peak": peak,
         "parameters": {"run": run_cfg.as_dict(), "stream": stream_cfg.as_dict()},
