@@ -25,7 +25,10 @@ length.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
+import resource
+import time
 from collections import defaultdict
 
 import apache_beam as beam
@@ -40,6 +43,8 @@ from apache_beam.utils.timestamp import Timestamp
 from distill_radar.pipelines.io import schemas
 from distill_radar.pipelines.io.discover import discover_inputs
 from distill_radar.pipelines.io.read import DEAD_LETTER_TAG, ReadLogFileFn
+
+LOG = logging.getLogger(__name__)
 
 #: event time per range held in memory at once (rounded to whole ticks)
 RANGE_S = 6 * 3600
@@ -170,7 +175,20 @@ class ReplayElementsFn(beam.DoFn):
             self._table = None  # the previous range goes before the next is read
             self._table = read_range(path, batches)
             self._range = (path, batches)
+            self._progress()
         yield self._table.slice(lo, n).combine_chunks()
+
+    def _progress(self):
+        """One log line per range: how far the replay is, its CPU time and peak memory
+        (what a long replay is judged by while it runs)."""
+        if not hasattr(self, "_started"):
+            self._started, self._cpu, self._rows = time.perf_counter(), time.process_time(), 0
+        first = self._table["ts"][0].as_py() if self._table.num_rows else None
+        LOG.info("replay: range from %s, %d rows (%d before it), %.0f s wall, %.0f s CPU, "
+                 "peak RSS %.0f MB", first, self._table.num_rows, self._rows,
+                 time.perf_counter() - self._started, time.process_time() - self._cpu,
+                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        self._rows += self._table.num_rows
 
     def teardown(self):
         self._table = self._range = None
