@@ -10,7 +10,7 @@ import pytest
 from conftest import BATCH_TEMPLATE, TEMPLATE, WORDS, _payload
 
 from distill_radar.pipelines.batch import pipeline as batch
-from distill_radar.pipelines.index import store
+from distill_radar.pipelines.index import day, store
 
 SMALL = ["--min-shingle-df", "3", "--batch-rows", "100", "--shards", "3", "--no-semantic"]
 T0 = dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc)
@@ -141,16 +141,16 @@ def test_close_day_rerun_is_idempotent(two_days):
 
 
 def _open_day(tmp, name):
-    """Two provisional hourly runs of one day; (index, the inputs)."""
+    """Two provisional hourly runs of one day; the index."""
     rows = [r for r in day_log(0, 7) if r["ts"][11:13] in ("00", "01")]
     index = tmp / f"index-{name}"
     hours = _by_hour(tmp, rows, name, index)
     assert all("provisional" in s["index"] for _, s in hours)
-    return index, sorted((tmp / f"in-{name}").iterdir())
+    return index
 
 
 def test_explicit_close_rerun_from_the_day_start(tmp_path):
-    index, inputs = _open_day(tmp_path, "explicit")
+    index = _open_day(tmp_path, "explicit")
     assert len(_generations(index)) == 1  # the day's base: a new index, no generation
     summary = _run(None, tmp_path / "closed", index, "--close-day", "2026-10-01")
     assert summary["index"]["day_close"]["provisional_runs_replaced"] == 2
@@ -162,22 +162,54 @@ def test_explicit_close_rerun_from_the_day_start(tmp_path):
         "closed": "2026-10-01"}
 
 
+def _recorded(tmp, hours=(0, 1)):
+    """An open day of one provisional run per hour in ``hours`` (as ``day.plan`` records
+    it; no pipeline run): (day record, input files)."""
+    files = [_write(tmp / f"h{h}.jsonl", [{"exchange_id": f"e{h}", "account_id": "a",
+                                            "ts": (T0 + dt.timedelta(hours=h)).isoformat(),
+                                            "prompt": "p", "response": "ok"}])
+             for h in hours]
+    record = {}
+    for f in files:
+        record = day.plan(None, record, [str(f)], None).record
+    return record, files
+
+
 @pytest.mark.parametrize("change", ["gone", "changed"])
 def test_close_fails_clearly_when_an_input_is_gone_or_changed(tmp_path, change):
-    index, inputs = _open_day(tmp_path, change)
+    record, files = _recorded(tmp_path)
     if change == "gone":
-        inputs[0].unlink()
+        files[0].unlink()
     else:
-        inputs[0].write_bytes(inputs[0].read_bytes().replace(b"ok", b"no"))
-    with pytest.raises(ValueError, match=f"closing day 2026-10-01: input .*{inputs[0].name}.* "
+        files[0].write_bytes(files[0].read_bytes().replace(b"ok", b"no"))
+    with pytest.raises(ValueError, match=f"closing day 2026-10-01: input .*{files[0].name}.* "
                                          f"{'is gone' if change == 'gone' else 'changed'}"):
-        _run(None, tmp_path / "closed", index, "--close-day", "2026-10-01")
-    assert not (tmp_path / "closed").exists()
+        day.plan(None, record, [], "2026-10-01")
+    last = _write(tmp_path / "h23.jsonl", [{"exchange_id": "e23", "account_id": "a", "prompt": "p",
+                                            "ts": (T0 + dt.timedelta(hours=23)).isoformat()}])
+    with pytest.raises(ValueError, match="closing day 2026-10-01"):  # closing by its last hour
+        day.plan(None, record, [str(last)], None)
 
 
-def test_later_day_needs_the_open_day_closed(tmp_path):
-    index, _ = _open_day(tmp_path, "later")
-    later = _write(tmp_path / "next.jsonl", day_log(1, 8)[:30])
+def test_day_plans(tmp_path):
+    record, files = _recorded(tmp_path)
+    assert record["open"] == "2026-10-01" and record["runs"] == 2
+    closing = day.plan(None, record, [], "2026-10-01")
+    assert closing.closes == "2026-10-01" and closing.files == [str(f) for f in files]
+    later = _write(tmp_path / "next.jsonl", [{"exchange_id": "n", "account_id": "a",
+                                              "prompt": "p", "ts": "2026-10-02T03:00:00Z"}])
     with pytest.raises(ValueError, match="day 2026-10-01 has provisional runs .*--close-day "
                                          "2026-10-01"):
-        _run(later, tmp_path / "next", index)
+        day.plan(None, record, [str(later)], None)
+    with pytest.raises(ValueError, match="open day is 2026-10-01"):
+        day.plan(None, record, [], "2026-09-30")
+    with pytest.raises(ValueError, match="several days"):
+        day.plan(None, record, [str(files[0]), str(later)], None)
+    one, _ = _recorded(tmp_path / "one", hours=(4,))
+    moved_on = day.plan(None, one, [str(later)], None)  # one run: a daily run's state
+    assert moved_on.record["closed"] == "2026-10-01" and moved_on.record["open"] == "2026-10-02"
+    assert day.plan(None, {"closed": "2026-10-01"}, [], "2026-10-01").already_closed
+    with pytest.raises(ValueError, match="no provisional run of 2026-10-03"):
+        day.plan(None, {"closed": "2026-10-01"}, [], "2026-10-03")
+    with pytest.raises(ValueError, match="expected a date"):
+        day.plan(None, {}, [], "1 Oct")
