@@ -173,7 +173,8 @@ def chain(table: pa.Table, work: str, name: str, period: int, days: int, extra: 
     shutil.rmtree(index, ignore_errors=True)
     folder = os.path.join(work, f"split-{name}")
     parts = split(table, period, folder, days * DAY_MS)
-    got = {"provisional": [], "final": [], "accounts": [], "tables": [], "merges": {},
+    got = {"provisional": [], "final": [], "accounts": [], "provisional_accounts": [],
+           "tables": [], "merges": {},
            "seconds": {"provisional": 0.0, "close": 0.0, "final": 0.0}, "max_index": 0}
 
     def record(out: str, summary: dict, seconds: float, i: int) -> None:
@@ -182,10 +183,11 @@ def chain(table: pa.Table, work: str, name: str, period: int, days: int, extra: 
         final = "provisional" not in summary["index"] or period == DAY_MS  # a thin day:
         # a daily run that ends before the day's last hour; the next day's run closes it
         got["final" if final else "provisional"].append(members)
+        got["accounts" if final else "provisional_accounts"].append(
+            flagged(out).with_columns(pl.lit(i).alias("run")))
         got["seconds"]["close" if closes(summary) else "final" if final else "provisional"] \
             += seconds
         if final:
-            got["accounts"].append(flagged(out).with_columns(pl.lit(i).alias("run")))
             got["tables"].append({t: pl.read_parquet(os.path.join(out, f"{t}.parquet"))
                                   for t in ("members", "clusters", "campaigns", "accounts")})
         else:
@@ -267,6 +269,8 @@ def split_ids(table: pa.Table, work: str, days: int, extra: list[str]) -> dict:
     a_day = pl.concat(day["accounts"]).select("account_id", "campaign_id").unique()
     a_hour = pl.concat(hour["accounts"]).select("account_id", "campaign_id").unique()
     acc_both = a_day.join(a_hour, on="account_id", suffix="_hour")
+    a_prov = pl.concat(hour["provisional_accounts"]).select("account_id", "campaign_id").unique()
+    prov_both = a_day.join(a_prov, on="account_id", suffix="_hour")
     return {
         "days": days,
         "final_closed_vs_daily": {
@@ -284,7 +288,13 @@ def split_ids(table: pa.Table, work: str, days: int, extra: list[str]) -> dict:
             "campaign_ids_by_day": a_day["campaign_id"].n_unique(),
             "campaign_ids_by_hour": a_hour["campaign_id"].n_unique(),
         },
-        "provisional_vs_daily": provisional,
+        "provisional_vs_daily": {
+            **provisional,
+            "accounts_flagged_in_both": prov_both["account_id"].n_unique(),
+            "same_campaign_id_share": round(float(
+                (prov_both["campaign_id"] == prov_both["campaign_id_hour"]).mean()), 4)
+            if prov_both.height else None,
+            "campaign_ids_provisional": a_prov["campaign_id"].n_unique()},
         "seconds": {"daily_runs": round(day["seconds"]["final"], 2),
                     "hourly_provisional_runs": round(hour["seconds"]["provisional"], 2),
                     "day_closes": round(hour["seconds"]["close"], 2)},

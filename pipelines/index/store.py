@@ -3,13 +3,15 @@
 An index is a folder. Each run writes a complete *generation* into a new
 subfolder ``gen-NNNNNN-XXXX/`` and then points ``CURRENT`` at it (one small
 object written under a temporary name and renamed): a run that dies before
-that leaves the previous generation in force. Local paths and every Beam
+that leaves the previous generation in force. Older generations are then
+removed, but for an open day's base (``day.py``: the close reruns from it). Local paths and every Beam
 filesystem (``gs://``...) work alike, through ``FileSystems``.
 
 A generation holds compact tables only (no prompts, no members):
 
 - ``index.json``: format version, the parameters that give signatures their
-  meaning, the run counter;
+  meaning, the run counter, ``day`` (the open day's base generation and
+  recorded inputs, the last day closed: ``day.py``);
 - ``vocabulary.parquet``: template-shingle hashes (union over the runs);
 - ``doc_freq.parquet``: recent counts of shingles not yet template text
   (``doc_freq.py``; a generation written before it had none: read as empty);
