@@ -213,3 +213,14 @@ def test_day_plans(tmp_path):
         day.plan(None, {"closed": "2026-10-01"}, [], "2026-10-03")
     with pytest.raises(ValueError, match="expected a date"):
         day.plan(None, {}, [], "1 Oct")
+
+
+def test_close_day_flags_checked_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="--close-day needs --index"):
+        batch.run(["--output", str(tmp_path / "o"), "--close-day", "2026-10-01"])
+    with pytest.raises(ValueError, match="drop --input"):
+        batch.run(["--input", str(tmp_path), "--output", str(tmp_path / "o"),
+                   "--index", str(tmp_path / "i"), "--close-day", "2026-10-01"])
+    with pytest.raises(ValueError, match="no provisional run of 2026-10-01"):
+        batch.run(["--output", str(tmp_path / "o"), "--index", str(tmp_path / "i"),
+                   "--close-day", "2026-10-01"])
