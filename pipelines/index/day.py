@@ -83,19 +83,15 @@ def plan(gen: str | None, day: dict, files: list[str], close_day: str | None) ->
     if close_day:
         return _close_day(gen, day, check_date(close_day))
     span = run_span(files)
-    if span is None:  # nothing readable: no day of its own
-        when = open_day
-    elif utc_date(span[0]) != utc_date(span[1]):
-        when = None
-        if open_day:
-            raise ValueError(_close_first(open_day, "a run over several days"))
-    else:
-        when = utc_date(span[1])
+    # The run's day: None for a run over several days; without a readable ts, the open day's.
+    when = open_day if span is None else (
+        utc_date(span[1]) if utc_date(span[0]) == utc_date(span[1]) else None)
     base, inputs, runs = gen, [], 0
     notes = []
     if open_day and when != open_day:
         if day.get("runs", 0) > 1:
-            raise ValueError(_close_first(open_day, f"a run of {when}"))
+            raise ValueError(_close_first(open_day, f"a run of {when}" if when
+                                          else "a run over several days"))
         notes.append(f"day {open_day} closed as its one provisional run left it")
         closed = open_day
     elif open_day:  # another run of the open day

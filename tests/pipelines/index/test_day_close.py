@@ -208,6 +208,8 @@ def test_day_plans(tmp_path):
     one, _ = _recorded(tmp_path / "one", hours=(4,))
     moved_on = day.plan(None, one, [str(later)], None)  # one run: a daily run's state
     assert moved_on.record["closed"] == "2026-10-01" and moved_on.record["open"] == "2026-10-02"
+    weeks = day.plan(None, one, [str(files[0]), str(later)], None)
+    assert weeks.record == {"closed": "2026-10-01"} and not weeks.closes  # several days: final
     assert day.plan(None, {"closed": "2026-10-01"}, [], "2026-10-01").already_closed
     with pytest.raises(ValueError, match="no provisional run of 2026-10-03"):
         day.plan(None, {"closed": "2026-10-01"}, [], "2026-10-03")
