@@ -105,8 +105,8 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     ``SignatureFiles``: gathered here, file by file (one copy of every signature resident,
     not the shards' and the whole's); large ones into work files (``spilled``), where
     the signatures stay with ``in_files`` (the steps of ``link_nodes`` read them by
-    blocks; ``ClusterGraphStages`` read them whole). Large embeddings are read whole
-    only to centre them; ``SpilledEmbeddings`` then reads them by blocks."""
+    blocks; ``ClusterGraphStages`` read them whole). Large embeddings are centred and
+    then read by blocks (``SpilledEmbeddings``)."""
     if isinstance(parts, SignatureFiles):
         gathered, parts = parts.gather(config.num_perm)
     else:
@@ -114,9 +114,10 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     nodes, counts, sig_rows, sig, emb_rows, emb = gathered
     del gathered  # the raw float16 embeddings go once centred below
     spilled = (sig, emb) if isinstance(sig, SpilledRows) else None
-    emb = semantic.centred_rows(emb.load() if spilled else emb)
-    if spilled and isinstance(emb, kernels.CentredHalf):  # rows read back by blocks
-        emb = SpilledEmbeddings(spilled[1], emb.mean, emb.scale)
+    if spilled and emb.shape[0] and np.dtype(emb.dtype) == np.float16:
+        emb = SpilledEmbeddings.centred(emb)  # by blocks; rows read back by blocks
+    else:
+        emb = semantic.centred_rows(emb.load() if spilled else emb)
     pairs = semantic.gather_pairs(account_pairs or [], nodes)
     s_src, s_dst, s_sim, s_stats = semantic.semantic_edges(emb, emb_rows, pairs, config)
     bands, rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)

@@ -1,10 +1,9 @@
 """Signatures and embeddings in work files, for linking large inputs (``clusters``).
 
 From ``gather.SPILL_BYTES`` the gathered signatures and embeddings go to raw work
-files (``SpilledRows``) instead of memory. The embeddings are read back whole for
-the two steps that need them (semantic edges, centroid cohesion), one after the
-other. The signatures are never resident whole: the steps that read them do so in
-row blocks, with the same kernels and the same results as over the whole array:
+files (``SpilledRows``) instead of memory. Neither is ever resident whole (the
+embeddings are centred by blocks: ``SpilledEmbeddings.centred``); the steps that read
+the signatures do so in row blocks, with the same kernels and the same results as over the whole array:
 
 * ``band_keys``: each block's keys, concatenated (a row's keys are its own);
 * ``pair_similarity``: the pairs grouped by (block of src, block of dst), two blocks
@@ -97,6 +96,13 @@ class SpilledEmbeddings:
     rows: SpilledRows
     mean: np.ndarray
     scale: np.ndarray
+
+    @classmethod
+    def centred(cls, rows: SpilledRows) -> SpilledEmbeddings:
+        """``semantic.centred_rows`` of the float16 rows in ``rows``, by blocks (two passes:
+        the mean, then each row's scale): never every row resident."""
+        mean, scale = kernels.half_mean_scales(rows.blocks, rows.shape[0], rows.shape[1])
+        return cls(rows, mean, scale)
 
     @property
     def shape(self) -> tuple[int, int]:

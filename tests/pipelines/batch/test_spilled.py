@@ -65,8 +65,10 @@ def test_spilled_embeddings_kernels_are_the_kernels(tmp_path, monkeypatch, block
     path = str(tmp_path / "emb.raw")
     half.tofile(path)
     centred = kernels.centred_half_rows(half)
-    emb = spilled.SpilledEmbeddings(SpilledRows(path, half.shape, half.dtype.str),
-                                    centred.mean, centred.scale)
+    monkeypatch.setattr(spilled, "READ_BYTES", block_bytes)  # centred by several blocks
+    emb = spilled.SpilledEmbeddings.centred(SpilledRows(path, half.shape, half.dtype.str))
+    np.testing.assert_array_equal(emb.mean.view(np.uint32), centred.mean.view(np.uint32))
+    np.testing.assert_array_equal(emb.scale.view(np.uint64), centred.scale.view(np.uint64))
     labels = rng.integers(0, 30, half.shape[0])
     labels[:200] = 3
     order, offsets = kernels.groups_of(labels, np.arange(half.shape[0]), 3)
