@@ -49,6 +49,9 @@ def test_blocked_steps_are_the_kernels(tmp_path, monkeypatch, block_bytes, seed)
     dst = rng.integers(0, sig.shape[0], 3000)
     np.testing.assert_array_equal(spilled.pair_similarity(rows, src, dst),
                                   kernels.signature_similarity(sig, src, dst))
+    src.sort()  # as candidates come: by src, each pair of blocks either way round
+    np.testing.assert_array_equal(spilled.pair_similarity(rows, src, dst),
+                                  kernels.signature_similarity(sig, src, dst))
     labels = rng.integers(0, 40, sig.shape[0])
     labels[:300] = 7  # one group larger than a chunk of the smaller block sizes
     order, offsets = kernels.groups_of(labels, np.arange(sig.shape[0]), 3)
