@@ -62,8 +62,8 @@ class CandidateGraph:
     counts: np.ndarray  # int64[n] exchanges per node
     sig_rows: np.ndarray  # int64[s] node index of each signature row, ascending
     sig: np.ndarray | SpilledRows  # uint32[s, num_perm]; large inputs: in a work file
-    src: np.ndarray  # int64[m]
-    dst: np.ndarray  # int64[m]
+    src: np.ndarray  # int32[m] (int64 from 2**31 nodes)
+    dst: np.ndarray  # int32[m] (int64 from 2**31 nodes)
     edge_sim: np.ndarray  # float32[m]
     stats: dict = field(default_factory=dict)
     emb_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # ascending
@@ -140,13 +140,25 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
              "nodes_with_embedding": int(emb_rows.size), **s_stats, **p_stats}
     if spilled and not in_files:
         sig = sig.load()
-    graph = CandidateGraph(nodes, counts, sig_rows, sig, np.r_[src, s_src, p_src],
-                           np.r_[dst, s_dst, p_dst],
+    graph = CandidateGraph(nodes, counts, sig_rows, sig, _edges(nodes.size, src, s_src, p_src),
+                           _edges(nodes.size, dst, s_dst, p_dst),
                            np.r_[edge_sim, s_sim, p_sim].astype(np.float32), stats, emb_rows,
                            emb, kind, pairs if s_src.size or p_src.size else None, spilled)
     # One worker holds all of it (the gathered path): summary.json's largest_bytes shows it.
     StageSizes("link_nodes").record(0, graph_bytes(graph))
     return graph
+
+
+def _edges(n: int, *parts: np.ndarray) -> np.ndarray:
+    """Edge endpoints laid end to end, int32 where node indices fit (half the bytes; the
+    union-find and cohesion kernels read them as they are), else int64."""
+    kind = np.int32 if n < 2**31 else np.int64
+    out = np.empty(sum(p.size for p in parts), kind)
+    at = 0
+    for p in parts:
+        out[at:at + p.size] = p
+        at += p.size
+    return out
 
 
 def graph_bytes(graph: CandidateGraph) -> int:
@@ -217,16 +229,18 @@ def join_semantic(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, n_loo
     """
     n, sem = graph.nodes.size, graph.edge_kind == semantic.SEMANTIC
     lex_labels, lex_sim = lexical or (kernels.connected_components(n, src, dst), None)
-    j_src, j_dst = semantic.group_joins(lex_labels, graph.src[sem], graph.dst[sem],
-                                        graph.senders, config.model.established_accounts)
+    wide = np.int64  # the semantic joins' own arithmetic takes int64 node indices
+    j_src, j_dst = semantic.group_joins(lex_labels, graph.src[sem].astype(wide),
+                                        graph.dst[sem].astype(wide), graph.senders,
+                                        config.model.established_accounts)
     pr = graph.edge_kind == semantic_links.PROMPT
     if pr.any():  # prompt links only between prompts that nothing else linked
-        so_far = kernels.connected_components(n, np.r_[src, j_src], np.r_[dst, j_dst])
-        p_src, p_dst = semantic_links.prompt_joins(so_far, graph.src[pr], graph.dst[pr],
-                                                   graph.senders)
+        so_far = kernels.connected_components(n, _edges(n, src, j_src), _edges(n, dst, j_dst))
+        p_src, p_dst = semantic_links.prompt_joins(so_far, graph.src[pr].astype(wide),
+                                                   graph.dst[pr].astype(wide), graph.senders)
         j_src, j_dst = np.r_[j_src, p_src], np.r_[j_dst, p_dst]
     kind = np.r_[np.zeros(src.size, np.int8), np.ones(j_src.size, np.int8)]
-    src, dst = np.r_[src, j_src], np.r_[dst, j_dst]
+    src, dst = _edges(n, src, j_src), _edges(n, dst, j_dst)
     labels = kernels.connected_components(n, src, dst)
     kinds = semantic.cluster_kinds(n, src, dst, kind, labels, lex_labels)
     if lex_sim is None:
