@@ -113,6 +113,8 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
         gathered = gather_signatures(parts, config.num_perm)
     nodes, counts, sig_rows, sig, emb_rows, emb = gathered
     del gathered  # the raw float16 embeddings go once centred below
+    if not (config.semantic and config.prompt_links):
+        parts = []  # the shards' nodes and tokens serve the prompt links only
     spilled = (sig, emb) if isinstance(sig, SpilledRows) else None
     if spilled and emb.shape[0] and np.dtype(emb.dtype) == np.float16:
         emb = SpilledEmbeddings.centred(emb)  # by blocks; rows read back by blocks
@@ -131,8 +133,9 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     # Prompts that words link, or that accounts of a profile group sent, are the other
     # paths' to cluster: prompt links join only the rest.
     grouped = s_stats.pop("grouped", np.empty(0, np.int64))
-    covered = np.r_[src, dst, pairs.node[np.isin(pairs.account, grouped)]]
-    p_src, p_dst, p_sim, p_stats = _prompt_links(parts, nodes, covered, config)
+    p_src, p_dst, p_sim, p_stats = _prompt_links(
+        parts, nodes, lambda: np.r_[src, dst, pairs.node[np.isin(pairs.account, grouped)]],
+        config)
     kind = np.r_[np.zeros(src.size, np.int8), np.ones(s_src.size, np.int8),
                  np.full(p_src.size, semantic_links.PROMPT, np.int8)]
     stats = {"nodes": int(nodes.size), "nodes_with_signature": int(sig_rows.size),
@@ -172,13 +175,15 @@ def graph_bytes(graph: CandidateGraph) -> int:
                   graph.edge_sim, graph.emb_rows, graph.edge_kind, *emb_parts)
 
 
-def _prompt_links(parts: list[NodeSignatures], nodes: np.ndarray, lexical: np.ndarray,
-                  config: RunConfig):
+def _prompt_links(parts: list[NodeSignatures], nodes: np.ndarray, lexical, config: RunConfig):
     """Per-prompt semantic links (``semantic_links``) among the prompts not in
-    ``lexical`` (node indices that other evidence covers)."""
-    node, ids, offsets = semantic_links.gather(parts, nodes, exclude=lexical)
-    if not (config.semantic and config.prompt_links) or node.size < 2:
-        empty = np.empty(0, np.int64)
+    ``lexical()`` (node indices that other evidence covers; built only when the links
+    are on: every lexical edge's two ends)."""
+    empty = np.empty(0, np.int64)
+    if not (config.semantic and config.prompt_links):
+        return empty, empty, np.empty(0, np.float32), {}
+    node, ids, offsets = semantic_links.gather(parts, nodes, exclude=lexical())
+    if node.size < 2:
         return empty, empty, np.empty(0, np.float32), {}
     table = load_embedder().table
     return semantic_links.prompt_edges(node, ids, offsets, table, config)
