@@ -22,6 +22,7 @@ from distill_radar.pipelines.batch.gather import SignatureFiles, gather_signatur
 from distill_radar.pipelines.batch.signatures import NodeSignatures
 from distill_radar.pipelines.batch.spilled import SpilledEmbeddings, SpilledRows
 from distill_radar.pipelines.embed.embedder import load_embedder
+from distill_radar.pipelines.io import workdir
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
 
@@ -120,7 +121,7 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
         emb = SpilledEmbeddings.centred(emb)  # by blocks; rows read back by blocks
     else:
         emb = semantic.centred_rows(emb.load() if spilled else emb)
-    pairs = semantic.gather_pairs(account_pairs or [], nodes)
+    pairs = semantic.gather_pairs(pair_arrays(account_pairs or []), nodes)
     s_src, s_dst, s_sim, s_stats = semantic.semantic_edges(emb, emb_rows, pairs, config)
     bands, rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
     src, dst = _candidate_edges(sig, sig_rows, bands, rows)
@@ -161,6 +162,19 @@ def _edges(n: int, *parts: np.ndarray) -> np.ndarray:
     for p in parts:
         out[at:at + p.size] = p
         at += p.size
+    return out
+
+
+def pair_arrays(parts: list) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every batch's (account, node) hash pairs: arrays, or work-file paths
+    (``cluster_fns.account_nodes``) read back, copied off each file before the next."""
+    out = []
+    for part in parts:
+        if isinstance(part, str):
+            arrays = workdir.read_arrays(part)
+            part = (np.array(arrays["account"]), np.array(arrays["node"]))
+            del arrays
+        out.append(part)
     return out
 
 
