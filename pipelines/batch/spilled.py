@@ -6,8 +6,8 @@ embeddings are centred by blocks: ``SpilledEmbeddings.centred``); the steps that
 the signatures do so in row blocks, with the same kernels and the same results as over the whole array:
 
 * ``band_keys``: each block's keys, concatenated (a row's keys are its own);
-* ``pair_similarity``: the pairs grouped by their two rows' blocks, two blocks resident
-  at a time, each pair of blocks read once;
+* ``pair_similarity``: the pairs grouped by their two rows' blocks, one block and a
+  piece of another resident at a time, each pair of blocks read once;
 * ``consensus_similarity``: whole groups at a time, their rows gathered in one pass
   over the file (a group's consensus reads only its rows, in the same order).
 
@@ -149,15 +149,17 @@ def band_keys(sig, bands: int, rows: int, first: int, count: int) -> np.ndarray:
 
 
 def pair_similarity(sig, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """``kernels.signature_similarity`` of an array or of ``SpilledRows``: then by pairs
-    of row blocks, the rows of both in one buffer, each pair of blocks read once: with
-    block ``i`` held, every pair between it and a block ``j >= i`` (either way round)."""
+    """``kernels.signature_similarity`` of an array or of ``SpilledRows``: then block by
+    block, each pair of blocks read once. With block ``i`` held (``BLOCK_BYTES / 2``), its
+    pairs with every later row (either way round) are verified piece by piece of the
+    other end's rows (``READ_BYTES``), each piece read once."""
     if not isinstance(sig, SpilledRows):
         return kernels.signature_similarity(sig, src, dst)
     src, dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
     step = sig.block_rows(BLOCK_BYTES // 2)
+    piece = min(step, sig.block_rows(READ_BYTES))
     out = np.empty(src.size, np.float32)
-    buf = np.empty((2 * step, sig.shape[1]), sig.dtype)
+    buf = np.empty((step + piece, sig.shape[1]), sig.dtype)
     by_src = src.size < 2 or bool(np.all(src[1:] >= src[:-1]))  # candidates come so
     for i in range(-(-sig.shape[0] // step)):
         lo, hi = i * step, (i + 1) * step
@@ -170,26 +172,26 @@ def pair_similarity(sig, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         if own.size + back.size == 0:
             continue
         pick = np.r_[own, back]
-        other = np.r_[dst[own], src[back]] // step
-        order = np.argsort(other, kind="stable")
-        pick, other = pick[order], other[order]
-        starts = np.flatnonzero(np.r_[True, other[1:] != other[:-1]])
+        other = np.r_[dst[own], src[back]]
+        key = np.where(other < hi, -1, other // piece)  # -1: both ends in block i
+        order = np.argsort(key, kind="stable")
+        pick, key = pick[order], key[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
         sig.read(lo, buf[:step])
         for a, b in zip(starts, np.r_[starts[1:], pick.size]):
-            j = int(other[a])
-            if j != i:
-                sig.read(j * step, buf[step:])
+            k = int(key[a])
+            if k >= 0:
+                sig.read(k * piece, buf[step:])
             at = pick[a:b]
-            out[at] = kernels.signature_similarity(buf, _local(src[at], i, j, step),
-                                                   _local(dst[at], i, j, step))
+            out[at] = kernels.signature_similarity(buf, _local(src[at], lo, hi, k * piece, step),
+                                                   _local(dst[at], lo, hi, k * piece, step))
     return out
 
 
-def _local(rows: np.ndarray, i: int, j: int, step: int) -> np.ndarray:
-    """Rows of block ``i`` (at 0 in the buffer) or ``j`` (at ``step``) -> buffer rows."""
-    if i == j:
-        return rows - i * step
-    return np.where(rows // step == i, rows - i * step, rows - j * step + step)
+def _local(rows: np.ndarray, lo: int, hi: int, first: int, step: int) -> np.ndarray:
+    """Rows of the held block ``lo..hi-1`` (at 0 in the buffer) or of the piece read
+    from ``first`` (at ``step``) -> buffer rows."""
+    return np.where(rows < hi, rows - lo, rows - first + step)
 
 
 def consensus_similarity(sig, order: np.ndarray, offsets: np.ndarray) -> np.ndarray:

@@ -52,6 +52,11 @@ def test_blocked_steps_are_the_kernels(tmp_path, monkeypatch, block_bytes, seed)
     src.sort()  # as candidates come: by src, each pair of blocks either way round
     np.testing.assert_array_equal(spilled.pair_similarity(rows, src, dst),
                                   kernels.signature_similarity(sig, src, dst))
+    monkeypatch.setattr(spilled, "READ_BYTES", max(1, block_bytes // 5))  # pieces of a block
+    np.testing.assert_array_equal(spilled.pair_similarity(rows, src, dst),
+                                  kernels.signature_similarity(sig, src, dst))
+    np.testing.assert_array_equal(spilled.pair_similarity(rows, dst, src),
+                                  kernels.signature_similarity(sig, dst, src))
     labels = rng.integers(0, 40, sig.shape[0])
     labels[:300] = 7  # one group larger than a chunk of the smaller block sizes
     order, offsets = kernels.groups_of(labels, np.arange(sig.shape[0]), 3)
