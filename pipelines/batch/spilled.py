@@ -24,9 +24,11 @@ import numpy as np
 
 from distill_radar import kernels
 
-#: Bytes of signature rows resident at a time in each blocked step (two blocks for
-#: pair similarity, the gathered rows of a chunk of groups for consensus similarity).
-BLOCK_BYTES = 512 << 20
+#: Bytes of signature rows resident at a time in each blocked step (half a block and a
+#: ``READ_BYTES`` piece for pair similarity, the gathered rows of a chunk of groups for
+#: consensus similarity). Smaller costs passes over the files (CPU), not memory; 256 MiB
+#: keeps 16M short exchanges' linking near its steady state (bench/RESULTS.md).
+BLOCK_BYTES = 256 << 20
 #: Bytes read from a file at a time (the buffer of ``blocks`` and ``take``).
 READ_BYTES = 32 << 20
 
