@@ -277,7 +277,8 @@ def _rarest_tokens(ids, offsets, weights, out):
 def banded_pairs(bands: np.ndarray, rows: int, window: int, ids: np.ndarray,
                  offsets: np.ndarray, weights: np.ndarray, dense: np.ndarray,
                  lexical_share: float, threshold: float, sketch: np.ndarray | None = None,
-                 max_differ: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 max_differ: int = 0, links: LinkCounts | None = None, cap: int = 0
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """SimHash-banded candidate pairs, scored (``pair_scores``) and kept at ``threshold``.
 
     For each band, rows are sorted by that band's bits, then the next bands'
@@ -289,6 +290,14 @@ def banded_pairs(bands: np.ndarray, rows: int, window: int, ids: np.ndarray,
     ``sketch`` (uint32[n, w], SimHash bits of the same vectors) with ``max_differ``
     skips, unscored, pairs whose sketches differ in more bits: a Hamming distance
     costs a tenth of a score, and most pairs of a bucket are far apart.
+
+    ``links`` (``LinkCounts``, updated) with ``cap``: each row's distinct kept pairs so
+    far (this call's and earlier calls'); a pair whose two rows both hold ``cap`` is
+    skipped unscored, so every row keeps at least ``min(cap, its pairs without a cap)``. Bands are taken
+    ``BANDS_AT_ONCE`` at a time and the counts updated between them, so a row in a
+    dense region stops paying for candidates once it is linked (average linkage
+    needs a path into a group, not every pair of it), while a row still short of
+    links meets every band.
 
     Returns (src, dst, score) with ``src < dst``, each pair once, sorted.
     """
@@ -307,6 +316,10 @@ def banded_pairs(bands: np.ndarray, rows: int, window: int, ids: np.ndarray,
     sketch = np.ascontiguousarray(sketch, dtype=np.uint32)
     if sketch.ndim != 2 or sketch.shape[0] != n:
         raise ValueError("sketch needs one row per token set")
+    if links is None:
+        links, cap = LinkCounts(n), 0
+    if links.counts.shape != (n,) or cap < 0:
+        raise ValueError("links must count n rows and cap must be >= 0")
     norms = _set_norms(ids, offsets, weights)
     per_key = min(max(1, 63 // rows), bands.shape[1])
     shift = np.uint64(rows * (per_key - 1))
@@ -323,13 +336,35 @@ def banded_pairs(bands: np.ndarray, rows: int, window: int, ids: np.ndarray,
             keys[c] = key[orders[c]]
         s, d, v, counts = _bands_pairs(orders, keys, shift, window, ids, offsets, weights, norms,
                                        dense, np.float32(lexical_share), np.float32(threshold),
-                                       sketch, max_differ)
-        for c in range(len(chunk)):
-            found_s.append(s[c, :counts[c]])
-            found_d.append(d[c, :counts[c]])
-            found_v.append(v[c, :counts[c]])
+                                       sketch, max_differ, links.counts, cap)
+        s, d, v = unique_pairs(*(np.concatenate([x[c, :counts[c]] for c in range(len(chunk))])
+                                 for x in (s, d, v)))
+        if cap:
+            links.add(s, d)
+        found_s.append(s)
+        found_d.append(d)
+        found_v.append(v)
     return unique_pairs(np.concatenate(found_s), np.concatenate(found_d),
                         np.concatenate(found_v))
+
+
+class LinkCounts:
+    """Distinct pairs kept so far and how many each row holds (``banded_pairs``' cap)."""
+
+    def __init__(self, n: int):
+        self.counts = np.zeros(n, np.int64)
+        self.found = np.empty(0, np.uint64)  # pair keys (src << 32 | dst), sorted
+
+    def add(self, src: np.ndarray, dst: np.ndarray) -> None:
+        """Count the pairs (``src < dst``, each once) not counted before."""
+        keys = (src.astype(np.uint64) << np.uint64(32)) | dst.astype(np.uint64)
+        at = np.searchsorted(self.found, keys)
+        new = np.ones(keys.size, bool)
+        inside = at < self.found.size
+        new[inside] = self.found[at[inside]] != keys[inside]
+        n = self.counts.size
+        self.counts += np.bincount(src[new], minlength=n) + np.bincount(dst[new], minlength=n)
+        self.found = np.union1d(self.found, keys[new])
 
 
 def unique_pairs(src: np.ndarray, dst: np.ndarray, score: np.ndarray):
@@ -345,7 +380,7 @@ BANDS_AT_ONCE = 8
 
 @njit(cache=True, parallel=True)
 def _bands_pairs(orders, keys, shift, window, ids, offsets, weights, norms, dense, share,
-                 threshold, sketch, max_differ):
+                 threshold, sketch, max_differ, links, cap):
     bands, n = orders.shape
     src = np.empty((bands, n * window), np.int64)
     dst = np.empty((bands, n * window), np.int64)
@@ -353,14 +388,14 @@ def _bands_pairs(orders, keys, shift, window, ids, offsets, weights, norms, dens
     counts = np.zeros(bands, np.int64)
     for c in prange(bands):
         counts[c] = _window_pairs(orders[c], keys[c], shift, window, ids, offsets, weights, norms,
-                                  dense, share, threshold, sketch, max_differ, src[c], dst[c],
-                                  val[c])
+                                  dense, share, threshold, sketch, max_differ, links, cap,
+                                  src[c], dst[c], val[c])
     return src, dst, val, counts
 
 
 @njit(cache=True)
 def _window_pairs(order, keys, shift, window, ids, offsets, weights, norms, dense, share,
-                  threshold, sketch, max_differ, src, dst, val):
+                  threshold, sketch, max_differ, links, cap, src, dst, val):
     n = order.size
     m = 0
     # The sketches in bucket order: a row's next ``window`` are then its neighbours in
@@ -373,6 +408,8 @@ def _window_pairs(order, keys, shift, window, ids, offsets, weights, norms, dens
         for j in range(k + 1, min(n, k + 1 + window)):
             if keys[j] >> shift != bucket:
                 break
+            if cap and links[order[k]] >= cap and links[order[j]] >= cap:
+                continue
             if _hamming(near, k, j) > max_differ:
                 continue
             a, b = min(order[k], order[j]), max(order[k], order[j])

@@ -62,13 +62,16 @@ RARE_KEYS = 4
 
 
 def link_tokens(vocab, prompts, eligible: np.ndarray, spans: pa.Array,
-                config: RunConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                config: RunConfig, span_ids: tuple[np.ndarray, np.ndarray] | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One shard's link texts -> (node rows, token-set ids, offsets), rows ascending.
 
     ``prompts``: every node's raw prompt; ``spans``: the template text of the
     ``eligible`` rows. A prompt of at most ``prompt_link_chars`` characters is
     linked whole (normalised), a longer eligible one by its spans; rows with
     fewer than ``prompt_link_min_tokens`` distinct tokens get no link text.
+    ``span_ids``: the spans' WordPiece ids (CSR, at least ``MAX_LINK_TOKENS`` per
+    span where it has them; the embedder's), read instead of tokenising them again.
     """
     prompts = prompts.combine_chunks() if isinstance(prompts, pa.ChunkedArray) else prompts
     lengths = pc.utf8_length(prompts).fill_null(config.prompt_link_chars + 1)
@@ -77,20 +80,31 @@ def link_tokens(vocab, prompts, eligible: np.ndarray, spans: pa.Array,
     is_short[short] = True
     long_at = np.flatnonzero(~is_short[eligible])  # positions in eligible / spans
     rows = np.r_[short, eligible[long_at]]
-    texts = pa.concat_arrays([kernels.normalize(prompts.take(pa.array(short))).cast(pa.large_string()),
-                              spans.take(pa.array(long_at)).cast(pa.large_string())])
+    whole = _wordpiece(kernels.normalize(prompts.take(pa.array(short))), vocab)
+    if span_ids is None:
+        span_ids = _wordpiece(spans.take(pa.array(long_at)), vocab)
+    else:
+        span_ids = _csr_rows(*span_ids, long_at, MAX_LINK_TOKENS)
+    ids = np.concatenate([whole[0], span_ids[0]])
+    offsets = np.r_[whole[1], whole[1][-1] + span_ids[1][1:]]
     order = np.argsort(rows, kind="stable")
     rows = rows[order]
-    ids, offsets = kernels.wordpiece_ids(texts.take(pa.array(order)), vocab, MAX_LINK_TOKENS,
-                                         max_chars=4 * 1024)
-    ids, offsets = prompt_links.token_sets(ids, offsets)
+    ids, offsets = prompt_links.token_sets(*_csr_rows(ids, offsets, order))
     keep = np.flatnonzero(np.diff(offsets) >= config.prompt_link_min_tokens)
     return rows[keep], *_csr_rows(ids, offsets, keep)
 
 
-def _csr_rows(ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray):
-    """The CSR rows ``rows`` of (ids, offsets), in that order."""
+def _wordpiece(texts: pa.Array, vocab) -> tuple[np.ndarray, np.ndarray]:
+    """CSR WordPiece ids of link texts: the first ``MAX_LINK_TOKENS`` of each."""
+    return kernels.wordpiece_ids(texts, vocab, MAX_LINK_TOKENS, max_chars=4 * 1024)
+
+
+def _csr_rows(ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray, head: int | None = None):
+    """The CSR rows ``rows`` of (ids, offsets), in that order (each one's first ``head``
+    values, when given)."""
     sizes = np.diff(offsets)[rows]
+    if head is not None:
+        sizes = np.minimum(sizes, head)
     new = np.zeros(rows.size + 1, np.int64)
     np.cumsum(sizes, out=new[1:])
     starts = np.repeat(offsets[rows] - new[:-1], sizes)
@@ -172,10 +186,15 @@ def _banded_candidates(ids, offsets, weights, dense, table, config: RunConfig):
     # Pairs whose sketch angle puts them well below the threshold are not scored.
     floor = max(-1.0, config.prompt_link_threshold - SKETCH_SLACK)
     max_differ = int(SKETCH_BITS * np.arccos(floor) / np.pi)
+    # Kept pairs per prompt, across both kinds of keys (the rarest tokens first: fewer
+    # keys, and the pairs they find are the likelier rewordings): a prompt holding a
+    # window's worth of links stops meeting candidates among prompts that do too.
+    links = prompt_links.LinkCounts(offsets.size - 1)
+    window = config.prompt_link_window
     return _union_pairs([prompt_links.banded_pairs(
-        keys, bits, config.prompt_link_window, ids, offsets, weights, dense,
-        config.prompt_link_lexical_share, config.prompt_link_threshold, sketch, max_differ)
-        for keys, bits in ((bands, rows), (rare, token_bits))])
+        keys, bits, window, ids, offsets, weights, dense, config.prompt_link_lexical_share,
+        config.prompt_link_threshold, sketch, max_differ, links, window)
+        for keys, bits in ((rare, token_bits), (bands, rows))])
 
 
 def _union_pairs(found):

@@ -145,6 +145,57 @@ def test_banded_pairs_in_one_bucket_are_every_pair_at_the_threshold(seed, thresh
     assert np.array_equal(v, score[hit])
 
 
+def test_banded_pairs_cap_skips_pairs_whose_rows_both_hold_it():
+    ids, off = _csr([[1, 2, 3]] * 4)
+    dense = np.tile(np.array([[1, 0]], np.float32), (4, 1))
+    w = np.ones(4, np.float32)
+    links = prompt_links.LinkCounts(4)
+    links.counts[:] = [1, 1, 0, 0]
+    s, d, _ = prompt_links.banded_pairs(np.zeros((4, 1), np.uint32), 4, 4, ids, off, w, dense,
+                                        0.5, 0.5, links=links, cap=1)
+    pairs = list(zip(s.tolist(), d.tolist()))
+    assert pairs == [(0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]  # not (0, 1)
+    assert links.counts.tolist() == [3, 3, 3, 3]
+
+
+def test_link_counts_count_each_pair_once():
+    links = prompt_links.LinkCounts(3)
+    links.add(np.array([0, 1]), np.array([1, 2]))
+    links.add(np.array([0, 0]), np.array([1, 2]))
+    assert links.counts.tolist() == [2, 2, 2]
+
+
+@pytest.mark.parametrize("cap", [1, 2, 4])
+def test_banded_pairs_cap_keeps_each_row_min_of_cap_and_its_pairs(cap):
+    # Bands over several chunks (counts are updated between them) and two calls sharing
+    # the counts, as the rarest tokens and the SimHash bands do.
+    rng = np.random.default_rng(cap)
+    n = 60
+    rows = [sorted(set(rng.integers(0, 12, rng.integers(2, 8)).tolist())) for _ in range(n)]
+    ids, off = _csr(rows)
+    w = rng.uniform(0.5, 2.0, 12).astype(np.float32)
+    dense = rng.normal(size=(n, 3)).astype(np.float32)
+    dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+    keys = [rng.integers(0, 3, (n, prompt_links.BANDS_AT_ONCE + 3)).astype(np.uint32)
+            for _ in range(2)]
+
+    def run(links, cap):
+        found = [prompt_links.banded_pairs(k, 2, 3, ids, off, w, dense, 0.5, 0.4,
+                                           links=links, cap=cap) for k in keys]
+        return prompt_links.unique_pairs(*(np.concatenate([f[i] for f in found])
+                                           for i in range(3)))
+
+    full = run(None, 0)
+    links = prompt_links.LinkCounts(n)
+    capped = run(links, cap)
+    full_set = set(zip(full[0].tolist(), full[1].tolist()))
+    capped_set = set(zip(capped[0].tolist(), capped[1].tolist()))
+    assert capped_set < full_set
+    degree = np.bincount(np.r_[capped[0], capped[1]], minlength=n)
+    assert np.array_equal(links.counts, degree)
+    assert np.all(degree >= np.minimum(cap, np.bincount(np.r_[full[0], full[1]], minlength=n)))
+
+
 def test_rarest_tokens_rarest_first_and_repeated():
     ids, offsets = _csr([[1, 2, 3], [4]])
     weights = np.array([0, 1.0, 3.0, 2.0, 1.0], np.float32)

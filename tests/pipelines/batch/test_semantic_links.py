@@ -57,6 +57,22 @@ def test_link_texts_short_whole_long_by_spans_else_none(vocab):
         assert np.all(np.diff(row) > 0)  # token sets: distinct, ascending
 
 
+def test_link_texts_read_the_embedders_span_ids_as_they_tokenise_them(vocab):
+    long_text = "please explain, step by step, the following text " * 40
+    prompts = [REWORDED[0][0], long_text, long_text + " again", OTHERS[0]]
+    eligible = np.array([0, 1, 2])
+    spans = pa.array([REWORDED[0][0].lower(), long_text * 2, "explain it step by step please"],
+                     pa.large_string())
+    span_ids = load_embedder().token_ids(spans)
+    assert np.diff(span_ids[1])[1] > semantic_links.MAX_LINK_TOKENS  # truncated when read
+    plain = semantic_links.link_tokens(vocab, pa.array(prompts), eligible, spans, RunConfig())
+    shared = semantic_links.link_tokens(vocab, pa.array(prompts), eligible, spans, RunConfig(),
+                                        span_ids)
+    assert plain[0].tolist() == [0, 1, 2, 3]
+    for a, b in zip(plain, shared):
+        assert np.array_equal(a, b)
+
+
 def _links(vocab, prompts, **changes):
     config = dataclasses.replace(RunConfig(), **changes)
     rows, ids, offsets = _tokens(vocab, prompts, config)
