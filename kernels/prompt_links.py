@@ -290,6 +290,8 @@ def banded_pairs(bands: np.ndarray, rows: int, window: int, ids: np.ndarray,
     ``sketch`` (uint32[n, w], SimHash bits of the same vectors) with ``max_differ``
     skips, unscored, pairs whose sketches differ in more bits: a Hamming distance
     costs a tenth of a score, and most pairs of a bucket are far apart.
+    ``max_differ`` is one limit on all ``w`` words, or one per word (the most bits
+    the first ``i + 1`` words may differ in): a far pair is dropped on its first words.
 
     ``links`` (``LinkCounts``, updated) with ``cap``: each row's distinct kept pairs so
     far (this call's and earlier calls'); a pair whose two rows both hold ``cap`` is
@@ -316,6 +318,7 @@ def banded_pairs(bands: np.ndarray, rows: int, window: int, ids: np.ndarray,
     sketch = np.ascontiguousarray(sketch, dtype=np.uint32)
     if sketch.ndim != 2 or sketch.shape[0] != n:
         raise ValueError("sketch needs one row per token set")
+    limits = _differ_limits(max_differ, sketch.shape[1])
     if links is None:
         links, cap = LinkCounts(n), 0
     if links.counts.shape != (n,) or cap < 0:
@@ -336,7 +339,7 @@ def banded_pairs(bands: np.ndarray, rows: int, window: int, ids: np.ndarray,
             keys[c] = key[orders[c]]
         s, d, v, counts = _bands_pairs(orders, keys, shift, window, ids, offsets, weights, norms,
                                        dense, np.float32(lexical_share), np.float32(threshold),
-                                       sketch, max_differ, links.counts, cap)
+                                       sketch, limits, links.counts, cap)
         s, d, v = unique_pairs(*(np.concatenate([x[c, :counts[c]] for c in range(len(chunk))])
                                  for x in (s, d, v)))
         if cap:
@@ -365,6 +368,20 @@ class LinkCounts:
         n = self.counts.size
         self.counts += np.bincount(src[new], minlength=n) + np.bincount(dst[new], minlength=n)
         self.found = np.union1d(self.found, keys[new])
+
+
+def _differ_limits(max_differ, words: int) -> np.ndarray:
+    """int64[words]: the most differing bits allowed in the sketch's first ``w + 1`` words.
+    ``max_differ``: one int (all words), or a limit per word (a pair far apart on the
+    first words is dropped before the rest are read)."""
+    if np.ndim(max_differ) == 0:
+        limits = np.full(words, 32 * words, np.int64)
+        limits[-1] = int(max_differ)
+        return limits
+    limits = np.asarray(max_differ, np.int64)
+    if limits.shape != (words,):
+        raise ValueError("max_differ needs one limit per sketch word")
+    return limits
 
 
 def unique_pairs(src: np.ndarray, dst: np.ndarray, score: np.ndarray):
@@ -410,7 +427,7 @@ def _window_pairs(order, keys, shift, window, ids, offsets, weights, norms, dens
                 break
             if cap and links[order[k]] >= cap and links[order[j]] >= cap:
                 continue
-            if _hamming(near, k, j) > max_differ:
+            if _far(near, k, j, max_differ):
                 continue
             a, b = min(order[k], order[j]), max(order[k], order[j])
             # The dense half first: with the token-set cosine at most the ratio of the
@@ -433,16 +450,23 @@ def _window_pairs(order, keys, shift, window, ids, offsets, weights, norms, dens
 BOUND_SLACK = 1e-5
 
 
-@njit(cache=True)
-def _hamming(sketch, a, b):
+@njit(cache=True, inline="always")
+def _far(sketch, a, b, limits):
+    """Do rows a and b differ in more bits than ``limits`` allows, word by word?"""
     total = 0
     for w in range(sketch.shape[1]):
-        x = sketch[a, w] ^ sketch[b, w]
-        x = x - ((x >> np.uint32(1)) & np.uint32(0x55555555))
-        x = (x & np.uint32(0x33333333)) + ((x >> np.uint32(2)) & np.uint32(0x33333333))
-        x = (x + (x >> np.uint32(4))) & np.uint32(0x0F0F0F0F)
-        total += ((x * np.uint32(0x01010101)) & np.uint32(0xFFFFFFFF)) >> np.uint32(24)
-    return total
+        total += _popcount(sketch[a, w] ^ sketch[b, w])
+        if total > limits[w]:
+            return True
+    return False
+
+
+@njit(cache=True, inline="always")
+def _popcount(x):
+    x = x - ((x >> np.uint32(1)) & np.uint32(0x55555555))
+    x = (x & np.uint32(0x33333333)) + ((x >> np.uint32(2)) & np.uint32(0x33333333))
+    x = (x + (x >> np.uint32(4))) & np.uint32(0x0F0F0F0F)
+    return ((x * np.uint32(0x01010101)) & np.uint32(0xFFFFFFFF)) >> np.uint32(24)
 
 
 @njit(cache=True)

@@ -47,10 +47,12 @@ PROMPT = 2
 MAX_LINK_TOKENS = 64
 #: Up to this many link texts, every pair is scored (no LSH).
 EXACT_PAIRS = 1500
-#: SimHash bits of the sketch that screens candidate pairs before scoring, and how far
-#: below the threshold (in cosine) a sketch may put a pair that is still scored.
-SKETCH_BITS = 256
-SKETCH_SLACK = 0.25
+#: SimHash bits of the sketch that screens candidate pairs before scoring (its first
+#: ``SKETCH_HEAD`` bits first), and how many standard deviations of the differing bits
+#: above a pair at the threshold a scored pair may lie (``sketch_limits``).
+SKETCH_BITS = 512
+SKETCH_HEAD = 256
+SKETCH_SDS = 3.0
 #: Dimensions of the token-set projection in the LSH vector.
 PROJECTION_DIMS = 64
 #: Members of each group over which average linkage takes the mean score across two
@@ -183,9 +185,7 @@ def _banded_candidates(ids, offsets, weights, dense, table, config: RunConfig):
     token_bits = min(32, max(1, (table.shape[0] - 1).bit_length()))  # one token id
     sketch_planes = kernels.hyperplanes(vectors.shape[1], SKETCH_BITS, seed=config.seed + 2)
     sketch = kernels.simhash_bands(vectors, sketch_planes, 32)
-    # Pairs whose sketch angle puts them well below the threshold are not scored.
-    floor = max(-1.0, config.prompt_link_threshold - SKETCH_SLACK)
-    max_differ = int(SKETCH_BITS * np.arccos(floor) / np.pi)
+    max_differ = sketch_limits(config.prompt_link_threshold, sketch.shape[1])
     # Kept pairs per prompt, across both kinds of keys (the rarest tokens first: fewer
     # keys, and the pairs they find are the likelier rewordings): a prompt holding a
     # window's worth of links stops meeting candidates among prompts that do too.
@@ -195,6 +195,23 @@ def _banded_candidates(ids, offsets, weights, dense, table, config: RunConfig):
         keys, bits, window, ids, offsets, weights, dense, config.prompt_link_lexical_share,
         config.prompt_link_threshold, sketch, max_differ, links, window)
         for keys, bits in ((rare, token_bits), (bands, rows))])
+
+
+def sketch_limits(threshold: float, words: int) -> np.ndarray:
+    """Most differing bits a scored pair's sketches may have, after each 32-bit word.
+
+    Two vectors at cosine ``threshold`` differ in each SimHash bit with probability
+    ``p = arccos(threshold) / pi``; a pair is dropped unscored when its first
+    ``SKETCH_HEAD`` bits, or all of them, differ more than ``SKETCH_SDS`` standard
+    deviations above that (a pair at the threshold passes both with 99.7 %).
+    The short test drops most far pairs after a few words; the long one, with
+    a smaller spread, most of the rest.
+    """
+    p = np.arccos(np.clip(threshold, -1.0, 1.0)) / np.pi
+    limits = np.full(words, 32 * words, np.int64)
+    for bits in {min(SKETCH_HEAD, 32 * words), 32 * words}:
+        limits[bits // 32 - 1] = int(bits * p + SKETCH_SDS * np.sqrt(bits * p * (1 - p)))
+    return limits
 
 
 def _union_pairs(found):

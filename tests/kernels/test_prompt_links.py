@@ -99,13 +99,19 @@ def test_bad_input_raises():
         prompt_links.near_best(2, np.array([0]), np.array([3]), np.array([1.0]), 0.5, 0.1)
 
 
-def test_hamming_counts_differing_bits():
+def test_far_counts_differing_bits_word_by_word():
     rng = np.random.default_rng(3)
     sketch = rng.integers(0, 2**32, (5, 4), dtype=np.uint64).astype(np.uint32)
     for a in range(5):
         for b in range(5):
-            want = sum((int(x) ^ int(y)).bit_count() for x, y in zip(sketch[a], sketch[b]))
-            assert prompt_links._hamming(sketch, a, b) == want
+            bits = [(int(x) ^ int(y)).bit_count() for x, y in zip(sketch[a], sketch[b])]
+            total = sum(bits)
+            one = prompt_links._differ_limits(total, 4)
+            assert not prompt_links._far(sketch, a, b, one)
+            assert prompt_links._far(sketch, a, b, prompt_links._differ_limits(total - 1, 4))
+            head = one.copy()
+            head[0] = bits[0] - 1  # the first word alone is too far
+            assert prompt_links._far(sketch, a, b, head)
 
 
 def test_banded_pairs_find_close_rows_and_skip_far_ones():
