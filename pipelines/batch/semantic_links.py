@@ -12,7 +12,10 @@ grow benign clusters) becomes a WordPiece token set. On the linking worker:
    token set, one unit vector of both halves.
 2. SimHash bands of that vector, and each prompt's rarest tokens, propose
    pairs: per key, each prompt meets the next ``prompt_link_window`` of its
-   sorted bucket, so a huge bucket costs a bounded number of pairs per member.
+   sorted bucket, so a huge bucket costs a bounded number of pairs per member;
+   a 512-bit sketch drops far pairs unscored (``sketch_limits``), and a pair
+   whose two prompts both hold ``prompt_link_window`` links already is skipped
+   (average linkage needs a path into a group, not every pair of it).
 3. ``kernels.prompt_links`` scores them: mean of the IDF cosine of the token
    sets and the cosine of the static vectors.
 4. Average linkage (``kernels.average_linkage``): pairs above
@@ -36,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from distill_radar import kernels
-from distill_radar.kernels import prompt_links
+from distill_radar.kernels import link_candidates, prompt_links
 from distill_radar.kernels.average_linkage import average_linkage
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
@@ -189,9 +192,9 @@ def _banded_candidates(ids, offsets, weights, dense, table, config: RunConfig):
     # Kept pairs per prompt, across both kinds of keys (the rarest tokens first: fewer
     # keys, and the pairs they find are the likelier rewordings): a prompt holding a
     # window's worth of links stops meeting candidates among prompts that do too.
-    links = prompt_links.LinkCounts(offsets.size - 1)
+    links = link_candidates.LinkCounts(offsets.size - 1)
     window = config.prompt_link_window
-    return _union_pairs([prompt_links.banded_pairs(
+    return _union_pairs([link_candidates.banded_pairs(
         keys, bits, window, ids, offsets, weights, dense, config.prompt_link_lexical_share,
         config.prompt_link_threshold, sketch, max_differ, links, window)
         for keys, bits in ((rare, token_bits), (bands, rows))])
@@ -216,7 +219,7 @@ def sketch_limits(threshold: float, words: int) -> np.ndarray:
 
 def _union_pairs(found):
     """Scored pair lists -> one list, each pair once, sorted."""
-    return prompt_links.unique_pairs(*(np.concatenate([f[i] for f in found])
+    return link_candidates.unique_pairs(*(np.concatenate([f[i] for f in found])
                                        for i in range(3)))
 
 
