@@ -11,9 +11,11 @@ Then, in this process (so that the kernels load once):
   size against the input's parquet size;
 - day 2's logs again, against the index as it was after day 1 and as it is
   after day 28, alternated: what a grown index costs at equal volume;
-- the first ``--split-days`` days once by day and once by hour (fresh indexes):
-  the cluster id of every exchange (as recorded, and with the index's merges
-  followed) and the campaign id of every flagged account, compared.
+- the first ``--split-days`` days once by day and once by hour (fresh indexes;
+  each day's last hourly run closes the day): the final (closed) tables, ids
+  and index against the daily runs', and the provisional cluster ids the hourly
+  runs published before each close (as recorded, and with the merges of the
+  index they left followed), compared.
 
 Prints JSON.
 
@@ -149,54 +151,155 @@ def paired_day_times(day: str, early: str, late: str, work: str, extra: list[str
             "ratio_late_vs_early": round(med["after_last_day"] / med["after_day1"], 3)}
 
 
-def split_ids(table: pa.Table, work: str, days: int, extra: list[str]) -> dict:
-    """The first ``days`` days by day and by hour: ids of exchanges and accounts compared."""
-    got = {}
-    for name, period in (("day", DAY_MS), ("hour", HOUR_MS)):
-        index = os.path.join(work, f"index-{name}")
-        shutil.rmtree(index, ignore_errors=True)
-        members, accounts = [], []
-        for i, part in enumerate(split(table, period, os.path.join(work, f"split-{name}"),
-                                       days * DAY_MS)):
-            out = os.path.join(work, f"out-{name}-{i:05d}")
-            batch(part, out, index, extra)
-            members.append(pl.read_parquet(os.path.join(out, "members.parquet"))
-                           .select("exchange_id", "ts", "cluster_id"))
-            accounts.append(flagged(out).with_columns(pl.lit(i).alias("run")))
-            shutil.rmtree(out)
-        # An exchange's cluster id as the index knows it now (merges followed).
-        now = final_ids(index)
-        members = pl.concat(members).with_columns(
-            pl.col("cluster_id").replace(list(now), list(now.values())).alias("final_id"))
-        members.write_parquet(os.path.join(work, f"members-by-{name}.parquet"))
-        got[name] = (members, pl.concat(accounts), index_bytes(index))
-    m = got["day"][0].join(got["hour"][0].drop("ts"), on="exchange_id", suffix="_hour")
+def index_folder_bytes(index: str) -> int:
+    """Every generation the index holds (a day's base kept beside the provisional one)."""
+    return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(index)
+               for f in files)
+
+
+def closes(summary: dict) -> bool:
+    """Whether a run was a day close over provisional runs (its tables: the whole day's)."""
+    close = summary.get("index", {}).get("day_close")
+    return bool(close and close["provisional_runs_replaced"])
+
+
+def chain(table: pa.Table, work: str, name: str, period: int, days: int, extra: list[str]
+          ) -> dict:
+    """The first ``days`` days in runs of ``period`` against a fresh index. Provisional
+    runs' members (ids as recorded, and with the merges of the index they left followed)
+    apart from the final ones: daily runs' and day closes' (an hourly day not closed by
+    its last hour's run is closed explicitly)."""
+    index = os.path.join(work, f"index-{name}")
+    shutil.rmtree(index, ignore_errors=True)
+    folder = os.path.join(work, f"split-{name}")
+    parts = split(table, period, folder, days * DAY_MS)
+    got = {"provisional": [], "final": [], "accounts": [], "provisional_accounts": [],
+           "tables": [], "merges": {},
+           "seconds": {"provisional": 0.0, "close": 0.0, "final": 0.0}, "max_index": 0}
+
+    def record(out: str, summary: dict, seconds: float, i: int) -> None:
+        members = (pl.read_parquet(os.path.join(out, "members.parquet"))
+                   .select("exchange_id", "ts", "cluster_id"))
+        final = "provisional" not in summary["index"] or period == DAY_MS  # a thin day:
+        # a daily run that ends before the day's last hour; the next day's run closes it
+        got["final" if final else "provisional"].append(members)
+        got["accounts" if final else "provisional_accounts"].append(
+            flagged(out).with_columns(pl.lit(i).alias("run")))
+        got["seconds"]["close" if closes(summary) else "final" if final else "provisional"] \
+            += seconds
+        if final:
+            got["tables"].append({t: pl.read_parquet(os.path.join(out, f"{t}.parquet"))
+                                  for t in ("members", "clusters", "campaigns", "accounts")})
+        else:
+            got["merges"].update(final_ids(index))
+        got["max_index"] = max(got["max_index"], index_folder_bytes(index))
+        shutil.rmtree(out)
+
+    for i, part in enumerate(parts):
+        out = os.path.join(work, f"out-{name}-{i:05d}")
+        summary, seconds = batch(part, out, index, extra)
+        record(out, summary, seconds, i)
+        day = int(os.path.basename(part)[1:]) * period // DAY_MS
+        last_of_day = i + 1 == len(parts) or \
+            int(os.path.basename(parts[i + 1])[1:]) * period // DAY_MS != day
+        if last_of_day and "provisional" in summary["index"] and period != DAY_MS:
+            date = summary["index"]["provisional"]["date"]
+            out = os.path.join(work, f"out-{name}-close-{i:05d}")
+            start = time.perf_counter()
+            closed = pipeline.run(["--output", out, "--no-report", "--index", index,
+                                   "--close-day", date, *extra])
+            record(out, closed, time.perf_counter() - start, i)
+    got["index_tables"] = {t: pl.read_parquet(os.path.join(current_gen(index), f"{t}.parquet"))
+                           for t in ("clusters", "campaigns", "accounts", "history", "reps",
+                                     "vocabulary")}
+    got["index_bytes"] = index_bytes(index)
+    return got
+
+
+def current_gen(index: str) -> str:
+    with open(os.path.join(index, "CURRENT")) as fh:
+        return os.path.join(index, fh.read().strip())
+
+
+def agreement(day: pl.DataFrame, hour: pl.DataFrame) -> dict:
+    """Cluster ids of the exchanges in both (hour's: provisional or final), as recorded and
+    with merges followed (``final_id``)."""
+    m = day.join(hour.drop("ts"), on="exchange_id", suffix="_hour")
     both = m.filter(pl.col("cluster_id").is_not_null() & pl.col("cluster_id_hour").is_not_null())
     same = int((both["cluster_id"] == both["cluster_id_hour"]).sum())
     same_now = int((both["final_id"] == both["final_id_hour"]).sum())
-    # An account's campaign ids over the runs, by day and by hour.
-    a_day = got["day"][1].select("account_id", "campaign_id").unique()
-    a_hour = got["hour"][1].select("account_id", "campaign_id").unique()
-    acc_both = a_day.join(a_hour, on="account_id", suffix="_hour")
+    same_or_none = int(m.select(pl.col("final_id").eq_missing(pl.col("final_id_hour")).sum())
+                       .item())
     return {
-        "days": days,
+        "exchanges": m.height,
         "exchanges_clustered_in_both": both.height,
         "same_cluster_id_share": round(same / both.height, 4) if both.height else None,
         "same_cluster_id_share_merges_followed": round(same_now / both.height, 4)
         if both.height else None,
+        "same_id_or_unclustered_in_both_share": round(same_or_none / m.height, 4)
+        if m.height else None,
         "clustered_by_day_only": int((m["cluster_id"].is_not_null()
                                       & m["cluster_id_hour"].is_null()).sum()),
         "clustered_by_hour_only": int((m["cluster_id"].is_null()
                                        & m["cluster_id_hour"].is_not_null()).sum()),
         **founders(m),
         "different_id_by_cause": mismatches(both),
-        "accounts_flagged_in_both": acc_both["account_id"].n_unique(),
-        "same_campaign_id_share": round(float(
-            (acc_both["campaign_id"] == acc_both["campaign_id_hour"]).mean()), 4)
-        if acc_both.height else None,
-        "campaign_ids_by_day": sorted(set(a_day["campaign_id"].to_list())).__len__(),
-        "campaign_ids_by_hour": sorted(set(a_hour["campaign_id"].to_list())).__len__(),
-        "campaign_ids_in_common": len(set(a_day["campaign_id"]) & set(a_hour["campaign_id"])),
+    }
+
+
+def split_ids(table: pa.Table, work: str, days: int, extra: list[str]) -> dict:
+    """The first ``days`` days by day and by hour: the hourly chain's closed (final) ids
+    against the daily chain's, every exchange and account, tables and index compared;
+    and the provisional ids the hourly runs published before each close."""
+    got = {name: chain(table, work, name, period, days, extra)
+           for name, period in (("day", DAY_MS), ("hour", HOUR_MS))}
+    day, hour = got["day"], got["hour"]
+
+    def ids(frames, merges):
+        return pl.concat(frames).with_columns(
+            pl.col("cluster_id").replace(list(merges), list(merges.values())).alias("final_id"))
+
+    day_now = final_ids(os.path.join(work, "index-day"))
+    hour_now = final_ids(os.path.join(work, "index-hour"))
+    d = ids(day["final"], day_now)
+    final = agreement(d, ids(hour["final"], hour_now))
+    provisional = agreement(d, ids(hour["provisional"], {**hour_now, **hour["merges"]}))
+    tables_equal = len(day["tables"]) == len(hour["tables"]) and all(
+        a[t].equals(b[t]) for a, b in zip(day["tables"], hour["tables"]) for t in a)
+    a_day = pl.concat(day["accounts"]).select("account_id", "campaign_id").unique()
+    a_hour = pl.concat(hour["accounts"]).select("account_id", "campaign_id").unique()
+    acc_both = a_day.join(a_hour, on="account_id", suffix="_hour")
+    a_prov = pl.concat(hour["provisional_accounts"]).select("account_id", "campaign_id").unique()
+    prov_both = a_day.join(a_prov, on="account_id", suffix="_hour")
+    return {
+        "days": days,
+        "final_closed_vs_daily": {
+            **{k: final[k] for k in ("exchanges", "exchanges_clustered_in_both",
+                                     "same_cluster_id_share",
+                                     "same_id_or_unclustered_in_both_share",
+                                     "clustered_by_day_only", "clustered_by_hour_only")},
+            "day_tables_identical": tables_equal,
+            "index_tables_identical": all(day["index_tables"][t].equals(hour["index_tables"][t])
+                                          for t in day["index_tables"]),
+            "accounts_flagged_in_both": acc_both["account_id"].n_unique(),
+            "same_campaign_id_share": round(float(
+                (acc_both["campaign_id"] == acc_both["campaign_id_hour"]).mean()), 4)
+            if acc_both.height else None,
+            "campaign_ids_by_day": a_day["campaign_id"].n_unique(),
+            "campaign_ids_by_hour": a_hour["campaign_id"].n_unique(),
+        },
+        "provisional_vs_daily": {
+            **provisional,
+            "accounts_flagged_in_both": prov_both["account_id"].n_unique(),
+            "same_campaign_id_share": round(float(
+                (prov_both["campaign_id"] == prov_both["campaign_id_hour"]).mean()), 4)
+            if prov_both.height else None,
+            "campaign_ids_provisional": a_prov["campaign_id"].n_unique()},
+        "seconds": {"daily_runs": round(day["seconds"]["final"], 2),
+                    "hourly_provisional_runs": round(hour["seconds"]["provisional"], 2),
+                    "day_closes": round(hour["seconds"]["close"], 2)},
+        "index_bytes_after": {"day": day["index_bytes"], "hour": hour["index_bytes"]},
+        "index_folder_bytes_max_by_hour": hour["max_index"],
     }
 
 
@@ -266,6 +369,7 @@ def main() -> None:
     if args.split_only:
         batch(whole, os.path.join(work, "warm"), None, extra)  # kernels compiled and cached
         emit({"benchmark": "incremental-split", "machine": machine(),
+              "input_parquet_bytes": os.path.getsize(whole),
               "split_by_hour_vs_by_day": split_ids(table, work, args.split_days, extra)})
         return
     truth = pl.read_parquet(os.path.join(logs, "truth.parquet"))

@@ -3,7 +3,9 @@
 Each variant runs the first ``--split-days`` days of ``bench/incremental.py``'s
 stretched log by day and by hour (fresh indexes) with the vocabulary that
 signs the prompts (``frequency.keep_members`` in ``TemplateSignatureFn``)
-replaced, and compares the ids as ``incremental.split_ids`` does:
+replaced, and compares the provisional ids (those the hourly runs published
+before each day's close; the close's tables, the day's final ids, are the
+daily run's by construction) as ``incremental.split_ids`` does:
 
 - ``as_built``: each run's own vocabulary, with the index's (the code as it is);
 - ``day_vocabulary``: every hourly run signs with the vocabulary its day's daily
@@ -36,7 +38,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import emit, machine
-from incremental import DAY_MS, HOUR_MS, batch, final_ids, mismatches, split, stretched
+from incremental import DAY_MS, HOUR_MS, batch, closes, final_ids, mismatches, split, stretched
 from quality import generated
 
 from distill_radar import kernels
@@ -100,18 +102,21 @@ def run_split(table, work: str, name: str, period: int, days: int, extra: list[s
     vocabulary."""
     index = os.path.join(work, f"index-{name}")
     shutil.rmtree(index, ignore_errors=True)
-    members, vocabs = [], []
+    members, vocabs, merges = [], [], {}
     for i, part in enumerate(split(table, period, os.path.join(work, f"split-{name}"),
                                    days * DAY_MS)):
         VOCAB["now"] = vocab_for(i, part)
         out = os.path.join(work, f"out-{name}-{i:05d}")
-        batch(part, out, index, extra)
+        summary, _ = batch(part, out, index, extra)
         VOCAB["now"] = None
-        members.append(pl.read_parquet(os.path.join(out, "members.parquet"))
-                       .select("exchange_id", "ts", "cluster_id"))
+        if not closes(summary):  # a close's tables are the day's: its hours' ids are final
+            members.append(pl.read_parquet(os.path.join(out, "members.parquet"))
+                           .select("exchange_id", "ts", "cluster_id"))
+        if "provisional" in summary["index"]:
+            merges.update(final_ids(index))
         vocabs.append(index_vocabulary(index))
         shutil.rmtree(out)
-    now = final_ids(index)
+    now = {**final_ids(index), **merges}
     frame = pl.concat(members).with_columns(
         pl.col("cluster_id").replace(list(now), list(now.values())).alias("final_id"))
     return frame, vocabs

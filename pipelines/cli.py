@@ -16,7 +16,7 @@ from distill_radar.pipelines.runtime.option_spec import Option, command_parser
 
 USAGE = """distill-radar generate --output DIR [--exchanges N] [--accounts N] [--campaigns N] [--seed S]
 distill-radar batch  --input PATH_OR_GLOB --output DIR [--csv] [--pseudonymize-accounts]
-                     [--link-columns a,b] [--index DIR [--rebuild-index]] [tuning flags]
+                     [--link-columns a,b] [--index DIR [--rebuild-index] [--close-day YYYY-MM-DD]] [tuning flags]
                      [any Beam option]
 distill-radar stream --input DIR_OR_SOURCE --output DIR_OR_TOPIC [--replay] [window flags]
                      [tuning flags] [any Beam option]
@@ -93,6 +93,10 @@ def cmd_batch(argv: list[str]) -> int:
     finally:
         diagnose_log.setLevel(level)
     process.freeze_heap()  # what the run built: the exit skips its walk
+    if summary.get("index", {}).get("already_closed"):  # --close-day run again
+        print(f"day {summary['index']['already_closed']} is closed already in "
+              f"{summary['index']['path']}: nothing to do")
+        return 0
     if "counts" not in summary:  # --no-wait: the job finishes on its own
         print(f"job submitted ({summary['state']}); tables will be published into "
               f"{summary['output']}")

@@ -217,7 +217,12 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     require_paths(opts)
     config = run_config(opts)
     export.check_output(opts.output)
-    files = discover_inputs(opts.input, opts.output)  # fails before any work when missing
+    files = discover_inputs(opts.input, opts.output) if opts.input else []  # fails when missing
+    # --index: what the run reads, from which generation (a day close: the whole day's inputs)
+    planned = index_hook.plan_run(opts.index, config, opts.rebuild_index, files, opts.close_day)
+    if planned is not None and planned[1].already_closed:
+        return index_hook.already_closed(planned)
+    files = planned[1].files if planned is not None else files
     # Large or not local: memory over CPU (tables built keyed; freed memory returned).
     input_bytes = process.local_bytes(files)
     small = one_local_worker(options) and input_bytes < process.LARGE_INPUT_BYTES
@@ -238,7 +243,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
         load_embedder()  # a missing model package fails here, before any work, saying what to do
     key = pseudonym_key(opts.pseudonym_key_file) if opts.pseudonymize_accounts else None
     output = opts.output if export.is_remote(opts.output) else os.path.abspath(opts.output)
-    index = index_hook.open_run_index(opts.index, config, opts.rebuild_index)
+    index = index_hook.open_run_index(planned, config)
     export.discard_stale_staging(output)
     staging = export.new_staging(output)
     started = time.time()
@@ -260,7 +265,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
                                                      keyed=path == "keyed", index=index,
                                                      keyed_tables=not small)
     # Where the logs are: `provenance` reads the served responses back from them.
-    source = opts.input if export.is_remote(opts.input) else os.path.abspath(opts.input)
+    source = index_hook.input_source(planned, opts.input)
     header = {"parameters": config.as_dict(), "input": source, "input_files": len(files),
               "runner": str(options.view_as(StandardOptions).runner),
               "privacy": {"pseudonymized_accounts": key is not None, "redacted_tables": redact},

@@ -18,7 +18,7 @@ import polars as pl
 import pyarrow as pa
 
 from distill_radar.pipelines.batch.clusters import NodeClusters
-from distill_radar.pipelines.index import doc_freq, history, ids, keys, reps, store
+from distill_radar.pipelines.index import day, doc_freq, history, ids, keys, reps, store
 from distill_radar.pipelines.io import export
 from distill_radar.pipelines.model.config import RunConfig
 
@@ -28,8 +28,10 @@ LOG = logging.getLogger(__name__)
 class RunIndex:
     """The index of one run (picklable: paths and the config only until ``load``)."""
 
-    def __init__(self, index: str, gen: str | None, config: RunConfig):
+    def __init__(self, index: str, gen: str | None, config: RunConfig,
+                 plan: day.DayPlan | None = None):
         self.index, self.gen, self.config = index, gen, config
+        self.plan = plan or day.DayPlan([], gen, {})  # the day close's part (day.py)
         self.state: store.IndexState | None = None
         self.mapping = pl.DataFrame(schema={"cluster_id": pl.Int64, "stable_id": pl.Int64})
         self.cluster_merges: dict[int, int] = {}
@@ -172,6 +174,7 @@ class RunIndex:
                                      all_hist)
         gen = store.write_generation(self.index, state_out)
         info = {"runs": run, "generation": gen, "size_bytes": store.size_bytes(gen),
+                "keep": list(self.plan.keep), **self.plan.summary(),
                 "known_clusters": state.tables["clusters"].num_rows,
                 "clusters_continued": len(set(self.mapping["stable_id"].to_list())
                                           & set(known["clusters"]["cluster_id"].to_list())),
@@ -193,7 +196,7 @@ class RunIndex:
         new_reps = history.update_reps(pl.from_arrow(state.tables["reps"]), today, clusters)
         vocab = reps.with_known_vocabulary(self.vocabulary, state.vocabulary())
         meta = dict(state.meta, runs=run, version=store.FORMAT_VERSION,
-                    parameters=store.match_parameters(self.config))
+                    parameters=store.match_parameters(self.config), day=self.plan.record)
         tables = {"vocabulary": pa.table({"hash": pa.array(vocab, pa.uint64())}),
                   "doc_freq": doc_freq.next_table(self.carry, *self._span()),
                   "reps": new_reps, "clusters": clusters, "campaigns": campaigns,
@@ -209,19 +212,54 @@ def _samples(parts: list[pa.Table] | None) -> pl.DataFrame:
         schema={"cluster_id": pl.Int64, "node": pl.UInt64, "prompt": pl.String})
 
 
-def open_run_index(index: str | None, config: RunConfig, rebuild: bool = False
-                   ) -> RunIndex | None:
-    """``--index``: the checked index of this run (None without the flag)."""
+def plan_run(index: str | None, config: RunConfig, rebuild: bool, files: list[str],
+             close_day: str | None = None) -> tuple[str, day.DayPlan] | None:
+    """``--index`` (and ``--close-day``): the checked index's path and the run's day plan
+    (what it reads, from which generation); None without the flag."""
     if not index:
+        if close_day:
+            raise ValueError("--close-day needs --index (the index holding the day's runs)")
         return None
     if not export.is_remote(index):
         index = os.path.abspath(index)
-    return RunIndex(index, store.open_index(index, config, rebuild), config)
+    gen = store.open_index(index, config, rebuild)
+    record = {} if gen is None else store.read_meta(gen).get("day") or {}
+    planned = day.plan(gen, record, files, close_day)
+    for note in planned.notes:
+        LOG.info("index %s: %s", index, note)
+    return index, planned
+
+
+def open_run_index(planned: tuple[str, day.DayPlan] | None, config: RunConfig
+                   ) -> RunIndex | None:
+    """The index of this run (None without ``--index``), as ``plan_run`` planned it."""
+    if planned is None:
+        return None
+    index, plan = planned
+    return RunIndex(index, plan.gen, config, plan)
+
+
+def already_closed(planned: tuple[str, day.DayPlan]) -> dict:
+    """The summary of a ``--close-day`` run whose day was closed before (nothing done)."""
+    index, plan = planned
+    LOG.info("index %s: day %s is closed already; nothing to do", index, plan.already_closed)
+    return {"index": {"path": index, "already_closed": plan.already_closed}}
+
+
+def input_source(planned: tuple[str, day.DayPlan] | None, given: str | None) -> str:
+    """``summary.json``'s ``input``: ``--input``, or for a day close the folder holding
+    every input of the day (the files themselves: ``index.day_close``)."""
+    plan = planned[1] if planned is not None else None
+    files = plan.files if plan is not None and plan.closes else []
+    if files and (plan.replaces_runs or not given):
+        prefix = os.path.commonprefix(files)
+        return prefix[:prefix.rfind("/")] if "/" in prefix else prefix
+    return given if export.is_remote(given) else os.path.abspath(given)
 
 
 def commit(index_info: dict | None, index: str | None) -> None:
     """Make the run's generation current (after its tables are published)."""
     if index_info and index:
-        store.commit(index, index_info["generation"])
+        store.commit(index, index_info["generation"], tuple(index_info.get("keep", ())))
         LOG.info("index %s: run %d committed (%d bytes)", index, index_info["runs"],
                  index_info["size_bytes"])

@@ -3,13 +3,15 @@
 An index is a folder. Each run writes a complete *generation* into a new
 subfolder ``gen-NNNNNN-XXXX/`` and then points ``CURRENT`` at it (one small
 object written under a temporary name and renamed): a run that dies before
-that leaves the previous generation in force. Local paths and every Beam
+that leaves the previous generation in force. Older generations are then
+removed, but for an open day's base (``day.py``: the close reruns from it). Local paths and every Beam
 filesystem (``gs://``...) work alike, through ``FileSystems``.
 
 A generation holds compact tables only (no prompts, no members):
 
 - ``index.json``: format version, the parameters that give signatures their
-  meaning, the run counter;
+  meaning, the run counter, ``day`` (the open day's base generation and
+  recorded inputs, the last day closed: ``day.py``);
 - ``vocabulary.parquet``: template-shingle hashes (union over the runs);
 - ``doc_freq.parquet``: recent counts of shingles not yet template text
   (``doc_freq.py``; a generation written before it had none: read as empty);
@@ -142,7 +144,7 @@ def open_index(index: str, config: RunConfig, rebuild: bool = False) -> str | No
     gen = current_generation(index)
     if gen is None or rebuild:
         return None
-    meta = _read_meta(gen)
+    meta = read_meta(gen)
     if meta.get("version") != FORMAT_VERSION:
         raise ValueError(f"--index {index}: format version {meta.get('version')}, this "
                          f"distill-radar reads {FORMAT_VERSION}; run with --rebuild-index")
@@ -157,7 +159,7 @@ def open_index(index: str, config: RunConfig, rebuild: bool = False) -> str | No
     return gen
 
 
-def _read_meta(gen: str) -> dict:
+def read_meta(gen: str) -> dict:
     try:
         return orjson.loads(export.read_bytes(FileSystems.join(gen, "index.json")))
     except (OSError, orjson.JSONDecodeError) as exc:
@@ -169,7 +171,7 @@ def load(gen: str | None, config: RunConfig) -> IndexState:
     """The generation at ``gen`` (a fresh empty state for None)."""
     if gen is None:
         return empty_state(config)
-    return IndexState(_read_meta(gen), {name: read_table(gen, name) for name in SCHEMAS})
+    return IndexState(read_meta(gen), {name: read_table(gen, name) for name in SCHEMAS})
 
 
 def read_table(gen: str, name: str) -> pa.Table:
@@ -200,8 +202,9 @@ def write_generation(index: str, state: IndexState) -> str:
     return gen
 
 
-def commit(index: str, gen: str) -> None:
-    """Point ``CURRENT`` at ``gen`` (temporary name, then rename) and drop older generations."""
+def commit(index: str, gen: str, keep: tuple[str, ...] = ()) -> None:
+    """Point ``CURRENT`` at ``gen`` (temporary name, then rename) and drop older generations
+    but those named in ``keep`` (an open day's base: ``day.py``)."""
     name = FileSystems.split(gen)[1]
     tmp = FileSystems.join(index, f".{POINTER}-{uuid.uuid4().hex[:8]}")
     export.write_bytes(tmp, name.encode())
@@ -210,20 +213,20 @@ def commit(index: str, gen: str) -> None:
         FileSystems.rename([tmp], [target])  # object stores: one object, written whole
     else:
         os.replace(tmp, target)
-    _drop_old_generations(index, keep=name)
+    _drop_old_generations(index, keep={name, *keep})
 
 
-def _drop_old_generations(index: str, keep: str) -> None:
-    """Every generation but ``keep`` (and unfinished ones of runs that died)."""
+def _drop_old_generations(index: str, keep: set[str]) -> None:
+    """Every generation but those in ``keep`` (and unfinished ones of runs that died)."""
     found = FileSystems.match([FileSystems.join(index, "gen-*/*")])[0].metadata_list
-    current = FileSystems.join(index, keep)
-    stale = sorted(m.path for m in found if FileSystems.split(m.path)[0] != current)
+    kept = {FileSystems.join(index, name) for name in keep}
+    stale = sorted(m.path for m in found if FileSystems.split(m.path)[0] not in kept)
     if stale:  # files, not folders: object stores have no folders to delete
         FileSystems.delete(stale)
     if not export.is_remote(index):
         for name in os.listdir(index):
             path = os.path.join(index, name)
-            if name.startswith("gen-") and name != keep and os.path.isdir(path):
+            if name.startswith("gen-") and name not in keep and os.path.isdir(path):
                 shutil.rmtree(path, ignore_errors=True)
 
 

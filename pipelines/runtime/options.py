@@ -40,6 +40,10 @@ IO_OPTIONS = (
            "persisted index; known clusters and campaigns keep their ids, campaigns get history "
            "(campaign_history.parquet), and batch updates the index after the run (stream "
            "only reads it)", IO, shown=""),
+    Option("--close-day", "with --index: close the UTC day YYYY-MM-DD: rerun every input its "
+           "provisional (sub-day) runs recorded, from the index as of the day's start, and write "
+           "the day's final tables and ids into --output (a run whose exchanges reach the day's "
+           "last hour closes it without this flag); no --input", IO, shown=""),
     Option("--rebuild-index", "start --index afresh when its parameters differ from the run's "
            "(default: such a run fails)", IO, action="store_true"),
     Option("--no-wait", "return once the job is submitted (a Dataflow Flex Template launcher "
@@ -81,8 +85,13 @@ class DistillRadarOptions(PipelineOptions):
 
 
 def require_paths(opts: DistillRadarOptions) -> None:
-    """A clear error (exit 2 from the CLI) when --input or --output is missing."""
-    missing = [f"--{name}" for name in ("input", "output") if not getattr(opts, name)]
+    """A clear error (exit 2 from the CLI) when --input or --output is missing (a day
+    close reads the inputs its index recorded: no --input, and none allowed)."""
+    if opts.close_day and opts.input:
+        raise ValueError("--close-day reads the inputs the index recorded for the day; "
+                         "drop --input")
+    needed = ("output",) if opts.close_day else ("input", "output")
+    missing = [f"--{name}" for name in needed if not getattr(opts, name)]
     if missing:
         raise ValueError(f"missing {' and '.join(missing)}")
 

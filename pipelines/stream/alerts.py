@@ -5,7 +5,10 @@
 was last seen and a HyperLogLog of every account it has named in an alert
 (mergeable: when two tracked campaigns turn out to be one, their sketches
 merge by a register maximum); per campaign-like cluster, the campaign that
-owns it.
+owns it. A sketch is stored sparse (3 bytes per register in use) while that
+is smaller than its ``2**p`` registers: most campaigns name far fewer accounts
+than there are registers, so the book grows with the accounts named, not
+with ``2**p`` bytes per campaign.
 
 ``campaign_id`` comes from content: the smallest cluster id (a content hash,
 ``bands.label_of``) of the campaign when it is first alerted; a campaign that
@@ -64,6 +67,45 @@ def account_hashes(account_ids: list[str]) -> np.ndarray:
     return kernels.text_hashes(pa.array(account_ids, pa.large_string()), normalized=True)
 
 
+#: A register in use, stored sparse: its index and its rank (3 bytes).
+SPARSE = np.dtype([("ix", "<u2"), ("rank", "u1")])
+
+
+def pack_sketches(sketches: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(bytes per sketch, uint8 stream) of HyperLogLog registers: each sketch as its
+    registers in use (``SPARSE`` records) while that is smaller, else all ``2**p`` of them
+    (a stored size equal to ``2**p``, never a multiple of 3, means dense)."""
+    parts = []
+    for regs in sketches:
+        ix = np.flatnonzero(regs)
+        if ix.size * SPARSE.itemsize < regs.size:
+            rec = np.empty(ix.size, SPARSE)
+            rec["ix"], rec["rank"] = ix, regs[ix]
+            parts.append(rec.view(np.uint8))
+        else:
+            parts.append(np.asarray(regs, np.uint8))
+    sizes = np.array([p.size for p in parts], np.int32)
+    return sizes, (np.concatenate(parts) if parts else np.empty(0, np.uint8))
+
+
+def unpack_sketches(sizes: np.ndarray, stream: np.ndarray, p: int) -> list[np.ndarray]:
+    """The sketches ``pack_sketches`` wrote (``2**p`` registers each)."""
+    width, out = 1 << p, []
+    ends = np.cumsum(sizes, dtype=np.int64)
+    if ends.size and ends[-1] != stream.size:
+        raise ValueError("state: HyperLogLog registers do not match their sizes")
+    for start, end in zip(ends - sizes, ends):
+        part = np.ascontiguousarray(stream[start:end])
+        if part.size == width:
+            out.append(part.copy())
+            continue
+        rec = part.view(SPARSE)
+        regs = np.zeros(width, np.uint8)
+        regs[rec["ix"]] = rec["rank"]
+        out.append(regs)
+    return out
+
+
 class AlertBook:
     def __init__(self, config: StreamConfig, min_accounts: int = 1):
         self.config, self.min_accounts = config, min_accounts
@@ -76,55 +118,65 @@ class AlertBook:
         self.indexed: dict[str, int] = {}
 
     # -- state as chunks -----------------------------------------------------------------------
-    def to_chunks(self) -> tuple[dict, dict]:
+    def to_chunks(self) -> tuple[dict, dict, dict]:
+        """(tracked campaigns, cluster owners, their sketches' registers: ``pack_sketches``)."""
         ids = sorted(self.tracked)
-        width = 1 << self.config.hll_precision
+        sizes, registers = pack_sketches([self.tracked[c].named for c in ids])
         tracked = {"campaign": np.array(ids, np.int64),
                    "last_seen": np.array([self.tracked[c].last_seen for c in ids], np.int64),
                    "estimate": np.array([self.tracked[c].named_estimate for c in ids]),
-                   "hll": (np.stack([self.tracked[c].named for c in ids]) if ids
-                           else np.empty((0, width), np.uint8))}
+                   "hll_bytes": sizes}
         clusters = sorted(self.owner)
         owner = {"cluster": np.array(clusters, np.int64),
                  "campaign": np.array([self.owner[c] for c in clusters], np.int64)}
-        return tracked, owner
+        return tracked, owner, {"reg": registers}
 
     def unnamed_chunks(self) -> tuple[dict, dict]:
-        """(one row per campaign with unnamed accounts, (campaign, account_id) rows)."""
+        """(one row per campaign with unnamed accounts and their count, their account ids
+        in campaign order)."""
         ids = sorted(self.unnamed)
         rows = [self.unnamed[c] for c in ids]
         head = {"campaign": np.array(ids, np.int64),
                 **{k: np.array([r[k] for r in rows], np.int64)
                    for k in ("cluster_id", "n_accounts", "n_exchanges")},
                 "score": np.array([r["score"] for r in rows], np.float64),
-                "template": pa.array([r["template"] for r in rows], pa.large_string())}
-        accounts = {"campaign": np.repeat(np.array(ids, np.int64),
-                                          [len(r["account_ids"]) for r in rows]),
-                    "account_id": pa.array([a for r in rows for a in r["account_ids"]],
+                "template": pa.array([r["template"] for r in rows], pa.large_string()),
+                "n_held": np.array([len(r["account_ids"]) for r in rows], np.int64)}
+        accounts = {"account_id": pa.array([a for r in rows for a in r["account_ids"]],
                                            pa.large_string())}
         return head, accounts
 
     def load_unnamed(self, head: dict | None, accounts: dict | None) -> None:
+        """What ``unnamed_chunks`` saved (or, before, account rows with their campaign)."""
         if not head:
             return
-        names: dict[int, list] = {}
-        for c, a in zip(accounts["campaign"].tolist(), accounts["account_id"].to_pylist()):
-            names.setdefault(c, []).append(a)
-        for i, c in enumerate(head["campaign"].tolist()):
+        ids = head["campaign"].tolist()
+        names = accounts["account_id"].to_pylist() if accounts else []
+        if accounts and "campaign" in accounts:
+            owners = accounts["campaign"].tolist()
+            held = [[a for o, a in zip(owners, names) if o == c] for c in ids]
+        else:
+            ends = np.cumsum(head["n_held"]).tolist()
+            held = [names[e - n:e] for e, n in zip(ends, head["n_held"].tolist())]
+        for i, c in enumerate(ids):
             self.unnamed[c] = {
                 **{k: int(head[k][i]) for k in ("cluster_id", "n_accounts", "n_exchanges")},
                 "score": float(head["score"][i]), "template": head["template"][i].as_py(),
-                "account_ids": names.get(c, [])}
+                "account_ids": held[i]}
 
     @classmethod
     def from_chunks(cls, config: StreamConfig, tracked: dict | None, owner: dict | None,
-                    min_accounts: int = 1) -> AlertBook:
+                    registers: dict | None = None, min_accounts: int = 1) -> AlertBook:
+        """The book ``to_chunks`` saved (or one saved with dense ``hll`` rows, before)."""
         book = cls(config, min_accounts)
         if owner:
             book.owner = dict(zip(owner["cluster"].tolist(), owner["campaign"].tolist()))
         if tracked:
+            sketches = (list(tracked["hll"]) if "hll" in tracked else
+                        unpack_sketches(tracked["hll_bytes"], (registers or {}).get(
+                            "reg", np.empty(0, np.uint8)), config.hll_precision))
             for i, cid in enumerate(tracked["campaign"].tolist()):
-                book.tracked[cid] = Tracked(set(), np.array(tracked["hll"][i]),
+                book.tracked[cid] = Tracked(set(), np.array(sketches[i]),
                                             float(tracked["estimate"][i]),
                                             int(tracked["last_seen"][i]))
         for cluster, cid in book.owner.items():

@@ -42,7 +42,7 @@ CAMPAIGNS = {"campaign": pl.Int64, "cluster_ids": pl.List(pl.Int64),
              "top_cluster_id": pl.Int64, "account_ids": pl.List(pl.Utf8),
              "n_accounts": pl.Int64, "n_exchanges": pl.Int64, "template": pl.Utf8,
              "score": pl.Float64}
-BOOK = ("tracked", "owner", "unnamed", "unnamed_acct")
+BOOK = ("tracked", "owner", "hll", "unnamed", "unnamed_acct")
 AS_OF = pa.field("as_of", schemas.TS)
 CAMPAIGN_SNAPSHOT = schemas.CAMPAIGNS.append(AS_OF)
 CLUSTER_SNAPSHOT = schemas.CLUSTERS.append(AS_OF)
@@ -228,10 +228,10 @@ class JudgeFn(StageFn):
             yield None, alerts
 
     def _book(self, store) -> AlertBook:
-        first = {k: (store.pending(k) or [None])[0] for k in BOOK}
-        book = AlertBook.from_chunks(self.stream, first["tracked"], first["owner"],
+        held = {k: concat(store.pending(k)) or None for k in BOOK}  # a large one is in pieces
+        book = AlertBook.from_chunks(self.stream, held["tracked"], held["owner"], held["hll"],
                                      min_accounts=self.run.min_campaign_accounts)
-        book.load_unnamed(first["unnamed"], first["unnamed_acct"])
+        book.load_unnamed(held["unnamed"], held["unnamed_acct"])
         if self.index and self._indexed is None:
             self._indexed = stream_ids.known_campaigns(self.index, self.run)
         book.indexed = self._indexed or {}

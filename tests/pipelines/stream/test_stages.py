@@ -10,7 +10,7 @@ from distill_radar import kernels
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream import ticks
 from distill_radar.pipelines.stream.accumulate import AccumulateFn, bottom_k, gather
-from distill_radar.pipelines.stream.alerts import AlertBook
+from distill_radar.pipelines.stream.alerts import AlertBook, account_hashes, pack_sketches
 from distill_radar.pipelines.stream.bands import BandIndexFn, label_of
 from distill_radar.pipelines.stream.config import StreamConfig
 from distill_radar.pipelines.stream.judge import CAMPAIGNS
@@ -131,6 +131,40 @@ def test_alert_book_survives_its_chunks():
     assert not again.tracked and not again.owner
 
 
+def test_sketches_stored_sparse_while_smaller_and_read_back_exactly():
+    book = AlertBook(StreamConfig(hll_precision=10))
+    few = [f"a{i}" for i in range(20)]
+    many = [f"b{i}" for i in range(5000)]  # fills most registers: stored dense
+    for cid, accounts in ((4, few), (9, many), (12, [])):
+        book.update(1000, pl.DataFrame([{"campaign": cid, "cluster_ids": [cid],
+                                         "top_cluster_id": cid, "account_ids": accounts or ["z"],
+                                         "n_accounts": 1, "n_exchanges": 5,
+                                         "template": "t {…}", "score": 0.7}], schema=CAMPAIGNS))
+    book.tracked[12].named[:] = 0  # an empty sketch takes no bytes
+    tracked, owner, registers = book.to_chunks()
+    sizes = dict(zip(tracked["campaign"].tolist(), tracked["hll_bytes"].tolist()))
+    assert sizes[4] == 3 * np.count_nonzero(book.tracked[4].named) <= 3 * 20
+    assert sizes[9] == 1024 and sizes[12] == 0 and registers["reg"].size == sum(sizes.values())
+    again = AlertBook.from_chunks(book.config, tracked, owner, registers)
+    for cid in (4, 9, 12):
+        assert np.array_equal(again.tracked[cid].named, book.tracked[cid].named)
+    # a book saved before (dense rows in ``tracked``) still loads
+    old = {**{k: v for k, v in tracked.items() if k != "hll_bytes"},
+           "hll": np.stack([book.tracked[c].named for c in tracked["campaign"].tolist()])}
+    assert np.array_equal(AlertBook.from_chunks(book.config, old, owner).tracked[4].named,
+                          book.tracked[4].named)
+    assert account_hashes(few).size == 20
+
+
+def test_pack_sketches_is_never_larger_than_dense():
+    rng = np.random.default_rng(0)
+    sketches = [np.where(rng.random(4096) < f, rng.integers(1, 30, 4096), 0).astype(np.uint8)
+                for f in (0.0, 0.01, 0.3, 0.4, 1.0)]
+    sizes, stream = pack_sketches(sketches)
+    assert (sizes <= 4096).all() and stream.size == sizes.sum() and sizes[2] < 4096
+    assert sizes[0] == 0 and sizes[-1] == 4096 and sizes[3] == 4096
+
+
 def test_alert_book_alerts_once_per_campaign_then_updates():
     book = AlertBook(StreamConfig(growth_factor=1.5), min_accounts=3)
     accts = [f"a{i}" for i in range(10)]
@@ -161,6 +195,13 @@ def test_alert_book_alerts_once_per_campaign_then_updates():
     assert set(closing["account_ids"][1].as_py()) == set(more)
     assert "no longer evaluated" in closing["reason"][1].as_py()
     assert not again.unnamed and again.update(7000, other).num_rows == 0
+    # held accounts saved before (one row per account with its campaign) still load
+    head, accounts = book.unnamed_chunks()
+    n = int(head["n_held"][0])
+    old = AlertBook(book.config)
+    old.load_unnamed({k: v for k, v in head.items() if k != "n_held"},
+                     {"campaign": np.repeat(head["campaign"], n), **accounts})
+    assert old.unnamed == book.unnamed and len(book.unnamed[4]["account_ids"]) == n == len(more)
 
 
 def test_bottom_k_sample_does_not_depend_on_order():
