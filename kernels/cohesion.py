@@ -15,6 +15,7 @@ from numba import njit, prange
 
 from .hash_table import _mode
 from .prefetch import prefetch_row
+from .union_find import edge_array
 
 AHEAD = 8  # rows prefetched ahead of a gather
 
@@ -213,12 +214,11 @@ def round_edges(src: np.ndarray, dst: np.ndarray, edge_sim: np.ndarray, level: n
 
     Parameters
     ----------
-    src, dst : int64[m] node indices; edge_sim : float32[m]
+    src, dst : int32 or int64[m] node indices; edge_sim : float32[m]
     level : int64[n]; weak : bool[n] (per node); strict : float (compared as float32)
     Returns bool[m]: ``(level[src] == level[dst]) & ~(weak[src] & (edge_sim < strict))``.
     """
-    src = np.ascontiguousarray(src, dtype=np.int64)
-    dst = np.ascontiguousarray(dst, dtype=np.int64)
+    src, dst = edge_array(src), edge_array(dst)
     edge_sim = np.ascontiguousarray(edge_sim, dtype=np.float32)
     if not src.shape == dst.shape == edge_sim.shape or src.ndim != 1:
         raise ValueError("src, dst and edge_sim must be 1-D and of equal length")

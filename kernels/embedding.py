@@ -121,6 +121,32 @@ def centred_half_rows(vectors: np.ndarray) -> CentredHalf:
     return CentredHalf(bits, mean, scale)
 
 
+def half_mean_scales(blocks, rows: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """``centred_half_rows``' mean and scale of float16 rows that come in blocks, without
+    all of them resident: ``blocks()`` yields (first row, float16[k, dim] block) in row
+    order, and is called twice (sums, then scales). The sums run row by row across the
+    blocks in the same order as over the whole array: the same bits."""
+    total = np.zeros(dim, np.float64)
+    live = 0
+    for _, block in blocks():
+        live += _nonzero_sum_into(_half_bits(block, dim), _HALF_TO_SINGLE, total)
+    mean = np.zeros(dim, np.float32) if live == 0 else (total / live).astype(np.float32)
+    scale = np.empty(rows, np.float64)
+    for first, block in blocks():
+        bits = _half_bits(block, dim)
+        if first < 0 or first + bits.shape[0] > rows:
+            raise ValueError("a block's rows lie outside 0..rows-1")
+        _row_scales(bits, mean, scale[first:first + bits.shape[0]], _HALF_TO_SINGLE)
+    return mean, scale
+
+
+def _half_bits(block: np.ndarray, dim: int) -> np.ndarray:
+    if not isinstance(block, np.ndarray) or block.ndim != 2 or block.shape[1] != dim or \
+            block.dtype not in (np.float16, np.uint16):
+        raise ValueError("each block must be float16[k, dim] (or its uint16 bits)")
+    return np.ascontiguousarray(block).view(np.uint16)
+
+
 @njit(cache=True, parallel=True)
 def _row_scales(vectors, mean, scale, table):
     """``_center_normalize``'s scale of each row; 0.0 for all-zero rows."""
@@ -155,6 +181,12 @@ def _nonzero_sum(vectors, table):
     axis-0 mean, so the result is the same to the bit), and how many rows that was.
     ``table``: as for ``_value``."""
     total = np.zeros(vectors.shape[1], np.float64)
+    return total, _nonzero_sum_into(vectors, table, total)
+
+
+@njit(cache=True)
+def _nonzero_sum_into(vectors, table, total):
+    """``_nonzero_sum`` added into ``total`` (blocks of rows in order: the same sums)."""
     live = 0
     for i in range(vectors.shape[0]):
         nonzero = False
@@ -166,7 +198,7 @@ def _nonzero_sum(vectors, table):
             live += 1
             for t in range(vectors.shape[1]):
                 total[t] += _value(vectors, i, t, table)
-    return total, live
+    return live
 
 
 def hyperplanes(dim: int, bits: int, seed: int = 1) -> np.ndarray:

@@ -74,7 +74,7 @@ def connected_components(n: int, src, dst) -> np.ndarray:
     n : int >= 0
         Number of nodes, ``0..n-1``.
     src, dst : integer[m]
-        Undirected edges; every value in ``[0, n)``.
+        Undirected edges; every value in ``[0, n)`` (int32 or int64 read as they are).
 
     Returns
     -------
@@ -90,11 +90,18 @@ def connected_components(n: int, src, dst) -> np.ndarray:
             raise ValueError(f"{name} must be a 1-D integer array")
     if src.shape != dst.shape:
         raise ValueError("src and dst must have the same length")
-    src = np.ascontiguousarray(src, dtype=np.int64)
-    dst = np.ascontiguousarray(dst, dtype=np.int64)
+    src, dst = edge_array(src), edge_array(dst)
     if src.size and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= n):
         raise ValueError(f"edge endpoints must lie in [0, {n})")
     return _components(int(n), src, dst)
+
+
+def edge_array(a) -> np.ndarray:
+    """Edge endpoints as the kernels take them: int32 (half the bytes, where node indices
+    fit) or int64 kept as they are, any other integers as int64."""
+    a = np.asarray(a)
+    return np.ascontiguousarray(a, dtype=a.dtype if a.dtype in (np.int32, np.int64)
+                                else np.int64)
 
 
 def regrouped_components(labels: np.ndarray, src, dst, keep) -> np.ndarray:
@@ -112,8 +119,7 @@ def regrouped_components(labels: np.ndarray, src, dst, keep) -> np.ndarray:
     if labels.ndim != 1 or (n and (labels.min() < 0 or labels.max() >= n
                                    or not np.all(labels[labels] == labels))):
         raise ValueError("labels must be connected_components labels")
-    src = np.ascontiguousarray(src, dtype=np.int64)
-    dst = np.ascontiguousarray(dst, dtype=np.int64)
+    src, dst = edge_array(src), edge_array(dst)
     if not src.shape == dst.shape == keep.shape or src.ndim != 1:
         raise ValueError("src, dst and keep must be 1-D and of equal length")
     if src.size and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= n):

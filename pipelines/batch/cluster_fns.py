@@ -22,10 +22,15 @@ def on_signatures(paths, build, config: RunConfig, account_pairs=()):
     yield build(SignatureFiles(tuple(paths)), config, list(account_pairs))
 
 
-def account_nodes(keys_path: str):
-    """Exchange keys (path) -> the batch's distinct (account, node) hash pairs (semantic path)."""
+def account_nodes(keys_path: str, work: str):
+    """Exchange keys (path) -> path of the batch's distinct (account, node) hash pairs
+    (semantic path; ``clusters.pair_arrays`` reads them). A work file, not the arrays: the
+    in-process runner keeps every element a stage emits until the run ends (16 bytes a
+    pair, tens of millions of pairs at 16M exchanges)."""
     keys = workdir.read_table(keys_path, ["node", "account_id"])
-    yield semantic.account_node_pairs(keys["node"].to_numpy(), keys["account_id"].combine_chunks())
+    acc, node = semantic.account_node_pairs(keys["node"].to_numpy(),
+                                            keys["account_id"].combine_chunks())
+    yield workdir.write_arrays(work, "pairs", {"account": acc, "node": node})
 
 
 def _clustered(path: str, clusters: NodeClusters) -> tuple[pa.Table, np.ndarray]:

@@ -47,7 +47,9 @@ class GraphPartsFn(beam.DoFn):
 
     def process(self, graph: clusters.CandidateGraph):
         lexical = graph.edge_kind == semantic.LEXICAL
-        src, dst, sim = graph.src[lexical], graph.dst[lexical], graph.edge_sim[lexical]
+        # The Beam stages' edge chunks are int64 (the graph's own are int32 where they fit)
+        src, dst = graph.src[lexical].astype(np.int64), graph.dst[lexical].astype(np.int64)
+        sim = graph.edge_sim[lexical]
         for shard, part in split_by_shard(src, (src, dst, sim), self.shards):
             yield beam.pvalue.TaggedOutput(EDGES, (shard, (EDGES, *part)))
         for shard, part in split_by_shard(graph.sig_rows, (graph.sig_rows, graph.sig), self.shards):

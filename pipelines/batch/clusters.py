@@ -22,6 +22,7 @@ from distill_radar.pipelines.batch.gather import SignatureFiles, gather_signatur
 from distill_radar.pipelines.batch.signatures import NodeSignatures
 from distill_radar.pipelines.batch.spilled import SpilledEmbeddings, SpilledRows
 from distill_radar.pipelines.embed.embedder import load_embedder
+from distill_radar.pipelines.io import workdir
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
 
@@ -62,8 +63,8 @@ class CandidateGraph:
     counts: np.ndarray  # int64[n] exchanges per node
     sig_rows: np.ndarray  # int64[s] node index of each signature row, ascending
     sig: np.ndarray | SpilledRows  # uint32[s, num_perm]; large inputs: in a work file
-    src: np.ndarray  # int64[m]
-    dst: np.ndarray  # int64[m]
+    src: np.ndarray  # int32[m] (int64 from 2**31 nodes)
+    dst: np.ndarray  # int32[m] (int64 from 2**31 nodes)
     edge_sim: np.ndarray  # float32[m]
     stats: dict = field(default_factory=dict)
     emb_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # ascending
@@ -105,19 +106,22 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     ``SignatureFiles``: gathered here, file by file (one copy of every signature resident,
     not the shards' and the whole's); large ones into work files (``spilled``), where
     the signatures stay with ``in_files`` (the steps of ``link_nodes`` read them by
-    blocks; ``ClusterGraphStages`` read them whole). Large embeddings are read whole
-    only to centre them; ``SpilledEmbeddings`` then reads them by blocks."""
+    blocks; ``ClusterGraphStages`` read them whole). Large embeddings are centred and
+    then read by blocks (``SpilledEmbeddings``)."""
     if isinstance(parts, SignatureFiles):
         gathered, parts = parts.gather(config.num_perm)
     else:
         gathered = gather_signatures(parts, config.num_perm)
     nodes, counts, sig_rows, sig, emb_rows, emb = gathered
     del gathered  # the raw float16 embeddings go once centred below
+    if not (config.semantic and config.prompt_links):
+        parts = []  # the shards' nodes and tokens serve the prompt links only
     spilled = (sig, emb) if isinstance(sig, SpilledRows) else None
-    emb = semantic.centred_rows(emb.load() if spilled else emb)
-    if spilled and isinstance(emb, kernels.CentredHalf):  # rows read back by blocks
-        emb = SpilledEmbeddings(spilled[1], emb.mean, emb.scale)
-    pairs = semantic.gather_pairs(account_pairs or [], nodes)
+    if spilled and emb.shape[0] and np.dtype(emb.dtype) == np.float16:
+        emb = SpilledEmbeddings.centred(emb)  # by blocks; rows read back by blocks
+    else:
+        emb = semantic.centred_rows(emb.load() if spilled else emb)
+    pairs = semantic.gather_pairs(pair_arrays(account_pairs or []), nodes)
     s_src, s_dst, s_sim, s_stats = semantic.semantic_edges(emb, emb_rows, pairs, config)
     bands, rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
     src, dst = _candidate_edges(sig, sig_rows, bands, rows)
@@ -130,8 +134,9 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     # Prompts that words link, or that accounts of a profile group sent, are the other
     # paths' to cluster: prompt links join only the rest.
     grouped = s_stats.pop("grouped", np.empty(0, np.int64))
-    covered = np.r_[src, dst, pairs.node[np.isin(pairs.account, grouped)]]
-    p_src, p_dst, p_sim, p_stats = _prompt_links(parts, nodes, covered, config)
+    p_src, p_dst, p_sim, p_stats = _prompt_links(
+        parts, nodes, lambda: np.r_[src, dst, pairs.node[np.isin(pairs.account, grouped)]],
+        config)
     kind = np.r_[np.zeros(src.size, np.int8), np.ones(s_src.size, np.int8),
                  np.full(p_src.size, semantic_links.PROMPT, np.int8)]
     stats = {"nodes": int(nodes.size), "nodes_with_signature": int(sig_rows.size),
@@ -139,13 +144,38 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
              "nodes_with_embedding": int(emb_rows.size), **s_stats, **p_stats}
     if spilled and not in_files:
         sig = sig.load()
-    graph = CandidateGraph(nodes, counts, sig_rows, sig, np.r_[src, s_src, p_src],
-                           np.r_[dst, s_dst, p_dst],
+    graph = CandidateGraph(nodes, counts, sig_rows, sig, _edges(nodes.size, src, s_src, p_src),
+                           _edges(nodes.size, dst, s_dst, p_dst),
                            np.r_[edge_sim, s_sim, p_sim].astype(np.float32), stats, emb_rows,
                            emb, kind, pairs if s_src.size or p_src.size else None, spilled)
     # One worker holds all of it (the gathered path): summary.json's largest_bytes shows it.
     StageSizes("link_nodes").record(0, graph_bytes(graph))
     return graph
+
+
+def _edges(n: int, *parts: np.ndarray) -> np.ndarray:
+    """Edge endpoints laid end to end, int32 where node indices fit (half the bytes; the
+    union-find and cohesion kernels read them as they are), else int64."""
+    kind = np.int32 if n < 2**31 else np.int64
+    out = np.empty(sum(p.size for p in parts), kind)
+    at = 0
+    for p in parts:
+        out[at:at + p.size] = p
+        at += p.size
+    return out
+
+
+def pair_arrays(parts: list) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every batch's (account, node) hash pairs: arrays, or work-file paths
+    (``cluster_fns.account_nodes``) read back, copied off each file before the next."""
+    out = []
+    for part in parts:
+        if isinstance(part, str):
+            arrays = workdir.read_arrays(part)
+            part = (np.array(arrays["account"]), np.array(arrays["node"]))
+            del arrays
+        out.append(part)
+    return out
 
 
 def graph_bytes(graph: CandidateGraph) -> int:
@@ -159,13 +189,15 @@ def graph_bytes(graph: CandidateGraph) -> int:
                   graph.edge_sim, graph.emb_rows, graph.edge_kind, *emb_parts)
 
 
-def _prompt_links(parts: list[NodeSignatures], nodes: np.ndarray, lexical: np.ndarray,
-                  config: RunConfig):
+def _prompt_links(parts: list[NodeSignatures], nodes: np.ndarray, lexical, config: RunConfig):
     """Per-prompt semantic links (``semantic_links``) among the prompts not in
-    ``lexical`` (node indices that other evidence covers)."""
-    node, ids, offsets = semantic_links.gather(parts, nodes, exclude=lexical)
-    if not (config.semantic and config.prompt_links) or node.size < 2:
-        empty = np.empty(0, np.int64)
+    ``lexical()`` (node indices that other evidence covers; built only when the links
+    are on: every lexical edge's two ends)."""
+    empty = np.empty(0, np.int64)
+    if not (config.semantic and config.prompt_links):
+        return empty, empty, np.empty(0, np.float32), {}
+    node, ids, offsets = semantic_links.gather(parts, nodes, exclude=lexical())
+    if node.size < 2:
         return empty, empty, np.empty(0, np.float32), {}
     table = load_embedder().table
     return semantic_links.prompt_edges(node, ids, offsets, table, config)
@@ -216,16 +248,18 @@ def join_semantic(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, n_loo
     """
     n, sem = graph.nodes.size, graph.edge_kind == semantic.SEMANTIC
     lex_labels, lex_sim = lexical or (kernels.connected_components(n, src, dst), None)
-    j_src, j_dst = semantic.group_joins(lex_labels, graph.src[sem], graph.dst[sem],
-                                        graph.senders, config.model.established_accounts)
+    wide = np.int64  # the semantic joins' own arithmetic takes int64 node indices
+    j_src, j_dst = semantic.group_joins(lex_labels, graph.src[sem].astype(wide),
+                                        graph.dst[sem].astype(wide), graph.senders,
+                                        config.model.established_accounts)
     pr = graph.edge_kind == semantic_links.PROMPT
     if pr.any():  # prompt links only between prompts that nothing else linked
-        so_far = kernels.connected_components(n, np.r_[src, j_src], np.r_[dst, j_dst])
-        p_src, p_dst = semantic_links.prompt_joins(so_far, graph.src[pr], graph.dst[pr],
-                                                   graph.senders)
+        so_far = kernels.connected_components(n, _edges(n, src, j_src), _edges(n, dst, j_dst))
+        p_src, p_dst = semantic_links.prompt_joins(so_far, graph.src[pr].astype(wide),
+                                                   graph.dst[pr].astype(wide), graph.senders)
         j_src, j_dst = np.r_[j_src, p_src], np.r_[j_dst, p_dst]
     kind = np.r_[np.zeros(src.size, np.int8), np.ones(j_src.size, np.int8)]
-    src, dst = np.r_[src, j_src], np.r_[dst, j_dst]
+    src, dst = _edges(n, src, j_src), _edges(n, dst, j_dst)
     labels = kernels.connected_components(n, src, dst)
     kinds = semantic.cluster_kinds(n, src, dst, kind, labels, lex_labels)
     if lex_sim is None:

@@ -113,7 +113,7 @@ class FindCampaigns(beam.PTransform):
         if known:
             vocabulary = vocabulary | "KnownVocabulary" >> beam.ParDo(
                 index_reps.KnownVocabularyFn(cfg, self.index.gen))
-        account_pairs = ((hashed.keys | "AccountNodes" >> beam.ParDo(TimedFn("account_nodes", account_nodes)))
+        account_pairs = ((hashed.keys | "AccountNodes" >> beam.ParDo(TimedFn("account_nodes", account_nodes, work)))
                          if cfg.semantic else read["exchanges"].pipeline | "NoPairs" >> beam.Create([]))
         signatures = shingled[SHINGLES_TAG] | "TemplateMinHash" >> beam.ParDo(
             TemplateSignatureFn(cfg, work), vocabulary=beam.pvalue.AsSingleton(vocabulary))

@@ -12,7 +12,10 @@ grow benign clusters) becomes a WordPiece token set. On the linking worker:
    token set, one unit vector of both halves.
 2. SimHash bands of that vector, and each prompt's rarest tokens, propose
    pairs: per key, each prompt meets the next ``prompt_link_window`` of its
-   sorted bucket, so a huge bucket costs a bounded number of pairs per member.
+   sorted bucket, so a huge bucket costs a bounded number of pairs per member;
+   a 512-bit sketch drops far pairs unscored (``sketch_limits``), and a pair
+   whose two prompts both hold ``prompt_link_window`` links already is skipped
+   (average linkage needs a path into a group, not every pair of it).
 3. ``kernels.prompt_links`` scores them: mean of the IDF cosine of the token
    sets and the cosine of the static vectors.
 4. Average linkage (``kernels.average_linkage``): pairs above
@@ -36,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from distill_radar import kernels
-from distill_radar.kernels import prompt_links
+from distill_radar.kernels import link_candidates, prompt_links
 from distill_radar.kernels.average_linkage import average_linkage
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
@@ -47,10 +50,12 @@ PROMPT = 2
 MAX_LINK_TOKENS = 64
 #: Up to this many link texts, every pair is scored (no LSH).
 EXACT_PAIRS = 1500
-#: SimHash bits of the sketch that screens candidate pairs before scoring, and how far
-#: below the threshold (in cosine) a sketch may put a pair that is still scored.
-SKETCH_BITS = 256
-SKETCH_SLACK = 0.25
+#: SimHash bits of the sketch that screens candidate pairs before scoring (its first
+#: ``SKETCH_HEAD`` bits first), and how many standard deviations of the differing bits
+#: above a pair at the threshold a scored pair may lie (``sketch_limits``).
+SKETCH_BITS = 512
+SKETCH_HEAD = 256
+SKETCH_SDS = 3.0
 #: Dimensions of the token-set projection in the LSH vector.
 PROJECTION_DIMS = 64
 #: Members of each group over which average linkage takes the mean score across two
@@ -62,13 +67,16 @@ RARE_KEYS = 4
 
 
 def link_tokens(vocab, prompts, eligible: np.ndarray, spans: pa.Array,
-                config: RunConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                config: RunConfig, span_ids: tuple[np.ndarray, np.ndarray] | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One shard's link texts -> (node rows, token-set ids, offsets), rows ascending.
 
     ``prompts``: every node's raw prompt; ``spans``: the template text of the
     ``eligible`` rows. A prompt of at most ``prompt_link_chars`` characters is
     linked whole (normalised), a longer eligible one by its spans; rows with
     fewer than ``prompt_link_min_tokens`` distinct tokens get no link text.
+    ``span_ids``: the spans' WordPiece ids (CSR, at least ``MAX_LINK_TOKENS`` per
+    span where it has them; the embedder's), read instead of tokenising them again.
     """
     prompts = prompts.combine_chunks() if isinstance(prompts, pa.ChunkedArray) else prompts
     lengths = pc.utf8_length(prompts).fill_null(config.prompt_link_chars + 1)
@@ -77,20 +85,31 @@ def link_tokens(vocab, prompts, eligible: np.ndarray, spans: pa.Array,
     is_short[short] = True
     long_at = np.flatnonzero(~is_short[eligible])  # positions in eligible / spans
     rows = np.r_[short, eligible[long_at]]
-    texts = pa.concat_arrays([kernels.normalize(prompts.take(pa.array(short))).cast(pa.large_string()),
-                              spans.take(pa.array(long_at)).cast(pa.large_string())])
+    whole = _wordpiece(kernels.normalize(prompts.take(pa.array(short))), vocab)
+    if span_ids is None:
+        span_ids = _wordpiece(spans.take(pa.array(long_at)), vocab)
+    else:
+        span_ids = _csr_rows(*span_ids, long_at, MAX_LINK_TOKENS)
+    ids = np.concatenate([whole[0], span_ids[0]])
+    offsets = np.r_[whole[1], whole[1][-1] + span_ids[1][1:]]
     order = np.argsort(rows, kind="stable")
     rows = rows[order]
-    ids, offsets = kernels.wordpiece_ids(texts.take(pa.array(order)), vocab, MAX_LINK_TOKENS,
-                                         max_chars=4 * 1024)
-    ids, offsets = prompt_links.token_sets(ids, offsets)
+    ids, offsets = prompt_links.token_sets(*_csr_rows(ids, offsets, order))
     keep = np.flatnonzero(np.diff(offsets) >= config.prompt_link_min_tokens)
     return rows[keep], *_csr_rows(ids, offsets, keep)
 
 
-def _csr_rows(ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray):
-    """The CSR rows ``rows`` of (ids, offsets), in that order."""
+def _wordpiece(texts: pa.Array, vocab) -> tuple[np.ndarray, np.ndarray]:
+    """CSR WordPiece ids of link texts: the first ``MAX_LINK_TOKENS`` of each."""
+    return kernels.wordpiece_ids(texts, vocab, MAX_LINK_TOKENS, max_chars=4 * 1024)
+
+
+def _csr_rows(ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray, head: int | None = None):
+    """The CSR rows ``rows`` of (ids, offsets), in that order (each one's first ``head``
+    values, when given)."""
     sizes = np.diff(offsets)[rows]
+    if head is not None:
+        sizes = np.minimum(sizes, head)
     new = np.zeros(rows.size + 1, np.int64)
     np.cumsum(sizes, out=new[1:])
     starts = np.repeat(offsets[rows] - new[:-1], sizes)
@@ -169,18 +188,38 @@ def _banded_candidates(ids, offsets, weights, dense, table, config: RunConfig):
     token_bits = min(32, max(1, (table.shape[0] - 1).bit_length()))  # one token id
     sketch_planes = kernels.hyperplanes(vectors.shape[1], SKETCH_BITS, seed=config.seed + 2)
     sketch = kernels.simhash_bands(vectors, sketch_planes, 32)
-    # Pairs whose sketch angle puts them well below the threshold are not scored.
-    floor = max(-1.0, config.prompt_link_threshold - SKETCH_SLACK)
-    max_differ = int(SKETCH_BITS * np.arccos(floor) / np.pi)
-    return _union_pairs([prompt_links.banded_pairs(
-        keys, bits, config.prompt_link_window, ids, offsets, weights, dense,
-        config.prompt_link_lexical_share, config.prompt_link_threshold, sketch, max_differ)
-        for keys, bits in ((bands, rows), (rare, token_bits))])
+    max_differ = sketch_limits(config.prompt_link_threshold, sketch.shape[1])
+    # Kept pairs per prompt, across both kinds of keys (the rarest tokens first: fewer
+    # keys, and the pairs they find are the likelier rewordings): a prompt holding a
+    # window's worth of links stops meeting candidates among prompts that do too.
+    links = link_candidates.LinkCounts(offsets.size - 1)
+    window = config.prompt_link_window
+    return _union_pairs([link_candidates.banded_pairs(
+        keys, bits, window, ids, offsets, weights, dense, config.prompt_link_lexical_share,
+        config.prompt_link_threshold, sketch, max_differ, links, window)
+        for keys, bits in ((rare, token_bits), (bands, rows))])
+
+
+def sketch_limits(threshold: float, words: int) -> np.ndarray:
+    """Most differing bits a scored pair's sketches may have, after each 32-bit word.
+
+    Two vectors at cosine ``threshold`` differ in each SimHash bit with probability
+    ``p = arccos(threshold) / pi``; a pair is dropped unscored when its first
+    ``SKETCH_HEAD`` bits, or all of them, differ more than ``SKETCH_SDS`` standard
+    deviations above that (a pair at the threshold passes both with 99.7 %).
+    The short test drops most far pairs after a few words; the long one, with
+    a smaller spread, most of the rest.
+    """
+    p = np.arccos(np.clip(threshold, -1.0, 1.0)) / np.pi
+    limits = np.full(words, 32 * words, np.int64)
+    for bits in {min(SKETCH_HEAD, 32 * words), 32 * words}:
+        limits[bits // 32 - 1] = int(bits * p + SKETCH_SDS * np.sqrt(bits * p * (1 - p)))
+    return limits
 
 
 def _union_pairs(found):
     """Scored pair lists -> one list, each pair once, sorted."""
-    return prompt_links.unique_pairs(*(np.concatenate([f[i] for f in found])
+    return link_candidates.unique_pairs(*(np.concatenate([f[i] for f in found])
                                        for i in range(3)))
 
 

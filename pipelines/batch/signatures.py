@@ -220,9 +220,12 @@ class TemplateSignatureFn(beam.DoFn):
                 ngram=self.config.ngram)
             # float16 halves what every shard sends to the linking worker; vectors
             # are centred and compared in float32 there.
-            live, vectors = self.embedder.embed_half(spans, self.config.min_semantic_tokens)
+            span_ids = self.embedder.token_ids(spans)
+            live, vectors = self.embedder.pool_half(*span_ids, self.config.min_semantic_tokens)
+            if self.embedder.max_tokens < semantic_links.MAX_LINK_TOKENS:
+                span_ids = None  # not a prefix of the link texts' tokens: tokenised again
             links = (semantic_links.link_tokens(self.embedder.vocab, nodes["prompt"], eligible,
-                                                spans, self.config)
+                                                spans, self.config, span_ids)
                      if self.config.prompt_links else no_links)
             return eligible[live], vectors, links
         if self.config.semantic and "embedding" in nodes.column_names:

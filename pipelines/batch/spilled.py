@@ -1,14 +1,13 @@
 """Signatures and embeddings in work files, for linking large inputs (``clusters``).
 
 From ``gather.SPILL_BYTES`` the gathered signatures and embeddings go to raw work
-files (``SpilledRows``) instead of memory. The embeddings are read back whole for
-the two steps that need them (semantic edges, centroid cohesion), one after the
-other. The signatures are never resident whole: the steps that read them do so in
-row blocks, with the same kernels and the same results as over the whole array:
+files (``SpilledRows``) instead of memory. Neither is ever resident whole (the
+embeddings are centred by blocks: ``SpilledEmbeddings.centred``); the steps that read
+the signatures do so in row blocks, with the same kernels and the same results as over the whole array:
 
 * ``band_keys``: each block's keys, concatenated (a row's keys are its own);
-* ``pair_similarity``: the pairs grouped by (block of src, block of dst), two blocks
-  resident at a time;
+* ``pair_similarity``: the pairs grouped by their two rows' blocks, one block and a
+  piece of another resident at a time, each pair of blocks read once;
 * ``consensus_similarity``: whole groups at a time, their rows gathered in one pass
   over the file (a group's consensus reads only its rows, in the same order).
 
@@ -25,9 +24,11 @@ import numpy as np
 
 from distill_radar import kernels
 
-#: Bytes of signature rows resident at a time in each blocked step (two blocks for
-#: pair similarity, the gathered rows of a chunk of groups for consensus similarity).
-BLOCK_BYTES = 512 << 20
+#: Bytes of signature rows resident at a time in each blocked step (half a block and a
+#: ``READ_BYTES`` piece for pair similarity, the gathered rows of a chunk of groups for
+#: consensus similarity). Smaller costs passes over the files (CPU), not memory; 256 MiB
+#: keeps 16M short exchanges' linking near its steady state (bench/RESULTS.md).
+BLOCK_BYTES = 256 << 20
 #: Bytes read from a file at a time (the buffer of ``blocks`` and ``take``).
 READ_BYTES = 32 << 20
 
@@ -98,6 +99,13 @@ class SpilledEmbeddings:
     mean: np.ndarray
     scale: np.ndarray
 
+    @classmethod
+    def centred(cls, rows: SpilledRows) -> SpilledEmbeddings:
+        """``semantic.centred_rows`` of the float16 rows in ``rows``, by blocks (two passes:
+        the mean, then each row's scale): never every row resident."""
+        mean, scale = kernels.half_mean_scales(rows.blocks, rows.shape[0], rows.shape[1])
+        return cls(rows, mean, scale)
+
     @property
     def shape(self) -> tuple[int, int]:
         return self.rows.shape
@@ -143,30 +151,49 @@ def band_keys(sig, bands: int, rows: int, first: int, count: int) -> np.ndarray:
 
 
 def pair_similarity(sig, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """``kernels.signature_similarity`` of an array or of ``SpilledRows``: then by pairs
-    of row blocks, the rows of both in one buffer."""
+    """``kernels.signature_similarity`` of an array or of ``SpilledRows``: then block by
+    block, each pair of blocks read once. With block ``i`` held (``BLOCK_BYTES / 2``), its
+    pairs with every later row (either way round) are verified piece by piece of the
+    other end's rows (``READ_BYTES``), each piece read once."""
     if not isinstance(sig, SpilledRows):
         return kernels.signature_similarity(sig, src, dst)
+    src, dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
     step = sig.block_rows(BLOCK_BYTES // 2)
-    blocks = -(-sig.shape[0] // step)
-    key = src // step * blocks + dst // step
-    order = np.argsort(key, kind="stable")
-    key = key[order]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    piece = min(step, sig.block_rows(READ_BYTES))
     out = np.empty(src.size, np.float32)
-    buf = np.empty((2 * step, sig.shape[1]), sig.dtype)
-    held = -1  # the src block now in buf[:step]
-    for a, b in zip(starts, np.r_[starts[1:], key.size]):
-        i, j = divmod(int(key[a]), blocks)
-        if i != held:
-            sig.read(i * step, buf[:step])
-            held = i
-        if j != i:
-            sig.read(j * step, buf[step:])
-        pick = order[a:b]
-        local_dst = dst[pick] - j * step + (0 if j == i else step)
-        out[pick] = kernels.signature_similarity(buf, src[pick] - i * step, local_dst)
+    buf = np.empty((step + piece, sig.shape[1]), sig.dtype)
+    by_src = src.size < 2 or bool(np.all(src[1:] >= src[:-1]))  # candidates come so
+    for i in range(-(-sig.shape[0] // step)):
+        lo, hi = i * step, (i + 1) * step
+        if by_src:
+            own = np.arange(*np.searchsorted(src, [lo, hi]))
+        else:
+            own = np.flatnonzero((src >= lo) & (src < hi))
+        own = own[dst[own] >= lo]  # pairs into an earlier block were done with it
+        back = np.flatnonzero((dst >= lo) & (dst < hi) & (src >= hi))
+        if own.size + back.size == 0:
+            continue
+        pick = np.r_[own, back]
+        other = np.r_[dst[own], src[back]]
+        key = np.where(other < hi, -1, other // piece)  # -1: both ends in block i
+        order = np.argsort(key, kind="stable")
+        pick, key = pick[order], key[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        sig.read(lo, buf[:step])
+        for a, b in zip(starts, np.r_[starts[1:], pick.size]):
+            k = int(key[a])
+            if k >= 0:
+                sig.read(k * piece, buf[step:])
+            at = pick[a:b]
+            out[at] = kernels.signature_similarity(buf, _local(src[at], lo, hi, k * piece, step),
+                                                   _local(dst[at], lo, hi, k * piece, step))
     return out
+
+
+def _local(rows: np.ndarray, lo: int, hi: int, first: int, step: int) -> np.ndarray:
+    """Rows of the held block ``lo..hi-1`` (at 0 in the buffer) or of the piece read
+    from ``first`` (at ``step``) -> buffer rows."""
+    return np.where(rows < hi, rows - lo, rows - first + step)
 
 
 def consensus_similarity(sig, order: np.ndarray, offsets: np.ndarray) -> np.ndarray:

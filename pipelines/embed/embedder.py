@@ -76,7 +76,11 @@ class StaticEmbedder:
     def embed_half(self, texts: pa.Array, min_tokens: int = 8) -> tuple[np.ndarray, np.ndarray]:
         """(rows, float16[k, d]): ``embed``'s non-zero rows and their vectors as float16,
         bit for bit, without building the float32 matrix."""
-        ids, offsets = self.token_ids(texts)
+        return self.pool_half(*self.token_ids(texts), min_tokens)
+
+    def pool_half(self, ids: np.ndarray, offsets: np.ndarray, min_tokens: int = 8
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """``embed_half`` of texts already tokenised by ``token_ids``."""
         return kernels.pool_half(ids, offsets, self.table, min_tokens)
 
 

@@ -217,7 +217,7 @@ class RunConfig:
     # Per-prompt semantic links (pipelines/batch/semantic_links.py)
     prompt_links: bool = option(
         False, "also link single prompts by meaning (rewordings of one prompt sent by different "
-        "accounts, one each), not only account profiles; about 1.35x the CPU time of the default "
+        "accounts, one each), not only account profiles; about 1.4x the CPU time of the default "
         "at 1M exchanges",
         SEMANTIC, action="store_true")
     prompt_link_threshold: float = option(

@@ -30,8 +30,8 @@ LEXICAL, SEMANTIC = 0, 1
 class AccountPrompts:
     """Distinct (account, node) pairs: ``account`` dense codes, ``node`` node indices."""
 
-    account: np.ndarray  # int64[p]
-    node: np.ndarray  # int64[p]
+    account: np.ndarray  # int32[p] (gather_pairs, where they fit) or int64[p]
+    node: np.ndarray  # int32[p] or int64[p]
 
 
 def account_node_pairs(keys_nodes: np.ndarray, keys_accounts) -> tuple[np.ndarray, np.ndarray]:
@@ -41,25 +41,34 @@ def account_node_pairs(keys_nodes: np.ndarray, keys_accounts) -> tuple[np.ndarra
     return pairs[0], pairs[1]
 
 
+_UNKNOWN = np.uint64(2**64 - 1)  # above every packed (account < 2**31, node) key
+
+
 def gather_pairs(parts: list[tuple[np.ndarray, np.ndarray]], nodes: np.ndarray) -> AccountPrompts:
     """Every batch's pairs -> distinct pairs with dense account codes and node indices,
-    sorted by (account, node)."""
+    sorted by (account, node); int32 where both fit (half the bytes: tens of millions
+    of pairs at scale), else int64."""
     parts = [p for p in parts if p[0].size]
     if not parts or nodes.size == 0:
         return AccountPrompts(np.empty(0, np.int64), np.empty(0, np.int64))
     account = _account_codes([p[0] for p in parts])
-    node = np.concatenate([p[1] for p in parts])
-    pos = kernels.sorted_positions(nodes, node)
-    ok = pos >= 0
-    account, pos = account[ok], pos[ok]
+    pos = kernels.sorted_positions(nodes, np.concatenate([p[1] for p in parts]))
     if account.size and max(int(account.max()), nodes.size) < 2**31:
         # Codes and node indices rank account and node hashes: one sort of both
         # packed in a uint64 orders the pairs as a lexsort of the hashes would.
-        key = _distinct(np.sort((account.astype(np.uint64) << np.uint64(32))
-                                | pos.astype(np.uint64)))
-        account, pos = key >> np.uint64(32), key & np.uint64(0xFFFFFFFF)
-    else:
-        account, pos = kernels.unique_columns(np.stack([account, pos]))
+        # In place, one pair array at a time; pairs of unknown nodes sort last.
+        key = account.view(np.uint64)
+        key <<= np.uint64(32)
+        missing = pos < 0
+        key |= pos.view(np.uint64)
+        key[missing] = _UNKNOWN
+        del account, pos, missing
+        key.sort()
+        key = _distinct(key[:np.searchsorted(key, _UNKNOWN)])
+        return AccountPrompts((key >> np.uint64(32)).astype(np.int32),
+                              (key & np.uint64(0xFFFFFFFF)).astype(np.int32))
+    ok = pos >= 0
+    account, pos = kernels.unique_columns(np.stack([account[ok], pos[ok]]))
     return AccountPrompts(account.astype(np.int64), pos.astype(np.int64))
 
 
@@ -150,7 +159,7 @@ def _embedded_pairs(pairs: AccountPrompts, emb_rows: np.ndarray):
             and pairs.node.min() >= 0:
         # Node index -> embedding row by a table over the nodes, not a binary search.
         top = max(int(emb_rows[-1]), int(pairs.node.max())) + 1
-        row_of = np.full(top, -1, np.int64)
+        row_of = np.full(top, -1, np.int32 if emb_rows.size < 2**31 else np.int64)
         row_of[emb_rows] = np.arange(emb_rows.size)
         pos = row_of[pairs.node]
         ok = pos >= 0

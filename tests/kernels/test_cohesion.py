@@ -186,6 +186,9 @@ def test_round_edges_matches_numpy():
         want = [level[s] == level[d] and not (weak[s] and float(e) < float(np.float32(strict)))
                 for s, d, e in zip(src, dst, edge_sim)]
         assert round_edges(src, dst, edge_sim, level, weak, strict).tolist() == want
+        narrow = round_edges(src.astype(np.int32), dst.astype(np.int32), edge_sim, level,
+                             weak, strict)
+        assert narrow.tolist() == want
     assert round_edges(src[:0], dst[:0], edge_sim[:0], level, weak, 0.7).size == 0
 
 

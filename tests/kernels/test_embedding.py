@@ -232,3 +232,22 @@ def test_centred_half_rows_read_as_the_stored_rows_to_the_bit(seed):
                                   kernels.centroid_similarity(stored, order, offsets))
     with pytest.raises(ValueError):
         kernels.centred_half_rows(half.astype(np.float32))
+
+
+@pytest.mark.parametrize("step", [1, 7, 300])
+def test_half_mean_scales_by_blocks_are_centred_half_rows_to_the_bit(step):
+    rng = np.random.default_rng(step)
+    half = rng.normal(0.3, 1.0, (300, 24)).astype(np.float16)
+    half[rng.choice(300, 20, replace=False)] = 0
+    whole = kernels.centred_half_rows(half)
+
+    def blocks():
+        return ((first, half[first:first + step]) for first in range(0, 300, step))
+
+    mean, scale = kernels.half_mean_scales(blocks, 300, 24)
+    np.testing.assert_array_equal(mean.view(np.uint32), whole.mean.view(np.uint32))
+    np.testing.assert_array_equal(scale.view(np.uint64), whole.scale.view(np.uint64))
+    with pytest.raises(ValueError):
+        kernels.half_mean_scales(lambda: iter([(0, half.astype(np.float32))]), 300, 24)
+    with pytest.raises(ValueError):
+        kernels.half_mean_scales(lambda: iter([(290, half[:20])]), 300, 24)

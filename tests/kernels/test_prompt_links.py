@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from csr_rows import csr
 
-from distill_radar.kernels import prompt_links
+from distill_radar.kernels import link_candidates, prompt_links
 
 
 def _csr(rows):
@@ -99,13 +99,19 @@ def test_bad_input_raises():
         prompt_links.near_best(2, np.array([0]), np.array([3]), np.array([1.0]), 0.5, 0.1)
 
 
-def test_hamming_counts_differing_bits():
+def test_far_counts_differing_bits_word_by_word():
     rng = np.random.default_rng(3)
     sketch = rng.integers(0, 2**32, (5, 4), dtype=np.uint64).astype(np.uint32)
     for a in range(5):
         for b in range(5):
-            want = sum((int(x) ^ int(y)).bit_count() for x, y in zip(sketch[a], sketch[b]))
-            assert prompt_links._hamming(sketch, a, b) == want
+            bits = [(int(x) ^ int(y)).bit_count() for x, y in zip(sketch[a], sketch[b])]
+            total = sum(bits)
+            one = link_candidates._differ_limits(total, 4)
+            assert not link_candidates._far(sketch, a, b, one)
+            assert link_candidates._far(sketch, a, b, link_candidates._differ_limits(total - 1, 4))
+            head = one.copy()
+            head[0] = bits[0] - 1  # the first word alone is too far
+            assert link_candidates._far(sketch, a, b, head)
 
 
 def test_banded_pairs_find_close_rows_and_skip_far_ones():
@@ -114,12 +120,12 @@ def test_banded_pairs_find_close_rows_and_skip_far_ones():
     dense = np.array([[1, 0], [1, 0], [0, 1], [-1, 0]], np.float32)
     bands = np.zeros((4, 3), np.uint32)  # one bucket: every pair is a candidate
     w = np.ones(16, np.float32)
-    s, d, v = prompt_links.banded_pairs(bands, 4, 3, ids, off, w, dense, 0.5, 0.5)
+    s, d, v = link_candidates.banded_pairs(bands, 4, 3, ids, off, w, dense, 0.5, 0.5)
     assert list(zip(s.tolist(), d.tolist())) == [(0, 1)]
     assert v[0] == pytest.approx(0.5 * 0.75 + 0.5)
     # a sketch that says rows 0 and 1 differ everywhere: the pair is not scored
     sketch = np.array([[0], [0xFFFFFFFF], [0], [0]], np.uint32)
-    s, _, _ = prompt_links.banded_pairs(bands, 4, 3, ids, off, w, dense, 0.5, 0.5, sketch, 8)
+    s, _, _ = link_candidates.banded_pairs(bands, 4, 3, ids, off, w, dense, 0.5, 0.5, sketch, 8)
     assert s.size == 0
 
 
@@ -136,13 +142,64 @@ def test_banded_pairs_in_one_bucket_are_every_pair_at_the_threshold(seed, thresh
     dense[::3] += 2.0  # some rows close to each other
     dense /= np.linalg.norm(dense, axis=1, keepdims=True)
     bands = np.zeros((n, 1), np.uint32)
-    s, d, v = prompt_links.banded_pairs(bands, 4, n, ids, off, w, dense, 0.5, threshold)
+    s, d, v = link_candidates.banded_pairs(bands, 4, n, ids, off, w, dense, 0.5, threshold)
     src, dst = (a.astype(np.int64) for a in np.triu_indices(n, 1))
     score = prompt_links.pair_scores(ids, off, w, dense, src, dst, 0.5)
     hit = score >= threshold
     assert 0 < hit.sum() < hit.size
     assert list(zip(s.tolist(), d.tolist())) == list(zip(src[hit].tolist(), dst[hit].tolist()))
     assert np.array_equal(v, score[hit])
+
+
+def test_banded_pairs_cap_skips_pairs_whose_rows_both_hold_it():
+    ids, off = _csr([[1, 2, 3]] * 4)
+    dense = np.tile(np.array([[1, 0]], np.float32), (4, 1))
+    w = np.ones(4, np.float32)
+    links = link_candidates.LinkCounts(4)
+    links.counts[:] = [1, 1, 0, 0]
+    s, d, _ = link_candidates.banded_pairs(np.zeros((4, 1), np.uint32), 4, 4, ids, off, w, dense,
+                                        0.5, 0.5, links=links, cap=1)
+    pairs = list(zip(s.tolist(), d.tolist()))
+    assert pairs == [(0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]  # not (0, 1)
+    assert links.counts.tolist() == [3, 3, 3, 3]
+
+
+def test_link_counts_count_each_pair_once():
+    links = link_candidates.LinkCounts(3)
+    links.add(np.array([0, 1]), np.array([1, 2]))
+    links.add(np.array([0, 0]), np.array([1, 2]))
+    assert links.counts.tolist() == [2, 2, 2]
+
+
+@pytest.mark.parametrize("cap", [1, 2, 4])
+def test_banded_pairs_cap_keeps_each_row_min_of_cap_and_its_pairs(cap):
+    # Bands over several chunks (counts are updated between them) and two calls sharing
+    # the counts, as the rarest tokens and the SimHash bands do.
+    rng = np.random.default_rng(cap)
+    n = 60
+    rows = [sorted(set(rng.integers(0, 12, rng.integers(2, 8)).tolist())) for _ in range(n)]
+    ids, off = _csr(rows)
+    w = rng.uniform(0.5, 2.0, 12).astype(np.float32)
+    dense = rng.normal(size=(n, 3)).astype(np.float32)
+    dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+    keys = [rng.integers(0, 3, (n, link_candidates.BANDS_AT_ONCE + 3)).astype(np.uint32)
+            for _ in range(2)]
+
+    def run(links, cap):
+        found = [link_candidates.banded_pairs(k, 2, 3, ids, off, w, dense, 0.5, 0.4,
+                                           links=links, cap=cap) for k in keys]
+        return link_candidates.unique_pairs(*(np.concatenate([f[i] for f in found])
+                                           for i in range(3)))
+
+    full = run(None, 0)
+    links = link_candidates.LinkCounts(n)
+    capped = run(links, cap)
+    full_set = set(zip(full[0].tolist(), full[1].tolist()))
+    capped_set = set(zip(capped[0].tolist(), capped[1].tolist()))
+    assert capped_set < full_set
+    degree = np.bincount(np.r_[capped[0], capped[1]], minlength=n)
+    assert np.array_equal(links.counts, degree)
+    assert np.all(degree >= np.minimum(cap, np.bincount(np.r_[full[0], full[1]], minlength=n)))
 
 
 def test_rarest_tokens_rarest_first_and_repeated():
@@ -170,6 +227,6 @@ def test_unique_pairs_keep_first_occurrence_sorted():
     first = {}
     for a, b, v in zip(src.tolist(), dst.tolist(), score.tolist()):
         first.setdefault((a, b), v)
-    s, d, v = prompt_links.unique_pairs(src, dst, score)
+    s, d, v = link_candidates.unique_pairs(src, dst, score)
     assert list(zip(s.tolist(), d.tolist())) == sorted(first)
     assert v.tolist() == [first[p] for p in sorted(first)]

@@ -54,6 +54,9 @@ def test_equals_bfs(case):
     src = np.array([e[0] for e in edges], np.int64)
     dst = np.array([e[1] for e in edges], np.int64)
     assert connected_components(n, src, dst).tolist() == naive.components(n, edges)
+    # int32 edges (linking's compact ones) are read as they are: the same labels
+    narrow = connected_components(n, src.astype(np.int32), dst.astype(np.int32))
+    assert narrow.dtype == np.int64 and narrow.tolist() == naive.components(n, edges)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -80,6 +83,8 @@ def test_regrouped_components_equal_bfs_of_kept_edges(case):
     labels = connected_components(n, src, dst)
     kept = [(a, b) for a, b, k in edges if k]
     assert regrouped_components(labels, src, dst, keep).tolist() == naive.components(n, kept)
+    narrow = regrouped_components(labels, src.astype(np.int32), dst.astype(np.int32), keep)
+    assert narrow.tolist() == naive.components(n, kept)
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -71,9 +71,12 @@ def test_large_input_builds_the_same_tables_keyed(small_log, tmp_path, monkeypat
     monkeypatch.setattr(spilled, "BLOCK_BYTES", 4096)  # signatures read 8 rows at a time
     monkeypatch.setattr(process, "SHARD_INPUT_BYTES", os.path.getsize(path) // 7 + 1)
     monkeypatch.setattr(spilled.SpilledRows, "load", lambda s: loaded.append(s) or load(s))
+    centred, centre = [], spilled.SpilledEmbeddings.centred
+    monkeypatch.setattr(spilled.SpilledEmbeddings, "centred",
+                        lambda rows: centred.append(rows) or centre(rows))
     large = _run(path, tmp_path / "large")
-    # embeddings whole for the semantic edges only; signatures never
-    assert [os.path.basename(s.path)[:3] for s in loaded] == ["emb"]
+    # neither the signatures nor the embeddings whole: those centred by blocks
+    assert loaded == [] and [os.path.basename(r.path)[:3] for r in centred] == ["emb"]
     assert (small["parameters"]["shards"], large["parameters"]["shards"]) == (3, 7)
     assert large["counts"] == small["counts"]
     for name in ("members", "clusters", "accounts", "campaigns", "near_misses", "dead_letter"):

@@ -57,6 +57,34 @@ def test_link_texts_short_whole_long_by_spans_else_none(vocab):
         assert np.all(np.diff(row) > 0)  # token sets: distinct, ascending
 
 
+def test_link_texts_read_the_embedders_span_ids_as_they_tokenise_them(vocab):
+    long_text = "please explain, step by step, the following text " * 40
+    prompts = [REWORDED[0][0], long_text, long_text + " again", OTHERS[0]]
+    eligible = np.array([0, 1, 2])
+    spans = pa.array([REWORDED[0][0].lower(), long_text * 2, "explain it step by step please"],
+                     pa.large_string())
+    span_ids = load_embedder().token_ids(spans)
+    assert np.diff(span_ids[1])[1] > semantic_links.MAX_LINK_TOKENS  # truncated when read
+    plain = semantic_links.link_tokens(vocab, pa.array(prompts), eligible, spans, RunConfig())
+    shared = semantic_links.link_tokens(vocab, pa.array(prompts), eligible, spans, RunConfig(),
+                                        span_ids)
+    assert plain[0].tolist() == [0, 1, 2, 3]
+    for a, b in zip(plain, shared):
+        assert np.array_equal(a, b)
+
+
+def test_sketch_limits_three_deviations_above_a_pair_at_the_threshold():
+    limits = semantic_links.sketch_limits(0.5, 16)
+    # cosine 0.5: each bit differs with p = 1/3; 256 bits: 85.3 +- 7.5, 512: 170.7 +- 10.7
+    assert limits[7] == 107 and limits[15] == 202
+    assert np.all(np.delete(limits, [7, 15]) == 512)  # no test after the other words
+    rng = np.random.default_rng(0)  # pairs at the threshold pass both tests ~99.7 % of the time
+    p = np.arccos(0.5) / np.pi
+    bits = rng.random((20000, 512)) < p
+    passed = (bits[:, :256].sum(1) <= limits[7]) & (bits.sum(1) <= limits[15])
+    assert passed.mean() > 0.99
+
+
 def _links(vocab, prompts, **changes):
     config = dataclasses.replace(RunConfig(), **changes)
     rows, ids, offsets = _tokens(vocab, prompts, config)

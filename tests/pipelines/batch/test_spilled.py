@@ -49,6 +49,14 @@ def test_blocked_steps_are_the_kernels(tmp_path, monkeypatch, block_bytes, seed)
     dst = rng.integers(0, sig.shape[0], 3000)
     np.testing.assert_array_equal(spilled.pair_similarity(rows, src, dst),
                                   kernels.signature_similarity(sig, src, dst))
+    src.sort()  # as candidates come: by src, each pair of blocks either way round
+    np.testing.assert_array_equal(spilled.pair_similarity(rows, src, dst),
+                                  kernels.signature_similarity(sig, src, dst))
+    monkeypatch.setattr(spilled, "READ_BYTES", max(1, block_bytes // 5))  # pieces of a block
+    np.testing.assert_array_equal(spilled.pair_similarity(rows, src, dst),
+                                  kernels.signature_similarity(sig, src, dst))
+    np.testing.assert_array_equal(spilled.pair_similarity(rows, dst, src),
+                                  kernels.signature_similarity(sig, dst, src))
     labels = rng.integers(0, 40, sig.shape[0])
     labels[:300] = 7  # one group larger than a chunk of the smaller block sizes
     order, offsets = kernels.groups_of(labels, np.arange(sig.shape[0]), 3)
@@ -65,8 +73,10 @@ def test_spilled_embeddings_kernels_are_the_kernels(tmp_path, monkeypatch, block
     path = str(tmp_path / "emb.raw")
     half.tofile(path)
     centred = kernels.centred_half_rows(half)
-    emb = spilled.SpilledEmbeddings(SpilledRows(path, half.shape, half.dtype.str),
-                                    centred.mean, centred.scale)
+    monkeypatch.setattr(spilled, "READ_BYTES", block_bytes)  # centred by several blocks
+    emb = spilled.SpilledEmbeddings.centred(SpilledRows(path, half.shape, half.dtype.str))
+    np.testing.assert_array_equal(emb.mean.view(np.uint32), centred.mean.view(np.uint32))
+    np.testing.assert_array_equal(emb.scale.view(np.uint64), centred.scale.view(np.uint64))
     labels = rng.integers(0, 30, half.shape[0])
     labels[:200] = 3
     order, offsets = kernels.groups_of(labels, np.arange(half.shape[0]), 3)

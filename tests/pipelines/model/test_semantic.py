@@ -264,7 +264,7 @@ def test_gather_pairs_equals_a_set_of_pairs(seed):
     got = semantic.gather_pairs(parts, nodes)
     want_acc, want_node = _naive_gather_pairs(parts, nodes)
     assert got.account.tolist() == want_acc and got.node.tolist() == want_node
-    assert got.account.dtype == np.int64 and got.node.dtype == np.int64
+    assert got.account.dtype == np.int32 and got.node.dtype == np.int32  # they fit
 
 
 def test_embedded_pairs_and_profiles_take_pairs_in_any_order():
