@@ -28,8 +28,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import emit, machine
-from incremental import DAY_MS, HOUR_MS, batch, split, stretched
-from quality import generated
+from incremental import DAY_MS, HOUR_MS, batch, fresh_run, split
 
 from distill_radar.pipelines.batch import pipeline
 
@@ -55,10 +54,7 @@ def main() -> None:
     args = ap.parse_args()
     logging.disable(logging.WARNING)
     extra = ["--no-semantic"]
-    logs = generated(args.work, args.exchanges, args.accounts, args.seed, "realistic")
-    work = os.path.join(args.work, f"run-{args.exchanges}-s{args.seed}")
-    shutil.rmtree(work, ignore_errors=True)
-    table, whole = stretched(logs, work)
+    _, work, table, whole = fresh_run(args)
     batch(whole, os.path.join(work, "warm"), None, extra)  # kernels compiled and cached
     hours = split(table, HOUR_MS, os.path.join(work, "hours"), 23 * HOUR_MS)
     ms = pc.cast(table["ts"], "int64")

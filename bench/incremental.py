@@ -47,6 +47,15 @@ from distill_radar.pipelines.index.ids import merge_chains
 DAY_MS, HOUR_MS = 86_400_000, 3_600_000
 
 
+def fresh_run(args) -> tuple[str, str, pa.Table, str]:
+    """(generated log folder, run folder, stretched log, its one parquet file) for the realistic log of
+    ``args.exchanges/accounts/seed`` under ``args.work``; the run folder starts empty."""
+    logs = generated(args.work, args.exchanges, args.accounts, args.seed, "realistic")
+    work = os.path.join(args.work, f"run-{args.exchanges}-s{args.seed}")
+    shutil.rmtree(work, ignore_errors=True)
+    return (logs, work, *stretched(logs, work))
+
+
 def stretched(logs: str, work: str) -> tuple[pa.Table, str]:
     """The log with every gap from its first exchange doubled, as one parquet file."""
     table = pq.read_table(os.path.join(logs, "exchanges"))
@@ -362,10 +371,7 @@ def main() -> None:
     args = ap.parse_args()
     logging.disable(logging.WARNING)
     extra = [] if args.semantic else ["--no-semantic"]
-    logs = generated(args.work, args.exchanges, args.accounts, args.seed, "realistic")
-    work = os.path.join(args.work, f"run-{args.exchanges}-s{args.seed}")
-    shutil.rmtree(work, ignore_errors=True)
-    table, whole = stretched(logs, work)
+    logs, work, table, whole = fresh_run(args)
     if args.split_only:
         batch(whole, os.path.join(work, "warm"), None, extra)  # kernels compiled and cached
         emit({"benchmark": "incremental-split", "machine": machine(),

@@ -38,8 +38,16 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import emit, machine
-from incremental import DAY_MS, HOUR_MS, batch, closes, final_ids, mismatches, split, stretched
-from quality import generated
+from incremental import (
+    DAY_MS,
+    HOUR_MS,
+    batch,
+    closes,
+    final_ids,
+    fresh_run,
+    mismatches,
+    split,
+)
 
 from distill_radar import kernels
 from distill_radar.kernels import frequency
@@ -149,10 +157,7 @@ def main() -> None:
     args = ap.parse_args()
     logging.disable(logging.WARNING)
     extra = ["--no-semantic"]
-    logs = generated(args.work, args.exchanges, args.accounts, args.seed, "realistic")
-    work = os.path.join(args.work, f"run-{args.exchanges}-s{args.seed}")
-    shutil.rmtree(work, ignore_errors=True)
-    table, whole = stretched(logs, work)
+    _, work, table, whole = fresh_run(args)
     batch(whole, os.path.join(work, "warm"), None, extra)  # kernels compiled and cached
     days = split(table, DAY_MS, os.path.join(work, "split-day"), args.split_days * DAY_MS)
     hours = split(table, HOUR_MS, os.path.join(work, "split-hour"), args.split_days * DAY_MS)

@@ -14,6 +14,19 @@ def _csr(rows):
     return csr(rows, np.int32)
 
 
+def _random_sets(rng, n, vocab, sizes, weights, close_every=0):
+    """n random token sets over ``vocab`` tokens (CSR), token weights, unit dense rows
+    (every ``close_every``-th row pushed towards the others)."""
+    ids, off = _csr([sorted(set(rng.integers(0, vocab, rng.integers(*sizes)).tolist()))
+                     for _ in range(n)])
+    w = rng.uniform(*weights, vocab).astype(np.float32)
+    dense = rng.normal(size=(n, 3)).astype(np.float32)
+    if close_every:
+        dense[::close_every] += 2.0
+    dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+    return ids, off, w, dense
+
+
 def test_token_sets_sorted_distinct():
     ids, offsets = _csr([[5, 3, 5, 1], [], [7, 7], [2]])
     out, off = prompt_links.token_sets(ids, offsets)
@@ -135,12 +148,7 @@ def test_banded_pairs_in_one_bucket_are_every_pair_at_the_threshold(seed, thresh
     # that lets a pair skip the token merge must never drop a pair that scores enough.
     rng = np.random.default_rng(seed)
     n = 30
-    rows = [sorted(set(rng.integers(0, 20, rng.integers(1, 12)).tolist())) for _ in range(n)]
-    ids, off = _csr(rows)
-    w = rng.uniform(0.2, 4.0, 20).astype(np.float32)
-    dense = rng.normal(size=(n, 3)).astype(np.float32)
-    dense[::3] += 2.0  # some rows close to each other
-    dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+    ids, off, w, dense = _random_sets(rng, n, 20, (1, 12), (0.2, 4.0), close_every=3)
     bands = np.zeros((n, 1), np.uint32)
     s, d, v = link_candidates.banded_pairs(bands, 4, n, ids, off, w, dense, 0.5, threshold)
     src, dst = (a.astype(np.int64) for a in np.triu_indices(n, 1))
@@ -177,11 +185,7 @@ def test_banded_pairs_cap_keeps_each_row_min_of_cap_and_its_pairs(cap):
     # the counts, as the rarest tokens and the SimHash bands do.
     rng = np.random.default_rng(cap)
     n = 60
-    rows = [sorted(set(rng.integers(0, 12, rng.integers(2, 8)).tolist())) for _ in range(n)]
-    ids, off = _csr(rows)
-    w = rng.uniform(0.5, 2.0, 12).astype(np.float32)
-    dense = rng.normal(size=(n, 3)).astype(np.float32)
-    dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+    ids, off, w, dense = _random_sets(rng, n, 12, (2, 8), (0.5, 2.0))
     keys = [rng.integers(0, 3, (n, link_candidates.BANDS_AT_ONCE + 3)).astype(np.uint32)
             for _ in range(2)]
 
