@@ -13,7 +13,6 @@ per run, medians; the two outputs' tables are compared.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import resource
@@ -28,7 +27,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import emit, machine
-from incremental import DAY_MS, HOUR_MS, batch, fresh_run, split
+from incremental import DAY_MS, HOUR_MS, batch, fresh_run, log_parser, split
 
 from distill_radar.pipelines.batch import pipeline
 
@@ -45,10 +44,7 @@ def timed(fn) -> tuple[float, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--exchanges", type=int, default=200_000)
-    ap.add_argument("--accounts", type=int, default=12_000)
-    ap.add_argument("--seed", type=int, default=11)
+    ap = log_parser(200_000, 12_000)
     ap.add_argument("--pairs", type=int, default=3)
     ap.add_argument("--work", default="/tmp/distill-radar-bench-day-close")
     args = ap.parse_args()

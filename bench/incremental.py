@@ -47,6 +47,15 @@ from distill_radar.pipelines.index.ids import merge_chains
 DAY_MS, HOUR_MS = 86_400_000, 3_600_000
 
 
+def log_parser(exchanges: int, accounts: int) -> argparse.ArgumentParser:
+    """The arguments every day-over-day bench shares: the generated log's size and seed."""
+    ap = argparse.ArgumentParser(description=sys.modules["__main__"].__doc__.splitlines()[0])
+    ap.add_argument("--exchanges", type=int, default=exchanges)
+    ap.add_argument("--accounts", type=int, default=accounts)
+    ap.add_argument("--seed", type=int, default=11)
+    return ap
+
+
 def fresh_run(args) -> tuple[str, str, pa.Table, str]:
     """(generated log folder, run folder, stretched log, its one parquet file) for the realistic log of
     ``args.exchanges/accounts/seed`` under ``args.work``; the run folder starts empty."""
@@ -358,10 +367,7 @@ def founders(m: pl.DataFrame) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--exchanges", type=int, default=40_000)
-    ap.add_argument("--accounts", type=int, default=3_000)
-    ap.add_argument("--seed", type=int, default=11)
+    ap = log_parser(40_000, 3_000)
     ap.add_argument("--split-days", type=int, default=2)
     ap.add_argument("--pairs", type=int, default=3, help="paired day-2 runs per index")
     ap.add_argument("--work", default="/tmp/distill-radar-bench-incremental")

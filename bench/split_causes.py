@@ -25,7 +25,6 @@ Prints JSON.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import shutil
@@ -45,6 +44,7 @@ from incremental import (
     closes,
     final_ids,
     fresh_run,
+    log_parser,
     mismatches,
     split,
 )
@@ -145,10 +145,7 @@ def compare(day: pl.DataFrame, hour: pl.DataFrame) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--exchanges", type=int, default=200_000)
-    ap.add_argument("--accounts", type=int, default=12_000)
-    ap.add_argument("--seed", type=int, default=11)
+    ap = log_parser(200_000, 12_000)
     ap.add_argument("--split-days", type=int, default=2)
     ap.add_argument("--min-shingle-df", type=int, default=5)
     ap.add_argument("--ngram", type=int, default=6)
