@@ -158,3 +158,17 @@ def _cross_mean(head, nxt, a, b, sample, ids, offsets, weights, norms, share, do
         count_a += 1
         i = nxt[i]
     return (share * lexical + (1.0 - share) * dot) / (count_a * count_b)
+
+
+def dense_average_linkage(src: np.ndarray, dst: np.ndarray, score: np.ndarray,
+                          dense: np.ndarray, threshold: float, sample: int = 32) -> np.ndarray:
+    """``average_linkage`` over unit ``dense`` rows alone (the score is their cosine):
+    bool[m], the pairs that merged two groups. Every group it forms has a mean pairwise
+    cosine of at least ``threshold`` (over sampled members): its halves' pairs and the
+    pairs across them each average that much."""
+    dense = np.ascontiguousarray(dense, dtype=np.float32)
+    if dense.ndim != 2:
+        raise ValueError("dense must be a 2-d array of rows")
+    n = dense.shape[0]
+    return average_linkage(n, src, dst, score, np.empty(0, np.int32), np.zeros(n + 1, np.int64),
+                           np.zeros(1, np.float32), dense, 0.0, threshold, sample)

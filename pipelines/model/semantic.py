@@ -21,6 +21,7 @@ from functools import partial
 import numpy as np
 
 from distill_radar import kernels
+from distill_radar.kernels.average_linkage import dense_average_linkage
 from distill_radar.pipelines.model.config import RunConfig
 
 LEXICAL, SEMANTIC = 0, 1
@@ -214,33 +215,27 @@ def debiased_focus(length: np.ndarray, k: np.ndarray) -> np.ndarray:
 
 
 def _account_groups(profiles: np.ndarray, config: RunConfig) -> np.ndarray:
-    """Component label of each profile over SimHash-banded, cosine-verified links.
+    """Group label of each profile: average linkage over SimHash-banded links of cosine
+    at least ``semantic_threshold``.
 
-    Components are single-linkage, and at scale a few close pairs chain whole
-    campaigns together (on 1M exchanges: 15 campaigns in one group, so one
-    cluster). A group whose profiles' root mean pairwise cosine is below
-    ``semantic_group_focus`` is a chain: inside it, links need a cosine
-    ``ModelConfig.group_step`` higher, round after round, until every group is
-    focused or the links need ``max_group_threshold``.
+    Single-linkage components chain: at scale a few close pairs join whole campaigns
+    (on 1M exchanges: 15 campaigns in one group). Raising the link cosine inside an
+    unfocused component until it splits cuts a reworded campaign (each account its own
+    wording: profiles close to their neighbours, ~0.4 to the rest) into fragments too
+    small for the gates. Average linkage (links by descending cosine) merges two groups
+    only when the mean cosine across them is at least ``semantic_group_focus`` squared,
+    so every group is as focused as that bound asks (``debiased_focus``: the root mean
+    pairwise cosine), a loose campaign stays whole and two distinct ones stay apart.
     """
     bits = config.semantic_bands * config.semantic_rows
     planes = kernels.hyperplanes(profiles.shape[1], bits, seed=config.seed)
     bands = kernels.simhash_bands(profiles, planes, config.semantic_rows)
     src, dst = kernels.bucket_edges(kernels.band_keys(bands, config.semantic_bands, 1))
     cos = kernels.cosine_pairs(profiles, src, dst)
-    threshold = config.semantic_threshold
-    keep = cos >= threshold
+    keep = cos >= config.semantic_threshold
     src, dst, cos = src[keep], dst[keep], cos[keep]
-    labels = kernels.connected_components(profiles.shape[0], src, dst)
-    step, ceiling = config.model.group_step, config.model.max_group_threshold
-    while threshold < ceiling:
-        chained = unfocused_groups(profiles, labels, config.semantic_group_focus)
-        if not chained.any():
-            break
-        threshold = min(ceiling, threshold + step)
-        keep = ~chained[src] | (cos >= threshold)  # a link's ends share a group
-        src, dst, cos = src[keep], dst[keep], cos[keep]
-        labels = kernels.connected_components(profiles.shape[0], src, dst)
+    merged = dense_average_linkage(src, dst, cos, profiles, config.semantic_group_focus ** 2)
+    labels = kernels.connected_components(profiles.shape[0], src[merged], dst[merged])
     return np.unique(labels, return_inverse=True)[1]
 
 

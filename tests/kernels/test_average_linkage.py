@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from distill_radar.kernels import prompt_links
-from distill_radar.kernels.average_linkage import average_linkage
+from distill_radar.kernels.average_linkage import average_linkage, dense_average_linkage
 
 
 def _data(seed, n=14):
@@ -60,6 +60,48 @@ def test_a_bridge_does_not_chain_two_groups():
     assert score[1] >= 0.3 and merged.tolist() == [True, False, True]
 
 
+@pytest.mark.parametrize("seed,sample", [(8, 32), (9, 32), (10, 2), (11, 3)])
+def test_dense_matches_reference(seed, sample):
+    # Rows alone, scored by their cosine: the reference with empty token sets and no
+    # lexical share.
+    rng = np.random.default_rng(seed)
+    n = 24
+    dense = (rng.normal(size=(n, 3)) + [2.0, 0.0, 0.0]).astype(np.float32)
+    dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+    src, dst = rng.integers(0, n, 80), rng.integers(0, n, 80)
+    keep = src != dst
+    src, dst = src[keep], dst[keep]
+    score = np.einsum("ij,ij->i", dense[src], dense[dst]).astype(np.float32)
+    got = dense_average_linkage(src, dst, score, dense, 0.6, sample)
+    edges = list(zip(src.tolist(), dst.tolist(), score.tolist()))
+    want = naive.average_linkage(n, edges, [[]] * n, [1.0], dense, 0.0, 0.6, sample)
+    assert np.flatnonzero(got).tolist() == want
+    assert 3 <= len(want) < n - 1  # some groups merged, not all of them
+
+
+def test_dense_groups_keep_their_mean_pairwise_cosine():
+    rng = np.random.default_rng(12)
+    n = 60
+    centres = rng.normal(size=(4, 16))
+    dense = (centres[rng.integers(0, 4, n)] + rng.normal(size=(n, 16))).astype(np.float32)
+    dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+    src, dst = np.triu_indices(n, 1)
+    score = np.einsum("ij,ij->i", dense[src], dense[dst]).astype(np.float32)
+    merged = dense_average_linkage(src, dst, score, dense, 0.3, sample=n)
+    label = list(range(n))
+    for a, b in zip(src[merged], dst[merged]):  # relabel b's group as a's
+        old = label[b]
+        label = [label[a] if x == old else x for x in label]
+    groups = {}
+    for i, x in enumerate(label):
+        groups.setdefault(x, []).append(i)
+    big = [g for g in groups.values() if len(g) >= 2]
+    assert big
+    for g in big:
+        sims = dense[g] @ dense[g].T
+        assert (sims.sum() - len(g)) / (len(g) * (len(g) - 1)) >= 0.3 - 1e-5
+
+
 def test_bad_input_raises():
     rows, ids, offsets, weights, dense, src, dst, score = _data(0)
     with pytest.raises(ValueError):
@@ -69,3 +111,5 @@ def test_bad_input_raises():
     with pytest.raises(ValueError):
         average_linkage(len(rows), src, dst, score, ids, offsets, weights, dense, 0.5, 0.5,
                         sample=0)
+    with pytest.raises(ValueError):
+        dense_average_linkage(src, dst, score, dense[:, 0], 0.5)

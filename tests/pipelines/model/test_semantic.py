@@ -6,6 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from distill_radar import kernels
 from distill_radar.pipelines import cli
 from distill_radar.pipelines.batch import pipeline as batch
 from distill_radar.pipelines.embed import embedder, rescore
@@ -226,16 +227,45 @@ def test_account_groups_split_a_chain_of_campaigns_but_keep_each_whole():
     rng = np.random.default_rng(0)
     axes = np.eye(64)[:3]
     # three campaigns' profiles (cos ~0.98 within), and one profile halfway between
-    # each neighbouring pair (cos ~0.7 to both): single linkage at 0.5 chains all three
+    # each neighbouring pair (cos ~0.7 to both): single linkage at 0.65 chains all three
     camps = [_unit(x + 0.15 * _unit(rng.normal(size=(60, 64)))) for x in axes]
     bridges = _unit(np.array([axes[0] + axes[1], axes[1] + axes[2]]))
     profiles = np.vstack(camps + [bridges])
-    chained = _account_groups(profiles, RunConfig(semantic_group_focus=0.0))
-    assert len(set(chained[:180])) == 1  # without the split: one group
+    src, dst = np.triu_indices(len(profiles), 1)
+    linked = np.einsum("ij,ij->i", profiles[src], profiles[dst]) >= RunConfig().semantic_threshold
+    chained = kernels.connected_components(len(profiles), src[linked], dst[linked])
+    assert len(set(chained[:180])) == 1  # single linkage: one group
     groups = _account_groups(profiles, RunConfig())
     for i in range(3):
         assert len(set(groups[60 * i:60 * (i + 1)])) == 1, i
     assert len({groups[0], groups[60], groups[120]}) == 3
+
+
+def test_account_groups_keep_a_loose_campaign_in_large_groups():
+    # A reworded campaign: five wordings of one instruction, each account its own variant
+    # (profiles ~0.7 to their nearest neighbours, ~0.4 to the rest), a tight campaign
+    # beside it, and an account halfway between each wording and the tight campaign.
+    # Single linkage chains all; raising the link cosine inside the chain until it is
+    # focused cut the loose campaign into pieces too small for the gates (here 31% of
+    # it stayed in groups of 10 or more). Average linkage keeps it in a few large
+    # groups, apart from the tight one, each as focused as ``semantic_group_focus`` asks.
+    from distill_radar.pipelines.model.config import RunConfig
+    from distill_radar.pipelines.model.semantic import _account_groups, debiased_focus
+
+    rng = np.random.default_rng(4)
+    forms = _unit(np.eye(64)[0] + 0.8 * _unit(rng.normal(size=(5, 64))))
+    loose = _unit(forms[rng.integers(0, 5, 150)] + 0.8 * _unit(rng.normal(size=(150, 64))))
+    tight = _unit(np.eye(64)[1] + 0.15 * _unit(rng.normal(size=(60, 64))))
+    profiles = np.vstack([loose, tight, _unit(forms + np.eye(64)[1])])
+    config = RunConfig()
+    groups = _account_groups(profiles, config)
+    sizes = np.bincount(groups)
+    assert (sizes[groups[:150]] >= 10).mean() >= 0.9
+    assert len(set(groups[150:210])) == 1 and not set(groups[:150]) & set(groups[150:210])
+    for g in np.flatnonzero(sizes >= 2):
+        members = profiles[groups == g]
+        focus = debiased_focus(np.linalg.norm(members.mean(0))[None], np.array([len(members)]))
+        assert focus[0] >= config.semantic_group_focus - 1e-4
 
 
 def _naive_gather_pairs(parts, nodes):
