@@ -72,7 +72,8 @@ class ModelConfig:
     family_min_shared: int = 10
     #: Lexical anti-chaining rounds (split loose members, relink, again).
     cohesion_rounds: int = 4
-    #: Semantic anti-chaining: link cosine added per splitting round, and its ceiling.
+    #: Prompt-link anti-chaining (``semantic_links``): score added per splitting round,
+    #: and its ceiling. (Account groups use average linkage instead: ``semantic``.)
     group_step: float = 0.05
     max_group_threshold: float = 0.95
     #: A component this many accounts send verbatim is a template of its own.
@@ -192,8 +193,9 @@ class RunConfig:
         0.5, "an account is profiled when the mean of its prompts' unit embeddings is at least "
         "this long (it keeps asking one thing)", SEMANTIC, stream_default=0.6)
     semantic_group_focus: float = option(
-        0.65, "an account group whose profiles' root mean pairwise cosine is below this is "
-        "split, by raising the link cosine inside it in steps of 0.05 (anti-chaining)", SEMANTIC)
+        0.65, "account groups are merged by average linkage: two groups join only when the "
+        "mean cosine across their profiles is at least this squared, so every group's root "
+        "mean pairwise cosine is at least this (anti-chaining)", SEMANTIC)
     semantic_core: float = option(0.3, "a prompt of a linked account joins the group's cluster "
                                   "when its cosine to the account's profile is at least this",
                                   SEMANTIC)
