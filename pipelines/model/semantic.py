@@ -226,6 +226,7 @@ def _account_groups(profiles: np.ndarray, config: RunConfig) -> np.ndarray:
     only when the mean cosine across them is at least ``semantic_group_focus`` squared,
     so every group is as focused as that bound asks (``debiased_focus``: the root mean
     pairwise cosine), a loose campaign stays whole and two distinct ones stay apart.
+    Profiles it leaves alone then join their closest link's group (``attach_singletons``).
     """
     bits = config.semantic_bands * config.semantic_rows
     planes = kernels.hyperplanes(profiles.shape[1], bits, seed=config.seed)
@@ -236,7 +237,28 @@ def _account_groups(profiles: np.ndarray, config: RunConfig) -> np.ndarray:
     src, dst, cos = src[keep], dst[keep], cos[keep]
     merged = dense_average_linkage(src, dst, cos, profiles, config.semantic_group_focus ** 2)
     labels = kernels.connected_components(profiles.shape[0], src[merged], dst[merged])
-    return np.unique(labels, return_inverse=True)[1]
+    return np.unique(attach_singletons(labels, src, dst, cos), return_inverse=True)[1]
+
+
+def attach_singletons(labels: np.ndarray, src: np.ndarray, dst: np.ndarray,
+                      cos: np.ndarray) -> np.ndarray:
+    """``labels`` with each profile left alone joined to the group of its closest linked
+    profile in a group of two or more (ties: the smaller index).
+
+    Average linkage leaves alone a profile whose links lead into groups it is not close
+    to on average: a reworded campaign's outliers, each close to a few members only. One
+    profile joining cannot chain two groups, and its link passed ``semantic_threshold``.
+    """
+    sizes = np.bincount(labels, minlength=labels.size)
+    a, b, c = np.r_[src, dst], np.r_[dst, src], np.r_[cos, cos]
+    ok = (sizes[labels[a]] == 1) & (sizes[labels[b]] >= 2)
+    a, b, c = a[ok], b[ok], c[ok]
+    order = np.lexsort((b, -c, a))
+    a, b = a[order], b[order]
+    best = np.r_[True, a[1:] != a[:-1]] if a.size else np.zeros(0, np.bool_)
+    out = labels.copy()
+    out[a[best]] = labels[b[best]]
+    return out
 
 
 def unfocused_groups(profiles: np.ndarray, labels: np.ndarray, bound: float) -> np.ndarray:

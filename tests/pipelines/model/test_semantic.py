@@ -268,6 +268,17 @@ def test_account_groups_keep_a_loose_campaign_in_large_groups():
         assert focus[0] >= config.semantic_group_focus - 1e-4
 
 
+def test_attach_singletons_joins_each_lone_profile_to_its_closest_group():
+    # groups {0, 1} and {2, 3}; 4 links to 1 (0.7) and 2 (0.8); 5 links only to lone 6;
+    # 7 links to 0 and 3 at the same cosine (tie: the smaller index, 0).
+    labels = np.array([0, 0, 2, 2, 4, 5, 6, 7])
+    src = np.array([4, 2, 5, 7, 3])
+    dst = np.array([1, 4, 6, 0, 7])
+    cos = np.array([0.7, 0.8, 0.9, 0.75, 0.75], np.float32)
+    got = semantic.attach_singletons(labels, src, dst, cos)
+    assert got.tolist() == [0, 0, 2, 2, 2, 5, 6, 0]
+
+
 def _naive_gather_pairs(parts, nodes):
     """Distinct (account hash, node hash) pairs in sorted order, accounts ranked among
     all of them, nodes found in ``nodes``: the plain set version."""
