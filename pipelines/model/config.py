@@ -194,8 +194,9 @@ class RunConfig:
         "this long (it keeps asking one thing)", SEMANTIC, stream_default=0.6)
     semantic_group_focus: float = option(
         0.65, "account groups are merged by average linkage: two groups join only when the "
-        "mean cosine across their profiles is at least this squared, so every group's root "
-        "mean pairwise cosine is at least this (anti-chaining)", SEMANTIC)
+        "mean cosine across their profiles is at least this squared, so a group's root mean "
+        "pairwise cosine is at least this; a profile left alone joins its closest link's "
+        "group (anti-chaining)", SEMANTIC)
     semantic_core: float = option(0.3, "a prompt of a linked account joins the group's cluster "
                                   "when its cosine to the account's profile is at least this",
                                   SEMANTIC)
