@@ -216,8 +216,8 @@ class RunConfig:
     embedding_column: bool = False
     # Per-prompt semantic links (pipelines/batch/semantic_links.py)
     prompt_links: bool = option(
-        True, "link single prompts by meaning too (rewordings of one prompt sent by different "
-        "accounts, one each), not only account profiles; --no-prompt-links skips it",
+        True, "skip the per-prompt links by meaning (they put rewordings of one prompt, sent "
+        "by different accounts one each, in one cluster; account profiles stay on)",
         SEMANTIC, flag="--no-prompt-links", action="store_true")
     prompt_link_threshold: float = option(
         0.5, "score (mean of token-set IDF cosine and static embedding cosine) that links two "
