@@ -7,7 +7,7 @@ thread) and wall seconds are divided by the ``--no-semantic`` run of the same
 round. The issue's bar: the default path at most 1.3x ``--no-semantic``.
 
     python bench/semantic_cost.py --logs /tmp/prof/e2e/gen-realistic-1000000-s21 \\
-        --rounds 2 --config default= --config links=--prompt-links
+        --rounds 2 --config default= --config nolinks=--no-prompt-links
 """
 
 from __future__ import annotations

@@ -109,7 +109,11 @@ class LinkCounts:
         new[inside] = self.found[at[inside]] != keys[inside]
         n = self.counts.size
         self.counts += np.bincount(src[new], minlength=n) + np.bincount(dst[new], minlength=n)
-        self.found = np.union1d(self.found, keys[new])
+        # Both sorted and disjoint: one merge (a stable sort of two runs), not union1d's
+        # unique of the whole.
+        merged = np.concatenate([self.found, keys[new]])
+        merged.sort(kind="stable")
+        self.found = merged
 
 
 def _differ_limits(max_differ, words: int) -> np.ndarray:

@@ -79,8 +79,7 @@ def link_tokens(vocab, prompts, eligible: np.ndarray, spans: pa.Array,
     span where it has them; the embedder's), read instead of tokenising them again.
     """
     prompts = prompts.combine_chunks() if isinstance(prompts, pa.ChunkedArray) else prompts
-    lengths = pc.utf8_length(prompts).fill_null(config.prompt_link_chars + 1)
-    short = np.flatnonzero(lengths.to_numpy(zero_copy_only=False) <= config.prompt_link_chars)
+    short = _short_rows(prompts, config.prompt_link_chars)
     is_short = np.zeros(len(prompts), bool)
     is_short[short] = True
     long_at = np.flatnonzero(~is_short[eligible])  # positions in eligible / spans
@@ -97,6 +96,22 @@ def link_tokens(vocab, prompts, eligible: np.ndarray, spans: pa.Array,
     ids, offsets = prompt_links.token_sets(*_csr_rows(ids, offsets, order))
     keep = np.flatnonzero(np.diff(offsets) >= config.prompt_link_min_tokens)
     return rows[keep], *_csr_rows(ids, offsets, keep)
+
+
+def _short_rows(prompts: pa.Array, chars: int) -> np.ndarray:
+    """Rows of at most ``chars`` characters (nulls are not short), ascending.
+
+    A UTF-8 character is 1 to 4 bytes: byte lengths (read off the offsets) decide
+    every row but those of ``chars + 1`` to ``4 * chars`` bytes, whose characters
+    are counted; counting every row would read every byte of every prompt.
+    """
+    size = pc.binary_length(prompts).fill_null(4 * chars + 1).to_numpy(zero_copy_only=False)
+    unsure = np.flatnonzero((size > chars) & (size <= 4 * chars))
+    short = size <= chars
+    if unsure.size:
+        counted = pc.utf8_length(prompts.take(pa.array(unsure))).to_numpy(zero_copy_only=False)
+        short[unsure[counted <= chars]] = True
+    return np.flatnonzero(short)
 
 
 def _wordpiece(texts: pa.Array, vocab) -> tuple[np.ndarray, np.ndarray]:

@@ -219,10 +219,9 @@ class RunConfig:
     embedding_column: bool = False
     # Per-prompt semantic links (pipelines/batch/semantic_links.py)
     prompt_links: bool = option(
-        False, "also link single prompts by meaning (rewordings of one prompt sent by different "
-        "accounts, one each), not only account profiles; about 1.4x the CPU time of the default "
-        "at 1M exchanges",
-        SEMANTIC, action="store_true")
+        True, "skip the per-prompt links by meaning (they put rewordings of one prompt, sent "
+        "by different accounts one each, in one cluster; account profiles stay on)",
+        SEMANTIC, flag="--no-prompt-links", action="store_true")
     prompt_link_threshold: float = option(
         0.5, "score (mean of token-set IDF cosine and static embedding cosine) that links two "
         "prompts by meaning", SEMANTIC)

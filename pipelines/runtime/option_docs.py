@@ -95,7 +95,7 @@ def metadata() -> str:
 
 
 #: The flags most runs touch: the README's short table (every flag: docs/options.md).
-MAIN_FLAGS = ("--no-semantic", "--prompt-links", "--min-campaign-score", "--min-campaign-accounts",
+MAIN_FLAGS = ("--no-semantic", "--no-prompt-links", "--min-campaign-score", "--min-campaign-accounts",
               "--min-account-focus", "--lexical-threshold", "--semantic-threshold",
               "--link-columns", "--index")
 

@@ -112,5 +112,5 @@ def run_config(opts: DistillRadarOptions, defaults: dict | None = None) -> RunCo
                 option.field, getattr(_D, option.field))
     links = tuple(c.strip() for c in (opts.link_columns or "").split(",") if c.strip())
     return RunConfig(link_columns=links, semantic=not opts.no_semantic,
-                     prompt_links=opts.prompt_links and not opts.no_semantic,
+                     prompt_links=not opts.no_prompt_links and not opts.no_semantic,
                      rescore=opts.rescore and not opts.no_semantic, **values)

@@ -179,11 +179,11 @@ def _log(tmp_path, prompts):
     return folder
 
 
-def test_reworded_prompts_one_cluster_end_to_end(tmp_path):
+def test_reworded_prompts_one_cluster_at_defaults_end_to_end(tmp_path):
     prompts = [p for group in REWORDED for p in group] + OTHERS
     logs = _log(tmp_path, prompts)
     cid = {}
-    for name, extra in (("on", ["--prompt-links"]), ("off", [])):
+    for name, extra in (("on", []), ("off", ["--no-prompt-links"])):  # on by default
         batch.run(["--input", str(logs), "--output", str(tmp_path / name), "--no-report",
                    *extra])
         members = pl.read_parquet(tmp_path / name / "members.parquet").sort("exchange_id")
@@ -225,3 +225,12 @@ def test_no_chain_through_a_prompt_at_home_nowhere():
     j_src, j_dst = semantic_links.prompt_joins(labels, src, dst, senders)
     # group {4, 5, 6, 7}: homes 0 (4, 7) and 2 (5): prompt 5 leaves the group
     assert list(zip(j_src.tolist(), j_dst.tolist())) == [(4, 6), (4, 7)]
+
+
+def test_short_rows_count_characters_not_bytes():
+    # 3 bytes; 4 two-byte chars (8 bytes: counted, 4 chars); 3 four-byte chars (12
+    # bytes: counted, 3 chars); 16 bytes (over 4 per char: not counted); null; empty
+    texts = pa.array(["abc", "éßüö", "😀😀😀", "😀😀😀😀", None, ""], pa.large_string())
+    want = [i for i, t in enumerate(texts.to_pylist()) if t is not None and len(t) <= 3]
+    assert semantic_links._short_rows(texts, 3).tolist() == want == [0, 2, 5]
+    assert semantic_links._short_rows(texts.cast(pa.string()), 3).tolist() == want
