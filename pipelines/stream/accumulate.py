@@ -32,7 +32,7 @@ from distill_radar.pipelines.stream import candidates
 from distill_radar.pipelines.stream.candidates import JUDGE_TAG, PARTS_TAG
 from distill_radar.pipelines.stream.config import StreamConfig
 from distill_radar.pipelines.stream.keyed import StageFn
-from distill_radar.pipelines.stream.semantic import embed_texts, vector_matrix
+from distill_radar.pipelines.stream.semantic import cluster_spans, embed_texts, vector_matrix
 from distill_radar.pipelines.stream.ticks import concat, ranges, take
 
 __all__ = ["JUDGE_TAG", "PARTS_TAG", "AccumulateFn"]
@@ -238,8 +238,9 @@ class AccumulateFn(StageFn):
     def _vectors(self, samples, df):
         """Embedded samples of the candidates, with the account that sent each: what the
         judge's account groups need (``semantic.reworded_joins``)."""
+        spans = cluster_spans(samples["cluster"], samples["prompt"], self.run)
         texts = pa.table({"cluster_id": samples["cluster"], "node": samples["node"],
-                          "prompt": samples["prompt"]})
+                          "prompt": spans})
         vectors = embed_texts(self.embedder, texts, self.run)
         nodes, matrix = vector_matrix(vectors)
         first = (df.filter(pl.col("node").is_in(nodes.tolist()))

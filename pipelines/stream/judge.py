@@ -141,7 +141,7 @@ def campaigns_of(cand: dict, ex: dict, parts: dict, run: RunConfig, vec: dict | 
                            "elicitation_score": cand["elicitation_score"]})
              .join(exemplars, on="cluster_id", how="left"))
     members = pseudo_members(parts, stats, totals)
-    joins, cohesion = (joins_of(vec, run) if run.semantic and vec and len(vec["node"])
+    joins, cohesion = (joins_of(vec, run, parts) if run.semantic and vec and len(vec["node"])
                        else (pl.DataFrame(schema=JOINS), None))
     stats, texts, members = join_pieces(stats, texts, members, joins, cohesion, vec)
     scored = cluster_stats.score_clusters(stats.drop("solo"), texts, run, members)

@@ -40,12 +40,18 @@ def vectors_table(nodes: np.ndarray, vectors: np.ndarray) -> pa.Table:
     return pa.table({"node": pa.array(nodes, pa.uint64()), "vector": column}, schema=VECTORS)
 
 
-def joins_of(vec: dict, run: RunConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(joins: cluster_id -> joined, cohesion: node -> cosine) from the embedded samples."""
+def joins_of(vec: dict, run: RunConfig, parts: dict | None = None
+             ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(joins: cluster_id -> joined, cohesion: node -> cosine) from the embedded samples;
+    ``parts`` (the candidates' participants): every account of each cluster."""
     members = pl.DataFrame({"account_id": pl.Series(vec["account_id"]).cast(pl.Utf8),
                             "node": pl.Series(vec["node"], dtype=pl.UInt64),
                             "cluster_id": vec["cluster"]})
-    return reworded_joins(members, vectors_table(vec["node"], vec["vector"]), run)
+    senders = None
+    if parts and len(parts["cluster"]):
+        senders = pl.DataFrame({"cluster_id": parts["cluster"],
+                                "account_id": pl.Series(parts["account_id"]).cast(pl.Utf8)})
+    return reworded_joins(members, vectors_table(vec["node"], vec["vector"]), run, senders)
 
 
 def join_pieces(stats: pl.DataFrame, texts: pl.DataFrame, members: pl.DataFrame,

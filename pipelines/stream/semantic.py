@@ -5,11 +5,13 @@ one small lexical cluster per wording (one to three accounts each), none of
 which crosses the campaign thresholds alone. The batch job joins them with
 ``semantic.py``'s account profiles; a window does the same over its members:
 
-1. the tracker embeds the distinct prompts it clusters in each step (the
-   built-in static embedder; ``VECTORS``: node -> float16 vector) and sends
-   them to the windows beside the members;
-2. per window, each account's profile is the mean of its clustered prompts'
-   centred unit vectors (centred on the window's mean); focused, close
+1. the accumulators embed each candidate cluster's sampled prompts (the
+   built-in static embedder; ``VECTORS``: node -> float16 vector), each by its
+   template spans within the cluster (``cluster_spans``: the text it shares
+   with the cluster's other samples, as batch embeds a prompt's template spans:
+   a whole prompt's vector is mostly its payload), and send them to the judge;
+2. at each evaluation, each account's profile is the mean of its sampled prompts'
+   centred unit vectors (centred on the samples' mean); focused, close
    profiles form account groups and their core prompts (``semantic_edges``);
 3. a window cluster joins a group when most of its prompts are that group's
    core prompts (``group_joins``: one shared popular prompt cannot chain two
@@ -28,6 +30,7 @@ import pyarrow as pa
 from distill_radar import kernels
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
+from distill_radar.pipelines.stream.keyed import kernel_threads
 
 #: Embedded member prompts, as the tracker emits them to the windows.
 VECTORS = pa.schema([("node", pa.uint64()), ("vector", pa.binary())])
@@ -52,6 +55,47 @@ def embed_texts(embedder, texts: pa.Table, config: RunConfig) -> pa.Table:
                     schema=VECTORS)
 
 
+def cluster_spans(cluster: np.ndarray, prompts: pa.Array, config: RunConfig) -> pa.LargeStringArray:
+    """Each sampled prompt's template spans within its cluster: the text its ``ngram``
+    shingles share with at least one other sampled prompt of the cluster
+    (``kernels.template_text`` over the cluster's own vocabulary); ``""`` for a cluster
+    of one sample. ``cluster``: each prompt's cluster id, grouped (samples come in
+    (cluster, node) order).
+
+    The batch job embeds only a prompt's template spans (``batch.signatures``): a long
+    payload outweighs the instruction that a campaign's accounts share, so whole-prompt
+    vectors of a reworded campaign's accounts are barely focused and barely close. The
+    stream's vocabulary lives on the signer shards; a cluster's samples are here, and
+    what they share is their template (the wording around the payloads). Per cluster,
+    so the spans do not depend on which clusters share a key.
+    """
+    n = len(prompts)
+    if n == 0:
+        return pa.array([], pa.large_string())
+    norms = kernels.normalize(prompts)
+    hashes, offsets = kernels.shingle_hashes(norms, ngram=config.ngram, normalized=True)
+    owner = np.repeat(np.arange(n), np.diff(offsets))
+    # distinct (prompt, shingle), then how many of its cluster's prompts hold each
+    held = kernels.unique_columns(np.stack([owner, hashes.view(np.int64)]))
+    pairs, df = kernels.unique_columns(np.stack([cluster[held[0]], held[1]]), return_counts=True)
+    shared = pairs[:, df >= 2]
+    bounds = np.flatnonzero(np.r_[True, cluster[1:] != cluster[:-1], True])
+    blank = pa.array([""] * n, pa.large_string())
+    parts, at = [], 0
+    with kernel_threads(0):  # one small call per cluster: starting threads costs more
+        for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+            a, b = np.searchsorted(shared[0], [cluster[lo], cluster[lo] + 1])  # int64 ids
+            if hi - lo < 2 or a == b:
+                continue
+            parts.append(blank.slice(at, lo - at))
+            vocab = np.sort(shared[1, a:b].view(np.uint64))
+            parts.append(kernels.template_text(norms.slice(lo, hi - lo), vocab,
+                                               ngram=config.ngram))
+            at = hi
+    parts.append(blank.slice(at, n - at))
+    return pa.concat_arrays([p.cast(pa.large_string()) for p in parts])
+
+
 def vector_matrix(vectors: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """``VECTORS`` rows -> (sorted distinct nodes, float32[n, d] raw vectors)."""
     nodes = vectors["node"].to_numpy()
@@ -72,8 +116,8 @@ JOINS = {"cluster_id": pl.Int64, "joined": pl.Int64}
 COHESION = {"node": pl.UInt64, "cohesion": pl.Float32}
 
 
-def reworded_joins(members: pl.DataFrame, vectors: pa.Table, config: RunConfig
-                   ) -> tuple[pl.DataFrame, pl.DataFrame]:
+def reworded_joins(members: pl.DataFrame, vectors: pa.Table, config: RunConfig,
+                   senders: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """A window's members -> (joins, cohesion).
 
     ``joins`` (``JOINS``): each tracker cluster that account groups join to
@@ -83,6 +127,10 @@ def reworded_joins(members: pl.DataFrame, vectors: pa.Table, config: RunConfig
     (``semantic.centroid_cohesion``): their own similarity was measured against
     their tracker cluster only, so the cohesion gate judges the joined whole by
     meaning, as batch does for reworded members.
+
+    ``senders`` (``cluster_id``, ``account_id``: every account in each cluster, not
+    only the samples' first senders): a cluster joins only when most of its accounts
+    are in account groups (``held_components``).
     """
     none = pl.DataFrame(schema=JOINS), pl.DataFrame(schema=COHESION)
     if not config.semantic or vectors.num_rows == 0 or members.height == 0:
@@ -97,11 +145,16 @@ def reworded_joins(members: pl.DataFrame, vectors: pa.Table, config: RunConfig
     account = members["account_id"].cast(pl.Categorical).to_physical().to_numpy()
     pairs = kernels.unique_columns(np.stack([account.astype(np.int64), node_idx]))
     _, acc_codes = np.unique(pairs[0], return_inverse=True)
-    src, dst, _, _ = semantic.semantic_edges(
+    src, dst, _, stats = semantic.semantic_edges(
         emb, emb_rows, semantic.AccountPrompts(acc_codes.astype(np.int64), pairs[1]), config)
     cluster = members["cluster_id"].to_numpy()
     labels = _lexical_labels(nodes.size, node_idx, cluster)
     j_src, j_dst = semantic.group_joins(labels, src, dst)
+    if senders is not None and j_src.size:
+        grouped = np.unique(pairs[0])[stats.get("grouped", np.empty(0, np.int64))]
+        grouped_ids = members.filter(pl.Series(np.isin(account, grouped)))["account_id"]
+        held = held_components(labels, node_idx, cluster, senders, grouped_ids)
+        j_src, j_dst = _unheld_joins(labels, j_src, j_dst, held)
     if j_src.size == 0:
         return none
     merged = kernels.connected_components(nodes.size, np.r_[np.arange(nodes.size), j_src],
@@ -120,6 +173,45 @@ def reworded_joins(members: pl.DataFrame, vectors: pa.Table, config: RunConfig
     cohesion = pl.DataFrame({"node": nodes[emb_rows[keep]], "cohesion": cos[keep]},
                             schema=COHESION)
     return joins, cohesion
+
+
+def held_components(labels: np.ndarray, node_idx: np.ndarray, cluster: np.ndarray,
+                    senders: pl.DataFrame, grouped_ids: pl.Series) -> np.ndarray:
+    """Per node: is its component (``labels``) held out of the joins, because one of its
+    clusters has no majority of grouped accounts among all the accounts that sent it?
+
+    The judge sees a few samples per cluster, each with the account that sent it first,
+    so a sample vote can let an account group take a benign cluster that many accounts
+    share (a popular template that a proxy campaign's accounts also send): batch votes
+    over all of a component's prompts. The accounts that sent a cluster are known
+    exactly (its participants), so most of them must be grouped accounts."""
+    share = (senders.select("cluster_id", "account_id").unique()
+             .with_columns(pl.col("account_id").is_in(grouped_ids.implode()).alias("g"))
+             .group_by("cluster_id").agg(pl.col("g").mean()))
+    bad = share.filter(pl.col("g") <= 0.5)["cluster_id"].to_numpy()
+    held = np.zeros(labels.size, np.bool_)
+    held[labels[node_idx[np.isin(cluster, bad)]]] = True
+    return held
+
+
+def _unheld_joins(labels: np.ndarray, j_src: np.ndarray, j_dst: np.ndarray,
+                  held: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``group_joins``' star edges (group root node -> joined component) without the held
+    components: each group's components left, its own included, as a star from the
+    smallest."""
+    roots = np.unique(j_src)
+    free = ~held[labels[roots]]
+    keep = ~held[j_dst]
+    group = np.r_[j_src[keep], roots[free]]
+    comp = np.r_[j_dst[keep], labels[roots[free]]]
+    if group.size == 0:
+        return group, comp
+    pairs = kernels.unique_columns(np.stack([group, comp]))
+    group, comp = pairs[0], pairs[1]
+    first = np.r_[True, group[1:] != group[:-1]]
+    head = comp[first][np.cumsum(first) - 1]  # pairs sort by (group, comp): the smallest
+    edge = comp != head
+    return head[edge], comp[edge]
 
 
 def _lexical_labels(n: int, node_idx: np.ndarray, cluster: np.ndarray) -> np.ndarray:

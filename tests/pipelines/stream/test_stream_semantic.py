@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pytest
 
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
@@ -106,3 +107,74 @@ def test_stream_asks_more_focus_than_batch_unless_told():
         options = PipelineOptions(argv)
         assert run_config(options.view_as(DistillRadarOptions)).semantic_focus == batch
         assert configs(options)[0].semantic_focus == stream
+
+
+WORDING = ("explain the rationale behind the answer to the next problem in full detail, "
+           "making each step explicit and finish by stating the final result.")
+
+
+def test_cluster_spans_keep_what_a_clusters_samples_share():
+    # A wording around three payloads: the wording (and the payloads' shared opening) is
+    # the cluster's template; a cluster's own vocabulary, not another cluster's.
+    payloads = ("what is the area of a circle of radius two metres",
+                "what is seven times eight plus three minus one",
+                "what is the derivative of x squared plus one")
+    greeting = "hello there how are you doing on this fine day my friend"
+    prompts = [f"{WORDING} {p}" for p in payloads] + [greeting, greeting + " again today",
+                                                      WORDING + " lonely sample"]
+    cluster = np.array([5, 5, 5, 9, 9, 11], np.int64)
+    spans = stream_semantic.cluster_spans(cluster, pa.array(prompts), RunConfig()).to_pylist()
+    assert all(s.startswith(WORDING) for s in spans[:3])
+    assert not any(word in s for s in spans[:3] for word in ("circle", "seven", "derivative"))
+    assert spans[3:5] == [greeting, greeting]
+    assert spans[5] == ""  # one sample: nothing shared (and no vector)
+
+
+def test_cluster_spans_do_not_depend_on_the_other_clusters():
+    prompts = [f"{WORDING} payload number {w}" for w in ("one", "two", "three", "four")]
+    cluster = np.array([1, 1, 2, 2], np.int64)
+    both = stream_semantic.cluster_spans(cluster, pa.array(prompts), RunConfig()).to_pylist()
+    alone = stream_semantic.cluster_spans(cluster[2:], pa.array(prompts[2:]), RunConfig())
+    assert both[2:] == alone.to_pylist()
+    assert stream_semantic.cluster_spans(np.empty(0, np.int64), pa.array([], pa.string()),
+                                         RunConfig()).to_pylist() == []
+
+
+def _with_shared_cluster(rng, first_node: int):
+    """``_window`` plus cluster 99, whose four samples four campaign accounts sent first
+    (close to the instruction), but which twenty benign accounts send as well."""
+    members, vectors = _window(rng)
+    nodes = np.arange(first_node, first_node + 4, dtype=np.uint64)
+    instruction = _instruction(members, vectors)
+    extra = np.array([instruction + 0.5 * rng.normal(size=DIM) for _ in nodes], np.float16)
+    members = pl.concat([members, pl.DataFrame(
+        {"account_id": [f"camp-{a}" for a in range(4)], "node": nodes, "cluster_id": [99] * 4},
+        schema=members.schema)])
+    column = pa.array([v.tobytes() for v in extra], pa.binary())
+    vectors = pa.concat_tables([vectors, pa.table({"node": pa.array(nodes, pa.uint64()),
+                                                   "vector": column},
+                                                  schema=stream_semantic.VECTORS)])
+    return members, vectors
+
+
+def _instruction(members, vectors) -> np.ndarray:
+    """The mean vector of the campaign's prompts (its instruction, roughly)."""
+    nodes, raw = stream_semantic.vector_matrix(vectors)
+    camp = members.filter(pl.col("cluster_id") < 30)["node"].to_numpy()
+    return raw[np.isin(nodes, camp)].mean(0)
+
+
+@pytest.mark.parametrize("first_node", [900, 1])  # 1: the group's smallest node is in it
+def test_a_cluster_most_of_whose_senders_are_not_grouped_is_not_joined(first_node):
+    members, vectors = _with_shared_cluster(np.random.default_rng(5), first_node)
+    joins, _ = stream_semantic.reworded_joins(members, vectors, RunConfig())
+    assert 99 in joins["cluster_id"].to_list()  # by the samples' vote alone
+    senders = pl.concat([
+        members.select("cluster_id", "account_id"),
+        pl.DataFrame({"cluster_id": [99] * 20, "account_id": [f"user-{b}" for b in range(20)]})])
+    joins, _ = stream_semantic.reworded_joins(members, vectors, RunConfig(), senders)
+    assert joins.sort("cluster_id").rows() == [(c, 10) for c in range(11, 16)]
+    # the campaign's own clusters, all their senders grouped, still join
+    joins, _ = stream_semantic.reworded_joins(members, vectors, RunConfig(),
+                                              members.select("cluster_id", "account_id"))
+    assert joins.sort("cluster_id").rows() == [(c, 10) for c in range(11, 16)] + [(99, 10)]
