@@ -59,15 +59,16 @@ def merge_queries(chunks: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 def _candidates(keys: np.ndarray, reps: list[dict]):
     """(entry index, chunk index, position in the chunk's entries) of every filed
-    representative under each entry's key. Most keys are in no bucket yet: one probe of a
-    directory of hash buckets (``kernels.sorted_positions``) tells, and only the keys
-    found are searched for the end of their run."""
+    representative under each entry's key. Most keys are in no bucket yet: one galloping
+    pass of the (sorted) entry keys over each chunk's sorted keys
+    (``kernels.ascending_positions``) tells, and only the keys found are searched for the
+    end of their run."""
     out_e, out_c, out_p = [], [], []
     for ci, c in enumerate(reps):
         ek = c["e_key"]
         if ek.size == 0:
             continue
-        lo = kernels.sorted_positions(np.ascontiguousarray(ek), keys)
+        lo = kernels.ascending_positions(ek, keys)
         hit = np.flatnonzero(lo >= 0)
         hi = np.searchsorted(ek, keys[hit], "right")
         e = np.repeat(hit, hi - lo[hit])

@@ -25,7 +25,8 @@ def live_counts(hashes: np.ndarray, chunks: list[dict]) -> np.ndarray:
     """Sum of each hash's count over the chunks (sorted ``hash``, ``count``); ``hashes``
     sorted. A closed generation is one sorted table in pieces of consecutive hashes, so
     each piece is asked only for the hashes within its range (not all of them: the
-    pieces of a day's counts were most of a tick's work)."""
+    pieces of a day's counts were most of a tick's work), by one galloping pass of the
+    sorted hashes over the piece (no directory over a piece's keys per tick)."""
     total = np.zeros(hashes.size, np.int64)
     for c in chunks:
         keys = c["hash"]
@@ -35,7 +36,7 @@ def live_counts(hashes: np.ndarray, chunks: list[dict]) -> np.ndarray:
         b = int(np.searchsorted(hashes, keys[-1], side="right"))
         if a >= b:
             continue
-        pos = kernels.sorted_positions(keys, hashes[a:b])
+        pos = kernels.ascending_positions(keys, hashes[a:b])
         hit = np.flatnonzero(pos >= 0)
         total[a + hit] += c["count"][pos[hit]]
     return total
