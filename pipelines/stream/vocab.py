@@ -74,10 +74,13 @@ class ShingleCountFn(StageFn):
             prior = np.concatenate([c["hash"] for c in held] or [np.empty(0, np.uint64)])
             if int(held_gen[0]["gen"][0]) != store.gen:
                 prior = prior[live_counts(prior, chunks) >= min_df]
-            # what the vocabulary holds already stays: only the others are counted
-            fresh = hashes[~np.isin(hashes, prior, assume_unique=True)]
+            # what the vocabulary holds already stays: only the others are counted (both
+            # sorted: a galloping pass and a merge, not two more sorts of the tick's hashes)
+            fresh = hashes[kernels.ascending_positions(prior, hashes) < 0]
             crossed = fresh[live_counts(fresh, chunks) >= min_df]
-            vocab = np.union1d(prior, crossed)
+            vocab = frequency.merge_doc_frequency(
+                [(prior, np.ones(prior.size, np.int64)),
+                 (crossed, np.ones(crossed.size, np.int64))])[0]
         vocab = vocab.astype(np.uint64)
         store.set_pending("vocab", [{"hash": vocab}])
         store.set_pending("vocab_gen", [{"gen": np.array([store.gen])}])

@@ -11,7 +11,7 @@ from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream import ticks
 from distill_radar.pipelines.stream.accumulate import AccumulateFn, bottom_k, gather
 from distill_radar.pipelines.stream.alerts import AlertBook, account_hashes, pack_sketches
-from distill_radar.pipelines.stream.bands import BandIndexFn, label_of
+from distill_radar.pipelines.stream.bands import BandIndexFn, label_of, unique_pairs, unique_reps
 from distill_radar.pipelines.stream.codec import chunk_nbytes, decode_chunk, encode_chunk
 from distill_radar.pipelines.stream.config import StreamConfig
 from distill_radar.pipelines.stream.judge import CAMPAIGNS
@@ -88,6 +88,26 @@ def test_buckets_found_one_cluster_then_match_it_and_stay_bounded():
     third = answers(fn, ring, 2, query([99], other))
     assert not third["matched"].any() and set(third["label"].tolist()) == {int(label_of(
         np.uint64(99)))}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_unique_reps_and_pairs_equal_a_sorted_set(seed):
+    rng = np.random.default_rng(seed)
+    n = 300
+    node = rng.integers(0, 40, n).astype(np.uint64) * np.uint64(2**58 + 12345)
+    sig = rng.integers(0, 3, (40, 8)).astype(np.uint16)[node % np.uint64(40)]
+    flip = rng.random(n) < (0.0 if seed == 0 else 0.1)  # some nodes signed twice
+    sig[flip, rng.integers(0, 8, flip.sum())] += np.uint16(7)
+    want = sorted({(int(a), bytes(b.tobytes())) for a, b in zip(node, sig)})
+    r_node, r_sig, where = unique_reps(node, sig)
+    assert [(int(a), bytes(b.tobytes())) for a, b in zip(r_node, r_sig)] == want
+    assert (r_node[where] == node).all() and (r_sig[where] == sig).all()
+    for a, b in ((rng.integers(0, 50, n), rng.integers(0, 9, n)),  # packed into one key
+                 (rng.integers(0, 2**62, n) | 1, rng.integers(0, 9, n))):  # too wide: lexsort
+        ua, ub, inverse = unique_pairs(a, b)
+        assert list(zip(ua.tolist(), ub.tolist(), strict=True)) == sorted(set(zip(
+            a.tolist(), b.tolist(), strict=True)))
+        assert (ua[inverse] == a).all() and (ub[inverse] == b).all()
 
 
 def test_resolve_prefers_matches_then_the_smallest_founded_label():
