@@ -55,12 +55,20 @@ def split_rows(chunk: dict, pieces: int) -> list[dict]:
 
 def bounded(chunk: dict, split=None) -> list[dict]:
     """``chunk``, or its pieces (``split(chunk, pieces)``, default ``split_rows``) when it
-    is larger than ``MAX_VALUE_BYTES``."""
+    is larger than ``MAX_VALUE_BYTES``. Pieces of equal rows are not of equal bytes
+    (texts of uneven length, representatives with more or fewer entries): a piece still
+    too large is split again (a 1M-a-day replay wrote 5.98 MB values through one split)."""
     size = chunk_nbytes(chunk)
-    if size <= MAX_VALUE_BYTES or ticks.rows(chunk) < 2:
+    n = ticks.rows(chunk)
+    if size <= MAX_VALUE_BYTES or n < 2:
         return [chunk]
-    pieces = min(ticks.rows(chunk), -(-size // MAX_VALUE_BYTES))
-    return [c for c in (split or split_rows)(chunk, pieces) if ticks.rows(c)]
+    out = []
+    for c in (split or split_rows)(chunk, min(n, -(-size // MAX_VALUE_BYTES))):
+        if ticks.rows(c) < n and chunk_nbytes(c) > MAX_VALUE_BYTES:
+            out += bounded(c, split)
+        elif ticks.rows(c):
+            out.append(c)
+    return out
 
 
 LEDGER = ("slot_gen", "slot_bytes", "slot_max", "slot_n", "slot_compact", "pending")

@@ -18,7 +18,7 @@ from distill_radar.pipelines.stream.judge import CAMPAIGNS
 from distill_radar.pipelines.stream.members import resolve
 from distill_radar.pipelines.stream.reconcile import ReconcileFn, pack_joins, roots, unpack_joins
 from distill_radar.pipelines.stream.signer import band_queries
-from distill_radar.pipelines.stream.store import Store, bounded, new_meta
+from distill_radar.pipelines.stream.store import MAX_VALUE_BYTES, Store, bounded, new_meta
 
 RUN = RunConfig(semantic=False)
 BANDS, ROWS = kernels.optimal_param(RUN.lexical_threshold, RUN.num_perm)
@@ -283,6 +283,12 @@ def test_large_values_are_written_in_pieces():
     pieces = bounded(big)
     assert len(pieces) == 6 and sum(len(p["v"]) for p in pieces) == 3_000_000
     np.testing.assert_array_equal(np.concatenate([p["v"] for p in pieces]), big["v"])
+    # uneven rows: the first tenth of the rows holds most of the bytes
+    text = pa.array(["x" * 2000] * 10_000 + ["y"] * 90_000, pa.large_string())
+    skewed = {"s": text, "i": np.arange(100_000)}
+    pieces = bounded(skewed)
+    assert max(chunk_nbytes(p) for p in pieces) <= MAX_VALUE_BYTES
+    assert pa.concat_arrays([p["s"] for p in pieces]).equals(text)
 
 
 @pytest.mark.parametrize("bad", [
