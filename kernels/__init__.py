@@ -22,7 +22,7 @@ from .embedding import (
 )
 from .half import to_float16, to_float32
 from .hashing import shingle_hashes
-from .lookup import sorted_positions
+from .lookup import ascending_positions, sorted_positions
 from .lsh import band_keys, bucket_edges, optimal_param
 from .minhash import minhash, minhash_params
 from .normalize import normalize
@@ -39,6 +39,7 @@ from .wordpiece import WordPieceVocab, wordpiece_ids
 __all__ = [
     "CentredHalf",
     "WordPieceVocab",
+    "ascending_positions",
     "band_keys",
     "bucket_edges",
     "center_normalize",

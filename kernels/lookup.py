@@ -53,6 +53,68 @@ def sorted_positions(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return out
 
 
+def ascending_positions(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """``sorted_positions`` for ascending queries: one galloping pass over both arrays.
+
+    A tick's sorted hashes against a generation's sorted table touch the keys in
+    order, so each query starts from the previous one's position and doubles its
+    step (``log2`` of the gap, not of the table): no directory over the keys is
+    built (a pass over them and up to 2**24 bucket starts, per call).
+
+    Parameters
+    ----------
+    keys : integer[n], ascending
+    queries : integer[m], ascending (repeats allowed), of the same dtype kind
+
+    Returns
+    -------
+    int64[m], as ``sorted_positions``.
+    """
+    keys, queries = np.asarray(keys), np.asarray(queries)
+    if keys.ndim != 1 or queries.ndim != 1:
+        raise ValueError("keys and queries must be one-dimensional")
+    out = np.full(queries.size, -1, np.int64)
+    if not (keys.size and queries.size):
+        return out
+    if keys.dtype.kind not in "iu" or keys.dtype.kind != queries.dtype.kind:
+        raise ValueError(f"keys and queries must be integers of one signedness, got "
+                         f"{keys.dtype} and {queries.dtype}")
+    dtype = np.int64 if keys.dtype.kind == "i" else np.uint64
+    keys = np.ascontiguousarray(keys, dtype=dtype)
+    queries = np.ascontiguousarray(queries, dtype=dtype)
+    if queries.size > 1 and (queries[1:] < queries[:-1]).any():
+        raise ValueError("queries must be ascending")
+    _gallop(keys, queries, out)
+    return out
+
+
+@njit(cache=True)
+def _gallop(keys, queries, out):
+    n = keys.size
+    lo = 0  # every query from here on is >= keys[lo - 1]
+    for i in range(queries.size):
+        q = queries[i]
+        if lo >= n:
+            return
+        if keys[lo] < q:
+            prev, step = lo, 1  # keys[prev] < q; find cur with keys[cur] >= q (or the end)
+            cur = lo + 1
+            while cur < n and keys[cur] < q:
+                prev = cur
+                step <<= 1
+                cur = prev + step
+            a, b = prev + 1, min(cur, n)
+            while a < b:  # the first key >= q in (prev, cur]
+                mid = (a + b) >> 1
+                if keys[mid] < q:
+                    a = mid + 1
+                else:
+                    b = mid
+            lo = a
+        if lo < n and keys[lo] == q:
+            out[i] = lo
+
+
 def in_sorted(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """bool[m]: is each query in ``keys`` (ascending)? As ``sorted_positions(...) >= 0``."""
     keys, queries = _as_sortable(keys, queries)

@@ -17,9 +17,11 @@ Why one key: a new join needs the root of its parent (often an older joined
 label, stored where that label was joined) and is itself read, the same tick,
 for the exchanges and later parents; sharded by label, the read and the write
 would be on different keys of one stage, a cycle a Beam graph cannot have.
-So the one key holds only 16-byte joins, each once (``Store.drop_superseded``:
-a join refreshed into a newer generation leaves the older ones); their number
-still grows with the joins made within the TTL (``bench/RESULTS.md``).
+So the one key holds only integer joins, each once (``Store.drop_superseded``:
+a join refreshed into a newer generation leaves the older ones), and a closed
+generation's joins packed (``pack_joins``: ~10-11 bytes a join instead of 16);
+their number still grows with the joins made within the TTL
+(``bench/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -43,11 +45,105 @@ def _map(keys: np.ndarray, values: np.ndarray, queries: np.ndarray) -> tuple[np.
     return np.where(hit, values[pos], queries), hit
 
 
+#: Joins per packed chunk: at most 7 bytes of a child, 3 of a root index and 8 of a root
+#: each, so a piece stays under ``store.MAX_VALUE_BYTES`` (4 MB) whatever its roots.
+PACK_ROWS = 200_000
+
+
+def _bytes_for(bits: int) -> int:
+    return max(1, -(-bits // 8))
+
+
+def _low_bytes(values: np.ndarray, width: int) -> np.ndarray:
+    """uint8[n, width]: the ``width`` low bytes of each non-negative int64 (little-endian)."""
+    return np.ascontiguousarray(values.astype("<u8").view(np.uint8).reshape(-1, 8)[:, :width])
+
+
+def _from_low_bytes(raw: np.ndarray) -> np.ndarray:
+    """Inverse of ``_low_bytes``: int64[n]."""
+    out = np.zeros((raw.shape[0], 8), np.uint8)
+    out[:, :raw.shape[1]] = raw
+    return out.view("<u8").ravel().astype(np.int64)
+
+
+def _ascending(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Distinct, ascending, non-negative int64s (63-bit hashes) in fewer bytes, Elias-Fano:
+    ``n`` of them spread evenly, so each one's top bits (``63 - s``, about ``log2 n``)
+    are written in unary (a bit per value and per step: at most 3 bits a value) and only
+    its ``s`` low bits in whole bytes (6 for 30k-4M values, 7 below). (low bytes, unary
+    bits, s)."""
+    n = values.size
+    if n and (values[0] < 0 or (n > 1 and (values[1:] <= values[:-1]).any())):
+        raise ValueError("values must be distinct, ascending and non-negative")
+    s = max(0, 63 - max(n, 1).bit_length())
+    bits = np.zeros(n + (1 << (63 - s)), np.bool_)
+    bits[(values >> s) + np.arange(n)] = True
+    return _low_bytes(values & ((1 << s) - 1), _bytes_for(s)), np.packbits(bits), s
+
+
+def _from_ascending(low: np.ndarray, high: np.ndarray, s: int) -> np.ndarray:
+    n = low.shape[0]
+    ones = np.flatnonzero(np.unpackbits(high))[:n]
+    return ((ones - np.arange(n)) << s) | _from_low_bytes(low)
+
+
+def pack_joins(child: np.ndarray, root: np.ndarray) -> dict:
+    """Joins (children distinct, ascending; labels are non-negative) as a compact chunk:
+    the children and the chunk's distinct roots as ``_ascending`` (a cluster has several
+    joined labels), each join's root as its index among them in whole bytes. ~10-11
+    bytes a join instead of 16; ``unpack_joins`` gives the same arrays back."""
+    child, root = np.asarray(child, np.int64), np.asarray(root, np.int64)
+    c_low, c_high, c_s = _ascending(child)
+    roots, index = np.unique(root, return_inverse=True)
+    r_low, r_high, r_s = _ascending(roots)
+    # j_low first: its length is the chunk's rows (``ticks.rows``)
+    return {"j_low": c_low, "j_high": c_high, "r_low": r_low, "r_high": r_high,
+            "j_s": np.array([c_s, r_s]),
+            "j_index": _low_bytes(index.ravel(), _bytes_for(max(roots.size - 1, 1).bit_length()))}
+
+
+def unpack_joins(chunk: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(child, root) of a join chunk, packed (``pack_joins``) or plain."""
+    if "child" in chunk:
+        return chunk["child"], chunk["root"]
+    c_s, r_s = (int(v) for v in chunk["j_s"])
+    roots = _from_ascending(chunk["r_low"], chunk["r_high"], r_s)
+    return (_from_ascending(chunk["j_low"], chunk["j_high"], c_s),
+            roots[_from_low_bytes(chunk["j_index"])])
+
+
+def packed(child: np.ndarray, root: np.ndarray) -> list[dict]:
+    """Joins (children ascending, repeats with one root) as packed chunks of at most
+    ``PACK_ROWS`` joins."""
+    if child.size > 1:
+        once = np.r_[True, child[1:] != child[:-1]]
+        child, root = child[once], root[once]
+    return [pack_joins(child[a:a + PACK_ROWS], root[a:a + PACK_ROWS])
+            for a in range(0, child.size, PACK_ROWS)]
+
+
+def packed_joins(chunks: list[dict]) -> list[dict]:
+    """A closed generation's joins -> one sorted table (newest row of each child), packed
+    in pieces of ``PACK_ROWS``."""
+    joins = newest_by([dict(zip(("child", "root"), unpack_joins(c), strict=True))
+                       for c in chunks], "child")
+    return packed(joins["child"], joins["root"])
+
+
+def without(chunk: dict, drop: np.ndarray) -> dict:
+    """A join chunk less the rows ``drop`` (a mask), packed again if it was."""
+    child, root = unpack_joins(chunk)
+    keep = ~drop
+    if "child" in chunk:
+        return {"child": child[keep], "root": root[keep]}
+    return pack_joins(child[keep], root[keep])
+
+
 def stored_roots(labels: np.ndarray, stored: list[dict]) -> np.ndarray:
     """Root of each label in the stored joins (newest generation wins), or -1."""
     out = np.full(labels.size, -1, np.int64)
     for c in stored:
-        value, hit = _map(c["child"], c["root"], labels)
+        value, hit = _map(*unpack_joins(c), labels)
         out[hit] = value[hit]
     return out
 
@@ -68,6 +164,12 @@ def roots(labels: np.ndarray, child: np.ndarray, parent: np.ndarray,
     return cur
 
 
+def _plain(chunk: dict) -> dict:
+    """A stored join chunk as plain ``child``/``root`` arrays, with its generation."""
+    child, root = unpack_joins(chunk)
+    return {"child": child, "root": root, "_gen": chunk["_gen"]}
+
+
 class ReconcileFn(StageFn):
     """(0, ("edges" | "used", chunk)) -> (label shard, ("alias", label/root)) to routes."""
 
@@ -75,18 +177,21 @@ class ReconcileFn(StageFn):
     OFFSET_MS = 5
 
     def flush(self, key, tick, inputs, store):
-        if store.compact({"alias": lambda cs: [newest_by(cs, "child")]}):
-            store.drop_superseded("alias", "child")
+        if store.compact({"alias": packed_joins}):
+            store.drop_superseded("alias", lambda c: unpack_joins(c)[0], without)
         edges = concat(inputs.get("edges", []))
         child = edges.get("child", np.empty(0, np.int64))
         parent = edges.get("parent", np.empty(0, np.int64))
-        stored = store.chunks("alias")
+        stored = [_plain(c) for c in store.chunks("alias")]
         if child.size:
             root = roots(child, child, parent, stored)
             joined = root != child
             order = np.argsort(child[joined], kind="stable")
-            store.add("alias", {"child": child[joined][order], "root": root[joined][order]})
-            stored = store.chunks("alias")
+            added = {"child": child[joined][order], "root": root[joined][order],
+                     "_gen": np.array([store.gen])}
+            stored = stored + [added] if added["child"].size else stored
+            for chunk in packed(added["child"], added["root"]):
+                store.add("alias", chunk)
         used = np.unique(np.concatenate([c["label"] for c in inputs.get("used", [])]
                                         or [np.empty(0, np.int64)]))
         root = roots(used, np.empty(0, np.int64), np.empty(0, np.int64), stored)
@@ -106,8 +211,9 @@ class ReconcileFn(StageFn):
         _, here = _map(np.concatenate([c["child"] for c in current] or [np.empty(0, np.int64)]),
                        np.concatenate([c["root"] for c in current] or [np.empty(0, np.int64)]),
                        labels) if current else (None, np.zeros(labels.size, np.bool_))
-        if not here.all():
-            store.add("alias", {"child": labels[~here], "root": root[~here]})
+        if not here.all():  # labels: distinct, ascending
+            for chunk in packed(labels[~here], root[~here]):
+                store.add("alias", chunk)
 
 
 class RouteFn(StageFn):

@@ -55,12 +55,20 @@ def split_rows(chunk: dict, pieces: int) -> list[dict]:
 
 def bounded(chunk: dict, split=None) -> list[dict]:
     """``chunk``, or its pieces (``split(chunk, pieces)``, default ``split_rows``) when it
-    is larger than ``MAX_VALUE_BYTES``."""
+    is larger than ``MAX_VALUE_BYTES``. Pieces of equal rows are not of equal bytes
+    (texts of uneven length, representatives with more or fewer entries): a piece still
+    too large is split again (a 1M-a-day replay wrote 5.98 MB values through one split)."""
     size = chunk_nbytes(chunk)
-    if size <= MAX_VALUE_BYTES or ticks.rows(chunk) < 2:
+    n = ticks.rows(chunk)
+    if size <= MAX_VALUE_BYTES or n < 2:
         return [chunk]
-    pieces = min(ticks.rows(chunk), -(-size // MAX_VALUE_BYTES))
-    return [c for c in (split or split_rows)(chunk, pieces) if ticks.rows(c)]
+    out = []
+    for c in (split or split_rows)(chunk, min(n, -(-size // MAX_VALUE_BYTES))):
+        if ticks.rows(c) < n and chunk_nbytes(c) > MAX_VALUE_BYTES:
+            out += bounded(c, split)
+        elif ticks.rows(c):
+            out.append(c)
+    return out
 
 
 LEDGER = ("slot_gen", "slot_bytes", "slot_max", "slot_n", "slot_compact", "pending")
@@ -130,12 +138,16 @@ class Store:
         self.ledger["slot_compact"][i] = 1
         self._loaded[i] = chunks
 
-    def drop_superseded(self, kind: str, key: str) -> None:
+    def drop_superseded(self, kind: str, key, without=None) -> None:
         """Drop from each closed generation the rows of ``kind`` whose ``key`` a newer closed
         generation holds. For state read newest-wins and refreshed into the current
         generation while in use, those rows are never read again, yet a ring keeps a copy
         per generation: this keeps one (for the cost of rewriting the older generations
-        once per generation). Call after ``compact``."""
+        once per generation). Call after ``compact``. ``key`` names a column, or is a
+        function of a chunk (its keys, for chunks stored in another form), and then
+        ``without(chunk, mask)`` gives the chunk less the masked rows."""
+        keys_of = key if callable(key) else (lambda c: c[key])
+        without = without or (lambda c, drop: ticks.take(c, ~drop))
         gens = self.ledger["slot_gen"]
         closed = sorted(((int(gens[i]), i) for i in range(ticks.SLOTS)
                          if gens[i] != NEVER and gens[i] < self.gen), reverse=True)
@@ -143,10 +155,10 @@ class Store:
         for gen, i in closed:
             chunks = self._slot(i)
             mine = [c for c in chunks if kind_of(c) == kind]
-            keys = [c[key] for c in mine]
+            keys = [keys_of(c) for c in mine]
             if newer is not None and any(np.isin(k, newer).any() for k in keys):
                 kept = [c for c in chunks if kind_of(c) != kind]
-                kept += [{**ticks.take(c, ~np.isin(k, newer)), "_gen": c["_gen"],
+                kept += [{**without(c, np.isin(k, newer)), "_gen": c["_gen"],
                           "_kind": c["_kind"]} for c, k in zip(mine, keys)]
                 self._write_slot(i, gen, [c for c in kept if ticks.rows(c)])
             if keys:

@@ -25,7 +25,8 @@ def live_counts(hashes: np.ndarray, chunks: list[dict]) -> np.ndarray:
     """Sum of each hash's count over the chunks (sorted ``hash``, ``count``); ``hashes``
     sorted. A closed generation is one sorted table in pieces of consecutive hashes, so
     each piece is asked only for the hashes within its range (not all of them: the
-    pieces of a day's counts were most of a tick's work)."""
+    pieces of a day's counts were most of a tick's work), by one galloping pass of the
+    sorted hashes over the piece (no directory over a piece's keys per tick)."""
     total = np.zeros(hashes.size, np.int64)
     for c in chunks:
         keys = c["hash"]
@@ -35,7 +36,7 @@ def live_counts(hashes: np.ndarray, chunks: list[dict]) -> np.ndarray:
         b = int(np.searchsorted(hashes, keys[-1], side="right"))
         if a >= b:
             continue
-        pos = kernels.sorted_positions(keys, hashes[a:b])
+        pos = kernels.ascending_positions(keys, hashes[a:b])
         hit = np.flatnonzero(pos >= 0)
         total[a + hit] += c["count"][pos[hit]]
     return total
@@ -73,10 +74,13 @@ class ShingleCountFn(StageFn):
             prior = np.concatenate([c["hash"] for c in held] or [np.empty(0, np.uint64)])
             if int(held_gen[0]["gen"][0]) != store.gen:
                 prior = prior[live_counts(prior, chunks) >= min_df]
-            # what the vocabulary holds already stays: only the others are counted
-            fresh = hashes[~np.isin(hashes, prior, assume_unique=True)]
+            # what the vocabulary holds already stays: only the others are counted (both
+            # sorted: a galloping pass and a merge, not two more sorts of the tick's hashes)
+            fresh = hashes[kernels.ascending_positions(prior, hashes) < 0]
             crossed = fresh[live_counts(fresh, chunks) >= min_df]
-            vocab = np.union1d(prior, crossed)
+            vocab = frequency.merge_doc_frequency(
+                [(prior, np.ones(prior.size, np.int64)),
+                 (crossed, np.ones(crossed.size, np.int64))])[0]
         vocab = vocab.astype(np.uint64)
         store.set_pending("vocab", [{"hash": vocab}])
         store.set_pending("vocab_gen", [{"gen": np.array([store.gen])}])

@@ -5,12 +5,15 @@ import numpy as np
 import pytest
 
 from distill_radar.kernels import sorted_positions
-from distill_radar.kernels.lookup import in_sorted
+from distill_radar.kernels.lookup import ascending_positions, in_sorted
 
 
 def _check(keys, queries):
     want = nv.sorted_positions(keys.tolist(), queries.tolist())
     assert sorted_positions(keys, queries).tolist() == want
+    asc = np.sort(queries, kind="stable")
+    assert ascending_positions(keys, asc).tolist() == nv.sorted_positions(keys.tolist(),
+                                                                          asc.tolist())
     assert in_sorted(keys, queries).tolist() == [w >= 0 for w in want]
 
 
@@ -83,3 +86,21 @@ def test_sorted_positions_rejects_other_dtypes():
         in_sorted(np.arange(4.0), np.arange(2.0))
     with pytest.raises(ValueError, match="one-dimensional"):
         sorted_positions(np.zeros((2, 2), np.uint64), np.zeros(2, np.uint64))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ascending_positions_equal_a_dict_lookup_signed_and_dense(seed):
+    # signed keys around zero, runs of repeated keys, queries below, between and above
+    rng = np.random.default_rng(seed)
+    keys = np.sort(rng.integers(-50, 50, rng.integers(1, 200)).astype(np.int64))
+    queries = np.sort(rng.integers(-60, 60, rng.integers(0, 300)).astype(np.int64))
+    want = nv.sorted_positions(keys.tolist(), queries.tolist())
+    assert ascending_positions(keys, queries).tolist() == want
+
+
+def test_ascending_positions_checks_its_input():
+    with pytest.raises(ValueError, match="ascending"):
+        ascending_positions(np.arange(4), np.array([3, 1]))
+    with pytest.raises(ValueError, match="signedness"):
+        ascending_positions(np.arange(4), np.arange(2, dtype=np.uint64))
+    assert ascending_positions(np.empty(0, np.int64), np.arange(3)).tolist() == [-1] * 3

@@ -11,13 +11,14 @@ from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream import ticks
 from distill_radar.pipelines.stream.accumulate import AccumulateFn, bottom_k, gather
 from distill_radar.pipelines.stream.alerts import AlertBook, account_hashes, pack_sketches
-from distill_radar.pipelines.stream.bands import BandIndexFn, label_of
+from distill_radar.pipelines.stream.bands import BandIndexFn, label_of, unique_pairs, unique_reps
+from distill_radar.pipelines.stream.codec import chunk_nbytes, decode_chunk, encode_chunk
 from distill_radar.pipelines.stream.config import StreamConfig
 from distill_radar.pipelines.stream.judge import CAMPAIGNS
 from distill_radar.pipelines.stream.members import resolve
-from distill_radar.pipelines.stream.reconcile import roots
+from distill_radar.pipelines.stream.reconcile import ReconcileFn, pack_joins, roots, unpack_joins
 from distill_radar.pipelines.stream.signer import band_queries
-from distill_radar.pipelines.stream.store import Store, bounded, new_meta
+from distill_radar.pipelines.stream.store import MAX_VALUE_BYTES, Store, bounded, new_meta
 
 RUN = RunConfig(semantic=False)
 BANDS, ROWS = kernels.optimal_param(RUN.lexical_threshold, RUN.num_perm)
@@ -89,6 +90,26 @@ def test_buckets_found_one_cluster_then_match_it_and_stay_bounded():
         np.uint64(99)))}
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_unique_reps_and_pairs_equal_a_sorted_set(seed):
+    rng = np.random.default_rng(seed)
+    n = 300
+    node = rng.integers(0, 40, n).astype(np.uint64) * np.uint64(2**58 + 12345)
+    sig = rng.integers(0, 3, (40, 8)).astype(np.uint16)[node % np.uint64(40)]
+    flip = rng.random(n) < (0.0 if seed == 0 else 0.1)  # some nodes signed twice
+    sig[flip, rng.integers(0, 8, flip.sum())] += np.uint16(7)
+    want = sorted({(int(a), bytes(b.tobytes())) for a, b in zip(node, sig)})
+    r_node, r_sig, where = unique_reps(node, sig)
+    assert [(int(a), bytes(b.tobytes())) for a, b in zip(r_node, r_sig)] == want
+    assert (r_node[where] == node).all() and (r_sig[where] == sig).all()
+    for a, b in ((rng.integers(0, 50, n), rng.integers(0, 9, n)),  # packed into one key
+                 (rng.integers(0, 2**62, n) | 1, rng.integers(0, 9, n))):  # too wide: lexsort
+        ua, ub, inverse = unique_pairs(a, b)
+        assert list(zip(ua.tolist(), ub.tolist(), strict=True)) == sorted(set(zip(
+            a.tolist(), b.tolist(), strict=True)))
+        assert (ua[inverse] == a).all() and (ub[inverse] == b).all()
+
+
 def test_resolve_prefers_matches_then_the_smallest_founded_label():
     place = {"node": np.array([5, 5, 5, 7, 7, 9], np.uint64),
              "label": np.array([50, 40, 3, 3, 2, 9], np.int64),
@@ -108,6 +129,45 @@ def test_roots_follow_new_edges_and_stored_joins():
                "_gen": np.array([0])}]
     got = roots(np.array([7, 8, 9, 11]), np.array([7, 8, 9]), np.array([8, 30, 4]), stored)
     assert got.tolist() == [10, 10, 4, 11]
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 5000, 120_000])
+def test_joins_pack_into_fewer_bytes_and_read_back_exactly(n):
+    rng = np.random.default_rng(n)
+    child = np.unique(np.r_[rng.integers(0, 2**63, n, dtype=np.int64), [0, 2**63 - 1]][:n])
+    root = rng.integers(0, 2**63, max(n // 3, 1), dtype=np.int64)[
+        rng.integers(0, max(n // 3, 1), child.size)]
+    packed = decode_chunk(encode_chunk(pack_joins(child, root)))
+    got_child, got_root = unpack_joins(packed)
+    assert got_child.tolist() == child.tolist() and got_root.tolist() == root.tolist()
+    assert ticks.rows(packed) == child.size
+    if n >= 5000:  # 16 bytes a join unpacked; here ~6 (child) + 2-3 (root index) + roots
+        assert chunk_nbytes(packed) < 12 * child.size
+    for bad in ([5, 3], [3, 3], [-1, 4]):
+        with pytest.raises(ValueError, match="ascending"):
+            pack_joins(np.array(bad), np.array([1, 1]))
+
+
+def test_reconcile_reads_joins_packed_in_closed_generations():
+    fn, ring = ReconcileFn(RUN, StreamConfig()), Ring()
+    per_gen = fn.gen_ticks
+
+    def flush(tick, child=(), parent=(), used=()):
+        inputs = {"edges": [{"child": np.array(child, np.int64),
+                             "parent": np.array(parent, np.int64)}],
+                  "used": [{"label": np.array(used, np.int64)}]}
+        out = list(fn.flush(0, tick, inputs, ring.store(fn.gen_of(tick))))
+        ring.commit()
+        alias = ticks.concat([v[1][1] for _, v in out])
+        return dict(zip(alias["label"].tolist(), alias["root"].tolist(), strict=True))
+
+    assert flush(0, [20, 30, 31], [10, 20, 30], used=[30]) == {30: 10}
+    # a generation later the joins are one packed table: the same roots, for old
+    # labels and for new joins whose parent is an old label
+    assert flush(per_gen + 1, [40], [31], used=[20, 40, 99]) == {20: 10, 40: 10}
+    closed = [c for c in ring.last.chunks("alias") if int(c["_gen"][0]) == 0]
+    assert closed and all("j_low" in c for c in ring.last.chunks("alias"))
+    assert flush(2 * per_gen + 1, used=[31, 40]) == {31: 10, 40: 10}
 
 
 def test_alert_book_survives_its_chunks():
@@ -223,6 +283,12 @@ def test_large_values_are_written_in_pieces():
     pieces = bounded(big)
     assert len(pieces) == 6 and sum(len(p["v"]) for p in pieces) == 3_000_000
     np.testing.assert_array_equal(np.concatenate([p["v"] for p in pieces]), big["v"])
+    # uneven rows: the first tenth of the rows holds most of the bytes
+    text = pa.array(["x" * 2000] * 10_000 + ["y"] * 90_000, pa.large_string())
+    skewed = {"s": text, "i": np.arange(100_000)}
+    pieces = bounded(skewed)
+    assert max(chunk_nbytes(p) for p in pieces) <= MAX_VALUE_BYTES
+    assert pa.concat_arrays([p["s"] for p in pieces]).equals(text)
 
 
 @pytest.mark.parametrize("bad", [
