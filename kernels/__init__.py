@@ -5,7 +5,13 @@
 verifies them and ``connected_components`` clusters them.
 """
 
-from .cohesion import consensus_signatures, consensus_similarity, groups_of
+from .cohesion import (
+    CONSENSUS_SAMPLE,
+    consensus_match,
+    consensus_signatures,
+    consensus_similarity,
+    groups_of,
+)
 from .embedding import (
     CentredHalf,
     center_normalize,
@@ -37,6 +43,7 @@ from .union_find import connected_components
 from .wordpiece import WordPieceVocab, wordpiece_ids
 
 __all__ = [
+    "CONSENSUS_SAMPLE",
     "CentredHalf",
     "WordPieceVocab",
     "band_keys",
@@ -46,6 +53,7 @@ __all__ = [
     "centred_half_rows",
     "centroid_similarity",
     "connected_components",
+    "consensus_match",
     "consensus_signatures",
     "consensus_similarity",
     "cosine_pairs",

@@ -121,7 +121,7 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
         emb = SpilledEmbeddings.centred(emb)  # by blocks; rows read back by blocks
     else:
         emb = semantic.centred_rows(emb.load() if spilled else emb)
-    pairs = semantic.gather_pairs(pair_arrays(account_pairs or []), nodes)
+    pairs = semantic.gather_pairs(PairParts(account_pairs or []), nodes)
     s_src, s_dst, s_sim, s_stats = semantic.semantic_edges(emb, emb_rows, pairs, config)
     bands, rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
     src, dst = _candidate_edges(sig, sig_rows, bands, rows)
@@ -165,17 +165,21 @@ def _edges(n: int, *parts: np.ndarray) -> np.ndarray:
     return out
 
 
-def pair_arrays(parts: list) -> list[tuple[np.ndarray, np.ndarray]]:
+class PairParts:
     """Every batch's (account, node) hash pairs: arrays, or work-file paths
-    (``cluster_fns.account_nodes``) read back, copied off each file before the next."""
-    out = []
-    for part in parts:
-        if isinstance(part, str):
-            arrays = workdir.read_arrays(part)
-            part = (np.array(arrays["account"]), np.array(arrays["node"]))
-            del arrays
-        out.append(part)
-    return out
+    (``cluster_fns.account_nodes``) read back one at a time as they are iterated (views
+    of the file, none kept). ``semantic.gather_pairs`` iterates it twice."""
+
+    def __init__(self, parts: list):
+        self.parts = list(parts)
+
+    def __iter__(self):
+        for part in self.parts:
+            if isinstance(part, str):
+                arrays = workdir.read_arrays(part)
+                part = (arrays["account"], arrays["node"])
+                del arrays
+            yield part
 
 
 def graph_bytes(graph: CandidateGraph) -> int:

@@ -9,7 +9,9 @@ the signatures do so in row blocks, with the same kernels and the same results a
 * ``pair_similarity``: the pairs grouped by their two rows' blocks, one block and a
   piece of another resident at a time, each pair of blocks read once;
 * ``consensus_similarity``: whole groups at a time, their rows gathered in one pass
-  over the file (a group's consensus reads only its rows, in the same order).
+  over the file (a group's consensus reads only its rows, in the same order); a group
+  larger than the consensus sample has only its sampled rows gathered, the rest are
+  compared with its consensus block by block.
 
 Files are read with ``np.fromfile`` / ``readinto``, not mapped: a process's mapped file
 pages count in its RSS, and a random row pulls in its neighbours with it.
@@ -198,10 +200,43 @@ def _local(rows: np.ndarray, lo: int, hi: int, first: int, step: int) -> np.ndar
 
 def consensus_similarity(sig, order: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """``kernels.consensus_similarity`` of an array or of ``SpilledRows``: then whole
-    groups at a time, about ``BLOCK_BYTES`` of their rows gathered in one pass."""
+    groups at a time, about ``BLOCK_BYTES`` of their rows gathered in one pass. A chunk
+    with a group larger than the consensus sample (a chained component before the
+    cohesion rounds can be ~1/10 of every row) gathers only the rows each consensus is
+    taken over, then compares every row with it file block by file block."""
     if not isinstance(sig, SpilledRows):
         return kernels.consensus_similarity(sig, order, offsets)
-    return _by_groups(sig, order, offsets, kernels.consensus_similarity, sig.take)
+    out = np.full(sig.shape[0], np.nan, np.float32)
+    for rows, local, offs in _group_chunks(sig, order, offsets):
+        if np.diff(offs).max() <= kernels.CONSENSUS_SAMPLE:  # every row sampled
+            out[rows] = kernels.consensus_similarity(sig.take(rows), local, offs)
+        else:
+            out[rows] = _sampled_consensus(sig, rows, local, offs)
+    return out
+
+
+def _sampled_consensus(sig: SpilledRows, rows: np.ndarray, local: np.ndarray,
+                       offs: np.ndarray) -> np.ndarray:
+    """``kernels.consensus_similarity(sig[rows], local, offs)`` with only the sampled rows
+    resident: the consensus of each group over its first ``CONSENSUS_SAMPLE`` rows,
+    then every row's match (``kernels.consensus_match``) by ``READ_BYTES`` blocks."""
+    sizes = np.diff(offs)
+    heads = np.minimum(sizes, kernels.CONSENSUS_SAMPLE)
+    head_offs = np.r_[0, np.cumsum(heads)].astype(np.int64)
+    head_at = np.repeat(offs[:-1] - head_offs[:-1], heads) + np.arange(head_offs[-1])
+    sampled, head_local = np.unique(local[head_at], return_inverse=True)
+    consensus = kernels.consensus_signatures(sig.take(rows[sampled]),
+                                             head_local.astype(np.int64), head_offs)
+    del sampled, head_local, head_at
+    group = np.full(rows.size, -1, np.int64)  # each row's group in the chunk
+    group[local] = np.repeat(np.arange(sizes.size), sizes)
+    out = np.full(rows.size, np.nan, np.float32)
+    for first, block, lo, hi in sig.by_block(rows, min(READ_BYTES, BLOCK_BYTES)):
+        at = rows[lo:hi] - first
+        in_block = np.full(block.shape[0], -1, np.int64)
+        in_block[at] = group[lo:hi]
+        out[lo:hi] = kernels.consensus_match(block, in_block, consensus)[at]
+    return out
 
 
 def _group_chunks(spilled: SpilledRows, order: np.ndarray, offsets: np.ndarray):
