@@ -443,9 +443,9 @@ BANDS_AT_ONCE = 3  # band keys and bucket tables of this many bands resident at 
 
 
 def _candidate_edges(sig, sig_rows, bands, rows):
-    """Star edges within LSH buckets, as indices into ``sig``: ``bucket_edges`` over every
-    band's keys, a few bands at a time (the keys of all bands, with their bucket tables,
-    were ~2 GiB at 6M signatures). Each group's pairs are unique and sorted; merged as
+    """Star edges within LSH buckets, as indices into ``sig`` (int32 where they fit):
+    ``bucket_edges`` over every band's keys, a few bands at a time (the keys of all
+    bands, with their bucket tables, were ~2 GiB at 6M signatures). Each group's pairs are unique and sorted; merged as
     (src, dst) codes they are ``bucket_edges``' output over all bands, exactly."""
     n = sig_rows.size
     if n < 2:
@@ -456,7 +456,13 @@ def _candidate_edges(sig, sig_rows, bands, rows):
         count = min(BANDS_AT_ONCE, bands - first)
         src, dst = kernels.bucket_edges(out_of_core.band_keys(sig, bands, rows, first, count))
         codes = _merged(codes, src * n + dst)
-    return codes // n, codes % n
+    # int32 where rows fit (half the bytes of tens of millions of pairs), divided
+    # straight into them (no int64 quotient beside the codes)
+    kind = np.int32 if n < 2**31 else np.int64
+    src, dst = np.empty(codes.size, kind), np.empty(codes.size, kind)
+    np.floor_divide(codes, n, out=src, casting="unsafe")
+    np.remainder(codes, n, out=dst, casting="unsafe")
+    return src, dst
 
 
 def _merged(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -159,7 +159,7 @@ def pair_similarity(sig, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     other end's rows (``READ_BYTES``), each piece read once."""
     if not isinstance(sig, SpilledRows):
         return kernels.signature_similarity(sig, src, dst)
-    src, dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
+    src, dst = np.asarray(src), np.asarray(dst)  # int32 or int64 rows: no wider copy
     step = sig.block_rows(BLOCK_BYTES // 2)
     piece = min(step, sig.block_rows(READ_BYTES))
     out = np.empty(src.size, np.float32)

@@ -57,6 +57,9 @@ def test_blocked_steps_are_the_kernels(tmp_path, monkeypatch, block_bytes, seed)
                                   kernels.signature_similarity(sig, src, dst))
     np.testing.assert_array_equal(spilled.pair_similarity(rows, dst, src),
                                   kernels.signature_similarity(sig, dst, src))
+    narrow = src.astype(np.int32), dst.astype(np.int32)  # candidates come int32
+    np.testing.assert_array_equal(spilled.pair_similarity(rows, *narrow),
+                                  kernels.signature_similarity(sig, src, dst))
     labels = rng.integers(0, 40, sig.shape[0])
     labels[:300] = 7  # one group larger than a chunk of the smaller block sizes
     order, offsets = kernels.groups_of(labels, np.arange(sig.shape[0]), 3)
