@@ -216,9 +216,17 @@ def cluster_graph(graph: CandidateGraph, config: RunConfig) -> NodeClusters:
     component's consensus before the rounds can be a chained mixture that
     would detach every reworded member.
     """
-    n, sig_rows = graph.nodes.size, graph.sig_rows
     lexical = graph.edge_kind == semantic.LEXICAL
-    src, dst, edge_sim = graph.src[lexical], graph.dst[lexical], graph.edge_sim[lexical]
+    src, dst, labels, sim, n_loose = _cohesion_rounds(
+        graph, graph.src[lexical], graph.dst[lexical], graph.edge_sim[lexical], config)
+    del lexical  # the rounds' own arrays (levels, masks) went with them
+    return join_semantic(graph, src, dst, n_loose, config, (labels, sim))
+
+
+def _cohesion_rounds(graph: CandidateGraph, src, dst, edge_sim, config: RunConfig):
+    """``cluster_graph``'s rounds over the lexical edges -> (surviving src, dst, their
+    components, those components' ``lexical_cohesion``, members detached)."""
+    n, sig_rows = graph.nodes.size, graph.sig_rows
     labels = kernels.connected_components(n, src, dst)
     # Guard against chaining, in rounds. Members far from their component's
     # consensus move one level down (edges join only nodes of the same level,
@@ -240,7 +248,7 @@ def cluster_graph(graph: CandidateGraph, config: RunConfig) -> NodeClusters:
         src, dst, edge_sim = src[keep], dst[keep], edge_sim[keep]
         sim = lexical_cohesion(graph, new_labels, labels, sim)
         labels = new_labels
-    return join_semantic(graph, src, dst, n_loose, config, (labels, sim))
+    return src, dst, labels, sim, n_loose
 
 
 def join_semantic(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, n_loose: int,
@@ -264,12 +272,14 @@ def join_semantic(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, n_loo
         j_src, j_dst = np.r_[j_src, p_src], np.r_[j_dst, p_dst]
     kind = np.r_[np.zeros(src.size, np.int8), np.ones(j_src.size, np.int8)]
     src, dst = _edges(n, src, j_src), _edges(n, dst, j_dst)
+    del sem, pr
     labels = kernels.connected_components(n, src, dst)
-    kinds = semantic.cluster_kinds(n, src, dst, kind, labels, lex_labels)
     if lex_sim is None:
         sim = member_cohesion(graph, labels, config)
     else:
         sim = member_cohesion(graph, labels, config, lex_labels, lex_sim)
+    # the kinds after cohesion: their per-node arrays not beside its chunks of rows
+    kinds = semantic.cluster_kinds(n, src, dst, kind, labels, lex_labels)
     return finish_clusters(graph, labels, sim, int(src.size), n_loose, config, kinds)
 
 

@@ -156,7 +156,9 @@ def pair_similarity(sig, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """``kernels.signature_similarity`` of an array or of ``SpilledRows``: then block by
     block, each pair of blocks read once. With block ``i`` held (``BLOCK_BYTES / 2``), its
     pairs with every later row (either way round) are verified piece by piece of the
-    other end's rows (``READ_BYTES``), each piece read once."""
+    other end's rows (``READ_BYTES``), each piece read once per ``PAIRS_AT_ONCE`` of the
+    block's pairs (a star's centre, a bucket's smallest row, sits in block 0 with most of
+    the pairs: their index arrays, not only the rows, are then bounded)."""
     if not isinstance(sig, SpilledRows):
         return kernels.signature_similarity(sig, src, dst)
     src, dst = np.asarray(src), np.asarray(dst)  # int32 or int64 rows: no wider copy
@@ -167,29 +169,70 @@ def pair_similarity(sig, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     by_src = src.size < 2 or bool(np.all(src[1:] >= src[:-1]))  # candidates come so
     for i in range(-(-sig.shape[0] // step)):
         lo, hi = i * step, (i + 1) * step
-        if by_src:
-            own = np.arange(*np.searchsorted(src, [lo, hi]))
-        else:
-            own = np.flatnonzero((src >= lo) & (src < hi))
-        own = own[dst[own] >= lo]  # pairs into an earlier block were done with it
-        back = np.flatnonzero((dst >= lo) & (dst < hi) & (src >= hi))
-        if own.size + back.size == 0:
-            continue
-        pick = np.r_[own, back]
-        other = np.r_[dst[own], src[back]]
-        key = np.where(other < hi, -1, other // piece)  # -1: both ends in block i
-        order = np.argsort(key, kind="stable")
-        pick, key = pick[order], key[order]
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-        sig.read(lo, buf[:step])
-        for a, b in zip(starts, np.r_[starts[1:], pick.size]):
-            k = int(key[a])
-            if k >= 0:
-                sig.read(k * piece, buf[step:])
-            at = pick[a:b]
-            out[at] = kernels.signature_similarity(buf, _local(src[at], lo, hi, k * piece, step),
-                                                   _local(dst[at], lo, hi, k * piece, step))
+        held = False
+        for pick in _block_pairs(src, dst, lo, hi, by_src):
+            if not held:
+                sig.read(lo, buf[:step])
+                held = True
+            _verify(sig, buf, src, dst, pick, (lo, hi, step, piece), out)
     return out
+
+
+#: Pairs of a held block verified at a time: their index arrays (~40 bytes a pair) stay
+#: small beside the block, at the cost of reading the other ends' pieces once per batch.
+PAIRS_AT_ONCE = 1 << 21
+
+
+def _block_pairs(src, dst, lo: int, hi: int, by_src: bool):
+    """Batches of about ``PAIRS_AT_ONCE`` positions (more only for one slice's) of the
+    pairs with one end in rows ``lo..hi-1`` and the other in that block or a later one
+    (pairs into an earlier block were verified with it), found slice by slice."""
+    batch, size = [], 0
+    for part in _block_slices(src, dst, lo, hi, by_src):
+        if size and size + part.size > PAIRS_AT_ONCE:
+            yield np.concatenate(batch)
+            batch, size = [], 0
+        batch.append(part)
+        size += part.size
+    if batch:
+        yield np.concatenate(batch)
+
+
+def _block_slices(src, dst, lo: int, hi: int, by_src: bool):
+    """The block's pairs, ``PAIRS_AT_ONCE`` pairs scanned at a time: its own (one end
+    there, the other not earlier) and those from later rows into it."""
+    first, last = 0, src.size
+    if by_src:  # its own pairs are one run
+        first, last = (int(x) for x in np.searchsorted(src, [lo, hi]))
+    for at in range(first, last, PAIRS_AT_ONCE):
+        s, d = src[at:min(last, at + PAIRS_AT_ONCE)], dst[at:min(last, at + PAIRS_AT_ONCE)]
+        part = at + np.flatnonzero((s >= lo) & (s < hi) & (d >= lo))
+        if part.size:
+            yield part
+    for at in range(0, src.size, PAIRS_AT_ONCE):
+        s, d = src[at:at + PAIRS_AT_ONCE], dst[at:at + PAIRS_AT_ONCE]
+        part = at + np.flatnonzero((d >= lo) & (d < hi) & (s >= hi))
+        if part.size:
+            yield part
+
+
+def _verify(sig, buf, src, dst, pick, block, out) -> None:
+    """``out[pick]``: pairs with one end in the held block (``buf[:step]``), the other
+    there or in pieces read into ``buf[step:]``, grouped by piece."""
+    lo, hi, step, piece = block
+    other = np.where(src[pick] < hi, dst[pick], src[pick])  # the end beyond the block
+    key = np.where(other < hi, -1, other // piece)  # -1: both ends in the held block
+    order = np.argsort(key, kind="stable")
+    pick, key = pick[order], key[order]
+    del other, order
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    for a, b in zip(starts, np.r_[starts[1:], pick.size]):
+        k = int(key[a])
+        if k >= 0:
+            sig.read(k * piece, buf[step:])
+        at = pick[a:b]
+        out[at] = kernels.signature_similarity(buf, _local(src[at], lo, hi, k * piece, step),
+                                               _local(dst[at], lo, hi, k * piece, step))
 
 
 def _local(rows: np.ndarray, lo: int, hi: int, first: int, step: int) -> np.ndarray:

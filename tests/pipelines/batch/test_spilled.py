@@ -60,6 +60,10 @@ def test_blocked_steps_are_the_kernels(tmp_path, monkeypatch, block_bytes, seed)
     narrow = src.astype(np.int32), dst.astype(np.int32)  # candidates come int32
     np.testing.assert_array_equal(spilled.pair_similarity(rows, *narrow),
                                   kernels.signature_similarity(sig, src, dst))
+    monkeypatch.setattr(spilled, "PAIRS_AT_ONCE", 37)  # a block's pairs in many batches
+    for a, b in ((src, dst), (dst, src), narrow):
+        np.testing.assert_array_equal(spilled.pair_similarity(rows, a, b),
+                                      kernels.signature_similarity(sig, a, b))
     labels = rng.integers(0, 40, sig.shape[0])
     labels[:300] = 7  # one group larger than a chunk of the smaller block sizes
     order, offsets = kernels.groups_of(labels, np.arange(sig.shape[0]), 3)
