@@ -50,31 +50,30 @@ def gather_pairs(parts, nodes: np.ndarray) -> AccountPrompts:
     of pairs at scale), else int64.
 
     ``parts``: (account hashes, node hashes) per batch, iterated twice (a list, or
-    ``clusters.PairParts`` reading each batch's work file as it goes): first the accounts
-    for their codes, then each batch packed straight into one preallocated key array
-    (no copy of every batch's pairs beside it, no small arrays left on the heap)."""
-    heads, lengths, total = [], [], 0
-    for account, _ in parts:
-        if account.size:
-            start = np.flatnonzero(np.r_[True, account[1:] != account[:-1]])
-            heads.append(account[start])
-            lengths.append(np.diff(np.r_[start, account.size]))
-            total += account.size
+    ``clusters.PairParts`` reading each batch's work file as it goes): first for the
+    distinct accounts, then each batch packed straight into one preallocated key array.
+    Nothing per batch outlives its turn (no copy of every batch's pairs beside the
+    keys, no small arrays left on the heap between long-lived ones)."""
+    distinct, pending, total = [], [], 0  # the distinct accounts so far: one sorted array
+    for account, _ in _nonempty(parts):
+        pending.append(account[_run_starts(account)])
+        total += account.size
+        if sum(p.size for p in pending) > max(ACCOUNTS_AT_ONCE, sum(d.size for d in distinct)):
+            distinct, pending = [_distinct(np.sort(np.concatenate(distinct + pending)))], []
     if not total or nodes.size == 0:
         return AccountPrompts(np.empty(0, np.int64), np.empty(0, np.int64))
-    # Each batch lists an account's pairs together: ranking one value per run sorts a
-    # few thousand values instead of every pair (``np.unique``'s inverse, in effect).
-    distinct = _distinct(np.sort(np.concatenate(heads)))
+    distinct = _distinct(np.sort(np.concatenate(distinct + pending)))
+    del pending
     if max(distinct.size - 1, nodes.size) >= 2**31:
-        return _wide_pairs(parts, nodes, distinct, heads, lengths)
+        return _wide_pairs(parts, nodes, distinct)
     # Codes and node indices rank account and node hashes: one sort of both packed in a
     # uint64 orders the pairs as a lexsort of the hashes would. Pairs of unknown nodes
     # sort last.
     key = np.empty(total, np.uint64)
     at = 0
-    for (account, node), head, length in zip(_nonempty(parts), heads, lengths):
+    for account, node in _nonempty(parts):
         part = key[at:at + account.size]
-        part[:] = np.repeat(np.searchsorted(distinct, head), length)
+        part[:] = _account_codes(account, distinct)
         part <<= np.uint64(32)
         pos = kernels.sorted_positions(nodes, node)
         part |= pos.view(np.uint64)
@@ -86,14 +85,29 @@ def gather_pairs(parts, nodes: np.ndarray) -> AccountPrompts:
                           (key & np.uint64(0xFFFFFFFF)).astype(np.int32))
 
 
+#: Accounts' run heads gathered before they are merged into the distinct ones.
+ACCOUNTS_AT_ONCE = 1 << 22
+
+
+def _run_starts(account: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(np.r_[True, account[1:] != account[:-1]])
+
+
+def _account_codes(account: np.ndarray, distinct: np.ndarray) -> np.ndarray:
+    """Rank of each account hash among ``distinct`` (sorted). A batch lists an account's
+    pairs together: one value per run is ranked, not every pair."""
+    start = _run_starts(account)
+    return np.repeat(np.searchsorted(distinct, account[start]),
+                     np.diff(np.r_[start, account.size]))
+
+
 def _nonempty(parts):
     return ((account, node) for account, node in parts if account.size)
 
 
-def _wide_pairs(parts, nodes, distinct, heads, lengths) -> AccountPrompts:
+def _wide_pairs(parts, nodes, distinct) -> AccountPrompts:
     """``gather_pairs`` where account codes or node indices need int64 (2**31 or more)."""
-    account = np.concatenate([np.repeat(np.searchsorted(distinct, h), n)
-                              for h, n in zip(heads, lengths)])
+    account = np.concatenate([_account_codes(a, distinct) for a, _ in _nonempty(parts)])
     pos = kernels.sorted_positions(nodes, np.concatenate([n for _, n in _nonempty(parts)]))
     ok = pos >= 0
     account, pos = kernels.unique_columns(np.stack([account[ok], pos[ok]]))
