@@ -33,7 +33,7 @@ from .lsh import band_keys, bucket_edges, optimal_param
 from .minhash import minhash, minhash_params
 from .normalize import normalize
 from .overlap import shared_shingles
-from .pairs import distinct, unique_columns
+from .pairs import distinct, merge_distinct, unique_columns
 from .pooling import pool_half, pool_tokens
 from .prompt_hashes import normalized_text_hashes, text_hashes
 from .similarity import signature_similarity
@@ -62,6 +62,7 @@ __all__ = [
     "groups_of",
     "half_mean_scales",
     "hyperplanes",
+    "merge_distinct",
     "minhash",
     "minhash_params",
     "nonzero_mean",

@@ -465,7 +465,11 @@ def _candidate_edges(sig, sig_rows, bands, rows):
     for first in range(0, bands, BANDS_AT_ONCE):
         count = min(BANDS_AT_ONCE, bands - first)
         src, dst = kernels.bucket_edges(out_of_core.band_keys(sig, bands, rows, first, count))
-        codes = _merged(codes, src * n + dst)
+        src *= n
+        src += dst
+        del dst
+        codes = kernels.merge_distinct(codes, src)  # a linear merge, no sorted copies
+        del src
     # int32 where rows fit (half the bytes of tens of millions of pairs), divided
     # straight into them (no int64 quotient beside the codes)
     kind = np.int32 if n < 2**31 else np.int64
@@ -473,15 +477,6 @@ def _candidate_edges(sig, sig_rows, bands, rows):
     np.floor_divide(codes, n, out=src, casting="unsafe")
     np.remainder(codes, n, out=dst, casting="unsafe")
     return src, dst
-
-
-def _merged(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Two sorted unique int64 arrays -> their sorted union (a stable sort of two runs is
-    one linear merge)."""
-    if a.size == 0:
-        return b
-    out = np.sort(np.concatenate([a, b]), kind="stable")
-    return out[np.r_[True, out[1:] != out[:-1]]]
 
 
 def _number_clusters(nodes, counts, labels, min_exchanges):

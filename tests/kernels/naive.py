@@ -196,6 +196,11 @@ def consensus_match(sig, group, consensus) -> list[float | None]:
     return out
 
 
+def merge_distinct(a, b) -> list[int]:
+    """The sorted union of two collections of integers."""
+    return sorted({int(x) for x in a} | {int(x) for x in b})
+
+
 # --- LSH and components ----------------------------------------------------------------
 
 
