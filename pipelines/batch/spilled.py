@@ -245,8 +245,8 @@ def consensus_similarity(sig, order: np.ndarray, offsets: np.ndarray) -> np.ndar
     """``kernels.consensus_similarity`` of an array or of ``SpilledRows``: then whole
     groups at a time, about ``BLOCK_BYTES`` of their rows gathered in one pass. A chunk
     with a group larger than the consensus sample (a chained component before the
-    cohesion rounds can be ~1/10 of every row) gathers only the rows each consensus is
-    taken over, then compares every row with it file block by file block."""
+    cohesion rounds: ~0.8 GiB of rows at 16M short exchanges) gathers only the rows each
+    consensus is taken over, then compares every row with it file block by file block."""
     if not isinstance(sig, SpilledRows):
         return kernels.consensus_similarity(sig, order, offsets)
     out = np.full(sig.shape[0], np.nan, np.float32)
