@@ -5,7 +5,13 @@
 verifies them and ``connected_components`` clusters them.
 """
 
-from .cohesion import consensus_signatures, consensus_similarity, groups_of
+from .cohesion import (
+    CONSENSUS_SAMPLE,
+    consensus_match,
+    consensus_signatures,
+    consensus_similarity,
+    groups_of,
+)
 from .embedding import (
     CentredHalf,
     center_normalize,
@@ -27,7 +33,7 @@ from .lsh import band_keys, bucket_edges, optimal_param
 from .minhash import minhash, minhash_params
 from .normalize import normalize
 from .overlap import shared_shingles
-from .pairs import distinct, unique_columns
+from .pairs import distinct, merge_distinct, unique_columns
 from .pooling import pool_half, pool_tokens
 from .prompt_hashes import normalized_text_hashes, text_hashes
 from .similarity import signature_similarity
@@ -37,6 +43,7 @@ from .union_find import connected_components
 from .wordpiece import WordPieceVocab, wordpiece_ids
 
 __all__ = [
+    "CONSENSUS_SAMPLE",
     "CentredHalf",
     "WordPieceVocab",
     "ascending_positions",
@@ -47,6 +54,7 @@ __all__ = [
     "centred_half_rows",
     "centroid_similarity",
     "connected_components",
+    "consensus_match",
     "consensus_signatures",
     "consensus_similarity",
     "cosine_pairs",
@@ -55,6 +63,7 @@ __all__ = [
     "groups_of",
     "half_mean_scales",
     "hyperplanes",
+    "merge_distinct",
     "minhash",
     "minhash_params",
     "nonzero_mean",

@@ -18,6 +18,9 @@ from .prefetch import prefetch_row
 from .union_find import edge_array
 
 AHEAD = 8  # rows prefetched ahead of a gather
+#: Rows of a group its consensus is taken over (its first ones): bounded cost, and
+#: bounded memory on giant clusters (``consensus_match`` compares the rest).
+CONSENSUS_SAMPLE = 512
 
 
 def groups_of(labels: np.ndarray, keys: np.ndarray, min_size: int = 3
@@ -239,7 +242,7 @@ def _round_edges(src, dst, edge_sim, level, weak, strict, out):
 
 
 def consensus_similarity(sig: np.ndarray, order: np.ndarray, offsets: np.ndarray,
-                         sample: int = 512) -> np.ndarray:
+                         sample: int = CONSENSUS_SAMPLE) -> np.ndarray:
     """Similarity of every grouped row to its group's consensus signature.
 
     Parameters
@@ -268,7 +271,7 @@ def consensus_similarity(sig: np.ndarray, order: np.ndarray, offsets: np.ndarray
 
 
 def consensus_signatures(sig: np.ndarray, order: np.ndarray, offsets: np.ndarray,
-                         sample: int = 512) -> np.ndarray:
+                         sample: int = CONSENSUS_SAMPLE) -> np.ndarray:
     """The consensus signature of each group (per slot the most frequent value over the
     group's first ``sample`` rows, ties to the smallest): uint32[g, k].
 
@@ -277,6 +280,34 @@ def consensus_signatures(sig: np.ndarray, order: np.ndarray, offsets: np.ndarray
     """
     order, offsets = _checked_groups(sig, order, offsets, sample)
     return _checked_consensus(np.ascontiguousarray(sig), order, offsets, sample)
+
+
+def consensus_match(sig: np.ndarray, group: np.ndarray, consensus: np.ndarray) -> np.ndarray:
+    """Similarity of each row to its group's given consensus signature: the second half
+    of ``consensus_similarity``, for rows read apart from the ones the consensus was
+    taken over (``consensus_signatures``; a giant group's rows by blocks).
+
+    Parameters
+    ----------
+    sig : uint32[n, k]; group : integer[n], each row's row of ``consensus``, -1 for none
+    consensus : uint32[g, k]
+
+    Returns
+    -------
+    float32[n]: fraction of slots equal to the group's consensus; NaN where group is -1.
+    """
+    if sig.ndim != 2 or sig.dtype != np.uint32:
+        raise ValueError("sig must be a uint32 (n, k) array")
+    if consensus.ndim != 2 or consensus.dtype != np.uint32 or consensus.shape[1] != sig.shape[1]:
+        raise ValueError("consensus must be a uint32 (g, k) array with sig's k")
+    group = np.ascontiguousarray(group, dtype=np.int64)
+    if group.shape != (sig.shape[0],):
+        raise ValueError("group must hold one entry per row of sig")
+    if group.size and (group.min() < -1 or group.max() >= consensus.shape[0]):
+        raise ValueError("group holds a consensus row out of range")
+    out = np.full(sig.shape[0], np.nan, np.float32)
+    _similarity(np.ascontiguousarray(sig), group, np.ascontiguousarray(consensus), out)
+    return out
 
 
 def _checked_groups(sig, order, offsets, sample) -> tuple[np.ndarray, np.ndarray]:

@@ -10,6 +10,7 @@ is not.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 
 def distinct(keys: np.ndarray) -> np.ndarray:
@@ -21,6 +22,49 @@ def distinct(keys: np.ndarray) -> np.ndarray:
     if s.size < 2:
         return s
     return s[np.r_[True, s[1:] != s[:-1]]]
+
+
+def merge_distinct(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sorted union of two sorted arrays of distinct integers (``np.union1d``) by one linear
+    merge: the union counted first, then written into an array of exactly its size (no
+    concatenation, sort or mask beside the inputs).
+
+    Parameters
+    ----------
+    a, b : int64[m], int64[k], each ascending without repeats
+
+    Returns int64[u], ascending without repeats.
+    """
+    a, b = np.ascontiguousarray(a, np.int64), np.ascontiguousarray(b, np.int64)
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError("a and b must be 1-D")
+    for x in (a, b):
+        if x.size > 1 and not bool(np.all(x[1:] > x[:-1])):
+            raise ValueError("a and b must be ascending without repeats")
+    out = np.empty(_merge(a, b, np.empty(0, np.int64), False), np.int64)
+    _merge(a, b, out, True)
+    return out
+
+
+@njit(cache=True)
+def _merge(a, b, out, write):
+    """Size of the union of ``a`` and ``b``; written into ``out`` when ``write``."""
+    i = j = k = 0
+    while i < a.size or j < b.size:
+        if j == b.size or (i < a.size and a[i] < b[j]):
+            v = a[i]
+            i += 1
+        elif i == a.size or b[j] < a[i]:
+            v = b[j]
+            j += 1
+        else:  # equal: once
+            v = a[i]
+            i += 1
+            j += 1
+        if write:
+            out[k] = v
+        k += 1
+    return k
 
 
 def unique_columns(pairs: np.ndarray, return_counts: bool = False):

@@ -24,7 +24,7 @@ def on_signatures(paths, build, config: RunConfig, account_pairs=()):
 
 def account_nodes(keys_path: str, work: str):
     """Exchange keys (path) -> path of the batch's distinct (account, node) hash pairs
-    (semantic path; ``clusters.pair_arrays`` reads them). A work file, not the arrays: the
+    (semantic path; ``clusters.PairParts`` reads them). A work file, not the arrays: the
     in-process runner keeps every element a stage emits until the run ends (16 bytes a
     pair, tens of millions of pairs at 16M exchanges)."""
     keys = workdir.read_table(keys_path, ["node", "account_id"])

@@ -121,7 +121,7 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
         emb = SpilledEmbeddings.centred(emb)  # by blocks; rows read back by blocks
     else:
         emb = semantic.centred_rows(emb.load() if spilled else emb)
-    pairs = semantic.gather_pairs(pair_arrays(account_pairs or []), nodes)
+    pairs = semantic.gather_pairs(PairParts(account_pairs or []), nodes)
     s_src, s_dst, s_sim, s_stats = semantic.semantic_edges(emb, emb_rows, pairs, config)
     bands, rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
     src, dst = _candidate_edges(sig, sig_rows, bands, rows)
@@ -165,17 +165,21 @@ def _edges(n: int, *parts: np.ndarray) -> np.ndarray:
     return out
 
 
-def pair_arrays(parts: list) -> list[tuple[np.ndarray, np.ndarray]]:
+class PairParts:
     """Every batch's (account, node) hash pairs: arrays, or work-file paths
-    (``cluster_fns.account_nodes``) read back, copied off each file before the next."""
-    out = []
-    for part in parts:
-        if isinstance(part, str):
-            arrays = workdir.read_arrays(part)
-            part = (np.array(arrays["account"]), np.array(arrays["node"]))
-            del arrays
-        out.append(part)
-    return out
+    (``cluster_fns.account_nodes``) read back one at a time as they are iterated (views
+    of the file, none kept). ``semantic.gather_pairs`` iterates it twice."""
+
+    def __init__(self, parts: list):
+        self.parts = list(parts)
+
+    def __iter__(self):
+        for part in self.parts:
+            if isinstance(part, str):
+                arrays = workdir.read_arrays(part)
+                part = (arrays["account"], arrays["node"])
+                del arrays
+            yield part
 
 
 def graph_bytes(graph: CandidateGraph) -> int:
@@ -212,9 +216,17 @@ def cluster_graph(graph: CandidateGraph, config: RunConfig) -> NodeClusters:
     component's consensus before the rounds can be a chained mixture that
     would detach every reworded member.
     """
-    n, sig_rows = graph.nodes.size, graph.sig_rows
     lexical = graph.edge_kind == semantic.LEXICAL
-    src, dst, edge_sim = graph.src[lexical], graph.dst[lexical], graph.edge_sim[lexical]
+    src, dst, labels, sim, n_loose = _cohesion_rounds(
+        graph, graph.src[lexical], graph.dst[lexical], graph.edge_sim[lexical], config)
+    del lexical  # the rounds' own arrays (levels, masks) went with them
+    return join_semantic(graph, src, dst, n_loose, config, (labels, sim))
+
+
+def _cohesion_rounds(graph: CandidateGraph, src, dst, edge_sim, config: RunConfig):
+    """``cluster_graph``'s rounds over the lexical edges -> (surviving src, dst, their
+    components, those components' ``lexical_cohesion``, members detached)."""
+    n, sig_rows = graph.nodes.size, graph.sig_rows
     labels = kernels.connected_components(n, src, dst)
     # Guard against chaining, in rounds. Members far from their component's
     # consensus move one level down (edges join only nodes of the same level,
@@ -236,7 +248,7 @@ def cluster_graph(graph: CandidateGraph, config: RunConfig) -> NodeClusters:
         src, dst, edge_sim = src[keep], dst[keep], edge_sim[keep]
         sim = lexical_cohesion(graph, new_labels, labels, sim)
         labels = new_labels
-    return join_semantic(graph, src, dst, n_loose, config, (labels, sim))
+    return src, dst, labels, sim, n_loose
 
 
 def join_semantic(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, n_loose: int,
@@ -260,12 +272,14 @@ def join_semantic(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, n_loo
         j_src, j_dst = np.r_[j_src, p_src], np.r_[j_dst, p_dst]
     kind = np.r_[np.zeros(src.size, np.int8), np.ones(j_src.size, np.int8)]
     src, dst = _edges(n, src, j_src), _edges(n, dst, j_dst)
+    del sem, pr
     labels = kernels.connected_components(n, src, dst)
-    kinds = semantic.cluster_kinds(n, src, dst, kind, labels, lex_labels)
     if lex_sim is None:
         sim = member_cohesion(graph, labels, config)
     else:
         sim = member_cohesion(graph, labels, config, lex_labels, lex_sim)
+    # the kinds after cohesion: their per-node arrays not beside its chunks of rows
+    kinds = semantic.cluster_kinds(n, src, dst, kind, labels, lex_labels)
     return finish_clusters(graph, labels, sim, int(src.size), n_loose, config, kinds)
 
 
@@ -439,9 +453,9 @@ BANDS_AT_ONCE = 3  # band keys and bucket tables of this many bands resident at 
 
 
 def _candidate_edges(sig, sig_rows, bands, rows):
-    """Star edges within LSH buckets, as indices into ``sig``: ``bucket_edges`` over every
-    band's keys, a few bands at a time (the keys of all bands, with their bucket tables,
-    were ~2 GiB at 6M signatures). Each group's pairs are unique and sorted; merged as
+    """Star edges within LSH buckets, as indices into ``sig`` (int32 where they fit):
+    ``bucket_edges`` over every band's keys, a few bands at a time (the keys of all
+    bands, with their bucket tables, were ~2 GiB at 6M signatures). Each group's pairs are unique and sorted; merged as
     (src, dst) codes they are ``bucket_edges``' output over all bands, exactly."""
     n = sig_rows.size
     if n < 2:
@@ -451,17 +465,18 @@ def _candidate_edges(sig, sig_rows, bands, rows):
     for first in range(0, bands, BANDS_AT_ONCE):
         count = min(BANDS_AT_ONCE, bands - first)
         src, dst = kernels.bucket_edges(out_of_core.band_keys(sig, bands, rows, first, count))
-        codes = _merged(codes, src * n + dst)
-    return codes // n, codes % n
-
-
-def _merged(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Two sorted unique int64 arrays -> their sorted union (a stable sort of two runs is
-    one linear merge)."""
-    if a.size == 0:
-        return b
-    out = np.sort(np.concatenate([a, b]), kind="stable")
-    return out[np.r_[True, out[1:] != out[:-1]]]
+        src *= n
+        src += dst
+        del dst
+        codes = kernels.merge_distinct(codes, src)  # a linear merge, no sorted copies
+        del src
+    # int32 where rows fit (half the bytes of tens of millions of pairs), divided
+    # straight into them (no int64 quotient beside the codes)
+    kind = np.int32 if n < 2**31 else np.int64
+    src, dst = np.empty(codes.size, kind), np.empty(codes.size, kind)
+    np.floor_divide(codes, n, out=src, casting="unsafe")
+    np.remainder(codes, n, out=dst, casting="unsafe")
+    return src, dst
 
 
 def _number_clusters(nodes, counts, labels, min_exchanges):

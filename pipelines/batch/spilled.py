@@ -9,7 +9,9 @@ the signatures do so in row blocks, with the same kernels and the same results a
 * ``pair_similarity``: the pairs grouped by their two rows' blocks, one block and a
   piece of another resident at a time, each pair of blocks read once;
 * ``consensus_similarity``: whole groups at a time, their rows gathered in one pass
-  over the file (a group's consensus reads only its rows, in the same order).
+  over the file (a group's consensus reads only its rows, in the same order); a group
+  larger than the consensus sample has only its sampled rows gathered, the rest are
+  compared with its consensus block by block.
 
 Files are read with ``np.fromfile`` / ``readinto``, not mapped: a process's mapped file
 pages count in its RSS, and a random row pulls in its neighbours with it.
@@ -154,10 +156,12 @@ def pair_similarity(sig, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """``kernels.signature_similarity`` of an array or of ``SpilledRows``: then block by
     block, each pair of blocks read once. With block ``i`` held (``BLOCK_BYTES / 2``), its
     pairs with every later row (either way round) are verified piece by piece of the
-    other end's rows (``READ_BYTES``), each piece read once."""
+    other end's rows (``READ_BYTES``), each piece read once per ``PAIRS_AT_ONCE`` of the
+    block's pairs (a star's centre, a bucket's smallest row, sits in block 0 with most of
+    the pairs: their index arrays, not only the rows, are then bounded)."""
     if not isinstance(sig, SpilledRows):
         return kernels.signature_similarity(sig, src, dst)
-    src, dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
+    src, dst = np.asarray(src), np.asarray(dst)  # int32 or int64 rows: no wider copy
     step = sig.block_rows(BLOCK_BYTES // 2)
     piece = min(step, sig.block_rows(READ_BYTES))
     out = np.empty(src.size, np.float32)
@@ -165,29 +169,70 @@ def pair_similarity(sig, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     by_src = src.size < 2 or bool(np.all(src[1:] >= src[:-1]))  # candidates come so
     for i in range(-(-sig.shape[0] // step)):
         lo, hi = i * step, (i + 1) * step
-        if by_src:
-            own = np.arange(*np.searchsorted(src, [lo, hi]))
-        else:
-            own = np.flatnonzero((src >= lo) & (src < hi))
-        own = own[dst[own] >= lo]  # pairs into an earlier block were done with it
-        back = np.flatnonzero((dst >= lo) & (dst < hi) & (src >= hi))
-        if own.size + back.size == 0:
-            continue
-        pick = np.r_[own, back]
-        other = np.r_[dst[own], src[back]]
-        key = np.where(other < hi, -1, other // piece)  # -1: both ends in block i
-        order = np.argsort(key, kind="stable")
-        pick, key = pick[order], key[order]
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-        sig.read(lo, buf[:step])
-        for a, b in zip(starts, np.r_[starts[1:], pick.size]):
-            k = int(key[a])
-            if k >= 0:
-                sig.read(k * piece, buf[step:])
-            at = pick[a:b]
-            out[at] = kernels.signature_similarity(buf, _local(src[at], lo, hi, k * piece, step),
-                                                   _local(dst[at], lo, hi, k * piece, step))
+        held = False
+        for pick in _block_pairs(src, dst, lo, hi, by_src):
+            if not held:
+                sig.read(lo, buf[:step])
+                held = True
+            _verify(sig, buf, src, dst, pick, (lo, hi, step, piece), out)
     return out
+
+
+#: Pairs of a held block verified at a time: their index arrays (~40 bytes a pair) stay
+#: small beside the block, at the cost of reading the other ends' pieces once per batch.
+PAIRS_AT_ONCE = 1 << 21
+
+
+def _block_pairs(src, dst, lo: int, hi: int, by_src: bool):
+    """Batches of about ``PAIRS_AT_ONCE`` positions (more only for one slice's) of the
+    pairs with one end in rows ``lo..hi-1`` and the other in that block or a later one
+    (pairs into an earlier block were verified with it), found slice by slice."""
+    batch, size = [], 0
+    for part in _block_slices(src, dst, lo, hi, by_src):
+        if size and size + part.size > PAIRS_AT_ONCE:
+            yield np.concatenate(batch)
+            batch, size = [], 0
+        batch.append(part)
+        size += part.size
+    if batch:
+        yield np.concatenate(batch)
+
+
+def _block_slices(src, dst, lo: int, hi: int, by_src: bool):
+    """The block's pairs, ``PAIRS_AT_ONCE`` pairs scanned at a time: its own (one end
+    there, the other not earlier) and those from later rows into it."""
+    first, last = 0, src.size
+    if by_src:  # its own pairs are one run
+        first, last = (int(x) for x in np.searchsorted(src, [lo, hi]))
+    for at in range(first, last, PAIRS_AT_ONCE):
+        s, d = src[at:min(last, at + PAIRS_AT_ONCE)], dst[at:min(last, at + PAIRS_AT_ONCE)]
+        part = at + np.flatnonzero((s >= lo) & (s < hi) & (d >= lo))
+        if part.size:
+            yield part
+    for at in range(0, src.size, PAIRS_AT_ONCE):
+        s, d = src[at:at + PAIRS_AT_ONCE], dst[at:at + PAIRS_AT_ONCE]
+        part = at + np.flatnonzero((d >= lo) & (d < hi) & (s >= hi))
+        if part.size:
+            yield part
+
+
+def _verify(sig, buf, src, dst, pick, block, out) -> None:
+    """``out[pick]``: pairs with one end in the held block (``buf[:step]``), the other
+    there or in pieces read into ``buf[step:]``, grouped by piece."""
+    lo, hi, step, piece = block
+    other = np.where(src[pick] < hi, dst[pick], src[pick])  # the end beyond the block
+    key = np.where(other < hi, -1, other // piece)  # -1: both ends in the held block
+    order = np.argsort(key, kind="stable")
+    pick, key = pick[order], key[order]
+    del other, order
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    for a, b in zip(starts, np.r_[starts[1:], pick.size]):
+        k = int(key[a])
+        if k >= 0:
+            sig.read(k * piece, buf[step:])
+        at = pick[a:b]
+        out[at] = kernels.signature_similarity(buf, _local(src[at], lo, hi, k * piece, step),
+                                               _local(dst[at], lo, hi, k * piece, step))
 
 
 def _local(rows: np.ndarray, lo: int, hi: int, first: int, step: int) -> np.ndarray:
@@ -198,10 +243,43 @@ def _local(rows: np.ndarray, lo: int, hi: int, first: int, step: int) -> np.ndar
 
 def consensus_similarity(sig, order: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """``kernels.consensus_similarity`` of an array or of ``SpilledRows``: then whole
-    groups at a time, about ``BLOCK_BYTES`` of their rows gathered in one pass."""
+    groups at a time, about ``BLOCK_BYTES`` of their rows gathered in one pass. A chunk
+    with a group larger than the consensus sample (a chained component before the
+    cohesion rounds: ~0.8 GiB of rows at 16M short exchanges) gathers only the rows each
+    consensus is taken over, then compares every row with it file block by file block."""
     if not isinstance(sig, SpilledRows):
         return kernels.consensus_similarity(sig, order, offsets)
-    return _by_groups(sig, order, offsets, kernels.consensus_similarity, sig.take)
+    out = np.full(sig.shape[0], np.nan, np.float32)
+    for rows, local, offs in _group_chunks(sig, order, offsets):
+        if np.diff(offs).max() <= kernels.CONSENSUS_SAMPLE:  # every row sampled
+            out[rows] = kernels.consensus_similarity(sig.take(rows), local, offs)
+        else:
+            out[rows] = _sampled_consensus(sig, rows, local, offs)
+    return out
+
+
+def _sampled_consensus(sig: SpilledRows, rows: np.ndarray, local: np.ndarray,
+                       offs: np.ndarray) -> np.ndarray:
+    """``kernels.consensus_similarity(sig[rows], local, offs)`` with only the sampled rows
+    resident: the consensus of each group over its first ``CONSENSUS_SAMPLE`` rows,
+    then every row's match (``kernels.consensus_match``) by ``READ_BYTES`` blocks."""
+    sizes = np.diff(offs)
+    heads = np.minimum(sizes, kernels.CONSENSUS_SAMPLE)
+    head_offs = np.r_[0, np.cumsum(heads)].astype(np.int64)
+    head_at = np.repeat(offs[:-1] - head_offs[:-1], heads) + np.arange(head_offs[-1])
+    sampled, head_local = np.unique(local[head_at], return_inverse=True)
+    consensus = kernels.consensus_signatures(sig.take(rows[sampled]),
+                                             head_local.astype(np.int64), head_offs)
+    del sampled, head_local, head_at
+    group = np.full(rows.size, -1, np.int64)  # each row's group in the chunk
+    group[local] = np.repeat(np.arange(sizes.size), sizes)
+    out = np.full(rows.size, np.nan, np.float32)
+    for first, block, lo, hi in sig.by_block(rows, min(READ_BYTES, BLOCK_BYTES)):
+        at = rows[lo:hi] - first
+        in_block = np.full(block.shape[0], -1, np.int64)
+        in_block[at] = group[lo:hi]
+        out[lo:hi] = kernels.consensus_match(block, in_block, consensus)[at]
+    return out
 
 
 def _group_chunks(spilled: SpilledRows, order: np.ndarray, offsets: np.ndarray):

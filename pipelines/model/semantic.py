@@ -45,47 +45,74 @@ def account_node_pairs(keys_nodes: np.ndarray, keys_accounts) -> tuple[np.ndarra
 _UNKNOWN = np.uint64(2**64 - 1)  # above every packed (account < 2**31, node) key
 
 
-def gather_pairs(parts: list[tuple[np.ndarray, np.ndarray]], nodes: np.ndarray) -> AccountPrompts:
+def gather_pairs(parts, nodes: np.ndarray) -> AccountPrompts:
     """Every batch's pairs -> distinct pairs with dense account codes and node indices,
     sorted by (account, node); int32 where both fit (half the bytes: tens of millions
-    of pairs at scale), else int64."""
-    parts = [p for p in parts if p[0].size]
-    if not parts or nodes.size == 0:
+    of pairs at scale), else int64.
+
+    ``parts``: (account hashes, node hashes) per batch, iterated twice (a list, or
+    ``clusters.PairParts`` reading each batch's work file as it goes): first for the
+    distinct accounts, then each batch packed straight into one preallocated key array.
+    Nothing per batch outlives its turn (no copy of every batch's pairs beside the
+    keys, no small arrays left on the heap between long-lived ones)."""
+    distinct, pending, total = [], [], 0  # the distinct accounts so far: one sorted array
+    for account, _ in _nonempty(parts):
+        pending.append(account[_run_starts(account)])
+        total += account.size
+        if sum(p.size for p in pending) > max(ACCOUNTS_AT_ONCE, sum(d.size for d in distinct)):
+            distinct, pending = [_distinct(np.sort(np.concatenate(distinct + pending)))], []
+    if not total or nodes.size == 0:
         return AccountPrompts(np.empty(0, np.int64), np.empty(0, np.int64))
-    account = _account_codes([p[0] for p in parts])
-    pos = kernels.sorted_positions(nodes, np.concatenate([p[1] for p in parts]))
-    if account.size and max(int(account.max()), nodes.size) < 2**31:
-        # Codes and node indices rank account and node hashes: one sort of both
-        # packed in a uint64 orders the pairs as a lexsort of the hashes would.
-        # In place, one pair array at a time; pairs of unknown nodes sort last.
-        key = account.view(np.uint64)
-        key <<= np.uint64(32)
-        missing = pos < 0
-        key |= pos.view(np.uint64)
-        key[missing] = _UNKNOWN
-        del account, pos, missing
-        key.sort()
-        key = _distinct(key[:np.searchsorted(key, _UNKNOWN)])
-        return AccountPrompts((key >> np.uint64(32)).astype(np.int32),
-                              (key & np.uint64(0xFFFFFFFF)).astype(np.int32))
+    distinct = _distinct(np.sort(np.concatenate(distinct + pending)))
+    del pending
+    if max(distinct.size - 1, nodes.size) >= 2**31:
+        return _wide_pairs(parts, nodes, distinct)
+    # Codes and node indices rank account and node hashes: one sort of both packed in a
+    # uint64 orders the pairs as a lexsort of the hashes would. Pairs of unknown nodes
+    # sort last.
+    key = np.empty(total, np.uint64)
+    at = 0
+    for account, node in _nonempty(parts):
+        part = key[at:at + account.size]
+        part[:] = _account_codes(account, distinct)
+        part <<= np.uint64(32)
+        pos = kernels.sorted_positions(nodes, node)
+        part |= pos.view(np.uint64)
+        part[pos < 0] = _UNKNOWN
+        at += account.size
+    key.sort()
+    key = _distinct(key[:np.searchsorted(key, _UNKNOWN)])
+    return AccountPrompts((key >> np.uint64(32)).astype(np.int32),
+                          (key & np.uint64(0xFFFFFFFF)).astype(np.int32))
+
+
+#: Accounts' run heads gathered before they are merged into the distinct ones.
+ACCOUNTS_AT_ONCE = 1 << 22
+
+
+def _run_starts(account: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(np.r_[True, account[1:] != account[:-1]])
+
+
+def _account_codes(account: np.ndarray, distinct: np.ndarray) -> np.ndarray:
+    """Rank of each account hash among ``distinct`` (sorted). A batch lists an account's
+    pairs together: one value per run is ranked, not every pair."""
+    start = _run_starts(account)
+    return np.repeat(np.searchsorted(distinct, account[start]),
+                     np.diff(np.r_[start, account.size]))
+
+
+def _nonempty(parts):
+    return ((account, node) for account, node in parts if account.size)
+
+
+def _wide_pairs(parts, nodes, distinct) -> AccountPrompts:
+    """``gather_pairs`` where account codes or node indices need int64 (2**31 or more)."""
+    account = np.concatenate([_account_codes(a, distinct) for a, _ in _nonempty(parts)])
+    pos = kernels.sorted_positions(nodes, np.concatenate([n for _, n in _nonempty(parts)]))
     ok = pos >= 0
     account, pos = kernels.unique_columns(np.stack([account[ok], pos[ok]]))
     return AccountPrompts(account.astype(np.int64), pos.astype(np.int64))
-
-
-def _account_codes(accounts: list[np.ndarray]) -> np.ndarray:
-    """Rank of each account hash among the distinct ones (``np.unique``'s inverse).
-
-    Each batch lists an account's pairs together: ranking one value per run
-    sorts a few thousand values instead of every pair.
-    """
-    heads, lengths = [], []
-    for a in accounts:
-        start = np.flatnonzero(np.r_[True, a[1:] != a[:-1]])
-        heads.append(a[start])
-        lengths.append(np.diff(np.r_[start, a.size]))
-    heads = np.concatenate(heads)
-    return np.repeat(np.searchsorted(_distinct(np.sort(heads)), heads), np.concatenate(lengths))
 
 
 def _distinct(values: np.ndarray) -> np.ndarray:
@@ -329,12 +356,17 @@ def group_joins(labels: np.ndarray, src: np.ndarray, dst: np.ndarray,
 
 def _account_components(labels: np.ndarray, accounts: AccountPrompts) -> np.ndarray:
     """The component of each distinct (component, account) pair (any order)."""
-    comp = labels[accounts.node]
+    comp = labels[accounts.node]  # a fresh int64 array: packed in place below
     if comp.size and max(int(comp.max()), int(accounts.account.max())) < 2**31 \
             and min(int(comp.min()), int(accounts.account.min())) >= 0:
-        # One sort of both packed in a uint64, not unique_columns' copies (~1 GB at 16M).
-        key = _distinct(np.sort((comp.astype(np.uint64) << np.uint64(32))
-                                | accounts.account.astype(np.uint64)))
+        # One sort of both packed in a uint64, not unique_columns' copies (~1 GB at 16M),
+        # in place (no shifted and or-ed temporaries beside it).
+        acc = accounts.account
+        key = comp.astype(np.int64, copy=False).view(np.uint64)
+        key <<= np.uint64(32)
+        key |= acc.view(np.uint32) if acc.dtype == np.int32 else acc.astype(np.uint64)
+        key.sort()
+        key = _distinct(key)
         return (key >> np.uint64(32)).astype(np.int64)
     return kernels.unique_columns(np.stack([comp, accounts.account]))[0]
 

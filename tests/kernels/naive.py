@@ -185,6 +185,22 @@ def similarity(sig_a, sig_b) -> float:
     return sum(int(p == q) for p, q in zip(sig_a, sig_b)) / len(sig_a)
 
 
+def consensus_match(sig, group, consensus) -> list[float | None]:
+    """Per row: the fraction of slots equal to its group's consensus row (None: no group)."""
+    out = []
+    for row, g in zip(sig, group):
+        if g < 0:
+            out.append(None)
+            continue
+        out.append(sum(int(v) == int(c) for v, c in zip(row, consensus[g])) / len(row))
+    return out
+
+
+def merge_distinct(a, b) -> list[int]:
+    """The sorted union of two collections of integers."""
+    return sorted({int(x) for x in a} | {int(x) for x in b})
+
+
 # --- LSH and components ----------------------------------------------------------------
 
 

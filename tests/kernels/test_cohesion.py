@@ -1,6 +1,7 @@
 import itertools
 from collections import Counter
 
+import naive as reference
 import numpy as np
 import pytest
 
@@ -218,3 +219,30 @@ def test_consensus_signatures_match_naive(seed, sample):
     np.testing.assert_array_equal(got, naive_consensus(sig, groups, sample))
     with pytest.raises(ValueError):
         consensus_signatures(sig.astype(np.int64), order, offsets)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_consensus_match_matches_naive(seed):
+    from distill_radar.kernels import consensus_match
+
+    rng = np.random.default_rng(seed)
+    sig = rng.integers(0, 3, size=(50, 12)).astype(np.uint32)
+    consensus = rng.integers(0, 3, size=(4, 12)).astype(np.uint32)
+    group = rng.integers(-1, 4, 50)
+    got = consensus_match(sig, group, consensus)
+    want = reference.consensus_match(sig.tolist(), group.tolist(), consensus.tolist())
+    assert [None if np.isnan(v) else float(v) for v in got] == pytest.approx(want)
+    assert np.isnan(got[group < 0]).all()
+    # the second half of consensus_similarity: same bits with its consensus signatures
+    order = np.flatnonzero(group >= 0)
+    order = order[np.argsort(group[order], kind="stable")]
+    offsets = np.r_[0, np.cumsum(np.bincount(group[group >= 0], minlength=4))]
+    from distill_radar.kernels import consensus_signatures
+    mine = consensus_match(sig, group, consensus_signatures(sig, order, offsets))
+    np.testing.assert_array_equal(mine, consensus_similarity(sig, order, offsets))
+    with pytest.raises(ValueError):
+        consensus_match(sig, group[:-1], consensus)
+    with pytest.raises(ValueError):
+        consensus_match(sig, np.full(50, 4), consensus)
+    with pytest.raises(ValueError):
+        consensus_match(sig, group, consensus[:, :5])

@@ -1,7 +1,8 @@
+import naive
 import numpy as np
 import pytest
 
-from distill_radar.kernels import distinct, unique_columns
+from distill_radar.kernels import distinct, merge_distinct, unique_columns
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.uint64])
@@ -39,3 +40,17 @@ def test_distinct_equals_np_unique(dtype, n):
 def test_distinct_rejects(bad):
     with pytest.raises(ValueError):
         distinct(bad)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_merge_distinct_is_the_sorted_union(seed):
+    rng = np.random.default_rng(seed)
+    for na, nb in ((0, 0), (0, 5), (5, 0), (1, 1), (40, 300), (300, 40)):
+        a = np.unique(rng.integers(-50, 400, na))
+        b = np.unique(rng.integers(-50, 400, nb))
+        got = merge_distinct(a, b)
+        assert got.dtype == np.int64 and got.tolist() == naive.merge_distinct(a, b)
+    with pytest.raises(ValueError):
+        merge_distinct(np.array([3, 1]), np.array([2]))
+    with pytest.raises(ValueError):
+        merge_distinct(np.array([1, 1]), np.array([2]))

@@ -57,11 +57,37 @@ def test_blocked_steps_are_the_kernels(tmp_path, monkeypatch, block_bytes, seed)
                                   kernels.signature_similarity(sig, src, dst))
     np.testing.assert_array_equal(spilled.pair_similarity(rows, dst, src),
                                   kernels.signature_similarity(sig, dst, src))
+    narrow = src.astype(np.int32), dst.astype(np.int32)  # candidates come int32
+    np.testing.assert_array_equal(spilled.pair_similarity(rows, *narrow),
+                                  kernels.signature_similarity(sig, src, dst))
+    monkeypatch.setattr(spilled, "PAIRS_AT_ONCE", 37)  # a block's pairs in many batches
+    for a, b in ((src, dst), (dst, src), narrow):
+        np.testing.assert_array_equal(spilled.pair_similarity(rows, a, b),
+                                      kernels.signature_similarity(sig, a, b))
     labels = rng.integers(0, 40, sig.shape[0])
     labels[:300] = 7  # one group larger than a chunk of the smaller block sizes
     order, offsets = kernels.groups_of(labels, np.arange(sig.shape[0]), 3)
     np.testing.assert_array_equal(spilled.consensus_similarity(rows, order, offsets),
                                   kernels.consensus_similarity(sig, order, offsets))
+
+
+@pytest.mark.parametrize("block_bytes", [64, 5000, 1 << 20])
+def test_consensus_of_groups_beyond_the_sample(tmp_path, monkeypatch, block_bytes):
+    """A group larger than the consensus sample: only its sampled rows are gathered, the
+    others compared by blocks; the same bits as the kernel over the whole array."""
+    monkeypatch.setattr(spilled, "BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(spilled, "READ_BYTES", max(1, block_bytes // 3))
+    rng = np.random.default_rng(4)
+    sig = _signatures(rng, n=3000, templates=6)
+    rows = _spill(tmp_path, sig)
+    labels = rng.integers(0, 60, sig.shape[0])
+    labels[rng.random(sig.shape[0]) < 0.45] = 11  # ~1,350 rows: beyond the 512 sampled
+    labels[rng.random(sig.shape[0]) < 0.25] = 3  # ~750 rows, and small groups beside them
+    assert np.bincount(labels).max() > 2 * kernels.CONSENSUS_SAMPLE
+    for keys in (np.arange(sig.shape[0]), rng.permutation(sig.shape[0])):
+        order, offsets = kernels.groups_of(labels, keys, 3)
+        np.testing.assert_array_equal(spilled.consensus_similarity(rows, order, offsets),
+                                      kernels.consensus_similarity(sig, order, offsets))
 
 
 @pytest.mark.parametrize("block_bytes", [64, 2000, 1 << 20])

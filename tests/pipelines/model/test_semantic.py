@@ -290,7 +290,9 @@ def _naive_gather_pairs(parts, nodes):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_gather_pairs_equals_a_set_of_pairs(seed):
+@pytest.mark.parametrize("at_once", [5, 1 << 22])  # accounts merged every batch or once
+def test_gather_pairs_equals_a_set_of_pairs(seed, at_once, monkeypatch):
+    monkeypatch.setattr(semantic, "ACCOUNTS_AT_ONCE", at_once)
     rng = np.random.default_rng(seed)
     nodes = np.unique(rng.integers(0, 2**64, 300, dtype=np.uint64, endpoint=False))
     parts = []
