@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from distill_radar.kernels.pairs import merge_distinct
 from distill_radar.kernels.prompt_links import _dense_dot, _set_cosine, _set_norms, csr_offsets
 
 
@@ -109,11 +110,8 @@ class LinkCounts:
         new[inside] = self.found[at[inside]] != keys[inside]
         n = self.counts.size
         self.counts += np.bincount(src[new], minlength=n) + np.bincount(dst[new], minlength=n)
-        # Both sorted and disjoint: one merge (a stable sort of two runs), not union1d's
-        # unique of the whole.
-        merged = np.concatenate([self.found, keys[new]])
-        merged.sort(kind="stable")
-        self.found = merged
+        # Both sorted and disjoint: one linear merge, not union1d's unique of the whole.
+        self.found = merge_distinct(self.found, np.sort(keys[new]))
 
 
 def _differ_limits(max_differ, words: int) -> np.ndarray:

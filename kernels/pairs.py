@@ -31,17 +31,22 @@ def merge_distinct(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    a, b : int64[m], int64[k], each ascending without repeats
+    a, b : integer[m], integer[k] of one signedness, each ascending without repeats
 
-    Returns int64[u], ascending without repeats.
+    Returns int64[u] (uint64[u] for unsigned inputs), ascending without repeats.
     """
-    a, b = np.ascontiguousarray(a, np.int64), np.ascontiguousarray(b, np.int64)
+    a, b = np.asarray(a), np.asarray(b)
     if a.ndim != 1 or b.ndim != 1:
         raise ValueError("a and b must be 1-D")
+    kinds = {x.dtype.kind for x in (a, b) if x.size}
+    if not kinds <= {"i"} and not kinds <= {"u"}:
+        raise ValueError(f"a and b must be integers of one signedness, got {a.dtype} and {b.dtype}")
+    dtype = np.uint64 if kinds == {"u"} else np.int64
+    a, b = np.ascontiguousarray(a, dtype), np.ascontiguousarray(b, dtype)
     for x in (a, b):
         if x.size > 1 and not bool(np.all(x[1:] > x[:-1])):
             raise ValueError("a and b must be ascending without repeats")
-    out = np.empty(_merge(a, b, np.empty(0, np.int64), False), np.int64)
+    out = np.empty(_merge(a, b, np.empty(0, dtype), False), dtype)
     _merge(a, b, out, True)
     return out
 

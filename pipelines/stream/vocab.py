@@ -78,9 +78,7 @@ class ShingleCountFn(StageFn):
             # sorted: a galloping pass and a merge, not two more sorts of the tick's hashes)
             fresh = hashes[kernels.ascending_positions(prior, hashes) < 0]
             crossed = fresh[live_counts(fresh, chunks) >= min_df]
-            vocab = frequency.merge_doc_frequency(
-                [(prior, np.ones(prior.size, np.int64)),
-                 (crossed, np.ones(crossed.size, np.int64))])[0]
+            vocab = kernels.merge_distinct(prior.astype(np.uint64), crossed.astype(np.uint64))
         vocab = vocab.astype(np.uint64)
         store.set_pending("vocab", [{"hash": vocab}])
         store.set_pending("vocab_gen", [{"gen": np.array([store.gen])}])

@@ -54,3 +54,14 @@ def test_merge_distinct_is_the_sorted_union(seed):
         merge_distinct(np.array([3, 1]), np.array([2]))
     with pytest.raises(ValueError):
         merge_distinct(np.array([1, 1]), np.array([2]))
+
+
+def test_merge_distinct_keeps_unsigned_order():
+    # hashes above int64's range must sort as unsigned (the stream vocabulary's union)
+    a = np.array([1, 2**63 + 5], np.uint64)
+    b = np.array([2, 2**63 + 1, 2**64 - 1], np.uint64)
+    got = merge_distinct(a, b)
+    assert got.dtype == np.uint64
+    assert got.tolist() == sorted(set(a.tolist()) | set(b.tolist()))
+    with pytest.raises(ValueError):
+        merge_distinct(a, np.array([3], np.int64))
