@@ -206,19 +206,13 @@ class AccumulateFn(StageFn):
 
     def _new_samples(self, texts: dict, rows: dict, store) -> dict:
         """This tick's prompt texts worth keeping: those that enter their cluster's bottom-k
-        sample, for clusters seen before or with two prompts already (a lone prompt, most
-        of them, keeps no text: a cluster needs several to ever be judged)."""
-        cluster = texts["cluster"]
-        before = np.zeros(cluster.size, np.bool_)
-        for c in store.chunks("m"):
-            pos = np.minimum(np.searchsorted(c["cluster"], cluster), len(c["cluster"]) - 1)
-            before |= c["cluster"][pos] == cluster
-        ids, n = np.unique(kernels.unique_columns(np.stack(
-            [rows["cluster"], rows["node"].view(np.int64)]))[0], return_counts=True) \
-            if rows else (np.empty(0, np.int64), np.empty(0, np.int64))
-        pos = np.minimum(np.searchsorted(ids, cluster), max(ids.size - 1, 0))
-        several = (ids.size > 0) & (ids[pos] == cluster) & (n[pos] >= 2) if ids.size else before
-        texts = take(texts, before | several)
+        sample. With the semantic path on, a new cluster's first prompt too: a reworded
+        campaign's wording is a small cluster whose prompts come a day or more apart, and
+        an account is profiled only with ``min_profile_prompts`` embedded prompts, so
+        dropping each cluster's first left many of its accounts one short. Without it, a
+        lone prompt (most of them) keeps no text: a cluster needs several to be judged."""
+        if not self.run.semantic:
+            texts = take(texts, self._seen(texts["cluster"], rows, store))
         held = gather(store.chunks("s"), np.unique(texts["cluster"]), ("cluster", "node"))
         k = self.run.samples_per_cluster
         if not held:
@@ -229,6 +223,22 @@ class AccumulateFn(StageFn):
         # in (cluster, node) order, as every sample chunk: ``gather`` searches them by cluster
         mine = pick[pick >= held["cluster"].size] - held["cluster"].size
         return take({n: texts[n] for n in ("cluster", "node", "prompt")}, mine)
+
+    @staticmethod
+    def _seen(cluster: np.ndarray, rows: dict, store) -> np.ndarray:
+        """Per text: its cluster has window rows already, or two prompts this tick."""
+        before = np.zeros(cluster.size, np.bool_)
+        for c in store.chunks("m"):
+            pos = np.minimum(np.searchsorted(c["cluster"], cluster), len(c["cluster"]) - 1)
+            before |= c["cluster"][pos] == cluster
+        if not rows:
+            return before
+        ids, n = np.unique(kernels.unique_columns(np.stack(
+            [rows["cluster"], rows["node"].view(np.int64)]))[0], return_counts=True)
+        if ids.size == 0:
+            return before
+        pos = np.minimum(np.searchsorted(ids, cluster), ids.size - 1)
+        return before | ((ids[pos] == cluster) & (n[pos] >= 2))
 
     def _sample(self, texts: dict) -> dict:
         """The bottom-k sample (``samples_per_cluster`` smallest nodes) of each cluster."""

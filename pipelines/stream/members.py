@@ -56,6 +56,19 @@ def resolve(place: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     return nodes, final, final_sim, child[keep], parent[keep]
 
 
+def labels_in_use(final: np.ndarray, place: dict | None) -> np.ndarray:
+    """Labels whose joins the reconcile stage keeps fresh: the tick's exchanges' (final)
+    labels and every label a bucket matched (``place``). A matched representative is
+    refreshed in its bucket whether or not its label won the node, so its label's join
+    must live as long: refreshed only as a final label, it aged out while the bucket
+    still answered with the label, and a later prompt that matched only that bucket
+    split off its cluster (6.7% of the reads of joined labels on a 1M replay)."""
+    used = np.unique(final)
+    if place:
+        used = np.union1d(used, place["label"][place["matched"]])
+    return used
+
+
 def lookup(nodes: np.ndarray, chunks: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(label or -1, sim, generation or -1) of each node in the label chunks (newest wins)."""
     label = np.full(nodes.size, -1, np.int64)
@@ -112,7 +125,7 @@ class MembersFn(StageFn):
         out = {k: rows[k] for k in ("exchange_id", "account_id", "ts", "node", "response_chars")}
         out = take({**out, "label": label, "sim": sim}, clustered)
         self.count("clustered_rows", clustered.sum())
-        yield from self._emit(out, texts, new_nodes)
+        yield from self._emit(out, texts, new_nodes, place)
 
     def _rows_and_texts(self, tick, row_chunks, store):
         """This tick's rows and the waiting ones, sorted; the texts of waiting/new nodes."""
@@ -153,10 +166,9 @@ class MembersFn(StageFn):
         for s in np.unique(shard):
             yield ACCOUNTS_TAG, (int(s), ("acct", take(counts, shard == s)))
 
-    def _emit(self, members: dict, texts: dict, new_nodes: np.ndarray):
+    def _emit(self, members: dict, texts: dict, new_nodes: np.ndarray, place: dict | None):
         shards = self.stream.key_shards
-        used = np.unique(members["label"])
-        yield RECONCILE_TAG, (0, ("used", {"label": used}))
+        yield RECONCILE_TAG, (0, ("used", {"label": labels_in_use(members["label"], place)}))
         new_text = np.isin(texts["node"], new_nodes) & np.isin(texts["node"], members["node"])
         t = take(texts, new_text)
         order = np.argsort(members["node"], kind="stable")

@@ -15,7 +15,7 @@ from distill_radar.pipelines.stream.bands import BandIndexFn, label_of, unique_p
 from distill_radar.pipelines.stream.codec import chunk_nbytes, decode_chunk, encode_chunk
 from distill_radar.pipelines.stream.config import StreamConfig
 from distill_radar.pipelines.stream.judge import CAMPAIGNS
-from distill_radar.pipelines.stream.members import resolve
+from distill_radar.pipelines.stream.members import labels_in_use, resolve
 from distill_radar.pipelines.stream.reconcile import ReconcileFn, pack_joins, roots, unpack_joins
 from distill_radar.pipelines.stream.signer import band_queries
 from distill_radar.pipelines.stream.store import MAX_VALUE_BYTES, Store, bounded, new_meta
@@ -122,6 +122,18 @@ def test_resolve_prefers_matches_then_the_smallest_founded_label():
     place["label"][[2, 3]] = 5  # node 5 leads a bucket: its label joins what 5 resolved to
     _, label, _, child, parent = resolve(place)
     assert (child.tolist(), parent.tolist()) == ([5], [40])
+
+
+def test_every_matched_label_stays_in_use_not_only_the_winning_one():
+    """Node 5 matched label 50 in one bucket and 40 (closer) in another: both buckets keep
+    their representative, so both labels' joins must stay fresh."""
+    place = {"node": np.array([5, 5, 7], np.uint64), "label": np.array([50, 40, 7], np.int64),
+             "sim": np.array([0.7, 0.9, 1.0], np.float32),
+             "matched": np.array([True, True, False])}
+    _, final, _, _, _ = resolve(place)
+    assert final.tolist() == [40, 7]
+    assert labels_in_use(final, place).tolist() == [7, 40, 50]
+    assert labels_in_use(np.array([3, 3]), None).tolist() == [3]
 
 
 def test_roots_follow_new_edges_and_stored_joins():
@@ -431,6 +443,19 @@ def test_cluster_samples_do_not_depend_on_the_order_texts_arrive_in():
     want = sorted([(5, v) for v in [2, 4, 6, *range(100, 100 + k - 3)]]
                   + [(9, v) for v in [1, 3, 5, *range(200, 200 + k - 3)]])
     assert kept[1] == kept[-1] == want
+
+
+@pytest.mark.parametrize("semantic", [True, False])
+def test_a_new_clusters_first_prompt_keeps_its_text_on_the_semantic_path(semantic):
+    """A reworded wording's prompts come a day apart: its first must be sampled too, or
+    its account is one embedded prompt short of a profile. Without the semantic path a
+    lone prompt keeps no text until its cluster has a second."""
+    fn = AccumulateFn(RunConfig(semantic=semantic), StreamConfig(key_shards=1))
+    ring = Ring()
+    _texts_tick(fn, ring, 0, [5], [100])  # cluster 5's first prompt, alone
+    _texts_tick(fn, ring, 30, [5], [101])
+    held = gather(ring.store(fn.gen_of(31)).chunks("s"), np.array([5]), ("cluster", "node"))
+    assert sorted(held["node"].tolist()) == ([100, 101] if semantic else [101])
 
 
 def _sharded_answers(ticks_queries, shards):
