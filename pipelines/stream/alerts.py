@@ -241,12 +241,14 @@ class AlertBook:
                            f"{self.config.growth_factor})")
         if not reasons:  # a new cluster alone is an update for the next alert, not one
             if np.any(union != entry.named):  # accounts not named yet: keep them to close
-                held = self.unnamed.get(cid, {}).get("account_ids", [])
+                held = sorted(set(self.unnamed.get(cid, {}).get("account_ids", []))
+                              | set(row["account_ids"]))
+                # The closing row names every account held since the last alert, so it
+                # counts them too (the last evaluation alone may have seen fewer).
                 self.unnamed[cid] = {
-                    "cluster_id": row["top_cluster_id"], "n_accounts": row["n_accounts"],
+                    "cluster_id": row["top_cluster_id"], "n_accounts": len(held),
                     "n_exchanges": row["n_exchanges"], "template": row["template"],
-                    "score": row["score"],
-                    "account_ids": sorted(set(held) | set(row["account_ids"]))}
+                    "score": row["score"], "account_ids": held}
             return None
         self.unnamed.pop(cid, None)
         if known and new:

@@ -237,6 +237,24 @@ def test_pack_sketches_is_never_larger_than_dense():
     assert sizes[0] == 0 and sizes[-1] == 4096 and sizes[3] == 4096
 
 
+def test_closing_alert_counts_every_account_it_names():
+    book = AlertBook(StreamConfig(growth_factor=10.0), min_accounts=3)
+
+    def frame(accounts, n_exchanges):
+        return pl.DataFrame([{"campaign": 4, "cluster_ids": [4], "top_cluster_id": 4,
+                              "account_ids": accounts, "n_accounts": len(accounts),
+                              "n_exchanges": n_exchanges, "template": "answer {…} step by step",
+                              "score": 0.7}], schema=CAMPAIGNS)
+
+    assert book.update(1000, frame(["a0", "a1", "a2"], 30)).num_rows == 1
+    # two evaluations that each see two new accounts (the window slid): held, not alerted
+    assert book.update(2000, frame(["a0", "b0", "b1"], 20)).num_rows == 0
+    assert book.update(3000, frame(["a1", "c0", "c1"], 20)).num_rows == 0
+    closing = book.close(4000)
+    assert closing[0]["account_ids"] == ["a0", "a1", "b0", "b1", "c0", "c1"]
+    assert closing[0]["n_accounts"] == 6
+
+
 def test_alert_book_alerts_once_per_campaign_then_updates():
     book = AlertBook(StreamConfig(growth_factor=1.5), min_accounts=3)
     accts = [f"a{i}" for i in range(10)]
