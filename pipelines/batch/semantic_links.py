@@ -357,14 +357,43 @@ def _strays(n: int, src: np.ndarray, dst: np.ndarray, home: np.ndarray) -> np.nd
     out = np.zeros(n, bool)
     if at.size == 0:
         return out
-    pairs, counts = kernels.unique_columns(np.stack([group[at], home[at]]), return_counts=True)
-    order = np.lexsort((pairs[1], -counts, pairs[0]))  # per group: most common home first
-    g = pairs[0, order]
-    first = np.r_[True, g[1:] != g[:-1]]
+    groups, homes = most_common(group[at], home[at])  # per group: its most common home
     major = np.full(n, -1, np.int64)
-    major[g[first]] = pairs[1, order][first]
+    major[groups] = homes
     out[at] = home[at] != major[group[at]]
     return out
+
+
+def most_common(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct keys ascending, each one's most common value; ties: the smallest), for
+    non-negative integer keys and values.
+
+    Where both fit in 31 bits, by one in-place sort of (key, value) packed in a uint64:
+    ``kernels.unique_columns`` of the stacked pair (its lexsort, sorted copies and output)
+    held ~5x as much, ~0.6 GiB over 16M exchanges' (account, prompt) pairs."""
+    if keys.size == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    if max(int(keys.max()), int(values.max())) >= 2**31 or min(int(keys.min()),
+                                                               int(values.min())) < 0:
+        pairs, counts = kernels.unique_columns(np.stack([keys, values]), return_counts=True)
+        order = np.lexsort((pairs[1], -counts, pairs[0]))  # per key: most common first
+        k = pairs[0, order]
+        first = np.r_[True, k[1:] != k[:-1]]
+        return k[first], pairs[1, order][first]
+    packed = keys.astype(np.uint64)
+    packed <<= np.uint64(32)
+    packed |= values.astype(np.uint64)
+    packed.sort()
+    starts = np.flatnonzero(np.r_[True, packed[1:] != packed[:-1]])
+    counts = np.diff(np.r_[starts, packed.size])
+    packed = packed[starts]
+    key = (packed >> np.uint64(32)).astype(np.int64)
+    del starts
+    runs = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])  # each key's pairs, by value
+    best = np.repeat(np.maximum.reduceat(counts, runs), np.diff(np.r_[runs, key.size]))
+    top = np.flatnonzero(counts == best)  # ascending: each key's smallest value comes first
+    top = top[np.r_[True, key[top[1:]] != key[top[:-1]]]]
+    return key[top], (packed[top] & np.uint64(0xFFFFFFFF)).astype(np.int64)
 
 
 def home_components(labels: np.ndarray, senders) -> np.ndarray:
@@ -382,13 +411,12 @@ def home_components(labels: np.ndarray, senders) -> np.ndarray:
     multi = np.bincount(labels, minlength=n)[comp] >= 2
     if not multi.any():
         return node_home
-    pairs, counts = kernels.unique_columns(np.stack([senders.account[multi], comp[multi]]),
-                                           return_counts=True)
-    order = np.lexsort((pairs[1], -counts, pairs[0]))  # per account: most prompts first
-    acc_sorted = pairs[0, order]
-    first = np.r_[True, acc_sorted[1:] != acc_sorted[:-1]]
+    # per account: the component holding most of its prompts
+    accounts, homes = most_common(senders.account[multi], comp[multi])
+    del comp, multi
     home = np.full(int(senders.account.max()) + 1, -1, np.int64)
-    home[acc_sorted[first]] = pairs[1, order][first]
+    home[accounts] = homes
+    del accounts, homes
     sent = home[senders.account]
     has = sent >= 0
     best = np.full(n, np.iinfo(np.int64).max, np.int64)

@@ -289,3 +289,21 @@ def test_gather_from_files_drops_the_excluded_as_from_the_parts(tmp_path):
                 semantic_links.gather(parts, nodes, mask)):
         for x, y in zip(got, want):
             np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_most_common_value_per_key_as_by_counted_columns(seed):
+    from distill_radar import kernels
+
+    rng = np.random.default_rng(seed)
+    for wide in (False, True):  # packed in 64 bits, or the columns' path past 31 bits
+        keys = rng.integers(0, 40, 2000)
+        values = rng.integers(0, 12, 2000) + (2**31 if wide else 0)
+        pairs, counts = kernels.unique_columns(np.stack([keys, values]), return_counts=True)
+        want = {}
+        for k, v, c in zip(*pairs, counts):  # the most common value, ties: the smallest
+            if k not in want or c > want[k][1]:
+                want[k] = (v, c)
+        got_keys, got_values = semantic_links.most_common(keys.astype(np.int32), values)
+        assert got_keys.tolist() == sorted(want)
+        assert got_values.tolist() == [want[k][0] for k in sorted(want)]
