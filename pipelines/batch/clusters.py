@@ -135,8 +135,8 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     # paths' to cluster: prompt links join only the rest.
     grouped = s_stats.pop("grouped", np.empty(0, np.int64))
     p_src, p_dst, p_sim, p_stats = _prompt_links(
-        parts, nodes, lambda: np.r_[src, dst, pairs.node[np.isin(pairs.account, grouped)]],
-        config)
+        parts, nodes, lambda: _covered(nodes.size, src, dst, pairs, grouped), config)
+    del parts
     kind = np.r_[np.zeros(src.size, np.int8), np.ones(s_src.size, np.int8),
                  np.full(p_src.size, semantic_links.PROMPT, np.int8)]
     stats = {"nodes": int(nodes.size), "nodes_with_signature": int(sig_rows.size),
@@ -193,10 +193,22 @@ def graph_bytes(graph: CandidateGraph) -> int:
                   graph.edge_sim, graph.emb_rows, graph.edge_kind, *emb_parts)
 
 
-def _prompt_links(parts: list[NodeSignatures], nodes: np.ndarray, lexical, config: RunConfig):
+def _covered(n: int, src: np.ndarray, dst: np.ndarray, pairs, grouped: np.ndarray
+             ) -> np.ndarray:
+    """Node mask: the ends of the verified lexical edges and the prompts that accounts of
+    a profile group sent (marked in place: no concatenation of every edge's ends)."""
+    out = np.zeros(n, bool)
+    out[src] = True
+    out[dst] = True
+    out[pairs.node[np.isin(pairs.account, grouped)]] = True
+    return out
+
+
+def _prompt_links(parts, nodes: np.ndarray, lexical, config: RunConfig):
     """Per-prompt semantic links (``semantic_links``) among the prompts not in
-    ``lexical()`` (node indices that other evidence covers; built only when the links
-    are on: every lexical edge's two ends)."""
+    ``lexical()`` (a node mask of what other evidence covers; built only when the links
+    are on: every lexical edge's two ends). ``parts``: NodeSignatures or
+    ``gather.LinkFiles``."""
     empty = np.empty(0, np.int64)
     if not (config.semantic and config.prompt_links):
         return empty, empty, np.empty(0, np.float32), {}

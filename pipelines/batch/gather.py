@@ -13,7 +13,7 @@ from distill_radar.pipelines.batch.signatures import NodeSignatures
 from distill_radar.pipelines.batch.spilled import SpilledRows
 from distill_radar.pipelines.io import export, workdir
 
-_LIGHT = ("nodes", "counts", "eligible", "emb_rows", "link_rows", "link_ids", "link_offsets")
+_LIGHT = ("nodes", "counts", "eligible", "emb_rows")
 #: Signature and embedding bytes from which gathering writes them to work files
 #: (``SpilledRows``) instead of memory: ~700k signed prompts (768 B each), ~1.5M short
 #: exchanges (1M short exchanges stay below it).
@@ -32,9 +32,9 @@ class SignatureFiles:
     paths: tuple[str, ...]
     spill_bytes: int | None = None  # None: ``SPILL_BYTES``
 
-    def gather(self, num_perm: int) -> tuple[tuple, list[NodeSignatures]]:
-        """-> (``gather_signatures``' arrays, the shards less their signatures and
-        embeddings: nodes, counts and prompt-link tokens, copied off the files).
+    def gather(self, num_perm: int) -> tuple[tuple, LinkFiles]:
+        """-> (``gather_signatures``' arrays, the shards' prompt-link tokens as
+        ``LinkFiles``: read from the files when linked, not copied here).
 
         From ``spill_bytes`` of signatures and embeddings, with local files, those two
         come back as ``SpilledRows`` in the files' folder.
@@ -64,9 +64,23 @@ class SignatureFiles:
             if folder is not None:
                 out = (*out[:3], _spilled(folder, "sig", [out[3]]), out[4],
                        _spilled(folder, "emb", [out[5]]))
-            return out, light
+            return out, LinkFiles(tuple(paths))
         return _gathered_run([paths[i] for i in order], [light[i] for i in order],
-                             [shapes[i] for i in order], num_perm, folder), light
+                             [shapes[i] for i in order], num_perm, folder), LinkFiles(tuple(paths))
+
+
+@dataclass(frozen=True)
+class LinkFiles:
+    """Every shard's prompt-link tokens (``semantic_links.gather`` reads them), one file's
+    NodeSignatures at a time as it is iterated: views of the file's memory map, none
+    kept. Copied off the files at gathering, every shard's nodes and tokens stayed
+    resident through all of linking (~0.2 GiB at 4M short exchanges)."""
+
+    paths: tuple[str, ...]
+
+    def __iter__(self):
+        for path in self.paths:
+            yield NodeSignatures.read(path)
 
 
 def gather_signatures(parts: list[NodeSignatures], num_perm: int) -> tuple:

@@ -28,9 +28,11 @@ from distill_radar import kernels
 
 #: Bytes of signature rows resident at a time in each blocked step (half a block and a
 #: ``READ_BYTES`` piece for pair similarity, the gathered rows of a chunk of groups for
-#: consensus similarity). Smaller costs passes over the files (CPU), not memory; 256 MiB
-#: keeps 16M short exchanges' linking near its steady state (bench/RESULTS.md).
-BLOCK_BYTES = 256 << 20
+#: consensus similarity, the embeddings' chunks for centroid cohesion). Smaller costs
+#: passes over the files (CPU), not memory; 128 MiB keeps 16M short exchanges' linking
+#: below the run's other peaks (bench/RESULTS.md: the rounds and centroid cohesion sat a
+#: 256 MiB chunk above linking's arrays).
+BLOCK_BYTES = 128 << 20
 #: Bytes read from a file at a time (the buffer of ``blocks`` and ``take``).
 READ_BYTES = 32 << 20
 

@@ -184,7 +184,8 @@ def with_cohesion(stats: pl.DataFrame, node_clusters: NodeClusters) -> pl.DataFr
 
 
 def output_tables(clusters, accounts, campaigns, dead_parts) -> dict[str, pa.Table]:
-    """Every table but members, in its final schema; dead letters by (source, row)."""
+    """Every table but members, in its final schema; dead letters by (source, row).
+    ``accounts``: a frame, or already the Arrow table (``export.to_arrow``)."""
     dead = pa.concat_tables([t.cast(schemas.DEAD_LETTER) for t in dead_parts])
     dead = dead.sort_by([("source", "ascending"), ("row", "ascending")])
     return {

@@ -234,3 +234,76 @@ def test_short_rows_count_characters_not_bytes():
     want = [i for i, t in enumerate(texts.to_pylist()) if t is not None and len(t) <= 3]
     assert semantic_links._short_rows(texts, 3).tolist() == want == [0, 2, 5]
     assert semantic_links._short_rows(texts.cast(pa.string()), 3).tolist() == want
+
+
+def test_lsh_bits_by_blocks_are_those_of_all_vectors_at_once(monkeypatch):
+    from distill_radar import kernels
+    from distill_radar.kernels import prompt_links
+    from distill_radar.kernels.embedding import SIMHASH_CHUNK
+
+    monkeypatch.setattr(semantic_links, "VECTOR_BLOCK", SIMHASH_CHUNK)  # three blocks
+    rng = np.random.default_rng(3)
+    n, vocab, config = 2 * SIMHASH_CHUNK + 17, 500, RunConfig()
+    table = rng.standard_normal((vocab, 16)).astype(np.float32)
+    ids, offsets = prompt_links.token_sets(
+        rng.integers(0, vocab, n * 6).astype(np.int32), np.arange(0, n * 6 + 1, 6))
+    weights = prompt_links.idf(ids, n, vocab)
+    dense = prompt_links.weighted_pool(ids, offsets, weights, table)
+    bands, sketch = semantic_links._lsh_bits(ids, offsets, weights, dense, table, config)
+    projection = kernels.hyperplanes(semantic_links.PROJECTION_DIMS, vocab, seed=config.seed + 1)
+    vectors = np.concatenate(
+        [dense, prompt_links.weighted_pool(ids, offsets, weights, projection)], axis=1)
+    rows = config.prompt_link_rows
+    want = kernels.simhash_bands(vectors, kernels.hyperplanes(
+        vectors.shape[1], config.prompt_link_bands * rows, seed=config.seed), rows)
+    np.testing.assert_array_equal(bands, want)
+    want = kernels.simhash_bands(vectors, kernels.hyperplanes(
+        vectors.shape[1], semantic_links.SKETCH_BITS, seed=config.seed + 2), 32)
+    np.testing.assert_array_equal(sketch, want)
+
+
+def test_gather_from_files_drops_the_excluded_as_from_the_parts(tmp_path):
+    from distill_radar.pipelines.batch.gather import LinkFiles
+    from distill_radar.pipelines.batch.signatures import NodeSignatures
+
+    rng = np.random.default_rng(5)
+    nodes = np.unique(rng.integers(0, 2**63, 400, dtype=np.uint64))
+    parts = []
+    for shard in np.array_split(rng.permutation(nodes.size), 4):  # scattered node hashes
+        own = np.sort(nodes[shard])
+        rows = np.flatnonzero(rng.random(own.size) < 0.7)
+        sizes = rng.integers(2, 9, rows.size)
+        parts.append(NodeSignatures(own, np.ones(own.size, np.int64), np.empty(0, np.int64),
+                                    np.empty((0, 4), np.uint32), link_rows=rows,
+                                    link_ids=rng.integers(0, 99, sizes.sum()).astype(np.int32),
+                                    link_offsets=np.r_[0, np.cumsum(sizes)]))
+    files = LinkFiles(tuple(p.write(str(tmp_path)) for p in parts))
+    exclude = rng.choice(nodes.size, 120, replace=False)
+    mask = np.zeros(nodes.size, bool)
+    mask[exclude] = True
+    node, ids, offsets = semantic_links.gather(parts, nodes)
+    assert np.all(np.diff(node) > 0) and offsets[-1] == ids.size
+    kept = ~mask[node]
+    want = (node[kept], *semantic_links._csr_rows(ids, offsets, np.flatnonzero(kept)))
+    for got in (semantic_links.gather(files, nodes, exclude),
+                semantic_links.gather(parts, nodes, mask)):
+        for x, y in zip(got, want):
+            np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_most_common_value_per_key_as_by_counted_columns(seed):
+    from distill_radar import kernels
+
+    rng = np.random.default_rng(seed)
+    for wide in (False, True):  # packed in 64 bits, or the columns' path past 31 bits
+        keys = rng.integers(0, 40, 2000)
+        values = rng.integers(0, 12, 2000) + (2**31 if wide else 0)
+        pairs, counts = kernels.unique_columns(np.stack([keys, values]), return_counts=True)
+        want = {}
+        for k, v, c in zip(*pairs, counts):  # the most common value, ties: the smallest
+            if k not in want or c > want[k][1]:
+                want[k] = (v, c)
+        got_keys, got_values = semantic_links.most_common(keys.astype(np.int32), values)
+        assert got_keys.tolist() == sorted(want)
+        assert got_values.tolist() == [want[k][0] for k in sorted(want)]
