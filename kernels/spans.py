@@ -14,9 +14,9 @@ import numpy as np
 import pyarrow as pa
 from numba import njit, prange
 
-from .config import DEFAULT_NGRAM, FNV_OFFSET, FNV_PRIME, SHINGLE_SEED
+from .config import DEFAULT_NGRAM, FNV_OFFSET, FNV_PRIME, GOLDEN, SHINGLE_SEED
 from .hashing import _ROWS_PER_TASK, DIGIT, SINGLE, TOKEN_CLASS, WORD, _prefix_end
-from .lookup import _directory, _filter, _maybe, _search
+from .lookup import _filter, _maybe
 from .mix import mix64
 from .text_buffers import _decode_utf8, as_large_string, csr_buffers
 
@@ -55,7 +55,7 @@ def template_text(texts, vocabulary: np.ndarray, ngram: int = DEFAULT_NGRAM,
     lengths = np.zeros(n, np.int64)
     if n and vocabulary.size:
         _cover_rows(data, offsets, valid, TOKEN_CLASS, bool(mask_digits), int(ngram),
-                    vocabulary, *_directory(vocabulary), *_filter(vocabulary), out, lengths)
+                    (*_key_set(vocabulary), *_filter(vocabulary)), out, lengths)
     new_offsets = np.zeros(n + 1, np.int64)
     np.cumsum(lengths, out=new_offsets[1:])
     packed = np.empty(int(new_offsets[-1]), np.uint8)
@@ -101,8 +101,7 @@ def _token_bounds(data, pos, end, table, mask_digits, hashes, starts, ends):
 
 
 @njit(cache=True, parallel=True)
-def _cover_rows(data, offsets, valid, table, mask_digits, ngram, vocab, start_of, shift, bitmap,
-                bshift, out, lengths):
+def _cover_rows(data, offsets, valid, table, mask_digits, ngram, lookup, out, lengths):
     """Row i writes its covered text at ``out[offsets[i] - offsets[0]:]`` (never longer
     than the row) and its length at ``lengths[i]``. Rows go in tasks of
     ``_ROWS_PER_TASK`` that reuse one token scratch (fresh per-row arrays, 24 bytes
@@ -117,24 +116,27 @@ def _cover_rows(data, offsets, valid, table, mask_digits, ngram, vocab, start_of
             if end - offsets[i] > scratch[0].size:
                 scratch = _scratch(max(end - offsets[i], 2 * scratch[0].size))
             lengths[i] = _cover_row(data, offsets[i], end, offsets[0], table, mask_digits, ngram,
-                                    (vocab, start_of, shift, bitmap, bshift), out, scratch)
+                                    lookup, out, scratch)
 
 
 @njit(cache=True, inline="always")
 def _scratch(size):
-    """Token hashes, token starts and ends, shingle hashes, shingle hits: room for a row of
-    ``size`` bytes (a token or shingle takes at least a byte)."""
+    """Token hashes, token starts and ends, shingle hashes: room for a row of ``size``
+    bytes (a token or shingle takes at least a byte)."""
     return (np.empty(size, np.uint64), np.empty(size, np.int64), np.empty(size, np.int64),
-            np.empty(size, np.uint64), np.empty(size, np.bool_))
+            np.empty(size, np.uint64))
 
 
 @njit(cache=True, inline="always")
 def _cover_row(data, start, end, base, table, mask_digits, ngram, lookup, out, scratch):
     """One row's covered text at ``out[start - base:]``; returns its length.
 
-    Shingles are hashed, then looked up, then walked, each in a loop of its own:
-    lookups of independent shingles overlap their cache misses."""
-    toks, ts, te, sh, hit = scratch
+    Shingles are hashed in a loop of their own; then only the shingles that can
+    change the cover are looked up. Inside a run a hit at j covers tokens up to
+    j + ngram, so the run's next probe is the farthest shingle that would still
+    touch that cover (``_run_end``), not every one; outside runs every shingle is
+    probed. Lookups of hits (cache misses) were most of the kernel's time."""
+    toks, ts, te, sh = scratch
     nt = _token_bounds(data, start, end, table, mask_digits, toks, ts, te)
     if nt == 0:
         return 0
@@ -145,28 +147,73 @@ def _cover_row(data, start, end, base, table, mask_digits, ngram, lookup, out, s
         for k in range(j, j + width):
             h = mix64(h ^ toks[k])
         sh[j] = h
-    for j in range(nsh):
-        hit[j] = _in_vocabulary(lookup, sh[j])
     w = start - base
-    run_lo, run_hi = -1, -1  # token range [lo, hi) of the current run
-    for j in range(nsh):
-        if not hit[j]:  # not a template shingle
+    j = 0
+    while j < nsh:
+        if not _in_vocabulary(lookup, sh[j]):
+            j += 1
             continue
-        if run_lo >= 0 and j > run_hi:  # a gap: the run so far is complete
-            w = _emit(data, ts[run_lo], te[run_hi - 1], out, w, start - base)
-            run_lo = -1
-        if run_lo < 0:
-            run_lo = j
-        run_hi = j + width
-    if run_lo >= 0:
-        w = _emit(data, ts[run_lo], te[run_hi - 1], out, w, start - base)
+        run_hi = _run_end(sh, j, width, nsh, lookup)
+        w = _emit(data, ts[j], te[run_hi - 1], out, w, start - base)
+        j = run_hi + 1  # shingles up to run_hi were probed, none a template one past j
     return w - (start - base)
 
 
 @njit(cache=True, inline="always")
+def _run_end(sh, j, width, nsh, lookup):
+    """Token end of the maximal run of covered tokens that template shingle j starts:
+    the cover grows while a template shingle starts at or before its end. The
+    farthest such shingle is probed first, then the nearer ones; on return no
+    shingle after the run's last hit, up to its end, is a template one."""
+    hi = j + width
+    while True:
+        nxt = -1
+        for k in range(min(hi, nsh - 1), j, -1):
+            if _in_vocabulary(lookup, sh[k]):
+                nxt = k
+                break
+        if nxt < 0:
+            return hi
+        j, hi = nxt, nxt + width
+
+
+@njit(cache=True, inline="always")
 def _in_vocabulary(lookup, h):
-    vocab, start_of, shift, bitmap, bshift = lookup
-    return _maybe(bitmap, bshift, h) and _search(vocab, start_of, shift, h) >= 0
+    """Filter bit first (cached; most absent shingles stop there), then the key set."""
+    keys, shift, has_zero, bitmap, bshift = lookup
+    if not _maybe(bitmap, bshift, h):
+        return False
+    if h == 0:
+        return has_zero
+    mask = keys.size - 1
+    s = np.int64((h * GOLDEN) >> shift)
+    while keys[s] != 0:
+        if keys[s] == h:
+            return True
+        s = (s + 1) & mask
+    return False
+
+
+def _key_set(vocabulary: np.ndarray) -> tuple[np.ndarray, np.uint64, bool]:
+    """(keys, shift, has_zero): an open-addressing set of the vocabulary, at most half
+    full, 0 marking a free slot (a key 0 is ``has_zero``). One cache miss a member,
+    where the sorted keys' directory cost two dependent ones."""
+    bits = max(int(2 * vocabulary.size - 1).bit_length(), 1)
+    keys = np.zeros(1 << bits, np.uint64)
+    _fill_set(keys, np.uint64(64 - bits), vocabulary)
+    return keys, np.uint64(64 - bits), bool(vocabulary.size and vocabulary[0] == 0)
+
+
+@njit(cache=True)
+def _fill_set(keys, shift, vocabulary):
+    mask = keys.size - 1
+    for h in vocabulary:
+        if h == 0:
+            continue
+        s = np.int64((h * GOLDEN) >> shift)
+        while keys[s] != 0 and keys[s] != h:
+            s = (s + 1) & mask
+        keys[s] = h
 
 
 @njit(cache=True, inline="always")

@@ -61,3 +61,30 @@ def test_template_text_degenerate_inputs():
         template_text(["a"], np.array([1], np.int64))
     with pytest.raises(ValueError):
         template_text(["a"], empty, ngram=0)
+
+
+@pytest.mark.parametrize("seed,ngram,keep", [(6, 2, 0.5), (7, 3, 0.7), (8, 6, 0.8), (9, 4, 0.3)])
+def test_template_text_matches_naive_on_scattered_vocabularies(seed, ngram, keep):
+    """Vocabularies of random shingles: runs that touch, overlap, end one token short of
+    the next hit or at a row's end (the probes a run skips must not change the cover)."""
+    rng = random.Random(seed)
+    words = WORDS[:6]  # few words: the same shingle recurs within a row
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(0, 40))) for _ in range(300)]
+    hashes, _ = kernels.shingle_hashes(texts, ngram=ngram, normalized=True)
+    uniq = np.unique(hashes)
+    vocab = np.sort(uniq[np.random.default_rng(seed).random(uniq.size) < keep])
+    got = template_text(texts, vocab, ngram=ngram).to_pylist()
+    assert got == [naive.template_text(t, vocab, ngram) for t in texts]
+    assert any(g and g != t for g, t in zip(got, texts))
+
+
+def test_key_set_membership():
+    from distill_radar.kernels.lookup import _filter
+    from distill_radar.kernels.spans import _in_vocabulary, _key_set
+
+    rng = np.random.default_rng(3)
+    for keys in (np.array([0, 5], np.uint64), np.sort(rng.integers(0, 2**63, 1000, np.uint64))):
+        lookup = (*_key_set(keys), *_filter(keys))
+        others = rng.integers(0, 2**63, 1000, np.uint64)
+        for q in np.concatenate([keys, others, np.array([0, 1, 2**64 - 1], np.uint64)]):
+            assert _in_vocabulary(lookup, q) == (q in set(keys.tolist()))
