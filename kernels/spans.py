@@ -10,36 +10,57 @@ wrapper, without the payload, for an embedder to compare by meaning.
 
 from __future__ import annotations
 
+import mmap
+
 import numpy as np
 import pyarrow as pa
 from numba import njit, prange
 
-from .config import DEFAULT_NGRAM, FNV_OFFSET, FNV_PRIME, SHINGLE_SEED
+from .config import (
+    DEFAULT_NGRAM,
+    FNV_OFFSET,
+    FNV_PRIME,
+    GOLDEN,
+    MAX_PROMPT_BYTES_HASHED,
+    SHINGLE_SEED,
+)
 from .hashing import _ROWS_PER_TASK, DIGIT, SINGLE, TOKEN_CLASS, WORD, _prefix_end
-from .lookup import _directory, _filter, _maybe, _search
+from .lookup import _filter, _maybe
 from .mix import mix64
+from .normalize import normalize
+from .normalize_fast import _fast_row
+from .normalize_tables import fast_map
 from .text_buffers import _decode_utf8, as_large_string, csr_buffers
 
 
 def template_text(texts, vocabulary: np.ndarray, ngram: int = DEFAULT_NGRAM,
-                  mask_digits: bool = True) -> pa.LargeStringArray:
+                  mask_digits: bool = True, rows=None, normalized: bool = True
+                  ) -> pa.LargeStringArray:
     """The template-covered text of each normalised prompt.
 
     Parameters
     ----------
-    texts : pyarrow string / large_string array (or list of str), already normalised
-        (``kernels.normalize``); nulls give empty strings.
+    texts : pyarrow string / large_string array, chunked array or list of str; nulls
+        give empty strings.
     vocabulary : uint64[v], sorted ascending
         Template shingle hashes (``shingle_hashes`` values with the same ``ngram``
         and ``mask_digits``).
     ngram : int >= 1
         Tokens per shingle.
+    rows : int[m], optional
+        Which of ``texts`` to cover (all by default), as ``texts.take(rows)`` without
+        the copy.
+    normalized : bool
+        ``texts`` already went through ``kernels.normalize``. When False each row is
+        normalised on the fly, as ``shingle_hashes`` does (no normalised copy of the
+        array; rows that need NFKC proper are normalised apart and spliced in).
 
     Returns
     -------
-    pa.LargeStringArray[n]: for each prompt, the bytes from the first to the last
-    token of each maximal run of covered tokens, runs joined by ``" "``; only the
-    first ``MAX_PROMPT_BYTES_HASHED`` bytes are read, as for ``shingle_hashes``.
+    pa.LargeStringArray[m]: for each prompt (normalised), the bytes from the first to
+    the last token of each maximal run of covered tokens, runs joined by ``" "``;
+    only the first ``MAX_PROMPT_BYTES_HASHED`` bytes are read, as for
+    ``shingle_hashes``.
     """
     if isinstance(ngram, bool) or not isinstance(ngram, (int, np.integer)) or ngram < 1:
         raise ValueError(f"ngram must be an int >= 1, got {ngram!r}")
@@ -48,20 +69,70 @@ def template_text(texts, vocabulary: np.ndarray, ngram: int = DEFAULT_NGRAM,
         raise ValueError("vocabulary must be a 1-d uint64 array")
     if vocabulary.size > 1 and np.any(vocabulary[1:] < vocabulary[:-1]):
         raise ValueError("vocabulary must be sorted ascending")
+    if isinstance(texts, pa.ChunkedArray) and texts.num_chunks == 1:
+        texts = texts.chunk(0)  # combine_chunks would copy the one chunk
     arr = as_large_string(texts)
     data, offsets, valid = csr_buffers(arr)
-    n = len(arr)
-    out = np.empty(max(int(offsets[-1] - offsets[0]), 1), np.uint8)
-    lengths = np.zeros(n, np.int64)
-    if n and vocabulary.size:
-        _cover_rows(data, offsets, valid, TOKEN_CLASS, bool(mask_digits), int(ngram),
-                    vocabulary, *_directory(vocabulary), *_filter(vocabulary), out, lengths)
-    new_offsets = np.zeros(n + 1, np.int64)
+    rows = _checked_rows(rows, len(arr))
+    starts = offsets[rows]
+    ends = np.where(valid[rows], offsets[rows + 1], starts)  # a null row: empty
+    m = rows.size
+    nbytes = ends - starts
+    if not normalized:  # normalised text is at most 1.5 x the raw bytes
+        nbytes = nbytes + nbytes // 2
+    room = np.zeros(m + 1, np.int64)
+    np.cumsum(np.minimum(nbytes, MAX_PROMPT_BYTES_HASHED), out=room[1:])
+    out = _lazy_bytes(int(room[-1]))
+    lengths = np.zeros(m, np.int64)
+    slow = np.zeros(m, np.bool_)
+    if m and vocabulary.size:
+        lookup = (*_key_set(vocabulary), *_filter(vocabulary))
+        if normalized:
+            _cover_rows(data, starts, ends, room, TOKEN_CLASS, bool(mask_digits), int(ngram),
+                        lookup, out, lengths)
+        else:
+            fast = fast_map()
+            _cover_raw_rows(data, starts, ends, room, fast, fast[:128].astype(np.uint8),
+                            TOKEN_CLASS, bool(mask_digits), int(ngram), lookup, out, lengths,
+                            slow)
+    fixed = _slow_rows(arr, rows, slow, vocabulary, ngram, mask_digits)
+    slow_data, slow_offsets, _ = csr_buffers(fixed)
+    lengths[slow] = np.diff(slow_offsets)
+    new_offsets = np.zeros(m + 1, np.int64)
     np.cumsum(lengths, out=new_offsets[1:])
     packed = np.empty(int(new_offsets[-1]), np.uint8)
-    _pack(out, offsets, new_offsets, packed)
-    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(new_offsets),
+    slow_rank = np.cumsum(slow) - 1
+    _pack(out, room, new_offsets, slow, slow_data, slow_offsets, slow_rank, packed)
+    return pa.LargeStringArray.from_buffers(m, pa.py_buffer(new_offsets),
                                             pa.py_buffer(packed))
+
+
+def _checked_rows(rows, n: int) -> np.ndarray:
+    if rows is None:
+        return np.arange(n, dtype=np.int64)
+    rows = np.asarray(rows)
+    if rows.ndim != 1 or (rows.size and rows.dtype.kind not in "iu"):
+        raise ValueError("rows must be a 1-d integer array")
+    rows = rows.astype(np.int64, copy=False)
+    if rows.size and (rows.min() < 0 or rows.max() >= n):
+        raise ValueError(f"rows must lie in [0, {n})")
+    return rows
+
+
+def _slow_rows(arr, rows, slow, vocabulary, ngram, mask_digits) -> pa.LargeStringArray:
+    """Covered text of the rows the on-the-fly normalisation left to NFKC proper."""
+    if not slow.any():
+        return pa.array([], pa.large_string())
+    fixed = normalize(arr.take(pa.array(rows[slow])))
+    return template_text(fixed, vocabulary, ngram, mask_digits)
+
+
+def _lazy_bytes(size: int) -> np.ndarray:
+    """uint8[size] whose pages are faulted in only where written (each row writes at
+    most its own room, most far less): see ``hashing._lazy_buffer``."""
+    if size == 0:
+        return np.empty(1, np.uint8)
+    return np.frombuffer(mmap.mmap(-1, size), np.uint8)
 
 
 @njit(cache=True)
@@ -101,40 +172,64 @@ def _token_bounds(data, pos, end, table, mask_digits, hashes, starts, ends):
 
 
 @njit(cache=True, parallel=True)
-def _cover_rows(data, offsets, valid, table, mask_digits, ngram, vocab, start_of, shift, bitmap,
-                bshift, out, lengths):
-    """Row i writes its covered text at ``out[offsets[i] - offsets[0]:]`` (never longer
-    than the row) and its length at ``lengths[i]``. Rows go in tasks of
-    ``_ROWS_PER_TASK`` that reuse one token scratch (fresh per-row arrays, 24 bytes
+def _cover_rows(data, starts, ends, room, table, mask_digits, ngram, lookup, out, lengths):
+    """Row i (normalised bytes ``data[starts[i]:ends[i]]``) writes its covered text at
+    ``out[room[i]:]`` and its length at ``lengths[i]``. Rows go in tasks of
+    ``_ROWS_PER_TASK`` that reuse one token scratch (fresh per-row arrays, 32 bytes
     per text byte, cost more in page faults than the covering itself)."""
-    n = offsets.size - 1
+    n = starts.size
     for task in prange(-(-n // _ROWS_PER_TASK)):
         scratch = _scratch(1024)
         for i in range(task * _ROWS_PER_TASK, min(n, (task + 1) * _ROWS_PER_TASK)):
-            if not valid[i]:
+            end = _prefix_end(data, starts[i], ends[i])
+            if end - starts[i] > scratch[0].size:
+                scratch = _scratch(max(end - starts[i], 2 * scratch[0].size))
+            lengths[i] = _cover_row(data, starts[i], end, starts[i] - room[i], table,
+                                    mask_digits, ngram, lookup, out, scratch)
+
+
+@njit(cache=True, parallel=True)
+def _cover_raw_rows(data, starts, ends, room, fast, ascii_map, table, mask_digits, ngram,
+                    lookup, out, lengths, slow):
+    """``_cover_rows`` on raw rows, each normalised first into a scratch of the task's
+    own (as ``normalize_fast._fast_rows`` does); ``slow`` rows (NFKC proper) get no
+    text here."""
+    n = starts.size
+    for task in prange(-(-n // _ROWS_PER_TASK)):
+        scratch = _scratch(1024)
+        text = np.empty(4096, np.uint8)
+        for i in range(task * _ROWS_PER_TASK, min(n, (task + 1) * _ROWS_PER_TASK)):
+            size = ends[i] - starts[i]
+            if size + size // 2 + 1 > text.size:
+                text = np.empty(max(size + size // 2 + 1, 2 * text.size), np.uint8)
+            length, slow[i] = _fast_row(data, starts[i], ends[i], fast, ascii_map, text, 0)
+            if slow[i]:
                 continue
-            end = _prefix_end(data, offsets[i], offsets[i + 1])
-            if end - offsets[i] > scratch[0].size:
-                scratch = _scratch(max(end - offsets[i], 2 * scratch[0].size))
-            lengths[i] = _cover_row(data, offsets[i], end, offsets[0], table, mask_digits, ngram,
-                                    (vocab, start_of, shift, bitmap, bshift), out, scratch)
+            end = _prefix_end(text, 0, length)
+            if end > scratch[0].size:
+                scratch = _scratch(max(end, 2 * scratch[0].size))
+            lengths[i] = _cover_row(text, 0, end, -room[i], table, mask_digits, ngram,
+                                    lookup, out, scratch)
 
 
 @njit(cache=True, inline="always")
 def _scratch(size):
-    """Token hashes, token starts and ends, shingle hashes, shingle hits: room for a row of
-    ``size`` bytes (a token or shingle takes at least a byte)."""
+    """Token hashes, token starts and ends, shingle hashes: room for a row of ``size``
+    bytes (a token or shingle takes at least a byte)."""
     return (np.empty(size, np.uint64), np.empty(size, np.int64), np.empty(size, np.int64),
-            np.empty(size, np.uint64), np.empty(size, np.bool_))
+            np.empty(size, np.uint64))
 
 
 @njit(cache=True, inline="always")
 def _cover_row(data, start, end, base, table, mask_digits, ngram, lookup, out, scratch):
     """One row's covered text at ``out[start - base:]``; returns its length.
 
-    Shingles are hashed, then looked up, then walked, each in a loop of its own:
-    lookups of independent shingles overlap their cache misses."""
-    toks, ts, te, sh, hit = scratch
+    Shingles are hashed in a loop of their own; then only the shingles that can
+    change the cover are looked up. Inside a run a hit at j covers tokens up to
+    j + ngram, so the run's next probe is the farthest shingle that would still
+    touch that cover (``_run_end``), not every one; outside runs every shingle is
+    probed. Lookups of hits (cache misses) were most of the kernel's time."""
+    toks, ts, te, sh = scratch
     nt = _token_bounds(data, start, end, table, mask_digits, toks, ts, te)
     if nt == 0:
         return 0
@@ -145,28 +240,73 @@ def _cover_row(data, start, end, base, table, mask_digits, ngram, lookup, out, s
         for k in range(j, j + width):
             h = mix64(h ^ toks[k])
         sh[j] = h
-    for j in range(nsh):
-        hit[j] = _in_vocabulary(lookup, sh[j])
     w = start - base
-    run_lo, run_hi = -1, -1  # token range [lo, hi) of the current run
-    for j in range(nsh):
-        if not hit[j]:  # not a template shingle
+    j = 0
+    while j < nsh:
+        if not _in_vocabulary(lookup, sh[j]):
+            j += 1
             continue
-        if run_lo >= 0 and j > run_hi:  # a gap: the run so far is complete
-            w = _emit(data, ts[run_lo], te[run_hi - 1], out, w, start - base)
-            run_lo = -1
-        if run_lo < 0:
-            run_lo = j
-        run_hi = j + width
-    if run_lo >= 0:
-        w = _emit(data, ts[run_lo], te[run_hi - 1], out, w, start - base)
+        run_hi = _run_end(sh, j, width, nsh, lookup)
+        w = _emit(data, ts[j], te[run_hi - 1], out, w, start - base)
+        j = run_hi + 1  # shingles up to run_hi were probed, none a template one past j
     return w - (start - base)
 
 
 @njit(cache=True, inline="always")
+def _run_end(sh, j, width, nsh, lookup):
+    """Token end of the maximal run of covered tokens that template shingle j starts:
+    the cover grows while a template shingle starts at or before its end. The
+    farthest such shingle is probed first, then the nearer ones; on return no
+    shingle after the run's last hit, up to its end, is a template one."""
+    hi = j + width
+    while True:
+        nxt = -1
+        for k in range(min(hi, nsh - 1), j, -1):
+            if _in_vocabulary(lookup, sh[k]):
+                nxt = k
+                break
+        if nxt < 0:
+            return hi
+        j, hi = nxt, nxt + width
+
+
+@njit(cache=True, inline="always")
 def _in_vocabulary(lookup, h):
-    vocab, start_of, shift, bitmap, bshift = lookup
-    return _maybe(bitmap, bshift, h) and _search(vocab, start_of, shift, h) >= 0
+    """Filter bit first (cached; most absent shingles stop there), then the key set."""
+    keys, shift, has_zero, bitmap, bshift = lookup
+    if not _maybe(bitmap, bshift, h):
+        return False
+    if h == 0:
+        return has_zero
+    mask = keys.size - 1
+    s = np.int64((h * GOLDEN) >> shift)
+    while keys[s] != 0:
+        if keys[s] == h:
+            return True
+        s = (s + 1) & mask
+    return False
+
+
+def _key_set(vocabulary: np.ndarray) -> tuple[np.ndarray, np.uint64, bool]:
+    """(keys, shift, has_zero): an open-addressing set of the vocabulary, at most half
+    full, 0 marking a free slot (a key 0 is ``has_zero``). One cache miss a member,
+    where the sorted keys' directory cost two dependent ones."""
+    bits = max(int(2 * vocabulary.size - 1).bit_length(), 1)
+    keys = np.zeros(1 << bits, np.uint64)
+    _fill_set(keys, np.uint64(64 - bits), vocabulary)
+    return keys, np.uint64(64 - bits), bool(vocabulary.size and vocabulary[0] == 0)
+
+
+@njit(cache=True)
+def _fill_set(keys, shift, vocabulary):
+    mask = keys.size - 1
+    for h in vocabulary:
+        if h == 0:
+            continue
+        s = np.int64((h * GOLDEN) >> shift)
+        while keys[s] != 0 and keys[s] != h:
+            s = (s + 1) & mask
+        keys[s] = h
 
 
 @njit(cache=True, inline="always")
@@ -181,9 +321,13 @@ def _emit(data, lo, hi, out, w, row_start):
 
 
 @njit(cache=True, parallel=True)
-def _pack(src, old_offsets, new_offsets, dst):
-    base = old_offsets[0]
+def _pack(src, room, new_offsets, slow, slow_data, slow_offsets, slow_rank, dst):
     for i in prange(new_offsets.size - 1):
-        a = old_offsets[i] - base
-        for k in range(new_offsets[i + 1] - new_offsets[i]):
-            dst[new_offsets[i] + k] = src[a + k]
+        if slow[i]:
+            a = slow_offsets[slow_rank[i]]
+            for k in range(new_offsets[i + 1] - new_offsets[i]):
+                dst[new_offsets[i] + k] = slow_data[a + k]
+        else:
+            a = room[i]
+            for k in range(new_offsets[i + 1] - new_offsets[i]):
+                dst[new_offsets[i] + k] = src[a + k]

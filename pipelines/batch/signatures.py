@@ -215,9 +215,9 @@ class TemplateSignatureFn(beam.DoFn):
         take = pa.array(eligible)
         no_links = ()
         if self.embedder is not None:
-            spans = kernels.template_text(
-                kernels.normalize(nodes["prompt"].take(take).combine_chunks()), vocabulary,
-                ngram=self.config.ngram)
+            # Normalised on the fly, row by row: no normalised copy of the eligible prompts.
+            spans = kernels.template_text(nodes["prompt"], vocabulary, ngram=self.config.ngram,
+                                          rows=eligible, normalized=False)
             # float16 halves what every shard sends to the linking worker; vectors
             # are centred and compared in float32 there.
             span_ids = self.embedder.token_ids(spans)

@@ -8,6 +8,7 @@ import pyarrow as pa
 import pytest
 
 from distill_radar import kernels
+from distill_radar.kernels import spans
 from distill_radar.kernels.spans import template_text
 
 WORDS = ["solve", "this", "step", "by", "the", "answer", "é", "naïve", "x2", "42", "猫", "犬",
@@ -61,3 +62,72 @@ def test_template_text_degenerate_inputs():
         template_text(["a"], np.array([1], np.int64))
     with pytest.raises(ValueError):
         template_text(["a"], empty, ngram=0)
+
+
+@pytest.mark.parametrize("seed,ngram,keep", [(6, 2, 0.5), (7, 3, 0.7), (8, 6, 0.8), (9, 4, 0.3)])
+def test_template_text_matches_naive_on_scattered_vocabularies(seed, ngram, keep):
+    """Vocabularies of random shingles: runs that touch, overlap, end one token short of
+    the next hit or at a row's end (the probes a run skips must not change the cover)."""
+    rng = random.Random(seed)
+    words = WORDS[:6]  # few words: the same shingle recurs within a row
+    texts = [" ".join(rng.choice(words) for _ in range(rng.randint(0, 40))) for _ in range(300)]
+    hashes, _ = kernels.shingle_hashes(texts, ngram=ngram, normalized=True)
+    uniq = np.unique(hashes)
+    vocab = np.sort(uniq[np.random.default_rng(seed).random(uniq.size) < keep])
+    got = template_text(texts, vocab, ngram=ngram).to_pylist()
+    assert got == [naive.template_text(t, vocab, ngram) for t in texts]
+    assert any(g and g != t for g, t in zip(got, texts))
+
+
+def test_key_set_membership():
+    from distill_radar.kernels.lookup import _filter
+    from distill_radar.kernels.spans import _in_vocabulary, _key_set
+
+    rng = np.random.default_rng(3)
+    for keys in (np.array([0, 5], np.uint64), np.sort(rng.integers(0, 2**63, 1000, np.uint64))):
+        lookup = (*_key_set(keys), *_filter(keys))
+        others = rng.integers(0, 2**63, 1000, np.uint64)
+        for q in np.concatenate([keys, others, np.array([0, 1, 2**64 - 1], np.uint64)]):
+            assert _in_vocabulary(lookup, q) == (q in set(keys.tolist()))
+
+
+@pytest.mark.parametrize("seed,ngram", [(10, 3), (11, 6)])
+def test_template_text_raw_rows_match_normalised_take(seed, ngram, monkeypatch):
+    """``normalized=False`` with ``rows``: as normalising ``texts.take(rows)`` first,
+    rows that need NFKC proper (ligatures, full-width letters, bad spacing) included."""
+    rng = random.Random(seed)
+    odd = ["ﬁnal", "ＡＢＣ", "Solve", "  STEP ", "\\t", "x²", "e\u0301", "\u1100\u1161", "Ⅻ",
+           "\u200b"]
+    raw = []
+    for t in _texts(rng, 150):
+        if t and rng.random() < 0.4:
+            words = t.split(" ")
+            words.insert(rng.randrange(len(words) + 1), rng.choice(odd))
+            t = " ".join(words).upper() if rng.random() < 0.2 else " ".join(words)
+        raw.append(t)
+    raw += [None, ""]
+    norm = kernels.normalize(raw)
+    hashes, _ = kernels.shingle_hashes(norm, ngram=ngram, normalized=True)
+    uniq, counts = np.unique(hashes, return_counts=True)
+    vocab = uniq[counts >= 3]
+    rows = np.array(rng.sample(range(len(raw)), 120) + [len(raw) - 2, 0, 0])
+    slow_rows = []
+    real = spans._slow_rows
+    monkeypatch.setattr(spans, "_slow_rows", lambda arr, rows, slow, *a: (
+        slow_rows.append(int(slow.sum())), real(arr, rows, slow, *a))[1])
+    want = template_text(norm.take(pa.array(rows)), vocab, ngram=ngram).to_pylist()
+    got = template_text(pa.chunked_array([pa.array(raw)]), vocab, ngram=ngram, rows=rows,
+                        normalized=False).to_pylist()
+    assert got == want and any(want)
+    assert max(slow_rows) > 0  # some rows went through NFKC proper
+    assert template_text(raw, vocab, ngram=ngram, normalized=False).to_pylist() == \
+        template_text(norm, vocab, ngram=ngram).to_pylist()
+
+
+def test_template_text_rows_are_checked():
+    with pytest.raises(ValueError):
+        template_text(["a b"], np.array([1], np.uint64), rows=np.array([1]))
+    with pytest.raises(ValueError):
+        template_text(["a b"], np.array([1], np.uint64), rows=np.array([0.5]))
+    assert template_text(["a b"], np.array([1], np.uint64), rows=np.array([], np.int64),
+                         normalized=False).to_pylist() == []
