@@ -156,6 +156,49 @@ def test_cohesion_rounds_split_a_group_loose_on_average():
     assert list(zip(s.tolist(), d.tolist())) == [(0, 1), (2, 3)]
 
 
+def _rounds_measuring_every_group(tokens, dense, src, dst, score, config):
+    """``_cohesive`` as it was: every group measured again in every round."""
+    n = dense.shape[0]
+    threshold = config.prompt_link_threshold
+    labels = semantic_links.kernels.connected_components(n, src, dst)
+    while threshold < config.model.max_group_threshold:
+        chained = semantic_links._loose_groups(tokens, dense, labels, config, np.arange(n))
+        if not chained.any():
+            break
+        threshold = min(config.model.max_group_threshold, threshold + config.model.group_step)
+        keep = ~chained[src] | (score >= threshold)
+        src, dst, score = src[keep], dst[keep], score[keep]
+        labels = semantic_links.kernels.connected_components(n, src, dst)
+    return src, dst, score
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cohesion_rounds_measure_only_chains_again_and_keep_the_same_links(seed):
+    # Many groups, some chains over several rounds: measuring only the groups that were
+    # chains must drop exactly the links that measuring every group drops.
+    rng = np.random.default_rng(seed)
+    n = 120
+    ids, offsets = _sets([sorted(set(rng.integers(0, 25, rng.integers(2, 8)).tolist()))
+                          for _ in range(n)])
+    weights = rng.uniform(0.5, 3.0, 25).astype(np.float32)
+    dense = rng.normal(size=(n, 4)).astype(np.float32)
+    dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+    src = rng.integers(0, n, 150)
+    dst = rng.integers(0, n, 150)
+    src, dst = np.minimum(src, dst), np.maximum(src, dst)
+    keep = src != dst
+    src, dst = src[keep], dst[keep]
+    score = rng.uniform(0.4, 0.95, src.size).astype(np.float32)
+    config = dataclasses.replace(RunConfig(), prompt_link_threshold=0.4,
+                                 prompt_link_group_focus=0.3)
+    tokens = (ids, offsets, weights)
+    got = semantic_links._cohesive(tokens, dense, src, dst, score, config)
+    want = _rounds_measuring_every_group(tokens, dense, src, dst, score, config)
+    assert 0 < got[0].size < src.size
+    for g, w in zip(got, want):
+        assert np.array_equal(g, w)
+
+
 def _sets(rows):
     offsets = np.r_[0, np.cumsum([len(r) for r in rows])].astype(np.int64)
     return np.array([t for r in rows for t in r], np.int32), offsets
