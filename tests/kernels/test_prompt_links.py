@@ -34,6 +34,15 @@ def test_token_sets_sorted_distinct():
     assert rows == [[1, 3, 5], [], [7], [2]]
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_token_sets_match_sorted_distinct_rows(seed):
+    rng = np.random.default_rng(seed)
+    rows = [rng.integers(0, 40, rng.integers(0, 70)).tolist() for _ in range(200)]
+    out, off = prompt_links.token_sets(*_csr(rows))
+    assert [out[off[i]:off[i + 1]].tolist() for i in range(200)] == \
+        [sorted(set(r)) for r in rows]
+
+
 def test_idf_rarer_weighs_more():
     ids, _ = prompt_links.token_sets(*_csr([[0, 1], [0, 2], [0, 1]]))
     w = prompt_links.idf(ids, 3, 4)
