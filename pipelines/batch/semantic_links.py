@@ -134,28 +134,35 @@ def _csr_rows(ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray, head: int 
 def gather(parts: list, nodes: np.ndarray, exclude: np.ndarray | None = None
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every shard's link tokens -> (node index, token ids, offsets), by node index;
-    without the node indices in ``exclude``."""
-    hashes, ids, sizes = [], [], []
-    for p in parts:
-        if p.link_rows.size:
-            hashes.append(p.nodes[p.link_rows])
-            ids.append(p.link_ids)
-            sizes.append(np.diff(p.link_offsets))
-    if not hashes:
+    without the node indices in ``exclude``.
+
+    Each shard's rows are dropped (excluded, or not among ``nodes``) before any token
+    is copied: on the short profile most link texts are covered by lexical edges.
+    Shards hold ranges of node hashes, so in order of their first node their rows
+    come out ascending; overlapping shards are sorted.
+    """
+    gone = np.zeros(nodes.size + 1, bool)  # the last slot: rows not among nodes
+    gone[-1] = True
+    if exclude is not None and exclude.size:
+        gone[exclude] = True
+    found, ids, sizes = [], [], []
+    for p in sorted((p for p in parts if p.link_rows.size), key=lambda p: int(p.nodes[0])):
+        node = kernels.sorted_positions(nodes, p.nodes[p.link_rows])
+        keep = np.flatnonzero(~gone[node])  # -1 (not found) reads the last slot
+        part_ids, part_offsets = _csr_rows(p.link_ids, p.link_offsets, keep)
+        found.append(node[keep])
+        ids.append(part_ids)
+        sizes.append(np.diff(part_offsets))
+    if not found:
         return np.empty(0, np.int64), np.empty(0, np.int32), np.zeros(1, np.int64)
-    node = kernels.sorted_positions(nodes, np.concatenate(hashes))
-    ids = np.concatenate(ids)
-    sizes = np.concatenate(sizes)
+    node, ids, sizes = np.concatenate(found), np.concatenate(ids), np.concatenate(sizes)
     offsets = np.zeros(sizes.size + 1, np.int64)
     np.cumsum(sizes, out=offsets[1:])
-    order = np.argsort(node, kind="stable")
-    order = order[node[order] >= 0]
-    if exclude is not None and exclude.size:
-        gone = np.zeros(nodes.size, bool)
-        gone[exclude] = True
-        order = order[~gone[node[order]]]
-    ids, offsets = _csr_rows(ids, offsets, order)
-    return node[order], ids, offsets
+    if np.any(node[1:] < node[:-1]):
+        order = np.argsort(node, kind="stable")
+        ids, offsets = _csr_rows(ids, offsets, order)
+        node = node[order]
+    return node, ids, offsets
 
 
 def prompt_edges(node: np.ndarray, ids: np.ndarray, offsets: np.ndarray, table: np.ndarray,

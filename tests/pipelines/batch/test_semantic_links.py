@@ -127,6 +127,33 @@ def test_joins_only_between_prompts_nothing_else_linked():
     assert list(zip(j_src.tolist(), j_dst.tolist())) == [(4, 5)]
 
 
+@pytest.mark.parametrize("ranged", [True, False])
+def test_gather_drops_excluded_rows_and_orders_by_node(ranged):
+    from distill_radar.pipelines.batch.signatures import NodeSignatures
+    rng = np.random.default_rng(3)
+    hashes = np.sort(rng.choice(2**40, 90, replace=False)).astype(np.uint64)
+    nodes = hashes[:80]  # the last ten hashes are no node of the graph
+    shards = np.array_split(np.arange(90), 3) if ranged else \
+        [np.sort(x) for x in np.array_split(rng.permutation(90), 3)]
+    parts, tokens = [], {}
+    for rows_of in shards[::-1]:  # not in node order
+        link_rows = np.sort(rng.choice(rows_of.size, rows_of.size // 2, replace=False))
+        sets = [sorted(set(rng.integers(0, 50, rng.integers(1, 6)).tolist())) for _ in link_rows]
+        for r, t in zip(link_rows, sets):
+            tokens[int(hashes[rows_of[r]])] = t
+        ids, offsets = _sets(sets)
+        parts.append(NodeSignatures(hashes[rows_of], np.ones(rows_of.size, np.int64),
+                                    np.empty(0, np.int64), np.empty((0, 8), np.uint32),
+                                    link_rows=link_rows, link_ids=ids, link_offsets=offsets))
+    exclude = np.array([3, 10, 11, 40, 79])
+    node, ids, offsets = semantic_links.gather(parts, nodes, exclude)
+    want = sorted((int(np.searchsorted(nodes, h)), t) for h, t in tokens.items()
+                  if h in set(nodes.tolist()) and np.searchsorted(nodes, h) not in exclude)
+    assert node.tolist() == [w[0] for w in want]
+    assert [ids[offsets[i]:offsets[i + 1]].tolist() for i in range(node.size)] == \
+        [w[1] for w in want]
+
+
 def test_cohesion_rounds_split_a_chain():
     # a and c are far apart; b sits between them: a-b and b-c pass the threshold, but the
     # group {a, b, c} is not cohesive, so its weaker link goes in the next round.
