@@ -26,6 +26,7 @@ from .embedding import (
     paired_dots,
     simhash_bands,
 )
+from .grouped import best_in_groups, distinct_per_group
 from .half import to_float16, to_float32
 from .hashing import shingle_hashes
 from .lookup import ascending_positions, sorted_positions
@@ -48,6 +49,7 @@ __all__ = [
     "WordPieceVocab",
     "ascending_positions",
     "band_keys",
+    "best_in_groups",
     "bucket_edges",
     "center_normalize",
     "centred_half",
@@ -59,6 +61,7 @@ __all__ = [
     "consensus_similarity",
     "cosine_pairs",
     "distinct",
+    "distinct_per_group",
     "group_means",
     "groups_of",
     "half_mean_scales",

@@ -18,7 +18,8 @@ over their sizes: linear in the sampled members' tokens.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.typed import Dict
 
 from distill_radar.kernels.prompt_links import _set_norms, csr_offsets
 from distill_radar.kernels.union_find import _find
@@ -53,6 +54,8 @@ def average_linkage(n: int, src: np.ndarray, dst: np.ndarray, score: np.ndarray,
         raise ValueError("token ids must index the weights")
     if sample < 1 or not 0.0 <= lexical_share <= 1.0:
         raise ValueError("sample must be >= 1 and lexical_share in [0, 1]")
+    if n >= FAILED_BASE:  # two roots' indices key a failed test in one int64
+        raise ValueError("at most 2**31 - 1 token sets")
     order = np.lexsort((dst, src, -score))
     norms = _set_norms(ids, offsets, weights)
     merged = np.zeros(src.size, np.bool_)
@@ -77,16 +80,26 @@ def _average_linkage(n, src, dst, order, ids, offsets, weights, norms, dense, sh
     sums = np.zeros((64, dense.shape[1]), np.float64)
     free = np.empty(0, np.int64)
     free_top, used = 0, 0
+    # Two groups that failed the test fail it again until one of them merges: each
+    # root's merges are counted, and a failure is kept with both counts.
+    merges = np.zeros(n, np.int64)
+    failed = Dict.empty(key_type=types.int64, value_type=types.int64)
     for e in order:
         a, b = _find(parent, src[e]), _find(parent, dst[e])
         if a == b:
             continue
+        key = min(a, b) * n + max(a, b)
+        seen = merges[min(a, b)] * FAILED_BASE + merges[max(a, b)]
+        if failed.get(key, -1) == seen:
+            continue
         dot = _sum_dot(sums, slot, dense, a, b)
         if _cross_mean(head, nxt, a, b, sample, ids, offsets, weights, norms, share, dot,
                        scratch) < threshold:
+            failed[key] = seen
             continue
         if size[a] < size[b]:  # the larger group's members stay first
             a, b = b, a
+        merges[a] += 1
         if slot[a] < 0:  # a singleton: its sum is its row
             if free_top > 0:
                 free_top -= 1
@@ -119,6 +132,10 @@ def _average_linkage(n, src, dst, order, ids, offsets, weights, norms, dense, sh
         nxt[tail[a]] = head[b]
         tail[a] = tail[b]
         merged[e] = True
+
+
+#: Packs two roots' merge counts into one value (a root merges fewer than n times).
+FAILED_BASE = 1 << 31
 
 
 @njit(cache=True)

@@ -105,12 +105,20 @@ def merge_doc_frequency(parts: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple
     parts = [(_as_u64(h, "hashes"), np.asarray(c, dtype=np.int64)) for h, c in parts]
     if not parts:
         return np.empty(0, np.uint64), np.empty(0, np.int64)
-    if any(h.size > 1 and np.any(h[1:] <= h[:-1]) for h, _ in parts):
+    if not all(_strictly_ascending(h) for h, _ in parts):  # a pass, no temporaries
         raise ValueError("each part's hashes must be sorted and distinct")
     while len(parts) > 1:
         paired = [_merge_two(*parts[i], *parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
         parts = paired + ([parts[-1]] if len(parts) % 2 else [])
     return parts[0]
+
+
+@njit(cache=True)
+def _strictly_ascending(h):
+    for i in range(1, h.size):
+        if h[i] <= h[i - 1]:
+            return False
+    return True
 
 
 @njit(cache=True)

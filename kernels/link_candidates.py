@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from distill_radar.kernels.pairs import merge_distinct
-from distill_radar.kernels.prompt_links import _dense_dot, _set_cosine, _set_norms, csr_offsets
+from distill_radar.kernels.pairs import distinct, merge_distinct
+from distill_radar.kernels.prompt_links import _dense_dot, _set_norms, csr_offsets
 
 
 def banded_pairs(bands: np.ndarray, rows: int, window: int, ids: np.ndarray,
@@ -69,22 +69,21 @@ def banded_pairs(bands: np.ndarray, rows: int, window: int, ids: np.ndarray,
     norms = _set_norms(ids, offsets, weights)
     per_key = min(max(1, 63 // rows), bands.shape[1])
     shift = np.uint64(rows * (per_key - 1))
+    scored = np.empty(0, np.uint64)  # every pair scored so far (pair keys, sorted)
     found_s, found_d, found_v = [], [], []
     for lo in range(0, bands.shape[1], BANDS_AT_ONCE):  # bounded memory: a few bands at once
-        chunk = range(lo, min(lo + BANDS_AT_ONCE, bands.shape[1]))
-        keys = np.empty((len(chunk), n), np.uint64)
-        orders = np.empty((len(chunk), n), np.int64)
-        for c, b in enumerate(chunk):
-            key = np.zeros(n, np.uint64)
-            for k in range(per_key):
-                key = (key << np.uint64(rows)) | bands[:, (b + k) % bands.shape[1]].astype(np.uint64)
-            orders[c] = np.argsort(key, kind="stable")
-            keys[c] = key[orders[c]]
-        s, d, v, counts = _bands_pairs(orders, keys, shift, window, ids, offsets, weights, norms,
-                                       dense, np.float32(lexical_share), np.float32(threshold),
-                                       sketch, limits, links.counts, cap)
-        s, d, v = unique_pairs(*(np.concatenate([x[c, :counts[c]] for c in range(len(chunk))])
-                                 for x in (s, d, v)))
+        orders, keys = _band_orders(bands, lo, min(BANDS_AT_ONCE, bands.shape[1] - lo), rows,
+                                    per_key)
+        pairs, counts = _bands_pairs(orders, keys, shift, window, sketch, limits, links.counts,
+                                     cap)
+        # Each pair is scored once: a pair proposed by several bands (or by an earlier
+        # chunk, kept or not) would score the same again. Sorted keys also read the
+        # rows of one prompt together.
+        pairs = np.concatenate([pairs[c, :counts[c]] for c in range(counts.size)])
+        pairs = _not_in(distinct(pairs), scored)
+        scored = merge_distinct(scored, pairs)
+        s, d, v = _score_pairs(pairs, ids, offsets, weights, norms, dense,
+                               np.float32(lexical_share), np.float32(threshold))
         if cap:
             links.add(s, d)
         found_s.append(s)
@@ -92,6 +91,14 @@ def banded_pairs(bands: np.ndarray, rows: int, window: int, ids: np.ndarray,
         found_v.append(v)
     return unique_pairs(np.concatenate(found_s), np.concatenate(found_d),
                         np.concatenate(found_v))
+
+
+def _not_in(keys: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """The sorted ``keys`` not in the sorted ``known``."""
+    if known.size == 0 or keys.size == 0:
+        return keys
+    at = np.minimum(np.searchsorted(known, keys), known.size - 1)
+    return keys[known[at] != keys]
 
 
 class LinkCounts:
@@ -140,23 +147,67 @@ BANDS_AT_ONCE = 8
 
 
 @njit(cache=True, parallel=True)
-def _bands_pairs(orders, keys, shift, window, ids, offsets, weights, norms, dense, share,
-                 threshold, sketch, max_differ, links, cap):
-    bands, n = orders.shape
-    src = np.empty((bands, n * window), np.int64)
-    dst = np.empty((bands, n * window), np.int64)
-    val = np.empty((bands, n * window), np.float32)
-    counts = np.zeros(bands, np.int64)
-    for c in prange(bands):
-        counts[c] = _window_pairs(orders[c], keys[c], shift, window, ids, offsets, weights, norms,
-                                  dense, share, threshold, sketch, max_differ, links, cap,
-                                  src[c], dst[c], val[c])
-    return src, dst, val, counts
+def _band_orders(bands, lo, count, rows, per_key):
+    """For bands ``lo .. lo + count - 1``: each band's key (its bits, then the next
+    ``per_key - 1`` bands', cyclically) and the rows in ascending key order, ties in
+    row order (``np.argsort(key, kind="stable")``): int64[count, n], uint64[count, n]."""
+    n, total = bands.shape
+    orders = np.empty((count, n), np.int64)
+    keys = np.empty((count, n), np.uint64)
+    for c in prange(count):
+        key = np.zeros(n, np.uint64)
+        for k in range(per_key):
+            col = (lo + c + k) % total
+            for i in range(n):
+                key[i] = (key[i] << np.uint64(rows)) | np.uint64(bands[i, col])
+        _radix_argsort(key, rows * per_key, orders[c], keys[c])
+    return orders, keys
+
+
+#: Bits of a key sorted per pass of ``_radix_argsort``.
+RADIX_BITS = 11
 
 
 @njit(cache=True)
-def _window_pairs(order, keys, shift, window, ids, offsets, weights, norms, dense, share,
-                  threshold, sketch, max_differ, links, cap, src, dst, val):
+def _radix_argsort(key, bits, order, out):
+    """Stable argsort of ``key`` (values below ``2**bits``) by least significant digit
+    first: ``order`` gets the rows, ``out`` the sorted keys."""
+    n = key.size
+    order[:] = np.arange(n)
+    out[:] = key
+    tmp_order = np.empty(n, np.int64)
+    tmp_key = np.empty(n, np.uint64)
+    mask = np.uint64((1 << RADIX_BITS) - 1)
+    for shift in range(0, max(bits, 1), RADIX_BITS):
+        count = np.zeros((1 << RADIX_BITS) + 1, np.int64)
+        for i in range(n):
+            count[((out[i] >> np.uint64(shift)) & mask) + 1] += 1
+        for d in range(1 << RADIX_BITS):
+            count[d + 1] += count[d]
+        for i in range(n):
+            d = (out[i] >> np.uint64(shift)) & mask
+            tmp_order[count[d]] = order[i]
+            tmp_key[count[d]] = out[i]
+            count[d] += 1
+        order[:] = tmp_order
+        out[:] = tmp_key
+
+
+@njit(cache=True, parallel=True)
+def _bands_pairs(orders, keys, shift, window, sketch, max_differ, links, cap):
+    """Per band, the window pairs not skipped by the cap or the sketch, as pair keys
+    (``src << 32 | dst``, ``src < dst``): uint64[bands, n * window] and counts."""
+    bands, n = orders.shape
+    out = np.empty((bands, n * window), np.uint64)
+    counts = np.zeros(bands, np.int64)
+    for c in prange(bands):
+        counts[c] = _window_pairs(orders[c], keys[c], shift, window, sketch, max_differ, links,
+                                  cap, out[c])
+    return out, counts
+
+
+@njit(cache=True)
+def _window_pairs(order, keys, shift, window, sketch, max_differ, links, cap, out):
     n = order.size
     m = 0
     # The sketches in bucket order: a row's next ``window`` are then its neighbours in
@@ -174,20 +225,62 @@ def _window_pairs(order, keys, shift, window, ids, offsets, weights, norms, dens
             if _far(near, k, j, max_differ):
                 continue
             a, b = min(order[k], order[j]), max(order[k], order[j])
+            out[m] = (np.uint64(a) << np.uint64(32)) | np.uint64(b)
+            m += 1
+    return m
+
+
+def _score_pairs(pairs, ids, offsets, weights, norms, dense, share, threshold):
+    """Pair keys -> (src, dst, score) of those scoring at least ``threshold``, in key
+    order."""
+    keep = np.zeros(pairs.size, np.bool_)
+    score = np.empty(pairs.size, np.float32)
+    _score_keys(pairs, ids, offsets, weights, norms, dense, share, threshold, score, keep)
+    kept = pairs[keep]
+    return ((kept >> np.uint64(32)).astype(np.int64), (kept & np.uint64(0xFFFFFFFF)).astype(
+        np.int64), score[keep])
+
+
+@njit(cache=True, parallel=True)
+def _score_keys(pairs, ids, offsets, weights, norms, dense, share, threshold, score, keep):
+    chunk = 4096
+    for c in prange((pairs.size + chunk - 1) // chunk):
+        # Pairs come sorted, so one row's pairs are consecutive: its token weights are
+        # spread once into a table by token id, and each partner's tokens are looked up
+        # there (no merge of two sorted lists, whose branches mispredict).
+        spread = np.zeros(weights.size, np.float32)
+        held = -1
+        for e in range(c * chunk, min(pairs.size, (c + 1) * chunk)):
+            a, b = np.int64(pairs[e] >> np.uint64(32)), np.int64(pairs[e] & np.uint64(0xFFFFFFFF))
             # The dense half first: with the token-set cosine at most the ratio of the
             # two sets' norms (shared weight <= the smaller set's), most pairs that cannot
-            # reach the threshold skip the merge of their token sets.
+            # reach the threshold skip the token sets.
             dot = _dense_dot(dense, a, b)
             lo, hi = min(norms[a], norms[b]), max(norms[a], norms[b])
             ceiling = share * (lo / hi if hi > 0.0 else 0.0) + (1.0 - share) * dot
             if ceiling < threshold - BOUND_SLACK:
                 continue
-            score = np.float32(share * _set_cosine(ids, offsets, weights, norms, a, b)
-                               + (1.0 - share) * dot)
-            if score >= threshold:
-                src[m], dst[m], val[m] = a, b, score
-                m += 1
-    return m
+            if a != held:
+                if held >= 0:
+                    for j in range(offsets[held], offsets[held + 1]):
+                        spread[ids[j]] = 0.0
+                for j in range(offsets[a], offsets[a + 1]):
+                    spread[ids[j]] = weights[ids[j]]
+                held = a
+            score[e] = np.float32(share * _spread_cosine(ids, offsets, weights, norms, spread,
+                                                         a, b) + (1.0 - share) * dot)
+            keep[e] = score[e] >= threshold
+
+
+@njit(cache=True, inline="always")
+def _spread_cosine(ids, offsets, weights, norms, spread, a, b):
+    """``_set_cosine`` of rows a and b with a's weights spread by token id: the same
+    products, summed in the same (ascending token) order, zeros for tokens not shared."""
+    shared = 0.0
+    for j in range(offsets[b], offsets[b + 1]):
+        shared += spread[ids[j]] * weights[ids[j]]
+    denom = norms[a] * norms[b]
+    return shared / denom if denom > 0.0 else 0.0
 
 
 #: Rounding allowance of the score bound in ``_window_pairs`` (float32 sums).

@@ -82,10 +82,18 @@ def ascending_positions(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
     dtype = np.int64 if keys.dtype.kind == "i" else np.uint64
     keys = np.ascontiguousarray(keys, dtype=dtype)
     queries = np.ascontiguousarray(queries, dtype=dtype)
-    if queries.size > 1 and (queries[1:] < queries[:-1]).any():
+    if not _ascending(queries):  # a pass, no temporaries (called per chunk and tick)
         raise ValueError("queries must be ascending")
     _gallop(keys, queries, out)
     return out
+
+
+@njit(cache=True)
+def _ascending(a):
+    for i in range(1, a.size):
+        if a[i] < a[i - 1]:
+            return False
+    return True
 
 
 @njit(cache=True)

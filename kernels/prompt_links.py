@@ -38,12 +38,20 @@ def token_sets(ids: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.nda
 def _token_sets(ids, offsets, out, sizes):
     for i in range(offsets.size - 1):
         lo, hi = offsets[i], offsets[i + 1]
-        row = np.sort(ids[lo:hi])
+        # Insertion sort in place (link texts hold a few dozen tokens: no sort call,
+        # no array per row), repeats dropped as each token finds its place.
         k = 0
-        for j in range(row.size):
-            if j == 0 or row[j] != row[j - 1]:
-                out[lo + k] = row[j]
-                k += 1
+        for j in range(lo, hi):
+            t = ids[j]
+            p = lo + k
+            while p > lo and out[p - 1] > t:
+                p -= 1
+            if p > lo and out[p - 1] == t:
+                continue
+            for q in range(lo + k, p, -1):
+                out[q] = out[q - 1]
+            out[p] = t
+            k += 1
         sizes[i] = k
 
 

@@ -157,14 +157,14 @@ def gather(parts, nodes: np.ndarray, exclude: np.ndarray | None = None
         del p
     if not found:
         return np.empty(0, np.int64), np.empty(0, np.int32), np.zeros(1, np.int64)
-    node = np.concatenate(found)
-    ids = np.concatenate(ids)
-    sizes = np.concatenate(sizes)
+    node, ids, sizes = np.concatenate(found), np.concatenate(ids), np.concatenate(sizes)
     offsets = np.zeros(sizes.size + 1, np.int64)
     np.cumsum(sizes, out=offsets[1:])
-    order = np.argsort(node, kind="stable")
-    ids, offsets = _csr_rows(ids, offsets, order)
-    return node[order], ids, offsets
+    if np.any(node[1:] < node[:-1]):  # shards hold node ranges: in order, no sort
+        order = np.argsort(node, kind="stable")
+        ids, offsets = _csr_rows(ids, offsets, order)
+        node = node[order]
+    return node, ids, offsets
 
 
 def _mask(n: int, exclude: np.ndarray | None) -> np.ndarray | None:
@@ -294,8 +294,11 @@ def _cohesive(tokens, dense, src, dst, score, config: RunConfig):
     threshold = config.prompt_link_threshold
     labels = kernels.connected_components(n, src, dst)
     step, ceiling = config.model.group_step, config.model.max_group_threshold
+    chained = np.ones(n, bool)  # where groups may be chains: everywhere, at first
     while threshold < ceiling:
-        chained = _loose_groups(tokens, dense, labels, config)
+        # Only a chain's links are dropped, so only its prompts' groups can change: a
+        # group found cohesive stays so (its members, and so its means, are the same).
+        chained = _loose_groups(tokens, dense, labels, config, np.flatnonzero(chained))
         if not chained.any():
             break
         threshold = min(ceiling, threshold + step)
@@ -305,10 +308,15 @@ def _cohesive(tokens, dense, src, dst, score, config: RunConfig):
     return src, dst, score
 
 
-def _loose_groups(tokens, dense, labels, config: RunConfig) -> np.ndarray:
-    """Per prompt: is it in a group of two or more that is a chain (``_cohesive``)?"""
-    out = semantic.unfocused_groups(dense, labels, config.prompt_link_group_focus)
-    order, offsets = kernels.groups_of(labels, np.arange(labels.size), min_size=2)
+def _loose_groups(tokens, dense, labels, config: RunConfig, among: np.ndarray) -> np.ndarray:
+    """Per prompt: is it in a group of two or more that is a chain (``_cohesive``)?
+    Only the groups of the prompts ``among`` are measured (whole groups: every member
+    of a group touched is among them); the others are not chains."""
+    out = np.zeros(labels.size, bool)
+    out[among] = semantic.unfocused_groups(dense[among], labels[among],
+                                           config.prompt_link_group_focus)
+    order, offsets = kernels.groups_of(labels[among], among, min_size=2)
+    order = among[order]
     if order.size:
         means = prompt_links.group_pair_means(*tokens, dense, config.prompt_link_lexical_share,
                                               order, offsets)

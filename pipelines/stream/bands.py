@@ -243,12 +243,12 @@ class BandIndexFn(StageFn):
         s = s[inverse]
         lab = np.concatenate([reps[ci]["e_label"][p[cb[ci]:cb[ci + 1]]]
                               for ci in range(len(reps))])
-        ok = s >= self.run.lexical_threshold
-        e, c, p, s, lab = e[ok], c[ok], p[ok], s[ok], lab[ok]
-        best = np.lexsort((lab, -s, e))
+        ok = np.flatnonzero(s >= self.run.lexical_threshold)
+        # per entry, the best: highest similarity, then smallest label, then the first in
+        # (chunk, position) order (one pass, not a three-key sort of every verified pair)
+        best = kernels.best_in_groups(e[ok], m, s[ok], lab[ok])
+        best = ok[best[best >= 0]]
         e, c, p, s, lab = e[best], c[best], p[best], s[best], lab[best]
-        first = np.r_[True, e[1:] != e[:-1]] if e.size else np.zeros(0, np.bool_)
-        e, c, p, s, lab = e[first], c[first], p[first], s[first], lab[first]
         label[e], sim[e], matched[e] = lab, s, True
         gen = np.array([int(r["_gen"][0]) for r in reps], np.int64)
         old = gen[c] < now_gen
@@ -309,11 +309,7 @@ def _bucket_sizes(n: int, reps: list[dict], found) -> np.ndarray:
     e, c, p = found
     if e.size == 0:
         return np.zeros(n, np.int64)
-    node = _rep_nodes(reps, c, p)
-    order = np.lexsort((node, e))
-    e, node = e[order], node[order]
-    once = np.r_[True, (e[1:] != e[:-1]) | (node[1:] != node[:-1])]
-    return np.bincount(e[once], minlength=n)
+    return kernels.distinct_per_group(e, n, _rep_nodes(reps, c, p))
 
 
 def _rep_nodes(reps: list[dict], c: np.ndarray, p: np.ndarray) -> np.ndarray:

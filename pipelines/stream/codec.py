@@ -26,6 +26,7 @@ from apache_beam import coders
 
 MAGIC = b"DRC1"
 _ALIGN = 8
+_ZEROS = bytes(_ALIGN)
 Chunk = dict
 
 
@@ -62,9 +63,8 @@ def encode_chunk(chunk: Chunk) -> bytes:
             header.append((name, "np", arr.dtype.str, arr.shape))
             buffers.append(arr)
     parts = [_head(tuple(header))]
-    for b in buffers:
-        raw = b.tobytes()
-        parts += [raw, b"\0" * _pad(len(raw))]
+    for b in buffers:  # the arrays' own buffers: one copy, by the join
+        parts += [b.reshape(-1).view(np.uint8) if b.size else b"", _ZEROS[:_pad(b.nbytes)]]
     return b"".join(parts)
 
 

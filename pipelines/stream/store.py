@@ -50,7 +50,9 @@ def split_rows(chunk: dict, pieces: int) -> list[dict]:
     """A chunk of equal-length columns as ``pieces`` chunks of consecutive rows."""
     n = ticks.rows(chunk)
     bounds = np.linspace(0, n, pieces + 1).astype(np.int64)
-    return [ticks.take(chunk, np.arange(a, b)) for a, b in itertools.pairwise(bounds)]
+    # slices, not copies: the coder copies each piece once when it is written
+    return [{k: v[a:b] for k, v in chunk.items() if not k.startswith("_")}
+            for a, b in itertools.pairwise(bounds.tolist())]
 
 
 def bounded(chunk: dict, split=None) -> list[dict]:

@@ -59,6 +59,7 @@ class ShingleCountFn(StageFn):
         store.compact({"df": merge_counts})
         hashes, counts = frequency.merge_doc_frequency(
             (c["hash"], c["count"]) for c in inputs.get("df", []))
+        older = store.chunks("df")  # without this tick's counts (known here: ``counts``)
         store.add("df", {"hash": hashes, "count": counts.astype(np.int32)})
         chunks = store.chunks("df")
         held, held_gen = store.pending("vocab"), store.pending("vocab_gen")
@@ -76,8 +77,10 @@ class ShingleCountFn(StageFn):
                 prior = prior[live_counts(prior, chunks) >= min_df]
             # what the vocabulary holds already stays: only the others are counted (both
             # sorted: a galloping pass and a merge, not two more sorts of the tick's hashes)
-            fresh = hashes[kernels.ascending_positions(prior, hashes) < 0]
-            crossed = fresh[live_counts(fresh, chunks) >= min_df]
+            out = kernels.ascending_positions(prior, hashes) < 0
+            fresh = hashes[out]
+            # every fresh hash is in this tick's counts: added, not looked up there
+            crossed = fresh[live_counts(fresh, older) + counts[out] >= min_df]
             vocab = kernels.merge_distinct(prior.astype(np.uint64), crossed.astype(np.uint64))
         vocab = vocab.astype(np.uint64)
         store.set_pending("vocab", [{"hash": vocab}])

@@ -444,3 +444,21 @@ def rarest_tokens(rows, weights, k):
         best = sorted(r, key=lambda t: (-weights[t], t))[:k]
         out.append(best + [best[0]] * (k - len(best)))
     return out
+
+
+def best_in_groups(groups, n_groups, score, tiebreak):
+    """Per group: the row with the highest score, then the lowest tiebreak, the first row on
+    a full tie; -1 for a group without rows."""
+    out = [-1] * n_groups
+    for i, g in enumerate(groups):
+        rows = [j for j in range(len(groups)) if groups[j] == g]
+        out[g] = min(rows, key=lambda j: (-score[j], tiebreak[j], j))
+    return out
+
+
+def distinct_per_group(groups, n_groups, values):
+    """Per group: how many distinct values its rows hold."""
+    seen = [set() for _ in range(n_groups)]
+    for g, v in zip(groups, values):
+        seen[g].add(v)
+    return [len(s) for s in seen]

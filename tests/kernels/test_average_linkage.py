@@ -46,6 +46,24 @@ def test_matches_reference_over_sampled_members(seed, sample):
     assert len(want) >= 5  # groups grew past the sample
 
 
+@pytest.mark.parametrize("seed", [8, 9])
+def test_matches_reference_when_groups_fail_again_and_again(seed):
+    # Many pairs across the same groups: a failed test is remembered until one of the
+    # two groups merges, and a group that grew is tested again.
+    rows, ids, offsets, weights, dense, _, _, _ = _data(seed, n=16)
+    rng = np.random.default_rng(seed)
+    src, dst = rng.integers(0, 16, 300), rng.integers(0, 16, 300)
+    keep = src != dst
+    src, dst = src[keep], dst[keep]
+    score = prompt_links.pair_scores(ids, offsets, weights, dense, src, dst, 0.5)
+    edges = list(zip(src.tolist(), dst.tolist(), score.tolist()))
+    for threshold, sample in ((0.3, 16), (0.35, 3)):
+        got = average_linkage(16, src, dst, score, ids, offsets, weights, dense, 0.5, threshold,
+                              sample=sample)
+        want = naive.average_linkage(16, edges, rows, weights, dense, 0.5, threshold, sample)
+        assert np.flatnonzero(got).tolist() == want and len(want) >= 3
+
+
 def test_a_bridge_does_not_chain_two_groups():
     # {0, 1} and {2, 3} are rewordings; 1-2 scores above the threshold, but across the
     # two groups the mean is below it: single linkage would make one group of four.

@@ -34,6 +34,15 @@ def test_token_sets_sorted_distinct():
     assert rows == [[1, 3, 5], [], [7], [2]]
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_token_sets_match_sorted_distinct_rows(seed):
+    rng = np.random.default_rng(seed)
+    rows = [rng.integers(0, 40, rng.integers(0, 70)).tolist() for _ in range(200)]
+    out, off = prompt_links.token_sets(*_csr(rows))
+    assert [out[off[i]:off[i + 1]].tolist() for i in range(200)] == \
+        [sorted(set(r)) for r in rows]
+
+
 def test_idf_rarer_weighs_more():
     ids, _ = prompt_links.token_sets(*_csr([[0, 1], [0, 2], [0, 1]]))
     w = prompt_links.idf(ids, 3, 4)
@@ -170,6 +179,35 @@ def test_banded_pairs_cap_skips_pairs_whose_rows_both_hold_it():
     pairs = list(zip(s.tolist(), d.tolist()))
     assert pairs == [(0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]  # not (0, 1)
     assert links.counts.tolist() == [3, 3, 3, 3]
+
+
+@pytest.mark.parametrize("bits", [1, 11, 23, 60])
+def test_band_orders_are_a_stable_argsort_of_the_band_keys(bits):
+    rng = np.random.default_rng(bits)
+    rows, total = max(1, bits // 3), 5
+    bands = rng.integers(0, 1 << rows, (500, total)).astype(np.uint32)
+    per_key = max(1, bits // rows)
+    orders, keys = link_candidates._band_orders(bands, 2, 3, rows, per_key)
+    for c in range(3):
+        key = np.zeros(500, np.uint64)
+        for k in range(per_key):
+            key = (key << np.uint64(rows)) | bands[:, (2 + c + k) % total].astype(np.uint64)
+        want = np.argsort(key, kind="stable")
+        assert np.array_equal(orders[c], want) and np.array_equal(keys[c], key[want])
+
+
+def test_banded_pairs_score_each_pair_once_as_pair_scores_does():
+    # Pairs proposed by several bands and chunks are scored once; each kept score equals
+    # pair_scores' (the spread token table gives the merge's sum, bit for bit).
+    rng = np.random.default_rng(9)
+    n = 80
+    ids, off, w, dense = _random_sets(rng, n, 15, (2, 9), (0.3, 3.0), close_every=2)
+    bands = rng.integers(0, 2, (n, 2 * link_candidates.BANDS_AT_ONCE + 1)).astype(np.uint32)
+    s, d, v = link_candidates.banded_pairs(bands, 1, 4, ids, off, w, dense, 0.5, 0.45)
+    assert s.size > 20 and np.all(s < d)
+    assert np.array_equal(v, prompt_links.pair_scores(ids, off, w, dense, s, d, 0.5))
+    keys = s.astype(np.int64) * n + d
+    assert np.all(np.diff(keys) > 0)
 
 
 def test_link_counts_count_each_pair_once():

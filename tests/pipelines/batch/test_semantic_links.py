@@ -127,6 +127,33 @@ def test_joins_only_between_prompts_nothing_else_linked():
     assert list(zip(j_src.tolist(), j_dst.tolist())) == [(4, 5)]
 
 
+@pytest.mark.parametrize("ranged", [True, False])
+def test_gather_drops_excluded_rows_and_orders_by_node(ranged):
+    from distill_radar.pipelines.batch.signatures import NodeSignatures
+    rng = np.random.default_rng(3)
+    hashes = np.sort(rng.choice(2**40, 90, replace=False)).astype(np.uint64)
+    nodes = hashes[:80]  # the last ten hashes are no node of the graph
+    shards = np.array_split(np.arange(90), 3) if ranged else \
+        [np.sort(x) for x in np.array_split(rng.permutation(90), 3)]
+    parts, tokens = [], {}
+    for rows_of in shards[::-1]:  # not in node order
+        link_rows = np.sort(rng.choice(rows_of.size, rows_of.size // 2, replace=False))
+        sets = [sorted(set(rng.integers(0, 50, rng.integers(1, 6)).tolist())) for _ in link_rows]
+        for r, t in zip(link_rows, sets):
+            tokens[int(hashes[rows_of[r]])] = t
+        ids, offsets = _sets(sets)
+        parts.append(NodeSignatures(hashes[rows_of], np.ones(rows_of.size, np.int64),
+                                    np.empty(0, np.int64), np.empty((0, 8), np.uint32),
+                                    link_rows=link_rows, link_ids=ids, link_offsets=offsets))
+    exclude = np.array([3, 10, 11, 40, 79])
+    node, ids, offsets = semantic_links.gather(parts, nodes, exclude)
+    want = sorted((int(np.searchsorted(nodes, h)), t) for h, t in tokens.items()
+                  if h in set(nodes.tolist()) and np.searchsorted(nodes, h) not in exclude)
+    assert node.tolist() == [w[0] for w in want]
+    assert [ids[offsets[i]:offsets[i + 1]].tolist() for i in range(node.size)] == \
+        [w[1] for w in want]
+
+
 def test_cohesion_rounds_split_a_chain():
     # a and c are far apart; b sits between them: a-b and b-c pass the threshold, but the
     # group {a, b, c} is not cohesive, so its weaker link goes in the next round.
@@ -154,6 +181,49 @@ def test_cohesion_rounds_split_a_group_loose_on_average():
                                  prompt_link_group_focus=0.0, prompt_link_lexical_share=1.0)
     s, d, _ = semantic_links._cohesive((ids, offsets, weights), dense, src, dst, score, config)
     assert list(zip(s.tolist(), d.tolist())) == [(0, 1), (2, 3)]
+
+
+def _rounds_measuring_every_group(tokens, dense, src, dst, score, config):
+    """``_cohesive`` as it was: every group measured again in every round."""
+    n = dense.shape[0]
+    threshold = config.prompt_link_threshold
+    labels = semantic_links.kernels.connected_components(n, src, dst)
+    while threshold < config.model.max_group_threshold:
+        chained = semantic_links._loose_groups(tokens, dense, labels, config, np.arange(n))
+        if not chained.any():
+            break
+        threshold = min(config.model.max_group_threshold, threshold + config.model.group_step)
+        keep = ~chained[src] | (score >= threshold)
+        src, dst, score = src[keep], dst[keep], score[keep]
+        labels = semantic_links.kernels.connected_components(n, src, dst)
+    return src, dst, score
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cohesion_rounds_measure_only_chains_again_and_keep_the_same_links(seed):
+    # Many groups, some chains over several rounds: measuring only the groups that were
+    # chains must drop exactly the links that measuring every group drops.
+    rng = np.random.default_rng(seed)
+    n = 120
+    ids, offsets = _sets([sorted(set(rng.integers(0, 25, rng.integers(2, 8)).tolist()))
+                          for _ in range(n)])
+    weights = rng.uniform(0.5, 3.0, 25).astype(np.float32)
+    dense = rng.normal(size=(n, 4)).astype(np.float32)
+    dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+    src = rng.integers(0, n, 150)
+    dst = rng.integers(0, n, 150)
+    src, dst = np.minimum(src, dst), np.maximum(src, dst)
+    keep = src != dst
+    src, dst = src[keep], dst[keep]
+    score = rng.uniform(0.4, 0.95, src.size).astype(np.float32)
+    config = dataclasses.replace(RunConfig(), prompt_link_threshold=0.4,
+                                 prompt_link_group_focus=0.3)
+    tokens = (ids, offsets, weights)
+    got = semantic_links._cohesive(tokens, dense, src, dst, score, config)
+    want = _rounds_measuring_every_group(tokens, dense, src, dst, score, config)
+    assert 0 < got[0].size < src.size
+    for g, w in zip(got, want):
+        assert np.array_equal(g, w)
 
 
 def _sets(rows):

@@ -399,6 +399,34 @@ def test_live_counts_sum_each_hash_over_pieces_and_generations():
     assert live_counts(queries, chunks).tolist() == [want.get(q, 0) for q in queries.tolist()]
 
 
+def test_vocabulary_each_tick_equals_a_recount_of_the_live_generations():
+    """What ``ShingleCountFn`` publishes per tick (held vocabulary kept, this tick's
+    counts added to the older chunks' without a lookup) is a recount of every count
+    still within the TTL, across generation changes and expiry."""
+    from distill_radar.pipelines.stream.vocab import ShingleCountFn
+
+    stream = StreamConfig(tick_s=3600, vocab_ttl_s=5 * 3600)
+    fn, ring = ShingleCountFn(RUN, stream), Ring()
+    rng = np.random.default_rng(11)
+    sent = []  # (tick, hashes, counts)
+    for tick in range(40):
+        h = np.unique(rng.integers(0, 300 if tick % 7 else 40, 400).astype(np.uint64))
+        c = rng.integers(1, 3, h.size)
+        sent.append((tick, h, c))
+        out = list(fn.flush(0, tick, {"df": [{"hash": h, "count": c}]},
+                            ring.store(fn.gen_of(tick))))
+        ring.commit()
+        got = out[0][1][1][1]["hash"]
+        live = [(t, hh, cc) for t, hh, cc in sent
+                if ticks.is_live(fn.gen_of(t), fn.gen_of(tick))]
+        total = {}
+        for _, hh, cc in live:
+            for x, n in zip(hh.tolist(), cc.tolist()):
+                total[x] = total.get(x, 0) + n
+        want = sorted(x for x, n in total.items() if n >= RUN.min_shingle_df)
+        assert got.tolist() == want, tick
+
+
 def test_key_shards_follow_the_volume():
     from distill_radar.pipelines.stream import job as stream_job
     from distill_radar.pipelines.stream.config import (
