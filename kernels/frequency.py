@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit, prange
 
 from .hash_table import _add, _bits_for
-from .lookup import in_sorted
+from .lookup import _ascending, in_sorted
 
 
 def doc_frequency(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -105,20 +105,12 @@ def merge_doc_frequency(parts: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple
     parts = [(_as_u64(h, "hashes"), np.asarray(c, dtype=np.int64)) for h, c in parts]
     if not parts:
         return np.empty(0, np.uint64), np.empty(0, np.int64)
-    if not all(_strictly_ascending(h) for h, _ in parts):  # a pass, no temporaries
+    if not all(_ascending(h, True) for h, _ in parts):  # a pass, no temporaries
         raise ValueError("each part's hashes must be sorted and distinct")
     while len(parts) > 1:
         paired = [_merge_two(*parts[i], *parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
         parts = paired + ([parts[-1]] if len(parts) % 2 else [])
     return parts[0]
-
-
-@njit(cache=True)
-def _strictly_ascending(h):
-    for i in range(1, h.size):
-        if h[i] <= h[i - 1]:
-            return False
-    return True
 
 
 @njit(cache=True)

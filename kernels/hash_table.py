@@ -41,6 +41,30 @@ def _add(table, key, count, shift, mask):
     return new
 
 
+def key_set(keys: np.ndarray) -> tuple[np.ndarray, np.uint64, int]:
+    """(table, shift, mask): the distinct uint64 ``keys`` as a table at most half full
+    (value 1), for ``_has``: one cache line a probe."""
+    bits = max(int(2 * keys.size - 1).bit_length(), 1)
+    table = np.zeros((1 << bits, 2), np.uint64)
+    shift, mask = np.uint64(64 - bits), (1 << bits) - 1
+    _fill(table, keys, shift, mask)
+    return table, shift, mask
+
+
+@njit(cache=True)
+def _fill(table, keys, shift, mask):
+    for k in keys:
+        s = _find(table, k, shift, mask)
+        table[s, 0] = k
+        table[s, 1] = 1
+
+
+@njit(cache=True, inline="always")
+def _has(table, key, shift, mask):
+    """Whether ``key`` is in the table."""
+    return table[_find(table, key, shift, mask), 1] != 0
+
+
 @njit(cache=True)
 def _bits_for(n, least):
     """Smallest ``bits >= least`` whose table of ``2 ** bits`` slots holds ``n`` keys half full."""

@@ -82,16 +82,17 @@ def ascending_positions(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
     dtype = np.int64 if keys.dtype.kind == "i" else np.uint64
     keys = np.ascontiguousarray(keys, dtype=dtype)
     queries = np.ascontiguousarray(queries, dtype=dtype)
-    if not _ascending(queries):  # a pass, no temporaries (called per chunk and tick)
+    if not _ascending(queries, False):  # a pass, no temporaries (called per chunk and tick)
         raise ValueError("queries must be ascending")
     _gallop(keys, queries, out)
     return out
 
 
 @njit(cache=True)
-def _ascending(a):
+def _ascending(a, strict):
+    """Whether ``a`` ascends (``strict``: and its values are distinct), in one pass."""
     for i in range(1, a.size):
-        if a[i] < a[i - 1]:
+        if a[i] < a[i - 1] or (strict and a[i] == a[i - 1]):
             return False
     return True
 

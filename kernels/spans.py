@@ -10,8 +10,6 @@ wrapper, without the payload, for an embedder to compare by meaning.
 
 from __future__ import annotations
 
-import mmap
-
 import numpy as np
 import pyarrow as pa
 from numba import njit, prange
@@ -20,11 +18,11 @@ from .config import (
     DEFAULT_NGRAM,
     FNV_OFFSET,
     FNV_PRIME,
-    GOLDEN,
     MAX_PROMPT_BYTES_HASHED,
     SHINGLE_SEED,
 )
-from .hashing import _ROWS_PER_TASK, DIGIT, SINGLE, TOKEN_CLASS, WORD, _prefix_end
+from .hash_table import _has, key_set
+from .hashing import _ROWS_PER_TASK, DIGIT, SINGLE, TOKEN_CLASS, WORD, _lazy_buffer, _prefix_end
 from .lookup import _filter, _maybe
 from .mix import mix64
 from .normalize import normalize
@@ -86,7 +84,7 @@ def template_text(texts, vocabulary: np.ndarray, ngram: int = DEFAULT_NGRAM,
     lengths = np.zeros(m, np.int64)
     slow = np.zeros(m, np.bool_)
     if m and vocabulary.size:
-        lookup = (*_key_set(vocabulary), *_filter(vocabulary))
+        lookup = (*key_set(vocabulary), *_filter(vocabulary))
         if normalized:
             _cover_rows(data, starts, ends, room, TOKEN_CLASS, bool(mask_digits), int(ngram),
                         lookup, out, lengths)
@@ -129,10 +127,10 @@ def _slow_rows(arr, rows, slow, vocabulary, ngram, mask_digits) -> pa.LargeStrin
 
 def _lazy_bytes(size: int) -> np.ndarray:
     """uint8[size] whose pages are faulted in only where written (each row writes at
-    most its own room, most far less): see ``hashing._lazy_buffer``."""
+    most its own room, most far less): ``hashing._lazy_buffer``'s words as bytes."""
     if size == 0:
         return np.empty(1, np.uint8)
-    return np.frombuffer(mmap.mmap(-1, size), np.uint8)
+    return _lazy_buffer(-(-size // 8)).view(np.uint8)[:size]
 
 
 @njit(cache=True)
@@ -272,41 +270,10 @@ def _run_end(sh, j, width, nsh, lookup):
 
 @njit(cache=True, inline="always")
 def _in_vocabulary(lookup, h):
-    """Filter bit first (cached; most absent shingles stop there), then the key set."""
-    keys, shift, has_zero, bitmap, bshift = lookup
-    if not _maybe(bitmap, bshift, h):
-        return False
-    if h == 0:
-        return has_zero
-    mask = keys.size - 1
-    s = np.int64((h * GOLDEN) >> shift)
-    while keys[s] != 0:
-        if keys[s] == h:
-            return True
-        s = (s + 1) & mask
-    return False
-
-
-def _key_set(vocabulary: np.ndarray) -> tuple[np.ndarray, np.uint64, bool]:
-    """(keys, shift, has_zero): an open-addressing set of the vocabulary, at most half
-    full, 0 marking a free slot (a key 0 is ``has_zero``). One cache miss a member,
-    where the sorted keys' directory cost two dependent ones."""
-    bits = max(int(2 * vocabulary.size - 1).bit_length(), 1)
-    keys = np.zeros(1 << bits, np.uint64)
-    _fill_set(keys, np.uint64(64 - bits), vocabulary)
-    return keys, np.uint64(64 - bits), bool(vocabulary.size and vocabulary[0] == 0)
-
-
-@njit(cache=True)
-def _fill_set(keys, shift, vocabulary):
-    mask = keys.size - 1
-    for h in vocabulary:
-        if h == 0:
-            continue
-        s = np.int64((h * GOLDEN) >> shift)
-        while keys[s] != 0 and keys[s] != h:
-            s = (s + 1) & mask
-        keys[s] = h
+    """Filter bit first (cached; most absent shingles stop there), then the key set (one
+    cache miss a member, where the sorted keys' directory cost two dependent ones)."""
+    table, shift, mask, bitmap, bshift = lookup
+    return _maybe(bitmap, bshift, h) and _has(table, h, shift, mask)
 
 
 @njit(cache=True, inline="always")

@@ -80,12 +80,13 @@ def test_template_text_matches_naive_on_scattered_vocabularies(seed, ngram, keep
 
 
 def test_key_set_membership():
+    from distill_radar.kernels.hash_table import key_set
     from distill_radar.kernels.lookup import _filter
-    from distill_radar.kernels.spans import _in_vocabulary, _key_set
+    from distill_radar.kernels.spans import _in_vocabulary
 
     rng = np.random.default_rng(3)
     for keys in (np.array([0, 5], np.uint64), np.sort(rng.integers(0, 2**63, 1000, np.uint64))):
-        lookup = (*_key_set(keys), *_filter(keys))
+        lookup = (*key_set(keys), *_filter(keys))
         others = rng.integers(0, 2**63, 1000, np.uint64)
         for q in np.concatenate([keys, others, np.array([0, 1, 2**64 - 1], np.uint64)]):
             assert _in_vocabulary(lookup, q) == (q in set(keys.tolist()))
