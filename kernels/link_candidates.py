@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from distill_radar.kernels.lookup import ascending_positions
 from distill_radar.kernels.pairs import distinct, merge_distinct
 from distill_radar.kernels.prompt_links import _dense_dot, _set_norms, csr_offsets
 
@@ -80,7 +81,8 @@ def banded_pairs(bands: np.ndarray, rows: int, window: int, ids: np.ndarray,
         # chunk, kept or not) would score the same again. Sorted keys also read the
         # rows of one prompt together.
         pairs = np.concatenate([pairs[c, :counts[c]] for c in range(counts.size)])
-        pairs = _not_in(distinct(pairs), scored)
+        pairs = distinct(pairs)
+        pairs = pairs[ascending_positions(scored, pairs) < 0]  # both sorted: one gallop
         scored = merge_distinct(scored, pairs)
         s, d, v = _score_pairs(pairs, ids, offsets, weights, norms, dense,
                                np.float32(lexical_share), np.float32(threshold))
@@ -91,14 +93,6 @@ def banded_pairs(bands: np.ndarray, rows: int, window: int, ids: np.ndarray,
         found_v.append(v)
     return unique_pairs(np.concatenate(found_s), np.concatenate(found_d),
                         np.concatenate(found_v))
-
-
-def _not_in(keys: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """The sorted ``keys`` not in the sorted ``known``."""
-    if known.size == 0 or keys.size == 0:
-        return keys
-    at = np.minimum(np.searchsorted(known, keys), known.size - 1)
-    return keys[known[at] != keys]
 
 
 class LinkCounts:
