@@ -50,15 +50,17 @@ class HashPromptsFn(beam.DoFn):
         self.timer = StageTimer("hash_prompts")
 
     def process(self, table: pa.Table):
-        with self.timer.timing():
+        # The keys file is written in the background while the distinct texts are found,
+        # and the texts' shards while the next is sliced (the writes release the GIL).
+        with self.timer.timing(), workdir.BackgroundWrites() as writes:
             prompts = table["prompt"].combine_chunks()
             nodes = kernels.normalized_text_hashes(prompts)
-            keys = pa.table({
+            keys = writes.write_table(self.work, "keys", pa.table({
                 "exchange_id": table["exchange_id"], "account_id": table["account_id"],
                 "ts": table["ts"], "node": pa.array(nodes, pa.uint64()),
                 "response_chars": table["response_chars"], "links": table["links"],
                 "source": table["source"], "row": table["row"],
-            }, schema=schemas.EXCHANGE_KEYS)
+            }, schema=schemas.EXCHANGE_KEYS))
             uniq, first, counts = first_copies(nodes, prompts, np.ones(nodes.size, np.int64))
             shards = shard_of(uniq, self.config.shards)
             embeddings = _embedding_column(table, self.config)
@@ -75,9 +77,8 @@ class HashPromptsFn(beam.DoFn):
             bounds = np.flatnonzero(np.diff(shards, prepend=-1, append=-1))
             out = []
             for a, b in itertools.pairwise(bounds):
-                texts = workdir.write_table(self.work, "texts", kept.slice(a, b - a))
+                texts = writes.write_table(self.work, "texts", kept.slice(a, b - a))
                 out.append(beam.pvalue.TaggedOutput(TEXTS_TAG, (int(shards[a]), texts)))
-            keys = workdir.write_table(self.work, "keys", keys)
         yield keys
         yield from out
 

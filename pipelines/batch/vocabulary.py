@@ -66,11 +66,12 @@ class ShingleDocFreqFn(beam.DoFn):
         self.timer = StageTimer("shingle_doc_freq")
 
     def process(self, nodes_path: str):
-        with self.timer.timing():
+        # The prompts' shingles are written in the background while they are counted.
+        with self.timer.timing(), workdir.BackgroundWrites() as writes:
             prompts = workdir.read_table(nodes_path, ["prompt"])["prompt"]
             hashes, offsets = kernels.shingle_hashes(prompts, ngram=self.config.ngram)
-            shingles = workdir.write_arrays(self.work, "shingles",
-                                            {"hashes": hashes, "offsets": offsets})
+            shingles = writes.write_arrays(self.work, "shingles",
+                                           {"hashes": hashes, "offsets": offsets})
             keys, counts, parts = frequency.partitioned_counts(hashes, bits=VOCAB_BITS)
             # uint32: a count within one shard fits, and the file is a quarter smaller
             counted = workdir.write_arrays(self.work, "doc_freq", {

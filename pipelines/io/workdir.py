@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -44,8 +45,9 @@ def write_table(work: str, kind: str, table: pa.Table) -> str:
     return _write_ipc(work, kind, table.schema, table.to_batches())
 
 
-def _write_ipc(work: str, kind: str, schema: pa.Schema, batches) -> str:
-    path = _new_path(work, kind, ".arrow")
+def _write_ipc(work: str, kind: str, schema: pa.Schema, batches, path: str | None = None
+               ) -> str:
+    path = path or _new_path(work, kind, ".arrow")
     if export.is_remote(path):
         sink = pa.BufferOutputStream()
         with pa.ipc.new_file(sink, schema) as writer:
@@ -58,6 +60,41 @@ def _write_ipc(work: str, kind: str, schema: pa.Schema, batches) -> str:
         for batch in batches:
             writer.write_batch(batch)
     return path
+
+
+class BackgroundWrites:
+    """Work files written on one background thread while the caller computes on
+    (Arrow's file writer releases the GIL: the copy into the page cache runs on the
+    other core). Paths are returned at once; leaving the ``with`` block waits for
+    every write (and raises the first error), so a stage emits a path only once its
+    file is complete."""
+
+    def __init__(self):
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="work-writes")
+        self._pending = []
+
+    def write_table(self, work: str, kind: str, table: pa.Table) -> str:
+        """As ``write_table``, in the background."""
+        return self._submit(work, kind, table.schema, table.to_batches())
+
+    def write_arrays(self, work: str, kind: str, arrays: dict[str, np.ndarray]) -> str:
+        """As ``write_arrays``, in the background (the arrays must not change meanwhile)."""
+        return self._submit(work, kind, *_arrays_batches(arrays))
+
+    def _submit(self, work: str, kind: str, schema: pa.Schema, batches) -> str:
+        path = _new_path(work, kind, ".arrow")
+        self._pending.append(self._pool.submit(_write_ipc, work, kind, schema, batches, path))
+        return path
+
+    def __enter__(self) -> BackgroundWrites:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            for future in self._pending:
+                future.result()
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def read_table(path: str, columns: list[str] | None = None) -> pa.Table:
@@ -80,10 +117,14 @@ def write_arrays(work: str, kind: str, arrays: dict[str, np.ndarray]) -> str:
     be fresh pages the size of the data, per stage). IPC pads every buffer
     to 8 bytes, so each array read back is aligned for any numeric dtype.
     """
+    return _write_ipc(work, kind, *_arrays_batches(arrays))
+
+
+def _arrays_batches(arrays: dict[str, np.ndarray]) -> tuple[pa.Schema, list]:
     schema = pa.schema([("name", pa.string()), ("dtype", pa.string()),
                         ("shape", pa.list_(pa.int64())), ("data", pa.large_binary())])
-    batches = [_array_batch(schema, name, np.ascontiguousarray(v)) for name, v in arrays.items()]
-    return _write_ipc(work, kind, schema, batches)
+    return schema, [_array_batch(schema, name, np.ascontiguousarray(v))
+                    for name, v in arrays.items()]
 
 
 def _array_batch(schema: pa.Schema, name: str, value: np.ndarray) -> pa.RecordBatch:
