@@ -49,10 +49,17 @@ class HashPromptsFn(beam.DoFn):
         self.config, self.work = config, work
         self.timer = StageTimer("hash_prompts")
 
+    def start_bundle(self):
+        # Files written while the distinct texts (and the next batch) are computed; paths
+        # emitted once their files are whole. Room for two batches' files (keys, shards).
+        self.writes = workdir.WriteBehind(pending=2 * (self.config.shards + 1))
+
+    def finish_bundle(self):
+        yield from workdir.windowed(self.writes.flush())
+
     def process(self, table: pa.Table):
-        # The keys file is written in the background while the distinct texts are found,
-        # and the texts' shards while the next is sliced (the writes release the GIL).
-        with self.timer.timing(), workdir.BackgroundWrites() as writes:
+        writes = self.writes
+        with self.timer.timing():
             prompts = table["prompt"].combine_chunks()
             nodes = kernels.normalized_text_hashes(prompts)
             keys = writes.write_table(self.work, "keys", pa.table({
@@ -79,8 +86,8 @@ class HashPromptsFn(beam.DoFn):
             for a, b in itertools.pairwise(bounds):
                 texts = writes.write_table(self.work, "texts", kept.slice(a, b - a))
                 out.append(beam.pvalue.TaggedOutput(TEXTS_TAG, (int(shards[a]), texts)))
-        yield keys
-        yield from out
+            writes.after_writes([keys, *out])
+        yield from writes.ready()
 
 
 def _embedding_column(table: pa.Table, config: RunConfig) -> pa.ChunkedArray | None:
@@ -159,10 +166,11 @@ class NodeSignatures:
     link_ids: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     link_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
 
-    def write(self, work: str) -> str:
+    def write(self, work: str, writer=workdir) -> str:
+        """One work file of every array; ``writer``: ``workdir`` or a ``WriteBehind``."""
         # Not dataclasses.asdict: it deep-copies every array (~0.3 GB at 1M prompts).
         arrays = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return workdir.write_arrays(work, "signatures", arrays)
+        return writer.write_arrays(work, "signatures", arrays)
 
     @classmethod
     def read(cls, path: str) -> NodeSignatures:
@@ -198,8 +206,17 @@ class TemplateSignatureFn(beam.DoFn):
             sig = kernels.minhash(kept[take], sub_offsets, num_perm=cfg.num_perm, seed=cfg.seed)
         with self.embed_timer.timing():
             emb_rows, emb, links = self._embeddings(nodes, eligible, vocabulary)
-        yield NodeSignatures(nodes["node"].to_numpy(), nodes["n"].to_numpy(), eligible, sig,
-                             emb_rows, emb, *links).write(self.work)
+        self.writes.after_writes([NodeSignatures(
+            nodes["node"].to_numpy(), nodes["n"].to_numpy(), eligible, sig, emb_rows, emb,
+            *links).write(self.work, self.writes)])
+        yield from self.writes.ready()
+
+    def start_bundle(self):
+        # Each shard's signatures file is written while the next shard is computed.
+        self.writes = workdir.WriteBehind()
+
+    def finish_bundle(self):
+        yield from workdir.windowed(self.writes.flush())
 
     def _embeddings(self, nodes: pa.Table, eligible: np.ndarray, vocabulary: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray, tuple]:

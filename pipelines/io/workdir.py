@@ -18,11 +18,14 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.pvalue import TaggedOutput
+from apache_beam.transforms.window import GlobalWindows
 
 from distill_radar.pipelines.io import export
 
@@ -62,16 +65,24 @@ def _write_ipc(work: str, kind: str, schema: pa.Schema, batches, path: str | Non
     return path
 
 
-class BackgroundWrites:
-    """Work files written on one background thread while the caller computes on
+class WriteBehind:
+    """Work files written on one background thread while a stage goes on computing
     (Arrow's file writer releases the GIL: the copy into the page cache runs on the
-    other core). Paths are returned at once; leaving the ``with`` block waits for
-    every write (and raises the first error), so a stage emits a path only once its
-    file is complete."""
+    other core), its outputs held until the files they name are whole.
 
-    def __init__(self):
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="work-writes")
-        self._pending = []
+    A stage writes with ``write_table``/``write_arrays`` (paths returned at once), hands
+    the outputs that name them to ``after_writes``, and emits what ``ready`` returns
+    (outputs whose files are complete) and, at the end of its bundle, what ``flush``
+    returns (it waits for every write). At most ``pending`` writes wait at once: each
+    holds its data until written.
+    """
+
+    def __init__(self, pending: int = 4):
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="write-behind")
+        self._futures: list = []
+        self._complete = 0  # futures[:complete] are written (and checked)
+        self._held: deque = deque()  # (writes that must be complete, outputs)
+        self._pending = pending
 
     def write_table(self, work: str, kind: str, table: pa.Table) -> str:
         """As ``write_table``, in the background."""
@@ -81,20 +92,52 @@ class BackgroundWrites:
         """As ``write_arrays``, in the background (the arrays must not change meanwhile)."""
         return self._submit(work, kind, *_arrays_batches(arrays))
 
-    def _submit(self, work: str, kind: str, schema: pa.Schema, batches) -> str:
-        path = _new_path(work, kind, ".arrow")
-        self._pending.append(self._pool.submit(_write_ipc, work, kind, schema, batches, path))
-        return path
+    def after_writes(self, outputs) -> None:
+        """Hold ``outputs`` until every file written so far is complete."""
+        self._held.append((len(self._futures), list(outputs)))
 
-    def __enter__(self) -> BackgroundWrites:
-        return self
+    def ready(self) -> list:
+        """The held outputs whose files are complete, in the order they were held."""
+        self._advance(wait_for=0)
+        out = []
+        while self._held and self._held[0][0] <= self._complete:
+            out.extend(self._held.popleft()[1])
+        return out
 
-    def __exit__(self, *exc) -> None:
+    def flush(self) -> list:
+        """Every held output, once every write is complete; the writer thread ends."""
         try:
-            for future in self._pending:
-                future.result()
+            self._advance(wait_for=len(self._futures))
         finally:
             self._pool.shutdown(wait=True)
+        out = [o for _, outputs in self._held for o in outputs]
+        self._held.clear()
+        return out
+
+    def _submit(self, work: str, kind: str, schema: pa.Schema, batches) -> str:
+        path = _new_path(work, kind, ".arrow")
+        self._futures.append(self._pool.submit(_write_ipc, work, kind, schema, batches, path))
+        self._advance(wait_for=len(self._futures) - self._pending)
+        return path
+
+    def _advance(self, wait_for: int) -> None:
+        """Count the writes done from the front (raising a failed one's error), waiting
+        for the first ``wait_for``."""
+        futures = self._futures
+        while self._complete < len(futures) and (self._complete < wait_for
+                                                 or futures[self._complete].done()):
+            futures[self._complete].result()
+            self._complete += 1
+
+
+def windowed(outputs):
+    """Outputs emitted from ``finish_bundle`` (tagged or not), in the global window: the
+    batch job's elements all are."""
+    for out in outputs:
+        if isinstance(out, TaggedOutput):
+            yield TaggedOutput(out.tag, GlobalWindows.windowed_value(out.value))
+        else:
+            yield GlobalWindows.windowed_value(out)
 
 
 def read_table(path: str, columns: list[str] | None = None) -> pa.Table:
