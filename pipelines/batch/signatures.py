@@ -197,13 +197,10 @@ class TemplateSignatureFn(beam.DoFn):
         with self.timer.timing():
             shingles = workdir.read_arrays(shingles_path)
             hashes, offsets = shingles["hashes"], shingles["offsets"]
-            kept, kept_offsets = frequency.keep_members(hashes, offsets, vocabulary)
-            sizes = np.diff(kept_offsets)
-            eligible = np.flatnonzero(sizes >= cfg.min_template_shingles)
-            sub_offsets = np.zeros(eligible.size + 1, np.int64)
-            np.cumsum(sizes[eligible], out=sub_offsets[1:])
-            take = _csr_take(kept_offsets, eligible)
-            sig = kernels.minhash(kept[take], sub_offsets, num_perm=cfg.num_perm, seed=cfg.seed)
+            # the prompts with enough template shingles, and those shingles
+            kept, kept_offsets, eligible = frequency.kept_rows(hashes, offsets, vocabulary,
+                                                               cfg.min_template_shingles)
+            sig = kernels.minhash(kept, kept_offsets, num_perm=cfg.num_perm, seed=cfg.seed)
         with self.embed_timer.timing():
             emb_rows, emb, links = self._embeddings(nodes, eligible, vocabulary)
         self.writes.after_writes([NodeSignatures(
@@ -267,13 +264,3 @@ def embedding_matrix(column: pa.Array) -> np.ndarray:
         values = column.filter(pa.array(valid)).flatten().to_numpy(zero_copy_only=False)
         out[valid] = values.reshape(-1, dim)
     return out
-
-
-def _csr_take(offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Flat value indices of the given CSR rows, in row order."""
-    if rows.size == 0:
-        return np.empty(0, np.int64)
-    starts, ends = offsets[rows], offsets[rows + 1]
-    lengths = ends - starts
-    base = np.repeat(starts - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
-    return base + np.arange(lengths.sum())
