@@ -51,8 +51,9 @@ class HashPromptsFn(beam.DoFn):
 
     def start_bundle(self):
         # Files written while the distinct texts (and the next batch) are computed; paths
-        # emitted once their files are whole. Room for two batches' files (keys, shards).
-        self.writes = workdir.WriteBehind(pending=2 * (self.config.shards + 1))
+        # emitted once their files are whole. Room for one batch's files (keys, shards):
+        # a batch's texts are held until written (~0.1 GB on long prompts).
+        self.writes = workdir.WriteBehind(pending=self.config.shards + 1)
 
     def finish_bundle(self):
         yield from workdir.windowed(self.writes.flush())

@@ -66,9 +66,10 @@ class ShingleDocFreqFn(beam.DoFn):
         self.timer = StageTimer("shingle_doc_freq")
 
     def start_bundle(self):
-        # The prompts' shingles are written while they are counted (and the next shard
-        # read); paths emitted once their files are whole.
-        self.writes = workdir.WriteBehind()
+        # The prompts' shingles are written while they are counted, and waited for before
+        # the counts are written (one shard's shingles resident at a time); paths emitted
+        # once their files are whole.
+        self.writes = workdir.WriteBehind(pending=1)
 
     def finish_bundle(self):
         yield from workdir.windowed(self.writes.flush())
