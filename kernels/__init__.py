@@ -29,7 +29,7 @@ from .embedding import (
 from .grouped import best_in_groups, distinct_per_group
 from .half import to_float16, to_float32
 from .hashing import shingle_hashes
-from .lookup import ascending_positions, sorted_positions
+from .lookup import ascending_positions, directory_positions, key_directory, sorted_positions
 from .lsh import band_keys, bucket_edges, optimal_param
 from .minhash import minhash, minhash_params
 from .normalize import normalize
@@ -60,12 +60,14 @@ __all__ = [
     "consensus_signatures",
     "consensus_similarity",
     "cosine_pairs",
+    "directory_positions",
     "distinct",
     "distinct_per_group",
     "group_means",
     "groups_of",
     "half_mean_scales",
     "hyperplanes",
+    "key_directory",
     "merge_distinct",
     "minhash",
     "minhash_params",

@@ -269,6 +269,21 @@ def keep_members(hashes: np.ndarray, offsets: np.ndarray, vocabulary: np.ndarray
     -------
     (uint64[kept], int64[n + 1]) in the same CSR form, order preserved.
     """
+    kept, new_offsets, _ = kept_rows(hashes, offsets, vocabulary, 0)
+    return kept, new_offsets
+
+
+def kept_rows(hashes: np.ndarray, offsets: np.ndarray, vocabulary: np.ndarray, min_kept: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``keep_members`` for the rows that keep at least ``min_kept`` hashes, the others
+    dropped: what selecting those rows of ``keep_members``' output gives, with no
+    value-sized index arrays (one pass over the kept hashes).
+
+    Returns
+    -------
+    (uint64[kept], int64[e + 1], int64[e]): the kept hashes of the selected rows laid
+    end to end in row order, their offsets, and the selected rows' indices (ascending).
+    """
     hashes = _as_u64(hashes, "hashes")
     vocabulary = _as_u64(vocabulary, "vocabulary")
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
@@ -277,12 +292,14 @@ def keep_members(hashes: np.ndarray, offsets: np.ndarray, vocabulary: np.ndarray
     if vocabulary.size > 1 and np.any(vocabulary[1:] < vocabulary[:-1]):
         raise ValueError("vocabulary must be sorted ascending")
     keep = in_sorted(vocabulary, hashes)
-    new_offsets = np.zeros(offsets.size, np.int64)
-    _kept_per_row(offsets, keep, new_offsets)
-    np.cumsum(new_offsets, out=new_offsets)
+    counts = np.zeros(offsets.size, np.int64)
+    _kept_per_row(offsets, keep, counts)
+    rows = np.flatnonzero(counts[1:] >= min_kept)
+    new_offsets = np.zeros(rows.size + 1, np.int64)
+    np.cumsum(counts[1:][rows], out=new_offsets[1:])
     kept = np.empty(int(new_offsets[-1]), np.uint64)
-    _compact_rows(hashes, offsets, keep, new_offsets, kept)
-    return kept, new_offsets
+    _compact_rows(hashes, offsets, keep, rows, new_offsets, kept)
+    return kept, new_offsets, rows
 
 
 @njit(cache=True, parallel=True)
@@ -297,9 +314,11 @@ def _kept_per_row(offsets, keep, counts):
 
 
 @njit(cache=True, parallel=True)
-def _compact_rows(hashes, offsets, keep, new_offsets, out):
-    for i in prange(offsets.size - 1):
-        w = new_offsets[i]
+def _compact_rows(hashes, offsets, keep, rows, new_offsets, out):
+    """Row ``rows[k]``'s kept values from ``out[new_offsets[k]]`` on."""
+    for k in prange(rows.size):
+        i = rows[k]
+        w = new_offsets[k]
         for j in range(offsets[i], offsets[i + 1]):
             if keep[j]:
                 out[w] = hashes[j]

@@ -53,6 +53,34 @@ def sorted_positions(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return out
 
 
+def key_directory(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.uint64]:
+    """(keys, bucket starts, shift) of ascending uint64 ``keys``, for ``directory_positions``:
+    built once for many batches of queries into the same keys (``sorted_positions``
+    builds one per call, or binary-searches a batch much smaller than the keys)."""
+    keys = np.asarray(keys)
+    if keys.ndim != 1 or keys.dtype != np.uint64:
+        raise ValueError(f"keys must be one-dimensional uint64, got {keys.dtype}{keys.shape}")
+    keys = np.ascontiguousarray(keys)
+    if keys.size == 0:
+        return keys, np.zeros(3, np.int32), np.uint64(0)
+    return (keys, *_directory(keys))
+
+
+def directory_positions(directory: tuple, queries: np.ndarray) -> np.ndarray:
+    """``sorted_positions(keys, queries)`` for uint64 queries, with ``key_directory(keys)``."""
+    keys, start, shift = directory
+    queries = np.asarray(queries)
+    if queries.ndim != 1 or (queries.size and queries.dtype != np.uint64):
+        raise ValueError(f"queries must be one-dimensional uint64, got {queries.dtype}")
+    queries = np.ascontiguousarray(queries, dtype=np.uint64)
+    out = np.full(queries.size, -1, np.int64)
+    if not (keys.size and queries.size):
+        return out
+    (_positions_serial if queries.size < PARALLEL_QUERIES else _positions)(
+        keys, start, shift, queries, out)
+    return out
+
+
 def ascending_positions(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """``sorted_positions`` for ascending queries: one galloping pass over both arrays.
 

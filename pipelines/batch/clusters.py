@@ -39,12 +39,18 @@ class NodeClusters:
     stats: dict = field(default_factory=dict)
     cohesion: dict = field(default_factory=dict)  # cluster_id, cohesion_min/median, kind
 
+    # the nodes' lookup directory, built at the first lookup (each batch of exchanges
+    # looks its nodes up: one directory, not a binary search or a directory per batch)
+    _directory: tuple | None = field(default=None, init=False, repr=False, compare=False)
+
     def lookup(self, nodes: np.ndarray) -> np.ndarray:
         """Cluster id of each node, -1 where the node is in no cluster."""
         out = np.full(nodes.size, -1, np.int64)
         if self.nodes.size == 0 or nodes.size == 0:
             return out
-        pos = kernels.sorted_positions(self.nodes, np.asarray(nodes, np.uint64))
+        if self._directory is None:
+            self._directory = kernels.key_directory(np.asarray(self.nodes, np.uint64))
+        pos = kernels.directory_positions(self._directory, np.asarray(nodes, np.uint64))
         hit = pos >= 0
         out[hit] = self.cluster_ids[pos[hit]]
         return out

@@ -49,16 +49,26 @@ class HashPromptsFn(beam.DoFn):
         self.config, self.work = config, work
         self.timer = StageTimer("hash_prompts")
 
+    def start_bundle(self):
+        # Files written while the distinct texts (and the next batch) are computed; paths
+        # emitted once their files are whole. Room for one batch's files (keys, shards):
+        # a batch's texts are held until written (~0.1 GB on long prompts).
+        self.writes = workdir.WriteBehind(pending=self.config.shards + 1)
+
+    def finish_bundle(self):
+        yield from workdir.windowed(self.writes.flush())
+
     def process(self, table: pa.Table):
+        writes = self.writes
         with self.timer.timing():
             prompts = table["prompt"].combine_chunks()
             nodes = kernels.normalized_text_hashes(prompts)
-            keys = pa.table({
+            keys = writes.write_table(self.work, "keys", pa.table({
                 "exchange_id": table["exchange_id"], "account_id": table["account_id"],
                 "ts": table["ts"], "node": pa.array(nodes, pa.uint64()),
                 "response_chars": table["response_chars"], "links": table["links"],
                 "source": table["source"], "row": table["row"],
-            }, schema=schemas.EXCHANGE_KEYS)
+            }, schema=schemas.EXCHANGE_KEYS))
             uniq, first, counts = first_copies(nodes, prompts, np.ones(nodes.size, np.int64))
             shards = shard_of(uniq, self.config.shards)
             embeddings = _embedding_column(table, self.config)
@@ -75,11 +85,10 @@ class HashPromptsFn(beam.DoFn):
             bounds = np.flatnonzero(np.diff(shards, prepend=-1, append=-1))
             out = []
             for a, b in itertools.pairwise(bounds):
-                texts = workdir.write_table(self.work, "texts", kept.slice(a, b - a))
+                texts = writes.write_table(self.work, "texts", kept.slice(a, b - a))
                 out.append(beam.pvalue.TaggedOutput(TEXTS_TAG, (int(shards[a]), texts)))
-            keys = workdir.write_table(self.work, "keys", keys)
-        yield keys
-        yield from out
+            writes.after_writes([keys, *out])
+        yield from writes.ready()
 
 
 def _embedding_column(table: pa.Table, config: RunConfig) -> pa.ChunkedArray | None:
@@ -158,10 +167,11 @@ class NodeSignatures:
     link_ids: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     link_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
 
-    def write(self, work: str) -> str:
+    def write(self, work: str, writer=workdir) -> str:
+        """One work file of every array; ``writer``: ``workdir`` or a ``WriteBehind``."""
         # Not dataclasses.asdict: it deep-copies every array (~0.3 GB at 1M prompts).
         arrays = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return workdir.write_arrays(work, "signatures", arrays)
+        return writer.write_arrays(work, "signatures", arrays)
 
     @classmethod
     def read(cls, path: str) -> NodeSignatures:
@@ -188,17 +198,23 @@ class TemplateSignatureFn(beam.DoFn):
         with self.timer.timing():
             shingles = workdir.read_arrays(shingles_path)
             hashes, offsets = shingles["hashes"], shingles["offsets"]
-            kept, kept_offsets = frequency.keep_members(hashes, offsets, vocabulary)
-            sizes = np.diff(kept_offsets)
-            eligible = np.flatnonzero(sizes >= cfg.min_template_shingles)
-            sub_offsets = np.zeros(eligible.size + 1, np.int64)
-            np.cumsum(sizes[eligible], out=sub_offsets[1:])
-            take = _csr_take(kept_offsets, eligible)
-            sig = kernels.minhash(kept[take], sub_offsets, num_perm=cfg.num_perm, seed=cfg.seed)
+            # the prompts with enough template shingles, and those shingles
+            kept, kept_offsets, eligible = frequency.kept_rows(hashes, offsets, vocabulary,
+                                                               cfg.min_template_shingles)
+            sig = kernels.minhash(kept, kept_offsets, num_perm=cfg.num_perm, seed=cfg.seed)
         with self.embed_timer.timing():
             emb_rows, emb, links = self._embeddings(nodes, eligible, vocabulary)
-        yield NodeSignatures(nodes["node"].to_numpy(), nodes["n"].to_numpy(), eligible, sig,
-                             emb_rows, emb, *links).write(self.work)
+        self.writes.after_writes([NodeSignatures(
+            nodes["node"].to_numpy(), nodes["n"].to_numpy(), eligible, sig, emb_rows, emb,
+            *links).write(self.work, self.writes)])
+        yield from self.writes.ready()
+
+    def start_bundle(self):
+        # Each shard's signatures file is written while the next shard is computed.
+        self.writes = workdir.WriteBehind()
+
+    def finish_bundle(self):
+        yield from workdir.windowed(self.writes.flush())
 
     def _embeddings(self, nodes: pa.Table, eligible: np.ndarray, vocabulary: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray, tuple]:
@@ -249,13 +265,3 @@ def embedding_matrix(column: pa.Array) -> np.ndarray:
         values = column.filter(pa.array(valid)).flatten().to_numpy(zero_copy_only=False)
         out[valid] = values.reshape(-1, dim)
     return out
-
-
-def _csr_take(offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Flat value indices of the given CSR rows, in row order."""
-    if rows.size == 0:
-        return np.empty(0, np.int64)
-    starts, ends = offsets[rows], offsets[rows + 1]
-    lengths = ends - starts
-    base = np.repeat(starts - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
-    return base + np.arange(lengths.sum())

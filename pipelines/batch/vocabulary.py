@@ -65,19 +65,28 @@ class ShingleDocFreqFn(beam.DoFn):
         self.config, self.work = config, work
         self.timer = StageTimer("shingle_doc_freq")
 
+    def start_bundle(self):
+        # The prompts' shingles are written while they are counted, and waited for before
+        # the counts are written (one shard's shingles resident at a time); paths emitted
+        # once their files are whole.
+        self.writes = workdir.WriteBehind(pending=1)
+
+    def finish_bundle(self):
+        yield from workdir.windowed(self.writes.flush())
+
     def process(self, nodes_path: str):
         with self.timer.timing():
             prompts = workdir.read_table(nodes_path, ["prompt"])["prompt"]
             hashes, offsets = kernels.shingle_hashes(prompts, ngram=self.config.ngram)
-            shingles = workdir.write_arrays(self.work, "shingles",
-                                            {"hashes": hashes, "offsets": offsets})
+            shingles = self.writes.write_arrays(self.work, "shingles",
+                                                {"hashes": hashes, "offsets": offsets})
             keys, counts, parts = frequency.partitioned_counts(hashes, bits=VOCAB_BITS)
             # uint32: a count within one shard fits, and the file is a quarter smaller
-            counted = workdir.write_arrays(self.work, "doc_freq", {
+            counted = self.writes.write_arrays(self.work, "doc_freq", {
                 "keys": keys, "counts": counts.astype(np.uint32), "parts": parts})
-        for shard in range(VOCAB_SHARDS):
-            yield shard, counted
-        yield beam.pvalue.TaggedOutput(SHINGLES_TAG, (nodes_path, shingles))
+        self.writes.after_writes([*((shard, counted) for shard in range(VOCAB_SHARDS)),
+                                  beam.pvalue.TaggedOutput(SHINGLES_TAG, (nodes_path, shingles))])
+        yield from self.writes.ready()
 
 
 class TemplateShinglesFn(beam.DoFn):

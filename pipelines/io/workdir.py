@@ -18,10 +18,14 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.pvalue import TaggedOutput
+from apache_beam.transforms.window import GlobalWindows
 
 from distill_radar.pipelines.io import export
 
@@ -44,8 +48,9 @@ def write_table(work: str, kind: str, table: pa.Table) -> str:
     return _write_ipc(work, kind, table.schema, table.to_batches())
 
 
-def _write_ipc(work: str, kind: str, schema: pa.Schema, batches) -> str:
-    path = _new_path(work, kind, ".arrow")
+def _write_ipc(work: str, kind: str, schema: pa.Schema, batches, path: str | None = None
+               ) -> str:
+    path = path or _new_path(work, kind, ".arrow")
     if export.is_remote(path):
         sink = pa.BufferOutputStream()
         with pa.ipc.new_file(sink, schema) as writer:
@@ -58,6 +63,81 @@ def _write_ipc(work: str, kind: str, schema: pa.Schema, batches) -> str:
         for batch in batches:
             writer.write_batch(batch)
     return path
+
+
+class WriteBehind:
+    """Work files written on one background thread while a stage goes on computing
+    (Arrow's file writer releases the GIL: the copy into the page cache runs on the
+    other core), its outputs held until the files they name are whole.
+
+    A stage writes with ``write_table``/``write_arrays`` (paths returned at once), hands
+    the outputs that name them to ``after_writes``, and emits what ``ready`` returns
+    (outputs whose files are complete) and, at the end of its bundle, what ``flush``
+    returns (it waits for every write). At most ``pending`` writes wait at once: each
+    holds its data until written.
+    """
+
+    def __init__(self, pending: int = 4):
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="write-behind")
+        self._futures: list = []
+        self._complete = 0  # futures[:complete] are written (and checked)
+        self._held: deque = deque()  # (writes that must be complete, outputs)
+        self._pending = pending
+
+    def write_table(self, work: str, kind: str, table: pa.Table) -> str:
+        """As ``write_table``, in the background."""
+        return self._submit(work, kind, table.schema, table.to_batches())
+
+    def write_arrays(self, work: str, kind: str, arrays: dict[str, np.ndarray]) -> str:
+        """As ``write_arrays``, in the background (the arrays must not change meanwhile)."""
+        return self._submit(work, kind, *_arrays_batches(arrays))
+
+    def after_writes(self, outputs) -> None:
+        """Hold ``outputs`` until every file written so far is complete."""
+        self._held.append((len(self._futures), list(outputs)))
+
+    def ready(self) -> list:
+        """The held outputs whose files are complete, in the order they were held."""
+        self._advance(wait_for=0)
+        out = []
+        while self._held and self._held[0][0] <= self._complete:
+            out.extend(self._held.popleft()[1])
+        return out
+
+    def flush(self) -> list:
+        """Every held output, once every write is complete; the writer thread ends."""
+        try:
+            self._advance(wait_for=len(self._futures))
+        finally:
+            self._pool.shutdown(wait=True)
+        out = [o for _, outputs in self._held for o in outputs]
+        self._held.clear()
+        return out
+
+    def _submit(self, work: str, kind: str, schema: pa.Schema, batches) -> str:
+        path = _new_path(work, kind, ".arrow")
+        self._futures.append(self._pool.submit(_write_ipc, work, kind, schema, batches, path))
+        self._advance(wait_for=len(self._futures) - self._pending)
+        return path
+
+    def _advance(self, wait_for: int) -> None:
+        """Count the writes done from the front (raising a failed one's error), waiting
+        for the first ``wait_for``."""
+        futures = self._futures
+        while self._complete < len(futures) and (self._complete < wait_for
+                                                 or futures[self._complete].done()):
+            futures[self._complete].result()
+            self._complete += 1
+
+
+def windowed(outputs):
+    """Outputs emitted from ``finish_bundle`` (tagged or not), in the global window: the
+    batch job's elements all are."""
+    for out in outputs:
+        if isinstance(out, TaggedOutput):
+            yield TaggedOutput(out.tag, GlobalWindows.windowed_value(out.value))
+        else:
+            yield GlobalWindows.windowed_value(out)
 
 
 def read_table(path: str, columns: list[str] | None = None) -> pa.Table:
@@ -80,10 +160,14 @@ def write_arrays(work: str, kind: str, arrays: dict[str, np.ndarray]) -> str:
     be fresh pages the size of the data, per stage). IPC pads every buffer
     to 8 bytes, so each array read back is aligned for any numeric dtype.
     """
+    return _write_ipc(work, kind, *_arrays_batches(arrays))
+
+
+def _arrays_batches(arrays: dict[str, np.ndarray]) -> tuple[pa.Schema, list]:
     schema = pa.schema([("name", pa.string()), ("dtype", pa.string()),
                         ("shape", pa.list_(pa.int64())), ("data", pa.large_binary())])
-    batches = [_array_batch(schema, name, np.ascontiguousarray(v)) for name, v in arrays.items()]
-    return _write_ipc(work, kind, schema, batches)
+    return schema, [_array_batch(schema, name, np.ascontiguousarray(v))
+                    for name, v in arrays.items()]
 
 
 def _array_batch(schema: pa.Schema, name: str, value: np.ndarray) -> pa.RecordBatch:

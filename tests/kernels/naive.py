@@ -380,6 +380,15 @@ def partitioned_counts(hashes, weights=None, bits: int = 8, min_count: int = 1
 # --- per-prompt semantic links ------------------------------------------------------
 
 
+def kept_rows(rows, vocabulary, min_kept: int):
+    """Each row's values found in ``vocabulary`` (row order kept), for the rows keeping at
+    least ``min_kept``: (kept lists, their row indices)."""
+    vocab = set(vocabulary)
+    kept = [[v for v in row if v in vocab] for row in rows]
+    picked = [i for i, k in enumerate(kept) if len(k) >= min_kept]
+    return [kept[i] for i in picked], picked
+
+
 def prompt_pair_score(a, b, weights, va, vb, share):
     """``share`` * IDF-weighted cosine of token sets a, b + (1 - share) * dot(va, vb)."""
     import math

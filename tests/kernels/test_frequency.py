@@ -1,3 +1,5 @@
+import itertools
+
 import naive
 import numpy as np
 import pytest
@@ -45,6 +47,19 @@ def test_keep_members_matches_set_intersection(sets, vocab):
     for i, s in enumerate(sets):
         row = kept[new_offsets[i]:new_offsets[i + 1]].tolist()
         assert row == sorted(s & vocab)
+
+
+@given(st.lists(st.lists(st.integers(0, 40), max_size=12), max_size=12),
+       st.sets(st.integers(0, 40), max_size=20), st.integers(0, 4))
+@settings(max_examples=80, deadline=None)
+def test_kept_rows_matches_the_naive_filter(rows, vocab, min_kept):
+    hashes, offsets = csr(rows, np.uint64)
+    kept, new_offsets, picked = frequency.kept_rows(hashes, offsets,
+                                                    np.array(sorted(vocab), np.uint64), min_kept)
+    want, want_rows = naive.kept_rows(rows, vocab, min_kept)
+    assert picked.tolist() == want_rows and picked.dtype == np.int64
+    assert new_offsets.size == len(want) + 1 and new_offsets[0] == 0
+    assert [kept[a:b].tolist() for a, b in itertools.pairwise(new_offsets)] == want
 
 
 def test_merge_of_nothing_is_empty():

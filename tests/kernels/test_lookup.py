@@ -4,7 +4,7 @@ import naive_numeric as nv
 import numpy as np
 import pytest
 
-from distill_radar.kernels import sorted_positions
+from distill_radar.kernels import directory_positions, key_directory, sorted_positions
 from distill_radar.kernels.lookup import ascending_positions, in_sorted
 
 
@@ -104,3 +104,28 @@ def test_ascending_positions_checks_its_input():
     with pytest.raises(ValueError, match="signedness"):
         ascending_positions(np.arange(4), np.arange(2, dtype=np.uint64))
     assert ascending_positions(np.empty(0, np.int64), np.arange(3)).tolist() == [-1] * 3
+
+
+@pytest.mark.parametrize("n_keys,n_queries", [(0, 5), (1, 3), (1000, 10), (5000, 40_000),
+                                              (3000, 300_000)])
+def test_directory_positions_equal_sorted_positions(n_keys, n_queries):
+    rng = np.random.default_rng(n_keys + n_queries)
+    keys = np.sort(rng.integers(0, 2**63, n_keys, dtype=np.int64).astype(np.uint64) * 2)
+    keys[1::7] = keys[:-1:7][: keys[1::7].size]  # repeated keys: the first copy is found
+    keys.sort()
+    queries = rng.integers(0, 2**63, n_queries, dtype=np.int64).astype(np.uint64) * 2
+    if n_keys:
+        queries[::3] = keys[rng.integers(0, n_keys, queries[::3].size)]
+    directory = key_directory(keys)
+    got = directory_positions(directory, queries)
+    np.testing.assert_array_equal(got, sorted_positions(keys, queries))
+    np.testing.assert_array_equal(directory_positions(directory, queries[:50]), got[:50])
+    if n_queries <= 40:
+        assert got.tolist() == nv.sorted_positions(keys.tolist(), queries.tolist())
+
+
+def test_key_directory_checks_its_input():
+    with pytest.raises(ValueError):
+        key_directory(np.arange(4))
+    with pytest.raises(ValueError):
+        directory_positions(key_directory(np.arange(4, dtype=np.uint64)), np.arange(2))

@@ -1,8 +1,12 @@
 """The work folder: intermediates written once and read back without a copy."""
 
+import threading
+
 import numpy as np
 import pyarrow as pa
 import pytest
+from apache_beam.pvalue import TaggedOutput
+from apache_beam.transforms.window import GlobalWindow
 
 from distill_radar.pipelines.batch.signatures import NodeSignatures
 from distill_radar.pipelines.io import export, workdir
@@ -64,3 +68,52 @@ def test_stale_work_folders_are_discarded(tmp_path):
     (stale / "keys-1.arrow").write_bytes(b"x")
     export.discard_stale_staging(str(tmp_path))
     assert not stale.exists()
+
+
+def test_write_behind_holds_outputs_until_their_files_are_whole(tmp_path, monkeypatch):
+    gate = threading.Event()
+    write_ipc = workdir._write_ipc
+
+    def slow(*args, **kwargs):
+        gate.wait(5)
+        return write_ipc(*args, **kwargs)
+
+    monkeypatch.setattr(workdir, "_write_ipc", slow)
+    writes = workdir.WriteBehind(pending=8)
+    table = pa.table({"x": [1, 2]})
+    first = writes.write_table(str(tmp_path), "t", table)
+    writes.after_writes(["a", first])
+    assert writes.ready() == []  # its file is not written yet
+    second = writes.write_arrays(str(tmp_path), "a", {"v": np.arange(3)})
+    tagged = TaggedOutput("x", second)
+    writes.after_writes([tagged])
+    gate.set()
+    assert writes.flush() == ["a", first, tagged]
+    assert workdir.read_table(first).equals(table)
+    np.testing.assert_array_equal(workdir.read_arrays(second)["v"], np.arange(3))
+    assert writes.ready() == []
+
+
+def test_write_behind_releases_outputs_in_order_and_raises_write_errors(tmp_path, monkeypatch):
+    writes = workdir.WriteBehind(pending=1)  # each write waits for the one before
+    paths = [writes.write_table(str(tmp_path), "t", pa.table({"x": [i]})) for i in range(3)]
+    writes.after_writes(paths[:2])
+    writes.after_writes(paths[2:])
+    assert writes.flush() == paths
+    assert [workdir.read_table(p)["x"][0].as_py() for p in paths] == [0, 1, 2]
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(workdir, "_write_ipc", broken)
+    failing = workdir.WriteBehind()
+    with pytest.raises(OSError, match="disk full"):  # at a later write, or at the flush
+        failing.after_writes([failing.write_table(str(tmp_path), "t", pa.table({"x": [1]}))])
+        failing.write_table(str(tmp_path), "t", pa.table({"x": [2]}))
+        failing.flush()
+
+
+def test_windowed_outputs_keep_their_tags():
+    plain, tagged = workdir.windowed(["p", TaggedOutput("t", ("k", "v"))])
+    assert plain.value == "p" and plain.windows == (GlobalWindow(),)
+    assert tagged.tag == "t" and tagged.value.value == ("k", "v")
