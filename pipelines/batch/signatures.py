@@ -196,11 +196,13 @@ class TemplateSignatureFn(beam.DoFn):
             take = _csr_take(kept_offsets, eligible)
             sig = kernels.minhash(kept[take], sub_offsets, num_perm=cfg.num_perm, seed=cfg.seed)
         with self.embed_timer.timing():
-            emb_rows, emb, links = self._embeddings(nodes, eligible, vocabulary)
+            emb_rows, emb, links = self._embeddings(nodes, eligible, vocabulary,
+                                                    (kept, kept_offsets))
         yield NodeSignatures(nodes["node"].to_numpy(), nodes["n"].to_numpy(), eligible, sig,
                              emb_rows, emb, *links).write(self.work)
 
-    def _embeddings(self, nodes: pa.Table, eligible: np.ndarray, vocabulary: np.ndarray
+    def _embeddings(self, nodes: pa.Table, eligible: np.ndarray, vocabulary: np.ndarray,
+                    row_shingles: tuple[np.ndarray, np.ndarray] | None = None
                     ) -> tuple[np.ndarray, np.ndarray, tuple]:
         """Embedded rows (among ``eligible``), their raw vectors (float32[k, d]) and the
         prompt-link token sets (``semantic_links.link_tokens``; empty without the
@@ -211,6 +213,8 @@ class TemplateSignatureFn(beam.DoFn):
         linked by topic would only grow benign clusters. The built-in embedder
         reads only a prompt's template spans (``kernels.template_text``): a long
         payload would otherwise outweigh the wrapper that accounts share.
+        ``row_shingles``: each node's template shingles (CSR), which the spans look up
+        instead of the whole vocabulary (``template_text``).
         """
         take = pa.array(eligible)
         no_links = ()
