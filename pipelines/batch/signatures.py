@@ -153,7 +153,8 @@ class NodeSignatures:
     sig: np.ndarray  # uint32[e, num_perm]
     emb_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     emb: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32))
-    # per-prompt semantic links (semantic_links.link_tokens): node rows, token sets (CSR)
+    # per-prompt semantic links (semantic_links.link_tokens(as_sets=False)): node rows,
+    # each one's token list (CSR), made sets by semantic_links.gather
     link_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     link_ids: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     link_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
@@ -229,7 +230,7 @@ class TemplateSignatureFn(beam.DoFn):
             if self.embedder.max_tokens < semantic_links.MAX_LINK_TOKENS:
                 span_ids = None  # not a prefix of the link texts' tokens: tokenised again
             links = (semantic_links.link_tokens(self.embedder.vocab, nodes["prompt"], eligible,
-                                                spans, self.config, span_ids)
+                                                spans, self.config, span_ids, as_sets=False)
                      if self.config.prompt_links else no_links)
             return eligible[live], vectors, links
         if self.config.semantic and "embedding" in nodes.column_names:
