@@ -1,8 +1,8 @@
 """Where the semantic path's CPU goes: one batch run, in process, per function.
 
 Wraps the semantic path's functions (and the lexical ones they sit beside)
-with CPU accounting (``time.process_time``: every thread of the process, so
-numba's parallel kernels count in full) and runs ``distill-radar batch`` in
+with CPU accounting (``getrusage``: user + system seconds of every thread of the
+process, so numba's parallel kernels count in full; system seconds also apart) and runs ``distill-radar batch`` in
 this process (the in-process runner calls the wrapped functions). Nested
 functions count in their callers too (``_embeddings`` holds ``template_text``).
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import resource
 import sys
-import time
 from collections import defaultdict
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -61,14 +61,23 @@ def account(cpu: dict, calls: dict, module: str, attribute: str, stage: str) -> 
 
     @functools.wraps(fn)
     def counted(*args, **kwargs):
-        start = time.process_time()
+        start = _cpu()
         try:
             return fn(*args, **kwargs)
         finally:
-            cpu[stage] += time.process_time() - start
+            end = _cpu()
+            cpu[stage] += end[0] - start[0]
+            cpu[(stage, "sys")] += end[1] - start[1]
             calls[stage] += 1
 
     setattr(owner, name, counted)
+
+
+def _cpu() -> tuple[float, float]:
+    """(user + system, system) CPU seconds of the process so far, every thread: the
+    system seconds are mostly the kernel zeroing freshly mapped pages (bench/RESULTS.md)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime, usage.ru_stime
 
 
 def main() -> None:
@@ -76,12 +85,14 @@ def main() -> None:
     for module, attribute, stage in STAGES:
         account(cpu, calls, module, attribute, stage)
     argv = ["batch", "--no-report", *sys.argv[1:]]
-    start = time.process_time()
+    start = _cpu()
     status = cli.main(argv)
-    total = time.process_time() - start
+    end = _cpu()
     emit({"benchmark": "semantic_profile", "machine": machine(), "argv": argv,
-          "status": status, "process_cpu_s": round(total, 2),
+          "status": status, "process_cpu_s": round(end[0] - start[0], 2),
+          "process_sys_s": round(end[1] - start[1], 2),
           "stages_cpu_s": {s: round(cpu[s], 2) for _, _, s in STAGES if calls[s]},
+          "stages_sys_s": {s: round(cpu[(s, "sys")], 2) for _, _, s in STAGES if calls[s]},
           "calls": {s: calls[s] for _, _, s in STAGES if calls[s]}})
 
 

@@ -218,7 +218,8 @@ def _prompt_links(parts, nodes: np.ndarray, lexical, config: RunConfig):
     empty = np.empty(0, np.int64)
     if not (config.semantic and config.prompt_links):
         return empty, empty, np.empty(0, np.float32), {}
-    node, ids, offsets = semantic_links.gather(parts, nodes, exclude=lexical())
+    node, ids, offsets = semantic_links.gather(parts, nodes, exclude=lexical(),
+                                               min_tokens=config.prompt_link_min_tokens)
     if node.size < 2:
         return empty, empty, np.empty(0, np.float32), {}
     table = load_embedder().table

@@ -68,8 +68,8 @@ RARE_KEYS = 4
 
 
 def link_tokens(vocab, prompts, eligible: np.ndarray, spans: pa.Array,
-                config: RunConfig, span_ids: tuple[np.ndarray, np.ndarray] | None = None
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                config: RunConfig, span_ids: tuple[np.ndarray, np.ndarray] | None = None,
+                as_sets: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One shard's link texts -> (node rows, token-set ids, offsets), rows ascending.
 
     ``prompts``: every node's raw prompt; ``spans``: the template text of the
@@ -94,8 +94,18 @@ def link_tokens(vocab, prompts, eligible: np.ndarray, spans: pa.Array,
     offsets = np.r_[whole[1], whole[1][-1] + span_ids[1][1:]]
     order = np.argsort(rows, kind="stable")
     rows = rows[order]
-    ids, offsets = prompt_links.token_sets(*_csr_rows(ids, offsets, order))
-    keep = np.flatnonzero(np.diff(offsets) >= config.prompt_link_min_tokens)
+    ids, offsets = _csr_rows(ids, offsets, order)
+    if not as_sets:
+        return rows, ids, offsets
+    return link_sets(rows, ids, offsets, config.prompt_link_min_tokens)
+
+
+def link_sets(rows: np.ndarray, ids: np.ndarray, offsets: np.ndarray, min_tokens: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR token lists -> (rows, token sets), without the rows of fewer than
+    ``min_tokens`` distinct tokens."""
+    ids, offsets = prompt_links.token_sets(ids, offsets)
+    keep = np.flatnonzero(np.diff(offsets) >= min_tokens)
     return rows[keep], *_csr_rows(ids, offsets, keep)
 
 
@@ -132,10 +142,12 @@ def _csr_rows(ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray, head: int 
     return ids[starts + np.arange(new[-1])], new
 
 
-def gather(parts, nodes: np.ndarray, exclude: np.ndarray | None = None
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def gather(parts, nodes: np.ndarray, exclude: np.ndarray | None = None,
+           min_tokens: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every shard's link tokens -> (node index, token ids, offsets), by node index;
     without the nodes that ``exclude`` (a bool mask over ``nodes``, or node indices) marks.
+    ``min_tokens``: the shards sent token lists (``link_tokens(as_sets=False)``); the kept
+    ones become sets here, without those of fewer than ``min_tokens`` distinct tokens.
 
     ``parts``: NodeSignatures, or an iterable that reads each from its file
     (``gather.LinkFiles``): each part's kept link texts are copied out before the
@@ -151,7 +163,10 @@ def gather(parts, nodes: np.ndarray, exclude: np.ndarray | None = None
             keep[keep] = ~gone[node[keep]]
         keep = np.flatnonzero(keep)
         part_ids, part_offsets = _csr_rows(p.link_ids, p.link_offsets, keep)
-        found.append(node[keep])
+        node = node[keep]
+        if min_tokens is not None:
+            node, part_ids, part_offsets = link_sets(node, part_ids, part_offsets, min_tokens)
+        found.append(node)
         ids.append(part_ids)
         sizes.append(np.diff(part_offsets))
         del p

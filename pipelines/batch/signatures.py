@@ -162,7 +162,8 @@ class NodeSignatures:
     sig: np.ndarray  # uint32[e, num_perm]
     emb_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     emb: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32))
-    # per-prompt semantic links (semantic_links.link_tokens): node rows, token sets (CSR)
+    # per-prompt semantic links (semantic_links.link_tokens(as_sets=False)): node rows,
+    # each one's token list (CSR), made sets by semantic_links.gather
     link_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     link_ids: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     link_offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
@@ -203,7 +204,8 @@ class TemplateSignatureFn(beam.DoFn):
                                                                cfg.min_template_shingles)
             sig = kernels.minhash(kept, kept_offsets, num_perm=cfg.num_perm, seed=cfg.seed)
         with self.embed_timer.timing():
-            emb_rows, emb, links = self._embeddings(nodes, eligible, vocabulary)
+            emb_rows, emb, links = self._embeddings(
+                nodes, eligible, vocabulary, _all_rows(kept, kept_offsets, eligible, len(nodes)))
         self.writes.after_writes([NodeSignatures(
             nodes["node"].to_numpy(), nodes["n"].to_numpy(), eligible, sig, emb_rows, emb,
             *links).write(self.work, self.writes)])
@@ -216,7 +218,8 @@ class TemplateSignatureFn(beam.DoFn):
     def finish_bundle(self):
         yield from workdir.windowed(self.writes.flush())
 
-    def _embeddings(self, nodes: pa.Table, eligible: np.ndarray, vocabulary: np.ndarray
+    def _embeddings(self, nodes: pa.Table, eligible: np.ndarray, vocabulary: np.ndarray,
+                    row_shingles: tuple[np.ndarray, np.ndarray] | None = None
                     ) -> tuple[np.ndarray, np.ndarray, tuple]:
         """Embedded rows (among ``eligible``), their raw vectors (float32[k, d]) and the
         prompt-link token sets (``semantic_links.link_tokens``; empty without the
@@ -227,13 +230,16 @@ class TemplateSignatureFn(beam.DoFn):
         linked by topic would only grow benign clusters. The built-in embedder
         reads only a prompt's template spans (``kernels.template_text``): a long
         payload would otherwise outweigh the wrapper that accounts share.
+        ``row_shingles``: each node's template shingles (CSR), which the spans look up
+        instead of the whole vocabulary (``template_text``).
         """
         take = pa.array(eligible)
         no_links = ()
         if self.embedder is not None:
             # Normalised on the fly, row by row: no normalised copy of the eligible prompts.
             spans = kernels.template_text(nodes["prompt"], vocabulary, ngram=self.config.ngram,
-                                          rows=eligible, normalized=False)
+                                          rows=eligible, normalized=False,
+                                          row_shingles=row_shingles)
             # float16 halves what every shard sends to the linking worker; vectors
             # are centred and compared in float32 there.
             span_ids = self.embedder.token_ids(spans)
@@ -241,7 +247,7 @@ class TemplateSignatureFn(beam.DoFn):
             if self.embedder.max_tokens < semantic_links.MAX_LINK_TOKENS:
                 span_ids = None  # not a prefix of the link texts' tokens: tokenised again
             links = (semantic_links.link_tokens(self.embedder.vocab, nodes["prompt"], eligible,
-                                                spans, self.config, span_ids)
+                                                spans, self.config, span_ids, as_sets=False)
                      if self.config.prompt_links else no_links)
             return eligible[live], vectors, links
         if self.config.semantic and "embedding" in nodes.column_names:
@@ -265,3 +271,15 @@ def embedding_matrix(column: pa.Array) -> np.ndarray:
         values = column.filter(pa.array(valid)).flatten().to_numpy(zero_copy_only=False)
         out[valid] = values.reshape(-1, dim)
     return out
+
+
+def _all_rows(kept: np.ndarray, kept_offsets: np.ndarray, eligible: np.ndarray, n: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The eligible rows' template shingles (CSR over ``eligible``, ``kept_rows``) as a
+    CSR over all ``n`` rows, the others empty: what ``template_text(row_shingles=)``
+    reads by row number."""
+    sizes = np.zeros(n, np.int64)
+    sizes[eligible] = np.diff(kept_offsets)
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    return kept, offsets

@@ -132,3 +132,37 @@ def test_template_text_rows_are_checked():
         template_text(["a b"], np.array([1], np.uint64), rows=np.array([0.5]))
     assert template_text(["a b"], np.array([1], np.uint64), rows=np.array([], np.int64),
                          normalized=False).to_pylist() == []
+
+
+@pytest.mark.parametrize("seed,ngram,normalized", [(12, 3, True), (13, 6, False), (14, 2, False)])
+def test_row_shingles_give_the_same_cover(seed, ngram, normalized):
+    """Each row probing its own template shingles (``row_shingles``) covers what probing
+    the whole vocabulary covers, and so the naive reference's text, on raw rows too."""
+    from distill_radar.kernels import frequency
+
+    rng = random.Random(seed)
+    raw = _texts(rng, 150) + [None, ""]
+    raw[3] = "ＡＢＣ " + (raw[3] or "")  # a row normalised apart (NFKC proper)
+    texts = raw if normalized else [t.upper() if t and i % 3 == 0 else t
+                                    for i, t in enumerate(raw)]
+    hashes, offsets = kernels.shingle_hashes(texts, ngram=ngram, normalized=normalized)
+    uniq, counts = np.unique(hashes, return_counts=True)
+    vocab = uniq[counts >= 3]
+    local = frequency.keep_members(hashes, offsets, vocab)
+    rows = np.array(rng.sample(range(len(texts)), 100) + [len(texts) - 1, 3, 0, 0])
+    want = template_text(texts, vocab, ngram=ngram, rows=rows, normalized=normalized)
+    got = template_text(texts, vocab, ngram=ngram, rows=rows, normalized=normalized,
+                        row_shingles=local)
+    assert got.to_pylist() == want.to_pylist() and any(want.to_pylist())
+    norm = kernels.normalize([texts[r] for r in rows]).to_pylist()
+    assert got.to_pylist() == [naive.template_text(t, vocab, ngram) for t in norm]
+
+
+def test_row_shingles_are_checked():
+    vocab = np.array([1], np.uint64)
+    for bad in ((np.array([1], np.int64), np.array([0, 1, 1])),  # not uint64
+                (np.array([1], np.uint64), np.array([0, 1])),  # one offset short
+                (np.array([1], np.uint64), np.array([0, 2, 1])),  # not ascending, past end
+                (np.array([1], np.uint64), np.array([1, 1, 1]))):  # not from 0
+        with pytest.raises(ValueError):
+            template_text(["a b", "c"], vocab, row_shingles=bad)

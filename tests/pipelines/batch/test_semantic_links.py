@@ -377,3 +377,28 @@ def test_most_common_value_per_key_as_by_counted_columns(seed):
         got_keys, got_values = semantic_links.most_common(keys.astype(np.int32), values)
         assert got_keys.tolist() == sorted(want)
         assert got_values.tolist() == [want[k][0] for k in sorted(want)]
+
+
+def test_shards_send_token_lists_and_gather_makes_the_kept_ones_sets(vocab):
+    """``link_tokens(as_sets=False)`` then ``gather(min_tokens=...)``: the token sets and
+    rows that ``link_tokens`` gives, for the nodes not excluded."""
+    from distill_radar.pipelines.batch.signatures import NodeSignatures
+
+    prompts = [p for group in REWORDED for p in group] + OTHERS + ["hi there", "ok ok ok ok"]
+    config = RunConfig()
+    rows, ids, offsets = _tokens(vocab, prompts, config)
+    lists = semantic_links.link_tokens(vocab, pa.array(prompts), np.empty(0, np.int64),
+                                       pa.array([], pa.large_string()), config, as_sets=False)
+    assert lists[0].size > rows.size  # rows of too few distinct tokens are still there
+    nodes = np.arange(len(prompts), dtype=np.uint64) * np.uint64(7) + np.uint64(3)
+    part = NodeSignatures(nodes, np.ones(nodes.size, np.int64), np.empty(0, np.int64),
+                          np.empty((0, 4), np.uint32), link_rows=lists[0], link_ids=lists[1],
+                          link_offsets=lists[2])
+    exclude = np.array([1, 4])
+    node, got_ids, got_offsets = semantic_links.gather(
+        [part], nodes, exclude, min_tokens=config.prompt_link_min_tokens)
+    keep = np.flatnonzero(~np.isin(rows, exclude))
+    want_ids, want_offsets = semantic_links._csr_rows(ids, offsets, keep)
+    assert node.tolist() == rows[keep].tolist()
+    np.testing.assert_array_equal(got_ids, want_ids)
+    np.testing.assert_array_equal(got_offsets, want_offsets)
