@@ -405,7 +405,8 @@ def most_common(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def home_components(labels: np.ndarray, senders) -> np.ndarray:
-    """Per node: the home component of its senders (-1 where none has one).
+    """Per node: the home component of its senders (the smallest where they differ, -1
+    where none has one).
 
     An account's home is the multi-prompt component holding most of its
     prompts. Distillation wrappers all mean "reason step by step", so the
@@ -413,22 +414,7 @@ def home_components(labels: np.ndarray, senders) -> np.ndarray:
     between accounts at home in two different clusters would merge the two
     operations (on the realistic profile: a proxy campaign and a thin hydra).
     """
-    n = labels.size
-    node_home = np.full(n, -1, np.int64)
-    comp = labels[senders.node]
-    multi = np.bincount(labels, minlength=n)[comp] >= 2
-    if not multi.any():
-        return node_home
-    # per account: the component holding most of its prompts
-    accounts, homes = most_common(senders.account[multi], comp[multi])
-    del comp, multi
-    home = np.full(int(senders.account.max()) + 1, -1, np.int64)
-    home[accounts] = homes
-    del accounts, homes
-    sent = home[senders.account]
-    has = sent >= 0
-    best = np.full(n, np.iinfo(np.int64).max, np.int64)
-    np.minimum.at(best, senders.node[has], sent[has])
-    found = best < np.iinfo(np.int64).max
-    node_home[found] = best[found]
-    return node_home
+    # One pass over each account's run of pairs (gather_pairs' order, ties: the smallest
+    # home): no arrays over every (account, prompt) pair, which at 16M exchanges sat
+    # above everything linking holds.
+    return kernels.sender_homes(labels, senders.account, senders.node, min_size=2)
