@@ -243,7 +243,8 @@ def _lsh_bits(ids, offsets, weights, dense, table, config: RunConfig):
     rows = config.prompt_link_rows
     planes = kernels.hyperplanes(dims, config.prompt_link_bands * rows, seed=config.seed)
     sketch_planes = kernels.hyperplanes(dims, SKETCH_BITS, seed=config.seed + 2)
-    bands = np.empty((n, config.prompt_link_bands), np.uint32)
+    # a band holds ``rows`` bits: uint16 where they fit (half the bytes of n x bands)
+    bands = np.empty((n, config.prompt_link_bands), np.uint16 if rows <= 16 else np.uint32)
     sketch = np.empty((n, SKETCH_BITS // 32), np.uint32)
     for lo in range(0, n, VECTOR_BLOCK):
         hi = min(n, lo + VECTOR_BLOCK)
