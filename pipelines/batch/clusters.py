@@ -275,10 +275,14 @@ def cluster_graph(graph: CandidateGraph, config: RunConfig) -> NodeClusters:
     would detach every reworded member.
     """
     lexical = graph.edge_kind == semantic.LEXICAL
-    src, dst, labels, sim, n_loose = _cohesion_rounds(
-        graph, graph.src[lexical], graph.dst[lexical], graph.edge_sim[lexical], config)
+    out = list(_cohesion_rounds(
+        graph, graph.src[lexical], graph.dst[lexical], graph.edge_sim[lexical], config))
     del lexical  # the rounds' own arrays (levels, masks) went with them
-    return join_semantic(graph, src, dst, n_loose, config, (labels, sim))
+    # src, dst, labels, sim handed over, not kept by a name here: the joins let each go
+    # when done with it (the rounds' edges, the lexical labels before finishing)
+    n_loose = out.pop()
+    return join_semantic(graph, out.pop(0), out.pop(0), n_loose, config,
+                         (out.pop(0), out.pop(0)))
 
 
 def _cohesion_rounds(graph: CandidateGraph, src, dst, edge_sim, config: RunConfig):
@@ -320,21 +324,13 @@ def join_semantic(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, n_loo
     ``lexical``: the components of ``src``/``dst`` and their ``lexical_cohesion``,
     when known (member cohesion then measures only the components the joins changed).
     """
-    n, sem = graph.nodes.size, graph.edge_kind == semantic.SEMANTIC
+    n = graph.nodes.size
     lex_labels, lex_sim = lexical or (kernels.connected_components(n, src, dst), None)
-    wide = np.int64  # the semantic joins' own arithmetic takes int64 node indices
-    j_src, j_dst = semantic.group_joins(lex_labels, graph.src[sem].astype(wide),
-                                        graph.dst[sem].astype(wide), graph.senders,
-                                        config.model.established_accounts)
-    pr = graph.edge_kind == semantic_links.PROMPT
-    if pr.any():  # prompt links only between prompts that nothing else linked
-        so_far = kernels.connected_components(n, _edges(n, src, j_src), _edges(n, dst, j_dst))
-        p_src, p_dst = semantic_links.prompt_joins(so_far, graph.src[pr].astype(wide),
-                                                   graph.dst[pr].astype(wide), graph.senders)
-        j_src, j_dst = np.r_[j_src, p_src], np.r_[j_dst, p_dst]
+    del lexical
+    j_src, j_dst = _joins(graph, src, dst, lex_labels, config)
     kind = np.r_[np.zeros(src.size, np.int8), np.ones(j_src.size, np.int8)]
     src, dst = _edges(n, src, j_src), _edges(n, dst, j_dst)
-    del sem, pr
+    del j_src, j_dst
     labels = kernels.connected_components(n, src, dst)
     # member cohesion reads the signatures and embeddings by chunks: the edges and
     # senders wait in work files meanwhile (large inputs)
@@ -343,9 +339,32 @@ def join_semantic(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, n_loo
             sim = member_cohesion(graph, labels, config)
         else:
             sim = member_cohesion(graph, labels, config, lex_labels, lex_sim)
+    del lex_sim
     # the kinds after cohesion: their per-node arrays not beside its chunks of rows
     kinds = semantic.cluster_kinds(n, src, dst, kind, labels, lex_labels)
-    return finish_clusters(graph, labels, sim, int(src.size), n_loose, config, kinds)
+    verified = int(src.size)
+    del src, dst, kind, lex_labels
+    with graph.set_aside(("src", "dst", "edge_sim", "edge_kind", "senders")):
+        return finish_clusters(graph, labels, sim, verified, n_loose, config, kinds)
+
+
+def _joins(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, lex_labels: np.ndarray,
+           config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The account groups' joins, then the prompt links between prompts that nothing
+    else linked (``semantic_links.prompt_joins``): the edges ``join_semantic`` adds."""
+    n, sem = graph.nodes.size, graph.edge_kind == semantic.SEMANTIC
+    wide = np.int64  # the semantic joins' own arithmetic takes int64 node indices
+    j_src, j_dst = semantic.group_joins(lex_labels, graph.src[sem].astype(wide),
+                                        graph.dst[sem].astype(wide), graph.senders,
+                                        config.model.established_accounts)
+    del sem
+    pr = graph.edge_kind == semantic_links.PROMPT
+    if pr.any():  # prompt links only between prompts that nothing else linked
+        so_far = kernels.connected_components(n, _edges(n, src, j_src), _edges(n, dst, j_dst))
+        p_src, p_dst = semantic_links.prompt_joins(so_far, graph.src[pr].astype(wide),
+                                                   graph.dst[pr].astype(wide), graph.senders)
+        j_src, j_dst = np.r_[j_src, p_src], np.r_[j_dst, p_dst]
+    return j_src, j_dst
 
 
 def lexical_cohesion(graph: CandidateGraph, labels: np.ndarray,
