@@ -27,6 +27,7 @@ from distill_radar.pipelines.embed.embedder import load_embedder
 from distill_radar.pipelines.io import workdir
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
+from distill_radar.pipelines.runtime import process
 
 LOG = logging.getLogger(__name__)
 CONSENSUS_ROWS = 3  # smallest component with a consensus signature
@@ -123,6 +124,10 @@ def link_nodes(parts: list[NodeSignatures] | SignatureFiles, config: RunConfig,
         return cluster_graph(graph, config)
     finally:
         graph.remove_files()
+        del graph
+        # linking's many small arrays leave free heap pages that stay resident under
+        # every later stage unless trimmed
+        process.trim_heap()
 
 
 def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunConfig,

@@ -92,6 +92,18 @@ def return_freed_memory() -> dict[str, bool]:
     return out
 
 
+def trim_heap() -> bool:
+    """Give glibc's free heap pages back to the system (``malloc_trim``): blocks under
+    ``MMAP_THRESHOLD`` that a step freed stay resident in the heap's free lists until
+    trimmed; False where the allocator is not glibc's."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):  # not glibc (musl)
+        return False
+
+
 def shards_for(shards: int, input_bytes: int) -> int:
     """Shards of distinct prompts for a large input: at least ``shards``, and enough that
     none holds more than ~``SHARD_INPUT_BYTES`` of input (the tables do not depend on it)."""
