@@ -360,9 +360,16 @@ def prompt_joins(labels: np.ndarray, src: np.ndarray, dst: np.ndarray, senders=N
 
 
 def _strays(n: int, src: np.ndarray, dst: np.ndarray, home: np.ndarray) -> np.ndarray:
-    """Per node: at home in a cluster other than its link group's most common home."""
+    """Per link end (``src``, ``dst``): at home in a cluster other than its link group's
+    most common home (False for every other node: a group of two or more holds only
+    link ends, so only theirs are counted, not every node at home somewhere: at 16M
+    exchanges millions, whose sort was linking's largest step)."""
     group = kernels.connected_components(n, src, dst)
-    at = np.flatnonzero(home >= 0)
+    ends = np.zeros(n, bool)
+    ends[src] = True
+    ends[dst] = True
+    at = np.flatnonzero(ends & (home >= 0))
+    del ends
     out = np.zeros(n, bool)
     if at.size == 0:
         return out
