@@ -26,7 +26,7 @@ from .embedding import (
     paired_dots,
     simhash_bands,
 )
-from .grouped import best_in_groups, distinct_per_group
+from .grouped import best_in_groups, distinct_per_group, sender_homes, senders_per_label
 from .half import to_float16, to_float32
 from .hashing import shingle_hashes
 from .lookup import ascending_positions, directory_positions, key_directory, sorted_positions
@@ -78,6 +78,8 @@ __all__ = [
     "paired_dots",
     "pool_half",
     "pool_tokens",
+    "sender_homes",
+    "senders_per_label",
     "shared_shingles",
     "shingle_hashes",
     "signature_similarity",

@@ -9,6 +9,7 @@ stop meeting candidates among prompts that do too.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -47,7 +48,9 @@ def banded_pairs(bands: np.ndarray, rows: int, window: int, ids: np.ndarray,
 
     Returns (src, dst, score) with ``src < dst``, each pair once, sorted.
     """
-    bands = np.ascontiguousarray(bands, dtype=np.uint32)
+    # uint16 bands stay so (rows <= 16: half the bytes of a table of n x bands)
+    bands = np.ascontiguousarray(bands, dtype=np.uint16 if bands.dtype == np.uint16 else
+                                 np.uint32)
     ids = np.ascontiguousarray(ids, dtype=np.int32)
     offsets = csr_offsets(offsets, ids.size)
     dense = np.ascontiguousarray(dense, dtype=np.float32)
@@ -73,14 +76,11 @@ def banded_pairs(bands: np.ndarray, rows: int, window: int, ids: np.ndarray,
     scored = np.empty(0, np.uint64)  # every pair scored so far (pair keys, sorted)
     found_s, found_d, found_v = [], [], []
     for lo in range(0, bands.shape[1], BANDS_AT_ONCE):  # bounded memory: a few bands at once
-        orders, keys = _band_orders(bands, lo, min(BANDS_AT_ONCE, bands.shape[1] - lo), rows,
-                                    per_key)
-        pairs, counts = _bands_pairs(orders, keys, shift, window, sketch, limits, links.counts,
-                                     cap)
+        pairs = _group_pairs(bands, lo, min(BANDS_AT_ONCE, bands.shape[1] - lo), rows,
+                             per_key, shift, window, sketch, limits, links.counts, cap)
         # Each pair is scored once: a pair proposed by several bands (or by an earlier
         # chunk, kept or not) would score the same again. Sorted keys also read the
         # rows of one prompt together.
-        pairs = np.concatenate([pairs[c, :counts[c]] for c in range(counts.size)])
         pairs = distinct(pairs)
         pairs = pairs[ascending_positions(scored, pairs) < 0]  # both sorted: one gallop
         scored = merge_distinct(scored, pairs)
@@ -93,6 +93,22 @@ def banded_pairs(bands: np.ndarray, rows: int, window: int, ids: np.ndarray,
         found_v.append(v)
     return unique_pairs(np.concatenate(found_s), np.concatenate(found_d),
                         np.concatenate(found_v))
+
+
+def _group_pairs(bands, lo, count, rows, per_key, shift, window, sketch, limits, counts, cap):
+    """The window pairs of bands ``lo .. lo + count - 1`` (``_bands_pairs``' kept keys, band
+    after band), a thread's worth of bands at a time: the orders and keys (n of each a
+    band) of only those are resident. The counts are the same for every band of the
+    group, so the pairs are those of the whole group at once."""
+    step = max(1, numba.get_num_threads())
+    found = []
+    for first in range(lo, lo + count, step):
+        orders, keys = _band_orders(bands, first, min(step, lo + count - first), rows, per_key)
+        pairs, kept = _bands_pairs(orders, keys, shift, window, sketch, limits, counts, cap)
+        del orders, keys
+        # views: a buffer's pages past its band's count were never written (not resident)
+        found.extend(pairs[c, :kept[c]] for c in range(kept.size))
+    return np.concatenate(found) if found else np.empty(0, np.uint64)
 
 
 class LinkCounts:

@@ -8,6 +8,8 @@ that ended in a cluster) and feeds the later stages as a side input.
 from __future__ import annotations
 
 import logging
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +27,7 @@ from distill_radar.pipelines.embed.embedder import load_embedder
 from distill_radar.pipelines.io import workdir
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
+from distill_radar.pipelines.runtime import process
 
 LOG = logging.getLogger(__name__)
 CONSENSUS_ROWS = 3  # smallest component with a consensus signature
@@ -91,6 +94,32 @@ class CandidateGraph:
         for rows in self.spilled or ():
             rows.remove()
 
+    @contextmanager
+    def set_aside(self, names: tuple[str, ...]):
+        """The named arrays (``senders``: its two) in work files for the duration, None
+        meanwhile; graphs whose signatures are spilled only (large inputs: the step
+        inside then peaks without them; small ones keep them, no files written)."""
+        if not self.spilled:
+            yield
+            return
+        arrays = {name: getattr(self, name) for name in names if name != "senders"}
+        senders = "senders" in names and self.senders is not None
+        if senders:
+            arrays.update(senders_account=self.senders.account, senders_node=self.senders.node)
+        parked = out_of_core.Parked(os.path.dirname(self.spilled[0].path), arrays)
+        del arrays  # the caller holds no other reference: the arrays go now
+        for name in names:
+            setattr(self, name, None)
+        try:
+            yield
+        finally:
+            back = parked.back()
+            if senders:
+                self.senders = semantic.AccountPrompts(back.pop("senders_account"),
+                                                       back.pop("senders_node"))
+            for name, value in back.items():
+                setattr(self, name, value)
+
 
 def link_nodes(parts: list[NodeSignatures] | SignatureFiles, config: RunConfig,
                account_pairs: list | None = None) -> NodeClusters:
@@ -101,6 +130,10 @@ def link_nodes(parts: list[NodeSignatures] | SignatureFiles, config: RunConfig,
         return cluster_graph(graph, config)
     finally:
         graph.remove_files()
+        del graph
+        # linking's many small arrays leave free heap pages that stay resident under
+        # every later stage unless trimmed
+        process.trim_heap()
 
 
 def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunConfig,
@@ -136,24 +169,43 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     if src.size:
         edge_sim = out_of_core.pair_similarity(sig, src, dst)
         keep = edge_sim >= config.lexical_threshold
-        src, dst, edge_sim = sig_rows[src[keep]], sig_rows[dst[keep]], edge_sim[keep]
+        # node indices, int32 where they fit (as the graph holds them)
+        src = _edges(nodes.size, sig_rows[src[keep]])
+        dst = _edges(nodes.size, sig_rows[dst[keep]])
+        edge_sim = edge_sim[keep]
+        del keep
     # Prompts that words link, or that accounts of a profile group sent, are the other
     # paths' to cluster: prompt links join only the rest.
     grouped = s_stats.pop("grouped", np.empty(0, np.int64))
-    p_src, p_dst, p_sim, p_stats = _prompt_links(
-        parts, nodes, lambda: _covered(nodes.size, src, dst, pairs, grouped), config)
-    del parts
-    kind = np.r_[np.zeros(src.size, np.int8), np.ones(s_src.size, np.int8),
-                 np.full(p_src.size, semantic_links.PROMPT, np.int8)]
+    links = config.semantic and config.prompt_links
+    covered = _covered(nodes.size, src, dst, pairs, grouped) if links else None
     stats = {"nodes": int(nodes.size), "nodes_with_signature": int(sig_rows.size),
              "bands": int(bands), "rows": int(rows), "candidate_pairs": n_candidates,
-             "nodes_with_embedding": int(emb_rows.size), **s_stats, **p_stats}
+             "nodes_with_embedding": int(emb_rows.size), **s_stats}
+    kind = np.r_[np.zeros(src.size, np.int8), np.ones(s_src.size, np.int8)]
+    graph = CandidateGraph(nodes, counts, sig_rows, sig, _edges(nodes.size, src, s_src),
+                           _edges(nodes.size, dst, s_dst),
+                           np.r_[edge_sim, s_sim].astype(np.float32), stats, emb_rows, emb,
+                           kind, pairs, spilled)
+    semantic_edges = bool(s_src.size)
+    del counts, sig_rows, src, dst, edge_sim, s_src, s_dst, s_sim, emb_rows, kind, pairs
+    # The prompt links' vectors and candidates are linking's largest step at scale: the
+    # graph's arrays wait in work files meanwhile (large inputs; it needs only ``nodes``).
+    with graph.set_aside(("counts", "sig_rows", "src", "dst", "edge_sim", "emb_rows",
+                          "edge_kind", "senders")):
+        p_src, p_dst, p_sim, p_stats = _prompt_links(parts, nodes, covered, config)
+    del parts, covered
+    if p_src.size:
+        graph.src = _edges(nodes.size, graph.src, p_src)
+        graph.dst = _edges(nodes.size, graph.dst, p_dst)
+        graph.edge_sim = np.r_[graph.edge_sim, p_sim].astype(np.float32)
+        graph.edge_kind = np.r_[graph.edge_kind,
+                                np.full(p_src.size, semantic_links.PROMPT, np.int8)]
+    graph.stats.update(p_stats)
+    if not (semantic_edges or p_src.size):
+        graph.senders = None
     if spilled and not in_files:
-        sig = sig.load()
-    graph = CandidateGraph(nodes, counts, sig_rows, sig, _edges(nodes.size, src, s_src, p_src),
-                           _edges(nodes.size, dst, s_dst, p_dst),
-                           np.r_[edge_sim, s_sim, p_sim].astype(np.float32), stats, emb_rows,
-                           emb, kind, pairs if s_src.size or p_src.size else None, spilled)
+        graph.sig = graph.sig.load()
     # One worker holds all of it (the gathered path): summary.json's largest_bytes shows it.
     StageSizes("link_nodes").record(0, graph_bytes(graph))
     return graph
@@ -210,15 +262,14 @@ def _covered(n: int, src: np.ndarray, dst: np.ndarray, pairs, grouped: np.ndarra
     return out
 
 
-def _prompt_links(parts, nodes: np.ndarray, lexical, config: RunConfig):
+def _prompt_links(parts, nodes: np.ndarray, covered: np.ndarray | None, config: RunConfig):
     """Per-prompt semantic links (``semantic_links``) among the prompts not in
-    ``lexical()`` (a node mask of what other evidence covers; built only when the links
-    are on: every lexical edge's two ends). ``parts``: NodeSignatures or
-    ``gather.LinkFiles``."""
+    ``covered`` (a node mask of what other evidence covers, ``_covered``; None when the
+    links are off). ``parts``: NodeSignatures or ``gather.LinkFiles``."""
     empty = np.empty(0, np.int64)
     if not (config.semantic and config.prompt_links):
         return empty, empty, np.empty(0, np.float32), {}
-    node, ids, offsets = semantic_links.gather(parts, nodes, exclude=lexical(),
+    node, ids, offsets = semantic_links.gather(parts, nodes, exclude=covered,
                                                min_tokens=config.prompt_link_min_tokens)
     if node.size < 2:
         return empty, empty, np.empty(0, np.float32), {}
@@ -236,38 +287,46 @@ def cluster_graph(graph: CandidateGraph, config: RunConfig) -> NodeClusters:
     would detach every reworded member.
     """
     lexical = graph.edge_kind == semantic.LEXICAL
-    src, dst, labels, sim, n_loose = _cohesion_rounds(
-        graph, graph.src[lexical], graph.dst[lexical], graph.edge_sim[lexical], config)
+    out = list(_cohesion_rounds(
+        graph, graph.src[lexical], graph.dst[lexical], graph.edge_sim[lexical], config))
     del lexical  # the rounds' own arrays (levels, masks) went with them
-    return join_semantic(graph, src, dst, n_loose, config, (labels, sim))
+    # src, dst, labels, sim handed over, not kept by a name here: the joins let each go
+    # when done with it (the rounds' edges, the lexical labels before finishing)
+    n_loose = out.pop()
+    return join_semantic(graph, out.pop(0), out.pop(0), n_loose, config,
+                         (out.pop(0), out.pop(0)))
 
 
 def _cohesion_rounds(graph: CandidateGraph, src, dst, edge_sim, config: RunConfig):
     """``cluster_graph``'s rounds over the lexical edges -> (surviving src, dst, their
     components, those components' ``lexical_cohesion``, members detached)."""
-    n, sig_rows = graph.nodes.size, graph.sig_rows
-    labels = kernels.connected_components(n, src, dst)
-    # Guard against chaining, in rounds. Members far from their component's
-    # consensus move one level down (edges join only nodes of the same level,
-    # so loose nodes re-cluster among themselves), and inside a component that
-    # is still incoherent only edges above a stricter threshold survive.
-    level = np.zeros(n, np.int64)
-    sim = lexical_cohesion(graph, labels)
-    n_loose = 0
-    for r in range(config.model.cohesion_rounds):
-        loose = sig_rows[sim < config.cohesion_bound]
-        weak = _weak_components(labels, sig_rows, sim, config.cohesion_bound, n)
-        if loose.size == 0 and not weak.any():
-            break
-        n_loose += int(loose.size)
-        level[loose] += 1
-        strict = strict_threshold(config, r)
-        keep = round_edges(src, dst, edge_sim, level, weak, strict)
-        new_labels = regrouped_components(labels, src, dst, keep)
-        src, dst, edge_sim = src[keep], dst[keep], edge_sim[keep]
-        sim = lexical_cohesion(graph, new_labels, labels, sim)
-        labels = new_labels
-    return src, dst, labels, sim, n_loose
+    # The rounds read the signatures and the lexical edges passed in: the rest of the
+    # graph waits in work files (large inputs) beside their consensus chunks.
+    with graph.set_aside(("counts", "emb_rows", "src", "dst", "edge_sim", "edge_kind",
+                          "senders")):
+        n, sig_rows = graph.nodes.size, graph.sig_rows
+        labels = kernels.connected_components(n, src, dst)
+        # Guard against chaining, in rounds. Members far from their component's
+        # consensus move one level down (edges join only nodes of the same level,
+        # so loose nodes re-cluster among themselves), and inside a component that
+        # is still incoherent only edges above a stricter threshold survive.
+        level = np.zeros(n, np.int64)
+        sim = lexical_cohesion(graph, labels)
+        n_loose = 0
+        for r in range(config.model.cohesion_rounds):
+            loose = sig_rows[sim < config.cohesion_bound]
+            weak = _weak_components(labels, sig_rows, sim, config.cohesion_bound, n)
+            if loose.size == 0 and not weak.any():
+                break
+            n_loose += int(loose.size)
+            level[loose] += 1
+            strict = strict_threshold(config, r)
+            keep = round_edges(src, dst, edge_sim, level, weak, strict)
+            new_labels = regrouped_components(labels, src, dst, keep)
+            src, dst, edge_sim = src[keep], dst[keep], edge_sim[keep]
+            sim = lexical_cohesion(graph, new_labels, labels, sim)
+            labels = new_labels
+        return src, dst, labels, sim, n_loose
 
 
 def join_semantic(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, n_loose: int,
@@ -277,29 +336,47 @@ def join_semantic(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, n_loo
     ``lexical``: the components of ``src``/``dst`` and their ``lexical_cohesion``,
     when known (member cohesion then measures only the components the joins changed).
     """
-    n, sem = graph.nodes.size, graph.edge_kind == semantic.SEMANTIC
+    n = graph.nodes.size
     lex_labels, lex_sim = lexical or (kernels.connected_components(n, src, dst), None)
+    del lexical
+    j_src, j_dst = _joins(graph, src, dst, lex_labels, config)
+    kind = np.r_[np.zeros(src.size, np.int8), np.ones(j_src.size, np.int8)]
+    src, dst = _edges(n, src, j_src), _edges(n, dst, j_dst)
+    del j_src, j_dst
+    labels = kernels.connected_components(n, src, dst)
+    # member cohesion reads the signatures and embeddings by chunks: the edges and
+    # senders wait in work files meanwhile (large inputs)
+    with graph.set_aside(("counts", "src", "dst", "edge_sim", "edge_kind", "senders")):
+        if lex_sim is None:
+            sim = member_cohesion(graph, labels, config)
+        else:
+            sim = member_cohesion(graph, labels, config, lex_labels, lex_sim)
+    del lex_sim
+    # the kinds after cohesion: their per-node arrays not beside its chunks of rows
+    kinds = semantic.cluster_kinds(n, src, dst, kind, labels, lex_labels)
+    verified = int(src.size)
+    del src, dst, kind, lex_labels
+    with graph.set_aside(("src", "dst", "edge_sim", "edge_kind", "senders")):
+        return finish_clusters(graph, labels, sim, verified, n_loose, config, kinds)
+
+
+def _joins(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, lex_labels: np.ndarray,
+           config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The account groups' joins, then the prompt links between prompts that nothing
+    else linked (``semantic_links.prompt_joins``): the edges ``join_semantic`` adds."""
+    n, sem = graph.nodes.size, graph.edge_kind == semantic.SEMANTIC
     wide = np.int64  # the semantic joins' own arithmetic takes int64 node indices
     j_src, j_dst = semantic.group_joins(lex_labels, graph.src[sem].astype(wide),
                                         graph.dst[sem].astype(wide), graph.senders,
                                         config.model.established_accounts)
+    del sem
     pr = graph.edge_kind == semantic_links.PROMPT
     if pr.any():  # prompt links only between prompts that nothing else linked
         so_far = kernels.connected_components(n, _edges(n, src, j_src), _edges(n, dst, j_dst))
         p_src, p_dst = semantic_links.prompt_joins(so_far, graph.src[pr].astype(wide),
                                                    graph.dst[pr].astype(wide), graph.senders)
         j_src, j_dst = np.r_[j_src, p_src], np.r_[j_dst, p_dst]
-    kind = np.r_[np.zeros(src.size, np.int8), np.ones(j_src.size, np.int8)]
-    src, dst = _edges(n, src, j_src), _edges(n, dst, j_dst)
-    del sem, pr
-    labels = kernels.connected_components(n, src, dst)
-    if lex_sim is None:
-        sim = member_cohesion(graph, labels, config)
-    else:
-        sim = member_cohesion(graph, labels, config, lex_labels, lex_sim)
-    # the kinds after cohesion: their per-node arrays not beside its chunks of rows
-    kinds = semantic.cluster_kinds(n, src, dst, kind, labels, lex_labels)
-    return finish_clusters(graph, labels, sim, int(src.size), n_loose, config, kinds)
+    return j_src, j_dst
 
 
 def lexical_cohesion(graph: CandidateGraph, labels: np.ndarray,

@@ -258,7 +258,8 @@ def _lsh_bits(ids, offsets, weights, dense, table, config: RunConfig):
     rows = config.prompt_link_rows
     planes = kernels.hyperplanes(dims, config.prompt_link_bands * rows, seed=config.seed)
     sketch_planes = kernels.hyperplanes(dims, SKETCH_BITS, seed=config.seed + 2)
-    bands = np.empty((n, config.prompt_link_bands), np.uint32)
+    # a band holds ``rows`` bits: uint16 where they fit (half the bytes of n x bands)
+    bands = np.empty((n, config.prompt_link_bands), np.uint16 if rows <= 16 else np.uint32)
     sketch = np.empty((n, SKETCH_BITS // 32), np.uint32)
     for lo in range(0, n, VECTOR_BLOCK):
         hi = min(n, lo + VECTOR_BLOCK)
@@ -374,9 +375,16 @@ def prompt_joins(labels: np.ndarray, src: np.ndarray, dst: np.ndarray, senders=N
 
 
 def _strays(n: int, src: np.ndarray, dst: np.ndarray, home: np.ndarray) -> np.ndarray:
-    """Per node: at home in a cluster other than its link group's most common home."""
+    """Per link end (``src``, ``dst``): at home in a cluster other than its link group's
+    most common home (False for every other node: a group of two or more holds only
+    link ends, so only theirs are counted, not every node at home somewhere: at 16M
+    exchanges millions, whose sort was linking's largest step)."""
     group = kernels.connected_components(n, src, dst)
-    at = np.flatnonzero(home >= 0)
+    ends = np.zeros(n, bool)
+    ends[src] = True
+    ends[dst] = True
+    at = np.flatnonzero(ends & (home >= 0))
+    del ends
     out = np.zeros(n, bool)
     if at.size == 0:
         return out
@@ -420,7 +428,8 @@ def most_common(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def home_components(labels: np.ndarray, senders) -> np.ndarray:
-    """Per node: the home component of its senders (-1 where none has one).
+    """Per node: the home component of its senders (the smallest where they differ, -1
+    where none has one).
 
     An account's home is the multi-prompt component holding most of its
     prompts. Distillation wrappers all mean "reason step by step", so the
@@ -428,22 +437,7 @@ def home_components(labels: np.ndarray, senders) -> np.ndarray:
     between accounts at home in two different clusters would merge the two
     operations (on the realistic profile: a proxy campaign and a thin hydra).
     """
-    n = labels.size
-    node_home = np.full(n, -1, np.int64)
-    comp = labels[senders.node]
-    multi = np.bincount(labels, minlength=n)[comp] >= 2
-    if not multi.any():
-        return node_home
-    # per account: the component holding most of its prompts
-    accounts, homes = most_common(senders.account[multi], comp[multi])
-    del comp, multi
-    home = np.full(int(senders.account.max()) + 1, -1, np.int64)
-    home[accounts] = homes
-    del accounts, homes
-    sent = home[senders.account]
-    has = sent >= 0
-    best = np.full(n, np.iinfo(np.int64).max, np.int64)
-    np.minimum.at(best, senders.node[has], sent[has])
-    found = best < np.iinfo(np.int64).max
-    node_home[found] = best[found]
-    return node_home
+    # One pass over each account's run of pairs (gather_pairs' order, ties: the smallest
+    # home): no arrays over every (account, prompt) pair, which at 16M exchanges sat
+    # above everything linking holds.
+    return kernels.sender_homes(labels, senders.account, senders.node, min_size=2)

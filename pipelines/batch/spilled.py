@@ -303,3 +303,28 @@ def _by_groups(spilled: SpilledRows, order, offsets, similarity, take) -> np.nda
     for rows, local, offs in _group_chunks(spilled, order, offsets):
         out[rows] = similarity(take(rows), local, offs)
     return out
+
+
+class Parked:
+    """Arrays moved into raw work files while a step needs their memory, read back whole
+    by ``back`` (``np.fromfile``: private pages, no map left; the files go then).
+
+    The linking worker's steps that peak (the prompt links' vectors and candidates, the
+    cohesion rounds' chunks) need few of the graph's arrays; the rest wait here, so
+    each step's peak is its own arrays beside those it reads, not the whole graph."""
+
+    def __init__(self, folder: str, arrays: dict[str, np.ndarray]):
+        self.files = {}
+        for name, value in arrays.items():
+            path = os.path.join(folder, f"parked-{os.getpid()}-{id(self)}-{name}.raw")
+            value = np.ascontiguousarray(value)
+            value.tofile(path)
+            self.files[name] = (path, value.dtype, value.shape)
+
+    def back(self) -> dict[str, np.ndarray]:
+        out = {}
+        for name, (path, dtype, shape) in self.files.items():
+            out[name] = np.fromfile(path, dtype).reshape(shape)
+            os.remove(path)
+        self.files = {}
+        return out

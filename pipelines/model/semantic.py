@@ -354,27 +354,11 @@ def group_joins(labels: np.ndarray, src: np.ndarray, dst: np.ndarray,
     return root[keep], comp_w[keep]
 
 
-def _account_components(labels: np.ndarray, accounts: AccountPrompts) -> np.ndarray:
-    """The component of each distinct (component, account) pair (any order)."""
-    comp = labels[accounts.node]  # a fresh int64 array: packed in place below
-    if comp.size and max(int(comp.max()), int(accounts.account.max())) < 2**31 \
-            and min(int(comp.min()), int(accounts.account.min())) >= 0:
-        # One sort of both packed in a uint64, not unique_columns' copies (~1 GB at 16M),
-        # in place (no shifted and or-ed temporaries beside it).
-        acc = accounts.account
-        key = comp.astype(np.int64, copy=False).view(np.uint64)
-        key <<= np.uint64(32)
-        key |= acc.view(np.uint32) if acc.dtype == np.int32 else acc.astype(np.uint64)
-        key.sort()
-        key = _distinct(key)
-        return (key >> np.uint64(32)).astype(np.int64)
-    return kernels.unique_columns(np.stack([comp, accounts.account]))[0]
-
-
 def _one_established(labels, comp_w, group_w, accounts: AccountPrompts, established: int):
     """(components, groups, roots) with each group's established components cut to the
     largest one, which becomes the group's root (its label node)."""
-    n_acc = np.bincount(_account_components(labels, accounts), minlength=labels.size)[comp_w]
+    # distinct accounts per component, by one pass over each account's pairs
+    n_acc = kernels.senders_per_label(labels, accounts.account, accounts.node)[comp_w]
     big = n_acc >= established
     order = np.lexsort((comp_w, -n_acc, ~big, group_w))  # per group: largest established first
     g_sorted = group_w[order]

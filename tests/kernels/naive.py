@@ -471,3 +471,27 @@ def distinct_per_group(groups, n_groups, values):
     for g, v in zip(groups, values):
         seen[g].add(v)
     return [len(s) for s in seen]
+
+
+def senders_per_label(labels, account, node):
+    """Per label: how many distinct accounts sent one of its nodes."""
+    seen = [set() for _ in labels]
+    for a, v in zip(account, node):
+        seen[labels[v]].add(a)
+    return [len(s) for s in seen]
+
+
+def sender_homes(labels, account, node, min_size=2):
+    """Per node: the smallest home label of its senders (an account's home: the label of
+    ``min_size``+ nodes holding most of its pairs, ties the smallest), -1 where none."""
+    size = [list(labels).count(c) for c in range(len(labels))]
+    per_account = {}
+    for a, v in zip(account, node):
+        if size[labels[v]] >= min_size:
+            per_account.setdefault(a, []).append(labels[v])
+    home = {a: min(set(cs), key=lambda c: (-cs.count(c), c)) for a, cs in per_account.items()}
+    out = [-1] * len(labels)
+    for a, v in zip(account, node):
+        if a in home and (out[v] < 0 or home[a] < out[v]):
+            out[v] = home[a]
+    return out

@@ -2,7 +2,12 @@ import naive
 import numpy as np
 import pytest
 
-from distill_radar.kernels import best_in_groups, distinct_per_group
+from distill_radar.kernels import (
+    best_in_groups,
+    distinct_per_group,
+    sender_homes,
+    senders_per_label,
+)
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 9, 400])
@@ -41,3 +46,49 @@ def test_grouped_rejects_bad_input():
         distinct_per_group(np.array([0, 1]), 2, np.zeros(3, np.int64))
     with pytest.raises(ValueError):
         distinct_per_group(np.array([-1]), 2, np.zeros(1, np.int64))
+
+
+def _sender_pairs(n, p, seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, max(n // 3, 1), n)  # shared labels: groups of several nodes
+    labels = np.minimum(labels, n - 1)
+    account = rng.integers(0, 6, p)
+    node = rng.integers(0, n, p)
+    return labels, account, node
+
+
+@pytest.mark.parametrize("sort", [True, False])
+@pytest.mark.parametrize("n, p", [(1, 0), (1, 3), (5, 12), (40, 300)])
+def test_sender_kernels_equal_naive(n, p, sort):
+    labels, account, node = _sender_pairs(n, p, n + p)
+    if sort:  # gather_pairs' order: by (account, node)
+        order = np.lexsort((node, account))
+        account, node = account[order], node[order]
+    args = labels.tolist(), account.tolist(), node.tolist()
+    assert senders_per_label(labels, account, node).tolist() == naive.senders_per_label(*args)
+    for min_size in (1, 2, 3):
+        got = sender_homes(labels, account.astype(np.int32), node.astype(np.int32), min_size)
+        assert got.tolist() == naive.sender_homes(*args, min_size)
+
+
+def test_sender_homes_long_runs_and_ties():
+    # one account with many pairs (longer than the kernel's first buffer), a tie between
+    # two labels (the smaller wins), and a node sent by two accounts with different homes
+    labels = np.array([0, 0, 2, 2, 4, 5, 5, 5] + [8] * 40 + [0] * 2)
+    account = np.r_[np.zeros(4, int), np.ones(40, int), [2, 2, 2]]
+    node = np.r_[[0, 1, 2, 3], np.arange(8, 48), [5, 6, 7]]
+    got = sender_homes(labels, account, node)
+    assert got.tolist() == naive.sender_homes(labels.tolist(), account.tolist(), node.tolist())
+    assert got[0] == 0 and got[8] == 8 and got[5] == 5
+
+
+def test_sender_kernels_reject_bad_input():
+    labels = np.array([0, 0, 2])
+    with pytest.raises(ValueError):
+        senders_per_label(labels, np.array([0]), np.array([3]))
+    with pytest.raises(ValueError):
+        sender_homes(labels, np.array([-1]), np.array([0]))
+    with pytest.raises(ValueError):
+        sender_homes(np.array([0, 5]), np.array([0]), np.array([0]))
+    with pytest.raises(ValueError):
+        senders_per_label(labels, np.array([0, 1]), np.array([0]))

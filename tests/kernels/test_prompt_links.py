@@ -272,3 +272,25 @@ def test_unique_pairs_keep_first_occurrence_sorted():
     s, d, v = link_candidates.unique_pairs(src, dst, score)
     assert list(zip(s.tolist(), d.tolist())) == sorted(first)
     assert v.tolist() == [first[p] for p in sorted(first)]
+
+
+@pytest.mark.parametrize("threads", [1, 3, 64])
+def test_banded_pairs_alike_for_uint16_bands_and_any_bands_per_pass(threads, monkeypatch):
+    # A group's bands are taken a thread's worth at a time, and uint16 bands stay so: the
+    # pairs, scores and link counts are those of the group's bands at once, as uint32.
+    rng = np.random.default_rng(threads)
+    n = 70
+    ids, off, w, dense = _random_sets(rng, n, 12, (2, 8), (0.5, 2.0), close_every=3)
+    bands = rng.integers(0, 4, (n, 2 * link_candidates.BANDS_AT_ONCE + 3)).astype(np.uint32)
+
+    def run(b):
+        links = link_candidates.LinkCounts(n)
+        got = link_candidates.banded_pairs(b, 2, 3, ids, off, w, dense, 0.5, 0.4,
+                                           links=links, cap=2)
+        return (*got, links.counts)
+
+    want = run(bands)
+    monkeypatch.setattr(link_candidates.numba, "get_num_threads", lambda: threads)
+    for got in (run(bands), run(bands.astype(np.uint16))):
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)

@@ -178,3 +178,37 @@ def test_a_known_cluster_continues_with_fewer_exchanges_than_the_minimum():
     kept, ids = _number_clusters(nodes, counts, labels, 3)
     assert kept.tolist() == [10, 11, 15, 16, 17]
     assert ids.tolist() == [1, 1, 0, 0, 0]  # largest first
+
+
+def test_set_aside_parks_the_arrays_in_files_and_restores_them(tmp_path):
+    """A spilled graph's arrays go to work files inside ``set_aside`` (None there) and come
+    back equal, dtypes and shapes kept, the files removed; a small graph keeps them."""
+    from distill_radar.pipelines.batch.clusters import CandidateGraph
+    from distill_radar.pipelines.batch.spilled import SpilledRows
+    from distill_radar.pipelines.model.semantic import AccountPrompts
+
+    rng = np.random.default_rng(3)
+    sig = rng.integers(0, 2**32, (5, 4), dtype=np.uint64).astype(np.uint32)
+    sig.tofile(tmp_path / "sig.raw")
+    rows = SpilledRows(str(tmp_path / "sig.raw"), sig.shape, "uint32")
+    senders = AccountPrompts(np.array([0, 0, 1], np.int32), np.array([1, 2, 4], np.int32))
+    graph = CandidateGraph(np.arange(5, dtype=np.uint64), np.ones(5, np.int64), np.arange(5),
+                           rows, np.array([0, 1], np.int32), np.array([2, 3], np.int32),
+                           np.array([0.5, 0.75], np.float32), senders=senders,
+                           spilled=(rows, rows))
+    before = {k: getattr(graph, k).copy() for k in ("counts", "src", "dst", "edge_sim")}
+    with graph.set_aside(("counts", "src", "dst", "edge_sim", "senders")):
+        assert graph.counts is None and graph.src is None and graph.senders is None
+        assert graph.nodes.size == 5  # not named: kept
+        assert len(list(tmp_path.iterdir())) == 1 + 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sig.raw"]
+    for name, value in before.items():
+        got = getattr(graph, name)
+        assert got.dtype == value.dtype
+        np.testing.assert_array_equal(got, value)
+    assert graph.senders.account.dtype == np.int32
+    np.testing.assert_array_equal(graph.senders.node, [1, 2, 4])
+    small = CandidateGraph(graph.nodes, graph.counts, graph.sig_rows, sig, graph.src,
+                           graph.dst, graph.edge_sim)
+    with small.set_aside(("counts", "src")):
+        assert small.counts is graph.counts  # nothing spilled: nothing set aside

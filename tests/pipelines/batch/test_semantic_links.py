@@ -8,6 +8,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+from distill_radar import kernels
 from distill_radar.pipelines.batch import pipeline as batch
 from distill_radar.pipelines.batch import semantic_links
 from distill_radar.pipelines.embed.embedder import load_embedder
@@ -402,3 +403,25 @@ def test_shards_send_token_lists_and_gather_makes_the_kept_ones_sets(vocab):
     assert node.tolist() == rows[keep].tolist()
     np.testing.assert_array_equal(got_ids, want_ids)
     np.testing.assert_array_equal(got_offsets, want_offsets)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_strays_counted_over_link_ends_as_over_every_node_at_home(seed):
+    # A link group's most common home over its ends only is the one over every node at
+    # home (a group of two or more holds only link ends): the same strays at every end.
+    rng = np.random.default_rng(seed)
+    n = 300
+    src = rng.integers(0, n, 120)
+    dst = rng.integers(0, n, 120)
+    home = np.where(rng.random(n) < 0.7, rng.integers(0, 6, n), -1)
+    group = kernels.connected_components(n, src, dst)
+    at = np.flatnonzero(home >= 0)
+    groups, homes = semantic_links.most_common(group[at], home[at])
+    major = np.full(n, -1, np.int64)
+    major[groups] = homes
+    want = np.zeros(n, bool)
+    want[at] = home[at] != major[group[at]]
+    got = semantic_links._strays(n, src, dst, home)
+    ends = np.union1d(src, dst)
+    np.testing.assert_array_equal(got[ends], want[ends])
+    assert not np.delete(got, ends).any()

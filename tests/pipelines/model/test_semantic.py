@@ -328,14 +328,16 @@ def test_embedded_pairs_and_profiles_take_pairs_in_any_order():
     np.testing.assert_array_equal(got[1], want[1])
 
 
-def test_account_components_are_the_distinct_pairs_components():
+def test_senders_per_component_count_the_distinct_pairs_components():
     from distill_radar import kernels
-    from distill_radar.pipelines.model.semantic import AccountPrompts, _account_components
+    from distill_radar.pipelines.model.semantic import AccountPrompts
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 50, 400)
     pairs = AccountPrompts(rng.integers(0, 30, 3000), rng.integers(0, 400, 3000))
-    want = kernels.unique_columns(np.stack([labels[pairs.node], pairs.account]))[0]
-    np.testing.assert_array_equal(np.sort(_account_components(labels, pairs)), np.sort(want))
+    distinct = kernels.unique_columns(np.stack([labels[pairs.node], pairs.account]))[0]
+    want = np.bincount(distinct, minlength=labels.size)
+    got = kernels.senders_per_label(labels, pairs.account, pairs.node)
+    np.testing.assert_array_equal(got, want)
     empty = AccountPrompts(np.empty(0, np.int64), np.empty(0, np.int64))
-    assert _account_components(labels, empty).size == 0
+    assert not kernels.senders_per_label(labels, empty.account, empty.node).any()
