@@ -231,13 +231,9 @@ def _cover_raw_rows(data, starts, ends, room, fast, ascii_map, table, mask_digit
         scratch = _scratch(1024)
         text = np.empty(4096, np.uint8)
         for i in range(task * _ROWS_PER_TASK, min(n, (task + 1) * _ROWS_PER_TASK)):
-            size = ends[i] - starts[i]
-            if size + size // 2 + 1 > text.size:
-                text = np.empty(max(size + size // 2 + 1, 2 * text.size), np.uint8)
-            length, slow[i] = _fast_row(data, starts[i], ends[i], fast, ascii_map, text, 0)
+            text, end, slow[i] = _raw_row(data, starts[i], ends[i], fast, ascii_map, text)
             if slow[i]:
                 continue
-            end = _prefix_end(text, 0, length)
             if end > scratch[0].size:
                 scratch = _scratch(max(end, 2 * scratch[0].size))
             lengths[i] = _cover_row(text, 0, end, -room[i], table, mask_digits, ngram,
@@ -277,13 +273,9 @@ def _cover_raw_rows_local(data, starts, ends, room, fast, ascii_map, table, mask
         keyed, pass_all = _key_scratch(keys, key_offsets, rows, lo, hi)
         text = np.empty(4096, np.uint8)
         for i in range(lo, hi):
-            size = ends[i] - starts[i]
-            if size + size // 2 + 1 > text.size:
-                text = np.empty(max(size + size // 2 + 1, 2 * text.size), np.uint8)
-            length, slow[i] = _fast_row(data, starts[i], ends[i], fast, ascii_map, text, 0)
+            text, end, slow[i] = _raw_row(data, starts[i], ends[i], fast, ascii_map, text)
             if slow[i]:
                 continue
-            end = _prefix_end(text, 0, length)
             if end > scratch[0].size:
                 scratch = _scratch(max(end, 2 * scratch[0].size))
             bits = _fill_row(keyed, keys, key_offsets[rows[i]], key_offsets[rows[i] + 1])
@@ -291,6 +283,17 @@ def _cover_raw_rows_local(data, starts, ends, room, fast, ascii_map, table, mask
                       np.uint64(63))
             lengths[i] = _cover_row(text, 0, end, -room[i], table, mask_digits, ngram,
                                     lookup, out, scratch)
+
+
+@njit(cache=True, inline="always")
+def _raw_row(data, start, stop, fast, ascii_map, text):
+    """A raw row normalised into ``text`` (replaced by a larger one when short): (text,
+    end of its hashed prefix, whether it needs NFKC proper instead)."""
+    size = stop - start
+    if size + size // 2 + 1 > text.size:
+        text = np.empty(max(size + size // 2 + 1, 2 * text.size), np.uint8)
+    length, slow = _fast_row(data, start, stop, fast, ascii_map, text, 0)
+    return text, (0 if slow else _prefix_end(text, 0, length)), slow
 
 
 @njit(cache=True, inline="always")

@@ -143,6 +143,7 @@ def test_row_shingles_give_the_same_cover(seed, ngram, normalized):
     rng = random.Random(seed)
     raw = _texts(rng, 150) + [None, ""]
     raw[3] = "ＡＢＣ " + (raw[3] or "")  # a row normalised apart (NFKC proper)
+    raw[5] = " ".join(filter(None, raw[6:40])) * 4  # longer than a task's first scratch
     texts = raw if normalized else [t.upper() if t and i % 3 == 0 else t
                                     for i, t in enumerate(raw)]
     hashes, offsets = kernels.shingle_hashes(texts, ngram=ngram, normalized=normalized)
