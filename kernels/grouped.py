@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .lookup import _ascending
+
 
 def _groups(groups: np.ndarray, n_groups: int, *columns: np.ndarray) -> np.ndarray:
     groups = np.asarray(groups)
@@ -110,18 +112,10 @@ def _account_runs(labels: np.ndarray, account: np.ndarray, node: np.ndarray):
         raise ValueError("account codes must be >= 0 and node indices inside labels")
     if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= labels.size):
         raise ValueError("labels must lie in [0, labels.size)")
-    if account.size > 1 and not _ascending(account):
+    if account.size > 1 and not _ascending(account, False):
         order = np.argsort(account, kind="stable")
         account, node = account[order], node[order]
     return labels, np.ascontiguousarray(account), np.ascontiguousarray(node)
-
-
-@njit(cache=True)
-def _ascending(values):
-    for i in range(1, values.size):
-        if values[i] < values[i - 1]:
-            return False
-    return True
 
 
 def senders_per_label(labels: np.ndarray, account: np.ndarray, node: np.ndarray

@@ -21,7 +21,7 @@ from .config import (
     MAX_PROMPT_BYTES_HASHED,
     SHINGLE_SEED,
 )
-from .hash_table import _find, _has, key_set
+from .hash_table import _fill, _has, key_set
 from .hashing import _ROWS_PER_TASK, DIGIT, SINGLE, TOKEN_CLASS, WORD, _lazy_buffer, _prefix_end
 from .lookup import _filter, _maybe
 from .mix import mix64
@@ -321,13 +321,8 @@ def _fill_row(keyed, keys, lo, hi):
     """``keys[lo:hi]`` into the first ``2 ** bits`` slots of ``keyed`` (``hash_table``'s
     layout, at most half full); returns ``bits``."""
     bits = _table_bits(hi - lo)
-    shift, mask = np.uint64(64 - bits), (1 << bits) - 1
-    for s in range(1 << bits):
-        keyed[s, 1] = 0
-    for k in range(lo, hi):
-        slot = _find(keyed, keys[k], shift, mask)
-        keyed[slot, 0] = keys[k]
-        keyed[slot, 1] = 1
+    keyed[:1 << bits, 1] = 0
+    _fill(keyed[:1 << bits], keys[lo:hi], np.uint64(64 - bits), (1 << bits) - 1)
     return bits
 
 
