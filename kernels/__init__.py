@@ -40,6 +40,7 @@ from .prompt_hashes import normalized_text_hashes, text_hashes
 from .similarity import signature_similarity
 from .spans import template_text
 from .string_order import sort_order
+from .text_buffers import contiguous
 from .union_find import connected_components
 from .wordpiece import WordPieceVocab, wordpiece_ids
 
@@ -59,6 +60,7 @@ __all__ = [
     "consensus_match",
     "consensus_signatures",
     "consensus_similarity",
+    "contiguous",
     "cosine_pairs",
     "directory_positions",
     "distinct",

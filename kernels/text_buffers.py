@@ -12,10 +12,21 @@ import pyarrow as pa
 from numba import njit
 
 
+def contiguous(column) -> pa.Array:
+    """One array from a chunked column: its only chunk as it is (``combine_chunks``
+    copies even one chunk, and a shard's prompts are ~0.1 GB of freshly faulted pages),
+    else the chunks concatenated; an array is returned as it is."""
+    if not isinstance(column, pa.ChunkedArray):
+        return column
+    if column.num_chunks == 1:
+        return column.chunk(0)
+    return column.combine_chunks() if column.num_chunks else pa.array([], column.type)
+
+
 def as_large_string(texts) -> pa.LargeStringArray:
     """A ``pa.LargeStringArray`` from a list of str / string array / chunked array."""
     if isinstance(texts, pa.ChunkedArray):
-        texts = texts.combine_chunks() if texts.num_chunks else pa.array([], pa.large_string())
+        texts = contiguous(texts) if texts.num_chunks else pa.array([], pa.large_string())
     if isinstance(texts, pa.Array):
         if (pa.types.is_string(texts.type) or pa.types.is_string_view(texts.type)
                 or pa.types.is_null(texts.type)):

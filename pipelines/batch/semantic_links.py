@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 from distill_radar import kernels
 from distill_radar.kernels import link_candidates, prompt_links
 from distill_radar.kernels.average_linkage import average_linkage
+from distill_radar.kernels.csr import take_rows
 from distill_radar.kernels.embedding import SIMHASH_CHUNK
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
@@ -79,7 +80,7 @@ def link_tokens(vocab, prompts, eligible: np.ndarray, spans: pa.Array,
     ``span_ids``: the spans' WordPiece ids (CSR, at least ``MAX_LINK_TOKENS`` per
     span where it has them; the embedder's), read instead of tokenising them again.
     """
-    prompts = prompts.combine_chunks() if isinstance(prompts, pa.ChunkedArray) else prompts
+    prompts = kernels.contiguous(prompts)
     short = _short_rows(prompts, config.prompt_link_chars)
     is_short = np.zeros(len(prompts), bool)
     is_short[short] = True
@@ -89,12 +90,12 @@ def link_tokens(vocab, prompts, eligible: np.ndarray, spans: pa.Array,
     if span_ids is None:
         span_ids = _wordpiece(spans.take(pa.array(long_at)), vocab)
     else:
-        span_ids = _csr_rows(*span_ids, long_at, MAX_LINK_TOKENS)
+        span_ids = take_rows(*span_ids, long_at, MAX_LINK_TOKENS)
     ids = np.concatenate([whole[0], span_ids[0]])
     offsets = np.r_[whole[1], whole[1][-1] + span_ids[1][1:]]
     order = np.argsort(rows, kind="stable")
     rows = rows[order]
-    ids, offsets = _csr_rows(ids, offsets, order)
+    ids, offsets = take_rows(ids, offsets, order)
     if not as_sets:
         return rows, ids, offsets
     return link_sets(rows, ids, offsets, config.prompt_link_min_tokens)
@@ -106,7 +107,7 @@ def link_sets(rows: np.ndarray, ids: np.ndarray, offsets: np.ndarray, min_tokens
     ``min_tokens`` distinct tokens."""
     ids, offsets = prompt_links.token_sets(ids, offsets)
     keep = np.flatnonzero(np.diff(offsets) >= min_tokens)
-    return rows[keep], *_csr_rows(ids, offsets, keep)
+    return rows[keep], *take_rows(ids, offsets, keep)
 
 
 def _short_rows(prompts: pa.Array, chars: int) -> np.ndarray:
@@ -130,18 +131,6 @@ def _wordpiece(texts: pa.Array, vocab) -> tuple[np.ndarray, np.ndarray]:
     return kernels.wordpiece_ids(texts, vocab, MAX_LINK_TOKENS, max_chars=4 * 1024)
 
 
-def _csr_rows(ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray, head: int | None = None):
-    """The CSR rows ``rows`` of (ids, offsets), in that order (each one's first ``head``
-    values, when given)."""
-    sizes = np.diff(offsets)[rows]
-    if head is not None:
-        sizes = np.minimum(sizes, head)
-    new = np.zeros(rows.size + 1, np.int64)
-    np.cumsum(sizes, out=new[1:])
-    starts = np.repeat(offsets[rows] - new[:-1], sizes)
-    return ids[starts + np.arange(new[-1])], new
-
-
 def gather(parts, nodes: np.ndarray, exclude: np.ndarray | None = None,
            min_tokens: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every shard's link tokens -> (node index, token ids, offsets), by node index;
@@ -162,7 +151,7 @@ def gather(parts, nodes: np.ndarray, exclude: np.ndarray | None = None,
         if gone is not None:
             keep[keep] = ~gone[node[keep]]
         keep = np.flatnonzero(keep)
-        part_ids, part_offsets = _csr_rows(p.link_ids, p.link_offsets, keep)
+        part_ids, part_offsets = take_rows(p.link_ids, p.link_offsets, keep)
         node = node[keep]
         if min_tokens is not None:
             node, part_ids, part_offsets = link_sets(node, part_ids, part_offsets, min_tokens)
@@ -177,7 +166,7 @@ def gather(parts, nodes: np.ndarray, exclude: np.ndarray | None = None,
     np.cumsum(sizes, out=offsets[1:])
     if np.any(node[1:] < node[:-1]):  # shards hold node ranges: in order, no sort
         order = np.argsort(node, kind="stable")
-        ids, offsets = _csr_rows(ids, offsets, order)
+        ids, offsets = take_rows(ids, offsets, order)
         node = node[order]
     return node, ids, offsets
 

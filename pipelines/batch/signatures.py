@@ -61,7 +61,7 @@ class HashPromptsFn(beam.DoFn):
     def process(self, table: pa.Table):
         writes = self.writes
         with self.timer.timing():
-            prompts = table["prompt"].combine_chunks()
+            prompts = kernels.contiguous(table["prompt"])
             nodes = kernels.normalized_text_hashes(prompts)
             keys = writes.write_table(self.work, "keys", pa.table({
                 "exchange_id": table["exchange_id"], "account_id": table["account_id"],
@@ -136,7 +136,7 @@ def first_copies(nodes: np.ndarray, prompts, counts: np.ndarray
 
 def dedup_nodes(tables: list[pa.Table]) -> pa.Table:
     table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-    prompts = table["prompt"].combine_chunks()
+    prompts = kernels.contiguous(table["prompt"])
     nodes, first, counts = first_copies(table["node"].to_numpy(), prompts,
                                         table["n"].to_numpy())
     keep = pa.array(first)

@@ -100,7 +100,7 @@ def cluster_texts(samples: pl.DataFrame, n_exemplars: int, max_chars: int = 2000
         return pl.DataFrame(schema=TEXT_SCHEMA)
     samples = samples.sort("cluster_id", "node")
     prompts = samples["prompt"].to_arrow()
-    prompts = prompts.combine_chunks() if isinstance(prompts, pa.ChunkedArray) else prompts
+    prompts = kernels.contiguous(prompts)
     norms = kernels.normalize(prompts)
     cids = samples["cluster_id"].to_numpy()
     bounds = np.flatnonzero(np.r_[True, cids[1:] != cids[:-1], True])

@@ -28,6 +28,7 @@ import orjson
 import pyarrow as pa
 
 from distill_radar.kernels import frequency
+from distill_radar.kernels.csr import take_rows
 from distill_radar.pipelines.io import schemas
 from distill_radar.pipelines.stream import ingest
 from distill_radar.pipelines.stream.keyed import NAMESPACE, StageFn
@@ -102,11 +103,10 @@ class DedupFn(StageFn):
         store.add("seen", {"node": nodes[~in_chunks(nodes, current)]})
         fresh = np.flatnonzero(~known)
         self.count("new_prompts", fresh.size)
-        flat, offsets = ingest.csr_rows(batch["p_off"], fresh)
+        hashes, offsets = take_rows(batch["s_hash"], batch["p_off"], fresh)
         rows = {k: batch[k] for k in ingest.ROWS}
         yield None, (key, ("rows", {**rows, "f_node": nodes[fresh],
                                     "f_prompt": batch["p_prompt"].take(pa.array(fresh))}))
-        hashes = batch["s_hash"][flat]
         yield FRESH_TAG, (key, ("fresh", {"node": nodes[fresh], "p_off": offsets,
                                           "s_hash": hashes}))
         uniq, counts = frequency.doc_frequency(hashes)

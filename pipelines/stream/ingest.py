@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from apache_beam.transforms import window
 
 from distill_radar import kernels
+from distill_radar.kernels.csr import take_rows
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream.config import StreamConfig
 from distill_radar.pipelines.stream.keyed import NAMESPACE, kernel_threads
@@ -36,18 +37,6 @@ def shard_of(values: np.ndarray, shards: int) -> np.ndarray:
     """Shard of each 64-bit hash: ranges of hash values (a mix of the whole hash)."""
     mixed = (np.asarray(values, np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)
     return ((mixed * np.uint64(shards)) >> np.uint64(32)).astype(np.int64)
-
-
-def csr_rows(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(flat value indices, new offsets) of CSR rows ``rows``, in that order."""
-    rows = np.asarray(rows, np.int64)
-    lengths = offsets[rows + 1] - offsets[rows]
-    new = np.zeros(rows.size + 1, np.int64)
-    np.cumsum(lengths, out=new[1:])
-    if rows.size == 0:
-        return np.empty(0, np.int64), new
-    base = np.repeat(offsets[rows] - new[:-1], lengths)
-    return base + np.arange(new[-1]), new
 
 
 def prepare(table: pa.Table, run: RunConfig) -> dict:
@@ -86,9 +75,9 @@ def select(chunk: dict, rows: np.ndarray) -> dict:
 
 
 def _prompts(chunk: dict, keep: np.ndarray) -> dict:
-    flat, offsets = csr_rows(chunk["p_off"], keep)
+    s_hash, offsets = take_rows(chunk["s_hash"], chunk["p_off"], keep)
     return {"p_node": chunk["p_node"][keep], "p_prompt": chunk["p_prompt"].take(pa.array(keep)),
-            "p_off": offsets, "s_hash": chunk["s_hash"][flat]}
+            "p_off": offsets, "s_hash": s_hash}
 
 
 def merge(chunks: list[dict]) -> dict:

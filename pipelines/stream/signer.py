@@ -21,6 +21,7 @@ import numpy as np
 
 from distill_radar import kernels
 from distill_radar.kernels import frequency
+from distill_radar.kernels.csr import take_rows
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream import ingest
 from distill_radar.pipelines.stream.config import StreamConfig
@@ -44,14 +45,14 @@ def merge_waiting(chunks: list[dict]) -> dict:
     p_off = np.r_[np.concatenate(offsets), shift].astype(np.int64)
     s_hash = np.concatenate([c["s_hash"] for c in chunks])
     order = np.argsort(node, kind="stable")
-    flat, new_off = ingest.csr_rows(p_off, order)
-    return {"node": node[order], "since": since[order], "p_off": new_off, "s_hash": s_hash[flat]}
+    s_hash, new_off = take_rows(s_hash, p_off, order)
+    return {"node": node[order], "since": since[order], "p_off": new_off, "s_hash": s_hash}
 
 
 def take_waiting(w: dict, rows: np.ndarray) -> dict:
-    flat, offsets = ingest.csr_rows(w["p_off"], rows)
+    s_hash, offsets = take_rows(w["s_hash"], w["p_off"], rows)
     return {"node": w["node"][rows], "since": w["since"][rows], "p_off": offsets,
-            "s_hash": w["s_hash"][flat]}
+            "s_hash": s_hash}
 
 
 def split_waiting(w: dict, pieces: int) -> list[dict]:
@@ -106,8 +107,8 @@ class SignerFn(StageFn):
         self.count("signed_prompts", rows.size)
         self.count("given_up_prompts", gave_up.sum())
         if rows.size:
-            flat, sub_off = ingest.csr_rows(kept_off, rows)
-            sig = kernels.minhash(kept[flat], sub_off, num_perm=run.num_perm, seed=run.seed)
+            sub, sub_off = take_rows(kept, kept_off, rows)
+            sig = kernels.minhash(sub, sub_off, num_perm=run.num_perm, seed=run.seed)
             keys = kernels.band_keys(sig, self.bands, self.rows)
             for s, chunk in band_queries(w["node"][rows], sig, keys, self.stream.key_shards):
                 if len(chunk["node"]):

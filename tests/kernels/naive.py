@@ -495,3 +495,8 @@ def sender_homes(labels, account, node, min_size=2):
         if a in home and (out[v] < 0 or home[a] < out[v]):
             out[v] = home[a]
     return out
+
+
+def take_rows(rows, picks, head=None):
+    """Rows (lists) ``picks`` of ``rows``, each cut to ``head`` values when given."""
+    return [list(rows[p])[:head] if head is not None else list(rows[p]) for p in picks]

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from distill_radar import kernels
+from distill_radar.kernels.csr import take_rows
 from distill_radar.pipelines.batch import pipeline as batch
 from distill_radar.pipelines.batch import semantic_links
 from distill_radar.pipelines.embed.embedder import load_embedder
@@ -355,7 +356,7 @@ def test_gather_from_files_drops_the_excluded_as_from_the_parts(tmp_path):
     node, ids, offsets = semantic_links.gather(parts, nodes)
     assert np.all(np.diff(node) > 0) and offsets[-1] == ids.size
     kept = ~mask[node]
-    want = (node[kept], *semantic_links._csr_rows(ids, offsets, np.flatnonzero(kept)))
+    want = (node[kept], *take_rows(ids, offsets, np.flatnonzero(kept)))
     for got in (semantic_links.gather(files, nodes, exclude),
                 semantic_links.gather(parts, nodes, mask)):
         for x, y in zip(got, want):
@@ -399,7 +400,7 @@ def test_shards_send_token_lists_and_gather_makes_the_kept_ones_sets(vocab):
     node, got_ids, got_offsets = semantic_links.gather(
         [part], nodes, exclude, min_tokens=config.prompt_link_min_tokens)
     keep = np.flatnonzero(~np.isin(rows, exclude))
-    want_ids, want_offsets = semantic_links._csr_rows(ids, offsets, keep)
+    want_ids, want_offsets = take_rows(ids, offsets, keep)
     assert node.tolist() == rows[keep].tolist()
     np.testing.assert_array_equal(got_ids, want_ids)
     np.testing.assert_array_equal(got_offsets, want_offsets)

@@ -7,6 +7,7 @@ import numpy as np
 from conftest import TEMPLATE, WORDS
 
 from distill_radar import kernels
+from distill_radar.kernels.csr import take_rows
 from distill_radar.pipelines.io import json_rows
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream import ingest
@@ -67,9 +68,9 @@ def test_select_keeps_the_prompts_of_the_rows_it_keeps():
     part = ingest.select(chunk, rows)
     assert ingest.n_rows(part) == rows.size
     assert set(part["p_node"].tolist()) == set(part["node"].tolist())
-    flat, offsets = ingest.csr_rows(chunk["p_off"], np.array([2, 0]))
+    s_hash, offsets = take_rows(chunk["s_hash"], chunk["p_off"], np.array([2, 0]))
     np.testing.assert_array_equal(
-        chunk["s_hash"][flat],
+        s_hash,
         np.r_[chunk["s_hash"][chunk["p_off"][2]:chunk["p_off"][3]],
               chunk["s_hash"][chunk["p_off"][0]:chunk["p_off"][1]]])
-    assert offsets[-1] == flat.size
+    assert offsets[-1] == s_hash.size
