@@ -82,9 +82,10 @@ class CandidateGraph:
         default_factory=lambda: np.empty((0, 0), np.float32))
     edge_kind: np.ndarray | None = None  # int8[m]: semantic.LEXICAL or semantic.SEMANTIC
     senders: semantic.AccountPrompts | None = None  # who sent which node (semantic path)
-    # Large inputs: the signatures' and embeddings' work files (``spilled``); ``emb`` is
-    # then a SpilledEmbeddings (member cohesion reads it by chunks of whole components).
-    spilled: tuple[SpilledRows, SpilledRows] | None = None
+    # Large inputs: the embeddings' work file, and the signatures' from more of them
+    # (``spilled``; ``gather._to_spill``); ``emb`` is then a SpilledEmbeddings (member
+    # cohesion reads it by chunks of whole components).
+    spilled: tuple[SpilledRows, ...] | None = None
 
     def __post_init__(self):
         if self.edge_kind is None:
@@ -97,8 +98,8 @@ class CandidateGraph:
     @contextmanager
     def set_aside(self, names: tuple[str, ...]):
         """The named arrays (``senders``: its two) in work files for the duration, None
-        meanwhile; graphs whose signatures are spilled only (large inputs: the step
-        inside then peaks without them; small ones keep them, no files written)."""
+        meanwhile; graphs with spilled rows only (large inputs: the step inside then
+        peaks without them; small ones keep them, no files written)."""
         if not self.spilled:
             yield
             return
@@ -155,11 +156,12 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     del gathered  # the raw float16 embeddings go once centred below
     if not (config.semantic and config.prompt_links):
         parts = []  # the shards' nodes and tokens serve the prompt links only
-    spilled = (sig, emb) if isinstance(sig, SpilledRows) else None
-    if spilled and emb.shape[0] and np.dtype(emb.dtype) == np.float16:
+    spilled = tuple(a for a in (sig, emb) if isinstance(a, SpilledRows)) or None
+    in_file = isinstance(emb, SpilledRows)
+    if in_file and emb.shape[0] and np.dtype(emb.dtype) == np.float16:
         emb = SpilledEmbeddings.centred(emb)  # by blocks; rows read back by blocks
     else:
-        emb = semantic.centred_rows(emb.load() if spilled else emb)
+        emb = semantic.centred_rows(emb.load() if in_file else emb)
     pairs = semantic.gather_pairs(PairParts(account_pairs or []), nodes)
     s_src, s_dst, s_sim, s_stats = semantic.semantic_edges(emb, emb_rows, pairs, config)
     bands, rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
@@ -204,7 +206,7 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     graph.stats.update(p_stats)
     if not (semantic_edges or p_src.size):
         graph.senders = None
-    if spilled and not in_files:
+    if isinstance(graph.sig, SpilledRows) and not in_files:
         graph.sig = graph.sig.load()
     # One worker holds all of it (the gathered path): summary.json's largest_bytes shows it.
     StageSizes("link_nodes").record(0, graph_bytes(graph))

@@ -14,9 +14,10 @@ from distill_radar.pipelines.batch.spilled import SpilledRows
 from distill_radar.pipelines.io import export, workdir
 
 _LIGHT = ("nodes", "counts", "eligible", "emb_rows")
-#: Signature and embedding bytes from which gathering writes them to work files
-#: (``SpilledRows``) instead of memory: ~700k signed prompts (768 B each), ~1.5M short
-#: exchanges (1M short exchanges stay below it).
+#: Signature and embedding bytes from which gathering writes the embeddings to work
+#: files (``SpilledRows``) instead of memory, and signature bytes from which the
+#: signatures too (``_to_spill``): ~1M signed prompts (512 B each), ~2M short exchanges
+#: (1M short exchanges stay below both).
 SPILL_BYTES = 512 << 20
 
 
@@ -36,8 +37,9 @@ class SignatureFiles:
         """-> (``gather_signatures``' arrays, the shards' prompt-link tokens as
         ``LinkFiles``: read from the files when linked, not copied here).
 
-        From ``spill_bytes`` of signatures and embeddings, with local files, those two
-        come back as ``SpilledRows`` in the files' folder.
+        From ``spill_bytes`` of signatures and embeddings, with local files, the
+        embeddings come back as ``SpilledRows`` in the files' folder, and the signatures
+        too from ``spill_bytes`` of their own (``_to_spill``).
 
         Two passes over the files: the small arrays and row counts, then each
         file's signatures and embeddings copied into the one output, its map
@@ -45,26 +47,27 @@ class SignatureFiles:
         (the list of NodeSignatures) keeps two copies of every signature resident.
         """
         paths = sorted(self.paths)
-        light, shapes, size = [], [], 0
+        light, shapes, sizes = [], [], np.zeros(2, np.int64)
         for path in paths:
             arrays = workdir.read_arrays(path)  # a memory map: only what is read is resident
             light.append(NodeSignatures(**{k: np.array(arrays[k]) for k in _LIGHT},
                                         sig=np.empty((0, num_perm), np.uint32)))
             shapes.append((arrays["sig"].shape, arrays["emb"].shape))
-            size += arrays["sig"].nbytes + arrays["emb"].nbytes
+            sizes += (arrays["sig"].nbytes, arrays["emb"].nbytes)
         limit = SPILL_BYTES if self.spill_bytes is None else self.spill_bytes
         folder = None
-        if paths and size >= limit and not export.is_remote(paths[0]):
+        if paths and not export.is_remote(paths[0]):
             folder = os.path.dirname(paths[0])
+        folder = _to_spill(folder, *(int(x) for x in sizes), limit)
         order = sorted((i for i, p in enumerate(light) if p.nodes.size),
                        key=lambda i: int(light[i].nodes[0]))
         runs = [light[i].nodes for i in order]
         if any(a[-1] >= b[0] for a, b in itertools.pairwise(runs)):  # not one sorted run
             out = gather_signatures([NodeSignatures.read(p) for p in paths], num_perm)
-            if folder is not None:
-                out = (*out[:3], _spilled(folder, "sig", [out[3]]), out[4],
-                       _spilled(folder, "emb", [out[5]]))
-            return out, LinkFiles(tuple(paths))
+            sig_to, emb_to = folder
+            sig = out[3] if sig_to is None else _spilled(sig_to, "sig", [out[3]])
+            emb = out[5] if emb_to is None else _spilled(emb_to, "emb", [out[5]])
+            return (*out[:3], sig, out[4], emb), LinkFiles(tuple(paths))
         return _gathered_run([paths[i] for i in order], [light[i] for i in order],
                              [shapes[i] for i in order], num_perm, folder), LinkFiles(tuple(paths))
 
@@ -112,6 +115,18 @@ def gather_signatures(parts: list[NodeSignatures], num_perm: int) -> tuple:
     return nodes, counts, sig_rows, sig, emb_rows, emb
 
 
+def _to_spill(folder: str | None, sig_bytes: int, emb_bytes: int, limit: int
+              ) -> tuple[str | None, str | None]:
+    """Where the signatures and the embeddings go (a folder: a work file there; None:
+    memory). The embeddings go first: only the semantic steps read them, a few times,
+    while the lexical steps read the signatures over and over (bands, pairs, every
+    cohesion round), so spilled signatures cost each of those steps a pass over the file.
+    Signatures below ``limit`` stay in memory, as they do without embeddings."""
+    if folder is None or sig_bytes + emb_bytes < limit:
+        return None, None
+    return (folder if sig_bytes >= limit else None), (folder if emb_bytes else None)
+
+
 def _spilled(folder: str, kind: str, blocks, shape=None, dtype=None) -> SpilledRows:
     """Row blocks (arrays, or callables that return one) written end to end into one raw
     work file, one block resident at a time."""
@@ -127,10 +142,11 @@ def _spilled(folder: str, kind: str, blocks, shape=None, dtype=None) -> SpilledR
 
 
 def _gathered_run(paths: list[str], light: list[NodeSignatures], shapes: list,
-                  num_perm: int, folder: str | None = None) -> tuple:
+                  num_perm: int, folder: tuple = (None, None)) -> tuple:
     """Shards that laid end to end are in node order -> ``gather_signatures``' arrays,
-    signatures and embeddings copied file by file into preallocated outputs (or, with
-    ``folder``, written file by file into two ``SpilledRows``)."""
+    signatures and embeddings copied file by file into preallocated outputs (or, where
+    ``folder`` (signatures', embeddings') names one, written file by file into a
+    ``SpilledRows`` there)."""
     if not light:
         return gather_signatures([], num_perm)
     nodes = np.concatenate([p.nodes for p in light])
@@ -139,23 +155,34 @@ def _gathered_run(paths: list[str], light: list[NodeSignatures], shapes: list,
     sig_rows = np.concatenate([p.eligible + b for p, b in zip(light, base)]).astype(np.int64)
     emb_rows = np.concatenate([p.emb_rows + b for p, b in zip(light, base)]).astype(np.int64)
     dim = max((e[1] for (_, e) in shapes if e[0]), default=0)
-    if folder is not None:
-        sig = _spilled(folder, "sig", _file_blocks(paths, "sig"), (0, num_perm), np.uint32)
-        emb = _spilled(folder, "emb", _file_blocks(paths, "emb"), (0, dim), np.float16)
-        return nodes, counts, sig_rows, sig, emb_rows, emb
-    sig = np.empty((sig_rows.size, num_perm), np.uint32)
-    emb = np.empty((emb_rows.size, dim), np.float16)
+    sig_to, emb_to = folder
+    sig = emb = None
+    if sig_to is not None:
+        sig = _spilled(sig_to, "sig", _file_blocks(paths, "sig"), (0, num_perm), np.uint32)
+    if emb_to is not None:
+        emb = _spilled(emb_to, "emb", _file_blocks(paths, "emb"), (0, dim), np.float16)
+    if sig is None or emb is None:
+        sig, emb = _copied(paths, shapes, sig, emb, (sig_rows.size, num_perm),
+                           (emb_rows.size, dim))
+    return nodes, counts, sig_rows, sig, emb_rows, emb
+
+
+def _copied(paths: list[str], shapes: list, sig, emb, sig_shape, emb_shape):
+    """``sig`` / ``emb`` (those None) copied file by file into preallocated outputs."""
+    sig_out = np.empty(sig_shape, np.uint32) if sig is None else None
+    emb_out = np.empty(emb_shape, np.float16) if emb is None else None
     at_sig = at_emb = 0
     for path, (s_shape, e_shape) in zip(paths, shapes):
         if not (s_shape[0] or e_shape[0]):
             continue
         arrays = workdir.read_arrays(path)
-        sig[at_sig:at_sig + s_shape[0]] = arrays["sig"]
-        if e_shape[0]:
-            emb[at_emb:at_emb + e_shape[0]] = arrays["emb"]
+        if sig_out is not None:
+            sig_out[at_sig:at_sig + s_shape[0]] = arrays["sig"]
+        if emb_out is not None and e_shape[0]:
+            emb_out[at_emb:at_emb + e_shape[0]] = arrays["emb"]
         at_sig, at_emb = at_sig + s_shape[0], at_emb + e_shape[0]
         del arrays  # the file's map, before the next one's pages come in
-    return nodes, counts, sig_rows, sig, emb_rows, emb
+    return (sig if sig_out is None else sig_out), (emb if emb_out is None else emb_out)
 
 
 def _file_blocks(paths: list[str], name: str):

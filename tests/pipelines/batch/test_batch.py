@@ -1,6 +1,7 @@
 import os
 
 import apache_beam as beam
+import numpy as np
 import orjson
 import polars as pl
 import pytest
@@ -88,6 +89,42 @@ def test_large_input_builds_the_same_tables_keyed(small_log, tmp_path, monkeypat
     assert sizes["link_nodes"]["working_set"] > 0
     assert {"dedupe_members", "cluster_statistics", "write_tables"} <= set(sizes)
     assert "dedupe_members" not in small["largest_bytes"]
+
+
+def test_embeddings_spilled_alone_build_the_same_tables(small_log, tmp_path, monkeypatch):
+    """Embeddings in a work file beside signatures in memory (``gather._to_spill``: the
+    signatures below the limit of their own) link as when neither or both are spilled."""
+    from distill_radar.pipelines.batch import clusters, gather, spilled
+
+    path, _, _ = small_log
+    small = _run(path, tmp_path / "small")
+    monkeypatch.setattr(gather, "SPILL_BYTES", 1)
+    to_spill = gather._to_spill
+    monkeypatch.setattr(gather, "_to_spill",
+                        lambda folder, s, e, limit: to_spill(folder, s, e, s + 1))
+    graphs = []
+    cluster_graph = clusters.cluster_graph
+    monkeypatch.setattr(clusters, "cluster_graph",
+                        lambda graph, config: graphs.append(graph) or cluster_graph(graph, config))
+    mixed = _run(path, tmp_path / "mixed")
+    graph = max(graphs, key=lambda g: g.nodes.size)
+    assert isinstance(graph.sig, np.ndarray)
+    assert isinstance(graph.emb, spilled.SpilledEmbeddings)
+    assert mixed["counts"] == small["counts"]
+    for name in ("members", "clusters", "accounts", "campaigns", "near_misses", "dead_letter"):
+        a = (tmp_path / "small" / f"{name}.parquet").read_bytes()
+        assert a == (tmp_path / "mixed" / f"{name}.parquet").read_bytes(), name
+
+
+def test_spill_puts_the_embeddings_first(tmp_path):
+    from distill_radar.pipelines.batch.gather import _to_spill
+
+    d = str(tmp_path)
+    assert _to_spill(d, 100, 300, 500) == (None, None)  # below the limit: memory
+    assert _to_spill(d, 300, 300, 500) == (None, d)  # the embeddings first
+    assert _to_spill(d, 500, 300, 500) == (d, d)  # signatures over it on their own
+    assert _to_spill(d, 600, 0, 500) == (d, None)  # no embeddings (lexical run)
+    assert _to_spill(None, 600, 600, 500) == (None, None)  # remote files: never
 
 
 def test_bad_rows_dead_lettered_and_reconciled(small_log, tmp_path):
