@@ -59,6 +59,32 @@ def csr_buffers(arr: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray, np.nd
     return data, offsets, valid
 
 
+def short_rows(texts, chars: int) -> np.ndarray:
+    """Rows of at most ``chars`` code points (nulls are not short), ascending.
+
+    A UTF-8 code point is 1 to 4 bytes: byte lengths (the offsets) decide every row but
+    those of ``chars + 1`` to ``4 * chars`` bytes, whose code points are counted in
+    place (no copy of the texts; counting every row would read every byte)."""
+    if isinstance(chars, bool) or not isinstance(chars, (int, np.integer)) or chars < 0:
+        raise ValueError(f"chars must be an int >= 0, got {chars!r}")
+    data, offsets, valid = csr_buffers(as_large_string(texts))
+    return _short_rows(data, offsets, valid, int(chars))
+
+
+@njit(cache=True)
+def _short_rows(data, offsets, valid, chars):
+    short = np.zeros(valid.size, np.bool_)
+    for i in range(valid.size):
+        size = offsets[i + 1] - offsets[i]
+        if not valid[i] or size > 4 * chars:
+            continue
+        if size > chars:  # count the code points: bytes that do not continue one
+            for j in range(offsets[i], offsets[i + 1]):
+                size -= (data[j] & 0xC0) == 0x80
+        short[i] = size <= chars
+    return np.flatnonzero(short)
+
+
 @njit(cache=True, inline="always")
 def _decode_utf8(data, pos, end):
     """Code point starting at ``data[pos]`` and its byte length (lenient: a bad lead

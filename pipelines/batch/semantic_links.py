@@ -36,13 +36,13 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from distill_radar import kernels
 from distill_radar.kernels import link_candidates, prompt_links
 from distill_radar.kernels.average_linkage import average_linkage
 from distill_radar.kernels.csr import take_rows
 from distill_radar.kernels.embedding import SIMHASH_CHUNK
+from distill_radar.kernels.text_buffers import short_rows
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
 
@@ -81,7 +81,7 @@ def link_tokens(vocab, prompts, eligible: np.ndarray, spans: pa.Array,
     span where it has them; the embedder's), read instead of tokenising them again.
     """
     prompts = kernels.contiguous(prompts)
-    short = _short_rows(prompts, config.prompt_link_chars)
+    short = short_rows(prompts, config.prompt_link_chars)
     is_short = np.zeros(len(prompts), bool)
     is_short[short] = True
     long_at = np.flatnonzero(~is_short[eligible])  # positions in eligible / spans
@@ -108,22 +108,6 @@ def link_sets(rows: np.ndarray, ids: np.ndarray, offsets: np.ndarray, min_tokens
     ids, offsets = prompt_links.token_sets(ids, offsets)
     keep = np.flatnonzero(np.diff(offsets) >= min_tokens)
     return rows[keep], *take_rows(ids, offsets, keep)
-
-
-def _short_rows(prompts: pa.Array, chars: int) -> np.ndarray:
-    """Rows of at most ``chars`` characters (nulls are not short), ascending.
-
-    A UTF-8 character is 1 to 4 bytes: byte lengths (read off the offsets) decide
-    every row but those of ``chars + 1`` to ``4 * chars`` bytes, whose characters
-    are counted; counting every row would read every byte of every prompt.
-    """
-    size = pc.binary_length(prompts).fill_null(4 * chars + 1).to_numpy(zero_copy_only=False)
-    unsure = np.flatnonzero((size > chars) & (size <= 4 * chars))
-    short = size <= chars
-    if unsure.size:
-        counted = pc.utf8_length(prompts.take(pa.array(unsure))).to_numpy(zero_copy_only=False)
-        short[unsure[counted <= chars]] = True
-    return np.flatnonzero(short)
 
 
 def _wordpiece(texts: pa.Array, vocab) -> tuple[np.ndarray, np.ndarray]:

@@ -500,3 +500,8 @@ def sender_homes(labels, account, node, min_size=2):
 def take_rows(rows, picks, head=None):
     """Rows (lists) ``picks`` of ``rows``, each cut to ``head`` values when given."""
     return [list(rows[p])[:head] if head is not None else list(rows[p]) for p in picks]
+
+
+def short_rows(texts, chars):
+    """Rows of at most ``chars`` code points, nulls not counted as short."""
+    return [i for i, t in enumerate(texts) if t is not None and len(t) <= chars]

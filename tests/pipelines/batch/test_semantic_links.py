@@ -299,15 +299,6 @@ def test_no_chain_through_a_prompt_at_home_nowhere():
     assert list(zip(j_src.tolist(), j_dst.tolist())) == [(4, 6), (4, 7)]
 
 
-def test_short_rows_count_characters_not_bytes():
-    # 3 bytes; 4 two-byte chars (8 bytes: counted, 4 chars); 3 four-byte chars (12
-    # bytes: counted, 3 chars); 16 bytes (over 4 per char: not counted); null; empty
-    texts = pa.array(["abc", "éßüö", "😀😀😀", "😀😀😀😀", None, ""], pa.large_string())
-    want = [i for i, t in enumerate(texts.to_pylist()) if t is not None and len(t) <= 3]
-    assert semantic_links._short_rows(texts, 3).tolist() == want == [0, 2, 5]
-    assert semantic_links._short_rows(texts.cast(pa.string()), 3).tolist() == want
-
-
 def test_lsh_bits_by_blocks_are_those_of_all_vectors_at_once(monkeypatch):
     from distill_radar import kernels
     from distill_radar.kernels import prompt_links
