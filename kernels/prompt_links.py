@@ -18,7 +18,8 @@ def csr_offsets(offsets, total: int) -> np.ndarray:
     offsets = np.ascontiguousarray(offsets, dtype=np.int64)
     if offsets.ndim != 1 or offsets.size < 1 or offsets[0] != 0 or offsets[-1] != total \
             or np.any(offsets[1:] < offsets[:-1]):
-        raise ValueError("offsets must be non-decreasing, start at 0 and end at len(ids)")
+        raise ValueError("offsets must be non-decreasing, start at 0 and end at the number "
+                         "of values")
     return offsets
 
 

@@ -26,7 +26,7 @@ def contiguous(column) -> pa.Array:
 def as_large_string(texts) -> pa.LargeStringArray:
     """A ``pa.LargeStringArray`` from a list of str / string array / chunked array."""
     if isinstance(texts, pa.ChunkedArray):
-        texts = contiguous(texts) if texts.num_chunks else pa.array([], pa.large_string())
+        texts = contiguous(texts)
     if isinstance(texts, pa.Array):
         if (pa.types.is_string(texts.type) or pa.types.is_string_view(texts.type)
                 or pa.types.is_null(texts.type)):

@@ -15,9 +15,10 @@ from distill_radar.pipelines.io import export, workdir
 
 _LIGHT = ("nodes", "counts", "eligible", "emb_rows")
 #: Signature and embedding bytes from which gathering writes the embeddings to work
-#: files (``SpilledRows``) instead of memory, and signature bytes from which the
-#: signatures too (``_to_spill``): ~1M signed prompts (512 B each), ~2M short exchanges
-#: (1M short exchanges stay below both).
+#: files (``SpilledRows``) instead of memory: ~420k signed prompts with the built-in
+#: embedder (512 + 768 B each); and signature bytes from which the signatures too
+#: (``_to_spill``): ~1M signed prompts. 1M realistic exchanges (748,810 signed): 0.38 GB
+#: of signatures in memory, 0.58 GB of embeddings in a file; 1M short stay below both.
 SPILL_BYTES = 512 << 20
 
 

@@ -1,7 +1,9 @@
 """Signatures and embeddings in work files, for linking large inputs (``clusters``).
 
-From ``gather.SPILL_BYTES`` the gathered signatures and embeddings go to raw work
-files (``SpilledRows``) instead of memory. Neither is ever resident whole (the
+From ``gather.SPILL_BYTES`` of signatures and embeddings the gathered embeddings go
+to raw work files (``SpilledRows``) instead of memory, and from as many bytes of
+signatures alone the signatures too (``gather._to_spill``). Neither is then ever
+resident whole (the
 embeddings are centred by blocks: ``SpilledEmbeddings.centred``); the steps that read
 the signatures do so in row blocks, with the same kernels and the same results as over the whole array:
 
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from distill_radar import kernels
+from distill_radar.kernels.csr import take_rows
 
 #: Bytes of signature rows resident at a time in each blocked step (half a block and a
 #: ``READ_BYTES`` piece for pair similarity, the gathered rows of a chunk of groups for
@@ -266,13 +269,11 @@ def _sampled_consensus(sig: SpilledRows, rows: np.ndarray, local: np.ndarray,
     resident: the consensus of each group over its first ``CONSENSUS_SAMPLE`` rows,
     then every row's match (``kernels.consensus_match``) by ``READ_BYTES`` blocks."""
     sizes = np.diff(offs)
-    heads = np.minimum(sizes, kernels.CONSENSUS_SAMPLE)
-    head_offs = np.r_[0, np.cumsum(heads)].astype(np.int64)
-    head_at = np.repeat(offs[:-1] - head_offs[:-1], heads) + np.arange(head_offs[-1])
-    sampled, head_local = np.unique(local[head_at], return_inverse=True)
+    heads, head_offs = take_rows(local, offs, np.arange(sizes.size), kernels.CONSENSUS_SAMPLE)
+    sampled, head_local = np.unique(heads, return_inverse=True)
     consensus = kernels.consensus_signatures(sig.take(rows[sampled]),
                                              head_local.astype(np.int64), head_offs)
-    del sampled, head_local, head_at
+    del sampled, head_local, heads
     group = np.full(rows.size, -1, np.int64)  # each row's group in the chunk
     group[local] = np.repeat(np.arange(sizes.size), sizes)
     out = np.full(rows.size, np.nan, np.float32)

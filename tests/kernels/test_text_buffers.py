@@ -29,3 +29,19 @@ def test_short_rows_match_naive(chars):
 def test_short_rows_reject_bad_chars(bad):
     with pytest.raises(ValueError, match="chars"):
         short_rows(["a"], bad)
+
+
+def test_contiguous_keeps_one_chunk_as_it_is():
+    from distill_radar.kernels.text_buffers import contiguous
+
+    whole = pa.array(["ab", "c", None, "def"], pa.large_string())
+    one = pa.chunked_array([whole.slice(1)])
+    got = contiguous(one)
+    # the chunk itself (same buffer, same slice offset): combine_chunks would copy it
+    assert got.buffers()[2].address == whole.buffers()[2].address and got.offset == 1
+    assert got.to_pylist() == ["c", None, "def"]
+    several = contiguous(pa.chunked_array([whole[:2], whole[2:]]))
+    assert isinstance(several, pa.Array) and several.to_pylist() == whole.to_pylist()
+    empty = contiguous(pa.chunked_array([], pa.string()))
+    assert len(empty) == 0 and empty.type == pa.string()
+    assert contiguous(whole) is whole

@@ -44,7 +44,7 @@ def test_range_shards_and_scattered_shards_gather_alike(seed):
     np.testing.assert_array_equal(emb[:, 0], (nodes[emb_rows] % 5).astype(np.float16))
 
 
-@pytest.mark.parametrize("spill", [None, 0])
+@pytest.mark.parametrize("spill", [None, 0, "embeddings"])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_signature_files_gather_as_the_parts(seed, spill, tmp_path):
     from distill_radar.pipelines.batch.gather import SignatureFiles, SpilledRows
@@ -55,10 +55,14 @@ def test_signature_files_gather_as_the_parts(seed, spill, tmp_path):
         parts = _parts(nodes, shard)
         parts.append(NodeSignatures(np.empty(0, np.uint64), np.empty(0, np.int64),
                                     np.empty(0, np.int64), np.empty((0, 8), np.uint32)))
-        files = SignatureFiles(tuple(p.write(str(tmp_path)) for p in parts), spill)
+        limit, spilled = spill, {None: (), 0: (3, 5)}.get(spill)
+        if spill == "embeddings":  # over the limit with them, under it without: they go
+            limit, spilled = sum(p.sig.nbytes for p in parts) + 1, (5,)
+            assert sum(p.emb.nbytes for p in parts) > 1
+        files = SignatureFiles(tuple(p.write(str(tmp_path)) for p in parts), limit)
         gathered, light = files.gather(8)
         for i, (x, y) in enumerate(zip(gathered, gather_signatures(parts, 8))):
-            assert isinstance(x, SpilledRows) == (spill == 0 and i in (3, 5))
+            assert isinstance(x, SpilledRows) == (i in spilled)
             x = x.load() if isinstance(x, SpilledRows) else x
             assert x.dtype == y.dtype
             np.testing.assert_array_equal(x, y)
