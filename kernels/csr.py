@@ -9,7 +9,7 @@ sizes the output once and copies each row's run.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .prompt_links import csr_offsets
 
@@ -45,9 +45,9 @@ def _row_offsets(offsets, rows, head):
     return new
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _copy_rows(values, offsets, rows, new, out):
-    for i in prange(rows.size):
+    for i in range(rows.size):
         src = offsets[rows[i]]
         for j in range(new[i + 1] - new[i]):
             out[new[i] + j] = values[src + j]
