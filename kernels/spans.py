@@ -75,9 +75,7 @@ def template_text(texts, vocabulary: np.ndarray, ngram: int = DEFAULT_NGRAM,
         raise ValueError("vocabulary must be a 1-d uint64 array")
     if vocabulary.size > 1 and np.any(vocabulary[1:] < vocabulary[:-1]):
         raise ValueError("vocabulary must be sorted ascending")
-    if isinstance(texts, pa.ChunkedArray) and texts.num_chunks == 1:
-        texts = texts.chunk(0)  # combine_chunks would copy the one chunk
-    arr = as_large_string(texts)
+    arr = as_large_string(texts)  # a lone chunk as it is (text_buffers.contiguous)
     data, offsets, valid = csr_buffers(arr)
     rows = _checked_rows(rows, len(arr))
     starts = offsets[rows]
