@@ -185,16 +185,18 @@ def with_cohesion(stats: pl.DataFrame, node_clusters: NodeClusters) -> pl.DataFr
 
 def output_tables(clusters, accounts, campaigns, dead_parts) -> dict[str, pa.Table]:
     """Every table but members, in its final schema; dead letters by (source, row).
-    ``accounts``: a frame, or already the Arrow table (``export.to_arrow``)."""
+    ``accounts``: a frame, already the Arrow table (``export.to_arrow``), or None (the
+    keyed path writes it by account-id range: no accounts table here)."""
     dead = pa.concat_tables([t.cast(schemas.DEAD_LETTER) for t in dead_parts])
     dead = dead.sort_by([("source", "ascending"), ("row", "ascending")])
-    return {
+    tables = {
         "clusters": export.to_arrow(clusters, schemas.CLUSTERS),
-        "accounts": export.to_arrow(accounts, schemas.ACCOUNTS),
+        "accounts": None if accounts is None else export.to_arrow(accounts, schemas.ACCOUNTS),
         "campaigns": export.to_arrow(campaigns, schemas.CAMPAIGNS),
         "near_misses": export.to_arrow(near_misses(clusters), schemas.NEAR_MISSES),
         "dead_letter": dead,
     }
+    return {name: table for name, table in tables.items() if table is not None}
 
 
 def model_cohesion(samples: pl.DataFrame, stats: pl.DataFrame, config: RunConfig
@@ -207,7 +209,9 @@ def model_cohesion(samples: pl.DataFrame, stats: pl.DataFrame, config: RunConfig
 
 
 def _counts(tables, file_counts, processed: int, clustered: int, dup_dead,
-            node_clusters) -> dict:
+            node_clusters, accounts: tuple[int, int] | None = None) -> dict:
+    """The run's counts. ``accounts``: (accounts, flagged accounts) where the tables hold
+    no accounts table (written by range), else counted from it."""
     per_file = {}
     for path, read, dead in sorted(file_counts):
         per_file[path] = {"read": read, "dead_lettered": dead}
@@ -216,7 +220,9 @@ def _counts(tables, file_counts, processed: int, clustered: int, dup_dead,
     for entry in per_file.values():
         entry["processed"] = entry["read"] - entry["dead_lettered"]
     clusters = tables["clusters"]
-    accounts = tables["accounts"]
+    if accounts is None:
+        table = tables["accounts"]
+        accounts = table.num_rows, table.num_rows - table["campaign_id"].null_count
     return {
         "read": sum(v["read"] for v in per_file.values()),
         "processed": processed,
@@ -226,8 +232,8 @@ def _counts(tables, file_counts, processed: int, clustered: int, dup_dead,
         "clustered_exchanges": clustered,
         "campaign_like_clusters": int(pl.from_arrow(clusters["is_campaign_like"]).sum() or 0),
         "campaigns": tables["campaigns"].num_rows,
-        "accounts": accounts.num_rows,
-        "flagged_accounts": accounts.num_rows - accounts["campaign_id"].null_count,
+        "accounts": accounts[0],
+        "flagged_accounts": accounts[1],
         "per_file": per_file,
         "linking": node_clusters.stats,
     }

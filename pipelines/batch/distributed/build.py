@@ -9,8 +9,9 @@ by account shard ─► CandidateCounts ((cluster, account, count) of the candid
      ─► ScoreClusters (one worker)
 by account shard ─► TouchingSummary (the accounts in campaign-like clusters: per (account,
         cluster) counts and first/last ts, per-account totals and link values)
-     ─► WriteTables (one worker: campaigns over those summaries, accounts from the
-        per-account totals, members, dead letters; written, counts out)
+     ─► WriteTables (one worker: campaigns over those summaries; the accounts table from
+        the per-account totals, one account-id range at a time; members, one exchange-id
+        range at a time; dead letters; written, counts out)
 ```
 
 Every table-carrying element between these stages is the path of a work file: the
@@ -50,7 +51,6 @@ from distill_radar.pipelines.io.redaction import redact_tables
 from distill_radar.pipelines.model import cluster_stats
 from distill_radar.pipelines.model.campaigns import (
     Touching,
-    account_totals,
     accounts_table,
     campaign_exchanges,
     campaign_tables,
@@ -200,22 +200,26 @@ class WriteTablesFn(MeasuredFn):
             dups = _frame([workdir.read_table(p) for p in dup_dead])
             if dups is None:
                 dups = pl.from_arrow(schemas.DEAD_LETTER.empty_table())
-            # lists made in the call: _tables lets each go once read (no frame kept here)
-            tables = self._tables(pl.from_arrow(workdir.read_table(scored)),
-                                  [tuple(_read(paths)) for paths in summaries],
-                                  [workdir.read_table(p) for p in totals],
-                                  [workdir.read_table(d) for d in dead], dups)
+            # a list made in the call: _tables lets it go once read (no frame kept here)
+            tables, campaign = self._tables(pl.from_arrow(workdir.read_table(scored)),
+                                            [tuple(_read(paths)) for paths in summaries],
+                                            [workdir.read_table(d) for d in dead], dups)
             if self.redact:
                 tables = redact_tables(tables)
             export.write_tables(self.staging, tables, self.csv)
-            # The members table: the kept id ranges in order, one at a time.
+            # The accounts and members tables: their id ranges in order, one at a time.
+            flagged = []
+            n_accounts = export.write_parts(
+                self.staging, "accounts", self._accounts(sorted(totals), *campaign, flagged),
+                schemas.ACCOUNTS, self.csv)
+            del campaign
             clustered = []
             paths = [p for _, p in sorted(ranges)]
             processed = export.write_parts(self.staging, "members",
                                            self._members(paths, clustered), schemas.MEMBERS,
                                            self.csv)
             counts = _counts(tables, list(file_counts), processed, sum(clustered), dups,
-                             clusters)
+                             clusters, (n_accounts, sum(flagged)))
             workdir.remove(workdir.work_dir(self.staging))
         LOG.info("tables written: %d members, %d clusters, %d campaigns",
                  counts["processed"], counts["clusters"], counts["campaigns"])
@@ -228,24 +232,30 @@ class WriteTablesFn(MeasuredFn):
             self.sizes.record(0, part.nbytes)
             yield part
 
-    def _tables(self, scored, summaries: list, totals: list, dead, dups
-                ) -> dict[str, pa.Table]:
-        """The tables but members. One row per account, the accounts table is the largest
-        (1M rows at 16M exchanges): each input goes once read, and the table is in
-        Arrow (``output_tables``' cast then copies nothing) before the others are built."""
+    def _accounts(self, totals, in_like: pl.DataFrame, groups: pl.DataFrame, flagged: list):
+        """The accounts table's rows, one account-id range at a time (``totals``: (range,
+        path of its per-account totals), in range order); ``flagged`` gets each part's
+        count of accounts in a campaign. ``in_like`` and ``groups`` hold only the accounts
+        that touched a campaign-like cluster."""
+        for _, path in totals:
+            part = export.to_arrow(accounts_table(pl.from_arrow(workdir.read_table(path)),
+                                                  in_like, groups), schemas.ACCOUNTS)
+            flagged.append(part.num_rows - part["campaign_id"].null_count)
+            self.sizes.record(0, part.nbytes)
+            yield part
+
+    def _tables(self, scored, summaries: list, dead, dups
+                ) -> tuple[dict[str, pa.Table], tuple[pl.DataFrame, pl.DataFrame]]:
+        """The tables but members and accounts, and what the accounts' rows join from the
+        campaign model: (``campaign_exchanges``, the flagged accounts' campaign ids). The
+        summaries go once read."""
         summary = _summary(summaries)
         summaries.clear()
         clusters, groups, campaigns = campaign_tables(summary, scored, self.config)
         in_like = campaign_exchanges(summary.pairs, clusters)
         del summary
-        frame = _frame(totals)
-        totals.clear()
-        if frame is None:  # no member rows
-            frame = account_totals(pl.DataFrame(schema=TOUCHING_SCHEMA))
-        accounts = export.to_arrow(accounts_table(frame, in_like, groups), schemas.ACCOUNTS)
-        del frame, in_like, groups
-        return output_tables(clusters, accounts, campaigns,
-                             [*dead, export.to_arrow(dups, schemas.DEAD_LETTER)])
+        return output_tables(clusters, None, campaigns,
+                             [*dead, export.to_arrow(dups, schemas.DEAD_LETTER)]), (in_like, groups)
 
 
 def _summary(parts: list[tuple[pa.Table, ...]]) -> Touching:

@@ -6,7 +6,7 @@ from a sample of ids; every copy of an id meets in one group) ->
 exchange_id order: the members table is the ranges laid end to end) and the
 later copies' dead letters.
 
-``ClusterStatistics``: kept rows -> grouped by account shard, where each
+``ClusterStatistics``: kept rows -> grouped by account-id range, where each
 account's totals are counted (its exchanges and first ``ts`` over the run: what
 ``account_focus`` and the account-age signal need) and written beside each
 clustered row -> grouped by cluster shard, where every cluster's counts, timing
@@ -43,12 +43,6 @@ ACCOUNTS_TAG = "accounts"
 STAT_COLUMNS = ["cluster_id", "account_id", "node", "ts", "response_chars"]
 
 
-def hash_shard(values: pl.Series, shards: int) -> np.ndarray:
-    """Shard of each value by its 64-bit hash (polars' fixed seeds: the same on every
-    worker of one polars version); nulls share one shard."""
-    return (values.hash().to_numpy() % np.uint64(shards)).astype(np.int64)
-
-
 def shard_parts(work: str | None, path: str, shard: np.ndarray):
     """(shard, (path, rows)) for each shard ``path``'s rows fall in. ``rows``: the row
     positions, or with ``work``, (path of a work file of every row's shard, shard): the
@@ -70,18 +64,6 @@ def part_rows(rows) -> np.ndarray:
     return rows
 
 
-class KeyByColumnFn(beam.DoFn):
-    """Table file -> (shard, (path, rows)) (``shard_parts``) for each shard its rows fall
-    in, the shard by ``column``'s hash: integers travel, never the rows."""
-
-    def __init__(self, column: str, shards: int, work: str | None = None):
-        self.column, self.shards, self.work = column, shards, work
-
-    def process(self, path: str):
-        values = pl.from_arrow(workdir.read_table(path, [self.column])[self.column])
-        yield from shard_parts(self.work, path, hash_shard(values, self.shards))
-
-
 def take_parts(parts, columns=None) -> list[pa.Table]:
     """The rows ``(path, rows)`` name (``part_rows``), one table per path, in path order."""
     tables = []
@@ -100,29 +82,47 @@ def id_bounds(samples: list[pl.Series], shards: int) -> list[str]:
 
 
 class SampleIdsFn(beam.DoFn):
-    """Members path -> up to ``per_file`` of its exchange ids, evenly spaced."""
+    """Members path -> up to ``per_file`` of its ``column`` ids, evenly spaced."""
 
-    def __init__(self, per_file: int = 1024):
-        self.per_file = per_file
+    def __init__(self, column: str = "exchange_id", per_file: int = 1024):
+        self.column, self.per_file = column, per_file
 
     def process(self, path: str):
-        ids = pl.from_arrow(workdir.read_table(path, ["exchange_id"])["exchange_id"])
+        ids = pl.from_arrow(workdir.read_table(path, [self.column])[self.column])
         step = max(1, ids.len() // self.per_file)
         yield ids.gather_every(step)
 
 
-class KeyByIdRangeFn(beam.DoFn):
-    """Members path -> (id range, (path, rows)) (``shard_parts``) for each range its ids
-    fall in: every copy of an id meets in one range, and ranges laid end to end are in
-    exchange_id order (the members table's)."""
+class IdBounds(beam.PTransform):
+    """Members paths -> one element: the ``id_bounds`` that cut their ``column`` ids
+    (sampled per file) into ``shards`` ranges; what meets is the samples."""
 
-    def __init__(self, work: str | None = None):
-        self.work = work
+    def __init__(self, column: str, shards: int):
+        super().__init__()
+        self.column, self.shards = column, shards
+
+    def expand(self, members):
+        return (members
+                | "SampleIds" >> beam.ParDo(SampleIdsFn(self.column))
+                | "KeySamples" >> beam.Map(lambda ids: (None, ids))
+                | "GatherSamples" >> beam.GroupByKey()
+                | "IdBounds" >> beam.Map(lambda kv, n: id_bounds(list(kv[1]), n),
+                                         self.shards))
+
+
+class KeyByIdRangeFn(beam.DoFn):
+    """Members path -> (id range, (path, rows)) (``shard_parts``) for each range its
+    ``column`` ids fall in: every row of an id meets in one range, and ranges laid end
+    to end are in ``column`` order (exchange ids: the members table's; account ids: the
+    accounts table's). Null ids go to the first range, where polars sorts them."""
+
+    def __init__(self, work: str | None = None, column: str = "exchange_id"):
+        self.work, self.column = work, column
 
     def process(self, path: str, bounds):
-        ids = pl.from_arrow(workdir.read_table(path, ["exchange_id"])["exchange_id"])
-        shard = (pl.Series(bounds, dtype=pl.Utf8).search_sorted(ids, side="right").to_numpy()
-                 if bounds else np.zeros(ids.len(), np.int64))
+        ids = pl.from_arrow(workdir.read_table(path, [self.column])[self.column])
+        shard = (pl.Series(bounds, dtype=pl.Utf8).search_sorted(ids, side="right")
+                 .fill_null(0).to_numpy() if bounds else np.zeros(ids.len(), np.int64))
         yield from shard_parts(self.work, path, shard.astype(np.int64))
 
 
@@ -159,12 +159,7 @@ class DedupeMembers(beam.PTransform):
         self.work, self.shards = work, shards
 
     def expand(self, members):
-        samples = (members
-                   | "SampleIds" >> beam.ParDo(SampleIdsFn())
-                   | "KeySamples" >> beam.Map(lambda ids: (None, ids))
-                   | "GatherSamples" >> beam.GroupByKey()
-                   | "IdBounds" >> beam.Map(lambda kv, n: id_bounds(list(kv[1]), n),
-                                            self.shards))
+        samples = members | "ExchangeIdBounds" >> IdBounds("exchange_id", self.shards)
         out = (members
                | "KeyByIdRange" >> beam.ParDo(
                    KeyByIdRangeFn(self.work), beam.pvalue.AsSingleton(samples, default_value=[]))
@@ -181,16 +176,16 @@ def account_totals(rows: pl.DataFrame) -> pl.DataFrame:
 
 
 class AccountShardFn(MeasuredFn):
-    """(account shard, parts) -> (cluster shard, path of its clustered rows with each
-    account's run totals ``total`` and ``seen``) (main), and the path of the shard's
-    account totals (tagged ``ACCOUNTS_TAG``)."""
+    """(account range, parts) -> (cluster shard, path of its clustered rows with each
+    account's run totals ``total`` and ``seen``) (main), and (account range, path of the
+    range's account totals, by account_id) (tagged ``ACCOUNTS_TAG``)."""
 
     def __init__(self, work: str, cluster_shards: int):
         self.work, self.cluster_shards = work, cluster_shards
         super().__init__("account_totals")
 
     def process(self, element):
-        _, parts = element
+        key, parts = element
         parts = list(parts)
         with self.timer.timing():
             tables = take_parts(parts, STAT_COLUMNS)
@@ -199,8 +194,8 @@ class AccountShardFn(MeasuredFn):
                 return
             totals = account_totals(rows)
             self.sizes.record(nbytes(parts), nbytes(parts, tables))
-            yield beam.pvalue.TaggedOutput(ACCOUNTS_TAG, workdir.write_table(
-                self.work, "accounts", totals.to_arrow()))
+            yield beam.pvalue.TaggedOutput(ACCOUNTS_TAG, (key, workdir.write_table(
+                self.work, "accounts", totals.to_arrow())))
             clustered = rows.filter(pl.col("cluster_id").is_not_null()).join(
                 totals.select("account_id", pl.col("n_exchanges").alias("total"),
                               pl.col("first_ts").alias("seen")),
@@ -241,8 +236,12 @@ class ClusterShardFn(MeasuredFn):
 
 class ClusterStatistics(beam.PTransform):
     """kept members paths -> {"stats": paths of per-shard cluster statistics,
-    "accounts": paths of per-account totals (one file per account shard), "by_account":
-    the (account shard, [(path, rows)]) groups, for later passes by account}."""
+    "accounts": (account range, path of its per-account totals), "by_account": the
+    (account range, [(path, rows)]) groups, for later passes by account}.
+
+    Accounts are grouped by account_id range (bounds from sampled ids), so that the
+    accounts table is the ranges' rows laid end to end: its writer holds one range at a
+    time, never a row for every account of the run."""
 
     def __init__(self, work: str, model: ModelConfig, account_shards: int,
                  cluster_shards: int):
@@ -251,10 +250,12 @@ class ClusterStatistics(beam.PTransform):
         self.account_shards, self.cluster_shards = account_shards, cluster_shards
 
     def expand(self, members):
+        bounds = members | "AccountIdBounds" >> IdBounds("account_id", self.account_shards)
         grouped = (members
-                   | "KeyByAccountShard" >> beam.ParDo(
-                       KeyByColumnFn("account_id", self.account_shards, self.work))
-                   | "GroupByAccountShard" >> beam.GroupByKey())
+                   | "KeyByAccountRange" >> beam.ParDo(
+                       KeyByIdRangeFn(self.work, "account_id"),
+                       beam.pvalue.AsSingleton(bounds, default_value=[]))
+                   | "GroupByAccountRange" >> beam.GroupByKey())
         by_account = (grouped
                       | "AccountTotals" >> beam.ParDo(
                           AccountShardFn(self.work, self.cluster_shards)).with_outputs(

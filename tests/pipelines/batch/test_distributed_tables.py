@@ -102,9 +102,17 @@ def test_cluster_statistics_equal_the_gathered_ones(tmp_path, seed, account_shar
         assert got.equals(want), (got, want)  # every float bit for bit, dtypes too
         return True
 
-    def accounts_of(account_paths):
-        return _rows(pl.from_arrow(pa.concat_tables(workdir.read_table(p)
-                                                    for p in account_paths)))
+    def accounts_of(account_ranges):
+        # (range, path) per account-id range: laid end to end in range order, the ranges
+        # are the totals in account_id order (the accounts table's), each account once
+        keys = [k for k, _ in account_ranges]
+        assert len(set(keys)) == len(keys)
+        frame = pl.from_arrow(pa.concat_tables(workdir.read_table(p)
+                                               for _, p in sorted(account_ranges)))
+        assert frame["account_id"].is_sorted() and frame["account_id"].is_unique().all()
+        if account_shards > 1:
+            assert len(keys) > 1  # the accounts were cut into ranges
+        return _rows(frame)
 
     with BeamTestPipeline() as p:
         kept_paths = (p | beam.Create(paths)

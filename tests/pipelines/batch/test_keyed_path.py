@@ -1,6 +1,8 @@
 """The keyed batch path end to end: the gathered path's tables, in process and on Dask
 workers that each have less memory than one process holding the whole job."""
 
+import json
+
 import pytest
 
 from distill_radar.pipelines import cli
@@ -25,10 +27,16 @@ def logs(tmp_path_factory):
     return root, args
 
 
-def _same_tables(root, name):
+def _same_tables(root, name, suffixes=(".parquet",)):
     for table in TABLES:
-        assert ((root / "gathered" / f"{table}.parquet").read_bytes()
-                == (root / name / f"{table}.parquet").read_bytes()), table
+        for suffix in suffixes:
+            assert ((root / "gathered" / f"{table}{suffix}").read_bytes()
+                    == (root / name / f"{table}{suffix}").read_bytes()), table + suffix
+    # the counts too (the keyed path counts accounts as it writes them, by range)
+    counts = [json.loads((root / out / "summary.json").read_text())["counts"]
+              for out in ("gathered", name)]
+    assert counts[0] == counts[1]
+    assert counts[0]["accounts"] > 0
 
 
 def test_keyed_path_in_process_gives_the_gathered_tables(logs):
@@ -76,10 +84,12 @@ def test_keyed_path_with_duplicate_ids_and_link_columns(tmp_path):
     parts = tmp_path / "g" / "exchanges"
     shutil.copy(parts / "part-00000.parquet", parts / "part-00009.parquet")
     args = ["batch", "--input", str(parts), "--no-report", "--no-semantic",
-            "--link-columns", "client_fp"]
+            "--link-columns", "client_fp", "--csv"]
     assert cli.main([*args, "--output", str(tmp_path / "gathered")]) == 0
     assert cli.main([*args, "--output", str(tmp_path / "keyed"), "--batch-path", "keyed"]) == 0
-    _same_tables(tmp_path, "keyed")
+    _same_tables(tmp_path, "keyed", (".parquet", ".csv"))
+    flagged = json.loads((tmp_path / "keyed" / "summary.json").read_text())["counts"]
+    assert flagged["flagged_accounts"] > 0
     dead = (tmp_path / "keyed" / "dead_letter.parquet").read_bytes()
     assert b"duplicate exchange_id" in dead
     import pyarrow.parquet as pq
