@@ -185,18 +185,20 @@ def with_cohesion(stats: pl.DataFrame, node_clusters: NodeClusters) -> pl.DataFr
 
 def output_tables(clusters, accounts, campaigns, dead_parts) -> dict[str, pa.Table]:
     """Every table but members, in its final schema; dead letters by (source, row).
-    ``accounts``: a frame, already the Arrow table (``export.to_arrow``), or None (the
-    keyed path writes it by account-id range: no accounts table here)."""
-    dead = pa.concat_tables([t.cast(schemas.DEAD_LETTER) for t in dead_parts])
-    dead = dead.sort_by([("source", "ascending"), ("row", "ascending")])
-    tables = {
+    ``accounts``: a frame, or already the Arrow table (``export.to_arrow``)."""
+    return {
         "clusters": export.to_arrow(clusters, schemas.CLUSTERS),
-        "accounts": None if accounts is None else export.to_arrow(accounts, schemas.ACCOUNTS),
+        "accounts": export.to_arrow(accounts, schemas.ACCOUNTS),
         "campaigns": export.to_arrow(campaigns, schemas.CAMPAIGNS),
         "near_misses": export.to_arrow(near_misses(clusters), schemas.NEAR_MISSES),
-        "dead_letter": dead,
+        "dead_letter": dead_letter_table(dead_parts),
     }
-    return {name: table for name, table in tables.items() if table is not None}
+
+
+def dead_letter_table(dead_parts) -> pa.Table:
+    """The dead-letter tables as one, by (source, row)."""
+    dead = pa.concat_tables([t.cast(schemas.DEAD_LETTER) for t in dead_parts])
+    return dead.sort_by([("source", "ascending"), ("row", "ascending")])
 
 
 def model_cohesion(samples: pl.DataFrame, stats: pl.DataFrame, config: RunConfig
@@ -209,9 +211,10 @@ def model_cohesion(samples: pl.DataFrame, stats: pl.DataFrame, config: RunConfig
 
 
 def _counts(tables, file_counts, processed: int, clustered: int, dup_dead,
-            node_clusters, accounts: tuple[int, int] | None = None) -> dict:
-    """The run's counts. ``accounts``: (accounts, flagged accounts) where the tables hold
-    no accounts table (written by range), else counted from it."""
+            node_clusters, written: dict | None = None) -> dict:
+    """The run's counts. ``written``: the clusters, campaign_like_clusters, accounts and
+    flagged_accounts counts of the tables written by range (the keyed path's clusters
+    and accounts), else counted from ``tables``."""
     per_file = {}
     for path, read, dead in sorted(file_counts):
         per_file[path] = {"read": read, "dead_lettered": dead}
@@ -219,24 +222,35 @@ def _counts(tables, file_counts, processed: int, clustered: int, dup_dead,
         per_file[path]["dead_lettered"] += k
     for entry in per_file.values():
         entry["processed"] = entry["read"] - entry["dead_lettered"]
-    clusters = tables["clusters"]
-    if accounts is None:
-        table = tables["accounts"]
-        accounts = table.num_rows, table.num_rows - table["campaign_id"].null_count
+    if written is None:
+        written = table_counts(tables["clusters"], tables["accounts"])
     return {
         "read": sum(v["read"] for v in per_file.values()),
         "processed": processed,
         "dead_lettered": tables["dead_letter"].num_rows,
         "duplicate_exchange_ids": dup_dead.height,
-        "clusters": clusters.num_rows,
+        "clusters": written["clusters"],
         "clustered_exchanges": clustered,
-        "campaign_like_clusters": int(pl.from_arrow(clusters["is_campaign_like"]).sum() or 0),
+        "campaign_like_clusters": written["campaign_like_clusters"],
         "campaigns": tables["campaigns"].num_rows,
-        "accounts": accounts[0],
-        "flagged_accounts": accounts[1],
+        "accounts": written["accounts"],
+        "flagged_accounts": written["flagged_accounts"],
         "per_file": per_file,
         "linking": node_clusters.stats,
     }
+
+
+def table_counts(clusters: pa.Table | None = None, accounts: pa.Table | None = None) -> dict:
+    """The counts ``_counts`` reads off the clusters and accounts tables (or parts of them:
+    the counts add up)."""
+    out = {}
+    if clusters is not None:
+        out["clusters"] = clusters.num_rows
+        out["campaign_like_clusters"] = int(pl.from_arrow(clusters["is_campaign_like"]).sum() or 0)
+    if accounts is not None:
+        out["accounts"] = accounts.num_rows
+        out["flagged_accounts"] = accounts.num_rows - accounts["campaign_id"].null_count
+    return out
 
 
 def _start(fn, *args) -> threading.Thread:

@@ -88,6 +88,14 @@ TEXT_SCHEMA = {"cluster_id": pl.Int64, "template": pl.Utf8, "exemplars": pl.List
                "elicitation_score": pl.Float64}
 
 
+def text_fills(columns) -> dict[str, pl.Expr]:
+    """What a cluster without sampled texts shows, for the text columns among ``columns``:
+    an empty template, no exemplars."""
+    fills = {"template": pl.col("template").fill_null(""),
+             "exemplars": pl.col("exemplars").fill_null([])}
+    return {name: fill for name, fill in fills.items() if name in columns}
+
+
 def cluster_texts(samples: pl.DataFrame, n_exemplars: int, max_chars: int = 2000
                   ) -> pl.DataFrame:
     """Template, exemplars and elicitation score of every sampled cluster.
@@ -133,11 +141,11 @@ def score_clusters(stats: pl.DataFrame, texts: pl.DataFrame, config: RunConfig,
     # Callers without a semantic path (streaming windows) leave these out.
     defaults = {"kind": pl.lit("lexical"), "model_cohesion": pl.lit(None, pl.Float64)}
     stats = stats.with_columns(v.alias(k) for k, v in defaults.items() if k not in stats.columns)
+    # The keyed path scores without the text columns (``texts``: cluster_id and
+    # elicitation_score only) and joins them as it writes the clusters table.
     df = stats.join(texts, on="cluster_id", how="left").with_columns(
-        pl.col("elicitation_score").fill_null(0.0),
-        pl.col("template").fill_null(""),
-        pl.col("exemplars").fill_null([]),
-    )
+        {"elicitation_score": pl.col("elicitation_score").fill_null(0.0),
+         **text_fills(texts.columns)}.values())
     if "account_focus" in stats.columns:
         pass  # the keyed path computes it per cluster shard
     elif members is not None:

@@ -1,17 +1,20 @@
-"""BuildTables on the keyed path: every table, with no stage holding every member's rows
-(the members table's writer streams the kept id ranges, one at a time).
+"""BuildTables on the keyed path: every table, with no stage holding every member's rows,
+every account's row or every cluster's texts (the writers of the members, accounts and
+clusters tables stream their id ranges, one at a time).
 
 ```
 members ─► DedupeMembers (by exchange-id shard) ─► kept rows, duplicate dead letters
-kept ─► ClusterStatistics (by account shard, then cluster shard) ─► one row a cluster
-     ─► ScoringInputs (one worker: + texts from samples, cohesion) ─► family candidates
-by account shard ─► CandidateCounts ((cluster, account, count) of the candidate clusters)
+kept ─► ClusterStatistics (by account-id range, then cluster shard) ─► one row a cluster
+     ─► ScoringInputs (one worker: + elicitation scores from the cluster-id ranges' texts,
+        cohesion) ─► family candidates
+by account range ─► CandidateCounts ((cluster, account, count) of the candidate clusters)
      ─► ScoreClusters (one worker)
-by account shard ─► TouchingSummary (the accounts in campaign-like clusters: per (account,
+by account range ─► TouchingSummary (the accounts in campaign-like clusters: per (account,
         cluster) counts and first/last ts, per-account totals and link values)
-     ─► WriteTables (one worker: campaigns over those summaries; the accounts table from
-        the per-account totals, one account-id range at a time; members, one exchange-id
-        range at a time; dead letters; written, counts out)
+     ─► WriteTables (one worker: campaigns over those summaries; the clusters table with
+        each cluster-id range's templates and exemplars, the accounts table from the
+        per-account totals by account-id range, members by exchange-id range, one range
+        at a time; dead letters; written, counts out)
 ```
 
 Every table-carrying element between these stages is the path of a work file: the
@@ -36,13 +39,16 @@ from distill_radar.pipelines.batch.distributed.tables import (
     ClusterStatistics,
     ClusterTexts,
     DedupeMembers,
+    cluster_range_width,
     gathered_cluster_statistics,
     take_parts,
+    texts_of,
 )
 from distill_radar.pipelines.batch.tables import (
     MEMBER_COLUMNS,
     _counts,
-    output_tables,
+    dead_letter_table,
+    table_counts,
     with_cohesion,
 )
 from distill_radar.pipelines.embed import rescore
@@ -54,6 +60,7 @@ from distill_radar.pipelines.model.campaigns import (
     accounts_table,
     campaign_exchanges,
     campaign_tables,
+    near_misses,
     sorted_touching,
     touching,
 )
@@ -65,6 +72,10 @@ LIKE_TAG = "like"
 TOUCHING_SCHEMA = {"account_id": pl.Utf8, "cluster_id": pl.Int64,
                    "ts": pl.Datetime("ms", "UTC"), "links": pl.List(pl.Utf8)}
 TOUCHING_COLUMNS = list(TOUCHING_SCHEMA)
+#: What scoring reads of a cluster's texts.
+SCORE_TEXT_COLUMNS = ["cluster_id", "elicitation_score"]
+#: What the clusters table shows of a cluster's texts.
+CLUSTER_TEXT_COLUMNS = ["cluster_id", "template", "exemplars"]
 
 
 def _read(paths) -> list[pa.Table]:
@@ -80,9 +91,11 @@ def _frame(tables, columns=None) -> pl.DataFrame | None:
 
 
 class ScoringInputsFn(MeasuredFn):
-    """Start -> paths of the (stats, texts) tables (main) and the family candidates' ids
-    (tagged ``CANDIDATES_TAG``), from the shards' statistics and texts and linking's
-    cohesion: ``scoring_inputs``' tables."""
+    """Start -> paths of the (stats, elicitation scores) tables (main) and the family
+    candidates' ids (tagged ``CANDIDATES_TAG``), from the shards' statistics, the ranges'
+    texts and linking's cohesion: ``scoring_inputs``' tables without the text columns
+    (templates and exemplars stay in the ranges' files until the clusters table is
+    written)."""
 
     def __init__(self, work: str, config: RunConfig):
         self.work, self.config = work, config
@@ -95,7 +108,8 @@ class ScoringInputsFn(MeasuredFn):
             if frame is None:  # nothing clustered: the statistics of no rows
                 frame = gathered_cluster_statistics(
                     pl.from_arrow(MEMBER_COLUMNS.empty_table()), self.config.model)
-            texts = [(workdir.read_table(t), workdir.read_table(m)) for t, m in texts]
+            texts = [(workdir.read_table(t, SCORE_TEXT_COLUMNS), workdir.read_table(m))
+                     for _, t, m in texts]
             merged = with_cohesion(frame.sort("cluster_id"), clusters)
             model = _frame([m for _, m in texts])
             if model is None:
@@ -103,7 +117,8 @@ class ScoringInputsFn(MeasuredFn):
             merged = merged.join(model.sort("cluster_id"), on="cluster_id", how="left")
             text = _frame([t for t, _ in texts])
             if text is None:
-                text = pl.DataFrame(schema=cluster_stats.TEXT_SCHEMA)
+                text = pl.DataFrame(schema={c: cluster_stats.TEXT_SCHEMA[c]
+                                            for c in SCORE_TEXT_COLUMNS})
             self.sizes.record(0, nbytes(texts, stats))
             yield (workdir.write_table(self.work, "scoring", merged.to_arrow()),
                    workdir.write_table(self.work, "texts", text.sort("cluster_id").to_arrow()))
@@ -195,23 +210,31 @@ class WriteTablesFn(MeasuredFn):
         super().__init__("write_tables", "build_tables")
 
     def process(self, scored, summaries, totals, ranges, dead, dup_dead, file_counts,
-                clusters):
+                clusters, texts):
         with self.timer.timing():
             dups = _frame([workdir.read_table(p) for p in dup_dead])
             if dups is None:
                 dups = pl.from_arrow(schemas.DEAD_LETTER.empty_table())
+            texts = sorted((key, path) for key, path, _ in texts)
             # a list made in the call: _tables lets it go once read (no frame kept here)
-            tables, campaign = self._tables(pl.from_arrow(workdir.read_table(scored)),
-                                            [tuple(_read(paths)) for paths in summaries],
-                                            [workdir.read_table(d) for d in dead], dups)
+            tables, frame, campaign = self._tables(
+                pl.from_arrow(workdir.read_table(scored)),
+                [tuple(_read(paths)) for paths in summaries],
+                [workdir.read_table(d) for d in dead], dups, texts)
             if self.redact:
                 tables = redact_tables(tables)
             export.write_tables(self.staging, tables, self.csv)
-            # The accounts and members tables: their id ranges in order, one at a time.
-            flagged = []
-            n_accounts = export.write_parts(
-                self.staging, "accounts", self._accounts(sorted(totals), *campaign, flagged),
-                schemas.ACCOUNTS, self.csv)
+            # The clusters, accounts and members tables: their id ranges in order, one at a
+            # time (each cluster range with its texts).
+            written = []
+            width = cluster_range_width(clusters, self.config.shards)
+            export.write_parts(self.staging, "clusters",
+                               self._clusters(frame, dict(texts), width, written),
+                               schemas.CLUSTERS, self.csv)
+            del frame
+            export.write_parts(self.staging, "accounts",
+                               self._accounts(sorted(totals), *campaign, written),
+                               schemas.ACCOUNTS, self.csv)
             del campaign
             clustered = []
             paths = [p for _, p in sorted(ranges)]
@@ -219,7 +242,7 @@ class WriteTablesFn(MeasuredFn):
                                            self._members(paths, clustered), schemas.MEMBERS,
                                            self.csv)
             counts = _counts(tables, list(file_counts), processed, sum(clustered), dups,
-                             clusters, (n_accounts, sum(flagged)))
+                             clusters, _summed(written))
             workdir.remove(workdir.work_dir(self.staging))
         LOG.info("tables written: %d members, %d clusters, %d campaigns",
                  counts["processed"], counts["clusters"], counts["campaigns"])
@@ -232,30 +255,75 @@ class WriteTablesFn(MeasuredFn):
             self.sizes.record(0, part.nbytes)
             yield part
 
-    def _accounts(self, totals, in_like: pl.DataFrame, groups: pl.DataFrame, flagged: list):
-        """The accounts table's rows, one account-id range at a time (``totals``: (range,
-        path of its per-account totals), in range order); ``flagged`` gets each part's
-        count of accounts in a campaign. ``in_like`` and ``groups`` hold only the accounts
-        that touched a campaign-like cluster."""
-        for _, path in totals:
-            part = export.to_arrow(accounts_table(pl.from_arrow(workdir.read_table(path)),
-                                                  in_like, groups), schemas.ACCOUNTS)
-            flagged.append(part.num_rows - part["campaign_id"].null_count)
+    def _clusters(self, clusters: pl.DataFrame, texts: dict, width: int, written: list):
+        """The clusters table's rows, one cluster-id range at a time: ``clusters`` (by
+        cluster_id, without text columns) with the range's templates and exemplars
+        (``texts``: range -> path); ``written`` gets each part's ``table_counts``."""
+        ids = clusters["cluster_id"]
+        for key in (ids // width).unique(maintain_order=True).to_list():
+            lo = ids.search_sorted(key * width, side="left")
+            hi = ids.search_sorted((key + 1) * width, side="left")
+            part = clusters.slice(lo, hi - lo)
+            text = (pl.from_arrow(workdir.read_table(texts[key], CLUSTER_TEXT_COLUMNS))
+                    if key in texts else pl.DataFrame(schema={
+                        c: cluster_stats.TEXT_SCHEMA[c] for c in CLUSTER_TEXT_COLUMNS}))
+            part = part.join(text, on="cluster_id", how="left", maintain_order="left")
+            part = export.to_arrow(part.with_columns(
+                cluster_stats.text_fills(CLUSTER_TEXT_COLUMNS).values()), schemas.CLUSTERS)
+            if self.redact:
+                part = redact_tables({"clusters": part})["clusters"]
+            written.append(table_counts(clusters=part))
             self.sizes.record(0, part.nbytes)
             yield part
 
-    def _tables(self, scored, summaries: list, dead, dups
-                ) -> tuple[dict[str, pa.Table], tuple[pl.DataFrame, pl.DataFrame]]:
-        """The tables but members and accounts, and what the accounts' rows join from the
-        campaign model: (``campaign_exchanges``, the flagged accounts' campaign ids). The
-        summaries go once read."""
+    def _accounts(self, totals, in_like: pl.DataFrame, groups: pl.DataFrame, written: list):
+        """The accounts table's rows, one account-id range at a time (``totals``: (range,
+        path of its per-account totals), in range order); ``written`` gets each part's
+        ``table_counts``. ``in_like`` and ``groups`` hold only the accounts that touched a
+        campaign-like cluster."""
+        for _, path in totals:
+            part = export.to_arrow(accounts_table(pl.from_arrow(workdir.read_table(path)),
+                                                  in_like, groups), schemas.ACCOUNTS)
+            written.append(table_counts(accounts=part))
+            self.sizes.record(0, part.nbytes)
+            yield part
+
+    def _tables(self, scored, summaries: list, dead, dups, texts):
+        """(campaigns, near-misses and dead-letter tables; the clusters frame without text
+        columns; what the accounts' rows join from the campaign model:
+        ``campaign_exchanges`` and the flagged accounts' campaign ids). The summaries go
+        once read. Only the templates the campaign model and the near misses show are
+        read here, of those clusters (``texts_of``)."""
         summary = _summary(summaries)
         summaries.clear()
+        template = ["cluster_id", "template"]
+        # campaigns list their clusters' templates: those of the campaign-like ones
+        like = texts_of(texts, scored.filter(pl.col("is_campaign_like"))["cluster_id"],
+                        template)
+        scored = scored.join(like, on="cluster_id", how="left", maintain_order="left")
         clusters, groups, campaigns = campaign_tables(summary, scored, self.config)
         in_like = campaign_exchanges(summary.pairs, clusters)
         del summary
-        return output_tables(clusters, None, campaigns,
-                             [*dead, export.to_arrow(dups, schemas.DEAD_LETTER)]), (in_like, groups)
+        clusters = clusters.drop("template")
+        near = near_misses(clusters)["cluster_id"]
+        near = near_misses(clusters.filter(pl.col("cluster_id").is_in(near.implode())).join(
+            texts_of(texts, near, template), on="cluster_id", how="left").with_columns(
+            cluster_stats.text_fills(template).values()))
+        tables = {"campaigns": export.to_arrow(campaigns, schemas.CAMPAIGNS),
+                  "near_misses": export.to_arrow(near, schemas.NEAR_MISSES),
+                  "dead_letter": dead_letter_table(
+                      [*dead, export.to_arrow(dups, schemas.DEAD_LETTER)])}
+        return tables, clusters, (in_like, groups)
+
+
+def _summed(counts: list[dict]) -> dict:
+    """Per key, the sum over the parts' ``table_counts`` (0 where no part has it)."""
+    out = dict.fromkeys(("clusters", "campaign_like_clusters", "accounts",
+                         "flagged_accounts"), 0)
+    for part in counts:
+        for key, value in part.items():
+            out[key] = out.get(key, 0) + value
+    return out
 
 
 def _summary(parts: list[tuple[pa.Table, ...]]) -> Touching:
@@ -299,5 +367,5 @@ class KeyedBuildTables(beam.PTransform):
         return scored.scored | "WriteTables" >> beam.ParDo(
             WriteTablesFn(cfg, self.staging, self.csv, self.redact), side.AsList(summaries),
             side.AsList(stats["accounts"]), side.AsList(dedup["ranges"]), side.AsList(dead),
-            side.AsList(dedup["dead"]), side.AsList(file_counts), clusters)
+            side.AsList(dedup["dead"]), side.AsList(file_counts), clusters, side.AsList(texts))
 

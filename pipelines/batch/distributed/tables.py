@@ -22,6 +22,7 @@ import polars as pl
 import pyarrow as pa
 
 from distill_radar import kernels
+from distill_radar.pipelines.batch.clusters import NodeClusters
 from distill_radar.pipelines.batch.distributed.candidates import split_by
 from distill_radar.pipelines.batch.distributed.sizes import MeasuredFn, StageSizes, nbytes
 from distill_radar.pipelines.batch.tables import (
@@ -266,32 +267,47 @@ class ClusterStatistics(beam.PTransform):
         return {"stats": stats, "accounts": by_account[ACCOUNTS_TAG], "by_account": grouped}
 
 
+#: Cluster ids per text range where linking's stats do not count the clusters.
+DEFAULT_RANGE_CLUSTERS = 4096
+
+
+def cluster_range_width(clusters: NodeClusters, shards: int) -> int:
+    """Cluster ids per range of the keyed text passes: the run's clusters (ids 0..n-1,
+    ``NodeClusters.stats["clusters"]``) cut into about ``shards`` ranges. Any width
+    keeps the ranges (``cluster_id // width``) in cluster_id order, the clusters
+    table's: its writer joins each range's texts in turn."""
+    n = int((clusters.stats or {}).get("clusters", 0) or 0)
+    return max(1, -(-n // max(1, shards))) if n else DEFAULT_RANGE_CLUSTERS
+
+
 class SampleShardsFn(beam.DoFn):
-    """Samples table (one text shard's), or the path of its work file -> (cluster shard,
-    its rows) for each shard: a table's rows, or (path, positions) of the file's."""
+    """Samples table (one text shard's), or the path of its work file + NodeClusters ->
+    (cluster-id range, its rows) for each range: a table's rows, or (path, positions) of
+    the file's."""
 
     def __init__(self, shards: int):
         self.shards = shards
 
-    def process(self, samples: pa.Table | str):
+    def process(self, samples: pa.Table | str, clusters: NodeClusters):
         path = samples if isinstance(samples, str) else None
         if path is not None:
             samples = workdir.read_table(path, ["cluster_id"])
-        shard = samples["cluster_id"].to_numpy() % self.shards
+        shard = samples["cluster_id"].to_numpy() // cluster_range_width(clusters, self.shards)
         for s, (rows,) in split_by(shard, (np.arange(shard.size, dtype=np.int64),)):
             yield s, ((path, rows) if path is not None else samples.take(pa.array(rows)))
 
 
 class TextsShardFn(beam.DoFn):
-    """(cluster shard, samples tables) -> paths of (texts, model cohesion) of its clusters:
-    ``scoring_inputs``' per-cluster texts, from the samples of these clusters only."""
+    """(cluster-id range, samples tables) -> (range, path of its clusters' texts, path of
+    their model cohesion): ``scoring_inputs``' per-cluster texts, from the samples of
+    these clusters only."""
 
     def __init__(self, work: str, config: RunConfig):
         self.work, self.config = work, config
         self.sizes = StageSizes("cluster_texts")
 
     def process(self, element, clusters):
-        _, parts = element
+        key, parts = element
         parts = list(parts)
         tables = take_parts(parts) if parts and isinstance(parts[0], tuple) else parts
         samples = cluster_samples(tables, self.config)
@@ -299,13 +315,14 @@ class TextsShardFn(beam.DoFn):
         kinds = with_cohesion(samples.select(pl.col("cluster_id").unique()), clusters)
         model = model_cohesion(samples, kinds, self.config)
         self.sizes.record(nbytes(parts), nbytes(parts) + samples.estimated_size())
-        yield (workdir.write_table(self.work, "texts", texts.to_arrow()),
+        yield (key, workdir.write_table(self.work, "texts", texts.sort("cluster_id").to_arrow()),
                workdir.write_table(self.work, "model", model.to_arrow()))
 
 
 class ClusterTexts(beam.PTransform):
-    """samples (per text shard) -> paths of (texts, model cohesion) tables per cluster
-    shard, under ``work``; ``clusters``: the NodeClusters side input (cohesion and kinds)."""
+    """samples (per text shard) -> (cluster-id range, path of its texts table, path of its
+    model cohesion table), under ``work``; ``clusters``: the NodeClusters side input
+    (cohesion and kinds, and the count of clusters the ranges cut)."""
 
     def __init__(self, work: str, config: RunConfig, shards: int, clusters):
         super().__init__()
@@ -313,10 +330,21 @@ class ClusterTexts(beam.PTransform):
 
     def expand(self, samples):
         return (samples
-                | "SampleShards" >> beam.ParDo(SampleShardsFn(self.shards))
-                | "GroupSamplesByClusterShard" >> beam.GroupByKey()
-                | "TextsShard" >> beam.ParDo(TextsShardFn(self.work, self.config),
-                                                 self.clusters))
+                | "SampleRanges" >> beam.ParDo(SampleShardsFn(self.shards), self.clusters)
+                | "GroupSamplesByClusterRange" >> beam.GroupByKey()
+                | "TextsRange" >> beam.ParDo(TextsShardFn(self.work, self.config),
+                                             self.clusters))
+
+
+def texts_of(texts, ids: pl.Series, columns: list[str]) -> pl.DataFrame:
+    """``columns`` (cluster_id among them) of the clusters ``ids`` from the ranges' texts
+    files (``texts``: (range, path) pairs): only those rows, read one file at a time."""
+    wanted = ids.implode()
+    parts = [pl.from_arrow(workdir.read_table(path, columns)).filter(
+        pl.col("cluster_id").is_in(wanted)) for _, path in texts]
+    schema = {c: cluster_stats.TEXT_SCHEMA[c] for c in columns}
+    return pl.concat([pl.DataFrame(schema=schema), *parts]) if parts else pl.DataFrame(
+        schema=schema)
 
 
 def gathered_cluster_statistics(members: pl.DataFrame, model: ModelConfig) -> pl.DataFrame:

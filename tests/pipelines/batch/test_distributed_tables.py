@@ -18,6 +18,7 @@ from distill_radar.pipelines.batch.distributed.tables import (
     ClusterTexts,
     DedupeMembers,
     account_totals,
+    cluster_range_width,
     gathered_cluster_statistics,
     shard_parts,
     take_parts,
@@ -143,10 +144,18 @@ def test_cluster_texts_equal_the_gathered_ones(shards, tmp_path):
     texts = cluster_stats.cluster_texts(cluster_samples(parts, config), config.exemplars)
     want = sorted(texts.rows(), key=repr)
     assert texts.height == 40
-    clusters = NodeClusters(np.empty(0, np.uint64), np.empty(0, np.int64))
+    clusters = NodeClusters(np.empty(0, np.uint64), np.empty(0, np.int64),
+                            stats={"clusters": 120})
+    width = cluster_range_width(clusters, shards)
+    assert width == -(-120 // shards)
 
-    def rows_of(paths):  # (texts, model) work files per cluster shard
-        return sorted(pl.concat([pl.from_arrow(workdir.read_table(t)) for t, _ in paths]
+    def rows_of(ranges):  # (range, texts, model) work files per cluster-id range
+        keys = [k for k, _, _ in ranges]
+        assert len(set(keys)) == len(keys) == len({c // width for c in texts["cluster_id"]})
+        for key, path, _ in ranges:  # each range holds its own ids, in order
+            ids = pl.from_arrow(workdir.read_table(path))["cluster_id"]
+            assert ids.is_sorted() and (ids // width == key).all()
+        return sorted(pl.concat([pl.from_arrow(workdir.read_table(t)) for _, t, _ in ranges]
                                 ).rows(), key=repr)
 
     with BeamTestPipeline() as p:

@@ -27,14 +27,14 @@ def logs(tmp_path_factory):
     return root, args
 
 
-def _same_tables(root, name, suffixes=(".parquet",)):
+def _same_tables(root, name, suffixes=(".parquet",), base="gathered"):
     for table in TABLES:
         for suffix in suffixes:
-            assert ((root / "gathered" / f"{table}{suffix}").read_bytes()
+            assert ((root / base / f"{table}{suffix}").read_bytes()
                     == (root / name / f"{table}{suffix}").read_bytes()), table + suffix
-    # the counts too (the keyed path counts accounts as it writes them, by range)
+    # the counts too (the keyed path counts clusters and accounts as it writes them)
     counts = [json.loads((root / out / "summary.json").read_text())["counts"]
-              for out in ("gathered", name)]
+              for out in (base, name)]
     assert counts[0] == counts[1]
     assert counts[0]["accounts"] > 0
 
@@ -45,6 +45,27 @@ def test_keyed_path_in_process_gives_the_gathered_tables(logs):
     _same_tables(root, "keyed")
     dead = (root / "keyed" / "dead_letter.parquet").read_bytes()
     assert b"not json at all" in dead
+
+
+def test_keyed_path_redacts_the_tables_as_the_gathered_path(tmp_path):
+    # --redact-tables: the keyed path redacts the clusters table range by range. Every
+    # prompt ends with an e-mail address, which templates and exemplars then show.
+    import polars as pl
+
+    generate.generate(tmp_path / "g", exchanges=2000, accounts=200, campaigns=2, seed=4,
+                      part_rows=1000, profile="short")
+    for part in (tmp_path / "g" / "exchanges").glob("*.parquet"):
+        frame = pl.read_parquet(part)
+        frame.with_columns(pl.col("prompt") + " Reply to ops.desk@example.com").write_parquet(part)
+    args = ["batch", "--input", str(tmp_path / "g" / "exchanges"), "--no-report",
+            "--no-semantic", "--redact-tables"]
+    assert cli.main([*args, "--output", str(tmp_path / "gathered")]) == 0
+    assert cli.main([*args, "--output", str(tmp_path / "keyed"), "--batch-path", "keyed"]) == 0
+    _same_tables(tmp_path, "keyed")
+    clusters = pl.read_parquet(tmp_path / "keyed" / "clusters.parquet")
+    texts = pl.concat([clusters["template"], clusters["exemplars"].explode()]).drop_nulls()
+    assert texts.str.contains("[email]", literal=True).sum() > 10
+    assert not texts.str.contains("ops.desk@example.com", literal=True).any()
 
 
 @pytest.mark.slow  # ~70 s on 2 cores: the unrolled rounds are ~2,000 Dask tasks
