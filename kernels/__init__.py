@@ -26,7 +26,13 @@ from .embedding import (
     paired_dots,
     simhash_bands,
 )
-from .grouped import best_in_groups, distinct_per_group, sender_homes, senders_per_label
+from .grouped import (
+    best_in_groups,
+    co_occurrence,
+    distinct_per_group,
+    sender_homes,
+    senders_per_label,
+)
 from .half import to_float16, to_float32
 from .hashing import shingle_hashes
 from .lookup import ascending_positions, directory_positions, key_directory, sorted_positions
@@ -56,6 +62,7 @@ __all__ = [
     "centred_half",
     "centred_half_rows",
     "centroid_similarity",
+    "co_occurrence",
     "connected_components",
     "consensus_match",
     "consensus_signatures",

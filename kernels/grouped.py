@@ -208,3 +208,65 @@ def _homes(labels, sizes, account, node, min_size, out):
     for v in range(labels.size):
         if best[v] < big:
             out[v] = best[v]
+
+
+def co_occurrence(owners: np.ndarray, items: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of items held by a common owner, and how many owners hold both.
+
+    What a self-join of the (owner, item) rows on ``owner`` then a count per item
+    pair gives, without the joined rows: each owner's item pairs are coded as
+    one uint64 each (``m * (m - 1) / 2`` for an owner of ``m`` items), then
+    sorted and counted. The families of clusters read it over (account, cluster)
+    pairs, where the join held every pair's account id twice (290 MB at 16M
+    exchanges, for 31 MB of codes here).
+
+    Parameters
+    ----------
+    owners : integer[n]
+    items : integer[n] in [0, 2**32); the (owner, item) pairs distinct, in any order
+
+    Returns
+    -------
+    a, b : int64[k], a < b, ascending by (a, b)
+    count : int64[k] >= 1, owners that hold both a and b
+    """
+    owners, items = np.asarray(owners), np.asarray(items)
+    if owners.shape != items.shape or owners.ndim != 1:
+        raise ValueError("owners and items must be 1-D arrays of one length")
+    if owners.size and not (owners.dtype.kind in "iu" and items.dtype.kind in "iu"):
+        raise ValueError("owners and items must be integer arrays")
+    if items.size and (int(items.min()) < 0 or int(items.max()) >= 2**32):
+        raise ValueError("items must lie in [0, 2**32)")
+    empty = np.empty(0, np.int64)
+    if owners.size < 2:
+        return empty, empty.copy(), empty.copy()
+    order = np.lexsort((items, owners))
+    owners = np.ascontiguousarray(owners[order], np.int64)
+    items = np.ascontiguousarray(items[order], np.int64)
+    if np.any((owners[1:] == owners[:-1]) & (items[1:] == items[:-1])):
+        raise ValueError("the (owner, item) pairs must be distinct")
+    starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+    sizes = np.diff(np.r_[starts, owners.size])
+    room = np.zeros(starts.size + 1, np.int64)
+    np.cumsum(sizes * (sizes - 1) // 2, out=room[1:])
+    codes = np.empty(int(room[-1]), np.uint64)
+    _pair_codes(items, starts, sizes, room, codes)
+    codes.sort()
+    heads = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if codes.size else empty
+    count = np.diff(np.r_[heads, codes.size]).astype(np.int64)
+    codes = codes[heads]
+    return ((codes >> np.uint64(32)).astype(np.int64),
+            (codes & np.uint64(0xFFFFFFFF)).astype(np.int64), count)
+
+
+@njit(cache=True)
+def _pair_codes(items, starts, sizes, room, codes):
+    """Owner g's item pairs (its items ascending) as ``a << 32 | b``, a < b, at
+    ``codes[room[g]:]``."""
+    for g in range(starts.size):
+        w, lo = room[g], starts[g]
+        for i in range(lo, lo + sizes[g]):
+            for j in range(i + 1, lo + sizes[g]):
+                codes[w] = (np.uint64(items[i]) << np.uint64(32)) | np.uint64(items[j])
+                w += 1

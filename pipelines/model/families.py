@@ -45,11 +45,16 @@ def family_typical_exchanges(members: pl.DataFrame, candidates: pl.Series,
 
 
 def _overlap_edges(pairs: pl.DataFrame, model: ModelConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of clusters (indices ``c``) whose account sets overlap enough (the module's
+    rule). The shared accounts are counted by ``kernels.co_occurrence`` over integer
+    account codes (an account id matches no null one, as in a join)."""
     sizes = pairs.group_by("c").agg(pl.len().alias("size"))
-    accounts = pairs.select("account_id", "c")
-    shared = (accounts.join(accounts, on="account_id", suffix="2")
-              .filter(pl.col("c") < pl.col("c2"))
-              .group_by("c", "c2").agg(pl.len().alias("shared"))
+    held = pairs.filter(pl.col("account_id").is_not_null())
+    c, c2, shared = kernels.co_occurrence(
+        held["account_id"].rank("dense").to_numpy(), held["c"].to_numpy())
+    shared = (pl.DataFrame({"c": c, "c2": c2, "shared": shared},
+                           schema={"c": pairs["c"].dtype, "c2": pairs["c"].dtype,
+                                   "shared": pl.UInt32})
               .join(sizes, on="c").join(sizes.rename({"c": "c2", "size": "size2"}), on="c2")
               .filter((pl.col("shared")
                        >= model.family_overlap * pl.min_horizontal("size", "size2"))

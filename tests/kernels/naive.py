@@ -465,6 +465,20 @@ def best_in_groups(groups, n_groups, score, tiebreak):
     return out
 
 
+def co_occurrence(owners, items):
+    """{(a, b): owners holding both a and b} for a < b, by the definition."""
+    held = {}
+    for o, i in zip(owners, items):
+        held.setdefault(o, set()).add(i)
+    out = {}
+    for its in held.values():
+        for a in its:
+            for b in its:
+                if a < b:
+                    out[(a, b)] = out.get((a, b), 0) + 1
+    return out
+
+
 def distinct_per_group(groups, n_groups, values):
     """Per group: how many distinct values its rows hold."""
     seen = [set() for _ in range(n_groups)]

@@ -4,6 +4,7 @@ import pytest
 
 from distill_radar.kernels import (
     best_in_groups,
+    co_occurrence,
     distinct_per_group,
     sender_homes,
     senders_per_label,
@@ -92,3 +93,30 @@ def test_sender_kernels_reject_bad_input():
         sender_homes(np.array([0, 5]), np.array([0]), np.array([0]))
     with pytest.raises(ValueError):
         senders_per_label(labels, np.array([0, 1]), np.array([0]))
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 9, 600])
+def test_co_occurrence_equals_naive(n):
+    # distinct (owner, item) pairs, shuffled; owners of 1 to ~20 items, large item ids
+    rng = np.random.default_rng(n)
+    pairs = {(int(o), int(i)) for o, i in zip(rng.integers(-5, 40, n),
+                                              rng.integers(0, 25, n) * 150_000_000)}
+    owners, items = (np.array(c, np.int64) for c in zip(*pairs)) if pairs else (
+        np.empty(0, np.int64), np.empty(0, np.int64))
+    a, b, count = co_occurrence(owners, items)
+    want = naive.co_occurrence(owners.tolist(), items.tolist())
+    assert dict(zip(zip(a.tolist(), b.tolist()), count.tolist())) == want
+    assert (a < b).all() and np.all(np.diff(a * 2**32 + b) > 0)  # ascending, each pair once
+    if n == 600:
+        assert count.max() > 1 and len(want) > 50
+
+
+def test_co_occurrence_checks_its_input():
+    with pytest.raises(ValueError, match="distinct"):
+        co_occurrence(np.array([1, 1, 2]), np.array([3, 3, 4]))
+    with pytest.raises(ValueError, match=r"\[0, 2\*\*32\)"):
+        co_occurrence(np.array([1, 1]), np.array([0, 2**32]))
+    with pytest.raises(ValueError, match="one length"):
+        co_occurrence(np.array([1, 2]), np.array([1]))
+    with pytest.raises(ValueError, match="integer"):
+        co_occurrence(np.array([1.0, 2.0]), np.array([1, 2]))
