@@ -184,8 +184,7 @@ def with_cohesion(stats: pl.DataFrame, node_clusters: NodeClusters) -> pl.DataFr
 
 
 def output_tables(clusters, accounts, campaigns, dead_parts) -> dict[str, pa.Table]:
-    """Every table but members, in its final schema; dead letters by (source, row).
-    ``accounts``: a frame, or already the Arrow table (``export.to_arrow``)."""
+    """Every table but members, in its final schema; dead letters by (source, row)."""
     return {
         "clusters": export.to_arrow(clusters, schemas.CLUSTERS),
         "accounts": export.to_arrow(accounts, schemas.ACCOUNTS),
@@ -238,6 +237,10 @@ def _counts(tables, file_counts, processed: int, clustered: int, dup_dead,
         "per_file": per_file,
         "linking": node_clusters.stats,
     }
+
+
+#: What ``table_counts`` counts, and ``_counts`` reads.
+TABLE_COUNTS = ("clusters", "campaign_like_clusters", "accounts", "flagged_accounts")
 
 
 def table_counts(clusters: pa.Table | None = None, accounts: pa.Table | None = None) -> dict:

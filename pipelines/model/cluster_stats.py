@@ -88,6 +88,11 @@ TEXT_SCHEMA = {"cluster_id": pl.Int64, "template": pl.Utf8, "exemplars": pl.List
                "elicitation_score": pl.Float64}
 
 
+def text_schema(columns) -> dict[str, pl.DataType]:
+    """``TEXT_SCHEMA`` restricted to ``columns``, in their order."""
+    return {name: TEXT_SCHEMA[name] for name in columns}
+
+
 def text_fills(columns) -> dict[str, pl.Expr]:
     """What a cluster without sampled texts shows, for the text columns among ``columns``:
     an empty template, no exemplars."""

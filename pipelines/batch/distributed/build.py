@@ -43,9 +43,11 @@ from distill_radar.pipelines.batch.distributed.tables import (
     gathered_cluster_statistics,
     take_parts,
     texts_of,
+    with_texts,
 )
 from distill_radar.pipelines.batch.tables import (
     MEMBER_COLUMNS,
+    TABLE_COUNTS,
     _counts,
     dead_letter_table,
     table_counts,
@@ -117,8 +119,7 @@ class ScoringInputsFn(MeasuredFn):
             merged = merged.join(model.sort("cluster_id"), on="cluster_id", how="left")
             text = _frame([t for t, _ in texts])
             if text is None:
-                text = pl.DataFrame(schema={c: cluster_stats.TEXT_SCHEMA[c]
-                                            for c in SCORE_TEXT_COLUMNS})
+                text = pl.DataFrame(schema=cluster_stats.text_schema(SCORE_TEXT_COLUMNS))
             self.sizes.record(0, nbytes(texts, stats))
             yield (workdir.write_table(self.work, "scoring", merged.to_arrow()),
                    workdir.write_table(self.work, "texts", text.sort("cluster_id").to_arrow()))
@@ -127,8 +128,8 @@ class ScoringInputsFn(MeasuredFn):
 
 
 class CandidateCountsFn(beam.DoFn):
-    """(account shard, parts) -> path of (cluster_id, account_id, k): how many of its
-    accounts' rows each family-candidate cluster holds. Accounts are split by shard, so
+    """(account range, parts) -> path of (cluster_id, account_id, k): how many of its
+    accounts' rows each family-candidate cluster holds. Accounts are split by range, so
     each pair is counted whole in one shard: what the family rule reads, not the rows."""
 
     def __init__(self, work: str):
@@ -152,9 +153,9 @@ class CandidateCountsFn(beam.DoFn):
 
 
 class ScoreClustersFn(MeasuredFn):
-    """Paths of (stats, texts) + of the candidate clusters' (cluster_id, account_id, k)
-    counts -> path of the scored clusters (main) and the campaign-like ids (tagged
-    ``LIKE_TAG``)."""
+    """Paths of (stats, elicitation scores) + of the candidate clusters' (cluster_id,
+    account_id, k) counts -> path of the scored clusters, without text columns (main),
+    and the campaign-like ids (tagged ``LIKE_TAG``)."""
 
     def __init__(self, work: str, config: RunConfig):
         self.work, self.config = work, config
@@ -177,7 +178,7 @@ class ScoreClustersFn(MeasuredFn):
 
 
 class TouchingSummaryFn(beam.DoFn):
-    """(account shard, parts) -> paths of the ``Touching`` summary (pairs, totals, links
+    """(account range, parts) -> paths of the ``Touching`` summary (pairs, totals, links
     tables) of its accounts that sent any exchange to a campaign-like cluster: what the
     campaign model reads, one row per (account, cluster), account or link value."""
 
@@ -215,21 +216,21 @@ class WriteTablesFn(MeasuredFn):
             dups = _frame([workdir.read_table(p) for p in dup_dead])
             if dups is None:
                 dups = pl.from_arrow(schemas.DEAD_LETTER.empty_table())
-            texts = sorted((key, path) for key, path, _ in texts)
+            texts = {key: path for key, path, _ in texts}  # cluster-id range -> its texts
+            width = cluster_range_width(clusters, self.config.shards)
             # a list made in the call: _tables lets it go once read (no frame kept here)
             tables, frame, campaign = self._tables(
                 pl.from_arrow(workdir.read_table(scored)),
                 [tuple(_read(paths)) for paths in summaries],
-                [workdir.read_table(d) for d in dead], dups, texts)
+                [workdir.read_table(d) for d in dead], dups, (texts, width))
             if self.redact:
                 tables = redact_tables(tables)
             export.write_tables(self.staging, tables, self.csv)
             # The clusters, accounts and members tables: their id ranges in order, one at a
             # time (each cluster range with its texts).
             written = []
-            width = cluster_range_width(clusters, self.config.shards)
             export.write_parts(self.staging, "clusters",
-                               self._clusters(frame, dict(texts), width, written),
+                               self._clusters(frame, texts, width, written),
                                schemas.CLUSTERS, self.csv)
             del frame
             export.write_parts(self.staging, "accounts",
@@ -265,11 +266,9 @@ class WriteTablesFn(MeasuredFn):
             hi = ids.search_sorted((key + 1) * width, side="left")
             part = clusters.slice(lo, hi - lo)
             text = (pl.from_arrow(workdir.read_table(texts[key], CLUSTER_TEXT_COLUMNS))
-                    if key in texts else pl.DataFrame(schema={
-                        c: cluster_stats.TEXT_SCHEMA[c] for c in CLUSTER_TEXT_COLUMNS}))
-            part = part.join(text, on="cluster_id", how="left", maintain_order="left")
-            part = export.to_arrow(part.with_columns(
-                cluster_stats.text_fills(CLUSTER_TEXT_COLUMNS).values()), schemas.CLUSTERS)
+                    if key in texts else
+                    pl.DataFrame(schema=cluster_stats.text_schema(CLUSTER_TEXT_COLUMNS)))
+            part = export.to_arrow(with_texts(part, text), schemas.CLUSTERS)
             if self.redact:
                 part = redact_tables({"clusters": part})["clusters"]
             written.append(table_counts(clusters=part))
@@ -288,27 +287,26 @@ class WriteTablesFn(MeasuredFn):
             self.sizes.record(0, part.nbytes)
             yield part
 
-    def _tables(self, scored, summaries: list, dead, dups, texts):
+    def _tables(self, scored, summaries: list, dead, dups, texts: tuple[dict, int]):
         """(campaigns, near-misses and dead-letter tables; the clusters frame without text
         columns; what the accounts' rows join from the campaign model:
         ``campaign_exchanges`` and the flagged accounts' campaign ids). The summaries go
         once read. Only the templates the campaign model and the near misses show are
-        read here, of those clusters (``texts_of``)."""
+        read here, of those clusters (``texts_of``; ``texts``: (range -> texts path, range
+        width))."""
         summary = _summary(summaries)
         summaries.clear()
         template = ["cluster_id", "template"]
         # campaigns list their clusters' templates: those of the campaign-like ones
-        like = texts_of(texts, scored.filter(pl.col("is_campaign_like"))["cluster_id"],
-                        template)
-        scored = scored.join(like, on="cluster_id", how="left", maintain_order="left")
+        files, width = texts
+        like = scored.filter(pl.col("is_campaign_like"))["cluster_id"]
+        scored = with_texts(scored, texts_of(files, like, template, width))
         clusters, groups, campaigns = campaign_tables(summary, scored, self.config)
         in_like = campaign_exchanges(summary.pairs, clusters)
         del summary
         clusters = clusters.drop("template")
-        near = near_misses(clusters)["cluster_id"]
-        near = near_misses(clusters.filter(pl.col("cluster_id").is_in(near.implode())).join(
-            texts_of(texts, near, template), on="cluster_id", how="left").with_columns(
-            cluster_stats.text_fills(template).values()))
+        near = near_misses(clusters)
+        near = with_texts(near, texts_of(files, near["cluster_id"], template, width))
         tables = {"campaigns": export.to_arrow(campaigns, schemas.CAMPAIGNS),
                   "near_misses": export.to_arrow(near, schemas.NEAR_MISSES),
                   "dead_letter": dead_letter_table(
@@ -318,8 +316,7 @@ class WriteTablesFn(MeasuredFn):
 
 def _summed(counts: list[dict]) -> dict:
     """Per key, the sum over the parts' ``table_counts`` (0 where no part has it)."""
-    out = dict.fromkeys(("clusters", "campaign_like_clusters", "accounts",
-                         "flagged_accounts"), 0)
+    out = dict.fromkeys(TABLE_COUNTS, 0)
     for part in counts:
         for key, value in part.items():
             out[key] = out.get(key, 0) + value
@@ -327,7 +324,7 @@ def _summed(counts: list[dict]) -> dict:
 
 
 def _summary(parts: list[tuple[pa.Table, ...]]) -> Touching:
-    """The account shards' ``Touching`` summaries as one (each account is in one)."""
+    """The account ranges' ``Touching`` summaries as one (each account is in one)."""
     empty = touching(pl.DataFrame(schema=TOUCHING_SCHEMA), pl.Series([], dtype=pl.Int64),
                      True)
     frames = [_frame([p[i] for p in parts]) for i in range(len(empty))]

@@ -12,6 +12,10 @@ account's totals are counted (its exchanges and first ``ts`` over the run: what
 clustered row -> grouped by cluster shard, where every cluster's counts, timing
 signals and account focus are computed over its own rows only. What meets on
 one worker is one row per cluster.
+
+``ClusterTexts``: samples -> grouped by cluster-id range -> each range's
+templates, exemplars and elicitation scores in a work file: the clusters
+table's writer joins them range by range (``texts_of``, ``with_texts``).
 """
 
 from __future__ import annotations
@@ -74,7 +78,8 @@ def take_parts(parts, columns=None) -> list[pa.Table]:
 
 
 def id_bounds(samples: list[pl.Series], shards: int) -> list[str]:
-    """``shards - 1`` exchange ids cutting the sampled ids into ranges of equal counts."""
+    """``shards - 1`` ids (exchange or account ids) cutting the sampled ids into ranges of
+    equal counts."""
     ids = pl.concat(samples).drop_nulls().sort() if samples else pl.Series([], dtype=pl.Utf8)
     if ids.len() == 0 or shards < 2:
         return []
@@ -172,7 +177,7 @@ class DedupeMembers(beam.PTransform):
 
 
 def account_totals(rows: pl.DataFrame) -> pl.DataFrame:
-    """``campaigns.account_totals`` of one account shard's rows, by account_id."""
+    """``campaigns.account_totals`` of one account range's rows, by account_id."""
     return campaigns.account_totals(rows).sort("account_id")
 
 
@@ -336,15 +341,23 @@ class ClusterTexts(beam.PTransform):
                                              self.clusters))
 
 
-def texts_of(texts, ids: pl.Series, columns: list[str]) -> pl.DataFrame:
+def texts_of(texts: dict, ids: pl.Series, columns: list[str], width: int) -> pl.DataFrame:
     """``columns`` (cluster_id among them) of the clusters ``ids`` from the ranges' texts
-    files (``texts``: (range, path) pairs): only those rows, read one file at a time."""
+    files (``texts``: range -> path; ranges of ``width`` ids): only those rows, read from
+    the files of their ranges, one at a time."""
     wanted = ids.implode()
-    parts = [pl.from_arrow(workdir.read_table(path, columns)).filter(
-        pl.col("cluster_id").is_in(wanted)) for _, path in texts]
-    schema = {c: cluster_stats.TEXT_SCHEMA[c] for c in columns}
-    return pl.concat([pl.DataFrame(schema=schema), *parts]) if parts else pl.DataFrame(
-        schema=schema)
+    keys = sorted(set((ids // width).unique().to_list()) & set(texts))
+    return pl.concat([pl.DataFrame(schema=cluster_stats.text_schema(columns)), *(
+        pl.from_arrow(workdir.read_table(texts[key], columns)).filter(
+            pl.col("cluster_id").is_in(wanted)) for key in keys)])
+
+
+def with_texts(frame: pl.DataFrame, texts: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` (one row per cluster) with the text columns of ``texts`` joined, in
+    ``frame``'s order; a cluster without texts shows what ``score_clusters`` gives one
+    (``cluster_stats.text_fills``)."""
+    return frame.join(texts, on="cluster_id", how="left", maintain_order="left").with_columns(
+        cluster_stats.text_fills(texts.columns).values())
 
 
 def gathered_cluster_statistics(members: pl.DataFrame, model: ModelConfig) -> pl.DataFrame:

@@ -22,6 +22,8 @@ from distill_radar.pipelines.batch.distributed.tables import (
     gathered_cluster_statistics,
     shard_parts,
     take_parts,
+    texts_of,
+    with_texts,
 )
 from distill_radar.pipelines.batch.tables import (
     MEMBER_COLUMNS,
@@ -177,3 +179,27 @@ def test_shard_files_name_the_same_rows_as_positions(tmp_path):
         got, want = take_parts([part]), take_parts([by_positions[s]])
         assert got[0].equals(want[0])
         assert got[0]["x"].to_pylist() == np.flatnonzero(shard == s).tolist()
+
+
+def test_texts_of_reads_the_ranges_of_the_ids_asked_for(tmp_path):
+    # ranges of 10 ids; range 3's file does not exist: no id asked for lies there
+    def texts(ids):
+        return pa.table({"cluster_id": pa.array(ids, pa.int64()),
+                         "template": [f"t{i}" for i in ids],
+                         "exemplars": [[f"e{i}"] for i in ids]})
+    files = {0: workdir.write_table(str(tmp_path), "texts", texts([1, 4])),
+             2: workdir.write_table(str(tmp_path), "texts", texts([21, 25])),
+             3: str(tmp_path / "missing.arrow")}
+    got = texts_of(files, pl.Series([25, 1, 15]), ["cluster_id", "template"], 10)
+    assert sorted(got.rows()) == [(1, "t1"), (25, "t25")]
+    assert texts_of(files, pl.Series([], dtype=pl.Int64), ["cluster_id", "template"], 10
+                    ).schema == {"cluster_id": pl.Int64, "template": pl.Utf8}
+
+
+def test_with_texts_keeps_the_order_and_fills_clusters_without_texts():
+    frame = pl.DataFrame({"cluster_id": [3, 1, 2], "score": [0.1, 0.2, 0.3]})
+    texts = pl.DataFrame({"cluster_id": [1], "template": ["t1"], "exemplars": [["e1"]]})
+    got = with_texts(frame, texts)
+    assert got["cluster_id"].to_list() == [3, 1, 2]
+    assert got["template"].to_list() == ["", "t1", ""]
+    assert got["exemplars"].to_list() == [[], ["e1"], []]
