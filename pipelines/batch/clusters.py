@@ -164,6 +164,12 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
         emb = semantic.centred_rows(emb.load() if in_file else emb)
     pairs = semantic.gather_pairs(PairParts(account_pairs or []), nodes)
     s_src, s_dst, s_sim, s_stats = semantic.semantic_edges(emb, emb_rows, pairs, config)
+    # The lexical candidates (their codes, merges and verification) are linking's
+    # largest step at 16M exchanges: on large inputs the profiles' pairs and edges
+    # wait in work files meanwhile.
+    aside = _aside(spilled, {"account": pairs.account, "node": pairs.node, "s_src": s_src,
+                             "s_dst": s_dst, "s_sim": s_sim})
+    del pairs, s_src, s_dst, s_sim
     bands, rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
     src, dst = _candidate_edges(sig, sig_rows, bands, rows)
     n_candidates = int(src.size)
@@ -176,6 +182,9 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
         dst = _edges(nodes.size, sig_rows[dst[keep]])
         edge_sim = edge_sim[keep]
         del keep
+    back = aside()
+    pairs = semantic.AccountPrompts(back.pop("account"), back.pop("node"))
+    s_src, s_dst, s_sim = back.pop("s_src"), back.pop("s_dst"), back.pop("s_sim")
     # Prompts that words link, or that accounts of a profile group sent, are the other
     # paths' to cluster: prompt links join only the rest.
     grouped = s_stats.pop("grouped", np.empty(0, np.int64))
@@ -211,6 +220,17 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     # One worker holds all of it (the gathered path): summary.json's largest_bytes shows it.
     StageSizes("link_nodes").record(0, graph_bytes(graph))
     return graph
+
+
+def _aside(spilled, arrays: dict[str, np.ndarray]):
+    """A call that gives ``arrays`` back: on large inputs (``spilled`` rows) they wait in
+    work files beside those rows until then (``Parked``; the caller drops its own
+    references), on small ones they stay as they are."""
+    if not spilled:
+        return lambda: arrays
+    parked = out_of_core.Parked(os.path.dirname(spilled[0].path), arrays)
+    arrays.clear()
+    return parked.back
 
 
 def _edges(n: int, *parts: np.ndarray) -> np.ndarray:

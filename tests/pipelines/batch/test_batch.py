@@ -75,9 +75,15 @@ def test_large_input_builds_the_same_tables_keyed(small_log, tmp_path, monkeypat
     centred, centre = [], spilled.SpilledEmbeddings.centred
     monkeypatch.setattr(spilled.SpilledEmbeddings, "centred",
                         lambda rows: centred.append(rows) or centre(rows))
+    parked, park = [], spilled.Parked.__init__
+    monkeypatch.setattr(spilled.Parked, "__init__",
+                        lambda self, folder, arrays: parked.append(set(arrays))
+                        or park(self, folder, arrays))
     large = _run(path, tmp_path / "large")
     # neither the signatures nor the embeddings whole: those centred by blocks
     assert loaded == [] and [os.path.basename(r.path)[:3] for r in centred] == ["emb"]
+    # the profiles' pairs and edges waited in work files beside the lexical candidates
+    assert {"account", "node", "s_src", "s_dst", "s_sim"} in parked
     assert (small["parameters"]["shards"], large["parameters"]["shards"]) == (3, 7)
     assert large["counts"] == small["counts"]
     for name in ("members", "clusters", "accounts", "campaigns", "near_misses", "dead_letter"):
