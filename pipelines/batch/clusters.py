@@ -107,13 +107,14 @@ class CandidateGraph:
         senders = "senders" in names and self.senders is not None
         if senders:
             arrays.update(senders_account=self.senders.account, senders_node=self.senders.node)
-        aside = _aside(self.spilled, arrays)  # the graph's references go just below
+        parked = out_of_core.Parked(os.path.dirname(self.spilled[0].path), arrays)
+        del arrays  # the caller holds no other reference: the arrays go now
         for name in names:
             setattr(self, name, None)
         try:
             yield
         finally:
-            back = aside()
+            back = parked.back()
             if senders:
                 self.senders = semantic.AccountPrompts(back.pop("senders_account"),
                                                        back.pop("senders_node"))
@@ -223,8 +224,8 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
 
 def _aside(spilled, arrays: dict[str, np.ndarray]):
     """A call that gives ``arrays`` back: on large inputs (``spilled`` rows) they wait in
-    work files beside those rows until then (``Parked``; ``arrays`` is emptied, the
-    caller drops its other references), on small ones they stay as they are."""
+    work files beside those rows until then (``Parked``; the caller drops its own
+    references), on small ones they stay as they are."""
     if not spilled:
         return lambda: arrays
     parked = out_of_core.Parked(os.path.dirname(spilled[0].path), arrays)

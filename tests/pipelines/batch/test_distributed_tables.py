@@ -17,7 +17,6 @@ from distill_radar.pipelines.batch.distributed.tables import (
     ClusterStatistics,
     ClusterTexts,
     DedupeMembers,
-    SampledIdsFn,
     account_totals,
     cluster_range_width,
     gathered_cluster_statistics,
@@ -204,24 +203,3 @@ def test_with_texts_keeps_the_order_and_fills_clusters_without_texts():
     assert got["cluster_id"].to_list() == [3, 1, 2]
     assert got["template"].to_list() == ["", "t1", ""]
     assert got["exemplars"].to_list() == [[], ["e1"], []]
-
-
-def test_sampled_ids_stay_bounded_and_cut_ranges_of_near_equal_counts():
-    # 200 files' samples of 1,024 ids each: what one worker holds stays at the cap,
-    # and the bounds cut the ids into ranges of about equal counts.
-    fn = SampledIdsFn(shards=4, cap=64)
-    ids = [f"id-{i:06d}" for i in range(200 * 1024)]
-    held = [fn.create_accumulator() for _ in range(3)]
-    for f in range(200):
-        k = f % 3
-        held[k] = fn.add_input(held[k], pl.Series(ids[f * 1024:(f + 1) * 1024:7]))
-        assert held[k].height <= 64
-    merged = fn.merge_accumulators(held)
-    assert merged.height <= 64 and merged["id"].is_sorted()
-    assert merged["w"].sum() == sum(len(ids[f * 1024:(f + 1) * 1024:7]) for f in range(200))
-    bounds = fn.extract_output(merged)
-    assert len(bounds) == 3 and bounds == sorted(bounds)
-    counts = np.diff(np.searchsorted(ids, [ids[0], *bounds, "~"]))
-    assert counts.min() > 0.8 * len(ids) / 4
-    assert fn.extract_output(fn.add_input(fn.create_accumulator(),
-                                          pl.Series([None], dtype=pl.Utf8))) == []
