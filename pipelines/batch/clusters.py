@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -42,6 +42,9 @@ class NodeClusters:
     stats: dict = field(default_factory=dict)
     cohesion: dict = field(default_factory=dict)  # cluster_id, cohesion_min/median, kind
 
+    # large inputs: the node table and its lookup directory in a work file, ``nodes`` and
+    # ``cluster_ids`` empty (``park_node_table``)
+    table: str | None = None
     # the nodes' lookup directory, built at the first lookup (each batch of exchanges
     # looks its nodes up: one directory, not a binary search or a directory per batch)
     _directory: tuple | None = field(default=None, init=False, repr=False, compare=False)
@@ -49,6 +52,8 @@ class NodeClusters:
     def lookup(self, nodes: np.ndarray) -> np.ndarray:
         """Cluster id of each node, -1 where the node is in no cluster."""
         out = np.full(nodes.size, -1, np.int64)
+        if self.table is not None and nodes.size:
+            return _parked_lookup(self.table, np.asarray(nodes, np.uint64), out)
         if self.nodes.size == 0 or nodes.size == 0:
             return out
         if self._directory is None:
@@ -57,6 +62,33 @@ class NodeClusters:
         hit = pos >= 0
         out[hit] = self.cluster_ids[pos[hit]]
         return out
+
+
+def park_node_table(clusters: NodeClusters, work: str) -> NodeClusters:
+    """``clusters`` with its node table and lookup directory in a work file, the arrays
+    empty: what the stages that look exchanges up receive (large inputs).
+
+    Every stage that reads NodeClusters as a side input decodes a copy of its own, and
+    the in-process runner keeps each copy, and the encoded one, until the run ends:
+    with the table in them, ~96 MB each at 16M short exchanges (6M nodes), plus each
+    copy's directory, all resident while the tables are built. A lookup maps the file
+    and lets it go when done."""
+    keys, start, shift = kernels.key_directory(np.asarray(clusters.nodes, np.uint64))
+    path = workdir.write_arrays(work, "node_table", {
+        "nodes": keys, "cluster_ids": np.asarray(clusters.cluster_ids, np.int64),
+        "start": start, "shift": np.array([shift], np.uint64)})
+    return replace(clusters, nodes=np.empty(0, np.uint64), cluster_ids=np.empty(0, np.int64),
+                   table=path)
+
+
+def _parked_lookup(path: str, nodes: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``NodeClusters.lookup`` from a parked table (``park_node_table``) into ``out``."""
+    table = workdir.read_arrays(path)  # a memory map, dropped on return
+    pos = kernels.directory_positions((table["nodes"], table["start"], table["shift"][0]),
+                                      nodes)
+    hit = pos >= 0
+    out[hit] = table["cluster_ids"][pos[hit]]
+    return out
 
 
 @dataclass

@@ -25,7 +25,7 @@ from distill_radar.pipelines.batch.cluster_fns import (
     sample_texts,
 )
 from distill_radar.pipelines.batch.cluster_stages import LinkNodes
-from distill_radar.pipelines.batch.clusters import link_nodes
+from distill_radar.pipelines.batch.clusters import link_nodes, park_node_table
 from distill_radar.pipelines.batch.components import MAX_ROUNDS
 from distill_radar.pipelines.batch.distributed.assign import KeyedAssignClusters, without_nodes
 from distill_radar.pipelines.batch.distributed.build import KeyedBuildTables
@@ -166,6 +166,8 @@ class FindCampaigns(beam.PTransform):
         gathered = signatures | "GatherSignatures" >> Gather()
         node_clusters = gathered | "LinkNodes" >> LinkNodes(cfg, self.components, account_pairs,
                                                             self.max_rounds)
+        if self.keyed_tables and self.index is None:  # large inputs: side inputs stay small
+            node_clusters = node_clusters | "ParkNodeTable" >> beam.Map(park_node_table, work)
         # Empty logs give no signatures, so no linking: the clusters of nothing.
         clusters = beam.pvalue.AsSingleton(node_clusters, default_value=link_nodes([], cfg, []))
         if self.index is not None:  # this run's representatives, for the next index

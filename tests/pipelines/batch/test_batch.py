@@ -59,7 +59,7 @@ def test_large_input_builds_the_same_tables_keyed(small_log, tmp_path, monkeypat
     range, account and cluster shard: no stage holds every member row), and from
     SPILL_BYTES linking reads signatures and embeddings back from work files: the same
     bytes."""
-    from distill_radar.pipelines.batch import gather, spilled
+    from distill_radar.pipelines.batch import clusters, gather, spilled
     from distill_radar.pipelines.runtime import process
 
     path, _, _ = small_log
@@ -79,7 +79,13 @@ def test_large_input_builds_the_same_tables_keyed(small_log, tmp_path, monkeypat
     monkeypatch.setattr(spilled.Parked, "__init__",
                         lambda self, folder, arrays: parked.append(set(arrays))
                         or park(self, folder, arrays))
+    looked, parked_lookup = [], clusters._parked_lookup
+    monkeypatch.setattr(clusters, "_parked_lookup",
+                        lambda table, nodes, out: looked.append(nodes.size)
+                        or parked_lookup(table, nodes, out))
     large = _run(path, tmp_path / "large")
+    # exchanges and samples looked up in the parked node table (no table in side inputs)
+    assert looked and sum(looked) >= large["counts"]["processed"]
     # neither the signatures nor the embeddings whole: those centred by blocks
     assert loaded == [] and [os.path.basename(r.path)[:3] for r in centred] == ["emb"]
     # the profiles' pairs and edges waited in work files beside the lexical candidates

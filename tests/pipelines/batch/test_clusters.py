@@ -163,6 +163,26 @@ def test_lookup_matches_a_dict_with_misses_and_repeats():
     np.testing.assert_array_equal(clusters.lookup(queries), expect)
 
 
+def test_a_parked_node_table_looks_up_as_the_arrays_do(tmp_path):
+    """``park_node_table``: the node table in a work file, none of it in the object (what
+    every side-input copy decodes), and the same cluster ids for any query."""
+    from distill_radar.pipelines.batch.clusters import park_node_table
+
+    rng = np.random.default_rng(5)
+    nodes = np.unique(rng.integers(0, 2**64, 3000, dtype=np.uint64))
+    clusters = NodeClusters(nodes, rng.integers(0, 200, nodes.size), stats={"clusters": 200})
+    parked = park_node_table(clusters, str(tmp_path))
+    assert parked.nodes.size == parked.cluster_ids.size == 0 and parked.table
+    assert parked.stats == clusters.stats and clusters.nodes.size == nodes.size
+    queries = np.r_[rng.choice(nodes, 2000), rng.integers(0, 2**64, 500, dtype=np.uint64),
+                    np.uint64(0), np.uint64(2**64 - 1)].astype(np.uint64)
+    np.testing.assert_array_equal(parked.lookup(queries), clusters.lookup(queries))
+    assert parked.lookup(np.empty(0, np.uint64)).size == 0
+    empty = park_node_table(NodeClusters(np.empty(0, np.uint64), np.empty(0, np.int64)),
+                            str(tmp_path))
+    assert empty.lookup(np.array([1, 2], np.uint64)).tolist() == [-1, -1]
+
+
 def test_lookup_of_nothing():
     empty = NodeClusters(np.empty(0, np.uint64), np.empty(0, np.int64))
     assert empty.lookup(np.array([1, 2], np.uint64)).tolist() == [-1, -1]
