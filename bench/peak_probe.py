@@ -7,7 +7,7 @@ reads ``/proc/self/status`` (RSS, anonymous and file-backed) and the steps below
 wrapped to mark when they start and end, as is every timed stage (``stage:NAME``). Prints JSON: the run's highest samples, each
 with the steps open at that moment, and the highest sample inside each step.
 
-    python bench/peak_probe.py --input LOGS/exchanges --output OUT [batch flags]
+    python bench/peak_probe.py --input LOGS/exchanges --output OUT [--samples TSV] [batch flags]
 """
 
 from __future__ import annotations
@@ -32,7 +32,11 @@ SAMPLE_S = 0.2
 STEPS = [
     ("distill_radar.pipelines.batch.clusters", name) for name in (
         "candidate_graph", "_candidate_edges", "_prompt_links", "cluster_graph",
-        "_cohesion_rounds", "join_semantic", "member_cohesion", "finish_clusters")
+        "_cohesion_rounds", "lexical_cohesion", "round_edges", "regrouped_components",
+        "join_semantic", "_joins", "member_cohesion", "finish_clusters")
+] + [
+    ("distill_radar.kernels", "connected_components"),
+    ("distill_radar.pipelines.model.semantic", "cluster_kinds"),
 ] + [
     ("distill_radar.pipelines.model.semantic", "semantic_edges"),
     ("distill_radar.pipelines.batch.gather", "SignatureFiles.gather"),
@@ -122,15 +126,25 @@ class Probe:
 
 
 def main() -> None:
+    argv = sys.argv[1:]
+    tsv = None
+    if "--samples" in argv:  # every sample as a TSV row (seconds, RSS, anon, file, steps)
+        at = argv.index("--samples")
+        tsv = argv[at + 1]
+        del argv[at:at + 2]
     probe = Probe()
     probe.wrap_stages()
     for module, attribute in STEPS:
         probe.wrap(module, attribute)
     stop = threading.Event()
     threading.Thread(target=probe.sample, args=(stop,), daemon=True).start()
-    status = cli.main(["batch", "--no-report", *sys.argv[1:]])
+    status = cli.main(["batch", "--no-report", *argv])
     stop.set()
     rows = probe.samples
+    if tsv:
+        with open(tsv, "w") as fh:
+            fh.writelines(f"{t}\t{rss:.3f}\t{anon:.3f}\t{file:.3f}\t{','.join(steps)}\n"
+                          for t, rss, anon, file, steps in rows)
     top = sorted(rows, key=lambda r: -r[1])[:10]
     by_step = defaultdict(lambda: (0.0, 0.0))
     for t, rss, _, _, steps in rows:

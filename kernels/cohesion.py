@@ -218,7 +218,7 @@ def round_edges(src: np.ndarray, dst: np.ndarray, edge_sim: np.ndarray, level: n
     Parameters
     ----------
     src, dst : int32 or int64[m] node indices; edge_sim : float32[m]
-    level : int64[n]; weak : bool[n] (per node); strict : float (compared as float32)
+    level : integer[n]; weak : bool[n] (per node); strict : float (compared as float32)
     Returns bool[m]: ``(level[src] == level[dst]) & ~(weak[src] & (edge_sim < strict))``.
     """
     src, dst = edge_array(src), edge_array(dst)

@@ -135,7 +135,9 @@ class CandidateGraph:
         if not self.spilled:
             yield
             return
-        arrays = {name: getattr(self, name) for name in names if name != "senders"}
+        # (arrays already dropped, None, stay so)
+        arrays = {name: getattr(self, name) for name in names
+                  if name != "senders" and getattr(self, name) is not None}
         senders = "senders" in names and self.senders is not None
         if senders:
             arrays.update(senders_account=self.senders.account, senders_node=self.senders.node)
@@ -189,6 +191,8 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     if not (config.semantic and config.prompt_links):
         parts = []  # the shards' nodes and tokens serve the prompt links only
     spilled = tuple(a for a in (sig, emb) if isinstance(a, SpilledRows)) or None
+    counted = _aside(spilled, {"counts": counts})  # read only when the graph is built
+    del counts
     in_file = isinstance(emb, SpilledRows)
     if in_file and emb.shape[0] and np.dtype(emb.dtype) == np.float16:
         emb = SpilledEmbeddings.centred(emb)  # by blocks; rows read back by blocks
@@ -200,8 +204,8 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     # largest step at 16M exchanges: on large inputs the profiles' pairs and edges
     # wait in work files meanwhile.
     aside = _aside(spilled, {"account": pairs.account, "node": pairs.node, "s_src": s_src,
-                             "s_dst": s_dst, "s_sim": s_sim})
-    del pairs, s_src, s_dst, s_sim
+                             "s_dst": s_dst, "s_sim": s_sim, "emb_rows": emb_rows})
+    del pairs, s_src, s_dst, s_sim, emb_rows
     bands, rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
     src, dst = _candidate_edges(sig, sig_rows, bands, rows)
     n_candidates = int(src.size)
@@ -217,6 +221,7 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     back = aside()
     pairs = semantic.AccountPrompts(back.pop("account"), back.pop("node"))
     s_src, s_dst, s_sim = back.pop("s_src"), back.pop("s_dst"), back.pop("s_sim")
+    emb_rows, counts = back.pop("emb_rows"), counted().pop("counts")
     # Prompts that words link, or that accounts of a profile group sent, are the other
     # paths' to cluster: prompt links join only the rest.
     grouped = s_stats.pop("grouped", np.empty(0, np.int64))
@@ -226,12 +231,17 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
              "bands": int(bands), "rows": int(rows), "candidate_pairs": n_candidates,
              "nodes_with_embedding": int(emb_rows.size), **s_stats}
     kind = np.r_[np.zeros(src.size, np.int8), np.ones(s_src.size, np.int8)]
-    graph = CandidateGraph(nodes, counts, sig_rows, sig, _edges(nodes.size, src, s_src),
-                           _edges(nodes.size, dst, s_dst),
-                           np.r_[edge_sim, s_sim].astype(np.float32), stats, emb_rows, emb,
-                           kind, pairs, spilled)
     semantic_edges = bool(s_src.size)
-    del counts, sig_rows, src, dst, edge_sim, s_src, s_dst, s_sim, emb_rows, kind, pairs
+    # each edge array laid end to end, its parts let go before the next one's copy
+    g_src = _edges(nodes.size, src, s_src)
+    del src, s_src
+    g_dst = _edges(nodes.size, dst, s_dst)
+    del dst, s_dst
+    g_sim = np.concatenate([edge_sim, s_sim]).astype(np.float32, copy=False)
+    del edge_sim, s_sim
+    graph = CandidateGraph(nodes, counts, sig_rows, sig, g_src, g_dst, g_sim, stats, emb_rows,
+                           emb, kind, pairs, spilled)
+    del counts, sig_rows, g_src, g_dst, g_sim, emb_rows, kind, pairs
     # The prompt links' vectors and candidates are linking's largest step at scale: the
     # graph's arrays wait in work files meanwhile (large inputs; it needs only ``nodes``).
     with graph.set_aside(("counts", "sig_rows", "src", "dst", "edge_sim", "emb_rows",
@@ -341,14 +351,30 @@ def cluster_graph(graph: CandidateGraph, config: RunConfig) -> NodeClusters:
     would detach every reworded member.
     """
     lexical = graph.edge_kind == semantic.LEXICAL
-    out = list(_cohesion_rounds(
-        graph, graph.src[lexical], graph.dst[lexical], graph.edge_sim[lexical], config))
-    del lexical  # the rounds' own arrays (levels, masks) went with them
-    # src, dst, labels, sim handed over, not kept by a name here: the joins let each go
-    # when done with it (the rounds' edges, the lexical labels before finishing)
+    edges = [graph.src[lexical], graph.dst[lexical], graph.edge_sim[lexical]]
+    del lexical
+    # The graph is consumed here: its edges, split by kind, are read no more whole. The
+    # joining ones wait in work files through the rounds (large inputs).
+    joining = _aside(graph.spilled, dict(zip(JOINING, _joining_edges(graph))))
+    graph.src = graph.dst = graph.edge_sim = graph.edge_kind = None
+    # handed over (popped), not kept by a name here: the rounds let each go when done
+    out = list(_cohesion_rounds(graph, edges.pop(0), edges.pop(0), edges.pop(0), config))
+    # src, dst, labels, sim handed over too: the joins let each go when done with it (the
+    # rounds' edges, the lexical labels before finishing)
     n_loose = out.pop()
     return join_semantic(graph, out.pop(0), out.pop(0), n_loose, config,
-                         (out.pop(0), out.pop(0)))
+                         (out.pop(0), out.pop(0)), joining)
+
+
+#: The edges ``_joins`` reads: semantic (account groups') and prompt links, src and dst.
+JOINING = ("sem_src", "sem_dst", "pr_src", "pr_dst")
+
+
+def _joining_edges(graph: CandidateGraph) -> tuple[np.ndarray, ...]:
+    """The graph's semantic and prompt edges, apart (``JOINING``)."""
+    sem = graph.edge_kind == semantic.SEMANTIC
+    pr = graph.edge_kind == semantic_links.PROMPT
+    return graph.src[sem], graph.dst[sem], graph.src[pr], graph.dst[pr]
 
 
 def _cohesion_rounds(graph: CandidateGraph, src, dst, edge_sim, config: RunConfig):
@@ -364,7 +390,8 @@ def _cohesion_rounds(graph: CandidateGraph, src, dst, edge_sim, config: RunConfi
         # consensus move one level down (edges join only nodes of the same level,
         # so loose nodes re-cluster among themselves), and inside a component that
         # is still incoherent only edges above a stricter threshold survive.
-        level = np.zeros(n, np.int64)
+        # at most cohesion_rounds: a byte per node, not 8
+        level = np.zeros(n, np.int8 if config.model.cohesion_rounds < 127 else np.int64)
         sim = lexical_cohesion(graph, labels)
         n_loose = 0
         for r in range(config.model.cohesion_rounds):
@@ -384,23 +411,33 @@ def _cohesion_rounds(graph: CandidateGraph, src, dst, edge_sim, config: RunConfi
 
 
 def join_semantic(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, n_loose: int,
-                  config: RunConfig, lexical: tuple | None = None) -> NodeClusters:
+                  config: RunConfig, lexical: tuple | None = None, joining=None
+                  ) -> NodeClusters:
     """Lexical edges that survived the rounds + the account groups' joins -> final components.
 
     ``lexical``: the components of ``src``/``dst`` and their ``lexical_cohesion``,
     when known (member cohesion then measures only the components the joins changed).
+    ``joining``: the graph's semantic and prompt edges (a call that gives them back,
+    ``_aside``) when ``cluster_graph`` split them off already; else they are split here.
+    The graph is consumed: its edges and senders are dropped once read.
     """
+    if joining is None:
+        joining = _aside(None, dict(zip(JOINING, _joining_edges(graph))))
+        graph.src = graph.dst = graph.edge_sim = graph.edge_kind = None
     n = graph.nodes.size
     lex_labels, lex_sim = lexical or (kernels.connected_components(n, src, dst), None)
     del lexical
-    j_src, j_dst = _joins(graph, src, dst, lex_labels, config)
+    # the joins read only their edges and the senders: the rest waits in work files
+    # meanwhile (large inputs)
+    with graph.set_aside(("counts", "sig_rows", "emb_rows")):
+        j_src, j_dst = _joins(n, src, dst, lex_labels, joining(), graph.senders, config)
+    graph.senders = None
     kind = np.r_[np.zeros(src.size, np.int8), np.ones(j_src.size, np.int8)]
     src, dst = _edges(n, src, j_src), _edges(n, dst, j_dst)
     del j_src, j_dst
     labels = kernels.connected_components(n, src, dst)
-    # member cohesion reads the signatures and embeddings by chunks: the edges and
-    # senders wait in work files meanwhile (large inputs)
-    with graph.set_aside(("counts", "src", "dst", "edge_sim", "edge_kind", "senders")):
+    # member cohesion reads the signatures and embeddings by chunks
+    with graph.set_aside(("counts",)):
         if lex_sim is None:
             sim = member_cohesion(graph, labels, config)
         else:
@@ -410,25 +447,22 @@ def join_semantic(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, n_loo
     kinds = semantic.cluster_kinds(n, src, dst, kind, labels, lex_labels)
     verified = int(src.size)
     del src, dst, kind, lex_labels
-    with graph.set_aside(("src", "dst", "edge_sim", "edge_kind", "senders")):
-        return finish_clusters(graph, labels, sim, verified, n_loose, config, kinds)
+    return finish_clusters(graph, labels, sim, verified, n_loose, config, kinds)
 
 
-def _joins(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, lex_labels: np.ndarray,
-           config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
+def _joins(n: int, src: np.ndarray, dst: np.ndarray, lex_labels: np.ndarray, joining: dict,
+           senders, config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
     """The account groups' joins, then the prompt links between prompts that nothing
-    else linked (``semantic_links.prompt_joins``): the edges ``join_semantic`` adds."""
-    n, sem = graph.nodes.size, graph.edge_kind == semantic.SEMANTIC
+    else linked (``semantic_links.prompt_joins``): the edges ``join_semantic`` adds.
+    ``joining``: the graph's semantic and prompt edges (``JOINING``)."""
     wide = np.int64  # the semantic joins' own arithmetic takes int64 node indices
-    j_src, j_dst = semantic.group_joins(lex_labels, graph.src[sem].astype(wide),
-                                        graph.dst[sem].astype(wide), graph.senders,
+    j_src, j_dst = semantic.group_joins(lex_labels, joining.pop("sem_src").astype(wide),
+                                        joining.pop("sem_dst").astype(wide), senders,
                                         config.model.established_accounts)
-    del sem
-    pr = graph.edge_kind == semantic_links.PROMPT
-    if pr.any():  # prompt links only between prompts that nothing else linked
+    if joining["pr_src"].size:  # prompt links only between prompts that nothing else linked
         so_far = kernels.connected_components(n, _edges(n, src, j_src), _edges(n, dst, j_dst))
-        p_src, p_dst = semantic_links.prompt_joins(so_far, graph.src[pr].astype(wide),
-                                                   graph.dst[pr].astype(wide), graph.senders)
+        p_src, p_dst = semantic_links.prompt_joins(so_far, joining.pop("pr_src").astype(wide),
+                                                   joining.pop("pr_dst").astype(wide), senders)
         j_src, j_dst = np.r_[j_src, p_src], np.r_[j_dst, p_dst]
     return j_src, j_dst
 

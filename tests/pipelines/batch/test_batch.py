@@ -88,8 +88,12 @@ def test_large_input_builds_the_same_tables_keyed(small_log, tmp_path, monkeypat
     assert looked and sum(looked) >= large["counts"]["processed"]
     # neither the signatures nor the embeddings whole: those centred by blocks
     assert loaded == [] and [os.path.basename(r.path)[:3] for r in centred] == ["emb"]
-    # the profiles' pairs and edges waited in work files beside the lexical candidates
-    assert {"account", "node", "s_src", "s_dst", "s_sim"} in parked
+    # the profiles' pairs and edges waited in work files beside the lexical candidates,
+    # the node counts until the graph was built, the joining edges through the cohesion
+    # rounds, the arrays the joins do not read beside them
+    assert {"account", "node", "s_src", "s_dst", "s_sim", "emb_rows"} in parked
+    assert {"counts"} in parked and {"sem_src", "sem_dst", "pr_src", "pr_dst"} in parked
+    assert {"counts", "sig_rows", "emb_rows"} in parked
     assert (small["parameters"]["shards"], large["parameters"]["shards"]) == (3, 7)
     assert large["counts"] == small["counts"]
     for name in ("members", "clusters", "accounts", "campaigns", "near_misses", "dead_letter"):
