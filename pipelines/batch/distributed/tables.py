@@ -77,16 +77,6 @@ def take_parts(parts, columns=None) -> list[pa.Table]:
     return tables
 
 
-def id_bounds(samples: list[pl.Series], shards: int) -> list[str]:
-    """``shards - 1`` ids (exchange or account ids) cutting the sampled ids into ranges of
-    equal counts."""
-    ids = pl.concat(samples).drop_nulls().sort() if samples else pl.Series([], dtype=pl.Utf8)
-    if ids.len() == 0 or shards < 2:
-        return []
-    picks = ids.gather([ids.len() * i // shards for i in range(1, shards)])
-    return picks.unique(maintain_order=True).to_list()
-
-
 class SampleIdsFn(beam.DoFn):
     """Members path -> up to ``per_file`` of its ``column`` ids, evenly spaced."""
 
@@ -99,21 +89,72 @@ class SampleIdsFn(beam.DoFn):
         yield ids.gather_every(step)
 
 
+class SampledIdsFn(beam.CombineFn):
+    """Sampled ids -> the ``shards - 1`` ids that cut them into ranges of about equal
+    counts, by a weighted sample: the ids held sorted, each with the count of sampled
+    ids it stands for, compacted to at most ``cap`` (cap buckets of equal weight, each
+    keeping its first id and the bucket's weight). What one worker holds stays that size
+    whatever the number of files sampled; plain thinning of partial samples skews the
+    ranges, the weights keep them near equal. Compacting in another order (another
+    runner) can move a bound, never a table: any bounds keep the ranges in id order."""
+
+    def __init__(self, shards: int, cap: int):
+        self.shards, self.cap = shards, cap
+
+    def create_accumulator(self) -> pl.DataFrame:
+        return pl.DataFrame(schema={"id": pl.Utf8, "w": pl.UInt64})
+
+    def add_input(self, held: pl.DataFrame, ids: pl.Series) -> pl.DataFrame:
+        ids = ids.drop_nulls().cast(pl.Utf8)
+        return self._compacted([held, pl.DataFrame({"id": ids, "w": pl.repeat(
+            1, ids.len(), dtype=pl.UInt64, eager=True)})])
+
+    def merge_accumulators(self, accumulators) -> pl.DataFrame:
+        return self._compacted(list(accumulators))
+
+    def extract_output(self, held: pl.DataFrame) -> list[str]:
+        if held.height == 0 or self.shards < 2:
+            return []
+        # the first id past each i / shards of the weight (unit weights: the sorted
+        # samples' ids at len * i // shards)
+        cum = held["w"].cum_sum().to_numpy()
+        at = np.searchsorted(cum, [cum[-1] * i // self.shards for i in range(1, self.shards)],
+                             side="right")
+        return held["id"].gather(np.minimum(at, held.height - 1)).unique(
+            maintain_order=True).to_list()
+
+    def _compacted(self, parts: list[pl.DataFrame]) -> pl.DataFrame:
+        held = pl.concat(parts).sort("id")
+        if held.height <= self.cap:
+            return held
+        cum = held["w"].cum_sum()
+        bucket = ((cum - 1) * self.cap // cum[-1]).alias("bucket")
+        return (held.with_columns(bucket).group_by("bucket", maintain_order=True)
+                .agg(pl.col("id").first(), pl.col("w").sum()).drop("bucket"))
+
+
 class IdBounds(beam.PTransform):
-    """Members paths -> one element: the ``id_bounds`` that cut their ``column`` ids
-    (sampled per file) into ``shards`` ranges; what meets is the samples."""
+    """Members paths -> one element: the ``shards - 1`` ids that cut their ``column`` ids
+    (sampled per file; at most ``SAMPLES_PER_SHARD`` per range kept, ``SampledIdsFn``)
+    into ranges of about equal counts. A combine, not a gathering: the runner merges
+    bounded partial samples, so no worker holds every file's samples."""
+
+    #: Sampled ids kept per range to cut: the bounds' precision, not the input's size.
+    SAMPLES_PER_SHARD = 256
 
     def __init__(self, column: str, shards: int):
         super().__init__()
         self.column, self.shards = column, shards
 
     def expand(self, members):
+        cap = max(1, self.shards) * self.SAMPLES_PER_SHARD
+        # one key, combined (partial samples merged before the shuffle); no output on
+        # empty input, where the consumers' default (no bounds) applies
         return (members
                 | "SampleIds" >> beam.ParDo(SampleIdsFn(self.column))
                 | "KeySamples" >> beam.Map(lambda ids: (None, ids))
-                | "GatherSamples" >> beam.GroupByKey()
-                | "IdBounds" >> beam.Map(lambda kv, n: id_bounds(list(kv[1]), n),
-                                         self.shards))
+                | "CombineSamples" >> beam.CombinePerKey(SampledIdsFn(self.shards, cap))
+                | "IdBounds" >> beam.Values())
 
 
 class KeyByIdRangeFn(beam.DoFn):

@@ -17,6 +17,7 @@ from distill_radar.pipelines.batch.distributed.tables import (
     ClusterStatistics,
     ClusterTexts,
     DedupeMembers,
+    SampledIdsFn,
     account_totals,
     cluster_range_width,
     gathered_cluster_statistics,
@@ -203,3 +204,38 @@ def test_with_texts_keeps_the_order_and_fills_clusters_without_texts():
     assert got["cluster_id"].to_list() == [3, 1, 2]
     assert got["template"].to_list() == ["", "t1", ""]
     assert got["exemplars"].to_list() == [[], ["e1"], []]
+
+
+def test_sampled_ids_stay_bounded_and_cut_ranges_of_near_equal_counts():
+    # 200 files' samples of 1,024 ids each, in three partial combines: what one worker
+    # holds stays at the cap, and the bounds cut the ids into ranges of about equal counts.
+    fn = SampledIdsFn(shards=4, cap=64)
+    ids = [f"id-{i:06d}" for i in range(200 * 1024)]
+    held = [fn.create_accumulator() for _ in range(3)]
+    for f in range(200):
+        k = f % 3
+        held[k] = fn.add_input(held[k], pl.Series(ids[f * 1024:(f + 1) * 1024:7]))
+        assert held[k].height <= 64
+    merged = fn.merge_accumulators(held)
+    assert merged.height <= 64 and merged["id"].is_sorted()
+    assert merged["w"].sum() == sum(len(ids[f * 1024:(f + 1) * 1024:7]) for f in range(200))
+    bounds = fn.extract_output(merged)
+    assert len(bounds) == 3 and bounds == sorted(bounds)
+    counts = np.diff(np.searchsorted(ids, [ids[0], *bounds, "~"]))
+    assert counts.min() > 0.8 * len(ids) / 4
+    assert fn.extract_output(fn.add_input(fn.create_accumulator(),
+                                          pl.Series([None], dtype=pl.Utf8))) == []
+
+
+def test_id_bounds_combine_in_a_pipeline_and_nothing_on_empty_input(tmp_path):
+    from distill_radar.pipelines.batch.distributed.tables import IdBounds
+
+    paths = []
+    for f in range(5):
+        ids = [f"x-{f * 100 + i:05d}" for i in range(100)]
+        paths.append(workdir.write_table(str(tmp_path), "m", pa.table({"exchange_id": ids})))
+    with BeamTestPipeline() as p:
+        bounds = p | beam.Create(paths) | IdBounds("exchange_id", 5)
+        assert_that(bounds, equal_to([["x-00100", "x-00200", "x-00300", "x-00400"]]))
+    with BeamTestPipeline() as p:
+        assert_that(p | beam.Create([]) | IdBounds("exchange_id", 5), equal_to([]))
