@@ -12,6 +12,7 @@ with the steps open at that moment, and the highest sample inside each step.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import functools
 import importlib
@@ -126,12 +127,11 @@ class Probe:
 
 
 def main() -> None:
-    argv = sys.argv[1:]
-    tsv = None
-    if "--samples" in argv:  # every sample as a TSV row (seconds, RSS, anon, file, steps)
-        at = argv.index("--samples")
-        tsv = argv[at + 1]
-        del argv[at:at + 2]
+    # --samples TSV: every sample as a row (seconds, RSS, anon, file, open steps)
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("--samples")
+    known, argv = ap.parse_known_args(sys.argv[1:])
+    tsv = known.samples
     probe = Probe()
     probe.wrap_stages()
     for module, attribute in STEPS:

@@ -24,6 +24,8 @@ share a level. Every kept edge had equal levels before the round, so that is
 
 from __future__ import annotations
 
+import copy
+
 import apache_beam as beam
 import numpy as np
 
@@ -216,7 +218,10 @@ class JoinSemanticFn(beam.DoFn):
         with self.timer.timing():
             src = np.concatenate([e[1][1] for e in edges]) if edges else np.empty(0, np.int64)
             dst = np.concatenate([e[1][2] for e in edges]) if edges else np.empty(0, np.int64)
-            yield clusters.join_semantic(graph, src, dst, int(sum(loose_counts)), self.config)
+            # join_semantic consumes its graph (drops its edges): a shallow copy, since a
+            # DoFn must not change its input element
+            yield clusters.join_semantic(copy.copy(graph), src, dst, int(sum(loose_counts)),
+                                         self.config)
 
 
 class ClusterGraphStages(beam.PTransform):

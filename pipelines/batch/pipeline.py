@@ -166,7 +166,9 @@ class FindCampaigns(beam.PTransform):
         gathered = signatures | "GatherSignatures" >> Gather()
         node_clusters = gathered | "LinkNodes" >> LinkNodes(cfg, self.components, account_pairs,
                                                             self.max_rounds)
-        if self.keyed_tables and self.index is None:  # large inputs: side inputs stay small
+        # large inputs: the side inputs stay small. Local work files only: a lookup maps the
+        # file, where a remote one would be downloaded per lookup.
+        if self.keyed_tables and self.index is None and not export.is_remote(work):
             node_clusters = node_clusters | "ParkNodeTable" >> beam.Map(park_node_table, work)
         # Empty logs give no signatures, so no linking: the clusters of nothing.
         clusters = beam.pvalue.AsSingleton(node_clusters, default_value=link_nodes([], cfg, []))

@@ -206,10 +206,10 @@ class DedupeMembers(beam.PTransform):
         self.work, self.shards = work, shards
 
     def expand(self, members):
-        samples = members | "ExchangeIdBounds" >> IdBounds("exchange_id", self.shards)
+        bounds = members | "ExchangeIdBounds" >> IdBounds("exchange_id", self.shards)
         out = (members
                | "KeyByIdRange" >> beam.ParDo(
-                   KeyByIdRangeFn(self.work), beam.pvalue.AsSingleton(samples, default_value=[]))
+                   KeyByIdRangeFn(self.work), beam.pvalue.AsSingleton(bounds, default_value=[]))
                | "GroupByIdRange" >> beam.GroupByKey()
                | "DedupeShard" >> beam.ParDo(DedupeShardFn(self.work)).with_outputs(
                    DEAD_TAG, main="ranges"))

@@ -236,3 +236,8 @@ def test_set_aside_parks_the_arrays_in_files_and_restores_them(tmp_path):
                            graph.dst, graph.edge_sim)
     with small.set_aside(("counts", "src")):
         assert small.counts is graph.counts  # nothing spilled: nothing set aside
+    graph.edge_sim = None  # dropped (the graph consumed): stays so, no file for it
+    with graph.set_aside(("counts", "edge_sim")):
+        assert graph.counts is None and len(list(tmp_path.iterdir())) == 1 + 1
+    assert graph.edge_sim is None
+    np.testing.assert_array_equal(graph.counts, before["counts"])
