@@ -53,15 +53,22 @@ class NodeClusters:
         """Cluster id of each node, -1 where the node is in no cluster."""
         out = np.full(nodes.size, -1, np.int64)
         if self.table is not None and nodes.size:
-            return _parked_lookup(self.table, np.asarray(nodes, np.uint64), out)
+            return _parked_lookup(self.table, nodes, out)
         if self.nodes.size == 0 or nodes.size == 0:
             return out
         if self._directory is None:
             self._directory = kernels.key_directory(np.asarray(self.nodes, np.uint64))
-        pos = kernels.directory_positions(self._directory, np.asarray(nodes, np.uint64))
-        hit = pos >= 0
-        out[hit] = self.cluster_ids[pos[hit]]
-        return out
+        return _ids_of(self._directory, self.cluster_ids, nodes, out)
+
+
+def _ids_of(directory: tuple, cluster_ids: np.ndarray, nodes: np.ndarray, out: np.ndarray
+            ) -> np.ndarray:
+    """Each node's cluster id (``directory``: ``kernels.key_directory`` of the clustered
+    nodes, ``cluster_ids`` aligned) into ``out``, left as it is for the others."""
+    pos = kernels.directory_positions(directory, np.asarray(nodes, np.uint64))
+    hit = pos >= 0
+    out[hit] = cluster_ids[pos[hit]]
+    return out
 
 
 def park_node_table(clusters: NodeClusters, work: str) -> NodeClusters:
@@ -84,11 +91,8 @@ def park_node_table(clusters: NodeClusters, work: str) -> NodeClusters:
 def _parked_lookup(path: str, nodes: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``NodeClusters.lookup`` from a parked table (``park_node_table``) into ``out``."""
     table = workdir.read_arrays(path)  # a memory map, dropped on return
-    pos = kernels.directory_positions((table["nodes"], table["start"], table["shift"][0]),
-                                      nodes)
-    hit = pos >= 0
-    out[hit] = table["cluster_ids"][pos[hit]]
-    return out
+    return _ids_of((table["nodes"], table["start"], table["shift"][0]), table["cluster_ids"],
+                   nodes, out)
 
 
 @dataclass
@@ -353,10 +357,7 @@ def cluster_graph(graph: CandidateGraph, config: RunConfig) -> NodeClusters:
     lexical = graph.edge_kind == semantic.LEXICAL
     edges = [graph.src[lexical], graph.dst[lexical], graph.edge_sim[lexical]]
     del lexical
-    # The graph is consumed here: its edges, split by kind, are read no more whole. The
-    # joining ones wait in work files through the rounds (large inputs).
-    joining = _aside(graph.spilled, dict(zip(JOINING, _joining_edges(graph))))
-    graph.src = graph.dst = graph.edge_sim = graph.edge_kind = None
+    joining = _consume_edges(graph)  # parked through the rounds (large inputs)
     # handed over (popped), not kept by a name here: the rounds let each go when done
     out = list(_cohesion_rounds(graph, edges.pop(0), edges.pop(0), edges.pop(0), config))
     # src, dst, labels, sim handed over too: the joins let each go when done with it (the
@@ -370,11 +371,16 @@ def cluster_graph(graph: CandidateGraph, config: RunConfig) -> NodeClusters:
 JOINING = ("sem_src", "sem_dst", "pr_src", "pr_dst")
 
 
-def _joining_edges(graph: CandidateGraph) -> tuple[np.ndarray, ...]:
-    """The graph's semantic and prompt edges, apart (``JOINING``)."""
+def _consume_edges(graph: CandidateGraph):
+    """The graph's semantic and prompt edges split off (``JOINING``; a call that gives
+    them back, ``_aside``: in work files meanwhile on large inputs), then the graph's
+    edges dropped: clustering consumes the graph, nothing reads them whole again."""
     sem = graph.edge_kind == semantic.SEMANTIC
     pr = graph.edge_kind == semantic_links.PROMPT
-    return graph.src[sem], graph.dst[sem], graph.src[pr], graph.dst[pr]
+    joining = _aside(graph.spilled, dict(zip(JOINING, (
+        graph.src[sem], graph.dst[sem], graph.src[pr], graph.dst[pr]))))
+    graph.src = graph.dst = graph.edge_sim = graph.edge_kind = None
+    return joining
 
 
 def _cohesion_rounds(graph: CandidateGraph, src, dst, edge_sim, config: RunConfig):
@@ -422,8 +428,7 @@ def join_semantic(graph: CandidateGraph, src: np.ndarray, dst: np.ndarray, n_loo
     The graph is consumed: its edges and senders are dropped once read.
     """
     if joining is None:
-        joining = _aside(None, dict(zip(JOINING, _joining_edges(graph))))
-        graph.src = graph.dst = graph.edge_sim = graph.edge_kind = None
+        joining = _consume_edges(graph)
     n = graph.nodes.size
     lex_labels, lex_sim = lexical or (kernels.connected_components(n, src, dst), None)
     del lexical

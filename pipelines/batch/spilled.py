@@ -32,8 +32,9 @@ from distill_radar.kernels.csr import take_rows
 #: Bytes of signature rows resident at a time in each blocked step (half a block and a
 #: ``READ_BYTES`` piece for pair similarity, the gathered rows of a chunk of groups for
 #: consensus similarity, the embeddings' chunks for centroid cohesion). Smaller costs
-#: passes over the files (CPU), not memory; at 16M short exchanges the cohesion rounds'
-#: first consensus pass was linking's peak with 128 MiB (bench/RESULTS.md).
+#: passes over the files (CPU), not memory. 64 MiB since linking's other arrays went down
+#: (16M short exchanges: the cohesion rounds' consensus passes are linking's highest step;
+#: bench/RESULTS.md gives the peaks with it, not its share apart).
 BLOCK_BYTES = 64 << 20
 #: Bytes read from a file at a time (the buffer of ``blocks`` and ``take``).
 READ_BYTES = 32 << 20
