@@ -3,6 +3,9 @@
 ``hashes, offsets = shingle_hashes(texts)`` then ``sig = minhash(hashes, offsets)``;
 ``band_keys`` / ``bucket_edges`` give candidate pairs, ``signature_similarity``
 verifies them and ``connected_components`` clusters them.
+
+Every numba core is compiled ``nogil``: it touches no Python object, so a caller may
+run kernels in two threads at once (where numba's threading layer is thread safe).
 """
 
 from .cohesion import (

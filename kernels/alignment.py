@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _positions(b, n_ids, offsets, pos):
     """CSR of the positions of each token id in ``b`` (ascending), into ``offsets[:n_ids + 1]``
     and ``pos[:b.size]``."""
@@ -33,7 +33,7 @@ def _positions(b, n_ids, offsets, pos):
     offsets[0] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _longest(a, offsets, pos, alo, ahi, blo, bhi, prev, cur, touched_prev, touched_cur):
     """difflib's find_longest_match (no junk): (i, j, size) of the longest common block."""
     besti, bestj, bestsize = alo, blo, 0
@@ -66,12 +66,12 @@ def _longest(a, offsets, pos, alo, ahi, blo, bhi, prev, cur, touched_prev, touch
     return besti, bestj, bestsize
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _covered(a, b, n_ids):
     return _covered_with(a, b, n_ids, _work(a.size, b.size, n_ids))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _work(n_a, n_b, n_ids):
     """Scratch for ``_covered_with`` of any a, b no longer than n_a, n_b: callers that align
     many pairs allocate it once (six arrays a call cost more than small alignments)."""
@@ -80,7 +80,7 @@ def _work(n_a, n_b, n_ids):
             np.empty(n_a, np.bool_))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _covered_with(a, b, n_ids, work):
     """bool[a.size] (a view of ``work``): tokens of ``a`` in a matching block with ``b``."""
     offsets, pos, prev, cur, touched_prev, touched_cur, covered = work

@@ -64,7 +64,7 @@ def average_linkage(n: int, src: np.ndarray, dst: np.ndarray, score: np.ndarray,
     return merged
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _average_linkage(n, src, dst, order, ids, offsets, weights, norms, dense, share,
                      threshold, sample, merged):
     parent = np.arange(n)
@@ -138,7 +138,7 @@ def _average_linkage(n, src, dst, order, ids, offsets, weights, norms, dense, sh
 FAILED_BASE = 1 << 31
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sum_dot(sums, slot, dense, a, b):
     """Dot product of groups a's and b's sampled dense sums (a singleton's: its row)."""
     dot = 0.0
@@ -149,7 +149,7 @@ def _sum_dot(sums, slot, dense, a, b):
     return dot
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _cross_mean(head, nxt, a, b, sample, ids, offsets, weights, norms, share, dot, scratch):
     """Mean score across groups a and b over their first ``sample`` members; ``dot``: the
     dense half's sum over those pairs (``_sum_dot``)."""

@@ -64,7 +64,7 @@ def _dense(labels: np.ndarray) -> bool:
             and labels.max() < 4 * labels.size + 1024)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _label_starts(labels, n_labels, min_size):
     """Per label: rows, and first position among the kept groups (-1: too small)."""
     count = np.zeros(n_labels, np.int64)
@@ -79,7 +79,7 @@ def _label_starts(labels, n_labels, min_size):
     return count, start, pos
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _counting_groups(labels, n_labels, min_size):
     count, start, total = _label_starts(labels, n_labels, min_size)
     offsets = [0]
@@ -125,7 +125,7 @@ def _aligned(labels, values, dtype, names: str = "labels and values"):
     return labels, values, int(labels.max()) + 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _changed_groups(new, old, n_new, n_old):
     first_old = np.full(n_new, -1, np.int64)
     mixed = np.zeros(n_new, np.bool_)
@@ -159,7 +159,7 @@ def group_medians(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
     return _group_medians(labels, values, n_labels)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _group_medians(labels, values, n_labels):
     count, start, total = _label_starts(labels, n_labels, 1)
     grouped = np.empty(total, np.float32)
@@ -196,7 +196,7 @@ def below_median_groups(labels: np.ndarray, values: np.ndarray, bound: float) ->
     return _below_median(labels, values, np.float32(bound), n_labels)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _below_median(labels, values, bound, n_labels):
     size = np.zeros(n_labels, np.int64)
     below = np.zeros(n_labels, np.int64)
@@ -234,7 +234,7 @@ def round_edges(src: np.ndarray, dst: np.ndarray, edge_sim: np.ndarray, level: n
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _round_edges(src, dst, edge_sim, level, weak, strict, out):
     for e in prange(src.size):
         s = src[e]
@@ -335,7 +335,7 @@ def _checked_consensus(sig, order, offsets, sample):
 # a gather of scattered 512-byte rows costs many times a scan.
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _row_groups(order, offsets, n):
     """Group of each of ``n`` rows (``order[offsets[g]:offsets[g + 1]]``), -1 for none."""
     group = np.full(n, -1, np.int64)
@@ -345,7 +345,7 @@ def _row_groups(order, offsets, n):
     return group
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _consensus(sig, order, offsets, sample, out):
     """Consensus signature of each group, over its first ``sample`` rows."""
     k = sig.shape[1]
@@ -381,7 +381,7 @@ def _consensus(sig, order, offsets, sample, out):
 SMALL_GROUP = 16  # up to this many sampled rows, count a column's values pairwise
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _majorities(block):
     """Per column: its Boyer-Moore majority candidate and how often it occurs.
 
@@ -404,7 +404,7 @@ def _majorities(block):
     return cand, count
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _small_mode(values):
     """Mode of a few values (ties to the smallest), pairwise."""
     best, best_n = values[0], 0
@@ -417,7 +417,7 @@ def _small_mode(values):
     return best
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _similarity(sig, group, consensus, out):
     k = sig.shape[1]
     for r in prange(sig.shape[0]):

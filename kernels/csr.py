@@ -33,7 +33,7 @@ def take_rows(values: np.ndarray, offsets: np.ndarray, rows: np.ndarray,
     return out, new
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _row_offsets(offsets, rows, head):
     new = np.empty(rows.size + 1, np.int64)
     new[0] = 0
@@ -45,7 +45,7 @@ def _row_offsets(offsets, rows, head):
     return new
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _copy_rows(values, offsets, rows, new, out):
     for i in range(rows.size):
         src = offsets[rows[i]]

@@ -38,7 +38,7 @@ def center_normalize(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _center_normalize(vectors, mean, out, table):
     d = vectors.shape[1]
     for i in prange(vectors.shape[0]):
@@ -50,7 +50,7 @@ def _center_normalize(vectors, mean, out, table):
             out[i, t] = (np.float64(_value(vectors, i, t, table)) - mean[t]) * scale
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _row_scale(vectors, i, mean, table):
     """1 / |row i - mean|; 0.0 for an all-zero row (and for a row equal to the mean)."""
     d = vectors.shape[1]
@@ -68,7 +68,7 @@ def _row_scale(vectors, i, mean, table):
     return 1.0 / np.sqrt(norm) if norm > 0.0 else 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _value(vectors, i, t, table):
     """vectors[i, t] as float32: itself, or the float16 whose bits it holds (``table``)."""
     if table is None:
@@ -147,14 +147,14 @@ def _half_bits(block: np.ndarray, dim: int) -> np.ndarray:
     return np.ascontiguousarray(block).view(np.uint16)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _row_scales(vectors, mean, scale, table):
     """``_center_normalize``'s scale of each row; 0.0 for all-zero rows."""
     for i in prange(vectors.shape[0]):
         scale[i] = _row_scale(vectors, i, mean, table)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _at(vectors, i, t, lazy):
     """vectors[i, t] as float32: itself, or the ``CentredHalf`` value whose parts
     ``lazy`` = (half-to-single table, mean, scale) holds."""
@@ -175,7 +175,7 @@ def nonzero_mean(vectors: np.ndarray) -> np.ndarray:
     return (total / live).astype(np.float32)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _nonzero_sum(vectors, table):
     """float64 column sums over the non-zero rows, row by row (numpy's own order for an
     axis-0 mean, so the result is the same to the bit), and how many rows that was.
@@ -184,7 +184,7 @@ def _nonzero_sum(vectors, table):
     return total, _nonzero_sum_into(vectors, table, total)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _nonzero_sum_into(vectors, table, total):
     """``_nonzero_sum`` added into ``total`` (blocks of rows in order: the same sums)."""
     live = 0
@@ -252,7 +252,7 @@ def simhash_bands(vectors: np.ndarray, planes: np.ndarray, rows: int) -> np.ndar
 SIMHASH_CHUNK = 8192
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _pack_signs(proj, rows, out):
     for i in prange(proj.shape[0]):
         for j in range(out.shape[1]):
@@ -285,7 +285,7 @@ def paired_dots(a: np.ndarray, rows_a, b: np.ndarray, rows_b) -> np.ndarray:
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _pair_dots(a, rows_a, b, rows_b, out, lazy):
     d = a.shape[1]
     for i in prange(rows_a.size):
@@ -309,7 +309,7 @@ def group_means(vectors: np.ndarray, rows: np.ndarray, offsets: np.ndarray) -> n
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _group_means(vectors, rows, offsets, out, lazy):
     d = vectors.shape[1]
     for g in prange(offsets.size - 1):
@@ -359,7 +359,7 @@ def centroid_similarity(vectors: np.ndarray, order: np.ndarray, offsets: np.ndar
 # rows costs many times a scan. Each group's sum still adds its rows in
 # ascending order, the order ``groups_of`` gives them. One thread: split by
 # dimensions, the passes' scattered updates of ``sums`` cost more than the scan.
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _group_sums(vectors, group, sums, lazy):
     for r in range(vectors.shape[0]):
         g = group[r]
@@ -368,7 +368,7 @@ def _group_sums(vectors, group, sums, lazy):
                 sums[g, t] += _at(vectors, r, t, lazy)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _centroid_cosines(vectors, group, sums, out, lazy):
     norms = np.empty(sums.shape[0])
     for g in prange(sums.shape[0]):

@@ -78,7 +78,7 @@ def _check_norm(gamma, beta, d) -> None:
         raise ValueError("gamma and beta must be float32[d]")
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _normalize_row(row, total, gamma, beta, eps):
     """LayerNorm of ``row`` (whose sum is ``total``), in place."""
     d = row.size
@@ -92,7 +92,7 @@ def _normalize_row(row, total, gamma, beta, eps):
         row[j] = (row[j] - mean) * inv * gamma[j] + beta[j]
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _add_layer_norm(x, res, bias, gamma, beta, eps):
     n, d = x.shape
     for i in range(n):
@@ -104,7 +104,7 @@ def _add_layer_norm(x, res, bias, gamma, beta, eps):
         _normalize_row(x[i], total, gamma, beta, eps)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _embed_tokens(ids, lengths, word, pos, typ, gamma, beta, eps, out):
     b, L = ids.shape
     d = word.shape[1]
@@ -122,7 +122,7 @@ def _embed_tokens(ids, lengths, word, pos, typ, gamma, beta, eps, out):
         _normalize_row(out[r], total, gamma, beta, eps)
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _bias_gelu(x, bias):
     n, d = x.shape
     P, Q = _ERF_P, _ERF_Q
@@ -140,7 +140,7 @@ def _bias_gelu(x, bias):
             x[i, j] = np.float32(0.5) * v * (np.float32(1.0) + z * p / q)
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _masked_softmax(scores, lengths):
     b, h, L, _ = scores.shape
     for r in range(b * h * L):

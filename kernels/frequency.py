@@ -69,7 +69,7 @@ def _count_small(hashes, bounds, max_keys):
     return keys[order], counts[order]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _table_counts(hashes, bounds, max_keys):
     k = bounds.size - 1
     bits = _bits_for(max_keys, 1)
@@ -113,7 +113,7 @@ def merge_doc_frequency(parts: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple
     return parts[0]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _merge_two(ha, ca, hb, cb):
     """Two sorted distinct tables -> one, counts of equal hashes summed."""
     out_h = np.empty(ha.size + hb.size, np.uint64)
@@ -179,7 +179,7 @@ def partitioned_counts(hashes: np.ndarray, weights: np.ndarray | None = None, bi
     return _partitioned_counts(hashes, weights, bits, min_count, tasks)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _partitioned_counts(hashes, weights, bits, min_count, tasks):
     parts = 1 << bits
     starts = np.zeros(parts + 1, np.int64)
@@ -213,12 +213,12 @@ def _partitioned_counts(hashes, weights, bits, min_count, tasks):
     return out_k[:offsets[parts]], out_c[:offsets[parts]], offsets
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _part(h, bits):
     return np.int64(h >> np.uint64(64 - bits)) if bits else np.int64(0)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _scatter(hashes, weights, starts, bits):
     """Hashes (and weights) laid out partition by partition, input order kept within each."""
     keys = np.empty(hashes.size, np.uint64)
@@ -233,7 +233,7 @@ def _scatter(hashes, weights, starts, bits):
     return keys, vals
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _count_part(keys, vals, table, min_count, out_k, out_c):
     """Count one partition in the front of ``table`` (sized for it) into ``out_*[0:]``;
     returns how many keys reach ``min_count``."""
@@ -302,7 +302,7 @@ def kept_rows(hashes: np.ndarray, offsets: np.ndarray, vocabulary: np.ndarray, m
     return kept, new_offsets, rows
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _kept_per_row(offsets, keep, counts):
     """``counts[i + 1]``: how many of row i's values are kept (a row-sized array, not a
     value-sized prefix sum)."""
@@ -313,7 +313,7 @@ def _kept_per_row(offsets, keep, counts):
         counts[i + 1] = c
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _compact_rows(hashes, offsets, keep, rows, new_offsets, out):
     """Row ``rows[k]``'s kept values from ``out[new_offsets[k]]`` on."""
     for k in prange(rows.size):

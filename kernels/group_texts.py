@@ -24,7 +24,7 @@ from .text_buffers import csr_buffers
 _SLOT = np.frombuffer(SLOT.encode(), np.uint8)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _token_less(data, s1, e1, s2, e2):
     """Token 1 < token 2 as Python compares str (UTF-8 byte order is code-point order)."""
     n1, n2 = e1 - s1, e2 - s2
@@ -34,7 +34,7 @@ def _token_less(data, s1, e1, s2, e2):
     return n1 < n2
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sample_less(data, tok_off, starts, ends, hashes, x, y):
     """Sample x before sample y in ``sorted(samples, key=lambda s: (len(s), s))``."""
     nx, ny = tok_off[x + 1] - tok_off[x], tok_off[y + 1] - tok_off[y]
@@ -47,7 +47,7 @@ def _sample_less(data, tok_off, starts, ends, hashes, x, y):
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _reference(data, tok_off, starts, ends, hashes, rows):
     """The sample of median length, ties broken by text (stable insertion sort of ``rows``)."""
     ranked = rows.copy()
@@ -61,7 +61,7 @@ def _reference(data, tok_off, starts, ends, hashes, rows):
     return ranked[(ranked.size - 1) // 2]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _constant_tokens(tok_off, hashes, ref, others, max_tokens, min_support, max_islands):
     """Which of the reference's first ``max_tokens`` tokens enough others share
     (``extract_template``'s alignment vote)."""
@@ -92,7 +92,7 @@ def _constant_tokens(tok_off, hashes, ref, others, max_tokens, min_support, max_
     return constant
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _is_slot(data, s, e, slot):
     if e - s != slot.size:
         return False
@@ -102,7 +102,7 @@ def _is_slot(data, s, e, slot):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _render(data, starts, ends, first, constant, tail_slot, slot, out, w):
     """Write the template (kept tokens, one slot per run of the others) at ``out[w:]``
     (``out`` of size 0: only measure); returns the end position."""
@@ -141,7 +141,7 @@ def _render(data, starts, ends, first, constant, tail_slot, slot, out, w):
     return w
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _group_template(tok_off, starts, ends, hashes, data, a, b, params, constant):
     """Reference row of rows a..b-1 (-1: no tokens) and its kept tokens in ``constant``;
     returns (row, tokens voted on, whole row kept, trailing slot).
@@ -161,7 +161,7 @@ def _group_template(tok_off, starts, ends, hashes, data, a, b, params, constant)
     return ref, kept.size, False, tail_slot
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _vote(tok_off, starts, ends, hashes, data, offsets, bounds, params, ref, n_kept, flags,
           constant):
     """Every group's reference, vote and the byte length of its template."""
@@ -176,7 +176,7 @@ def _vote(tok_off, starts, ends, hashes, data, offsets, bounds, params, ref, n_k
     return sizes
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _write(data, offsets, tok_off, starts, ends, row, n, whole, tail, constant, out, w):
     """Write one template at ``out[w:]`` (``out`` empty: only measure); returns its end."""
     if row < 0:
@@ -189,7 +189,7 @@ def _write(data, offsets, tok_off, starts, ends, row, n, whole, tail, constant, 
     return _render(data, starts, ends, tok_off[row], constant[:n], tail, _SLOT, out, w)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _write_all(data, offsets, tok_off, starts, ends, ref, n_kept, flags, constant, out_offsets,
                out):
     for g in prange(ref.size):
@@ -240,7 +240,7 @@ def _templates(data, offsets, tokens, bounds, min_support, max_tokens, max_islan
     return pa.LargeStringArray.from_buffers(g, pa.py_buffer(out_offsets), pa.py_buffer(out))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _word_sets(tok_off, hashes, a, b):
     """Distinct token ids (dense within the group) of each row a..b-1, CSR, in no order."""
     lo = tok_off[a]
@@ -259,7 +259,7 @@ def _word_sets(tok_off, hashes, a, b):
     return sets, set_off, n_ids
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _farther(sets, set_off, marked, c, near):
     """near[i] = min(near[i], 1 - Jaccard(row i, row c)) for every row of the group."""
     for q in range(set_off[c], set_off[c + 1]):
@@ -276,7 +276,7 @@ def _farther(sets, set_off, marked, c, near):
         marked[sets[q]] = False
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _exemplars(tok_off, hashes, bounds, out_offsets, out):
     for g in prange(bounds.size - 1):
         a, b = bounds[g], bounds[g + 1]

@@ -19,7 +19,7 @@ from .hash_table import _bits_for, _dense_codes
 from .text_buffers import as_large_string
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _tokens_into(data, lo, hi, starts, ends, hashes, t):
     """The space-separated tokens of ``data[lo:hi]`` into ``starts/ends/hashes[t:]``."""
     inside = False
@@ -41,7 +41,7 @@ def _tokens_into(data, lo, hi, starts, ends, hashes, t):
         ends[t], hashes[t] = hi, h
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _count_tokens(data, offsets, valid):
     """Tokens per row: bytes that are not a space and follow one (or the row's start)."""
     counts = np.zeros(offsets.size - 1, np.int64)
@@ -55,7 +55,7 @@ def _count_tokens(data, offsets, valid):
     return counts
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _fill_tokens(data, offsets, valid, tok_off, starts, ends, hashes):
     for r in prange(offsets.size - 1):
         if valid[r] and tok_off[r + 1] > tok_off[r]:
@@ -74,7 +74,7 @@ def _tokenize(data, offsets, valid):
     return tok_off, starts, ends, hashes
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _dense_ids(hashes):
     """Equal hashes, equal ids in [0, n), numbered in order of first appearance (a hash
     table sized for all of them: only equality matters to the callers; a sort costs more)."""

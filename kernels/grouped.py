@@ -50,7 +50,7 @@ def best_in_groups(groups: np.ndarray, n_groups: int, score: np.ndarray,
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _best(groups, score, tiebreak, out):
     for i in range(groups.size):
         g = groups[i]
@@ -81,7 +81,7 @@ def distinct_per_group(groups: np.ndarray, n_groups: int, values: np.ndarray) ->
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _distinct(groups, values, order, last, out):
     run = -1
     for k in range(order.size):
@@ -140,7 +140,7 @@ def senders_per_label(labels: np.ndarray, account: np.ndarray, node: np.ndarray
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _senders(labels, account, node, out):
     last = np.full(labels.size, -1, np.int64)  # the last account counted per label
     for i in range(account.size):
@@ -174,7 +174,7 @@ def sender_homes(labels: np.ndarray, account: np.ndarray, node: np.ndarray,
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _homes(labels, sizes, account, node, min_size, out):
     big = np.iinfo(np.int64).max
     best = np.full(labels.size, big, np.int64)
@@ -260,7 +260,7 @@ def co_occurrence(owners: np.ndarray, items: np.ndarray
             (codes & np.uint64(0xFFFFFFFF)).astype(np.int64), count)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pair_codes(items, starts, sizes, room, codes):
     """Owner g's item pairs (its items ascending) as ``a << 32 | b``, a < b, at
     ``codes[room[g]:]``."""

@@ -19,13 +19,13 @@ def to_float16(values: np.ndarray) -> np.ndarray:
     return bits.view(np.float16)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _float16_bits(f32, out):
     for i in prange(f32.size):
         out[i] = _half_bits(np.uint32(f32[i]))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _half_bits(f):
     """numpy's npy_floatbits_to_halfbits: float32 bits -> float16 bits."""
     sign = np.uint32((f & np.uint32(0x80000000)) >> np.uint32(16))

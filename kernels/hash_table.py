@@ -16,13 +16,13 @@ from numba import njit
 from .config import GOLDEN
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _home(key, shift):
     """Home slot of ``key`` in a table of ``2 ** (64 - shift)`` slots."""
     return np.int64((np.uint64(key) * GOLDEN) >> shift)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _find(table, key, shift, mask):
     """The slot that holds ``key``, or the free slot where it goes."""
     s = _home(key, shift)
@@ -31,7 +31,7 @@ def _find(table, key, shift, mask):
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _add(table, key, count, shift, mask):
     """Add ``count`` (> 0) to ``key``'s value; True when the key is new."""
     s = _find(table, key, shift, mask)
@@ -51,7 +51,7 @@ def key_set(keys: np.ndarray) -> tuple[np.ndarray, np.uint64, int]:
     return table, shift, mask
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fill(table, keys, shift, mask):
     for k in keys:
         s = _find(table, k, shift, mask)
@@ -59,13 +59,13 @@ def _fill(table, keys, shift, mask):
         table[s, 1] = 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _has(table, key, shift, mask):
     """Whether ``key`` is in the table."""
     return table[_find(table, key, shift, mask), 1] != 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _bits_for(n, least):
     """Smallest ``bits >= least`` whose table of ``2 ** bits`` slots holds ``n`` keys half full."""
     bits = least
@@ -74,7 +74,7 @@ def _bits_for(n, least):
     return bits
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _dense_codes(keys, bits):
     """(code of each key, index of each code's first key): codes 0..m-1 in order of
     first appearance. The table starts at ``2 ** bits`` slots and doubles when half full.
@@ -93,7 +93,7 @@ def _dense_codes(keys, bits):
     return codes, first[:m]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _code_run(keys, i, table, first, codes, m):
     """Code ``keys[i:]`` until a new key would fill ``table`` past half; returns where it
     stopped and the codes given so far. (A loop apart from the growth: nothing in it
@@ -120,7 +120,7 @@ def _code_run(keys, i, table, first, codes, m):
     return i, m
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rehash(old, shift, mask):
     """The entries of ``old`` in a new table of ``mask + 1`` slots."""
     table = np.zeros((mask + 1, 2), old.dtype)
@@ -132,7 +132,7 @@ def _rehash(old, shift, mask):
     return table
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _mode(values, table):
     """Most frequent of ``values`` (ties: the smallest), counted in ``table`` (cleared
     here; its size a power of two at least twice ``values.size``)."""

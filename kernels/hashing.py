@@ -74,7 +74,7 @@ def _build_token_class() -> np.ndarray:
 TOKEN_CLASS = _build_token_class()
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _prefix_end(data, start, end):
     """End of the first MAX_PROMPT_BYTES_HASHED bytes, backed off to a code point."""
     if end - start <= MAX_PROMPT_BYTES_HASHED:
@@ -85,7 +85,7 @@ def _prefix_end(data, start, end):
     return cut
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _tokens(data, pos, end, table, mask_digits, out):
     """Store the token hashes of a byte range at ``out[0:]``; return how many.
 
@@ -138,7 +138,7 @@ def _tokens(data, pos, end, table, mask_digits, out):
     return ntok
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _insertion_sort(a):
     for j in range(1, a.size):
         v = a[j]
@@ -149,7 +149,7 @@ def _insertion_sort(a):
         a[k + 1] = v
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _unique_sorted(a):
     """Move the distinct values of sorted ``a`` to its front; return how many."""
     m = min(a.size, 1)
@@ -160,7 +160,7 @@ def _unique_sorted(a):
     return m
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _bucket_sort(src, dst, cnt):
     """Sort ``src`` into ``dst`` (same size): scatter by the top b bits (2**b >= n,
     a counting sort; ``cnt`` needs 2**b + 1 entries), then an insertion sort, which
@@ -190,7 +190,7 @@ _BUCKET_MAX = 256
 
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _shingle_row(data, start, end, table, mask_digits, ngram, toks, tmp, cnt, sh):
     """Sorted unique shingles of the normalised row ``data[start:end]`` (its first
     ``MAX_PROMPT_BYTES_HASHED`` bytes) at ``sh[0:]``, sorted by insertion, bucket or
@@ -219,14 +219,14 @@ def _shingle_row(data, start, end, table, mask_digits, ngram, toks, tmp, cnt, sh
     return _unique_sorted(sh[:nsh]), toks
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _shingle_scratch():
     """A task's scratch for ``_shingle_row``: token hashes (grown as needed), bucket sort."""
     return (np.empty(1024, np.uint64), np.empty(_BUCKET_MAX, np.uint64),
             np.empty(2 * _BUCKET_MAX + 1, np.int64))
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _stage_shingles(data, starts, ends, table, mask_digits, ngram, room, stage, counts, used):
     """One pass: task t shingles rows ``[t*R, (t+1)*R)`` (already normalised) and packs
     them, row after row, at ``stage[room[t]:]``; ``counts[i]`` per row, ``used[t]`` per
@@ -242,7 +242,7 @@ def _stage_shingles(data, starts, ends, table, mask_digits, ngram, room, stage, 
         used[task] = w - room[task]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _stage_raw_shingles(data, offsets, valid, fast, ascii_map, table, mask_digits, ngram, room,
                         stage, counts, used, slow):
     """``_stage_shingles`` on raw rows: each row is normalised first, as
@@ -266,7 +266,7 @@ def _stage_raw_shingles(data, offsets, valid, fast, ascii_map, table, mask_digit
         used[task] = w - room[task]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _gather_tasks(stage, room, used, offsets, out):
     """Copy each task's packed rows from ``stage`` to their CSR place in ``out``."""
     for task in prange(used.size):

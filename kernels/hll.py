@@ -15,7 +15,7 @@ from numba import njit
 from .mix import mix64
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _update(registers, hashes, p):
     shift = np.uint64(64 - p)
     for i in range(hashes.size):

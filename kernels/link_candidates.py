@@ -156,7 +156,7 @@ def unique_pairs(src: np.ndarray, dst: np.ndarray, score: np.ndarray):
 BANDS_AT_ONCE = 8
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _band_orders(bands, lo, count, rows, per_key):
     """For bands ``lo .. lo + count - 1``: each band's key (its bits, then the next
     ``per_key - 1`` bands', cyclically) and the rows in ascending key order, ties in
@@ -178,7 +178,7 @@ def _band_orders(bands, lo, count, rows, per_key):
 RADIX_BITS = 11
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _radix_argsort(key, bits, order, out):
     """Stable argsort of ``key`` (values below ``2**bits``) by least significant digit
     first: ``order`` gets the rows, ``out`` the sorted keys."""
@@ -203,7 +203,7 @@ def _radix_argsort(key, bits, order, out):
         out[:] = tmp_key
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _bands_pairs(orders, keys, shift, window, sketch, max_differ, links, cap):
     """Per band, the window pairs not skipped by the cap or the sketch, as pair keys
     (``src << 32 | dst``, ``src < dst``): uint64[bands, n * window] and counts."""
@@ -216,7 +216,7 @@ def _bands_pairs(orders, keys, shift, window, sketch, max_differ, links, cap):
     return out, counts
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _window_pairs(order, keys, shift, window, sketch, max_differ, links, cap, out):
     n = order.size
     m = 0
@@ -251,7 +251,7 @@ def _score_pairs(pairs, ids, offsets, weights, norms, dense, share, threshold):
         np.int64), score[keep])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _score_keys(pairs, ids, offsets, weights, norms, dense, share, threshold, score, keep):
     chunk = 4096
     for c in prange((pairs.size + chunk - 1) // chunk):
@@ -282,7 +282,7 @@ def _score_keys(pairs, ids, offsets, weights, norms, dense, share, threshold, sc
             keep[e] = score[e] >= threshold
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _spread_cosine(ids, offsets, weights, norms, spread, a, b):
     """``_set_cosine`` of rows a and b with a's weights spread by token id: the same
     products, summed in the same (ascending token) order, zeros for tokens not shared."""
@@ -297,7 +297,7 @@ def _spread_cosine(ids, offsets, weights, norms, spread, a, b):
 BOUND_SLACK = 1e-5
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _far(sketch, a, b, limits):
     """Do rows a and b differ in more bits than ``limits`` allows, word by word?"""
     total = 0
@@ -308,7 +308,7 @@ def _far(sketch, a, b, limits):
     return False
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _popcount(x):
     x = x - ((x >> np.uint32(1)) & np.uint32(0x55555555))
     x = (x & np.uint32(0x33333333)) + ((x >> np.uint32(2)) & np.uint32(0x33333333))

@@ -116,7 +116,7 @@ def ascending_positions(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _ascending(a, strict):
     """Whether ``a`` ascends (``strict``: and its values are distinct), in one pass."""
     for i in range(1, a.size):
@@ -125,7 +125,7 @@ def _ascending(a, strict):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _gallop(keys, queries, out):
     n = keys.size
     lo = 0  # every query from here on is >= keys[lo - 1]
@@ -190,7 +190,7 @@ def _directory(keys: np.ndarray) -> tuple[np.ndarray, np.uint64]:
     return start, np.uint64(shift)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fill_directory(keys, shift, start):
     for k in keys:
         start[np.int64(k >> shift) + 1] += 1
@@ -198,7 +198,7 @@ def _fill_directory(keys, shift, start):
         start[j + 1] += start[j]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _search(keys, start, shift, q):
     """Position of ``q`` in ``keys`` (its first copy), -1 when absent."""
     j = min(q >> shift, np.uint64(start.size - 2))  # beyond the keys: the empty bucket
@@ -217,19 +217,19 @@ def _search(keys, start, shift, q):
     return lo if lo < start[j + 1] and keys[lo] == q else -1
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _positions(keys, start, shift, queries, out):
     for i in prange(queries.size):
         out[i] = _search(keys, start, shift, queries[i])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _positions_serial(keys, start, shift, queries, out):
     for i in range(queries.size):
         out[i] = _search(keys, start, shift, queries[i])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _members(keys, start, shift, bitmap, bshift, queries, out):
     for i in prange(queries.size):
         q = queries[i]
@@ -252,14 +252,14 @@ def _filter(keys: np.ndarray) -> tuple[np.ndarray, np.uint64]:
     return bitmap, np.uint64(shift)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fill_filter(keys, shift, bitmap):
     for k in keys:
         b = k >> shift
         bitmap[b >> np.uint64(6)] |= np.uint64(1) << (b & np.uint64(63))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _maybe(bitmap, shift, q):
     """False when ``q`` is surely absent from the filter's keys."""
     b = q >> shift

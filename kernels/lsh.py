@@ -77,7 +77,7 @@ def _legendre(n: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return cur, n * (x * cur - prev) / (x * x - 1.0)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _band_keys(sig, first, rows, shift, out):
     for i in prange(sig.shape[0]):
         for c in range(out.shape[1]):
@@ -128,7 +128,7 @@ def band_keys(sig: np.ndarray, bands: int, rows: int, first: int = 0,
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _hash_columns(keys, order, hv):
     """``hv[j, p] = mix64(keys[order[p], j])``: a bijection, so equal hashes mean
     equal keys, and small-int keys spread; band-major so each band streams."""
@@ -138,7 +138,7 @@ def _hash_columns(keys, order, hv):
             hv[j, p] = mix64(keys[r, j])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pow2_above(n):
     """Hash table size for n keys."""
     size = 8
@@ -147,7 +147,7 @@ def _pow2_above(n):
     return size
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _band_heads(hv, grp, pbits, part, heads):
     """``heads[p]`` = group of the first position hashing like p: positions
     ascend in id, so that is the head of p's bucket. ``heads`` may alias
@@ -186,7 +186,7 @@ def _band_heads(hv, grp, pbits, part, heads):
             heads[part[e, 1]] = thead[s]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _bucket_heads(hv, grp, pbits, parts, heads):
     """:func:`_band_heads` for every band: task c takes bands c, c + T, ...
     (T = ``len(parts)``) and partition buffer ``parts[c]``."""
@@ -196,7 +196,7 @@ def _bucket_heads(hv, grp, pbits, parts, heads):
             _band_heads(hv[j], grp, pbits, parts[c], heads[j])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _group_heads(heads, starts, g, buf):
     """Put the distinct heads < g of group g's positions, in no particular
     order, at the start of ``buf``; returns their count (a head >= g is g
@@ -225,7 +225,7 @@ def _group_heads(heads, starts, g, buf):
     return u
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _chunk(starts, nchunks, c, bands, dtype):
     """Group range of chunk c, and a buffer wide enough for its largest group."""
     ng = starts.size - 1
@@ -236,7 +236,7 @@ def _chunk(starts, nchunks, c, bands, dtype):
     return g0, g1, np.empty(bands * widest, dtype)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _dedupe_heads(heads, starts, sbits, nchunks):
     """Overwrite each group's slots of ``heads`` with its distinct heads < g
     (slot i of group g is ``heads[i % bands, starts[g] + i // bands]``), so
@@ -256,7 +256,7 @@ def _dedupe_heads(heads, starts, sbits, nchunks):
     return deg, hist
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _fill_edges(heads, starts, deg, uid, sbits, fill, esrc, edst):
     """Append each chunk's edges (head, id of the group) to its slice of their
     head's block; groups ascend within a slice."""
@@ -273,7 +273,7 @@ def _fill_edges(heads, starts, deg, uid, sbits, fill, esrc, edst):
                 fill[c, h >> sbits] = e + 1
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _sort_blocks(esrc, edst, bounds, sbits, uid, src, dst):
     """Stable counting sort of each head block by head: a global scatter by
     head missed cache on every edge; a block's slice fits in it."""

@@ -22,7 +22,7 @@ from .mix import mix64
 from .text_buffers import prefault
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _params(num_perm, seed):
     a = np.empty(num_perm, np.uint32)
     b = np.empty(num_perm, np.uint32)
@@ -65,7 +65,7 @@ def _check_params(num_perm, seed) -> None:
         raise ValueError(f"seed must be in [0, 2**64), got {seed}")
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _fold32(x):
     return np.uint32((x ^ (x >> np.uint64(32))) & np.uint64(0xFFFFFFFF))
 
@@ -74,7 +74,7 @@ def _fold32(x):
 _ROWS_PER_TASK = 256
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _minhash(hashes, offsets, a, b, out):
     # numba widens uint32 arithmetic to 64 bits; the casts back to uint32 let LLVM
     # narrow the slot loop to 32-bit lanes (vpmulld / vpaddd / vpminud on AVX2).

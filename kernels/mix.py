@@ -12,7 +12,7 @@ from numba import njit
 from .config import FNV_PRIME, MIX_M1, MIX_M2
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def mix64(z):
     """splitmix64 finaliser (a bijection on uint64)."""
     z = (z ^ (z >> np.uint64(30))) * MIX_M1
@@ -28,7 +28,7 @@ def mix64_array(values: np.ndarray) -> np.ndarray:
     return _mix_array(np.ascontiguousarray(values))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _mix_array(values):
     out = np.empty_like(values)
     for i in range(values.size):
@@ -36,7 +36,7 @@ def _mix_array(values):
     return out
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _fnv(data, pos, end, h):
     """FNV-1a of ``data[pos:end]`` continued from the state ``h``."""
     for j in range(np.uint64(pos), np.uint64(end)):

@@ -48,7 +48,7 @@ def _arrow_nfkc_composes() -> bool:
 ARROW_NFKC_OK = _arrow_nfkc_composes()
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _non_ascii_rows(data, starts, ends):
     out = np.zeros(starts.size, np.bool_)
     for i in prange(starts.size):
@@ -72,7 +72,7 @@ def nfkc(arr: pa.LargeStringArray) -> pa.LargeStringArray:
     return pc.replace_with_mask(arr, pa.array(mask), fixed)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _map_row(data, pos, end, table, out, w, write):
     """Map ``data[pos:end]``, writing at ``out[w:]`` if ``write``.
 
@@ -112,7 +112,7 @@ def _map_row(data, pos, end, table, out, w, write):
     return w - start, deleted and wide
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _measure_rows(data, starts, ends, table):
     n = starts.size
     lengths = np.empty(n, np.int64)
@@ -123,7 +123,7 @@ def _measure_rows(data, starts, ends, table):
     return lengths, recheck
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _write_rows(data, starts, ends, table, out, offsets):
     for i in prange(starts.size):
         _map_row(data, starts[i], ends[i], table, out, offsets[i], True)

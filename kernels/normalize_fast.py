@@ -16,7 +16,7 @@ from .normalize_tables import DELETE, SPACE, UNSAFE
 from .text_buffers import _encode_utf8
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _decode_strict(data, pos, end):
     """Code point at ``data[pos]`` and its byte length; (-1, 1) if not valid UTF-8."""
     b0 = np.int32(data[pos])
@@ -76,7 +76,7 @@ def _store_u64(typingctx, arr, idx, val):
     return types.void(arr, idx, types.uint64), codegen
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _ascii_word(x):
     """Map 8 ASCII bytes at once (as ``ascii_map`` does: A-Z lower-cased, controls
     and DEL to a space); return (mapped word, high bit set on each space byte).
@@ -90,7 +90,7 @@ def _ascii_word(x):
     return ((x | (upper >> np.uint64(2))) & ~full) | (full & (np.uint64(0x20) * _ONES)), space
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _fast_row(data, pos, end, fast, ascii_map, stage, w):
     """Map ``data[pos:end]`` through ``fast``, writing at ``stage[w:]``; return
     (output byte length, slow).
@@ -159,7 +159,7 @@ def _fast_row(data, pos, end, fast, ascii_map, stage, w):
     return w - start, False
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _fast_rows(data, offsets, valid, fast, ascii_map, room, stage, counts, used, slow):
     """Task t maps rows ``[t*R, (t+1)*R)`` (``data[offsets[i]:offsets[i+1]]``, empty
     where not ``valid``) with ``_fast_row`` and packs them, row after row, at
@@ -178,7 +178,7 @@ def _fast_rows(data, offsets, valid, fast, ascii_map, room, stage, counts, used,
         used[task] = w - room[task]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _gather_rows(stage, room, used, counts, slow, slow_data, slow_offsets, slow_rank,
                  offsets, out):
     """Copy each task's packed rows from ``stage``, and the slow rows from

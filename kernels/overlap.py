@@ -16,7 +16,7 @@ from .checks import row_pairs
 from .minhash import check_csr
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _merge_count(hashes, a_lo, a_hi, b_lo, b_hi):
     """Common values of the sorted unique runs ``hashes[a_lo:a_hi]`` and ``hashes[b_lo:b_hi]``."""
     i, j, n = a_lo, b_lo, 0
@@ -33,14 +33,14 @@ def _merge_count(hashes, a_lo, a_hi, b_lo, b_hi):
     return n
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _shared(hashes, offsets, src, dst, out):
     for p in prange(src.size):
         s, d = src[p], dst[p]
         out[p] = _merge_count(hashes, offsets[s], offsets[s + 1], offsets[d], offsets[d + 1])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rows_sorted_unique(hashes, offsets):
     for r in range(offsets.size - 1):
         for t in range(offsets[r] + 1, offsets[r + 1]):

@@ -51,7 +51,7 @@ def merge_distinct(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _merge(a, b, out, write):
     """Size of the union of ``a`` and ``b``; written into ``out`` when ``write``."""
     i = j = k = 0

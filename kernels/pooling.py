@@ -46,7 +46,7 @@ def _token_ids(ids) -> np.ndarray:
     return np.ascontiguousarray(ids)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _pool(ids, offsets, table, out):
     n, d = offsets.size - 1, table.shape[1]
     nchunks = min(n, 64)
@@ -61,7 +61,7 @@ def _pool(ids, offsets, table, out):
                 out[i, t] = acc[t] / (hi - lo)
 
 
-@njit(cache=True, inline="never")
+@njit(cache=True, nogil=True, inline="never")
 def _row_sum(acc, table, ids, lo, hi):
     """``acc = sum(table[ids[lo:hi]])`` in float64, in token order. Kept out of line
     and indexed as ``table[k, t]``: that form vectorises over ``t``, where summing a
@@ -99,7 +99,7 @@ def pool_half(ids: np.ndarray, offsets: np.ndarray, table: np.ndarray, min_token
     return rows, bits.view(np.float16)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _pool_half(ids, offsets, table, rows, bits):
     n, d = rows.size, table.shape[1]
     nonzero = np.zeros(n, np.bool_)

@@ -37,7 +37,7 @@ def _prefetch(typingctx, arr, i, j):
     return types.void(arr, i, j), codegen
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def prefetch_row(arr, i):
     """Prefetch every cache line of row ``i`` of a C-contiguous 2-D array."""
     step = max(CACHE_LINE // arr.itemsize, 1)

@@ -19,7 +19,7 @@ from .normalize_tables import fast_map
 from .text_buffers import as_large_string, csr_buffers
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fnv_lanes(data, starts, ends, out):
     """``out[i] = mix64(fnv1a64(data[starts[i]:ends[i]]))`` for every i.
 
@@ -52,7 +52,7 @@ def _fnv_lanes(data, starts, ends, out):
             out[row[k]] = mix64(_fnv(data, pos[k], ends[row[k]], state[k]))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _retire(out, row, pos, state, m, starts, ends, nxt):
     """Advance every lane by ``m`` bytes; write the hash of each lane whose row is done
     and refill it with row ``nxt``. Returns the next row to hand out, -1 once a lane
@@ -74,7 +74,7 @@ def _retire(out, row, pos, state, m, starts, ends, nxt):
 _FNV_ROWS_PER_TASK = 1024
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _fnv_rows(data, starts, ends):
     n = starts.size
     out = np.empty(n, np.uint64)
@@ -85,7 +85,7 @@ def _fnv_rows(data, starts, ends):
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _normalized_fnv(data, offsets, valid, fast, ascii_map, out, slow):
     """Task t normalises rows ``[t*R, (t+1)*R)`` as ``normalize_fast._fast_rows`` does, into
     a scratch of its own (1.5 x its bytes, as there), and hashes them from it: the

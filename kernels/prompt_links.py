@@ -35,7 +35,7 @@ def token_sets(ids: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.nda
     return _compact(out, offsets, new_offsets), new_offsets
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _token_sets(ids, offsets, out, sizes):
     for i in range(offsets.size - 1):
         lo, hi = offsets[i], offsets[i + 1]
@@ -56,7 +56,7 @@ def _token_sets(ids, offsets, out, sizes):
         sizes[i] = k
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _compact(values, old, new):
     out = np.empty(new[-1], values.dtype)
     for i in range(new.size - 1):
@@ -85,7 +85,7 @@ def weighted_pool(ids: np.ndarray, offsets: np.ndarray, weights: np.ndarray,
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _weighted_pool(ids, offsets, weights, table, out):
     for i in prange(offsets.size - 1):
         for j in range(offsets[i], offsets[i + 1]):
@@ -126,7 +126,7 @@ def pair_scores(ids: np.ndarray, offsets: np.ndarray, weights: np.ndarray,
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _set_norms(ids, offsets, weights):
     out = np.zeros(offsets.size - 1, np.float32)
     for i in range(offsets.size - 1):
@@ -137,7 +137,7 @@ def _set_norms(ids, offsets, weights):
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _pair_scores(ids, offsets, weights, norms, dense, src, dst, share, out):
     chunk = 4096
     for c in prange((src.size + chunk - 1) // chunk):
@@ -169,7 +169,7 @@ def near_best(n: int, src: np.ndarray, dst: np.ndarray, score: np.ndarray,
     return keep
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _best_scores(src, dst, score, best):
     for e in range(src.size):
         best[src[e]] = max(best[src[e]], score[e])
@@ -207,7 +207,7 @@ def group_pair_means(ids: np.ndarray, offsets: np.ndarray, weights: np.ndarray,
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _group_pair_means(ids, offsets, weights, norms, dense, share, rows, group_offsets, out):
     token_sum = np.zeros(weights.size, np.float64)
     dense_sum = np.zeros(dense.shape[1], np.float64)
@@ -262,7 +262,7 @@ def rarest_tokens(ids: np.ndarray, offsets: np.ndarray, weights: np.ndarray, k: 
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rarest_tokens(ids, offsets, weights, out):
     k = out.shape[1]
     for i in range(offsets.size - 1):
@@ -283,7 +283,7 @@ def _rarest_tokens(ids, offsets, weights, out):
             out[i, q] = out[i, 0]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pair_scores_serial(ids, offsets, weights, norms, dense, src, dst, share, out):
     for e in range(src.size):
         a, b = src[e], dst[e]
@@ -291,7 +291,7 @@ def _pair_scores_serial(ids, offsets, weights, norms, dense, src, dst, share, ou
             + (1.0 - share) * _dense_dot(dense, a, b)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _set_cosine(ids, offsets, weights, norms, a, b):
     """IDF-weighted cosine of token sets a and b (ascending ids)."""
     i, j = offsets[a], offsets[b]
@@ -309,7 +309,7 @@ def _set_cosine(ids, offsets, weights, norms, a, b):
     return shared / denom if denom > 0.0 else 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _dense_dot(dense, a, b):
     dot = 0.0
     for c in range(dense.shape[1]):

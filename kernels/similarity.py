@@ -10,7 +10,7 @@ from .config import SENTINEL
 from .prefetch import prefetch_row
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _is_empty(row):
     for t in range(row.size):
         if row[t] != SENTINEL:
@@ -21,7 +21,7 @@ def _is_empty(row):
 AHEAD = 8  # pairs prefetched ahead: enough misses in flight, still in cache when used
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _pair_similarity(sig, src, dst, out):
     k = sig.shape[1]
     for i in prange(src.size):

@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _equal_share(a, ai, b, bi, out):
     k = a.shape[1]
     for i in range(ai.size):

@@ -165,7 +165,7 @@ def _lazy_bytes(size: int) -> np.ndarray:
     return _lazy_buffer(-(-size // 8)).view(np.uint8)[:size]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _token_bounds(data, pos, end, table, mask_digits, hashes, starts, ends):
     """Token hashes (as ``hashing._tokens``) with each token's byte range; returns how
     many. Each output array needs room for ``end - pos`` values."""
@@ -201,7 +201,7 @@ def _token_bounds(data, pos, end, table, mask_digits, hashes, starts, ends):
     return ntok
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _cover_rows(data, starts, ends, room, table, mask_digits, ngram, lookup, out, lengths):
     """Row i (normalised bytes ``data[starts[i]:ends[i]]``) writes its covered text at
     ``out[room[i]:]`` and its length at ``lengths[i]``. Rows go in tasks of
@@ -218,7 +218,7 @@ def _cover_rows(data, starts, ends, room, table, mask_digits, ngram, lookup, out
                                     mask_digits, ngram, lookup, out, scratch)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _cover_raw_rows(data, starts, ends, room, fast, ascii_map, table, mask_digits, ngram,
                     lookup, out, lengths, slow):
     """``_cover_rows`` on raw rows, each normalised first into a scratch of the task's
@@ -238,7 +238,7 @@ def _cover_raw_rows(data, starts, ends, room, fast, ascii_map, table, mask_digit
                                     lookup, out, scratch)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _cover_rows_local(data, starts, ends, room, table, mask_digits, ngram, keys, key_offsets,
                       rows, out, lengths):
     """``_cover_rows`` with each row's own template shingles (``keys[key_offsets[r]:
@@ -259,7 +259,7 @@ def _cover_rows_local(data, starts, ends, room, table, mask_digits, ngram, keys,
                                     mask_digits, ngram, lookup, out, scratch)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _cover_raw_rows_local(data, starts, ends, room, fast, ascii_map, table, mask_digits, ngram,
                           keys, key_offsets, rows, out, lengths, slow):
     """``_cover_raw_rows`` with each row's own template shingles as its vocabulary
@@ -283,7 +283,7 @@ def _cover_raw_rows_local(data, starts, ends, room, fast, ascii_map, table, mask
                                     lookup, out, scratch)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _raw_row(data, start, stop, fast, ascii_map, text):
     """A raw row normalised into ``text`` (replaced by a larger one when short): (text,
     end of its hashed prefix, whether it needs NFKC proper instead)."""
@@ -294,7 +294,7 @@ def _raw_row(data, start, stop, fast, ascii_map, text):
     return text, (0 if slow else _prefix_end(text, 0, length)), slow
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _table_bits(n):
     """Bits of a table that holds ``n`` keys at most half full (``hash_table.key_set``)."""
     bits = 1
@@ -303,7 +303,7 @@ def _table_bits(n):
     return bits
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _key_scratch(keys, key_offsets, rows, lo, hi):
     """A task's row table (room for its largest row's shingles), and a filter that passes
     every query (``_maybe``'s bitmap, shift 63): a row's own table is small enough to
@@ -314,7 +314,7 @@ def _key_scratch(keys, key_offsets, rows, lo, hi):
     return np.zeros((1 << _table_bits(most), 2), np.uint64), np.full(2, np.uint64(2**64 - 1))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _fill_row(keyed, keys, lo, hi):
     """``keys[lo:hi]`` into the first ``2 ** bits`` slots of ``keyed`` (``hash_table``'s
     layout, at most half full); returns ``bits``."""
@@ -324,7 +324,7 @@ def _fill_row(keyed, keys, lo, hi):
     return bits
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _scratch(size):
     """Token hashes, token starts and ends, shingle hashes: room for a row of ``size``
     bytes (a token or shingle takes at least a byte)."""
@@ -332,7 +332,7 @@ def _scratch(size):
             np.empty(size, np.uint64))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _cover_row(data, start, end, base, table, mask_digits, ngram, lookup, out, scratch):
     """One row's covered text at ``out[start - base:]``; returns its length.
 
@@ -364,7 +364,7 @@ def _cover_row(data, start, end, base, table, mask_digits, ngram, lookup, out, s
     return w - (start - base)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _run_end(sh, j, width, nsh, lookup):
     """Token end of the maximal run of covered tokens that template shingle j starts:
     the cover grows while a template shingle starts at or before its end. The
@@ -382,7 +382,7 @@ def _run_end(sh, j, width, nsh, lookup):
         j, hi = nxt, nxt + width
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _in_vocabulary(lookup, h):
     """Filter bit first (cached; most absent shingles stop there), then the key set (one
     cache miss a member, where the sorted keys' directory cost two dependent ones)."""
@@ -390,7 +390,7 @@ def _in_vocabulary(lookup, h):
     return _maybe(bitmap, bshift, h) and _has(table, h, shift, mask)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _emit(data, lo, hi, out, w, row_start):
     if w > row_start:
         out[w] = 32  # " " between runs: a gap held at least one byte
@@ -401,7 +401,7 @@ def _emit(data, lo, hi, out, w, row_start):
     return w
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _pack(src, room, new_offsets, slow, slow_data, slow_offsets, slow_rank, dst):
     for i in prange(new_offsets.size - 1):
         if slow[i]:

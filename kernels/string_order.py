@@ -19,7 +19,7 @@ from numba import njit, prange
 from .text_buffers import as_large_string, csr_buffers
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _varying_digits(key):
     """The 16-bit digits (0 = lowest) in which some values of ``key`` differ."""
     all_and, any_or = ~np.uint64(0), np.uint64(0)
@@ -31,7 +31,7 @@ def _varying_digits(key):
                     np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _radix_order(keys):
     """Stable order of rows by the uint64 key columns ``keys`` (a tuple, most significant
     first), i.e. ``np.lexsort(keys[::-1])``: an LSD radix sort by 16-bit digits that
@@ -61,7 +61,7 @@ def _radix_order(keys):
     return order
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _alphabets(data, starts, ends, rows, at, span):
     """seen[p, c]: some row has byte c - 1 at position ``at + p`` (c = 0: some row ended)."""
     seen = np.zeros((span, 257), np.bool_)
@@ -72,7 +72,7 @@ def _alphabets(data, starts, ends, rows, at, span):
     return seen
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _packed_keys(data, starts, ends, rows, at, rank, shift, keys):
     """Each row's ranks at positions ``at ..`` side by side, the first one highest."""
     for r in prange(rows.size):
@@ -97,7 +97,7 @@ def _packing(seen):
     return rank[:take], shift.astype(np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _key_order(keys):
     """Stable argsort of uint64 ``keys``, and the sorted keys: a counting sort by their top 16 varying bits,
     then each bucket (a few rows when keys spread) by insertion or merge sort."""

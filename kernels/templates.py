@@ -106,7 +106,7 @@ def _reference(samples: list[list[str]]) -> list[str]:
     return ranked[(len(ranked) - 1) // 2]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _drop_islands(constant, longest):
     """Short shared runs between two slots are payload coincidence ('the'): bool[n], in place."""
     n, i = constant.size, 0

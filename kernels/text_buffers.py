@@ -71,7 +71,7 @@ def short_rows(texts, chars: int) -> np.ndarray:
     return _short_rows(data, offsets, valid, int(chars))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _short_rows(data, offsets, valid, chars):
     short = np.zeros(valid.size, np.bool_)
     for i in range(valid.size):
@@ -85,7 +85,7 @@ def _short_rows(data, offsets, valid, chars):
     return np.flatnonzero(short)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _decode_utf8(data, pos, end):
     """Code point starting at ``data[pos]`` and its byte length (lenient: a bad lead
     byte or truncated sequence decodes byte by byte as U+FFFD)."""
@@ -103,7 +103,7 @@ def _decode_utf8(data, pos, end):
     return np.int32(0xFFFD), 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _encode_utf8(cp, out, pos):
     if cp < 0x80:
         out[pos] = cp

@@ -94,7 +94,7 @@ def _check_codes(codes: np.ndarray, m: int) -> None:
         raise ValueError(f"codes must lie in 0..{m - 1}")
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _first_seen(codes, t, m):
     seen = np.empty(m, np.int64)
     filled = np.zeros(m, np.bool_)
@@ -106,7 +106,7 @@ def _first_seen(codes, t, m):
     return seen
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _counting_order(codes, m, order):
     start = np.zeros(m + 1, np.int64)
     for i in order:
@@ -121,7 +121,7 @@ def _counting_order(codes, m, order):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _timing_scan(cc, acc, t, seen, n_clusters, n_accounts, window, min_together):
     n = cc.size
     busy = np.zeros(n_clusters, np.int64)

@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _find(parent, x):
     # Path halving. Every parent pointer goes to a smaller index, so this halts.
     while parent[x] != x:
@@ -15,14 +15,14 @@ def _find(parent, x):
     return x
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _components(n, src, dst):
     parent = np.arange(n)
     _unite(parent, src, dst, None)
     return _flatten(parent)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _unite(parent, src, dst, use):
     """Union every edge (those with ``use`` set, when given)."""
     # Star edges repeat their head: its root is the one the last union left.
@@ -39,7 +39,7 @@ def _unite(parent, src, dst, use):
         last, root = src[e], min(ra, rb)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _flatten(parent):
     # parent[i] <= i, so by the time i is reached its parent holds its root.
     for i in range(parent.size):
@@ -47,7 +47,7 @@ def _flatten(parent):
     return parent
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _regroup(labels, src, dst, keep):
     # Only components that lost an edge can split; the others keep their labels
     # (each is its own root), and only the hit ones' kept edges are united again.

@@ -31,7 +31,7 @@ __all__ = ["WordPieceVocab", "wordpiece_ids"]
 
 #: Words normalised per round before their WordPiece ids are looked up.
 WORDS_PER_ROUND = 64
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _insert_mark(o, cc, run, wb, wlen, ccc):
     """Insert mark ``o`` (class ``cc``) into the word's open run of marks
     ``wb[run:wlen]`` after every mark of class <= ``cc`` (NFD's stable canonical
@@ -52,7 +52,7 @@ def _insert_mark(o, cc, run, wb, wlen, ccc):
     return wlen + width
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _match_special(data, pos, end, sp_off, sp_bytes):
     """Index of the longest added token at ``data[pos:]``, or -1."""
     best, best_len = -1, 0
@@ -69,7 +69,7 @@ def _match_special(data, pos, end, sp_off, sp_bytes):
     return best
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _close_word(w_end, w_info, nw, wpos, nchars):
     if nchars:
         w_end[nw] = wpos
@@ -78,7 +78,7 @@ def _close_word(w_end, w_info, nw, wpos, nchars):
     return nw
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _scan(data, pos, end, tab, spec, room, wb, w_end, w_info, max_words):
     """Normalise and pre-tokenise ``data[pos:end]`` until ``max_words`` words are done.
 
@@ -176,7 +176,7 @@ def _scan(data, pos, end, tab, spec, room, wb, w_end, w_info, max_words):
     return pos, _close_word(w_end, w_info, nw, wpos, nchars)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _encode_row(data, pos, end, tab, voc, spec, bufs, out, base, cap):
     """Ids of one prompt ``data[pos:end]`` into ``out[base:base+cap]``; returns the count.
 
@@ -195,7 +195,7 @@ def _encode_row(data, pos, end, tab, voc, spec, bufs, out, base, cap):
     return min(vw, cap)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _encode_rows(data, starts, ends, tab, voc, spec, slots, caps, out, nchunks, max_words):
     n = starts.size
     counts = np.zeros(n, np.int64)
@@ -216,7 +216,7 @@ def _encode_rows(data, starts, ends, tab, voc, spec, slots, caps, out, nchunks, 
     return counts
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _gather_rows(buf, slots, offsets, out, nchunks):
     """Each chunk's packed rows, from ``buf[slots[a]:]``, to ``out[offsets[a]:]``
     (``a`` its first row): one parallel copy."""
@@ -227,7 +227,7 @@ def _gather_rows(buf, slots, offsets, out, nchunks):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _clip_chars(data, starts, ends, max_chars):
     """End each row after its first ``max_chars`` code points (UTF-8 lead bytes)."""
     for i in range(starts.size):

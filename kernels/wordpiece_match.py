@@ -22,7 +22,7 @@ CACHE_KEY_BYTES = 24
 CACHE_IDS = 8
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _load8(w64, i, s, n):
     """The (up to) 8 bytes from byte ``8 * i + s % 8`` of ``w64``, the bytes past
     the first ``n`` zeroed: two aligned loads, no loop over bytes."""
@@ -33,14 +33,14 @@ def _load8(w64, i, s, n):
     return x
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _cache_slot(k0, k1, k2, n):
     """Word cache slot of a word's key (multiplicative hashing: the top bits)."""
     h = (k0 ^ (k1 * WORD_KEY_M1) ^ (k2 * WORD_KEY_M2) ^ np.uint64(n)) * GOLDEN
     return np.int64(h >> np.uint64(64 - CACHE_BITS))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _word_key(w64, s0, n0):
     """A word's cache key: its (at most 24) bytes from ``s0``, zero-padded little-endian."""
     i = s0 >> 3
@@ -53,7 +53,7 @@ def _word_key(w64, s0, n0):
     return k0, k1, k2
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _cached_ids(wc_key, wc_ids, slot, n0, k0, k1, k2, out, base, vw, cap):
     """``vw`` past the cached ids of the word, copied to ``out``; -1 on a miss."""
     meta = wc_key[slot, 0]
@@ -72,7 +72,7 @@ def _cached_ids(wc_key, wc_ids, slot, n0, k0, k1, k2, out, base, vw, cap):
     return vw
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _cache_word(wc_key, wc_ids, slot, n0, k0, k1, k2, out, base, first, vw):
     """File the word's ids ``out[base + first : base + vw]`` under its cache slot."""
     wc_key[slot, 0] = np.uint64(n0) | np.uint64(vw - first) << np.uint64(8)
@@ -83,7 +83,7 @@ def _cache_word(wc_key, wc_ids, slot, n0, k0, k1, k2, out, base, first, vw):
         wc_ids[slot, q] = out[base + first + q]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _key_id(table, key_bytes, mask, h, head, n, kind, wb, s):
     """Vocabulary id of the ``n`` bytes from ``wb[s]`` (FNV state ``h``, first 8 bytes
     ``head``) as a key of ``kind``, or -1: open addressing, linear probing."""
@@ -107,7 +107,7 @@ def _key_id(table, key_bytes, mask, h, head, n, kind, wb, s):
     return -1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _longest_piece(wb, s, e0, kind, voc, hp):
     """(end, id) of the longest key of ``kind`` that starts at ``s`` and ends at a character
     boundary, or (s, -1): the FNV states of every prefix are computed once, then looked
@@ -133,7 +133,7 @@ def _longest_piece(wb, s, e0, kind, voc, hp):
     return s, -1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _greedy_word(wb, s0, e0, voc, hp, out, base, vw, cap):
     """``vw`` past the ids of the word ``wb[s0:e0]``, greedy longest match first; a start
     that no key continues makes the whole word one [UNK]."""
@@ -153,7 +153,7 @@ def _greedy_word(wb, s0, e0, voc, hp, out, base, vw, cap):
     return vw
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _emit_words(words, nw, voc, hp, cache, dest, vw):
     """WordPiece ids of the ``nw`` words that ``_scan`` found, from row id ``vw`` on.
 

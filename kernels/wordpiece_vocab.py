@@ -134,7 +134,7 @@ def _csr(items: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     return off, np.frombuffer(b"".join(items), np.uint8).copy()
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _hash_table(kinds, key_off, key_bytes, ids):
     n = kinds.size
     size = 16
