@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
@@ -28,6 +29,10 @@ from distill_radar.pipelines.io import workdir
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.runtime import process
+
+#: One thread for linking steps that run beside another on the in-memory path (their
+#: numba kernels release the GIL; numpy's large operations do too).
+_BESIDE = ThreadPoolExecutor(1, thread_name_prefix="linking-beside")
 
 LOG = logging.getLogger(__name__)
 CONSENSUS_ROWS = 3  # smallest component with a consensus signature
@@ -122,6 +127,9 @@ class CandidateGraph:
     # (``spilled``; ``gather._to_spill``); ``emb`` is then a SpilledEmbeddings (member
     # cohesion reads it by chunks of whole components).
     spilled: tuple[SpilledRows, ...] | None = None
+    # In memory: ``cluster_graph``'s cohesion rounds, begun beside the prompt links
+    # (``candidate_graph``), which they do not read.
+    rounds: Future | None = None
 
     def __post_init__(self):
         if self.edge_kind is None:
@@ -164,7 +172,7 @@ def link_nodes(parts: list[NodeSignatures] | SignatureFiles, config: RunConfig,
                account_pairs: list | None = None) -> NodeClusters:
     """Every shard's signatures (and every batch's account/node pairs, for the
     semantic path) -> NodeClusters (deterministic ids, largest first)."""
-    graph = candidate_graph(parts, config, account_pairs, in_files=True)
+    graph = candidate_graph(parts, config, account_pairs, in_files=True, begin_rounds=True)
     try:
         return cluster_graph(graph, config)
     finally:
@@ -176,8 +184,8 @@ def link_nodes(parts: list[NodeSignatures] | SignatureFiles, config: RunConfig,
 
 
 def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunConfig,
-                    account_pairs: list | None = None, in_files: bool = False
-                    ) -> CandidateGraph:
+                    account_pairs: list | None = None, in_files: bool = False,
+                    begin_rounds: bool = False) -> CandidateGraph:
     """Gathered signatures -> LSH star edges kept by estimated Jaccard, plus the
     semantic edges of account groups (``semantic.semantic_edges``).
 
@@ -185,7 +193,12 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     not the shards' and the whole's); large ones into work files (``spilled``), where
     the signatures stay with ``in_files`` (the steps of ``link_nodes`` read them by
     blocks; ``ClusterGraphStages`` read them whole). Large embeddings are centred and
-    then read by blocks (``SpilledEmbeddings``)."""
+    then read by blocks (``SpilledEmbeddings``).
+
+    ``begin_rounds`` (``link_nodes``, whose ``cluster_graph`` takes the graph as it is):
+    in memory, the cohesion rounds of the lexical edges start beside the prompt links
+    (``CandidateGraph.rounds``). In memory, the lexical candidates are found beside the
+    account profiles too."""
     if isinstance(parts, SignatureFiles):
         gathered, parts = parts.gather(config.num_perm)
     else:
@@ -202,6 +215,12 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
         emb = SpilledEmbeddings.centred(emb)  # by blocks; rows read back by blocks
     else:
         emb = semantic.centred_rows(emb.load() if in_file else emb)
+    bands, rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
+    lexical = None
+    beside = spilled is None and process.threads_may_share_kernels()
+    if beside:  # in memory: the lexical candidates beside the profiles
+        lexical = _BESIDE.submit(_verified_candidates, nodes.size, sig, sig_rows, bands,
+                                 rows, config.lexical_threshold)
     pairs = semantic.gather_pairs(PairParts(account_pairs or []), nodes)
     s_src, s_dst, s_sim, s_stats = semantic.semantic_edges(emb, emb_rows, pairs, config)
     # The lexical candidates (their codes, merges and verification) are linking's
@@ -210,18 +229,9 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     aside = _aside(spilled, {"account": pairs.account, "node": pairs.node, "s_src": s_src,
                              "s_dst": s_dst, "s_sim": s_sim, "emb_rows": emb_rows})
     del pairs, s_src, s_dst, s_sim, emb_rows
-    bands, rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
-    src, dst = _candidate_edges(sig, sig_rows, bands, rows)
-    n_candidates = int(src.size)
-    edge_sim = np.empty(0, np.float32)
-    if src.size:
-        edge_sim = out_of_core.pair_similarity(sig, src, dst)
-        keep = edge_sim >= config.lexical_threshold
-        # node indices, int32 where they fit (as the graph holds them)
-        src = _edges(nodes.size, sig_rows[src[keep]])
-        dst = _edges(nodes.size, sig_rows[dst[keep]])
-        edge_sim = edge_sim[keep]
-        del keep
+    src, dst, edge_sim, n_candidates = (
+        lexical.result() if lexical is not None else
+        _verified_candidates(nodes.size, sig, sig_rows, bands, rows, config.lexical_threshold))
     back = aside()
     pairs = semantic.AccountPrompts(back.pop("account"), back.pop("node"))
     s_src, s_dst, s_sim = back.pop("s_src"), back.pop("s_dst"), back.pop("s_sim")
@@ -246,6 +256,14 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     graph = CandidateGraph(nodes, counts, sig_rows, sig, g_src, g_dst, g_sim, stats, emb_rows,
                            emb, kind, pairs, spilled)
     del counts, sig_rows, g_src, g_dst, g_sim, emb_rows, kind, pairs
+    if begin_rounds and beside and links:
+        # The rounds read only the lexical edges and the signatures. Large inputs run
+        # the two steps one after the other, each with the other's arrays in work files.
+        # (Their edges are copied here: the graph's own are replaced meanwhile.)
+        lexical = graph.edge_kind == semantic.LEXICAL
+        graph.rounds = _BESIDE.submit(_cohesion_rounds, graph, graph.src[lexical],
+                                      graph.dst[lexical], graph.edge_sim[lexical], config)
+        del lexical
     # The prompt links' vectors and candidates are linking's largest step at scale: the
     # graph's arrays wait in work files meanwhile (large inputs; it needs only ``nodes``).
     with graph.set_aside(("counts", "sig_rows", "src", "dst", "edge_sim", "emb_rows",
@@ -354,12 +372,17 @@ def cluster_graph(graph: CandidateGraph, config: RunConfig) -> NodeClusters:
     component's consensus before the rounds can be a chained mixture that
     would detach every reworded member.
     """
-    lexical = graph.edge_kind == semantic.LEXICAL
-    edges = [graph.src[lexical], graph.dst[lexical], graph.edge_sim[lexical]]
-    del lexical
-    joining = _consume_edges(graph)  # parked through the rounds (large inputs)
-    # handed over (popped), not kept by a name here: the rounds let each go when done
-    out = list(_cohesion_rounds(graph, edges.pop(0), edges.pop(0), edges.pop(0), config))
+    rounds, graph.rounds = graph.rounds, None
+    if rounds is None:
+        lexical = graph.edge_kind == semantic.LEXICAL
+        edges = [graph.src[lexical], graph.dst[lexical], graph.edge_sim[lexical]]
+        del lexical
+        joining = _consume_edges(graph)  # parked through the rounds (large inputs)
+        # handed over (popped), not kept by a name here: the rounds let each go when done
+        out = list(_cohesion_rounds(graph, edges.pop(0), edges.pop(0), edges.pop(0), config))
+    else:  # begun beside the prompt links (``candidate_graph``)
+        joining = _consume_edges(graph)
+        out = list(rounds.result())
     # src, dst, labels, sim handed over too: the joins let each go when done with it (the
     # rounds' edges, the lexical labels before finishing)
     n_loose = out.pop()
@@ -639,6 +662,22 @@ def _sorted_by_cluster(cid, sim):
 
 
 BANDS_AT_ONCE = 3  # band keys and bucket tables of this many bands resident at a time
+
+
+def _verified_candidates(n_nodes, sig, sig_rows, bands, rows, threshold):
+    """LSH candidates kept by estimated Jaccard: (src, dst) node indices, their
+    similarity, and how many candidates there were."""
+    src, dst = _candidate_edges(sig, sig_rows, bands, rows)
+    n_candidates = int(src.size)
+    edge_sim = np.empty(0, np.float32)
+    if src.size:
+        edge_sim = out_of_core.pair_similarity(sig, src, dst)
+        keep = edge_sim >= threshold
+        # node indices, int32 where they fit (as the graph holds them)
+        src = _edges(n_nodes, sig_rows[src[keep]])
+        dst = _edges(n_nodes, sig_rows[dst[keep]])
+        edge_sim = edge_sim[keep]
+    return src, dst, edge_sim, n_candidates
 
 
 def _candidate_edges(sig, sig_rows, bands, rows):

@@ -35,6 +35,9 @@ worth is recorded in ``bench/RESULTS.md``.
   resident under every later stage (4M short exchanges: 0.08-0.10 GiB).
 * Large inputs also get more shards of distinct prompts (``shards_for``): with a fixed
   count, each shard's texts, embeddings and signatures grow with the input.
+* Linking runs two of its steps beside each other on the in-memory path, each in
+  kernels that release the GIL, only where the threading layer is thread safe
+  (``threads_may_share_kernels``).
 * ``gc.freeze`` keeps the collector off the hundreds of thousands of
   long-lived objects that importing Beam, numba and polars makes, and the
   batch command ends without tearing the interpreter down (``exit_now``).
@@ -137,6 +140,18 @@ def pin_threading_layer() -> bool:
     if numba is not None:
         numba.config.THREADING_LAYER = THREADING_LAYER
     return True
+
+
+def threads_may_share_kernels() -> bool:
+    """Whether two Python threads may run numba's parallel kernels at once: the threading
+    layer in use is OpenMP or TBB (numba's ``workqueue`` layer is not thread safe). False
+    before any parallel kernel has chosen a layer."""
+    import numba
+
+    try:
+        return numba.threading_layer() in ("omp", "tbb")
+    except ValueError:  # no parallel kernel has run yet: no layer chosen
+        return False
 
 
 def _has_omp_layer() -> bool:

@@ -54,6 +54,29 @@ def test_same_input_same_tables(small_log, tmp_path):
         assert a == b, name
 
 
+def test_linking_steps_side_by_side_build_the_same_tables(small_log, tmp_path, monkeypatch):
+    """In memory, linking finds the lexical candidates beside the account profiles and
+    runs the cohesion rounds beside the prompt links (two threads): the tables are
+    those of the steps run one after the other."""
+    from distill_radar.pipelines.batch import clusters
+    from distill_radar.pipelines.runtime import process
+
+    path, _, _ = small_log
+    submitted = []
+    submit = clusters._BESIDE.submit
+    monkeypatch.setattr(clusters._BESIDE, "submit",
+                        lambda fn, *a: submitted.append(fn.__name__) or submit(fn, *a))
+    beside = _run(path, tmp_path / "beside")
+    assert submitted == ["_verified_candidates", "_cohesion_rounds"]
+    monkeypatch.setattr(process, "threads_may_share_kernels", lambda: False)
+    alone = _run(path, tmp_path / "alone")
+    assert len(submitted) == 2  # nothing ran beside
+    assert beside["counts"] == alone["counts"]
+    for name in ("members", "clusters", "accounts", "campaigns", "near_misses", "dead_letter"):
+        a = (tmp_path / "beside" / f"{name}.parquet").read_bytes()
+        assert a == (tmp_path / "alone" / f"{name}.parquet").read_bytes(), name
+
+
 def test_large_input_builds_the_same_tables_keyed(small_log, tmp_path, monkeypatch):
     """From LARGE_INPUT_BYTES the local default builds its tables keyed (by exchange-id
     range, account and cluster shard: no stage holds every member row), and from

@@ -55,6 +55,19 @@ def test_threading_layer_left_to_the_user():
     assert _run(script, NUMBA_THREADING_LAYER="workqueue") == ["False", "workqueue"]
 
 
+@pytest.mark.parametrize("env, safe", [
+    ({}, process._has_omp_layer()),  # configure() pins OpenMP where numba has it
+    ({"NUMBA_THREADING_LAYER": "workqueue"}, False),  # not thread safe
+])
+def test_threads_share_kernels_only_on_a_thread_safe_layer(env, safe):
+    script = ("from distill_radar.pipelines.runtime import process\n"
+              "process.configure()\nbefore = process.threads_may_share_kernels()\n"
+              "import numpy as np\nfrom distill_radar import kernels\n"
+              "kernels.minhash(np.arange(8, dtype=np.uint64), np.array([0, 8]), num_perm=4)\n"
+              "print(before, process.threads_may_share_kernels())")
+    assert _run(script, **env) == ["False", str(safe)]
+
+
 def test_probe_left_alone_once_numba_probed():
     import numba.np.arraymath  # noqa: F401 - this process has probed already
 
