@@ -11,6 +11,12 @@ worth is recorded in ``bench/RESULTS.md``.
   A run interleaves Python, Arrow and polars with the kernels on the same few
   cores, so the spinning is wasted CPU. libgomp reads the variable once, when
   numba first loads it: it must be set before the first parallel kernel runs.
+* numpy's huge pages are turned off (``NUMPY_MADVISE_HUGEPAGE=0``): numpy asks
+  the kernel for transparent huge pages on every array from 4 MiB, and where the
+  kernel honours them on request only (``defrag`` ``madvise``, a common default)
+  each first touch of such an array may compact memory and zeroes 2 MiB at a time,
+  also for the large buffers here that are filled only in part (1M short exchanges:
+  ~1.5 s of system CPU, ~1 s of wall clock on 2 cores).
 * numba's threading layer is pinned to ``omp`` (libgomp, where numba has it):
   the spin count above only means something there, and the layer no longer
   depends on which optional packages happen to be installed.
@@ -76,7 +82,23 @@ def configure() -> dict[str, bool]:
     """Apply the settings that must precede the first kernel; idempotent. Returns which
     of them this call applied (False: the user's environment or an earlier call won)."""
     return {"omp_spin": short_omp_spin(), "threading_layer": pin_threading_layer(),
-            "blas_probe": defer_blas_probe()}  # the layer before numba loads, the probe too
+            "blas_probe": defer_blas_probe(),  # the layer before numba loads, the probe too
+            "numpy_hugepages": no_numpy_hugepages()}
+
+
+def no_numpy_hugepages() -> bool:
+    """Default ``NUMPY_MADVISE_HUGEPAGE`` to 0 (and turn it off in a numpy already
+    imported); True when set here, False where the user chose."""
+    if "NUMPY_MADVISE_HUGEPAGE" in os.environ:
+        return False
+    os.environ["NUMPY_MADVISE_HUGEPAGE"] = "0"
+    if "numpy" in sys.modules:  # numpy read the variable on import: tell it directly
+        for name in ("numpy._core.multiarray", "numpy.core.multiarray"):
+            setter = getattr(sys.modules.get(name), "_set_madvise_hugepage", None)
+            if setter is not None:
+                setter(False)
+                break
+    return True
 
 
 def return_freed_memory() -> dict[str, bool]:

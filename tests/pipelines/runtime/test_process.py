@@ -28,7 +28,8 @@ print(arraymath._HAVE_BLAS, dot(np.arange(3.0), np.arange(3.0)))
 
 def _run(script: str, **env) -> list[str]:
     base = {k: v for k, v in os.environ.items()
-            if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER")}
+            if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER",
+                         "NUMPY_MADVISE_HUGEPAGE")}
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           check=True, env={**base, **env}).stdout.split()
 
@@ -53,6 +54,22 @@ def test_threading_layer_left_to_the_user():
     script = ("import os\nfrom distill_radar.pipelines.runtime import process\n"
               "print(process.configure()['threading_layer'], os.environ['NUMBA_THREADING_LAYER'])")
     assert _run(script, NUMBA_THREADING_LAYER="workqueue") == ["False", "workqueue"]
+
+
+@pytest.mark.parametrize("env, numpy_first, expect", [
+    ({}, False, ["True", "0", "False"]),
+    ({}, True, ["True", "0", "False"]),  # numpy imported before: told directly
+    ({"NUMPY_MADVISE_HUGEPAGE": "1"}, False, ["False", "1", "True"]),  # the user's choice
+])
+def test_numpy_hugepages_off_unless_the_user_chose(env, numpy_first, expect):
+    # _set_madvise_hugepage returns the setting it replaces: what numpy had
+    script = ("import os\n" + ("import numpy\n" if numpy_first else "")
+              + "from distill_radar.pipelines.runtime import process\n"
+              "applied = process.configure()['numpy_hugepages']\n"
+              "from numpy._core import multiarray\n"
+              "had = multiarray._set_madvise_hugepage(False)\n"
+              "print(applied, os.environ['NUMPY_MADVISE_HUGEPAGE'], had)")
+    assert _run(script, **env) == expect
 
 
 @pytest.mark.parametrize("env, safe", [
