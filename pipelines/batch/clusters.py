@@ -30,8 +30,8 @@ from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.runtime import process
 
-#: One thread for linking steps that run beside another on the in-memory path (their
-#: numba kernels release the GIL; numpy's large operations do too).
+#: One thread for linking steps that run beside another while the signatures are in
+#: memory (their numba kernels release the GIL; numpy's large operations do too).
 _BESIDE = ThreadPoolExecutor(1, thread_name_prefix="linking-beside")
 
 LOG = logging.getLogger(__name__)
@@ -127,8 +127,11 @@ class CandidateGraph:
     # (``spilled``; ``gather._to_spill``); ``emb`` is then a SpilledEmbeddings (member
     # cohesion reads it by chunks of whole components).
     spilled: tuple[SpilledRows, ...] | None = None
-    # In memory: ``cluster_graph``'s cohesion rounds, begun beside the prompt links
-    # (``candidate_graph``), which they do not read.
+    # Signatures in a work file too (the largest inputs): then steps park the arrays
+    # they do not read in work files (``set_aside``), and none runs beside another.
+    parks: bool = False
+    # Signatures in memory: ``cluster_graph``'s cohesion rounds, begun beside the prompt
+    # links (``candidate_graph``), which they do not read.
     rounds: Future | None = None
 
     def __post_init__(self):
@@ -142,9 +145,9 @@ class CandidateGraph:
     @contextmanager
     def set_aside(self, names: tuple[str, ...]):
         """The named arrays (``senders``: its two) in work files for the duration, None
-        meanwhile; graphs with spilled rows only (large inputs: the step inside then
-        peaks without them; small ones keep them, no files written)."""
-        if not self.spilled:
+        meanwhile; graphs that ``parks`` only (the largest inputs: the step inside then
+        peaks without them; smaller ones keep them, no files written)."""
+        if not self.parks:
             yield
             return
         # (arrays already dropped, None, stay so)
@@ -195,10 +198,10 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     blocks; ``ClusterGraphStages`` read them whole). Large embeddings are centred and
     then read by blocks (``SpilledEmbeddings``).
 
-    ``begin_rounds`` (``link_nodes``, whose ``cluster_graph`` takes the graph as it is):
-    in memory, the cohesion rounds of the lexical edges start beside the prompt links
-    (``CandidateGraph.rounds``). In memory, the lexical candidates are found beside the
-    account profiles too."""
+    With the signatures in memory, the lexical candidates are found beside the account
+    profiles; with ``begin_rounds`` too (``link_nodes``, whose ``cluster_graph`` takes
+    the graph as it is), the cohesion rounds of the lexical edges start beside the
+    prompt links (``CandidateGraph.rounds``)."""
     if isinstance(parts, SignatureFiles):
         gathered, parts = parts.gather(config.num_perm)
     else:
@@ -208,7 +211,11 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     if not (config.semantic and config.prompt_links):
         parts = []  # the shards' nodes and tokens serve the prompt links only
     spilled = tuple(a for a in (sig, emb) if isinstance(a, SpilledRows)) or None
-    counted = _aside(spilled, {"counts": counts})  # read only when the graph is built
+    # Only signatures too large for memory make arrays wait in work files (``parks``):
+    # then linking's steps run one at a time, below that two pairs of them side by side.
+    parks = isinstance(sig, SpilledRows)
+    park_in = spilled if parks else None
+    counted = _aside(park_in, {"counts": counts})  # read only when the graph is built
     del counts
     in_file = isinstance(emb, SpilledRows)
     if in_file and emb.shape[0] and np.dtype(emb.dtype) == np.float16:
@@ -217,8 +224,8 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
         emb = semantic.centred_rows(emb.load() if in_file else emb)
     bands, rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
     lexical = None
-    beside = spilled is None and process.threads_may_share_kernels()
-    if beside:  # in memory: the lexical candidates beside the profiles
+    beside = not parks and process.threads_may_share_kernels()
+    if beside:  # the lexical candidates beside the profiles
         lexical = _BESIDE.submit(_verified_candidates, nodes.size, sig, sig_rows, bands,
                                  rows, config.lexical_threshold)
     pairs = semantic.gather_pairs(PairParts(account_pairs or []), nodes)
@@ -226,7 +233,7 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     # The lexical candidates (their codes, merges and verification) are linking's
     # largest step at 16M exchanges: on large inputs the profiles' pairs and edges
     # wait in work files meanwhile.
-    aside = _aside(spilled, {"account": pairs.account, "node": pairs.node, "s_src": s_src,
+    aside = _aside(park_in, {"account": pairs.account, "node": pairs.node, "s_src": s_src,
                              "s_dst": s_dst, "s_sim": s_sim, "emb_rows": emb_rows})
     del pairs, s_src, s_dst, s_sim, emb_rows
     src, dst, edge_sim, n_candidates = (
@@ -254,12 +261,12 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     g_sim = np.concatenate([edge_sim, s_sim]).astype(np.float32, copy=False)
     del edge_sim, s_sim
     graph = CandidateGraph(nodes, counts, sig_rows, sig, g_src, g_dst, g_sim, stats, emb_rows,
-                           emb, kind, pairs, spilled)
+                           emb, kind, pairs, spilled, parks)
     del counts, sig_rows, g_src, g_dst, g_sim, emb_rows, kind, pairs
     if begin_rounds and beside and links:
-        # The rounds read only the lexical edges and the signatures. Large inputs run
-        # the two steps one after the other, each with the other's arrays in work files.
-        # (Their edges are copied here: the graph's own are replaced meanwhile.)
+        # The rounds read only the lexical edges and the signatures. The largest inputs
+        # run the two steps one after the other, each with the other's arrays in work
+        # files. (The edges are copied here: the graph's own are replaced meanwhile.)
         lexical = graph.edge_kind == semantic.LEXICAL
         graph.rounds = _BESIDE.submit(_cohesion_rounds, graph, graph.src[lexical],
                                       graph.dst[lexical], graph.edge_sim[lexical], config)
@@ -287,9 +294,9 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
 
 
 def _aside(spilled, arrays: dict[str, np.ndarray]):
-    """A call that gives ``arrays`` back: on large inputs (``spilled`` rows) they wait in
-    work files beside those rows until then (``Parked``; the caller drops its own
-    references), on small ones they stay as they are."""
+    """A call that gives ``arrays`` back: on the largest inputs (``spilled`` rows given)
+    they wait in work files beside those rows until then (``Parked``; the caller drops
+    its own references), otherwise they stay as they are."""
     if not spilled:
         return lambda: arrays
     parked = out_of_core.Parked(os.path.dirname(spilled[0].path), arrays)
@@ -400,7 +407,7 @@ def _consume_edges(graph: CandidateGraph):
     edges dropped: clustering consumes the graph, nothing reads them whole again."""
     sem = graph.edge_kind == semantic.SEMANTIC
     pr = graph.edge_kind == semantic_links.PROMPT
-    joining = _aside(graph.spilled, dict(zip(JOINING, (
+    joining = _aside(graph.spilled if graph.parks else None, dict(zip(JOINING, (
         graph.src[sem], graph.dst[sem], graph.src[pr], graph.dst[pr]))))
     graph.src = graph.dst = graph.edge_sim = graph.edge_kind = None
     return joining

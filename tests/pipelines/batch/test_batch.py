@@ -67,10 +67,12 @@ def test_linking_steps_side_by_side_build_the_same_tables(small_log, tmp_path, m
     monkeypatch.setattr(clusters._BESIDE, "submit",
                         lambda fn, *a: submitted.append(fn.__name__) or submit(fn, *a))
     beside = _run(path, tmp_path / "beside")
-    assert submitted == ["_verified_candidates", "_cohesion_rounds"]
+    # (building the pipeline links an empty input too, for defaults)
+    assert {"_verified_candidates", "_cohesion_rounds"} <= set(submitted)
+    ran = len(submitted)
     monkeypatch.setattr(process, "threads_may_share_kernels", lambda: False)
     alone = _run(path, tmp_path / "alone")
-    assert len(submitted) == 2  # nothing ran beside
+    assert len(submitted) == ran  # nothing ran beside
     assert beside["counts"] == alone["counts"]
     for name in ("members", "clusters", "accounts", "campaigns", "near_misses", "dead_letter"):
         a = (tmp_path / "beside" / f"{name}.parquet").read_bytes()

@@ -205,8 +205,9 @@ def test_a_known_cluster_continues_with_fewer_exchanges_than_the_minimum():
 
 
 def test_set_aside_parks_the_arrays_in_files_and_restores_them(tmp_path):
-    """A spilled graph's arrays go to work files inside ``set_aside`` (None there) and come
-    back equal, dtypes and shapes kept, the files removed; a small graph keeps them."""
+    """A parking graph's arrays (signatures spilled) go to work files inside ``set_aside``
+    (None there) and come back equal, dtypes and shapes kept, the files removed; a graph
+    whose signatures are in memory keeps them, its embeddings spilled or not."""
     from distill_radar.pipelines.batch.clusters import CandidateGraph
     from distill_radar.pipelines.batch.spilled import SpilledRows
     from distill_radar.pipelines.model.semantic import AccountPrompts
@@ -219,7 +220,7 @@ def test_set_aside_parks_the_arrays_in_files_and_restores_them(tmp_path):
     graph = CandidateGraph(np.arange(5, dtype=np.uint64), np.ones(5, np.int64), np.arange(5),
                            rows, np.array([0, 1], np.int32), np.array([2, 3], np.int32),
                            np.array([0.5, 0.75], np.float32), senders=senders,
-                           spilled=(rows, rows))
+                           spilled=(rows, rows), parks=True)
     before = {k: getattr(graph, k).copy() for k in ("counts", "src", "dst", "edge_sim")}
     with graph.set_aside(("counts", "src", "dst", "edge_sim", "senders")):
         assert graph.counts is None and graph.src is None and graph.senders is None
@@ -236,6 +237,10 @@ def test_set_aside_parks_the_arrays_in_files_and_restores_them(tmp_path):
                            graph.dst, graph.edge_sim)
     with small.set_aside(("counts", "src")):
         assert small.counts is graph.counts  # nothing spilled: nothing set aside
+    emb_only = CandidateGraph(graph.nodes, graph.counts, graph.sig_rows, sig, graph.src,
+                              graph.dst, graph.edge_sim, spilled=(rows,))
+    with emb_only.set_aside(("counts", "src")):
+        assert emb_only.counts is graph.counts  # signatures in memory: nothing set aside
     graph.edge_sim = None  # dropped (the graph consumed): stays so, no file for it
     with graph.set_aside(("counts", "edge_sim")):
         assert graph.counts is None and len(list(tmp_path.iterdir())) == 1 + 1
