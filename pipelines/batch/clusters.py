@@ -30,9 +30,18 @@ from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.runtime import process
 
-#: One thread for linking steps that run beside another while the signatures are in
-#: memory (their numba kernels release the GIL; numpy's large operations do too).
-_BESIDE = ThreadPoolExecutor(1, thread_name_prefix="linking-beside")
+#: One thread per process for linking steps that run beside another while the signatures
+#: are in memory (their numba kernels release the GIL; numpy's large operations do too).
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _beside(fn, *args) -> Future:
+    """``fn(*args)`` on this process's linking thread. Keyed by process id: a forked
+    child inherits the parent's pool without its thread, which would never run it."""
+    pool = _POOLS.get(os.getpid())
+    if pool is None:
+        pool = _POOLS[os.getpid()] = ThreadPoolExecutor(1, thread_name_prefix="linking-beside")
+    return pool.submit(fn, *args)
 
 LOG = logging.getLogger(__name__)
 CONSENSUS_ROWS = 3  # smallest component with a consensus signature
@@ -226,8 +235,8 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     lexical = None
     beside = not parks and process.threads_may_share_kernels()
     if beside:  # the lexical candidates beside the profiles
-        lexical = _BESIDE.submit(_verified_candidates, nodes.size, sig, sig_rows, bands,
-                                 rows, config.lexical_threshold)
+        lexical = _beside(_verified_candidates, nodes.size, sig, sig_rows, bands, rows,
+                          config.lexical_threshold)
     pairs = semantic.gather_pairs(PairParts(account_pairs or []), nodes)
     s_src, s_dst, s_sim, s_stats = semantic.semantic_edges(emb, emb_rows, pairs, config)
     # The lexical candidates (their codes, merges and verification) are linking's
@@ -268,8 +277,8 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
         # run the two steps one after the other, each with the other's arrays in work
         # files. (The edges are copied here: the graph's own are replaced meanwhile.)
         lexical = graph.edge_kind == semantic.LEXICAL
-        graph.rounds = _BESIDE.submit(_cohesion_rounds, graph, graph.src[lexical],
-                                      graph.dst[lexical], graph.edge_sim[lexical], config)
+        graph.rounds = _beside(_cohesion_rounds, graph, graph.src[lexical],
+                               graph.dst[lexical], graph.edge_sim[lexical], config)
         del lexical
     # The prompt links' vectors and candidates are linking's largest step at scale: the
     # graph's arrays wait in work files meanwhile (large inputs; it needs only ``nodes``).

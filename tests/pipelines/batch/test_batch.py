@@ -63,9 +63,9 @@ def test_linking_steps_side_by_side_build_the_same_tables(small_log, tmp_path, m
 
     path, _, _ = small_log
     submitted = []
-    submit = clusters._BESIDE.submit
-    monkeypatch.setattr(clusters._BESIDE, "submit",
-                        lambda fn, *a: submitted.append(fn.__name__) or submit(fn, *a))
+    run_beside = clusters._beside
+    monkeypatch.setattr(clusters, "_beside",
+                        lambda fn, *a: submitted.append(fn.__name__) or run_beside(fn, *a))
     beside = _run(path, tmp_path / "beside")
     # (building the pipeline links an empty input too, for defaults)
     assert {"_verified_candidates", "_cohesion_rounds"} <= set(submitted)

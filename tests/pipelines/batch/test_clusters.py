@@ -246,3 +246,22 @@ def test_set_aside_parks_the_arrays_in_files_and_restores_them(tmp_path):
         assert graph.counts is None and len(list(tmp_path.iterdir())) == 1 + 1
     assert graph.edge_sim is None
     np.testing.assert_array_equal(graph.counts, before["counts"])
+
+
+def test_linking_thread_runs_in_a_forked_child():
+    """A child forked after the parent used its linking thread gets a thread of its own
+    (a pool inherited without its thread would never run what it is given)."""
+    import multiprocessing
+
+    from distill_radar.pipelines.batch import clusters
+
+    assert clusters._beside(abs, -3).result(timeout=10) == 3  # the parent's thread exists
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        assert pool.apply_async(_beside_in_child).get(timeout=30) == 5
+
+
+def _beside_in_child():
+    from distill_radar.pipelines.batch import clusters
+
+    return clusters._beside(abs, -5).result(timeout=10)
