@@ -230,6 +230,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     # Large or not local: memory over CPU (tables built keyed; freed memory returned).
     input_bytes = process.local_bytes(files)
     small = one_local_worker(options) and input_bytes < process.LARGE_INPUT_BYTES
+    if small:
+        process.no_numpy_hugepages()
     if one_local_worker(options) and not small:
         config = dataclasses.replace(config, shards=process.shards_for(config.shards,
                                                                        input_bytes))

@@ -11,12 +11,15 @@ worth is recorded in ``bench/RESULTS.md``.
   A run interleaves Python, Arrow and polars with the kernels on the same few
   cores, so the spinning is wasted CPU. libgomp reads the variable once, when
   numba first loads it: it must be set before the first parallel kernel runs.
-* numpy's huge pages are turned off (``NUMPY_MADVISE_HUGEPAGE=0``): numpy asks
-  the kernel for transparent huge pages on every array from 4 MiB, and where the
-  kernel honours them on request only (``defrag`` ``madvise``, a common default)
-  each first touch of such an array may compact memory and zeroes 2 MiB at a time,
-  also for the large buffers here that are filled only in part (1M short exchanges:
-  ~1.5 s of system CPU, ~1 s of wall clock on 2 cores).
+* Below ``LARGE_INPUT_BYTES`` numpy's huge pages are turned off
+  (``no_numpy_hugepages``, called by the batch command): numpy asks the kernel for
+  transparent huge pages on every array from 4 MiB, and where the kernel honours
+  them on request only (``defrag`` ``madvise``, a common default) each first touch
+  of such an array may compact memory and zeroes 2 MiB at a time, also for the
+  large buffers here that are filled only in part (1M short exchanges: ~1.5 s of
+  system CPU, ~1 s of wall clock on 2 cores). On large inputs, whose arrays are
+  mapped and unmapped one by one (below), huge pages were worth keeping (4M short:
+  peak 1.04 against 1.13 GiB).
 * numba's threading layer is pinned to ``omp`` (libgomp, where numba has it):
   the spin count above only means something there, and the layer no longer
   depends on which optional packages happen to be installed.
@@ -82,13 +85,13 @@ def configure() -> dict[str, bool]:
     """Apply the settings that must precede the first kernel; idempotent. Returns which
     of them this call applied (False: the user's environment or an earlier call won)."""
     return {"omp_spin": short_omp_spin(), "threading_layer": pin_threading_layer(),
-            "blas_probe": defer_blas_probe(),  # the layer before numba loads, the probe too
-            "numpy_hugepages": no_numpy_hugepages()}
+            "blas_probe": defer_blas_probe()}  # the layer before numba loads, the probe too
 
 
 def no_numpy_hugepages() -> bool:
-    """Default ``NUMPY_MADVISE_HUGEPAGE`` to 0 (and turn it off in a numpy already
-    imported); True when set here, False where the user chose."""
+    """Default ``NUMPY_MADVISE_HUGEPAGE`` to 0 and turn numpy's huge pages off (numpy reads
+    the variable when imported: one imported already is told directly); True when set
+    here, False where the user chose."""
     if "NUMPY_MADVISE_HUGEPAGE" in os.environ:
         return False
     os.environ["NUMPY_MADVISE_HUGEPAGE"] = "0"

@@ -65,7 +65,7 @@ def test_numpy_hugepages_off_unless_the_user_chose(env, numpy_first, expect):
     # _set_madvise_hugepage returns the setting it replaces: what numpy had
     script = ("import os\n" + ("import numpy\n" if numpy_first else "")
               + "from distill_radar.pipelines.runtime import process\n"
-              "applied = process.configure()['numpy_hugepages']\n"
+              "applied = process.no_numpy_hugepages()\n"
               "from numpy._core import multiarray\n"
               "had = multiarray._set_madvise_hugepage(False)\n"
               "print(applied, os.environ['NUMPY_MADVISE_HUGEPAGE'], had)")
