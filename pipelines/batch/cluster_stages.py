@@ -33,7 +33,6 @@ from distill_radar import kernels
 from distill_radar.pipelines.batch import cluster_fns, clusters
 from distill_radar.pipelines.batch.components import MAX_ROUNDS, ConnectedComponents, split_by_shard
 from distill_radar.pipelines.batch.distributed.sizes import MeasuredFn, nbytes
-from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.runtime.stage_timer import StageTimer, TimedFn
 
@@ -48,10 +47,9 @@ class GraphPartsFn(beam.DoFn):
         self.shards = shards
 
     def process(self, graph: clusters.CandidateGraph):
-        lexical = graph.edge_kind == semantic.LEXICAL
         # The Beam stages' edge chunks are int64 (the graph's own are int32 where they fit)
-        src, dst = graph.src[lexical].astype(np.int64), graph.dst[lexical].astype(np.int64)
-        sim = graph.edge_sim[lexical]
+        src, dst, sim = clusters.lexical_edges(graph)
+        src, dst = src.astype(np.int64), dst.astype(np.int64)
         for shard, part in split_by_shard(src, (src, dst, sim), self.shards):
             yield beam.pvalue.TaggedOutput(EDGES, (shard, (EDGES, *part)))
         for shard, part in split_by_shard(graph.sig_rows, (graph.sig_rows, graph.sig), self.shards):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
@@ -38,10 +38,22 @@ _POOLS: dict[int, ThreadPoolExecutor] = {}
 def _beside(fn, *args) -> Future:
     """``fn(*args)`` on this process's linking thread. Keyed by process id: a forked
     child inherits the parent's pool without its thread, which would never run it."""
-    pool = _POOLS.get(os.getpid())
-    if pool is None:
-        pool = _POOLS[os.getpid()] = ThreadPoolExecutor(1, thread_name_prefix="linking-beside")
+    pool = _POOLS.get(os.getpid()) or _POOLS.setdefault(
+        os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="linking-beside"))
     return pool.submit(fn, *args)
+
+
+@contextmanager
+def _settled(future: Future | None):
+    """On an error inside the block, ``future``'s work is cancelled or waited for before
+    the error goes on: no side thread left holding the graph, nor one that a retry would
+    queue behind."""
+    try:
+        yield
+    except BaseException:
+        if future is not None and not future.cancel():
+            wait([future])
+        raise
 
 LOG = logging.getLogger(__name__)
 CONSENSUS_ROWS = 3  # smallest component with a consensus signature
@@ -220,9 +232,11 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     if not (config.semantic and config.prompt_links):
         parts = []  # the shards' nodes and tokens serve the prompt links only
     spilled = tuple(a for a in (sig, emb) if isinstance(a, SpilledRows)) or None
-    # Only signatures too large for memory make arrays wait in work files (``parks``):
-    # then linking's steps run one at a time, below that two pairs of them side by side.
-    parks = isinstance(sig, SpilledRows)
+    # Signatures too large for memory make arrays wait in work files (``parks``) and
+    # linking's steps run one at a time; below that two pairs of them run side by side,
+    # where two threads may run kernels at once (else spilled embeddings park too).
+    share = process.threads_may_share_kernels()
+    parks = isinstance(sig, SpilledRows) or (spilled is not None and not share)
     park_in = spilled if parks else None
     counted = _aside(park_in, {"counts": counts})  # read only when the graph is built
     del counts
@@ -232,13 +246,12 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     else:
         emb = semantic.centred_rows(emb.load() if in_file else emb)
     bands, rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
-    lexical = None
-    beside = not parks and process.threads_may_share_kernels()
-    if beside:  # the lexical candidates beside the profiles
-        lexical = _beside(_verified_candidates, nodes.size, sig, sig_rows, bands, rows,
-                          config.lexical_threshold)
-    pairs = semantic.gather_pairs(PairParts(account_pairs or []), nodes)
-    s_src, s_dst, s_sim, s_stats = semantic.semantic_edges(emb, emb_rows, pairs, config)
+    beside = share and not parks
+    found = (_beside(_verified_candidates, nodes.size, sig, sig_rows, bands, rows,
+                     config.lexical_threshold) if beside else None)  # beside the profiles
+    with _settled(found):
+        pairs = semantic.gather_pairs(PairParts(account_pairs or []), nodes)
+        s_src, s_dst, s_sim, s_stats = semantic.semantic_edges(emb, emb_rows, pairs, config)
     # The lexical candidates (their codes, merges and verification) are linking's
     # largest step at 16M exchanges: on large inputs the profiles' pairs and edges
     # wait in work files meanwhile.
@@ -246,7 +259,7 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
                              "s_dst": s_dst, "s_sim": s_sim, "emb_rows": emb_rows})
     del pairs, s_src, s_dst, s_sim, emb_rows
     src, dst, edge_sim, n_candidates = (
-        lexical.result() if lexical is not None else
+        found.result() if found is not None else
         _verified_candidates(nodes.size, sig, sig_rows, bands, rows, config.lexical_threshold))
     back = aside()
     pairs = semantic.AccountPrompts(back.pop("account"), back.pop("node"))
@@ -273,17 +286,14 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
                            emb, kind, pairs, spilled, parks)
     del counts, sig_rows, g_src, g_dst, g_sim, emb_rows, kind, pairs
     if begin_rounds and beside and links:
-        # The rounds read only the lexical edges and the signatures. The largest inputs
-        # run the two steps one after the other, each with the other's arrays in work
-        # files. (The edges are copied here: the graph's own are replaced meanwhile.)
-        lexical = graph.edge_kind == semantic.LEXICAL
-        graph.rounds = _beside(_cohesion_rounds, graph, graph.src[lexical],
-                               graph.dst[lexical], graph.edge_sim[lexical], config)
-        del lexical
+        # The rounds read only the lexical edges (copies: the graph's own are replaced
+        # meanwhile) and the signatures. The largest inputs run the two steps one after
+        # the other, each with the other's arrays in work files.
+        graph.rounds = _beside(_cohesion_rounds, graph, *lexical_edges(graph), config)
     # The prompt links' vectors and candidates are linking's largest step at scale: the
     # graph's arrays wait in work files meanwhile (large inputs; it needs only ``nodes``).
-    with graph.set_aside(("counts", "sig_rows", "src", "dst", "edge_sim", "emb_rows",
-                          "edge_kind", "senders")):
+    with _settled(graph.rounds), graph.set_aside((
+            "counts", "sig_rows", "src", "dst", "edge_sim", "emb_rows", "edge_kind", "senders")):
         p_src, p_dst, p_sim, p_stats = _prompt_links(parts, nodes, covered, config)
     del parts, covered
     if p_src.size:
@@ -388,22 +398,24 @@ def cluster_graph(graph: CandidateGraph, config: RunConfig) -> NodeClusters:
     component's consensus before the rounds can be a chained mixture that
     would detach every reworded member.
     """
-    rounds, graph.rounds = graph.rounds, None
-    if rounds is None:
-        lexical = graph.edge_kind == semantic.LEXICAL
-        edges = [graph.src[lexical], graph.dst[lexical], graph.edge_sim[lexical]]
-        del lexical
+    rounds, graph.rounds = graph.rounds, None  # begun beside the prompt links, or None
+    with _settled(rounds):
+        edges = list(lexical_edges(graph)) if rounds is None else None
         joining = _consume_edges(graph)  # parked through the rounds (large inputs)
         # handed over (popped), not kept by a name here: the rounds let each go when done
-        out = list(_cohesion_rounds(graph, edges.pop(0), edges.pop(0), edges.pop(0), config))
-    else:  # begun beside the prompt links (``candidate_graph``)
-        joining = _consume_edges(graph)
-        out = list(rounds.result())
+        out = list(rounds.result() if rounds is not None else _cohesion_rounds(
+            graph, edges.pop(0), edges.pop(0), edges.pop(0), config))
     # src, dst, labels, sim handed over too: the joins let each go when done with it (the
     # rounds' edges, the lexical labels before finishing)
     n_loose = out.pop()
     return join_semantic(graph, out.pop(0), out.pop(0), n_loose, config,
                          (out.pop(0), out.pop(0)), joining)
+
+
+def lexical_edges(graph: CandidateGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The graph's lexical edges (copies): src, dst, estimated Jaccard."""
+    lexical = graph.edge_kind == semantic.LEXICAL
+    return graph.src[lexical], graph.dst[lexical], graph.edge_sim[lexical]
 
 
 #: The edges ``_joins`` reads: semantic (account groups') and prompt links, src and dst.

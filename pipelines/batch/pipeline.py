@@ -6,6 +6,7 @@ pipeline, the CLI passes its argv. Unknown flags are Beam's.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -230,8 +231,6 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     # Large or not local: memory over CPU (tables built keyed; freed memory returned).
     input_bytes = process.local_bytes(files)
     small = one_local_worker(options) and input_bytes < process.LARGE_INPUT_BYTES
-    if small:
-        process.no_numpy_hugepages()
     if one_local_worker(options) and not small:
         config = dataclasses.replace(config, shards=process.shards_for(config.shards,
                                                                        input_bytes))
@@ -278,7 +277,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
               **({"index": {"path": index.index}} if index else {})}
     _ = counts | "FinishRun" >> beam.ParDo(
         FinishRunFn(staging, output, header, not opts.no_report, started))
-    with short_state_sampling():
+    hugepages = process.no_numpy_hugepages() if small else contextlib.nullcontext()
+    with short_state_sampling(), hugepages:
         result = pipeline.run()
         if opts.no_wait:
             LOG.info("job submitted (%s); its tables are published into %s when it finishes",

@@ -11,8 +11,8 @@ worth is recorded in ``bench/RESULTS.md``.
   A run interleaves Python, Arrow and polars with the kernels on the same few
   cores, so the spinning is wasted CPU. libgomp reads the variable once, when
   numba first loads it: it must be set before the first parallel kernel runs.
-* Below ``LARGE_INPUT_BYTES`` numpy's huge pages are turned off
-  (``no_numpy_hugepages``, called by the batch command): numpy asks the kernel for
+* Below ``LARGE_INPUT_BYTES`` numpy's huge pages are off while the batch job runs
+  (``no_numpy_hugepages``): numpy asks the kernel for
   transparent huge pages on every array from 4 MiB, and where the kernel honours
   them on request only (``defrag`` ``madvise``, a common default) each first touch
   of such an array may compact memory and zeroes 2 MiB at a time, also for the
@@ -88,20 +88,27 @@ def configure() -> dict[str, bool]:
             "blas_probe": defer_blas_probe()}  # the layer before numba loads, the probe too
 
 
-def no_numpy_hugepages() -> bool:
-    """Default ``NUMPY_MADVISE_HUGEPAGE`` to 0 and turn numpy's huge pages off (numpy reads
-    the variable when imported: one imported already is told directly); True when set
-    here, False where the user chose."""
-    if "NUMPY_MADVISE_HUGEPAGE" in os.environ:
-        return False
-    os.environ["NUMPY_MADVISE_HUGEPAGE"] = "0"
-    if "numpy" in sys.modules:  # numpy read the variable on import: tell it directly
+@contextlib.contextmanager
+def no_numpy_hugepages():
+    """Within the block numpy asks for no transparent huge pages (its setting restored on
+    exit); yields True, or False where the user chose with ``NUMPY_MADVISE_HUGEPAGE`` or
+    this numpy has no such setting."""
+    import numpy  # noqa: F401 - its multiarray module holds the setting
+
+    setter = None
+    if "NUMPY_MADVISE_HUGEPAGE" not in os.environ:
         for name in ("numpy._core.multiarray", "numpy.core.multiarray"):
             setter = getattr(sys.modules.get(name), "_set_madvise_hugepage", None)
             if setter is not None:
-                setter(False)
                 break
-    return True
+    if setter is None:
+        yield False
+        return
+    before = setter(False)
+    try:
+        yield True
+    finally:
+        setter(before)
 
 
 def return_freed_memory() -> dict[str, bool]:

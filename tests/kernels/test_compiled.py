@@ -5,7 +5,7 @@ import pkgutil
 
 from numba.core.registry import CPUDispatcher
 
-import distill_radar.kernels as kernels
+from distill_radar import kernels
 
 
 def _dispatchers():

@@ -265,3 +265,25 @@ def _beside_in_child():
     from distill_radar.pipelines.batch import clusters
 
     return clusters._beside(abs, -5).result(timeout=10)
+
+
+def test_an_error_beside_the_side_thread_waits_for_its_work():
+    """An error in the main thread's step leaves no work running on the side thread."""
+    import threading
+    import time
+
+    from distill_radar.pipelines.batch import clusters
+
+    done = threading.Event()
+    started = threading.Event()
+
+    def slow():
+        started.set()
+        time.sleep(0.3)
+        done.set()
+
+    future = clusters._beside(slow)
+    started.wait(5)
+    with pytest.raises(KeyError), clusters._settled(future):
+        raise KeyError("the main thread's step failed")
+    assert done.is_set() and future.done()
