@@ -30,6 +30,9 @@ from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.runtime import process
 
+LOG = logging.getLogger(__name__)
+CONSENSUS_ROWS = 3  # smallest component with a consensus signature
+
 #: One thread per process for linking steps that run beside another while the signatures
 #: are in memory (their numba kernels release the GIL; numpy's large operations do too).
 _POOLS: dict[int, ThreadPoolExecutor] = {}
@@ -54,9 +57,6 @@ def _settled(future: Future | None):
         if future is not None and not future.cancel():
             wait([future])
         raise
-
-LOG = logging.getLogger(__name__)
-CONSENSUS_ROWS = 3  # smallest component with a consensus signature
 
 
 @dataclass
@@ -148,8 +148,9 @@ class CandidateGraph:
     # (``spilled``; ``gather._to_spill``); ``emb`` is then a SpilledEmbeddings (member
     # cohesion reads it by chunks of whole components).
     spilled: tuple[SpilledRows, ...] | None = None
-    # Signatures in a work file too (the largest inputs): then steps park the arrays
-    # they do not read in work files (``set_aside``), and none runs beside another.
+    # Signatures in a work file too (the largest inputs; or spilled embeddings where two
+    # threads may not run kernels at once): then steps park the arrays they do not
+    # read in work files (``set_aside``), and none runs beside another.
     parks: bool = False
     # Signatures in memory: ``cluster_graph``'s cohesion rounds, begun beside the prompt
     # links (``candidate_graph``), which they do not read.
