@@ -160,6 +160,11 @@ class CandidateGraph:
         if self.edge_kind is None:
             self.edge_kind = np.zeros(self.src.size, np.int8)
 
+    @property
+    def park_beside(self) -> tuple[SpilledRows, ...] | None:
+        """The spilled rows whose folder parked arrays go to; None where nothing parks."""
+        return self.spilled if self.parks else None
+
     def remove_files(self) -> None:
         for rows in self.spilled or ():
             rows.remove()
@@ -169,7 +174,8 @@ class CandidateGraph:
         """The named arrays (``senders``: its two) in work files for the duration, None
         meanwhile; graphs that ``parks`` only (the largest inputs: the step inside then
         peaks without them; smaller ones keep them, no files written)."""
-        if not self.parks:
+        rows = self.park_beside
+        if not rows:
             yield
             return
         # (arrays already dropped, None, stay so)
@@ -178,7 +184,7 @@ class CandidateGraph:
         senders = "senders" in names and self.senders is not None
         if senders:
             arrays.update(senders_account=self.senders.account, senders_node=self.senders.node)
-        parked = out_of_core.Parked(os.path.dirname(self.spilled[0].path), arrays)
+        parked = out_of_core.Parked(os.path.dirname(rows[0].path), arrays)
         del arrays  # the caller holds no other reference: the arrays go now
         for name in names:
             setattr(self, name, None)
@@ -429,7 +435,7 @@ def _consume_edges(graph: CandidateGraph):
     edges dropped: clustering consumes the graph, nothing reads them whole again."""
     sem = graph.edge_kind == semantic.SEMANTIC
     pr = graph.edge_kind == semantic_links.PROMPT
-    joining = _aside(graph.spilled if graph.parks else None, dict(zip(JOINING, (
+    joining = _aside(graph.park_beside, dict(zip(JOINING, (
         graph.src[sem], graph.dst[sem], graph.src[pr], graph.dst[pr]))))
     graph.src = graph.dst = graph.edge_sim = graph.edge_kind = None
     return joining

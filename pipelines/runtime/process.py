@@ -44,9 +44,9 @@ worth is recorded in ``bench/RESULTS.md``.
   resident under every later stage (4M short exchanges: 0.08-0.10 GiB).
 * Large inputs also get more shards of distinct prompts (``shards_for``): with a fixed
   count, each shard's texts, embeddings and signatures grow with the input.
-* Linking runs two of its steps beside each other on the in-memory path, each in
-  kernels that release the GIL, only where the threading layer is thread safe
-  (``threads_may_share_kernels``).
+* Linking runs two pairs of its steps side by side while the signatures are in
+  memory, in kernels that release the GIL, only where the threading layer is
+  thread safe (``threads_may_share_kernels``).
 * ``gc.freeze`` keeps the collector off the hundreds of thousands of
   long-lived objects that importing Beam, numba and polars makes, and the
   batch command ends without tearing the interpreter down (``exit_now``).
