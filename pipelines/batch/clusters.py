@@ -247,16 +247,12 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     park_in = spilled if parks else None
     counted = _aside(park_in, {"counts": counts})  # read only when the graph is built
     del counts
-    in_file = isinstance(emb, SpilledRows)
-    if in_file and emb.shape[0] and np.dtype(emb.dtype) == np.float16:
-        emb = SpilledEmbeddings.centred(emb)  # by blocks; rows read back by blocks
-    else:
-        emb = semantic.centred_rows(emb.load() if in_file else emb)
     bands, rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
     beside = share and not parks
     found = (_beside(_verified_candidates, nodes.size, sig, sig_rows, bands, rows,
                      config.lexical_threshold) if beside else None)  # beside the profiles
     with _settled(found):
+        emb = _centred_embeddings(emb)
         pairs = semantic.gather_pairs(PairParts(account_pairs or []), nodes)
         s_src, s_dst, s_sim, s_stats = semantic.semantic_edges(emb, emb_rows, pairs, config)
     # The lexical candidates (their codes, merges and verification) are linking's
@@ -317,6 +313,16 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     # One worker holds all of it (the gathered path): summary.json's largest_bytes shows it.
     StageSizes("link_nodes").record(0, graph_bytes(graph))
     return graph
+
+
+def _centred_embeddings(emb):
+    """``semantic.centred_rows`` of the gathered embeddings; float16 rows in a work file
+    are centred by blocks and read back by blocks (``SpilledEmbeddings``)."""
+    if isinstance(emb, SpilledRows):
+        if emb.shape[0] and np.dtype(emb.dtype) == np.float16:
+            return SpilledEmbeddings.centred(emb)
+        emb = emb.load()
+    return semantic.centred_rows(emb)
 
 
 def _aside(spilled, arrays: dict[str, np.ndarray]):
