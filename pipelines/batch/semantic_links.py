@@ -40,7 +40,7 @@ import pyarrow as pa
 from distill_radar import kernels
 from distill_radar.kernels import link_candidates, prompt_links
 from distill_radar.kernels.average_linkage import average_linkage
-from distill_radar.kernels.csr import take_rows
+from distill_radar.kernels.csr import take_rows, take_rows_from
 from distill_radar.kernels.embedding import SIMHASH_CHUNK
 from distill_radar.kernels.text_buffers import short_rows
 from distill_radar.pipelines.model import semantic
@@ -82,23 +82,30 @@ def link_tokens(vocab, prompts, eligible: np.ndarray, spans: pa.Array,
     """
     prompts = kernels.contiguous(prompts)
     short = short_rows(prompts, config.prompt_link_chars)
-    is_short = np.zeros(len(prompts), bool)
-    is_short[short] = True
-    long_at = np.flatnonzero(~is_short[eligible])  # positions in eligible / spans
-    rows = np.r_[short, eligible[long_at]]
+    long_at = np.flatnonzero(~_mask_of(len(prompts), short)[eligible])  # in eligible / spans
+    spanned = eligible[long_at]
     whole = _wordpiece(kernels.normalize(prompts.take(pa.array(short))), vocab)
     if span_ids is None:
         span_ids = _wordpiece(spans.take(pa.array(long_at)), vocab)
-    else:
-        span_ids = take_rows(*span_ids, long_at, MAX_LINK_TOKENS)
-    ids = np.concatenate([whole[0], span_ids[0]])
-    offsets = np.r_[whole[1], whole[1][-1] + span_ids[1][1:]]
-    order = np.argsort(rows, kind="stable")
-    rows = rows[order]
-    ids, offsets = take_rows(ids, offsets, order)
+        long_at = np.arange(long_at.size)
+    # each linked row, ascending, and its row in its source: the whole prompts' ids
+    # (short rows) or the spans' (long eligible rows)
+    at = np.full(len(prompts), -1, np.int64)
+    at[short] = np.arange(short.size)
+    at[spanned] = long_at
+    rows = np.flatnonzero(at >= 0)
+    by_spans = _mask_of(len(prompts), spanned)[rows]
+    ids, offsets = take_rows_from(whole, span_ids, by_spans, at[rows], MAX_LINK_TOKENS)
     if not as_sets:
         return rows, ids, offsets
     return link_sets(rows, ids, offsets, config.prompt_link_min_tokens)
+
+
+def _mask_of(n: int, rows: np.ndarray) -> np.ndarray:
+    """bool[n], True at ``rows``."""
+    mask = np.zeros(n, bool)
+    mask[rows] = True
+    return mask
 
 
 def link_sets(rows: np.ndarray, ids: np.ndarray, offsets: np.ndarray, min_tokens: int

@@ -516,6 +516,12 @@ def take_rows(rows, picks, head=None):
     return [list(rows[p])[:head] if head is not None else list(rows[p]) for p in picks]
 
 
+def take_rows_from(first, second, from_second, picks, head=None):
+    """Row ``picks[i]`` of ``second`` where ``from_second[i]``, else of ``first``."""
+    return [list((second if f else first)[p])[:head] if head is not None
+            else list((second if f else first)[p]) for f, p in zip(from_second, picks)]
+
+
 def short_rows(texts, chars):
     """Rows of at most ``chars`` code points, nulls not counted as short."""
     return [i for i, t in enumerate(texts) if t is not None and len(t) <= chars]
