@@ -19,12 +19,13 @@ def take_rows(values: np.ndarray, offsets: np.ndarray, rows: np.ndarray,
               head: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """CSR rows ``rows`` of ``(values, offsets)``, in that order (repeats allowed) ->
     ``(values, offsets)``; each row cut to its first ``head`` values when given."""
-    values, offsets, rows = _checked(values, offsets, rows)
+    values, offsets = _checked_csr(values, offsets)
+    rows = _checked_rows(rows, offsets)
     head = _checked_head(head)
-    first = np.zeros(rows.size, np.bool_)  # every row from the one array
-    new = _row_offsets(offsets, offsets, first, rows, head)
+    from_second = np.zeros(rows.size, np.bool_)  # every row from the one array
+    new = _row_offsets(offsets, offsets, from_second, rows, head)
     out = np.empty(new[-1], values.dtype)
-    _copy_rows(values, offsets, values, offsets, first, rows, new, out)
+    _copy_rows(values, offsets, values, offsets, from_second, rows, new, out)
     return out, new
 
 
@@ -35,18 +36,20 @@ def take_rows_from(first: tuple[np.ndarray, np.ndarray], second: tuple[np.ndarra
     i in order -> ``(values, offsets)``, each row cut to ``head`` values when given: what
     ``take_rows`` of the two arrays laid end to end gives, without laying them so (one
     copy of the values, not two)."""
-    a_values, a_offsets, _ = _checked(*first, np.empty(0, np.int64))
-    b_values, b_offsets, _ = _checked(*second, np.empty(0, np.int64))
+    a_values, a_offsets = _checked_csr(*first)
+    b_values, b_offsets = _checked_csr(*second)
     if a_values.dtype != b_values.dtype:
         raise ValueError(f"both CSR arrays need one dtype, got {a_values.dtype} and "
                          f"{b_values.dtype}")
+    from_second = np.asarray(from_second)
+    if from_second.dtype != np.bool_:  # indices by mistake would read as a mask
+        raise ValueError(f"from_second must be a bool array, got {from_second.dtype}")
     rows = np.ascontiguousarray(rows, dtype=np.int64)
-    from_second = np.ascontiguousarray(from_second, dtype=np.bool_)
     if rows.ndim != 1 or from_second.shape != rows.shape:
         raise ValueError("rows and from_second must be 1-D and of one length")
-    for pick, offs in ((rows[~from_second], a_offsets), (rows[from_second], b_offsets)):
-        if pick.size and (pick.min() < 0 or pick.max() >= offs.size - 1):
-            raise ValueError("rows must be 1-D indices of the CSR rows")
+    from_second = np.ascontiguousarray(from_second)
+    _checked_rows(rows[~from_second], a_offsets)
+    _checked_rows(rows[from_second], b_offsets)
     head = _checked_head(head)
     new = _row_offsets(a_offsets, b_offsets, from_second, rows, head)
     out = np.empty(new[-1], a_values.dtype)
@@ -54,15 +57,18 @@ def take_rows_from(first: tuple[np.ndarray, np.ndarray], second: tuple[np.ndarra
     return out, new
 
 
-def _checked(values, offsets, rows):
+def _checked_csr(values, offsets) -> tuple[np.ndarray, np.ndarray]:
     values = np.asarray(values)
     if values.ndim != 1:
         raise ValueError("values must be 1-D")
-    offsets = csr_offsets(offsets, values.size)
+    return values, csr_offsets(offsets, values.size)
+
+
+def _checked_rows(rows, offsets: np.ndarray) -> np.ndarray:
     rows = np.ascontiguousarray(rows, dtype=np.int64)
     if rows.ndim != 1 or (rows.size and (rows.min() < 0 or rows.max() >= offsets.size - 1)):
         raise ValueError("rows must be 1-D indices of the CSR rows")
-    return values, offsets, rows
+    return rows
 
 
 def _checked_head(head: int | None) -> int:

@@ -226,10 +226,10 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     blocks; ``ClusterGraphStages`` read them whole). Large embeddings are centred and
     then read by blocks (``SpilledEmbeddings``).
 
-    With the signatures in memory, the lexical candidates are found beside the account
-    profiles; with ``begin_rounds`` too (``link_nodes``, whose ``cluster_graph`` takes
-    the graph as it is), the cohesion rounds of the lexical edges start beside the
-    prompt links (``CandidateGraph.rounds``)."""
+    With the signatures in memory, the lexical candidates are found beside the centring
+    of the embeddings and the account profiles; with ``begin_rounds`` too (``link_nodes``,
+    whose ``cluster_graph`` takes the graph as it is), the cohesion rounds of the lexical
+    edges start beside the prompt links (``CandidateGraph.rounds``)."""
     if isinstance(parts, SignatureFiles):
         gathered, parts = parts.gather(config.num_perm)
     else:
@@ -250,7 +250,7 @@ def candidate_graph(parts: list[NodeSignatures] | SignatureFiles, config: RunCon
     bands, rows = kernels.optimal_param(config.lexical_threshold, config.num_perm)
     beside = share and not parks
     found = (_beside(_verified_candidates, nodes.size, sig, sig_rows, bands, rows,
-                     config.lexical_threshold) if beside else None)  # beside the profiles
+                     config.lexical_threshold) if beside else None)  # beside what follows
     with _settled(found):
         emb = _centred_embeddings(emb)
         pairs = semantic.gather_pairs(PairParts(account_pairs or []), nodes)

@@ -74,7 +74,7 @@ def link_tokens(vocab, prompts, eligible: np.ndarray, spans: pa.Array,
     """One shard's link texts -> (node rows, token-set ids, offsets), rows ascending.
 
     ``prompts``: every node's raw prompt; ``spans``: the template text of the
-    ``eligible`` rows. A prompt of at most ``prompt_link_chars`` characters is
+    ``eligible`` rows (distinct row indices, in any order). A prompt of at most ``prompt_link_chars`` characters is
     linked whole (normalised), a longer eligible one by its spans; rows with
     fewer than ``prompt_link_min_tokens`` distinct tokens get no link text.
     ``span_ids``: the spans' WordPiece ids (CSR, at least ``MAX_LINK_TOKENS`` per
@@ -85,14 +85,15 @@ def link_tokens(vocab, prompts, eligible: np.ndarray, spans: pa.Array,
     long_at = np.flatnonzero(~_mask_of(len(prompts), short)[eligible])  # in eligible / spans
     spanned = eligible[long_at]
     whole = _wordpiece(kernels.normalize(prompts.take(pa.array(short))), vocab)
+    span_row = long_at  # each long row's place in span_ids
     if span_ids is None:
         span_ids = _wordpiece(spans.take(pa.array(long_at)), vocab)
-        long_at = np.arange(long_at.size)
+        span_row = np.arange(long_at.size)
     # each linked row, ascending, and its row in its source: the whole prompts' ids
     # (short rows) or the spans' (long eligible rows)
     at = np.full(len(prompts), -1, np.int64)
     at[short] = np.arange(short.size)
-    at[spanned] = long_at
+    at[spanned] = span_row
     rows = np.flatnonzero(at >= 0)
     by_spans = _mask_of(len(prompts), spanned)[rows]
     ids, offsets = take_rows_from(whole, span_ids, by_spans, at[rows], MAX_LINK_TOKENS)
@@ -166,11 +167,7 @@ def _mask(n: int, exclude: np.ndarray | None) -> np.ndarray | None:
     """``exclude`` as a bool mask over ``n`` nodes (None: nothing excluded)."""
     if exclude is None or (exclude.dtype != np.bool_ and exclude.size == 0):
         return None
-    if exclude.dtype == np.bool_:
-        return exclude
-    gone = np.zeros(n, bool)
-    gone[exclude] = True
-    return gone
+    return exclude if exclude.dtype == np.bool_ else _mask_of(n, exclude)
 
 
 def prompt_edges(node: np.ndarray, ids: np.ndarray, offsets: np.ndarray, table: np.ndarray,

@@ -518,8 +518,7 @@ def take_rows(rows, picks, head=None):
 
 def take_rows_from(first, second, from_second, picks, head=None):
     """Row ``picks[i]`` of ``second`` where ``from_second[i]``, else of ``first``."""
-    return [list((second if f else first)[p])[:head] if head is not None
-            else list((second if f else first)[p]) for f, p in zip(from_second, picks)]
+    return [take_rows(second if f else first, [p], head)[0] for f, p in zip(from_second, picks)]
 
 
 def short_rows(texts, chars):

@@ -55,5 +55,17 @@ def test_take_rows_from_checked():
         take_rows_from(a, b, np.array([True, False]), np.array([0]))
     with pytest.raises(ValueError, match="dtype"):
         take_rows_from(a, csr([[4]], np.int64), np.array([False]), np.array([0]))
+    with pytest.raises(ValueError, match="rows"):  # row 2 of the first array: none
+        take_rows_from(a, b, np.array([False]), np.array([2]))
+    with pytest.raises(ValueError, match="bool"):  # indices by mistake
+        take_rows_from(a, b, np.array([0, 2]), np.array([0, 0]))
     out, new = take_rows_from(a, b, np.array([False, True]), np.array([1, 0]))
     assert out.tolist() == [3, 4] and new.tolist() == [0, 1, 2]
+
+
+def test_take_rows_from_empty_rows_and_an_empty_source():
+    a, none = csr([[1, 2], [3]], np.int32), csr([], np.int32)
+    out, new = take_rows_from(a, none, np.zeros(0, bool), np.empty(0, np.int64))
+    assert out.size == 0 and new.tolist() == [0]
+    out, new = take_rows_from(a, none, np.zeros(2, bool), np.array([1, 0]), head=1)
+    assert out.tolist() == [3, 1] and new.tolist() == [0, 1, 2]

@@ -417,3 +417,26 @@ def test_strays_counted_over_link_ends_as_over_every_node_at_home(seed):
     ends = np.union1d(src, dst)
     np.testing.assert_array_equal(got[ends], want[ends])
     assert not np.delete(got, ends).any()
+
+
+@pytest.mark.parametrize("share_ids", [False, True])
+def test_link_texts_do_not_depend_on_the_order_of_eligible_rows(vocab, share_ids):
+    long_text = "please explain, step by step, the following text " * 40
+    prompts = [long_text + " one", REWORDED[0][0], long_text + " two", OTHERS[1],
+               long_text + " three"]
+    eligible = np.array([0, 1, 2, 4])
+    spans = pa.array(["explain the first text step by step please", REWORDED[0][0].lower(),
+                      "explain the second text in detail step by step",
+                      "explain the third one step by step for me"], pa.large_string())
+    shuffled = np.array([3, 0, 2, 1])  # positions in eligible / spans
+
+    def tokens(rows, texts):
+        ids = load_embedder().token_ids(texts) if share_ids else None
+        return semantic_links.link_tokens(vocab, pa.array(prompts), rows, texts, RunConfig(),
+                                          ids, as_sets=False)
+
+    plain = tokens(eligible, spans)
+    moved = tokens(eligible[shuffled], spans.take(pa.array(shuffled)))
+    assert plain[0].tolist() == [0, 1, 2, 3, 4]
+    for a, b in zip(plain, moved):
+        assert np.array_equal(a, b)
