@@ -74,9 +74,10 @@ def link_tokens(vocab, prompts, eligible: np.ndarray, spans: pa.Array,
     """One shard's link texts -> (node rows, token-set ids, offsets), rows ascending.
 
     ``prompts``: every node's raw prompt; ``spans``: the template text of the
-    ``eligible`` rows (distinct row indices, in any order). A prompt of at most ``prompt_link_chars`` characters is
-    linked whole (normalised), a longer eligible one by its spans; rows with
-    fewer than ``prompt_link_min_tokens`` distinct tokens get no link text.
+    ``eligible`` rows (distinct row indices, in any order). A prompt of at most
+    ``prompt_link_chars`` characters is linked whole (normalised), a longer eligible
+    one by its spans; rows with fewer than ``prompt_link_min_tokens`` distinct tokens
+    get no link text.
     ``span_ids``: the spans' WordPiece ids (CSR, at least ``MAX_LINK_TOKENS`` per
     span where it has them; the embedder's), read instead of tokenising them again.
     """
