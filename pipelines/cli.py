@@ -193,7 +193,9 @@ def _stream_help() -> None:
                     "pubsub://projects/P/subscriptions/S or kafka://BROKER[,BROKER]/TOPIC. "
                     "--output: with --replay a folder (alerts.parquet), else "
                     "pubsub://projects/P/topics/T. Batch-only flags (--csv, --link-columns, "
-                    "--no-report, --shards, --rescore) are accepted and ignored.").print_help()
+                    "--no-report, --shards, --rescore, and the per-prompt links' "
+                    "--no-prompt-links and --prompt-link-*) are accepted and "
+                    "ignored.").print_help()
 
 
 def cmd_explain(argv: list[str]) -> int:

@@ -69,6 +69,14 @@ def test_batch_help_is_grouped(capsys):
     assert {group_of("--a-new-detection-flag")} <= {title for title, _ in GROUPS}
 
 
+def test_stream_help_names_the_batch_only_flags_it_ignores(capsys):
+    assert cli.main(["stream", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps the description
+    ignored = out[out.index("Batch-only flags"):out.index("are accepted and ignored")]
+    for flag in ("--csv", "--rescore", "--no-prompt-links", "--prompt-link-*"):
+        assert flag in ignored.replace("- ", "-")  # a flag may wrap at its hyphen
+
+
 def test_generate_accepts_output_as_well_as_out(tmp_path):
     assert cli.main(["generate", "--output", str(tmp_path / "g"), "--exchanges", "400",
                      "--accounts", "60", "--campaigns", "1"]) == 0
