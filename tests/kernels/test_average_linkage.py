@@ -131,3 +131,36 @@ def test_bad_input_raises():
                         sample=0)
     with pytest.raises(ValueError):
         dense_average_linkage(src, dst, score, dense[:, 0], 0.5)
+
+
+@pytest.mark.parametrize("seed,sample", [(20, 32), (21, 2), (22, 4)])
+def test_dense_linkage_component_by_component_merges_the_same_pairs(seed, sample):
+    # Groups only ever merge along candidate pairs, so each component of the pairs can be
+    # linked on its own (rows renumbered in order, so ties break alike): what a keyed
+    # stage per component would compute.
+    from distill_radar.kernels import connected_components
+
+    rng = np.random.default_rng(seed)
+    blocks, per = 5, 16
+    n = blocks * per
+    block = rng.permutation(np.repeat(np.arange(blocks), per))  # interleaved indices
+    centres = rng.normal(size=(blocks, 4)) * 2
+    dense = (centres[block] + rng.normal(size=(n, 4))).astype(np.float32)
+    dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+    src, dst = rng.integers(0, n, 600), rng.integers(0, n, 600)
+    keep = (src != dst) & (block[src] == block[dst])
+    src, dst = src[keep], dst[keep]
+    score = np.einsum("ij,ij->i", dense[src], dense[dst]).astype(np.float32)
+    score[::7] = score[0]  # ties, broken by (src, dst)
+    whole = dense_average_linkage(src, dst, score, dense, 0.5, sample)
+    labels = connected_components(n, src, dst)
+    parts = np.zeros(src.size, bool)
+    for label in np.unique(labels[src]):
+        rows = np.flatnonzero(labels == label)
+        local = np.full(n, -1)
+        local[rows] = np.arange(rows.size)
+        at = np.flatnonzero(labels[src] == label)
+        parts[at] = dense_average_linkage(local[src[at]], local[dst[at]], score[at],
+                                          dense[rows], 0.5, sample)
+    assert np.array_equal(whole, parts)
+    assert 0 < whole.sum() < n - blocks  # some merges, and some pairs refused
