@@ -138,6 +138,18 @@ def _check_flags(command: str, argv: list[str]) -> None:
         print(f"distill-radar {command}: warning: {warning}", file=sys.stderr)
 
 
+#: Flags the stream accepts (they are the batch's) and ignores: prefixes of a flag's name.
+STREAM_IGNORES = ("--csv", "--link-columns", "--no-report", "--shards", "--rescore",
+                  "--no-prompt-links", "--prompt-link-")
+
+
+def _stream_ignored(argv: list[str]) -> list[str]:
+    """The batch-only flags among ``argv``, each once, in order (``STREAM_IGNORES``)."""
+    names = [a.split("=", 1)[0] for a in argv if a.startswith("--")]
+    return list(dict.fromkeys(n for n in names if any(
+        n == p or (p.endswith("-") and n.startswith(p)) for p in STREAM_IGNORES)))
+
+
 def _batch_help() -> None:
     from distill_radar.pipelines.runtime.help import grouped_parser
     from distill_radar.pipelines.runtime.options import DistillRadarOptions
@@ -152,6 +164,9 @@ def cmd_stream(argv: list[str]) -> int:
         _stream_help()
         return 0
     _check_flags("stream", argv)
+    for flag in _stream_ignored(argv):
+        print(f"distill-radar stream: warning: {flag} is a batch flag; the stream ignores it",
+              file=sys.stderr)
     _suggest_replay(argv)
     progress.first_run_notice()
     with progress.display("stream"):
@@ -192,10 +207,9 @@ def _stream_help() -> None:
         description="--input: with --replay a folder, file or glob of logs, else "
                     "pubsub://projects/P/subscriptions/S or kafka://BROKER[,BROKER]/TOPIC. "
                     "--output: with --replay a folder (alerts.parquet), else "
-                    "pubsub://projects/P/topics/T. Batch-only flags (--csv, --link-columns, "
-                    "--no-report, --shards, --rescore, and the per-prompt links' "
-                    "--no-prompt-links and --prompt-link-*) are accepted and "
-                    "ignored.").print_help()
+                    "pubsub://projects/P/topics/T. Batch-only flags ("
+                    + ", ".join(p + "*" if p.endswith("-") else p for p in STREAM_IGNORES)
+                    + ") are accepted and ignored, with a warning.").print_help()
 
 
 def cmd_explain(argv: list[str]) -> int:

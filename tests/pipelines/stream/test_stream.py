@@ -263,6 +263,16 @@ def test_missing_replay_input_is_a_one_line_error(tmp_path, capsys):
     assert code == 2 and "input not found" in capsys.readouterr().err
 
 
+def test_batch_only_flags_are_named_as_ignored(tmp_path, capsys):
+    code = cli.main(["stream", "--input", str(tmp_path / "nope"), "--output", str(tmp_path / "o"),
+                     "--replay", "--no-prompt-links", "--prompt-link-bands=32", "--csv",
+                     "--prompt-link-bands", "16", "--window-size-hours", "48"])
+    assert code == 2
+    warned = [line.split()[3] for line in capsys.readouterr().err.splitlines()
+              if "the stream ignores it" in line]
+    assert warned == ["--no-prompt-links", "--prompt-link-bands", "--csv"]
+
+
 def _transforms(pipeline):
     found = {}
 
