@@ -83,7 +83,8 @@ def link_tokens(vocab, prompts, eligible: np.ndarray, spans: pa.Array,
     """
     prompts = kernels.contiguous(prompts)
     short = short_rows(prompts, config.prompt_link_chars)
-    long_at = np.flatnonzero(~_mask_of(len(prompts), short)[eligible])  # in eligible / spans
+    is_short = _mask_of(len(prompts), short)
+    long_at = np.flatnonzero(~is_short[eligible])  # in eligible / spans
     spanned = eligible[long_at]
     whole = _wordpiece(kernels.normalize(prompts.take(pa.array(short))), vocab)
     span_row = long_at  # each long row's place in span_ids
@@ -96,7 +97,7 @@ def link_tokens(vocab, prompts, eligible: np.ndarray, spans: pa.Array,
     at[short] = np.arange(short.size)
     at[spanned] = span_row
     rows = np.flatnonzero(at >= 0)
-    by_spans = _mask_of(len(prompts), spanned)[rows]
+    by_spans = ~is_short[rows]  # a linked row that is not short is linked by its spans
     ids, offsets = take_rows_from(whole, span_ids, by_spans, at[rows], MAX_LINK_TOKENS)
     if not as_sets:
         return rows, ids, offsets
