@@ -48,6 +48,7 @@ from .pooling import pool_half, pool_tokens
 from .prompt_hashes import normalized_text_hashes, text_hashes
 from .similarity import signature_similarity
 from .spans import template_text
+from .star_joins import star_joins
 from .string_order import sort_order
 from .text_buffers import contiguous
 from .union_find import connected_components
@@ -98,6 +99,7 @@ __all__ = [
     "simhash_bands",
     "sort_order",
     "sorted_positions",
+    "star_joins",
     "template_text",
     "text_hashes",
     "to_float16",

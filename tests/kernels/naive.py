@@ -524,3 +524,21 @@ def take_rows_from(first, second, from_second, picks, head=None):
 def short_rows(texts, chars):
     """Rows of at most ``chars`` code points, nulls not counted as short."""
     return [i for i, t in enumerate(texts) if t is not None and len(t) <= chars]
+
+
+# --- star joins -----------------------------------------------------------------------
+
+
+def star_joins(child, parent, score, children, roots):
+    """Per candidate link (child[i] -> parent[i]): accepted? Taken by score descending, then
+    child, parent, position; accepted iff child != parent, the child has not joined and has
+    no children, and the parent has not joined (``children``/``roots``: joined before)."""
+    joined, with_children = set(children), set(roots)
+    out = [False] * len(child)
+    for i in sorted(range(len(child)), key=lambda i: (-score[i], child[i], parent[i], i)):
+        c, p = child[i], parent[i]
+        if c != p and c not in joined and c not in with_children and p not in joined:
+            out[i] = True
+            joined.add(c)
+            with_children.add(p)
+    return out
