@@ -140,7 +140,8 @@ def _check_flags(command: str, argv: list[str]) -> None:
 
 #: Flags the stream accepts (they are the batch's) and ignores: prefixes of a flag's name.
 STREAM_IGNORES = ("--csv", "--link-columns", "--no-report", "--shards", "--rescore",
-                  "--no-prompt-links", "--prompt-link-")
+                  "--prompt-link-margin", "--prompt-link-rows", "--prompt-link-bands",
+                  "--prompt-link-window", "--prompt-link-group-focus")
 
 
 def _stream_ignored(argv: list[str]) -> list[str]:

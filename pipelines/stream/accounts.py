@@ -76,7 +76,7 @@ class AccountTotalsFn(StageFn):
     tick) | ("parts", participants) | ("totals", acct/total)) to the judge."""
 
     STAGE = "accounts"
-    OFFSET_MS = 8
+    OFFSET_MS = 10
     TTL = "window_size_s"
 
     def flush(self, key, tick, inputs, store):

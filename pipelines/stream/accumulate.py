@@ -127,7 +127,7 @@ class AccumulateFn(StageFn):
     totals (``candidates``: the summaries held here, sent whole every period)."""
 
     STAGE = "clusters"
-    OFFSET_MS = 7
+    OFFSET_MS = 9
     TTL = "window_size_s"
     embedder = None  # loaded by setup when the run is semantic
 

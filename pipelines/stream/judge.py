@@ -184,7 +184,7 @@ class JudgeFn(StageFn):
     the judge keeps only its alert book."""
 
     STAGE = "judge"
-    OFFSET_MS = 9
+    OFFSET_MS = 11
     #: ``stream --index DIR``: campaigns the batch job named keep their ids (read once).
     index: str | None = None
     _indexed: dict | None = None

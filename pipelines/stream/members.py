@@ -27,6 +27,8 @@ import pyarrow.compute as pc
 from distill_radar import kernels
 from distill_radar.pipelines.stream import ingest
 from distill_radar.pipelines.stream.accounts import account_counts
+from distill_radar.pipelines.embed.embedder import load_embedder
+from distill_radar.pipelines.stream import links
 from distill_radar.pipelines.stream.bands import label_of
 from distill_radar.pipelines.stream.keyed import StageFn
 from distill_radar.pipelines.stream.store import newest_by
@@ -34,6 +36,8 @@ from distill_radar.pipelines.stream.ticks import concat, take
 
 RECONCILE_TAG = "reconcile"
 ACCOUNTS_TAG = "accounts"
+TOKENS_TAG = links.TOKENS_TAG
+LINKS_TAG = links.LINKS_TAG
 MEMBER_COLUMNS = ("exchange_id", "account_id", "ts", "node", "label", "sim", "response_chars")
 ROW_COLUMNS = ingest.ROWS + ("since",)
 
@@ -54,6 +58,13 @@ def resolve(place: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     parent = final[np.searchsorted(nodes, leaders)]
     keep = child != parent
     return nodes, final, final_sim, child[keep], parent[keep]
+
+
+def alone(place: dict, nodes: np.ndarray, final: np.ndarray) -> np.ndarray:
+    """The resolved ``nodes`` that wording placed nowhere: each matched no bucket and
+    founded its own label."""
+    matched = np.unique(place["node"][place["matched"]])
+    return nodes[(final == label_of(nodes)) & ~np.isin(nodes, matched)]
 
 
 def labels_in_use(final: np.ndarray, place: dict | None) -> np.ndarray:
@@ -96,12 +107,18 @@ class MembersFn(StageFn):
     STAGE = "members"
     OFFSET_MS = 4
 
+    @property
+    def linking(self) -> bool:
+        """Per-prompt semantic links on (``links``)."""
+        return self.run.semantic and self.run.prompt_links
+
     def flush(self, key, tick, inputs, store):
         store.compact({"label": lambda cs: [newest_by(cs, "node")]})
         place = concat(inputs["place"]) if inputs.get("place") else None
-        new_nodes = np.empty(0, np.uint64)
+        new_nodes = unplaced = np.empty(0, np.uint64)
         if place:
             new_nodes, final, fsim, child, parent = resolve(place)
+            unplaced = alone(place, new_nodes, final)
             store.add("label", {"node": new_nodes, "label": final, "sim": fsim})
             if child.size:
                 yield RECONCILE_TAG, (0, ("edges", {"child": child, "parent": parent}))
@@ -123,9 +140,33 @@ class MembersFn(StageFn):
         self._refresh(store, rows["node"][clustered], label[clustered], sim[clustered],
                       gen[clustered])
         out = {k: rows[k] for k in ("exchange_id", "account_id", "ts", "node", "response_chars")}
-        out = take({**out, "label": label, "sim": sim}, clustered)
+        out = {**out, "label": label, "sim": sim}
+        maybe = None
+        if self.linking:
+            unplaced = np.union1d(unplaced, gave_up)
+            yield from self._link_queries(texts, unplaced)
+            # rows no cluster holds: a prompt link may join their prompt this tick or
+            # later; ``route`` keeps those whose label ``reconcile`` joined
+            maybe = take(out, ~clustered & ~waiting)
+            maybe["label"] = label_of(maybe["node"])
+            maybe["sim"] = np.zeros(maybe["label"].size, np.float32)
+        out = take(out, clustered)
         self.count("clustered_rows", clustered.sum())
-        yield from self._emit(out, texts, new_nodes, place)
+        yield from self._emit(out, texts, np.union1d(new_nodes, unplaced), place, maybe)
+
+    def _link_queries(self, texts: dict, nodes: np.ndarray):
+        """The link prompts among ``nodes`` (their texts are here): token counts to the
+        count stage (every tick, so it publishes for every tick the link shards see) and
+        token sets to the link shards (``links``)."""
+        if getattr(self, "vocab", None) is None:
+            self.vocab = load_embedder().vocab
+        at = np.flatnonzero(np.isin(texts["node"], nodes))
+        t_node, first = np.unique(texts["node"][at], return_index=True)
+        prompts = texts["prompt"].take(pa.array(at[first])) if at.size else texts["prompt"][:0]
+        l_node, sets = links.link_sets(self.vocab, t_node, prompts, self.run)
+        yield TOKENS_TAG, (0, ("tokens", links.token_counts(sets)))
+        for s, chunk in links.query_chunks(l_node, sets, self.stream.key_shards):
+            yield LINKS_TAG, (s, ("query", chunk))
 
     def _rows_and_texts(self, tick, row_chunks, store):
         """This tick's rows and the waiting ones, sorted; the texts of waiting/new nodes."""
@@ -166,9 +207,14 @@ class MembersFn(StageFn):
         for s in np.unique(shard):
             yield ACCOUNTS_TAG, (int(s), ("acct", take(counts, shard == s)))
 
-    def _emit(self, members: dict, texts: dict, new_nodes: np.ndarray, place: dict | None):
+    def _emit(self, members: dict, texts: dict, new_nodes: np.ndarray, place: dict | None,
+              maybe: dict | None = None):
         shards = self.stream.key_shards
-        yield RECONCILE_TAG, (0, ("used", {"label": labels_in_use(members["label"], place)}))
+        used = labels_in_use(members["label"], place)
+        if maybe is not None:
+            used = np.union1d(used, maybe["label"])
+            yield from self._emit_maybe(maybe, texts, new_nodes)
+        yield RECONCILE_TAG, (0, ("used", {"label": used}))
         new_text = np.isin(texts["node"], new_nodes) & np.isin(texts["node"], members["node"])
         t = take(texts, new_text)
         order = np.argsort(members["node"], kind="stable")
@@ -181,3 +227,18 @@ class MembersFn(StageFn):
             if sel.any():
                 yield None, (int(s), ("texts", {"node": t["node"][sel], "label": t_label[sel],
                                                 "prompt": t["prompt"].filter(pa.array(sel))}))
+
+    def _emit_maybe(self, maybe: dict, texts: dict, new_nodes: np.ndarray):
+        """Rows no cluster holds (``maybe``: labelled by their own prompt) and the texts of
+        the new ones, by label shard, for ``route`` to keep if a prompt link joined them."""
+        shards = self.stream.key_shards
+        shard = ingest.shard_of(maybe["label"].astype(np.uint64), shards)
+        t = take(texts, np.isin(texts["node"], new_nodes) & np.isin(texts["node"], maybe["node"]))
+        t_label = label_of(t["node"])
+        t_shard = ingest.shard_of(t_label.astype(np.uint64), shards)
+        for s in np.unique(shard):
+            yield None, (int(s), ("maybe", take(maybe, shard == s)))
+            sel = t_shard == s
+            if sel.any():
+                yield None, (int(s), ("maybe_texts", {"node": t["node"][sel], "label": t_label[sel],
+                                                      "prompt": t["prompt"].filter(pa.array(sel))}))

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from distill_radar import kernels
 from distill_radar.pipelines.stream import ingest
 from distill_radar.pipelines.stream.keyed import StageFn
 from distill_radar.pipelines.stream.store import newest_by
@@ -164,6 +165,13 @@ def roots(labels: np.ndarray, child: np.ndarray, parent: np.ndarray,
     return cur
 
 
+def _distinct_star(chunks: list[dict]) -> list[dict]:
+    """A closed generation's star labels -> one table, each (label, centre) once."""
+    star = concat(chunks)
+    pairs = np.unique(np.stack([star["label"], star["centre"].astype(np.int64)]), axis=1)
+    return [{"label": pairs[0], "centre": pairs[1].astype(bool)}]
+
+
 def _plain(chunk: dict) -> dict:
     """A stored join chunk as plain ``child``/``root`` arrays, with its generation."""
     child, root = unpack_joins(chunk)
@@ -174,15 +182,16 @@ class ReconcileFn(StageFn):
     """(0, ("edges" | "used", chunk)) -> (label shard, ("alias", label/root)) to routes."""
 
     STAGE = "reconcile"
-    OFFSET_MS = 5
+    OFFSET_MS = 7
 
     def flush(self, key, tick, inputs, store):
-        if store.compact({"alias": packed_joins}):
+        if store.compact({"alias": packed_joins, "star": _distinct_star}):
             store.drop_superseded("alias", lambda c: unpack_joins(c)[0], without)
         edges = concat(inputs.get("edges", []))
         child = edges.get("child", np.empty(0, np.int64))
         parent = edges.get("parent", np.empty(0, np.int64))
         stored = [_plain(c) for c in store.chunks("alias")]
+        child, parent, roots_here = self._prompt_links(store, inputs, stored, child, parent)
         if child.size:
             root = roots(child, child, parent, stored)
             joined = root != child
@@ -195,12 +204,46 @@ class ReconcileFn(StageFn):
         used = np.unique(np.concatenate([c["label"] for c in inputs.get("used", [])]
                                         or [np.empty(0, np.int64)]))
         root = roots(used, np.empty(0, np.int64), np.empty(0, np.int64), stored)
-        aliased = root != used
-        self._refresh(store, stored, used[aliased], root[aliased])
+        # a star's centre is its own root, and says so: its prompt's rows may be held
+        # back as unclustered until a link joins it (``route``'s "maybe" rows)
+        aliased = (root != used) | np.isin(used, roots_here)
+        joined = root != used
+        self._refresh(store, stored, used[joined], root[joined])
+        self._refresh_centres(store, used[aliased & ~joined])
         shard = ingest.shard_of(used.astype(np.uint64), self.stream.key_shards)
         for s in range(self.stream.key_shards):
             sel = aliased & (shard == s)
             yield None, (s, ("alias", {"label": used[sel], "root": root[sel]}))
+
+    @staticmethod
+    def _prompt_links(store, inputs, stored, child, parent):
+        """This tick's parent edges with the accepted prompt links added (``links``), and
+        every star centre held: a link joins a label that nothing joined to its best
+        answer unless that would chain (``kernels.star_joins``)."""
+        star = concat(store.chunks("star"))
+        centres = star.get("label", np.empty(0, np.int64))[star.get("centre", np.empty(0, bool))]
+        links = concat(inputs.get("links", []))
+        if not links or not len(links["child"]):
+            return child, parent, centres
+        s_child = star["label"][~star["centre"]] if star else np.empty(0, np.int64)
+        c, p, score = links["child"], links["parent"], links["score"]
+        free = (stored_roots(c, stored) < 0) & ~np.isin(c, child)
+        c, p, score = c[free], p[free], score[free]
+        ok = kernels.star_joins(c, p, score, s_child, centres)
+        c, p = c[ok], p[ok]
+        if c.size:
+            labels = np.r_[c, np.unique(p)]
+            store.add("star", {"label": labels, "centre": np.arange(labels.size) >= c.size})
+        return np.r_[child, c], np.r_[parent, p], np.union1d(centres, p)
+
+    @staticmethod
+    def _refresh_centres(store, centres):
+        """Star centres in use from older generations -> the current one."""
+        now = [c["label"][c["centre"]] for c in store.chunks("star")
+               if int(c["_gen"][0]) == store.gen]
+        centres = centres[~np.isin(centres, np.concatenate(now))] if now else centres
+        if centres.size:
+            store.add("star", {"label": centres, "centre": np.ones(centres.size, bool)})
 
     @staticmethod
     def _refresh(store, stored, labels, root):
@@ -221,7 +264,7 @@ class RouteFn(StageFn):
     ("members" | "texts", chunk with ``cluster``))."""
 
     STAGE = "route"
-    OFFSET_MS = 6
+    OFFSET_MS = 8
     TTL = "tick_s"
 
     def flush(self, key, tick, inputs, store):
@@ -232,6 +275,8 @@ class RouteFn(StageFn):
         shards = self.stream.key_shards
         for tag in ("members", "texts"):
             chunks = [c for c in inputs.get(tag, []) if len(c["label"])]
+            chunks += _joined(inputs.get("maybe" if tag == "members" else "maybe_texts", []),
+                              a_label)
             if not chunks:
                 continue
             part = concat(chunks)
@@ -240,3 +285,14 @@ class RouteFn(StageFn):
             shard = ingest.shard_of(cluster.astype(np.uint64), shards)
             for s in np.unique(shard):
                 yield None, (int(s), (tag, take(part, shard == s)))
+
+
+def _joined(chunks: list[dict], a_label: np.ndarray) -> list[dict]:
+    """The "maybe" rows (of prompts no cluster held) whose label a prompt link joined."""
+    out = []
+    for c in chunks:
+        pos = np.minimum(np.searchsorted(a_label, c["label"]), max(a_label.size - 1, 0))
+        hit = a_label[pos] == c["label"] if a_label.size else np.zeros(len(c["label"]), bool)
+        if hit.any():
+            out.append(take(c, hit))
+    return out

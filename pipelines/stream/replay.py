@@ -37,7 +37,7 @@ from distill_radar.pipelines.stream.alerts import ALERTS
 from distill_radar.pipelines.stream.judge import CAMPAIGN_SNAPSHOT, CLUSTER_SNAPSHOT
 from distill_radar.pipelines.stream.keyed import COUNTERS, STATS_SCHEMA
 from distill_radar.pipelines.stream.options import StreamOptions
-from distill_radar.pipelines.stream.pipeline import STAGES, DetectCampaignsStream
+from distill_radar.pipelines.stream.pipeline import MEMBERS, STAGES, DetectCampaignsStream
 
 LOG = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ def run_replay(options, common, run_cfg, stream_cfg, key, test_pipeline) -> dict
     found = replayed.rows | "DetectCampaigns" >> DetectCampaignsStream(
         run_cfg, stream_cfg, checkpoint, replayed.restore if restore else None,
         index=_index_path(options))
-    for name in ("alerts", "dead_letter", "campaigns", "clusters"):
+    for name in ("alerts", "dead_letter", "campaigns", "clusters", "members"):
         _ = found[name] | f"Write_{name}" >> beam.ParDo(stream_io.WritePartsFn(staging, name))
     stats_name = f"state_stats-{os.path.basename(staging)}"
     _ = found["state_stats"] | "Collect_state_stats" >> beam.ParDo(CollectRowsFn(stats_name))
@@ -229,6 +229,7 @@ def _gather(staging: str, dead_read: list[pa.Table], stats: pa.Table) -> dict[st
         "clusters": latest(g(staging, "clusters", CLUSTER_SNAPSHOT, ["as_of", "cluster_id"]),
                            "cluster_id"),
         "accounts": accounts_from(alerts),
+        "members": g(staging, "members", MEMBERS, ["ts", "exchange_id"]),
         "state_stats": stats.sort_by([("tick", "ascending"), ("stage", "ascending"),
                                       ("key", "ascending")]),
     }
