@@ -3,7 +3,11 @@ semantic group a star around its founding prompt.
 
 A semantic link joins a new prompt's cluster label (``child``) to an earlier prompt's
 label (``parent``). Links never chain: a label joins once, a label with semantic
-children never becomes a child, and a child never becomes a parent.
+children never becomes a child, and a child never becomes a parent. Children are taken
+in label order, each to its best parent still allowed (leader clustering: the link
+stage offers each prompt only parents that come before it, so a parent has had its
+turn), so a prompt that links to a group's first wording and to a later one joins the
+first, not a star of its own around the later one.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ def star_joins(child, parent, score, children, roots) -> np.ndarray:
     semantic children; ``roots``: labels that already have semantic children (both
     any order, repeats allowed, may be empty).
 
-    Candidates are taken by score descending, then child, then parent ascending, then
-    input position. A candidate ``(c, p)`` is accepted iff, at its turn:
+    Candidates are taken by child ascending, then score descending, then parent
+    ascending, then input position. A candidate ``(c, p)`` is accepted iff, at its turn:
 
     1. ``c != p``;
     2. ``c`` is no child yet (not in ``children``, no accepted candidate has child ``c``):
@@ -54,7 +58,7 @@ def star_joins(child, parent, score, children, roots) -> np.ndarray:
     is_child[dense[2 * n:2 * n + children.size]] = True
     is_root = np.zeros(labels.size, np.bool_)
     is_root[dense[2 * n + children.size:]] = True
-    order = np.lexsort((np.arange(n), parent, child, -score))
+    order = np.lexsort((np.arange(n), parent, -score, child))
     out = np.zeros(n, np.bool_)
     _star_joins(dense[:n], dense[n:2 * n], order.astype(np.int64), is_child, is_root, out)
     return out

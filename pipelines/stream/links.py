@@ -20,13 +20,14 @@ the stream does it in three stages, none of which holds every prompt:
    before or earlier (node order) this tick, as batch scores a pair
    (``kernels.pair_scores``: the IDF cosine of the token sets beside the cosine
    of IDF-weighted static vectors, from which the direction every text shares,
-   the DF-weighted mean token, is removed). Each bucket answers with its best
-   prompt at ``prompt_link_threshold`` or above: an edge (new prompt's label,
-   that prompt's label, score) to ``reconcile``.
+   the DF-weighted mean token, is removed). Every pair at ``prompt_link_threshold``
+   or above is an answer: an edge (new prompt's label, the other's label, score)
+   to ``reconcile``.
 
-``reconcile`` joins each label to its best answer unless that would chain
-(``kernels.star_joins``): a semantic group is a star around the prompt that
-founded it, each member scored against that prompt, never a path of
+``reconcile`` takes the new labels in label order (the order in which the link
+stage offered earlier prompts) and joins each to its best answer that would not
+chain (``kernels.star_joins``): a semantic group is a star around the prompt
+that founded it, each member scored against that prompt, never a path of
 rewordings of rewordings. Only prompts that nothing else linked take part, so
 a prompt link never grows a cluster that wording built, as in batch.
 """
@@ -160,8 +161,11 @@ class LinkPromptsFn(StageFn):
         if not queries or not len(queries["node"]):
             return
         weights, common = self._weights(inputs["df"][0])
-        node, first = np.unique(queries["node"], return_index=True)  # canonical order
-        sets = queries["set"][first]
+        # canonical order, by label: "earlier" this tick means a smaller label, the order
+        # in which ``reconcile`` lets each prompt pick its parent (``kernels.star_joins``)
+        node, first = np.unique(queries["node"], return_index=True)
+        by_label = np.argsort(label_of(node), kind="stable")
+        node, sets = node[by_label], queries["set"][first[by_label]]
         q_key, q_row = self._owned_keys(key, sets, weights)
         reps = concat(store.chunks("entry"))
         r_key = reps.get("key", np.empty(0, np.int64))
@@ -169,7 +173,7 @@ class LinkPromptsFn(StageFn):
         order = np.lexsort((r_node, r_key))
         r_key, r_node = r_key[order], r_node[order]
         # pairs: each entry against its bucket's filed prompts, and against the bucket's
-        # first LINK_REPS new prompts that come before it (node order)
+        # first LINK_REPS new prompts that come before it (label order)
         lo = np.searchsorted(r_key, q_key, "left")
         hi = np.minimum(np.searchsorted(r_key, q_key, "right"), lo + LINK_REPS)
         e_old = np.repeat(np.arange(q_key.size), hi - lo)
@@ -185,17 +189,15 @@ class LinkPromptsFn(StageFn):
         score = self._scores(node, sets, q_row[entry], other, store, weights, common)
         hit = score >= self.run.prompt_link_threshold
         entry, other, score = entry[hit], other[hit], score[hit]
-        # each entry's best (highest score, then smallest label)
-        best = np.lexsort((label_of(other), -score, entry))
-        entry, other, score = entry[best], other[best], score[best]
-        first = np.r_[True, entry[1:] != entry[:-1]] if entry.size else np.zeros(0, bool)
-        entry, other, score = entry[first], other[first], score[first]
-        if entry.size:
-            yield None, (0, ("links", {"child": label_of(node[q_row[entry]]),
-                                              "parent": label_of(other),
-                                              "score": score.astype(np.float32)}))
-        self._file(store, node, sets, q_key, q_row, np.isin(np.arange(q_key.size), entry),
-                   r_key)
+        answered = np.isin(np.arange(q_key.size), entry)
+        # every answer, once per (prompt, other) pair: the reconcile stage picks each
+        # prompt's best parent among those still allowed
+        child, parent = label_of(node[q_row[entry]]), label_of(other)
+        pairs, at = np.unique(np.stack([child, parent]), axis=1, return_index=True)
+        if at.size:
+            yield None, (0, ("links", {"child": pairs[0], "parent": pairs[1],
+                                       "score": score[at].astype(np.float32)}))
+        self._file(store, node, sets, q_key, q_row, answered, r_key)
 
     def _weights(self, df: dict) -> tuple[np.ndarray, np.ndarray]:
         """(IDF per token, the unit DF-weighted mean token: the direction all text shares)."""
@@ -231,7 +233,9 @@ class LinkPromptsFn(StageFn):
         order = np.argsort(h_node, kind="stable")
         h_node, h_set = h_node[order], held["set"][order] if order.size else sets[:0]
         uniq, back = np.unique(other, return_inverse=True)
-        pos = kernels.sorted_positions(node, uniq)
+        by_node = np.argsort(node)  # ``node`` is in label order
+        pos = kernels.sorted_positions(node[by_node], uniq)
+        pos = np.where(pos >= 0, by_node[np.maximum(pos, 0)], -1)
         at_held = kernels.sorted_positions(h_node, uniq)
         other_sets = np.where((pos >= 0)[:, None], sets[np.maximum(pos, 0)],
                               h_set[np.maximum(at_held, 0)] if h_set.size else sets[:1])

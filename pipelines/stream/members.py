@@ -144,12 +144,14 @@ class MembersFn(StageFn):
         maybe = None
         if self.linking:
             unplaced = np.union1d(unplaced, gave_up)
-            yield from self._link_queries(texts, unplaced)
+            linked = yield from self._link_queries(texts, unplaced)
             # rows no cluster holds: a prompt link may join their prompt this tick or
-            # later; ``route`` keeps those whose label ``reconcile`` joined
+            # later; ``route`` keeps those whose label ``reconcile`` joined, and holds
+            # the link prompts' first rows a while (``hold``: a rewording may come later)
             maybe = take(out, ~clustered & ~waiting)
             maybe["label"] = label_of(maybe["node"])
             maybe["sim"] = np.zeros(maybe["label"].size, np.float32)
+            maybe["hold"] = np.isin(maybe["node"], linked)
         out = take(out, clustered)
         self.count("clustered_rows", clustered.sum())
         yield from self._emit(out, texts, np.union1d(new_nodes, unplaced), place, maybe)
@@ -157,7 +159,7 @@ class MembersFn(StageFn):
     def _link_queries(self, texts: dict, nodes: np.ndarray):
         """The link prompts among ``nodes`` (their texts are here): token counts to the
         count stage (every tick, so it publishes for every tick the link shards see) and
-        token sets to the link shards (``links``)."""
+        token sets to the link shards (``links``). Returns their nodes."""
         if getattr(self, "vocab", None) is None:
             self.vocab = load_embedder().vocab
         at = np.flatnonzero(np.isin(texts["node"], nodes))
@@ -167,6 +169,7 @@ class MembersFn(StageFn):
         yield TOKENS_TAG, (0, ("tokens", links.token_counts(sets)))
         for s, chunk in links.query_chunks(l_node, sets, self.stream.key_shards):
             yield LINKS_TAG, (s, ("query", chunk))
+        return l_node
 
     def _rows_and_texts(self, tick, row_chunks, store):
         """This tick's rows and the waiting ones, sorted; the texts of waiting/new nodes."""

@@ -191,7 +191,8 @@ class ReconcileFn(StageFn):
         child = edges.get("child", np.empty(0, np.int64))
         parent = edges.get("parent", np.empty(0, np.int64))
         stored = [_plain(c) for c in store.chunks("alias")]
-        child, parent, roots_here = self._prompt_links(store, inputs, stored, child, parent)
+        child, parent, roots_here, linked = self._prompt_links(store, inputs, stored, child,
+                                                               parent)
         if child.size:
             root = roots(child, child, parent, stored)
             joined = root != child
@@ -202,7 +203,7 @@ class ReconcileFn(StageFn):
             for chunk in packed(added["child"], added["root"]):
                 store.add("alias", chunk)
         used = np.unique(np.concatenate([c["label"] for c in inputs.get("used", [])]
-                                        or [np.empty(0, np.int64)]))
+                                        + [linked] or [np.empty(0, np.int64)]))
         root = roots(used, np.empty(0, np.int64), np.empty(0, np.int64), stored)
         # a star's centre is its own root, and says so: its prompt's rows may be held
         # back as unclustered until a link joins it (``route``'s "maybe" rows)
@@ -217,24 +218,27 @@ class ReconcileFn(StageFn):
 
     @staticmethod
     def _prompt_links(store, inputs, stored, child, parent):
-        """This tick's parent edges with the accepted prompt links added (``links``), and
-        every star centre held: a link joins a label that nothing joined to its best
-        answer unless that would chain (``kernels.star_joins``)."""
+        """(This tick's parent edges with the accepted prompt links added, every star centre
+        held, the labels linked this tick). A link joins a label that nothing joined to its
+        best answer unless that would chain (``kernels.star_joins``). The labels linked are
+        told to their route shards whether or not in use this tick: a centre's prompt came
+        earlier, and its first rows wait there (``RouteFn``)."""
         star = concat(store.chunks("star"))
         centres = star.get("label", np.empty(0, np.int64))[star.get("centre", np.empty(0, bool))]
         links = concat(inputs.get("links", []))
+        none = np.empty(0, np.int64)
         if not links or not len(links["child"]):
-            return child, parent, centres
+            return child, parent, centres, none
         s_child = star["label"][~star["centre"]] if star else np.empty(0, np.int64)
         c, p, score = links["child"], links["parent"], links["score"]
         free = (stored_roots(c, stored) < 0) & ~np.isin(c, child)
         c, p, score = c[free], p[free], score[free]
         ok = kernels.star_joins(c, p, score, s_child, centres)
         c, p = c[ok], p[ok]
+        labels = np.r_[c, np.unique(p)]
         if c.size:
-            labels = np.r_[c, np.unique(p)]
             store.add("star", {"label": labels, "centre": np.arange(labels.size) >= c.size})
-        return np.r_[child, c], np.r_[parent, p], np.union1d(centres, p)
+        return np.r_[child, c], np.r_[parent, p], np.union1d(centres, p), labels
 
     @staticmethod
     def _refresh_centres(store, centres):
@@ -273,10 +277,9 @@ class RouteFn(StageFn):
         order = np.argsort(a_label, kind="stable")
         a_label, a_root = a_label[order], alias.get("root", np.empty(0, np.int64))[order]
         shards = self.stream.key_shards
+        maybe = self._held(tick, inputs, store, a_label)
         for tag in ("members", "texts"):
-            chunks = [c for c in inputs.get(tag, []) if len(c["label"])]
-            chunks += _joined(inputs.get("maybe" if tag == "members" else "maybe_texts", []),
-                              a_label)
+            chunks = [c for c in inputs.get(tag, []) if len(c["label"])] + maybe[tag]
             if not chunks:
                 continue
             part = concat(chunks)
@@ -287,12 +290,28 @@ class RouteFn(StageFn):
                 yield None, (int(s), (tag, take(part, shard == s)))
 
 
-def _joined(chunks: list[dict], a_label: np.ndarray) -> list[dict]:
-    """The "maybe" rows (of prompts no cluster held) whose label a prompt link joined."""
-    out = []
-    for c in chunks:
-        pos = np.minimum(np.searchsorted(a_label, c["label"]), max(a_label.size - 1, 0))
-        hit = a_label[pos] == c["label"] if a_label.size else np.zeros(len(c["label"]), bool)
-        if hit.any():
-            out.append(take(c, hit))
-    return out
+    def _held(self, tick, inputs, store, a_label) -> dict:
+        """The "maybe" rows and texts (of prompts no cluster held) whose label a prompt
+        link joined, this tick's and those held back. A link prompt's first rows wait up
+        to ``pending_ttl_s`` for a rewording to join them; the others are dropped now.
+        """
+        new = [{**c, "since": np.full(len(c["label"]), tick, np.int64)}
+               for c in inputs.get("maybe", [])]
+        rows = concat(store.pending("rows") + new)
+        texts = concat(store.pending("texts") + inputs.get("maybe_texts", []))
+        if not rows:
+            return {"members": [], "texts": []}
+        since = rows.pop("since")
+        joined = np.isin(rows["label"], a_label)
+        wait = max(1, self.stream.pending_ttl_s // self.stream.tick_s)
+        keep = ~joined & rows["hold"] & (tick - since < wait)
+        store.set_pending("rows", [{**take(rows, keep), "since": since[keep]}])
+        out = {"members": [{k: v for k, v in take(rows, joined).items() if k != "hold"}]}
+        if texts:
+            t_joined = np.isin(texts["label"], a_label)
+            store.set_pending("texts", [take(texts, ~t_joined & np.isin(
+                texts["node"], rows["node"][keep]))])
+            out["texts"] = [take(texts, t_joined)]
+        else:
+            out["texts"] = []
+        return out

@@ -535,7 +535,7 @@ def star_joins(child, parent, score, children, roots):
     no children, and the parent has not joined (``children``/``roots``: joined before)."""
     joined, with_children = set(children), set(roots)
     out = [False] * len(child)
-    for i in sorted(range(len(child)), key=lambda i: (-score[i], child[i], parent[i], i)):
+    for i in sorted(range(len(child)), key=lambda i: (child[i], -score[i], parent[i], i)):
         c, p = child[i], parent[i]
         if c != p and c not in joined and c not in with_children and p not in joined:
             out[i] = True

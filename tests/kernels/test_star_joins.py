@@ -33,10 +33,13 @@ def test_star_joins_match_reference(seed):
     assert got.tolist() == want
 
 
-def test_chain_in_one_call_keeps_the_higher_scored_link():
-    # 1 -> 2 and 2 -> 3: 2 would be both a child and a parent.
-    assert _joins([1, 2], [2, 3], [0.5, 0.9]) == [False, True]  # 2 is a parent: not a child
-    assert _joins([1, 2], [2, 3], [0.9, 0.5]) == [True, False]  # 2 is a child: not a parent
+def test_chain_in_one_call_keeps_the_smaller_childs_link():
+    # 1 -> 2 and 2 -> 3: 2 would be both a child and a parent. Child 1 goes first, whatever
+    # the scores: 2 is a parent, so not a child.
+    assert _joins([1, 2], [2, 3], [0.5, 0.9]) == [True, False]
+    assert _joins([2, 1], [3, 2], [0.9, 0.5]) == [False, True]
+    # 3 -> 1 first makes 1 a parent; 4 -> 3 then cannot use the child 3, and takes 1
+    assert _joins([4, 3, 4], [3, 1, 1], [0.9, 0.6, 0.7]) == [False, True, True]
 
 
 def test_two_children_of_one_parent_both_join():
@@ -72,15 +75,20 @@ def test_ties_go_to_the_smaller_child_then_the_earlier_row():
 
 
 def test_scores_compare_as_float32():
-    # Apart in float64, tied in float32: the smaller child goes first.
-    got = star_joins(np.array([2, 1]), np.array([5, 2]), np.array([0.5 + 1e-12, 0.5]), [], [])
+    # Apart in float64, tied in float32: the smaller parent goes first.
+    got = star_joins(np.array([1, 1]), np.array([6, 5]), np.array([0.5 + 1e-12, 0.5]), [], [])
     assert got.tolist() == [False, True]
+
+
+def test_each_child_takes_its_best_allowed_parent():
+    # 2's best parent 1 became a child (of 0) first: 2 takes its next best, the root 0
+    assert _joins([1, 2, 2], [0, 1, 0], [0.6, 0.9, 0.7]) == [True, False, True]
 
 
 def test_labels_near_int64_limits():
     big = 2**62
     assert _joins([big + 1, big + 2], [big, big + 1], [0.9, 0.8]) == [True, False]
-    assert _joins([-(2**63), 2**63 - 1], [2**63 - 1, 0], [0.5, 0.9]) == [False, True]
+    assert _joins([-(2**63), 2**63 - 1], [2**63 - 1, 0], [0.5, 0.9]) == [True, False]
 
 
 def test_empty_input():
