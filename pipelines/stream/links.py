@@ -157,6 +157,7 @@ class LinkPromptsFn(StageFn):
             self.table = load_embedder().table
 
     def flush(self, key, tick, inputs, store):
+        store.compact({"entry": merge_entries, "set": merge_sets})
         queries = concat(inputs.get("query", []))
         if not queries or not len(queries["node"]):
             return
@@ -167,17 +168,9 @@ class LinkPromptsFn(StageFn):
         by_label = np.argsort(label_of(node), kind="stable")
         node, sets = node[by_label], queries["set"][first[by_label]]
         q_key, q_row = self._owned_keys(key, sets, weights)
-        reps = concat(store.chunks("entry"))
-        r_key = reps.get("key", np.empty(0, np.int64))
-        r_node = reps.get("node", np.empty(0, np.uint64))
-        order = np.lexsort((r_node, r_key))
-        r_key, r_node = r_key[order], r_node[order]
-        # pairs: each entry against its bucket's filed prompts, and against the bucket's
-        # first LINK_REPS new prompts that come before it (label order)
-        lo = np.searchsorted(r_key, q_key, "left")
-        hi = np.minimum(np.searchsorted(r_key, q_key, "right"), lo + LINK_REPS)
-        e_old = np.repeat(np.arange(q_key.size), hi - lo)
-        old = r_node[ranges(lo, hi)]
+        # pairs: each entry against its bucket's filed prompts (at most LINK_REPS), and
+        # against the bucket's first LINK_REPS new prompts that come before it
+        e_old, old, held = filed(store.chunks("entry"), q_key)
         b_lo = np.searchsorted(q_key, q_key, "left")
         b_hi = np.minimum(np.arange(q_key.size), b_lo + LINK_REPS)
         e_new = np.repeat(np.arange(q_key.size), np.maximum(b_hi - b_lo, 0))
@@ -197,7 +190,7 @@ class LinkPromptsFn(StageFn):
         if at.size:
             yield None, (0, ("links", {"child": pairs[0], "parent": pairs[1],
                                        "score": score[at].astype(np.float32)}))
-        self._file(store, node, sets, q_key, q_row, answered, r_key)
+        self._file(store, node, sets, q_key, q_row, answered, held)
 
     def _weights(self, df: dict) -> tuple[np.ndarray, np.ndarray]:
         """(IDF per token, the unit DF-weighted mean token: the direction all text shares)."""
@@ -206,7 +199,8 @@ class LinkPromptsFn(StageFn):
         counts[df["token"]] = df["count"]
         n = float(df["prompts"][0])
         weights = (np.log((n + 1.0) / (counts + 1.0)) + 1.0).astype(np.float32)
-        common = (counts * weights) @ self.table
+        seen = df["token"]
+        common = (df["count"] * weights[seen]).astype(np.float32) @ self.table[seen]
         norm = np.linalg.norm(common)
         return weights, (common / norm if norm > 0 else common).astype(np.float32)
 
@@ -228,17 +222,16 @@ class LinkPromptsFn(StageFn):
         (a new prompt) or a filed one's (filed with its entries: always found)."""
         if rows.size == 0:
             return np.empty(0, np.float32)
-        held = concat(store.chunks("set"))
-        h_node = held.get("node", np.empty(0, np.uint64))
-        order = np.argsort(h_node, kind="stable")
-        h_node, h_set = h_node[order], held["set"][order] if order.size else sets[:0]
         uniq, back = np.unique(other, return_inverse=True)
+        other_sets = np.full((uniq.size, sets.shape[1]), PAD, np.uint16)
+        for c in store.chunks("set"):  # each sorted by node
+            pos = kernels.sorted_positions(c["node"], uniq)
+            hit = pos >= 0
+            other_sets[hit] = c["set"][pos[hit]]
         by_node = np.argsort(node)  # ``node`` is in label order
         pos = kernels.sorted_positions(node[by_node], uniq)
-        pos = np.where(pos >= 0, by_node[np.maximum(pos, 0)], -1)
-        at_held = kernels.sorted_positions(h_node, uniq)
-        other_sets = np.where((pos >= 0)[:, None], sets[np.maximum(pos, 0)],
-                              h_set[np.maximum(at_held, 0)] if h_set.size else sets[:1])
+        new = pos >= 0
+        other_sets[new] = sets[by_node[pos[new]]]
         ids, offsets = unpadded(np.concatenate([sets, other_sets]))
         dense = prompt_links.weighted_pool(ids, offsets, weights, self.table)
         dense -= np.outer(dense @ common, common)
@@ -247,20 +240,50 @@ class LinkPromptsFn(StageFn):
         return prompt_links.pair_scores(ids, offsets, weights, dense, rows,
                                         sets.shape[0] + back, self.run.prompt_link_lexical_share)
 
-    def _file(self, store, node, sets, q_key, q_row, answered, r_key):
+    def _file(self, store, node, sets, q_key, q_row, answered, held):
         """File each entry that its bucket did not answer, while the bucket has room (its
-        filed prompts plus this tick's earlier ones, node order, below ``LINK_REPS``)."""
+        ``held`` filed prompts plus this tick's earlier ones, below ``LINK_REPS``)."""
         free = ~answered
         key, row = q_key[free], q_row[free]
-        held = np.searchsorted(r_key, key, "right") - np.searchsorted(r_key, key, "left")
         rank = np.arange(key.size) - np.searchsorted(key, key, "left")
-        room = held + rank < LINK_REPS
+        room = held[free] + rank < LINK_REPS
         key, row = key[room], row[room]
         if not key.size:
             return
-        store.add("entry", {"key": key, "node": node[row]})
+        store.add("entry", {"key": key, "node": node[row]})  # sorted by (key, label)
         # its token set beside its entries, once per generation (they expire together)
         rows = np.unique(row)
         now = [c["node"] for c in store.chunks("set") if int(c["_gen"][0]) == store.gen]
         rows = rows[~np.isin(node[rows], np.concatenate(now))] if now else rows
+        rows = rows[np.argsort(node[rows])]
         store.add("set", take({"node": node, "set": sets}, rows))
+
+
+def filed(chunks: list[dict], keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(entry index, filed node) of every filed prompt under each entry's key (``keys``
+    sorted), and how many each key holds. One binary search per chunk (each sorted by
+    key): nothing is gathered or sorted across the generations."""
+    e, nodes = [], []
+    held = np.zeros(keys.size, np.int64)
+    for c in chunks:
+        lo = np.searchsorted(c["key"], keys, "left")
+        hi = np.searchsorted(c["key"], keys, "right")
+        held += hi - lo
+        e.append(np.repeat(np.arange(keys.size), hi - lo))
+        nodes.append(c["node"][ranges(lo, hi)])
+    if not e:
+        return np.empty(0, np.int64), np.empty(0, np.uint64), held
+    return np.concatenate(e), np.concatenate(nodes), held
+
+
+def merge_entries(chunks: list[dict]) -> list[dict]:
+    """A closed generation's entries -> one table sorted by key."""
+    entries = concat(chunks)
+    return [take(entries, np.argsort(entries["key"], kind="stable"))]
+
+
+def merge_sets(chunks: list[dict]) -> list[dict]:
+    """A closed generation's token sets -> one table sorted by node, each node once."""
+    sets = concat(chunks)
+    _, first = np.unique(sets["node"], return_index=True)
+    return [take(sets, first)]

@@ -1,0 +1,221 @@
+"""Per-prompt semantic links in streaming (``links``, ``reconcile``): stage logic without Beam."""
+
+import dataclasses
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from test_stages import Ring
+
+from distill_radar import kernels
+from distill_radar.pipelines.embed.embedder import load_embedder
+from distill_radar.pipelines.model.config import RunConfig
+from distill_radar.pipelines.stream import links, ticks
+from distill_radar.pipelines.stream.bands import label_of
+from distill_radar.pipelines.stream.config import StreamConfig
+from distill_radar.pipelines.stream.reconcile import ReconcileFn, RouteFn
+
+RUN = RunConfig()
+REWORDED = [
+    ("Explain step by step how photosynthesis turns sunlight into chemical energy in plants.",
+     "Walk me through, step by step, how plants use photosynthesis to turn sunlight into "
+     "chemical energy."),
+    ("Write a haiku about the autumn leaves falling in the quiet mountain village.",
+     "Compose a haiku about autumn leaves falling over a quiet village in the mountains."),
+    ("What are the main causes of inflation in an economy with rising wages?",
+     "In an economy where wages are rising, what mainly causes inflation?"),
+]
+OTHERS = ["How do I reset the password of my router at home?",
+          "Translate this sentence into French: the cat sleeps on the warm windowsill.",
+          "List three famous paintings by Vincent van Gogh and the year of each."]
+
+
+def _sets(texts, first_node=100):
+    nodes = np.arange(first_node, first_node + len(texts), dtype=np.uint64)
+    return links.link_sets(load_embedder().vocab, nodes, pa.array(texts, pa.large_string()), RUN)
+
+
+def _link_tick(stages, tick, nodes, sets, shards=1):
+    """One tick of CountTokens and LinkPrompts over ``shards`` link keys -> edges."""
+    count_fn, count_ring, link_fn, rings = stages
+    out = list(count_fn.flush(0, tick, {"tokens": [links.token_counts(sets)]},
+                              count_ring.store(count_fn.gen_of(tick))))
+    count_ring.commit()
+    df = out[0][1][1][1]
+    edges = []
+    for s, chunk in links.query_chunks(nodes, sets, shards):
+        ring = rings[s]
+        edges += [v[1][1] for _, v in link_fn.flush(
+            s, tick, {"query": [chunk], "df": [df]}, ring.store(link_fn.gen_of(tick)))]
+        ring.commit()
+    return ticks.concat(edges) if edges else {"child": np.empty(0, np.int64),
+                                               "parent": np.empty(0, np.int64),
+                                               "score": np.empty(0, np.float32)}
+
+
+def _stages(shards=1):
+    stream = StreamConfig(key_shards=shards)
+    link_fn = links.LinkPromptsFn(RUN, stream)
+    link_fn.setup()
+    return (links.TokenCountFn(RUN, stream), Ring(), link_fn, [Ring() for _ in range(shards)])
+
+
+def _pairs(edges):
+    return {(int(c), int(p)) for c, p in zip(edges["child"], edges["parent"])}
+
+
+def test_link_sets_take_short_prompts_with_enough_tokens():
+    texts = ["short one", "word " * 80, OTHERS[0], "x" * 400]
+    nodes, sets = _sets(texts)
+    assert nodes.tolist() == [102]  # too few tokens, too long (twice), kept
+    ids, offsets = links.unpadded(sets)
+    assert np.all(np.diff(ids[offsets[0]:offsets[1]]) > 0)  # a set: ascending, distinct
+    assert np.array_equal(links.padded(ids, offsets), sets)
+
+
+def test_rewordings_are_answered_later_and_unrelated_prompts_are_not():
+    stages = _stages()
+    first = [a for a, _ in REWORDED] + OTHERS
+    nodes, sets = _sets(first, 100)
+    assert _link_tick(stages, 0, nodes, sets)["child"].size == 0  # nothing alike yet
+    later_nodes, later_sets = _sets([b for _, b in REWORDED], 200)
+    edges = _link_tick(stages, 1, later_nodes, later_sets)
+    want = {(int(label_of(np.uint64(200 + i))), int(label_of(np.uint64(100 + i))))
+            for i in range(len(REWORDED))}
+    assert want <= _pairs(edges)
+    assert not {p for _, p in _pairs(edges)} & {103, 104, 105}  # the unrelated prompts
+    assert edges["score"].min() >= RUN.prompt_link_threshold
+
+
+def test_rewordings_in_one_tick_answer_the_smaller_label():
+    stages = _stages()
+    nodes, sets = _sets([REWORDED[0][1], REWORDED[0][0]] + OTHERS, 300)
+    assert _pairs(_link_tick(stages, 0, nodes, sets)) == {(301, 300)}
+
+
+@pytest.mark.parametrize("shards", [2, 5])
+def test_link_answers_do_not_depend_on_the_key_count(shards):
+    rng = np.random.default_rng(3)
+    words = OTHERS[0].split() + OTHERS[1].split() + REWORDED[0][0].split()
+    texts = [" ".join(rng.choice(words, 12)) for _ in range(120)]
+    one, many = _stages(1), _stages(shards)
+    for tick in range(3):
+        nodes, sets = _sets(texts[tick * 40:(tick + 1) * 40], 1000 + tick * 40)
+        a, b = _link_tick(one, tick, nodes, sets), _link_tick(many, tick, nodes, sets, shards)
+        # the same answers with the same scores (shards answer a pair once each)
+        scores = [dict(zip(zip(e["child"].tolist(), e["parent"].tolist()), e["score"].tolist()))
+                  for e in (a, b)]
+        assert scores[0] == scores[1] and len(scores[0]) > 5
+
+
+def test_buckets_stay_bounded_however_many_prompts_share_a_token():
+    stages = _stages()
+    texts = [f"please tell me about the number {i} and its factors in detail" for i in range(60)]
+    nodes, sets = _sets(texts, 5000)
+    _link_tick(stages, 0, nodes, sets)
+    entries = ticks.concat(stages[3][0].last.chunks("entry"))
+    _, per_key = np.unique(entries["key"], return_counts=True)
+    assert per_key.max() <= links.LINK_REPS
+
+
+def _reconcile(fn, ring, tick, links_chunk, used):
+    out = list(fn.flush(0, tick, {"links": [links_chunk], "used": [{"label": used}]},
+                        ring.store(fn.gen_of(tick))))
+    ring.commit()
+    alias = ticks.concat([v[1][1] for _, v in out])
+    return dict(zip(alias["label"].tolist(), alias["root"].tolist()))
+
+
+def test_reconcile_joins_stars_and_refuses_chains():
+    fn, ring = ReconcileFn(RUN, StreamConfig()), Ring()
+    edges = {"child": np.array([2, 3, 3, 4]), "parent": np.array([1, 2, 1, 3]),
+             "score": np.array([0.9, 0.95, 0.6, 0.9], np.float32)}
+    alias = _reconcile(fn, ring, 0, edges, np.array([1, 2, 3, 4, 9]))
+    # 2 joins 1; 3's best parent 2 is a child now, so it takes 1; 4's only parent is a child
+    assert alias == {1: 1, 2: 1, 3: 1}
+    # later: a new rewording of 2 cannot join the child 2, and 2 stays joined
+    later = {"child": np.array([7]), "parent": np.array([2]), "score": np.array([0.9], np.float32)}
+    assert _reconcile(fn, ring, 1, later, np.array([2, 7])) == {2: 1}
+
+
+def test_route_holds_a_link_prompts_first_rows_until_a_rewording_joins_it():
+    stream = StreamConfig(tick_s=3600, pending_ttl_s=2 * 3600)
+    fn, ring = RouteFn(RUN, stream), Ring()
+
+    def tick(t, maybe, alias):
+        inputs = {"maybe": maybe, "alias": [{"label": np.array(list(alias), np.int64),
+                                             "root": np.array(list(alias.values()), np.int64)}]}
+        out = list(fn.flush(0, t, inputs, ring.store(fn.gen_of(t))))
+        ring.commit()
+        rows = [v[1][1] for _, v in out if v[1][0] == "members"]
+        return ticks.concat(rows)["exchange_id"].to_pylist() if rows else []
+
+    def rows(eid, label, hold):
+        return {"exchange_id": pa.array([eid], pa.large_string()),
+                "account_id": pa.array(["a"], pa.large_string()), "ts": np.array([0]),
+                "node": np.array([label], np.uint64), "response_chars": np.array([1]),
+                "label": np.array([label]), "sim": np.zeros(1, np.float32),
+                "hold": np.array([hold])}
+
+    assert tick(0, [rows("e1", 5, True), rows("e2", 6, False), rows("e3", 8, True)], {}) == []
+    assert tick(1, [], {5: 5}) == ["e1"]  # a rewording made 5 a centre
+    assert tick(2, [], {6: 5}) == []  # e2 was never held; e3 has waited its two ticks
+    assert tick(3, [], {8: 5}) == []  # and is gone
+
+
+def _reworded_events(bundle):
+    """Each wording of ``REWORDED`` from its own account, the second an hour after the
+    first, among ``OTHERS`` and random benign prompts; ``bundle`` rows per element."""
+    import random
+
+    import apache_beam as beam
+    from apache_beam.testing.test_stream import TestStream
+    from apache_beam.transforms import window
+    from conftest import WORDS
+    from test_stream import HOUR, T0, as_table, stage_steps
+
+    rng = random.Random(5)
+    events = TestStream(coder=beam.coders.PickleCoder())
+    for h in range(4):
+        texts = [pair[h % 2] for pair in REWORDED] if h < 2 else []
+        texts += [OTHERS[h % 3]] + [" ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 15)))
+                                    for _ in range(30)]
+        rows = [(f"ex-{h}-{i}", f"acc-{h}-{i}", (T0 + h * HOUR) * 1000 + 60_000 * i, t)
+                for i, t in enumerate(texts)]
+        for lo in range(0, len(rows), bundle):
+            part = as_table(rows[lo:lo + bundle])
+            events = events.add_elements([window.TimestampedValue(part, T0 + h * HOUR + lo)])
+        events = stage_steps(events, (T0 + (h + 1) * HOUR) * 1000)
+    return events.advance_watermark_to(T0 + 3 * 86400).advance_watermark_to_infinity()
+
+
+def _members(events, tmp_path, shards):
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from test_stream import SMALL
+
+    from distill_radar.pipelines.stream import io as stream_io
+    from distill_radar.pipelines.stream.pipeline import MEMBERS, DetectCampaignsStream
+    from distill_radar.pipelines.stream.replay import cached_dofn_introspection
+
+    pipeline = beam.Pipeline(options=PipelineOptions(["--streaming"]))
+    found = pipeline | events | DetectCampaignsStream(RUN, dataclasses.replace(
+        SMALL, key_shards=shards))
+    _ = found["members"] | beam.ParDo(stream_io.WritePartsFn(str(tmp_path), "members"))
+    with cached_dofn_introspection():
+        pipeline.run().wait_until_finish()
+    return stream_io.gather_parts(str(tmp_path), "members", MEMBERS, ["exchange_id"])
+
+
+def test_stream_puts_rewordings_in_one_cluster_whatever_the_bundles_and_keys(tmp_path):
+    runs = [_members(_reworded_events(bundle), tmp_path / f"{bundle}-{shards}", shards)
+            for bundle, shards in ((20, 2), (2000, 2), (2000, 5))]
+    assert runs[0].num_rows and runs[0].equals(runs[1]) and runs[0].equals(runs[2])
+    cluster = dict(zip(runs[0]["exchange_id"].to_pylist(), runs[0]["cluster_id"].to_pylist()))
+    for i in range(len(REWORDED)):  # first wording (held back an hour) and its rewording
+        assert cluster[f"ex-0-{i}"] == cluster[f"ex-1-{i}"], i
+    assert len({cluster[f"ex-0-{i}"] for i in range(len(REWORDED))}) == len(REWORDED)
+    # the unrelated prompts join none of them
+    reworded = {cluster[f"ex-0-{i}"] for i in range(len(REWORDED))}
+    n = len(REWORDED)
+    assert not {cluster.get(e) for e in (f"ex-0-{n}", f"ex-1-{n}", "ex-2-0")} & reworded
