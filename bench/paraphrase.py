@@ -10,6 +10,7 @@ vectors alone, and the full all-MiniLM-L6-v2 encoder with its sentences/s.
 
     python bench/paraphrase.py                     # the shipped Bible set, defaults
     python bench/paraphrase.py --extra --no-semantic
+    python bench/paraphrase.py --stream            # the same through `stream --replay`
 """
 
 from __future__ import annotations
@@ -209,6 +210,8 @@ def main() -> None:
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                     help="flags passed to `distill-radar batch` (last)")
     ap.add_argument("--anchors", action="store_true", help="also the unigram/encoder anchors")
+    ap.add_argument("--stream", action="store_true",
+                    help="run `distill-radar stream --replay` (its members.parquet) instead")
     ap.add_argument("--speed", action="store_true",
                     help="also prompt-link vs full-encoder sentences/s")
     args = ap.parse_args()
@@ -219,9 +222,10 @@ def main() -> None:
         write_logs(texts, tmp)
         out = os.path.join(tmp, "out")
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "distill_radar.pipelines.cli", "batch",
+        command = ["stream", "--replay"] if args.stream else ["batch", "--no-report"]
+        subprocess.run([sys.executable, "-m", "distill_radar.pipelines.cli", *command,
                         "--input", os.path.join(tmp, "exchanges"), "--output", out,
-                        "--no-report", *args.extra], check=True, stdout=sys.stderr)
+                        *args.extra], check=True, stdout=sys.stderr)
         wall = time.perf_counter() - start
         members = pq.read_table(os.path.join(out, "members.parquet"),
                                 columns=["exchange_id", "cluster_id"]).to_pydict()
@@ -229,7 +233,8 @@ def main() -> None:
     for eid, cid in zip(members["exchange_id"], members["cluster_id"]):
         if cid is not None:
             pred[int(eid[1:])] = cid
-    result["batch"] = {"flags": args.extra, "seconds": round(wall, 1), **pair_f1(truth, pred)}
+    result["stream" if args.stream else "batch"] = {"flags": args.extra, "seconds": round(wall, 1),
+                                                    **pair_f1(truth, pred)}
     if args.anchors:
         result["unigram_jaccard_cc"] = unigram_anchor(texts, truth)
         result["trigram_jaccard_cc"] = unigram_anchor(texts, truth, n=3)

@@ -3,11 +3,10 @@
 The batch job links rewordings prompt by prompt (``batch/semantic_links.py``);
 the stream does it in three stages, none of which holds every prompt:
 
-1. ``members`` picks the tick's *link prompts*: new prompts of at most
-   ``prompt_link_chars`` characters that wording placed nowhere (each founded
-   its own label and matched no bucket, or was given up: too few template
-   shingles), with at least ``prompt_link_min_tokens`` distinct WordPiece
-   tokens (``link_sets``). It sends their token counts to ``TokenCountFn`` and
+1. ``members`` picks the tick's *link prompts*: prompts of at most
+   ``prompt_link_chars`` characters that wording can never place (given up: too
+   few template shingles), with at least ``prompt_link_min_tokens`` distinct
+   WordPiece tokens (``link_sets``). It sends their token counts to ``TokenCountFn`` and
    their token sets to ``LinkPromptsFn``, each to the shards of its tokens.
 2. ``TokenCountFn`` (one key: only token ids and counts meet there, at most the
    WordPiece vocabulary's 30,522 of them) counts, per generation, how many link
@@ -28,8 +27,9 @@ the stream does it in three stages, none of which holds every prompt:
 stage offered earlier prompts) and joins each to its best answer that would not
 chain (``kernels.star_joins``): a semantic group is a star around the prompt
 that founded it, each member scored against that prompt, never a path of
-rewordings of rewordings. Only prompts that nothing else linked take part, so
-a prompt link never grows a cluster that wording built, as in batch.
+rewordings of rewordings. Only prompts that no lexical cluster can hold take
+part, so a prompt link never grows a cluster that wording built, as in batch
+(where links join only prompts that nothing else linked).
 """
 
 from __future__ import annotations

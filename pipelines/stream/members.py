@@ -15,7 +15,10 @@ tick, and
   rows and text) until they are signed or given up;
 * emits clustered exchanges and the texts of newly clustered prompts, keyed
   by label shard, and the tick's labels in use and new parent edges to the
-  reconcile stage.
+  reconcile stage;
+* with per-prompt links on (``links``): sends the given-up prompts' link token
+  sets to the link stages, and the rows no cluster holds, labelled by their own
+  prompt ("maybe"), to the route stage, which keeps those a link joined.
 """
 
 from __future__ import annotations
@@ -58,13 +61,6 @@ def resolve(place: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     parent = final[np.searchsorted(nodes, leaders)]
     keep = child != parent
     return nodes, final, final_sim, child[keep], parent[keep]
-
-
-def alone(place: dict, nodes: np.ndarray, final: np.ndarray) -> np.ndarray:
-    """The resolved ``nodes`` that wording placed nowhere: each matched no bucket and
-    founded its own label."""
-    matched = np.unique(place["node"][place["matched"]])
-    return nodes[(final == label_of(nodes)) & ~np.isin(nodes, matched)]
 
 
 def labels_in_use(final: np.ndarray, place: dict | None) -> np.ndarray:
@@ -115,10 +111,9 @@ class MembersFn(StageFn):
     def flush(self, key, tick, inputs, store):
         store.compact({"label": lambda cs: [newest_by(cs, "node")]})
         place = concat(inputs["place"]) if inputs.get("place") else None
-        new_nodes = unplaced = np.empty(0, np.uint64)
+        new_nodes = np.empty(0, np.uint64)
         if place:
             new_nodes, final, fsim, child, parent = resolve(place)
-            unplaced = alone(place, new_nodes, final)
             store.add("label", {"node": new_nodes, "label": final, "sim": fsim})
             if child.size:
                 yield RECONCILE_TAG, (0, ("edges", {"child": child, "parent": parent}))
@@ -143,8 +138,10 @@ class MembersFn(StageFn):
         out = {**out, "label": label, "sim": sim}
         maybe = None
         if self.linking:
-            unplaced = np.union1d(unplaced, gave_up)
-            linked = yield from self._link_queries(texts, unplaced)
+            # link prompts: those wording can never place (given up: too few template
+            # shingles). One signed alone today may found a lexical cluster tomorrow,
+            # and a star around it would pull its rewordings into that cluster
+            linked = yield from self._link_queries(texts, gave_up)
             # rows no cluster holds: a prompt link may join their prompt this tick or
             # later; ``route`` keeps those whose label ``reconcile`` joined, and holds
             # the link prompts' first rows a while (``hold``: a rewording may come later)
@@ -154,7 +151,7 @@ class MembersFn(StageFn):
             maybe["hold"] = np.isin(maybe["node"], linked)
         out = take(out, clustered)
         self.count("clustered_rows", clustered.sum())
-        yield from self._emit(out, texts, np.union1d(new_nodes, unplaced), place, maybe)
+        yield from self._emit(out, texts, np.union1d(new_nodes, gave_up), place, maybe)
 
     def _link_queries(self, texts: dict, nodes: np.ndarray):
         """The link prompts among ``nodes`` (their texts are here): token counts to the

@@ -11,7 +11,7 @@ exchanges (``schemas.EXCHANGES``; every row keeps its own ``ts``) and returns
       | Sign [node shard]          prompts waiting for their template; MinHash, band keys
       | MatchBands [band-key shard]    bounded buckets of representatives: match, found, file
       | Members [node shard]       cluster label of each exchange (exact duplicates too);
-                                   link prompts (short, placed nowhere by wording)
+                                   link prompts (short, given up by wording)
       | CountTokens [one key]      link prompts per WordPiece token within the TTL -> IDF
       | LinkPrompts [token shard]  rewordings: each link prompt against its rarest
                                    tokens' buckets (``links``)

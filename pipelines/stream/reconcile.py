@@ -166,10 +166,8 @@ def roots(labels: np.ndarray, child: np.ndarray, parent: np.ndarray,
 
 
 def _distinct_star(chunks: list[dict]) -> list[dict]:
-    """A closed generation's star labels -> one table, each (label, centre) once."""
-    star = concat(chunks)
-    pairs = np.unique(np.stack([star["label"], star["centre"].astype(np.int64)]), axis=1)
-    return [{"label": pairs[0], "centre": pairs[1].astype(bool)}]
+    """A closed generation's star labels -> one table sorted by label, each once."""
+    return [newest_by(chunks, "label")]
 
 
 def _plain(chunk: dict) -> dict:
@@ -191,8 +189,10 @@ class ReconcileFn(StageFn):
         child = edges.get("child", np.empty(0, np.int64))
         parent = edges.get("parent", np.empty(0, np.int64))
         stored = [_plain(c) for c in store.chunks("alias")]
-        child, parent, roots_here, linked = self._prompt_links(store, inputs, stored, child,
-                                                               parent)
+        star = concat(store.chunks("star"))
+        child, parent, star, linked = self._prompt_links(store, inputs, stored, star, child,
+                                                         parent)
+        roots_here = star["label"][star["centre"]] if star else np.empty(0, np.int64)
         if child.size:
             root = roots(child, child, parent, stored)
             joined = root != child
@@ -210,44 +210,56 @@ class ReconcileFn(StageFn):
         aliased = (root != used) | np.isin(used, roots_here)
         joined = root != used
         self._refresh(store, stored, used[joined], root[joined])
-        self._refresh_centres(store, used[aliased & ~joined])
+        sim = self._refresh_star(store, star, used)
         shard = ingest.shard_of(used.astype(np.uint64), self.stream.key_shards)
         for s in range(self.stream.key_shards):
             sel = aliased & (shard == s)
-            yield None, (s, ("alias", {"label": used[sel], "root": root[sel]}))
+            yield None, (s, ("alias", {"label": used[sel], "root": root[sel], "sim": sim[sel]}))
 
     @staticmethod
-    def _prompt_links(store, inputs, stored, child, parent):
-        """(This tick's parent edges with the accepted prompt links added, every star centre
-        held, the labels linked this tick). A link joins a label that nothing joined to its
-        best answer unless that would chain (``kernels.star_joins``). The labels linked are
-        told to their route shards whether or not in use this tick: a centre's prompt came
-        earlier, and its first rows wait there (``RouteFn``)."""
-        star = concat(store.chunks("star"))
-        centres = star.get("label", np.empty(0, np.int64))[star.get("centre", np.empty(0, bool))]
+    def _prompt_links(store, inputs, stored, star, child, parent):
+        """(This tick's parent edges with the accepted prompt links added, the star labels
+        held (``star``: label, centre, score; the new ones added), the labels linked
+        this tick). A link joins a label that nothing joined to its best answer unless
+        that would chain (``kernels.star_joins``). The labels linked are told to their
+        route shards whether or not in use this tick: a centre's prompt came earlier, and
+        its first rows wait there (``RouteFn``)."""
         links = concat(inputs.get("links", []))
         none = np.empty(0, np.int64)
         if not links or not len(links["child"]):
-            return child, parent, centres, none
-        s_child = star["label"][~star["centre"]] if star else np.empty(0, np.int64)
+            return child, parent, star, none
+        held = star.get("label", none)
+        centre = star.get("centre", np.zeros(0, bool))
         c, p, score = links["child"], links["parent"], links["score"]
         free = (stored_roots(c, stored) < 0) & ~np.isin(c, child)
         c, p, score = c[free], p[free], score[free]
-        ok = kernels.star_joins(c, p, score, s_child, centres)
-        c, p = c[ok], p[ok]
-        labels = np.r_[c, np.unique(p)]
-        if c.size:
-            store.add("star", {"label": labels, "centre": np.arange(labels.size) >= c.size})
-        return np.r_[child, c], np.r_[parent, p], np.union1d(centres, p), labels
+        ok = kernels.star_joins(c, p, score, held[~centre], held[centre])
+        c, p, score = c[ok], p[ok], score[ok]
+        if not c.size:
+            return child, parent, star, none
+        centres = np.setdiff1d(p, held[centre])
+        new = {"label": np.r_[c, centres], "centre": np.arange(c.size + centres.size) >= c.size,
+               "score": np.r_[score, np.ones(centres.size, np.float32)].astype(np.float32)}
+        store.add("star", new)
+        star = concat([star, new]) if star else new
+        return np.r_[child, c], np.r_[parent, p], star, np.r_[c, np.unique(p)]
 
     @staticmethod
-    def _refresh_centres(store, centres):
-        """Star centres in use from older generations -> the current one."""
-        now = [c["label"][c["centre"]] for c in store.chunks("star")
-               if int(c["_gen"][0]) == store.gen]
-        centres = centres[~np.isin(centres, np.concatenate(now))] if now else centres
-        if centres.size:
-            store.add("star", {"label": centres, "centre": np.ones(centres.size, bool)})
+    def _refresh_star(store, star, used) -> np.ndarray:
+        """Each used label's link score (1 for a star's centre, NaN off the stars), and the
+        star labels in use from older generations copied into the current one."""
+        sim = np.full(used.size, np.nan, np.float32)
+        if not star:
+            return sim
+        latest = newest_by([star], "label")
+        pos = kernels.sorted_positions(latest["label"], used)
+        hit = pos >= 0
+        sim[hit] = latest["score"][pos[hit]]
+        now = [c["label"] for c in store.chunks("star") if int(c["_gen"][0]) == store.gen]
+        stale = hit & ~np.isin(used, np.concatenate(now) if now else np.empty(0, np.int64))
+        if stale.any():
+            store.add("star", take(latest, pos[stale]))
+        return sim
 
     @staticmethod
     def _refresh(store, stored, labels, root):
@@ -276,8 +288,9 @@ class RouteFn(StageFn):
         a_label = alias.get("label", np.empty(0, np.int64))
         order = np.argsort(a_label, kind="stable")
         a_label, a_root = a_label[order], alias.get("root", np.empty(0, np.int64))[order]
+        a_sim = alias.get("sim", np.empty(0, np.float32))[order]
         shards = self.stream.key_shards
-        maybe = self._held(tick, inputs, store, a_label)
+        maybe = self._held(tick, inputs, store, a_label, a_sim)
         for tag in ("members", "texts"):
             chunks = [c for c in inputs.get(tag, []) if len(c["label"])] + maybe[tag]
             if not chunks:
@@ -290,10 +303,11 @@ class RouteFn(StageFn):
                 yield None, (int(s), (tag, take(part, shard == s)))
 
 
-    def _held(self, tick, inputs, store, a_label) -> dict:
+    def _held(self, tick, inputs, store, a_label, a_sim) -> dict:
         """The "maybe" rows and texts (of prompts no cluster held) whose label a prompt
         link joined, this tick's and those held back. A link prompt's first rows wait up
         to ``pending_ttl_s`` for a rewording to join them; the others are dropped now.
+        ``a_sim``: each aliased label's link score (the rows' similarity).
         """
         new = [{**c, "since": np.full(len(c["label"]), tick, np.int64)}
                for c in inputs.get("maybe", [])]
@@ -306,7 +320,12 @@ class RouteFn(StageFn):
         wait = max(1, self.stream.pending_ttl_s // self.stream.tick_s)
         keep = ~joined & rows["hold"] & (tick - since < wait)
         store.set_pending("rows", [{**take(rows, keep), "since": since[keep]}])
-        out = {"members": [{k: v for k, v in take(rows, joined).items() if k != "hold"}]}
+        out = take(rows, joined)
+        out.pop("hold")
+        # a prompt joined by a link is as similar to its cluster as its link's score (its
+        # star's centre: 1), as a lexical member is by its signature's (the cohesion gates)
+        out["sim"] = a_sim[np.searchsorted(a_label, out["label"])].astype(np.float32)
+        out = {"members": [out]}
         if texts:
             t_joined = np.isin(texts["label"], a_label)
             store.set_pending("texts", [take(texts, ~t_joined & np.isin(

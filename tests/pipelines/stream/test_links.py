@@ -118,11 +118,13 @@ def test_buckets_stay_bounded_however_many_prompts_share_a_token():
     assert per_key.max() <= links.LINK_REPS
 
 
-def _reconcile(fn, ring, tick, links_chunk, used):
+def _reconcile(fn, ring, tick, links_chunk, used, sims=None):
+    sims = {} if sims is None else sims
     out = list(fn.flush(0, tick, {"links": [links_chunk], "used": [{"label": used}]},
                         ring.store(fn.gen_of(tick))))
     ring.commit()
     alias = ticks.concat([v[1][1] for _, v in out])
+    sims.update(zip(alias["label"].tolist(), alias["sim"].tolist()))
     return dict(zip(alias["label"].tolist(), alias["root"].tolist()))
 
 
@@ -130,9 +132,11 @@ def test_reconcile_joins_stars_and_refuses_chains():
     fn, ring = ReconcileFn(RUN, StreamConfig()), Ring()
     edges = {"child": np.array([2, 3, 3, 4]), "parent": np.array([1, 2, 1, 3]),
              "score": np.array([0.9, 0.95, 0.6, 0.9], np.float32)}
-    alias = _reconcile(fn, ring, 0, edges, np.array([1, 2, 3, 4, 9]))
+    sims = {}
+    alias = _reconcile(fn, ring, 0, edges, np.array([1, 2, 3, 4, 9]), sims)
     # 2 joins 1; 3's best parent 2 is a child now, so it takes 1; 4's only parent is a child
     assert alias == {1: 1, 2: 1, 3: 1}
+    assert sims == {1: 1.0, 2: pytest.approx(0.9), 3: pytest.approx(0.6)}  # centre: 1
     # later: a new rewording of 2 cannot join the child 2, and 2 stays joined
     later = {"child": np.array([7]), "parent": np.array([2]), "score": np.array([0.9], np.float32)}
     assert _reconcile(fn, ring, 1, later, np.array([2, 7])) == {2: 1}
@@ -144,11 +148,16 @@ def test_route_holds_a_link_prompts_first_rows_until_a_rewording_joins_it():
 
     def tick(t, maybe, alias):
         inputs = {"maybe": maybe, "alias": [{"label": np.array(list(alias), np.int64),
-                                             "root": np.array(list(alias.values()), np.int64)}]}
+                                             "root": np.array(list(alias.values()), np.int64),
+                                             "sim": np.full(len(alias), 0.75, np.float32)}]}
         out = list(fn.flush(0, t, inputs, ring.store(fn.gen_of(t))))
         ring.commit()
         rows = [v[1][1] for _, v in out if v[1][0] == "members"]
-        return ticks.concat(rows)["exchange_id"].to_pylist() if rows else []
+        if not rows:
+            return []
+        rows = ticks.concat(rows)
+        assert np.all(rows["sim"] == 0.75)  # a joined row is as similar as its link
+        return rows["exchange_id"].to_pylist()
 
     def rows(eid, label, hold):
         return {"exchange_id": pa.array([eid], pa.large_string()),
