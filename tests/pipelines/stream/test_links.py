@@ -1,9 +1,14 @@
 """Per-prompt semantic links in streaming (``links``, ``reconcile``): stage logic without Beam."""
 
 import dataclasses
+import datetime as dt
+import gzip
+import pathlib
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute
+import pyarrow.parquet
 import pytest
 from test_stages import Ring
 
@@ -228,3 +233,55 @@ def test_stream_puts_rewordings_in_one_cluster_whatever_the_bundles_and_keys(tmp
     reworded = {cluster[f"ex-0-{i}"] for i in range(len(REWORDED))}
     n = len(REWORDED)
     assert not {cluster.get(e) for e in (f"ex-0-{n}", f"ex-1-{n}", "ex-2-0")} & reworded
+
+
+BIBLE = pathlib.Path(__file__).parents[3] / "bench" / "data" / "bible_paraphrase.tsv.gz"
+
+
+def _bible_logs(folder, rows=160):
+    """The first ``rows`` sentences of the shipped paraphrase set (several wordings of one
+    verse in a row), one exchange each from its own account, 7 minutes apart."""
+    with gzip.open(BIBLE, "rt", encoding="utf-8") as fh:
+        lines = [line.rstrip("\n").split("\t") for line in list(fh)[1:rows + 1]]
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    table = pa.table({"exchange_id": [f"e{i:04d}" for i in range(rows)],
+                      "account_id": [f"a{i}" for i in range(rows)],
+                      "ts": pa.array([t0 + dt.timedelta(minutes=7 * i) for i in range(rows)],
+                                     pa.timestamp("us", tz="UTC")),
+                      "prompt": [parts[-1] for parts in lines]})
+    return table, [parts[0] for parts in lines]
+
+
+def test_replay_links_rewordings_and_resumes_from_its_state(tmp_path):
+    from distill_radar.pipelines.stream import job as stream_job
+
+    table, verse = _bible_logs(tmp_path)
+
+    def replay(part, out, *more):
+        (tmp_path / f"in-{out}").mkdir()
+        pa.parquet.write_table(part, tmp_path / f"in-{out}" / "part.parquet")
+        stream_job.run(["--input", str(tmp_path / f"in-{out}"), "--output", str(tmp_path / out),
+                        "--replay", *more])
+        return pa.parquet.read_table(tmp_path / out / "members.parquet")
+
+    whole = replay(table, "whole")
+    cluster = dict(zip(whole["exchange_id"].to_pylist(), whole["cluster_id"].to_pylist()))
+    same = [(a, b) for a in range(len(verse)) for b in range(a + 1, len(verse))
+            if verse[a] == verse[b]]
+    found = sum(cluster.get(f"e{a:04d}", -1) == cluster.get(f"e{b:04d}", -2) for a, b in same)
+    apart = sum(cluster.get(f"e{a:04d}", -1) == cluster.get(f"e{b:04d}", -2)
+                for a in range(len(verse)) for b in range(a + 1, len(verse)) if verse[a] != verse[b])
+    assert found >= 0.6 * len(same) and apart <= 0.05 * found, (found, len(same), apart)
+    without = replay(table, "without", "--no-prompt-links")
+    assert without.num_rows < whole.num_rows // 4
+    # stopped at a tick's end in the middle of a verse's wordings (its first rows held
+    # back, waiting for a rewording), resumed: the same clusters, the same ids
+    split = pa.scalar(dt.datetime(2026, 1, 1, 10, tzinfo=dt.timezone.utc), table["ts"].type)
+    at = pa.compute.sum(pa.compute.less(table["ts"], split)).as_py()
+    assert verse[at - 1] == verse[at]
+    first = replay(table.filter(pa.compute.less(table["ts"], split)), "first",
+                   "--checkpoint-dir", str(tmp_path / "state"))
+    second = replay(table.filter(pa.compute.greater_equal(table["ts"], split)), "second",
+                    "--restore-dir", str(tmp_path / "state"))
+    assert pa.concat_tables([first, second]).sort_by("exchange_id").equals(
+        whole.sort_by("exchange_id"))
