@@ -39,7 +39,8 @@ __all__ = ["JUDGE_TAG", "PARTS_TAG", "AccumulateFn"]
 STATS = ("cluster_id", "n_exchanges", "n_accounts", "n_distinct_prompts", "first_ts", "last_ts",
          "median_response_chars", "typical_account_exchanges", "payload_variety",
          "exchanges_per_account", "top_account_share", "cohesion_min", "cohesion_median",
-         "synchrony", "cadence_cv", "median_account_age_days", "elicitation_score")
+         "synchrony", "cadence_cv", "median_account_age_days", "elicitation_score",
+         "linked_share")
 
 
 def bottom_k(cluster: np.ndarray, node: np.ndarray, k: int) -> np.ndarray:
@@ -108,16 +109,25 @@ def window_stats(rows: dict, model: ModelConfig) -> pl.DataFrame:
     df = pl.DataFrame({
         "cluster_id": rows["cluster"], "account_id": pl.Series(rows["account_id"]),
         "ts": pl.Series(rows["ts"]).cast(pl.Datetime("ms", "UTC")), "node": rows["node"],
-        "similarity": rows["sim"], "response_chars": rows["response_chars"]})
+        "similarity": rows["sim"], "response_chars": rows["response_chars"],
+        "linked": rows["linked"]})
     cohesion = df.group_by("cluster_id").agg(
         pl.col("similarity").min().cast(pl.Float64).alias("cohesion_min"),
-        pl.col("similarity").median().cast(pl.Float64).alias("cohesion_median"))
+        pl.col("similarity").median().cast(pl.Float64).alias("cohesion_median"),
+        pl.col("linked").mean().cast(pl.Float64).alias("linked_share"))
     return (cluster_stats.cluster_counts(df).join(cohesion, on="cluster_id", how="left")
             .join(timing_signals(df, model=model), on="cluster_id", how="left")), df
 
 
+def with_linked(chunks: list[dict]) -> list[dict]:
+    """Window row chunks, each with ``linked`` (rows a prompt link joined to their
+    cluster); chunks written, or sent, before it existed have none."""
+    return [c if "linked" in c else {**c, "linked": np.zeros(len(c["cluster"]), bool)}
+            for c in chunks]
+
+
 def merge_rows(chunks: list[dict]) -> list[dict]:
-    rows = concat(chunks)
+    rows = concat(with_linked(chunks))
     return [take(rows, np.lexsort((rows["ts"], rows["cluster"])))]
 
 
@@ -138,7 +148,7 @@ class AccumulateFn(StageFn):
 
     def flush(self, key, tick, inputs, store):
         store.compact({"m": merge_rows, "s": lambda cs: [self._sample(concat(cs))]})
-        rows = concat([c for c in inputs.get("members", []) if len(c["cluster"])])
+        rows = concat(with_linked([c for c in inputs.get("members", []) if len(c["cluster"])]))
         new = np.empty(0, np.int64)
         texts = concat([c for c in inputs.get("texts", []) if len(c["cluster"])])
         if texts:
@@ -146,7 +156,7 @@ class AccumulateFn(StageFn):
             store.add("s", texts)
         if rows:
             order = np.lexsort((rows["ts"], rows["cluster"]))
-            keep = ("cluster", "account_id", "ts", "node", "sim", "response_chars")
+            keep = ("cluster", "account_id", "ts", "node", "sim", "response_chars", "linked")
             rows = {**take({k: rows[k] for k in keep}, order)}
             rows["acct"] = kernels.text_hashes(rows["account_id"], normalized=True)
             store.add("m", rows)
@@ -171,7 +181,7 @@ class AccumulateFn(StageFn):
         """(kind -> summary chunks of the due clusters that pass, clusters retracted)."""
         run = self.run
         end = (tick + 1) * self.stream.tick_ms
-        chunks = store.chunks("m")
+        chunks = with_linked(store.chunks("m"))
         counts = gather(chunks, due, ("cluster", "acct", "node", "ts"))
         if counts:
             counts = take(counts, counts["ts"] >= end - self.stream.window_size_s * 1000)

@@ -117,16 +117,29 @@ def without_focus(scored: pl.DataFrame, run: RunConfig) -> pl.DataFrame:
         (pl.col("is_campaign_like") & volume).alias("is_campaign_like"))
 
 
+#: A cluster's ``kind`` by the share of its window rows that prompt links joined: none,
+#: all, some (batch's lexical / semantic / both).
+KIND_NAMES = np.array(["lexical", "both", "semantic"])
+
+
+def kind_of(linked_share: np.ndarray) -> np.ndarray:
+    """Each cluster's ``kind`` from the share of its rows that prompt links joined."""
+    share = np.asarray(linked_share, np.float64)
+    return KIND_NAMES[(share > 0).astype(np.int64) + (share >= 1)]
+
+
 def campaigns_of(cand: dict, ex: dict, parts: dict, run: RunConfig, vec: dict | None = None,
                  totals: dict | None = None, focus_known: bool = True
                  ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(CAMPAIGNS frame, scored clusters, campaigns table) of the candidate clusters;
     with ``vec`` (embedded samples), account groups first join reworded clusters.
     ``focus_known`` False: account focus passes no cluster (``without_focus``)."""
+    linked = cand.get("linked_share", np.zeros(cand["cluster"].size))  # older summaries
     stats = pl.DataFrame({
         "cluster_id": cand["cluster"],
-        **{c: cand[c] for c in STATS + ("solo",) if c not in ("cluster_id", "first_ts",
-                                                              "last_ts", "elicitation_score")},
+        **{c: cand[c] for c in STATS + ("solo",) if c not in (
+            "cluster_id", "first_ts", "last_ts", "elicitation_score", "linked_share")},
+        "kind": kind_of(linked),
         "first_ts": pl.Series(cand["first_ts"]).cast(pl.Datetime("ms", "UTC")),
         "last_ts": pl.Series(cand["last_ts"]).cast(pl.Datetime("ms", "UTC"))}
     ).with_columns(pl.col(["n_exchanges", "n_accounts", "n_distinct_prompts"]).cast(pl.Int64),

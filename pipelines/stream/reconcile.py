@@ -292,7 +292,10 @@ class RouteFn(StageFn):
         shards = self.stream.key_shards
         maybe = self._held(tick, inputs, store, a_label, a_sim)
         for tag in ("members", "texts"):
-            chunks = [c for c in inputs.get(tag, []) if len(c["label"])] + maybe[tag]
+            chunks = [c for c in inputs.get(tag, []) if len(c["label"])]
+            if tag == "members":  # which evidence put each row in its cluster
+                chunks = [{**c, "linked": np.zeros(len(c["label"]), bool)} for c in chunks]
+            chunks += maybe[tag]
             if not chunks:
                 continue
             part = concat(chunks)
@@ -325,6 +328,7 @@ class RouteFn(StageFn):
         # a prompt joined by a link is as similar to its cluster as its link's score (its
         # star's centre: 1), as a lexical member is by its signature's (the cohesion gates)
         out["sim"] = a_sim[np.searchsorted(a_label, out["label"])].astype(np.float32)
+        out["linked"] = np.ones(len(out["label"]), bool)
         out = {"members": [out]}
         if texts:
             t_joined = np.isin(texts["label"], a_label)

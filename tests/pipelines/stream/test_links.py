@@ -285,3 +285,18 @@ def test_replay_links_rewordings_and_resumes_from_its_state(tmp_path):
                     "--restore-dir", str(tmp_path / "state"))
     assert pa.concat_tables([first, second]).sort_by("exchange_id").equals(
         whole.sort_by("exchange_id"))
+
+
+def test_a_clusters_kind_says_whether_prompt_links_joined_its_rows():
+    from distill_radar.pipelines.stream.accumulate import window_stats
+    from distill_radar.pipelines.stream.judge import kind_of
+
+    n = 6
+    rows = {"cluster": np.array([1, 1, 2, 2, 3, 3]), "node": np.arange(n, dtype=np.uint64),
+            "account_id": pa.array([f"a{i}" for i in range(n)], pa.large_string()),
+            "ts": np.arange(n, dtype=np.int64) * 60_000, "sim": np.ones(n, np.float32),
+            "response_chars": np.full(n, 10), "linked": np.array([0, 0, 1, 0, 1, 1], bool)}
+    stats, _ = window_stats(rows, RUN.model)
+    share = stats.sort("cluster_id")["linked_share"].to_numpy()
+    assert share.tolist() == [0.0, 0.5, 1.0]
+    assert kind_of(share).tolist() == ["lexical", "both", "semantic"]
