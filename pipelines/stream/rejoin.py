@@ -88,6 +88,15 @@ def join_pieces(stats: pl.DataFrame, texts: pl.DataFrame, members: pl.DataFrame,
     return merged, texts, members
 
 
+def _joined_kind(columns) -> list[pl.Expr]:
+    """A joined cluster's ``kind``: account groups are semantic evidence, so ``semantic``
+    when prompt links made every piece, else ``both`` (as batch names such clusters)."""
+    if "kind" not in columns:
+        return []
+    return [pl.when((pl.col("kind") == "semantic").all()).then(pl.lit("semantic"))
+            .otherwise(pl.lit("both")).alias("kind")]
+
+
 def _merged_stats(keep: pl.DataFrame, members: pl.DataFrame, cohesion: pl.DataFrame,
                   vec: dict | None) -> pl.DataFrame:
     w = pl.col("n_exchanges").cast(pl.Float64)
@@ -96,7 +105,8 @@ def _merged_stats(keep: pl.DataFrame, members: pl.DataFrame, cohesion: pl.DataFr
         pl.col("cohesion_min").min().alias("piece_cohesion_min"),
         pl.col("cohesion_median").min().alias("piece_cohesion_median"),
         pl.col("solo").min(),
-        *[((pl.col(c).fill_null(0.0) * w).sum() / w.sum()).alias(c) for c in WEIGHTED])
+        *[((pl.col(c).fill_null(0.0) * w).sum() / w.sum()).alias(c) for c in WEIGHTED],
+        *_joined_kind(keep.columns))
     per_account = (members.filter(pl.col("cluster_id").is_in(keep["to"].unique().to_list()))
                    .group_by("cluster_id", "account_id").agg(pl.len().alias("k")))
     accounts = per_account.group_by("cluster_id").agg(

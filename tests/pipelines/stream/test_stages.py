@@ -347,7 +347,8 @@ def test_joined_pieces_become_one_cluster_and_lonely_solo_clusters_go():
         "top_account_share": [1.0, 0.5, 1.0, 0.2], "cohesion_min": [0.9, 0.8, 0.9, 0.7],
         "cohesion_median": [0.95, 0.9, 0.95, 0.8], "median_response_chars": [100.0] * 4,
         "synchrony": [0.0, 0.3, 0.0, 0.5], "cadence_cv": pl.Series([None] * 4, dtype=pl.Float64),
-        "median_account_age_days": [1.0] * 4, "solo": [1.0, 1.0, 1.0, 0.0]}
+        "median_account_age_days": [1.0] * 4, "solo": [1.0, 1.0, 1.0, 0.0],
+        "kind": ["lexical", "semantic", "lexical", "semantic"]}
     ).with_columns(first_ts=ts, last_ts=ts)
     texts = pl.DataFrame({"cluster_id": [3, 5, 8, 9], "template": ["a", "b", "c", "d"],
                           "elicitation_score": [0.5] * 4, "exemplars": [["x"]] * 4})
@@ -372,6 +373,7 @@ def test_joined_pieces_become_one_cluster_and_lonely_solo_clusters_go():
         0.6)
     assert one["synchrony"] == pytest.approx(0.3 * 30 / 40)
     assert got.row(1, named=True)["n_accounts"] == 5  # untouched
+    assert got["kind"].to_list() == ["both", "semantic"]  # account groups joined 3 and 5
     assert texts.sort("cluster_id")["template"].to_list() == ["b", "d"]  # the largest piece
     # the dropped cluster's rows and the accounts' other traffic stay, unclustered:
     # account focus counts them (a1: 10 of 30 in cluster 3)
