@@ -11,7 +11,8 @@ the stream does it in three stages, none of which holds every prompt:
 2. ``TokenCountFn`` (one key: only token ids and counts meet there, at most the
    WordPiece vocabulary's 30,522 of them) counts, per generation, how many link
    prompts held each token within the TTL, and publishes the document
-   frequencies to every link shard each tick: the same IDF everywhere, whatever
+   frequencies to the link shards that get this tick's prompts: the same IDF everywhere,
+   whatever
    the bundling or the number of keys.
 3. ``LinkPromptsFn`` (key: token shard) files link prompts under their
    ``LINK_KEYS`` rarest tokens (IDF), at most ``LINK_REPS`` per token (a
@@ -53,7 +54,8 @@ from distill_radar.pipelines.stream.ticks import concat, ranges, take
 #: 12 rarest-token keys alone scores F1 0.86 against 0.91 with its SimHash bands too).
 LINK_KEYS = 12
 #: Link prompts filed per token: a common token's bucket fills with its first prompts
-#: and stops growing, so a new prompt costs at most ``LINK_KEYS * LINK_REPS`` scores.
+#: and stops growing, so a new prompt costs at most ``2 * LINK_KEYS * LINK_REPS`` scores
+#: (a bucket's filed prompts and its first new ones this tick).
 LINK_REPS = 16
 #: A token set as stored: ascending uint16 token ids padded with ``PAD`` to
 #: ``semantic_links.MAX_LINK_TOKENS`` (the vocabulary has 30,522 tokens).
@@ -140,8 +142,12 @@ class TokenCountFn(StageFn):
         df = merge_counts(live)[0] if live else {"token": np.empty(0, np.int32),
                                                   "count": np.empty(0, np.int64),
                                                   "prompts": np.zeros(1, np.int64)}
-        for s in range(self.stream.key_shards):
-            yield None, (s, ("df", df))
+        # the link prompts went to the shards of their tokens: only those need the counts
+        tokens = np.unique(np.concatenate([c["token"] for c in fresh] or [np.empty(0, np.int32)]))
+        shards = self.stream.key_shards
+        for s in (np.unique(ingest.shard_of(tokens.astype(np.uint64), shards)) if shards > 1
+                  else range(1 if tokens.size else 0)):
+            yield None, (int(s), ("df", df))
 
 
 class LinkPromptsFn(StageFn):
@@ -151,16 +157,19 @@ class LinkPromptsFn(StageFn):
     STAGE = "links"
     OFFSET_MS = 6
 
-    def setup(self):
-        super().setup()
-        if getattr(self, "table", None) is None:
-            self.table = load_embedder().table
+    table = None  # the static token table, loaded at the first link prompt
 
     def flush(self, key, tick, inputs, store):
         store.compact({"entry": merge_entries, "set": merge_sets})
-        queries = concat(inputs.get("query", []))
+        queries = concat(store.pending("query") + inputs.get("query", []))
         if not queries or not len(queries["node"]):
             return
+        if not inputs.get("df"):  # late queries: scored with their tick's frequencies
+            store.set_pending("query", [queries])
+            return
+        store.set_pending("query", [])
+        if self.table is None:  # not in setup: a --no-semantic job has no model package
+            self.table = load_embedder().table
         weights, common = self._weights(inputs["df"][0])
         # canonical order, by label: "earlier" this tick means a smaller label, the order
         # in which ``reconcile`` lets each prompt pick its parent (``kernels.star_joins``)
@@ -234,7 +243,9 @@ class LinkPromptsFn(StageFn):
         other_sets[new] = sets[by_node[pos[new]]]
         ids, offsets = unpadded(np.concatenate([sets, other_sets]))
         dense = prompt_links.weighted_pool(ids, offsets, weights, self.table)
-        dense -= np.outer(dense @ common, common)
+        # row by row, not a matrix product: BLAS rounds a row's product differently with
+        # the other rows beside it, and a pair's score must not depend on its shard's load
+        dense -= np.outer((dense * common).sum(axis=1), common)
         norm = np.linalg.norm(dense, axis=1, keepdims=True)
         dense = np.divide(dense, norm, out=np.zeros_like(dense), where=norm > 0)
         return prompt_links.pair_scores(ids, offsets, weights, dense, rows,

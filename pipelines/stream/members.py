@@ -28,10 +28,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from distill_radar import kernels
-from distill_radar.pipelines.stream import ingest
-from distill_radar.pipelines.stream.accounts import account_counts
 from distill_radar.pipelines.embed.embedder import load_embedder
-from distill_radar.pipelines.stream import links
+from distill_radar.pipelines.stream import ingest, links
+from distill_radar.pipelines.stream.accounts import account_counts
 from distill_radar.pipelines.stream.bands import label_of
 from distill_radar.pipelines.stream.keyed import StageFn
 from distill_radar.pipelines.stream.store import newest_by
@@ -109,7 +108,9 @@ class MembersFn(StageFn):
         return self.run.semantic and self.run.prompt_links
 
     def flush(self, key, tick, inputs, store):
-        store.compact({"label": lambda cs: [newest_by(cs, "node")]})
+        store.compact({"label": lambda cs: [newest_by(cs, "node")],
+                       "linkable": lambda cs: [{"node": np.unique(np.concatenate(
+                           [c["node"] for c in cs]))}]})
         place = concat(inputs["place"]) if inputs.get("place") else None
         new_nodes = np.empty(0, np.uint64)
         if place:
@@ -145,13 +146,31 @@ class MembersFn(StageFn):
             # rows no cluster holds: a prompt link may join their prompt this tick or
             # later; ``route`` keeps those whose label ``reconcile`` joined, and holds
             # the link prompts' first rows a while (``hold``: a rewording may come later)
-            maybe = take(out, ~clustered & ~waiting)
+            loose = ~clustered & ~waiting
+            loose[loose] = self._linkable(store, out["node"][loose], linked)
+            maybe = take(out, loose)
             maybe["label"] = label_of(maybe["node"])
             maybe["sim"] = np.zeros(maybe["label"].size, np.float32)
             maybe["hold"] = np.isin(maybe["node"], linked)
         out = take(out, clustered)
         self.count("clustered_rows", clustered.sum())
         yield from self._emit(out, texts, np.union1d(new_nodes, gave_up), place, maybe)
+
+    @staticmethod
+    def _linkable(store, nodes: np.ndarray, linked: np.ndarray) -> np.ndarray:
+        """Per row node: a link prompt (this tick's ``linked``, or one within the TTL), the
+        only rows no cluster holds that a prompt link can join. This tick's are kept, and
+        those sent again copied from older generations into the current one."""
+        hit = np.isin(nodes, linked)
+        stale = np.zeros(nodes.size, bool)
+        for c in store.chunks("linkable"):  # each sorted
+            there = kernels.sorted_positions(c["node"], nodes) >= 0
+            hit |= there
+            stale = np.where(there, int(c["_gen"][0]) < store.gen, stale)
+        keep = np.union1d(linked, nodes[stale])
+        if keep.size:
+            store.add("linkable", {"node": keep.astype(np.uint64)})
+        return hit
 
     def _link_queries(self, texts: dict, nodes: np.ndarray):
         """The link prompts among ``nodes`` (their texts are here): token counts to the
@@ -213,7 +232,7 @@ class MembersFn(StageFn):
         used = labels_in_use(members["label"], place)
         if maybe is not None:
             used = np.union1d(used, maybe["label"])
-            yield from self._emit_maybe(maybe, texts, new_nodes)
+            yield from self._emit_maybe(maybe, texts)
         yield RECONCILE_TAG, (0, ("used", {"label": used}))
         new_text = np.isin(texts["node"], new_nodes) & np.isin(texts["node"], members["node"])
         t = take(texts, new_text)
@@ -228,12 +247,13 @@ class MembersFn(StageFn):
                 yield None, (int(s), ("texts", {"node": t["node"][sel], "label": t_label[sel],
                                                 "prompt": t["prompt"].filter(pa.array(sel))}))
 
-    def _emit_maybe(self, maybe: dict, texts: dict, new_nodes: np.ndarray):
-        """Rows no cluster holds (``maybe``: labelled by their own prompt) and the texts of
-        the new ones, by label shard, for ``route`` to keep if a prompt link joined them."""
+    def _emit_maybe(self, maybe: dict, texts: dict):
+        """Rows of link prompts that no cluster holds (``maybe``: labelled by their own
+        prompt) and the texts of the new ones (``hold``), by label shard, for ``route`` to
+        keep if a prompt link joined them."""
         shards = self.stream.key_shards
         shard = ingest.shard_of(maybe["label"].astype(np.uint64), shards)
-        t = take(texts, np.isin(texts["node"], new_nodes) & np.isin(texts["node"], maybe["node"]))
+        t = take(texts, np.isin(texts["node"], maybe["node"][maybe["hold"]]))
         t_label = label_of(t["node"])
         t_shard = ingest.shard_of(t_label.astype(np.uint64), shards)
         for s in np.unique(shard):

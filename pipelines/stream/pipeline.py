@@ -48,8 +48,13 @@ from distill_radar.pipelines.stream.ingest import PrepareFn
 from distill_radar.pipelines.stream.judge import CAMPAIGNS_TAG, CLUSTERS_TAG, JudgeFn
 from distill_radar.pipelines.stream.keyed import RESTORE_TAG, STATS_SCHEMA, STATS_TAG
 from distill_radar.pipelines.stream.links import LinkPromptsFn, TokenCountFn
-from distill_radar.pipelines.stream.members import (ACCOUNTS_TAG, LINKS_TAG, RECONCILE_TAG,
-                                                    TOKENS_TAG, MembersFn)
+from distill_radar.pipelines.stream.members import (
+    ACCOUNTS_TAG,
+    LINKS_TAG,
+    RECONCILE_TAG,
+    TOKENS_TAG,
+    MembersFn,
+)
 from distill_radar.pipelines.stream.reconcile import ReconcileFn, RouteFn
 from distill_radar.pipelines.stream.signer import QUERIES_TAG, SignerFn
 from distill_radar.pipelines.stream.store import name_column

@@ -170,6 +170,23 @@ def _distinct_star(chunks: list[dict]) -> list[dict]:
     return [newest_by(chunks, "label")]
 
 
+def star_lookup(chunks: list[dict], labels: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(on a star, a centre, link score, generation) of each label in the star chunks (each
+    sorted by label, oldest first: the newest wins). One search per chunk."""
+    found = np.zeros(labels.size, bool)
+    centre = np.zeros(labels.size, bool)
+    score = np.zeros(labels.size, np.float32)
+    gen = np.full(labels.size, -1, np.int64)
+    for c in chunks:
+        pos = kernels.sorted_positions(c["label"], labels)
+        hit = pos >= 0
+        found |= hit
+        centre[hit], score[hit] = c["centre"][pos[hit]], c["score"][pos[hit]]
+        gen[hit] = int(c["_gen"][0])
+    return found, centre, score, gen
+
+
 def _plain(chunk: dict) -> dict:
     """A stored join chunk as plain ``child``/``root`` arrays, with its generation."""
     child, root = unpack_joins(chunk)
@@ -185,14 +202,12 @@ class ReconcileFn(StageFn):
     def flush(self, key, tick, inputs, store):
         if store.compact({"alias": packed_joins, "star": _distinct_star}):
             store.drop_superseded("alias", lambda c: unpack_joins(c)[0], without)
+            store.drop_superseded("star", "label")
         edges = concat(inputs.get("edges", []))
         child = edges.get("child", np.empty(0, np.int64))
         parent = edges.get("parent", np.empty(0, np.int64))
         stored = [_plain(c) for c in store.chunks("alias")]
-        star = concat(store.chunks("star"))
-        child, parent, star, linked = self._prompt_links(store, inputs, stored, star, child,
-                                                         parent)
-        roots_here = star["label"][star["centre"]] if star else np.empty(0, np.int64)
+        child, parent, linked = self._prompt_links(store, inputs, stored, child, parent)
         if child.size:
             root = roots(child, child, parent, stored)
             joined = root != child
@@ -205,61 +220,65 @@ class ReconcileFn(StageFn):
         used = np.unique(np.concatenate([c["label"] for c in inputs.get("used", [])]
                                         + [linked] or [np.empty(0, np.int64)]))
         root = roots(used, np.empty(0, np.int64), np.empty(0, np.int64), stored)
-        # a star's centre is its own root, and says so: its prompt's rows may be held
-        # back as unclustered until a link joins it (``route``'s "maybe" rows)
-        aliased = (root != used) | np.isin(used, roots_here)
         joined = root != used
         self._refresh(store, stored, used[joined], root[joined])
-        sim = self._refresh_star(store, star, used)
+        # a star's centre is its own root, and says so: its prompt's rows may be held
+        # back as unclustered until a link joins it (``route``'s "maybe" rows)
+        found, centre, sim = self._stars_in_use(store, used, root[joined])
+        aliased = joined | centre
         shard = ingest.shard_of(used.astype(np.uint64), self.stream.key_shards)
         for s in range(self.stream.key_shards):
             sel = aliased & (shard == s)
             yield None, (s, ("alias", {"label": used[sel], "root": root[sel], "sim": sim[sel]}))
 
     @staticmethod
-    def _prompt_links(store, inputs, stored, star, child, parent):
-        """(This tick's parent edges with the accepted prompt links added, the star labels
-        held (``star``: label, centre, score; the new ones added), the labels linked
-        this tick). A link joins a label that nothing joined to its best answer unless
-        that would chain (``kernels.star_joins``). The labels linked are told to their
-        route shards whether or not in use this tick: a centre's prompt came earlier, and
-        its first rows wait there (``RouteFn``)."""
+    def _prompt_links(store, inputs, stored, child, parent):
+        """(This tick's parent edges with the accepted prompt links added, the labels
+        linked this tick). A link joins a label that nothing joined to its best answer
+        unless that would chain (``kernels.star_joins``), and the stars' labels are kept
+        (``star``: label, centre, score). The labels linked are told to their route shards
+        whether or not in use this tick: a centre's prompt came earlier, and its first rows
+        wait there (``RouteFn``)."""
         links = concat(inputs.get("links", []))
         none = np.empty(0, np.int64)
         if not links or not len(links["child"]):
-            return child, parent, star, none
-        held = star.get("label", none)
-        centre = star.get("centre", np.zeros(0, bool))
+            return child, parent, none
         c, p, score = links["child"], links["parent"], links["score"]
         free = (stored_roots(c, stored) < 0) & ~np.isin(c, child)
         c, p, score = c[free], p[free], score[free]
-        ok = kernels.star_joins(c, p, score, held[~centre], held[centre])
+        involved = np.union1d(c, p)
+        found, centre, _, _ = star_lookup(store.chunks("star"), involved)
+        ok = kernels.star_joins(c, p, score, involved[found & ~centre], involved[found & centre])
         c, p, score = c[ok], p[ok], score[ok]
         if not c.size:
-            return child, parent, star, none
-        centres = np.setdiff1d(p, held[centre])
-        new = {"label": np.r_[c, centres], "centre": np.arange(c.size + centres.size) >= c.size,
-               "score": np.r_[score, np.ones(centres.size, np.float32)].astype(np.float32)}
-        store.add("star", new)
-        star = concat([star, new]) if star else new
-        return np.r_[child, c], np.r_[parent, p], star, np.r_[c, np.unique(p)]
+            return child, parent, none
+        centres = np.setdiff1d(p, involved[found & centre])
+        labels = np.r_[c, centres]
+        order = np.argsort(labels, kind="stable")  # chunks sorted by label: searched per chunk
+        store.add("star", {"label": labels[order], "centre": (order >= c.size),
+                           "score": np.r_[score, np.ones(centres.size)][order].astype(np.float32)})
+        return np.r_[child, c], np.r_[parent, p], np.r_[c, np.unique(p)]
 
     @staticmethod
-    def _refresh_star(store, star, used) -> np.ndarray:
-        """Each used label's link score (1 for a star's centre, NaN off the stars), and the
-        star labels in use from older generations copied into the current one."""
-        sim = np.full(used.size, np.nan, np.float32)
-        if not star:
-            return sim
-        latest = newest_by([star], "label")
-        pos = kernels.sorted_positions(latest["label"], used)
-        hit = pos >= 0
-        sim[hit] = latest["score"][pos[hit]]
-        now = [c["label"] for c in store.chunks("star") if int(c["_gen"][0]) == store.gen]
-        stale = hit & ~np.isin(used, np.concatenate(now) if now else np.empty(0, np.int64))
+    def _stars_in_use(store, used, roots_of_joined) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(on a star, a star's centre, link score: 1 for a centre, NaN off the stars) of
+        each used label. The star labels in use, and the centres of the star children in
+        use (a rewording sent again keeps its first wording's star alive), are copied from
+        older generations into the current one."""
+        chunks = store.chunks("star")
+        found, centre, score, gen = star_lookup(chunks, used)
+        sim = np.where(found, score, np.nan).astype(np.float32)
+        more = np.setdiff1d(roots_of_joined, used)
+        m_found, m_centre, m_score, m_gen = star_lookup(chunks, more)
+        labels = np.r_[used[found], more[m_found]]
+        stale = np.r_[gen[found], m_gen[m_found]] < store.gen
         if stale.any():
-            store.add("star", take(latest, pos[stale]))
-        return sim
+            is_centre = np.r_[centre[found], m_centre[m_found]]
+            scores = np.r_[score[found], m_score[m_found]]
+            order = np.argsort(labels[stale], kind="stable")
+            store.add("star", {"label": labels[stale][order], "centre": is_centre[stale][order],
+                               "score": scores[stale][order].astype(np.float32)})
+        return found, found & centre, sim
 
     @staticmethod
     def _refresh(store, stored, labels, root):
@@ -288,7 +307,7 @@ class RouteFn(StageFn):
         a_label = alias.get("label", np.empty(0, np.int64))
         order = np.argsort(a_label, kind="stable")
         a_label, a_root = a_label[order], alias.get("root", np.empty(0, np.int64))[order]
-        a_sim = alias.get("sim", np.empty(0, np.float32))[order]
+        a_sim = alias.get("sim", np.full(a_label.size, np.nan, np.float32))[order]
         shards = self.stream.key_shards
         maybe = self._held(tick, inputs, store, a_label, a_sim)
         for tag in ("members", "texts"):

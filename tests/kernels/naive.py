@@ -530,8 +530,8 @@ def short_rows(texts, chars):
 
 
 def star_joins(child, parent, score, children, roots):
-    """Per candidate link (child[i] -> parent[i]): accepted? Taken by score descending, then
-    child, parent, position; accepted iff child != parent, the child has not joined and has
+    """Per candidate link (child[i] -> parent[i]): accepted? Taken by child, then score
+    descending, then parent, position; accepted iff child != parent, the child has not joined and has
     no children, and the parent has not joined (``children``/``roots``: joined before)."""
     joined, with_children = set(children), set(roots)
     out = [False] * len(child)

@@ -12,7 +12,6 @@ import pyarrow.parquet
 import pytest
 from test_stages import Ring
 
-from distill_radar import kernels
 from distill_radar.pipelines.embed.embedder import load_embedder
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.stream import links, ticks
@@ -300,3 +299,29 @@ def test_a_clusters_kind_says_whether_prompt_links_joined_its_rows():
     share = stats.sort("cluster_id")["linked_share"].to_numpy()
     assert share.tolist() == [0.0, 0.5, 1.0]
     assert kind_of(share).tolist() == ["lexical", "both", "semantic"]
+
+
+def test_a_star_lives_while_its_rewordings_are_sent_and_never_chains_later():
+    hour = 3600
+    fn, ring = ReconcileFn(RUN, StreamConfig(tick_s=hour, state_ttl_s=3 * hour)), Ring()
+
+    def tick(t, linked, used):
+        inputs = {"used": [{"label": np.array(used, np.int64)}]}
+        if linked:
+            c, p, s = zip(*linked)
+            inputs["links"] = [{"child": np.array(c, np.int64), "parent": np.array(p, np.int64),
+                                "score": np.array(s, np.float32)}]
+        out = list(fn.flush(0, t, inputs, ring.store(fn.gen_of(t))))
+        ring.commit()
+        alias = ticks.concat([v[1][1] for _, v in out])
+        return dict(zip(alias["label"].tolist(), alias["root"].tolist()))
+
+    first, reworded, other = 100, 200, 50
+    assert tick(0, [(reworded, first, 0.9)], [reworded, first]) == {first: first, reworded: first}
+    for t in range(1, 10):  # only the rewording is sent again, for three TTLs
+        assert tick(t, [], [reworded]) == {reworded: first}
+    # the first wording comes back: still its star's centre, its rows kept
+    assert tick(10, [], [reworded, first]) == {first: first, reworded: first}
+    # asked again (new after the TTL) and answered by another prompt: no chain
+    assert tick(11, [(first, other, 0.9)], [reworded, first]) == {first: first,
+                                                                    reworded: first}
