@@ -224,7 +224,7 @@ class ReconcileFn(StageFn):
         self._refresh(store, stored, used[joined], root[joined])
         # a star's centre is its own root, and says so: its prompt's rows may be held
         # back as unclustered until a link joins it (``route``'s "maybe" rows)
-        found, centre, sim = self._stars_in_use(store, used, root[joined])
+        centre, sim = self._stars_in_use(store, used, root[joined])
         aliased = joined | centre
         shard = ingest.shard_of(used.astype(np.uint64), self.stream.key_shards)
         for s in range(self.stream.key_shards):
@@ -260,9 +260,9 @@ class ReconcileFn(StageFn):
         return np.r_[child, c], np.r_[parent, p], np.r_[c, np.unique(p)]
 
     @staticmethod
-    def _stars_in_use(store, used, roots_of_joined) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(on a star, a star's centre, link score: 1 for a centre, NaN off the stars) of
-        each used label. The star labels in use, and the centres of the star children in
+    def _stars_in_use(store, used, roots_of_joined) -> tuple[np.ndarray, np.ndarray]:
+        """(a star's centre, link score: 1 for a centre, NaN off the stars) of each used
+        label. The star labels in use, and the centres of the star children in
         use (a rewording sent again keeps its first wording's star alive), are copied from
         older generations into the current one."""
         chunks = store.chunks("star")
@@ -278,7 +278,7 @@ class ReconcileFn(StageFn):
             order = np.argsort(labels[stale], kind="stable")
             store.add("star", {"label": labels[stale][order], "centre": is_centre[stale][order],
                                "score": scores[stale][order].astype(np.float32)})
-        return found, found & centre, sim
+        return found & centre, sim
 
     @staticmethod
     def _refresh(store, stored, labels, root):
