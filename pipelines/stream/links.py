@@ -160,7 +160,10 @@ class LinkPromptsFn(StageFn):
     table = None  # the static token table, loaded at the first link prompt
 
     def flush(self, key, tick, inputs, store):
-        store.compact({"entry": merge_entries, "set": merge_sets})
+        if store.compact({"entry": merge_entries, "set": merge_sets}):
+            # a prompt refreshed into a newer generation (``_refresh``) leaves its older rows
+            store.drop_superseded("entry", entry_ids)
+            store.drop_superseded("set", "node")
         queries = concat(store.pending("query") + inputs.get("query", []))
         if not queries or not len(queries["node"]):
             return
@@ -179,18 +182,20 @@ class LinkPromptsFn(StageFn):
         q_key, q_row = self._owned_keys(key, sets, weights)
         # pairs: each entry against its bucket's filed prompts (at most LINK_REPS), and
         # against the bucket's first LINK_REPS new prompts that come before it
-        e_old, old, held = filed(store.chunks("entry"), q_key)
+        e_old, old, held, old_gen = filed(store.chunks("entry"), q_key)
         b_lo = np.searchsorted(q_key, q_key, "left")
         b_hi = np.minimum(np.arange(q_key.size), b_lo + LINK_REPS)
         e_new = np.repeat(np.arange(q_key.size), np.maximum(b_hi - b_lo, 0))
         new = node[q_row[ranges(b_lo, b_hi)]]
         entry = np.r_[e_old, e_new]
         other = np.r_[old, new]
+        gen = np.r_[old_gen, np.full(e_new.size, store.gen)]
         keep = other != node[q_row[entry]]  # a prompt filed before its TTL ran out
-        entry, other = entry[keep], other[keep]
+        entry, other, gen = entry[keep], other[keep], gen[keep]
         score = self._scores(node, sets, q_row[entry], other, store, weights, common)
         hit = score >= self.run.prompt_link_threshold
-        entry, other, score = entry[hit], other[hit], score[hit]
+        entry, other, score, gen = entry[hit], other[hit], score[hit], gen[hit]
+        self._refresh(store, q_key[entry[gen < store.gen]], other[gen < store.gen])
         answered = np.isin(np.arange(q_key.size), entry)
         # every answer, once per (prompt, other) pair: the reconcile stage picks each
         # prompt's best parent among those still allowed
@@ -200,6 +205,22 @@ class LinkPromptsFn(StageFn):
             yield None, (0, ("links", {"child": pairs[0], "parent": pairs[1],
                                        "score": score[at].astype(np.float32)}))
         self._file(store, node, sets, q_key, q_row, answered, held)
+
+    @staticmethod
+    def _refresh(store, keys: np.ndarray, nodes: np.ndarray) -> None:
+        """Filed prompts that answered, from older generations -> the current one (under the
+        keys that answered, with their token sets): a group's first wording keeps taking
+        rewordings while they come, as the LSH buckets' matched representatives do."""
+        if not keys.size:
+            return
+        pairs = np.unique(np.stack([keys, nodes.view(np.int64)]), axis=1)
+        store.add("entry", {"key": pairs[0], "node": pairs[1].view(np.uint64)})
+        uniq = np.unique(nodes)
+        sets = np.full((uniq.size, semantic_links.MAX_LINK_TOKENS), PAD, np.uint16)
+        for c in store.chunks("set"):
+            pos = kernels.sorted_positions(c["node"], uniq)
+            sets[pos >= 0] = c["set"][pos[pos >= 0]]
+        store.add("set", {"node": uniq, "set": sets})
 
     def _weights(self, df: dict) -> tuple[np.ndarray, np.ndarray]:
         """(IDF per token, the unit DF-weighted mean token: the direction all text shares)."""
@@ -270,11 +291,12 @@ class LinkPromptsFn(StageFn):
         store.add("set", take({"node": node, "set": sets}, rows))
 
 
-def filed(chunks: list[dict], keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(entry index, filed node) of every filed prompt under each entry's key (``keys``
-    sorted), and how many each key holds. One binary search per chunk (each sorted by
-    key): nothing is gathered or sorted across the generations."""
-    e, nodes = [], []
+def filed(chunks: list[dict], keys: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(entry index, filed node, its generation) of every filed prompt under each entry's
+    key (``keys`` sorted), and how many each key holds. One binary search per chunk (each
+    sorted by key): nothing is gathered or sorted across the generations."""
+    e, nodes, gens = [], [], []
     held = np.zeros(keys.size, np.int64)
     for c in chunks:
         lo = np.searchsorted(c["key"], keys, "left")
@@ -282,9 +304,16 @@ def filed(chunks: list[dict], keys: np.ndarray) -> tuple[np.ndarray, np.ndarray,
         held += hi - lo
         e.append(np.repeat(np.arange(keys.size), hi - lo))
         nodes.append(c["node"][ranges(lo, hi)])
+        gens.append(np.full(e[-1].size, int(c["_gen"][0]), np.int64))
     if not e:
-        return np.empty(0, np.int64), np.empty(0, np.uint64), held
-    return np.concatenate(e), np.concatenate(nodes), held
+        z = np.empty(0, np.int64)
+        return z, np.empty(0, np.uint64), held, z
+    return np.concatenate(e), np.concatenate(nodes), held, np.concatenate(gens)
+
+
+def entry_ids(chunk: dict) -> np.ndarray:
+    """One id per (key, node) entry, for ``Store.drop_superseded``."""
+    return chunk["node"] ^ (chunk["key"].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
 
 
 def merge_entries(chunks: list[dict]) -> list[dict]:

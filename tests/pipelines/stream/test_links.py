@@ -57,8 +57,8 @@ def _link_tick(stages, tick, nodes, sets, shards=1):
                                                "score": np.empty(0, np.float32)}
 
 
-def _stages(shards=1):
-    stream = StreamConfig(key_shards=shards)
+def _stages(shards=1, **stream):
+    stream = StreamConfig(key_shards=shards, **stream)
     link_fn = links.LinkPromptsFn(RUN, stream)
     link_fn.setup()
     return (links.TokenCountFn(RUN, stream), Ring(), link_fn, [Ring() for _ in range(shards)])
@@ -97,19 +97,23 @@ def test_rewordings_in_one_tick_answer_the_smaller_label():
     assert _pairs(_link_tick(stages, 0, nodes, sets)) == {(301, 300)}
 
 
-@pytest.mark.parametrize("shards", [2, 5])
+@pytest.mark.parametrize("shards", [2, 7])
 def test_link_answers_do_not_depend_on_the_key_count(shards):
     rng = np.random.default_rng(3)
-    words = OTHERS[0].split() + OTHERS[1].split() + REWORDED[0][0].split()
-    texts = [" ".join(rng.choice(words, 12)) for _ in range(120)]
-    one, many = _stages(1), _stages(shards)
-    for tick in range(3):
-        nodes, sets = _sets(texts[tick * 40:(tick + 1) * 40], 1000 + tick * 40)
+    words = " ".join([*OTHERS, *(a + " " + b for a, b in REWORDED)]).split()
+    texts = [" ".join(rng.choice(words, int(rng.integers(5, 14)))) for _ in range(240)]
+    # a short TTL: entries and token sets are compacted, refreshed and expire on the way
+    one, many = _stages(1, state_ttl_s=3 * 3600), _stages(shards, state_ttl_s=3 * 3600)
+    total = 0
+    for tick in range(12):
+        nodes, sets = _sets(texts[tick * 20:(tick + 1) * 20], 1000 + tick * 20)
         a, b = _link_tick(one, tick, nodes, sets), _link_tick(many, tick, nodes, sets, shards)
         # the same answers with the same scores (shards answer a pair once each)
         scores = [dict(zip(zip(e["child"].tolist(), e["parent"].tolist()), e["score"].tolist()))
                   for e in (a, b)]
-        assert scores[0] == scores[1] and len(scores[0]) > 5
+        assert scores[0] == scores[1]
+        total += len(scores[0])
+    assert total > 20
 
 
 def test_buckets_stay_bounded_however_many_prompts_share_a_token():
@@ -325,3 +329,18 @@ def test_a_star_lives_while_its_rewordings_are_sent_and_never_chains_later():
     # asked again (new after the TTL) and answered by another prompt: no chain
     assert tick(11, [(first, other, 0.9)], [reworded, first]) == {first: first,
                                                                     reworded: first}
+
+
+def test_a_first_wording_takes_rewordings_while_they_come_then_expires():
+    stages = _stages(state_ttl_s=3 * 3600)
+    base = REWORDED[1][0]
+    nodes, sets = _sets([base] + OTHERS, 100)
+    _link_tick(stages, 0, nodes, sets)
+    ends = base.rstrip(".").split()
+    for tick in range(1, 9):  # a rewording every tick, for well over the TTL
+        text = " ".join(ends[:tick % 3] + ends[tick % 3 + 1:]) + " please."
+        nodes, sets = _sets([text] + OTHERS, 100 + 10 * tick)
+        assert (100 + 10 * tick, 100) in _pairs(_link_tick(stages, tick, nodes, sets)), tick
+    # then a TTL of silence: the first wording is gone, a new rewording founds anew
+    nodes, sets = _sets([REWORDED[1][1]] + OTHERS, 900)
+    assert 100 not in {p for _, p in _pairs(_link_tick(stages, 30, nodes, sets))}
