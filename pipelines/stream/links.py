@@ -17,7 +17,7 @@ the stream does it in three stages, none of which holds every prompt:
 3. ``LinkPromptsFn`` (key: token shard) files link prompts under their
    ``LINK_KEYS`` rarest tokens (IDF), at most ``LINK_REPS`` per token (a
    *bucket*), and scores each new prompt against its buckets' prompts, filed
-   before or earlier (node order) this tick, as batch scores a pair
+   before or earlier (label order) this tick, as batch scores a pair
    (``kernels.pair_scores``: the IDF cosine of the token sets beside the cosine
    of IDF-weighted static vectors, from which the direction every text shares,
    the DF-weighted mean token, is removed). Every pair at ``prompt_link_threshold``
