@@ -11,9 +11,8 @@ the stream does it in three stages, none of which holds every prompt:
 2. ``TokenCountFn`` (one key: only token ids and counts meet there, at most the
    WordPiece vocabulary's 30,522 of them) counts, per generation, how many link
    prompts held each token within the TTL, and publishes the document
-   frequencies to the link shards that get this tick's prompts: the same IDF everywhere,
-   whatever
-   the bundling or the number of keys.
+   frequencies to the link shards that get this tick's prompts: the same IDF
+   everywhere, whatever the bundling or the number of keys.
 3. ``LinkPromptsFn`` (key: token shard) files link prompts under their
    ``LINK_KEYS`` rarest tokens (IDF), at most ``LINK_REPS`` per token (a
    *bucket*), and scores each new prompt against its buckets' prompts, filed
