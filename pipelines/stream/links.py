@@ -126,8 +126,8 @@ def merge_counts(chunks: list[dict]) -> list[dict]:
 
 
 class TokenCountFn(StageFn):
-    """(0, ("tokens", counts)) -> (link shard, ("df", document frequencies)) to every
-    link shard."""
+    """(0, ("tokens", counts)) -> (link shard, ("df", document frequencies)) to the link
+    shards that get this tick's link prompts."""
 
     STAGE = "tokens"
     OFFSET_MS = 5
