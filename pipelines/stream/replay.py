@@ -164,7 +164,8 @@ def run_replay(options, common, run_cfg, stream_cfg, key, test_pipeline) -> dict
     pipeline = test_pipeline or beam.Pipeline(options=options)
     checkpoint, restore = _persisted_state(opts, log, run_cfg, stream_cfg)
     events = replay_log.replay_events(log, stream_cfg.tick_s, STAGES, opts.replay_bundle_rows,
-                                      restore=restore)
+                                      restore=restore,
+                                      tail_ticks=stream_cfg.window_period_s // stream_cfg.tick_s)
     replayed = (pipeline | "ReplayLogs" >> events
                 | "ReplayElements" >> beam.ParDo(replay_log.ReplayElementsFn()).with_outputs(
                     "restore", main="rows"))

@@ -119,8 +119,8 @@ def _by_range(rng: np.ndarray):
 
 
 def replay_events(log: SpilledLog, tick_s: int, stages: int, bundle_rows: int | None = None,
-                  end_ms: int | None = None, restore: list[tuple[str, int, str]] = ()
-                  ) -> TestStream:
+                  end_ms: int | None = None, restore: list[tuple[str, int, str]] = (),
+                  tail_ticks: int = 0) -> TestStream:
     """The log as a stream: first the ``("restore", (stage, key, path))`` elements of a
     saved state, if any; then per tick its rows (references of at most ``bundle_rows``
     rows, each timestamped with its first row's event time), the watermark to the
@@ -128,7 +128,11 @@ def replay_events(log: SpilledLog, tick_s: int, stages: int, bundle_rows: int | 
     holds no watermark for pending timers, so the watermark steps through the stages
     one by one (on Dataflow and Flink the timers hold it). At the end it moves
     ``end_ms`` past the last tick (every flush, judgement, checkpoint and expiry
-    fires) and then to infinity, which drains the job. (The references, not the rows:
+    fires) and then to infinity, which drains the job. Before that it steps through
+    ``tail_ticks`` more ticks stage by stage, as through the log's: a flush a stage asked
+    for after the last rows (the accumulators judge at the window period's end) then
+    reaches the stages after it in their order (in one jump, the judge flushed before the
+    account stage sent it the candidates' participants). (The references, not the rows:
     Beam pickles a ``TestStream`` with the pipeline.)"""
     stream = TestStream(coder=PickleCoder())
     if restore:
@@ -147,7 +151,11 @@ def replay_events(log: SpilledLog, tick_s: int, stages: int, bundle_rows: int | 
         end = (int(tid[a]) + 1) * tick_ms
         for k in range(stages):
             stream = stream.advance_watermark_to(Timestamp(micros=(end + k) * 1000))
-    last = (int(tid[-1]) + 1) * tick_ms + stages if ts.size else 0
+    if ts.size:
+        for t in range(int(tid[-1]) + 2, int(tid[-1]) + 2 + tail_ticks):
+            for k in range(stages):
+                stream = stream.advance_watermark_to(Timestamp(micros=(t * tick_ms + k) * 1000))
+    last = (int(tid[-1]) + 1 + tail_ticks) * tick_ms + stages if ts.size else 0
     far = last + (end_ms if end_ms is not None else 366 * 86_400_000)
     return stream.advance_watermark_to(Timestamp(micros=far * 1000)).advance_watermark_to_infinity()
 

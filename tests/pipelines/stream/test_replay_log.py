@@ -89,3 +89,26 @@ def test_out_of_order_files_alert_as_the_sorted_log(tmp_path, monkeypatch):
     dead = pl.read_parquet(tmp_path / "B" / "dead_letter.parquet")
     assert dead.height == 1 and dead["source"][0].endswith("part-0.parquet")
     assert schemas.DEAD_LETTER.names == dead.columns
+
+
+def test_a_judgement_due_after_the_last_rows_sees_its_participants(tmp_path):
+    """The accumulators judge at the window period's end, here two ticks after the last
+    rows: the replay steps the stages through it in order (in one watermark jump the
+    judge flushed before the account stage sent it the participants, and raised)."""
+    import datetime as dt
+
+    import pyarrow.parquet as pq
+
+    from distill_radar.pipelines.stream import job as stream_job
+
+    t0, n = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), 50
+    (tmp_path / "in").mkdir()
+    pq.write_table(pa.table({
+        "exchange_id": [f"e{i}" for i in range(n)], "account_id": [f"a{i % 5}" for i in range(n)],
+        "ts": pa.array([t0 + dt.timedelta(minutes=7 * i) for i in range(n)],
+                       pa.timestamp("us", tz="UTC")),
+        "prompt": [f"please summarise the following report number {i} about sales in region "
+                   f"{i % 3}" for i in range(n)]}), tmp_path / "in" / "p.parquet")
+    stream_job.run(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+                    "--replay", "--no-semantic"])
+    assert (tmp_path / "out" / "clusters.parquet").exists()
