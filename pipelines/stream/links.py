@@ -215,11 +215,7 @@ class LinkPromptsFn(StageFn):
         pairs = np.unique(np.stack([keys, nodes.view(np.int64)]), axis=1)
         store.add("entry", {"key": pairs[0], "node": pairs[1].view(np.uint64)})
         uniq = np.unique(nodes)
-        sets = np.full((uniq.size, semantic_links.MAX_LINK_TOKENS), PAD, np.uint16)
-        for c in store.chunks("set"):
-            pos = kernels.sorted_positions(c["node"], uniq)
-            sets[pos >= 0] = c["set"][pos[pos >= 0]]
-        store.add("set", {"node": uniq, "set": sets})
+        store.add("set", {"node": uniq, "set": filed_sets(store.chunks("set"), uniq)})
 
     def _weights(self, df: dict) -> tuple[np.ndarray, np.ndarray]:
         """(IDF per token, the unit DF-weighted mean token: the direction all text shares)."""
@@ -252,11 +248,7 @@ class LinkPromptsFn(StageFn):
         if rows.size == 0:
             return np.empty(0, np.float32)
         uniq, back = np.unique(other, return_inverse=True)
-        other_sets = np.full((uniq.size, sets.shape[1]), PAD, np.uint16)
-        for c in store.chunks("set"):  # each sorted by node
-            pos = kernels.sorted_positions(c["node"], uniq)
-            hit = pos >= 0
-            other_sets[hit] = c["set"][pos[hit]]
+        other_sets = filed_sets(store.chunks("set"), uniq)
         by_node = np.argsort(node)  # ``node`` is in label order
         pos = kernels.sorted_positions(node[by_node], uniq)
         new = pos >= 0
@@ -308,6 +300,17 @@ def filed(chunks: list[dict], keys: np.ndarray
         z = np.empty(0, np.int64)
         return z, np.empty(0, np.uint64), held, z
     return np.concatenate(e), np.concatenate(nodes), held, np.concatenate(gens)
+
+
+def filed_sets(chunks: list[dict], nodes: np.ndarray) -> np.ndarray:
+    """The padded token set filed for each of ``nodes`` (sorted; all ``PAD`` where none;
+    the newest chunk's where several hold it; one search per chunk, each sorted by node)."""
+    out = np.full((nodes.size, semantic_links.MAX_LINK_TOKENS), PAD, np.uint16)
+    for c in chunks:
+        pos = kernels.sorted_positions(c["node"], nodes)
+        hit = pos >= 0
+        out[hit] = c["set"][pos[hit]]
+    return out
 
 
 def entry_ids(chunk: dict) -> np.ndarray:
