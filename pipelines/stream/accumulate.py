@@ -32,7 +32,7 @@ from distill_radar.pipelines.stream import candidates
 from distill_radar.pipelines.stream.candidates import JUDGE_TAG, PARTS_TAG
 from distill_radar.pipelines.stream.config import StreamConfig
 from distill_radar.pipelines.stream.keyed import StageFn
-from distill_radar.pipelines.stream.semantic import cluster_spans, embed_texts, vector_matrix
+from distill_radar.pipelines.stream.semantic import SampleVectors, vector_matrix
 from distill_radar.pipelines.stream.ticks import concat, ranges, take
 
 __all__ = ["JUDGE_TAG", "PARTS_TAG", "AccumulateFn"]
@@ -140,6 +140,7 @@ class AccumulateFn(StageFn):
     OFFSET_MS = 9
     TTL = "window_size_s"
     embedder = None  # loaded by setup when the run is semantic
+    sample_vectors = None  # this instance's SampleVectors, made at its first judgement
 
     def __init__(self, run: RunConfig, stream: StreamConfig):
         super().__init__(run, stream)
@@ -258,10 +259,10 @@ class AccumulateFn(StageFn):
     def _vectors(self, samples, df):
         """Embedded samples of the candidates, with the account that sent each: what the
         judge's account groups need (``semantic.reworded_joins``)."""
-        spans = cluster_spans(samples["cluster"], samples["prompt"], self.run)
-        texts = pa.table({"cluster_id": samples["cluster"], "node": samples["node"],
-                          "prompt": spans})
-        vectors = embed_texts(self.embedder, texts, self.run)
+        if self.sample_vectors is None:
+            self.sample_vectors = SampleVectors()
+        vectors = self.sample_vectors.table(self.embedder, samples["cluster"], samples["node"],
+                                            samples["prompt"], self.run)
         nodes, matrix = vector_matrix(vectors)
         first = (df.filter(pl.col("node").is_in(nodes.tolist()))
                  .sort("ts").unique(["cluster_id", "node"], keep="first")

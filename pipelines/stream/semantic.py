@@ -23,6 +23,8 @@ alert stage keeps following it by id.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -46,13 +48,7 @@ def embed_texts(embedder, texts: pa.Table, config: RunConfig) -> pa.Table:
         return VECTORS.empty_table()
     prompts = texts["prompt"].take(pa.array(first)).combine_chunks()
     vectors = embedder.embed(prompts, config.min_semantic_tokens).astype(np.float16)
-    live = np.flatnonzero(np.any(vectors != 0, axis=1))
-    width = vectors.shape[1] * vectors.itemsize
-    flat = pa.py_buffer(np.ascontiguousarray(vectors[live]).tobytes())
-    offsets = pa.py_buffer((np.arange(live.size + 1, dtype=np.int32) * width).tobytes())
-    column = pa.Array.from_buffers(pa.binary(), live.size, [None, offsets, flat])
-    return pa.table({"node": pa.array(nodes[live], pa.uint64()), "vector": column},
-                    schema=VECTORS)
+    return _vectors_table(nodes, vectors)
 
 
 def cluster_spans(cluster: np.ndarray, prompts: pa.Array, config: RunConfig) -> pa.LargeStringArray:
@@ -94,6 +90,74 @@ def cluster_spans(cluster: np.ndarray, prompts: pa.Array, config: RunConfig) -> 
             at = hi
     parts.append(blank.slice(at, n - at))
     return pa.concat_arrays([p.cast(pa.large_string()) for p in parts])
+
+
+#: Bytes of span vectors a ``SampleVectors`` keeps (one per accumulator instance).
+SAMPLE_VECTOR_BYTES = 64 << 20
+
+
+class SampleVectors:
+    """``embed_texts`` of ``cluster_spans``, remembered per cluster sample set.
+
+    An accumulator judges a cluster every window period while rows come, and its
+    bottom-k sample changes only when a new prompt enters it: most judgements find the
+    same samples. A cluster's spans depend on its own samples only, and each prompt's
+    vector on its span only, so the vectors of a sample set seen before are taken from
+    here (keyed by cluster id and its sample nodes; least recently used out first, at
+    most ``max_bytes``). The result is the same with or without it: a cache, not state.
+    """
+
+    def __init__(self, max_bytes: int = SAMPLE_VECTOR_BYTES):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict = OrderedDict()  # (cluster, nodes bytes) -> float16[k, d]
+        self._bytes = 0
+
+    def table(self, embedder, cluster: np.ndarray, node: np.ndarray, prompts: pa.Array,
+              config: RunConfig) -> pa.Table:
+        """``VECTORS`` of the samples (grouped by cluster, in (cluster, node) order), as
+        ``embed_texts`` gives them for the samples' ``cluster_spans``."""
+        if cluster.size == 0:
+            return VECTORS.empty_table()
+        bounds = np.flatnonzero(np.r_[True, cluster[1:] != cluster[:-1], True])
+        keys = [(int(cluster[lo]), node[lo:hi].tobytes())
+                for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
+        found = [self._items.get(k) for k in keys]
+        for k, v in zip(keys, found):
+            if v is not None:
+                self._items.move_to_end(k)  # used: last out
+        missed = [i for i, v in enumerate(found) if v is None]
+        if missed:
+            rows = np.concatenate([np.arange(bounds[i], bounds[i + 1]) for i in missed])
+            spans = cluster_spans(cluster[rows], prompts.take(pa.array(rows)), config)
+            fresh = embedder.embed(spans, config.min_semantic_tokens).astype(np.float16)
+            at = np.r_[0, np.cumsum([bounds[i + 1] - bounds[i] for i in missed])]
+            for j, i in enumerate(missed):
+                found[i] = fresh[at[j]:at[j + 1]]
+                self._put(keys[i], found[i])
+        # each node's vector is its first row's (embed_texts: the first occurrence)
+        nodes, first = np.unique(node, return_index=True)
+        return _vectors_table(nodes, np.concatenate(found)[first])
+
+    def _put(self, key, vectors: np.ndarray) -> None:
+        size = vectors.nbytes + len(key[1])
+        if size > self.max_bytes:
+            return
+        self._items[key] = vectors
+        self._bytes += size
+        while self._bytes > self.max_bytes:
+            old_key, old = self._items.popitem(last=False)
+            self._bytes -= old.nbytes + len(old_key[1])
+
+
+def _vectors_table(nodes: np.ndarray, vectors: np.ndarray) -> pa.Table:
+    """(distinct nodes, float16[n, d]) -> ``VECTORS`` rows of the non-zero vectors."""
+    live = np.flatnonzero(np.any(vectors != 0, axis=1))
+    width = vectors.shape[1] * vectors.itemsize
+    flat = pa.py_buffer(np.ascontiguousarray(vectors[live]).tobytes())
+    offsets = pa.py_buffer((np.arange(live.size + 1, dtype=np.int32) * width).tobytes())
+    column = pa.Array.from_buffers(pa.binary(), live.size, [None, offsets, flat])
+    return pa.table({"node": pa.array(nodes[live], pa.uint64()), "vector": column},
+                    schema=VECTORS)
 
 
 def vector_matrix(vectors: pa.Table) -> tuple[np.ndarray, np.ndarray]:

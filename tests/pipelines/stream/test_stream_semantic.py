@@ -113,6 +113,71 @@ WORDING = ("explain the rationale behind the answer to the next problem in full 
            "making each step explicit and finish by stating the final result.")
 
 
+class HashingEmbedder:
+    """A vector per text, from its bytes; zero for texts of fewer than ``min_tokens``
+    words; counts the texts it embeds."""
+
+    def __init__(self):
+        self.embedded = 0
+
+    def embed(self, texts, min_tokens):
+        self.embedded += len(texts)
+        out = np.zeros((len(texts), DIM), np.float32)
+        for i, t in enumerate(texts.to_pylist()):
+            if len(t.split()) >= min_tokens:
+                seed = int.from_bytes(t.encode()[-8:].rjust(8, b"\0"), "little") + len(t)
+                out[i] = np.random.default_rng(seed).normal(size=DIM)
+        return out
+
+
+def _samples(rng, clusters: int, words: list[str]):
+    """Sampled prompts, in (cluster, node) order: each cluster's wording around payloads;
+    some prompts sampled in two clusters (a node is the prompt's hash)."""
+    prompts = []
+    for c in range(clusters):
+        k = int(rng.integers(1, 6))
+        prompts += [(c, f"{WORDING} {c % 3} " + " ".join(rng.choice(words, 9))) for _ in range(k)]
+    prompts += [(clusters + 1, prompts[0][1]), (clusters + 1, prompts[1][1])]  # node in two
+    prompts += [(clusters + 2, "too short"), (clusters + 2, "too short too")]
+    nodes = {t: n for n, t in enumerate(sorted({t for _, t in prompts}), start=100)}
+    rows = sorted({(c, nodes[t], t) for c, t in prompts})
+    return (np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.uint64),
+            pa.array([r[2] for r in rows], pa.large_string()))
+
+
+def _embed_texts_of_spans(embedder, cluster, node, prompts):
+    spans = stream_semantic.cluster_spans(cluster, prompts, RunConfig())
+    texts = pa.table({"cluster_id": cluster, "node": node, "prompt": spans})
+    return stream_semantic.embed_texts(embedder, texts, RunConfig())
+
+
+@pytest.mark.parametrize("max_bytes", [64 << 20, 2000])
+def test_sample_vectors_give_embed_texts_of_the_spans_and_reuse_seen_sample_sets(max_bytes):
+    rng = np.random.default_rng(5)
+    words = [f"w{i}" for i in range(40)]
+    cache, embedder = stream_semantic.SampleVectors(max_bytes), HashingEmbedder()
+    cluster, node, prompts = _samples(rng, 12, words)
+    for step in range(4):
+        if step == 2:  # one cluster's sample changes: a new prompt enters it
+            cluster, node, prompts = (np.r_[cluster, 0], np.r_[node, np.uint64(1)],
+                                      pa.concat_arrays([prompts, pa.array(
+                                          [f"{WORDING} 0 new payload here"], pa.large_string())]))
+            order = np.lexsort((node, cluster))
+            cluster, node, prompts = cluster[order], node[order], prompts.take(pa.array(order))
+        want = _embed_texts_of_spans(HashingEmbedder(), cluster, node, prompts)
+        before = embedder.embedded
+        got = cache.table(embedder, cluster, node, prompts, RunConfig())
+        assert got.equals(want)
+        if step == 1 and max_bytes > 2000:
+            assert embedder.embedded == before  # every sample set seen: nothing embedded
+        if step == 2 and max_bytes > 2000:
+            assert 0 < embedder.embedded - before <= 6  # only the changed cluster's
+    assert cache._bytes <= max_bytes
+    empty = cache.table(embedder, np.empty(0, np.int64), np.empty(0, np.uint64),
+                        pa.array([], pa.large_string()), RunConfig())
+    assert empty.equals(stream_semantic.VECTORS.empty_table())
+
+
 def test_cluster_spans_keep_what_a_clusters_samples_share():
     # A wording around three payloads: the wording (and the payloads' shared opening) is
     # the cluster's template; a cluster's own vocabulary, not another cluster's.
