@@ -77,8 +77,10 @@ def _value(vectors, i, t, table):
 
 
 def centred_half(vectors: np.ndarray) -> np.ndarray:
-    """``center_normalize(v, nonzero_mean(v))`` of ``v = vectors.astype(np.float32)`` for
-    float16 ``vectors``, bit for bit, without the float32 copy (twice the bytes of the input)."""
+    """``center_normalize(v, half_sums(vectors).mean())`` of ``v = vectors.astype(np.float32)``
+    for float16 ``vectors``, bit for bit, without the float32 copy (twice the bytes of the
+    input). The mean is exact (``HalfSums``), so it can differ from ``nonzero_mean(v)``'s
+    float64 running sums in the last bit."""
     bits, mean = _half_bits_mean(vectors)
     out = np.empty(vectors.shape, np.float32)
     prefault(out)
@@ -87,14 +89,93 @@ def centred_half(vectors: np.ndarray) -> np.ndarray:
 
 
 def _half_bits_mean(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """float16 ``vectors``' bits (uint16, no copy) and their rows' ``nonzero_mean``."""
+    """float16 ``vectors``' bits (uint16, no copy) and their non-zero rows' exact mean."""
     if not isinstance(vectors, np.ndarray) or vectors.ndim != 2 or vectors.dtype != np.float16:
         raise ValueError("vectors must be a 2-D float16 array")
     bits = np.ascontiguousarray(vectors).view(np.uint16)
-    total, live = _nonzero_sum(bits, _HALF_TO_SINGLE)
-    mean = np.zeros(vectors.shape[1], np.float32) if live == 0 else \
-        (total / live).astype(np.float32)
-    return bits, mean
+    return bits, half_sums(bits).mean()
+
+
+HALF_UNIT = 1 << 24  # every float16 is a multiple of 2**-24, and |v| <= 65504 < 2**16
+HALF_SUM_BLOCK = 1 << 22  # rows per int64 sum: 2**22 * 2**40 = 2**62, no overflow
+
+
+@dataclass(frozen=True)
+class HalfSums:
+    """Exact column sums of the float16 rows that are not all zero, in units of 2**-24
+    (Python ints: no overflow), and how many rows that was. Exact sums add in any order to
+    the same bits, so a distributed run can sum each file on its own worker and add the
+    parts as they come: its mean is the one-worker mean, bit for bit."""
+
+    sums: tuple[int, ...]  # per column: sum of value * 2**24
+    live: int  # rows that are not all zero
+
+    @classmethod
+    def zero(cls, dim: int) -> HalfSums:
+        return cls((0,) * dim, 0)
+
+    def __add__(self, other: HalfSums) -> HalfSums:
+        if not isinstance(other, HalfSums):
+            return NotImplemented
+        if len(other.sums) != len(self.sums):
+            raise ValueError("HalfSums of different dimensions")
+        return HalfSums(tuple(a + b for a, b in zip(self.sums, other.sums)),
+                        self.live + other.live)
+
+    def mean(self) -> np.ndarray:
+        """float32[d]: each exact sum / (live * 2**24), correctly rounded to float64 (int /
+        int is) then to float32; zeros when no row is live."""
+        if self.live == 0:
+            return np.zeros(len(self.sums), np.float32)
+        whole = self.live * HALF_UNIT
+        return np.array([s / whole for s in self.sums], np.float64).astype(np.float32)
+
+
+def half_sums(vectors: np.ndarray) -> HalfSums:
+    """``HalfSums`` of float16[n, d] ``vectors`` (or their uint16 bits): int64 sums by
+    blocks of ``HALF_SUM_BLOCK`` rows, each folded into Python ints. Raises ValueError on
+    inf or nan (embeddings are validated upstream: one here is a bug)."""
+    if not isinstance(vectors, np.ndarray) or vectors.ndim != 2 or \
+            vectors.dtype not in (np.float16, np.uint16):
+        raise ValueError("vectors must be float16[n, d] (or their uint16 bits)")
+    bits = np.ascontiguousarray(vectors).view(np.uint16)
+    sums, live = [0] * bits.shape[1], 0
+    block = np.empty(bits.shape[1], np.int64)
+    for lo in range(0, bits.shape[0], HALF_SUM_BLOCK):
+        rows = _half_int_sums(bits[lo:lo + HALF_SUM_BLOCK], block)
+        if rows < 0:
+            raise ValueError("vectors hold a non-finite float16 (inf or nan)")
+        sums = [a + b for a, b in zip(sums, block.tolist())]
+        live += rows
+    return HalfSums(tuple(sums), live)
+
+
+@njit(cache=True, nogil=True)
+def _half_int_sums(bits, total):
+    """int64 column sums of value * 2**24 (an integer, decoded from the bits: exact) over
+    the rows of float16 ``bits`` that are not all zero, into ``total``; how many rows that
+    was, or -1 at an inf or nan."""
+    total[:] = 0
+    live = 0
+    for i in range(bits.shape[0]):
+        nonzero = False
+        for t in range(bits.shape[1]):
+            if bits[i, t] & 0x7FFF:  # -0.0 counts as zero
+                nonzero = True
+                break
+        if not nonzero:
+            continue
+        live += 1
+        bad = False
+        for t in range(bits.shape[1]):
+            b = np.int64(bits[i, t])
+            e, m = (b >> 10) & 0x1F, b & 0x3FF
+            bad |= e == 0x1F
+            v = m if e == 0 else (m | 0x400) << (e - 1)  # subnormal, or normal
+            total[t] += -v if b & 0x8000 else v
+        if bad:
+            return -1
+    return live
 
 
 @dataclass(frozen=True)
@@ -116,21 +197,35 @@ class CentredHalf:
 def centred_half_rows(vectors: np.ndarray) -> CentredHalf:
     """``centred_half(vectors)`` as a ``CentredHalf`` over ``vectors`` (no copy of them)."""
     bits, mean = _half_bits_mean(vectors)
-    scale = np.empty(vectors.shape[0], np.float64)
+    return _with_scales(bits, mean)
+
+
+def centred_half_with(vectors: np.ndarray, mean: np.ndarray) -> CentredHalf:
+    """Float16 rows centred on a given ``mean`` (float32[d]: the whole run's, from every
+    shard's ``half_sums``) as a ``CentredHalf``: each row's values are those of
+    ``centred_half_rows`` over all the run's rows."""
+    bits = _half_bits(vectors, vectors.shape[1] if np.ndim(vectors) == 2 else -1)
+    mean = np.ascontiguousarray(mean, dtype=np.float32)
+    if mean.shape != (bits.shape[1],):
+        raise ValueError("mean must be float32[d] with d = vectors.shape[1]")
+    return _with_scales(bits, mean)
+
+
+def _with_scales(bits: np.ndarray, mean: np.ndarray) -> CentredHalf:
+    scale = np.empty(bits.shape[0], np.float64)
     _row_scales(bits, mean, scale, _HALF_TO_SINGLE)
     return CentredHalf(bits, mean, scale)
 
 
 def half_mean_scales(blocks, rows: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
     """``centred_half_rows``' mean and scale of float16 rows that come in blocks, without
-    all of them resident: ``blocks()`` yields (first row, float16[k, dim] block) in row
-    order, and is called twice (sums, then scales). The sums run row by row across the
-    blocks in the same order as over the whole array: the same bits."""
-    total = np.zeros(dim, np.float64)
-    live = 0
+    all of them resident: ``blocks()`` yields (first row, float16[k, dim] block) pairs, and
+    is called twice (sums, then scales). The blocks' ``HalfSums`` are exact: the same bits
+    as over the whole array, whatever the blocks and their order."""
+    sums = HalfSums.zero(dim)
     for _, block in blocks():
-        live += _nonzero_sum_into(_half_bits(block, dim), _HALF_TO_SINGLE, total)
-    mean = np.zeros(dim, np.float32) if live == 0 else (total / live).astype(np.float32)
+        sums += half_sums(_half_bits(block, dim))
+    mean = sums.mean()
     scale = np.empty(rows, np.float64)
     for first, block in blocks():
         bits = _half_bits(block, dim)
@@ -169,36 +264,29 @@ def _at(vectors, i, t, lazy):
 def nonzero_mean(vectors: np.ndarray) -> np.ndarray:
     """float32[d] mean of the rows that are not all zero (zeros when none)."""
     vectors = _as_matrix(vectors, "vectors")
-    total, live = _nonzero_sum(vectors, None)
+    total, live = _nonzero_sum(vectors)
     if live == 0:
         return np.zeros(vectors.shape[1], np.float32)
     return (total / live).astype(np.float32)
 
 
 @njit(cache=True, nogil=True)
-def _nonzero_sum(vectors, table):
+def _nonzero_sum(vectors):
     """float64 column sums over the non-zero rows, row by row (numpy's own order for an
-    axis-0 mean, so the result is the same to the bit), and how many rows that was.
-    ``table``: as for ``_value``."""
+    axis-0 mean, so the result is the same to the bit), and how many rows that was."""
     total = np.zeros(vectors.shape[1], np.float64)
-    return total, _nonzero_sum_into(vectors, table, total)
-
-
-@njit(cache=True, nogil=True)
-def _nonzero_sum_into(vectors, table, total):
-    """``_nonzero_sum`` added into ``total`` (blocks of rows in order: the same sums)."""
     live = 0
     for i in range(vectors.shape[0]):
         nonzero = False
         for t in range(vectors.shape[1]):
-            if _value(vectors, i, t, table) != 0.0:
+            if vectors[i, t] != 0.0:
                 nonzero = True
                 break
         if nonzero:
             live += 1
             for t in range(vectors.shape[1]):
-                total[t] += _value(vectors, i, t, table)
-    return live
+                total[t] += vectors[i, t]
+    return total, live
 
 
 def hyperplanes(dim: int, bits: int, seed: int = 1) -> np.ndarray:

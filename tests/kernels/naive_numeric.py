@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from fractions import Fraction
 
 import numpy as np
 
@@ -33,6 +34,18 @@ def center_normalize(vectors, mean):
         norm = sum(x * x for x in c) ** 0.5
         out.append([x / norm if norm else 0.0 for x in c])
     return out
+
+
+def half_nonzero_mean(vectors):
+    """float32 mean of the float16 rows that are not all zero (zeros when none): the exact
+    rational mean, rounded to float64 (``float(Fraction)`` is correctly rounded), then to
+    float32."""
+    live = [[Fraction(float(x)) for x in v] for v in vectors if any(x != 0 for x in v)]
+    d = np.shape(vectors)[1]
+    if not live:
+        return np.zeros(d, np.float32)
+    return np.array([float(sum(r[k] for r in live) / len(live)) for k in range(d)],
+                    np.float64).astype(np.float32)
 
 
 def simhash_bits(v, planes):

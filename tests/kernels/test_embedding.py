@@ -1,11 +1,15 @@
 """Embedding kernels against the plain-Python references in naive.py."""
 
+import itertools
+import pickle
+
 import naive_numeric as nv
 import numpy as np
 import pytest
 from csr_rows import csr
 
 from distill_radar import kernels
+from distill_radar.kernels import embedding
 
 
 def _csr(rows):
@@ -196,13 +200,14 @@ def test_float16_conversions_are_numpys_to_the_bit():
         kernels.to_float32(np.zeros(3, np.float32))
 
 
-def test_centred_half_is_the_float32_path_to_the_bit():
+def test_centred_half_is_the_float32_path_with_the_exact_mean_to_the_bit():
     rng = np.random.default_rng(5)
     half = (rng.normal(size=(2000, 24)) * 0.3).astype(np.float16)
     half[::7] = 0
     half[3, :5] = -0.0  # negative zeros count as zero, as in the float32 path
+    half[14, :] = -0.0  # an all negative-zero row is not live
     wide = half.astype(np.float32)
-    want = kernels.center_normalize(wide, kernels.nonzero_mean(wide))
+    want = kernels.center_normalize(wide, nv.half_nonzero_mean(half))
     np.testing.assert_array_equal(kernels.centred_half(half).view(np.uint32), want.view(np.uint32))
     assert not kernels.centred_half(np.zeros((3, 4), np.float16)).any()
     with pytest.raises(ValueError, match="float16"):
@@ -241,13 +246,120 @@ def test_half_mean_scales_by_blocks_are_centred_half_rows_to_the_bit(step):
     half[rng.choice(300, 20, replace=False)] = 0
     whole = kernels.centred_half_rows(half)
 
+    firsts = rng.permutation(np.arange(0, 300, step))  # the blocks in any order
+
     def blocks():
-        return ((first, half[first:first + step]) for first in range(0, 300, step))
+        return ((first, half[first:first + step]) for first in firsts)
 
     mean, scale = kernels.half_mean_scales(blocks, 300, 24)
+    np.testing.assert_array_equal(mean.view(np.uint32), nv.half_nonzero_mean(half).view(np.uint32))
     np.testing.assert_array_equal(mean.view(np.uint32), whole.mean.view(np.uint32))
     np.testing.assert_array_equal(scale.view(np.uint64), whole.scale.view(np.uint64))
     with pytest.raises(ValueError):
         kernels.half_mean_scales(lambda: iter([(0, half.astype(np.float32))]), 300, 24)
     with pytest.raises(ValueError):
         kernels.half_mean_scales(lambda: iter([(290, half[:20])]), 300, 24)
+
+
+def _awkward_halves(seed: int, n: int = 600, d: int = 6) -> np.ndarray:
+    """float16 rows with all-zero rows, values near +-65504, subnormals, and a column whose
+    float64 running sum loses a 2**-24 under 2**29 of cancelling large values."""
+    rng = np.random.default_rng(seed)
+    half = rng.normal(0.0, 1.0, (n, d)).astype(np.float16)
+    half[:, 1] = rng.choice([-65504.0, 65504.0, -60000.0, 65000.0], n)
+    half[:, 2] = (rng.integers(-1023, 1024, n) * 2.0**-24)  # subnormals (and zeros)
+    half[:, 3] = np.where(rng.random(n) < 0.5, 2.0**-24, 65504.0)
+    half[rng.choice(n, n // 10, replace=False)] = 0
+    half[rng.choice(n, 5, replace=False)] = -0.0
+    return half
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_half_sums_mean_is_the_exact_mean_to_the_bit(seed):
+    half = _awkward_halves(seed)
+    got = kernels.half_sums(half)
+    assert got.live == int(np.any(half != 0, axis=1).sum())
+    assert got.sums == tuple(sum(int(x * 2**24) for x in half[:, k].astype(np.float64))
+                             for k in range(half.shape[1]))
+    np.testing.assert_array_equal(got.mean().view(np.uint32),
+                                  nv.half_nonzero_mean(half).view(np.uint32))
+    assert kernels.half_sums(half.view(np.uint16)) == got
+    empty = kernels.half_sums(np.zeros((3, 4), np.float16))
+    assert empty == kernels.HalfSums.zero(4) and not empty.mean().any()
+    assert kernels.half_sums(np.zeros((0, 4), np.float16)) == empty
+
+
+def test_half_sums_decode_every_finite_float16_exactly():
+    every = np.arange(2**16, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    row = every[np.isfinite(every)][None, :]  # one row, one column per float16
+    got = kernels.half_sums(row)
+    assert got.live == 1
+    assert got.sums == tuple(int(x * 2**24) for x in row[0].astype(np.float64))
+
+
+def test_half_sums_mean_is_exact_where_float64_running_sums_are_not():
+    big = np.full((9000, 1), 65504.0, np.float16)
+    half = np.concatenate([[[2.0**-24]], big, -big]).astype(np.float16)
+    assert half[0, 0] == 2.0**-24
+    want = np.float32(2.0**-24 / half.shape[0])
+    assert kernels.half_sums(half).mean()[0] == want
+    assert kernels.half_sums(half[::-1]).mean()[0] == want
+    assert kernels.nonzero_mean(half.astype(np.float32))[0] != want  # float64 lost it
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_half_sums_of_chunks_add_in_any_order_to_the_same_bits(seed):
+    rng = np.random.default_rng(seed)
+    half = _awkward_halves(seed + 10)
+    whole = kernels.half_sums(half)
+    cuts = np.r_[0, np.sort(rng.choice(np.arange(1, half.shape[0]), 12, replace=False)),
+                 half.shape[0]]
+    parts = [kernels.half_sums(half[a:b]) for a, b in itertools.pairwise(cuts)]
+    total = kernels.HalfSums.zero(half.shape[1])
+    for i in rng.permutation(len(parts)):
+        total += parts[i]
+    assert total == whole
+    np.testing.assert_array_equal(total.mean().view(np.uint32), whole.mean().view(np.uint32))
+    assert pickle.loads(pickle.dumps(total)) == total
+
+
+@pytest.mark.parametrize("block", [1, 7, 64])
+def test_half_sums_by_small_int64_blocks_are_the_same(monkeypatch, block):
+    half = _awkward_halves(4)
+    want = kernels.half_sums(half)
+    monkeypatch.setattr(embedding, "HALF_SUM_BLOCK", block)
+    assert kernels.half_sums(half) == want
+
+
+def test_half_sums_rejects_bad_input():
+    for bad in (np.inf, -np.inf, np.nan):
+        half = np.ones((4, 3), np.float16)
+        half[2, 1] = bad
+        with pytest.raises(ValueError, match="non-finite"):
+            kernels.half_sums(half)
+        with pytest.raises(ValueError, match="non-finite"):
+            kernels.centred_half(half)
+    for bad in (np.zeros(4, np.float16), np.zeros((2, 2, 2), np.float16),
+                np.zeros((2, 2), np.float32), [[0.0, 1.0]]):
+        with pytest.raises(ValueError, match="float16"):
+            kernels.half_sums(bad)
+    with pytest.raises(ValueError, match="dimensions"):
+        kernels.HalfSums.zero(3) + kernels.HalfSums.zero(4)
+    with pytest.raises(TypeError):
+        kernels.HalfSums.zero(3) + 1
+
+
+def test_centred_half_with_the_runs_mean_gives_each_rows_whole_run_values():
+    # A keyed stage centres its shard's rows on the run's mean (every shard's half_sums):
+    # the rows' values are those of centred_half_rows over the whole run.
+    rng = np.random.default_rng(4)
+    half = rng.normal(size=(40, 8)).astype(np.float16)
+    half[5] = 0
+    whole = kernels.centred_half_rows(half)
+    parts = (half[:13], half[13:])
+    mean = (kernels.half_sums(parts[1]) + kernels.half_sums(parts[0])).mean()
+    got = [kernels.centred_half_with(p, mean) for p in parts]
+    np.testing.assert_array_equal(np.r_[got[0].scale, got[1].scale], whole.scale)
+    np.testing.assert_array_equal(got[0].mean, whole.mean)
+    with pytest.raises(ValueError, match="mean"):
+        kernels.centred_half_with(half, np.zeros(3, np.float32))
