@@ -22,6 +22,7 @@ import numpy as np
 
 from distill_radar import kernels
 from distill_radar.kernels.average_linkage import dense_average_linkage
+from distill_radar.kernels.row_simhash import simhash_rows
 from distill_radar.pipelines.model.config import RunConfig
 
 LEXICAL, SEMANTIC = 0, 1
@@ -257,7 +258,8 @@ def _account_groups(profiles: np.ndarray, config: RunConfig) -> np.ndarray:
     """
     bits = config.semantic_bands * config.semantic_rows
     planes = kernels.hyperplanes(profiles.shape[1], bits, seed=config.seed)
-    bands = kernels.simhash_bands(profiles, planes, config.semantic_rows)
+    # row by row: a keyed run projects each account shard's profiles apart
+    bands = simhash_rows(profiles, planes, config.semantic_rows)
     src, dst = kernels.bucket_edges(kernels.band_keys(bands, config.semantic_bands, 1))
     cos = kernels.cosine_pairs(profiles, src, dst)
     keep = cos >= config.semantic_threshold

@@ -1,0 +1,59 @@
+"""SimHash band codes computed row by row: a row's bits never depend on the other rows.
+
+``embedding.simhash_bands`` projects chunks of rows with BLAS, whose rounding
+depends on the chunk (numpy takes gemv for one row, gemm for many): the same
+vector projected beside other rows can land on the other side of a plane that
+it nearly touches. A keyed pipeline projects each account shard's profiles
+apart, so its band keys must not depend on which rows share a call. Here each
+projection is a float64 sum of exact float32 products in dimension order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+def simhash_rows(vectors: np.ndarray, planes: np.ndarray, rows: int) -> np.ndarray:
+    """``embedding.simhash_bands``' packing (uint32[n, bits // rows]: band j holds the
+    sign bits of planes ``j*rows .. (j+1)*rows - 1``, bit t for plane ``j*rows + t``)
+    of projections computed per row: the same bits for a row whatever rows come with it.
+
+    Parameters
+    ----------
+    vectors : float32[n, d]
+    planes : float32[bits, d]; ``bits`` a multiple of ``rows``
+    rows : int in 1..32
+    """
+    vectors = _matrix(vectors, "vectors")
+    planes = _matrix(planes, "planes")
+    if planes.shape[1] != vectors.shape[1]:
+        raise ValueError("planes and vectors must have the same dimension")
+    if not 1 <= rows <= 32 or planes.shape[0] % rows:
+        raise ValueError("rows must be in 1..32 and divide the number of planes")
+    out = np.empty((vectors.shape[0], planes.shape[0] // rows), np.uint32)
+    _simhash_rows(vectors, planes, rows, out)
+    return out
+
+
+def _matrix(a, name: str) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be a 2-d array")
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _simhash_rows(vectors, planes, rows, out):
+    d = vectors.shape[1]
+    for i in prange(vectors.shape[0]):
+        for j in range(out.shape[1]):
+            word = np.uint32(0)
+            for t in range(rows):
+                p = j * rows + t
+                acc = 0.0
+                for k in range(d):
+                    acc += np.float64(vectors[i, k]) * np.float64(planes[p, k])
+                if acc >= 0.0:
+                    word |= np.uint32(1) << np.uint32(t)
+            out[i, j] = word
