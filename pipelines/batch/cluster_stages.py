@@ -36,7 +36,7 @@ from distill_radar.pipelines.batch.distributed.sizes import MeasuredFn, nbytes
 from distill_radar.pipelines.model.config import RunConfig
 from distill_radar.pipelines.runtime.stage_timer import StageTimer, TimedFn
 
-LABELS, SIGS, EDGES, FLAGS = "labels", "sigs", "edges", "flags"
+LABELS, SIGS, EDGES, FLAGS, EMBS = "labels", "sigs", "edges", "flags", "embs"
 LOOSE_TAG = "loose"
 
 
@@ -85,25 +85,48 @@ class AttachLabelsFn(beam.DoFn):
     def process(self, element):
         _, items = element
         items = list(items)
-        sigs, labelled = _parts(items, SIGS), _parts(items, LABELS)
-        if not sigs:
-            return
-        rows = _cat(sigs, 0, np.int64)
-        sig = np.concatenate([p[1] for p in sigs])
+        sigs, labelled, embs = _parts(items, SIGS), _parts(items, LABELS), _parts(items, EMBS)
         nodes, labels = _cat(labelled, 0, np.int64), _cat(labelled, 1, np.int64)
-        comp = rows.copy()  # a node in no edge is its own component
-        if nodes.size:
-            order = np.argsort(nodes)
-            pos = kernels.sorted_positions(nodes[order], rows)
-            hit = pos >= 0
-            comp[hit] = labels[order][pos[hit]]
-        yield from split_by_shard(comp, (comp, rows, sig), self.shards)
+        order = np.argsort(nodes)
+        nodes, labels = nodes[order], labels[order]
+        if sigs:
+            rows = _cat(sigs, 0, np.int64)
+            sig = np.concatenate([p[1] for p in sigs])
+            comp = _components(rows, nodes, labels)
+            yield from split_by_shard(comp, (comp, rows, sig), self.shards)
+        if embs:  # centred embeddings (member cohesion of the semantic path): tagged
+            rows = _cat(embs, 0, np.int64)
+            comp = _components(rows, nodes, labels)
+            for shard, part in split_by_shard(comp, (comp, rows, *(
+                    np.concatenate([p[i] for p in embs]) for i in (1, 2))), self.shards):
+                yield shard, (EMBS, *part)
+
+
+def _components(rows: np.ndarray, nodes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Component of each row: its label, or itself (a node in no edge) when unlabelled."""
+    comp = rows.copy()
+    if nodes.size:
+        pos = kernels.sorted_positions(nodes, rows)
+        hit = pos >= 0
+        comp[hit] = labels[pos[hit]]
+    return comp
+
+
+def signature_parts(parts) -> list[tuple]:
+    """``by_component``'s (component, rows, signatures) parts, without the tagged
+    embedding parts (``EMBS``)."""
+    return [p for p in parts if not isinstance(p[0], str)]
+
+
+def embedding_parts(parts) -> list[tuple]:
+    """``by_component``'s (component, rows, float16 bits, scales) embedding parts."""
+    return [p[1:] for p in parts if isinstance(p[0], str) and p[0] == EMBS]
 
 
 def component_cohesion(parts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Grouped (components, rows, signatures) chunks of whole components -> (comp, rows,
     sim) in node order, sim as ``clusters.lexical_cohesion`` (1.0 without a consensus)."""
-    parts = list(parts)
+    parts = signature_parts(parts)
     comp = np.concatenate([p[0] for p in parts])
     rows = np.concatenate([p[1] for p in parts])
     sig = np.concatenate([p[2] for p in parts])

@@ -148,11 +148,12 @@ class FindCampaigns(beam.PTransform):
                 file_counts=beam.pvalue.AsList(read["file_counts"]), clusters=clusters,
                 **self.extra))
 
-    def _keyed(self, signatures, keys, nodes, _account_pairs, work):
-        """batch.distributed: no stage holds every signature, prompt or node."""
+    def _keyed(self, signatures, keys, nodes, account_pairs, work):
+        """batch.distributed: no stage holds every signature, prompt, embedding or node."""
         cfg = self.config
         found = signatures | "FindCandidates" >> FindCandidates(cfg)
-        node_clusters = (signatures, found) | "LinkNodes" >> KeyedLinkNodes(cfg)
+        linked = (signatures, found, account_pairs) if cfg.semantic else (signatures, found)
+        node_clusters = linked | "LinkNodes" >> KeyedLinkNodes(cfg)
         assigned = ((keys, nodes, node_clusters)
                     | "AssignClusters" >> KeyedAssignClusters(work, cfg.shards,
                                                               cfg.samples_per_cluster))
@@ -254,7 +255,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     started = time.time()
     runner = options.view_as(StandardOptions).runner
     components = choose_components(runner, opts.components)
-    path = choose_batch_path(runner, opts.batch_path, config.semantic)
+    path = choose_batch_path(runner, opts.batch_path, config.semantic and config.prompt_links)
     if index is not None and path == "keyed":
         raise ValueError("--index needs the gathered batch path (--batch-path gathered): the "
                          "keyed path does not carry the index's representatives yet")

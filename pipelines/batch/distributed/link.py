@@ -7,7 +7,11 @@ node's cohesion (12 bytes). Signatures travel keyed by node shard and are
 grouped by component (``cluster_stages.by_component``) for the cohesion rounds
 (``cluster_stages.CohesionRounds``) and the final member cohesion; they never
 meet on one worker. The result is ``clusters.cluster_graph``'s NodeClusters
-for the same signatures (lexical linking; the semantic path is not keyed yet).
+for the same signatures. With the semantic path (per-prompt links off), the account
+groups' stages (``distributed.semantic``) give the semantic star edges; their joins
+run on one worker over integers (the surviving lexical edges, the stars and every
+(account, node) pair), and member cohesion takes each component's centred
+embeddings beside its signatures, as ``clusters.join_semantic`` does on one worker.
 """
 
 from __future__ import annotations
@@ -19,16 +23,21 @@ from distill_radar import kernels
 from distill_radar.pipelines.batch import clusters
 from distill_radar.pipelines.batch.cluster_stages import (
     EDGES,
+    EMBS,
     SIGS,
     CohesionRounds,
     by_component,
     component_cohesion,
+    embedding_parts,
+    signature_parts,
 )
 from distill_radar.pipelines.batch.components import split_by_shard
 from distill_radar.pipelines.batch.distributed.candidates import signature_shard
+from distill_radar.pipelines.batch.distributed.semantic import AccountGroups, JoinsFn
 from distill_radar.pipelines.batch.distributed.sizes import MeasuredFn, nbytes
 from distill_radar.pipelines.batch.signatures import NodeSignatures
 from distill_radar.pipelines.io import workdir
+from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
 
 
@@ -107,17 +116,62 @@ class KeySignaturesFn(beam.DoFn):
 
 
 class MemberCohesionFn(MeasuredFn):
-    """Whole components of one shard -> (rows, cohesion) of their signed nodes."""
+    """Whole components of one shard -> (rows, cohesion) of their signed (and embedded)
+    nodes: ``clusters.member_cohesion``, the better of the lexical and the centroid one."""
 
-    def __init__(self):
+    def __init__(self, config: RunConfig | None = None):
+        self.config = config
         super().__init__("member_cohesion", "cohesion")
 
-    def process(self, element):
+    def process(self, element, mean=None):
         with self.timer.timing():
             parts = list(element[1])
-            _, rows, sim = component_cohesion(parts)
+            embs = embedding_parts(parts)
             self.sizes.record(nbytes(parts), 2 * nbytes(parts))  # sorted copies of the parts
-            yield rows, sim.astype(np.float32)
+            if not embs:
+                _, rows, sim = component_cohesion(parts)
+                yield rows, sim.astype(np.float32)
+                return
+            yield semantic_cohesion(signature_parts(parts), embs, mean, self.config)
+
+
+def _sorted_parts(parts: list[tuple]) -> list[np.ndarray]:
+    """Aligned chunks laid end to end, in row (node index) order (``parts[i][1]``)."""
+    cols = [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]
+    order = np.argsort(cols[1], kind="stable")
+    return [np.ascontiguousarray(c[order]) for c in cols]
+
+
+def semantic_cohesion(sig_parts, emb_parts, mean: np.ndarray, config: RunConfig):
+    """Whole components' signatures and centred embeddings -> (rows, cohesion): the
+    lexical consensus similarity (NaN without a consensus) and the cosine to the
+    component's centroid, the better of the two, 1.0 where neither applies."""
+    comp_e, rows_e, bits, scale = _sorted_parts(emb_parts)
+    if sig_parts:
+        comp_s, rows_s, sig = _sorted_parts(sig_parts)
+        lex = clusters._cohesion(sig, np.arange(rows_s.size), comp_s)
+    else:
+        rows_s, lex = np.empty(0, np.int64), np.empty(0, np.float32)
+    emb = kernels.CentredHalf(bits, mean, scale)
+    sem = semantic.centroid_cohesion(emb, np.arange(rows_e.size), comp_e, config)
+    rows = np.union1d(rows_s, rows_e)
+    out = np.full(rows.size, np.nan, np.float32)
+    out[np.searchsorted(rows, rows_s)] = lex
+    at = np.searchsorted(rows, rows_e)
+    out[at] = np.fmax(out[at], sem)
+    return rows, np.nan_to_num(out, nan=1.0).astype(np.float32)
+
+
+class KeyEmbeddingRowsFn(beam.DoFn):
+    """A text shard's centred embeddings -> keyed by node shard, as the signatures."""
+
+    def __init__(self, shards: int):
+        self.shards = shards
+
+    def process(self, element):
+        _, (_, _, rows, bits, scale) = element
+        for shard, part in split_by_shard(rows, (rows, bits, scale), self.shards):
+            yield shard, (EMBS, *part)
 
 
 class NumberClustersFn(MeasuredFn):
@@ -128,10 +182,14 @@ class NumberClustersFn(MeasuredFn):
         self.config = config
         super().__init__("number_clusters", "link_nodes")
 
-    def process(self, _, sizes, edges, cohesion, loose, candidates):
+    def process(self, _, sizes, edges, cohesion, loose, candidates, joins=(), stars=None):
         with self.timer.timing():
             nodes, counts = _node_counts(sizes, self.config.shards)
             src, dst = _edges((e[1][1], e[1][2]) for e in edges)
+            n_lexical = src.size
+            if joins:  # the account groups' joins after the lexical edges (their kind)
+                j_src, j_dst = _edges(joins)
+                src, dst = np.r_[src, j_src], np.r_[dst, j_dst]
             rows = np.concatenate([c[0] for c in cohesion]) if cohesion else np.empty(0, np.int64)
             sim = np.concatenate([c[1] for c in cohesion]) if cohesion else np.empty(0, np.float32)
             order = np.argsort(rows)
@@ -141,14 +199,18 @@ class NumberClustersFn(MeasuredFn):
             stats = {"nodes": int(nodes.size), "nodes_with_signature": int(rows.size),
                      "bands": int(bands), "rows": int(band_rows),
                      "candidate_pairs": int(sum(candidates)), "nodes_with_embedding": 0,
-                     "profiled_accounts": 0}
+                     "profiled_accounts": 0, **(stars[3] if stars is not None else {})}
             graph = clusters.CandidateGraph(
                 nodes, counts, rows, np.empty((0, self.config.num_perm), np.uint32),
                 src, dst, np.empty(src.size, np.float32), stats)
             labels = kernels.connected_components(nodes.size, src, dst)
+            kinds = None
+            if stars is not None:  # the semantic path: kinds as clusters.join_semantic
+                kind = np.r_[np.zeros(n_lexical, np.int8), np.ones(src.size - n_lexical, np.int8)]
+                kinds = semantic.cluster_kinds(nodes.size, src, dst, kind, labels)
             self.sizes.record(0, nbytes(nodes, counts, src, dst, rows, sim, labels))
             yield clusters.finish_clusters(graph, labels, sim, int(src.size), int(sum(loose)),
-                                           self.config)
+                                           self.config, kinds)
 
 
 def _node_counts(sizes, shards: int) -> tuple[np.ndarray, np.ndarray]:
@@ -165,30 +227,54 @@ class KeyedLinkNodes(beam.PTransform):
     """(signature files, ``FindCandidates``' outputs) -> one NodeClusters, every stage keyed
     (see the module docstring).
 
-    The same NodeClusters as ``clusters.link_nodes`` on lexical linking.
+    The same NodeClusters as ``clusters.link_nodes``. ``inputs``: (signature files,
+    ``FindCandidates``' outputs), plus the batches' (account, node) pair files when the
+    semantic path is on (its per-prompt links are not keyed: refused).
     """
 
     def __init__(self, config: RunConfig, shards: int | None = None):
         super().__init__()
-        if config.semantic:
-            raise ValueError("the keyed path links by wording only: run it with --no-semantic")
+        if config.semantic and config.prompt_links:
+            raise ValueError("the keyed path does not link single prompts by meaning yet: "
+                             "run it with --no-prompt-links (or --no-semantic)")
         self.config = config
         self.shards = shards or config.shards
 
     def expand(self, inputs):
-        paths, found = inputs
+        paths, found, *pair_files = inputs
         cfg, shards = self.config, self.shards
         offsets = beam.pvalue.AsSingleton(found["offsets"])
         edges = found["edges"] | "KeyEdges" >> beam.ParDo(KeyEdgesFn(shards))
         sigs = paths | "KeySignatures" >> beam.ParDo(KeySignaturesFn(cfg.shards, shards), offsets)
         edges, loose = (edges, sigs) | "CohesionRounds" >> CohesionRounds(
             cfg, shards, UnionFindLabels)
-        cohesion = (by_component(edges, sigs, shards, UnionFindLabels(), "Final")
-                    | "MemberCohesion" >> beam.ParDo(MemberCohesionFn()))
+        final, extra, cohesion_inputs = edges, {}, ()
+        if cfg.semantic:
+            groups = ((paths, pair_files[0], found)
+                      | "AccountGroups" >> AccountGroups(cfg, shards))
+            stars = beam.pvalue.AsSingleton(groups["stars"])
+            joins = (paths.pipeline | "JoinsStart" >> beam.Create([None])
+                     | "SemanticJoins" >> beam.ParDo(
+                         JoinsFn(cfg), beam.pvalue.AsList(edges), stars,
+                         beam.pvalue.AsList(groups["senders"]),
+                         beam.pvalue.AsList(found["sizes"])))
+            keyed_joins = (joins | "JoinsWithSim" >> beam.Map(
+                lambda j: (j[0], j[1], np.ones(j[0].size, np.float32)))
+                | "KeyJoins" >> beam.ParDo(KeyEdgesFn(shards)))
+            final = (edges, keyed_joins) | "LexicalAndJoins" >> beam.Flatten()
+            embs = groups["embeddings"] | "KeyEmbeddingRows" >> beam.ParDo(
+                KeyEmbeddingRowsFn(shards))
+            sigs = (sigs, embs) | "SignaturesAndEmbeddings" >> beam.Flatten()
+            extra = {"joins": beam.pvalue.AsList(joins), "stars": stars}
+            cohesion_inputs = (groups["mean"],)
+        cohesion = (by_component(final, sigs, shards, UnionFindLabels(), "Final")
+                    | "MemberCohesion" >> beam.ParDo(MemberCohesionFn(cfg), *(
+                        beam.pvalue.AsSingleton(m) for m in cohesion_inputs)))
         return (paths.pipeline
                 | "Start" >> beam.Create([None])
                 | "NumberClusters" >> beam.ParDo(
                     NumberClustersFn(cfg), beam.pvalue.AsList(found["sizes"]),
                     beam.pvalue.AsList(edges), beam.pvalue.AsList(cohesion),
-                    beam.pvalue.AsList(loose), beam.pvalue.AsList(found["candidates"])))
+                    beam.pvalue.AsList(loose), beam.pvalue.AsList(found["candidates"]),
+                    **extra))
 

@@ -81,18 +81,47 @@ def test_keyed_path_on_three_dask_workers_gives_the_gathered_tables(logs):
     _same_tables(root, "dask")
 
 
-@pytest.mark.parametrize("runner,flag,semantic,expected", [
+@pytest.mark.parametrize("runner,flag,prompt_links,expected", [
     ("FnApiRunner", None, False, "gathered"), ("DataflowRunner", None, False, "keyed"),
     ("DataflowRunner", None, True, "gathered"), (runners.DASK_RUNNER, None, False, "keyed"),
     ("FnApiRunner", "keyed", False, "keyed"), ("FlinkRunner", "gathered", False, "gathered"),
 ])
-def test_batch_path_by_runner(runner, flag, semantic, expected):
-    assert runners.choose_batch_path(runner, flag, semantic) == expected
+def test_batch_path_by_runner(runner, flag, prompt_links, expected):
+    assert runners.choose_batch_path(runner, flag, prompt_links) == expected
 
 
-def test_keyed_path_refuses_the_semantic_path():
-    with pytest.raises(ValueError, match="--no-semantic"):
+def test_keyed_path_refuses_per_prompt_links():
+    with pytest.raises(ValueError, match="--no-prompt-links"):
         runners.choose_batch_path("FnApiRunner", "keyed", True)
+
+
+@pytest.fixture(scope="module")
+def semantic_logs(tmp_path_factory):
+    """Realistic logs (reworded campaigns: account groups) and the gathered tables of
+    the semantic path without per-prompt links."""
+    root = tmp_path_factory.mktemp("keyed_semantic")
+    generate.generate(root / "g", exchanges=6000, accounts=400, campaigns=4, seed=12,
+                      part_rows=2000, profile="realistic")
+    args = ["batch", "--input", str(root / "g" / "exchanges"), "--no-report",
+            "--no-prompt-links"]
+    assert cli.main([*args, "--output", str(root / "gathered")]) == 0
+    return root, args
+
+
+def test_keyed_account_groups_give_the_gathered_tables(semantic_logs):
+    import polars as pl
+
+    root, args = semantic_logs
+    assert cli.main([*args, "--output", str(root / "keyed"), "--batch-path", "keyed",
+                     "--shards", "3"]) == 0
+    _same_tables(root, "keyed")
+    # the account groups joined clusters (else this compares the lexical path only)
+    kinds = pl.read_parquet(root / "keyed" / "clusters.parquet")["kind"]
+    assert kinds.is_in(["semantic", "both"]).any()
+    summary = json.loads((root / "keyed" / "summary.json").read_text())
+    gathered = json.loads((root / "gathered" / "summary.json").read_text())
+    assert summary["linking"] == gathered["linking"]
+    assert summary["linking"]["profiled_accounts"] > 0 and summary["linking"]["semantic_pairs"] > 0
 
 
 def test_keyed_path_with_duplicate_ids_and_link_columns(tmp_path):
