@@ -273,7 +273,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     # Where the logs are: `provenance` reads the served responses back from them.
     source = index_hook.input_source(planned, opts.input)
     header = {"parameters": config.as_dict(), "input": source, "input_files": len(files),
-              "runner": str(options.view_as(StandardOptions).runner),
+              "runner": str(options.view_as(StandardOptions).runner), "batch_path": path,
               "privacy": {"pseudonymized_accounts": key is not None, "redacted_tables": redact},
               **({"index": {"path": index.index}} if index else {})}
     _ = counts | "FinishRun" >> beam.ParDo(

@@ -122,6 +122,7 @@ def test_keyed_account_groups_give_the_gathered_tables(semantic_logs):
     gathered = json.loads((root / "gathered" / "summary.json").read_text())
     assert summary["linking"] == gathered["linking"]
     assert summary["linking"]["profiled_accounts"] > 0 and summary["linking"]["semantic_pairs"] > 0
+    assert (summary["batch_path"], gathered["batch_path"]) == ("keyed", "gathered")
 
 
 def test_keyed_path_with_duplicate_ids_and_link_columns(tmp_path):
@@ -145,3 +146,18 @@ def test_keyed_path_with_duplicate_ids_and_link_columns(tmp_path):
     import pyarrow.parquet as pq
 
     assert pq.read_metadata(tmp_path / "keyed" / "campaigns.parquet").num_rows > 0
+
+
+@pytest.mark.slow  # ~2 min on 2 cores
+def test_keyed_account_groups_on_three_dask_workers_give_the_gathered_tables(semantic_logs):
+    # The Dask runner picks the keyed path for --no-prompt-links: the account groups'
+    # stages spread over three worker processes (1 GiB each).
+    import distributed
+
+    root, args = semantic_logs
+    with distributed.LocalCluster(n_workers=3, threads_per_worker=1, processes=True,
+                                  memory_limit="1GiB", dashboard_address=None) as cluster:
+        assert cli.main([*args, "--output", str(root / "dask"), f"--runner={runners.DASK_RUNNER}",
+                         f"--dask_client_address={cluster.scheduler_address}"]) == 0
+    _same_tables(root, "dask")
+    assert json.loads((root / "dask" / "summary.json").read_text())["batch_path"] == "keyed"
