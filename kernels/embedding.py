@@ -79,8 +79,8 @@ def _value(vectors, i, t, table):
 def centred_half(vectors: np.ndarray) -> np.ndarray:
     """``center_normalize(v, half_sums(vectors).mean())`` of ``v = vectors.astype(np.float32)``
     for float16 ``vectors``, bit for bit, without the float32 copy (twice the bytes of the
-    input). The mean is exact (``HalfSums``), so it can differ from ``nonzero_mean(v)``'s
-    float64 running sums in the last bit."""
+    input). The mean comes from exact sums (``HalfSums``), rounded once, so it can differ
+    from ``nonzero_mean(v)``'s float64 running sums in the last bit."""
     bits, mean = _half_bits_mean(vectors)
     out = np.empty(vectors.shape, np.float32)
     prefault(out)
@@ -89,7 +89,8 @@ def centred_half(vectors: np.ndarray) -> np.ndarray:
 
 
 def _half_bits_mean(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """float16 ``vectors``' bits (uint16, no copy) and their non-zero rows' exact mean."""
+    """float16 ``vectors``' bits (uint16, no copy) and their non-zero rows' mean (from exact
+    sums, rounded once)."""
     if not isinstance(vectors, np.ndarray) or vectors.ndim != 2 or vectors.dtype != np.float16:
         raise ValueError("vectors must be a 2-D float16 array")
     bits = np.ascontiguousarray(vectors).view(np.uint16)

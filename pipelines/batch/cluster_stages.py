@@ -305,7 +305,9 @@ class CohesionRounds(beam.PTransform):
 
 def by_component(edges, sigs, shards: int, labeller, suffix: str):
     """Keyed edges and signatures -> (shard, [(component, rows, signatures)]) groups, each
-    holding whole components (a node in no edge is a component of its own)."""
+    holding whole components (a node in no edge is a component of its own). Embedding
+    parts keyed with the signatures (``EMBS``) come along tagged: (EMBS, component,
+    rows, float16 bits, scales)."""
     labels = (edges
               | f"EdgePairs{suffix}" >> beam.Map(_unkeyed_pairs)
               | f"Components{suffix}" >> labeller)

@@ -588,18 +588,27 @@ def member_cohesion(graph: CandidateGraph, labels: np.ndarray, config: RunConfig
     ``old_labels``/``old_sim``: as for ``lexical_cohesion``, which does the work.
     """
     rows = cohesion_rows(graph)
-    out = np.full(rows.size, np.nan, np.float32)
     if old_labels is None:
         lex = _cohesion(graph.sig, graph.sig_rows, labels)
     else:  # lexical_cohesion's 1.0 back to NaN where the component has no consensus
         comp = labels[graph.sig_rows]
         lex = lexical_cohesion(graph, labels, old_labels, old_sim)
         lex[np.bincount(comp)[comp] < CONSENSUS_ROWS] = np.nan
-    out[_positions(rows, graph.sig_rows)] = lex
-    if graph.emb_rows.size:
-        sem = semantic.centroid_cohesion(graph.emb, graph.emb_rows, labels, config)
-        at = _positions(rows, graph.emb_rows)
-        out[at] = np.fmax(out[at], sem)
+    sem = semantic.centroid_cohesion(graph.emb, graph.emb_rows, labels, config) \
+        if graph.emb_rows.size else None
+    return best_cohesion(rows.size, _positions(rows, graph.sig_rows), lex,
+                         _positions(rows, graph.emb_rows), sem)
+
+
+def best_cohesion(n: int, lex_at, lex: np.ndarray, sem_at, sem: np.ndarray | None
+                  ) -> np.ndarray:
+    """Per measured node (``n``): the better of its lexical cohesion (``lex``, at
+    ``lex_at``; NaN without a consensus) and its semantic one (``sem`` at ``sem_at``;
+    NaN without a centroid, None without embeddings); 1.0 where neither applies."""
+    out = np.full(n, np.nan, np.float32)
+    out[lex_at] = lex
+    if sem is not None:
+        out[sem_at] = np.fmax(out[sem_at], sem)
     return np.nan_to_num(out, nan=1.0)
 
 

@@ -54,8 +54,8 @@ IO_OPTIONS = (
            choices=COMPONENTS_CHOICES, shown="local on in-process runners and Dask, beam on "
            "the others"),
     Option("--batch-path", "'keyed': every stage from the candidates on keyed by band key, "
-           "node, account or profile shard or component, nothing but compact integers on "
-           "one worker (with --no-prompt-links or --no-semantic: per-prompt links are not "
+           "node, account or profile shard or component, nothing but compact integers (and a "
+           "score per pair) on one worker (with --no-prompt-links or --no-semantic: per-prompt links are not "
            "keyed yet); 'gathered': the signatures linked on one worker (fastest on one "
            "machine)", RUNNER, choices=BATCH_PATHS,
            shown="keyed on distributed runners with --no-prompt-links or --no-semantic, "

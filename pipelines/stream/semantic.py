@@ -132,7 +132,7 @@ class SampleVectors:
             fresh = embedder.embed(spans, config.min_semantic_tokens).astype(np.float16)
             at = np.r_[0, np.cumsum([bounds[i + 1] - bounds[i] for i in missed])]
             for j, i in enumerate(missed):
-                found[i] = fresh[at[j]:at[j + 1]]
+                found[i] = fresh[at[j]:at[j + 1]].copy()  # not a view: it would keep `fresh`
                 self._put(keys[i], found[i])
         # each node's vector is its first row's (embed_texts: the first occurrence)
         nodes, first = np.unique(node, return_index=True)
@@ -140,7 +140,7 @@ class SampleVectors:
 
     def _put(self, key, vectors: np.ndarray) -> None:
         size = vectors.nbytes + len(key[1])
-        if size > self.max_bytes:
+        if size > self.max_bytes or key in self._items:  # (a cluster in two runs: once)
             return
         self._items[key] = vectors
         self._bytes += size

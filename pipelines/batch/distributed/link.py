@@ -30,6 +30,7 @@ from distill_radar.pipelines.batch.cluster_stages import (
     component_cohesion,
     embedding_parts,
     signature_parts,
+    tagged_by_shard,
 )
 from distill_radar.pipelines.batch.components import split_by_shard
 from distill_radar.pipelines.batch.distributed.candidates import signature_shard
@@ -155,23 +156,14 @@ def semantic_cohesion(sig_parts, emb_parts, mean: np.ndarray, config: RunConfig)
     emb = kernels.CentredHalf(bits, mean, scale)
     sem = semantic.centroid_cohesion(emb, np.arange(rows_e.size), comp_e, config)
     rows = np.union1d(rows_s, rows_e)
-    out = np.full(rows.size, np.nan, np.float32)
-    out[np.searchsorted(rows, rows_s)] = lex
-    at = np.searchsorted(rows, rows_e)
-    out[at] = np.fmax(out[at], sem)
-    return rows, np.nan_to_num(out, nan=1.0).astype(np.float32)
+    return rows, clusters.best_cohesion(rows.size, np.searchsorted(rows, rows_s), lex,
+                                        np.searchsorted(rows, rows_e), sem)
 
 
-class KeyEmbeddingRowsFn(beam.DoFn):
+def _embeddings_by_node_shard(element, shards: int):
     """A text shard's centred embeddings -> keyed by node shard, as the signatures."""
-
-    def __init__(self, shards: int):
-        self.shards = shards
-
-    def process(self, element):
-        _, (_, _, rows, bits, scale) = element
-        for shard, part in split_by_shard(rows, (rows, bits, scale), self.shards):
-            yield shard, (EMBS, *part)
+    _, (_, _, rows, bits, scale) = element
+    return tagged_by_shard((rows, bits, scale), shards, EMBS)
 
 
 class NumberClustersFn(MeasuredFn):
@@ -243,6 +235,9 @@ class KeyedLinkNodes(beam.PTransform):
     def expand(self, inputs):
         paths, found, *pair_files = inputs
         cfg, shards = self.config, self.shards
+        if cfg.semantic and not pair_files:
+            raise ValueError("the semantic path needs the batches' (account, node) pair files: "
+                             "(signature files, FindCandidates' outputs, pair files)")
         offsets = beam.pvalue.AsSingleton(found["offsets"])
         edges = found["edges"] | "KeyEdges" >> beam.ParDo(KeyEdgesFn(shards))
         sigs = paths | "KeySignatures" >> beam.ParDo(KeySignaturesFn(cfg.shards, shards), offsets)
@@ -262,8 +257,8 @@ class KeyedLinkNodes(beam.PTransform):
                 lambda j: (j[0], j[1], np.ones(j[0].size, np.float32)))
                 | "KeyJoins" >> beam.ParDo(KeyEdgesFn(shards)))
             final = (edges, keyed_joins) | "LexicalAndJoins" >> beam.Flatten()
-            embs = groups["embeddings"] | "KeyEmbeddingRows" >> beam.ParDo(
-                KeyEmbeddingRowsFn(shards))
+            embs = groups["embeddings"] | "KeyEmbeddingRows" >> beam.FlatMap(
+                _embeddings_by_node_shard, shards)
             sigs = (sigs, embs) | "SignaturesAndEmbeddings" >> beam.Flatten()
             extra = {"joins": beam.pvalue.AsList(joins), "stars": stars}
             cohesion_inputs = (groups["mean"],)

@@ -110,13 +110,16 @@ class JoinPairsFn(MeasuredFn):
             return
         account = np.concatenate([p[0] for p in pairs])
         node = np.concatenate([p[1] for p in pairs])
-        nodes = NodeSignatures.read(files[shard]).nodes if shard in files else \
-            np.empty(0, np.uint64)
+        emb = [i[1:] for i in items if i[0] == EMB]
+        if len(emb) > 1:
+            raise RuntimeError(f"text shard {shard} has two embedding parts")
+        # the shard's nodes: sent with its embeddings, else read from its signature file
+        nodes = emb[0][0] if emb else NodeSignatures.read(files[shard]).nodes \
+            if shard in files else np.empty(0, np.uint64)
         pos = kernels.sorted_positions(nodes, node)
         known = pos >= 0
         index = offsets[shard] + pos[known]
         yield beam.pvalue.TaggedOutput(SENDERS_TAG, (account[known], index))
-        emb = [i[1:] for i in items if i[0] == EMB]
         if not emb:
             return
         _, rows, bits, scale = emb[0]
@@ -130,8 +133,8 @@ class JoinPairsFn(MeasuredFn):
 
 
 class ProfilesFn(MeasuredFn):
-    """(account shard, its accounts' embedded pairs) + centring mean -> (shard, account
-    hashes, profiles) of its focused accounts (main), each focused account's core
+    """(account shard, its accounts' embedded pairs) + centring mean -> (shard, profiles)
+    of its focused accounts, in account hash order (main), each focused account's core
     prompts as (shard, profile rank in it, node index, cosine) (``CORE_TAG``), and (shard, count)
     (``COUNTS_TAG``)."""
 
@@ -154,7 +157,7 @@ class ProfilesFn(MeasuredFn):
         bits = np.concatenate([p[2] for p in parts])[order]
         scale = np.concatenate([p[3] for p in parts])[order]
         emb = kernels.CentredHalf(bits, mean, scale)
-        accounts, codes = np.unique(account, return_inverse=True)
+        codes = np.unique(account, return_inverse=True)[1]  # ranks: hash order
         rows = np.arange(account.size)
         profiled, profiles = semantic.account_profiles(emb, codes, rows, self.config)
         self.sizes.record(nbytes(parts), nbytes(parts, bits, scale, profiles))
@@ -167,7 +170,7 @@ class ProfilesFn(MeasuredFn):
         core = cos >= self.config.semantic_core
         yield beam.pvalue.TaggedOutput(
             CORE_TAG, (shard, slot[mine][core], node[mine][core], cos[core]))
-        yield shard, accounts[profiled], profiles
+        yield shard, profiles
 
 
 def profile_offsets(counts, shards: int) -> np.ndarray:
@@ -185,7 +188,7 @@ class ProfileBandsFn(beam.DoFn):
         self.config, self.band_shards = config, band_shards
 
     def process(self, element, offsets: np.ndarray):
-        shard, _, profiles = element
+        shard, profiles = element
         cfg = self.config
         planes = kernels.hyperplanes(profiles.shape[1], cfg.semantic_bands * cfg.semantic_rows,
                                      seed=cfg.seed)
@@ -212,13 +215,17 @@ def bucket_pairs(element, offsets: np.ndarray):
 
 
 def _keyed_profiles(element, offsets: np.ndarray):
-    shard, _, profiles = element
+    shard, profiles = element
     yield shard, (PROFILES, offsets[shard], profiles)
 
 
 def _profile_part(items) -> tuple[int, np.ndarray]:
+    """A profile shard's (first profile index, profiles): every pair or label keyed to
+    the shard has its profile there."""
     found = [i[1:] for i in items if i[0] == PROFILES]
-    return found[0] if found else (0, np.empty((0, 0), np.float32))
+    if len(found) != 1:
+        raise RuntimeError(f"a profile shard's group holds {len(found)} profile parts")
+    return found[0]
 
 
 def src_vectors(element, offsets: np.ndarray):
@@ -256,8 +263,8 @@ def verified_pairs(element, threshold: float):
 
 
 def _component_edges(labelled, edges):
-    """(nodes, labels) of the verified pairs' components + the pairs -> (label, (src, dst,
-    cosine)) per component."""
+    """(nodes, labels) of the verified pairs' components + the pairs -> (each pair's
+    component, src, dst, cosine)."""
     nodes, labels = labelled
     src = np.concatenate([e[0] for e in edges])
     dst = np.concatenate([e[1] for e in edges])
@@ -402,9 +409,9 @@ class JoinsFn(MeasuredFn):
 class AccountGroups(beam.PTransform):
     """(signature files, pair files, ``FindCandidates``' outputs) -> dict: ``stars`` (one
     (src, dst, cosine, stats) element: ``semantic.semantic_edges``' result), ``senders``
-    ((account hash, node index) chunks), ``embeddings`` ((node shard, (EMB, node indices,
-    bits, scales)): the centred embeddings for member cohesion) and ``mean`` (the
-    centring mean, one element)."""
+    ((account hash, node index) chunks), ``embeddings`` ((text shard, (EMB, node hashes,
+    node indices, bits, scales)): the centred embeddings, for member cohesion) and
+    ``mean`` (the centring mean, one element)."""
 
     def __init__(self, config: RunConfig, shards: int | None = None):
         super().__init__()

@@ -130,9 +130,22 @@ def test_keyed_link_nodes_of_nothing():
         assert_that(out, _equal_clusters(want))
 
 
-def test_keyed_link_nodes_refuses_the_semantic_path():
-    with pytest.raises(ValueError, match="--no-semantic"):
-        KeyedLinkNodes(dataclasses.replace(CONFIG, semantic=True))
+def test_keyed_link_nodes_refuses_per_prompt_links():
+    with pytest.raises(ValueError, match="--no-prompt-links"):
+        KeyedLinkNodes(dataclasses.replace(CONFIG, semantic=True, prompt_links=True))
+
+
+def test_keyed_account_groups_of_nothing():
+    # The semantic path on empty input: no embeddings, no pairs, no profiles.
+    config = dataclasses.replace(CONFIG, semantic=True, prompt_links=False)
+    want = link_nodes([], config)
+    with BeamTestPipeline() as p:
+        paths, pairs = p | "Paths" >> beam.Create([]), p | "Pairs" >> beam.Create([])
+        out = (paths, paths | FindCandidates(config), pairs) | KeyedLinkNodes(config)
+        assert_that(out, _equal_clusters(want))
+    with pytest.raises(ValueError, match="pair files"), BeamTestPipeline() as p:
+        paths = p | beam.Create([])
+        _ = (paths, paths | FindCandidates(config)) | KeyedLinkNodes(config)
 
 
 def test_keyed_assign_clusters_gives_the_broadcast_members_and_samples(tmp_path):

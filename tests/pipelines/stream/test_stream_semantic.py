@@ -173,6 +173,9 @@ def test_sample_vectors_give_embed_texts_of_the_spans_and_reuse_seen_sample_sets
         if step == 2 and max_bytes > 2000:
             assert 0 < embedder.embedded - before <= 6  # only the changed cluster's
     assert cache._bytes <= max_bytes
+    # each entry owns its bytes (a view would keep a whole call's vectors resident)
+    assert all(v.base is None for v in cache._items.values())
+    assert cache._bytes == sum(v.nbytes + len(k[1]) for k, v in cache._items.items())
     empty = cache.table(embedder, np.empty(0, np.int64), np.empty(0, np.uint64),
                         pa.array([], pa.large_string()), RunConfig())
     assert empty.equals(stream_semantic.VECTORS.empty_table())
