@@ -255,7 +255,7 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     started = time.time()
     runner = options.view_as(StandardOptions).runner
     components = choose_components(runner, opts.components)
-    path = choose_batch_path(runner, opts.batch_path, config.semantic and config.prompt_links)
+    path = choose_batch_path(runner, opts.batch_path)
     if index is not None and path == "keyed":
         raise ValueError("--index needs the gathered batch path (--batch-path gathered): the "
                          "keyed path does not carry the index's representatives yet")

@@ -54,12 +54,11 @@ IO_OPTIONS = (
            choices=COMPONENTS_CHOICES, shown="local on in-process runners and Dask, beam on "
            "the others"),
     Option("--batch-path", "'keyed': every stage from the candidates on keyed by band key, "
-           "node, account or profile shard or component, nothing but compact integers (and a "
-           "score per pair) on one worker (with --no-prompt-links or --no-semantic: per-prompt links are not "
-           "keyed yet); 'gathered': the signatures linked on one worker (fastest on one "
-           "machine)", RUNNER, choices=BATCH_PATHS,
-           shown="keyed on distributed runners with --no-prompt-links or --no-semantic, "
-                 "else gathered"),
+           "node, account or profile shard or component; on one worker only integers "
+           "(and a score per pair) meet, and the per-prompt links' token sets of the "
+           "prompts nothing else links; 'gathered': the signatures linked on one worker "
+           "(fastest on one machine); the same tables", RUNNER, choices=BATCH_PATHS,
+           shown="keyed on distributed runners, else gathered"),
     Option("--components-max-rounds", "large-star/small-star rounds before 'beam' components "
            "give up with an error (a path of n prompts needs about log2(n) + 1)", RUNNER,
            type=int, default=MAX_ROUNDS),

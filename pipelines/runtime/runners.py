@@ -60,24 +60,16 @@ def choose_components(runner, flag: str | None) -> str:
     return flag
 
 
-def choose_batch_path(runner, flag: str | None, prompt_links: bool) -> str:
+def choose_batch_path(runner, flag: str | None) -> str:
     """``--batch-path`` when given, else ``keyed`` on distributed runners (those whose
-    components default to ``beam``, and Dask) unless per-prompt links are on,
-    ``gathered`` otherwise.
-
-    The keyed path links accounts by meaning (account groups) but not single prompts
-    yet: with per-prompt links on (``prompt_links``: the semantic path and its per-prompt
-    links both on) it is refused.
-    """
+    components default to ``beam``, and Dask), ``gathered`` otherwise (fastest on one
+    machine; the same tables)."""
     if flag is not None and flag not in BATCH_PATHS:
         raise ValueError(f"--batch-path must be one of {BATCH_PATHS}, got {flag!r}")
-    if flag == "keyed" and prompt_links:
-        raise ValueError("--batch-path keyed does not link single prompts by meaning yet: "
-                         "add --no-prompt-links (or --no-semantic)")
     if flag is not None:
         return flag
     if not isinstance(runner, str):
         runner = type(runner).__name__
     short = runner.rsplit(".", 1)[-1].lower()
     distributed = short == "daskrunner" or default_components(runner) == "beam"
-    return "keyed" if distributed and not prompt_links else "gathered"
+    return "keyed" if distributed else "gathered"

@@ -192,6 +192,8 @@ class NumberClustersFn(MeasuredFn):
                      "bands": int(bands), "rows": int(band_rows),
                      "candidate_pairs": int(sum(candidates)), "nodes_with_embedding": 0,
                      "profiled_accounts": 0, **(stars[3] if stars is not None else {})}
+            for j in joins:  # the prompt links' counts
+                stats.update(j[2])
             graph = clusters.CandidateGraph(
                 nodes, counts, rows, np.empty((0, self.config.num_perm), np.uint32),
                 src, dst, np.empty(src.size, np.float32), stats)
@@ -221,14 +223,12 @@ class KeyedLinkNodes(beam.PTransform):
 
     The same NodeClusters as ``clusters.link_nodes``. ``inputs``: (signature files,
     ``FindCandidates``' outputs), plus the batches' (account, node) pair files when the
-    semantic path is on (its per-prompt links are not keyed: refused).
+    semantic path is on. Per-prompt links are not keyed yet: ``JoinsFn`` links the
+    prompts that nothing else linked by their link texts' token sets, on one worker.
     """
 
     def __init__(self, config: RunConfig, shards: int | None = None):
         super().__init__()
-        if config.semantic and config.prompt_links:
-            raise ValueError("the keyed path does not link single prompts by meaning yet: "
-                             "run it with --no-prompt-links (or --no-semantic)")
         self.config = config
         self.shards = shards or config.shards
 
@@ -252,7 +252,8 @@ class KeyedLinkNodes(beam.PTransform):
                      | "SemanticJoins" >> beam.ParDo(
                          JoinsFn(cfg), beam.pvalue.AsList(edges), stars,
                          beam.pvalue.AsList(groups["senders"]),
-                         beam.pvalue.AsList(found["sizes"])))
+                         beam.pvalue.AsList(found["sizes"]),
+                         beam.pvalue.AsList(found["edges"])))
             keyed_joins = (joins | "JoinsWithSim" >> beam.Map(
                 lambda j: (j[0], j[1], np.ones(j[0].size, np.float32)))
                 | "KeyJoins" >> beam.ParDo(KeyEdgesFn(shards)))

@@ -34,6 +34,7 @@ import numpy as np
 from distill_radar import kernels
 from distill_radar.kernels.average_linkage import dense_average_linkage
 from distill_radar.kernels.row_simhash import simhash_rows
+from distill_radar.pipelines.batch import clusters, semantic_links
 from distill_radar.pipelines.batch.combiners import CollectFn
 from distill_radar.pipelines.batch.distributed.candidates import (
     GOLDEN,
@@ -42,13 +43,14 @@ from distill_radar.pipelines.batch.distributed.candidates import (
     split_by,
 )
 from distill_radar.pipelines.batch.distributed.sizes import MeasuredFn, nbytes
+from distill_radar.pipelines.batch.gather import LinkFiles
 from distill_radar.pipelines.batch.signatures import NodeSignatures, shard_of
 from distill_radar.pipelines.io import workdir
 from distill_radar.pipelines.model import semantic
 from distill_radar.pipelines.model.config import RunConfig
 
 EMB, PAIRS, PROFILES, EDGES, LABELS = "emb", "pairs", "profiles", "edges", "labels"
-CORE_TAG, SENDERS_TAG, COUNTS_TAG = "core", "senders", "counts"
+CORE_TAG, SENDERS_TAG, COUNTS_TAG, HASHES_TAG = "core", "senders", "counts", "hashes"
 
 
 def _sums(path: str):
@@ -135,8 +137,8 @@ class JoinPairsFn(MeasuredFn):
 class ProfilesFn(MeasuredFn):
     """(account shard, its accounts' embedded pairs) + centring mean -> (shard, profiles)
     of its focused accounts, in account hash order (main), each focused account's core
-    prompts as (shard, profile rank in it, node index, cosine) (``CORE_TAG``), and (shard, count)
-    (``COUNTS_TAG``)."""
+    prompts as (shard, profile rank in it, node index, cosine) (``CORE_TAG``), (shard,
+    count) (``COUNTS_TAG``) and (shard, the profiled accounts' hashes) (``HASHES_TAG``)."""
 
     def __init__(self, config: RunConfig):
         self.config = config
@@ -164,6 +166,7 @@ class ProfilesFn(MeasuredFn):
         yield beam.pvalue.TaggedOutput(COUNTS_TAG, (shard, int(profiled.size)))
         if profiled.size == 0:
             return
+        yield beam.pvalue.TaggedOutput(HASHES_TAG, (shard, np.unique(account)[profiled]))
         slot = np.searchsorted(profiled, codes)
         mine = (slot < profiled.size) & (profiled[np.minimum(slot, profiled.size - 1)] == codes)
         cos = kernels.paired_dots(emb, rows[mine], profiles, slot[mine])
@@ -347,12 +350,13 @@ class GroupLinkageFn(MeasuredFn):
 class SemanticStarsFn(MeasuredFn):
     """One worker, compact arrays only: each group's members (profile indices) and the
     profiled accounts' core prompts -> the star edges joining each group's core prompts
-    (``semantic._stars``: head node -> node, cosine) and the semantic path's counts."""
+    (``semantic._stars``: head node -> node, cosine), the semantic path's counts and the
+    grouped accounts' hashes."""
 
     def __init__(self):
         super().__init__("semantic_stars", "link_nodes")
 
-    def process(self, _, groups, core, counts, offsets: np.ndarray, embedded):
+    def process(self, _, groups, core, counts, offsets: np.ndarray, embedded, hashes):
         with self.timer.timing():
             ids = _cat(groups, 0, np.int64)
             label = _cat(groups, 1, np.int64)
@@ -370,8 +374,11 @@ class SemanticStarsFn(MeasuredFn):
             stats = {"nodes_with_embedding": int(sum(embedded)), "profiled_accounts": profiled}
             if profiled >= 2:
                 stats.update(grouped_accounts=int(ids.size), semantic_pairs=int(src.size))
-            self.sizes.record(0, nbytes(ids, label, slot, node, cos, src, dst, sim))
-            yield src, dst, sim.astype(np.float32), stats
+            # the grouped accounts' hashes (their prompts are not the prompt links')
+            by_rank = np.concatenate([h for _, h in sorted(hashes, key=lambda h: h[0])]) \
+                if hashes else np.empty(0, np.uint64)
+            self.sizes.record(0, nbytes(ids, label, slot, node, cos, src, dst, sim, by_rank))
+            yield src, dst, sim.astype(np.float32), stats, by_rank[ids]
 
 
 def _cat(chunks, i: int, dtype) -> np.ndarray:
@@ -379,36 +386,69 @@ def _cat(chunks, i: int, dtype) -> np.ndarray:
 
 
 class JoinsFn(MeasuredFn):
-    """One worker, integers only: the lexical edges that survived the cohesion rounds,
-    the semantic stars and every (account, node) pair -> ``semantic.group_joins``' edges
-    (``clusters._joins`` without prompt links), as one (src, dst) chunk."""
+    """One worker: the lexical edges that survived the cohesion rounds, the semantic
+    stars and every (account, node) pair (integers) -> ``clusters._joins``' edges and the
+    prompt links' counts, as one (src, dst, stats) element.
+
+    Per-prompt links are not keyed yet: with them on, the link texts' token sets of
+    the prompts that nothing else links (at most ``MAX_LINK_TOKENS`` WordPiece ids
+    each) are read here, file by file (``semantic_links.gather``), and linked as on
+    one worker (``clusters._prompt_links``); signatures and embeddings stay keyed.
+    """
 
     def __init__(self, config: RunConfig):
         self.config = config
         super().__init__("semantic_joins", "link_nodes")
 
-    def process(self, _, edges, stars, senders, sizes):
+    def process(self, _, edges, stars, senders, sizes, verified=()):
         with self.timer.timing():
+            cfg = self.config
             n = int(sum(s[2] for s in sizes))
             src, dst = _cat([e[1][1:] for e in edges], 0, np.int64), \
                 _cat([e[1][1:] for e in edges], 1, np.int64)
             lex_labels = kernels.connected_components(n, src, dst)
-            s_src, s_dst, _, _ = stars
+            s_src, s_dst, _, _, grouped = stars
             account = _cat(senders, 0, np.uint64)
             node = _cat(senders, 1, np.int64)
-            codes = np.unique(account, return_inverse=True)[1].astype(np.int64)
-            pairs = kernels.unique_columns(np.stack([codes, node]))
+            distinct, codes = np.unique(account, return_inverse=True)
+            pairs = kernels.unique_columns(np.stack([codes.astype(np.int64), node]))
             accounts = semantic.AccountPrompts(pairs[0], pairs[1])
             j_src, j_dst = semantic.group_joins(lex_labels, s_src.astype(np.int64),
                                                 s_dst.astype(np.int64), accounts,
-                                                self.config.model.established_accounts)
+                                                cfg.model.established_accounts)
+            stats = {}
+            if cfg.semantic and cfg.prompt_links:
+                grouped_codes = np.searchsorted(distinct, grouped)
+                p_src, p_dst, stats = _prompt_links(sizes, n, verified, accounts,
+                                                    grouped_codes, cfg)
+                if p_src.size:  # links only between prompts that nothing else linked
+                    so_far = kernels.connected_components(n, np.r_[src, j_src],
+                                                          np.r_[dst, j_dst])
+                    p_src, p_dst = semantic_links.prompt_joins(so_far, p_src, p_dst, accounts)
+                    j_src, j_dst = np.r_[j_src, p_src], np.r_[j_dst, p_dst]
             self.sizes.record(0, nbytes(src, dst, lex_labels, codes, pairs, j_src, j_dst))
-            yield j_src.astype(np.int64), j_dst.astype(np.int64)
+            yield j_src.astype(np.int64), j_dst.astype(np.int64), stats
+
+
+def _prompt_links(sizes, n: int, verified, accounts, grouped: np.ndarray, config: RunConfig):
+    """``clusters._prompt_links`` on the keyed path: the prompts covered by a verified
+    lexical candidate edge or sent by a grouped account left out (``clusters._covered``),
+    the rest's link token sets read from each shard's file in order."""
+    v_src = np.concatenate([v[0] for v in verified]) if verified else np.empty(0, np.int64)
+    v_dst = np.concatenate([v[1] for v in verified]) if verified else np.empty(0, np.int64)
+    covered = clusters._covered(n, v_src, v_dst, accounts, grouped)
+    files = [s[1] for s in sorted(sizes)]  # text shards: ascending node ranges
+    nodes = np.concatenate([NodeSignatures.read(f).nodes for f in files]) if files else \
+        np.empty(0, np.uint64)
+    p_src, p_dst, _, stats = clusters._prompt_links(LinkFiles(tuple(files)), nodes, covered,
+                                                    config)
+    return p_src.astype(np.int64), p_dst.astype(np.int64), stats
 
 
 class AccountGroups(beam.PTransform):
     """(signature files, pair files, ``FindCandidates``' outputs) -> dict: ``stars`` (one
-    (src, dst, cosine, stats) element: ``semantic.semantic_edges``' result), ``senders``
+    (src, dst, cosine, stats, grouped account hashes) element: ``semantic.semantic_edges``'
+    result), ``senders``
     ((account hash, node index) chunks), ``embeddings`` ((text shard, (EMB, node hashes,
     node indices, bits, scales)): the centred embeddings, for member cohesion) and
     ``mean`` (the centring mean, one element)."""
@@ -436,7 +476,7 @@ class AccountGroups(beam.PTransform):
         profiled = (joined.pairs
                     | "GroupByAccountShard" >> beam.GroupByKey()
                     | "Profiles" >> beam.ParDo(ProfilesFn(cfg), mean)
-                    .with_outputs(CORE_TAG, COUNTS_TAG, main="profiles"))
+                    .with_outputs(CORE_TAG, COUNTS_TAG, HASHES_TAG, main="profiles"))
         prof_offsets = beam.pvalue.AsSingleton(
             profiled[COUNTS_TAG] | "ProfileOffsets" >> beam.CombineGlobally(
                 CollectFn(functools.partial(profile_offsets, shards=shards))))
@@ -469,7 +509,8 @@ class AccountGroups(beam.PTransform):
                  | "SemanticStars" >> beam.ParDo(
                      SemanticStarsFn(), beam.pvalue.AsList(groups),
                      beam.pvalue.AsList(profiled[CORE_TAG]), beam.pvalue.AsList(
-                         profiled[COUNTS_TAG]), prof_offsets, beam.pvalue.AsList(embedded)))
+                         profiled[COUNTS_TAG]), prof_offsets, beam.pvalue.AsList(embedded),
+                     beam.pvalue.AsList(profiled[HASHES_TAG])))
         return {"stars": stars, "senders": joined[SENDERS_TAG], "embeddings": embs,
                 "mean": mean_table}
 

@@ -130,11 +130,6 @@ def test_keyed_link_nodes_of_nothing():
         assert_that(out, _equal_clusters(want))
 
 
-def test_keyed_link_nodes_refuses_per_prompt_links():
-    with pytest.raises(ValueError, match="--no-prompt-links"):
-        KeyedLinkNodes(dataclasses.replace(CONFIG, semantic=True, prompt_links=True))
-
-
 def test_keyed_account_groups_of_nothing():
     # The semantic path on empty input: no embeddings, no pairs, no profiles.
     config = dataclasses.replace(CONFIG, semantic=True, prompt_links=False)

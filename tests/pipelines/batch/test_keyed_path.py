@@ -81,34 +81,33 @@ def test_keyed_path_on_three_dask_workers_gives_the_gathered_tables(logs):
     _same_tables(root, "dask")
 
 
-@pytest.mark.parametrize("runner,flag,prompt_links,expected", [
-    ("FnApiRunner", None, False, "gathered"), ("DataflowRunner", None, False, "keyed"),
-    ("DataflowRunner", None, True, "gathered"), (runners.DASK_RUNNER, None, False, "keyed"),
-    ("FnApiRunner", "keyed", False, "keyed"), ("FlinkRunner", "gathered", False, "gathered"),
+@pytest.mark.parametrize("runner,flag,expected", [
+    ("FnApiRunner", None, "gathered"), ("DataflowRunner", None, "keyed"),
+    (runners.DASK_RUNNER, None, "keyed"), ("FnApiRunner", "keyed", "keyed"),
+    ("FlinkRunner", "gathered", "gathered"),
 ])
-def test_batch_path_by_runner(runner, flag, prompt_links, expected):
-    assert runners.choose_batch_path(runner, flag, prompt_links) == expected
+def test_batch_path_by_runner(runner, flag, expected):
+    assert runners.choose_batch_path(runner, flag) == expected
 
 
-def test_keyed_path_refuses_per_prompt_links():
-    with pytest.raises(ValueError, match="--no-prompt-links"):
-        runners.choose_batch_path("FnApiRunner", "keyed", True)
+def test_batch_path_refuses_an_unknown_path():
+    with pytest.raises(ValueError, match="--batch-path"):
+        runners.choose_batch_path("FnApiRunner", "sideways")
 
 
 @pytest.fixture(scope="module")
 def semantic_logs(tmp_path_factory):
-    """Realistic logs (reworded campaigns: account groups) and the gathered tables of
-    the semantic path without per-prompt links."""
+    """Realistic logs (reworded campaigns: account groups and prompt links) and the
+    gathered tables at the defaults."""
     root = tmp_path_factory.mktemp("keyed_semantic")
     generate.generate(root / "g", exchanges=6000, accounts=400, campaigns=4, seed=12,
                       part_rows=2000, profile="realistic")
-    args = ["batch", "--input", str(root / "g" / "exchanges"), "--no-report",
-            "--no-prompt-links"]
+    args = ["batch", "--input", str(root / "g" / "exchanges"), "--no-report"]
     assert cli.main([*args, "--output", str(root / "gathered")]) == 0
     return root, args
 
 
-def test_keyed_account_groups_give_the_gathered_tables(semantic_logs):
+def test_keyed_semantic_path_gives_the_gathered_tables(semantic_logs):
     import polars as pl
 
     root, args = semantic_logs
@@ -121,7 +120,9 @@ def test_keyed_account_groups_give_the_gathered_tables(semantic_logs):
     summary = json.loads((root / "keyed" / "summary.json").read_text())
     gathered = json.loads((root / "gathered" / "summary.json").read_text())
     assert summary["linking"] == gathered["linking"]
-    assert summary["linking"]["profiled_accounts"] > 0 and summary["linking"]["semantic_pairs"] > 0
+    linking = summary["linking"]
+    assert linking["profiled_accounts"] > 0 and linking["semantic_pairs"] > 0
+    assert linking["prompt_pairs"] > 0  # per-prompt links too
     assert (summary["batch_path"], gathered["batch_path"]) == ("keyed", "gathered")
 
 
@@ -149,9 +150,9 @@ def test_keyed_path_with_duplicate_ids_and_link_columns(tmp_path):
 
 
 @pytest.mark.slow  # ~2 min on 2 cores
-def test_keyed_account_groups_on_three_dask_workers_give_the_gathered_tables(semantic_logs):
-    # The Dask runner picks the keyed path for --no-prompt-links: the account groups'
-    # stages spread over three worker processes (1 GiB each).
+def test_keyed_semantic_path_on_three_dask_workers_gives_the_gathered_tables(semantic_logs):
+    # The Dask runner picks the keyed path: the semantic path's stages spread over three
+    # worker processes (1 GiB each).
     import distributed
 
     root, args = semantic_logs
