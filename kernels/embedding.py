@@ -324,13 +324,7 @@ def simhash_bands(vectors: np.ndarray, planes: np.ndarray, rows: int) -> np.ndar
     bands, 1)`` for 64-bit bucket keys. Two unit vectors at angle a agree on a
     bit with probability ``1 - a / pi``.
     """
-    vectors = _as_matrix(vectors, "vectors")
-    planes = _as_matrix(planes, "planes")
-    if planes.shape[1] != vectors.shape[1]:
-        raise ValueError("planes and vectors must have the same dimension")
-    if not 1 <= rows <= 32 or planes.shape[0] % rows:
-        raise ValueError("rows must be in 1..32 and divide the number of planes")
-    out = np.empty((vectors.shape[0], planes.shape[0] // rows), np.uint32)
+    vectors, planes, out = simhash_inputs(vectors, planes, rows)
     # Projections by BLAS in chunks (bounded memory), bits packed by numba.
     for lo in range(0, vectors.shape[0], SIMHASH_CHUNK):
         proj = vectors[lo:lo + SIMHASH_CHUNK] @ planes.T
@@ -339,6 +333,18 @@ def simhash_bands(vectors: np.ndarray, planes: np.ndarray, rows: int) -> np.ndar
 
 
 SIMHASH_CHUNK = 8192
+
+
+def simhash_inputs(vectors, planes, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Checked float32 (vectors, planes) of a SimHash and its uint32[n, bits // rows]
+    output buffer (``simhash_bands``, ``row_simhash.simhash_rows``)."""
+    vectors = _as_matrix(vectors, "vectors")
+    planes = _as_matrix(planes, "planes")
+    if planes.shape[1] != vectors.shape[1]:
+        raise ValueError("planes and vectors must have the same dimension")
+    if not 1 <= rows <= 32 or planes.shape[0] % rows:
+        raise ValueError("rows must be in 1..32 and divide the number of planes")
+    return vectors, planes, np.empty((vectors.shape[0], planes.shape[0] // rows), np.uint32)
 
 
 @njit(cache=True, nogil=True, parallel=True)

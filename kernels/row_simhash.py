@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .embedding import simhash_inputs
+
 
 def simhash_rows(vectors: np.ndarray, planes: np.ndarray, rows: int) -> np.ndarray:
     """``embedding.simhash_bands``' packing (uint32[n, bits // rows]: band j holds the
@@ -25,22 +27,9 @@ def simhash_rows(vectors: np.ndarray, planes: np.ndarray, rows: int) -> np.ndarr
     planes : float32[bits, d]; ``bits`` a multiple of ``rows``
     rows : int in 1..32
     """
-    vectors = _matrix(vectors, "vectors")
-    planes = _matrix(planes, "planes")
-    if planes.shape[1] != vectors.shape[1]:
-        raise ValueError("planes and vectors must have the same dimension")
-    if not 1 <= rows <= 32 or planes.shape[0] % rows:
-        raise ValueError("rows must be in 1..32 and divide the number of planes")
-    out = np.empty((vectors.shape[0], planes.shape[0] // rows), np.uint32)
+    vectors, planes, out = simhash_inputs(vectors, planes, rows)
     _simhash_rows(vectors, planes, rows, out)
     return out
-
-
-def _matrix(a, name: str) -> np.ndarray:
-    a = np.asarray(a)
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be a 2-d array")
-    return np.ascontiguousarray(a, dtype=np.float32)
 
 
 @njit(cache=True, nogil=True, parallel=True)

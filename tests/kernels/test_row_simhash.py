@@ -43,6 +43,6 @@ def test_simhash_rows_check_their_inputs():
         simhash_rows(np.zeros((2, 5), np.float32), planes, 4)
     with pytest.raises(ValueError, match="divide"):
         simhash_rows(np.zeros((2, 4), np.float32), planes, 3)
-    with pytest.raises(ValueError, match="2-d"):
+    with pytest.raises(ValueError, match="2-D"):
         simhash_rows(np.zeros(4, np.float32), planes, 4)
     assert simhash_rows(np.zeros((0, 4), np.float32), planes, 4).shape == (0, 2)

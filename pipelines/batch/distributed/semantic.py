@@ -222,24 +222,27 @@ def _keyed_profiles(element, offsets: np.ndarray):
     yield shard, (PROFILES, offsets[shard], profiles)
 
 
-def _profile_part(items) -> tuple[int, np.ndarray]:
-    """A profile shard's (first profile index, profiles): every pair or label keyed to
-    the shard has its profile there."""
+def _with_profiles(element, tag: str):
+    """A profile shard's group -> (its ``tag`` parts, first profile index, profiles), or
+    None without ``tag`` parts. Every pair or label keyed to the shard has its profile
+    there."""
+    items = list(element[1])
+    parts = [i[1:] for i in items if i[0] == tag]
+    if not parts:
+        return None
     found = [i[1:] for i in items if i[0] == PROFILES]
     if len(found) != 1:
         raise RuntimeError(f"a profile shard's group holds {len(found)} profile parts")
-    return found[0]
+    return parts, *found[0]
 
 
 def src_vectors(element, offsets: np.ndarray):
     """(src shard, edges and its profiles) -> each distinct edge with src's profile,
     keyed by dst's shard."""
-    _, items = element
-    items = list(items)
-    edges = [i[1:] for i in items if i[0] == EDGES]
-    if not edges:
+    got = _with_profiles(element, EDGES)
+    if got is None:
         return
-    first, profiles = _profile_part(items)
+    edges, first, profiles = got
     src, dst = distinct_pairs(np.concatenate([e[0] for e in edges]),
                               np.concatenate([e[1] for e in edges]))
     vectors = profiles[src - first]
@@ -250,12 +253,10 @@ def src_vectors(element, offsets: np.ndarray):
 def verified_pairs(element, threshold: float):
     """(dst shard, edges with src vectors and its profiles) -> (src, dst, cosine) of
     the pairs at ``threshold`` or above."""
-    _, items = element
-    items = list(items)
-    edges = [i[1:] for i in items if i[0] == EDGES]
-    if not edges:
+    got = _with_profiles(element, EDGES)
+    if got is None:
         return
-    first, profiles = _profile_part(items)
+    edges, first, profiles = got
     src = np.concatenate([e[0] for e in edges])
     dst = np.concatenate([e[1] for e in edges])
     a = np.concatenate([e[2] for e in edges])
@@ -298,12 +299,10 @@ class ComponentPartsFn(beam.DoFn):
 def labelled_profiles(element, shards: int):
     """(profile shard, profiles and component labels) -> (component shard, (PROFILES,
     component, profile indices, profiles)) of the profiles in a verified pair."""
-    _, items = element
-    items = list(items)
-    labels = [i[1:] for i in items if i[0] == LABELS]
-    if not labels:
+    got = _with_profiles(element, LABELS)
+    if got is None:
         return
-    first, profiles = _profile_part(items)
+    labels, first, profiles = got
     ids = np.concatenate([p[0] for p in labels])
     comp = np.concatenate([p[1] for p in labels])
     rows = profiles[ids - first]

@@ -71,14 +71,18 @@ def test_keyed_path_redacts_the_tables_as_the_gathered_path(tmp_path):
 @pytest.mark.slow  # ~70 s on 2 cores: the unrolled rounds are ~2,000 Dask tasks
 def test_keyed_path_on_three_dask_workers_gives_the_gathered_tables(logs):
     # Three worker processes (1 GiB each): the keyed stages' elements spread over them.
+    root, args = logs
+    _on_three_dask_workers(args, root / "dask")
+    _same_tables(root, "dask")
+
+
+def _on_three_dask_workers(args: list, out) -> None:
     import distributed  # a dev dependency (apache-beam[dask])
 
-    root, args = logs
     with distributed.LocalCluster(n_workers=3, threads_per_worker=1, processes=True,
                                   memory_limit="1GiB", dashboard_address=None) as cluster:
-        assert cli.main([*args, "--output", str(root / "dask"), f"--runner={runners.DASK_RUNNER}",
+        assert cli.main([*args, "--output", str(out), f"--runner={runners.DASK_RUNNER}",
                          f"--dask_client_address={cluster.scheduler_address}"]) == 0
-    _same_tables(root, "dask")
 
 
 @pytest.mark.parametrize("runner,flag,expected", [
@@ -153,12 +157,7 @@ def test_keyed_path_with_duplicate_ids_and_link_columns(tmp_path):
 def test_keyed_semantic_path_on_three_dask_workers_gives_the_gathered_tables(semantic_logs):
     # The Dask runner picks the keyed path: the semantic path's stages spread over three
     # worker processes (1 GiB each).
-    import distributed
-
     root, args = semantic_logs
-    with distributed.LocalCluster(n_workers=3, threads_per_worker=1, processes=True,
-                                  memory_limit="1GiB", dashboard_address=None) as cluster:
-        assert cli.main([*args, "--output", str(root / "dask"), f"--runner={runners.DASK_RUNNER}",
-                         f"--dask_client_address={cluster.scheduler_address}"]) == 0
+    _on_three_dask_workers(args, root / "dask")
     _same_tables(root, "dask")
     assert json.loads((root / "dask" / "summary.json").read_text())["batch_path"] == "keyed"
