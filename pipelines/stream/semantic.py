@@ -71,9 +71,10 @@ def cluster_spans(cluster: np.ndarray, prompts: pa.Array, config: RunConfig) -> 
     norms = kernels.normalize(prompts)
     hashes, offsets = kernels.shingle_hashes(norms, ngram=config.ngram, normalized=True)
     owner = np.repeat(np.arange(n), np.diff(offsets))
-    # distinct (prompt, shingle), then how many of its cluster's prompts hold each
-    held = kernels.unique_columns(np.stack([owner, hashes.view(np.int64)]))
-    pairs, df = kernels.unique_columns(np.stack([cluster[held[0]], held[1]]), return_counts=True)
+    # how many of its cluster's prompts hold each shingle (a prompt's shingle hashes are
+    # distinct already: shingle_hashes gives each once)
+    pairs, df = kernels.unique_columns(np.stack([cluster[owner], hashes.view(np.int64)]),
+                                       return_counts=True)
     shared = pairs[:, df >= 2]
     bounds = np.flatnonzero(np.r_[True, cluster[1:] != cluster[:-1], True])
     blank = pa.array([""] * n, pa.large_string())
