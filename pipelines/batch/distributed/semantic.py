@@ -1,5 +1,7 @@
-"""Account groups on the keyed path: ``semantic.semantic_edges`` with no stage holding
-every embedding, profile or (account, prompt) pair.
+"""The semantic path on the keyed path: ``semantic.semantic_edges`` (account groups) with
+no stage holding every embedding or profile, and the joins (``clusters._joins``).
+(account, prompt) pairs meet on one worker only as two integers each (the joins'
+senders); per-prompt links are not keyed yet (``JoinsFn``).
 
     signature files ─► EmbeddingMean: exact float16 sums per file, added (any order)
                     ─► KeyEmbeddings: each shard's rows (bits, scale) by text shard
@@ -13,6 +15,8 @@ every embedding, profile or (account, prompt) pair.
                     ─► union-find over the verified pairs (one worker: integers)
                     ─► GroupLinkage (by component): average linkage, singletons attached
                     ─► SemanticStars (one worker: (group, node, cosine) of core prompts)
+    LinkNodes' surviving lexical edges + stars + senders
+                    ─► SemanticJoins (one worker): group joins, per-prompt links
 
 Account shards hold ranges of account hashes (``signatures.shard_of``), so a
 profile's index (its rank among the profiled accounts, by hash, as the one-worker
@@ -115,10 +119,7 @@ class JoinPairsFn(MeasuredFn):
         emb = [i[1:] for i in items if i[0] == EMB]
         if len(emb) > 1:
             raise RuntimeError(f"text shard {shard} has two embedding parts")
-        # the shard's nodes: sent with its embeddings, else read from its signature file
-        nodes = emb[0][0] if emb else NodeSignatures.read(files[shard]).nodes \
-            if shard in files else np.empty(0, np.uint64)
-        pos = kernels.sorted_positions(nodes, node)
+        pos = kernels.sorted_positions(_shard_nodes(shard, emb, files), node)
         known = pos >= 0
         index = offsets[shard] + pos[known]
         yield beam.pvalue.TaggedOutput(SENDERS_TAG, (account[known], index))
@@ -132,6 +133,15 @@ class JoinPairsFn(MeasuredFn):
         yield from ((s, (account_part, rows[at_part], bits[at_part], scale[at_part]))
                     for s, (account_part, at_part)
                     in split_by(shard_of(account, self.shards), (account, at)))
+
+
+def _shard_nodes(shard: int, emb: list, files: dict) -> np.ndarray:
+    """A text shard's node hashes: sent with its embeddings, else read from its file."""
+    if emb:
+        return emb[0][0]
+    if shard in files:
+        return NodeSignatures.read(files[shard]).nodes
+    return np.empty(0, np.uint64)
 
 
 class ProfilesFn(MeasuredFn):
@@ -159,14 +169,14 @@ class ProfilesFn(MeasuredFn):
         bits = np.concatenate([p[2] for p in parts])[order]
         scale = np.concatenate([p[3] for p in parts])[order]
         emb = kernels.CentredHalf(bits, mean, scale)
-        codes = np.unique(account, return_inverse=True)[1]  # ranks: hash order
+        hashes, codes = np.unique(account, return_inverse=True)  # ranks: hash order
         rows = np.arange(account.size)
         profiled, profiles = semantic.account_profiles(emb, codes, rows, self.config)
         self.sizes.record(nbytes(parts), nbytes(parts, bits, scale, profiles))
         yield beam.pvalue.TaggedOutput(COUNTS_TAG, (shard, int(profiled.size)))
         if profiled.size == 0:
             return
-        yield beam.pvalue.TaggedOutput(HASHES_TAG, (shard, np.unique(account)[profiled]))
+        yield beam.pvalue.TaggedOutput(HASHES_TAG, (shard, hashes[profiled]))
         slot = np.searchsorted(profiled, codes)
         mine = (slot < profiled.size) & (profiled[np.minimum(slot, profiled.size - 1)] == codes)
         cos = kernels.paired_dots(emb, rows[mine], profiles, slot[mine])
