@@ -28,21 +28,24 @@ def simhash_rows(vectors: np.ndarray, planes: np.ndarray, rows: int) -> np.ndarr
     rows : int in 1..32
     """
     vectors, planes, out = simhash_inputs(vectors, planes, rows)
-    _simhash_rows(vectors, planes, rows, out)
+    # planes by dimension, in float64: each product of two float32 values is exact, and
+    # the inner loop runs over planes (independent sums: vectorised, the order kept)
+    _simhash_rows(vectors, np.ascontiguousarray(planes.T, dtype=np.float64), rows, out)
     return out
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _simhash_rows(vectors, planes, rows, out):
-    d = vectors.shape[1]
+def _simhash_rows(vectors, planes_t, rows, out):
+    d, bits = planes_t.shape
     for i in prange(vectors.shape[0]):
+        acc = np.zeros(bits, np.float64)
+        for k in range(d):
+            x = np.float64(vectors[i, k])
+            for p in range(bits):
+                acc[p] += x * planes_t[k, p]
         for j in range(out.shape[1]):
             word = np.uint32(0)
             for t in range(rows):
-                p = j * rows + t
-                acc = 0.0
-                for k in range(d):
-                    acc += np.float64(vectors[i, k]) * np.float64(planes[p, k])
-                if acc >= 0.0:
+                if acc[j * rows + t] >= 0.0:
                     word |= np.uint32(1) << np.uint32(t)
             out[i, j] = word
