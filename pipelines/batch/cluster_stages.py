@@ -126,16 +126,18 @@ def embedding_parts(parts) -> list[tuple]:
 def component_cohesion(parts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Grouped (components, rows, signatures) chunks of whole components -> (comp, rows,
     sim) in node order, sim as ``clusters.lexical_cohesion`` (1.0 without a consensus)."""
-    parts = signature_parts(parts)
-    comp = np.concatenate([p[0] for p in parts])
-    rows = np.concatenate([p[1] for p in parts])
-    sig = np.concatenate([p[2] for p in parts])
-    # Local rows in node order: the consensus samples the same members as the
-    # one-worker path, which orders each component by node index.
-    order = np.argsort(rows, kind="stable")
-    comp, rows, sig = comp[order], rows[order], np.ascontiguousarray(sig[order])
+    comp, rows, sig = sorted_parts(signature_parts(parts))
     local = np.arange(rows.size)
     return comp, rows, np.nan_to_num(clusters._cohesion(sig, local, comp), nan=1.0)
+
+
+def sorted_parts(parts: list[tuple]) -> list[np.ndarray]:
+    """Aligned (component, rows, ...) chunks laid end to end, in row order: local rows in
+    node order, so a consensus or centroid samples and sums the members as the one-worker
+    path does (it orders each component by node index)."""
+    cols = [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]
+    order = np.argsort(cols[1], kind="stable")
+    return [np.ascontiguousarray(c[order]) for c in cols]
 
 
 class CohesionFn(MeasuredFn):

@@ -7,11 +7,12 @@ node's cohesion (12 bytes). Signatures travel keyed by node shard and are
 grouped by component (``cluster_stages.by_component``) for the cohesion rounds
 (``cluster_stages.CohesionRounds``) and the final member cohesion; they never
 meet on one worker. The result is ``clusters.cluster_graph``'s NodeClusters
-for the same signatures. With the semantic path (per-prompt links off), the account
-groups' stages (``distributed.semantic``) give the semantic star edges; their joins
-run on one worker over integers (the surviving lexical edges, the stars and every
-(account, node) pair), and member cohesion takes each component's centred
-embeddings beside its signatures, as ``clusters.join_semantic`` does on one worker.
+for the same signatures. With the semantic path, the account groups' stages
+(``distributed.semantic``) give the semantic star edges; the joins run on one worker
+over integers (the surviving lexical edges, the stars and every (account, node)
+pair) with the per-prompt links (not keyed yet: the token sets of the prompts that
+nothing else links), and member cohesion takes each component's centred embeddings
+beside its signatures, as ``clusters.join_semantic`` does on one worker.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from distill_radar.pipelines.batch.cluster_stages import (
     SIGS,
     CohesionRounds,
     by_component,
-    component_cohesion,
     embedding_parts,
     signature_parts,
+    sorted_parts,
     tagged_by_shard,
 )
 from distill_radar.pipelines.batch.components import split_by_shard
@@ -120,39 +121,27 @@ class MemberCohesionFn(MeasuredFn):
     """Whole components of one shard -> (rows, cohesion) of their signed (and embedded)
     nodes: ``clusters.member_cohesion``, the better of the lexical and the centroid one."""
 
-    def __init__(self, config: RunConfig | None = None):
+    def __init__(self, config: RunConfig):
         self.config = config
         super().__init__("member_cohesion", "cohesion")
 
     def process(self, element, mean=None):
         with self.timer.timing():
             parts = list(element[1])
-            embs = embedding_parts(parts)
             self.sizes.record(nbytes(parts), 2 * nbytes(parts))  # sorted copies of the parts
-            if not embs:
-                _, rows, sim = component_cohesion(parts)
-                yield rows, sim.astype(np.float32)
-                return
-            yield semantic_cohesion(signature_parts(parts), embs, mean, self.config)
+            yield member_cohesion(signature_parts(parts), embedding_parts(parts), mean,
+                                  self.config)
 
 
-def _sorted_parts(parts: list[tuple]) -> list[np.ndarray]:
-    """Aligned chunks laid end to end, in row (node index) order (``parts[i][1]``)."""
-    cols = [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]
-    order = np.argsort(cols[1], kind="stable")
-    return [np.ascontiguousarray(c[order]) for c in cols]
-
-
-def semantic_cohesion(sig_parts, emb_parts, mean: np.ndarray, config: RunConfig):
-    """Whole components' signatures and centred embeddings -> (rows, cohesion): the
+def member_cohesion(sig_parts, emb_parts, mean: np.ndarray | None, config: RunConfig):
+    """Whole components' signatures (and centred embeddings) -> (rows, cohesion): the
     lexical consensus similarity (NaN without a consensus) and the cosine to the
     component's centroid, the better of the two, 1.0 where neither applies."""
-    comp_e, rows_e, bits, scale = _sorted_parts(emb_parts)
-    if sig_parts:
-        comp_s, rows_s, sig = _sorted_parts(sig_parts)
-        lex = clusters._cohesion(sig, np.arange(rows_s.size), comp_s)
-    else:
-        rows_s, lex = np.empty(0, np.int64), np.empty(0, np.float32)
+    comp_s, rows_s, sig = sorted_parts(sig_parts)
+    lex = clusters._cohesion(sig, np.arange(rows_s.size), comp_s)
+    if not emb_parts:
+        return rows_s, clusters.best_cohesion(rows_s.size, slice(None), lex, None, None)
+    comp_e, rows_e, bits, scale = sorted_parts(emb_parts)
     emb = kernels.CentredHalf(bits, mean, scale)
     sem = semantic.centroid_cohesion(emb, np.arange(rows_e.size), comp_e, config)
     rows = np.union1d(rows_s, rows_e)
