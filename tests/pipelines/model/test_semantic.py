@@ -190,7 +190,7 @@ def test_model_cohesion_scores_only_semantic_clusters():
 
 
 @pytest.mark.slow
-def test_rescore_with_the_full_model(logs, tmp_path):
+def test_rescore_with_the_full_model(logs, runs, tmp_path):
     out = tmp_path / "O"
     summary = batch.run(["--input", str(logs / "exchanges"), "--output", str(out),
                          "--no-report", "--rescore"])
@@ -200,8 +200,13 @@ def test_rescore_with_the_full_model(logs, tmp_path):
     assert scored.height > 0 and set(scored["kind"]) <= {"semantic", "both"}
     assert clusters.filter(pl.col("kind") == "lexical")["model_cohesion"].null_count() == \
         clusters.filter(pl.col("kind") == "lexical").height
+    # The full model's veto (--rescore-bound) must keep every paraphrase campaign the
+    # static path found: rewordings of one prompt sit close under the full model too.
+    # (The short profile rewords 70% of words: the static path's own recall is the bar,
+    # test_paraphrase_campaigns_are_caught_by_the_semantic_path.)
     recall, precision = _recall_precision(logs, out, "paraphrase")
-    assert recall >= 0.9 and precision >= 0.95
+    plain, _ = _recall_precision(logs, runs["semantic"][0], "paraphrase")
+    assert recall >= plain >= 0.85 and precision >= 0.95
 
 
 @pytest.mark.parametrize("emb_rows", [[], [2, 5], [0, 2, 5, 9], [1, 5], [5, 11], [0, 3]])
