@@ -30,15 +30,21 @@ worth is recorded in ``bench/RESULTS.md``.
 * Beam's in-process bundles end by joining a state-sampler thread that sleeps
   up to 200 ms between samples; ``short_state_sampling`` shortens the period
   within a block.
-* On large inputs freed memory goes back to the system
+* On large inputs freed memory goes back to the system, in large pieces
   (``return_freed_memory``, called by the batch command): glibc's malloc keeps
   blocks under a threshold that grows to 32 MiB with the arrays a run frees
   (numpy's batch arrays then fragment its heap, resident, never trimmed), and
-  Arrow's mimalloc pool keeps what it freed too. Fixing glibc's mmap threshold
-  at 1 MiB (larger blocks are mapped, and unmapped when freed) and giving Arrow
-  the system allocator lowers the 4M-exchange peak from 2.94 to 2.35 GiB, but
-  costs CPU (page faults on every mapped block: 1M short exchanges take ~28
-  CPU s instead of ~21), so only from ``LARGE_INPUT_BYTES`` of input.
+  Arrow's mimalloc pool keeps what it freed too. So glibc's mmap threshold is
+  fixed at ``MMAP_THRESHOLD`` (larger arrays are mapped, and unmapped when
+  freed), its heap is trimmed from ``TRIM_THRESHOLD`` free at the top, and Arrow
+  gets its jemalloc pool (which returns freed pages after a short decay). The
+  threshold was 1 MiB, with Arrow on the system allocator: every array from
+  1 MiB was mapped afresh and faulted in page by page, which on the 2-core VM
+  here made ~29 of a 1M realistic run's ~63 CPU s system time. At 256 MiB with
+  jemalloc, 1M realistic (``--no-semantic``) takes ~33 s instead of ~43 and 16M
+  short 347 s instead of 441, for peaks of 1.20 / 1.69 GiB at 4M / 16M short
+  instead of 0.98 / 1.44 (``bench/RESULTS.md``). Small inputs keep glibc's and
+  Arrow's defaults.
 * Linking ends by trimming glibc's heap (``trim_heap``, ``malloc_trim``): the free
   blocks under the mmap threshold that its many small arrays leave would otherwise stay
   resident under every later stage (4M short exchanges: 0.08-0.10 GiB).
@@ -70,15 +76,21 @@ GOMP_SPINS = "10000"
 THREADING_LAYER = "omp"
 #: Milliseconds between state samples of bundles run in this process (Beam: 200).
 LOCAL_SAMPLING_PERIOD_MS = 10
-#: Bytes from which glibc's malloc maps a block of its own (returned when freed).
-MMAP_THRESHOLD = 1 << 20
+#: Bytes from which glibc's malloc maps a block of its own (returned when freed) on
+#: large inputs; smaller blocks are reused from its heap (no fresh pages to fault in).
+MMAP_THRESHOLD = 256 << 20
+#: Free bytes at the top of glibc's heap from which it gives them back (large inputs).
+TRIM_THRESHOLD = 1 << 30
 #: Input bytes on disk from which a run returns freed memory (~2.7M short exchanges).
 LARGE_INPUT_BYTES = 512 << 20
 #: On large inputs, at most this many input bytes per shard of distinct prompts (~550k
 #: short exchanges): more shards as the input grows, so that a shard's embedding and
 #: minhash working set stays flat (``shards_for``).
 SHARD_INPUT_BYTES = 96 << 20
-_M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter numbers (malloc.h)
+_M_TRIM_THRESHOLD = -1
+#: Arrow's pool on large inputs, the first of these that this pyarrow has.
+ARROW_POOLS = ("jemalloc", "system")
 
 
 def configure() -> dict[str, bool]:
@@ -112,8 +124,9 @@ def no_numpy_hugepages():
 
 
 def return_freed_memory() -> dict[str, bool]:
-    """glibc's mmap threshold fixed at ``MMAP_THRESHOLD`` (unless ``MALLOC_MMAP_THRESHOLD_``
-    is set) and Arrow's default pool the system allocator (unless
+    """glibc's mmap threshold fixed at ``MMAP_THRESHOLD`` and its trim threshold at
+    ``TRIM_THRESHOLD`` (unless ``MALLOC_MMAP_THRESHOLD_`` is set), and Arrow's default
+    pool jemalloc, or the system allocator where this pyarrow has no jemalloc (unless
     ``ARROW_DEFAULT_MEMORY_POOL`` is set); which of the two this call set."""
     import pyarrow as pa
 
@@ -121,11 +134,13 @@ def return_freed_memory() -> dict[str, bool]:
     if "MALLOC_MMAP_THRESHOLD_" not in os.environ and sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL("libc.so.6")
-            out["mmap_threshold"] = bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+            out["mmap_threshold"] = bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+                                         and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
         except (OSError, AttributeError):  # not glibc (musl): its own allocator, left alone
             pass
     if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
-        pa.set_memory_pool(pa.system_memory_pool())
+        backend = next(b for b in ARROW_POOLS if b in pa.supported_memory_backends())
+        pa.set_memory_pool(getattr(pa, f"{backend}_memory_pool")())
         out["arrow_pool"] = True
     return out
 
