@@ -30,21 +30,23 @@ worth is recorded in ``bench/RESULTS.md``.
 * Beam's in-process bundles end by joining a state-sampler thread that sleeps
   up to 200 ms between samples; ``short_state_sampling`` shortens the period
   within a block.
-* On large inputs freed memory goes back to the system, in large pieces
+* On large inputs freed memory goes back to the system in large pieces
   (``return_freed_memory``, called by the batch command): glibc's malloc keeps
   blocks under a threshold that grows to 32 MiB with the arrays a run frees
   (numpy's batch arrays then fragment its heap, resident, never trimmed), and
   Arrow's mimalloc pool keeps what it freed too. So glibc's mmap threshold is
   fixed at ``MMAP_THRESHOLD`` (larger arrays are mapped, and unmapped when
-  freed), its heap is trimmed from ``TRIM_THRESHOLD`` free at the top, and Arrow
-  gets its jemalloc pool (which returns freed pages after a short decay). The
-  threshold was 1 MiB, with Arrow on the system allocator: every array from
-  1 MiB was mapped afresh and faulted in page by page, which on the 2-core VM
-  here made ~29 of a 1M realistic run's ~63 CPU s system time. At 256 MiB with
-  jemalloc, 1M realistic (``--no-semantic``) takes ~33 s instead of ~43 and 16M
-  short 347 s instead of 441, for peaks of 1.20 / 1.69 GiB at 4M / 16M short
-  instead of 0.98 / 1.44 (``bench/RESULTS.md``). Small inputs keep glibc's and
-  Arrow's defaults.
+  freed), its heap trimmed from ``TRIM_THRESHOLD`` free at the top
+  (``fix_malloc_thresholds``), and Arrow gets its jemalloc pool, which returns
+  freed pages after a short decay. The threshold was 1 MiB, with Arrow on the
+  system allocator: every array from 1 MiB was mapped afresh and faulted in page
+  by page (on the 2-core VM here several us a page), and ~29 of a 1M realistic
+  run's ~63 CPU s were system time. At 256 MiB with jemalloc 1M realistic
+  (``--no-semantic``) takes ~31 s instead of ~43, 16M short 347 s instead of
+  441, for peaks of 1.20 / 1.69 GiB at 4M / 16M short instead of 0.98 / 1.44
+  (``bench/RESULTS.md``). Small inputs keep both defaults: there the fixed
+  threshold saved ~0.6 CPU s of 22 (1M short) for +0.15 GiB of peak, and no wall
+  time that paired runs could tell from noise.
 * Linking ends by trimming glibc's heap (``trim_heap``, ``malloc_trim``): the free
   blocks under the mmap threshold that its many small arrays leave would otherwise stay
   resident under every later stage (4M short exchanges: 0.08-0.10 GiB).
@@ -123,21 +125,27 @@ def no_numpy_hugepages():
         setter(before)
 
 
-def return_freed_memory() -> dict[str, bool]:
+def fix_malloc_thresholds() -> bool:
     """glibc's mmap threshold fixed at ``MMAP_THRESHOLD`` and its trim threshold at
-    ``TRIM_THRESHOLD`` (unless ``MALLOC_MMAP_THRESHOLD_`` is set), and Arrow's default
-    pool jemalloc, or the system allocator where this pyarrow has no jemalloc (unless
-    ``ARROW_DEFAULT_MEMORY_POOL`` is set); which of the two this call set."""
+    ``TRIM_THRESHOLD``, unless ``MALLOC_MMAP_THRESHOLD_`` is set; True when set here
+    (False too where the allocator is not glibc's)."""
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+                    and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    except (OSError, AttributeError):  # not glibc (musl): its own allocator, left alone
+        return False
+
+
+def return_freed_memory() -> dict[str, bool]:
+    """``fix_malloc_thresholds`` and Arrow's default pool jemalloc, or the system
+    allocator where this pyarrow has no jemalloc (unless ``ARROW_DEFAULT_MEMORY_POOL``
+    is set); which of the two this call set."""
     import pyarrow as pa
 
-    out = {"mmap_threshold": False, "arrow_pool": False}
-    if "MALLOC_MMAP_THRESHOLD_" not in os.environ and sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL("libc.so.6")
-            out["mmap_threshold"] = bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-                                         and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
-        except (OSError, AttributeError):  # not glibc (musl): its own allocator, left alone
-            pass
+    out = {"mmap_threshold": fix_malloc_thresholds(), "arrow_pool": False}
     if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
         backend = next(b for b in ARROW_POOLS if b in pa.supported_memory_backends())
         pa.set_memory_pool(getattr(pa, f"{backend}_memory_pool")())
