@@ -126,7 +126,7 @@ def first_copies(nodes: np.ndarray, prompts, counts: np.ndarray
     if shared.any():  # only rows that share a node need their raw hash, and a second sort
         at = np.flatnonzero(np.repeat(shared, sizes))  # positions in sorted order
         rows = order[at]
-        raw = kernels.text_hashes(prompts, normalized=True, rows=rows)
+        raw = _raw_hashes(prompts, rows)
         pick = np.lexsort((raw, nodes[at]))  # stable: equal raw hashes keep the first row
         group = nodes[at][pick]
         heads = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
@@ -134,16 +134,26 @@ def first_copies(nodes: np.ndarray, prompts, counts: np.ndarray
     return nodes[starts], first, summed
 
 
+def _raw_hashes(prompts, rows: np.ndarray) -> np.ndarray:
+    """``kernels.text_hashes`` of the raw texts at ``rows``; from a column of several
+    chunks only those rows are copied out, not the whole column."""
+    if isinstance(prompts, pa.ChunkedArray) and prompts.num_chunks > 1:
+        return kernels.text_hashes(prompts.take(pa.array(rows)), normalized=True)
+    return kernels.text_hashes(kernels.contiguous(prompts), normalized=True, rows=rows)
+
+
 def dedup_nodes(tables: list[pa.Table]) -> pa.Table:
     table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-    prompts = kernels.contiguous(table["prompt"])
+    # kept chunked: the copies kept are taken into one array below, and only the texts
+    # of nodes sent in several copies are read before that (``_raw_hashes``)
+    prompts = table["prompt"]
     nodes, first, counts = first_copies(table["node"].to_numpy(), prompts,
                                         table["n"].to_numpy())
     keep = pa.array(first)
     columns = {
         "node": pa.array(nodes, pa.uint64()),
         "n": pa.array(counts, pa.int64()),
-        "prompt": prompts.take(keep),
+        "prompt": kernels.contiguous(prompts.take(keep)),
     }
     if "embedding" in table.column_names:  # the kept copy's, as for the prompt text
         columns["embedding"] = table["embedding"].take(keep).combine_chunks()

@@ -1,5 +1,7 @@
 """batch.signatures: first copies of a node's prompts, and the shards nodes travel in."""
 
+import itertools
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -32,6 +34,23 @@ def test_first_copies_keeps_the_lowest_raw_hash_then_the_first_row(seed):
     want = _first_copies_by_lexsort(nodes, prompts, counts)
     for g, w in zip(got, want):
         assert g.dtype == w.dtype
+        np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_first_copies_of_a_column_in_chunks_match_the_whole_column(seed):
+    # dedup_nodes hands over a shard's texts as the chunks they were read in
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 300))
+    words = ["Hello", "hello", "HELLO", "héllo", "ｈｅｌｌｏ", "x", "", None, "zzz"]
+    whole = pa.array([words[i] for i in rng.integers(0, len(words), n)], pa.large_string())
+    cuts = np.unique(np.r_[0, n // 2, rng.integers(0, n + 1, 3), n])
+    chunked = pa.chunked_array([whole[a:b] for a, b in itertools.pairwise(cuts)])
+    assert chunked.num_chunks > 1 or n < 2
+    nodes = kernels.text_hashes(kernels.normalize(whole), normalized=True)
+    counts = rng.integers(1, 5, n).astype(np.int64)
+    for g, w in zip(signatures.first_copies(nodes, chunked, counts),
+                    signatures.first_copies(nodes, whole, counts)):
         np.testing.assert_array_equal(g, w)
 
 
