@@ -42,8 +42,8 @@ worth is recorded in ``bench/RESULTS.md``.
   system allocator: every array from 1 MiB was mapped afresh and faulted in page
   by page (on the 2-core VM here several us a page), and ~29 of a 1M realistic
   run's ~63 CPU s were system time. At 256 MiB with jemalloc 1M realistic
-  (``--no-semantic``) takes ~31 s instead of ~43, 16M short 347 s instead of
-  441, for peaks of 1.20 / 1.69 GiB at 4M / 16M short instead of 0.98 / 1.44
+  (``--no-semantic``) takes ~31 s instead of ~43, 16M short ~358 s instead of
+  ~441, for peaks of 1.25 / 1.73 GiB at 4M / 16M short instead of 0.98 / 1.44
   (``bench/RESULTS.md``). Small inputs keep both defaults: there the fixed
   threshold saved ~0.6 CPU s of 22 (1M short) for +0.15 GiB of peak, and no wall
   time that paired runs could tell from noise.
@@ -126,15 +126,17 @@ def no_numpy_hugepages():
 
 
 def fix_malloc_thresholds() -> bool:
-    """glibc's mmap threshold fixed at ``MMAP_THRESHOLD`` and its trim threshold at
-    ``TRIM_THRESHOLD``, unless ``MALLOC_MMAP_THRESHOLD_`` is set; True when set here
-    (False too where the allocator is not glibc's)."""
+    """glibc's mmap threshold fixed at ``MMAP_THRESHOLD`` (unless ``MALLOC_MMAP_THRESHOLD_``
+    is set) and its trim threshold at ``TRIM_THRESHOLD`` (unless ``MALLOC_TRIM_THRESHOLD_``
+    is); True when this call set the mmap threshold (False where the allocator is not
+    glibc's)."""
     if "MALLOC_MMAP_THRESHOLD_" in os.environ or not sys.platform.startswith("linux"):
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-                    and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+        if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+            libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
     except (OSError, AttributeError):  # not glibc (musl): its own allocator, left alone
         return False
 
