@@ -88,26 +88,27 @@ def template_text(texts, vocabulary: np.ndarray, ngram: int = DEFAULT_NGRAM,
     np.cumsum(np.minimum(nbytes, MAX_PROMPT_BYTES_HASHED), out=room[1:])
     out = _lazy_bytes(int(room[-1]))
     lengths = np.zeros(m, np.int64)
+    at = room[:-1].copy()  # where each row's text lies in ``out`` (kernels pack per task)
     slow = np.zeros(m, np.bool_)
     local = _checked_row_shingles(row_shingles, len(arr))
     if m and vocabulary.size and local is not None:
         keys, key_offsets = local
         if normalized:
-            _cover_rows_local(data, starts, ends, room, TOKEN_CLASS, bool(mask_digits),
+            _cover_rows_local(data, starts, ends, at, TOKEN_CLASS, bool(mask_digits),
                               int(ngram), keys, key_offsets, rows, out, lengths)
         else:
             fast = fast_map()
-            _cover_raw_rows_local(data, starts, ends, room, fast, fast[:128].astype(np.uint8),
+            _cover_raw_rows_local(data, starts, ends, at, fast, fast[:128].astype(np.uint8),
                                   TOKEN_CLASS, bool(mask_digits), int(ngram), keys,
                                   key_offsets, rows, out, lengths, slow)
     elif m and vocabulary.size:
         lookup = (*key_set(vocabulary), *_filter(vocabulary))
         if normalized:
-            _cover_rows(data, starts, ends, room, TOKEN_CLASS, bool(mask_digits), int(ngram),
+            _cover_rows(data, starts, ends, at, TOKEN_CLASS, bool(mask_digits), int(ngram),
                         lookup, out, lengths)
         else:
             fast = fast_map()
-            _cover_raw_rows(data, starts, ends, room, fast, fast[:128].astype(np.uint8),
+            _cover_raw_rows(data, starts, ends, at, fast, fast[:128].astype(np.uint8),
                             TOKEN_CLASS, bool(mask_digits), int(ngram), lookup, out, lengths,
                             slow)
     fixed = _slow_rows(arr, rows, slow, vocabulary, ngram, mask_digits)
@@ -117,7 +118,7 @@ def template_text(texts, vocabulary: np.ndarray, ngram: int = DEFAULT_NGRAM,
     np.cumsum(lengths, out=new_offsets[1:])
     packed = np.empty(int(new_offsets[-1]), np.uint8)
     slow_rank = np.cumsum(slow) - 1
-    _pack(out, room, new_offsets, slow, slow_data, slow_offsets, slow_rank, packed)
+    _pack(out, at, new_offsets, slow, slow_data, slow_offsets, slow_rank, packed)
     return pa.LargeStringArray.from_buffers(m, pa.py_buffer(new_offsets),
                                             pa.py_buffer(packed))
 
@@ -202,24 +203,31 @@ def _token_bounds(data, pos, end, table, mask_digits, hashes, starts, ends):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _cover_rows(data, starts, ends, room, table, mask_digits, ngram, lookup, out, lengths):
+def _cover_rows(data, starts, ends, at, table, mask_digits, ngram, lookup, out, lengths):
     """Row i (normalised bytes ``data[starts[i]:ends[i]]``) writes its covered text at
-    ``out[room[i]:]`` and its length at ``lengths[i]``. Rows go in tasks of
+    ``out[at[i]:]`` and its length at ``lengths[i]``. Rows go in tasks of
     ``_ROWS_PER_TASK`` that reuse one token scratch (fresh per-row arrays, 32 bytes
-    per text byte, cost more in page faults than the covering itself)."""
+    per text byte, cost more in page faults than the covering itself). ``at`` holds
+    each row's room on entry (the cumulative bound of the rows before it); a task packs
+    its rows from its first row's room on, so only about as many pages of ``out`` are
+    faulted in as the covered text needs (a third of the room on long prompts)."""
     n = starts.size
     for task in prange(-(-n // _ROWS_PER_TASK)):
         scratch = _scratch(1024)
-        for i in range(task * _ROWS_PER_TASK, min(n, (task + 1) * _ROWS_PER_TASK)):
+        lo, hi = task * _ROWS_PER_TASK, min(n, (task + 1) * _ROWS_PER_TASK)
+        w = at[lo]
+        for i in range(lo, hi):
             end = _prefix_end(data, starts[i], ends[i])
             if end - starts[i] > scratch[0].size:
                 scratch = _scratch(max(end - starts[i], 2 * scratch[0].size))
-            lengths[i] = _cover_row(data, starts[i], end, starts[i] - room[i], table,
+            at[i] = w
+            lengths[i] = _cover_row(data, starts[i], end, starts[i] - w, table,
                                     mask_digits, ngram, lookup, out, scratch)
+            w += lengths[i]
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _cover_raw_rows(data, starts, ends, room, fast, ascii_map, table, mask_digits, ngram,
+def _cover_raw_rows(data, starts, ends, at, fast, ascii_map, table, mask_digits, ngram,
                     lookup, out, lengths, slow):
     """``_cover_rows`` on raw rows, each normalised first into a scratch of the task's
     own (as ``normalize_fast._fast_rows`` does); ``slow`` rows (NFKC proper) get no
@@ -228,18 +236,22 @@ def _cover_raw_rows(data, starts, ends, room, fast, ascii_map, table, mask_digit
     for task in prange(-(-n // _ROWS_PER_TASK)):
         scratch = _scratch(1024)
         text = np.empty(4096, np.uint8)
-        for i in range(task * _ROWS_PER_TASK, min(n, (task + 1) * _ROWS_PER_TASK)):
+        lo, hi = task * _ROWS_PER_TASK, min(n, (task + 1) * _ROWS_PER_TASK)
+        w = at[lo]
+        for i in range(lo, hi):
+            at[i] = w
             text, end, slow[i] = _raw_row(data, starts[i], ends[i], fast, ascii_map, text)
             if slow[i]:
                 continue
             if end > scratch[0].size:
                 scratch = _scratch(max(end, 2 * scratch[0].size))
-            lengths[i] = _cover_row(text, 0, end, -room[i], table, mask_digits, ngram,
+            lengths[i] = _cover_row(text, 0, end, -w, table, mask_digits, ngram,
                                     lookup, out, scratch)
+            w += lengths[i]
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _cover_rows_local(data, starts, ends, room, table, mask_digits, ngram, keys, key_offsets,
+def _cover_rows_local(data, starts, ends, at, table, mask_digits, ngram, keys, key_offsets,
                       rows, out, lengths):
     """``_cover_rows`` with each row's own template shingles (``keys[key_offsets[r]:
     key_offsets[r + 1]]`` for row ``rows[i]``) as its vocabulary."""
@@ -247,20 +259,22 @@ def _cover_rows_local(data, starts, ends, room, table, mask_digits, ngram, keys,
     for task in prange(-(-n // _ROWS_PER_TASK)):
         scratch = _scratch(1024)
         lo, hi = task * _ROWS_PER_TASK, min(n, (task + 1) * _ROWS_PER_TASK)
-        keyed, pass_all = _key_scratch(keys, key_offsets, rows, lo, hi)
+        keyed, bitmap = _key_scratch(keys, key_offsets, rows, lo, hi)
+        w = at[lo]
         for i in range(lo, hi):
             end = _prefix_end(data, starts[i], ends[i])
             if end - starts[i] > scratch[0].size:
                 scratch = _scratch(max(end - starts[i], 2 * scratch[0].size))
-            bits = _fill_row(keyed, keys, key_offsets[rows[i]], key_offsets[rows[i] + 1])
-            lookup = (keyed[:1 << bits], np.uint64(64 - bits), (1 << bits) - 1, pass_all,
-                      np.uint64(63))
-            lengths[i] = _cover_row(data, starts[i], end, starts[i] - room[i], table,
+            lookup = _fill_row(keyed, bitmap, keys, key_offsets[rows[i]],
+                               key_offsets[rows[i] + 1])
+            at[i] = w
+            lengths[i] = _cover_row(data, starts[i], end, starts[i] - w, table,
                                     mask_digits, ngram, lookup, out, scratch)
+            w += lengths[i]
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _cover_raw_rows_local(data, starts, ends, room, fast, ascii_map, table, mask_digits, ngram,
+def _cover_raw_rows_local(data, starts, ends, at, fast, ascii_map, table, mask_digits, ngram,
                           keys, key_offsets, rows, out, lengths, slow):
     """``_cover_raw_rows`` with each row's own template shingles as its vocabulary
     (``_cover_rows_local``)."""
@@ -268,19 +282,21 @@ def _cover_raw_rows_local(data, starts, ends, room, fast, ascii_map, table, mask
     for task in prange(-(-n // _ROWS_PER_TASK)):
         scratch = _scratch(1024)
         lo, hi = task * _ROWS_PER_TASK, min(n, (task + 1) * _ROWS_PER_TASK)
-        keyed, pass_all = _key_scratch(keys, key_offsets, rows, lo, hi)
+        keyed, bitmap = _key_scratch(keys, key_offsets, rows, lo, hi)
         text = np.empty(4096, np.uint8)
+        w = at[lo]
         for i in range(lo, hi):
+            at[i] = w
             text, end, slow[i] = _raw_row(data, starts[i], ends[i], fast, ascii_map, text)
             if slow[i]:
                 continue
             if end > scratch[0].size:
                 scratch = _scratch(max(end, 2 * scratch[0].size))
-            bits = _fill_row(keyed, keys, key_offsets[rows[i]], key_offsets[rows[i] + 1])
-            lookup = (keyed[:1 << bits], np.uint64(64 - bits), (1 << bits) - 1, pass_all,
-                      np.uint64(63))
-            lengths[i] = _cover_row(text, 0, end, -room[i], table, mask_digits, ngram,
+            lookup = _fill_row(keyed, bitmap, keys, key_offsets[rows[i]],
+                               key_offsets[rows[i] + 1])
+            lengths[i] = _cover_row(text, 0, end, -w, table, mask_digits, ngram,
                                     lookup, out, scratch)
+            w += lengths[i]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -303,25 +319,40 @@ def _table_bits(n):
     return bits
 
 
+#: A row filter has 2 ** this times its table's slots in bits (``_fill_row``): 16 to 32
+#: bits a key, so 3-6 % of absent shingles go on to probe the table.
+_ROW_FILTER_EXTRA = 3
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _key_scratch(keys, key_offsets, rows, lo, hi):
-    """A task's row table (room for its largest row's shingles), and a filter that passes
-    every query (``_maybe``'s bitmap, shift 63): a row's own table is small enough to
-    stay in cache, so every probe goes to it."""
+    """A task's row table and row filter: room for its largest row's shingles."""
     most = 0
     for i in range(lo, hi):
         most = max(most, key_offsets[rows[i] + 1] - key_offsets[rows[i]])
-    return np.zeros((1 << _table_bits(most), 2), np.uint64), np.full(2, np.uint64(2**64 - 1))
+    bits = _table_bits(most)
+    return (np.zeros((1 << bits, 2), np.uint64),
+            np.zeros(max(1, (1 << (bits + _ROW_FILTER_EXTRA)) >> 6), np.uint64))
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _fill_row(keyed, keys, lo, hi):
+def _fill_row(keyed, bitmap, keys, lo, hi):
     """``keys[lo:hi]`` into the first ``2 ** bits`` slots of ``keyed`` (``hash_table``'s
-    layout, at most half full); returns ``bits``."""
+    layout, at most half full) and into a filter of ``2 ** (bits + _ROW_FILTER_EXTRA)``
+    bits (at least 64) at the start of ``bitmap``: the row's lookup for ``_in_vocabulary``. A row's
+    own table stays in cache, but a probe of an absent shingle is a loop with a
+    hard-to-predict branch; the filter's one bit turns most of them away."""
     bits = _table_bits(hi - lo)
     keyed[:1 << bits, 1] = 0
     _fill(keyed[:1 << bits], keys[lo:hi], np.uint64(64 - bits), (1 << bits) - 1)
-    return bits
+    fbits = max(6, bits + _ROW_FILTER_EXTRA)
+    words = bitmap[:1 << (fbits - 6)]
+    words[:] = 0
+    fshift = np.uint64(64 - fbits)
+    for k in range(lo, hi):
+        b = keys[k] >> fshift
+        words[b >> np.uint64(6)] |= np.uint64(1) << (b & np.uint64(63))
+    return keyed[:1 << bits], np.uint64(64 - bits), (1 << bits) - 1, words, fshift
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -402,13 +433,13 @@ def _emit(data, lo, hi, out, w, row_start):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _pack(src, room, new_offsets, slow, slow_data, slow_offsets, slow_rank, dst):
+def _pack(src, at, new_offsets, slow, slow_data, slow_offsets, slow_rank, dst):
     for i in prange(new_offsets.size - 1):
         if slow[i]:
             a = slow_offsets[slow_rank[i]]
             for k in range(new_offsets[i + 1] - new_offsets[i]):
                 dst[new_offsets[i] + k] = slow_data[a + k]
         else:
-            a = room[i]
+            a = at[i]
             for k in range(new_offsets[i + 1] - new_offsets[i]):
                 dst[new_offsets[i] + k] = src[a + k]

@@ -167,3 +167,28 @@ def test_row_shingles_are_checked():
                 (np.array([1], np.uint64), np.array([1, 1, 1]))):  # not from 0
         with pytest.raises(ValueError):
             template_text(["a b", "c"], vocab, row_shingles=bad)
+
+
+@pytest.mark.parametrize("normalized", [True, False])
+def test_rows_of_many_tasks_pack_their_text(normalized):
+    """Over several tasks of rows (each packs its rows' text from its own first row's
+    room on), rows with hundreds of template shingles among rows with none: the same
+    text as the naive reference, with and without ``row_shingles``."""
+    from distill_radar.kernels import frequency
+
+    rng = random.Random(21)
+    raw = _texts(rng, 3 * spans._ROWS_PER_TASK + 17)
+    wrapper = " ".join(rng.choice(WORDS) for _ in range(400))
+    for i in range(0, len(raw), 37):
+        raw[i] = f"{wrapper} {raw[i]}"  # a long wrapper: a large row table and filter
+    texts = raw if normalized else [t.title() for t in raw]
+    hashes, offsets = kernels.shingle_hashes(texts, ngram=3, normalized=normalized)
+    uniq, counts = np.unique(hashes, return_counts=True)
+    vocab = uniq[counts >= 3]
+    local = frequency.keep_members(hashes, offsets, vocab)
+    want = [naive.template_text(t, vocab, 3) for t in kernels.normalize(texts).to_pylist()]
+    for row_shingles in (None, local):
+        got = template_text(texts, vocab, ngram=3, normalized=normalized,
+                            row_shingles=row_shingles).to_pylist()
+        assert got == want
+    assert max(np.diff(local[1])) > 64 and sum(map(bool, want)) > len(want) // 2
