@@ -73,24 +73,22 @@ def cluster_spans(cluster: np.ndarray, prompts: pa.Array, config: RunConfig) -> 
     owner = np.repeat(np.arange(n), np.diff(offsets))
     # how many of its cluster's prompts hold each shingle (a prompt's shingle hashes are
     # distinct already: shingle_hashes gives each once)
-    pairs, df = kernels.unique_columns(np.stack([cluster[owner], hashes.view(np.int64)]),
-                                       return_counts=True)
-    shared = pairs[:, df >= 2]
-    bounds = np.flatnonzero(np.r_[True, cluster[1:] != cluster[:-1], True])
-    blank = pa.array([""] * n, pa.large_string())
-    parts, at = [], 0
-    with kernel_threads(0):  # one small call per cluster: starting threads costs more
-        for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-            a, b = np.searchsorted(shared[0], [cluster[lo], cluster[lo] + 1])  # int64 ids
-            if hi - lo < 2 or a == b:
-                continue
-            parts.append(blank.slice(at, lo - at))
-            vocab = np.sort(shared[1, a:b].view(np.uint64))
-            parts.append(kernels.template_text(norms.slice(lo, hi - lo), vocab,
-                                               ngram=config.ngram))
-            at = hi
-    parts.append(blank.slice(at, n - at))
-    return pa.concat_arrays([p.cast(pa.large_string()) for p in parts])
+    group = cluster[owner]
+    order = np.lexsort((hashes, group))
+    g, h = group[order], hashes[order]
+    starts = np.flatnonzero(np.r_[True, (g[1:] != g[:-1]) | (h[1:] != h[:-1])])
+    sizes = np.diff(np.r_[starts, hashes.size])
+    df = np.empty(hashes.size, np.int64)
+    df[order] = np.repeat(sizes, sizes)
+    # Each prompt's shingles shared within its cluster, in one call for every cluster: a
+    # row probes only its own shingles, so its cover is the one its cluster's vocabulary
+    # gives (a cluster of one sample shares none: ""), without a call per cluster.
+    shared = df >= 2
+    kept = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(owner[shared], minlength=n), out=kept[1:])
+    with kernel_threads(n):
+        return kernels.template_text(norms, np.unique(hashes[shared]), ngram=config.ngram,
+                                     row_shingles=(hashes[shared], kept))
 
 
 #: Bytes of span vectors a ``SampleVectors`` keeps (one per accumulator instance).

@@ -208,6 +208,26 @@ def test_cluster_spans_do_not_depend_on_the_other_clusters():
                                          RunConfig()).to_pylist() == []
 
 
+def test_cluster_spans_are_each_clusters_own_template_text():
+    """One call for every cluster gives, per cluster, ``template_text`` over that
+    cluster's samples with the shingles two or more of them hold as its vocabulary."""
+    from distill_radar import kernels
+
+    rng = np.random.default_rng(8)
+    words = [f"w{i}" for i in range(30)]
+    cluster, _, prompts = _samples(rng, 40, words)
+    config = RunConfig()
+    got = stream_semantic.cluster_spans(cluster, prompts, config).to_pylist()
+    want = []
+    for c in np.unique(cluster):
+        texts = kernels.normalize(prompts.filter(pa.array(cluster == c)))
+        hashes, _ = kernels.shingle_hashes(texts, ngram=config.ngram, normalized=True)
+        uniq, df = np.unique(hashes, return_counts=True)
+        want += kernels.template_text(texts, uniq[df >= 2], ngram=config.ngram).to_pylist()
+    assert got == want
+    assert sum(map(bool, got)) > len(got) // 2 and not all(got)
+
+
 def _with_shared_cluster(rng, first_node: int):
     """``_window`` plus cluster 99, whose four samples four campaign accounts sent first
     (close to the instruction), but which twenty benign accounts send as well."""
