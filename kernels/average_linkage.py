@@ -84,6 +84,7 @@ def _average_linkage(n, src, dst, order, ids, offsets, weights, norms, dense, sh
     # root's merges are counted, and a failure is kept with both counts.
     merges = np.zeros(n, np.int64)
     failed = Dict.empty(key_type=types.int64, value_type=types.int64)
+    tokens = np.diff(offsets)  # per root: the tokens of its group's sampled members
     for e in order:
         a, b = _find(parent, src[e]), _find(parent, dst[e])
         if a == b:
@@ -93,7 +94,9 @@ def _average_linkage(n, src, dst, order, ids, offsets, weights, norms, dense, sh
         if failed.get(key, -1) == seen:
             continue
         dot = _sum_dot(sums, slot, dense, a, b)
-        if _cross_mean(head, nxt, a, b, sample, ids, offsets, weights, norms, share, dot,
+        # the mean is symmetric: spread the group with fewer sampled tokens, read the other
+        x, y = (a, b) if tokens[a] <= tokens[b] else (b, a)
+        if _cross_mean(head, nxt, x, y, sample, ids, offsets, weights, norms, share, dot,
                        scratch) < threshold:
             failed[key] = seen
             continue
@@ -117,6 +120,7 @@ def _average_linkage(n, src, dst, order, ids, offsets, weights, norms, dense, sh
         while i >= 0 and k < sample:  # b's first members join a's sample
             for c in range(dense.shape[1]):
                 sums[slot[a], c] += dense[i, c]
+            tokens[a] += offsets[i + 1] - offsets[i]
             k += 1
             i = nxt[i]
         if slot[b] >= 0:
