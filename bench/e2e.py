@@ -38,11 +38,15 @@ def generated(size: int, work: str, seed: int, profile: str = "realistic") -> st
     return path
 
 
-def run_batch(logs: str, out: str, extra: list[str]) -> tuple[float, float, float]:
+def run_batch(logs: str, out: str, extra: list[str], code: str | None = None
+              ) -> tuple[float, float, float]:
     """(wall seconds, peak RSS GiB, CPU seconds) of one batch run in a child process. CPU
-    seconds (user + system, every thread) are what a shared machine cannot inflate."""
+    seconds (user + system, every thread) are what a shared machine cannot inflate.
+    ``code``: the root of another checkout to run instead of this one (``checkout.py``)."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "distill_radar.pipelines.cli", "batch",
+    command = ([sys.executable, os.path.join(HERE, "checkout.py"), code] if code else
+               [sys.executable, "-m", "distill_radar.pipelines.cli"])
+    proc = subprocess.Popen([*command, "batch",
                              "--input", os.path.join(logs, "exchanges"), "--output", out,
                              "--no-report", *extra], stdout=sys.stderr)  # JSON alone on stdout
     _, status, usage = os.wait4(proc.pid, 0)
