@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import emit, machine
 from e2e import quality, run_batch
-from semantic_cost import rotated
+from semantic_cost import rotated, round_ratios
 
 
 def parse_code(text: str) -> tuple[str, str]:
@@ -61,13 +60,10 @@ def main() -> None:
     result = {"benchmark": "checkouts", "machine": machine(), "logs": args.logs,
               "batch_args": args.batch_args, "checkouts": {}}
     for name, root in args.code:
-        entry = {"root": root, "runs": runs[name],
-                 "quality": quality(args.logs, os.path.join(args.work, name))}
-        for unit in ("cpu_s", "wall_s"):
-            ratios = [m[unit] / b[unit] for m, b in zip(runs[name], base)]
-            entry[f"{unit}_ratio_per_round"] = [round(x, 3) for x in ratios]
-            entry[f"{unit}_ratio_median"] = round(statistics.median(ratios), 3)
-        result["checkouts"][name] = entry
+        result["checkouts"][name] = {
+            "root": root, "runs": runs[name],
+            "quality": quality(args.logs, os.path.join(args.work, name)),
+            **round_ratios(runs[name], base)}
     emit(result)
 
 

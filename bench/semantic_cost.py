@@ -38,6 +38,17 @@ def rotated(items: list, shift: int) -> list:
     return items[shift:] + items[:shift]
 
 
+def round_ratios(mine: list[dict], base: list[dict]) -> dict:
+    """Per unit (CPU and wall seconds): each round's run over the baseline's of the same
+    round, and their median."""
+    out = {}
+    for unit in ("cpu_s", "wall_s"):
+        ratios = [m[unit] / b[unit] for m, b in zip(mine, base)]
+        out[f"{unit}_ratio_per_round"] = [round(x, 3) for x in ratios]
+        out[f"{unit}_ratio_median"] = round(statistics.median(ratios), 3)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--logs", required=True, help="a generated log folder (with exchanges/)")
@@ -63,10 +74,7 @@ def main() -> None:
         entry = {"flags": flags, "runs": mine,
                  "quality": quality(args.logs, os.path.join(args.work, name))}
         if name != BASELINE[0]:
-            for unit in ("cpu_s", "wall_s"):
-                ratios = [m[unit] / b[unit] for m, b in zip(mine, base)]
-                entry[f"{unit}_ratio_per_round"] = [round(x, 3) for x in ratios]
-                entry[f"{unit}_ratio_median"] = round(statistics.median(ratios), 3)
+            entry.update(round_ratios(mine, base))
         result["configs"][name] = entry
     emit(result)
 
