@@ -23,7 +23,7 @@ from .config import (
 )
 from .hash_table import _fill, _has, key_set
 from .hashing import _ROWS_PER_TASK, DIGIT, SINGLE, TOKEN_CLASS, WORD, _lazy_buffer, _prefix_end
-from .lookup import _filter, _maybe
+from .lookup import _fill_filter, _filter, _maybe
 from .mix import mix64
 from .normalize import normalize
 from .normalize_fast import _fast_row
@@ -339,8 +339,8 @@ def _key_scratch(keys, key_offsets, rows, lo, hi):
 def _fill_row(keyed, bitmap, keys, lo, hi):
     """``keys[lo:hi]`` into the first ``2 ** bits`` slots of ``keyed`` (``hash_table``'s
     layout, at most half full) and into a filter of ``2 ** (bits + _ROW_FILTER_EXTRA)``
-    bits (at least 64) at the start of ``bitmap``: the row's lookup for ``_in_vocabulary``. A row's
-    own table stays in cache, but a probe of an absent shingle is a loop with a
+    bits (at least 64) at the start of ``bitmap`` (``lookup._fill_filter``): the row's
+    lookup for ``_in_vocabulary``. A row's own table stays in cache, but a probe of an absent shingle is a loop with a
     hard-to-predict branch; the filter's one bit turns most of them away."""
     bits = _table_bits(hi - lo)
     keyed[:1 << bits, 1] = 0
@@ -349,9 +349,7 @@ def _fill_row(keyed, bitmap, keys, lo, hi):
     words = bitmap[:1 << (fbits - 6)]
     words[:] = 0
     fshift = np.uint64(64 - fbits)
-    for k in range(lo, hi):
-        b = keys[k] >> fshift
-        words[b >> np.uint64(6)] |= np.uint64(1) << (b & np.uint64(63))
+    _fill_filter(keys[lo:hi], fshift, words)
     return keyed[:1 << bits], np.uint64(64 - bits), (1 << bits) - 1, words, fshift
 
 
