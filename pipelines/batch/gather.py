@@ -14,11 +14,12 @@ from distill_radar.pipelines.batch.spilled import SpilledRows
 from distill_radar.pipelines.io import export, workdir
 
 _LIGHT = ("nodes", "counts", "eligible", "emb_rows")
-#: Signature and embedding bytes from which gathering writes the embeddings to work
-#: files (``SpilledRows``) instead of memory: ~420k signed prompts with the built-in
-#: embedder (512 + 768 B each); and signature bytes from which the signatures too
-#: (``_to_spill``): ~1M signed prompts. 1M realistic exchanges (748,810 signed): 0.38 GB
-#: of signatures in memory, 0.58 GB of embeddings in a file; 1M short stay below both.
+#: Signature and embedding bytes from which gathering leaves the embeddings in the
+#: shards' files (``SpilledRows``, read by blocks) instead of copying them into memory:
+#: ~420k signed prompts with the built-in embedder (512 + 768 B each); and signature
+#: bytes from which the signatures too (``_to_spill``): ~1M signed prompts. 1M realistic
+#: exchanges (748,810 signed): 0.38 GB of signatures in memory, 0.58 GB of embeddings
+#: left in the files; 1M short stay below both.
 SPILL_BYTES = 512 << 20
 
 
@@ -39,8 +40,8 @@ class SignatureFiles:
         ``LinkFiles``: read from the files when linked, not copied here).
 
         From ``spill_bytes`` of signatures and embeddings, with local files, the
-        embeddings come back as ``SpilledRows`` in the files' folder, and the signatures
-        too from ``spill_bytes`` of their own (``_to_spill``).
+        embeddings come back as ``SpilledRows`` that read them from the shards' files,
+        and the signatures too from ``spill_bytes`` of their own (``_to_spill``).
 
         Two passes over the files: the small arrays and row counts, then each
         file's signatures and embeddings copied into the one output, its map
@@ -146,8 +147,7 @@ def _gathered_run(paths: list[str], light: list[NodeSignatures], shapes: list,
                   num_perm: int, folder: tuple = (None, None)) -> tuple:
     """Shards that laid end to end are in node order -> ``gather_signatures``' arrays,
     signatures and embeddings copied file by file into preallocated outputs (or, where
-    ``folder`` (signatures', embeddings') names one, written file by file into a
-    ``SpilledRows`` there)."""
+    ``folder`` (signatures', embeddings') names one, left in the files as ``SpilledRows``)."""
     if not light:
         return gather_signatures([], num_perm)
     nodes = np.concatenate([p.nodes for p in light])
@@ -159,9 +159,9 @@ def _gathered_run(paths: list[str], light: list[NodeSignatures], shapes: list,
     sig_to, emb_to = folder
     sig = emb = None
     if sig_to is not None:
-        sig = _spilled(sig_to, "sig", _file_blocks(paths, "sig"), (0, num_perm), np.uint32)
+        sig = _file_rows(paths, "sig", num_perm, np.uint32, sig_to)
     if emb_to is not None:
-        emb = _spilled(emb_to, "emb", _file_blocks(paths, "emb"), (0, dim), np.float16)
+        emb = _file_rows(paths, "emb", dim, np.float16, emb_to)
     if sig is None or emb is None:
         sig, emb = _copied(paths, shapes, sig, emb, (sig_rows.size, num_perm),
                            (emb_rows.size, dim))
@@ -184,6 +184,24 @@ def _copied(paths: list[str], shapes: list, sig, emb, sig_shape, emb_shape):
         at_sig, at_emb = at_sig + s_shape[0], at_emb + e_shape[0]
         del arrays  # the file's map, before the next one's pages come in
     return (sig if sig_out is None else sig_out), (emb if emb_out is None else emb_out)
+
+
+def _file_rows(paths: list[str], name: str, width: int, dtype, folder: str) -> SpilledRows:
+    """Each file's array ``name`` laid end to end, read where the files hold it
+    (``SpilledRows.parts``); copied into a file of its own in ``folder`` only where a
+    file holds another dtype or width (or none holds a row)."""
+    parts = []
+    for path in paths:
+        offset, held, shape = workdir.array_extents(path)[name]
+        if not shape[0]:
+            continue
+        if held != np.dtype(dtype) or len(shape) != 2 or shape[1] != width:
+            return _spilled(folder, name, _file_blocks(paths, name), (0, width), dtype)
+        parts.append((path, offset, shape[0]))
+    if not parts:
+        return _spilled(folder, name, [], (0, width), dtype)
+    return SpilledRows(parts[0][0], (sum(p[2] for p in parts), width), np.dtype(dtype).str,
+                       tuple(parts))
 
 
 def _file_blocks(paths: list[str], name: str):

@@ -180,6 +180,25 @@ def _array_batch(schema: pa.Schema, name: str, value: np.ndarray) -> pa.RecordBa
                            schema=schema)
 
 
+def array_extents(path: str) -> dict[str, tuple[int, np.dtype, tuple[int, ...]]]:
+    """Where each array of a local ``write_arrays`` file lies in it: name -> (byte offset of
+    its first element, dtype, shape), for reading rows with ``seek`` and ``readinto``
+    (``spilled.SpilledRows``) instead of copying them into a file of their own."""
+    source = pa.memory_map(path)
+    base = source.read_buffer(1).address  # the map's first byte
+    source.seek(0)
+    reader = pa.ipc.open_file(source)
+    out = {}
+    for i in range(reader.num_record_batches):
+        batch = reader.get_batch(i)
+        data = batch.column(3)
+        start = int(np.frombuffer(data.buffers()[1], np.int64, 1, 8 * data.offset)[0])
+        out[batch.column(0)[0].as_py()] = (data.buffers()[2].address - base + start,
+                                           np.dtype(batch.column(1)[0].as_py()),
+                                           tuple(batch.column(2)[0].as_py()))
+    return out
+
+
 def read_arrays(path: str) -> dict[str, np.ndarray]:
     """Arrays written by ``write_arrays``: read-only views of the file (a memory map when
     local), no copy."""

@@ -115,8 +115,11 @@ def test_large_input_builds_the_same_tables_keyed(small_log, tmp_path, monkeypat
     large = _run(path, tmp_path / "large")
     # exchanges and samples looked up in the parked node table (no table in side inputs)
     assert looked and sum(looked) >= large["counts"]["processed"]
-    # neither the signatures nor the embeddings whole: those centred by blocks
-    assert loaded == [] and [os.path.basename(r.path)[:3] for r in centred] == ["emb"]
+    # neither the signatures nor the embeddings whole: those centred by blocks, read where
+    # the shards' signatures files hold them (no copy of their own)
+    assert loaded == [] and len(centred) == 1
+    assert {os.path.basename(p).split("-")[0] for p, _, _ in centred[0].parts} == {"signatures"}
+    assert sum(rows for _, _, rows in centred[0].parts) == centred[0].shape[0]
     # the profiles' pairs and edges waited in work files beside the lexical candidates,
     # the node counts until the graph was built, the joining edges through the cohesion
     # rounds, the arrays the joins do not read beside them

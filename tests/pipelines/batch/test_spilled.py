@@ -1,6 +1,8 @@
 """batch.spilled: the blocked steps over signatures in a work file give the kernels'
 results over the whole array, whatever the block size."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -23,17 +25,39 @@ def _spill(tmp_path, sig) -> SpilledRows:
     return SpilledRows(path, sig.shape, sig.dtype.str)
 
 
+def _in_parts(tmp_path, sig, cuts=(0, 1, 250, 251, 600)) -> SpilledRows:
+    """``sig``'s rows in pieces of other files, each behind bytes that are not rows (a
+    shard's signatures file holds other arrays before its rows), one piece empty."""
+    parts = []
+    for i, (lo, hi) in enumerate(zip(cuts, cuts[1:] + (sig.shape[0],))):
+        path = str(tmp_path / f"part{i}.bin")
+        with open(path, "wb") as fh:
+            fh.write(b"x" * (13 + i))
+            sig[lo:hi].tofile(fh)
+            fh.write(b"tail")
+        if hi > lo:
+            parts.append((path, 13 + i, hi - lo))
+    return SpilledRows(parts[0][0], sig.shape, sig.dtype.str, tuple(parts))
+
+
+@pytest.mark.parametrize("where", ["own file", "parts of other files"])
 @pytest.mark.parametrize("block_bytes", [64, 1000, 1 << 20])
-def test_take_and_blocks_read_the_rows(tmp_path, monkeypatch, block_bytes):
+def test_take_and_blocks_read_the_rows(tmp_path, monkeypatch, block_bytes, where):
     monkeypatch.setattr(spilled, "BLOCK_BYTES", block_bytes)
     rng = np.random.default_rng(0)
     sig = _signatures(rng)
-    rows = _spill(tmp_path, sig)
+    rows = _spill(tmp_path, sig) if where == "own file" else _in_parts(tmp_path, sig)
     np.testing.assert_array_equal(rows.load(), sig)
     np.testing.assert_array_equal(np.concatenate([b.copy() for _, b in rows.blocks()]), sig)
     want = np.unique(rng.integers(0, sig.shape[0], 150))
     np.testing.assert_array_equal(rows.take(want), sig[want])
     assert rows.take(np.empty(0, np.int64)).shape == (0, sig.shape[1])
+    np.testing.assert_array_equal(rows.read(240, np.empty((20, sig.shape[1]), sig.dtype)),
+                                  sig[240:260])  # across a part's end
+    np.testing.assert_array_equal(rows.read(690, np.empty((20, sig.shape[1]), sig.dtype)),
+                                  sig[690:])  # past the last row: only those read
+    rows.remove()  # its own file goes; files it only reads rows from stay
+    assert os.path.exists(rows.path) == (where != "own file")
 
 
 @pytest.mark.parametrize("block_bytes", [64, 3000, 1 << 20])

@@ -28,6 +28,20 @@ def test_arrays_round_trip_aligned_and_read_only(tmp_path):
         assert got.flags["ALIGNED"] and not got.flags["WRITEABLE"], name
 
 
+def test_array_extents_say_where_each_array_lies(tmp_path):
+    arrays = {"half": np.arange(5, dtype=np.float16), "empty": np.empty((0, 3), np.uint32),
+              "sig": np.arange(12, dtype=np.uint32).reshape(3, 4)}
+    path = workdir.write_arrays(str(tmp_path), "x", arrays)
+    raw = open(path, "rb").read()
+    extents = workdir.array_extents(path)
+    assert list(extents) == list(arrays)
+    for name, value in arrays.items():
+        offset, dtype, shape = extents[name]
+        assert (dtype, shape) == (value.dtype, value.shape)
+        got = np.frombuffer(raw[offset:offset + value.nbytes], dtype).reshape(shape)
+        np.testing.assert_array_equal(got, value)
+
+
 def test_node_signatures_round_trip(tmp_path):
     sig = NodeSignatures(np.array([3, 9], np.uint64), np.array([1, 4]), np.array([1]),
                          np.ones((1, 8), np.uint32), np.array([1]),
