@@ -67,6 +67,7 @@ from distill_radar.pipelines.runtime.process import short_state_sampling
 from distill_radar.pipelines.runtime.runners import (
     choose_batch_path,
     choose_components,
+    drops_work_files,
     one_local_worker,
     resolve_runner,
 )
@@ -82,8 +83,10 @@ class FindCampaigns(beam.PTransform):
     def __init__(self, config: RunConfig, staging: str, csv: bool = False,
                  components: str = "local", max_rounds: int = MAX_ROUNDS,
                  redact_tables: bool = False, keyed: bool = False,
-                 index: index_hook.RunIndex | None = None, keyed_tables: bool = True):
+                 index: index_hook.RunIndex | None = None, keyed_tables: bool = True,
+                 drop_files: bool = False):
         super().__init__()
+        self.drop_files = drop_files  # work files deleted by their only reader (workdir.drop)
         self.keyed = keyed  # batch.distributed's keyed stages: the same tables
         # The gathered path's BuildTables keyed too (no --index): member rows read range
         # by range, never all resident. False: BuildTablesFn (less CPU on small runs).
@@ -104,7 +107,7 @@ class FindCampaigns(beam.PTransform):
             HashPromptsFn(cfg, work)).with_outputs(TEXTS_TAG, main="keys")
         nodes = (hashed[TEXTS_TAG]
                  | "GroupTextsByShard" >> beam.GroupByKey()
-                 | "DedupTexts" >> beam.ParDo(TimedFn("dedup_texts", dedup_texts, work)))
+                 | "DedupTexts" >> beam.ParDo(TimedFn("dedup_texts", dedup_texts, work, self.drop_files)))
         # --index: the index's shingle counts join the run's (index/doc_freq.py)
         carry = None if self.index is None else index_doc_freq.Carry(
             self.index.gen, cfg.min_shingle_df, work, VOCAB_BITS, VOCAB_SHARDS)
@@ -117,7 +120,8 @@ class FindCampaigns(beam.PTransform):
         account_pairs = ((hashed.keys | "AccountNodes" >> beam.ParDo(TimedFn("account_nodes", account_nodes, work)))
                          if cfg.semantic else read["exchanges"].pipeline | "NoPairs" >> beam.Create([]))
         signatures = shingled[SHINGLES_TAG] | "TemplateMinHash" >> beam.ParDo(
-            TemplateSignatureFn(cfg, work), vocabulary=beam.pvalue.AsSingleton(vocabulary))
+            TemplateSignatureFn(cfg, work, self.drop_files),
+            vocabulary=beam.pvalue.AsSingleton(vocabulary))
         if known:  # known clusters take part in linking as signatures without exchanges
             signatures = (signatures, read["exchanges"].pipeline
                           | "IndexStart" >> beam.Create([None])
@@ -269,7 +273,8 @@ def run(argv: list[str] | None = None, test_pipeline: beam.Pipeline | None = Non
     counts = read | "FindCampaigns" >> FindCampaigns(config, staging, opts.csv, components,
                                                      opts.components_max_rounds, redact,
                                                      keyed=path == "keyed", index=index,
-                                                     keyed_tables=not small)
+                                                     keyed_tables=not small,
+                                                     drop_files=drops_work_files(options))
     # Where the logs are: `provenance` reads the served responses back from them.
     source = index_hook.input_source(planned, opts.input)
     header = {"parameters": config.as_dict(), "input": source, "input_files": len(files),

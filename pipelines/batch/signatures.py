@@ -98,11 +98,15 @@ def _embedding_column(table: pa.Table, config: RunConfig) -> pa.ChunkedArray | N
     return table["embedding"].combine_chunks().cast(pa.list_(pa.float32()))
 
 
-def dedup_texts(element, work: str):
-    """(shard, [texts paths]) -> path of one NODES table, sorted by node, counts summed."""
+def dedup_texts(element, work: str, drop: bool = False):
+    """(shard, [texts paths]) -> path of one NODES table, sorted by node, counts summed.
+    ``drop``: the texts files go once read (this is their only reader; ``workdir.drop``)."""
     _, paths = element
-    yield workdir.write_table(work, "nodes",
-                              dedup_nodes([workdir.read_table(p) for p in sorted(paths)]))
+    nodes = dedup_nodes([workdir.read_table(p) for p in sorted(paths)])  # copies the texts
+    if drop:
+        for path in paths:
+            workdir.drop(path)
+    yield workdir.write_table(work, "nodes", nodes)
 
 
 def first_copies(nodes: np.ndarray, prompts, counts: np.ndarray
@@ -193,8 +197,9 @@ class TemplateSignatureFn(beam.DoFn):
     """(distinct prompts path, their shingles path) + template-shingle vocabulary (side
     input) -> path of their NodeSignatures."""
 
-    def __init__(self, config: RunConfig, work: str):
+    def __init__(self, config: RunConfig, work: str, drop_shingles: bool = False):
         self.config, self.work = config, work
+        self.drop_shingles = drop_shingles  # this stage is their only reader (workdir.drop)
         self.timer = StageTimer("minhash")
         self.embed_timer = StageTimer("embed")
 
@@ -208,10 +213,12 @@ class TemplateSignatureFn(beam.DoFn):
         nodes = workdir.read_table(nodes_path)
         with self.timer.timing():
             shingles = workdir.read_arrays(shingles_path)
-            hashes, offsets = shingles["hashes"], shingles["offsets"]
-            # the prompts with enough template shingles, and those shingles
-            kept, kept_offsets, eligible = frequency.kept_rows(hashes, offsets, vocabulary,
-                                                               cfg.min_template_shingles)
+            # the prompts with enough template shingles, and those shingles (a copy)
+            kept, kept_offsets, eligible = frequency.kept_rows(
+                shingles["hashes"], shingles["offsets"], vocabulary, cfg.min_template_shingles)
+            del shingles  # the file's map
+            if self.drop_shingles:
+                workdir.drop(shingles_path)
             sig = kernels.minhash(kept, kept_offsets, num_perm=cfg.num_perm, seed=cfg.seed)
         with self.embed_timer.timing():
             emb_rows, emb, links = self._embeddings(

@@ -38,6 +38,19 @@ def one_local_worker(options) -> bool:
     return runner.rsplit(".", 1)[-1].lower() in _IN_PROCESS and workers in (None, 1)
 
 
+def drops_work_files(options) -> bool:
+    """Whether a stage may delete a work file once it has read it (``workdir.drop``): only
+    on the in-process ``FnApiRunner`` with one worker, which never retries a bundle (a
+    retry would read the file again; the DirectRunner retries failed bundles)."""
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+
+    runner = options.view_as(StandardOptions).runner
+    if not isinstance(runner, str):
+        runner = type(runner).__name__
+    workers = options.view_as(DirectOptions).direct_num_workers
+    return runner.rsplit(".", 1)[-1].lower() == "fnapirunner" and workers in (None, 1)
+
+
 def resolve_runner(name: str) -> str:
     """The runner name Beam should be given for ``name`` (unknown names pass through)."""
     return _ALIASES.get(name.lower(), name) if isinstance(name, str) else name
