@@ -1,6 +1,7 @@
 """batch.signatures: first copies of a node's prompts, and the shards nodes travel in."""
 
 import itertools
+import os
 
 import numpy as np
 import pyarrow as pa
@@ -66,3 +67,19 @@ def test_shards_are_contiguous_ranges_of_node_hashes():
     shard = shard_of(nodes, 8)
     assert np.all(np.diff(shard) >= 0) and set(shard) == set(range(8))
     assert shard_of(np.array([0, 2**64 - 1], np.uint64), 8).tolist() == [0, 7]
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_dedup_texts_drops_its_texts_files_only_when_asked(tmp_path, drop):
+    from distill_radar.pipelines.io import workdir
+
+    work = str(tmp_path)
+    parts = [pa.table({"node": pa.array(n, pa.uint64()), "n": pa.array([1] * len(n), pa.int64()),
+                       "prompt": pa.array([f"p{x}" for x in n], pa.large_string())})
+             for n in ([3, 1], [1, 2])]
+    paths = [workdir.write_table(work, "texts", t) for t in parts]
+    (out,) = signatures.dedup_texts((0, paths), work, drop)
+    nodes = workdir.read_table(out)
+    assert nodes["node"].to_pylist() == [1, 2, 3] and nodes["n"].to_pylist() == [2, 1, 1]
+    assert nodes["prompt"].to_pylist() == ["p1", "p2", "p3"]
+    assert [os.path.exists(p) for p in paths] == [not drop] * 2

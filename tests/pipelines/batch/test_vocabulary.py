@@ -55,3 +55,25 @@ def test_no_prompts_give_an_empty_vocabulary(tmp_path):
     with test_pipeline.TestPipeline(options=PipelineOptions(OPTIONS)) as p:
         out = p | beam.Create([]) | TemplateVocabulary(RunConfig(), str(tmp_path))
         assert_that(out["vocabulary"] | beam.Map(lambda v: v.tolist()), equal_to([[]]))
+
+
+def test_template_minhash_drops_the_shingles_files_only_when_asked(tmp_path):
+    """Its only reader done, a shard's shingles file may go (the in-process runner): the
+    same signatures either way."""
+    from distill_radar.pipelines.batch.signatures import NodeSignatures, TemplateSignatureFn
+
+    config = RunConfig(ngram=3, min_shingle_df=2, semantic=False)
+    sigs = {}
+    for drop in (False, True):
+        work = tmp_path / str(drop)
+        paths, _ = _shards(str(work))
+        with test_pipeline.TestPipeline(options=PipelineOptions(OPTIONS)) as p:
+            out = p | beam.Create(paths) | TemplateVocabulary(config, str(work))
+            signed = out[SHINGLES_TAG] | beam.ParDo(
+                TemplateSignatureFn(config, str(work), drop),
+                vocabulary=beam.pvalue.AsSingleton(out["vocabulary"]))
+            assert_that(signed | beam.combiners.Count.Globally(), equal_to([len(paths)]))
+        assert len(list(work.glob("shingles-*"))) == (0 if drop else len(paths))
+        parts = [NodeSignatures.read(str(f)) for f in work.glob("signatures-*")]
+        sigs[drop] = sorted((int(q.nodes[0]), q.sig.tobytes()) for q in parts)
+    assert sigs[False] == sigs[True] and len(sigs[True]) == len(paths)

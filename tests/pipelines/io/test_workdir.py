@@ -32,7 +32,8 @@ def test_array_extents_say_where_each_array_lies(tmp_path):
     arrays = {"half": np.arange(5, dtype=np.float16), "empty": np.empty((0, 3), np.uint32),
               "sig": np.arange(12, dtype=np.uint32).reshape(3, 4)}
     path = workdir.write_arrays(str(tmp_path), "x", arrays)
-    raw = open(path, "rb").read()
+    with open(path, "rb") as fh:
+        raw = fh.read()
     extents = workdir.array_extents(path)
     assert list(extents) == list(arrays)
     for name, value in arrays.items():

@@ -80,3 +80,13 @@ def test_runners_give_identical_tables(generated, name, runner_args):
 ])
 def test_one_local_worker(argv, expected):
     assert runners.one_local_worker(pipeline_options(argv)) is expected
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    ([], True), (["--runner", "FnApiRunner"], True), (["--direct_num_workers", "2"], False),
+    # the DirectRunner retries a failed bundle, which would read its files again
+    (["--runner", "DirectRunner"], False), (["--runner", "BundleBasedDirectRunner"], False),
+    (["--runner", "DataflowRunner"], False), (["--runner", "DaskRunner"], False),
+])
+def test_only_a_runner_that_never_retries_drops_work_files(argv, expected):
+    assert runners.drops_work_files(pipeline_options(argv)) is expected
