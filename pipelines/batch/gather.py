@@ -189,13 +189,15 @@ def _copied(paths: list[str], shapes: list, sig, emb, sig_shape, emb_shape):
 def _file_rows(paths: list[str], name: str, width: int, dtype, folder: str) -> SpilledRows:
     """Each file's array ``name`` laid end to end, read where the files hold it
     (``SpilledRows.parts``); copied into a file of its own in ``folder`` only where a
-    file holds another dtype or width (or none holds a row)."""
+    file holds another dtype (or none holds a row)."""
     parts = []
     for path in paths:
         offset, held, shape = workdir.array_extents(path)[name]
         if not shape[0]:
             continue
-        if held != np.dtype(dtype) or len(shape) != 2 or shape[1] != width:
+        if len(shape) != 2 or shape[1] != width:
+            raise ValueError(f"{path}: {name} rows of width {shape[1:]}, expected {width}")
+        if held != np.dtype(dtype):
             return _spilled(folder, name, _file_blocks(paths, name), (0, width), dtype)
         parts.append((path, offset, shape[0]))
     if not parts:

@@ -101,8 +101,8 @@ def _embedding_column(table: pa.Table, config: RunConfig) -> pa.ChunkedArray | N
 def dedup_texts(element, work: str, drop: bool = False):
     """(shard, [texts paths]) -> path of one NODES table, sorted by node, counts summed.
     ``drop``: the texts files go once read (this is their only reader; ``workdir.drop``)."""
-    _, paths = element
-    nodes = dedup_nodes([workdir.read_table(p) for p in sorted(paths)])  # copies the texts
+    paths = sorted(element[1])
+    nodes = dedup_nodes([workdir.read_table(p) for p in paths])  # copies the texts
     if drop:
         for path in paths:
             workdir.drop(path)

@@ -72,6 +72,8 @@ class SpilledRows:
     def read(self, first: int, out: np.ndarray) -> np.ndarray:
         """Rows ``first .. first + len(out) - 1`` read into ``out`` (rows past the end are
         not read); returns the rows read."""
+        if not out.flags.c_contiguous:  # reshape would copy, and the rows read be lost
+            raise ValueError("out must be C-contiguous")
         count = max(0, min(out.shape[0], self.shape[0] - first))
         row = self.shape[1] * np.dtype(self.dtype).itemsize
         flat = memoryview(out[:count].reshape(-1).view(np.uint8))
@@ -81,7 +83,9 @@ class SpilledRows:
             if lo < hi:
                 with open(path, "rb") as fh:
                     fh.seek(offset + (lo - at) * row)
-                    fh.readinto(flat[(lo - first) * row:(hi - first) * row])
+                    if fh.readinto(flat[(lo - first) * row:(hi - first) * row]) != (
+                            hi - lo) * row:
+                        raise OSError(f"{path}: rows {lo}-{hi} of a spilled array cut short")
             at += rows
         return out[:count]
 

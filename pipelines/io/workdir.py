@@ -193,9 +193,12 @@ def array_extents(path: str) -> dict[str, tuple[int, np.dtype, tuple[int, ...]]]
     for i in range(reader.num_record_batches):
         batch = reader.get_batch(i)
         data = batch.column(3)
-        start = int(np.frombuffer(data.buffers()[1], np.int64, 1, 8 * data.offset)[0])
-        out[batch.column(0)[0].as_py()] = (data.buffers()[2].address - base + start,
-                                           np.dtype(batch.column(1)[0].as_py()),
+        start, end = np.frombuffer(data.buffers()[1], np.int64, 2, 8 * data.offset)
+        values = data.buffers()[2]  # an empty array's may lie outside the map: offset 0
+        offset = values.address - base + int(start) if end > start else 0
+        if not 0 <= offset <= source.size() - (end - start):
+            raise ValueError(f"{path}: array {batch.column(0)[0]} lies outside the file")
+        out[batch.column(0)[0].as_py()] = (offset, np.dtype(batch.column(1)[0].as_py()),
                                            tuple(batch.column(2)[0].as_py()))
     return out
 

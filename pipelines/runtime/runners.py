@@ -41,14 +41,17 @@ def one_local_worker(options) -> bool:
 def drops_work_files(options) -> bool:
     """Whether a stage may delete a work file once it has read it (``workdir.drop``): only
     on the in-process ``FnApiRunner`` with one worker, which never retries a bundle (a
-    retry would read the file again; the DirectRunner retries failed bundles)."""
+    retry would read the file again; the DirectRunner retries failed bundles), and not
+    with ``--direct_runner_bundle_repeat`` (each bundle run again after a first run)."""
     from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
     runner = options.view_as(StandardOptions).runner
     if not isinstance(runner, str):
         runner = type(runner).__name__
-    workers = options.view_as(DirectOptions).direct_num_workers
-    return runner.rsplit(".", 1)[-1].lower() == "fnapirunner" and workers in (None, 1)
+    direct = options.view_as(DirectOptions)
+    return (runner.rsplit(".", 1)[-1].lower() == "fnapirunner"
+            and direct.direct_num_workers in (None, 1)
+            and not direct.direct_runner_bundle_repeat)
 
 
 def resolve_runner(name: str) -> str:

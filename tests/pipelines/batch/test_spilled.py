@@ -25,7 +25,7 @@ def _spill(tmp_path, sig) -> SpilledRows:
     return SpilledRows(path, sig.shape, sig.dtype.str)
 
 
-def _in_parts(tmp_path, sig, cuts=(0, 1, 250, 251, 600)) -> SpilledRows:
+def _in_parts(tmp_path, sig, cuts=(0, 1, 250, 250, 251, 600)) -> SpilledRows:
     """``sig``'s rows in pieces of other files, each behind bytes that are not rows (a
     shard's signatures file holds other arrays before its rows), one piece empty."""
     parts = []
@@ -35,8 +35,7 @@ def _in_parts(tmp_path, sig, cuts=(0, 1, 250, 251, 600)) -> SpilledRows:
             fh.write(b"x" * (13 + i))
             sig[lo:hi].tofile(fh)
             fh.write(b"tail")
-        if hi > lo:
-            parts.append((path, 13 + i, hi - lo))
+        parts.append((path, 13 + i, hi - lo))
     return SpilledRows(parts[0][0], sig.shape, sig.dtype.str, tuple(parts))
 
 
@@ -56,6 +55,8 @@ def test_take_and_blocks_read_the_rows(tmp_path, monkeypatch, block_bytes, where
                                   sig[240:260])  # across a part's end
     np.testing.assert_array_equal(rows.read(690, np.empty((20, sig.shape[1]), sig.dtype)),
                                   sig[690:])  # past the last row: only those read
+    with pytest.raises(ValueError, match="C-contiguous"):
+        rows.read(0, np.empty((sig.shape[1], 20), sig.dtype).T)
     rows.remove()  # its own file goes; files it only reads rows from stay
     assert os.path.exists(rows.path) == (where != "own file")
 
@@ -142,3 +143,23 @@ def test_spilled_embeddings_kernels_are_the_kernels(tmp_path, monkeypatch, block
     a, b = rng.integers(0, 500, 2000), rng.integers(0, 9, 2000)  # rows in any order
     np.testing.assert_array_equal(emb.paired_dots(a, profiles, b),
                                   kernels.paired_dots(centred, a, profiles, b))
+
+
+def test_rows_cut_short_or_of_another_width_are_errors(tmp_path):
+    from distill_radar.pipelines.batch import gather
+    from distill_radar.pipelines.io import workdir
+
+    sig = _signatures(np.random.default_rng(2), n=40)
+    rows = _in_parts(tmp_path, sig)
+    path, offset, count = rows.parts[-1]
+    short = SpilledRows(rows.path, (sig.shape[0] + 5, sig.shape[1]), rows.dtype,
+                        rows.parts[:-1] + ((path, offset, count + 5),))  # past its file's end
+    with pytest.raises(OSError, match="cut short"):
+        short.load()
+    files = [workdir.write_arrays(str(tmp_path), "signatures", {"sig": s})
+             for s in (sig[:10], sig[10:, :8])]
+    with pytest.raises(ValueError, match="width"):
+        gather._file_rows(files, "sig", sig.shape[1], np.uint32, str(tmp_path))
+    whole = gather._file_rows(files[:1], "sig", sig.shape[1], np.uint32, str(tmp_path))
+    np.testing.assert_array_equal(whole.load(), sig[:10])
+    assert whole.parts and whole.parts[0][0] == files[0]

@@ -39,6 +39,7 @@ def test_array_extents_say_where_each_array_lies(tmp_path):
     for name, value in arrays.items():
         offset, dtype, shape = extents[name]
         assert (dtype, shape) == (value.dtype, value.shape)
+        assert 0 <= offset <= len(raw) - value.nbytes and (value.size or offset == 0)
         got = np.frombuffer(raw[offset:offset + value.nbytes], dtype).reshape(shape)
         np.testing.assert_array_equal(got, value)
 

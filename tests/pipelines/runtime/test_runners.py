@@ -87,6 +87,7 @@ def test_one_local_worker(argv, expected):
     # the DirectRunner retries a failed bundle, which would read its files again
     (["--runner", "DirectRunner"], False), (["--runner", "BundleBasedDirectRunner"], False),
     (["--runner", "DataflowRunner"], False), (["--runner", "DaskRunner"], False),
+    (["--direct_runner_bundle_repeat", "1"], False),  # each bundle run twice
 ])
 def test_only_a_runner_that_never_retries_drops_work_files(argv, expected):
     assert runners.drops_work_files(pipeline_options(argv)) is expected
