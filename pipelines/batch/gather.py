@@ -188,28 +188,22 @@ def _copied(paths: list[str], shapes: list, sig, emb, sig_shape, emb_shape):
 
 def _file_rows(paths: list[str], name: str, width: int, dtype, folder: str) -> SpilledRows:
     """Each file's array ``name`` laid end to end, read where the files hold it
-    (``SpilledRows.parts``); copied into a file of its own in ``folder`` only where a
-    file holds another dtype (or none holds a row)."""
+    (``SpilledRows.parts``); an empty file of its own in ``folder`` where none holds a
+    row. Shards write one dtype and width per array (uint32 signatures, float16
+    embeddings of one dimension): another is an error, never rows read askew."""
     parts = []
     for path in paths:
         offset, held, shape = workdir.array_extents(path)[name]
         if not shape[0]:
             continue
-        if len(shape) != 2 or shape[1] != width:
-            raise ValueError(f"{path}: {name} rows of width {shape[1:]}, expected {width}")
-        if held != np.dtype(dtype):
-            return _spilled(folder, name, _file_blocks(paths, name), (0, width), dtype)
+        if held != np.dtype(dtype) or len(shape) != 2 or shape[1] != width:
+            raise ValueError(f"{path}: {name} rows of {held}{list(shape[1:])}, expected "
+                             f"{np.dtype(dtype)}[{width}]")
         parts.append((path, offset, shape[0]))
     if not parts:
         return _spilled(folder, name, [], (0, width), dtype)
     return SpilledRows(parts[0][0], (sum(p[2] for p in parts), width), np.dtype(dtype).str,
                        tuple(parts))
-
-
-def _file_blocks(paths: list[str], name: str):
-    """Each file's array ``name``, as a callable that maps it (one file's pages at a time)."""
-    for path in paths:
-        yield lambda path=path: workdir.read_arrays(path)[name]
 
 
 def _ranked_rows(rank, base, pieces, empty_shape, dtype):

@@ -107,7 +107,8 @@ class FindCampaigns(beam.PTransform):
             HashPromptsFn(cfg, work)).with_outputs(TEXTS_TAG, main="keys")
         nodes = (hashed[TEXTS_TAG]
                  | "GroupTextsByShard" >> beam.GroupByKey()
-                 | "DedupTexts" >> beam.ParDo(TimedFn("dedup_texts", dedup_texts, work, self.drop_files)))
+                 | "DedupTexts" >> beam.ParDo(
+                     TimedFn("dedup_texts", dedup_texts, work, self.drop_files)))
         # --index: the index's shingle counts join the run's (index/doc_freq.py)
         carry = None if self.index is None else index_doc_freq.Carry(
             self.index.gen, cfg.min_shingle_df, work, VOCAB_BITS, VOCAB_SHARDS)

@@ -27,15 +27,22 @@ BATCH_PATHS = ("gathered", "keyed")
 _IN_PROCESS = {"fnapirunner", "directrunner", "bundlebaseddirectrunner", "switchingdirectrunner"}
 
 
-def one_local_worker(options) -> bool:
-    """Whether the whole job runs in this process on one worker (the embedded default)."""
-    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+def _runner_name(options) -> str:
+    """The runner's class name, lower case (``--runner`` as a name or an instance)."""
+    from apache_beam.options.pipeline_options import StandardOptions
 
     runner = options.view_as(StandardOptions).runner
     if not isinstance(runner, str):
         runner = type(runner).__name__
+    return runner.rsplit(".", 1)[-1].lower()
+
+
+def one_local_worker(options) -> bool:
+    """Whether the whole job runs in this process on one worker (the embedded default)."""
+    from apache_beam.options.pipeline_options import DirectOptions
+
     workers = options.view_as(DirectOptions).direct_num_workers
-    return runner.rsplit(".", 1)[-1].lower() in _IN_PROCESS and workers in (None, 1)
+    return _runner_name(options) in _IN_PROCESS and workers in (None, 1)
 
 
 def drops_work_files(options) -> bool:
@@ -43,15 +50,10 @@ def drops_work_files(options) -> bool:
     on the in-process ``FnApiRunner`` with one worker, which never retries a bundle (a
     retry would read the file again; the DirectRunner retries failed bundles), and not
     with ``--direct_runner_bundle_repeat`` (each bundle run again after a first run)."""
-    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+    from apache_beam.options.pipeline_options import DirectOptions
 
-    runner = options.view_as(StandardOptions).runner
-    if not isinstance(runner, str):
-        runner = type(runner).__name__
-    direct = options.view_as(DirectOptions)
-    return (runner.rsplit(".", 1)[-1].lower() == "fnapirunner"
-            and direct.direct_num_workers in (None, 1)
-            and not direct.direct_runner_bundle_repeat)
+    return (one_local_worker(options) and _runner_name(options) == "fnapirunner"
+            and not options.view_as(DirectOptions).direct_runner_bundle_repeat)
 
 
 def resolve_runner(name: str) -> str:
